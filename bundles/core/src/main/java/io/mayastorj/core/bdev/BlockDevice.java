@@ -1,0 +1,61 @@
+package io.mayastorj.core.bdev;
+
+import io.mayastorj.core.buffer.DmaBuffer;
+import java.util.UUID;
+
+/**
+ * A block device (bdev): a named array of fixed-size blocks with asynchronous I/O.
+ *
+ * <p>Requests never throw for bad input: a range beyond the end, a buffer that is too small or
+ * misaligned, or a closed device completes the I/O with the matching {@link IoStatus}. The data
+ * buffer is read or written only between submission and completion, with absolute access; a
+ * device never changes the buffer's position or limit, so one buffer may feed several devices at
+ * once (a mirrored write).
+ */
+public interface BlockDevice {
+
+    /** Unique name on the node, e.g. {@code m0}, {@code /dev/sdb} or a replica's UUID. */
+    String name();
+
+    UUID uuid();
+
+    /** What kind of device this is, for people: "Malloc disk", "AIO disk". */
+    String productName();
+
+    /** Logical block size in bytes: 512 or 4096. */
+    int blockSize();
+
+    long blockCount();
+
+    default long sizeBytes() {
+        return blockCount() * blockSize();
+    }
+
+    /** Alignment in bytes that a buffer's address must meet; 1 when any will do. */
+    int bufferAlignment();
+
+    boolean supports(IoType type);
+
+    /** Reads {@code blocks} blocks from {@code lba} into {@code buffer} at {@code bufferOffset}. */
+    <C> void read(DmaBuffer buffer, int bufferOffset, long lba, int blocks,
+                  IoCompletion<? super C> done, C context);
+
+    /** Writes {@code blocks} blocks at {@code lba} from {@code buffer} at {@code bufferOffset}. */
+    <C> void write(DmaBuffer buffer, int bufferOffset, long lba, int blocks,
+                   IoCompletion<? super C> done, C context);
+
+    /** Makes every write completed before this call durable. */
+    <C> void flush(IoCompletion<? super C> done, C context);
+
+    <C> void unmap(long lba, long blocks, IoCompletion<? super C> done, C context);
+
+    <C> void writeZeroes(long lba, long blocks, IoCompletion<? super C> done, C context);
+
+    BdevStats stats();
+
+    /**
+     * Stops accepting I/O, waits for the I/O in flight, and releases the device's resources.
+     * Called by whoever created the device (the registry for URI-created bdevs).
+     */
+    void close();
+}

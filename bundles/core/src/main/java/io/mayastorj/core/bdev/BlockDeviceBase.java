@@ -1,0 +1,265 @@
+package io.mayastorj.core.bdev;
+
+import io.mayastorj.core.buffer.DmaBuffer;
+import java.util.Objects;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.LongAdder;
+
+/**
+ * The common half of a bdev: it validates every request, counts it, tracks the I/O in flight so
+ * that {@link #close()} never frees memory under a running transfer, and leaves the device-specific
+ * half to {@code doRead}, {@code doWrite} and friends.
+ *
+ * <p>A subclass must end every I/O it accepted with exactly one call to {@link #complete}.
+ */
+public abstract class BlockDeviceBase implements BlockDevice {
+
+    private static final long CLOSE_WAIT_NANOS = TimeUnit.SECONDS.toNanos(30);
+
+    private final String name;
+    private final UUID uuid;
+    private final int blockSize;
+    private final long blockCount;
+
+    private final LongAdder inFlight = new LongAdder();
+    private volatile boolean closed;
+
+    private final LongAdder readOps = new LongAdder();
+    private final LongAdder bytesRead = new LongAdder();
+    private final LongAdder writeOps = new LongAdder();
+    private final LongAdder bytesWritten = new LongAdder();
+    private final LongAdder unmapOps = new LongAdder();
+    private final LongAdder bytesUnmapped = new LongAdder();
+    private final LongAdder writeZeroesOps = new LongAdder();
+    private final LongAdder bytesZeroed = new LongAdder();
+    private final LongAdder flushOps = new LongAdder();
+    private final LongAdder errors = new LongAdder();
+
+    protected BlockDeviceBase(String name, UUID uuid, int blockSize, long blockCount) {
+        this.name = Objects.requireNonNull(name, "name");
+        this.uuid = Objects.requireNonNull(uuid, "uuid");
+        if (blockSize <= 0 || Integer.bitCount(blockSize) != 1) {
+            throw new IllegalArgumentException("block size must be a power of two: " + blockSize);
+        }
+        if (blockCount <= 0) {
+            throw new IllegalArgumentException("block count must be positive: " + blockCount);
+        }
+        this.blockSize = blockSize;
+        this.blockCount = blockCount;
+    }
+
+    @Override
+    public final String name() {
+        return name;
+    }
+
+    @Override
+    public final UUID uuid() {
+        return uuid;
+    }
+
+    @Override
+    public final int blockSize() {
+        return blockSize;
+    }
+
+    @Override
+    public final long blockCount() {
+        return blockCount;
+    }
+
+    @Override
+    public int bufferAlignment() {
+        return 1;
+    }
+
+    public final boolean isClosed() {
+        return closed;
+    }
+
+    @Override
+    public final <C> void read(DmaBuffer buffer, int bufferOffset, long lba, int blocks,
+                               IoCompletion<? super C> done, C context) {
+        IoStatus invalid = checkTransfer(buffer, bufferOffset, lba, blocks);
+        if (invalid != null) {
+            reject(invalid, done, context);
+        } else if (enter()) {
+            doRead(buffer, bufferOffset, lba, blocks, done, context);
+        } else {
+            reject(IoStatus.DEVICE_CLOSED, done, context);
+        }
+    }
+
+    @Override
+    public final <C> void write(DmaBuffer buffer, int bufferOffset, long lba, int blocks,
+                                IoCompletion<? super C> done, C context) {
+        IoStatus invalid = checkTransfer(buffer, bufferOffset, lba, blocks);
+        if (invalid != null) {
+            reject(invalid, done, context);
+        } else if (enter()) {
+            doWrite(buffer, bufferOffset, lba, blocks, done, context);
+        } else {
+            reject(IoStatus.DEVICE_CLOSED, done, context);
+        }
+    }
+
+    @Override
+    public final <C> void flush(IoCompletion<? super C> done, C context) {
+        if (!supports(IoType.FLUSH)) {
+            reject(IoStatus.UNSUPPORTED, done, context);
+        } else if (enter()) {
+            doFlush(done, context);
+        } else {
+            reject(IoStatus.DEVICE_CLOSED, done, context);
+        }
+    }
+
+    @Override
+    public final <C> void unmap(long lba, long blocks, IoCompletion<? super C> done, C context) {
+        IoStatus invalid = supports(IoType.UNMAP) ? checkRange(lba, blocks) : IoStatus.UNSUPPORTED;
+        if (invalid != null) {
+            reject(invalid, done, context);
+        } else if (enter()) {
+            doUnmap(lba, blocks, done, context);
+        } else {
+            reject(IoStatus.DEVICE_CLOSED, done, context);
+        }
+    }
+
+    @Override
+    public final <C> void writeZeroes(long lba, long blocks, IoCompletion<? super C> done, C context) {
+        IoStatus invalid = supports(IoType.WRITE_ZEROES) ? checkRange(lba, blocks) : IoStatus.UNSUPPORTED;
+        if (invalid != null) {
+            reject(invalid, done, context);
+        } else if (enter()) {
+            doWriteZeroes(lba, blocks, done, context);
+        } else {
+            reject(IoStatus.DEVICE_CLOSED, done, context);
+        }
+    }
+
+    protected abstract <C> void doRead(DmaBuffer buffer, int bufferOffset, long lba, int blocks,
+                                       IoCompletion<? super C> done, C context);
+
+    protected abstract <C> void doWrite(DmaBuffer buffer, int bufferOffset, long lba, int blocks,
+                                        IoCompletion<? super C> done, C context);
+
+    protected abstract <C> void doFlush(IoCompletion<? super C> done, C context);
+
+    protected <C> void doUnmap(long lba, long blocks, IoCompletion<? super C> done, C context) {
+        complete(IoType.UNMAP, 0, IoStatus.UNSUPPORTED, done, context);
+    }
+
+    protected <C> void doWriteZeroes(long lba, long blocks, IoCompletion<? super C> done, C context) {
+        complete(IoType.WRITE_ZEROES, 0, IoStatus.UNSUPPORTED, done, context);
+    }
+
+    /**
+     * Ends an I/O that the device accepted: counts it, leaves the in-flight set, and calls back.
+     *
+     * @param bytes the bytes the request covered (counted only on success)
+     */
+    protected final <C> void complete(IoType type, long bytes, IoStatus status,
+                                      IoCompletion<? super C> done, C context) {
+        if (status == IoStatus.SUCCESS) {
+            switch (type) {
+                case READ -> { readOps.increment(); bytesRead.add(bytes); }
+                case WRITE -> { writeOps.increment(); bytesWritten.add(bytes); }
+                case UNMAP -> { unmapOps.increment(); bytesUnmapped.add(bytes); }
+                case WRITE_ZEROES -> { writeZeroesOps.increment(); bytesZeroed.add(bytes); }
+                case FLUSH -> flushOps.increment();
+            }
+        } else {
+            errors.increment();
+        }
+        inFlight.decrement();
+        done.ioDone(status, context);
+    }
+
+    @Override
+    public BdevStats stats() {
+        return new BdevStats(readOps.sum(), bytesRead.sum(), writeOps.sum(), bytesWritten.sum(),
+                unmapOps.sum(), bytesUnmapped.sum(), writeZeroesOps.sum(), bytesZeroed.sum(),
+                flushOps.sum(), errors.sum(), Math.max(0, inFlight.sum()));
+    }
+
+    @Override
+    public final void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        // A submitter enters (increments) before it checks the flag, so once the flag is set
+        // every I/O that got in is counted here, and none can get in after.
+        long deadline = System.nanoTime() + CLOSE_WAIT_NANOS;
+        while (inFlight.sum() > 0) {
+            if (System.nanoTime() - deadline > 0) {
+                onCloseTimeout(inFlight.sum());
+                return;
+            }
+            Thread.onSpinWait();
+            Thread.yield();
+        }
+        doClose();
+    }
+
+    /** Releases the device's resources; no I/O is in flight. */
+    protected abstract void doClose();
+
+    /**
+     * I/O did not drain within 30 s of close: resources that running I/O may still touch must not
+     * be released (a freed mapping would crash the node), so the default keeps them.
+     */
+    protected void onCloseTimeout(long stillInFlight) {
+        System.getLogger("mayastor.bdev").log(System.Logger.Level.ERROR,
+                "bdev {0}: {1} I/O still in flight 30 s after close; its resources are kept", name, stillInFlight);
+    }
+
+    private boolean enter() {
+        inFlight.increment();
+        if (closed) {
+            inFlight.decrement();
+            return false;
+        }
+        return true;
+    }
+
+    private <C> void reject(IoStatus status, IoCompletion<? super C> done, C context) {
+        errors.increment();
+        done.ioDone(status, context);
+    }
+
+    private IoStatus checkTransfer(DmaBuffer buffer, int bufferOffset, long lba, int blocks) {
+        if (blocks <= 0) {
+            return IoStatus.INVALID_LENGTH;
+        }
+        IoStatus range = checkRange(lba, blocks);
+        if (range != null) {
+            return range;
+        }
+        long bytes = (long) blocks * blockSize;
+        if (bufferOffset < 0 || bufferOffset + bytes > buffer.capacity()) {
+            return IoStatus.BUFFER_TOO_SMALL;
+        }
+        if (((buffer.address() + bufferOffset) & (bufferAlignment() - 1)) != 0) {
+            return IoStatus.MISALIGNED_BUFFER;
+        }
+        return null;
+    }
+
+    private IoStatus checkRange(long lba, long blocks) {
+        if (blocks <= 0) {
+            return IoStatus.INVALID_LENGTH;
+        }
+        if (lba < 0 || lba >= blockCount || blocks > blockCount - lba) {
+            return IoStatus.LBA_OUT_OF_RANGE;
+        }
+        return null;
+    }
+
+    @Override
+    public String toString() {
+        return productName() + " " + name;
+    }
+}

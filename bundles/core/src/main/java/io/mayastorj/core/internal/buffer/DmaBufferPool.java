@@ -1,0 +1,186 @@
+package io.mayastorj.core.internal.buffer;
+
+import io.mayastorj.core.buffer.BufferPool;
+import io.mayastorj.core.buffer.BufferPoolStats;
+import io.mayastorj.core.buffer.DmaBuffer;
+import io.mayastorj.core.error.MayastorException;
+import io.mayastorj.core.internal.nativeio.NativeMemory;
+import io.mayastorj.core.internal.node.NodeConfig;
+import io.mayastorj.core.internal.util.MpmcQueue;
+import io.mayastorj.core.text.Sizes;
+import java.io.IOException;
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.LongAdder;
+import org.osgi.service.component.annotations.Activate;
+import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.ConfigurationPolicy;
+import org.osgi.service.component.annotations.Deactivate;
+
+/**
+ * The DMA buffer pool: one region mapped at start-up, cut into 2 MiB chunks; a chunk goes to a size
+ * class the first time that class runs dry and is carved into buffers that live as long as the
+ * pool. Each class keeps its free buffers on a lock-free ring, so a warm pool allocates nothing.
+ */
+@Component(service = BufferPool.class, configurationPid = NodeConfig.PID,
+        configurationPolicy = ConfigurationPolicy.REQUIRE)
+public final class DmaBufferPool implements BufferPool {
+
+    private static final Logger LOG = System.getLogger("mayastor.buffers");
+
+    static final int CHUNK_SIZE = (int) NativeMemory.HUGEPAGE_SIZE;
+    private static final int MIN_SHIFT = Integer.numberOfTrailingZeros(MIN_BUFFER_SIZE);
+    private static final int CLASSES = Integer.numberOfTrailingZeros(MAX_BUFFER_SIZE) - MIN_SHIFT + 1;
+
+    private final long base;
+    private final long length;
+    private final boolean hugepages;
+    private final int chunks;
+    private final AtomicInteger nextChunk = new AtomicInteger();
+    private final SizeClass[] classes = new SizeClass[CLASSES];
+    private final LongAdder failures = new LongAdder();
+    private final DmaBuffer.Recycler recycler = this::recycle;
+
+    private static final class SizeClass {
+        final int size;
+        final MpmcQueue<DmaBuffer> free;
+        final AtomicInteger carved = new AtomicInteger();
+
+        SizeClass(int size, int maxBuffers) {
+            this.size = size;
+            this.free = new MpmcQueue<>(maxBuffers);
+        }
+    }
+
+    @Activate
+    public DmaBufferPool(NodeConfig config) throws IOException {
+        this((long) config.buffers_mb() << 20, HugepageMode.parse(config.hugepages()));
+    }
+
+    /**
+     * @param bytes pool size, rounded up to whole 2 MiB chunks
+     * @throws MayastorException INVALID_ARGUMENT for a size below 2 MiB; RESOURCE_EXHAUSTED when
+     *                           the memory cannot be mapped or hugepages are required and missing
+     */
+    public DmaBufferPool(long bytes, HugepageMode mode) {
+        if (bytes < CHUNK_SIZE || bytes > (1L << 40)) {
+            throw MayastorException.invalidArgument("buffers.mb=%d: the buffer pool needs 2 MiB to 1 TiB", bytes >> 20);
+        }
+        this.chunks = (int) ((bytes + CHUNK_SIZE - 1) / CHUNK_SIZE);
+        this.length = (long) chunks * CHUNK_SIZE;
+        long address = 0;
+        boolean onHugepages = false;
+        if (mode != HugepageMode.OFF) {
+            try {
+                address = NativeMemory.mapHugepages(length);
+                onHugepages = true;
+            } catch (IOException e) {
+                if (mode == HugepageMode.ON) {
+                    throw MayastorException.resourceExhausted(
+                            "hugepages=on but the buffer pool (%s) cannot be put on hugepages: %s. Reserve %d with: "
+                                    + "echo %d > /proc/sys/vm/nr_hugepages",
+                            Sizes.human(length), e.getMessage(), chunks, chunks);
+                }
+                LOG.log(Level.WARNING, "no hugepages for the DMA buffer pool ({0}): it uses ordinary memory. "
+                        + "To use hugepages, reserve {1} of them: echo {1} > /proc/sys/vm/nr_hugepages",
+                        e.getMessage(), chunks);
+            }
+        }
+        if (!onHugepages) {
+            try {
+                address = NativeMemory.mapAnonymous(length);
+            } catch (IOException e) {
+                throw MayastorException.resourceExhausted("cannot map the buffer pool (%s): %s",
+                        Sizes.human(length), e.getMessage());
+            }
+        }
+        this.base = address;
+        this.hugepages = onHugepages;
+        for (int i = 0; i < CLASSES; i++) {
+            int size = MIN_BUFFER_SIZE << i;
+            classes[i] = new SizeClass(size, (int) Math.min(1 << 30, length / size));
+        }
+        LOG.log(Level.INFO, "DMA buffer pool: {0} on {1}", Sizes.human(length),
+                hugepages ? chunks + " hugepages" : "ordinary memory");
+    }
+
+    @Override
+    public DmaBuffer allocate(int bytes) {
+        if (bytes <= 0 || bytes > MAX_BUFFER_SIZE) {
+            throw new IllegalArgumentException("buffer size must be 1.." + MAX_BUFFER_SIZE + " bytes: " + bytes);
+        }
+        int index = classOf(bytes);
+        DmaBuffer buffer = classes[index].free.poll();
+        if (buffer == null) {
+            buffer = carve(index);
+            if (buffer == null) {
+                failures.increment();
+                return null;
+            }
+        }
+        buffer.acquire();
+        return buffer;
+    }
+
+    static int classOf(int bytes) {
+        int shift = 32 - Integer.numberOfLeadingZeros(bytes - 1);
+        return Math.max(0, shift - MIN_SHIFT);
+    }
+
+    private DmaBuffer carve(int index) {
+        int chunk = nextChunk.getAndIncrement();
+        if (chunk >= chunks) {
+            nextChunk.set(chunks); // keeps the counter from wrapping under repeated misses
+            return classes[index].free.poll(); // another thread may have carved meanwhile
+        }
+        SizeClass sizeClass = classes[index];
+        long chunkAddress = base + (long) chunk * CHUNK_SIZE;
+        int count = CHUNK_SIZE / sizeClass.size;
+        DmaBuffer first = null;
+        for (int i = 0; i < count; i++) {
+            long address = chunkAddress + (long) i * sizeClass.size;
+            DmaBuffer buffer = new DmaBuffer(address, NativeMemory.view(address, sizeClass.size), recycler, index);
+            if (first == null) {
+                first = buffer;
+            } else if (!sizeClass.free.offer(buffer)) {
+                throw new IllegalStateException("size class ring too small");
+            }
+        }
+        sizeClass.carved.addAndGet(count);
+        return first;
+    }
+
+    private void recycle(DmaBuffer buffer) {
+        if (!classes[buffer.sizeClass()].free.offer(buffer)) {
+            throw new IllegalStateException("buffer returned to a full pool: " + buffer);
+        }
+    }
+
+    @Override
+    public BufferPoolStats stats() {
+        List<BufferPoolStats.SizeClassStats> perClass = new ArrayList<>(CLASSES);
+        long used = 0;
+        for (SizeClass sizeClass : classes) {
+            int carved = sizeClass.carved.get();
+            int inUse = Math.max(0, carved - sizeClass.free.size());
+            used += (long) inUse * sizeClass.size;
+            perClass.add(new BufferPoolStats.SizeClassStats(sizeClass.size, carved, inUse));
+        }
+        return new BufferPoolStats(hugepages, hugepages ? chunks : 0, length, used, failures.sum(),
+                List.copyOf(perClass));
+    }
+
+    public boolean onHugepages() {
+        return hugepages;
+    }
+
+    @Deactivate
+    public void close() {
+        // Every component that could hold buffers depends on the pool and is gone by now.
+        NativeMemory.unmap(base, length);
+        LOG.log(Level.DEBUG, "DMA buffer pool unmapped");
+    }
+}

@@ -1,0 +1,190 @@
+package io.mayastorj.core.internal.grpc;
+
+import com.google.protobuf.ByteString;
+import com.google.protobuf.Empty;
+import io.grpc.BindableService;
+import io.grpc.stub.StreamObserver;
+import io.mayastorj.api.v1.Bdev;
+import io.mayastorj.api.v1.BdevIoStats;
+import io.mayastorj.api.v1.BdevRpcGrpc;
+import io.mayastorj.api.v1.CreateBdevRequest;
+import io.mayastorj.api.v1.CreateBdevResponse;
+import io.mayastorj.api.v1.DestroyBdevRequest;
+import io.mayastorj.api.v1.ListBdevOptions;
+import io.mayastorj.api.v1.ListBdevResponse;
+import io.mayastorj.api.v1.ReadBdevRequest;
+import io.mayastorj.api.v1.ReadBdevResponse;
+import io.mayastorj.api.v1.WriteBdevRequest;
+import io.mayastorj.api.v1.WriteBdevResponse;
+import io.mayastorj.core.bdev.BdevInfo;
+import io.mayastorj.core.bdev.BdevRegistry;
+import io.mayastorj.core.bdev.BdevStats;
+import io.mayastorj.core.bdev.BlockDevice;
+import io.mayastorj.core.bdev.BlockingIo;
+import io.mayastorj.core.bdev.IoStatus;
+import io.mayastorj.core.buffer.BufferPool;
+import io.mayastorj.core.buffer.DmaBuffer;
+import io.mayastorj.core.error.MayastorException;
+import io.mayastorj.core.transport.ShareManager;
+import io.mayastorj.core.transport.ShareStatus;
+import java.time.Duration;
+import java.util.List;
+import org.osgi.service.component.annotations.Activate;
+import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.Reference;
+
+/** BdevRpc: a thin adapter from the node API to the bdev registry. */
+@Component(service = BindableService.class)
+public final class BdevService extends BdevRpcGrpc.BdevRpcImplBase {
+
+    static final int MAX_TRANSFER = 1 << 20;
+    private static final Duration IO_TIMEOUT = Duration.ofSeconds(30);
+
+    private final BdevRegistry registry;
+    private final BufferPool buffers;
+    private final ShareManager shares;
+
+    @Activate
+    public BdevService(@Reference BdevRegistry registry, @Reference BufferPool buffers,
+                       @Reference ShareManager shares) {
+        this.registry = registry;
+        this.buffers = buffers;
+        this.shares = shares;
+    }
+
+    @Override
+    public void create(CreateBdevRequest request, StreamObserver<CreateBdevResponse> response) {
+        BlockDevice device = registry.create(request.getUri());
+        BdevInfo info = registry.list().stream().filter(i -> i.device() == device).findFirst()
+                .orElseThrow(() -> MayastorException.notFound("bdev %s vanished as it was created", device.name()));
+        response.onNext(CreateBdevResponse.newBuilder().setBdev(toProto(info)).build());
+        response.onCompleted();
+    }
+
+    @Override
+    public void destroy(DestroyBdevRequest request, StreamObserver<Empty> response) {
+        registry.destroy(request.getName());
+        response.onNext(Empty.getDefaultInstance());
+        response.onCompleted();
+    }
+
+    @Override
+    public void list(ListBdevOptions request, StreamObserver<ListBdevResponse> response) {
+        List<BdevInfo> infos = registry.list();
+        ListBdevResponse.Builder reply = ListBdevResponse.newBuilder();
+        for (BdevInfo info : infos) {
+            if (request.getName().isEmpty() || request.getName().equals(info.device().name())) {
+                reply.addBdevs(toProto(info));
+            }
+        }
+        if (!request.getName().isEmpty() && reply.getBdevsCount() == 0) {
+            throw MayastorException.notFound("bdev %s not found", request.getName());
+        }
+        response.onNext(reply.build());
+        response.onCompleted();
+    }
+
+    @Override
+    public void read(ReadBdevRequest request, StreamObserver<ReadBdevResponse> response) {
+        BlockDevice device = find(request.getName());
+        int length = request.getLength();
+        long lba = checkTransfer(device, request.getOffset(), Integer.toUnsignedLong(length));
+        DmaBuffer buffer = allocate(length);
+        try {
+            IoStatus status = BlockingIo.read(device, buffer, 0, lba, length / device.blockSize(), IO_TIMEOUT);
+            check(status, "read", device, request.getOffset(), length);
+            ByteString data = ByteString.copyFrom(buffer.bytes().duplicate().limit(length));
+            response.onNext(ReadBdevResponse.newBuilder().setData(data).build());
+        } finally {
+            buffer.release();
+        }
+        response.onCompleted();
+    }
+
+    @Override
+    public void write(WriteBdevRequest request, StreamObserver<WriteBdevResponse> response) {
+        BlockDevice device = find(request.getName());
+        int length = request.getData().size();
+        long lba = checkTransfer(device, request.getOffset(), length);
+        DmaBuffer buffer = allocate(length);
+        try {
+            request.getData().copyTo(buffer.bytes().duplicate());
+            IoStatus status = BlockingIo.write(device, buffer, 0, lba, length / device.blockSize(), IO_TIMEOUT);
+            check(status, "write", device, request.getOffset(), length);
+            if (request.getFlush()) {
+                check(BlockingIo.flush(device, IO_TIMEOUT), "flush", device, 0, 0);
+            }
+        } finally {
+            buffer.release();
+        }
+        response.onNext(WriteBdevResponse.newBuilder().setBytesWritten(length).build());
+        response.onCompleted();
+    }
+
+    private BlockDevice find(String name) {
+        return registry.lookup(name).orElseThrow(() -> MayastorException.notFound("bdev %s not found", name));
+    }
+
+    /** Validates a byte range for a diagnostic transfer and returns its first block. */
+    private static long checkTransfer(BlockDevice device, long offset, long length) {
+        int blockSize = device.blockSize();
+        if (length == 0 || length > MAX_TRANSFER) {
+            throw MayastorException.invalidArgument("length %d: a transfer takes 1 byte to 1 MiB", length);
+        }
+        if (offset % blockSize != 0 || length % blockSize != 0) {
+            throw MayastorException.invalidArgument(
+                    "offset %d and length %d must be multiples of bdev %s's block size (%d)",
+                    offset, length, device.name(), blockSize);
+        }
+        if (offset < 0 || offset + length > device.sizeBytes()) {
+            throw MayastorException.invalidArgument("offset %d + length %d lies beyond the end of bdev %s (%d bytes)",
+                    offset, length, device.name(), device.sizeBytes());
+        }
+        return offset / blockSize;
+    }
+
+    private DmaBuffer allocate(int length) {
+        DmaBuffer buffer = buffers.allocate(length);
+        if (buffer == null) {
+            throw MayastorException.resourceExhausted("no I/O buffer of %d bytes is free on the node; try again", length);
+        }
+        return buffer;
+    }
+
+    private static void check(IoStatus status, String what, BlockDevice device, long offset, int length) {
+        switch (status) {
+            case SUCCESS -> {
+            }
+            case LBA_OUT_OF_RANGE -> throw MayastorException.invalidArgument(
+                    "%s at offset %d, %d bytes: beyond the end of bdev %s", what, offset, length, device.name());
+            case DEVICE_CLOSED -> throw MayastorException.unavailable("bdev %s is closing", device.name());
+            case NO_SPACE -> throw MayastorException.resourceExhausted("%s on bdev %s: no space left", what, device.name());
+            case TIMED_OUT -> throw MayastorException.unavailable("%s on bdev %s timed out", what, device.name());
+            case UNSUPPORTED -> throw new MayastorException(io.mayastorj.core.error.ErrorKind.UNIMPLEMENTED,
+                    "bdev " + device.name() + " does not support " + what);
+            default -> throw MayastorException.internal("%s on bdev %s failed: %s", what, device.name(), status);
+        }
+    }
+
+    private Bdev toProto(BdevInfo info) {
+        BlockDevice device = info.device();
+        BdevStats s = device.stats();
+        Bdev.Builder bdev = Bdev.newBuilder()
+                .setName(device.name())
+                .setUuid(device.uuid().toString())
+                .setNumBlocks(device.blockCount())
+                .setBlkSize(device.blockSize())
+                .setClaimed(info.claimedBy() != null)
+                .setClaimedBy(info.claimedBy() == null ? "" : info.claimedBy())
+                .setProductName(device.productName())
+                .setUri(info.uri() == null ? "bdev:///" + device.name() : info.uri())
+                .setStats(BdevIoStats.newBuilder()
+                        .setNumReadOps(s.readOps()).setBytesRead(s.bytesRead())
+                        .setNumWriteOps(s.writeOps()).setBytesWritten(s.bytesWritten())
+                        .setNumUnmapOps(s.unmapOps()).setBytesUnmapped(s.bytesUnmapped())
+                        .setNumWriteZeroesOps(s.writeZeroesOps()).setBytesWriteZeroed(s.bytesZeroed())
+                        .setNumFlushOps(s.flushOps()).setNumErrors(s.errors()).setInFlight(s.inFlight()));
+        shares.status(device.name()).map(ShareStatus::uri).ifPresent(bdev::setShareUri);
+        return bdev.build();
+    }
+}

@@ -1,0 +1,63 @@
+package io.mayastorj.core.internal.grpc;
+
+import io.grpc.ForwardingServerCallListener;
+import io.grpc.Metadata;
+import io.grpc.ServerCall;
+import io.grpc.ServerCallHandler;
+import io.grpc.ServerInterceptor;
+import io.grpc.Status;
+import io.mayastorj.core.error.MayastorException;
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
+
+/**
+ * Turns what a service throws into a gRPC status: a {@link MayastorException} becomes the code of
+ * its kind with its message; anything else is a bug, logged with its stack and reported as
+ * INTERNAL. Services stay thin: they throw and never build statuses themselves.
+ */
+final class ErrorMapping implements ServerInterceptor {
+
+    private static final Logger LOG = System.getLogger("mayastor.grpc");
+
+    static Status statusOf(Throwable error) {
+        if (error instanceof MayastorException e) {
+            return Status.fromCode(Status.Code.valueOf(e.kind().name())).withDescription(e.getMessage());
+        }
+        return Status.INTERNAL.withDescription("internal error: " + error);
+    }
+
+    @Override
+    public <Q, R> ServerCall.Listener<Q> interceptCall(ServerCall<Q, R> call, Metadata headers,
+                                                     ServerCallHandler<Q, R> next) {
+        ServerCall.Listener<Q> delegate = next.startCall(call, headers);
+        return new ForwardingServerCallListener.SimpleForwardingServerCallListener<>(delegate) {
+            @Override
+            public void onMessage(Q message) {
+                try {
+                    super.onMessage(message);
+                } catch (RuntimeException e) {
+                    fail(call, e);
+                }
+            }
+
+            @Override
+            public void onHalfClose() {
+                try {
+                    super.onHalfClose();
+                } catch (RuntimeException e) {
+                    fail(call, e);
+                }
+            }
+        };
+    }
+
+    private static void fail(ServerCall<?, ?> call, RuntimeException e) {
+        String method = call.getMethodDescriptor().getFullMethodName();
+        if (e instanceof MayastorException) {
+            LOG.log(Level.DEBUG, "{0}: {1}", method, e);
+        } else {
+            LOG.log(Level.ERROR, method + " failed", e);
+        }
+        call.close(statusOf(e), new Metadata());
+    }
+}

@@ -1,0 +1,230 @@
+package io.mayastorj.core.internal.reactor;
+
+import io.mayastorj.core.internal.util.MpmcQueue;
+import io.mayastorj.core.reactor.Reactor;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
+import java.nio.channels.SelectableChannel;
+import java.nio.channels.SelectionKey;
+import java.nio.channels.Selector;
+import java.util.PriorityQueue;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * A reactor's thread and everything it owns. The loop runs posted tasks, due timers and ready
+ * channels, and sleeps in the selector when there is nothing to do (no busy polling: an idle node
+ * burns no CPU).
+ */
+final class ReactorThread extends Thread implements Reactor {
+
+    private static final Logger LOG = System.getLogger("mayastor.reactor");
+    private static final int TASK_RING = 16384;
+
+    final ReactorGroupImpl group;
+    private final int id;
+    private final Selector selector;
+    private final MpmcQueue<Runnable> tasks = new MpmcQueue<>(TASK_RING);
+    /** Takes what the ring cannot hold; allocates, but only under overload. */
+    private final ConcurrentLinkedQueue<Runnable> overflow = new ConcurrentLinkedQueue<>();
+    private final AtomicBoolean sleeping = new AtomicBoolean();
+    private final PriorityQueue<TimerTask> timers = new PriorityQueue<>();
+    private volatile boolean running = true;
+
+    // statistics, written on the reactor thread only
+    private volatile long tasksRun;
+    private volatile long wakeups;
+    private volatile long readyEvents;
+
+    private final class TimerTask implements Timer, Comparable<TimerTask>, Runnable {
+        final long deadline;
+        final Runnable task;
+        volatile boolean cancelled;
+
+        TimerTask(long deadline, Runnable task) {
+            this.deadline = deadline;
+            this.task = task;
+        }
+
+        @Override
+        public void cancel() {
+            cancelled = true;
+        }
+
+        @Override
+        public int compareTo(TimerTask other) {
+            return Long.compare(deadline, other.deadline);
+        }
+
+        @Override
+        public void run() { // adds the timer on the reactor thread
+            timers.add(this);
+        }
+    }
+
+    ReactorThread(ReactorGroupImpl group, int id) {
+        super("reactor-" + id);
+        this.group = group;
+        this.id = id;
+        try {
+            this.selector = Selector.open();
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot open a selector for reactor " + id, e);
+        }
+        setDaemon(true);
+    }
+
+    @Override
+    public int id() {
+        return id;
+    }
+
+    @Override
+    public boolean inReactor() {
+        return Thread.currentThread() == this;
+    }
+
+    @Override
+    public void execute(Runnable task) {
+        if (!tasks.offer(task)) {
+            overflow.add(task);
+        }
+        // The reactor sets 'sleeping' before its last look at the queues, so either it sees this
+        // task or this thread sees it asleep and wakes it.
+        if (sleeping.get() && sleeping.compareAndSet(true, false)) {
+            selector.wakeup();
+        }
+    }
+
+    @Override
+    public Timer schedule(long delay, TimeUnit unit, Runnable task) {
+        TimerTask timer = new TimerTask(System.nanoTime() + unit.toNanos(delay), task);
+        if (inReactor()) {
+            timers.add(timer);
+        } else {
+            execute(timer);
+        }
+        return timer;
+    }
+
+    @Override
+    public SelectionKey register(SelectableChannel channel, int ops, ReadyHandler handler) throws IOException {
+        if (!inReactor()) {
+            throw new IllegalStateException("register must be called on " + getName());
+        }
+        channel.configureBlocking(false);
+        return channel.register(selector, ops, handler);
+    }
+
+    @Override
+    public void run() {
+        while (running) {
+            try {
+                runTasks();
+                long timeoutMillis = runTimers();
+                sleeping.set(true);
+                if (hasTasks() || !running) {
+                    sleeping.set(false);
+                    selector.selectNow(this::dispatch);
+                } else {
+                    wakeups++;
+                    selector.select(this::dispatch, timeoutMillis);
+                    sleeping.set(false);
+                }
+            } catch (Throwable t) {
+                LOG.log(Level.ERROR, getName() + ": unexpected error in the reactor loop", t);
+            }
+        }
+        try {
+            runTasks();
+            selector.close();
+        } catch (IOException | RuntimeException e) {
+            LOG.log(Level.WARNING, getName() + ": error while stopping", e);
+        }
+    }
+
+    private void dispatch(SelectionKey key) {
+        readyEvents++;
+        try {
+            ((ReadyHandler) key.attachment()).ready(key);
+        } catch (Throwable t) {
+            LOG.log(Level.ERROR, getName() + ": channel handler failed; closing its channel", t);
+            key.cancel();
+            try {
+                key.channel().close();
+            } catch (IOException ignored) {
+                // closing after a failure: nothing more to do
+            }
+        }
+    }
+
+    private boolean hasTasks() {
+        return !tasks.isEmpty() || !overflow.isEmpty();
+    }
+
+    private void runTasks() {
+        Runnable task;
+        long run = 0;
+        while ((task = tasks.poll()) != null || (task = overflow.poll()) != null) {
+            run++;
+            try {
+                task.run();
+            } catch (Throwable t) {
+                LOG.log(Level.ERROR, getName() + ": task failed", t);
+            }
+        }
+        if (run > 0) {
+            tasksRun += run;
+        }
+    }
+
+    /** Runs the timers that are due; returns how long the selector may sleep (0 = no limit). */
+    private long runTimers() {
+        while (!timers.isEmpty()) {
+            TimerTask next = timers.peek();
+            if (next.cancelled) {
+                timers.poll();
+                continue;
+            }
+            long wait = next.deadline - System.nanoTime();
+            if (wait > 0) {
+                return Math.max(1, TimeUnit.NANOSECONDS.toMillis(wait + 999_999));
+            }
+            timers.poll();
+            try {
+                next.task.run();
+            } catch (Throwable t) {
+                LOG.log(Level.ERROR, getName() + ": timer task failed", t);
+            }
+        }
+        return 0;
+    }
+
+    void shutdown() {
+        running = false;
+        selector.wakeup();
+    }
+
+    int channels() {
+        return selector.isOpen() ? selector.keys().size() : 0;
+    }
+
+    long tasksRun() {
+        return tasksRun;
+    }
+
+    long wakeups() {
+        return wakeups;
+    }
+
+    long readyEvents() {
+        return readyEvents;
+    }
+
+    int pendingTimers() {
+        return timers.size();
+    }
+}

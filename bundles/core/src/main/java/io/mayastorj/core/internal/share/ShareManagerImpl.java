@@ -1,0 +1,193 @@
+package io.mayastorj.core.internal.share;
+
+import io.mayastorj.core.bdev.BdevClaim;
+import io.mayastorj.core.bdev.BdevRegistry;
+import io.mayastorj.core.error.MayastorException;
+import io.mayastorj.core.transport.ShareManager;
+import io.mayastorj.core.transport.ShareOptions;
+import io.mayastorj.core.transport.ShareState;
+import io.mayastorj.core.transport.ShareStatus;
+import io.mayastorj.core.transport.Transport;
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import org.osgi.service.component.annotations.Activate;
+import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.Deactivate;
+import org.osgi.service.component.annotations.Reference;
+import org.osgi.service.component.annotations.ReferenceCardinality;
+import org.osgi.service.component.annotations.ReferencePolicy;
+import org.osgi.service.component.annotations.ReferencePolicyOption;
+
+/**
+ * The desired shares and the transports that serve them. A share outlives its transport: when
+ * the transport's bundle stops the share waits, and when a transport of that protocol appears again
+ * it is shared anew, with the same options. Everything is serialized on this object; sharing is an
+ * administrative act, never on the I/O path.
+ */
+@Component(service = ShareManager.class)
+public final class ShareManagerImpl implements ShareManager {
+
+    private static final Logger LOG = System.getLogger("mayastor.share");
+
+    private final BdevRegistry registry;
+    private final Map<String, Transport> transports = new TreeMap<>();
+    private final Map<String, Share> shares = new TreeMap<>();
+
+    private static final class Share {
+        final String protocol;
+        final ShareOptions options;
+        final BdevClaim claim;
+        ShareState state = ShareState.WAITING_FOR_TRANSPORT;
+        String uri;
+        String error;
+
+        Share(String protocol, ShareOptions options, BdevClaim claim) {
+            this.protocol = protocol;
+            this.options = options;
+            this.claim = claim;
+        }
+
+        ShareStatus status() {
+            return new ShareStatus(claim.device().name(), protocol, options, state, uri, error);
+        }
+    }
+
+    @Activate
+    public ShareManagerImpl(@Reference BdevRegistry registry) {
+        this.registry = registry;
+    }
+
+    @Reference(cardinality = ReferenceCardinality.MULTIPLE, policy = ReferencePolicy.DYNAMIC,
+            policyOption = ReferencePolicyOption.GREEDY)
+    public synchronized void addTransport(Transport transport) {
+        String protocol = transport.protocol();
+        if (transports.putIfAbsent(protocol, transport) != null) {
+            LOG.log(Level.WARNING, "a second transport for {0} appeared; it is ignored", protocol);
+            return;
+        }
+        LOG.log(Level.INFO, "transport {0} is available", protocol);
+        for (Share share : shares.values()) {
+            if (share.protocol.equals(protocol) && share.state != ShareState.ACTIVE) {
+                establish(transport, share);
+                if (share.state == ShareState.ACTIVE) {
+                    LOG.log(Level.INFO, "re-shared {0} over {1}: {2}", share.claim.device().name(), protocol, share.uri);
+                }
+            }
+        }
+    }
+
+    public synchronized void removeTransport(Transport transport) {
+        if (!transports.remove(transport.protocol(), transport)) {
+            return;
+        }
+        for (Share share : shares.values()) {
+            if (share.protocol.equals(transport.protocol()) && share.state == ShareState.ACTIVE) {
+                try {
+                    transport.unshare(share.claim.device());
+                } catch (RuntimeException e) {
+                    LOG.log(Level.WARNING, "transport {0} failed to unshare {1}: {2}", transport.protocol(),
+                            share.claim.device().name(), e.getMessage());
+                }
+                share.state = ShareState.WAITING_FOR_TRANSPORT;
+                share.uri = null;
+            }
+        }
+        LOG.log(Level.INFO, "transport {0} went away; its shares wait for it", transport.protocol());
+    }
+
+    @Override
+    public synchronized String share(String bdev, String protocol, ShareOptions options) {
+        Share existing = shares.get(bdev);
+        if (existing != null) {
+            if (existing.protocol.equals(protocol) && existing.options.equals(options)
+                    && existing.state == ShareState.ACTIVE) {
+                return existing.uri;
+            }
+            throw MayastorException.alreadyExists("bdev %s is shared over %s already; unshare it first",
+                    bdev, existing.protocol);
+        }
+        Transport transport = transports.get(protocol);
+        if (transport == null) {
+            throw MayastorException.unavailable("no %s transport on this node (available: %s)", protocol,
+                    transports.isEmpty() ? "none" : String.join(", ", new TreeSet<>(transports.keySet())));
+        }
+        BdevClaim claim = registry.claim(bdev, "share " + protocol);
+        Share share = new Share(protocol, options, claim);
+        try {
+            share.uri = transport.share(claim.device(), options);
+            share.state = ShareState.ACTIVE;
+        } catch (RuntimeException e) {
+            claim.close();
+            throw e;
+        }
+        shares.put(bdev, share);
+        LOG.log(Level.INFO, "shared {0} over {1}: {2}", bdev, protocol, share.uri);
+        return share.uri;
+    }
+
+    /** Shares again what was shared before; a failure is recorded on the share, not thrown. */
+    private void establish(Transport transport, Share share) {
+        try {
+            share.uri = transport.share(share.claim.device(), share.options);
+            share.state = ShareState.ACTIVE;
+            share.error = null;
+        } catch (RuntimeException e) {
+            share.state = ShareState.FAILED;
+            share.uri = null;
+            share.error = e.getMessage();
+            LOG.log(Level.WARNING, "sharing {0} over {1} failed: {2}", share.claim.device().name(),
+                    share.protocol, e.getMessage());
+        }
+    }
+
+    @Override
+    public synchronized void unshare(String bdev) {
+        Share share = shares.remove(bdev);
+        if (share == null) {
+            throw MayastorException.notFound("bdev %s is not shared", bdev);
+        }
+        Transport transport = transports.get(share.protocol);
+        try {
+            if (transport != null && share.state == ShareState.ACTIVE) {
+                transport.unshare(share.claim.device());
+            }
+        } finally {
+            share.claim.close();
+        }
+        LOG.log(Level.INFO, "unshared {0} ({1})", bdev, share.protocol);
+    }
+
+    @Override
+    public synchronized Optional<ShareStatus> status(String bdev) {
+        Share share = shares.get(bdev);
+        return share == null ? Optional.empty() : Optional.of(share.status());
+    }
+
+    @Override
+    public synchronized List<ShareStatus> shares() {
+        List<ShareStatus> list = new ArrayList<>(shares.size());
+        for (Share share : shares.values()) {
+            list.add(share.status());
+        }
+        return list;
+    }
+
+    @Override
+    public synchronized List<String> protocols() {
+        return List.copyOf(transports.keySet());
+    }
+
+    @Deactivate
+    public synchronized void stop() {
+        for (Share share : shares.values()) {
+            share.claim.close();
+        }
+        shares.clear();
+    }
+}

@@ -1,0 +1,26 @@
+package io.mayastorj.core.node;
+
+import java.net.InetAddress;
+import java.nio.file.Path;
+import java.time.Instant;
+
+/** The node as other bundles see it: who it is, where it listens, where it keeps state. */
+public interface Node {
+
+    /** The node's name, unique in the cluster. */
+    String id();
+
+    /** The gRPC endpoint as {@code ip:port}. */
+    String grpcEndpoint();
+
+    /** The address the node's listeners bind (that of the gRPC endpoint). */
+    InetAddress address();
+
+    /** A directory that survives restarts, for what the node must remember (pools, shares). */
+    Path stateDir();
+
+    /** The version of Mayastor-J. */
+    String version();
+
+    Instant startedAt();
+}

@@ -1,0 +1,38 @@
+package io.mayastorj.core.transport;
+
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * Owns the node's desired shares: which bdev is shared over which protocol, with which options.
+ * It claims each shared bdev (so it cannot be destroyed under its hosts) and re-establishes the
+ * shares of a transport that goes away and comes back (a bundle update). Errors are
+ * {@link io.mayastorj.core.error.MayastorException}s.
+ */
+public interface ShareManager {
+
+    /**
+     * Shares a bdev and returns its URI. Sharing a bdev again with the same protocol and options
+     * returns the existing URI.
+     *
+     * @throws io.mayastorj.core.error.MayastorException NOT_FOUND (no such bdev), ALREADY_EXISTS
+     *     (shared over another protocol or with other options), UNAVAILABLE (no such transport on
+     *     the node), or the transport's own error
+     */
+    String share(String bdev, String protocol, ShareOptions options);
+
+    /**
+     * Stops sharing a bdev.
+     *
+     * @throws io.mayastorj.core.error.MayastorException NOT_FOUND when it is not shared
+     */
+    void unshare(String bdev);
+
+    Optional<ShareStatus> status(String bdev);
+
+    /** Every desired share, sorted by bdev name. */
+    List<ShareStatus> shares();
+
+    /** The protocols of the transports on the node now. */
+    List<String> protocols();
+}

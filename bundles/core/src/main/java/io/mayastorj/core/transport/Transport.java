@@ -1,0 +1,24 @@
+package io.mayastorj.core.transport;
+
+import io.mayastorj.core.bdev.BlockDevice;
+
+/**
+ * A storage protocol target (nvmf, iscsi, or a third party's), registered as a service. The
+ * {@link ShareManager} calls it; users never do directly. A transport that stops takes its shares
+ * down; when it comes back, the share manager shares again whatever was shared before.
+ */
+public interface Transport {
+
+    /** The protocol's name, e.g. {@code nvmf}: what users pass as {@code --protocol}. */
+    String protocol();
+
+    /**
+     * Starts serving {@code device} and returns the URI a host connects to.
+     *
+     * @throws io.mayastorj.core.error.MayastorException with a kind and a message for the user
+     */
+    String share(BlockDevice device, ShareOptions options);
+
+    /** Stops serving the device; connected hosts are disconnected. Unknown devices are ignored. */
+    void unshare(BlockDevice device);
+}

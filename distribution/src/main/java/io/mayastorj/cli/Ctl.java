@@ -1,0 +1,249 @@
+package io.mayastorj.cli;
+
+import com.google.protobuf.ByteString;
+import com.google.protobuf.Empty;
+import com.google.protobuf.InvalidProtocolBufferException;
+import com.google.protobuf.MessageOrBuilder;
+import com.google.protobuf.util.JsonFormat;
+import io.grpc.StatusRuntimeException;
+import io.mayastorj.api.v1.Bdev;
+import io.mayastorj.api.v1.BufferPoolInfo;
+import io.mayastorj.api.v1.CreateBdevRequest;
+import io.mayastorj.api.v1.CreateBdevResponse;
+import io.mayastorj.api.v1.DestroyBdevRequest;
+import io.mayastorj.api.v1.ListBdevOptions;
+import io.mayastorj.api.v1.ListBdevResponse;
+import io.mayastorj.api.v1.NodeInfo;
+import io.mayastorj.api.v1.ReadBdevRequest;
+import io.mayastorj.api.v1.ReadBdevResponse;
+import io.mayastorj.api.v1.WriteBdevRequest;
+import io.mayastorj.core.text.Sizes;
+import io.mayastorj.core.text.Table;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+
+/** {@code mayastor ctl}: the node's gRPC API from the command line, like Mayastor's mayastor-client. */
+final class Ctl {
+
+    static final int EXIT_REFUSED = 1;
+    static final int EXIT_USAGE = 2;
+    static final int EXIT_UNREACHABLE = 3;
+
+    static final String USAGE = """
+            usage: mayastor ctl [--node HOST:PORT] [--json] [--timeout SECONDS] <resource> <verb> [args]
+
+              node info                           the node's id, version, reactors and buffer pool
+              bdev create URI                     create a bdev, e.g. malloc:///m0?size_mb=64,
+                                                  aio:///var/tmp/disk.img, null:///n0?size_mb=1024
+              bdev list [NAME]                    list bdevs (all, or one)
+              bdev destroy NAME|URI               destroy a bdev created from a URI
+              bdev read NAME --offset BYTES --length BYTES [--output FILE]
+                                                  read up to 1 MiB (hex dump unless --output)
+              bdev write NAME --offset BYTES (--input FILE | --pattern BYTE --length BYTES) [--flush]
+                                                  write up to 1 MiB
+
+            options:
+              --node HOST:PORT    the node to talk to (default: $MAYASTOR_NODE, else 127.0.0.1:10124)
+              --json              print the node's answer as JSON (for scripts)
+              --timeout SECONDS   give up on a call after this long (default 30)
+
+            exit codes: 0 done, 1 the node refused (its message is printed), 2 bad usage,
+                        3 the node could not be reached
+            """;
+
+    private static final Set<String> FLAGS = Set.of("json", "flush", "help");
+    private static final Set<String> VALUED = Set.of("node", "timeout", "offset", "length", "output", "input", "pattern");
+
+    private final PrintStream out;
+    private final PrintStream err;
+
+    Ctl(PrintStream out, PrintStream err) {
+        this.out = out;
+        this.err = err;
+    }
+
+    int run(List<String> argv) {
+        Args args = Args.parse(argv, FLAGS, VALUED);
+        if (args.flag("help") || args.positional().isEmpty()) {
+            (args.flag("help") ? out : err).print(USAGE);
+            return args.flag("help") ? 0 : EXIT_USAGE;
+        }
+        try (NodeClient node = new NodeClient(NodeClient.addressFrom(args), args.longOption("timeout", 30))) {
+            try {
+                return dispatch(node, args);
+            } catch (StatusRuntimeException e) {
+                err.println("error: " + node.describe(e));
+                return NodeClient.unreachable(e) ? EXIT_UNREACHABLE : EXIT_REFUSED;
+            }
+        }
+    }
+
+    private int dispatch(NodeClient node, Args args) {
+        String resource = args.positional(0, "the resource (node or bdev)");
+        String verb = args.positional(1, "the verb for " + resource);
+        boolean json = args.flag("json");
+        switch (resource + " " + verb) {
+            case "node info" -> {
+                args.atMost(2, "mayastor ctl node info");
+                NodeInfo info = node.host().getNodeInfo(Empty.getDefaultInstance());
+                print(json, info, () -> printNodeInfo(info));
+            }
+            case "bdev create" -> {
+                args.atMost(3, "mayastor ctl bdev create URI");
+                String uri = args.positional(2, "the bdev URI (e.g. malloc:///m0?size_mb=64)");
+                CreateBdevResponse reply = node.bdev().create(CreateBdevRequest.newBuilder().setUri(uri).build());
+                print(json, reply, () -> out.print(bdevTable(List.of(reply.getBdev()))));
+            }
+            case "bdev list" -> {
+                args.atMost(3, "mayastor ctl bdev list [NAME]");
+                String name = args.positional().size() > 2 ? args.positional(2, "") : "";
+                ListBdevResponse reply = node.bdev().list(ListBdevOptions.newBuilder().setName(name).build());
+                print(json, reply, () -> out.print(reply.getBdevsCount() == 0 ? "no bdevs\n" : bdevTable(reply.getBdevsList())));
+            }
+            case "bdev destroy" -> {
+                args.atMost(3, "mayastor ctl bdev destroy NAME|URI");
+                String name = args.positional(2, "the bdev name or URI");
+                node.bdev().destroy(DestroyBdevRequest.newBuilder().setName(name).build());
+                print(json, Empty.getDefaultInstance(), () -> out.println("destroyed bdev " + name));
+            }
+            case "bdev read" -> {
+                return read(node, args, json);
+            }
+            case "bdev write" -> {
+                return write(node, args, json);
+            }
+            default -> throw new UsageException("unknown command '" + resource + " " + verb + "'; see mayastor ctl --help");
+        }
+        return 0;
+    }
+
+    private int read(NodeClient node, Args args, boolean json) {
+        args.atMost(3, "mayastor ctl bdev read NAME --offset BYTES --length BYTES [--output FILE]");
+        String name = args.positional(2, "the bdev name");
+        long offset = args.longOption("offset", 0);
+        long length = args.longOption("length", -1);
+        if (length <= 0 || length > Integer.MAX_VALUE) {
+            throw new UsageException("--length BYTES is required (1 byte to 1 MiB)");
+        }
+        ReadBdevResponse reply = node.bdev().read(ReadBdevRequest.newBuilder()
+                .setName(name).setOffset(offset).setLength((int) length).build());
+        String output = args.option("output", null);
+        if (output != null) {
+            try {
+                Files.write(Path.of(output), reply.getData().toByteArray());
+            } catch (IOException e) {
+                err.println("error: cannot write " + output + ": " + e.getMessage());
+                return EXIT_USAGE;
+            }
+            out.println("read " + reply.getData().size() + " bytes from " + name + " at offset " + offset + " into " + output);
+        } else if (json) {
+            print(true, reply, null);
+        } else {
+            out.print(hexDump(reply.getData().toByteArray(), offset));
+        }
+        return 0;
+    }
+
+    private int write(NodeClient node, Args args, boolean json) {
+        args.atMost(3, "mayastor ctl bdev write NAME --offset BYTES (--input FILE | --pattern BYTE --length BYTES)");
+        String name = args.positional(2, "the bdev name");
+        long offset = args.longOption("offset", 0);
+        byte[] data;
+        String input = args.option("input", null);
+        if (input != null) {
+            try {
+                data = Files.readAllBytes(Path.of(input));
+            } catch (IOException e) {
+                err.println("error: cannot read " + input + ": " + e.getMessage());
+                return EXIT_USAGE;
+            }
+        } else if (args.option("pattern", null) != null) {
+            long pattern = args.longOption("pattern", 0);
+            long length = args.longOption("length", -1);
+            if (pattern < 0 || pattern > 255) {
+                throw new UsageException("--pattern takes a byte value, 0..255 (e.g. 0xa5)");
+            }
+            if (length <= 0 || length > 16 << 20) {
+                throw new UsageException("--length BYTES is required with --pattern");
+            }
+            data = new byte[(int) length];
+            Arrays.fill(data, (byte) pattern);
+        } else {
+            throw new UsageException("give --input FILE or --pattern BYTE --length BYTES");
+        }
+        var reply = node.bdev().write(WriteBdevRequest.newBuilder().setName(name).setOffset(offset)
+                .setData(ByteString.copyFrom(data)).setFlush(args.flag("flush")).build());
+        print(json, reply, () -> out.println("wrote " + reply.getBytesWritten() + " bytes to " + name + " at offset "
+                + offset + (args.flag("flush") ? ", flushed" : "")));
+        return 0;
+    }
+
+    private void print(boolean json, MessageOrBuilder message, Runnable text) {
+        if (json) {
+            try {
+                out.println(JsonFormat.printer().alwaysPrintFieldsWithNoPresence().print(message));
+            } catch (InvalidProtocolBufferException e) {
+                throw new IllegalStateException(e);
+            }
+        } else {
+            text.run();
+        }
+    }
+
+    private void printNodeInfo(NodeInfo info) {
+        BufferPoolInfo buffers = info.getBuffers();
+        out.printf(Locale.ROOT, """
+                node       %s
+                version    %s
+                endpoint   %s
+                pid        %d
+                uptime     %.1f s
+                java       %s
+                reactors   %d
+                buffers    %s on %s, %s in use, %d allocation failures
+                """, info.getNodeId(), info.getVersion(), info.getGrpcEndpoint(), info.getPid(),
+                info.getUptimeMs() / 1000.0, info.getJavaVersion(), info.getReactors(),
+                Sizes.human(buffers.getTotalBytes()),
+                buffers.getHugepages() ? buffers.getHugepagesInUse() + " hugepages" : "ordinary memory (no hugepages)",
+                Sizes.human(buffers.getUsedBytes()), buffers.getAllocationFailures());
+    }
+
+    static String bdevTable(List<Bdev> bdevs) {
+        Table table = new Table("NAME", "PRODUCT", "SIZE", "BLK_SIZE", "BLOCKS", "UUID", "CLAIMED_BY", "SHARE_URI")
+                .alignRight("SIZE", "BLK_SIZE", "BLOCKS");
+        for (Bdev b : bdevs) {
+            table.row(b.getName(), b.getProductName(), Sizes.human(b.getNumBlocks() * b.getBlkSize()), b.getBlkSize(),
+                    b.getNumBlocks(), b.getUuid(), b.getClaimed() ? b.getClaimedBy() : null,
+                    b.getShareUri().isEmpty() ? null : b.getShareUri());
+        }
+        return table.toString();
+    }
+
+    static String hexDump(byte[] data, long baseOffset) {
+        StringBuilder out = new StringBuilder();
+        for (int line = 0; line < data.length; line += 16) {
+            out.append(String.format(Locale.ROOT, "%08x  ", baseOffset + line));
+            StringBuilder text = new StringBuilder();
+            for (int i = line; i < line + 16; i++) {
+                if (i < data.length) {
+                    out.append(String.format(Locale.ROOT, "%02x ", data[i] & 0xff));
+                    char c = (char) (data[i] & 0xff);
+                    text.append(c >= 0x20 && c < 0x7f ? c : '.');
+                } else {
+                    out.append("   ");
+                }
+                if (i == line + 7) {
+                    out.append(' ');
+                }
+            }
+            out.append(" |").append(text).append("|\n");
+        }
+        return out.toString();
+    }
+}

@@ -1,0 +1,182 @@
+package io.mayastorj.cli;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.PrintStream;
+import java.io.RandomAccessFile;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.Random;
+import java.util.Set;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+
+/**
+ * {@code mayastor demo}: the foundation end to end. Starts a real node process, creates a malloc
+ * and an aio bdev with the CLI, writes 1 MiB of random data to each, reads it back and compares,
+ * shows the shell's view, destroys the bdevs and stops the node with SIGTERM.
+ */
+final class Demo {
+
+    static final String USAGE = """
+            usage: mayastor demo [--keep]
+
+            Starts a node on 127.0.0.1 (port 10124, or a free one), creates bdevs, writes and
+            verifies data through them, and stops the node. Everything lives in a temporary
+            directory that is removed afterwards (--keep leaves it).
+            """;
+
+    private static final int PATTERN_BYTES = 1 << 20;
+
+    private final PrintStream out;
+    private final PrintStream err;
+
+    Demo(PrintStream out, PrintStream err) {
+        this.out = out;
+        this.err = err;
+    }
+
+    int run(List<String> argv) throws IOException, InterruptedException {
+        Args args = Args.parse(argv, Set.of("help", "keep"), Set.of()).atMost(0, "mayastor demo [--keep]");
+        if (args.flag("help")) {
+            out.print(USAGE);
+            return 0;
+        }
+        Path work = Files.createTempDirectory("mayastor-demo-");
+        String endpoint = "127.0.0.1:" + freePort();
+        out.println("== starting a node on " + endpoint + " (work directory " + work + ")");
+        Process node = startNode(work, endpoint);
+        int result;
+        try {
+            result = steps(work, endpoint);
+        } finally {
+            out.println("== stopping the node (SIGTERM)");
+            long start = System.nanoTime();
+            node.destroy();
+            if (!node.waitFor(30, TimeUnit.SECONDS)) {
+                err.println("error: the node did not stop within 30 s; killing it");
+                node.destroyForcibly().waitFor();
+            }
+            out.printf(Locale.ROOT, "== node stopped in %.2f s%n", (System.nanoTime() - start) / 1e9);
+            if (!args.flag("keep")) {
+                deleteTree(work);
+            }
+        }
+        out.println(result == 0 ? "== demo done: both bdevs returned exactly what was written" : "== demo FAILED");
+        return result;
+    }
+
+    private Process startNode(Path work, String endpoint) throws IOException, InterruptedException {
+        Path bin = Main.home().resolve("bin/mayastor");
+        Process node = new ProcessBuilder(bin.toString(), "node", "--node-id", "demo", "--grpc-endpoint", endpoint,
+                "--state-dir", work.resolve("state").toString(), "--buffers-mb", "64")
+                .redirectErrorStream(true).start();
+        CountDownLatch ready = new CountDownLatch(1);
+        AtomicReference<String> failure = new AtomicReference<>();
+        Thread pump = new Thread(() -> {
+            try (BufferedReader lines = new BufferedReader(new InputStreamReader(node.getInputStream(), StandardCharsets.UTF_8))) {
+                String line;
+                while ((line = lines.readLine()) != null) {
+                    out.println("   node | " + line);
+                    if (line.startsWith("mayastor node demo ready")) {
+                        ready.countDown();
+                    } else if (line.startsWith("error:")) {
+                        failure.set(line);
+                        ready.countDown();
+                    }
+                }
+            } catch (IOException e) {
+                failure.set(e.toString());
+            }
+            ready.countDown();
+        }, "demo-node-output");
+        pump.setDaemon(true);
+        pump.start();
+        if (!ready.await(60, TimeUnit.SECONDS) || failure.get() != null || !node.isAlive()) {
+            node.destroyForcibly();
+            throw new IOException("the node did not start" + (failure.get() == null ? "" : ": " + failure.get()));
+        }
+        return node;
+    }
+
+    private int steps(Path work, String endpoint) throws IOException {
+        Path disk = work.resolve("disk.img");
+        try (RandomAccessFile file = new RandomAccessFile(disk.toFile(), "rw")) {
+            file.setLength(64L << 20);
+        }
+        String malloc = "malloc:///m0?size_mb=64";
+        String aio = "aio://" + disk;
+        if (ctl(endpoint, "node", "info") != 0
+                || ctl(endpoint, "bdev", "create", malloc) != 0
+                || ctl(endpoint, "bdev", "create", aio) != 0
+                || ctl(endpoint, "bdev", "list") != 0) {
+            return 1;
+        }
+        byte[] pattern = new byte[PATTERN_BYTES];
+        new Random(42).nextBytes(pattern);
+        Path written = work.resolve("pattern.bin");
+        Files.write(written, pattern);
+        for (String bdev : List.of("m0", disk.toString())) {
+            Path back = work.resolve("back.bin");
+            if (ctl(endpoint, "bdev", "write", bdev, "--offset", "1048576", "--input", written.toString(), "--flush") != 0
+                    || ctl(endpoint, "bdev", "read", bdev, "--offset", "1048576", "--length", "1048576",
+                    "--output", back.toString()) != 0) {
+                return 1;
+            }
+            if (!Arrays.equals(pattern, Files.readAllBytes(back))) {
+                err.println("error: the data read back from " + bdev + " differs from what was written");
+                return 1;
+            }
+            out.println("   verified: 1 MiB read back from " + bdev + " is identical to what was written");
+        }
+        if (shell(endpoint, "mayastor:stats") != 0
+                || shell(endpoint, "mayastor:buffers") != 0
+                || ctl(endpoint, "bdev", "destroy", "m0") != 0
+                || ctl(endpoint, "bdev", "destroy", disk.toString()) != 0) {
+            return 1;
+        }
+        return 0;
+    }
+
+    private int ctl(String endpoint, String... words) {
+        out.println();
+        out.println("$ mayastor ctl " + String.join(" ", words));
+        List<String> argv = new ArrayList<>(List.of("--node", endpoint));
+        argv.addAll(List.of(words));
+        return new Ctl(out, err).run(argv);
+    }
+
+    private int shell(String endpoint, String command) {
+        out.println();
+        out.println("$ mayastor shell --node " + endpoint + " '" + command + "'");
+        return new ShellClient(System.in, out, err).run(List.of("--node", endpoint, command));
+    }
+
+    private static int freePort() throws IOException {
+        InetAddress loopback = InetAddress.getLoopbackAddress();
+        try (ServerSocket socket = new ServerSocket(10124, 1, loopback)) {
+            return socket.getLocalPort();
+        } catch (IOException taken) {
+            try (ServerSocket socket = new ServerSocket(0, 1, loopback)) {
+                return socket.getLocalPort();
+            }
+        }
+    }
+
+    private static void deleteTree(Path root) throws IOException {
+        try (var paths = Files.walk(root)) {
+            for (Path p : paths.sorted((a, b) -> b.getNameCount() - a.getNameCount()).toList()) {
+                Files.deleteIfExists(p);
+            }
+        }
+    }
+}

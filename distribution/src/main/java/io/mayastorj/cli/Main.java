@@ -1,0 +1,125 @@
+package io.mayastorj.cli;
+
+import io.mayastorj.launcher.NodeLauncher;
+import io.mayastorj.launcher.NodeSettings;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/** The {@code mayastor} command: node, ctl, shell, demo. */
+public final class Main {
+
+    static final String USAGE = """
+            usage: mayastor <command> [options]
+
+            commands:
+              node      run a storage node                           mayastor node --help
+              ctl       use a node's gRPC API (bdevs, node info)     mayastor ctl --help
+              shell     run Felix shell commands on a local node     mayastor shell --help
+              demo      start a node, create a malloc and an aio bdev, write and verify data, stop
+              version   print the version
+            """;
+
+    static final String NODE_USAGE = """
+            usage: mayastor node --node-id NAME [--grpc-endpoint IP:PORT] [--config FILE] [options]
+
+            Runs a storage node until Ctrl-C or SIGTERM, which stop it cleanly.
+            Settings come from --config FILE (Java properties, keys below), then from the flags
+            (--node-id for node.id, --grpc-endpoint for grpc.endpoint, and so on).
+
+            settings:
+            %s
+            other options:
+              --console        an interactive Felix shell on this terminal (Ctrl-D or 'exit' stops the node)
+              --help           this text
+            """;
+
+    private Main() {
+    }
+
+    public static void main(String[] argv) {
+        System.exit(run(Arrays.asList(argv), System.out, System.err));
+    }
+
+    static int run(List<String> argv, PrintStream out, PrintStream err) {
+        try {
+            return dispatch(argv, out, err);
+        } catch (Exception e) {
+            err.println("error: " + e.getMessage());
+            return 1;
+        }
+    }
+
+    private static int dispatch(List<String> argv, PrintStream out, PrintStream err) throws Exception {
+        if (argv.isEmpty()) {
+            err.print(USAGE);
+            return Ctl.EXIT_USAGE;
+        }
+        List<String> rest = argv.subList(1, argv.size());
+        try {
+            return switch (argv.get(0)) {
+                case "node" -> node(rest, out);
+                case "ctl" -> new Ctl(out, err).run(rest);
+                case "shell" -> new ShellClient(System.in, out, err).run(rest);
+                case "demo" -> new Demo(out, err).run(rest);
+                case "version", "--version" -> {
+                    out.println("mayastor-j " + version());
+                    yield 0;
+                }
+                case "help", "--help", "-h" -> {
+                    out.print(USAGE);
+                    yield 0;
+                }
+                default -> throw new UsageException("unknown command '" + argv.get(0) + "'\n" + USAGE);
+            };
+        } catch (UsageException e) {
+            err.println("error: " + e.getMessage());
+            return Ctl.EXIT_USAGE;
+        }
+    }
+
+    private static int node(List<String> argv, PrintStream out) {
+        Set<String> valued = Set.of("node-id", "grpc-endpoint", "config", "state-dir", "reactors", "buffers-mb",
+                "hugepages", "log-level");
+        Args args = Args.parse(argv, Set.of("console", "help"), valued).atMost(0, "mayastor node --node-id NAME ...");
+        if (args.flag("help")) {
+            StringBuilder keys = new StringBuilder();
+            NodeSettings.KEYS.forEach((key, doc) -> keys.append(String.format("  --%-16s %s%n", key.replace('.', '-'), doc)));
+            out.print(NODE_USAGE.formatted(keys.toString().stripTrailing()));
+            return 0;
+        }
+        Map<String, String> flags = args.asMap();
+        flags.remove("console");
+        String config = flags.remove("config");
+        NodeSettings settings;
+        try {
+            settings = NodeSettings.load(config == null ? null : Path.of(config), flags);
+        } catch (IllegalArgumentException e) {
+            throw new UsageException(e.getMessage());
+        }
+        try {
+            return new NodeLauncher(settings, home().resolve("bundle"), args.flag("console"), out).run();
+        } catch (Exception e) {
+            out.println("error: the node failed: " + e);
+            e.printStackTrace();
+            return 1;
+        }
+    }
+
+    /** The distribution's root: set by bin/mayastor. */
+    static Path home() {
+        String home = System.getProperty("mayastor.home");
+        if (home == null) {
+            throw new UsageException("mayastor.home is not set: run this through bin/mayastor");
+        }
+        return Path.of(home);
+    }
+
+    static String version() {
+        String version = Main.class.getPackage().getImplementationVersion();
+        return version == null ? "(development build)" : version;
+    }
+}

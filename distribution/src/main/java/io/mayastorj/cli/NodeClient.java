@@ -1,0 +1,99 @@
+package io.mayastorj.cli;
+
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import io.mayastorj.api.v1.BdevRpcGrpc;
+import io.mayastorj.api.v1.HostRpcGrpc;
+import io.mayastorj.api.v1.ShellRpcGrpc;
+import java.net.ConnectException;
+import java.util.concurrent.TimeUnit;
+
+/** A gRPC connection to one node, with a deadline on every call. */
+final class NodeClient implements AutoCloseable {
+
+    static final String DEFAULT_NODE = "127.0.0.1:10124";
+
+    private final String address;
+    private final ManagedChannel channel;
+    private final long timeoutSeconds;
+
+    NodeClient(String address, long timeoutSeconds) {
+        this.address = address;
+        this.timeoutSeconds = timeoutSeconds;
+        int colon = address.lastIndexOf(':');
+        String host = colon < 0 ? address : address.substring(0, colon);
+        int port = 10124;
+        if (colon >= 0) {
+            try {
+                port = Integer.parseInt(address.substring(colon + 1));
+            } catch (NumberFormatException e) {
+                throw new UsageException("--node " + address + ": expected HOST:PORT");
+            }
+        }
+        if (host.startsWith("[") && host.endsWith("]")) {
+            host = host.substring(1, host.length() - 1);
+        }
+        this.channel = NettyChannelBuilder.forAddress(host, port).usePlaintext().maxInboundMessageSize(8 << 20).build();
+    }
+
+    /** --node, else $MAYASTOR_NODE, else 127.0.0.1:10124. */
+    static String addressFrom(Args args) {
+        String env = System.getenv("MAYASTOR_NODE");
+        return args.option("node", env == null || env.isBlank() ? DEFAULT_NODE : env);
+    }
+
+    String address() {
+        return address;
+    }
+
+    BdevRpcGrpc.BdevRpcBlockingStub bdev() {
+        return BdevRpcGrpc.newBlockingStub(channel).withDeadlineAfter(timeoutSeconds, TimeUnit.SECONDS);
+    }
+
+    HostRpcGrpc.HostRpcBlockingStub host() {
+        return HostRpcGrpc.newBlockingStub(channel).withDeadlineAfter(timeoutSeconds, TimeUnit.SECONDS);
+    }
+
+    ShellRpcGrpc.ShellRpcBlockingStub shell() {
+        return ShellRpcGrpc.newBlockingStub(channel).withDeadlineAfter(timeoutSeconds, TimeUnit.SECONDS);
+    }
+
+    /** True when the call failed because nothing answered at the address. */
+    static boolean unreachable(StatusRuntimeException e) {
+        if (e.getStatus().getCode() != Status.Code.UNAVAILABLE) {
+            return false;
+        }
+        for (Throwable c = e.getCause(); c != null; c = c.getCause()) {
+            if (c instanceof ConnectException) {
+                return true;
+            }
+        }
+        String description = e.getStatus().getDescription();
+        return description != null && description.startsWith("io exception");
+    }
+
+    /** The line printed for a failed call. */
+    String describe(StatusRuntimeException e) {
+        if (unreachable(e)) {
+            Throwable root = e;
+            while (root.getCause() != null) {
+                root = root.getCause();
+            }
+            return "cannot reach the node at " + address + ": " + root.getMessage();
+        }
+        Status status = e.getStatus();
+        return status.getCode() + ": " + (status.getDescription() == null ? "(no message)" : status.getDescription());
+    }
+
+    @Override
+    public void close() {
+        channel.shutdownNow();
+        try {
+            channel.awaitTermination(2, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}

@@ -1,0 +1,107 @@
+package io.mayastorj.cli;
+
+import io.grpc.StatusRuntimeException;
+import io.mayastorj.api.v1.ShellRequest;
+import io.mayastorj.api.v1.ShellResponse;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * {@code mayastor shell}: Felix shell (Gogo) commands on a running node, through the node's
+ * loopback-only shell service. With a command, runs it and exits; without one, reads commands
+ * from standard input, one per line.
+ */
+final class ShellClient {
+
+    static final String USAGE = """
+            usage: mayastor shell [--node HOST:PORT] ['COMMAND ...']
+
+            Runs Felix shell (Gogo) commands on a node on this machine, e.g.
+              mayastor shell --node 127.0.0.1:10124 'mayastor:bdevs'
+              mayastor shell 'lb'            (the bundles and their states)
+              mayastor shell 'inspect cap service 0'
+            Without a command it reads commands from standard input, one per line ('exit' ends).
+            Node commands: mayastor:node, mayastor:bdevs, mayastor:stats, mayastor:buffers,
+                           mayastor:reactors, mayastor:shares ('help' lists all)
+
+            options:
+              --node HOST:PORT    the node (default: $MAYASTOR_NODE, else 127.0.0.1:10124)
+              --timeout SECONDS   give up on a command after this long (default 30)
+
+            exit codes: 0 done, 1 the command failed, 2 bad usage, 3 the node could not be reached
+            """;
+
+    private final InputStream in;
+    private final PrintStream out;
+    private final PrintStream err;
+
+    ShellClient(InputStream in, PrintStream out, PrintStream err) {
+        this.in = in;
+        this.out = out;
+        this.err = err;
+    }
+
+    int run(List<String> argv) {
+        Args args = Args.parse(argv, Set.of("help"), Set.of("node", "timeout"));
+        if (args.flag("help")) {
+            out.print(USAGE);
+            return 0;
+        }
+        try (NodeClient node = new NodeClient(NodeClient.addressFrom(args), args.longOption("timeout", 30))) {
+            if (!args.positional().isEmpty()) {
+                return execute(node, String.join(" ", args.positional()));
+            }
+            int last = 0;
+            try (BufferedReader reader = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8))) {
+                String line;
+                while (prompt(node) && (line = reader.readLine()) != null) {
+                    line = line.strip();
+                    if (line.equals("exit") || line.equals("quit")) {
+                        break;
+                    }
+                    if (!line.isEmpty()) {
+                        last = execute(node, line);
+                        if (last == Ctl.EXIT_UNREACHABLE) {
+                            return last;
+                        }
+                    }
+                }
+            } catch (IOException e) {
+                err.println("error: " + e.getMessage());
+                return 1;
+            }
+            return last;
+        }
+    }
+
+    private boolean prompt(NodeClient node) {
+        if (System.console() != null) {
+            out.print(node.address() + "> ");
+            out.flush();
+        }
+        return true;
+    }
+
+    private int execute(NodeClient node, String command) {
+        ShellResponse reply;
+        try {
+            reply = node.shell().execute(ShellRequest.newBuilder().setCommand(command).build());
+        } catch (StatusRuntimeException e) {
+            err.println("error: " + node.describe(e));
+            return NodeClient.unreachable(e) ? Ctl.EXIT_UNREACHABLE : Ctl.EXIT_REFUSED;
+        }
+        out.print(reply.getOutput());
+        out.flush();
+        if (reply.getFailed()) {
+            err.println("error: " + reply.getError());
+            return 1;
+        }
+        return 0;
+    }
+}

@@ -1,0 +1,230 @@
+package io.mayastorj.launcher;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.lang.reflect.Method;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Dictionary;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+import java.util.stream.Stream;
+import org.apache.felix.framework.FrameworkFactory;
+import org.osgi.framework.Bundle;
+import org.osgi.framework.BundleContext;
+import org.osgi.framework.BundleException;
+import org.osgi.framework.Constants;
+import org.osgi.framework.FrameworkEvent;
+import org.osgi.framework.ServiceReference;
+import org.osgi.framework.launch.Framework;
+import org.osgi.util.tracker.ServiceTracker;
+
+/**
+ * Boots a node: Apache Felix with every bundle of the distribution's {@code bundle/} directory,
+ * the node's configuration handed to Config Admin, and a wait until the node announces that its
+ * gRPC server listens. SIGTERM and Ctrl-C stop the framework, which stops every component in order.
+ */
+public final class NodeLauncher {
+
+    private static final Logger LOG = Logger.getLogger("mayastor.node");
+    private static final String NODE_PID = "io.mayastorj.node";
+    private static final String STATE_FILTER = "(mayastor.node.state=*)";
+    private static final Duration READY_TIMEOUT = Duration.ofSeconds(30);
+    private static final Duration STOP_TIMEOUT = Duration.ofSeconds(15);
+
+    private final NodeSettings settings;
+    private final Path bundleDir;
+    private final boolean console;
+    private final PrintStream out;
+
+    public NodeLauncher(NodeSettings settings, Path bundleDir, boolean console, PrintStream out) {
+        this.settings = settings;
+        this.bundleDir = bundleDir;
+        this.console = console;
+        this.out = out;
+    }
+
+    /** Runs the node until it is stopped; returns the process exit code. */
+    public int run() throws Exception {
+        setLogLevel(settings.get("log.level"));
+        Instant jvmStart = ProcessHandle.current().info().startInstant().orElse(Instant.now());
+        Files.createDirectories(settings.stateDir());
+
+        Framework framework = new FrameworkFactory().newFramework(frameworkProperties());
+        framework.init();
+        Thread hook = new Thread(() -> stop(framework, "signal"), "mayastor-shutdown");
+        Runtime.getRuntime().addShutdownHook(hook);
+        framework.start();
+        BundleContext context = framework.getBundleContext();
+
+        List<Bundle> bundles = install(context);
+        configure(context);
+        for (Bundle bundle : bundles) {
+            if (bundle.getHeaders().get(Constants.FRAGMENT_HOST) == null) {
+                try {
+                    bundle.start();
+                } catch (BundleException e) {
+                    out.println("error: bundle " + bundle.getSymbolicName() + " cannot start: " + e.getMessage());
+                    return fail(framework, hook);
+                }
+            }
+        }
+        String failure = awaitReady(context);
+        if (failure != null) {
+            out.println("error: node " + settings.nodeId() + " did not start: " + failure);
+            return fail(framework, hook);
+        }
+        double seconds = Duration.between(jvmStart, Instant.now()).toMillis() / 1000.0;
+        out.printf(Locale.ROOT, "mayastor node %s ready: gRPC on %s, %s reactors, state in %s, started in %.2f s (pid %d)%n",
+                settings.nodeId(), settings.get("grpc.endpoint"), settings.get("reactors"), settings.stateDir(),
+                seconds, ProcessHandle.current().pid());
+        out.flush();
+
+        FrameworkEvent event = framework.waitForStop(0);
+        return event.getType() == FrameworkEvent.ERROR ? 1 : 0;
+    }
+
+    private Map<String, String> frameworkProperties() {
+        Map<String, String> props = new HashMap<>();
+        props.put(Constants.FRAMEWORK_STORAGE, settings.stateDir().resolve("felix-cache").toString());
+        props.put(Constants.FRAMEWORK_STORAGE_CLEAN, Constants.FRAMEWORK_STORAGE_CLEAN_ONFIRSTINIT);
+        props.put(Constants.FRAMEWORK_BOOTDELEGATION, "sun.*");
+        props.put(Constants.FRAMEWORK_SYSTEMPACKAGES_EXTRA, "sun.misc");
+        props.put("felix.log.level", "1");
+        props.put("ds.loglevel", "warn");
+        return props;
+    }
+
+    /** Installs the bundles in bundle/ (and bundle/console/ with --console) in name order. */
+    private List<Bundle> install(BundleContext context) throws IOException, BundleException {
+        List<Path> jars = new ArrayList<>(jarsIn(bundleDir));
+        if (console) {
+            jars.addAll(jarsIn(bundleDir.resolve("console")));
+        }
+        if (jars.isEmpty()) {
+            throw new IOException("no bundles in " + bundleDir);
+        }
+        List<Bundle> bundles = new ArrayList<>();
+        for (Path jar : jars) {
+            bundles.add(context.installBundle(jar.toUri().toString()));
+        }
+        return bundles;
+    }
+
+    private static List<Path> jarsIn(Path dir) throws IOException {
+        if (!Files.isDirectory(dir)) {
+            return List.of();
+        }
+        try (Stream<Path> files = Files.list(dir)) {
+            return files.filter(p -> p.getFileName().toString().endsWith(".jar")).sorted().toList();
+        }
+    }
+
+    /**
+     * Hands the node's settings to Config Admin. The launcher and the bundles see Config Admin's
+     * API through different class loaders, so it is called reflectively, with JDK types only.
+     */
+    private void configure(BundleContext context) throws Exception {
+        ServiceTracker<Object, Object> tracker = new ServiceTracker<>(context,
+                context.createFilter("(objectClass=org.osgi.service.cm.ConfigurationAdmin)"), null);
+        tracker.open(true);
+        try {
+            Bundle cm = null;
+            for (Bundle b : context.getBundles()) {
+                if ("org.apache.felix.configadmin".equals(b.getSymbolicName())) {
+                    cm = b;
+                }
+            }
+            if (cm == null) {
+                throw new IllegalStateException("the distribution lacks org.apache.felix.configadmin");
+            }
+            cm.start();
+            Object admin = tracker.waitForService(10_000);
+            if (admin == null) {
+                throw new IllegalStateException("Config Admin did not start");
+            }
+            ServiceReference<Object> ref = tracker.getServiceReference();
+            Class<?> adminType = ref.getBundle().loadClass("org.osgi.service.cm.ConfigurationAdmin");
+            Class<?> configType = ref.getBundle().loadClass("org.osgi.service.cm.Configuration");
+            Object configuration = adminType.getMethod("getConfiguration", String.class, String.class)
+                    .invoke(admin, NODE_PID, "?");
+            Method update = configType.getMethod("update", Dictionary.class);
+            update.invoke(configuration, settings.nodeConfiguration());
+        } finally {
+            tracker.close();
+        }
+    }
+
+    /** Waits for the node's state marker; null when ready, else the reason it failed. */
+    private String awaitReady(BundleContext context) throws Exception {
+        ServiceTracker<Object, Object> tracker = new ServiceTracker<>(context, context.createFilter(STATE_FILTER), null);
+        tracker.open(true);
+        try {
+            if (tracker.waitForService(READY_TIMEOUT.toMillis()) == null) {
+                StringBuilder why = new StringBuilder("it was not ready after " + READY_TIMEOUT.toSeconds() + " s");
+                for (Bundle b : context.getBundles()) {
+                    if (b.getState() != Bundle.ACTIVE) {
+                        why.append("; bundle ").append(b.getSymbolicName()).append(" is not active");
+                    }
+                }
+                return why.toString();
+            }
+            ServiceReference<Object> ref = tracker.getServiceReference();
+            return "ready".equals(ref.getProperty("mayastor.node.state")) ? null
+                    : String.valueOf(ref.getProperty("mayastor.node.error"));
+        } finally {
+            tracker.close();
+        }
+    }
+
+    private int fail(Framework framework, Thread hook) {
+        try {
+            Runtime.getRuntime().removeShutdownHook(hook);
+        } catch (IllegalStateException shuttingDown) {
+            // the hook stops the framework
+        }
+        stop(framework, "start-up failure");
+        return 1;
+    }
+
+    private void stop(Framework framework, String why) {
+        if (framework.getState() != Bundle.ACTIVE && framework.getState() != Bundle.STARTING) {
+            return;
+        }
+        long start = System.nanoTime();
+        LOG.info("stopping node " + settings.nodeId() + " (" + why + ")");
+        try {
+            framework.stop();
+            FrameworkEvent event = framework.waitForStop(STOP_TIMEOUT.toMillis());
+            if (event.getType() == FrameworkEvent.WAIT_TIMEDOUT) {
+                LOG.warning("node " + settings.nodeId() + " did not stop within " + STOP_TIMEOUT.toSeconds() + " s");
+                return;
+            }
+        } catch (BundleException | InterruptedException e) {
+            LOG.log(Level.WARNING, "error while stopping the node", e);
+            return;
+        }
+        out.printf(Locale.ROOT, "mayastor node %s stopped in %.2f s%n", settings.nodeId(), (System.nanoTime() - start) / 1e9);
+        out.flush();
+    }
+
+    static void setLogLevel(String level) {
+        Level julLevel = switch (level) {
+            case "error" -> Level.SEVERE;
+            case "warn" -> Level.WARNING;
+            case "debug" -> Level.FINE;
+            case "trace" -> Level.FINEST;
+            default -> Level.INFO;
+        };
+        Logger root = Logger.getLogger("");
+        root.setLevel(julLevel);
+        Logger.getLogger("mayastor").setLevel(julLevel);
+    }
+}

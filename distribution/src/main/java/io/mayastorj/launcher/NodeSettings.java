@@ -1,0 +1,158 @@
+package io.mayastorj.launcher;
+
+import java.io.IOException;
+import java.io.Reader;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.Hashtable;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Properties;
+import java.util.Set;
+import java.util.TreeSet;
+
+/**
+ * A node's settings: defaults, then the config file (Java properties), then command-line flags.
+ * Every key is validated here, before Felix starts, so a typo costs a second, not a confusing
+ * half-started node.
+ */
+public final class NodeSettings {
+
+    /** Keys of the config file, in the order --help shows them; flags use the same names with dashes. */
+    public static final Map<String, String> KEYS = new LinkedHashMap<>();
+
+    static {
+        KEYS.put("node.id", "the node's name, unique in the cluster (required)");
+        KEYS.put("grpc.endpoint", "ip:port of the node's gRPC API (default 127.0.0.1:10124)");
+        KEYS.put("state.dir", "directory for state that survives restarts (default /var/lib/mayastor/NODE, "
+                + "or under the temp dir when that is not writable)");
+        KEYS.put("reactors", "number of reactor (I/O) threads (default 2)");
+        KEYS.put("buffers.mb", "size of the DMA buffer pool in MiB (default 128)");
+        KEYS.put("hugepages", "auto | on | off: put the buffer pool on 2 MiB hugepages (default auto)");
+        KEYS.put("log.level", "error | warn | info | debug | trace (default info)");
+    }
+
+    private final Map<String, String> values = new LinkedHashMap<>();
+
+    private NodeSettings() {
+        values.put("grpc.endpoint", "127.0.0.1:10124");
+        values.put("reactors", "2");
+        values.put("buffers.mb", "128");
+        values.put("hugepages", "auto");
+        values.put("log.level", "info");
+    }
+
+    /**
+     * @param configFile a properties file, or null
+     * @param flags      flag name (dashes) to value, e.g. {@code node-id}
+     * @throws IllegalArgumentException with a message for the user
+     */
+    public static NodeSettings load(Path configFile, Map<String, String> flags) {
+        NodeSettings settings = new NodeSettings();
+        if (configFile != null) {
+            Properties file = new Properties();
+            try (Reader reader = Files.newBufferedReader(configFile)) {
+                file.load(reader);
+            } catch (NoSuchFileException e) {
+                throw new IllegalArgumentException("config file " + configFile + " does not exist");
+            } catch (IOException | IllegalArgumentException e) {
+                throw new IllegalArgumentException("cannot read config file " + configFile + ": " + e.getMessage());
+            }
+            for (String key : file.stringPropertyNames()) {
+                if (!KEYS.containsKey(key)) {
+                    throw new IllegalArgumentException("unknown setting '" + key + "' in " + configFile
+                            + " (known: " + String.join(", ", new TreeSet<>(KEYS.keySet())) + ")");
+                }
+                settings.values.put(key, file.getProperty(key).strip());
+            }
+        }
+        flags.forEach((flag, value) -> settings.values.put(flag.replace('-', '.'), value.strip()));
+        settings.validate();
+        return settings;
+    }
+
+    private void validate() {
+        String id = values.get("node.id");
+        if (id == null || id.isEmpty()) {
+            throw new IllegalArgumentException("the node needs a name: --node-id NAME (or node.id in the config file)");
+        }
+        if (!id.matches("[A-Za-z0-9][A-Za-z0-9._-]*")) {
+            throw new IllegalArgumentException("node id '" + id + "' may hold only letters, digits, '.', '_' and '-'");
+        }
+        String endpoint = values.get("grpc.endpoint");
+        int colon = endpoint.lastIndexOf(':');
+        if (colon <= 0 || !endpoint.substring(colon + 1).matches("[0-9]{1,5}")
+                || Integer.parseInt(endpoint.substring(colon + 1)) > 65535
+                || Integer.parseInt(endpoint.substring(colon + 1)) == 0) {
+            throw new IllegalArgumentException("grpc endpoint '" + endpoint + "' is not ip:port (e.g. 127.0.0.1:10124)");
+        }
+        intSetting("reactors", 1, 64);
+        intSetting("buffers.mb", 2, 1 << 20);
+        choice("hugepages", Set.of("auto", "on", "off"));
+        choice("log.level", Set.of("error", "warn", "info", "debug", "trace"));
+        if (!values.containsKey("state.dir")) {
+            values.put("state.dir", defaultStateDir(id).toString());
+        }
+    }
+
+    private int intSetting(String key, int min, int max) {
+        String value = values.get(key);
+        try {
+            int n = Integer.parseInt(value);
+            if (n < min || n > max) {
+                throw new NumberFormatException();
+            }
+            return n;
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(key + "=" + value + ": expected a whole number in " + min + ".." + max);
+        }
+    }
+
+    private void choice(String key, Set<String> allowed) {
+        String value = values.get(key).toLowerCase(Locale.ROOT);
+        if (!allowed.contains(value)) {
+            throw new IllegalArgumentException(key + "=" + values.get(key) + ": expected one of "
+                    + String.join(", ", new TreeSet<>(allowed)));
+        }
+        values.put(key, value);
+    }
+
+    private static Path defaultStateDir(String id) {
+        Path system = Path.of("/var/lib/mayastor");
+        try {
+            Files.createDirectories(system);
+            if (Files.isWritable(system)) {
+                return system.resolve(id);
+            }
+        } catch (IOException | SecurityException e) {
+            // not root: fall back below
+        }
+        return Path.of(System.getProperty("java.io.tmpdir"), "mayastor-" + System.getProperty("user.name"), id);
+    }
+
+    public String get(String key) {
+        return values.get(key);
+    }
+
+    public String nodeId() {
+        return values.get("node.id");
+    }
+
+    public Path stateDir() {
+        return Path.of(values.get("state.dir"));
+    }
+
+    /** The node configuration as Config Admin takes it (PID io.mayastorj.node). */
+    public Hashtable<String, Object> nodeConfiguration() {
+        Hashtable<String, Object> config = new Hashtable<>();
+        config.put("node.id", nodeId());
+        config.put("grpc.endpoint", values.get("grpc.endpoint"));
+        config.put("state.dir", values.get("state.dir"));
+        config.put("reactors", Integer.parseInt(values.get("reactors")));
+        config.put("buffers.mb", Integer.parseInt(values.get("buffers.mb")));
+        config.put("hugepages", values.get("hugepages"));
+        return config;
+    }
+}
