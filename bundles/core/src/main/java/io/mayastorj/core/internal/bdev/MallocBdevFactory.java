@@ -48,7 +48,7 @@ public final class MallocBdevFactory implements BdevFactory {
     }
 
     /** MemAvailable from /proc/meminfo: what the kernel can give without swapping. */
-    static long availableMemory() {
+    public static long availableMemory() {
         try {
             for (String line : Files.readAllLines(Path.of("/proc/meminfo"))) {
                 if (line.startsWith("MemAvailable:")) {

@@ -1,0 +1,157 @@
+package io.mayastorj.core.internal.bdev;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.mayastorj.core.bdev.BdevClaim;
+import io.mayastorj.core.bdev.BdevInfo;
+import io.mayastorj.core.bdev.BlockDevice;
+import io.mayastorj.core.bdev.BlockDeviceBase;
+import io.mayastorj.core.bdev.BlockingIo;
+import io.mayastorj.core.bdev.IoStatus;
+import io.mayastorj.core.error.ErrorKind;
+import io.mayastorj.core.error.MayastorException;
+import java.time.Duration;
+import java.util.List;
+import java.util.UUID;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.function.Executable;
+
+class BdevRegistryImplTest {
+
+    private final BdevRegistryImpl registry = new BdevRegistryImpl();
+    private final MallocBdevFactory malloc = new MallocBdevFactory();
+
+    BdevRegistryImplTest() {
+        registry.addFactory(malloc);
+        registry.addFactory(new NullBdevFactory());
+    }
+
+    @AfterEach
+    void closeAll() {
+        registry.closeAll();
+    }
+
+    private static MayastorException refused(ErrorKind kind, Executable call) {
+        MayastorException e = assertThrows(MayastorException.class, call);
+        assertEquals(kind, e.kind(), e.getMessage());
+        return e;
+    }
+
+    @Test
+    void createsListsAndDestroysByName() {
+        BlockDevice m0 = registry.create("malloc:///m0?size_mb=1");
+        registry.create("null:///n0?size_mb=1");
+        List<BdevInfo> list = registry.list();
+        assertEquals(List.of("m0", "n0"), list.stream().map(i -> i.device().name()).toList());
+        assertEquals("malloc:///m0?size_mb=1", list.get(0).uri());
+        assertSame(m0, registry.lookup("m0").orElseThrow());
+        registry.destroy("m0");
+        assertTrue(registry.lookup("m0").isEmpty());
+        assertTrue(((BlockDeviceBase) m0).isClosed());
+    }
+
+    @Test
+    void destroysByTheUriItWasCreatedFrom() {
+        registry.create("malloc:///m0?size_mb=1");
+        registry.destroy("malloc:///m0?size_mb=1");
+        assertTrue(registry.list().isEmpty());
+    }
+
+    @Test
+    void aSecondBdevOfTheSameNameIsRefusedWithoutAllocating() {
+        registry.create("malloc:///m0?size_mb=1");
+        MayastorException e = refused(ErrorKind.ALREADY_EXISTS, () -> registry.create("malloc:///m0?size_mb=2"));
+        assertEquals("bdev m0 exists already", e.getMessage());
+        assertEquals(1, registry.list().size());
+    }
+
+    @Test
+    void aTakenUuidIsRefused() {
+        UUID uuid = UUID.randomUUID();
+        registry.create("malloc:///m0?size_mb=1&uuid=" + uuid);
+        MayastorException e = refused(ErrorKind.ALREADY_EXISTS, () -> registry.create("malloc:///m1?size_mb=1&uuid=" + uuid));
+        assertEquals("uuid " + uuid + " is taken by bdev m0", e.getMessage());
+        assertTrue(registry.lookup("m1").isEmpty(), "the name is free again");
+    }
+
+    @Test
+    void anUnknownSchemeIsRefusedNamingTheKnownOnes() {
+        MayastorException e = refused(ErrorKind.INVALID_ARGUMENT, () -> registry.create("ramdisk:///r0?size_mb=1"));
+        assertEquals("'ramdisk:///r0?size_mb=1': unknown bdev scheme 'ramdisk' (this node knows: malloc, null)",
+                e.getMessage());
+    }
+
+    @Test
+    void aBdevUriCreatesNothing() {
+        MayastorException e = refused(ErrorKind.INVALID_ARGUMENT, () -> registry.create("bdev:///m0"));
+        assertEquals("'bdev:///m0' names an existing bdev; there is nothing to create", e.getMessage());
+    }
+
+    @Test
+    void aFailedCreateLeavesNoTrace() {
+        refused(ErrorKind.INVALID_ARGUMENT, () -> registry.create("malloc:///m0?size_mb=0"));
+        assertTrue(registry.list().isEmpty());
+        registry.create("malloc:///m0?size_mb=1"); // the name is free
+    }
+
+    @Test
+    void destroyingWhatIsNotThereIsNotFound() {
+        MayastorException e = refused(ErrorKind.NOT_FOUND, () -> registry.destroy("m9"));
+        assertEquals("bdev m9 not found", e.getMessage());
+        assertEquals("a bdev name or URI is required",
+                refused(ErrorKind.INVALID_ARGUMENT, () -> registry.destroy("")).getMessage());
+    }
+
+    @Test
+    void aClaimedBdevCannotBeDestroyedOrClaimedAgain() {
+        registry.create("malloc:///m0?size_mb=1");
+        BdevClaim claim = registry.claim("m0", "pool p0");
+        assertEquals("pool p0", registry.list().get(0).claimedBy());
+        assertEquals("bdev m0 is in use by pool p0",
+                refused(ErrorKind.FAILED_PRECONDITION, () -> registry.destroy("m0")).getMessage());
+        assertEquals("bdev m0 is in use by pool p0",
+                refused(ErrorKind.FAILED_PRECONDITION, () -> registry.claim("m0", "nexus n1")).getMessage());
+        claim.close();
+        claim.close(); // releasing twice is harmless
+        assertNull(registry.list().get(0).claimedBy());
+        registry.destroy("m0");
+        assertEquals("bdev m0 not found", refused(ErrorKind.NOT_FOUND, () -> registry.claim("m0", "x")).getMessage());
+    }
+
+    @Test
+    void registeredBdevsAreListedButDestroyedOnlyByTheirOwner() {
+        BlockDevice replica = new NullBdev("2f9c1a3e-0000-4000-8000-000000000001", UUID.randomUUID(), 512, 2048);
+        registry.register(replica);
+        assertSame(replica, registry.lookup(replica.name()).orElseThrow());
+        assertNull(registry.list().get(0).uri());
+        MayastorException e = refused(ErrorKind.FAILED_PRECONDITION, () -> registry.destroy(replica.name()));
+        assertEquals("bdev " + replica.name() + " is a Null disk managed by its subsystem; destroy it there", e.getMessage());
+        assertEquals("bdev " + replica.name() + " exists already",
+                refused(ErrorKind.ALREADY_EXISTS, () -> registry.register(replica)).getMessage());
+        assertTrue(registry.unregister(replica));
+        assertFalse(registry.unregister(replica));
+        assertFalse(((BlockDeviceBase) replica).isClosed(), "the owner closes it");
+        replica.close();
+    }
+
+    @Test
+    void whenAFactoryGoesAwayItsBdevsAreClosed() {
+        BlockDevice m0 = registry.create("malloc:///m0?size_mb=1");
+        registry.create("null:///n0?size_mb=1");
+        registry.removeFactory(malloc);
+        assertTrue(registry.lookup("m0").isEmpty());
+        assertTrue(registry.lookup("n0").isPresent());
+        try (TestPool pool = new TestPool()) {
+            assertEquals(IoStatus.DEVICE_CLOSED,
+                    BlockingIo.read(m0, pool.allocate(4096), 0, 0, 1, Duration.ofSeconds(1)));
+        }
+        MayastorException e = refused(ErrorKind.INVALID_ARGUMENT, () -> registry.create("malloc:///m1?size_mb=1"));
+        assertEquals("'malloc:///m1?size_mb=1': unknown bdev scheme 'malloc' (this node knows: null)", e.getMessage());
+    }
+}

@@ -1,0 +1,193 @@
+package io.mayastorj.core.internal.buffer;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.mayastorj.core.buffer.BufferPoolStats;
+import io.mayastorj.core.buffer.DmaBuffer;
+import io.mayastorj.core.error.ErrorKind;
+import io.mayastorj.core.error.MayastorException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+
+class DmaBufferPoolTest {
+
+    private static final int MIB = 1 << 20;
+
+    @Test
+    void requestsRoundUpToTheirSizeClass() {
+        assertEquals(0, DmaBufferPool.classOf(1));
+        assertEquals(0, DmaBufferPool.classOf(4096));
+        assertEquals(1, DmaBufferPool.classOf(4097));
+        assertEquals(5, DmaBufferPool.classOf(128 << 10));
+        assertEquals(9, DmaBufferPool.classOf(2 * MIB));
+        DmaBufferPool pool = new DmaBufferPool(8 * MIB, HugepageMode.OFF);
+        try {
+            DmaBuffer b = pool.allocate(5000);
+            assertEquals(8192, b.capacity());
+            assertEquals(0, b.address() % 4096, "page aligned");
+            assertTrue(b.bytes().isDirect());
+            b.release();
+        } finally {
+            pool.close();
+        }
+    }
+
+    @Test
+    void releasedBuffersAreReusedWithoutGrowing() {
+        DmaBufferPool pool = new DmaBufferPool(4 * MIB, HugepageMode.OFF);
+        try {
+            DmaBuffer first = pool.allocate(MIB);
+            first.release();
+            for (int i = 0; i < 1000; i++) {
+                DmaBuffer again = pool.allocate(MIB);
+                assertNotNull(again);
+                again.release();
+            }
+            BufferPoolStats stats = pool.stats();
+            assertEquals(0, stats.usedBytes());
+            assertEquals(2, stats.classes().get(DmaBufferPool.classOf(MIB)).buffers(), "one chunk carved once");
+        } finally {
+            pool.close();
+        }
+    }
+
+    @Test
+    void anExhaustedPoolReturnsNullAndCountsTheFailure() {
+        DmaBufferPool pool = new DmaBufferPool(4 * MIB, HugepageMode.OFF); // two 2 MiB chunks
+        try {
+            DmaBuffer a = pool.allocate(2 * MIB);
+            DmaBuffer b = pool.allocate(2 * MIB);
+            assertNotNull(a);
+            assertNotNull(b);
+            assertNull(pool.allocate(4096), "no chunk left for another size class");
+            assertNull(pool.allocate(2 * MIB));
+            assertEquals(2, pool.stats().allocationFailures());
+            assertEquals(4 * MIB, pool.stats().usedBytes());
+            a.release();
+            assertSame(a, pool.allocate(2 * MIB));
+        } finally {
+            pool.close();
+        }
+    }
+
+    @Test
+    void badSizesAreRefused() {
+        DmaBufferPool pool = new DmaBufferPool(4 * MIB, HugepageMode.OFF);
+        try {
+            assertEquals("buffer size must be 1..2097152 bytes: 0",
+                    assertThrows(IllegalArgumentException.class, () -> pool.allocate(0)).getMessage());
+            assertEquals("buffer size must be 1..2097152 bytes: 2097153",
+                    assertThrows(IllegalArgumentException.class, () -> pool.allocate(2 * MIB + 1)).getMessage());
+        } finally {
+            pool.close();
+        }
+    }
+
+    @Test
+    void releasingTwiceIsABugThatThrows() {
+        DmaBufferPool pool = new DmaBufferPool(4 * MIB, HugepageMode.OFF);
+        try {
+            DmaBuffer b = pool.allocate(4096);
+            b.release();
+            IllegalStateException e = assertThrows(IllegalStateException.class, b::release);
+            assertTrue(e.getMessage().endsWith("released twice"), e.getMessage());
+        } finally {
+            pool.close();
+        }
+    }
+
+    @Test
+    void tooSmallAPoolIsRefused() {
+        MayastorException e = assertThrows(MayastorException.class, () -> new DmaBufferPool(MIB, HugepageMode.OFF));
+        assertEquals(ErrorKind.INVALID_ARGUMENT, e.kind());
+        assertEquals("buffers.mb=1: the buffer pool needs 2 MiB to 1 TiB", e.getMessage());
+    }
+
+    @Test
+    void hugepageModeFollowsWhatTheNodeHas() throws Exception {
+        long free = hugepagesFree();
+        if (free >= 2) {
+            DmaBufferPool pool = new DmaBufferPool(4 * MIB, HugepageMode.ON);
+            try {
+                assertTrue(pool.onHugepages());
+                assertEquals(2, pool.stats().hugepagesInUse());
+                DmaBuffer b = pool.allocate(4096);
+                b.bytes().putLong(0, 42);
+                assertEquals(42, b.bytes().getLong(0));
+            } finally {
+                pool.close();
+            }
+        } else {
+            MayastorException e = assertThrows(MayastorException.class, () -> new DmaBufferPool(4 * MIB, HugepageMode.ON));
+            assertEquals(ErrorKind.RESOURCE_EXHAUSTED, e.kind());
+            assertTrue(e.getMessage().startsWith("hugepages=on but the buffer pool (4 MiB) cannot be put on hugepages"),
+                    e.getMessage());
+            assertTrue(e.getMessage().endsWith("Reserve 2 with: echo 2 > /proc/sys/vm/nr_hugepages"), e.getMessage());
+        }
+        DmaBufferPool auto = new DmaBufferPool(4 * MIB, HugepageMode.AUTO);
+        try {
+            assertEquals(free >= 2, auto.onHugepages());
+            assertEquals(free >= 2 ? 2 : 0, auto.stats().hugepagesInUse());
+        } finally {
+            auto.close();
+        }
+        DmaBufferPool off = new DmaBufferPool(4 * MIB, HugepageMode.OFF);
+        assertFalse(off.onHugepages());
+        off.close();
+    }
+
+    private static long hugepagesFree() throws Exception {
+        for (String line : Files.readAllLines(Path.of("/proc/meminfo"))) {
+            if (line.startsWith("HugePages_Free:")) {
+                return Long.parseLong(line.replaceAll("[^0-9]", ""));
+            }
+        }
+        return 0;
+    }
+
+    @Test
+    void concurrentThreadsNeverShareABuffer() throws Exception {
+        DmaBufferPool pool = new DmaBufferPool(8 * MIB, HugepageMode.OFF);
+        try {
+            Set<Long> owned = ConcurrentHashMap.newKeySet();
+            AtomicInteger conflicts = new AtomicInteger();
+            List<Thread> threads = new ArrayList<>();
+            for (int t = 0; t < 4; t++) {
+                Thread thread = new Thread(() -> {
+                    for (int i = 0; i < 50_000; i++) {
+                        DmaBuffer b = pool.allocate(4096 << (i % 3));
+                        if (b == null) {
+                            continue;
+                        }
+                        if (!owned.add(b.address())) {
+                            conflicts.incrementAndGet();
+                        }
+                        owned.remove(b.address());
+                        b.release();
+                    }
+                });
+                threads.add(thread);
+                thread.start();
+            }
+            for (Thread thread : threads) {
+                thread.join();
+            }
+            assertEquals(0, conflicts.get());
+            assertEquals(0, pool.stats().usedBytes());
+        } finally {
+            pool.close();
+        }
+    }
+}

@@ -1,0 +1,172 @@
+package io.mayastorj.core.internal.grpc;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import com.google.protobuf.ByteString;
+import io.grpc.ManagedChannel;
+import io.grpc.Server;
+import io.grpc.ServerInterceptors;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import io.mayastorj.api.v1.Bdev;
+import io.mayastorj.api.v1.BdevRpcGrpc;
+import io.mayastorj.api.v1.CreateBdevRequest;
+import io.mayastorj.api.v1.DestroyBdevRequest;
+import io.mayastorj.api.v1.ListBdevOptions;
+import io.mayastorj.api.v1.ReadBdevRequest;
+import io.mayastorj.api.v1.WriteBdevRequest;
+import io.mayastorj.core.internal.bdev.AioBdevFactory;
+import io.mayastorj.core.internal.bdev.BdevRegistryImpl;
+import io.mayastorj.core.internal.bdev.MallocBdevFactory;
+import io.mayastorj.core.internal.buffer.DmaBufferPool;
+import io.mayastorj.core.internal.buffer.HugepageMode;
+import io.mayastorj.core.internal.share.ShareManagerImpl;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
+import java.util.Random;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.function.Executable;
+import org.junit.jupiter.api.io.TempDir;
+
+/** BdevRpc over a real gRPC server on loopback: each error path gives its status code and message. */
+class BdevServiceTest {
+
+    private final BdevRegistryImpl registry = new BdevRegistryImpl();
+    private final DmaBufferPool pool = new DmaBufferPool(16 << 20, HugepageMode.OFF);
+    private final ShareManagerImpl shares = new ShareManagerImpl(registry);
+    private Server server;
+    private ManagedChannel channel;
+    private BdevRpcGrpc.BdevRpcBlockingStub bdevs;
+
+    @TempDir
+    Path dir;
+
+    @BeforeEach
+    void start() throws IOException {
+        registry.addFactory(new MallocBdevFactory());
+        registry.addFactory(new AioBdevFactory());
+        server = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
+                .addService(ServerInterceptors.intercept(new BdevService(registry, pool, shares), new ErrorMapping()))
+                .build().start();
+        channel = NettyChannelBuilder.forAddress("127.0.0.1", server.getPort()).usePlaintext().build();
+        bdevs = BdevRpcGrpc.newBlockingStub(channel);
+    }
+
+    @AfterEach
+    void stop() throws InterruptedException {
+        channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+        server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+        registry.closeAll();
+        pool.close();
+    }
+
+    private Bdev create(String uri) {
+        return bdevs.create(CreateBdevRequest.newBuilder().setUri(uri).build()).getBdev();
+    }
+
+    private static void assertStatus(Status.Code code, String message, Executable call) {
+        StatusRuntimeException e = assertThrows(StatusRuntimeException.class, call);
+        assertEquals(code, e.getStatus().getCode(), e.getStatus().getDescription());
+        assertEquals(message, e.getStatus().getDescription());
+    }
+
+    @Test
+    void createListAndDestroy() {
+        Bdev created = create("malloc:///m0?size_mb=2");
+        assertEquals("m0", created.getName());
+        assertEquals(4096, created.getNumBlocks());
+        assertEquals(512, created.getBlkSize());
+        assertEquals("Malloc disk", created.getProductName());
+        assertEquals("malloc:///m0?size_mb=2", created.getUri());
+        assertEquals(1, bdevs.list(ListBdevOptions.getDefaultInstance()).getBdevsCount());
+        assertEquals("m0", bdevs.list(ListBdevOptions.newBuilder().setName("m0").build()).getBdevs(0).getName());
+        bdevs.destroy(DestroyBdevRequest.newBuilder().setName("m0").build());
+        assertEquals(0, bdevs.list(ListBdevOptions.getDefaultInstance()).getBdevsCount());
+    }
+
+    @Test
+    void badUrisAreInvalidArgument() {
+        assertStatus(Status.Code.INVALID_ARGUMENT, "'malloc:///m 0' is not a valid device URI: Illegal character in path",
+                () -> create("malloc:///m 0"));
+        assertStatus(Status.Code.INVALID_ARGUMENT, "'foo:///x': unknown bdev scheme 'foo' (this node knows: aio, malloc)",
+                () -> create("foo:///x"));
+        assertStatus(Status.Code.INVALID_ARGUMENT, "'malloc:///m0?size_mb=0': size_mb must be greater than zero",
+                () -> create("malloc:///m0?size_mb=0"));
+    }
+
+    @Test
+    void duplicatesAreAlreadyExists() {
+        create("malloc:///m0?size_mb=1");
+        assertStatus(Status.Code.ALREADY_EXISTS, "bdev m0 exists already", () -> create("malloc:///m0?size_mb=1"));
+    }
+
+    @Test
+    void missingThingsAreNotFound() {
+        assertStatus(Status.Code.NOT_FOUND, "bdev m0 not found",
+                () -> bdevs.destroy(DestroyBdevRequest.newBuilder().setName("m0").build()));
+        assertStatus(Status.Code.NOT_FOUND, "bdev m0 not found",
+                () -> bdevs.list(ListBdevOptions.newBuilder().setName("m0").build()));
+        Path missing = dir.resolve("missing.img");
+        assertStatus(Status.Code.NOT_FOUND, "'aio://" + missing + "': no such file or device " + missing,
+                () -> create("aio://" + missing));
+    }
+
+    @Test
+    void moreMemoryThanTheNodeHasIsResourceExhausted() {
+        long mb = (MallocBdevFactory.availableMemory() >> 20) + 4096;
+        StatusRuntimeException e = assertThrows(StatusRuntimeException.class,
+                () -> create("malloc:///big?size_mb=" + mb));
+        assertEquals(Status.Code.RESOURCE_EXHAUSTED, e.getStatus().getCode());
+    }
+
+    @Test
+    void aClaimedBdevIsFailedPrecondition() {
+        create("malloc:///m0?size_mb=1");
+        registry.claim("m0", "pool p0");
+        assertStatus(Status.Code.FAILED_PRECONDITION, "bdev m0 is in use by pool p0",
+                () -> bdevs.destroy(DestroyBdevRequest.newBuilder().setName("m0").build()));
+        Bdev listed = bdevs.list(ListBdevOptions.getDefaultInstance()).getBdevs(0);
+        assertEquals(true, listed.getClaimed());
+        assertEquals("pool p0", listed.getClaimedBy());
+    }
+
+    @Test
+    void writeThenReadReturnsTheData() {
+        create("malloc:///m0?size_mb=4");
+        byte[] data = new byte[256 << 10];
+        new Random(3).nextBytes(data);
+        assertEquals(data.length, bdevs.write(WriteBdevRequest.newBuilder().setName("m0").setOffset(1 << 20)
+                .setData(ByteString.copyFrom(data)).setFlush(true).build()).getBytesWritten());
+        byte[] back = bdevs.read(ReadBdevRequest.newBuilder().setName("m0").setOffset(1 << 20)
+                .setLength(data.length).build()).getData().toByteArray();
+        assertArrayEquals(data, back);
+        Bdev listed = bdevs.list(ListBdevOptions.getDefaultInstance()).getBdevs(0);
+        assertEquals(1, listed.getStats().getNumWriteOps());
+        assertEquals(1, listed.getStats().getNumFlushOps());
+        assertEquals(data.length, listed.getStats().getBytesRead());
+    }
+
+    @Test
+    void badTransfersAreInvalidArgumentAndTheNodeKeepsServing() {
+        create("malloc:///m0?size_mb=1");
+        assertStatus(Status.Code.INVALID_ARGUMENT, "offset 100 and length 512 must be multiples of bdev m0's block size (512)",
+                () -> bdevs.read(ReadBdevRequest.newBuilder().setName("m0").setOffset(100).setLength(512).build()));
+        assertStatus(Status.Code.INVALID_ARGUMENT, "offset 1048064 + length 1024 lies beyond the end of bdev m0 (1048576 bytes)",
+                () -> bdevs.read(ReadBdevRequest.newBuilder().setName("m0").setOffset(1048064).setLength(1024).build()));
+        assertStatus(Status.Code.INVALID_ARGUMENT, "length 2097152: a transfer takes 1 byte to 1 MiB",
+                () -> bdevs.read(ReadBdevRequest.newBuilder().setName("m0").setLength(2 << 20).build()));
+        assertStatus(Status.Code.INVALID_ARGUMENT, "length 0: a transfer takes 1 byte to 1 MiB",
+                () -> bdevs.write(WriteBdevRequest.newBuilder().setName("m0").build()));
+        assertStatus(Status.Code.NOT_FOUND, "bdev m9 not found",
+                () -> bdevs.read(ReadBdevRequest.newBuilder().setName("m9").setLength(512).build()));
+        assertEquals(1, bdevs.list(ListBdevOptions.getDefaultInstance()).getBdevsCount());
+    }
+}

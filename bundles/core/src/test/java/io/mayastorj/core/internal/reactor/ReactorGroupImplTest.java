@@ -1,0 +1,130 @@
+package io.mayastorj.core.internal.reactor;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.mayastorj.core.error.MayastorException;
+import io.mayastorj.core.reactor.Reactor;
+import java.nio.ByteBuffer;
+import java.nio.channels.Pipe;
+import java.nio.channels.SelectionKey;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+class ReactorGroupImplTest {
+
+    private final ReactorGroupImpl group = new ReactorGroupImpl(2);
+
+    @AfterEach
+    void stop() {
+        group.stop();
+    }
+
+    @Test
+    void tasksRunOnTheReactorThreadInTheOrderPosted() throws Exception {
+        Reactor reactor = group.reactors().get(0);
+        List<Integer> order = Collections.synchronizedList(new ArrayList<>());
+        CountDownLatch done = new CountDownLatch(1000);
+        AtomicReference<Boolean> onReactor = new AtomicReference<>(true);
+        for (int i = 0; i < 1000; i++) {
+            int n = i;
+            reactor.execute(() -> {
+                order.add(n);
+                if (!reactor.inReactor() || group.current().orElse(null) != reactor) {
+                    onReactor.set(false);
+                }
+                done.countDown();
+            });
+        }
+        assertTrue(done.await(5, TimeUnit.SECONDS));
+        assertTrue(onReactor.get());
+        for (int i = 0; i < 1000; i++) {
+            assertEquals(i, order.get(i));
+        }
+        assertFalse(reactor.inReactor());
+        assertTrue(group.current().isEmpty());
+    }
+
+    @Test
+    void nextHandsOutReactorsInTurn() {
+        Reactor a = group.next();
+        Reactor b = group.next();
+        assertEquals(1 - a.id(), b.id());
+        assertSame(a, group.next());
+    }
+
+    @Test
+    void timersFireAfterTheirDelayUnlessCancelled() throws Exception {
+        Reactor reactor = group.reactors().get(1);
+        long start = System.nanoTime();
+        CompletableFuture<Long> fired = new CompletableFuture<>();
+        reactor.schedule(50, TimeUnit.MILLISECONDS, () -> fired.complete(System.nanoTime()));
+        CompletableFuture<Boolean> cancelledRan = new CompletableFuture<>();
+        reactor.schedule(20, TimeUnit.MILLISECONDS, () -> cancelledRan.complete(true)).cancel();
+        long elapsed = TimeUnit.NANOSECONDS.toMillis(fired.get(5, TimeUnit.SECONDS) - start);
+        assertTrue(elapsed >= 50, "fired after " + elapsed + " ms");
+        assertFalse(cancelledRan.isDone());
+    }
+
+    @Test
+    void aRegisteredChannelIsServedWhenReady() throws Exception {
+        Reactor reactor = group.reactors().get(0);
+        Pipe pipe = Pipe.open();
+        CompletableFuture<String> received = new CompletableFuture<>();
+        reactor.execute(() -> {
+            try {
+                reactor.register(pipe.source(), SelectionKey.OP_READ, key -> {
+                    ByteBuffer b = ByteBuffer.allocate(16);
+                    try {
+                        pipe.source().read(b);
+                    } catch (java.io.IOException e) {
+                        received.completeExceptionally(e);
+                    }
+                    received.complete(new String(b.array(), 0, b.position()));
+                    key.cancel();
+                });
+            } catch (java.io.IOException e) {
+                received.completeExceptionally(e);
+            }
+        });
+        pipe.sink().write(ByteBuffer.wrap("ping".getBytes()));
+        assertEquals("ping", received.get(5, TimeUnit.SECONDS));
+        pipe.sink().close();
+        pipe.source().close();
+    }
+
+    @Test
+    void registeringFromAnotherThreadIsRefused() throws Exception {
+        Pipe pipe = Pipe.open();
+        IllegalStateException e = assertThrows(IllegalStateException.class,
+                () -> group.reactors().get(0).register(pipe.source(), SelectionKey.OP_READ, key -> { }));
+        assertEquals("register must be called on reactor-0", e.getMessage());
+    }
+
+    @Test
+    void aFailingTaskDoesNotStopTheReactor() throws Exception {
+        Reactor reactor = group.reactors().get(0);
+        reactor.execute(() -> {
+            throw new IllegalStateException("boom (expected by the test)");
+        });
+        CompletableFuture<Boolean> after = new CompletableFuture<>();
+        reactor.execute(() -> after.complete(true));
+        assertTrue(after.get(5, TimeUnit.SECONDS));
+    }
+
+    @Test
+    void aBadReactorCountIsRefused() {
+        assertEquals("reactors=0: expected 1..64",
+                assertThrows(MayastorException.class, () -> new ReactorGroupImpl(0)).getMessage());
+    }
+}

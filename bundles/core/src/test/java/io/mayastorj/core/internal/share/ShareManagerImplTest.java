@@ -1,0 +1,164 @@
+package io.mayastorj.core.internal.share;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.mayastorj.core.bdev.BlockDevice;
+import io.mayastorj.core.error.ErrorKind;
+import io.mayastorj.core.error.MayastorException;
+import io.mayastorj.core.internal.bdev.BdevRegistryImpl;
+import io.mayastorj.core.internal.bdev.MallocBdevFactory;
+import io.mayastorj.core.transport.ShareOptions;
+import io.mayastorj.core.transport.ShareState;
+import io.mayastorj.core.transport.ShareStatus;
+import io.mayastorj.core.transport.Transport;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+class ShareManagerImplTest {
+
+    /** A transport that serves nothing but records what it was asked; it stands in for nvmf here. */
+    private static final class RecordingTransport implements Transport {
+        final String protocol;
+        final List<String> shared = new ArrayList<>();
+        String refuse;
+
+        RecordingTransport(String protocol) {
+            this.protocol = protocol;
+        }
+
+        @Override
+        public String protocol() {
+            return protocol;
+        }
+
+        @Override
+        public String share(BlockDevice device, ShareOptions options) {
+            if (refuse != null) {
+                throw MayastorException.invalidArgument(refuse);
+            }
+            shared.add(device.name());
+            return protocol + "://127.0.0.1/" + device.name() + "?hosts=" + options.allowedHosts();
+        }
+
+        @Override
+        public void unshare(BlockDevice device) {
+            shared.remove(device.name());
+        }
+    }
+
+    private final BdevRegistryImpl registry = new BdevRegistryImpl();
+    private final ShareManagerImpl shares = new ShareManagerImpl(registry);
+    private final RecordingTransport nvmf = new RecordingTransport("nvmf");
+    private final ShareOptions hostA = new ShareOptions(List.of("nqn.host-a"), Map.of());
+
+    ShareManagerImplTest() {
+        registry.addFactory(new MallocBdevFactory());
+        registry.create("malloc:///m0?size_mb=1");
+        registry.create("malloc:///m1?size_mb=1");
+    }
+
+    @AfterEach
+    void stop() {
+        shares.stop();
+        registry.closeAll();
+    }
+
+    @Test
+    void sharingClaimsTheBdevAndReturnsTheTransportsUri() {
+        shares.addTransport(nvmf);
+        String uri = shares.share("m0", "nvmf", hostA);
+        assertEquals("nvmf://127.0.0.1/m0?hosts=[nqn.host-a]", uri);
+        assertEquals(uri, shares.share("m0", "nvmf", hostA), "sharing again the same way is idempotent");
+        assertEquals("share nvmf", registry.list().get(0).claimedBy());
+        MayastorException e = assertThrows(MayastorException.class, () -> registry.destroy("m0"));
+        assertEquals("bdev m0 is in use by share nvmf", e.getMessage());
+        shares.unshare("m0");
+        assertEquals(List.of(), nvmf.shared);
+        assertNull(registry.list().get(0).claimedBy());
+    }
+
+    @Test
+    void sharingOverAMissingTransportIsUnavailable() {
+        MayastorException e = assertThrows(MayastorException.class, () -> shares.share("m0", "iscsi", ShareOptions.DEFAULT));
+        assertEquals(ErrorKind.UNAVAILABLE, e.kind());
+        assertEquals("no iscsi transport on this node (available: none)", e.getMessage());
+        shares.addTransport(nvmf);
+        e = assertThrows(MayastorException.class, () -> shares.share("m0", "iscsi", ShareOptions.DEFAULT));
+        assertEquals("no iscsi transport on this node (available: nvmf)", e.getMessage());
+        assertNull(registry.list().get(0).claimedBy(), "a refused share leaves no claim");
+    }
+
+    @Test
+    void sharingTwiceDifferentlyIsRefused() {
+        shares.addTransport(nvmf);
+        shares.share("m0", "nvmf", hostA);
+        MayastorException e = assertThrows(MayastorException.class, () -> shares.share("m0", "nvmf", ShareOptions.DEFAULT));
+        assertEquals(ErrorKind.ALREADY_EXISTS, e.kind());
+        assertEquals("bdev m0 is shared over nvmf already; unshare it first", e.getMessage());
+    }
+
+    @Test
+    void theTransportsOwnErrorReachesTheCallerAndNoClaimRemains() {
+        shares.addTransport(nvmf);
+        nvmf.refuse = "host NQN 'x' is not a valid NQN";
+        MayastorException e = assertThrows(MayastorException.class, () -> shares.share("m0", "nvmf", hostA));
+        assertEquals(ErrorKind.INVALID_ARGUMENT, e.kind());
+        assertEquals("host NQN 'x' is not a valid NQN", e.getMessage());
+        assertNull(registry.list().get(0).claimedBy());
+        assertTrue(shares.shares().isEmpty());
+    }
+
+    @Test
+    void unknownBdevsAndUnsharedBdevsAreNotFound() {
+        shares.addTransport(nvmf);
+        assertEquals("bdev m9 not found",
+                assertThrows(MayastorException.class, () -> shares.share("m9", "nvmf", hostA)).getMessage());
+        MayastorException e = assertThrows(MayastorException.class, () -> shares.unshare("m1"));
+        assertEquals(ErrorKind.NOT_FOUND, e.kind());
+        assertEquals("bdev m1 is not shared", e.getMessage());
+    }
+
+    @Test
+    void aTransportThatGoesAwayAndComesBackGetsItsSharesBack() {
+        shares.addTransport(nvmf);
+        shares.share("m0", "nvmf", hostA);
+        shares.share("m1", "nvmf", ShareOptions.DEFAULT);
+
+        shares.removeTransport(nvmf);
+        assertEquals(List.of(), nvmf.shared, "the old transport was told to stop serving");
+        for (ShareStatus s : shares.shares()) {
+            assertEquals(ShareState.WAITING_FOR_TRANSPORT, s.state());
+            assertNull(s.uri());
+        }
+        assertEquals("share nvmf", registry.list().get(0).claimedBy(), "the claim outlives the transport");
+
+        RecordingTransport updated = new RecordingTransport("nvmf");
+        shares.addTransport(updated);
+        assertEquals(List.of("m0", "m1"), updated.shared);
+        ShareStatus m0 = shares.status("m0").orElseThrow();
+        assertEquals(ShareState.ACTIVE, m0.state());
+        assertEquals(hostA, m0.options(), "with the options it had");
+        assertEquals("nvmf://127.0.0.1/m0?hosts=[nqn.host-a]", m0.uri());
+    }
+
+    @Test
+    void aReturningTransportThatRefusesMarksTheShareFailed() {
+        shares.addTransport(nvmf);
+        shares.share("m0", "nvmf", hostA);
+        shares.removeTransport(nvmf);
+        RecordingTransport broken = new RecordingTransport("nvmf");
+        broken.refuse = "port 8420 is taken";
+        shares.addTransport(broken);
+        ShareStatus s = shares.status("m0").orElseThrow();
+        assertEquals(ShareState.FAILED, s.state());
+        assertEquals("port 8420 is taken", s.error());
+        shares.unshare("m0");
+        assertNull(registry.list().get(0).claimedBy());
+    }
+}

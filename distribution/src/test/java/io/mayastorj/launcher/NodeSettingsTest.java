@@ -1,0 +1,76 @@
+package io.mayastorj.launcher;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class NodeSettingsTest {
+
+    @TempDir
+    Path dir;
+
+    private static String refused(Path config, Map<String, String> flags) {
+        return assertThrows(IllegalArgumentException.class, () -> NodeSettings.load(config, flags)).getMessage();
+    }
+
+    @Test
+    void flagsOverrideTheFileWhichOverridesDefaults() throws IOException {
+        Path config = dir.resolve("node.conf");
+        Files.writeString(config, """
+                # a comment
+                node.id = from-file
+                reactors = 3
+                hugepages = OFF
+                """);
+        NodeSettings s = NodeSettings.load(config, Map.of("node-id", "n1", "state-dir", dir.toString()));
+        assertEquals("n1", s.nodeId());
+        assertEquals("3", s.get("reactors"));
+        assertEquals("off", s.get("hugepages"));
+        assertEquals("127.0.0.1:10124", s.get("grpc.endpoint"));
+        assertEquals(dir, s.stateDir());
+        assertEquals(3, s.nodeConfiguration().get("reactors"));
+        assertEquals(128, s.nodeConfiguration().get("buffers.mb"));
+    }
+
+    @Test
+    void aNodeNeedsAName() {
+        assertEquals("the node needs a name: --node-id NAME (or node.id in the config file)", refused(null, Map.of()));
+        assertEquals("node id 'a/b' may hold only letters, digits, '.', '_' and '-'",
+                refused(null, Map.of("node-id", "a/b")));
+    }
+
+    @Test
+    void badValuesAreRefusedBeforeAnythingStarts() {
+        assertEquals("grpc endpoint '127.0.0.1' is not ip:port (e.g. 127.0.0.1:10124)",
+                refused(null, Map.of("node-id", "n", "grpc-endpoint", "127.0.0.1")));
+        assertEquals("grpc endpoint '127.0.0.1:99999' is not ip:port (e.g. 127.0.0.1:10124)",
+                refused(null, Map.of("node-id", "n", "grpc-endpoint", "127.0.0.1:99999")));
+        assertEquals("reactors=0: expected a whole number in 1..64", refused(null, Map.of("node-id", "n", "reactors", "0")));
+        assertEquals("buffers.mb=lots: expected a whole number in 2..1048576",
+                refused(null, Map.of("node-id", "n", "buffers-mb", "lots")));
+        assertEquals("hugepages=maybe: expected one of auto, off, on",
+                refused(null, Map.of("node-id", "n", "hugepages", "maybe")));
+        assertEquals("log.level=loud: expected one of debug, error, info, trace, warn",
+                refused(null, Map.of("node-id", "n", "log-level", "loud")));
+    }
+
+    @Test
+    void anUnknownKeyInTheFileIsRefused() throws IOException {
+        Path config = dir.resolve("node.conf");
+        Files.writeString(config, "node.id = n\nreactor = 2\n");
+        assertEquals("unknown setting 'reactor' in " + config + " (known: buffers.mb, grpc.endpoint, hugepages, "
+                + "log.level, node.id, reactors, state.dir)", refused(config, Map.of()));
+    }
+
+    @Test
+    void aMissingFileIsRefused() {
+        Path config = dir.resolve("none.conf");
+        assertEquals("config file " + config + " does not exist", refused(config, Map.of("node-id", "n")));
+    }
+}
