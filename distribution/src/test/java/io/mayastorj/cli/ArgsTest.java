@@ -57,7 +57,7 @@ class ArgsTest {
 
     @Test
     void hexDumpShowsOffsetsBytesAndText() {
-        assertEquals("00000200  41 42 00 ff " + " ".repeat(36) + " |AB..|\n",
+        assertEquals("00000200  41 42 00 ff " + " ".repeat(37) + " |AB..|\n",
                 Ctl.hexDump(new byte[] {'A', 'B', 0, (byte) 0xff}, 512));
     }
 }
