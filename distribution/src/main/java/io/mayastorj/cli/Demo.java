@@ -61,7 +61,7 @@ final class Demo {
         } finally {
             out.println("== stopping the node (SIGTERM)");
             long start = System.nanoTime();
-            node.destroy();
+            node.toHandle().destroy(); // SIGTERM; Process.destroy() would also cut off the node's last words
             if (!node.waitFor(30, TimeUnit.SECONDS)) {
                 err.println("error: the node did not stop within 30 s; killing it");
                 node.destroyForcibly().waitFor();

@@ -162,7 +162,10 @@ public final class NodeLauncher {
         }
     }
 
-    /** Waits for the node's state marker; null when ready, else the reason it failed. */
+    /**
+     * Waits for the node's state marker: "ready" from the gRPC server once it listens, or "failed"
+     * from the startup monitor with the reason. Null when ready.
+     */
     private String awaitReady(BundleContext context) throws Exception {
         ServiceTracker<Object, Object> tracker = new ServiceTracker<>(context, context.createFilter(STATE_FILTER), null);
         tracker.open(true);

@@ -100,7 +100,7 @@ final class AioBdev extends BlockDeviceBase {
     private final ByteBuffer iocbs;
     private final ByteBuffer events;
     private final Slot[] slots = new Slot[QUEUE_DEPTH];
-    private final MpmcQueue<Slot> freeSlots = new MpmcQueue<>(QUEUE_DEPTH);
+    private final MpmcQueue<Slot> freeSlots = new MpmcQueue<>(2 * QUEUE_DEPTH); // headroom: see MpmcQueue
     private final ConcurrentLinkedQueue<Deferred> deferred = new ConcurrentLinkedQueue<>();
     private final Thread reaper;
     private final ExecutorService helper;
@@ -253,7 +253,9 @@ final class AioBdev extends BlockDeviceBase {
     private void releaseSlot(Slot slot) {
         slot.done = null;
         slot.context = null;
-        freeSlots.offer(slot);
+        if (!freeSlots.offer(slot)) {
+            throw new IllegalStateException("bdev " + name() + ": AIO slot ring overflow");
+        }
     }
 
     private void defer(Deferred request) {

@@ -25,7 +25,7 @@ import org.osgi.service.component.annotations.Deactivate;
  * class the first time that class runs dry and is carved into buffers that live as long as the
  * pool. Each class keeps its free buffers on a lock-free ring, so a warm pool allocates nothing.
  */
-@Component(service = BufferPool.class, configurationPid = NodeConfig.PID,
+@Component(immediate = true, service = BufferPool.class, configurationPid = NodeConfig.PID,
         configurationPolicy = ConfigurationPolicy.REQUIRE)
 public final class DmaBufferPool implements BufferPool {
 
@@ -51,7 +51,7 @@ public final class DmaBufferPool implements BufferPool {
 
         SizeClass(int size, int maxBuffers) {
             this.size = size;
-            this.free = new MpmcQueue<>(maxBuffers);
+            this.free = new MpmcQueue<>(2 * maxBuffers); // headroom: see MpmcQueue
         }
     }
 
@@ -101,7 +101,7 @@ public final class DmaBufferPool implements BufferPool {
         this.hugepages = onHugepages;
         for (int i = 0; i < CLASSES; i++) {
             int size = MIN_BUFFER_SIZE << i;
-            classes[i] = new SizeClass(size, (int) Math.min(1 << 30, length / size));
+            classes[i] = new SizeClass(size, (int) Math.min(1 << 29, length / size));
         }
         LOG.log(Level.INFO, "DMA buffer pool: {0} on {1}", Sizes.human(length),
                 hugepages ? chunks + " hugepages" : "ordinary memory");

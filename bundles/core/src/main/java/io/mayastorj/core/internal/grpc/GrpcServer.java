@@ -7,7 +7,9 @@ import io.grpc.ServerServiceDefinition;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.util.MutableHandlerRegistry;
 import io.mayastorj.core.internal.node.Endpoint;
+import io.mayastorj.core.buffer.BufferPool;
 import io.mayastorj.core.node.Node;
+import io.mayastorj.core.reactor.ReactorGroup;
 import java.io.IOException;
 import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
@@ -28,14 +30,14 @@ import org.osgi.service.component.annotations.ReferencePolicyOption;
 /**
  * The node's gRPC server, a whiteboard: every {@link BindableService} any bundle registers is
  * served, and leaves with its bundle. Once listening, it announces the node as ready with a marker
- * service that the launcher waits for ({@value #STATE_PROPERTY}=ready, or =failed with the reason).
+ * service that the launcher waits for ({@value #STATE_PROPERTY}=ready); a node that cannot start is
+ * announced by the {@link io.mayastorj.core.internal.node.StartupMonitor}.
  */
 @Component(immediate = true)
 public final class GrpcServer {
 
     private static final Logger LOG = System.getLogger("mayastor.grpc");
     public static final String STATE_PROPERTY = "mayastor.node.state";
-    public static final String ERROR_PROPERTY = "mayastor.node.error";
 
     private final MutableHandlerRegistry handlers = new MutableHandlerRegistry();
     private final Map<BindableService, ServerServiceDefinition> services = new IdentityHashMap<>();
@@ -43,6 +45,11 @@ public final class GrpcServer {
     private final LoopbackOnly loopbackOnly = new LoopbackOnly();
     @Reference
     private Node node;
+    // not used here: the node is ready only once its buffer pool and reactors are
+    @Reference
+    private BufferPool buffers;
+    @Reference
+    private ReactorGroup reactors;
     private Server server;
     private ServiceRegistration<?> marker;
 
@@ -78,21 +85,13 @@ public final class GrpcServer {
         } catch (IOException e) {
             String reason = "cannot listen on " + endpoint + ": " + rootMessage(e);
             LOG.log(Level.ERROR, reason);
-            announce(context, "failed", reason);
-            throw new IOException(reason, e);
+            throw new IOException(reason, e); // the startup monitor reports it
         }
         this.server = started;
-        this.marker = announce(context, "ready", null);
-        LOG.log(Level.INFO, "node {0} serves gRPC on {1}", node.id(), endpoint);
-    }
-
-    private static ServiceRegistration<?> announce(BundleContext context, String state, String error) {
         Hashtable<String, Object> props = new Hashtable<>();
-        props.put(STATE_PROPERTY, state);
-        if (error != null) {
-            props.put(ERROR_PROPERTY, error);
-        }
-        return context.registerService(Object.class.getName(), new Object(), props);
+        props.put(STATE_PROPERTY, "ready");
+        this.marker = context.registerService(Object.class.getName(), new Object(), props);
+        LOG.log(Level.INFO, "node {0} serves gRPC on {1}", node.id(), endpoint);
     }
 
     private static String rootMessage(Throwable e) {
@@ -100,7 +99,9 @@ public final class GrpcServer {
         while (cause.getCause() != null) {
             cause = cause.getCause();
         }
-        return cause.getMessage() == null ? cause.toString() : cause.getMessage();
+        String message = cause.getMessage() == null ? cause.toString() : cause.getMessage();
+        // netty's native transport says "bind(..) failed with error(-98): Address already in use"
+        return message.replaceFirst("^\\w+\\(\\.\\.\\) failed with error\\(-?\\d+\\): ", "");
     }
 
     @Deactivate

@@ -17,7 +17,7 @@ import org.osgi.service.component.annotations.ConfigurationPolicy;
 import org.osgi.service.component.annotations.Deactivate;
 
 /** Starts the configured number of reactors and stops them with the node. */
-@Component(service = {ReactorGroup.class, ReactorGroupImpl.class}, configurationPid = NodeConfig.PID,
+@Component(immediate = true, service = {ReactorGroup.class, ReactorGroupImpl.class}, configurationPid = NodeConfig.PID,
         configurationPolicy = ConfigurationPolicy.REQUIRE)
 public final class ReactorGroupImpl implements ReactorGroup {
 

@@ -7,6 +7,10 @@ import java.util.concurrent.atomic.AtomicLongArray;
  * A bounded multi-producer multi-consumer queue on a ring (Dmitry Vyukov's design): each cell has a
  * sequence number that says whether it is free for the producer of a given turn or full for its
  * consumer, so offer and poll are one CAS each and allocate nothing.
+ *
+ * <p>A cell is free again only when the consumer that took it has finished, so an almost full ring
+ * can refuse an offer while a slow consumer is mid-poll. A ring that must take back every element
+ * it ever held (a free list) needs headroom: twice the number of elements.
  */
 public final class MpmcQueue<E> {
 

@@ -163,6 +163,7 @@ class DmaBufferPoolTest {
         try {
             Set<Long> owned = ConcurrentHashMap.newKeySet();
             AtomicInteger conflicts = new AtomicInteger();
+            List<Throwable> crashes = new java.util.concurrent.CopyOnWriteArrayList<>();
             List<Thread> threads = new ArrayList<>();
             for (int t = 0; t < 4; t++) {
                 Thread thread = new Thread(() -> {
@@ -178,12 +179,14 @@ class DmaBufferPoolTest {
                         b.release();
                     }
                 });
+                thread.setUncaughtExceptionHandler((crashed, e) -> crashes.add(e));
                 threads.add(thread);
                 thread.start();
             }
             for (Thread thread : threads) {
                 thread.join();
             }
+            assertEquals(List.of(), crashes);
             assertEquals(0, conflicts.get());
             assertEquals(0, pool.stats().usedBytes());
         } finally {

@@ -1,0 +1,162 @@
+package io.mayastorj.itests;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Random;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
+
+/**
+ * The built distribution as a user runs it: a node process on its own loopback address, driven by
+ * the CLI in other processes; bdevs created, written and read back; then SIGTERM.
+ */
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class DistributionTest {
+
+    private static Mayastor.NodeProcess node;
+    private static String endpoint;
+    private static Path work;
+
+    @BeforeAll
+    static void startNode() throws Exception {
+        work = Files.createTempDirectory("mayastor-dist-test");
+        endpoint = "127.0.0.2:" + freePort("127.0.0.2");
+        node = new Mayastor.NodeProcess("--node-id", "dist-test", "--grpc-endpoint", endpoint,
+                "--state-dir", work.resolve("state").toString(), "--buffers-mb", "32");
+        String ready = node.await(l -> l.startsWith("mayastor node dist-test ready"), 60);
+        assertNotNull(ready, "the node did not start:\n" + node.output());
+        Matcher m = Pattern.compile("started in ([0-9.]+) s").matcher(ready);
+        assertTrue(m.find(), ready);
+        System.out.println("node start-up: " + m.group(1) + " s (" + ready + ")");
+    }
+
+    @AfterAll
+    static void stopNode() throws Exception {
+        if (node == null) {
+            return;
+        }
+        long start = System.nanoTime();
+        node.process.toHandle().destroy(); // SIGTERM, keeping the output pipe open to read the goodbye
+        assertTrue(node.process.waitFor(15, TimeUnit.SECONDS), "the node stops within 15 s of SIGTERM");
+        System.out.println("node exit value after SIGTERM: " + node.process.exitValue());
+        double seconds = (System.nanoTime() - start) / 1e9;
+        assertNotNull(node.await(l -> l.startsWith("mayastor node dist-test stopped in"), 1),
+                "the node says it stopped:\n" + node.output());
+        System.out.printf("node stop after SIGTERM: %.2f s%n", seconds);
+    }
+
+    static int freePort(String ip) throws IOException {
+        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName(ip))) {
+            return s.getLocalPort();
+        }
+    }
+
+    private static Mayastor.Result ctl(String... words) throws Exception {
+        String[] args = new String[words.length + 3];
+        args[0] = "ctl";
+        args[1] = "--node";
+        args[2] = endpoint;
+        System.arraycopy(words, 0, args, 3, words.length);
+        return Mayastor.run(args);
+    }
+
+    private static Mayastor.Result ok(Mayastor.Result r) {
+        assertEquals(0, r.exit(), "exit code; stderr: " + r.err() + "\nstdout: " + r.out());
+        return r;
+    }
+
+    @Test
+    @Order(1)
+    void mallocAndAioBdevsCreatedWithTheCliHoldWhatIsWritten() throws Exception {
+        Path disk = work.resolve("disk.img");
+        try (RandomAccessFile f = new RandomAccessFile(disk.toFile(), "rw")) {
+            f.setLength(64 << 20);
+        }
+        assertTrue(ok(ctl("bdev", "create", "malloc:///m0?size_mb=64")).out().contains("Malloc disk"));
+        assertTrue(ok(ctl("bdev", "create", "aio://" + disk)).out().contains("AIO disk"));
+        String list = ok(ctl("bdev", "list")).out();
+        assertTrue(list.startsWith("NAME"), list);
+        assertTrue(list.contains("m0") && list.contains(disk.toString()), list);
+
+        byte[] pattern = new byte[512 << 10];
+        new Random(99).nextBytes(pattern);
+        Path in = work.resolve("pattern.bin");
+        Files.write(in, pattern);
+        for (String bdev : new String[] {"m0", disk.toString()}) {
+            Path out = work.resolve("back.bin");
+            ok(ctl("bdev", "write", bdev, "--offset", "4096", "--input", in.toString(), "--flush"));
+            ok(ctl("bdev", "read", bdev, "--offset", "4096", "--length", String.valueOf(pattern.length),
+                    "--output", out.toString()));
+            assertArrayEquals(pattern, Files.readAllBytes(out), "data read back from " + bdev);
+        }
+        String json = ok(ctl("--json", "bdev", "list", "m0")).out();
+        assertTrue(json.contains("\"numWriteOps\": \"1\""), json);
+    }
+
+    @Test
+    @Order(2)
+    void theShellShowsTheBdevsAndOnlyActiveBundles() throws Exception {
+        String bdevs = ok(Mayastor.run("shell", "--node", endpoint, "mayastor:bdevs")).out();
+        assertTrue(bdevs.contains("m0") && bdevs.contains("Malloc disk"), bdevs);
+        String stats = ok(Mayastor.run("shell", "--node", endpoint, "mayastor:stats")).out();
+        assertTrue(stats.lines().anyMatch(l -> l.startsWith("m0") && l.contains("512 KiB")), stats);
+        String lb = ok(Mayastor.run("shell", "--node", endpoint, "lb")).out();
+        long bundles = lb.lines().filter(l -> l.matches("\\s*[0-9]+\\|.*")).count();
+        long active = lb.lines().filter(l -> l.matches("\\s*[0-9]+\\|Active .*")).count();
+        assertTrue(bundles >= 15, lb);
+        assertEquals(bundles, active, lb);
+        Mayastor.Result unknown = Mayastor.run("shell", "--node", endpoint, "mayastor:nosuch");
+        assertEquals(1, unknown.exit());
+        assertEquals("error: Command not found: mayastor:nosuch\n", unknown.err());
+    }
+
+    @Test
+    @Order(3)
+    void refusedRequestsExitNonZeroWithTheNodesMessage() throws Exception {
+        Mayastor.Result duplicate = ctl("bdev", "create", "malloc:///m0?size_mb=1");
+        assertEquals(1, duplicate.exit());
+        assertEquals("error: ALREADY_EXISTS: bdev m0 exists already\n", duplicate.err());
+        Mayastor.Result missing = ctl("bdev", "destroy", "nope");
+        assertEquals(1, missing.exit());
+        assertEquals("error: NOT_FOUND: bdev nope not found\n", missing.err());
+        Mayastor.Result badUri = ctl("bdev", "create", "malloc:///m9?size_mb=1&colour=red");
+        assertEquals(1, badUri.exit());
+        assertEquals("error: INVALID_ARGUMENT: 'malloc:///m9?size_mb=1&colour=red': unknown parameter 'colour' "
+                + "for malloc (allowed: blk_size, num_blocks, size_mb, uuid)\n", badUri.err());
+        Mayastor.Result usage = ctl("bdev", "frobnicate");
+        assertEquals(2, usage.exit());
+        assertEquals("error: unknown command 'bdev frobnicate'; see mayastor ctl --help\n", usage.err());
+        ok(ctl("node", "info")); // the node still serves
+    }
+
+    @Test
+    @Order(4)
+    void bdevsAreDestroyed() throws Exception {
+        ok(ctl("bdev", "destroy", "m0"));
+        ok(ctl("bdev", "destroy", work.resolve("disk.img").toString()));
+        assertEquals("no bdevs\n", ok(ctl("bdev", "list")).out());
+    }
+
+    @Test
+    void anUnreachableNodeExitsWithThree() throws Exception {
+        Mayastor.Result r = Mayastor.run("ctl", "--node", "127.0.0.1:" + freePort("127.0.0.1"), "node", "info");
+        assertEquals(3, r.exit());
+        assertTrue(r.err().startsWith("error: cannot reach the node at 127.0.0.1:"), r.err());
+    }
+}

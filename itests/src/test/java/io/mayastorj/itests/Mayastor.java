@@ -1,0 +1,105 @@
+package io.mayastorj.itests;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Predicate;
+
+/** Runs the built distribution's bin/mayastor as a separate process, the way a user would. */
+final class Mayastor {
+
+    static final Path DIST = Path.of(System.getProperty("mayastor.dist", "../distribution/target/mayastor"));
+    static final Path BIN = DIST.resolve("bin/mayastor");
+
+    record Result(int exit, String out, String err) {
+    }
+
+    private Mayastor() {
+    }
+
+    /** Runs a short command (ctl, shell) to the end. */
+    static Result run(String... args) throws IOException, InterruptedException {
+        List<String> command = new ArrayList<>(List.of(BIN.toString()));
+        command.addAll(List.of(args));
+        Process p = new ProcessBuilder(command).start();
+        p.getOutputStream().close();
+        var out = p.getInputStream().readAllBytes();
+        var err = p.getErrorStream().readAllBytes();
+        if (!p.waitFor(60, TimeUnit.SECONDS)) {
+            p.destroyForcibly();
+            throw new IllegalStateException("mayastor " + String.join(" ", args) + " did not finish in 60 s");
+        }
+        return new Result(p.exitValue(), new String(out, StandardCharsets.UTF_8), new String(err, StandardCharsets.UTF_8));
+    }
+
+    /** A node process whose output is collected, line by line. */
+    static final class NodeProcess implements AutoCloseable {
+        final Process process;
+        private final List<String> lines = new ArrayList<>();
+        private boolean ended;
+
+        NodeProcess(String... args) throws IOException {
+            List<String> command = new ArrayList<>(List.of(BIN.toString(), "node"));
+            command.addAll(List.of(args));
+            process = new ProcessBuilder(command).redirectErrorStream(true).start();
+            Thread pump = new Thread(() -> {
+                try (BufferedReader r = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
+                    String line;
+                    while ((line = r.readLine()) != null) {
+                        synchronized (lines) {
+                            lines.add(line);
+                            lines.notifyAll();
+                        }
+                    }
+                } catch (IOException ignored) {
+                    // the process went away
+                }
+                synchronized (lines) {
+                    ended = true;
+                    lines.notifyAll();
+                }
+            }, "node-output");
+            pump.setDaemon(true);
+            pump.start();
+        }
+
+        /** Waits for a line that matches, or for the end of the output; returns the line or null. */
+        String await(Predicate<String> match, long seconds) throws InterruptedException {
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+            synchronized (lines) {
+                int seen = 0;
+                while (true) {
+                    for (; seen < lines.size(); seen++) {
+                        if (match.test(lines.get(seen))) {
+                            return lines.get(seen);
+                        }
+                    }
+                    long left = deadline - System.nanoTime();
+                    if (left <= 0 || (ended && seen == lines.size())) {
+                        return null;
+                    }
+                    lines.wait(Math.min(100, Math.max(1, TimeUnit.NANOSECONDS.toMillis(left))));
+                }
+            }
+        }
+
+        String output() {
+            synchronized (lines) {
+                return String.join("\n", lines);
+            }
+        }
+
+        @Override
+        public void close() throws InterruptedException {
+            process.toHandle().destroy(); // SIGTERM; Process.destroy() would also close our end of its output
+            if (!process.waitFor(20, TimeUnit.SECONDS)) {
+                process.destroyForcibly().waitFor();
+            }
+        }
+    }
+}

@@ -1,0 +1,72 @@
+package io.mayastorj.itests;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+
+/** How a node that cannot start says so: exit codes and messages. */
+class NodeStartupTest {
+
+    @Test
+    void aTakenPortStopsTheNodeWithTheReason() throws Exception {
+        Path state = Files.createTempDirectory("mayastor-startup");
+        try (ServerSocket taken = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.3"))) {
+            String endpoint = "127.0.0.3:" + taken.getLocalPort();
+            try (Mayastor.NodeProcess node = new Mayastor.NodeProcess("--node-id", "clash", "--grpc-endpoint", endpoint,
+                    "--state-dir", state.toString(), "--buffers-mb", "8")) {
+                String error = node.await(l -> l.startsWith("error:"), 60);
+                assertNotNull(error, node.output());
+                assertEquals("error: node clash did not start: cannot listen on " + endpoint
+                        + ": Address already in use", error);
+                assertTrue(node.process.waitFor(20, TimeUnit.SECONDS), "the process ends");
+                assertEquals(1, node.process.exitValue());
+            }
+        }
+    }
+
+    @Test
+    void badSettingsAreUsageErrors() throws Exception {
+        Mayastor.Result noId = Mayastor.run("node");
+        assertEquals(2, noId.exit());
+        assertEquals("error: the node needs a name: --node-id NAME (or node.id in the config file)\n", noId.err());
+        Mayastor.Result badFlag = Mayastor.run("node", "--node-id", "n", "--reactor", "2");
+        assertEquals(2, badFlag.exit());
+        assertTrue(badFlag.err().startsWith("error: unknown option --reactor (accepted here: "), badFlag.err());
+        Mayastor.Result help = Mayastor.run("node", "--help");
+        assertEquals(0, help.exit());
+        assertTrue(help.out().contains("--grpc-endpoint"), help.out());
+    }
+
+    @Test
+    void hugepagesOnWithoutHugepagesFailsClearly() throws Exception {
+        long free = 0;
+        for (String line : Files.readAllLines(Path.of("/proc/meminfo"))) {
+            if (line.startsWith("HugePages_Free:")) {
+                free = Long.parseLong(line.replaceAll("[^0-9]", ""));
+            }
+        }
+        Path state = Files.createTempDirectory("mayastor-startup");
+        int port;
+        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            port = s.getLocalPort();
+        }
+        // a pool bigger than the free hugepages: refused whatever this machine has reserved
+        long mb = (free + 8) * 2;
+        try (Mayastor.NodeProcess node = new Mayastor.NodeProcess("--node-id", "huge", "--grpc-endpoint",
+                "127.0.0.1:" + port, "--state-dir", state.toString(), "--hugepages", "on", "--buffers-mb",
+                String.valueOf(mb))) {
+            String error = node.await(l -> l.contains("hugepages=on but the buffer pool"), 60);
+            assertNotNull(error, node.output());
+            assertNotNull(node.await(l -> l.startsWith("error: node huge did not start"), 40), node.output());
+            assertTrue(node.process.waitFor(20, TimeUnit.SECONDS));
+            assertEquals(1, node.process.exitValue());
+        }
+    }
+}
