@@ -23,15 +23,17 @@ public final class DmaBuffer {
     private final ByteBuffer bytes;
     private final Recycler recycler;
     private final int sizeClass;
+    private final int index;
     private boolean owned;
 
     /**
      * @param address   the native address of the first byte of {@code bytes}
      * @param bytes     a direct buffer over exactly that memory
      * @param recycler  takes the buffer back on release; null for a buffer nobody pools
-     * @param sizeClass the pool's size-class index, for the pool's use
+     * @param sizeClass the pool's size class, for the pool's use
+     * @param index     the buffer's number within its size class, for the pool's use
      */
-    public DmaBuffer(long address, ByteBuffer bytes, Recycler recycler, int sizeClass) {
+    public DmaBuffer(long address, ByteBuffer bytes, Recycler recycler, int sizeClass, int index) {
         if (!Objects.requireNonNull(bytes, "bytes").isDirect()) {
             throw new IllegalArgumentException("a DMA buffer needs a direct ByteBuffer");
         }
@@ -39,6 +41,7 @@ public final class DmaBuffer {
         this.bytes = bytes;
         this.recycler = recycler;
         this.sizeClass = sizeClass;
+        this.index = index;
     }
 
     public long address() {
@@ -55,6 +58,10 @@ public final class DmaBuffer {
 
     public int sizeClass() {
         return sizeClass;
+    }
+
+    public int index() {
+        return index;
     }
 
     /** Marks the buffer taken; the pool calls this as it hands the buffer out. */

@@ -9,7 +9,7 @@ import io.mayastorj.core.buffer.DmaBuffer;
 import io.mayastorj.core.internal.nativeio.Errno;
 import io.mayastorj.core.internal.nativeio.LibC;
 import io.mayastorj.core.internal.nativeio.NativeMemory;
-import io.mayastorj.core.internal.util.MpmcQueue;
+import io.mayastorj.core.internal.util.FreeList;
 import java.io.IOException;
 import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
@@ -100,7 +100,7 @@ final class AioBdev extends BlockDeviceBase {
     private final ByteBuffer iocbs;
     private final ByteBuffer events;
     private final Slot[] slots = new Slot[QUEUE_DEPTH];
-    private final MpmcQueue<Slot> freeSlots = new MpmcQueue<>(2 * QUEUE_DEPTH); // headroom: see MpmcQueue
+    private final FreeList<Slot> freeSlots = new FreeList<>(QUEUE_DEPTH);
     private final ConcurrentLinkedQueue<Deferred> deferred = new ConcurrentLinkedQueue<>();
     private final Thread reaper;
     private final ExecutorService helper;
@@ -139,8 +139,7 @@ final class AioBdev extends BlockDeviceBase {
         ByteBuffer pointers = NativeMemory.view(iocbPointers, (int) pointerBytes);
         for (int i = 0; i < QUEUE_DEPTH; i++) {
             pointers.putLong(i * 8, iocbAddress + (long) i * IOCB_SIZE);
-            slots[i] = new Slot(i);
-            freeSlots.offer(slots[i]);
+            slots[i] = freeSlots.add(Slot::new);
         }
         ByteBuffer misc = NativeMemory.view(timeoutAddress, 24);
         misc.putLong(0, 0); // tv_sec
@@ -212,7 +211,7 @@ final class AioBdev extends BlockDeviceBase {
     @SuppressWarnings("unchecked")
     private <C> void submit(short opcode, IoType type, long address, long bytes, long offset,
                             IoCompletion<? super C> done, C context) {
-        Slot slot = freeSlots.poll();
+        Slot slot = freeSlots.pop();
         if (slot == null) {
             defer(new Deferred(opcode, type, address, bytes, offset, (IoCompletion<Object>) done, context));
             return;
@@ -253,9 +252,7 @@ final class AioBdev extends BlockDeviceBase {
     private void releaseSlot(Slot slot) {
         slot.done = null;
         slot.context = null;
-        if (!freeSlots.offer(slot)) {
-            throw new IllegalStateException("bdev " + name() + ": AIO slot ring overflow");
-        }
+        freeSlots.push(slot.index);
     }
 
     private void defer(Deferred request) {

@@ -6,7 +6,7 @@ import io.mayastorj.core.buffer.DmaBuffer;
 import io.mayastorj.core.error.MayastorException;
 import io.mayastorj.core.internal.nativeio.NativeMemory;
 import io.mayastorj.core.internal.node.NodeConfig;
-import io.mayastorj.core.internal.util.MpmcQueue;
+import io.mayastorj.core.internal.util.FreeList;
 import io.mayastorj.core.text.Sizes;
 import java.io.IOException;
 import java.lang.System.Logger;
@@ -23,7 +23,7 @@ import org.osgi.service.component.annotations.Deactivate;
 /**
  * The DMA buffer pool: one region mapped at start-up, cut into 2 MiB chunks; a chunk goes to a size
  * class the first time that class runs dry and is carved into buffers that live as long as the
- * pool. Each class keeps its free buffers on a lock-free ring, so a warm pool allocates nothing.
+ * pool. Each class keeps its free buffers on a lock-free stack, so a warm pool allocates nothing.
  */
 @Component(immediate = true, service = BufferPool.class, configurationPid = NodeConfig.PID,
         configurationPolicy = ConfigurationPolicy.REQUIRE)
@@ -46,12 +46,12 @@ public final class DmaBufferPool implements BufferPool {
 
     private static final class SizeClass {
         final int size;
-        final MpmcQueue<DmaBuffer> free;
-        final AtomicInteger carved = new AtomicInteger();
+        final FreeList<DmaBuffer> free;
+        final LongAdder inUse = new LongAdder();
 
         SizeClass(int size, int maxBuffers) {
             this.size = size;
-            this.free = new MpmcQueue<>(2 * maxBuffers); // headroom: see MpmcQueue
+            this.free = new FreeList<>(maxBuffers);
         }
     }
 
@@ -101,7 +101,7 @@ public final class DmaBufferPool implements BufferPool {
         this.hugepages = onHugepages;
         for (int i = 0; i < CLASSES; i++) {
             int size = MIN_BUFFER_SIZE << i;
-            classes[i] = new SizeClass(size, (int) Math.min(1 << 29, length / size));
+            classes[i] = new SizeClass(size, (int) Math.min(Integer.MAX_VALUE, length / size));
         }
         LOG.log(Level.INFO, "DMA buffer pool: {0} on {1}", Sizes.human(length),
                 hugepages ? chunks + " hugepages" : "ordinary memory");
@@ -113,7 +113,8 @@ public final class DmaBufferPool implements BufferPool {
             throw new IllegalArgumentException("buffer size must be 1.." + MAX_BUFFER_SIZE + " bytes: " + bytes);
         }
         int index = classOf(bytes);
-        DmaBuffer buffer = classes[index].free.poll();
+        SizeClass sizeClass = classes[index];
+        DmaBuffer buffer = sizeClass.free.pop();
         if (buffer == null) {
             buffer = carve(index);
             if (buffer == null) {
@@ -122,6 +123,7 @@ public final class DmaBufferPool implements BufferPool {
             }
         }
         buffer.acquire();
+        sizeClass.inUse.increment();
         return buffer;
     }
 
@@ -130,33 +132,27 @@ public final class DmaBufferPool implements BufferPool {
         return Math.max(0, shift - MIN_SHIFT);
     }
 
+    /** Gives the size class a fresh chunk cut into buffers; returns one of them, or null when none is left. */
     private DmaBuffer carve(int index) {
+        SizeClass sizeClass = classes[index];
         int chunk = nextChunk.getAndIncrement();
         if (chunk >= chunks) {
             nextChunk.set(chunks); // keeps the counter from wrapping under repeated misses
-            return classes[index].free.poll(); // another thread may have carved meanwhile
+            return sizeClass.free.pop(); // another thread may have carved meanwhile
         }
-        SizeClass sizeClass = classes[index];
         long chunkAddress = base + (long) chunk * CHUNK_SIZE;
         int count = CHUNK_SIZE / sizeClass.size;
-        DmaBuffer first = null;
         for (int i = 0; i < count; i++) {
             long address = chunkAddress + (long) i * sizeClass.size;
-            DmaBuffer buffer = new DmaBuffer(address, NativeMemory.view(address, sizeClass.size), recycler, index);
-            if (first == null) {
-                first = buffer;
-            } else if (!sizeClass.free.offer(buffer)) {
-                throw new IllegalStateException("size class ring too small");
-            }
+            sizeClass.free.add(n -> new DmaBuffer(address, NativeMemory.view(address, sizeClass.size), recycler, index, n));
         }
-        sizeClass.carved.addAndGet(count);
-        return first;
+        return sizeClass.free.pop();
     }
 
     private void recycle(DmaBuffer buffer) {
-        if (!classes[buffer.sizeClass()].free.offer(buffer)) {
-            throw new IllegalStateException("buffer returned to a full pool: " + buffer);
-        }
+        SizeClass sizeClass = classes[buffer.sizeClass()];
+        sizeClass.inUse.decrement();
+        sizeClass.free.push(buffer.index());
     }
 
     @Override
@@ -164,10 +160,9 @@ public final class DmaBufferPool implements BufferPool {
         List<BufferPoolStats.SizeClassStats> perClass = new ArrayList<>(CLASSES);
         long used = 0;
         for (SizeClass sizeClass : classes) {
-            int carved = sizeClass.carved.get();
-            int inUse = Math.max(0, carved - sizeClass.free.size());
+            int inUse = (int) Math.max(0, sizeClass.inUse.sum());
             used += (long) inUse * sizeClass.size;
-            perClass.add(new BufferPoolStats.SizeClassStats(sizeClass.size, carved, inUse));
+            perClass.add(new BufferPoolStats.SizeClassStats(sizeClass.size, sizeClass.free.added(), inUse));
         }
         return new BufferPoolStats(hugepages, hugepages ? chunks : 0, length, used, failures.sum(),
                 List.copyOf(perClass));

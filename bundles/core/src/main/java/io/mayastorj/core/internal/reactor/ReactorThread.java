@@ -1,6 +1,6 @@
 package io.mayastorj.core.internal.reactor;
 
-import io.mayastorj.core.internal.util.MpmcQueue;
+import io.mayastorj.core.internal.util.MpscRing;
 import io.mayastorj.core.reactor.Reactor;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -27,8 +27,11 @@ final class ReactorThread extends Thread implements Reactor {
     final ReactorGroupImpl group;
     private final int id;
     private final Selector selector;
-    private final MpmcQueue<Runnable> tasks = new MpmcQueue<>(TASK_RING);
-    /** Takes what the ring cannot hold; allocates, but only under overload. */
+    private final MpscRing<Runnable> tasks = new MpscRing<>(TASK_RING);
+    /**
+     * Takes what the ring cannot hold; allocates, but only under overload. While it holds anything,
+     * new tasks go here too, so that each thread's tasks still run in the order it posted them.
+     */
     private final ConcurrentLinkedQueue<Runnable> overflow = new ConcurrentLinkedQueue<>();
     private final AtomicBoolean sleeping = new AtomicBoolean();
     private final PriorityQueue<TimerTask> timers = new PriorityQueue<>();
@@ -89,7 +92,7 @@ final class ReactorThread extends Thread implements Reactor {
 
     @Override
     public void execute(Runnable task) {
-        if (!tasks.offer(task)) {
+        if (!overflow.isEmpty() || !tasks.offer(task)) {
             overflow.add(task);
         }
         // The reactor sets 'sleeping' before its last look at the queues, so either it sees this

@@ -4,15 +4,13 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicLongArray;
 
 /**
- * A bounded multi-producer multi-consumer queue on a ring (Dmitry Vyukov's design): each cell has a
- * sequence number that says whether it is free for the producer of a given turn or full for its
- * consumer, so offer and poll are one CAS each and allocate nothing.
- *
- * <p>A cell is free again only when the consumer that took it has finished, so an almost full ring
- * can refuse an offer while a slow consumer is mid-poll. A ring that must take back every element
- * it ever held (a free list) needs headroom: twice the number of elements.
+ * A bounded ring for many producers and one consumer (a reactor's task queue). Producers claim a
+ * cell with one CAS and publish it with its sequence number (Dmitry Vyukov's scheme); nothing is
+ * allocated. The consumer never skips a claimed cell: if a producer was preempted between claiming
+ * and publishing, the consumer waits for it, so each producer's elements come out in the order it
+ * offered them.
  */
-public final class MpmcQueue<E> {
+public final class MpscRing<E> {
 
     private final int mask;
     private final Object[] cells;
@@ -21,7 +19,7 @@ public final class MpmcQueue<E> {
     private final AtomicLong head = new AtomicLong();
 
     /** @param capacity rounded up to a power of two */
-    public MpmcQueue(int capacity) {
+    public MpscRing(int capacity) {
         if (capacity < 1 || capacity > (1 << 30)) {
             throw new IllegalArgumentException("capacity out of range: " + capacity);
         }
@@ -38,7 +36,7 @@ public final class MpmcQueue<E> {
         return mask + 1;
     }
 
-    /** Adds {@code element}; false when the queue is full. */
+    /** Adds {@code element}; false when the ring is full. Any thread. */
     public boolean offer(E element) {
         long pos = tail.get();
         while (true) {
@@ -52,43 +50,43 @@ public final class MpmcQueue<E> {
                 }
                 pos = tail.get();
             } else if (diff < 0) {
-                return false;
+                return false; // the consumer has not freed this cell: full
             } else {
                 pos = tail.get();
             }
         }
     }
 
-    /** Takes the oldest element, or null when the queue is empty. */
+    /** Takes the oldest element, or null when the ring is empty. The consumer thread only. */
     @SuppressWarnings("unchecked")
     public E poll() {
         long pos = head.get();
-        while (true) {
-            int index = (int) (pos & mask);
-            long diff = sequence.get(index) - (pos + 1);
-            if (diff == 0) {
-                if (head.compareAndSet(pos, pos + 1)) {
-                    E element = (E) cells[index];
-                    cells[index] = null;
-                    sequence.set(index, pos + mask + 1); // frees the cell for the next lap
-                    return element;
-                }
-                pos = head.get();
-            } else if (diff < 0) {
+        int index = (int) (pos & mask);
+        int spins = 0;
+        while (sequence.get(index) != pos + 1) {
+            if (tail.get() == pos) {
                 return null;
+            }
+            // claimed but not yet published: its producer is between two instructions
+            if (++spins > 64) {
+                Thread.yield();
             } else {
-                pos = head.get();
+                Thread.onSpinWait();
             }
         }
-    }
-
-    /** The number of elements; exact only when nobody is offering or polling. */
-    public int size() {
-        long size = tail.get() - head.get();
-        return (int) Math.max(0, Math.min(size, mask + 1));
+        E element = (E) cells[index];
+        cells[index] = null;
+        sequence.set(index, pos + mask + 1); // frees the cell for the next lap
+        head.set(pos + 1);
+        return element;
     }
 
     public boolean isEmpty() {
         return tail.get() == head.get();
+    }
+
+    /** The number of elements; exact only when nobody is offering or polling. */
+    public int size() {
+        return (int) Math.max(0, Math.min(tail.get() - head.get(), mask + 1));
     }
 }
