@@ -121,6 +121,10 @@ class DistributionTest {
         long active = lb.lines().filter(l -> l.matches("\\s*[0-9]+\\|Active .*")).count();
         assertTrue(bundles >= 15, lb);
         assertEquals(bundles, active, lb);
+        String inspect = ok(Mayastor.run("shell", "--node", endpoint, "inspect capability service io.mayastorj.core")).out();
+        assertTrue(inspect.contains("io.mayastorj.core.bdev.BdevRegistry"), inspect);
+        String headers = ok(Mayastor.run("shell", "--node", endpoint, "headers 0")).out();
+        assertTrue(headers.contains("System Bundle"), headers);
         Mayastor.Result unknown = Mayastor.run("shell", "--node", endpoint, "mayastor:nosuch");
         assertEquals(1, unknown.exit());
         assertEquals("error: Command not found: mayastor:nosuch\n", unknown.err());
