@@ -12,6 +12,8 @@ import io.mayastorj.core.internal.nativeio.NativeMemory;
 import java.io.IOException;
 import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Set;
@@ -129,24 +131,21 @@ public final class AioBdevFactory implements BdevFactory {
     }
 
     private static long blockDeviceSize(int fd) throws IOException {
-        long out = Native.malloc(8);
-        try {
-            if (LibC.ioctl(fd, LibC.BLKGETSIZE64, out) != 0) {
-                throw new IOException("BLKGETSIZE64 failed: " + LibC.describe(LibC.errno()));
-            }
-            return NativeMemory.view(out, 8).getLong(0);
-        } finally {
-            Native.free(out);
-        }
+        return ioctlOut(fd, LibC.BLKGETSIZE64, "BLKGETSIZE64").getLong(0);
     }
 
     private static int sectorSize(int fd) throws IOException {
+        return ioctlOut(fd, LibC.BLKSSZGET, "BLKSSZGET").getInt(0);
+    }
+
+    /** Runs an ioctl that writes up to 8 bytes and returns them. */
+    private static ByteBuffer ioctlOut(int fd, long request, String name) throws IOException {
         long out = Native.malloc(8);
         try {
-            if (LibC.ioctl(fd, LibC.BLKSSZGET, out) != 0) {
-                throw new IOException("BLKSSZGET failed: " + LibC.describe(LibC.errno()));
+            if (LibC.ioctl(fd, request, out) != 0) {
+                throw new IOException(name + " failed: " + LibC.describe(LibC.errno()));
             }
-            return NativeMemory.view(out, 8).getInt(0);
+            return ByteBuffer.allocate(8).order(ByteOrder.nativeOrder()).put(0, NativeMemory.view(out, 8), 0, 8);
         } finally {
             Native.free(out);
         }

@@ -51,37 +51,36 @@ final class MallocBdev extends BlockDeviceBase {
     @Override
     protected <C> void doRead(DmaBuffer buffer, int bufferOffset, long lba, int blocks,
                               IoCompletion<? super C> done, C context) {
-        int bytes = blocks * blockSize();
-        long position = lba * blockSize();
-        ByteBuffer target = buffer.bytes();
-        int copied = 0;
-        while (copied < bytes) {
-            ByteBuffer segment = segments[(int) (position >>> SEGMENT_SHIFT)];
-            int inSegment = (int) (position & (SEGMENT_SIZE - 1));
-            int n = Math.min(bytes - copied, SEGMENT_SIZE - inSegment);
-            target.put(bufferOffset + copied, segment, inSegment, n);
-            copied += n;
-            position += n;
-        }
+        int bytes = copy(buffer, bufferOffset, lba, blocks, false);
         complete(IoType.READ, bytes, IoStatus.SUCCESS, done, context);
     }
 
     @Override
     protected <C> void doWrite(DmaBuffer buffer, int bufferOffset, long lba, int blocks,
                                IoCompletion<? super C> done, C context) {
+        int bytes = copy(buffer, bufferOffset, lba, blocks, true);
+        complete(IoType.WRITE, bytes, IoStatus.SUCCESS, done, context);
+    }
+
+    /** Copies between the buffer and the device, segment by segment; returns the bytes copied. */
+    private int copy(DmaBuffer buffer, int bufferOffset, long lba, int blocks, boolean toDevice) {
         int bytes = blocks * blockSize();
         long position = lba * blockSize();
-        ByteBuffer source = buffer.bytes();
+        ByteBuffer data = buffer.bytes();
         int copied = 0;
         while (copied < bytes) {
             ByteBuffer segment = segments[(int) (position >>> SEGMENT_SHIFT)];
             int inSegment = (int) (position & (SEGMENT_SIZE - 1));
             int n = Math.min(bytes - copied, SEGMENT_SIZE - inSegment);
-            segment.put(inSegment, source, bufferOffset + copied, n);
+            if (toDevice) {
+                segment.put(inSegment, data, bufferOffset + copied, n);
+            } else {
+                data.put(bufferOffset + copied, segment, inSegment, n);
+            }
             copied += n;
             position += n;
         }
-        complete(IoType.WRITE, bytes, IoStatus.SUCCESS, done, context);
+        return bytes;
     }
 
     @Override

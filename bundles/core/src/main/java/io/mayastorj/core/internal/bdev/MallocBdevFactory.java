@@ -8,40 +8,27 @@ import io.mayastorj.core.text.Sizes;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Set;
 import java.util.UUID;
 import org.osgi.service.component.annotations.Component;
 
 /** {@code malloc:///NAME?size_mb=N|num_blocks=N[&blk_size=512|4096][&uuid=U]}: a RAM disk. */
 @Component(service = BdevFactory.class)
-public final class MallocBdevFactory implements BdevFactory {
+public final class MallocBdevFactory extends SizedBdevFactory {
 
-    private static final Set<String> PARAMS = Set.of("size_mb", "num_blocks", "blk_size", "uuid");
-
-    @Override
-    public Set<String> schemes() {
-        return Set.of("malloc");
+    public MallocBdevFactory() {
+        super("malloc");
     }
 
     @Override
-    public String nameOf(BdevUri uri) {
-        uri.requireKnownParams(PARAMS);
-        return SizeParams.name(uri);
-    }
-
-    @Override
-    public BlockDevice create(BdevUri uri) {
-        String name = nameOf(uri);
-        SizeParams size = SizeParams.parse(uri);
-        UUID uuid = uri.uuidParam().orElseGet(UUID::randomUUID);
-        long bytes = size.blockCount() * size.blockSize();
+    BlockDevice create(BdevUri uri, String name, UUID uuid, int blockSize, long blockCount) {
+        long bytes = blockCount * blockSize;
         long available = availableMemory();
         if (bytes > available) {
             throw MayastorException.resourceExhausted("'%s' needs %s of memory but the node has %s available",
                     uri, Sizes.human(bytes), Sizes.human(available));
         }
         try {
-            return new MallocBdev(name, uuid, size.blockSize(), size.blockCount());
+            return new MallocBdev(name, uuid, blockSize, blockCount);
         } catch (IOException e) {
             throw MayastorException.resourceExhausted("'%s': cannot allocate %s: %s", uri, Sizes.human(bytes), e.getMessage());
         }
