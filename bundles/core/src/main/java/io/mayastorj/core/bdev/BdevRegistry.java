@@ -35,6 +35,15 @@ public interface BdevRegistry {
 
     Optional<BlockDevice> lookup(String name);
 
+    /**
+     * The bdev a URI names, if it exists: {@code bdev:///NAME} names it directly, any other URI
+     * through the name its factory gives it ({@code aio:///dev/sdb} is the bdev {@code /dev/sdb}).
+     *
+     * @throws io.mayastorj.core.error.MayastorException INVALID_ARGUMENT for a malformed URI or an
+     *     unknown scheme
+     */
+    Optional<BlockDevice> findByUri(String uri);
+
     /** Every bdev, sorted by name. */
     List<BdevInfo> list();
 

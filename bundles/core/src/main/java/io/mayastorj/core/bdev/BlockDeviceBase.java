@@ -20,7 +20,7 @@ public abstract class BlockDeviceBase implements BlockDevice {
     private final String name;
     private final UUID uuid;
     private final int blockSize;
-    private final long blockCount;
+    private volatile long blockCount;
 
     private final LongAdder inFlight = new LongAdder();
     private volatile boolean closed;
@@ -67,6 +67,14 @@ public abstract class BlockDeviceBase implements BlockDevice {
     @Override
     public final long blockCount() {
         return blockCount;
+    }
+
+    /** Grows the device (a resized replica); shrinking is not supported. */
+    protected final void grow(long newBlockCount) {
+        if (newBlockCount < blockCount) {
+            throw new IllegalArgumentException("a bdev cannot shrink: " + blockCount + " -> " + newBlockCount);
+        }
+        blockCount = newBlockCount;
     }
 
     @Override
@@ -252,7 +260,8 @@ public abstract class BlockDeviceBase implements BlockDevice {
         if (blocks <= 0) {
             return IoStatus.INVALID_LENGTH;
         }
-        if (lba < 0 || lba >= blockCount || blocks > blockCount - lba) {
+        long count = blockCount;
+        if (lba < 0 || lba >= count || blocks > count - lba) {
             return IoStatus.LBA_OUT_OF_RANGE;
         }
         return null;

@@ -22,6 +22,16 @@ public interface ShareManager {
     String share(String bdev, String protocol, ShareOptions options);
 
     /**
+     * Records a share that existed before a restart (kept with the bdev, e.g. in a replica's
+     * metadata): shared now when its transport is on the node, else as soon as it arrives. Failures
+     * are recorded on the share, not thrown, except for a bdev that does not exist.
+     *
+     * @throws io.mayastorj.core.error.MayastorException NOT_FOUND, or FAILED_PRECONDITION when the
+     *     bdev is in use
+     */
+    void restore(String bdev, String protocol, ShareOptions options);
+
+    /**
      * Stops sharing a bdev.
      *
      * @throws io.mayastorj.core.error.MayastorException NOT_FOUND when it is not shared

@@ -9,7 +9,7 @@ import io.mayastorj.core.buffer.DmaBuffer;
 import io.mayastorj.core.internal.nativeio.Errno;
 import io.mayastorj.core.internal.nativeio.LibC;
 import io.mayastorj.core.internal.nativeio.NativeMemory;
-import io.mayastorj.core.internal.util.FreeList;
+import io.mayastorj.core.concurrent.FreeList;
 import java.io.IOException;
 import java.lang.System.Logger;
 import java.lang.System.Logger.Level;

@@ -200,6 +200,20 @@ public final class BdevRegistryImpl implements BdevRegistry {
     }
 
     @Override
+    public Optional<BlockDevice> findByUri(String text) {
+        BdevUri uri = BdevUri.parse(text);
+        if (LOCAL_SCHEMES.contains(uri.scheme())) {
+            return lookup(uri.pathName());
+        }
+        BdevFactory factory = factories.get(uri.scheme());
+        if (factory == null) {
+            throw MayastorException.invalidArgument("'%s': unknown bdev scheme '%s' (this node knows: %s)",
+                    uri, uri.scheme(), String.join(", ", new TreeSet<>(factories.keySet())));
+        }
+        return lookup(factory.nameOf(uri));
+    }
+
+    @Override
     public List<BdevInfo> list() {
         TreeMap<String, Entry> sorted = new TreeMap<>(bdevs);
         List<BdevInfo> infos = new ArrayList<>(sorted.size());

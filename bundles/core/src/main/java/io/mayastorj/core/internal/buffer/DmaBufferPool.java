@@ -6,7 +6,7 @@ import io.mayastorj.core.buffer.DmaBuffer;
 import io.mayastorj.core.error.MayastorException;
 import io.mayastorj.core.internal.nativeio.NativeMemory;
 import io.mayastorj.core.internal.node.NodeConfig;
-import io.mayastorj.core.internal.util.FreeList;
+import io.mayastorj.core.concurrent.FreeList;
 import io.mayastorj.core.text.Sizes;
 import java.io.IOException;
 import java.lang.System.Logger;

@@ -1,6 +1,6 @@
 package io.mayastorj.core.internal.reactor;
 
-import io.mayastorj.core.internal.util.MpscRing;
+import io.mayastorj.core.concurrent.MpscRing;
 import io.mayastorj.core.reactor.Reactor;
 import java.io.IOException;
 import java.io.UncheckedIOException;

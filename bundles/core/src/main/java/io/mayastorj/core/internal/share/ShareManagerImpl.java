@@ -131,6 +131,21 @@ public final class ShareManagerImpl implements ShareManager {
         return share.uri;
     }
 
+    @Override
+    public synchronized void restore(String bdev, String protocol, ShareOptions options) {
+        if (shares.containsKey(bdev)) {
+            return;
+        }
+        Share share = new Share(protocol, options, registry.claim(bdev, "share " + protocol));
+        shares.put(bdev, share);
+        Transport transport = transports.get(protocol);
+        if (transport != null) {
+            establish(transport, share);
+        }
+        LOG.log(Level.INFO, "restored the {0} share of {1}: {2}", protocol, bdev,
+                share.state == ShareState.ACTIVE ? share.uri : share.state.toString().toLowerCase(java.util.Locale.ROOT));
+    }
+
     /** Shares again what was shared before; a failure is recorded on the share, not thrown. */
     private void establish(Transport transport, Share share) {
         try {

@@ -154,4 +154,15 @@ class BdevRegistryImplTest {
         MayastorException e = refused(ErrorKind.INVALID_ARGUMENT, () -> registry.create("malloc:///m1?size_mb=1"));
         assertEquals("'malloc:///m1?size_mb=1': unknown bdev scheme 'malloc' (this node knows: null)", e.getMessage());
     }
+
+    @Test
+    void findsABdevByTheUriThatNamesIt() {
+        BlockDevice m0 = registry.create("malloc:///m0?size_mb=1");
+        assertSame(m0, registry.findByUri("malloc:///m0?size_mb=1").orElseThrow());
+        assertSame(m0, registry.findByUri("malloc:///m0").orElseThrow());
+        assertSame(m0, registry.findByUri("bdev:///m0").orElseThrow());
+        assertTrue(registry.findByUri("malloc:///m1?size_mb=1").isEmpty());
+        assertEquals("'nvme:///x': unknown bdev scheme 'nvme' (this node knows: malloc, null)",
+                refused(ErrorKind.INVALID_ARGUMENT, () -> registry.findByUri("nvme:///x")).getMessage());
+    }
 }

@@ -161,4 +161,17 @@ class ShareManagerImplTest {
         shares.unshare("m0");
         assertNull(registry.list().get(0).claimedBy());
     }
+
+    @Test
+    void aRestoredShareWaitsForItsTransport() {
+        shares.restore("m0", "nvmf", hostA);
+        ShareStatus waiting = shares.status("m0").orElseThrow();
+        assertEquals(ShareState.WAITING_FOR_TRANSPORT, waiting.state());
+        assertEquals("share nvmf", registry.list().get(0).claimedBy());
+        shares.addTransport(nvmf);
+        assertEquals(ShareState.ACTIVE, shares.status("m0").orElseThrow().state());
+        assertEquals(List.of("m0"), nvmf.shared);
+        shares.restore("m0", "nvmf", hostA); // idempotent
+        assertEquals(List.of("m0"), nvmf.shared);
+    }
 }

@@ -1,4 +1,4 @@
-package io.mayastorj.core.internal.util;
+package io.mayastorj.core.concurrent;
 
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicLongArray;

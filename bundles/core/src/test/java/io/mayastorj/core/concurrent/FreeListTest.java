@@ -1,4 +1,4 @@
-package io.mayastorj.core.internal.util;
+package io.mayastorj.core.concurrent;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;

@@ -1,0 +1,440 @@
+package io.mayastorj.pool.internal;
+
+import io.mayastorj.core.bdev.BdevClaim;
+import io.mayastorj.core.bdev.BdevInfo;
+import io.mayastorj.core.bdev.BdevRegistry;
+import io.mayastorj.core.bdev.BlockDevice;
+import io.mayastorj.core.buffer.BufferPool;
+import io.mayastorj.core.error.MayastorException;
+import io.mayastorj.core.node.Node;
+import io.mayastorj.core.transport.ShareManager;
+import io.mayastorj.core.transport.ShareOptions;
+import io.mayastorj.pool.internal.format.Layout;
+import java.io.IOException;
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.TreeMap;
+import java.util.UUID;
+import org.osgi.service.component.annotations.Activate;
+import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.Deactivate;
+import org.osgi.service.component.annotations.Reference;
+
+/**
+ * The node's pools and their replicas: create, import, export and destroy pools, remember which
+ * ones the node has (they are imported again when it starts), and keep replicas registered as bdevs.
+ * Pool operations are serialized here; replica I/O never passes through this class.
+ */
+@Component(service = PoolManager.class, immediate = true)
+public final class PoolManager {
+
+    private static final Logger LOG = System.getLogger("mayastor.pool");
+
+    private final BdevRegistry registry;
+    private final BufferPool buffers;
+    private final ShareManager shares;
+    private final PoolList list;
+    private final Map<String, Entry> pools = new TreeMap<>();
+
+    /** A pool the node knows: open, or faulted with the reason it could not be imported. */
+    public static final class Entry {
+        final String name;
+        final String disk;
+        LvStore store;
+        BdevClaim claim;
+        boolean ownsBdev;
+        String error;
+
+        Entry(String name, String disk) {
+            this.name = name;
+            this.disk = disk;
+        }
+
+        public String name() {
+            return name;
+        }
+
+        public String disk() {
+            return disk;
+        }
+
+        public Optional<LvStore> store() {
+            return Optional.ofNullable(store);
+        }
+
+        public PoolState state() {
+            return store == null ? PoolState.FAULTED : store.state();
+        }
+
+        public String reason() {
+            return store == null ? error : store.reason();
+        }
+
+        public long diskCapacity() {
+            return claim == null ? 0 : claim.device().sizeBytes();
+        }
+    }
+
+    @Activate
+    public PoolManager(@Reference BdevRegistry registry, @Reference BufferPool buffers, @Reference ShareManager shares,
+                       @Reference Node node) {
+        this.registry = registry;
+        this.buffers = buffers;
+        this.shares = shares;
+        this.list = new PoolList(node.stateDir());
+        Map<String, String> known;
+        try {
+            known = list.read();
+        } catch (IOException e) {
+            LOG.log(Level.ERROR, "cannot read the list of pools: {0}", e.getMessage());
+            known = Map.of();
+        }
+        for (Map.Entry<String, String> pool : known.entrySet()) {
+            Entry entry = new Entry(pool.getKey(), pool.getValue());
+            try {
+                open(entry, false);
+            } catch (MayastorException e) {
+                entry.error = e.getMessage();
+                LOG.log(Level.ERROR, "pool {0} on {1} could not be imported: {2}", entry.name, entry.disk, e.getMessage());
+            }
+            synchronized (this) {
+                pools.put(entry.name, entry);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- pools
+
+    public synchronized Entry create(String name, UUID uuid, String disk, int clusterSize) {
+        Entry existing = pools.get(name);
+        if (existing != null) {
+            if (existing.disk.equals(disk) && existing.store != null) {
+                return existing; // Mayastor's create is idempotent
+            }
+            throw MayastorException.alreadyExists("pool %s exists already (on %s)", name, existing.disk);
+        }
+        Entry entry = new Entry(name, disk);
+        BlockDevice device = claimDevice(entry);
+        try {
+            LvStore.Probe probe = LvStore.probe(device, buffers);
+            if (probe instanceof LvStore.Probe.Valid valid && valid.superblock().name().equals(name)) {
+                LOG.log(Level.INFO, "{0} holds pool {1} already: importing it", disk, name);
+                attach(entry, LvStore.open(device, buffers));
+            } else {
+                entry.store = LvStore.create(name, uuid == null ? UUID.randomUUID() : uuid, device,
+                        clusterSize == 0 ? Layout.DEFAULT_CLUSTER_SIZE : clusterSize, buffers);
+            }
+        } catch (RuntimeException e) {
+            releaseDevice(entry);
+            throw e;
+        }
+        pools.put(name, entry);
+        persist();
+        return entry;
+    }
+
+    public synchronized Entry importPool(String name, UUID uuid, String disk) {
+        for (Entry e : pools.values()) {
+            if (e.disk.equals(disk) && e.store != null) {
+                throw MayastorException.alreadyExists("%s holds pool %s, which is imported already", disk, e.name);
+            }
+        }
+        Entry entry = new Entry(name, disk);
+        BlockDevice device = claimDevice(entry);
+        LvStore store;
+        try {
+            store = LvStore.open(device, buffers);
+            if (name != null && !name.isEmpty() && !store.name().equals(name)) {
+                store.export();
+                throw MayastorException.failedPrecondition("%s holds pool %s, not %s", disk, store.name(), name);
+            }
+            if (uuid != null && !store.uuid().equals(uuid)) {
+                store.export();
+                throw MayastorException.failedPrecondition("%s holds pool %s with uuid %s, not %s", disk, store.name(),
+                        store.uuid(), uuid);
+            }
+            Entry clash = pools.get(store.name());
+            if (clash != null) {
+                store.export();
+                throw MayastorException.alreadyExists("a pool named %s exists already (on %s)", store.name(), clash.disk);
+            }
+        } catch (RuntimeException e) {
+            releaseDevice(entry);
+            throw e;
+        }
+        Entry named = new Entry(store.name(), disk);
+        named.claim = entry.claim;
+        named.ownsBdev = entry.ownsBdev;
+        attach(named, store);
+        pools.put(named.name, named);
+        persist();
+        return named;
+    }
+
+    /** Opens the pool of a remembered entry (node start). */
+    private void open(Entry entry, boolean persist) {
+        BlockDevice device = claimDevice(entry);
+        try {
+            LvStore store = LvStore.open(device, buffers);
+            if (!store.name().equals(entry.name)) {
+                store.export();
+                throw MayastorException.failedPrecondition("%s now holds pool %s, not %s", entry.disk, store.name(), entry.name);
+            }
+            attach(entry, store);
+        } catch (RuntimeException e) {
+            releaseDevice(entry);
+            throw e;
+        }
+        if (persist) {
+            persist();
+        }
+    }
+
+    /** Registers an imported pool's replicas as bdevs and restores their shares. */
+    private void attach(Entry entry, LvStore store) {
+        entry.store = store;
+        for (Replica replica : store.replicas()) {
+            registry.register(replica);
+            ReplicaShare share = ReplicaShare.parse(replica.properties);
+            if (share.protocol() != null) {
+                try {
+                    shares.restore(replica.name(), share.protocol(), new ShareOptions(share.allowedHosts(), Map.of()));
+                } catch (MayastorException e) {
+                    LOG.log(Level.WARNING, "replica {0}: its {1} share could not be restored: {2}", replica.name(),
+                            share.protocol(), e.getMessage());
+                }
+            }
+        }
+    }
+
+    public synchronized void export(String name) {
+        Entry entry = find(name);
+        close(entry, false);
+        pools.remove(name);
+        persist();
+        LOG.log(Level.INFO, "exported pool {0}", name);
+    }
+
+    public synchronized void destroy(String name) {
+        Entry entry = find(name);
+        if (entry.store == null) {
+            throw MayastorException.failedPrecondition(
+                    "pool %s is faulted (%s): it cannot be destroyed until it imports; export it to forget it",
+                    name, entry.error);
+        }
+        close(entry, true);
+        pools.remove(name);
+        persist();
+    }
+
+    private void close(Entry entry, boolean destroy) {
+        if (entry.store != null) {
+            List<Replica> open = entry.store.replicas();
+            for (Replica replica : open) {
+                String user = claimedBy(replica);
+                if (user != null && !user.startsWith("share ")) {
+                    throw MayastorException.failedPrecondition("pool %s: replica %s is in use by %s", entry.name,
+                            replica.name(), user);
+                }
+            }
+            for (Replica replica : open) {
+                if (shares.status(replica.name()).isPresent()) {
+                    shares.unshare(replica.name());
+                }
+                registry.unregister(replica);
+            }
+            if (destroy) {
+                entry.store.destroy();
+            } else {
+                entry.store.export();
+            }
+        }
+        releaseDevice(entry);
+    }
+
+    private BlockDevice claimDevice(Entry entry) {
+        Optional<BlockDevice> existing = registry.findByUri(entry.disk);
+        BlockDevice device;
+        if (existing.isPresent()) {
+            device = existing.get();
+        } else {
+            device = registry.create(entry.disk);
+            entry.ownsBdev = true;
+        }
+        try {
+            entry.claim = registry.claim(device.name(), "pool " + entry.name);
+        } catch (MayastorException e) {
+            if (entry.ownsBdev) {
+                registry.destroy(device.name());
+                entry.ownsBdev = false;
+            }
+            throw e;
+        }
+        return device;
+    }
+
+    private void releaseDevice(Entry entry) {
+        if (entry.claim != null) {
+            String bdev = entry.claim.device().name();
+            entry.claim.close();
+            entry.claim = null;
+            if (entry.ownsBdev) {
+                try {
+                    registry.destroy(bdev);
+                } catch (MayastorException e) {
+                    LOG.log(Level.WARNING, "the pool''s device {0} could not be closed: {1}", bdev, e.getMessage());
+                }
+                entry.ownsBdev = false;
+            }
+        }
+    }
+
+    private void persist() {
+        Map<String, String> known = new LinkedHashMap<>();
+        pools.values().forEach(e -> known.put(e.name, e.disk));
+        try {
+            list.write(known);
+        } catch (IOException e) {
+            throw MayastorException.internal("cannot save the list of pools: %s", e.getMessage());
+        }
+    }
+
+    public synchronized List<Entry> pools() {
+        return List.copyOf(pools.values());
+    }
+
+    public synchronized Entry find(String name) {
+        Entry entry = pools.get(name);
+        if (entry == null) {
+            throw MayastorException.notFound("pool %s not found", name);
+        }
+        return entry;
+    }
+
+    private LvStore online(String poolName) {
+        Entry entry = find(poolName);
+        if (entry.store == null) {
+            throw MayastorException.failedPrecondition("pool %s is faulted: %s", poolName, entry.error);
+        }
+        return entry.store;
+    }
+
+    // ---------------------------------------------------------------- replicas
+
+    public Replica createReplica(String poolName, UUID uuid, String name, long size, boolean thin) {
+        LvStore store;
+        synchronized (this) {
+            store = online(poolName);
+            if (registry.lookup(uuid.toString()).isPresent()) {
+                throw MayastorException.alreadyExists("a bdev named %s exists already", uuid);
+            }
+        }
+        Replica replica = store.createReplica(uuid, name, size, thin, "");
+        registry.register(replica);
+        return replica;
+    }
+
+    public void destroyReplica(UUID uuid) {
+        for (Entry entry : pools()) {
+            if (entry.store == null) {
+                continue;
+            }
+            for (DamagedReplica d : entry.store.damagedReplicas()) {
+                if (uuid.equals(d.uuid())) {
+                    entry.store.destroyDamaged(d.page());
+                    return;
+                }
+            }
+        }
+        Replica replica = replica(uuid);
+        if (shares.status(replica.name()).isPresent()) {
+            shares.unshare(replica.name());
+        }
+        String user = claimedBy(replica);
+        if (user != null) {
+            throw MayastorException.failedPrecondition("replica %s is in use by %s", uuid, user);
+        }
+        registry.unregister(replica);
+        try {
+            replica.pool.destroyReplica(uuid);
+        } catch (MayastorException e) {
+            if (!replica.isClosed()) {
+                registry.register(replica); // it stays as it was
+            }
+            throw e;
+        }
+    }
+
+    public Replica resizeReplica(UUID uuid, long size) {
+        Replica replica = replica(uuid);
+        replica.pool.resizeReplica(uuid, size);
+        return replica;
+    }
+
+    public String shareReplica(UUID uuid, String protocol, List<String> allowedHosts) {
+        Replica replica = replica(uuid);
+        String uri = shares.share(replica.name(), protocol, new ShareOptions(allowedHosts, Map.of()));
+        replica.pool.setProperties(uuid, new ReplicaShare(protocol, allowedHosts).format());
+        return uri;
+    }
+
+    public void unshareReplica(UUID uuid) {
+        Replica replica = replica(uuid);
+        if (shares.status(replica.name()).isPresent()) {
+            shares.unshare(replica.name());
+        }
+        replica.pool.setProperties(uuid, ReplicaShare.NONE.format());
+    }
+
+    public Replica replica(UUID uuid) {
+        for (Entry entry : pools()) {
+            if (entry.store != null) {
+                for (Replica r : entry.store.replicas()) {
+                    if (r.uuid().equals(uuid)) {
+                        return r;
+                    }
+                }
+            }
+        }
+        throw MayastorException.notFound("replica %s not found", uuid);
+    }
+
+    public Optional<String> shareUri(Replica replica) {
+        return shares.status(replica.name()).map(s -> s.uri());
+    }
+
+    private String claimedBy(Replica replica) {
+        for (BdevInfo info : registry.list()) {
+            if (info.device() == replica) {
+                return info.claimedBy();
+            }
+        }
+        return null;
+    }
+
+    @Deactivate
+    public synchronized void stop() {
+        for (Entry entry : pools.values()) {
+            try {
+                if (entry.store != null) {
+                    for (Replica replica : entry.store.replicas()) {
+                        // the share is kept in the replica's metadata and restored with the pool
+                        if (shares.status(replica.name()).isPresent()) {
+                            shares.unshare(replica.name());
+                        }
+                        registry.unregister(replica);
+                    }
+                    entry.store.export();
+                }
+                releaseDevice(entry);
+            } catch (RuntimeException e) {
+                LOG.log(Level.WARNING, "pool {0} did not close cleanly: {1}", entry.name, e.getMessage());
+            }
+        }
+    }
+}

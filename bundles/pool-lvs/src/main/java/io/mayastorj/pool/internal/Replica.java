@@ -1,0 +1,367 @@
+package io.mayastorj.pool.internal;
+
+import io.mayastorj.core.bdev.BlockDevice;
+import io.mayastorj.core.bdev.BlockDeviceBase;
+import io.mayastorj.core.bdev.IoCompletion;
+import io.mayastorj.core.bdev.IoStatus;
+import io.mayastorj.core.bdev.IoType;
+import io.mayastorj.core.buffer.DmaBuffer;
+import io.mayastorj.core.concurrent.FreeList;
+import io.mayastorj.pool.internal.format.ClusterMapPage;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.nio.ByteBuffer;
+import java.util.Arrays;
+import java.util.UUID;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.LongAdder;
+
+/**
+ * A replica (a logical volume) as a bdev: its blocks map, cluster by cluster, onto the pool's data
+ * clusters. The I/O path reads the map without locks; only allocating a cluster (the first write to
+ * it on a thin replica) takes the pool's lock. An I/O that spans clusters is split into pieces that
+ * share one pooled context, so the path allocates nothing.
+ */
+final class Replica extends BlockDeviceBase {
+
+    static final int ENTRIES = ClusterMapPage.ENTRIES;
+    private static final VarHandle ENTRY = MethodHandles.arrayElementVarHandle(int[].class);
+    private static final VarHandle MAP_PAGE = MethodHandles.arrayElementVarHandle(int[][].class);
+    private static final int CONTEXTS = 1024;
+    /** Source of zeros for reads of clusters never written. */
+    private static final ByteBuffer ZEROS = ByteBuffer.allocateDirect(64 * 1024);
+
+    final LvStore pool;
+    private final BlockDevice device;
+    final String replicaName;
+    final boolean thin;
+    final long blocksPerCluster;
+    private final long dataStartBlock;
+    final long createdMillis;
+
+    // metadata bookkeeping, guarded by the pool's lock
+    int descriptorPage = -1;
+    int[] mapPageNumbers;
+    String properties;
+    long sizeBytes;
+    int allocatedClusters;
+    boolean destroying;
+
+    /** map[i][j]: data cluster + 1 of replica cluster i * ENTRIES + j (0: none); pages appear on demand. */
+    private volatile int[][] map;
+
+    // I/O epochs: a cluster freed by unmap is reused only after the I/O that may still address it ended
+    private volatile int epoch;
+    final LongAdder[] epochInFlight = {new LongAdder(), new LongAdder()};
+    long epochGeneration;
+
+    private final FreeList<Io> contexts = new FreeList<>(CONTEXTS);
+
+    /** One I/O in flight: the caller's completion and the count of its pieces still running. */
+    static final class Io {
+        final int index;
+        Replica replica;
+        IoType type;
+        long bytes;
+        IoCompletion<Object> done;
+        Object context;
+        int epoch;
+        final AtomicInteger pieces = new AtomicInteger();
+        volatile IoStatus failure;
+
+        Io(int index) {
+            this.index = index;
+        }
+    }
+
+    static final IoCompletion<Io> PIECE_DONE = (status, io) -> io.replica.pieceDone(io, status);
+
+    Replica(LvStore pool, UUID uuid, String name, long sizeBytes, boolean thin, long createdMillis, String properties) {
+        super(uuid.toString(), uuid, pool.layout.blockSize(), sizeBytes / pool.layout.blockSize());
+        this.pool = pool;
+        this.device = pool.device;
+        this.replicaName = name;
+        this.thin = thin;
+        this.sizeBytes = sizeBytes;
+        this.createdMillis = createdMillis;
+        this.properties = properties;
+        this.blocksPerCluster = pool.layout.clusterSize() / pool.layout.blockSize();
+        this.dataStartBlock = pool.layout.dataOffset() / pool.layout.blockSize();
+        int pages = mapPagesFor(sizeBytes, pool.layout.clusterSize());
+        this.map = new int[pages][];
+        this.mapPageNumbers = new int[pages];
+        Arrays.fill(mapPageNumbers, -1);
+        for (int i = 0; i < CONTEXTS; i++) {
+            contexts.add(Io::new);
+        }
+    }
+
+    static long clustersFor(long sizeBytes, int clusterSize) {
+        return (sizeBytes + clusterSize - 1) / clusterSize;
+    }
+
+    static int mapPagesFor(long sizeBytes, int clusterSize) {
+        return (int) ((clustersFor(sizeBytes, clusterSize) + ENTRIES - 1) / ENTRIES);
+    }
+
+    @Override
+    public String productName() {
+        return "Logical volume";
+    }
+
+    @Override
+    public int bufferAlignment() {
+        return device.bufferAlignment();
+    }
+
+    @Override
+    public boolean supports(IoType type) {
+        return true;
+    }
+
+    // ---- the cluster map
+
+    /** The data cluster + 1 that holds replica cluster {@code cluster}, or 0. Lock-free. */
+    int physical(long cluster) {
+        int[] page = (int[]) MAP_PAGE.getVolatile(map, (int) (cluster / ENTRIES));
+        return page == null ? 0 : (int) ENTRY.getVolatile(page, (int) (cluster % ENTRIES));
+    }
+
+    /** Under the pool's lock. Returns true when the map page had to be created. */
+    boolean setPhysical(long cluster, int value) {
+        int[][] directory = map;
+        int index = (int) (cluster / ENTRIES);
+        int[] page = directory[index];
+        boolean created = page == null;
+        if (created) {
+            page = new int[ENTRIES];
+            MAP_PAGE.setVolatile(directory, index, page);
+        }
+        ENTRY.setVolatile(page, (int) (cluster % ENTRIES), value);
+        return created;
+    }
+
+    /** Under the pool's lock: a copy of one map page's entries, all zeros when absent. */
+    int[] mapEntries(int index) {
+        int[] page = map[index];
+        return page == null ? new int[ENTRIES] : page.clone();
+    }
+
+    /** Under the pool's lock: installs entries read at import. */
+    void loadMapPage(int index, int[] entries) {
+        map[index] = entries;
+    }
+
+    int mapPageCount() {
+        return map.length;
+    }
+
+    /** Under the pool's lock: room for a larger size. */
+    void growTo(long newSizeBytes) {
+        int pages = mapPagesFor(newSizeBytes, pool.layout.clusterSize());
+        if (pages > map.length) {
+            map = Arrays.copyOf(map, pages);
+            int old = mapPageNumbers.length;
+            mapPageNumbers = Arrays.copyOf(mapPageNumbers, pages);
+            Arrays.fill(mapPageNumbers, old, pages, -1);
+        }
+        sizeBytes = newSizeBytes;
+        grow(newSizeBytes / blockSize());
+    }
+
+    // ---- epochs (under the pool's lock, except the I/O path's reads)
+
+    int currentEpoch() {
+        return epoch;
+    }
+
+    /** Moves new I/O to the other epoch counter if the I/O counted there has ended. */
+    boolean tryFlipEpoch() {
+        int other = 1 - epoch;
+        if (epochInFlight[other].sum() != 0) {
+            return false;
+        }
+        epoch = other;
+        epochGeneration++;
+        return true;
+    }
+
+    // ---- I/O
+
+    @SuppressWarnings("unchecked")
+    private <C> Io begin(IoType type, long bytes, IoCompletion<? super C> done, C context, int pieces) {
+        Io io = contexts.pop();
+        if (io == null) {
+            io = new Io(-1); // more than CONTEXTS in flight: a short-lived extra
+        }
+        int e = epoch;
+        epochInFlight[e].increment();
+        io.epoch = e;
+        io.replica = this;
+        io.type = type;
+        io.bytes = bytes;
+        io.done = (IoCompletion<Object>) done;
+        io.context = context;
+        io.failure = null;
+        io.pieces.set(pieces);
+        return io;
+    }
+
+    void pieceDone(Io io, IoStatus status) {
+        if (status != IoStatus.SUCCESS && io.failure == null) {
+            io.failure = status;
+        }
+        if (io.pieces.decrementAndGet() == 0) {
+            IoType type = io.type;
+            long bytes = io.bytes;
+            IoCompletion<Object> done = io.done;
+            Object context = io.context;
+            IoStatus result = io.failure == null ? IoStatus.SUCCESS : io.failure;
+            epochInFlight[io.epoch].decrement();
+            io.done = null;
+            io.context = null;
+            if (io.index >= 0) {
+                contexts.push(io.index);
+            }
+            complete(type, bytes, result, done, context);
+        }
+    }
+
+    private int pieces(long lba, long blocks) {
+        return (int) ((lba + blocks - 1) / blocksPerCluster - lba / blocksPerCluster + 1);
+    }
+
+    private long dataLba(int physical, long inCluster) {
+        return dataStartBlock + (long) (physical - 1) * blocksPerCluster + inCluster;
+    }
+
+    @Override
+    protected <C> void doRead(DmaBuffer buffer, int bufferOffset, long lba, int blocks,
+                              IoCompletion<? super C> done, C context) {
+        Io io = begin(IoType.READ, (long) blocks * blockSize(), done, context, pieces(lba, blocks));
+        long position = lba;
+        int offset = bufferOffset;
+        int left = blocks;
+        while (left > 0) {
+            long cluster = position / blocksPerCluster;
+            long inCluster = position - cluster * blocksPerCluster;
+            int n = (int) Math.min(left, blocksPerCluster - inCluster);
+            int physical = physical(cluster);
+            if (physical == 0) {
+                zeroFill(buffer, offset, n * blockSize());
+                pieceDone(io, IoStatus.SUCCESS);
+            } else {
+                device.read(buffer, offset, dataLba(physical, inCluster), n, PIECE_DONE, io);
+            }
+            position += n;
+            offset += n * blockSize();
+            left -= n;
+        }
+    }
+
+    private static void zeroFill(DmaBuffer buffer, int offset, int length) {
+        ByteBuffer target = buffer.bytes();
+        for (int done = 0; done < length; ) {
+            int n = Math.min(ZEROS.capacity(), length - done);
+            target.put(offset + done, ZEROS, 0, n);
+            done += n;
+        }
+    }
+
+    @Override
+    protected <C> void doWrite(DmaBuffer buffer, int bufferOffset, long lba, int blocks,
+                               IoCompletion<? super C> done, C context) {
+        Io io = begin(IoType.WRITE, (long) blocks * blockSize(), done, context, pieces(lba, blocks));
+        long position = lba;
+        int offset = bufferOffset;
+        int left = blocks;
+        while (left > 0) {
+            long cluster = position / blocksPerCluster;
+            long inCluster = position - cluster * blocksPerCluster;
+            int n = (int) Math.min(left, blocksPerCluster - inCluster);
+            writePiece(io, buffer, offset, cluster, inCluster, n);
+            position += n;
+            offset += n * blockSize();
+            left -= n;
+        }
+    }
+
+    private void writePiece(Io io, DmaBuffer buffer, int offset, long cluster, long inCluster, int n) {
+        int physical = physical(cluster);
+        if (physical == 0) {
+            physical = pool.allocate(this, cluster); // free clusters read as zeros: nothing to clear
+        }
+        if (physical == LvStore.WAIT) {
+            // no reserved cluster at hand: the rare slow path, so a small closure is fine
+            pool.afterReserve(() -> writePiece(io, buffer, offset, cluster, inCluster, n));
+        } else if (physical == 0) {
+            pieceDone(io, IoStatus.NO_SPACE);
+        } else {
+            device.write(buffer, offset, dataLba(physical, inCluster), n, PIECE_DONE, io);
+        }
+    }
+
+    @Override
+    protected <C> void doFlush(IoCompletion<? super C> done, C context) {
+        Io io = begin(IoType.FLUSH, 0, done, context, 1);
+        pool.flush(io);
+    }
+
+    @Override
+    protected <C> void doUnmap(long lba, long blocks, IoCompletion<? super C> done, C context) {
+        clear(IoType.UNMAP, lba, blocks, done, context);
+    }
+
+    @Override
+    protected <C> void doWriteZeroes(long lba, long blocks, IoCompletion<? super C> done, C context) {
+        clear(IoType.WRITE_ZEROES, lba, blocks, done, context);
+    }
+
+    /**
+     * Unmap and write-zeroes: ranges that hold no cluster read as zeros already; allocated ranges are
+     * zeroed on the device. An unmap that covers a whole cluster of a thin replica also gives the
+     * cluster back to the pool, once it is zeroed (free clusters always read as zeros).
+     */
+    private <C> void clear(IoType type, long lba, long blocks, IoCompletion<? super C> done, C context) {
+        Io io = begin(type, blocks * blockSize(), done, context, pieces(lba, blocks));
+        long position = lba;
+        long left = blocks;
+        while (left > 0) {
+            long cluster = position / blocksPerCluster;
+            long inCluster = position - cluster * blocksPerCluster;
+            long n = Math.min(left, blocksPerCluster - inCluster);
+            int physical = physical(cluster);
+            if (physical == 0) {
+                pieceDone(io, IoStatus.SUCCESS);
+            } else if (type == IoType.UNMAP && thin && n == blocksPerCluster) {
+                Release release = new Release(io, cluster, physical);
+                device.writeZeroes(dataLba(physical, 0), blocksPerCluster, RELEASE_DONE, release);
+            } else {
+                device.writeZeroes(dataLba(physical, inCluster), n, PIECE_DONE, io);
+            }
+            position += n;
+            left -= n;
+        }
+    }
+
+    /** A whole cluster being given back; allocated per unmapped cluster, which is not the hot path. */
+    private record Release(Io io, long cluster, int physical) {
+    }
+
+    private static final IoCompletion<Release> RELEASE_DONE = (status, release) -> {
+        Replica replica = release.io().replica;
+        if (status == IoStatus.SUCCESS) {
+            replica.pool.release(replica, release.cluster(), release.physical());
+        }
+        replica.pieceDone(release.io(), status);
+    };
+
+    @Override
+    protected void doClose() {
+        // the pool owns the device; nothing of the replica's own to release
+    }
+
+    String replicaName() {
+        return replicaName;
+    }
+}

@@ -1,0 +1,336 @@
+package io.mayastorj.pool.internal;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import io.mayastorj.core.bdev.BdevUri;
+import io.mayastorj.core.bdev.BlockDevice;
+import io.mayastorj.core.bdev.BlockingIo;
+import io.mayastorj.core.bdev.IoStatus;
+import io.mayastorj.core.buffer.DmaBuffer;
+import io.mayastorj.core.internal.bdev.AioBdevFactory;
+import io.mayastorj.core.internal.buffer.DmaBufferPool;
+import io.mayastorj.core.internal.buffer.HugepageMode;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.RandomAccessFile;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Crash torture: a child JVM changes a pool at random ({@link TortureWorker}) and is killed with
+ * SIGKILL at a random moment, again and again; after every kill the pool is imported here and
+ * checked against what the child had been told: the pool imports, no cluster is owned twice, every
+ * replica whose creation was acknowledged exists, and every write acknowledged before an
+ * acknowledged flush of its replica reads back exactly (a later write to the block may have landed
+ * too; nothing else may). {@code -Dtorture.cycles=N} runs a longer soak.
+ */
+class CrashTortureTest {
+
+    private static final int CYCLES = Integer.getInteger("torture.cycles", 200);
+    private static final long SEED = Long.getLong("torture.seed", System.nanoTime());
+    private static final int BLOCK = TortureWorker.BLOCK;
+    private static final long NONE = Long.MIN_VALUE;
+
+    @TempDir
+    Path dir;
+
+    /** What may be in one block. */
+    private static final class BlockModel {
+        final TreeMap<Long, Boolean> issued = new TreeMap<>(); // seq → zero write
+        long lastAcked = NONE;
+        long durable = NONE;
+    }
+
+    private static final class ReplicaModel {
+        long size;
+        final Map<Long, BlockModel> blocks = new HashMap<>();
+
+        ReplicaModel(long size) {
+            this.size = size;
+        }
+    }
+
+    private final Map<UUID, ReplicaModel> replicas = new HashMap<>();
+    private final Set<UUID> uncertain = new HashSet<>(); // a create or destroy was issued, not acknowledged
+    private long nextSeq = 1;
+
+    @Test
+    void killedAtRandomThePoolAlwaysImportsWithEveryFlushedWrite() throws Exception {
+        Path file = dir.resolve("torture.img");
+        try (RandomAccessFile f = new RandomAccessFile(file.toFile(), "rw")) {
+            f.setLength(32L << 20);
+        }
+        Random random = new Random(SEED);
+        String java = ProcessHandle.current().info().command().orElse("java");
+        int killedBeforeReady = 0;
+        long operations = 0;
+        for (int cycle = 0; cycle < CYCLES; cycle++) {
+            long seed = random.nextLong();
+            String context = "cycle " + cycle + " (torture.seed=" + SEED + ", worker seed " + seed + ")";
+            Process worker = new ProcessBuilder(java, "--enable-native-access=ALL-UNNAMED", "-XX:TieredStopAtLevel=1",
+                    "-XX:+UseSerialGC", "-Xshare:auto", "-cp", System.getProperty("java.class.path"),
+                    TortureWorker.class.getName(), file.toString(), String.valueOf(seed), String.valueOf(nextSeq))
+                    .redirectError(ProcessBuilder.Redirect.INHERIT).start();
+            List<String> log = new ArrayList<>();
+            Thread reader = new Thread(() -> {
+                try (BufferedReader lines = new BufferedReader(new InputStreamReader(worker.getInputStream(), StandardCharsets.UTF_8))) {
+                    String line;
+                    while ((line = lines.readLine()) != null) {
+                        synchronized (log) {
+                            log.add(line);
+                            log.notifyAll();
+                        }
+                    }
+                } catch (IOException ignored) {
+                    // the worker was killed
+                }
+            });
+            reader.start();
+            boolean early = random.nextInt(10) == 0;
+            if (!early) {
+                waitForReady(log, worker, context);
+            }
+            Thread.sleep(early ? random.nextInt(800) : 20 + random.nextInt(300));
+            boolean ready;
+            synchronized (log) {
+                ready = log.stream().anyMatch(l -> l.startsWith("READY"));
+            }
+            if (!ready) {
+                killedBeforeReady++;
+            }
+            // SIGKILL through the handle: Process.destroyForcibly() would also close our end of its
+            // output, losing the lines still in the pipe (the last, most interesting ones)
+            worker.toHandle().destroyForcibly();
+            assertTrue(worker.waitFor(30, TimeUnit.SECONDS), context + ": the worker did not die");
+            reader.join(10_000);
+            List<String> lines;
+            synchronized (log) {
+                lines = new ArrayList<>(log);
+            }
+            for (String line : lines) {
+                if (line.startsWith("FAIL")) {
+                    fail(context + ": the worker saw " + line);
+                }
+            }
+            operations += lines.size();
+            try {
+                apply(lines, context);
+                verify(file, context);
+            } catch (AssertionError | RuntimeException e) {
+                Path saved = Path.of("target", "torture-failure.log");
+                Files.write(saved, lines);
+                throw new AssertionError(e.getMessage() + " (the worker's log of this cycle: " + saved.toAbsolutePath() + ")", e);
+            }
+        }
+        System.out.printf("crash torture: %d kills (%d before the pool was imported), %d logged operations, seed %d%n",
+                CYCLES, killedBeforeReady, operations, SEED);
+    }
+
+    private static void waitForReady(List<String> log, Process worker, String context) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        synchronized (log) {
+            while (log.stream().noneMatch(l -> l.startsWith("READY"))) {
+                if (!worker.isAlive()) {
+                    fail(context + ": the worker died before it was ready: " + log);
+                }
+                if (System.nanoTime() > deadline) {
+                    fail(context + ": the worker was not ready within 60 s");
+                }
+                log.wait(100);
+            }
+        }
+    }
+
+    /** Replays the worker's log into the model of what must, and what may, be on disk. */
+    private void apply(List<String> lines, String context) {
+        Map<Long, Object[]> pendingWrites = new HashMap<>();
+        Map<UUID, Map<Long, Long>> pendingFlush = new HashMap<>();
+        for (String line : lines) {
+            String[] f = line.split(" ");
+            switch (f[0]) {
+                case "C?", "D?" -> uncertain.add(UUID.fromString(f[1]));
+                case "C!" -> {
+                    UUID uuid = UUID.fromString(f[1]);
+                    replicas.put(uuid, new ReplicaModel(Long.parseLong(f[2])));
+                    uncertain.remove(uuid);
+                }
+                case "D!" -> {
+                    UUID uuid = UUID.fromString(f[1]);
+                    replicas.remove(uuid);
+                    uncertain.remove(uuid);
+                }
+                case "R!" -> replicas.get(UUID.fromString(f[1])).size = Long.parseLong(f[2]);
+                case "W?" -> {
+                    UUID uuid = UUID.fromString(f[1]);
+                    long lba = Long.parseLong(f[2]);
+                    int n = Integer.parseInt(f[3]);
+                    long seq = Long.parseLong(f[4]);
+                    boolean zero = f.length > 5;
+                    ReplicaModel r = replicas.get(uuid);
+                    for (int i = 0; i < n; i++) {
+                        r.blocks.computeIfAbsent(lba + i, k -> new BlockModel()).issued.put(seq, zero);
+                    }
+                    pendingWrites.put(seq, new Object[] {uuid, lba, n});
+                    nextSeq = Math.max(nextSeq, seq + 1);
+                }
+                case "W!" -> {
+                    Object[] w = pendingWrites.remove(Long.parseLong(f[1]));
+                    ReplicaModel r = replicas.get((UUID) w[0]);
+                    for (int i = 0; i < (int) w[2]; i++) {
+                        BlockModel b = r.blocks.get((long) w[1] + i);
+                        b.lastAcked = Math.max(b.lastAcked, Long.parseLong(f[1]));
+                    }
+                }
+                case "F?" -> {
+                    UUID uuid = UUID.fromString(f[1]);
+                    Map<Long, Long> snapshot = new HashMap<>();
+                    replicas.get(uuid).blocks.forEach((lba, b) -> {
+                        if (b.lastAcked != NONE) {
+                            snapshot.put(lba, b.lastAcked);
+                        }
+                    });
+                    pendingFlush.put(uuid, snapshot);
+                }
+                case "F!" -> {
+                    UUID uuid = UUID.fromString(f[1]);
+                    ReplicaModel r = replicas.get(uuid);
+                    pendingFlush.remove(uuid).forEach((lba, seq) -> {
+                        BlockModel b = r.blocks.get(lba);
+                        b.durable = Math.max(b.durable, seq);
+                    });
+                }
+                case "HAVE", "READY", "R?" -> {
+                }
+                default -> fail(context + ": unexpected worker output: " + line);
+            }
+        }
+    }
+
+    /** Imports the pool and checks it against the model; then what is on disk becomes the model. */
+    private void verify(Path file, String context) {
+        DmaBufferPool buffers = new DmaBufferPool(8L << 20, HugepageMode.OFF);
+        BlockDevice device = new AioBdevFactory().create(BdevUri.parse("aio://" + file));
+        try {
+            if (!(LvStore.probe(device, buffers) instanceof LvStore.Probe.Valid)) {
+                assertTrue(replicas.isEmpty(), context + ": the pool is gone but replicas were acknowledged");
+                return; // killed while the very first pool was being created
+            }
+            LvStore pool = LvStore.open(device, buffers);
+            try {
+                assertEquals(PoolState.ONLINE, pool.state(), context + ": " + pool.reason());
+                assertEquals(List.of(), pool.damagedReplicas(), context);
+                Map<UUID, Replica> found = new HashMap<>();
+                pool.replicas().forEach(r -> found.put(r.uuid(), r));
+                for (Map.Entry<UUID, ReplicaModel> e : replicas.entrySet()) {
+                    if (!uncertain.contains(e.getKey())) {
+                        Replica r = found.get(e.getKey());
+                        assertTrue(r != null, context + ": acknowledged replica " + e.getKey() + " is missing");
+                        assertTrue(r.sizeBytes() >= e.getValue().size, context + ": replica " + e.getKey()
+                                + " is " + r.sizeBytes() + " bytes, less than the acknowledged " + e.getValue().size);
+                    }
+                }
+                Map<UUID, ReplicaModel> next = new HashMap<>();
+                for (Replica r : found.values()) {
+                    boolean known = replicas.containsKey(r.uuid()) || uncertain.contains(r.uuid());
+                    assertTrue(known, context + ": replica " + r.uuid() + " was never created");
+                    ReplicaModel model = replicas.getOrDefault(r.uuid(), new ReplicaModel(r.sizeBytes()));
+                    next.put(r.uuid(), check(r, model, buffers, context));
+                }
+                replicas.clear();
+                replicas.putAll(next);
+                uncertain.clear();
+            } finally {
+                pool.export();
+            }
+        } finally {
+            device.close();
+            buffers.close();
+        }
+    }
+
+    /** Reads a whole replica and checks every block; returns what it holds as the new model. */
+    private static ReplicaModel check(Replica replica, ReplicaModel model, DmaBufferPool buffers, String context) {
+        ReplicaModel now = new ReplicaModel(replica.sizeBytes());
+        long tag = TortureWorker.tag(replica.uuid());
+        int chunk = 1 << 20;
+        DmaBuffer buffer = buffers.allocate(chunk);
+        try {
+            long blocks = replica.blockCount();
+            for (long start = 0; start < blocks; start += chunk / BLOCK) {
+                int n = (int) Math.min(chunk / BLOCK, blocks - start);
+                IoStatus status = BlockingIo.read(replica, buffer, 0, start, n, Duration.ofSeconds(30));
+                assertEquals(IoStatus.SUCCESS, status, context);
+                for (int i = 0; i < n; i++) {
+                    long lba = start + i;
+                    long content = stampOf(buffer.bytes(), i * BLOCK, tag, lba, context + ", replica " + replica.uuid());
+                    BlockModel expected = model.blocks.get(lba);
+                    String where = context + ": replica " + replica.uuid() + " block " + lba;
+                    if (expected == null) {
+                        assertEquals(-1, content, where + " was never written but holds data");
+                        continue;
+                    }
+                    long durable = expected.durable;
+                    if (content == -1) {
+                        boolean zeroAllowed = durable == NONE || expected.issued.get(durable)
+                                || expected.issued.tailMap(durable, false).containsValue(true);
+                        assertTrue(zeroAllowed, where + " reads zeros but write " + durable + " was flushed");
+                    } else {
+                        assertTrue(Boolean.FALSE.equals(expected.issued.get(content)),
+                                where + " holds write " + content + ", which was never issued to it");
+                        assertTrue(durable == NONE || content >= durable,
+                                where + " holds write " + content + " but the flushed write " + durable + " is lost");
+                    }
+                    BlockModel b = new BlockModel();
+                    long seq = content == -1 ? 0 : content;
+                    b.issued.put(seq, content == -1);
+                    b.lastAcked = seq;
+                    b.durable = seq;
+                    now.blocks.put(lba, b);
+                }
+            }
+        } finally {
+            buffer.release();
+        }
+        return now;
+    }
+
+    /** The write sequence stamped in a block, -1 for zeros; fails on a torn or foreign block. */
+    private static long stampOf(ByteBuffer bytes, int offset, long tag, long lba, String where) {
+        boolean zero = true;
+        for (int i = 0; i < BLOCK; i += 8) {
+            if (bytes.getLong(offset + i) != 0) {
+                zero = false;
+                break;
+            }
+        }
+        if (zero) {
+            return -1;
+        }
+        long seq = bytes.getLong(offset + 16);
+        for (int i = 0; i + 24 <= BLOCK; i += 24) {
+            if (bytes.getLong(offset + i) != tag || bytes.getLong(offset + i + 8) != lba
+                    || bytes.getLong(offset + i + 16) != seq) {
+                fail(where + " block " + lba + " is torn or belongs elsewhere");
+            }
+        }
+        return seq;
+    }
+}

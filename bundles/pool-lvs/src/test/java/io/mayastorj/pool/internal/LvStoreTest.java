@@ -1,0 +1,383 @@
+package io.mayastorj.pool.internal;
+
+import static io.mayastorj.pool.internal.PoolFixture.T;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.mayastorj.core.bdev.BlockingIo;
+import io.mayastorj.core.bdev.IoStatus;
+import io.mayastorj.core.buffer.DmaBuffer;
+import io.mayastorj.core.error.ErrorKind;
+import io.mayastorj.core.error.MayastorException;
+import io.mayastorj.pool.internal.format.Layout;
+import io.mayastorj.pool.internal.format.ReplicaRecord;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.UUID;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.function.Executable;
+import org.junit.jupiter.api.io.TempDir;
+
+class LvStoreTest {
+
+    private static final int MIB = 1 << 20;
+    private static final UUID POOL = UUID.fromString("11111111-2222-4333-8444-555555555555");
+    private static final UUID R1 = UUID.fromString("00000000-0000-4000-8000-000000000001");
+    private static final UUID R2 = UUID.fromString("00000000-0000-4000-8000-000000000002");
+    private static final UUID R3 = UUID.fromString("00000000-0000-4000-8000-000000000003");
+
+    @TempDir
+    Path dir;
+    private PoolFixture fx;
+    private LvStore pool;
+
+    @BeforeEach
+    void device() throws IOException {
+        fx = new PoolFixture(dir.resolve("pool.img"), 64L * MIB);
+    }
+
+    @AfterEach
+    void close() {
+        if (pool != null) {
+            pool.export();
+        }
+        fx.close();
+    }
+
+    private LvStore create(int clusterSize) {
+        return LvStore.create("p0", POOL, fx.device, clusterSize, fx.buffers);
+    }
+
+    private LvStore reimport() {
+        pool.export();
+        pool = LvStore.open(fx.device, fx.buffers);
+        return pool;
+    }
+
+    private static MayastorException refused(ErrorKind kind, Executable call) {
+        MayastorException e = assertThrows(MayastorException.class, call);
+        assertEquals(kind, e.kind(), e.getMessage());
+        return e;
+    }
+
+    @Test
+    void aNewPoolImportsEmptyWithItsIdentity() {
+        pool = create(MIB);
+        assertEquals(PoolState.ONLINE, pool.state());
+        assertEquals(0, pool.usedBytes());
+        long capacity = pool.capacity();
+        assertTrue(capacity > 50L * MIB && capacity < 64L * MIB, "capacity " + capacity);
+        reimport();
+        assertEquals("p0", pool.name());
+        assertEquals(POOL, pool.uuid());
+        assertEquals(capacity, pool.capacity());
+        assertEquals(List.of(), pool.replicas());
+    }
+
+    @Test
+    void replicasAndTheirDataSurviveExportAndImport() {
+        pool = create(MIB);
+        Replica thick = pool.createReplica(R1, "thick", 8L * MIB, false, "");
+        Replica thin = pool.createReplica(R2, "thin", 32L * MIB, true, "");
+        assertEquals(8L * MIB, pool.usedBytes(), "a thick replica gets its clusters at once");
+        fx.writeStamped(thick, 100, 16, 1, 7);
+        fx.writeStamped(thin, 2048, 8, 2, 9); // one cluster of the thin replica
+        fx.writeStamped(thin, 65535 - 3, 4, 2, 10); // the very end
+        assertEquals(IoStatus.SUCCESS, BlockingIo.flush(thin, T));
+        assertEquals(10L * MIB, pool.usedBytes());
+
+        reimport();
+        assertEquals(2, pool.replicas().size());
+        Replica thick2 = replica(R1);
+        Replica thin2 = replica(R2);
+        assertEquals("thick", thick2.replicaName);
+        assertFalse(thick2.thin);
+        assertTrue(thin2.thin);
+        assertEquals(32L * MIB, thin2.sizeBytes());
+        for (int i = 0; i < 16; i++) {
+            assertEquals(7, fx.readStamp(thick2, 100 + i, 1));
+        }
+        assertEquals(9, fx.readStamp(thin2, 2050, 2));
+        assertEquals(10, fx.readStamp(thin2, 65535, 2));
+        assertEquals(-1, fx.readStamp(thin2, 0, 2), "never written: zeros");
+        assertEquals(-1, fx.readStamp(thick2, 0, 1), "never written: zeros");
+        assertEquals(2, thin2.allocatedClusters);
+    }
+
+    private Replica replica(UUID uuid) {
+        return pool.replicas().stream().filter(r -> r.uuid().equals(uuid)).findFirst().orElseThrow();
+    }
+
+    @Test
+    void aThinReplicaThatRunsOutOfSpaceFailsThatWriteAndHarmsNothingElse() {
+        pool = create(MIB);
+        int clusters = (int) (pool.capacity() / MIB);
+        Replica big = pool.createReplica(R1, "big", 4L * pool.capacity(), true, "");
+        Replica other = pool.createReplica(R2, "other", 2L * MIB, false, "");
+        fx.writeStamped(other, 0, 8, 3, 1);
+        long blocksPerCluster = MIB / 512;
+        for (int c = 0; c < clusters - 2; c++) {
+            fx.writeStamped(big, c * blocksPerCluster, 1, 1, c);
+        }
+        DmaBuffer b = fx.buffers.allocate(512);
+        assertEquals(IoStatus.NO_SPACE, BlockingIo.write(big, b, 0, (clusters + 5) * blocksPerCluster, 1, T));
+        b.release();
+        assertEquals(IoStatus.SUCCESS, BlockingIo.flush(big, T));
+        assertEquals(1, fx.readStamp(other, 7, 3));
+        assertEquals(0, fx.readStamp(big, 0, 1), "writes to allocated clusters still work");
+        reimport();
+        assertEquals(PoolState.ONLINE, pool.state());
+        assertEquals(1, fx.readStamp(replica(R2), 7, 3));
+        assertEquals(clusters - 3, fx.readStamp(replica(R1), (clusters - 3) * blocksPerCluster, 1));
+    }
+
+    @Test
+    void aThickReplicaThatDoesNotFitIsRefused() {
+        pool = create(MIB);
+        MayastorException e = refused(ErrorKind.RESOURCE_EXHAUSTED,
+                () -> pool.createReplica(R1, "huge", 2 * pool.capacity(), false, ""));
+        assertTrue(e.getMessage().startsWith("pool p0 has "), e.getMessage());
+        assertTrue(pool.replicas().isEmpty());
+    }
+
+    @Test
+    void badReplicaRequestsAreRefused() {
+        pool = create(MIB);
+        pool.createReplica(R1, "r", MIB, true, "");
+        assertEquals("replica " + R1 + " exists already in pool p0",
+                refused(ErrorKind.ALREADY_EXISTS, () -> pool.createReplica(R1, "r", MIB, true, "")).getMessage());
+        assertEquals("replica size 1000 must be a positive multiple of 512 bytes",
+                refused(ErrorKind.INVALID_ARGUMENT, () -> pool.createReplica(R2, "r", 1000, true, "")).getMessage());
+        assertEquals("replica " + R3 + " not found in pool p0",
+                refused(ErrorKind.NOT_FOUND, () -> pool.destroyReplica(R3)).getMessage());
+        assertEquals("replica " + R1 + " is 1 MiB; shrinking it to 512 KiB is not supported",
+                refused(ErrorKind.INVALID_ARGUMENT, () -> pool.resizeReplica(R1, MIB / 2)).getMessage());
+    }
+
+    @Test
+    void unmappingWholeClustersGivesThemBack() {
+        pool = create(MIB);
+        Replica thin = pool.createReplica(R1, "thin", 16L * MIB, true, "");
+        long bpc = MIB / 512;
+        for (int c = 0; c < 4; c++) {
+            fx.writeStamped(thin, c * bpc, 8, 1, c);
+        }
+        assertEquals(4L * MIB, pool.usedBytes());
+        assertEquals(IoStatus.SUCCESS, BlockingIo.unmap(thin, bpc / 2, 2 * bpc, T)); // whole cluster 1, halves of 0 and 2
+        assertEquals(IoStatus.SUCCESS, BlockingIo.flush(thin, T));
+        assertEquals(3, thin.allocatedClusters);
+        assertEquals(0, fx.readStamp(thin, 0, 1), "the kept half is intact");
+        assertEquals(-1, fx.readStamp(thin, bpc, 1), "unmapped: zeros");
+        assertEquals(-1, fx.readStamp(thin, 2 * bpc, 1), "zeroed part of a cluster kept");
+        assertEquals(IoStatus.SUCCESS, BlockingIo.flush(thin, T)); // a second commit frees drained clusters
+        assertEquals(3L * MIB, pool.usedBytes(), "the cluster went back to the pool");
+        reimport();
+        assertEquals(3, replica(R1).allocatedClusters);
+        assertEquals(3, fx.readStamp(replica(R1), 3 * bpc, 1));
+    }
+
+    @Test
+    void destroyingAReplicaFreesAndZeroesItsClusters() {
+        pool = create(MIB);
+        Replica a = pool.createReplica(R1, "a", 8L * MIB, false, "");
+        fx.writeStamped(a, 0, 8, 1, 1);
+        a.close();
+        pool.destroyReplica(R1);
+        assertEquals(0, pool.usedBytes());
+        Replica b = pool.createReplica(R2, "b", 8L * MIB, false, "");
+        assertEquals(-1, fx.readStamp(b, 0, 2), "a new replica never sees an old one's data");
+        reimport();
+        assertEquals(List.of(R2), pool.replicas().stream().map(Replica::uuid).toList());
+    }
+
+    @Test
+    void growingAReplicaKeepsItsData() {
+        pool = create(MIB);
+        Replica thick = pool.createReplica(R1, "t", 2L * MIB, false, "");
+        fx.writeStamped(thick, 10, 1, 1, 5);
+        pool.resizeReplica(R1, 6L * MIB);
+        assertEquals(6L * MIB, thick.sizeBytes());
+        assertEquals(6L * MIB, pool.usedBytes());
+        fx.writeStamped(thick, 6L * MIB / 512 - 1, 1, 1, 6);
+        reimport();
+        assertEquals(6L * MIB, replica(R1).sizeBytes());
+        assertEquals(5, fx.readStamp(replica(R1), 10, 1));
+        assertEquals(6, fx.readStamp(replica(R1), 6L * MIB / 512 - 1, 1));
+    }
+
+    @Test
+    void aDeviceHoldingAnotherPoolIsNotOverwritten() {
+        pool = create(MIB);
+        pool.createReplica(R1, "r", MIB, false, "");
+        pool.export();
+        pool = null;
+        MayastorException e = refused(ErrorKind.FAILED_PRECONDITION,
+                () -> LvStore.create("p1", UUID.randomUUID(), fx.device, MIB, fx.buffers));
+        assertEquals(fx.device.name() + " holds pool 'p0' (uuid " + POOL + ") already; import it, "
+                + "or destroy that pool to reuse the device", e.getMessage());
+        pool = LvStore.open(fx.device, fx.buffers);
+        assertEquals(1, pool.replicas().size());
+    }
+
+    @Test
+    void importingADeviceWithoutAPoolIsRefused() {
+        MayastorException e = refused(ErrorKind.NOT_FOUND, () -> LvStore.open(fx.device, fx.buffers));
+        assertEquals(fx.device.name() + " holds no pool", e.getMessage());
+    }
+
+    @Test
+    void aDeviceTooSmallIsRefused() throws IOException {
+        fx.reopenAfter(f -> f.setLength(6L * MIB));
+        MayastorException e = refused(ErrorKind.INVALID_ARGUMENT, () -> create(4 * MIB));
+        assertEquals("the device holds 6 MiB, too small for a pool with 4 MiB clusters: it needs at least 8 MiB",
+                e.getMessage());
+        assertEquals("cluster size 1572864: it must be a multiple of 1 MiB between 1 MiB and 1 GiB",
+                refused(ErrorKind.INVALID_ARGUMENT, () -> create(3 * MIB / 2)).getMessage());
+    }
+
+    @Test
+    void aDamagedLatestSuperblockFallsBackToThePreviousCommit() throws IOException {
+        pool = create(MIB);
+        pool.createReplica(R1, "first", MIB, false, "");
+        pool.createReplica(R2, "second", MIB, false, "");
+        long seq = pool.committedSequence();
+        pool.export();
+        pool = null;
+        fx.reopenAfter(f -> PoolFixture.flipBit(f, Layout.superblockOffset((int) (seq & 1)) + 300));
+        pool = LvStore.open(fx.device, fx.buffers);
+        assertEquals(List.of(R1), pool.replicas().stream().map(Replica::uuid).toList(),
+                "the commit that added the second replica is lost, nothing else");
+        assertEquals(PoolState.ONLINE, pool.state());
+    }
+
+    @Test
+    void bothSuperblocksDamagedIsADamagedPoolThatIsNeverWiped() throws IOException {
+        pool = create(MIB);
+        pool.export();
+        pool = null;
+        fx.reopenAfter(f -> {
+            PoolFixture.flipBit(f, Layout.superblockOffset(0) + 20);
+            PoolFixture.flipBit(f, Layout.superblockOffset(1) + 20);
+        });
+        MayastorException e = refused(ErrorKind.FAILED_PRECONDITION, () -> LvStore.open(fx.device, fx.buffers));
+        assertEquals(fx.device.name() + " holds a damaged pool: superblock slot 1: superblock checksum mismatch",
+                e.getMessage());
+        e = refused(ErrorKind.FAILED_PRECONDITION, () -> create(MIB));
+        assertEquals(fx.device.name() + " holds a damaged pool (superblock slot 1: superblock checksum mismatch); "
+                + "it is left as it is: nothing is overwritten", e.getMessage());
+    }
+
+    @Test
+    void aDamagedDescriptorLosesOnlyItsReplica() throws IOException {
+        pool = create(MIB);
+        Replica a = pool.createReplica(R1, "a", 2L * MIB, false, "");
+        Replica b = pool.createReplica(R2, "b", 2L * MIB, true, "");
+        fx.writeStamped(a, 0, 1, 1, 11);
+        fx.writeStamped(b, 0, 1, 2, 22);
+        assertEquals(IoStatus.SUCCESS, BlockingIo.flush(b, T));
+        int descriptor = b.descriptorPage;
+        pool.export();
+        pool = null;
+        fx.reopenAfter(f -> {
+            // both slots: the page was written more than once
+            PoolFixture.flipBit(f, new LvStoreProbe(f).layout().pageOffset(descriptor, 0) + 500);
+            PoolFixture.flipBit(f, new LvStoreProbe(f).layout().pageOffset(descriptor, 1) + 500);
+        });
+        pool = LvStore.open(fx.device, fx.buffers);
+        assertEquals(PoolState.DEGRADED, pool.state());
+        assertEquals(List.of(R1), pool.replicas().stream().map(Replica::uuid).toList());
+        assertEquals(11, fx.readStamp(replica(R1), 0, 1), "the other replica serves its data");
+        DamagedReplica damaged = pool.damagedReplicas().get(0);
+        assertEquals(descriptor, damaged.page());
+        assertEquals("descriptor page " + descriptor + " fails its checks in both slots", damaged.reason());
+        assertEquals("pool p0 is degraded (1 replica(s) with damaged metadata: descriptor page " + descriptor
+                        + " fails its checks in both slots); destroy the damaged replicas before changing it",
+                refused(ErrorKind.FAILED_PRECONDITION, () -> pool.createReplica(R3, "c", MIB, true, "")).getMessage());
+        pool.destroyDamaged(descriptor);
+        assertEquals(PoolState.ONLINE, pool.state());
+        assertEquals(2L * MIB, pool.usedBytes(), "the damaged replica's cluster is free again");
+        Replica c = pool.createReplica(R3, "c", 2L * MIB, false, "");
+        assertEquals(-1, fx.readStamp(c, 0, 2), "and zeroed before reuse");
+    }
+
+    @Test
+    void aDamagedClusterMapLosesOnlyItsReplica() throws IOException {
+        pool = create(MIB);
+        Replica a = pool.createReplica(R1, "a", 2L * MIB, true, "");
+        fx.writeStamped(a, 0, 1, 1, 5);
+        Replica b = pool.createReplica(R2, "b", 2L * MIB, false, "");
+        int map = b.mapPageNumbers[0];
+        pool.export();
+        pool = null;
+        fx.reopenAfter(f -> PoolFixture.flipBit(f, new LvStoreProbe(f).layout().pageOffset(map, 0) + 100));
+        pool = LvStore.open(fx.device, fx.buffers);
+        assertEquals(PoolState.DEGRADED, pool.state());
+        assertEquals(List.of(R1), pool.replicas().stream().map(Replica::uuid).toList());
+        DamagedReplica damaged = pool.damagedReplicas().get(0);
+        assertEquals(R2, damaged.uuid());
+        assertEquals("b", damaged.name());
+        assertEquals("cluster-map page " + map + " fails its checks in both slots", damaged.reason());
+        Replica a2 = replica(R1);
+        assertEquals(5, fx.readStamp(a2, 0, 1));
+        fx.writeStamped(a2, 1, 1, 1, 6); // its cluster is allocated: fine
+        DmaBuffer buf = fx.buffers.allocate(512);
+        assertEquals(IoStatus.NO_SPACE, BlockingIo.write(a2, buf, 0, MIB / 512, 1, T),
+                "a degraded pool allocates nothing: the damaged replica's clusters are unknown");
+        buf.release();
+    }
+
+    @Test
+    void aClusterOwnedTwiceIsCaughtAtImport() throws IOException {
+        pool = create(MIB);
+        Replica a = pool.createReplica(R1, "a", MIB, false, "");
+        Replica b = pool.createReplica(R2, "b", MIB, false, "");
+        int mapB = b.mapPageNumbers[0];
+        int clusterOfA = a.physical(0);
+        long seqOfB;
+        synchronized (pool.lock) {
+            seqOfB = pool.committedSequence();
+        }
+        pool.export();
+        pool = null;
+        fx.reopenAfter(f -> new LvStoreProbe(f).forgeMapEntry(mapB, R2, 0, clusterOfA, seqOfB));
+        pool = LvStore.open(fx.device, fx.buffers);
+        assertEquals(PoolState.DEGRADED, pool.state());
+        DamagedReplica damaged = pool.damagedReplicas().get(0);
+        assertEquals(R2, damaged.uuid());
+        assertEquals("data cluster " + (clusterOfA - 1) + " is owned twice (also by " + R1 + ")", damaged.reason());
+        assertNull(pool.damagedReplicas().stream().filter(d -> R1.equals(d.uuid())).findFirst().orElse(null));
+        assertInstanceOf(Replica.class, replica(R1));
+    }
+
+    @Test
+    void aCommitThatDiedBeforeItsSuperblockLeavesNoTrace() throws IOException {
+        pool = create(MIB);
+        Replica r = pool.createReplica(R1, "original", MIB, true, "");
+        int page = r.descriptorPage;
+        pool.export();
+        pool = null;
+        // the spare slot gets a newer version, as from a commit killed before its superblock
+        fx.reopenAfter(f -> {
+            LvStoreProbe probe = new LvStoreProbe(f);
+            ReplicaRecord renamed = new ReplicaRecord(R1, "from-a-dead-commit", 64L * MIB, true, false, 0, "",
+                    new int[Replica.mapPagesFor(64L * MIB, MIB)]);
+            java.util.Arrays.fill(renamed.mapPages(), -1);
+            probe.forgeDescriptor(page, 1, renamed, probe.sequence() + 1);
+        });
+        for (int i = 0; i < 3; i++) { // each import commits: the dead version must never come back
+            pool = LvStore.open(fx.device, fx.buffers);
+            assertEquals("original", replica(R1).replicaName);
+            assertEquals(MIB, replica(R1).sizeBytes());
+            pool.createReplica(UUID.randomUUID(), "more", MIB, true, "");
+            pool.export();
+        }
+        pool = LvStore.open(fx.device, fx.buffers);
+    }
+}
