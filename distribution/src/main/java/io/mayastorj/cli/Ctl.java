@@ -2,9 +2,7 @@ package io.mayastorj.cli;
 
 import com.google.protobuf.ByteString;
 import com.google.protobuf.Empty;
-import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.MessageOrBuilder;
-import com.google.protobuf.util.JsonFormat;
 import io.grpc.StatusRuntimeException;
 import io.mayastorj.api.v1.Bdev;
 import io.mayastorj.api.v1.BufferPoolInfo;
@@ -47,7 +45,7 @@ final class Ctl {
                                                   read up to 1 MiB (hex dump unless --output)
               bdev write NAME --offset BYTES (--input FILE | --pattern BYTE --length BYTES) [--flush]
                                                   write up to 1 MiB
-
+            %s%s
             options:
               --node HOST:PORT    the node to talk to (default: $MAYASTOR_NODE, else 127.0.0.1:10124)
               --json              print the node's answer as JSON (for scripts)
@@ -55,10 +53,11 @@ final class Ctl {
 
             exit codes: 0 done, 1 the node refused (its message is printed), 2 bad usage,
                         3 the node could not be reached
-            """;
+            """.formatted(PoolCtl.USAGE, ReplicaCtl.USAGE);
 
-    private static final Set<String> FLAGS = Set.of("json", "flush", "help");
-    private static final Set<String> VALUED = Set.of("node", "timeout", "offset", "length", "output", "input", "pattern");
+    private static final Set<String> FLAGS = Set.of("json", "flush", "help", "thin");
+    private static final Set<String> VALUED = Set.of("node", "timeout", "offset", "length", "output", "input", "pattern",
+            "cluster-size", "uuid", "name", "share", "allowed-host", "protocol", "pool");
 
     private final PrintStream out;
     private final PrintStream err;
@@ -85,9 +84,18 @@ final class Ctl {
     }
 
     private int dispatch(NodeClient node, Args args) {
-        String resource = args.positional(0, "the resource (node or bdev)");
+        String resource = args.positional(0, "the resource (node, bdev, pool or replica)");
         String verb = args.positional(1, "the verb for " + resource);
         boolean json = args.flag("json");
+        Output output = new Output(out, err, json);
+        if (resource.equals("pool")) {
+            PoolCtl.run(verb, args, node, output);
+            return 0;
+        }
+        if (resource.equals("replica")) {
+            ReplicaCtl.run(verb, args, node, output);
+            return 0;
+        }
         switch (resource + " " + verb) {
             case "node info" -> {
                 args.atMost(2, "mayastor ctl node info");
@@ -185,15 +193,7 @@ final class Ctl {
     }
 
     private void print(boolean json, MessageOrBuilder message, Runnable text) {
-        if (json) {
-            try {
-                out.println(JsonFormat.printer().alwaysPrintFieldsWithNoPresence().print(message));
-            } catch (InvalidProtocolBufferException e) {
-                throw new IllegalStateException(e);
-            }
-        } else {
-            text.run();
-        }
+        new Output(out, err, json).print(message, text);
     }
 
     private void printNodeInfo(NodeInfo info) {

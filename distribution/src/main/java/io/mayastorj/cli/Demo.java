@@ -21,18 +21,20 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
- * {@code mayastor demo}: the foundation end to end. Starts a real node process, creates a malloc
- * and an aio bdev with the CLI, writes 1 MiB of random data to each, reads it back and compares,
- * shows the shell's view, destroys the bdevs and stops the node with SIGTERM.
+ * {@code mayastor demo}: the node end to end. Starts a real node process; creates a malloc and an
+ * aio bdev, writes random data to each and reads it back; makes a pool on a file with a thin and a
+ * thick replica and writes to them; kills the node with SIGKILL, starts it again and shows the pool
+ * imported by itself with every byte; then cleans up and stops the node with SIGTERM.
  */
 final class Demo {
 
     static final String USAGE = """
             usage: mayastor demo [--keep]
 
-            Starts a node on 127.0.0.1 (port 10124, or a free one), creates bdevs, writes and
-            verifies data through them, and stops the node. Everything lives in a temporary
-            directory that is removed afterwards (--keep leaves it).
+            Starts a node on 127.0.0.1 (port 10124, or a free one); creates bdevs, a pool and
+            replicas; writes and verifies data; kills the node (kill -9), starts it again and
+            verifies that the pool came back with its data; stops it. Everything lives in a
+            temporary directory that is removed afterwards (--keep leaves it).
             """;
 
     private static final int PATTERN_BYTES = 1 << 20;
@@ -54,24 +56,24 @@ final class Demo {
         Path work = Files.createTempDirectory("mayastor-demo-");
         String endpoint = "127.0.0.1:" + freePort();
         out.println("== starting a node on " + endpoint + " (work directory " + work + ")");
-        Process node = startNode(work, endpoint);
+        Process[] node = {startNode(work, endpoint)};
         int result;
         try {
-            result = steps(work, endpoint);
+            result = steps(work, endpoint, node);
         } finally {
             out.println("== stopping the node (SIGTERM)");
             long start = System.nanoTime();
-            node.toHandle().destroy(); // SIGTERM; Process.destroy() would also cut off the node's last words
-            if (!node.waitFor(30, TimeUnit.SECONDS)) {
+            node[0].toHandle().destroy(); // SIGTERM; Process.destroy() would also cut off the node's last words
+            if (!node[0].waitFor(30, TimeUnit.SECONDS)) {
                 err.println("error: the node did not stop within 30 s; killing it");
-                node.destroyForcibly().waitFor();
+                node[0].destroyForcibly().waitFor();
             }
             out.printf(Locale.ROOT, "== node stopped in %.2f s%n", (System.nanoTime() - start) / 1e9);
             if (!args.flag("keep")) {
                 deleteTree(work);
             }
         }
-        out.println(result == 0 ? "== demo done: both bdevs returned exactly what was written" : "== demo FAILED");
+        out.println(result == 0 ? "== demo done: every byte written came back, also after kill -9" : "== demo FAILED");
         return result;
     }
 
@@ -108,11 +110,12 @@ final class Demo {
         return node;
     }
 
-    private int steps(Path work, String endpoint) throws IOException {
+    private static final String THIN = "d3e0c0de-0000-4000-8000-000000000001";
+    private static final String THICK = "d3e0c0de-0000-4000-8000-000000000002";
+
+    private int steps(Path work, String endpoint, Process[] node) throws IOException, InterruptedException {
         Path disk = work.resolve("disk.img");
-        try (RandomAccessFile file = new RandomAccessFile(disk.toFile(), "rw")) {
-            file.setLength(64L << 20);
-        }
+        sized(disk, 64L << 20);
         String malloc = "malloc:///m0?size_mb=64";
         String aio = "aio://" + disk;
         if (ctl(endpoint, "node", "info") != 0
@@ -126,25 +129,73 @@ final class Demo {
         Path written = work.resolve("pattern.bin");
         Files.write(written, pattern);
         for (String bdev : List.of("m0", disk.toString())) {
-            Path back = work.resolve("back.bin");
-            if (ctl(endpoint, "bdev", "write", bdev, "--offset", "1048576", "--input", written.toString(), "--flush") != 0
-                    || ctl(endpoint, "bdev", "read", bdev, "--offset", "1048576", "--length", "1048576",
-                    "--output", back.toString()) != 0) {
+            if (writeAndVerify(endpoint, work, written, pattern, bdev) != 0) {
                 return 1;
             }
-            if (!Arrays.equals(pattern, Files.readAllBytes(back))) {
-                err.println("error: the data read back from " + bdev + " differs from what was written");
-                return 1;
-            }
-            out.println("   verified: 1 MiB read back from " + bdev + " is identical to what was written");
+        }
+        if (ctl(endpoint, "bdev", "destroy", "m0") != 0 || ctl(endpoint, "bdev", "destroy", disk.toString()) != 0) {
+            return 1;
+        }
+
+        out.println();
+        out.println("== a pool on a 256 MiB file, with a thin and a thick replica");
+        Path poolDisk = work.resolve("pool.img");
+        sized(poolDisk, 256L << 20);
+        if (ctl(endpoint, "pool", "create", "p0", poolDisk.toString()) != 0
+                || ctl(endpoint, "replica", "create", "p0", "64MiB", "--thin", "--uuid", THIN, "--name", "thin") != 0
+                || ctl(endpoint, "replica", "create", "p0", "32MiB", "--uuid", THICK, "--name", "thick") != 0
+                || ctl(endpoint, "bdev", "write", THIN, "--offset", "41943040", "--input", written.toString(), "--flush") != 0
+                || ctl(endpoint, "bdev", "write", THICK, "--offset", "0", "--input", written.toString(), "--flush") != 0
+                || ctl(endpoint, "replica", "list") != 0) {
+            return 1;
+        }
+
+        out.println();
+        out.println("== kill -9 the node, then start it again on the same state directory");
+        node[0].toHandle().destroyForcibly();
+        node[0].waitFor(30, TimeUnit.SECONDS);
+        out.println("   node exited with " + node[0].exitValue() + " (killed)");
+        node[0] = startNode(work, endpoint);
+        if (ctl(endpoint, "pool", "list") != 0 || ctl(endpoint, "replica", "list") != 0) {
+            return 1;
+        }
+        if (readAndVerify(endpoint, work, pattern, THIN, "41943040") != 0
+                || readAndVerify(endpoint, work, pattern, THICK, "0") != 0) {
+            return 1;
         }
         if (shell(endpoint, "mayastor:stats") != 0
-                || shell(endpoint, "mayastor:buffers") != 0
-                || ctl(endpoint, "bdev", "destroy", "m0") != 0
-                || ctl(endpoint, "bdev", "destroy", disk.toString()) != 0) {
+                || shell(endpoint, "mayastor:pools") != 0
+                || ctl(endpoint, "pool", "destroy", "p0") != 0) {
             return 1;
         }
         return 0;
+    }
+
+    private int writeAndVerify(String endpoint, Path work, Path written, byte[] pattern, String bdev) throws IOException {
+        if (ctl(endpoint, "bdev", "write", bdev, "--offset", "1048576", "--input", written.toString(), "--flush") != 0) {
+            return 1;
+        }
+        return readAndVerify(endpoint, work, pattern, bdev, "1048576");
+    }
+
+    private int readAndVerify(String endpoint, Path work, byte[] pattern, String bdev, String offset) throws IOException {
+        Path back = work.resolve("back.bin");
+        if (ctl(endpoint, "bdev", "read", bdev, "--offset", offset, "--length", String.valueOf(pattern.length),
+                "--output", back.toString()) != 0) {
+            return 1;
+        }
+        if (!Arrays.equals(pattern, Files.readAllBytes(back))) {
+            err.println("error: the data read back from " + bdev + " differs from what was written");
+            return 1;
+        }
+        out.println("   verified: 1 MiB read back from " + bdev + " is identical to what was written");
+        return 0;
+    }
+
+    private static void sized(Path file, long size) throws IOException {
+        try (RandomAccessFile f = new RandomAccessFile(file.toFile(), "rw")) {
+            f.setLength(size);
+        }
     }
 
     private int ctl(String endpoint, String... words) {

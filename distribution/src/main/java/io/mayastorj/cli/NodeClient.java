@@ -6,6 +6,8 @@ import io.grpc.StatusRuntimeException;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.mayastorj.api.v1.BdevRpcGrpc;
 import io.mayastorj.api.v1.HostRpcGrpc;
+import io.mayastorj.api.v1.PoolRpcGrpc;
+import io.mayastorj.api.v1.ReplicaRpcGrpc;
 import io.mayastorj.api.v1.ShellRpcGrpc;
 import java.net.ConnectException;
 import java.util.concurrent.TimeUnit;
@@ -54,6 +56,14 @@ final class NodeClient implements AutoCloseable {
 
     HostRpcGrpc.HostRpcBlockingStub host() {
         return HostRpcGrpc.newBlockingStub(channel).withDeadlineAfter(timeoutSeconds, TimeUnit.SECONDS);
+    }
+
+    PoolRpcGrpc.PoolRpcBlockingStub pool() {
+        return PoolRpcGrpc.newBlockingStub(channel).withDeadlineAfter(timeoutSeconds, TimeUnit.SECONDS);
+    }
+
+    ReplicaRpcGrpc.ReplicaRpcBlockingStub replica() {
+        return ReplicaRpcGrpc.newBlockingStub(channel).withDeadlineAfter(timeoutSeconds, TimeUnit.SECONDS);
     }
 
     ShellRpcGrpc.ShellRpcBlockingStub shell() {

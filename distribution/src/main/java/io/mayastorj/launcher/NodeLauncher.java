@@ -36,7 +36,7 @@ public final class NodeLauncher {
     private static final Logger LOG = Logger.getLogger("mayastor.node");
     private static final String NODE_PID = "io.mayastorj.node";
     private static final String STATE_FILTER = "(mayastor.node.state=*)";
-    private static final Duration READY_TIMEOUT = Duration.ofSeconds(30);
+    private static final Duration READY_TIMEOUT = Duration.ofSeconds(60);
     private static final Duration STOP_TIMEOUT = Duration.ofSeconds(15);
 
     private final NodeSettings settings;
@@ -163,8 +163,8 @@ public final class NodeLauncher {
     }
 
     /**
-     * Waits for the node's state marker: "ready" from the gRPC server once it listens, or "failed"
-     * from the startup monitor with the reason. Null when ready.
+     * Waits for the node's state marker, which the node's startup monitor registers: "ready" once
+     * every component is active, or "failed" with the reason. Null when ready.
      */
     private String awaitReady(BundleContext context) throws Exception {
         ServiceTracker<Object, Object> tracker = new ServiceTracker<>(context, context.createFilter(STATE_FILTER), null);

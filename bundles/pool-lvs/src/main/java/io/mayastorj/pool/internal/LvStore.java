@@ -348,8 +348,7 @@ public final class LvStore {
             commitNow();
         }
         LOG.log(Level.INFO, "imported pool {0} from {1}: {2} replicas, {3} of {4} used", name, device.name(),
-                String.valueOf(replicas.size()), Sizes.human((long) usedClusters.cardinality() * layout.clusterSize()),
-                Sizes.human(layout.capacity()));
+                String.valueOf(replicas.size()), Sizes.human(usedBytes()), Sizes.human(layout.capacity()));
     }
 
     /** Reads a replica's cluster maps; returns what is wrong, or null. */

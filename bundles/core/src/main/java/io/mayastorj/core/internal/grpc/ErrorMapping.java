@@ -15,7 +15,7 @@ import java.lang.System.Logger.Level;
  * its kind with its message; anything else is a bug, logged with its stack and reported as
  * INTERNAL. Services stay thin: they throw and never build statuses themselves.
  */
-final class ErrorMapping implements ServerInterceptor {
+public final class ErrorMapping implements ServerInterceptor {
 
     private static final Logger LOG = System.getLogger("mayastor.grpc");
 

@@ -13,12 +13,10 @@ import io.mayastorj.core.reactor.ReactorGroup;
 import java.io.IOException;
 import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
-import java.util.Hashtable;
 import java.util.IdentityHashMap;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.osgi.framework.BundleContext;
-import org.osgi.framework.ServiceRegistration;
 import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.Deactivate;
@@ -29,15 +27,13 @@ import org.osgi.service.component.annotations.ReferencePolicyOption;
 
 /**
  * The node's gRPC server, a whiteboard: every {@link BindableService} any bundle registers is
- * served, and leaves with its bundle. Once listening, it announces the node as ready with a marker
- * service that the launcher waits for ({@value #STATE_PROPERTY}=ready); a node that cannot start is
- * announced by the {@link io.mayastorj.core.internal.node.StartupMonitor}.
+ * served, and leaves with its bundle. The {@link io.mayastorj.core.internal.node.StartupMonitor}
+ * announces the node ready once this component (and every other of the node's) is active.
  */
 @Component(immediate = true)
 public final class GrpcServer {
 
     private static final Logger LOG = System.getLogger("mayastor.grpc");
-    public static final String STATE_PROPERTY = "mayastor.node.state";
 
     private final MutableHandlerRegistry handlers = new MutableHandlerRegistry();
     private final Map<BindableService, ServerServiceDefinition> services = new IdentityHashMap<>();
@@ -51,7 +47,6 @@ public final class GrpcServer {
     @Reference
     private ReactorGroup reactors;
     private Server server;
-    private ServiceRegistration<?> marker;
 
     @Reference(cardinality = ReferenceCardinality.MULTIPLE, policy = ReferencePolicy.DYNAMIC,
             policyOption = ReferencePolicyOption.GREEDY)
@@ -88,9 +83,6 @@ public final class GrpcServer {
             throw new IOException(reason, e); // the startup monitor reports it
         }
         this.server = started;
-        Hashtable<String, Object> props = new Hashtable<>();
-        props.put(STATE_PROPERTY, "ready");
-        this.marker = context.registerService(Object.class.getName(), new Object(), props);
         LOG.log(Level.INFO, "node {0} serves gRPC on {1}", node.id(), endpoint);
     }
 
@@ -106,11 +98,6 @@ public final class GrpcServer {
 
     @Deactivate
     public void stop() {
-        try {
-            marker.unregister();
-        } catch (IllegalStateException alreadyGone) {
-            // the framework is stopping and took it first
-        }
         server.shutdown();
         try {
             if (!server.awaitTermination(3, TimeUnit.SECONDS)) {

@@ -6,7 +6,6 @@ import java.util.Hashtable;
 import java.util.concurrent.TimeUnit;
 import org.osgi.framework.Bundle;
 import org.osgi.framework.BundleContext;
-import org.osgi.framework.InvalidSyntaxException;
 import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.Deactivate;
@@ -16,16 +15,18 @@ import org.osgi.service.component.runtime.dto.ComponentConfigurationDTO;
 import org.osgi.service.component.runtime.dto.ComponentDescriptionDTO;
 
 /**
- * Watches the node's components while it starts: when one of them fails to activate (a port in use,
- * hugepages required but missing), it announces the node as failed with that component's reason,
- * so the launcher can say why and exit instead of waiting. It stops watching once the node is
- * ready.
+ * Decides when the node has started, and says so with a marker service the launcher waits for:
+ * {@code mayastor.node.state=ready} once every immediate component of the node's bundles is active
+ * (the gRPC server listens, the pools are imported), or {@code =failed} with the reason when one of
+ * them failed to activate (a port in use, hugepages required but missing) or is still waiting for
+ * something after a while. It stops watching once it has decided.
  */
 @Component(immediate = true)
 public final class StartupMonitor {
 
     private static final Logger LOG = System.getLogger("mayastor.node");
-    private static final long WATCH_NANOS = TimeUnit.SECONDS.toNanos(60);
+    private static final long WATCH_NANOS = TimeUnit.SECONDS.toNanos(45);
+    private static final String GRPC_SERVER = "io.mayastorj.core.internal.grpc.GrpcServer";
 
     private final ServiceComponentRuntime runtime;
     private final BundleContext context;
@@ -44,17 +45,21 @@ public final class StartupMonitor {
     private void watch() {
         long deadline = System.nanoTime() + WATCH_NANOS;
         try {
-            while (running && System.nanoTime() < deadline && !ready()) {
+            while (running) {
                 String failure = failure();
+                if (failure == null && System.nanoTime() > deadline) {
+                    failure = "not ready after " + TimeUnit.NANOSECONDS.toSeconds(WATCH_NANOS) + " s: " + pending();
+                }
                 if (failure != null) {
                     LOG.log(Level.ERROR, "the node cannot start: {0}", failure);
-                    Hashtable<String, Object> props = new Hashtable<>();
-                    props.put("mayastor.node.state", "failed");
-                    props.put("mayastor.node.error", failure);
-                    context.registerService(Object.class.getName(), new Object(), props);
+                    announce("failed", failure);
                     return;
                 }
-                Thread.sleep(50);
+                if (pending() == null) {
+                    announce("ready", null);
+                    return;
+                }
+                Thread.sleep(20);
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -63,12 +68,45 @@ public final class StartupMonitor {
         }
     }
 
-    private boolean ready() {
-        try {
-            return context.getServiceReferences((String) null, "(mayastor.node.state=ready)") != null;
-        } catch (InvalidSyntaxException e) {
-            throw new IllegalStateException(e);
+    private void announce(String state, String error) {
+        Hashtable<String, Object> props = new Hashtable<>();
+        props.put("mayastor.node.state", state);
+        if (error != null) {
+            props.put("mayastor.node.error", error);
         }
+        context.registerService(Object.class.getName(), new Object(), props);
+    }
+
+    /** What the node still waits for, or null when every immediate component is active. */
+    private String pending() {
+        boolean grpc = false;
+        for (Bundle bundle : context.getBundles()) {
+            String name = bundle.getSymbolicName();
+            if (name == null || !name.startsWith("io.mayastorj.")) {
+                continue;
+            }
+            if (bundle.getState() != Bundle.ACTIVE) {
+                return "bundle " + name + " is not active";
+            }
+            for (ComponentDescriptionDTO description : runtime.getComponentDescriptionDTOs(bundle)) {
+                if (!description.immediate) {
+                    continue;
+                }
+                var configurations = runtime.getComponentConfigurationDTOs(description);
+                if (configurations.isEmpty()) {
+                    return "component " + description.name + " has no configuration";
+                }
+                for (ComponentConfigurationDTO configuration : configurations) {
+                    if (configuration.state != ComponentConfigurationDTO.ACTIVE) {
+                        String waiting = configuration.unsatisfiedReferences.length == 0 ? "is not active"
+                                : "waits for " + configuration.unsatisfiedReferences[0].target;
+                        return "component " + description.name + " " + waiting;
+                    }
+                }
+                grpc |= GRPC_SERVER.equals(description.name);
+            }
+        }
+        return grpc ? null : "the gRPC server has not started";
     }
 
     /** The first component of a Mayastor-J bundle that failed to activate, with its reason; or null. */

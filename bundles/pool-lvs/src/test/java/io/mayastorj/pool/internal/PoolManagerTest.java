@@ -1,0 +1,229 @@
+package io.mayastorj.pool.internal;
+
+import static io.mayastorj.pool.internal.PoolFixture.T;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.mayastorj.core.bdev.BlockDevice;
+import io.mayastorj.core.bdev.BlockingIo;
+import io.mayastorj.core.bdev.IoStatus;
+import io.mayastorj.core.error.ErrorKind;
+import io.mayastorj.core.error.MayastorException;
+import io.mayastorj.core.internal.bdev.AioBdevFactory;
+import io.mayastorj.core.internal.bdev.BdevRegistryImpl;
+import io.mayastorj.core.internal.bdev.MallocBdevFactory;
+import io.mayastorj.core.internal.buffer.DmaBufferPool;
+import io.mayastorj.core.internal.buffer.HugepageMode;
+import io.mayastorj.core.internal.node.NodeImpl;
+import io.mayastorj.core.internal.share.ShareManagerImpl;
+import io.mayastorj.core.transport.ShareOptions;
+import io.mayastorj.core.transport.ShareState;
+import io.mayastorj.core.transport.Transport;
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.function.Executable;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The pool manager with the real registry, factories and share manager, restarted like a node. */
+class PoolManagerTest {
+
+    private static final int MIB = 1 << 20;
+    private static final UUID R1 = UUID.fromString("00000000-0000-4000-8000-0000000000a1");
+    private static final UUID R2 = UUID.fromString("00000000-0000-4000-8000-0000000000a2");
+
+    @TempDir
+    Path dir;
+    private Path disk;
+    private DmaBufferPool buffers;
+    private BdevRegistryImpl registry;
+    private ShareManagerImpl shares;
+    private PoolManager pools;
+
+    /** A transport that serves nothing and records what it is asked, standing in for nvmf. */
+    private static final class RecordingTransport implements Transport {
+        final List<String> shared = new ArrayList<>();
+
+        @Override
+        public String protocol() {
+            return "nvmf";
+        }
+
+        @Override
+        public String share(BlockDevice device, ShareOptions options) {
+            shared.add(device.name());
+            return "nvmf://127.0.0.1:8420/nqn.2019-05.io.openebs:" + device.name();
+        }
+
+        @Override
+        public void unshare(BlockDevice device) {
+            shared.remove(device.name());
+        }
+    }
+
+    @BeforeEach
+    void node() throws IOException {
+        disk = dir.resolve("disk.img");
+        try (RandomAccessFile f = new RandomAccessFile(disk.toFile(), "rw")) {
+            f.setLength(64L * MIB);
+        }
+        buffers = new DmaBufferPool(32L * MIB, HugepageMode.OFF);
+        start();
+    }
+
+    /** (Re)starts the node's pool side, as a node process does. */
+    private void start() throws IOException {
+        registry = new BdevRegistryImpl();
+        registry.addFactory(new AioBdevFactory());
+        registry.addFactory(new MallocBdevFactory());
+        shares = new ShareManagerImpl(registry);
+        pools = new PoolManager(registry, buffers, shares, new NodeImpl("n1", "127.0.0.1:10124", dir.resolve("state").toString(), "1"));
+    }
+
+    private void restart() throws IOException {
+        pools.stop();
+        shares.stop();
+        registry.closeAll();
+        start();
+    }
+
+    @AfterEach
+    void stop() {
+        pools.stop();
+        shares.stop();
+        registry.closeAll();
+        buffers.close();
+    }
+
+    private static MayastorException refused(ErrorKind kind, Executable call) {
+        MayastorException e = assertThrows(MayastorException.class, call);
+        assertEquals(kind, e.kind(), e.getMessage());
+        return e;
+    }
+
+    @Test
+    void aPoolMadeOnAFileIsImportedAgainWhenTheNodeRestarts() throws IOException {
+        PoolManager.Entry p0 = pools.create("p0", null, disk.toString(), MIB);
+        assertEquals(PoolState.ONLINE, p0.state());
+        assertEquals("pool p0", registry.list().get(0).claimedBy());
+        Replica r = pools.createReplica("p0", R1, "r1", 4L * MIB, true);
+        assertTrue(registry.lookup(R1.toString()).isPresent(), "the replica is a bdev");
+        try (PoolFixture fx = new PoolFixture(dir.resolve("unused.img"), MIB)) {
+            fx.writeStamped(r, 0, 8, 1, 42);
+            assertEquals(IoStatus.SUCCESS, BlockingIo.flush(r, T));
+            restart();
+            assertEquals(List.of("p0"), pools.pools().stream().map(PoolManager.Entry::name).toList());
+            BlockDevice again = registry.lookup(R1.toString()).orElseThrow();
+            assertEquals(42, fx.readStamp(again, 7, 1));
+        }
+        assertTrue(Files.readString(dir.resolve("state/pools.list")).contains("p0\t" + disk));
+    }
+
+    @Test
+    void creatingTwiceIsIdempotentButANameOnAnotherDiskIsRefused() throws IOException {
+        PoolManager.Entry first = pools.create("p0", null, disk.toString(), MIB);
+        assertEquals(first, pools.create("p0", null, disk.toString(), MIB));
+        Path other = dir.resolve("other.img");
+        try (RandomAccessFile f = new RandomAccessFile(other.toFile(), "rw")) {
+            f.setLength(64L * MIB);
+        }
+        assertEquals("pool p0 exists already (on " + disk + ")",
+                refused(ErrorKind.ALREADY_EXISTS, () -> pools.create("p0", null, other.toString(), MIB)).getMessage());
+        assertEquals("bdev " + disk + " is in use by pool p0",
+                refused(ErrorKind.FAILED_PRECONDITION, () -> pools.create("p1", null, "aio://" + disk, MIB)).getMessage());
+    }
+
+    @Test
+    void aPoolThatCannotBeImportedAtStartIsListedFaultedWithTheReason() throws IOException {
+        pools.create("p0", null, disk.toString(), MIB);
+        pools.stop();
+        Files.delete(disk);
+        restart();
+        PoolManager.Entry p0 = pools.find("p0");
+        assertEquals(PoolState.FAULTED, p0.state());
+        assertEquals("'" + disk + "': no such file or device " + disk, p0.reason());
+        assertEquals("pool p0 is faulted: '" + disk + "': no such file or device " + disk,
+                refused(ErrorKind.FAILED_PRECONDITION, () -> pools.createReplica("p0", R1, "r", MIB, true)).getMessage());
+        pools.export("p0"); // forgetting it is always possible
+        assertTrue(pools.pools().isEmpty());
+    }
+
+    @Test
+    void exportLeavesThePoolOnDiskForAnImport() {
+        pools.create("p0", null, disk.toString(), MIB);
+        pools.createReplica("p0", R1, "r1", MIB, false);
+        pools.export("p0");
+        assertTrue(pools.pools().isEmpty());
+        assertTrue(registry.list().isEmpty(), "the pool's bdev and replicas are gone from the node");
+        PoolManager.Entry imported = pools.importPool(null, null, disk.toString());
+        assertEquals("p0", imported.name());
+        assertEquals(1, imported.store().orElseThrow().replicas().size());
+        assertEquals(disk + " holds pool p0, which is imported already",
+                refused(ErrorKind.ALREADY_EXISTS, () -> pools.importPool(null, null, disk.toString())).getMessage());
+    }
+
+    @Test
+    void destroyErasesThePoolFromTheDevice() {
+        pools.create("p0", null, disk.toString(), MIB);
+        pools.destroy("p0");
+        assertEquals(disk + " holds no pool",
+                refused(ErrorKind.NOT_FOUND, () -> pools.importPool(null, null, disk.toString())).getMessage());
+        assertTrue(registry.list().isEmpty(), "a failed import leaves nothing behind");
+    }
+
+    @Test
+    void importingTheWrongPoolIsRefused() {
+        pools.create("p0", null, disk.toString(), MIB);
+        pools.export("p0");
+        assertEquals(disk + " holds pool p0, not p9",
+                refused(ErrorKind.FAILED_PRECONDITION, () -> pools.importPool("p9", null, disk.toString())).getMessage());
+        assertEquals("pool p9 not found", refused(ErrorKind.NOT_FOUND, () -> pools.find("p9")).getMessage());
+    }
+
+    @Test
+    void replicasInUseCannotBeDestroyedAndUUIDsAreUnique() {
+        pools.create("p0", null, disk.toString(), MIB);
+        pools.createReplica("p0", R1, "r1", MIB, true);
+        assertEquals("a bdev named " + R1 + " exists already",
+                refused(ErrorKind.ALREADY_EXISTS, () -> pools.createReplica("p0", R1, "again", MIB, true)).getMessage());
+        var claim = registry.claim(R1.toString(), "nexus n1");
+        assertEquals("replica " + R1 + " is in use by nexus n1",
+                refused(ErrorKind.FAILED_PRECONDITION, () -> pools.destroyReplica(R1)).getMessage());
+        assertEquals("pool p0: replica " + R1 + " is in use by nexus n1",
+                refused(ErrorKind.FAILED_PRECONDITION, () -> pools.destroy("p0")).getMessage());
+        claim.close();
+        pools.destroyReplica(R1);
+        assertEquals("replica " + R1 + " not found", refused(ErrorKind.NOT_FOUND, () -> pools.destroyReplica(R1)).getMessage());
+    }
+
+    @Test
+    void aSharedReplicaIsSharedAgainAfterARestart() throws IOException {
+        pools.create("p0", null, disk.toString(), MIB);
+        pools.createReplica("p0", R1, "r1", MIB, true);
+        pools.createReplica("p0", R2, "r2", MIB, true);
+        assertEquals("no nvmf transport on this node (available: none)",
+                refused(ErrorKind.UNAVAILABLE, () -> pools.shareReplica(R1, "nvmf", List.of())).getMessage());
+        RecordingTransport nvmf = new RecordingTransport();
+        shares.addTransport(nvmf);
+        String uri = pools.shareReplica(R1, "nvmf", List.of("nqn.2014-08.org.nvmexpress:uuid:host-a"));
+        assertEquals("nvmf://127.0.0.1:8420/nqn.2019-05.io.openebs:" + R1, uri);
+        restart();
+        assertEquals(ShareState.WAITING_FOR_TRANSPORT, shares.status(R1.toString()).orElseThrow().state());
+        RecordingTransport back = new RecordingTransport();
+        shares.addTransport(back);
+        assertEquals(List.of(R1.toString()), back.shared);
+        assertEquals(List.of("nqn.2014-08.org.nvmexpress:uuid:host-a"),
+                shares.status(R1.toString()).orElseThrow().options().allowedHosts());
+        pools.unshareReplica(R1);
+        restart();
+        assertTrue(shares.status(R1.toString()).isEmpty(), "unshared stays unshared");
+    }
+}

@@ -1,0 +1,147 @@
+package io.mayastorj.pool.internal.grpc;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.grpc.ManagedChannel;
+import io.grpc.Server;
+import io.grpc.ServerInterceptors;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import io.mayastorj.api.v1.CreatePoolRequest;
+import io.mayastorj.api.v1.CreateReplicaRequest;
+import io.mayastorj.api.v1.DestroyReplicaRequest;
+import io.mayastorj.api.v1.ListPoolOptions;
+import io.mayastorj.api.v1.ListReplicaOptions;
+import io.mayastorj.api.v1.Pool;
+import io.mayastorj.api.v1.PoolRpcGrpc;
+import io.mayastorj.api.v1.PoolState;
+import io.mayastorj.api.v1.Replica;
+import io.mayastorj.api.v1.ReplicaRpcGrpc;
+import io.mayastorj.api.v1.ResizeReplicaRequest;
+import io.mayastorj.api.v1.ShareProtocol;
+import io.mayastorj.api.v1.ShareReplicaRequest;
+import io.mayastorj.core.internal.bdev.AioBdevFactory;
+import io.mayastorj.core.internal.bdev.BdevRegistryImpl;
+import io.mayastorj.core.internal.buffer.DmaBufferPool;
+import io.mayastorj.core.internal.buffer.HugepageMode;
+import io.mayastorj.core.internal.grpc.ErrorMapping;
+import io.mayastorj.core.internal.node.NodeImpl;
+import io.mayastorj.core.internal.share.ShareManagerImpl;
+import io.mayastorj.pool.internal.PoolManager;
+import java.io.RandomAccessFile;
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.function.Executable;
+import org.junit.jupiter.api.io.TempDir;
+
+/** PoolRpc and ReplicaRpc over a real gRPC server: the status code and message of each refusal. */
+class PoolRpcTest {
+
+    private static final int MIB = 1 << 20;
+    private static final String R1 = "00000000-0000-4000-8000-0000000000b1";
+
+    @TempDir
+    Path dir;
+    private String disk;
+    private final DmaBufferPool buffers = new DmaBufferPool(32L * MIB, HugepageMode.OFF);
+    private final BdevRegistryImpl registry = new BdevRegistryImpl();
+    private final ShareManagerImpl shares = new ShareManagerImpl(registry);
+    private PoolManager pools;
+    private Server server;
+    private ManagedChannel channel;
+    private PoolRpcGrpc.PoolRpcBlockingStub poolRpc;
+    private ReplicaRpcGrpc.ReplicaRpcBlockingStub replicaRpc;
+
+    @BeforeEach
+    void start() throws Exception {
+        Path file = dir.resolve("disk.img");
+        try (RandomAccessFile f = new RandomAccessFile(file.toFile(), "rw")) {
+            f.setLength(64L * MIB);
+        }
+        disk = file.toString();
+        registry.addFactory(new AioBdevFactory());
+        pools = new PoolManager(registry, buffers, shares, new NodeImpl("n1", "127.0.0.1:1", dir.resolve("state").toString(), "1"));
+        server = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
+                .addService(ServerInterceptors.intercept(new PoolService(pools), new ErrorMapping()))
+                .addService(ServerInterceptors.intercept(new ReplicaService(pools), new ErrorMapping()))
+                .build().start();
+        channel = NettyChannelBuilder.forAddress("127.0.0.1", server.getPort()).usePlaintext().build();
+        poolRpc = PoolRpcGrpc.newBlockingStub(channel);
+        replicaRpc = ReplicaRpcGrpc.newBlockingStub(channel);
+    }
+
+    @AfterEach
+    void stop() throws InterruptedException {
+        channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+        server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+        pools.stop();
+        shares.stop();
+        registry.closeAll();
+        buffers.close();
+    }
+
+    private static void assertStatus(Status.Code code, String message, Executable call) {
+        StatusRuntimeException e = assertThrows(StatusRuntimeException.class, call);
+        assertEquals(code, e.getStatus().getCode(), e.getStatus().getDescription());
+        assertEquals(message, e.getStatus().getDescription());
+    }
+
+    private Pool createPool() {
+        return poolRpc.createPool(CreatePoolRequest.newBuilder().setName("p0").addDisks(disk).setClusterSize(MIB).build());
+    }
+
+    @Test
+    void aPoolAndItsReplicasAsTheApiShowsThem() {
+        Pool pool = createPool();
+        assertEquals(PoolState.POOL_ONLINE, pool.getState());
+        assertEquals(MIB, pool.getClusterSize());
+        assertEquals(64L * MIB, pool.getDiskCapacity());
+        assertTrue(pool.getCapacity() > 50L * MIB);
+        Replica r = replicaRpc.createReplica(CreateReplicaRequest.newBuilder().setUuid(R1).setName("r1").setPool("p0")
+                .setSize(4L * MIB).setThin(false).build());
+        assertEquals("r1", r.getName());
+        assertEquals(4L * MIB, r.getUsage().getAllocated());
+        assertEquals("bdev:///" + R1 + "?uuid=" + R1, r.getUri());
+        assertEquals(4L * MIB, poolRpc.listPools(ListPoolOptions.getDefaultInstance()).getPools(0).getUsed());
+        Replica grown = replicaRpc.resizeReplica(ResizeReplicaRequest.newBuilder().setUuid(R1).setRequestedSize(6L * MIB).build());
+        assertEquals(6L * MIB, grown.getSize());
+        assertEquals(1, replicaRpc.listReplicas(ListReplicaOptions.newBuilder().setPool("p0").build()).getReplicasCount());
+        replicaRpc.destroyReplica(DestroyReplicaRequest.newBuilder().setUuid(R1).build());
+        assertEquals(0, replicaRpc.listReplicas(ListReplicaOptions.getDefaultInstance()).getReplicasCount());
+    }
+
+    @Test
+    void refusalsCarryTheirCodeAndReason() {
+        assertStatus(Status.Code.INVALID_ARGUMENT, "a pool takes exactly one disk, got 0",
+                () -> poolRpc.createPool(CreatePoolRequest.newBuilder().setName("p0").build()));
+        assertStatus(Status.Code.INVALID_ARGUMENT, "pool name 'p 0' is not valid: up to 63 letters, digits, '.', '_' and '-'",
+                () -> poolRpc.createPool(CreatePoolRequest.newBuilder().setName("p 0").addDisks(disk).build()));
+        createPool();
+        assertStatus(Status.Code.NOT_FOUND, "pool p9 not found",
+                () -> poolRpc.listPools(ListPoolOptions.newBuilder().setName("p9").build()));
+        assertStatus(Status.Code.INVALID_ARGUMENT, "'r-1' is not a UUID",
+                () -> replicaRpc.createReplica(CreateReplicaRequest.newBuilder().setUuid("r-1").setPool("p0").setSize(MIB).build()));
+        StatusRuntimeException tooBig = assertThrows(StatusRuntimeException.class, () -> replicaRpc.createReplica(
+                CreateReplicaRequest.newBuilder().setUuid(R1).setPool("p0").setSize(1L << 30).build()));
+        assertEquals(Status.Code.RESOURCE_EXHAUSTED, tooBig.getStatus().getCode());
+        assertStatus(Status.Code.NOT_FOUND, "replica " + R1 + " not found",
+                () -> replicaRpc.destroyReplica(DestroyReplicaRequest.newBuilder().setUuid(R1).build()));
+        replicaRpc.createReplica(CreateReplicaRequest.newBuilder().setUuid(R1).setPool("p0").setSize(MIB).setThin(true).build());
+        assertStatus(Status.Code.UNAVAILABLE, "no nvmf transport on this node (available: none)",
+                () -> replicaRpc.shareReplica(ShareReplicaRequest.newBuilder().setUuid(R1).setShare(ShareProtocol.NVMF).build()));
+        assertStatus(Status.Code.UNAVAILABLE, "no nvmf transport on this node (available: none)",
+                () -> replicaRpc.createReplica(CreateReplicaRequest.newBuilder().setUuid(UUID.randomUUID().toString())
+                        .setPool("p0").setSize(MIB).setThin(true).setShare(ShareProtocol.NVMF).build()));
+        assertEquals(1, replicaRpc.listReplicas(ListReplicaOptions.getDefaultInstance()).getReplicasCount(),
+                "a replica whose share failed is not left behind");
+    }
+}

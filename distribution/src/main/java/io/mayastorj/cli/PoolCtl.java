@@ -1,0 +1,86 @@
+package io.mayastorj.cli;
+
+import io.mayastorj.api.v1.CreatePoolRequest;
+import io.mayastorj.api.v1.DestroyPoolRequest;
+import io.mayastorj.api.v1.ExportPoolRequest;
+import io.mayastorj.api.v1.ImportPoolRequest;
+import io.mayastorj.api.v1.ListPoolOptions;
+import io.mayastorj.api.v1.ListPoolsResponse;
+import io.mayastorj.api.v1.Pool;
+import io.mayastorj.core.text.Sizes;
+import io.mayastorj.core.text.Table;
+import java.util.List;
+import java.util.Locale;
+
+/** {@code mayastor ctl pool ...} */
+final class PoolCtl {
+
+    static final String USAGE = """
+              pool create NAME DISK [--cluster-size SIZE] [--uuid UUID]
+                                                  a pool on a device: aio:///dev/sdb, a bare path, malloc:///...
+              pool import DISK [--name NAME]      import the pool a device holds
+              pool export NAME                    close a pool and forget it, leaving it on the device
+              pool destroy NAME                   destroy a pool, its replicas and its signature
+              pool list [NAME]
+            """;
+
+    private PoolCtl() {
+    }
+
+    static void run(String verb, Args args, NodeClient node, Output out) {
+        switch (verb) {
+            case "create" -> {
+                args.atMost(4, "mayastor ctl pool create NAME DISK");
+                String name = args.positional(2, "the pool name");
+                String disk = args.positional(3, "the disk (e.g. aio:///dev/sdb or /var/tmp/pool.img)");
+                String cluster = args.option("cluster-size", null);
+                Pool pool = node.pool().createPool(CreatePoolRequest.newBuilder().setName(name).addDisks(disk)
+                        .setUuid(args.option("uuid", ""))
+                        .setClusterSize(cluster == null ? 0 : (int) SizeArg.parse(cluster, "--cluster-size")).build());
+                out.print(pool, () -> out.out.print(table(List.of(pool))));
+            }
+            case "import" -> {
+                args.atMost(3, "mayastor ctl pool import DISK [--name NAME]");
+                String disk = args.positional(2, "the disk");
+                Pool pool = node.pool().importPool(ImportPoolRequest.newBuilder().addDisks(disk)
+                        .setName(args.option("name", "")).build());
+                out.print(pool, () -> out.out.print(table(List.of(pool))));
+            }
+            case "export" -> {
+                args.atMost(3, "mayastor ctl pool export NAME");
+                String name = args.positional(2, "the pool name");
+                var reply = node.pool().exportPool(ExportPoolRequest.newBuilder().setName(name).build());
+                out.print(reply, () -> out.out.println("exported pool " + name));
+            }
+            case "destroy" -> {
+                args.atMost(3, "mayastor ctl pool destroy NAME");
+                String name = args.positional(2, "the pool name");
+                var reply = node.pool().destroyPool(DestroyPoolRequest.newBuilder().setName(name).build());
+                out.print(reply, () -> out.out.println("destroyed pool " + name));
+            }
+            case "list" -> {
+                args.atMost(3, "mayastor ctl pool list [NAME]");
+                String name = args.positional().size() > 2 ? args.positional(2, "") : "";
+                ListPoolsResponse reply = node.pool().listPools(ListPoolOptions.newBuilder().setName(name).build());
+                out.print(reply, () -> out.out.print(reply.getPoolsCount() == 0 ? "no pools\n" : table(reply.getPoolsList())));
+            }
+            default -> throw new UsageException("unknown command 'pool " + verb + "'; see mayastor ctl --help");
+        }
+    }
+
+    static String table(List<Pool> pools) {
+        Table table = new Table("NAME", "STATE", "DISK", "CAPACITY", "USED", "COMMITTED", "CLUSTER", "REPLICAS", "UUID", "REASON")
+                .alignRight("CAPACITY", "USED", "COMMITTED", "CLUSTER", "REPLICAS");
+        for (Pool p : pools) {
+            table.row(p.getName(), p.getState().name().replace("POOL_", "").toLowerCase(Locale.ROOT),
+                    String.join(",", p.getDisksList()), human(p.getCapacity()), human(p.getUsed()), human(p.getCommitted()),
+                    human(p.getClusterSize()), p.getReplicas(), p.getUuid().isEmpty() ? null : p.getUuid(),
+                    p.getReason().isEmpty() ? null : p.getReason());
+        }
+        return table.toString();
+    }
+
+    static String human(long bytes) {
+        return Sizes.human(bytes);
+    }
+}

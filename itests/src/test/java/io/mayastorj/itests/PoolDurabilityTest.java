@@ -1,0 +1,90 @@
+package io.mayastorj.itests;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.RandomAccessFile;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Random;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+
+/**
+ * A pool made by one node process survives {@code kill -9} of that process: a new process on the
+ * same state directory imports it by itself, with its replicas and every flushed write.
+ */
+class PoolDurabilityTest {
+
+    private static final String THIN = "5e0a0b1c-0000-4000-8000-000000000001";
+    private static final String THICK = "5e0a0b1c-0000-4000-8000-000000000002";
+
+    @Test
+    void aKilledNodesPoolIsImportedByTheNextProcessWithAllItsData() throws Exception {
+        Path work = Files.createTempDirectory("mayastor-pool-kill");
+        Path disk = work.resolve("pool.img");
+        try (RandomAccessFile f = new RandomAccessFile(disk.toFile(), "rw")) {
+            f.setLength(256L << 20);
+        }
+        String endpoint = "127.0.0.4:" + DistributionTest.freePort("127.0.0.4");
+        String[] node = {"--node-id", "durable", "--grpc-endpoint", endpoint, "--state-dir", work.resolve("state").toString(),
+                "--buffers-mb", "32"};
+        byte[] thinData = random(1 << 20, 1);
+        byte[] thickData = random(256 << 10, 2);
+        Path thinFile = work.resolve("thin.bin");
+        Path thickFile = work.resolve("thick.bin");
+        Files.write(thinFile, thinData);
+        Files.write(thickFile, thickData);
+
+        try (Mayastor.NodeProcess first = new Mayastor.NodeProcess(node)) {
+            assertNotNull(first.await(l -> l.startsWith("mayastor node durable ready"), 60), first.output());
+            ok(ctl(endpoint, "pool", "create", "p0", disk.toString()));
+            ok(ctl(endpoint, "replica", "create", "p0", "64MiB", "--thin", "--uuid", THIN, "--name", "thin"));
+            ok(ctl(endpoint, "replica", "create", "p0", "32MiB", "--uuid", THICK, "--name", "thick"));
+            ok(ctl(endpoint, "bdev", "write", THIN, "--offset", String.valueOf(40L << 20), "--input", thinFile.toString(), "--flush"));
+            ok(ctl(endpoint, "bdev", "write", THICK, "--offset", "8192", "--input", thickFile.toString(), "--flush"));
+            first.process.toHandle().destroyForcibly(); // kill -9
+            assertTrue(first.process.waitFor(20, TimeUnit.SECONDS));
+            assertEquals(137, first.process.exitValue(), "killed by SIGKILL");
+        }
+
+        try (Mayastor.NodeProcess second = new Mayastor.NodeProcess(node)) {
+            assertNotNull(second.await(l -> l.startsWith("mayastor node durable ready"), 60), second.output());
+            assertNotNull(second.await(l -> l.contains("imported pool p0"), 5), second.output());
+            String pools = ok(ctl(endpoint, "pool", "list")).out();
+            assertTrue(pools.contains("p0") && pools.contains("online"), pools);
+            String replicas = ok(ctl(endpoint, "replica", "list")).out();
+            assertTrue(replicas.contains(THIN) && replicas.contains(THICK), replicas);
+            Path back = work.resolve("back.bin");
+            ok(ctl(endpoint, "bdev", "read", THIN, "--offset", String.valueOf(40L << 20), "--length",
+                    String.valueOf(thinData.length), "--output", back.toString()));
+            assertArrayEquals(thinData, Files.readAllBytes(back));
+            ok(ctl(endpoint, "bdev", "read", THICK, "--offset", "8192", "--length", String.valueOf(thickData.length),
+                    "--output", back.toString()));
+            assertArrayEquals(thickData, Files.readAllBytes(back));
+            ok(ctl(endpoint, "pool", "destroy", "p0"));
+        }
+    }
+
+    private static byte[] random(int length, long seed) {
+        byte[] data = new byte[length];
+        new Random(seed).nextBytes(data);
+        return data;
+    }
+
+    private static Mayastor.Result ctl(String endpoint, String... words) throws Exception {
+        String[] args = new String[words.length + 3];
+        args[0] = "ctl";
+        args[1] = "--node";
+        args[2] = endpoint;
+        System.arraycopy(words, 0, args, 3, words.length);
+        return Mayastor.run(args);
+    }
+
+    private static Mayastor.Result ok(Mayastor.Result r) {
+        assertEquals(0, r.exit(), "stderr: " + r.err() + "\nstdout: " + r.out());
+        return r;
+    }
+}
