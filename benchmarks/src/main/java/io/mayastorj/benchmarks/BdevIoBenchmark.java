@@ -2,9 +2,6 @@ package io.mayastorj.benchmarks;
 
 import io.mayastorj.core.bdev.BdevUri;
 import io.mayastorj.core.bdev.BlockDevice;
-import io.mayastorj.core.bdev.IoCompletion;
-import io.mayastorj.core.bdev.IoStatus;
-import io.mayastorj.core.buffer.DmaBuffer;
 import io.mayastorj.core.internal.bdev.AioBdevFactory;
 import io.mayastorj.core.internal.bdev.MallocBdevFactory;
 import io.mayastorj.core.internal.buffer.DmaBufferPool;
@@ -16,14 +13,12 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
 import org.openjdk.jmh.annotations.Level;
 import org.openjdk.jmh.annotations.Measurement;
 import org.openjdk.jmh.annotations.Mode;
-import org.openjdk.jmh.annotations.OperationsPerInvocation;
 import org.openjdk.jmh.annotations.OutputTimeUnit;
 import org.openjdk.jmh.annotations.Param;
 import org.openjdk.jmh.annotations.Scope;
@@ -60,30 +55,13 @@ public class BdevIoBenchmark {
     private DmaBufferPool pool;
     private BlockDevice bdev;
     private Path file;
-    private DmaBuffer[] buffers;
-    private long blocksPerIo;
-    private long slots;
-    private long next = 0x9E3779B97F4A7C15L;
+    private Load latency;
+    private Load throughput;
     private boolean write;
-
-    /** Completions count down here; the benchmark thread waits on it without allocating. */
-    private final AtomicInteger inFlight = new AtomicInteger();
-    private final AtomicInteger errors = new AtomicInteger();
-    private final IoCompletion<Object> done = (status, ctx) -> {
-        if (status != IoStatus.SUCCESS) {
-            errors.incrementAndGet();
-        }
-        inFlight.decrementAndGet();
-    };
 
     @Setup(Level.Trial)
     public void open() throws IOException {
         pool = new DmaBufferPool(64L << 20, HugepageMode.AUTO);
-        buffers = new DmaBuffer[QUEUE_DEPTH];
-        for (int i = 0; i < QUEUE_DEPTH; i++) {
-            buffers[i] = pool.allocate(size);
-            buffers[i].bytes().put(0, new byte[size]);
-        }
         if (device.equals("malloc")) {
             bdev = new MallocBdevFactory().create(BdevUri.parse("malloc:///bench?size_mb=" + (DEVICE_BYTES >> 20)));
         } else {
@@ -91,8 +69,8 @@ public class BdevIoBenchmark {
             fill(file);
             bdev = new AioBdevFactory().create(BdevUri.parse("aio://" + file));
         }
-        blocksPerIo = size / bdev.blockSize();
-        slots = bdev.blockCount() / blocksPerIo;
+        latency = new Load(bdev, pool, size, 1, DEVICE_BYTES);
+        throughput = new Load(bdev, pool, size, QUEUE_DEPTH, DEVICE_BYTES);
         write = op.equals("write");
     }
 
@@ -113,38 +91,12 @@ public class BdevIoBenchmark {
 
     @TearDown(Level.Trial)
     public void close() throws IOException {
-        while (inFlight.get() > 0) {
-            Thread.onSpinWait();
-        }
+        latency.close();
+        throughput.close();
         bdev.close();
-        for (DmaBuffer b : buffers) {
-            b.release();
-        }
         pool.close();
         if (file != null) {
             Files.deleteIfExists(file);
-        }
-        if (errors.get() > 0) {
-            throw new IllegalStateException(errors.get() + " I/Os failed");
-        }
-    }
-
-    /** A random I/O-aligned offset (xorshift; no allocation, no contention). */
-    private long nextLba() {
-        long x = next;
-        x ^= x << 13;
-        x ^= x >>> 7;
-        x ^= x << 17;
-        next = x;
-        return Long.remainderUnsigned(x, slots) * blocksPerIo;
-    }
-
-    private void submit(DmaBuffer buffer) {
-        inFlight.incrementAndGet();
-        if (write) {
-            bdev.write(buffer, 0, nextLba(), (int) blocksPerIo, done, null);
-        } else {
-            bdev.read(buffer, 0, nextLba(), (int) blocksPerIo, done, null);
         }
     }
 
@@ -153,23 +105,15 @@ public class BdevIoBenchmark {
     @BenchmarkMode(Mode.AverageTime)
     @OutputTimeUnit(TimeUnit.MICROSECONDS)
     public void latencyQd1() {
-        submit(buffers[0]);
-        while (inFlight.get() != 0) {
-            Thread.onSpinWait();
-        }
+        latency.submit(write, true);
+        latency.drain();
     }
 
-    /** 32 I/Os kept in flight; each invocation completes (and replaces) 32 of them. */
+    /** 32 I/Os kept in flight; each invocation submits one as soon as a slot is free. */
     @Benchmark
     @BenchmarkMode(Mode.Throughput)
     @OutputTimeUnit(TimeUnit.SECONDS)
-    @OperationsPerInvocation(QUEUE_DEPTH)
     public void throughputQd32() {
-        for (int i = 0; i < QUEUE_DEPTH; i++) {
-            while (inFlight.get() >= QUEUE_DEPTH) {
-                Thread.onSpinWait();
-            }
-            submit(buffers[i]);
-        }
+        throughput.submit(write, true);
     }
 }

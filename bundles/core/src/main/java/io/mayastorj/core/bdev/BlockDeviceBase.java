@@ -206,8 +206,7 @@ public abstract class BlockDeviceBase implements BlockDevice {
                 onCloseTimeout(inFlight.sum());
                 return;
             }
-            Thread.onSpinWait();
-            Thread.yield();
+            java.util.concurrent.locks.LockSupport.parkNanos(100_000); // closing is rare: no need to spin
         }
         doClose();
     }

@@ -26,6 +26,8 @@ public enum IoStatus {
     ABORTED,
     /** The device is closing or closed. */
     DEVICE_CLOSED,
+    /** The device cannot be reached now (a remote target is down or reconnecting); later may work. */
+    UNAVAILABLE,
     /** Any other failure. */
     FAILED;
 

@@ -50,6 +50,21 @@ public final class FreeList<E> {
         return item;
     }
 
+    /**
+     * Creates an item for the next free index and hands it out at once (not on the list): for lists
+     * that grow on demand up to their capacity. Null when the list is at capacity.
+     */
+    public synchronized E addTaken(IntFunction<E> factory) {
+        if (added == items.length) {
+            return null;
+        }
+        int index = added;
+        E item = factory.apply(index);
+        items[index] = item;
+        added++;
+        return item;
+    }
+
     /** Returns the item of {@code index} to the list. */
     public void push(int index) {
         while (true) {

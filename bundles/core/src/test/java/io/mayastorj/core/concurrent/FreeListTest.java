@@ -28,7 +28,11 @@ class FreeListTest {
         assertTrue(list.isEmpty());
         list.push(1);
         assertEquals("item1", list.pop());
-        list.add(i -> "item" + i);
+        assertEquals("item2", list.addTaken(i -> "item" + i), "handed out, not listed");
+        assertNull(list.pop());
+        assertNull(list.addTaken(i -> "x"), "at capacity");
+        list.push(2);
+        assertEquals("item2", list.pop());
         assertEquals("free list full: 3 items",
                 assertThrows(IllegalStateException.class, () -> list.add(i -> "x")).getMessage());
     }

@@ -36,6 +36,8 @@ final class Replica extends BlockDeviceBase {
     final String replicaName;
     final boolean thin;
     final long blocksPerCluster;
+    /** log2 of blocksPerCluster when it is a power of two (the default), else -1: shifts, not divisions. */
+    private final int clusterShift;
     private final long dataStartBlock;
     final long createdMillis;
 
@@ -55,6 +57,7 @@ final class Replica extends BlockDeviceBase {
     final LongAdder[] epochInFlight = {new LongAdder(), new LongAdder()};
     long epochGeneration;
 
+    /** I/O contexts, made as the queue depth first needs them and reused from then on. */
     private final FreeList<Io> contexts = new FreeList<>(CONTEXTS);
 
     /** One I/O in flight: the caller's completion and the count of its pieces still running. */
@@ -86,14 +89,12 @@ final class Replica extends BlockDeviceBase {
         this.createdMillis = createdMillis;
         this.properties = properties;
         this.blocksPerCluster = pool.layout.clusterSize() / pool.layout.blockSize();
+        this.clusterShift = Long.bitCount(blocksPerCluster) == 1 ? Long.numberOfTrailingZeros(blocksPerCluster) : -1;
         this.dataStartBlock = pool.layout.dataOffset() / pool.layout.blockSize();
         int pages = mapPagesFor(sizeBytes, pool.layout.clusterSize());
         this.map = new int[pages][];
         this.mapPageNumbers = new int[pages];
         Arrays.fill(mapPageNumbers, -1);
-        for (int i = 0; i < CONTEXTS; i++) {
-            contexts.add(Io::new);
-        }
     }
 
     static long clustersFor(long sizeBytes, int clusterSize) {
@@ -192,7 +193,10 @@ final class Replica extends BlockDeviceBase {
     private <C> Io begin(IoType type, long bytes, IoCompletion<? super C> done, C context, int pieces) {
         Io io = contexts.pop();
         if (io == null) {
-            io = new Io(-1); // more than CONTEXTS in flight: a short-lived extra
+            io = contexts.addTaken(Io::new); // the pool grows with the queue depth it sees
+            if (io == null) {
+                io = new Io(-1); // more than CONTEXTS in flight: a short-lived extra
+            }
         }
         int e = epoch;
         epochInFlight[e].increment();
@@ -227,8 +231,12 @@ final class Replica extends BlockDeviceBase {
         }
     }
 
+    private long clusterOf(long lba) {
+        return clusterShift >= 0 ? lba >>> clusterShift : lba / blocksPerCluster;
+    }
+
     private int pieces(long lba, long blocks) {
-        return (int) ((lba + blocks - 1) / blocksPerCluster - lba / blocksPerCluster + 1);
+        return (int) (clusterOf(lba + blocks - 1) - clusterOf(lba) + 1);
     }
 
     private long dataLba(int physical, long inCluster) {
@@ -243,7 +251,7 @@ final class Replica extends BlockDeviceBase {
         int offset = bufferOffset;
         int left = blocks;
         while (left > 0) {
-            long cluster = position / blocksPerCluster;
+            long cluster = clusterOf(position);
             long inCluster = position - cluster * blocksPerCluster;
             int n = (int) Math.min(left, blocksPerCluster - inCluster);
             int physical = physical(cluster);
@@ -276,7 +284,7 @@ final class Replica extends BlockDeviceBase {
         int offset = bufferOffset;
         int left = blocks;
         while (left > 0) {
-            long cluster = position / blocksPerCluster;
+            long cluster = clusterOf(position);
             long inCluster = position - cluster * blocksPerCluster;
             int n = (int) Math.min(left, blocksPerCluster - inCluster);
             writePiece(io, buffer, offset, cluster, inCluster, n);
@@ -327,7 +335,7 @@ final class Replica extends BlockDeviceBase {
         long position = lba;
         long left = blocks;
         while (left > 0) {
-            long cluster = position / blocksPerCluster;
+            long cluster = clusterOf(position);
             long inCluster = position - cluster * blocksPerCluster;
             long n = Math.min(left, blocksPerCluster - inCluster);
             int physical = physical(cluster);
