@@ -11,6 +11,9 @@ import io.mayastorj.api.v1.CreateBdevResponse;
 import io.mayastorj.api.v1.DestroyBdevRequest;
 import io.mayastorj.api.v1.ListBdevOptions;
 import io.mayastorj.api.v1.ListBdevResponse;
+import io.mayastorj.api.v1.ShareBdevRequest;
+import io.mayastorj.api.v1.ShareBdevResponse;
+import io.mayastorj.api.v1.UnshareBdevRequest;
 import io.mayastorj.api.v1.NodeInfo;
 import io.mayastorj.api.v1.ReadBdevRequest;
 import io.mayastorj.api.v1.ReadBdevResponse;
@@ -45,6 +48,10 @@ final class Ctl {
                                                   read up to 1 MiB (hex dump unless --output)
               bdev write NAME --offset BYTES (--input FILE | --pattern BYTE --length BYTES) [--flush]
                                                   write up to 1 MiB
+              bdev share NAME --protocol nvmf [--allowed-host NQN]...
+                                                  share a bdev; prints the URI hosts connect to
+                                                  (nvmf://ADDRESS:8420/nqn.2019-05.io.openebs:NAME)
+              bdev unshare NAME                   stop sharing; connected hosts are dropped
             %s%s
             options:
               --node HOST:PORT    the node to talk to (default: $MAYASTOR_NODE, else 127.0.0.1:10124)
@@ -119,6 +126,23 @@ final class Ctl {
                 String name = args.positional(2, "the bdev name or URI");
                 node.bdev().destroy(DestroyBdevRequest.newBuilder().setName(name).build());
                 print(json, Empty.getDefaultInstance(), () -> out.println("destroyed bdev " + name));
+            }
+            case "bdev share" -> {
+                args.atMost(3, "mayastor ctl bdev share NAME --protocol nvmf|iscsi [--allowed-host NQN]...");
+                String name = args.positional(2, "the bdev name");
+                String protocol = args.option("protocol", null);
+                if (protocol == null) {
+                    throw new UsageException("--protocol nvmf|iscsi is required");
+                }
+                ShareBdevResponse reply = node.bdev().share(ShareBdevRequest.newBuilder().setName(name)
+                        .setProtocol(ReplicaCtl.protocol(protocol)).addAllAllowedHosts(args.all("allowed-host")).build());
+                print(json, reply, () -> out.println(reply.getUri()));
+            }
+            case "bdev unshare" -> {
+                args.atMost(3, "mayastor ctl bdev unshare NAME");
+                String name = args.positional(2, "the bdev name");
+                node.bdev().unshare(UnshareBdevRequest.newBuilder().setName(name).build());
+                print(json, Empty.getDefaultInstance(), () -> out.println("unshared bdev " + name));
             }
             case "bdev read" -> {
                 return read(node, args, json);

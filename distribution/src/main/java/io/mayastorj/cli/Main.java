@@ -82,8 +82,8 @@ public final class Main {
     }
 
     private static int node(List<String> argv, PrintStream out) {
-        Set<String> valued = Set.of("node-id", "grpc-endpoint", "config", "state-dir", "reactors", "buffers-mb",
-                "hugepages", "log-level");
+        Set<String> valued = new java.util.HashSet<>(Set.of("config"));
+        NodeSettings.KEYS.keySet().forEach(key -> valued.add(key.replace('.', '-')));
         Args args = Args.parse(argv, Set.of("console", "help"), valued).atMost(0, "mayastor node --node-id NAME ...");
         if (args.flag("help")) {
             StringBuilder keys = new StringBuilder();

@@ -35,6 +35,7 @@ public final class NodeLauncher {
 
     private static final Logger LOG = Logger.getLogger("mayastor.node");
     private static final String NODE_PID = "io.mayastorj.node";
+    private static final String NVMF_PID = "io.mayastorj.nvmf";
     private static final String STATE_FILTER = "(mayastor.node.state=*)";
     private static final Duration READY_TIMEOUT = Duration.ofSeconds(60);
     private static final Duration STOP_TIMEOUT = Duration.ofSeconds(15);
@@ -153,10 +154,10 @@ public final class NodeLauncher {
             ServiceReference<Object> ref = tracker.getServiceReference();
             Class<?> adminType = ref.getBundle().loadClass("org.osgi.service.cm.ConfigurationAdmin");
             Class<?> configType = ref.getBundle().loadClass("org.osgi.service.cm.Configuration");
-            Object configuration = adminType.getMethod("getConfiguration", String.class, String.class)
-                    .invoke(admin, NODE_PID, "?");
+            Method get = adminType.getMethod("getConfiguration", String.class, String.class);
             Method update = configType.getMethod("update", Dictionary.class);
-            update.invoke(configuration, settings.nodeConfiguration());
+            update.invoke(get.invoke(admin, NODE_PID, "?"), settings.nodeConfiguration());
+            update.invoke(get.invoke(admin, NVMF_PID, "?"), settings.nvmfConfiguration());
         } finally {
             tracker.close();
         }

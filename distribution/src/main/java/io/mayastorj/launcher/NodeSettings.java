@@ -32,6 +32,9 @@ public final class NodeSettings {
         KEYS.put("buffers.mb", "size of the DMA buffer pool in MiB (default 128)");
         KEYS.put("hugepages", "auto | on | off: put the buffer pool on 2 MiB hugepages (default auto)");
         KEYS.put("log.level", "error | warn | info | debug | trace (default info)");
+        KEYS.put("nvmf.address", "address the NVMe-oF/TCP target listens on (default: that of grpc.endpoint)");
+        KEYS.put("nvmf.port", "port of the NVMe-oF/TCP target (default 8420)");
+        KEYS.put("nvmf.io.timeout", "seconds an nvmf:// bdev waits for a command before it reconnects (default 30)");
     }
 
     private final Map<String, String> values = new LinkedHashMap<>();
@@ -42,6 +45,8 @@ public final class NodeSettings {
         values.put("buffers.mb", "128");
         values.put("hugepages", "auto");
         values.put("log.level", "info");
+        values.put("nvmf.port", "8420");
+        values.put("nvmf.io.timeout", "30");
     }
 
     /**
@@ -89,6 +94,8 @@ public final class NodeSettings {
             throw new IllegalArgumentException("grpc endpoint '" + endpoint + "' is not ip:port (e.g. 127.0.0.1:10124)");
         }
         intSetting("reactors", 1, 64);
+        intSetting("nvmf.port", 1, 65535);
+        intSetting("nvmf.io.timeout", 1, 3600);
         intSetting("buffers.mb", 2, 1 << 20);
         choice("hugepages", Set.of("auto", "on", "off"));
         choice("log.level", Set.of("error", "warn", "info", "debug", "trace"));
@@ -142,6 +149,15 @@ public final class NodeSettings {
 
     public Path stateDir() {
         return Path.of(values.get("state.dir"));
+    }
+
+    /** The NVMe-oF/TCP configuration as Config Admin takes it (PID io.mayastorj.nvmf). */
+    public Hashtable<String, Object> nvmfConfiguration() {
+        Hashtable<String, Object> config = new Hashtable<>();
+        config.put("nvmf.address", values.getOrDefault("nvmf.address", ""));
+        config.put("nvmf.port", Integer.parseInt(values.get("nvmf.port")));
+        config.put("nvmf.io.timeout", Integer.parseInt(values.get("nvmf.io.timeout")));
+        return config;
     }
 
     /** The node configuration as Config Admin takes it (PID io.mayastorj.node). */

@@ -74,7 +74,7 @@ class PoolDurabilityTest {
         return data;
     }
 
-    private static Mayastor.Result ctl(String endpoint, String... words) throws Exception {
+    static Mayastor.Result ctl(String endpoint, String... words) throws Exception {
         String[] args = new String[words.length + 3];
         args[0] = "ctl";
         args[1] = "--node";
@@ -83,7 +83,7 @@ class PoolDurabilityTest {
         return Mayastor.run(args);
     }
 
-    private static Mayastor.Result ok(Mayastor.Result r) {
+    static Mayastor.Result ok(Mayastor.Result r) {
         assertEquals(0, r.exit(), "stderr: " + r.err() + "\nstdout: " + r.out());
         return r;
     }

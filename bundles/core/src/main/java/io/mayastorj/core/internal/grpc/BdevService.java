@@ -25,7 +25,11 @@ import io.mayastorj.core.bdev.IoStatus;
 import io.mayastorj.core.buffer.BufferPool;
 import io.mayastorj.core.buffer.DmaBuffer;
 import io.mayastorj.core.error.MayastorException;
+import io.mayastorj.api.v1.ShareBdevRequest;
+import io.mayastorj.api.v1.ShareBdevResponse;
+import io.mayastorj.api.v1.UnshareBdevRequest;
 import io.mayastorj.core.transport.ShareManager;
+import io.mayastorj.core.transport.ShareOptions;
 import io.mayastorj.core.transport.ShareStatus;
 import java.time.Duration;
 import java.util.List;
@@ -118,6 +122,27 @@ public final class BdevService extends BdevRpcGrpc.BdevRpcImplBase {
             buffer.release();
         }
         response.onNext(WriteBdevResponse.newBuilder().setBytesWritten(length).build());
+        response.onCompleted();
+    }
+
+    @Override
+    public void share(ShareBdevRequest request, StreamObserver<ShareBdevResponse> response) {
+        String protocol = switch (request.getProtocol()) {
+            case NVMF -> "nvmf";
+            case ISCSI -> "iscsi";
+            default -> throw MayastorException.invalidArgument("share protocol %s: expected nvmf or iscsi",
+                    request.getProtocol());
+        };
+        String uri = shares.share(request.getName(), protocol,
+                new ShareOptions(request.getAllowedHostsList(), java.util.Map.of()));
+        response.onNext(ShareBdevResponse.newBuilder().setUri(uri).build());
+        response.onCompleted();
+    }
+
+    @Override
+    public void unshare(UnshareBdevRequest request, StreamObserver<Empty> response) {
+        shares.unshare(request.getName());
+        response.onNext(Empty.getDefaultInstance());
         response.onCompleted();
     }
 

@@ -1,0 +1,30 @@
+package io.mayastorj.nvmf.internal.host;
+
+import io.mayastorj.core.buffer.BufferPool;
+import io.mayastorj.core.reactor.Reactor;
+import java.util.List;
+import java.util.concurrent.ScheduledExecutorService;
+
+/** What the host side needs from the node, and its settings. */
+interface Host {
+
+    List<Reactor> reactors();
+
+    BufferPool buffers();
+
+    /** Where connects and reconnects run: they block, so never on a reactor. */
+    ScheduledExecutorService connector();
+
+    /** A command without an answer for this long fails its queue. */
+    long ioTimeoutNanos();
+
+    int connectTimeoutMillis();
+
+    int keepAliveMillis();
+
+    /** Entries per I/O queue the host asks for (at most what the controller offers). */
+    int queueDepth();
+
+    /** The bdev closed. */
+    void closed(NvmfBdev bdev);
+}

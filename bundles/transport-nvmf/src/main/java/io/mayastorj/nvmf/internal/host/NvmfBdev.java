@@ -1,0 +1,412 @@
+package io.mayastorj.nvmf.internal.host;
+
+import io.mayastorj.core.bdev.BlockDeviceBase;
+import io.mayastorj.core.bdev.IoCompletion;
+import io.mayastorj.core.bdev.IoStatus;
+import io.mayastorj.core.bdev.IoType;
+import io.mayastorj.core.buffer.DmaBuffer;
+import io.mayastorj.nvmf.internal.protocol.Identify;
+import io.mayastorj.nvmf.internal.protocol.Sqe;
+import java.io.IOException;
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
+import java.util.List;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * A remote namespace as a local bdev: {@code nvmf://host:port/nqn}. I/O goes to the queue of the
+ * caller's reactor when there is one (no thread hop), else round-robin. When the connection drops,
+ * the I/O in flight fails (UNAVAILABLE, or TIMED_OUT for the command that timed out), new I/O fails
+ * at once, and the bdev reconnects in the background with back-off until it is closed: a nexus sees
+ * errors, never a hang, and its child comes back by itself.
+ */
+final class NvmfBdev extends BlockDeviceBase implements HostQueue.IoSink {
+
+    private static final Logger LOG = System.getLogger("mayastor.nvmf");
+    private static final HostQueue[] NONE = new HostQueue[0];
+    private static final long FIRST_RETRY_MILLIS = 250;
+    private static final long MAX_RETRY_MILLIS = 10_000;
+    private static final int MAX_WRITE_ZEROES_BLOCKS = 1 << 16;
+    private static final int MAX_DSM_RANGES = 256;
+
+    private final Host host;
+    private final Session.Target target;
+    private final Session.Identity identity;
+    private final int blockShift;
+    private volatile Session session;
+    private volatile HostQueue[] queues;
+    private int nextQueue;
+    private final ConcurrentLinkedQueue<Pending> waiting = new ConcurrentLinkedQueue<>();
+    private volatile boolean closing;
+    private volatile String lastError;
+    private final AtomicInteger reconnects = new AtomicInteger();
+    private long retryMillis = FIRST_RETRY_MILLIS;
+    private int attempts;
+
+    /** An I/O that found every slot taken: submitted when one frees (allocates; only under overload). */
+    private record Pending(IoType type, DmaBuffer buffer, int bufferOffset, long lba, int blocks,
+                           IoCompletion<Object> done, Object context) {
+    }
+
+    NvmfBdev(String name, Host host, Session first) {
+        super(name, first.identity().uuid(), first.identity().blockSize(), first.identity().blockCount());
+        this.host = host;
+        this.target = first.target();
+        this.identity = first.identity();
+        this.blockShift = Integer.numberOfTrailingZeros(identity.blockSize());
+        attach(first);
+    }
+
+    private void attach(Session live) {
+        live.onFailure(why -> lost(live, why));
+        session = live;
+        queues = live.ioQueues().toArray(NONE);
+    }
+
+    @Override
+    public String productName() {
+        return "NVMe-oF/TCP disk";
+    }
+
+    @Override
+    public boolean supports(IoType type) {
+        return switch (type) {
+            case READ, WRITE, FLUSH -> true;
+            case UNMAP -> (identity.oncs() & Identify.ONCS_DSM) != 0;
+            case WRITE_ZEROES -> (identity.oncs() & Identify.ONCS_WRITE_ZEROES) != 0;
+        };
+    }
+
+    // ---------------------------------------------------------------- I/O
+
+    @Override
+    protected <C> void doRead(DmaBuffer buffer, int bufferOffset, long lba, int blocks,
+                              IoCompletion<? super C> done, C context) {
+        transfer(IoType.READ, buffer, bufferOffset, lba, blocks, cast(done), context);
+    }
+
+    @Override
+    protected <C> void doWrite(DmaBuffer buffer, int bufferOffset, long lba, int blocks,
+                               IoCompletion<? super C> done, C context) {
+        transfer(IoType.WRITE, buffer, bufferOffset, lba, blocks, cast(done), context);
+    }
+
+    @Override
+    protected <C> void doFlush(IoCompletion<? super C> done, C context) {
+        if (!identity.volatileCache()) {
+            complete(IoType.FLUSH, 0, IoStatus.SUCCESS, done, context); // every write is durable already
+            return;
+        }
+        submit(IoType.FLUSH, null, 0, 0, 0, cast(done), context);
+    }
+
+    @Override
+    protected <C> void doUnmap(long lba, long blocks, IoCompletion<? super C> done, C context) {
+        if (blocks > (long) MAX_DSM_RANGES * 0xFFFFFFFFL) {
+            complete(IoType.UNMAP, 0, IoStatus.INVALID_LENGTH, done, context);
+            return;
+        }
+        DmaBuffer ranges = host.buffers().allocate(MAX_DSM_RANGES * 16);
+        if (ranges == null) {
+            complete(IoType.UNMAP, 0, IoStatus.FAILED, done, context);
+            return;
+        }
+        int count = 0;
+        for (long at = lba, left = blocks; left > 0; count++) {
+            long n = Math.min(left, 0xFFFFFFFFL);
+            ranges.bytes().putInt(count * 16, 0);
+            ranges.bytes().putInt(count * 16 + 4, (int) n);
+            ranges.bytes().putLong(count * 16 + 8, at);
+            at += n;
+            left -= n;
+        }
+        // blocks carries the range count; the request owns the buffer and releases it
+        submit(IoType.UNMAP, ranges, 0, lba, count, cast(done), context);
+    }
+
+    @Override
+    protected <C> void doWriteZeroes(long lba, long blocks, IoCompletion<? super C> done, C context) {
+        if (blocks <= MAX_WRITE_ZEROES_BLOCKS) {
+            submit(IoType.WRITE_ZEROES, null, 0, lba, (int) blocks, cast(done), context);
+            return;
+        }
+        Split split = new Split(IoType.WRITE_ZEROES, blocks << blockShift, cast(done), context,
+                (int) ((blocks + MAX_WRITE_ZEROES_BLOCKS - 1) / MAX_WRITE_ZEROES_BLOCKS));
+        for (long at = lba, left = blocks; left > 0; ) {
+            int n = (int) Math.min(left, MAX_WRITE_ZEROES_BLOCKS);
+            submit(IoType.WRITE_ZEROES, null, 0, at, n, split, split);
+            at += n;
+            left -= n;
+        }
+    }
+
+    /** Reads and writes beyond the controller's transfer limit go as several commands. */
+    private void transfer(IoType type, DmaBuffer buffer, int bufferOffset, long lba, int blocks,
+                          IoCompletion<Object> done, Object context) {
+        long bytes = (long) blocks << blockShift;
+        if (bytes <= identity.maxTransfer()) {
+            submit(type, buffer, bufferOffset, lba, blocks, done, context);
+            return;
+        }
+        int chunkBlocks = identity.maxTransfer() >> blockShift;
+        Split split = new Split(type, bytes, done, context, (blocks + chunkBlocks - 1) / chunkBlocks);
+        for (int at = 0; at < blocks; at += chunkBlocks) {
+            int n = Math.min(chunkBlocks, blocks - at);
+            submit(type, buffer, bufferOffset + (at << blockShift), lba + at, n, split, split);
+        }
+    }
+
+    private void submit(IoType type, DmaBuffer buffer, int bufferOffset, long lba, int blocks,
+                        IoCompletion<Object> done, Object context) {
+        HostQueue[] live = queues;
+        if (live.length == 0) {
+            finish(type, buffer, IoStatus.UNAVAILABLE, done, context);
+            return;
+        }
+        HostQueue queue = null;
+        HostRequest r = null;
+        for (HostQueue q : live) {
+            if (q.reactor().inReactor()) {
+                queue = q;
+                r = q.take();
+                break;
+            }
+        }
+        if (r == null) {
+            int start = nextQueue++ & Integer.MAX_VALUE;
+            for (int i = 0; i < live.length && r == null; i++) {
+                queue = live[(start + i) % live.length];
+                r = queue.take();
+            }
+        }
+        if (r == null) {
+            waiting.add(new Pending(type, buffer, bufferOffset, lba, blocks, done, context));
+            // a slot may have come free meanwhile, with nobody left to look at the queue
+            slotFreed(live[0]);
+            return;
+        }
+        fill(r, type, buffer, bufferOffset, lba, blocks, done, context);
+        queue.post(r);
+    }
+
+    private void fill(HostRequest r, IoType type, DmaBuffer buffer, int bufferOffset, long lba, int blocks,
+                      IoCompletion<Object> done, Object context) {
+        r.type = type;
+        r.done = done;
+        r.context = context;
+        r.nsid = 1;
+        r.buffer = buffer;
+        r.bufferOffset = bufferOffset;
+        r.cdw10 = (int) lba;
+        r.cdw11 = (int) (lba >>> 32);
+        switch (type) {
+            case READ, WRITE -> {
+                r.opcode = type == IoType.READ ? Sqe.IO_READ : Sqe.IO_WRITE;
+                r.cdw12 = blocks - 1;
+                r.length = blocks << blockShift;
+                r.data = type == IoType.READ ? HostRequest.Data.TO_HOST : HostRequest.Data.TO_TARGET;
+            }
+            case FLUSH -> {
+                r.opcode = Sqe.IO_FLUSH;
+                r.cdw10 = 0;
+                r.cdw11 = 0;
+            }
+            case WRITE_ZEROES -> {
+                r.opcode = Sqe.IO_WRITE_ZEROES;
+                r.cdw12 = blocks - 1;
+                r.length = blocks << blockShift; // counted as bytes zeroed; no data moves
+            }
+            case UNMAP -> {
+                r.opcode = Sqe.IO_DATASET_MANAGEMENT;
+                r.cdw10 = blocks - 1;              // number of ranges, 0-based
+                r.cdw11 = 0x4;                     // AD: deallocate
+                r.length = blocks * 16;
+                r.data = HostRequest.Data.TO_TARGET;
+                r.ownsBuffer = true;
+            }
+        }
+    }
+
+    @Override
+    public void ioDone(IoType type, long bytes, IoStatus status, IoCompletion<Object> done, Object context) {
+        if (context instanceof Split split && done == split) {
+            split.chunkDone(status);
+            return;
+        }
+        complete(type, type == IoType.UNMAP ? 0 : bytes, status, done, context);
+    }
+
+    @Override
+    public void slotFreed(HostQueue queue) {
+        while (!waiting.isEmpty()) {
+            HostRequest r = queue.take();
+            if (r == null) {
+                return;
+            }
+            Pending p = waiting.poll();
+            if (p == null) {
+                queue.giveBack(r);
+                return;
+            }
+            fill(r, p.type(), p.buffer(), p.bufferOffset(), p.lba(), p.blocks(), p.done(), p.context());
+            queue.post(r);
+        }
+    }
+
+    /** Ends an I/O that never reached a queue. */
+    private void finish(IoType type, DmaBuffer owned, IoStatus status, IoCompletion<Object> done, Object context) {
+        if (type == IoType.UNMAP && owned != null) {
+            owned.release();
+        }
+        ioDone(type, 0, status, done, context);
+    }
+
+    @SuppressWarnings("unchecked")
+    private static IoCompletion<Object> cast(IoCompletion<?> done) {
+        return (IoCompletion<Object>) done;
+    }
+
+    /** A request cut into commands; completes its caller once, with the first failure if any. */
+    private final class Split implements IoCompletion<Object> {
+        private final IoType type;
+        private final long bytes;
+        private final IoCompletion<Object> done;
+        private final Object context;
+        private final AtomicInteger remaining;
+        private volatile IoStatus failure;
+
+        Split(IoType type, long bytes, IoCompletion<Object> done, Object context, int parts) {
+            this.type = type;
+            this.bytes = bytes;
+            this.done = done;
+            this.context = context;
+            this.remaining = new AtomicInteger(parts);
+        }
+
+        void chunkDone(IoStatus status) {
+            if (status != IoStatus.SUCCESS && failure == null) {
+                failure = status;
+            }
+            if (remaining.decrementAndGet() == 0) {
+                IoStatus outcome = failure == null ? IoStatus.SUCCESS : failure;
+                complete(type, bytes, outcome, done, context);
+            }
+        }
+
+        @Override
+        public void ioDone(IoStatus status, Object ignored) {
+            chunkDone(status);
+        }
+    }
+
+    // ---------------------------------------------------------------- connection
+
+    /** The session failed: fail what waits, and reconnect unless closing. Any thread, once per session. */
+    private void lost(Session dead, String why) {
+        if (session != dead) {
+            return;
+        }
+        queues = NONE;
+        session = null;
+        lastError = why;
+        Pending p;
+        while ((p = waiting.poll()) != null) {
+            finish(p.type(), p.buffer(), IoStatus.UNAVAILABLE, p.done(), p.context());
+        }
+        if (closing) {
+            return;
+        }
+        LOG.log(Level.WARNING, "{0}: lost the connection ({1}); reconnecting", name(), why);
+        synchronized (this) {
+            retryMillis = FIRST_RETRY_MILLIS;
+            attempts = 0;
+        }
+        scheduleReconnect();
+    }
+
+    private synchronized void scheduleReconnect() {
+        if (closing) {
+            return;
+        }
+        long delay = retryMillis;
+        retryMillis = Math.min(MAX_RETRY_MILLIS, retryMillis * 2);
+        try {
+            host.connector().schedule(this::reconnect, delay, TimeUnit.MILLISECONDS);
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            lastError = "the nvmf host is stopping";
+        }
+    }
+
+    private void reconnect() {
+        if (closing || session != null) {
+            return;
+        }
+        int attempt;
+        synchronized (this) {
+            attempt = ++attempts;
+        }
+        try {
+            Session fresh = Session.connect(host, target, this);
+            Session.Identity now = fresh.identity();
+            if (!now.uuid().equals(identity.uuid()) || now.blockSize() != identity.blockSize()
+                    || now.blockCount() < blockCount()) {
+                fresh.close();
+                lastError = "the namespace changed: now " + now.uuid() + ", " + now.blockCount() + " blocks of "
+                        + now.blockSize() + " B";
+                LOG.log(Level.ERROR, "{0}: {1}; it stays disconnected", name(), lastError);
+                return;
+            }
+            synchronized (this) {
+                if (closing) {
+                    fresh.close();
+                    return;
+                }
+                attach(fresh);
+            }
+            reconnects.incrementAndGet();
+            lastError = null;
+            LOG.log(Level.INFO, "{0}: reconnected after {1} attempt(s)", name(), attempt);
+        } catch (IOException | RuntimeException e) {
+            lastError = e.getMessage();
+            if (attempt == 1 || attempt % 10 == 0) {
+                LOG.log(Level.WARNING, "{0}: reconnect attempt {1} failed: {2}", name(), attempt, e.getMessage());
+            }
+            scheduleReconnect();
+        }
+    }
+
+    @Override
+    protected void doClose() {
+        Session live;
+        synchronized (this) {
+            closing = true;
+            live = session;
+            session = null;
+            queues = NONE;
+        }
+        if (live != null) {
+            live.close();
+        }
+        host.closed(this);
+    }
+
+    // ---------------------------------------------------------------- inspection
+
+    /** For the shell: the target, whether connected, the queues, reconnects and the last error. */
+    NvmfBdevView view() {
+        HostQueue[] live = queues;
+        StringBuilder q = new StringBuilder();
+        for (HostQueue queue : live) {
+            q.append(q.isEmpty() ? "" : " ").append(queue.qid).append(':').append(queue.outstanding()).append('/')
+                    .append(queue.depth());
+        }
+        return new NvmfBdevView(name(), Session.hostPort(target.address()), target.subnqn(), live.length > 0,
+                q.toString(), reconnects.get(), lastError);
+    }
+
+    List<HostQueue> liveQueues() {
+        return List.of(queues);
+    }
+}

@@ -1,0 +1,499 @@
+package io.mayastorj.nvmf.internal.protocol;
+
+import io.mayastorj.core.reactor.Reactor;
+import java.io.IOException;
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
+import java.nio.ByteBuffer;
+import java.nio.channels.SelectionKey;
+import java.nio.channels.SocketChannel;
+import java.util.zip.CRC32C;
+
+/**
+ * One NVMe/TCP connection, either end: frames PDUs off the socket and queues PDUs onto it. Owned by
+ * one reactor thread: every method runs there. Subclasses (the target's queue, the host's queue) get
+ * each PDU header through {@link #onHeader}, say where its data goes with {@link #dataInto} (straight
+ * into a command's buffer: small payloads are copied from the receive buffer, large ones read from the
+ * socket into place), and hear of the PDU's end through {@link #onPduEnd}.
+ *
+ * <p>The receive buffer holds whatever the socket gave; headers are validated (type, lengths,
+ * digests) before anything in them is trusted, and a malformed one ends the connection with a
+ * termination request carrying the offending header.
+ */
+public abstract class PduChannel implements Reactor.ReadyHandler {
+
+    private static final Logger LOG = System.getLogger("mayastor.nvmf");
+    private static final int RECEIVE_BUFFER = 64 * 1024;
+    private static final int DIRECT_READ = 8 * 1024;
+    private static final int SEND_RING = 1024;
+    private static final int GATHER = 32;
+
+    protected final SocketChannel channel;
+    protected final Reactor reactor;
+    protected SelectionKey key;
+    protected boolean headerDigest;
+    protected boolean dataDigest;
+
+    private final ByteBuffer rx = Pdu.allocate(RECEIVE_BUFFER).flip();
+    /** The current PDU's header (and header digest), copied out of the receive buffer. */
+    protected final ByteBuffer header = Pdu.allocate(256);
+    private final CRC32C crc = new CRC32C();
+    private final ByteBuffer digestBytes = Pdu.allocate(4);
+
+    // the PDU being received
+    private boolean inData;
+    private int pduType;
+    private int padRemaining;
+    private ByteBuffer dataBuffer;
+    private int dataStart;
+    private int dataLength;
+    private int dataReceived;
+    private int digestRemaining;
+    private boolean closing;
+    private boolean closed;
+    private String closedBecause;
+    private String peer;
+
+    // the send ring: buffers in order, each with what to tell when it has gone out
+    private final ByteBuffer[] sendBuffers = new ByteBuffer[SEND_RING];
+    private final Sent[] sendListeners = new Sent[SEND_RING];
+    private int sendHead;
+    private int sendTail;
+    private final ByteBuffer[] gather = new ByteBuffer[GATHER];
+    private boolean waitingToWrite;
+    private boolean flushPosted;
+    private final Runnable flusher = this::postedFlush;
+
+    /** Told when a buffer queued with {@link #send} has been written to the socket. */
+    public interface Sent {
+        void sent();
+    }
+
+    protected PduChannel(SocketChannel channel, Reactor reactor) {
+        this.channel = channel;
+        this.reactor = reactor;
+    }
+
+    /** Registers with the reactor; call on the reactor thread. */
+    public void start() throws IOException {
+        peer = String.valueOf(channel.getRemoteAddress());
+        channel.configureBlocking(false);
+        key = reactor.register(channel, SelectionKey.OP_READ, this);
+    }
+
+    // ---------------------------------------------------------------- receive
+
+    /**
+     * A PDU's header arrived, checked: {@code header} holds it from position 0 (common header
+     * first). Call {@link #dataInto} or {@link #discardData} when it carries data.
+     */
+    protected abstract void onHeader(int type, int flags, ByteBuffer header, int dataLength);
+
+    /** The PDU ended; {@code dataDigestOk} is false when its data failed the digest. */
+    protected abstract void onPduEnd(int type, boolean dataDigestOk);
+
+    /** The connection closed (by the peer, an error, or {@link #close}). */
+    protected abstract void onClosed();
+
+    /**
+     * The longest PDU of this type this end accepts now (bytes, digests included): 0 when the type
+     * is out of sequence now, -1 when this end never accepts it.
+     */
+    protected abstract int maxPduLength(int type);
+
+    /** The termination request this end sends: C2H for a target, H2C for a host. */
+    protected abstract int terminationType();
+
+    /**
+     * The PDU's data goes into {@code buffer} at {@code offset}. The channel moves the buffer's
+     * position and limit while it reads, so give it a view that nobody else uses meanwhile.
+     */
+    protected final void dataInto(ByteBuffer buffer, int offset) {
+        buffer.limit(buffer.capacity());
+        dataBuffer = buffer;
+        dataStart = offset;
+    }
+
+    /** The PDU's data is read and dropped (a command refused before its data arrived). */
+    protected final void discardData() {
+        dataBuffer = null;
+    }
+
+    @Override
+    public final void ready(SelectionKey selected) {
+        try {
+            if (selected.isValid() && selected.isWritable()) {
+                flush();
+            }
+            if (selected.isValid() && selected.isReadable()) {
+                receive();
+            }
+        } catch (IOException e) {
+            close("the connection failed: " + e.getMessage());
+        }
+    }
+
+    private void receive() throws IOException {
+        while (!closing) {
+            if (inData && rx.remaining() == 0 && dataBuffer != null && padRemaining == 0
+                    && dataLength - dataReceived >= DIRECT_READ) {
+                dataBuffer.limit(dataStart + dataLength).position(dataStart + dataReceived);
+                int n = channel.read(dataBuffer);
+                if (n < 0) {
+                    peerClosed();
+                    return;
+                }
+                if (n == 0) {
+                    return;
+                }
+                dataReceived += n;
+                continue;
+            }
+            boolean progress = parse();
+            if (closing) {
+                return;
+            }
+            if (!progress) {
+                rx.compact();
+                int n = channel.read(rx);
+                rx.flip();
+                if (n < 0) {
+                    peerClosed();
+                    return;
+                }
+                if (n == 0) {
+                    return;
+                }
+            }
+        }
+    }
+
+    /** Consumes what it can of the receive buffer; false when it needs more bytes. */
+    private boolean parse() {
+        if (!inData) {
+            return parseHeader();
+        }
+        if (padRemaining > 0) {
+            int n = Math.min(padRemaining, rx.remaining());
+            rx.position(rx.position() + n);
+            padRemaining -= n;
+            return n > 0;
+        }
+        if (dataReceived < dataLength) {
+            int n = Math.min(dataLength - dataReceived, rx.remaining());
+            if (n == 0) {
+                return false;
+            }
+            if (dataBuffer != null) {
+                dataBuffer.put(dataStart + dataReceived, rx, rx.position(), n);
+            }
+            rx.position(rx.position() + n);
+            dataReceived += n;
+            return true;
+        }
+        if (digestRemaining > 0) {
+            if (rx.remaining() < digestRemaining) {
+                return false;
+            }
+            int expected = rx.getInt();
+            digestRemaining = 0;
+            boolean ok = true;
+            if (dataBuffer != null) {
+                ok = digest(dataBuffer, dataStart, dataLength) == expected;
+            }
+            endPdu(ok);
+            return true;
+        }
+        endPdu(true);
+        return true;
+    }
+
+    private void peerClosed() {
+        if (closedBecause == null) {
+            closedBecause = "the peer closed the connection";
+        }
+        close(null);
+    }
+
+    private void endPdu(boolean digestOk) {
+        inData = false;
+        dataBuffer = null;
+        onPduEnd(pduType, digestOk);
+    }
+
+    private boolean parseHeader() {
+        if (rx.remaining() < Pdu.COMMON_HEADER) {
+            return false;
+        }
+        int at = rx.position();
+        int type = rx.get(at + Pdu.OFF_TYPE) & 0xFF;
+        int flags = rx.get(at + Pdu.OFF_FLAGS) & 0xFF;
+        int hlen = rx.get(at + Pdu.OFF_HLEN) & 0xFF;
+        int pdo = rx.get(at + Pdu.OFF_PDO) & 0xFF;
+        long plen = Integer.toUnsignedLong(rx.getInt(at + Pdu.OFF_PLEN));
+        int expected = Pdu.headerLength(type);
+        if (expected < 0 || type == terminationType() || maxPduLength(type) < 0) {
+            copyOffendingHeader(Pdu.COMMON_HEADER);
+            terminate(Pdu.FES_INVALID_HEADER_FIELD, Pdu.OFF_TYPE, "PDU type " + type + " is not valid from this peer");
+            return false;
+        }
+        if (maxPduLength(type) == 0) {
+            copyOffendingHeader(Pdu.COMMON_HEADER);
+            terminate(Pdu.FES_PDU_SEQUENCE_ERROR, Pdu.OFF_TYPE, "PDU type " + type + " is out of sequence");
+            return false;
+        }
+        if (hlen != expected) {
+            copyOffendingHeader(Pdu.COMMON_HEADER);
+            terminate(Pdu.FES_INVALID_HEADER_FIELD, Pdu.OFF_HLEN, "PDU type " + type + " with HLEN " + hlen);
+            return false;
+        }
+        boolean digested = headerDigest && type != Pdu.IC_REQ && type != Pdu.IC_RESP
+                && type != Pdu.H2C_TERM_REQ && type != Pdu.C2H_TERM_REQ;
+        if (digested != ((flags & Pdu.FLAG_HDGST) != 0)) {
+            copyOffendingHeader(Pdu.COMMON_HEADER);
+            terminate(Pdu.FES_INVALID_HEADER_FIELD, Pdu.OFF_FLAGS, "header digest flag " + ((flags & Pdu.FLAG_HDGST) != 0)
+                    + " on a connection that negotiated " + headerDigest);
+            return false;
+        }
+        int headerBytes = hlen + (digested ? Pdu.DIGEST : 0);
+        if (plen < headerBytes || plen > maxPduLength(type)) {
+            copyOffendingHeader(Pdu.COMMON_HEADER);
+            terminate(plen > maxPduLength(type) ? Pdu.FES_DATA_TRANSFER_LIMIT_EXCEEDED : Pdu.FES_INVALID_HEADER_FIELD,
+                    Pdu.OFF_PLEN, "PDU type " + type + " of " + plen + " bytes");
+            return false;
+        }
+        if (rx.remaining() < headerBytes) {
+            return false;
+        }
+        header.clear();
+        header.put(0, rx, at, headerBytes);
+        header.limit(headerBytes);
+        rx.position(at + headerBytes);
+        if (digested) {
+            crc.reset();
+            crc.update(header.duplicate().position(0).limit(hlen));
+            if ((int) crc.getValue() != header.getInt(hlen)) {
+                copyOffendingHeader(-1);
+                terminate(Pdu.FES_HEADER_DIGEST_ERROR, 0, "header digest mismatch on PDU type " + type);
+                return false;
+            }
+        }
+        int payload = (int) plen - headerBytes;
+        int pad = 0;
+        boolean ddgst = false;
+        if (payload > 0) {
+            if (pdo < headerBytes || pdo > plen) {
+                copyOffendingHeader(-1);
+                terminate(Pdu.FES_INVALID_HEADER_FIELD, Pdu.OFF_PDO, "PDU type " + type + " with PDO " + pdo);
+                return false;
+            }
+            pad = pdo - headerBytes;
+            ddgst = dataDigest && (flags & Pdu.FLAG_DDGST) != 0;
+            if (dataDigest != ((flags & Pdu.FLAG_DDGST) != 0)) {
+                copyOffendingHeader(-1);
+                terminate(Pdu.FES_INVALID_HEADER_FIELD, Pdu.OFF_FLAGS, "data digest flag does not match the negotiation");
+                return false;
+            }
+            if (payload < pad + (ddgst ? Pdu.DIGEST : 0)) {
+                copyOffendingHeader(-1);
+                terminate(Pdu.FES_INVALID_HEADER_FIELD, Pdu.OFF_PLEN, "PDU type " + type + " too short for its data");
+                return false;
+            }
+        }
+        pduType = type;
+        padRemaining = pad;
+        dataLength = payload - pad - (ddgst ? Pdu.DIGEST : 0);
+        dataReceived = 0;
+        digestRemaining = ddgst ? Pdu.DIGEST : 0;
+        dataBuffer = null;
+        inData = true;
+        header.position(0);
+        onHeader(type, flags, header, dataLength);
+        return true;
+    }
+
+    /** Keeps the offending header (all of it, or its first {@code bytes}) for the termination request. */
+    private void copyOffendingHeader(int bytes) {
+        if (bytes > 0) {
+            header.clear();
+            int n = Math.min(bytes, rx.remaining());
+            header.put(0, rx, rx.position(), n);
+            header.limit(n);
+        }
+    }
+
+    /**
+     * Ends the connection because the peer broke the protocol: a termination request carrying the
+     * offending header goes out, then the socket closes. Logged once.
+     */
+    protected final void terminate(int fes, int fei, String why) {
+        if (closing) {
+            return;
+        }
+        LOG.log(Level.WARNING, "{0}: {1}; terminating the connection", peer(), why);
+        closedBecause = why;
+        int offending = Math.min(header.limit(), Pdu.TERM_MAX_DATA);
+        ByteBuffer term = Pdu.allocate(Pdu.TERM_HLEN + offending);
+        Pdu.header(term, terminationType(), 0, Pdu.TERM_HLEN, 0, Pdu.TERM_HLEN + offending);
+        term.putShort(Pdu.TERM_FES, (short) fes);
+        term.putInt(Pdu.TERM_FEI, fei);
+        term.put(Pdu.TERM_HLEN, header, 0, offending);
+        closing = true;
+        send(term, () -> close(null));
+        flushQuietly();
+    }
+
+    // ---------------------------------------------------------------- send
+
+    /** Queues {@code buffer} (from its position to its limit); {@code sent} runs once it is written. */
+    protected final void send(ByteBuffer buffer, Sent sent) {
+        if (closed) {
+            if (sent != null) {
+                sent.sent();
+            }
+            return;
+        }
+        int next = (sendTail + 1) % SEND_RING;
+        if (next == sendHead) {
+            flushQuietly();
+            if (next == sendHead) {
+                close("the send queue overflowed: the peer does not read");
+                if (sent != null) {
+                    sent.sent();
+                }
+                return;
+            }
+        }
+        sendBuffers[sendTail] = buffer;
+        sendListeners[sendTail] = sent;
+        sendTail = next;
+        // One flush per turn of the reactor, after whatever else it has to do: the responses of a
+        // burst of commands leave in one gathering write.
+        if (!flushPosted) {
+            flushPosted = true;
+            reactor.execute(flusher);
+        }
+    }
+
+    private void postedFlush() {
+        flushPosted = false;
+        flushQuietly();
+    }
+
+    /** Writes what is queued, as far as the socket takes it. */
+    protected final void flushQuietly() {
+        try {
+            flush();
+        } catch (IOException e) {
+            close("the connection failed: " + e.getMessage());
+        }
+    }
+
+    private void flush() throws IOException {
+        while (sendHead != sendTail && !closed) {
+            int n = 0;
+            for (int i = sendHead; i != sendTail && n < GATHER; i = (i + 1) % SEND_RING) {
+                gather[n++] = sendBuffers[i];
+            }
+            channel.write(gather, 0, n);
+            while (sendHead != sendTail && !sendBuffers[sendHead].hasRemaining()) {
+                Sent listener = sendListeners[sendHead];
+                sendBuffers[sendHead] = null;
+                sendListeners[sendHead] = null;
+                sendHead = (sendHead + 1) % SEND_RING;
+                if (listener != null) {
+                    listener.sent();
+                }
+            }
+            if (sendHead != sendTail && !sendBuffers[sendHead].hasRemaining()) {
+                continue;
+            }
+            if (sendHead != sendTail) {
+                break; // the socket is full
+            }
+        }
+        for (int i = 0; i < GATHER; i++) {
+            gather[i] = null;
+        }
+        boolean pending = sendHead != sendTail && !closed;
+        if (pending != waitingToWrite && key != null && key.isValid()) {
+            waitingToWrite = pending;
+            key.interestOps(pending ? SelectionKey.OP_READ | SelectionKey.OP_WRITE : SelectionKey.OP_READ);
+        }
+    }
+
+    /** Computes the CRC32C of a buffer's remaining bytes, leaving its position where it was. */
+    protected final int digest(ByteBuffer bytes, int offset, int length) {
+        crc.reset();
+        int position = bytes.position();
+        int limit = bytes.limit();
+        bytes.limit(offset + length).position(offset);
+        crc.update(bytes);
+        bytes.limit(limit).position(position);
+        return (int) crc.getValue();
+    }
+
+    // ---------------------------------------------------------------- close
+
+    /** Closes the socket; {@code why} is logged when not null. Idempotent. */
+    public final void close(String why) {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        closing = true;
+        if (why != null) {
+            LOG.log(Level.INFO, "{0}: {1}", peer(), why);
+            closedBecause = why;
+        }
+        if (key != null) {
+            key.cancel();
+        }
+        try {
+            channel.close();
+        } catch (IOException ignored) {
+            // closing anyway
+        }
+        // give back what the queued sends held
+        while (sendHead != sendTail) {
+            Sent listener = sendListeners[sendHead];
+            sendBuffers[sendHead] = null;
+            sendListeners[sendHead] = null;
+            sendHead = (sendHead + 1) % SEND_RING;
+            if (listener != null) {
+                listener.sent();
+            }
+        }
+        onClosed();
+    }
+
+    /** Why the connection closed (or is closing), when it was not closed without a reason. */
+    protected final String closedBecause() {
+        return closedBecause;
+    }
+
+    public final boolean isClosed() {
+        return closed;
+    }
+
+    protected final boolean isClosing() {
+        return closing;
+    }
+
+    /** The peer's address, for log lines (kept: a closed socket no longer says). */
+    public String peer() {
+        if (peer == null) {
+            try {
+                peer = String.valueOf(channel.getRemoteAddress());
+            } catch (IOException | RuntimeException e) {
+                return "(unconnected)";
+            }
+        }
+        return peer;
+    }
+
+    /** Scratch for 4-byte data digests queued right after their data. */
+    protected final ByteBuffer digestScratch() {
+        return digestBytes;
+    }
+}
