@@ -26,7 +26,7 @@ import org.junit.jupiter.api.Test;
  */
 class NvmeKernelInteropTest {
 
-    private static final Path VM = Path.of(System.getProperty("mayastor.vm", "/work/shared/tools/vm"));
+    private static final Path VM = Path.of(System.getProperty("mayastor.vm", "../../shared/tools/vm"));
     private static final Path IMAGE = Path.of(System.getProperty("user.home"), ".cache/kernel-vm/initramfs.img");
     private static final String REPLICA = "a1e0c0de-0000-4000-8000-0000000000e1";
     private static final int PATTERN_AT_MIB = 64;

@@ -1,0 +1,253 @@
+package io.mayastorj.nvmf.internal.target;
+
+import io.mayastorj.core.reactor.Reactor;
+import io.mayastorj.nvmf.internal.protocol.ControllerRegisters;
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A dynamic controller: made by an admin queue's Connect, joined by I/O queues that name its
+ * CNTLID, gone when its admin queue closes or its keep-alive timer expires. Its registers and
+ * features change only on the admin queue's reactor; I/O queues join from theirs, so the queue
+ * table is guarded by this object.
+ */
+final class Controller {
+
+    private static final Logger LOG = System.getLogger("mayastor.nvmf");
+
+    /** I/O queues a controller grants at most; the Linux host asks for one per CPU. */
+    static final int MAX_IO_QUEUES = 16;
+    /** Entries per queue (CAP.MQES + 1); the Linux host asks for 128. */
+    static final int MAX_QUEUE_ENTRIES = 128;
+    /** Asynchronous Event Requests held at once (ACL/AERL + 1). */
+    static final int MAX_HELD_EVENTS = 4;
+
+    private final Subsystem subsystem;
+    private final int cntlid;
+    private final String hostNqn;
+    private final String hostId;
+    private final int katoMillis;
+    private final TargetQueue admin;
+    private final TargetQueue[] ioQueues = new TargetQueue[MAX_IO_QUEUES + 1];
+    private boolean destroyed;
+
+    // registers and features: admin reactor only
+    private int cc;
+    private int csts;
+    private int grantedIoQueues = MAX_IO_QUEUES;
+    private boolean queuesNegotiated;
+    private int asyncEventConfig;
+    int heldEvents;
+    private long lastKeepAlive = System.nanoTime();
+    private Reactor.Timer keepAliveTimer;
+
+    Controller(Subsystem subsystem, int cntlid, String hostNqn, String hostId, int katoMillis, TargetQueue admin) {
+        this.subsystem = subsystem;
+        this.cntlid = cntlid;
+        this.hostNqn = hostNqn;
+        this.hostId = hostId;
+        this.katoMillis = katoMillis;
+        this.admin = admin;
+        if (katoMillis > 0) {
+            scheduleKeepAliveCheck();
+        }
+    }
+
+    int cntlid() {
+        return cntlid;
+    }
+
+    String hostNqn() {
+        return hostNqn;
+    }
+
+    String hostId() {
+        return hostId;
+    }
+
+    Subsystem subsystem() {
+        return subsystem;
+    }
+
+    int katoMillis() {
+        return katoMillis;
+    }
+
+    // ---------------------------------------------------------------- registers
+
+    long property(int offset) {
+        return switch (offset) {
+            case ControllerRegisters.CAP -> ControllerRegisters.capabilities(MAX_QUEUE_ENTRIES);
+            case ControllerRegisters.VS -> ControllerRegisters.VERSION;
+            case ControllerRegisters.CC -> cc & 0xFFFFFFFFL;
+            case ControllerRegisters.CSTS -> csts & 0xFFFFFFFFL;
+            default -> -1;
+        };
+    }
+
+    /** Property Set: only CC is writable. False for any other offset. */
+    boolean setProperty(int offset, long value) {
+        if (offset != ControllerRegisters.CC) {
+            return false;
+        }
+        int old = cc;
+        cc = (int) value;
+        boolean wasEnabled = (old & ControllerRegisters.CC_EN) != 0;
+        boolean enabled = (cc & ControllerRegisters.CC_EN) != 0;
+        if (enabled && !wasEnabled) {
+            csts |= ControllerRegisters.CSTS_RDY;
+        } else if (!enabled && wasEnabled) {
+            // a controller reset deletes the I/O queues
+            csts &= ~ControllerRegisters.CSTS_RDY;
+            closeIoQueues("controller " + cntlid + " was reset by the host");
+        }
+        if (((cc >> ControllerRegisters.CC_SHN_SHIFT) & 3) != 0) {
+            csts = (csts & ~(3 << 2)) | ControllerRegisters.CSTS_SHST_COMPLETE;
+        }
+        return true;
+    }
+
+    boolean enabled() {
+        return (csts & ControllerRegisters.CSTS_RDY) != 0;
+    }
+
+    // ---------------------------------------------------------------- features
+
+    /** Set Features Number of Queues: grants up to {@link #MAX_IO_QUEUES}; returns DW0. */
+    int negotiateQueues(int requestedSubmission, int requestedCompletion) {
+        if (!queuesNegotiated) {
+            grantedIoQueues = Math.min(MAX_IO_QUEUES, Math.min(requestedSubmission, requestedCompletion) + 1);
+            queuesNegotiated = true;
+        }
+        return queuesDword();
+    }
+
+    int queuesDword() {
+        return (grantedIoQueues - 1) | (grantedIoQueues - 1) << 16;
+    }
+
+    synchronized boolean hasIoQueues() {
+        for (int qid = 1; qid < ioQueues.length; qid++) {
+            if (ioQueues[qid] != null) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    int grantedIoQueues() {
+        return grantedIoQueues;
+    }
+
+    int asyncEventConfig() {
+        return asyncEventConfig;
+    }
+
+    void asyncEventConfig(int value) {
+        asyncEventConfig = value;
+    }
+
+    // ---------------------------------------------------------------- queues
+
+    enum Attach { OK, NO_SUCH_QUEUE, TAKEN, NOT_READY, GONE }
+
+    /** An I/O queue's Connect; from the queue's reactor. */
+    synchronized Attach attach(int qid, TargetQueue queue) {
+        if (destroyed) {
+            return Attach.GONE;
+        }
+        if (qid < 1 || qid > grantedIoQueues) {
+            return Attach.NO_SUCH_QUEUE;
+        }
+        if (ioQueues[qid] != null) {
+            return Attach.TAKEN;
+        }
+        if (!enabled()) {
+            return Attach.NOT_READY;
+        }
+        ioQueues[qid] = queue;
+        return Attach.OK;
+    }
+
+    /** An I/O queue closed. */
+    synchronized void detach(int qid, TargetQueue queue) {
+        if (qid > 0 && qid < ioQueues.length && ioQueues[qid] == queue) {
+            ioQueues[qid] = null;
+        }
+    }
+
+    synchronized int ioQueueCount() {
+        int n = 0;
+        for (TargetQueue queue : ioQueues) {
+            if (queue != null) {
+                n++;
+            }
+        }
+        return n;
+    }
+
+    private void closeIoQueues(String why) {
+        TargetQueue[] doomed;
+        synchronized (this) {
+            doomed = ioQueues.clone();
+        }
+        for (TargetQueue queue : doomed) {
+            if (queue != null) {
+                queue.reactor().execute(() -> queue.close(why));
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- keep alive
+
+    void keepAlive() {
+        lastKeepAlive = System.nanoTime();
+    }
+
+    private void scheduleKeepAliveCheck() {
+        // check four times per KATO; a host sends a Keep Alive every KATO/2
+        keepAliveTimer = admin.reactor().schedule(Math.max(100, katoMillis / 4), TimeUnit.MILLISECONDS,
+                this::checkKeepAlive);
+    }
+
+    private void checkKeepAlive() {
+        synchronized (this) {
+            if (destroyed) {
+                return;
+            }
+        }
+        long silent = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - lastKeepAlive);
+        if (silent > katoMillis) {
+            destroy("keep-alive timeout: no Keep Alive from " + hostNqn + " for " + silent + " ms (KATO "
+                    + katoMillis + " ms)");
+            return;
+        }
+        scheduleKeepAliveCheck();
+    }
+
+    // ---------------------------------------------------------------- end
+
+    /** Ends the controller: its queues close, the subsystem forgets it. Any thread; idempotent. */
+    void destroy(String why) {
+        synchronized (this) {
+            if (destroyed) {
+                return;
+            }
+            destroyed = true;
+        }
+        if (keepAliveTimer != null) {
+            keepAliveTimer.cancel();
+        }
+        subsystem.removed(this);
+        if (why != null) {
+            LOG.log(Level.INFO, "{0} controller {1} ({2}) ends: {3}", subsystem.nqn(), cntlid, hostNqn, why);
+        }
+        closeIoQueues(why);
+        admin.reactor().execute(() -> admin.close(null));
+    }
+
+    synchronized boolean isDestroyed() {
+        return destroyed;
+    }
+}

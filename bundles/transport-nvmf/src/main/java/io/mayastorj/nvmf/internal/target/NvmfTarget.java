@@ -1,0 +1,331 @@
+package io.mayastorj.nvmf.internal.target;
+
+import io.mayastorj.core.bdev.BlockDevice;
+import io.mayastorj.core.buffer.BufferPool;
+import io.mayastorj.core.error.MayastorException;
+import io.mayastorj.core.node.Node;
+import io.mayastorj.core.reactor.Reactor;
+import io.mayastorj.core.reactor.ReactorGroup;
+import io.mayastorj.core.transport.ShareOptions;
+import io.mayastorj.core.transport.Transport;
+import io.mayastorj.nvmf.internal.protocol.Discovery;
+import java.io.IOException;
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
+import java.net.Inet6Address;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.StandardSocketOptions;
+import java.nio.channels.SelectionKey;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicLong;
+import org.osgi.service.component.annotations.Activate;
+import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.ConfigurationPolicy;
+import org.osgi.service.component.annotations.Deactivate;
+import org.osgi.service.component.annotations.Reference;
+import org.osgi.service.metatype.annotations.Designate;
+
+/**
+ * The NVMe-oF/TCP target: the {@code nvmf} transport. Each shared bdev becomes a subsystem
+ * {@code nqn.2019-05.io.openebs:<bdev name or uuid>} with the bdev as namespace 1; the discovery subsystem
+ * lists them. Connections are spread over the reactors; each queue lives on one reactor for its
+ * whole life.
+ */
+@Component(service = {Transport.class, NvmfTarget.class}, immediate = true,
+        configurationPid = NvmfConfig.PID, configurationPolicy = ConfigurationPolicy.OPTIONAL)
+@Designate(ocd = NvmfConfig.class)
+public final class NvmfTarget implements Transport {
+
+    public static final String PROTOCOL = "nvmf";
+    public static final String NQN_PREFIX = "nqn.2019-05.io.openebs:";
+    public static final int DEFAULT_PORT = 8420;
+
+    private static final Logger LOG = System.getLogger("mayastor.nvmf");
+
+    private final ReactorGroup reactors;
+    private final BufferPool buffers;
+    private final ServerSocketChannel server;
+    private final Reactor acceptor;
+    private final InetSocketAddress bound;
+    private final String advertisedHost;
+    private final Map<String, Subsystem> subsystems = new ConcurrentHashMap<>();
+    private final Subsystem discovery;
+    private final Set<TargetQueue> queues = ConcurrentHashMap.newKeySet();
+    /** GENCTR of the discovery log: changes whenever the set of subsystems does. */
+    private final AtomicLong generation = new AtomicLong();
+    private final AtomicLong connectionsAccepted = new AtomicLong();
+
+    @Activate
+    public NvmfTarget(@Reference ReactorGroup reactors, @Reference BufferPool buffers, @Reference Node node,
+                      NvmfConfig config) throws IOException {
+        this(reactors, buffers, listenAddress(node, config));
+    }
+
+    /** A target listening on {@code listen} (port 0: any free port). */
+    public NvmfTarget(ReactorGroup reactors, BufferPool buffers, InetSocketAddress listen) throws IOException {
+        this.reactors = reactors;
+        this.buffers = buffers;
+        this.discovery = new Subsystem(this, Discovery.NQN, null, List.of());
+        this.acceptor = reactors.reactors().get(0);
+        ServerSocketChannel channel = ServerSocketChannel.open();
+        try {
+            channel.setOption(StandardSocketOptions.SO_REUSEADDR, true);
+            channel.bind(listen, 128);
+        } catch (IOException e) {
+            channel.close();
+            String reason = "the nvmf target cannot listen on " + hostPort(listen) + ": " + e.getMessage();
+            LOG.log(Level.ERROR, reason);
+            throw new IOException(reason, e);
+        }
+        this.server = channel;
+        this.bound = (InetSocketAddress) channel.getLocalAddress();
+        InetAddress address = bound.getAddress();
+        this.advertisedHost = address.isAnyLocalAddress() ? InetAddress.getLoopbackAddress().getHostAddress()
+                : address.getHostAddress();
+        onReactor(acceptor, () -> {
+            acceptor.register(server, SelectionKey.OP_ACCEPT, key -> accept());
+            return null;
+        });
+        LOG.log(Level.INFO, "nvmf target listening on {0}", hostPort(bound));
+    }
+
+    private static InetSocketAddress listenAddress(Node node, NvmfConfig config) throws IOException {
+        String address = config.nvmf_address();
+        InetAddress host = address == null || address.isBlank() ? node.address() : InetAddress.getByName(address.strip());
+        int port = config.nvmf_port();
+        if (port < 0 || port > 65535) {
+            throw new IOException("nvmf.port=" + port + " is not a TCP port");
+        }
+        return new InetSocketAddress(host, port);
+    }
+
+    private static String hostPort(InetSocketAddress address) {
+        String host = address.getAddress() instanceof Inet6Address ? "[" + address.getAddress().getHostAddress() + "]"
+                : address.getAddress().getHostAddress();
+        return host + ":" + address.getPort();
+    }
+
+    private void accept() {
+        while (true) {
+            SocketChannel socket;
+            try {
+                socket = server.accept();
+            } catch (IOException e) {
+                LOG.log(Level.WARNING, "accepting an nvmf connection failed: {0}", e.getMessage());
+                return;
+            }
+            if (socket == null) {
+                return;
+            }
+            connectionsAccepted.incrementAndGet();
+            Reactor reactor = reactors.next();
+            reactor.execute(() -> startQueue(socket, reactor));
+        }
+    }
+
+    private void startQueue(SocketChannel socket, Reactor reactor) {
+        TargetQueue queue = new TargetQueue(this, socket, reactor);
+        try {
+            socket.setOption(StandardSocketOptions.TCP_NODELAY, true);
+            queues.add(queue);
+            queue.start();
+        } catch (IOException e) {
+            LOG.log(Level.WARNING, "cannot serve the nvmf connection from {0}: {1}", queue.peer(), e.getMessage());
+            queue.close(null);
+        }
+    }
+
+    // ---------------------------------------------------------------- Transport
+
+    @Override
+    public String protocol() {
+        return PROTOCOL;
+    }
+
+    @Override
+    public String share(BlockDevice device, ShareOptions options) {
+        if (!options.properties().isEmpty()) {
+            throw MayastorException.invalidArgument("nvmf shares take no properties (given: %s)",
+                    String.join(", ", options.properties().keySet()));
+        }
+        for (String host : options.allowedHosts()) {
+            if (!host.startsWith("nqn.") || host.length() > 223) {
+                throw MayastorException.invalidArgument("'%s' is not a host NQN (nqn.yyyy-mm.domain:name, at most 223 bytes)",
+                        host);
+            }
+        }
+        String nqn = nqn(device);
+        if (nqn.length() > 223) {
+            throw MayastorException.invalidArgument("bdev name %s makes an NQN longer than 223 bytes", device.name());
+        }
+        Subsystem subsystem = new Subsystem(this, nqn, device, options.allowedHosts());
+        if (subsystems.putIfAbsent(nqn, subsystem) != null) {
+            throw MayastorException.alreadyExists("subsystem %s exists already", nqn);
+        }
+        generation.incrementAndGet();
+        LOG.log(Level.INFO, "subsystem {0} serves bdev {1}{2}", nqn, device.name(), options.allowedHosts().isEmpty()
+                ? " to any host" : " to " + String.join(", ", options.allowedHosts()));
+        return uri(subsystem);
+    }
+
+    @Override
+    public void unshare(BlockDevice device) {
+        Subsystem subsystem = subsystems.remove(nqn(device));
+        if (subsystem == null) {
+            return;
+        }
+        generation.incrementAndGet();
+        subsystem.shutdown("subsystem " + subsystem.nqn() + " is no longer shared");
+        subsystem.awaitIdle(10, TimeUnit.SECONDS);
+        LOG.log(Level.INFO, "subsystem {0} removed", subsystem.nqn());
+    }
+
+    /**
+     * The subsystem NQN of a bdev: {@code nqn.2019-05.io.openebs:<name>}, or {@code <uuid>} for a
+     * name that is no plain word (a path such as /dev/sdb), so that the NQN is also a URI path.
+     */
+    public static String nqn(BlockDevice device) {
+        String name = device.name();
+        return NQN_PREFIX + (name.matches("[A-Za-z0-9][A-Za-z0-9._-]*") ? name : device.uuid().toString());
+    }
+
+    private String uri(Subsystem subsystem) {
+        return "nvmf://" + advertisedHost + ":" + bound.getPort() + "/" + subsystem.nqn()
+                + "?uuid=" + subsystem.device().uuid();
+    }
+
+    // ---------------------------------------------------------------- for queues
+
+    BufferPool buffers() {
+        return buffers;
+    }
+
+    /** The subsystem of an NQN (the discovery one included), or null. */
+    Subsystem subsystem(String nqn) {
+        return Discovery.NQN.equals(nqn) ? discovery : subsystems.get(nqn);
+    }
+
+    long generation() {
+        return generation.get();
+    }
+
+    /** Discovery entries for a host: the subsystems it may connect to, at the address it dialled. */
+    List<Discovery.Entry> discoveryEntries(String hostNqn, InetSocketAddress dialled) {
+        List<Discovery.Entry> entries = new ArrayList<>();
+        String address = dialled == null ? advertisedHost : dialled.getAddress().getHostAddress();
+        boolean ipv6 = dialled != null && dialled.getAddress() instanceof Inet6Address;
+        for (Subsystem subsystem : subsystems.values()) {
+            if (subsystem.allows(hostNqn)) {
+                entries.add(new Discovery.Entry(subsystem.nqn(), address, ipv6, bound.getPort()));
+            }
+        }
+        entries.sort(Comparator.comparing(Discovery.Entry::subnqn));
+        return entries;
+    }
+
+    void closed(TargetQueue queue) {
+        queues.remove(queue);
+    }
+
+    // ---------------------------------------------------------------- inspection
+
+    public InetSocketAddress address() {
+        return bound;
+    }
+
+    public long connectionsAccepted() {
+        return connectionsAccepted.get();
+    }
+
+    /** The shared subsystems, by NQN (the discovery subsystem first). */
+    public List<SubsystemView> subsystems() {
+        List<SubsystemView> views = new ArrayList<>();
+        views.add(discovery.view());
+        subsystems.values().stream().sorted(Comparator.comparing(Subsystem::nqn)).forEach(s -> views.add(s.view()));
+        return views;
+    }
+
+    /** Every connection, with its state. */
+    public List<QueueView> queues() {
+        List<QueueView> views = new ArrayList<>();
+        for (TargetQueue queue : queues) {
+            views.add(queue.view());
+        }
+        views.sort(Comparator.comparing(QueueView::subsystem).thenComparingInt(QueueView::cntlid)
+                .thenComparingInt(QueueView::qid));
+        return views;
+    }
+
+    // ---------------------------------------------------------------- stop
+
+    @Deactivate
+    public void close() {
+        try {
+            onReactor(acceptor, () -> {
+                server.close();
+                return null;
+            });
+        } catch (IOException e) {
+            LOG.log(Level.WARNING, "closing the nvmf listener: {0}", e.getMessage());
+        }
+        for (Subsystem subsystem : subsystems.values()) {
+            subsystem.shutdown("the nvmf target is stopping");
+        }
+        discovery.shutdown("the nvmf target is stopping");
+        for (TargetQueue queue : queues) {
+            queue.reactor().execute(() -> queue.close("the nvmf target is stopping"));
+        }
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (!queues.isEmpty() && System.nanoTime() < deadline) {
+            java.util.concurrent.locks.LockSupport.parkNanos(1_000_000);
+        }
+        for (Subsystem subsystem : subsystems.values()) {
+            subsystem.awaitIdle(10, TimeUnit.SECONDS);
+        }
+        subsystems.clear();
+        LOG.log(Level.INFO, "nvmf target on {0} stopped", hostPort(bound));
+    }
+
+    interface ReactorCall<T> {
+        T call() throws IOException;
+    }
+
+    static <T> T onReactor(Reactor reactor, ReactorCall<T> call) throws IOException {
+        if (reactor.inReactor()) {
+            return call.call();
+        }
+        CompletableFuture<T> result = new CompletableFuture<>();
+        reactor.execute(() -> {
+            try {
+                result.complete(call.call());
+            } catch (Throwable t) {
+                result.completeExceptionally(t);
+            }
+        });
+        try {
+            return result.get(10, TimeUnit.SECONDS);
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof IOException io) {
+                throw io;
+            }
+            throw new IOException(e.getCause());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted", e);
+        } catch (TimeoutException e) {
+            throw new IOException("reactor " + reactor.id() + " did not answer in 10 s", e);
+        }
+    }
+}

@@ -1,0 +1,123 @@
+package io.mayastorj.nvmf.internal.target;
+
+import io.mayastorj.core.bdev.BlockDevice;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
+
+/**
+ * An NVM subsystem: one bdev as namespace 1, the hosts allowed in, and the controllers they made.
+ * The discovery subsystem is one without a bdev. Controllers come and go on reactor threads and the
+ * shell reads them from its own, so the table is guarded by this object (never on the I/O path).
+ */
+final class Subsystem {
+
+    /** CNTLIDs a dynamic controller may take (0xFFF0 and up are reserved). */
+    private static final int MAX_CNTLID = 0xFFEF;
+
+    private final NvmfTarget target;
+    private final String nqn;
+    private final BlockDevice device;
+    private final List<String> allowedHosts;
+    private final String serial;
+    private final Map<Integer, Controller> controllers = new TreeMap<>();
+    private int nextCntlid = 1;
+    private boolean shutDown;
+    /** Commands of this subsystem at the bdev, so unshare can wait for them. */
+    final AtomicInteger inFlight = new AtomicInteger();
+    /** Connected queues, so unshare can wait until none can submit. */
+    final AtomicInteger liveQueues = new AtomicInteger();
+
+    Subsystem(NvmfTarget target, String nqn, BlockDevice device, List<String> allowedHosts) {
+        this.target = target;
+        this.nqn = nqn;
+        this.device = device;
+        this.allowedHosts = List.copyOf(allowedHosts);
+        // the serial number is what a host shows for the disk: stable, from the bdev's UUID
+        this.serial = device == null ? "discovery"
+                : device.uuid().toString().replace("-", "").substring(0, 20).toUpperCase(Locale.ROOT);
+    }
+
+    String nqn() {
+        return nqn;
+    }
+
+    /** The namespace's bdev; null for discovery. */
+    BlockDevice device() {
+        return device;
+    }
+
+    boolean isDiscovery() {
+        return device == null;
+    }
+
+    String serial() {
+        return serial;
+    }
+
+    NvmfTarget target() {
+        return target;
+    }
+
+    boolean allows(String hostNqn) {
+        return allowedHosts.isEmpty() || allowedHosts.contains(hostNqn);
+    }
+
+    /** A new controller for an admin queue's Connect, or null when the subsystem is going away or full. */
+    synchronized Controller newController(TargetQueue admin, String hostNqn, String hostId, int katoMillis) {
+        if (shutDown) {
+            return null;
+        }
+        for (int tries = 0; tries < MAX_CNTLID; tries++) {
+            int cntlid = nextCntlid;
+            nextCntlid = nextCntlid == MAX_CNTLID ? 1 : nextCntlid + 1;
+            if (!controllers.containsKey(cntlid)) {
+                Controller controller = new Controller(this, cntlid, hostNqn, hostId, katoMillis, admin);
+                controllers.put(cntlid, controller);
+                return controller;
+            }
+        }
+        return null;
+    }
+
+    synchronized Controller controller(int cntlid) {
+        return controllers.get(cntlid);
+    }
+
+    synchronized void removed(Controller controller) {
+        controllers.remove(controller.cntlid(), controller);
+    }
+
+    /** Disconnects every host; new Connects are refused. */
+    void shutdown(String why) {
+        List<Controller> doomed;
+        synchronized (this) {
+            shutDown = true;
+            doomed = new ArrayList<>(controllers.values());
+        }
+        for (Controller controller : doomed) {
+            controller.destroy(why);
+        }
+    }
+
+    /** Waits until no queue of this subsystem is connected and none of its commands is at the bdev. */
+    void awaitIdle(long timeout, TimeUnit unit) {
+        long deadline = System.nanoTime() + unit.toNanos(timeout);
+        while ((liveQueues.get() > 0 || inFlight.get() > 0) && System.nanoTime() - deadline < 0) {
+            LockSupport.parkNanos(200_000);
+        }
+    }
+
+    synchronized SubsystemView view() {
+        List<String> list = new ArrayList<>();
+        for (Controller controller : controllers.values()) {
+            list.add(controller.cntlid() + " " + controller.hostNqn());
+        }
+        return new SubsystemView(nqn, device == null ? null : device.name(), allowedHosts, list, inFlight.get());
+    }
+}
