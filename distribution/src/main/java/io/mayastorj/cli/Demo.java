@@ -24,7 +24,8 @@ import java.util.concurrent.atomic.AtomicReference;
  * {@code mayastor demo}: the node end to end. Starts a real node process; creates a malloc and an
  * aio bdev, writes random data to each and reads it back; makes a pool on a file with a thin and a
  * thick replica and writes to them; kills the node with SIGKILL, starts it again and shows the pool
- * imported by itself with every byte; then cleans up and stops the node with SIGTERM.
+ * imported by itself with every byte; shares the thick replica over NVMe/TCP to a second node that
+ * reads and writes it remotely; then cleans up and stops the nodes with SIGTERM.
  */
 final class Demo {
 
@@ -33,14 +34,17 @@ final class Demo {
 
             Starts a node on 127.0.0.1 (port 10124, or a free one); creates bdevs, a pool and
             replicas; writes and verifies data; kills the node (kill -9), starts it again and
-            verifies that the pool came back with its data; stops it. Everything lives in a
-            temporary directory that is removed afterwards (--keep leaves it).
+            verifies that the pool came back with its data; shares a replica over NVMe/TCP to a
+            second node, which reads and writes it through its nvmf host; stops both. Everything
+            lives in a temporary directory that is removed afterwards (--keep leaves it).
             """;
 
     private static final int PATTERN_BYTES = 1 << 20;
+    private static final String HOST_ID = "demo-host";
 
     private final PrintStream out;
     private final PrintStream err;
+    private int nvmfPort;
 
     Demo(PrintStream out, PrintStream err) {
         this.out = out;
@@ -54,7 +58,8 @@ final class Demo {
             return 0;
         }
         Path work = Files.createTempDirectory("mayastor-demo-");
-        String endpoint = "127.0.0.1:" + freePort();
+        String endpoint = "127.0.0.1:" + freePort(10124);
+        nvmfPort = freePort(8420);
         out.println("== starting a node on " + endpoint + " (work directory " + work + ")");
         Process[] node = {startNode(work, endpoint)};
         int result;
@@ -73,14 +78,20 @@ final class Demo {
                 deleteTree(work);
             }
         }
-        out.println(result == 0 ? "== demo done: every byte written came back, also after kill -9" : "== demo FAILED");
+        out.println(result == 0 ? "== demo done: every byte written came back, also after kill -9 and over NVMe/TCP"
+                : "== demo FAILED");
         return result;
     }
 
     private Process startNode(Path work, String endpoint) throws IOException, InterruptedException {
+        return startNode(work, "demo", endpoint, nvmfPort);
+    }
+
+    private Process startNode(Path work, String id, String endpoint, int nvmf) throws IOException, InterruptedException {
         Path bin = Main.home().resolve("bin/mayastor");
-        Process node = new ProcessBuilder(bin.toString(), "node", "--node-id", "demo", "--grpc-endpoint", endpoint,
-                "--state-dir", work.resolve("state").toString(), "--buffers-mb", "64")
+        Process node = new ProcessBuilder(bin.toString(), "node", "--node-id", id, "--grpc-endpoint", endpoint,
+                "--state-dir", work.resolve("state-" + id).toString(), "--buffers-mb", "64",
+                "--nvmf-address", "127.0.0.1", "--nvmf-port", String.valueOf(nvmf))
                 .redirectErrorStream(true).start();
         CountDownLatch ready = new CountDownLatch(1);
         AtomicReference<String> failure = new AtomicReference<>();
@@ -88,8 +99,8 @@ final class Demo {
             try (BufferedReader lines = new BufferedReader(new InputStreamReader(node.getInputStream(), StandardCharsets.UTF_8))) {
                 String line;
                 while ((line = lines.readLine()) != null) {
-                    out.println("   node | " + line);
-                    if (line.startsWith("mayastor node demo ready")) {
+                    out.println("   " + id + " | " + line);
+                    if (line.startsWith("mayastor node " + id + " ready")) {
                         ready.countDown();
                     } else if (line.startsWith("error:")) {
                         failure.set(line);
@@ -100,7 +111,7 @@ final class Demo {
                 failure.set(e.toString());
             }
             ready.countDown();
-        }, "demo-node-output");
+        }, id + "-node-output");
         pump.setDaemon(true);
         pump.start();
         if (!ready.await(60, TimeUnit.SECONDS) || failure.get() != null || !node.isAlive()) {
@@ -163,12 +174,68 @@ final class Demo {
                 || readAndVerify(endpoint, work, pattern, THICK, "0") != 0) {
             return 1;
         }
-        if (shell(endpoint, "mayastor:stats") != 0
-                || shell(endpoint, "mayastor:pools") != 0
-                || ctl(endpoint, "pool", "destroy", "p0") != 0) {
+        if (shell(endpoint, "mayastor:stats") != 0 || shell(endpoint, "mayastor:pools") != 0) {
             return 1;
         }
-        return 0;
+        if (overNvmf(work, endpoint, pattern) != 0) {
+            return 1;
+        }
+        return ctl(endpoint, "pool", "destroy", "p0");
+    }
+
+    /**
+     * The thick replica shared over NVMe/TCP to a second node, which opens it with its nvmf host:
+     * reads what the first node wrote before the kill, writes new data that the first node then
+     * finds in the replica.
+     */
+    private int overNvmf(Path work, String endpoint, byte[] pattern) throws IOException, InterruptedException {
+        out.println();
+        out.println("== NVMe-oF/TCP: share the thick replica with node " + HOST_ID + " only, and use it from there");
+        String hostNqn = "nqn.2019-05.io.openebs:node-name:" + HOST_ID;
+        StringBuilder uri = new StringBuilder();
+        if (ctl(uri, endpoint, "replica", "share", THICK, "--protocol", "nvmf", "--allowed-host", hostNqn) != 0) {
+            return 1;
+        }
+        String shared = uri.toString().strip();
+        String hostEndpoint = "127.0.0.1:" + freePort(10125);
+        out.println();
+        out.println("== starting node " + HOST_ID + " on " + hostEndpoint);
+        Process host = startNode(work, HOST_ID, hostEndpoint, freePort(8421));
+        try {
+            String remote = shared.contains("?") ? shared.substring(0, shared.indexOf('?')) : shared; // its bdev name
+            Path written = work.resolve("pattern2.bin");
+            byte[] pattern2 = new byte[PATTERN_BYTES];
+            new Random(7).nextBytes(pattern2);
+            Files.write(written, pattern2);
+            if (ctl(hostEndpoint, "bdev", "create", shared) != 0
+                    || readAndVerify(hostEndpoint, work, pattern, remote, "0") != 0
+                    || ctl(hostEndpoint, "bdev", "write", remote, "--offset", "2097152", "--input", written.toString(), "--flush") != 0
+                    || readAndVerify(endpoint, work, pattern2, THICK, "2097152") != 0
+                    || shell(endpoint, "mayastor:nvmf") != 0
+                    || shell(hostEndpoint, "mayastor:nvmf") != 0) {
+                return 1;
+            }
+            out.println();
+            out.println("$ mayastor bench --uri '" + shared + "&hostnqn=" + hostNqn + "' --rw randread --qd 32 --time 2s");
+            if (new Bench(out, err).run(List.of("--uri", shared + "&hostnqn=" + hostNqn, "--rw", "randread", "--qd", "32",
+                    "--time", "2s", "--ramp", "1s", "--buffers-mb", "32")) != 0) {
+                return 1;
+            }
+            if (ctl(hostEndpoint, "bdev", "destroy", remote) != 0) {
+                return 1;
+            }
+        } catch (Exception e) {
+            err.println("error: " + e.getMessage());
+            return 1;
+        } finally {
+            out.println();
+            out.println("== stopping node " + HOST_ID);
+            host.toHandle().destroy();
+            if (!host.waitFor(30, TimeUnit.SECONDS)) {
+                host.destroyForcibly().waitFor();
+            }
+        }
+        return ctl(endpoint, "replica", "unshare", THICK);
     }
 
     private int writeAndVerify(String endpoint, Path work, Path written, byte[] pattern, String bdev) throws IOException {
@@ -199,11 +266,24 @@ final class Demo {
     }
 
     private int ctl(String endpoint, String... words) {
+        return ctl(null, endpoint, words);
+    }
+
+    /** Runs a ctl command as a user would type it; its output also goes to {@code output}, when given. */
+    private int ctl(StringBuilder output, String endpoint, String... words) {
         out.println();
-        out.println("$ mayastor ctl " + String.join(" ", words));
+        out.println("$ mayastor ctl --node " + endpoint + " " + String.join(" ", words));
         List<String> argv = new ArrayList<>(List.of("--node", endpoint));
         argv.addAll(List.of(words));
-        return new Ctl(out, err).run(argv);
+        if (output == null) {
+            return new Ctl(out, err).run(argv);
+        }
+        var captured = new java.io.ByteArrayOutputStream();
+        int rc = new Ctl(new PrintStream(captured, true, StandardCharsets.UTF_8), err).run(argv);
+        String text = captured.toString(StandardCharsets.UTF_8);
+        out.print(text);
+        output.append(text);
+        return rc;
     }
 
     private int shell(String endpoint, String command) {
@@ -212,9 +292,10 @@ final class Demo {
         return new ShellClient(System.in, out, err).run(List.of("--node", endpoint, command));
     }
 
-    private static int freePort() throws IOException {
+    /** {@code preferred} when it is free, else any free port. */
+    private static int freePort(int preferred) throws IOException {
         InetAddress loopback = InetAddress.getLoopbackAddress();
-        try (ServerSocket socket = new ServerSocket(10124, 1, loopback)) {
+        try (ServerSocket socket = new ServerSocket(preferred, 1, loopback)) {
             return socket.getLocalPort();
         } catch (IOException taken) {
             try (ServerSocket socket = new ServerSocket(0, 1, loopback)) {

@@ -9,7 +9,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
-/** The {@code mayastor} command: node, ctl, shell, demo. */
+/** The {@code mayastor} command: node, ctl, shell, bench, demo. */
 public final class Main {
 
     static final String USAGE = """
@@ -19,6 +19,7 @@ public final class Main {
               node      run a storage node                           mayastor node --help
               ctl       use a node's gRPC API (bdevs, node info)     mayastor ctl --help
               shell     run Felix shell commands on a local node     mayastor shell --help
+              bench     drive I/O at a bdev URI and report IOPS and latency   mayastor bench --help
               demo      start a node, create a malloc and an aio bdev, write and verify data, stop
               version   print the version
             """;
@@ -65,6 +66,7 @@ public final class Main {
                 case "ctl" -> new Ctl(out, err).run(rest);
                 case "shell" -> new ShellClient(System.in, out, err).run(rest);
                 case "demo" -> new Demo(out, err).run(rest);
+                case "bench" -> new Bench(out, err).run(rest);
                 case "version", "--version" -> {
                     out.println("mayastor-j " + version());
                     yield 0;

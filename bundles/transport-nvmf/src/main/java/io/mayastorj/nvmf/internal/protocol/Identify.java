@@ -22,8 +22,8 @@ public final class Identify {
     public static final String MODEL = "Mayastor NVMe controller";
     public static final int MDTS = 5; // 2^5 * 4 KiB = 128 KiB per command
     public static final int MAX_TRANSFER = (1 << MDTS) * 4096;
-    /** In-capsule data the target accepts, in 16-byte units with the SQE: 4 KiB of data. */
-    public static final int IOCCSZ = (64 + 4096) / 16;
+    /** In-capsule data the target accepts, in 16-byte units with the SQE: up to MDTS. */
+    public static final int IOCCSZ = (64 + MAX_TRANSFER) / 16;
     public static final int IN_CAPSULE_DATA = IOCCSZ * 16 - 64;
 
     private Identify() {

@@ -37,7 +37,7 @@ final class TargetQueue extends PduChannel {
     /** The most a host may put in one H2CData PDU. */
     static final int MAX_H2C_DATA = Identify.MAX_TRANSFER;
     /** In-capsule data accepted: the Linux host sends up to 8 KiB in admin capsules. */
-    static final int MAX_IN_CAPSULE = 8192;
+    static final int MAX_IN_CAPSULE = Math.max(8192, Identify.IN_CAPSULE_DATA);
     private static final int SLOT_BYTES = 64;
     private static final int PAD_ALLOWANCE = 256;
     private static final int CNTLID_ANY = 0xFFFF;

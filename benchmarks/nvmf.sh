@@ -1,0 +1,72 @@
+#!/bin/sh
+# The NVMe-oF/TCP overhead, end to end: `mayastor bench` against an aio bdev on a file (O_DIRECT)
+# in its own process ("raw"), then against the same file shared by a node over NVMe/TCP on
+# loopback ("nvmf"; the bench process is the host, the node the target), then a malloc bdev
+# through nvmf. "rawhop" is raw with one thread hop per I/O (`bench --hop`), the hop every target
+# makes from the bdev's completion thread to the connection's reactor. Raw and nvmf alternate ROUNDS times so that drift in the machine hits both.
+#   benchmarks/nvmf.sh [ROUNDS] [SECONDS]      (after `mvn install`; writes to stdout)
+# Environment: BENCH_WORKLOADS (e.g. "write,128k,8": comma-separated triples, space between them),
+# BENCH_DIR (where the backing file goes; default /var/tmp, must allow O_DIRECT),
+# BENCH_FILE_MB (default 1024).
+set -eu
+ROUNDS=${1:-3}
+SECONDS_PER_RUN=${2:-10}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+M="$ROOT/distribution/target/mayastor/bin/mayastor"
+DIR=$(mktemp -d "${BENCH_DIR:-/var/tmp}/nvmf-bench.XXXXXX")
+FILE="$DIR/backing.img"
+PORT=${BENCH_GRPC_PORT:-10190}
+NVMF_PORT=${BENCH_NVMF_PORT:-8430}
+NODE="127.0.0.1:$PORT"
+
+cleanup() {
+    [ -n "${NODE_PID:-}" ] && kill "$NODE_PID" 2>/dev/null && wait "$NODE_PID" 2>/dev/null
+    rm -rf "$DIR"
+}
+trap cleanup EXIT INT TERM
+
+echo "# $(date -u +%FT%TZ) $(uname -r), $(nproc) cores, JDK $("$ROOT/distribution/target/mayastor/bin/mayastor" version)"
+# a file of data, as a used disk holds; written once, read back by every run
+dd if=/dev/urandom of="$FILE" bs=1M count="${BENCH_FILE_MB:-1024}" status=none
+sync
+
+"$M" node --node-id bench-target --grpc-endpoint "$NODE" --state-dir "$DIR/state" \
+    --nvmf-address 127.0.0.1 --nvmf-port "$NVMF_PORT" --buffers-mb 256 >"$DIR/node.log" 2>&1 &
+NODE_PID=$!
+for _ in $(seq 100); do grep -q "ready" "$DIR/node.log" 2>/dev/null && break; sleep 0.2; done
+grep -q "ready" "$DIR/node.log" || { cat "$DIR/node.log"; echo "the target node did not start" >&2; exit 1; }
+TARGET_PID=$(pgrep -f "node-id bench-target" | head -1)
+
+# the aio bdev locks its file: the node opens it only for the nvmf runs
+share_file() { "$M" ctl --node "$NODE" bdev create "aio://$FILE" >/dev/null; "$M" ctl --node "$NODE" bdev share "$FILE" --protocol nvmf; }
+unshare_file() { "$M" ctl --node "$NODE" bdev unshare "$FILE" >/dev/null; "$M" ctl --node "$NODE" bdev destroy "$FILE" >/dev/null; }
+AIO_URI=$(share_file)
+unshare_file
+"$M" ctl --node "$NODE" bdev create "malloc:///bench-ram?size_mb=1024" >/dev/null
+RAM_URI=$("$M" ctl --node "$NODE" bdev share bench-ram --protocol nvmf)
+echo "# aio file $FILE shared as $AIO_URI"
+echo "# malloc shared as $RAM_URI"
+
+run() { # label uri rw bs qd [extra]
+    label=$1; uri=$2; rw=$3; bs=$4; qd=$5; shift 5
+    printf '%-6s %-9s bs=%-4s qd=%-2s ' "$label" "$rw" "$bs" "$qd"
+    "$M" bench --uri "$uri" --rw "$rw" --bs "$bs" --qd "$qd" --time "${SECONDS_PER_RUN}s" --ramp 2s \
+        --target-pid "$TARGET_PID" --json "$@" 2>"$DIR/bench.err" || { cat "$DIR/bench.err" >&2; exit 1; }
+}
+
+for round in $(seq "$ROUNDS"); do
+    echo "# round $round"
+    for w in ${BENCH_WORKLOADS:-randread,4k,32 randwrite,4k,32 read,128k,8 write,128k,8}; do
+        # shellcheck disable=SC2046 # w is three words
+        set -- $(echo "$w" | tr , ' ')
+        run raw "aio://$FILE" "$1" "$2" "$3"
+        run rawhop "aio://$FILE" "$1" "$2" "$3" --hop
+        AIO_URI=$(share_file)
+        run nvmf "$AIO_URI" "$1" "$2" "$3"
+        unshare_file
+    done
+    if [ -z "${BENCH_WORKLOADS:-}" ]; then
+        run malloc "$RAM_URI" randread 4k 32
+        run malloc "$RAM_URI" randwrite 4k 32
+    fi
+done

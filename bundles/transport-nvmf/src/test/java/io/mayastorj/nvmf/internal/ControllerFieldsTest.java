@@ -1,0 +1,184 @@
+package io.mayastorj.nvmf.internal;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.mayastorj.core.bdev.BlockDevice;
+import io.mayastorj.core.bdev.BlockingIo;
+import io.mayastorj.core.buffer.DmaBuffer;
+import io.mayastorj.core.transport.ShareOptions;
+import io.mayastorj.nvmf.internal.protocol.Pdu;
+import io.mayastorj.nvmf.internal.protocol.Sqe;
+import io.mayastorj.nvmf.internal.protocol.Status;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.Random;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The fields a host reads before it does any I/O, at the offsets of the NVMe Base specification
+ * (Identify controller and namespace, the discovery log page), and the I/O options the Linux host
+ * uses that a plain read/write test does not reach: a 4 KiB Dataset Management range list and FUA.
+ */
+class ControllerFieldsTest {
+
+    private static final String HOST = NvmfFixture.HOST_NQN;
+    private static final String NQN = "nqn.2019-05.io.openebs:fields";
+    private NvmfFixture fx;
+    private BlockDevice disk;
+
+    @BeforeEach
+    void setUp() throws Exception {
+        fx = new NvmfFixture();
+        disk = fx.malloc("fields", 8, 512);
+        fx.target.share(disk, ShareOptions.DEFAULT);
+    }
+
+    @AfterEach
+    void tearDown() {
+        fx.close();
+    }
+
+    private RawClient admin(String subnqn) throws Exception {
+        RawClient admin = new RawClient(fx.port());
+        admin.initialize(false, false);
+        assertEquals(Status.SUCCESS, admin.connect(subnqn, HOST, 0, 31, 0xFFFF, 0).cqeStatus());
+        assertEquals(Status.SUCCESS, admin.enable().cqeStatus());
+        return admin;
+    }
+
+    /** An admin command that returns {@code length} bytes: the data, after a successful response. */
+    private static ByteBuffer dataOf(RawClient c, ByteBuffer sqe, int length) throws Exception {
+        sqe.putInt(Sqe.SGL_LENGTH, length);
+        c.send(c.capsule(sqe, null));
+        RawClient.Received data = c.receive();
+        assertEquals(Pdu.C2H_DATA, data.type());
+        ByteBuffer bytes = ByteBuffer.allocate(length).order(ByteOrder.LITTLE_ENDIAN);
+        bytes.put(data.data());
+        while (bytes.hasRemaining()) { // a page may come in several C2HData PDUs
+            RawClient.Received more = c.receive();
+            assertEquals(Pdu.C2H_DATA, more.type());
+            bytes.put(more.data());
+        }
+        RawClient.Received response = c.receive();
+        if (response.type() == Pdu.CAPSULE_RESP) {
+            assertEquals(Status.SUCCESS, response.cqeStatus());
+        }
+        return bytes.flip();
+    }
+
+    private static String text(ByteBuffer b, int offset, int length) {
+        byte[] bytes = new byte[length];
+        b.get(offset, bytes);
+        return new String(bytes, StandardCharsets.US_ASCII).replace("\0", "").strip();
+    }
+
+    @Test
+    void identifyControllerAndNamespace() throws Exception {
+        try (RawClient admin = admin(NQN)) {
+            ByteBuffer id = RawClient.sqe(Sqe.ADMIN_IDENTIFY, 1);
+            id.putInt(Sqe.CDW10, 0x01);
+            ByteBuffer ctrl = dataOf(admin, id, 4096);
+            assertNotEquals("", text(ctrl, 4, 20), "serial number");
+            assertEquals("Mayastor NVMe controller", text(ctrl, 24, 40));
+            assertEquals(5, ctrl.get(77), "MDTS: 128 KiB in 4 KiB pages");
+            assertNotEquals(0, ctrl.getShort(78), "CNTLID");
+            assertTrue(ctrl.getInt(80) >= 0x00010300, "version 1.3 or later");
+            assertEquals(1, ctrl.getInt(516), "one namespace");
+            assertEquals(0b1100, ctrl.getShort(520) & 0b1100, "ONCS: dataset management and write zeroes");
+            assertNotEquals(0, ctrl.getInt(536), "SGL support");
+            assertEquals(NQN, text(ctrl, 768, 256));
+            assertEquals((64 + (128 << 10)) / 16, ctrl.getInt(1792), "IOCCSZ: a whole MDTS in the capsule");
+            assertEquals(1, ctrl.getInt(1796), "IORCSZ: 16-byte completions");
+
+            ByteBuffer ns = RawClient.sqe(Sqe.ADMIN_IDENTIFY, 2);
+            ns.putInt(Sqe.NSID, 1);
+            ns.putInt(Sqe.CDW10, 0x00);
+            ByteBuffer namespace = dataOf(admin, ns, 4096);
+            assertEquals(disk.blockCount(), namespace.getLong(0), "NSZE");
+            assertEquals(disk.blockCount(), namespace.getLong(8), "NCAP");
+            int format = namespace.get(26) & 0x0F;
+            assertEquals(9, namespace.get(128 + format * 4 + 2), "LBADS: 512-byte blocks");
+            long high = Long.reverseBytes(namespace.getLong(104));
+            long low = Long.reverseBytes(namespace.getLong(112));
+            assertEquals(disk.uuid(), new java.util.UUID(high, low), "NGUID is the bdev's UUID");
+        }
+    }
+
+    @Test
+    void theDiscoveryLogPageListsTheSubsystem() throws Exception {
+        try (RawClient discovery = admin("nqn.2014-08.org.nvmexpress.discovery")) {
+            ByteBuffer get = RawClient.sqe(Sqe.ADMIN_GET_LOG_PAGE, 3);
+            get.putInt(Sqe.CDW10, 0x70 | ((4096 / 4 - 1) << 16));
+            ByteBuffer page = dataOf(discovery, get, 4096);
+            long records = page.getLong(8);
+            assertEquals(1, records, "one subsystem shared");
+            int entry = 1024;
+            assertEquals(3, page.get(entry), "TRTYPE TCP");
+            assertEquals(1, page.get(entry + 1), "ADRFAM IPv4");
+            assertEquals(2, page.get(entry + 2), "SUBTYPE NVM subsystem");
+            assertEquals(String.valueOf(fx.port()), text(page, entry + 32, 32), "TRSVCID");
+            assertEquals(NQN, text(page, entry + 256, 256), "SUBNQN");
+            assertEquals("127.0.0.1", text(page, entry + 512, 256), "TRADDR");
+        }
+    }
+
+    @Test
+    void aFourKibRangeListDeallocatesAndFuaWritesAreFlushed() throws Exception {
+        byte[] data = new byte[4096];
+        new Random(11).nextBytes(data);
+        try (RawClient admin = admin(NQN); RawClient io = new RawClient(fx.port())) {
+            io.initialize(false, false);
+            RawClient.Received connected = io.connect(NQN, HOST, 1, 31, adminCntlid(admin), 0);
+            assertEquals(Status.SUCCESS, connected.cqeStatus());
+
+            long flushesBefore = disk.stats().flushOps();
+            ByteBuffer fua = RawClient.rw(Sqe.IO_WRITE, 1, 16, 8, 4096, true);
+            fua.putInt(Sqe.CDW12, 7 | (1 << 30));
+            io.send(io.capsule(fua, data));
+            assertEquals(Status.SUCCESS, io.receive().cqeStatus());
+            assertEquals(flushesBefore + 1, disk.stats().flushOps(), "FUA: the write, then a flush");
+            assertArrayEquals(data, read(16));
+
+            // Linux sends the range list in a whole 4 KiB page even for one range
+            ByteBuffer ranges = ByteBuffer.allocate(4096).order(ByteOrder.LITTLE_ENDIAN);
+            ranges.putInt(4, 8);     // NLB
+            ranges.putLong(8, 16);   // SLBA
+            ByteBuffer dsm = RawClient.sqe(Sqe.IO_DATASET_MANAGEMENT, 2);
+            dsm.putInt(Sqe.NSID, 1);
+            dsm.putInt(Sqe.CDW10, 0);       // one range
+            dsm.putInt(Sqe.CDW11, 1 << 2);  // attribute: deallocate
+            dsm.putInt(Sqe.SGL_LENGTH, 4096);
+            dsm.put(Sqe.SGL_IDENTIFIER, (byte) Sqe.SGL_DATA_BLOCK_OFFSET);
+            io.send(io.capsule(dsm, ranges.array()));
+            assertEquals(Status.SUCCESS, io.receive().cqeStatus());
+            assertEquals(1, disk.stats().unmapOps());
+            assertArrayEquals(new byte[4096], read(16), "deallocated blocks of a malloc disk read as zeros");
+        }
+    }
+
+    /** The admin queue's controller ID, from Identify controller. */
+    private static int adminCntlid(RawClient admin) throws Exception {
+        ByteBuffer id = RawClient.sqe(Sqe.ADMIN_IDENTIFY, 10);
+        id.putInt(Sqe.CDW10, 0x01);
+        return dataOf(admin, id, 4096).getShort(78) & 0xFFFF;
+    }
+
+    private byte[] read(long lba) {
+        DmaBuffer buffer = fx.buffers.allocate(4096);
+        try {
+            BlockingIo.read(disk, buffer, 0, lba, 8, Duration.ofSeconds(5));
+            byte[] got = new byte[4096];
+            buffer.bytes().get(0, got);
+            return got;
+        } finally {
+            buffer.release();
+        }
+    }
+}
