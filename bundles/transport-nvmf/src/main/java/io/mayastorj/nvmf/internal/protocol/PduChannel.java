@@ -389,6 +389,17 @@ public abstract class PduChannel implements Reactor.ReadyHandler {
         }
     }
 
+    /** Drops the oldest queued send and tells its listener (written, or given up at close). */
+    private void retireHead() {
+        Sent listener = sendListeners[sendHead];
+        sendBuffers[sendHead] = null;
+        sendListeners[sendHead] = null;
+        sendHead = (sendHead + 1) % SEND_RING;
+        if (listener != null) {
+            listener.sent();
+        }
+    }
+
     private void flush() throws IOException {
         while (sendHead != sendTail && !closed) {
             int n = 0;
@@ -397,13 +408,7 @@ public abstract class PduChannel implements Reactor.ReadyHandler {
             }
             channel.write(gather, 0, n);
             while (sendHead != sendTail && !sendBuffers[sendHead].hasRemaining()) {
-                Sent listener = sendListeners[sendHead];
-                sendBuffers[sendHead] = null;
-                sendListeners[sendHead] = null;
-                sendHead = (sendHead + 1) % SEND_RING;
-                if (listener != null) {
-                    listener.sent();
-                }
+                retireHead();
             }
             if (sendHead != sendTail && !sendBuffers[sendHead].hasRemaining()) {
                 continue;
@@ -456,13 +461,7 @@ public abstract class PduChannel implements Reactor.ReadyHandler {
         }
         // give back what the queued sends held
         while (sendHead != sendTail) {
-            Sent listener = sendListeners[sendHead];
-            sendBuffers[sendHead] = null;
-            sendListeners[sendHead] = null;
-            sendHead = (sendHead + 1) % SEND_RING;
-            if (listener != null) {
-                listener.sent();
-            }
+            retireHead();
         }
         onClosed();
     }
