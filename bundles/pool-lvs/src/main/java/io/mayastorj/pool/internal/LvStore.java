@@ -90,6 +90,12 @@ public final class LvStore {
     private boolean warnedFull;
     private List<Replica.Io> waitingFlushes = new ArrayList<>();
     private List<Replica.Io> committingFlushes;
+    /**
+     * A commit (of any kind: group commit, reservation, create, resize, destroy) has taken its page
+     * images and is not durable yet. A flush that comes meanwhile must wait for it: the images may
+     * hold the cluster mapping of a write this flush has to make durable.
+     */
+    private boolean committing;
     private boolean commitScheduled;
     private boolean closed;
 
@@ -899,7 +905,7 @@ public final class LvStore {
             }
             // A commit in progress may not be durable yet, nor cover writes that ended after its own
             // device flush: such a flush waits for the next commit, which flushes the device again.
-            if (!dirtyPages.isEmpty() || superDirty || commitScheduled || committingFlushes != null) {
+            if (!dirtyPages.isEmpty() || superDirty || commitScheduled || committingFlushes != null || committing) {
                 waitingFlushes.add(io);
                 if (!commitScheduled) {
                     commitScheduled = true;
@@ -964,6 +970,7 @@ public final class LvStore {
                 superblock(seq).encode(superImage);
                 dirtyPages.clear();
                 superDirty = false;
+                committing = true;
                 for (PendingFree p : pendingFree) {
                     if (p.committedBy == Long.MAX_VALUE) {
                         p.committedBy = seq; // its map change is in this commit
@@ -985,12 +992,13 @@ public final class LvStore {
             page.bytes().put(0, superImage, 0, Layout.PAGE);
             writePage(page, Layout.superblockOffset((int) (seq & 1)));
             checked(BlockingIo.flush(device, IO_TIMEOUT), "flush");
-        } catch (IOException e) {
+        } catch (IOException | RuntimeException e) {
             synchronized (lock) {
                 for (int p : pages) {
                     dirtyPages.set(p);
                 }
                 superDirty = true;
+                committing = false;
                 fault("a metadata write failed: " + e.getMessage());
             }
             throw e;
@@ -998,6 +1006,7 @@ public final class LvStore {
             page.release();
         }
         synchronized (lock) {
+            committing = false;
             committedSeq = seq;
             for (int i = 0; i < pages.length; i++) {
                 latestSlot[pages[i]] = (byte) slots[i];

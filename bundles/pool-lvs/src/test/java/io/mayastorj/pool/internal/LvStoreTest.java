@@ -380,4 +380,41 @@ class LvStoreTest {
         }
         pool = LvStore.open(fx.device, fx.buffers);
     }
+
+    /**
+     * A commit that is not durable yet may hold the mapping of a thin write's new cluster; a flush
+     * that comes meanwhile must wait for it. (Found by the crash-torture test: a flush that raced with
+     * a reservation commit was acknowledged by a bare device flush, and after kill -9 the block read
+     * as zeros.)
+     */
+    @Test
+    void aFlushWaitsForACommitInProgress() throws Exception {
+        GatedDevice gated = new GatedDevice(fx.device);
+        pool = LvStore.create("p0", POOL, gated, MIB, fx.buffers);
+        Replica thin = pool.createReplica(R1, "thin", 8L * MIB, true, "");
+        pool.createReplica(R2, "other", 2L * MIB, true, "");
+        fx.writeStamped(thin, 0, 8, 1, 1);
+        assertEquals(IoStatus.SUCCESS, BlockingIo.flush(thin, T)); // clusters are reserved, nothing pending
+        Thread.sleep(100);
+        long lba = MIB / 512;
+        fx.writeStamped(thin, lba, 8, 1, 2); // maps a new cluster: not durable before a flush
+        gated.hold();
+        var threads = java.util.concurrent.Executors.newCachedThreadPool(); // the common pool may have one thread
+        var resize = java.util.concurrent.CompletableFuture.runAsync(() -> pool.resizeReplica(R2, 4L * MIB), threads);
+        gated.awaitHeld(); // that commit's pages are written, its superblock is held
+        var flush = java.util.concurrent.CompletableFuture.supplyAsync(() -> BlockingIo.flush(thin, T), threads);
+        Thread.sleep(300);
+        if (!flush.isDone()) Thread.getAllStackTraces().forEach((t, st) -> { if (st.length > 0 && !t.getName().startsWith("Common-Cleaner")) { System.err.println("DEBUG " + t.getName()); for (int i = 0; i < Math.min(8, st.length); i++) System.err.println("DEBUG    " + st[i]); } });
+        assertFalse(flush.isDone(), "a flush completed while the commit holding its write's mapping was not durable");
+        gated.release();
+        assertEquals(IoStatus.SUCCESS, flush.get(30, java.util.concurrent.TimeUnit.SECONDS));
+        resize.get(30, java.util.concurrent.TimeUnit.SECONDS);
+        threads.shutdown();
+        pool.export();
+        pool = LvStore.open(fx.device, fx.buffers);
+        Replica reopened = pool.replicas().stream().filter(r -> r.uuid().equals(R1)).findFirst().orElseThrow();
+        for (long i = 0; i < 8; i++) {
+            assertEquals(2, fx.readStamp(reopened, lba + i, 1), "block " + (lba + i));
+        }
+    }
 }

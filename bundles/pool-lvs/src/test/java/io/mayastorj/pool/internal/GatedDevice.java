@@ -1,0 +1,123 @@
+package io.mayastorj.pool.internal;
+
+import io.mayastorj.core.bdev.BdevStats;
+import io.mayastorj.core.bdev.BlockDevice;
+import io.mayastorj.core.bdev.IoCompletion;
+import io.mayastorj.core.bdev.IoType;
+import io.mayastorj.core.buffer.DmaBuffer;
+import io.mayastorj.pool.internal.format.Layout;
+import java.util.UUID;
+import java.util.concurrent.CountDownLatch;
+
+/**
+ * A device that, once {@link #hold() held}, keeps every write to a superblock slot waiting until
+ * {@link #release()}: a commit frozen between its metadata pages and its commit record, the window
+ * in which a crash leaves the previous commit the valid one.
+ */
+final class GatedDevice implements BlockDevice {
+
+    private final BlockDevice device;
+    private volatile CountDownLatch gate;
+    private final CountDownLatch held = new CountDownLatch(1);
+
+    GatedDevice(BlockDevice device) {
+        this.device = device;
+    }
+
+    void hold() {
+        gate = new CountDownLatch(1);
+    }
+
+    /** Waits until a superblock write is being held. */
+    void awaitHeld() throws InterruptedException {
+        held.await();
+    }
+
+    void release() {
+        gate.countDown();
+    }
+
+    @Override
+    public <C> void write(DmaBuffer buffer, int bufferOffset, long lba, int blocks, IoCompletion<? super C> done, C context) {
+        long offset = lba * blockSize();
+        CountDownLatch g = gate;
+        if (g != null && (offset == Layout.superblockOffset(0) || offset == Layout.superblockOffset(1))) {
+            held.countDown();
+            Thread.ofPlatform().daemon().start(() -> {
+                try {
+                    g.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                device.write(buffer, bufferOffset, lba, blocks, done, context);
+            });
+            return;
+        }
+        device.write(buffer, bufferOffset, lba, blocks, done, context);
+    }
+
+    @Override
+    public String name() {
+        return device.name();
+    }
+
+    @Override
+    public UUID uuid() {
+        return device.uuid();
+    }
+
+    @Override
+    public String productName() {
+        return device.productName();
+    }
+
+    @Override
+    public int blockSize() {
+        return device.blockSize();
+    }
+
+    @Override
+    public long blockCount() {
+        return device.blockCount();
+    }
+
+    @Override
+    public int bufferAlignment() {
+        return device.bufferAlignment();
+    }
+
+    @Override
+    public boolean supports(IoType type) {
+        return device.supports(type);
+    }
+
+    @Override
+    public <C> void read(DmaBuffer buffer, int bufferOffset, long lba, int blocks, IoCompletion<? super C> done, C context) {
+        device.read(buffer, bufferOffset, lba, blocks, done, context);
+    }
+
+    @Override
+    public <C> void flush(IoCompletion<? super C> done, C context) {
+        device.flush(done, context);
+    }
+
+    @Override
+    public <C> void unmap(long lba, long blocks, IoCompletion<? super C> done, C context) {
+        device.unmap(lba, blocks, done, context);
+    }
+
+    @Override
+    public <C> void writeZeroes(long lba, long blocks, IoCompletion<? super C> done, C context) {
+        device.writeZeroes(lba, blocks, done, context);
+    }
+
+    @Override
+    public BdevStats stats() {
+        return device.stats();
+    }
+
+    @Override
+    public void close() {
+        device.close();
+    }
+}
