@@ -403,10 +403,12 @@ class LvStoreTest {
         var resize = java.util.concurrent.CompletableFuture.runAsync(() -> pool.resizeReplica(R2, 4L * MIB), threads);
         gated.awaitHeld(); // that commit's pages are written, its superblock is held
         var flush = java.util.concurrent.CompletableFuture.supplyAsync(() -> BlockingIo.flush(thin, T), threads);
-        Thread.sleep(300);
-        if (!flush.isDone()) Thread.getAllStackTraces().forEach((t, st) -> { if (st.length > 0 && !t.getName().startsWith("Common-Cleaner")) { System.err.println("DEBUG " + t.getName()); for (int i = 0; i < Math.min(8, st.length); i++) System.err.println("DEBUG    " + st[i]); } });
-        assertFalse(flush.isDone(), "a flush completed while the commit holding its write's mapping was not durable");
-        gated.release();
+        try {
+            Thread.sleep(300);
+            assertFalse(flush.isDone(), "a flush completed while the commit holding its write's mapping was not durable");
+        } finally {
+            gated.release();
+        }
         assertEquals(IoStatus.SUCCESS, flush.get(30, java.util.concurrent.TimeUnit.SECONDS));
         resize.get(30, java.util.concurrent.TimeUnit.SECONDS);
         threads.shutdown();
