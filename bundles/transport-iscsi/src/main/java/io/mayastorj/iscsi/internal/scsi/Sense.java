@@ -43,6 +43,7 @@ public final class Sense {
     public static final int INTERNAL_TARGET_FAILURE = 0x4400;
     public static final int SPACE_ALLOCATION_FAILED = 0x2707;
     public static final int COMMAND_TIMEOUT = 0x2E02;
+    public static final int DATA_PHASE_ERROR = 0x4B00;
 
     public static final int LENGTH = 18;
 

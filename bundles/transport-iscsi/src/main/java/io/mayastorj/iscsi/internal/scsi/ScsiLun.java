@@ -1,0 +1,280 @@
+package io.mayastorj.iscsi.internal.scsi;
+
+import io.mayastorj.core.bdev.BlockDevice;
+import io.mayastorj.core.bdev.IoType;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.util.UUID;
+
+/**
+ * The data of the SCSI commands that describe a LUN rather than move its blocks (SPC-4, SBC-3):
+ * INQUIRY and its VPD pages, READ CAPACITY, MODE SENSE, REPORT LUNS, REQUEST SENSE. Each answer is
+ * the whole data; the transport truncates it to the allocation length and the expected transfer
+ * length. A bad field is a {@link Check} with the sense to send.
+ */
+public final class ScsiLun {
+
+    public static final int INQUIRY = 0x12;
+    public static final int TEST_UNIT_READY = 0x00;
+    public static final int REQUEST_SENSE = 0x03;
+    public static final int READ_6 = 0x08;
+    public static final int WRITE_6 = 0x0A;
+    public static final int MODE_SENSE_6 = 0x1A;
+    public static final int START_STOP_UNIT = 0x1B;
+    public static final int READ_CAPACITY_10 = 0x25;
+    public static final int READ_10 = 0x28;
+    public static final int WRITE_10 = 0x2A;
+    public static final int SYNCHRONIZE_CACHE_10 = 0x35;
+    public static final int MODE_SENSE_10 = 0x5A;
+    public static final int READ_16 = 0x88;
+    public static final int WRITE_16 = 0x8A;
+    public static final int SYNCHRONIZE_CACHE_16 = 0x91;
+    public static final int SERVICE_ACTION_IN_16 = 0x9E;
+    public static final int READ_CAPACITY_16 = 0x10; // service action of 9Eh
+    public static final int REPORT_LUNS = 0xA0;
+    public static final int READ_12 = 0xA8;
+    public static final int WRITE_12 = 0xAA;
+
+    /** The largest transfer one command may ask for, in bytes: what the Block Limits page says. */
+    public static final int MAX_TRANSFER_BYTES = 1 << 20;
+
+    private static final String VENDOR = "OpenEBS ";
+    private static final String PRODUCT = "Mayastor-J      ";
+    private static final String REVISION = "0001";
+
+    /** A command that ends in CHECK CONDITION with this sense. */
+    public static final class Check extends Exception {
+        private final byte[] sense;
+
+        public Check(byte[] sense) {
+            super(null, null, false, false);
+            this.sense = sense;
+        }
+
+        public byte[] sense() {
+            return sense;
+        }
+    }
+
+    private final BlockDevice device;
+    private final byte[] naa;
+    private final String serial;
+
+    public ScsiLun(BlockDevice device) {
+        this.device = device;
+        this.naa = naa(device.uuid());
+        this.serial = device.uuid().toString().replace("-", "");
+    }
+
+    public BlockDevice device() {
+        return device;
+    }
+
+    /** NAA 6 (IEEE registered extended) from the UUID's bits: stable for the life of the bdev. */
+    static byte[] naa(UUID uuid) {
+        ByteBuffer b = ByteBuffer.allocate(16).putLong(uuid.getMostSignificantBits()).putLong(uuid.getLeastSignificantBits());
+        byte[] id = b.array();
+        id[0] = (byte) (0x60 | (id[0] & 0x0F));
+        return id;
+    }
+
+    private boolean volatileCache() {
+        return device.supports(IoType.FLUSH);
+    }
+
+    private static Check invalidField(int fieldByte, int bit) {
+        return new Check(Sense.illegal(Sense.INVALID_FIELD_IN_CDB, true, fieldByte, bit));
+    }
+
+    // ------------------------------------------------------------------ INQUIRY
+
+    public byte[] inquiry(byte[] cdb) throws Check {
+        boolean evpd = (cdb[1] & 0x01) != 0;
+        int page = cdb[2] & 0xFF;
+        if ((cdb[1] & 0xFE) != 0) {
+            throw invalidField(1, -1);
+        }
+        if (!evpd) {
+            if (page != 0) {
+                throw invalidField(2, -1);
+            }
+            return standardInquiry();
+        }
+        return switch (page) {
+            case 0x00 -> vpd(0x00, new byte[] {0x00, (byte) 0x80, (byte) 0x83, (byte) 0xB0, (byte) 0xB1});
+            case 0x80 -> vpd(0x80, serial.getBytes(StandardCharsets.US_ASCII));
+            case 0x83 -> vpd(0x83, deviceIdentification());
+            case 0xB0 -> vpd(0xB0, blockLimits());
+            case 0xB1 -> vpd(0xB1, blockCharacteristics());
+            default -> throw invalidField(2, -1);
+        };
+    }
+
+    private byte[] standardInquiry() {
+        byte[] data = new byte[74];
+        data[0] = 0x00;                 // peripheral qualifier 0, direct-access block device
+        data[2] = 0x06;                 // SPC-4
+        data[3] = 0x12;                 // HISUP, response data format 2
+        data[4] = (byte) (data.length - 5);
+        data[7] = 0x02;                 // CMDQUE
+        ascii(data, 8, VENDOR);
+        ascii(data, 16, PRODUCT);
+        ascii(data, 32, REVISION);
+        putShort(data, 58, 0x0960);     // iSCSI
+        putShort(data, 60, 0x0460);     // SPC-4
+        putShort(data, 62, 0x04C0);     // SBC-3
+        return data;
+    }
+
+    private static byte[] vpd(int page, byte[] payload) {
+        byte[] data = new byte[4 + payload.length];
+        data[1] = (byte) page;
+        putShort(data, 2, payload.length);
+        System.arraycopy(payload, 0, data, 4, payload.length);
+        return data;
+    }
+
+    private byte[] deviceIdentification() {
+        byte[] t10 = (VENDOR + device.uuid()).getBytes(StandardCharsets.US_ASCII);
+        ByteBuffer b = ByteBuffer.allocate(4 + naa.length + 4 + t10.length);
+        b.put((byte) 0x01).put((byte) 0x03).put((byte) 0).put((byte) naa.length).put(naa); // binary, LU, NAA
+        b.put((byte) 0x02).put((byte) 0x01).put((byte) 0).put((byte) t10.length).put(t10); // ASCII, LU, T10 vendor ID
+        return b.array();
+    }
+
+    private byte[] blockLimits() {
+        byte[] p = new byte[0x3C];
+        int bs = device.blockSize();
+        putShort(p, 2, Math.max(1, 4096 / bs));                 // optimal transfer length granularity
+        putInt(p, 4, MAX_TRANSFER_BYTES / bs);                  // maximum transfer length
+        putInt(p, 8, (128 << 10) / bs);                         // optimal transfer length
+        return p;
+    }
+
+    private static byte[] blockCharacteristics() {
+        byte[] p = new byte[0x3C];
+        putShort(p, 0, 1);                                      // non-rotating medium
+        return p;
+    }
+
+    // ------------------------------------------------------------------ capacity
+
+    public byte[] readCapacity10(byte[] cdb) throws Check {
+        if ((cdb[8] & 0x01) != 0) {
+            throw invalidField(8, 0); // PMI is obsolete
+        }
+        byte[] data = new byte[8];
+        long last = device.blockCount() - 1;
+        putInt(data, 0, (int) Math.min(last, 0xFFFFFFFFL));
+        putInt(data, 4, device.blockSize());
+        return data;
+    }
+
+    public byte[] readCapacity16() {
+        byte[] data = new byte[32];
+        ByteBuffer.wrap(data).putLong(0, device.blockCount() - 1).putInt(8, device.blockSize());
+        return data;
+    }
+
+    // ------------------------------------------------------------------ mode pages
+
+    public byte[] modeSense(byte[] cdb) throws Check {
+        boolean ten = (cdb[0] & 0xFF) == MODE_SENSE_10;
+        boolean dbd = (cdb[1] & 0x08) != 0;
+        int pc = (cdb[2] & 0xC0) >>> 6;
+        int page = cdb[2] & 0x3F;
+        int subpage = cdb[3] & 0xFF;
+        if (pc == 3) {
+            throw new Check(Sense.fixed(Sense.ILLEGAL_REQUEST, 0x3900)); // saving parameters not supported
+        }
+        if (subpage != 0 && subpage != 0xFF) {
+            throw invalidField(3, -1);
+        }
+        boolean changeable = pc == 1;
+        ByteBuffer pages = ByteBuffer.allocate(64);
+        switch (page) {
+            case 0x08 -> caching(pages, changeable);
+            case 0x0A -> control(pages, changeable);
+            case 0x3F -> {
+                caching(pages, changeable);
+                control(pages, changeable);
+            }
+            default -> throw invalidField(2, 5);
+        }
+        int header = ten ? 8 : 4;
+        int descriptor = dbd ? 0 : 8;
+        byte[] data = new byte[header + descriptor + pages.position()];
+        if (ten) {
+            putShort(data, 0, data.length - 2);
+            putShort(data, 6, descriptor);
+        } else {
+            data[0] = (byte) (data.length - 1);
+            data[3] = (byte) descriptor;
+        }
+        data[ten ? 3 : 2] = 0x10; // DPOFUA: DPO is accepted (and ignored), FUA flushes the write
+        if (descriptor > 0) {
+            long blocks = device.blockCount();
+            putInt(data, header, (int) Math.min(blocks, 0xFFFFFF)); // density code 0, then the block count
+            putInt(data, header + 4, device.blockSize());
+            data[header + 4] = 0;
+        }
+        System.arraycopy(pages.array(), 0, data, header + descriptor, pages.position());
+        return data;
+    }
+
+    private void caching(ByteBuffer pages, boolean changeable) {
+        int at = pages.position();
+        pages.put((byte) 0x08).put((byte) 0x12);
+        pages.put(new byte[0x12]);
+        if (!changeable && volatileCache()) {
+            pages.put(at + 2, (byte) 0x04); // WCE: writes are durable after SYNCHRONIZE CACHE
+        }
+    }
+
+    private static void control(ByteBuffer pages, boolean changeable) {
+        int at = pages.position();
+        pages.put((byte) 0x0A).put((byte) 0x0A);
+        pages.put(new byte[0x0A]);
+        if (!changeable) {
+            pages.put(at + 8, (byte) 0xFF).put(at + 9, (byte) 0xFF); // busy timeout period: unlimited
+        }
+    }
+
+    // ------------------------------------------------------------------ LUNs and sense
+
+    public byte[] reportLuns(byte[] cdb) throws Check {
+        int select = cdb[2] & 0xFF;
+        if (select > 2 && select != 0x10 && select != 0x11 && select != 0x12) {
+            throw invalidField(2, -1);
+        }
+        byte[] data = new byte[16];
+        putInt(data, 0, 8); // one LUN: LUN 0, all zeros
+        return data;
+    }
+
+    public byte[] requestSense(byte[] cdb) throws Check {
+        if ((cdb[1] & 0x01) != 0) {
+            throw invalidField(1, 0); // descriptor format is not offered
+        }
+        return Sense.fixed(Sense.NO_SENSE, 0);
+    }
+
+    // ------------------------------------------------------------------ helpers
+
+    private static void ascii(byte[] data, int at, String text) {
+        byte[] b = text.getBytes(StandardCharsets.US_ASCII);
+        System.arraycopy(b, 0, data, at, b.length);
+    }
+
+    private static void putShort(byte[] data, int at, int value) {
+        data[at] = (byte) (value >>> 8);
+        data[at + 1] = (byte) value;
+    }
+
+    private static void putInt(byte[] data, int at, int value) {
+        data[at] = (byte) (value >>> 24);
+        data[at + 1] = (byte) (value >>> 16);
+        data[at + 2] = (byte) (value >>> 8);
+        data[at + 3] = (byte) value;
+    }
+}

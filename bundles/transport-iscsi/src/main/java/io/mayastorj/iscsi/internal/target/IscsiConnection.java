@@ -1,0 +1,1132 @@
+package io.mayastorj.iscsi.internal.target;
+
+import io.mayastorj.core.bdev.BlockDevice;
+import io.mayastorj.core.bdev.IoStatus;
+import io.mayastorj.core.buffer.BufferPool;
+import io.mayastorj.core.buffer.DmaBuffer;
+import io.mayastorj.core.reactor.Reactor;
+import io.mayastorj.iscsi.internal.protocol.Bhs;
+import io.mayastorj.iscsi.internal.protocol.Negotiation;
+import io.mayastorj.iscsi.internal.protocol.TextParameters;
+import io.mayastorj.iscsi.internal.scsi.Cdb;
+import io.mayastorj.iscsi.internal.scsi.ScsiLun;
+import io.mayastorj.iscsi.internal.scsi.Sense;
+import java.io.IOException;
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
+import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.SelectionKey;
+import java.nio.channels.SocketChannel;
+import java.util.ArrayDeque;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Set;
+import java.util.zip.CRC32C;
+
+/**
+ * One iSCSI connection (and its session: MaxConnections is 1), on one reactor for its whole life:
+ * the login phase with its negotiation, then the full feature phase — SCSI commands in CmdSN order,
+ * their data in and out, NOP, Text, task management and logout. Everything here runs on the
+ * connection's reactor, so nothing is locked.
+ */
+final class IscsiConnection {
+
+    private static final Logger LOG = System.getLogger("mayastor.iscsi");
+    /** Commands the initiator may have outstanding: MaxCmdSN = ExpCmdSN + WINDOW - 1. */
+    static final int WINDOW = 128;
+    private static final int GATHER = 64;
+
+    private enum Phase { LOGIN, FULL_FEATURE, LOGGED_OUT, CLOSED }
+
+    private enum ReadState { BHS, EXTRA, DATA, TAIL }
+
+    private final IscsiTarget target;
+    private final SocketChannel channel;
+    private final Reactor reactor;
+    private final BufferPool buffers;
+    private final String peer;
+    private SelectionKey key;
+    private Phase phase = Phase.LOGIN;
+
+    // reading
+    private final ByteBuffer bhs = ByteBuffer.allocate(Bhs.LENGTH);
+    private final ByteBuffer extra = ByteBuffer.allocate(1024 + 4);
+    private final ByteBuffer tail = ByteBuffer.allocate(8);
+    private final ByteBuffer text = ByteBuffer.allocate(Negotiation.TARGET_MAX_RECV_DATA_SEGMENT);
+    private ReadState readState = ReadState.BHS;
+    private ByteBuffer dataTarget;
+    private int dataLength;
+    private Task dataTask;
+    private final CRC32C crc = new CRC32C();
+
+    // writing
+    private final ArrayDeque<ByteBuffer> sendQueue = new ArrayDeque<>();
+    private final ArrayDeque<Task> releaseAfterSend = new ArrayDeque<>();
+    private final ByteBuffer[] gather = new ByteBuffer[GATHER];
+    private boolean flushPosted;
+    private final Runnable flusher = this::postedFlush;
+    private boolean closeAfterFlush;
+
+    // login and session
+    private Negotiation negotiation;
+    private Negotiation.Outcome params;
+    private final ByteBuffer loginText = ByteBuffer.allocate(64 * 1024);
+    private String initiatorName;
+    private boolean discovery;
+    private IscsiTarget.Target lunTarget;
+    private ScsiLun lun;
+    private long isid;
+    private int tsih;
+    private int cid;
+    private boolean headerDigest;
+    private boolean dataDigest;
+
+    // sequence numbers
+    private int statSn = 1;
+    private int expCmdSn;
+    private final Map<Integer, Task> tasks = new HashMap<>();
+    private final Map<Integer, Task> byTtt = new HashMap<>();
+    private int nextTtt = 1;
+    private final Set<String> loggedOnce = new HashSet<>();
+
+    IscsiConnection(IscsiTarget target, SocketChannel channel, Reactor reactor, BufferPool buffers) {
+        this.target = target;
+        this.channel = channel;
+        this.reactor = reactor;
+        this.buffers = buffers;
+        String p;
+        try {
+            p = String.valueOf(channel.getRemoteAddress());
+        } catch (IOException e) {
+            p = "(unknown peer)";
+        }
+        this.peer = p;
+    }
+
+    Reactor reactor() {
+        return reactor;
+    }
+
+    String peer() {
+        return peer;
+    }
+
+    String initiatorName() {
+        return initiatorName;
+    }
+
+    String targetName() {
+        return lunTarget == null ? (discovery ? "(discovery)" : "-") : lunTarget.iqn();
+    }
+
+    int tasksInFlight() {
+        return tasks.size();
+    }
+
+    boolean serves(BlockDevice device) {
+        return lunTarget != null && lunTarget.device() == device;
+    }
+
+    void start() throws IOException {
+        key = reactor.register(channel, SelectionKey.OP_READ, k -> ready());
+    }
+
+    // ================================================================== reading
+
+    private void ready() {
+        try {
+            if (key.isValid() && key.isWritable()) {
+                flush();
+            }
+            if (key.isValid() && key.isReadable()) {
+                readPdus();
+            }
+        } catch (IOException e) {
+            close("the connection failed: " + e.getMessage());
+        } catch (ProtocolError e) {
+            close(e.getMessage());
+        }
+    }
+
+    /** A violation after which the connection cannot go on (ERL 0): it is closed. */
+    static final class ProtocolError extends Exception {
+        ProtocolError(String message) {
+            super(message, null, false, false);
+        }
+    }
+
+    private void readPdus() throws IOException, ProtocolError {
+        while (phase != Phase.CLOSED) {
+            switch (readState) {
+                case BHS -> {
+                    if (!fill(bhs)) {
+                        return;
+                    }
+                    bhs.flip();
+                    int extraLength = Bhs.ahsLength(bhs) + (headerDigest ? 4 : 0);
+                    extra.clear().limit(extraLength);
+                    if (Bhs.ahsLength(bhs) > 1024) {
+                        throw new ProtocolError("an AHS of " + Bhs.ahsLength(bhs) + " bytes");
+                    }
+                    readState = ReadState.EXTRA;
+                }
+                case EXTRA -> {
+                    if (!fill(extra)) {
+                        return;
+                    }
+                    if (headerDigest) {
+                        crc.reset();
+                        crc.update(bhs.array(), 0, Bhs.LENGTH);
+                        crc.update(extra.array(), 0, extra.limit() - 4);
+                        if ((int) crc.getValue() != Integer.reverseBytes(extra.getInt(extra.limit() - 4))) {
+                            throw new ProtocolError("header digest mismatch on a " + Bhs.opcodeName(Bhs.opcode(bhs)));
+                        }
+                    }
+                    beginData();
+                }
+                case DATA -> {
+                    if (!fill(dataTarget)) {
+                        return;
+                    }
+                    int pad = Bhs.padded(dataLength) - dataLength;
+                    tail.clear().limit(dataLength == 0 ? 0 : pad + (dataDigest ? 4 : 0));
+                    readState = ReadState.TAIL;
+                }
+                case TAIL -> {
+                    if (!fill(tail)) {
+                        return;
+                    }
+                    boolean digestOk = true;
+                    if (dataDigest && dataLength > 0) {
+                        crc.reset();
+                        ByteBuffer data = dataTarget.duplicate();
+                        data.flip();
+                        crc.update(data);
+                        int pad = tail.limit() - 4;
+                        for (int i = 0; i < pad; i++) {
+                            crc.update(0);
+                        }
+                        digestOk = (int) crc.getValue() == Integer.reverseBytes(tail.getInt(pad));
+                    }
+                    pduReceived(digestOk);
+                }
+                default -> throw new IllegalStateException();
+            }
+        }
+    }
+
+    private boolean fill(ByteBuffer b) throws IOException {
+        while (b.hasRemaining()) {
+            int n = channel.read(b);
+            if (n < 0) {
+                throw new IOException("the initiator closed the connection");
+            }
+            if (n == 0) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** Decides where a PDU's data segment goes: a task's buffer (SCSI data) or the text buffer. */
+    private void beginData() throws ProtocolError {
+        dataLength = Bhs.dataSegmentLength(bhs);
+        dataTask = null;
+        int opcode = Bhs.opcode(bhs);
+        int limit = phase == Phase.LOGIN ? loginText.capacity() : Negotiation.TARGET_MAX_RECV_DATA_SEGMENT;
+        if (dataLength > limit) {
+            throw new ProtocolError("a data segment of " + dataLength + " bytes (the limit is " + limit + ")");
+        }
+        if (dataLength > 0 && phase == Phase.FULL_FEATURE && (opcode == Bhs.SCSI_COMMAND || opcode == Bhs.DATA_OUT)) {
+            dataTarget = scsiDataTarget(opcode);
+        } else {
+            dataTarget = text.clear().limit(dataLength);
+        }
+        readState = ReadState.DATA;
+    }
+
+    /**
+     * The buffer region the data of a SCSI Command (immediate data) or a Data-Out lands in; data the
+     * task cannot take (a task that failed, data past its transfer) goes to the text buffer and is
+     * dropped after.
+     */
+    private ByteBuffer scsiDataTarget(int opcode) throws ProtocolError {
+        Task task;
+        int offset;
+        if (opcode == Bhs.SCSI_COMMAND) {
+            task = prepareCommand();
+            offset = 0;
+        } else {
+            task = tasks.get(bhs.getInt(Bhs.ITT));
+            offset = bhs.getInt(Bhs.BUFFER_OFFSET);
+            if (task != null && !checkDataOut(task, offset)) {
+                task = null;
+            }
+        }
+        if (task == null || task.buffer == null || offset != task.received || offset + dataLength > task.transfer) {
+            return text.clear().limit(dataLength); // read and dropped; checkDataOut ended anything worse
+        }
+        dataTask = task;
+        ByteBuffer region = task.buffer.bytes().duplicate();
+        region.limit(offset + dataLength).position(offset);
+        return region;
+    }
+
+    private void pduReceived(boolean digestOk) throws IOException, ProtocolError {
+        readState = ReadState.BHS;
+        ByteBuffer header = bhs;
+        bhs.clear();
+        header.limit(Bhs.LENGTH); // the bytes stay valid until the next read
+        if (!digestOk) {
+            // ERL 0: a data digest error is rejected, then the connection goes
+            reject(0x02, header);
+            closeAfterFlush = true;
+            postFlush();
+            return;
+        }
+        int opcode = Bhs.opcode(header);
+        if (phase == Phase.LOGIN) {
+            if (opcode != Bhs.LOGIN_REQUEST) {
+                throw new ProtocolError("a " + Bhs.opcodeName(opcode) + " before the login ended");
+            }
+            login(header);
+            return;
+        }
+        if (phase != Phase.FULL_FEATURE) {
+            return;
+        }
+        switch (opcode) {
+            case Bhs.SCSI_COMMAND -> scsiCommand(header);
+            case Bhs.DATA_OUT -> dataOut(header);
+            case Bhs.NOP_OUT -> nopOut(header);
+            case Bhs.TEXT_REQUEST -> textRequest(header);
+            case Bhs.TASK_MANAGEMENT_REQUEST -> taskManagement(header);
+            case Bhs.LOGOUT_REQUEST -> logout(header);
+            case Bhs.LOGIN_REQUEST -> {
+                logOnce("login", "a Login PDU in the full feature phase: rejected");
+                reject(0x04, header);
+            }
+            default -> {
+                logOnce("opcode" + opcode, "unsupported " + Bhs.opcodeName(opcode) + ": rejected");
+                reject(0x05, header);
+            }
+        }
+    }
+
+    // ================================================================== login
+
+    private void login(ByteBuffer req) throws ProtocolError {
+        int flags = Bhs.flags(req);
+        boolean transit = (flags & Bhs.TRANSIT) != 0;
+        boolean more = (flags & Bhs.CONTINUE) != 0;
+        int csg = (flags >>> 2) & 3;
+        int nsg = flags & 3;
+        if (transit && more) {
+            throw new ProtocolError("a Login PDU with both T and C set");
+        }
+        if (negotiation == null) { // the first Login PDU of the connection
+            isid = Bhs.isid(req);
+            cid = req.getShort(Bhs.CID) & 0xFFFF;
+            expCmdSn = req.getInt(Bhs.CMD_SN);
+            if ((req.get(3) & 0xFF) > 0) { // VersionMin above 0: we speak version 0 only
+                loginResponse(req, 0x02, 0x05, Map.of(), false, csg, nsg);
+                return;
+            }
+        }
+        if (loginText.remaining() < text.limit()) {
+            loginResponse(req, 0x02, 0x00, Map.of(), false, csg, nsg);
+            return;
+        }
+        loginText.put(text.array(), 0, text.limit());
+        if (more) {
+            loginResponse(req, 0, 0, Map.of(), false, csg, nsg); // an empty response asks for the rest
+            return;
+        }
+        Map<String, String> keys;
+        try {
+            keys = TextParameters.parse(loginText.array(), loginText.position());
+        } catch (TextParameters.FormatException e) {
+            logOnce("login-text", "login from " + peer + " refused: " + e.getMessage());
+            loginResponse(req, 0x02, 0x00, Map.of(), false, csg, nsg);
+            return;
+        } finally {
+            loginText.clear();
+        }
+        Map<String, String> answers = new LinkedHashMap<>();
+        if (negotiation == null) {
+            initiatorName = keys.get("InitiatorName");
+            if (initiatorName == null || initiatorName.isBlank()) {
+                loginResponse(req, 0x02, 0x07, Map.of(), false, csg, nsg); // missing parameter
+                return;
+            }
+            discovery = "Discovery".equals(keys.getOrDefault("SessionType", "Normal"));
+            if (!discovery) {
+                String name = keys.get("TargetName");
+                if (name == null) {
+                    loginResponse(req, 0x02, 0x07, Map.of(), false, csg, nsg);
+                    return;
+                }
+                lunTarget = target.target(name);
+                if (lunTarget == null) {
+                    LOG.log(Level.WARNING, "login from {0} ({1}) refused: no target {2}", initiatorName, peer, name);
+                    loginResponse(req, 0x02, 0x03, Map.of(), false, csg, nsg);
+                    return;
+                }
+                if (!lunTarget.allows(initiatorName)) {
+                    LOG.log(Level.WARNING, "login from {0} ({1}) refused: not an allowed initiator of {2}",
+                            initiatorName, peer, name);
+                    loginResponse(req, 0x02, 0x02, Map.of(), false, csg, nsg);
+                    return;
+                }
+                answers.put("TargetPortalGroupTag", "1");
+            }
+            negotiation = new Negotiation(discovery);
+        }
+        if (csg == 0) { // security negotiation: we offer no authentication yet
+            String methods = keys.get("AuthMethod");
+            if (methods != null) {
+                boolean none = false;
+                for (String m : methods.split(",")) {
+                    none |= m.strip().equals("None");
+                }
+                if (!none) {
+                    LOG.log(Level.WARNING, "login from {0} refused: it offers only {1}; this target has no CHAP secret",
+                            initiatorName, methods);
+                    loginResponse(req, 0x02, 0x01, Map.of(), false, csg, nsg);
+                    return;
+                }
+                answers.put("AuthMethod", "None");
+            }
+        } else if (csg == 1) {
+            answers.putAll(negotiation.answer(keys));
+        } else {
+            throw new ProtocolError("login stage " + csg);
+        }
+        boolean toFullFeature = transit && nsg == 3;
+        if (transit && (nsg <= csg || nsg == 2)) {
+            throw new ProtocolError("login transit from stage " + csg + " to " + nsg);
+        }
+        if (toFullFeature) {
+            params = negotiation.outcome();
+            tsih = target.newTsih();
+        }
+        loginResponse(req, 0, 0, answers, transit, csg, nsg);
+        if (toFullFeature) {
+            phase = Phase.FULL_FEATURE;
+            headerDigest = params.headerDigest();
+            dataDigest = params.dataDigest();
+            target.loggedIn(this);
+            LOG.log(Level.INFO, "{0} session for {1} ({2}) logged in{3}", discovery ? "discovery" : "normal",
+                    initiatorName, peer, discovery ? "" : " to " + lunTarget.iqn());
+            if (!discovery) {
+                lun = new ScsiLun(lunTarget.device());
+            }
+        }
+    }
+
+    private void loginResponse(ByteBuffer req, int statusClass, int statusDetail, Map<String, String> keys,
+                               boolean transit, int csg, int nsg) {
+        byte[] data = TextParameters.encode(keys);
+        ByteBuffer rsp = newHeader(Bhs.LOGIN_RESPONSE, data.length);
+        int flags = (csg << 2) | (transit && statusClass == 0 ? Bhs.TRANSIT | nsg : 0);
+        rsp.put(1, (byte) flags);
+        rsp.put(Bhs.ISID, req, Bhs.ISID, 6);
+        rsp.putShort(Bhs.TSIH, (short) (statusClass == 0 && transit && nsg == 3 ? tsih : 0));
+        rsp.putInt(Bhs.ITT, req.getInt(Bhs.ITT));
+        rsp.putInt(Bhs.STAT_SN, statSn++);
+        rsp.putInt(Bhs.EXP_CMD_SN, expCmdSn);
+        rsp.putInt(Bhs.MAX_CMD_SN, expCmdSn + WINDOW - 1);
+        rsp.put(Bhs.STATUS_CLASS, (byte) statusClass);
+        rsp.put(Bhs.STATUS_DETAIL, (byte) statusDetail);
+        send(rsp, ByteBuffer.wrap(data));
+        if (statusClass != 0) {
+            closeAfterFlush = true;
+        }
+        postFlush();
+    }
+
+    // ================================================================== SCSI
+
+    /**
+     * A SCSI Command's BHS is in {@code bhs}; before its immediate data is read: checks the CmdSN
+     * and makes the task (with a buffer for write data) so the data can land in place.
+     */
+    private Task prepareCommand() {
+        Task task = newTask(bhs);
+        tasks.put(task.itt, task);
+        return task.buffer != null && task.write ? task : null;
+    }
+
+    private Task newTask(ByteBuffer req) {
+        Task t = new Task(this);
+        t.itt = req.getInt(Bhs.ITT);
+        t.cmdSn = req.getInt(Bhs.CMD_SN);
+        req.get(Bhs.CDB, t.cdb, 0, 16);
+        t.opcode = t.cdb[0] & 0xFF;
+        int flags = Bhs.flags(req);
+        t.read = (flags & Bhs.READ) != 0;
+        t.write = (flags & Bhs.WRITE) != 0;
+        t.expectedLength = req.getInt(Bhs.EXPECTED_LENGTH);
+        if (lun != null && isMedia(t.opcode)) {
+            t.lba = Cdb.lba(t.cdb);
+            long blocks = Cdb.transferLength(t.cdb);
+            if (t.opcode == ScsiLun.READ_6 || t.opcode == ScsiLun.WRITE_6) {
+                blocks = (t.cdb[4] & 0xFF) == 0 ? 256 : t.cdb[4] & 0xFF;
+            }
+            t.cdbLength = blocks * lun.device().blockSize();
+            t.blocks = (int) Math.min(blocks, Integer.MAX_VALUE);
+            boolean writeOp = isWrite(t.opcode);
+            long edtl = Integer.toUnsignedLong(t.expectedLength);
+            // a write moves the whole blocks the initiator sent; a read reads every block the CDB asks
+            // for and sends as much of it as the initiator expects
+            long io = writeOp ? Math.min(t.cdbLength, edtl) / lun.device().blockSize() * lun.device().blockSize()
+                    : t.cdbLength;
+            long wire = writeOp ? edtl : Math.min(t.cdbLength, edtl);
+            if (wire <= ScsiLun.MAX_TRANSFER_BYTES && t.cdbLength <= ScsiLun.MAX_TRANSFER_BYTES && wire > 0
+                    && Cdb.inRange(t.lba, blocks, lun.device().blockCount())) {
+                t.transfer = (int) wire;
+                t.ioBytes = (int) io;
+                t.buffer = buffers.allocate((int) Math.max(Math.max(wire, io), lun.device().blockSize()));
+            }
+        }
+        return t;
+    }
+
+    private static boolean isMedia(int opcode) {
+        return switch (opcode) {
+            case ScsiLun.READ_6, ScsiLun.READ_10, ScsiLun.READ_12, ScsiLun.READ_16,
+                 ScsiLun.WRITE_6, ScsiLun.WRITE_10, ScsiLun.WRITE_12, ScsiLun.WRITE_16 -> true;
+            default -> false;
+        };
+    }
+
+    private static boolean isWrite(int opcode) {
+        return opcode == ScsiLun.WRITE_6 || opcode == ScsiLun.WRITE_10 || opcode == ScsiLun.WRITE_12
+                || opcode == ScsiLun.WRITE_16;
+    }
+
+    private void scsiCommand(ByteBuffer req) {
+        Task task = tasks.get(req.getInt(Bhs.ITT));
+        if (task == null || task.cmdSn != req.getInt(Bhs.CMD_SN)) {
+            task = newTask(req);
+            tasks.put(task.itt, task);
+        }
+        if (!acceptCmdSn(req)) {
+            tasks.remove(task.itt);
+            task.release();
+            return;
+        }
+        if (dataTask == task) {
+            task.received = dataLength;
+        }
+        if (lun == null) {
+            respond(task, Sense.CHECK_CONDITION, Sense.fixed(Sense.ILLEGAL_REQUEST, Sense.LOGICAL_UNIT_NOT_SUPPORTED), 0);
+            return;
+        }
+        if (Bhs.lun(req) != 0) {
+            respond(task, Sense.CHECK_CONDITION, Sense.fixed(Sense.ILLEGAL_REQUEST, Sense.LOGICAL_UNIT_NOT_SUPPORTED), 0);
+            return;
+        }
+        if (isMedia(task.opcode)) {
+            media(task, req);
+            return;
+        }
+        try {
+            byte[] data = switch (task.opcode) {
+                case ScsiLun.TEST_UNIT_READY, ScsiLun.START_STOP_UNIT -> null;
+                case ScsiLun.INQUIRY -> truncate(lun.inquiry(task.cdb), Cdb.u16(task.cdb, 3));
+                case ScsiLun.READ_CAPACITY_10 -> lun.readCapacity10(task.cdb);
+                case ScsiLun.SERVICE_ACTION_IN_16 -> {
+                    if ((task.cdb[1] & 0x1F) != ScsiLun.READ_CAPACITY_16) {
+                        throw new ScsiLun.Check(Sense.illegal(Sense.INVALID_FIELD_IN_CDB, true, 1, 4));
+                    }
+                    yield truncate(lun.readCapacity16(), (int) Cdb.u32(task.cdb, 10));
+                }
+                case ScsiLun.MODE_SENSE_6 -> truncate(lun.modeSense(task.cdb), Cdb.u8(task.cdb, 4));
+                case ScsiLun.MODE_SENSE_10 -> truncate(lun.modeSense(task.cdb), Cdb.u16(task.cdb, 7));
+                case ScsiLun.REPORT_LUNS -> truncate(lun.reportLuns(task.cdb), (int) Cdb.u32(task.cdb, 6));
+                case ScsiLun.REQUEST_SENSE -> truncate(lun.requestSense(task.cdb), Cdb.u8(task.cdb, 4));
+                case ScsiLun.SYNCHRONIZE_CACHE_10, ScsiLun.SYNCHRONIZE_CACHE_16 -> {
+                    task.submitted = true;
+                    lun.device().flush(task, task);
+                    yield new byte[0];
+                }
+                default -> {
+                    logOnce("scsi" + task.opcode, String.format("SCSI opcode 0x%02x is not supported", task.opcode));
+                    throw new ScsiLun.Check(Sense.fixed(Sense.ILLEGAL_REQUEST, Sense.INVALID_COMMAND_OPERATION_CODE));
+                }
+            };
+            if (data == null) {
+                respond(task, Sense.GOOD, null, 0);
+            } else if (task.opcode != ScsiLun.SYNCHRONIZE_CACHE_10 && task.opcode != ScsiLun.SYNCHRONIZE_CACHE_16) {
+                dataIn(task, ByteBuffer.wrap(data), data.length, data.length);
+            }
+        } catch (ScsiLun.Check c) {
+            respond(task, Sense.CHECK_CONDITION, c.sense(), 0);
+        }
+    }
+
+    private static byte[] truncate(byte[] data, long allocation) {
+        return allocation >= data.length ? data : java.util.Arrays.copyOf(data, (int) allocation);
+    }
+
+    /** CmdSN in order; outside the window dropped without a word (RFC 7143 §4.2.2.1). */
+    private boolean acceptCmdSn(ByteBuffer req) {
+        int cmdSn = req.getInt(Bhs.CMD_SN);
+        if (Bhs.immediate(req)) {
+            return true;
+        }
+        if (cmdSn == expCmdSn) {
+            expCmdSn++;
+            return true;
+        }
+        logOnce("cmdsn", "dropped a command with CmdSN " + Integer.toUnsignedString(cmdSn) + " (expected "
+                + Integer.toUnsignedString(expCmdSn) + ")");
+        return false;
+    }
+
+    private void media(Task task, ByteBuffer req) {
+        BlockDevice device = lun.device();
+        long blocks = task.cdbLength / device.blockSize();
+        boolean writeOp = isWrite(task.opcode);
+        if (!Cdb.inRange(task.lba, blocks, device.blockCount())) {
+            respond(task, Sense.CHECK_CONDITION, Sense.fixed(Sense.ILLEGAL_REQUEST, Sense.LBA_OUT_OF_RANGE), 0);
+            return;
+        }
+        if (task.cdbLength > ScsiLun.MAX_TRANSFER_BYTES) {
+            respond(task, Sense.CHECK_CONDITION, Sense.illegal(Sense.INVALID_FIELD_IN_CDB, true, 7, -1), 0);
+            return;
+        }
+        if (task.cdbLength == 0 || task.expectedLength == 0) {
+            respond(task, Sense.GOOD, null, 0);
+            return;
+        }
+        if ((task.cdb[1] & 0xE0) != 0 && task.opcode != ScsiLun.READ_6 && task.opcode != ScsiLun.WRITE_6) {
+            // RDPROTECT / WRPROTECT: the LUN has no protection information
+            respond(task, Sense.CHECK_CONDITION, Sense.illegal(Sense.INVALID_FIELD_IN_CDB, true, 1, 7), 0);
+            return;
+        }
+        task.fua = writeOp && task.opcode != ScsiLun.WRITE_6 && (task.cdb[1] & 0x08) != 0;
+        if (task.buffer == null) {
+            respond(task, Sense.BUSY, null, 0); // the buffer pool is exhausted: the initiator retries
+            return;
+        }
+        task.blocks = task.ioBytes / device.blockSize();
+        if (!writeOp) {
+            if (task.blocks == 0) {
+                respond(task, Sense.GOOD, null, 0);
+                return;
+            }
+            task.submitted = true;
+            device.read(task.buffer, 0, task.lba, task.blocks, task, task);
+            return;
+        }
+        boolean finalPdu = (Bhs.flags(req) & Bhs.FINAL) != 0;
+        task.unsolicitedLeft = params.initialR2T() || finalPdu ? 0
+                : Math.max(0, Math.min(params.firstBurst(), task.transfer) - task.received);
+        continueWrite(task);
+    }
+
+    /** Issues the next R2T, or the write once every byte is in. */
+    private void continueWrite(Task task) {
+        if (task.received >= task.transfer) {
+            task.blocks = task.ioBytes / lun.device().blockSize();
+            if (task.blocks == 0) {
+                respond(task, Sense.GOOD, null, 0);
+                return;
+            }
+            task.submitted = true;
+            lun.device().write(task.buffer, 0, task.lba, task.blocks, task, task);
+            return;
+        }
+        if (task.unsolicitedLeft > 0 || task.ttt != -1) {
+            return; // unsolicited data, or the answer to an R2T, is on its way
+        }
+        task.ttt = nextTtt++ & 0x7FFFFFFF;
+        task.r2tOffset = task.received;
+        task.r2tLength = Math.min(task.transfer - task.received, params.maxBurst());
+        task.nextDataSn = 0;
+        byTtt.put(task.ttt, task);
+        ByteBuffer r2t = newHeader(Bhs.R2T, 0);
+        r2t.put(1, (byte) Bhs.FINAL);
+        r2t.putInt(Bhs.ITT, task.itt);
+        r2t.putInt(Bhs.TTT, task.ttt);
+        r2t.putInt(Bhs.STAT_SN, statSn);
+        r2t.putInt(Bhs.EXP_CMD_SN, expCmdSn);
+        r2t.putInt(Bhs.MAX_CMD_SN, expCmdSn + WINDOW - 1);
+        r2t.putInt(Bhs.DATA_SN, task.r2tsn++);
+        r2t.putInt(Bhs.BUFFER_OFFSET, task.r2tOffset);
+        r2t.putInt(Bhs.DESIRED_LENGTH, task.r2tLength);
+        send(r2t, null);
+        postFlush();
+    }
+
+    /** Checks a Data-Out against its task before its data is read; false drops the data. */
+    private boolean checkDataOut(Task task, int offset) throws ProtocolError {
+        int ttt = bhs.getInt(Bhs.TTT);
+        int dataSn = bhs.getInt(Bhs.DATA_SN);
+        if (ttt == Bhs.RESERVED_TAG) {
+            if (task.unsolicitedLeft < dataLength) {
+                throw new ProtocolError("unsolicited data beyond FirstBurstLength for task " + Integer.toHexString(task.itt));
+            }
+        } else if (ttt != task.ttt || offset < task.r2tOffset || offset + dataLength > task.r2tOffset + task.r2tLength) {
+            throw new ProtocolError("Data-Out for tag " + Integer.toHexString(ttt) + " at offset " + offset
+                    + " does not match the R2T of task " + Integer.toHexString(task.itt));
+        }
+        if (dataSn != task.nextDataSn) {
+            // the data is out of order: the task fails (CHECK CONDITION), the connection goes on
+            logOnce("datasn", "Data-Out DataSN " + Integer.toUnsignedString(dataSn) + " where " + task.nextDataSn
+                    + " was due (task " + Integer.toHexString(task.itt) + "): the command fails");
+            task.dataError = true;
+            return false;
+        }
+        return !task.aborted && !task.dataError;
+    }
+
+    private void dataOut(ByteBuffer req) throws ProtocolError {
+        Task task = tasks.get(req.getInt(Bhs.ITT));
+        if (task == null) {
+            logOnce("dataout", "Data-Out for unknown task " + Integer.toHexString(req.getInt(Bhs.ITT)) + ": dropped");
+            return;
+        }
+        if (dataTask == task) {
+            task.received += dataLength;
+        }
+        task.nextDataSn++;
+        boolean last = (Bhs.flags(req) & Bhs.FINAL) != 0;
+        if (req.getInt(Bhs.TTT) == Bhs.RESERVED_TAG) {
+            task.unsolicitedLeft = last ? 0 : task.unsolicitedLeft - dataLength;
+            if (last) {
+                task.nextDataSn = 0;
+            }
+        } else if (last || task.received >= task.r2tOffset + task.r2tLength) {
+            byTtt.remove(task.ttt);
+            task.ttt = -1;
+        }
+        if (task.aborted) {
+            return;
+        }
+        if (task.dataError) {
+            byTtt.remove(task.ttt);
+            task.ttt = -1;
+            respond(task, Sense.CHECK_CONDITION, Sense.fixed(Sense.ABORTED_COMMAND, Sense.DATA_PHASE_ERROR), 0);
+            return;
+        }
+        continueWrite(task);
+    }
+
+    /** From the bdev, on this reactor. */
+    void bdevDone(Task task) {
+        if (phase == Phase.CLOSED || task.aborted) {
+            tasks.remove(task.itt);
+            task.release();
+            return;
+        }
+        if (task.ioStatus != IoStatus.SUCCESS) {
+            int asc = switch (task.ioStatus) {
+                case LBA_OUT_OF_RANGE -> Sense.LBA_OUT_OF_RANGE;
+                case NO_SPACE -> Sense.SPACE_ALLOCATION_FAILED;
+                default -> task.read && !isWrite(task.opcode) ? Sense.UNRECOVERED_READ_ERROR : Sense.WRITE_ERROR;
+            };
+            int key = task.ioStatus == IoStatus.NO_SPACE ? Sense.DATA_PROTECT
+                    : task.ioStatus == IoStatus.LBA_OUT_OF_RANGE ? Sense.ILLEGAL_REQUEST : Sense.MEDIUM_ERROR;
+            logOnce("io" + task.ioStatus, "bdev I/O failed: " + task.ioStatus);
+            respond(task, Sense.CHECK_CONDITION, Sense.fixed(key, asc), 0);
+            return;
+        }
+        if (isMedia(task.opcode) && !isWrite(task.opcode)) {
+            ByteBuffer data = task.buffer.bytes().duplicate();
+            data.limit(task.ioBytes).position(0);
+            dataIn(task, data, task.ioBytes, task.cdbLength);
+            return;
+        }
+        if (task.fua) { // FUA: durable before the status; the flush comes back here
+            task.fua = false;
+            lun.device().flush(task, task);
+            return;
+        }
+        respond(task, Sense.GOOD, null, task.ioBytes);
+    }
+
+    /** Data-In PDUs of at most the initiator's MaxRecvDataSegmentLength; the last carries the status. */
+    private void dataIn(Task task, ByteBuffer data, int length, long wanted) {
+        int edtl = task.expectedLength;
+        int send = (int) Math.min(Integer.toUnsignedLong(edtl), length);
+        int segment = params.initiatorMaxRecvDataSegment();
+        int burst = params.maxBurst();
+        int dataSn = 0;
+        int offset = 0;
+        int inBurst = 0;
+        if (send == 0) {
+            respond(task, Sense.GOOD, null, 0, wanted);
+            return;
+        }
+        while (offset < send) {
+            int n = Math.min(Math.min(segment, send - offset), burst - inBurst);
+            boolean last = offset + n == send;
+            boolean endOfBurst = last || inBurst + n == burst;
+            ByteBuffer pdu = newHeader(Bhs.DATA_IN, n);
+            int flags = endOfBurst ? Bhs.FINAL : 0;
+            if (last) {
+                flags |= Bhs.STATUS | residualFlags(task, send, wanted);
+                pdu.putInt(Bhs.STAT_SN, statSn++);
+                pdu.putInt(Bhs.RESIDUAL, residual(task, send, wanted));
+            }
+            pdu.put(1, (byte) flags);
+            pdu.putInt(Bhs.ITT, task.itt);
+            pdu.putInt(Bhs.TTT, Bhs.RESERVED_TAG);
+            pdu.putInt(Bhs.EXP_CMD_SN, expCmdSn);
+            pdu.putInt(Bhs.MAX_CMD_SN, expCmdSn + WINDOW - 1);
+            pdu.putInt(Bhs.DATA_SN, dataSn++);
+            pdu.putInt(Bhs.BUFFER_OFFSET, offset);
+            ByteBuffer slice = data.duplicate();
+            slice.limit(data.position() + offset + n).position(data.position() + offset);
+            send(pdu, slice);
+            offset += n;
+            inBurst = endOfBurst ? 0 : inBurst + n;
+        }
+        finish(task);
+    }
+
+    /** O or U: the initiator expected more (U) or less (O) than the command moves. */
+    private static int residualFlags(Task task, long moved, long wanted) {
+        long edtl = Integer.toUnsignedLong(task.expectedLength);
+        if (wanted > edtl) {
+            return Bhs.RESIDUAL_OVERFLOW;
+        }
+        return moved < edtl ? Bhs.RESIDUAL_UNDERFLOW : 0;
+    }
+
+    private static int residual(Task task, long moved, long wanted) {
+        long edtl = Integer.toUnsignedLong(task.expectedLength);
+        return (int) (wanted > edtl ? wanted - edtl : edtl - moved);
+    }
+
+    private void respond(Task task, int status, byte[] sense, long moved) {
+        respond(task, status, sense, moved, isMedia(task.opcode) ? task.cdbLength : moved);
+    }
+
+    /** A SCSI Response: status, sense when there is one, residuals against what the CDB wanted. */
+    private void respond(Task task, int status, byte[] sense, long moved, long wanted) {
+        byte[] data = sense == null ? new byte[0] : new byte[2 + sense.length];
+        if (sense != null) {
+            data[0] = (byte) (sense.length >>> 8);
+            data[1] = (byte) sense.length;
+            System.arraycopy(sense, 0, data, 2, sense.length);
+        }
+        ByteBuffer rsp = newHeader(Bhs.SCSI_RESPONSE, data.length);
+        int flags = Bhs.FINAL;
+        if (status == Sense.GOOD && (task.read || task.write)) {
+            flags |= residualFlags(task, moved, wanted);
+            if ((flags & (Bhs.RESIDUAL_OVERFLOW | Bhs.RESIDUAL_UNDERFLOW)) != 0) {
+                rsp.putInt(Bhs.RESIDUAL, residual(task, moved, wanted));
+            }
+        }
+        rsp.put(1, (byte) flags);
+        rsp.put(2, (byte) 0); // command completed at target
+        rsp.put(3, (byte) status);
+        rsp.putInt(Bhs.ITT, task.itt);
+        rsp.putInt(Bhs.STAT_SN, statSn++);
+        rsp.putInt(Bhs.EXP_CMD_SN, expCmdSn);
+        rsp.putInt(Bhs.MAX_CMD_SN, expCmdSn + WINDOW - 1);
+        send(rsp, ByteBuffer.wrap(data));
+        finish(task);
+    }
+
+    private void finish(Task task) {
+        tasks.remove(task.itt);
+        if (task.ttt != -1) {
+            byTtt.remove(task.ttt);
+        }
+        if (task.buffer != null) {
+            releaseAfterSend.add(task); // its data may still be in the send queue
+        }
+        postFlush();
+    }
+
+    // ================================================================== other PDUs
+
+    private void nopOut(ByteBuffer req) {
+        int itt = req.getInt(Bhs.ITT);
+        if (itt == Bhs.RESERVED_TAG) {
+            return; // the answer to a ping of ours
+        }
+        if (!Bhs.immediate(req) && !acceptCmdSn(req)) {
+            return;
+        }
+        byte[] echo = java.util.Arrays.copyOf(text.array(), text.limit());
+        ByteBuffer nop = newHeader(Bhs.NOP_IN, echo.length);
+        nop.put(1, (byte) Bhs.FINAL);
+        nop.put(Bhs.LUN, req, Bhs.LUN, 8);
+        nop.putInt(Bhs.ITT, itt);
+        nop.putInt(Bhs.TTT, Bhs.RESERVED_TAG);
+        nop.putInt(Bhs.STAT_SN, statSn++);
+        nop.putInt(Bhs.EXP_CMD_SN, expCmdSn);
+        nop.putInt(Bhs.MAX_CMD_SN, expCmdSn + WINDOW - 1);
+        send(nop, ByteBuffer.wrap(echo));
+        postFlush();
+    }
+
+    private void textRequest(ByteBuffer req) {
+        if (!Bhs.immediate(req) && !acceptCmdSn(req)) {
+            return;
+        }
+        Map<String, String> keys;
+        try {
+            keys = TextParameters.parse(text.array(), text.limit());
+        } catch (TextParameters.FormatException e) {
+            logOnce("text", "a malformed Text Request: " + e.getMessage());
+            reject(0x09, req);
+            return;
+        }
+        Map<String, String> answers = new LinkedHashMap<>();
+        StringBuilder targets = new StringBuilder();
+        for (Map.Entry<String, String> e : keys.entrySet()) {
+            if (e.getKey().equals("SendTargets")) {
+                String which = e.getValue();
+                for (IscsiTarget.Target t : target.targets()) {
+                    boolean wanted = which.equals("All") ? discovery : which.isEmpty() ? t == lunTarget : which.equals(t.iqn());
+                    if (wanted && t.allows(initiatorName)) {
+                        targets.append("TargetName=").append(t.iqn()).append('\0');
+                        targets.append("TargetAddress=").append(target.portal(channel)).append(",1").append('\0');
+                    }
+                }
+            } else {
+                answers.put(e.getKey(), "NotUnderstood");
+            }
+        }
+        byte[] head = TextParameters.encode(answers);
+        byte[] tailBytes = targets.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        byte[] data = new byte[head.length + tailBytes.length];
+        System.arraycopy(head, 0, data, 0, head.length);
+        System.arraycopy(tailBytes, 0, data, head.length, tailBytes.length);
+        ByteBuffer rsp = newHeader(Bhs.TEXT_RESPONSE, data.length);
+        rsp.put(1, (byte) Bhs.FINAL);
+        rsp.putInt(Bhs.ITT, req.getInt(Bhs.ITT));
+        rsp.putInt(Bhs.TTT, Bhs.RESERVED_TAG);
+        rsp.putInt(Bhs.STAT_SN, statSn++);
+        rsp.putInt(Bhs.EXP_CMD_SN, expCmdSn);
+        rsp.putInt(Bhs.MAX_CMD_SN, expCmdSn + WINDOW - 1);
+        send(rsp, ByteBuffer.wrap(data));
+        postFlush();
+    }
+
+    private void taskManagement(ByteBuffer req) {
+        int function = Bhs.flags(req) & 0x7F;
+        int response;
+        switch (function) {
+            case 1 -> { // ABORT TASK
+                Task t = tasks.get(req.getInt(Bhs.REFERENCED_TASK_TAG));
+                if (t == null) {
+                    response = 1; // no such task (it has answered already)
+                } else {
+                    abort(t);
+                    response = 0;
+                }
+            }
+            case 2, 5, 6 -> { // ABORT TASK SET, LOGICAL UNIT RESET, TARGET WARM RESET
+                for (Task t : java.util.List.copyOf(tasks.values())) {
+                    abort(t);
+                }
+                response = 0;
+            }
+            default -> response = 5; // not supported
+        }
+        ByteBuffer rsp = newHeader(Bhs.TASK_MANAGEMENT_RESPONSE, 0);
+        rsp.put(1, (byte) Bhs.FINAL);
+        rsp.put(2, (byte) response);
+        rsp.putInt(Bhs.ITT, req.getInt(Bhs.ITT));
+        rsp.putInt(Bhs.STAT_SN, statSn++);
+        rsp.putInt(Bhs.EXP_CMD_SN, expCmdSn);
+        rsp.putInt(Bhs.MAX_CMD_SN, expCmdSn + WINDOW - 1);
+        send(rsp, null);
+        postFlush();
+    }
+
+    /** An aborted task gets no SCSI Response; one still at the bdev is dropped when it returns. */
+    private void abort(Task t) {
+        t.aborted = true;
+        if (t.ttt != -1) {
+            byTtt.remove(t.ttt);
+        }
+        if (!t.submitted) {
+            tasks.remove(t.itt);
+            t.release();
+        } // else bdevDone drops it and frees its buffer
+    }
+
+    private void logout(ByteBuffer req) {
+        ByteBuffer rsp = newHeader(Bhs.LOGOUT_RESPONSE, 0);
+        rsp.put(1, (byte) Bhs.FINAL);
+        rsp.put(2, (byte) 0);
+        rsp.putInt(Bhs.ITT, req.getInt(Bhs.ITT));
+        rsp.putInt(Bhs.STAT_SN, statSn++);
+        if (!Bhs.immediate(req)) {
+            acceptCmdSn(req);
+        }
+        rsp.putInt(Bhs.EXP_CMD_SN, expCmdSn);
+        rsp.putInt(Bhs.MAX_CMD_SN, expCmdSn + WINDOW - 1);
+        rsp.putShort(Bhs.TIME2WAIT, (short) 2);
+        rsp.putShort(Bhs.TIME2RETAIN, (short) 0);
+        send(rsp, null);
+        phase = Phase.LOGGED_OUT;
+        closeAfterFlush = true;
+        postFlush();
+    }
+
+    private void reject(int reason, ByteBuffer rejected) {
+        byte[] copy = new byte[Bhs.LENGTH];
+        rejected.get(0, copy);
+        ByteBuffer rsp = newHeader(Bhs.REJECT, Bhs.LENGTH);
+        rsp.put(1, (byte) Bhs.FINAL);
+        rsp.put(2, (byte) reason);
+        rsp.putInt(Bhs.ITT, Bhs.RESERVED_TAG);
+        rsp.putInt(Bhs.STAT_SN, statSn++);
+        rsp.putInt(Bhs.EXP_CMD_SN, expCmdSn);
+        rsp.putInt(Bhs.MAX_CMD_SN, expCmdSn + WINDOW - 1);
+        send(rsp, ByteBuffer.wrap(copy));
+        postFlush();
+    }
+
+    private void logOnce(String kind, String message) {
+        if (loggedOnce.add(kind)) {
+            LOG.log(Level.WARNING, "{0} ({1}): {2}", peer, initiatorName == null ? "not logged in" : initiatorName, message);
+        }
+    }
+
+    // ================================================================== sending
+
+    private ByteBuffer newHeader(int opcode, int dataLength) {
+        ByteBuffer b = ByteBuffer.allocate(Bhs.LENGTH);
+        b.put(0, (byte) opcode);
+        Bhs.dataSegmentLength(b, dataLength);
+        return b;
+    }
+
+    /** Queues a PDU: its header (digest added here) and its data (padded, digest added here). */
+    private void send(ByteBuffer header, ByteBuffer data) {
+        if (phase == Phase.CLOSED) {
+            return;
+        }
+        sendQueue.add(header);
+        if (headerDigest) {
+            crc.reset();
+            crc.update(header.array(), 0, Bhs.LENGTH);
+            sendQueue.add(ByteBuffer.allocate(4).putInt(0, Integer.reverseBytes((int) crc.getValue())));
+        }
+        int length = data == null ? 0 : data.remaining();
+        if (length > 0) {
+            sendQueue.add(data);
+            int pad = Bhs.padded(length) - length;
+            if (dataDigest) {
+                crc.reset();
+                crc.update(data.duplicate());
+                for (int i = 0; i < pad; i++) {
+                    crc.update(0);
+                }
+                ByteBuffer t = ByteBuffer.allocate(pad + 4);
+                t.putInt(pad, Integer.reverseBytes((int) crc.getValue()));
+                sendQueue.add(t);
+            } else if (pad > 0) {
+                sendQueue.add(ByteBuffer.allocate(pad));
+            }
+        }
+    }
+
+    private void postFlush() {
+        if (!flushPosted) {
+            flushPosted = true;
+            reactor.execute(flusher);
+        }
+    }
+
+    private void postedFlush() {
+        flushPosted = false;
+        try {
+            flush();
+        } catch (IOException e) {
+            close("the connection failed: " + e.getMessage());
+        }
+    }
+
+    private void flush() throws IOException {
+        if (phase == Phase.CLOSED) {
+            return;
+        }
+        while (!sendQueue.isEmpty()) {
+            int n = 0;
+            for (ByteBuffer b : sendQueue) {
+                if (n == GATHER) {
+                    break;
+                }
+                gather[n++] = b;
+            }
+            channel.write(gather, 0, n);
+            while (!sendQueue.isEmpty() && !sendQueue.peek().hasRemaining()) {
+                sendQueue.poll();
+            }
+            if (!sendQueue.isEmpty() && sendQueue.peek().hasRemaining()) {
+                break; // the socket is full: OP_WRITE brings us back
+            }
+        }
+        java.util.Arrays.fill(gather, null);
+        if (sendQueue.isEmpty()) {
+            Task t;
+            while ((t = releaseAfterSend.poll()) != null) {
+                t.release();
+            }
+            if (key.isValid()) {
+                key.interestOps(SelectionKey.OP_READ);
+            }
+            if (closeAfterFlush) {
+                close(null);
+            }
+        } else if (key.isValid()) {
+            key.interestOps(SelectionKey.OP_READ | SelectionKey.OP_WRITE);
+        }
+    }
+
+    // ================================================================== closing
+
+    /** Closes the connection; {@code why} is logged when it is a failure. In-flight bdev I/O drains. */
+    void close(String why) {
+        if (phase == Phase.CLOSED) {
+            return;
+        }
+        boolean wasLoggedIn = phase == Phase.FULL_FEATURE;
+        phase = Phase.CLOSED;
+        if (why != null) {
+            LOG.log(Level.WARNING, "{0} ({1}): {2}; closing it", peer, initiatorName == null ? "not logged in" : initiatorName, why);
+        } else if (wasLoggedIn || initiatorName != null) {
+            LOG.log(Level.INFO, "{0} ({1}) logged out", peer, initiatorName);
+        }
+        if (key != null) {
+            key.cancel();
+        }
+        try {
+            channel.close();
+        } catch (IOException ignored) {
+            // closing anyway
+        }
+        for (Task t : tasks.values()) {
+            t.aborted = true;
+            if (!t.submitted) {
+                t.release();
+            }
+        }
+        tasks.clear();
+        Task t;
+        while ((t = releaseAfterSend.poll()) != null) {
+            t.release();
+        }
+        sendQueue.clear();
+        target.closed(this);
+    }
+
+    InetSocketAddress localAddress() throws IOException {
+        return (InetSocketAddress) channel.getLocalAddress();
+    }
+}

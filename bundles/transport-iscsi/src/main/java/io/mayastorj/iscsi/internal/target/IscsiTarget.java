@@ -1,0 +1,294 @@
+package io.mayastorj.iscsi.internal.target;
+
+import io.mayastorj.core.bdev.BlockDevice;
+import io.mayastorj.core.buffer.BufferPool;
+import io.mayastorj.core.error.MayastorException;
+import io.mayastorj.core.node.Node;
+import io.mayastorj.core.reactor.Reactor;
+import io.mayastorj.core.reactor.ReactorGroup;
+import io.mayastorj.core.transport.ShareOptions;
+import io.mayastorj.core.transport.Transport;
+import java.io.IOException;
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
+import java.net.Inet6Address;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.StandardSocketOptions;
+import java.nio.channels.SelectionKey;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import org.osgi.service.component.annotations.Activate;
+import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.ConfigurationPolicy;
+import org.osgi.service.component.annotations.Deactivate;
+import org.osgi.service.component.annotations.Reference;
+import org.osgi.service.metatype.annotations.Designate;
+
+/**
+ * The iSCSI target: the {@code iscsi} transport. Each shared bdev becomes a target
+ * {@code iqn.2019-05.io.openebs:<bdev name or uuid>} whose LUN 0 is the bdev. Connections are spread
+ * over the reactors; each lives on one reactor for its whole life.
+ */
+@Component(service = {Transport.class, IscsiTarget.class}, immediate = true,
+        configurationPid = IscsiConfig.PID, configurationPolicy = ConfigurationPolicy.OPTIONAL)
+@Designate(ocd = IscsiConfig.class)
+public final class IscsiTarget implements Transport {
+
+    public static final String PROTOCOL = "iscsi";
+    public static final String IQN_PREFIX = "iqn.2019-05.io.openebs:";
+    public static final int DEFAULT_PORT = 3260;
+
+    private static final Logger LOG = System.getLogger("mayastor.iscsi");
+
+    /** A shared bdev: its target name and the initiators it admits (none listed: any). */
+    public record Target(String iqn, BlockDevice device, List<String> allowedInitiators) {
+        boolean allows(String initiator) {
+            return allowedInitiators.isEmpty() || allowedInitiators.contains(initiator);
+        }
+    }
+
+    /** A connection, for the shell. */
+    public record ConnectionView(String peer, int reactor, String initiator, String target, int inFlight) {
+    }
+
+    private final ReactorGroup reactors;
+    private final BufferPool buffers;
+    private final ServerSocketChannel server;
+    private final Reactor acceptor;
+    private final InetSocketAddress bound;
+    private final String advertisedHost;
+    private final Map<String, Target> targets = new ConcurrentHashMap<>();
+    private final Set<IscsiConnection> connections = ConcurrentHashMap.newKeySet();
+    private final AtomicInteger tsih = new AtomicInteger();
+    private final AtomicLong accepted = new AtomicLong();
+
+    @Activate
+    public IscsiTarget(@Reference ReactorGroup reactors, @Reference BufferPool buffers, @Reference Node node,
+                       IscsiConfig config) throws IOException {
+        this(reactors, buffers, listenAddress(node, config));
+    }
+
+    /** A target listening on {@code listen} (port 0: any free port). */
+    public IscsiTarget(ReactorGroup reactors, BufferPool buffers, InetSocketAddress listen) throws IOException {
+        this.reactors = reactors;
+        this.buffers = buffers;
+        this.acceptor = reactors.reactors().get(0);
+        ServerSocketChannel channel = ServerSocketChannel.open();
+        try {
+            channel.setOption(StandardSocketOptions.SO_REUSEADDR, true);
+            channel.bind(listen, 128);
+        } catch (IOException e) {
+            channel.close();
+            String reason = "the iSCSI target cannot listen on " + hostPort(listen) + ": " + e.getMessage();
+            LOG.log(Level.ERROR, reason);
+            throw new IOException(reason, e);
+        }
+        this.server = channel;
+        this.bound = (InetSocketAddress) channel.getLocalAddress();
+        InetAddress address = bound.getAddress();
+        this.advertisedHost = address.isAnyLocalAddress() ? InetAddress.getLoopbackAddress().getHostAddress()
+                : address.getHostAddress();
+        CompletableFuture<Void> registered = new CompletableFuture<>();
+        acceptor.execute(() -> {
+            try {
+                acceptor.register(server, SelectionKey.OP_ACCEPT, key -> accept());
+                registered.complete(null);
+            } catch (IOException e) {
+                registered.completeExceptionally(e);
+            }
+        });
+        try {
+            registered.get(10, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            channel.close();
+            throw new IOException("the iSCSI listener could not start: " + e.getMessage(), e);
+        }
+        LOG.log(Level.INFO, "iSCSI target listening on {0}", hostPort(bound));
+    }
+
+    private static InetSocketAddress listenAddress(Node node, IscsiConfig config) throws IOException {
+        String address = config.iscsi_address();
+        InetAddress host = address == null || address.isBlank() ? node.address() : InetAddress.getByName(address.strip());
+        int port = config.iscsi_port();
+        if (port < 0 || port > 65535) {
+            throw new IOException("iscsi.port=" + port + " is not a TCP port");
+        }
+        return new InetSocketAddress(host, port);
+    }
+
+    private static String hostPort(InetSocketAddress address) {
+        String host = address.getAddress() instanceof Inet6Address ? "[" + address.getAddress().getHostAddress() + "]"
+                : address.getAddress().getHostAddress();
+        return host + ":" + address.getPort();
+    }
+
+    private void accept() {
+        while (true) {
+            SocketChannel socket;
+            try {
+                socket = server.accept();
+            } catch (IOException e) {
+                LOG.log(Level.WARNING, "accepting an iSCSI connection failed: {0}", e.getMessage());
+                return;
+            }
+            if (socket == null) {
+                return;
+            }
+            accepted.incrementAndGet();
+            Reactor reactor = reactors.next();
+            reactor.execute(() -> {
+                IscsiConnection connection = new IscsiConnection(this, socket, reactor, buffers);
+                try {
+                    socket.configureBlocking(false);
+                    socket.setOption(StandardSocketOptions.TCP_NODELAY, true);
+                    connections.add(connection);
+                    connection.start();
+                } catch (IOException e) {
+                    LOG.log(Level.WARNING, "cannot serve the iSCSI connection from {0}: {1}", connection.peer(), e.getMessage());
+                    connection.close(null);
+                }
+            });
+        }
+    }
+
+    // ---------------------------------------------------------------- Transport
+
+    @Override
+    public String protocol() {
+        return PROTOCOL;
+    }
+
+    @Override
+    public String share(BlockDevice device, ShareOptions options) {
+        if (!options.properties().isEmpty()) {
+            throw MayastorException.invalidArgument("iscsi shares take no properties yet (given: %s)",
+                    String.join(", ", options.properties().keySet()));
+        }
+        for (String initiator : options.allowedHosts()) {
+            if (!initiator.startsWith("iqn.") && !initiator.startsWith("eui.") && !initiator.startsWith("naa.")) {
+                throw MayastorException.invalidArgument("'%s' is not an iSCSI initiator name (iqn.…, eui.… or naa.…)", initiator);
+            }
+        }
+        String iqn = iqn(device);
+        Target t = new Target(iqn, device, List.copyOf(options.allowedHosts()));
+        if (targets.putIfAbsent(iqn, t) != null) {
+            throw MayastorException.alreadyExists("iSCSI target %s exists already", iqn);
+        }
+        LOG.log(Level.INFO, "iSCSI target {0} serves bdev {1} as LUN 0{2}", iqn, device.name(),
+                options.allowedHosts().isEmpty() ? " to any initiator" : " to " + String.join(", ", options.allowedHosts()));
+        return "iscsi://" + advertisedHost + ":" + bound.getPort() + "/" + iqn + "/0";
+    }
+
+    @Override
+    public void unshare(BlockDevice device) {
+        Target t = targets.remove(iqn(device));
+        if (t == null) {
+            return;
+        }
+        for (IscsiConnection c : connections) {
+            if (c.serves(device)) {
+                c.reactor().execute(() -> c.close("target " + t.iqn() + " is no longer shared"));
+            }
+        }
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (connections.stream().anyMatch(c -> c.serves(device)) && System.nanoTime() < deadline) {
+            java.util.concurrent.locks.LockSupport.parkNanos(1_000_000);
+        }
+        LOG.log(Level.INFO, "iSCSI target {0} removed", t.iqn());
+    }
+
+    /** {@code iqn.2019-05.io.openebs:<name>}, or {@code <uuid>} for a name that is no plain word. */
+    public static String iqn(BlockDevice device) {
+        String name = device.name();
+        return IQN_PREFIX + (name.matches("[a-z0-9][a-z0-9.-]*") ? name : device.uuid().toString());
+    }
+
+    // ---------------------------------------------------------------- for connections
+
+    Target target(String iqn) {
+        return targets.get(iqn);
+    }
+
+    List<Target> targets() {
+        return targets.values().stream().sorted(Comparator.comparing(Target::iqn)).toList();
+    }
+
+    int newTsih() {
+        int t;
+        do {
+            t = tsih.incrementAndGet() & 0xFFFF;
+        } while (t == 0);
+        return t;
+    }
+
+    void loggedIn(IscsiConnection connection) {
+        // sessions are one connection each; nothing to reinstate yet
+    }
+
+    void closed(IscsiConnection connection) {
+        connections.remove(connection);
+    }
+
+    /** The portal a connection reached, for SendTargets: the address it dialled. */
+    String portal(SocketChannel channel) {
+        try {
+            InetSocketAddress local = (InetSocketAddress) channel.getLocalAddress();
+            return hostPort(local);
+        } catch (IOException e) {
+            return advertisedHost + ":" + bound.getPort();
+        }
+    }
+
+    // ---------------------------------------------------------------- inspection
+
+    public InetSocketAddress address() {
+        return bound;
+    }
+
+    public List<Target> sharedTargets() {
+        return targets();
+    }
+
+    public List<ConnectionView> connections() {
+        return connections.stream()
+                .map(c -> new ConnectionView(c.peer(), c.reactor().id(), c.initiatorName(), c.targetName(), c.tasksInFlight()))
+                .sorted(Comparator.comparing(ConnectionView::peer)).toList();
+    }
+
+    @Deactivate
+    public void close() {
+        CompletableFuture<Void> closed = new CompletableFuture<>();
+        acceptor.execute(() -> {
+            try {
+                server.close();
+            } catch (IOException e) {
+                LOG.log(Level.WARNING, "closing the iSCSI listener: {0}", e.getMessage());
+            }
+            closed.complete(null);
+        });
+        try {
+            closed.get(10, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            LOG.log(Level.WARNING, "closing the iSCSI listener: {0}", e.toString());
+        }
+        for (IscsiConnection c : connections) {
+            c.reactor().execute(() -> c.close("the iSCSI target is stopping"));
+        }
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (!connections.isEmpty() && System.nanoTime() < deadline) {
+            java.util.concurrent.locks.LockSupport.parkNanos(1_000_000);
+        }
+        targets.clear();
+        LOG.log(Level.INFO, "iSCSI target on {0} stopped", hostPort(bound));
+    }
+}

@@ -1,0 +1,75 @@
+package io.mayastorj.iscsi.internal.target;
+
+import io.mayastorj.core.bdev.IoCompletion;
+import io.mayastorj.core.bdev.IoStatus;
+import io.mayastorj.core.buffer.DmaBuffer;
+
+/**
+ * One SCSI command of a connection, from its Command PDU to its response: the transfer it moves,
+ * the write data received so far and the R2T it waits on.
+ */
+final class Task implements IoCompletion<Task>, Runnable {
+
+    final IscsiConnection connection;
+    int itt;
+    int cmdSn;
+    byte[] cdb = new byte[16];
+    int opcode;
+    /** What the initiator expects to move (EDTL), and what the CDB asks for, in bytes. */
+    int expectedLength;
+    long cdbLength;
+    boolean read;
+    boolean write;
+    long lba;
+    int blocks;
+    /** Bytes on the wire: a write's EDTL (all of it is accepted), a read's min(EDTL, CDB length). */
+    int transfer;
+    /** Bytes the bdev moves: min(EDTL, CDB length), whole blocks. */
+    int ioBytes;
+    /** The bdev has the task (its buffer is not ours to free until it answers). */
+    boolean submitted;
+    /** Force unit access: the write is flushed before its status goes out. */
+    boolean fua;
+    DmaBuffer buffer;
+    /** Write data received so far, in order. */
+    int received;
+    /** Outstanding R2T: its tag, offset, length, sequence numbers. */
+    int ttt = -1;
+    int r2tOffset;
+    int r2tLength;
+    int r2tsn;
+    int nextDataSn;
+    /** Unsolicited data still allowed (FirstBurstLength minus immediate data) when InitialR2T=No. */
+    int unsolicitedLeft;
+    boolean aborted;
+    /** Its data came out of order: it ends in CHECK CONDITION, its remaining data is dropped. */
+    boolean dataError;
+    IoStatus ioStatus;
+
+    Task(IscsiConnection connection) {
+        this.connection = connection;
+    }
+
+    /** From the bdev, on any thread. */
+    @Override
+    public void ioDone(IoStatus status, Task context) {
+        ioStatus = status;
+        if (connection.reactor().inReactor()) {
+            run();
+        } else {
+            connection.reactor().execute(this);
+        }
+    }
+
+    @Override
+    public void run() {
+        connection.bdevDone(this);
+    }
+
+    void release() {
+        if (buffer != null) {
+            buffer.release();
+            buffer = null;
+        }
+    }
+}
