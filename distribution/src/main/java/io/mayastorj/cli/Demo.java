@@ -45,6 +45,7 @@ final class Demo {
     private final PrintStream out;
     private final PrintStream err;
     private int nvmfPort;
+    private int iscsiPort;
 
     Demo(PrintStream out, PrintStream err) {
         this.out = out;
@@ -60,6 +61,7 @@ final class Demo {
         Path work = Files.createTempDirectory("mayastor-demo-");
         String endpoint = "127.0.0.1:" + freePort(10124);
         nvmfPort = freePort(8420);
+        iscsiPort = freePort(3260);
         out.println("== starting a node on " + endpoint + " (work directory " + work + ")");
         Process[] node = {startNode(work, endpoint)};
         int result;
@@ -84,14 +86,14 @@ final class Demo {
     }
 
     private Process startNode(Path work, String endpoint) throws IOException, InterruptedException {
-        return startNode(work, "demo", endpoint, nvmfPort);
+        return startNode(work, "demo", endpoint, nvmfPort, iscsiPort);
     }
 
-    private Process startNode(Path work, String id, String endpoint, int nvmf) throws IOException, InterruptedException {
+    private Process startNode(Path work, String id, String endpoint, int nvmf, int iscsi) throws IOException, InterruptedException {
         Path bin = Main.home().resolve("bin/mayastor");
         Process node = new ProcessBuilder(bin.toString(), "node", "--node-id", id, "--grpc-endpoint", endpoint,
                 "--state-dir", work.resolve("state-" + id).toString(), "--buffers-mb", "64",
-                "--nvmf-address", "127.0.0.1", "--nvmf-port", String.valueOf(nvmf))
+                "--nvmf-address", "127.0.0.1", "--nvmf-port", String.valueOf(nvmf), "--iscsi-port", String.valueOf(iscsi))
                 .redirectErrorStream(true).start();
         CountDownLatch ready = new CountDownLatch(1);
         AtomicReference<String> failure = new AtomicReference<>();
@@ -200,7 +202,7 @@ final class Demo {
         String hostEndpoint = "127.0.0.1:" + freePort(10125);
         out.println();
         out.println("== starting node " + HOST_ID + " on " + hostEndpoint);
-        Process host = startNode(work, HOST_ID, hostEndpoint, freePort(8421));
+        Process host = startNode(work, HOST_ID, hostEndpoint, freePort(8421), freePort(3261));
         try {
             String remote = shared.contains("?") ? shared.substring(0, shared.indexOf('?')) : shared; // its bdev name
             Path written = work.resolve("pattern2.bin");

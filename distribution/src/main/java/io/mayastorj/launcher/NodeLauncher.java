@@ -36,6 +36,7 @@ public final class NodeLauncher {
     private static final Logger LOG = Logger.getLogger("mayastor.node");
     private static final String NODE_PID = "io.mayastorj.node";
     private static final String NVMF_PID = "io.mayastorj.nvmf";
+    private static final String ISCSI_PID = "io.mayastorj.iscsi";
     private static final String STATE_FILTER = "(mayastor.node.state=*)";
     private static final Duration READY_TIMEOUT = Duration.ofSeconds(60);
     private static final Duration STOP_TIMEOUT = Duration.ofSeconds(15);
@@ -158,6 +159,7 @@ public final class NodeLauncher {
             Method update = configType.getMethod("update", Dictionary.class);
             update.invoke(get.invoke(admin, NODE_PID, "?"), settings.nodeConfiguration());
             update.invoke(get.invoke(admin, NVMF_PID, "?"), settings.nvmfConfiguration());
+            update.invoke(get.invoke(admin, ISCSI_PID, "?"), settings.iscsiConfiguration());
         } finally {
             tracker.close();
         }

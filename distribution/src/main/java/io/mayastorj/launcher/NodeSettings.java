@@ -35,6 +35,8 @@ public final class NodeSettings {
         KEYS.put("nvmf.address", "address the NVMe-oF/TCP target listens on (default: that of grpc.endpoint)");
         KEYS.put("nvmf.port", "port of the NVMe-oF/TCP target (default 8420)");
         KEYS.put("nvmf.io.timeout", "seconds an nvmf:// bdev waits for a command before it reconnects (default 30)");
+        KEYS.put("iscsi.address", "address the iSCSI target listens on (default: that of grpc.endpoint)");
+        KEYS.put("iscsi.port", "port of the iSCSI target (default 3260)");
     }
 
     private final Map<String, String> values = new LinkedHashMap<>();
@@ -47,6 +49,7 @@ public final class NodeSettings {
         values.put("log.level", "info");
         values.put("nvmf.port", "8420");
         values.put("nvmf.io.timeout", "30");
+        values.put("iscsi.port", "3260");
     }
 
     /**
@@ -96,6 +99,7 @@ public final class NodeSettings {
         intSetting("reactors", 1, 64);
         intSetting("nvmf.port", 1, 65535);
         intSetting("nvmf.io.timeout", 1, 3600);
+        intSetting("iscsi.port", 1, 65535);
         intSetting("buffers.mb", 2, 1 << 20);
         choice("hugepages", Set.of("auto", "on", "off"));
         choice("log.level", Set.of("error", "warn", "info", "debug", "trace"));
@@ -157,6 +161,14 @@ public final class NodeSettings {
         config.put("nvmf.address", values.getOrDefault("nvmf.address", ""));
         config.put("nvmf.port", Integer.parseInt(values.get("nvmf.port")));
         config.put("nvmf.io.timeout", Integer.parseInt(values.get("nvmf.io.timeout")));
+        return config;
+    }
+
+    /** The iSCSI target's configuration as Config Admin takes it (PID io.mayastorj.iscsi). */
+    public Hashtable<String, Object> iscsiConfiguration() {
+        Hashtable<String, Object> config = new Hashtable<>();
+        config.put("iscsi.address", values.getOrDefault("iscsi.address", ""));
+        config.put("iscsi.port", Integer.parseInt(values.get("iscsi.port")));
         return config;
     }
 

@@ -65,7 +65,7 @@ class NodeSettingsTest {
         Path config = dir.resolve("node.conf");
         Files.writeString(config, "node.id = n\nreactor = 2\n");
         assertEquals("unknown setting 'reactor' in " + config + " (known: buffers.mb, grpc.endpoint, hugepages, "
-                + "log.level, node.id, nvmf.address, nvmf.io.timeout, nvmf.port, reactors, state.dir)", refused(config, Map.of()));
+                + "iscsi.address, iscsi.port, log.level, node.id, nvmf.address, nvmf.io.timeout, nvmf.port, reactors, state.dir)", refused(config, Map.of()));
     }
 
     @Test

@@ -144,6 +144,8 @@ final class IscsiConnection {
             if (key.isValid() && key.isReadable()) {
                 readPdus();
             }
+        } catch (PeerClosed e) {
+            close(tasks.isEmpty() ? null : "the initiator closed the connection with " + tasks.size() + " command(s) in flight");
         } catch (IOException e) {
             close("the connection failed: " + e.getMessage());
         } catch (ProtocolError e) {
@@ -218,11 +220,21 @@ final class IscsiConnection {
         }
     }
 
+    /** The initiator closed its side between PDUs: an ending, not a failure (open-iscsi does so after discovery). */
+    private static final class PeerClosed extends IOException {
+        PeerClosed() {
+            super("the initiator closed the connection", null);
+        }
+    }
+
     private boolean fill(ByteBuffer b) throws IOException {
         while (b.hasRemaining()) {
             int n = channel.read(b);
             if (n < 0) {
-                throw new IOException("the initiator closed the connection");
+                if (b == bhs && b.position() == 0) {
+                    throw new PeerClosed();
+                }
+                throw new IOException("the initiator closed the connection in the middle of a PDU");
             }
             if (n == 0) {
                 return false;
@@ -555,7 +567,8 @@ final class IscsiConnection {
                     yield new byte[0];
                 }
                 default -> {
-                    logOnce("scsi" + task.opcode, String.format("SCSI opcode 0x%02x is not supported", task.opcode));
+                    // initiators probe for optional commands: worth a debug line, not a warning
+                    LOG.log(Level.DEBUG, "{0}: SCSI opcode 0x{1} is not supported", peer, Integer.toHexString(task.opcode));
                     throw new ScsiLun.Check(Sense.fixed(Sense.ILLEGAL_REQUEST, Sense.INVALID_COMMAND_OPERATION_CODE));
                 }
             };
@@ -1097,11 +1110,12 @@ final class IscsiConnection {
             return;
         }
         boolean wasLoggedIn = phase == Phase.FULL_FEATURE;
+        boolean loggedOut = phase == Phase.LOGGED_OUT;
         phase = Phase.CLOSED;
         if (why != null) {
             LOG.log(Level.WARNING, "{0} ({1}): {2}; closing it", peer, initiatorName == null ? "not logged in" : initiatorName, why);
         } else if (wasLoggedIn || initiatorName != null) {
-            LOG.log(Level.INFO, "{0} ({1}) logged out", peer, initiatorName);
+            LOG.log(Level.INFO, "{0} ({1}) {2}", peer, initiatorName, loggedOut ? "logged out" : "disconnected");
         }
         if (key != null) {
             key.cancel();
