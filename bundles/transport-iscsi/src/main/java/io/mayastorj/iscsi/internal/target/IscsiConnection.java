@@ -91,6 +91,8 @@ final class IscsiConnection {
     private final Map<Integer, Task> byTtt = new HashMap<>();
     private int nextTtt = 1;
     private final Set<String> loggedOnce = new HashSet<>();
+    /** A unit attention waiting for this I_T nexus (ASC/ASCQ), or 0; one at a time, the latest wins. */
+    private int pendingUnitAttention;
 
     IscsiConnection(IscsiTarget target, SocketChannel channel, Reactor reactor, BufferPool buffers) {
         this.target = target;
@@ -128,6 +130,11 @@ final class IscsiConnection {
 
     boolean serves(BlockDevice device) {
         return lunTarget != null && lunTarget.device() == device;
+    }
+
+    /** On this connection's reactor: a unit attention for its next command. */
+    void unitAttention(int ascq) {
+        pendingUnitAttention = ascq;
     }
 
     void start() throws IOException {
@@ -542,6 +549,17 @@ final class IscsiConnection {
             respond(task, Sense.CHECK_CONDITION, Sense.fixed(Sense.ILLEGAL_REQUEST, Sense.LOGICAL_UNIT_NOT_SUPPORTED), 0);
             return;
         }
+        if (pendingUnitAttention != 0 && task.opcode != ScsiLun.INQUIRY && task.opcode != ScsiLun.REPORT_LUNS) {
+            byte[] ua = Sense.fixed(Sense.UNIT_ATTENTION, pendingUnitAttention);
+            pendingUnitAttention = 0;
+            if (task.opcode == ScsiLun.REQUEST_SENSE) { // reports the attention and clears it
+                dataIn(task, ByteBuffer.wrap(truncate(ua, Cdb.u8(task.cdb, 4))), Math.min(ua.length, Cdb.u8(task.cdb, 4)),
+                        Math.min(ua.length, Cdb.u8(task.cdb, 4)));
+            } else {
+                respond(task, Sense.CHECK_CONDITION, ua, 0);
+            }
+            return;
+        }
         if (isMedia(task.opcode)) {
             media(task, req);
             return;
@@ -940,9 +958,18 @@ final class IscsiConnection {
                     response = 0;
                 }
             }
-            case 2, 5, 6 -> { // ABORT TASK SET, LOGICAL UNIT RESET, TARGET WARM RESET
+            case 2 -> { // ABORT TASK SET
                 for (Task t : java.util.List.copyOf(tasks.values())) {
                     abort(t);
+                }
+                response = 0;
+            }
+            case 5, 6 -> { // LOGICAL UNIT RESET, TARGET WARM RESET: every session of the LUN hears of it
+                for (Task t : java.util.List.copyOf(tasks.values())) {
+                    abort(t);
+                }
+                if (lunTarget != null) {
+                    target.unitAttention(lunTarget.device(), function == 5 ? Sense.LUN_RESET_OCCURRED : Sense.POWER_ON_OR_RESET);
                 }
                 response = 0;
             }

@@ -231,6 +231,15 @@ public final class IscsiTarget implements Transport {
         return t;
     }
 
+    /** Posts a unit attention to every session of {@code device}, on each session's reactor. */
+    void unitAttention(BlockDevice device, int ascq) {
+        for (IscsiConnection c : connections) {
+            if (c.serves(device)) {
+                c.reactor().execute(() -> c.unitAttention(ascq));
+            }
+        }
+    }
+
     void loggedIn(IscsiConnection connection) {
         // sessions are one connection each; nothing to reinstate yet
     }

@@ -11,8 +11,8 @@ import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 
 /**
- * libiscsi's conformance suite, {@code iscsi-test-cu --dataloss} (Debian libiscsi-bin 1.19), all 615
- * tests against a 64 MiB RAM disk of 512-byte blocks. The whole output goes to
+ * libiscsi's conformance suite, {@code iscsi-test-cu --dataloss URL URL} (Debian libiscsi-bin 1.19),
+ * all 615 tests over two sessions against a 64 MiB RAM disk of 512-byte blocks. The whole output goes to
  * target/iscsi-test-cu.txt; the failures are listed in the assertion message.
  */
 class ConformanceTest {
@@ -24,7 +24,8 @@ class ConformanceTest {
     void iscsiTestCu() throws Exception {
         assumeTrue(IscsiFixture.have("iscsi-test-cu"), "libiscsi-bin is not installed");
         try (IscsiFixture fx = new IscsiFixture("conformance", 64)) {
-            IscsiFixture.Result r = IscsiFixture.run(600, "iscsi-test-cu", "--dataloss", fx.url());
+            // the URL twice: two sessions, so that the MultipathIO tests run too
+            IscsiFixture.Result r = IscsiFixture.run(600, "iscsi-test-cu", "--dataloss", fx.url(), fx.url());
             Files.writeString(Path.of("target/iscsi-test-cu.txt"), r.output());
             Matcher m = Pattern.compile("tests\\s+(\\d+)\\s+(\\d+)\\s+(\\d+)\\s+(\\d+)").matcher(r.output());
             assertTrue(m.find(), "no run summary (exit " + r.exit() + "):\n" + tail(r.output()));
