@@ -17,7 +17,9 @@ for tool in iscsi-perf tgtd tgtadm; do
 done
 cleanup() {
     [ -n "${NODE_PID:-}" ] && kill "$NODE_PID" 2>/dev/null && wait "$NODE_PID" 2>/dev/null
-    [ -n "${TGT_PID:-}" ] && kill "$TGT_PID" 2>/dev/null && wait "$TGT_PID" 2>/dev/null
+    if [ -n "${TGT_PID:-}" ]; then # tgtd may shrug off SIGTERM while sessions linger
+        kill "$TGT_PID" 2>/dev/null; sleep 1; kill -9 "$TGT_PID" 2>/dev/null; wait "$TGT_PID" 2>/dev/null
+    fi
     rm -rf "$DIR"
 }
 trap cleanup EXIT INT TERM
