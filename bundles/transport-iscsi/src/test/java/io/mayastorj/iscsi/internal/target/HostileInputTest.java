@@ -1,0 +1,208 @@
+package io.mayastorj.iscsi.internal.target;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.mayastorj.core.bdev.BdevUri;
+import io.mayastorj.core.bdev.BlockDevice;
+import io.mayastorj.core.internal.bdev.MallocBdevFactory;
+import io.mayastorj.core.transport.ShareOptions;
+import io.mayastorj.iscsi.internal.protocol.Bhs;
+import io.mayastorj.iscsi.internal.protocol.TextParameters;
+import java.net.SocketTimeoutException;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * What the target does with an initiator that breaks RFC 7143: the login status, the Reject, the
+ * silent drop or the closed connection the RFC asks for (at ErrorRecoveryLevel 0), and no harm to
+ * any other session or to the buffer pool.
+ */
+class HostileInputTest {
+
+    private IscsiFixture fx;
+    private RawInitiator bystander;
+
+    @BeforeEach
+    void setUp() throws Exception {
+        fx = new IscsiFixture("victim", 8);
+        bystander = new RawInitiator(fx.target.address().getPort());
+        assertEquals(0, status(bystander.loginTo(fx.iqn)));
+    }
+
+    @AfterEach
+    void tearDown() throws Exception {
+        // the well-behaved session noticed nothing
+        bystander.send(bystander.nopOut(4), new byte[] {1, 2, 3, 4});
+        RawInitiator.Pdu nop = bystander.receive();
+        assertEquals(Bhs.NOP_IN, nop.opcode());
+        assertArrayEquals(new byte[] {1, 2, 3, 4}, nop.data());
+        bystander.close();
+        long deadline = System.nanoTime() + 5_000_000_000L;
+        while (!fx.target.connections().isEmpty() && System.nanoTime() < deadline) {
+            Thread.sleep(10);
+        }
+        assertEquals(List.of(), fx.target.connections(), "connections left behind");
+        assertEquals(0, fx.buffers.stats().classes().stream().mapToLong(c -> c.inUse()).sum(), "buffers leaked");
+        fx.close();
+    }
+
+    private RawInitiator connect() throws Exception {
+        return new RawInitiator(fx.target.address().getPort());
+    }
+
+    private static int status(RawInitiator.Pdu loginResponse) {
+        assertEquals(Bhs.LOGIN_RESPONSE, loginResponse.opcode());
+        return (loginResponse.bhs().get(Bhs.STATUS_CLASS) & 0xFF) << 8 | loginResponse.bhs().get(Bhs.STATUS_DETAIL) & 0xFF;
+    }
+
+    @Test
+    void aCommandBeforeLoginEndsTheConnection() throws Exception {
+        try (RawInitiator c = connect()) {
+            c.send(c.testUnitReady(1), null);
+            assertTrue(c.closedByTarget());
+        }
+    }
+
+    @Test
+    void loginRefusalsSayWhy() throws Exception {
+        try (RawInitiator c = connect()) {
+            byte[] text = TextParameters.encode(RawInitiator.keys("SessionType", "Normal", "TargetName", fx.iqn));
+            c.send(c.login(text), text);
+            assertEquals(0x0207, status(c.receive()), "no InitiatorName: missing parameter");
+            assertTrue(c.closedByTarget());
+        }
+        try (RawInitiator c = connect()) {
+            assertEquals(0x0203, status(c.loginTo("iqn.2019-05.io.openebs:nothing")), "not found");
+        }
+        try (RawInitiator c = connect()) {
+            byte[] text = "InitiatorName\0".getBytes(StandardCharsets.UTF_8);
+            c.send(c.login(text), text);
+            assertEquals(0x0200, status(c.receive()), "text that is not key=value: initiator error");
+        }
+        BlockDevice guarded = new MallocBdevFactory().create(BdevUri.parse("malloc:///guarded?size_mb=4"));
+        try {
+            fx.target.share(guarded, new ShareOptions(List.of("iqn.2026-11.test:someone-else"), java.util.Map.of()));
+            try (RawInitiator c = connect()) {
+                assertEquals(0x0202, status(c.loginTo("iqn.2019-05.io.openebs:guarded")), "not an allowed initiator");
+            }
+            fx.target.unshare(guarded);
+        } finally {
+            guarded.close();
+        }
+        try (RawInitiator c = connect()) {
+            ByteBuffer both = c.login(new byte[0]);
+            both.put(1, (byte) (Bhs.TRANSIT | Bhs.CONTINUE | (1 << 2) | 3));
+            c.send(both, null);
+            assertTrue(c.closedByTarget(), "T and C together");
+        }
+    }
+
+    @Test
+    void aDataSegmentBeyondTheLimitEndsTheConnection() throws Exception {
+        try (RawInitiator c = connect()) {
+            assertEquals(0, status(c.loginTo(fx.iqn)));
+            ByteBuffer nop = c.nopOut(0);
+            Bhs.dataSegmentLength(nop, 300_000);
+            c.send(nop, null);
+            assertTrue(c.closedByTarget());
+        }
+    }
+
+    @Test
+    void aHeaderDigestMismatchEndsTheConnection() throws Exception {
+        try (RawInitiator c = connect()) {
+            assertEquals(0, status(c.loginTo(fx.iqn, "HeaderDigest", "CRC32C")));
+            c.send(c.nopOut(0), null, false, false);
+            assertEquals(Bhs.NOP_IN, c.receive().opcode(), "a good digest is accepted");
+            c.send(c.nopOut(0), null, true, false);
+            assertTrue(c.closedByTarget());
+        }
+    }
+
+    @Test
+    void aDataDigestMismatchIsRejectedThenTheConnectionEnds() throws Exception {
+        try (RawInitiator c = connect()) {
+            assertEquals(0, status(c.loginTo(fx.iqn, "DataDigest", "CRC32C")));
+            c.send(c.nopOut(8), new byte[8], false, true);
+            RawInitiator.Pdu reject = c.receive();
+            assertEquals(Bhs.REJECT, reject.opcode());
+            assertEquals(0x02, reject.bhs().get(2), "reason: data digest error");
+            assertEquals(Bhs.NOP_OUT, Bhs.opcode(ByteBuffer.wrap(reject.data())), "the rejected header comes back");
+            assertTrue(c.closedByTarget());
+        }
+    }
+
+    @Test
+    void aCmdSnOutsideTheWindowIsDroppedSilently() throws Exception {
+        try (RawInitiator c = connect()) {
+            RawInitiator.Pdu login = c.loginTo(fx.iqn);
+            int expCmdSn = login.bhs().getInt(Bhs.EXP_CMD_SN);
+            c.socket.setSoTimeout(500);
+            c.send(c.testUnitReady(expCmdSn + IscsiConnection.WINDOW + 5), null);
+            assertThrows(SocketTimeoutException.class, c::receive, "beyond MaxCmdSN: no answer");
+            c.send(c.testUnitReady(expCmdSn - 1), null);
+            assertThrows(SocketTimeoutException.class, c::receive, "below ExpCmdSN: no answer");
+            c.socket.setSoTimeout(5000);
+            c.send(c.testUnitReady(expCmdSn), null);
+            RawInitiator.Pdu good = c.receive();
+            assertEquals(Bhs.SCSI_RESPONSE, good.opcode());
+            assertEquals(0, good.bhs().get(3), "GOOD");
+        }
+    }
+
+    @Test
+    void loginInTheFullFeaturePhaseAndUnknownOpcodesAreRejected() throws Exception {
+        try (RawInitiator c = connect()) {
+            assertEquals(0, status(c.loginTo(fx.iqn)));
+            byte[] text = TextParameters.encode(RawInitiator.keys("InitiatorName", RawInitiator.NAME));
+            c.send(c.login(text), text);
+            RawInitiator.Pdu reject = c.receive();
+            assertEquals(Bhs.REJECT, reject.opcode());
+            assertEquals(0x04, reject.bhs().get(2), "protocol error");
+            c.send(RawInitiator.bhs(0x1C, Bhs.FINAL), null);
+            reject = c.receive();
+            assertEquals(Bhs.REJECT, reject.opcode());
+            assertEquals(0x05, reject.bhs().get(2), "command not supported");
+            c.send(c.nopOut(0), null);
+            assertEquals(Bhs.NOP_IN, c.receive().opcode(), "the connection goes on");
+        }
+    }
+
+    @Test
+    void aTruncatedPduAndAVanishedInitiatorLeaveNothingBehind() throws Exception {
+        try (RawInitiator c = connect()) {
+            assertEquals(0, status(c.loginTo(fx.iqn)));
+            ByteBuffer write = RawInitiator.bhs(Bhs.SCSI_COMMAND, Bhs.WRITE);
+            write.putInt(Bhs.ITT, 77);
+            write.putInt(Bhs.CMD_SN, c.cmdSn);
+            write.putInt(Bhs.EXPECTED_LENGTH, 8192);
+            write.put(Bhs.CDB, (byte) 0x2A).putShort(Bhs.CDB + 7, (short) 16);
+            Bhs.dataSegmentLength(write, 4096);
+            c.socket.getOutputStream().write(write.array());
+            c.socket.getOutputStream().write(new byte[1000]); // 1000 of the 4096 immediate bytes, then gone
+        }
+        // tearDown checks that the half-received write's buffer went back to the pool
+    }
+
+    @Test
+    void aDataOutForAnUnknownTaskIsDropped() throws Exception {
+        try (RawInitiator c = connect()) {
+            assertEquals(0, status(c.loginTo(fx.iqn)));
+            ByteBuffer out = RawInitiator.bhs(Bhs.DATA_OUT, Bhs.FINAL);
+            out.putInt(Bhs.ITT, 4242);
+            out.putInt(Bhs.TTT, 9);
+            Bhs.dataSegmentLength(out, 512);
+            c.send(out, new byte[512]);
+            c.send(c.nopOut(0), null);
+            assertEquals(Bhs.NOP_IN, c.receive().opcode());
+        }
+    }
+
+}
