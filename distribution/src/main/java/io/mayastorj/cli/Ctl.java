@@ -48,7 +48,8 @@ final class Ctl {
                                                   read up to 1 MiB (hex dump unless --output)
               bdev write NAME --offset BYTES (--input FILE | --pattern BYTE --length BYTES) [--flush]
                                                   write up to 1 MiB
-              bdev share NAME --protocol nvmf [--allowed-host NQN]...
+              bdev share NAME --protocol nvmf|iscsi [--allowed-host NQN|IQN]...
+                         [--chap-user U --chap-secret-file F [--chap-mutual-user U --chap-mutual-secret-file F]]
                                                   share a bdev; prints the URI hosts connect to
                                                   (nvmf://ADDRESS:8420/nqn.2019-05.io.openebs:NAME)
               bdev unshare NAME                   stop sharing; connected hosts are dropped
@@ -64,10 +65,42 @@ final class Ctl {
 
     private static final Set<String> FLAGS = Set.of("json", "flush", "help", "thin");
     private static final Set<String> VALUED = Set.of("node", "timeout", "offset", "length", "output", "input", "pattern",
-            "cluster-size", "uuid", "name", "share", "allowed-host", "protocol", "pool");
+            "cluster-size", "uuid", "name", "share", "allowed-host", "protocol", "pool", "chap-user", "chap-secret-file",
+            "chap-mutual-user", "chap-mutual-secret-file");
 
     private final PrintStream out;
     private final PrintStream err;
+
+    /** CHAP settings for an iSCSI share; secrets come from files so they stay out of shell history. */
+    static java.util.Map<String, String> chap(Args args) {
+        java.util.Map<String, String> properties = new java.util.LinkedHashMap<>();
+        chapPair(args, "chap-user", "chap-secret-file", "chap.user", "chap.secret", properties);
+        chapPair(args, "chap-mutual-user", "chap-mutual-secret-file", "chap.mutual.user", "chap.mutual.secret", properties);
+        if (properties.containsKey("chap.mutual.user") && !properties.containsKey("chap.user")) {
+            throw new UsageException("mutual CHAP needs --chap-user and --chap-secret-file too");
+        }
+        return properties;
+    }
+
+    private static void chapPair(Args args, String userFlag, String secretFlag, String userKey, String secretKey,
+                                 java.util.Map<String, String> properties) {
+        String user = args.option(userFlag, null);
+        String file = args.option(secretFlag, null);
+        if (user == null && file == null) {
+            return;
+        }
+        if (user == null || file == null) {
+            throw new UsageException("--" + userFlag + " and --" + secretFlag + " go together");
+        }
+        String secret;
+        try {
+            secret = java.nio.file.Files.readString(java.nio.file.Path.of(file)).strip();
+        } catch (java.io.IOException e) {
+            throw new UsageException("cannot read the CHAP secret from " + file + ": " + e.getMessage());
+        }
+        properties.put(userKey, user);
+        properties.put(secretKey, secret);
+    }
 
     Ctl(PrintStream out, PrintStream err) {
         this.out = out;
@@ -135,7 +168,8 @@ final class Ctl {
                     throw new UsageException("--protocol nvmf|iscsi is required");
                 }
                 ShareBdevResponse reply = node.bdev().share(ShareBdevRequest.newBuilder().setName(name)
-                        .setProtocol(ReplicaCtl.protocol(protocol)).addAllAllowedHosts(args.all("allowed-host")).build());
+                        .setProtocol(ReplicaCtl.protocol(protocol)).addAllAllowedHosts(args.all("allowed-host"))
+                        .putAllProperties(chap(args)).build());
                 print(json, reply, () -> out.println(reply.getUri()));
             }
             case "bdev unshare" -> {

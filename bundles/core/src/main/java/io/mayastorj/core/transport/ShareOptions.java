@@ -18,4 +18,12 @@ public record ShareOptions(List<String> allowedHosts, Map<String, String> proper
         allowedHosts = List.copyOf(allowedHosts);
         properties = Map.copyOf(properties);
     }
+
+    /** Without the values of secret properties: options end up in logs and shell output. */
+    @Override
+    public String toString() {
+        java.util.TreeMap<String, String> shown = new java.util.TreeMap<>();
+        properties.forEach((k, v) -> shown.put(k, k.contains("secret") ? "(secret)" : v));
+        return "ShareOptions[allowedHosts=" + allowedHosts + ", properties=" + shown + "]";
+    }
 }

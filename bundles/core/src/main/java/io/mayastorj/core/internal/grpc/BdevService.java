@@ -134,7 +134,7 @@ public final class BdevService extends BdevRpcGrpc.BdevRpcImplBase {
                     request.getProtocol());
         };
         String uri = shares.share(request.getName(), protocol,
-                new ShareOptions(request.getAllowedHostsList(), java.util.Map.of()));
+                new ShareOptions(request.getAllowedHostsList(), request.getPropertiesMap()));
         response.onNext(ShareBdevResponse.newBuilder().setUri(uri).build());
         response.onCompleted();
     }

@@ -50,10 +50,62 @@ public final class IscsiTarget implements Transport {
 
     private static final Logger LOG = System.getLogger("mayastor.iscsi");
 
-    /** A shared bdev: its target name and the initiators it admits (none listed: any). */
-    public record Target(String iqn, BlockDevice device, List<String> allowedInitiators) {
+    /** A shared bdev: its target name, the initiators it admits (none listed: any), its CHAP secrets or null. */
+    public record Target(String iqn, BlockDevice device, List<String> allowedInitiators, Chap chap) {
         boolean allows(String initiator) {
             return allowedInitiators.isEmpty() || allowedInitiators.contains(initiator);
+        }
+    }
+
+    /** CHAP credentials: the initiator proves {@code user}/{@code secret}; with mutual ones, the target proves its own. */
+    public record Chap(String user, String secret, String mutualUser, String mutualSecret) {
+        boolean mutual() {
+            return mutualUser != null;
+        }
+
+        @Override
+        public String toString() {
+            return "CHAP user " + user + (mutual() ? ", mutual user " + mutualUser : "");
+        }
+    }
+
+    private static final Set<String> CHAP_KEYS = Set.of("chap.user", "chap.secret", "chap.mutual.user", "chap.mutual.secret");
+
+    /** The CHAP settings of a share's properties, checked; null without them. */
+    static Chap chap(Map<String, String> properties) {
+        for (String key : properties.keySet()) {
+            if (!CHAP_KEYS.contains(key)) {
+                throw MayastorException.invalidArgument("iscsi shares take chap.user, chap.secret, chap.mutual.user and "
+                        + "chap.mutual.secret; not %s", key);
+            }
+        }
+        String user = properties.get("chap.user");
+        String secret = properties.get("chap.secret");
+        String mutualUser = properties.get("chap.mutual.user");
+        String mutualSecret = properties.get("chap.mutual.secret");
+        if (user == null && secret == null && mutualUser == null && mutualSecret == null) {
+            return null;
+        }
+        if (user == null || user.isBlank() || secret == null) {
+            throw MayastorException.invalidArgument("CHAP needs both chap.user and chap.secret");
+        }
+        checkSecret(secret, "chap.secret");
+        if ((mutualUser == null) != (mutualSecret == null) || mutualUser != null && mutualUser.isBlank()) {
+            throw MayastorException.invalidArgument("mutual CHAP needs both chap.mutual.user and chap.mutual.secret");
+        }
+        if (mutualSecret != null) {
+            checkSecret(mutualSecret, "chap.mutual.secret");
+            if (mutualSecret.equals(secret)) {
+                throw MayastorException.invalidArgument("the mutual CHAP secret must differ from the initiator's (RFC 7143 §12.1.3)");
+            }
+        }
+        return new Chap(user, secret, mutualUser, mutualSecret);
+    }
+
+    private static void checkSecret(String secret, String key) {
+        int length = secret.getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+        if (length < 12 || length > 255) {
+            throw MayastorException.invalidArgument("%s must be 12 to 255 bytes long (it is %d)", key, length);
         }
     }
 
@@ -170,22 +222,20 @@ public final class IscsiTarget implements Transport {
 
     @Override
     public String share(BlockDevice device, ShareOptions options) {
-        if (!options.properties().isEmpty()) {
-            throw MayastorException.invalidArgument("iscsi shares take no properties yet (given: %s)",
-                    String.join(", ", options.properties().keySet()));
-        }
+        Chap chap = chap(options.properties());
         for (String initiator : options.allowedHosts()) {
             if (!initiator.startsWith("iqn.") && !initiator.startsWith("eui.") && !initiator.startsWith("naa.")) {
                 throw MayastorException.invalidArgument("'%s' is not an iSCSI initiator name (iqn.…, eui.… or naa.…)", initiator);
             }
         }
         String iqn = iqn(device);
-        Target t = new Target(iqn, device, List.copyOf(options.allowedHosts()));
+        Target t = new Target(iqn, device, List.copyOf(options.allowedHosts()), chap);
         if (targets.putIfAbsent(iqn, t) != null) {
             throw MayastorException.alreadyExists("iSCSI target %s exists already", iqn);
         }
-        LOG.log(Level.INFO, "iSCSI target {0} serves bdev {1} as LUN 0{2}", iqn, device.name(),
-                options.allowedHosts().isEmpty() ? " to any initiator" : " to " + String.join(", ", options.allowedHosts()));
+        LOG.log(Level.INFO, "iSCSI target {0} serves bdev {1} as LUN 0{2}{3}", iqn, device.name(),
+                options.allowedHosts().isEmpty() ? " to any initiator" : " to " + String.join(", ", options.allowedHosts()),
+                chap == null ? "" : ", " + chap);
         return "iscsi://" + advertisedHost + ":" + bound.getPort() + "/" + iqn + "/0";
     }
 
