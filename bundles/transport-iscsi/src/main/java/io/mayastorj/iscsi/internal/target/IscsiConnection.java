@@ -139,6 +139,53 @@ final class IscsiConnection {
 
     void start() throws IOException {
         key = reactor.register(channel, SelectionKey.OP_READ, k -> ready());
+        lastHeard = System.nanoTime();
+        scheduleLiveness();
+    }
+
+    // ================================================================== liveness
+
+    /** When the initiator was last heard from; a NOP-In ping goes out after a quiet interval. */
+    private long lastHeard;
+    private int pingTtt = -1;
+    private long pingSent;
+    private io.mayastorj.core.reactor.Reactor.Timer livenessTimer;
+
+    private void scheduleLiveness() {
+        long every = Math.max(50, Math.min(target.nopIntervalMillis(), target.nopTimeoutMillis()) / 2);
+        livenessTimer = reactor.schedule(every, java.util.concurrent.TimeUnit.MILLISECONDS, this::checkLiveness);
+    }
+
+    /**
+     * On the reactor: pings an initiator that has been quiet for the NOP interval (NOP-In with a TTT
+     * it must answer, RFC 7143 §11.19) and drops one that has not answered within the NOP timeout.
+     */
+    private void checkLiveness() {
+        if (phase == Phase.CLOSED) {
+            return;
+        }
+        long now = System.nanoTime();
+        if (pingTtt != -1 && now - pingSent > target.nopTimeoutMillis() * 1_000_000L) {
+            close("no answer to a NOP-In ping in " + target.nopTimeoutMillis() / 1000.0 + " s: the initiator is gone");
+            return;
+        }
+        if (phase == Phase.FULL_FEATURE && pingTtt == -1 && now - lastHeard > target.nopIntervalMillis() * 1_000_000L) {
+            pingTtt = nextTtt++ & 0x7FFFFFFF;
+            pingSent = now;
+            ByteBuffer nop = newHeader(Bhs.NOP_IN, 0);
+            nop.put(1, (byte) Bhs.FINAL);
+            nop.putInt(Bhs.ITT, Bhs.RESERVED_TAG);
+            nop.putInt(Bhs.TTT, pingTtt);
+            nop.putInt(Bhs.STAT_SN, statSn); // a ping does not advance StatSN
+            nop.putInt(Bhs.EXP_CMD_SN, expCmdSn);
+            nop.putInt(Bhs.MAX_CMD_SN, expCmdSn + WINDOW - 1);
+            send(nop, null);
+            postFlush();
+        } else if (phase == Phase.LOGIN && now - lastHeard > target.nopTimeoutMillis() * 1_000_000L) {
+            close("the login stalled for " + target.nopTimeoutMillis() / 1000.0 + " s");
+            return;
+        }
+        scheduleLiveness();
     }
 
     // ================================================================== reading
@@ -296,6 +343,7 @@ final class IscsiConnection {
 
     private void pduReceived(boolean digestOk) throws IOException, ProtocolError {
         readState = ReadState.BHS;
+        lastHeard = System.nanoTime();
         ByteBuffer header = bhs;
         bhs.clear();
         header.limit(Bhs.LENGTH); // the bytes stay valid until the next read
@@ -1019,7 +1067,10 @@ final class IscsiConnection {
     private void nopOut(ByteBuffer req) {
         int itt = req.getInt(Bhs.ITT);
         if (itt == Bhs.RESERVED_TAG) {
-            return; // the answer to a ping of ours
+            if (req.getInt(Bhs.TTT) == pingTtt) {
+                pingTtt = -1; // the answer to our ping
+            }
+            return;
         }
         if (!Bhs.immediate(req) && !acceptCmdSn(req)) {
             return;
@@ -1279,6 +1330,9 @@ final class IscsiConnection {
             LOG.log(Level.WARNING, "{0} ({1}): {2}; closing it", peer, initiatorName == null ? "not logged in" : initiatorName, why);
         } else if (wasLoggedIn || initiatorName != null) {
             LOG.log(Level.INFO, "{0} ({1}) {2}", peer, initiatorName, loggedOut ? "logged out" : "disconnected");
+        }
+        if (livenessTimer != null) {
+            livenessTimer.cancel();
         }
         if (key != null) {
             key.cancel();

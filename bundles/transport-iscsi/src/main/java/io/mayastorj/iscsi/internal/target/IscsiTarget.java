@@ -123,6 +123,9 @@ public final class IscsiTarget implements Transport {
     private final Set<IscsiConnection> connections = ConcurrentHashMap.newKeySet();
     private final AtomicInteger tsih = new AtomicInteger();
     private final AtomicLong accepted = new AtomicLong();
+    /** A quiet session is pinged after this long, and dropped when the ping goes unanswered this long. */
+    private volatile long nopIntervalMillis = 10_000;
+    private volatile long nopTimeoutMillis = 15_000;
 
     @Activate
     public IscsiTarget(@Reference ReactorGroup reactors, @Reference BufferPool buffers, @Reference Node node,
@@ -264,6 +267,20 @@ public final class IscsiTarget implements Transport {
     }
 
     // ---------------------------------------------------------------- for connections
+
+    long nopIntervalMillis() {
+        return nopIntervalMillis;
+    }
+
+    long nopTimeoutMillis() {
+        return nopTimeoutMillis;
+    }
+
+    /** For tests: shorter liveness checks. */
+    void nopTimes(long intervalMillis, long timeoutMillis) {
+        this.nopIntervalMillis = intervalMillis;
+        this.nopTimeoutMillis = timeoutMillis;
+    }
 
     Target target(String iqn) {
         return targets.get(iqn);

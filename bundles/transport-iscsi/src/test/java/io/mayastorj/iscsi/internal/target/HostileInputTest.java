@@ -205,4 +205,41 @@ class HostileInputTest {
         }
     }
 
+
+    @Test
+    void aQuietInitiatorIsPingedAndOneThatNeverAnswersIsDropped() throws Exception {
+        bystander.close(); // it would be pinged too; a new one checks the target afterwards
+        fx.target.nopTimes(300, 600);
+        try (RawInitiator alive = connect(); RawInitiator dead = connect()) {
+            assertEquals(0, status(alive.loginTo(fx.iqn)));
+            assertEquals(0, status(dead.loginTo(fx.iqn)));
+            RawInitiator.Pdu ping = alive.receive();
+            assertEquals(Bhs.NOP_IN, ping.opcode());
+            assertEquals(Bhs.RESERVED_TAG, ping.bhs().getInt(Bhs.ITT), "a target ping");
+            ByteBuffer answer = alive.nopOut(0);
+            answer.putInt(Bhs.ITT, Bhs.RESERVED_TAG);
+            answer.putInt(Bhs.TTT, ping.bhs().getInt(Bhs.TTT));
+            alive.send(answer, null);
+            assertEquals(Bhs.NOP_IN, dead.receive().opcode(), "the other one is pinged too, and keeps quiet");
+            assertTrue(dead.closedByTarget(), "no answer within the timeout: dropped");
+            alive.send(alive.nopOut(0), null); // answered pings keep a session
+            RawInitiator.Pdu reply;
+            do {
+                reply = alive.receive();
+            } while (reply.bhs().getInt(Bhs.ITT) == Bhs.RESERVED_TAG && answerPing(alive, reply));
+            assertEquals(Bhs.NOP_IN, reply.opcode());
+        } finally {
+            fx.target.nopTimes(10_000, 15_000);
+            bystander = connect();
+            assertEquals(0, status(bystander.loginTo(fx.iqn)));
+        }
+    }
+
+    private static boolean answerPing(RawInitiator c, RawInitiator.Pdu ping) throws Exception {
+        ByteBuffer answer = c.nopOut(0);
+        answer.putInt(Bhs.ITT, Bhs.RESERVED_TAG);
+        answer.putInt(Bhs.TTT, ping.bhs().getInt(Bhs.TTT));
+        c.send(answer, null);
+        return true;
+    }
 }
