@@ -34,6 +34,12 @@ public final class ScsiLun {
     public static final int REPORT_LUNS = 0xA0;
     public static final int READ_12 = 0xA8;
     public static final int WRITE_12 = 0xAA;
+    public static final int WRITE_VERIFY_10 = 0x2E;
+    public static final int VERIFY_10 = 0x2F;
+    public static final int WRITE_VERIFY_16 = 0x8E;
+    public static final int VERIFY_16 = 0x8F;
+    public static final int WRITE_VERIFY_12 = 0xAE;
+    public static final int VERIFY_12 = 0xAF;
 
     /** The largest transfer one command may ask for, in bytes: what the Block Limits page says. */
     public static final int MAX_TRANSFER_BYTES = 1 << 20;

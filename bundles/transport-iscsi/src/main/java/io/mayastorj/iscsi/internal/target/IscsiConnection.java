@@ -681,7 +681,11 @@ final class IscsiConnection {
             }
             t.cdbLength = blocks * lun.device().blockSize();
             t.blocks = (int) Math.min(blocks, Integer.MAX_VALUE);
-            boolean writeOp = isWrite(t.opcode);
+            t.dataOut = isWrite(t.opcode) || isWriteVerify(t.opcode) || isVerify(t.opcode) && bytchk(t) == 1;
+            if (isVerify(t.opcode) && bytchk(t) != 1) {
+                return t; // no data moves
+            }
+            boolean writeOp = t.dataOut;
             long edtl = Integer.toUnsignedLong(t.expectedLength);
             // a write moves the whole blocks the initiator sent; a read reads every block the CDB asks
             // for and sends as much of it as the initiator expects
@@ -701,9 +705,24 @@ final class IscsiConnection {
     private static boolean isMedia(int opcode) {
         return switch (opcode) {
             case ScsiLun.READ_6, ScsiLun.READ_10, ScsiLun.READ_12, ScsiLun.READ_16,
-                 ScsiLun.WRITE_6, ScsiLun.WRITE_10, ScsiLun.WRITE_12, ScsiLun.WRITE_16 -> true;
+                 ScsiLun.WRITE_6, ScsiLun.WRITE_10, ScsiLun.WRITE_12, ScsiLun.WRITE_16,
+                 ScsiLun.VERIFY_10, ScsiLun.VERIFY_12, ScsiLun.VERIFY_16,
+                 ScsiLun.WRITE_VERIFY_10, ScsiLun.WRITE_VERIFY_12, ScsiLun.WRITE_VERIFY_16 -> true;
             default -> false;
         };
+    }
+
+    private static boolean isVerify(int opcode) {
+        return opcode == ScsiLun.VERIFY_10 || opcode == ScsiLun.VERIFY_12 || opcode == ScsiLun.VERIFY_16;
+    }
+
+    private static boolean isWriteVerify(int opcode) {
+        return opcode == ScsiLun.WRITE_VERIFY_10 || opcode == ScsiLun.WRITE_VERIFY_12 || opcode == ScsiLun.WRITE_VERIFY_16;
+    }
+
+    /** BYTCHK of VERIFY (SBC-4 byte 1 bits 1-2): 0 check the medium only, 1 compare with the data sent. */
+    private static int bytchk(Task t) {
+        return (t.cdb[1] >>> 1) & 3;
     }
 
     private static boolean isWrite(int opcode) {
@@ -806,7 +825,7 @@ final class IscsiConnection {
     private void media(Task task, ByteBuffer req) {
         BlockDevice device = lun.device();
         long blocks = task.cdbLength / device.blockSize();
-        boolean writeOp = isWrite(task.opcode);
+        boolean writeOp = task.dataOut;
         if (!Cdb.inRange(task.lba, blocks, device.blockCount())) {
             respond(task, Sense.CHECK_CONDITION, Sense.fixed(Sense.ILLEGAL_REQUEST, Sense.LBA_OUT_OF_RANGE), 0);
             return;
@@ -824,7 +843,15 @@ final class IscsiConnection {
             respond(task, Sense.CHECK_CONDITION, Sense.illegal(Sense.INVALID_FIELD_IN_CDB, true, 1, 7), 0);
             return;
         }
-        task.fua = writeOp && task.opcode != ScsiLun.WRITE_6 && (task.cdb[1] & 0x08) != 0;
+        if (isVerify(task.opcode) && bytchk(task) > 1) {
+            respond(task, Sense.CHECK_CONDITION, Sense.illegal(Sense.INVALID_FIELD_IN_CDB, true, 1, 2), 0);
+            return;
+        }
+        if (isVerify(task.opcode) && bytchk(task) == 0) {
+            respond(task, Sense.GOOD, null, 0); // the range is there; the medium is RAM or a file
+            return;
+        }
+        task.fua = isWrite(task.opcode) && task.opcode != ScsiLun.WRITE_6 && (task.cdb[1] & 0x08) != 0;
         if (task.buffer == null) {
             respond(task, Sense.BUSY, null, 0); // the buffer pool is exhausted: the initiator retries
             return;
@@ -854,6 +881,17 @@ final class IscsiConnection {
                 return;
             }
             task.submitted = true;
+            if (isVerify(task.opcode)) { // BYTCHK 1: read the medium and compare
+                task.compare = buffers.allocate(task.ioBytes);
+                if (task.compare == null) {
+                    task.submitted = false;
+                    respond(task, Sense.BUSY, null, 0);
+                    return;
+                }
+                task.comparing = true;
+                lun.device().read(task.compare, 0, task.lba, task.blocks, task, task);
+                return;
+            }
             lun.device().write(task.buffer, 0, task.lba, task.blocks, task, task);
             return;
         }
@@ -944,7 +982,7 @@ final class IscsiConnection {
             int asc = switch (task.ioStatus) {
                 case LBA_OUT_OF_RANGE -> Sense.LBA_OUT_OF_RANGE;
                 case NO_SPACE -> Sense.SPACE_ALLOCATION_FAILED;
-                default -> task.read && !isWrite(task.opcode) ? Sense.UNRECOVERED_READ_ERROR : Sense.WRITE_ERROR;
+                default -> !task.dataOut || task.comparing ? Sense.UNRECOVERED_READ_ERROR : Sense.WRITE_ERROR;
             };
             int key = task.ioStatus == IoStatus.NO_SPACE ? Sense.DATA_PROTECT
                     : task.ioStatus == IoStatus.LBA_OUT_OF_RANGE ? Sense.ILLEGAL_REQUEST : Sense.MEDIUM_ERROR;
@@ -952,7 +990,17 @@ final class IscsiConnection {
             respond(task, Sense.CHECK_CONDITION, Sense.fixed(key, asc), 0);
             return;
         }
-        if (isMedia(task.opcode) && !isWrite(task.opcode)) {
+        if (task.comparing) {
+            ByteBuffer sent = task.buffer.bytes().duplicate().limit(task.ioBytes).position(0);
+            ByteBuffer medium = task.compare.bytes().duplicate().limit(task.ioBytes).position(0);
+            if (sent.mismatch(medium) >= 0) {
+                respond(task, Sense.CHECK_CONDITION, Sense.fixed(Sense.MISCOMPARE, Sense.MISCOMPARE_DURING_VERIFY), 0);
+            } else {
+                respond(task, Sense.GOOD, null, task.transfer);
+            }
+            return;
+        }
+        if (isMedia(task.opcode) && !task.dataOut) {
             ByteBuffer data = task.buffer.bytes().duplicate();
             data.limit(task.ioBytes).position(0);
             dataIn(task, data, task.ioBytes, task.cdbLength);

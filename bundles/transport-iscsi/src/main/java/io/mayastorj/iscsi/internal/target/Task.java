@@ -30,6 +30,11 @@ final class Task implements IoCompletion<Task>, Runnable {
     boolean submitted;
     /** Force unit access: the write is flushed before its status goes out. */
     boolean fua;
+    /** The command takes data from the initiator (WRITE, WRITE AND VERIFY, VERIFY with BYTCHK 1). */
+    boolean dataOut;
+    /** VERIFY with BYTCHK 1: the data is compared with the medium, not written; the medium's copy. */
+    DmaBuffer compare;
+    boolean comparing;
     DmaBuffer buffer;
     /** Write data received so far, in order. */
     int received;
@@ -70,6 +75,10 @@ final class Task implements IoCompletion<Task>, Runnable {
         if (buffer != null) {
             buffer.release();
             buffer = null;
+        }
+        if (compare != null) {
+            compare.release();
+            compare = null;
         }
     }
 }
