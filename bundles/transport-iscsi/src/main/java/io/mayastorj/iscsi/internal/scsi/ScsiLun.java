@@ -40,6 +40,12 @@ public final class ScsiLun {
     public static final int VERIFY_16 = 0x8F;
     public static final int WRITE_VERIFY_12 = 0xAE;
     public static final int VERIFY_12 = 0xAF;
+    public static final int UNMAP = 0x42;
+    public static final int GET_LBA_STATUS = 0x12; // service action of 9Eh
+
+    /** UNMAP limits we declare in the Block Limits page (blocks per descriptor, descriptors per command). */
+    public static final int MAX_UNMAP_BLOCKS = 1 << 20;
+    public static final int MAX_UNMAP_DESCRIPTORS = 256;
 
     /** The largest transfer one command may ask for, in bytes: what the Block Limits page says. */
     public static final int MAX_TRANSFER_BYTES = 1 << 20;
@@ -88,6 +94,11 @@ public final class ScsiLun {
         return device.supports(IoType.FLUSH);
     }
 
+    /** Logical block provisioning (LBPME): the bdev can give blocks back, so UNMAP works. */
+    public boolean provisioning() {
+        return device.supports(IoType.UNMAP);
+    }
+
     private static Check invalidField(int fieldByte, int bit) {
         return new Check(Sense.illegal(Sense.INVALID_FIELD_IN_CDB, true, fieldByte, bit));
     }
@@ -107,11 +118,19 @@ public final class ScsiLun {
             return standardInquiry();
         }
         return switch (page) {
-            case 0x00 -> vpd(0x00, new byte[] {0x00, (byte) 0x80, (byte) 0x83, (byte) 0xB0, (byte) 0xB1});
+            case 0x00 -> vpd(0x00, provisioning()
+                    ? new byte[] {0x00, (byte) 0x80, (byte) 0x83, (byte) 0xB0, (byte) 0xB1, (byte) 0xB2}
+                    : new byte[] {0x00, (byte) 0x80, (byte) 0x83, (byte) 0xB0, (byte) 0xB1});
             case 0x80 -> vpd(0x80, serial.getBytes(StandardCharsets.US_ASCII));
             case 0x83 -> vpd(0x83, deviceIdentification());
             case 0xB0 -> vpd(0xB0, blockLimits());
             case 0xB1 -> vpd(0xB1, blockCharacteristics());
+            case 0xB2 -> {
+                if (!provisioning()) {
+                    throw invalidField(2, -1);
+                }
+                yield vpd(0xB2, logicalBlockProvisioning());
+            }
             default -> throw invalidField(2, -1);
         };
     }
@@ -154,6 +173,19 @@ public final class ScsiLun {
         putShort(p, 2, Math.max(1, 4096 / bs));                 // optimal transfer length granularity
         putInt(p, 4, MAX_TRANSFER_BYTES / bs);                  // maximum transfer length
         putInt(p, 8, (128 << 10) / bs);                         // optimal transfer length
+        if (provisioning()) {
+            putInt(p, 16, MAX_UNMAP_BLOCKS);                    // maximum unmap LBA count
+            putInt(p, 20, MAX_UNMAP_DESCRIPTORS);               // maximum unmap block descriptor count
+            putInt(p, 24, Math.max(1, 4096 / bs));              // optimal unmap granularity
+        }
+        return p;
+    }
+
+    /** VPD B2: UNMAP supported (LBPU); no WRITE SAME unmapping yet; unmapped blocks are not promised to read as zeros. */
+    private static byte[] logicalBlockProvisioning() {
+        byte[] p = new byte[4];
+        p[1] = (byte) 0x80;                                      // LBPU
+        p[2] = 0x02;                                             // thin provisioned
         return p;
     }
 
@@ -179,6 +211,24 @@ public final class ScsiLun {
     public byte[] readCapacity16() {
         byte[] data = new byte[32];
         ByteBuffer.wrap(data).putLong(0, device.blockCount() - 1).putInt(8, device.blockSize());
+        if (provisioning()) {
+            data[14] = (byte) 0x80; // LBPME
+        }
+        return data;
+    }
+
+    /**
+     * GET LBA STATUS: one descriptor from the LBA asked to the end, "mapped" — this target does not
+     * track allocation below the bdev, and mapped is the answer that promises nothing.
+     */
+    public byte[] getLbaStatus(byte[] cdb) throws Check {
+        long lba = Cdb.u64(cdb, 2);
+        if (Long.compareUnsigned(lba, device.blockCount()) >= 0) {
+            throw new Check(Sense.fixed(Sense.ILLEGAL_REQUEST, Sense.LBA_OUT_OF_RANGE));
+        }
+        byte[] data = new byte[24];
+        putInt(data, 0, 20);
+        ByteBuffer.wrap(data).putLong(8, lba).putInt(16, (int) Math.min(device.blockCount() - lba, 0xFFFFFFFFL));
         return data;
     }
 

@@ -673,6 +673,15 @@ final class IscsiConnection {
         t.read = (flags & Bhs.READ) != 0;
         t.write = (flags & Bhs.WRITE) != 0;
         t.expectedLength = req.getInt(Bhs.EXPECTED_LENGTH);
+        if (lun != null && t.opcode == ScsiLun.UNMAP) {
+            t.dataOut = true;
+            long edtl = Integer.toUnsignedLong(t.expectedLength);
+            if (edtl > 0 && edtl <= 64 * 1024) {
+                t.transfer = (int) edtl;
+                t.buffer = buffers.allocate(Math.max(t.transfer, 512));
+            }
+            return t;
+        }
         if (lun != null && isMedia(t.opcode)) {
             t.lba = Cdb.lba(t.cdb);
             long blocks = Cdb.transferLength(t.cdb);
@@ -767,17 +776,20 @@ final class IscsiConnection {
             media(task, req);
             return;
         }
+        if (task.opcode == ScsiLun.UNMAP) {
+            unmap(task, req);
+            return;
+        }
         try {
             byte[] data = switch (task.opcode) {
                 case ScsiLun.TEST_UNIT_READY, ScsiLun.START_STOP_UNIT -> null;
                 case ScsiLun.INQUIRY -> truncate(lun.inquiry(task.cdb), Cdb.u16(task.cdb, 3));
                 case ScsiLun.READ_CAPACITY_10 -> lun.readCapacity10(task.cdb);
-                case ScsiLun.SERVICE_ACTION_IN_16 -> {
-                    if ((task.cdb[1] & 0x1F) != ScsiLun.READ_CAPACITY_16) {
-                        throw new ScsiLun.Check(Sense.illegal(Sense.INVALID_FIELD_IN_CDB, true, 1, 4));
-                    }
-                    yield truncate(lun.readCapacity16(), (int) Cdb.u32(task.cdb, 10));
-                }
+                case ScsiLun.SERVICE_ACTION_IN_16 -> switch (task.cdb[1] & 0x1F) {
+                    case ScsiLun.READ_CAPACITY_16 -> truncate(lun.readCapacity16(), (int) Cdb.u32(task.cdb, 10));
+                    case ScsiLun.GET_LBA_STATUS -> truncate(lun.getLbaStatus(task.cdb), (int) Cdb.u32(task.cdb, 10));
+                    default -> throw new ScsiLun.Check(Sense.illegal(Sense.INVALID_FIELD_IN_CDB, true, 1, 4));
+                };
                 case ScsiLun.MODE_SENSE_6 -> truncate(lun.modeSense(task.cdb), Cdb.u8(task.cdb, 4));
                 case ScsiLun.MODE_SENSE_10 -> truncate(lun.modeSense(task.cdb), Cdb.u16(task.cdb, 7));
                 case ScsiLun.REPORT_LUNS -> truncate(lun.reportLuns(task.cdb), (int) Cdb.u32(task.cdb, 6));
@@ -872,8 +884,82 @@ final class IscsiConnection {
         continueWrite(task);
     }
 
+    /** UNMAP (SBC-3 §5.28): the parameter list comes as data-out; the ranges are unmapped one by one. */
+    private void unmap(Task task, ByteBuffer req) {
+        if (!lun.provisioning()) {
+            respond(task, Sense.CHECK_CONDITION, Sense.fixed(Sense.ILLEGAL_REQUEST, Sense.INVALID_COMMAND_OPERATION_CODE), 0);
+            return;
+        }
+        if ((task.cdb[1] & 0x01) != 0) { // ANCHOR: no anchored state here
+            respond(task, Sense.CHECK_CONDITION, Sense.illegal(Sense.INVALID_FIELD_IN_CDB, true, 1, 0), 0);
+            return;
+        }
+        if (Cdb.u16(task.cdb, 7) == 0 || task.expectedLength == 0) {
+            respond(task, Sense.GOOD, null, 0);
+            return;
+        }
+        if (task.buffer == null) {
+            respond(task, Sense.CHECK_CONDITION, Sense.fixed(Sense.ILLEGAL_REQUEST, Sense.PARAMETER_LIST_LENGTH_ERROR), 0);
+            return;
+        }
+        boolean finalPdu = (Bhs.flags(req) & Bhs.FINAL) != 0;
+        task.unsolicitedLeft = params.initialR2T() || finalPdu ? 0
+                : Math.max(0, Math.min(params.firstBurst(), task.transfer) - task.received);
+        continueWrite(task);
+    }
+
+    /** The UNMAP parameter list is in: checks every range first, then unmaps them. */
+    private void unmapList(Task task) {
+        ByteBuffer list = task.buffer.bytes().duplicate().order(java.nio.ByteOrder.BIG_ENDIAN);
+        int length = Math.min(task.received, Cdb.u16(task.cdb, 7));
+        if (length < 8) {
+            respond(task, Sense.CHECK_CONDITION, Sense.fixed(Sense.ILLEGAL_REQUEST, Sense.PARAMETER_LIST_LENGTH_ERROR), 0);
+            return;
+        }
+        int descriptors = Math.min(list.getShort(2) & 0xFFFF, length - 8) / 16;
+        if (descriptors > ScsiLun.MAX_UNMAP_DESCRIPTORS) {
+            respond(task, Sense.CHECK_CONDITION, Sense.illegal(Sense.INVALID_FIELD_IN_PARAMETER_LIST, false, 2, -1), 0);
+            return;
+        }
+        long capacity = lun.device().blockCount();
+        task.ranges = new long[descriptors * 2];
+        for (int i = 0; i < descriptors; i++) {
+            long lba = list.getLong(8 + 16 * i);
+            long count = list.getInt(16 + 16 * i) & 0xFFFFFFFFL;
+            if (!Cdb.inRange(lba, count, capacity)) {
+                respond(task, Sense.CHECK_CONDITION, Sense.fixed(Sense.ILLEGAL_REQUEST, Sense.LBA_OUT_OF_RANGE), 0);
+                return;
+            }
+            if (count > ScsiLun.MAX_UNMAP_BLOCKS) {
+                respond(task, Sense.CHECK_CONDITION,
+                        Sense.illegal(Sense.INVALID_FIELD_IN_PARAMETER_LIST, false, 16 + 16 * i, -1), 0);
+                return;
+            }
+            task.ranges[2 * i] = lba;
+            task.ranges[2 * i + 1] = count;
+        }
+        task.step = 0;
+        nextUnmap(task);
+    }
+
+    private void nextUnmap(Task task) {
+        while (task.step < task.ranges.length / 2 && task.ranges[2 * task.step + 1] == 0) {
+            task.step++;
+        }
+        if (task.step == task.ranges.length / 2) {
+            respond(task, Sense.GOOD, null, task.received);
+            return;
+        }
+        task.submitted = true;
+        lun.device().unmap(task.ranges[2 * task.step], task.ranges[2 * task.step + 1], task, task);
+    }
+
     /** Issues the next R2T, or the write once every byte is in. */
     private void continueWrite(Task task) {
+        if (task.received >= task.transfer && task.opcode == ScsiLun.UNMAP) {
+            unmapList(task);
+            return;
+        }
         if (task.received >= task.transfer) {
             task.blocks = task.ioBytes / lun.device().blockSize();
             if (task.blocks == 0) {
@@ -988,6 +1074,11 @@ final class IscsiConnection {
                     : task.ioStatus == IoStatus.LBA_OUT_OF_RANGE ? Sense.ILLEGAL_REQUEST : Sense.MEDIUM_ERROR;
             logOnce("io" + task.ioStatus, "bdev I/O failed: " + task.ioStatus);
             respond(task, Sense.CHECK_CONDITION, Sense.fixed(key, asc), 0);
+            return;
+        }
+        if (task.opcode == ScsiLun.UNMAP) {
+            task.step++;
+            nextUnmap(task);
             return;
         }
         if (task.comparing) {

@@ -35,6 +35,9 @@ final class Task implements IoCompletion<Task>, Runnable {
     /** VERIFY with BYTCHK 1: the data is compared with the medium, not written; the medium's copy. */
     DmaBuffer compare;
     boolean comparing;
+    /** UNMAP: the ranges (LBA, blocks, LBA, blocks, …) and the one being unmapped. */
+    long[] ranges;
+    int step;
     DmaBuffer buffer;
     /** Write data received so far, in order. */
     int received;
