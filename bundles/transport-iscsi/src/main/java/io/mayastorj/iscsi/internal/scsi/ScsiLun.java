@@ -41,6 +41,13 @@ public final class ScsiLun {
     public static final int WRITE_VERIFY_12 = 0xAE;
     public static final int VERIFY_12 = 0xAF;
     public static final int UNMAP = 0x42;
+    public static final int COMPARE_AND_WRITE = 0x89;
+    /** The most blocks one COMPARE AND WRITE may cover (Block Limits byte 5). */
+    public static final int MAX_COMPARE_AND_WRITE_BLOCKS = 128;
+    public static final int WRITE_SAME_10 = 0x41;
+    public static final int WRITE_SAME_16 = 0x93;
+    /** The most blocks one WRITE SAME may cover (Block Limits, MAXIMUM WRITE SAME LENGTH). */
+    public static final int MAX_WRITE_SAME_BLOCKS = 1 << 16;
     public static final int GET_LBA_STATUS = 0x12; // service action of 9Eh
 
     /** UNMAP limits we declare in the Block Limits page (blocks per descriptor, descriptors per command). */
@@ -173,6 +180,9 @@ public final class ScsiLun {
         putShort(p, 2, Math.max(1, 4096 / bs));                 // optimal transfer length granularity
         putInt(p, 4, MAX_TRANSFER_BYTES / bs);                  // maximum transfer length
         putInt(p, 8, (128 << 10) / bs);                         // optimal transfer length
+        p[0] = 0x01;                                            // WSNZ: WRITE SAME with 0 blocks is refused
+        p[1] = (byte) Math.min(MAX_COMPARE_AND_WRITE_BLOCKS, MAX_TRANSFER_BYTES / 2 / bs); // max COMPARE AND WRITE
+        putInt(p, 36, MAX_WRITE_SAME_BLOCKS);                   // maximum write same length (low 32 bits)
         if (provisioning()) {
             putInt(p, 16, MAX_UNMAP_BLOCKS);                    // maximum unmap LBA count
             putInt(p, 20, MAX_UNMAP_DESCRIPTORS);               // maximum unmap block descriptor count

@@ -673,6 +673,30 @@ final class IscsiConnection {
         t.read = (flags & Bhs.READ) != 0;
         t.write = (flags & Bhs.WRITE) != 0;
         t.expectedLength = req.getInt(Bhs.EXPECTED_LENGTH);
+        if (lun != null && t.opcode == ScsiLun.COMPARE_AND_WRITE) {
+            t.dataOut = true;
+            t.lba = Cdb.lba(t.cdb);
+            t.blocks = t.cdb[13] & 0xFF;
+            t.cdbLength = 2L * t.blocks * lun.device().blockSize(); // verify data, then write data
+            long edtl = Integer.toUnsignedLong(t.expectedLength);
+            if (edtl > 0 && edtl <= ScsiLun.MAX_TRANSFER_BYTES) {
+                t.transfer = (int) edtl;
+                t.buffer = buffers.allocate(Math.max(t.transfer, lun.device().blockSize()));
+            }
+            return t;
+        }
+        if (lun != null && (t.opcode == ScsiLun.WRITE_SAME_10 || t.opcode == ScsiLun.WRITE_SAME_16)) {
+            t.dataOut = true;
+            t.lba = Cdb.lba(t.cdb);
+            t.blocks = (int) Math.min(Cdb.transferLength(t.cdb), Integer.MAX_VALUE);
+            t.cdbLength = lun.device().blockSize(); // one block of data, whatever the range
+            long edtl = Integer.toUnsignedLong(t.expectedLength);
+            if (edtl > 0 && edtl <= 64 * 1024) {
+                t.transfer = (int) edtl;
+                t.buffer = buffers.allocate(Math.max(t.transfer, lun.device().blockSize()));
+            }
+            return t;
+        }
         if (lun != null && t.opcode == ScsiLun.UNMAP) {
             t.dataOut = true;
             long edtl = Integer.toUnsignedLong(t.expectedLength);
@@ -778,6 +802,14 @@ final class IscsiConnection {
         }
         if (task.opcode == ScsiLun.UNMAP) {
             unmap(task, req);
+            return;
+        }
+        if (task.opcode == ScsiLun.WRITE_SAME_10 || task.opcode == ScsiLun.WRITE_SAME_16) {
+            writeSame(task, req);
+            return;
+        }
+        if (task.opcode == ScsiLun.COMPARE_AND_WRITE) {
+            compareAndWriteCommand(task, req);
             return;
         }
         try {
@@ -954,10 +986,183 @@ final class IscsiConnection {
         lun.device().unmap(task.ranges[2 * task.step], task.ranges[2 * task.step + 1], task, task);
     }
 
+    /**
+     * WRITE SAME (10)/(16), SBC-3 §5.42/5.43: one block of data written over a range. No UNMAP or
+     * ANCHOR (VPD B2 says LBPWS = 0), no zero-length form (WSNZ), at most MAX WRITE SAME LENGTH
+     * blocks. A block of zeros becomes the bdev's write-zeroes.
+     */
+    private void writeSame(Task task, ByteBuffer req) {
+        BlockDevice device = lun.device();
+        long lba = Cdb.lba(task.cdb);
+        long blocks = Cdb.transferLength(task.cdb);
+        if ((task.cdb[1] & 0xE0) != 0) {
+            respond(task, Sense.CHECK_CONDITION, Sense.illegal(Sense.INVALID_FIELD_IN_CDB, true, 1, 7), 0);
+            return;
+        }
+        if ((task.cdb[1] & 0x18) != 0 || task.opcode == ScsiLun.WRITE_SAME_16 && (task.cdb[1] & 0x01) != 0) {
+            respond(task, Sense.CHECK_CONDITION, Sense.illegal(Sense.INVALID_FIELD_IN_CDB, true, 1, 3), 0); // UNMAP, ANCHOR, NDOB
+            return;
+        }
+        if (!Cdb.inRange(lba, blocks, device.blockCount())) {
+            respond(task, Sense.CHECK_CONDITION, Sense.fixed(Sense.ILLEGAL_REQUEST, Sense.LBA_OUT_OF_RANGE), 0);
+            return;
+        }
+        if (blocks == 0 || blocks > ScsiLun.MAX_WRITE_SAME_BLOCKS) {
+            respond(task, Sense.CHECK_CONDITION,
+                    Sense.illegal(Sense.INVALID_FIELD_IN_CDB, true, task.opcode == ScsiLun.WRITE_SAME_10 ? 7 : 10, -1), 0);
+            return;
+        }
+        if (task.buffer == null || task.expectedLength != device.blockSize()) {
+            respond(task, Sense.CHECK_CONDITION, Sense.fixed(Sense.ILLEGAL_REQUEST, Sense.INVALID_FIELD_IN_CDB), 0);
+            return;
+        }
+        task.lba = lba;
+        task.sameLeft = blocks;
+        boolean finalPdu = (Bhs.flags(req) & Bhs.FINAL) != 0;
+        task.unsolicitedLeft = params.initialR2T() || finalPdu ? 0
+                : Math.max(0, Math.min(params.firstBurst(), task.transfer) - task.received);
+        continueWrite(task);
+    }
+
+    /** The block is in: zeros go as write-zeroes; any other pattern is copied over a buffer and written chunk by chunk. */
+    private void startWriteSame(Task task) {
+        int bs = lun.device().blockSize();
+        ByteBuffer block = task.buffer.bytes().duplicate().limit(bs).position(0);
+        task.sameZeroes = block.mismatch(ByteBuffer.allocate(bs)) < 0;
+        if (task.sameZeroes) {
+            task.submitted = true;
+            task.sameChunk = (int) task.sameLeft;
+            task.sameLeft = 0;
+            lun.device().writeZeroes(task.lba, task.sameChunk, task, task);
+            return;
+        }
+        int chunkBlocks = (int) Math.min(task.sameLeft, ScsiLun.MAX_TRANSFER_BYTES / bs);
+        DmaBuffer pattern = buffers.allocate(chunkBlocks * bs);
+        if (pattern == null) {
+            respond(task, Sense.BUSY, null, 0);
+            return;
+        }
+        for (int i = 0; i < chunkBlocks; i++) {
+            pattern.bytes().put(i * bs, task.buffer.bytes(), 0, bs);
+        }
+        task.compare = pattern; // released with the task
+        nextWriteSame(task);
+    }
+
+    private void nextWriteSame(Task task) {
+        if (task.sameLeft == 0) {
+            respond(task, Sense.GOOD, null, task.received);
+            return;
+        }
+        int bs = lun.device().blockSize();
+        task.sameChunk = (int) Math.min(task.sameLeft, task.compare.bytes().capacity() / bs);
+        task.sameLeft -= task.sameChunk;
+        task.submitted = true;
+        lun.device().write(task.compare, 0, task.lba, task.sameChunk, task, task);
+    }
+
+    /** COMPARE AND WRITE (SBC-3 §5.2): checks, then the 2 × NLB blocks of data come in. */
+    private void compareAndWriteCommand(Task task, ByteBuffer req) {
+        BlockDevice device = lun.device();
+        int maxBlocks = Math.min(ScsiLun.MAX_COMPARE_AND_WRITE_BLOCKS, ScsiLun.MAX_TRANSFER_BYTES / 2 / device.blockSize());
+        if ((task.cdb[1] & 0xE0) != 0) {
+            respond(task, Sense.CHECK_CONDITION, Sense.illegal(Sense.INVALID_FIELD_IN_CDB, true, 1, 7), 0);
+            return;
+        }
+        if (task.blocks > maxBlocks) {
+            respond(task, Sense.CHECK_CONDITION, Sense.illegal(Sense.INVALID_FIELD_IN_CDB, true, 13, -1), 0);
+            return;
+        }
+        if (!Cdb.inRange(task.lba, task.blocks, device.blockCount())) {
+            respond(task, Sense.CHECK_CONDITION, Sense.fixed(Sense.ILLEGAL_REQUEST, Sense.LBA_OUT_OF_RANGE), 0);
+            return;
+        }
+        if (task.blocks == 0) { // nothing to do; but data for it means the CDB meant more (256 wraps to 0)
+            respond(task, task.expectedLength == 0 ? Sense.GOOD : Sense.CHECK_CONDITION,
+                    task.expectedLength == 0 ? null : Sense.illegal(Sense.INVALID_FIELD_IN_CDB, true, 13, -1), 0);
+            return;
+        }
+        if (task.buffer == null || Integer.toUnsignedLong(task.expectedLength) != task.cdbLength) {
+            respond(task, Sense.CHECK_CONDITION, Sense.fixed(Sense.ILLEGAL_REQUEST, Sense.INVALID_FIELD_IN_CDB), 0);
+            return;
+        }
+        task.fua = (task.cdb[1] & 0x08) != 0;
+        boolean finalPdu = (Bhs.flags(req) & Bhs.FINAL) != 0;
+        task.unsolicitedLeft = params.initialR2T() || finalPdu ? 0
+                : Math.max(0, Math.min(params.firstBurst(), task.transfer) - task.received);
+        continueWrite(task);
+    }
+
+    /** On this reactor, holding the LUN's atomic section: read, compare, and write if equal. */
+    void compareAndWrite(Task task) {
+        if (phase == Phase.CLOSED || task.aborted) {
+            target.atomicSection(lun.device()).leave();
+            tasks.remove(task.itt);
+            task.release();
+            return;
+        }
+        int bytes = task.blocks * lun.device().blockSize();
+        task.compare = buffers.allocate(bytes);
+        if (task.compare == null) {
+            target.atomicSection(lun.device()).leave();
+            respond(task, Sense.BUSY, null, 0);
+            return;
+        }
+        task.cawStage = 1;
+        task.submitted = true;
+        lun.device().read(task.compare, 0, task.lba, task.blocks, task, task);
+    }
+
+    /** A COMPARE AND WRITE step came back from the bdev. */
+    private void compareAndWriteDone(Task task) {
+        int bytes = task.blocks * lun.device().blockSize();
+        if (task.cawStage == 1 && task.ioStatus == IoStatus.SUCCESS) {
+            ByteBuffer expected = task.buffer.bytes().duplicate().limit(bytes).position(0);
+            ByteBuffer medium = task.compare.bytes().duplicate().limit(bytes).position(0);
+            int at = expected.mismatch(medium);
+            if (at >= 0) {
+                target.atomicSection(lun.device()).leave();
+                byte[] sense = Sense.fixed(Sense.MISCOMPARE, Sense.MISCOMPARE_DURING_VERIFY);
+                sense[0] |= (byte) 0x80; // VALID: INFORMATION holds the offset of the first difference
+                sense[3] = (byte) (at >>> 24);
+                sense[4] = (byte) (at >>> 16);
+                sense[5] = (byte) (at >>> 8);
+                sense[6] = (byte) at;
+                respond(task, Sense.CHECK_CONDITION, sense, 0);
+                return;
+            }
+            task.cawStage = 2;
+            task.compare.bytes().put(0, task.buffer.bytes(), bytes, bytes); // the write half, block aligned
+            lun.device().write(task.compare, 0, task.lba, task.blocks, task, task);
+            return;
+        }
+        target.atomicSection(lun.device()).leave();
+        if (task.ioStatus != IoStatus.SUCCESS) {
+            respond(task, Sense.CHECK_CONDITION, Sense.fixed(Sense.MEDIUM_ERROR,
+                    task.cawStage == 1 ? Sense.UNRECOVERED_READ_ERROR : Sense.WRITE_ERROR), 0);
+            return;
+        }
+        if (task.fua) {
+            task.fua = false;
+            task.cawStage = 3;
+            lun.device().flush(task, task);
+            return;
+        }
+        respond(task, Sense.GOOD, null, task.received);
+    }
+
     /** Issues the next R2T, or the write once every byte is in. */
     private void continueWrite(Task task) {
+        if (task.received >= task.transfer && task.opcode == ScsiLun.COMPARE_AND_WRITE) {
+            target.atomicSection(lun.device()).enter(task);
+            return;
+        }
         if (task.received >= task.transfer && task.opcode == ScsiLun.UNMAP) {
             unmapList(task);
+            return;
+        }
+        if (task.received >= task.transfer && (task.opcode == ScsiLun.WRITE_SAME_10 || task.opcode == ScsiLun.WRITE_SAME_16)) {
+            startWriteSame(task);
             return;
         }
         if (task.received >= task.transfer) {
@@ -1059,6 +1264,27 @@ final class IscsiConnection {
 
     /** From the bdev, on this reactor. */
     void bdevDone(Task task) {
+        if (task.opcode == ScsiLun.COMPARE_AND_WRITE && task.cawStage == 3) {
+            if (phase == Phase.CLOSED || task.aborted) {
+                tasks.remove(task.itt);
+                task.release();
+            } else {
+                respond(task, task.ioStatus == IoStatus.SUCCESS ? Sense.GOOD : Sense.CHECK_CONDITION,
+                        task.ioStatus == IoStatus.SUCCESS ? null : Sense.fixed(Sense.MEDIUM_ERROR, Sense.WRITE_ERROR),
+                        task.received);
+            }
+            return;
+        }
+        if (task.opcode == ScsiLun.COMPARE_AND_WRITE && (phase == Phase.CLOSED || task.aborted)) {
+            target.atomicSection(lun.device()).leave(); // stage 1 or 2 held the LUN
+            tasks.remove(task.itt);
+            task.release();
+            return;
+        }
+        if (task.opcode == ScsiLun.COMPARE_AND_WRITE) {
+            compareAndWriteDone(task);
+            return;
+        }
         if (phase == Phase.CLOSED || task.aborted) {
             tasks.remove(task.itt);
             task.release();
@@ -1079,6 +1305,15 @@ final class IscsiConnection {
         if (task.opcode == ScsiLun.UNMAP) {
             task.step++;
             nextUnmap(task);
+            return;
+        }
+        if (task.opcode == ScsiLun.WRITE_SAME_10 || task.opcode == ScsiLun.WRITE_SAME_16) {
+            task.lba += task.sameChunk;
+            if (task.sameZeroes) {
+                respond(task, Sense.GOOD, null, task.received);
+            } else {
+                nextWriteSame(task);
+            }
             return;
         }
         if (task.comparing) {

@@ -257,6 +257,7 @@ public final class IscsiTarget implements Transport {
         while (connections.stream().anyMatch(c -> c.serves(device)) && System.nanoTime() < deadline) {
             java.util.concurrent.locks.LockSupport.parkNanos(1_000_000);
         }
+        atomicSections.remove(device);
         LOG.log(Level.INFO, "iSCSI target {0} removed", t.iqn());
     }
 
@@ -296,6 +297,43 @@ public final class IscsiTarget implements Transport {
             t = tsih.incrementAndGet() & 0xFFFF;
         } while (t == 0);
         return t;
+    }
+
+    /**
+     * COMPARE AND WRITE is atomic per LUN: one runs at a time, whichever session and reactor it
+     * comes from; the others wait in order and are handed the LUN on their own reactor.
+     */
+    static final class AtomicSection {
+        private final java.util.concurrent.ConcurrentLinkedQueue<Task> waiting = new java.util.concurrent.ConcurrentLinkedQueue<>();
+        private final java.util.concurrent.atomic.AtomicBoolean busy = new java.util.concurrent.atomic.AtomicBoolean();
+
+        void enter(Task task) {
+            waiting.add(task);
+            drain();
+        }
+
+        void leave() {
+            busy.set(false);
+            drain();
+        }
+
+        private void drain() {
+            while (!waiting.isEmpty() && busy.compareAndSet(false, true)) {
+                Task next = waiting.poll();
+                if (next == null) {
+                    busy.set(false);
+                    continue;
+                }
+                next.connection.reactor().execute(() -> next.connection.compareAndWrite(next));
+                return;
+            }
+        }
+    }
+
+    private final Map<BlockDevice, AtomicSection> atomicSections = new ConcurrentHashMap<>();
+
+    AtomicSection atomicSection(BlockDevice device) {
+        return atomicSections.computeIfAbsent(device, d -> new AtomicSection());
     }
 
     /** Posts a unit attention to every session of {@code device}, on each session's reactor. */

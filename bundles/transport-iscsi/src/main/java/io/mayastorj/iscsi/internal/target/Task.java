@@ -38,6 +38,12 @@ final class Task implements IoCompletion<Task>, Runnable {
     /** UNMAP: the ranges (LBA, blocks, LBA, blocks, …) and the one being unmapped. */
     long[] ranges;
     int step;
+    /** WRITE SAME: blocks still to write after the chunk in flight, and that chunk's size. */
+    long sameLeft;
+    int sameChunk;
+    boolean sameZeroes;
+    /** COMPARE AND WRITE: 0 waiting for the LUN, 1 reading to compare, 2 writing; holds the LUN from 1 on. */
+    int cawStage;
     DmaBuffer buffer;
     /** Write data received so far, in order. */
     int received;
