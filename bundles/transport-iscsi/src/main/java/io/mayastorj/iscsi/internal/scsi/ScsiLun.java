@@ -42,6 +42,10 @@ public final class ScsiLun {
     public static final int VERIFY_12 = 0xAF;
     public static final int UNMAP = 0x42;
     public static final int COMPARE_AND_WRITE = 0x89;
+    public static final int RESERVE_6 = 0x16;
+    public static final int RELEASE_6 = 0x17;
+    public static final int RESERVE_10 = 0x56;
+    public static final int RELEASE_10 = 0x57;
     /** The most blocks one COMPARE AND WRITE may cover (Block Limits byte 5). */
     public static final int MAX_COMPARE_AND_WRITE_BLOCKS = 128;
     public static final int WRITE_SAME_10 = 0x41;

@@ -785,6 +785,10 @@ final class IscsiConnection {
             respond(task, Sense.CHECK_CONDITION, Sense.fixed(Sense.ILLEGAL_REQUEST, Sense.LOGICAL_UNIT_NOT_SUPPORTED), 0);
             return;
         }
+        if (target.conflicts(lun.device(), nexus()) && !allowedUnderReservation(task.opcode)) {
+            respond(task, Sense.RESERVATION_CONFLICT, null, 0);
+            return;
+        }
         if (pendingUnitAttention != 0 && task.opcode != ScsiLun.INQUIRY && task.opcode != ScsiLun.REPORT_LUNS) {
             byte[] ua = Sense.fixed(Sense.UNIT_ATTENTION, pendingUnitAttention);
             pendingUnitAttention = 0;
@@ -815,6 +819,20 @@ final class IscsiConnection {
         try {
             byte[] data = switch (task.opcode) {
                 case ScsiLun.TEST_UNIT_READY, ScsiLun.START_STOP_UNIT -> null;
+                case ScsiLun.RESERVE_6, ScsiLun.RESERVE_10 -> {
+                    if (task.opcode == ScsiLun.RESERVE_6 ? (task.cdb[1] & 0x1F) != 0 : (task.cdb[1] & 0x13) != 0) {
+                        throw new ScsiLun.Check(Sense.illegal(Sense.INVALID_FIELD_IN_CDB, true, 1, -1)); // third party, extents
+                    }
+                    if (!target.reserve(lun.device(), nexus())) {
+                        respond(task, Sense.RESERVATION_CONFLICT, null, 0);
+                        yield new byte[0];
+                    }
+                    yield null;
+                }
+                case ScsiLun.RELEASE_6, ScsiLun.RELEASE_10 -> {
+                    target.release(lun.device(), nexus()); // a non-holder's release changes nothing, and is GOOD
+                    yield null;
+                }
                 case ScsiLun.INQUIRY -> truncate(lun.inquiry(task.cdb), Cdb.u16(task.cdb, 3));
                 case ScsiLun.READ_CAPACITY_10 -> lun.readCapacity10(task.cdb);
                 case ScsiLun.SERVICE_ACTION_IN_16 -> switch (task.cdb[1] & 0x1F) {
@@ -839,12 +857,24 @@ final class IscsiConnection {
             };
             if (data == null) {
                 respond(task, Sense.GOOD, null, 0);
-            } else if (task.opcode != ScsiLun.SYNCHRONIZE_CACHE_10 && task.opcode != ScsiLun.SYNCHRONIZE_CACHE_16) {
+            } else if (task.opcode != ScsiLun.SYNCHRONIZE_CACHE_10 && task.opcode != ScsiLun.SYNCHRONIZE_CACHE_16
+                    && task.opcode != ScsiLun.RESERVE_6 && task.opcode != ScsiLun.RESERVE_10) {
                 dataIn(task, ByteBuffer.wrap(data), data.length, data.length);
             }
         } catch (ScsiLun.Check c) {
             respond(task, Sense.CHECK_CONDITION, c.sense(), 0);
         }
+    }
+
+    /** The I_T nexus: initiator name and ISID (RFC 7143 §4.4.2), what reservations belong to. */
+    private String nexus() {
+        return initiatorName + ",i,0x" + Long.toHexString(isid);
+    }
+
+    /** Commands a reservation held by another nexus lets through (SPC-2 §5.5.1). */
+    private static boolean allowedUnderReservation(int opcode) {
+        return opcode == ScsiLun.INQUIRY || opcode == ScsiLun.REPORT_LUNS || opcode == ScsiLun.REQUEST_SENSE
+                || opcode == ScsiLun.RELEASE_6 || opcode == ScsiLun.RELEASE_10;
     }
 
     private static byte[] truncate(byte[] data, long allocation) {
@@ -1530,8 +1560,19 @@ final class IscsiConnection {
                     abort(t);
                 }
                 if (lunTarget != null) {
+                    target.clearReservation(lunTarget.device());
                     target.unitAttention(lunTarget.device(), function == 5 ? Sense.LUN_RESET_OCCURRED : Sense.POWER_ON_OR_RESET);
                 }
+                response = 0;
+            }
+            case 7 -> { // TARGET COLD RESET: answered, then every session of the target goes, this one too
+                for (Task t : java.util.List.copyOf(tasks.values())) {
+                    abort(t);
+                }
+                if (lunTarget != null) {
+                    target.coldReset(lunTarget.device(), this);
+                }
+                closeAfterFlush = true;
                 response = 0;
             }
             default -> response = 5; // not supported
@@ -1707,6 +1748,9 @@ final class IscsiConnection {
         }
         if (livenessTimer != null) {
             livenessTimer.cancel();
+        }
+        if (lunTarget != null && initiatorName != null && (wasLoggedIn || loggedOut)) {
+            target.release(lunTarget.device(), nexus()); // logout and a lost connection end the nexus's reservation
         }
         if (key != null) {
             key.cancel();

@@ -258,6 +258,7 @@ public final class IscsiTarget implements Transport {
             java.util.concurrent.locks.LockSupport.parkNanos(1_000_000);
         }
         atomicSections.remove(device);
+        reservations.remove(device);
         LOG.log(Level.INFO, "iSCSI target {0} removed", t.iqn());
     }
 
@@ -331,6 +332,39 @@ public final class IscsiTarget implements Transport {
     }
 
     private final Map<BlockDevice, AtomicSection> atomicSections = new ConcurrentHashMap<>();
+    /** SPC-2 reservations (RESERVE/RELEASE): the I_T nexus holding each LUN. */
+    private final Map<BlockDevice, String> reservations = new ConcurrentHashMap<>();
+
+    /** RESERVE: true when {@code nexus} holds the LUN now (it did already, or nobody did). */
+    boolean reserve(BlockDevice device, String nexus) {
+        return reservations.computeIfAbsent(device, d -> nexus).equals(nexus);
+    }
+
+    /** RELEASE, or the holder going away: only the holder's release counts. */
+    void release(BlockDevice device, String nexus) {
+        reservations.remove(device, nexus);
+    }
+
+    /** Resets clear the reservation whoever holds it. */
+    void clearReservation(BlockDevice device) {
+        reservations.remove(device);
+    }
+
+    /** True when another nexus holds the LUN. */
+    boolean conflicts(BlockDevice device, String nexus) {
+        String holder = reservations.get(device);
+        return holder != null && !holder.equals(nexus);
+    }
+
+    /** TARGET COLD RESET: every session of the LUN goes (after the reset's own response). */
+    void coldReset(BlockDevice device, IscsiConnection requester) {
+        clearReservation(device);
+        for (IscsiConnection c : connections) {
+            if (c != requester && c.serves(device)) {
+                c.reactor().execute(() -> c.close("target cold reset"));
+            }
+        }
+    }
 
     AtomicSection atomicSection(BlockDevice device) {
         return atomicSections.computeIfAbsent(device, d -> new AtomicSection());
