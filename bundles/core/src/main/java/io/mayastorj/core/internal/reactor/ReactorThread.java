@@ -151,6 +151,12 @@ final class ReactorThread extends Thread implements Reactor {
 
     private void dispatch(SelectionKey key) {
         readyEvents++;
+        // A task posted before this channel became ready runs before its handler: a sleeping
+        // reactor can wake to find both the wake-up and the readiness, and the task may be what the
+        // event depends on (an iSCSI unit attention posted before the reset's response went out).
+        if (hasTasks()) {
+            runTasks();
+        }
         try {
             ((ReadyHandler) key.attachment()).ready(key);
         } catch (Throwable t) {

@@ -42,6 +42,8 @@ public final class ScsiLun {
     public static final int VERIFY_12 = 0xAF;
     public static final int UNMAP = 0x42;
     public static final int COMPARE_AND_WRITE = 0x89;
+    public static final int MODE_SELECT_6 = 0x15;
+    public static final int MODE_SELECT_10 = 0x55;
     public static final int RESERVE_6 = 0x16;
     public static final int RELEASE_6 = 0x17;
     public static final int RESERVE_10 = 0x56;
@@ -290,6 +292,71 @@ public final class ScsiLun {
         }
         System.arraycopy(pages.array(), 0, data, header + descriptor, pages.position());
         return data;
+    }
+
+    /**
+     * MODE SELECT (6)/(10): no mode parameter of this LUN is changeable, so a list is accepted when
+     * it restates the current values and refused (INVALID FIELD IN PARAMETER LIST, pointing at the
+     * byte) when it would change one; saving (SP) is not supported.
+     */
+    public void modeSelect(byte[] cdb, ByteBuffer list, int length) throws Check {
+        boolean ten = (cdb[0] & 0xFF) == MODE_SELECT_10;
+        if ((cdb[1] & 0x01) != 0) {
+            throw invalidField(1, 0);
+        }
+        if (length == 0) {
+            return;
+        }
+        int header = ten ? 8 : 4;
+        if (length < header) {
+            throw new Check(Sense.fixed(Sense.ILLEGAL_REQUEST, Sense.PARAMETER_LIST_LENGTH_ERROR));
+        }
+        int descriptors = ten ? list.getShort(6) & 0xFFFF : list.get(3) & 0xFF;
+        int at = header;
+        if (descriptors != 0 && descriptors != 8 || at + descriptors > length) {
+            throw invalidParameter(ten ? 6 : 3);
+        }
+        if (descriptors == 8) {
+            int blockLength = (list.get(at + 5) & 0xFF) << 16 | (list.get(at + 6) & 0xFF) << 8 | list.get(at + 7) & 0xFF;
+            if (blockLength != device.blockSize()) {
+                throw invalidParameter(at + 5);
+            }
+            at += 8;
+        }
+        byte[] current = modeSense(new byte[] {MODE_SENSE_6, 0x08, 0x3F, 0, (byte) 0xFF, 0});
+        while (at < length) {
+            if (at + 2 > length) {
+                throw new Check(Sense.fixed(Sense.ILLEGAL_REQUEST, Sense.PARAMETER_LIST_LENGTH_ERROR));
+            }
+            int code = list.get(at) & 0xFF;
+            int pageLength = list.get(at + 1) & 0xFF;
+            if (at + 2 + pageLength > length) {
+                throw new Check(Sense.fixed(Sense.ILLEGAL_REQUEST, Sense.PARAMETER_LIST_LENGTH_ERROR));
+            }
+            int mine = findPage(current, code & 0x3F);
+            if ((code & 0xC0) != 0 || mine < 0 || (current[mine + 1] & 0xFF) != pageLength) {
+                throw invalidParameter(at);
+            }
+            for (int i = 2; i < 2 + pageLength; i++) {
+                if (list.get(at + i) != current[mine + i]) {
+                    throw invalidParameter(at + i);
+                }
+            }
+            at += 2 + pageLength;
+        }
+    }
+
+    private static int findPage(byte[] modeSense6, int code) {
+        for (int at = 4; at + 1 < modeSense6.length; at += 2 + (modeSense6[at + 1] & 0xFF)) {
+            if ((modeSense6[at] & 0x3F) == code) {
+                return at;
+            }
+        }
+        return -1;
+    }
+
+    private static Check invalidParameter(int fieldByte) {
+        return new Check(Sense.illegal(Sense.INVALID_FIELD_IN_PARAMETER_LIST, false, fieldByte, -1));
     }
 
     private void caching(ByteBuffer pages, boolean changeable) {

@@ -697,6 +697,15 @@ final class IscsiConnection {
             }
             return t;
         }
+        if (lun != null && (t.opcode == ScsiLun.MODE_SELECT_6 || t.opcode == ScsiLun.MODE_SELECT_10)) {
+            t.dataOut = true;
+            long edtl = Integer.toUnsignedLong(t.expectedLength);
+            if (edtl > 0 && edtl <= 64 * 1024) {
+                t.transfer = (int) edtl;
+                t.buffer = buffers.allocate(Math.max(t.transfer, 512));
+            }
+            return t;
+        }
         if (lun != null && t.opcode == ScsiLun.UNMAP) {
             t.dataOut = true;
             long edtl = Integer.toUnsignedLong(t.expectedLength);
@@ -814,6 +823,26 @@ final class IscsiConnection {
         }
         if (task.opcode == ScsiLun.COMPARE_AND_WRITE) {
             compareAndWriteCommand(task, req);
+            return;
+        }
+        if (task.opcode == ScsiLun.MODE_SELECT_6 || task.opcode == ScsiLun.MODE_SELECT_10) {
+            if ((task.cdb[1] & 0x01) != 0) { // SP: nothing is saved
+                respond(task, Sense.CHECK_CONDITION, Sense.illegal(Sense.INVALID_FIELD_IN_CDB, true, 1, 0), 0);
+                return;
+            }
+            int listLength = task.opcode == ScsiLun.MODE_SELECT_6 ? Cdb.u8(task.cdb, 4) : Cdb.u16(task.cdb, 7);
+            if (listLength == 0 || task.expectedLength == 0) {
+                respond(task, Sense.GOOD, null, 0);
+                return;
+            }
+            if (task.buffer == null) {
+                respond(task, Sense.CHECK_CONDITION, Sense.fixed(Sense.ILLEGAL_REQUEST, Sense.PARAMETER_LIST_LENGTH_ERROR), 0);
+                return;
+            }
+            boolean finalPdu = (Bhs.flags(req) & Bhs.FINAL) != 0;
+            task.unsolicitedLeft = params.initialR2T() || finalPdu ? 0
+                    : Math.max(0, Math.min(params.firstBurst(), task.transfer) - task.received);
+            continueWrite(task);
             return;
         }
         try {
@@ -1183,6 +1212,17 @@ final class IscsiConnection {
 
     /** Issues the next R2T, or the write once every byte is in. */
     private void continueWrite(Task task) {
+        if (task.received >= task.transfer && (task.opcode == ScsiLun.MODE_SELECT_6 || task.opcode == ScsiLun.MODE_SELECT_10)) {
+            int listLength = task.opcode == ScsiLun.MODE_SELECT_6 ? Cdb.u8(task.cdb, 4) : Cdb.u16(task.cdb, 7);
+            try {
+                lun.modeSelect(task.cdb, task.buffer.bytes().duplicate().order(java.nio.ByteOrder.BIG_ENDIAN),
+                        Math.min(listLength, task.received));
+                respond(task, Sense.GOOD, null, task.received);
+            } catch (ScsiLun.Check c) {
+                respond(task, Sense.CHECK_CONDITION, c.sense(), 0);
+            }
+            return;
+        }
         if (task.received >= task.transfer && task.opcode == ScsiLun.COMPARE_AND_WRITE) {
             target.atomicSection(lun.device()).enter(task);
             return;
