@@ -839,10 +839,7 @@ final class IscsiConnection {
                 respond(task, Sense.CHECK_CONDITION, Sense.fixed(Sense.ILLEGAL_REQUEST, Sense.PARAMETER_LIST_LENGTH_ERROR), 0);
                 return;
             }
-            boolean finalPdu = (Bhs.flags(req) & Bhs.FINAL) != 0;
-            task.unsolicitedLeft = params.initialR2T() || finalPdu ? 0
-                    : Math.max(0, Math.min(params.firstBurst(), task.transfer) - task.received);
-            continueWrite(task);
+            expectData(task, req);
             return;
         }
         try {
@@ -969,10 +966,7 @@ final class IscsiConnection {
             device.read(task.buffer, 0, task.lba, task.blocks, task, task);
             return;
         }
-        boolean finalPdu = (Bhs.flags(req) & Bhs.FINAL) != 0;
-        task.unsolicitedLeft = params.initialR2T() || finalPdu ? 0
-                : Math.max(0, Math.min(params.firstBurst(), task.transfer) - task.received);
-        continueWrite(task);
+        expectData(task, req);
     }
 
     /** UNMAP (SBC-3 §5.28): the parameter list comes as data-out; the ranges are unmapped one by one. */
@@ -993,10 +987,7 @@ final class IscsiConnection {
             respond(task, Sense.CHECK_CONDITION, Sense.fixed(Sense.ILLEGAL_REQUEST, Sense.PARAMETER_LIST_LENGTH_ERROR), 0);
             return;
         }
-        boolean finalPdu = (Bhs.flags(req) & Bhs.FINAL) != 0;
-        task.unsolicitedLeft = params.initialR2T() || finalPdu ? 0
-                : Math.max(0, Math.min(params.firstBurst(), task.transfer) - task.received);
-        continueWrite(task);
+        expectData(task, req);
     }
 
     /** The UNMAP parameter list is in: checks every range first, then unmaps them. */
@@ -1077,10 +1068,7 @@ final class IscsiConnection {
         }
         task.lba = lba;
         task.sameLeft = blocks;
-        boolean finalPdu = (Bhs.flags(req) & Bhs.FINAL) != 0;
-        task.unsolicitedLeft = params.initialR2T() || finalPdu ? 0
-                : Math.max(0, Math.min(params.firstBurst(), task.transfer) - task.received);
-        continueWrite(task);
+        expectData(task, req);
     }
 
     /** The block is in: zeros go as write-zeroes; any other pattern is copied over a buffer and written chunk by chunk. */
@@ -1146,10 +1134,7 @@ final class IscsiConnection {
             return;
         }
         task.fua = (task.cdb[1] & 0x08) != 0;
-        boolean finalPdu = (Bhs.flags(req) & Bhs.FINAL) != 0;
-        task.unsolicitedLeft = params.initialR2T() || finalPdu ? 0
-                : Math.max(0, Math.min(params.firstBurst(), task.transfer) - task.received);
-        continueWrite(task);
+        expectData(task, req);
     }
 
     /** On this reactor, holding the LUN's atomic section: read, compare, and write if equal. */
@@ -1208,6 +1193,17 @@ final class IscsiConnection {
             return;
         }
         respond(task, Sense.GOOD, null, task.received);
+    }
+
+    /**
+     * The command's data-out phase: what may still come unsolicited (InitialR2T=No, up to
+     * FirstBurstLength, unless the command PDU said F), then R2Ts for the rest.
+     */
+    private void expectData(Task task, ByteBuffer req) {
+        boolean finalPdu = (Bhs.flags(req) & Bhs.FINAL) != 0;
+        task.unsolicitedLeft = params.initialR2T() || finalPdu ? 0
+                : Math.max(0, Math.min(params.firstBurst(), task.transfer) - task.received);
+        continueWrite(task);
     }
 
     /** Issues the next R2T, or the write once every byte is in. */
