@@ -79,7 +79,7 @@ class PduFuzzTest {
             BlockDevice healthy = fx.connect("nvmf://127.0.0.1:" + fx.port() + "/nqn.2019-05.io.openebs:bystander");
             verifiedIo(fx, healthy, random, 0);
             int queuesBefore = fx.target.queues().size();
-            long buffersBefore = inUse(fx);
+            long buffersBefore = settledInUse(fx);
 
             TreeMap<String, Integer> outcomes = new TreeMap<>();
             long deadline = System.nanoTime() + seconds * 1_000_000_000L;
@@ -105,6 +105,26 @@ class PduFuzzTest {
             root.removeHandler(severe);
         }
         assertEquals(List.of(), severe.seen, "internal errors logged while fuzzing (seed " + seed + ")");
+    }
+
+    /**
+     * Buffers in use once the healthy host's last I/O has fully ended: the target gives a read's
+     * buffer back only after its data left the socket, which can be just after the host saw the read
+     * complete.
+     */
+    private static long settledInUse(NvmfFixture fx) throws InterruptedException {
+        long value = inUse(fx);
+        long stableSince = System.nanoTime();
+        long deadline = stableSince + 5_000_000_000L;
+        while (System.nanoTime() - stableSince < 200_000_000L && System.nanoTime() < deadline) {
+            Thread.sleep(10);
+            long now = inUse(fx);
+            if (now != value) {
+                value = now;
+                stableSince = System.nanoTime();
+            }
+        }
+        return value;
     }
 
     private static long inUse(NvmfFixture fx) {

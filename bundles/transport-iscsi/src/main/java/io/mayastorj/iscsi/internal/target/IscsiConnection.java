@@ -176,9 +176,7 @@ final class IscsiConnection {
             nop.put(1, (byte) Bhs.FINAL);
             nop.putInt(Bhs.ITT, Bhs.RESERVED_TAG);
             nop.putInt(Bhs.TTT, pingTtt);
-            nop.putInt(Bhs.STAT_SN, statSn); // a ping does not advance StatSN
-            nop.putInt(Bhs.EXP_CMD_SN, expCmdSn);
-            nop.putInt(Bhs.MAX_CMD_SN, expCmdSn + WINDOW - 1);
+            numbers(nop, false); // a ping does not advance StatSN
             send(nop, null);
             postFlush();
         } else if (phase == Phase.LOGIN && now - lastHeard > target.nopTimeoutMillis() * 1_000_000L) {
@@ -639,9 +637,7 @@ final class IscsiConnection {
         rsp.put(Bhs.ISID, req, Bhs.ISID, 6);
         rsp.putShort(Bhs.TSIH, (short) (statusClass == 0 && transit && nsg == 3 ? tsih : 0));
         rsp.putInt(Bhs.ITT, req.getInt(Bhs.ITT));
-        rsp.putInt(Bhs.STAT_SN, statSn++);
-        rsp.putInt(Bhs.EXP_CMD_SN, expCmdSn);
-        rsp.putInt(Bhs.MAX_CMD_SN, expCmdSn + WINDOW - 1);
+        numbers(rsp, true);
         rsp.put(Bhs.STATUS_CLASS, (byte) statusClass);
         rsp.put(Bhs.STATUS_DETAIL, (byte) statusDetail);
         send(rsp, ByteBuffer.wrap(data));
@@ -1264,9 +1260,7 @@ final class IscsiConnection {
         r2t.put(1, (byte) Bhs.FINAL);
         r2t.putInt(Bhs.ITT, task.itt);
         r2t.putInt(Bhs.TTT, task.ttt);
-        r2t.putInt(Bhs.STAT_SN, statSn);
-        r2t.putInt(Bhs.EXP_CMD_SN, expCmdSn);
-        r2t.putInt(Bhs.MAX_CMD_SN, expCmdSn + WINDOW - 1);
+        numbers(r2t, false);
         r2t.putInt(Bhs.DATA_SN, task.r2tsn++);
         r2t.putInt(Bhs.BUFFER_OFFSET, task.r2tOffset);
         r2t.putInt(Bhs.DESIRED_LENGTH, task.r2tLength);
@@ -1433,8 +1427,7 @@ final class IscsiConnection {
             pdu.put(1, (byte) flags);
             pdu.putInt(Bhs.ITT, task.itt);
             pdu.putInt(Bhs.TTT, Bhs.RESERVED_TAG);
-            pdu.putInt(Bhs.EXP_CMD_SN, expCmdSn);
-            pdu.putInt(Bhs.MAX_CMD_SN, expCmdSn + WINDOW - 1);
+            window(pdu);
             pdu.putInt(Bhs.DATA_SN, dataSn++);
             pdu.putInt(Bhs.BUFFER_OFFSET, offset);
             ByteBuffer slice = data.duplicate();
@@ -1484,9 +1477,7 @@ final class IscsiConnection {
         rsp.put(2, (byte) 0); // command completed at target
         rsp.put(3, (byte) status);
         rsp.putInt(Bhs.ITT, task.itt);
-        rsp.putInt(Bhs.STAT_SN, statSn++);
-        rsp.putInt(Bhs.EXP_CMD_SN, expCmdSn);
-        rsp.putInt(Bhs.MAX_CMD_SN, expCmdSn + WINDOW - 1);
+        numbers(rsp, true);
         send(rsp, ByteBuffer.wrap(data));
         finish(task);
     }
@@ -1521,9 +1512,7 @@ final class IscsiConnection {
         nop.put(Bhs.LUN, req, Bhs.LUN, 8);
         nop.putInt(Bhs.ITT, itt);
         nop.putInt(Bhs.TTT, Bhs.RESERVED_TAG);
-        nop.putInt(Bhs.STAT_SN, statSn++);
-        nop.putInt(Bhs.EXP_CMD_SN, expCmdSn);
-        nop.putInt(Bhs.MAX_CMD_SN, expCmdSn + WINDOW - 1);
+        numbers(nop, true);
         send(nop, ByteBuffer.wrap(echo));
         postFlush();
     }
@@ -1565,9 +1554,7 @@ final class IscsiConnection {
         rsp.put(1, (byte) Bhs.FINAL);
         rsp.putInt(Bhs.ITT, req.getInt(Bhs.ITT));
         rsp.putInt(Bhs.TTT, Bhs.RESERVED_TAG);
-        rsp.putInt(Bhs.STAT_SN, statSn++);
-        rsp.putInt(Bhs.EXP_CMD_SN, expCmdSn);
-        rsp.putInt(Bhs.MAX_CMD_SN, expCmdSn + WINDOW - 1);
+        numbers(rsp, true);
         send(rsp, ByteBuffer.wrap(data));
         postFlush();
     }
@@ -1617,9 +1604,7 @@ final class IscsiConnection {
         rsp.put(1, (byte) Bhs.FINAL);
         rsp.put(2, (byte) response);
         rsp.putInt(Bhs.ITT, req.getInt(Bhs.ITT));
-        rsp.putInt(Bhs.STAT_SN, statSn++);
-        rsp.putInt(Bhs.EXP_CMD_SN, expCmdSn);
-        rsp.putInt(Bhs.MAX_CMD_SN, expCmdSn + WINDOW - 1);
+        numbers(rsp, true);
         send(rsp, null);
         postFlush();
     }
@@ -1645,8 +1630,7 @@ final class IscsiConnection {
         if (!Bhs.immediate(req)) {
             acceptCmdSn(req);
         }
-        rsp.putInt(Bhs.EXP_CMD_SN, expCmdSn);
-        rsp.putInt(Bhs.MAX_CMD_SN, expCmdSn + WINDOW - 1);
+        window(rsp);
         rsp.putShort(Bhs.TIME2WAIT, (short) 2);
         rsp.putShort(Bhs.TIME2RETAIN, (short) 0);
         send(rsp, null);
@@ -1662,9 +1646,7 @@ final class IscsiConnection {
         rsp.put(1, (byte) Bhs.FINAL);
         rsp.put(2, (byte) reason);
         rsp.putInt(Bhs.ITT, Bhs.RESERVED_TAG);
-        rsp.putInt(Bhs.STAT_SN, statSn++);
-        rsp.putInt(Bhs.EXP_CMD_SN, expCmdSn);
-        rsp.putInt(Bhs.MAX_CMD_SN, expCmdSn + WINDOW - 1);
+        numbers(rsp, true);
         send(rsp, ByteBuffer.wrap(copy));
         postFlush();
     }
@@ -1676,6 +1658,21 @@ final class IscsiConnection {
     }
 
     // ================================================================== sending
+
+    /**
+     * StatSN (advanced when the PDU carries a status, RFC 7143 §4.2.2.2), then ExpCmdSN and MaxCmdSN,
+     * which every target PDU that has them reports.
+     */
+    private void numbers(ByteBuffer pdu, boolean status) {
+        pdu.putInt(Bhs.STAT_SN, status ? statSn++ : statSn);
+        window(pdu);
+    }
+
+    /** ExpCmdSN and MaxCmdSN: the command window the initiator may use. */
+    private void window(ByteBuffer pdu) {
+        pdu.putInt(Bhs.EXP_CMD_SN, expCmdSn);
+        pdu.putInt(Bhs.MAX_CMD_SN, expCmdSn + WINDOW - 1);
+    }
 
     private ByteBuffer newHeader(int opcode, int dataLength) {
         ByteBuffer b = ByteBuffer.allocate(Bhs.LENGTH);

@@ -4,6 +4,7 @@ import io.mayastorj.core.bdev.BlockDevice;
 import io.mayastorj.core.buffer.BufferPool;
 import io.mayastorj.core.error.MayastorException;
 import io.mayastorj.core.node.Node;
+import io.mayastorj.core.reactor.Listener;
 import io.mayastorj.core.reactor.Reactor;
 import io.mayastorj.core.reactor.ReactorGroup;
 import io.mayastorj.core.transport.ShareOptions;
@@ -11,22 +12,16 @@ import io.mayastorj.core.transport.Transport;
 import java.io.IOException;
 import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
-import java.net.Inet6Address;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.net.StandardSocketOptions;
-import java.nio.channels.SelectionKey;
-import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.AtomicLong;
 import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.ConfigurationPolicy;
@@ -115,14 +110,12 @@ public final class IscsiTarget implements Transport {
 
     private final ReactorGroup reactors;
     private final BufferPool buffers;
-    private final ServerSocketChannel server;
-    private final Reactor acceptor;
+    private final Listener listener;
     private final InetSocketAddress bound;
     private final String advertisedHost;
     private final Map<String, Target> targets = new ConcurrentHashMap<>();
     private final Set<IscsiConnection> connections = ConcurrentHashMap.newKeySet();
     private final AtomicInteger tsih = new AtomicInteger();
-    private final AtomicLong accepted = new AtomicLong();
     /** A quiet session is pinged after this long, and dropped when the ping goes unanswered this long. */
     private volatile long nopIntervalMillis = 10_000;
     private volatile long nopTimeoutMillis = 15_000;
@@ -137,38 +130,15 @@ public final class IscsiTarget implements Transport {
     public IscsiTarget(ReactorGroup reactors, BufferPool buffers, InetSocketAddress listen) throws IOException {
         this.reactors = reactors;
         this.buffers = buffers;
-        this.acceptor = reactors.reactors().get(0);
-        ServerSocketChannel channel = ServerSocketChannel.open();
         try {
-            channel.setOption(StandardSocketOptions.SO_REUSEADDR, true);
-            channel.bind(listen, 128);
+            this.listener = Listener.open(reactors, listen, "the iSCSI target", this::serve);
         } catch (IOException e) {
-            channel.close();
-            String reason = "the iSCSI target cannot listen on " + hostPort(listen) + ": " + e.getMessage();
-            LOG.log(Level.ERROR, reason);
-            throw new IOException(reason, e);
+            LOG.log(Level.ERROR, e.getMessage());
+            throw e;
         }
-        this.server = channel;
-        this.bound = (InetSocketAddress) channel.getLocalAddress();
-        InetAddress address = bound.getAddress();
-        this.advertisedHost = address.isAnyLocalAddress() ? InetAddress.getLoopbackAddress().getHostAddress()
-                : address.getHostAddress();
-        CompletableFuture<Void> registered = new CompletableFuture<>();
-        acceptor.execute(() -> {
-            try {
-                acceptor.register(server, SelectionKey.OP_ACCEPT, key -> accept());
-                registered.complete(null);
-            } catch (IOException e) {
-                registered.completeExceptionally(e);
-            }
-        });
-        try {
-            registered.get(10, TimeUnit.SECONDS);
-        } catch (Exception e) {
-            channel.close();
-            throw new IOException("the iSCSI listener could not start: " + e.getMessage(), e);
-        }
-        LOG.log(Level.INFO, "iSCSI target listening on {0}", hostPort(bound));
+        this.bound = listener.address();
+        this.advertisedHost = listener.advertisedHost();
+        LOG.log(Level.INFO, "iSCSI target listening on {0}", Listener.hostPort(bound));
     }
 
     private static InetSocketAddress listenAddress(Node node, IscsiConfig config) throws IOException {
@@ -181,38 +151,15 @@ public final class IscsiTarget implements Transport {
         return new InetSocketAddress(host, port);
     }
 
-    private static String hostPort(InetSocketAddress address) {
-        String host = address.getAddress() instanceof Inet6Address ? "[" + address.getAddress().getHostAddress() + "]"
-                : address.getAddress().getHostAddress();
-        return host + ":" + address.getPort();
-    }
 
-    private void accept() {
-        while (true) {
-            SocketChannel socket;
-            try {
-                socket = server.accept();
-            } catch (IOException e) {
-                LOG.log(Level.WARNING, "accepting an iSCSI connection failed: {0}", e.getMessage());
-                return;
-            }
-            if (socket == null) {
-                return;
-            }
-            accepted.incrementAndGet();
-            Reactor reactor = reactors.next();
-            reactor.execute(() -> {
-                IscsiConnection connection = new IscsiConnection(this, socket, reactor, buffers);
-                try {
-                    socket.configureBlocking(false);
-                    socket.setOption(StandardSocketOptions.TCP_NODELAY, true);
-                    connections.add(connection);
-                    connection.start();
-                } catch (IOException e) {
-                    LOG.log(Level.WARNING, "cannot serve the iSCSI connection from {0}: {1}", connection.peer(), e.getMessage());
-                    connection.close(null);
-                }
-            });
+    private void serve(SocketChannel socket, Reactor reactor) {
+        IscsiConnection connection = new IscsiConnection(this, socket, reactor, buffers);
+        try {
+            connections.add(connection);
+            connection.start();
+        } catch (IOException e) {
+            LOG.log(Level.WARNING, "cannot serve the iSCSI connection from {0}: {1}", connection.peer(), e.getMessage());
+            connection.close(null);
         }
     }
 
@@ -391,7 +338,7 @@ public final class IscsiTarget implements Transport {
     String portal(SocketChannel channel) {
         try {
             InetSocketAddress local = (InetSocketAddress) channel.getLocalAddress();
-            return hostPort(local);
+            return Listener.hostPort(local);
         } catch (IOException e) {
             return advertisedHost + ":" + bound.getPort();
         }
@@ -415,20 +362,7 @@ public final class IscsiTarget implements Transport {
 
     @Deactivate
     public void close() {
-        CompletableFuture<Void> closed = new CompletableFuture<>();
-        acceptor.execute(() -> {
-            try {
-                server.close();
-            } catch (IOException e) {
-                LOG.log(Level.WARNING, "closing the iSCSI listener: {0}", e.getMessage());
-            }
-            closed.complete(null);
-        });
-        try {
-            closed.get(10, TimeUnit.SECONDS);
-        } catch (Exception e) {
-            LOG.log(Level.WARNING, "closing the iSCSI listener: {0}", e.toString());
-        }
+        listener.close();
         for (IscsiConnection c : connections) {
             c.reactor().execute(() -> c.close("the iSCSI target is stopping"));
         }
@@ -437,6 +371,6 @@ public final class IscsiTarget implements Transport {
             java.util.concurrent.locks.LockSupport.parkNanos(1_000_000);
         }
         targets.clear();
-        LOG.log(Level.INFO, "iSCSI target on {0} stopped", hostPort(bound));
+        LOG.log(Level.INFO, "iSCSI target on {0} stopped", Listener.hostPort(bound));
     }
 }

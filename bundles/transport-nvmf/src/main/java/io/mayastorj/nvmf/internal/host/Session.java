@@ -1,6 +1,7 @@
 package io.mayastorj.nvmf.internal.host;
 
 import io.mayastorj.core.buffer.DmaBuffer;
+import io.mayastorj.core.reactor.Listener;
 import io.mayastorj.core.reactor.Reactor;
 import io.mayastorj.nvmf.internal.protocol.ControllerRegisters;
 import io.mayastorj.nvmf.internal.protocol.Identify;
@@ -337,9 +338,7 @@ final class Session implements HostQueue.CloseListener {
     }
 
     static String hostPort(InetSocketAddress address) {
-        String host = address.getAddress() instanceof Inet6Address ? "[" + address.getAddress().getHostAddress() + "]"
-                : address.getAddress().getHostAddress();
-        return host + ":" + address.getPort();
+        return Listener.hostPort(address);
     }
 
     // ---------------------------------------------------------------- running

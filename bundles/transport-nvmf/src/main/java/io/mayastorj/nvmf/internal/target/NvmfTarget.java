@@ -4,6 +4,7 @@ import io.mayastorj.core.bdev.BlockDevice;
 import io.mayastorj.core.buffer.BufferPool;
 import io.mayastorj.core.error.MayastorException;
 import io.mayastorj.core.node.Node;
+import io.mayastorj.core.reactor.Listener;
 import io.mayastorj.core.reactor.Reactor;
 import io.mayastorj.core.reactor.ReactorGroup;
 import io.mayastorj.core.transport.ShareOptions;
@@ -15,20 +16,14 @@ import java.lang.System.Logger.Level;
 import java.net.Inet6Address;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.net.StandardSocketOptions;
-import java.nio.channels.SelectionKey;
-import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicLong;
 import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
@@ -56,8 +51,7 @@ public final class NvmfTarget implements Transport {
 
     private final ReactorGroup reactors;
     private final BufferPool buffers;
-    private final ServerSocketChannel server;
-    private final Reactor acceptor;
+    private final Listener listener;
     private final InetSocketAddress bound;
     private final String advertisedHost;
     private final Map<String, Subsystem> subsystems = new ConcurrentHashMap<>();
@@ -65,7 +59,6 @@ public final class NvmfTarget implements Transport {
     private final Set<TargetQueue> queues = ConcurrentHashMap.newKeySet();
     /** GENCTR of the discovery log: changes whenever the set of subsystems does. */
     private final AtomicLong generation = new AtomicLong();
-    private final AtomicLong connectionsAccepted = new AtomicLong();
 
     @Activate
     public NvmfTarget(@Reference ReactorGroup reactors, @Reference BufferPool buffers, @Reference Node node,
@@ -78,27 +71,15 @@ public final class NvmfTarget implements Transport {
         this.reactors = reactors;
         this.buffers = buffers;
         this.discovery = new Subsystem(this, Discovery.NQN, null, List.of());
-        this.acceptor = reactors.reactors().get(0);
-        ServerSocketChannel channel = ServerSocketChannel.open();
         try {
-            channel.setOption(StandardSocketOptions.SO_REUSEADDR, true);
-            channel.bind(listen, 128);
+            this.listener = Listener.open(reactors, listen, "the nvmf target", this::startQueue);
         } catch (IOException e) {
-            channel.close();
-            String reason = "the nvmf target cannot listen on " + hostPort(listen) + ": " + e.getMessage();
-            LOG.log(Level.ERROR, reason);
-            throw new IOException(reason, e);
+            LOG.log(Level.ERROR, e.getMessage());
+            throw e;
         }
-        this.server = channel;
-        this.bound = (InetSocketAddress) channel.getLocalAddress();
-        InetAddress address = bound.getAddress();
-        this.advertisedHost = address.isAnyLocalAddress() ? InetAddress.getLoopbackAddress().getHostAddress()
-                : address.getHostAddress();
-        onReactor(acceptor, () -> {
-            acceptor.register(server, SelectionKey.OP_ACCEPT, key -> accept());
-            return null;
-        });
-        LOG.log(Level.INFO, "nvmf target listening on {0}", hostPort(bound));
+        this.bound = listener.address();
+        this.advertisedHost = listener.advertisedHost();
+        LOG.log(Level.INFO, "nvmf target listening on {0}", Listener.hostPort(bound));
     }
 
     private static InetSocketAddress listenAddress(Node node, NvmfConfig config) throws IOException {
@@ -111,34 +92,11 @@ public final class NvmfTarget implements Transport {
         return new InetSocketAddress(host, port);
     }
 
-    private static String hostPort(InetSocketAddress address) {
-        String host = address.getAddress() instanceof Inet6Address ? "[" + address.getAddress().getHostAddress() + "]"
-                : address.getAddress().getHostAddress();
-        return host + ":" + address.getPort();
-    }
 
-    private void accept() {
-        while (true) {
-            SocketChannel socket;
-            try {
-                socket = server.accept();
-            } catch (IOException e) {
-                LOG.log(Level.WARNING, "accepting an nvmf connection failed: {0}", e.getMessage());
-                return;
-            }
-            if (socket == null) {
-                return;
-            }
-            connectionsAccepted.incrementAndGet();
-            Reactor reactor = reactors.next();
-            reactor.execute(() -> startQueue(socket, reactor));
-        }
-    }
 
     private void startQueue(SocketChannel socket, Reactor reactor) {
         TargetQueue queue = new TargetQueue(this, socket, reactor);
         try {
-            socket.setOption(StandardSocketOptions.TCP_NODELAY, true);
             queues.add(queue);
             queue.start();
         } catch (IOException e) {
@@ -246,7 +204,7 @@ public final class NvmfTarget implements Transport {
     }
 
     public long connectionsAccepted() {
-        return connectionsAccepted.get();
+        return listener.connectionsAccepted();
     }
 
     /** The shared subsystems, by NQN (the discovery subsystem first). */
@@ -272,14 +230,7 @@ public final class NvmfTarget implements Transport {
 
     @Deactivate
     public void close() {
-        try {
-            onReactor(acceptor, () -> {
-                server.close();
-                return null;
-            });
-        } catch (IOException e) {
-            LOG.log(Level.WARNING, "closing the nvmf listener: {0}", e.getMessage());
-        }
+        listener.close();
         for (Subsystem subsystem : subsystems.values()) {
             subsystem.shutdown("the nvmf target is stopping");
         }
@@ -295,37 +246,6 @@ public final class NvmfTarget implements Transport {
             subsystem.awaitIdle(10, TimeUnit.SECONDS);
         }
         subsystems.clear();
-        LOG.log(Level.INFO, "nvmf target on {0} stopped", hostPort(bound));
-    }
-
-    interface ReactorCall<T> {
-        T call() throws IOException;
-    }
-
-    static <T> T onReactor(Reactor reactor, ReactorCall<T> call) throws IOException {
-        if (reactor.inReactor()) {
-            return call.call();
-        }
-        CompletableFuture<T> result = new CompletableFuture<>();
-        reactor.execute(() -> {
-            try {
-                result.complete(call.call());
-            } catch (Throwable t) {
-                result.completeExceptionally(t);
-            }
-        });
-        try {
-            return result.get(10, TimeUnit.SECONDS);
-        } catch (ExecutionException e) {
-            if (e.getCause() instanceof IOException io) {
-                throw io;
-            }
-            throw new IOException(e.getCause());
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IOException("interrupted", e);
-        } catch (TimeoutException e) {
-            throw new IOException("reactor " + reactor.id() + " did not answer in 10 s", e);
-        }
+        LOG.log(Level.INFO, "nvmf target on {0} stopped", Listener.hostPort(bound));
     }
 }
