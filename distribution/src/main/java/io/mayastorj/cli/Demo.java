@@ -25,7 +25,8 @@ import java.util.concurrent.atomic.AtomicReference;
  * aio bdev, writes random data to each and reads it back; makes a pool on a file with a thin and a
  * thick replica and writes to them; kills the node with SIGKILL, starts it again and shows the pool
  * imported by itself with every byte; shares the thick replica over NVMe/TCP to a second node that
- * reads and writes it remotely; then cleans up and stops the nodes with SIGTERM.
+ * reads and writes it remotely, then over iSCSI to libiscsi's tools; then cleans up and stops the
+ * nodes with SIGTERM.
  */
 final class Demo {
 
@@ -35,7 +36,8 @@ final class Demo {
             Starts a node on 127.0.0.1 (port 10124, or a free one); creates bdevs, a pool and
             replicas; writes and verifies data; kills the node (kill -9), starts it again and
             verifies that the pool came back with its data; shares a replica over NVMe/TCP to a
-            second node, which reads and writes it through its nvmf host; stops both. Everything
+            second node, which reads and writes it through its nvmf host; shares it over iSCSI and
+            shows it with libiscsi's iscsi-ls, iscsi-inq and iscsi-perf; stops both. Everything
             lives in a temporary directory that is removed afterwards (--keep leaves it).
             """;
 
@@ -80,7 +82,7 @@ final class Demo {
                 deleteTree(work);
             }
         }
-        out.println(result == 0 ? "== demo done: every byte written came back, also after kill -9 and over NVMe/TCP"
+        out.println(result == 0 ? "== demo done: every byte written came back, also after kill -9 and over NVMe/TCP; iSCSI served it too"
                 : "== demo FAILED");
         return result;
     }
@@ -179,7 +181,7 @@ final class Demo {
         if (shell(endpoint, "mayastor:stats") != 0 || shell(endpoint, "mayastor:pools") != 0) {
             return 1;
         }
-        if (overNvmf(work, endpoint, pattern) != 0) {
+        if (overNvmf(work, endpoint, pattern) != 0 || overIscsi(endpoint) != 0) {
             return 1;
         }
         return ctl(endpoint, "pool", "destroy", "p0");
@@ -238,6 +240,70 @@ final class Demo {
             }
         }
         return ctl(endpoint, "replica", "unshare", THICK);
+    }
+
+    /**
+     * The thick replica as an iSCSI target, seen by libiscsi's command-line tools (Debian's
+     * libiscsi-bin): discovery, INQUIRY, READ CAPACITY and two seconds of random reads.
+     */
+    private int overIscsi(String endpoint) throws IOException, InterruptedException {
+        out.println();
+        out.println("== iSCSI: share the thick replica as an iSCSI target and look at it with libiscsi's tools");
+        StringBuilder uri = new StringBuilder();
+        if (ctl(uri, endpoint, "replica", "share", THICK, "--protocol", "iscsi") != 0) {
+            return 1;
+        }
+        String url = uri.toString().strip();
+        if (!onPath("iscsi-inq")) {
+            out.println("   (libiscsi-bin is not installed, so there is no initiator to show it with: apt-get install libiscsi-bin)");
+        } else {
+            String portal = url.substring(0, url.indexOf('/', "iscsi://".length()));
+            if (tool("iscsi-ls", "-s", portal) != 0
+                    || tool("iscsi-inq", url) != 0
+                    || tool("iscsi-readcapacity16", url) != 0
+                    || tool("iscsi-perf", "-r", "-m", "32", "-t", "2", url) != 0) {
+                return 1;
+            }
+            if (shell(endpoint, "mayastor:iscsi") != 0) {
+                return 1;
+            }
+        }
+        return ctl(endpoint, "replica", "unshare", THICK);
+    }
+
+    private static boolean onPath(String command) {
+        for (String dir : System.getenv().getOrDefault("PATH", "/usr/bin:/bin").split(":")) {
+            if (Files.isExecutable(Path.of(dir, command))) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Runs an outside tool as a user would, its output indented; a tool that hangs is stopped after 30 s. */
+    private int tool(String... command) throws IOException, InterruptedException {
+        out.println();
+        out.println("$ " + String.join(" ", command));
+        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+        try (BufferedReader lines = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+            String line;
+            while ((line = lines.readLine()) != null) {
+                for (String part : line.split("\r")) { // iscsi-perf redraws its progress line with CR
+                    if (!part.isBlank()) {
+                        out.println("   " + part.stripTrailing());
+                    }
+                }
+            }
+        }
+        if (!p.waitFor(30, TimeUnit.SECONDS)) {
+            p.destroyForcibly();
+            err.println("error: " + command[0] + " did not finish");
+            return 1;
+        }
+        if (p.exitValue() != 0) {
+            err.println("error: " + command[0] + " exited with " + p.exitValue());
+        }
+        return p.exitValue();
     }
 
     private int writeAndVerify(String endpoint, Path work, Path written, byte[] pattern, String bdev) throws IOException {

@@ -48,6 +48,8 @@ public final class ScsiLun {
     public static final int RELEASE_6 = 0x17;
     public static final int RESERVE_10 = 0x56;
     public static final int RELEASE_10 = 0x57;
+    public static final int PERSISTENT_RESERVE_IN = 0x5E;
+    public static final int PERSISTENT_RESERVE_OUT = 0x5F;
     /** The most blocks one COMPARE AND WRITE may cover (Block Limits byte 5). */
     public static final int MAX_COMPARE_AND_WRITE_BLOCKS = 128;
     public static final int WRITE_SAME_10 = 0x41;

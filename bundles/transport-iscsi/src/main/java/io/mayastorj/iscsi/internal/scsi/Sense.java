@@ -40,6 +40,7 @@ public final class Sense {
     public static final int RESERVATIONS_PREEMPTED = 0x2A03;
     public static final int RESERVATIONS_RELEASED = 0x2A04;
     public static final int REGISTRATIONS_PREEMPTED = 0x2A05;
+    public static final int INVALID_RELEASE_OF_PERSISTENT_RESERVATION = 0x2604;
     public static final int INTERNAL_TARGET_FAILURE = 0x4400;
     public static final int SPACE_ALLOCATION_FAILED = 0x2707;
     public static final int COMMAND_TIMEOUT = 0x2E02;

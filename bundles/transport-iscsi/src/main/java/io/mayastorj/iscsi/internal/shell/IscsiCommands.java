@@ -20,14 +20,15 @@ public final class IscsiCommands {
         this.target = target;
     }
 
-    @Descriptor("iSCSI: targets (LUN 0 = the bdev), sessions and the commands in flight on each")
+    @Descriptor("iSCSI: targets (LUN 0 = the bdev) and their reservations, sessions and the commands in flight on each")
     public String iscsi() {
         StringBuilder out = new StringBuilder();
         out.append("portal ").append(target.address().getAddress().getHostAddress()).append(':')
                 .append(target.address().getPort()).append("\n\n");
-        Table targets = new Table("TARGET", "LUN 0", "ALLOWED INITIATORS");
+        Table targets = new Table("TARGET", "LUN 0", "ALLOWED INITIATORS", "RESERVATIONS");
         for (IscsiTarget.Target t : target.sharedTargets()) {
-            targets.row(t.iqn(), t.device().name(), t.allowedInitiators().isEmpty() ? "any" : String.join(" ", t.allowedInitiators()));
+            targets.row(t.iqn(), t.device().name(), t.allowedInitiators().isEmpty() ? "any" : String.join(" ", t.allowedInitiators()),
+                    target.reservationsOf(t.device()));
         }
         out.append(targets.isEmpty() ? "no targets\n" : targets.toString());
         Table sessions = new Table("PEER", "INITIATOR", "TARGET", "REACTOR", "IN FLIGHT").alignRight("REACTOR", "IN FLIGHT");

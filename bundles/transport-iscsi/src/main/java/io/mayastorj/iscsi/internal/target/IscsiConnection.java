@@ -9,6 +9,7 @@ import io.mayastorj.iscsi.internal.protocol.Bhs;
 import io.mayastorj.iscsi.internal.protocol.Negotiation;
 import io.mayastorj.iscsi.internal.protocol.TextParameters;
 import io.mayastorj.iscsi.internal.scsi.Cdb;
+import io.mayastorj.iscsi.internal.scsi.Reservations;
 import io.mayastorj.iscsi.internal.scsi.ScsiLun;
 import io.mayastorj.iscsi.internal.scsi.Sense;
 import java.io.IOException;
@@ -60,6 +61,8 @@ final class IscsiConnection {
     private ByteBuffer dataTarget;
     private int dataLength;
     private Task dataTask;
+    /** The task prepareCommand made for the SCSI Command whose immediate data is being read. */
+    private Task prepared;
     private final CRC32C crc = new CRC32C();
 
     // writing
@@ -78,6 +81,9 @@ final class IscsiConnection {
     private boolean discovery;
     private IscsiTarget.Target lunTarget;
     private ScsiLun lun;
+    /** The LUN's reservations, and this session's I_T nexus (initiator port) they are kept by. */
+    private Reservations reservations;
+    private String nexus;
     private long isid;
     private int tsih;
     private int cid;
@@ -503,6 +509,8 @@ final class IscsiConnection {
                     initiatorName, peer, discovery ? "" : " to " + lunTarget.iqn());
             if (!discovery) {
                 lun = new ScsiLun(lunTarget.device());
+                reservations = target.reservations(lunTarget.device());
+                nexus = String.format("%s,i,0x%012x", initiatorName, isid); // RFC 7143 §4.4.2, SPC-4 TransportID format 01
             }
         }
     }
@@ -654,8 +662,12 @@ final class IscsiConnection {
      * and makes the task (with a buffer for write data) so the data can land in place.
      */
     private Task prepareCommand() {
+        if (tasks.containsKey(bhs.getInt(Bhs.ITT))) {
+            return null; // a task in progress has this tag: scsiCommand rejects the command, its data is dropped
+        }
         Task task = newTask(bhs);
         tasks.put(task.itt, task);
+        prepared = task;
         return task.buffer != null && task.write ? task : null;
     }
 
@@ -693,7 +705,8 @@ final class IscsiConnection {
             }
             return t;
         }
-        if (lun != null && (t.opcode == ScsiLun.MODE_SELECT_6 || t.opcode == ScsiLun.MODE_SELECT_10)) {
+        if (lun != null && (t.opcode == ScsiLun.MODE_SELECT_6 || t.opcode == ScsiLun.MODE_SELECT_10
+                || t.opcode == ScsiLun.PERSISTENT_RESERVE_OUT)) {
             t.dataOut = true;
             long edtl = Integer.toUnsignedLong(t.expectedLength);
             if (edtl > 0 && edtl <= 64 * 1024) {
@@ -769,8 +782,16 @@ final class IscsiConnection {
     }
 
     private void scsiCommand(ByteBuffer req) {
-        Task task = tasks.get(req.getInt(Bhs.ITT));
-        if (task == null || task.cmdSn != req.getInt(Bhs.CMD_SN)) {
+        Task task = prepared;
+        prepared = null;
+        if (task == null) {
+            if (tasks.containsKey(req.getInt(Bhs.ITT))) { // RFC 7143 §11.17.1: reason 0x07, Task in progress
+                if (acceptCmdSn(req)) {
+                    logOnce("itt", "a command reuses the tag of a task in progress: rejected");
+                    reject(0x07, req);
+                }
+                return;
+            }
             task = newTask(req);
             tasks.put(task.itt, task);
         }
@@ -790,7 +811,7 @@ final class IscsiConnection {
             respond(task, Sense.CHECK_CONDITION, Sense.fixed(Sense.ILLEGAL_REQUEST, Sense.LOGICAL_UNIT_NOT_SUPPORTED), 0);
             return;
         }
-        if (target.conflicts(lun.device(), nexus()) && !allowedUnderReservation(task.opcode)) {
+        if (reservations.conflicts(nexus, task.cdb)) {
             respond(task, Sense.RESERVATION_CONFLICT, null, 0);
             return;
         }
@@ -821,6 +842,14 @@ final class IscsiConnection {
             compareAndWriteCommand(task, req);
             return;
         }
+        if (task.opcode == ScsiLun.PERSISTENT_RESERVE_OUT) {
+            if (task.buffer == null || Cdb.u32(task.cdb, 5) == 0) { // no parameter list to wait for
+                persistentReserveOut(task);
+            } else {
+                expectData(task, req);
+            }
+            return;
+        }
         if (task.opcode == ScsiLun.MODE_SELECT_6 || task.opcode == ScsiLun.MODE_SELECT_10) {
             if ((task.cdb[1] & 0x01) != 0) { // SP: nothing is saved
                 respond(task, Sense.CHECK_CONDITION, Sense.illegal(Sense.INVALID_FIELD_IN_CDB, true, 1, 0), 0);
@@ -845,16 +874,20 @@ final class IscsiConnection {
                     if (task.opcode == ScsiLun.RESERVE_6 ? (task.cdb[1] & 0x1F) != 0 : (task.cdb[1] & 0x13) != 0) {
                         throw new ScsiLun.Check(Sense.illegal(Sense.INVALID_FIELD_IN_CDB, true, 1, -1)); // third party, extents
                     }
-                    if (!target.reserve(lun.device(), nexus())) {
+                    if (!reservations.reserve(nexus)) {
                         respond(task, Sense.RESERVATION_CONFLICT, null, 0);
                         yield new byte[0];
                     }
                     yield null;
                 }
                 case ScsiLun.RELEASE_6, ScsiLun.RELEASE_10 -> {
-                    target.release(lun.device(), nexus()); // a non-holder's release changes nothing, and is GOOD
+                    if (!reservations.release(nexus)) { // a non-holder's release changes nothing, and is GOOD
+                        respond(task, Sense.RESERVATION_CONFLICT, null, 0);
+                        yield new byte[0];
+                    }
                     yield null;
                 }
+                case ScsiLun.PERSISTENT_RESERVE_IN -> truncate(reservations.in(task.cdb), Cdb.u16(task.cdb, 7));
                 case ScsiLun.INQUIRY -> truncate(lun.inquiry(task.cdb), Cdb.u16(task.cdb, 3));
                 case ScsiLun.READ_CAPACITY_10 -> lun.readCapacity10(task.cdb);
                 case ScsiLun.SERVICE_ACTION_IN_16 -> switch (task.cdb[1] & 0x1F) {
@@ -880,7 +913,8 @@ final class IscsiConnection {
             if (data == null) {
                 respond(task, Sense.GOOD, null, 0);
             } else if (task.opcode != ScsiLun.SYNCHRONIZE_CACHE_10 && task.opcode != ScsiLun.SYNCHRONIZE_CACHE_16
-                    && task.opcode != ScsiLun.RESERVE_6 && task.opcode != ScsiLun.RESERVE_10) {
+                    && task.opcode != ScsiLun.RESERVE_6 && task.opcode != ScsiLun.RESERVE_10
+                    && task.opcode != ScsiLun.RELEASE_6 && task.opcode != ScsiLun.RELEASE_10) {
                 dataIn(task, ByteBuffer.wrap(data), data.length, data.length);
             }
         } catch (ScsiLun.Check c) {
@@ -888,15 +922,9 @@ final class IscsiConnection {
         }
     }
 
-    /** The I_T nexus: initiator name and ISID (RFC 7143 §4.4.2), what reservations belong to. */
-    private String nexus() {
-        return initiatorName + ",i,0x" + Long.toHexString(isid);
-    }
-
-    /** Commands a reservation held by another nexus lets through (SPC-2 §5.5.1). */
-    private static boolean allowedUnderReservation(int opcode) {
-        return opcode == ScsiLun.INQUIRY || opcode == ScsiLun.REPORT_LUNS || opcode == ScsiLun.REQUEST_SENSE
-                || opcode == ScsiLun.RELEASE_6 || opcode == ScsiLun.RELEASE_10;
+    /** This session's I_T nexus, or null before a normal session's login. */
+    String nexus() {
+        return nexus;
     }
 
     private static byte[] truncate(byte[] data, long allocation) {
@@ -1202,8 +1230,25 @@ final class IscsiConnection {
         continueWrite(task);
     }
 
+    /** PERSISTENT RESERVE OUT with its parameter list in (or none sent, which it reports as a length error). */
+    private void persistentReserveOut(Task task) {
+        int length = task.buffer == null ? 0 : Math.min(task.received, (int) Math.min(Cdb.u32(task.cdb, 5), Integer.MAX_VALUE));
+        ByteBuffer list = task.buffer == null ? ByteBuffer.allocate(0)
+                : task.buffer.bytes().duplicate().order(java.nio.ByteOrder.BIG_ENDIAN);
+        try {
+            int status = reservations.out(nexus, task.cdb, list, length);
+            respond(task, status, null, task.received);
+        } catch (ScsiLun.Check c) {
+            respond(task, Sense.CHECK_CONDITION, c.sense(), 0);
+        }
+    }
+
     /** Issues the next R2T, or the write once every byte is in. */
     private void continueWrite(Task task) {
+        if (task.received >= task.transfer && task.opcode == ScsiLun.PERSISTENT_RESERVE_OUT) {
+            persistentReserveOut(task);
+            return;
+        }
         if (task.received >= task.transfer && (task.opcode == ScsiLun.MODE_SELECT_6 || task.opcode == ScsiLun.MODE_SELECT_10)) {
             int listLength = task.opcode == ScsiLun.MODE_SELECT_6 ? Cdb.u8(task.cdb, 4) : Cdb.u16(task.cdb, 7);
             try {
@@ -1583,7 +1628,7 @@ final class IscsiConnection {
                     abort(t);
                 }
                 if (lunTarget != null) {
-                    target.clearReservation(lunTarget.device());
+                    target.reservations(lunTarget.device()).resetSpc2();
                     target.unitAttention(lunTarget.device(), function == 5 ? Sense.LUN_RESET_OCCURRED : Sense.POWER_ON_OR_RESET);
                 }
                 response = 0;
@@ -1782,8 +1827,8 @@ final class IscsiConnection {
         if (livenessTimer != null) {
             livenessTimer.cancel();
         }
-        if (lunTarget != null && initiatorName != null && (wasLoggedIn || loggedOut)) {
-            target.release(lunTarget.device(), nexus()); // logout and a lost connection end the nexus's reservation
+        if (reservations != null) {
+            reservations.endSpc2(nexus); // logout and a lost connection end the nexus's SPC-2 reservation
         }
         if (key != null) {
             key.cancel();

@@ -9,6 +9,7 @@ import io.mayastorj.core.reactor.Reactor;
 import io.mayastorj.core.reactor.ReactorGroup;
 import io.mayastorj.core.transport.ShareOptions;
 import io.mayastorj.core.transport.Transport;
+import io.mayastorj.iscsi.internal.scsi.Reservations;
 import java.io.IOException;
 import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
@@ -279,33 +280,16 @@ public final class IscsiTarget implements Transport {
     }
 
     private final Map<BlockDevice, AtomicSection> atomicSections = new ConcurrentHashMap<>();
-    /** SPC-2 reservations (RESERVE/RELEASE): the I_T nexus holding each LUN. */
-    private final Map<BlockDevice, String> reservations = new ConcurrentHashMap<>();
+    /** Each shared LUN's reservations (SPC-2 and persistent), shared by all its sessions. */
+    private final Map<BlockDevice, Reservations> reservations = new ConcurrentHashMap<>();
 
-    /** RESERVE: true when {@code nexus} holds the LUN now (it did already, or nobody did). */
-    boolean reserve(BlockDevice device, String nexus) {
-        return reservations.computeIfAbsent(device, d -> nexus).equals(nexus);
-    }
-
-    /** RELEASE, or the holder going away: only the holder's release counts. */
-    void release(BlockDevice device, String nexus) {
-        reservations.remove(device, nexus);
-    }
-
-    /** Resets clear the reservation whoever holds it. */
-    void clearReservation(BlockDevice device) {
-        reservations.remove(device);
-    }
-
-    /** True when another nexus holds the LUN. */
-    boolean conflicts(BlockDevice device, String nexus) {
-        String holder = reservations.get(device);
-        return holder != null && !holder.equals(nexus);
+    Reservations reservations(BlockDevice device) {
+        return reservations.computeIfAbsent(device, d -> new Reservations((nexus, ascq) -> unitAttention(d, nexus, ascq)));
     }
 
     /** TARGET COLD RESET: every session of the LUN goes (after the reset's own response). */
     void coldReset(BlockDevice device, IscsiConnection requester) {
-        clearReservation(device);
+        reservations(device).resetSpc2();
         for (IscsiConnection c : connections) {
             if (c != requester && c.serves(device)) {
                 c.reactor().execute(() -> c.close("target cold reset"));
@@ -315,6 +299,15 @@ public final class IscsiTarget implements Transport {
 
     AtomicSection atomicSection(BlockDevice device) {
         return atomicSections.computeIfAbsent(device, d -> new AtomicSection());
+    }
+
+    /** Posts a unit attention to the sessions of one I_T nexus on {@code device}. */
+    private void unitAttention(BlockDevice device, String nexus, int ascq) {
+        for (IscsiConnection c : connections) {
+            if (c.serves(device) && nexus.equals(c.nexus())) {
+                c.reactor().execute(() -> c.unitAttention(ascq));
+            }
+        }
     }
 
     /** Posts a unit attention to every session of {@code device}, on each session's reactor. */
@@ -352,6 +345,12 @@ public final class IscsiTarget implements Transport {
 
     public List<Target> sharedTargets() {
         return targets();
+    }
+
+    /** The LUN's reservations in a line, for the shell. */
+    public String reservationsOf(BlockDevice device) {
+        Reservations r = reservations.get(device);
+        return r == null ? "none" : r.describe();
     }
 
     public List<ConnectionView> connections() {

@@ -191,6 +191,33 @@ class HostileInputTest {
         // tearDown checks that the half-received write's buffer went back to the pool
     }
 
+    /** Found by the fuzz test: a second command on the tag of a write still waiting for data orphaned its buffer. */
+    @Test
+    void aCommandReusingTheTagOfATaskInProgressIsRejected() throws Exception {
+        try (RawInitiator c = connect()) {
+            assertEquals(0, status(c.loginTo(fx.iqn)));
+            ByteBuffer write = RawInitiator.bhs(Bhs.SCSI_COMMAND, Bhs.WRITE | Bhs.FINAL);
+            write.putInt(Bhs.ITT, 77);
+            write.putInt(Bhs.CMD_SN, c.cmdSn);
+            write.putInt(Bhs.EXPECTED_LENGTH, 8192);
+            write.put(Bhs.CDB, (byte) 0x2A).putShort(Bhs.CDB + 7, (short) 16);
+            c.send(write, null);
+            assertEquals(Bhs.R2T, c.receive().opcode(), "the write waits for its data");
+            ByteBuffer again = RawInitiator.bhs(Bhs.SCSI_COMMAND, Bhs.WRITE | Bhs.FINAL);
+            again.putInt(Bhs.ITT, 77);
+            again.putInt(Bhs.CMD_SN, c.cmdSn + 1);
+            again.putInt(Bhs.EXPECTED_LENGTH, 4096);
+            again.put(Bhs.CDB, (byte) 0x2A).putShort(Bhs.CDB + 7, (short) 8);
+            Bhs.dataSegmentLength(again, 4096);
+            c.send(again, new byte[4096]);
+            RawInitiator.Pdu reject = c.receive();
+            assertEquals(Bhs.REJECT, reject.opcode());
+            assertEquals(0x07, reject.bhs().get(2), "reason: task in progress");
+            assertEquals(77, ByteBuffer.wrap(reject.data()).getInt(Bhs.ITT), "the rejected header comes back");
+        }
+        // tearDown checks that the first write's buffer went back to the pool when the initiator left
+    }
+
     @Test
     void aDataOutForAnUnknownTaskIsDropped() throws Exception {
         try (RawInitiator c = connect()) {

@@ -1,0 +1,70 @@
+package io.mayastorj.itests;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The README's first command, as a newcomer runs it: {@code mayastor demo} ends with exit 0 and
+ * shows what it promises — data verified after kill -9, over NVMe/TCP, and the iSCSI target seen
+ * by libiscsi's tools when they are installed.
+ */
+class DemoTest {
+
+    @Test
+    void theDemoRunsToTheEnd() throws Exception {
+        Process demo = new ProcessBuilder(Mayastor.BIN.toString(), "demo").redirectErrorStream(true).start();
+        demo.getOutputStream().close();
+        StringBuilder output = new StringBuilder();
+        Thread pump = new Thread(() -> {
+            try (BufferedReader lines = new BufferedReader(new InputStreamReader(demo.getInputStream(), StandardCharsets.UTF_8))) {
+                String line;
+                while ((line = lines.readLine()) != null) {
+                    synchronized (output) {
+                        output.append(line).append('\n');
+                    }
+                }
+            } catch (java.io.IOException ignored) {
+                // the process went away
+            }
+        });
+        pump.start();
+        boolean ended = demo.waitFor(240, TimeUnit.SECONDS);
+        if (!ended) {
+            demo.toHandle().descendants().forEach(ProcessHandle::destroyForcibly);
+            demo.destroyForcibly();
+        }
+        pump.join(10_000);
+        String out;
+        synchronized (output) {
+            out = output.toString();
+        }
+        Files.writeString(Path.of("target/demo-output.txt"), out);
+        assertTrue(ended, "the demo did not finish in 240 s:\n" + out);
+        assertEquals(0, demo.exitValue(), out);
+        assertTrue(out.contains("== demo done: every byte written came back"), out);
+        assertTrue(out.lines().filter(l -> l.startsWith("   verified: 1 MiB read back")).count() >= 6, out);
+        assertTrue(out.contains("node exited with 137 (killed)"), out);
+        if (onPath("iscsi-inq")) {
+            assertTrue(out.contains("   Product:Mayastor-J"), "iscsi-inq's answer:\n" + out);
+            assertTrue(out.contains("   Lun:0    Type:DIRECT_ACCESS"), "iscsi-ls's answer:\n" + out);
+            assertTrue(out.contains("iops average"), "iscsi-perf ran:\n" + out);
+        }
+    }
+
+    private static boolean onPath(String command) {
+        for (String dir : System.getenv().getOrDefault("PATH", "/usr/bin").split(":")) {
+            if (Files.isExecutable(Path.of(dir, command))) {
+                return true;
+            }
+        }
+        return false;
+    }
+}
