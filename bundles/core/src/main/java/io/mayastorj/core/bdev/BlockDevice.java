@@ -51,6 +51,16 @@ public interface BlockDevice {
 
     <C> void writeZeroes(long lba, long blocks, IoCompletion<? super C> done, C context);
 
+    /**
+     * False when the device knows that blocks {@code [lba, lba + blocks)} hold no data — never
+     * written, or unmapped — and read as zeros; true when they may hold data or it cannot tell.
+     * A rebuild copies only the ranges that may hold data, so thin replicas stay thin. Synchronous
+     * and cheap; any thread.
+     */
+    default boolean holdsData(long lba, long blocks) {
+        return true;
+    }
+
     BdevStats stats();
 
     /**

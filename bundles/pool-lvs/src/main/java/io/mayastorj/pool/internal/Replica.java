@@ -120,6 +120,21 @@ final class Replica extends BlockDeviceBase {
         return true;
     }
 
+    /** A range holds data when any of its clusters is allocated: unallocated clusters read as zeros. */
+    @Override
+    public boolean holdsData(long lba, long blocks) {
+        if (blocks <= 0 || lba < 0 || lba >= blockCount()) {
+            return false;
+        }
+        long last = clusterOf(Math.min(lba + blocks, blockCount()) - 1);
+        for (long cluster = clusterOf(lba); cluster <= last; cluster++) {
+            if (physical(cluster) != 0) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     // ---- the cluster map
 
     /** The data cluster + 1 that holds replica cluster {@code cluster}, or 0. Lock-free. */

@@ -178,6 +178,10 @@ class LvStoreTest {
         assertEquals(-1, fx.readStamp(thin, 2 * bpc, 1), "zeroed part of a cluster kept");
         assertEquals(IoStatus.SUCCESS, BlockingIo.flush(thin, T)); // a second commit frees drained clusters
         assertEquals(3L * MIB, pool.usedBytes(), "the cluster went back to the pool");
+        assertTrue(thin.holdsData(0, 1), "cluster 0 is allocated");
+        assertFalse(thin.holdsData(bpc, bpc), "cluster 1 went back: it reads as zeros, a rebuild skips it");
+        assertTrue(thin.holdsData(bpc, bpc + 1), "a range reaching into cluster 2 may hold data");
+        assertFalse(thin.holdsData(4 * bpc, 12 * bpc), "never written");
         reimport();
         assertEquals(3, replica(R1).allocatedClusters);
         assertEquals(3, fx.readStamp(replica(R1), 3 * bpc, 1));

@@ -1,0 +1,807 @@
+package io.mayastorj.nexus.internal;
+
+import io.mayastorj.core.bdev.BlockDevice;
+import io.mayastorj.core.bdev.BlockDeviceBase;
+import io.mayastorj.core.bdev.IoCompletion;
+import io.mayastorj.core.bdev.IoStatus;
+import io.mayastorj.core.bdev.IoType;
+import io.mayastorj.core.buffer.BufferPool;
+import io.mayastorj.core.buffer.DmaBuffer;
+import io.mayastorj.core.concurrent.FreeList;
+import io.mayastorj.core.error.ErrorKind;
+import io.mayastorj.core.error.MayastorException;
+import io.mayastorj.nexus.internal.store.NexusRecord;
+import io.mayastorj.nexus.internal.store.NexusStore;
+import java.io.IOException;
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executor;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.LongAdder;
+
+/**
+ * A nexus: one bdev mirrored over N children. Writes, flushes, unmaps and write-zeroes go to every
+ * writable child and complete when all have; reads go to the in-sync child with the fewest I/Os
+ * outstanding. A child that fails an I/O (an error, a lost connection, a timeout from its own
+ * transport) is faulted and the I/O completes from the others; the last in-sync child is never
+ * faulted by its own error — the application gets that error instead.
+ *
+ * <p>Threads: the I/O path runs on whatever thread submits and completes, reading one volatile
+ * {@link Topology}. Every change of the children — faults, adds, removes, rebuild steps — runs on
+ * the node's single nexus control thread, which also writes the {@link NexusRecord}: a write that
+ * left out a child the record still calls healthy is acknowledged only after the record says
+ * otherwise, so a nexus re-created after a crash never reads a stale child.
+ */
+public final class Nexus extends BlockDeviceBase {
+
+    private static final Logger LOG = System.getLogger("io.mayastorj.nexus");
+
+    private final NexusSettings settings;
+    private final ScheduledExecutorService control;
+    private final Executor background;
+    private final NexusStore store;
+    private final ChildDevices devices;
+    final BufferPool buffers;
+    final int segmentBlocks;
+
+    private final FreeList<NexusIo> ios = new FreeList<>(1024);
+
+    /** What the I/O path reads. */
+    private volatile Topology topology = Topology.EMPTY;
+
+    // ------------------------------------------------------------ control-thread state
+    private final List<Child> children = new ArrayList<>();
+    private final List<Topology> retired = new ArrayList<>();
+    private RangeLocks rangeLocks;
+    /** Bumped whenever the set of in-sync children changes; the record of generation N says who was in sync then. */
+    private long healthGeneration = 1;
+    private volatile long persistedGeneration;
+    private final ArrayDeque<NexusIo> parked = new ArrayDeque<>();
+    private boolean persistScheduled;
+    private boolean destroyed;
+    private int reservedSlots;
+
+    // ------------------------------------------------------------ writes since the last flush
+    // A child can lose writes it acknowledged but never flushed when its node crashes (a thin
+    // replica's new clusters are committed on flush), so a faulted child's partial-rebuild log
+    // starts with every segment written since the last completed flush.
+    private volatile SegmentMap dirty;
+    private volatile SegmentMap dirtyPrev;
+    private volatile long dirtyEpoch;
+    private final AtomicInteger flushesInFlight = new AtomicInteger();
+
+    private int readCursor;
+
+    Nexus(String name, UUID uuid, int blockSize, long blockCount, NexusSettings settings, ScheduledExecutorService control,
+          Executor background, NexusStore store, ChildDevices devices, BufferPool buffers) {
+        super(name, uuid, blockSize, blockCount);
+        this.settings = settings;
+        this.control = control;
+        this.background = background;
+        this.store = store;
+        this.devices = devices;
+        this.buffers = buffers;
+        this.segmentBlocks = settings.segmentBytes() / blockSize;
+        this.dirty = new SegmentMap(blockCount, segmentBlocks, true);
+        this.dirtyPrev = new SegmentMap(blockCount, segmentBlocks, true);
+    }
+
+    @Override
+    public String productName() {
+        return "Nexus";
+    }
+
+    @Override
+    public int bufferAlignment() {
+        int a = 1;
+        for (Child c : topology.writable()) {
+            a = Math.max(a, c.device.bufferAlignment());
+        }
+        return a;
+    }
+
+    @Override
+    public boolean supports(IoType type) {
+        Child[] w = topology.writable();
+        if (w.length == 0) {
+            return type == IoType.READ || type == IoType.WRITE || type == IoType.FLUSH;
+        }
+        for (Child c : w) {
+            if (!c.device.supports(type)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    NexusSettings settings() {
+        return settings;
+    }
+
+    // ================================================================== the I/O path
+
+    private NexusIo obtain() {
+        NexusIo io = ios.pop();
+        if (io == null) {
+            io = ios.addTaken(i -> new NexusIo(this, i));
+            if (io == null) {
+                io = new NexusIo(this, -1); // more in flight than the pool holds: rare, and garbage afterwards
+            }
+        }
+        return io;
+    }
+
+    @Override
+    protected <C> void doRead(DmaBuffer buffer, int bufferOffset, long lba, int blocks, IoCompletion<? super C> done, C context) {
+        Topology t = topology;
+        Child c = pick(t.readable(), 0);
+        if (c == null) {
+            complete(IoType.READ, 0, IoStatus.UNAVAILABLE, done, context);
+            return;
+        }
+        NexusIo io = obtain();
+        io.set(IoType.READ, buffer, bufferOffset, lba, blocks, done, context);
+        io.topology = t;
+        io.tried = c.bit();
+        readFrom(io, c);
+    }
+
+    private void readFrom(NexusIo io, Child c) {
+        c.outstanding.incrementAndGet();
+        c.device.read(io.buffer, io.offset, io.lba, (int) io.blocks, io, c);
+    }
+
+    /** The in-sync child with the fewest I/Os outstanding, not among {@code exclude}; null if none. */
+    private Child pick(Child[] readable, int exclude) {
+        int n = readable.length;
+        if (n == 0) {
+            return null;
+        }
+        int start = (readCursor++ & 0x7FFFFFFF) % n; // a racy cursor is fine: it only spreads ties
+        Child best = null;
+        int bestLoad = Integer.MAX_VALUE;
+        for (int i = 0; i < n; i++) {
+            Child c = readable[(start + i) % n];
+            if ((exclude & c.bit()) != 0) {
+                continue;
+            }
+            int load = c.outstanding.get();
+            if (load < bestLoad) {
+                best = c;
+                bestLoad = load;
+            }
+        }
+        return best;
+    }
+
+    @Override
+    protected <C> void doWrite(DmaBuffer buffer, int bufferOffset, long lba, int blocks, IoCompletion<? super C> done, C context) {
+        NexusIo io = obtain();
+        io.set(IoType.WRITE, buffer, bufferOffset, lba, blocks, done, context);
+        startWrite(io);
+    }
+
+    @Override
+    protected <C> void doUnmap(long lba, long blocks, IoCompletion<? super C> done, C context) {
+        NexusIo io = obtain();
+        io.set(IoType.UNMAP, null, 0, lba, blocks, done, context);
+        startWrite(io);
+    }
+
+    @Override
+    protected <C> void doWriteZeroes(long lba, long blocks, IoCompletion<? super C> done, C context) {
+        NexusIo io = obtain();
+        io.set(IoType.WRITE_ZEROES, null, 0, lba, blocks, done, context);
+        startWrite(io);
+    }
+
+    @Override
+    protected <C> void doFlush(IoCompletion<? super C> done, C context) {
+        NexusIo io = obtain();
+        io.set(IoType.FLUSH, null, 0, 0, 0, done, context);
+        if (flushesInFlight.getAndIncrement() == 0) {
+            // the flush before this one is done: what it covered is durable; what completed since is next
+            SegmentMap covered = dirtyPrev;
+            covered.clear();
+            dirtyPrev = dirty;
+            dirty = covered;
+            dirtyEpoch++;
+        }
+        startWrite(io);
+    }
+
+    /** A write-like I/O through the current topology (again, when it waited for a rebuild's segment lock). */
+    private void startWrite(NexusIo io) {
+        Topology t = topology;
+        t.writesInFlight().increment();
+        while (topology != t) { // changed meanwhile: a rebuild may already have seen t drained
+            t.writesInFlight().decrement();
+            t = topology;
+            t.writesInFlight().increment();
+        }
+        io.topology = t;
+        if (t.readable().length == 0) { // nothing in sync: a rebuilding child alone is no copy of the volume
+            finish(io, IoStatus.UNAVAILABLE);
+            return;
+        }
+        if (io.type != IoType.FLUSH) {
+            for (SegmentMap log : t.logs()) {
+                log.mark(io.lba, io.blocks);
+            }
+            if (t.locks() != null && !t.locks().beginWrite(io)) {
+                return; // the rebuild is copying this segment: resubmitted when it is done
+            }
+        }
+        Child[] w = t.writable();
+        io.expect(w.length);
+        for (Child c : w) {
+            c.outstanding.incrementAndGet();
+            BlockDevice d = c.device;
+            switch (io.type) {
+                case WRITE -> d.write(io.buffer, io.offset, io.lba, (int) io.blocks, io, c);
+                case UNMAP -> d.unmap(io.lba, io.blocks, io, c);
+                case WRITE_ZEROES -> d.writeZeroes(io.lba, io.blocks, io, c);
+                default -> d.flush(io, c);
+            }
+        }
+    }
+
+    /** A write that waited for a segment lock goes again, through the topology of now. */
+    void resubmit(NexusIo io) {
+        io.topology.writesInFlight().decrement();
+        startWrite(io);
+    }
+
+    /** A child answered; any thread. */
+    void childDone(NexusIo io, Child c, IoStatus status) {
+        c.outstanding.decrementAndGet();
+        if (io.type == IoType.READ) {
+            readDone(io, c, status);
+            return;
+        }
+        if (!status.isSuccess()) {
+            io.failedOn(c, status);
+        }
+        if (io.answered()) {
+            writeAnswered(io);
+        }
+    }
+
+    private void readDone(NexusIo io, Child c, IoStatus status) {
+        if (status.isSuccess() || !isChildFault(status)) {
+            finish(io, status);
+            return;
+        }
+        Child next = pick(topology.readable(), io.tried);
+        if (next == null) {
+            finish(io, status); // the last in-sync child: its error is the application's
+            return;
+        }
+        control.execute(() -> faultUnlessLast(c, Child.Reason.of(status), "read failed: " + status));
+        io.tried |= next.bit();
+        readFrom(io, next);
+    }
+
+    /** Errors that say the child is unwell, rather than that the request was wrong (which every child would say). */
+    private static boolean isChildFault(IoStatus s) {
+        return switch (s) {
+            case MEDIA_ERROR, NO_SPACE, TIMED_OUT, ABORTED, DEVICE_CLOSED, UNAVAILABLE, FAILED, UNSUPPORTED -> true;
+            default -> false;
+        };
+    }
+
+    private void writeAnswered(NexusIo io) {
+        if (io.locks != null) {
+            io.locks.endWrite(io);
+        }
+        int failed = io.failed;
+        if (failed == 0) {
+            writeSucceeded(io);
+            return;
+        }
+        IoStatus requestError = null;
+        for (Child c : io.topology.writable()) {
+            if ((failed & c.bit()) != 0 && !isChildFault(io.statuses[c.slot])) {
+                requestError = io.statuses[c.slot];
+            }
+        }
+        if (requestError != null) {
+            finish(io, requestError);
+            return;
+        }
+        control.execute(() -> writeFailed(io));
+    }
+
+    private void writeSucceeded(NexusIo io) {
+        if (io.type != IoType.FLUSH) {
+            markWritten(io);
+        }
+        long need = Math.max(io.topology.mustPersist(), io.mustPersist);
+        if (need > persistedGeneration) {
+            control.execute(() -> parkUntilPersisted(io, need));
+            return;
+        }
+        finish(io, IoStatus.SUCCESS);
+    }
+
+    /** Records a completed write where a child that comes back will look for it. */
+    private void markWritten(NexusIo io) {
+        long epoch = dirtyEpoch;
+        dirty.mark(io.lba, io.blocks);
+        if (dirtyEpoch != epoch) { // a flush rotated the maps meanwhile: the mark may have gone to the covered one
+            dirty.mark(io.lba, io.blocks);
+        }
+        for (SegmentMap log : topology.logs()) { // children that faulted while it was in flight
+            log.mark(io.lba, io.blocks);
+        }
+    }
+
+    private void finish(NexusIo io, IoStatus status) {
+        IoType type = io.type;
+        if (type != IoType.READ) {
+            io.topology.writesInFlight().decrement();
+            if (type == IoType.FLUSH) {
+                flushesInFlight.decrementAndGet();
+            }
+        }
+        IoCompletion<Object> done = io.done;
+        Object context = io.context;
+        long bytes = io.blocks * blockSize();
+        io.clear();
+        if (io.index >= 0) {
+            ios.push(io.index);
+        }
+        complete(type, bytes, status, done, context);
+    }
+
+    // ================================================================== faults (control thread)
+
+    /** A write (or flush) failed on some children: fault them, and finish it as the survivors allow. */
+    private void writeFailed(NexusIo io) {
+        int failed = io.failed;
+        List<Child> bad = new ArrayList<>();
+        boolean survivor = false;
+        for (Child c : io.topology.writable()) {
+            if ((failed & c.bit()) != 0) {
+                if (c.state != Child.State.FAULTED) {
+                    bad.add(c);
+                } else if (c.log != null) {
+                    c.log.mark(io.lba, io.blocks); // already faulted by another I/O: this range is its too
+                }
+            } else if (c.state == Child.State.ONLINE) {
+                survivor = true;
+            }
+        }
+        IoStatus worst = null;
+        if (!survivor) {
+            // every in-sync child failed it: the application gets the error; keep the child that failed least badly
+            Child keep = null;
+            for (Child c : bad) {
+                if (c.state == Child.State.ONLINE && (keep == null || severity(io.statuses[c.slot]) < severity(io.statuses[keep.slot]))) {
+                    keep = c;
+                }
+            }
+            bad.remove(keep);
+            worst = keep != null ? io.statuses[keep.slot] : IoStatus.UNAVAILABLE;
+        }
+        for (Child c : bad) {
+            IoStatus s = io.statuses[c.slot];
+            fault(c, Child.Reason.of(s), io.type.name().toLowerCase().replace('_', ' ') + " failed: " + s, io);
+        }
+        if (worst != null) {
+            finish(io, worst);
+            return;
+        }
+        io.mustPersist = healthGeneration;
+        writeSucceeded(io);
+    }
+
+    private static int severity(IoStatus s) {
+        return switch (s) {
+            case NO_SPACE -> 1;
+            case MEDIA_ERROR, UNSUPPORTED -> 2;
+            case FAILED, ABORTED -> 3;
+            case TIMED_OUT -> 4;
+            default -> 5; // unreachable, closed
+        };
+    }
+
+    private void faultUnlessLast(Child c, Child.Reason reason, String cause) {
+        if (c.state != Child.State.ONLINE) {
+            return;
+        }
+        for (Child other : children) {
+            if (other != c && other.state == Child.State.ONLINE) {
+                fault(c, reason, cause, null);
+                return;
+            }
+        }
+    }
+
+    /** A rebuild could not read from {@code c}: faulted unless it is the last in-sync child. Control thread. */
+    void faultSource(Child c, IoStatus status) {
+        faultUnlessLast(c, Child.Reason.of(status), "read for a rebuild failed: " + status);
+    }
+
+    /** Faults a child; the I/O that caused it (if any) is marked in its log. Control thread. */
+    void fault(Child c, Child.Reason reason, String cause, NexusIo io) {
+        if (c.state == Child.State.FAULTED) {
+            return;
+        }
+        boolean wasInSync = c.state == Child.State.ONLINE;
+        Rebuild r = c.rebuild;
+        if (c.state == Child.State.REBUILDING && r != null) {
+            r.abort();
+        }
+        c.moveTo(Child.State.FAULTED, reason, cause);
+        if (wasInSync) {
+            SegmentMap log = new SegmentMap(blockCount(), segmentBlocks);
+            log.or(dirty);
+            log.or(dirtyPrev);
+            c.log = log;
+            c.faultedAtNanos = System.nanoTime();
+            healthGeneration++;
+        }
+        if (io != null && c.log != null) {
+            c.log.mark(io.lba, io.blocks);
+        }
+        LOG.log(Level.WARNING, "nexus {0}: child {1} faulted ({2}): {3}{4}", name(), c.uri, reason, cause,
+                c.log != null ? "; a return within " + settings.partialRebuildWindow().toMinutes()
+                        + " min rebuilds only what was written meanwhile" : "");
+        publish(wasInSync ? healthGeneration : topology.mustPersist());
+        persist();
+        c.closing = CompletableFuture.runAsync(() -> devices.close(c), background);
+    }
+
+    // ================================================================== topology and record (control thread)
+
+    private void publish(long mustPersist) {
+        List<Child> readable = new ArrayList<>();
+        List<Child> writable = new ArrayList<>();
+        List<SegmentMap> logs = new ArrayList<>();
+        boolean rebuilding = false;
+        for (Child c : children) {
+            switch (c.state) {
+                case ONLINE -> {
+                    readable.add(c);
+                    writable.add(c);
+                }
+                case REBUILDING -> {
+                    writable.add(c);
+                    rebuilding = true;
+                }
+                case FAULTED -> {
+                    if (c.log != null) {
+                        logs.add(c.log);
+                    }
+                }
+            }
+        }
+        if (rebuilding && rangeLocks == null) {
+            rangeLocks = new RangeLocks(segmentBlocks);
+        } else if (!rebuilding) {
+            rangeLocks = null; // writes still tracked by the old one end on it (NexusIo.locks)
+        }
+        Topology old = topology;
+        topology = new Topology(readable.toArray(Child[]::new), writable.toArray(Child[]::new),
+                logs.toArray(SegmentMap[]::new), rangeLocks, mustPersist, new LongAdder());
+        retired.add(old);
+        retired.removeIf(t -> t.writesInFlight().sum() == 0);
+    }
+
+    /** Runs {@code then} once every write submitted through an earlier topology has finished. Control thread. */
+    void afterEarlierWrites(Runnable then) {
+        waitDrained(new ArrayList<>(retired), then);
+    }
+
+    private void waitDrained(List<Topology> earlier, Runnable then) {
+        earlier.removeIf(t -> t.writesInFlight().sum() == 0);
+        if (earlier.isEmpty()) {
+            then.run();
+        } else {
+            control.schedule(() -> waitDrained(earlier, then), 1, TimeUnit.MILLISECONDS);
+        }
+    }
+
+    private void parkUntilPersisted(NexusIo io, long need) {
+        if (need <= persistedGeneration) {
+            finish(io, IoStatus.SUCCESS);
+        } else {
+            io.mustPersist = need;
+            parked.add(io);
+        }
+    }
+
+    /** Writes the record of now; writes parked for it finish once it is durable. Control thread. */
+    void persist() {
+        if (persistScheduled) {
+            return; // one save at a time; the one queued writes the latest state
+        }
+        persistScheduled = true;
+        control.execute(this::save);
+    }
+
+    private void save() {
+        persistScheduled = false;
+        long generation = healthGeneration;
+        try {
+            store.save(record(false));
+        } catch (IOException | RuntimeException e) {
+            LOG.log(Level.ERROR, "nexus {0}: cannot record which children are healthy ({1}); writes that depend on it wait, retrying in 1 s",
+                    name(), e.getMessage());
+            persistScheduled = true;
+            control.schedule(this::save, 1, TimeUnit.SECONDS);
+            return;
+        }
+        persistedGeneration = Math.max(persistedGeneration, generation);
+        for (int n = parked.size(); n > 0; n--) {
+            NexusIo io = parked.poll();
+            if (io.mustPersist <= persistedGeneration) {
+                finish(io, IoStatus.SUCCESS);
+            } else {
+                parked.add(io);
+            }
+        }
+    }
+
+    NexusRecord record(boolean clean) {
+        List<NexusRecord.ChildRecord> list = new ArrayList<>();
+        for (Child c : children) {
+            list.add(new NexusRecord.ChildRecord(c.uri, c.state == Child.State.ONLINE, c.sinceMillis));
+        }
+        return new NexusRecord(uuid(), name(), sizeBytes(), clean, list);
+    }
+
+    // ================================================================== children (control thread)
+
+    /** Starts the nexus with opened children in the given states; control thread. */
+    void start(List<Child> initial) {
+        children.addAll(initial);
+        publish(0);
+        try {
+            store.save(record(false));
+            persistedGeneration = healthGeneration;
+        } catch (IOException e) {
+            throw new MayastorException(ErrorKind.UNAVAILABLE, "nexus " + name() + ": cannot record its children: " + e.getMessage());
+        }
+        for (Child c : initial) {
+            if (c.state == Child.State.REBUILDING) {
+                startRebuild(c, null);
+            }
+        }
+    }
+
+    List<Child> children() {
+        return List.copyOf(children);
+    }
+
+    Child child(String uri) {
+        for (Child c : children) {
+            if (c.uri.equals(uri)) {
+                return c;
+            }
+        }
+        return null;
+    }
+
+    /** Reserves a slot for a child about to be opened; give it back with {@link #releaseSlot} if that fails. */
+    int reserveSlot() {
+        int used = reservedSlots;
+        for (Child c : children) {
+            used |= c.bit();
+        }
+        for (int i = 0; i < Child.MAX; i++) {
+            if ((used & (1 << i)) == 0) {
+                reservedSlots |= 1 << i;
+                return i;
+            }
+        }
+        throw new MayastorException(ErrorKind.RESOURCE_EXHAUSTED, "nexus " + name() + " has " + Child.MAX + " children already");
+    }
+
+    void releaseSlot(int slot) {
+        reservedSlots &= ~(1 << slot);
+    }
+
+    /**
+     * Adds a child (its bdev opened off this thread by the caller) and rebuilds it: in full, or
+     * only the segments written while it was away when it is a faulted child back in time.
+     */
+    void join(Child c, boolean known) {
+        if (!known) {
+            releaseSlot(c.slot);
+        }
+        if (destroyed) {
+            background.execute(() -> devices.close(c));
+            throw new MayastorException(ErrorKind.FAILED_PRECONDITION, "nexus " + name() + " is being destroyed");
+        }
+        if (c.device.blockSize() != blockSize() || c.device.blockCount() < blockCount()) {
+            background.execute(() -> devices.close(c));
+            throw new MayastorException(ErrorKind.INVALID_ARGUMENT, "child " + c.uri + " (" + c.device.sizeBytes() + " B in blocks of "
+                    + c.device.blockSize() + ") cannot hold nexus " + name() + " (" + sizeBytes() + " B in blocks of " + blockSize() + ")");
+        }
+        SegmentMap partial = null;
+        if (known && c.log != null
+                && System.nanoTime() - c.faultedAtNanos <= settings.partialRebuildWindow().toNanos()) {
+            partial = c.log;
+        }
+        c.log = null;
+        if (!known) {
+            children.add(c);
+        }
+        c.moveTo(Child.State.REBUILDING, Child.Reason.NONE, "");
+        publish(topology.mustPersist());
+        persist();
+        startRebuild(c, partial);
+    }
+
+    private void startRebuild(Child c, SegmentMap partial) {
+        Rebuild r = new Rebuild(this, c, partial, settings.rebuildTasks(), background);
+        c.rebuild = r;
+        LOG.log(Level.INFO, "nexus {0}: rebuilding child {1} ({2})", name(), c.uri,
+                partial == null ? "in full, ranges that hold data" : "partial: " + partial.count() + " segments written while it was away");
+        afterEarlierWrites(r::start);
+    }
+
+    /** The rebuild of {@code c} finished: it is in sync now. Control thread. */
+    void rebuilt(Child c, Rebuild r) {
+        if (c.rebuild != r || c.state != Child.State.REBUILDING) {
+            return;
+        }
+        c.moveTo(Child.State.ONLINE, Child.Reason.NONE, "");
+        healthGeneration++;
+        LOG.log(Level.INFO, "nexus {0}: child {1} is in sync ({2})", name(), c.uri, r.summary());
+        publish(topology.mustPersist());
+        persist();
+    }
+
+    /** The rebuild of {@code c} failed or was cancelled. Control thread. */
+    void rebuildEnded(Child c, Rebuild r, Child.Reason reason, String why) {
+        if (c.rebuild == r && c.state == Child.State.REBUILDING) {
+            fault(c, reason, why, null);
+        }
+    }
+
+    /** A healthy child for a rebuild to copy from, or null. */
+    Child source() {
+        return pick(topology.readable(), 0);
+    }
+
+    RangeLocks rangeLocks() {
+        return topology.locks();
+    }
+
+    /** Takes a child out for good: its bdev is closed and the record forgets it. Control thread. */
+    void remove(Child c) {
+        boolean inSync = c.state == Child.State.ONLINE;
+        if (inSync) {
+            int others = 0;
+            for (Child o : children) {
+                if (o != c && o.state == Child.State.ONLINE) {
+                    others++;
+                }
+            }
+            if (others == 0) {
+                throw new MayastorException(ErrorKind.FAILED_PRECONDITION, "child " + c.uri
+                        + " is the last in-sync child of nexus " + name() + "; removing it would lose the volume");
+            }
+        }
+        Rebuild r = c.rebuild;
+        if (c.state == Child.State.REBUILDING && r != null) {
+            r.abort();
+        }
+        boolean open = c.state != Child.State.FAULTED;
+        children.remove(c);
+        if (inSync) {
+            healthGeneration++;
+        }
+        publish(inSync ? healthGeneration : topology.mustPersist());
+        persist();
+        if (open) {
+            background.execute(() -> devices.close(c));
+        }
+        LOG.log(Level.INFO, "nexus {0}: child {1} removed", name(), c.uri);
+    }
+
+    /** By hand, for maintenance: refused for the last in-sync child. Control thread. */
+    void faultByClient(Child c) {
+        if (c.state == Child.State.ONLINE) {
+            for (Child o : children) {
+                if (o != c && o.state == Child.State.ONLINE) {
+                    fault(c, Child.Reason.BY_CLIENT, "faulted by request", null);
+                    return;
+                }
+            }
+            throw new MayastorException(ErrorKind.FAILED_PRECONDITION, "child " + c.uri
+                    + " is the last in-sync child of nexus " + name() + "; faulting it would stop the volume");
+        }
+        fault(c, Child.Reason.BY_CLIENT, "faulted by request", null);
+    }
+
+    /** Stops: rebuilds end, the record says clean shutdown, children are closed. Control thread; blocking close after. */
+    CompletableFuture<Void> shutdown(boolean forget) {
+        destroyed = true;
+        for (Child c : children) {
+            Rebuild r = c.rebuild;
+            if (c.state == Child.State.REBUILDING && r != null) {
+                r.abort();
+            }
+        }
+        try {
+            if (forget) {
+                store.delete(uuid());
+            } else {
+                store.save(record(true));
+            }
+        } catch (IOException e) {
+            LOG.log(Level.WARNING, "nexus {0}: cannot update its record at shutdown: {1}", name(), e.getMessage());
+        }
+        List<Child> open = new ArrayList<>();
+        for (Child c : children) {
+            if (c.state != Child.State.FAULTED) {
+                open.add(c);
+            }
+        }
+        return CompletableFuture.runAsync(() -> {
+            close(); // waits for the I/O in flight
+            for (Child c : open) {
+                devices.close(c);
+            }
+        }, background);
+    }
+
+    @Override
+    protected void doClose() {
+        // the children are closed by shutdown(), after the I/O in flight here has drained
+    }
+
+    // ================================================================== views
+
+    Topology topology() {
+        return topology;
+    }
+
+    /** ONLINE: every child in sync; DEGRADED: some; FAULTED: none. */
+    String state() {
+        if (destroyed) {
+            return "shutdown";
+        }
+        Topology t = topology;
+        if (t.readable().length == 0) {
+            return "faulted";
+        }
+        return t.readable().length == children.size() ? "online" : "degraded";
+    }
+
+    /** Control thread. */
+    NexusView view(String deviceUri) {
+        List<NexusView.ChildView> list = new ArrayList<>();
+        for (Child c : children) {
+            Rebuild r = c.rebuild;
+            NexusView.RebuildView rv = r == null ? null : new NexusView.RebuildView(r.state().name().toLowerCase(), r.partial(),
+                    settings.segmentBytes(), r.total, r.done.get(), r.bytesCopied.get(), r.zeroed.get(), r.progress(), r.rate(),
+                    r.etaSeconds(), r.startMillis, r.error());
+            list.add(new NexusView.ChildView(c.uri, c.state.name().toLowerCase(), c.reason.name(), c.cause, c.sinceMillis, rv));
+        }
+        return new NexusView(name(), uuid(), sizeBytes(), state(), deviceUri, list);
+    }
+
+    long persistedGeneration() {
+        return persistedGeneration;
+    }
+
+    DmaBuffer allocate(int bytes) {
+        return buffers.allocate(bytes);
+    }
+
+    Executor controlExecutor() {
+        return control;
+    }
+}

@@ -1,0 +1,430 @@
+package io.mayastorj.nexus.internal;
+
+import io.mayastorj.core.bdev.BdevClaim;
+import io.mayastorj.core.bdev.BdevRegistry;
+import io.mayastorj.core.bdev.BdevUri;
+import io.mayastorj.core.bdev.BlockDevice;
+import io.mayastorj.core.buffer.BufferPool;
+import io.mayastorj.core.error.MayastorException;
+import io.mayastorj.core.node.Node;
+import io.mayastorj.core.transport.ShareManager;
+import io.mayastorj.core.transport.ShareOptions;
+import io.mayastorj.core.transport.ShareStatus;
+import io.mayastorj.nexus.internal.store.FileNexusStore;
+import io.mayastorj.nexus.internal.store.NexusRecord;
+import io.mayastorj.nexus.internal.store.NexusStore;
+import java.io.IOException;
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
+import org.osgi.service.component.annotations.Activate;
+import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.ConfigurationPolicy;
+import org.osgi.service.component.annotations.Deactivate;
+import org.osgi.service.component.annotations.Reference;
+import org.osgi.service.metatype.annotations.Designate;
+
+/**
+ * The node's nexuses: create (from children URIs, or again after a crash from the record of which
+ * children were in sync), destroy, add/remove/fault children, rebuild control, publish. Each nexus
+ * is a bdev in the registry. Changes run on one control thread for all nexuses of the node.
+ */
+@Component(service = NexusManager.class, immediate = true, configurationPid = NexusConfig.PID,
+        configurationPolicy = ConfigurationPolicy.OPTIONAL)
+@Designate(ocd = NexusConfig.class)
+public final class NexusManager {
+
+    private static final Logger LOG = System.getLogger("io.mayastorj.nexus");
+
+    private final BdevRegistry registry;
+    private final BufferPool buffers;
+    private final ShareManager shares;
+    private final NexusStore store;
+    private final NexusSettings settings;
+    private final ScheduledExecutorService control;
+    private final ExecutorService background;
+    private final Map<UUID, Nexus> nexuses = new LinkedHashMap<>(); // control thread
+
+    @Activate
+    public NexusManager(@Reference BdevRegistry registry, @Reference BufferPool buffers, @Reference ShareManager shares,
+                        @Reference Node node, NexusConfig config) throws IOException {
+        this(registry, buffers, shares, new FileNexusStore(node.stateDir().resolve("nexus")),
+                new NexusSettings(config.nexus_rebuild_segment_kib() * 1024, config.nexus_rebuild_tasks(),
+                        Duration.ofSeconds(config.nexus_partial_rebuild_window_seconds())));
+    }
+
+    public NexusManager(BdevRegistry registry, BufferPool buffers, ShareManager shares, NexusStore store, NexusSettings settings) {
+        this.registry = registry;
+        this.buffers = buffers;
+        this.shares = shares;
+        this.store = store;
+        this.settings = settings;
+        this.control = Executors.newSingleThreadScheduledExecutor(r -> thread(r, "nexus-control"));
+        this.background = Executors.newCachedThreadPool(r -> thread(r, "nexus-io"));
+        LOG.log(Level.INFO, "nexus: rebuild in {0} KiB segments, {1} at once; faulted children rebuilt partially within {2} s; records in {3}",
+                settings.segmentBytes() / 1024, settings.rebuildTasks(), settings.partialRebuildWindow().toSeconds(), store.describe());
+    }
+
+    private static Thread thread(Runnable r, String name) {
+        Thread t = new Thread(r, name);
+        t.setDaemon(true);
+        return t;
+    }
+
+    /** Runs on the control thread and waits; a MayastorException comes back as itself. */
+    private <T> T onControl(Supplier<T> work) {
+        try {
+            return CompletableFuture.supplyAsync(work, control).join();
+        } catch (CompletionException e) {
+            if (e.getCause() instanceof RuntimeException r) {
+                throw r;
+            }
+            throw e;
+        }
+    }
+
+    // ------------------------------------------------------------------ create / destroy
+
+    /**
+     * Creates a nexus over {@code childUris}. Without a record for the UUID every child is taken as
+     * in sync (a new volume). With one, only the children it calls healthy are trusted: after a clean
+     * shutdown all of them are in sync; after a crash one of them is, and the others are rebuilt
+     * from it (writes in flight at the crash may have reached some children and not others).
+     * {@code sizeBytes} 0 means the smallest child's size.
+     */
+    public NexusView create(String name, UUID uuid, long sizeBytes, List<String> childUris) {
+        if (name == null || name.isBlank() || name.contains("/") || name.contains(" ")) {
+            throw MayastorException.invalidArgument("a nexus needs a name without spaces or slashes, not '%s'", name);
+        }
+        if (childUris.isEmpty()) {
+            throw MayastorException.invalidArgument("nexus %s needs at least one child", name);
+        }
+        if (childUris.size() > Child.MAX) {
+            throw MayastorException.invalidArgument("nexus %s: at most %d children, not %d", name, Child.MAX, childUris.size());
+        }
+        if (new HashSet<>(childUris).size() != childUris.size()) {
+            throw MayastorException.invalidArgument("nexus %s: a child is listed twice: %s", name, childUris);
+        }
+        if (sizeBytes < 0) {
+            throw MayastorException.invalidArgument("nexus %s: size %d is negative", name, sizeBytes);
+        }
+        for (String uri : childUris) {
+            BdevUri.parse(uri); // INVALID_ARGUMENT with the reason, before anything is opened
+        }
+        Optional<NexusView> existing = onControl(() -> Optional.ofNullable(nexuses.get(uuid)).map(n -> n.view(deviceUri(n))));
+        if (existing.isPresent()) {
+            NexusView v = existing.get();
+            List<String> have = v.children().stream().map(NexusView.ChildView::uri).toList();
+            if (v.name().equals(name) && new HashSet<>(have).equals(new HashSet<>(childUris))) {
+                return v; // Mayastor's create is idempotent
+            }
+            throw MayastorException.alreadyExists("nexus %s exists already (%s, children %s)", uuid, v.name(), have);
+        }
+        if (registry.lookup(name).isPresent()) {
+            throw MayastorException.alreadyExists("a bdev named %s exists already", name);
+        }
+        Optional<NexusRecord> record;
+        try {
+            record = store.load(uuid);
+        } catch (IOException e) {
+            throw MayastorException.unavailable("nexus %s: cannot read its record: %s", name, e.getMessage());
+        }
+        List<Child.State> states = initialStates(name, childUris, record);
+        List<Child> opened = new ArrayList<>();
+        Devices devices = new Devices(name);
+        try {
+            for (int i = 0; i < childUris.size(); i++) {
+                Child c = new Child(childUris.get(i), i, states.get(i));
+                devices.open(c);
+                opened.add(c);
+            }
+            int blockSize = opened.get(0).device.blockSize();
+            long smallest = Long.MAX_VALUE;
+            for (Child c : opened) {
+                if (c.device.blockSize() != blockSize) {
+                    throw MayastorException.invalidArgument("nexus %s: children have different block sizes (%s: %d, %s: %d)",
+                            name, opened.get(0).uri, blockSize, c.uri, c.device.blockSize());
+                }
+                smallest = Math.min(smallest, c.device.sizeBytes());
+            }
+            long size = sizeBytes == 0 ? smallest : sizeBytes;
+            if (size > smallest) {
+                throw MayastorException.invalidArgument("nexus %s: size %d is more than its smallest child holds (%d)", name, size, smallest);
+            }
+            if (size < blockSize) {
+                throw MayastorException.invalidArgument("nexus %s: size %d is less than one block", name, size);
+            }
+            Nexus nexus = new Nexus(name, uuid, blockSize, size / blockSize, settings, control, background, store, devices, buffers);
+            onControl(() -> {
+                nexus.start(opened);
+                nexuses.put(uuid, nexus);
+                return null;
+            });
+            try {
+                registry.register(nexus);
+            } catch (RuntimeException e) {
+                onControl(() -> nexuses.remove(uuid));
+                nexus.shutdown(false).join();
+                throw e;
+            }
+            LOG.log(Level.INFO, "nexus {0} ({1}) created: {2} bytes over {3}", name, uuid, size, childUris);
+            return onControl(() -> nexus.view(deviceUri(nexus)));
+        } catch (RuntimeException e) {
+            for (Child c : opened) {
+                devices.close(c);
+            }
+            throw e;
+        }
+    }
+
+    private static List<Child.State> initialStates(String name, List<String> uris, Optional<NexusRecord> record) {
+        List<Child.State> states = new ArrayList<>();
+        if (record.isEmpty()) {
+            uris.forEach(u -> states.add(Child.State.ONLINE));
+            return states;
+        }
+        NexusRecord r = record.get();
+        Set<String> healthy = new HashSet<>();
+        r.children().stream().filter(NexusRecord.ChildRecord::healthy).forEach(c -> healthy.add(c.uri()));
+        if (uris.stream().noneMatch(healthy::contains)) {
+            throw MayastorException.failedPrecondition("nexus %s: none of %s is known to hold every acknowledged write "
+                    + "(in sync when last recorded: %s); refusing to serve stale data", name, uris, healthy);
+        }
+        boolean trustedOne = false;
+        for (String u : uris) {
+            boolean in = healthy.contains(u) && (r.cleanShutdown() || !trustedOne);
+            trustedOne |= in;
+            states.add(in ? Child.State.ONLINE : Child.State.REBUILDING);
+        }
+        return states;
+    }
+
+    /** Destroys a nexus: unpublished, its children closed (not destroyed: they are replicas), its record marked clean. */
+    public void destroy(String uuidOrName) {
+        Nexus n = find(uuidOrName);
+        if (shares.status(n.name()).isPresent()) {
+            shares.unshare(n.name());
+        }
+        registry.unregister(n);
+        CompletableFuture<Void> closed = onControl(() -> {
+            nexuses.remove(n.uuid());
+            return n.shutdown(false);
+        });
+        closed.join();
+        LOG.log(Level.INFO, "nexus {0} ({1}) destroyed", n.name(), n.uuid());
+    }
+
+    private Nexus find(String uuidOrName) {
+        return onControl(() -> {
+            for (Nexus n : nexuses.values()) {
+                if (n.uuid().toString().equals(uuidOrName) || n.name().equals(uuidOrName)) {
+                    return n;
+                }
+            }
+            throw MayastorException.notFound("no nexus %s", uuidOrName);
+        });
+    }
+
+    public List<NexusView> list() {
+        return onControl(() -> nexuses.values().stream().map(n -> n.view(deviceUri(n))).toList());
+    }
+
+    public NexusView get(String uuidOrName) {
+        Nexus n = find(uuidOrName);
+        return onControl(() -> n.view(deviceUri(n)));
+    }
+
+    private String deviceUri(Nexus n) {
+        return shares.status(n.name()).map(ShareStatus::uri).orElse("");
+    }
+
+    // ------------------------------------------------------------------ children
+
+    /**
+     * Adds a child and rebuilds it; a faulted child of the nexus given again comes back, rebuilt
+     * only where it was written meanwhile when that was within the partial rebuild window.
+     */
+    public NexusView addChild(String uuidOrName, String uri) {
+        BdevUri.parse(uri);
+        Nexus n = find(uuidOrName);
+        Devices devices = new Devices(n.name());
+        Child c = onControl(() -> {
+            Child known = n.child(uri);
+            if (known != null) {
+                if (known.state != Child.State.FAULTED) {
+                    throw MayastorException.alreadyExists("%s is a child of nexus %s already (%s)", uri, n.name(),
+                            known.state.name().toLowerCase());
+                }
+                return known;
+            }
+            return new Child(uri, n.reserveSlot(), Child.State.REBUILDING);
+        });
+        boolean known = c.state == Child.State.FAULTED;
+        try {
+            c.closing.join(); // a faulted child's old bdev is let go first
+            devices.open(c);
+        } catch (RuntimeException e) {
+            if (!known) {
+                onControl(() -> {
+                    n.releaseSlot(c.slot);
+                    return null;
+                });
+            }
+            throw e;
+        }
+        return onControl(() -> {
+            n.join(c, known);
+            return n.view(deviceUri(n));
+        });
+    }
+
+    public NexusView removeChild(String uuidOrName, String uri) {
+        Nexus n = find(uuidOrName);
+        return onControl(() -> {
+            n.remove(child(n, uri));
+            return n.view(deviceUri(n));
+        });
+    }
+
+    public NexusView faultChild(String uuidOrName, String uri) {
+        Nexus n = find(uuidOrName);
+        return onControl(() -> {
+            n.faultByClient(child(n, uri));
+            return n.view(deviceUri(n));
+        });
+    }
+
+    public enum RebuildAction { PAUSE, RESUME, CANCEL }
+
+    public NexusView rebuild(String uuidOrName, String uri, RebuildAction action) {
+        Nexus n = find(uuidOrName);
+        return onControl(() -> {
+            Child c = child(n, uri);
+            Rebuild r = c.rebuild;
+            if (c.state != Child.State.REBUILDING || r == null) {
+                throw MayastorException.failedPrecondition("child %s of nexus %s is not rebuilding (%s)", uri, n.name(),
+                        c.state.name().toLowerCase());
+            }
+            switch (action) {
+                case PAUSE -> r.pause();
+                case RESUME -> r.resume();
+                case CANCEL -> r.cancel();
+            }
+            return n.view(deviceUri(n));
+        });
+    }
+
+    private static Child child(Nexus n, String uri) {
+        Child c = n.child(uri);
+        if (c == null) {
+            throw MayastorException.notFound("%s is not a child of nexus %s", uri, n.name());
+        }
+        return c;
+    }
+
+    // ------------------------------------------------------------------ publish
+
+    public NexusView publish(String uuidOrName, String protocol, List<String> allowedHosts) {
+        Nexus n = find(uuidOrName);
+        shares.share(n.name(), protocol, new ShareOptions(allowedHosts, Map.of()));
+        return get(uuidOrName);
+    }
+
+    public NexusView unpublish(String uuidOrName) {
+        Nexus n = find(uuidOrName);
+        if (shares.status(n.name()).isPresent()) {
+            shares.unshare(n.name());
+        }
+        return get(uuidOrName);
+    }
+
+    @Deactivate
+    public void close() {
+        List<Nexus> all = onControl(() -> List.copyOf(nexuses.values()));
+        for (Nexus n : all) {
+            try {
+                destroy(n.uuid().toString());
+            } catch (RuntimeException e) {
+                LOG.log(Level.WARNING, "nexus {0}: {1}", n.name(), e.getMessage());
+            }
+        }
+        control.shutdown();
+        background.shutdown();
+        try {
+            background.awaitTermination(30, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    // ------------------------------------------------------------------ children's bdevs
+
+    /** Opens children through the registry: {@code bdev:///NAME} is used as it is, other URIs are created (and destroyed after). */
+    private final class Devices implements ChildDevices {
+        private final String owner;
+
+        Devices(String nexusName) {
+            this.owner = "nexus " + nexusName;
+        }
+
+        @Override
+        public void open(Child c) {
+            BdevUri u = BdevUri.parse(c.uri);
+            Optional<BlockDevice> there = registry.findByUri(c.uri);
+            BlockDevice d;
+            boolean created = false;
+            if (there.isPresent()) {
+                d = there.get();
+            } else if ("bdev".equals(u.scheme()) || "loopback".equals(u.scheme())) {
+                throw MayastorException.notFound("child %s: no such bdev on this node", c.uri);
+            } else {
+                d = registry.create(c.uri);
+                created = true;
+            }
+            BdevClaim claim;
+            try {
+                claim = registry.claim(d.name(), owner);
+            } catch (RuntimeException e) {
+                if (created) {
+                    registry.destroy(d.name());
+                }
+                throw e;
+            }
+            c.device = d;
+            c.claim = claim;
+            c.created = created;
+        }
+
+        @Override
+        public void close(Child c) {
+            BdevClaim claim = c.claim;
+            c.claim = null;
+            if (claim == null) {
+                return;
+            }
+            try {
+                claim.close();
+                if (c.created) {
+                    registry.destroy(claim.device().name());
+                }
+            } catch (RuntimeException e) {
+                LOG.log(Level.WARNING, "{0}: closing child {1}: {2}", owner, c.uri, e.getMessage());
+            }
+        }
+    }
+}

@@ -1,0 +1,22 @@
+package io.mayastorj.nexus.internal;
+
+import java.util.List;
+import java.util.UUID;
+
+/** A nexus as the API, the CLI and the shell show it; taken on the control thread, so consistent. */
+public record NexusView(String name, UUID uuid, long sizeBytes, String state, String deviceUri, List<ChildView> children) {
+
+    public record ChildView(String uri, String state, String reason, String cause, long sinceMillis, RebuildView rebuild) {
+    }
+
+    /**
+     * @param state      waiting, running, paused, cancelled, failed, completed
+     * @param total      segments it visits (all for a full rebuild, those written meanwhile for a partial one)
+     * @param done       segments done (copied, or zeroed where the source holds no data)
+     * @param rate       bytes per second of progress
+     * @param etaSeconds -1 when unknown
+     */
+    public record RebuildView(String state, boolean partial, int segmentBytes, long total, long done, long bytesCopied,
+                              long zeroed, double progress, double rate, long etaSeconds, long startMillis, String error) {
+    }
+}

@@ -1,0 +1,123 @@
+package io.mayastorj.nexus.internal;
+
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The rebuild's segment locks against application writes, present only while a rebuild runs.
+ * Copying a segment (read from a healthy child, write to the rebuilding one) must not interleave
+ * with an application write to that segment, or the copy could overwrite newer data on the new
+ * child with older data: so a segment is locked only once the writes in flight on it have finished,
+ * and writes that arrive while it is locked wait and are resubmitted when it is unlocked.
+ *
+ * <p>Synchronised: it exists only during a rebuild, holds at most one lock per copy task, and the
+ * in-flight set is bounded by the application's queue depth.
+ */
+final class RangeLocks {
+
+    /** One copy task's lock; reused from segment to segment. */
+    static final class Lock {
+        long segment = -1;
+        int waitingFor;
+        boolean held;
+        Runnable onHeld;
+        final ArrayDeque<NexusIo> queued = new ArrayDeque<>();
+    }
+
+    private final int segmentBlocks;
+    private final List<Lock> active = new ArrayList<>();
+    private final List<NexusIo> inFlight = new ArrayList<>();
+
+    RangeLocks(int segmentBlocks) {
+        this.segmentBlocks = segmentBlocks;
+    }
+
+    private boolean overlaps(NexusIo io, long segment) {
+        long start = segment * segmentBlocks;
+        return io.lba < start + segmentBlocks && start < io.lba + io.blocks;
+    }
+
+    /** An application write wants to start: true when it may (it is now tracked), false when it waits. */
+    synchronized boolean beginWrite(NexusIo io) {
+        for (Lock l : active) {
+            if (overlaps(io, l.segment)) {
+                l.queued.add(io);
+                return false;
+            }
+        }
+        inFlight.add(io);
+        io.locks = this;
+        return true;
+    }
+
+    /** A tracked write finished: locks waiting for it may now be held. */
+    void endWrite(NexusIo io) {
+        Runnable run1 = null;
+        List<Runnable> more = null;
+        synchronized (this) {
+            io.locks = null;
+            for (int i = inFlight.size() - 1; i >= 0; i--) {
+                if (inFlight.get(i) == io) {
+                    inFlight.set(i, inFlight.get(inFlight.size() - 1));
+                    inFlight.remove(inFlight.size() - 1);
+                    break;
+                }
+            }
+            for (Lock l : active) {
+                if (!l.held && overlaps(io, l.segment) && --l.waitingFor == 0) {
+                    l.held = true;
+                    if (run1 == null) {
+                        run1 = l.onHeld;
+                    } else {
+                        (more == null ? more = new ArrayList<>() : more).add(l.onHeld);
+                    }
+                }
+            }
+        }
+        if (run1 != null) {
+            run1.run();
+        }
+        if (more != null) {
+            more.forEach(Runnable::run);
+        }
+    }
+
+    /** Locks {@code segment} for a copy; {@code onHeld} runs once no write is in flight on it. */
+    void lock(Lock l, long segment, Runnable onHeld) {
+        synchronized (this) {
+            l.segment = segment;
+            l.onHeld = onHeld;
+            l.held = false;
+            int n = 0;
+            for (NexusIo io : inFlight) {
+                if (overlaps(io, segment)) {
+                    n++;
+                }
+            }
+            l.waitingFor = n;
+            active.add(l);
+            if (n > 0) {
+                return;
+            }
+            l.held = true;
+        }
+        onHeld.run();
+    }
+
+    /** Unlocks; returns the writes that waited, for the caller to resubmit. */
+    synchronized List<NexusIo> unlock(Lock l) {
+        active.remove(l);
+        l.segment = -1;
+        if (l.queued.isEmpty()) {
+            return List.of();
+        }
+        List<NexusIo> waiting = new ArrayList<>(l.queued);
+        l.queued.clear();
+        return waiting;
+    }
+
+    synchronized int writesInFlight() {
+        return inFlight.size();
+    }
+}

@@ -1,0 +1,171 @@
+package io.mayastorj.nexus.internal;
+
+import io.mayastorj.core.bdev.BdevStats;
+import io.mayastorj.core.bdev.BlockDevice;
+import io.mayastorj.core.bdev.IoCompletion;
+import io.mayastorj.core.bdev.IoStatus;
+import io.mayastorj.core.bdev.IoType;
+import io.mayastorj.core.buffer.DmaBuffer;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * A real RAM bdev with a switch that makes it fail, as a dead disk or a lost connection would:
+ * reads, writes or both end with the status set here. It can also say which 64 KiB ranges were
+ * ever written (as a thin replica does), so a rebuild can skip the rest.
+ */
+final class FaultyDevice implements BlockDevice {
+
+    private final BlockDevice inner;
+    private final String name;
+    volatile IoStatus failReads;
+    volatile IoStatus failWrites;
+    /** Track written 64 KiB ranges and answer holdsData from them. */
+    volatile boolean thin;
+    private final ConcurrentHashMap.KeySetView<Long, Boolean> written = ConcurrentHashMap.newKeySet();
+    /** Completions arrive this much later, on another thread, as over a network. */
+    volatile long delayMicros;
+    private static final java.util.concurrent.ScheduledExecutorService LATER =
+            java.util.concurrent.Executors.newScheduledThreadPool(2, r -> {
+                Thread t = new Thread(r, "faulty-device-completions");
+                t.setDaemon(true);
+                return t;
+            });
+    final AtomicLong writes = new AtomicLong();
+    final AtomicLong reads = new AtomicLong();
+
+    FaultyDevice(String name, BlockDevice inner) {
+        this.name = name;
+        this.inner = inner;
+    }
+
+    private <C> IoCompletion<? super C> later(IoCompletion<? super C> done) {
+        long delay = delayMicros;
+        if (delay == 0) {
+            return done;
+        }
+        return (status, context) -> LATER.schedule(() -> done.ioDone(status, context), delay, java.util.concurrent.TimeUnit.MICROSECONDS);
+    }
+
+    private long range(long lba) {
+        return lba * blockSize() / 65536;
+    }
+
+    @Override
+    public String name() {
+        return name;
+    }
+
+    @Override
+    public UUID uuid() {
+        return inner.uuid();
+    }
+
+    @Override
+    public String productName() {
+        return "Faulty " + inner.productName();
+    }
+
+    @Override
+    public int blockSize() {
+        return inner.blockSize();
+    }
+
+    @Override
+    public long blockCount() {
+        return inner.blockCount();
+    }
+
+    @Override
+    public int bufferAlignment() {
+        return inner.bufferAlignment();
+    }
+
+    @Override
+    public boolean supports(IoType type) {
+        return inner.supports(type);
+    }
+
+    @Override
+    public boolean holdsData(long lba, long blocks) {
+        if (!thin) {
+            return true;
+        }
+        for (long r = range(lba); r <= range(lba + blocks - 1); r++) {
+            if (written.contains(r)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private void wrote(long lba, long blocks) {
+        for (long r = range(lba); r <= range(lba + blocks - 1); r++) {
+            written.add(r);
+        }
+    }
+
+    @Override
+    public <C> void read(DmaBuffer buffer, int bufferOffset, long lba, int blocks, IoCompletion<? super C> done, C context) {
+        reads.incrementAndGet();
+        IoStatus fail = failReads;
+        if (fail != null) {
+            done.ioDone(fail, context);
+        } else {
+            inner.read(buffer, bufferOffset, lba, blocks, later(done), context);
+        }
+    }
+
+    @Override
+    public <C> void write(DmaBuffer buffer, int bufferOffset, long lba, int blocks, IoCompletion<? super C> done, C context) {
+        writes.incrementAndGet();
+        IoStatus fail = failWrites;
+        if (fail != null) {
+            done.ioDone(fail, context);
+        } else {
+            wrote(lba, blocks);
+            inner.write(buffer, bufferOffset, lba, blocks, later(done), context);
+        }
+    }
+
+    @Override
+    public <C> void flush(IoCompletion<? super C> done, C context) {
+        IoStatus fail = failWrites;
+        if (fail != null) {
+            done.ioDone(fail, context);
+        } else {
+            inner.flush(done, context);
+        }
+    }
+
+    @Override
+    public <C> void unmap(long lba, long blocks, IoCompletion<? super C> done, C context) {
+        IoStatus fail = failWrites;
+        if (fail != null) {
+            done.ioDone(fail, context);
+        } else {
+            inner.unmap(lba, blocks, done, context);
+        }
+    }
+
+    @Override
+    public <C> void writeZeroes(long lba, long blocks, IoCompletion<? super C> done, C context) {
+        IoStatus fail = failWrites;
+        if (fail != null) {
+            done.ioDone(fail, context);
+        } else {
+            inner.writeZeroes(lba, blocks, done, context);
+        }
+    }
+
+    @Override
+    public BdevStats stats() {
+        return inner.stats();
+    }
+
+    @Override
+    public void close() {
+        // the test owns the inner device
+    }
+}

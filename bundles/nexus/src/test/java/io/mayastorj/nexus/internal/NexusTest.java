@@ -1,0 +1,543 @@
+package io.mayastorj.nexus.internal;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.mayastorj.core.bdev.BdevUri;
+import io.mayastorj.core.bdev.BlockDevice;
+import io.mayastorj.core.bdev.BlockingIo;
+import io.mayastorj.core.bdev.IoStatus;
+import io.mayastorj.core.buffer.DmaBuffer;
+import io.mayastorj.core.error.ErrorKind;
+import io.mayastorj.core.error.MayastorException;
+import io.mayastorj.core.internal.bdev.BdevRegistryImpl;
+import io.mayastorj.core.internal.bdev.MallocBdevFactory;
+import io.mayastorj.core.internal.buffer.DmaBufferPool;
+import io.mayastorj.core.internal.buffer.HugepageMode;
+import io.mayastorj.core.internal.share.ShareManagerImpl;
+import io.mayastorj.nexus.internal.store.FileNexusStore;
+import io.mayastorj.nexus.internal.store.NexusRecord;
+import io.mayastorj.nexus.internal.store.NexusStore;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.Random;
+import java.util.UUID;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.BooleanSupplier;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.function.Executable;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The nexus over real RAM bdevs, some of which can be made to fail: mirrored writes, reads from
+ * one child, faults, the record written before a dependent write completes, rebuild (full,
+ * thin-aware, partial) under load, re-creation from the record, and the refusals.
+ */
+class NexusTest {
+
+    private static final Duration T = Duration.ofSeconds(30);
+    private static final UUID ID = UUID.fromString("0e0e0e0e-0000-4000-8000-000000000001");
+    private static final int MB = 8; // each child
+    private static final long BLOCKS = MB * 2048L;
+
+    @TempDir
+    Path dir;
+    private final DmaBufferPool buffers = new DmaBufferPool(64L << 20, HugepageMode.OFF);
+    private final BdevRegistryImpl registry = new BdevRegistryImpl();
+    private final ShareManagerImpl shares = new ShareManagerImpl(registry);
+    private final List<BlockDevice> owned = new ArrayList<>();
+    private NexusManager manager;
+    private NexusStore store;
+
+    private NexusManager manager(NexusSettings settings) throws IOException {
+        registry.addFactory(new MallocBdevFactory());
+        store = new FileNexusStore(dir.resolve("nexus"));
+        manager = new NexusManager(registry, buffers, shares, store, settings);
+        return manager;
+    }
+
+    private NexusManager manager() throws IOException {
+        return manager(new NexusSettings(64 * 1024, 4, Duration.ofMinutes(10)));
+    }
+
+    @AfterEach
+    void close() {
+        if (manager != null) {
+            manager.close();
+        }
+        owned.forEach(BlockDevice::close);
+    }
+
+    private FaultyDevice child(String name) {
+        BlockDevice inner = new MallocBdevFactory().create(BdevUri.parse("malloc:///inner-" + name + "?size_mb=" + MB));
+        owned.add(inner);
+        FaultyDevice d = new FaultyDevice(name, inner);
+        registry.register(d);
+        return d;
+    }
+
+    private BlockDevice nexus() {
+        return registry.lookup("vol").orElseThrow();
+    }
+
+    private NexusView.ChildView view(String uri) {
+        return manager.get("vol").children().stream().filter(c -> c.uri().equals(uri)).findFirst().orElseThrow();
+    }
+
+    /** Writes blocks stamped with their LBA and {@code seq}. */
+    private IoStatus write(BlockDevice d, long lba, int blocks, long seq) {
+        DmaBuffer b = buffers.allocate(blocks * 512);
+        try {
+            ByteBuffer data = b.bytes().duplicate().order(java.nio.ByteOrder.BIG_ENDIAN);
+            for (int i = 0; i < blocks; i++) {
+                data.putLong(i * 512, lba + i).putLong(i * 512 + 8, seq);
+            }
+            return BlockingIo.write(d, b, 0, lba, blocks, T);
+        } finally {
+            b.release();
+        }
+    }
+
+    private byte[] read(BlockDevice d, long lba, int blocks) {
+        DmaBuffer b = buffers.allocate(blocks * 512);
+        try {
+            assertEquals(IoStatus.SUCCESS, BlockingIo.read(d, b, 0, lba, blocks, T));
+            byte[] out = new byte[blocks * 512];
+            b.bytes().get(0, out);
+            return out;
+        } finally {
+            b.release();
+        }
+    }
+
+    private void assertSameData(BlockDevice a, BlockDevice b) {
+        for (long lba = 0; lba < BLOCKS; lba += 2048) {
+            assertArrayEquals(read(a, lba, 2048), read(b, lba, 2048), "MiB at block " + lba + " of " + a.name() + " and " + b.name());
+        }
+    }
+
+    private static void await(BooleanSupplier condition, String what) throws InterruptedException {
+        long deadline = System.nanoTime() + T.toNanos();
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("timed out waiting: " + what);
+            }
+            Thread.sleep(5);
+        }
+    }
+
+    private static MayastorException refused(ErrorKind kind, Executable call) {
+        MayastorException e = assertThrows(MayastorException.class, call);
+        assertEquals(kind, e.kind(), e.getMessage());
+        return e;
+    }
+
+    // ------------------------------------------------------------------ mirroring
+
+    @Test
+    void writesReachEveryChildAndReadsComeBack() throws Exception {
+        FaultyDevice a = child("a");
+        FaultyDevice b = child("b");
+        FaultyDevice c = child("c");
+        NexusView v = manager().create("vol", ID, 0, List.of("bdev:///a", "bdev:///b", "bdev:///c"));
+        assertEquals("online", v.state());
+        assertEquals(MB << 20, v.sizeBytes());
+        for (int i = 0; i < 64; i++) {
+            assertEquals(IoStatus.SUCCESS, write(nexus(), i * 100L, 8, 1));
+        }
+        assertEquals(IoStatus.SUCCESS, BlockingIo.flush(nexus(), T));
+        assertSameData(a, b);
+        assertSameData(a, c);
+        long readsBefore = a.reads.get() + b.reads.get() + c.reads.get();
+        assertEquals(100, ByteBuffer.wrap(read(nexus(), 100, 1)).getLong(0));
+        assertEquals(readsBefore + 1, a.reads.get() + b.reads.get() + c.reads.get(), "a read goes to one child");
+        assertEquals(IoStatus.SUCCESS, BlockingIo.writeZeroes(nexus(), 100, 8, T));
+        assertEquals(0, ByteBuffer.wrap(read(b, 100, 1)).getLong(0), "write-zeroes reached every child");
+    }
+
+    @Test
+    void aChildThatFailsAWriteIsFaultedRecordedAndLeftOutWhileTheWriteSucceeds() throws Exception {
+        FaultyDevice a = child("a");
+        FaultyDevice b = child("b");
+        manager().create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
+        b.failWrites = IoStatus.UNAVAILABLE;
+        assertEquals(IoStatus.SUCCESS, write(nexus(), 0, 8, 7), "the application sees no error");
+        NexusView.ChildView bv = view("bdev:///b");
+        assertEquals("faulted", bv.state());
+        assertEquals("UNREACHABLE", bv.reason());
+        assertEquals("write failed: UNAVAILABLE", bv.cause());
+        assertEquals("degraded", manager.get("vol").state());
+        NexusRecord record = store.load(ID).orElseThrow();
+        assertEquals(List.of(new NexusRecord.ChildRecord("bdev:///a", true, record.children().get(0).sinceMillis()),
+                new NexusRecord.ChildRecord("bdev:///b", false, record.children().get(1).sinceMillis())), record.children());
+        long bWrites = b.writes.get();
+        assertEquals(IoStatus.SUCCESS, write(nexus(), 8, 8, 7));
+        assertEquals(bWrites, b.writes.get(), "a faulted child gets no more writes");
+        assertEquals(7, ByteBuffer.wrap(read(a, 8, 1)).getLong(8));
+    }
+
+    @Test
+    void theLastInSyncChildIsNeverFaultedByItsOwnError() throws Exception {
+        FaultyDevice a = child("a");
+        FaultyDevice b = child("b");
+        manager().create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
+        a.failWrites = IoStatus.MEDIA_ERROR;
+        b.failWrites = IoStatus.UNAVAILABLE;
+        assertEquals(IoStatus.MEDIA_ERROR, write(nexus(), 0, 8, 1), "both failed: the least bad error goes to the application");
+        assertEquals("online", view("bdev:///a").state(), "kept: its error was the least bad");
+        assertEquals("faulted", view("bdev:///b").state());
+        assertEquals(IoStatus.MEDIA_ERROR, write(nexus(), 0, 8, 1));
+        assertEquals("online", view("bdev:///a").state(), "still: it is the last one");
+        a.failWrites = null;
+        assertEquals(IoStatus.SUCCESS, write(nexus(), 0, 8, 1));
+    }
+
+    @Test
+    void aReadThatFailsIsServedByAnotherChild() throws Exception {
+        FaultyDevice a = child("a");
+        FaultyDevice b = child("b");
+        manager().create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
+        assertEquals(IoStatus.SUCCESS, write(nexus(), 40, 1, 3));
+        a.failReads = IoStatus.MEDIA_ERROR;
+        b.failReads = null;
+        for (int i = 0; i < 4; i++) { // whichever child is picked first
+            assertEquals(3, ByteBuffer.wrap(read(nexus(), 40, 1)).getLong(8));
+        }
+        await(() -> view("bdev:///a").state().equals("faulted"), "a is faulted");
+        assertEquals("read failed: MEDIA_ERROR", view("bdev:///a").cause());
+        b.failReads = IoStatus.MEDIA_ERROR;
+        DmaBuffer buf = buffers.allocate(512);
+        assertEquals(IoStatus.MEDIA_ERROR, BlockingIo.read(nexus(), buf, 0, 40, 1, T), "the last one's error is the application's");
+        buf.release();
+        assertEquals("online", view("bdev:///b").state());
+    }
+
+    /** A store whose saves wait for the test, to see what waits for the record. */
+    private static final class GatedStore implements NexusStore {
+        final NexusStore inner;
+        volatile CountDownLatch gate = new CountDownLatch(0);
+        final CountDownLatch saving = new CountDownLatch(1);
+        volatile boolean gated;
+
+        GatedStore(NexusStore inner) {
+            this.inner = inner;
+        }
+
+        @Override
+        public void save(NexusRecord record) throws IOException {
+            if (gated) {
+                saving.countDown();
+                try {
+                    gate.await();
+                } catch (InterruptedException e) {
+                    throw new IOException(e);
+                }
+            }
+            inner.save(record);
+        }
+
+        @Override
+        public Optional<NexusRecord> load(UUID uuid) throws IOException {
+            return inner.load(uuid);
+        }
+
+        @Override
+        public void delete(UUID uuid) throws IOException {
+            inner.delete(uuid);
+        }
+
+        @Override
+        public String describe() {
+            return "gated " + inner.describe();
+        }
+    }
+
+    @Test
+    void aWriteThatLeftAChildOutCompletesOnlyOnceTheRecordSaysSo() throws Exception {
+        registry.addFactory(new MallocBdevFactory());
+        GatedStore gated = new GatedStore(new FileNexusStore(dir.resolve("nexus")));
+        store = gated;
+        manager = new NexusManager(registry, buffers, shares, gated, NexusSettings.DEFAULT);
+        child("a");
+        FaultyDevice b = child("b");
+        manager.create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
+        gated.gate = new CountDownLatch(1);
+        gated.gated = true;
+        b.failWrites = IoStatus.UNAVAILABLE;
+        AtomicReference<IoStatus> result = new AtomicReference<>();
+        CountDownLatch done = new CountDownLatch(1);
+        DmaBuffer buf = buffers.allocate(4096);
+        nexus().write(buf, 0, 0, 8, (status, ctx) -> {
+            result.set(status);
+            done.countDown();
+        }, null);
+        assertTrue(gated.saving.await(10, TimeUnit.SECONDS), "the fault is being recorded");
+        assertFalse(done.await(300, TimeUnit.MILLISECONDS), "the write waits for the record");
+        assertTrue(store.load(ID).orElseThrow().children().get(1).healthy(), "the record still says b is in sync");
+        gated.gate.countDown();
+        assertTrue(done.await(10, TimeUnit.SECONDS));
+        assertEquals(IoStatus.SUCCESS, result.get());
+        assertFalse(store.load(ID).orElseThrow().children().get(1).healthy(), "recorded before the write completed");
+        buf.release();
+    }
+
+    // ------------------------------------------------------------------ rebuild
+
+    /**
+     * Writes stamped blocks at random until stopped, into the 64 KiB segments {@code k} mod 4 only,
+     * so that writers never overlap (concurrent overlapping writes may land in either order on each
+     * mirror: no mirror promises more, and nor do disks).
+     */
+    private Thread load(AtomicBoolean stop, List<IoStatus> errors, int k) {
+        Thread t = new Thread(() -> {
+            Random r = new Random(k);
+            long seq = 100;
+            while (!stop.get()) {
+                long segment = r.nextLong(BLOCKS / 128 / 4) * 4 + k;
+                int blocks = 8 * (1 + r.nextInt(4));
+                long lba = segment * 128 + r.nextInt(128 - blocks + 1);
+                IoStatus s = write(nexus(), lba, blocks, seq++);
+                if (s != IoStatus.SUCCESS) {
+                    synchronized (errors) {
+                        errors.add(s);
+                    }
+                }
+            }
+        }, "load-" + k);
+        t.start();
+        return t;
+    }
+
+    @Test
+    void aNewChildIsRebuiltUnderLoadAndEndsIdentical() throws Exception {
+        FaultyDevice a = child("a");
+        FaultyDevice b = child("b");
+        FaultyDevice c = child("c");
+        manager().create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
+        for (long lba = 0; lba < BLOCKS; lba += 256) {
+            assertEquals(IoStatus.SUCCESS, write(nexus(), lba, 64, 1));
+        }
+        for (FaultyDevice d : List.of(a, b, c)) {
+            d.delayMicros = 200; // reads and writes take a while, so a copy and an application write overlap
+        }
+        AtomicBoolean stop = new AtomicBoolean();
+        List<IoStatus> errors = new ArrayList<>();
+        List<Thread> writers = List.of(load(stop, errors, 0), load(stop, errors, 1), load(stop, errors, 2), load(stop, errors, 3));
+        Thread.sleep(50);
+        NexusView v = manager.addChild("vol", "bdev:///c");
+        assertEquals("rebuilding", v.children().get(2).state());
+        assertEquals("degraded", v.state());
+        await(() -> view("bdev:///c").state().equals("online"), "c rebuilt");
+        Thread.sleep(50); // more writes after the rebuild
+        stop.set(true);
+        for (Thread w : writers) {
+            w.join();
+        }
+        assertEquals(List.of(), errors);
+        NexusView.RebuildView r = view("bdev:///c").rebuild();
+        assertEquals("completed", r.state());
+        assertFalse(r.partial());
+        assertEquals(BLOCKS / 128, r.total());
+        assertEquals(r.total(), r.done());
+        assertEquals("online", manager.get("vol").state());
+        assertTrue(store.load(ID).orElseThrow().children().get(2).healthy(), "recorded as in sync");
+        assertSameData(a, c);
+        assertSameData(b, c);
+    }
+
+    @Test
+    void aFullRebuildCopiesOnlyWhatTheSourceHolds() throws Exception {
+        FaultyDevice a = child("a");
+        a.thin = true;
+        FaultyDevice b = child("b");
+        manager().create("vol", ID, 0, List.of("bdev:///a"));
+        assertEquals(IoStatus.SUCCESS, write(nexus(), 0, 8, 1));
+        assertEquals(IoStatus.SUCCESS, write(nexus(), 5000, 8, 1));
+        assertEquals(IoStatus.SUCCESS, write(b, 9000, 8, 666)); // stale data where the source holds none
+        manager.addChild("vol", "bdev:///b");
+        await(() -> view("bdev:///b").state().equals("online"), "b rebuilt");
+        NexusView.RebuildView r = view("bdev:///b").rebuild();
+        assertEquals(2L * 65536, r.bytesCopied(), "two segments hold data");
+        assertEquals(r.total() - 2, r.zeroed());
+        assertSameData(a, b);
+    }
+
+    @Test
+    void aChildBackWithinTheWindowGetsOnlyWhatWasWrittenMeanwhile() throws Exception {
+        FaultyDevice a = child("a");
+        FaultyDevice b = child("b");
+        manager().create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
+        for (long lba = 0; lba < BLOCKS; lba += 512) {
+            assertEquals(IoStatus.SUCCESS, write(nexus(), lba, 8, 1));
+        }
+        assertEquals(IoStatus.SUCCESS, BlockingIo.flush(nexus(), T));
+        assertEquals(IoStatus.SUCCESS, BlockingIo.flush(nexus(), T)); // both dirty maps now empty
+        manager.faultChild("vol", "bdev:///b");
+        assertEquals("BY_CLIENT", view("bdev:///b").reason());
+        for (int i = 0; i < 5; i++) { // five segments change while b is away
+            assertEquals(IoStatus.SUCCESS, write(nexus(), i * 1024L + 3, 2, 2));
+        }
+        manager.addChild("vol", "bdev:///b");
+        await(() -> view("bdev:///b").state().equals("online"), "b back");
+        NexusView.RebuildView r = view("bdev:///b").rebuild();
+        assertTrue(r.partial());
+        assertEquals(5, r.total(), "only the segments written while it was away");
+        assertSameData(a, b);
+    }
+
+    @Test
+    void writesNotYetFlushedCountAsChangedWhenAChildFaults() throws Exception {
+        child("a");
+        child("b");
+        manager().create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
+        assertEquals(IoStatus.SUCCESS, write(nexus(), 0, 8, 1)); // not flushed: b could lose it if its node crashed
+        manager.faultChild("vol", "bdev:///b");
+        manager.addChild("vol", "bdev:///b");
+        await(() -> view("bdev:///b").state().equals("online"), "b back");
+        assertEquals(1, view("bdev:///b").rebuild().total());
+    }
+
+    @Test
+    void aChildBackAfterTheWindowIsRebuiltInFull() throws Exception {
+        child("a");
+        child("b");
+        manager(new NexusSettings(64 * 1024, 4, Duration.ZERO)).create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
+        manager.faultChild("vol", "bdev:///b");
+        Thread.sleep(5);
+        manager.addChild("vol", "bdev:///b");
+        await(() -> view("bdev:///b").state().equals("online"), "b back");
+        assertFalse(view("bdev:///b").rebuild().partial());
+        assertEquals(BLOCKS / 128, view("bdev:///b").rebuild().total());
+    }
+
+    @Test
+    void aRebuildPausesResumesAndCancels() throws Exception {
+        child("a");
+        FaultyDevice b = child("b");
+        manager(new NexusSettings(4096, 1, Duration.ofMinutes(10))).create("vol", ID, 0, List.of("bdev:///a"));
+        manager.addChild("vol", "bdev:///b");
+        manager.rebuild("vol", "bdev:///b", NexusManager.RebuildAction.PAUSE);
+        Thread.sleep(50);
+        long done = view("bdev:///b").rebuild().done();
+        Thread.sleep(50);
+        assertEquals(done, view("bdev:///b").rebuild().done(), "paused: no progress");
+        assertEquals("paused", view("bdev:///b").rebuild().state());
+        manager.rebuild("vol", "bdev:///b", NexusManager.RebuildAction.RESUME);
+        await(() -> view("bdev:///b").rebuild().done() > done, "progress again");
+        manager.rebuild("vol", "bdev:///b", NexusManager.RebuildAction.CANCEL);
+        await(() -> view("bdev:///b").state().equals("faulted"), "cancelled");
+        assertEquals("BY_CLIENT", view("bdev:///b").reason());
+        assertEquals("rebuild cancelled by request", view("bdev:///b").cause());
+        MayastorException e = refused(ErrorKind.FAILED_PRECONDITION,
+                () -> manager.rebuild("vol", "bdev:///b", NexusManager.RebuildAction.PAUSE));
+        assertEquals("child bdev:///b of nexus vol is not rebuilding (faulted)", e.getMessage());
+        b.failWrites = null;
+    }
+
+    @Test
+    void aRebuildWhoseNewChildFailsFaultsItAndLeavesTheVolumeServing() throws Exception {
+        child("a");
+        FaultyDevice b = child("b");
+        manager().create("vol", ID, 0, List.of("bdev:///a"));
+        b.failWrites = IoStatus.MEDIA_ERROR;
+        manager.addChild("vol", "bdev:///b");
+        await(() -> view("bdev:///b").state().equals("faulted"), "b failed");
+        assertTrue(view("bdev:///b").cause().contains("MEDIA_ERROR"), view("bdev:///b").cause());
+        assertEquals(IoStatus.SUCCESS, write(nexus(), 0, 8, 1));
+    }
+
+    // ------------------------------------------------------------------ the record
+
+    @Test
+    void afterACrashOnlyChildrenRecordedInSyncAreTrustedAndOneOfThemServes() throws Exception {
+        FaultyDevice a = child("a");
+        FaultyDevice b = child("b");
+        FaultyDevice c = child("c");
+        manager();
+        assertEquals(IoStatus.SUCCESS, write(a, 0, 8, 5));
+        assertEquals(IoStatus.SUCCESS, write(b, 0, 8, 5));
+        assertEquals(IoStatus.SUCCESS, write(c, 0, 8, 4)); // stale: it was faulted before the crash
+        store.save(new NexusRecord(ID, "vol", MB << 20, false, List.of(
+                new NexusRecord.ChildRecord("bdev:///a", true, 1), new NexusRecord.ChildRecord("bdev:///b", true, 1),
+                new NexusRecord.ChildRecord("bdev:///c", false, 1))));
+        NexusView v = manager.create("vol", ID, 0, List.of("bdev:///c", "bdev:///b", "bdev:///a"));
+        assertEquals("rebuilding", v.children().get(0).state(), "c was not in sync");
+        assertEquals("online", v.children().get(1).state(), "b: the first one recorded in sync serves");
+        assertEquals("rebuilding", v.children().get(2).state(), "a: after a crash, rebuilt from b");
+        for (int i = 0; i < 8; i++) {
+            assertEquals(5, ByteBuffer.wrap(read(nexus(), 0, 1)).getLong(8), "never the stale child");
+        }
+        await(() -> manager.get("vol").state().equals("online"), "all rebuilt");
+        assertSameData(b, c);
+        assertSameData(b, a);
+    }
+
+    @Test
+    void withNoChildRecordedInSyncTheNexusIsRefused() throws Exception {
+        child("a");
+        child("b");
+        manager();
+        store.save(new NexusRecord(ID, "vol", MB << 20, false, List.of(
+                new NexusRecord.ChildRecord("bdev:///a", false, 1), new NexusRecord.ChildRecord("bdev:///x", true, 1))));
+        MayastorException e = refused(ErrorKind.FAILED_PRECONDITION,
+                () -> manager.create("vol", ID, 0, List.of("bdev:///a", "bdev:///b")));
+        assertEquals("nexus vol: none of [bdev:///a, bdev:///b] is known to hold every acknowledged write "
+                + "(in sync when last recorded: [bdev:///x]); refusing to serve stale data", e.getMessage());
+        assertTrue(registry.lookup("vol").isEmpty());
+        manager.create("vol2", UUID.randomUUID(), 0, List.of("bdev:///a", "bdev:///b")); // the children were let go
+    }
+
+    @Test
+    void aCleanShutdownTrustsEveryChildInSync() throws Exception {
+        child("a");
+        child("b");
+        manager().create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
+        manager.destroy("vol");
+        assertTrue(store.load(ID).orElseThrow().cleanShutdown());
+        NexusView v = manager.create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
+        assertEquals("online", v.state());
+    }
+
+    // ------------------------------------------------------------------ refusals
+
+    @Test
+    void badRequestsAreRefusedWithTheReason() throws Exception {
+        child("a");
+        FaultyDevice b = child("b");
+        manager();
+        assertEquals("nexus vol needs at least one child",
+                refused(ErrorKind.INVALID_ARGUMENT, () -> manager.create("vol", ID, 0, List.of())).getMessage());
+        assertEquals("nexus vol: a child is listed twice: [bdev:///a, bdev:///a]",
+                refused(ErrorKind.INVALID_ARGUMENT, () -> manager.create("vol", ID, 0, List.of("bdev:///a", "bdev:///a"))).getMessage());
+        assertEquals("child bdev:///nope: no such bdev on this node",
+                refused(ErrorKind.NOT_FOUND, () -> manager.create("vol", ID, 0, List.of("bdev:///a", "bdev:///nope"))).getMessage());
+        assertEquals("nexus vol: size 9437184 is more than its smallest child holds (8388608)",
+                refused(ErrorKind.INVALID_ARGUMENT, () -> manager.create("vol", ID, 9L << 20, List.of("bdev:///a"))).getMessage());
+        refused(ErrorKind.INVALID_ARGUMENT, () -> manager.create("vol", ID, 0, List.of("nonsense")));
+        manager.create("vol", ID, 0, List.of("bdev:///a"));
+        assertEquals("a bdev named vol exists already",
+                refused(ErrorKind.ALREADY_EXISTS, () -> manager.create("vol", UUID.randomUUID(), 0, List.of("bdev:///b"))).getMessage());
+        assertEquals("child bdev:///a is the last in-sync child of nexus vol; removing it would lose the volume",
+                refused(ErrorKind.FAILED_PRECONDITION, () -> manager.removeChild("vol", "bdev:///a")).getMessage());
+        assertEquals("child bdev:///a is the last in-sync child of nexus vol; faulting it would stop the volume",
+                refused(ErrorKind.FAILED_PRECONDITION, () -> manager.faultChild("vol", "bdev:///a")).getMessage());
+        assertEquals("bdev:///a is a child of nexus vol already (online)",
+                refused(ErrorKind.ALREADY_EXISTS, () -> manager.addChild("vol", "bdev:///a")).getMessage());
+        assertEquals("no nexus nope", refused(ErrorKind.NOT_FOUND, () -> manager.get("nope")).getMessage());
+        assertEquals("FAILED_PRECONDITION", refused(ErrorKind.FAILED_PRECONDITION, () -> registry.destroy("a")).kind().name(),
+                "a child is claimed by its nexus");
+        b.failWrites = null;
+    }
+}
