@@ -53,7 +53,7 @@ final class Ctl {
                                                   share a bdev; prints the URI hosts connect to
                                                   (nvmf://ADDRESS:8420/nqn.2019-05.io.openebs:NAME)
               bdev unshare NAME                   stop sharing; connected hosts are dropped
-            %s%s
+            %s%s%s
             options:
               --node HOST:PORT    the node to talk to (default: $MAYASTOR_NODE, else 127.0.0.1:10124)
               --json              print the node's answer as JSON (for scripts)
@@ -61,12 +61,12 @@ final class Ctl {
 
             exit codes: 0 done, 1 the node refused (its message is printed), 2 bad usage,
                         3 the node could not be reached
-            """.formatted(PoolCtl.USAGE, ReplicaCtl.USAGE);
+            """.formatted(PoolCtl.USAGE, ReplicaCtl.USAGE, NexusCtl.USAGE);
 
-    private static final Set<String> FLAGS = Set.of("json", "flush", "help", "thin");
+    private static final Set<String> FLAGS = Set.of("json", "flush", "help", "thin", "watch");
     private static final Set<String> VALUED = Set.of("node", "timeout", "offset", "length", "output", "input", "pattern",
             "cluster-size", "uuid", "name", "share", "allowed-host", "protocol", "pool", "chap-user", "chap-secret-file",
-            "chap-mutual-user", "chap-mutual-secret-file");
+            "chap-mutual-user", "chap-mutual-secret-file", "child", "size");
 
     private final PrintStream out;
     private final PrintStream err;
@@ -124,7 +124,7 @@ final class Ctl {
     }
 
     private int dispatch(NodeClient node, Args args) {
-        String resource = args.positional(0, "the resource (node, bdev, pool or replica)");
+        String resource = args.positional(0, "the resource (node, bdev, pool, replica or nexus)");
         String verb = args.positional(1, "the verb for " + resource);
         boolean json = args.flag("json");
         Output output = new Output(out, err, json);
@@ -134,6 +134,10 @@ final class Ctl {
         }
         if (resource.equals("replica")) {
             ReplicaCtl.run(verb, args, node, output);
+            return 0;
+        }
+        if (resource.equals("nexus")) {
+            NexusCtl.run(verb, args, node, output);
             return 0;
         }
         switch (resource + " " + verb) {

@@ -6,6 +6,7 @@ import io.grpc.StatusRuntimeException;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.mayastorj.api.v1.BdevRpcGrpc;
 import io.mayastorj.api.v1.HostRpcGrpc;
+import io.mayastorj.api.v1.NexusRpcGrpc;
 import io.mayastorj.api.v1.PoolRpcGrpc;
 import io.mayastorj.api.v1.ReplicaRpcGrpc;
 import io.mayastorj.api.v1.ShellRpcGrpc;
@@ -64,6 +65,10 @@ final class NodeClient implements AutoCloseable {
 
     ReplicaRpcGrpc.ReplicaRpcBlockingStub replica() {
         return ReplicaRpcGrpc.newBlockingStub(channel).withDeadlineAfter(timeoutSeconds, TimeUnit.SECONDS);
+    }
+
+    NexusRpcGrpc.NexusRpcBlockingStub nexus() {
+        return NexusRpcGrpc.newBlockingStub(channel).withDeadlineAfter(timeoutSeconds, TimeUnit.SECONDS);
     }
 
     ShellRpcGrpc.ShellRpcBlockingStub shell() {

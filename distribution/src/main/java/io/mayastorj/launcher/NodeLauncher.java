@@ -37,6 +37,7 @@ public final class NodeLauncher {
     private static final String NODE_PID = "io.mayastorj.node";
     private static final String NVMF_PID = "io.mayastorj.nvmf";
     private static final String ISCSI_PID = "io.mayastorj.iscsi";
+    private static final String NEXUS_PID = "io.mayastorj.nexus";
     private static final String STATE_FILTER = "(mayastor.node.state=*)";
     private static final Duration READY_TIMEOUT = Duration.ofSeconds(60);
     private static final Duration STOP_TIMEOUT = Duration.ofSeconds(15);
@@ -160,6 +161,7 @@ public final class NodeLauncher {
             update.invoke(get.invoke(admin, NODE_PID, "?"), settings.nodeConfiguration());
             update.invoke(get.invoke(admin, NVMF_PID, "?"), settings.nvmfConfiguration());
             update.invoke(get.invoke(admin, ISCSI_PID, "?"), settings.iscsiConfiguration());
+            update.invoke(get.invoke(admin, NEXUS_PID, "?"), settings.nexusConfiguration());
         } finally {
             tracker.close();
         }

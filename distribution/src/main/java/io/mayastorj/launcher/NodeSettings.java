@@ -8,6 +8,7 @@ import java.nio.file.Path;
 import java.util.Hashtable;
 import java.util.LinkedHashMap;
 import java.util.Locale;
+import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.Set;
@@ -37,6 +38,10 @@ public final class NodeSettings {
         KEYS.put("nvmf.io.timeout", "seconds an nvmf:// bdev waits for a command before it reconnects (default 30)");
         KEYS.put("iscsi.address", "address the iSCSI target listens on (default: that of grpc.endpoint)");
         KEYS.put("iscsi.port", "port of the iSCSI target (default 3260)");
+        KEYS.put("nexus.rebuild.segment.kib", "rebuild copy unit in KiB, a power of two 4..1024 (default 64)");
+        KEYS.put("nexus.rebuild.tasks", "segments a rebuild copies at once (default 16)");
+        KEYS.put("nexus.partial.rebuild.window.seconds",
+                "how long a faulted child's write log is kept so that its return rebuilds only what changed (default 600)");
     }
 
     private final Map<String, String> values = new LinkedHashMap<>();
@@ -50,6 +55,9 @@ public final class NodeSettings {
         values.put("nvmf.port", "8420");
         values.put("nvmf.io.timeout", "30");
         values.put("iscsi.port", "3260");
+        values.put("nexus.rebuild.segment.kib", "64");
+        values.put("nexus.rebuild.tasks", "16");
+        values.put("nexus.partial.rebuild.window.seconds", "600");
     }
 
     /**
@@ -100,6 +108,13 @@ public final class NodeSettings {
         intSetting("nvmf.port", 1, 65535);
         intSetting("nvmf.io.timeout", 1, 3600);
         intSetting("iscsi.port", 1, 65535);
+        intSetting("nexus.rebuild.segment.kib", 4, 1024);
+        if (Integer.bitCount(Integer.parseInt(values.get("nexus.rebuild.segment.kib"))) != 1) {
+            throw new IllegalArgumentException("nexus.rebuild.segment.kib must be a power of two, not "
+                    + values.get("nexus.rebuild.segment.kib"));
+        }
+        intSetting("nexus.rebuild.tasks", 1, 256);
+        intSetting("nexus.partial.rebuild.window.seconds", 0, 7 * 24 * 3600);
         intSetting("buffers.mb", 2, 1 << 20);
         choice("hugepages", Set.of("auto", "on", "off"));
         choice("log.level", Set.of("error", "warn", "info", "debug", "trace"));
@@ -169,6 +184,15 @@ public final class NodeSettings {
         Hashtable<String, Object> config = new Hashtable<>();
         config.put("iscsi.address", values.getOrDefault("iscsi.address", ""));
         config.put("iscsi.port", Integer.parseInt(values.get("iscsi.port")));
+        return config;
+    }
+
+    /** The nexus configuration as Config Admin takes it (PID io.mayastorj.nexus). */
+    public Hashtable<String, Object> nexusConfiguration() {
+        Hashtable<String, Object> config = new Hashtable<>();
+        for (String key : List.of("nexus.rebuild.segment.kib", "nexus.rebuild.tasks", "nexus.partial.rebuild.window.seconds")) {
+            config.put(key, Integer.parseInt(values.get(key)));
+        }
         return config;
     }
 

@@ -1,0 +1,159 @@
+package io.mayastorj.nexus.internal.grpc;
+
+import io.grpc.BindableService;
+import io.grpc.stub.StreamObserver;
+import io.mayastorj.api.v1.AddChildNexusRequest;
+import io.mayastorj.api.v1.Child;
+import io.mayastorj.api.v1.ChildState;
+import io.mayastorj.api.v1.ChildStateReason;
+import io.mayastorj.api.v1.CreateNexusRequest;
+import io.mayastorj.api.v1.DestroyNexusRequest;
+import io.mayastorj.api.v1.DestroyNexusResponse;
+import io.mayastorj.api.v1.FaultNexusChildRequest;
+import io.mayastorj.api.v1.ListNexusOptions;
+import io.mayastorj.api.v1.ListNexusResponse;
+import io.mayastorj.api.v1.Nexus;
+import io.mayastorj.api.v1.NexusRpcGrpc;
+import io.mayastorj.api.v1.NexusState;
+import io.mayastorj.api.v1.PublishNexusRequest;
+import io.mayastorj.api.v1.RebuildRequest;
+import io.mayastorj.api.v1.RebuildStats;
+import io.mayastorj.api.v1.RemoveChildNexusRequest;
+import io.mayastorj.api.v1.UnpublishNexusRequest;
+import io.mayastorj.core.error.MayastorException;
+import io.mayastorj.nexus.internal.NexusManager;
+import io.mayastorj.nexus.internal.NexusView;
+import java.util.UUID;
+import org.osgi.service.component.annotations.Activate;
+import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.Reference;
+
+/** NexusRpc: a thin adapter over the nexus manager; refusals map to gRPC codes in core's server. */
+@Component(service = BindableService.class)
+public final class NexusService extends NexusRpcGrpc.NexusRpcImplBase {
+
+    private final NexusManager nexuses;
+
+    @Activate
+    public NexusService(@Reference NexusManager nexuses) {
+        this.nexuses = nexuses;
+    }
+
+    private static <T> void reply(StreamObserver<T> response, T value) {
+        response.onNext(value);
+        response.onCompleted();
+    }
+
+    @Override
+    public void createNexus(CreateNexusRequest request, StreamObserver<Nexus> response) {
+        UUID uuid = uuid(request.getUuid());
+        String name = request.getName().isEmpty() ? uuid.toString() : request.getName();
+        reply(response, toProto(nexuses.create(name, uuid, request.getSize(), request.getChildrenList())));
+    }
+
+    @Override
+    public void destroyNexus(DestroyNexusRequest request, StreamObserver<DestroyNexusResponse> response) {
+        nexuses.destroy(request.getNexus());
+        reply(response, DestroyNexusResponse.getDefaultInstance());
+    }
+
+    @Override
+    public void listNexus(ListNexusOptions request, StreamObserver<ListNexusResponse> response) {
+        ListNexusResponse.Builder list = ListNexusResponse.newBuilder();
+        if (request.getName().isEmpty()) {
+            nexuses.list().forEach(n -> list.addNexusList(toProto(n)));
+        } else {
+            list.addNexusList(toProto(nexuses.get(request.getName())));
+        }
+        reply(response, list.build());
+    }
+
+    @Override
+    public void addChildNexus(AddChildNexusRequest request, StreamObserver<Nexus> response) {
+        reply(response, toProto(nexuses.addChild(request.getNexus(), request.getUri())));
+    }
+
+    @Override
+    public void removeChildNexus(RemoveChildNexusRequest request, StreamObserver<Nexus> response) {
+        reply(response, toProto(nexuses.removeChild(request.getNexus(), request.getUri())));
+    }
+
+    @Override
+    public void faultNexusChild(FaultNexusChildRequest request, StreamObserver<Nexus> response) {
+        reply(response, toProto(nexuses.faultChild(request.getNexus(), request.getUri())));
+    }
+
+    @Override
+    public void publishNexus(PublishNexusRequest request, StreamObserver<Nexus> response) {
+        String protocol = switch (request.getShare()) {
+            case NVMF -> "nvmf";
+            case ISCSI -> "iscsi";
+            default -> throw MayastorException.invalidArgument("share protocol %s: publish over NVMF or ISCSI", request.getShare());
+        };
+        reply(response, toProto(nexuses.publish(request.getNexus(), protocol, request.getAllowedHostsList())));
+    }
+
+    @Override
+    public void unpublishNexus(UnpublishNexusRequest request, StreamObserver<Nexus> response) {
+        reply(response, toProto(nexuses.unpublish(request.getNexus())));
+    }
+
+    @Override
+    public void pauseRebuild(RebuildRequest request, StreamObserver<Nexus> response) {
+        reply(response, toProto(nexuses.rebuild(request.getNexus(), request.getUri(), NexusManager.RebuildAction.PAUSE)));
+    }
+
+    @Override
+    public void resumeRebuild(RebuildRequest request, StreamObserver<Nexus> response) {
+        reply(response, toProto(nexuses.rebuild(request.getNexus(), request.getUri(), NexusManager.RebuildAction.RESUME)));
+    }
+
+    @Override
+    public void stopRebuild(RebuildRequest request, StreamObserver<Nexus> response) {
+        reply(response, toProto(nexuses.rebuild(request.getNexus(), request.getUri(), NexusManager.RebuildAction.CANCEL)));
+    }
+
+    private static UUID uuid(String text) {
+        try {
+            UUID uuid = UUID.fromString(text);
+            if (uuid.toString().equalsIgnoreCase(text)) {
+                return uuid;
+            }
+        } catch (IllegalArgumentException e) {
+            // reported below
+        }
+        throw MayastorException.invalidArgument("'%s' is not a UUID", text);
+    }
+
+    static Nexus toProto(NexusView v) {
+        Nexus.Builder n = Nexus.newBuilder().setName(v.name()).setUuid(v.uuid().toString()).setSize(v.sizeBytes())
+                .setDeviceUri(v.deviceUri())
+                .setState(switch (v.state()) {
+                    case "online" -> NexusState.NEXUS_ONLINE;
+                    case "degraded" -> NexusState.NEXUS_DEGRADED;
+                    case "faulted" -> NexusState.NEXUS_FAULTED;
+                    case "shutdown" -> NexusState.NEXUS_SHUTDOWN;
+                    default -> NexusState.NEXUS_UNKNOWN;
+                });
+        for (NexusView.ChildView c : v.children()) {
+            Child.Builder child = Child.newBuilder().setUri(c.uri()).setCause(c.cause()).setSinceMs(c.sinceMillis())
+                    .setState(switch (c.state()) {
+                        case "online" -> ChildState.CHILD_ONLINE;
+                        case "rebuilding" -> ChildState.CHILD_DEGRADED;
+                        default -> ChildState.CHILD_FAULTED;
+                    })
+                    .setReason(c.state().equals("rebuilding") ? ChildStateReason.REASON_OUT_OF_SYNC
+                            : ChildStateReason.valueOf("REASON_" + c.reason()));
+            NexusView.RebuildView r = c.rebuild();
+            if (r != null) {
+                child.setRebuild(RebuildStats.newBuilder().setState(r.state()).setPartial(r.partial())
+                        .setSegmentBytes(r.segmentBytes()).setSegmentsTotal(r.total()).setSegmentsDone(r.done())
+                        .setBytesCopied(r.bytesCopied()).setSegmentsZeroed(r.zeroed()).setProgress(r.progress() * 100)
+                        .setBytesPerSecond(r.rate()).setEtaSeconds(r.etaSeconds()).setStartTimeMs(r.startMillis())
+                        .setError(r.error()));
+            }
+            n.addChildren(child);
+        }
+        return n.build();
+    }
+}

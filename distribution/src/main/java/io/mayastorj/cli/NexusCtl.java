@@ -1,0 +1,187 @@
+package io.mayastorj.cli;
+
+import io.mayastorj.api.v1.AddChildNexusRequest;
+import io.mayastorj.api.v1.Child;
+import io.mayastorj.api.v1.ChildState;
+import io.mayastorj.api.v1.CreateNexusRequest;
+import io.mayastorj.api.v1.DestroyNexusRequest;
+import io.mayastorj.api.v1.FaultNexusChildRequest;
+import io.mayastorj.api.v1.ListNexusOptions;
+import io.mayastorj.api.v1.ListNexusResponse;
+import io.mayastorj.api.v1.Nexus;
+import io.mayastorj.api.v1.PublishNexusRequest;
+import io.mayastorj.api.v1.RebuildRequest;
+import io.mayastorj.api.v1.RebuildStats;
+import io.mayastorj.api.v1.RemoveChildNexusRequest;
+import io.mayastorj.api.v1.UnpublishNexusRequest;
+import io.mayastorj.core.text.Table;
+import java.util.List;
+import java.util.Locale;
+import java.util.UUID;
+
+/** {@code mayastor ctl nexus ...} */
+final class NexusCtl {
+
+    static final String USAGE = """
+              nexus create NAME --child URI [--child URI]... [--uuid UUID] [--size SIZE]
+                                                  a volume mirrored over its children (bdev:///REPLICA-UUID
+                                                  for a local replica, nvmf://… for a remote one); SIZE
+                                                  defaults to the smallest child's
+              nexus destroy NAME|UUID
+              nexus list [NAME|UUID] [--watch]    children, their state and rebuild progress; --watch
+                                                  prints a progress line a second until rebuilds end
+              nexus add-child NAME URI            add a child and rebuild it (a faulted one that returns
+                                                  gets only what was written while it was away)
+              nexus remove-child NAME URI
+              nexus fault-child NAME URI          take a child out by hand, e.g. for maintenance
+              nexus publish NAME --protocol nvmf|iscsi [--allowed-host NQN]...
+              nexus unpublish NAME
+              nexus rebuild pause|resume|stop NAME URI
+            """;
+
+    private NexusCtl() {
+    }
+
+    static void run(String verb, Args args, NodeClient node, Output out) {
+        switch (verb) {
+            case "create" -> {
+                args.atMost(3, "mayastor ctl nexus create NAME --child URI...");
+                String name = args.positional(2, "the nexus name");
+                List<String> children = args.all("child");
+                if (children.isEmpty()) {
+                    throw new UsageException("a nexus needs at least one --child URI");
+                }
+                Nexus n = node.nexus().createNexus(CreateNexusRequest.newBuilder().setName(name)
+                        .setUuid(args.option("uuid", UUID.randomUUID().toString()))
+                        .setSize(args.option("size", null) == null ? 0 : SizeArg.parse(args.option("size", null), "size")).addAllChildren(children).build());
+                out.print(n, () -> out.out.print(describe(n)));
+            }
+            case "destroy" -> {
+                args.atMost(3, "mayastor ctl nexus destroy NAME|UUID");
+                String name = args.positional(2, "the nexus");
+                var reply = node.nexus().destroyNexus(DestroyNexusRequest.newBuilder().setNexus(name).build());
+                out.print(reply, () -> out.out.println("destroyed nexus " + name));
+            }
+            case "list" -> {
+                args.atMost(3, "mayastor ctl nexus list [NAME|UUID] [--watch]");
+                String name = args.positional().size() > 2 ? args.positional(2, "the nexus") : "";
+                if (args.flag("watch")) {
+                    watch(node, name, out);
+                    return;
+                }
+                ListNexusResponse reply = node.nexus().listNexus(ListNexusOptions.newBuilder().setName(name).build());
+                out.print(reply, () -> {
+                    if (reply.getNexusListCount() == 0) {
+                        out.out.println("no nexuses");
+                    }
+                    reply.getNexusListList().forEach(n -> out.out.print(describe(n)));
+                });
+            }
+            case "add-child", "remove-child", "fault-child" -> {
+                args.atMost(4, "mayastor ctl nexus " + verb + " NAME URI");
+                String name = args.positional(2, "the nexus");
+                String uri = args.positional(3, "the child URI");
+                Nexus n = switch (verb) {
+                    case "add-child" -> node.nexus().addChildNexus(AddChildNexusRequest.newBuilder().setNexus(name).setUri(uri).build());
+                    case "remove-child" -> node.nexus().removeChildNexus(RemoveChildNexusRequest.newBuilder().setNexus(name).setUri(uri).build());
+                    default -> node.nexus().faultNexusChild(FaultNexusChildRequest.newBuilder().setNexus(name).setUri(uri).build());
+                };
+                out.print(n, () -> out.out.print(describe(n)));
+            }
+            case "publish" -> {
+                args.atMost(3, "mayastor ctl nexus publish NAME --protocol nvmf|iscsi");
+                String name = args.positional(2, "the nexus");
+                String protocol = args.option("protocol", null);
+                if (protocol == null) {
+                    throw new UsageException("--protocol nvmf|iscsi is required");
+                }
+                Nexus n = node.nexus().publishNexus(PublishNexusRequest.newBuilder().setNexus(name)
+                        .setShare(ReplicaCtl.protocol(protocol)).addAllAllowedHosts(args.all("allowed-host")).build());
+                out.print(n, () -> out.out.println(n.getDeviceUri()));
+            }
+            case "unpublish" -> {
+                args.atMost(3, "mayastor ctl nexus unpublish NAME");
+                String name = args.positional(2, "the nexus");
+                Nexus n = node.nexus().unpublishNexus(UnpublishNexusRequest.newBuilder().setNexus(name).build());
+                out.print(n, () -> out.out.println("unpublished nexus " + name));
+            }
+            case "rebuild" -> {
+                args.atMost(5, "mayastor ctl nexus rebuild pause|resume|stop NAME URI");
+                String action = args.positional(2, "pause, resume or stop");
+                RebuildRequest request = RebuildRequest.newBuilder().setNexus(args.positional(3, "the nexus"))
+                        .setUri(args.positional(4, "the child URI")).build();
+                Nexus n = switch (action) {
+                    case "pause" -> node.nexus().pauseRebuild(request);
+                    case "resume" -> node.nexus().resumeRebuild(request);
+                    case "stop" -> node.nexus().stopRebuild(request);
+                    default -> throw new UsageException("rebuild " + action + ": expected pause, resume or stop");
+                };
+                out.print(n, () -> out.out.print(describe(n)));
+            }
+            default -> throw new UsageException("unknown command 'nexus " + verb + "'; see mayastor ctl --help");
+        }
+    }
+
+    /** A progress line per rebuilding child, once a second, until no child is rebuilding. */
+    private static void watch(NodeClient node, String name, Output out) {
+        while (true) {
+            ListNexusResponse reply = node.nexus().listNexus(ListNexusOptions.newBuilder().setName(name).build());
+            boolean rebuilding = false;
+            for (Nexus n : reply.getNexusListList()) {
+                for (Child c : n.getChildrenList()) {
+                    if (c.getState() == ChildState.CHILD_DEGRADED) {
+                        rebuilding = true;
+                        out.out.printf(Locale.ROOT, "%s  %s  %s: %s%n", java.time.LocalTime.now().withNano(0), n.getName(), c.getUri(),
+                                rebuild(c.getRebuild()));
+                    }
+                }
+            }
+            if (!rebuilding) {
+                reply.getNexusListList().forEach(n -> out.out.print(describe(n)));
+                return;
+            }
+            try {
+                Thread.sleep(1000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+        }
+    }
+
+    static String describe(Nexus n) {
+        StringBuilder s = new StringBuilder();
+        s.append(String.format(Locale.ROOT, "nexus %s (%s): %s, %s%s%n", n.getName(), n.getUuid(),
+                n.getState().name().substring("NEXUS_".length()).toLowerCase(Locale.ROOT), PoolCtl.human(n.getSize()),
+                n.getDeviceUri().isEmpty() ? "" : ", published at " + n.getDeviceUri()));
+        Table t = new Table("  CHILD", "STATE", "REASON", "REBUILD");
+        for (Child c : n.getChildrenList()) {
+            String state = switch (c.getState()) {
+                case CHILD_ONLINE -> "online";
+                case CHILD_DEGRADED -> "rebuilding";
+                default -> "faulted";
+            };
+            String reason = c.getState() == ChildState.CHILD_FAULTED
+                    ? c.getReason().name().substring("REASON_".length()) + (c.getCause().isEmpty() ? "" : ": " + c.getCause()) : "";
+            t.row("  " + c.getUri(), state, reason, c.hasRebuild() ? rebuild(c.getRebuild()) : "");
+        }
+        return s.append(t).toString();
+    }
+
+    /** "running 42% full (1720/4096 segments), 310 MiB/s, 3 s left" */
+    static String rebuild(RebuildStats r) {
+        StringBuilder s = new StringBuilder(r.getState()).append(String.format(Locale.ROOT, " %.0f%%", r.getProgress()));
+        s.append(r.getPartial() ? " partial" : " full")
+                .append(String.format(Locale.ROOT, " (%d/%d segments)", r.getSegmentsDone(), r.getSegmentsTotal()));
+        if (r.getBytesPerSecond() > 0) {
+            s.append(", ").append(PoolCtl.human((long) r.getBytesPerSecond())).append("/s");
+        }
+        if (r.getState().equals("running") && r.getEtaSeconds() >= 0) {
+            s.append(", ").append(r.getEtaSeconds()).append(" s left");
+        }
+        if (!r.getError().isEmpty()) {
+            s.append(": ").append(r.getError());
+        }
+        return s.toString();
+    }
+}
