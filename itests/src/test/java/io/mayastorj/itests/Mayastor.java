@@ -44,7 +44,13 @@ final class Mayastor {
         private boolean ended;
 
         NodeProcess(String... args) throws IOException {
-            List<String> command = new ArrayList<>(List.of(BIN.toString(), "node"));
+            this(List.of(), args);
+        }
+
+        /** With a command in front, e.g. {@code ip netns exec NS} to run the node in a network namespace. */
+        NodeProcess(List<String> prefix, String... args) throws IOException {
+            List<String> command = new ArrayList<>(prefix);
+            command.addAll(List.of(BIN.toString(), "node"));
             command.addAll(List.of(args));
             process = new ProcessBuilder(command).redirectErrorStream(true).start();
             Thread pump = new Thread(() -> {
