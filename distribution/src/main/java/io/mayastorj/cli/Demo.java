@@ -25,8 +25,9 @@ import java.util.concurrent.atomic.AtomicReference;
  * aio bdev, writes random data to each and reads it back; makes a pool on a file with a thin and a
  * thick replica and writes to them; kills the node with SIGKILL, starts it again and shows the pool
  * imported by itself with every byte; shares the thick replica over NVMe/TCP to a second node that
- * reads and writes it remotely, then over iSCSI to libiscsi's tools; then cleans up and stops the
- * nodes with SIGTERM.
+ * reads and writes it remotely, then over iSCSI to libiscsi's tools; then runs three nodes with a
+ * 3-replica nexus under a verifying load, kills one, and rebuilds it; cleans up and stops the nodes
+ * with SIGTERM.
  */
 final class Demo {
 
@@ -37,7 +38,10 @@ final class Demo {
             replicas; writes and verifies data; kills the node (kill -9), starts it again and
             verifies that the pool came back with its data; shares a replica over NVMe/TCP to a
             second node, which reads and writes it through its nvmf host; shares it over iSCSI and
-            shows it with libiscsi's iscsi-ls, iscsi-inq and iscsi-perf; stops both. Everything
+            shows it with libiscsi's iscsi-ls, iscsi-inq and iscsi-perf; then starts nodes on
+            127.0.0.2 and .3, makes a volume mirrored over a replica on each of the three, puts a
+            verifying load on it, kills one node (the volume goes on, degraded), brings it back
+            and rebuilds its replica under the load with progress; stops them all. Everything
             lives in a temporary directory that is removed afterwards (--keep leaves it).
             """;
 
@@ -82,7 +86,7 @@ final class Demo {
                 deleteTree(work);
             }
         }
-        out.println(result == 0 ? "== demo done: every byte written came back, also after kill -9 and over NVMe/TCP; iSCSI served it too"
+        out.println(result == 0 ? "== demo done: every byte written came back: after kill -9, over NVMe/TCP, over iSCSI, and through a 3-replica volume that lost a node and rebuilt it"
                 : "== demo FAILED");
         return result;
     }
@@ -92,10 +96,12 @@ final class Demo {
     }
 
     private Process startNode(Path work, String id, String endpoint, int nvmf, int iscsi) throws IOException, InterruptedException {
+        String address = endpoint.substring(0, endpoint.lastIndexOf(':'));
         Path bin = Main.home().resolve("bin/mayastor");
         Process node = new ProcessBuilder(bin.toString(), "node", "--node-id", id, "--grpc-endpoint", endpoint,
                 "--state-dir", work.resolve("state-" + id).toString(), "--buffers-mb", "64",
-                "--nvmf-address", "127.0.0.1", "--nvmf-port", String.valueOf(nvmf), "--iscsi-port", String.valueOf(iscsi))
+                "--nvmf-address", address, "--nvmf-port", String.valueOf(nvmf), "--iscsi-address", address,
+                "--iscsi-port", String.valueOf(iscsi), "--nvmf-io-timeout", "5")
                 .redirectErrorStream(true).start();
         CountDownLatch ready = new CountDownLatch(1);
         AtomicReference<String> failure = new AtomicReference<>();
@@ -184,7 +190,151 @@ final class Demo {
         if (overNvmf(work, endpoint, pattern) != 0 || overIscsi(endpoint) != 0) {
             return 1;
         }
-        return ctl(endpoint, "pool", "destroy", "p0");
+        if (ctl(endpoint, "pool", "destroy", "p0") != 0) {
+            return 1;
+        }
+        return new ReplicatedVolume(work, endpoint).run();
+    }
+
+    /**
+     * Three nodes on 127.0.0.1, .2 and .3, a replica on each, a nexus on the first mirroring them,
+     * published over NVMe/TCP and driven by a verifying load from this process; one replica's node
+     * is killed (the volume goes on, degraded), comes back, and its replica is rebuilt under load.
+     */
+    private final class ReplicatedVolume {
+        private static final String VOLUME = "d3e0c0de-0000-4000-8000-0000000000f0";
+        private final Path work;
+        private final String endpoint;
+        private final List<Process> others = new ArrayList<>();
+
+        ReplicatedVolume(Path work, String endpoint) {
+            this.work = work;
+            this.endpoint = endpoint;
+        }
+
+        int run() throws IOException, InterruptedException {
+            out.println();
+            out.println("== a replicated volume: nodes on 127.0.0.2 and 127.0.0.3 join, each with a pool and a replica");
+            String[] endpoints = {endpoint, "127.0.0.2:" + freePortOn("127.0.0.2", 10124), "127.0.0.3:" + freePortOn("127.0.0.3", 10124)};
+            String[] ids = {"demo", "demo-2", "demo-3"};
+            int[] nvmf = {nvmfPort, freePortOn("127.0.0.2", 8420), freePortOn("127.0.0.3", 8420)};
+            List<String> children = new ArrayList<>();
+            try {
+                for (int i = 0; i < 3; i++) {
+                    if (i > 0) {
+                        out.println();
+                        out.println("== starting node " + ids[i] + " on " + endpoints[i]);
+                        others.add(startNode(work, ids[i], endpoints[i], nvmf[i], freePortOn(endpoints[i].split(":")[0], 3260)));
+                    }
+                    Path disk = work.resolve("pool-" + ids[i] + ".img");
+                    sized(disk, 512L << 20);
+                    String uuid = "d3e0c0de-0000-4000-8000-0000000000a" + i;
+                    List<String> create = new ArrayList<>(List.of("replica", "create", "pool-" + i, "256MiB", "--thin", "--uuid", uuid,
+                            "--name", "volume-replica-" + (i + 1)));
+                    if (i > 0) {
+                        create.addAll(List.of("--share", "nvmf", "--allowed-host", "nqn.2019-05.io.openebs:node-name:demo"));
+                    }
+                    if (ctl(endpoints[i], "pool", "create", "pool-" + i, disk.toString()) != 0
+                            || ctl(endpoints[i], create.toArray(String[]::new)) != 0) {
+                        return 1;
+                    }
+                    children.add(i == 0 ? "bdev:///" + uuid // local to the nexus
+                            : "nvmf://" + endpoints[i].split(":")[0] + ":" + nvmf[i] + "/nqn.2019-05.io.openebs:" + uuid);
+                }
+                List<String> create = new ArrayList<>(List.of("nexus", "create", "volume", "--uuid", VOLUME));
+                for (String c : children) {
+                    create.addAll(List.of("--child", c));
+                }
+                StringBuilder published = new StringBuilder();
+                if (ctl(endpoint, create.toArray(String[]::new)) != 0
+                        || ctl(published, endpoint, "nexus", "publish", "volume", "--protocol", "nvmf") != 0) {
+                    return 1;
+                }
+                return underLoad(endpoints, ids, nvmf, children, published.toString().strip());
+            } finally {
+                ctl(endpoint, "nexus", "destroy", "volume");
+                for (int i = 0; i < others.size(); i++) {
+                    out.println();
+                    out.println("== stopping node " + ids[i + 1]);
+                    others.get(i).toHandle().destroy();
+                    if (!others.get(i).waitFor(30, TimeUnit.SECONDS)) {
+                        others.get(i).destroyForcibly().waitFor();
+                    }
+                }
+            }
+        }
+
+        private int underLoad(String[] endpoints, String[] ids, int[] nvmf, List<String> children, String published)
+                throws IOException, InterruptedException {
+            out.println();
+            out.println("== a verifying load from this process over NVMe/TCP: 4 KiB random writes and reads, every block");
+            out.println("   stamped with its number and a sequence number and checked against the last acknowledged write");
+            io.mayastorj.core.internal.reactor.ReactorGroupImpl reactors = new io.mayastorj.core.internal.reactor.ReactorGroupImpl(1);
+            io.mayastorj.core.internal.buffer.DmaBufferPool buffers = new io.mayastorj.core.internal.buffer.DmaBufferPool(32L << 20,
+                    io.mayastorj.core.internal.buffer.HugepageMode.OFF);
+            io.mayastorj.nvmf.internal.host.NvmfBdevFactory host = new io.mayastorj.nvmf.internal.host.NvmfBdevFactory(
+                    reactors.reactors(), buffers, io.mayastorj.nvmf.internal.host.NvmfBdevFactory.hostNqn("demo-load"),
+                    TimeUnit.SECONDS.toNanos(30));
+            io.mayastorj.core.bdev.BlockDevice volume = host.create(io.mayastorj.core.bdev.BdevUri.parse(published));
+            io.mayastorj.load.VerifyingLoad load = new io.mayastorj.load.VerifyingLoad(volume, buffers, 16, 7);
+            try {
+                load.start();
+                progress(load, 3);
+                out.println();
+                out.println("== kill -9 node " + ids[1] + ": the volume must go on, degraded");
+                Process victim = others.get(0);
+                victim.toHandle().destroyForcibly();
+                victim.waitFor(30, TimeUnit.SECONDS);
+                progress(load, 2);
+                if (ctl(endpoint, "nexus", "list") != 0) {
+                    return 1;
+                }
+                out.println();
+                out.println("== node " + ids[1] + " comes back; its replica is added again and rebuilt while the load goes on");
+                others.set(0, startNode(work, ids[1], endpoints[1], nvmf[1], freePortOn("127.0.0.2", 3260)));
+                if (ctl(endpoint, "nexus", "add-child", "volume", children.get(1)) != 0
+                        || ctl(endpoint, "nexus", "list", "volume", "--watch") != 0) {
+                    return 1;
+                }
+                progress(load, 1);
+                load.stop();
+                long bad = load.verifyAll(java.time.Duration.ofSeconds(30));
+                out.println();
+                out.printf(Locale.ROOT, "== the load: %,d writes and %,d verified reads, %d errors; then all %,d blocks read back: %s%n",
+                        load.writesOk.get(), load.readsOk.get(), load.errors(), volume.sizeBytes() / io.mayastorj.load.VerifyingLoad.BLOCK,
+                        bad == 0 ? "every one holds its last acknowledged write" : bad + " blocks WRONG: " + load.mismatches());
+                if (shell(endpoint, "mayastor:nexus") != 0) {
+                    return 1;
+                }
+                return bad == 0 && load.errors() == 0 && load.mismatches().isEmpty() ? 0 : 1;
+            } finally {
+                load.close();
+                volume.close();
+                reactors.stop();
+            }
+        }
+
+        /** A line a second: what the load has done, and any error. */
+        private void progress(io.mayastorj.load.VerifyingLoad load, int seconds) throws InterruptedException {
+            for (int i = 0; i < seconds; i++) {
+                Thread.sleep(1000);
+                out.printf(Locale.ROOT, "   load: %,d writes, %,d verified reads, %d errors, %d wrong%n", load.writesOk.get(),
+                        load.readsOk.get(), load.errors(), load.mismatches().size());
+            }
+        }
+
+    }
+
+    /** {@code preferred} on {@code address} when it is free, else any free port there. */
+    private static int freePortOn(String address, int preferred) throws IOException {
+        InetAddress a = InetAddress.getByName(address);
+        try (ServerSocket socket = new ServerSocket(preferred, 1, a)) {
+            return socket.getLocalPort();
+        } catch (IOException taken) {
+            try (ServerSocket socket = new ServerSocket(0, 1, a)) {
+                return socket.getLocalPort();
+            }
+        }
     }
 
     /**

@@ -42,6 +42,7 @@ public final class NodeSettings {
         KEYS.put("nexus.rebuild.tasks", "segments a rebuild copies at once (default 16)");
         KEYS.put("nexus.partial.rebuild.window.seconds",
                 "how long a faulted child's write log is kept so that its return rebuilds only what changed (default 600)");
+        KEYS.put("nexus.nats.url", "NATS server with JetStream for the nexus records (default: files in state.dir)");
     }
 
     private final Map<String, String> values = new LinkedHashMap<>();
@@ -193,6 +194,7 @@ public final class NodeSettings {
         for (String key : List.of("nexus.rebuild.segment.kib", "nexus.rebuild.tasks", "nexus.partial.rebuild.window.seconds")) {
             config.put(key, Integer.parseInt(values.get(key)));
         }
+        config.put("nexus.nats.url", values.getOrDefault("nexus.nats.url", ""));
         return config;
     }
 

@@ -58,6 +58,10 @@ class NodeSettingsTest {
                 refused(null, Map.of("node-id", "n", "hugepages", "maybe")));
         assertEquals("log.level=loud: expected one of debug, error, info, trace, warn",
                 refused(null, Map.of("node-id", "n", "log-level", "loud")));
+        assertEquals("nexus.rebuild.segment.kib must be a power of two, not 48",
+                refused(null, Map.of("node-id", "n", "nexus-rebuild-segment-kib", "48")));
+        assertEquals("nexus.rebuild.tasks=0: expected a whole number in 1..256",
+                refused(null, Map.of("node-id", "n", "nexus-rebuild-tasks", "0")));
     }
 
     @Test
@@ -65,7 +69,8 @@ class NodeSettingsTest {
         Path config = dir.resolve("node.conf");
         Files.writeString(config, "node.id = n\nreactor = 2\n");
         assertEquals("unknown setting 'reactor' in " + config + " (known: buffers.mb, grpc.endpoint, hugepages, "
-                + "iscsi.address, iscsi.port, log.level, node.id, nvmf.address, nvmf.io.timeout, nvmf.port, reactors, state.dir)", refused(config, Map.of()));
+                + "iscsi.address, iscsi.port, log.level, nexus.nats.url, nexus.partial.rebuild.window.seconds, nexus.rebuild.segment.kib, "
+                + "nexus.rebuild.tasks, node.id, nvmf.address, nvmf.io.timeout, nvmf.port, reactors, state.dir)", refused(config, Map.of()));
     }
 
     @Test

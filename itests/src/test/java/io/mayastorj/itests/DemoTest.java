@@ -13,8 +13,9 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The README's first command, as a newcomer runs it: {@code mayastor demo} ends with exit 0 and
- * shows what it promises — data verified after kill -9, over NVMe/TCP, and the iSCSI target seen
- * by libiscsi's tools when they are installed.
+ * shows what it promises — data verified after kill -9, over NVMe/TCP, the iSCSI target seen by
+ * libiscsi's tools when they are installed, and a 3-replica volume that loses a node under a
+ * verifying load without an error and rebuilds it.
  */
 class DemoTest {
 
@@ -52,6 +53,9 @@ class DemoTest {
         assertTrue(out.contains("== demo done: every byte written came back"), out);
         assertTrue(out.lines().filter(l -> l.startsWith("   verified: 1 MiB read back")).count() >= 6, out);
         assertTrue(out.contains("node exited with 137 (killed)"), out);
+        assertTrue(out.contains("nexus volume (d3e0c0de-0000-4000-8000-0000000000f0): degraded"), "degraded after a node died:\n" + out);
+        assertTrue(out.contains("completed 100% partial"), "the rebuild:\n" + out);
+        assertTrue(out.contains(" 0 errors; then all 65,536 blocks read back: every one holds its last acknowledged write"), out);
         if (onPath("iscsi-inq")) {
             assertTrue(out.contains("   Product:Mayastor-J"), "iscsi-inq's answer:\n" + out);
             assertTrue(out.contains("   Lun:0    Type:DIRECT_ACCESS"), "iscsi-ls's answer:\n" + out);

@@ -18,4 +18,8 @@ public @interface NexusConfig {
     @AttributeDefinition(name = "nexus.partial.rebuild.window.seconds",
             description = "How long a faulted child's write log is kept, so that its return rebuilds only what changed")
     int nexus_partial_rebuild_window_seconds() default 600;
+
+    @AttributeDefinition(name = "nexus.nats.url",
+            description = "NATS server (with JetStream) for the nexus records, e.g. nats://127.0.0.1:4222; empty: files in the state directory")
+    String nexus_nats_url() default "";
 }

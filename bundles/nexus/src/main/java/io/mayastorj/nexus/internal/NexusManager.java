@@ -11,6 +11,7 @@ import io.mayastorj.core.transport.ShareManager;
 import io.mayastorj.core.transport.ShareOptions;
 import io.mayastorj.core.transport.ShareStatus;
 import io.mayastorj.nexus.internal.store.FileNexusStore;
+import io.mayastorj.nexus.internal.store.NatsNexusStore;
 import io.mayastorj.nexus.internal.store.NexusRecord;
 import io.mayastorj.nexus.internal.store.NexusStore;
 import java.io.IOException;
@@ -63,7 +64,8 @@ public final class NexusManager {
     @Activate
     public NexusManager(@Reference BdevRegistry registry, @Reference BufferPool buffers, @Reference ShareManager shares,
                         @Reference Node node, NexusConfig config) throws IOException {
-        this(registry, buffers, shares, new FileNexusStore(node.stateDir().resolve("nexus")),
+        this(registry, buffers, shares, config.nexus_nats_url().isBlank() ? new FileNexusStore(node.stateDir().resolve("nexus"))
+                        : new NatsNexusStore(config.nexus_nats_url()),
                 new NexusSettings(config.nexus_rebuild_segment_kib() * 1024, config.nexus_rebuild_tasks(),
                         Duration.ofSeconds(config.nexus_partial_rebuild_window_seconds())));
     }
@@ -365,6 +367,13 @@ public final class NexusManager {
         }
         control.shutdown();
         background.shutdown();
+        if (store instanceof AutoCloseable c) {
+            try {
+                c.close();
+            } catch (Exception e) {
+                LOG.log(Level.WARNING, "closing {0}: {1}", store.describe(), e.getMessage());
+            }
+        }
         try {
             background.awaitTermination(30, TimeUnit.SECONDS);
         } catch (InterruptedException e) {
