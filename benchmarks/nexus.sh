@@ -20,12 +20,14 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-node() { # n: starts node n on 127.0.0.n
-    "$M" node --node-id "bench-$1" --grpc-endpoint "127.0.0.$1:10190" --state-dir "$DIR/state-$1" --buffers-mb 256 \
-        --nvmf-address "127.0.0.$1" --nvmf-port 8440 --iscsi-address "127.0.0.$1" --iscsi-port 3270 >"$DIR/node-$1.log" 2>&1 &
+node() { # n [extra flags]: starts node n on 127.0.0.n
+    n=$1; shift
+    "$M" node --node-id "bench-$n" --grpc-endpoint "127.0.0.$n:10190" --state-dir "$DIR/state-$n" --buffers-mb 256 \
+        --nvmf-address "127.0.0.$n" --nvmf-port 8440 --iscsi-address "127.0.0.$n" --iscsi-port 3270 "$@" >"$DIR/node-$n.log" 2>&1 &
+    eval "PID_$n=$!"
     PIDS="$PIDS $!"
-    for _ in $(seq 150); do grep -q "ready" "$DIR/node-$1.log" 2>/dev/null && return; sleep 0.2; done
-    echo "node $1 did not start:" >&2; cat "$DIR/node-$1.log" >&2; exit 1
+    for _ in $(seq 150); do grep -q "ready" "$DIR/node-$n.log" 2>/dev/null && return; sleep 0.2; done
+    echo "node $n did not start:" >&2; cat "$DIR/node-$n.log" >&2; exit 1
 }
 ctl() { n=$1; shift; "$M" ctl --node "127.0.0.$n:10190" "$@"; }
 uuid() { echo "b0b0b0b0-0000-4000-8000-00000000000$1"; }
@@ -45,11 +47,12 @@ child() { if [ "$1" = 1 ]; then echo "bdev:///$(uuid 1)"; else echo "nvmf://127.
 
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 bench() { # uri rw bs qd -> iops
-    "$M" bench --uri "$1" --rw "$2" --bs "$3" --qd "$4" --time "${SECS}s" --ramp 2s --json | json "round(d['iops'])"
+    "$M" bench --uri "$1" --rw "$2" --bs "$3" --qd "$4" --time "${SECS}s" --ramp 2s --json 2>/dev/null | json "round(d['iops'])"
 }
 
 echo "# $(date -u +%FT%TZ) $(uname -r), $(nproc) cores, pools on $(df -T "$DIR" | awk 'NR==2 {print $2}') ($DIR)"
 for round in $(seq "$ROUNDS"); do
+    [ -n "${BENCH_SKIP_WRITES:-}" ] && break
     echo "# round $round"
     for replicas in 1 2 3; do
         set -- --child "$(child 1)"
@@ -65,22 +68,36 @@ for round in $(seq "$ROUNDS"); do
     done
 done
 
-echo "# rebuild: a 1 GiB child added to a 1-replica nexus whose volume is full, under a 4 KiB random write load at QD 8"
+echo "# rebuild: 1 GiB onto a new remote child of a 1-replica nexus whose volume is full, while a 4 KiB random"
+echo "# write load at QD 8 runs; rate = segments done x segment size / time (what the child receives)"
 truncate -s 1G "$DIR/raw.img"
-RAW=$("$M" bench --uri "aio://$DIR/raw.img" --rw write --bs 1m --qd 8 --time "${SECS}s" --ramp 1s --json | json "round(d['bytes_per_second']/1048576)")
+RAW=$("$M" bench --uri "aio://$DIR/raw.img" --rw write --bs 1m --qd 8 --time "${SECS}s" --ramp 1s --json 2>/dev/null \
+    | json "round(d['bytes_per_second']/1048576)")
 rm -f "$DIR/raw.img"
-echo "raw sequential write of the pool's filesystem: $RAW MiB/s (aio, 1 MiB, QD 8)"
-ctl 1 nexus create bench --uuid b0b0b0b0-0000-4000-8000-0000000000fe --child "$(child 1)" >/dev/null
-URI=$(ctl 1 nexus publish bench --protocol nvmf)
-"$M" bench --uri "$URI" --rw write --bs 1m --qd 8 --size 1G --time 15s --ramp 0s >/dev/null   # fill it
-"$M" bench --uri "$URI" --rw randwrite --bs 4k --qd 8 --time 600s --ramp 0s >/dev/null 2>&1 &
-LOAD=$!
-ctl 1 nexus add-child bench "$(child 2)" >/dev/null
-while ctl 1 --json nexus list bench | json "any(c['state']=='CHILD_DEGRADED' for c in d['nexusList'][0]['children'])" | grep -q True; do
-    sleep 0.5
+echo "raw sequential write of the pools' file system: $RAW MiB/s (aio, 1 MiB, QD 8)"
+rebuild() { # segment-KiB tasks
+    kill "$PID_1"; wait "$PID_1" 2>/dev/null || true
+    node 1 --nexus-rebuild-segment-kib "$1" --nexus-rebuild-tasks "$2"
+    rm -f "$DIR"/state-1/nexus/*.properties
+    ctl 1 nexus create bench --uuid b0b0b0b0-0000-4000-8000-0000000000fe --child "$(child 1)" >/dev/null
+    URI=$(ctl 1 nexus publish bench --protocol nvmf)
+    "$M" bench --uri "$URI" --rw write --bs 1m --qd 8 --size $GIB --time 8s --ramp 0s >/dev/null 2>&1   # fill it
+    "$M" bench --uri "$URI" --rw randwrite --bs 4k --qd 8 --time 600s --ramp 0s --json >"$DIR/load.json" 2>/dev/null &
+    LOAD=$!
+    sleep 1
+    ctl 1 nexus add-child bench "$(child 2)" >/dev/null
+    while ctl 1 --json nexus list bench | json "any(c['state']=='CHILD_DEGRADED' for c in d['nexusList'][0]['children'])" | grep -q True; do
+        sleep 0.2
+    done
+    kill "$LOAD" 2>/dev/null || true; wait "$LOAD" 2>/dev/null || true
+    R=$(ctl 1 --json nexus list bench | json "d['nexusList'][0]['children'][1]['rebuild']")
+    RATE=$(echo "$R" | python3 -c "import ast,sys; r=ast.literal_eval(sys.stdin.read()); print(round(r['bytesPerSecond']/1048576))")
+    STATE=$(echo "$R" | python3 -c "import ast,sys; r=ast.literal_eval(sys.stdin.read()); print(r['state'])")
+    echo "rebuild segment=${1}KiB tasks=$2: $STATE at $RATE MiB/s = $(python3 -c "print(round($RATE/$RAW, 2))") of raw"
+    ctl 1 nexus destroy bench >/dev/null
+    ctl 2 replica destroy "$(uuid 2)" >/dev/null  # a fresh replica for the next run
+    ctl 2 replica create p2 1GiB --uuid "$(uuid 2)" --share nvmf --allowed-host nqn.2019-05.io.openebs:node-name:bench-1 >/dev/null
+}
+for config in ${BENCH_REBUILDS:-64,16 256,16 1024,8}; do # not a pipeline: the nodes it starts must reach cleanup
+    rebuild "${config%,*}" "${config#*,}"
 done
-kill "$LOAD" 2>/dev/null; wait "$LOAD" 2>/dev/null || true
-RATE=$(ctl 1 --json nexus list bench | json "round(d['nexusList'][0]['children'][1]['rebuild']['bytesPerSecond']/1048576)")
-STATE=$(ctl 1 --json nexus list bench | json "d['nexusList'][0]['children'][1]['rebuild']['state']")
-echo "rebuild of 1 GiB ($STATE): $RATE MiB/s = $(python3 -c "print(round($RATE/$RAW, 2))") of raw, with the load running"
-ctl 1 nexus destroy bench >/dev/null

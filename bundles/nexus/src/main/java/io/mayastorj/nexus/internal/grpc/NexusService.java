@@ -21,6 +21,7 @@ import io.mayastorj.api.v1.RebuildStats;
 import io.mayastorj.api.v1.RemoveChildNexusRequest;
 import io.mayastorj.api.v1.UnpublishNexusRequest;
 import io.mayastorj.core.error.MayastorException;
+import io.mayastorj.core.text.Uuids;
 import io.mayastorj.nexus.internal.NexusManager;
 import io.mayastorj.nexus.internal.NexusView;
 import java.util.UUID;
@@ -46,7 +47,7 @@ public final class NexusService extends NexusRpcGrpc.NexusRpcImplBase {
 
     @Override
     public void createNexus(CreateNexusRequest request, StreamObserver<Nexus> response) {
-        UUID uuid = uuid(request.getUuid());
+        UUID uuid = Uuids.parse(request.getUuid());
         String name = request.getName().isEmpty() ? uuid.toString() : request.getName();
         reply(response, toProto(nexuses.create(name, uuid, request.getSize(), request.getChildrenList())));
     }
@@ -111,18 +112,6 @@ public final class NexusService extends NexusRpcGrpc.NexusRpcImplBase {
     @Override
     public void stopRebuild(RebuildRequest request, StreamObserver<Nexus> response) {
         reply(response, toProto(nexuses.rebuild(request.getNexus(), request.getUri(), NexusManager.RebuildAction.CANCEL)));
-    }
-
-    private static UUID uuid(String text) {
-        try {
-            UUID uuid = UUID.fromString(text);
-            if (uuid.toString().equalsIgnoreCase(text)) {
-                return uuid;
-            }
-        } catch (IllegalArgumentException e) {
-            // reported below
-        }
-        throw MayastorException.invalidArgument("'%s' is not a UUID", text);
     }
 
     static Nexus toProto(NexusView v) {

@@ -13,6 +13,7 @@ import io.mayastorj.api.v1.Pool;
 import io.mayastorj.api.v1.PoolRpcGrpc;
 import io.mayastorj.api.v1.PoolState;
 import io.mayastorj.core.error.MayastorException;
+import io.mayastorj.core.text.Uuids;
 import io.mayastorj.pool.internal.LvStore;
 import io.mayastorj.pool.internal.PoolManager;
 import java.util.List;
@@ -35,14 +36,14 @@ public final class PoolService extends PoolRpcGrpc.PoolRpcImplBase {
     @Override
     public void createPool(CreatePoolRequest request, StreamObserver<Pool> response) {
         String disk = oneDisk(request.getDisksList());
-        UUID uuid = request.getUuid().isEmpty() ? null : Ids.uuid(request.getUuid());
+        UUID uuid = request.getUuid().isEmpty() ? null : Uuids.parse(request.getUuid());
         reply(response, toProto(pools.create(request.getName(), uuid, disk, request.getClusterSize())));
     }
 
     @Override
     public void importPool(ImportPoolRequest request, StreamObserver<Pool> response) {
         String disk = oneDisk(request.getDisksList());
-        UUID uuid = request.getUuid().isEmpty() ? null : Ids.uuid(request.getUuid());
+        UUID uuid = request.getUuid().isEmpty() ? null : Uuids.parse(request.getUuid());
         reply(response, toProto(pools.importPool(request.getName(), uuid, disk)));
     }
 

@@ -16,6 +16,7 @@ import io.mayastorj.api.v1.ShareProtocol;
 import io.mayastorj.api.v1.ShareReplicaRequest;
 import io.mayastorj.api.v1.UnshareReplicaRequest;
 import io.mayastorj.core.error.MayastorException;
+import io.mayastorj.core.text.Uuids;
 import io.mayastorj.pool.internal.PoolManager;
 import io.mayastorj.pool.internal.ReplicaView;
 import java.util.Locale;
@@ -37,7 +38,7 @@ public final class ReplicaService extends ReplicaRpcGrpc.ReplicaRpcImplBase {
 
     @Override
     public void createReplica(CreateReplicaRequest request, StreamObserver<Replica> response) {
-        UUID uuid = Ids.uuid(request.getUuid());
+        UUID uuid = Uuids.parse(request.getUuid());
         if (request.getSize() <= 0) {
             throw MayastorException.invalidArgument("replica %s: the size must be greater than zero", uuid);
         }
@@ -56,7 +57,7 @@ public final class ReplicaService extends ReplicaRpcGrpc.ReplicaRpcImplBase {
 
     @Override
     public void destroyReplica(DestroyReplicaRequest request, StreamObserver<DestroyReplicaResponse> response) {
-        pools.destroyReplica(Ids.uuid(request.getUuid()));
+        pools.destroyReplica(Uuids.parse(request.getUuid()));
         PoolService.reply(response, DestroyReplicaResponse.getDefaultInstance());
     }
 
@@ -76,7 +77,7 @@ public final class ReplicaService extends ReplicaRpcGrpc.ReplicaRpcImplBase {
 
     @Override
     public void shareReplica(ShareReplicaRequest request, StreamObserver<Replica> response) {
-        UUID uuid = Ids.uuid(request.getUuid());
+        UUID uuid = Uuids.parse(request.getUuid());
         if (request.getShare() == ShareProtocol.NONE) {
             pools.unshareReplica(uuid);
         } else {
@@ -87,14 +88,14 @@ public final class ReplicaService extends ReplicaRpcGrpc.ReplicaRpcImplBase {
 
     @Override
     public void unshareReplica(UnshareReplicaRequest request, StreamObserver<Replica> response) {
-        UUID uuid = Ids.uuid(request.getUuid());
+        UUID uuid = Uuids.parse(request.getUuid());
         pools.unshareReplica(uuid);
         PoolService.reply(response, view(uuid));
     }
 
     @Override
     public void resizeReplica(ResizeReplicaRequest request, StreamObserver<Replica> response) {
-        UUID uuid = Ids.uuid(request.getUuid());
+        UUID uuid = Uuids.parse(request.getUuid());
         pools.resizeReplica(uuid, request.getRequestedSize());
         PoolService.reply(response, view(uuid));
     }

@@ -1,15 +1,15 @@
-package io.mayastorj.pool.internal.grpc;
+package io.mayastorj.core.text;
 
 import io.mayastorj.core.error.MayastorException;
 import java.util.UUID;
 
-/** UUIDs from requests, with a clear error for a bad one. */
-final class Ids {
+/** UUIDs from requests: only the canonical form, with a clear INVALID_ARGUMENT for anything else. */
+public final class Uuids {
 
-    private Ids() {
+    private Uuids() {
     }
 
-    static UUID uuid(String text) {
+    public static UUID parse(String text) {
         try {
             UUID uuid = UUID.fromString(text);
             if (uuid.toString().equalsIgnoreCase(text)) {
