@@ -1,0 +1,500 @@
+package io.mayastorj.plugins.nbd;
+
+import io.mayastorj.core.bdev.BlockDevice;
+import io.mayastorj.core.bdev.IoCompletion;
+import io.mayastorj.core.bdev.IoStatus;
+import io.mayastorj.core.bdev.IoType;
+import io.mayastorj.core.buffer.BufferPool;
+import io.mayastorj.core.buffer.DmaBuffer;
+import java.io.EOFException;
+import java.io.IOException;
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * One NBD client connection: the handshake and option haggling, then the transmission phase. This
+ * thread reads requests and submits them; the bdev's completions send the replies (one lock around
+ * the socket's writes), so up to {@link #IN_FLIGHT} requests run at once. Request slots are made
+ * once per connection; data moves between the socket and DMA buffers without a copy.
+ */
+final class NbdConnection implements Runnable {
+
+    private static final Logger LOG = System.getLogger("mayastor.nbd");
+    static final int IN_FLIGHT = 128;
+
+    private final NbdTransport transport;
+    private final SocketChannel channel;
+    private final BufferPool buffers;
+    private final InetAddress client;
+    private final String peer;
+    private final ByteBuffer header = ByteBuffer.allocate(28);
+    private final ArrayBlockingQueue<Request> free = new ArrayBlockingQueue<>(IN_FLIGHT);
+    private final Object sending = new Object();
+    private final ByteBuffer replyHeader = ByteBuffer.allocate(32);
+    private final ByteBuffer[] gather = new ByteBuffer[2];
+    private volatile NbdTransport.Export export;
+    private volatile boolean closed;
+    private boolean structured;
+    private boolean noZeroes;
+
+    NbdConnection(NbdTransport transport, SocketChannel channel, BufferPool buffers) throws IOException {
+        this.transport = transport;
+        this.channel = channel;
+        this.buffers = buffers;
+        InetSocketAddress remote = (InetSocketAddress) channel.getRemoteAddress();
+        this.client = remote.getAddress();
+        this.peer = remote.getAddress().getHostAddress() + ":" + remote.getPort();
+        for (int i = 0; i < IN_FLIGHT; i++) {
+            free.add(new Request());
+        }
+    }
+
+    boolean serves(BlockDevice device) {
+        NbdTransport.Export e = export;
+        return e != null && e.device() == device;
+    }
+
+    @Override
+    public void run() {
+        String why = null;
+        try {
+            if (handshake()) {
+                LOG.log(Level.INFO, "NBD client {0} uses export {1}{2}", peer, export.device().name(), structured ? " (structured replies)" : "");
+                transmission();
+            }
+        } catch (EOFException e) {
+            why = null; // the client went away
+        } catch (IOException e) {
+            why = closed ? null : e.getMessage();
+        } catch (ProtocolError e) {
+            why = e.getMessage();
+        } finally {
+            if (why == null) {
+                awaitInFlight(); // a soft disconnect: the replies in flight go out first
+            }
+            close(why);
+            awaitInFlight();
+            transport.closed(this);
+        }
+    }
+
+    private static final class ProtocolError extends Exception {
+        ProtocolError(String message) {
+            super(message, null, false, false);
+        }
+    }
+
+    // ================================================================== handshake
+
+    /** True when the client chose an export and transmission begins. */
+    private boolean handshake() throws IOException, ProtocolError {
+        ByteBuffer hello = ByteBuffer.allocate(18).putLong(Nbd.NBDMAGIC).putLong(Nbd.IHAVEOPT)
+                .putShort((short) (Nbd.FLAG_FIXED_NEWSTYLE | Nbd.FLAG_NO_ZEROES)).flip();
+        write(hello);
+        int clientFlags = read(4).getInt();
+        if ((clientFlags & ~(Nbd.FLAG_FIXED_NEWSTYLE | Nbd.FLAG_NO_ZEROES)) != 0) {
+            throw new ProtocolError("unknown client flags 0x" + Integer.toHexString(clientFlags));
+        }
+        noZeroes = (clientFlags & Nbd.FLAG_NO_ZEROES) != 0;
+        while (true) {
+            ByteBuffer h = read(16);
+            if (h.getLong() != Nbd.IHAVEOPT) {
+                throw new ProtocolError("an option without the IHAVEOPT magic");
+            }
+            int option = h.getInt();
+            long length = Integer.toUnsignedLong(h.getInt());
+            if (length > 64 * 1024) {
+                throw new ProtocolError("an option of " + length + " bytes");
+            }
+            ByteBuffer data = read((int) length);
+            switch (option) {
+                case Nbd.OPT_EXPORT_NAME -> {
+                    String name = StandardCharsets.UTF_8.decode(data).toString();
+                    NbdTransport.Export e = transport.export(name);
+                    if (e == null || !e.allows(client)) {
+                        throw new ProtocolError("no export '" + name + "' for this client"); // the protocol's only answer: close
+                    }
+                    export = e;
+                    ByteBuffer reply = ByteBuffer.allocate(noZeroes ? 10 : 134).putLong(e.device().sizeBytes())
+                            .putShort((short) transmissionFlags(e.device()));
+                    write(reply.position(reply.capacity()).flip());
+                    return true;
+                }
+                case Nbd.OPT_ABORT -> {
+                    optionReply(option, Nbd.REP_ACK, null);
+                    return false;
+                }
+                case Nbd.OPT_LIST -> {
+                    if (length != 0) {
+                        optionError(option, Nbd.REP_ERR_INVALID, "LIST takes no data");
+                        continue;
+                    }
+                    for (String name : transport.exportNames(client)) {
+                        byte[] n = name.getBytes(StandardCharsets.UTF_8);
+                        optionReply(option, Nbd.REP_SERVER, ByteBuffer.allocate(4 + n.length).putInt(n.length).put(n).flip());
+                    }
+                    optionReply(option, Nbd.REP_ACK, null);
+                }
+                case Nbd.OPT_STRUCTURED_REPLY -> {
+                    if (length != 0) {
+                        optionError(option, Nbd.REP_ERR_INVALID, "STRUCTURED_REPLY takes no data");
+                        continue;
+                    }
+                    structured = true;
+                    optionReply(option, Nbd.REP_ACK, null);
+                }
+                case Nbd.OPT_STARTTLS -> optionError(option, Nbd.REP_ERR_POLICY, "this server does not offer TLS");
+                case Nbd.OPT_INFO, Nbd.OPT_GO -> {
+                    if (info(option, data) && option == Nbd.OPT_GO) {
+                        return true;
+                    }
+                }
+                default -> optionError(option, Nbd.REP_ERR_UNSUP, "option " + option + " is not supported");
+            }
+        }
+    }
+
+    /** NBD_OPT_INFO / NBD_OPT_GO: describe the export; true when it exists (GO then begins transmission). */
+    private boolean info(int option, ByteBuffer data) throws IOException {
+        if (data.remaining() < 6) {
+            optionError(option, Nbd.REP_ERR_INVALID, "the request is too short");
+            return false;
+        }
+        int nameLength = data.getInt();
+        if (nameLength < 0 || nameLength > data.remaining() - 2) {
+            optionError(option, Nbd.REP_ERR_INVALID, "the name length is wrong");
+            return false;
+        }
+        byte[] n = new byte[nameLength];
+        data.get(n);
+        int requests = data.getShort() & 0xFFFF;
+        if (data.remaining() != 2 * requests) {
+            optionError(option, Nbd.REP_ERR_INVALID, "the information request count is wrong");
+            return false;
+        }
+        String name = new String(n, StandardCharsets.UTF_8);
+        NbdTransport.Export e = transport.export(name);
+        if (e == null || !e.allows(client)) {
+            optionError(option, Nbd.REP_ERR_UNKNOWN, "no export '" + name + "'");
+            return false;
+        }
+        BlockDevice d = e.device();
+        boolean wantName = false;
+        boolean wantDescription = false;
+        for (int i = 0; i < requests; i++) {
+            int what = data.getShort() & 0xFFFF;
+            wantName |= what == Nbd.INFO_NAME;
+            wantDescription |= what == Nbd.INFO_DESCRIPTION;
+        }
+        optionReply(option, Nbd.REP_INFO, ByteBuffer.allocate(12).putShort((short) Nbd.INFO_EXPORT).putLong(d.sizeBytes())
+                .putShort((short) transmissionFlags(d)).flip());
+        optionReply(option, Nbd.REP_INFO, ByteBuffer.allocate(14).putShort((short) Nbd.INFO_BLOCK_SIZE).putInt(d.blockSize())
+                .putInt(Math.max(4096, d.blockSize())).putInt(Nbd.MAX_PAYLOAD).flip());
+        if (wantName) {
+            byte[] full = d.name().getBytes(StandardCharsets.UTF_8);
+            optionReply(option, Nbd.REP_INFO, ByteBuffer.allocate(2 + full.length).putShort((short) Nbd.INFO_NAME).put(full).flip());
+        }
+        if (wantDescription) {
+            byte[] text = ("Mayastor-J " + d.productName()).getBytes(StandardCharsets.UTF_8);
+            optionReply(option, Nbd.REP_INFO, ByteBuffer.allocate(2 + text.length).putShort((short) Nbd.INFO_DESCRIPTION).put(text).flip());
+        }
+        optionReply(option, Nbd.REP_ACK, null);
+        if (option == Nbd.OPT_GO) {
+            export = e;
+        }
+        return true;
+    }
+
+    private static int transmissionFlags(BlockDevice d) {
+        int flags = Nbd.FLAG_HAS_FLAGS | Nbd.FLAG_SEND_FLUSH | Nbd.FLAG_SEND_FUA | Nbd.FLAG_CAN_MULTI_CONN;
+        if (d.supports(IoType.UNMAP)) {
+            flags |= Nbd.FLAG_SEND_TRIM;
+        }
+        if (d.supports(IoType.WRITE_ZEROES)) {
+            flags |= Nbd.FLAG_SEND_WRITE_ZEROES;
+        }
+        return flags;
+    }
+
+    private void optionReply(int option, int type, ByteBuffer data) throws IOException {
+        int length = data == null ? 0 : data.remaining();
+        write(ByteBuffer.allocate(20).putLong(Nbd.REPLY_MAGIC).putInt(option).putInt(type).putInt(length).flip());
+        if (data != null) {
+            write(data);
+        }
+    }
+
+    private void optionError(int option, int type, String message) throws IOException {
+        optionReply(option, type, StandardCharsets.UTF_8.encode(message));
+    }
+
+    // ================================================================== transmission
+
+    private void transmission() throws IOException, ProtocolError {
+        BlockDevice device = export.device();
+        int bs = device.blockSize();
+        while (!closed) {
+            header.clear();
+            readFully(header);
+            header.flip();
+            if (header.getInt() != Nbd.REQUEST_MAGIC) {
+                throw new ProtocolError("a request without the request magic");
+            }
+            int flags = header.getShort() & 0xFFFF;
+            int type = header.getShort() & 0xFFFF;
+            long handle = header.getLong();
+            long offset = header.getLong();
+            long length = Integer.toUnsignedLong(header.getInt());
+            if (type == Nbd.CMD_DISC) {
+                return; // the finally waits for what is in flight, then closes
+            }
+            Request r = takeSlot();
+            r.set(type, flags, handle, offset, (int) Math.min(length, Integer.MAX_VALUE));
+            if (type == Nbd.CMD_WRITE && length > Nbd.MAX_PAYLOAD) {
+                discard(length);
+                reply(r, Nbd.EINVAL);
+                continue;
+            }
+            int error = check(device, type, offset, length, bs);
+            if (error != 0) {
+                if (type == Nbd.CMD_WRITE) {
+                    discard(length);
+                }
+                reply(r, error);
+                continue;
+            }
+            long lba = offset / bs;
+            int blocks = (int) (length / bs);
+            switch (type) {
+                case Nbd.CMD_READ, Nbd.CMD_WRITE -> {
+                    if (length == 0) {
+                        reply(r, 0);
+                        continue;
+                    }
+                    r.buffer = allocate((int) length);
+                    if (type == Nbd.CMD_WRITE) {
+                        ByteBuffer into = r.buffer.bytes().duplicate().limit((int) length).position(0);
+                        readFully(into);
+                        device.write(r.buffer, 0, lba, blocks, r, device);
+                    } else {
+                        device.read(r.buffer, 0, lba, blocks, r, device);
+                    }
+                }
+                case Nbd.CMD_FLUSH -> device.flush(r, device);
+                case Nbd.CMD_TRIM -> device.unmap(lba, blocks, r, device);
+                case Nbd.CMD_WRITE_ZEROES -> device.writeZeroes(lba, blocks, r, device);
+                default -> reply(r, Nbd.EINVAL); // CACHE, BLOCK_STATUS (not negotiated), anything newer
+            }
+        }
+    }
+
+    /** 0, or the errno a request gets before it reaches the bdev. */
+    private static int check(BlockDevice d, int type, long offset, long length, int bs) {
+        switch (type) {
+            case Nbd.CMD_READ, Nbd.CMD_WRITE, Nbd.CMD_TRIM, Nbd.CMD_WRITE_ZEROES -> {
+                if (type == Nbd.CMD_READ && length > Nbd.MAX_PAYLOAD) {
+                    return Nbd.EINVAL;
+                }
+                if (offset % bs != 0 || length % bs != 0) {
+                    return Nbd.EINVAL;
+                }
+                if (Long.compareUnsigned(offset, d.sizeBytes()) > 0 || Long.compareUnsigned(length, d.sizeBytes() - offset) > 0) {
+                    return type == Nbd.CMD_READ ? Nbd.EINVAL : Nbd.ENOSPC;
+                }
+                if (type == Nbd.CMD_TRIM && !d.supports(IoType.UNMAP) || type == Nbd.CMD_WRITE_ZEROES && !d.supports(IoType.WRITE_ZEROES)) {
+                    return Nbd.EINVAL;
+                }
+                return 0;
+            }
+            case Nbd.CMD_FLUSH -> {
+                return 0;
+            }
+            default -> {
+                return Nbd.EINVAL;
+            }
+        }
+    }
+
+    private Request takeSlot() throws IOException {
+        try {
+            return free.take();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted");
+        }
+    }
+
+    /** A DMA buffer; when the pool is short, this connection waits for one (backpressure, not growth). */
+    private DmaBuffer allocate(int bytes) throws IOException {
+        DmaBuffer b = buffers.allocate(Math.max(bytes, BufferPool.MIN_BUFFER_SIZE));
+        while (b == null) {
+            if (closed) {
+                throw new IOException("closed");
+            }
+            java.util.concurrent.locks.LockSupport.parkNanos(50_000);
+            b = buffers.allocate(Math.max(bytes, BufferPool.MIN_BUFFER_SIZE));
+        }
+        return b;
+    }
+
+    private void discard(long length) throws IOException, ProtocolError {
+        if (length > 64L << 20) {
+            throw new ProtocolError("a write of " + length + " bytes");
+        }
+        ByteBuffer sink = ByteBuffer.allocate(64 * 1024);
+        for (long left = length; left > 0; left -= sink.position()) {
+            sink.clear().limit((int) Math.min(sink.capacity(), left));
+            readFully(sink);
+        }
+    }
+
+    private static int errno(IoStatus s) {
+        return switch (s) {
+            case SUCCESS -> 0;
+            case LBA_OUT_OF_RANGE, INVALID_LENGTH, BUFFER_TOO_SMALL, MISALIGNED_BUFFER -> Nbd.EINVAL;
+            case NO_SPACE -> Nbd.ENOSPC;
+            case UNSUPPORTED -> Nbd.ENOTSUP;
+            case DEVICE_CLOSED -> Nbd.ESHUTDOWN;
+            default -> Nbd.EIO;
+        };
+    }
+
+    /** Sends the reply (with the read data when there is some) and gives the slot back. Any thread. */
+    private void reply(Request r, int error) {
+        try {
+            synchronized (sending) {
+                ByteBuffer h = replyHeader.clear();
+                int parts = 1;
+                if (r.type == Nbd.CMD_READ && structured) {
+                    if (error == 0) {
+                        h.putInt(Nbd.STRUCTURED_REPLY_MAGIC).putShort((short) Nbd.REPLY_FLAG_DONE).putShort((short) Nbd.REPLY_TYPE_OFFSET_DATA)
+                                .putLong(r.handle).putInt(8 + r.length).putLong(r.offset);
+                        if (r.length > 0) {
+                            gather[1] = r.buffer.bytes().duplicate().limit(r.length).position(0);
+                            parts = 2;
+                        }
+                    } else {
+                        h.putInt(Nbd.STRUCTURED_REPLY_MAGIC).putShort((short) Nbd.REPLY_FLAG_DONE).putShort((short) Nbd.REPLY_TYPE_ERROR)
+                                .putLong(r.handle).putInt(6).putInt(error).putShort((short) 0);
+                    }
+                } else {
+                    h.putInt(Nbd.SIMPLE_REPLY_MAGIC).putInt(error).putLong(r.handle);
+                    if (r.type == Nbd.CMD_READ && error == 0 && r.length > 0) {
+                        gather[1] = r.buffer.bytes().duplicate().limit(r.length).position(0);
+                        parts = 2;
+                    }
+                }
+                gather[0] = h.flip();
+                while (gather[parts - 1].hasRemaining()) {
+                    channel.write(gather, 0, parts);
+                }
+                gather[1] = null;
+            }
+        } catch (IOException e) {
+            close(closed ? null : "sending a reply failed: " + e.getMessage());
+        } finally {
+            r.release();
+        }
+    }
+
+    // ================================================================== plumbing
+
+    private ByteBuffer read(int n) throws IOException {
+        ByteBuffer b = ByteBuffer.allocate(n);
+        readFully(b);
+        return b.flip();
+    }
+
+    private void readFully(ByteBuffer b) throws IOException {
+        while (b.hasRemaining()) {
+            if (channel.read(b) < 0) {
+                throw new EOFException();
+            }
+        }
+    }
+
+    private void write(ByteBuffer b) throws IOException {
+        synchronized (sending) {
+            while (b.hasRemaining()) {
+                channel.write(b);
+            }
+        }
+    }
+
+    void close(String why) {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        if (why != null) {
+            LOG.log(Level.WARNING, "NBD client {0}: {1}; closing the connection", peer, why);
+        } else if (export != null) {
+            LOG.log(Level.INFO, "NBD client {0} disconnected from {1}", peer, export.device().name());
+        }
+        try {
+            channel.close();
+        } catch (IOException ignored) {
+            // closing anyway
+        }
+    }
+
+    private void awaitInFlight() {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (free.size() < IN_FLIGHT && System.nanoTime() < deadline) {
+            java.util.concurrent.locks.LockSupport.parkNanos(1_000_000);
+        }
+    }
+
+    /** One request in flight: the bdev's completion for it, and what its reply needs. */
+    private final class Request implements IoCompletion<BlockDevice> {
+        int type;
+        int flags;
+        long handle;
+        long offset;
+        int length;
+        DmaBuffer buffer;
+        boolean flushing;
+
+        void set(int type, int flags, long handle, long offset, int length) {
+            this.type = type;
+            this.flags = flags;
+            this.handle = handle;
+            this.offset = offset;
+            this.length = length;
+            this.flushing = false;
+        }
+
+        @Override
+        public void ioDone(IoStatus status, BlockDevice device) {
+            boolean fua = (flags & Nbd.CMD_FLAG_FUA) != 0 && (type == Nbd.CMD_WRITE || type == Nbd.CMD_WRITE_ZEROES || type == Nbd.CMD_TRIM);
+            if (status.isSuccess() && fua && !flushing) {
+                flushing = true; // forced unit access: durable before the reply
+                device.flush(this, device);
+                return;
+            }
+            reply(this, errno(status));
+        }
+
+        void release() {
+            if (buffer != null) {
+                buffer.release();
+                buffer = null;
+            }
+            free.add(this);
+        }
+    }
+
+    /** For tests and the shell. */
+    List<String> describe() {
+        NbdTransport.Export e = export;
+        return List.of(peer, e == null ? "(negotiating)" : e.device().name(), String.valueOf(IN_FLIGHT - free.size()));
+    }
+}

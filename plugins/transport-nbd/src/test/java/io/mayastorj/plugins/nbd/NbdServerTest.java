@@ -1,0 +1,233 @@
+package io.mayastorj.plugins.nbd;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.mayastorj.core.bdev.BdevUri;
+import io.mayastorj.core.bdev.BlockDevice;
+import io.mayastorj.core.internal.bdev.MallocBdevFactory;
+import io.mayastorj.core.internal.buffer.DmaBufferPool;
+import io.mayastorj.core.internal.buffer.HugepageMode;
+import io.mayastorj.core.transport.ShareOptions;
+import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** The NBD server against a raw client: the handshake, options, every command, and what bad requests get. */
+class NbdServerTest {
+
+    private final DmaBufferPool buffers = new DmaBufferPool(32L << 20, HugepageMode.OFF);
+    private BlockDevice disk;
+    private NbdTransport nbd;
+    private int port;
+
+    @BeforeEach
+    void start() throws Exception {
+        disk = new MallocBdevFactory().create(BdevUri.parse("malloc:///disk0?size_mb=8"));
+        nbd = new NbdTransport(buffers, new InetSocketAddress("127.0.0.1", 0));
+        port = nbd.address().getPort();
+        assertEquals("nbd://127.0.0.1:" + port + "/disk0", nbd.share(disk, ShareOptions.DEFAULT));
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        nbd.close();
+        disk.close();
+        assertEquals(0, buffers.stats().classes().stream().mapToLong(c -> c.inUse()).sum(), "buffers leaked");
+        buffers.close();
+    }
+
+    private NbdClient goTo(String export, boolean structured) throws Exception {
+        NbdClient c = new NbdClient(port);
+        assertEquals(Nbd.FLAG_FIXED_NEWSTYLE | Nbd.FLAG_NO_ZEROES, c.greet());
+        if (structured) {
+            c.option(Nbd.OPT_STRUCTURED_REPLY, new byte[0]);
+            assertEquals(Nbd.REP_ACK, c.reply().type());
+        }
+        c.option(Nbd.OPT_GO, NbdClient.go(export));
+        NbdClient.Reply info = c.reply();
+        assertEquals(Nbd.REP_INFO, info.type());
+        ByteBuffer b = ByteBuffer.wrap(info.data());
+        assertEquals(Nbd.INFO_EXPORT, b.getShort());
+        assertEquals(8L << 20, b.getLong());
+        assertEquals(Nbd.FLAG_HAS_FLAGS | Nbd.FLAG_SEND_FLUSH | Nbd.FLAG_SEND_FUA | Nbd.FLAG_CAN_MULTI_CONN | Nbd.FLAG_SEND_TRIM
+                | Nbd.FLAG_SEND_WRITE_ZEROES, b.getShort());
+        NbdClient.Reply sizes = c.reply();
+        ByteBuffer s = ByteBuffer.wrap(sizes.data());
+        assertEquals(Nbd.INFO_BLOCK_SIZE, s.getShort());
+        assertEquals(512, s.getInt(), "minimum block size: the bdev's");
+        assertEquals(4096, s.getInt());
+        assertEquals(Nbd.MAX_PAYLOAD, s.getInt());
+        assertEquals(Nbd.REP_ACK, c.reply().type());
+        return c;
+    }
+
+    @Test
+    void optionsListInfoAndRefusals() throws Exception {
+        try (NbdClient c = new NbdClient(port)) {
+            c.greet();
+            c.option(Nbd.OPT_LIST, new byte[0]);
+            NbdClient.Reply server = c.reply();
+            assertEquals(Nbd.REP_SERVER, server.type());
+            assertEquals("disk0", new String(server.data(), 4, server.data().length - 4, StandardCharsets.UTF_8));
+            assertEquals(Nbd.REP_ACK, c.reply().type());
+            c.option(Nbd.OPT_GO, NbdClient.go("nope"));
+            NbdClient.Reply unknown = c.reply();
+            assertEquals(Nbd.REP_ERR_UNKNOWN, unknown.type());
+            assertEquals("no export 'nope'", unknown.text());
+            c.option(Nbd.OPT_STARTTLS, new byte[0]);
+            assertEquals(Nbd.REP_ERR_POLICY, c.reply().type());
+            c.option(42, new byte[3]);
+            assertEquals(Nbd.REP_ERR_UNSUP, c.reply().type());
+            c.option(Nbd.OPT_GO, new byte[] {0, 0, 0, 9, 'x'});
+            assertEquals(Nbd.REP_ERR_INVALID, c.reply().type(), "a name longer than the data");
+            c.option(Nbd.OPT_ABORT, new byte[0]);
+            assertEquals(Nbd.REP_ACK, c.reply().type());
+            assertTrue(c.closedByServer());
+        }
+        try (NbdClient c = new NbdClient(port)) {
+            c.greet();
+            c.option(Nbd.OPT_EXPORT_NAME, "nope".getBytes(StandardCharsets.UTF_8));
+            assertTrue(c.closedByServer(), "EXPORT_NAME of an unknown export can only be answered by closing");
+        }
+        try (NbdClient c = new NbdClient(port)) {
+            c.greet();
+            c.option(Nbd.OPT_EXPORT_NAME, "disk0".getBytes(StandardCharsets.UTF_8));
+            assertEquals(8L << 20, c.in.readLong());
+            c.in.readUnsignedShort(); // flags; no zeroes follow (NO_ZEROES)
+            c.request(Nbd.CMD_FLUSH, 0, 1, 0, 0, null);
+            assertEquals(0, c.simpleReply(1, null));
+        }
+    }
+
+    @Test
+    void everyCommandDoesWhatItSays() throws Exception {
+        try (NbdClient c = goTo("disk0", false)) {
+            byte[] data = new byte[65536];
+            new Random(1).nextBytes(data);
+            c.request(Nbd.CMD_WRITE, Nbd.CMD_FLAG_FUA, 7, 1 << 20, data.length, data);
+            assertEquals(0, c.simpleReply(7, null));
+            byte[] back = new byte[data.length];
+            c.request(Nbd.CMD_READ, 0, 8, 1 << 20, back.length, null);
+            assertEquals(0, c.simpleReply(8, back));
+            assertArrayEquals(data, back);
+            c.request(Nbd.CMD_WRITE_ZEROES, 0, 9, 1 << 20, 4096, null);
+            assertEquals(0, c.simpleReply(9, null));
+            c.request(Nbd.CMD_TRIM, 0, 10, (1 << 20) + 4096, 4096, null);
+            assertEquals(0, c.simpleReply(10, null));
+            c.request(Nbd.CMD_FLUSH, 0, 11, 0, 0, null);
+            assertEquals(0, c.simpleReply(11, null));
+            c.request(Nbd.CMD_READ, 0, 12, 1 << 20, 8192, null);
+            byte[] zeroed = new byte[8192];
+            assertEquals(0, c.simpleReply(12, zeroed));
+            assertArrayEquals(new byte[4096], java.util.Arrays.copyOf(zeroed, 4096), "write-zeroes made zeros");
+            c.request(Nbd.CMD_DISC, 0, 13, 0, 0, null);
+            assertTrue(c.closedByServer());
+        }
+    }
+
+    @Test
+    void structuredRepliesCarryReadData() throws Exception {
+        try (NbdClient c = goTo("disk0", true)) {
+            byte[] data = "structured".getBytes(StandardCharsets.UTF_8);
+            byte[] block = java.util.Arrays.copyOf(data, 512);
+            c.request(Nbd.CMD_WRITE, 0, 1, 0, 512, block);
+            assertEquals(0, c.simpleReply(1, null), "non-read replies may stay simple");
+            c.request(Nbd.CMD_READ, 0, 2, 0, 512, null);
+            assertEquals(Nbd.STRUCTURED_REPLY_MAGIC, c.in.readInt());
+            assertEquals(Nbd.REPLY_FLAG_DONE, c.in.readUnsignedShort());
+            assertEquals(Nbd.REPLY_TYPE_OFFSET_DATA, c.in.readUnsignedShort());
+            assertEquals(2, c.in.readLong());
+            assertEquals(8 + 512, c.in.readInt());
+            assertEquals(0, c.in.readLong(), "offset");
+            byte[] back = new byte[512];
+            c.in.readFully(back);
+            assertArrayEquals(block, back);
+            c.request(Nbd.CMD_READ, 0, 3, 8L << 20, 512, null); // beyond the end
+            assertEquals(Nbd.STRUCTURED_REPLY_MAGIC, c.in.readInt());
+            assertEquals(Nbd.REPLY_FLAG_DONE, c.in.readUnsignedShort());
+            assertEquals(Nbd.REPLY_TYPE_ERROR, c.in.readUnsignedShort());
+            assertEquals(3, c.in.readLong());
+            assertEquals(6, c.in.readInt());
+            assertEquals(Nbd.EINVAL, c.in.readInt());
+            assertEquals(0, c.in.readUnsignedShort());
+        }
+    }
+
+    @Test
+    void badRequestsGetTheProtocolsErrorsAndTheConnectionGoesOn() throws Exception {
+        try (NbdClient c = goTo("disk0", false)) {
+            c.request(Nbd.CMD_READ, 0, 1, 100, 512, null);
+            assertEquals(Nbd.EINVAL, c.simpleReply(1, null), "unaligned offset");
+            c.request(Nbd.CMD_READ, 0, 2, 0, 100, null);
+            assertEquals(Nbd.EINVAL, c.simpleReply(2, null), "unaligned length");
+            c.request(Nbd.CMD_READ, 0, 3, (8L << 20) - 512, 1024, null);
+            assertEquals(Nbd.EINVAL, c.simpleReply(3, null), "a read past the end");
+            c.request(Nbd.CMD_WRITE, 0, 4, 8L << 20, 512, new byte[512]);
+            assertEquals(Nbd.ENOSPC, c.simpleReply(4, null), "a write past the end");
+            c.request(Nbd.CMD_WRITE, 0, 5, -512L, 512, new byte[512]);
+            assertEquals(Nbd.ENOSPC, c.simpleReply(5, null), "an offset that wraps");
+            c.request(Nbd.CMD_READ, 0, 6, 0, Nbd.MAX_PAYLOAD + 512, null);
+            assertEquals(Nbd.EINVAL, c.simpleReply(6, null), "more than the maximum block size");
+            c.request(Nbd.CMD_WRITE, 0, 7, 0, Nbd.MAX_PAYLOAD + 512, new byte[Nbd.MAX_PAYLOAD + 512]);
+            assertEquals(Nbd.EINVAL, c.simpleReply(7, null), "a write too big, its data read and dropped");
+            c.request(7, 0, 8, 0, 512, null);
+            assertEquals(Nbd.EINVAL, c.simpleReply(8, null), "BLOCK_STATUS was not negotiated");
+            c.request(Nbd.CMD_FLUSH, 0, 9, 0, 0, null);
+            assertEquals(0, c.simpleReply(9, null), "and the connection goes on");
+        }
+        try (NbdClient c = goTo("disk0", false)) {
+            c.out.writeInt(0x12345678); // not the request magic
+            c.out.write(new byte[24]);
+            c.out.flush();
+            assertTrue(c.closedByServer(), "a request without the magic ends the connection");
+        }
+    }
+
+    @Test
+    void manyRequestsInFlightAllComeBack() throws Exception {
+        try (NbdClient c = goTo("disk0", false)) {
+            int n = 64;
+            for (int i = 0; i < n; i++) {
+                byte[] b = new byte[4096];
+                ByteBuffer.wrap(b).putInt(i);
+                c.request(Nbd.CMD_WRITE, 0, i, i * 4096L, 4096, b);
+            }
+            for (int i = 0; i < n; i++) {
+                assertEquals(0, c.simpleReply(i, null));
+            }
+            for (int i = 0; i < n; i++) {
+                c.request(Nbd.CMD_READ, 0, 100 + i, i * 4096L, 4096, null);
+            }
+            for (int i = 0; i < n; i++) {
+                byte[] b = new byte[4096];
+                assertEquals(0, c.simpleReply(100 + i, b));
+                assertEquals(i, ByteBuffer.wrap(b).getInt());
+            }
+        }
+    }
+
+    @Test
+    void unsharingDropsItsClientsAndAllowedHostsAreAddresses() throws Exception {
+        try (NbdClient c = goTo("disk0", false)) {
+            nbd.unshare(disk);
+            assertTrue(c.closedByServer(), "the client sees a disconnect, not a hang");
+        }
+        assertEquals("nbd: allowed host 'some-host' is not an IP address (NBD clients have no other identity)",
+                org.junit.jupiter.api.Assertions.assertThrows(io.mayastorj.core.error.MayastorException.class,
+                        () -> nbd.share(disk, new ShareOptions(List.of("some-host"), Map.of()))).getMessage());
+        nbd.share(disk, new ShareOptions(List.of("127.0.0.9"), Map.of()));
+        try (NbdClient c = new NbdClient(port)) {
+            c.greet();
+            c.option(Nbd.OPT_GO, NbdClient.go("disk0"));
+            assertEquals(Nbd.REP_ERR_UNKNOWN, c.reply().type(), "not for this client's address");
+        }
+    }
+}
