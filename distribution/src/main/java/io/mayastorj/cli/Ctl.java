@@ -48,7 +48,7 @@ final class Ctl {
                                                   read up to 1 MiB (hex dump unless --output)
               bdev write NAME --offset BYTES (--input FILE | --pattern BYTE --length BYTES) [--flush]
                                                   write up to 1 MiB
-              bdev share NAME --protocol nvmf|iscsi [--allowed-host NQN|IQN]...
+              bdev share NAME --protocol nvmf|iscsi|PLUGIN [--allowed-host NQN|IQN|IP]...
                          [--chap-user U --chap-secret-file F [--chap-mutual-user U --chap-mutual-secret-file F]]
                                                   share a bdev; prints the URI hosts connect to
                                                   (nvmf://ADDRESS:8420/nqn.2019-05.io.openebs:NAME)
@@ -171,9 +171,14 @@ final class Ctl {
                 if (protocol == null) {
                     throw new UsageException("--protocol nvmf|iscsi is required");
                 }
-                ShareBdevResponse reply = node.bdev().share(ShareBdevRequest.newBuilder().setName(name)
-                        .setProtocol(ReplicaCtl.protocol(protocol)).addAllAllowedHosts(args.all("allowed-host"))
-                        .putAllProperties(chap(args)).build());
+                ShareBdevRequest.Builder request = ShareBdevRequest.newBuilder().setName(name)
+                        .addAllAllowedHosts(args.all("allowed-host")).putAllProperties(chap(args));
+                if (protocol.equals("nvmf") || protocol.equals("iscsi")) {
+                    request.setProtocol(ReplicaCtl.protocol(protocol));
+                } else {
+                    request.setProtocolName(protocol); // a plugin's transport, e.g. nbd
+                }
+                ShareBdevResponse reply = node.bdev().share(request.build());
                 print(json, reply, () -> out.println(reply.getUri()));
             }
             case "bdev unshare" -> {

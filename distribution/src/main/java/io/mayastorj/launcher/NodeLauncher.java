@@ -90,8 +90,13 @@ public final class NodeLauncher {
                 seconds, ProcessHandle.current().pid());
         out.flush();
 
-        FrameworkEvent event = framework.waitForStop(0);
-        return event.getType() == FrameworkEvent.ERROR ? 1 : 0;
+        Path pluginDir = settings.get("plugins.dir") != null ? Path.of(settings.get("plugins.dir"))
+                : bundleDir.toAbsolutePath().getParent().resolve("plugins");
+        try (PluginWatcher plugins = new PluginWatcher(context, pluginDir)) {
+            plugins.start();
+            FrameworkEvent event = framework.waitForStop(0);
+            return event.getType() == FrameworkEvent.ERROR ? 1 : 0;
+        }
     }
 
     private Map<String, String> frameworkProperties() {

@@ -43,6 +43,8 @@ public final class NodeSettings {
         KEYS.put("nexus.partial.rebuild.window.seconds",
                 "how long a faulted child's write log is kept so that its return rebuilds only what changed (default 600)");
         KEYS.put("nexus.nats.url", "NATS server with JetStream for the nexus records (default: files in state.dir)");
+        KEYS.put("plugins.dir", "directory watched for plugin bundles: a jar copied in is deployed, replaced is updated, "
+                + "removed is undeployed (default: plugins/ in the installation)");
     }
 
     private final Map<String, String> values = new LinkedHashMap<>();

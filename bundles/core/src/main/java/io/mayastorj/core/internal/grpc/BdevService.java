@@ -127,11 +127,11 @@ public final class BdevService extends BdevRpcGrpc.BdevRpcImplBase {
 
     @Override
     public void share(ShareBdevRequest request, StreamObserver<ShareBdevResponse> response) {
-        String protocol = switch (request.getProtocol()) {
+        String protocol = !request.getProtocolName().isEmpty() ? request.getProtocolName() : switch (request.getProtocol()) {
             case NVMF -> "nvmf";
             case ISCSI -> "iscsi";
-            default -> throw MayastorException.invalidArgument("share protocol %s: expected nvmf or iscsi",
-                    request.getProtocol());
+            default -> throw MayastorException.invalidArgument("share protocol %s: expected nvmf, iscsi or a protocol name "
+                    + "(this node has: %s)", request.getProtocol(), String.join(", ", shares.protocols()));
         };
         String uri = shares.share(request.getName(), protocol,
                 new ShareOptions(request.getAllowedHostsList(), request.getPropertiesMap()));

@@ -1,0 +1,166 @@
+package io.mayastorj.itests;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.concurrent.TimeUnit;
+import java.util.jar.JarEntry;
+import java.util.jar.JarInputStream;
+import java.util.jar.JarOutputStream;
+import java.util.jar.Manifest;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The plugin promise, against a running node process: the NBD transport jar copied into the
+ * node's plugin directory becomes the {@code nbd} protocol within seconds; removed, its share waits
+ * and a connected client is disconnected (not left hanging); a new version copied over it shares
+ * again by itself, and a client that reconnects reads back what it wrote before.
+ */
+class PluginHotDeployTest {
+
+    private static final Path PLUGIN = Mayastor.DIST.resolve("extras/transport-nbd-0.1.0-SNAPSHOT.jar");
+
+    private static boolean have(String tool) {
+        for (String d : System.getenv().getOrDefault("PATH", "/usr/bin").split(":")) {
+            if (Files.isExecutable(Path.of(d, tool))) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static int freePort() throws IOException {
+        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            return s.getLocalPort();
+        }
+    }
+
+    private static String run(String... command) throws Exception {
+        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS));
+        assertEquals(0, p.exitValue(), String.join(" ", command) + ":\n" + out);
+        return out;
+    }
+
+    /** The same jar with another Bundle-Version: what a plugin author's next release looks like to the node. */
+    private static void withVersion(Path from, Path to, String version) throws IOException {
+        try (JarInputStream in = new JarInputStream(Files.newInputStream(from))) {
+            Manifest m = new Manifest(in.getManifest());
+            m.getMainAttributes().putValue("Bundle-Version", version);
+            try (JarOutputStream out = new JarOutputStream(Files.newOutputStream(to), m)) {
+                for (JarEntry e = in.getNextJarEntry(); e != null; e = in.getNextJarEntry()) {
+                    out.putNextEntry(new JarEntry(e.getName()));
+                    in.transferTo(out);
+                    out.closeEntry();
+                }
+            }
+        }
+    }
+
+    /** An NBD client left connected: the fixed newstyle handshake and GO, then it waits. */
+    private static Socket connect(int port, String export) throws IOException {
+        Socket s = new Socket("127.0.0.1", port);
+        s.setSoTimeout(15_000);
+        DataInputStream in = new DataInputStream(s.getInputStream());
+        DataOutputStream out = new DataOutputStream(s.getOutputStream());
+        in.readFully(new byte[18]); // NBDMAGIC, IHAVEOPT, flags
+        out.writeInt(3);
+        byte[] name = export.getBytes(StandardCharsets.UTF_8);
+        out.writeLong(0x49484156454F5054L);
+        out.writeInt(7); // NBD_OPT_GO
+        out.writeInt(4 + name.length + 2);
+        out.writeInt(name.length);
+        out.write(name);
+        out.writeShort(0);
+        out.flush();
+        while (true) { // option replies until the ACK
+            in.readLong();
+            in.readInt();
+            int type = in.readInt();
+            in.readFully(new byte[in.readInt()]);
+            if (type == 1) {
+                return s;
+            }
+            assertTrue(type == 3, "reply type " + type);
+        }
+    }
+
+    @Test
+    void theNbdTransportIsDeployedRemovedAndUpdatedLive() throws Exception {
+        assumeTrue(Files.exists(PLUGIN), "the plugin jar is not built: " + PLUGIN);
+        assumeTrue(have("qemu-io"), "qemu-utils is not installed");
+        Path work = Files.createTempDirectory("mayastor-plugins");
+        Path plugins = work.resolve("plugins");
+        String endpoint = "127.0.0.1:" + freePort();
+        try (Mayastor.NodeProcess node = new Mayastor.NodeProcess("--node-id", "hot", "--grpc-endpoint", endpoint,
+                "--state-dir", work.resolve("state").toString(), "--buffers-mb", "64", "--plugins-dir", plugins.toString(),
+                "--nvmf-port", String.valueOf(freePort()), "--iscsi-port", String.valueOf(freePort()))) {
+            assertNotNull(node.await(l -> l.startsWith("mayastor node hot ready"), 60), node.output());
+            assertEquals(0, Mayastor.run("ctl", "--node", endpoint, "bdev", "create", "malloc:///m0?size_mb=16").exit());
+            Mayastor.Result before = Mayastor.run("ctl", "--node", endpoint, "bdev", "share", "m0", "--protocol", "nbd");
+            assertEquals(1, before.exit());
+            assertTrue(before.err().contains("nbd"), before.err());
+
+            // deploy
+            Files.copy(PLUGIN, plugins.resolve("nbd.jar"));
+            assertNotNull(node.await(l -> l.contains("plugin io.mayastorj.plugins.nbd 0.1.0.SNAPSHOT installed"), 15), node.output());
+            Mayastor.Result shared = Mayastor.run("ctl", "--node", endpoint, "bdev", "share", "m0", "--protocol", "nbd");
+            assertEquals(0, shared.exit(), shared.err());
+            String uri = shared.out().strip();
+            int port = Integer.parseInt(uri.replaceAll("nbd://[^:]+:(\\d+)/.*", "$1"));
+            run("qemu-io", "-f", "raw", "-c", "write -P 0x5a 1M 2M", "-c", "flush", uri);
+
+            // remove, with a client connected
+            try (Socket client = connect(port, "m0")) {
+                Files.delete(plugins.resolve("nbd.jar"));
+                assertNotNull(node.await(l -> l.contains("plugin io.mayastorj.plugins.nbd 0.1.0.SNAPSHOT removed"), 15), node.output());
+                InputStream in = client.getInputStream();
+                long start = System.nanoTime();
+                assertEquals(-1, in.read(), "the client is disconnected");
+                assertTrue(System.nanoTime() - start < TimeUnit.SECONDS.toNanos(10), "promptly, not after a hang");
+            }
+            String shares = Mayastor.run("shell", "--node", endpoint, "mayastor:shares").out();
+            assertTrue(shares.contains("WAITING_FOR_TRANSPORT"), shares);
+
+            // a new version: the share comes back by itself, and the data is there
+            Path next = work.resolve("nbd-0.1.1.jar");
+            withVersion(PLUGIN, next, "0.1.1");
+            Files.copy(next, plugins.resolve("nbd.jar"), StandardCopyOption.REPLACE_EXISTING);
+            assertNotNull(node.await(l -> l.contains("plugin io.mayastorj.plugins.nbd 0.1.1 installed"), 15), node.output());
+            assertNotNull(node.await(l -> l.contains("re-shared m0 over nbd"), 15), node.output());
+            String read = run("qemu-io", "-f", "raw", "-c", "read -P 0x5a 1M 2M", uri);
+            assertFalse(read.contains("Pattern verification failed"), read);
+
+            // and an update in place, while shared
+            Path again = work.resolve("nbd-0.1.2.jar");
+            withVersion(PLUGIN, again, "0.1.2");
+            Files.copy(again, plugins.resolve("nbd.jar"), StandardCopyOption.REPLACE_EXISTING);
+            assertNotNull(node.await(l -> l.contains("plugin io.mayastorj.plugins.nbd updated from 0.1.1 to 0.1.2"), 15), node.output());
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
+            String after;
+            do {
+                Thread.sleep(200);
+                after = Mayastor.run("shell", "--node", endpoint, "mayastor:shares").out();
+            } while (!after.contains(" ACTIVE ") && System.nanoTime() < deadline);
+            assertTrue(after.contains(" ACTIVE "), after);
+            read = run("qemu-io", "-f", "raw", "-c", "read -P 0x5a 1M 2M", uri);
+            assertFalse(read.contains("Pattern verification failed"), read);
+        }
+    }
+}
