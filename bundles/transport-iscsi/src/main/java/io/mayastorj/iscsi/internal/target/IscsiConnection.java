@@ -208,6 +208,10 @@ final class IscsiConnection {
             close("the connection failed: " + e.getMessage());
         } catch (ProtocolError e) {
             close(e.getMessage());
+        } catch (RuntimeException e) {
+            // a bug of ours: say so, and let this session go rather than leave it half-alive
+            LOG.log(Level.ERROR, peer + ": internal error handling a PDU; closing the connection", e);
+            close("internal error: " + e);
         }
     }
 
@@ -891,13 +895,13 @@ final class IscsiConnection {
                 case ScsiLun.INQUIRY -> truncate(lun.inquiry(task.cdb), Cdb.u16(task.cdb, 3));
                 case ScsiLun.READ_CAPACITY_10 -> lun.readCapacity10(task.cdb);
                 case ScsiLun.SERVICE_ACTION_IN_16 -> switch (task.cdb[1] & 0x1F) {
-                    case ScsiLun.READ_CAPACITY_16 -> truncate(lun.readCapacity16(), (int) Cdb.u32(task.cdb, 10));
-                    case ScsiLun.GET_LBA_STATUS -> truncate(lun.getLbaStatus(task.cdb), (int) Cdb.u32(task.cdb, 10));
+                    case ScsiLun.READ_CAPACITY_16 -> truncate(lun.readCapacity16(), Cdb.u32(task.cdb, 10));
+                    case ScsiLun.GET_LBA_STATUS -> truncate(lun.getLbaStatus(task.cdb), Cdb.u32(task.cdb, 10));
                     default -> throw new ScsiLun.Check(Sense.illegal(Sense.INVALID_FIELD_IN_CDB, true, 1, 4));
                 };
                 case ScsiLun.MODE_SENSE_6 -> truncate(lun.modeSense(task.cdb), Cdb.u8(task.cdb, 4));
                 case ScsiLun.MODE_SENSE_10 -> truncate(lun.modeSense(task.cdb), Cdb.u16(task.cdb, 7));
-                case ScsiLun.REPORT_LUNS -> truncate(lun.reportLuns(task.cdb), (int) Cdb.u32(task.cdb, 6));
+                case ScsiLun.REPORT_LUNS -> truncate(lun.reportLuns(task.cdb), Cdb.u32(task.cdb, 6));
                 case ScsiLun.REQUEST_SENSE -> truncate(lun.requestSense(task.cdb), Cdb.u8(task.cdb, 4));
                 case ScsiLun.SYNCHRONIZE_CACHE_10, ScsiLun.SYNCHRONIZE_CACHE_16 -> {
                     task.submitted = true;

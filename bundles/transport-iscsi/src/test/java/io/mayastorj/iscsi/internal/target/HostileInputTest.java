@@ -218,6 +218,23 @@ class HostileInputTest {
         // tearDown checks that the first write's buffer went back to the pool when the initiator left
     }
 
+    /** Found by the fuzz test: an allocation length of 2^31 or more was cast to a negative int. */
+    @Test
+    void hugeAllocationLengthsAreJustLargerThanTheData() throws Exception {
+        try (RawInitiator c = connect()) {
+            assertEquals(0, status(c.loginTo(fx.iqn)));
+            ByteBuffer cmd = RawInitiator.bhs(Bhs.SCSI_COMMAND, Bhs.READ | Bhs.FINAL);
+            cmd.putInt(Bhs.ITT, 5);
+            cmd.putInt(Bhs.CMD_SN, c.cmdSn);
+            cmd.putInt(Bhs.EXPECTED_LENGTH, 4096);
+            cmd.put(Bhs.CDB, (byte) 0xA0).putInt(Bhs.CDB + 6, 0xC0FFEE7D); // REPORT LUNS, allocation length > 2^31
+            c.send(cmd, null);
+            RawInitiator.Pdu in = c.receive();
+            assertEquals(Bhs.DATA_IN, in.opcode());
+            assertEquals(16, in.data().length, "the whole LUN list: header and LUN 0");
+        }
+    }
+
     @Test
     void aDataOutForAnUnknownTaskIsDropped() throws Exception {
         try (RawInitiator c = connect()) {
