@@ -42,7 +42,7 @@ echo "# $(date -u +%FT%TZ) $(uname -r), $(nproc) cores; nbdkit $(nbdkit --versio
 echo "# ours: $OURS   nbdkit: $KIT"
 run() { # label uri rw bs depth
     iops=$(fio --name=b --ioengine=nbd --uri="$2" --rw="$3" --bs="$4" --iodepth="$5" --size=1G --time_based \
-        --runtime="$SECS" --ramp_time=2 --output-format=json 2>/dev/null \
+        --runtime="$SECS" --ramp_time=2 --output-format=json 2>/dev/null | sed -n '/^{/,$p' \
         | python3 -c "import json,sys; j=json.load(sys.stdin)['jobs'][0]; print(round(j['read']['iops'] + j['write']['iops']))")
     printf '%-6s %-9s %-5s QD%-3s %8s IOPS\n' "$1" "$3" "$4" "$5" "$iops"
 }
