@@ -163,4 +163,39 @@ class PluginHotDeployTest {
             assertFalse(read.contains("Pattern verification failed"), read);
         }
     }
+
+    /** The same promise for a built-in transport: the iSCSI bundle stopped and updated in place keeps its share. */
+    @Test
+    void aBuiltInTransportUpdatedInPlaceGetsItsSharesBack() throws Exception {
+        assumeTrue(have("iscsi-inq"), "libiscsi-bin is not installed");
+        Path work = Files.createTempDirectory("mayastor-swap");
+        String endpoint = "127.0.0.1:" + freePort();
+        try (Mayastor.NodeProcess node = new Mayastor.NodeProcess("--node-id", "swap", "--grpc-endpoint", endpoint,
+                "--state-dir", work.resolve("state").toString(), "--buffers-mb", "64", "--plugins-dir", work.resolve("p").toString(),
+                "--nvmf-port", String.valueOf(freePort()), "--iscsi-port", String.valueOf(freePort()))) {
+            assertNotNull(node.await(l -> l.startsWith("mayastor node swap ready"), 60), node.output());
+            assertEquals(0, Mayastor.run("ctl", "--node", endpoint, "bdev", "create", "malloc:///m0?size_mb=16").exit());
+            Mayastor.Result shared = Mayastor.run("ctl", "--node", endpoint, "bdev", "share", "m0", "--protocol", "iscsi");
+            assertEquals(0, shared.exit(), shared.err());
+            String url = shared.out().strip();
+            assertTrue(run("iscsi-inq", url).contains("Product:Mayastor-J"));
+            String id = Mayastor.run("shell", "--node", endpoint, "lb").out().lines().filter(l -> l.contains("iSCSI target"))
+                    .map(l -> l.split("\\|")[0].strip()).findFirst().orElseThrow();
+            assertEquals(0, Mayastor.run("shell", "--node", endpoint, "stop " + id).exit());
+            assertTrue(Mayastor.run("shell", "--node", endpoint, "mayastor:shares").out().contains("WAITING_FOR_TRANSPORT"));
+            Process inq = new ProcessBuilder("iscsi-inq", url).redirectErrorStream(true).start();
+            assertTrue(inq.waitFor(30, TimeUnit.SECONDS));
+            assertTrue(inq.exitValue() != 0, "no target while the transport is stopped");
+            assertEquals(0, Mayastor.run("shell", "--node", endpoint, "update " + id).exit()); // a new revision from its jar
+            assertEquals(0, Mayastor.run("shell", "--node", endpoint, "start " + id).exit());
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(15); // the shell took the log lines of its commands
+            String shares;
+            do {
+                Thread.sleep(200);
+                shares = Mayastor.run("shell", "--node", endpoint, "mayastor:shares").out();
+            } while (!shares.contains(" ACTIVE ") && System.nanoTime() < deadline);
+            assertTrue(shares.contains(" ACTIVE "), shares);
+            assertTrue(run("iscsi-inq", url).contains("Product:Mayastor-J"), "the same URL serves again");
+        }
+    }
 }
