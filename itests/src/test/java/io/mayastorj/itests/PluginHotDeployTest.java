@@ -58,6 +58,17 @@ class PluginHotDeployTest {
         return out;
     }
 
+    /** Waits until the node's share is ACTIVE again. */
+    private static void awaitShared(String endpoint) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
+        String shares;
+        do {
+            Thread.sleep(200);
+            shares = Mayastor.run("shell", "--node", endpoint, "mayastor:shares").out();
+        } while (!shares.contains(" ACTIVE ") && System.nanoTime() < deadline);
+        assertTrue(shares.contains(" ACTIVE "), shares);
+    }
+
     /** The same jar with another Bundle-Version: what a plugin author's next release looks like to the node. */
     private static void withVersion(Path from, Path to, String version) throws IOException {
         try (JarInputStream in = new JarInputStream(Files.newInputStream(from))) {
@@ -152,13 +163,7 @@ class PluginHotDeployTest {
             withVersion(PLUGIN, again, "0.1.2");
             Files.copy(again, plugins.resolve("nbd.jar"), StandardCopyOption.REPLACE_EXISTING);
             assertNotNull(node.await(l -> l.contains("plugin io.mayastorj.plugins.nbd updated from 0.1.1 to 0.1.2"), 15), node.output());
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
-            String after;
-            do {
-                Thread.sleep(200);
-                after = Mayastor.run("shell", "--node", endpoint, "mayastor:shares").out();
-            } while (!after.contains(" ACTIVE ") && System.nanoTime() < deadline);
-            assertTrue(after.contains(" ACTIVE "), after);
+            awaitShared(endpoint);
             read = run("qemu-io", "-f", "raw", "-c", "read -P 0x5a 1M 2M", uri);
             assertFalse(read.contains("Pattern verification failed"), read);
         }
@@ -188,13 +193,7 @@ class PluginHotDeployTest {
             assertTrue(inq.exitValue() != 0, "no target while the transport is stopped");
             assertEquals(0, Mayastor.run("shell", "--node", endpoint, "update " + id).exit()); // a new revision from its jar
             assertEquals(0, Mayastor.run("shell", "--node", endpoint, "start " + id).exit());
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(15); // the shell took the log lines of its commands
-            String shares;
-            do {
-                Thread.sleep(200);
-                shares = Mayastor.run("shell", "--node", endpoint, "mayastor:shares").out();
-            } while (!shares.contains(" ACTIVE ") && System.nanoTime() < deadline);
-            assertTrue(shares.contains(" ACTIVE "), shares);
+            awaitShared(endpoint); // polled: the shell takes the log lines of the commands it runs
             assertTrue(run("iscsi-inq", url).contains("Product:Mayastor-J"), "the same URL serves again");
         }
     }
