@@ -81,6 +81,12 @@ public final class LvStore {
     private boolean superDirty;
     private final List<PendingFree> pendingFree = new ArrayList<>();
     private final BitSet reserved = new BitSet();
+    /**
+     * Clusters taken for the next reservation whose commit is not yet durable: listed as reserved in
+     * the superblock being written, but not handed out, or a write could land in a cluster that, after
+     * a crash, the pool would call free without zeroing it.
+     */
+    private final BitSet reserving = new BitSet();
     private final int reserveBatch;
     private boolean reserveScheduled;
     private List<Runnable> afterReserve = new ArrayList<>();
@@ -682,6 +688,7 @@ public final class LvStore {
                 }
             }
             reserved.clear();
+            reserving.clear();
             usedClusters.clear();
             usedClusters.or(referenced);
             for (int c : unknown) {
@@ -746,7 +753,7 @@ public final class LvStore {
             }
             boolean needsMapPage = replica.mapPageNumbers[(int) (cluster / Replica.ENTRIES)] < 0;
             int free = reserved.nextSetBit(0);
-            if ((needsMapPage && freePages() == 0) || (free < 0 && freeClusters() == 0)) {
+            if ((needsMapPage && freePages() == 0) || (free < 0 && freeClusters() == 0 && reserving.isEmpty())) {
                 if (!warnedFull) {
                     warnedFull = true;
                     LOG.log(Level.WARNING, "pool {0} is full: writes to unallocated clusters fail with no space", name);
@@ -768,7 +775,7 @@ public final class LvStore {
     /** Runs {@code retry} once reserved clusters are at hand (or it is clear that none will come). */
     void afterReserve(Runnable retry) {
         synchronized (lock) {
-            if (reserved.isEmpty() && state == PoolState.ONLINE && freeClusters() > 0 && !closed) {
+            if (reserved.isEmpty() && state == PoolState.ONLINE && (freeClusters() > 0 || !reserving.isEmpty()) && !closed) {
                 afterReserve.add(retry);
                 scheduleReserve();
                 return;
@@ -793,6 +800,10 @@ public final class LvStore {
         }
         try {
             commitNow();
+            synchronized (lock) {
+                reserved.or(reserving); // on disk now: these may be handed out
+                reserving.clear();
+            }
         } catch (IOException e) {
             LOG.log(Level.ERROR, "pool {0}: reserving clusters failed: {1}", name, e.getMessage());
         }
@@ -805,14 +816,14 @@ public final class LvStore {
 
     /** Under the lock: tops the reservation up to a batch from the free clusters; the caller commits it. */
     private void reserveClusters() {
-        int wanted = reserveBatch - reserved.cardinality();
+        int wanted = reserveBatch - reserved.cardinality() - reserving.cardinality();
         for (int i = 0; i < wanted; i++) {
             int free = nextFreeCluster();
             if (free < 0) {
                 break;
             }
             usedClusters.set(free);
-            reserved.set(free);
+            reserving.set(free);
         }
         superDirty = true;
     }
@@ -1057,7 +1068,9 @@ public final class LvStore {
         for (int page : damaged.keySet()) {
             pages[i++] = page;
         }
-        int[] reservedList = reserved.stream().limit(Superblock.MAX_RESERVED).toArray();
+        BitSet listed = (BitSet) reserved.clone();
+        listed.or(reserving);
+        int[] reservedList = listed.stream().limit(Superblock.MAX_RESERVED).toArray();
         return new Superblock(seq, uuid, name, layout, createdMillis, pages, reservedList);
     }
 

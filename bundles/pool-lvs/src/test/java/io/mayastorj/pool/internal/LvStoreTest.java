@@ -391,6 +391,41 @@ class LvStoreTest {
      * a reservation commit was acknowledged by a bare device flush, and after kill -9 the block read
      * as zeros.)
      */
+    /**
+     * Found by the crash torture in CI: a refill of reserved clusters was handed out before the
+     * commit recording it was durable, so a crash could leave a written cluster that the next import
+     * calls free without zeroing it — and another replica later read that data.
+     */
+    @Test
+    void aWriteNeverLandsInAClusterWhoseReservationIsNotYetOnDisk() throws Exception {
+        GatedDevice gated = new GatedDevice(fx.device);
+        pool = LvStore.create("p0", POOL, gated, MIB, fx.buffers);
+        Replica thin = pool.createReplica(R1, "thin", 16L * MIB, true, "");
+        long bpc = MIB / 512;
+        // a 64 MiB pool of 1 MiB clusters reserves 3 at a time, and refills when 1 is left
+        fx.writeStamped(thin, 0, 8, 1, 0); // the first batch of reserved clusters, committed; 2 left
+        Thread.sleep(100);
+        gated.hold(); // the next commit's superblock waits
+        fx.writeStamped(thin, bpc, 8, 1, 1); // 1 left: a refill starts, and its commit is held
+        gated.awaitHeld();
+        fx.writeStamped(thin, 2 * bpc, 8, 1, 2); // the last committed reservation
+        var threads = java.util.concurrent.Executors.newCachedThreadPool();
+        try {
+            var next = threads.submit(() -> fx.writeStamped(thin, 3 * bpc, 8, 1, 3));
+            Thread.sleep(300);
+            assertFalse(next.isDone(), "a write completed in a cluster whose reservation was not on disk");
+            gated.release();
+            next.get(30, java.util.concurrent.TimeUnit.SECONDS);
+        } finally {
+            gated.release();
+            threads.shutdown();
+        }
+        assertEquals(IoStatus.SUCCESS, BlockingIo.flush(thin, T));
+        for (int c = 0; c < 4; c++) {
+            assertEquals(c, fx.readStamp(thin, c * bpc, 1), "cluster " + c);
+        }
+    }
+
     @Test
     void aFlushWaitsForACommitInProgress() throws Exception {
         GatedDevice gated = new GatedDevice(fx.device);
