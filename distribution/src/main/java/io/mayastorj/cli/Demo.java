@@ -1,5 +1,12 @@
 package io.mayastorj.cli;
 
+import io.mayastorj.core.bdev.BdevUri;
+import io.mayastorj.core.bdev.BlockDevice;
+import io.mayastorj.core.internal.buffer.DmaBufferPool;
+import io.mayastorj.core.internal.buffer.HugepageMode;
+import io.mayastorj.core.internal.reactor.ReactorGroupImpl;
+import io.mayastorj.load.VerifyingLoad;
+import io.mayastorj.nvmf.internal.host.NvmfBdevFactory;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -10,6 +17,7 @@ import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -269,14 +277,14 @@ final class Demo {
             out.println();
             out.println("== a verifying load from this process over NVMe/TCP: 4 KiB random writes and reads, every block");
             out.println("   stamped with its number and a sequence number and checked against the last acknowledged write");
-            io.mayastorj.core.internal.reactor.ReactorGroupImpl reactors = new io.mayastorj.core.internal.reactor.ReactorGroupImpl(1);
-            io.mayastorj.core.internal.buffer.DmaBufferPool buffers = new io.mayastorj.core.internal.buffer.DmaBufferPool(32L << 20,
-                    io.mayastorj.core.internal.buffer.HugepageMode.OFF);
-            io.mayastorj.nvmf.internal.host.NvmfBdevFactory host = new io.mayastorj.nvmf.internal.host.NvmfBdevFactory(
-                    reactors.reactors(), buffers, io.mayastorj.nvmf.internal.host.NvmfBdevFactory.hostNqn("demo-load"),
+            ReactorGroupImpl reactors = new ReactorGroupImpl(1);
+            DmaBufferPool buffers = new DmaBufferPool(32L << 20,
+                    HugepageMode.OFF);
+            NvmfBdevFactory host = new NvmfBdevFactory(
+                    reactors.reactors(), buffers, NvmfBdevFactory.hostNqn("demo-load"),
                     TimeUnit.SECONDS.toNanos(30));
-            io.mayastorj.core.bdev.BlockDevice volume = host.create(io.mayastorj.core.bdev.BdevUri.parse(published));
-            io.mayastorj.load.VerifyingLoad load = new io.mayastorj.load.VerifyingLoad(volume, buffers, 16, 7);
+            BlockDevice volume = host.create(BdevUri.parse(published));
+            VerifyingLoad load = new VerifyingLoad(volume, buffers, 16, 7);
             try {
                 load.start();
                 progress(load, 3);
@@ -298,10 +306,10 @@ final class Demo {
                 }
                 progress(load, 1);
                 load.stop();
-                long bad = load.verifyAll(java.time.Duration.ofSeconds(30));
+                long bad = load.verifyAll(Duration.ofSeconds(30));
                 out.println();
                 out.printf(Locale.ROOT, "== the load: %,d writes and %,d verified reads, %d errors; then all %,d blocks read back: %s%n",
-                        load.writesOk.get(), load.readsOk.get(), load.errors(), volume.sizeBytes() / io.mayastorj.load.VerifyingLoad.BLOCK,
+                        load.writesOk.get(), load.readsOk.get(), load.errors(), volume.sizeBytes() / VerifyingLoad.BLOCK,
                         bad == 0 ? "every one holds its last acknowledged write" : bad + " blocks WRONG: " + load.mismatches());
                 if (shell(endpoint, "mayastor:nexus") != 0) {
                     return 1;
@@ -315,7 +323,7 @@ final class Demo {
         }
 
         /** A line a second: what the load has done, and any error. */
-        private void progress(io.mayastorj.load.VerifyingLoad load, int seconds) throws InterruptedException {
+        private void progress(VerifyingLoad load, int seconds) throws InterruptedException {
             for (int i = 0; i < seconds; i++) {
                 Thread.sleep(1000);
                 out.printf(Locale.ROOT, "   load: %,d writes, %,d verified reads, %d errors, %d wrong%n", load.writesOk.get(),

@@ -131,32 +131,32 @@ final class FaultyDevice implements BlockDevice {
 
     @Override
     public <C> void flush(IoCompletion<? super C> done, C context) {
-        IoStatus fail = failWrites;
-        if (fail != null) {
-            done.ioDone(fail, context);
-        } else {
+        if (!failedWrite(done, context)) {
             inner.flush(done, context);
         }
     }
 
     @Override
     public <C> void unmap(long lba, long blocks, IoCompletion<? super C> done, C context) {
-        IoStatus fail = failWrites;
-        if (fail != null) {
-            done.ioDone(fail, context);
-        } else {
+        if (!failedWrite(done, context)) {
             inner.unmap(lba, blocks, done, context);
         }
     }
 
     @Override
     public <C> void writeZeroes(long lba, long blocks, IoCompletion<? super C> done, C context) {
+        if (!failedWrite(done, context)) {
+            inner.writeZeroes(lba, blocks, done, context);
+        }
+    }
+
+    /** Ends the request with the write failure, when one is set: true when it did. */
+    private <C> boolean failedWrite(IoCompletion<? super C> done, C context) {
         IoStatus fail = failWrites;
         if (fail != null) {
             done.ioDone(fail, context);
-        } else {
-            inner.writeZeroes(lba, blocks, done, context);
         }
+        return fail != null;
     }
 
     @Override
