@@ -46,6 +46,8 @@ final class Nbd {
 
     // requests
     static final int REQUEST_MAGIC = 0x25609513;
+    /** magic, flags, type, handle, offset, length */
+    static final int REQUEST_BYTES = 28;
     static final int CMD_READ = 0;
     static final int CMD_WRITE = 1;
     static final int CMD_DISC = 2;

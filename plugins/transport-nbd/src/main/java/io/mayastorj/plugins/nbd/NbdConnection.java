@@ -6,6 +6,8 @@ import io.mayastorj.core.bdev.IoStatus;
 import io.mayastorj.core.bdev.IoType;
 import io.mayastorj.core.buffer.BufferPool;
 import io.mayastorj.core.buffer.DmaBuffer;
+import io.mayastorj.core.concurrent.FreeList;
+import io.mayastorj.core.concurrent.MpscRing;
 import java.io.EOFException;
 import java.io.IOException;
 import java.lang.System.Logger;
@@ -16,8 +18,10 @@ import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
-import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
 
 /**
  * One NBD client connection: the handshake and option haggling, then the transmission phase. This
@@ -29,17 +33,27 @@ final class NbdConnection implements Runnable {
 
     private static final Logger LOG = System.getLogger("mayastor.nbd");
     static final int IN_FLIGHT = 128;
+    private static final int RX_BYTES = 256 * 1024;
+    private static final int REPLY_HEADER_BYTES = 32;
+    /** Replies per gathering write. */
+    private static final int GATHER = 32;
 
     private final NbdTransport transport;
     private final SocketChannel channel;
     private final BufferPool buffers;
     private final InetAddress client;
     private final String peer;
-    private final ByteBuffer header = ByteBuffer.allocate(28);
-    private final ArrayBlockingQueue<Request> free = new ArrayBlockingQueue<>(IN_FLIGHT);
-    private final Object sending = new Object();
-    private final ByteBuffer replyHeader = ByteBuffer.allocate(32);
-    private final ByteBuffer[] gather = new ByteBuffer[2];
+    /** Requests as the socket gave them; direct, so a read needs no copy on the JDK's side. */
+    private final ByteBuffer rx = ByteBuffer.allocateDirect(RX_BYTES);
+    private final FreeList<Request> slots = new FreeList<>(IN_FLIGHT);
+    private final AtomicInteger inFlight = new AtomicInteger();
+    private final ByteBuffer replyHeaders = ByteBuffer.allocateDirect(IN_FLIGHT * REPLY_HEADER_BYTES);
+    private final MpscRing<Request> replies = new MpscRing<>(IN_FLIGHT);
+    /** Held by the thread writing replies; only it touches {@link #gather} and {@link #batch}. */
+    private final AtomicBoolean sending = new AtomicBoolean();
+    private final ByteBuffer[] gather = new ByteBuffer[2 * GATHER];
+    private final Request[] batch = new Request[GATHER];
+    private volatile Thread reader;
     private volatile NbdTransport.Export export;
     private volatile boolean closed;
     private boolean structured;
@@ -53,7 +67,7 @@ final class NbdConnection implements Runnable {
         this.client = remote.getAddress();
         this.peer = remote.getAddress().getHostAddress() + ":" + remote.getPort();
         for (int i = 0; i < IN_FLIGHT; i++) {
-            free.add(new Request());
+            slots.add(Request::new);
         }
     }
 
@@ -238,35 +252,44 @@ final class NbdConnection implements Runnable {
 
     // ================================================================== transmission
 
+    /**
+     * Reads requests in bulk (one read often brings many) and submits them; the replies of a batch
+     * go out together before the next read that could block.
+     */
     private void transmission() throws IOException, ProtocolError {
         BlockDevice device = export.device();
         int bs = device.blockSize();
+        reader = Thread.currentThread();
+        rx.clear().flip();
         while (!closed) {
-            header.clear();
-            readFully(header);
-            header.flip();
-            if (header.getInt() != Nbd.REQUEST_MAGIC) {
+            if (rx.remaining() < Nbd.REQUEST_BYTES) {
+                fill();
+                continue;
+            }
+            int at = rx.position();
+            if (rx.getInt(at) != Nbd.REQUEST_MAGIC) {
                 throw new ProtocolError("a request without the request magic");
             }
-            int flags = header.getShort() & 0xFFFF;
-            int type = header.getShort() & 0xFFFF;
-            long handle = header.getLong();
-            long offset = header.getLong();
-            long length = Integer.toUnsignedLong(header.getInt());
+            int flags = rx.getShort(at + 4) & 0xFFFF;
+            int type = rx.getShort(at + 6) & 0xFFFF;
+            long handle = rx.getLong(at + 8);
+            long offset = rx.getLong(at + 16);
+            long length = Integer.toUnsignedLong(rx.getInt(at + 24));
+            rx.position(at + Nbd.REQUEST_BYTES);
             if (type == Nbd.CMD_DISC) {
                 return; // the finally waits for what is in flight, then closes
             }
             Request r = takeSlot();
             r.set(type, flags, handle, offset, (int) Math.min(length, Integer.MAX_VALUE));
             if (type == Nbd.CMD_WRITE && length > Nbd.MAX_PAYLOAD) {
-                discard(length);
+                skip(length);
                 reply(r, Nbd.EINVAL);
                 continue;
             }
             int error = check(device, type, offset, length, bs);
             if (error != 0) {
                 if (type == Nbd.CMD_WRITE) {
-                    discard(length);
+                    skip(length);
                 }
                 reply(r, error);
                 continue;
@@ -281,8 +304,7 @@ final class NbdConnection implements Runnable {
                     }
                     r.buffer = allocate((int) length);
                     if (type == Nbd.CMD_WRITE) {
-                        ByteBuffer into = r.buffer.bytes().duplicate().limit((int) length).position(0);
-                        readFully(into);
+                        receivePayload(r.buffer.bytes(), (int) length);
                         device.write(r.buffer, 0, lba, blocks, r, device);
                     } else {
                         device.read(r.buffer, 0, lba, blocks, r, device);
@@ -293,6 +315,47 @@ final class NbdConnection implements Runnable {
                 case Nbd.CMD_WRITE_ZEROES -> device.writeZeroes(lba, blocks, r, device);
                 default -> reply(r, Nbd.EINVAL); // CACHE, BLOCK_STATUS (not negotiated), anything newer
             }
+        }
+    }
+
+    /** Sends the replies ready so far, then reads what the socket has (blocking when it has nothing). */
+    private void fill() throws IOException {
+        sendReplies();
+        rx.compact();
+        try {
+            if (channel.read(rx) < 0) {
+                throw new EOFException();
+            }
+        } finally {
+            rx.flip();
+        }
+    }
+
+    /** A write's data: what the receive buffer holds is copied, the rest read straight into place. */
+    private void receivePayload(ByteBuffer into, int length) throws IOException {
+        int buffered = Math.min(rx.remaining(), length);
+        into.clear().put(0, rx, rx.position(), buffered);
+        rx.position(rx.position() + buffered);
+        if (buffered < length) {
+            sendReplies(); // before a read that may block
+            into.limit(length).position(buffered);
+            readFully(into);
+        }
+    }
+
+    /** Drops {@code length} bytes of a refused write's data. */
+    private void skip(long length) throws IOException, ProtocolError {
+        if (length > 64L << 20) {
+            throw new ProtocolError("a write of " + length + " bytes");
+        }
+        long left = length;
+        while (left > 0) {
+            if (!rx.hasRemaining()) {
+                fill();
+            }
+            int n = (int) Math.min(rx.remaining(), left);
+            rx.position(rx.position() + n);
+            left -= n;
         }
     }
 
@@ -323,37 +386,36 @@ final class NbdConnection implements Runnable {
         }
     }
 
+    /** A free request slot; when all are in flight, the replies ready go out first (they free slots). */
     private Request takeSlot() throws IOException {
-        try {
-            return free.take();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IOException("interrupted");
+        Request r = slots.pop();
+        while (r == null) {
+            sendReplies();
+            if (closed) {
+                throw new IOException("closed");
+            }
+            r = slots.pop();
+            if (r == null) {
+                LockSupport.parkNanos(20_000);
+                r = slots.pop();
+            }
         }
+        inFlight.incrementAndGet();
+        return r;
     }
 
     /** A DMA buffer; when the pool is short, this connection waits for one (backpressure, not growth). */
     private DmaBuffer allocate(int bytes) throws IOException {
         DmaBuffer b = buffers.allocate(Math.max(bytes, BufferPool.MIN_BUFFER_SIZE));
         while (b == null) {
+            sendReplies(); // their buffers go back to the pool
             if (closed) {
                 throw new IOException("closed");
             }
-            java.util.concurrent.locks.LockSupport.parkNanos(50_000);
+            LockSupport.parkNanos(50_000);
             b = buffers.allocate(Math.max(bytes, BufferPool.MIN_BUFFER_SIZE));
         }
         return b;
-    }
-
-    private void discard(long length) throws IOException, ProtocolError {
-        if (length > 64L << 20) {
-            throw new ProtocolError("a write of " + length + " bytes");
-        }
-        ByteBuffer sink = ByteBuffer.allocate(64 * 1024);
-        for (long left = length; left > 0; left -= sink.position()) {
-            sink.clear().limit((int) Math.min(sink.capacity(), left));
-            readFully(sink);
-        }
     }
 
     private static int errno(IoStatus s) {
@@ -367,41 +429,57 @@ final class NbdConnection implements Runnable {
         };
     }
 
-    /** Sends the reply (with the read data when there is some) and gives the slot back. Any thread. */
+    /**
+     * Queues the reply. On the reader's thread (a bdev that completes inline) it goes out with the
+     * rest of the batch; on any other thread it goes out now, together with whatever else is ready.
+     */
     private void reply(Request r, int error) {
-        try {
-            synchronized (sending) {
-                ByteBuffer h = replyHeader.clear();
-                int parts = 1;
-                if (r.type == Nbd.CMD_READ && structured) {
-                    if (error == 0) {
-                        h.putInt(Nbd.STRUCTURED_REPLY_MAGIC).putShort((short) Nbd.REPLY_FLAG_DONE).putShort((short) Nbd.REPLY_TYPE_OFFSET_DATA)
-                                .putLong(r.handle).putInt(8 + r.length).putLong(r.offset);
-                        if (r.length > 0) {
-                            gather[1] = r.buffer.bytes().duplicate().limit(r.length).position(0);
-                            parts = 2;
-                        }
-                    } else {
-                        h.putInt(Nbd.STRUCTURED_REPLY_MAGIC).putShort((short) Nbd.REPLY_FLAG_DONE).putShort((short) Nbd.REPLY_TYPE_ERROR)
-                                .putLong(r.handle).putInt(6).putInt(error).putShort((short) 0);
-                    }
-                } else {
-                    h.putInt(Nbd.SIMPLE_REPLY_MAGIC).putInt(error).putLong(r.handle);
-                    if (r.type == Nbd.CMD_READ && error == 0 && r.length > 0) {
-                        gather[1] = r.buffer.bytes().duplicate().limit(r.length).position(0);
-                        parts = 2;
+        r.error = error;
+        replies.offer(r); // never full: a slot is queued at most once
+        if (Thread.currentThread() != reader) {
+            sendReplies();
+        }
+    }
+
+    /**
+     * Writes the queued replies, many per gathering write. Whichever thread wins {@link #sending}
+     * writes everything queued, including what other threads queue meanwhile; they do not wait.
+     */
+    private void sendReplies() {
+        while (!replies.isEmpty() && sending.compareAndSet(false, true)) {
+            try {
+                Request r;
+                while ((r = replies.poll()) != null) {
+                    int parts = 0;
+                    int n = 0;
+                    do {
+                        batch[n++] = r;
+                        parts = r.encode(gather, parts);
+                    } while (parts <= gather.length - 2 && (r = replies.poll()) != null);
+                    write(parts);
+                    for (int i = 0; i < n; i++) {
+                        batch[i].release();
+                        batch[i] = null;
                     }
                 }
-                gather[0] = h.flip();
-                while (gather[parts - 1].hasRemaining()) {
+            } finally {
+                sending.set(false);
+            }
+        }
+    }
+
+    private void write(int parts) {
+        try {
+            if (!closed) {
+                ByteBuffer last = gather[parts - 1];
+                while (last.hasRemaining()) {
                     channel.write(gather, 0, parts);
                 }
-                gather[1] = null;
             }
         } catch (IOException e) {
             close(closed ? null : "sending a reply failed: " + e.getMessage());
         } finally {
-            r.release();
+            java.util.Arrays.fill(gather, 0, parts, null);
         }
     }
 
@@ -421,11 +499,10 @@ final class NbdConnection implements Runnable {
         }
     }
 
+    /** Handshake writes: only the connection's thread writes before transmission begins. */
     private void write(ByteBuffer b) throws IOException {
-        synchronized (sending) {
-            while (b.hasRemaining()) {
-                channel.write(b);
-            }
+        while (b.hasRemaining()) {
+            channel.write(b);
         }
     }
 
@@ -448,20 +525,29 @@ final class NbdConnection implements Runnable {
 
     private void awaitInFlight() {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        while (free.size() < IN_FLIGHT && System.nanoTime() < deadline) {
-            java.util.concurrent.locks.LockSupport.parkNanos(1_000_000);
+        while (inFlight.get() > 0 && System.nanoTime() < deadline) {
+            sendReplies(); // a soft disconnect sends them; a closed one drops them
+            LockSupport.parkNanos(1_000_000);
         }
     }
 
     /** One request in flight: the bdev's completion for it, and what its reply needs. */
     private final class Request implements IoCompletion<BlockDevice> {
+        final int index;
+        final ByteBuffer header;
         int type;
         int flags;
         long handle;
         long offset;
         int length;
+        int error;
         DmaBuffer buffer;
         boolean flushing;
+
+        Request(int index) {
+            this.index = index;
+            this.header = replyHeaders.slice(index * REPLY_HEADER_BYTES, REPLY_HEADER_BYTES);
+        }
 
         void set(int type, int flags, long handle, long offset, int length) {
             this.type = type;
@@ -483,18 +569,41 @@ final class NbdConnection implements Runnable {
             reply(this, errno(status));
         }
 
+        /** Puts the reply (header, and read data when there is some) into {@code into} from {@code at}; the next free index. */
+        int encode(ByteBuffer[] into, int at) {
+            ByteBuffer h = header.clear();
+            boolean data = type == Nbd.CMD_READ && error == 0 && length > 0;
+            if (type == Nbd.CMD_READ && structured) {
+                if (error == 0) {
+                    h.putInt(Nbd.STRUCTURED_REPLY_MAGIC).putShort((short) Nbd.REPLY_FLAG_DONE).putShort((short) Nbd.REPLY_TYPE_OFFSET_DATA)
+                            .putLong(handle).putInt(8 + length).putLong(offset);
+                } else {
+                    h.putInt(Nbd.STRUCTURED_REPLY_MAGIC).putShort((short) Nbd.REPLY_FLAG_DONE).putShort((short) Nbd.REPLY_TYPE_ERROR)
+                            .putLong(handle).putInt(6).putInt(error).putShort((short) 0);
+                }
+            } else {
+                h.putInt(Nbd.SIMPLE_REPLY_MAGIC).putInt(error).putLong(handle);
+            }
+            into[at++] = h.flip();
+            if (data) {
+                into[at++] = buffer.bytes().limit(length).position(0);
+            }
+            return at;
+        }
+
         void release() {
             if (buffer != null) {
                 buffer.release();
                 buffer = null;
             }
-            free.add(this);
+            slots.push(index);
+            inFlight.decrementAndGet();
         }
     }
 
     /** For tests and the shell. */
     List<String> describe() {
         NbdTransport.Export e = export;
-        return List.of(peer, e == null ? "(negotiating)" : e.device().name(), String.valueOf(IN_FLIGHT - free.size()));
+        return List.of(peer, e == null ? "(negotiating)" : e.device().name(), String.valueOf(inFlight.get()));
     }
 }

@@ -88,6 +88,34 @@ final class NbdClient implements AutoCloseable {
         return error;
     }
 
+    /** Data of the replies {@link #simpleReplies} read, by handle. */
+    final java.util.Map<Long, byte[]> data = new java.util.HashMap<>();
+
+    /**
+     * Reads {@code n} simple replies in any order, each without error (else IOException), keeping the
+     * data ({@code dataLength.applyAsInt(handle)} bytes) of each; returns the handles, which must not repeat.
+     */
+    java.util.Set<Long> simpleReplies(int n, java.util.function.LongToIntFunction dataLength) throws IOException {
+        java.util.Set<Long> handles = new java.util.HashSet<>();
+        for (int i = 0; i < n; i++) {
+            if (in.readInt() != Nbd.SIMPLE_REPLY_MAGIC) {
+                throw new IOException("bad simple reply magic");
+            }
+            int error = in.readInt();
+            long handle = in.readLong();
+            if (error != 0) {
+                throw new IOException("error " + error + " for handle " + handle);
+            }
+            if (!handles.add(handle)) {
+                throw new IOException("a second reply for handle " + handle);
+            }
+            byte[] b = new byte[dataLength.applyAsInt(handle)];
+            in.readFully(b);
+            data.put(handle, b);
+        }
+        return handles;
+    }
+
     /** Whether the server closed the connection (EOF) within the timeout. */
     boolean closedByServer() {
         try {

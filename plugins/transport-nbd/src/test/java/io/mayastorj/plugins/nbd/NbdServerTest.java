@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.mayastorj.core.bdev.BdevUri;
 import io.mayastorj.core.bdev.BlockDevice;
+import io.mayastorj.core.internal.bdev.AioBdevFactory;
 import io.mayastorj.core.internal.bdev.MallocBdevFactory;
 import io.mayastorj.core.internal.buffer.DmaBufferPool;
 import io.mayastorj.core.internal.buffer.HugepageMode;
@@ -13,12 +14,15 @@ import io.mayastorj.core.transport.ShareOptions;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /** The NBD server against a raw client: the handshake, options, every command, and what bad requests get. */
 class NbdServerTest {
@@ -45,6 +49,10 @@ class NbdServerTest {
     }
 
     private NbdClient goTo(String export, boolean structured) throws Exception {
+        return goTo(export, 8L << 20, structured);
+    }
+
+    private NbdClient goTo(String export, long size, boolean structured) throws Exception {
         NbdClient c = new NbdClient(port);
         assertEquals(Nbd.FLAG_FIXED_NEWSTYLE | Nbd.FLAG_NO_ZEROES, c.greet());
         if (structured) {
@@ -56,7 +64,7 @@ class NbdServerTest {
         assertEquals(Nbd.REP_INFO, info.type());
         ByteBuffer b = ByteBuffer.wrap(info.data());
         assertEquals(Nbd.INFO_EXPORT, b.getShort());
-        assertEquals(8L << 20, b.getLong());
+        assertEquals(size, b.getLong());
         assertEquals(Nbd.FLAG_HAS_FLAGS | Nbd.FLAG_SEND_FLUSH | Nbd.FLAG_SEND_FUA | Nbd.FLAG_CAN_MULTI_CONN | Nbd.FLAG_SEND_TRIM
                 | Nbd.FLAG_SEND_WRITE_ZEROES, b.getShort());
         NbdClient.Reply sizes = c.reply();
@@ -211,6 +219,54 @@ class NbdServerTest {
                 assertEquals(0, c.simpleReply(100 + i, b));
                 assertEquals(i, ByteBuffer.wrap(b).getInt());
             }
+        }
+    }
+
+    /**
+     * Requests sent in one burst, three times the size of the server's receive buffer (so a write's
+     * data straddles its end), to a bdev that completes on its own thread (aio): every reply comes
+     * back once, with the right data, in whatever order.
+     */
+    @Test
+    void aBurstOfRequestsToABdevCompletingElsewhereAllComeBack(@TempDir Path dir) throws Exception {
+        Path file = dir.resolve("aio0.img");
+        try (var f = java.nio.channels.FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+            f.truncate(8L << 20).write(ByteBuffer.allocate(1), (8L << 20) - 1);
+        }
+        BlockDevice aio = new AioBdevFactory().create(BdevUri.parse("aio://" + file));
+        try {
+            nbd.share(aio, ShareOptions.DEFAULT);
+            try (NbdClient c = goTo(aio.name(), 8L << 20, false)) {
+                int n = 200;
+                Random random = new Random(7);
+                byte[][] blocks = new byte[n][4096];
+                ByteBuffer burst = ByteBuffer.allocate(n * (Nbd.REQUEST_BYTES + 4096));
+                for (int i = 0; i < n; i++) {
+                    random.nextBytes(blocks[i]);
+                    burst.putInt(Nbd.REQUEST_MAGIC).putShort((short) 0).putShort((short) Nbd.CMD_WRITE).putLong(i)
+                            .putLong(i * 4096L).putInt(4096).put(blocks[i]);
+                }
+                c.out.write(burst.array());
+                c.out.flush();
+                assertEquals(java.util.stream.LongStream.range(0, n).boxed().collect(java.util.stream.Collectors.toSet()),
+                        c.simpleReplies(n, h -> 0), "each write answered once, without error");
+
+                burst = ByteBuffer.allocate(n * Nbd.REQUEST_BYTES);
+                for (int i = 0; i < n; i++) {
+                    burst.putInt(Nbd.REQUEST_MAGIC).putShort((short) 0).putShort((short) Nbd.CMD_READ).putLong(1000 + i)
+                            .putLong(i * 4096L).putInt(4096);
+                }
+                c.out.write(burst.array());
+                c.out.flush();
+                var handles = c.simpleReplies(n, h -> 4096);
+                assertEquals(n, handles.size());
+                for (long h : handles) {
+                    assertArrayEquals(blocks[(int) (h - 1000)], c.data.get(h), "block " + (h - 1000));
+                }
+            }
+        } finally {
+            nbd.unshare(aio);
+            aio.close();
         }
     }
 
