@@ -2,13 +2,11 @@ package io.mayastorj.launcher;
 
 import java.io.IOException;
 import java.io.PrintStream;
-import java.lang.reflect.Method;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.Dictionary;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
@@ -68,7 +66,8 @@ public final class NodeLauncher {
         BundleContext context = framework.getBundleContext();
 
         List<Bundle> bundles = install(context);
-        configure(context);
+        Configurations configurations = Configurations.start(context);
+        configure(configurations, settings);
         for (Bundle bundle : bundles) {
             if (bundle.getHeaders().get(Constants.FRAGMENT_HOST) == null) {
                 try {
@@ -92,7 +91,7 @@ public final class NodeLauncher {
 
         Path pluginDir = settings.get("plugins.dir") != null ? Path.of(settings.get("plugins.dir"))
                 : bundleDir.toAbsolutePath().getParent().resolve("plugins");
-        try (PluginWatcher plugins = new PluginWatcher(context, pluginDir)) {
+        try (configurations; PluginWatcher plugins = new PluginWatcher(context, configurations, pluginDir)) {
             plugins.start();
             FrameworkEvent event = framework.waitForStop(0);
             return event.getType() == FrameworkEvent.ERROR ? 1 : 0;
@@ -135,41 +134,12 @@ public final class NodeLauncher {
         }
     }
 
-    /**
-     * Hands the node's settings to Config Admin. The launcher and the bundles see Config Admin's
-     * API through different class loaders, so it is called reflectively, with JDK types only.
-     */
-    private void configure(BundleContext context) throws Exception {
-        ServiceTracker<Object, Object> tracker = new ServiceTracker<>(context,
-                context.createFilter("(objectClass=org.osgi.service.cm.ConfigurationAdmin)"), null);
-        tracker.open(true);
-        try {
-            Bundle cm = null;
-            for (Bundle b : context.getBundles()) {
-                if ("org.apache.felix.configadmin".equals(b.getSymbolicName())) {
-                    cm = b;
-                }
-            }
-            if (cm == null) {
-                throw new IllegalStateException("the distribution lacks org.apache.felix.configadmin");
-            }
-            cm.start();
-            Object admin = tracker.waitForService(10_000);
-            if (admin == null) {
-                throw new IllegalStateException("Config Admin did not start");
-            }
-            ServiceReference<Object> ref = tracker.getServiceReference();
-            Class<?> adminType = ref.getBundle().loadClass("org.osgi.service.cm.ConfigurationAdmin");
-            Class<?> configType = ref.getBundle().loadClass("org.osgi.service.cm.Configuration");
-            Method get = adminType.getMethod("getConfiguration", String.class, String.class);
-            Method update = configType.getMethod("update", Dictionary.class);
-            update.invoke(get.invoke(admin, NODE_PID, "?"), settings.nodeConfiguration());
-            update.invoke(get.invoke(admin, NVMF_PID, "?"), settings.nvmfConfiguration());
-            update.invoke(get.invoke(admin, ISCSI_PID, "?"), settings.iscsiConfiguration());
-            update.invoke(get.invoke(admin, NEXUS_PID, "?"), settings.nexusConfiguration());
-        } finally {
-            tracker.close();
-        }
+    /** Hands the node's settings to Config Admin. */
+    private static void configure(Configurations configurations, NodeSettings settings) throws Exception {
+        configurations.update(NODE_PID, settings.nodeConfiguration());
+        configurations.update(NVMF_PID, settings.nvmfConfiguration());
+        configurations.update(ISCSI_PID, settings.iscsiConfiguration());
+        configurations.update(NEXUS_PID, settings.nexusConfiguration());
     }
 
     /**

@@ -2,10 +2,18 @@ package io.mayastorj.launcher;
 
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.Reader;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.HashMap;
+import java.util.Hashtable;
+import java.util.List;
 import java.util.Map;
+import java.util.Properties;
+import java.util.Set;
+import java.util.TreeMap;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 import java.util.stream.Stream;
@@ -22,6 +30,11 @@ import org.osgi.framework.wiring.FrameworkWiring;
  * progress is never installed half-written. Felix keeps its own copy of each jar, so the file may
  * be replaced or removed at any time. Transports that come and go this way keep their shares: the
  * share manager re-establishes them when the transport is back.
+ *
+ * <p>A plugin's settings live beside it, as Felix fileinstall keeps them: {@code PID.cfg}, a
+ * properties file, becomes the Config Admin configuration of that PID when it appears or changes
+ * (the plugin's component restarts with it) and is deleted when the file goes (defaults again).
+ * The node's own PIDs are set by the node's settings only.
  */
 final class PluginWatcher implements AutoCloseable {
 
@@ -30,16 +43,22 @@ final class PluginWatcher implements AutoCloseable {
     private record Seen(long size, long modified) {
     }
 
+    /** Configured by the node's settings (NodeLauncher), never by a file here. */
+    private static final Set<String> NODE_PIDS = Set.of("io.mayastorj.node", "io.mayastorj.nvmf", "io.mayastorj.iscsi", "io.mayastorj.nexus");
+
     private final BundleContext context;
+    private final Configurations configurations;
     private final Path dir;
     private final Map<Path, Seen> pending = new HashMap<>();
     private final Map<Path, Seen> deployed = new HashMap<>();
     private final Map<Path, Bundle> bundles = new HashMap<>();
+    private final Map<Path, String> configured = new HashMap<>();
     private final Thread thread;
     private volatile boolean stopped;
 
-    PluginWatcher(BundleContext context, Path dir) throws IOException {
+    PluginWatcher(BundleContext context, Configurations configurations, Path dir) throws IOException {
         this.context = context;
+        this.configurations = configurations;
         this.dir = Files.createDirectories(dir);
         this.thread = new Thread(this::loop, "mayastor-plugins");
         this.thread.setDaemon(true);
@@ -68,9 +87,9 @@ final class PluginWatcher implements AutoCloseable {
     private synchronized void scan(boolean initial) {
         Map<Path, Seen> now = new HashMap<>();
         try (Stream<Path> files = Files.list(dir)) {
-            for (Path jar : files.filter(p -> p.getFileName().toString().endsWith(".jar")).toList()) {
+            for (Path file : files.filter(p -> isJar(p) || isConfig(p)).toList()) {
                 try {
-                    now.put(jar, new Seen(Files.size(jar), Files.getLastModifiedTime(jar).toMillis()));
+                    now.put(file, new Seen(Files.size(file), Files.getLastModifiedTime(file).toMillis()));
                 } catch (IOException gone) {
                     // removed while listing
                 }
@@ -85,22 +104,85 @@ final class PluginWatcher implements AutoCloseable {
                 changed |= uninstall(jar);
             }
         }
+        for (Path cfg : Map.copyOf(configured).keySet()) {
+            if (!now.containsKey(cfg)) {
+                unconfigure(cfg);
+            }
+        }
+        deployed.keySet().retainAll(now.keySet()); // a refused file that went, may come back
+        // settings first, so that a plugin deployed in the same look starts with them
+        List<Path> ready = new ArrayList<>();
         for (Map.Entry<Path, Seen> e : now.entrySet()) {
-            Path jar = e.getKey();
+            Path file = e.getKey();
             Seen seen = e.getValue();
-            if (seen.equals(deployed.get(jar))) {
-                pending.remove(jar);
+            if (seen.equals(deployed.get(file))) {
+                pending.remove(file);
                 continue;
             }
-            if (!initial && !seen.equals(pending.put(jar, seen))) {
+            if (!initial && !seen.equals(pending.put(file, seen))) {
                 continue; // new or still changing: act once it has stayed the same for one look
             }
-            pending.remove(jar);
-            changed |= bundles.containsKey(jar) ? update(jar, seen) : install(jar, seen);
+            pending.remove(file);
+            ready.add(file);
+        }
+        ready.sort(Comparator.comparing((Path p) -> !isConfig(p)).thenComparing(Comparator.naturalOrder()));
+        for (Path file : ready) {
+            Seen seen = now.get(file);
+            if (isConfig(file)) {
+                configure(file, seen);
+            } else {
+                changed |= bundles.containsKey(file) ? update(file, seen) : install(file, seen);
+            }
         }
         pending.keySet().retainAll(now.keySet());
         if (changed) {
             context.getBundle(Constants.SYSTEM_BUNDLE_LOCATION).adapt(FrameworkWiring.class).refreshBundles(null);
+        }
+    }
+
+    private static boolean isJar(Path p) {
+        return p.getFileName().toString().endsWith(".jar");
+    }
+
+    private static boolean isConfig(Path p) {
+        return p.getFileName().toString().endsWith(".cfg");
+    }
+
+    private void configure(Path cfg, Seen seen) {
+        deployed.put(cfg, seen); // not again until the file changes
+        String name = cfg.getFileName().toString();
+        String pid = name.substring(0, name.length() - ".cfg".length());
+        if (NODE_PIDS.contains(pid)) {
+            LOG.log(Level.WARNING, "{0} ignored: {1} is set by the node''s settings (mayastor node --help), not by a file",
+                    new Object[] {name, pid});
+            return;
+        }
+        Properties file = new Properties();
+        try (Reader in = Files.newBufferedReader(cfg)) {
+            file.load(in);
+        } catch (IOException | IllegalArgumentException e) {
+            LOG.log(Level.WARNING, "{0} ignored: it is not a properties file ({1})", new Object[] {name, e.getMessage()});
+            return;
+        }
+        Hashtable<String, Object> properties = new Hashtable<>();
+        file.stringPropertyNames().forEach(k -> properties.put(k, file.getProperty(k).strip()));
+        try {
+            configurations.update(pid, properties);
+            configured.put(cfg, pid);
+            LOG.log(Level.INFO, "configuration {0} set from {1}: {2}", new Object[] {pid, name, new TreeMap<>(properties)});
+        } catch (Exception e) {
+            LOG.log(Level.WARNING, "{0}: configuration {1} could not be set: {2}", new Object[] {name, pid, e.getMessage()});
+        }
+    }
+
+    private void unconfigure(Path cfg) {
+        String pid = configured.remove(cfg);
+        deployed.remove(cfg);
+        try {
+            configurations.delete(pid);
+            LOG.log(Level.INFO, "configuration {0} removed with {1}: its defaults apply", new Object[] {pid, cfg.getFileName()});
+        } catch (Exception e) {
+            LOG.log(Level.WARNING, "configuration {0} could not be removed: {1}", new Object[] {pid, e.getMessage()});
         }
     }
 

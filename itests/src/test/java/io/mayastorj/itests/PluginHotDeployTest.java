@@ -128,13 +128,20 @@ class PluginHotDeployTest {
             assertEquals(1, before.exit());
             assertTrue(before.err().contains("nbd"), before.err());
 
-            // deploy
+            // deploy, with its settings beside it (a free port rather than NBD's own)
+            int port = freePort();
+            Files.writeString(plugins.resolve("io.mayastorj.nbd.cfg"), "nbd.port = " + port + "\n");
+            Files.writeString(plugins.resolve("io.mayastorj.nvmf.cfg"), "nvmf.port = 1\n");
             Files.copy(PLUGIN, plugins.resolve("nbd.jar"));
             assertNotNull(node.await(l -> l.contains("plugin io.mayastorj.plugins.nbd 0.1.0.SNAPSHOT installed"), 15), node.output());
+            assertNotNull(node.await(l -> l.contains("configuration io.mayastorj.nbd set from io.mayastorj.nbd.cfg: {nbd.port=" + port + "}"), 5),
+                    node.output());
+            assertNotNull(node.await(l -> l.contains("io.mayastorj.nvmf.cfg ignored: io.mayastorj.nvmf is set by the node's settings"), 5),
+                    node.output());
             Mayastor.Result shared = Mayastor.run("ctl", "--node", endpoint, "bdev", "share", "m0", "--protocol", "nbd");
             assertEquals(0, shared.exit(), shared.err());
             String uri = shared.out().strip();
-            int port = Integer.parseInt(uri.replaceAll("nbd://[^:]+:(\\d+)/.*", "$1"));
+            assertEquals("nbd://127.0.0.1:" + port + "/m0", uri);
             run("qemu-io", "-f", "raw", "-c", "write -P 0x5a 1M 2M", "-c", "flush", uri);
 
             // remove, with a client connected
@@ -166,6 +173,20 @@ class PluginHotDeployTest {
             awaitShared(endpoint);
             read = run("qemu-io", "-f", "raw", "-c", "read -P 0x5a 1M 2M", uri);
             assertFalse(read.contains("Pattern verification failed"), read);
+
+            // new settings: the transport restarts with them and the share moves to the new port
+            int moved = freePort();
+            Files.writeString(plugins.resolve("io.mayastorj.nbd.cfg"), "nbd.port = " + moved + "\n");
+            String movedUri = "nbd://127.0.0.1:" + moved + "/m0";
+            assertNotNull(node.await(l -> l.contains("re-shared m0 over nbd: " + movedUri), 15), node.output());
+            read = run("qemu-io", "-f", "raw", "-c", "read -P 0x5a 1M 2M", movedUri);
+            assertFalse(read.contains("Pattern verification failed"), read);
+
+            // and without them, NBD's own port again
+            Files.delete(plugins.resolve("io.mayastorj.nbd.cfg"));
+            assertNotNull(node.await(l -> l.contains("configuration io.mayastorj.nbd removed with io.mayastorj.nbd.cfg: its defaults apply"), 15),
+                    node.output());
+            assertNotNull(node.await(l -> l.contains("re-shared m0 over nbd: nbd://127.0.0.1:10809/m0"), 15), node.output());
         }
     }
 
