@@ -25,9 +25,9 @@ import java.util.concurrent.locks.LockSupport;
 
 /**
  * One NBD client connection: the handshake and option haggling, then the transmission phase. This
- * thread reads requests and submits them; the bdev's completions send the replies (one lock around
- * the socket's writes), so up to {@link #IN_FLIGHT} requests run at once. Request slots are made
- * once per connection; data moves between the socket and DMA buffers without a copy.
+ * thread reads requests in bulk and submits them, up to {@link #IN_FLIGHT} at once; replies are
+ * queued and go out many per gathering write (see {@link #reply}). Request slots and reply headers
+ * are made once per connection; read data goes from the DMA buffer to the socket without a copy.
  */
 final class NbdConnection implements Runnable {
 
@@ -51,9 +51,10 @@ final class NbdConnection implements Runnable {
     private final MpscRing<Request> replies = new MpscRing<>(IN_FLIGHT);
     /** Held by the thread writing replies; only it touches {@link #gather} and {@link #batch}. */
     private final AtomicBoolean sending = new AtomicBoolean();
-    private final ByteBuffer[] gather = new ByteBuffer[2 * GATHER];
+    private final ByteBuffer[] gather = new ByteBuffer[2 * GATHER]; // a header and data per reply
     private final Request[] batch = new Request[GATHER];
-    private volatile Thread reader;
+    /** True while the reader works through requests it has read; it sends the replies before it reads again. */
+    private volatile boolean processing;
     private volatile NbdTransport.Export export;
     private volatile boolean closed;
     private boolean structured;
@@ -81,6 +82,9 @@ final class NbdConnection implements Runnable {
         String why = null;
         try {
             if (handshake()) {
+                if (transport.export(export.device().name()) != export) {
+                    throw new ProtocolError("the export " + export.device().name() + " is no longer shared"); // unshared meanwhile
+                }
                 LOG.log(Level.INFO, "NBD client {0} uses export {1}{2}", peer, export.device().name(), structured ? " (structured replies)" : "");
                 transmission();
             }
@@ -90,7 +94,11 @@ final class NbdConnection implements Runnable {
             why = closed ? null : e.getMessage();
         } catch (ProtocolError e) {
             why = e.getMessage();
+        } catch (RuntimeException e) {
+            why = "an internal error: " + e; // this connection ends; the node and its other clients go on
+            LOG.log(Level.ERROR, "NBD client " + peer, e);
         } finally {
+            processing = false; // completions from now on send their own replies
             if (why == null) {
                 awaitInFlight(); // a soft disconnect: the replies in flight go out first
             }
@@ -220,10 +228,10 @@ final class NbdConnection implements Runnable {
             byte[] text = ("Mayastor-J " + d.productName()).getBytes(StandardCharsets.UTF_8);
             optionReply(option, Nbd.REP_INFO, ByteBuffer.allocate(2 + text.length).putShort((short) Nbd.INFO_DESCRIPTION).put(text).flip());
         }
-        optionReply(option, Nbd.REP_ACK, null);
         if (option == Nbd.OPT_GO) {
-            export = e;
+            export = e; // before the ACK: once the client has it, an unshare must find this connection
         }
+        optionReply(option, Nbd.REP_ACK, null);
         return true;
     }
 
@@ -259,7 +267,6 @@ final class NbdConnection implements Runnable {
     private void transmission() throws IOException, ProtocolError {
         BlockDevice device = export.device();
         int bs = device.blockSize();
-        reader = Thread.currentThread();
         rx.clear().flip();
         while (!closed) {
             if (rx.remaining() < Nbd.REQUEST_BYTES) {
@@ -320,15 +327,26 @@ final class NbdConnection implements Runnable {
 
     /** Sends the replies ready so far, then reads what the socket has (blocking when it has nothing). */
     private void fill() throws IOException {
-        sendReplies();
         rx.compact();
         try {
+            idle();
             if (channel.read(rx) < 0) {
                 throw new EOFException();
             }
         } finally {
+            processing = true;
             rx.flip();
         }
+    }
+
+    /**
+     * Before a read that may block: from now on completions send their own replies, and what is
+     * queued goes out. (A completion that saw {@link #processing} still true has queued its reply
+     * before this reads the queue, so nothing is left behind.)
+     */
+    private void idle() {
+        processing = false;
+        sendReplies();
     }
 
     /** A write's data: what the receive buffer holds is copied, the rest read straight into place. */
@@ -337,9 +355,13 @@ final class NbdConnection implements Runnable {
         into.clear().put(0, rx, rx.position(), buffered);
         rx.position(rx.position() + buffered);
         if (buffered < length) {
-            sendReplies(); // before a read that may block
             into.limit(length).position(buffered);
-            readFully(into);
+            try {
+                idle();
+                readFully(into);
+            } finally {
+                processing = true;
+            }
         }
     }
 
@@ -430,14 +452,15 @@ final class NbdConnection implements Runnable {
     }
 
     /**
-     * Queues the reply. On the reader's thread (a bdev that completes inline) it goes out with the
-     * rest of the batch; on any other thread it goes out now, together with whatever else is ready.
+     * Queues the reply. While the reader is working through a batch of requests it goes out with the
+     * batch's replies (a bdev completing inline, or on its own thread meanwhile); otherwise the
+     * completing thread sends it now, together with whatever else is ready.
      */
     private void reply(Request r, int error) {
         r.error = error;
         replies.offer(r); // never full: a slot is queued at most once
-        if (Thread.currentThread() != reader) {
-            sendReplies();
+        if (!processing) {
+            sendReplies(); // the reader may be blocked in a read: nobody else would
         }
     }
 
@@ -455,7 +478,7 @@ final class NbdConnection implements Runnable {
                     do {
                         batch[n++] = r;
                         parts = r.encode(gather, parts);
-                    } while (parts <= gather.length - 2 && (r = replies.poll()) != null);
+                    } while (n < batch.length && (r = replies.poll()) != null);
                     write(parts);
                     for (int i = 0; i < n; i++) {
                         batch[i].release();

@@ -33,7 +33,7 @@ import org.osgi.service.metatype.annotations.ObjectClassDefinition;
  * The {@code nbd} transport: a Network Block Device server (fixed newstyle handshake, structured
  * replies) whose exports are shared bdevs, named as the bdevs are. Built against core's exported
  * SPI only, the way a third party would build a transport. A connection has a thread that reads
- * requests and submits them to the bdev; completions write the replies, so many requests are in
+ * requests in bulk and submits them to the bdev; replies go out in batches, so many requests are in
  * flight at once. NBD has no host identity: a share's allowed hosts are client IP addresses.
  */
 @Component(service = Transport.class, immediate = true, configurationPid = NbdTransport.PID,
@@ -135,14 +135,20 @@ public final class NbdTransport implements Transport {
         if (exports.remove(device.name()) == null) {
             return;
         }
-        for (NbdConnection c : connections) {
-            if (c.serves(device)) {
-                c.close("the export " + device.name() + " is no longer shared");
-            }
-        }
+        // again until none is left: a client finishing its handshake may have picked the export just now
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        while (connections.stream().anyMatch(c -> c.serves(device)) && System.nanoTime() < deadline) {
-            java.util.concurrent.locks.LockSupport.parkNanos(1_000_000);
+        boolean any = true;
+        while (any && System.nanoTime() < deadline) {
+            any = false;
+            for (NbdConnection c : connections) {
+                if (c.serves(device)) {
+                    any = true;
+                    c.close("the export " + device.name() + " is no longer shared");
+                }
+            }
+            if (any) {
+                java.util.concurrent.locks.LockSupport.parkNanos(1_000_000);
+            }
         }
         LOG.log(Level.INFO, "NBD export {0} removed", device.name());
     }

@@ -116,10 +116,12 @@ final class NbdClient implements AutoCloseable {
         return handles;
     }
 
-    /** Whether the server closed the connection (EOF) within the timeout. */
+    /** Whether the server closed the connection (EOF or a reset) within the timeout; false when it stays silent. */
     boolean closedByServer() {
         try {
             return in.read() < 0;
+        } catch (java.net.SocketTimeoutException e) {
+            return false;
         } catch (IOException e) {
             return true;
         }

@@ -224,9 +224,15 @@ class NbdServerTest {
 
     /**
      * Requests sent in one burst, three times the size of the server's receive buffer (so a write's
-     * data straddles its end), to a bdev that completes on its own thread (aio): every reply comes
-     * back once, with the right data, in whatever order.
+     * data straddles its end): every reply comes back once, with the right data, in whatever order —
+     * from a bdev that completes inline (the reader sends a batch's replies together) and from one
+     * that completes on its own thread (aio: the completions send them).
      */
+    @Test
+    void aBurstOfRequestsAllComeBack() throws Exception {
+        burst(disk, "disk0");
+    }
+
     @Test
     void aBurstOfRequestsToABdevCompletingElsewhereAllComeBack(@TempDir Path dir) throws Exception {
         Path file = dir.resolve("aio0.img");
@@ -236,37 +242,53 @@ class NbdServerTest {
         BlockDevice aio = new AioBdevFactory().create(BdevUri.parse("aio://" + file));
         try {
             nbd.share(aio, ShareOptions.DEFAULT);
-            try (NbdClient c = goTo(aio.name(), 8L << 20, false)) {
-                int n = 200;
-                Random random = new Random(7);
-                byte[][] blocks = new byte[n][4096];
-                ByteBuffer burst = ByteBuffer.allocate(n * (Nbd.REQUEST_BYTES + 4096));
-                for (int i = 0; i < n; i++) {
-                    random.nextBytes(blocks[i]);
-                    burst.putInt(Nbd.REQUEST_MAGIC).putShort((short) 0).putShort((short) Nbd.CMD_WRITE).putLong(i)
-                            .putLong(i * 4096L).putInt(4096).put(blocks[i]);
-                }
-                c.out.write(burst.array());
-                c.out.flush();
-                assertEquals(java.util.stream.LongStream.range(0, n).boxed().collect(java.util.stream.Collectors.toSet()),
-                        c.simpleReplies(n, h -> 0), "each write answered once, without error");
-
-                burst = ByteBuffer.allocate(n * Nbd.REQUEST_BYTES);
-                for (int i = 0; i < n; i++) {
-                    burst.putInt(Nbd.REQUEST_MAGIC).putShort((short) 0).putShort((short) Nbd.CMD_READ).putLong(1000 + i)
-                            .putLong(i * 4096L).putInt(4096);
-                }
-                c.out.write(burst.array());
-                c.out.flush();
-                var handles = c.simpleReplies(n, h -> 4096);
-                assertEquals(n, handles.size());
-                for (long h : handles) {
-                    assertArrayEquals(blocks[(int) (h - 1000)], c.data.get(h), "block " + (h - 1000));
-                }
-            }
+            burst(aio, aio.name());
         } finally {
             nbd.unshare(aio);
             aio.close();
+        }
+    }
+
+    private void burst(BlockDevice device, String export) throws Exception {
+        try (NbdClient c = goTo(export, device.sizeBytes(), false)) {
+            int n = 200;
+            Random random = new Random(7);
+            byte[][] blocks = new byte[n][4096];
+            ByteBuffer burst = ByteBuffer.allocate(n * (Nbd.REQUEST_BYTES + 4096));
+            for (int i = 0; i < n; i++) {
+                random.nextBytes(blocks[i]);
+                burst.putInt(Nbd.REQUEST_MAGIC).putShort((short) 0).putShort((short) Nbd.CMD_WRITE).putLong(i)
+                        .putLong(i * 4096L).putInt(4096).put(blocks[i]);
+            }
+            c.out.write(burst.array());
+            c.out.flush();
+            assertEquals(java.util.stream.LongStream.range(0, n).boxed().collect(java.util.stream.Collectors.toSet()),
+                    c.simpleReplies(n, h -> 0), "each write answered once, without error");
+
+            burst = ByteBuffer.allocate(n * Nbd.REQUEST_BYTES);
+            for (int i = 0; i < n; i++) {
+                burst.putInt(Nbd.REQUEST_MAGIC).putShort((short) 0).putShort((short) Nbd.CMD_READ).putLong(1000 + i)
+                        .putLong(i * 4096L).putInt(4096);
+            }
+            c.out.write(burst.array());
+            c.out.flush();
+            var handles = c.simpleReplies(n, h -> 4096);
+            assertEquals(n, handles.size());
+            for (long h : handles) {
+                assertArrayEquals(blocks[(int) (h - 1000)], c.data.get(h), "block " + (h - 1000));
+            }
+        }
+    }
+
+    /** The client has its ACK for GO and the export goes at once: a race the server must not lose (it once did). */
+    @Test
+    void anUnshareRightAfterTheHandshakeAlwaysDisconnects() throws Exception {
+        for (int i = 0; i < 100; i++) {
+            try (NbdClient c = goTo("disk0", false)) {
+                nbd.unshare(disk);
+                assertTrue(c.closedByServer(), "round " + i + ": a disconnect, not a connection left open");
+            }
+            nbd.share(disk, ShareOptions.DEFAULT);
         }
     }
 
