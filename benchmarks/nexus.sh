@@ -3,7 +3,8 @@
 # against the device's raw sequential bandwidth, in one run. Three node processes on 127.0.0.1/.2/.3,
 # each with a pool on a file in $BENCH_DIR (default /var/tmp) and a thick 1 GiB replica; the nexus on
 # the first node has its local replica and the others over NVMe/TCP on loopback; `mayastor bench`
-# drives the nexus through its NVMe/TCP share.
+# drives the nexus through its NVMe/TCP share, or, with BENCH_CLIENT=fio, fio's nbd engine through
+# the NBD plugin (deployed on the first node, port 10851).
 #   benchmarks/nexus.sh [ROUNDS] [SECONDS]    (after `mvn install`)
 set -eu
 ROUNDS=${1:-2}
@@ -12,6 +13,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 M="$ROOT/distribution/target/mayastor/bin/mayastor"
 DIR=$(mktemp -d "${BENCH_DIR:-/var/tmp}/nexus-bench.XXXXXX")
 GIB=1073741824
+CLIENT=${BENCH_CLIENT:-mayastor}
 PIDS=""
 cleanup() {
     for p in $PIDS; do kill "$p" 2>/dev/null || true; done
@@ -22,7 +24,13 @@ trap cleanup EXIT INT TERM
 
 node() { # n [extra flags]: starts node n on 127.0.0.n
     n=$1; shift
+    mkdir -p "$DIR/plugins-$n"
+    if [ "$n" = 1 ] && [ "$CLIENT" = fio ]; then
+        cp "$ROOT"/distribution/target/mayastor/extras/transport-nbd-*.jar "$DIR/plugins-1/"
+        echo "nbd.port = 10851" >"$DIR/plugins-1/io.mayastorj.nbd.cfg"
+    fi
     "$M" node --node-id "bench-$n" --grpc-endpoint "127.0.0.$n:10190" --state-dir "$DIR/state-$n" --buffers-mb 256 \
+        --plugins-dir "$DIR/plugins-$n" \
         --nvmf-address "127.0.0.$n" --nvmf-port 8440 --iscsi-address "127.0.0.$n" --iscsi-port 3270 "$@" >"$DIR/node-$n.log" 2>&1 &
     eval "PID_$n=$!"
     PIDS="$PIDS $!"
@@ -47,10 +55,16 @@ child() { if [ "$1" = 1 ]; then echo "bdev:///$(uuid 1)"; else echo "nvmf://127.
 
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 bench() { # uri rw bs qd -> iops
+    if [ "$CLIENT" = fio ]; then
+        fio --name=b --ioengine=nbd --uri="$1" --rw="$2" --bs="$3" --iodepth="$4" --size=1G --time_based \
+            --runtime="$SECS" --ramp_time=2 --output-format=json 2>/dev/null | sed -n '/^{/,$p' \
+            | json "round(d['jobs'][0]['read']['iops'] + d['jobs'][0]['write']['iops'])"
+        return
+    fi
     "$M" bench --uri "$1" --rw "$2" --bs "$3" --qd "$4" --time "${SECS}s" --ramp 2s --json 2>/dev/null | json "round(d['iops'])"
 }
 
-echo "# $(date -u +%FT%TZ) $(uname -r), $(nproc) cores, pools on $(df -T "$DIR" | awk 'NR==2 {print $2}') ($DIR)"
+echo "# $(date -u +%FT%TZ) $(uname -r), $(nproc) cores, pools on $(df -T "$DIR" | awk 'NR==2 {print $2}') ($DIR), client: $CLIENT"
 for round in $(seq "$ROUNDS"); do
     [ -n "${BENCH_SKIP_WRITES:-}" ] && break
     echo "# round $round"
@@ -59,10 +73,15 @@ for round in $(seq "$ROUNDS"); do
         [ "$replicas" -ge 2 ] && set -- "$@" --child "$(child 2)"
         [ "$replicas" -ge 3 ] && set -- "$@" --child "$(child 3)"
         ctl 1 nexus create bench --uuid b0b0b0b0-0000-4000-8000-0000000000ff "$@" >/dev/null
-        URI=$(ctl 1 nexus publish bench --protocol nvmf)
+        if [ "$CLIENT" = fio ]; then
+            URI=$(ctl 1 bdev share bench --protocol nbd)
+        else
+            URI=$(ctl 1 nexus publish bench --protocol nvmf)
+        fi
         rw=$(bench "$URI" randwrite 4k 32)
         sw=$(bench "$URI" write 128k 8)
         echo "replicas=$replicas randwrite-4k-qd32=$rw write-128k-qd8=$sw"
+        [ "$CLIENT" = fio ] && ctl 1 bdev unshare bench >/dev/null
         ctl 1 nexus destroy bench >/dev/null
         rm -f "$DIR"/state-1/nexus/*.properties # the next nexus is a new volume
     done
