@@ -814,6 +814,13 @@ public final class LvStore {
         waiters.forEach(Runnable::run);
     }
 
+    /** For tests: clusters reserved on disk and ready to hand out, or -1 while a refill is scheduled or being committed. */
+    int reservedWhenSettled() {
+        synchronized (lock) {
+            return reserveScheduled || !reserving.isEmpty() ? -1 : reserved.cardinality();
+        }
+    }
+
     /** Under the lock: tops the reservation up to a batch from the free clusters; the caller commits it. */
     private void reserveClusters() {
         int wanted = reserveBatch - reserved.cardinality() - reserving.cardinality();

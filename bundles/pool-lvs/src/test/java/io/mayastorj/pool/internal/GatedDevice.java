@@ -28,9 +28,9 @@ final class GatedDevice implements BlockDevice {
         gate = new CountDownLatch(1);
     }
 
-    /** Waits until a superblock write is being held. */
-    void awaitHeld() throws InterruptedException {
-        held.await();
+    /** Waits until a superblock write is being held; false after {@code seconds} without one. */
+    boolean awaitHeld(long seconds) throws InterruptedException {
+        return held.await(seconds, java.util.concurrent.TimeUnit.SECONDS);
     }
 
     void release() {

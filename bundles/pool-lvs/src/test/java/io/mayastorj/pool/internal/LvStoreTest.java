@@ -386,12 +386,6 @@ class LvStoreTest {
     }
 
     /**
-     * A commit that is not durable yet may hold the mapping of a thin write's new cluster; a flush
-     * that comes meanwhile must wait for it. (Found by the crash-torture test: a flush that raced with
-     * a reservation commit was acknowledged by a bare device flush, and after kill -9 the block read
-     * as zeros.)
-     */
-    /**
      * Found by the crash torture in CI: a refill of reserved clusters was handed out before the
      * commit recording it was durable, so a crash could leave a written cluster that the next import
      * calls free without zeroing it — and another replica later read that data.
@@ -402,16 +396,26 @@ class LvStoreTest {
         pool = LvStore.create("p0", POOL, gated, MIB, fx.buffers);
         Replica thin = pool.createReplica(R1, "thin", 16L * MIB, true, "");
         long bpc = MIB / 512;
-        // a 64 MiB pool of 1 MiB clusters reserves 3 at a time, and refills when 1 is left
-        fx.writeStamped(thin, 0, 8, 1, 0); // the first batch of reserved clusters, committed; 2 left
-        Thread.sleep(100);
+        // a 64 MiB pool of 1 MiB clusters reserves 3 at a time, and refills when 1 is left; how many
+        // are left after the first writes depends on when the first refills ran, so write new
+        // clusters until exactly 2 are left with no refill under way (a fixed sleep once hung here)
+        int c = 0;
+        fx.writeStamped(thin, 0, 8, 1, c++);
+        while (settledReserve() != 2) {
+            fx.writeStamped(thin, c * bpc, 8, 1, c);
+            c++;
+            assertTrue(c < 10, "the reservation never settled at 2");
+        }
         gated.hold(); // the next commit's superblock waits
-        fx.writeStamped(thin, bpc, 8, 1, 1); // 1 left: a refill starts, and its commit is held
-        gated.awaitHeld();
-        fx.writeStamped(thin, 2 * bpc, 8, 1, 2); // the last committed reservation
+        fx.writeStamped(thin, c * bpc, 8, 1, c); // 1 left: a refill starts, and its commit is held
+        c++;
+        assertTrue(gated.awaitHeld(10), "the refill's commit reached the device");
+        fx.writeStamped(thin, c * bpc, 8, 1, c); // the last committed reservation
+        c++;
+        int last = c;
         var threads = java.util.concurrent.Executors.newCachedThreadPool();
         try {
-            var next = threads.submit(() -> fx.writeStamped(thin, 3 * bpc, 8, 1, 3));
+            var next = threads.submit(() -> fx.writeStamped(thin, last * bpc, 8, 1, last));
             Thread.sleep(300);
             assertFalse(next.isDone(), "a write completed in a cluster whose reservation was not on disk");
             gated.release();
@@ -421,9 +425,19 @@ class LvStoreTest {
             threads.shutdown();
         }
         assertEquals(IoStatus.SUCCESS, BlockingIo.flush(thin, T));
-        for (int c = 0; c < 4; c++) {
-            assertEquals(c, fx.readStamp(thin, c * bpc, 1), "cluster " + c);
+        for (int i = 0; i <= last; i++) {
+            assertEquals(i, fx.readStamp(thin, i * bpc, 1), "cluster " + i);
         }
+    }
+
+    /** The pool's reserved clusters once no refill is scheduled or committing (waits up to 10 s for that). */
+    private int settledReserve() throws InterruptedException {
+        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(10);
+        int n;
+        while ((n = pool.reservedWhenSettled()) < 0 && System.nanoTime() < deadline) {
+            Thread.sleep(5);
+        }
+        return n;
     }
 
     @Test
@@ -440,7 +454,7 @@ class LvStoreTest {
         gated.hold();
         var threads = java.util.concurrent.Executors.newCachedThreadPool(); // the common pool may have one thread
         var resize = java.util.concurrent.CompletableFuture.runAsync(() -> pool.resizeReplica(R2, 4L * MIB), threads);
-        gated.awaitHeld(); // that commit's pages are written, its superblock is held
+        assertTrue(gated.awaitHeld(10)); // that commit's pages are written, its superblock is held
         var flush = java.util.concurrent.CompletableFuture.supplyAsync(() -> BlockingIo.flush(thin, T), threads);
         try {
             Thread.sleep(300);
