@@ -20,7 +20,6 @@ import java.nio.ByteBuffer;
 import java.nio.channels.SelectionKey;
 import java.nio.channels.SocketChannel;
 import java.util.ArrayDeque;
-import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -38,6 +37,9 @@ final class IscsiConnection {
     private static final Logger LOG = System.getLogger("mayastor.iscsi");
     /** Commands the initiator may have outstanding: MaxCmdSN = ExpCmdSN + WINDOW - 1. */
     static final int WINDOW = 128;
+    private static final byte[] NO_DATA = new byte[0];
+    /** PDU headers a connection keeps for reuse: a window of commands with a response each, and more. */
+    private static final int HEADERS = 2 * WINDOW;
     private static final int GATHER = 64;
 
     private enum Phase { LOGIN, FULL_FEATURE, LOGGED_OUT, CLOSED }
@@ -68,6 +70,11 @@ final class IscsiConnection {
     // writing
     private final ArrayDeque<ByteBuffer> sendQueue = new ArrayDeque<>();
     private final ArrayDeque<Task> releaseAfterSend = new ArrayDeque<>();
+    /** Finished tasks kept for reuse (see retire). */
+    private final ArrayDeque<Task> freeTasks = new ArrayDeque<>(WINDOW);
+    /** Headers of PDUs being sent, made once: slices of one array, so a sent one is known by it. */
+    private final byte[] headerArena = new byte[HEADERS * Bhs.LENGTH];
+    private final ArrayDeque<ByteBuffer> freeHeaders = new ArrayDeque<>(HEADERS);
     private final ByteBuffer[] gather = new ByteBuffer[GATHER];
     private boolean flushPosted;
     private final Runnable flusher = this::postedFlush;
@@ -93,8 +100,8 @@ final class IscsiConnection {
     // sequence numbers
     private int statSn = 1;
     private int expCmdSn;
-    private final Map<Integer, Task> tasks = new HashMap<>();
-    private final Map<Integer, Task> byTtt = new HashMap<>();
+    private final TaskTable tasks = new TaskTable(WINDOW);
+    private final TaskTable byTtt = new TaskTable(WINDOW);
     private int nextTtt = 1;
     private final Set<String> loggedOnce = new HashSet<>();
     /** A unit attention waiting for this I_T nexus (ASC/ASCQ), or 0; one at a time, the latest wins. */
@@ -112,6 +119,9 @@ final class IscsiConnection {
             p = "(unknown peer)";
         }
         this.peer = p;
+        for (int i = 0; i < HEADERS; i++) {
+            freeHeaders.add(ByteBuffer.wrap(headerArena, i * Bhs.LENGTH, Bhs.LENGTH).slice());
+        }
     }
 
     Reactor reactor() {
@@ -676,7 +686,12 @@ final class IscsiConnection {
     }
 
     private Task newTask(ByteBuffer req) {
-        Task t = new Task(this);
+        Task t = freeTasks.pollFirst();
+        if (t == null) {
+            t = new Task(this);
+        } else {
+            t.reset();
+        }
         t.itt = req.getInt(Bhs.ITT);
         t.cmdSn = req.getInt(Bhs.CMD_SN);
         req.get(Bhs.CDB, t.cdb, 0, 16);
@@ -1373,6 +1388,7 @@ final class IscsiConnection {
 
     /** From the bdev, on this reactor. */
     void bdevDone(Task task) {
+        task.submitted = false; // the bdev is done with it (a next step submits it again)
         if (task.opcode == ScsiLun.COMPARE_AND_WRITE && task.cawStage == 3) {
             if (phase == Phase.CLOSED || task.aborted) {
                 tasks.remove(task.itt);
@@ -1436,7 +1452,7 @@ final class IscsiConnection {
             return;
         }
         if (isMedia(task.opcode) && !task.dataOut) {
-            ByteBuffer data = task.buffer.bytes().duplicate();
+            ByteBuffer data = task.buffer.bytes(); // ours again: the bdev is done with it
             data.limit(task.ioBytes).position(0);
             dataIn(task, data, task.ioBytes, task.cdbLength);
             return;
@@ -1479,8 +1495,13 @@ final class IscsiConnection {
             window(pdu);
             pdu.putInt(Bhs.DATA_SN, dataSn++);
             pdu.putInt(Bhs.BUFFER_OFFSET, offset);
-            ByteBuffer slice = data.duplicate();
-            slice.limit(data.position() + offset + n).position(data.position() + offset);
+            ByteBuffer slice;
+            if (n == send) {
+                slice = data.limit(data.position() + n); // the one PDU: the data itself, no view
+            } else {
+                slice = data.duplicate();
+                slice.limit(data.position() + offset + n).position(data.position() + offset);
+            }
             send(pdu, slice);
             offset += n;
             inBurst = endOfBurst ? 0 : inBurst + n;
@@ -1508,7 +1529,7 @@ final class IscsiConnection {
 
     /** A SCSI Response: status, sense when there is one, residuals against what the CDB wanted. */
     private void respond(Task task, int status, byte[] sense, long moved, long wanted) {
-        byte[] data = sense == null ? new byte[0] : new byte[2 + sense.length];
+        byte[] data = sense == null ? NO_DATA : new byte[2 + sense.length];
         if (sense != null) {
             data[0] = (byte) (sense.length >>> 8);
             data[1] = (byte) sense.length;
@@ -1527,7 +1548,7 @@ final class IscsiConnection {
         rsp.put(3, (byte) status);
         rsp.putInt(Bhs.ITT, task.itt);
         numbers(rsp, true);
-        send(rsp, ByteBuffer.wrap(data));
+        send(rsp, data.length == 0 ? null : ByteBuffer.wrap(data));
         finish(task);
     }
 
@@ -1536,10 +1557,30 @@ final class IscsiConnection {
         if (task.ttt != -1) {
             byTtt.remove(task.ttt);
         }
-        if (task.buffer != null) {
+        if (task.buffer != null || task.compare != null) {
             releaseAfterSend.add(task); // its data may still be in the send queue
+        } else {
+            retire(task);
         }
         postFlush();
+    }
+
+    /**
+     * A finished task whose buffers are back is kept for the next command. Only on the plain path:
+     * a task that was aborted, or that the bdev still has, is left to the garbage collector, and no
+     * field of the connection may still point at a task that is reused.
+     */
+    private void retire(Task task) {
+        if (task.aborted || task.submitted || freeTasks.size() >= WINDOW || tasks.get(task.itt) == task) {
+            return;
+        }
+        if (dataTask == task) {
+            dataTask = null;
+        }
+        if (prepared == task) {
+            prepared = null;
+        }
+        freeTasks.addFirst(task);
     }
 
     // ================================================================== other PDUs
@@ -1622,13 +1663,13 @@ final class IscsiConnection {
                 }
             }
             case 2 -> { // ABORT TASK SET
-                for (Task t : java.util.List.copyOf(tasks.values())) {
+                for (Task t : tasks.tasks()) {
                     abort(t);
                 }
                 response = 0;
             }
             case 5, 6 -> { // LOGICAL UNIT RESET, TARGET WARM RESET: every session of the LUN hears of it
-                for (Task t : java.util.List.copyOf(tasks.values())) {
+                for (Task t : tasks.tasks()) {
                     abort(t);
                 }
                 if (lunTarget != null) {
@@ -1638,7 +1679,7 @@ final class IscsiConnection {
                 response = 0;
             }
             case 7 -> { // TARGET COLD RESET: answered, then every session of the target goes, this one too
-                for (Task t : java.util.List.copyOf(tasks.values())) {
+                for (Task t : tasks.tasks()) {
                     abort(t);
                 }
                 if (lunTarget != null) {
@@ -1723,8 +1764,15 @@ final class IscsiConnection {
         pdu.putInt(Bhs.MAX_CMD_SN, expCmdSn + WINDOW - 1);
     }
 
+    /** A zeroed BHS, from the connection's own headers while any is free (they come back once sent). */
     private ByteBuffer newHeader(int opcode, int dataLength) {
-        ByteBuffer b = ByteBuffer.allocate(Bhs.LENGTH);
+        ByteBuffer b = freeHeaders.pollFirst();
+        if (b == null) {
+            b = ByteBuffer.allocate(Bhs.LENGTH);
+        } else {
+            java.util.Arrays.fill(headerArena, b.arrayOffset(), b.arrayOffset() + Bhs.LENGTH, (byte) 0);
+            b.clear();
+        }
         b.put(0, (byte) opcode);
         Bhs.dataSegmentLength(b, dataLength);
         return b;
@@ -1738,7 +1786,7 @@ final class IscsiConnection {
         sendQueue.add(header);
         if (headerDigest) {
             crc.reset();
-            crc.update(header.array(), 0, Bhs.LENGTH);
+            crc.update(header.array(), header.arrayOffset(), Bhs.LENGTH);
             sendQueue.add(ByteBuffer.allocate(4).putInt(0, Integer.reverseBytes((int) crc.getValue())));
         }
         int length = data == null ? 0 : data.remaining();
@@ -1790,7 +1838,10 @@ final class IscsiConnection {
             }
             channel.write(gather, 0, n);
             while (!sendQueue.isEmpty() && !sendQueue.peek().hasRemaining()) {
-                sendQueue.poll();
+                ByteBuffer sent = sendQueue.poll();
+                if (sent.hasArray() && sent.array() == headerArena) {
+                    freeHeaders.addFirst(sent);
+                }
             }
             if (!sendQueue.isEmpty() && sendQueue.peek().hasRemaining()) {
                 break; // the socket is full: OP_WRITE brings us back
@@ -1801,6 +1852,7 @@ final class IscsiConnection {
             Task t;
             while ((t = releaseAfterSend.poll()) != null) {
                 t.release();
+                retire(t);
             }
             if (key.isValid()) {
                 key.interestOps(SelectionKey.OP_READ);
@@ -1842,7 +1894,7 @@ final class IscsiConnection {
         } catch (IOException ignored) {
             // closing anyway
         }
-        for (Task t : tasks.values()) {
+        for (Task t : tasks.tasks()) {
             t.aborted = true;
             if (!t.submitted) {
                 t.release();

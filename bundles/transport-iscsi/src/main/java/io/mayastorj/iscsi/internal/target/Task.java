@@ -64,6 +64,43 @@ final class Task implements IoCompletion<Task>, Runnable {
         this.connection = connection;
     }
 
+    /** Back to a fresh task's state, for reuse by its connection (the CDB is overwritten by the next command). */
+    void reset() {
+        itt = 0;
+        cmdSn = 0;
+        opcode = 0;
+        expectedLength = 0;
+        cdbLength = 0;
+        read = false;
+        write = false;
+        lba = 0;
+        blocks = 0;
+        transfer = 0;
+        ioBytes = 0;
+        submitted = false;
+        fua = false;
+        dataOut = false;
+        compare = null;
+        comparing = false;
+        ranges = null;
+        step = 0;
+        sameLeft = 0;
+        sameChunk = 0;
+        sameZeroes = false;
+        cawStage = 0;
+        buffer = null;
+        received = 0;
+        ttt = -1;
+        r2tOffset = 0;
+        r2tLength = 0;
+        r2tsn = 0;
+        nextDataSn = 0;
+        unsolicitedLeft = 0;
+        aborted = false;
+        dataError = false;
+        ioStatus = null;
+    }
+
     /** From the bdev, on any thread. */
     @Override
     public void ioDone(IoStatus status, Task context) {
