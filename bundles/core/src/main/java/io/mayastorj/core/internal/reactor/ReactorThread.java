@@ -27,6 +27,8 @@ final class ReactorThread extends Thread implements Reactor {
     final ReactorGroupImpl group;
     private final int id;
     private final Selector selector;
+    /** Made once: a method reference in the loop would be a new object per turn. */
+    private final java.util.function.Consumer<java.nio.channels.SelectionKey> dispatcher = this::dispatch;
     private final MpscRing<Runnable> tasks = new MpscRing<>(TASK_RING);
     /**
      * Takes what the ring cannot hold; allocates, but only under overload. While it holds anything,
@@ -131,10 +133,10 @@ final class ReactorThread extends Thread implements Reactor {
                 sleeping.set(true);
                 if (hasTasks() || !running) {
                     sleeping.set(false);
-                    selector.selectNow(this::dispatch);
+                    selector.selectNow(dispatcher);
                 } else {
                     wakeups++;
-                    selector.select(this::dispatch, timeoutMillis);
+                    selector.select(dispatcher, timeoutMillis);
                     sleeping.set(false);
                 }
             } catch (Throwable t) {
