@@ -128,4 +128,39 @@ class NbdInteropTest {
         assumeTrue(!r.output().contains("engine nbd not loadable"), "this fio has no nbd engine");
         assertEquals(0, r.exit(), r.output());
     }
+
+    /**
+     * Nothing is allocated per request: the connection thread's own allocation (the JVM's exact
+     * per-thread counter) over two seconds of fio's mixed random 4 KiB load, per request the bdev
+     * saw meanwhile.
+     */
+    @Test
+    void requestsAllocateNothing() throws Exception {
+        assumeTrue(have("fio"), "fio is not installed");
+        Process fio = new ProcessBuilder("fio", "--name=nbd-load", "--ioengine=nbd", "--uri=" + uri, "--rw=randrw", "--bs=4k",
+                "--iodepth=32", "--size=16M", "--time_based", "--runtime=5").redirectErrorStream(true)
+                .redirectOutput(dir.resolve("fio.out").toFile()).start();
+        try {
+            Thread connection = null;
+            for (int i = 0; i < 100 && connection == null; i++) {
+                Thread.sleep(50);
+                connection = Thread.getAllStackTraces().keySet().stream().filter(t -> t.getName().startsWith("nbd-/")).findFirst().orElse(null);
+            }
+            assumeTrue(connection != null, "fio did not connect (no nbd engine?): " + Files.readString(dir.resolve("fio.out")));
+            com.sun.management.ThreadMXBean threads = (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+            Thread.sleep(1000); // warm: JIT, buffer pool classes
+            long bytes = threads.getThreadAllocatedBytes(connection.threadId());
+            long ops = disk.stats().readOps() + disk.stats().writeOps();
+            Thread.sleep(2000);
+            bytes = threads.getThreadAllocatedBytes(connection.threadId()) - bytes;
+            ops = disk.stats().readOps() + disk.stats().writeOps() - ops;
+            System.out.printf("nbd: %d requests, %d bytes allocated by the connection's thread, %.2f per request%n",
+                    ops, bytes, (double) bytes / ops);
+            assertTrue(ops > 10_000, ops + " requests");
+            assertTrue(bytes >= 0 && bytes < ops, bytes + " bytes allocated for " + ops + " requests");
+        } finally {
+            fio.destroy();
+            fio.waitFor(10, TimeUnit.SECONDS);
+        }
+    }
 }
