@@ -11,6 +11,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 import java.util.stream.Stream;
@@ -36,6 +37,8 @@ public final class NodeLauncher {
     private static final String NVMF_PID = "io.mayastorj.nvmf";
     private static final String ISCSI_PID = "io.mayastorj.iscsi";
     private static final String NEXUS_PID = "io.mayastorj.nexus";
+    /** The PIDs the node's settings configure; nothing else may set them (see PluginWatcher). */
+    static final Set<String> NODE_PIDS = Set.of(NODE_PID, NVMF_PID, ISCSI_PID, NEXUS_PID);
     private static final String STATE_FILTER = "(mayastor.node.state=*)";
     private static final Duration READY_TIMEOUT = Duration.ofSeconds(60);
     private static final Duration STOP_TIMEOUT = Duration.ofSeconds(15);

@@ -12,7 +12,6 @@ import java.util.Hashtable;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
-import java.util.Set;
 import java.util.TreeMap;
 import java.util.logging.Level;
 import java.util.logging.Logger;
@@ -42,9 +41,6 @@ final class PluginWatcher implements AutoCloseable {
 
     private record Seen(long size, long modified) {
     }
-
-    /** Configured by the node's settings (NodeLauncher), never by a file here. */
-    private static final Set<String> NODE_PIDS = Set.of("io.mayastorj.node", "io.mayastorj.nvmf", "io.mayastorj.iscsi", "io.mayastorj.nexus");
 
     private final BundleContext context;
     private final Configurations configurations;
@@ -152,7 +148,7 @@ final class PluginWatcher implements AutoCloseable {
         deployed.put(cfg, seen); // not again until the file changes
         String name = cfg.getFileName().toString();
         String pid = name.substring(0, name.length() - ".cfg".length());
-        if (NODE_PIDS.contains(pid)) {
+        if (NodeLauncher.NODE_PIDS.contains(pid)) {
             LOG.log(Level.WARNING, "{0} ignored: {1} is set by the node''s settings (mayastor node --help), not by a file",
                     new Object[] {name, pid});
             return;

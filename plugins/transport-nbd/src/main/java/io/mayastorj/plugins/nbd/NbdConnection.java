@@ -17,6 +17,7 @@ import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -410,16 +411,14 @@ final class NbdConnection implements Runnable {
 
     /** A free request slot; when all are in flight, the replies ready go out first (they free slots). */
     private Request takeSlot() throws IOException {
-        Request r = slots.pop();
-        while (r == null) {
+        Request r;
+        while ((r = slots.pop()) == null) {
             sendReplies();
             if (closed) {
                 throw new IOException("closed");
             }
-            r = slots.pop();
-            if (r == null) {
+            if (slots.isEmpty()) {
                 LockSupport.parkNanos(20_000);
-                r = slots.pop();
             }
         }
         inFlight.incrementAndGet();
@@ -502,7 +501,7 @@ final class NbdConnection implements Runnable {
         } catch (IOException e) {
             close(closed ? null : "sending a reply failed: " + e.getMessage());
         } finally {
-            java.util.Arrays.fill(gather, 0, parts, null);
+            Arrays.fill(gather, 0, parts, null);
         }
     }
 
