@@ -63,7 +63,7 @@ final class Ctl {
                         3 the node could not be reached
             """.formatted(PoolCtl.USAGE, ReplicaCtl.USAGE, NexusCtl.USAGE);
 
-    private static final Set<String> FLAGS = Set.of("json", "flush", "help", "thin", "watch");
+    private static final Set<String> FLAGS = Set.of("json", "flush", "help", "thin", "watch", "force", "force-rollback");
     private static final Set<String> VALUED = Set.of("node", "timeout", "offset", "length", "output", "input", "pattern",
             "cluster-size", "uuid", "name", "share", "allowed-host", "protocol", "pool", "chap-user", "chap-secret-file",
             "chap-mutual-user", "chap-mutual-secret-file", "child", "size");

@@ -198,7 +198,7 @@ final class Demo {
         if (overNvmf(work, endpoint, pattern) != 0 || overIscsi(endpoint) != 0) {
             return 1;
         }
-        if (ctl(endpoint, "pool", "destroy", "p0") != 0) {
+        if (ctl(endpoint, "pool", "destroy", "p0", "--force") != 0) { // with its replicas
             return 1;
         }
         return new ReplicatedVolume(work, endpoint).run();

@@ -18,9 +18,12 @@ final class PoolCtl {
     static final String USAGE = """
               pool create NAME DISK [--cluster-size SIZE] [--uuid UUID]
                                                   a pool on a device: aio:///dev/sdb, a bare path, malloc:///...
-              pool import DISK [--name NAME]      import the pool a device holds
+              pool import DISK [--name NAME] [--force-rollback]
+                                                  import the pool a device holds; --force-rollback takes the
+                                                  newest readable state when a newer one may be lost (logged)
               pool export NAME                    close a pool and forget it, leaving it on the device
-              pool destroy NAME                   destroy a pool, its replicas and its signature
+              pool destroy NAME [--force]         destroy a pool and its signature; --force also when it
+                                                  holds replicas (they are destroyed with it)
               pool list [NAME]
             """;
 
@@ -40,10 +43,10 @@ final class PoolCtl {
                 out.print(pool, () -> out.out.print(table(List.of(pool))));
             }
             case "import" -> {
-                args.atMost(3, "mayastor ctl pool import DISK [--name NAME]");
+                args.atMost(3, "mayastor ctl pool import DISK [--name NAME] [--force-rollback]");
                 String disk = args.positional(2, "the disk");
                 Pool pool = node.pool().importPool(ImportPoolRequest.newBuilder().addDisks(disk)
-                        .setName(args.option("name", "")).build());
+                        .setName(args.option("name", "")).setForceRollback(args.flag("force-rollback")).build());
                 out.print(pool, () -> out.out.print(table(List.of(pool))));
             }
             case "export" -> {
@@ -53,9 +56,10 @@ final class PoolCtl {
                 out.print(reply, () -> out.out.println("exported pool " + name));
             }
             case "destroy" -> {
-                args.atMost(3, "mayastor ctl pool destroy NAME");
+                args.atMost(3, "mayastor ctl pool destroy NAME [--force]");
                 String name = args.positional(2, "the pool name");
-                var reply = node.pool().destroyPool(DestroyPoolRequest.newBuilder().setName(name).build());
+                var reply = node.pool().destroyPool(DestroyPoolRequest.newBuilder().setName(name)
+                        .setForce(args.flag("force")).build());
                 out.print(reply, () -> out.out.println("destroyed pool " + name));
             }
             case "list" -> {

@@ -64,7 +64,61 @@ class PoolDurabilityTest {
             ok(ctl(endpoint, "bdev", "read", THICK, "--offset", "8192", "--length", String.valueOf(thickData.length),
                     "--output", back.toString()));
             assertArrayEquals(thickData, Files.readAllBytes(back));
-            ok(ctl(endpoint, "pool", "destroy", "p0"));
+            Mayastor.Result refused = ctl(endpoint, "pool", "destroy", "p0");
+            assertEquals(1, refused.exit(), refused.out());
+            assertEquals("error: FAILED_PRECONDITION: pool p0 holds 2 replica(s) (thin, thick); destroy them first, "
+                    + "or destroy the pool with force\n", refused.err());
+            ok(ctl(endpoint, "pool", "destroy", "p0", "--force"));
+        }
+    }
+
+    /**
+     * The pool issue's case, as a user met it: replicas a, b and c created, the node killed with
+     * SIGKILL, the device's first 4 KiB overwritten with random bytes (dd), the node started again:
+     * the pool comes back with all three replicas, says what it repaired, and a second restart finds
+     * nothing left to repair.
+     */
+    @Test
+    void aDeviceWhoseFirstBlockIsOverwrittenAfterKill9ComesBackWithEveryReplica() throws Exception {
+        Path work = Files.createTempDirectory("mayastor-pool-damage");
+        Path disk = work.resolve("pool.img");
+        try (RandomAccessFile f = new RandomAccessFile(disk.toFile(), "rw")) {
+            f.setLength(256L << 20);
+        }
+        String endpoint = "127.0.0.4:" + DistributionTest.freePort("127.0.0.4");
+        String[] node = {"--node-id", "damaged", "--grpc-endpoint", endpoint, "--state-dir", work.resolve("state").toString(),
+                "--buffers-mb", "32"};
+        try (Mayastor.NodeProcess first = new Mayastor.NodeProcess(node)) {
+            assertNotNull(first.await(l -> l.startsWith("mayastor node damaged ready"), 60), first.output());
+            ok(ctl(endpoint, "pool", "create", "p0", disk.toString()));
+            for (String name : new String[] {"a", "b", "c"}) {
+                ok(ctl(endpoint, "replica", "create", "p0", "16MiB", "--thin", "--name", name));
+            }
+            first.process.toHandle().destroyForcibly();
+            assertTrue(first.process.waitFor(20, TimeUnit.SECONDS));
+        }
+        byte[] noise = random(4096, 3);
+        try (RandomAccessFile f = new RandomAccessFile(disk.toFile(), "rw")) {
+            f.write(noise); // dd if=/dev/urandom of=pool.img bs=4096 count=1 conv=notrunc
+        }
+        try (Mayastor.NodeProcess second = new Mayastor.NodeProcess(node)) {
+            assertNotNull(second.await(l -> l.startsWith("mayastor node damaged ready"), 60), second.output());
+            String pools = ok(ctl(endpoint, "pool", "list")).out();
+            assertTrue(pools.contains(" online ") && pools.contains("repaired at import: superblock slot 0, first copy "
+                    + "(byte 0): no pool signature"), pools);
+            String replicas = ok(ctl(endpoint, "replica", "list")).out();
+            for (String name : new String[] {"a", "b", "c"}) {
+                assertTrue(replicas.lines().anyMatch(l -> l.trim().split("\\s+")[1].equals(name)), replicas);
+            }
+            assertNotNull(second.await(l -> l.contains("WARNING") || l.contains("repaired at import"), 5), second.output());
+            second.process.toHandle().destroyForcibly();
+            assertTrue(second.process.waitFor(20, TimeUnit.SECONDS));
+        }
+        try (Mayastor.NodeProcess third = new Mayastor.NodeProcess(node)) {
+            assertNotNull(third.await(l -> l.startsWith("mayastor node damaged ready"), 60), third.output());
+            String pools = ok(ctl(endpoint, "pool", "list")).out();
+            assertTrue(pools.contains(" online ") && !pools.contains("repaired"), pools);
+            ok(ctl(endpoint, "pool", "destroy", "p0", "--force"));
         }
     }
 

@@ -2,6 +2,7 @@ package io.mayastorj.pool.internal;
 
 import io.mayastorj.core.bdev.BlockDevice;
 import io.mayastorj.core.bdev.BlockingIo;
+import io.mayastorj.core.bdev.IoCompletion;
 import io.mayastorj.core.bdev.IoStatus;
 import io.mayastorj.core.buffer.BufferPool;
 import io.mayastorj.core.buffer.DmaBuffer;
@@ -13,6 +14,7 @@ import io.mayastorj.pool.internal.format.Layout;
 import io.mayastorj.pool.internal.format.MetaPage;
 import io.mayastorj.pool.internal.format.ReplicaRecord;
 import io.mayastorj.pool.internal.format.Superblock;
+import io.mayastorj.pool.internal.format.SuperblockChoice;
 import java.io.IOException;
 import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
@@ -22,17 +24,21 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.BitSet;
+import java.util.HashMap;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.Callable;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * A pool: a logical-volume store on one block device (FORMAT.md). Holds the metadata in memory,
@@ -155,47 +161,86 @@ public final class LvStore {
         record Empty() implements Probe {
         }
 
-        record Damaged(String reason) implements Probe {
+        /**
+         * @param reason   which blocks failed which check
+         * @param fallback the newest readable state, which a person may import knowingly; null when none
+         */
+        record Damaged(String reason, Superblock fallback) implements Probe {
         }
 
-        record Valid(Superblock superblock) implements Probe {
+        /**
+         * @param findings superblock blocks that failed their checks or lag their other copy (torn by
+         *                 a crash, or damaged), which the import rewrites
+         */
+        record Valid(Superblock superblock, List<String> findings) implements Probe {
         }
     }
 
-    /** Reads both superblock slots: the valid one with the higher sequence wins. */
+    /**
+     * Reads the superblock blocks — both slots, and from format version 2 both copies of each — and
+     * decides which state to import ({@link SuperblockChoice}). Reads only.
+     */
     public static Probe probe(BlockDevice device, BufferPool buffers) {
         if (device.blockSize() > Layout.PAGE || device.sizeBytes() < 2L * Layout.PAGE) {
             return new Probe.Empty();
         }
         DmaBuffer page = page(buffers);
         try {
-            Superblock best = null;
-            String damage = null;
-            boolean signature = false;
+            List<SuperblockChoice.Block> blocks = new ArrayList<>();
+            Superblock first = null;
             for (int slot = 0; slot < 2; slot++) {
-                readPage(device, page, Layout.superblockOffset(slot));
-                ByteBuffer view = page.bytes().duplicate().order(ByteOrder.LITTLE_ENDIAN);
-                if (!Superblock.hasMagic(view)) {
-                    continue;
+                SuperblockChoice.Block b = readSuperblock(device, page, slot, Superblock.FIRST_COPY,
+                        Layout.superblockOffset(slot), -1);
+                blocks.add(b);
+                if (b.superblock() != null && (first == null || b.superblock().sequence() > first.sequence())) {
+                    first = b.superblock();
                 }
-                signature = true;
-                try {
-                    Superblock sb = Superblock.decode(view);
-                    if (best == null || sb.sequence() > best.sequence()) {
-                        best = sb;
+            }
+            // The second copy lies where the first copy's geometry says; when no first copy is
+            // readable, at the device's end (where it is unless the device grew since).
+            if (first == null || first.layout().mirrored()) {
+                long deviceBytes = first != null ? first.layout().deviceBytes() : device.sizeBytes();
+                for (int slot = 0; slot < 2; slot++) {
+                    long offset = Layout.mirrorSuperblockOffset(deviceBytes, slot);
+                    if (offset < Layout.METADATA_START || offset + Layout.PAGE > device.sizeBytes()) {
+                        if (first != null) {
+                            blocks.add(SuperblockChoice.Block.failed(slot, Superblock.SECOND_COPY, offset,
+                                    "it lies beyond the device's end (" + device.sizeBytes() + " bytes)", false));
+                        }
+                        continue;
                     }
-                } catch (DamagedMetadataException e) {
-                    damage = "superblock slot " + slot + ": " + e.getMessage();
+                    blocks.add(readSuperblock(device, page, slot, Superblock.SECOND_COPY, offset, deviceBytes));
                 }
             }
-            if (best != null) {
-                return new Probe.Valid(best);
-            }
-            return signature ? new Probe.Damaged(damage) : new Probe.Empty();
+            return switch (SuperblockChoice.choose(blocks)) {
+                case SuperblockChoice.Result.Empty e -> new Probe.Empty();
+                case SuperblockChoice.Result.Undecided u -> new Probe.Damaged(u.reason(), u.fallback());
+                case SuperblockChoice.Result.Chosen c -> new Probe.Valid(c.superblock(), c.findings());
+            };
         } catch (IOException e) {
-            return new Probe.Damaged("cannot read the superblock: " + e.getMessage());
+            return new Probe.Damaged("cannot read the superblock: " + e.getMessage(), null);
         } finally {
             page.release();
+        }
+    }
+
+    /** Reads one superblock block; a second copy must also lie where its own geometry puts it. */
+    private static SuperblockChoice.Block readSuperblock(BlockDevice device, DmaBuffer page, int slot, int copy,
+                                                         long offset, long assumedDeviceBytes) throws IOException {
+        readPage(device, page, offset);
+        ByteBuffer view = page.bytes().duplicate().order(ByteOrder.LITTLE_ENDIAN);
+        if (!Superblock.hasMagic(view)) {
+            return SuperblockChoice.Block.failed(slot, copy, offset, "no pool signature", false);
+        }
+        try {
+            Superblock sb = Superblock.decode(view, copy);
+            if (copy == Superblock.SECOND_COPY && sb.layout().mirrorSuperblockOffset(slot) != offset) {
+                return SuperblockChoice.Block.failed(slot, copy, offset, "its pool keeps this copy at byte "
+                        + sb.layout().mirrorSuperblockOffset(slot) + ", not here", true);
+            }
+            return SuperblockChoice.Block.valid(slot, copy, offset, sb);
+        } catch (DamagedMetadataException e) {
+            return SuperblockChoice.Block.failed(slot, copy, offset, e.getMessage(), true);
         }
     }
 
@@ -204,6 +249,11 @@ public final class LvStore {
      * clusters always read as zeros), then commits an empty superblock.
      */
     public static LvStore create(String name, UUID uuid, BlockDevice device, int clusterSize, BufferPool buffers) {
+        return create(name, uuid, device, clusterSize, buffers, Layout.CURRENT_VERSION);
+    }
+
+    /** Makes a new pool of format {@code version}: 1 only for tests of pools made before version 2. */
+    static LvStore create(String name, UUID uuid, BlockDevice device, int clusterSize, BufferPool buffers, int version) {
         if (!Superblock.validName(name)) {
             throw MayastorException.invalidArgument(
                     "pool name '%s' is not valid: up to 63 letters, digits, '.', '_' and '-'", name);
@@ -220,15 +270,24 @@ public final class LvStore {
                     "%s holds a damaged pool (%s); it is left as it is: nothing is overwritten", device.name(),
                     damaged.reason());
         }
-        Layout layout = Layout.compute(device.sizeBytes(), device.blockSize(), clusterSize);
+        Layout layout = Layout.compute(version, device.sizeBytes(), device.blockSize(), clusterSize);
         LvStore pool = new LvStore(name, uuid, device, layout, System.currentTimeMillis(), buffers);
         try {
             pool.zero(0, layout.dataOffset());
             pool.zero(layout.dataOffset(), layout.capacity());
+            if (layout.mirrored()) {
+                pool.zero(layout.mirrorStart(), layout.bytesNeeded() - layout.mirrorStart());
+            }
             synchronized (pool.lock) {
                 pool.reserveClusters();
             }
             pool.commitNow();
+            if (layout.mirrored()) {
+                synchronized (pool.lock) {
+                    pool.superDirty = true;
+                }
+                pool.commitNow(); // both slots hold a superblock from the start
+            }
         } catch (IOException e) {
             pool.thread.shutdownNow();
             throw MayastorException.internal("creating pool %s on %s failed: %s", name, device.name(), e.getMessage());
@@ -239,60 +298,102 @@ public final class LvStore {
     }
 
     /**
-     * Imports the pool on {@code device}. Replicas whose metadata fails its checks are reported as
-     * damaged and the pool as degraded; nothing is rewritten to "repair" them.
+     * Imports the pool on {@code device}. A metadata block that fails its checks is read from its
+     * other copy and rewritten (format version 2); when neither copy can be trusted the import is
+     * refused with the blocks and checks that failed, and nothing on the device is written.
      */
     public static LvStore open(BlockDevice device, BufferPool buffers) {
+        return open(device, buffers, false);
+    }
+
+    /**
+     * Imports the pool on {@code device}; with {@code forceRollback}, also when the newest
+     * acknowledged state cannot be established: the newest readable superblock is taken (every free
+     * cluster is zeroed again, since the lost commits may have written some), and replicas whose
+     * metadata cannot be read are listed as damaged. A person's choice, logged.
+     */
+    public static LvStore open(BlockDevice device, BufferPool buffers, boolean forceRollback) {
         Probe probe = probe(device, buffers);
         if (probe instanceof Probe.Empty) {
             throw MayastorException.notFound("%s holds no pool", device.name());
         }
+        Superblock sb;
+        List<String> findings = List.of();
+        boolean rolledBack = false;
         if (probe instanceof Probe.Damaged damaged) {
-            throw MayastorException.failedPrecondition("%s holds a damaged pool: %s", device.name(), damaged.reason());
+            if (!forceRollback || damaged.fallback() == null) {
+                throw MayastorException.failedPrecondition("%s holds a damaged pool: %s%s", device.name(),
+                        damaged.reason(), damaged.fallback() == null ? ""
+                                : "; nothing was written (import with force-rollback to take commit "
+                                + damaged.fallback().sequence() + " knowingly)");
+            }
+            sb = damaged.fallback();
+            rolledBack = true;
+            LOG.log(Level.WARNING, "pool {0} on {1}: importing commit {2} by request (force-rollback), although {3}",
+                    sb.name(), device.name(), String.valueOf(sb.sequence()), damaged.reason());
+        } else {
+            Probe.Valid valid = (Probe.Valid) probe;
+            sb = valid.superblock();
+            findings = valid.findings();
         }
-        Superblock sb = ((Probe.Valid) probe).superblock();
         Layout layout = sb.layout();
         if (layout.blockSize() != device.blockSize()) {
             throw MayastorException.failedPrecondition("pool %s was made on %d-byte blocks but %s has %d-byte blocks",
                     sb.name(), layout.blockSize(), device.name(), device.blockSize());
         }
-        long needed = layout.dataOffset() + layout.capacity();
+        long needed = layout.bytesNeeded();
         if (device.sizeBytes() < needed) {
             throw MayastorException.failedPrecondition("pool %s needs %s but %s holds only %s (did the device shrink?)",
                     sb.name(), Sizes.human(needed), device.name(), Sizes.human(device.sizeBytes()));
         }
         LvStore pool = new LvStore(sb.name(), sb.poolUuid(), device, layout, sb.createdMillis(), buffers);
         try {
-            pool.load(sb);
+            pool.load(sb, forceRollback, rolledBack, findings);
         } catch (IOException e) {
             pool.thread.shutdownNow();
             throw MayastorException.internal("importing pool %s failed: %s", sb.name(), e.getMessage());
+        } catch (RuntimeException e) {
+            pool.thread.shutdownNow();
+            throw e;
         }
         return pool;
     }
 
-    private void load(Superblock sb) throws IOException {
-        committedSeq = sb.sequence();
+    /**
+     * Reads the metadata the superblock names, decides whether it can be served, and only then
+     * writes: finishes interrupted destroys, zeroes clusters that a crash left reserved but unmapped,
+     * and rewrites blocks that failed their checks in one copy.
+     */
+    private void load(Superblock sb, boolean force, boolean rolledBack, List<String> superFindings)
+            throws IOException {
+        // Version 1 skips two sequence numbers: the dead commit's, and one more so that the next
+        // commit goes to the superblock slot that does not hold the one imported.
+        committedSeq = layout.mirrored() ? sb.sequence() : sb.sequence() + 2;
+        long importedSeq = sb.sequence();
         List<Replica> resumeDestroy = new ArrayList<>();
-        Map<Integer, UUID> owners = new java.util.HashMap<>();
+        Map<Integer, UUID> owners = new HashMap<>();
         DmaBuffer page = page(buffers);
         try {
-            for (int descriptor : sb.replicaPages()) {
+            for (int i = 0; i < sb.replicaPages().length; i++) {
+                int descriptor = sb.replicaPages()[i];
                 usedPages.set(descriptor);
-                LoadedPage loaded = loadPage(page, descriptor, MetaPage.KIND_REPLICA, null);
-                if (loaded == null) {
-                    damaged.put(descriptor, new DamagedReplica(descriptor, null, null,
-                            "descriptor page " + descriptor + " fails its checks in both slots"));
+                PageRead loaded = readCommitted(page, descriptor, sb.replicaSlots()[i], MetaPage.KIND_REPLICA, null,
+                        importedSeq);
+                latestSlot[descriptor] = sb.replicaSlots()[i]; // kept as named while the replica is damaged
+                if (loaded.view == null) {
+                    damaged.put(descriptor, new DamagedReplica(descriptor, null, null, "descriptor page " + descriptor
+                            + " " + loaded.problem));
                     continue;
                 }
                 ReplicaRecord record;
                 try {
-                    record = ReplicaRecord.decode(loaded.view, layout.metadataPages());
+                    record = ReplicaRecord.decode(loaded.view, layout);
                     if (!record.uuid().equals(MetaPage.owner(loaded.view))) {
                         throw new DamagedMetadataException("descriptor names another replica");
                     }
                 } catch (DamagedMetadataException e) {
-                    damaged.put(descriptor, new DamagedReplica(descriptor, null, null, e.getMessage()));
+                    damaged.put(descriptor, new DamagedReplica(descriptor, null, null,
+                            "descriptor page " + descriptor + ": " + e.getMessage()));
                     continue;
                 }
                 latestSlot[descriptor] = (byte) loaded.slot;
@@ -300,10 +401,14 @@ public final class LvStore {
                         record.createdMillis(), record.properties());
                 replica.descriptorPage = descriptor;
                 replica.destroying = record.destroying();
-                String problem = loadMaps(page, replica, record, owners);
+                String problem = loadMaps(page, replica, record, owners, importedSeq);
                 if (problem != null) {
                     damaged.put(descriptor, new DamagedReplica(descriptor, record.uuid(), record.name(), problem));
                     continue;
+                }
+                if (loaded.problem != null) {
+                    repairs.add("descriptor page " + descriptor + " of replica " + record.uuid() + ": " + loaded.problem);
+                    repairPages.add(descriptor);
                 }
                 pageReplica[descriptor] = replica;
                 pageMapIndex[descriptor] = -1;
@@ -316,13 +421,34 @@ public final class LvStore {
             page.release();
         }
         if (!damaged.isEmpty()) {
+            String first = damaged.values().iterator().next().reason();
+            if (layout.mirrored() && !force) {
+                // Both copies of a block failed (or hold what no crash could have left): which state
+                // was acknowledged cannot be known here. Refuse before anything is written.
+                List<String> reasons = damaged.values().stream().map(DamagedReplica::reason).toList();
+                throw MayastorException.failedPrecondition("%s holds pool %s whose metadata cannot be read safely: %s; "
+                                + "nothing was written (import with force-rollback to serve the other replicas and "
+                                + "list %s as damaged)", device.name(), name, String.join("; ", reasons),
+                        damaged.size() == 1 ? "this one" : "these");
+            }
             state = PoolState.DEGRADED;
-            reason = damaged.size() + " replica(s) with damaged metadata: " + damaged.values().iterator().next().reason();
+            reason = damaged.size() + " replica(s) with damaged metadata: " + first;
             LOG.log(Level.WARNING, "pool {0} is degraded: {1}", name, reason);
         }
-        // A commit that died before its superblock left newer versions of some pages in their spare
-        // slots. Left there, they would pass for committed as soon as the sequence grew past theirs:
-        // erase them, and never reuse their sequence number.
+        if (!superFindings.isEmpty()) {
+            if (layout.mirrored()) {
+                repairs.addAll(superFindings);
+                superRepair = true;
+            } else {
+                LOG.log(Level.WARNING, "pool {0}: {1}; imported commit {2} from the other slot. A commit cut short by "
+                                + "a crash is rolled back this way; had the slot been damaged after its commit completed, "
+                                + "that commit is lost: format version 1 keeps one copy and cannot tell", name,
+                        String.join("; ", superFindings), String.valueOf(importedSeq));
+            }
+        }
+        // A version-1 commit that died before its superblock left newer versions of some pages in
+        // their spare slots. Left there, they would pass for committed as soon as the sequence grew
+        // past theirs: erase them. (Version 2 reads only the slots the parents name.)
         if (!orphans.isEmpty()) {
             DmaBuffer zero = page(buffers);
             try {
@@ -338,34 +464,59 @@ public final class LvStore {
                     String.valueOf(orphans.size()));
             orphans.clear();
         }
-        committedSeq = sb.sequence() + 1; // the dead commit's number stays unused
-        List<Integer> dirty = new ArrayList<>();
-        for (int cluster : sb.reservedClusters()) {
-            if (!usedClusters.get(cluster)) {
-                dirty.add(cluster); // may hold data of writes whose mapping was never committed
+        if (rolledBack) {
+            // The lost commits may have reserved and written clusters that this state calls free.
+            for (Replica replica : resumeDestroy) {
+                finishDestroy(replica);
             }
-        }
-        if (!dirty.isEmpty()) {
-            zeroClusters(dirty);
-            superDirty = true; // the next commit records an empty (or fresh) reservation
-        }
-        for (Replica replica : resumeDestroy) {
-            LOG.log(Level.INFO, "pool {0}: finishing the destroy of replica {1}", name, replica.uuid());
-            finishDestroy(replica);
+            if (state == PoolState.ONLINE) {
+                reclaimUnreferenced();
+            }
+            repairs.add(0, "rolled back to commit " + importedSeq + " by request");
+        } else {
+            List<Integer> dirty = new ArrayList<>();
+            for (int cluster : sb.reservedClusters()) {
+                if (!usedClusters.get(cluster)) {
+                    dirty.add(cluster); // may hold data of writes whose mapping was never committed
+                }
+            }
+            if (!dirty.isEmpty()) {
+                zeroClusters(dirty);
+                superDirty = true; // the next commit records an empty (or fresh) reservation
+            }
+            for (Replica replica : resumeDestroy) {
+                LOG.log(Level.INFO, "pool {0}: finishing the destroy of replica {1}", name, replica.uuid());
+                finishDestroy(replica);
+            }
         }
         if (state == PoolState.ONLINE) {
             synchronized (lock) {
                 reserveClusters();
+                for (int p : repairPages) {
+                    if (usedPages.get(p) && pageReplica[p] != null) {
+                        dirtyPages.set(p); // written afresh to the other slot, both copies
+                    }
+                }
             }
             commitNow();
+            if (superRepair) {
+                synchronized (lock) {
+                    superDirty = true;
+                }
+                commitNow(); // both slots, both copies
+            }
+            if (!repairs.isEmpty()) {
+                reason = "repaired at import: " + String.join("; ", repairs);
+                LOG.log(Level.WARNING, "pool {0}: {1}", name, reason);
+            }
         }
         LOG.log(Level.INFO, "imported pool {0} from {1}: {2} replicas, {3} of {4} used", name, device.name(),
                 String.valueOf(replicas.size()), Sizes.human(usedBytes()), Sizes.human(layout.capacity()));
     }
 
     /** Reads a replica's cluster maps; returns what is wrong, or null. */
-    private String loadMaps(DmaBuffer page, Replica replica, ReplicaRecord record, Map<Integer, UUID> owners)
-            throws IOException {
+    private String loadMaps(DmaBuffer page, Replica replica, ReplicaRecord record, Map<Integer, UUID> owners,
+                            long importedSeq) throws IOException {
         int[] maps = record.mapPages();
         if (maps.length != replica.mapPageCount()) {
             return "its cluster-map directory holds " + maps.length + " pages for a size that needs "
@@ -373,15 +524,18 @@ public final class LvStore {
         }
         long clusters = Replica.clustersFor(record.sizeBytes(), layout.clusterSize());
         List<int[]> loaded = new ArrayList<>();
+        List<Integer> repaired = new ArrayList<>();
+        List<String> repairNotes = new ArrayList<>();
         for (int i = 0; i < maps.length; i++) {
             int mapPage = maps[i];
             if (mapPage < 0) {
                 loaded.add(null);
                 continue;
             }
-            LoadedPage map = loadPage(page, mapPage, MetaPage.KIND_CLUSTER_MAP, record.uuid());
-            if (map == null) {
-                return "cluster-map page " + mapPage + " fails its checks in both slots";
+            PageRead map = readCommitted(page, mapPage, record.mapSlots()[i], MetaPage.KIND_CLUSTER_MAP, record.uuid(),
+                    importedSeq);
+            if (map.view == null) {
+                return "cluster-map page " + mapPage + " " + map.problem;
             }
             int[] entries;
             try {
@@ -393,6 +547,10 @@ public final class LvStore {
                 if (entries[j] != 0 && (long) i * Replica.ENTRIES + j >= clusters) {
                     return "cluster-map page " + mapPage + " maps clusters beyond the replica's size";
                 }
+            }
+            if (map.problem != null) {
+                repaired.add(mapPage);
+                repairNotes.add("cluster-map page " + mapPage + " of replica " + record.uuid() + ": " + map.problem);
             }
             latestSlot[mapPage] = (byte) map.slot;
             loaded.add(entries);
@@ -424,17 +582,76 @@ public final class LvStore {
             replica.loadMapPage(i, entries);
         }
         replica.allocatedClusters = allocated;
+        repairPages.addAll(repaired);
+        repairs.addAll(repairNotes);
         return null;
     }
 
-    private record LoadedPage(ByteBuffer view, int slot) {
+    /**
+     * The committed version of a page, or (view null) why there is none.
+     *
+     * @param problem with a view: a copy that failed its checks, to rewrite; without: what failed
+     */
+    private record PageRead(ByteBuffer view, int slot, String problem) {
     }
 
-    /** Slots that a commit which never completed wrote: invalidated at import (see {@link #load}). */
+    /** Slots that a commit which never completed wrote: invalidated at import (version 1, see {@link #load}). */
     private final List<long[]> orphans = new ArrayList<>();
+    /** Pages read from their second copy at import, to write afresh; and what was found. */
+    private final List<Integer> repairPages = new ArrayList<>();
+    private final List<String> repairs = new ArrayList<>();
+    private boolean superRepair;
 
-    /** The committed version of a logical page: the valid slot with the higher sequence not above the commit. */
-    private LoadedPage loadPage(DmaBuffer page, int number, short kind, UUID owner) throws IOException {
+    private PageRead readCommitted(DmaBuffer page, int number, byte slot, short kind, UUID owner, long importedSeq)
+            throws IOException {
+        return layout.mirrored() ? readNamedSlot(page, number, slot, kind, owner, importedSeq)
+                : readNewestSlot(page, number, kind, owner, importedSeq);
+    }
+
+    /**
+     * Version 2: the slot the parent names holds the committed version, in two copies written by the
+     * same commit before the superblock that names them. Either valid copy will do; when both fail,
+     * nothing else on the device is that version.
+     */
+    private PageRead readNamedSlot(DmaBuffer page, int number, byte slot, short kind, UUID owner, long importedSeq)
+            throws IOException {
+        ByteBuffer[] images = new ByteBuffer[2];
+        long[] seqs = {-1, -1};
+        String[] failures = new String[2];
+        String[] where = new String[2];
+        for (int copy = 0; copy < 2; copy++) {
+            long offset = copy == 0 ? layout.pageOffset(number, slot) : layout.mirrorPageOffset(number, slot);
+            where[copy] = (copy == 0 ? "first" : "second") + " copy (byte " + offset + ")";
+            readPage(device, page, offset);
+            ByteBuffer view = page.bytes().duplicate().order(ByteOrder.LITTLE_ENDIAN).limit(Layout.PAGE);
+            failures[copy] = MetaPage.check(view, number, kind, uuid, owner);
+            if (failures[copy] == null && MetaPage.sequence(view) > importedSeq) {
+                failures[copy] = "written by commit " + MetaPage.sequence(view) + ", after the superblock's " + importedSeq;
+            }
+            if (failures[copy] == null) {
+                seqs[copy] = MetaPage.sequence(view);
+                images[copy] = ByteBuffer.allocate(Layout.PAGE).order(ByteOrder.LITTLE_ENDIAN).put(0, view, 0, Layout.PAGE);
+            }
+        }
+        if (images[0] == null && images[1] == null) {
+            return new PageRead(null, slot, "fails its checks in both copies of slot " + slot + " (" + where[0] + ": "
+                    + failures[0] + "; " + where[1] + ": " + failures[1] + ")");
+        }
+        // One commit wrote both copies; a copy older than the other was a lost or misdirected write.
+        int chosen = images[0] == null || (images[1] != null && seqs[1] > seqs[0]) ? 1 : 0;
+        int other = 1 - chosen;
+        String problem = null;
+        if (images[other] == null) {
+            problem = where[other] + ": " + failures[other];
+        } else if (seqs[other] != seqs[chosen]) {
+            problem = where[other] + ": holds commit " + seqs[other] + ", its other copy commit " + seqs[chosen];
+        }
+        return new PageRead(images[chosen], slot, problem == null ? null : "slot " + slot + ", " + problem);
+    }
+
+    /** Version 1: the valid slot with the higher sequence not above the commit's. */
+    private PageRead readNewestSlot(DmaBuffer page, int number, short kind, UUID owner, long importedSeq)
+            throws IOException {
         ByteBuffer best = null;
         long bestSeq = -1;
         int bestSlot = -1;
@@ -442,16 +659,17 @@ public final class LvStore {
             readPage(device, page, layout.pageOffset(number, slot));
             ByteBuffer view = page.bytes().duplicate().order(ByteOrder.LITTLE_ENDIAN).limit(Layout.PAGE);
             long seq = MetaPage.validSequence(view, number, kind, uuid, owner);
-            if (seq > committedSeq) {
+            if (seq > importedSeq) {
                 orphans.add(new long[] {number, slot});
             }
-            if (seq >= 0 && seq <= committedSeq && seq > bestSeq) {
+            if (seq >= 0 && seq <= importedSeq && seq > bestSeq) {
                 best = ByteBuffer.allocate(Layout.PAGE).order(ByteOrder.LITTLE_ENDIAN).put(0, view, 0, Layout.PAGE);
                 bestSeq = seq;
                 bestSlot = slot;
             }
         }
-        return best == null ? null : new LoadedPage(best, bestSlot);
+        return best == null ? new PageRead(null, -1, "fails its checks in both slots")
+                : new PageRead(best, bestSlot, null);
     }
 
     // ------------------------------------------------------------------ replicas
@@ -485,6 +703,12 @@ public final class LvStore {
                 checkWritable();
                 if (replicas.containsKey(replicaUuid)) {
                     throw MayastorException.alreadyExists("replica %s exists already in pool %s", replicaUuid, name);
+                }
+                for (Replica other : replicas.values()) {
+                    if (!other.destroying && other.replicaName.equals(replicaName)) {
+                        throw MayastorException.alreadyExists("pool %s has a replica named %s already (uuid %s)", name,
+                                replicaName, other.uuid());
+                    }
                 }
                 if (sizeBytes <= 0 || sizeBytes % layout.blockSize() != 0) {
                     throw MayastorException.invalidArgument("replica size %d must be a positive multiple of %d bytes",
@@ -958,13 +1182,21 @@ public final class LvStore {
         }
     }
 
-    /** Writes what changed and commits it; on the pool's thread. A device flush when nothing changed. */
+    /**
+     * Writes what changed and commits it; on the pool's thread. A device flush when nothing changed.
+     *
+     * <p>Every changed page goes to the slot that does not hold its committed version (both copies
+     * in version 2, where a parent names its children's slots: a moved map page rewrites its
+     * descriptor, a moved descriptor the superblock). Flush; the superblock's first copy; flush; in
+     * version 2 its second copy and a flush. Only then is the commit done: a crash tears at most one
+     * superblock block, and an acknowledged commit is on the device twice.
+     */
     private void commitNow() throws IOException {
         long seq;
         int[] pages;
         int[] slots;
         byte[][] images;
-        ByteBuffer superImage;
+        Superblock superblock;
         synchronized (lock) {
             if (state == PoolState.FAULTED) {
                 throw new IOException("pool " + name + " is faulted: " + reason);
@@ -974,18 +1206,25 @@ public final class LvStore {
                 seq = 0;
                 slots = null;
                 images = null;
-                superImage = null;
+                superblock = null;
             } else {
+                if (layout.mirrored()) {
+                    for (int p = dirtyPages.nextSetBit(0); p >= 0; p = dirtyPages.nextSetBit(p + 1)) {
+                        if (pageMapIndex[p] >= 0 && pageReplica[p] != null) {
+                            dirtyPages.set(pageReplica[p].descriptorPage);
+                        }
+                    }
+                }
                 seq = committedSeq + 1;
-                pages = dirtyPages.stream().toArray();
+                BitSet moving = (BitSet) dirtyPages.clone();
+                pages = moving.stream().toArray();
                 slots = new int[pages.length];
                 images = new byte[pages.length][];
                 for (int i = 0; i < pages.length; i++) {
-                    slots[i] = latestSlot[pages[i]] == 0 ? 1 : 0;
-                    images[i] = encodePage(pages[i], seq);
+                    slots[i] = slotAfter(pages[i], moving);
+                    images[i] = encodePage(pages[i], seq, moving);
                 }
-                superImage = ByteBuffer.allocate(Layout.PAGE);
-                superblock(seq).encode(superImage);
+                superblock = superblock(seq, moving);
                 dirtyPages.clear();
                 superDirty = false;
                 committing = true;
@@ -1000,16 +1239,15 @@ public final class LvStore {
             checked(BlockingIo.flush(device, IO_TIMEOUT), "flush");
             return;
         }
-        DmaBuffer page = page(buffers);
         try {
-            for (int i = 0; i < pages.length; i++) {
-                page.bytes().put(0, images[i]);
-                writePage(page, layout.pageOffset(pages[i], slots[i]));
+            writePages(pages, slots, images);
+            checked(BlockingIo.flush(device, IO_TIMEOUT), "flush");
+            writeSuperblock(superblock, Superblock.FIRST_COPY, Layout.superblockOffset((int) (seq & 1)));
+            checked(BlockingIo.flush(device, IO_TIMEOUT), "flush");
+            if (layout.mirrored()) {
+                writeSuperblock(superblock, Superblock.SECOND_COPY, layout.mirrorSuperblockOffset((int) (seq & 1)));
+                checked(BlockingIo.flush(device, IO_TIMEOUT), "flush");
             }
-            checked(BlockingIo.flush(device, IO_TIMEOUT), "flush");
-            page.bytes().put(0, superImage, 0, Layout.PAGE);
-            writePage(page, Layout.superblockOffset((int) (seq & 1)));
-            checked(BlockingIo.flush(device, IO_TIMEOUT), "flush");
         } catch (IOException | RuntimeException e) {
             synchronized (lock) {
                 for (int p : pages) {
@@ -1020,8 +1258,6 @@ public final class LvStore {
                 fault("a metadata write failed: " + e.getMessage());
             }
             throw e;
-        } finally {
-            page.release();
         }
         synchronized (lock) {
             committing = false;
@@ -1030,6 +1266,89 @@ public final class LvStore {
                 latestSlot[pages[i]] = (byte) slots[i];
             }
             freeDrained();
+        }
+    }
+
+    /** The slot a page holds its committed version in once the commit writing {@code moving} is done. */
+    private int slotAfter(int page, BitSet moving) {
+        int now = latestSlot[page];
+        return moving.get(page) ? (now == 0 ? 1 : 0) : now;
+    }
+
+    /** Writes page images to their slots, every copy at once, and waits for all of them. */
+    private void writePages(int[] pages, int[] slots, byte[][] images) throws IOException {
+        if (pages.length == 0) {
+            return;
+        }
+        int batch = Math.min(pages.length, 64);
+        DmaBuffer buffer = buffer(buffers, batch * Layout.PAGE);
+        try {
+            int copies = layout.mirrored() ? 2 : 1;
+            for (int start = 0; start < pages.length; start += batch) {
+                int n = Math.min(batch, pages.length - start);
+                PageWrites writes = new PageWrites(n * copies);
+                for (int i = 0; i < n; i++) {
+                    buffer.bytes().put(i * Layout.PAGE, images[start + i]);
+                }
+                for (int i = 0; i < n; i++) {
+                    int p = pages[start + i];
+                    long[] offsets = layout.mirrored()
+                            ? new long[] {layout.pageOffset(p, slots[start + i]), layout.mirrorPageOffset(p, slots[start + i])}
+                            : new long[] {layout.pageOffset(p, slots[start + i])};
+                    for (long offset : offsets) {
+                        device.write(buffer, i * Layout.PAGE, offset / device.blockSize(), Layout.PAGE / device.blockSize(),
+                                PageWrites.DONE, writes);
+                    }
+                }
+                checked(writes.await(), "write of " + n + " metadata page(s)");
+            }
+        } finally {
+            buffer.release();
+        }
+    }
+
+    /** Counts a batch of page writes down; the first failure is the batch's. */
+    private static final class PageWrites {
+        static final IoCompletion<PageWrites> DONE = (status, w) -> w.done(status);
+        private final AtomicInteger remaining;
+        private final CompletableFuture<IoStatus> result = new CompletableFuture<>();
+        private volatile IoStatus failure;
+
+        PageWrites(int count) {
+            remaining = new AtomicInteger(count);
+        }
+
+        void done(IoStatus status) {
+            if (status != IoStatus.SUCCESS && failure == null) {
+                failure = status;
+            }
+            if (remaining.decrementAndGet() == 0) {
+                result.complete(failure == null ? IoStatus.SUCCESS : failure);
+            }
+        }
+
+        IoStatus await() {
+            try {
+                return result.get(IO_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+            } catch (TimeoutException e) {
+                return IoStatus.TIMED_OUT;
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return IoStatus.ABORTED;
+            } catch (ExecutionException e) {
+                return IoStatus.FAILED;
+            }
+        }
+    }
+
+    private void writeSuperblock(Superblock superblock, int copy, long offset) throws IOException {
+        DmaBuffer page = page(buffers);
+        try {
+            ByteBuffer image = page.bytes().duplicate();
+            superblock.encode(image.slice(0, Layout.PAGE), copy);
+            writePage(page, offset);
+        } finally {
+            page.release();
         }
     }
 
@@ -1053,39 +1372,52 @@ public final class LvStore {
         }
     }
 
-    private byte[] encodePage(int page, long seq) {
+    private byte[] encodePage(int page, long seq, BitSet moving) {
         ByteBuffer image = ByteBuffer.allocate(Layout.PAGE).order(ByteOrder.LITTLE_ENDIAN);
         Replica replica = pageReplica[page];
         if (pageMapIndex[page] < 0) {
+            int[] maps = replica.mapPageNumbers.clone();
+            byte[] mapSlots = new byte[maps.length];
+            for (int i = 0; i < maps.length; i++) {
+                mapSlots[i] = maps[i] < 0 ? -1 : (byte) slotAfter(maps[i], moving);
+            }
             new ReplicaRecord(replica.uuid(), replica.replicaName, replica.sizeBytes, replica.thin, replica.destroying,
-                    replica.createdMillis, replica.properties, replica.mapPageNumbers.clone())
-                    .encode(image, seq, page, uuid);
+                    replica.createdMillis, replica.properties, maps, mapSlots)
+                    .encode(image, seq, page, uuid, layout);
         } else {
             ClusterMapPage.encode(image, seq, page, uuid, replica.uuid(), replica.mapEntries(pageMapIndex[page]));
         }
         return image.array();
     }
 
-    private Superblock superblock(long seq) {
-        int[] pages = new int[replicas.size() + damaged.size()];
+    private Superblock superblock(long seq, BitSet moving) {
+        int count = replicas.size() + damaged.size();
+        int[] pages = new int[count];
+        byte[] slots = new byte[count];
         int i = 0;
         for (Replica r : replicas.values()) {
+            slots[i] = (byte) slotAfter(r.descriptorPage, moving);
             pages[i++] = r.descriptorPage;
         }
         for (int page : damaged.keySet()) {
+            slots[i] = latestSlot[page]; // unknown (-1) in version 1; never rewritten
             pages[i++] = page;
         }
         BitSet listed = (BitSet) reserved.clone();
         listed.or(reserving);
         int[] reservedList = listed.stream().limit(Superblock.MAX_RESERVED).toArray();
-        return new Superblock(seq, uuid, name, layout, createdMillis, pages, reservedList);
+        return new Superblock(seq, uuid, name, layout, createdMillis, pages, slots, reservedList);
     }
 
     // ------------------------------------------------------------------ device I/O helpers
 
     private static DmaBuffer page(BufferPool buffers) {
+        return buffer(buffers, Layout.PAGE);
+    }
+
+    private static DmaBuffer buffer(BufferPool buffers, int size) {
         for (int attempt = 0; attempt < 1000; attempt++) {
-            DmaBuffer page = buffers.allocate(Layout.PAGE);
+            DmaBuffer page = buffers.allocate(size);
             if (page != null) {
                 return page;
             }
@@ -1194,6 +1526,10 @@ public final class LvStore {
             page.bytes().put(0, new byte[Layout.PAGE]);
             writePage(page, Layout.superblockOffset(0));
             writePage(page, Layout.superblockOffset(1));
+            if (layout.mirrored()) {
+                writePage(page, layout.mirrorSuperblockOffset(0));
+                writePage(page, layout.mirrorSuperblockOffset(1));
+            }
             checked(BlockingIo.flush(device, IO_TIMEOUT), "flush");
         } catch (IOException e) {
             throw MayastorException.internal("erasing pool %s failed: %s", name, e.getMessage());
@@ -1263,6 +1599,13 @@ public final class LvStore {
     public int metadataPagesUsed() {
         synchronized (lock) {
             return usedPages.cardinality();
+        }
+    }
+
+    /** For tests: the slot that holds a page's committed version (-1 for none yet). */
+    int committedSlot(int page) {
+        synchronized (lock) {
+            return latestSlot[page];
         }
     }
 

@@ -45,6 +45,8 @@ public final class PoolManager {
     public static final class Entry {
         final String name;
         final String disk;
+        /** The pool's uuid once known (from the node's list, or an import); null before. */
+        UUID uuid;
         LvStore store;
         BdevClaim claim;
         boolean ownsBdev;
@@ -87,15 +89,16 @@ public final class PoolManager {
         this.buffers = buffers;
         this.shares = shares;
         this.list = new PoolList(node.stateDir());
-        Map<String, String> known;
+        List<PoolList.Known> known;
         try {
             known = list.read();
         } catch (IOException e) {
             LOG.log(Level.ERROR, "cannot read the list of pools: {0}", e.getMessage());
-            known = Map.of();
+            known = List.of();
         }
-        for (Map.Entry<String, String> pool : known.entrySet()) {
-            Entry entry = new Entry(pool.getKey(), pool.getValue());
+        for (PoolList.Known pool : known) {
+            Entry entry = new Entry(pool.name(), pool.disk());
+            entry.uuid = pool.uuid();
             try {
                 open(entry, false);
             } catch (MayastorException e) {
@@ -128,6 +131,7 @@ public final class PoolManager {
             } else {
                 entry.store = LvStore.create(name, uuid == null ? UUID.randomUUID() : uuid, device,
                         clusterSize == 0 ? Layout.DEFAULT_CLUSTER_SIZE : clusterSize, buffers);
+                entry.uuid = entry.store.uuid();
             }
         } catch (RuntimeException e) {
             releaseDevice(entry);
@@ -139,6 +143,14 @@ public final class PoolManager {
     }
 
     public synchronized Entry importPool(String name, UUID uuid, String disk) {
+        return importPool(name, uuid, disk, false);
+    }
+
+    /**
+     * Imports the pool a device holds. A faulted entry of the same pool (same disk, or same uuid: the
+     * disk moved) is replaced by it. {@code forceRollback}: see {@link LvStore#open(BlockDevice, BufferPool, boolean)}.
+     */
+    public synchronized Entry importPool(String name, UUID uuid, String disk, boolean forceRollback) {
         for (Entry e : pools.values()) {
             if (e.disk.equals(disk) && e.store != null) {
                 throw MayastorException.alreadyExists("%s holds pool %s, which is imported already", disk, e.name);
@@ -147,8 +159,9 @@ public final class PoolManager {
         Entry entry = new Entry(name, disk);
         BlockDevice device = claimDevice(entry);
         LvStore store;
+        Entry replaced = null;
         try {
-            store = LvStore.open(device, buffers);
+            store = LvStore.open(device, buffers, forceRollback);
             if (name != null && !name.isEmpty() && !store.name().equals(name)) {
                 store.export();
                 throw MayastorException.failedPrecondition("%s holds pool %s, not %s", disk, store.name(), name);
@@ -160,12 +173,21 @@ public final class PoolManager {
             }
             Entry clash = pools.get(store.name());
             if (clash != null) {
-                store.export();
-                throw MayastorException.alreadyExists("a pool named %s exists already (on %s)", store.name(), clash.disk);
+                if (clash.store == null && (clash.disk.equals(disk) || store.uuid().equals(clash.uuid))) {
+                    replaced = clash;
+                } else {
+                    store.export();
+                    throw MayastorException.alreadyExists("a pool named %s exists already (on %s)", store.name(), clash.disk);
+                }
             }
         } catch (RuntimeException e) {
             releaseDevice(entry);
             throw e;
+        }
+        if (replaced != null) {
+            pools.remove(replaced.name);
+            LOG.log(Level.INFO, "pool {0}: imported from {1} in place of its faulted entry on {2} ({3})", store.name(),
+                    disk, replaced.disk, replaced.error);
         }
         Entry named = new Entry(store.name(), disk);
         named.claim = entry.claim;
@@ -181,9 +203,10 @@ public final class PoolManager {
         BlockDevice device = claimDevice(entry);
         try {
             LvStore store = LvStore.open(device, buffers);
-            if (!store.name().equals(entry.name)) {
+            if (!store.name().equals(entry.name) || (entry.uuid != null && !store.uuid().equals(entry.uuid))) {
                 store.export();
-                throw MayastorException.failedPrecondition("%s now holds pool %s, not %s", entry.disk, store.name(), entry.name);
+                throw MayastorException.failedPrecondition("%s now holds pool %s (uuid %s), not %s%s", entry.disk,
+                        store.name(), store.uuid(), entry.name, entry.uuid == null ? "" : " (uuid " + entry.uuid + ")");
             }
             attach(entry, store);
         } catch (RuntimeException e) {
@@ -198,6 +221,7 @@ public final class PoolManager {
     /** Registers an imported pool's replicas as bdevs and restores their shares. */
     private void attach(Entry entry, LvStore store) {
         entry.store = store;
+        entry.uuid = store.uuid();
         for (Replica replica : store.replicas()) {
             registry.register(replica);
             ReplicaShare share = ReplicaShare.parse(replica.properties);
@@ -221,11 +245,23 @@ public final class PoolManager {
     }
 
     public synchronized void destroy(String name) {
+        destroy(name, false);
+    }
+
+    /** Destroys a pool; one that holds replicas only with {@code force} (the replicas go with it). */
+    public synchronized void destroy(String name, boolean force) {
         Entry entry = find(name);
         if (entry.store == null) {
             throw MayastorException.failedPrecondition(
                     "pool %s is faulted (%s): it cannot be destroyed until it imports; export it to forget it",
                     name, entry.error);
+        }
+        int held = entry.store.replicas().size() + entry.store.damagedReplicas().size();
+        if (held > 0 && !force) {
+            throw MayastorException.failedPrecondition(
+                    "pool %s holds %d replica(s) (%s); destroy them first, or destroy the pool with force", name, held,
+                    String.join(", ", entry.store.replicas().stream().map(r -> r.replicaName).limit(5).toList())
+                            + (held > 5 ? ", ..." : ""));
         }
         close(entry, true);
         pools.remove(name);
@@ -295,8 +331,8 @@ public final class PoolManager {
     }
 
     private void persist() {
-        Map<String, String> known = new LinkedHashMap<>();
-        pools.values().forEach(e -> known.put(e.name, e.disk));
+        List<PoolList.Known> known = new ArrayList<>();
+        pools.values().forEach(e -> known.add(new PoolList.Known(e.name, e.disk, e.uuid)));
         try {
             list.write(known);
         } catch (IOException e) {

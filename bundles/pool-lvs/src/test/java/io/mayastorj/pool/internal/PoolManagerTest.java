@@ -198,7 +198,7 @@ class PoolManagerTest {
         assertEquals("replica " + R1 + " is in use by nexus n1",
                 refused(ErrorKind.FAILED_PRECONDITION, () -> pools.destroyReplica(R1)).getMessage());
         assertEquals("pool p0: replica " + R1 + " is in use by nexus n1",
-                refused(ErrorKind.FAILED_PRECONDITION, () -> pools.destroy("p0")).getMessage());
+                refused(ErrorKind.FAILED_PRECONDITION, () -> pools.destroy("p0", true)).getMessage());
         claim.close();
         pools.destroyReplica(R1);
         assertEquals("replica " + R1 + " not found", refused(ErrorKind.NOT_FOUND, () -> pools.destroyReplica(R1)).getMessage());
@@ -225,5 +225,53 @@ class PoolManagerTest {
         pools.unshareReplica(R1);
         restart();
         assertTrue(shares.status(R1.toString()).isEmpty(), "unshared stays unshared");
+    }
+
+    @Test
+    void aPoolThatHoldsReplicasIsDestroyedOnlyWithForce() {
+        pools.create("p0", null, disk.toString(), MIB);
+        pools.createReplica("p0", R1, "r1", MIB, true);
+        pools.createReplica("p0", R2, "r2", MIB, false);
+        assertEquals("pool p0 holds 2 replica(s) (r1, r2); destroy them first, or destroy the pool with force",
+                refused(ErrorKind.FAILED_PRECONDITION, () -> pools.destroy("p0", false)).getMessage());
+        assertEquals(2, pools.find("p0").store().orElseThrow().replicas().size(), "nothing was destroyed");
+        assertEquals("pool p0 has a replica named r1 already (uuid " + R1 + ")",
+                refused(ErrorKind.ALREADY_EXISTS,
+                        () -> pools.createReplica("p0", UUID.randomUUID(), "r1", MIB, true)).getMessage());
+        pools.destroy("p0", true);
+        assertTrue(registry.lookup(R1.toString()).isEmpty());
+        assertEquals(disk + " holds no pool",
+                refused(ErrorKind.NOT_FOUND, () -> pools.importPool(null, null, disk.toString())).getMessage());
+    }
+
+    @Test
+    void aPoolFaultedAtStartIsReplacedByAnImportThatRollsBackKnowingly() throws IOException {
+        pools.create("p0", null, disk.toString(), MIB);
+        pools.createReplica("p0", R1, "r1", MIB, true);
+        pools.createReplica("p0", R2, "r2", MIB, true);
+        UUID uuid = pools.find("p0").store().orElseThrow().uuid();
+        pools.stop();
+        try (RandomAccessFile f = new RandomAccessFile(disk.toFile(), "rw")) {
+            LvStoreProbe probe = new LvStoreProbe(f);
+            int slot = (int) (probe.sequence() & 1);
+            PoolFixture.flipBit(f, io.mayastorj.pool.internal.format.Layout.superblockOffset(slot) + 40);
+            PoolFixture.flipBit(f, probe.layout().mirrorSuperblockOffset(slot) + 40);
+        }
+        restart();
+        PoolManager.Entry p0 = pools.find("p0");
+        assertEquals(PoolState.FAULTED, p0.state());
+        assertTrue(p0.reason().contains("fails its checks in both copies"), p0.reason());
+        assertTrue(p0.reason().endsWith("knowingly)"), p0.reason());
+        assertTrue(refused(ErrorKind.FAILED_PRECONDITION, () -> pools.importPool(null, null, disk.toString()))
+                .getMessage().contains("holds a damaged pool"));
+        PoolManager.Entry imported = pools.importPool(null, null, disk.toString(), true);
+        assertEquals("p0", imported.name());
+        assertEquals(PoolState.ONLINE, imported.state());
+        assertEquals(List.of(R1), imported.store().orElseThrow().replicas().stream().map(Replica::uuid).toList());
+        assertEquals(List.of("p0"), pools.pools().stream().map(PoolManager.Entry::name).toList(), "one p0, not two");
+        assertTrue(Files.readString(dir.resolve("state/pools.list")).contains("p0\t" + disk + "\t" + uuid));
+        restart();
+        assertEquals(PoolState.ONLINE, pools.find("p0").state());
+        assertTrue(registry.lookup(R1.toString()).isPresent());
     }
 }

@@ -422,7 +422,10 @@ final class AioBdev extends BlockDeviceBase {
 
     @Override
     protected void doClose() {
-        running = false; // nothing is in flight: the reaper leaves at its next timeout
+        running = false; // nothing is in flight: the reaper leaves when it next wakes
+        // A read of zero bytes completes at once and wakes the reaper now, not at its next timeout
+        // (a quarter second per close otherwise).
+        submit(IOCB_CMD_PREAD, IoType.READ, nativeBlock, 0, 0, (status, ignored) -> { }, null);
         helper.shutdown();
         try {
             reaper.join(TimeUnit.NANOSECONDS.toMillis(REAP_TIMEOUT_NANOS) * 4);

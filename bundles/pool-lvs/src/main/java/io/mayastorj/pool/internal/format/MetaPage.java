@@ -47,16 +47,35 @@ public final class MetaPage {
 
     /** The sequence of a valid page of this identity, or -1 when the slot holds anything else. */
     public static long validSequence(ByteBuffer page, int pageNumber, short kind, UUID pool, UUID owner) {
+        return check(page, pageNumber, kind, pool, owner) == null ? page.getLong(OFF_SEQUENCE) : -1;
+    }
+
+    /** Why a block is not a valid page of this identity, or null when it is. */
+    public static String check(ByteBuffer page, int pageNumber, short kind, UUID pool, UUID owner) {
         page.order(ByteOrder.LITTLE_ENDIAN);
-        if (page.getInt(OFF_MAGIC) != MAGIC || page.getInt(OFF_CRC) != Crc.of(page, OFF_CRC)
-                || page.getInt(OFF_PAGE) != pageNumber || page.getShort(OFF_KIND) != kind
-                || !Strings.getUuid(page, OFF_POOL).equals(pool)) {
-            return -1;
+        if (page.getInt(OFF_MAGIC) != MAGIC) {
+            return "no page signature";
+        }
+        if (page.getInt(OFF_CRC) != Crc.of(page, OFF_CRC)) {
+            return "checksum mismatch";
+        }
+        if (page.getInt(OFF_PAGE) != pageNumber) {
+            return "it is page " + page.getInt(OFF_PAGE) + ", not " + pageNumber;
+        }
+        if (page.getShort(OFF_KIND) != kind) {
+            return "it is a page of kind " + page.getShort(OFF_KIND) + ", not " + kind;
+        }
+        if (!Strings.getUuid(page, OFF_POOL).equals(pool)) {
+            return "it belongs to pool " + Strings.getUuid(page, OFF_POOL);
         }
         if (owner != null && !Strings.getUuid(page, OFF_OWNER).equals(owner)) {
-            return -1;
+            return "it belongs to replica " + Strings.getUuid(page, OFF_OWNER) + ", not " + owner;
         }
-        return page.getLong(OFF_SEQUENCE);
+        return null;
+    }
+
+    public static long sequence(ByteBuffer page) {
+        return page.order(ByteOrder.LITTLE_ENDIAN).getLong(OFF_SEQUENCE);
     }
 
     public static UUID owner(ByteBuffer page) {

@@ -8,9 +8,10 @@ import java.util.UUID;
  * properties (share settings) and the directory of its cluster-map pages.
  *
  * @param mapPages logical page of each cluster-map page, -1 where the range holds no cluster yet
+ * @param mapSlots the slot of each cluster-map page's committed version (version 2), -1 in version 1
  */
 public record ReplicaRecord(UUID uuid, String name, long sizeBytes, boolean thin, boolean destroying,
-                            long createdMillis, String properties, int[] mapPages) {
+                            long createdMillis, String properties, int[] mapPages, byte[] mapSlots) {
 
     public static final int MAX_NAME = 127;
     public static final int MAX_PROPERTIES = 1814;
@@ -27,7 +28,7 @@ public record ReplicaRecord(UUID uuid, String name, long sizeBytes, boolean thin
     static final int FLAG_THIN = 1;
     static final int FLAG_DESTROYING = 2;
 
-    public void encode(ByteBuffer page, long sequence, int pageNumber, UUID pool) {
+    public void encode(ByteBuffer page, long sequence, int pageNumber, UUID pool, Layout layout) {
         MetaPage.begin(page, sequence, pageNumber, MetaPage.KIND_REPLICA, pool, uuid);
         Strings.putUuid(page, OFF_UUID, uuid);
         page.putLong(OFF_SIZE, sizeBytes);
@@ -37,21 +38,24 @@ public record ReplicaRecord(UUID uuid, String name, long sizeBytes, boolean thin
         Strings.put(page, OFF_NAME, 1, MAX_NAME, name);
         Strings.put(page, OFF_PROPERTIES, 2, MAX_PROPERTIES, properties);
         for (int i = 0; i < mapPages.length; i++) {
-            page.putInt(OFF_DIRECTORY + 4 * i, mapPages[i] + 1);
+            page.putInt(OFF_DIRECTORY + 4 * i, mapPages[i] < 0 ? 0 : PageRef.encode(layout, mapPages[i] + 1, mapSlots[i]));
         }
         MetaPage.seal(page);
     }
 
     /** Decodes a page that {@link MetaPage#validSequence} accepted. */
-    public static ReplicaRecord decode(ByteBuffer page, int metadataPages) throws DamagedMetadataException {
+    public static ReplicaRecord decode(ByteBuffer page, Layout layout) throws DamagedMetadataException {
         int count = page.getInt(OFF_MAP_COUNT);
         if (count < 0 || count > MAX_MAP_PAGES) {
             throw new DamagedMetadataException("cluster-map directory of " + count + " pages");
         }
         int[] maps = new int[count];
+        byte[] slots = new byte[count];
         for (int i = 0; i < count; i++) {
-            maps[i] = page.getInt(OFF_DIRECTORY + 4 * i) - 1;
-            if (maps[i] < -1 || maps[i] >= metadataPages) {
+            int ref = page.getInt(OFF_DIRECTORY + 4 * i);
+            maps[i] = PageRef.page(layout, ref) - 1;
+            slots[i] = maps[i] < 0 ? -1 : PageRef.slot(layout, ref);
+            if (maps[i] < -1 || maps[i] >= layout.metadataPages()) {
                 throw new DamagedMetadataException("cluster-map page " + maps[i] + " lies outside the metadata area");
             }
         }
@@ -62,6 +66,6 @@ public record ReplicaRecord(UUID uuid, String name, long sizeBytes, boolean thin
         }
         return new ReplicaRecord(Strings.getUuid(page, OFF_UUID), Strings.get(page, OFF_NAME, 1, MAX_NAME), size,
                 (flags & FLAG_THIN) != 0, (flags & FLAG_DESTROYING) != 0, page.getLong(OFF_CREATED),
-                Strings.get(page, OFF_PROPERTIES, 2, MAX_PROPERTIES), maps);
+                Strings.get(page, OFF_PROPERTIES, 2, MAX_PROPERTIES), maps, slots);
     }
 }

@@ -44,12 +44,12 @@ public final class PoolService extends PoolRpcGrpc.PoolRpcImplBase {
     public void importPool(ImportPoolRequest request, StreamObserver<Pool> response) {
         String disk = oneDisk(request.getDisksList());
         UUID uuid = request.getUuid().isEmpty() ? null : Uuids.parse(request.getUuid());
-        reply(response, toProto(pools.importPool(request.getName(), uuid, disk)));
+        reply(response, toProto(pools.importPool(request.getName(), uuid, disk, request.getForceRollback())));
     }
 
     @Override
     public void destroyPool(DestroyPoolRequest request, StreamObserver<Empty> response) {
-        pools.destroy(request.getName());
+        pools.destroy(request.getName(), request.getForce());
         reply(response, Empty.getDefaultInstance());
     }
 
