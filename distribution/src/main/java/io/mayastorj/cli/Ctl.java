@@ -43,7 +43,8 @@ final class Ctl {
               bdev create URI                     create a bdev, e.g. malloc:///m0?size_mb=64,
                                                   aio:///var/tmp/disk.img, null:///n0?size_mb=1024
               bdev list [NAME]                    list bdevs (all, or one)
-              bdev destroy NAME|URI               destroy a bdev created from a URI
+              bdev destroy NAME|URI [--force]     destroy a bdev created from a URI; --force unshares it
+                                                  first, even with hosts connected
               bdev read NAME --offset BYTES --length BYTES [--output FILE]
                                                   read up to 1 MiB (hex dump unless --output)
               bdev write NAME --offset BYTES (--input FILE | --pattern BYTE --length BYTES) [--flush]
@@ -52,7 +53,8 @@ final class Ctl {
                          [--chap-user U --chap-secret-file F [--chap-mutual-user U --chap-mutual-secret-file F]]
                                                   share a bdev; prints the URI hosts connect to
                                                   (nvmf://ADDRESS:8420/nqn.2019-05.io.openebs:NAME)
-              bdev unshare NAME                   stop sharing; connected hosts are dropped
+              bdev unshare NAME [--force]         stop sharing; refused while hosts are connected, unless
+                                                  --force (they are dropped)
             %s%s%s
             options:
               --node HOST:PORT    the node to talk to (default: $MAYASTOR_NODE, else 127.0.0.1:10124)
@@ -159,9 +161,9 @@ final class Ctl {
                 print(json, reply, () -> out.print(reply.getBdevsCount() == 0 ? "no bdevs\n" : bdevTable(reply.getBdevsList())));
             }
             case "bdev destroy" -> {
-                args.atMost(3, "mayastor ctl bdev destroy NAME|URI");
+                args.atMost(3, "mayastor ctl bdev destroy NAME|URI [--force]");
                 String name = args.positional(2, "the bdev name or URI");
-                node.bdev().destroy(DestroyBdevRequest.newBuilder().setName(name).build());
+                node.bdev().destroy(DestroyBdevRequest.newBuilder().setName(name).setForce(args.flag("force")).build());
                 print(json, Empty.getDefaultInstance(), () -> out.println("destroyed bdev " + name));
             }
             case "bdev share" -> {
@@ -182,9 +184,9 @@ final class Ctl {
                 print(json, reply, () -> out.println(reply.getUri()));
             }
             case "bdev unshare" -> {
-                args.atMost(3, "mayastor ctl bdev unshare NAME");
+                args.atMost(3, "mayastor ctl bdev unshare NAME [--force]");
                 String name = args.positional(2, "the bdev name");
-                node.bdev().unshare(UnshareBdevRequest.newBuilder().setName(name).build());
+                node.bdev().unshare(UnshareBdevRequest.newBuilder().setName(name).setForce(args.flag("force")).build());
                 print(json, Empty.getDefaultInstance(), () -> out.println("unshared bdev " + name));
             }
             case "bdev read" -> {

@@ -20,10 +20,10 @@ final class ReplicaCtl {
     static final String USAGE = """
               replica create POOL SIZE [--uuid UUID] [--name NAME] [--thin] [--share nvmf|iscsi] [--allowed-host NQN]...
                                                   a replica (SIZE like 1GiB); a UUID is made when none is given
-              replica destroy UUID
+              replica destroy UUID [--force]      refused while a host is connected to its share, unless --force
               replica resize UUID SIZE            grow a replica
               replica share UUID --protocol nvmf|iscsi [--allowed-host NQN]...
-              replica unshare UUID
+              replica unshare UUID [--force]      the same
               replica list [--pool POOL]
             """;
 
@@ -44,9 +44,10 @@ final class ReplicaCtl {
                 out.print(r, () -> out.out.print(table(List.of(r))));
             }
             case "destroy" -> {
-                args.atMost(3, "mayastor ctl replica destroy UUID");
+                args.atMost(3, "mayastor ctl replica destroy UUID [--force]");
                 String uuid = args.positional(2, "the replica UUID");
-                var reply = node.replica().destroyReplica(DestroyReplicaRequest.newBuilder().setUuid(uuid).build());
+                var reply = node.replica().destroyReplica(DestroyReplicaRequest.newBuilder().setUuid(uuid)
+                        .setForce(args.flag("force")).build());
                 out.print(reply, () -> out.out.println("destroyed replica " + uuid));
             }
             case "resize" -> {
@@ -68,9 +69,10 @@ final class ReplicaCtl {
                 out.print(r, () -> out.out.println(r.getUri()));
             }
             case "unshare" -> {
-                args.atMost(3, "mayastor ctl replica unshare UUID");
+                args.atMost(3, "mayastor ctl replica unshare UUID [--force]");
                 String uuid = args.positional(2, "the replica UUID");
-                Replica r = node.replica().unshareReplica(UnshareReplicaRequest.newBuilder().setUuid(uuid).build());
+                Replica r = node.replica().unshareReplica(UnshareReplicaRequest.newBuilder().setUuid(uuid)
+                        .setForce(args.flag("force")).build());
                 out.print(r, () -> out.out.println("unshared replica " + uuid));
             }
             case "list" -> {

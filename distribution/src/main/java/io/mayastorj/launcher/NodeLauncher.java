@@ -37,8 +37,9 @@ public final class NodeLauncher {
     private static final String NVMF_PID = "io.mayastorj.nvmf";
     private static final String ISCSI_PID = "io.mayastorj.iscsi";
     private static final String NEXUS_PID = "io.mayastorj.nexus";
+    private static final String POOL_PID = "io.mayastorj.pool";
     /** The PIDs the node's settings configure; nothing else may set them (see PluginWatcher). */
-    static final Set<String> NODE_PIDS = Set.of(NODE_PID, NVMF_PID, ISCSI_PID, NEXUS_PID);
+    static final Set<String> NODE_PIDS = Set.of(NODE_PID, NVMF_PID, ISCSI_PID, NEXUS_PID, POOL_PID);
     private static final String STATE_FILTER = "(mayastor.node.state=*)";
     private static final Duration READY_TIMEOUT = Duration.ofSeconds(60);
     private static final Duration STOP_TIMEOUT = Duration.ofSeconds(15);
@@ -139,6 +140,8 @@ public final class NodeLauncher {
 
     /** Hands the node's settings to Config Admin. */
     private static void configure(Configurations configurations, NodeSettings settings) throws Exception {
+        // before the node's own: the pool manager waits for the node, and imports the pools at once
+        configurations.update(POOL_PID, settings.poolConfiguration());
         configurations.update(NODE_PID, settings.nodeConfiguration());
         configurations.update(NVMF_PID, settings.nvmfConfiguration());
         configurations.update(ISCSI_PID, settings.iscsiConfiguration());

@@ -43,6 +43,8 @@ public final class NodeSettings {
         KEYS.put("nexus.partial.rebuild.window.seconds",
                 "how long a faulted child's write log is kept so that its return rebuilds only what changed (default 600)");
         KEYS.put("nexus.nats.url", "NATS server with JetStream for the nexus records (default: files in state.dir)");
+        KEYS.put("pool.devices", "comma-separated glob patterns of devices (e.g. /dev/disk/by-id/*) where the node looks "
+                + "for a pool, by its uuid, that is no longer on the device it was imported from (default: none)");
         KEYS.put("plugins.dir", "directory watched for plugin bundles: a jar copied in is deployed, replaced is updated, "
                 + "removed is undeployed (default: plugins/ in the installation)");
     }
@@ -124,6 +126,11 @@ public final class NodeSettings {
         if (!values.containsKey("state.dir")) {
             values.put("state.dir", defaultStateDir(id).toString());
         }
+        for (String pattern : values.getOrDefault("pool.devices", "").split(",")) {
+            if (!pattern.isBlank() && !pattern.strip().startsWith("/")) {
+                throw new IllegalArgumentException("pool.devices: '" + pattern.strip() + "' is not an absolute path pattern");
+            }
+        }
     }
 
     private int intSetting(String key, int min, int max) {
@@ -197,6 +204,13 @@ public final class NodeSettings {
             config.put(key, Integer.parseInt(values.get(key)));
         }
         config.put("nexus.nats.url", values.getOrDefault("nexus.nats.url", ""));
+        return config;
+    }
+
+    /** The pool configuration as Config Admin takes it (PID io.mayastorj.pool). */
+    public Hashtable<String, Object> poolConfiguration() {
+        Hashtable<String, Object> config = new Hashtable<>();
+        config.put("pool.devices", values.getOrDefault("pool.devices", ""));
         return config;
     }
 

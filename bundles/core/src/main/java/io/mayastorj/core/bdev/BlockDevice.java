@@ -61,6 +61,15 @@ public interface BlockDevice {
         return true;
     }
 
+    /**
+     * The unit, in blocks, in which {@link #holdsData} knows what is allocated (a thin replica's
+     * cluster), or 0 when it cannot tell. A target reports allocation to remote hosts in this unit
+     * (NVMe's TLBAAG); every range of a unit that holds data is reported as holding data.
+     */
+    default long allocationUnit() {
+        return 0;
+    }
+
     BdevStats stats();
 
     /**

@@ -40,6 +40,12 @@ public interface ShareManager {
 
     Optional<ShareStatus> status(String bdev);
 
+    /**
+     * The hosts connected to a bdev's share now ({@link Transport#connectedHosts}); empty when it is
+     * not shared or nobody is connected.
+     */
+    List<String> connectedHosts(String bdev);
+
     /** Every desired share, sorted by bdev name. */
     List<ShareStatus> shares();
 

@@ -1,6 +1,7 @@
 package io.mayastorj.core.transport;
 
 import io.mayastorj.core.bdev.BlockDevice;
+import java.util.List;
 
 /**
  * A storage protocol target (nvmf, iscsi, or a third party's), registered as a service. The
@@ -21,4 +22,14 @@ public interface Transport {
 
     /** Stops serving the device; connected hosts are disconnected. Unknown devices are ignored. */
     void unshare(BlockDevice device);
+
+    /**
+     * The hosts connected to the device's share now, each as its name and where it connects from
+     * (e.g. {@code nqn.2019-05.io.openebs:node-name:node-1 from 10.0.0.2:53422}); empty when none,
+     * or when the transport cannot tell. Unsharing or destroying a device a host uses is refused
+     * unless forced, so that a volume is not pulled from under its nexus.
+     */
+    default List<String> connectedHosts(BlockDevice device) {
+        return List.of();
+    }
 }

@@ -786,7 +786,7 @@ public final class Nexus extends BlockDeviceBase {
         for (Child c : children) {
             Rebuild r = c.rebuild;
             NexusView.RebuildView rv = r == null ? null : new NexusView.RebuildView(r.state().name().toLowerCase(), r.partial(),
-                    settings.segmentBytes(), r.total, r.done.get(), r.bytesCopied.get(), r.zeroed.get(), r.progress(), r.rate(),
+                    settings.segmentBytes(), r.total, r.done.get(), r.bytesCopied.get(), r.zeroed.get(), r.skipped.get(), r.progress(), r.rate(),
                     r.etaSeconds(), r.startMillis, r.error());
             list.add(new NexusView.ChildView(c.uri, c.state.name().toLowerCase(), c.reason.name(), c.cause, c.sinceMillis, rv));
         }

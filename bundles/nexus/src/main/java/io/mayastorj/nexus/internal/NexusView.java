@@ -12,11 +12,12 @@ public record NexusView(String name, UUID uuid, long sizeBytes, String state, St
     /**
      * @param state      waiting, running, paused, cancelled, failed, completed
      * @param total      segments it visits (all for a full rebuild, those written meanwhile for a partial one)
-     * @param done       segments done (copied, or zeroed where the source holds no data)
+     * @param done       segments done (copied; or zeroed, or skipped, where the source holds no data)
+     * @param skipped    segments where neither the source nor the child held data: nothing written
      * @param rate       bytes per second of progress
      * @param etaSeconds -1 when unknown
      */
     public record RebuildView(String state, boolean partial, int segmentBytes, long total, long done, long bytesCopied,
-                              long zeroed, double progress, double rate, long etaSeconds, long startMillis, String error) {
+                              long zeroed, long skipped, double progress, double rate, long etaSeconds, long startMillis, String error) {
     }
 }

@@ -7,6 +7,7 @@ import io.mayastorj.core.buffer.DmaBuffer;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Executor;
+import java.nio.ByteBuffer;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -14,13 +15,18 @@ import java.util.concurrent.atomic.AtomicLong;
  * nexus: segment by segment (64 KiB by default), several in flight. Each segment is locked against
  * application writes (see {@link RangeLocks}), read from an in-sync child and written to the new
  * one; application writes reach the new child anyway, so when every segment is done it is in sync.
- * A full rebuild visits every segment but copies only those the source says may hold data (the
- * others it zeroes, which costs a thin replica nothing); a partial one visits only the segments
- * written while the child was away.
+ * A full rebuild visits every segment, a partial one only the segments written while the child was
+ * away. Neither allocates on a thin child what the source does not hold: a segment the source says
+ * holds no data ({@code holdsData}, which a remote replica answers from NVMe's allocation report),
+ * or that reads as all zeros, is written as write-zeroes, or skipped when the child reads as zeros
+ * there already.
  */
 final class Rebuild {
 
     enum State { WAITING, RUNNING, PAUSED, CANCELLED, FAILED, COMPLETED }
+
+    /** Zeros to compare a segment read with (the largest segment is 1 MiB); never written. */
+    private static final ByteBuffer ZEROS = ByteBuffer.allocateDirect(1 << 20).asReadOnlyBuffer();
 
     private final Nexus nexus;
     final Child dest;
@@ -40,6 +46,7 @@ final class Rebuild {
     final AtomicLong done = new AtomicLong();
     final AtomicLong bytesCopied = new AtomicLong();
     final AtomicLong zeroed = new AtomicLong();
+    final AtomicLong skipped = new AtomicLong();
     volatile long startNanos;
     volatile long endNanos;
     final long startMillis = System.currentTimeMillis();
@@ -259,8 +266,9 @@ final class Rebuild {
 
     String summary() {
         double seconds = ((endNanos != 0 ? endNanos : System.nanoTime()) - startNanos) / 1e9;
-        return String.format(Locale.ROOT, "%s rebuild of %d segments in %.1f s, %.1f MiB copied, %d zeroed",
-                partial() ? "partial" : "full", done.get(), seconds, bytesCopied.get() / 1048576.0, zeroed.get());
+        return String.format(Locale.ROOT, "%s rebuild of %d segments in %.1f s: %.1f MiB copied, %d zeroed, %d skipped "
+                        + "(no data on either side)", partial() ? "partial" : "full", done.get(), seconds,
+                bytesCopied.get() / 1048576.0, zeroed.get(), skipped.get());
     }
 
     // ------------------------------------------------------------------ one copy in flight
@@ -275,6 +283,7 @@ final class Rebuild {
         Child source;
         boolean reading;
         boolean zeroing;
+        boolean skipping;
         int attempts;
         RangeLocks locks;
 
@@ -311,23 +320,39 @@ final class Rebuild {
                 return;
             }
             source.outstanding.incrementAndGet();
+            zeroing = false;
+            skipping = false;
             if (!source.device.holdsData(lba, blocks)) {
                 source.outstanding.decrementAndGet();
                 reading = false;
-                zeroing = true;
-                if (dest.device.supports(IoType.WRITE_ZEROES)) {
-                    dest.device.writeZeroes(lba, blocks, this, null);
-                } else {
-                    for (int i = 0; i < blocks * nexus.blockSize(); i += 8) {
-                        buffer.bytes().putLong(i, 0L);
-                    }
-                    dest.device.write(buffer, 0, lba, blocks, this, null);
-                }
+                clearChild();
                 return;
             }
             reading = true;
-            zeroing = false;
             source.device.read(buffer, 0, lba, blocks, this, null);
+        }
+
+        /** The segment holds no data: the child must read zeros there, at no cost in space. */
+        private void clearChild() {
+            if (!dest.device.holdsData(lba, blocks)) {
+                skipping = true; // it does already (a thin child that never had data there)
+                finishSegment(IoStatus.SUCCESS, null);
+                return;
+            }
+            zeroing = true;
+            if (dest.device.supports(IoType.WRITE_ZEROES)) {
+                dest.device.writeZeroes(lba, blocks, this, null);
+            } else {
+                for (int i = 0; i < blocks * nexus.blockSize(); i += 8) {
+                    buffer.bytes().putLong(i, 0L);
+                }
+                dest.device.write(buffer, 0, lba, blocks, this, null);
+            }
+        }
+
+        private boolean readZeros() {
+            int bytes = blocks * nexus.blockSize();
+            return buffer.bytes().slice(0, bytes).mismatch(ZEROS.slice(0, bytes)) < 0;
         }
 
         @Override
@@ -343,6 +368,10 @@ final class Rebuild {
                     } else {
                         finishSegment(status, "reading segment " + segment + " failed: " + status);
                     }
+                    return;
+                }
+                if (readZeros()) {
+                    clearChild(); // a source that cannot say where its data is: zeros are not copied as data
                     return;
                 }
                 dest.device.write(buffer, 0, lba, blocks, this, null);
@@ -362,7 +391,9 @@ final class Rebuild {
                 return;
             }
             done.incrementAndGet();
-            if (zeroing) {
+            if (skipping) {
+                skipped.incrementAndGet();
+            } else if (zeroing) {
                 zeroed.incrementAndGet();
             } else {
                 bytesCopied.addAndGet((long) blocks * nexus.blockSize());

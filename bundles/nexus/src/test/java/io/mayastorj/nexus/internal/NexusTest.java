@@ -374,6 +374,47 @@ class NexusTest {
         assertSameData(a, b);
     }
 
+    /**
+     * A source that cannot say where its data is (an nvmf:// child of an old target): segments that
+     * read as zeros go to a thin child as nothing at all, never as data that would allocate it.
+     */
+    @Test
+    void aRebuildFromASourceThatCannotTellKeepsAThinChildThin() throws Exception {
+        FaultyDevice a = child("a"); // holdsData: always true
+        FaultyDevice b = child("b");
+        b.thin = true;
+        manager().create("vol", ID, 0, List.of("bdev:///a"));
+        assertEquals(IoStatus.SUCCESS, write(nexus(), 0, 8, 1));
+        assertEquals(IoStatus.SUCCESS, write(nexus(), 5000, 8, 1));
+        long writesBefore = b.writes.get();
+        manager.addChild("vol", "bdev:///b");
+        await(() -> view("bdev:///b").state().equals("online"), "b rebuilt");
+        NexusView.RebuildView r = view("bdev:///b").rebuild();
+        assertEquals(2L * 65536, r.bytesCopied(), "two segments hold data");
+        assertEquals(0, r.zeroed(), "b read as zeros everywhere else already");
+        assertEquals(r.total() - 2, r.skipped());
+        assertEquals(2, b.writes.get() - writesBefore, "two data writes reached b, nothing else");
+        assertSameData(a, b);
+    }
+
+    @Test
+    void aThinChildWithStaleDataIsZeroedOnlyWhereItHoldsSome() throws Exception {
+        FaultyDevice a = child("a");
+        a.thin = true;
+        FaultyDevice b = child("b");
+        b.thin = true;
+        manager().create("vol", ID, 0, List.of("bdev:///a"));
+        assertEquals(IoStatus.SUCCESS, write(nexus(), 0, 8, 1));
+        assertEquals(IoStatus.SUCCESS, write(b, 9000, 8, 666)); // stale, where the source holds nothing
+        manager.addChild("vol", "bdev:///b");
+        await(() -> view("bdev:///b").state().equals("online"), "b rebuilt");
+        NexusView.RebuildView r = view("bdev:///b").rebuild();
+        assertEquals(65536, r.bytesCopied());
+        assertEquals(1, r.zeroed(), "only the stale segment");
+        assertEquals(r.total() - 2, r.skipped());
+        assertSameData(a, b);
+    }
+
     @Test
     void aChildBackWithinTheWindowGetsOnlyWhatWasWrittenMeanwhile() throws Exception {
         FaultyDevice a = child("a");

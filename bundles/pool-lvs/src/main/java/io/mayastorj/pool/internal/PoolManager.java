@@ -3,10 +3,12 @@ package io.mayastorj.pool.internal;
 import io.mayastorj.core.bdev.BdevClaim;
 import io.mayastorj.core.bdev.BdevInfo;
 import io.mayastorj.core.bdev.BdevRegistry;
+import io.mayastorj.core.bdev.BdevUri;
 import io.mayastorj.core.bdev.BlockDevice;
 import io.mayastorj.core.buffer.BufferPool;
 import io.mayastorj.core.error.MayastorException;
 import io.mayastorj.core.node.Node;
+import io.mayastorj.core.text.Sizes;
 import io.mayastorj.core.transport.ShareManager;
 import io.mayastorj.core.transport.ShareOptions;
 import io.mayastorj.pool.internal.format.Layout;
@@ -14,7 +16,6 @@ import java.io.IOException;
 import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -22,15 +23,19 @@ import java.util.TreeMap;
 import java.util.UUID;
 import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.ConfigurationPolicy;
 import org.osgi.service.component.annotations.Deactivate;
 import org.osgi.service.component.annotations.Reference;
+import org.osgi.service.metatype.annotations.Designate;
 
 /**
  * The node's pools and their replicas: create, import, export and destroy pools, remember which
  * ones the node has (they are imported again when it starts), and keep replicas registered as bdevs.
  * Pool operations are serialized here; replica I/O never passes through this class.
  */
-@Component(service = PoolManager.class, immediate = true)
+@Component(service = PoolManager.class, immediate = true, configurationPid = PoolConfig.PID,
+        configurationPolicy = ConfigurationPolicy.OPTIONAL)
+@Designate(ocd = PoolConfig.class)
 public final class PoolManager {
 
     private static final Logger LOG = System.getLogger("mayastor.pool");
@@ -39,6 +44,7 @@ public final class PoolManager {
     private final BufferPool buffers;
     private final ShareManager shares;
     private final PoolList list;
+    private final DevicePatterns devices;
     private final Map<String, Entry> pools = new TreeMap<>();
 
     /** A pool the node knows: open, or faulted with the reason it could not be imported. */
@@ -84,10 +90,24 @@ public final class PoolManager {
 
     @Activate
     public PoolManager(@Reference BdevRegistry registry, @Reference BufferPool buffers, @Reference ShareManager shares,
-                       @Reference Node node) {
+                       @Reference Node node, PoolConfig config) {
+        this(registry, buffers, shares, node, DevicePatterns.parse(config.pool_devices()));
+    }
+
+    public PoolManager(BdevRegistry registry, BufferPool buffers, ShareManager shares, Node node) {
+        this(registry, buffers, shares, node, DevicePatterns.parse(""));
+    }
+
+    /**
+     * @param devices where to look for a remembered pool, by its uuid, when it is no longer on the
+     *                device it was imported from
+     */
+    public PoolManager(BdevRegistry registry, BufferPool buffers, ShareManager shares, Node node,
+                       DevicePatterns devices) {
         this.registry = registry;
         this.buffers = buffers;
         this.shares = shares;
+        this.devices = devices;
         this.list = new PoolList(node.stateDir());
         List<PoolList.Known> known;
         try {
@@ -97,29 +117,104 @@ public final class PoolManager {
             known = List.of();
         }
         for (PoolList.Known pool : known) {
+            if (isVolatile(pool.disk())) {
+                LOG.log(Level.INFO, "pool {0} was on {1}, a device in memory, and is gone with the last run", pool.name(),
+                        pool.disk());
+                continue;
+            }
             Entry entry = new Entry(pool.name(), pool.disk());
             entry.uuid = pool.uuid();
             try {
                 open(entry, false);
             } catch (MayastorException e) {
-                entry.error = e.getMessage();
-                LOG.log(Level.ERROR, "pool {0} on {1} could not be imported: {2}", entry.name, entry.disk, e.getMessage());
+                Entry moved = findMoved(entry, e.getMessage());
+                if (moved != null) {
+                    entry = moved;
+                } else {
+                    entry.error = e.getMessage();
+                    LOG.log(Level.ERROR, "pool {0} on {1} could not be imported: {2}", entry.name, entry.disk,
+                            e.getMessage());
+                }
             }
             synchronized (this) {
                 pools.put(entry.name, entry);
             }
         }
+        if (known.stream().anyMatch(k -> !pools.containsKey(k.name()) || !pools.get(k.name()).disk.equals(k.disk()))) {
+            synchronized (this) {
+                persist(); // pools found elsewhere, or gone with a device in memory
+            }
+        }
+    }
+
+    /**
+     * A remembered pool that is not on its device any more (a disk that came back under another
+     * name after a reboot, a file renamed): looks for it, by its uuid, on the devices the node's
+     * {@code pool.devices} patterns name, and imports it from there. Null when it is not found,
+     * or found on more than one device (a copy: which is the pool is for a person to say).
+     */
+    private Entry findMoved(Entry entry, String why) {
+        if (entry.uuid == null || devices.isEmpty()) {
+            return null;
+        }
+        List<String> found = new ArrayList<>();
+        for (String candidate : devices.expand()) {
+            if (candidate.equals(entry.disk) || pools.values().stream().anyMatch(e -> e.disk.equals(candidate))) {
+                continue;
+            }
+            Entry probe = new Entry(entry.name, candidate);
+            try {
+                BlockDevice device = claimDevice(probe);
+                if (LvStore.probe(device, buffers) instanceof LvStore.Probe.Valid valid
+                        && valid.superblock().poolUuid().equals(entry.uuid)) {
+                    found.add(candidate);
+                }
+            } catch (MayastorException e) {
+                LOG.log(Level.DEBUG, "pool {0}: {1} is not a candidate: {2}", entry.name, candidate, e.getMessage());
+            } finally {
+                releaseDevice(probe);
+            }
+        }
+        if (found.size() != 1) {
+            if (found.size() > 1) {
+                LOG.log(Level.ERROR, "pool {0} (uuid {1}) is on more than one device: {2}; importing none of them",
+                        entry.name, entry.uuid, String.join(", ", found));
+            }
+            return null;
+        }
+        Entry moved = new Entry(entry.name, found.get(0));
+        moved.uuid = entry.uuid;
+        try {
+            open(moved, false);
+        } catch (MayastorException e) {
+            LOG.log(Level.ERROR, "pool {0}: found at {1} by its uuid, but it could not be imported from there: {2}",
+                    entry.name, moved.disk, e.getMessage());
+            return null;
+        }
+        LOG.log(Level.WARNING, "pool {0} is no longer on {1} ({2}); found by its uuid on {3} and imported from there",
+                entry.name, entry.disk, why, moved.disk);
+        return moved;
     }
 
     // ---------------------------------------------------------------- pools
 
+    /**
+     * Creates a pool, or returns the one of that name when it is the same (Mayastor's create is
+     * idempotent): on the same disk, with the cluster size and uuid asked for (when asked). A device
+     * that holds the pool of that name already is imported, on the same condition.
+     */
     public synchronized Entry create(String name, UUID uuid, String disk, int clusterSize) {
         Entry existing = pools.get(name);
         if (existing != null) {
-            if (existing.disk.equals(disk) && existing.store != null) {
-                return existing; // Mayastor's create is idempotent
+            if (!existing.disk.equals(disk)) {
+                throw MayastorException.alreadyExists("pool %s exists already (on %s, not %s)", name, existing.disk, disk);
             }
-            throw MayastorException.alreadyExists("pool %s exists already (on %s)", name, existing.disk);
+            if (existing.store == null) {
+                throw MayastorException.alreadyExists("pool %s exists already on %s and is faulted (%s): import it, or "
+                        + "export it to forget it", name, disk, existing.error);
+            }
+            sameAsAsked(existing.store, disk, uuid, clusterSize);
+            return existing;
         }
         Entry entry = new Entry(name, disk);
         BlockDevice device = claimDevice(entry);
@@ -127,7 +222,14 @@ public final class PoolManager {
             LvStore.Probe probe = LvStore.probe(device, buffers);
             if (probe instanceof LvStore.Probe.Valid valid && valid.superblock().name().equals(name)) {
                 LOG.log(Level.INFO, "{0} holds pool {1} already: importing it", disk, name);
-                attach(entry, LvStore.open(device, buffers));
+                LvStore store = LvStore.open(device, buffers);
+                try {
+                    sameAsAsked(store, disk, uuid, clusterSize);
+                } catch (MayastorException e) {
+                    store.export();
+                    throw e;
+                }
+                attach(entry, store);
             } else {
                 entry.store = LvStore.create(name, uuid == null ? UUID.randomUUID() : uuid, device,
                         clusterSize == 0 ? Layout.DEFAULT_CLUSTER_SIZE : clusterSize, buffers);
@@ -144,6 +246,21 @@ public final class PoolManager {
 
     public synchronized Entry importPool(String name, UUID uuid, String disk) {
         return importPool(name, uuid, disk, false);
+    }
+
+    /** ALREADY_EXISTS naming each difference when an existing pool is not what a create asked for. */
+    private static void sameAsAsked(LvStore store, String disk, UUID uuid, int clusterSize) {
+        List<String> differences = new ArrayList<>();
+        if (clusterSize != 0 && clusterSize != store.clusterSize()) {
+            differences.add("cluster size " + Sizes.human(store.clusterSize()) + ", not " + Sizes.human(clusterSize));
+        }
+        if (uuid != null && !uuid.equals(store.uuid())) {
+            differences.add("uuid " + store.uuid() + ", not " + uuid);
+        }
+        if (!differences.isEmpty()) {
+            throw MayastorException.alreadyExists("pool %s exists already on %s with %s", store.name(), disk,
+                    String.join(" and ", differences));
+        }
     }
 
     /**
@@ -330,9 +447,20 @@ public final class PoolManager {
         }
     }
 
+    /** A device in memory (malloc, null): a pool on it does not outlive the process, so it is not remembered. */
+    static boolean isVolatile(String disk) {
+        try {
+            String scheme = BdevUri.parse(disk).scheme();
+            return scheme.equals("malloc") || scheme.equals("null");
+        } catch (RuntimeException e) {
+            return false;
+        }
+    }
+
     private void persist() {
         List<PoolList.Known> known = new ArrayList<>();
-        pools.values().forEach(e -> known.add(new PoolList.Known(e.name, e.disk, e.uuid)));
+        pools.values().stream().filter(e -> !isVolatile(e.disk))
+                .forEach(e -> known.add(new PoolList.Known(e.name, e.disk, e.uuid)));
         try {
             list.write(known);
         } catch (IOException e) {
@@ -376,6 +504,15 @@ public final class PoolManager {
     }
 
     public void destroyReplica(UUID uuid) {
+        destroyReplica(uuid, false);
+    }
+
+    /**
+     * Destroys a replica (a damaged one too). Refused while a local user (a nexus) holds it and,
+     * unless {@code force}, while a remote host is connected to its share: a volume's nexus must not
+     * lose a child by a plain call on another node.
+     */
+    public void destroyReplica(UUID uuid, boolean force) {
         for (Entry entry : pools()) {
             if (entry.store == null) {
                 continue;
@@ -388,6 +525,7 @@ public final class PoolManager {
             }
         }
         Replica replica = replica(uuid);
+        checkNoHosts(replica, force, "destroy");
         if (shares.status(replica.name()).isPresent()) {
             shares.unshare(replica.name());
         }
@@ -420,7 +558,13 @@ public final class PoolManager {
     }
 
     public void unshareReplica(UUID uuid) {
+        unshareReplica(uuid, false);
+    }
+
+    /** Stops sharing a replica; refused while hosts are connected unless {@code force}. */
+    public void unshareReplica(UUID uuid, boolean force) {
         Replica replica = replica(uuid);
+        checkNoHosts(replica, force, "unshare");
         if (shares.status(replica.name()).isPresent()) {
             shares.unshare(replica.name());
         }
@@ -438,6 +582,21 @@ public final class PoolManager {
             }
         }
         throw MayastorException.notFound("replica %s not found", uuid);
+    }
+
+    private void checkNoHosts(Replica replica, boolean force, String action) {
+        List<String> hosts = shares.connectedHosts(replica.name());
+        if (hosts.isEmpty()) {
+            return;
+        }
+        String protocol = shares.status(replica.name()).map(s -> s.protocol()).orElse("its share");
+        if (!force) {
+            throw MayastorException.failedPrecondition(
+                    "replica %s is in use over %s by %s; disconnect %s first, or %s it with force", replica.uuid(),
+                    protocol, String.join(", ", hosts), hosts.size() == 1 ? "it" : "them", action);
+        }
+        LOG.log(Level.WARNING, "replica {0}: {1} by request (force) although {2} is connected over {3}", replica.uuid(),
+                action, String.join(", ", hosts), protocol);
     }
 
     public Optional<String> shareUri(Replica replica) {

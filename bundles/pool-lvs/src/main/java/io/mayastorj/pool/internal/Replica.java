@@ -135,6 +135,12 @@ final class Replica extends BlockDeviceBase {
         return false;
     }
 
+    /** {@link #holdsData} knows allocation cluster by cluster. */
+    @Override
+    public long allocationUnit() {
+        return blocksPerCluster;
+    }
+
     // ---- the cluster map
 
     /** The data cluster + 1 that holds replica cluster {@code cluster}, or 0. Lock-free. */

@@ -623,6 +623,10 @@ final class NbdConnection implements Runnable {
         }
     }
 
+    String peer() {
+        return peer;
+    }
+
     /** For tests and the shell. */
     List<String> describe() {
         NbdTransport.Export e = export;

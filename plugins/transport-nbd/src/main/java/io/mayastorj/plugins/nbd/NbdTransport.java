@@ -165,6 +165,12 @@ public final class NbdTransport implements Transport {
         }
     }
 
+    /** NBD clients have no name: each connected one by its address. */
+    @Override
+    public List<String> connectedHosts(BlockDevice device) {
+        return connections.stream().filter(c -> c.serves(device)).map(c -> "an NBD client from " + c.peer()).sorted().toList();
+    }
+
     Export export(String name) {
         return exports.get(name);
     }

@@ -31,6 +31,8 @@ import io.mayastorj.api.v1.UnshareBdevRequest;
 import io.mayastorj.core.transport.ShareManager;
 import io.mayastorj.core.transport.ShareOptions;
 import io.mayastorj.core.transport.ShareStatus;
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
 import java.time.Duration;
 import java.util.List;
 import org.osgi.service.component.annotations.Activate;
@@ -46,6 +48,7 @@ public final class BdevService extends BdevRpcGrpc.BdevRpcImplBase {
 
     private final BdevRegistry registry;
     private final BufferPool buffers;
+    private static final Logger LOG = System.getLogger("mayastor.bdev");
     private final ShareManager shares;
 
     @Activate
@@ -67,6 +70,12 @@ public final class BdevService extends BdevRpcGrpc.BdevRpcImplBase {
 
     @Override
     public void destroy(DestroyBdevRequest request, StreamObserver<Empty> response) {
+        if (request.getForce()) {
+            // a bdev held by its share: unshare it first (its hosts go), then destroy
+            registry.lookup(request.getName()).or(() -> registry.findByUri(request.getName()))
+                    .filter(device -> shares.status(device.name()).isPresent())
+                    .ifPresent(device -> unshare(device.name(), true, "destroy"));
+        }
         registry.destroy(request.getName());
         response.onNext(Empty.getDefaultInstance());
         response.onCompleted();
@@ -141,9 +150,24 @@ public final class BdevService extends BdevRpcGrpc.BdevRpcImplBase {
 
     @Override
     public void unshare(UnshareBdevRequest request, StreamObserver<Empty> response) {
-        shares.unshare(request.getName());
+        unshare(request.getName(), request.getForce(), "unshare");
         response.onNext(Empty.getDefaultInstance());
         response.onCompleted();
+    }
+
+    /** Unshares a bdev; refused while hosts are connected, unless forced (logged). */
+    private void unshare(String name, boolean force, String action) {
+        List<String> hosts = shares.connectedHosts(name);
+        String protocol = shares.status(name).map(ShareStatus::protocol).orElse("its share");
+        if (!hosts.isEmpty() && !force) {
+            throw MayastorException.failedPrecondition("bdev %s is in use over %s by %s; disconnect %s first, or %s it "
+                    + "with force", name, protocol, String.join(", ", hosts), hosts.size() == 1 ? "it" : "them", action);
+        }
+        if (!hosts.isEmpty()) {
+            LOG.log(Level.WARNING, "bdev {0}: {1} by request (force) although {2} is connected over {3}", name, action,
+                    String.join(", ", hosts), protocol);
+        }
+        shares.unshare(name);
     }
 
     private BlockDevice find(String name) {

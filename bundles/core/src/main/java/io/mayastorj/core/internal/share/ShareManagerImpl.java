@@ -185,6 +185,22 @@ public final class ShareManagerImpl implements ShareManager {
     }
 
     @Override
+    public synchronized List<String> connectedHosts(String bdev) {
+        Share share = shares.get(bdev);
+        Transport transport = share == null ? null : transports.get(share.protocol);
+        if (transport == null || share.state != ShareState.ACTIVE) {
+            return List.of();
+        }
+        try {
+            return List.copyOf(transport.connectedHosts(share.claim.device()));
+        } catch (RuntimeException e) {
+            LOG.log(Level.WARNING, "transport {0} could not list the hosts of {1}: {2}", share.protocol, bdev,
+                    e.getMessage());
+            return List.of();
+        }
+    }
+
+    @Override
     public synchronized List<ShareStatus> shares() {
         List<ShareStatus> list = new ArrayList<>(shares.size());
         for (Share share : shares.values()) {

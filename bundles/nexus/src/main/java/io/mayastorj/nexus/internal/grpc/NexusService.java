@@ -137,7 +137,7 @@ public final class NexusService extends NexusRpcGrpc.NexusRpcImplBase {
             if (r != null) {
                 child.setRebuild(RebuildStats.newBuilder().setState(r.state()).setPartial(r.partial())
                         .setSegmentBytes(r.segmentBytes()).setSegmentsTotal(r.total()).setSegmentsDone(r.done())
-                        .setBytesCopied(r.bytesCopied()).setSegmentsZeroed(r.zeroed()).setProgress(r.progress() * 100)
+                        .setBytesCopied(r.bytesCopied()).setSegmentsZeroed(r.zeroed()).setSegmentsSkipped(r.skipped()).setProgress(r.progress() * 100)
                         .setBytesPerSecond(r.rate()).setEtaSeconds(r.etaSeconds()).setStartTimeMs(r.startMillis())
                         .setError(r.error()));
             }

@@ -48,7 +48,7 @@ public final class ReplicaService extends ReplicaRpcGrpc.ReplicaRpcImplBase {
             try {
                 pools.shareReplica(uuid, protocol(request.getShare()), request.getAllowedHostsList());
             } catch (MayastorException e) {
-                pools.destroyReplica(uuid); // all or nothing
+                pools.destroyReplica(uuid, true); // all or nothing
                 throw e;
             }
         }
@@ -57,7 +57,7 @@ public final class ReplicaService extends ReplicaRpcGrpc.ReplicaRpcImplBase {
 
     @Override
     public void destroyReplica(DestroyReplicaRequest request, StreamObserver<DestroyReplicaResponse> response) {
-        pools.destroyReplica(Uuids.parse(request.getUuid()));
+        pools.destroyReplica(Uuids.parse(request.getUuid()), request.getForce());
         PoolService.reply(response, DestroyReplicaResponse.getDefaultInstance());
     }
 
@@ -79,7 +79,7 @@ public final class ReplicaService extends ReplicaRpcGrpc.ReplicaRpcImplBase {
     public void shareReplica(ShareReplicaRequest request, StreamObserver<Replica> response) {
         UUID uuid = Uuids.parse(request.getUuid());
         if (request.getShare() == ShareProtocol.NONE) {
-            pools.unshareReplica(uuid);
+            pools.unshareReplica(uuid, false);
         } else {
             pools.shareReplica(uuid, protocol(request.getShare()), request.getAllowedHostsList());
         }
@@ -89,7 +89,7 @@ public final class ReplicaService extends ReplicaRpcGrpc.ReplicaRpcImplBase {
     @Override
     public void unshareReplica(UnshareReplicaRequest request, StreamObserver<Replica> response) {
         UUID uuid = Uuids.parse(request.getUuid());
-        pools.unshareReplica(uuid);
+        pools.unshareReplica(uuid, request.getForce());
         PoolService.reply(response, view(uuid));
     }
 

@@ -353,6 +353,13 @@ public final class IscsiTarget implements Transport {
         return r == null ? "none" : r.describe();
     }
 
+    @Override
+    public List<String> connectedHosts(BlockDevice device) {
+        return connections.stream().filter(c -> c.serves(device))
+                .map(c -> c.initiatorName() + " from " + (c.peer().startsWith("/") ? c.peer().substring(1) : c.peer()))
+                .sorted().toList();
+    }
+
     public List<ConnectionView> connections() {
         return connections.stream()
                 .map(c -> new ConnectionView(c.peer(), c.reactor().id(), c.initiatorName(), c.targetName(), c.tasksInFlight()))

@@ -35,6 +35,7 @@ final class NvmfBdev extends BlockDeviceBase implements HostQueue.IoSink {
     private final Session.Target target;
     private final Session.Identity identity;
     private final int blockShift;
+    private final AllocationMap allocation;
     private volatile Session session;
     private volatile HostQueue[] queues;
     private int nextQueue;
@@ -56,7 +57,36 @@ final class NvmfBdev extends BlockDeviceBase implements HostQueue.IoSink {
         this.target = first.target();
         this.identity = first.identity();
         this.blockShift = Integer.numberOfTrailingZeros(identity.blockSize());
+        this.allocation = identity.allocationUnit() > 0 ? new AllocationMap(identity.blockCount(), identity.allocationUnit())
+                : null;
         attach(first);
+        loadAllocation(first);
+    }
+
+    /** After a connect: the target's allocation report, added to what this host's writes marked. */
+    private void loadAllocation(Session live) {
+        if (allocation == null) {
+            return;
+        }
+        try {
+            live.allocatedRanges(allocation);
+            allocation.loaded();
+        } catch (IOException e) {
+            LOG.log(Level.WARNING, "{0}: the target''s allocation report failed ({1}); every range counts as holding "
+                    + "data until the next connect", name(), e.getMessage());
+        }
+    }
+
+    /** Answered from the target's allocation report and this host's writes since (see {@link AllocationMap}). */
+    @Override
+    public boolean holdsData(long lba, long blocks) {
+        return allocation == null || allocation.holdsData(lba, blocks);
+    }
+
+    @Override
+    public long allocationUnit() {
+        AllocationMap map = allocation;
+        return map != null && map.isLoaded() ? map.unit() : 0;
     }
 
     private void attach(Session live) {
@@ -90,6 +120,9 @@ final class NvmfBdev extends BlockDeviceBase implements HostQueue.IoSink {
     @Override
     protected <C> void doWrite(DmaBuffer buffer, int bufferOffset, long lba, int blocks,
                                IoCompletion<? super C> done, C context) {
+        if (allocation != null) {
+            allocation.mark(lba, blocks); // before it is sent: a report fetched meanwhile may not have it
+        }
         transfer(IoType.WRITE, buffer, bufferOffset, lba, blocks, cast(done), context);
     }
 
@@ -365,6 +398,7 @@ final class NvmfBdev extends BlockDeviceBase implements HostQueue.IoSink {
                 }
                 attach(fresh);
             }
+            loadAllocation(fresh);
             reconnects.incrementAndGet();
             lastError = null;
             LOG.log(Level.INFO, "{0}: reconnected after {1} attempt(s)", name(), attempt);

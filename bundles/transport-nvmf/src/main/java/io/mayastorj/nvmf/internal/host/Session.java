@@ -5,6 +5,7 @@ import io.mayastorj.core.reactor.Listener;
 import io.mayastorj.core.reactor.Reactor;
 import io.mayastorj.nvmf.internal.protocol.ControllerRegisters;
 import io.mayastorj.nvmf.internal.protocol.Identify;
+import io.mayastorj.nvmf.internal.protocol.LbaStatus;
 import io.mayastorj.nvmf.internal.protocol.Sqe;
 import io.mayastorj.nvmf.internal.protocol.Status;
 import java.io.IOException;
@@ -44,8 +45,12 @@ final class Session implements HostQueue.CloseListener {
     }
 
     /** What the controller and its namespace 1 said about themselves. */
+    /**
+     * @param allocationUnit blocks per unit of the namespace's allocation report (TLBAAG) when the
+     *                       controller reports allocated ranges (RALBAS), else 0
+     */
     record Identity(int cntlid, String serial, String model, int maxTransfer, int inCapsule, boolean volatileCache,
-                    int oncs, int blockSize, long blockCount, UUID uuid, int maxCommands) {
+                    int oncs, int blockSize, long blockCount, UUID uuid, int maxCommands, long allocationUnit) {
 
         int maxCommandsOrDefault() {
             return maxCommands == 0 ? 128 : maxCommands;
@@ -271,7 +276,7 @@ final class Session implements HostQueue.CloseListener {
                 throw new IOException("namespace 1 of " + target.subnqn() + " has no UUID or NGUID");
             }
             return new Identity(cntlid, serial, model, maxTransfer, inCapsule, vwc, oncs, 1 << lbads, blocks, uuid,
-                    maxCommands);
+                    maxCommands, allocationUnit(page));
         } finally {
             page.release();
         }
@@ -282,7 +287,65 @@ final class Session implements HostQueue.CloseListener {
             r.opcode = Sqe.ADMIN_IDENTIFY;
             r.nsid = nsid;
             r.cdw10 = cns;
+            r.cdw11 = Identify.CSI_NVM << 24;
         }, page, Identify.SIZE, HostRequest.Data.TO_HOST, "Identify (CNS " + cns + ")");
+    }
+
+    /**
+     * The unit of the namespace's allocation report, when the controller has one (RALBAS in the NVM
+     * command set's Identify Controller, TLBAAG in its Identify Namespace); 0 when it has not, or
+     * does not know these Identify pages (an NVMe 1.x controller answers Invalid Field).
+     */
+    private long allocationUnit(DmaBuffer page) {
+        try {
+            identifyInto(page, Identify.CNS_CSI_CONTROLLER, 0);
+            if ((page.bytes().getShort(LbaStatus.AOCS) & 1) == 0) {
+                return 0;
+            }
+            identifyInto(page, Identify.CNS_CSI_NAMESPACE, 1);
+            return page.bytes().getInt(LbaStatus.TLBAAG) & 0xFFFF_FFFFL;
+        } catch (IOException e) {
+            return 0;
+        }
+    }
+
+    /**
+     * The namespace's allocated ranges (Get LBA Status, action 02h), whole namespace, as many
+     * commands as its answer needs: each range to {@code ranges}. Blocking; not on a reactor.
+     */
+    void allocatedRanges(AllocationMap ranges) throws IOException {
+        int bytes = 64 * 1024;
+        DmaBuffer data = host.buffers().allocate(bytes);
+        if (data == null) {
+            throw new IOException("no buffer for Get LBA Status: the buffer pool is exhausted");
+        }
+        try {
+            long next = 0;
+            for (int round = 0; round < 1 << 20 && next < identity.blockCount(); round++) {
+                long slba = next;
+                adminCall(r -> {
+                    r.opcode = LbaStatus.OPCODE;
+                    r.nsid = 1;
+                    r.cdw10 = (int) slba;
+                    r.cdw11 = (int) (slba >>> 32);
+                    r.cdw12 = bytes / 4 - 1;
+                    r.cdw13 = LbaStatus.ATYPE_ALLOCATED << 24; // RL 0: to the end of the namespace
+                }, data, bytes, HostRequest.Data.TO_HOST, "Get LBA Status");
+                ByteBuffer answer = data.bytes();
+                int count = Math.min(LbaStatus.count(answer), (bytes - LbaStatus.HEADER) / LbaStatus.DESCRIPTOR);
+                for (int i = 0; i < count; i++) {
+                    long start = LbaStatus.start(answer, i);
+                    long length = LbaStatus.length(answer, i);
+                    ranges.reported(start, length);
+                    next = Math.max(next, start + length);
+                }
+                if (LbaStatus.complete(answer) || count == 0) {
+                    return;
+                }
+            }
+        } finally {
+            data.release();
+        }
     }
 
     /** An admin command, waited for; a non-success status is an IOException naming the command. */

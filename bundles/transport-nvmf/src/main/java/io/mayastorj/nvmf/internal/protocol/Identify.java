@@ -16,6 +16,10 @@ public final class Identify {
     public static final int CNS_CONTROLLER = 0x01;
     public static final int CNS_ACTIVE_NAMESPACES = 0x02;
     public static final int CNS_DESCRIPTORS = 0x03;
+    /** I/O command set specific Identify Namespace and Controller (CSI in CDW11 bits 31:24; 0: NVM). */
+    public static final int CNS_CSI_NAMESPACE = 0x05;
+    public static final int CNS_CSI_CONTROLLER = 0x06;
+    public static final int CSI_NVM = 0x00;
     public static final int ONCS_DSM = 1 << 2;
     public static final int ONCS_WRITE_ZEROES = 1 << 3;
 
@@ -87,6 +91,21 @@ public final class Identify {
         page.putShort(128, (short) 0);                    // LBAF0.MS
         page.put(130, (byte) lbads);                      // LBAF0.LBADS
         page.put(131, (byte) 0);                          // LBAF0.RP
+    }
+
+    /**
+     * The NVM command set's Identify Controller (CNS 06h): limits left at 0 (none beyond MDTS),
+     * and RALBAS when the namespace reports its allocated ranges (Get LBA Status, action 02h).
+     */
+    public static void nvmController(ByteBuffer page, boolean allocatedRanges) {
+        clear(page);
+        page.putShort(LbaStatus.AOCS, (short) (allocatedRanges ? 1 : 0)); // AOCS.RALBAS
+    }
+
+    /** The NVM command set's Identify Namespace (CNS 05h): TLBAAG, the unit of allocation reports. */
+    public static void nvmNamespace(ByteBuffer page, long allocationUnitBlocks) {
+        clear(page);
+        page.putInt(LbaStatus.TLBAAG, (int) Math.min(allocationUnitBlocks, 0xFFFF_FFFFL)); // TLBAAG
     }
 
     /** Active namespace IDs greater than {@code after}: ours is 1. */

@@ -62,6 +62,12 @@ final class Controller {
         return hostNqn;
     }
 
+    /** Where the host's admin queue connects from. */
+    String peer() {
+        String peer = admin.peer();
+        return peer.startsWith("/") ? peer.substring(1) : peer;
+    }
+
     String hostId() {
         return hostId;
     }

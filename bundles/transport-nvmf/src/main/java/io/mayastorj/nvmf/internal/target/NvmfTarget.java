@@ -150,6 +150,12 @@ public final class NvmfTarget implements Transport {
         LOG.log(Level.INFO, "subsystem {0} removed", subsystem.nqn());
     }
 
+    @Override
+    public List<String> connectedHosts(BlockDevice device) {
+        Subsystem subsystem = subsystems.get(nqn(device));
+        return subsystem == null ? List.of() : subsystem.connectedHosts();
+    }
+
     /**
      * The subsystem NQN of a bdev: {@code nqn.2019-05.io.openebs:<name>}, or {@code <uuid>} for a
      * name that is no plain word (a path such as /dev/sdb), so that the NQN is also a URI path.

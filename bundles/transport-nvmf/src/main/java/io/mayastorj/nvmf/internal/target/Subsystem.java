@@ -113,6 +113,15 @@ final class Subsystem {
         }
     }
 
+    /** Each connected host: its NQN and the address of its admin queue. */
+    synchronized List<String> connectedHosts() {
+        List<String> hosts = new ArrayList<>();
+        for (Controller controller : controllers.values()) {
+            hosts.add(controller.hostNqn() + " from " + controller.peer());
+        }
+        return hosts;
+    }
+
     synchronized SubsystemView view() {
         List<String> list = new ArrayList<>();
         for (Controller controller : controllers.values()) {

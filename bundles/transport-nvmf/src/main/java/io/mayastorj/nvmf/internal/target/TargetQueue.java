@@ -9,6 +9,7 @@ import io.mayastorj.core.buffer.DmaBuffer;
 import io.mayastorj.core.reactor.Reactor;
 import io.mayastorj.nvmf.internal.protocol.Discovery;
 import io.mayastorj.nvmf.internal.protocol.Identify;
+import io.mayastorj.nvmf.internal.protocol.LbaStatus;
 import io.mayastorj.nvmf.internal.protocol.Pdu;
 import io.mayastorj.nvmf.internal.protocol.PduChannel;
 import io.mayastorj.nvmf.internal.protocol.Sqe;
@@ -612,7 +613,7 @@ final class TargetQueue extends PduChannel {
             return false;
         }
         return qid == 0 ? c.opcode == Sqe.ADMIN_IDENTIFY || c.opcode == Sqe.ADMIN_GET_LOG_PAGE
-                : c.opcode == Sqe.IO_READ;
+                || c.opcode == LbaStatus.OPCODE : c.opcode == Sqe.IO_READ;
     }
 
     private void sendData(Command c) {
@@ -829,6 +830,7 @@ final class TargetQueue extends PduChannel {
         switch (c.opcode) {
             case Sqe.ADMIN_IDENTIFY -> identify(c);
             case Sqe.ADMIN_GET_LOG_PAGE -> logPage(c);
+            case LbaStatus.OPCODE -> lbaStatus(c);
             case Sqe.ADMIN_SET_FEATURES -> {
                 setFeatures(c);
                 respond(c);
@@ -903,7 +905,53 @@ final class TargetQueue extends PduChannel {
                     Identify.descriptors(page, device.uuid());
                 }
             }
+            case Identify.CNS_CSI_CONTROLLER, Identify.CNS_CSI_NAMESPACE -> {
+                int csi = c.cdw11 >>> 24;
+                if (discovery || csi != Identify.CSI_NVM) {
+                    c.status = unsupported(Status.INVALID_FIELD, "Identify CNS " + hex(cns) + " for command set " + hex(csi));
+                } else if (cns == Identify.CNS_CSI_CONTROLLER) {
+                    Identify.nvmController(page, device.allocationUnit() > 0);
+                } else if (c.nsid != 1) {
+                    c.status = logged(Status.INVALID_NAMESPACE, "Identify CNS 05h of " + Integer.toUnsignedString(c.nsid));
+                } else {
+                    Identify.nvmNamespace(page, device.allocationUnit());
+                }
+            }
             default -> c.status = unsupported(Status.INVALID_FIELD, "Identify CNS " + hex(cns));
+        }
+        respond(c);
+    }
+
+    /**
+     * Get LBA Status, action type 02h: the namespace's allocated ranges, from the bdev's own map
+     * (a thin replica's clusters), so that a rebuild from this namespace copies only those. Walks
+     * the range a unit at a time on this reactor: an admin command, rare, and one map lookup per unit.
+     */
+    private void lbaStatus(Command c) {
+        long bytes = ((c.cdw12 & 0xFFFFFFFFL) + 1) * 4;
+        int atype = c.cdw13 >>> 24;
+        long rangeLength = c.cdw13 & 0xFFFF;
+        long slba = (c.cdw10 & 0xFFFFFFFFL) | ((long) c.cdw11 << 32);
+        long unit = device == null ? 0 : device.allocationUnit();
+        if (subsystem.isDiscovery() || c.nsid != 1) {
+            c.status = logged(Status.INVALID_NAMESPACE, "Get LBA Status of namespace " + Integer.toUnsignedString(c.nsid));
+        } else if (atype != LbaStatus.ATYPE_ALLOCATED || unit <= 0) {
+            c.status = unsupported(Status.INVALID_FIELD, "Get LBA Status action " + hex(atype)
+                    + (unit <= 0 ? " (the bdev does not track its allocation)" : ""));
+        } else if (c.sglType != Sqe.SGL_TRANSPORT_DATA_BLOCK || c.sglLength != bytes) {
+            c.status = logged(Status.DATA_SGL_LENGTH_INVALID, "Get LBA Status of " + bytes + " bytes with an SGL of "
+                    + c.sglLength);
+        } else if (bytes > BufferPool.MAX_BUFFER_SIZE) {
+            c.status = logged(Status.INVALID_FIELD, "Get LBA Status of " + bytes + " bytes");
+        } else if (slba < 0 || slba >= device.blockCount()) {
+            c.status = logged(Status.LBA_OUT_OF_RANGE, "Get LBA Status from LBA " + Long.toUnsignedString(slba));
+        } else {
+            if (!allocate(c, (int) bytes)) {
+                return;
+            }
+            c.length = (int) bytes;
+            long end = rangeLength == 0 ? device.blockCount() : Math.min(device.blockCount(), slba + rangeLength);
+            LbaStatus.allocated(c.buffer.bytes(), (int) bytes, device::holdsData, unit, slba, end);
         }
         respond(c);
     }
