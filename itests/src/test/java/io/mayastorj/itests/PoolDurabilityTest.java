@@ -122,6 +122,62 @@ class PoolDurabilityTest {
         }
     }
 
+    /**
+     * A pool is known by its uuid, not its path: its file renamed between two runs of a node, it is
+     * listed faulted (the old path is gone) until `pool import NEW-PATH` puts it back in place of the
+     * faulted entry, with its replicas and data; renamed again, a node started with
+     * --pool-devices finds it by itself.
+     */
+    @Test
+    void aPoolWhoseDiskWasRenamedComesBackByImportAndByTheDevicePatterns() throws Exception {
+        Path work = Files.createTempDirectory("mayastor-pool-moved");
+        Path first = work.resolve("disk-a.img");
+        try (RandomAccessFile f = new RandomAccessFile(first.toFile(), "rw")) {
+            f.setLength(128L << 20);
+        }
+        String endpoint = "127.0.0.4:" + DistributionTest.freePort("127.0.0.4");
+        String[] node = {"--node-id", "moved", "--grpc-endpoint", endpoint, "--state-dir", work.resolve("state").toString(),
+                "--buffers-mb", "32"};
+        byte[] data = random(64 << 10, 4);
+        Path dataFile = work.resolve("data.bin");
+        Files.write(dataFile, data);
+        try (Mayastor.NodeProcess run = new Mayastor.NodeProcess(node)) {
+            assertNotNull(run.await(l -> l.startsWith("mayastor node moved ready"), 60), run.output());
+            ok(ctl(endpoint, "pool", "create", "p0", first.toString()));
+            ok(ctl(endpoint, "replica", "create", "p0", "16MiB", "--thin", "--uuid", THIN, "--name", "r1"));
+            ok(ctl(endpoint, "bdev", "write", THIN, "--offset", "1048576", "--input", dataFile.toString(), "--flush"));
+        }
+        Path second = work.resolve("disk-b.img");
+        Files.move(first, second);
+        Path back = work.resolve("back.bin");
+        try (Mayastor.NodeProcess run = new Mayastor.NodeProcess(node)) {
+            assertNotNull(run.await(l -> l.startsWith("mayastor node moved ready"), 60), run.output());
+            String pools = ok(ctl(endpoint, "pool", "list")).out();
+            assertTrue(pools.contains("faulted") && pools.contains("no such file or device " + first), pools);
+            String imported = ok(ctl(endpoint, "pool", "import", second.toString())).out();
+            assertTrue(imported.contains(" online ") && imported.contains(second.toString()), imported);
+            assertEquals(1, ok(ctl(endpoint, "pool", "list")).out().lines().filter(l -> l.startsWith("p0 ")).count());
+            ok(ctl(endpoint, "bdev", "read", THIN, "--offset", "1048576", "--length", String.valueOf(data.length),
+                    "--output", back.toString()));
+            assertArrayEquals(data, Files.readAllBytes(back));
+        }
+        Path disks = Files.createDirectories(work.resolve("disks"));
+        Path third = disks.resolve("wwn-0x5000c500a1b2c3d4");
+        Files.move(second, third);
+        String[] withPatterns = java.util.stream.Stream.concat(java.util.Arrays.stream(node),
+                java.util.stream.Stream.of("--pool-devices", disks + "/wwn-*")).toArray(String[]::new);
+        try (Mayastor.NodeProcess run = new Mayastor.NodeProcess(withPatterns)) {
+            assertNotNull(run.await(l -> l.startsWith("mayastor node moved ready"), 60), run.output());
+            assertNotNull(run.await(l -> l.contains("found by its uuid on " + third), 5), run.output());
+            String pools = ok(ctl(endpoint, "pool", "list")).out();
+            assertTrue(pools.contains(" online ") && pools.contains(third.toString()), pools);
+            ok(ctl(endpoint, "bdev", "read", THIN, "--offset", "1048576", "--length", String.valueOf(data.length),
+                    "--output", back.toString()));
+            assertArrayEquals(data, Files.readAllBytes(back));
+            ok(ctl(endpoint, "pool", "destroy", "p0", "--force"));
+        }
+    }
+
     private static byte[] random(int length, long seed) {
         byte[] data = new byte[length];
         new Random(seed).nextBytes(data);

@@ -81,18 +81,27 @@ class PoolManagerTest {
 
     /** (Re)starts the node's pool side, as a node process does. */
     private void start() throws IOException {
+        start("");
+    }
+
+    private void start(String devicePatterns) throws IOException {
         registry = new BdevRegistryImpl();
         registry.addFactory(new AioBdevFactory());
         registry.addFactory(new MallocBdevFactory());
         shares = new ShareManagerImpl(registry);
-        pools = new PoolManager(registry, buffers, shares, new NodeImpl("n1", "127.0.0.1:10124", dir.resolve("state").toString(), "1"));
+        pools = new PoolManager(registry, buffers, shares, new NodeImpl("n1", "127.0.0.1:10124", dir.resolve("state").toString(), "1"),
+                DevicePatterns.parse(devicePatterns));
     }
 
     private void restart() throws IOException {
+        restart("");
+    }
+
+    private void restart(String devicePatterns) throws IOException {
         pools.stop();
         shares.stop();
         registry.closeAll();
-        start();
+        start(devicePatterns);
     }
 
     @AfterEach
@@ -135,7 +144,7 @@ class PoolManagerTest {
         try (RandomAccessFile f = new RandomAccessFile(other.toFile(), "rw")) {
             f.setLength(64L * MIB);
         }
-        assertEquals("pool p0 exists already (on " + disk + ")",
+        assertEquals("pool p0 exists already (on " + disk + ", not " + other + ")",
                 refused(ErrorKind.ALREADY_EXISTS, () -> pools.create("p0", null, other.toString(), MIB)).getMessage());
         assertEquals("bdev " + disk + " is in use by pool p0",
                 refused(ErrorKind.FAILED_PRECONDITION, () -> pools.create("p1", null, "aio://" + disk, MIB)).getMessage());
@@ -273,5 +282,79 @@ class PoolManagerTest {
         restart();
         assertEquals(PoolState.ONLINE, pools.find("p0").state());
         assertTrue(registry.lookup(R1.toString()).isPresent());
+    }
+
+    @Test
+    void creatingAPoolThatExistsWithOtherSettingsSaysWhatDiffers() {
+        PoolManager.Entry p0 = pools.create("p0", null, disk.toString(), MIB);
+        UUID uuid = p0.store().orElseThrow().uuid();
+        UUID other = UUID.fromString("00000000-0000-4000-8000-00000000beef");
+        assertEquals(p0, pools.create("p0", uuid, disk.toString(), 0), "the same pool: idempotent");
+        assertEquals("pool p0 exists already on " + disk + " with cluster size 1 MiB, not 4 MiB",
+                refused(ErrorKind.ALREADY_EXISTS, () -> pools.create("p0", null, disk.toString(), 4 * MIB)).getMessage());
+        assertEquals("pool p0 exists already on " + disk + " with cluster size 1 MiB, not 2 MiB and uuid " + uuid + ", not "
+                + other, refused(ErrorKind.ALREADY_EXISTS, () -> pools.create("p0", other, disk.toString(), 2 * MIB)).getMessage());
+        pools.export("p0");
+        assertEquals("pool p0 exists already on " + disk + " with cluster size 1 MiB, not 4 MiB",
+                refused(ErrorKind.ALREADY_EXISTS, () -> pools.create("p0", null, disk.toString(), 4 * MIB)).getMessage(),
+                "the device holds p0: the same comparison before it is imported");
+        assertTrue(pools.pools().isEmpty(), "and it is not left imported");
+        assertTrue(registry.list().isEmpty());
+    }
+
+    @Test
+    void aPoolOnADeviceInMemoryIsNotRememberedAcrossARestart() throws IOException {
+        pools.create("p0", null, disk.toString(), MIB);
+        pools.create("mem", null, "malloc:///m0?size_mb=64", MIB);
+        String list = Files.readString(dir.resolve("state/pools.list"));
+        assertTrue(list.contains("p0\t") && !list.contains("mem"), list);
+        pools.stop();
+        Files.writeString(dir.resolve("state/pools.list"), list + "old\tnull:///n0?size_mb=64\n");
+        restart();
+        assertEquals(List.of("p0"), pools.pools().stream().map(PoolManager.Entry::name).toList(),
+                "never reported faulted: there is nothing to come back");
+        assertTrue(!Files.readString(dir.resolve("state/pools.list")).contains("old"), "dropped from the list");
+    }
+
+    @Test
+    void aPoolWhoseFileMovedIsImportedInPlaceOfItsFaultedEntryOrFoundByTheDevicePatterns() throws IOException {
+        pools.create("p0", null, disk.toString(), MIB);
+        pools.createReplica("p0", R1, "r1", 4L * MIB, true);
+        UUID uuid = pools.find("p0").store().orElseThrow().uuid();
+        pools.stop();
+        Path moved = dir.resolve("renamed.img");
+        Files.move(disk, moved);
+        restart();
+        assertEquals(PoolState.FAULTED, pools.find("p0").state());
+        PoolManager.Entry back = pools.importPool(null, null, moved.toString());
+        assertEquals(PoolState.ONLINE, back.state());
+        assertEquals(List.of("p0"), pools.pools().stream().map(PoolManager.Entry::name).toList(), "in place of the faulted one");
+        assertTrue(registry.lookup(R1.toString()).isPresent(), "with its replicas");
+        assertTrue(Files.readString(dir.resolve("state/pools.list")).contains("p0\t" + moved + "\t" + uuid));
+
+        pools.stop();
+        Path disks = Files.createDirectories(dir.resolve("disks"));
+        Path again = disks.resolve("by-id-xyz.img");
+        Files.move(moved, again);
+        try (RandomAccessFile decoy = new RandomAccessFile(disks.resolve("another.img").toFile(), "rw")) {
+            decoy.setLength(64L * MIB); // no pool on it
+        }
+        restart(dir.resolve("disks") + "/*.img");
+        assertEquals(PoolState.ONLINE, pools.find("p0").state(), String.valueOf(pools.find("p0").reason()));
+        assertEquals(again.toString(), pools.find("p0").disk(), "found by its uuid");
+        assertTrue(registry.lookup(R1.toString()).isPresent());
+        assertTrue(Files.readString(dir.resolve("state/pools.list")).contains("p0\t" + again + "\t" + uuid),
+                "remembered where it is now");
+    }
+
+    @Test
+    void aPoolFoundOnTwoDevicesIsImportedFromNeither() throws IOException {
+        pools.create("p0", null, disk.toString(), MIB);
+        pools.stop();
+        Path disks = Files.createDirectories(dir.resolve("disks"));
+        Files.copy(disk, disks.resolve("a.img"));
+        Files.move(disk, disks.resolve("b.img"));
+        restart(disks + "/*.img");
+        assertEquals(PoolState.FAULTED, pools.find("p0").state(), "a copy: which one is the pool is for a person to say");
     }
 }
