@@ -66,6 +66,24 @@ dd if="$DEV" of=/tmp/readback bs=1M skip="$GUEST_PATTERN_AT" count=8 iflag=direc
 cmp /tmp/pattern /tmp/readback || fail "pattern read back differs"
 echo "pattern OK: $(sha256sum </tmp/pattern | cut -c1-16)"
 
+step "Get LBA Status, action 02h (allocated ranges), from the kernel host with nvme admin-passthru"
+# (nvme-cli 2.3's own get-lba-status sends no data buffer: libnvme issue 753)
+CTRL=/dev/$(basename "$DEV" | sed 's/n[0-9]*$//; s/c[0-9]*$//')
+nvme admin-passthru "$CTRL" --opcode=0x86 --namespace-id=1 --cdw10=0 --cdw11=0 --cdw12=1023 --cdw13=0x02000000 \
+    --data-len=4096 --read --raw-binary >/tmp/lba.bin || fail "Get LBA Status"
+nlsd=$(od -An -t u4 -N 4 /tmp/lba.bin | tr -d ' ')
+cmpc=$(od -An -t u1 -j 4 -N 1 /tmp/lba.bin | tr -d ' ')
+echo "LBA-STATUS: descriptors $nlsd, completion $cmpc"
+i=0
+while [ "$i" -lt "$nlsd" ]; do
+  at=$((8 + 16 * i))
+  start=$(od -An -t u8 -j "$at" -N 8 /tmp/lba.bin | tr -d ' ')
+  nlb=$(od -An -t u4 -j $((at + 8)) -N 4 /tmp/lba.bin | tr -d ' ')
+  status=$(od -An -t u1 -j $((at + 13)) -N 1 /tmp/lba.bin | tr -d ' ')
+  echo "LBA-RANGE: $start $((nlb + 1)) $status"
+  i=$((i + 1))
+done
+
 step "nvme disconnect -n $NQN"
 nvme disconnect -n "$NQN"
 echo "NVME-INTEROP: PASS"

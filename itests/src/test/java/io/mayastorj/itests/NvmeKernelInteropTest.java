@@ -55,6 +55,23 @@ class NvmeKernelInteropTest {
 
             // what the guest wrote is on the replica: read it through the node's API
             KernelGuest.assertPattern(endpoint, REPLICA, PATTERN_AT_MIB, seed, work);
+
+            // the allocation report the kernel host fetched (Get LBA Status, action 02h) is the replica's
+            long allocated = Long.parseLong(PoolDurabilityTest.ok(PoolDurabilityTest.ctl(endpoint, "--json", "replica", "list"))
+                    .out().replaceAll("(?s).*\"allocated\": \"?([0-9]+)\"?.*", "$1"));
+            assertTrue(console.contains("LBA-STATUS: descriptors ") && console.contains("completion 2"), console);
+            long reported = 0;
+            boolean pattern = false;
+            for (String line : console.lines().filter(l -> l.startsWith("LBA-RANGE: ")).toList()) {
+                String[] f = line.substring("LBA-RANGE: ".length()).trim().split(" ");
+                long start = Long.parseLong(f[0]);
+                long blocks = Long.parseLong(f[1]);
+                assertTrue(f[2].equals("2"), "LBARS 010b, allocated: " + line);
+                reported += blocks;
+                pattern |= start <= (PATTERN_AT_MIB << 11) && start + blocks >= ((PATTERN_AT_MIB + 8L) << 11);
+            }
+            assertTrue(pattern, "the raw pattern's clusters are reported allocated:\n" + console);
+            assertTrue(reported * 512 == allocated, "reported " + reported * 512 + " bytes, the replica has " + allocated);
             String log = node.output();
             assertFalse(log.contains(" ERROR "), log);
             assertFalse(log.contains("WARN  [nvmf]"), "the kernel host sent nothing the target complained of:\n" + log);

@@ -1,0 +1,73 @@
+#!/bin/sh
+# A rebuild of a thin volume written to 10 %: a 4 GiB thin replica on node 2 (127.0.0.2), the only
+# child of a nexus on node 1 (127.0.0.1) over NVMe/TCP; 400 MiB written through the nexus; then a new
+# thin replica on node 1 is added and rebuilt from the remote one. Prints the rebuild's time, the
+# bytes it copied and what the new replica allocated. Pools on files in $BENCH_DIR (default
+# /var/tmp), large enough that a rebuild copying every block still fits (to measure the old way too).
+#   benchmarks/thin-rebuild.sh [ROUNDS]                   (after ./mayastor build)
+#   MAYASTOR=/other/tree/distribution/target/mayastor/bin/mayastor benchmarks/thin-rebuild.sh   (another build)
+set -eu
+ROUNDS=${1:-1}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+M=${MAYASTOR:-"$ROOT/distribution/target/mayastor/bin/mayastor"}
+DIR=$(mktemp -d "${BENCH_DIR:-/var/tmp}/thin-rebuild.XXXXXX")
+PIDS=""
+cleanup() {
+    for p in $PIDS; do kill "$p" 2>/dev/null || true; done
+    for p in $PIDS; do wait "$p" 2>/dev/null || true; done
+    rm -rf "$DIR"
+}
+trap cleanup EXIT INT TERM
+
+node() { # n: starts node n on 127.0.0.n
+    n=$1
+    "$M" node --node-id "thin-$n" --grpc-endpoint "127.0.0.$n:10290" --state-dir "$DIR/state-$n" --buffers-mb 256 \
+        --nvmf-address "127.0.0.$n" --nvmf-port 8450 --iscsi-address "127.0.0.$n" --iscsi-port 3280 >"$DIR/node-$n.log" 2>&1 &
+    PIDS="$PIDS $!"
+    for _ in $(seq 150); do grep -q "ready" "$DIR/node-$n.log" 2>/dev/null && return; sleep 0.2; done
+    echo "node $n did not start:" >&2; cat "$DIR/node-$n.log" >&2; exit 1
+}
+ctl() { n=$1; shift; "$M" ctl --node "127.0.0.$n:10290" "$@"; }
+json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+SOURCE=c0c0c0c0-0000-4000-8000-000000000002
+COPY=c0c0c0c0-0000-4000-8000-000000000001
+VOLUME=c0c0c0c0-0000-4000-8000-0000000000ff
+
+for n in 1 2; do
+    node "$n"
+    truncate -s 5G "$DIR/pool-$n.img"
+    ctl "$n" pool create "p$n" "$DIR/pool-$n.img" >/dev/null
+done
+echo "# $(date -u +%FT%TZ) $(uname -r), $(nproc) cores, pools on $(df -T "$DIR" | awk 'NR==2 {print $2}'), $("$M" version 2>/dev/null | head -n 1)"
+for round in $(seq "$ROUNDS"); do
+    URI=$(ctl 2 replica create p2 4GiB --thin --uuid "$SOURCE" --share nvmf \
+        --allowed-host nqn.2019-05.io.openebs:node-name:thin-1 --json | json "d['uri']")
+    ctl 1 nexus create thin --uuid "$VOLUME" --child "$URI" >/dev/null
+    TARGET=$(ctl 1 nexus publish thin --protocol nvmf)
+    "$M" bench --uri "$TARGET" --rw write --bs 1m --qd 8 --size 419430400 --time 4s --ramp 0s >/dev/null 2>&1
+    ctl 1 nexus unpublish thin >/dev/null
+    ctl 1 replica create p1 4GiB --thin --uuid "$COPY" >/dev/null
+    start=$(date +%s.%N)
+    ctl 1 nexus add-child thin "bdev:///$COPY" >/dev/null
+    while ctl 1 --json nexus list thin | json "any(c['state']=='CHILD_DEGRADED' for c in d['nexusList'][0]['children'])" | grep -q True; do
+        sleep 0.1
+    done
+    end=$(date +%s.%N)
+    R=$(ctl 1 --json nexus list thin | json "[c for c in d['nexusList'][0]['children'] if c['uri'].startswith('bdev')][0].get('rebuild', {})")
+    SRC=$(ctl 2 --json replica list | json "[r for r in d['replicas'] if r['uuid']=='$SOURCE'][0]['usage'].get('allocated', 0)")
+    DST=$(ctl 1 --json replica list | json "[r for r in d['replicas'] if r['uuid']=='$COPY'][0]['usage'].get('allocated', 0)")
+    STATE=$(ctl 1 --json nexus list thin | json "[c['state'] for c in d['nexusList'][0]['children'] if c['uri'].startswith('bdev')][0]")
+    python3 - "$R" "$start" "$end" "$SRC" "$DST" "$STATE" <<'EOF'
+import ast, sys
+r = ast.literal_eval(sys.argv[1]); start, end = float(sys.argv[2]), float(sys.argv[3])
+src, dst, state = int(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
+mib = 1048576
+print(f"rebuild of a 4 GiB thin volume written to 400 MiB: {state}, {end - start:.1f} s, "
+      f"{int(r.get('bytesCopied', 0)) / mib:.0f} MiB copied, {r.get('segmentsZeroed', 0)} segments zeroed, "
+      f"{r.get('segmentsSkipped', 0)} skipped; source allocated {src / mib:.0f} MiB, new replica {dst / mib:.0f} MiB")
+EOF
+    ctl 1 nexus destroy thin >/dev/null
+    rm -f "$DIR"/state-1/nexus/*.properties
+    ctl 1 replica destroy "$COPY" >/dev/null
+    ctl 2 replica destroy "$SOURCE" --force >/dev/null 2>&1 || ctl 2 replica destroy "$SOURCE" >/dev/null
+done
