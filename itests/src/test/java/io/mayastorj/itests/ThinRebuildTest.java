@@ -272,6 +272,21 @@ class ThinRebuildTest {
         assertSameAllocation(n1.allocated(R_LOCAL), n2.allocated(R_REMOTE_NEW), 8, "full rebuild onto a remote child");
         assertData(n2, R_REMOTE_NEW, ranges, contents, random);
 
+        // any bdev with a host connected to its share: unshare refused, destroy refused (its share holds it),
+        // destroy --force unshares and destroys
+        PoolDurabilityTest.ok(PoolDurabilityTest.ctl(n2.endpoint(), "bdev", "create", "malloc:///m9?size_mb=8"));
+        String shared = PoolDurabilityTest.ok(PoolDurabilityTest.ctl(n2.endpoint(), "bdev", "share", "m9", "--protocol",
+                "nvmf")).out().strip();
+        PoolDurabilityTest.ok(PoolDurabilityTest.ctl(n1.endpoint(), "bdev", "create", shared));
+        Mayastor.Result unshare = PoolDurabilityTest.ctl(n2.endpoint(), "bdev", "unshare", "m9");
+        assertEquals(1, unshare.exit());
+        assertTrue(unshare.err().startsWith("error: FAILED_PRECONDITION: bdev m9 is in use over nvmf by " + n1.hostNqn()
+                + " from 127.0.0.") && unshare.err().endsWith("; disconnect it first, or unshare it with force\n"),
+                unshare.err());
+        Mayastor.Result destroy = PoolDurabilityTest.ctl(n2.endpoint(), "bdev", "destroy", "m9");
+        assertEquals("error: FAILED_PRECONDITION: bdev m9 is in use by share nvmf\n", destroy.err());
+        PoolDurabilityTest.ok(PoolDurabilityTest.ctl(n2.endpoint(), "bdev", "destroy", "m9", "--force"));
+
         // the replica no nexus uses any more goes without --force; the one in use only with it
         PoolDurabilityTest.ok(PoolDurabilityTest.ctl(n2.endpoint(), "replica", "destroy", R_REMOTE));
         PoolDurabilityTest.ok(PoolDurabilityTest.ctl(n2.endpoint(), "replica", "destroy", R_REMOTE_NEW, "--force"));
