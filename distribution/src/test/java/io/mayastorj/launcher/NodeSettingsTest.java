@@ -70,7 +70,7 @@ class NodeSettingsTest {
         Files.writeString(config, "node.id = n\nreactor = 2\n");
         assertEquals("unknown setting 'reactor' in " + config + " (known: buffers.mb, grpc.endpoint, hugepages, "
                 + "iscsi.address, iscsi.port, log.level, nexus.nats.url, nexus.partial.rebuild.window.seconds, nexus.rebuild.segment.kib, "
-                + "nexus.rebuild.tasks, node.id, nvmf.address, nvmf.io.timeout, nvmf.port, plugins.dir, reactors, state.dir)", refused(config, Map.of()));
+                + "nexus.rebuild.tasks, node.id, nvmf.address, nvmf.io.timeout, nvmf.port, plugins.dir, pool.devices, reactors, state.dir)", refused(config, Map.of()));
     }
 
     @Test
