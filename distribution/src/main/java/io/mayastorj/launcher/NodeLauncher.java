@@ -26,7 +26,8 @@ import org.osgi.framework.launch.Framework;
 import org.osgi.util.tracker.ServiceTracker;
 
 /**
- * Boots a node: Apache Felix with every bundle of the distribution's {@code bundle/} directory,
+ * Boots a node: Apache Felix with the bundles of the distribution's {@code bundle/} and
+ * {@code bundle/node/} directories,
  * the node's configuration handed to Config Admin, and a wait until the node announces that its
  * gRPC server listens. SIGTERM and Ctrl-C stop the framework, which stops every component in order.
  */
@@ -38,8 +39,9 @@ public final class NodeLauncher {
     private static final String ISCSI_PID = "io.mayastorj.iscsi";
     private static final String NEXUS_PID = "io.mayastorj.nexus";
     private static final String POOL_PID = "io.mayastorj.pool";
+    private static final String DATAPLANE_PID = "io.mayastorj.dataplane";
     /** The PIDs the node's settings configure; nothing else may set them (see PluginWatcher). */
-    static final Set<String> NODE_PIDS = Set.of(NODE_PID, NVMF_PID, ISCSI_PID, NEXUS_PID, POOL_PID);
+    static final Set<String> NODE_PIDS = Set.of(NODE_PID, DATAPLANE_PID, NVMF_PID, ISCSI_PID, NEXUS_PID, POOL_PID);
     private static final String STATE_FILTER = "(mayastor.node.state=*)";
     private static final Duration READY_TIMEOUT = Duration.ofSeconds(60);
     private static final Duration STOP_TIMEOUT = Duration.ofSeconds(15);
@@ -113,9 +115,10 @@ public final class NodeLauncher {
         return props;
     }
 
-    /** Installs the bundles in bundle/ (and bundle/console/ with --console) in name order. */
+    /** Installs the bundles in bundle/ and bundle/node/ (and bundle/console/ with --console) in name order. */
     private List<Bundle> install(BundleContext context) throws IOException, BundleException {
         List<Path> jars = new ArrayList<>(jarsIn(bundleDir));
+        jars.addAll(jarsIn(bundleDir.resolve("node")));
         if (console) {
             jars.addAll(jarsIn(bundleDir.resolve("console")));
         }
@@ -142,6 +145,7 @@ public final class NodeLauncher {
     private static void configure(Configurations configurations, NodeSettings settings) throws Exception {
         // before the node's own: the pool manager waits for the node, and imports the pools at once
         configurations.update(POOL_PID, settings.poolConfiguration());
+        configurations.update(DATAPLANE_PID, settings.dataPlaneConfiguration());
         configurations.update(NODE_PID, settings.nodeConfiguration());
         configurations.update(NVMF_PID, settings.nvmfConfiguration());
         configurations.update(ISCSI_PID, settings.iscsiConfiguration());

@@ -220,6 +220,12 @@ public final class NodeSettings {
         config.put("node.id", nodeId());
         config.put("grpc.endpoint", values.get("grpc.endpoint"));
         config.put("state.dir", values.get("state.dir"));
+        return config;
+    }
+
+    /** The node's reactors and buffers as Config Admin takes them (PID io.mayastorj.dataplane). */
+    public Hashtable<String, Object> dataPlaneConfiguration() {
+        Hashtable<String, Object> config = new Hashtable<>();
         config.put("reactors", Integer.parseInt(values.get("reactors")));
         config.put("buffers.mb", Integer.parseInt(values.get("buffers.mb")));
         config.put("hugepages", values.get("hugepages"));

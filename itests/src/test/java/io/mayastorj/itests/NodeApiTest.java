@@ -96,9 +96,11 @@ public class NodeApiTest {
     public Option[] config() throws IOException {
         Path bundles = Path.of(System.getProperty("mayastor.dist"), "bundle");
         List<Option> options = new ArrayList<>();
-        try (Stream<Path> jars = Files.list(bundles)) {
-            jars.filter(p -> p.toString().endsWith(".jar")).sorted()
-                    .forEach(jar -> options.add(bundle(jar.toUri().toString())));
+        for (Path dir : List.of(bundles, bundles.resolve("node"))) { // a storage node's runtime
+            try (Stream<Path> jars = Files.list(dir)) {
+                jars.filter(p -> p.toString().endsWith(".jar")).sorted()
+                        .forEach(jar -> options.add(bundle(jar.toUri().toString())));
+            }
         }
         options.add(junitBundles());
         options.add(cleanCaches());
@@ -133,7 +135,9 @@ public class NodeApiTest {
         node.put("node.id", "itest");
         node.put("grpc.endpoint", endpoint);
         node.put("state.dir", Files.createTempDirectory("mayastor-itest").toString());
-        node.put("buffers.mb", 32);
+        Hashtable<String, Object> dataPlane = new Hashtable<>();
+        dataPlane.put("buffers.mb", 32);
+        configAdmin.getConfiguration("io.mayastorj.dataplane", "?").update(dataPlane);
         configAdmin.getConfiguration("io.mayastorj.node", "?").update(node);
         ServiceTracker<Object, Object> ready = new ServiceTracker<>(context,
                 context.createFilter("(mayastor.node.state=ready)"), null);

@@ -5,7 +5,7 @@ import io.mayastorj.core.buffer.BufferPoolStats;
 import io.mayastorj.core.buffer.DmaBuffer;
 import io.mayastorj.core.error.MayastorException;
 import io.mayastorj.core.internal.nativeio.NativeMemory;
-import io.mayastorj.core.internal.node.NodeConfig;
+import io.mayastorj.core.internal.node.DataPlaneConfig;
 import io.mayastorj.core.concurrent.FreeList;
 import io.mayastorj.core.text.Sizes;
 import java.io.IOException;
@@ -25,7 +25,7 @@ import org.osgi.service.component.annotations.Deactivate;
  * class the first time that class runs dry and is carved into buffers that live as long as the
  * pool. Each class keeps its free buffers on a lock-free stack, so a warm pool allocates nothing.
  */
-@Component(immediate = true, service = BufferPool.class, configurationPid = NodeConfig.PID,
+@Component(immediate = true, service = BufferPool.class, configurationPid = DataPlaneConfig.PID,
         configurationPolicy = ConfigurationPolicy.REQUIRE)
 public final class DmaBufferPool implements BufferPool {
 
@@ -56,7 +56,7 @@ public final class DmaBufferPool implements BufferPool {
     }
 
     @Activate
-    public DmaBufferPool(NodeConfig config) throws IOException {
+    public DmaBufferPool(DataPlaneConfig config) throws IOException {
         this((long) config.buffers_mb() << 20, HugepageMode.parse(config.hugepages()));
     }
 

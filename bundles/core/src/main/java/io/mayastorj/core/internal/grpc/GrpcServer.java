@@ -7,9 +7,7 @@ import io.grpc.ServerServiceDefinition;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.util.MutableHandlerRegistry;
 import io.mayastorj.core.internal.node.Endpoint;
-import io.mayastorj.core.buffer.BufferPool;
 import io.mayastorj.core.node.Node;
-import io.mayastorj.core.reactor.ReactorGroup;
 import java.io.IOException;
 import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
@@ -41,11 +39,6 @@ public final class GrpcServer {
     private final LoopbackOnly loopbackOnly = new LoopbackOnly();
     @Reference
     private Node node;
-    // not used here: the node is ready only once its buffer pool and reactors are
-    @Reference
-    private BufferPool buffers;
-    @Reference
-    private ReactorGroup reactors;
     private Server server;
 
     @Reference(cardinality = ReferenceCardinality.MULTIPLE, policy = ReferencePolicy.DYNAMIC,
@@ -83,7 +76,7 @@ public final class GrpcServer {
             throw new IOException(reason, e); // the startup monitor reports it
         }
         this.server = started;
-        LOG.log(Level.INFO, "node {0} serves gRPC on {1}", node.id(), endpoint);
+        LOG.log(Level.INFO, "{0} serves gRPC on {1}", node.id(), endpoint);
     }
 
     private static String rootMessage(Throwable e) {

@@ -4,11 +4,12 @@ import org.osgi.service.metatype.annotations.AttributeDefinition;
 import org.osgi.service.metatype.annotations.ObjectClassDefinition;
 
 /**
- * The node's settings, one Config Admin configuration (PID {@value #PID}). The launcher fills it
- * from the config file and the command line; the keys are those of the file (see the README).
+ * A runtime's identity (PID {@value #PID}): a storage node's, or the control plane's. The launcher
+ * fills it from the config file and the command line; the keys are those of the file (see the
+ * README). A storage node's I/O resources are in {@link DataPlaneConfig}.
  */
 @ObjectClassDefinition(id = NodeConfig.PID, name = "Mayastor-J node",
-        description = "Identity, endpoints and resources of a storage node")
+        description = "Identity and endpoint of a storage node or of the control plane")
 public @interface NodeConfig {
 
     String PID = "io.mayastorj.node";
@@ -21,14 +22,4 @@ public @interface NodeConfig {
 
     @AttributeDefinition(name = "state.dir", description = "Directory for state that survives restarts")
     String state_dir();
-
-    @AttributeDefinition(name = "reactors", description = "Number of reactor (I/O) threads")
-    int reactors() default 2;
-
-    @AttributeDefinition(name = "buffers.mb", description = "Size of the DMA buffer pool in MiB")
-    int buffers_mb() default 128;
-
-    @AttributeDefinition(name = "hugepages",
-            description = "auto: use 2 MiB hugepages for the buffer pool when the node has them; on: require them; off: never")
-    String hugepages() default "auto";
 }

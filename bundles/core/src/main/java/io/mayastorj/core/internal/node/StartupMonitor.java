@@ -2,7 +2,9 @@ package io.mayastorj.core.internal.node;
 
 import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
+import java.util.Arrays;
 import java.util.Hashtable;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import org.osgi.framework.Bundle;
 import org.osgi.framework.BundleContext;
@@ -27,9 +29,15 @@ public final class StartupMonitor {
     private static final Logger LOG = System.getLogger("mayastor.node");
     private static final long WATCH_NANOS = TimeUnit.SECONDS.toNanos(45);
     private static final String GRPC_SERVER = "io.mayastorj.core.internal.grpc.GrpcServer";
+    /**
+     * Framework property: configuration PIDs this runtime never configures (the control plane's has
+     * no {@code io.mayastorj.dataplane}), so components that require them are not waited for.
+     */
+    public static final String UNUSED_PIDS = "mayastor.unused.pids";
 
     private final ServiceComponentRuntime runtime;
     private final BundleContext context;
+    private final Set<String> unusedPids;
     private final Thread watcher;
     private volatile boolean running = true;
 
@@ -37,6 +45,9 @@ public final class StartupMonitor {
     public StartupMonitor(@Reference ServiceComponentRuntime runtime, BundleContext context) {
         this.runtime = runtime;
         this.context = context;
+        String unused = context.getProperty(UNUSED_PIDS);
+        this.unusedPids = unused == null || unused.isBlank() ? Set.of()
+                : Set.of(unused.strip().split("\\s*,\\s*"));
         this.watcher = new Thread(this::watch, "startup-monitor");
         watcher.setDaemon(true);
         watcher.start();
@@ -93,6 +104,10 @@ public final class StartupMonitor {
                     continue;
                 }
                 var configurations = runtime.getComponentConfigurationDTOs(description);
+                if (configurations.isEmpty() && "require".equals(description.configurationPolicy)
+                        && Arrays.stream(description.configurationPid).allMatch(unusedPids::contains)) {
+                    continue; // not part of this runtime
+                }
                 if (configurations.isEmpty()) {
                     return "component " + description.name + " has no configuration";
                 }

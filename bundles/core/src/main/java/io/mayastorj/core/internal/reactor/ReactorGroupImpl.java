@@ -1,7 +1,7 @@
 package io.mayastorj.core.internal.reactor;
 
 import io.mayastorj.core.error.MayastorException;
-import io.mayastorj.core.internal.node.NodeConfig;
+import io.mayastorj.core.internal.node.DataPlaneConfig;
 import io.mayastorj.core.reactor.Reactor;
 import io.mayastorj.core.reactor.ReactorGroup;
 import io.mayastorj.core.text.Table;
@@ -17,7 +17,7 @@ import org.osgi.service.component.annotations.ConfigurationPolicy;
 import org.osgi.service.component.annotations.Deactivate;
 
 /** Starts the configured number of reactors and stops them with the node. */
-@Component(immediate = true, service = {ReactorGroup.class, ReactorGroupImpl.class}, configurationPid = NodeConfig.PID,
+@Component(immediate = true, service = {ReactorGroup.class, ReactorGroupImpl.class}, configurationPid = DataPlaneConfig.PID,
         configurationPolicy = ConfigurationPolicy.REQUIRE)
 public final class ReactorGroupImpl implements ReactorGroup {
 
@@ -28,7 +28,7 @@ public final class ReactorGroupImpl implements ReactorGroup {
     private final AtomicInteger turn = new AtomicInteger();
 
     @Activate
-    public ReactorGroupImpl(NodeConfig config) {
+    public ReactorGroupImpl(DataPlaneConfig config) {
         this(config.reactors());
     }
 
