@@ -40,8 +40,10 @@ public final class NodeLauncher {
     private static final String NEXUS_PID = "io.mayastorj.nexus";
     private static final String POOL_PID = "io.mayastorj.pool";
     private static final String DATAPLANE_PID = "io.mayastorj.dataplane";
+    private static final String REGISTRATION_PID = "io.mayastorj.registration";
     /** The PIDs the node's settings configure; nothing else may set them (see PluginWatcher). */
-    static final Set<String> NODE_PIDS = Set.of(NODE_PID, DATAPLANE_PID, NVMF_PID, ISCSI_PID, NEXUS_PID, POOL_PID);
+    static final Set<String> NODE_PIDS = Set.of(NODE_PID, DATAPLANE_PID, NVMF_PID, ISCSI_PID, NEXUS_PID, POOL_PID,
+            REGISTRATION_PID);
     private static final String STATE_FILTER = "(mayastor.node.state=*)";
     private static final Duration READY_TIMEOUT = Duration.ofSeconds(60);
     private static final Duration STOP_TIMEOUT = Duration.ofSeconds(15);
@@ -150,6 +152,7 @@ public final class NodeLauncher {
         configurations.update(NVMF_PID, settings.nvmfConfiguration());
         configurations.update(ISCSI_PID, settings.iscsiConfiguration());
         configurations.update(NEXUS_PID, settings.nexusConfiguration());
+        configurations.update(REGISTRATION_PID, settings.registrationConfiguration());
     }
 
     /**

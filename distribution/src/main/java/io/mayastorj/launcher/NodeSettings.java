@@ -42,7 +42,12 @@ public final class NodeSettings {
         KEYS.put("nexus.rebuild.tasks", "segments a rebuild copies at once (default 16)");
         KEYS.put("nexus.partial.rebuild.window.seconds",
                 "how long a faulted child's write log is kept so that its return rebuilds only what changed (default 600)");
-        KEYS.put("nexus.nats.url", "NATS server with JetStream for the nexus records (default: files in state.dir)");
+        KEYS.put("nats.url", "NATS server (with JetStream), e.g. nats://10.0.0.1:4222: the node registers there (subject "
+                + "v0/registry) and keeps its nexus records there (default: none)");
+        KEYS.put("control.endpoint", "ip:port of the control plane's gRPC API: the node registers there (default: none)");
+        KEYS.put("registration.interval.seconds", "seconds between the node's heartbeats to the control plane (default 5)");
+        KEYS.put("nexus.nats.url", "the NATS server for the nexus records only (an older name; default: nats.url, else "
+                + "files in state.dir)");
         KEYS.put("pool.devices", "comma-separated glob patterns of devices (e.g. /dev/disk/by-id/*) where the node looks "
                 + "for a pool, by its uuid, that is no longer on the device it was imported from (default: none)");
         KEYS.put("plugins.dir", "directory watched for plugin bundles: a jar copied in is deployed, replaced is updated, "
@@ -63,6 +68,7 @@ public final class NodeSettings {
         values.put("nexus.rebuild.segment.kib", "64");
         values.put("nexus.rebuild.tasks", "16");
         values.put("nexus.partial.rebuild.window.seconds", "600");
+        values.put("registration.interval.seconds", "5");
     }
 
     /**
@@ -120,6 +126,17 @@ public final class NodeSettings {
         }
         intSetting("nexus.rebuild.tasks", 1, 256);
         intSetting("nexus.partial.rebuild.window.seconds", 0, 7 * 24 * 3600);
+        intSetting("registration.interval.seconds", 1, 3600);
+        String control = values.getOrDefault("control.endpoint", "");
+        if (!control.isEmpty() && !control.matches(".+:[0-9]{1,5}")) {
+            throw new IllegalArgumentException("control.endpoint '" + control + "' is not ip:port (e.g. 127.0.0.1:50051)");
+        }
+        for (String key : List.of("nats.url", "nexus.nats.url")) {
+            String url = values.getOrDefault(key, "");
+            if (!url.isEmpty() && !url.matches("(nats|tls)://[^/]+")) {
+                throw new IllegalArgumentException(key + " '" + url + "' is not a NATS URL (e.g. nats://127.0.0.1:4222)");
+            }
+        }
         intSetting("buffers.mb", 2, 1 << 20);
         choice("hugepages", Set.of("auto", "on", "off"));
         choice("log.level", Set.of("error", "warn", "info", "debug", "trace"));
@@ -203,7 +220,16 @@ public final class NodeSettings {
         for (String key : List.of("nexus.rebuild.segment.kib", "nexus.rebuild.tasks", "nexus.partial.rebuild.window.seconds")) {
             config.put(key, Integer.parseInt(values.get(key)));
         }
-        config.put("nexus.nats.url", values.getOrDefault("nexus.nats.url", ""));
+        config.put("nexus.nats.url", values.getOrDefault("nexus.nats.url", values.getOrDefault("nats.url", "")));
+        return config;
+    }
+
+    /** How the node announces itself (PID io.mayastorj.registration). */
+    public Hashtable<String, Object> registrationConfiguration() {
+        Hashtable<String, Object> config = new Hashtable<>();
+        config.put("nats.url", values.getOrDefault("nats.url", ""));
+        config.put("control.endpoint", values.getOrDefault("control.endpoint", ""));
+        config.put("registration.interval.seconds", Integer.parseInt(values.get("registration.interval.seconds")));
         return config;
     }
 

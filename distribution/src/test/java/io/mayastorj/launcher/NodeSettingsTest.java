@@ -34,8 +34,8 @@ class NodeSettingsTest {
         assertEquals("off", s.get("hugepages"));
         assertEquals("127.0.0.1:10124", s.get("grpc.endpoint"));
         assertEquals(dir, s.stateDir());
-        assertEquals(3, s.nodeConfiguration().get("reactors"));
-        assertEquals(128, s.nodeConfiguration().get("buffers.mb"));
+        assertEquals(3, s.dataPlaneConfiguration().get("reactors"));
+        assertEquals(128, s.dataPlaneConfiguration().get("buffers.mb"));
     }
 
     @Test
@@ -68,9 +68,10 @@ class NodeSettingsTest {
     void anUnknownKeyInTheFileIsRefused() throws IOException {
         Path config = dir.resolve("node.conf");
         Files.writeString(config, "node.id = n\nreactor = 2\n");
-        assertEquals("unknown setting 'reactor' in " + config + " (known: buffers.mb, grpc.endpoint, hugepages, "
-                + "iscsi.address, iscsi.port, log.level, nexus.nats.url, nexus.partial.rebuild.window.seconds, nexus.rebuild.segment.kib, "
-                + "nexus.rebuild.tasks, node.id, nvmf.address, nvmf.io.timeout, nvmf.port, plugins.dir, pool.devices, reactors, state.dir)", refused(config, Map.of()));
+        assertEquals("unknown setting 'reactor' in " + config + " (known: buffers.mb, control.endpoint, grpc.endpoint, "
+                + "hugepages, iscsi.address, iscsi.port, log.level, nats.url, nexus.nats.url, nexus.partial.rebuild.window.seconds, "
+                + "nexus.rebuild.segment.kib, nexus.rebuild.tasks, node.id, nvmf.address, nvmf.io.timeout, nvmf.port, plugins.dir, "
+                + "pool.devices, reactors, registration.interval.seconds, state.dir)", refused(config, Map.of()));
     }
 
     @Test

@@ -16,11 +16,8 @@ import io.mayastorj.core.internal.buffer.HugepageMode;
 import io.mayastorj.core.internal.share.ShareManagerImpl;
 import io.mayastorj.nexus.internal.store.NatsNexusStore;
 import io.mayastorj.nexus.internal.store.NexusRecord;
+import io.mayastorj.nats.testing.NatsServerProcess;
 import java.io.IOException;
-import java.net.InetAddress;
-import java.net.ServerSocket;
-import java.net.Socket;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -40,49 +37,14 @@ class NatsNexusStoreTest {
 
     @TempDir
     Path dir;
-    private int port;
-    private Process server;
+    private NatsServerProcess server;
     private final List<AutoCloseable> closing = new ArrayList<>();
     private final DmaBufferPool buffers = new DmaBufferPool(32L << 20, HugepageMode.OFF);
 
-    private static boolean haveNatsServer() {
-        for (String d : System.getenv().getOrDefault("PATH", "/usr/bin").split(":")) {
-            if (Files.isExecutable(Path.of(d, "nats-server"))) {
-                return true;
-            }
-        }
-        return false;
-    }
-
-    private void startServer() throws Exception {
-        server = new ProcessBuilder("nats-server", "-js", "-a", "127.0.0.1", "-p", String.valueOf(port),
-                "-sd", dir.resolve("jetstream").toString()).redirectErrorStream(true)
-                .redirectOutput(dir.resolve("nats.log").toFile()).start();
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-        while (true) {
-            try (Socket s = new Socket("127.0.0.1", port)) {
-                return;
-            } catch (IOException notYet) {
-                if (System.nanoTime() > deadline || !server.isAlive()) {
-                    throw new IllegalStateException("nats-server did not start: " + Files.readString(dir.resolve("nats.log")));
-                }
-                Thread.sleep(50);
-            }
-        }
-    }
-
-    private void stopServer() throws InterruptedException {
-        server.destroy();
-        server.waitFor(20, TimeUnit.SECONDS);
-    }
-
     @BeforeEach
     void start() throws Exception {
-        assumeTrue(haveNatsServer(), "nats-server is not installed");
-        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            port = s.getLocalPort();
-        }
-        startServer();
+        assumeTrue(NatsServerProcess.installed(), "nats-server is not installed");
+        server = new NatsServerProcess(dir).start();
     }
 
     @AfterEach
@@ -91,12 +53,12 @@ class NatsNexusStoreTest {
             closing.get(i).close();
         }
         if (server != null) {
-            stopServer();
+            server.close();
         }
     }
 
     private NatsNexusStore store() throws IOException {
-        NatsNexusStore s = new NatsNexusStore("nats://127.0.0.1:" + port);
+        NatsNexusStore s = new NatsNexusStore(server.url());
         closing.add(s);
         return s;
     }
@@ -111,7 +73,7 @@ class NatsNexusStoreTest {
         assertEquals(r, store().load(ID).orElseThrow(), "another connection reads what was saved");
         store.delete(ID);
         assertTrue(store.load(ID).isEmpty());
-        assertEquals("NATS bucket mayastor-nexus at nats://127.0.0.1:" + port, store.describe());
+        assertEquals("NATS bucket mayastor-nexus at " + server.url(), store.describe());
     }
 
     @Test
@@ -131,7 +93,7 @@ class NatsNexusStoreTest {
         manager.create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
         assertTrue(store.load(ID).orElseThrow().children().get(1).healthy());
 
-        stopServer();
+        server.stop();
         children.get(1).failWrites = IoStatus.UNAVAILABLE;
         AtomicReference<IoStatus> result = new AtomicReference<>();
         CountDownLatch done = new CountDownLatch(1);
@@ -141,7 +103,7 @@ class NatsNexusStoreTest {
             done.countDown();
         }, null);
         assertFalse(done.await(3, TimeUnit.SECONDS), "with nowhere to record that b is out, the write is not acknowledged");
-        startServer();
+        server.start();
         assertTrue(done.await(30, TimeUnit.SECONDS), "NATS is back: the record is saved and the write completes");
         assertEquals(IoStatus.SUCCESS, result.get());
         buf.release();

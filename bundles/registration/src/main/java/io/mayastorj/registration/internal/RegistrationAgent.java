@@ -1,0 +1,224 @@
+package io.mayastorj.registration.internal;
+
+import io.grpc.ManagedChannel;
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import io.mayastorj.api.v1.DeregisterRequest;
+import io.mayastorj.api.v1.RegisterRequest;
+import io.mayastorj.api.v1.RegistrationGrpc;
+import io.mayastorj.core.node.Node;
+import io.nats.client.Connection;
+import io.nats.client.Nats;
+import io.nats.client.Options;
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import org.osgi.service.component.annotations.Activate;
+import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.ConfigurationPolicy;
+import org.osgi.service.component.annotations.Deactivate;
+import org.osgi.service.component.annotations.Reference;
+import org.osgi.service.metatype.annotations.Designate;
+
+/**
+ * Announces the node to the control plane every few seconds (the heartbeat the control plane uses
+ * to tell online from offline), over NATS, gRPC, or both, and says goodbye when the node stops
+ * cleanly. A control plane or NATS server that is away is tried again at the next beat; the first
+ * failure of an outage and the recovery are logged, not every beat.
+ */
+@Component(immediate = true, configurationPid = RegistrationConfig.PID, configurationPolicy = ConfigurationPolicy.OPTIONAL)
+@Designate(ocd = RegistrationConfig.class)
+public final class RegistrationAgent {
+
+    private static final Logger LOG = System.getLogger("mayastor.registration");
+    private static final Duration CALL_TIMEOUT = Duration.ofSeconds(3);
+
+    /** One way of announcing the node. */
+    interface Announcer extends AutoCloseable {
+        void announce() throws Exception;
+
+        void withdraw() throws Exception;
+
+        String describe();
+
+        @Override
+        void close();
+    }
+
+    private final Node node;
+    private final List<Announcer> announcers = new ArrayList<>();
+    private final boolean[] failing;
+    private final ScheduledExecutorService timer;
+
+    @Activate
+    public RegistrationAgent(@Reference Node node, RegistrationConfig config) {
+        this(node, config.nats_url(), config.control_endpoint(), Duration.ofSeconds(config.registration_interval_seconds()));
+    }
+
+    public RegistrationAgent(Node node, String natsUrl, String controlEndpoint, Duration interval) {
+        this.node = node;
+        if (natsUrl != null && !natsUrl.isBlank()) {
+            announcers.add(new NatsAnnouncer(natsUrl.strip()));
+        }
+        if (controlEndpoint != null && !controlEndpoint.isBlank()) {
+            announcers.add(new GrpcAnnouncer(controlEndpoint.strip()));
+        }
+        this.failing = new boolean[announcers.size()];
+        if (announcers.isEmpty()) {
+            timer = null;
+            LOG.log(Level.DEBUG, "no nats.url or control.endpoint: the node registers nowhere");
+            return;
+        }
+        timer = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "registration");
+            t.setDaemon(true);
+            return t;
+        });
+        timer.scheduleWithFixedDelay(this::beat, 0, Math.max(100, interval.toMillis()), TimeUnit.MILLISECONDS);
+        LOG.log(Level.INFO, "node {0} registers every {1} s {2}", node.id(), interval.toSeconds(),
+                String.join(" and ", announcers.stream().map(Announcer::describe).toList()));
+    }
+
+    private void beat() {
+        for (int i = 0; i < announcers.size(); i++) {
+            Announcer a = announcers.get(i);
+            try {
+                a.announce();
+                if (failing[i]) {
+                    failing[i] = false;
+                    LOG.log(Level.INFO, "node {0} is registered {1} again", node.id(), a.describe());
+                }
+            } catch (Exception e) {
+                if (!failing[i]) {
+                    failing[i] = true;
+                    LOG.log(Level.WARNING, "node {0} cannot register {1}: {2}; trying again every beat", node.id(),
+                            a.describe(), message(e));
+                }
+            }
+        }
+    }
+
+    private static String message(Throwable e) {
+        Throwable root = e;
+        while (root.getCause() != null && root.getCause() != root) {
+            root = root.getCause();
+        }
+        return root.getMessage() == null ? root.toString() : root.getMessage();
+    }
+
+    /** A clean stop: the control plane hears that the node goes, instead of waiting for missed beats. */
+    @Deactivate
+    public void stop() {
+        if (timer == null) {
+            return;
+        }
+        timer.shutdownNow();
+        try {
+            timer.awaitTermination(5, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        for (Announcer a : announcers) {
+            try {
+                a.withdraw();
+                LOG.log(Level.INFO, "node {0} deregistered {1}", node.id(), a.describe());
+            } catch (Exception e) {
+                LOG.log(Level.WARNING, "node {0} could not deregister {1}: {2}", node.id(), a.describe(), message(e));
+            } finally {
+                a.close();
+            }
+        }
+    }
+
+    /** MOAC's registry: JSON on NATS subject v0/registry. */
+    private final class NatsAnnouncer implements Announcer {
+        private final String url;
+        private Connection connection;
+
+        NatsAnnouncer(String url) {
+            this.url = url;
+        }
+
+        private Connection connection() throws Exception {
+            if (connection == null) {
+                // once connected, the client reconnects by itself for ever
+                connection = Nats.connect(new Options.Builder().server(url).connectionName("mayastor-node-" + node.id())
+                        .connectionTimeout(CALL_TIMEOUT).maxReconnects(-1).reconnectWait(Duration.ofSeconds(1)).build());
+            }
+            return connection;
+        }
+
+        @Override
+        public void announce() throws Exception {
+            Connection c = connection();
+            if (c.getStatus() != Connection.Status.CONNECTED) {
+                throw new IllegalStateException("the connection to " + url + " is " + c.getStatus().name().toLowerCase());
+            }
+            c.publish(RegistryMessage.SUBJECT, RegistryMessage.register(node.id(), node.grpcEndpoint()));
+        }
+
+        @Override
+        public void withdraw() throws Exception {
+            if (connection != null && connection.getStatus() == Connection.Status.CONNECTED) {
+                connection.publish(RegistryMessage.SUBJECT, RegistryMessage.deregister(node.id()));
+                connection.flush(CALL_TIMEOUT);
+            }
+        }
+
+        @Override
+        public String describe() {
+            return "over NATS at " + url;
+        }
+
+        @Override
+        public void close() {
+            if (connection != null) {
+                try {
+                    connection.close();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        }
+    }
+
+    /** The embedded default: the control plane's Registration service. */
+    private final class GrpcAnnouncer implements Announcer {
+        private final String endpoint;
+        private final ManagedChannel channel;
+        private final RegistrationGrpc.RegistrationBlockingStub stub;
+
+        GrpcAnnouncer(String endpoint) {
+            this.endpoint = endpoint;
+            this.channel = NettyChannelBuilder.forTarget(endpoint).usePlaintext().build();
+            this.stub = RegistrationGrpc.newBlockingStub(channel);
+        }
+
+        @Override
+        public void announce() {
+            stub.withDeadlineAfter(CALL_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS).register(RegisterRequest.newBuilder()
+                    .setId(node.id()).setGrpcEndpoint(node.grpcEndpoint())
+                    .setHostNqn("nqn.2019-05.io.openebs:node-name:" + node.id()).build());
+        }
+
+        @Override
+        public void withdraw() {
+            stub.withDeadlineAfter(CALL_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)
+                    .deregister(DeregisterRequest.newBuilder().setId(node.id()).build());
+        }
+
+        @Override
+        public String describe() {
+            return "with the control plane at " + endpoint;
+        }
+
+        @Override
+        public void close() {
+            channel.shutdownNow();
+        }
+    }
+}

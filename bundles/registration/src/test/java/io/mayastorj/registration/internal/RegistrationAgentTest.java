@@ -1,0 +1,123 @@
+package io.mayastorj.registration.internal;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import com.google.protobuf.Empty;
+import io.grpc.Server;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import io.grpc.stub.StreamObserver;
+import io.mayastorj.api.v1.DeregisterRequest;
+import io.mayastorj.api.v1.RegisterRequest;
+import io.mayastorj.api.v1.RegistrationGrpc;
+import io.mayastorj.core.internal.node.NodeImpl;
+import io.mayastorj.nats.testing.NatsServerProcess;
+import io.nats.client.Connection;
+import io.nats.client.Nats;
+import io.nats.client.Subscription;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** A node's heartbeat as a real nats-server and a gRPC Registration server receive it. */
+class RegistrationAgentTest {
+
+    @TempDir
+    Path dir;
+
+    private NodeImpl node() throws Exception {
+        return new NodeImpl("node-7", "127.0.0.7:10124", dir.resolve("state").toString(), "1");
+    }
+
+    @Test
+    void overNatsTheNodePublishesMoacsRegistryMessagesAndDeregistersWhenItStops() throws Exception {
+        assumeTrue(NatsServerProcess.installed(), "nats-server is not installed");
+        try (NatsServerProcess nats = new NatsServerProcess(dir).start();
+             Connection listener = Nats.connect(nats.url())) {
+            Subscription registry = listener.subscribe(RegistryMessage.SUBJECT);
+            listener.flush(Duration.ofSeconds(5));
+            RegistrationAgent agent = new RegistrationAgent(node(), nats.url(), "", Duration.ofMillis(200));
+            for (int beat = 0; beat < 3; beat++) {
+                var message = registry.nextMessage(Duration.ofSeconds(5));
+                assertNotNull(message, "a heartbeat every interval");
+                assertEquals("{\"id\":\"v0/register\",\"data\":{\"id\":\"node-7\",\"grpcEndpoint\":\"127.0.0.7:10124\"}}",
+                        new String(message.getData(), StandardCharsets.UTF_8));
+            }
+            agent.stop();
+            String last = null;
+            for (var m = registry.nextMessage(Duration.ofSeconds(2)); m != null; m = registry.nextMessage(Duration.ofMillis(300))) {
+                last = new String(m.getData(), StandardCharsets.UTF_8);
+            }
+            assertEquals("{\"id\":\"v0/deregister\",\"data\":{\"id\":\"node-7\"}}", last, "the last word is goodbye");
+        }
+    }
+
+    @Test
+    void aNatsServerThatComesLaterOrRestartsGetsTheHeartbeatAgain() throws Exception {
+        assumeTrue(NatsServerProcess.installed(), "nats-server is not installed");
+        NatsServerProcess nats = new NatsServerProcess(dir);
+        RegistrationAgent agent = new RegistrationAgent(node(), nats.url(), "", Duration.ofMillis(200));
+        try {
+            Thread.sleep(600); // beats with nobody there
+            nats.start();
+            try (Connection listener = Nats.connect(nats.url())) {
+                Subscription registry = listener.subscribe(RegistryMessage.SUBJECT);
+                assertNotNull(registry.nextMessage(Duration.ofSeconds(10)), "registered once the server is up");
+            }
+            nats.stop();
+            nats.start();
+            try (Connection listener = Nats.connect(nats.url())) {
+                Subscription registry = listener.subscribe(RegistryMessage.SUBJECT);
+                assertNotNull(registry.nextMessage(Duration.ofSeconds(15)), "and again after it restarted");
+            }
+        } finally {
+            agent.stop();
+            nats.close();
+        }
+    }
+
+    @Test
+    void overGrpcTheNodeCallsTheControlPlanesRegistrationService() throws Exception {
+        BlockingQueue<String> calls = new LinkedBlockingQueue<>();
+        Server server = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
+                .addService(new RegistrationGrpc.RegistrationImplBase() {
+                    @Override
+                    public void register(RegisterRequest request, StreamObserver<Empty> response) {
+                        calls.add("register " + request.getId() + " " + request.getGrpcEndpoint() + " " + request.getHostNqn());
+                        response.onNext(Empty.getDefaultInstance());
+                        response.onCompleted();
+                    }
+
+                    @Override
+                    public void deregister(DeregisterRequest request, StreamObserver<Empty> response) {
+                        calls.add("deregister " + request.getId());
+                        response.onNext(Empty.getDefaultInstance());
+                        response.onCompleted();
+                    }
+                }).build().start();
+        try {
+            RegistrationAgent agent = new RegistrationAgent(node(), "", "127.0.0.1:" + server.getPort(), Duration.ofMillis(200));
+            for (int beat = 0; beat < 2; beat++) {
+                assertEquals("register node-7 127.0.0.7:10124 nqn.2019-05.io.openebs:node-name:node-7",
+                        calls.poll(5, TimeUnit.SECONDS));
+            }
+            agent.stop();
+            String last = null;
+            for (String c = calls.poll(1, TimeUnit.SECONDS); c != null; c = calls.poll(300, TimeUnit.MILLISECONDS)) {
+                last = c;
+            }
+            assertEquals("deregister node-7", last);
+        } finally {
+            server.shutdownNow();
+        }
+        assertTrue(server.awaitTermination(5, TimeUnit.SECONDS));
+    }
+}
