@@ -37,7 +37,7 @@ final class Ctl {
     static final int EXIT_UNREACHABLE = 3;
 
     static final String USAGE = """
-            usage: mayastor ctl [--node HOST:PORT] [--json] [--timeout SECONDS] <resource> <verb> [args]
+            usage: mayastor ctl [--node HOST:PORT | --control HOST:PORT] [--json] [--timeout SECONDS] <resource> <verb> [args]
 
               node info                           the node's id, version, reactors and buffer pool
               bdev create URI                     create a bdev, e.g. malloc:///m0?size_mb=64,
@@ -55,20 +55,25 @@ final class Ctl {
                                                   (nvmf://ADDRESS:8420/nqn.2019-05.io.openebs:NAME)
               bdev unshare NAME [--force]         stop sharing; refused while hosts are connected, unless
                                                   --force (they are dropped)
-            %s%s%s
+            %s%s%s%s
             options:
               --node HOST:PORT    the node to talk to (default: $MAYASTOR_NODE, else 127.0.0.1:10124)
+              --control HOST:PORT the control plane, for volume, apply, get and delete
+                                  (default: $MAYASTOR_CONTROL, else 127.0.0.1:50051)
               --json              print the node's answer as JSON (for scripts)
               --timeout SECONDS   give up on a call after this long (default 30)
 
             exit codes: 0 done, 1 the node refused (its message is printed), 2 bad usage,
                         3 the node could not be reached
-            """.formatted(PoolCtl.USAGE, ReplicaCtl.USAGE, NexusCtl.USAGE);
+            """.formatted(PoolCtl.USAGE, ReplicaCtl.USAGE, NexusCtl.USAGE, VolumeCtl.USAGE);
+    /** Commands for the control plane rather than a node. */
+    private static final Set<String> CONTROL_RESOURCES = Set.of("volume", "apply", "get", "delete");
 
     private static final Set<String> FLAGS = Set.of("json", "flush", "help", "thin", "watch", "force", "force-rollback");
     private static final Set<String> VALUED = Set.of("node", "timeout", "offset", "length", "output", "input", "pattern",
             "cluster-size", "uuid", "name", "share", "allowed-host", "protocol", "pool", "chap-user", "chap-secret-file",
-            "chap-mutual-user", "chap-mutual-secret-file", "child", "size");
+            "chap-mutual-user", "chap-mutual-secret-file", "child", "size", "control", "replicas", "preferred-node",
+            "required-node", "filename");
 
     private final PrintStream out;
     private final PrintStream err;
@@ -110,12 +115,18 @@ final class Ctl {
     }
 
     int run(List<String> argv) {
-        Args args = Args.parse(argv, FLAGS, VALUED);
+        List<String> words = new java.util.ArrayList<>();
+        for (String a : argv) { // kubectl's short forms
+            words.add(a.equals("-f") ? "--filename" : a.equals("-o") ? "--output" : a);
+        }
+        Args args = Args.parse(words, FLAGS, VALUED);
         if (args.flag("help") || args.positional().isEmpty()) {
             (args.flag("help") ? out : err).print(USAGE);
             return args.flag("help") ? 0 : EXIT_USAGE;
         }
-        try (NodeClient node = new NodeClient(NodeClient.addressFrom(args), args.longOption("timeout", 30))) {
+        boolean control = CONTROL_RESOURCES.contains(args.positional().get(0));
+        String address = control ? NodeClient.controlAddressFrom(args) : NodeClient.addressFrom(args);
+        try (NodeClient node = new NodeClient(address, args.longOption("timeout", 30))) {
             try {
                 return dispatch(node, args);
             } catch (StatusRuntimeException e) {
@@ -126,10 +137,19 @@ final class Ctl {
     }
 
     private int dispatch(NodeClient node, Args args) {
-        String resource = args.positional(0, "the resource (node, bdev, pool, replica or nexus)");
-        String verb = args.positional(1, "the verb for " + resource);
+        String resource = args.positional(0, "the resource (node, bdev, pool, replica, nexus, volume) or apply, get, delete");
         boolean json = args.flag("json");
         Output output = new Output(out, err, json);
+        if (resource.equals("apply")) {
+            VolumeCtl.run(resource, "", args, node, output);
+            return 0;
+        }
+        String verb = args.positional(1, resource.equals("get") || resource.equals("delete") ? "the kind (msn, msp or msv)"
+                : "the verb for " + resource);
+        if (CONTROL_RESOURCES.contains(resource)) {
+            VolumeCtl.run(resource, verb, args, node, output);
+            return 0;
+        }
         if (resource.equals("pool")) {
             PoolCtl.run(verb, args, node, output);
             return 0;

@@ -1,7 +1,8 @@
 package io.mayastorj.cli;
 
-import io.mayastorj.launcher.NodeLauncher;
+import io.mayastorj.launcher.ControlSettings;
 import io.mayastorj.launcher.NodeSettings;
+import io.mayastorj.launcher.RuntimeLauncher;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -9,7 +10,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
-/** The {@code mayastor} command: node, ctl, shell, bench, demo. */
+/** The {@code mayastor} command: node, control, ctl, shell, bench, demo. */
 public final class Main {
 
     static final String USAGE = """
@@ -17,7 +18,8 @@ public final class Main {
 
             commands:
               node      run a storage node                           mayastor node --help
-              ctl       use a node's gRPC API (bdevs, node info)     mayastor ctl --help
+              control   run the control plane: node registry, pools, volumes   mayastor control --help
+              ctl       use a node's or the control plane's API      mayastor ctl --help
               shell     run Felix shell commands on a local node     mayastor shell --help
               bench     drive I/O at a bdev URI and report IOPS and latency   mayastor bench --help
               demo      start a node, create a malloc and an aio bdev, write and verify data, stop
@@ -35,6 +37,19 @@ public final class Main {
             %s
             other options:
               --console        an interactive Felix shell on this terminal (Ctrl-D or 'exit' stops the node)
+              --help           this text
+            """;
+
+    static final String CONTROL_USAGE = """
+            usage: mayastor control [--store DIR | --kubeconfig FILE|in-cluster] [--nats URL] [--config FILE] [options]
+
+            Runs the control plane until Ctrl-C or SIGTERM: it keeps the nodes that register (over gRPC, or
+            NATS with --nats), the MayastorPool and MayastorVolume resources (in a directory of YAML files, or
+            in Kubernetes), and makes the nodes' pools, replicas and nexuses what the resources say.
+
+            settings:
+            %s
+            other options:
               --help           this text
             """;
 
@@ -63,6 +78,7 @@ public final class Main {
         try {
             return switch (argv.get(0)) {
                 case "node" -> node(rest, out);
+                case "control" -> control(rest, out);
                 case "ctl" -> new Ctl(out, err).run(rest);
                 case "shell" -> new ShellClient(System.in, out, err).run(rest);
                 case "demo" -> new Demo(out, err).run(rest);
@@ -103,9 +119,36 @@ public final class Main {
             throw new UsageException(e.getMessage());
         }
         try {
-            return new NodeLauncher(settings, home().resolve("bundle"), args.flag("console"), out).run();
+            return new RuntimeLauncher(settings, home().resolve("bundle"), args.flag("console"), out).run();
         } catch (Exception e) {
             out.println("error: the node failed: " + e);
+            e.printStackTrace();
+            return 1;
+        }
+    }
+
+    private static int control(List<String> argv, PrintStream out) {
+        Set<String> valued = new java.util.HashSet<>(Set.of("config"));
+        ControlSettings.KEYS.keySet().forEach(key -> valued.add(key.replace('.', '-')));
+        Args args = Args.parse(argv, Set.of("help"), valued).atMost(0, "mayastor control [options]");
+        if (args.flag("help")) {
+            StringBuilder keys = new StringBuilder();
+            ControlSettings.KEYS.forEach((key, doc) -> keys.append(String.format("  --%-30s %s%n", key.replace('.', '-'), doc)));
+            out.print(CONTROL_USAGE.formatted(keys.toString().stripTrailing()));
+            return 0;
+        }
+        Map<String, String> flags = args.asMap();
+        String config = flags.remove("config");
+        ControlSettings settings;
+        try {
+            settings = ControlSettings.load(config == null ? null : Path.of(config), flags);
+        } catch (IllegalArgumentException e) {
+            throw new UsageException(e.getMessage());
+        }
+        try {
+            return new RuntimeLauncher(settings, home().resolve("bundle"), false, out).run();
+        } catch (Exception e) {
+            out.println("error: the control plane failed: " + e);
             e.printStackTrace();
             return 1;
         }

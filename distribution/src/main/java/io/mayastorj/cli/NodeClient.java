@@ -9,7 +9,9 @@ import io.mayastorj.api.v1.HostRpcGrpc;
 import io.mayastorj.api.v1.NexusRpcGrpc;
 import io.mayastorj.api.v1.PoolRpcGrpc;
 import io.mayastorj.api.v1.ReplicaRpcGrpc;
+import io.mayastorj.api.v1.ResourceRpcGrpc;
 import io.mayastorj.api.v1.ShellRpcGrpc;
+import io.mayastorj.api.v1.VolumeRpcGrpc;
 import java.net.ConnectException;
 import java.util.concurrent.TimeUnit;
 
@@ -17,6 +19,7 @@ import java.util.concurrent.TimeUnit;
 final class NodeClient implements AutoCloseable {
 
     static final String DEFAULT_NODE = "127.0.0.1:10124";
+    static final String DEFAULT_CONTROL = "127.0.0.1:50051";
 
     private final String address;
     private final ManagedChannel channel;
@@ -47,6 +50,12 @@ final class NodeClient implements AutoCloseable {
         return args.option("node", env == null || env.isBlank() ? DEFAULT_NODE : env);
     }
 
+    /** --control, else $MAYASTOR_CONTROL, else 127.0.0.1:50051. */
+    static String controlAddressFrom(Args args) {
+        String env = System.getenv("MAYASTOR_CONTROL");
+        return args.option("control", env == null || env.isBlank() ? DEFAULT_CONTROL : env);
+    }
+
     String address() {
         return address;
     }
@@ -69,6 +78,14 @@ final class NodeClient implements AutoCloseable {
 
     NexusRpcGrpc.NexusRpcBlockingStub nexus() {
         return NexusRpcGrpc.newBlockingStub(channel).withDeadlineAfter(timeoutSeconds, TimeUnit.SECONDS);
+    }
+
+    VolumeRpcGrpc.VolumeRpcBlockingStub volume() {
+        return VolumeRpcGrpc.newBlockingStub(channel).withDeadlineAfter(timeoutSeconds, TimeUnit.SECONDS);
+    }
+
+    ResourceRpcGrpc.ResourceRpcBlockingStub resource() {
+        return ResourceRpcGrpc.newBlockingStub(channel).withDeadlineAfter(timeoutSeconds, TimeUnit.SECONDS);
     }
 
     ShellRpcGrpc.ShellRpcBlockingStub shell() {
@@ -96,7 +113,7 @@ final class NodeClient implements AutoCloseable {
             while (root.getCause() != null) {
                 root = root.getCause();
             }
-            return "cannot reach the node at " + address + ": " + root.getMessage();
+            return "cannot reach " + address + ": " + root.getMessage();
         }
         Status status = e.getStatus();
         return status.getCode() + ": " + (status.getDescription() == null ? "(no message)" : status.getDescription());

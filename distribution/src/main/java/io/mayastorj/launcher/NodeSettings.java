@@ -1,25 +1,14 @@
 package io.mayastorj.launcher;
 
-import java.io.IOException;
-import java.io.Reader;
-import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.Hashtable;
 import java.util.LinkedHashMap;
-import java.util.Locale;
 import java.util.List;
 import java.util.Map;
-import java.util.Properties;
 import java.util.Set;
-import java.util.TreeSet;
 
-/**
- * A node's settings: defaults, then the config file (Java properties), then command-line flags.
- * Every key is validated here, before Felix starts, so a typo costs a second, not a confusing
- * half-started node.
- */
-public final class NodeSettings {
+/** A storage node's settings (see {@link Settings} for where they come from). */
+public final class NodeSettings extends Settings implements RuntimeSettings {
 
     /** Keys of the config file, in the order --help shows them; flags use the same names with dashes. */
     public static final Map<String, String> KEYS = new LinkedHashMap<>();
@@ -54,9 +43,8 @@ public final class NodeSettings {
                 + "removed is undeployed (default: plugins/ in the installation)");
     }
 
-    private final Map<String, String> values = new LinkedHashMap<>();
-
     private NodeSettings() {
+        super(KEYS);
         values.put("grpc.endpoint", "127.0.0.1:10124");
         values.put("reactors", "2");
         values.put("buffers.mb", "128");
@@ -78,43 +66,15 @@ public final class NodeSettings {
      */
     public static NodeSettings load(Path configFile, Map<String, String> flags) {
         NodeSettings settings = new NodeSettings();
-        if (configFile != null) {
-            Properties file = new Properties();
-            try (Reader reader = Files.newBufferedReader(configFile)) {
-                file.load(reader);
-            } catch (NoSuchFileException e) {
-                throw new IllegalArgumentException("config file " + configFile + " does not exist");
-            } catch (IOException | IllegalArgumentException e) {
-                throw new IllegalArgumentException("cannot read config file " + configFile + ": " + e.getMessage());
-            }
-            for (String key : file.stringPropertyNames()) {
-                if (!KEYS.containsKey(key)) {
-                    throw new IllegalArgumentException("unknown setting '" + key + "' in " + configFile
-                            + " (known: " + String.join(", ", new TreeSet<>(KEYS.keySet())) + ")");
-                }
-                settings.values.put(key, file.getProperty(key).strip());
-            }
-        }
-        flags.forEach((flag, value) -> settings.values.put(flag.replace('-', '.'), value.strip()));
-        settings.validate();
+        settings.read(configFile, flags);
         return settings;
     }
 
-    private void validate() {
+    @Override
+    protected void validate() {
+        name("node.id", "node", "--node-id");
         String id = values.get("node.id");
-        if (id == null || id.isEmpty()) {
-            throw new IllegalArgumentException("the node needs a name: --node-id NAME (or node.id in the config file)");
-        }
-        if (!id.matches("[A-Za-z0-9][A-Za-z0-9._-]*")) {
-            throw new IllegalArgumentException("node id '" + id + "' may hold only letters, digits, '.', '_' and '-'");
-        }
-        String endpoint = values.get("grpc.endpoint");
-        int colon = endpoint.lastIndexOf(':');
-        if (colon <= 0 || !endpoint.substring(colon + 1).matches("[0-9]{1,5}")
-                || Integer.parseInt(endpoint.substring(colon + 1)) > 65535
-                || Integer.parseInt(endpoint.substring(colon + 1)) == 0) {
-            throw new IllegalArgumentException("grpc endpoint '" + endpoint + "' is not ip:port (e.g. 127.0.0.1:10124)");
-        }
+        endpoint("grpc.endpoint", "grpc endpoint", true);
         intSetting("reactors", 1, 64);
         intSetting("nvmf.port", 1, 65535);
         intSetting("nvmf.io.timeout", 1, 3600);
@@ -127,16 +87,9 @@ public final class NodeSettings {
         intSetting("nexus.rebuild.tasks", 1, 256);
         intSetting("nexus.partial.rebuild.window.seconds", 0, 7 * 24 * 3600);
         intSetting("registration.interval.seconds", 1, 3600);
-        String control = values.getOrDefault("control.endpoint", "");
-        if (!control.isEmpty() && !control.matches(".+:[0-9]{1,5}")) {
-            throw new IllegalArgumentException("control.endpoint '" + control + "' is not ip:port (e.g. 127.0.0.1:50051)");
-        }
-        for (String key : List.of("nats.url", "nexus.nats.url")) {
-            String url = values.getOrDefault(key, "");
-            if (!url.isEmpty() && !url.matches("(nats|tls)://[^/]+")) {
-                throw new IllegalArgumentException(key + " '" + url + "' is not a NATS URL (e.g. nats://127.0.0.1:4222)");
-            }
-        }
+        endpoint("control.endpoint", "control.endpoint", false);
+        natsUrl("nats.url");
+        natsUrl("nexus.nats.url");
         intSetting("buffers.mb", 2, 1 << 20);
         choice("hugepages", Set.of("auto", "on", "off"));
         choice("log.level", Set.of("error", "warn", "info", "debug", "trace"));
@@ -150,51 +103,8 @@ public final class NodeSettings {
         }
     }
 
-    private int intSetting(String key, int min, int max) {
-        String value = values.get(key);
-        try {
-            int n = Integer.parseInt(value);
-            if (n < min || n > max) {
-                throw new NumberFormatException();
-            }
-            return n;
-        } catch (NumberFormatException e) {
-            throw new IllegalArgumentException(key + "=" + value + ": expected a whole number in " + min + ".." + max);
-        }
-    }
-
-    private void choice(String key, Set<String> allowed) {
-        String value = values.get(key).toLowerCase(Locale.ROOT);
-        if (!allowed.contains(value)) {
-            throw new IllegalArgumentException(key + "=" + values.get(key) + ": expected one of "
-                    + String.join(", ", new TreeSet<>(allowed)));
-        }
-        values.put(key, value);
-    }
-
-    private static Path defaultStateDir(String id) {
-        Path system = Path.of("/var/lib/mayastor");
-        try {
-            Files.createDirectories(system);
-            if (Files.isWritable(system)) {
-                return system.resolve(id);
-            }
-        } catch (IOException | SecurityException e) {
-            // not root: fall back below
-        }
-        return Path.of(System.getProperty("java.io.tmpdir"), "mayastor-" + System.getProperty("user.name"), id);
-    }
-
-    public String get(String key) {
-        return values.get(key);
-    }
-
     public String nodeId() {
         return values.get("node.id");
-    }
-
-    public Path stateDir() {
-        return Path.of(values.get("state.dir"));
     }
 
     /** The NVMe-oF/TCP configuration as Config Admin takes it (PID io.mayastorj.nvmf). */
@@ -256,5 +166,51 @@ public final class NodeSettings {
         config.put("buffers.mb", Integer.parseInt(values.get("buffers.mb")));
         config.put("hugepages", values.get("hugepages"));
         return config;
+    }
+
+    // ---------------------------------------------------------------- as a runtime
+
+    @Override
+    public String kind() {
+        return "node";
+    }
+
+    @Override
+    public String id() {
+        return nodeId();
+    }
+
+    @Override
+    public String title() {
+        return "node " + nodeId();
+    }
+
+    /** The pool's first (the pool manager imports at once, when the node's identity arrives). */
+    @Override
+    public Map<String, Hashtable<String, Object>> configurations() {
+        Map<String, Hashtable<String, Object>> pids = new LinkedHashMap<>();
+        pids.put("io.mayastorj.pool", poolConfiguration());
+        pids.put("io.mayastorj.dataplane", dataPlaneConfiguration());
+        pids.put("io.mayastorj.node", nodeConfiguration());
+        pids.put("io.mayastorj.nvmf", nvmfConfiguration());
+        pids.put("io.mayastorj.iscsi", iscsiConfiguration());
+        pids.put("io.mayastorj.nexus", nexusConfiguration());
+        pids.put("io.mayastorj.registration", registrationConfiguration());
+        return pids;
+    }
+
+    @Override
+    public Set<String> unusedPids() {
+        return Set.of();
+    }
+
+    @Override
+    public String readyDetails() {
+        return "gRPC on " + values.get("grpc.endpoint") + ", " + values.get("reactors") + " reactors, state in " + stateDir();
+    }
+
+    @Override
+    public Path pluginDir(Path home) {
+        return values.get("plugins.dir") != null ? Path.of(values.get("plugins.dir")) : home.resolve("plugins");
     }
 }

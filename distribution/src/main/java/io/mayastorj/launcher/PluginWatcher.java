@@ -11,6 +11,7 @@ import java.util.HashMap;
 import java.util.Hashtable;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.Properties;
 import java.util.TreeMap;
 import java.util.logging.Level;
@@ -49,12 +50,15 @@ final class PluginWatcher implements AutoCloseable {
     private final Map<Path, Seen> deployed = new HashMap<>();
     private final Map<Path, Bundle> bundles = new HashMap<>();
     private final Map<Path, String> configured = new HashMap<>();
+    private final Set<String> ownPids;
     private final Thread thread;
     private volatile boolean stopped;
 
-    PluginWatcher(BundleContext context, Configurations configurations, Path dir) throws IOException {
+    /** @param ownPids the PIDs the runtime's own settings configure: a plugin's .cfg may not set them */
+    PluginWatcher(BundleContext context, Configurations configurations, Path dir, Set<String> ownPids) throws IOException {
         this.context = context;
         this.configurations = configurations;
+        this.ownPids = Set.copyOf(ownPids);
         this.dir = Files.createDirectories(dir);
         this.thread = new Thread(this::loop, "mayastor-plugins");
         this.thread.setDaemon(true);
@@ -148,7 +152,7 @@ final class PluginWatcher implements AutoCloseable {
         deployed.put(cfg, seen); // not again until the file changes
         String name = cfg.getFileName().toString();
         String pid = name.substring(0, name.length() - ".cfg".length());
-        if (NodeLauncher.NODE_PIDS.contains(pid)) {
+        if (ownPids.contains(pid)) {
             LOG.log(Level.WARNING, "{0} ignored: {1} is set by the node''s settings (mayastor node --help), not by a file",
                     new Object[] {name, pid});
             return;

@@ -49,7 +49,7 @@ class ArgsTest {
         err.reset();
         // nothing listens on port 1 of loopback
         assertEquals(3, Main.run(List.of("ctl", "--node", "127.0.0.1:1", "--timeout", "5", "node", "info"), o, e));
-        assertTrue(err.toString(StandardCharsets.UTF_8).startsWith("error: cannot reach the node at 127.0.0.1:1: "),
+        assertTrue(err.toString(StandardCharsets.UTF_8).startsWith("error: cannot reach 127.0.0.1:1: "),
                 err.toString(StandardCharsets.UTF_8));
         assertEquals(0, Main.run(List.of("ctl", "--help"), o, e));
         assertTrue(out.toString(StandardCharsets.UTF_8).contains("usage: mayastor ctl"));

@@ -161,6 +161,6 @@ class DistributionTest {
     void anUnreachableNodeExitsWithThree() throws Exception {
         Mayastor.Result r = Mayastor.run("ctl", "--node", "127.0.0.1:" + freePort("127.0.0.1"), "node", "info");
         assertEquals(3, r.exit());
-        assertTrue(r.err().startsWith("error: cannot reach the node at 127.0.0.1:"), r.err());
+        assertTrue(r.err().startsWith("error: cannot reach 127.0.0.1:"), r.err());
     }
 }

@@ -17,6 +17,8 @@ public enum ErrorKind {
     FAILED_PRECONDITION,
     /** A needed service or peer is not there now; retrying later may work. */
     UNAVAILABLE,
+    /** A concurrent change won: the object changed since it was read; read it again and retry. */
+    ABORTED,
     /** The node does not implement the request. */
     UNIMPLEMENTED,
     /** The caller may not do this. */

@@ -51,6 +51,10 @@ public class MayastorException extends RuntimeException {
         return new MayastorException(ErrorKind.UNAVAILABLE, format(format, args));
     }
 
+    public static MayastorException aborted(String format, Object... args) {
+        return new MayastorException(ErrorKind.ABORTED, format(format, args));
+    }
+
     public static MayastorException internal(String format, Object... args) {
         return new MayastorException(ErrorKind.INTERNAL, format(format, args));
     }

@@ -17,6 +17,10 @@ import java.util.List;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+import org.osgi.framework.BundleContext;
+import org.osgi.framework.InvalidSyntaxException;
+import org.osgi.framework.ServiceReference;
 import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.ConfigurationPolicy;
@@ -50,17 +54,25 @@ public final class RegistrationAgent {
     }
 
     private final Node node;
+    private final BooleanSupplier ready;
     private final List<Announcer> announcers = new ArrayList<>();
     private final boolean[] failing;
     private final ScheduledExecutorService timer;
 
+    /** Announces the node only once it is ready (its API serves): the control plane calls it at once. */
     @Activate
-    public RegistrationAgent(@Reference Node node, RegistrationConfig config) {
-        this(node, config.nats_url(), config.control_endpoint(), Duration.ofSeconds(config.registration_interval_seconds()));
+    public RegistrationAgent(@Reference Node node, RegistrationConfig config, BundleContext context) {
+        this(node, config.nats_url(), config.control_endpoint(), Duration.ofSeconds(config.registration_interval_seconds()),
+                () -> isReady(context));
     }
 
     public RegistrationAgent(Node node, String natsUrl, String controlEndpoint, Duration interval) {
+        this(node, natsUrl, controlEndpoint, interval, () -> true);
+    }
+
+    RegistrationAgent(Node node, String natsUrl, String controlEndpoint, Duration interval, BooleanSupplier ready) {
         this.node = node;
+        this.ready = ready;
         if (natsUrl != null && !natsUrl.isBlank()) {
             announcers.add(new NatsAnnouncer(natsUrl.strip()));
         }
@@ -83,7 +95,19 @@ public final class RegistrationAgent {
                 String.join(" and ", announcers.stream().map(Announcer::describe).toList()));
     }
 
+    private static boolean isReady(BundleContext context) {
+        try {
+            ServiceReference<?>[] marker = context.getServiceReferences((String) null, "(mayastor.node.state=ready)");
+            return marker != null && marker.length > 0;
+        } catch (InvalidSyntaxException | IllegalStateException e) {
+            return false;
+        }
+    }
+
     private void beat() {
+        if (!ready.getAsBoolean()) {
+            return; // the node's API does not serve yet
+        }
         for (int i = 0; i < announcers.size(); i++) {
             Announcer a = announcers.get(i);
             try {

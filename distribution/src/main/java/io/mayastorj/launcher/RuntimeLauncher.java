@@ -26,34 +26,25 @@ import org.osgi.framework.launch.Framework;
 import org.osgi.util.tracker.ServiceTracker;
 
 /**
- * Boots a node: Apache Felix with the bundles of the distribution's {@code bundle/} and
- * {@code bundle/node/} directories,
+ * Boots a runtime — a storage node, or the control plane: Apache Felix with the bundles of the
+ * distribution's {@code bundle/} directory and of the runtime's own ({@code bundle/node/},
+ * {@code bundle/control/}),
  * the node's configuration handed to Config Admin, and a wait until the node announces that its
  * gRPC server listens. SIGTERM and Ctrl-C stop the framework, which stops every component in order.
  */
-public final class NodeLauncher {
+public final class RuntimeLauncher {
 
-    private static final Logger LOG = Logger.getLogger("mayastor.node");
-    private static final String NODE_PID = "io.mayastorj.node";
-    private static final String NVMF_PID = "io.mayastorj.nvmf";
-    private static final String ISCSI_PID = "io.mayastorj.iscsi";
-    private static final String NEXUS_PID = "io.mayastorj.nexus";
-    private static final String POOL_PID = "io.mayastorj.pool";
-    private static final String DATAPLANE_PID = "io.mayastorj.dataplane";
-    private static final String REGISTRATION_PID = "io.mayastorj.registration";
-    /** The PIDs the node's settings configure; nothing else may set them (see PluginWatcher). */
-    static final Set<String> NODE_PIDS = Set.of(NODE_PID, DATAPLANE_PID, NVMF_PID, ISCSI_PID, NEXUS_PID, POOL_PID,
-            REGISTRATION_PID);
+    private static final Logger LOG = Logger.getLogger("mayastor.launcher");
     private static final String STATE_FILTER = "(mayastor.node.state=*)";
     private static final Duration READY_TIMEOUT = Duration.ofSeconds(60);
     private static final Duration STOP_TIMEOUT = Duration.ofSeconds(15);
 
-    private final NodeSettings settings;
+    private final RuntimeSettings settings;
     private final Path bundleDir;
     private final boolean console;
     private final PrintStream out;
 
-    public NodeLauncher(NodeSettings settings, Path bundleDir, boolean console, PrintStream out) {
+    public RuntimeLauncher(RuntimeSettings settings, Path bundleDir, boolean console, PrintStream out) {
         this.settings = settings;
         this.bundleDir = bundleDir;
         this.console = console;
@@ -62,7 +53,7 @@ public final class NodeLauncher {
 
     /** Runs the node until it is stopped; returns the process exit code. */
     public int run() throws Exception {
-        setLogLevel(settings.get("log.level"));
+        setLogLevel(settings.logLevel());
         Instant jvmStart = ProcessHandle.current().info().startInstant().orElse(Instant.now());
         Files.createDirectories(settings.stateDir());
 
@@ -75,7 +66,9 @@ public final class NodeLauncher {
 
         List<Bundle> bundles = install(context);
         Configurations configurations = Configurations.start(context);
-        configure(configurations, settings);
+        for (var pid : settings.configurations().entrySet()) {
+            configurations.update(pid.getKey(), pid.getValue());
+        }
         for (Bundle bundle : bundles) {
             if (bundle.getHeaders().get(Constants.FRAGMENT_HOST) == null) {
                 try {
@@ -88,19 +81,20 @@ public final class NodeLauncher {
         }
         String failure = awaitReady(context);
         if (failure != null) {
-            out.println("error: node " + settings.nodeId() + " did not start: " + failure);
+            out.println("error: " + settings.title() + " did not start: " + failure);
             return fail(framework, hook);
         }
         double seconds = Duration.between(jvmStart, Instant.now()).toMillis() / 1000.0;
-        out.printf(Locale.ROOT, "mayastor node %s ready: gRPC on %s, %s reactors, state in %s, started in %.2f s (pid %d)%n",
-                settings.nodeId(), settings.get("grpc.endpoint"), settings.get("reactors"), settings.stateDir(),
-                seconds, ProcessHandle.current().pid());
+        out.printf(Locale.ROOT, "mayastor %s ready: %s, started in %.2f s (pid %d)%n", settings.title(),
+                settings.readyDetails(), seconds, ProcessHandle.current().pid());
         out.flush();
 
-        Path pluginDir = settings.get("plugins.dir") != null ? Path.of(settings.get("plugins.dir"))
-                : bundleDir.toAbsolutePath().getParent().resolve("plugins");
-        try (configurations; PluginWatcher plugins = new PluginWatcher(context, configurations, pluginDir)) {
-            plugins.start();
+        Path pluginDir = settings.pluginDir(bundleDir.toAbsolutePath().getParent());
+        try (configurations; PluginWatcher plugins = pluginDir == null ? null
+                : new PluginWatcher(context, configurations, pluginDir, settings.ownPids())) {
+            if (plugins != null) {
+                plugins.start();
+            }
             FrameworkEvent event = framework.waitForStop(0);
             return event.getType() == FrameworkEvent.ERROR ? 1 : 0;
         }
@@ -114,13 +108,14 @@ public final class NodeLauncher {
         props.put(Constants.FRAMEWORK_SYSTEMPACKAGES_EXTRA, "sun.misc");
         props.put("felix.log.level", "1");
         props.put("ds.loglevel", "warn");
+        props.put("mayastor.unused.pids", String.join(",", settings.unusedPids()));
         return props;
     }
 
-    /** Installs the bundles in bundle/ and bundle/node/ (and bundle/console/ with --console) in name order. */
+    /** Installs the bundles in bundle/ and the runtime's own (and bundle/console/ with --console) in name order. */
     private List<Bundle> install(BundleContext context) throws IOException, BundleException {
         List<Path> jars = new ArrayList<>(jarsIn(bundleDir));
-        jars.addAll(jarsIn(bundleDir.resolve("node")));
+        jars.addAll(jarsIn(bundleDir.resolve(settings.kind())));
         if (console) {
             jars.addAll(jarsIn(bundleDir.resolve("console")));
         }
@@ -141,18 +136,6 @@ public final class NodeLauncher {
         try (Stream<Path> files = Files.list(dir)) {
             return files.filter(p -> p.getFileName().toString().endsWith(".jar")).sorted().toList();
         }
-    }
-
-    /** Hands the node's settings to Config Admin. */
-    private static void configure(Configurations configurations, NodeSettings settings) throws Exception {
-        // before the node's own: the pool manager waits for the node, and imports the pools at once
-        configurations.update(POOL_PID, settings.poolConfiguration());
-        configurations.update(DATAPLANE_PID, settings.dataPlaneConfiguration());
-        configurations.update(NODE_PID, settings.nodeConfiguration());
-        configurations.update(NVMF_PID, settings.nvmfConfiguration());
-        configurations.update(ISCSI_PID, settings.iscsiConfiguration());
-        configurations.update(NEXUS_PID, settings.nexusConfiguration());
-        configurations.update(REGISTRATION_PID, settings.registrationConfiguration());
     }
 
     /**
@@ -195,19 +178,19 @@ public final class NodeLauncher {
             return;
         }
         long start = System.nanoTime();
-        LOG.info("stopping node " + settings.nodeId() + " (" + why + ")");
+        LOG.info("stopping " + settings.title() + " (" + why + ")");
         try {
             framework.stop();
             FrameworkEvent event = framework.waitForStop(STOP_TIMEOUT.toMillis());
             if (event.getType() == FrameworkEvent.WAIT_TIMEDOUT) {
-                LOG.warning("node " + settings.nodeId() + " did not stop within " + STOP_TIMEOUT.toSeconds() + " s");
+                LOG.warning(settings.title() + " did not stop within " + STOP_TIMEOUT.toSeconds() + " s");
                 return;
             }
         } catch (BundleException | InterruptedException e) {
             LOG.log(Level.WARNING, "error while stopping the node", e);
             return;
         }
-        out.printf(Locale.ROOT, "mayastor node %s stopped in %.2f s%n", settings.nodeId(), (System.nanoTime() - start) / 1e9);
+        out.printf(Locale.ROOT, "mayastor %s stopped in %.2f s%n", settings.title(), (System.nanoTime() - start) / 1e9);
         out.flush();
     }
 

@@ -1,0 +1,161 @@
+package io.mayastorj.control.internal;
+
+import io.fabric8.kubernetes.client.Config;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientBuilder;
+import io.grpc.BindableService;
+import io.mayastorj.control.internal.grpc.ResourceService;
+import io.mayastorj.control.internal.grpc.VolumeService;
+import io.mayastorj.control.internal.model.MayastorNode;
+import io.mayastorj.control.internal.model.MayastorPool;
+import io.mayastorj.control.internal.model.MayastorVolume;
+import io.mayastorj.control.internal.nodes.NodeClients;
+import io.mayastorj.control.internal.operator.NodeOperator;
+import io.mayastorj.control.internal.operator.PoolOperator;
+import io.mayastorj.control.internal.operator.Reconciler;
+import io.mayastorj.control.internal.operator.VolumeOperator;
+import io.mayastorj.control.internal.registry.NatsRegistry;
+import io.mayastorj.control.internal.registry.NodeRegistry;
+import io.mayastorj.control.internal.registry.RegistrationService;
+import io.mayastorj.control.internal.store.FileStore;
+import io.mayastorj.control.internal.store.KubeStore;
+import io.mayastorj.control.internal.store.ResourceStore;
+import io.mayastorj.core.error.MayastorException;
+import io.mayastorj.core.node.Node;
+import java.io.IOException;
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import org.osgi.framework.BundleContext;
+import org.osgi.framework.ServiceRegistration;
+import org.osgi.service.component.annotations.Activate;
+import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.ConfigurationPolicy;
+import org.osgi.service.component.annotations.Deactivate;
+import org.osgi.service.component.annotations.Reference;
+import org.osgi.service.metatype.annotations.Designate;
+
+/**
+ * The control plane: the resource store (Kubernetes or files), the node registry (NATS and gRPC),
+ * the node, pool and volume operators on one reconciler thread, and the gRPC services (Registration,
+ * VolumeRpc, ResourceRpc) it offers through core's gRPC server.
+ */
+@Component(service = ControlPlane.class, immediate = true, configurationPid = ControlConfig.PID,
+        configurationPolicy = ConfigurationPolicy.REQUIRE)
+@Designate(ocd = ControlConfig.class)
+public final class ControlPlane {
+
+    private static final Logger LOG = System.getLogger("mayastor.control");
+    public static final String NODE = "node";
+    public static final String POOL = "pool";
+    public static final String VOLUME = "volume";
+    private static final String SWEEP = "sweep";
+
+    private final ResourceStore store;
+    private final NodeRegistry registry;
+    private final NodeClients clients;
+    private final VolumeOperator volumes;
+    private final Reconciler reconciler;
+    private final NatsRegistry nats;
+    private final List<ServiceRegistration<?>> services = new ArrayList<>();
+
+    @Activate
+    public ControlPlane(ControlConfig config, @Reference Node node, BundleContext context) throws Exception {
+        this.store = openStore(config, node);
+        this.registry = new NodeRegistry(Duration.ofSeconds(config.registration_interval_seconds()), config.registration_missed());
+        this.clients = new NodeClients(Duration.ofSeconds(config.node_call_timeout_seconds()));
+        NodeOperator nodeOperator = new NodeOperator(store, registry);
+        PoolOperator pools = new PoolOperator(store, registry, clients);
+        this.volumes = new VolumeOperator(store, registry, clients, Duration.ofSeconds(config.repair_grace_seconds()));
+        this.reconciler = new Reconciler(Duration.ofSeconds(config.sync_period_seconds()));
+        reconciler.handle(NODE, nodeOperator::reconcile, () -> registry.nodes().forEach(n -> reconciler.enqueue(NODE, n.id())));
+        reconciler.handle(POOL, pools::reconcile,
+                () -> store.list(MayastorPool.class).forEach(p -> reconciler.enqueue(POOL, p.getMetadata().getName())));
+        reconciler.handle(VOLUME, volumes::reconcile,
+                () -> store.list(MayastorVolume.class).forEach(v -> reconciler.enqueue(VOLUME, v.getMetadata().getName())));
+        reconciler.handle(SWEEP, ignored -> volumes.sweep(), () -> reconciler.enqueue(SWEEP, SWEEP));
+        store.addListener((kind, name) -> {
+            if (kind == MayastorPool.class) {
+                reconciler.enqueue(POOL, name);
+            } else if (kind == MayastorVolume.class) {
+                reconciler.enqueue(VOLUME, name);
+            } else if (kind == MayastorNode.class) {
+                reconciler.enqueue(NODE, name);
+            }
+        });
+        registry.addListener(n -> {
+            if (n.online()) {
+                clients.reconnect(n.endpoint());
+            }
+            reconciler.enqueue(NODE, n.id());
+            reconciler.resyncNow(); // pools and volumes on it may change state, placement and repair
+        });
+        this.nats = config.nats_url().isBlank() ? null : new NatsRegistry(config.nats_url().strip(), registry);
+        services.add(context.registerService(BindableService.class, new RegistrationService(registry), null));
+        services.add(context.registerService(BindableService.class, new VolumeService(store, volumes, registry), null));
+        services.add(context.registerService(BindableService.class, new ResourceService(store), null));
+        reconciler.start();
+        LOG.log(Level.INFO, "control plane {0}: resources in {1}; nodes register {2}", node.id(), store.describe(),
+                nats == null ? "over gRPC" : "over gRPC and NATS (" + config.nats_url() + ")");
+    }
+
+    private static ResourceStore openStore(ControlConfig config, Node node) throws IOException {
+        if (!config.kubeconfig().isBlank()) {
+            Thread thread = Thread.currentThread();
+            ClassLoader previous = thread.getContextClassLoader();
+            thread.setContextClassLoader(ControlPlane.class.getClassLoader()); // fabric8's ServiceLoader lookups
+            try {
+                Config kube = config.kubeconfig().equals("in-cluster") ? Config.autoConfigure(null)
+                        : Config.fromKubeconfig(Files.readString(Path.of(config.kubeconfig()), StandardCharsets.UTF_8));
+                KubernetesClient client = new KubernetesClientBuilder().withConfig(kube).build();
+                return new KubeStore(client, config.kube_namespace());
+            } catch (IOException e) {
+                throw MayastorException.invalidArgument("cannot read kubeconfig %s: %s", config.kubeconfig(), e.getMessage());
+            } finally {
+                thread.setContextClassLoader(previous);
+            }
+        }
+        Path dir = config.store_dir().isBlank() ? node.stateDir().resolve("resources") : Path.of(config.store_dir());
+        return new FileStore(dir);
+    }
+
+    public ResourceStore store() {
+        return store;
+    }
+
+    public NodeRegistry registry() {
+        return registry;
+    }
+
+    public VolumeOperator volumes() {
+        return volumes;
+    }
+
+    public long passes() {
+        return reconciler.passes();
+    }
+
+    @Deactivate
+    public void stop() {
+        for (ServiceRegistration<?> s : services) {
+            try {
+                s.unregister();
+            } catch (IllegalStateException gone) {
+                // the framework is stopping
+            }
+        }
+        reconciler.close();
+        if (nats != null) {
+            nats.close();
+        }
+        registry.close();
+        clients.close();
+        store.close();
+        LOG.log(Level.INFO, "control plane stopped");
+    }
+}

@@ -1,0 +1,86 @@
+package io.mayastorj.control.internal.model;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.List;
+import java.util.Objects;
+
+/** A Kubernetes-style condition: type, status True/False/Unknown, reason, message, when it changed. */
+@JsonInclude(JsonInclude.Include.NON_NULL)
+public class Condition {
+    private String type;
+    private String status;
+    private String reason;
+    private String message;
+    private String lastTransitionTime;
+
+    public Condition() {
+    }
+
+    public Condition(String type, boolean status, String reason, String message, String lastTransitionTime) {
+        this.type = type;
+        this.status = status ? "True" : "False";
+        this.reason = reason;
+        this.message = message;
+        this.lastTransitionTime = lastTransitionTime;
+    }
+
+    public String getType() {
+        return type;
+    }
+
+    public void setType(String type) {
+        this.type = type;
+    }
+
+    public String getStatus() {
+        return status;
+    }
+
+    public void setStatus(String status) {
+        this.status = status;
+    }
+
+    public String getReason() {
+        return reason;
+    }
+
+    public void setReason(String reason) {
+        this.reason = reason;
+    }
+
+    public String getMessage() {
+        return message;
+    }
+
+    public void setMessage(String message) {
+        this.message = message;
+    }
+
+    public String getLastTransitionTime() {
+        return lastTransitionTime;
+    }
+
+    public void setLastTransitionTime(String lastTransitionTime) {
+        this.lastTransitionTime = lastTransitionTime;
+    }
+
+    /**
+     * The Ready condition for a resource's state: True when {@code ready}; its transition time
+     * kept from {@code previous} while nothing about it changed.
+     */
+    public static List<Condition> ready(List<Condition> previous, boolean ready, String state, String message) {
+        String reason = state == null || state.isEmpty() ? state : Character.toUpperCase(state.charAt(0)) + state.substring(1);
+        Condition c = new Condition("Ready", ready, reason, message, Instant.now().truncatedTo(ChronoUnit.SECONDS).toString());
+        if (previous != null) {
+            for (Condition p : previous) {
+                if ("Ready".equals(p.getType()) && Objects.equals(p.getStatus(), c.getStatus())
+                        && Objects.equals(p.getReason(), c.getReason()) && Objects.equals(p.getMessage(), c.getMessage())) {
+                    c.setLastTransitionTime(p.getLastTransitionTime());
+                }
+            }
+        }
+        return List.of(c);
+    }
+}

@@ -1,0 +1,621 @@
+package io.mayastorj.control.internal.operator;
+
+import io.grpc.StatusRuntimeException;
+import io.mayastorj.api.v1.AddChildNexusRequest;
+import io.mayastorj.api.v1.Child;
+import io.mayastorj.api.v1.ChildState;
+import io.mayastorj.api.v1.CreateNexusRequest;
+import io.mayastorj.api.v1.CreateReplicaRequest;
+import io.mayastorj.api.v1.DestroyNexusRequest;
+import io.mayastorj.api.v1.DestroyReplicaRequest;
+import io.mayastorj.api.v1.ListNexusOptions;
+import io.mayastorj.api.v1.ListPoolOptions;
+import io.mayastorj.api.v1.ListReplicaOptions;
+import io.mayastorj.api.v1.Nexus;
+import io.mayastorj.api.v1.Pool;
+import io.mayastorj.api.v1.PoolState;
+import io.mayastorj.api.v1.PublishNexusRequest;
+import io.mayastorj.api.v1.RemoveChildNexusRequest;
+import io.mayastorj.api.v1.Replica;
+import io.mayastorj.api.v1.ShareProtocol;
+import io.mayastorj.api.v1.ShareReplicaRequest;
+import io.mayastorj.api.v1.UnpublishNexusRequest;
+import io.mayastorj.api.v1.UnshareReplicaRequest;
+import io.mayastorj.control.internal.model.Condition;
+import io.mayastorj.control.internal.model.Kinds;
+import io.mayastorj.control.internal.model.MayastorVolume;
+import io.mayastorj.control.internal.nodes.NodeClients;
+import io.mayastorj.control.internal.registry.NodeRegistry;
+import io.mayastorj.control.internal.store.ResourceStore;
+import io.mayastorj.core.error.MayastorException;
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.UUID;
+
+/**
+ * Makes each MayastorVolume what its spec says, one step per pass, from what the nodes report now:
+ * replicaCount replicas on distinct nodes (named {@code vol-<volume uid>} in their pools, so they
+ * can be found again after any crash of the control plane), a nexus on the target node while the
+ * volume is published, shared over the volume's protocol, and repair: a child whose node returns is
+ * added back (partial rebuild), one whose node stays away longer than the grace period is replaced
+ * by a new replica elsewhere, and the lost replica is destroyed when its node returns.
+ *
+ * <p>What must survive a crash of the control plane is on the nodes (replicas, nexuses and their
+ * records) or in the volume's status (which replicas are known to be behind, and since when a node
+ * has been away); each step reads both afresh. A replica the status does not know yet counts as
+ * behind unless the volume has never had one, so a crash between making a replica and recording it
+ * never lets an empty replica pass for a copy of the data.
+ */
+public final class VolumeOperator {
+
+    private static final Logger LOG = System.getLogger("mayastor.control");
+    public static final String REPLICA_PREFIX = "vol-";
+    private static final Set<String> PROTOCOLS = Set.of("nvmf", "iscsi", "none");
+
+    private final ResourceStore store;
+    private final NodeRegistry registry;
+    private final NodeClients clients;
+    private final Duration grace;
+
+    public VolumeOperator(ResourceStore store, NodeRegistry registry, NodeClients clients, Duration grace) {
+        this.store = store;
+        this.registry = registry;
+        this.clients = clients;
+        this.grace = grace;
+    }
+
+    /** A replica of the volume that a node reports now. */
+    record Live(String node, String pool, String uuid, String shareUri, List<String> allowedHosts, long sizeBytes) {
+    }
+
+    /** What one pass knows about the nodes. */
+    private final class World {
+        final Map<String, NodeRegistry.NodeState> nodes = new LinkedHashMap<>();
+        final Map<String, List<Replica>> replicas = new LinkedHashMap<>();
+        final Map<String, List<Pool>> pools = new LinkedHashMap<>();
+        final Map<String, List<Nexus>> nexuses = new LinkedHashMap<>();
+        final List<String> unreachable = new ArrayList<>();
+
+        World() {
+            for (NodeRegistry.NodeState n : registry.nodes()) {
+                nodes.put(n.id(), n);
+                if (!n.online()) {
+                    continue;
+                }
+                try {
+                    List<Replica> r = clients.replicas(n.endpoint()).listReplicas(ListReplicaOptions.getDefaultInstance())
+                            .getReplicasList();
+                    List<Pool> p = clients.pools(n.endpoint()).listPools(ListPoolOptions.getDefaultInstance()).getPoolsList();
+                    List<Nexus> x = clients.nexus(n.endpoint()).listNexus(ListNexusOptions.getDefaultInstance())
+                            .getNexusListList();
+                    replicas.put(n.id(), r);
+                    pools.put(n.id(), p);
+                    nexuses.put(n.id(), x);
+                } catch (StatusRuntimeException e) {
+                    unreachable.add(n.id()); // counts as offline for this pass
+                }
+            }
+        }
+
+        boolean reachable(String node) {
+            return replicas.containsKey(node);
+        }
+
+        String endpoint(String node) {
+            return nodes.get(node).endpoint();
+        }
+
+        List<Live> replicasOf(String replicaName) {
+            List<Live> live = new ArrayList<>();
+            replicas.forEach((node, list) -> {
+                for (Replica r : list) {
+                    if (r.getName().equals(replicaName)) {
+                        live.add(new Live(node, r.getPool(), r.getUuid(), r.getUri().startsWith("bdev:") ? null : r.getUri(),
+                                r.getAllowedHostsList(), r.getSize()));
+                    }
+                }
+            });
+            return live;
+        }
+
+        Optional<Nexus> nexus(String node, String uuid) {
+            return nexuses.getOrDefault(node, List.of()).stream().filter(n -> n.getUuid().equals(uuid)).findFirst();
+        }
+    }
+
+    /** Why the spec cannot be served, or null. Also what VolumeRpc refuses at once. */
+    public String invalid(MayastorVolume.Spec spec) {
+        if (spec == null) {
+            return "the volume has no spec";
+        }
+        if (spec.getReplicaCount() == null || spec.getReplicaCount() < 1) {
+            return "spec.replicaCount must be at least 1, not " + spec.getReplicaCount();
+        }
+        if (spec.getReplicaCount() > 8) {
+            return "spec.replicaCount " + spec.getReplicaCount() + " is more than a nexus holds (8)";
+        }
+        if (spec.getRequiredBytes() == null || spec.getRequiredBytes() < 1) {
+            return "spec.requiredBytes must be at least 1 byte, not " + spec.getRequiredBytes();
+        }
+        if (spec.getRequiredBytes() % 512 != 0) {
+            return "spec.requiredBytes " + spec.getRequiredBytes() + " is not a multiple of 512";
+        }
+        if (spec.getLimitBytes() != null && spec.getLimitBytes() > 0 && spec.getLimitBytes() < spec.getRequiredBytes()) {
+            return "spec.limitBytes " + spec.getLimitBytes() + " is less than spec.requiredBytes " + spec.getRequiredBytes();
+        }
+        if (spec.getProtocol() != null && !PROTOCOLS.contains(spec.getProtocol())) {
+            return "spec.protocol '" + spec.getProtocol() + "' is not nvmf, iscsi or none";
+        }
+        for (String node : nonNull(spec.getRequiredNodes())) {
+            if (registry.node(node).isEmpty()) {
+                return "spec.requiredNodes names node " + node + ", which the control plane does not know";
+            }
+        }
+        if (spec.getTargetNode() != null && registry.node(spec.getTargetNode()).isEmpty()) {
+            return "spec.targetNode names node " + spec.getTargetNode() + ", which the control plane does not know";
+        }
+        return null;
+    }
+
+    private static <T> List<T> nonNull(List<T> list) {
+        return list == null ? List.of() : list;
+    }
+
+    private static boolean yes(Boolean b) {
+        return b != null && b;
+    }
+
+    public void reconcile(String name) {
+        Optional<MayastorVolume> found = store.get(MayastorVolume.class, name);
+        if (found.isEmpty()) {
+            return;
+        }
+        MayastorVolume msv = found.get();
+        String uuid = msv.getMetadata().getUid();
+        String replicaName = REPLICA_PREFIX + uuid;
+        if (msv.getMetadata().getDeletionTimestamp() != null) {
+            tearDown(msv, uuid, replicaName);
+            return;
+        }
+        String invalid = invalid(msv.getSpec());
+        if (invalid != null) {
+            // nothing is made on any node for a spec that cannot be served
+            writeStatus(msv, MayastorVolume.FAULTED, "invalid spec: " + invalid, null, List.of(), null);
+            return;
+        }
+        if (!msv.getMetadata().getFinalizers().contains(Kinds.FINALIZER)) {
+            msv.getMetadata().getFinalizers().add(Kinds.FINALIZER);
+            msv = store.update(msv); // before anything exists on a node
+        }
+        MayastorVolume.Spec spec = msv.getSpec();
+        World world = new World();
+        MayastorVolume.Status old = msv.getStatus() == null ? new MayastorVolume.Status() : msv.getStatus();
+        List<MayastorVolume.Replica> recorded = old.getReplicas() == null ? List.of() : old.getReplicas();
+        List<Live> live = world.replicasOf(replicaName);
+        Set<String> behind = new TreeSet<>();
+        boolean fresh = recorded.isEmpty();
+        for (Live r : live) {
+            Optional<MayastorVolume.Replica> rec = recorded.stream().filter(x -> x.getNode().equals(r.node())).findFirst();
+            if (rec.isEmpty() ? !fresh : yes(rec.get().getOutOfSync())) {
+                behind.add(r.uuid());
+            }
+        }
+
+        // replicas on nodes that are away: kept (and waited for) for the grace period, then given up
+        Set<String> liveNodes = new HashSet<>();
+        live.forEach(r -> liveNodes.add(r.node()));
+        List<MayastorVolume.Replica> away = new ArrayList<>();
+        for (MayastorVolume.Replica rec : recorded) {
+            if (liveNodes.contains(rec.getNode()) || world.reachable(rec.getNode())) {
+                continue; // seen live, or its node is up and no longer has it
+            }
+            NodeRegistry.NodeState node = world.nodes.get(rec.getNode());
+            long awayMillis = node == null ? Long.MAX_VALUE : System.currentTimeMillis() - node.lastSeenMillis();
+            if (awayMillis < grace.toMillis()) {
+                away.add(rec);
+            } else {
+                LOG.log(Level.WARNING, "volume {0}: node {1} has been away {2} s, longer than the grace period: its "
+                        + "replica is replaced", name, rec.getNode(), awayMillis / 1000);
+            }
+        }
+
+        int wanted = spec.getReplicaCount();
+        String shortfall = null;
+        int have = live.size() + away.size();
+        if (have < wanted) {
+            Set<String> excluded = new TreeSet<>(liveNodes);
+            away.forEach(a -> excluded.add(a.getNode()));
+            recorded.forEach(r -> excluded.add(r.getNode())); // a node whose replica was given up gets no new one
+            Placement.Result placed = Placement.place(new Placement.Request(wanted, spec.getRequiredBytes(), yes(spec.getThin()),
+                    nonNull(spec.getRequiredNodes()), nonNull(spec.getPreferredNodes())), wanted - have, candidates(world), excluded);
+            if (!placed.satisfied() && live.isEmpty() && away.isEmpty()) {
+                // all or nothing for a new volume: never a half-made one on the nodes
+                writeStatus(msv, MayastorVolume.PENDING, placed.shortfall(), null, List.of(), null);
+                return;
+            }
+            shortfall = placed.satisfied() ? null : placed.shortfall();
+            for (Placement.Candidate c : placed.satisfied() ? placed.chosen() : partial(world, spec, wanted - have, excluded)) {
+                Replica made = createReplica(world, c, replicaName, spec);
+                live.add(new Live(c.node(), c.pool(), made.getUuid(), null, List.of(), made.getSize()));
+                liveNodes.add(c.node());
+                if (!fresh) {
+                    behind.add(made.getUuid()); // empty, beside replicas that may hold data
+                }
+            }
+        } else if (live.size() > wanted) {
+            live = dropExcess(world, live, wanted, behind, name);
+            Set<String> kept = new HashSet<>();
+            live.forEach(r -> kept.add(r.uuid()));
+            behind.retainAll(kept);
+        }
+
+        // the nexus, while published
+        MayastorVolume.Nexus nexusStatus = null;
+        String target = spec.getTargetNode();
+        for (Map.Entry<String, List<Nexus>> e : world.nexuses.entrySet()) {
+            if (!e.getKey().equals(target) && world.nexus(e.getKey(), uuid).isPresent()) {
+                destroyNexus(world, e.getKey(), uuid, name); // a nexus where the volume is no longer published
+            }
+        }
+        String targetProblem = null;
+        if (target != null) {
+            if (!world.reachable(target)) {
+                targetProblem = "its target node " + target + " is offline";
+            } else if (live.isEmpty()) {
+                targetProblem = "no replica is reachable";
+            } else {
+                nexusStatus = ensureNexus(world, msv, uuid, target, live, behind);
+            }
+        }
+
+        // the record: which replicas there are, which are behind
+        List<MayastorVolume.Replica> replicas = new ArrayList<>();
+        for (Live r : live) {
+            MayastorVolume.Replica rec = new MayastorVolume.Replica(r.node(), r.pool(), r.shareUri() != null ? r.shareUri()
+                    : "bdev:///" + r.uuid(), false);
+            rec.setOutOfSync(behind.contains(r.uuid()) ? Boolean.TRUE : null);
+            replicas.add(rec);
+        }
+        for (MayastorVolume.Replica a : away) {
+            MayastorVolume.Replica rec = new MayastorVolume.Replica(a.getNode(), a.getPool(), a.getUri(), true);
+            rec.setOutOfSync(a.getOutOfSync());
+            replicas.add(rec);
+        }
+        String state;
+        String reason;
+        if (targetProblem != null && target != null && !world.reachable(target)) {
+            state = MayastorVolume.OFFLINE;
+            reason = targetProblem;
+        } else if (nexusStatus != null && "faulted".equals(nexusStatus.getState())) {
+            state = MayastorVolume.FAULTED;
+            reason = "its nexus is faulted";
+        } else if (live.isEmpty()) {
+            state = MayastorVolume.FAULTED;
+            reason = away.isEmpty() ? "no replica is left" : "every replica's node is away";
+        } else if (live.size() < wanted || !behind.isEmpty() || (nexusStatus != null && !"online".equals(nexusStatus.getState()))) {
+            state = MayastorVolume.DEGRADED;
+            reason = degradedReason(live, away, wanted, behind, nexusStatus, shortfall);
+        } else {
+            state = MayastorVolume.HEALTHY;
+            reason = null;
+        }
+        writeStatus(msv, state, reason, nexusStatus, replicas, spec.getRequiredBytes());
+    }
+
+    private static String degradedReason(List<Live> live, List<MayastorVolume.Replica> away, int wanted, Set<String> behind,
+                                         MayastorVolume.Nexus nexus, String shortfall) {
+        List<String> why = new ArrayList<>();
+        for (MayastorVolume.Replica a : away) {
+            why.add("node " + a.getNode() + " is away");
+        }
+        if (nexus != null) {
+            for (MayastorVolume.Child c : nexus.getChildren()) {
+                if ("degraded".equals(c.getState())) {
+                    why.add(String.format(Locale.ROOT, "rebuilding %s (%.0f%%)", c.getUri(),
+                            c.getRebuildProgress() == null ? 0.0 : c.getRebuildProgress()));
+                } else if ("faulted".equals(c.getState())) {
+                    why.add(c.getUri() + " is faulted");
+                }
+            }
+        } else if (!behind.isEmpty()) {
+            why.add(behind.size() + " replica(s) to be rebuilt when the volume is published");
+        }
+        if (live.size() + away.size() < wanted) {
+            why.add((live.size() + away.size()) + " of " + wanted + " replicas" + (shortfall == null ? "" : "; " + shortfall));
+        }
+        return String.join("; ", why);
+    }
+
+    /** Pools of every reachable node, as placement sees them. */
+    private static List<Placement.Candidate> candidates(World world) {
+        List<Placement.Candidate> list = new ArrayList<>();
+        world.nodes.forEach((id, n) -> {
+            List<Pool> pools = world.pools.get(id);
+            if (pools == null) {
+                list.add(new Placement.Candidate(id, "-", false, false, 0, 0));
+                return;
+            }
+            for (Pool p : pools) {
+                list.add(new Placement.Candidate(id, p.getName(), true, p.getState() == PoolState.POOL_ONLINE,
+                        p.getCapacity(), p.getUsed()));
+            }
+        });
+        return list;
+    }
+
+    /** As many pools as there are for a volume that is short of nodes (it runs degraded meanwhile). */
+    private static List<Placement.Candidate> partial(World world, MayastorVolume.Spec spec, int missing, Set<String> excluded) {
+        for (int n = missing - 1; n > 0; n--) {
+            Placement.Result r = Placement.place(new Placement.Request(spec.getReplicaCount(), spec.getRequiredBytes(),
+                    yes(spec.getThin()), nonNull(spec.getRequiredNodes()), nonNull(spec.getPreferredNodes())), n,
+                    candidates(world), excluded);
+            if (r.satisfied()) {
+                return r.chosen();
+            }
+        }
+        return List.of();
+    }
+
+    private Replica createReplica(World world, Placement.Candidate c, String replicaName, MayastorVolume.Spec spec) {
+        String replicaUuid = UUID.randomUUID().toString();
+        try {
+            Replica made = clients.replicas(world.endpoint(c.node())).createReplica(CreateReplicaRequest.newBuilder()
+                    .setPool(c.pool()).setUuid(replicaUuid).setName(replicaName).setSize(spec.getRequiredBytes())
+                    .setThin(yes(spec.getThin())).build());
+            LOG.log(Level.INFO, "{0}: replica {1} made on {2}/{3}", replicaName, replicaUuid, c.node(), c.pool());
+            return made;
+        } catch (StatusRuntimeException e) {
+            throw NodeClients.translate(c.node(), e);
+        }
+    }
+
+    /** Keeps {@code wanted} replicas: drops those behind first, then those last in the list. */
+    private List<Live> dropExcess(World world, List<Live> live, int wanted, Set<String> behind, String volume) {
+        List<Live> ordered = new ArrayList<>(live);
+        ordered.sort((a, b) -> Boolean.compare(behind.contains(a.uuid()), behind.contains(b.uuid())));
+        List<Live> keep = new ArrayList<>(ordered.subList(0, wanted));
+        for (Live extra : ordered.subList(wanted, ordered.size())) {
+            for (Map.Entry<String, List<Nexus>> e : world.nexuses.entrySet()) {
+                for (Nexus n : e.getValue()) {
+                    for (Child ch : n.getChildrenList()) {
+                        if (ch.getUri().contains(extra.uuid())) {
+                            removeChild(world, e.getKey(), n.getName(), ch.getUri());
+                        }
+                    }
+                }
+            }
+            destroyReplica(world, extra.node(), extra.uuid());
+            LOG.log(Level.INFO, "volume {0}: one replica too many: destroyed {1} on {2}", volume, extra.uuid(), extra.node());
+        }
+        return keep;
+    }
+
+    private void destroyReplica(World world, String node, String replicaUuid) {
+        try {
+            clients.replicas(world.endpoint(node)).destroyReplica(DestroyReplicaRequest.newBuilder().setUuid(replicaUuid)
+                    .setForce(true).build());
+        } catch (StatusRuntimeException e) {
+            MayastorException me = NodeClients.translate(node, e);
+            if (me.kind() != io.mayastorj.core.error.ErrorKind.NOT_FOUND) {
+                throw me;
+            }
+        }
+    }
+
+    private void destroyNexus(World world, String node, String uuid, String volume) {
+        try {
+            clients.nexus(world.endpoint(node)).destroyNexus(DestroyNexusRequest.newBuilder().setNexus(uuid).build());
+            LOG.log(Level.INFO, "volume {0}: nexus on {1} destroyed", volume, node);
+        } catch (StatusRuntimeException e) {
+            MayastorException me = NodeClients.translate(node, e);
+            if (me.kind() != io.mayastorj.core.error.ErrorKind.NOT_FOUND) {
+                throw me;
+            }
+        }
+    }
+
+    private void removeChild(World world, String node, String nexus, String uri) {
+        try {
+            clients.nexus(world.endpoint(node)).removeChildNexus(RemoveChildNexusRequest.newBuilder().setNexus(nexus)
+                    .setUri(uri).build());
+        } catch (StatusRuntimeException e) {
+            throw NodeClients.translate(node, e);
+        }
+    }
+
+    /** The URI the nexus on {@code target} opens a replica by: local, or shared over nvmf to the target only. */
+    private String childUri(World world, Live r, String target) {
+        if (r.node().equals(target)) {
+            return "bdev:///" + r.uuid();
+        }
+        String hostNqn = world.nodes.get(target).hostNqn();
+        if (r.shareUri() != null && r.allowedHosts().equals(List.of(hostNqn))) {
+            return r.shareUri();
+        }
+        var replicas = clients.replicas(world.endpoint(r.node()));
+        try {
+            if (r.shareUri() != null) {
+                replicas.unshareReplica(UnshareReplicaRequest.newBuilder().setUuid(r.uuid()).setForce(true).build());
+            }
+            return replicas.shareReplica(ShareReplicaRequest.newBuilder().setUuid(r.uuid()).setShare(ShareProtocol.NVMF)
+                    .addAllowedHosts(hostNqn).build()).getUri();
+        } catch (StatusRuntimeException e) {
+            throw NodeClients.translate(r.node(), e);
+        }
+    }
+
+    /** Replica uuid of a child URI: bdev:///U or nvmf://…:U?uuid=U. */
+    private static String replicaOf(String childUri) {
+        int q = childUri.indexOf('?');
+        String path = q < 0 ? childUri : childUri.substring(0, q);
+        int cut = Math.max(path.lastIndexOf('/'), path.lastIndexOf(':'));
+        return path.substring(cut + 1);
+    }
+
+    private MayastorVolume.Nexus ensureNexus(World world, MayastorVolume msv, String uuid, String target, List<Live> live,
+                                             Set<String> behind) {
+        MayastorVolume.Spec spec = msv.getSpec();
+        String endpoint = world.endpoint(target);
+        var nexusApi = clients.nexus(endpoint);
+        Map<String, String> wantedUris = new LinkedHashMap<>(); // replica uuid -> child URI
+        for (Live r : live) {
+            wantedUris.put(r.uuid(), childUri(world, r, target));
+        }
+        Optional<Nexus> existing = world.nexus(target, uuid);
+        Nexus nexus;
+        try {
+            if (existing.isEmpty()) {
+                List<String> inSync = new ArrayList<>();
+                wantedUris.forEach((replica, uri) -> {
+                    if (!behind.contains(replica)) {
+                        inSync.add(uri);
+                    }
+                });
+                if (inSync.isEmpty()) {
+                    throw MayastorException.failedPrecondition("volume %s: no replica is known to be in sync; it is not "
+                            + "published until one is", msv.getMetadata().getName());
+                }
+                nexus = nexusApi.createNexus(CreateNexusRequest.newBuilder().setName(uuid).setUuid(uuid)
+                        .setSize(spec.getRequiredBytes()).addAllChildren(inSync).build());
+                LOG.log(Level.INFO, "volume {0}: nexus made on {1} over {2}", msv.getMetadata().getName(), target, inSync);
+            } else {
+                nexus = existing.get();
+            }
+            Set<String> present = new HashSet<>();
+            for (Child c : nexus.getChildrenList()) {
+                present.add(c.getUri());
+            }
+            for (Map.Entry<String, String> w : wantedUris.entrySet()) {
+                if (!present.contains(w.getValue())) {
+                    nexus = nexusApi.addChildNexus(AddChildNexusRequest.newBuilder().setNexus(uuid).setUri(w.getValue()).build());
+                }
+            }
+            for (Child c : nexus.getChildrenList()) {
+                String replica = replicaOf(c.getUri());
+                if (!wantedUris.containsKey(replica)) {
+                    if (!awayNodeHolds(world, msv, replica)) {
+                        // given up (replaced) or gone: out of the nexus (never the last in-sync child: the node refuses)
+                        nexus = nexusApi.removeChildNexus(RemoveChildNexusRequest.newBuilder().setNexus(uuid)
+                                .setUri(c.getUri()).build());
+                    }
+                } else if (c.getState() == ChildState.CHILD_FAULTED) {
+                    // its replica is reachable again: back into the nexus (a partial rebuild within the window)
+                    nexus = nexusApi.addChildNexus(AddChildNexusRequest.newBuilder().setNexus(uuid).setUri(c.getUri()).build());
+                }
+            }
+            String protocol = spec.getProtocol() == null ? "nvmf" : spec.getProtocol();
+            if (!protocol.equals("none") && nexus.getDeviceUri().isEmpty()) {
+                nexus = nexusApi.publishNexus(PublishNexusRequest.newBuilder().setNexus(uuid)
+                        .setShare(protocol.equals("iscsi") ? ShareProtocol.ISCSI : ShareProtocol.NVMF).build());
+                LOG.log(Level.INFO, "volume {0}: published on {1}: {2}", msv.getMetadata().getName(), target,
+                        nexus.getDeviceUri());
+            }
+        } catch (StatusRuntimeException e) {
+            throw NodeClients.translate(target, e);
+        }
+        MayastorVolume.Nexus status = new MayastorVolume.Nexus();
+        status.setNode(target);
+        status.setDeviceUri(nexus.getDeviceUri().isEmpty() ? "bdev:///" + uuid : nexus.getDeviceUri());
+        status.setState(nexus.getState().name().replace("NEXUS_", "").toLowerCase(Locale.ROOT));
+        for (Child c : nexus.getChildrenList()) {
+            String state = c.getState().name().replace("CHILD_", "").toLowerCase(Locale.ROOT);
+            Double progress = c.hasRebuild() ? c.getRebuild().getProgress() : null;
+            status.getChildren().add(new MayastorVolume.Child(c.getUri(), state,
+                    c.getState() == ChildState.CHILD_DEGRADED ? progress : null));
+            if (c.getState() == ChildState.CHILD_ONLINE) {
+                behind.remove(replicaOf(c.getUri())); // rebuilt: in sync from now on
+            }
+        }
+        return status;
+    }
+
+    private boolean awayNodeHolds(World world, MayastorVolume msv, String replica) {
+        List<MayastorVolume.Replica> recorded = msv.getStatus() == null || msv.getStatus().getReplicas() == null
+                ? List.of() : msv.getStatus().getReplicas();
+        for (MayastorVolume.Replica r : recorded) {
+            if (r.getUri() != null && r.getUri().contains(replica) && !world.reachable(r.getNode())) {
+                NodeRegistry.NodeState node = world.nodes.get(r.getNode());
+                return node != null && System.currentTimeMillis() - node.lastSeenMillis() < grace.toMillis();
+            }
+        }
+        return false;
+    }
+
+    /** Deleting: the nexus and every reachable replica go; replicas on nodes away are swept when they return. */
+    private void tearDown(MayastorVolume msv, String uuid, String replicaName) {
+        String name = msv.getMetadata().getName();
+        World world = new World();
+        String target = msv.getStatus() != null && msv.getStatus().getNexus() != null ? msv.getStatus().getNexus().getNode() : null;
+        if (target != null && !world.reachable(target) && world.nodes.containsKey(target)) {
+            writeStatus(msv, MayastorVolume.OFFLINE, "being deleted: waiting for node " + target + " to take its nexus down",
+                    msv.getStatus().getNexus(), msv.getStatus().getReplicas(), msv.getSpec().getRequiredBytes());
+            return;
+        }
+        for (String node : world.nexuses.keySet()) {
+            if (world.nexus(node, uuid).isPresent()) {
+                destroyNexus(world, node, uuid, name);
+            }
+        }
+        for (Live r : world.replicasOf(replicaName)) {
+            destroyReplica(world, r.node(), r.uuid());
+            LOG.log(Level.INFO, "volume {0} deleted: replica {1} on {2} destroyed", name, r.uuid(), r.node());
+        }
+        msv.getMetadata().getFinalizers().remove(Kinds.FINALIZER);
+        store.update(msv);
+        LOG.log(Level.INFO, "volume {0} is gone", name);
+    }
+
+    /**
+     * Replicas of volumes that no longer exist, on nodes that were away when their volume was
+     * deleted (or left by a crash): destroyed. Only names this operator gives are touched.
+     */
+    public void sweep() {
+        Set<String> volumes = new HashSet<>();
+        for (MayastorVolume v : store.list(MayastorVolume.class)) {
+            volumes.add(REPLICA_PREFIX + v.getMetadata().getUid());
+        }
+        World world = new World();
+        world.replicas.forEach((node, list) -> {
+            for (Replica r : list) {
+                if (r.getName().startsWith(REPLICA_PREFIX) && !volumes.contains(r.getName())) {
+                    destroyReplica(world, node, r.getUuid());
+                    LOG.log(Level.INFO, "replica {0} on {1} belonged to a volume that is gone ({2}): destroyed", r.getUuid(),
+                            node, r.getName());
+                }
+            }
+        });
+    }
+
+    private void writeStatus(MayastorVolume msv, String state, String reason, MayastorVolume.Nexus nexus,
+                             List<MayastorVolume.Replica> replicas, Long size) {
+        MayastorVolume.Status s = new MayastorVolume.Status();
+        s.setState(state);
+        s.setReason(reason);
+        s.setSize(replicas.isEmpty() ? null : size);
+        s.setNexus(nexus);
+        s.setTargetNodes(nexus == null ? null : List.of(nexus.getNode()));
+        s.setReplicas(replicas.isEmpty() ? null : replicas);
+        MayastorVolume.Status old = msv.getStatus();
+        s.setConditions(Condition.ready(old == null ? null : old.getConditions(), MayastorVolume.HEALTHY.equals(state), state, reason));
+        if (Statuses.same(old, s)) {
+            return;
+        }
+        if (old == null || !Objects.equals(old.getState(), state)) {
+            LOG.log(Level.INFO, "volume {0} is {1}{2}", msv.getMetadata().getName(), state, reason == null ? "" : ": " + reason);
+        }
+        msv.setStatus(s);
+        store.updateStatus(msv);
+    }
+
+}

@@ -1,0 +1,67 @@
+package io.mayastorj.control.internal.registry;
+
+import io.nats.client.Connection;
+import io.nats.client.Dispatcher;
+import io.nats.client.Nats;
+import io.nats.client.Options;
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
+
+/**
+ * The seed's registry: nodes' heartbeats on NATS subject {@value #SUBJECT},
+ * {@code {"id":"v0/register","data":{"id":…,"grpcEndpoint":…}}} and {@code v0/deregister}, into the
+ * node registry. Connects in the background and for ever, so a NATS server that starts later or
+ * restarts is picked up without a restart of the control plane.
+ */
+public final class NatsRegistry implements AutoCloseable {
+
+    private static final Logger LOG = System.getLogger("mayastor.control");
+    public static final String SUBJECT = "v0/registry";
+
+    private final JsonMapper json = JsonMapper.builder().build();
+    private final NodeRegistry registry;
+    private final Connection connection;
+
+    public NatsRegistry(String url, NodeRegistry registry) throws InterruptedException, java.io.IOException {
+        this.registry = registry;
+        Options options = new Options.Builder().server(url).connectionName("mayastor-control").maxReconnects(-1)
+                .reconnectWait(Duration.ofSeconds(1)).connectionTimeout(Duration.ofSeconds(3))
+                .connectionListener((c, event) -> LOG.log(Level.INFO, "NATS at {0}: {1}", url, event))
+                .build();
+        this.connection = Nats.connectReconnectOnConnect(options);
+        Dispatcher dispatcher = connection.createDispatcher(message -> handle(new String(message.getData(), StandardCharsets.UTF_8)));
+        dispatcher.subscribe(SUBJECT);
+        LOG.log(Level.INFO, "listening for node registrations on NATS subject {0} at {1}", SUBJECT, url);
+    }
+
+    /** One message; a malformed one is logged and dropped. */
+    void handle(String text) {
+        try {
+            JsonNode message = json.readTree(text);
+            String id = message.path("id").asString("");
+            JsonNode data = message.path("data");
+            String node = data.path("id").asString("");
+            switch (id) {
+                case "v0/register" -> registry.register(node, data.path("grpcEndpoint").asString(""), null);
+                case "v0/deregister" -> registry.deregister(node);
+                default -> LOG.log(Level.DEBUG, "ignored registry message {0}", id);
+            }
+        } catch (RuntimeException e) {
+            LOG.log(Level.WARNING, "a registry message that is not understood ({0}): {1}", e.getMessage(),
+                    text.length() > 200 ? text.substring(0, 200) + "…" : text);
+        }
+    }
+
+    @Override
+    public void close() {
+        try {
+            connection.close();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}

@@ -1,0 +1,196 @@
+package io.mayastorj.control.internal.registry;
+
+import io.mayastorj.core.error.MayastorException;
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.TreeMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.function.LongSupplier;
+
+/**
+ * The storage nodes the control plane knows, fed by their heartbeats — over NATS or gRPC, both end
+ * here. A node is online from its first heartbeat, offline after it missed {@code missed} beats
+ * (or at once when it deregisters), and online again with its next one. Listeners hear of every new
+ * node, changed endpoint and online/offline transition.
+ */
+public final class NodeRegistry implements AutoCloseable {
+
+    private static final Logger LOG = System.getLogger("mayastor.control");
+
+    /** A node as the registry knows it. */
+    public record NodeState(String id, String endpoint, String hostNqn, boolean online, long lastSeenMillis) {
+    }
+
+    @FunctionalInterface
+    public interface Listener {
+        void changed(NodeState node);
+    }
+
+    private final long offlineAfterNanos;
+    private final LongSupplier clock;
+    private final Map<String, Entry> nodes = new TreeMap<>();
+    private final List<Listener> listeners = new CopyOnWriteArrayList<>();
+    private final ScheduledExecutorService ticker;
+
+    private static final class Entry {
+        String endpoint;
+        String hostNqn;
+        boolean online;
+        long lastSeenNanos;
+        long lastSeenMillis;
+    }
+
+    /**
+     * @param interval the nodes' heartbeat interval
+     * @param missed   heartbeats a node may miss before it is offline
+     */
+    public NodeRegistry(Duration interval, int missed) {
+        this(interval, missed, System::nanoTime, true);
+    }
+
+    NodeRegistry(Duration interval, int missed, LongSupplier clock, boolean tick) {
+        this.offlineAfterNanos = interval.toNanos() * missed;
+        this.clock = clock;
+        if (tick) {
+            ticker = Executors.newSingleThreadScheduledExecutor(r -> {
+                Thread t = new Thread(r, "node-registry");
+                t.setDaemon(true);
+                return t;
+            });
+            long period = Math.max(50, interval.toMillis() / 4);
+            ticker.scheduleWithFixedDelay(this::expire, period, period, TimeUnit.MILLISECONDS);
+        } else {
+            ticker = null;
+        }
+    }
+
+    public void addListener(Listener listener) {
+        listeners.add(listener);
+    }
+
+    /**
+     * A node known from before (the control plane restarted): listed as it was, and given one full
+     * offline period to send its next heartbeat before it counts as offline.
+     */
+    public void remember(String id, String endpoint, String hostNqn, boolean online) {
+        synchronized (this) {
+            if (nodes.containsKey(id)) {
+                return;
+            }
+            Entry e = new Entry();
+            e.endpoint = endpoint;
+            e.hostNqn = hostNqn;
+            e.online = online;
+            e.lastSeenNanos = clock.getAsLong();
+            e.lastSeenMillis = System.currentTimeMillis();
+            nodes.put(id, e);
+        }
+    }
+
+    /** A heartbeat. */
+    public void register(String id, String endpoint, String hostNqn) {
+        if (id == null || !id.matches("[A-Za-z0-9][A-Za-z0-9._-]*")) {
+            throw MayastorException.invalidArgument("node id '%s' is not valid: letters, digits, '.', '_' and '-'", id);
+        }
+        if (endpoint == null || !endpoint.matches("[^\\s:]+:[0-9]{1,5}")) {
+            throw MayastorException.invalidArgument("node %s: grpc endpoint '%s' is not ip:port", id, endpoint);
+        }
+        String nqn = hostNqn == null || hostNqn.isBlank() ? "nqn.2019-05.io.openebs:node-name:" + id : hostNqn;
+        NodeState changed = null;
+        synchronized (this) {
+            Entry e = nodes.get(id);
+            boolean fresh = e == null;
+            if (fresh) {
+                e = new Entry();
+                nodes.put(id, e);
+            }
+            boolean moved = !endpoint.equals(e.endpoint) || !nqn.equals(e.hostNqn);
+            boolean back = !e.online;
+            e.endpoint = endpoint;
+            e.hostNqn = nqn;
+            e.online = true;
+            e.lastSeenNanos = clock.getAsLong();
+            e.lastSeenMillis = System.currentTimeMillis();
+            if (fresh || moved || back) {
+                changed = state(id, e);
+                LOG.log(Level.INFO, "node {0} is online at {1}{2}", id, endpoint, fresh ? " (new)" : moved ? " (moved)" : "");
+            }
+        }
+        notify(changed);
+    }
+
+    /** A node that stops cleanly. */
+    public void deregister(String id) {
+        NodeState changed = null;
+        synchronized (this) {
+            Entry e = nodes.get(id);
+            if (e != null && e.online) {
+                e.online = false;
+                changed = state(id, e);
+                LOG.log(Level.INFO, "node {0} deregistered: offline", id);
+            }
+        }
+        notify(changed);
+    }
+
+    /** Marks offline the nodes whose heartbeats stopped. */
+    void expire() {
+        List<NodeState> changed = new ArrayList<>();
+        synchronized (this) {
+            long now = clock.getAsLong();
+            for (Map.Entry<String, Entry> n : nodes.entrySet()) {
+                Entry e = n.getValue();
+                if (e.online && now - e.lastSeenNanos > offlineAfterNanos) {
+                    e.online = false;
+                    changed.add(state(n.getKey(), e));
+                    LOG.log(Level.WARNING, "node {0} is offline: no heartbeat for {1} s", n.getKey(),
+                            TimeUnit.NANOSECONDS.toSeconds(now - e.lastSeenNanos));
+                }
+            }
+        }
+        changed.forEach(this::notify);
+    }
+
+    private void notify(NodeState state) {
+        if (state == null) {
+            return;
+        }
+        for (Listener l : listeners) {
+            try {
+                l.changed(state);
+            } catch (RuntimeException e) {
+                LOG.log(Level.WARNING, "a node listener failed: {0}", e.toString());
+            }
+        }
+    }
+
+    private static NodeState state(String id, Entry e) {
+        return new NodeState(id, e.endpoint, e.hostNqn, e.online, e.lastSeenMillis);
+    }
+
+    public synchronized List<NodeState> nodes() {
+        List<NodeState> list = new ArrayList<>();
+        nodes.forEach((id, e) -> list.add(state(id, e)));
+        return list;
+    }
+
+    public synchronized Optional<NodeState> node(String id) {
+        Entry e = nodes.get(id);
+        return e == null ? Optional.empty() : Optional.of(state(id, e));
+    }
+
+    @Override
+    public void close() {
+        if (ticker != null) {
+            ticker.shutdownNow();
+        }
+    }
+}

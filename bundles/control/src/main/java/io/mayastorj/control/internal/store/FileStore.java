@@ -1,0 +1,311 @@
+package io.mayastorj.control.internal.store;
+
+import io.fabric8.kubernetes.api.model.ObjectMeta;
+import io.fabric8.kubernetes.client.CustomResource;
+import io.fabric8.kubernetes.client.utils.KubernetesSerialization;
+import io.mayastorj.control.internal.model.Kinds;
+import io.mayastorj.core.error.MayastorException;
+import java.io.IOException;
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.TreeMap;
+import java.util.UUID;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.stream.Stream;
+
+/**
+ * The embedded default store: one YAML file per resource under {@code DIR/<plural>/<name>.yaml},
+ * the same documents the Kubernetes API would hold. A write goes to a temporary file, is synced,
+ * renamed over the old one and the directory synced, so a {@code kill -9} leaves either the old or
+ * the new version, never a torn one. Resource versions are one counter for the whole store,
+ * restored at start from the highest on disk. Callers get copies: nothing they change reaches the
+ * store except through a write.
+ */
+public final class FileStore implements ResourceStore {
+
+    private static final Logger LOG = System.getLogger("mayastor.control");
+    private static final String SUFFIX = ".yaml";
+
+    private final Path dir;
+    private final KubernetesSerialization serialization = new KubernetesSerialization();
+    private final Map<Class<?>, Map<String, CustomResource<?, ?>>> resources = new HashMap<>();
+    private final List<Listener> listeners = new CopyOnWriteArrayList<>();
+    private long version;
+
+    public FileStore(Path dir) {
+        this.dir = dir;
+        try {
+            for (Kinds.Kind kind : Kinds.ALL) {
+                Path kindDir = Files.createDirectories(dir.resolve(kind.plural()));
+                Map<String, CustomResource<?, ?>> byName = new TreeMap<>();
+                try (Stream<Path> files = Files.list(kindDir)) {
+                    for (Path file : files.sorted().toList()) {
+                        String name = file.getFileName().toString();
+                        if (!name.endsWith(SUFFIX)) {
+                            Files.deleteIfExists(file); // a write that a crash cut short: the old version stands
+                            continue;
+                        }
+                        CustomResource<?, ?> r = read(file, kind.type());
+                        byName.put(r.getMetadata().getName(), r);
+                        version = Math.max(version, Long.parseLong(r.getMetadata().getResourceVersion()));
+                    }
+                }
+                resources.put(kind.type(), byName);
+            }
+        } catch (IOException | RuntimeException e) {
+            throw MayastorException.internal("cannot read the resource store in %s: %s", dir, e.getMessage());
+        }
+        LOG.log(Level.INFO, "resource store: {0} ({1} nodes, {2} pools, {3} volumes)", dir,
+                resources.get(Kinds.NODE.type()).size(), resources.get(Kinds.POOL.type()).size(),
+                resources.get(Kinds.VOLUME.type()).size());
+    }
+
+    private CustomResource<?, ?> read(Path file, Class<? extends CustomResource<?, ?>> type) throws IOException {
+        CustomResource<?, ?> r = serialization.unmarshal(Files.readString(file, StandardCharsets.UTF_8), type);
+        if (r == null || r.getMetadata() == null || r.getMetadata().getName() == null
+                || r.getMetadata().getResourceVersion() == null) {
+            throw new IOException(file + " is not a resource of this store");
+        }
+        return r;
+    }
+
+    @SuppressWarnings("unchecked")
+    private <T extends CustomResource<?, ?>> T copy(T r) {
+        return (T) serialization.unmarshal(serialization.asYaml(r), r.getClass());
+    }
+
+    private Map<String, CustomResource<?, ?>> of(Class<?> kind) {
+        Map<String, CustomResource<?, ?>> byName = resources.get(kind);
+        if (byName == null) {
+            throw new IllegalArgumentException(kind + " is not kept here");
+        }
+        return byName;
+    }
+
+    @Override
+    @SuppressWarnings("unchecked")
+    public synchronized <T extends CustomResource<?, ?>> List<T> list(Class<T> kind) {
+        List<T> list = new ArrayList<>();
+        for (CustomResource<?, ?> r : of(kind).values()) {
+            list.add(copy((T) r));
+        }
+        return list;
+    }
+
+    @Override
+    @SuppressWarnings("unchecked")
+    public synchronized <T extends CustomResource<?, ?>> Optional<T> get(Class<T> kind, String name) {
+        CustomResource<?, ?> r = of(kind).get(name);
+        return r == null ? Optional.empty() : Optional.of(copy((T) r));
+    }
+
+    @Override
+    public <T extends CustomResource<?, ?>> T create(T resource) {
+        T stored;
+        synchronized (this) {
+            String name = name(resource);
+            Kinds.Kind kind = Kinds.of(resource.getClass());
+            if (of(resource.getClass()).containsKey(name)) {
+                throw MayastorException.alreadyExists("%s %s exists already", kind.singular(), name);
+            }
+            stored = copy(resource);
+            ObjectMeta meta = stored.getMetadata();
+            meta.setNamespace(Kinds.NAMESPACE);
+            meta.setUid(UUID.randomUUID().toString());
+            meta.setCreationTimestamp(now());
+            meta.setGeneration(1L);
+            meta.setResourceVersion(String.valueOf(++version));
+            meta.setDeletionTimestamp(null);
+            write(stored);
+        }
+        notify(stored);
+        return copy(stored);
+    }
+
+    @Override
+    public <T extends CustomResource<?, ?>> T update(T resource) {
+        T stored;
+        boolean gone;
+        synchronized (this) {
+            T current = current(resource);
+            stored = copy(current);
+            ObjectMeta meta = stored.getMetadata();
+            meta.setLabels(resource.getMetadata().getLabels());
+            meta.setAnnotations(resource.getMetadata().getAnnotations());
+            meta.setFinalizers(resource.getMetadata().getFinalizers());
+            String before = serialization.asJson(current.getSpec());
+            setSpec(stored, resource.getSpec());
+            if (!before.equals(serialization.asJson(stored.getSpec()))) {
+                meta.setGeneration(meta.getGeneration() == null ? 1 : meta.getGeneration() + 1);
+            }
+            meta.setResourceVersion(String.valueOf(++version));
+            gone = meta.getDeletionTimestamp() != null && (meta.getFinalizers() == null || meta.getFinalizers().isEmpty());
+            if (gone) {
+                remove(stored);
+            } else {
+                write(stored);
+            }
+        }
+        notify(stored);
+        return copy(stored);
+    }
+
+    @Override
+    public <T extends CustomResource<?, ?>> T updateStatus(T resource) {
+        T stored;
+        synchronized (this) {
+            stored = copy(current(resource));
+            setStatus(stored, resource.getStatus());
+            stored.getMetadata().setResourceVersion(String.valueOf(++version));
+            write(stored);
+        }
+        notify(stored);
+        return copy(stored);
+    }
+
+    @Override
+    public void delete(Class<? extends CustomResource<?, ?>> kind, String name) {
+        CustomResource<?, ?> stored;
+        synchronized (this) {
+            CustomResource<?, ?> current = of(kind).get(name);
+            if (current == null) {
+                throw MayastorException.notFound("%s %s not found", Kinds.of(kind).singular(), name);
+            }
+            stored = copy(current);
+            ObjectMeta meta = stored.getMetadata();
+            if (meta.getFinalizers() == null || meta.getFinalizers().isEmpty()) {
+                remove(stored);
+            } else {
+                if (meta.getDeletionTimestamp() != null) {
+                    return; // marked already
+                }
+                meta.setDeletionTimestamp(now());
+                meta.setResourceVersion(String.valueOf(++version));
+                write(stored);
+            }
+        }
+        notify(stored);
+    }
+
+    /** The stored version a write is based on: NOT_FOUND, or ABORTED when it changed since it was read. */
+    @SuppressWarnings("unchecked")
+    private <T extends CustomResource<?, ?>> T current(T resource) {
+        String name = name(resource);
+        CustomResource<?, ?> current = of(resource.getClass()).get(name);
+        if (current == null) {
+            throw MayastorException.notFound("%s %s not found", Kinds.of(resource.getClass()).singular(), name);
+        }
+        String read = resource.getMetadata().getResourceVersion();
+        if (read != null && !read.equals(current.getMetadata().getResourceVersion())) {
+            throw MayastorException.aborted("%s %s was changed meanwhile (version %s, not %s): read it again",
+                    Kinds.of(resource.getClass()).singular(), name, current.getMetadata().getResourceVersion(), read);
+        }
+        return (T) current;
+    }
+
+    private static String name(CustomResource<?, ?> resource) {
+        String name = resource.getMetadata() == null ? null : resource.getMetadata().getName();
+        if (name == null || !name.matches("[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")) {
+            throw MayastorException.invalidArgument("'%s' is not a valid resource name: lower-case letters, digits, '-' "
+                    + "and '.', starting and ending with a letter or digit", name);
+        }
+        return name;
+    }
+
+    @SuppressWarnings({"unchecked", "rawtypes"})
+    private static void setSpec(CustomResource target, Object spec) {
+        target.setSpec(spec);
+    }
+
+    @SuppressWarnings({"unchecked", "rawtypes"})
+    private static void setStatus(CustomResource target, Object status) {
+        target.setStatus(status);
+    }
+
+    private static String now() {
+        return Instant.now().truncatedTo(ChronoUnit.SECONDS).toString();
+    }
+
+    private Path file(CustomResource<?, ?> r) {
+        return dir.resolve(Kinds.of(r.getClass()).plural()).resolve(r.getMetadata().getName() + SUFFIX);
+    }
+
+    /** Temp file, sync, rename over the old one, sync the directory. */
+    private void write(CustomResource<?, ?> r) {
+        Path target = file(r);
+        Path temp = target.resolveSibling(target.getFileName() + ".tmp");
+        try {
+            byte[] bytes = serialization.asYaml(r).getBytes(StandardCharsets.UTF_8);
+            try (FileChannel out = FileChannel.open(temp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                    StandardOpenOption.TRUNCATE_EXISTING)) {
+                ByteBuffer buffer = ByteBuffer.wrap(bytes);
+                while (buffer.hasRemaining()) {
+                    out.write(buffer);
+                }
+                out.force(true);
+            }
+            Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            syncDirectory(target.getParent());
+        } catch (IOException e) {
+            throw MayastorException.internal("cannot write %s: %s", target, e.getMessage());
+        }
+        of(r.getClass()).put(r.getMetadata().getName(), copy(r));
+    }
+
+    private void remove(CustomResource<?, ?> r) {
+        Path target = file(r);
+        try {
+            Files.deleteIfExists(target);
+            syncDirectory(target.getParent());
+        } catch (IOException e) {
+            throw MayastorException.internal("cannot delete %s: %s", target, e.getMessage());
+        }
+        of(r.getClass()).remove(r.getMetadata().getName());
+    }
+
+    private static void syncDirectory(Path directory) throws IOException {
+        try (FileChannel d = FileChannel.open(directory, StandardOpenOption.READ)) {
+            d.force(true);
+        }
+    }
+
+    private void notify(CustomResource<?, ?> r) {
+        for (Listener l : listeners) {
+            try {
+                l.changed(r.getClass(), r.getMetadata().getName());
+            } catch (RuntimeException e) {
+                LOG.log(Level.WARNING, "a store listener failed: {0}", e.toString());
+            }
+        }
+    }
+
+    @Override
+    public void addListener(Listener listener) {
+        listeners.add(Objects.requireNonNull(listener));
+    }
+
+    @Override
+    public String describe() {
+        return "files in " + dir;
+    }
+
+    @Override
+    public void close() {
+        listeners.clear();
+    }
+}

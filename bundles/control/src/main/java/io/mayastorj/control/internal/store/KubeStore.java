@@ -1,0 +1,158 @@
+package io.mayastorj.control.internal.store;
+
+import io.fabric8.kubernetes.client.CustomResource;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientException;
+import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
+import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
+import io.mayastorj.control.internal.model.Kinds;
+import io.mayastorj.core.error.MayastorException;
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
+import java.net.HttpURLConnection;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.Supplier;
+
+/**
+ * Resources in the Kubernetes API (fabric8's client): reads and writes go to the API server,
+ * status through the status subresource, every write with the resourceVersion it read (a conflict
+ * is ABORTED), deletion with Kubernetes' own finalizer handling; informers tell the operators of
+ * every change.
+ */
+public final class KubeStore implements ResourceStore {
+
+    private static final Logger LOG = System.getLogger("mayastor.control");
+
+    private final KubernetesClient client;
+    private final String namespace;
+    private final ClassLoader loader;
+    private final List<Listener> listeners = new CopyOnWriteArrayList<>();
+    private final List<SharedIndexInformer<?>> informers = new ArrayList<>();
+
+    public KubeStore(KubernetesClient client, String namespace) {
+        this.client = client;
+        this.namespace = namespace;
+        this.loader = KubeStore.class.getClassLoader();
+        for (Kinds.Kind kind : Kinds.ALL) {
+            informers.add(inform(kind.type()));
+        }
+    }
+
+    private <T extends CustomResource<?, ?>> SharedIndexInformer<T> inform(Class<T> kind) {
+        return call(() -> client.resources(kind).inNamespace(namespace).inform(new ResourceEventHandler<T>() {
+            @Override
+            public void onAdd(T obj) {
+                changed(kind, obj);
+            }
+
+            @Override
+            public void onUpdate(T oldObj, T newObj) {
+                changed(kind, newObj);
+            }
+
+            @Override
+            public void onDelete(T obj, boolean deletedFinalStateUnknown) {
+                changed(kind, obj);
+            }
+        }, 0));
+    }
+
+    private void changed(Class<?> kind, CustomResource<?, ?> r) {
+        for (Listener l : listeners) {
+            try {
+                l.changed(kind, r.getMetadata().getName());
+            } catch (RuntimeException e) {
+                LOG.log(Level.WARNING, "a store listener failed: {0}", e.toString());
+            }
+        }
+    }
+
+    /**
+     * Runs a client call with this bundle's class loader as the context loader (fabric8 finds its
+     * HTTP client and model types through ServiceLoader) and its errors as MayastorExceptions.
+     */
+    private <R> R call(Supplier<R> work) {
+        Thread thread = Thread.currentThread();
+        ClassLoader previous = thread.getContextClassLoader();
+        thread.setContextClassLoader(loader);
+        try {
+            return work.get();
+        } catch (KubernetesClientException e) {
+            throw translate(e);
+        } finally {
+            thread.setContextClassLoader(previous);
+        }
+    }
+
+    private static MayastorException translate(KubernetesClientException e) {
+        String message = e.getStatus() != null && e.getStatus().getMessage() != null ? e.getStatus().getMessage()
+                : e.getMessage();
+        return switch (e.getCode()) {
+            case HttpURLConnection.HTTP_NOT_FOUND -> MayastorException.notFound("%s", message);
+            case HttpURLConnection.HTTP_CONFLICT -> message != null && message.contains("already exists")
+                    ? MayastorException.alreadyExists("%s", message) : MayastorException.aborted("%s", message);
+            case 422, HttpURLConnection.HTTP_BAD_REQUEST -> MayastorException.invalidArgument("%s", message);
+            case HttpURLConnection.HTTP_FORBIDDEN, HttpURLConnection.HTTP_UNAUTHORIZED ->
+                    new MayastorException(io.mayastorj.core.error.ErrorKind.PERMISSION_DENIED, message);
+            case 0 -> MayastorException.unavailable("the Kubernetes API cannot be reached: %s", message);
+            default -> MayastorException.internal("the Kubernetes API answered %d: %s", e.getCode(), message);
+        };
+    }
+
+    @Override
+    public <T extends CustomResource<?, ?>> List<T> list(Class<T> kind) {
+        return call(() -> client.resources(kind).inNamespace(namespace).list().getItems());
+    }
+
+    @Override
+    public <T extends CustomResource<?, ?>> Optional<T> get(Class<T> kind, String name) {
+        return call(() -> Optional.ofNullable(client.resources(kind).inNamespace(namespace).withName(name).get()));
+    }
+
+    @Override
+    public <T extends CustomResource<?, ?>> T create(T resource) {
+        resource.getMetadata().setNamespace(namespace);
+        return call(() -> client.resource(resource).inNamespace(namespace).create());
+    }
+
+    @Override
+    public <T extends CustomResource<?, ?>> T update(T resource) {
+        return call(() -> client.resource(resource).inNamespace(namespace).update());
+    }
+
+    @Override
+    public <T extends CustomResource<?, ?>> T updateStatus(T resource) {
+        return call(() -> client.resource(resource).inNamespace(namespace).updateStatus());
+    }
+
+    @Override
+    public void delete(Class<? extends CustomResource<?, ?>> kind, String name) {
+        boolean deleted = call(() -> deleteOne(kind, name));
+        if (!deleted) {
+            throw MayastorException.notFound("%s %s not found", Kinds.of(kind).singular(), name);
+        }
+    }
+
+    private <T extends CustomResource<?, ?>> boolean deleteOne(Class<T> kind, String name) {
+        return !client.resources(kind).inNamespace(namespace).withName(name).delete().isEmpty();
+    }
+
+    @Override
+    public void addListener(Listener listener) {
+        listeners.add(listener);
+    }
+
+    @Override
+    public String describe() {
+        return "Kubernetes at " + client.getMasterUrl() + ", namespace " + namespace;
+    }
+
+    @Override
+    public void close() {
+        informers.forEach(SharedIndexInformer::stop);
+        client.close();
+    }
+}

@@ -1,0 +1,50 @@
+package io.mayastorj.control.internal.store;
+
+import io.fabric8.kubernetes.client.CustomResource;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * Where the control plane keeps its resources: the Kubernetes API ({@link KubeStore}) or a
+ * directory of YAML files ({@link FileStore}, the embedded default). The operators never know
+ * which. Every write names the resourceVersion it read: a write over a newer one is refused
+ * (ABORTED), and the operator reads again. Errors are {@code MayastorException}s.
+ */
+public interface ResourceStore extends AutoCloseable {
+
+    /** Something changed: a resource of this kind and name (created, updated, deleted). */
+    @FunctionalInterface
+    interface Listener {
+        void changed(Class<?> kind, String name);
+    }
+
+    <T extends CustomResource<?, ?>> List<T> list(Class<T> kind);
+
+    <T extends CustomResource<?, ?>> Optional<T> get(Class<T> kind, String name);
+
+    /** ALREADY_EXISTS when the name is taken. Assigns uid, resourceVersion and creationTimestamp. */
+    <T extends CustomResource<?, ?>> T create(T resource);
+
+    /**
+     * Writes metadata (labels, annotations, finalizers) and spec, not status. A resource marked for
+     * deletion whose last finalizer this removes is gone afterwards.
+     */
+    <T extends CustomResource<?, ?>> T update(T resource);
+
+    /** Writes the status only. */
+    <T extends CustomResource<?, ?>> T updateStatus(T resource);
+
+    /**
+     * Deletes a resource: at once when it has no finalizers, else marked (deletionTimestamp) until
+     * the last is removed. NOT_FOUND when there is none.
+     */
+    void delete(Class<? extends CustomResource<?, ?>> kind, String name);
+
+    void addListener(Listener listener);
+
+    /** For people: "files in DIR", "Kubernetes at URL, namespace NS". */
+    String describe();
+
+    @Override
+    void close();
+}

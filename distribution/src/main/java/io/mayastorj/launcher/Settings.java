@@ -1,0 +1,138 @@
+package io.mayastorj.launcher;
+
+import java.io.IOException;
+import java.io.Reader;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Properties;
+import java.util.Set;
+import java.util.TreeSet;
+
+/**
+ * A runtime's settings: defaults, then the config file (Java properties), then command-line flags
+ * (the same names with dashes). Every key is validated before Felix starts, so a typo costs a
+ * second, not a confusing half-started runtime. Subclasses name their keys and check their values.
+ */
+abstract class Settings {
+
+    protected final Map<String, String> values = new LinkedHashMap<>();
+    private final Map<String, String> keys;
+
+    protected Settings(Map<String, String> keys) {
+        this.keys = keys;
+    }
+
+    /**
+     * @param configFile a properties file, or null
+     * @param flags      flag name (dashes) to value, e.g. {@code node-id}
+     * @throws IllegalArgumentException with a message for the user
+     */
+    protected final void read(Path configFile, Map<String, String> flags) {
+        if (configFile != null) {
+            Properties file = new Properties();
+            try (Reader reader = Files.newBufferedReader(configFile)) {
+                file.load(reader);
+            } catch (NoSuchFileException e) {
+                throw new IllegalArgumentException("config file " + configFile + " does not exist");
+            } catch (IOException | IllegalArgumentException e) {
+                throw new IllegalArgumentException("cannot read config file " + configFile + ": " + e.getMessage());
+            }
+            for (String key : file.stringPropertyNames()) {
+                if (!keys.containsKey(key)) {
+                    throw new IllegalArgumentException("unknown setting '" + key + "' in " + configFile
+                            + " (known: " + String.join(", ", new TreeSet<>(keys.keySet())) + ")");
+                }
+                values.put(key, file.getProperty(key).strip());
+            }
+        }
+        flags.forEach((flag, value) -> values.put(flag.replace('-', '.'), value.strip()));
+        validate();
+    }
+
+    protected abstract void validate();
+
+    protected final int intSetting(String key, int min, int max) {
+        String value = values.get(key);
+        try {
+            int n = Integer.parseInt(value);
+            if (n < min || n > max) {
+                throw new NumberFormatException();
+            }
+            return n;
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(key + "=" + value + ": expected a whole number in " + min + ".." + max);
+        }
+    }
+
+    protected final void choice(String key, Set<String> allowed) {
+        String value = values.get(key).toLowerCase(Locale.ROOT);
+        if (!allowed.contains(value)) {
+            throw new IllegalArgumentException(key + "=" + values.get(key) + ": expected one of "
+                    + String.join(", ", new TreeSet<>(allowed)));
+        }
+        values.put(key, value);
+    }
+
+    /** A name: letters, digits, '.', '_' and '-'. */
+    protected final void name(String key, String what, String flag) {
+        String id = values.get(key);
+        if (id == null || id.isEmpty()) {
+            throw new IllegalArgumentException("the " + what + " needs a name: " + flag + " NAME (or " + key
+                    + " in the config file)");
+        }
+        if (!id.matches("[A-Za-z0-9][A-Za-z0-9._-]*")) {
+            throw new IllegalArgumentException(what + " id '" + id + "' may hold only letters, digits, '.', '_' and '-'");
+        }
+    }
+
+    /** ip:port, when set (required: must be set). */
+    protected final void endpoint(String key, String what, boolean required) {
+        String endpoint = values.getOrDefault(key, "");
+        if (endpoint.isEmpty() && !required) {
+            return;
+        }
+        int colon = endpoint.lastIndexOf(':');
+        if (colon <= 0 || !endpoint.substring(colon + 1).matches("[0-9]{1,5}")
+                || Integer.parseInt(endpoint.substring(colon + 1)) > 65535
+                || Integer.parseInt(endpoint.substring(colon + 1)) == 0) {
+            throw new IllegalArgumentException(what + " '" + endpoint + "' is not ip:port (e.g. 127.0.0.1:10124)");
+        }
+    }
+
+    /** A NATS URL, when set. */
+    protected final void natsUrl(String key) {
+        String url = values.getOrDefault(key, "");
+        if (!url.isEmpty() && !url.matches("(nats|tls)://[^/]+")) {
+            throw new IllegalArgumentException(key + " '" + url + "' is not a NATS URL (e.g. nats://127.0.0.1:4222)");
+        }
+    }
+
+    protected static Path defaultStateDir(String id) {
+        Path system = Path.of("/var/lib/mayastor");
+        try {
+            Files.createDirectories(system);
+            if (Files.isWritable(system)) {
+                return system.resolve(id);
+            }
+        } catch (IOException | SecurityException e) {
+            // not root: fall back below
+        }
+        return Path.of(System.getProperty("java.io.tmpdir"), "mayastor-" + System.getProperty("user.name"), id);
+    }
+
+    public final String get(String key) {
+        return values.get(key);
+    }
+
+    public final Path stateDir() {
+        return Path.of(values.get("state.dir"));
+    }
+
+    public final String logLevel() {
+        return values.get("log.level");
+    }
+}
