@@ -37,6 +37,16 @@ final class Mayastor {
         return new Result(p.exitValue(), new String(out, StandardCharsets.UTF_8), new String(err, StandardCharsets.UTF_8));
     }
 
+    /** The control plane as a process ({@code mayastor control ARGS}), once it says it is ready. */
+    static NodeProcess control(String... args) throws IOException, InterruptedException {
+        NodeProcess p = new NodeProcess(List.of(), List.of("control"), args);
+        if (p.await(l -> l.startsWith("mayastor control plane") && l.contains(" ready: "), 60) == null) {
+            p.close();
+            throw new IllegalStateException("the control plane did not start:\n" + p.output());
+        }
+        return p;
+    }
+
     /** A node process whose output is collected, line by line. */
     static final class NodeProcess implements AutoCloseable {
         final Process process;
@@ -49,8 +59,14 @@ final class Mayastor {
 
         /** With a command in front, e.g. {@code ip netns exec NS} to run the node in a network namespace. */
         NodeProcess(List<String> prefix, String... args) throws IOException {
+            this(prefix, List.of("node"), args);
+        }
+
+        /** {@code mayastor RUNTIME args}: a node, or the control plane. */
+        NodeProcess(List<String> prefix, List<String> runtime, String... args) throws IOException {
             List<String> command = new ArrayList<>(prefix);
-            command.addAll(List.of(BIN.toString(), "node"));
+            command.add(BIN.toString());
+            command.addAll(runtime);
             command.addAll(List.of(args));
             process = new ProcessBuilder(command).redirectErrorStream(true).start();
             Thread pump = new Thread(() -> {
