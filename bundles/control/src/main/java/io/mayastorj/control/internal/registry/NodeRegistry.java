@@ -151,8 +151,8 @@ public final class NodeRegistry implements AutoCloseable {
                 if (e.online && now - e.lastSeenNanos > offlineAfterNanos) {
                     e.online = false;
                     changed.add(state(n.getKey(), e));
-                    LOG.log(Level.WARNING, "node {0} is offline: no heartbeat for {1} s", n.getKey(),
-                            TimeUnit.NANOSECONDS.toSeconds(now - e.lastSeenNanos));
+                    LOG.log(Level.WARNING, "node {0} is offline: no heartbeat for {1} ms", n.getKey(),
+                            TimeUnit.NANOSECONDS.toMillis(now - e.lastSeenNanos));
                 }
             }
         }

@@ -1,0 +1,68 @@
+package io.mayastorj.control.internal.operator;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.mayastorj.control.internal.operator.Placement.Candidate;
+import io.mayastorj.control.internal.operator.Placement.Request;
+import java.util.List;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+
+class PlacementTest {
+
+    private static final long GIB = 1L << 30;
+
+    private static List<Candidate> pools() {
+        return List.of(
+                new Candidate("n1", "p1", true, true, 10 * GIB, 8 * GIB),   // 2 GiB free
+                new Candidate("n2", "p2", true, true, 10 * GIB, 1 * GIB),   // 9 GiB free
+                new Candidate("n3", "p3", true, true, 10 * GIB, 5 * GIB),   // 5 GiB free
+                new Candidate("n4", "p4", false, false, 10 * GIB, 0),       // offline
+                new Candidate("n5", "p5", true, false, 10 * GIB, 0));       // pool faulted
+    }
+
+    private static List<String> nodes(Placement.Result r) {
+        return r.chosen().stream().map(Candidate::node).toList();
+    }
+
+    @Test
+    void replicasGoToDistinctNodesTheEmptiestFirst() {
+        Placement.Result r = Placement.place(new Request(3, GIB, false, List.of(), List.of()), 3, pools(), Set.of());
+        assertEquals(List.of("n2", "n3", "n1"), nodes(r));
+    }
+
+    @Test
+    void preferredNodesComeFirstAndRequiredNodesAreTheOnlyOnes() {
+        assertEquals(List.of("n1", "n2"), nodes(Placement.place(new Request(2, GIB, false, List.of(), List.of("n1")), 2,
+                pools(), Set.of())));
+        assertEquals(List.of("n3", "n1"), nodes(Placement.place(new Request(2, GIB, false, List.of("n1", "n3"), List.of()), 2,
+                pools(), Set.of())));
+    }
+
+    @Test
+    void aThickVolumeNeedsItsSizeFreeAThinOneAnyRoom() {
+        Placement.Result thick = Placement.place(new Request(3, 3 * GIB, false, List.of(), List.of()), 3, pools(), Set.of());
+        assertEquals("needs 3 pools on distinct nodes with 3 GiB free, found 2 (n2/p2, n3/p3): n1/p1 has 2 GiB free; n4 is offline; "
+                + "n5/p5 is not online", thick.shortfall());
+        assertEquals(List.of("n2", "n3", "n1"), nodes(Placement.place(new Request(3, 3 * GIB, true, List.of(), List.of()), 3,
+                pools(), Set.of())));
+    }
+
+    @Test
+    void aRepairAvoidsTheNodesThatHoldTheVolumeAlready() {
+        Placement.Result r = Placement.place(new Request(3, GIB, false, List.of(), List.of()), 1, pools(), Set.of("n2", "n3"));
+        assertEquals(List.of("n1"), nodes(r));
+        Placement.Result none = Placement.place(new Request(3, GIB, false, List.of(), List.of()), 2, pools(), Set.of("n2", "n3"));
+        assertTrue(!none.satisfied());
+        assertEquals("needs 2 pools on distinct nodes other than n2, n3 with 1 GiB free, found 1 (n1/p1): n4 is offline; "
+                + "n5/p5 is not online", none.shortfall());
+    }
+
+    @Test
+    void aRequiredNodeWithoutAPoolIsNamed() {
+        Placement.Result r = Placement.place(new Request(1, GIB, false, List.of("n9"), List.of()), 1, pools(), Set.of());
+        assertEquals("needs 1 pool on distinct nodes with 1 GiB free among n9, found 0: required node n9 has no pool",
+                r.shortfall());
+    }
+}

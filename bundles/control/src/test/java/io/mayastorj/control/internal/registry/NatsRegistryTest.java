@@ -1,0 +1,78 @@
+package io.mayastorj.control.internal.registry;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import io.mayastorj.core.internal.node.NodeImpl;
+import io.mayastorj.nats.testing.NatsServerProcess;
+import io.mayastorj.registration.internal.RegistrationAgent;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The seed's registry over a real nats-server: a node's registration agent heartbeats, the control
+ * plane's subscriber feeds the node registry — online at the first beat, offline after three missed
+ * ones, offline at once on deregistration, and online again through a restarted nats-server.
+ */
+class NatsRegistryTest {
+
+    @TempDir
+    Path dir;
+
+    private static String next(BlockingQueue<String> events) throws InterruptedException {
+        String e = events.poll(20, TimeUnit.SECONDS);
+        return e == null ? "nothing within 20 s" : e;
+    }
+
+    @Test
+    void nodesComeAndGoAsTheirHeartbeatsOverNatsSay() throws Exception {
+        assumeTrue(NatsServerProcess.installed(), "nats-server is not installed");
+        try (NatsServerProcess nats = new NatsServerProcess(dir).start();
+             NodeRegistry registry = new NodeRegistry(Duration.ofMillis(300), 3);
+             NatsRegistry subscriber = new NatsRegistry(nats.url(), registry)) {
+            BlockingQueue<String> events = new LinkedBlockingQueue<>();
+            registry.addListener(n -> events.add(n.id() + " " + (n.online() ? "online" : "offline") + " " + n.endpoint()));
+            NodeImpl node = new NodeImpl("n1", "127.0.0.31:10124", dir.resolve("n1").toString(), "1");
+            RegistrationAgent agent = new RegistrationAgent(node, nats.url(), "", Duration.ofMillis(300));
+            assertEquals("n1 online 127.0.0.31:10124", next(events), "registered by its first heartbeat");
+
+            agent.stop();
+            assertEquals("n1 offline 127.0.0.31:10124", next(events), "deregistered when it stops");
+
+            agent = new RegistrationAgent(node, nats.url(), "", Duration.ofMillis(300));
+            assertEquals("n1 online 127.0.0.31:10124", next(events));
+            nats.stop(); // the beats stop reaching the control plane: offline after three missed
+            assertEquals("n1 offline 127.0.0.31:10124", next(events));
+            nats.start(); // both sides reconnect by themselves
+            assertEquals("n1 online 127.0.0.31:10124", next(events), "back through the restarted server");
+            agent.stop();
+        }
+    }
+
+    @Test
+    void aMessageThatIsNotUnderstoodIsDropped() throws Exception {
+        NodeRegistry registry = new NodeRegistry(Duration.ofSeconds(5), 3);
+        NatsRegistry subscriber = null;
+        try {
+            assumeTrue(NatsServerProcess.installed(), "nats-server is not installed");
+            try (NatsServerProcess nats = new NatsServerProcess(dir).start()) {
+                subscriber = new NatsRegistry(nats.url(), registry);
+                subscriber.handle("not json");
+                subscriber.handle("{\"id\":\"v0/register\",\"data\":{\"id\":\"bad id\",\"grpcEndpoint\":\"x:1\"}}");
+                subscriber.handle("{\"id\":\"v0/register\",\"data\":{\"id\":\"n2\",\"grpcEndpoint\":\"10.1.1.2:10124\"}}");
+                assertEquals(1, registry.nodes().size());
+                assertEquals("10.1.1.2:10124", registry.node("n2").orElseThrow().endpoint());
+            }
+        } finally {
+            if (subscriber != null) {
+                subscriber.close();
+            }
+            registry.close();
+        }
+    }
+}

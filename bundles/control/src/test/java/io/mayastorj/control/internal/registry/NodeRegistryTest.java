@@ -1,0 +1,73 @@
+package io.mayastorj.control.internal.registry;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.mayastorj.core.error.MayastorException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
+import org.junit.jupiter.api.Test;
+
+class NodeRegistryTest {
+
+    private final AtomicLong now = new AtomicLong();
+    private final NodeRegistry registry = new NodeRegistry(Duration.ofSeconds(5), 3, now::get, false);
+    private final List<String> events = new ArrayList<>();
+
+    {
+        registry.addListener(n -> events.add(n.id() + " " + (n.online() ? "online" : "offline") + " " + n.endpoint()));
+    }
+
+    private void advanceSeconds(long s) {
+        now.addAndGet(Duration.ofSeconds(s).toNanos());
+    }
+
+    @Test
+    void aNodeIsOnlineFromItsFirstBeatOfflineAfterThreeMissedAndBackWithItsNext() {
+        registry.register("n1", "10.0.0.1:10124", null);
+        assertEquals(List.of("n1 online 10.0.0.1:10124"), events);
+        advanceSeconds(5);
+        registry.register("n1", "10.0.0.1:10124", null);
+        advanceSeconds(14);
+        registry.expire();
+        assertTrue(registry.node("n1").orElseThrow().online(), "two beats missed: still online");
+        advanceSeconds(2);
+        registry.expire();
+        assertFalse(registry.node("n1").orElseThrow().online());
+        registry.register("n1", "10.0.0.1:10124", null);
+        assertEquals(List.of("n1 online 10.0.0.1:10124", "n1 offline 10.0.0.1:10124", "n1 online 10.0.0.1:10124"), events);
+        assertEquals("nqn.2019-05.io.openebs:node-name:n1", registry.node("n1").orElseThrow().hostNqn());
+    }
+
+    @Test
+    void aDeregisteredNodeIsOfflineAtOnceAndAMovedOneIsReported() {
+        registry.register("n1", "10.0.0.1:10124", null);
+        registry.deregister("n1");
+        registry.register("n1", "10.0.0.9:10124", null);
+        assertEquals(List.of("n1 online 10.0.0.1:10124", "n1 offline 10.0.0.1:10124", "n1 online 10.0.0.9:10124"), events);
+    }
+
+    @Test
+    void aNodeRememberedAtStartGetsOneFullPeriodToBeHeardFrom() {
+        registry.remember("n2", "10.0.0.2:10124", null, true);
+        advanceSeconds(14);
+        registry.expire();
+        assertTrue(registry.node("n2").orElseThrow().online());
+        advanceSeconds(2);
+        registry.expire();
+        assertFalse(registry.node("n2").orElseThrow().online());
+    }
+
+    @Test
+    void malformedHeartbeatsAreRefused() {
+        assertEquals("node id 'a b' is not valid: letters, digits, '.', '_' and '-'",
+                assertThrows(MayastorException.class, () -> registry.register("a b", "1.2.3.4:5", null)).getMessage());
+        assertEquals("node n1: grpc endpoint 'nowhere' is not ip:port",
+                assertThrows(MayastorException.class, () -> registry.register("n1", "nowhere", null)).getMessage());
+        assertTrue(registry.nodes().isEmpty());
+    }
+}
