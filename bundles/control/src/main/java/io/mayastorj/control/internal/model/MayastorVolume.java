@@ -3,6 +3,7 @@ package io.mayastorj.control.internal.model;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import io.fabric8.crd.generator.annotation.AdditionalPrinterColumn;
 import io.fabric8.generator.annotation.Min;
+import io.fabric8.generator.annotation.Pattern;
 import io.fabric8.generator.annotation.Required;
 import io.fabric8.kubernetes.api.model.Namespaced;
 import io.fabric8.kubernetes.client.CustomResource;
@@ -51,6 +52,7 @@ public class MayastorVolume extends CustomResource<MayastorVolume.Spec, Mayastor
         private Long requiredBytes;
         private Long limitBytes;
         /** nvmf (default), iscsi, or none (not shared: the nexus serves its own node only). */
+        @Pattern("^(nvmf|iscsi|none)$")
         private String protocol;
         private Boolean thin;
         /** The nexus goes on the application's node when the volume is published. */

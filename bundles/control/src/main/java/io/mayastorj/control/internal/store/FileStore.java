@@ -45,10 +45,17 @@ public final class FileStore implements ResourceStore {
     private final KubernetesSerialization serialization = new KubernetesSerialization();
     private final Map<Class<?>, Map<String, CustomResource<?, ?>>> resources = new HashMap<>();
     private final List<Listener> listeners = new CopyOnWriteArrayList<>();
+    private final FileChannel lockFile;
     private long version;
 
+    /**
+     * Opens (or makes) the store in {@code dir}. FAILED_PRECONDITION when another control plane has
+     * it open; INTERNAL, naming the file, when a resource cannot be read: the store refuses to start
+     * rather than forget a volume and let the sweep destroy its replicas.
+     */
     public FileStore(Path dir) {
         this.dir = dir;
+        this.lockFile = lock(dir);
         try {
             for (Kinds.Kind kind : Kinds.ALL) {
                 Path kindDir = Files.createDirectories(dir.resolve(kind.plural()));
@@ -56,8 +63,12 @@ public final class FileStore implements ResourceStore {
                 try (Stream<Path> files = Files.list(kindDir)) {
                     for (Path file : files.sorted().toList()) {
                         String name = file.getFileName().toString();
-                        if (!name.endsWith(SUFFIX)) {
+                        if (name.endsWith(SUFFIX + ".tmp")) {
                             Files.deleteIfExists(file); // a write that a crash cut short: the old version stands
+                            continue;
+                        }
+                        if (!name.endsWith(SUFFIX)) {
+                            LOG.log(Level.WARNING, "{0} is not a resource of this store (not *{1}); left alone", file, SUFFIX);
                             continue;
                         }
                         CustomResource<?, ?> r = read(file, kind.type());
@@ -68,6 +79,7 @@ public final class FileStore implements ResourceStore {
                 resources.put(kind.type(), byName);
             }
         } catch (IOException | RuntimeException e) {
+            closeQuietly(lockFile);
             throw MayastorException.internal("cannot read the resource store in %s: %s", dir, e.getMessage());
         }
         LOG.log(Level.INFO, "resource store: {0} ({1} nodes, {2} pools, {3} volumes)", dir,
@@ -75,8 +87,45 @@ public final class FileStore implements ResourceStore {
                 resources.get(Kinds.VOLUME.type()).size());
     }
 
+    /** One control plane per store: two would each believe the other's replicas are orphans. */
+    private static FileChannel lock(Path dir) {
+        FileChannel channel = null;
+        try {
+            Files.createDirectories(dir);
+            channel = FileChannel.open(dir.resolve(".lock"), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+            if (channel.tryLock() == null) {
+                throw MayastorException.failedPrecondition("the resource store in %s is in use by another control plane", dir);
+            }
+            return channel;
+        } catch (java.nio.channels.OverlappingFileLockException e) {
+            closeQuietly(channel);
+            throw MayastorException.failedPrecondition("the resource store in %s is in use by another control plane", dir);
+        } catch (IOException e) {
+            closeQuietly(channel);
+            throw MayastorException.internal("cannot lock the resource store in %s: %s", dir, e.getMessage());
+        } catch (RuntimeException e) {
+            closeQuietly(channel);
+            throw e;
+        }
+    }
+
+    private static void closeQuietly(FileChannel channel) {
+        if (channel != null) {
+            try {
+                channel.close();
+            } catch (IOException ignored) {
+                // closing a lock file we only held
+            }
+        }
+    }
+
     private CustomResource<?, ?> read(Path file, Class<? extends CustomResource<?, ?>> type) throws IOException {
-        CustomResource<?, ?> r = serialization.unmarshal(Files.readString(file, StandardCharsets.UTF_8), type);
+        CustomResource<?, ?> r;
+        try {
+            r = serialization.unmarshal(Files.readString(file, StandardCharsets.UTF_8), type);
+        } catch (RuntimeException e) {
+            throw new IOException(file + " cannot be read (" + e.getMessage().lines().findFirst().orElse("") + ")", e);
+        }
         if (r == null || r.getMetadata() == null || r.getMetadata().getName() == null
                 || r.getMetadata().getResourceVersion() == null) {
             throw new IOException(file + " is not a resource of this store");
@@ -307,5 +356,6 @@ public final class FileStore implements ResourceStore {
     @Override
     public void close() {
         listeners.clear();
+        closeQuietly(lockFile);
     }
 }
