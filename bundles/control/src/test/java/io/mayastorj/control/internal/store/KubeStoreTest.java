@@ -1,0 +1,142 @@
+package io.mayastorj.control.internal.store;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
+import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinition;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.server.mock.KubernetesCrudDispatcher;
+import io.fabric8.kubernetes.client.server.mock.KubernetesMockServer;
+import io.mayastorj.control.internal.model.Kinds;
+import io.mayastorj.control.internal.model.MayastorPool;
+import io.mayastorj.control.internal.model.MayastorVolume;
+import io.mayastorj.core.error.ErrorKind;
+import io.mayastorj.core.error.MayastorException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import io.fabric8.mockwebserver.Context;
+import io.fabric8.mockwebserver.MockWebServer;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The Kubernetes store against fabric8's mock API server in CRUD mode (the real REST protocol,
+ * watches included) with the CRDs from {@code deploy/crds} applied: status through its subresource,
+ * resourceVersion conflicts, finalizers holding a deleted resource, informers reporting changes.
+ */
+class KubeStoreTest {
+
+    private KubernetesMockServer server;
+    private KubernetesClient admin;
+    private KubeStore store;
+    private final BlockingQueue<String> events = new LinkedBlockingQueue<>();
+
+    @BeforeEach
+    void start() throws Exception {
+        // CRUD mode, plain HTTP: the dispatcher keeps what is written, as an API server would
+        server = new KubernetesMockServer(new Context(), new MockWebServer(), new HashMap<>(), new KubernetesCrudDispatcher(), false);
+        server.init();
+        admin = server.createClient();
+        for (Kinds.Kind kind : Kinds.ALL) {
+            CustomResourceDefinition crd = admin.getKubernetesSerialization().unmarshal(
+                    Files.readString(Path.of("../../deploy/crds", kind.plural() + ".yaml")), CustomResourceDefinition.class);
+            admin.apiextensions().v1().customResourceDefinitions().resource(crd).create();
+        }
+        store = new KubeStore(server.createClient(), "mayastor");
+        store.addListener((kind, name) -> events.add(Kinds.of(kind).shortName() + "/" + name));
+    }
+
+    @AfterEach
+    void stop() {
+        if (store != null) {
+            store.close();
+        }
+        if (admin != null) {
+            admin.close();
+        }
+        if (server != null) {
+            server.destroy();
+        }
+    }
+
+    private static MayastorPool pool(String name) {
+        MayastorPool p = new MayastorPool();
+        p.setMetadata(new ObjectMetaBuilder().withName(name).build());
+        MayastorPool.Spec spec = new MayastorPool.Spec();
+        spec.setNode("n1");
+        spec.setDisks(new ArrayList<>(List.of("/dev/sdb")));
+        p.setSpec(spec);
+        return p;
+    }
+
+    private String nextEvent() throws InterruptedException {
+        String e = events.poll(10, TimeUnit.SECONDS);
+        assertNotNull(e, "no change reported by the informer");
+        return e;
+    }
+
+    @Test
+    void resourcesLiveInTheApiServerAndChangesAreReported() throws Exception {
+        MayastorPool created = store.create(pool("pool-1"));
+        assertEquals("mayastor", created.getMetadata().getNamespace());
+        assertNotNull(created.getMetadata().getResourceVersion());
+        assertEquals("msp/pool-1", nextEvent());
+        // seen by any client of the API server, as kubectl would
+        MayastorPool seen = admin.resources(MayastorPool.class).inNamespace("mayastor").withName("pool-1").get();
+        assertEquals("/dev/sdb", seen.getSpec().getDisks().get(0));
+        assertEquals(List.of("pool-1"), store.list(MayastorPool.class).stream().map(p -> p.getMetadata().getName()).toList());
+        assertEquals(ErrorKind.ALREADY_EXISTS,
+                assertThrows(MayastorException.class, () -> store.create(pool("pool-1"))).kind());
+        assertTrue(store.get(MayastorVolume.class, "nope").isEmpty());
+    }
+
+    @Test
+    void statusGoesThroughItsSubresourceAndStaleWritesAreAborted() throws Exception {
+        MayastorPool p = store.create(pool("pool-1"));
+        MayastorPool.Status status = new MayastorPool.Status();
+        status.setState(MayastorPool.ONLINE);
+        status.setCapacity(1L << 30);
+        p.setStatus(status);
+        p.getSpec().setNode("changed-by-a-status-write");
+        MayastorPool afterStatus = store.updateStatus(p);
+        MayastorPool read = store.get(MayastorPool.class, "pool-1").orElseThrow();
+        assertEquals(MayastorPool.ONLINE, read.getStatus().getState());
+        assertEquals("n1", read.getSpec().getNode(), "a status write leaves the spec");
+
+        // p still carries the version it was read at: writing over the newer one is refused
+        p.getSpec().setNode("n2");
+        assertEquals(ErrorKind.ABORTED, assertThrows(MayastorException.class, () -> store.update(p)).kind());
+        afterStatus.getSpec().setNode("n2");
+        assertEquals("n2", store.update(afterStatus).getSpec().getNode());
+    }
+
+    @Test
+    void aDeletedResourceStaysWhileItHasAFinalizer() throws Exception {
+        MayastorPool p = store.create(pool("pool-1"));
+        p.getMetadata().setFinalizers(new ArrayList<>(List.of(Kinds.FINALIZER)));
+        store.update(p);
+        store.delete(MayastorPool.class, "pool-1");
+        MayastorPool marked = store.get(MayastorPool.class, "pool-1").orElseThrow();
+        assertNotNull(marked.getMetadata().getDeletionTimestamp(), "held by the finalizer");
+
+        marked.getMetadata().setFinalizers(new ArrayList<>());
+        store.update(marked);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (store.get(MayastorPool.class, "pool-1").isPresent() && System.nanoTime() < deadline) {
+            Thread.sleep(50);
+        }
+        assertTrue(store.get(MayastorPool.class, "pool-1").isEmpty(), "gone with its last finalizer");
+        assertEquals(ErrorKind.NOT_FOUND,
+                assertThrows(MayastorException.class, () -> store.delete(MayastorPool.class, "pool-1")).kind());
+    }
+}
