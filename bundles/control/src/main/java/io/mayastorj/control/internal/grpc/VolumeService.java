@@ -58,6 +58,9 @@ public final class VolumeService extends VolumeRpcGrpc.VolumeRpcImplBase {
         spec.setPreferredNodes(request.getPreferredNodesCount() == 0 ? null : request.getPreferredNodesList());
         spec.setRequiredNodes(request.getRequiredNodesCount() == 0 ? null : request.getRequiredNodesList());
         String invalid = operator.invalid(spec);
+        if (invalid == null) {
+            invalid = operator.unknownNode(spec);
+        }
         if (invalid != null) {
             throw MayastorException.invalidArgument("volume %s: %s", request.getName(), invalid);
         }

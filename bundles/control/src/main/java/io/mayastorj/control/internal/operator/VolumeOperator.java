@@ -157,6 +157,11 @@ public final class VolumeOperator {
         if (spec.getProtocol() != null && !PROTOCOLS.contains(spec.getProtocol())) {
             return "spec.protocol '" + spec.getProtocol() + "' is not nvmf, iscsi or none";
         }
+        return null;
+    }
+
+    /** A node the spec names that has never registered, or null: the volume waits for it. */
+    public String unknownNode(MayastorVolume.Spec spec) {
         for (String node : nonNull(spec.getRequiredNodes())) {
             if (registry.node(node).isEmpty()) {
                 return "spec.requiredNodes names node " + node + ", which the control plane does not know";
@@ -192,6 +197,12 @@ public final class VolumeOperator {
         if (invalid != null) {
             // nothing is made on any node for a spec that cannot be served
             writeStatus(msv, MayastorVolume.FAULTED, "invalid spec: " + invalid, null, List.of(), null);
+            return;
+        }
+        String unknown = unknownNode(msv.getSpec());
+        if (unknown != null && (msv.getStatus() == null || msv.getStatus().getReplicas() == null
+                || msv.getStatus().getReplicas().isEmpty())) {
+            writeStatus(msv, MayastorVolume.PENDING, unknown, null, List.of(), null); // until that node registers
             return;
         }
         if (!msv.getMetadata().getFinalizers().contains(Kinds.FINALIZER)) {

@@ -1,0 +1,191 @@
+package io.mayastorj.itests;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
+import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinition;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.dsl.base.ResourceDefinitionContext;
+import io.fabric8.kubernetes.client.server.mock.KubernetesCrudDispatcher;
+import io.fabric8.kubernetes.client.server.mock.KubernetesMockServer;
+import io.fabric8.mockwebserver.Context;
+import io.fabric8.mockwebserver.MockWebServer;
+import java.net.InetAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Predicate;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The control plane keeping its resources in Kubernetes: fabric8's mock API server in CRUD mode
+ * plays the API server (the real REST protocol and watches, over HTTP on loopback), the CRDs from
+ * {@code deploy/crds} applied to it; {@code mayastor control --kubeconfig} and a storage node
+ * process. This test plays kubectl: it writes MayastorPool and MayastorVolume manifests and reads
+ * status back the way any client of the API server would.
+ */
+class KubernetesStoreTest {
+
+    private static final String NAMESPACE = "mayastor";
+    private static final ResourceDefinitionContext MSP = context("mayastorpools", "MayastorPool");
+    private static final ResourceDefinitionContext MSV = context("mayastorvolumes", "MayastorVolume");
+    private static final ResourceDefinitionContext MSN = context("mayastornodes", "MayastorNode");
+
+    private KubernetesMockServer server;
+    private KubernetesClient kube;
+    private ControlCluster cluster;
+
+    private static ResourceDefinitionContext context(String plural, String kind) {
+        return new ResourceDefinitionContext.Builder().withGroup("openebs.io").withVersion("v1alpha1")
+                .withPlural(plural).withKind(kind).withNamespaced(true).build();
+    }
+
+    private static void log(String what) {
+        System.out.println("KubernetesStoreTest: " + what);
+    }
+
+    @BeforeEach
+    void start() throws Exception {
+        server = new KubernetesMockServer(new Context(), new MockWebServer(), new HashMap<>(), new KubernetesCrudDispatcher(), false);
+        server.init(InetAddress.getByName("127.0.0.1"), 0);
+        kube = server.createClient();
+        for (String plural : List.of("mayastornodes", "mayastorpools", "mayastorvolumes")) {
+            CustomResourceDefinition crd = kube.getKubernetesSerialization().unmarshal(
+                    Files.readString(Path.of("..", "deploy", "crds", plural + ".yaml")), CustomResourceDefinition.class);
+            kube.apiextensions().v1().customResourceDefinitions().resource(crd).create();
+        }
+        cluster = new ControlCluster("mayastor-kube");
+        Path kubeconfig = cluster.work.resolve("kubeconfig");
+        Files.writeString(kubeconfig, """
+                apiVersion: v1
+                kind: Config
+                clusters:
+                - name: mock
+                  cluster:
+                    server: http://127.0.0.1:%d
+                users:
+                - name: mayastor
+                  user:
+                    token: not-checked-by-the-mock
+                contexts:
+                - name: mock
+                  context:
+                    cluster: mock
+                    user: mayastor
+                    namespace: mayastor
+                current-context: mock
+                """.formatted(server.getPort()));
+        Mayastor.NodeProcess control = cluster.startControl("--kubeconfig", kubeconfig.toString(),
+                "--registration-interval-seconds", "1", "--sync-period-seconds", "1");
+        assertNotNull(control.await(l -> l.contains("Kubernetes at http://127.0.0.1:" + server.getPort()), 5), control.output());
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        if (cluster != null) {
+            cluster.close();
+        }
+        if (kube != null) {
+            kube.close();
+        }
+        if (server != null) {
+            server.destroy();
+        }
+    }
+
+    private GenericKubernetesResource get(ResourceDefinitionContext kind, String name) {
+        return kube.genericKubernetesResources(kind).inNamespace(NAMESPACE).withName(name).get();
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Object at(GenericKubernetesResource r, String... path) {
+        Object o = r == null ? null : r.getAdditionalProperties();
+        for (String p : path) {
+            if (!(o instanceof Map)) {
+                return null;
+            }
+            o = ((Map<String, Object>) o).get(p);
+        }
+        return o;
+    }
+
+    private GenericKubernetesResource await(ResourceDefinitionContext kind, String name,
+                                            Predicate<GenericKubernetesResource> condition, int seconds, String what)
+            throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+        while (true) {
+            GenericKubernetesResource r = get(kind, name);
+            if (condition.test(r)) {
+                return r;
+            }
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("timed out waiting for " + what + ": "
+                        + (r == null ? "gone" : kube.getKubernetesSerialization().asYaml(r)));
+            }
+            Thread.sleep(100);
+        }
+    }
+
+    private void apply(String yaml) {
+        kube.resource(yaml).inNamespace(NAMESPACE).create();
+    }
+
+    @Test
+    void poolsAndVolumesAppliedToKubernetesAreMadeOnTheNodesAndCleanedUpBeforeTheyGo() throws Exception {
+        cluster.node("k1", "127.0.0.21");
+        GenericKubernetesResource msn = await(MSN, "k1", r -> "online".equals(at(r, "status")), 20,
+                "the node's MayastorNode, online");
+        assertEquals(cluster.endpoints.get("k1"), at(msn, "spec", "grpcEndpoint"));
+
+        apply(cluster.poolManifest("k1"));
+        GenericKubernetesResource msp = await(MSP, "pool-k1", r -> "online".equals(at(r, "status", "state")), 30,
+                "the pool online");
+        log("msp status: " + at(msp, "status"));
+        assertTrue(((Number) at(msp, "status", "capacity")).longValue() > 200L << 20, "capacity " + at(msp, "status", "capacity"));
+        assertEquals(List.of("openebs.io/mayastor-cleanup"), msp.getMetadata().getFinalizers());
+        assertEquals(List.of("k1: pool pool-k1"), cluster.onNodes(true));
+
+        apply("""
+                apiVersion: openebs.io/v1alpha1
+                kind: MayastorVolume
+                metadata:
+                  name: db
+                spec:
+                  replicaCount: 1
+                  requiredBytes: 33554432
+                  protocol: nvmf
+                  thin: true
+                """);
+        GenericKubernetesResource msv = await(MSV, "db", r -> "healthy".equals(at(r, "status", "state")), 30, "the volume healthy");
+        String uid = msv.getMetadata().getUid();
+        assertEquals(List.of("k1: pool pool-k1", "k1: replica vol-" + uid), cluster.onNodes(true));
+        assertEquals(33554432L, ((Number) at(msv, "status", "size")).longValue());
+        List<?> replicas = (List<?>) at(msv, "status", "replicas");
+        assertEquals(1, replicas.size());
+        assertEquals("k1", ((Map<?, ?>) replicas.get(0)).get("node"));
+        assertEquals("pool-k1", ((Map<?, ?>) replicas.get(0)).get("pool"));
+
+        // the pool is deleted while it holds the volume's replica: the finalizer holds it, the reason says why
+        kube.genericKubernetesResources(MSP).inNamespace(NAMESPACE).withName("pool-k1").delete();
+        msp = await(MSP, "pool-k1", r -> String.valueOf(at(r, "status", "reason")).startsWith("being deleted"), 20,
+                "the deletion held");
+        assertNotNull(msp.getMetadata().getDeletionTimestamp());
+        assertEquals("being deleted: it holds 1 replica(s); destroy their volumes first", at(msp, "status", "reason"));
+        Thread.sleep(2500); // two more sync periods: still held, nothing destroyed
+        assertNotNull(get(MSP, "pool-k1"));
+        assertEquals(List.of("k1: pool pool-k1", "k1: replica vol-" + uid), cluster.onNodes(true));
+
+        // the volume goes first (its replica with it), then the pool
+        kube.genericKubernetesResources(MSV).inNamespace(NAMESPACE).withName("db").delete();
+        await(MSV, "db", r -> r == null, 30, "the volume gone");
+        await(MSP, "pool-k1", r -> r == null, 30, "the pool gone");
+        assertEquals(List.of(), cluster.onNodes(true), "nothing left on the node");
+    }
+}
