@@ -60,6 +60,10 @@ final class ControlCluster implements AutoCloseable {
 
     Mayastor.NodeProcess restartControl() throws Exception {
         controlProcess = Mayastor.control(controlArgs.toArray(String[]::new));
+        ManagedChannel c = channels.get(control);
+        if (c != null) {
+            c.resetConnectBackoff(); // it is back: do not wait out the backoff of the calls refused while it was away
+        }
         return controlProcess;
     }
 
@@ -138,11 +142,11 @@ final class ControlCluster implements AutoCloseable {
     }
 
     ResourceRpcGrpc.ResourceRpcBlockingStub resources() {
-        return ResourceRpcGrpc.newBlockingStub(channel(control)).withDeadlineAfter(60, TimeUnit.SECONDS);
+        return ResourceRpcGrpc.newBlockingStub(channel(control)).withWaitForReady().withDeadlineAfter(60, TimeUnit.SECONDS);
     }
 
     VolumeRpcGrpc.VolumeRpcBlockingStub volumes() {
-        return VolumeRpcGrpc.newBlockingStub(channel(control)).withDeadlineAfter(60, TimeUnit.SECONDS);
+        return VolumeRpcGrpc.newBlockingStub(channel(control)).withWaitForReady().withDeadlineAfter(60, TimeUnit.SECONDS);
     }
 
     ReplicaRpcGrpc.ReplicaRpcBlockingStub replicas(String node) {

@@ -66,6 +66,10 @@ public final class VolumeService extends VolumeRpcGrpc.VolumeRpcImplBase {
         }
         Optional<MayastorVolume> existing = store.get(MayastorVolume.class, request.getName());
         if (existing.isPresent()) {
+            if (existing.get().getMetadata().getDeletionTimestamp() != null) {
+                throw MayastorException.failedPrecondition("volume %s is being deleted; create it again once it is gone",
+                        request.getName());
+            }
             MayastorVolume.Spec have = existing.get().getSpec();
             if (!Objects.equals(have.getRequiredBytes(), spec.getRequiredBytes())
                     || !Objects.equals(have.getReplicaCount(), spec.getReplicaCount())) {
@@ -78,7 +82,10 @@ public final class VolumeService extends VolumeRpcGrpc.VolumeRpcImplBase {
         MayastorVolume msv = new MayastorVolume();
         msv.getMetadata().setName(request.getName());
         msv.setSpec(spec);
-        reply(response, toProto(store.create(msv)));
+        store.create(msv);
+        // returns once the replicas are made, or with the reason they cannot be (pending)
+        reply(response, toProto(await(request.getName(), v -> v.getStatus() != null && v.getStatus().getState() != null,
+                "made")));
     }
 
     @Override
