@@ -28,6 +28,7 @@ public final class ControlSettings extends Settings implements RuntimeSettings {
         KEYS.put("repair.grace.seconds", "how long a volume waits for a replica's node to return before it replaces the "
                 + "replica on another node (default 300)");
         KEYS.put("node.call.timeout.seconds", "deadline of each call to a node (default 30)");
+        KEYS.put("reconcile.workers", "resources reconciled at once, each by one worker at a time (default 4)");
         KEYS.put("log.level", "error | warn | info | debug | trace (default info)");
     }
 
@@ -41,6 +42,7 @@ public final class ControlSettings extends Settings implements RuntimeSettings {
         values.put("sync.period.seconds", "10");
         values.put("repair.grace.seconds", "300");
         values.put("node.call.timeout.seconds", "30");
+        values.put("reconcile.workers", "4");
         values.put("log.level", "info");
     }
 
@@ -60,6 +62,7 @@ public final class ControlSettings extends Settings implements RuntimeSettings {
         intSetting("sync.period.seconds", 1, 3600);
         intSetting("repair.grace.seconds", 0, 7 * 24 * 3600);
         intSetting("node.call.timeout.seconds", 1, 3600);
+        intSetting("reconcile.workers", 1, 64);
         choice("log.level", Set.of("error", "warn", "info", "debug", "trace"));
         if (!values.containsKey("state.dir")) {
             values.put("state.dir", defaultStateDir(values.get("control.id")).toString());
@@ -94,7 +97,7 @@ public final class ControlSettings extends Settings implements RuntimeSettings {
         control.put("kube.namespace", values.get("kube.namespace"));
         control.put("nats.url", values.getOrDefault("nats", ""));
         for (String key : new String[] {"registration.interval.seconds", "registration.missed", "sync.period.seconds",
-                "repair.grace.seconds", "node.call.timeout.seconds"}) {
+                "repair.grace.seconds", "node.call.timeout.seconds", "reconcile.workers"}) {
             control.put(key, Integer.parseInt(values.get(key)));
         }
         pids.put("io.mayastorj.control", control);

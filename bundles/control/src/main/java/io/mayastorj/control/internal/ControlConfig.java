@@ -37,4 +37,7 @@ public @interface ControlConfig {
 
     @AttributeDefinition(name = "node.call.timeout.seconds", description = "Deadline of each call to a node")
     int node_call_timeout_seconds() default 30;
+
+    @AttributeDefinition(name = "reconcile.workers", description = "Resources reconciled at once, each by one worker at a time")
+    int reconcile_workers() default 4;
 }

@@ -72,7 +72,7 @@ public final class ControlPlane {
         NodeOperator nodeOperator = new NodeOperator(store, registry);
         PoolOperator pools = new PoolOperator(store, registry, clients);
         this.volumes = new VolumeOperator(store, registry, clients, Duration.ofSeconds(config.repair_grace_seconds()));
-        this.reconciler = new Reconciler(Duration.ofSeconds(config.sync_period_seconds()));
+        this.reconciler = new Reconciler(Duration.ofSeconds(config.sync_period_seconds()), config.reconcile_workers());
         reconciler.handle(NODE, nodeOperator::reconcile, () -> registry.nodes().forEach(n -> reconciler.enqueue(NODE, n.id())));
         reconciler.handle(POOL, pools::reconcile,
                 () -> store.list(MayastorPool.class).forEach(p -> reconciler.enqueue(POOL, p.getMetadata().getName())));

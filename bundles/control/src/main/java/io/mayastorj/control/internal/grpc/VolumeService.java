@@ -36,10 +36,21 @@ public final class VolumeService extends VolumeRpcGrpc.VolumeRpcImplBase {
     private final VolumeOperator operator;
     private final NodeRegistry registry;
 
+    /** Bumped on every change of a volume: callers waiting for one look again. */
+    private long volumeChanges;
+
     public VolumeService(ResourceStore store, VolumeOperator operator, NodeRegistry registry) {
         this.store = store;
         this.operator = operator;
         this.registry = registry;
+        store.addListener((kind, name) -> {
+            if (kind == MayastorVolume.class) {
+                synchronized (this) {
+                    volumeChanges++;
+                    notifyAll();
+                }
+            }
+        });
     }
 
     private static <T> void reply(StreamObserver<T> response, T value) {
@@ -163,7 +174,10 @@ public final class VolumeService extends VolumeRpcGrpc.VolumeRpcImplBase {
         return store.get(MayastorVolume.class, name).orElseThrow(() -> MayastorException.notFound("volume %s not found", name));
     }
 
-    /** Polls the store until the volume is as wanted, or the call's deadline (at most a minute) is near. */
+    /**
+     * Waits until the volume is as wanted, or the call's deadline (at most a minute) is near: it looks
+     * again on each change of a volume (and each second, for a store that says nothing).
+     */
     private MayastorVolume await(String name, Predicate<MayastorVolume> done, String what) {
         long budget = WAIT_MILLIS;
         if (Context.current().getDeadline() != null) {
@@ -171,6 +185,10 @@ public final class VolumeService extends VolumeRpcGrpc.VolumeRpcImplBase {
         }
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(Math.max(0, budget));
         while (true) {
+            long seen;
+            synchronized (this) {
+                seen = volumeChanges;
+            }
             MayastorVolume v = find(name);
             if (done.test(v)) {
                 return v;
@@ -181,7 +199,11 @@ public final class VolumeService extends VolumeRpcGrpc.VolumeRpcImplBase {
                         v.getStatus() == null || v.getStatus().getReason() == null ? "" : ": " + v.getStatus().getReason());
             }
             try {
-                Thread.sleep(50);
+                synchronized (this) {
+                    if (volumeChanges == seen) {
+                        wait(Math.max(1, Math.min(1000, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime()))));
+                    }
+                }
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw MayastorException.unavailable("interrupted");

@@ -1,6 +1,15 @@
 package io.mayastorj.control.internal.nodes;
 
+import io.grpc.CallOptions;
+import io.grpc.Channel;
+import io.grpc.ClientCall;
+import io.grpc.ClientInterceptor;
+import io.grpc.ForwardingClientCall;
+import io.grpc.ForwardingClientCallListener;
 import io.grpc.ManagedChannel;
+import io.grpc.Metadata;
+import io.grpc.MethodDescriptor;
+import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.mayastorj.api.v1.NexusRpcGrpc;
@@ -12,16 +21,42 @@ import java.time.Duration;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * gRPC channels to the storage nodes' APIs, one per endpoint, made on first use and kept; every
  * call has a deadline, and a node's refusal comes back as a MayastorException of the same kind with
- * the node's own message.
+ * the node's own message. Every call that may change a node (any but List*) is counted as it starts
+ * and as it ends, so a view of the nodes can tell whether it may be out of date ({@link #changes()}).
  */
 public final class NodeClients implements AutoCloseable {
 
     private final Duration deadline;
     private final Map<String, ManagedChannel> channels = new HashMap<>();
+    private final AtomicLong changes = new AtomicLong();
+    private final ClientInterceptor counter = new ClientInterceptor() {
+        @Override
+        public <Q, R> ClientCall<Q, R> interceptCall(MethodDescriptor<Q, R> method, CallOptions options, Channel next) {
+            ClientCall<Q, R> call = next.newCall(method, options);
+            String name = method.getBareMethodName();
+            if (name != null && name.startsWith("List")) {
+                return call;
+            }
+            return new ForwardingClientCall.SimpleForwardingClientCall<>(call) {
+                @Override
+                public void start(Listener<R> listener, Metadata headers) {
+                    changes.incrementAndGet();
+                    super.start(new ForwardingClientCallListener.SimpleForwardingClientCallListener<>(listener) {
+                        @Override
+                        public void onClose(Status status, Metadata trailers) {
+                            changes.incrementAndGet();
+                            super.onClose(status, trailers);
+                        }
+                    }, headers);
+                }
+            };
+        }
+    };
 
     public NodeClients(Duration deadline) {
         this.deadline = deadline;
@@ -29,7 +64,7 @@ public final class NodeClients implements AutoCloseable {
 
     private synchronized ManagedChannel channel(String endpoint) {
         return channels.computeIfAbsent(endpoint, e -> NettyChannelBuilder.forTarget(e).usePlaintext()
-                .keepAliveTime(30, TimeUnit.SECONDS).build());
+                .keepAliveTime(30, TimeUnit.SECONDS).intercept(counter).build());
     }
 
     /**
@@ -40,6 +75,38 @@ public final class NodeClients implements AutoCloseable {
         ManagedChannel channel = channels.get(endpoint);
         if (channel != null) {
             channel.resetConnectBackoff();
+        }
+    }
+
+    /** Calls that may have changed a node, started or ended, so far. */
+    public long changes() {
+        return changes.get();
+    }
+
+    public PoolRpcGrpc.PoolRpcFutureStub poolsAsync(String endpoint) {
+        return PoolRpcGrpc.newFutureStub(channel(endpoint)).withDeadlineAfter(deadline.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    public ReplicaRpcGrpc.ReplicaRpcFutureStub replicasAsync(String endpoint) {
+        return ReplicaRpcGrpc.newFutureStub(channel(endpoint)).withDeadlineAfter(deadline.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    public NexusRpcGrpc.NexusRpcFutureStub nexusAsync(String endpoint) {
+        return NexusRpcGrpc.newFutureStub(channel(endpoint)).withDeadlineAfter(deadline.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    /** The result of an async call, or its failure as the blocking stub would throw it. */
+    public static <T> T await(java.util.concurrent.Future<T> call) {
+        try {
+            return call.get();
+        } catch (java.util.concurrent.ExecutionException e) {
+            if (e.getCause() instanceof StatusRuntimeException s) {
+                throw s;
+            }
+            throw Status.fromThrowable(e.getCause()).asRuntimeException();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw Status.CANCELLED.withDescription("interrupted").asRuntimeException();
         }
     }
 

@@ -4,24 +4,32 @@ import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
 import java.time.Duration;
 import java.util.ArrayDeque;
+import java.util.ArrayList;
 import java.util.Deque;
-import java.util.LinkedHashSet;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 
 /**
- * One worker thread that runs the operators' reconcile steps for keys (kind and name) put on its
- * queue — by store events, node events, and a resync of everything every sync period. A key is on
- * the queue at most once, so a burst of events costs one pass; a step that fails is retried at the
- * next resync. Level-triggered: a step reads the resource and the nodes afresh, it never relies on
+ * Worker threads that run the operators' reconcile steps for keys (kind and name) put on a queue —
+ * by store events, node events, and a resync of everything every sync period. A key waits on the
+ * queue at most once, and is worked on by one thread at a time: an event for a key in progress
+ * makes it run once more afterwards, so a burst of events costs one or two passes and two steps of
+ * one resource never race. A step that fails is retried after a backoff (1 s, doubling, at most the
+ * sync period). Level-triggered: a step reads the resource and the nodes afresh, it never relies on
  * what an event said.
  */
 public final class Reconciler implements AutoCloseable {
 
     private static final Logger LOG = System.getLogger("mayastor.control");
+    private static final long FIRST_RETRY_MILLIS = 1000;
 
     /** What to reconcile. */
     public record Key(String kind, String name) {
@@ -29,18 +37,29 @@ public final class Reconciler implements AutoCloseable {
 
     private final Map<String, Consumer<String>> handlers = new ConcurrentHashMap<>();
     private final Map<String, Runnable> resyncs = new ConcurrentHashMap<>();
-    private final Set<Key> queued = new LinkedHashSet<>();
     private final Deque<Key> queue = new ArrayDeque<>();
-    private final Thread worker;
+    private final Set<Key> waiting = new HashSet<>();
+    private final Set<Key> working = new HashSet<>();
+    private final Map<Key, Long> backoffMillis = new HashMap<>();
+    private final List<Thread> workers = new ArrayList<>();
+    private final ScheduledExecutorService retries;
     private final long syncNanos;
     private volatile boolean running = true;
     private long lastSync;
     private volatile long passes;
 
-    public Reconciler(Duration syncPeriod) {
+    public Reconciler(Duration syncPeriod, int workers) {
         this.syncNanos = syncPeriod.toNanos();
-        this.worker = new Thread(this::work, "reconciler");
-        worker.setDaemon(true);
+        for (int i = 0; i < workers; i++) {
+            Thread t = new Thread(this::work, "reconciler-" + i);
+            t.setDaemon(true);
+            this.workers.add(t);
+        }
+        this.retries = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "reconciler-retries");
+            t.setDaemon(true);
+            return t;
+        });
     }
 
     /** The step for a kind; and what a resync enqueues for it (every resource of the kind). */
@@ -52,14 +71,14 @@ public final class Reconciler implements AutoCloseable {
     public void start() {
         lastSync = System.nanoTime();
         resyncs.values().forEach(Runnable::run);
-        worker.start();
+        workers.forEach(Thread::start);
     }
 
     public synchronized void enqueue(String kind, String name) {
         Key key = new Key(kind, name);
-        if (queued.add(key)) {
+        if (waiting.add(key) && !working.contains(key)) {
             queue.add(key);
-            notifyAll();
+            notify();
         }
     }
 
@@ -68,62 +87,102 @@ public final class Reconciler implements AutoCloseable {
         resyncs.values().forEach(Runnable::run);
     }
 
-    /** Passes made since start: each reconcile step counts one (for tests and the shell). */
+    /** Steps run since start (for tests and the shell). */
     public long passes() {
         return passes;
     }
 
-    private void work() {
+    /** The next key to work on, or null when stopping; resyncs when the period is up. */
+    private Key take() throws InterruptedException {
         while (running) {
-            Key key;
             boolean resync = false;
             synchronized (this) {
                 long now = System.nanoTime();
                 if (now - lastSync >= syncNanos) {
                     lastSync = now;
                     resync = true;
+                } else if (!queue.isEmpty()) {
+                    Key key = queue.poll();
+                    waiting.remove(key);
+                    working.add(key);
+                    return key;
+                } else {
+                    wait(Math.max(1, TimeUnit.NANOSECONDS.toMillis(syncNanos - (now - lastSync))));
+                    continue;
                 }
             }
             if (resync) {
                 resyncNow(); // outside the lock: it reads the store, whose listeners enqueue
             }
-            synchronized (this) {
-                long now = System.nanoTime();
-                if (queue.isEmpty()) {
-                    try {
-                        long wait = Math.max(1, TimeUnit.NANOSECONDS.toMillis(syncNanos - (now - lastSync)));
-                        wait(wait);
-                    } catch (InterruptedException e) {
-                        return;
-                    }
-                    continue;
-                }
-                key = queue.poll();
-                queued.remove(key);
-            }
-            Consumer<String> step = handlers.get(key.kind());
-            if (step == null) {
-                continue;
-            }
+        }
+        return null;
+    }
+
+    private synchronized void done(Key key, boolean failed) {
+        working.remove(key);
+        if (waiting.contains(key)) {
+            queue.add(key); // an event came meanwhile: once more
+            notify();
+        }
+        if (!failed) {
+            backoffMillis.remove(key);
+            return;
+        }
+        long delay = backoffMillis.merge(key, FIRST_RETRY_MILLIS,
+                (old, first) -> Math.min(old * 2, TimeUnit.NANOSECONDS.toMillis(syncNanos)));
+        if (running) {
+            retries.schedule(() -> enqueue(key.kind(), key.name()), delay, TimeUnit.MILLISECONDS);
+        }
+    }
+
+    private void work() {
+        while (running) {
+            Key key;
             try {
-                step.accept(key.name());
-            } catch (RuntimeException e) {
-                LOG.log(Level.WARNING, "reconciling {0} {1} failed (retried at the next sync): {2}", key.kind(),
-                        key.name(), e.getMessage() == null ? e.toString() : e.getMessage());
-                LOG.log(Level.DEBUG, "the failure", e);
+                key = take();
+            } catch (InterruptedException e) {
+                return;
             }
-            passes++;
+            if (key == null) {
+                return;
+            }
+            boolean failed = false;
+            Consumer<String> step = handlers.get(key.kind());
+            long start = System.nanoTime();
+            try {
+                if (step != null) {
+                    step.accept(key.name());
+                }
+                if (LOG.isLoggable(Level.DEBUG)) {
+                    LOG.log(Level.DEBUG, "{0} {1} reconciled in {2} ms", key.kind(), key.name(),
+                            String.format("%.1f", (System.nanoTime() - start) / 1e6));
+                }
+            } catch (RuntimeException e) {
+                failed = true;
+                LOG.log(Level.WARNING, "reconciling {0} {1} failed (retried shortly): {2}", key.kind(), key.name(),
+                        e.getMessage() == null ? e.toString() : e.getMessage());
+                LOG.log(Level.DEBUG, "the failure", e);
+            } finally {
+                done(key, failed);
+            }
+            synchronized (this) {
+                passes++;
+            }
         }
     }
 
     @Override
     public void close() {
         running = false;
-        worker.interrupt();
-        try {
-            worker.join(10_000);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
+        retries.shutdownNow();
+        workers.forEach(Thread::interrupt);
+        for (Thread t : workers) {
+            try {
+                t.join(10_000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
         }
     }
 }

@@ -11,6 +11,9 @@ import io.mayastorj.api.v1.DestroyReplicaRequest;
 import io.mayastorj.api.v1.ListNexusOptions;
 import io.mayastorj.api.v1.ListPoolOptions;
 import io.mayastorj.api.v1.ListReplicaOptions;
+import io.mayastorj.api.v1.ListNexusResponse;
+import io.mayastorj.api.v1.ListPoolsResponse;
+import io.mayastorj.api.v1.ListReplicasResponse;
 import io.mayastorj.api.v1.Nexus;
 import io.mayastorj.api.v1.Pool;
 import io.mayastorj.api.v1.PoolState;
@@ -42,6 +45,8 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.UUID;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 
 /**
  * Makes each MayastorVolume what its spec says, one step per pass, from what the nodes report now:
@@ -68,43 +73,79 @@ public final class VolumeOperator {
     private final NodeClients clients;
     private final Duration grace;
 
+    /** How long passes may share a view of the nodes that nothing of ours has changed since. */
+    private static final long WORLD_MAX_AGE_NANOS = TimeUnit.SECONDS.toNanos(1);
+    private volatile World shared;
+
     public VolumeOperator(ResourceStore store, NodeRegistry registry, NodeClients clients, Duration grace) {
         this.store = store;
         this.registry = registry;
         this.clients = clients;
         this.grace = grace;
+        registry.addListener(n -> shared = null); // a node came or went
+    }
+
+    /**
+     * The nodes as they are: the shared view when it is under a second old and no call that may
+     * change a node has started or ended since it was taken, else a new one. Without this, each of
+     * a hundred volumes' passes would ask every node for everything.
+     */
+    private World world() {
+        World w = shared;
+        if (w != null && w.changes == clients.changes() && System.nanoTime() - w.takenNanos < WORLD_MAX_AGE_NANOS) {
+            return w;
+        }
+        w = new World();
+        shared = w;
+        return w;
     }
 
     /** A replica of the volume that a node reports now. */
     record Live(String node, String pool, String uuid, String shareUri, List<String> allowedHosts, long sizeBytes) {
     }
 
-    /** What one pass knows about the nodes. */
+    /**
+     * What a pass knows about the nodes: every online node's replicas, pools and nexuses, asked of
+     * all nodes at once. Passes share one while it is young and no call may have changed a node
+     * since it was taken (see {@link #world()}).
+     */
     private final class World {
         final Map<String, NodeRegistry.NodeState> nodes = new LinkedHashMap<>();
         final Map<String, List<Replica>> replicas = new LinkedHashMap<>();
         final Map<String, List<Pool>> pools = new LinkedHashMap<>();
         final Map<String, List<Nexus>> nexuses = new LinkedHashMap<>();
         final List<String> unreachable = new ArrayList<>();
+        final long changes = clients.changes();
+        final long takenNanos = System.nanoTime();
 
         World() {
+            record Asked(NodeRegistry.NodeState node, Future<ListReplicasResponse> replicas, Future<ListPoolsResponse> pools,
+                         Future<ListNexusResponse> nexuses) {
+            }
+            List<Asked> asked = new ArrayList<>();
             for (NodeRegistry.NodeState n : registry.nodes()) {
                 nodes.put(n.id(), n);
-                if (!n.online()) {
-                    continue;
+                if (n.online()) {
+                    asked.add(new Asked(n, clients.replicasAsync(n.endpoint()).listReplicas(ListReplicaOptions.getDefaultInstance()),
+                            clients.poolsAsync(n.endpoint()).listPools(ListPoolOptions.getDefaultInstance()),
+                            clients.nexusAsync(n.endpoint()).listNexus(ListNexusOptions.getDefaultInstance())));
                 }
+            }
+            for (Asked a : asked) {
                 try {
-                    List<Replica> r = clients.replicas(n.endpoint()).listReplicas(ListReplicaOptions.getDefaultInstance())
-                            .getReplicasList();
-                    List<Pool> p = clients.pools(n.endpoint()).listPools(ListPoolOptions.getDefaultInstance()).getPoolsList();
-                    List<Nexus> x = clients.nexus(n.endpoint()).listNexus(ListNexusOptions.getDefaultInstance())
-                            .getNexusListList();
-                    replicas.put(n.id(), r);
-                    pools.put(n.id(), p);
-                    nexuses.put(n.id(), x);
+                    List<Replica> r = NodeClients.await(a.replicas()).getReplicasList();
+                    List<Pool> p = NodeClients.await(a.pools()).getPoolsList();
+                    List<Nexus> x = NodeClients.await(a.nexuses()).getNexusListList();
+                    replicas.put(a.node().id(), r);
+                    pools.put(a.node().id(), p);
+                    nexuses.put(a.node().id(), x);
                 } catch (StatusRuntimeException e) {
-                    unreachable.add(n.id()); // counts as offline for this pass
+                    unreachable.add(a.node().id()); // counts as offline for this pass
                 }
+            }
+            if (LOG.isLoggable(Level.DEBUG)) {
+                LOG.log(Level.DEBUG, "asked {0} nodes for their replicas, pools and nexuses in {1} ms", asked.size(),
+                        String.format("%.1f", (System.nanoTime() - takenNanos) / 1e6));
             }
         }
 
@@ -210,7 +251,7 @@ public final class VolumeOperator {
             msv = store.update(msv); // before anything exists on a node
         }
         MayastorVolume.Spec spec = msv.getSpec();
-        World world = new World();
+        World world = world();
         MayastorVolume.Status old = msv.getStatus() == null ? new MayastorVolume.Status() : msv.getStatus();
         List<MayastorVolume.Replica> recorded = old.getReplicas() == null ? List.of() : old.getReplicas();
         List<Live> live = world.replicasOf(replicaName);
@@ -256,12 +297,14 @@ public final class VolumeOperator {
                 return;
             }
             shortfall = placed.satisfied() ? null : placed.shortfall();
-            for (Placement.Candidate c : placed.satisfied() ? placed.chosen() : partial(world, spec, wanted - have, excluded)) {
-                Replica made = createReplica(world, c, replicaName, spec);
-                live.add(new Live(c.node(), c.pool(), made.getUuid(), null, List.of(), made.getSize()));
+            List<Placement.Candidate> chosen = placed.satisfied() ? placed.chosen() : partial(world, spec, wanted - have, excluded);
+            List<Replica> made = createReplicas(world, chosen, replicaName, spec);
+            for (int i = 0; i < chosen.size(); i++) {
+                Placement.Candidate c = chosen.get(i);
+                live.add(new Live(c.node(), c.pool(), made.get(i).getUuid(), null, List.of(), made.get(i).getSize()));
                 liveNodes.add(c.node());
                 if (!fresh) {
-                    behind.add(made.getUuid()); // empty, beside replicas that may hold data
+                    behind.add(made.get(i).getUuid()); // empty, beside replicas that may hold data
                 }
             }
         } else if (live.size() > wanted) {
@@ -378,17 +421,38 @@ public final class VolumeOperator {
         return List.of();
     }
 
-    private Replica createReplica(World world, Placement.Candidate c, String replicaName, MayastorVolume.Spec spec) {
-        String replicaUuid = UUID.randomUUID().toString();
-        try {
-            Replica made = clients.replicas(world.endpoint(c.node())).createReplica(CreateReplicaRequest.newBuilder()
+    /**
+     * Makes the replicas on their nodes at once. When one fails, those made stay (the next pass
+     * finds them by name) and the first failure is thrown.
+     */
+    private List<Replica> createReplicas(World world, List<Placement.Candidate> chosen, String replicaName,
+                                         MayastorVolume.Spec spec) {
+        List<Future<Replica>> calls = new ArrayList<>();
+        List<String> uuids = new ArrayList<>();
+        for (Placement.Candidate c : chosen) {
+            String replicaUuid = UUID.randomUUID().toString();
+            uuids.add(replicaUuid);
+            calls.add(clients.replicasAsync(world.endpoint(c.node())).createReplica(CreateReplicaRequest.newBuilder()
                     .setPool(c.pool()).setUuid(replicaUuid).setName(replicaName).setSize(spec.getRequiredBytes())
-                    .setThin(yes(spec.getThin())).build());
-            LOG.log(Level.INFO, "{0}: replica {1} made on {2}/{3}", replicaName, replicaUuid, c.node(), c.pool());
-            return made;
-        } catch (StatusRuntimeException e) {
-            throw NodeClients.translate(c.node(), e);
+                    .setThin(yes(spec.getThin())).build()));
         }
+        List<Replica> made = new ArrayList<>();
+        MayastorException failure = null;
+        for (int i = 0; i < chosen.size(); i++) {
+            Placement.Candidate c = chosen.get(i);
+            try {
+                made.add(NodeClients.await(calls.get(i)));
+                LOG.log(Level.INFO, "{0}: replica {1} made on {2}/{3}", replicaName, uuids.get(i), c.node(), c.pool());
+            } catch (StatusRuntimeException e) {
+                if (failure == null) {
+                    failure = NodeClients.translate(c.node(), e);
+                }
+            }
+        }
+        if (failure != null) {
+            throw failure;
+        }
+        return made;
     }
 
     /** Keeps {@code wanted} replicas: drops those behind first, then those last in the list. */
@@ -592,11 +656,13 @@ public final class VolumeOperator {
      * deleted (or left by a crash): destroyed. Only names this operator gives are touched.
      */
     public void sweep() {
+        // the nodes first, then the volumes: a replica seen on a node was made for a volume that was in
+        // the store before it, so it is in the list below unless that volume is gone
+        World world = world();
         Set<String> volumes = new HashSet<>();
         for (MayastorVolume v : store.list(MayastorVolume.class)) {
             volumes.add(REPLICA_PREFIX + v.getMetadata().getUid());
         }
-        World world = new World();
         world.replicas.forEach((node, list) -> {
             for (Replica r : list) {
                 if (r.getName().startsWith(REPLICA_PREFIX) && !volumes.contains(r.getName())) {

@@ -133,9 +133,8 @@ public final class FileStore implements ResourceStore {
         return r;
     }
 
-    @SuppressWarnings("unchecked")
     private <T extends CustomResource<?, ?>> T copy(T r) {
-        return (T) serialization.unmarshal(serialization.asYaml(r), r.getClass());
+        return serialization.clone(r); // a deep copy through Jackson's tree, without YAML text
     }
 
     private Map<String, CustomResource<?, ?>> of(Class<?> kind) {
