@@ -27,6 +27,7 @@ import java.util.Set;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Predicate;
 
 /**
  * {@code mayastor demo}: the node end to end. Starts a real node process; creates a malloc and an
@@ -34,8 +35,9 @@ import java.util.concurrent.atomic.AtomicReference;
  * thick replica and writes to them; kills the node with SIGKILL, starts it again and shows the pool
  * imported by itself with every byte; shares the thick replica over NVMe/TCP to a second node that
  * reads and writes it remotely, then over iSCSI to libiscsi's tools; then runs three nodes with a
- * 3-replica nexus under a verifying load, kills one, and rebuilds it; cleans up and stops the nodes
- * with SIGTERM.
+ * 3-replica nexus under a verifying load, kills one, and rebuilds it; then the control plane with
+ * four nodes repairs a volume whose node was killed ({@link ControlPlaneAct}); cleans up and stops
+ * the nodes with SIGTERM.
  */
 final class Demo {
 
@@ -49,8 +51,13 @@ final class Demo {
             shows it with libiscsi's iscsi-ls, iscsi-inq and iscsi-perf; then starts nodes on
             127.0.0.2 and .3, makes a volume mirrored over a replica on each of the three, puts a
             verifying load on it, kills one node (the volume goes on, degraded), brings it back
-            and rebuilds its replica under the load with progress; stops them all. Everything
-            lives in a temporary directory that is removed afterwards (--keep leaves it).
+            and rebuilds its replica under the load with progress; then runs a control plane
+            (mayastor control) with four nodes on 127.0.0.1-.4, applies a pool manifest per node,
+            creates and publishes a 3-replica volume through it, puts a verifying load on it,
+            kills one of its nodes and watches the control plane replace that replica on the
+            fourth node (degraded, rebuilt, healthy) and destroy the stale one when the node
+            returns; stops them all. Everything lives in a temporary directory that is removed
+            afterwards (--keep leaves it).
             """;
 
     private static final int PATTERN_BYTES = 1 << 20;
@@ -94,7 +101,8 @@ final class Demo {
                 deleteTree(work);
             }
         }
-        out.println(result == 0 ? "== demo done: every byte written came back: after kill -9, over NVMe/TCP, over iSCSI, and through a 3-replica volume that lost a node and rebuilt it"
+        out.println(result == 0 ? "== demo done: every byte written came back: after kill -9, over NVMe/TCP, over iSCSI, through a 3-replica volume that "
+                + "lost a node and rebuilt it, and through a volume the control plane repaired on another node"
                 : "== demo FAILED");
         return result;
     }
@@ -103,22 +111,30 @@ final class Demo {
         return startNode(work, "demo", endpoint, nvmfPort, iscsiPort);
     }
 
-    private Process startNode(Path work, String id, String endpoint, int nvmf, int iscsi) throws IOException, InterruptedException {
+    /** A node on {@code endpoint}'s address, with its output shown indented; {@code extra} settings after the usual. */
+    Process startNode(Path work, String id, String endpoint, int nvmf, int iscsi, String... extra)
+            throws IOException, InterruptedException {
         String address = endpoint.substring(0, endpoint.lastIndexOf(':'));
-        Path bin = Main.home().resolve("bin/mayastor");
-        Process node = new ProcessBuilder(bin.toString(), "node", "--node-id", id, "--grpc-endpoint", endpoint,
+        List<String> command = new ArrayList<>(List.of(Main.home().resolve("bin/mayastor").toString(), "node",
+                "--node-id", id, "--grpc-endpoint", endpoint,
                 "--state-dir", work.resolve("state-" + id).toString(), "--buffers-mb", "64",
                 "--nvmf-address", address, "--nvmf-port", String.valueOf(nvmf), "--iscsi-address", address,
-                "--iscsi-port", String.valueOf(iscsi), "--nvmf-io-timeout", "5")
-                .redirectErrorStream(true).start();
+                "--iscsi-port", String.valueOf(iscsi), "--nvmf-io-timeout", "5"));
+        command.addAll(List.of(extra));
+        return startProcess(id, command, line -> line.startsWith("mayastor node " + id + " ready"));
+    }
+
+    /** Starts a mayastor process, shows its output as "ID | line", and returns once it says it is ready. */
+    Process startProcess(String id, List<String> command, Predicate<String> isReady) throws IOException, InterruptedException {
+        Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
         CountDownLatch ready = new CountDownLatch(1);
         AtomicReference<String> failure = new AtomicReference<>();
         Thread pump = new Thread(() -> {
-            try (BufferedReader lines = new BufferedReader(new InputStreamReader(node.getInputStream(), StandardCharsets.UTF_8))) {
+            try (BufferedReader lines = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
                 String line;
                 while ((line = lines.readLine()) != null) {
                     out.println("   " + id + " | " + line);
-                    if (line.startsWith("mayastor node " + id + " ready")) {
+                    if (isReady.test(line)) {
                         ready.countDown();
                     } else if (line.startsWith("error:")) {
                         failure.set(line);
@@ -129,14 +145,22 @@ final class Demo {
                 failure.set(e.toString());
             }
             ready.countDown();
-        }, id + "-node-output");
+        }, id + "-output");
         pump.setDaemon(true);
         pump.start();
-        if (!ready.await(60, TimeUnit.SECONDS) || failure.get() != null || !node.isAlive()) {
-            node.destroyForcibly();
-            throw new IOException("the node did not start" + (failure.get() == null ? "" : ": " + failure.get()));
+        if (!ready.await(60, TimeUnit.SECONDS) || failure.get() != null || !process.isAlive()) {
+            process.destroyForcibly();
+            throw new IOException(id + " did not start" + (failure.get() == null ? "" : ": " + failure.get()));
         }
-        return node;
+        return process;
+    }
+
+    /** SIGTERM, and SIGKILL when it has not stopped within 30 s. */
+    static void stop(Process p) throws InterruptedException {
+        p.toHandle().destroy(); // Process.destroy() would also cut off its last words
+        if (!p.waitFor(30, TimeUnit.SECONDS)) {
+            p.destroyForcibly().waitFor();
+        }
     }
 
     private static final String THIN = "d3e0c0de-0000-4000-8000-000000000001";
@@ -201,7 +225,10 @@ final class Demo {
         if (ctl(endpoint, "pool", "destroy", "p0", "--force") != 0) { // with its replicas
             return 1;
         }
-        return new ReplicatedVolume(work, endpoint).run();
+        if (new ReplicatedVolume(work, endpoint).run() != 0) {
+            return 1;
+        }
+        return new ControlPlaneAct(this, out, work).run();
     }
 
     /**
@@ -264,10 +291,7 @@ final class Demo {
                 for (int i = 0; i < others.size(); i++) {
                     out.println();
                     out.println("== stopping node " + ids[i + 1]);
-                    others.get(i).toHandle().destroy();
-                    if (!others.get(i).waitFor(30, TimeUnit.SECONDS)) {
-                        others.get(i).destroyForcibly().waitFor();
-                    }
+                    stop(others.get(i));
                 }
             }
         }
@@ -275,25 +299,14 @@ final class Demo {
         private int underLoad(String[] endpoints, String[] ids, int[] nvmf, List<String> children, String published)
                 throws IOException, InterruptedException {
             out.println();
-            out.println("== a verifying load from this process over NVMe/TCP: 4 KiB random writes and reads, every block");
-            out.println("   stamped with its number and a sequence number and checked against the last acknowledged write");
-            ReactorGroupImpl reactors = new ReactorGroupImpl(1);
-            DmaBufferPool buffers = new DmaBufferPool(32L << 20,
-                    HugepageMode.OFF);
-            NvmfBdevFactory host = new NvmfBdevFactory(
-                    reactors.reactors(), buffers, NvmfBdevFactory.hostNqn("demo-load"),
-                    TimeUnit.SECONDS.toNanos(30));
-            BlockDevice volume = host.create(BdevUri.parse(published));
-            VerifyingLoad load = new VerifyingLoad(volume, buffers, 16, 7);
-            try {
-                load.start();
-                progress(load, 3);
+            try (DemoLoad load = new DemoLoad(out, published)) {
+                load.progress(3);
                 out.println();
                 out.println("== kill -9 node " + ids[1] + ": the volume must go on, degraded");
                 Process victim = others.get(0);
                 victim.toHandle().destroyForcibly();
                 victim.waitFor(30, TimeUnit.SECONDS);
-                progress(load, 2);
+                load.progress(2);
                 if (ctl(endpoint, "nexus", "list") != 0) {
                     return 1;
                 }
@@ -304,37 +317,19 @@ final class Demo {
                         || ctl(endpoint, "nexus", "list", "volume", "--watch") != 0) {
                     return 1;
                 }
-                progress(load, 1);
-                load.stop();
-                long bad = load.verifyAll(Duration.ofSeconds(30));
-                out.println();
-                out.printf(Locale.ROOT, "== the load: %,d writes and %,d verified reads, %d errors; then all %,d blocks read back: %s%n",
-                        load.writesOk.get(), load.readsOk.get(), load.errors(), volume.sizeBytes() / VerifyingLoad.BLOCK,
-                        bad == 0 ? "every one holds its last acknowledged write" : bad + " blocks WRONG: " + load.mismatches());
+                load.progress(1);
+                int verdict = load.finish();
                 if (shell(endpoint, "mayastor:nexus") != 0) {
                     return 1;
                 }
-                return bad == 0 && load.errors() == 0 && load.mismatches().isEmpty() ? 0 : 1;
-            } finally {
-                load.close();
-                volume.close();
-                reactors.stop();
-            }
-        }
-
-        /** A line a second: what the load has done, and any error. */
-        private void progress(VerifyingLoad load, int seconds) throws InterruptedException {
-            for (int i = 0; i < seconds; i++) {
-                Thread.sleep(1000);
-                out.printf(Locale.ROOT, "   load: %,d writes, %,d verified reads, %d errors, %d wrong%n", load.writesOk.get(),
-                        load.readsOk.get(), load.errors(), load.mismatches().size());
+                return verdict;
             }
         }
 
     }
 
     /** {@code preferred} on {@code address} when it is free, else any free port there. */
-    private static int freePortOn(String address, int preferred) throws IOException {
+    static int freePortOn(String address, int preferred) throws IOException {
         InetAddress a = InetAddress.getByName(address);
         try (ServerSocket socket = new ServerSocket(preferred, 1, a)) {
             return socket.getLocalPort();
@@ -392,10 +387,7 @@ final class Demo {
         } finally {
             out.println();
             out.println("== stopping node " + HOST_ID);
-            host.toHandle().destroy();
-            if (!host.waitFor(30, TimeUnit.SECONDS)) {
-                host.destroyForcibly().waitFor();
-            }
+            stop(host);
         }
         return ctl(endpoint, "replica", "unshare", THICK);
     }
@@ -485,21 +477,30 @@ final class Demo {
         return 0;
     }
 
-    private static void sized(Path file, long size) throws IOException {
+    static void sized(Path file, long size) throws IOException {
         try (RandomAccessFile f = new RandomAccessFile(file.toFile(), "rw")) {
             f.setLength(size);
         }
     }
 
-    private int ctl(String endpoint, String... words) {
+    int ctl(String endpoint, String... words) {
         return ctl(null, endpoint, words);
     }
 
-    /** Runs a ctl command as a user would type it; its output also goes to {@code output}, when given. */
     private int ctl(StringBuilder output, String endpoint, String... words) {
+        return ctlAt(output, "--node", endpoint, words);
+    }
+
+    /** Runs a ctl command against the control plane at {@code control}, as a user would type it. */
+    int ctlControl(StringBuilder output, String control, String... words) {
+        return ctlAt(output, "--control", control, words);
+    }
+
+    /** Runs a ctl command as a user would type it; its output also goes to {@code output}, when given. */
+    private int ctlAt(StringBuilder output, String flag, String address, String... words) {
         out.println();
-        out.println("$ mayastor ctl --node " + endpoint + " " + String.join(" ", words));
-        List<String> argv = new ArrayList<>(List.of("--node", endpoint));
+        out.println("$ mayastor ctl " + flag + " " + address + " " + String.join(" ", words));
+        List<String> argv = new ArrayList<>(List.of(flag, address));
         argv.addAll(List.of(words));
         if (output == null) {
             return new Ctl(out, err).run(argv);

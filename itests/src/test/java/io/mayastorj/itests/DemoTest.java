@@ -15,7 +15,8 @@ import org.junit.jupiter.api.Test;
  * The README's first command, as a newcomer runs it: {@code mayastor demo} ends with exit 0 and
  * shows what it promises — data verified after kill -9, over NVMe/TCP, the iSCSI target seen by
  * libiscsi's tools when they are installed, and a 3-replica volume that loses a node under a
- * verifying load without an error and rebuilds it.
+ * verifying load without an error and rebuilds it, and a control plane with four nodes that
+ * replaces a dead node's replica on the fourth under a load.
  */
 class DemoTest {
 
@@ -37,7 +38,7 @@ class DemoTest {
             }
         });
         pump.start();
-        boolean ended = demo.waitFor(240, TimeUnit.SECONDS);
+        boolean ended = demo.waitFor(300, TimeUnit.SECONDS);
         if (!ended) {
             demo.toHandle().descendants().forEach(ProcessHandle::destroyForcibly);
             demo.destroyForcibly();
@@ -48,7 +49,7 @@ class DemoTest {
             out = output.toString();
         }
         Files.writeString(Path.of("target/demo-output.txt"), out);
-        assertTrue(ended, "the demo did not finish in 240 s:\n" + out);
+        assertTrue(ended, "the demo did not finish in 300 s:\n" + out);
         assertEquals(0, demo.exitValue(), out);
         assertTrue(out.contains("== demo done: every byte written came back"), out);
         assertTrue(out.lines().filter(l -> l.startsWith("   verified: 1 MiB read back")).count() >= 6, out);
@@ -56,6 +57,14 @@ class DemoTest {
         assertTrue(out.contains("nexus volume (d3e0c0de-0000-4000-8000-0000000000f0): degraded"), "degraded after a node died:\n" + out);
         assertTrue(out.contains("completed 100% partial"), "the rebuild:\n" + out);
         assertTrue(out.contains(" 0 errors; then all 65,536 blocks read back: every one holds its last acknowledged write"), out);
+        // the control plane's act: pools applied, a volume made, repaired on the fourth node, the stale replica gone
+        assertTrue(out.contains("mayastorpool.openebs.io/pool-node-4 created"), out);
+        assertEquals(4, out.lines().filter(l -> l.matches("node-[1-4]\\s+online\\s+\\d+s")).count(), "four nodes online:\n" + out);
+        assertTrue(out.lines().anyMatch(l -> l.startsWith("state     degraded: node node-")), "degraded after its node died:\n" + out);
+        assertTrue(out.contains(" 0 errors; then all 16,384 blocks read back: every one holds its last acknowledged write"), out);
+        assertTrue(out.contains("replica   node-4/pool-node-4"), "the replica replaced on the fourth node:\n" + out);
+        int back = out.indexOf("comes back: its replica was replaced, so the control plane destroys it");
+        assertTrue(back > 0 && out.indexOf("\nno replicas\n", back) > 0, "the stale replica destroyed:\n" + out);
         if (onPath("iscsi-inq")) {
             assertTrue(out.contains("   Product:Mayastor-J"), "iscsi-inq's answer:\n" + out);
             assertTrue(out.contains("   Lun:0    Type:DIRECT_ACCESS"), "iscsi-ls's answer:\n" + out);
