@@ -42,6 +42,7 @@ final class ControlCluster implements AutoCloseable {
     private Mayastor.NodeProcess controlProcess;
     final Map<String, Mayastor.NodeProcess> nodes = new LinkedHashMap<>();
     final Map<String, String> endpoints = new LinkedHashMap<>();
+    private final Map<String, int[]> ports = new LinkedHashMap<>();
     private final Map<String, ManagedChannel> channels = new TreeMap<>();
     private final List<Mayastor.NodeProcess> stopped = new ArrayList<>();
 
@@ -84,13 +85,14 @@ final class ControlCluster implements AutoCloseable {
         }
     }
 
-    /** Starts node ID on ADDRESS, or again on the endpoint it had when it ran before (ADDRESS may be null then). */
+    /** Starts node ID on ADDRESS, or again on the endpoint and ports it had when it ran before (ADDRESS may be null then). */
     Mayastor.NodeProcess node(String id, String address, String... extra) throws Exception {
         String endpoint = endpoints.computeIfAbsent(id, k -> address + ":" + freePort(address));
         String host = endpoint.substring(0, endpoint.lastIndexOf(':'));
+        int[] port = ports.computeIfAbsent(id, k -> new int[] {freePort(host), freePort(host)}); // the same after a restart
         List<String> args = new ArrayList<>(List.of("--node-id", id, "--grpc-endpoint", endpoint,
                 "--state-dir", work.resolve("state-" + id).toString(), "--buffers-mb", "64",
-                "--nvmf-port", String.valueOf(freePort(host)), "--iscsi-port", String.valueOf(freePort(host)),
+                "--nvmf-port", String.valueOf(port[0]), "--iscsi-port", String.valueOf(port[1]),
                 "--control-endpoint", control, "--registration-interval-seconds", "1"));
         args.addAll(List.of(extra));
         Mayastor.NodeProcess p = new Mayastor.NodeProcess(args.toArray(String[]::new));

@@ -6,7 +6,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.mayastorj.api.v1.ApplyRequest;
 import io.mayastorj.api.v1.CreateVolumeRequest;
 import io.mayastorj.api.v1.DestroyVolumeRequest;
+import io.mayastorj.api.v1.Child;
+import io.mayastorj.api.v1.ListNexusOptions;
 import io.mayastorj.api.v1.ListReplicaOptions;
+import io.mayastorj.api.v1.Nexus;
 import io.mayastorj.api.v1.ListVolumesRequest;
 import io.mayastorj.api.v1.PublishVolumeRequest;
 import io.mayastorj.api.v1.Replica;
@@ -42,6 +45,7 @@ class ControlPlaneTest {
     private ReactorGroupImpl reactors;
     private DmaBufferPool buffers;
     private BdevRegistryImpl registry;
+    private VerifyingLoad running;
 
     private static void log(String what) {
         System.out.println("ControlPlaneTest: " + what);
@@ -59,6 +63,9 @@ class ControlPlaneTest {
 
     @AfterEach
     void stop() throws Exception {
+        if (running != null) {
+            running.close(); // before its buffers are freed, also when the test failed under load
+        }
         if (registry != null) {
             registry.list().forEach(b -> registry.destroy(b.device().name()));
         }
@@ -71,6 +78,68 @@ class ControlPlaneTest {
         if (cluster != null) {
             cluster.close();
         }
+    }
+
+    /** Opens the published volume from this process and starts a verifying load on it. */
+    private VerifyingLoad load(String uri) {
+        reactors = new ReactorGroupImpl(1);
+        buffers = new DmaBufferPool(64L << 20, HugepageMode.OFF);
+        registry = new BdevRegistryImpl();
+        registry.addFactory(new NvmfBdevFactory(reactors.reactors(), buffers, NvmfBdevFactory.hostNqn("itest-app"),
+                TimeUnit.SECONDS.toNanos(30)));
+        BlockDevice volume = registry.create(uri);
+        VerifyingLoad load = new VerifyingLoad(volume, buffers, 16, 7);
+        load.start();
+        running = load;
+        return load;
+    }
+
+    private static void verified(VerifyingLoad load) throws InterruptedException {
+        load.stop();
+        assertEquals(List.of(), load.mismatches(), "data that is not what was acknowledged");
+        assertEquals(0, load.errors(), "the load saw errors " + load.errorMessages());
+        assertEquals(0, load.verifyAll(Duration.ofSeconds(60)), "every acknowledged block reads back: " + load.mismatches());
+    }
+
+    @Test
+    void aReplicasNodeThatReturnsWithinTheGracePeriodIsAddedBackAndRebuiltPartially() throws Exception {
+        cluster = new ControlCluster("mayastor-control-return");
+        cluster.startControl("--registration-interval-seconds", "1", "--sync-period-seconds", "1",
+                "--repair-grace-seconds", "120");
+        String[] ids = {"cr1", "cr2", "cr3"};
+        StringBuilder pools = new StringBuilder();
+        for (int i = 0; i < ids.length; i++) {
+            cluster.node(ids[i], "127.0.0." + (16 + i));
+            pools.append(cluster.poolManifest(ids[i])).append("---\n");
+        }
+        cluster.resources().apply(ApplyRequest.newBuilder().setManifest(pools.toString()).build());
+        cluster.awaitTable("msp", t -> ControlCluster.countLines(t, " online ") == 3, 30, "three pools online");
+        cluster.volumes().createVolume(CreateVolumeRequest.newBuilder().setName("logs").setSize(SIZE).setReplicaCount(3)
+                .setThin(true).build());
+        Volume v = cluster.awaitVolume("logs", x -> x.getState().equals("healthy"), 30, "three replicas");
+        Set<String> placed = nodesOf(v);
+        String target = "cr1";
+        String uri = cluster.volumes().publishVolume(PublishVolumeRequest.newBuilder().setName("logs").setNode(target).build())
+                .getDeviceUri();
+        VerifyingLoad load = load(uri);
+        Thread.sleep(1000);
+
+        cluster.killNode("cr2");
+        v = cluster.awaitVolume("logs", x -> x.getState().equals("degraded"), 30, "degraded");
+        log("cr2 killed: " + v.getReason());
+        Thread.sleep(1000); // writes the returning replica misses
+        cluster.node("cr2", null);
+        v = cluster.awaitVolume("logs", x -> x.getState().equals("healthy") && x.getChildrenList().stream()
+                .allMatch(c -> c.getState().equals("online")), 60, "cr2's replica back in the nexus and rebuilt");
+        assertEquals(placed, nodesOf(v), "the same three nodes: nothing replaced within the grace period");
+        Nexus nexus = cluster.nexuses(target).listNexus(ListNexusOptions.getDefaultInstance()).getNexusList(0);
+        Child back = nexus.getChildrenList().stream().filter(c -> c.getUri().contains("127.0.0.17")).findFirst().orElseThrow();
+        log("cr2's child: " + back.getState() + ", rebuild " + back.getRebuild().getState() + (back.getRebuild().getPartial()
+                ? " partial" : " full") + ", " + back.getRebuild().getBytesCopied() + " bytes copied");
+        assertEquals("completed", back.getRebuild().getState());
+        assertTrue(back.getRebuild().getPartial(), "a partial rebuild: only what cr2 missed");
+        Thread.sleep(500);
+        verified(load);
     }
 
     @Test
@@ -104,14 +173,7 @@ class ControlPlaneTest {
         log("volume db on " + placed + ", published on " + target + " at " + uri);
         assertTrue(uri.startsWith("nvmf://"), uri);
 
-        reactors = new ReactorGroupImpl(1);
-        buffers = new DmaBufferPool(64L << 20, HugepageMode.OFF);
-        registry = new BdevRegistryImpl();
-        registry.addFactory(new NvmfBdevFactory(reactors.reactors(), buffers, NvmfBdevFactory.hostNqn("itest-app"),
-                TimeUnit.SECONDS.toNanos(30)));
-        BlockDevice volume = registry.create(uri);
-        VerifyingLoad load = new VerifyingLoad(volume, buffers, 16, 7);
-        load.start();
+        VerifyingLoad load = load(uri);
         Thread.sleep(1500);
 
         String victim = placed.stream().filter(n -> !n.equals(target)).findFirst().orElseThrow();
@@ -127,10 +189,7 @@ class ControlPlaneTest {
         assertEquals(Set.of(target, spare, placed.stream().filter(n -> !n.equals(target) && !n.equals(victim))
                 .findFirst().orElseThrow()), nodesOf(v));
         Thread.sleep(1000);
-        load.stop();
-        assertEquals(List.of(), load.mismatches(), "data that is not what was acknowledged");
-        assertEquals(0, load.errors(), "the load saw errors " + load.errorMessages());
-        assertEquals(0, load.verifyAll(Duration.ofSeconds(60)), "every acknowledged block reads back: " + load.mismatches());
+        verified(load);
 
         // the killed node returns: its stale replica goes
         cluster.node(victim, null);
@@ -144,7 +203,7 @@ class ControlPlaneTest {
         assertEquals("healthy", cluster.awaitVolume("db", x -> true, 1, "").getState());
 
         // destroy: nexus and replicas leave every node
-        registry.destroy(volume.name());
+        registry.list().forEach(b -> registry.destroy(b.device().name()));
         volumes.destroyVolume(DestroyVolumeRequest.newBuilder().setName("db").build());
         until = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
         List<String> left;

@@ -88,6 +88,7 @@ public final class ControlPlane {
                 reconciler.enqueue(NODE, name);
             }
         });
+        registry.addBeatListener(n -> clients.heard(n.endpoint()));
         registry.addListener(n -> {
             if (n.online()) {
                 clients.reconnect(n.endpoint());

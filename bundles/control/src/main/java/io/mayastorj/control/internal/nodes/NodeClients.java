@@ -4,6 +4,7 @@ import io.grpc.CallOptions;
 import io.grpc.Channel;
 import io.grpc.ClientCall;
 import io.grpc.ClientInterceptor;
+import io.grpc.ConnectivityState;
 import io.grpc.ForwardingClientCall;
 import io.grpc.ForwardingClientCallListener;
 import io.grpc.ManagedChannel;
@@ -74,6 +75,17 @@ public final class NodeClients implements AutoCloseable {
     public synchronized void reconnect(String endpoint) {
         ManagedChannel channel = channels.get(endpoint);
         if (channel != null) {
+            channel.resetConnectBackoff();
+        }
+    }
+
+    /**
+     * A node was heard from: a channel to it that is failing (a node restarted faster than it was
+     * found missing) tries again now instead of after its backoff.
+     */
+    public synchronized void heard(String endpoint) {
+        ManagedChannel channel = channels.get(endpoint);
+        if (channel != null && channel.getState(false) == ConnectivityState.TRANSIENT_FAILURE) {
             channel.resetConnectBackoff();
         }
     }

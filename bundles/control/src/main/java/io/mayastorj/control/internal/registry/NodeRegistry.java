@@ -38,6 +38,7 @@ public final class NodeRegistry implements AutoCloseable {
     private final LongSupplier clock;
     private final Map<String, Entry> nodes = new TreeMap<>();
     private final List<Listener> listeners = new CopyOnWriteArrayList<>();
+    private final List<Listener> beats = new CopyOnWriteArrayList<>();
     private final ScheduledExecutorService ticker;
 
     private static final class Entry {
@@ -70,6 +71,11 @@ public final class NodeRegistry implements AutoCloseable {
         } else {
             ticker = null;
         }
+    }
+
+    /** Told of every heartbeat, changed or not (a node restarted between two beats changes nothing here). */
+    public void addBeatListener(Listener listener) {
+        beats.add(listener);
     }
 
     public void addListener(Listener listener) {
@@ -105,6 +111,7 @@ public final class NodeRegistry implements AutoCloseable {
         }
         String nqn = hostNqn == null || hostNqn.isBlank() ? "nqn.2019-05.io.openebs:node-name:" + id : hostNqn;
         NodeState changed = null;
+        NodeState beat;
         synchronized (this) {
             Entry e = nodes.get(id);
             boolean fresh = e == null;
@@ -123,13 +130,22 @@ public final class NodeRegistry implements AutoCloseable {
                 changed = state(id, e);
                 LOG.log(Level.INFO, "node {0} is online at {1}{2}", id, endpoint, fresh ? " (new)" : moved ? " (moved)" : "");
             }
+            beat = state(id, e);
         }
         notify(changed);
+        for (Listener l : beats) {
+            try {
+                l.changed(beat);
+            } catch (RuntimeException ex) {
+                LOG.log(Level.WARNING, "a heartbeat listener failed: {0}", ex.toString());
+            }
+        }
     }
 
     /** A node that stops cleanly. */
     public void deregister(String id) {
         NodeState changed = null;
+        NodeState beat;
         synchronized (this) {
             Entry e = nodes.get(id);
             if (e != null && e.online) {
