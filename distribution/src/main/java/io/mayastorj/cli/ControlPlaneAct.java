@@ -111,7 +111,7 @@ final class ControlPlaneAct {
             return 1;
         }
         out.println();
-        try (DemoLoad load = new DemoLoad(out, uri.toString().strip())) {
+        try (DemoLoad load = new DemoLoad(out, uri.toString().strip(), target)) {
             load.progress(2);
             String victim = placed.stream().filter(n -> !n.equals(target)).findFirst().orElseThrow();
             String spare = endpoints.keySet().stream().filter(n -> !placed.contains(n)).findFirst().orElseThrow();

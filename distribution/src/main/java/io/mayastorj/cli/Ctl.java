@@ -55,7 +55,7 @@ final class Ctl {
                                                   (nvmf://ADDRESS:8420/nqn.2019-05.io.openebs:NAME)
               bdev unshare NAME [--force]         stop sharing; refused while hosts are connected, unless
                                                   --force (they are dropped)
-            %s%s%s%s
+            %s%s%s%s%s
             options:
               --node HOST:PORT    the node to talk to (default: $MAYASTOR_NODE, else 127.0.0.1:10124)
               --control HOST:PORT the control plane, for volume, apply, get and delete
@@ -65,7 +65,7 @@ final class Ctl {
 
             exit codes: 0 done, 1 the node refused (its message is printed), 2 bad usage,
                         3 the node could not be reached
-            """.formatted(PoolCtl.USAGE, ReplicaCtl.USAGE, NexusCtl.USAGE, VolumeCtl.USAGE);
+            """.formatted(PoolCtl.USAGE, ReplicaCtl.USAGE, NexusCtl.USAGE, VolumeCtl.USAGE, CsiCtl.USAGE);
     /** Commands for the control plane rather than a node. */
     private static final Set<String> CONTROL_RESOURCES = Set.of("volume", "apply", "get", "delete");
 
@@ -73,7 +73,7 @@ final class Ctl {
     private static final Set<String> VALUED = Set.of("node", "timeout", "offset", "length", "output", "input", "pattern",
             "cluster-size", "uuid", "name", "share", "allowed-host", "protocol", "pool", "chap-user", "chap-secret-file",
             "chap-mutual-user", "chap-mutual-secret-file", "child", "size", "control", "replicas", "preferred-node",
-            "required-node", "filename");
+            "required-node", "filename", "endpoint");
 
     private final PrintStream out;
     private final PrintStream err;
@@ -123,6 +123,9 @@ final class Ctl {
         if (args.flag("help") || args.positional().isEmpty()) {
             (args.flag("help") ? out : err).print(USAGE);
             return args.flag("help") ? 0 : EXIT_USAGE;
+        }
+        if (args.positional().get(0).equals("csi")) {
+            return CsiCtl.run(args, out, err);
         }
         boolean control = CONTROL_RESOURCES.contains(args.positional().get(0));
         String address = control ? NodeClient.controlAddressFrom(args) : NodeClient.addressFrom(args);

@@ -299,7 +299,7 @@ final class Demo {
         private int underLoad(String[] endpoints, String[] ids, int[] nvmf, List<String> children, String published)
                 throws IOException, InterruptedException {
             out.println();
-            try (DemoLoad load = new DemoLoad(out, published)) {
+            try (DemoLoad load = new DemoLoad(out, published, "demo-load")) {
                 load.progress(3);
                 out.println();
                 out.println("== kill -9 node " + ids[1] + ": the volume must go on, degraded");

@@ -25,13 +25,14 @@ final class DemoLoad implements AutoCloseable {
     private final BlockDevice volume;
     private final VerifyingLoad load;
 
-    DemoLoad(PrintStream out, String uri) {
+    /** A load from this process as node {@code hostNode} (its host NQN is what a published volume admits). */
+    DemoLoad(PrintStream out, String uri, String hostNode) {
         this.out = out;
         out.println("== a verifying load from this process over NVMe/TCP: 4 KiB random writes and reads, every block");
         out.println("   stamped with its number and a sequence number and checked against the last acknowledged write");
         this.reactors = new ReactorGroupImpl(1);
         this.buffers = new DmaBufferPool(32L << 20, HugepageMode.OFF);
-        NvmfBdevFactory host = new NvmfBdevFactory(reactors.reactors(), buffers, NvmfBdevFactory.hostNqn("demo-load"),
+        NvmfBdevFactory host = new NvmfBdevFactory(reactors.reactors(), buffers, NvmfBdevFactory.hostNqn(hostNode),
                 TimeUnit.SECONDS.toNanos(30));
         this.volume = host.create(BdevUri.parse(uri));
         this.load = new VerifyingLoad(volume, buffers, 16, 7);

@@ -1,14 +1,17 @@
 package io.mayastorj.cli;
 
 import io.mayastorj.launcher.ControlSettings;
+import io.mayastorj.launcher.CsiNodeSettings;
 import io.mayastorj.launcher.NodeSettings;
 import io.mayastorj.launcher.RuntimeLauncher;
+import io.mayastorj.launcher.RuntimeSettings;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.BiFunction;
 
 /** The {@code mayastor} command: node, control, ctl, shell, bench, demo. */
 public final class Main {
@@ -19,6 +22,7 @@ public final class Main {
             commands:
               node      run a storage node                           mayastor node --help
               control   run the control plane: node registry, pools, volumes   mayastor control --help
+              csi-node  attach volumes for a node's workloads (the CSI Node service)   mayastor csi-node --help
               ctl       use a node's or the control plane's API      mayastor ctl --help
               shell     run Felix shell commands on a local node     mayastor shell --help
               bench     drive I/O at a bdev URI and report IOPS and latency   mayastor bench --help
@@ -53,6 +57,20 @@ public final class Main {
               --help           this text
             """;
 
+    static final String CSI_NODE_USAGE = """
+            usage: mayastor csi-node --node-id NAME --csi-endpoint unix:///path/csi.sock [--control-endpoint IP:PORT] [options]
+
+            Runs the CSI Node service on a node that holds no storage, until Ctrl-C or SIGTERM: the kubelet
+            calls it to attach a published volume (NVMe/TCP or iSCSI), format it when it is blank, mount it,
+            and bind it into pods; it registers with the control plane so that volumes can be published to it.
+            It runs nvme, iscsiadm, blkid, mkfs, mount and umount, so it runs as root.
+
+            settings:
+            %s
+            other options:
+              --help           this text
+            """;
+
     private Main() {
     }
 
@@ -77,8 +95,9 @@ public final class Main {
         List<String> rest = argv.subList(1, argv.size());
         try {
             return switch (argv.get(0)) {
-                case "node" -> node(rest, out);
-                case "control" -> control(rest, out);
+                case "node" -> runtime(NODE, rest, out);
+                case "control" -> runtime(CONTROL, rest, out);
+                case "csi-node" -> runtime(CSI_NODE, rest, out);
                 case "ctl" -> new Ctl(out, err).run(rest);
                 case "shell" -> new ShellClient(System.in, out, err).run(rest);
                 case "demo" -> new Demo(out, err).run(rest);
@@ -99,56 +118,43 @@ public final class Main {
         }
     }
 
-    private static int node(List<String> argv, PrintStream out) {
-        Set<String> valued = new java.util.HashSet<>(Set.of("config"));
-        NodeSettings.KEYS.keySet().forEach(key -> valued.add(key.replace('.', '-')));
-        Args args = Args.parse(argv, Set.of("console", "help"), valued).atMost(0, "mayastor node --node-id NAME ...");
-        if (args.flag("help")) {
-            StringBuilder keys = new StringBuilder();
-            NodeSettings.KEYS.forEach((key, doc) -> keys.append(String.format("  --%-16s %s%n", key.replace('.', '-'), doc)));
-            out.print(NODE_USAGE.formatted(keys.toString().stripTrailing()));
-            return 0;
-        }
-        Map<String, String> flags = args.asMap();
-        flags.remove("console");
-        String config = flags.remove("config");
-        NodeSettings settings;
-        try {
-            settings = NodeSettings.load(config == null ? null : Path.of(config), flags);
-        } catch (IllegalArgumentException e) {
-            throw new UsageException(e.getMessage());
-        }
-        try {
-            return new RuntimeLauncher(settings, home().resolve("bundle"), args.flag("console"), out).run();
-        } catch (Exception e) {
-            out.println("error: the node failed: " + e);
-            e.printStackTrace();
-            return 1;
-        }
+    /** A runtime's command: its settings' keys, usage, how they load, and how its failure is told. */
+    private record Runtime(Map<String, String> keys, String usage, int keyWidth, Set<String> flags,
+                           BiFunction<Path, Map<String, String>, RuntimeSettings> load, String what) {
     }
 
-    private static int control(List<String> argv, PrintStream out) {
+    private static final Runtime NODE = new Runtime(NodeSettings.KEYS, NODE_USAGE, 16, Set.of("console", "help"),
+            NodeSettings::load, "the node");
+    private static final Runtime CONTROL = new Runtime(ControlSettings.KEYS, CONTROL_USAGE, 30, Set.of("help"),
+            ControlSettings::load, "the control plane");
+    private static final Runtime CSI_NODE = new Runtime(CsiNodeSettings.KEYS, CSI_NODE_USAGE, 30, Set.of("help"),
+            CsiNodeSettings::load, "the CSI node");
+
+    /** Runs a runtime (node, control, csi-node) until Ctrl-C or SIGTERM. */
+    private static int runtime(Runtime r, List<String> argv, PrintStream out) {
         Set<String> valued = new java.util.HashSet<>(Set.of("config"));
-        ControlSettings.KEYS.keySet().forEach(key -> valued.add(key.replace('.', '-')));
-        Args args = Args.parse(argv, Set.of("help"), valued).atMost(0, "mayastor control [options]");
+        r.keys().keySet().forEach(key -> valued.add(key.replace('.', '-')));
+        Args args = Args.parse(argv, r.flags(), valued).atMost(0, r.usage().lines().findFirst().orElse(""));
         if (args.flag("help")) {
             StringBuilder keys = new StringBuilder();
-            ControlSettings.KEYS.forEach((key, doc) -> keys.append(String.format("  --%-30s %s%n", key.replace('.', '-'), doc)));
-            out.print(CONTROL_USAGE.formatted(keys.toString().stripTrailing()));
+            r.keys().forEach((key, doc) -> keys.append(String.format("  --%-" + r.keyWidth() + "s %s%n", key.replace('.', '-'), doc)));
+            out.print(r.usage().formatted(keys.toString().stripTrailing()));
             return 0;
         }
         Map<String, String> flags = args.asMap();
+        boolean console = args.flag("console");
+        flags.remove("console");
         String config = flags.remove("config");
-        ControlSettings settings;
+        RuntimeSettings settings;
         try {
-            settings = ControlSettings.load(config == null ? null : Path.of(config), flags);
+            settings = r.load().apply(config == null ? null : Path.of(config), flags);
         } catch (IllegalArgumentException e) {
             throw new UsageException(e.getMessage());
         }
         try {
-            return new RuntimeLauncher(settings, home().resolve("bundle"), false, out).run();
+            return new RuntimeLauncher(settings, home().resolve("bundle"), console, out).run();
         } catch (Exception e) {
-            out.println("error: the control plane failed: " + e);
+            out.println("error: " + r.what() + " failed: " + e);
             e.printStackTrace();
             return 1;
         }

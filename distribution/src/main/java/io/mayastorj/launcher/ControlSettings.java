@@ -29,6 +29,7 @@ public final class ControlSettings extends Settings implements RuntimeSettings {
                 + "replica on another node (default 300)");
         KEYS.put("node.call.timeout.seconds", "deadline of each call to a node (default 30)");
         KEYS.put("reconcile.workers", "resources reconciled at once, each by one worker at a time (default 4)");
+        KEYS.put("csi.endpoint", "serve the CSI Controller here: unix:///path/csi.sock or tcp://host:port (default: none)");
         KEYS.put("log.level", "error | warn | info | debug | trace (default info)");
     }
 
@@ -63,6 +64,7 @@ public final class ControlSettings extends Settings implements RuntimeSettings {
         intSetting("repair.grace.seconds", 0, 7 * 24 * 3600);
         intSetting("node.call.timeout.seconds", 1, 3600);
         intSetting("reconcile.workers", 1, 64);
+        csiEndpoint("csi.endpoint");
         choice("log.level", Set.of("error", "warn", "info", "debug", "trace"));
         if (!values.containsKey("state.dir")) {
             values.put("state.dir", defaultStateDir(values.get("control.id")).toString());
@@ -106,13 +108,17 @@ public final class ControlSettings extends Settings implements RuntimeSettings {
         identity.put("grpc.endpoint", values.get("grpc.endpoint"));
         identity.put("state.dir", values.get("state.dir"));
         pids.put("io.mayastorj.node", identity); // the runtime's identity: core's gRPC server and shell
+        if (hasCsi()) {
+            pids.put("io.mayastorj.csi", csiConfiguration(false));
+        }
         return pids;
     }
 
     /** No reactors, no buffers: the control plane does no I/O of its own. */
     @Override
     public Set<String> unusedPids() {
-        return Set.of("io.mayastorj.dataplane");
+        return hasCsi() ? Set.of("io.mayastorj.dataplane", "io.mayastorj.registration")
+                : Set.of("io.mayastorj.dataplane", "io.mayastorj.registration", "io.mayastorj.csi");
     }
 
     @Override
@@ -121,7 +127,8 @@ public final class ControlSettings extends Settings implements RuntimeSettings {
                 + (values.getOrDefault("kubeconfig", "").isEmpty()
                 ? values.getOrDefault("store", stateDir().resolve("resources").toString())
                 : "Kubernetes (" + values.get("kubeconfig") + ")")
-                + (values.getOrDefault("nats", "").isEmpty() ? "" : ", registry on NATS " + values.get("nats"));
+                + (values.getOrDefault("nats", "").isEmpty() ? "" : ", registry on NATS " + values.get("nats"))
+                + (hasCsi() ? ", CSI controller on " + values.get("csi.endpoint") : "");
     }
 
     @Override

@@ -27,6 +27,12 @@ public final class NodeSettings extends Settings implements RuntimeSettings {
         KEYS.put("nvmf.io.timeout", "seconds an nvmf:// bdev waits for a command before it reconnects (default 30)");
         KEYS.put("iscsi.address", "address the iSCSI target listens on (default: that of grpc.endpoint)");
         KEYS.put("iscsi.port", "port of the iSCSI target (default 3260)");
+        KEYS.put("csi.endpoint", "serve the CSI Node service here too (this node attaches volumes for its own workloads): "
+                + "unix:///path/csi.sock or tcp://host:port (default: none)");
+        KEYS.put("csi.io.timeout.seconds", "how long an attached volume's connection may be lost before I/O fails (default 30)");
+        KEYS.put("csi.device.timeout.seconds", "how long a connected volume's device may take to appear (default 60)");
+        KEYS.put("publish.address", "the address application hosts reach this node at, when it is not the one the "
+                + "targets listen on (NAT, pods): the URIs of published volumes carry it (default: the listen address)");
         KEYS.put("nexus.rebuild.segment.kib", "rebuild copy unit in KiB, a power of two 4..1024 (default 64)");
         KEYS.put("nexus.rebuild.tasks", "segments a rebuild copies at once (default 16)");
         KEYS.put("nexus.partial.rebuild.window.seconds",
@@ -50,6 +56,8 @@ public final class NodeSettings extends Settings implements RuntimeSettings {
         values.put("buffers.mb", "128");
         values.put("hugepages", "auto");
         values.put("log.level", "info");
+        values.put("csi.io.timeout.seconds", "30");
+        values.put("csi.device.timeout.seconds", "60");
         values.put("nvmf.port", "8420");
         values.put("nvmf.io.timeout", "30");
         values.put("iscsi.port", "3260");
@@ -75,6 +83,13 @@ public final class NodeSettings extends Settings implements RuntimeSettings {
         name("node.id", "node", "--node-id");
         String id = values.get("node.id");
         endpoint("grpc.endpoint", "grpc endpoint", true);
+        csiEndpoint("csi.endpoint");
+        intSetting("csi.io.timeout.seconds", 1, 3600);
+        intSetting("csi.device.timeout.seconds", 1, 3600);
+        String publish = values.getOrDefault("publish.address", "");
+        if (!publish.isEmpty() && !publish.matches("[A-Za-z0-9.:\\[\\]-]+")) {
+            throw new IllegalArgumentException("publish.address '" + publish + "' is not a host name or IP address");
+        }
         intSetting("reactors", 1, 64);
         intSetting("nvmf.port", 1, 65535);
         intSetting("nvmf.io.timeout", 1, 3600);
@@ -131,6 +146,7 @@ public final class NodeSettings extends Settings implements RuntimeSettings {
             config.put(key, Integer.parseInt(values.get(key)));
         }
         config.put("nexus.nats.url", values.getOrDefault("nexus.nats.url", values.getOrDefault("nats.url", "")));
+        config.put("nexus.publish.address", values.getOrDefault("publish.address", ""));
         return config;
     }
 
@@ -196,17 +212,21 @@ public final class NodeSettings extends Settings implements RuntimeSettings {
         pids.put("io.mayastorj.iscsi", iscsiConfiguration());
         pids.put("io.mayastorj.nexus", nexusConfiguration());
         pids.put("io.mayastorj.registration", registrationConfiguration());
+        if (hasCsi()) {
+            pids.put("io.mayastorj.csi", csiConfiguration(true));
+        }
         return pids;
     }
 
     @Override
     public Set<String> unusedPids() {
-        return Set.of();
+        return hasCsi() ? Set.of() : Set.of("io.mayastorj.csi");
     }
 
     @Override
     public String readyDetails() {
-        return "gRPC on " + values.get("grpc.endpoint") + ", " + values.get("reactors") + " reactors, state in " + stateDir();
+        return "gRPC on " + values.get("grpc.endpoint") + ", " + values.get("reactors") + " reactors, state in " + stateDir()
+                + (hasCsi() ? ", CSI node on " + values.get("csi.endpoint") : "");
     }
 
     @Override

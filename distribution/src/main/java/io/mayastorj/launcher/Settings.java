@@ -5,6 +5,7 @@ import java.io.Reader;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.Hashtable;
 import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
@@ -109,6 +110,30 @@ abstract class Settings {
         if (!url.isEmpty() && !url.matches("(nats|tls)://[^/]+")) {
             throw new IllegalArgumentException(key + " '" + url + "' is not a NATS URL (e.g. nats://127.0.0.1:4222)");
         }
+    }
+
+    /** A CSI endpoint, when set: unix:///absolute/path.sock, or tcp://host:port. */
+    protected final void csiEndpoint(String key) {
+        String e = values.getOrDefault(key, "");
+        if (!e.isEmpty() && !e.matches("unix:///\\S+|/\\S+|(tcp://)?[^/\\s]+:[0-9]{1,5}")) {
+            throw new IllegalArgumentException(key + " '" + e + "' is not unix:///path/csi.sock or tcp://host:port");
+        }
+    }
+
+    /** The CSI driver's configuration (PID io.mayastorj.csi): its endpoint, and whether it attaches volumes here. */
+    protected final Hashtable<String, Object> csiConfiguration(boolean node) {
+        Hashtable<String, Object> config = new Hashtable<>();
+        config.put("endpoint", values.get("csi.endpoint"));
+        config.put("node", node);
+        if (node) {
+            config.put("node.io.timeout.seconds", Integer.parseInt(values.getOrDefault("csi.io.timeout.seconds", "30")));
+            config.put("node.device.timeout.seconds", Integer.parseInt(values.getOrDefault("csi.device.timeout.seconds", "60")));
+        }
+        return config;
+    }
+
+    protected final boolean hasCsi() {
+        return !values.getOrDefault("csi.endpoint", "").isEmpty();
     }
 
     protected static Path defaultStateDir(String id) {

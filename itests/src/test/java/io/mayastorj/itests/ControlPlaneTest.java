@@ -80,12 +80,15 @@ class ControlPlaneTest {
         }
     }
 
-    /** Opens the published volume from this process and starts a verifying load on it. */
-    private VerifyingLoad load(String uri) {
+    /**
+     * Opens the published volume from this process, as node {@code appNode} (the nexus admits that
+     * node's host NQN only), and starts a verifying load on it.
+     */
+    private VerifyingLoad load(String uri, String appNode) {
         reactors = new ReactorGroupImpl(1);
         buffers = new DmaBufferPool(64L << 20, HugepageMode.OFF);
         registry = new BdevRegistryImpl();
-        registry.addFactory(new NvmfBdevFactory(reactors.reactors(), buffers, NvmfBdevFactory.hostNqn("itest-app"),
+        registry.addFactory(new NvmfBdevFactory(reactors.reactors(), buffers, NvmfBdevFactory.hostNqn(appNode),
                 TimeUnit.SECONDS.toNanos(30)));
         BlockDevice volume = registry.create(uri);
         VerifyingLoad load = new VerifyingLoad(volume, buffers, 16, 7);
@@ -121,7 +124,7 @@ class ControlPlaneTest {
         String target = "cr1";
         String uri = cluster.volumes().publishVolume(PublishVolumeRequest.newBuilder().setName("logs").setNode(target).build())
                 .getDeviceUri();
-        VerifyingLoad load = load(uri);
+        VerifyingLoad load = load(uri, target);
         Thread.sleep(1000);
 
         cluster.killNode("cr2");
@@ -173,7 +176,7 @@ class ControlPlaneTest {
         log("volume db on " + placed + ", published on " + target + " at " + uri);
         assertTrue(uri.startsWith("nvmf://"), uri);
 
-        VerifyingLoad load = load(uri);
+        VerifyingLoad load = load(uri, target);
         Thread.sleep(1500);
 
         String victim = placed.stream().filter(n -> !n.equals(target)).findFirst().orElseThrow();

@@ -4,6 +4,8 @@ import io.fabric8.kubernetes.client.Config;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.grpc.BindableService;
+import io.mayastorj.control.internal.api.Volumes;
+import io.mayastorj.control.internal.csi.ControllerService;
 import io.mayastorj.control.internal.grpc.ResourceService;
 import io.mayastorj.control.internal.grpc.VolumeService;
 import io.mayastorj.control.internal.model.MayastorNode;
@@ -21,6 +23,7 @@ import io.mayastorj.control.internal.store.FileStore;
 import io.mayastorj.control.internal.store.KubeStore;
 import io.mayastorj.control.internal.store.ResourceStore;
 import io.mayastorj.core.error.MayastorException;
+import io.mayastorj.core.grpc.GrpcServers;
 import io.mayastorj.core.node.Node;
 import java.io.IOException;
 import java.lang.System.Logger;
@@ -30,7 +33,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Hashtable;
 import java.util.List;
+import java.util.Map;
 import org.osgi.framework.BundleContext;
 import org.osgi.framework.ServiceRegistration;
 import org.osgi.service.component.annotations.Activate;
@@ -98,7 +103,11 @@ public final class ControlPlane {
         });
         this.nats = config.nats_url().isBlank() ? null : new NatsRegistry(config.nats_url().strip(), registry);
         services.add(context.registerService(BindableService.class, new RegistrationService(registry), null));
-        services.add(context.registerService(BindableService.class, new VolumeService(store, volumes, registry), null));
+        Volumes api = new Volumes(store, volumes, registry);
+        services.add(context.registerService(BindableService.class, new VolumeService(api), null));
+        // the CSI controller, served on the CSI endpoint when the runtime has one (the csi bundle's server)
+        services.add(context.registerService(BindableService.class, new ControllerService(api, registry, store, () -> null),
+                new Hashtable<>(Map.of(GrpcServers.SERVER, GrpcServers.CSI))));
         services.add(context.registerService(BindableService.class, new ResourceService(store), null));
         reconciler.start();
         LOG.log(Level.INFO, "control plane {0}: resources in {1}; nodes register {2}", node.id(), store.describe(),

@@ -27,6 +27,14 @@ public interface BlockDevice {
 
     long blockCount();
 
+    /**
+     * Asks the device for its size again and returns its block count: a remote namespace that grew
+     * behind it (a resized replica) grows here too. Blocking; most devices know their size already.
+     */
+    default long refreshSize() {
+        return blockCount();
+    }
+
     default long sizeBytes() {
         return blockCount() * blockSize();
     }

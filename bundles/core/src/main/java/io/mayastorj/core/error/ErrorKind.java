@@ -23,6 +23,10 @@ public enum ErrorKind {
     UNIMPLEMENTED,
     /** The caller may not do this. */
     PERMISSION_DENIED,
+    /** A value outside what is supported: a size larger than any pool can hold. */
+    OUT_OF_RANGE,
+    /** Something the request waits for did not happen in time (a device that never appeared). */
+    DEADLINE_EXCEEDED,
     /** A fault of the node or its devices. */
     INTERNAL
 }

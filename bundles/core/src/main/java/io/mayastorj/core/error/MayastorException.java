@@ -55,6 +55,14 @@ public class MayastorException extends RuntimeException {
         return new MayastorException(ErrorKind.ABORTED, format(format, args));
     }
 
+    public static MayastorException outOfRange(String format, Object... args) {
+        return new MayastorException(ErrorKind.OUT_OF_RANGE, format(format, args));
+    }
+
+    public static MayastorException deadlineExceeded(String format, Object... args) {
+        return new MayastorException(ErrorKind.DEADLINE_EXCEEDED, format(format, args));
+    }
+
     public static MayastorException internal(String format, Object... args) {
         return new MayastorException(ErrorKind.INTERNAL, format(format, args));
     }

@@ -3,7 +3,7 @@
  * {@link io.mayastorj.core.error.ErrorKind} that the gRPC layer maps one to one onto a status code.
  */
 @Export
-@Version("1.1.0")
+@Version("1.2.0")
 package io.mayastorj.core.error;
 
 import org.osgi.annotation.bundle.Export;

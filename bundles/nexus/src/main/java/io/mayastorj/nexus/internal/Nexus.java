@@ -582,6 +582,46 @@ public final class Nexus extends BlockDeviceBase {
         return List.copyOf(children);
     }
 
+    /**
+     * Grows the nexus to {@code newBlocks}; control thread. Every child must be online (a faulted
+     * child's partial-rebuild log and a running rebuild cover the old size only) and large enough
+     * already (its replica resized, its size read again). The maps of writes since the last flush
+     * are replaced by full ones: a child that faults before the next flush is rebuilt in full, as
+     * nothing records which of the new blocks it missed. The record is saved with the new size.
+     */
+    void growTo(long newBlocks) {
+        if (newBlocks < blockCount()) {
+            throw MayastorException.invalidArgument("nexus %s is %d blocks; it cannot shrink to %d", name(), blockCount(), newBlocks);
+        }
+        if (newBlocks == blockCount()) {
+            return;
+        }
+        for (Child c : children) {
+            if (c.state != Child.State.ONLINE) {
+                throw MayastorException.failedPrecondition("nexus %s: child %s is %s; it grows once every child is online",
+                        name(), c.uri, c.state.name().toLowerCase(java.util.Locale.ROOT));
+            }
+            if (c.device.blockCount() < newBlocks) {
+                throw MayastorException.failedPrecondition("nexus %s: child %s holds %d blocks, not %d: grow its replica first",
+                        name(), c.uri, c.device.blockCount(), newBlocks);
+            }
+        }
+        SegmentMap nowDirty = new SegmentMap(newBlocks, segmentBlocks, true);
+        SegmentMap prevDirty = new SegmentMap(newBlocks, segmentBlocks, true);
+        nowDirty.markAll();
+        prevDirty.markAll();
+        dirty = nowDirty;
+        dirtyPrev = prevDirty;
+        long before = blockCount();
+        grow(newBlocks);
+        try {
+            store.save(record(false));
+        } catch (IOException e) {
+            LOG.log(Level.WARNING, "nexus {0}: grew, but its record keeps the old size until the next save: {1}", name(), e.getMessage());
+        }
+        LOG.log(Level.INFO, "nexus {0} grew from {1} to {2} blocks", name(), before, newBlocks);
+    }
+
     Child child(String uri) {
         for (Child c : children) {
             if (c.uri.equals(uri)) {

@@ -22,4 +22,8 @@ public @interface NexusConfig {
     @AttributeDefinition(name = "nexus.nats.url",
             description = "NATS server (with JetStream) for the nexus records, e.g. nats://127.0.0.1:4222; empty: files in the state directory")
     String nexus_nats_url() default "";
+
+    @AttributeDefinition(name = "nexus.publish.address",
+            description = "The address in a published nexus's URI, when application hosts reach the node at another than its targets listen on")
+    String nexus_publish_address() default "";
 }

@@ -60,6 +60,8 @@ public final class NexusManager {
     private final ScheduledExecutorService control;
     private final ExecutorService background;
     private final Map<UUID, Nexus> nexuses = new LinkedHashMap<>(); // control thread
+    /** The host a published nexus's URI names, when not the target's listen address (NAT, pods, a VM's gateway). */
+    private volatile String publishAddress = "";
 
     @Activate
     public NexusManager(@Reference BdevRegistry registry, @Reference BufferPool buffers, @Reference ShareManager shares,
@@ -68,6 +70,7 @@ public final class NexusManager {
                         : new NatsNexusStore(config.nexus_nats_url()),
                 new NexusSettings(config.nexus_rebuild_segment_kib() * 1024, config.nexus_rebuild_tasks(),
                         Duration.ofSeconds(config.nexus_partial_rebuild_window_seconds())));
+        this.publishAddress = config.nexus_publish_address().strip();
     }
 
     public NexusManager(BdevRegistry registry, BufferPool buffers, ShareManager shares, NexusStore store, NexusSettings settings) {
@@ -252,7 +255,22 @@ public final class NexusManager {
     }
 
     private String deviceUri(Nexus n) {
-        return shares.status(n.name()).map(ShareStatus::uri).orElse("");
+        String uri = shares.status(n.name()).map(ShareStatus::uri).orElse("");
+        return uri.isEmpty() || publishAddress.isEmpty() ? uri : withHost(uri, publishAddress);
+    }
+
+    /** scheme://HOST:port/... with another HOST. */
+    static String withHost(String uri, String host) {
+        int start = uri.indexOf("://");
+        if (start < 0) {
+            return uri;
+        }
+        start += 3;
+        int colon = uri.indexOf(':', uri.startsWith("[", start) ? uri.indexOf(']', start) : start);
+        int slash = uri.indexOf('/', start);
+        int end = colon > 0 && (slash < 0 || colon < slash) ? colon : slash < 0 ? uri.length() : slash;
+        String h = host.contains(":") && !host.startsWith("[") ? "[" + host + "]" : host;
+        return uri.substring(0, start) + h + uri.substring(end);
     }
 
     // ------------------------------------------------------------------ children
@@ -337,6 +355,28 @@ public final class NexusManager {
             throw MayastorException.notFound("%s is not a child of nexus %s", uri, n.name());
         }
         return c;
+    }
+
+    // ------------------------------------------------------------------ size
+
+    /**
+     * Grows a nexus whose children have grown (replicas resized): each child is asked for its size
+     * again — a remote one over the network, off the control thread — then the nexus grows; hosts
+     * see the new size when they read it again (NVMe: a rescan; iSCSI: READ CAPACITY).
+     */
+    public NexusView resize(String uuidOrName, long sizeBytes) {
+        Nexus n = find(uuidOrName);
+        if (sizeBytes <= 0 || sizeBytes % n.blockSize() != 0) {
+            throw MayastorException.invalidArgument("nexus %s: %d bytes is not a whole number of %d-byte blocks", n.name(),
+                    sizeBytes, n.blockSize());
+        }
+        for (Child c : onControl(n::children)) {
+            c.device.refreshSize();
+        }
+        return onControl(() -> {
+            n.growTo(sizeBytes / n.blockSize());
+            return n.view(deviceUri(n));
+        });
     }
 
     // ------------------------------------------------------------------ publish

@@ -55,6 +55,7 @@ public final class RegistrationAgent {
 
     private final Node node;
     private final BooleanSupplier ready;
+    private final boolean applicationOnly;
     private final List<Announcer> announcers = new ArrayList<>();
     private final boolean[] failing;
     private final ScheduledExecutorService timer;
@@ -62,17 +63,19 @@ public final class RegistrationAgent {
     /** Announces the node only once it is ready (its API serves): the control plane calls it at once. */
     @Activate
     public RegistrationAgent(@Reference Node node, RegistrationConfig config, BundleContext context) {
-        this(node, config.nats_url(), config.control_endpoint(), Duration.ofSeconds(config.registration_interval_seconds()),
-                () -> isReady(context));
+        this(node, config.application_only() ? "" : config.nats_url(), config.control_endpoint(),
+                Duration.ofSeconds(config.registration_interval_seconds()), () -> isReady(context), config.application_only());
     }
 
     public RegistrationAgent(Node node, String natsUrl, String controlEndpoint, Duration interval) {
-        this(node, natsUrl, controlEndpoint, interval, () -> true);
+        this(node, natsUrl, controlEndpoint, interval, () -> true, false);
     }
 
-    RegistrationAgent(Node node, String natsUrl, String controlEndpoint, Duration interval, BooleanSupplier ready) {
+    RegistrationAgent(Node node, String natsUrl, String controlEndpoint, Duration interval, BooleanSupplier ready,
+                      boolean applicationOnly) {
         this.node = node;
         this.ready = ready;
+        this.applicationOnly = applicationOnly;
         if (natsUrl != null && !natsUrl.isBlank()) {
             announcers.add(new NatsAnnouncer(natsUrl.strip()));
         }
@@ -225,7 +228,7 @@ public final class RegistrationAgent {
         @Override
         public void announce() {
             stub.withDeadlineAfter(CALL_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS).register(RegisterRequest.newBuilder()
-                    .setId(node.id()).setGrpcEndpoint(node.grpcEndpoint())
+                    .setId(node.id()).setGrpcEndpoint(node.grpcEndpoint()).setApplicationOnly(applicationOnly)
                     .setHostNqn("nqn.2019-05.io.openebs:node-name:" + node.id()).build());
         }
 

@@ -20,4 +20,8 @@ public @interface RegistrationConfig {
 
     @AttributeDefinition(name = "registration.interval.seconds", description = "Seconds between heartbeats")
     int registration_interval_seconds() default 5;
+
+    @AttributeDefinition(name = "application.only", description = "A node that attaches volumes but holds no pools "
+            + "(mayastor csi-node); it registers over gRPC only, MOAC's NATS registry knowing storage nodes only")
+    boolean application_only() default false;
 }

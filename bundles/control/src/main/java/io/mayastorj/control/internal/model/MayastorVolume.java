@@ -59,8 +59,10 @@ public class MayastorVolume extends CustomResource<MayastorVolume.Spec, Mayastor
         private Boolean local;
         private List<String> preferredNodes;
         private List<String> requiredNodes;
-        /** The node the volume is published on, set by publish (CSI ControllerPublish); none: not published. */
+        /** The node the volume's nexus runs on, set by publish (CSI ControllerPublish); none: not published. */
         private String targetNode;
+        /** The application's node it is published to (the only host its nexus admits); may be the target node. */
+        private String appNode;
 
         public Integer getReplicaCount() {
             return replicaCount;
@@ -132,6 +134,14 @@ public class MayastorVolume extends CustomResource<MayastorVolume.Spec, Mayastor
 
         public void setTargetNode(String targetNode) {
             this.targetNode = targetNode;
+        }
+
+        public String getAppNode() {
+            return appNode;
+        }
+
+        public void setAppNode(String appNode) {
+            this.appNode = appNode;
         }
     }
 

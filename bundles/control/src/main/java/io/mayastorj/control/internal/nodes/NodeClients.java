@@ -137,10 +137,14 @@ public final class NodeClients implements AutoCloseable {
     /** A node's gRPC error as what it means: the code's kind and the node's message. */
     public static MayastorException translate(String node, StatusRuntimeException e) {
         ErrorKind kind;
-        try {
-            kind = ErrorKind.valueOf(e.getStatus().getCode().name());
-        } catch (IllegalArgumentException unknown) {
-            kind = e.getStatus().getCode() == io.grpc.Status.Code.DEADLINE_EXCEEDED ? ErrorKind.UNAVAILABLE : ErrorKind.INTERNAL;
+        if (e.getStatus().getCode() == io.grpc.Status.Code.DEADLINE_EXCEEDED) {
+            kind = ErrorKind.UNAVAILABLE; // a node that does not answer in time is as good as away
+        } else {
+            try {
+                kind = ErrorKind.valueOf(e.getStatus().getCode().name());
+            } catch (IllegalArgumentException unknown) {
+                kind = ErrorKind.INTERNAL;
+            }
         }
         String message = e.getStatus().getDescription();
         if (message == null || message.isBlank()) {

@@ -31,8 +31,8 @@ public final class NodeOperator {
 
     public void reconcile(String name) {
         Optional<NodeRegistry.NodeState> node = registry.node(name);
-        if (node.isEmpty()) {
-            return; // a node resource made by hand: left as it is
+        if (node.isEmpty() || !node.get().storage()) {
+            return; // a node resource made by hand, or a node that only attaches volumes: no msn
         }
         NodeRegistry.NodeState n = node.get();
         MayastorNode msn = store.get(MayastorNode.class, name).orElse(null);

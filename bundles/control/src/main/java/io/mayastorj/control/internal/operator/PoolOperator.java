@@ -50,8 +50,12 @@ public final class PoolOperator {
         if (spec.getDisks() == null || spec.getDisks().size() != 1 || spec.getDisks().get(0).isBlank()) {
             return "a pool takes exactly one disk, spec.disks lists " + (spec.getDisks() == null ? 0 : spec.getDisks().size());
         }
-        if (registry.node(spec.getNode()).isEmpty()) {
+        Optional<NodeRegistry.NodeState> node = registry.node(spec.getNode());
+        if (node.isEmpty()) {
             return "node " + spec.getNode() + " is not registered";
+        }
+        if (!node.get().storage()) {
+            return "node " + spec.getNode() + " holds no storage: it only attaches volumes (mayastor csi-node)";
         }
         // a second pool on the same disk of the same node: the older one has it
         Optional<MayastorPool> first = store.list(MayastorPool.class).stream()

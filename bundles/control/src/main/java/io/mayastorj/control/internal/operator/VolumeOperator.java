@@ -19,6 +19,8 @@ import io.mayastorj.api.v1.Pool;
 import io.mayastorj.api.v1.PoolState;
 import io.mayastorj.api.v1.PublishNexusRequest;
 import io.mayastorj.api.v1.RemoveChildNexusRequest;
+import io.mayastorj.api.v1.ResizeNexusRequest;
+import io.mayastorj.api.v1.ResizeReplicaRequest;
 import io.mayastorj.api.v1.Replica;
 import io.mayastorj.api.v1.ShareProtocol;
 import io.mayastorj.api.v1.ShareReplicaRequest;
@@ -125,7 +127,7 @@ public final class VolumeOperator {
             List<Asked> asked = new ArrayList<>();
             for (NodeRegistry.NodeState n : registry.nodes()) {
                 nodes.put(n.id(), n);
-                if (n.online()) {
+                if (n.online() && n.storage()) {
                     asked.add(new Asked(n, clients.replicasAsync(n.endpoint()).listReplicas(ListReplicaOptions.getDefaultInstance()),
                             clients.poolsAsync(n.endpoint()).listPools(ListPoolOptions.getDefaultInstance()),
                             clients.nexusAsync(n.endpoint()).listNexus(ListNexusOptions.getDefaultInstance())));
@@ -314,8 +316,27 @@ public final class VolumeOperator {
             behind.retainAll(kept);
         }
 
+        // growth (CSI ControllerExpandVolume): each replica to the spec's size, then the nexus (below)
+        String growProblem = null;
+        long wantedBytes = spec.getRequiredBytes();
+        for (int i = 0; i < live.size(); i++) {
+            Live r = live.get(i);
+            if (r.sizeBytes() < wantedBytes) {
+                try {
+                    Replica grown = clients.replicas(world.endpoint(r.node())).resizeReplica(ResizeReplicaRequest.newBuilder()
+                            .setUuid(r.uuid()).setRequestedSize(wantedBytes).build());
+                    live.set(i, new Live(r.node(), r.pool(), r.uuid(), r.shareUri(), r.allowedHosts(), grown.getSize()));
+                    LOG.log(Level.INFO, "volume {0}: replica {1} on {2} grown to {3} bytes", name, r.uuid(), r.node(), wantedBytes);
+                } catch (StatusRuntimeException e) {
+                    growProblem = "cannot grow to " + wantedBytes + " bytes: " + NodeClients.translate(r.node(), e).getMessage();
+                }
+            }
+        }
+        long smallest = live.stream().mapToLong(Live::sizeBytes).min().orElse(0);
+
         // the nexus, while published
         MayastorVolume.Nexus nexusStatus = null;
+        long[] nexusSize = {-1};
         String target = spec.getTargetNode();
         for (Map.Entry<String, List<Nexus>> e : world.nexuses.entrySet()) {
             if (!e.getKey().equals(target) && world.nexus(e.getKey(), uuid).isPresent()) {
@@ -329,7 +350,7 @@ public final class VolumeOperator {
             } else if (live.isEmpty()) {
                 targetProblem = "no replica is reachable";
             } else {
-                nexusStatus = ensureNexus(world, msv, uuid, target, live, behind);
+                nexusStatus = ensureNexus(world, msv, uuid, target, live, behind, smallest, nexusSize);
             }
         }
 
@@ -362,9 +383,10 @@ public final class VolumeOperator {
             reason = degradedReason(live, away, wanted, behind, nexusStatus, shortfall);
         } else {
             state = MayastorVolume.HEALTHY;
-            reason = null;
+            reason = growProblem;
         }
-        writeStatus(msv, state, reason, nexusStatus, replicas, spec.getRequiredBytes());
+        long size = nexusSize[0] >= 0 ? nexusSize[0] : Math.min(smallest, wantedBytes);
+        writeStatus(msv, state, reason, nexusStatus, replicas, size);
     }
 
     private static String degradedReason(List<Live> live, List<MayastorVolume.Replica> away, int wanted, Set<String> behind,
@@ -395,6 +417,9 @@ public final class VolumeOperator {
     private static List<Placement.Candidate> candidates(World world) {
         List<Placement.Candidate> list = new ArrayList<>();
         world.nodes.forEach((id, n) -> {
+            if (!n.storage()) {
+                return; // it attaches volumes, it holds none
+            }
             List<Pool> pools = world.pools.get(id);
             if (pools == null) {
                 list.add(new Placement.Candidate(id, "-", false, false, 0, 0));
@@ -538,8 +563,12 @@ public final class VolumeOperator {
         return path.substring(cut + 1);
     }
 
+    /**
+     * Makes the nexus what the volume needs on {@code target}; grows it to {@code replicaBytes} once
+     * every replica holds that much. Its size goes to {@code size[0]}.
+     */
     private MayastorVolume.Nexus ensureNexus(World world, MayastorVolume msv, String uuid, String target, List<Live> live,
-                                             Set<String> behind) {
+                                             Set<String> behind, long replicaBytes, long[] size) {
         MayastorVolume.Spec spec = msv.getSpec();
         String endpoint = world.endpoint(target);
         var nexusApi = clients.nexus(endpoint);
@@ -562,7 +591,7 @@ public final class VolumeOperator {
                             + "published until one is", msv.getMetadata().getName());
                 }
                 nexus = nexusApi.createNexus(CreateNexusRequest.newBuilder().setName(uuid).setUuid(uuid)
-                        .setSize(spec.getRequiredBytes()).addAllChildren(inSync).build());
+                        .setSize(Math.min(replicaBytes, spec.getRequiredBytes())).addAllChildren(inSync).build());
                 LOG.log(Level.INFO, "volume {0}: nexus made on {1} over {2}", msv.getMetadata().getName(), target, inSync);
             } else {
                 nexus = existing.get();
@@ -591,14 +620,31 @@ public final class VolumeOperator {
             }
             String protocol = spec.getProtocol() == null ? "nvmf" : spec.getProtocol();
             if (!protocol.equals("none") && nexus.getDeviceUri().isEmpty()) {
-                nexus = nexusApi.publishNexus(PublishNexusRequest.newBuilder().setNexus(uuid)
-                        .setShare(protocol.equals("iscsi") ? ShareProtocol.ISCSI : ShareProtocol.NVMF).build());
+                PublishNexusRequest.Builder publish = PublishNexusRequest.newBuilder().setNexus(uuid)
+                        .setShare(protocol.equals("iscsi") ? ShareProtocol.ISCSI : ShareProtocol.NVMF);
+                NodeRegistry.NodeState app = spec.getAppNode() == null ? null : world.nodes.get(spec.getAppNode());
+                if (app != null && protocol.equals("nvmf")) {
+                    publish.addAllowedHosts(app.hostNqn()); // the application's node only
+                }
+                nexus = nexusApi.publishNexus(publish.build());
                 LOG.log(Level.INFO, "volume {0}: published on {1}: {2}", msv.getMetadata().getName(), target,
                         nexus.getDeviceUri());
+            }
+            long grownTo = Math.min(replicaBytes, spec.getRequiredBytes());
+            if (nexus.getSize() < grownTo) {
+                try {
+                    nexus = nexusApi.resizeNexus(ResizeNexusRequest.newBuilder().setNexus(uuid).setRequestedSize(grownTo).build());
+                    LOG.log(Level.INFO, "volume {0}: nexus grown to {1} bytes", msv.getMetadata().getName(), grownTo);
+                } catch (StatusRuntimeException e) {
+                    // a child rebuilding or faulted: the nexus grows at a later pass, once every child is online
+                    LOG.log(Level.INFO, "volume {0}: the nexus grows later: {1}", msv.getMetadata().getName(),
+                            NodeClients.translate(target, e).getMessage());
+                }
             }
         } catch (StatusRuntimeException e) {
             throw NodeClients.translate(target, e);
         }
+        size[0] = nexus.getSize();
         MayastorVolume.Nexus status = new MayastorVolume.Nexus();
         status.setNode(target);
         status.setDeviceUri(nexus.getDeviceUri().isEmpty() ? "bdev:///" + uuid : nexus.getDeviceUri());

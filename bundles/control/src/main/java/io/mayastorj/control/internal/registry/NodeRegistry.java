@@ -25,8 +25,11 @@ public final class NodeRegistry implements AutoCloseable {
 
     private static final Logger LOG = System.getLogger("mayastor.control");
 
-    /** A node as the registry knows it. */
-    public record NodeState(String id, String endpoint, String hostNqn, boolean online, long lastSeenMillis) {
+    /**
+     * A node as the registry knows it. {@code storage}: it holds pools (a storage node); false for
+     * a node that only attaches volumes for its workloads ({@code mayastor csi-node}).
+     */
+    public record NodeState(String id, String endpoint, String hostNqn, boolean online, long lastSeenMillis, boolean storage) {
     }
 
     @FunctionalInterface
@@ -42,6 +45,7 @@ public final class NodeRegistry implements AutoCloseable {
     private final ScheduledExecutorService ticker;
 
     private static final class Entry {
+        boolean storage = true;
         String endpoint;
         String hostNqn;
         boolean online;
@@ -101,8 +105,13 @@ public final class NodeRegistry implements AutoCloseable {
         }
     }
 
-    /** A heartbeat. */
+    /** A storage node's heartbeat. */
     public void register(String id, String endpoint, String hostNqn) {
+        register(id, endpoint, hostNqn, true);
+    }
+
+    /** A heartbeat; {@code storage} false for a node that only attaches volumes. */
+    public void register(String id, String endpoint, String hostNqn, boolean storage) {
         if (id == null || !id.matches("[A-Za-z0-9][A-Za-z0-9._-]*")) {
             throw MayastorException.invalidArgument("node id '%s' is not valid: letters, digits, '.', '_' and '-'", id);
         }
@@ -119,16 +128,18 @@ public final class NodeRegistry implements AutoCloseable {
                 e = new Entry();
                 nodes.put(id, e);
             }
-            boolean moved = !endpoint.equals(e.endpoint) || !nqn.equals(e.hostNqn);
+            boolean moved = !endpoint.equals(e.endpoint) || !nqn.equals(e.hostNqn) || e.storage != storage;
             boolean back = !e.online;
             e.endpoint = endpoint;
             e.hostNqn = nqn;
+            e.storage = storage;
             e.online = true;
             e.lastSeenNanos = clock.getAsLong();
             e.lastSeenMillis = System.currentTimeMillis();
             if (fresh || moved || back) {
                 changed = state(id, e);
-                LOG.log(Level.INFO, "node {0} is online at {1}{2}", id, endpoint, fresh ? " (new)" : moved ? " (moved)" : "");
+                LOG.log(Level.INFO, "node {0} is online at {1}{2}{3}", id, endpoint, fresh ? " (new)" : moved ? " (moved)" : "",
+                        storage ? "" : ", attaching volumes only");
             }
             beat = state(id, e);
         }
@@ -189,7 +200,7 @@ public final class NodeRegistry implements AutoCloseable {
     }
 
     private static NodeState state(String id, Entry e) {
-        return new NodeState(id, e.endpoint, e.hostNqn, e.online, e.lastSeenMillis);
+        return new NodeState(id, e.endpoint, e.hostNqn, e.online, e.lastSeenMillis, e.storage);
     }
 
     public synchronized List<NodeState> nodes() {

@@ -17,7 +17,7 @@ public final class RegistrationService extends RegistrationGrpc.RegistrationImpl
 
     @Override
     public void register(RegisterRequest request, StreamObserver<Empty> response) {
-        registry.register(request.getId(), request.getGrpcEndpoint(), request.getHostNqn());
+        registry.register(request.getId(), request.getGrpcEndpoint(), request.getHostNqn(), !request.getApplicationOnly());
         response.onNext(Empty.getDefaultInstance());
         response.onCompleted();
     }

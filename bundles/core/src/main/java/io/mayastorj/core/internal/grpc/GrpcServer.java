@@ -1,6 +1,8 @@
 package io.mayastorj.core.internal.grpc;
 
 import io.grpc.BindableService;
+import io.mayastorj.core.grpc.ErrorMapping;
+import io.mayastorj.core.grpc.GrpcServers;
 import io.grpc.Server;
 import io.grpc.ServerInterceptors;
 import io.grpc.ServerServiceDefinition;
@@ -25,7 +27,7 @@ import org.osgi.service.component.annotations.ReferencePolicyOption;
 
 /**
  * The node's gRPC server, a whiteboard: every {@link BindableService} any bundle registers is
- * served, and leaves with its bundle. The {@link io.mayastorj.core.internal.node.StartupMonitor}
+ * served, and leaves with its bundle (but those meant for another server, {@link GrpcServers#SERVER}). The {@link io.mayastorj.core.internal.node.StartupMonitor}
  * announces the node ready once this component (and every other of the node's) is active.
  */
 @Component(immediate = true)
@@ -42,7 +44,7 @@ public final class GrpcServer {
     private Server server;
 
     @Reference(cardinality = ReferenceCardinality.MULTIPLE, policy = ReferencePolicy.DYNAMIC,
-            policyOption = ReferencePolicyOption.GREEDY)
+            policyOption = ReferencePolicyOption.GREEDY, target = "(!(" + GrpcServers.SERVER + "=*))")
     public synchronized void addService(BindableService service, Map<String, Object> properties) {
         ServerServiceDefinition definition = Boolean.parseBoolean(String.valueOf(properties.get(LoopbackOnly.PROPERTY)))
                 ? ServerInterceptors.intercept(service, loopbackOnly, errorMapping)

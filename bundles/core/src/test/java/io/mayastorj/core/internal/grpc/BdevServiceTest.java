@@ -19,6 +19,7 @@ import io.mayastorj.api.v1.DestroyBdevRequest;
 import io.mayastorj.api.v1.ListBdevOptions;
 import io.mayastorj.api.v1.ReadBdevRequest;
 import io.mayastorj.api.v1.WriteBdevRequest;
+import io.mayastorj.core.grpc.ErrorMapping;
 import io.mayastorj.core.internal.bdev.AioBdevFactory;
 import io.mayastorj.core.internal.bdev.BdevRegistryImpl;
 import io.mayastorj.core.internal.bdev.MallocBdevFactory;

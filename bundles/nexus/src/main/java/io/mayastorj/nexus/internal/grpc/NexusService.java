@@ -19,6 +19,7 @@ import io.mayastorj.api.v1.PublishNexusRequest;
 import io.mayastorj.api.v1.RebuildRequest;
 import io.mayastorj.api.v1.RebuildStats;
 import io.mayastorj.api.v1.RemoveChildNexusRequest;
+import io.mayastorj.api.v1.ResizeNexusRequest;
 import io.mayastorj.api.v1.UnpublishNexusRequest;
 import io.mayastorj.core.error.MayastorException;
 import io.mayastorj.core.text.Uuids;
@@ -92,6 +93,11 @@ public final class NexusService extends NexusRpcGrpc.NexusRpcImplBase {
             default -> throw MayastorException.invalidArgument("share protocol %s: publish over NVMF or ISCSI", request.getShare());
         };
         reply(response, toProto(nexuses.publish(request.getNexus(), protocol, request.getAllowedHostsList())));
+    }
+
+    @Override
+    public void resizeNexus(ResizeNexusRequest request, StreamObserver<Nexus> response) {
+        reply(response, toProto(nexuses.resize(request.getNexus(), request.getRequestedSize())));
     }
 
     @Override

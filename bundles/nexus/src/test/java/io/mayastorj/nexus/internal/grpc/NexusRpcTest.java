@@ -28,7 +28,7 @@ import io.mayastorj.core.internal.bdev.BdevRegistryImpl;
 import io.mayastorj.core.internal.bdev.MallocBdevFactory;
 import io.mayastorj.core.internal.buffer.DmaBufferPool;
 import io.mayastorj.core.internal.buffer.HugepageMode;
-import io.mayastorj.core.internal.grpc.ErrorMapping;
+import io.mayastorj.core.grpc.ErrorMapping;
 import io.mayastorj.core.internal.share.ShareManagerImpl;
 import io.mayastorj.nexus.internal.NexusManager;
 import io.mayastorj.nexus.internal.NexusSettings;

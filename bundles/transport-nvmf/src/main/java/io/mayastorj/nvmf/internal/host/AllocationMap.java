@@ -20,7 +20,11 @@ final class AllocationMap {
     private final long[] words;
     private volatile boolean loaded;
 
+    /** The namespace's size when the map was made: a namespace grown since may hold data beyond it. */
+    private final long coveredBlocks;
+
     AllocationMap(long blockCount, long unitBlocks) {
+        this.coveredBlocks = blockCount;
         this.unit = unitBlocks;
         this.units = (blockCount + unitBlocks - 1) / unitBlocks;
         this.words = new long[(int) ((units + 63) / 64)];
@@ -59,7 +63,7 @@ final class AllocationMap {
     }
 
     boolean holdsData(long lba, long blocks) {
-        if (!loaded) {
+        if (!loaded || lba + blocks > coveredBlocks) {
             return true;
         }
         if (blocks <= 0) {

@@ -83,6 +83,24 @@ final class NvmfBdev extends BlockDeviceBase implements HostQueue.IoSink {
         return allocation == null || allocation.holdsData(lba, blocks);
     }
 
+    /** Asks the target for the namespace's size again and grows with it (a volume that grew). */
+    @Override
+    public long refreshSize() {
+        Session live = session;
+        if (live != null) {
+            try {
+                long blocks = live.namespaceBlocks();
+                if (blocks > blockCount()) {
+                    LOG.log(Level.INFO, "{0}: grew from {1} to {2} blocks", name(), blockCount(), blocks);
+                    grow(blocks);
+                }
+            } catch (java.io.IOException e) {
+                LOG.log(Level.WARNING, "{0}: cannot read the namespace''s size again: {1}", name(), e.getMessage());
+            }
+        }
+        return blockCount();
+    }
+
     @Override
     public long allocationUnit() {
         AllocationMap map = allocation;

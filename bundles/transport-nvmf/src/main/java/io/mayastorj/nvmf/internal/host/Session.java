@@ -282,6 +282,20 @@ final class Session implements HostQueue.CloseListener {
         }
     }
 
+    /** Namespace 1's size now (Identify Namespace): larger than at connect once the volume grew. Blocking. */
+    long namespaceBlocks() throws IOException {
+        DmaBuffer page = host.buffers().allocate(Identify.SIZE);
+        if (page == null) {
+            throw new IOException("no buffer for Identify: the buffer pool is exhausted");
+        }
+        try {
+            identifyInto(page, Identify.CNS_NAMESPACE, 1);
+            return page.bytes().getLong(0);
+        } finally {
+            page.release();
+        }
+    }
+
     private void identifyInto(DmaBuffer page, int cns, int nsid) throws IOException {
         adminCall(r -> {
             r.opcode = Sqe.ADMIN_IDENTIFY;

@@ -1,4 +1,4 @@
-package io.mayastorj.core.internal.grpc;
+package io.mayastorj.core.grpc;
 
 import io.grpc.ForwardingServerCallListener;
 import io.grpc.Metadata;
@@ -19,7 +19,7 @@ public final class ErrorMapping implements ServerInterceptor {
 
     private static final Logger LOG = System.getLogger("mayastor.grpc");
 
-    static Status statusOf(Throwable error) {
+    public static Status statusOf(Throwable error) {
         if (error instanceof MayastorException e) {
             return Status.fromCode(Status.Code.valueOf(e.kind().name())).withDescription(e.getMessage());
         }

@@ -1,0 +1,247 @@
+package io.mayastorj.control.internal.api;
+
+import io.grpc.Context;
+import io.mayastorj.control.internal.model.MayastorVolume;
+import io.mayastorj.control.internal.operator.VolumeOperator;
+import io.mayastorj.control.internal.registry.NodeRegistry;
+import io.mayastorj.control.internal.store.ResourceStore;
+import io.mayastorj.core.error.MayastorException;
+import java.util.List;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Predicate;
+
+/**
+ * What a caller asks of volumes — make one, publish it to an application's node, unpublish it,
+ * destroy it — as changes of MayastorVolume resources, waiting (within the call's deadline) for
+ * the operator to have done them. VolumeRpc and the CSI controller both speak through this.
+ */
+public final class Volumes {
+
+    private static final long WAIT_MILLIS = 60_000;
+
+    private final ResourceStore store;
+    private final VolumeOperator operator;
+    private final NodeRegistry registry;
+    /** Bumped on every change of a volume: callers waiting for one look again. */
+    private long volumeChanges;
+
+    public Volumes(ResourceStore store, VolumeOperator operator, NodeRegistry registry) {
+        this.store = store;
+        this.operator = operator;
+        this.registry = registry;
+        store.addListener((kind, name) -> {
+            if (kind == MayastorVolume.class) {
+                synchronized (this) {
+                    volumeChanges++;
+                    notifyAll();
+                }
+            }
+        });
+    }
+
+    public Optional<MayastorVolume> get(String name) {
+        return store.get(MayastorVolume.class, name);
+    }
+
+    public List<MayastorVolume> list() {
+        return store.list(MayastorVolume.class);
+    }
+
+    public MayastorVolume find(String name) {
+        return get(name).orElseThrow(() -> MayastorException.notFound("volume %s not found", name));
+    }
+
+    /** Why a spec cannot be served at all, or null (invalid, or naming nodes never registered). */
+    public String refusal(MayastorVolume.Spec spec) {
+        String invalid = operator.invalid(spec);
+        return invalid != null ? invalid : operator.unknownNode(spec);
+    }
+
+    /**
+     * Makes the volume, or returns it when one of that name and size exists; waits until its
+     * replicas are made or its status says why they cannot be (pending). ALREADY_EXISTS for another
+     * size or replica count; FAILED_PRECONDITION while one of that name is being deleted.
+     */
+    public MayastorVolume create(String name, MayastorVolume.Spec spec) {
+        String refused = refusal(spec);
+        if (refused != null) {
+            throw MayastorException.invalidArgument("volume %s: %s", name, refused);
+        }
+        Optional<MayastorVolume> existing = get(name);
+        if (existing.isPresent()) {
+            if (existing.get().getMetadata().getDeletionTimestamp() != null) {
+                throw MayastorException.failedPrecondition("volume %s is being deleted; create it again once it is gone", name);
+            }
+            MayastorVolume.Spec have = existing.get().getSpec();
+            if (!Objects.equals(have.getRequiredBytes(), spec.getRequiredBytes())
+                    || !Objects.equals(have.getReplicaCount(), spec.getReplicaCount())) {
+                throw MayastorException.alreadyExists("volume %s exists already with %d bytes and %d replicas", name,
+                        have.getRequiredBytes(), have.getReplicaCount());
+            }
+        } else {
+            MayastorVolume msv = new MayastorVolume();
+            msv.getMetadata().setName(name);
+            msv.setSpec(spec);
+            store.create(msv);
+        }
+        // once the replicas are made, or with the reason they cannot be (pending)
+        return await(name, v -> v.getStatus() != null && v.getStatus().getState() != null, "made");
+    }
+
+    /**
+     * Publishes the volume to an application's node: its nexus goes there when the volume is local
+     * or holds a replica there, else on a node with one; returns once the nexus is shared. Again for
+     * the same node: the same answer. NOT_FOUND for an unknown volume or node; FAILED_PRECONDITION
+     * when it is published to another node, or has no replica yet.
+     */
+    public MayastorVolume publish(String name, String appNode) {
+        MayastorVolume msv = find(name);
+        NodeRegistry.NodeState node = registry.node(appNode == null ? "" : appNode).orElseThrow(() ->
+                MayastorException.notFound("volume %s: node '%s' is not registered", name, appNode));
+        String state = msv.getStatus() == null ? null : msv.getStatus().getState();
+        if (state == null || MayastorVolume.PENDING.equals(state) || msv.getStatus().getReplicas() == null) {
+            throw MayastorException.failedPrecondition("volume %s is %s%s: it has no replicas to publish yet", name,
+                    state == null ? "new" : state, msv.getStatus() == null || msv.getStatus().getReason() == null ? ""
+                            : " (" + msv.getStatus().getReason() + ")");
+        }
+        MayastorVolume.Spec spec = msv.getSpec();
+        String publishedTo = spec.getAppNode() != null ? spec.getAppNode() : spec.getTargetNode();
+        if (spec.getTargetNode() != null && !appNode.equals(publishedTo)) {
+            throw MayastorException.failedPrecondition("volume %s is published to node %s already; unpublish it first",
+                    name, publishedTo);
+        }
+        if (spec.getTargetNode() == null) {
+            if (Boolean.TRUE.equals(spec.getLocal()) && !node.storage()) {
+                throw MayastorException.failedPrecondition("volume %s is local: its nexus must run on node %s, which holds no "
+                        + "storage", name, appNode);
+            }
+            spec.setTargetNode(targetFor(msv, appNode));
+            spec.setAppNode(appNode);
+            store.update(msv);
+        }
+        String target = spec.getTargetNode();
+        return await(name, v -> v.getStatus() != null && v.getStatus().getNexus() != null
+                && v.getStatus().getNexus().getDeviceUri() != null && target.equals(v.getStatus().getNexus().getNode()),
+                "published on " + target);
+    }
+
+    /** Where the nexus goes: the application's node for a local volume or one with a replica there, else a replica's node. */
+    private static String targetFor(MayastorVolume msv, String applicationNode) {
+        if (Boolean.TRUE.equals(msv.getSpec().getLocal())) {
+            return applicationNode;
+        }
+        List<MayastorVolume.Replica> replicas = msv.getStatus().getReplicas();
+        for (MayastorVolume.Replica r : replicas) {
+            if (r.getNode().equals(applicationNode) && !Boolean.TRUE.equals(r.getOffline())) {
+                return applicationNode; // a local replica: the nexus reads it without the network
+            }
+        }
+        return replicas.stream().filter(r -> !Boolean.TRUE.equals(r.getOffline()) && !Boolean.TRUE.equals(r.getOutOfSync()))
+                .map(MayastorVolume.Replica::getNode).findFirst().orElse(replicas.get(0).getNode());
+    }
+
+    /**
+     * Takes the nexus down (the replicas stay) and returns once it is gone. With {@code appNode}:
+     * only when the volume is published to that node (else nothing to do).
+     */
+    public MayastorVolume unpublish(String name, String appNode) {
+        MayastorVolume msv = find(name);
+        MayastorVolume.Spec spec = msv.getSpec();
+        String publishedTo = spec.getAppNode() != null ? spec.getAppNode() : spec.getTargetNode();
+        if (spec.getTargetNode() == null || (appNode != null && !appNode.equals(publishedTo))) {
+            return msv;
+        }
+        spec.setTargetNode(null);
+        spec.setAppNode(null);
+        store.update(msv);
+        return await(name, v -> v.getStatus() == null || v.getStatus().getNexus() == null, "unpublished");
+    }
+
+    /**
+     * Grows the volume to {@code bytes}: its replicas, then its nexus when it is published; returns
+     * once the status says so. RESOURCE_EXHAUSTED when a replica's pool has not the room (the spec
+     * is put back: a volume is never left asking for what it cannot have).
+     */
+    public MayastorVolume grow(String name, long bytes) {
+        MayastorVolume msv = find(name);
+        long before = msv.getSpec().getRequiredBytes();
+        if (bytes <= before) {
+            return msv;
+        }
+        if (msv.getSpec().getLimitBytes() != null && bytes > msv.getSpec().getLimitBytes()) {
+            msv.getSpec().setLimitBytes(null); // the new request's limit is checked by the caller
+        }
+        msv.getSpec().setRequiredBytes(bytes);
+        store.update(msv);
+        MayastorVolume done = await(name, v -> v.getStatus() != null && (v.getStatus().getSize() != null
+                && v.getStatus().getSize() >= bytes || grown(v) != null), "grown to " + bytes + " bytes");
+        String problem = grown(done);
+        if (problem != null && (done.getStatus().getSize() == null || done.getStatus().getSize() < bytes)) {
+            MayastorVolume back = find(name);
+            back.getSpec().setRequiredBytes(before);
+            store.update(back);
+            throw MayastorException.resourceExhausted("%s", problem);
+        }
+        return done;
+    }
+
+    /** The reason the operator gives for a volume that cannot grow, or null. */
+    private static String grown(MayastorVolume v) {
+        String reason = v.getStatus() == null ? null : v.getStatus().getReason();
+        return reason != null && reason.contains("cannot grow") ? reason : null;
+    }
+
+    /** Marks the volume for deletion: the operator takes its nexus and replicas down, then it is gone. */
+    public MayastorVolume destroy(String name) {
+        MayastorVolume msv = find(name);
+        store.delete(MayastorVolume.class, name);
+        return get(name).orElse(msv);
+    }
+
+    /** Waits until the volume is gone, within the call's deadline. */
+    public void awaitGone(String name) {
+        await(name, v -> v == null, "gone");
+    }
+
+    /**
+     * Waits until the volume is as wanted (a null volume: gone), or the call's deadline (at most a
+     * minute) is near: it looks again on each change of a volume, and each second.
+     */
+    public MayastorVolume await(String name, Predicate<MayastorVolume> done, String what) {
+        long budget = WAIT_MILLIS;
+        if (Context.current().getDeadline() != null) {
+            budget = Math.min(budget, Context.current().getDeadline().timeRemaining(TimeUnit.MILLISECONDS) - 500);
+        }
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(Math.max(0, budget));
+        while (true) {
+            long seen;
+            synchronized (this) {
+                seen = volumeChanges;
+            }
+            MayastorVolume v = get(name).orElse(null);
+            if (done.test(v)) {
+                return v;
+            }
+            if (v == null) {
+                throw MayastorException.notFound("volume %s not found", name);
+            }
+            if (System.nanoTime() > deadline) {
+                throw MayastorException.unavailable("volume %s is not %s yet (%s%s); it is being worked on", name, what,
+                        v.getStatus() == null ? "new" : v.getStatus().getState(),
+                        v.getStatus() == null || v.getStatus().getReason() == null ? "" : ": " + v.getStatus().getReason());
+            }
+            try {
+                synchronized (this) {
+                    if (volumeChanges == seen) {
+                        wait(Math.max(1, Math.min(1000, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime()))));
+                    }
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw MayastorException.unavailable("interrupted");
+            }
+        }
+    }
+}

@@ -1,0 +1,471 @@
+package io.mayastorj.control.internal.csi;
+
+import io.grpc.stub.StreamObserver;
+import io.mayastorj.control.internal.api.Volumes;
+import io.mayastorj.control.internal.model.MayastorVolume;
+import io.mayastorj.control.internal.registry.NodeRegistry;
+import io.mayastorj.control.internal.store.ResourceStore;
+import io.mayastorj.core.error.ErrorKind;
+import io.mayastorj.core.error.MayastorException;
+import io.mayastorj.csi.CsiReadiness;
+import io.mayastorj.csi.v1.ControllerExpandVolumeRequest;
+import io.mayastorj.csi.v1.ControllerExpandVolumeResponse;
+import io.mayastorj.csi.v1.ControllerGetCapabilitiesRequest;
+import io.mayastorj.csi.v1.ControllerGetCapabilitiesResponse;
+import io.mayastorj.csi.v1.ControllerGetVolumeRequest;
+import io.mayastorj.csi.v1.ControllerGetVolumeResponse;
+import io.mayastorj.csi.v1.ControllerGrpc;
+import io.mayastorj.csi.v1.ControllerPublishVolumeRequest;
+import io.mayastorj.csi.v1.ControllerPublishVolumeResponse;
+import io.mayastorj.csi.v1.ControllerServiceCapability;
+import io.mayastorj.csi.v1.ControllerUnpublishVolumeRequest;
+import io.mayastorj.csi.v1.ControllerUnpublishVolumeResponse;
+import io.mayastorj.csi.v1.CreateVolumeRequest;
+import io.mayastorj.csi.v1.CreateVolumeResponse;
+import io.mayastorj.csi.v1.DeleteVolumeRequest;
+import io.mayastorj.csi.v1.DeleteVolumeResponse;
+import io.mayastorj.csi.v1.GetCapacityRequest;
+import io.mayastorj.csi.v1.GetCapacityResponse;
+import io.mayastorj.csi.v1.ListVolumesRequest;
+import io.mayastorj.csi.v1.ListVolumesResponse;
+import io.mayastorj.csi.v1.Topology;
+import io.mayastorj.csi.v1.ValidateVolumeCapabilitiesRequest;
+import io.mayastorj.csi.v1.ValidateVolumeCapabilitiesResponse;
+import io.mayastorj.csi.v1.Volume;
+import io.mayastorj.csi.v1.VolumeCapability;
+import io.mayastorj.csi.v1.VolumeCondition;
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.UUID;
+import java.util.function.Supplier;
+
+/**
+ * The CSI Controller: CreateVolume and DeleteVolume are MayastorVolume resources made and deleted,
+ * ControllerPublish/Unpublish set the node the volume is published to (the operator makes the
+ * nexus and shares it to that node only), expansion grows the volume's spec, and capacity is what
+ * the online pools have free. A volume's id is its msv's name.
+ */
+public final class ControllerService extends ControllerGrpc.ControllerImplBase implements CsiReadiness {
+
+    private static final Logger LOG = System.getLogger("mayastor.control");
+    /** The size of a volume asked for without one (Mayastor's default). */
+    static final long DEFAULT_SIZE = 1L << 30;
+    static final String TOPOLOGY_KEY = "kubernetes.io/hostname";
+    private static final Set<String> PARAMETERS = Set.of("repl", "protocol", "thin", "local", "ioTimeout", "fsType");
+
+    private final Volumes volumes;
+    private final NodeRegistry registry;
+    private final ResourceStore store;
+    private final Supplier<String> readiness;
+
+    public ControllerService(Volumes volumes, NodeRegistry registry, ResourceStore store, Supplier<String> readiness) {
+        this.volumes = volumes;
+        this.registry = registry;
+        this.store = store;
+        this.readiness = readiness;
+    }
+
+    @Override
+    public String notReady() {
+        return readiness.get();
+    }
+
+    private static <T> void reply(StreamObserver<T> response, T value) {
+        response.onNext(value);
+        response.onCompleted();
+    }
+
+    private static void require(String value, String what) {
+        if (value == null || value.isBlank()) {
+            throw MayastorException.invalidArgument("%s is required", what);
+        }
+    }
+
+    /**
+     * The msv name for a CSI volume name: the name itself when Kubernetes would take it as an object
+     * name (pvc-<uid> does), else one derived from it, the same every time.
+     */
+    static String volumeId(String csiName) {
+        if (csiName.matches("[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")) {
+            return csiName;
+        }
+        return "csi-" + UUID.nameUUIDFromBytes(csiName.getBytes(StandardCharsets.UTF_8));
+    }
+
+    // ---- capabilities ----
+
+    /** Null when a capability is one we serve; else why not. */
+    static String unsupported(VolumeCapability c) {
+        if (!c.hasBlock() && !c.hasMount()) {
+            return "a volume capability needs an access type, block or mount";
+        }
+        if (c.hasMount() && !c.getMount().getFsType().isEmpty() && !List.of("ext4", "xfs").contains(c.getMount().getFsType())) {
+            return "fsType " + c.getMount().getFsType() + " is not supported: ext4 or xfs";
+        }
+        return switch (c.getAccessMode().getMode()) {
+            case SINGLE_NODE_WRITER, SINGLE_NODE_READER_ONLY, SINGLE_NODE_SINGLE_WRITER, SINGLE_NODE_MULTI_WRITER -> null;
+            case UNKNOWN, UNRECOGNIZED -> "a volume capability needs an access mode";
+            default -> "access mode " + c.getAccessMode().getMode() + " is not supported: a volume is attached to one node";
+        };
+    }
+
+    private static void checkCapabilities(List<VolumeCapability> capabilities) {
+        if (capabilities.isEmpty()) {
+            throw MayastorException.invalidArgument("volume_capabilities are required");
+        }
+        for (VolumeCapability c : capabilities) {
+            String why = unsupported(c);
+            if (why != null) {
+                throw MayastorException.invalidArgument("%s", why);
+            }
+        }
+    }
+
+    @Override
+    public void controllerGetCapabilities(ControllerGetCapabilitiesRequest request,
+                                          StreamObserver<ControllerGetCapabilitiesResponse> response) {
+        ControllerGetCapabilitiesResponse.Builder b = ControllerGetCapabilitiesResponse.newBuilder();
+        for (ControllerServiceCapability.RPC.Type t : List.of(ControllerServiceCapability.RPC.Type.CREATE_DELETE_VOLUME,
+                ControllerServiceCapability.RPC.Type.PUBLISH_UNPUBLISH_VOLUME, ControllerServiceCapability.RPC.Type.LIST_VOLUMES,
+                ControllerServiceCapability.RPC.Type.GET_CAPACITY, ControllerServiceCapability.RPC.Type.EXPAND_VOLUME,
+                ControllerServiceCapability.RPC.Type.LIST_VOLUMES_PUBLISHED_NODES,
+                ControllerServiceCapability.RPC.Type.VOLUME_CONDITION, ControllerServiceCapability.RPC.Type.GET_VOLUME)) {
+            b.addCapabilities(ControllerServiceCapability.newBuilder().setRpc(ControllerServiceCapability.RPC.newBuilder().setType(t)));
+        }
+        reply(response, b.build());
+    }
+
+    // ---- create and delete ----
+
+    /** The StorageClass parameters, checked: repl, protocol, thin, local, ioTimeout, fsType. */
+    record Parameters(int replicas, String protocol, boolean thin, boolean local, Integer ioTimeout, String fsType) {
+        static Parameters of(Map<String, String> p) {
+            for (String key : p.keySet()) {
+                if (!PARAMETERS.contains(key) && !key.contains("/")) {
+                    throw MayastorException.invalidArgument("unknown parameter '%s': %s", key, String.join(", ", new TreeSet<>(PARAMETERS)));
+                }
+            }
+            int replicas = integer(p, "repl", 1);
+            String protocol = p.getOrDefault("protocol", "nvmf");
+            if (!protocol.equals("nvmf") && !protocol.equals("iscsi")) {
+                throw MayastorException.invalidArgument("parameter protocol '%s': nvmf or iscsi", protocol);
+            }
+            String fsType = p.getOrDefault("fsType", "");
+            if (!fsType.isEmpty() && !List.of("ext4", "xfs").contains(fsType)) {
+                throw MayastorException.invalidArgument("parameter fsType '%s': ext4 or xfs", fsType);
+            }
+            Integer ioTimeout = p.containsKey("ioTimeout") ? integer(p, "ioTimeout", 0) : null;
+            return new Parameters(replicas, protocol, bool(p, "thin"), bool(p, "local"), ioTimeout, fsType);
+        }
+
+        private static int integer(Map<String, String> p, String key, int otherwise) {
+            String v = p.get(key);
+            if (v == null) {
+                return otherwise;
+            }
+            try {
+                int i = Integer.parseInt(v.strip());
+                if (i >= 1) {
+                    return i;
+                }
+            } catch (NumberFormatException ignored) {
+                // reported below
+            }
+            throw MayastorException.invalidArgument("parameter %s '%s' is not a positive number", key, v);
+        }
+
+        private static boolean bool(Map<String, String> p, String key) {
+            String v = p.getOrDefault(key, "false").strip();
+            if (!v.equals("true") && !v.equals("false")) {
+                throw MayastorException.invalidArgument("parameter %s '%s': true or false", key, v);
+            }
+            return v.equals("true");
+        }
+
+        /** What a node needs to attach the volume, carried in the volume's context. */
+        Map<String, String> context() {
+            Map<String, String> c = new LinkedHashMap<>();
+            c.put("protocol", protocol);
+            if (ioTimeout != null) {
+                c.put("ioTimeout", String.valueOf(ioTimeout));
+            }
+            if (!fsType.isEmpty()) {
+                c.put("fsType", fsType);
+            }
+            return c;
+        }
+    }
+
+    /** The size to make: the required bytes (a default when none), whole 512-byte blocks, within the limit. */
+    static long size(long required, long limit) {
+        if (required < 0 || limit < 0) {
+            throw MayastorException.invalidArgument("capacity_range may not be negative");
+        }
+        if (limit > 0 && required > limit) {
+            throw MayastorException.outOfRange("required_bytes %d is more than limit_bytes %d", required, limit);
+        }
+        long size = required > 0 ? required : limit > 0 ? Math.min(limit, DEFAULT_SIZE) : DEFAULT_SIZE;
+        size = (size + 511) / 512 * 512;
+        if (limit > 0 && size > limit) {
+            throw MayastorException.outOfRange("%d bytes, in whole 512-byte blocks, is more than limit_bytes %d", size, limit);
+        }
+        return size;
+    }
+
+    @Override
+    public void createVolume(CreateVolumeRequest request, StreamObserver<CreateVolumeResponse> response) {
+        require(request.getName(), "name");
+        checkCapabilities(request.getVolumeCapabilitiesList());
+        if (request.hasVolumeContentSource()) {
+            throw MayastorException.invalidArgument("volumes from snapshots or other volumes are not supported");
+        }
+        Parameters p = Parameters.of(request.getParametersMap());
+        long size = size(request.getCapacityRange().getRequiredBytes(), request.getCapacityRange().getLimitBytes());
+        String id = volumeId(request.getName());
+        MayastorVolume.Spec spec = new MayastorVolume.Spec();
+        spec.setReplicaCount(p.replicas());
+        spec.setRequiredBytes(size);
+        spec.setLimitBytes(request.getCapacityRange().getLimitBytes() > 0 ? request.getCapacityRange().getLimitBytes() : null);
+        spec.setProtocol(p.protocol());
+        spec.setThin(p.thin() ? Boolean.TRUE : null);
+        spec.setLocal(p.local() ? Boolean.TRUE : null);
+        if (p.local()) {
+            // a local volume's nexus runs where the workload does: place a replica on the nodes Kubernetes prefers
+            List<String> preferred = storageNodes(request.getAccessibilityRequirements().getPreferredList());
+            preferred.addAll(storageNodes(request.getAccessibilityRequirements().getRequisiteList()));
+            spec.setPreferredNodes(preferred.isEmpty() ? null : preferred.stream().distinct().toList());
+        }
+        boolean existed = volumes.get(id).isPresent();
+        MayastorVolume msv = volumes.create(id, spec);
+        if (MayastorVolume.PENDING.equals(msv.getStatus().getState()) && !existed) {
+            // nothing was made on any node: do not keep a volume Kubernetes will not know it asked for
+            volumes.destroy(id);
+            throw MayastorException.resourceExhausted("cannot make volume %s (%s): %s", id, request.getName(),
+                    msv.getStatus().getReason());
+        }
+        if (MayastorVolume.PENDING.equals(msv.getStatus().getState())) {
+            throw MayastorException.resourceExhausted("volume %s (%s) is waiting for room: %s", id, request.getName(),
+                    msv.getStatus().getReason());
+        }
+        LOG.log(Level.INFO, "CSI: volume {0} for {1}: {2} bytes, {3} replica(s), {4}", id, request.getName(), size,
+                p.replicas(), msv.getStatus().getState());
+        reply(response, CreateVolumeResponse.newBuilder().setVolume(volume(msv, p.context())).build());
+    }
+
+    private List<String> storageNodes(List<Topology> topologies) {
+        List<String> nodes = new ArrayList<>();
+        for (Topology t : topologies) {
+            String host = t.getSegmentsMap().get(TOPOLOGY_KEY);
+            if (host != null && registry.node(host).map(NodeRegistry.NodeState::storage).orElse(false)) {
+                nodes.add(host);
+            }
+        }
+        return nodes;
+    }
+
+    /** The CSI view of a volume: its id, size, context; a local one is accessible from its replicas' nodes. */
+    private Volume volume(MayastorVolume msv, Map<String, String> context) {
+        Volume.Builder b = Volume.newBuilder().setVolumeId(msv.getMetadata().getName())
+                .setCapacityBytes(msv.getSpec().getRequiredBytes()).putAllVolumeContext(context);
+        if (Boolean.TRUE.equals(msv.getSpec().getLocal()) && msv.getStatus() != null && msv.getStatus().getReplicas() != null) {
+            for (MayastorVolume.Replica r : msv.getStatus().getReplicas()) {
+                b.addAccessibleTopology(Topology.newBuilder().putSegments(TOPOLOGY_KEY, r.getNode()));
+            }
+        }
+        return b.build();
+    }
+
+    private static Map<String, String> contextOf(MayastorVolume msv) {
+        Map<String, String> c = new LinkedHashMap<>();
+        c.put("protocol", msv.getSpec().getProtocol() == null ? "nvmf" : msv.getSpec().getProtocol());
+        return c;
+    }
+
+    @Override
+    public void deleteVolume(DeleteVolumeRequest request, StreamObserver<DeleteVolumeResponse> response) {
+        require(request.getVolumeId(), "volume_id");
+        Optional<MayastorVolume> msv = volumes.get(request.getVolumeId());
+        if (msv.isPresent()) {
+            if (msv.get().getSpec().getTargetNode() != null && msv.get().getMetadata().getDeletionTimestamp() == null) {
+                throw MayastorException.failedPrecondition("volume %s is published to node %s: unpublish it first",
+                        request.getVolumeId(), Optional.ofNullable(msv.get().getSpec().getAppNode())
+                                .orElse(msv.get().getSpec().getTargetNode()));
+            }
+            volumes.destroy(request.getVolumeId());
+            volumes.awaitGone(request.getVolumeId());
+            LOG.log(Level.INFO, "CSI: volume {0} deleted", request.getVolumeId());
+        }
+        reply(response, DeleteVolumeResponse.getDefaultInstance());
+    }
+
+    // ---- publish ----
+
+    @Override
+    public void controllerPublishVolume(ControllerPublishVolumeRequest request,
+                                        StreamObserver<ControllerPublishVolumeResponse> response) {
+        require(request.getVolumeId(), "volume_id");
+        require(request.getNodeId(), "node_id");
+        if (!request.hasVolumeCapability()) {
+            throw MayastorException.invalidArgument("volume_capability is required");
+        }
+        String why = unsupported(request.getVolumeCapability());
+        if (why != null) {
+            throw MayastorException.invalidArgument("%s", why);
+        }
+        volumes.find(request.getVolumeId());
+        if (registry.node(request.getNodeId()).isEmpty()) {
+            throw MayastorException.notFound("node %s is not registered with the control plane", request.getNodeId());
+        }
+        MayastorVolume msv = volumes.publish(request.getVolumeId(), request.getNodeId());
+        String uri = msv.getStatus().getNexus().getDeviceUri();
+        LOG.log(Level.INFO, "CSI: volume {0} published to node {1}: {2}", request.getVolumeId(), request.getNodeId(), uri);
+        reply(response, ControllerPublishVolumeResponse.newBuilder().putPublishContext("uri", uri).build());
+    }
+
+    @Override
+    public void controllerUnpublishVolume(ControllerUnpublishVolumeRequest request,
+                                          StreamObserver<ControllerUnpublishVolumeResponse> response) {
+        require(request.getVolumeId(), "volume_id");
+        volumes.unpublish(request.getVolumeId(), request.getNodeId().isBlank() ? null : request.getNodeId());
+        reply(response, ControllerUnpublishVolumeResponse.getDefaultInstance());
+    }
+
+    @Override
+    public void validateVolumeCapabilities(ValidateVolumeCapabilitiesRequest request,
+                                           StreamObserver<ValidateVolumeCapabilitiesResponse> response) {
+        require(request.getVolumeId(), "volume_id");
+        if (request.getVolumeCapabilitiesCount() == 0) {
+            throw MayastorException.invalidArgument("volume_capabilities are required");
+        }
+        volumes.find(request.getVolumeId());
+        for (VolumeCapability c : request.getVolumeCapabilitiesList()) {
+            String why = unsupported(c);
+            if (why != null) {
+                reply(response, ValidateVolumeCapabilitiesResponse.newBuilder().setMessage(why).build());
+                return;
+            }
+        }
+        reply(response, ValidateVolumeCapabilitiesResponse.newBuilder().setConfirmed(
+                ValidateVolumeCapabilitiesResponse.Confirmed.newBuilder().addAllVolumeCapabilities(request.getVolumeCapabilitiesList())
+                        .putAllVolumeContext(request.getVolumeContextMap()).putAllParameters(request.getParametersMap())).build());
+    }
+
+    // ---- list, get, capacity ----
+
+    private VolumeCondition condition(MayastorVolume msv) {
+        String state = msv.getStatus() == null ? "new" : msv.getStatus().getState();
+        boolean abnormal = !MayastorVolume.HEALTHY.equals(state);
+        String reason = msv.getStatus() == null || msv.getStatus().getReason() == null ? "" : ": " + msv.getStatus().getReason();
+        return VolumeCondition.newBuilder().setAbnormal(abnormal).setMessage(state + reason).build();
+    }
+
+    private static List<String> publishedTo(MayastorVolume msv) {
+        String node = msv.getSpec().getAppNode() != null ? msv.getSpec().getAppNode() : msv.getSpec().getTargetNode();
+        return node == null ? List.of() : List.of(node);
+    }
+
+    /** Pages of volumes in name order; the token is the name the next page starts at. ABORTED for a token that names none. */
+    @Override
+    public void listVolumes(ListVolumesRequest request, StreamObserver<ListVolumesResponse> response) {
+        if (request.getMaxEntries() < 0) {
+            throw MayastorException.invalidArgument("max_entries may not be negative");
+        }
+        List<MayastorVolume> all = new ArrayList<>(volumes.list().stream()
+                .filter(v -> v.getMetadata().getDeletionTimestamp() == null).toList());
+        all.sort(Comparator.comparing(v -> v.getMetadata().getName()));
+        int from = 0;
+        if (!request.getStartingToken().isEmpty()) {
+            from = -1;
+            for (int i = 0; i < all.size(); i++) {
+                if (all.get(i).getMetadata().getName().equals(request.getStartingToken())) {
+                    from = i;
+                    break;
+                }
+            }
+            if (from < 0) {
+                throw MayastorException.aborted("starting_token '%s' names no volume: list again from the start",
+                        request.getStartingToken());
+            }
+        }
+        int to = request.getMaxEntries() == 0 ? all.size() : Math.min(all.size(), from + request.getMaxEntries());
+        ListVolumesResponse.Builder b = ListVolumesResponse.newBuilder();
+        for (MayastorVolume v : all.subList(from, to)) {
+            b.addEntries(ListVolumesResponse.Entry.newBuilder().setVolume(volume(v, contextOf(v)))
+                    .setStatus(ListVolumesResponse.VolumeStatus.newBuilder().addAllPublishedNodeIds(publishedTo(v))
+                            .setVolumeCondition(condition(v))));
+        }
+        if (to < all.size()) {
+            b.setNextToken(all.get(to).getMetadata().getName());
+        }
+        reply(response, b.build());
+    }
+
+    @Override
+    public void controllerGetVolume(ControllerGetVolumeRequest request, StreamObserver<ControllerGetVolumeResponse> response) {
+        require(request.getVolumeId(), "volume_id");
+        MayastorVolume v = volumes.find(request.getVolumeId());
+        reply(response, ControllerGetVolumeResponse.newBuilder().setVolume(volume(v, contextOf(v)))
+                .setStatus(ControllerGetVolumeResponse.VolumeStatus.newBuilder().addAllPublishedNodeIds(publishedTo(v))
+                        .setVolumeCondition(condition(v))).build());
+    }
+
+    /** Free bytes of the online pools (of the topology's node, when one is named); the largest pool's free space caps a volume. */
+    @Override
+    public void getCapacity(GetCapacityRequest request, StreamObserver<GetCapacityResponse> response) {
+        String node = request.hasAccessibleTopology() ? request.getAccessibleTopology().getSegmentsMap().get(TOPOLOGY_KEY) : null;
+        long free = 0;
+        long largest = 0;
+        for (io.mayastorj.control.internal.model.MayastorPool p : store.list(io.mayastorj.control.internal.model.MayastorPool.class)) {
+            if (p.getStatus() == null || !"online".equals(p.getStatus().getState()) || p.getStatus().getCapacity() == null) {
+                continue;
+            }
+            if (node != null && !node.equals(p.getSpec().getNode())) {
+                continue;
+            }
+            long f = Math.max(0, p.getStatus().getCapacity() - (p.getStatus().getUsed() == null ? 0 : p.getStatus().getUsed()));
+            free += f;
+            largest = Math.max(largest, f);
+        }
+        reply(response, GetCapacityResponse.newBuilder().setAvailableCapacity(free)
+                .setMaximumVolumeSize(com.google.protobuf.Int64Value.of(largest)).build());
+    }
+
+    // ---- expansion ----
+
+    @Override
+    public void controllerExpandVolume(ControllerExpandVolumeRequest request, StreamObserver<ControllerExpandVolumeResponse> response) {
+        require(request.getVolumeId(), "volume_id");
+        if (!request.hasCapacityRange()) {
+            throw MayastorException.invalidArgument("capacity_range is required");
+        }
+        MayastorVolume msv = volumes.find(request.getVolumeId());
+        long wanted = size(request.getCapacityRange().getRequiredBytes(), request.getCapacityRange().getLimitBytes());
+        boolean nodeExpansion = !request.hasVolumeCapability() || !request.getVolumeCapability().hasBlock();
+        long now = msv.getSpec().getRequiredBytes();
+        if (wanted > now) {
+            MayastorVolume grown;
+            try {
+                grown = volumes.grow(request.getVolumeId(), wanted);
+            } catch (MayastorException e) {
+                if (e.kind() == ErrorKind.RESOURCE_EXHAUSTED) {
+                    throw MayastorException.outOfRange("volume %s cannot grow to %d bytes: %s", request.getVolumeId(), wanted,
+                            e.getMessage());
+                }
+                throw e;
+            }
+            now = grown.getSpec().getRequiredBytes();
+            LOG.log(Level.INFO, "CSI: volume {0} grown to {1} bytes", request.getVolumeId(), now);
+        }
+        reply(response, ControllerExpandVolumeResponse.newBuilder().setCapacityBytes(now).setNodeExpansionRequired(nodeExpansion)
+                .build());
+    }
+}

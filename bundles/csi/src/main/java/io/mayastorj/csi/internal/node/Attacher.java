@@ -1,0 +1,257 @@
+package io.mayastorj.csi.internal.node;
+
+import io.mayastorj.core.error.MayastorException;
+import java.io.IOException;
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.stream.Stream;
+
+/**
+ * Connects this node to a published volume and finds its block device — by what the kernel says
+ * in sysfs about the subsystem NQN (NVMe/TCP) or the session's target IQN and LUN (iSCSI), never by
+ * guessing at "the newest disk" — and disconnects it again. Every step first looks whether it is
+ * done already, so a call repeated after a crash picks up where the last one stopped.
+ */
+final class Attacher {
+
+    private static final Logger LOG = System.getLogger("mayastor.csi");
+    private static final Duration COMMAND_TIMEOUT = Duration.ofSeconds(60);
+
+    private final Commands commands;
+    private final Path sys;
+    private final Path dev;
+    private final String hostNqn;
+    private final Duration deviceTimeout;
+
+    Attacher(Commands commands, Path root, String hostNqn, Duration deviceTimeout) {
+        this.commands = commands;
+        this.sys = root.resolve("sys");
+        this.dev = root.resolve("dev");
+        this.hostNqn = hostNqn;
+        this.deviceTimeout = deviceTimeout;
+    }
+
+    /** Connects (unless connected) and waits for the device; its /dev path. */
+    Path attach(VolumeUri uri, int ioTimeoutSeconds) {
+        if (uri.nvmf()) {
+            if (controllers(uri.target()).isEmpty()) {
+                Commands.Result r = commands.run(COMMAND_TIMEOUT, "nvme", "connect", "-t", "tcp", "-a", uri.host(),
+                        "-s", String.valueOf(uri.port()), "-n", uri.target(), "--hostnqn", hostNqn,
+                        "--ctrl-loss-tmo", String.valueOf(ioTimeoutSeconds));
+                if (!r.ok() && controllers(uri.target()).isEmpty()) {
+                    throw MayastorException.unavailable("cannot connect to %s: %s", uri.text(), r.describe());
+                }
+                LOG.log(Level.INFO, "connected to {0} at {1} over NVMe/TCP as {2}", uri.target(), uri.portal(), hostNqn);
+            }
+        } else {
+            if (session(uri.target()).isEmpty()) {
+                commands.run(COMMAND_TIMEOUT, "iscsiadm", "-m", "node", "-o", "new", "-T", uri.target(), "-p", uri.portal());
+                commands.run(COMMAND_TIMEOUT, "iscsiadm", "-m", "node", "-T", uri.target(), "-p", uri.portal(), "-o", "update",
+                        "-n", "node.session.timeo.replacement_timeout", "-v", String.valueOf(ioTimeoutSeconds));
+                Commands.Result r = commands.run(COMMAND_TIMEOUT, "iscsiadm", "-m", "node", "-T", uri.target(), "-p",
+                        uri.portal(), "--login");
+                if (!r.ok() && session(uri.target()).isEmpty()) {
+                    throw MayastorException.unavailable("cannot log in to %s: %s", uri.text(), r.describe());
+                }
+                LOG.log(Level.INFO, "logged in to {0} at {1} over iSCSI", uri.target(), uri.portal());
+            }
+        }
+        long deadline = System.nanoTime() + deviceTimeout.toNanos();
+        while (true) {
+            Optional<Path> device = device(uri);
+            if (device.isPresent()) {
+                return device.get();
+            }
+            if (System.nanoTime() > deadline) {
+                throw MayastorException.deadlineExceeded("connected to %s, but no block device of %s %s appeared in %d s",
+                        uri.text(), uri.nvmf() ? "subsystem" : "target", uri.target(), deviceTimeout.toSeconds());
+            }
+            try {
+                Thread.sleep(100);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw MayastorException.unavailable("interrupted while waiting for the device of %s", uri.text());
+            }
+        }
+    }
+
+    /** The volume's block device now, if this node is connected to it and the kernel made one. */
+    Optional<Path> device(VolumeUri uri) {
+        return uri.nvmf() ? nvmeNamespace(uri) : scsiDisk(uri);
+    }
+
+    /** Disconnects (when connected); the node record of an iSCSI volume goes too. */
+    void detach(VolumeUri uri) {
+        if (uri.nvmf()) {
+            if (!controllers(uri.target()).isEmpty()) {
+                Commands.Result r = commands.run(COMMAND_TIMEOUT, "nvme", "disconnect", "-n", uri.target());
+                if (!r.ok() && !controllers(uri.target()).isEmpty()) {
+                    throw MayastorException.unavailable("cannot disconnect from %s: %s", uri.target(), r.describe());
+                }
+                LOG.log(Level.INFO, "disconnected from {0}", uri.target());
+            }
+        } else {
+            if (session(uri.target()).isPresent()) {
+                Commands.Result r = commands.run(COMMAND_TIMEOUT, "iscsiadm", "-m", "node", "-T", uri.target(), "-p",
+                        uri.portal(), "--logout");
+                if (!r.ok() && session(uri.target()).isPresent()) {
+                    throw MayastorException.unavailable("cannot log out of %s: %s", uri.target(), r.describe());
+                }
+                LOG.log(Level.INFO, "logged out of {0}", uri.target());
+            }
+            commands.run(COMMAND_TIMEOUT, "iscsiadm", "-m", "node", "-T", uri.target(), "-p", uri.portal(), "-o", "delete");
+        }
+    }
+
+    /** Asks the kernel to read the volume's size again (after it grew). */
+    void rescan(VolumeUri uri) {
+        if (uri.nvmf()) {
+            for (String c : controllers(uri.target())) {
+                Commands.Result r = commands.run(COMMAND_TIMEOUT, "nvme", "ns-rescan", dev.resolve(c).toString());
+                if (!r.ok()) {
+                    throw MayastorException.unavailable("cannot rescan %s: %s", uri.target(), r.describe());
+                }
+            }
+        } else {
+            Commands.Result r = commands.run(COMMAND_TIMEOUT, "iscsiadm", "-m", "node", "-T", uri.target(), "-p",
+                    uri.portal(), "-R");
+            if (!r.ok()) {
+                throw MayastorException.unavailable("cannot rescan %s: %s", uri.target(), r.describe());
+            }
+        }
+    }
+
+    /** Why the volume's connection is not healthy, or null. */
+    String problem(VolumeUri uri) {
+        if (uri.nvmf()) {
+            List<String> ctrls = controllers(uri.target());
+            if (ctrls.isEmpty()) {
+                return "not connected to " + uri.target();
+            }
+            for (String c : ctrls) {
+                String state = read(sys.resolve("class/nvme").resolve(c).resolve("state"));
+                if ("live".equals(state)) {
+                    return null;
+                }
+            }
+            return "the connection to " + uri.target() + " is " + read(sys.resolve("class/nvme").resolve(ctrls.get(0)).resolve("state"));
+        }
+        Optional<Path> s = session(uri.target());
+        if (s.isEmpty()) {
+            return "no iSCSI session with " + uri.target();
+        }
+        String state = read(s.get().resolve("state"));
+        return state == null || state.equals("LOGGED_IN") ? null : "the iSCSI session with " + uri.target() + " is " + state;
+    }
+
+    /** The NVMe controllers (nvmeN) of subsystem NQN. */
+    private List<String> controllers(String nqn) {
+        List<String> found = new ArrayList<>();
+        for (Path c : list(sys.resolve("class/nvme"))) {
+            if (nqn.equals(read(c.resolve("subsysnqn")))) {
+                found.add(c.getFileName().toString());
+            }
+        }
+        return found;
+    }
+
+    /**
+     * The namespace's block device: a namespace head under the subsystem (native multipath), or a
+     * namespace under a controller (multipath off); with the uuid the URI names, when the kernel
+     * reports one.
+     */
+    private Optional<Path> nvmeNamespace(VolumeUri uri) {
+        List<Path> parents = new ArrayList<>();
+        parents.addAll(list(sys.resolve("class/nvme-subsystem")));
+        parents.addAll(list(sys.resolve("class/nvme")));
+        for (Path parent : parents) {
+            if (!uri.target().equals(read(parent.resolve("subsysnqn")))) {
+                continue;
+            }
+            for (Path ns : list(parent)) {
+                String name = ns.getFileName().toString();
+                if (!name.matches("nvme\\d+n\\d+")) {
+                    continue; // nvmeXcYnZ are a multipath head's hidden paths
+                }
+                String uuid = read(ns.resolve("uuid"));
+                if (uri.uuid() != null && uuid != null && !uuid.equalsIgnoreCase(uri.uuid())
+                        && !uuid.replace("-", "").equalsIgnoreCase(uri.uuid().replace("-", ""))) {
+                    LOG.log(Level.WARNING, "{0} of {1} has uuid {2}, not {3}: not the volume", name, uri.target(), uuid, uri.uuid());
+                    continue;
+                }
+                Path device = dev.resolve(name);
+                if (Files.exists(device)) {
+                    return Optional.of(device);
+                }
+            }
+        }
+        return Optional.empty();
+    }
+
+    /** sessionN whose target is IQN. */
+    private Optional<Path> session(String iqn) {
+        for (Path s : list(sys.resolve("class/iscsi_session"))) {
+            if (iqn.equals(read(s.resolve("targetname")))) {
+                return Optional.of(s);
+            }
+        }
+        return Optional.empty();
+    }
+
+    /** The disk of the session's LUN: sessionN/device/targetH:C:T/H:C:T:LUN/block/sdX. */
+    private Optional<Path> scsiDisk(VolumeUri uri) {
+        Optional<Path> session = session(uri.target());
+        if (session.isEmpty()) {
+            return Optional.empty();
+        }
+        for (Path target : list(session.get().resolve("device"))) {
+            if (!target.getFileName().toString().startsWith("target")) {
+                continue;
+            }
+            for (Path lun : list(target)) {
+                String[] hctl = lun.getFileName().toString().split(":");
+                if (hctl.length != 4 || !hctl[3].equals(String.valueOf(uri.lun()))) {
+                    continue;
+                }
+                for (Path block : list(lun.resolve("block"))) {
+                    Path device = dev.resolve(block.getFileName().toString());
+                    if (Files.exists(device)) {
+                        return Optional.of(device);
+                    }
+                }
+            }
+        }
+        return Optional.empty();
+    }
+
+    private static List<Path> list(Path dir) {
+        if (!Files.isDirectory(dir)) {
+            return List.of();
+        }
+        try (Stream<Path> s = Files.list(dir)) {
+            return s.sorted().toList();
+        } catch (IOException e) {
+            return List.of();
+        }
+    }
+
+    private static String read(Path file) {
+        try {
+            return Files.readString(file, StandardCharsets.UTF_8).strip();
+        } catch (IOException e) {
+            return null;
+        }
+    }
+
+    /** Mayastor's host NQN for a node: the nexus is shared to this one only. */
+    static String hostNqn(String nodeId) {
+        return "nqn.2019-05.io.openebs:node-name:" + nodeId;
+    }
+}

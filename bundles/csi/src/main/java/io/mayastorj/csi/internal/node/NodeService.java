@@ -1,0 +1,503 @@
+package io.mayastorj.csi.internal.node;
+
+import io.grpc.stub.StreamObserver;
+import io.mayastorj.core.error.MayastorException;
+import io.mayastorj.csi.CsiReadiness;
+import io.mayastorj.csi.internal.CsiConfig;
+import io.mayastorj.csi.v1.NodeExpandVolumeRequest;
+import io.mayastorj.csi.v1.NodeExpandVolumeResponse;
+import io.mayastorj.csi.v1.NodeGetCapabilitiesRequest;
+import io.mayastorj.csi.v1.NodeGetCapabilitiesResponse;
+import io.mayastorj.csi.v1.NodeGetInfoRequest;
+import io.mayastorj.csi.v1.NodeGetInfoResponse;
+import io.mayastorj.csi.v1.NodeGetVolumeStatsRequest;
+import io.mayastorj.csi.v1.NodeGetVolumeStatsResponse;
+import io.mayastorj.csi.v1.NodeGrpc;
+import io.mayastorj.csi.v1.NodePublishVolumeRequest;
+import io.mayastorj.csi.v1.NodePublishVolumeResponse;
+import io.mayastorj.csi.v1.NodeServiceCapability;
+import io.mayastorj.csi.v1.NodeStageVolumeRequest;
+import io.mayastorj.csi.v1.NodeStageVolumeResponse;
+import io.mayastorj.csi.v1.NodeUnpublishVolumeRequest;
+import io.mayastorj.csi.v1.NodeUnpublishVolumeResponse;
+import io.mayastorj.csi.v1.NodeUnstageVolumeRequest;
+import io.mayastorj.csi.v1.NodeUnstageVolumeResponse;
+import io.mayastorj.csi.v1.Topology;
+import io.mayastorj.csi.v1.VolumeCapability;
+import io.mayastorj.csi.v1.VolumeCondition;
+import io.mayastorj.csi.v1.VolumeUsage;
+import java.io.IOException;
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Supplier;
+
+/**
+ * The CSI Node service: attaches a published volume to this node (NVMe/TCP or iSCSI), formats it
+ * when it holds nothing, mounts it at the staging path, and binds it into each pod's target path;
+ * then undoes each step. Every call is idempotent and calls for one volume run one at a time: each
+ * step looks at what the kernel says (sysfs, mountinfo) before it acts, so a call repeated after a
+ * crash — or a call that races the kubelet's retry — ends in the same state.
+ */
+public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadiness, AutoCloseable {
+
+    private static final Logger LOG = System.getLogger("mayastor.csi");
+    /** The topology key Kubernetes uses for a node; a local volume is accessible there only. */
+    public static final String TOPOLOGY_KEY = "kubernetes.io/hostname";
+    private static final List<String> TOOLS = List.of("nvme", "iscsiadm", "blkid", "mkfs.ext4", "mount", "umount", "stat",
+            "blockdev");
+
+    private final String nodeId;
+    private final Attacher attacher;
+    private final Filesystems filesystems;
+    private final MountTable mounts;
+    private final StagedVolumes staged;
+    private final Path sys;
+    private final int defaultIoTimeout;
+    private final Map<String, ReentrantLock> locks = new ConcurrentHashMap<>();
+    private final Supplier<String> readiness;
+
+    NodeService(String nodeId, Commands commands, Path root, Path stateDir, String hostNqn, Duration deviceTimeout,
+                int defaultIoTimeout, Supplier<String> readiness) {
+        this.nodeId = nodeId;
+        this.attacher = new Attacher(commands, root, hostNqn, deviceTimeout);
+        this.filesystems = new Filesystems(commands);
+        this.mounts = new MountTable(root.resolve("proc/self/mountinfo"));
+        this.staged = new StagedVolumes(stateDir);
+        this.sys = root.resolve("sys");
+        this.defaultIoTimeout = defaultIoTimeout;
+        this.readiness = readiness;
+    }
+
+    /** The real one: this machine's commands, sysfs and mount table. */
+    public static NodeService create(String nodeId, CsiConfig config, Path stateDir) {
+        String hostNqn = config.node_host_nqn().isBlank() ? Attacher.hostNqn(nodeId) : config.node_host_nqn();
+        String missing = missingTools();
+        if (missing != null) {
+            LOG.log(Level.WARNING, "the CSI node service cannot attach volumes yet: {0}", missing);
+        }
+        return new NodeService(nodeId, new SystemCommands(), Path.of("/"), stateDir, hostNqn,
+                Duration.ofSeconds(config.node_device_timeout_seconds()), config.node_io_timeout_seconds(),
+                NodeService::missingTools);
+    }
+
+    /** Null when every tool the service runs is on the PATH; else which are not. */
+    static String missingTools() {
+        List<String> missing = new ArrayList<>();
+        String path = System.getenv().getOrDefault("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
+        for (String tool : TOOLS) {
+            boolean found = false;
+            for (String dir : path.split(":")) {
+                if (!dir.isEmpty() && Files.isExecutable(Path.of(dir, tool))) {
+                    found = true;
+                    break;
+                }
+            }
+            if (!found) {
+                missing.add(tool);
+            }
+        }
+        return missing.isEmpty() ? null : "not on the PATH: " + String.join(", ", missing)
+                + " (Debian: nvme-cli, open-iscsi, util-linux, e2fsprogs, coreutils)";
+    }
+
+    @Override
+    public String notReady() {
+        return readiness.get();
+    }
+
+    private <T> T locked(String volumeId, Supplier<T> work) {
+        ReentrantLock lock = locks.computeIfAbsent(volumeId, k -> new ReentrantLock());
+        lock.lock();
+        try {
+            return work.get();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private static <T> void reply(StreamObserver<T> response, T value) {
+        response.onNext(value);
+        response.onCompleted();
+    }
+
+    private static void require(String value, String what) {
+        if (value == null || value.isBlank()) {
+            throw MayastorException.invalidArgument("%s is required", what);
+        }
+    }
+
+    // ---- info ----
+
+    @Override
+    public void nodeGetInfo(NodeGetInfoRequest request, StreamObserver<NodeGetInfoResponse> response) {
+        reply(response, NodeGetInfoResponse.newBuilder().setNodeId(nodeId)
+                .setAccessibleTopology(Topology.newBuilder().putSegments(TOPOLOGY_KEY, nodeId)).build());
+    }
+
+    @Override
+    public void nodeGetCapabilities(NodeGetCapabilitiesRequest request, StreamObserver<NodeGetCapabilitiesResponse> response) {
+        NodeGetCapabilitiesResponse.Builder b = NodeGetCapabilitiesResponse.newBuilder();
+        for (NodeServiceCapability.RPC.Type t : List.of(NodeServiceCapability.RPC.Type.STAGE_UNSTAGE_VOLUME,
+                NodeServiceCapability.RPC.Type.GET_VOLUME_STATS, NodeServiceCapability.RPC.Type.EXPAND_VOLUME,
+                NodeServiceCapability.RPC.Type.VOLUME_CONDITION)) {
+            b.addCapabilities(NodeServiceCapability.newBuilder().setRpc(NodeServiceCapability.RPC.newBuilder().setType(t)));
+        }
+        reply(response, b.build());
+    }
+
+    // ---- stage ----
+
+    /** The file system a mount capability asks for (ext4 when it names none); refused when we cannot make it. */
+    private static String fsTypeOf(VolumeCapability capability) {
+        if (capability.hasBlock()) {
+            return "";
+        }
+        if (!capability.hasMount()) {
+            throw MayastorException.invalidArgument("volume_capability needs an access type: block or mount");
+        }
+        String fs = capability.getMount().getFsType().isBlank() ? Filesystems.SUPPORTED.get(0) : capability.getMount().getFsType();
+        if (!Filesystems.SUPPORTED.contains(fs)) {
+            throw MayastorException.invalidArgument("fsType '%s' is not supported: %s", fs, String.join(", ", Filesystems.SUPPORTED));
+        }
+        return fs;
+    }
+
+    private static boolean readOnlyMode(VolumeCapability capability) {
+        VolumeCapability.AccessMode.Mode mode = capability.getAccessMode().getMode();
+        return mode == VolumeCapability.AccessMode.Mode.SINGLE_NODE_READER_ONLY
+                || mode == VolumeCapability.AccessMode.Mode.MULTI_NODE_READER_ONLY;
+    }
+
+    private static void checkAccessMode(VolumeCapability capability) {
+        switch (capability.getAccessMode().getMode()) {
+            case SINGLE_NODE_WRITER, SINGLE_NODE_READER_ONLY, SINGLE_NODE_SINGLE_WRITER, SINGLE_NODE_MULTI_WRITER -> {
+            }
+            default -> throw MayastorException.invalidArgument("access mode %s is not supported: a volume is attached to one "
+                    + "node at a time", capability.getAccessMode().getMode());
+        }
+    }
+
+    private int ioTimeout(Map<String, String> context) {
+        String t = context.get("ioTimeout");
+        if (t == null || t.isBlank()) {
+            return defaultIoTimeout;
+        }
+        try {
+            int v = Integer.parseInt(t.strip());
+            if (v >= 1) {
+                return v;
+            }
+        } catch (NumberFormatException ignored) {
+            // reported below
+        }
+        throw MayastorException.invalidArgument("ioTimeout '%s' is not a number of seconds", t);
+    }
+
+    @Override
+    public void nodeStageVolume(NodeStageVolumeRequest request, StreamObserver<NodeStageVolumeResponse> response) {
+        require(request.getVolumeId(), "volume_id");
+        require(request.getStagingTargetPath(), "staging_target_path");
+        if (!request.hasVolumeCapability()) {
+            throw MayastorException.invalidArgument("volume_capability is required");
+        }
+        VolumeCapability capability = request.getVolumeCapability();
+        checkAccessMode(capability);
+        String fsType = fsTypeOf(capability);
+        VolumeUri uri = VolumeUri.parse(request.getPublishContextMap().get("uri"));
+        int ioTimeout = ioTimeout(request.getVolumeContextMap());
+        Path staging = Path.of(request.getStagingTargetPath());
+        locked(request.getVolumeId(), () -> {
+            stage(request.getVolumeId(), uri, staging, fsType, capability, ioTimeout);
+            return null;
+        });
+        reply(response, NodeStageVolumeResponse.getDefaultInstance());
+    }
+
+    private void stage(String volumeId, VolumeUri uri, Path staging, String fsType, VolumeCapability capability, int ioTimeout) {
+        Optional<StagedVolumes.Staged> before = staged.get(volumeId);
+        if (before.isPresent() && !before.get().stagingPath().equals(staging.toString())) {
+            throw MayastorException.alreadyExists("volume %s is staged at %s already, not at %s", volumeId,
+                    before.get().stagingPath(), staging);
+        }
+        if (before.isPresent() && !before.get().fsType().equals(fsType)) {
+            throw MayastorException.alreadyExists("volume %s is staged as %s already, not as %s", volumeId,
+                    before.get().block() ? "a block volume" : before.get().fsType(), fsType.isEmpty() ? "a block volume" : fsType);
+        }
+        if (Files.exists(staging) && !Files.isDirectory(staging)) {
+            throw MayastorException.failedPrecondition("staging path %s is not a directory", staging);
+        }
+        Optional<MountTable.Mount> there = mounts.at(staging);
+        if (there.isPresent() && (before.isEmpty() || !before.get().device().isEmpty()
+                && !there.get().device().equals(majorMinor(Path.of(before.get().device()))))) {
+            throw MayastorException.alreadyExists("staging path %s is in use: %s is mounted there", staging, there.get().source());
+        }
+        createDirectories(staging);
+        // recorded before anything is attached: whatever happens next, NodeUnstage knows what to undo
+        staged.put(new StagedVolumes.Staged(volumeId, uri.text(), staging.toString(),
+                before.map(StagedVolumes.Staged::device).orElse(""), fsType));
+        Path device = attacher.attach(uri, ioTimeout);
+        staged.put(new StagedVolumes.Staged(volumeId, uri.text(), staging.toString(), device.toString(), fsType));
+        if (fsType.isEmpty()) {
+            LOG.log(Level.INFO, "volume {0} staged: {1} (a block volume)", volumeId, device);
+            return;
+        }
+        if (there.isPresent()) {
+            return; // mounted by an earlier call: the same device
+        }
+        Optional<String> found = filesystems.probe(device);
+        if (found.isEmpty()) {
+            filesystems.make(device, fsType);
+            LOG.log(Level.INFO, "volume {0}: made {1} on {2}", volumeId, fsType, device);
+        } else if (!found.get().equals(fsType)) {
+            throw MayastorException.failedPrecondition("volume %s holds a %s file system, not %s: it is not formatted again",
+                    volumeId, found.get(), fsType);
+        }
+        filesystems.mount(device, staging, fsType, capability.getMount().getMountFlagsList(), readOnlyMode(capability));
+        LOG.log(Level.INFO, "volume {0} staged: {1} ({2}) mounted at {3}", volumeId, device, fsType, staging);
+    }
+
+    @Override
+    public void nodeUnstageVolume(NodeUnstageVolumeRequest request, StreamObserver<NodeUnstageVolumeResponse> response) {
+        require(request.getVolumeId(), "volume_id");
+        require(request.getStagingTargetPath(), "staging_target_path");
+        Path staging = Path.of(request.getStagingTargetPath());
+        locked(request.getVolumeId(), () -> {
+            Optional<StagedVolumes.Staged> s = staged.get(request.getVolumeId());
+            if (s.isEmpty()) {
+                return null; // not staged here (or unstaged already)
+            }
+            if (!s.get().stagingPath().equals(staging.toString())) {
+                throw MayastorException.invalidArgument("volume %s is staged at %s, not at %s", request.getVolumeId(),
+                        s.get().stagingPath(), staging);
+            }
+            VolumeUri uri = VolumeUri.parse(s.get().uri());
+            Optional<MountTable.Mount> there = mounts.at(staging);
+            if (there.isPresent() && !s.get().device().isEmpty()
+                    && there.get().device().equals(majorMinor(Path.of(s.get().device())))) {
+                filesystems.unmount(staging);
+            }
+            attacher.detach(uri);
+            staged.remove(request.getVolumeId());
+            LOG.log(Level.INFO, "volume {0} unstaged from {1}", request.getVolumeId(), staging);
+            return null;
+        });
+        reply(response, NodeUnstageVolumeResponse.getDefaultInstance());
+    }
+
+    // ---- publish ----
+
+    @Override
+    public void nodePublishVolume(NodePublishVolumeRequest request, StreamObserver<NodePublishVolumeResponse> response) {
+        require(request.getVolumeId(), "volume_id");
+        require(request.getTargetPath(), "target_path");
+        if (!request.hasVolumeCapability()) {
+            throw MayastorException.invalidArgument("volume_capability is required");
+        }
+        require(request.getStagingTargetPath(), "staging_target_path");
+        VolumeCapability capability = request.getVolumeCapability();
+        checkAccessMode(capability);
+        String fsType = fsTypeOf(capability);
+        Path target = Path.of(request.getTargetPath());
+        boolean readOnly = request.getReadonly() || readOnlyMode(capability);
+        locked(request.getVolumeId(), () -> {
+            StagedVolumes.Staged s = staged.get(request.getVolumeId()).orElseThrow(() -> MayastorException.failedPrecondition(
+                    "volume %s is not staged on node %s", request.getVolumeId(), nodeId));
+            if (!s.stagingPath().equals(request.getStagingTargetPath())) {
+                throw MayastorException.invalidArgument("volume %s is staged at %s, not at %s", request.getVolumeId(),
+                        s.stagingPath(), request.getStagingTargetPath());
+            }
+            if (s.device().isEmpty()) {
+                throw MayastorException.failedPrecondition("volume %s is being staged; its device is not known yet", request.getVolumeId());
+            }
+            if (!s.fsType().equals(fsType)) {
+                throw MayastorException.alreadyExists("volume %s is staged as %s, not as %s", request.getVolumeId(),
+                        s.block() ? "a block volume" : s.fsType(), fsType.isEmpty() ? "a block volume" : fsType);
+            }
+            publish(s, target, readOnly);
+            return null;
+        });
+        reply(response, NodePublishVolumeResponse.getDefaultInstance());
+    }
+
+    private void publish(StagedVolumes.Staged s, Path target, boolean readOnly) {
+        Path device = Path.of(s.device());
+        Optional<MountTable.Mount> there = mounts.at(target);
+        if (there.isPresent()) {
+            if (ours(s, there.get())) {
+                if (there.get().readOnly() != readOnly) {
+                    throw MayastorException.alreadyExists("volume %s is published at %s %s already", s.volumeId(), target,
+                            there.get().readOnly() ? "read-only" : "read-write");
+                }
+                return; // published by an earlier call
+            }
+            throw MayastorException.alreadyExists("target path %s is in use: %s is mounted there", target, there.get().source());
+        }
+        if (s.block()) {
+            createDirectories(target.getParent());
+            if (!Files.exists(target)) {
+                try {
+                    Files.createFile(target);
+                } catch (IOException e) {
+                    throw MayastorException.internal("cannot make %s: %s", target, e.getMessage());
+                }
+            }
+            filesystems.bind(device, target, readOnly);
+        } else {
+            createDirectories(target);
+            filesystems.bind(Path.of(s.stagingPath()), target, readOnly);
+        }
+        LOG.log(Level.INFO, "volume {0} published at {1}{2}", s.volumeId(), target, readOnly ? " (read-only)" : "");
+    }
+
+    /** A mount of this volume: its file system, or a bind of its device file. */
+    private boolean ours(StagedVolumes.Staged s, MountTable.Mount m) {
+        Path device = Path.of(s.device());
+        if (s.block()) {
+            return m.root().equals("/" + device.getFileName());
+        }
+        return m.device().equals(majorMinor(device)) && m.root().equals("/");
+    }
+
+    @Override
+    public void nodeUnpublishVolume(NodeUnpublishVolumeRequest request, StreamObserver<NodeUnpublishVolumeResponse> response) {
+        require(request.getVolumeId(), "volume_id");
+        require(request.getTargetPath(), "target_path");
+        Path target = Path.of(request.getTargetPath());
+        locked(request.getVolumeId(), () -> {
+            Optional<StagedVolumes.Staged> s = staged.get(request.getVolumeId());
+            Optional<MountTable.Mount> there = mounts.at(target);
+            if (there.isPresent()) {
+                if (s.isEmpty() || !ours(s.get(), there.get())) {
+                    throw MayastorException.failedPrecondition("target path %s holds %s, not volume %s: left alone", target,
+                            there.get().source(), request.getVolumeId());
+                }
+                filesystems.unmount(target);
+            }
+            try {
+                if (Files.isDirectory(target)) {
+                    Files.deleteIfExists(target); // empty once unmounted; a directory with files is not ours to remove
+                } else {
+                    Files.deleteIfExists(target);
+                }
+            } catch (IOException e) {
+                throw MayastorException.failedPrecondition("cannot remove target path %s: %s", target, e.getMessage());
+            }
+            if (there.isPresent()) {
+                LOG.log(Level.INFO, "volume {0} unpublished from {1}", request.getVolumeId(), target);
+            }
+            return null;
+        });
+        reply(response, NodeUnpublishVolumeResponse.getDefaultInstance());
+    }
+
+    // ---- stats and growth ----
+
+    @Override
+    public void nodeGetVolumeStats(NodeGetVolumeStatsRequest request, StreamObserver<NodeGetVolumeStatsResponse> response) {
+        require(request.getVolumeId(), "volume_id");
+        require(request.getVolumePath(), "volume_path");
+        StagedVolumes.Staged s = staged.get(request.getVolumeId()).orElseThrow(() -> MayastorException.notFound(
+                "volume %s is not staged on node %s", request.getVolumeId(), nodeId));
+        Path path = Path.of(request.getVolumePath());
+        Optional<MountTable.Mount> there = mounts.at(path);
+        if (!Files.exists(path) || there.isEmpty() || !ours(s, there.get())) {
+            throw MayastorException.notFound("volume %s is not at %s", request.getVolumeId(), path);
+        }
+        NodeGetVolumeStatsResponse.Builder b = NodeGetVolumeStatsResponse.newBuilder();
+        String problem = attacher.problem(VolumeUri.parse(s.uri()));
+        if (problem == null && attacher.device(VolumeUri.parse(s.uri())).isEmpty()) {
+            problem = "its device " + s.device() + " is gone";
+        }
+        b.setVolumeCondition(VolumeCondition.newBuilder().setAbnormal(problem != null).setMessage(problem == null ? "" : problem));
+        if (s.block()) {
+            if (problem == null) {
+                b.addUsage(VolumeUsage.newBuilder().setUnit(VolumeUsage.Unit.BYTES).setTotal(filesystems.sizeBytes(Path.of(s.device()))));
+            }
+        } else {
+            Filesystems.Usage u = filesystems.usage(path);
+            b.addUsage(VolumeUsage.newBuilder().setUnit(VolumeUsage.Unit.BYTES).setTotal(u.totalBytes()).setUsed(u.usedBytes())
+                    .setAvailable(u.availableBytes()));
+            b.addUsage(VolumeUsage.newBuilder().setUnit(VolumeUsage.Unit.INODES).setTotal(u.totalInodes()).setUsed(u.usedInodes())
+                    .setAvailable(u.freeInodes()));
+        }
+        reply(response, b.build());
+    }
+
+    @Override
+    public void nodeExpandVolume(NodeExpandVolumeRequest request, StreamObserver<NodeExpandVolumeResponse> response) {
+        require(request.getVolumeId(), "volume_id");
+        require(request.getVolumePath(), "volume_path");
+        long size = locked(request.getVolumeId(), () -> {
+            StagedVolumes.Staged s = staged.get(request.getVolumeId()).orElseThrow(() -> MayastorException.notFound(
+                    "volume %s is not staged on node %s", request.getVolumeId(), nodeId));
+            Path path = Path.of(request.getVolumePath());
+            if (!Files.exists(path)) {
+                throw MayastorException.notFound("volume path %s does not exist", path);
+            }
+            VolumeUri uri = VolumeUri.parse(s.uri());
+            Path device = Path.of(s.device());
+            long wanted = request.hasCapacityRange() ? request.getCapacityRange().getRequiredBytes() : 0;
+            attacher.rescan(uri);
+            long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+            long now = filesystems.sizeBytes(device);
+            while (now < wanted && System.nanoTime() < deadline) {
+                sleep(200);
+                now = filesystems.sizeBytes(device);
+            }
+            if (now < wanted) {
+                throw MayastorException.failedPrecondition("volume %s: the device is %d bytes, not %d: has the controller grown it?",
+                        request.getVolumeId(), now, wanted);
+            }
+            if (!s.block()) {
+                filesystems.grow(device, Path.of(s.stagingPath()), s.fsType());
+                LOG.log(Level.INFO, "volume {0}: {1} grown to {2} bytes", request.getVolumeId(), s.fsType(), now);
+            }
+            return now;
+        });
+        reply(response, NodeExpandVolumeResponse.newBuilder().setCapacityBytes(size).build());
+    }
+
+    // ---- helpers ----
+
+    /** A block device's "major:minor", as mountinfo names it. */
+    private String majorMinor(Path device) {
+        try {
+            return Files.readString(sys.resolve("class/block").resolve(device.getFileName().toString()).resolve("dev"),
+                    StandardCharsets.UTF_8).strip();
+        } catch (IOException e) {
+            return "?";
+        }
+    }
+
+    private static void createDirectories(Path dir) {
+        try {
+            Files.createDirectories(dir);
+        } catch (IOException e) {
+            throw MayastorException.failedPrecondition("cannot make directory %s: %s", dir, e.getMessage());
+        }
+    }
+
+    private static void sleep(long millis) {
+        try {
+            Thread.sleep(millis);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw MayastorException.unavailable("interrupted");
+        }
+    }
+
+    @Override
+    public void close() {
+        locks.clear();
+    }
+}

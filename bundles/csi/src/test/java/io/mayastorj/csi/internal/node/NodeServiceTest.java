@@ -1,0 +1,305 @@
+package io.mayastorj.csi.internal.node;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.grpc.stub.StreamObserver;
+import io.mayastorj.core.error.ErrorKind;
+import io.mayastorj.core.error.MayastorException;
+import io.mayastorj.csi.v1.NodeExpandVolumeRequest;
+import io.mayastorj.csi.v1.NodeGetVolumeStatsRequest;
+import io.mayastorj.csi.v1.NodeGetVolumeStatsResponse;
+import io.mayastorj.csi.v1.NodePublishVolumeRequest;
+import io.mayastorj.csi.v1.NodeStageVolumeRequest;
+import io.mayastorj.csi.v1.NodeUnpublishVolumeRequest;
+import io.mayastorj.csi.v1.NodeUnstageVolumeRequest;
+import io.mayastorj.csi.v1.VolumeCapability;
+import io.mayastorj.csi.v1.VolumeUsage;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.BiConsumer;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The Node service's logic against {@link FakeNode}: the commands it runs, in order, and the state
+ * it leaves, for each step, each repeat and each way a step can fail. The same code attaches real
+ * volumes in the QEMU guest (itests).
+ */
+class NodeServiceTest {
+
+    private static final String NQN = "nqn.2019-05.io.openebs:3f1c6e2a-0000-4000-8000-000000000001";
+    private static final String URI = "nvmf://10.0.2.2:8420/" + NQN + "?uuid=3f1c6e2a-0000-4000-8000-000000000001";
+    private static final String HOST = "nqn.2019-05.io.openebs:node-name:app1";
+
+    @TempDir
+    Path dir;
+    private FakeNode node;
+    private NodeService service;
+    private Path staging;
+    private Path target;
+
+    @BeforeEach
+    void start() throws Exception {
+        node = new FakeNode(dir.resolve("root"));
+        service = new NodeService("app1", node, node.root, dir.resolve("state"), HOST, Duration.ofMillis(500), 30, () -> null);
+        staging = dir.resolve("staging");
+        target = dir.resolve("pods/target");
+    }
+
+    private static <Q, R> R call(BiConsumer<Q, StreamObserver<R>> method, Q request) {
+        List<R> replies = new ArrayList<>();
+        method.accept(request, new StreamObserver<>() {
+            @Override
+            public void onNext(R value) {
+                replies.add(value);
+            }
+
+            @Override
+            public void onError(Throwable t) {
+                throw new AssertionError(t);
+            }
+
+            @Override
+            public void onCompleted() {
+            }
+        });
+        assertEquals(1, replies.size());
+        return replies.get(0);
+    }
+
+    private static MayastorException refused(Runnable r) {
+        return assertThrows(MayastorException.class, r::run);
+    }
+
+    private static VolumeCapability mount(String fs) {
+        return VolumeCapability.newBuilder().setMount(VolumeCapability.MountVolume.newBuilder().setFsType(fs))
+                .setAccessMode(VolumeCapability.AccessMode.newBuilder().setMode(VolumeCapability.AccessMode.Mode.SINGLE_NODE_WRITER))
+                .build();
+    }
+
+    private static VolumeCapability block() {
+        return VolumeCapability.newBuilder().setBlock(VolumeCapability.BlockVolume.getDefaultInstance())
+                .setAccessMode(VolumeCapability.AccessMode.newBuilder().setMode(VolumeCapability.AccessMode.Mode.SINGLE_NODE_WRITER))
+                .build();
+    }
+
+    private NodeStageVolumeRequest stage(String volume, String uri, VolumeCapability capability) {
+        return NodeStageVolumeRequest.newBuilder().setVolumeId(volume).setStagingTargetPath(staging.toString())
+                .putPublishContext("uri", uri).setVolumeCapability(capability).putVolumeContext("ioTimeout", "15").build();
+    }
+
+    private NodePublishVolumeRequest publish(String volume, VolumeCapability capability, boolean readOnly) {
+        return NodePublishVolumeRequest.newBuilder().setVolumeId(volume).setStagingTargetPath(staging.toString())
+                .setTargetPath(target.toString()).setVolumeCapability(capability).setReadonly(readOnly).build();
+    }
+
+    @Test
+    void stageConnectsFormatsAndMountsThenRepeatsNothing() {
+        call(service::nodeStageVolume, stage("v1", URI, mount("")));
+        Path device = node.root.resolve("dev/nvme0n1");
+        assertEquals(List.of(
+                "nvme connect -t tcp -a 10.0.2.2 -s 8420 -n " + NQN + " --hostnqn " + HOST + " --ctrl-loss-tmo 15",
+                "blkid -p -s TYPE -o value " + device,
+                "mkfs.ext4 -q -F " + device,
+                "mount -t ext4 " + device + " " + staging), node.ran);
+        node.ran.clear();
+        call(service::nodeStageVolume, stage("v1", URI, mount("")));
+        assertEquals(List.of(), node.ran, "staged already: nothing to do");
+
+        call(service::nodeUnstageVolume, NodeUnstageVolumeRequest.newBuilder().setVolumeId("v1")
+                .setStagingTargetPath(staging.toString()).build());
+        assertEquals(List.of("umount " + staging, "nvme disconnect -n " + NQN), node.ran);
+        node.ran.clear();
+        call(service::nodeUnstageVolume, NodeUnstageVolumeRequest.newBuilder().setVolumeId("v1")
+                .setStagingTargetPath(staging.toString()).build());
+        assertEquals(List.of(), node.ran, "unstaged already");
+    }
+
+    @Test
+    void aDeviceThatHoldsAFileSystemIsNeverFormattedAgain() {
+        node.formatted(node.root.resolve("dev/nvme0n1"), "ext4");
+        call(service::nodeStageVolume, stage("v1", URI, mount("ext4")));
+        assertFalse(node.ran.stream().anyMatch(c -> c.startsWith("mkfs")), node.ran.toString());
+
+        node.formatted(node.root.resolve("dev/nvme1n1"), "xfs");
+        staging = dir.resolve("staging2");
+        MayastorException e = refused(() -> call(service::nodeStageVolume, stage("v2",
+                URI.replace("000000000001", "000000000002"), mount("ext4"))));
+        assertEquals(ErrorKind.FAILED_PRECONDITION, e.kind());
+        assertEquals("volume v2 holds a xfs file system, not ext4: it is not formatted again", e.getMessage());
+        assertFalse(node.mountPoints().contains(staging.toString()));
+        // the attachment it made is undone by NodeUnstage: nothing half-attached stays
+        call(service::nodeUnstageVolume, NodeUnstageVolumeRequest.newBuilder().setVolumeId("v2")
+                .setStagingTargetPath(staging.toString()).build());
+        assertTrue(node.ran.contains("nvme disconnect -n " + NQN.replace("000000000001", "000000000002")), node.ran.toString());
+    }
+
+    @Test
+    void aDeviceThatNeverAppearsIsADeadlineWithTheReasonAndIsDisconnected() {
+        node.namespaceAppears = false;
+        MayastorException e = refused(() -> call(service::nodeStageVolume, stage("v1", URI, mount(""))));
+        assertEquals(ErrorKind.DEADLINE_EXCEEDED, e.kind());
+        assertEquals("connected to " + URI + ", but no block device of subsystem " + NQN + " appeared in 0 s", e.getMessage());
+        call(service::nodeUnstageVolume, NodeUnstageVolumeRequest.newBuilder().setVolumeId("v1")
+                .setStagingTargetPath(staging.toString()).build());
+        assertEquals("nvme disconnect -n " + NQN, node.ran.get(node.ran.size() - 1));
+    }
+
+    @Test
+    void aCrashBetweenStepsIsRepairedByTheNextCall() {
+        node.on("mkfs.ext4", c -> FakeNode.failed(c, 1, "mkfs.ext4: killed"));
+        MayastorException e = refused(() -> call(service::nodeStageVolume, stage("v1", URI, mount(""))));
+        assertEquals(ErrorKind.INTERNAL, e.kind());
+        assertTrue(e.getMessage().startsWith("cannot make ext4 on "), e.getMessage());
+        node.on("mkfs.ext4", c -> {
+            node.formatted(Path.of(c.get(c.size() - 1)), "ext4");
+            return FakeNode.ok(c, "");
+        });
+        node.ran.clear();
+        call(service::nodeStageVolume, stage("v1", URI, mount("")));
+        assertFalse(node.ran.stream().anyMatch(c -> c.startsWith("nvme connect")), "connected already: " + node.ran);
+        assertTrue(node.mountPoints().contains(staging.toString()));
+    }
+
+    @Test
+    void badRequestsAreRefusedWithTheirReason() throws Exception {
+        assertEquals("volume_id is required", refused(() -> call(service::nodeStageVolume,
+                NodeStageVolumeRequest.newBuilder().setStagingTargetPath("/x").setVolumeCapability(mount("")).build())).getMessage());
+        assertEquals("volume_capability is required", refused(() -> call(service::nodeStageVolume,
+                NodeStageVolumeRequest.newBuilder().setVolumeId("v1").setStagingTargetPath("/x").build())).getMessage());
+        MayastorException fs = refused(() -> call(service::nodeStageVolume, stage("v1", URI, mount("ntfs"))));
+        assertEquals(ErrorKind.INVALID_ARGUMENT, fs.kind());
+        assertEquals("fsType 'ntfs' is not supported: ext4, xfs", fs.getMessage());
+        assertEquals("the publish context has no uri: the volume was not published by our controller",
+                refused(() -> call(service::nodeStageVolume, NodeStageVolumeRequest.newBuilder().setVolumeId("v1")
+                        .setStagingTargetPath("/x").setVolumeCapability(mount("")).putPublishContext("device", "/dev/mock")
+                        .build())).getMessage());
+        Files.writeString(staging, "a file, not a directory");
+        MayastorException notDir = refused(() -> call(service::nodeStageVolume, stage("v1", URI, mount(""))));
+        assertEquals(ErrorKind.FAILED_PRECONDITION, notDir.kind());
+        assertEquals("staging path " + staging + " is not a directory", notDir.getMessage());
+        assertEquals(List.of(), node.ran, "nothing was run for a request refused");
+    }
+
+    @Test
+    void aMountPointInUseByAnotherVolumeIsLeftAlone() throws Exception {
+        Files.createDirectories(staging);
+        node.mountedElsewhere("253:7", staging, "/dev/other");
+        MayastorException e = refused(() -> call(service::nodeStageVolume, stage("v1", URI, mount(""))));
+        assertEquals(ErrorKind.ALREADY_EXISTS, e.kind());
+        assertEquals("staging path " + staging + " is in use: /dev/other is mounted there", e.getMessage());
+        assertEquals(List.of(), node.ran);
+
+        staging = dir.resolve("staging-ok");
+        call(service::nodeStageVolume, stage("v1", URI, mount("")));
+        Files.createDirectories(target);
+        node.mountedElsewhere("253:8", target, "/dev/another");
+        MayastorException p = refused(() -> call(service::nodePublishVolume, publish("v1", mount(""), false)));
+        assertEquals(ErrorKind.ALREADY_EXISTS, p.kind());
+        assertEquals("target path " + target + " is in use: /dev/another is mounted there", p.getMessage());
+        MayastorException u = refused(() -> call(service::nodeUnpublishVolume, NodeUnpublishVolumeRequest.newBuilder()
+                .setVolumeId("v1").setTargetPath(target.toString()).build()));
+        assertEquals(ErrorKind.FAILED_PRECONDITION, u.kind());
+        assertTrue(node.mountPoints().contains(target.toString()), "another volume's mount stays");
+    }
+
+    @Test
+    void publishBindsReadOnlyWhenAskedAndUnpublishRemovesTheTarget() {
+        call(service::nodeStageVolume, stage("v1", URI, mount("")));
+        node.ran.clear();
+        call(service::nodePublishVolume, publish("v1", mount(""), true));
+        assertEquals(List.of("mount --bind " + staging + " " + target, "mount -o remount,bind,ro " + target), node.ran);
+        node.ran.clear();
+        call(service::nodePublishVolume, publish("v1", mount(""), true));
+        assertEquals(List.of(), node.ran, "published already");
+        MayastorException rw = refused(() -> call(service::nodePublishVolume, publish("v1", mount(""), false)));
+        assertEquals(ErrorKind.ALREADY_EXISTS, rw.kind());
+
+        call(service::nodeUnpublishVolume, NodeUnpublishVolumeRequest.newBuilder().setVolumeId("v1")
+                .setTargetPath(target.toString()).build());
+        assertFalse(Files.exists(target), "the target path the driver made is removed");
+        call(service::nodeUnpublishVolume, NodeUnpublishVolumeRequest.newBuilder().setVolumeId("v1")
+                .setTargetPath(target.toString()).build());
+        MayastorException notStaged = refused(() -> call(service::nodePublishVolume, publish("v9", mount(""), false)));
+        assertEquals(ErrorKind.FAILED_PRECONDITION, notStaged.kind());
+        assertEquals("volume v9 is not staged on node app1", notStaged.getMessage());
+    }
+
+    @Test
+    void aBlockVolumeIsABindOfItsDeviceFile() {
+        call(service::nodeStageVolume, stage("v1", URI, block()));
+        assertFalse(node.ran.stream().anyMatch(c -> c.startsWith("mkfs") || c.startsWith("blkid")), node.ran.toString());
+        call(service::nodePublishVolume, publish("v1", block(), false));
+        assertTrue(Files.isRegularFile(target));
+        assertTrue(node.ran.contains("mount --bind " + node.root.resolve("dev/nvme0n1") + " " + target), node.ran.toString());
+        NodeGetVolumeStatsResponse stats = call(service::nodeGetVolumeStats, NodeGetVolumeStatsRequest.newBuilder()
+                .setVolumeId("v1").setVolumePath(target.toString()).build());
+        assertEquals(List.of(VolumeUsage.newBuilder().setUnit(VolumeUsage.Unit.BYTES).setTotal(64L << 20).build()),
+                stats.getUsageList());
+        assertFalse(stats.getVolumeCondition().getAbnormal());
+    }
+
+    @Test
+    void statsAreTheFileSystemsAndSayWhenTheConnectionIsGone() throws Exception {
+        call(service::nodeStageVolume, stage("v1", URI, mount("")));
+        call(service::nodePublishVolume, publish("v1", mount(""), false));
+        NodeGetVolumeStatsResponse stats = call(service::nodeGetVolumeStats, NodeGetVolumeStatsRequest.newBuilder()
+                .setVolumeId("v1").setVolumePath(target.toString()).build());
+        assertEquals(VolumeUsage.newBuilder().setUnit(VolumeUsage.Unit.BYTES).setTotal(16384L * 4096)
+                .setUsed(4096L * 4096).setAvailable(11264L * 4096).build(), stats.getUsage(0));
+        assertEquals(VolumeUsage.newBuilder().setUnit(VolumeUsage.Unit.INODES).setTotal(4096).setUsed(96).setAvailable(4000)
+                .build(), stats.getUsage(1));
+        assertFalse(stats.getVolumeCondition().getAbnormal());
+
+        Files.writeString(node.root.resolve("sys/class/nvme/nvme0/state"), "connecting\n");
+        stats = call(service::nodeGetVolumeStats, NodeGetVolumeStatsRequest.newBuilder()
+                .setVolumeId("v1").setVolumePath(target.toString()).build());
+        assertTrue(stats.getVolumeCondition().getAbnormal());
+        assertEquals("the connection to " + NQN + " is connecting", stats.getVolumeCondition().getMessage());
+
+        assertEquals(ErrorKind.NOT_FOUND, refused(() -> call(service::nodeGetVolumeStats, NodeGetVolumeStatsRequest.newBuilder()
+                .setVolumeId("v1").setVolumePath("some/path").build())).kind());
+        assertEquals(ErrorKind.NOT_FOUND, refused(() -> call(service::nodeGetVolumeStats, NodeGetVolumeStatsRequest.newBuilder()
+                .setVolumeId("nope").setVolumePath(target.toString()).build())).kind());
+    }
+
+    @Test
+    void expandRescansAndGrowsTheFileSystem() {
+        call(service::nodeStageVolume, stage("v1", URI, mount("")));
+        call(service::nodePublishVolume, publish("v1", mount(""), false));
+        node.ran.clear();
+        long size = call(service::nodeExpandVolume, NodeExpandVolumeRequest.newBuilder().setVolumeId("v1")
+                .setVolumePath(target.toString()).setCapacityRange(io.mayastorj.csi.v1.CapacityRange.newBuilder()
+                        .setRequiredBytes(64L << 20)).build()).getCapacityBytes();
+        assertEquals(64L << 20, size);
+        Path device = node.root.resolve("dev/nvme0n1");
+        assertEquals(List.of("nvme ns-rescan " + node.root.resolve("dev/nvme0"), "blockdev --getsize64 " + device,
+                "resize2fs " + device), node.ran);
+    }
+
+    @Test
+    void iscsiVolumesLogInAndFindTheirDiskByTargetAndLun() {
+        String iqn = "iqn.2019-05.io.openebs:v1";
+        call(service::nodeStageVolume, stage("v1", "iscsi://10.0.2.2:3260/" + iqn + "/0", mount("xfs")));
+        Path device = node.root.resolve("dev/sdb");
+        assertEquals(List.of(
+                "iscsiadm -m node -o new -T " + iqn + " -p 10.0.2.2:3260",
+                "iscsiadm -m node -T " + iqn + " -p 10.0.2.2:3260 -o update -n node.session.timeo.replacement_timeout -v 15",
+                "iscsiadm -m node -T " + iqn + " -p 10.0.2.2:3260 --login",
+                "blkid -p -s TYPE -o value " + device,
+                "mkfs.xfs -q " + device,
+                "mount -t xfs " + device + " " + staging), node.ran);
+        node.ran.clear();
+        call(service::nodeUnstageVolume, NodeUnstageVolumeRequest.newBuilder().setVolumeId("v1")
+                .setStagingTargetPath(staging.toString()).build());
+        assertEquals(List.of("umount " + staging, "iscsiadm -m node -T " + iqn + " -p 10.0.2.2:3260 --logout",
+                "iscsiadm -m node -T " + iqn + " -p 10.0.2.2:3260 -o delete"), node.ran);
+    }
+}
