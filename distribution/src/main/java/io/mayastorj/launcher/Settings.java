@@ -112,11 +112,13 @@ abstract class Settings {
         }
     }
 
-    /** A CSI endpoint, when set: unix:///absolute/path.sock, or tcp://host:port. */
+    /** CSI endpoints, when set: unix:///absolute/path.sock or tcp://host:port, several separated by commas. */
     protected final void csiEndpoint(String key) {
-        String e = values.getOrDefault(key, "");
-        if (!e.isEmpty() && !e.matches("unix:///\\S+|/\\S+|(tcp://)?[^/\\s]+:[0-9]{1,5}")) {
-            throw new IllegalArgumentException(key + " '" + e + "' is not unix:///path/csi.sock or tcp://host:port");
+        String all = values.getOrDefault(key, "");
+        for (String e : all.isEmpty() ? new String[0] : all.split(",")) {
+            if (!e.strip().matches("unix:///\\S+|/\\S+|(tcp://)?[^/\\s]+:[0-9]{1,5}")) {
+                throw new IllegalArgumentException(key + " '" + e.strip() + "' is not unix:///path/csi.sock or tcp://host:port");
+            }
         }
     }
 

@@ -47,8 +47,13 @@ final class ControlCluster implements AutoCloseable {
     private final List<Mayastor.NodeProcess> stopped = new ArrayList<>();
 
     ControlCluster(String name) throws IOException {
-        work = Files.createTempDirectory(name);
-        control = CONTROL_ADDRESS + ":" + DistributionTest.freePort(CONTROL_ADDRESS);
+        this(name, CONTROL_ADDRESS);
+    }
+
+    /** With the control plane on another address (127.0.0.1 when a QEMU guest must reach it as 10.0.2.2). */
+    ControlCluster(String name, String controlAddress) throws IOException {
+        work = Scratch.dir(name);
+        control = controlAddress + ":" + DistributionTest.freePort(controlAddress);
     }
 
     /** Starts the control plane with its state under the work directory; restarts use the same arguments. */

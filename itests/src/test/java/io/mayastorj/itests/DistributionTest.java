@@ -35,7 +35,7 @@ class DistributionTest {
 
     @BeforeAll
     static void startNode() throws Exception {
-        work = Files.createTempDirectory("mayastor-dist-test");
+        work = Scratch.dir("mayastor-dist-test");
         endpoint = "127.0.0.2:" + freePort("127.0.0.2");
         node = new Mayastor.NodeProcess("--node-id", "dist-test", "--grpc-endpoint", endpoint,
                 "--state-dir", work.resolve("state").toString(), "--buffers-mb", "32");

@@ -26,7 +26,7 @@ class IscsiKernelInteropTest {
     void theLinuxKernelInitiatorUsesAReplicaOverIscsi() throws Exception {
         KernelGuest.assumeAvailable();
 
-        Path work = Files.createTempDirectory("mayastor-iscsi-interop");
+        Path work = Scratch.dir("mayastor-iscsi-interop");
         Path disk = work.resolve("pool.img");
         try (RandomAccessFile f = new RandomAccessFile(disk.toFile(), "rw")) {
             f.setLength(160L << 20);

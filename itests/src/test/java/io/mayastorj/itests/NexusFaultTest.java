@@ -246,7 +246,7 @@ class NexusFaultTest {
 
     @Test
     void aThreeReplicaVolumeSurvivesKilledNodesACutLinkAndTheCrashOfItsOwnNode() throws Exception {
-        work = Files.createTempDirectory("mayastor-nexus-faults");
+        work = Scratch.dir("mayastor-nexus-faults");
         namespace = makeNamespace();
         log(namespace ? "node 3 runs in network namespace " + NS : "no network namespaces here: node 3 on 127.0.0.3, (c) left out");
         nodes.add(new Node("n1", "127.0.0.1", List.of()));

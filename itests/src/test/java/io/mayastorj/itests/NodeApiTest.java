@@ -134,7 +134,7 @@ public class NodeApiTest {
         Hashtable<String, Object> node = new Hashtable<>();
         node.put("node.id", "itest");
         node.put("grpc.endpoint", endpoint);
-        node.put("state.dir", Files.createTempDirectory("mayastor-itest").toString());
+        node.put("state.dir", Scratch.dir("mayastor-itest").toString());
         Hashtable<String, Object> dataPlane = new Hashtable<>();
         dataPlane.put("buffers.mb", 32);
         configAdmin.getConfiguration("io.mayastorj.dataplane", "?").update(dataPlane);

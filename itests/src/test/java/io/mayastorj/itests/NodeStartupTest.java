@@ -16,7 +16,7 @@ class NodeStartupTest {
 
     @Test
     void aTakenPortStopsTheNodeWithTheReason() throws Exception {
-        Path state = Files.createTempDirectory("mayastor-startup");
+        Path state = Scratch.dir("mayastor-startup");
         try (ServerSocket taken = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.3"))) {
             String endpoint = "127.0.0.3:" + taken.getLocalPort();
             try (Mayastor.NodeProcess node = new Mayastor.NodeProcess("--node-id", "clash", "--grpc-endpoint", endpoint,
@@ -52,7 +52,7 @@ class NodeStartupTest {
                 free = Long.parseLong(line.replaceAll("[^0-9]", ""));
             }
         }
-        Path state = Files.createTempDirectory("mayastor-startup");
+        Path state = Scratch.dir("mayastor-startup");
         int port;
         try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
             port = s.getLocalPort();

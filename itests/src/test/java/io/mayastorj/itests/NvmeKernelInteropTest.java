@@ -26,7 +26,7 @@ class NvmeKernelInteropTest {
     void theLinuxKernelHostUsesAReplicaOverNvmeTcp() throws Exception {
         KernelGuest.assumeAvailable();
 
-        Path work = Files.createTempDirectory("mayastor-nvme-interop");
+        Path work = Scratch.dir("mayastor-nvme-interop");
         Path disk = work.resolve("pool.img");
         try (RandomAccessFile f = new RandomAccessFile(disk.toFile(), "rw")) {
             f.setLength(160L << 20);

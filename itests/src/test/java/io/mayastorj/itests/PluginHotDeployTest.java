@@ -116,7 +116,7 @@ class PluginHotDeployTest {
     void theNbdTransportIsDeployedRemovedAndUpdatedLive() throws Exception {
         assumeTrue(Files.exists(PLUGIN), "the plugin jar is not built: " + PLUGIN);
         assumeTrue(have("qemu-io"), "qemu-utils is not installed");
-        Path work = Files.createTempDirectory("mayastor-plugins");
+        Path work = Scratch.dir("mayastor-plugins");
         Path plugins = work.resolve("plugins");
         String endpoint = "127.0.0.1:" + freePort();
         try (Mayastor.NodeProcess node = new Mayastor.NodeProcess("--node-id", "hot", "--grpc-endpoint", endpoint,
@@ -194,7 +194,7 @@ class PluginHotDeployTest {
     @Test
     void aBuiltInTransportUpdatedInPlaceGetsItsSharesBack() throws Exception {
         assumeTrue(have("iscsi-inq"), "libiscsi-bin is not installed");
-        Path work = Files.createTempDirectory("mayastor-swap");
+        Path work = Scratch.dir("mayastor-swap");
         String endpoint = "127.0.0.1:" + freePort();
         try (Mayastor.NodeProcess node = new Mayastor.NodeProcess("--node-id", "swap", "--grpc-endpoint", endpoint,
                 "--state-dir", work.resolve("state").toString(), "--buffers-mb", "64", "--plugins-dir", work.resolve("p").toString(),

@@ -23,7 +23,7 @@ class PoolDurabilityTest {
 
     @Test
     void aKilledNodesPoolIsImportedByTheNextProcessWithAllItsData() throws Exception {
-        Path work = Files.createTempDirectory("mayastor-pool-kill");
+        Path work = Scratch.dir("mayastor-pool-kill");
         Path disk = work.resolve("pool.img");
         try (RandomAccessFile f = new RandomAccessFile(disk.toFile(), "rw")) {
             f.setLength(256L << 20);
@@ -80,7 +80,7 @@ class PoolDurabilityTest {
      */
     @Test
     void aDeviceWhoseFirstBlockIsOverwrittenAfterKill9ComesBackWithEveryReplica() throws Exception {
-        Path work = Files.createTempDirectory("mayastor-pool-damage");
+        Path work = Scratch.dir("mayastor-pool-damage");
         Path disk = work.resolve("pool.img");
         try (RandomAccessFile f = new RandomAccessFile(disk.toFile(), "rw")) {
             f.setLength(256L << 20);
@@ -130,7 +130,7 @@ class PoolDurabilityTest {
      */
     @Test
     void aPoolWhoseDiskWasRenamedComesBackByImportAndByTheDevicePatterns() throws Exception {
-        Path work = Files.createTempDirectory("mayastor-pool-moved");
+        Path work = Scratch.dir("mayastor-pool-moved");
         Path first = work.resolve("disk-a.img");
         try (RandomAccessFile f = new RandomAccessFile(first.toFile(), "rw")) {
             f.setLength(128L << 20);

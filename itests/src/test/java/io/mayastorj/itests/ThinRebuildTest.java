@@ -188,7 +188,7 @@ class ThinRebuildTest {
 
     @Test
     void aThinVolumeStaysThinThroughFullAndPartialRebuildsFromAndOntoRemoteReplicas() throws Exception {
-        work = Files.createTempDirectory("mayastor-thin-rebuild");
+        work = Scratch.dir("mayastor-thin-rebuild");
         Node n1 = new Node("thin1", "127.0.0.5");
         Node n2 = new Node("thin2", "127.0.0.6");
         nodes.add(n1);

@@ -45,14 +45,18 @@ public final class CsiServer {
     private final Map<BindableService, ServerServiceDefinition> services = new IdentityHashMap<>();
     private final List<CsiReadiness> parts = new CopyOnWriteArrayList<>();
     private final ErrorMapping errors = new ErrorMapping();
-    private final CsiEndpoint endpoint;
-    private final EventLoopGroup[] groups = new EventLoopGroup[2];
-    private final Server server;
+    private final List<CsiEndpoint> endpoints = new ArrayList<>();
+    private final List<EventLoopGroup> groups = new ArrayList<>();
+    private final List<Server> servers = new ArrayList<>();
     private final NodeService nodeService;
 
     @Activate
     public CsiServer(CsiConfig config, @Reference Node node) throws IOException {
-        this.endpoint = CsiEndpoint.parse(config.endpoint());
+        for (String e : config.endpoint().split(",")) {
+            if (!e.isBlank()) {
+                endpoints.add(CsiEndpoint.parse(e));
+            }
+        }
         handlers.addService(ServerInterceptors.intercept(new IdentityService(node.version(), () -> List.copyOf(parts)), errors));
         if (config.node()) {
             nodeService = NodeService.create(node.id(), config, node.stateDir().resolve("csi"));
@@ -61,16 +65,26 @@ public final class CsiServer {
         } else {
             nodeService = null;
         }
-        Server started;
-        try {
-            started = endpoint.serverBuilder(groups).fallbackHandlerRegistry(handlers).build().start();
-        } catch (IOException e) {
-            shutdownGroups();
-            throw new IOException("the CSI driver cannot listen on " + endpoint + ": " + rootMessage(e), e);
+        for (CsiEndpoint endpoint : endpoints) {
+            try {
+                EventLoopGroup[] made = new EventLoopGroup[2];
+                try {
+                    servers.add(endpoint.serverBuilder(made).fallbackHandlerRegistry(handlers).build().start());
+                } finally {
+                    for (EventLoopGroup g : made) {
+                        if (g != null) {
+                            groups.add(g);
+                        }
+                    }
+                }
+            } catch (IOException e) {
+                stop();
+                throw new IOException("the CSI driver cannot listen on " + endpoint + ": " + rootMessage(e), e);
+            }
         }
-        this.server = started;
         LOG.log(Level.INFO, "CSI driver {0} serves {1} on {2}", CsiReadiness.DRIVER,
-                nodeService == null ? "Identity" : "Identity and Node (node id " + node.id() + ")", endpoint);
+                nodeService == null ? "Identity" : "Identity and Node (node id " + node.id() + ")",
+                String.join(" and ", endpoints.stream().map(CsiEndpoint::toString).toList()));
     }
 
     private static String rootMessage(Throwable e) {
@@ -110,29 +124,27 @@ public final class CsiServer {
 
     @Deactivate
     void stop() {
-        server.shutdown();
-        try {
-            if (!server.awaitTermination(3, TimeUnit.SECONDS)) {
-                server.shutdownNow();
-            }
-        } catch (InterruptedException e) {
-            server.shutdownNow();
-            Thread.currentThread().interrupt();
+        for (Server server : servers) {
+            server.shutdown();
         }
-        shutdownGroups();
-        endpoint.cleanUp();
+        for (Server server : servers) {
+            try {
+                if (!server.awaitTermination(3, TimeUnit.SECONDS)) {
+                    server.shutdownNow();
+                }
+            } catch (InterruptedException e) {
+                server.shutdownNow();
+                Thread.currentThread().interrupt();
+            }
+        }
+        for (EventLoopGroup g : groups) {
+            g.shutdownGracefully(0, 1, TimeUnit.SECONDS);
+        }
+        endpoints.forEach(CsiEndpoint::cleanUp);
         if (nodeService != null) {
             nodeService.close();
         }
-        LOG.log(Level.DEBUG, "CSI endpoint {0} closed", endpoint);
-    }
-
-    private void shutdownGroups() {
-        for (EventLoopGroup g : groups) {
-            if (g != null) {
-                g.shutdownGracefully(0, 1, TimeUnit.SECONDS);
-            }
-        }
+        LOG.log(Level.DEBUG, "CSI endpoints closed");
     }
 
     /** The parts that answer Probe (for tests). */
