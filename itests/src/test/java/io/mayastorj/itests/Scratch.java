@@ -10,6 +10,7 @@ import java.util.List;
 import java.util.stream.Stream;
 
 import org.junit.jupiter.api.extension.AfterAllCallback;
+import org.junit.jupiter.api.extension.AfterTestExecutionCallback;
 import org.junit.jupiter.api.extension.ExtensionContext;
 
 /**
@@ -19,9 +20,10 @@ import org.junit.jupiter.api.extension.ExtensionContext;
  * extension is registered by auto-detection for every class); when the class failed, the logs
  * and state stay for a person to read and only the disk images go.
  */
-public final class Scratch implements AfterAllCallback {
+public final class Scratch implements AfterTestExecutionCallback, AfterAllCallback {
 
     private static final List<Path> DIRS = new ArrayList<>();
+    private static volatile boolean failed;
 
     /** A new empty directory under the system's temporary directory, removed after the class. */
     public static Path dir(String prefix) throws IOException {
@@ -33,13 +35,21 @@ public final class Scratch implements AfterAllCallback {
     }
 
     @Override
+    public void afterTestExecution(ExtensionContext context) {
+        if (context.getExecutionException().isPresent()) {
+            failed = true;
+        }
+    }
+
+    @Override
     public void afterAll(ExtensionContext context) {
         List<Path> dirs;
         synchronized (DIRS) {
             dirs = new ArrayList<>(DIRS);
             DIRS.clear();
         }
-        boolean failed = context.getExecutionException().isPresent();
+        boolean failed = Scratch.failed || context.getExecutionException().isPresent();
+        Scratch.failed = false;
         for (Path dir : dirs) {
             if (failed) {
                 deleteImages(dir);

@@ -38,6 +38,7 @@ import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Base64;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -249,6 +250,7 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase i
         if (MayastorVolume.PENDING.equals(msv.getStatus().getState()) && !existed) {
             // nothing was made on any node: do not keep a volume Kubernetes will not know it asked for
             volumes.destroy(id);
+            volumes.awaitGone(id);
             throw MayastorException.resourceExhausted("cannot make volume %s (%s): %s", id, request.getName(),
                     msv.getStatus().getReason());
         }
@@ -335,6 +337,11 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase i
     public void controllerUnpublishVolume(ControllerUnpublishVolumeRequest request,
                                           StreamObserver<ControllerUnpublishVolumeResponse> response) {
         require(request.getVolumeId(), "volume_id");
+        if (volumes.get(request.getVolumeId()).isEmpty()) {
+            // the spec: a volume that is gone is unpublished from every node
+            reply(response, ControllerUnpublishVolumeResponse.getDefaultInstance());
+            return;
+        }
         volumes.unpublish(request.getVolumeId(), request.getNodeId().isBlank() ? null : request.getNodeId());
         reply(response, ControllerUnpublishVolumeResponse.getDefaultInstance());
     }
@@ -373,40 +380,50 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase i
         return node == null ? List.of() : List.of(node);
     }
 
-    /** Pages of volumes in name order; the token is the name the next page starts at. ABORTED for a token that names none. */
+    /**
+     * Pages of volumes in name order. The token carries the last name a page returned, so a page
+     * goes on after it even when that volume was deleted or others were added in between; a token
+     * we did not write is ABORTED.
+     */
     @Override
     public void listVolumes(ListVolumesRequest request, StreamObserver<ListVolumesResponse> response) {
         if (request.getMaxEntries() < 0) {
             throw MayastorException.invalidArgument("max_entries may not be negative");
         }
+        String after = request.getStartingToken().isEmpty() ? null : afterToken(request.getStartingToken());
         List<MayastorVolume> all = new ArrayList<>(volumes.list().stream()
-                .filter(v -> v.getMetadata().getDeletionTimestamp() == null).toList());
+                .filter(v -> v.getMetadata().getDeletionTimestamp() == null)
+                .filter(v -> after == null || v.getMetadata().getName().compareTo(after) > 0).toList());
         all.sort(Comparator.comparing(v -> v.getMetadata().getName()));
-        int from = 0;
-        if (!request.getStartingToken().isEmpty()) {
-            from = -1;
-            for (int i = 0; i < all.size(); i++) {
-                if (all.get(i).getMetadata().getName().equals(request.getStartingToken())) {
-                    from = i;
-                    break;
-                }
-            }
-            if (from < 0) {
-                throw MayastorException.aborted("starting_token '%s' names no volume: list again from the start",
-                        request.getStartingToken());
-            }
-        }
-        int to = request.getMaxEntries() == 0 ? all.size() : Math.min(all.size(), from + request.getMaxEntries());
+        int to = request.getMaxEntries() == 0 ? all.size() : Math.min(all.size(), request.getMaxEntries());
         ListVolumesResponse.Builder b = ListVolumesResponse.newBuilder();
-        for (MayastorVolume v : all.subList(from, to)) {
+        for (MayastorVolume v : all.subList(0, to)) {
             b.addEntries(ListVolumesResponse.Entry.newBuilder().setVolume(volume(v, contextOf(v)))
                     .setStatus(ListVolumesResponse.VolumeStatus.newBuilder().addAllPublishedNodeIds(publishedTo(v))
                             .setVolumeCondition(condition(v))));
         }
         if (to < all.size()) {
-            b.setNextToken(all.get(to).getMetadata().getName());
+            b.setNextToken(TOKEN + Base64.getUrlEncoder().withoutPadding()
+                    .encodeToString(all.get(to - 1).getMetadata().getName().getBytes(StandardCharsets.UTF_8)));
         }
         reply(response, b.build());
+    }
+
+    private static final String TOKEN = "after.";
+
+    /** The name a page token says to go on after. */
+    static String afterToken(String token) {
+        if (token.startsWith(TOKEN)) {
+            try {
+                String name = new String(Base64.getUrlDecoder().decode(token.substring(TOKEN.length())), StandardCharsets.UTF_8);
+                if (!name.isEmpty()) {
+                    return name;
+                }
+            } catch (IllegalArgumentException ignored) {
+                // reported below
+            }
+        }
+        throw MayastorException.aborted("starting_token '%s' is not one ListVolumes gave: list again from the start", token);
     }
 
     @Override

@@ -245,13 +245,34 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
         // recorded before anything is attached: whatever happens next, NodeUnstage knows what to undo
         staged.put(new StagedVolumes.Staged(volumeId, uri.text(), staging.toString(),
                 before.map(StagedVolumes.Staged::device).orElse(""), fsType));
+        boolean connectedBefore = attacher.problem(uri) == null;
+        try {
+            attachAndMount(volumeId, uri, staging, fsType, capability, ioTimeout, there.isPresent());
+        } catch (RuntimeException e) {
+            if (before.isEmpty() && !connectedBefore) {
+                // this call attached it and failed: leave no half-attached device behind
+                try {
+                    attacher.detach(uri);
+                    staged.remove(volumeId);
+                } catch (RuntimeException undo) {
+                    e.addSuppressed(undo);
+                    LOG.log(Level.WARNING, "volume {0}: could not undo a failed stage, NodeUnstage will: {1}", volumeId,
+                            undo.getMessage());
+                }
+            }
+            throw e;
+        }
+    }
+
+    private void attachAndMount(String volumeId, VolumeUri uri, Path staging, String fsType, VolumeCapability capability,
+            int ioTimeout, boolean mounted) {
         Path device = attacher.attach(uri, ioTimeout);
         staged.put(new StagedVolumes.Staged(volumeId, uri.text(), staging.toString(), device.toString(), fsType));
         if (fsType.isEmpty()) {
             LOG.log(Level.INFO, "volume {0} staged: {1} (a block volume)", volumeId, device);
             return;
         }
-        if (there.isPresent()) {
+        if (mounted) {
             return; // mounted by an earlier call: the same device
         }
         Optional<String> found = filesystems.probe(device);

@@ -147,17 +147,35 @@ class NodeServiceTest {
         MayastorException e = refused(() -> call(service::nodeStageVolume, stage("v1", URI, mount(""))));
         assertEquals(ErrorKind.DEADLINE_EXCEEDED, e.kind());
         assertEquals("connected to " + URI + ", but no block device of subsystem " + NQN + " appeared in 0 s", e.getMessage());
+        assertEquals("nvme disconnect -n " + NQN, node.ran.get(node.ran.size() - 1), "no half-attached device");
+        node.ran.clear();
         call(service::nodeUnstageVolume, NodeUnstageVolumeRequest.newBuilder().setVolumeId("v1")
                 .setStagingTargetPath(staging.toString()).build());
-        assertEquals("nvme disconnect -n " + NQN, node.ran.get(node.ran.size() - 1));
+        assertEquals(List.of(), node.ran, "nothing left to undo");
+    }
+
+    @Test
+    void aStepThatFailsUndoesTheAttachOfItsCall() {
+        node.on("mkfs.ext4", c -> FakeNode.failed(c, 1, "mkfs.ext4: No space left on device"));
+        MayastorException e = refused(() -> call(service::nodeStageVolume, stage("v1", URI, mount(""))));
+        assertEquals(ErrorKind.INTERNAL, e.kind());
+        assertTrue(e.getMessage().startsWith("cannot make ext4 on "), e.getMessage());
+        assertEquals("nvme disconnect -n " + NQN, node.ran.get(node.ran.size() - 1), "no half-attached device");
+        assertFalse(node.mountPoints().contains(staging.toString()));
+    }
+
+    /** What a process killed in the middle of a step leaves: nothing after the step ran. */
+    private static final class Killed extends Error {
     }
 
     @Test
     void aCrashBetweenStepsIsRepairedByTheNextCall() {
-        node.on("mkfs.ext4", c -> FakeNode.failed(c, 1, "mkfs.ext4: killed"));
-        MayastorException e = refused(() -> call(service::nodeStageVolume, stage("v1", URI, mount(""))));
-        assertEquals(ErrorKind.INTERNAL, e.kind());
-        assertTrue(e.getMessage().startsWith("cannot make ext4 on "), e.getMessage());
+        node.on("mkfs.ext4", c -> {
+            throw new Killed();
+        });
+        assertThrows(Killed.class, () -> call(service::nodeStageVolume, stage("v1", URI, mount(""))));
+        // the restarted plugin: a new service over the same state directory and the same kernel
+        service = new NodeService("app1", node, node.root, dir.resolve("state"), HOST, Duration.ofMillis(500), 30, () -> null);
         node.on("mkfs.ext4", c -> {
             node.formatted(Path.of(c.get(c.size() - 1)), "ext4");
             return FakeNode.ok(c, "");
@@ -165,6 +183,7 @@ class NodeServiceTest {
         node.ran.clear();
         call(service::nodeStageVolume, stage("v1", URI, mount("")));
         assertFalse(node.ran.stream().anyMatch(c -> c.startsWith("nvme connect")), "connected already: " + node.ran);
+        assertTrue(node.ran.stream().anyMatch(c -> c.startsWith("mkfs.ext4")), "the interrupted step is done: " + node.ran);
         assertTrue(node.mountPoints().contains(staging.toString()));
     }
 

@@ -1,0 +1,118 @@
+package io.mayastorj.control.internal.csi;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import io.mayastorj.control.internal.csi.ControllerService.Parameters;
+import io.mayastorj.core.error.ErrorKind;
+import io.mayastorj.core.error.MayastorException;
+import io.mayastorj.csi.v1.VolumeCapability;
+import io.mayastorj.csi.v1.VolumeCapability.AccessMode;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/** The Controller's checks of what Kubernetes hands it: StorageClass parameters, sizes, names, capabilities. */
+class ControllerServiceTest {
+
+    private static MayastorException refused(Runnable r) {
+        MayastorException e = assertThrows(MayastorException.class, r::run);
+        assertEquals(ErrorKind.INVALID_ARGUMENT, e.kind(), e.getMessage());
+        return e;
+    }
+
+    @Test
+    void aStorageClassesParametersAreReadWithMayastorsDefaults() {
+        Parameters none = Parameters.of(Map.of());
+        assertEquals(new Parameters(1, "nvmf", false, false, null, ""), none);
+        assertEquals(Map.of("protocol", "nvmf"), none.context());
+
+        Map<String, String> sc = new LinkedHashMap<>();
+        sc.put("repl", "3");
+        sc.put("protocol", "iscsi");
+        sc.put("thin", "true");
+        sc.put("local", "false");
+        sc.put("ioTimeout", "45");
+        sc.put("fsType", "xfs");
+        sc.put("csi.storage.k8s.io/fstype", "xfs"); // prefixed keys are the sidecars', passed through
+        Parameters p = Parameters.of(sc);
+        assertEquals(new Parameters(3, "iscsi", true, false, 45, "xfs"), p);
+        assertEquals(Map.of("protocol", "iscsi", "ioTimeout", "45", "fsType", "xfs"), p.context());
+    }
+
+    @Test
+    void aWrongParameterIsRefusedNamingIt() {
+        assertEquals("parameter repl '0' is not a positive number", refused(() -> Parameters.of(Map.of("repl", "0"))).getMessage());
+        assertEquals("parameter repl 'three' is not a positive number",
+                refused(() -> Parameters.of(Map.of("repl", "three"))).getMessage());
+        assertEquals("parameter protocol 'nbd': nvmf or iscsi", refused(() -> Parameters.of(Map.of("protocol", "nbd"))).getMessage());
+        assertEquals("parameter thin 'yes': true or false", refused(() -> Parameters.of(Map.of("thin", "yes"))).getMessage());
+        assertEquals("parameter fsType 'btrfs': ext4 or xfs", refused(() -> Parameters.of(Map.of("fsType", "btrfs"))).getMessage());
+        assertEquals("parameter ioTimeout '-5' is not a positive number",
+                refused(() -> Parameters.of(Map.of("ioTimeout", "-5"))).getMessage());
+        assertEquals("unknown parameter 'replicas': fsType, ioTimeout, local, protocol, repl, thin",
+                refused(() -> Parameters.of(Map.of("replicas", "3"))).getMessage());
+    }
+
+    @Test
+    void sizesAreWholeBlocksWithinTheRange() {
+        assertEquals(1L << 30, ControllerService.size(0, 0), "Mayastor's default");
+        assertEquals(64L << 20, ControllerService.size(0, 64L << 20), "the limit when it is under the default");
+        assertEquals(1024, ControllerService.size(1000, 0), "rounded up to 512-byte blocks");
+        assertEquals(1024, ControllerService.size(1000, 1024));
+        MayastorException over = assertThrows(MayastorException.class, () -> ControllerService.size(2000, 1000));
+        assertEquals(ErrorKind.OUT_OF_RANGE, over.kind());
+        assertEquals("required_bytes 2000 is more than limit_bytes 1000", over.getMessage());
+        MayastorException rounded = assertThrows(MayastorException.class, () -> ControllerService.size(1000, 1010));
+        assertEquals(ErrorKind.OUT_OF_RANGE, rounded.kind());
+        assertEquals("1024 bytes, in whole 512-byte blocks, is more than limit_bytes 1010", rounded.getMessage());
+        assertEquals("capacity_range may not be negative", refused(() -> ControllerService.size(-1, 0)).getMessage());
+    }
+
+    @Test
+    void aVolumeIdIsTheNameWhenKubernetesWouldTakeItElseDerivedTheSameEveryTime() {
+        assertEquals("pvc-3f1c6e2a-0000-4000-8000-000000000001", ControllerService.volumeId("pvc-3f1c6e2a-0000-4000-8000-000000000001"));
+        String derived = ControllerService.volumeId("Sanity Volume/1");
+        assertEquals(derived, ControllerService.volumeId("Sanity Volume/1"));
+        assertEquals(40, derived.length());
+        assertEquals("csi-", derived.substring(0, 4));
+        String longName = "a".repeat(64); // one over an object name's 63
+        assertEquals(40, ControllerService.volumeId(longName).length());
+    }
+
+    private static VolumeCapability capability(String fsType, AccessMode.Mode mode) {
+        VolumeCapability.Builder b = VolumeCapability.newBuilder().setAccessMode(AccessMode.newBuilder().setMode(mode));
+        if (fsType == null) {
+            b.setBlock(VolumeCapability.BlockVolume.getDefaultInstance());
+        } else {
+            b.setMount(VolumeCapability.MountVolume.newBuilder().setFsType(fsType));
+        }
+        return b.build();
+    }
+
+    @Test
+    void capabilitiesAreOneNodesBlockOrExt4OrXfs() {
+        assertNull(ControllerService.unsupported(capability("ext4", AccessMode.Mode.SINGLE_NODE_WRITER)));
+        assertNull(ControllerService.unsupported(capability("", AccessMode.Mode.SINGLE_NODE_READER_ONLY)));
+        assertNull(ControllerService.unsupported(capability(null, AccessMode.Mode.SINGLE_NODE_SINGLE_WRITER)));
+        assertEquals("fsType zfs is not supported: ext4 or xfs",
+                ControllerService.unsupported(capability("zfs", AccessMode.Mode.SINGLE_NODE_WRITER)));
+        assertEquals("access mode MULTI_NODE_MULTI_WRITER is not supported: a volume is attached to one node",
+                ControllerService.unsupported(capability("ext4", AccessMode.Mode.MULTI_NODE_MULTI_WRITER)));
+        assertEquals("a volume capability needs an access mode",
+                ControllerService.unsupported(capability("ext4", AccessMode.Mode.UNKNOWN)));
+        assertEquals("a volume capability needs an access type, block or mount", ControllerService.unsupported(
+                VolumeCapability.newBuilder().setAccessMode(AccessMode.newBuilder().setMode(AccessMode.Mode.SINGLE_NODE_WRITER)).build()));
+    }
+
+    @Test
+    void aPageTokenIsOursOrAborted() {
+        assertEquals("pvc-b", ControllerService.afterToken("after.cHZjLWI"));
+        for (String bad : new String[] {"invalid-token", "after.", "after.%%%", "pvc-b"}) {
+            MayastorException e = assertThrows(MayastorException.class, () -> ControllerService.afterToken(bad));
+            assertEquals(ErrorKind.ABORTED, e.kind());
+            assertEquals("starting_token '" + bad + "' is not one ListVolumes gave: list again from the start", e.getMessage());
+        }
+    }
+}

@@ -1,0 +1,345 @@
+package io.mayastorj.itests;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.mayastorj.api.v1.ApplyRequest;
+import io.mayastorj.api.v1.Volume;
+import io.mayastorj.csi.CsiEndpoint;
+import io.mayastorj.csi.v1.CapacityRange;
+import io.mayastorj.csi.v1.ControllerExpandVolumeRequest;
+import io.mayastorj.csi.v1.ControllerGrpc;
+import io.mayastorj.csi.v1.ControllerPublishVolumeRequest;
+import io.mayastorj.csi.v1.ControllerUnpublishVolumeRequest;
+import io.mayastorj.csi.v1.CreateVolumeRequest;
+import io.mayastorj.csi.v1.CreateVolumeResponse;
+import io.mayastorj.csi.v1.DeleteVolumeRequest;
+import io.mayastorj.csi.v1.GetCapacityRequest;
+import io.mayastorj.csi.v1.GetPluginInfoRequest;
+import io.mayastorj.csi.v1.GetPluginInfoResponse;
+import io.mayastorj.csi.v1.IdentityGrpc;
+import io.mayastorj.csi.v1.ListVolumesRequest;
+import io.mayastorj.csi.v1.ListVolumesResponse;
+import io.mayastorj.csi.v1.NodeGetInfoRequest;
+import io.mayastorj.csi.v1.NodeGetInfoResponse;
+import io.mayastorj.csi.v1.NodeGrpc;
+import io.mayastorj.csi.v1.NodeStageVolumeRequest;
+import io.mayastorj.csi.v1.ProbeRequest;
+import io.mayastorj.csi.v1.Topology;
+import io.mayastorj.csi.v1.ValidateVolumeCapabilitiesRequest;
+import io.mayastorj.csi.v1.VolumeCapability;
+import io.mayastorj.csi.v1.VolumeContentSource;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+
+/**
+ * The CSI driver over Unix sockets, as the sidecars and the kubelet reach it, against the real
+ * services: the control plane with the Controller on one socket, three storage nodes with 256 MiB
+ * pools, and {@code mayastor csi-node} with Identity and Node on another. What csi-sanity does not
+ * reach: our StorageClass parameters, every error code the spec asks of a Controller with its
+ * message, and a control plane killed in the middle of CreateVolume. The test plays the
+ * external-provisioner and the attacher, calling the driver as they do. (Attaching for real needs
+ * the kernel's initiators: CsiGuestTest, in the QEMU guest.)
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class CsiControllerTest {
+
+    private static final long MIB = 1L << 20;
+    private ControlCluster cluster;
+    private Mayastor.NodeProcess csiNode;
+    private Path controllerSocket;
+    private Path nodeSocket;
+    private ManagedChannel controllerChannel;
+    private ManagedChannel nodeChannel;
+
+    @BeforeAll
+    void start() throws Exception {
+        cluster = new ControlCluster("mayastor-csi-controller");
+        controllerSocket = cluster.work.resolve("controller.sock");
+        nodeSocket = cluster.work.resolve("node.sock");
+        cluster.startControl("--registration-interval-seconds", "1", "--sync-period-seconds", "2",
+                "--csi-endpoint", "unix://" + controllerSocket);
+        StringBuilder pools = new StringBuilder();
+        for (String id : List.of("s1", "s2", "s3")) {
+            cluster.node(id, "127.0.0." + (1 + id.charAt(1) - '0'));
+            pools.append(cluster.poolManifest(id)).append("---\n");
+        }
+        cluster.resources().apply(ApplyRequest.newBuilder().setManifest(pools.toString()).build());
+        cluster.awaitTable("msp", t -> ControlCluster.countLines(t, " online ") == 3, 30, "three pools online");
+        csiNode = new Mayastor.NodeProcess(List.of(), List.of("csi-node"), "--node-id", "app1",
+                "--csi-endpoint", "unix://" + nodeSocket, "--control-endpoint", cluster.control,
+                "--grpc-endpoint", "127.0.0.9:" + DistributionTest.freePort("127.0.0.9"),
+                "--state-dir", cluster.work.resolve("state-app1").toString(), "--registration-interval-seconds", "1");
+        assertNotNull(csiNode.await(l -> l.startsWith("mayastor CSI node app1 ready"), 60), csiNode.output());
+        controllerChannel = CsiEndpoint.parse("unix://" + controllerSocket).channel();
+        nodeChannel = CsiEndpoint.parse("unix://" + nodeSocket).channel();
+        cluster.awaitTable("msn", t -> ControlCluster.countLines(t, " online ") == 3, 10, "three storage nodes");
+    }
+
+    @AfterAll
+    void stop() throws Exception {
+        if (controllerChannel != null) {
+            controllerChannel.shutdownNow();
+            nodeChannel.shutdownNow();
+        }
+        if (csiNode != null) {
+            System.out.println("CsiControllerTest: csi-node's output:\n" + csiNode.output());
+            csiNode.close();
+        }
+        if (cluster != null) {
+            cluster.close();
+        }
+    }
+
+    private ControllerGrpc.ControllerBlockingStub controller() {
+        return ControllerGrpc.newBlockingStub(controllerChannel).withWaitForReady().withDeadlineAfter(60, TimeUnit.SECONDS);
+    }
+
+    private static VolumeCapability mount(String fs) {
+        return VolumeCapability.newBuilder().setMount(VolumeCapability.MountVolume.newBuilder().setFsType(fs))
+                .setAccessMode(VolumeCapability.AccessMode.newBuilder().setMode(VolumeCapability.AccessMode.Mode.SINGLE_NODE_WRITER))
+                .build();
+    }
+
+    private static CreateVolumeRequest.Builder create(String name, long bytes, Map<String, String> parameters) {
+        return CreateVolumeRequest.newBuilder().setName(name).addVolumeCapabilities(mount("ext4"))
+                .setCapacityRange(CapacityRange.newBuilder().setRequiredBytes(bytes)).putAllParameters(parameters);
+    }
+
+    /** The call's status, asserted to be CODE; its message. */
+    private static String refused(Status.Code code, Supplier<?> call) {
+        StatusRuntimeException e = assertThrows(StatusRuntimeException.class, call::get);
+        assertEquals(code, e.getStatus().getCode(), e.getStatus().getDescription());
+        return e.getStatus().getDescription();
+    }
+
+    /** The control plane's view of the volume, or null when it has none. */
+    private Volume volume(String name) {
+        try {
+            return cluster.volumes().listVolumes(io.mayastorj.api.v1.ListVolumesRequest.newBuilder().setName(name).build())
+                    .getVolumes(0);
+        } catch (StatusRuntimeException e) {
+            if (e.getStatus().getCode() == Status.Code.NOT_FOUND) {
+                return null;
+            }
+            throw e;
+        }
+    }
+
+    /** What the storage nodes hold of the volume: "node: replica UUID" lines and nexus lines. */
+    private List<String> held(String uuid) {
+        return cluster.onNodes(false).stream().filter(l -> l.contains(uuid)).toList();
+    }
+
+    /**
+     * ControllerPublishVolume as the attacher calls it: again after a while when the node is not
+     * registered yet (a control plane just started hears each node's next heartbeat first).
+     */
+    private String publish(String volume, String node, VolumeCapability capability) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
+        while (true) {
+            try {
+                return controller().controllerPublishVolume(ControllerPublishVolumeRequest.newBuilder().setVolumeId(volume)
+                        .setNodeId(node).setVolumeCapability(capability).build()).getPublishContextMap().get("uri");
+            } catch (StatusRuntimeException e) {
+                if (e.getStatus().getCode() != Status.Code.NOT_FOUND || !e.getStatus().getDescription().contains("not registered")
+                        || System.nanoTime() > deadline) {
+                    throw e;
+                }
+                Thread.sleep(200);
+            }
+        }
+    }
+
+    @Test
+    void bothSocketsServeIdentityAndTheNodeSaysWhoItIs() {
+        for (ManagedChannel c : List.of(controllerChannel, nodeChannel)) {
+            IdentityGrpc.IdentityBlockingStub identity = IdentityGrpc.newBlockingStub(c).withDeadlineAfter(30, TimeUnit.SECONDS);
+            GetPluginInfoResponse info = identity.getPluginInfo(GetPluginInfoRequest.getDefaultInstance());
+            assertEquals("io.openebs.csi-mayastor", info.getName());
+            assertTrue(info.getVendorVersion().matches("\\d+\\.\\d+\\.\\d+.*"), info.getVendorVersion());
+            assertTrue(identity.probe(ProbeRequest.getDefaultInstance()).getReady().getValue());
+        }
+        NodeGetInfoResponse node = NodeGrpc.newBlockingStub(nodeChannel).withDeadlineAfter(30, TimeUnit.SECONDS)
+                .nodeGetInfo(NodeGetInfoRequest.getDefaultInstance());
+        assertEquals("app1", node.getNodeId());
+        assertEquals(Map.of("kubernetes.io/hostname", "app1"), node.getAccessibleTopology().getSegmentsMap());
+    }
+
+    @Test
+    void aStorageClassesParametersShapeTheVolume() throws Exception {
+        Map<String, String> sc = Map.of("repl", "2", "protocol", "iscsi", "thin", "true", "ioTimeout", "33", "fsType", "xfs");
+        CreateVolumeResponse made = controller().createVolume(create("pvc-params", 40 * MIB, sc).build());
+        assertEquals("pvc-params", made.getVolume().getVolumeId());
+        assertEquals(40 * MIB, made.getVolume().getCapacityBytes());
+        assertEquals(Map.of("protocol", "iscsi", "ioTimeout", "33", "fsType", "xfs"), made.getVolume().getVolumeContextMap());
+        Volume v = volume("pvc-params");
+        assertEquals(2, v.getReplicaCount());
+        assertEquals("iscsi", v.getProtocol());
+        assertTrue(v.getThin());
+        List<String> replicas = held(v.getUuid());
+        assertEquals(2, replicas.size(), replicas.toString());
+
+        // the provisioner's retry: the same answer, nothing more made; another size is another volume
+        assertEquals(made, controller().createVolume(create("pvc-params", 40 * MIB, sc).build()));
+        assertEquals(replicas, held(v.getUuid()));
+        assertEquals("volume pvc-params exists already with 41943040 bytes and 2 replicas",
+                refused(Status.Code.ALREADY_EXISTS, () -> controller().createVolume(create("pvc-params", 48 * MIB, sc).build())));
+
+        // published to the application's node over iSCSI, at the address the nexus's node advertises
+        String uri = publish("pvc-params", "app1", mount("xfs"));
+        assertTrue(uri.matches("iscsi://127\\.0\\.0\\.[234]:\\d+/iqn\\.[^/]+/0"), uri);
+        assertEquals(uri, controller().controllerPublishVolume(ControllerPublishVolumeRequest.newBuilder()
+                .setVolumeId("pvc-params").setNodeId("app1").setVolumeCapability(mount("xfs")).build())
+                .getPublishContextMap().get("uri"), "published again: the same uri");
+        ListVolumesResponse.Entry listed = controller().listVolumes(ListVolumesRequest.getDefaultInstance()).getEntriesList().stream()
+                .filter(e -> e.getVolume().getVolumeId().equals("pvc-params")).findFirst().orElseThrow();
+        assertEquals(List.of("app1"), listed.getStatus().getPublishedNodeIdsList());
+        assertEquals("volume pvc-params is published to node app1: unpublish it first",
+                refused(Status.Code.FAILED_PRECONDITION, () -> controller().deleteVolume(
+                        DeleteVolumeRequest.newBuilder().setVolumeId("pvc-params").build())));
+        controller().controllerUnpublishVolume(ControllerUnpublishVolumeRequest.newBuilder().setVolumeId("pvc-params")
+                .setNodeId("app1").build());
+        controller().deleteVolume(DeleteVolumeRequest.newBuilder().setVolumeId("pvc-params").build());
+        assertEquals(List.of(), held(v.getUuid()), "nothing of it left on the nodes");
+        controller().deleteVolume(DeleteVolumeRequest.newBuilder().setVolumeId("pvc-params").build()); // again: OK
+    }
+
+    @Test
+    void everyErrorTheSpecAsksForHasItsCodeAndReason() throws Exception {
+        Map<String, String> sc = Map.of("repl", "3", "thin", "true");
+        assertEquals("unknown parameter 'replicas': fsType, ioTimeout, local, protocol, repl, thin",
+                refused(Status.Code.INVALID_ARGUMENT, () -> controller().createVolume(create("pvc-e1", 8 * MIB,
+                        Map.of("replicas", "3")).build())));
+        assertEquals("parameter protocol 'nbd': nvmf or iscsi", refused(Status.Code.INVALID_ARGUMENT,
+                () -> controller().createVolume(create("pvc-e1", 8 * MIB, Map.of("protocol", "nbd")).build())));
+        assertEquals("volumes from snapshots or other volumes are not supported", refused(Status.Code.INVALID_ARGUMENT,
+                () -> controller().createVolume(create("pvc-e1", 8 * MIB, sc).setVolumeContentSource(VolumeContentSource.newBuilder()
+                        .setVolume(VolumeContentSource.VolumeSource.newBuilder().setVolumeId("pvc-other"))).build())));
+        assertEquals("required_bytes 16777216 is more than limit_bytes 8388608", refused(Status.Code.OUT_OF_RANGE,
+                () -> controller().createVolume(create("pvc-e1", 16 * MIB, sc)
+                        .setCapacityRange(CapacityRange.newBuilder().setRequiredBytes(16 * MIB).setLimitBytes(8 * MIB)).build())));
+        // more than any pool holds, thick: nothing is made and nothing is kept
+        List<String> before = cluster.onNodes(false);
+        String full = refused(Status.Code.RESOURCE_EXHAUSTED,
+                () -> controller().createVolume(create("pvc-huge", 1L << 30, Map.of("repl", "3")).build()));
+        assertTrue(full.startsWith("cannot make volume pvc-huge (pvc-huge): "), full);
+        assertEquals(null, volume("pvc-huge"), "no volume left behind");
+        assertEquals(before, cluster.onNodes(false), "no replica left behind");
+
+        assertEquals("volume pvc-nope not found", refused(Status.Code.NOT_FOUND, () -> controller().controllerPublishVolume(
+                ControllerPublishVolumeRequest.newBuilder().setVolumeId("pvc-nope").setNodeId("app1")
+                        .setVolumeCapability(mount("ext4")).build())));
+        assertEquals("volume pvc-nope not found", refused(Status.Code.NOT_FOUND, () -> controller().validateVolumeCapabilities(
+                ValidateVolumeCapabilitiesRequest.newBuilder().setVolumeId("pvc-nope").addVolumeCapabilities(mount("ext4")).build())));
+        assertEquals("volume pvc-nope not found", refused(Status.Code.NOT_FOUND, () -> controller().controllerExpandVolume(
+                ControllerExpandVolumeRequest.newBuilder().setVolumeId("pvc-nope")
+                        .setCapacityRange(CapacityRange.newBuilder().setRequiredBytes(16 * MIB)).build())));
+
+        controller().createVolume(create("pvc-e2", 8 * MIB, Map.of("repl", "3")).build()); // thick: it cannot grow past its pools
+        assertEquals("node nowhere is not registered with the control plane", refused(Status.Code.NOT_FOUND,
+                () -> controller().controllerPublishVolume(ControllerPublishVolumeRequest.newBuilder().setVolumeId("pvc-e2")
+                        .setNodeId("nowhere").setVolumeCapability(mount("ext4")).build())));
+        assertEquals("access mode MULTI_NODE_MULTI_WRITER is not supported: a volume is attached to one node",
+                refused(Status.Code.INVALID_ARGUMENT, () -> controller().controllerPublishVolume(ControllerPublishVolumeRequest
+                        .newBuilder().setVolumeId("pvc-e2").setNodeId("app1").setVolumeCapability(mount("ext4").toBuilder()
+                                .setAccessMode(VolumeCapability.AccessMode.newBuilder()
+                                        .setMode(VolumeCapability.AccessMode.Mode.MULTI_NODE_MULTI_WRITER))).build())));
+        publish("pvc-e2", "app1", mount("ext4"));
+        assertEquals("volume pvc-e2 is published to node app1 already; unpublish it first", refused(Status.Code.FAILED_PRECONDITION,
+                () -> controller().controllerPublishVolume(ControllerPublishVolumeRequest.newBuilder().setVolumeId("pvc-e2")
+                        .setNodeId("s1").setVolumeCapability(mount("ext4")).build())));
+        // more than its pools hold: OUT_OF_RANGE, and the volume keeps its size
+        String grow = refused(Status.Code.OUT_OF_RANGE, () -> controller().controllerExpandVolume(
+                ControllerExpandVolumeRequest.newBuilder().setVolumeId("pvc-e2")
+                        .setCapacityRange(CapacityRange.newBuilder().setRequiredBytes(1L << 30)).build()));
+        assertTrue(grow.startsWith("volume pvc-e2 cannot grow to 1073741824 bytes: "), grow);
+        assertEquals(8 * MIB, volume("pvc-e2").getSize());
+        assertEquals("starting_token 'pvc-e2' is not one ListVolumes gave: list again from the start",
+                refused(Status.Code.ABORTED, () -> controller().listVolumes(ListVolumesRequest.newBuilder()
+                        .setStartingToken("pvc-e2").build())));
+        // a publish context that is not ours: the node says so before it touches anything
+        assertEquals("the publish context has no uri: the volume was not published by our controller",
+                refused(Status.Code.INVALID_ARGUMENT, () -> NodeGrpc.newBlockingStub(nodeChannel).withDeadlineAfter(30, TimeUnit.SECONDS)
+                        .nodeStageVolume(NodeStageVolumeRequest.newBuilder().setVolumeId("pvc-e2")
+                                .setStagingTargetPath(cluster.work.resolve("staging").toString()).setVolumeCapability(mount("ext4"))
+                                .putPublishContext("devicePath", "/dev/sdz").build())));
+        controller().controllerUnpublishVolume(ControllerUnpublishVolumeRequest.newBuilder().setVolumeId("pvc-e2").setNodeId("app1").build());
+        controller().deleteVolume(DeleteVolumeRequest.newBuilder().setVolumeId("pvc-e2").build());
+        controller().controllerUnpublishVolume(ControllerUnpublishVolumeRequest.newBuilder().setVolumeId("pvc-e2").setNodeId("app1")
+                .build()); // a volume that is gone is unpublished: OK
+    }
+
+    @Test
+    void pagesOfVolumesGoOnAfterTheirLastEntryWhateverChangesBetween() throws Exception {
+        for (String name : List.of("page-a", "page-b", "page-c", "page-d")) {
+            controller().createVolume(create(name, 4 * MIB, Map.of("thin", "true")).build());
+        }
+        ListVolumesResponse first = controller().listVolumes(ListVolumesRequest.newBuilder().setMaxEntries(2).build());
+        assertEquals(List.of("page-a", "page-b"), first.getEntriesList().stream().map(e -> e.getVolume().getVolumeId()).toList(),
+                "page-* sort before the pvc-* of the other tests");
+        // the page's last volume goes and one is added before the cursor: the next page is still right
+        controller().deleteVolume(DeleteVolumeRequest.newBuilder().setVolumeId("page-b").build());
+        controller().createVolume(create("page-0", 4 * MIB, Map.of("thin", "true")).build());
+        ListVolumesResponse next = controller().listVolumes(ListVolumesRequest.newBuilder().setStartingToken(first.getNextToken())
+                .setMaxEntries(2).build());
+        assertEquals(List.of("page-c", "page-d"), next.getEntriesList().stream().map(e -> e.getVolume().getVolumeId()).toList());
+        for (String name : List.of("page-0", "page-a", "page-c", "page-d")) {
+            controller().deleteVolume(DeleteVolumeRequest.newBuilder().setVolumeId(name).build());
+        }
+    }
+
+    @Test
+    void capacityIsWhatTheOnlinePoolsHaveFreeOverallAndPerNode() {
+        long all = controller().getCapacity(GetCapacityRequest.getDefaultInstance()).getAvailableCapacity();
+        long s1 = controller().getCapacity(GetCapacityRequest.newBuilder().setAccessibleTopology(Topology.newBuilder()
+                .putSegments("kubernetes.io/hostname", "s1")).build()).getAvailableCapacity();
+        long app1 = controller().getCapacity(GetCapacityRequest.newBuilder().setAccessibleTopology(Topology.newBuilder()
+                .putSegments("kubernetes.io/hostname", "app1")).build()).getAvailableCapacity();
+        assertTrue(s1 > 200 * MIB && s1 <= 256 * MIB, "s1: " + s1);
+        assertTrue(all >= 3 * s1 - 3 * 16 * MIB && all <= 3 * 256 * MIB, "all: " + all);
+        assertEquals(0, app1, "an application node holds no storage");
+    }
+
+    @Test
+    void aControlPlaneKilledInTheMiddleOfCreateVolumeFinishesItOnTheRetry() throws Exception {
+        Map<String, String> sc = Map.of("repl", "3", "protocol", "nvmf");
+        CompletableFuture<CreateVolumeResponse> first = CompletableFuture.supplyAsync(
+                () -> controller().createVolume(create("pvc-crash", 24 * MIB, sc).build()));
+        // killed once the volume is recorded, while its replicas are being made
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (volume("pvc-crash") == null) {
+            assertTrue(System.nanoTime() < deadline, "CreateVolume recorded no volume");
+            Thread.sleep(5);
+        }
+        cluster.killControl();
+        assertTrue(first.handle((r, e) -> e != null || r != null).get(60, TimeUnit.SECONDS));
+        cluster.restartControl();
+        // the provisioner calls again, as it does until it has an answer
+        CreateVolumeResponse made = controller().createVolume(create("pvc-crash", 24 * MIB, sc).build());
+        assertEquals("pvc-crash", made.getVolume().getVolumeId());
+        Volume v = cluster.awaitVolume("pvc-crash", x -> x.getState().equals("healthy") || x.getReplicasCount() == 3, 60, "made");
+        List<String> held = held(v.getUuid());
+        assertEquals(3, held.size(), "three replicas, no more: " + held);
+        assertEquals(3, held.stream().map(l -> l.substring(0, l.indexOf(':'))).distinct().count(), "on three nodes: " + held);
+        String uri = publish("pvc-crash", "app1", mount("ext4"));
+        assertTrue(uri.startsWith("nvmf://127.0.0."), uri);
+        controller().controllerUnpublishVolume(ControllerUnpublishVolumeRequest.newBuilder().setVolumeId("pvc-crash")
+                .setNodeId("app1").build());
+        controller().deleteVolume(DeleteVolumeRequest.newBuilder().setVolumeId("pvc-crash").build());
+        assertEquals(List.of(), held(v.getUuid()));
+    }
+}

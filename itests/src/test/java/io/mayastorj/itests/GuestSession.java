@@ -1,0 +1,120 @@
+package io.mayastorj.itests;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A QEMU guest that stays up for a whole test class (a JVM under emulation starts in about half a
+ * minute): it runs {@code src/test/resources/vm/SCRIPT} with this machine's userspace on its own
+ * kernel (VM_HOSTROOT=1), and {@link #exec} runs bash there through the script's agent, over the
+ * shared directory.
+ */
+final class GuestSession implements AutoCloseable {
+
+    /** What a command in the guest did. */
+    record Result(int status, String output) {
+    }
+
+    final Path share;
+    private final Process vm;
+    private final StringBuilder console = new StringBuilder();
+    private int next;
+
+    GuestSession(String script, Map<String, String> env) throws IOException {
+        share = Scratch.dir("mayastor-guest");
+        List<String> command = List.of(KernelGuest.VM.resolve("run.sh").toString(),
+                Path.of("src/test/resources/vm", script).toAbsolutePath().toString());
+        ProcessBuilder b = new ProcessBuilder(command).redirectErrorStream(true);
+        b.environment().put("VM_NO_APT", "1");
+        b.environment().put("VM_HOSTROOT", "1");
+        b.environment().put("VM_MEM", "2048");
+        b.environment().put("VM_TIMEOUT", "3000");
+        b.environment().put("VM_SHARE", share.toString());
+        b.environment().putAll(env);
+        vm = b.start();
+        Thread pump = new Thread(() -> {
+            try (var in = vm.getInputStream()) {
+                byte[] buf = new byte[8192];
+                int n;
+                while ((n = in.read(buf)) > 0) {
+                    synchronized (console) {
+                        console.append(new String(buf, 0, n, StandardCharsets.UTF_8));
+                    }
+                }
+            } catch (IOException ignored) {
+                // the VM ended
+            }
+        }, "guest-console");
+        pump.setDaemon(true);
+        pump.start();
+    }
+
+    String console() {
+        synchronized (console) {
+            return console.toString();
+        }
+    }
+
+    /** Waits for a file the guest writes into the shared directory. */
+    void awaitFile(String name, int seconds) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+        while (!Files.exists(share.resolve(name))) {
+            if (!vm.isAlive()) {
+                throw new AssertionError("the guest ended:\n" + console());
+            }
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("the guest wrote no " + name + " in " + seconds + " s:\n" + console());
+            }
+            Thread.sleep(200);
+        }
+    }
+
+    /** Runs a bash script in the guest (this machine's userspace, the guest's kernel); its status and output. */
+    Result exec(String bash, int seconds) throws IOException, InterruptedException {
+        int n = next++;
+        Path cmd = share.resolve("cmd-" + n + ".sh");
+        Path tmp = share.resolve("cmd-" + n + ".tmp");
+        Files.writeString(tmp, "set -u\n" + bash + "\n");
+        Files.move(tmp, cmd);
+        awaitFile("rc-" + n, seconds);
+        String out = Files.readString(share.resolve("out-" + n));
+        int rc = Integer.parseInt(Files.readString(share.resolve("rc-" + n)).strip());
+        System.out.println("guest$ " + bash.lines().findFirst().orElse("") + (bash.lines().count() > 1 ? " ..." : "")
+                + "\n" + out.indent(2) + "  (exit " + rc + ")");
+        return new Result(rc, out);
+    }
+
+    /** Runs a bash script in the guest that must succeed; its output. */
+    String ok(String bash, int seconds) throws IOException, InterruptedException {
+        Result r = exec(bash, seconds);
+        if (r.status() != 0) {
+            throw new AssertionError("in the guest, exit " + r.status() + ": " + bash + "\n" + r.output());
+        }
+        return r.output();
+    }
+
+    String file(String name) throws IOException {
+        Path f = share.resolve(name);
+        return Files.exists(f) ? Files.readString(f) : "";
+    }
+
+    @Override
+    public void close() throws Exception {
+        Files.writeString(share.resolve("stop"), "");
+        if (!vm.waitFor(60, TimeUnit.SECONDS)) {
+            vm.destroy();
+            vm.waitFor(10, TimeUnit.SECONDS);
+        }
+        List<String> kept = new ArrayList<>();
+        try (var files = Files.list(share)) {
+            files.forEach(f -> kept.add(f.getFileName().toString()));
+        }
+        System.out.println("---- guest console ----\n" + console() + "---- end (shared files: " + kept + ") ----");
+    }
+}

@@ -1,0 +1,34 @@
+#!/bin/sh
+# The CSI node in the QEMU guest: this machine's build of `mayastor csi-node` on the guest's kernel
+# (VM_HOSTROOT=1), and a small agent that runs the host test's commands: the host drops
+# cmd-N.sh into the shared directory (/mnt/host here, /mnt under hostrun), the agent runs it with
+# bash on the host's userspace and leaves out-N (stdout and stderr) and rc-N. It stops when the
+# host drops "stop", after stopping csi-node (SIGTERM).
+set -u
+S=/mnt/host
+# the shared directory is /mnt/host here; make it /mnt under hostrun too (the VM tool mounts a tmpfs
+# there when its mountpoint check misses the 9p share)
+umount /host/mnt 2>/dev/null
+mount --bind /mnt/host /host/mnt
+hostrun mkdir -p /tmp/csi
+hostrun "$GUEST_MAYASTOR" csi-node --node-id "$GUEST_NODE_ID" \
+    --csi-endpoint "unix:///tmp/csi/csi.sock,tcp://0.0.0.0:$GUEST_CSI_PORT" \
+    --control-endpoint "$GUEST_CONTROL" --state-dir /tmp/csi/state --registration-interval-seconds 1 \
+    --csi-device-timeout-seconds "$GUEST_DEVICE_TIMEOUT" >"$S/csi-node.log" 2>&1 &
+NODE=$!
+echo "agent up" >"$S/agent"
+n=0
+while [ ! -e "$S/stop" ]; do
+    if [ -e "$S/cmd-$n.sh" ]; then
+        hostrun /bin/bash "/mnt/cmd-$n.sh" >"$S/out-$n.tmp" 2>&1
+        echo $? >"$S/rc-$n.tmp"
+        mv "$S/out-$n.tmp" "$S/out-$n"
+        mv "$S/rc-$n.tmp" "$S/rc-$n"
+        n=$((n + 1))
+    else
+        sleep 0.2
+    fi
+done
+kill "$NODE" 2>/dev/null
+for i in $(seq 50); do kill -0 "$NODE" 2>/dev/null || break; sleep 0.2; done
+echo "agent stopped"
