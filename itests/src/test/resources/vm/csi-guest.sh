@@ -3,7 +3,8 @@
 # (VM_HOSTROOT=1), and a small agent that runs the host test's commands: the host drops
 # cmd-N.sh into the shared directory (/mnt/host here, /mnt under hostrun), the agent runs it with
 # bash on the host's userspace and leaves out-N (stdout and stderr) and rc-N. It stops when the
-# host drops "stop", after stopping csi-node (SIGTERM).
+# host drops "stop", after stopping csi-node (SIGTERM). "kill-node" SIGKILLs csi-node, "start-node"
+# starts it again (its log goes on in csi-node.log).
 set -u
 S=/mnt/host
 # the shared directory is /mnt/host here; make it /mnt under hostrun too (the VM tool mounts a tmpfs
@@ -11,15 +12,27 @@ S=/mnt/host
 umount /host/mnt 2>/dev/null
 mount --bind /mnt/host /host/mnt
 hostrun mkdir -p /tmp/csi
-hostrun "$GUEST_MAYASTOR" csi-node --node-id "$GUEST_NODE_ID" \
-    --csi-endpoint "unix:///tmp/csi/csi.sock,tcp://0.0.0.0:$GUEST_CSI_PORT" \
-    --control-endpoint "$GUEST_CONTROL" --state-dir /tmp/csi/state --registration-interval-seconds 1 \
-    --csi-device-timeout-seconds "$GUEST_DEVICE_TIMEOUT" >"$S/csi-node.log" 2>&1 &
-NODE=$!
+start_node() {
+    hostrun "$GUEST_MAYASTOR" csi-node --node-id "$GUEST_NODE_ID" \
+        --csi-endpoint "unix:///tmp/csi/csi.sock,tcp://0.0.0.0:$GUEST_CSI_PORT" \
+        --control-endpoint "$GUEST_CONTROL" --state-dir /tmp/csi/state --registration-interval-seconds 1 \
+        --csi-device-timeout-seconds "$GUEST_DEVICE_TIMEOUT" >>"$S/csi-node.log" 2>&1 &
+    NODE=$!
+}
+start_node
 echo "agent up" >"$S/agent"
 n=0
 while [ ! -e "$S/stop" ]; do
-    if [ -e "$S/cmd-$n.sh" ]; then
+    if [ -e "$S/kill-node" ]; then
+        # a crash: SIGKILL, nothing cleaned up; started again by the next "start-node"
+        rm -f "$S/kill-node"
+        hostrun pkill -9 -f "csi-node --node-id $GUEST_NODE_ID"
+        wait "$NODE" 2>/dev/null
+        echo "csi-node killed" >>"$S/csi-node.log"
+    elif [ -e "$S/start-node" ]; then
+        rm -f "$S/start-node"
+        start_node
+    elif [ -e "$S/cmd-$n.sh" ]; then
         hostrun /bin/bash "/mnt/cmd-$n.sh" >"$S/out-$n.tmp" 2>&1
         echo $? >"$S/rc-$n.tmp"
         mv "$S/out-$n.tmp" "$S/out-$n"

@@ -15,6 +15,7 @@ public final class ControlSettings extends Settings implements RuntimeSettings {
     static {
         KEYS.put("control.id", "the control plane's name (default control)");
         KEYS.put("grpc.endpoint", "ip:port of its gRPC API: nodes register there, ctl talks to it (default 127.0.0.1:50051)");
+        KEYS.put("http.endpoint", HTTP_ENDPOINT);
         KEYS.put("state.dir", "directory for state that survives restarts (default /var/lib/mayastor/ID, or under the "
                 + "temp dir when that is not writable)");
         KEYS.put("store", "where the resources live: a directory of YAML files, the embedded default (default "
@@ -57,6 +58,7 @@ public final class ControlSettings extends Settings implements RuntimeSettings {
     protected void validate() {
         name("control.id", "control plane", "--control-id");
         endpoint("grpc.endpoint", "grpc endpoint", true);
+        endpoint("http.endpoint", "http endpoint", false);
         natsUrl("nats");
         intSetting("registration.interval.seconds", 1, 3600);
         intSetting("registration.missed", 1, 100);
@@ -103,11 +105,7 @@ public final class ControlSettings extends Settings implements RuntimeSettings {
             control.put(key, Integer.parseInt(values.get(key)));
         }
         pids.put("io.mayastorj.control", control);
-        Hashtable<String, Object> identity = new Hashtable<>();
-        identity.put("node.id", id());
-        identity.put("grpc.endpoint", values.get("grpc.endpoint"));
-        identity.put("state.dir", values.get("state.dir"));
-        pids.put("io.mayastorj.node", identity); // the runtime's identity: core's gRPC server and shell
+        pids.put("io.mayastorj.node", identityConfiguration(id())); // the runtime's identity: core's gRPC server and shell
         if (hasCsi()) {
             pids.put("io.mayastorj.csi", csiConfiguration(false));
         }

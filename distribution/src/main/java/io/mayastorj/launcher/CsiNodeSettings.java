@@ -22,6 +22,7 @@ public final class CsiNodeSettings extends Settings implements RuntimeSettings {
         KEYS.put("control.endpoint", "ip:port of the control plane's gRPC API: the node registers there, so that volumes "
                 + "can be published to it (default: none)");
         KEYS.put("grpc.endpoint", "ip:port of this process's own gRPC API (the shell) (default 127.0.0.1:10199)");
+        KEYS.put("http.endpoint", HTTP_ENDPOINT);
         KEYS.put("state.dir", "where the node remembers what it attached (default /var/lib/mayastor/ID)");
         KEYS.put("registration.interval.seconds", "seconds between heartbeats to the control plane (default 5)");
         KEYS.put("csi.io.timeout.seconds", "how long an attached volume's connection may be lost before I/O fails (default 30)");
@@ -52,6 +53,7 @@ public final class CsiNodeSettings extends Settings implements RuntimeSettings {
         }
         csiEndpoint("csi.endpoint");
         endpoint("grpc.endpoint", "grpc endpoint", true);
+        endpoint("http.endpoint", "http endpoint", false);
         endpoint("control.endpoint", "control endpoint", false);
         intSetting("registration.interval.seconds", 1, 3600);
         intSetting("csi.io.timeout.seconds", 1, 3600);
@@ -80,11 +82,7 @@ public final class CsiNodeSettings extends Settings implements RuntimeSettings {
     @Override
     public Map<String, Hashtable<String, Object>> configurations() {
         Map<String, Hashtable<String, Object>> pids = new LinkedHashMap<>();
-        Hashtable<String, Object> identity = new Hashtable<>();
-        identity.put("node.id", id());
-        identity.put("grpc.endpoint", values.get("grpc.endpoint"));
-        identity.put("state.dir", values.get("state.dir"));
-        pids.put("io.mayastorj.node", identity);
+        pids.put("io.mayastorj.node", identityConfiguration(id()));
         pids.put("io.mayastorj.csi", csiConfiguration(true));
         Hashtable<String, Object> registration = new Hashtable<>();
         registration.put("control.endpoint", values.getOrDefault("control.endpoint", ""));

@@ -16,6 +16,7 @@ public final class NodeSettings extends Settings implements RuntimeSettings {
     static {
         KEYS.put("node.id", "the node's name, unique in the cluster (required)");
         KEYS.put("grpc.endpoint", "ip:port of the node's gRPC API (default 127.0.0.1:10124)");
+        KEYS.put("http.endpoint", HTTP_ENDPOINT);
         KEYS.put("state.dir", "directory for state that survives restarts (default /var/lib/mayastor/NODE, "
                 + "or under the temp dir when that is not writable)");
         KEYS.put("reactors", "number of reactor (I/O) threads (default 2)");
@@ -83,6 +84,7 @@ public final class NodeSettings extends Settings implements RuntimeSettings {
         name("node.id", "node", "--node-id");
         String id = values.get("node.id");
         endpoint("grpc.endpoint", "grpc endpoint", true);
+        endpoint("http.endpoint", "http endpoint", false);
         csiEndpoint("csi.endpoint");
         intSetting("csi.io.timeout.seconds", 1, 3600);
         intSetting("csi.device.timeout.seconds", 1, 3600);
@@ -168,11 +170,7 @@ public final class NodeSettings extends Settings implements RuntimeSettings {
 
     /** The node configuration as Config Admin takes it (PID io.mayastorj.node). */
     public Hashtable<String, Object> nodeConfiguration() {
-        Hashtable<String, Object> config = new Hashtable<>();
-        config.put("node.id", nodeId());
-        config.put("grpc.endpoint", values.get("grpc.endpoint"));
-        config.put("state.dir", values.get("state.dir"));
-        return config;
+        return identityConfiguration(nodeId());
     }
 
     /** The node's reactors and buffers as Config Admin takes them (PID io.mayastorj.dataplane). */

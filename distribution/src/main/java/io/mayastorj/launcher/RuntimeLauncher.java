@@ -105,7 +105,7 @@ public final class RuntimeLauncher {
         props.put(Constants.FRAMEWORK_STORAGE, settings.stateDir().resolve("felix-cache").toString());
         props.put(Constants.FRAMEWORK_STORAGE_CLEAN, Constants.FRAMEWORK_STORAGE_CLEAN_ONFIRSTINIT);
         props.put(Constants.FRAMEWORK_BOOTDELEGATION, "sun.*");
-        props.put(Constants.FRAMEWORK_SYSTEMPACKAGES_EXTRA, "sun.misc");
+        props.put(Constants.FRAMEWORK_SYSTEMPACKAGES_EXTRA, "sun.misc,com.sun.net.httpserver"); // the probes use the JDK's HTTP server
         props.put("felix.log.level", "1");
         props.put("ds.loglevel", "warn");
         props.put("mayastor.unused.pids", String.join(",", settings.unusedPids()));

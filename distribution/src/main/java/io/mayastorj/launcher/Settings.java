@@ -122,6 +122,20 @@ abstract class Settings {
         }
     }
 
+    /** Documentation of the http.endpoint key, the same in every runtime. */
+    static final String HTTP_ENDPOINT = "ip:port of the HTTP endpoint for Kubernetes' probes: /healthz (live) and /readyz "
+            + "(ready) (default: none)";
+
+    /** The runtime's identity as Config Admin takes it (PID io.mayastorj.node): core's gRPC server, shell and probes. */
+    protected final Hashtable<String, Object> identityConfiguration(String id) {
+        Hashtable<String, Object> config = new Hashtable<>();
+        config.put("node.id", id);
+        config.put("grpc.endpoint", values.get("grpc.endpoint"));
+        config.put("state.dir", values.get("state.dir"));
+        config.put("http.endpoint", values.getOrDefault("http.endpoint", ""));
+        return config;
+    }
+
     /** The CSI driver's configuration (PID io.mayastorj.csi): its endpoint, and whether it attaches volumes here. */
     protected final Hashtable<String, Object> csiConfiguration(boolean node) {
         Hashtable<String, Object> config = new Hashtable<>();

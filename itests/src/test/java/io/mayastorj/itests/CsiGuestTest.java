@@ -31,10 +31,12 @@ import io.mayastorj.csi.v1.NodeUnstageVolumeRequest;
 import io.mayastorj.csi.v1.ProbeRequest;
 import io.mayastorj.csi.v1.VolumeCapability;
 import io.mayastorj.csi.v1.VolumeUsage;
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -94,13 +96,14 @@ class CsiGuestTest {
         cluster.awaitTable("msp", t -> ControlCluster.countLines(t, " online ") == 3, 30, "three pools online");
         int forwarded = DistributionTest.freePort("127.0.0.1");
         long started = System.nanoTime();
+        Path share = Scratch.dir("mayastor-guest");
         guest = new GuestSession("csi-guest.sh", Map.of(
                 "VM_HOSTFWD", "tcp:127.0.0.1:" + forwarded + "-:" + GUEST_CSI_PORT,
-                "GUEST_MAYASTOR", Mayastor.BIN.toAbsolutePath().toString(),
+                "GUEST_MAYASTOR", guestVisible(Mayastor.DIST, share).resolve("bin/mayastor").toString(),
                 "GUEST_NODE_ID", "guest",
                 "GUEST_CSI_PORT", String.valueOf(GUEST_CSI_PORT),
                 "GUEST_DEVICE_TIMEOUT", String.valueOf(DEVICE_TIMEOUT_SECONDS),
-                "GUEST_CONTROL", "10.0.2.2:" + cluster.control.substring(cluster.control.indexOf(':') + 1)));
+                "GUEST_CONTROL", "10.0.2.2:" + cluster.control.substring(cluster.control.indexOf(':') + 1)), share);
         guest.awaitFile("agent", 120);
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(180);
         while (!guest.file("csi-node.log").contains("mayastor CSI node guest ready")) {
@@ -115,6 +118,31 @@ class CsiGuestTest {
         assertTrue(IdentityGrpc.newBlockingStub(nodeChannel).withDeadlineAfter(30, TimeUnit.SECONDS)
                 .probe(ProbeRequest.getDefaultInstance()).getReady().getValue());
         cluster.awaitTable("msn", t -> ControlCluster.countLines(t, " online ") == 3, 10, "three storage nodes");
+    }
+
+    /**
+     * The distribution's path as the guest's hostrun sees it. The guest has RAM of its own over this
+     * machine's /tmp, /run and /var/tmp, so a build there (a clone in /tmp) is copied into the
+     * shared directory, which hostrun sees at /mnt.
+     */
+    private static Path guestVisible(Path dist, Path share) throws IOException {
+        Path real = dist.toRealPath();
+        for (String hidden : List.of("/tmp/", "/run/", "/var/tmp/")) {
+            if (real.toString().startsWith(hidden)) {
+                try (var files = Files.walk(real)) {
+                    for (Path f : files.toList()) {
+                        Path to = share.resolve("mayastor").resolve(real.relativize(f).toString());
+                        if (Files.isDirectory(f)) {
+                            Files.createDirectories(to);
+                        } else {
+                            Files.copy(f, to, java.nio.file.StandardCopyOption.COPY_ATTRIBUTES);
+                        }
+                    }
+                }
+                return Path.of("/mnt/mayastor");
+            }
+        }
+        return real;
     }
 
     @AfterAll
@@ -394,5 +422,57 @@ class CsiGuestTest {
         unpublishAndUnstage("pvc-kill", staging, target);
         cluster.node(victim, null);
         delete("pvc-kill");
+        // the cluster whole again for what follows
+        cluster.awaitTable("msn", t -> ControlCluster.countLines(t, " online ") == 3, 30, "three storage nodes");
+        cluster.awaitTable("msp", t -> ControlCluster.countLines(t, " online ") == 3, 30, "three pools online");
+    }
+
+    @Test
+    @Order(8)
+    void csiNodeKilledInTheMiddleOfNodeStageFinishesItWhenTheKubeletCallsAgain() throws Exception {
+        VolumeCapability ext4 = mount("ext4");
+        String uri = createAndPublish("pvc-stage-crash", "nvmf", 64 * MIB, ext4);
+        String nqn = uri.substring(uri.lastIndexOf('/') + 1, uri.indexOf('?'));
+        String staging = "/tmp/kubelet/staging/pvc-stage-crash";
+        String target = "/tmp/kubelet/pods/p6/volumes/data";
+        int logged = guest.file("csi-node.log").length();
+        CompletableFuture<Object> first = CompletableFuture.supplyAsync(() -> {
+            stage("pvc-stage-crash", uri, staging, ext4);
+            return "staged";
+        });
+        // SIGKILL as soon as it has connected: between the connect and the mount (blkid, mkfs)
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (!guest.file("csi-node.log").substring(logged).contains("connected to " + nqn)) {
+            assertTrue(System.nanoTime() < deadline, "csi-node never connected:\n" + guest.file("csi-node.log").substring(logged));
+            Thread.sleep(20);
+        }
+        Files.writeString(guest.share.resolve("kill-node"), "");
+        Object outcome = first.handle((r, e) -> e != null ? e.getCause() : r).get(120, TimeUnit.SECONDS);
+        // almost always the call dies with the process; should the kill land after the reply, what follows still holds
+        log("NodeStage with csi-node killed: " + outcome + "; staging path mounted: "
+                + guest.exec("findmnt -n " + staging, 30).output().contains(staging));
+        assertTrue(outcome instanceof StatusRuntimeException || "staged".equals(outcome), String.valueOf(outcome));
+        assertTrue(guest.file("csi-node.log").contains("csi-node killed"));
+        assertEquals(nqn + "\n", attached(), "the connection the killed call made is still there");
+
+        Files.writeString(guest.share.resolve("start-node"), "");
+        long started = System.nanoTime();
+        deadline = started + TimeUnit.SECONDS.toNanos(180);
+        while (guest.file("csi-node.log").substring(logged).split("mayastor CSI node guest ready", -1).length < 2) {
+            assertTrue(System.nanoTime() < deadline, "csi-node did not start again:\n" + guest.file("csi-node.log").substring(logged));
+            Thread.sleep(500);
+        }
+        log(String.format("csi-node started again in %.1f s", (System.nanoTime() - started) / 1e9));
+        // the kubelet calls again: the volume is staged on the connection already there, once
+        node.withWaitForReady().withDeadlineAfter(180, TimeUnit.SECONDS).nodeStageVolume(NodeStageVolumeRequest.newBuilder()
+                .setVolumeId("pvc-stage-crash").setStagingTargetPath(staging).putPublishContext("uri", uri)
+                .setVolumeCapability(ext4).build());
+        assertEquals(nqn + "\n", attached(), "one connection, not two");
+        assertEquals("ext4\n", guest.ok("findmnt -n -o FSTYPE " + staging, 30));
+        publish("pvc-stage-crash", staging, target, ext4);
+        guest.ok("echo survived > " + target + "/f && sync && cat " + target + "/f", 30);
+        unpublishAndUnstage("pvc-stage-crash", staging, target);
+        assertEquals("", attached().strip());
+        delete("pvc-stage-crash");
     }
 }

@@ -27,7 +27,12 @@ final class GuestSession implements AutoCloseable {
     private int next;
 
     GuestSession(String script, Map<String, String> env) throws IOException {
-        share = Scratch.dir("mayastor-guest");
+        this(script, env, Scratch.dir("mayastor-guest"));
+    }
+
+    /** With a shared directory made beforehand (files the guest needs from its first moment). */
+    GuestSession(String script, Map<String, String> env, Path share) throws IOException {
+        this.share = share;
         List<String> command = List.of(KernelGuest.VM.resolve("run.sh").toString(),
                 Path.of("src/test/resources/vm", script).toAbsolutePath().toString());
         ProcessBuilder b = new ProcessBuilder(command).redirectErrorStream(true);

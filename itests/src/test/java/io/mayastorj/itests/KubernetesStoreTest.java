@@ -187,5 +187,64 @@ class KubernetesStoreTest {
         await(MSV, "db", r -> r == null, 30, "the volume gone");
         await(MSP, "pool-k1", r -> r == null, 30, "the pool gone");
         assertEquals(List.of(), cluster.onNodes(true), "nothing left on the node");
+
+        // the same through the control plane's own API (ctl, and the CSI controller's path): it writes the resources
+        cluster.resources().apply(io.mayastorj.api.v1.ApplyRequest.newBuilder().setManifest(cluster.poolManifest("k1")).build());
+        await(MSP, "pool-k1", r -> "online".equals(at(r, "status", "state")), 30, "the pool online again");
+        cluster.volumes().createVolume(io.mayastorj.api.v1.CreateVolumeRequest.newBuilder().setName("db2").setSize(32L << 20)
+                .setReplicaCount(1).setProtocol("nvmf").setThin(true).build());
+        cluster.volumes().publishVolume(io.mayastorj.api.v1.PublishVolumeRequest.newBuilder().setName("db2").setNode("k1").build());
+        cluster.volumes().unpublishVolume(io.mayastorj.api.v1.UnpublishVolumeRequest.newBuilder().setName("db2").build());
+        cluster.volumes().destroyVolume(io.mayastorj.api.v1.DestroyVolumeRequest.newBuilder().setName("db2").build());
+        await(MSV, "db2", r -> r == null, 30, "the volume gone");
+        cluster.resources().delete(io.mayastorj.api.v1.DeleteRequest.newBuilder().setKind("msp").setName("pool-k1").build());
+        await(MSP, "pool-k1", r -> r == null, 30, "the pool gone");
+        rbacAllowsEveryCallTheControlPlaneMadeAndNoMore();
+    }
+
+    /**
+     * deploy/moac-rbac.yaml against what the control plane did above: every API call it made (its
+     * requests carry its token; the test's own client has none) is allowed by the ClusterRole, and
+     * the role's rules for openebs.io grant nothing it did not use. A rule taken away is caught.
+     */
+    private void rbacAllowsEveryCallTheControlPlaneMadeAndNoMore() throws Exception {
+        List<RbacCheck.Call> calls = new java.util.ArrayList<>();
+        io.fabric8.mockwebserver.http.RecordedRequest r;
+        while ((r = server.takeRequest(100, TimeUnit.MILLISECONDS)) != null) {
+            if ("Bearer not-checked-by-the-mock".equals(r.getHeader("Authorization"))) {
+                RbacCheck.Call call = RbacCheck.of(r);
+                if (call != null) {
+                    calls.add(call);
+                }
+            }
+        }
+        java.util.SortedSet<String> used = new java.util.TreeSet<>(calls.stream().map(RbacCheck.Call::key).toList());
+        log("the control plane's API calls (" + calls.size() + "): " + used);
+        assertTrue(used.contains("update openebs.io/mayastorvolumes/status"), used.toString());
+        io.fabric8.kubernetes.api.model.rbac.ClusterRole role = kube.load(Files.newInputStream(Path.of("..", "deploy", "moac-rbac.yaml"))).items().stream().filter(i -> i instanceof io.fabric8.kubernetes.api.model.rbac.ClusterRole)
+                .map(i -> (io.fabric8.kubernetes.api.model.rbac.ClusterRole) i).findFirst().orElseThrow();
+        assertEquals(List.of(), RbacCheck.denied(role, calls), "calls moac-rbac.yaml does not allow");
+        java.util.SortedSet<String> granted = new java.util.TreeSet<>();
+        for (var rule : role.getRules()) {
+            if (rule.getApiGroups().contains("openebs.io")) {
+                for (String resource : rule.getResources()) {
+                    for (String verb : rule.getVerbs()) {
+                        granted.add(verb + " openebs.io/" + resource);
+                    }
+                }
+            }
+        }
+        java.util.SortedSet<String> usedHere = new java.util.TreeSet<>(used.stream().filter(k -> k.contains(" openebs.io/")).toList());
+        // granted for paths this scenario does not take: a node registering at a new endpoint (its
+        // MayastorNode's spec follows), and `ctl delete msn` of a node that is gone for good
+        usedHere.addAll(List.of("update openebs.io/mayastornodes", "delete openebs.io/mayastornodes"));
+        assertEquals(usedHere, granted, "the control plane's rules are what it uses: no more, no less");
+
+        // the check bites: without the rule for the volumes' status, those calls are refused
+        io.fabric8.kubernetes.api.model.rbac.ClusterRole without = new io.fabric8.kubernetes.api.model.rbac.ClusterRoleBuilder(role)
+                .withRules(role.getRules().stream().filter(rule -> !rule.getResources().contains("mayastorvolumes/status")).toList())
+                .build();
+        List<String> refused = RbacCheck.denied(without, calls);
+        assertTrue(!refused.isEmpty() && refused.stream().allMatch(l -> l.contains("openebs.io/mayastorvolumes/status: ")), refused.toString());
     }
 }

@@ -104,7 +104,9 @@ public class NodeApiTest {
         }
         options.add(junitBundles());
         options.add(cleanCaches());
-        options.add(systemPackages("sun.misc"));
+        options.add(systemPackages("sun.misc", "com.sun.net.httpserver"));
+        // as the launcher says for a node without a CSI endpoint: the CSI driver is not part of this runtime
+        options.add(frameworkProperty("mayastor.unused.pids").value("io.mayastorj.csi"));
         options.add(bootDelegationPackage("sun.*"));
         options.add(frameworkProperty("felix.log.level").value("1"));
         options.add(frameworkProperty("ds.loglevel").value("warn"));
@@ -139,11 +141,13 @@ public class NodeApiTest {
         dataPlane.put("buffers.mb", 32);
         configAdmin.getConfiguration("io.mayastorj.dataplane", "?").update(dataPlane);
         configAdmin.getConfiguration("io.mayastorj.node", "?").update(node);
-        ServiceTracker<Object, Object> ready = new ServiceTracker<>(context,
-                context.createFilter("(mayastor.node.state=ready)"), null);
-        ready.open(true);
-        assertNotNull("the node announced itself ready", ready.waitForService(30_000));
-        ready.close();
+        ServiceTracker<Object, Object> decided = new ServiceTracker<>(context,
+                context.createFilter("(mayastor.node.state=*)"), null);
+        decided.open(true);
+        assertNotNull("the node announced whether it started", decided.waitForService(60_000));
+        assertEquals("the node started: " + decided.getServiceReference().getProperty("mayastor.node.error"), "ready",
+                decided.getServiceReference().getProperty("mayastor.node.state"));
+        decided.close();
     }
 
     @After

@@ -9,21 +9,20 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.stream.Stream;
 
-import org.junit.jupiter.api.extension.AfterAllCallback;
-import org.junit.jupiter.api.extension.AfterTestExecutionCallback;
-import org.junit.jupiter.api.extension.ExtensionContext;
 
 /**
  * Work directories of integration tests. They hold multi-GiB pool images (thick replicas are
  * zeroed, so they really take the space), and a suite that leaves them behind fills the disk of
- * the machine it runs on. Every directory made here is removed after its test class (the
- * extension is registered by auto-detection for every class); when the class failed, the logs
- * and state stay for a person to read and only the disk images go.
+ * the machine it runs on. Every directory made here is removed after its test class by {@link
+ * ScratchCleanup}; when the class failed, the logs and state stay for a person to read and only the
+ * disk images go. (No JUnit here: pax-exam's tests run this class inside Felix.)
  */
-public final class Scratch implements AfterTestExecutionCallback, AfterAllCallback {
+public final class Scratch {
 
     private static final List<Path> DIRS = new ArrayList<>();
-    private static volatile boolean failed;
+
+    private Scratch() {
+    }
 
     /** A new empty directory under the system's temporary directory, removed after the class. */
     public static Path dir(String prefix) throws IOException {
@@ -34,26 +33,17 @@ public final class Scratch implements AfterTestExecutionCallback, AfterAllCallba
         return dir;
     }
 
-    @Override
-    public void afterTestExecution(ExtensionContext context) {
-        if (context.getExecutionException().isPresent()) {
-            failed = true;
-        }
-    }
-
-    @Override
-    public void afterAll(ExtensionContext context) {
+    /** Removes the directories made since the last call: all of them, or only their disk images when the class failed. */
+    static void cleanUp(String testClass, boolean failed) {
         List<Path> dirs;
         synchronized (DIRS) {
             dirs = new ArrayList<>(DIRS);
             DIRS.clear();
         }
-        boolean failed = Scratch.failed || context.getExecutionException().isPresent();
-        Scratch.failed = false;
         for (Path dir : dirs) {
             if (failed) {
                 deleteImages(dir);
-                System.err.println("[scratch] " + context.getDisplayName() + " failed: its logs are kept in " + dir);
+                System.err.println("[scratch] " + testClass + " failed: its logs are kept in " + dir);
             } else {
                 deleteTree(dir);
             }

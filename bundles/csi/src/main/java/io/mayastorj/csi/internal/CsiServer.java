@@ -8,6 +8,7 @@ import io.grpc.netty.shaded.io.netty.channel.EventLoopGroup;
 import io.grpc.util.MutableHandlerRegistry;
 import io.mayastorj.core.grpc.ErrorMapping;
 import io.mayastorj.core.grpc.GrpcServers;
+import io.mayastorj.core.node.HealthCheck;
 import io.mayastorj.core.node.Node;
 import io.mayastorj.csi.CsiEndpoint;
 import io.mayastorj.csi.CsiReadiness;
@@ -36,8 +37,9 @@ import org.osgi.service.component.annotations.ReferencePolicyOption;
  * mayastor.grpc.server=csi}: the control plane's Controller). Runs only when the runtime is given a
  * CSI endpoint.
  */
-@Component(immediate = true, configurationPid = CsiConfig.PID, configurationPolicy = ConfigurationPolicy.REQUIRE)
-public final class CsiServer {
+@Component(immediate = true, service = HealthCheck.class, configurationPid = CsiConfig.PID,
+        configurationPolicy = ConfigurationPolicy.REQUIRE)
+public final class CsiServer implements HealthCheck {
 
     private static final Logger LOG = System.getLogger("mayastor.csi");
 
@@ -85,6 +87,17 @@ public final class CsiServer {
         LOG.log(Level.INFO, "CSI driver {0} serves {1} on {2}", CsiReadiness.DRIVER,
                 nodeService == null ? "Identity" : "Identity and Node (node id " + node.id() + ")",
                 String.join(" and ", endpoints.stream().map(CsiEndpoint::toString).toList()));
+    }
+
+    @Override
+    public String name() {
+        return "csi";
+    }
+
+    /** Not ready while CSI Probe would say so: the runtime's /readyz and the driver agree. */
+    @Override
+    public String notReady() {
+        return IdentityService.notReady(List.copyOf(parts));
     }
 
     private static String rootMessage(Throwable e) {

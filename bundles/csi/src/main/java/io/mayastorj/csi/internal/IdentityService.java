@@ -60,8 +60,18 @@ final class IdentityService extends IdentityGrpc.IdentityImplBase {
     /** Ready when some part serves and none says it is not ready; the reason is logged once per change. */
     @Override
     public void probe(ProbeRequest request, StreamObserver<ProbeResponse> response) {
+        String reason = notReady(parts.get());
+        if (reason != null && !reason.equals(lastReason)) {
+            LOG.log(Level.INFO, "CSI probe: not ready: {0}", reason);
+        }
+        lastReason = reason;
+        response.onNext(ProbeResponse.newBuilder().setReady(BoolValue.of(reason == null)).build());
+        response.onCompleted();
+    }
+
+    /** Why the driver is not ready (Probe, and the runtime's /readyz), or null. */
+    static String notReady(List<CsiReadiness> all) {
         List<String> reasons = new ArrayList<>();
-        List<CsiReadiness> all = parts.get();
         if (all.isEmpty()) {
             reasons.add("neither the controller nor the node service is running in this process");
         }
@@ -71,12 +81,6 @@ final class IdentityService extends IdentityGrpc.IdentityImplBase {
                 reasons.add(reason);
             }
         }
-        String reason = reasons.isEmpty() ? null : String.join("; ", reasons);
-        if (reason != null && !reason.equals(lastReason)) {
-            LOG.log(Level.INFO, "CSI probe: not ready: {0}", reason);
-        }
-        lastReason = reason;
-        response.onNext(ProbeResponse.newBuilder().setReady(BoolValue.of(reason == null)).build());
-        response.onCompleted();
+        return reasons.isEmpty() ? null : String.join("; ", reasons);
     }
 }

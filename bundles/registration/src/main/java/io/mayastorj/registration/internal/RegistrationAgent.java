@@ -235,7 +235,7 @@ public final class RegistrationAgent {
         @Override
         public void withdraw() {
             stub.withDeadlineAfter(CALL_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)
-                    .deregister(DeregisterRequest.newBuilder().setId(node.id()).build());
+                    .deregister(DeregisterRequest.newBuilder().setId(node.id()).setApplicationOnly(applicationOnly).build());
         }
 
         @Override

@@ -123,6 +123,11 @@ public final class NodeRegistry implements AutoCloseable {
         NodeState beat;
         synchronized (this) {
             Entry e = nodes.get(id);
+            if (e != null && e.storage && !storage) {
+                // the CSI node plugin beside a storage node of the same name: the storage node's
+                // registration stands (its endpoint, and its heartbeats alone say whether it is online)
+                return;
+            }
             boolean fresh = e == null;
             if (fresh) {
                 e = new Entry();
@@ -153,13 +158,17 @@ public final class NodeRegistry implements AutoCloseable {
         }
     }
 
-    /** A node that stops cleanly. */
+    /** A storage node that stops cleanly. */
     public void deregister(String id) {
+        deregister(id, true);
+    }
+
+    /** A node that stops cleanly; {@code storage} false from one that attaches volumes only. */
+    public void deregister(String id, boolean storage) {
         NodeState changed = null;
-        NodeState beat;
         synchronized (this) {
             Entry e = nodes.get(id);
-            if (e != null && e.online) {
+            if (e != null && e.online && (storage || !e.storage)) {
                 e.online = false;
                 changed = state(id, e);
                 LOG.log(Level.INFO, "node {0} deregistered: offline", id);

@@ -24,7 +24,7 @@ public final class RegistrationService extends RegistrationGrpc.RegistrationImpl
 
     @Override
     public void deregister(DeregisterRequest request, StreamObserver<Empty> response) {
-        registry.deregister(request.getId());
+        registry.deregister(request.getId(), !request.getApplicationOnly());
         response.onNext(Empty.getDefaultInstance());
         response.onCompleted();
     }

@@ -52,6 +52,26 @@ class NodeRegistryTest {
     }
 
     @Test
+    void theCsiNodePluginBesideAStorageNodeOfTheSameNameNeverTakesItsPlace() {
+        registry.register("n1", "10.0.0.1:10124", null);
+        registry.register("n1", "10.0.0.1:10199", null, false); // mayastor csi-node on the same Kubernetes node
+        assertEquals("10.0.0.1:10124", registry.node("n1").orElseThrow().endpoint());
+        assertTrue(registry.node("n1").orElseThrow().storage());
+        registry.deregister("n1", false); // the plugin stops
+        assertTrue(registry.node("n1").orElseThrow().online());
+        advanceSeconds(16);
+        registry.register("n1", "10.0.0.1:10199", null, false);
+        registry.expire();
+        assertFalse(registry.node("n1").orElseThrow().online(), "only the storage node's own beats keep it online");
+        assertEquals(List.of("n1 online 10.0.0.1:10124", "n1 offline 10.0.0.1:10124"), events);
+
+        registry.register("a1", "10.0.0.5:10199", null, false); // an application node, then a storage node there
+        registry.register("a1", "10.0.0.5:10124", null);
+        assertEquals("10.0.0.5:10124", registry.node("a1").orElseThrow().endpoint());
+        assertTrue(registry.node("a1").orElseThrow().storage());
+    }
+
+    @Test
     void aNodeRememberedAtStartGetsOneFullPeriodToBeHeardFrom() {
         registry.remember("n2", "10.0.0.2:10124", null, true);
         advanceSeconds(14);

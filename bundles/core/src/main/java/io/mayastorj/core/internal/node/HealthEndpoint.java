@@ -1,0 +1,111 @@
+package io.mayastorj.core.internal.node;
+
+import io.mayastorj.core.node.HealthCheck;
+import java.io.IOException;
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
+import java.net.InetSocketAddress;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.Function;
+import org.osgi.framework.BundleContext;
+import org.osgi.framework.InvalidSyntaxException;
+import org.osgi.service.component.annotations.Activate;
+import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.ConfigurationPolicy;
+import org.osgi.service.component.annotations.Deactivate;
+import org.osgi.service.component.annotations.Reference;
+import org.osgi.service.component.annotations.ReferenceCardinality;
+import org.osgi.service.component.annotations.ReferencePolicy;
+import org.osgi.service.metatype.annotations.AttributeDefinition;
+
+/**
+ * The runtime's probes over HTTP, for Kubernetes: {@code /healthz} answers 200 while every
+ * {@link HealthCheck} says the runtime is live (its reactors turn), {@code /readyz} 200 once the
+ * runtime has started (the startup monitor said so) and every check says it is ready, 503 with the
+ * reasons otherwise. Off unless the runtime's {@code http.endpoint} is set; a port that is taken
+ * stops the runtime at start-up, as the gRPC port does.
+ */
+@Component(immediate = true, configurationPid = "io.mayastorj.node", configurationPolicy = ConfigurationPolicy.REQUIRE)
+public final class HealthEndpoint {
+
+    private static final Logger LOG = System.getLogger("mayastor.node");
+
+    @interface Config {
+        @AttributeDefinition(description = "ip:port of the HTTP endpoint (probes), none when empty")
+        String http_endpoint() default "";
+    }
+
+    private final List<HealthCheck> checks = new CopyOnWriteArrayList<>();
+    private final BundleContext context;
+    private ProbeServer server;
+
+    @Reference(cardinality = ReferenceCardinality.MULTIPLE, policy = ReferencePolicy.DYNAMIC)
+    void addCheck(HealthCheck check) {
+        checks.add(check);
+    }
+
+    void removeCheck(HealthCheck check) {
+        checks.remove(check);
+    }
+
+    @Activate
+    public HealthEndpoint(BundleContext context, Config config) throws IOException {
+        this.context = context;
+        String text = config.http_endpoint() == null ? "" : config.http_endpoint().strip();
+        if (text.isEmpty()) {
+            return;
+        }
+        Endpoint endpoint = Endpoint.parse(text);
+        // the JDK's HTTP server is touched only here, so a framework without it runs without probes
+        server = new ProbeServer(endpoint.socketAddress(), () -> problems(HealthCheck::notLive, false),
+                () -> problems(HealthCheck::notReady, true));
+        LOG.log(Level.INFO, "probes on http://{0}/healthz and /readyz", endpoint);
+    }
+
+    /** The reasons the runtime is not live (or not ready); empty when it is. */
+    List<String> problems(Function<HealthCheck, String> ask, boolean startup) {
+        List<String> problems = new ArrayList<>();
+        if (startup) {
+            String state = startupState();
+            if (!"ready".equals(state)) {
+                problems.add(state == null ? "starting" : "start-up " + state);
+            }
+        }
+        for (HealthCheck check : checks) {
+            String why;
+            try {
+                why = ask.apply(check);
+            } catch (RuntimeException e) {
+                why = "its check failed: " + e;
+            }
+            if (why != null) {
+                problems.add(check.name() + ": " + why);
+            }
+        }
+        return problems;
+    }
+
+    /** What the startup monitor announced: ready, failed, or null while it has not decided. */
+    private String startupState() {
+        try {
+            var refs = context.getServiceReferences(Object.class.getName(), "(mayastor.node.state=*)");
+            return refs == null || refs.length == 0 ? null : String.valueOf(refs[0].getProperty("mayastor.node.state"));
+        } catch (InvalidSyntaxException | IllegalStateException e) {
+            return null;
+        }
+    }
+
+    /** The address it listens on (tests), or null when off. */
+    InetSocketAddress address() {
+        return server == null ? null : server.address();
+    }
+
+    @Deactivate
+    public void stop() {
+        if (server != null) {
+            server.close();
+        }
+    }
+}

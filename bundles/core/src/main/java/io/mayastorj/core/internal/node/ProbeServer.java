@@ -1,0 +1,66 @@
+package io.mayastorj.core.internal.node;
+
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.function.Supplier;
+
+/** The JDK's HTTP server answering {@code /healthz} and {@code /readyz}: 200 "ok", or 503 with the reasons. */
+final class ProbeServer implements AutoCloseable {
+
+    private final HttpServer server;
+    private final ExecutorService executor;
+
+    ProbeServer(InetSocketAddress address, Supplier<List<String>> live, Supplier<List<String>> ready) throws IOException {
+        try {
+            server = HttpServer.create(address, 16);
+        } catch (IOException e) {
+            throw new IOException("cannot serve HTTP on " + address.getHostString() + ":" + address.getPort() + ": "
+                    + e.getMessage(), e);
+        }
+        executor = Executors.newSingleThreadExecutor(r -> {
+            Thread t = new Thread(r, "http-probes");
+            t.setDaemon(true);
+            return t;
+        });
+        server.setExecutor(executor); // probes are rare and quick: one thread answers them in turn
+        server.createContext("/healthz", exchange -> answer(exchange, live.get()));
+        server.createContext("/readyz", exchange -> answer(exchange, ready.get()));
+        server.start();
+    }
+
+    InetSocketAddress address() {
+        return server.getAddress();
+    }
+
+    private static void answer(HttpExchange exchange, List<String> problems) throws IOException {
+        try (exchange) {
+            String method = exchange.getRequestMethod();
+            if (!"GET".equals(method) && !"HEAD".equals(method)) {
+                exchange.sendResponseHeaders(405, -1);
+                return;
+            }
+            byte[] body = ((problems.isEmpty() ? "ok" : String.join("\n", problems)) + "\n").getBytes(StandardCharsets.UTF_8);
+            exchange.getResponseHeaders().set("Content-Type", "text/plain; charset=utf-8");
+            boolean head = "HEAD".equals(method);
+            exchange.sendResponseHeaders(problems.isEmpty() ? 200 : 503, head ? -1 : body.length);
+            if (!head) {
+                try (OutputStream out = exchange.getResponseBody()) {
+                    out.write(body);
+                }
+            }
+        }
+    }
+
+    @Override
+    public void close() {
+        server.stop(0);
+        executor.shutdownNow();
+    }
+}
