@@ -463,10 +463,23 @@ class CsiGuestTest {
             Thread.sleep(500);
         }
         log(String.format("csi-node started again in %.1f s", (System.nanoTime() - started) / 1e9));
-        // the kubelet calls again: the volume is staged on the connection already there, once
-        node.withWaitForReady().withDeadlineAfter(180, TimeUnit.SECONDS).nodeStageVolume(NodeStageVolumeRequest.newBuilder()
-                .setVolumeId("pvc-stage-crash").setStagingTargetPath(staging).putPublishContext("uri", uri)
-                .setVolumeCapability(ext4).build());
+        // the kubelet calls again (and again, with a backoff, while the plugin cannot be reached: QEMU's
+        // port forward accepts a connection before the guest's socket does): staged on the connection there
+        deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+        while (true) {
+            try {
+                node.withWaitForReady().withDeadlineAfter(180, TimeUnit.SECONDS).nodeStageVolume(NodeStageVolumeRequest.newBuilder()
+                        .setVolumeId("pvc-stage-crash").setStagingTargetPath(staging).putPublishContext("uri", uri)
+                        .setVolumeCapability(ext4).build());
+                break;
+            } catch (StatusRuntimeException e) {
+                if (e.getStatus().getCode() != Status.Code.UNAVAILABLE || System.nanoTime() > deadline) {
+                    throw e;
+                }
+                log("NodeStage again after " + e.getStatus());
+                Thread.sleep(1000);
+            }
+        }
         assertEquals(nqn + "\n", attached(), "one connection, not two");
         assertEquals("ext4\n", guest.ok("findmnt -n -o FSTYPE " + staging, 30));
         publish("pvc-stage-crash", staging, target, ext4);

@@ -280,6 +280,9 @@ class ManifestTest {
                     ContainerPort p = named(c, probe.getHttpGet().getPort());
                     assertEquals(port(arg(c, "--http-endpoint").orElseThrow()), p.getContainerPort(), c.getName());
                 }
+                assertEquals(String.valueOf(port(arg(c, "--http-endpoint").orElseThrow())),
+                        t.getMetadata().getAnnotations().get("prometheus.io/port"), c.getName() + ": Prometheus scrapes /metrics there");
+                assertEquals("/metrics", t.getMetadata().getAnnotations().get("prometheus.io/path"));
                 assertEquals("/readyz", c.getReadinessProbe().getHttpGet().getPath());
                 assertEquals("/healthz", c.getLivenessProbe().getHttpGet().getPath());
                 arg(c, "--grpc-endpoint").ifPresent(grpc -> {

@@ -109,6 +109,8 @@ public final class ControlPlane {
         services.add(context.registerService(BindableService.class, new ControllerService(api, registry, store, () -> null),
                 new Hashtable<>(Map.of(GrpcServers.SERVER, GrpcServers.CSI))));
         services.add(context.registerService(BindableService.class, new ResourceService(store), null));
+        services.add(context.registerService(io.mayastorj.core.metrics.MetricsSource.class,
+                new ControlMetrics(registry, store, reconciler), null));
         reconciler.start();
         LOG.log(Level.INFO, "control plane {0}: resources in {1}; nodes register {2}", node.id(), store.describe(),
                 nats == null ? "over gRPC" : "over gRPC and NATS (" + config.nats_url() + ")");

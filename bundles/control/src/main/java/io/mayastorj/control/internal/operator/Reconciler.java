@@ -47,6 +47,8 @@ public final class Reconciler implements AutoCloseable {
     private volatile boolean running = true;
     private long lastSync;
     private volatile long passes;
+    private volatile long failures;
+    private volatile long busyNanos;
 
     public Reconciler(Duration syncPeriod, int workers) {
         this.syncNanos = syncPeriod.toNanos();
@@ -88,6 +90,16 @@ public final class Reconciler implements AutoCloseable {
     }
 
     /** Steps run since start (for tests and the shell). */
+    /** Reconcile steps that failed (and were retried). */
+    public long failures() {
+        return failures;
+    }
+
+    /** Seconds spent in reconcile steps, all workers together. */
+    public double busySeconds() {
+        return busyNanos / 1e9;
+    }
+
     public long passes() {
         return passes;
     }
@@ -165,8 +177,11 @@ public final class Reconciler implements AutoCloseable {
             } finally {
                 done(key, failed);
             }
+            long took = System.nanoTime() - start;
             synchronized (this) {
                 passes++;
+                failures += failed ? 1 : 0;
+                busyNanos += took;
             }
         }
     }

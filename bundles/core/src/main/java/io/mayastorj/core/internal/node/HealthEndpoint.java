@@ -1,5 +1,6 @@
 package io.mayastorj.core.internal.node;
 
+import io.mayastorj.core.metrics.MetricsSource;
 import io.mayastorj.core.node.HealthCheck;
 import java.io.IOException;
 import java.lang.System.Logger;
@@ -21,7 +22,8 @@ import org.osgi.service.component.annotations.ReferencePolicy;
 import org.osgi.service.metatype.annotations.AttributeDefinition;
 
 /**
- * The runtime's probes over HTTP, for Kubernetes: {@code /healthz} answers 200 while every
+ * The runtime's probes and metrics over HTTP, for Kubernetes and Prometheus: {@code /metrics} has
+ * every {@link MetricsSource}'s samples; {@code /healthz} answers 200 while every
  * {@link HealthCheck} says the runtime is live (its reactors turn), {@code /readyz} 200 once the
  * runtime has started (the startup monitor said so) and every check says it is ready, 503 with the
  * reasons otherwise. Off unless the runtime's {@code http.endpoint} is set; a port that is taken
@@ -38,6 +40,7 @@ public final class HealthEndpoint {
     }
 
     private final List<HealthCheck> checks = new CopyOnWriteArrayList<>();
+    private final List<MetricsSource> sources = new CopyOnWriteArrayList<>();
     private final BundleContext context;
     private ProbeServer server;
 
@@ -50,6 +53,15 @@ public final class HealthEndpoint {
         checks.remove(check);
     }
 
+    @Reference(cardinality = ReferenceCardinality.MULTIPLE, policy = ReferencePolicy.DYNAMIC)
+    void addSource(MetricsSource source) {
+        sources.add(source);
+    }
+
+    void removeSource(MetricsSource source) {
+        sources.remove(source);
+    }
+
     @Activate
     public HealthEndpoint(BundleContext context, Config config) throws IOException {
         this.context = context;
@@ -59,9 +71,10 @@ public final class HealthEndpoint {
         }
         Endpoint endpoint = Endpoint.parse(text);
         // the JDK's HTTP server is touched only here, so a framework without it runs without probes
+        MetricsPage metrics = new MetricsPage();
         server = new ProbeServer(endpoint.socketAddress(), () -> problems(HealthCheck::notLive, false),
-                () -> problems(HealthCheck::notReady, true));
-        LOG.log(Level.INFO, "probes on http://{0}/healthz and /readyz", endpoint);
+                () -> problems(HealthCheck::notReady, true), MetricsPage.CONTENT_TYPE, out -> metrics.write(List.copyOf(sources), out));
+        LOG.log(Level.INFO, "probes on http://{0}/healthz and /readyz, metrics on /metrics", endpoint);
     }
 
     /** The reasons the runtime is not live (or not ready); empty when it is. */

@@ -11,13 +11,22 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.function.Supplier;
 
-/** The JDK's HTTP server answering {@code /healthz} and {@code /readyz}: 200 "ok", or 503 with the reasons. */
+/**
+ * The JDK's HTTP server answering {@code /healthz} and {@code /readyz} (200 "ok", or 503 with the
+ * reasons) and {@code /metrics} (Prometheus' text format).
+ */
 final class ProbeServer implements AutoCloseable {
+
+    /** Writes a page's body. */
+    interface Page {
+        void write(OutputStream out) throws IOException;
+    }
 
     private final HttpServer server;
     private final ExecutorService executor;
 
-    ProbeServer(InetSocketAddress address, Supplier<List<String>> live, Supplier<List<String>> ready) throws IOException {
+    ProbeServer(InetSocketAddress address, Supplier<List<String>> live, Supplier<List<String>> ready, String metricsType,
+                Page metrics) throws IOException {
         try {
             server = HttpServer.create(address, 16);
         } catch (IOException e) {
@@ -32,6 +41,7 @@ final class ProbeServer implements AutoCloseable {
         server.setExecutor(executor); // probes are rare and quick: one thread answers them in turn
         server.createContext("/healthz", exchange -> answer(exchange, live.get()));
         server.createContext("/readyz", exchange -> answer(exchange, ready.get()));
+        server.createContext("/metrics", exchange -> page(exchange, metricsType, metrics));
         server.start();
     }
 
@@ -54,6 +64,22 @@ final class ProbeServer implements AutoCloseable {
                 try (OutputStream out = exchange.getResponseBody()) {
                     out.write(body);
                 }
+            }
+        }
+    }
+
+    private static void page(HttpExchange exchange, String type, Page page) throws IOException {
+        try (exchange) {
+            if (!"GET".equals(exchange.getRequestMethod())) {
+                exchange.sendResponseHeaders(405, -1);
+                return;
+            }
+            java.io.ByteArrayOutputStream body = new java.io.ByteArrayOutputStream(16 << 10);
+            page.write(body);
+            exchange.getResponseHeaders().set("Content-Type", type);
+            exchange.sendResponseHeaders(200, body.size());
+            try (OutputStream out = exchange.getResponseBody()) {
+                body.writeTo(out);
             }
         }
     }

@@ -11,6 +11,8 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.stream.Stream;
 
 /**
@@ -29,6 +31,7 @@ final class Attacher {
     private final Path dev;
     private final String hostNqn;
     private final Duration deviceTimeout;
+    private final Set<String> mismatches = ConcurrentHashMap.newKeySet();
 
     Attacher(Commands commands, Path root, String hostNqn, Duration deviceTimeout) {
         this.commands = commands;
@@ -183,7 +186,10 @@ final class Attacher {
                 String uuid = read(ns.resolve("uuid"));
                 if (uri.uuid() != null && uuid != null && !uuid.equalsIgnoreCase(uri.uuid())
                         && !uuid.replace("-", "").equalsIgnoreCase(uri.uuid().replace("-", ""))) {
-                    LOG.log(Level.WARNING, "{0} of {1} has uuid {2}, not {3}: not the volume", name, uri.target(), uuid, uri.uuid());
+                    if (mismatches.add(name + " " + uuid + " " + uri.uuid())) { // once, not at every look
+                        LOG.log(Level.WARNING, "{0} of {1} has uuid {2}, not {3}: not the volume", name, uri.target(), uuid,
+                                uri.uuid());
+                    }
                     continue;
                 }
                 Path device = dev.resolve(name);
