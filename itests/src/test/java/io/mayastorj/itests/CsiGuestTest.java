@@ -234,11 +234,13 @@ class CsiGuestTest {
                 + " --csi.stagingdir /tmp/sanity/staging --csi.mountdir /tmp/sanity/target"
                 + " --csi.testvolumeparameters /mnt/params.yaml --csi.testvolumesize " + (64 * MIB)
                 + " --csi.junitfile /mnt/sanity.xml --ginkgo.v --ginkgo.no-color >/mnt/sanity.log 2>&1; rc=$?;"
-                + " grep -E '^ *\\[FAIL\\]|^Ran |Passed \\|' /mnt/sanity.log | awk '!seen[$0]++'; exit $rc", 1800);
+                + " grep -E '^ *\\[FAIL\\]|^Ran |Passed \\|' /mnt/sanity.log | awk '!seen[$0]++';"
+                + " echo 'skipped, by reason:'; grep -E '^ *\\[SKIPPED\\] ' /mnt/sanity.log | grep -v '] in \\[' | sort | uniq -c; exit $rc", 1800);
         log(String.format("csi-sanity ran in %.0f s", (System.nanoTime() - start) / 1e9));
         Matcher m = Pattern.compile("Ran (\\d+) of (\\d+) Specs.*\\n.*?(\\d+) Passed \\| (\\d+) Failed \\| (\\d+) Pending \\| (\\d+) Skipped")
                 .matcher(r.output());
         assertTrue(m.find(), "no summary from csi-sanity:\n" + r.output() + "\n" + guest.file("sanity.log"));
+        log(r.output().substring(r.output().indexOf("skipped, by reason:")).stripTrailing());
         log("csi-sanity: ran " + m.group(1) + " of " + m.group(2) + " specs: " + m.group(3) + " passed, " + m.group(4)
                 + " failed, " + m.group(5) + " pending, " + m.group(6) + " skipped");
         assertEquals("0", m.group(4), r.output());
