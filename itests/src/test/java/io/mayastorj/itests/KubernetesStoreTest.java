@@ -172,6 +172,19 @@ class KubernetesStoreTest {
         assertEquals("k1", ((Map<?, ?>) replicas.get(0)).get("node"));
         assertEquals("pool-k1", ((Map<?, ?>) replicas.get(0)).get("pool"));
 
+        // what kubectl describe and kubectl get events show: the states each resource entered
+        List<String> events = kube.v1().events().inNamespace(NAMESPACE).list().getItems().stream()
+                .map(e -> e.getType() + " " + e.getReason() + " " + e.getInvolvedObject().getKind() + "/" + e.getInvolvedObject().getName()
+                        + ": " + e.getMessage())
+                .toList();
+        log("events: " + events);
+        assertTrue(events.contains("Normal Online MayastorNode/k1: node k1 is online at " + cluster.endpoints.get("k1")), events.toString());
+        assertTrue(events.contains("Normal Online MayastorPool/pool-k1: pool pool-k1 is online"), events.toString());
+        assertTrue(events.contains("Normal Healthy MayastorVolume/db: volume db is healthy"), events.toString());
+        assertTrue(kube.v1().events().inNamespace(NAMESPACE).list().getItems().stream()
+                .filter(e -> "db".equals(e.getInvolvedObject().getName()))
+                .allMatch(e -> uid.equals(e.getInvolvedObject().getUid()) && "mayastor-control".equals(e.getSource().getComponent())));
+
         // the pool is deleted while it holds the volume's replica: the finalizer holds it, the reason says why
         kube.genericKubernetesResources(MSP).inNamespace(NAMESPACE).withName("pool-k1").delete();
         msp = await(MSP, "pool-k1", r -> String.valueOf(at(r, "status", "reason")).startsWith("being deleted"), 20,

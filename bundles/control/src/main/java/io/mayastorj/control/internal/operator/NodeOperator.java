@@ -56,7 +56,9 @@ public final class NodeOperator {
         String status = n.online() ? MayastorNode.ONLINE : MayastorNode.OFFLINE;
         if (!status.equals(msn.getStatus())) {
             msn.setStatus(status);
-            store.updateStatus(msn);
+            msn = store.updateStatus(msn);
+            store.event(msn, n.online() ? "Normal" : "Warning", Events.reason(status),
+                    "node " + name + " is " + status + " at " + n.endpoint());
         }
     }
 }

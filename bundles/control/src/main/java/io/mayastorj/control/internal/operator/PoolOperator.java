@@ -169,10 +169,15 @@ public final class PoolOperator {
         if (Statuses.same(old, s)) {
             return;
         }
-        if (old == null || !Objects.equals(old.getState(), state) || !Objects.equals(old.getReason(), reason)) {
+        boolean changed = old == null || !Objects.equals(old.getState(), state) || !Objects.equals(old.getReason(), reason);
+        if (changed) {
             LOG.log(Level.INFO, "pool {0} is {1}{2}", msp.getMetadata().getName(), state, reason == null ? "" : ": " + reason);
         }
         msp.setStatus(s);
-        store.updateStatus(msp);
+        msp = store.updateStatus(msp);
+        if (changed) {
+            store.event(msp, MayastorPool.ONLINE.equals(state) ? "Normal" : "Warning", Events.reason(state),
+                    "pool " + msp.getMetadata().getName() + " is " + state + (reason == null ? "" : ": " + reason));
+        }
     }
 }

@@ -734,11 +734,16 @@ public final class VolumeOperator {
         if (Statuses.same(old, s)) {
             return;
         }
-        if (old == null || !Objects.equals(old.getState(), state)) {
+        boolean changed = old == null || !Objects.equals(old.getState(), state);
+        if (changed) {
             LOG.log(Level.INFO, "volume {0} is {1}{2}", msv.getMetadata().getName(), state, reason == null ? "" : ": " + reason);
         }
         msv.setStatus(s);
-        store.updateStatus(msv);
+        msv = store.updateStatus(msv);
+        if (changed) {
+            store.event(msv, MayastorVolume.HEALTHY.equals(state) ? "Normal" : "Warning", Events.reason(state),
+                    "volume " + msv.getMetadata().getName() + " is " + state + (reason == null ? "" : ": " + reason));
+        }
     }
 
 }

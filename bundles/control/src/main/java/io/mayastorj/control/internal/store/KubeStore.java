@@ -7,6 +7,12 @@ import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
 import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
 import io.mayastorj.control.internal.model.Kinds;
 import io.mayastorj.core.error.MayastorException;
+import io.fabric8.kubernetes.api.model.Event;
+import io.fabric8.kubernetes.api.model.EventBuilder;
+import java.time.OffsetDateTime;
+import java.time.ZoneOffset;
+import java.time.format.DateTimeFormatter;
+import java.time.temporal.ChronoUnit;
 import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
 import java.net.HttpURLConnection;
@@ -154,5 +160,33 @@ public final class KubeStore implements ResourceStore {
     public void close() {
         informers.forEach(SharedIndexInformer::stop);
         client.close();
+    }
+
+    /** A core/v1 Event about the resource, from the component mayastor-control; a failure is logged, not thrown. */
+    @Override
+    public void event(CustomResource<?, ?> about, String type, String reason, String message) {
+        String now = OffsetDateTime.now(ZoneOffset.UTC).truncatedTo(ChronoUnit.SECONDS)
+                .format(DateTimeFormatter.ISO_OFFSET_DATE_TIME).replace("+00:00", "Z");
+        Event event = new EventBuilder()
+                .withNewMetadata()
+                    .withName(about.getMetadata().getName() + "." + Long.toHexString(System.nanoTime()))
+                    .withNamespace(namespace)
+                .endMetadata()
+                .withNewInvolvedObject()
+                    .withApiVersion(about.getApiVersion()).withKind(about.getKind()).withName(about.getMetadata().getName())
+                    .withNamespace(namespace).withUid(about.getMetadata().getUid())
+                    .withResourceVersion(about.getMetadata().getResourceVersion())
+                .endInvolvedObject()
+                .withType(type).withReason(reason).withMessage(message)
+                .withNewSource().withComponent("mayastor-control").endSource()
+                .withReportingComponent("mayastor-control").withReportingInstance("mayastor-control")
+                .withFirstTimestamp(now).withLastTimestamp(now).withCount(1)
+                .build();
+        try {
+            client.v1().events().inNamespace(namespace).resource(event).create();
+        } catch (RuntimeException e) {
+            LOG.log(Level.WARNING, "cannot record the event {0} for {1} {2}: {3}", reason, about.getKind(),
+                    about.getMetadata().getName(), e.getMessage());
+        }
     }
 }

@@ -45,6 +45,14 @@ public interface ResourceStore extends AutoCloseable {
     /** For people: "files in DIR", "Kubernetes at URL, namespace NS". */
     String describe();
 
+    /**
+     * Tells a person what happened to a resource, as Kubernetes Events do ({@code kubectl describe},
+     * {@code kubectl get events}): TYPE Normal or Warning, REASON a CamelCase word, MESSAGE a
+     * sentence. Best effort: a store without events (the YAML files) logs nothing more.
+     */
+    default void event(CustomResource<?, ?> about, String type, String reason, String message) {
+    }
+
     @Override
     void close();
 }
