@@ -45,6 +45,7 @@ final class ControlCluster implements AutoCloseable {
     private final Map<String, int[]> ports = new LinkedHashMap<>();
     private final Map<String, ManagedChannel> channels = new TreeMap<>();
     private final List<Mayastor.NodeProcess> stopped = new ArrayList<>();
+    private String natsUrl;
 
     ControlCluster(String name) throws IOException {
         this(name, CONTROL_ADDRESS);
@@ -54,6 +55,11 @@ final class ControlCluster implements AutoCloseable {
     ControlCluster(String name, String controlAddress) throws IOException {
         work = Scratch.dir(name);
         control = controlAddress + ":" + DistributionTest.freePort(controlAddress);
+    }
+
+    /** Nodes started from now on register over NATS (the seed's way) instead of gRPC. */
+    void registerOverNats(String url) {
+        natsUrl = url;
     }
 
     /** Starts the control plane with its state under the work directory; restarts use the same arguments. */
@@ -98,7 +104,8 @@ final class ControlCluster implements AutoCloseable {
         List<String> args = new ArrayList<>(List.of("--node-id", id, "--grpc-endpoint", endpoint,
                 "--state-dir", work.resolve("state-" + id).toString(), "--buffers-mb", "64",
                 "--nvmf-port", String.valueOf(port[0]), "--iscsi-port", String.valueOf(port[1]),
-                "--control-endpoint", control, "--registration-interval-seconds", "1"));
+                "--registration-interval-seconds", "1"));
+        args.addAll(natsUrl == null ? List.of("--control-endpoint", control) : List.of("--nats-url", natsUrl));
         args.addAll(List.of(extra));
         Mayastor.NodeProcess p = new Mayastor.NodeProcess(args.toArray(String[]::new));
         assertNotNull(p.await(l -> l.startsWith("mayastor node " + id + " ready"), 60), p.output());

@@ -125,7 +125,7 @@ class CsiGuestTest {
      * machine's /tmp, /run and /var/tmp, so a build there (a clone in /tmp) is copied into the
      * shared directory, which hostrun sees at /mnt.
      */
-    private static Path guestVisible(Path dist, Path share) throws IOException {
+    static Path guestVisible(Path dist, Path share) throws IOException {
         Path real = dist.toRealPath();
         for (String hidden : List.of("/tmp/", "/run/", "/var/tmp/")) {
             if (real.toString().startsWith(hidden)) {

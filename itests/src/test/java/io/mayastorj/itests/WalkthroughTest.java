@@ -1,0 +1,347 @@
+package io.mayastorj.itests;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
+import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.api.model.PersistentVolume;
+import io.fabric8.kubernetes.api.model.PersistentVolumeBuilder;
+import io.fabric8.kubernetes.api.model.PersistentVolumeClaim;
+import io.fabric8.kubernetes.api.model.Quantity;
+import io.fabric8.kubernetes.api.model.storage.StorageClass;
+import io.fabric8.kubernetes.api.model.storage.VolumeAttachment;
+import io.fabric8.kubernetes.api.model.storage.VolumeAttachmentBuilder;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.dsl.base.ResourceDefinitionContext;
+import io.fabric8.kubernetes.client.server.mock.KubernetesCrudDispatcher;
+import io.fabric8.kubernetes.client.server.mock.KubernetesMockServer;
+import io.fabric8.mockwebserver.Context;
+import io.fabric8.mockwebserver.MockWebServer;
+import io.grpc.ManagedChannel;
+import io.mayastorj.csi.CsiEndpoint;
+import io.mayastorj.csi.v1.CapacityRange;
+import io.mayastorj.csi.v1.ControllerGrpc;
+import io.mayastorj.csi.v1.ControllerPublishVolumeRequest;
+import io.mayastorj.csi.v1.ControllerUnpublishVolumeRequest;
+import io.mayastorj.csi.v1.CreateVolumeRequest;
+import io.mayastorj.csi.v1.NodeGrpc;
+import io.mayastorj.csi.v1.NodePublishVolumeRequest;
+import io.mayastorj.csi.v1.NodeStageVolumeRequest;
+import io.mayastorj.csi.v1.NodeUnpublishVolumeRequest;
+import io.mayastorj.csi.v1.NodeUnstageVolumeRequest;
+import io.mayastorj.csi.v1.VolumeCapability;
+import java.io.InputStream;
+import java.net.InetAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * The Mayastor guide end to end, for nvmf and for iscsi. deploy/ applied to fabric8's mock API
+ * server (namespace, CRDs, CSIDriver, StorageClasses, the guide's pool.yaml per node), the control
+ * plane in Kubernetes mode, three storage nodes registering over a real nats-server, the guide's PVC
+ * provisioned, attached and mounted as the external-provisioner (CreateVolume with the class's
+ * parameters, a PV bound to the claim), the attacher (a VolumeAttachment, ControllerPublish) and the
+ * kubelet (NodeStage/NodePublish through the CSI node plugin in the QEMU guest) would do it — the
+ * test plays those three, which cannot run here. Then the guide's MySQL for real: Debian's MariaDB
+ * in the guest with its data on the volume, one transaction per row, a storage node SIGKILLed while
+ * rows go in; after a clean shutdown, the volume detached and attached again (the killed node back),
+ * every row whose commit the client saw is there, and the volume is repaired.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class WalkthroughTest {
+
+    private static final String NS = "mayastor";
+    private static final ResourceDefinitionContext MSP = new ResourceDefinitionContext.Builder().withGroup("openebs.io")
+            .withVersion("v1alpha1").withPlural("mayastorpools").withKind("MayastorPool").withNamespaced(true).build();
+    private KubernetesMockServer api;
+    private KubernetesClient kube;
+    private Process nats;
+    private ControlCluster cluster;
+    private GuestSession guest;
+    private ManagedChannel controllerChannel;
+    private ManagedChannel nodeChannel;
+    private final List<String> nodes = List.of("w1", "w2", "w3");
+
+    private static void log(String what) {
+        System.out.println("WalkthroughTest: " + what);
+    }
+
+    private void apply(String file) throws Exception {
+        try (InputStream in = Files.newInputStream(Path.of("..", "deploy", file))) {
+            for (HasMetadata o : kube.load(in).items()) {
+                kube.resource(o).create();
+            }
+        }
+    }
+
+    @BeforeAll
+    void start() throws Exception {
+        KernelGuest.assumeAvailable();
+        assumeTrue(Files.isExecutable(Path.of("/usr/sbin/mariadbd")), "MariaDB is not installed (scripts/test installs it)");
+        api = new KubernetesMockServer(new Context(), new MockWebServer(), new HashMap<>(), new KubernetesCrudDispatcher(), false);
+        api.init(InetAddress.getByName("127.0.0.1"), 0);
+        kube = api.createClient();
+        for (String f : List.of("namespace.yaml", "crds/mayastornodes.yaml", "crds/mayastorpools.yaml", "crds/mayastorvolumes.yaml",
+                "csi-driver.yaml", "storage-class.yaml")) {
+            apply(f);
+        }
+        cluster = new ControlCluster("mayastor-walkthrough", "127.0.0.1");
+        int natsPort = DistributionTest.freePort("127.0.0.1");
+        nats = new ProcessBuilder("nats-server", "-js", "-a", "127.0.0.1", "-p", String.valueOf(natsPort),
+                "-sd", cluster.work.resolve("nats").toString()).redirectErrorStream(true)
+                .redirectOutput(cluster.work.resolve("nats.log").toFile()).start();
+        String natsUrl = "nats://127.0.0.1:" + natsPort;
+        Path kubeconfig = cluster.work.resolve("kubeconfig");
+        Files.writeString(kubeconfig, """
+                apiVersion: v1
+                kind: Config
+                clusters: [{name: mock, cluster: {server: "http://127.0.0.1:%d"}}]
+                users: [{name: moac, user: {token: not-checked-by-the-mock}}]
+                contexts: [{name: mock, context: {cluster: mock, user: moac, namespace: mayastor}}]
+                current-context: mock
+                """.formatted(api.getPort()));
+        int csiPort = DistributionTest.freePort("127.0.0.1");
+        cluster.startControl("--kubeconfig", kubeconfig.toString(), "--nats", natsUrl, "--csi-endpoint",
+                "tcp://127.0.0.1:" + csiPort, "--registration-interval-seconds", "1", "--sync-period-seconds", "2");
+        cluster.registerOverNats(natsUrl);
+        for (String id : nodes) {
+            cluster.node(id, "127.0.0.1", "--publish-address", "10.0.2.2");
+            Path disk = cluster.disk(id, 4L << 30);
+            // the guide's pool.yaml, one per node
+            GenericKubernetesResource pool = kube.getKubernetesSerialization().unmarshal(
+                    Files.readString(Path.of("..", "deploy", "pool.yaml")), GenericKubernetesResource.class);
+            pool.getMetadata().setName("pool-on-" + id);
+            pool.setAdditionalProperty("spec", Map.of("node", id, "disks", List.of(disk.toString())));
+            kube.genericKubernetesResources(MSP).inNamespace(NS).resource(pool).create();
+        }
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (kube.genericKubernetesResources(MSP).inNamespace(NS).list().getItems().stream()
+                .filter(p -> p.getAdditionalProperties().get("status") instanceof Map<?, ?> st && "online".equals(st.get("state"))).count() < 3) {
+            assertTrue(System.nanoTime() < deadline, "three pools online (kubectl -n mayastor get msp)");
+            Thread.sleep(200);
+        }
+        controllerChannel = CsiEndpoint.parse("tcp://127.0.0.1:" + csiPort).channel();
+        // the CSI node plugin in the guest, as CsiGuestTest runs it
+        int forwarded = DistributionTest.freePort("127.0.0.1");
+        Path share = Scratch.dir("mayastor-guest");
+        guest = new GuestSession("csi-guest.sh", Map.of(
+                "VM_HOSTFWD", "tcp:127.0.0.1:" + forwarded + "-:10200",
+                "GUEST_MAYASTOR", CsiGuestTest.guestVisible(Mayastor.DIST, share).resolve("bin/mayastor").toString(),
+                "GUEST_NODE_ID", "guest",
+                "GUEST_CSI_PORT", "10200",
+                "GUEST_DEVICE_TIMEOUT", "60",
+                "GUEST_CONTROL", "10.0.2.2:" + cluster.control.substring(cluster.control.indexOf(':') + 1)), share);
+        guest.awaitFile("agent", 120);
+        deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(180);
+        while (!guest.file("csi-node.log").contains("mayastor CSI node guest ready")) {
+            assertTrue(System.nanoTime() < deadline, "csi-node did not start in the guest:\n" + guest.file("csi-node.log"));
+            Thread.sleep(500);
+        }
+        nodeChannel = CsiEndpoint.parse("tcp://127.0.0.1:" + forwarded).channel();
+    }
+
+    private NodeGrpc.NodeBlockingStub node() {
+        return NodeGrpc.newBlockingStub(nodeChannel).withWaitForReady().withDeadlineAfter(180, TimeUnit.SECONDS);
+    }
+
+    private static VolumeCapability mount(String fs) {
+        return VolumeCapability.newBuilder().setMount(VolumeCapability.MountVolume.newBuilder().setFsType(fs))
+                .setAccessMode(VolumeCapability.AccessMode.newBuilder().setMode(VolumeCapability.AccessMode.Mode.SINGLE_NODE_WRITER))
+                .build();
+    }
+
+    /** The kubelet: stage the volume on the node, publish it into the pod. */
+    private void mountInPod(String volumeId, String uri, String fs, String staging, String target) {
+        node().nodeStageVolume(NodeStageVolumeRequest.newBuilder().setVolumeId(volumeId).setStagingTargetPath(staging)
+                .putPublishContext("uri", uri).setVolumeCapability(mount(fs)).build());
+        node().nodePublishVolume(NodePublishVolumeRequest.newBuilder().setVolumeId(volumeId).setStagingTargetPath(staging)
+                .setTargetPath(target).setVolumeCapability(mount(fs)).build());
+    }
+
+    private void unmountFromPod(String volumeId, String staging, String target) {
+        node().nodeUnpublishVolume(NodeUnpublishVolumeRequest.newBuilder().setVolumeId(volumeId).setTargetPath(target).build());
+        node().nodeUnstageVolume(NodeUnstageVolumeRequest.newBuilder().setVolumeId(volumeId).setStagingTargetPath(staging).build());
+    }
+
+    private void awaitCommitted(int rows, String what) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(180);
+        while (guest.file("committed").lines().count() < rows) {
+            assertTrue(System.nanoTime() < deadline, what + ": " + guest.file("committed").lines().count() + " of " + rows
+                    + "; errors: " + guest.file("insert-errors"));
+            assertEquals("", guest.file("insert-errors").strip(), "an insert failed");
+            Thread.sleep(250);
+        }
+    }
+
+    /** mariadbd in the guest (hostrun: this machine's MariaDB on the guest's kernel), data on the volume. */
+    private void startMariadb(String datadir) throws Exception {
+        guest.ok("(mariadbd --datadir=" + datadir + " --user=root --socket=/tmp/my.sock --skip-networking"
+                + " --pid-file=/tmp/mdb.pid --log-error=/mnt/mariadb.err > /dev/null 2>&1 &);"
+                + " for i in $(seq 120); do [ -S /tmp/my.sock ] && exit 0; sleep 0.5; done; cat /mnt/mariadb.err; exit 1", 120);
+    }
+
+    private String sql(String statements) throws Exception {
+        return guest.ok("mariadb -S /tmp/my.sock -N -B -e \"" + statements + "\"", 60).strip();
+    }
+
+    @AfterAll
+    void stop() throws Exception {
+        if (guest != null) {
+            guest.close();
+        }
+        if (controllerChannel != null) {
+            controllerChannel.shutdownNow();
+        }
+        if (nodeChannel != null) {
+            nodeChannel.shutdownNow();
+        }
+        if (cluster != null) {
+            cluster.close();
+        }
+        if (nats != null) {
+            nats.destroy();
+        }
+        if (kube != null) {
+            kube.close();
+        }
+        if (api != null) {
+            api.destroy();
+        }
+    }
+
+    /** The external-provisioner: the claim's class and size become CreateVolume; a PV bound to the claim. */
+    private PersistentVolume provision(PersistentVolumeClaim pvc) {
+        StorageClass sc = kube.storage().v1().storageClasses().withName(pvc.getSpec().getStorageClassName()).get();
+        assertNotNull(sc, "StorageClass " + pvc.getSpec().getStorageClassName());
+        long bytes = pvc.getSpec().getResources().getRequests().get("storage").getNumericalAmount().longValue();
+        String name = "pvc-" + pvc.getMetadata().getUid();
+        var created = ControllerGrpc.newBlockingStub(controllerChannel).withDeadlineAfter(120, TimeUnit.SECONDS)
+                .createVolume(CreateVolumeRequest.newBuilder().setName(name).putAllParameters(sc.getParameters())
+                        .setCapacityRange(CapacityRange.newBuilder().setRequiredBytes(bytes))
+                        .addVolumeCapabilities(VolumeCapability.newBuilder()
+                                .setMount(VolumeCapability.MountVolume.newBuilder().setFsType(sc.getParameters().get("fsType")))
+                                .setAccessMode(VolumeCapability.AccessMode.newBuilder()
+                                        .setMode(VolumeCapability.AccessMode.Mode.SINGLE_NODE_WRITER))).build()).getVolume();
+        PersistentVolume pv = new PersistentVolumeBuilder().withNewMetadata().withName(name).endMetadata().withNewSpec()
+                .withCapacity(Map.of("storage", new Quantity(String.valueOf(created.getCapacityBytes()))))
+                .withAccessModes("ReadWriteOnce").withStorageClassName(sc.getMetadata().getName())
+                .withNewCsi().withDriver(sc.getProvisioner()).withVolumeHandle(created.getVolumeId())
+                .withVolumeAttributes(created.getVolumeContextMap()).withFsType(sc.getParameters().get("fsType")).endCsi()
+                .withNewClaimRef().withNamespace(pvc.getMetadata().getNamespace()).withName(pvc.getMetadata().getName())
+                .withUid(pvc.getMetadata().getUid()).endClaimRef().endSpec().build();
+        return kube.persistentVolumes().resource(pv).create();
+    }
+
+    /** The attacher: a VolumeAttachment for the guest's node becomes ControllerPublishVolume; its URI is the attachment's metadata. */
+    private String attach(PersistentVolume pv) {
+        VolumeAttachment va = kube.storage().v1().volumeAttachments().resource(new VolumeAttachmentBuilder().withNewMetadata()
+                .withName("csi-" + pv.getMetadata().getName()).endMetadata().withNewSpec().withAttacher(pv.getSpec().getCsi().getDriver())
+                .withNodeName("guest").withNewSource().withPersistentVolumeName(pv.getMetadata().getName()).endSource().endSpec()
+                .build()).create();
+        ControllerPublishVolumeRequest publish = ControllerPublishVolumeRequest.newBuilder()
+                .setVolumeId(pv.getSpec().getCsi().getVolumeHandle()).setNodeId("guest")
+                .setVolumeCapability(mount(pv.getSpec().getCsi().getFsType())).build();
+        String uri;
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (true) { // the attacher retries while the node is not registered yet
+            try {
+                uri = ControllerGrpc.newBlockingStub(controllerChannel).withDeadlineAfter(120, TimeUnit.SECONDS)
+                        .controllerPublishVolume(publish).getPublishContextMap().get("uri");
+                break;
+            } catch (io.grpc.StatusRuntimeException e) {
+                if (!String.valueOf(e.getStatus().getDescription()).contains("not registered") || System.nanoTime() > deadline) {
+                    throw e;
+                }
+                try {
+                    Thread.sleep(500);
+                } catch (InterruptedException ie) {
+                    throw new IllegalStateException(ie);
+                }
+            }
+        }
+        va.setStatus(new io.fabric8.kubernetes.api.model.storage.VolumeAttachmentStatusBuilder().withAttached(true)
+                .withAttachmentMetadata(Map.of("uri", uri)).build());
+        kube.storage().v1().volumeAttachments().resource(va).updateStatus();
+        return uri;
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"mayastor-nvmf", "mayastor-iscsi"})
+    void theGuidesMysqlKeepsEveryCommittedRowThroughAStorageNodesDeath(String storageClass) throws Exception {
+        String kind = storageClass.substring("mayastor-".length());
+        PersistentVolumeClaim pvc;
+        try (InputStream in = Files.newInputStream(Path.of("..", "deploy", "pvc.yaml"))) {
+            pvc = (PersistentVolumeClaim) kube.load(in).items().get(0);
+        }
+        pvc.getMetadata().setName("ms-volume-claim-" + kind);
+        pvc.getSpec().setStorageClassName(storageClass);
+        pvc = kube.persistentVolumeClaims().inNamespace("default").resource(pvc).create();
+        PersistentVolume pv = provision(pvc);
+        String volumeId = pv.getSpec().getCsi().getVolumeHandle();
+        String fs = pv.getSpec().getCsi().getFsType();
+        String uri = attach(pv);
+        log(storageClass + ": " + volumeId + " attached at " + uri);
+        String staging = "/tmp/kubelet/staging/" + kind;
+        String target = "/tmp/kubelet/pods/mysql-" + kind + "/volumes/data";
+        mountInPod(volumeId, uri, fs, staging, target);
+
+        // the guide's MySQL: MariaDB with its data on the volume, rows inserted one transaction each
+        String datadir = target + "/mysql";
+        guest.ok("rm -f /mnt/committed /mnt/insert-errors /mnt/stop-inserts /mnt/inserts-done; mariadb-install-db --datadir=" + datadir
+                + " --user=root --auth-root-authentication-method=normal --skip-test-db > /mnt/mariadb-install.log 2>&1", 300);
+        startMariadb(datadir);
+        sql("create database guide; create table guide.t (id int primary key, payload varchar(200)) engine=InnoDB");
+        guest.ok("(for i in $(seq 1 1000000); do [ -e /mnt/stop-inserts ] && break;"
+                + " if mariadb -S /tmp/my.sock -e \"insert into guide.t values ($i, repeat('x', 200))\" 2>>/mnt/insert-errors;"
+                + " then echo $i >> /mnt/committed; else echo failed $i >> /mnt/insert-errors; fi; done;"
+                + " echo done >> /mnt/inserts-done) > /dev/null 2>&1 &", 30);
+        awaitCommitted(3, "rows before the kill");
+        String nexusNode = cluster.volumes().listVolumes(io.mayastorj.api.v1.ListVolumesRequest.newBuilder().setName(volumeId)
+                .build()).getVolumes(0).getTargetNode();
+        String victim = nodes.stream().filter(n -> !n.equals(nexusNode)).findFirst().orElseThrow();
+        long before = guest.file("committed").lines().count();
+        log("kill -9 " + victim + " (the nexus is on " + nexusNode + ") after " + before + " committed rows");
+        cluster.killNode(victim);
+        awaitCommitted((int) before + 5, "rows after the kill");
+        Files.writeString(guest.share.resolve("stop-inserts"), "");
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+        while (!guest.file("inserts-done").contains("done")) {
+            assertTrue(System.nanoTime() < deadline, "the inserts did not stop");
+            Thread.sleep(500);
+        }
+        List<String> committed = guest.file("committed").lines().toList();
+        log(committed.size() + " rows committed, " + (committed.size() - before) + " after the kill");
+        assertEquals("", guest.file("insert-errors").strip(), "no insert failed while the node was dead");
+        assertTrue(committed.size() > before, "inserts went on after the kill");
+        guest.ok("mariadb-admin -S /tmp/my.sock shutdown", 120);
+
+        // detached and attached again, as when the pod moves: every committed row is there
+        unmountFromPod(volumeId, staging, target);
+        ControllerGrpc.newBlockingStub(controllerChannel).withDeadlineAfter(120, TimeUnit.SECONDS).controllerUnpublishVolume(
+                ControllerUnpublishVolumeRequest.newBuilder().setVolumeId(volumeId).setNodeId("guest").build());
+        kube.storage().v1().volumeAttachments().withName("csi-" + pv.getMetadata().getName()).delete();
+        cluster.node(victim, null);
+        uri = attach(pv);
+        mountInPod(volumeId, uri, fs, staging, target);
+        startMariadb(datadir);
+        // every row whose commit the client saw is there (one more may have committed as the inserts stopped)
+        int k = committed.size();
+        assertEquals(String.valueOf(k), sql("select count(*) from guide.t where id <= " + k));
+        assertTrue(Integer.parseInt(sql("select count(*) from guide.t")) <= k + 1);
+        guest.ok("mariadb-admin -S /tmp/my.sock shutdown", 120);
+        unmountFromPod(volumeId, staging, target);
+        cluster.awaitVolume(volumeId, v -> v.getState().equals("healthy"), 120, "the volume repaired once its node is back");
+    }
+}
