@@ -34,7 +34,7 @@ class ProbeTest {
     }
 
     @Test
-    void aNodeIsLiveAndReadyOnceStartedAndNotReadyWhenItsCsiDriverIsNot() throws Exception {
+    void eachRuntimeIsLiveAndReadyOnceItHasStarted() throws Exception {
         Path state = Scratch.dir("mayastor-probes");
         String http = endpoint("127.0.0.1");
         try (Mayastor.NodeProcess node = new Mayastor.NodeProcess("--node-id", "probed", "--grpc-endpoint", endpoint("127.0.0.1"),

@@ -5,7 +5,6 @@ import io.mayastorj.core.node.HealthCheck;
 import java.io.IOException;
 import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
-import java.net.InetSocketAddress;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -110,10 +109,6 @@ public final class HealthEndpoint {
         }
     }
 
-    /** The address it listens on (tests), or null when off. */
-    InetSocketAddress address() {
-        return server == null ? null : server.address();
-    }
 
     @Deactivate
     public void stop() {

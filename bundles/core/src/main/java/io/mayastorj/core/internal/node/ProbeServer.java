@@ -2,6 +2,7 @@ package io.mayastorj.core.internal.node;
 
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
@@ -45,10 +46,6 @@ final class ProbeServer implements AutoCloseable {
         server.start();
     }
 
-    InetSocketAddress address() {
-        return server.getAddress();
-    }
-
     private static void answer(HttpExchange exchange, List<String> problems) throws IOException {
         try (exchange) {
             String method = exchange.getRequestMethod();
@@ -74,7 +71,7 @@ final class ProbeServer implements AutoCloseable {
                 exchange.sendResponseHeaders(405, -1);
                 return;
             }
-            java.io.ByteArrayOutputStream body = new java.io.ByteArrayOutputStream(16 << 10);
+            ByteArrayOutputStream body = new ByteArrayOutputStream(16 << 10);
             page.write(body);
             exchange.getResponseHeaders().set("Content-Type", type);
             exchange.sendResponseHeaders(200, body.size());
