@@ -78,6 +78,15 @@ public interface BlockDevice {
         return 0;
     }
 
+    /**
+     * How hosts should use this device's path through this node; {@link AccessState#OPTIMIZED}
+     * unless the device can be served from elsewhere (a nexus that moved). Read on every I/O by
+     * targets that report it: a volatile read at most.
+     */
+    default AccessState accessState() {
+        return AccessState.OPTIMIZED;
+    }
+
     BdevStats stats();
 
     /**

@@ -1,5 +1,6 @@
 package io.mayastorj.nexus.internal;
 
+import io.mayastorj.core.bdev.AccessState;
 import io.mayastorj.core.bdev.BlockDevice;
 import io.mayastorj.core.bdev.BlockDeviceBase;
 import io.mayastorj.core.bdev.IoCompletion;
@@ -65,6 +66,12 @@ public final class Nexus extends BlockDeviceBase {
     private volatile long persistedGeneration;
     private final ArrayDeque<NexusIo> parked = new ArrayDeque<>();
     private boolean persistScheduled;
+    /** The record's revision this nexus wrote last; a save over any other means it was superseded. */
+    private long revision;
+    private int incarnation;
+    /** Another nexus took the volume over (its record was rewritten): this one serves nothing more. */
+    private volatile boolean fenced;
+    private volatile AccessState access = AccessState.OPTIMIZED;
     private boolean destroyed;
     private int reservedSlots;
 
@@ -463,6 +470,9 @@ public final class Nexus extends BlockDeviceBase {
     // ================================================================== topology and record (control thread)
 
     private void publish(long mustPersist) {
+        if (fenced) {
+            return; // stays without children for I/O
+        }
         List<Child> readable = new ArrayList<>();
         List<Child> writable = new ArrayList<>();
         List<SegmentMap> logs = new ArrayList<>();
@@ -511,7 +521,9 @@ public final class Nexus extends BlockDeviceBase {
     }
 
     private void parkUntilPersisted(NexusIo io, long need) {
-        if (need <= persistedGeneration) {
+        if (fenced) {
+            finish(io, IoStatus.UNAVAILABLE); // its record can no longer be written
+        } else if (need <= persistedGeneration) {
             finish(io, IoStatus.SUCCESS);
         } else {
             io.mustPersist = need;
@@ -530,9 +542,15 @@ public final class Nexus extends BlockDeviceBase {
 
     private void save() {
         persistScheduled = false;
+        if (fenced) {
+            return;
+        }
         long generation = healthGeneration;
         try {
-            store.save(record(false));
+            revision = store.save(record(false), revision);
+        } catch (NexusStore.Superseded e) {
+            fence(e.getMessage());
+            return;
         } catch (IOException | RuntimeException e) {
             LOG.log(Level.ERROR, "nexus {0}: cannot record which children are healthy ({1}); writes that depend on it wait, retrying in 1 s",
                     name(), e.getMessage());
@@ -554,20 +572,67 @@ public final class Nexus extends BlockDeviceBase {
     NexusRecord record(boolean clean) {
         List<NexusRecord.ChildRecord> list = new ArrayList<>();
         for (Child c : children) {
-            list.add(new NexusRecord.ChildRecord(c.uri, c.state == Child.State.ONLINE, c.sinceMillis));
+            list.add(new NexusRecord.ChildRecord(c.uri, NexusRecord.replicaOf(c.uri), c.state == Child.State.ONLINE, c.sinceMillis));
         }
-        return new NexusRecord(uuid(), name(), sizeBytes(), clean, list);
+        return new NexusRecord(uuid(), name(), sizeBytes(), clean, incarnation, list);
+    }
+
+    /**
+     * The record was rewritten by another nexus: the control plane made one on another node (this
+     * node was taken for lost) and it owns the volume now. Nothing more is acknowledged here — the
+     * writes waiting for a record fail, every new I/O fails — and the path reports ANA
+     * inaccessible, so a multipath host sends its I/O to the new nexus. Control thread.
+     */
+    private void fence(String why) {
+        if (fenced) {
+            return;
+        }
+        fenced = true;
+        access = AccessState.INACCESSIBLE;
+        LOG.log(Level.ERROR, "nexus {0}: {1}. Another nexus serves the volume now: this one is fenced (ANA inaccessible) "
+                + "and completes no more I/O; destroy it", name(), why);
+        for (Child c : children) {
+            Rebuild r = c.rebuild;
+            if (c.state == Child.State.REBUILDING && r != null) {
+                r.abort();
+            }
+        }
+        Topology old = topology;
+        topology = new Topology(new Child[0], new Child[0], new SegmentMap[0], null, 0, new LongAdder());
+        retired.add(old);
+        for (NexusIo io = parked.poll(); io != null; io = parked.poll()) {
+            finish(io, IoStatus.UNAVAILABLE); // never acknowledged: the host retries it on the new nexus
+        }
+    }
+
+    @Override
+    public AccessState accessState() {
+        return access;
+    }
+
+    boolean fenced() {
+        return fenced;
+    }
+
+    int incarnation() {
+        return incarnation;
     }
 
     // ================================================================== children (control thread)
 
     /** Starts the nexus with opened children in the given states; control thread. */
-    void start(List<Child> initial) {
+    void start(List<Child> initial, long storedRevision, int incarnation) {
         children.addAll(initial);
+        this.revision = storedRevision;
+        this.incarnation = incarnation;
         publish(0);
         try {
-            store.save(record(false));
+            // this nexus owns the volume from the moment its record is written over the one it read
+            revision = store.save(record(false), revision);
             persistedGeneration = healthGeneration;
+        } catch (NexusStore.Superseded e) {
+            throw new MayastorException(ErrorKind.ABORTED, "nexus " + name() + ": its record changed while it started ("
+                    + e.getMessage() + "); try again");
         } catch (IOException e) {
             throw new MayastorException(ErrorKind.UNAVAILABLE, "nexus " + name() + ": cannot record its children: " + e.getMessage());
         }
@@ -615,7 +680,9 @@ public final class Nexus extends BlockDeviceBase {
         long before = blockCount();
         grow(newBlocks);
         try {
-            store.save(record(false));
+            revision = store.save(record(false), revision);
+        } catch (NexusStore.Superseded e) {
+            fence(e.getMessage());
         } catch (IOException e) {
             LOG.log(Level.WARNING, "nexus {0}: grew, but its record keeps the old size until the next save: {1}", name(), e.getMessage());
         }
@@ -775,11 +842,16 @@ public final class Nexus extends BlockDeviceBase {
             }
         }
         try {
-            if (forget) {
+            if (fenced) {
+                LOG.log(Level.INFO, "nexus {0}: its record belongs to the nexus that took over; left as that one wrote it", name());
+            } else if (forget) {
                 store.delete(uuid());
             } else {
-                store.save(record(true));
+                revision = store.save(record(true), revision);
             }
+        } catch (NexusStore.Superseded e) {
+            LOG.log(Level.WARNING, "nexus {0}: superseded at shutdown, its record is left to the nexus that took over: {1}",
+                    name(), e.getMessage());
         } catch (IOException e) {
             LOG.log(Level.WARNING, "nexus {0}: cannot update its record at shutdown: {1}", name(), e.getMessage());
         }

@@ -143,12 +143,13 @@ public final class NexusManager {
         if (registry.lookup(name).isPresent()) {
             throw MayastorException.alreadyExists("a bdev named %s exists already", name);
         }
-        Optional<NexusRecord> record;
+        Optional<NexusStore.Stored> stored;
         try {
-            record = store.load(uuid);
+            stored = store.load(uuid);
         } catch (IOException e) {
             throw MayastorException.unavailable("nexus %s: cannot read its record: %s", name, e.getMessage());
         }
+        Optional<NexusRecord> record = stored.map(NexusStore.Stored::record);
         List<Child.State> states = initialStates(name, childUris, record);
         List<Child> opened = new ArrayList<>();
         Devices devices = new Devices(name);
@@ -176,7 +177,8 @@ public final class NexusManager {
             }
             Nexus nexus = new Nexus(name, uuid, blockSize, size / blockSize, settings, control, background, store, devices, buffers);
             onControl(() -> {
-                nexus.start(opened);
+                nexus.start(opened, stored.map(NexusStore.Stored::revision).orElse(0L),
+                        record.map(NexusRecord::incarnation).orElse(0) + 1);
                 nexuses.put(uuid, nexus);
                 return null;
             });
@@ -204,15 +206,23 @@ public final class NexusManager {
             return states;
         }
         NexusRecord r = record.get();
+        // children are matched by what they are (a replica's uuid), not by URI: a nexus re-created on
+        // another node opens the same replicas by other URIs
         Set<String> healthy = new HashSet<>();
-        r.children().stream().filter(NexusRecord.ChildRecord::healthy).forEach(c -> healthy.add(c.uri()));
-        if (uris.stream().noneMatch(healthy::contains)) {
+        List<String> healthyUris = new ArrayList<>();
+        for (NexusRecord.ChildRecord c : r.children()) {
+            if (c.healthy()) {
+                healthy.add(c.replica());
+                healthyUris.add(c.uri());
+            }
+        }
+        if (uris.stream().map(NexusRecord::replicaOf).noneMatch(healthy::contains)) {
             throw MayastorException.failedPrecondition("nexus %s: none of %s is known to hold every acknowledged write "
-                    + "(in sync when last recorded: %s); refusing to serve stale data", name, uris, healthy);
+                    + "(in sync when last recorded: %s); refusing to serve stale data", name, uris, healthyUris);
         }
         boolean trustedOne = false;
         for (String u : uris) {
-            boolean in = healthy.contains(u) && (r.cleanShutdown() || !trustedOne);
+            boolean in = healthy.contains(NexusRecord.replicaOf(u)) && (r.cleanShutdown() || !trustedOne);
             trustedOne |= in;
             states.add(in ? Child.State.ONLINE : Child.State.REBUILDING);
         }
@@ -383,8 +393,21 @@ public final class NexusManager {
 
     public NexusView publish(String uuidOrName, String protocol, List<String> allowedHosts) {
         Nexus n = find(uuidOrName);
-        shares.share(n.name(), protocol, new ShareOptions(allowedHosts, Map.of()));
+        shares.share(n.name(), protocol, new ShareOptions(allowedHosts, "nvmf".equals(protocol) ? controllerIds(n.incarnation())
+                : Map.of()));
         return get(uuidOrName);
+    }
+
+    /**
+     * The NVMe controller IDs a nexus hands out: a range of its own per incarnation (16 ranges,
+     * in turn), so that the controllers a host keeps to the nexus that served before — dead, or
+     * fenced and inaccessible — never share an ID with the new one's (Linux refuses a second
+     * controller of a subsystem with an ID it has already).
+     */
+    static Map<String, String> controllerIds(int incarnation) {
+        int range = 0xFEF;
+        int min = 1 + Math.floorMod(incarnation, 16) * range;
+        return Map.of("cntlid.min", Integer.toString(min), "cntlid.max", Integer.toString(min + range - 1));
     }
 
     public NexusView unpublish(String uuidOrName) {

@@ -1,5 +1,13 @@
 package io.mayastorj.nexus.internal;
 
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import io.mayastorj.core.bdev.AccessState;
+import io.mayastorj.core.bdev.BlockingIo;
+import io.mayastorj.nexus.internal.store.NexusStore;
+import java.time.Duration;
+import java.util.Map;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -67,10 +75,10 @@ class NatsNexusStoreTest {
     void recordsRoundTripThroughTheBucket() throws Exception {
         NatsNexusStore store = store();
         assertTrue(store.load(ID).isEmpty());
-        NexusRecord r = new NexusRecord(ID, "vol", 1 << 20, false, List.of(
-                new NexusRecord.ChildRecord("bdev:///a", true, 5), new NexusRecord.ChildRecord("nvmf://10.0.0.2:8420/nqn.x:b", false, 6)));
-        store.save(r);
-        assertEquals(r, store().load(ID).orElseThrow(), "another connection reads what was saved");
+        NexusRecord r = new NexusRecord(ID, "vol", 1 << 20, false, 0, List.of(
+                new NexusRecord.ChildRecord("bdev:///a", "a", true, 5), new NexusRecord.ChildRecord("nvmf://10.0.0.2:8420/nqn.x:b", "b", false, 6)));
+        assertEquals(1, store.save(r, 0), "the first revision");
+        assertEquals(r, store().load(ID).orElseThrow().record(), "another connection reads what was saved");
         store.delete(ID);
         assertTrue(store.load(ID).isEmpty());
         assertEquals("NATS bucket mayastor-nexus at " + server.url(), store.describe());
@@ -91,7 +99,7 @@ class NatsNexusStoreTest {
         NexusManager manager = new NexusManager(registry, buffers, new ShareManagerImpl(registry), store, NexusSettings.DEFAULT);
         closing.add(manager::close);
         manager.create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
-        assertTrue(store.load(ID).orElseThrow().children().get(1).healthy());
+        assertTrue(store.load(ID).orElseThrow().record().children().get(1).healthy());
 
         server.stop();
         children.get(1).failWrites = IoStatus.UNAVAILABLE;
@@ -107,8 +115,103 @@ class NatsNexusStoreTest {
         assertTrue(done.await(30, TimeUnit.SECONDS), "NATS is back: the record is saved and the write completes");
         assertEquals(IoStatus.SUCCESS, result.get());
         buf.release();
-        NexusRecord r = store().load(ID).orElseThrow();
+        NexusRecord r = store().load(ID).orElseThrow().record();
         assertTrue(r.children().get(0).healthy());
         assertFalse(r.children().get(1).healthy(), "b is recorded out of sync");
+    }
+
+    @Test
+    void aSaveOverAnotherRevisionIsRefusedAsSuperseded() throws Exception {
+        NatsNexusStore store = store();
+        NexusRecord r = new NexusRecord(ID, "vol", 1 << 20, false, 1, List.of(new NexusRecord.ChildRecord("bdev:///a", "a", true, 5)));
+        long first = store.save(r, 0);
+        long second = store().save(r, first);
+        assertTrue(second > first);
+        NexusStore.Superseded stale = assertThrows(NexusStore.Superseded.class, () -> store.save(r, first));
+        assertTrue(stale.getMessage().startsWith("the record of nexus " + ID + " in NATS is no longer at revision " + first
+                + ": another nexus wrote it"), stale.getMessage());
+        assertThrows(NexusStore.Superseded.class, () -> store.save(r, 0), "a first save finds one there");
+        assertEquals(second, store.load(ID).orElseThrow().revision());
+        store.delete(ID);
+        assertTrue(store.save(r, 0) > second, "after a delete the record starts again");
+    }
+
+    /**
+     * Two nodes' nexuses of one volume over the same two replicas (the same devices, opened by
+     * two registries as two nodes would): the second one's start rewrites the record, so the first
+     * one, at its next save, finds itself superseded and fences itself — the write that needed
+     * the record fails (a path error, never an acknowledgement), the path turns ANA inaccessible,
+     * and nothing more is served there.
+     */
+    @Test
+    void aNexusWhoseRecordAnotherNexusTookIsFenced() throws Exception {
+        List<BlockDevice> replicas = new ArrayList<>();
+        for (String name : List.of("a", "b")) {
+            BlockDevice inner = new MallocBdevFactory().create(BdevUri.parse("malloc:///replica-" + name + "?size_mb=4&uuid="
+                    + (name.equals("a") ? A : B)));
+            closing.add(inner::close);
+            replicas.add(inner);
+        }
+        List<FaultyDevice> oldChildren = new ArrayList<>();
+        NexusManager oldNode = node("", replicas, oldChildren);
+        List<FaultyDevice> newChildren = new ArrayList<>(); // the same replicas, by other names (other URIs)
+        NexusManager newNode = node("r", replicas, newChildren);
+        oldNode.create("vol", ID, 0, List.of("bdev:///a?uuid=" + A, "bdev:///b?uuid=" + B));
+        BlockDevice oldNexus = registryOf(oldNode).lookup("vol").orElseThrow();
+        assertEquals(IoStatus.SUCCESS, write(oldNexus, 0, 1));
+        assertEquals(AccessState.OPTIMIZED, oldNexus.accessState());
+
+        // the control plane takes the old node for lost and makes the volume's nexus elsewhere
+        NexusView taken = newNode.create("vol", ID, 0, List.of("bdev:///ra?uuid=" + A, "bdev:///rb?uuid=" + B));
+        assertEquals("online", taken.children().get(0).state(), "a was in sync: matched by its uuid, not its URI");
+        assertNotNull(taken.children().get(1).rebuild(), "b: after the old nexus's crash, rebuilt from a");
+        NexusRecord record = store().load(ID).orElseThrow().record();
+        assertEquals(2, record.incarnation(), "the second nexus of the volume");
+
+        // the old node comes back to life: its remote child refuses it now
+        oldChildren.get(1).failWrites = IoStatus.UNAVAILABLE;
+        assertEquals(IoStatus.UNAVAILABLE, write(oldNexus, 8, 2), "not acknowledged: it needed a record it may not write");
+        assertEquals(AccessState.INACCESSIBLE, oldNexus.accessState());
+        assertEquals(IoStatus.UNAVAILABLE, write(oldNexus, 16, 3), "fenced: nothing more is served");
+        DmaBuffer buf = buffers.allocate(512);
+        assertEquals(IoStatus.UNAVAILABLE, BlockingIo.read(oldNexus, buf, 0, 0, 1, Duration.ofSeconds(10)));
+        buf.release();
+        assertEquals(record, store().load(ID).orElseThrow().record(), "the record is the new nexus's still");
+        oldNode.destroy("vol");
+        assertEquals(record.incarnation(), store().load(ID).orElseThrow().record().incarnation(),
+                "destroying the fenced nexus leaves the record alone");
+        assertEquals(Map.of("cntlid.min", "1", "cntlid.max", "4079"), NexusManager.controllerIds(0));
+        assertEquals(Map.of("cntlid.min", "8159", "cntlid.max", "12237"), NexusManager.controllerIds(2),
+                "the second incarnation's controller IDs are not the first's");
+    }
+
+    private static final UUID A = UUID.fromString("0a0a0a0a-0000-4000-8000-00000000000a");
+    private static final UUID B = UUID.fromString("0b0b0b0b-0000-4000-8000-00000000000b");
+    private final java.util.Map<NexusManager, BdevRegistryImpl> registries = new java.util.HashMap<>();
+
+    /** A node: its registry holds the replicas as local bdevs {@code <prefix>a} and {@code <prefix>b}. */
+    private NexusManager node(String prefix, List<BlockDevice> replicas, List<FaultyDevice> children) throws Exception {
+        BdevRegistryImpl registry = new BdevRegistryImpl();
+        for (int i = 0; i < replicas.size(); i++) {
+            FaultyDevice d = new FaultyDevice(prefix + (i == 0 ? "a" : "b"), replicas.get(i));
+            registry.register(d);
+            children.add(d);
+        }
+        NexusManager manager = new NexusManager(registry, buffers, new ShareManagerImpl(registry), store(), NexusSettings.DEFAULT);
+        closing.add(manager::close);
+        registries.put(manager, registry);
+        return manager;
+    }
+
+    private BdevRegistryImpl registryOf(NexusManager m) {
+        return registries.get(m);
+    }
+
+    private IoStatus write(BlockDevice device, long lba, long value) throws Exception {
+        DmaBuffer buf = buffers.allocate(512);
+        buf.bytes().putLong(0, value);
+        IoStatus s = BlockingIo.write(device, buf, 0, lba, 1, Duration.ofSeconds(10));
+        buf.release();
+        return s;
     }
 }

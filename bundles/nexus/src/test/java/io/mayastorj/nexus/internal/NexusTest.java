@@ -179,9 +179,9 @@ class NexusTest {
         assertEquals("UNREACHABLE", bv.reason());
         assertEquals("write failed: UNAVAILABLE", bv.cause());
         assertEquals("degraded", manager.get("vol").state());
-        NexusRecord record = store.load(ID).orElseThrow();
-        assertEquals(List.of(new NexusRecord.ChildRecord("bdev:///a", true, record.children().get(0).sinceMillis()),
-                new NexusRecord.ChildRecord("bdev:///b", false, record.children().get(1).sinceMillis())), record.children());
+        NexusRecord record = store.load(ID).orElseThrow().record();
+        assertEquals(List.of(new NexusRecord.ChildRecord("bdev:///a", "a", true, record.children().get(0).sinceMillis()),
+                new NexusRecord.ChildRecord("bdev:///b", "b", false, record.children().get(1).sinceMillis())), record.children());
         long bWrites = b.writes.get();
         assertEquals(IoStatus.SUCCESS, write(nexus(), 8, 8, 7));
         assertEquals(bWrites, b.writes.get(), "a faulted child gets no more writes");
@@ -236,7 +236,7 @@ class NexusTest {
         }
 
         @Override
-        public void save(NexusRecord record) throws IOException {
+        public long save(NexusRecord record, long expectedRevision) throws IOException {
             if (gated) {
                 saving.countDown();
                 try {
@@ -245,11 +245,11 @@ class NexusTest {
                     throw new IOException(e);
                 }
             }
-            inner.save(record);
+            return inner.save(record, expectedRevision);
         }
 
         @Override
-        public Optional<NexusRecord> load(UUID uuid) throws IOException {
+        public Optional<Stored> load(UUID uuid) throws IOException {
             return inner.load(uuid);
         }
 
@@ -285,11 +285,11 @@ class NexusTest {
         }, null);
         assertTrue(gated.saving.await(10, TimeUnit.SECONDS), "the fault is being recorded");
         assertFalse(done.await(300, TimeUnit.MILLISECONDS), "the write waits for the record");
-        assertTrue(store.load(ID).orElseThrow().children().get(1).healthy(), "the record still says b is in sync");
+        assertTrue(store.load(ID).orElseThrow().record().children().get(1).healthy(), "the record still says b is in sync");
         gated.gate.countDown();
         assertTrue(done.await(10, TimeUnit.SECONDS));
         assertEquals(IoStatus.SUCCESS, result.get());
-        assertFalse(store.load(ID).orElseThrow().children().get(1).healthy(), "recorded before the write completed");
+        assertFalse(store.load(ID).orElseThrow().record().children().get(1).healthy(), "recorded before the write completed");
         buf.release();
     }
 
@@ -352,7 +352,7 @@ class NexusTest {
         assertEquals(BLOCKS / 128, r.total());
         assertEquals(r.total(), r.done());
         assertEquals("online", manager.get("vol").state());
-        assertTrue(store.load(ID).orElseThrow().children().get(2).healthy(), "recorded as in sync");
+        assertTrue(store.load(ID).orElseThrow().record().children().get(2).healthy(), "recorded as in sync");
         assertSameData(a, c);
         assertSameData(b, c);
     }
@@ -509,9 +509,9 @@ class NexusTest {
         assertEquals(IoStatus.SUCCESS, write(a, 0, 8, 5));
         assertEquals(IoStatus.SUCCESS, write(b, 0, 8, 5));
         assertEquals(IoStatus.SUCCESS, write(c, 0, 8, 4)); // stale: it was faulted before the crash
-        store.save(new NexusRecord(ID, "vol", MB << 20, false, List.of(
-                new NexusRecord.ChildRecord("bdev:///a", true, 1), new NexusRecord.ChildRecord("bdev:///b", true, 1),
-                new NexusRecord.ChildRecord("bdev:///c", false, 1))));
+        store.save(new NexusRecord(ID, "vol", MB << 20, false, 0, List.of(
+                new NexusRecord.ChildRecord("bdev:///a", "a", true, 1), new NexusRecord.ChildRecord("bdev:///b", "b", true, 1),
+                new NexusRecord.ChildRecord("bdev:///c", "c", false, 1))), 0);
         NexusView v = manager.create("vol", ID, 0, List.of("bdev:///c", "bdev:///b", "bdev:///a"));
         assertEquals("rebuilding", v.children().get(0).state(), "c was not in sync");
         assertEquals("online", v.children().get(1).state(), "b: the first one recorded in sync serves");
@@ -529,8 +529,8 @@ class NexusTest {
         child("a");
         child("b");
         manager();
-        store.save(new NexusRecord(ID, "vol", MB << 20, false, List.of(
-                new NexusRecord.ChildRecord("bdev:///a", false, 1), new NexusRecord.ChildRecord("bdev:///x", true, 1))));
+        store.save(new NexusRecord(ID, "vol", MB << 20, false, 0, List.of(
+                new NexusRecord.ChildRecord("bdev:///a", "a", false, 1), new NexusRecord.ChildRecord("bdev:///x", "x", true, 1))), 0);
         MayastorException e = refused(ErrorKind.FAILED_PRECONDITION,
                 () -> manager.create("vol", ID, 0, List.of("bdev:///a", "bdev:///b")));
         assertEquals("nexus vol: none of [bdev:///a, bdev:///b] is known to hold every acknowledged write "
@@ -545,7 +545,7 @@ class NexusTest {
         child("b");
         manager().create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
         manager.destroy("vol");
-        assertTrue(store.load(ID).orElseThrow().cleanShutdown());
+        assertTrue(store.load(ID).orElseThrow().record().cleanShutdown());
         NexusView v = manager.create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
         assertEquals("online", v.state());
     }

@@ -2,9 +2,11 @@ package io.mayastorj.nvmf.internal;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.mayastorj.core.bdev.AccessState;
 import io.mayastorj.core.bdev.BlockDevice;
 import io.mayastorj.core.bdev.BlockingIo;
 import io.mayastorj.core.buffer.DmaBuffer;
@@ -161,6 +163,79 @@ class ControllerFieldsTest {
             assertEquals(1, disk.stats().unmapOps());
             assertArrayEquals(new byte[4096], read(16), "deallocated blocks of a malloc disk read as zeros");
         }
+    }
+
+    /**
+     * Asymmetric namespace access, as a Linux host with native multipath reads it: the controller
+     * allows several controllers and reports ANA, the namespace is shared and in group 1, the ANA
+     * log says the group's state, and I/O through a path whose device is inaccessible or changing
+     * ends with the ANA path status (no DNR, so the host fails it over to its other path). The
+     * controller IDs come from the share's range.
+     */
+    @Test
+    void anaStateLogPagePathStatusesAndControllerIdRange() throws Exception {
+        MovingDevice moving = new MovingDevice("moving");
+        fx.target.share(moving, new ShareOptions(java.util.List.of(), java.util.Map.of("cntlid.min", "100", "cntlid.max", "101")));
+        String nqn = "nqn.2019-05.io.openebs:moving";
+        try (RawClient admin = admin(nqn); RawClient io = new RawClient(fx.port())) {
+            ByteBuffer id = RawClient.sqe(Sqe.ADMIN_IDENTIFY, 1);
+            id.putInt(Sqe.CDW10, 0x01);
+            ByteBuffer ctrl = dataOf(admin, id, 4096);
+            assertEquals(0x0B, ctrl.get(76), "CMIC: multi-port, multi-controller, ANA reporting");
+            assertEquals(100, ctrl.getShort(78), "CNTLID: the first of the share's range");
+            assertEquals(1 << 11, ctrl.getInt(92), "OAES: ANA change notices");
+            assertEquals(30, ctrl.get(342), "ANATT");
+            assertEquals(0x5F, ctrl.get(343) & 0xFF, "ANACAP: all five states, group ID fixed");
+            assertEquals(1, ctrl.getInt(344), "ANAGRPMAX");
+            assertEquals(1, ctrl.getInt(348), "NANAGRPID");
+            assertEquals(1, ctrl.getInt(540), "MNAN");
+            ByteBuffer ns = RawClient.sqe(Sqe.ADMIN_IDENTIFY, 2);
+            ns.putInt(Sqe.NSID, 1);
+            ByteBuffer namespace = dataOf(admin, ns, 4096);
+            assertEquals(1, namespace.get(30), "NMIC: shared");
+            assertEquals(1, namespace.getInt(92), "ANAGRPID");
+
+            ByteBuffer log = anaLog(admin, 3);
+            assertEquals(0, log.getLong(0), "no change yet");
+            assertEquals(1, log.getShort(8), "one group descriptor");
+            assertEquals(1, log.getInt(16), "group 1");
+            assertEquals(1, log.getInt(20), "one namespace in it");
+            assertEquals(0x01, log.get(32), "optimized");
+            assertEquals(1, log.getInt(48), "namespace 1");
+
+            io.initialize(false, false);
+            assertEquals(Status.SUCCESS, io.connect(nqn, HOST, 1, 31, 100, 0).cqeStatus());
+            byte[] block = new byte[512];
+            io.send(io.capsule(RawClient.rw(Sqe.IO_WRITE, 1, 0, 1, 512, true), block));
+            assertEquals(Status.SUCCESS, io.receive().cqeStatus());
+
+            moving.state = AccessState.INACCESSIBLE;
+            io.send(io.capsule(RawClient.rw(Sqe.IO_WRITE, 2, 0, 1, 512, true), block));
+            RawClient.Received refused = io.receive();
+            assertEquals(Status.ANA_INACCESSIBLE, refused.cqeStatus());
+            assertFalse(refused.dnr(), "a path error: the host may send it down another path");
+            io.send(io.capsule(RawClient.rw(Sqe.IO_READ, 3, 0, 1, 512, false), null));
+            assertEquals(Status.ANA_INACCESSIBLE, io.receive().cqeStatus());
+            log = anaLog(admin, 4);
+            assertEquals(1, log.getLong(0), "one change");
+            assertEquals(0x03, log.get(32), "inaccessible");
+
+            moving.state = AccessState.CHANGE;
+            io.send(io.capsule(RawClient.rw(Sqe.IO_WRITE, 5, 0, 1, 512, true), block));
+            assertEquals(Status.ANA_TRANSITION, io.receive().cqeStatus());
+            assertEquals(0x0F, anaLog(admin, 6).get(32), "change");
+
+            try (RawClient second = admin(nqn)) {
+                assertEquals(101, adminCntlid(second), "the next ID of the range");
+            }
+        }
+    }
+
+    private static ByteBuffer anaLog(RawClient admin, int cid) throws Exception {
+        ByteBuffer get = RawClient.sqe(Sqe.ADMIN_GET_LOG_PAGE, cid);
+        get.putInt(Sqe.NSID, -1);
+        get.putInt(Sqe.CDW10, 0x0C | ((52 / 4 - 1) << 16));
+        return dataOf(admin, get, 52);
     }
 
     /** The admin queue's controller ID, from Identify controller. */

@@ -14,7 +14,8 @@ import java.util.UUID;
 /**
  * Nexus records as small properties files, {@code <dir>/<uuid>.properties}: written to a temporary
  * file, fsynced, renamed over the old one and the directory fsynced, so a crash leaves the old
- * record or the new one, never half of either.
+ * record or the new one, never half of either. The file carries its revision (one node writes it,
+ * from the nexus control thread, so reading and comparing it before the write is enough).
  */
 public final class FileNexusStore implements NexusStore {
 
@@ -25,12 +26,19 @@ public final class FileNexusStore implements NexusStore {
     }
 
     @Override
-    public void save(NexusRecord r) throws IOException {
+    public long save(NexusRecord r, long expectedRevision) throws IOException {
         Path file = file(r.uuid());
+        long current = load(r.uuid()).map(Stored::revision).orElse(0L);
+        if (current != expectedRevision) {
+            throw new Superseded("the record of nexus " + r.uuid() + " is at revision " + current + ", not " + expectedRevision);
+        }
+        long revision = current + 1;
         Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
         try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
                 StandardOpenOption.TRUNCATE_EXISTING)) {
-            ByteBuffer bytes = ByteBuffer.wrap(RecordFormat.encode(r));
+            byte[] text = RecordFormat.encode(r);
+            byte[] tail = ("revision=" + revision + "\n").getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            ByteBuffer bytes = ByteBuffer.allocate(text.length + tail.length).put(text).put(tail).flip();
             while (bytes.hasRemaining()) {
                 ch.write(bytes);
             }
@@ -40,12 +48,14 @@ public final class FileNexusStore implements NexusStore {
         try (FileChannel d = FileChannel.open(dir, StandardOpenOption.READ)) {
             d.force(true);
         }
+        return revision;
     }
 
     @Override
-    public Optional<NexusRecord> load(UUID uuid) throws IOException {
+    public Optional<Stored> load(UUID uuid) throws IOException {
         try {
-            return Optional.of(RecordFormat.decode(Files.readAllBytes(file(uuid)), file(uuid).toString()));
+            byte[] bytes = Files.readAllBytes(file(uuid));
+            return Optional.of(new Stored(RecordFormat.decode(bytes, file(uuid).toString()), RecordFormat.revision(bytes)));
         } catch (NoSuchFileException e) {
             return Optional.empty();
         }

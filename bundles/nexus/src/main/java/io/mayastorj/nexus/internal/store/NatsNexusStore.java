@@ -23,6 +23,8 @@ import java.util.UUID;
 public final class NatsNexusStore implements NexusStore, AutoCloseable {
 
     public static final String BUCKET = "mayastor-nexus";
+    /** JetStream's error code for a write whose expected last sequence is not the stream's. */
+    private static final int WRONG_LAST_SEQUENCE = 10071;
 
     private final String url;
     private final Connection connection;
@@ -49,22 +51,31 @@ public final class NatsNexusStore implements NexusStore, AutoCloseable {
     }
 
     @Override
-    public void save(NexusRecord record) throws IOException {
+    public long save(NexusRecord record, long expectedRevision) throws IOException {
+        String key = record.uuid().toString();
         try {
-            bucket.put(record.uuid().toString(), RecordFormat.encode(record));
+            // compare-and-set on the key's last sequence: two nexuses of one volume, on two nodes,
+            // can never both think they own the record
+            return expectedRevision == 0 ? bucket.create(key, RecordFormat.encode(record))
+                    : bucket.update(key, RecordFormat.encode(record), expectedRevision);
         } catch (JetStreamApiException e) {
+            if (e.getApiErrorCode() == WRONG_LAST_SEQUENCE) {
+                throw new Superseded("the record of nexus " + key + " in NATS is no longer at revision " + expectedRevision
+                        + ": another nexus wrote it (" + e.getMessage() + ")");
+            }
             throw new IOException("NATS refused the record: " + e.getMessage(), e);
         }
     }
 
     @Override
-    public Optional<NexusRecord> load(UUID uuid) throws IOException {
+    public Optional<Stored> load(UUID uuid) throws IOException {
         try {
             KeyValueEntry e = bucket.get(uuid.toString());
             if (e == null || e.getValue() == null) {
                 return Optional.empty();
             }
-            return Optional.of(RecordFormat.decode(e.getValue(), "for " + uuid + " in NATS bucket " + BUCKET));
+            return Optional.of(new Stored(RecordFormat.decode(e.getValue(), "for " + uuid + " in NATS bucket " + BUCKET),
+                    e.getRevision()));
         } catch (JetStreamApiException e) {
             throw new IOException("NATS: " + e.getMessage(), e);
         }

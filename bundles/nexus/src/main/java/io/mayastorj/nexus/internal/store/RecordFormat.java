@@ -21,10 +21,12 @@ final class RecordFormat {
         p.setProperty("name", r.name());
         p.setProperty("size", Long.toString(r.sizeBytes()));
         p.setProperty("clean_shutdown", Boolean.toString(r.cleanShutdown()));
+        p.setProperty("incarnation", Integer.toString(r.incarnation()));
         p.setProperty("children", Integer.toString(r.children().size()));
         for (int i = 0; i < r.children().size(); i++) {
             NexusRecord.ChildRecord c = r.children().get(i);
             p.setProperty("child." + i + ".uri", c.uri());
+            p.setProperty("child." + i + ".replica", c.replica());
             p.setProperty("child." + i + ".healthy", Boolean.toString(c.healthy()));
             p.setProperty("child." + i + ".since", Long.toString(c.sinceMillis()));
         }
@@ -45,14 +47,27 @@ final class RecordFormat {
             int n = Integer.parseInt(p.getProperty("children", "0"));
             List<NexusRecord.ChildRecord> children = new ArrayList<>();
             for (int i = 0; i < n; i++) {
-                children.add(new NexusRecord.ChildRecord(required(p, "child." + i + ".uri"),
+                String uri = required(p, "child." + i + ".uri");
+                children.add(new NexusRecord.ChildRecord(uri, p.getProperty("child." + i + ".replica", NexusRecord.replicaOf(uri)),
                         Boolean.parseBoolean(required(p, "child." + i + ".healthy")),
                         Long.parseLong(p.getProperty("child." + i + ".since", "0"))));
             }
             return new NexusRecord(UUID.fromString(required(p, "uuid")), required(p, "name"),
-                    Long.parseLong(required(p, "size")), Boolean.parseBoolean(p.getProperty("clean_shutdown", "false")), children);
+                    Long.parseLong(required(p, "size")), Boolean.parseBoolean(p.getProperty("clean_shutdown", "false")),
+                    Integer.parseInt(p.getProperty("incarnation", "0")), children);
         } catch (IllegalArgumentException e) {
             throw new IOException("the nexus record " + where + " is damaged: " + e.getMessage(), e);
+        }
+    }
+
+    /** The {@code revision} a file store appends to the record's text; 0 when there is none. */
+    static long revision(byte[] bytes) throws IOException {
+        Properties p = new Properties();
+        p.load(new StringReader(new String(bytes, StandardCharsets.UTF_8)));
+        try {
+            return Long.parseLong(p.getProperty("revision", "0"));
+        } catch (NumberFormatException e) {
+            throw new IOException("the nexus record's revision is damaged: " + e.getMessage(), e);
         }
     }
 

@@ -47,11 +47,13 @@ public final class Identify {
         ascii(page, 24, 40, MODEL);                       // MN
         ascii(page, 64, 8, "0.1");                        // FR
         page.put(72, (byte) 0);                           // RAB
-        page.put(76, (byte) 0);                           // CMIC: one controller per host path
+        // CMIC: ports and controllers may be many (a volume's nexus moves between nodes under one
+        // NQN, and a host keeps a path to each), ANA reported; Linux makes a multipath head from it
+        page.put(76, (byte) (discovery ? 0 : 0x0B));
         page.put(77, (byte) (discovery ? 0 : MDTS));      // MDTS
         page.putShort(78, (short) cntlid);                // CNTLID, as returned by Connect
         page.putInt(80, 0x00010300);                      // VER 1.3
-        page.putInt(92, 0);                               // OAES: no asynchronous events
+        page.putInt(92, discovery ? 0 : Ana.NOTICE_ENABLE); // OAES: ANA change notices
         page.putInt(96, 0);                               // CTRATT
         page.put(111, (byte) (discovery ? 2 : 1));        // CNTRLTYPE
         page.putShort(256, (short) 0);                    // OACS
@@ -61,6 +63,12 @@ public final class Identify {
         page.put(261, (byte) 0);                          // LPA
         page.put(262, (byte) 0);                          // ELPE: one error log entry (0-based)
         page.putShort(320, (short) 10);                   // KAS: keep-alive granularity 10 × 100 ms
+        if (!discovery) {
+            page.put(342, (byte) Ana.TRANSITION_SECONDS);  // ANATT
+            page.put(343, (byte) Ana.CAPABILITIES);        // ANACAP
+            page.putInt(344, 1);                           // ANAGRPMAX
+            page.putInt(348, 1);                           // NANAGRPID
+        }
         page.put(512, (byte) 0x66);                       // SQES
         page.put(513, (byte) 0x44);                       // CQES
         page.putShort(514, (short) maxCommands);          // MAXCMD
@@ -68,6 +76,7 @@ public final class Identify {
         page.putShort(520, (short) oncs);                 // ONCS
         page.put(525, (byte) (vwc ? 1 : 0));              // VWC
         page.putInt(536, 0x00100001);                     // SGLS: supported, with offsets for in-capsule data
+        page.putInt(540, discovery ? 0 : 1);              // MNAN: one namespace (sizes the host's ANA log buffer)
         ascii(page, 768, 256, subnqn, (byte) 0);          // SUBNQN, NUL padded
         page.putInt(1792, IOCCSZ);                        // IOCCSZ
         page.putInt(1796, 1);                             // IORCSZ
@@ -85,9 +94,10 @@ public final class Identify {
         page.put(24, (byte) (thin ? 1 : 0));              // NSFEAT: thin provisioning
         page.put(25, (byte) 0);                           // NLBAF: one format (0-based)
         page.put(26, (byte) 0);                           // FLBAS: format 0, no metadata
-        page.put(30, (byte) 0);                           // NMIC
+        page.put(30, (byte) 1);                           // NMIC: shared (one namespace behind several controllers)
         page.put(33, (byte) 0x09);                        // DLFEAT: deallocated blocks read zeros; write zeroes deallocates
         putUuid(page, 104, uuid);                         // NGUID
+        page.putInt(92, Ana.GROUP);                       // ANAGRPID
         page.putShort(128, (short) 0);                    // LBAF0.MS
         page.put(130, (byte) lbads);                      // LBAF0.LBADS
         page.put(131, (byte) 0);                          // LBAF0.RP

@@ -38,6 +38,9 @@ public final class Status {
     public static final int UNRECOVERED_READ_ERROR = 0x281;
     // path (SCT 3)
     public static final int INTERNAL_PATH_ERROR = 0x300;
+    public static final int ANA_PERSISTENT_LOSS = 0x301;
+    public static final int ANA_INACCESSIBLE = 0x302;
+    public static final int ANA_TRANSITION = 0x303;
 
     private static final int DNR = 0x8000;
 
@@ -76,11 +79,24 @@ public final class Status {
         };
     }
 
+    /**
+     * The path status for I/O through a path in ANA state {@code state} that is not usable: a
+     * multipath host sends the command down another path (Linux fails it over without counting a
+     * retry), so no error reaches the application while another path serves.
+     */
+    public static int ofAccess(io.mayastorj.core.bdev.AccessState state) {
+        return switch (state) {
+            case PERSISTENT_LOSS -> ANA_PERSISTENT_LOSS;
+            case CHANGE -> ANA_TRANSITION;
+            default -> ANA_INACCESSIBLE;
+        };
+    }
+
     /** Whether the host should not retry: errors that a retry of the same command cannot fix. */
     public static boolean permanent(int status) {
         return switch (status) {
             case ABORT_REQUESTED, NAMESPACE_NOT_READY, COMMAND_INTERRUPTED, TRANSIENT_TRANSPORT_ERROR,
-                    INTERNAL_PATH_ERROR, CONNECT_CONTROLLER_BUSY -> false;
+                    INTERNAL_PATH_ERROR, ANA_PERSISTENT_LOSS, ANA_INACCESSIBLE, ANA_TRANSITION, CONNECT_CONTROLLER_BUSY -> false;
             default -> true;
         };
     }
@@ -95,7 +111,8 @@ public final class Status {
             case INVALID_OPCODE -> IoStatus.UNSUPPORTED;
             case INVALID_FIELD -> IoStatus.INVALID_LENGTH;
             case ABORT_REQUESTED -> IoStatus.ABORTED;
-            case NAMESPACE_NOT_READY, INTERNAL_PATH_ERROR, TRANSIENT_TRANSPORT_ERROR, COMMAND_INTERRUPTED ->
+            case NAMESPACE_NOT_READY, INTERNAL_PATH_ERROR, TRANSIENT_TRANSPORT_ERROR, COMMAND_INTERRUPTED,
+                    ANA_PERSISTENT_LOSS, ANA_INACCESSIBLE, ANA_TRANSITION ->
                     IoStatus.UNAVAILABLE;
             default -> IoStatus.FAILED;
         };

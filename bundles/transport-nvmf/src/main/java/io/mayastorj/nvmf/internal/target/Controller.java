@@ -1,6 +1,7 @@
 package io.mayastorj.nvmf.internal.target;
 
 import io.mayastorj.core.reactor.Reactor;
+import io.mayastorj.nvmf.internal.protocol.Ana;
 import io.mayastorj.nvmf.internal.protocol.ControllerRegisters;
 import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
@@ -40,6 +41,8 @@ final class Controller {
     private int asyncEventConfig;
     int heldEvents;
     private long lastKeepAlive = System.nanoTime();
+    /** The ANA change count this controller's host has seen (log page read or notice sent). */
+    private long anaSeen;
     private Reactor.Timer keepAliveTimer;
 
     Controller(Subsystem subsystem, int cntlid, String hostNqn, String hostId, int katoMillis, TargetQueue admin) {
@@ -211,6 +214,21 @@ final class Controller {
         lastKeepAlive = System.nanoTime();
     }
 
+    void anaReported(long changeCount) {
+        anaSeen = Math.max(anaSeen, changeCount);
+    }
+
+    /** An ANA change the host has not heard of becomes a notice, if it asked for them and holds a request. */
+    private void noticeAnaChange() {
+        if ((asyncEventConfig & Ana.NOTICE_ENABLE) == 0 || heldEvents == 0) {
+            return;
+        }
+        long changes = subsystem.anaChangeCount();
+        if (changes != anaSeen && admin.completeAsyncEvent(Ana.CHANGE_EVENT)) {
+            anaSeen = changes;
+        }
+    }
+
     private void scheduleKeepAliveCheck() {
         // check four times per KATO; a host sends a Keep Alive every KATO/2
         keepAliveTimer = admin.reactor().schedule(Math.max(100, katoMillis / 4), TimeUnit.MILLISECONDS,
@@ -223,6 +241,7 @@ final class Controller {
                 return;
             }
         }
+        noticeAnaChange();
         long silent = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - lastKeepAlive);
         if (silent > katoMillis) {
             destroy("keep-alive timeout: no Keep Alive from " + hostNqn + " for " + silent + " ms (KATO "

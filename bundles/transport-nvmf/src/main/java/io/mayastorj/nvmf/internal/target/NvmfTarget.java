@@ -114,10 +114,13 @@ public final class NvmfTarget implements Transport {
 
     @Override
     public String share(BlockDevice device, ShareOptions options) {
-        if (!options.properties().isEmpty()) {
-            throw MayastorException.invalidArgument("nvmf shares take no properties (given: %s)",
-                    String.join(", ", options.properties().keySet()));
+        for (String key : options.properties().keySet()) {
+            if (!key.equals("cntlid.min") && !key.equals("cntlid.max")) {
+                throw MayastorException.invalidArgument("nvmf shares take the properties cntlid.min and cntlid.max only (given: %s)",
+                        String.join(", ", options.properties().keySet()));
+            }
         }
+        int[] cntlids = Subsystem.cntlidRange(options.properties().get("cntlid.min"), options.properties().get("cntlid.max"));
         for (String host : options.allowedHosts()) {
             if (!host.startsWith("nqn.") || host.length() > 223) {
                 throw MayastorException.invalidArgument("'%s' is not a host NQN (nqn.yyyy-mm.domain:name, at most 223 bytes)",
@@ -128,7 +131,7 @@ public final class NvmfTarget implements Transport {
         if (nqn.length() > 223) {
             throw MayastorException.invalidArgument("bdev name %s makes an NQN longer than 223 bytes", device.name());
         }
-        Subsystem subsystem = new Subsystem(this, nqn, device, options.allowedHosts());
+        Subsystem subsystem = new Subsystem(this, nqn, device, options.allowedHosts(), cntlids[0], cntlids[1]);
         if (subsystems.putIfAbsent(nqn, subsystem) != null) {
             throw MayastorException.alreadyExists("subsystem %s exists already", nqn);
         }

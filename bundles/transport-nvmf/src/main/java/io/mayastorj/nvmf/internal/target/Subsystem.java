@@ -1,6 +1,10 @@
 package io.mayastorj.nvmf.internal.target;
 
+import io.mayastorj.core.bdev.AccessState;
 import io.mayastorj.core.bdev.BlockDevice;
+import io.mayastorj.core.error.MayastorException;
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -20,13 +24,20 @@ final class Subsystem {
     /** CNTLIDs a dynamic controller may take (0xFFF0 and up are reserved). */
     private static final int MAX_CNTLID = 0xFFEF;
 
+    private static final Logger LOG = System.getLogger("mayastor.nvmf");
+
     private final NvmfTarget target;
     private final String nqn;
     private final BlockDevice device;
     private final List<String> allowedHosts;
     private final String serial;
     private final Map<Integer, Controller> controllers = new TreeMap<>();
-    private int nextCntlid = 1;
+    private final int minCntlid;
+    private final int maxCntlid;
+    private int nextCntlid;
+    /** The ANA state hosts were last told of, and how often it changed (the ANA log's CHGCNT). */
+    private AccessState reportedAccess = AccessState.OPTIMIZED;
+    private long anaChanges;
     private boolean shutDown;
     /** Commands of this subsystem at the bdev, so unshare can wait for them. */
     final AtomicInteger inFlight = new AtomicInteger();
@@ -34,7 +45,19 @@ final class Subsystem {
     final AtomicInteger liveQueues = new AtomicInteger();
 
     Subsystem(NvmfTarget target, String nqn, BlockDevice device, List<String> allowedHosts) {
+        this(target, nqn, device, allowedHosts, 1, MAX_CNTLID);
+    }
+
+    /**
+     * @param minCntlid the first CNTLID of this subsystem's controllers here; a nexus that another
+     *                  node may serve under the same NQN takes a range of its own, since a host
+     *                  refuses a second controller of a subsystem with a CNTLID it has already
+     */
+    Subsystem(NvmfTarget target, String nqn, BlockDevice device, List<String> allowedHosts, int minCntlid, int maxCntlid) {
         this.target = target;
+        this.minCntlid = minCntlid;
+        this.maxCntlid = maxCntlid;
+        this.nextCntlid = minCntlid;
         this.nqn = nqn;
         this.device = device;
         this.allowedHosts = List.copyOf(allowedHosts);
@@ -73,9 +96,9 @@ final class Subsystem {
         if (shutDown) {
             return null;
         }
-        for (int tries = 0; tries < MAX_CNTLID; tries++) {
+        for (int tries = 0; tries <= maxCntlid - minCntlid; tries++) {
             int cntlid = nextCntlid;
-            nextCntlid = nextCntlid == MAX_CNTLID ? 1 : nextCntlid + 1;
+            nextCntlid = nextCntlid == maxCntlid ? minCntlid : nextCntlid + 1;
             if (!controllers.containsKey(cntlid)) {
                 Controller controller = new Controller(this, cntlid, hostNqn, hostId, katoMillis, admin);
                 controllers.put(cntlid, controller);
@@ -83,6 +106,46 @@ final class Subsystem {
             }
         }
         return null;
+    }
+
+    /**
+     * The namespace's ANA state now, and the change count of the ANA log: counted here, where hosts
+     * learn of it, since the bdev only has a state. Admin path.
+     */
+    synchronized long anaChangeCount() {
+        access();
+        return anaChanges;
+    }
+
+    synchronized AccessState access() {
+        AccessState now = device == null ? AccessState.OPTIMIZED : device.accessState();
+        if (now != reportedAccess) {
+            LOG.log(Level.INFO, "{0}: ANA state {1} (was {2})", nqn, now, reportedAccess);
+            reportedAccess = now;
+            anaChanges++;
+        }
+        return now;
+    }
+
+    static int[] cntlidRange(String min, String max) {
+        int lo = min == null ? 1 : parseCntlid("cntlid.min", min);
+        int hi = max == null ? MAX_CNTLID : parseCntlid("cntlid.max", max);
+        if (lo > hi) {
+            throw MayastorException.invalidArgument("cntlid.min %d is above cntlid.max %d", lo, hi);
+        }
+        return new int[] {lo, hi};
+    }
+
+    private static int parseCntlid(String key, String value) {
+        try {
+            int v = Integer.parseInt(value.strip());
+            if (v >= 1 && v <= MAX_CNTLID) {
+                return v;
+            }
+        } catch (NumberFormatException e) {
+            // below
+        }
+        throw MayastorException.invalidArgument("%s must be a controller ID from 1 to %d, not '%s'", key, MAX_CNTLID, value);
     }
 
     synchronized Controller controller(int cntlid) {

@@ -1,5 +1,6 @@
 package io.mayastorj.nvmf.internal.target;
 
+import io.mayastorj.core.bdev.AccessState;
 import io.mayastorj.core.bdev.BdevStats;
 import io.mayastorj.core.bdev.BlockDevice;
 import io.mayastorj.core.bdev.IoStatus;
@@ -7,6 +8,7 @@ import io.mayastorj.core.bdev.IoType;
 import io.mayastorj.core.buffer.BufferPool;
 import io.mayastorj.core.buffer.DmaBuffer;
 import io.mayastorj.core.reactor.Reactor;
+import io.mayastorj.nvmf.internal.protocol.Ana;
 import io.mayastorj.nvmf.internal.protocol.Discovery;
 import io.mayastorj.nvmf.internal.protocol.Identify;
 import io.mayastorj.nvmf.internal.protocol.LbaStatus;
@@ -428,6 +430,15 @@ final class TargetQueue extends PduChannel {
     }
 
     private void io(Command c) {
+        AccessState access = device.accessState();
+        if (!access.usable()) {
+            // another node serves the volume now (or is about to): a path error, which a multipath
+            // host answers by sending the command down its other path
+            c.status = Status.ofAccess(access);
+            logOnce(c.status, "bdev " + device.name() + " is " + access + " through this node");
+            respond(c);
+            return;
+        }
         switch (c.opcode) {
             case Sqe.IO_READ -> {
                 if (allocate(c, c.length)) {
@@ -521,7 +532,9 @@ final class TargetQueue extends PduChannel {
         }
         IoStatus outcome = c.ioStatus;
         if (outcome != IoStatus.SUCCESS) {
-            c.status = Status.of(outcome, c.opcode != Sqe.IO_READ);
+            AccessState access = device.accessState();
+            // a nexus that lost its volume to another node fails what it held: a path error, never a media one
+            c.status = access.usable() ? Status.of(outcome, c.opcode != Sqe.IO_READ) : Status.ofAccess(access);
             logOnce(c.status, "bdev " + device.name() + ": " + outcome);
             respond(c);
             return;
@@ -864,6 +877,23 @@ final class TargetQueue extends PduChannel {
         }
     }
 
+    /**
+     * Answers one held Asynchronous Event Request with {@code dw0}; false when the host holds
+     * none here. Admin queue, on its reactor.
+     */
+    boolean completeAsyncEvent(int dw0) {
+        for (Command c : slots) {
+            if (c.state == Command.State.HELD) {
+                controller.heldEvents--;
+                c.dw0 = dw0;
+                c.status = Status.SUCCESS;
+                respond(c);
+                return true;
+            }
+        }
+        return false;
+    }
+
     private void identify(Command c) {
         if (c.sglType != Sqe.SGL_TRANSPORT_DATA_BLOCK || c.sglLength != Identify.SIZE) {
             c.status = logged(Status.DATA_SGL_LENGTH_INVALID, "Identify with an SGL of " + c.sglLength + " bytes");
@@ -972,7 +1002,7 @@ final class TargetQueue extends PduChannel {
             respond(c);
             return;
         }
-        ByteBuffer log = buildLog(lid);
+        ByteBuffer log = buildLog(lid, c.cdw10);
         if (log == null) {
             c.status = unsupported(Status.INVALID_LOG_PAGE, "log page " + hex(lid));
             respond(c);
@@ -998,7 +1028,7 @@ final class TargetQueue extends PduChannel {
     }
 
     /** The whole log page, or null for one this controller does not have. Admin path: may allocate. */
-    private ByteBuffer buildLog(int lid) {
+    private ByteBuffer buildLog(int lid, int cdw10) {
         boolean discovery = subsystem.isDiscovery();
         ByteBuffer log;
         switch (lid) {
@@ -1022,6 +1052,16 @@ final class TargetQueue extends PduChannel {
                 log.put(8, "0.1".getBytes(StandardCharsets.US_ASCII));
             }
             case 0x04 -> log = Pdu.allocate(4096);         // changed namespaces: none
+            case Ana.LOG_PAGE -> {
+                if (discovery) {
+                    return null;
+                }
+                boolean groupsOnly = (cdw10 & Ana.RGO) != 0;
+                log = Pdu.allocate(Ana.size(groupsOnly));
+                long changes = subsystem.anaChangeCount();
+                Ana.log(log, changes, subsystem.access(), groupsOnly);
+                controller.anaReported(changes);
+            }
             case Discovery.LOG_PAGE -> {
                 if (!discovery) {
                     return null;

@@ -1,0 +1,58 @@
+package io.mayastorj.nvmf.internal;
+
+import io.mayastorj.core.bdev.AccessState;
+import io.mayastorj.core.bdev.BlockDeviceBase;
+import io.mayastorj.core.bdev.IoCompletion;
+import io.mayastorj.core.bdev.IoStatus;
+import io.mayastorj.core.bdev.IoType;
+import io.mayastorj.core.buffer.DmaBuffer;
+import java.util.UUID;
+
+/** A device whose path state the test sets, as a nexus's changes when its volume moves to another node. */
+final class MovingDevice extends BlockDeviceBase {
+
+    volatile AccessState state = AccessState.OPTIMIZED;
+
+    MovingDevice(String name) {
+        super(name, UUID.randomUUID(), 512, 2048);
+    }
+
+    @Override
+    public AccessState accessState() {
+        return state;
+    }
+
+    @Override
+    public String productName() {
+        return "Moving disk";
+    }
+
+    @Override
+    public int bufferAlignment() {
+        return 1;
+    }
+
+    @Override
+    public boolean supports(IoType type) {
+        return type == IoType.READ || type == IoType.WRITE || type == IoType.FLUSH;
+    }
+
+    @Override
+    protected <C> void doRead(DmaBuffer buffer, int bufferOffset, long lba, int blocks, IoCompletion<? super C> done, C context) {
+        complete(IoType.READ, (long) blocks * 512, IoStatus.SUCCESS, done, context);
+    }
+
+    @Override
+    protected <C> void doWrite(DmaBuffer buffer, int bufferOffset, long lba, int blocks, IoCompletion<? super C> done, C context) {
+        complete(IoType.WRITE, (long) blocks * 512, IoStatus.SUCCESS, done, context);
+    }
+
+    @Override
+    protected <C> void doFlush(IoCompletion<? super C> done, C context) {
+        complete(IoType.FLUSH, 0, IoStatus.SUCCESS, done, context);
+    }
+
+    @Override
+    protected void doClose() {
+    }
+}
