@@ -28,6 +28,8 @@ public final class ControlSettings extends Settings implements RuntimeSettings {
         KEYS.put("sync.period.seconds", "every resource is reconciled at least this often (default 10)");
         KEYS.put("repair.grace.seconds", "how long a volume waits for a replica's node to return before it replaces the "
                 + "replica on another node (default 300)");
+        KEYS.put("switchover.grace.seconds", "how long the node of a published volume's nexus may be silent before the "
+                + "nexus is made again on a node holding an in-sync replica, under the same NQN (needs nats; default 10)");
         KEYS.put("node.call.timeout.seconds", "deadline of each call to a node (default 30)");
         KEYS.put("reconcile.workers", "resources reconciled at once, each by one worker at a time (default 4)");
         KEYS.put("csi.endpoint", "serve the CSI Controller here: unix:///path/csi.sock or tcp://host:port (default: none)");
@@ -43,6 +45,7 @@ public final class ControlSettings extends Settings implements RuntimeSettings {
         values.put("registration.missed", "3");
         values.put("sync.period.seconds", "10");
         values.put("repair.grace.seconds", "300");
+        values.put("switchover.grace.seconds", "10");
         values.put("node.call.timeout.seconds", "30");
         values.put("reconcile.workers", "4");
         values.put("log.level", "info");
@@ -64,6 +67,7 @@ public final class ControlSettings extends Settings implements RuntimeSettings {
         intSetting("registration.missed", 1, 100);
         intSetting("sync.period.seconds", 1, 3600);
         intSetting("repair.grace.seconds", 0, 7 * 24 * 3600);
+        intSetting("switchover.grace.seconds", 1, 3600);
         intSetting("node.call.timeout.seconds", 1, 3600);
         intSetting("reconcile.workers", 1, 64);
         csiEndpoint("csi.endpoint");
@@ -101,7 +105,7 @@ public final class ControlSettings extends Settings implements RuntimeSettings {
         control.put("kube.namespace", values.get("kube.namespace"));
         control.put("nats.url", values.getOrDefault("nats", ""));
         for (String key : new String[] {"registration.interval.seconds", "registration.missed", "sync.period.seconds",
-                "repair.grace.seconds", "node.call.timeout.seconds", "reconcile.workers"}) {
+                "repair.grace.seconds", "switchover.grace.seconds", "node.call.timeout.seconds", "reconcile.workers"}) {
             control.put(key, Integer.parseInt(values.get(key)));
         }
         pids.put("io.mayastorj.control", control);

@@ -144,6 +144,7 @@ abstract class Settings {
         if (node) {
             config.put("node.io.timeout.seconds", Integer.parseInt(values.getOrDefault("csi.io.timeout.seconds", "30")));
             config.put("node.device.timeout.seconds", Integer.parseInt(values.getOrDefault("csi.device.timeout.seconds", "60")));
+            config.put("control.endpoint", values.getOrDefault("control.endpoint", "")); // volumes follow their nexus
         }
         return config;
     }

@@ -344,4 +344,136 @@ class WalkthroughTest {
         unmountFromPod(volumeId, staging, target);
         cluster.awaitVolume(volumeId, v -> v.getState().equals("healthy"), 120, "the volume repaired once its node is back");
     }
+
+    /**
+     * HA switch-over (issue 17): a file system on a 3-replica nvmf volume under a verifying write
+     * load in the guest (each file written with O_SYNC semantics — dd conv=fsync — and its checksum
+     * recorded only once that returned); the node of the volume's nexus SIGKILLed. The control plane
+     * waits the switch-over grace (10 s, the default), makes the nexus again on a node that holds a
+     * replica the nexus record in NATS calls in sync, under the same NQN; the CSI node in the guest
+     * follows it (a second path to the kernel's multipath head, the dead one dropped). No write
+     * fails, the load resumes; the old node, started again, serves nothing (a connect to it is
+     * refused) and its replica is rebuilt. {@code -Dmayastor.ha.runs=N} repeats the kill N times
+     * (the README's numbers); every acknowledged file is checked after each run (caches dropped) and
+     * again after the volume is detached and attached afresh.
+     */
+    @org.junit.jupiter.api.Test
+    void aVolumeOutlivesItsNexussNodeWithNoErrorReachingTheApplication() throws Exception {
+        String multipath = guest.ok("cat /sys/module/nvme_core/parameters/multipath", 30).strip();
+        assertEquals("Y", multipath, "the guest kernel's native NVMe multipath is on");
+        PersistentVolumeClaim pvc;
+        try (InputStream in = Files.newInputStream(Path.of("..", "deploy", "pvc.yaml"))) {
+            pvc = (PersistentVolumeClaim) kube.load(in).items().get(0);
+        }
+        pvc.getMetadata().setName("ha-claim");
+        pvc.getSpec().setStorageClassName("mayastor-nvmf");
+        pvc = kube.persistentVolumeClaims().inNamespace("default").resource(pvc).create();
+        PersistentVolume pv = provision(pvc);
+        String volumeId = pv.getSpec().getCsi().getVolumeHandle();
+        String fs = pv.getSpec().getCsi().getFsType();
+        String uri = attach(pv);
+        String staging = "/tmp/kubelet/staging/ha";
+        String target = "/tmp/kubelet/pods/writer/volumes/data";
+        mountInPod(volumeId, uri, fs, staging, target);
+        String nqn = uri.substring(uri.lastIndexOf('/') + 1, uri.indexOf('?') < 0 ? uri.length() : uri.indexOf('?'));
+        log("switch-over: " + volumeId + " at " + uri);
+
+        // the application: files of 128 KiB, each acknowledged (checksum recorded) once dd's fsync returned
+        guest.ok("rm -f /mnt/acked.sha /mnt/acked.times /mnt/write-errors /mnt/stop-writes /mnt/writes-done; touch /mnt/acked.sha "
+                + "/mnt/acked.times /mnt/write-errors; (i=0; while [ ! -e /mnt/stop-writes ]; do i=$((i+1)); f=" + target + "/f$i;"
+                + " if dd if=/dev/urandom of=$f bs=64k count=2 conv=fsync status=none 2>>/mnt/write-errors;"
+                + " then date +%s.%N >> /mnt/acked.times; sha256sum $f >> /mnt/acked.sha; else echo failed $i >> /mnt/write-errors; fi;"
+                + " done; echo done > /mnt/writes-done) > /dev/null 2>&1 &", 30);
+        awaitAcked(10, "files before the first kill");
+        int runs = Integer.getInteger("mayastor.ha.runs", 1);
+        List<Double> resumed = new java.util.ArrayList<>();
+        for (int run = 1; run <= runs; run++) {
+            io.mayastorj.api.v1.Volume v = cluster.volumes().listVolumes(io.mayastorj.api.v1.ListVolumesRequest.newBuilder()
+                    .setName(volumeId).build()).getVolumes(0);
+            String victim = v.getTargetNode();
+            String oldUri = v.getDeviceUri();
+            long before = guest.file("acked.times").lines().count();
+            log("run " + run + ": kill -9 " + victim + " (the nexus's node, serving " + oldUri + ") after " + before + " files");
+            cluster.killNode(victim);
+            io.mayastorj.api.v1.Volume moved = cluster.awaitVolume(volumeId, x -> !x.getTargetNode().equals(victim)
+                    && !x.getDeviceUri().isEmpty() && !x.getDeviceUri().equals(oldUri), 120, "the nexus made again on another node");
+            log("run " + run + ": the nexus is on " + moved.getTargetNode() + " now: " + moved.getDeviceUri());
+            assertEquals(nqn, moved.getDeviceUri().substring(moved.getDeviceUri().lastIndexOf('/') + 1,
+                    moved.getDeviceUri().indexOf('?') < 0 ? moved.getDeviceUri().length() : moved.getDeviceUri().indexOf('?')),
+                    "the same NQN");
+            awaitAcked((int) before + 10, "files after the kill");
+            assertEquals("", guest.file("write-errors").strip(), "no write failed");
+            double gap = longestGap(guest.file("acked.times"), (int) before);
+            resumed.add(gap);
+            log(String.format(java.util.Locale.ROOT, "run %d: writes stalled %.1f s (longest gap between two acknowledged files)",
+                    run, gap));
+            String port = moved.getDeviceUri().replaceFirst("^nvmf://[^:]+:(\\d+)/.*$", "$1");
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            String condition;
+            while (true) { // the CSI node dropped the dead path once the new one was live
+                condition = node().nodeGetVolumeStats(io.mayastorj.csi.v1.NodeGetVolumeStatsRequest.newBuilder()
+                        .setVolumeId(volumeId).setVolumePath(target).build()).getVolumeCondition().getMessage();
+                if (condition.equals("paths: 10.0.2.2:" + port + " live optimized")) {
+                    break;
+                }
+                assertTrue(System.nanoTime() < deadline, "NodeGetVolumeStats: " + condition);
+                Thread.sleep(500);
+            }
+            log("run " + run + ": " + condition + "; " + guest.ok("nvme list-subsys 2>&1 | grep -A4 " + nqn + " | tr -s ' '", 30)
+                    .replace('\n', ' '));
+
+            // the old node returns: no nexus there, and the old path is refused
+            cluster.node(victim, null, "--publish-address", "10.0.2.2");
+            assertTrue(cluster.nexuses(victim).listNexus(io.mayastorj.api.v1.ListNexusOptions.getDefaultInstance())
+                    .getNexusListList().stream().noneMatch(n -> n.getUuid().equals(moved.getUuid())), "no nexus of the volume on " + victim);
+            String oldPort = oldUri.replaceFirst("^nvmf://[^:]+:(\\d+)/.*$", "$1");
+            GuestSession.Result old = guest.exec("nvme connect -t tcp -a 10.0.2.2 -s " + oldPort + " -n " + nqn
+                    + " --hostnqn nqn.2019-05.io.openebs:node-name:guest --ctrl-loss-tmo 1", 60);
+            assertTrue(old.status() != 0, "a connect through the old path is refused: " + old.output());
+            log("run " + run + ": through the old path: " + old.output().strip());
+            guest.ok("sync; echo 3 > /proc/sys/vm/drop_caches; cd / && sha256sum --quiet -c /mnt/acked.sha", 600);
+            cluster.awaitVolume(volumeId, x -> x.getState().equals("healthy"), 300, "the volume repaired: "
+                    + victim + "'s replica rebuilt");
+        }
+        Files.writeString(guest.share.resolve("stop-writes"), "");
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+        while (!guest.file("writes-done").contains("done")) {
+            assertTrue(System.nanoTime() < deadline, "the writes did not stop");
+            Thread.sleep(500);
+        }
+        assertEquals("", guest.file("write-errors").strip(), "no write failed");
+        long files = guest.file("acked.sha").lines().count();
+        java.util.Collections.sort(resumed);
+        log(String.format(java.util.Locale.ROOT, "%d run(s): writes stalled p50 %.1f s, worst %.1f s; %d files acknowledged", runs,
+                resumed.get((resumed.size() - 1) / 2), resumed.get(resumed.size() - 1), files));
+
+        // detached and attached afresh: every acknowledged file, read from the replicas
+        unmountFromPod(volumeId, staging, target);
+        ControllerGrpc.newBlockingStub(controllerChannel).withDeadlineAfter(120, TimeUnit.SECONDS).controllerUnpublishVolume(
+                ControllerUnpublishVolumeRequest.newBuilder().setVolumeId(volumeId).setNodeId("guest").build());
+        kube.storage().v1().volumeAttachments().withName("csi-" + pv.getMetadata().getName()).delete();
+        mountInPod(volumeId, attach(pv), fs, staging, target);
+        guest.ok("cd / && sha256sum --quiet -c /mnt/acked.sha", 600);
+        unmountFromPod(volumeId, staging, target);
+    }
+
+    private void awaitAcked(int files, String what) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(180);
+        while (guest.file("acked.times").lines().count() < files) {
+            assertTrue(System.nanoTime() < deadline, what + ": " + guest.file("acked.times").lines().count() + " of " + files
+                    + "; errors: " + guest.file("write-errors"));
+            assertEquals("", guest.file("write-errors").strip(), "a write failed");
+            Thread.sleep(250);
+        }
+    }
+
+    /** The longest time between two acknowledged files from line {@code from} on: the stall, and an upper bound of it. */
+    private static double longestGap(String times, int from) {
+        List<Double> t = times.lines().map(Double::parseDouble).toList();
+        double gap = 0;
+        for (int i = Math.max(1, from); i < t.size(); i++) {
+            gap = Math.max(gap, t.get(i) - t.get(i - 1));
+        }
+        return gap;
+    }
 }

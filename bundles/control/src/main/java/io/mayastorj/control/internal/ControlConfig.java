@@ -35,6 +35,11 @@ public @interface ControlConfig {
             description = "How long a volume waits for a replica's node to come back before it replaces the replica")
     int repair_grace_seconds() default 300;
 
+    @AttributeDefinition(name = "switchover.grace.seconds",
+            description = "How long the node of a published volume's nexus may be silent and unreachable before the nexus "
+                    + "is made again on another node holding an in-sync replica (needs nats.url)")
+    int switchover_grace_seconds() default 10;
+
     @AttributeDefinition(name = "node.call.timeout.seconds", description = "Deadline of each call to a node")
     int node_call_timeout_seconds() default 30;
 

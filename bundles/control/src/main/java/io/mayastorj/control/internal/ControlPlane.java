@@ -16,6 +16,7 @@ import io.mayastorj.control.internal.operator.NodeOperator;
 import io.mayastorj.control.internal.operator.PoolOperator;
 import io.mayastorj.control.internal.operator.Reconciler;
 import io.mayastorj.control.internal.operator.VolumeOperator;
+import io.mayastorj.control.internal.nodes.NexusRecords;
 import io.mayastorj.control.internal.registry.NatsRegistry;
 import io.mayastorj.control.internal.registry.NodeRegistry;
 import io.mayastorj.control.internal.registry.RegistrationService;
@@ -102,6 +103,8 @@ public final class ControlPlane {
             reconciler.resyncNow(); // pools and volumes on it may change state, placement and repair
         });
         this.nats = config.nats_url().isBlank() ? null : new NatsRegistry(config.nats_url().strip(), registry);
+        volumes.switchOver(nats == null ? null : new NexusRecords(nats.connection()), Duration.ofSeconds(config.switchover_grace_seconds()),
+                (name, delay) -> reconciler.enqueueAfter(VOLUME, name, delay));
         services.add(context.registerService(BindableService.class, new RegistrationService(registry), null));
         Volumes api = new Volumes(store, volumes, registry);
         services.add(context.registerService(BindableService.class, new VolumeService(api), null));

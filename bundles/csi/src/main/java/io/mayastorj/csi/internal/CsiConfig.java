@@ -24,4 +24,12 @@ public @interface CsiConfig {
 
     @AttributeDefinition(name = "node.io.timeout.seconds", description = "The default ioTimeout of a volume: how long the kernel retries a lost connection")
     int node_io_timeout_seconds() default 30;
+
+    @AttributeDefinition(name = "control.endpoint", description = "ip:port of the control plane's gRPC API: volumes "
+            + "staged here follow their nexus when it moves to another node; empty: they do not")
+    String control_endpoint() default "";
+
+    @AttributeDefinition(name = "node.follow.millis", description = "How often the control plane is asked where the volumes "
+            + "staged here are served")
+    int node_follow_millis() default 1000;
 }

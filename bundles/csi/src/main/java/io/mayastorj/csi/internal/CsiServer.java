@@ -16,6 +16,7 @@ import io.mayastorj.csi.internal.node.NodeService;
 import java.io.IOException;
 import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.IdentityHashMap;
 import java.util.List;
@@ -51,6 +52,7 @@ public final class CsiServer implements HealthCheck {
     private final List<EventLoopGroup> groups = new ArrayList<>();
     private final List<Server> servers = new ArrayList<>();
     private final NodeService nodeService;
+    private final PathFollower follower;
 
     @Activate
     public CsiServer(CsiConfig config, @Reference Node node) throws IOException {
@@ -64,8 +66,11 @@ public final class CsiServer implements HealthCheck {
             nodeService = NodeService.create(node.id(), config, node.stateDir().resolve("csi"));
             parts.add(nodeService);
             handlers.addService(ServerInterceptors.intercept(nodeService, errors));
+            follower = config.control_endpoint().isBlank() ? null
+                    : new PathFollower(config.control_endpoint().strip(), nodeService, Duration.ofMillis(config.node_follow_millis()));
         } else {
             nodeService = null;
+            follower = null;
         }
         for (CsiEndpoint endpoint : endpoints) {
             try {
@@ -137,6 +142,9 @@ public final class CsiServer implements HealthCheck {
 
     @Deactivate
     void stop() {
+        if (follower != null) {
+            follower.close();
+        }
         for (Server server : servers) {
             server.shutdown();
         }

@@ -84,6 +84,11 @@ public final class Reconciler implements AutoCloseable {
         }
     }
 
+    /** The key once more after {@code delay} (a grace period that ends then). */
+    public void enqueueAfter(String kind, String name, Duration delay) {
+        retries.schedule(() -> enqueue(kind, name), Math.max(1, delay.toMillis()), TimeUnit.MILLISECONDS);
+    }
+
     /** Every resource, now (a node came or went: placement and repair may change). */
     public void resyncNow() {
         resyncs.values().forEach(Runnable::run);

@@ -29,6 +29,7 @@ import io.mayastorj.api.v1.UnshareReplicaRequest;
 import io.mayastorj.control.internal.model.Condition;
 import io.mayastorj.control.internal.model.Kinds;
 import io.mayastorj.control.internal.model.MayastorVolume;
+import io.mayastorj.control.internal.nodes.NexusRecords;
 import io.mayastorj.control.internal.nodes.NodeClients;
 import io.mayastorj.control.internal.registry.NodeRegistry;
 import io.mayastorj.control.internal.store.ResourceStore;
@@ -79,6 +80,11 @@ public final class VolumeOperator {
     private static final long WORLD_MAX_AGE_NANOS = TimeUnit.SECONDS.toNanos(1);
     private volatile World shared;
 
+    // switch-over: a published volume whose nexus's node is lost gets a nexus on another node
+    private NexusRecords records;
+    private Duration switchoverGrace = Duration.ofSeconds(10);
+    private java.util.function.BiConsumer<String, Duration> later = (name, delay) -> { };
+
     public VolumeOperator(ResourceStore store, NodeRegistry registry, NodeClients clients, Duration grace) {
         this.store = store;
         this.registry = registry;
@@ -100,6 +106,17 @@ public final class VolumeOperator {
         w = new World();
         shared = w;
         return w;
+    }
+
+    /**
+     * Switch-over on: {@code records} are the nexus records in NATS (null: none, and a volume waits
+     * for its nexus's node), {@code grace} how long that node may be silent before it is taken for
+     * lost, {@code later} how a volume is looked at again when the grace ends.
+     */
+    public void switchOver(NexusRecords records, Duration grace, java.util.function.BiConsumer<String, Duration> later) {
+        this.records = records;
+        this.switchoverGrace = grace;
+        this.later = later;
     }
 
     /** A replica of the volume that a node reports now. */
@@ -334,10 +351,21 @@ public final class VolumeOperator {
         }
         long smallest = live.stream().mapToLong(Live::sizeBytes).min().orElse(0);
 
-        // the nexus, while published
+        // the nexus, while published; when its node is lost, on another node that holds an in-sync replica
         MayastorVolume.Nexus nexusStatus = null;
         long[] nexusSize = {-1};
         String target = spec.getTargetNode();
+        String switchWait = null;
+        if (target != null && !world.reachable(target) && !yes(spec.getLocal()) && !"none".equals(spec.getProtocol())) {
+            Switch s = switchOverTarget(msv, world, live, away, behind);
+            if (s.node() != null) {
+                msv.getSpec().setTargetNode(s.node());
+                msv = store.update(msv); // before the nexus is made there: a restarted control plane makes it there too
+                target = s.node();
+            } else {
+                switchWait = s.why();
+            }
+        }
         for (Map.Entry<String, List<Nexus>> e : world.nexuses.entrySet()) {
             if (!e.getKey().equals(target) && world.nexus(e.getKey(), uuid).isPresent()) {
                 destroyNexus(world, e.getKey(), uuid, name); // a nexus where the volume is no longer published
@@ -346,7 +374,7 @@ public final class VolumeOperator {
         String targetProblem = null;
         if (target != null) {
             if (!world.reachable(target)) {
-                targetProblem = "its target node " + target + " is offline";
+                targetProblem = "its target node " + target + " is offline" + (switchWait != null ? "; " + switchWait : "");
             } else if (live.isEmpty()) {
                 targetProblem = "no replica is reachable";
             } else {
@@ -387,6 +415,69 @@ public final class VolumeOperator {
         }
         long size = nexusSize[0] >= 0 ? nexusSize[0] : Math.min(smallest, wantedBytes);
         writeStatus(msv, state, reason, nexusStatus, replicas, size);
+    }
+
+    /** Where a lost target's nexus goes ({@code node}), or why it stays ({@code why}). */
+    private record Switch(String node, String why) {
+    }
+
+    /**
+     * Where the volume's nexus goes now that its node ({@code spec.targetNode}) cannot be reached,
+     * or why it stays. The node must have been silent for the switch-over grace. The nexus record
+     * in NATS — written before any write that depended on it was acknowledged — names the replicas
+     * that hold every acknowledged write; the new nexus goes to a reachable node holding one of
+     * them (the application's node when it holds one). Replicas the record does not call in sync
+     * are marked behind; so are those on nodes away, which the new nexus writes without.
+     */
+    private Switch switchOverTarget(MayastorVolume msv, World world, List<Live> live, List<MayastorVolume.Replica> away,
+                                    Set<String> behind) {
+        String name = msv.getMetadata().getName();
+        String lost = msv.getSpec().getTargetNode();
+        NodeRegistry.NodeState node = world.nodes.get(lost);
+        long silent = node == null ? Long.MAX_VALUE : System.currentTimeMillis() - node.lastSeenMillis();
+        if (records == null) {
+            return new Switch(null, "the volume waits for it (switch-over needs the nexus records in NATS: nats.url)");
+        }
+        if (silent < switchoverGrace.toMillis()) {
+            long left = switchoverGrace.toMillis() - silent;
+            later.accept(name, Duration.ofMillis(left + 50));
+            return new Switch(null, "the nexus moves to another node in " + (left + 999) / 1000 + " s unless it returns");
+        }
+        Optional<NexusRecords.Record> record;
+        try {
+            record = records.get(msv.getMetadata().getUid());
+        } catch (java.io.IOException e) {
+            later.accept(name, Duration.ofSeconds(1));
+            return new Switch(null, "the nexus records cannot be read (" + e.getMessage() + "); the volume waits");
+        }
+        if (record.isEmpty()) {
+            return new Switch(null, "no nexus record says which replicas are in sync; the volume waits for the node");
+        }
+        Set<String> inSync = record.get().inSync();
+        Live chosen = null;
+        for (Live r : live) {
+            if (inSync.contains(r.uuid().toLowerCase(Locale.ROOT)) && !behind.contains(r.uuid())
+                    && (chosen == null || r.node().equals(msv.getSpec().getAppNode()))) {
+                chosen = r;
+            }
+        }
+        if (chosen == null) {
+            return new Switch(null, "no reachable replica is in sync by the nexus record (in sync: " + inSync + "); the volume "
+                    + "waits for the node");
+        }
+        for (Live r : live) {
+            if (!inSync.contains(r.uuid().toLowerCase(Locale.ROOT))) {
+                behind.add(r.uuid());
+            }
+        }
+        for (MayastorVolume.Replica a : away) {
+            a.setOutOfSync(Boolean.TRUE); // the new nexus writes without it: rebuilt when its node returns
+        }
+        String why = "node " + lost + " silent for " + silent / 1000 + " s: the nexus moves to " + chosen.node()
+                + " (in sync by the record: " + inSync + ")";
+        LOG.log(Level.WARNING, "volume {0}: {1}", name, why);
+        store.event(msv, "Warning", "SwitchOver", "volume " + name + ": " + why);
+        return new Switch(chosen.node(), null);
     }
 
     private static String degradedReason(List<Live> live, List<MayastorVolume.Replica> away, int wanted, Set<String> behind,
@@ -537,6 +628,15 @@ public final class VolumeOperator {
     /** The URI the nexus on {@code target} opens a replica by: local, or shared over nvmf to the target only. */
     private String childUri(World world, Live r, String target) {
         if (r.node().equals(target)) {
+            if (r.shareUri() != null) {
+                // shared to the nexus that served before (switch-over): that one must not reach it any more
+                try {
+                    clients.replicas(world.endpoint(r.node())).unshareReplica(UnshareReplicaRequest.newBuilder().setUuid(r.uuid())
+                            .setForce(true).build());
+                } catch (StatusRuntimeException e) {
+                    throw NodeClients.translate(r.node(), e);
+                }
+            }
             return "bdev:///" + r.uuid();
         }
         String hostNqn = world.nodes.get(target).hostNqn();
@@ -557,10 +657,7 @@ public final class VolumeOperator {
 
     /** Replica uuid of a child URI: bdev:///U or nvmf://…:U?uuid=U. */
     private static String replicaOf(String childUri) {
-        int q = childUri.indexOf('?');
-        String path = q < 0 ? childUri : childUri.substring(0, q);
-        int cut = Math.max(path.lastIndexOf('/'), path.lastIndexOf(':'));
-        return path.substring(cut + 1);
+        return NexusRecords.replicaOf(childUri);
     }
 
     /**

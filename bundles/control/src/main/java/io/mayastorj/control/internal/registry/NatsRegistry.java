@@ -56,6 +56,11 @@ public final class NatsRegistry implements AutoCloseable {
         }
     }
 
+    /** The connection, for the nexus records the nodes keep in JetStream on the same server. */
+    public Connection connection() {
+        return connection;
+    }
+
     @Override
     public void close() {
         try {

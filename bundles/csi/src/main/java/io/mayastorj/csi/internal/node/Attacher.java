@@ -41,17 +41,18 @@ final class Attacher {
         this.deviceTimeout = deviceTimeout;
     }
 
+    /**
+     * How long the kernel keeps trying a lost NVMe/TCP controller before it gives the path up: at
+     * least this, so that a volume whose nexus moves to another node (the switch-over waits 10 s
+     * for the old node, then the new path is added) never runs out of paths meanwhile.
+     */
+    static final int MIN_CTRL_LOSS_SECONDS = 120;
+
     /** Connects (unless connected) and waits for the device; its /dev path. */
     Path attach(VolumeUri uri, int ioTimeoutSeconds) {
         if (uri.nvmf()) {
             if (controllers(uri.target()).isEmpty()) {
-                Commands.Result r = commands.run(COMMAND_TIMEOUT, "nvme", "connect", "-t", "tcp", "-a", uri.host(),
-                        "-s", String.valueOf(uri.port()), "-n", uri.target(), "--hostnqn", hostNqn,
-                        "--ctrl-loss-tmo", String.valueOf(ioTimeoutSeconds));
-                if (!r.ok() && controllers(uri.target()).isEmpty()) {
-                    throw MayastorException.unavailable("cannot connect to %s: %s", uri.text(), r.describe());
-                }
-                LOG.log(Level.INFO, "connected to {0} at {1} over NVMe/TCP as {2}", uri.target(), uri.portal(), hostNqn);
+                connect(uri, ioTimeoutSeconds);
             }
         } else {
             if (session(uri.target()).isEmpty()) {
@@ -83,6 +84,106 @@ final class Attacher {
                 throw MayastorException.unavailable("interrupted while waiting for the device of %s", uri.text());
             }
         }
+    }
+
+    /**
+     * nvme connect: with the kernel's native multipath (our controllers report several controllers
+     * and ANA), a second connect to the same subsystem at another address adds a path to the same
+     * namespace head, whose I/O waits while no path is live.
+     */
+    private void connect(VolumeUri uri, int ioTimeoutSeconds) {
+        Commands.Result r = commands.run(COMMAND_TIMEOUT, "nvme", "connect", "-t", "tcp", "-a", uri.host(),
+                "-s", String.valueOf(uri.port()), "-n", uri.target(), "--hostnqn", hostNqn,
+                "--ctrl-loss-tmo", String.valueOf(Math.max(ioTimeoutSeconds, MIN_CTRL_LOSS_SECONDS)));
+        if (!r.ok() && path(uri).isEmpty()) {
+            throw MayastorException.unavailable("cannot connect to %s: %s", uri.text(), r.describe());
+        }
+        LOG.log(Level.INFO, "connected to {0} at {1} over NVMe/TCP as {2}", uri.target(), uri.portal(), hostNqn);
+    }
+
+    /** One NVMe controller of a subsystem: a path, with its address, state and the namespace's ANA state on it. */
+    record NvmePath(String controller, String host, int port, String state, String ana) {
+        boolean live() {
+            return "live".equals(state);
+        }
+
+        boolean usable() {
+            return live() && (ana == null || ana.equals("optimized") || ana.equals("non-optimized"));
+        }
+
+        @Override
+        public String toString() {
+            return host + ":" + port + " " + state + (ana == null ? "" : " " + ana);
+        }
+    }
+
+    /** Every path of subsystem {@code nqn} this node has. */
+    List<NvmePath> paths(String nqn) {
+        List<NvmePath> paths = new ArrayList<>();
+        for (String c : controllers(nqn)) {
+            Path ctrl = sys.resolve("class/nvme").resolve(c);
+            String host = null;
+            int port = 0;
+            String address = read(ctrl.resolve("address"));
+            for (String field : address == null ? new String[0] : address.split(",")) {
+                String[] kv = field.strip().split("=", 2);
+                if (kv.length == 2 && kv[0].equals("traddr")) {
+                    host = kv[1];
+                } else if (kv.length == 2 && kv[0].equals("trsvcid")) {
+                    try {
+                        port = Integer.parseInt(kv[1]);
+                    } catch (NumberFormatException e) {
+                        port = 0;
+                    }
+                }
+            }
+            String ana = null;
+            for (Path ns : list(ctrl)) {
+                if (ns.getFileName().toString().matches("nvme\\d+c\\d+n\\d+|nvme\\d+n\\d+")) {
+                    ana = read(ns.resolve("ana_state"));
+                    if (ana != null) {
+                        break;
+                    }
+                }
+            }
+            paths.add(new NvmePath(c, host, port, read(ctrl.resolve("state")), ana));
+        }
+        return paths;
+    }
+
+    private Optional<NvmePath> path(VolumeUri uri) {
+        return paths(uri.target()).stream().filter(p -> uri.host().equals(p.host()) && uri.port() == p.port()).findFirst();
+    }
+
+    /**
+     * Makes {@code uri} a path of its subsystem (a volume whose nexus moved to another node, under
+     * the same NQN) and, once that path is live, drops every other one: the old node is dead or
+     * fenced and serves nothing. True when the volume is reached through {@code uri} alone.
+     */
+    boolean follow(VolumeUri uri, int ioTimeoutSeconds) {
+        Optional<NvmePath> now = path(uri);
+        if (now.isEmpty()) {
+            LOG.log(Level.INFO, "{0} is served at {1} now: adding that path", uri.target(), uri.portal());
+            connect(uri, ioTimeoutSeconds);
+            now = path(uri);
+        }
+        if (now.isEmpty() || !now.get().live()) {
+            return false;
+        }
+        boolean alone = true;
+        for (NvmePath old : paths(uri.target())) {
+            if (old.controller().equals(now.get().controller())) {
+                continue;
+            }
+            Commands.Result r = commands.run(COMMAND_TIMEOUT, "nvme", "disconnect", "-d", old.controller());
+            if (r.ok()) {
+                LOG.log(Level.INFO, "{0}: dropped the old path {1} ({2})", uri.target(), old.controller(), old);
+            } else {
+                alone = false;
+                LOG.log(Level.WARNING, "{0}: cannot drop the old path {1}: {2}", uri.target(), old.controller(), r.describe());
+            }
+        }
+        return alone;
     }
 
     /** The volume's block device now, if this node is connected to it and the kernel made one. */
@@ -134,17 +235,14 @@ final class Attacher {
     /** Why the volume's connection is not healthy, or null. */
     String problem(VolumeUri uri) {
         if (uri.nvmf()) {
-            List<String> ctrls = controllers(uri.target());
-            if (ctrls.isEmpty()) {
+            List<NvmePath> paths = paths(uri.target());
+            if (paths.isEmpty()) {
                 return "not connected to " + uri.target();
             }
-            for (String c : ctrls) {
-                String state = read(sys.resolve("class/nvme").resolve(c).resolve("state"));
-                if ("live".equals(state)) {
-                    return null;
-                }
+            if (paths.stream().anyMatch(NvmePath::usable)) {
+                return null;
             }
-            return "the connection to " + uri.target() + " is " + read(sys.resolve("class/nvme").resolve(ctrls.get(0)).resolve("state"));
+            return "no usable path to " + uri.target() + ": " + paths.stream().map(NvmePath::toString).toList();
         }
         Optional<Path> s = session(uri.target());
         if (s.isEmpty()) {

@@ -439,7 +439,13 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
         if (problem == null && attacher.device(VolumeUri.parse(s.uri())).isEmpty()) {
             problem = "its device " + s.device() + " is gone";
         }
-        b.setVolumeCondition(VolumeCondition.newBuilder().setAbnormal(problem != null).setMessage(problem == null ? "" : problem));
+        String paths = "";
+        VolumeUri uri = VolumeUri.parse(s.uri());
+        if (uri.nvmf()) {
+            paths = "paths: " + String.join(", ", attacher.paths(uri.target()).stream().map(Attacher.NvmePath::toString).toList());
+        }
+        // the problem of an NVMe/TCP volume lists its paths already; a healthy one says which it has
+        b.setVolumeCondition(VolumeCondition.newBuilder().setAbnormal(problem != null).setMessage(problem == null ? paths : problem));
         if (s.block()) {
             if (problem == null) {
                 b.addUsage(VolumeUsage.newBuilder().setUnit(VolumeUsage.Unit.BYTES).setTotal(filesystems.sizeBytes(Path.of(s.device()))));
@@ -452,6 +458,53 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
                     .setAvailable(u.freeInodes()));
         }
         reply(response, b.build());
+    }
+
+    /**
+     * Follows volumes whose nexus moved: for each NVMe/TCP volume staged here, {@code served}
+     * says where the control plane serves it now (its URI, empty when it does not know); one at a
+     * new address under the same NQN gets a path there, and once that is live the old paths go
+     * (the kernel's multipath head keeps the I/O meanwhile) and the record names the new URI.
+     * Returns how many volumes moved. Each volume under its lock, as the CSI calls.
+     */
+    public int followMoves(java.util.function.Function<String, Optional<String>> served) {
+        int moved = 0;
+        for (StagedVolumes.Staged s : staged.all()) {
+            VolumeUri was = VolumeUri.parse(s.uri());
+            if (!was.nvmf()) {
+                continue; // iSCSI has no second path to the same disk here: the pod is restarted instead
+            }
+            Optional<String> now;
+            try {
+                now = served.apply(s.volumeId());
+            } catch (RuntimeException e) {
+                LOG.log(Level.DEBUG, "volume {0}: where it is served is not known now: {1}", s.volumeId(), e.getMessage());
+                continue;
+            }
+            if (now.isEmpty() || now.get().equals(s.uri())) {
+                continue;
+            }
+            VolumeUri next = VolumeUri.parse(now.get());
+            if (!next.nvmf() || !next.target().equals(was.target())) {
+                LOG.log(Level.WARNING, "volume {0} is served as {1} now, not under {2}: it cannot be followed; restart its pod",
+                        s.volumeId(), now.get(), was.target());
+                continue;
+            }
+            boolean done = locked(s.volumeId(), () -> {
+                Optional<StagedVolumes.Staged> still = staged.get(s.volumeId());
+                if (still.isEmpty() || !still.get().uri().equals(s.uri())) {
+                    return false; // unstaged or followed meanwhile
+                }
+                if (!attacher.follow(next, defaultIoTimeout)) {
+                    return false; // the next look tries again
+                }
+                staged.put(new StagedVolumes.Staged(s.volumeId(), next.text(), s.stagingPath(), s.device(), s.fsType()));
+                LOG.log(Level.INFO, "volume {0} followed its nexus to {1}", s.volumeId(), next.portal());
+                return true;
+            });
+            moved += done ? 1 : 0;
+        }
+        return moved;
     }
 
     @Override

@@ -98,6 +98,17 @@ final class FakeNode implements Commands {
                         Files.createDirectories(ctrl);
                         Files.writeString(ctrl.resolve("subsysnqn"), nqn + "\n");
                         Files.writeString(ctrl.resolve("state"), "live\n");
+                        Files.writeString(ctrl.resolve("address"), "traddr=" + c.get(c.indexOf("-a") + 1) + ",trsvcid="
+                                + c.get(c.indexOf("-s") + 1) + ",src_addr=10.0.2.15\n");
+                        Files.createDirectories(ctrl.resolve("nvme0c" + n + "n1"));
+                        Files.writeString(ctrl.resolve("nvme0c" + n + "n1/ana_state"), "optimized\n");
+                        try (Stream<Path> subsystems = Files.list(Files.createDirectories(root.resolve("sys/class/nvme-subsystem")))) {
+                            for (Path p : subsystems.toList()) {
+                                if (nqn.equals(Files.readString(p.resolve("subsysnqn")).strip())) {
+                                    return ok(c, ""); // native multipath: one more path to the same head
+                                }
+                            }
+                        }
                         Path subsys = root.resolve("sys/class/nvme-subsystem/nvme-subsys" + n);
                         Files.createDirectories(subsys);
                         Files.writeString(subsys.resolve("subsysnqn"), nqn + "\n");
@@ -111,6 +122,10 @@ final class FakeNode implements Commands {
                         return ok(c, "");
                     }
                     case "disconnect" -> {
+                        if (c.contains("-d")) { // one controller: a path
+                            delete(root.resolve("sys/class/nvme").resolve(c.get(c.indexOf("-d") + 1)));
+                            return ok(c, "");
+                        }
                         String nqn = c.get(c.indexOf("-n") + 1);
                         for (String dir : List.of("sys/class/nvme", "sys/class/nvme-subsystem")) {
                             try (Stream<Path> s = Files.list(root.resolve(dir))) {

@@ -105,7 +105,7 @@ class NodeServiceTest {
         call(service::nodeStageVolume, stage("v1", URI, mount("")));
         Path device = node.root.resolve("dev/nvme0n1");
         assertEquals(List.of(
-                "nvme connect -t tcp -a 10.0.2.2 -s 8420 -n " + NQN + " --hostnqn " + HOST + " --ctrl-loss-tmo 15",
+                "nvme connect -t tcp -a 10.0.2.2 -s 8420 -n " + NQN + " --hostnqn " + HOST + " --ctrl-loss-tmo 120",
                 "blkid -p -s TYPE -o value " + device,
                 "mkfs.ext4 -q -F " + device,
                 "mount -t ext4 " + device + " " + staging), node.ran);
@@ -281,12 +281,44 @@ class NodeServiceTest {
         stats = call(service::nodeGetVolumeStats, NodeGetVolumeStatsRequest.newBuilder()
                 .setVolumeId("v1").setVolumePath(target.toString()).build());
         assertTrue(stats.getVolumeCondition().getAbnormal());
-        assertEquals("the connection to " + NQN + " is connecting", stats.getVolumeCondition().getMessage());
+        assertEquals("no usable path to " + NQN + ": [10.0.2.2:8420 connecting optimized]", stats.getVolumeCondition().getMessage());
 
         assertEquals(ErrorKind.NOT_FOUND, refused(() -> call(service::nodeGetVolumeStats, NodeGetVolumeStatsRequest.newBuilder()
                 .setVolumeId("v1").setVolumePath("some/path").build())).kind());
         assertEquals(ErrorKind.NOT_FOUND, refused(() -> call(service::nodeGetVolumeStats, NodeGetVolumeStatsRequest.newBuilder()
                 .setVolumeId("nope").setVolumePath(target.toString()).build())).kind());
+    }
+
+    /**
+     * The control plane moved the volume's nexus to another node (same NQN, another address): the
+     * node adds a path there — the kernel's multipath head keeps the device and its mount — and
+     * once that path is live drops the old, dead one; the record names the new URI, and a second
+     * look does nothing.
+     */
+    @Test
+    void aVolumeWhoseNexusMovedFollowsItToItsNewAddress() throws Exception {
+        call(service::nodeStageVolume, stage("v1", URI, mount("")));
+        call(service::nodePublishVolume, publish("v1", mount(""), false));
+        Files.writeString(node.root.resolve("sys/class/nvme/nvme0/state"), "connecting\n"); // its node died
+        node.ran.clear();
+        String moved = URI.replace(":8420/", ":8421/");
+        assertEquals(0, service.followMoves(v -> java.util.Optional.of(URI)), "served where it was: nothing to do");
+        assertEquals(1, service.followMoves(v -> java.util.Optional.of(moved)));
+        assertEquals(List.of("nvme connect -t tcp -a 10.0.2.2 -s 8421 -n " + NQN + " --hostnqn " + HOST + " --ctrl-loss-tmo 120",
+                "nvme disconnect -d nvme0"), node.ran);
+        NodeGetVolumeStatsResponse stats = call(service::nodeGetVolumeStats, NodeGetVolumeStatsRequest.newBuilder()
+                .setVolumeId("v1").setVolumePath(target.toString()).build());
+        assertFalse(stats.getVolumeCondition().getAbnormal());
+        assertEquals("paths: 10.0.2.2:8421 live optimized", stats.getVolumeCondition().getMessage());
+        node.ran.clear();
+        assertEquals(0, service.followMoves(v -> java.util.Optional.of(moved)), "followed already");
+        assertEquals(0, service.followMoves(v -> java.util.Optional.empty()), "not published now: the paths stay as they are");
+        assertEquals(List.of(), node.ran);
+        call(service::nodeUnpublishVolume, io.mayastorj.csi.v1.NodeUnpublishVolumeRequest.newBuilder().setVolumeId("v1")
+                .setTargetPath(target.toString()).build());
+        call(service::nodeUnstageVolume, io.mayastorj.csi.v1.NodeUnstageVolumeRequest.newBuilder().setVolumeId("v1")
+                .setStagingTargetPath(staging.toString()).build());
+        assertTrue(node.ran.contains("nvme disconnect -n " + NQN), "unstaged through the URI it follows now: " + node.ran);
     }
 
     @Test

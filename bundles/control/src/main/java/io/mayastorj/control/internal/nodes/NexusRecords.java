@@ -1,0 +1,94 @@
+package io.mayastorj.control.internal.nodes;
+
+import io.nats.client.Connection;
+import io.nats.client.KeyValue;
+import io.nats.client.api.KeyValueEntry;
+import java.io.IOException;
+import java.io.StringReader;
+import java.nio.charset.StandardCharsets;
+import java.util.Locale;
+import java.util.Optional;
+import java.util.Properties;
+import java.util.Set;
+import java.util.TreeSet;
+
+/**
+ * The nexus records the nodes keep in NATS JetStream (bucket {@value #BUCKET}, one key per nexus
+ * UUID — a volume's uid — in the text format of the nexus bundle's README): which replicas held
+ * every acknowledged write when the nexus last recorded it. A nexus writes its record before it
+ * acknowledges a write that depends on it, so when the nexus's node is lost this — not the
+ * volume's status, which lags — says which replicas a new nexus may serve from.
+ */
+public final class NexusRecords {
+
+    public static final String BUCKET = "mayastor-nexus";
+
+    /** A volume's record: the replica UUIDs in sync, and whether the nexus was shut down cleanly. */
+    public record Record(Set<String> inSync, boolean cleanShutdown, long revision) {
+    }
+
+    private final Connection connection;
+
+    public NexusRecords(Connection connection) {
+        this.connection = connection;
+    }
+
+    /**
+     * The record of nexus {@code uuid}; empty when no nexus of it ever wrote one there.
+     *
+     * @throws IOException when NATS cannot be asked (the caller must not guess)
+     */
+    public Optional<Record> get(String uuid) throws IOException {
+        try {
+            if (connection.getStatus() != Connection.Status.CONNECTED) {
+                throw new IOException("not connected to NATS (" + connection.getStatus() + ")");
+            }
+            if (!connection.keyValueManagement().getBucketNames().contains(BUCKET)) {
+                return Optional.empty();
+            }
+            KeyValue bucket = connection.keyValue(BUCKET);
+            KeyValueEntry e = bucket.get(uuid);
+            if (e == null || e.getValue() == null) {
+                return Optional.empty();
+            }
+            return Optional.of(parse(e.getValue(), e.getRevision()));
+        } catch (io.nats.client.JetStreamApiException e) {
+            throw new IOException("NATS JetStream: " + e.getMessage(), e);
+        } catch (IllegalStateException e) {
+            throw new IOException(e.getMessage(), e);
+        }
+    }
+
+    static Record parse(byte[] text, long revision) throws IOException {
+        Properties p = new Properties();
+        p.load(new StringReader(new String(text, StandardCharsets.UTF_8)));
+        Set<String> inSync = new TreeSet<>();
+        try {
+            int n = Integer.parseInt(p.getProperty("children", "0"));
+            for (int i = 0; i < n; i++) {
+                if (Boolean.parseBoolean(p.getProperty("child." + i + ".healthy"))) {
+                    String replica = p.getProperty("child." + i + ".replica");
+                    inSync.add(replica != null ? replica : replicaOf(p.getProperty("child." + i + ".uri", "")));
+                }
+            }
+        } catch (NumberFormatException e) {
+            throw new IOException("a damaged nexus record: " + e.getMessage(), e);
+        }
+        return new Record(inSync, Boolean.parseBoolean(p.getProperty("clean_shutdown")), revision);
+    }
+
+    /** What a child URI names: its uuid parameter, else its path's last segment (as the nexus records it). */
+    public static String replicaOf(String uri) {
+        int q = uri.indexOf('?');
+        if (q >= 0) {
+            for (String param : uri.substring(q + 1).split("&")) {
+                if (param.startsWith("uuid=") && param.length() > 5) {
+                    return param.substring(5).toLowerCase(Locale.ROOT);
+                }
+            }
+        }
+        String path = q < 0 ? uri : uri.substring(0, q);
+        int cut = Math.max(path.lastIndexOf('/'), path.lastIndexOf(':'));
+        return path.substring(cut + 1).toLowerCase(Locale.ROOT);
+    }
+}

@@ -1,0 +1,197 @@
+package io.mayastorj.itests;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import io.mayastorj.api.v1.ApplyRequest;
+import io.mayastorj.api.v1.BdevRpcGrpc;
+import io.mayastorj.api.v1.CreateVolumeRequest;
+import io.mayastorj.api.v1.ListNexusOptions;
+import io.mayastorj.api.v1.ListReplicaOptions;
+import io.mayastorj.api.v1.PublishVolumeRequest;
+import io.mayastorj.api.v1.ReadBdevRequest;
+import io.mayastorj.api.v1.RegisterRequest;
+import io.mayastorj.api.v1.RegistrationGrpc;
+import io.mayastorj.api.v1.Replica;
+import io.mayastorj.api.v1.Volume;
+import io.mayastorj.core.bdev.BlockDevice;
+import io.mayastorj.core.bdev.BlockingIo;
+import io.mayastorj.core.bdev.IoStatus;
+import io.mayastorj.core.buffer.DmaBuffer;
+import io.mayastorj.core.internal.bdev.BdevRegistryImpl;
+import io.mayastorj.core.internal.buffer.DmaBufferPool;
+import io.mayastorj.core.internal.buffer.HugepageMode;
+import io.mayastorj.core.internal.reactor.ReactorGroupImpl;
+import io.mayastorj.nvmf.internal.host.NvmfBdevFactory;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Fencing a nexus whose node comes back after its volume moved (issue 17). The nexus's node is
+ * frozen (SIGSTOP), not killed: its nexus, its connections and its memory survive, as after a
+ * network partition or a long pause. The control plane, after the switch-over grace, makes the
+ * volume's nexus on another node from the record in NATS; the application writes new data there.
+ * Then the old node thaws (SIGCONT) and the application writes through the old path: refused — the
+ * old nexus lost its replicas (their shares were taken from it) and its record (the new nexus
+ * rewrote it), so it fences itself — and the new data is what every replica holds once the old
+ * node's replica is rebuilt. The application host is this JVM's own NVMe/TCP host with the app
+ * node's host NQN, one host per path (a node holds one bdev per uuid).
+ */
+class SwitchOverTest {
+
+    private static final long SIZE = 64L << 20;
+    private ControlCluster cluster;
+    private Process nats;
+    private ReactorGroupImpl reactors;
+    private DmaBufferPool buffers;
+    private final java.util.List<BdevRegistryImpl> hosts = new java.util.ArrayList<>();
+
+    private static void log(String what) {
+        System.out.println("SwitchOverTest: " + what);
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        for (BdevRegistryImpl h : hosts) {
+            h.list().forEach(b -> h.destroy(b.device().name()));
+        }
+        if (cluster != null) {
+            for (Mayastor.NodeProcess p : cluster.nodes.values()) {
+                signal(p, "CONT"); // never leave a frozen process behind
+            }
+            cluster.close();
+        }
+        if (nats != null) {
+            nats.destroy();
+        }
+        if (reactors != null) {
+            reactors.stop();
+        }
+    }
+
+    private static void signal(Mayastor.NodeProcess p, String signal) throws Exception {
+        assertEquals(0, new ProcessBuilder("kill", "-" + signal, String.valueOf(p.process.pid())).start().waitFor());
+    }
+
+    /** The application's host, as node "app" (its host NQN), opening one path. */
+    private BlockDevice open(String uri) {
+        BdevRegistryImpl registry = new BdevRegistryImpl();
+        registry.addFactory(new NvmfBdevFactory(reactors.reactors(), buffers, NvmfBdevFactory.hostNqn("app"),
+                TimeUnit.SECONDS.toNanos(5)));
+        hosts.add(registry);
+        return registry.create(uri);
+    }
+
+    private IoStatus write(BlockDevice d, byte fill) throws Exception {
+        DmaBuffer b = buffers.allocate(4096);
+        try {
+            for (int i = 0; i < 4096; i++) {
+                b.bytes().put(i, fill);
+            }
+            IoStatus s = BlockingIo.write(d, b, 0, 0, 4096 / d.blockSize(), Duration.ofSeconds(30));
+            return s.isSuccess() ? BlockingIo.flush(d, Duration.ofSeconds(30)) : s;
+        } finally {
+            b.release();
+        }
+    }
+
+    private byte[] read(BlockDevice d) throws Exception {
+        DmaBuffer b = buffers.allocate(4096);
+        try {
+            assertEquals(IoStatus.SUCCESS, BlockingIo.read(d, b, 0, 0, 4096 / d.blockSize(), Duration.ofSeconds(30)));
+            byte[] data = new byte[4096];
+            b.bytes().get(0, data);
+            return data;
+        } finally {
+            b.release();
+        }
+    }
+
+    private static byte[] filled(byte fill) {
+        byte[] data = new byte[4096];
+        Arrays.fill(data, fill);
+        return data;
+    }
+
+    @Test
+    void aFrozenNexusNodeThatThawsAfterTheSwitchOverIsFencedAndItsReplicaRebuilt() throws Exception {
+        assumeTrue(Files.isExecutable(Path.of("/usr/sbin/nats-server")) || Files.isExecutable(Path.of("/usr/bin/nats-server")),
+                "nats-server is not installed");
+        cluster = new ControlCluster("mayastor-switchover");
+        int natsPort = DistributionTest.freePort("127.0.0.1");
+        nats = new ProcessBuilder("nats-server", "-js", "-a", "127.0.0.1", "-p", String.valueOf(natsPort),
+                "-sd", cluster.work.resolve("nats").toString()).redirectErrorStream(true)
+                .redirectOutput(cluster.work.resolve("nats.log").toFile()).start();
+        String natsUrl = "nats://127.0.0.1:" + natsPort;
+        cluster.startControl("--nats", natsUrl, "--registration-interval-seconds", "1", "--sync-period-seconds", "2",
+                "--node-call-timeout-seconds", "2", "--switchover-grace-seconds", "3");
+        cluster.registerOverNats(natsUrl);
+        String[] ids = {"s1", "s2", "s3"};
+        StringBuilder pools = new StringBuilder();
+        for (int i = 0; i < ids.length; i++) {
+            cluster.node(ids[i], "127.0.0." + (41 + i));
+            pools.append(cluster.poolManifest(ids[i])).append("---\n");
+        }
+        cluster.resources().apply(ApplyRequest.newBuilder().setManifest(pools.toString()).build());
+        cluster.awaitTable("msp", t -> ControlCluster.countLines(t, " online ") == 3, 30, "three pools online");
+        // the application's node, as the CSI node registers it
+        RegistrationGrpc.newBlockingStub(cluster.channel(cluster.control)).withDeadlineAfter(30, TimeUnit.SECONDS)
+                .register(RegisterRequest.newBuilder().setId("app").setGrpcEndpoint("127.0.0.49:10124").setApplicationOnly(true)
+                        .build());
+        cluster.volumes().createVolume(CreateVolumeRequest.newBuilder().setName("db").setSize(SIZE).setReplicaCount(3)
+                .setThin(true).build());
+        cluster.awaitVolume("db", x -> x.getState().equals("healthy"), 30, "three replicas");
+        Volume v = cluster.volumes().publishVolume(PublishVolumeRequest.newBuilder().setName("db").setNode("app").build());
+        String oldUri = v.getDeviceUri();
+        String frozen = v.getTargetNode();
+        reactors = new ReactorGroupImpl(1);
+        buffers = new DmaBufferPool(16L << 20, HugepageMode.OFF);
+        BlockDevice oldPath = open(oldUri);
+        assertEquals(IoStatus.SUCCESS, write(oldPath, (byte) 'A'));
+        log("volume db published on " + frozen + " at " + oldUri + "; A written");
+
+        signal(cluster.nodes.get(frozen), "STOP");
+        long stopped = System.nanoTime();
+        Volume moved = cluster.awaitVolume("db", x -> !x.getTargetNode().equals(frozen) && !x.getDeviceUri().isEmpty()
+                && !x.getDeviceUri().equals(oldUri), 60,
+                "the nexus made again on another node");
+        log(String.format("%s frozen; %.1f s later the nexus is on %s: %s", frozen, (System.nanoTime() - stopped) / 1e9,
+                moved.getTargetNode(), moved.getDeviceUri()));
+        BlockDevice newPath = open(moved.getDeviceUri());
+        assertArrayEquals(filled((byte) 'A'), read(newPath), "what was acknowledged before the freeze is there");
+        assertEquals(IoStatus.SUCCESS, write(newPath, (byte) 'B'));
+
+        signal(cluster.nodes.get(frozen), "CONT");
+        IoStatus throughOld = write(oldPath, (byte) 'C');
+        log("through the old path after the thaw: " + throughOld);
+        assertNotEquals(IoStatus.SUCCESS, throughOld, "the old nexus acknowledges nothing");
+        assertArrayEquals(filled((byte) 'B'), read(newPath), "the new data, not the old path's");
+
+        Volume healthy = cluster.awaitVolume("db", x -> x.getState().equals("healthy")
+                && x.getChildrenList().stream().allMatch(c -> c.getState().equals("online")) && x.getChildrenCount() == 3, 120,
+                "the volume repaired: " + frozen + "'s replica rebuilt into the new nexus");
+        assertEquals(moved.getTargetNode(), healthy.getTargetNode());
+        assertTrue(cluster.nexuses(frozen).listNexus(ListNexusOptions.getDefaultInstance()).getNexusListList().isEmpty(),
+                "the old nexus is gone from " + frozen);
+        String oldLog = cluster.nodes.get(frozen).output();
+        assertTrue(oldLog.contains("this one is fenced") || oldLog.contains("nexus " + v.getUuid() + ") destroyed"),
+                "the old nexus fenced itself or was destroyed:\n" + oldLog);
+        for (String id : ids) {
+            for (Replica r : cluster.replicas(id).listReplicas(ListReplicaOptions.getDefaultInstance()).getReplicasList()) {
+                byte[] data = BdevRpcGrpc.newBlockingStub(cluster.channel(cluster.endpoints.get(id)))
+                        .withDeadlineAfter(30, TimeUnit.SECONDS).read(ReadBdevRequest.newBuilder().setName(r.getUuid())
+                                .setOffset(0).setLength(4096).build()).getData().toByteArray();
+                assertArrayEquals(filled((byte) 'B'), data, "replica " + r.getUuid() + " on " + id);
+            }
+        }
+        log("every replica holds B; " + (oldLog.contains("this one is fenced") ? "the old nexus fenced itself" : "the old nexus was destroyed"));
+    }
+}
