@@ -170,6 +170,12 @@ class SwitchOverTest {
         assertEquals(IoStatus.SUCCESS, write(newPath, (byte) 'B'));
 
         signal(cluster.nodes.get(frozen), "CONT");
+        DmaBuffer b = buffers.allocate(4096);
+        IoStatus oldRead = BlockingIo.read(oldPath, b, 0, 0, 4096 / oldPath.blockSize(), Duration.ofSeconds(30));
+        byte first = b.bytes().get(0);
+        b.release();
+        log("a read through the old path after the thaw: " + oldRead + (oldRead.isSuccess() ? " '" + (char) first + "'" : ""));
+        assertNotEquals(IoStatus.SUCCESS, oldRead, "the thawed nexus serves no read: its own replica is stale");
         IoStatus throughOld = write(oldPath, (byte) 'C');
         log("through the old path after the thaw: " + throughOld);
         assertNotEquals(IoStatus.SUCCESS, throughOld, "the old nexus acknowledges nothing");
@@ -192,6 +198,7 @@ class SwitchOverTest {
                 assertArrayEquals(filled((byte) 'B'), data, "replica " + r.getUuid() + " on " + id);
             }
         }
-        log("every replica holds B; " + (oldLog.contains("this one is fenced") ? "the old nexus fenced itself" : "the old nexus was destroyed"));
+        log("every replica holds B; the old node said: " + oldLog.lines().filter(l -> l.contains("fenced") || l.contains("destroyed"))
+                .findFirst().orElse("?"));
     }
 }

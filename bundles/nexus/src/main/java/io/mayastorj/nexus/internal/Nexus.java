@@ -72,6 +72,16 @@ public final class Nexus extends BlockDeviceBase {
     /** Another nexus took the volume over (its record was rewritten): this one serves nothing more. */
     private volatile boolean fenced;
     private volatile AccessState access = AccessState.OPTIMIZED;
+    /**
+     * When this nexus last saw its record as its own (a shared store only). A process that was
+     * frozen past the switch-over grace — SIGSTOP, a long pause — may have been replaced meanwhile:
+     * an I/O that finds this older than {@link #OWNERSHIP_STALE_NANOS} waits for a check first, so
+     * a thawed nexus never serves a read from its own, now stale, replica.
+     */
+    private volatile long ownershipSeenNanos = System.nanoTime();
+    private final boolean checksOwnership;
+    private java.util.concurrent.ScheduledFuture<?> ownershipTimer;
+    static final long OWNERSHIP_STALE_NANOS = TimeUnit.SECONDS.toNanos(3);
     private boolean destroyed;
     private int reservedSlots;
 
@@ -98,6 +108,47 @@ public final class Nexus extends BlockDeviceBase {
         this.segmentBlocks = settings.segmentBytes() / blockSize;
         this.dirty = new SegmentMap(blockCount, segmentBlocks, true);
         this.dirtyPrev = new SegmentMap(blockCount, segmentBlocks, true);
+        this.checksOwnership = store.shared();
+    }
+
+    /** The record is not known to be ours lately (a shared store, and no check for 3 s): the I/O waits for one. */
+    private boolean ownershipStale() {
+        return checksOwnership && System.nanoTime() - ownershipSeenNanos > OWNERSHIP_STALE_NANOS;
+    }
+
+    /**
+     * Whether the record is still this nexus's: fenced when another revision is there. A store that
+     * cannot be reached cannot say; the nexus goes on (a write that needs the record waits for it
+     * anyway). Control thread: no save of ours runs meanwhile, so {@link #revision} is current.
+     */
+    private void checkOwnership() {
+        if (fenced || destroyed) {
+            return;
+        }
+        try {
+            long stored = store.load(uuid()).map(NexusStore.Stored::revision).orElse(0L);
+            if (stored != revision) {
+                fence("its record is at revision " + stored + ", not " + revision + " as this nexus wrote it");
+                return;
+            }
+        } catch (IOException | RuntimeException e) {
+            LOG.log(Level.DEBUG, "nexus {0}: cannot read its record to check it is still its own: {1}", name(), e.getMessage());
+        }
+        ownershipSeenNanos = System.nanoTime();
+    }
+
+    /** Runs {@code io} once the record was checked (fenced: the I/O then fails like any other). */
+    private boolean deferredForOwnership(Runnable io) {
+        if (!ownershipStale()) {
+            return false;
+        }
+        control.execute(() -> {
+            if (ownershipStale()) {
+                checkOwnership();
+            }
+            io.run();
+        });
+        return true;
     }
 
     @Override
@@ -147,6 +198,9 @@ public final class Nexus extends BlockDeviceBase {
 
     @Override
     protected <C> void doRead(DmaBuffer buffer, int bufferOffset, long lba, int blocks, IoCompletion<? super C> done, C context) {
+        if (deferredForOwnership(() -> doRead(buffer, bufferOffset, lba, blocks, done, context))) {
+            return;
+        }
         Topology t = topology;
         Child c = pick(t.readable(), 0);
         if (c == null) {
@@ -190,6 +244,9 @@ public final class Nexus extends BlockDeviceBase {
 
     @Override
     protected <C> void doWrite(DmaBuffer buffer, int bufferOffset, long lba, int blocks, IoCompletion<? super C> done, C context) {
+        if (deferredForOwnership(() -> doWrite(buffer, bufferOffset, lba, blocks, done, context))) {
+            return;
+        }
         NexusIo io = obtain();
         io.set(IoType.WRITE, buffer, bufferOffset, lba, blocks, done, context);
         startWrite(io);
@@ -197,6 +254,9 @@ public final class Nexus extends BlockDeviceBase {
 
     @Override
     protected <C> void doUnmap(long lba, long blocks, IoCompletion<? super C> done, C context) {
+        if (deferredForOwnership(() -> doUnmap(lba, blocks, done, context))) {
+            return;
+        }
         NexusIo io = obtain();
         io.set(IoType.UNMAP, null, 0, lba, blocks, done, context);
         startWrite(io);
@@ -204,6 +264,9 @@ public final class Nexus extends BlockDeviceBase {
 
     @Override
     protected <C> void doWriteZeroes(long lba, long blocks, IoCompletion<? super C> done, C context) {
+        if (deferredForOwnership(() -> doWriteZeroes(lba, blocks, done, context))) {
+            return;
+        }
         NexusIo io = obtain();
         io.set(IoType.WRITE_ZEROES, null, 0, lba, blocks, done, context);
         startWrite(io);
@@ -211,6 +274,9 @@ public final class Nexus extends BlockDeviceBase {
 
     @Override
     protected <C> void doFlush(IoCompletion<? super C> done, C context) {
+        if (deferredForOwnership(() -> doFlush(done, context))) {
+            return;
+        }
         NexusIo io = obtain();
         io.set(IoType.FLUSH, null, 0, 0, 0, done, context);
         if (flushesInFlight.getAndIncrement() == 0) {
@@ -641,6 +707,10 @@ public final class Nexus extends BlockDeviceBase {
                 startRebuild(c, null);
             }
         }
+        ownershipSeenNanos = System.nanoTime();
+        if (checksOwnership) {
+            ownershipTimer = control.scheduleWithFixedDelay(this::checkOwnership, 1, 1, TimeUnit.SECONDS);
+        }
     }
 
     List<Child> children() {
@@ -835,6 +905,9 @@ public final class Nexus extends BlockDeviceBase {
     /** Stops: rebuilds end, the record says clean shutdown, children are closed. Control thread; blocking close after. */
     CompletableFuture<Void> shutdown(boolean forget) {
         destroyed = true;
+        if (ownershipTimer != null) {
+            ownershipTimer.cancel(false);
+        }
         for (Child c : children) {
             Rebuild r = c.rebuild;
             if (c.state == Child.State.REBUILDING && r != null) {

@@ -185,6 +185,37 @@ class NatsNexusStoreTest {
                 "the second incarnation's controller IDs are not the first's");
     }
 
+    /**
+     * A nexus that does no I/O notices within a few seconds that another took its record (it looks
+     * once a second), so that a node frozen past the switch-over grace never serves a read from its
+     * own replica after it thaws: it is fenced before, or its first I/O waits for the look.
+     */
+    @Test
+    void anIdleNexusNoticesThatAnotherTookItsRecord() throws Exception {
+        List<BlockDevice> replicas = new ArrayList<>();
+        for (String name : List.of("a", "b")) {
+            BlockDevice inner = new MallocBdevFactory().create(BdevUri.parse("malloc:///idle-" + name + "?size_mb=4&uuid="
+                    + (name.equals("a") ? A : B)));
+            closing.add(inner::close);
+            replicas.add(inner);
+        }
+        NexusManager oldNode = node("", replicas, new ArrayList<>());
+        NexusManager newNode = node("r", replicas, new ArrayList<>());
+        oldNode.create("vol", ID, 0, List.of("bdev:///a?uuid=" + A, "bdev:///b?uuid=" + B));
+        BlockDevice oldNexus = registryOf(oldNode).lookup("vol").orElseThrow();
+        assertEquals(IoStatus.SUCCESS, write(oldNexus, 0, 1));
+        newNode.create("vol", ID, 0, List.of("bdev:///ra?uuid=" + A, "bdev:///rb?uuid=" + B));
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (oldNexus.accessState() != AccessState.INACCESSIBLE) {
+            assertTrue(System.nanoTime() < deadline, "the old nexus did not notice");
+            Thread.sleep(50);
+        }
+        DmaBuffer buf = buffers.allocate(512);
+        assertEquals(IoStatus.UNAVAILABLE, BlockingIo.read(oldNexus, buf, 0, 0, 1, Duration.ofSeconds(10)), "no read from a replica "
+                + "that the new nexus may have written since");
+        buf.release();
+    }
+
     private static final UUID A = UUID.fromString("0a0a0a0a-0000-4000-8000-00000000000a");
     private static final UUID B = UUID.fromString("0b0b0b0b-0000-4000-8000-00000000000b");
     private final java.util.Map<NexusManager, BdevRegistryImpl> registries = new java.util.HashMap<>();

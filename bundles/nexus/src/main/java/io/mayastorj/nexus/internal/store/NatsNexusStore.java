@@ -91,6 +91,11 @@ public final class NatsNexusStore implements NexusStore, AutoCloseable {
     }
 
     @Override
+    public boolean shared() {
+        return true;
+    }
+
+    @Override
     public String describe() {
         return "NATS bucket " + BUCKET + " at " + url;
     }

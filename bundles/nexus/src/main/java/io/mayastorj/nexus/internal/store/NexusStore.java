@@ -38,6 +38,14 @@ public interface NexusStore {
 
     void delete(UUID uuid) throws IOException;
 
+    /**
+     * Whether nexuses on other nodes read and write these records too (NATS): then a nexus here can
+     * be superseded while it runs, and checks that it was not.
+     */
+    default boolean shared() {
+        return false;
+    }
+
     /** For people: "file /var/lib/…/nexus", "NATS bucket mayastor-nexus at nats://…". */
     String describe();
 }
