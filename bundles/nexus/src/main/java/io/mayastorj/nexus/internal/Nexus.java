@@ -19,6 +19,7 @@ import java.lang.System.Logger.Level;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
@@ -81,8 +82,10 @@ public final class Nexus extends BlockDeviceBase {
     private volatile long ownershipSeenNanos = System.nanoTime();
     private final boolean checksOwnership;
     private java.util.concurrent.ScheduledFuture<?> ownershipTimer;
+    private boolean lookInFlight;
+    private final ArrayDeque<Runnable> awaitingLook = new ArrayDeque<>();
     static final long OWNERSHIP_STALE_NANOS = TimeUnit.SECONDS.toNanos(3);
-    private boolean destroyed;
+    private volatile boolean destroyed;
     private int reservedSlots;
 
     // ------------------------------------------------------------ writes since the last flush
@@ -111,42 +114,99 @@ public final class Nexus extends BlockDeviceBase {
         this.checksOwnership = store.shared();
     }
 
-    /** The record is not known to be ours lately (a shared store, and no check for 3 s): the I/O waits for one. */
+    /**
+     * Saves over the revision this nexus wrote last. When the store holds another revision, the
+     * record's incarnation says whose it is: a higher one is the nexus that took the volume over
+     * ({@link NexusStore.Superseded}); our own is a save of ours that landed although its call
+     * failed (a timeout while NATS reconnected); a lower one, or none, is a record the store lost
+     * (a NATS server restarted without its data) and perhaps a superseded nexus wrote again — ours
+     * to write. Each incarnation belongs to one nexus: a nexus takes it by compare-and-set when it
+     * starts. Control thread.
+     */
+    private long saveOwned(NexusRecord r) throws IOException {
+        try {
+            return store.save(r, revision);
+        } catch (NexusStore.Superseded e) {
+            Optional<NexusStore.Stored> stored = store.load(uuid());
+            if (stored.isPresent() && stored.get().record().incarnation() > incarnation) {
+                throw e;
+            }
+            LOG.log(stored.isPresent() && stored.get().record().incarnation() == incarnation ? Level.INFO : Level.WARNING,
+                    "nexus {0}: {1}; written again", name(), stored.isEmpty() ? "its record is gone from " + store.describe()
+                            + " (restarted without its data?)" : stored.get().record().incarnation() == incarnation
+                            ? "an earlier save of its record landed although it failed" : "its record was lost and written by "
+                            + "incarnation " + stored.get().record().incarnation() + " (this is " + incarnation + ")");
+            return store.save(r, stored.map(NexusStore.Stored::revision).orElse(0L));
+        }
+    }
+
+    /** The record is not known to be ours lately (a shared store, and no look for 3 s): the I/O waits for a look. */
     private boolean ownershipStale() {
-        return checksOwnership && System.nanoTime() - ownershipSeenNanos > OWNERSHIP_STALE_NANOS;
+        return checksOwnership && !fenced && !destroyed && System.nanoTime() - ownershipSeenNanos > OWNERSHIP_STALE_NANOS;
     }
 
     /**
-     * Whether the record is still this nexus's: fenced when another revision is there. A store that
-     * cannot be reached cannot say; the nexus goes on (a write that needs the record waits for it
-     * anyway). Control thread: no save of ours runs meanwhile, so {@link #revision} is current.
+     * A look at the record (every second, and when an I/O finds the last one too old), read off the
+     * control thread — a store that does not answer holds up no other nexus — and judged on it.
      */
-    private void checkOwnership() {
-        if (fenced || destroyed) {
+    private void lookAtRecord() {
+        if (lookInFlight || fenced || destroyed) {
+            if (!lookInFlight) {
+                runAwaitingLook();
+            }
             return;
         }
-        try {
-            long stored = store.load(uuid()).map(NexusStore.Stored::revision).orElse(0L);
-            if (stored != revision) {
-                fence("its record is at revision " + stored + ", not " + revision + " as this nexus wrote it");
-                return;
+        lookInFlight = true;
+        background.execute(() -> {
+            Optional<NexusStore.Stored> stored = null;
+            Exception failure = null;
+            try {
+                stored = store.load(uuid());
+            } catch (IOException | RuntimeException e) {
+                failure = e;
             }
-        } catch (IOException | RuntimeException e) {
-            LOG.log(Level.DEBUG, "nexus {0}: cannot read its record to check it is still its own: {1}", name(), e.getMessage());
-        }
-        ownershipSeenNanos = System.nanoTime();
+            Optional<NexusStore.Stored> seen = stored;
+            Exception failed = failure;
+            control.execute(() -> recordSeen(seen, failed));
+        });
     }
 
-    /** Runs {@code io} once the record was checked (fenced: the I/O then fails like any other). */
+    /**
+     * Whether the record is still this nexus's: fenced when a later incarnation wrote it. A store
+     * that cannot be reached cannot say; the nexus goes on, as before it looked (a write that needs
+     * the record waits for it anyway). Control thread: no save of ours runs meanwhile, so
+     * {@link #revision} is current.
+     */
+    private void recordSeen(Optional<NexusStore.Stored> stored, Exception failure) {
+        lookInFlight = false;
+        if (!fenced && !destroyed) {
+            if (failure != null) {
+                LOG.log(Level.DEBUG, "nexus {0}: cannot read its record to see it is still its own: {1}", name(), failure.getMessage());
+            } else if (stored.isPresent() && stored.get().record().incarnation() > incarnation) {
+                fence("incarnation " + stored.get().record().incarnation() + " wrote its record (revision " + stored.get().revision()
+                        + "; this is incarnation " + incarnation + ")");
+            } else if (stored.isEmpty() || stored.get().revision() != revision) {
+                persist(); // lost by the store, or a save of ours landed late: written again (saveOwned says which)
+            }
+            ownershipSeenNanos = System.nanoTime();
+        }
+        runAwaitingLook();
+    }
+
+    private void runAwaitingLook() {
+        for (Runnable io = awaitingLook.poll(); io != null; io = awaitingLook.poll()) {
+            io.run(); // no longer stale (or fenced, or stopping): it goes its way, or fails
+        }
+    }
+
+    /** Runs {@code io} after a look at the record when the last one is too old (a fenced nexus fails it then). */
     private boolean deferredForOwnership(Runnable io) {
         if (!ownershipStale()) {
             return false;
         }
         control.execute(() -> {
-            if (ownershipStale()) {
-                checkOwnership();
-            }
-            io.run();
+            awaitingLook.add(io);
+            lookAtRecord();
         });
         return true;
     }
@@ -613,7 +673,7 @@ public final class Nexus extends BlockDeviceBase {
         }
         long generation = healthGeneration;
         try {
-            revision = store.save(record(false), revision);
+            revision = saveOwned(record(false));
         } catch (NexusStore.Superseded e) {
             fence(e.getMessage());
             return;
@@ -709,7 +769,7 @@ public final class Nexus extends BlockDeviceBase {
         }
         ownershipSeenNanos = System.nanoTime();
         if (checksOwnership) {
-            ownershipTimer = control.scheduleWithFixedDelay(this::checkOwnership, 1, 1, TimeUnit.SECONDS);
+            ownershipTimer = control.scheduleWithFixedDelay(this::lookAtRecord, 1, 1, TimeUnit.SECONDS);
         }
     }
 
@@ -750,7 +810,7 @@ public final class Nexus extends BlockDeviceBase {
         long before = blockCount();
         grow(newBlocks);
         try {
-            revision = store.save(record(false), revision);
+            revision = saveOwned(record(false));
         } catch (NexusStore.Superseded e) {
             fence(e.getMessage());
         } catch (IOException e) {
@@ -908,6 +968,7 @@ public final class Nexus extends BlockDeviceBase {
         if (ownershipTimer != null) {
             ownershipTimer.cancel(false);
         }
+        runAwaitingLook();
         for (Child c : children) {
             Rebuild r = c.rebuild;
             if (c.state == Child.State.REBUILDING && r != null) {
@@ -920,7 +981,7 @@ public final class Nexus extends BlockDeviceBase {
             } else if (forget) {
                 store.delete(uuid());
             } else {
-                revision = store.save(record(true), revision);
+                revision = saveOwned(record(true));
             }
         } catch (NexusStore.Superseded e) {
             LOG.log(Level.WARNING, "nexus {0}: superseded at shutdown, its record is left to the nexus that took over: {1}",

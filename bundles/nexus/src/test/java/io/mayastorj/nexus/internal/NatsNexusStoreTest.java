@@ -216,6 +216,30 @@ class NatsNexusStoreTest {
         buf.release();
     }
 
+    /** A record the store lost (NATS restarted without its data) is written again: no nexus is fenced for it. */
+    @Test
+    void aRecordTheStoreLostIsWrittenAgainNotTakenForATakeOver() throws Exception {
+        List<BlockDevice> replicas = new ArrayList<>();
+        for (String name : List.of("a", "b")) {
+            BlockDevice inner = new MallocBdevFactory().create(BdevUri.parse("malloc:///lost-" + name + "?size_mb=4&uuid="
+                    + (name.equals("a") ? A : B)));
+            closing.add(inner::close);
+            replicas.add(inner);
+        }
+        NexusManager node = node("", replicas, new ArrayList<>());
+        node.create("vol", ID, 0, List.of("bdev:///a?uuid=" + A, "bdev:///b?uuid=" + B));
+        BlockDevice nexus = registryOf(node).lookup("vol").orElseThrow();
+        store().delete(ID);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (store().load(ID).isEmpty()) {
+            assertTrue(System.nanoTime() < deadline, "the record was not written again");
+            Thread.sleep(50);
+        }
+        assertEquals(AccessState.OPTIMIZED, nexus.accessState(), "not fenced");
+        assertEquals(IoStatus.SUCCESS, write(nexus, 0, 9));
+        assertEquals(2, store().load(ID).orElseThrow().record().children().stream().filter(NexusRecord.ChildRecord::healthy).count());
+    }
+
     private static final UUID A = UUID.fromString("0a0a0a0a-0000-4000-8000-00000000000a");
     private static final UUID B = UUID.fromString("0b0b0b0b-0000-4000-8000-00000000000b");
     private final java.util.Map<NexusManager, BdevRegistryImpl> registries = new java.util.HashMap<>();

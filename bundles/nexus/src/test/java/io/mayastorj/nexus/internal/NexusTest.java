@@ -230,6 +230,8 @@ class NexusTest {
         volatile CountDownLatch gate = new CountDownLatch(0);
         final CountDownLatch saving = new CountDownLatch(1);
         volatile boolean gated;
+        /** The next save is kept, and its call fails anyway. */
+        volatile boolean landButFail;
 
         GatedStore(NexusStore inner) {
             this.inner = inner;
@@ -245,7 +247,12 @@ class NexusTest {
                     throw new IOException(e);
                 }
             }
-            return inner.save(record, expectedRevision);
+            long revision = inner.save(record, expectedRevision);
+            if (landButFail) {
+                landButFail = false;
+                throw new IOException("timed out (but stored)");
+            }
+            return revision;
         }
 
         @Override
@@ -291,6 +298,28 @@ class NexusTest {
         assertEquals(IoStatus.SUCCESS, result.get());
         assertFalse(store.load(ID).orElseThrow().record().children().get(1).healthy(), "recorded before the write completed");
         buf.release();
+    }
+
+    /**
+     * A save whose call fails although the store kept it (a NATS request that timed out while the
+     * server applied it) leaves the nexus a revision behind; its next save finds the record at
+     * another revision but written by its own incarnation, and writes again: not fenced.
+     */
+    @Test
+    void aSaveThatLandedAlthoughItFailedIsNotTakenForATakeOver() throws Exception {
+        registry.addFactory(new MallocBdevFactory());
+        GatedStore landing = new GatedStore(new FileNexusStore(dir.resolve("nexus")));
+        store = landing;
+        manager = new NexusManager(registry, buffers, shares, landing, NexusSettings.DEFAULT);
+        child("a");
+        FaultyDevice b = child("b");
+        manager.create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
+        landing.landButFail = true;
+        b.failWrites = IoStatus.UNAVAILABLE;
+        assertEquals(IoStatus.SUCCESS, write(nexus(), 0, 8, 3), "acknowledged once the record was written again");
+        assertEquals(io.mayastorj.core.bdev.AccessState.OPTIMIZED, nexus().accessState(), "not fenced");
+        assertFalse(store.load(ID).orElseThrow().record().children().get(1).healthy());
+        assertEquals(IoStatus.SUCCESS, write(nexus(), 8, 8, 4));
     }
 
     // ------------------------------------------------------------------ rebuild

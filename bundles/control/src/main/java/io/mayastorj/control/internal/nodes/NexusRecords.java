@@ -77,7 +77,10 @@ public final class NexusRecords {
         return new Record(inSync, Boolean.parseBoolean(p.getProperty("clean_shutdown")), revision);
     }
 
-    /** What a child URI names: its uuid parameter, else its path's last segment (as the nexus records it). */
+    /**
+     * What a child URI names, as the nexus records it: its uuid parameter; else a local bdev's name
+     * ({@code bdev:///U}: a replica's uuid); else the whole URI.
+     */
     public static String replicaOf(String uri) {
         int q = uri.indexOf('?');
         if (q >= 0) {
@@ -88,7 +91,11 @@ public final class NexusRecords {
             }
         }
         String path = q < 0 ? uri : uri.substring(0, q);
-        int cut = Math.max(path.lastIndexOf('/'), path.lastIndexOf(':'));
-        return path.substring(cut + 1).toLowerCase(Locale.ROOT);
+        for (String local : new String[] {"bdev:///", "loopback:///"}) {
+            if (path.startsWith(local) && path.length() > local.length()) {
+                return path.substring(local.length()).toLowerCase(Locale.ROOT);
+            }
+        }
+        return uri;
     }
 }

@@ -79,6 +79,7 @@ public final class VolumeOperator {
     /** How long passes may share a view of the nodes that nothing of ours has changed since. */
     private static final long WORLD_MAX_AGE_NANOS = TimeUnit.SECONDS.toNanos(1);
     private volatile World shared;
+    private final long startedMillis = System.currentTimeMillis();
 
     // switch-over: a published volume whose nexus's node is lost gets a nexus on another node
     private NexusRecords records;
@@ -434,7 +435,9 @@ public final class VolumeOperator {
         String name = msv.getMetadata().getName();
         String lost = msv.getSpec().getTargetNode();
         NodeRegistry.NodeState node = world.nodes.get(lost);
-        long silent = node == null ? Long.MAX_VALUE : System.currentTimeMillis() - node.lastSeenMillis();
+        long now = System.currentTimeMillis();
+        // a node this control plane has not heard from since it started is silent since then, no longer
+        long silent = Math.min(now - startedMillis, node == null ? Long.MAX_VALUE : now - node.lastSeenMillis());
         if (records == null) {
             return new Switch(null, "the volume waits for it (switch-over needs the nexus records in NATS: nats.url)");
         }

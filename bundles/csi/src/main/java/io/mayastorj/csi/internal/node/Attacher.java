@@ -33,7 +33,9 @@ final class Attacher {
     private final Duration deviceTimeout;
     private final Set<String> mismatches = ConcurrentHashMap.newKeySet();
 
-    Attacher(Commands commands, Path root, String hostNqn, Duration deviceTimeout) {
+    /** @param following volumes here follow their nexus to another node (the control plane is known) */
+    Attacher(Commands commands, Path root, String hostNqn, Duration deviceTimeout, boolean following) {
+        this.minCtrlLossSeconds = following ? FOLLOWING_CTRL_LOSS_SECONDS : 0;
         this.commands = commands;
         this.sys = root.resolve("sys");
         this.dev = root.resolve("dev");
@@ -42,11 +44,13 @@ final class Attacher {
     }
 
     /**
-     * How long the kernel keeps trying a lost NVMe/TCP controller before it gives the path up: at
-     * least this, so that a volume whose nexus moves to another node (the switch-over waits 10 s
-     * for the old node, then the new path is added) never runs out of paths meanwhile.
+     * How long the kernel keeps trying a lost NVMe/TCP controller before it gives the path up, when
+     * volumes follow their nexus: at least this, so that a volume whose nexus moves to another node
+     * (the switch-over waits 10 s for the old node, then the new path is added) never runs out of
+     * paths meanwhile.
      */
-    static final int MIN_CTRL_LOSS_SECONDS = 120;
+    static final int FOLLOWING_CTRL_LOSS_SECONDS = 120;
+    private final int minCtrlLossSeconds;
 
     /** Connects (unless connected) and waits for the device; its /dev path. */
     Path attach(VolumeUri uri, int ioTimeoutSeconds) {
@@ -94,7 +98,7 @@ final class Attacher {
     private void connect(VolumeUri uri, int ioTimeoutSeconds) {
         Commands.Result r = commands.run(COMMAND_TIMEOUT, "nvme", "connect", "-t", "tcp", "-a", uri.host(),
                 "-s", String.valueOf(uri.port()), "-n", uri.target(), "--hostnqn", hostNqn,
-                "--ctrl-loss-tmo", String.valueOf(Math.max(ioTimeoutSeconds, MIN_CTRL_LOSS_SECONDS)));
+                "--ctrl-loss-tmo", String.valueOf(Math.max(ioTimeoutSeconds, minCtrlLossSeconds)));
         if (!r.ok() && path(uri).isEmpty()) {
             throw MayastorException.unavailable("cannot connect to %s: %s", uri.text(), r.describe());
         }
@@ -161,14 +165,23 @@ final class Attacher {
      * fenced and serves nothing. True when the volume is reached through {@code uri} alone.
      */
     boolean follow(VolumeUri uri, int ioTimeoutSeconds) {
+        if (!"Y".equals(read(sys.resolve("module/nvme_core/parameters/multipath")))) {
+            // without the kernel's multipath a second connect makes a second disk, and dropping the
+            // old path would pull the mounted one away: the pod must be restarted instead
+            if (mismatches.add("no-multipath " + uri.target())) {
+                LOG.log(Level.WARNING, "{0} moved to {1}, but this kernel has no NVMe multipath (nvme_core.multipath=N): "
+                        + "restart the pod to reach it", uri.target(), uri.portal());
+            }
+            return false;
+        }
         Optional<NvmePath> now = path(uri);
         if (now.isEmpty()) {
             LOG.log(Level.INFO, "{0} is served at {1} now: adding that path", uri.target(), uri.portal());
             connect(uri, ioTimeoutSeconds);
             now = path(uri);
         }
-        if (now.isEmpty() || !now.get().live()) {
-            return false;
+        if (now.isEmpty() || !now.get().usable()) {
+            return false; // the old paths stay until the new one serves (live, and optimized)
         }
         boolean alone = true;
         for (NvmePath old : paths(uri.target())) {

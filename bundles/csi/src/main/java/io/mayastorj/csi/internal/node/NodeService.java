@@ -67,9 +67,9 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
     private final Supplier<String> readiness;
 
     NodeService(String nodeId, Commands commands, Path root, Path stateDir, String hostNqn, Duration deviceTimeout,
-                int defaultIoTimeout, Supplier<String> readiness) {
+                int defaultIoTimeout, Supplier<String> readiness, boolean following) {
         this.nodeId = nodeId;
-        this.attacher = new Attacher(commands, root, hostNqn, deviceTimeout);
+        this.attacher = new Attacher(commands, root, hostNqn, deviceTimeout, following);
         this.filesystems = new Filesystems(commands);
         this.mounts = new MountTable(root.resolve("proc/self/mountinfo"));
         this.staged = new StagedVolumes(stateDir);
@@ -87,7 +87,7 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
         }
         return new NodeService(nodeId, new SystemCommands(), Path.of("/"), stateDir, hostNqn,
                 Duration.ofSeconds(config.node_device_timeout_seconds()), config.node_io_timeout_seconds(),
-                NodeService::missingTools);
+                NodeService::missingTools, !config.control_endpoint().isBlank());
     }
 
     /** Null when every tool the service runs is on the PATH; else which are not. */
@@ -490,19 +490,23 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
                         s.volumeId(), now.get(), was.target());
                 continue;
             }
-            boolean done = locked(s.volumeId(), () -> {
-                Optional<StagedVolumes.Staged> still = staged.get(s.volumeId());
-                if (still.isEmpty() || !still.get().uri().equals(s.uri())) {
-                    return false; // unstaged or followed meanwhile
-                }
-                if (!attacher.follow(next, defaultIoTimeout)) {
-                    return false; // the next look tries again
-                }
-                staged.put(new StagedVolumes.Staged(s.volumeId(), next.text(), s.stagingPath(), s.device(), s.fsType()));
-                LOG.log(Level.INFO, "volume {0} followed its nexus to {1}", s.volumeId(), next.portal());
-                return true;
-            });
-            moved += done ? 1 : 0;
+            try {
+                boolean done = locked(s.volumeId(), () -> {
+                    Optional<StagedVolumes.Staged> still = staged.get(s.volumeId());
+                    if (still.isEmpty() || !still.get().uri().equals(s.uri())) {
+                        return false; // unstaged or followed meanwhile
+                    }
+                    if (!attacher.follow(next, defaultIoTimeout)) {
+                        return false; // the next look tries again
+                    }
+                    staged.put(new StagedVolumes.Staged(s.volumeId(), next.text(), s.stagingPath(), s.device(), s.fsType()));
+                    LOG.log(Level.INFO, "volume {0} followed its nexus to {1}", s.volumeId(), next.portal());
+                    return true;
+                });
+                moved += done ? 1 : 0;
+            } catch (RuntimeException e) { // one volume's trouble stops no other's
+                LOG.log(Level.WARNING, "volume {0}: cannot follow it to {1} yet: {2}", s.volumeId(), next.portal(), e.getMessage());
+            }
         }
         return moved;
     }

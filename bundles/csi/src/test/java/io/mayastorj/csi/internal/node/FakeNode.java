@@ -39,6 +39,8 @@ final class FakeNode implements Commands {
         Files.createDirectories(root.resolve("dev"));
         Files.createDirectories(root.resolve("sys/class/nvme"));
         Files.createDirectories(root.resolve("sys/class/nvme-subsystem"));
+        Files.createDirectories(root.resolve("sys/module/nvme_core/parameters"));
+        Files.writeString(root.resolve("sys/module/nvme_core/parameters/multipath"), "Y\n"); // Debian's default
         Files.createDirectories(root.resolve("sys/class/iscsi_session"));
         Files.createDirectories(root.resolve("sys/class/block"));
         mountinfo.add("22 1 0:21 / / rw,relatime - ext4 /dev/vda1 rw");

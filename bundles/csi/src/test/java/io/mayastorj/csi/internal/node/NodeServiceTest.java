@@ -48,7 +48,7 @@ class NodeServiceTest {
     @BeforeEach
     void start() throws Exception {
         node = new FakeNode(dir.resolve("root"));
-        service = new NodeService("app1", node, node.root, dir.resolve("state"), HOST, Duration.ofMillis(500), 30, () -> null);
+        service = new NodeService("app1", node, node.root, dir.resolve("state"), HOST, Duration.ofMillis(500), 30, () -> null, true);
         staging = dir.resolve("staging");
         target = dir.resolve("pods/target");
     }
@@ -175,7 +175,7 @@ class NodeServiceTest {
         });
         assertThrows(Killed.class, () -> call(service::nodeStageVolume, stage("v1", URI, mount(""))));
         // the restarted plugin: a new service over the same state directory and the same kernel
-        service = new NodeService("app1", node, node.root, dir.resolve("state"), HOST, Duration.ofMillis(500), 30, () -> null);
+        service = new NodeService("app1", node, node.root, dir.resolve("state"), HOST, Duration.ofMillis(500), 30, () -> null, true);
         node.on("mkfs.ext4", c -> {
             node.formatted(Path.of(c.get(c.size() - 1)), "ext4");
             return FakeNode.ok(c, "");
@@ -303,6 +303,12 @@ class NodeServiceTest {
         node.ran.clear();
         String moved = URI.replace(":8420/", ":8421/");
         assertEquals(0, service.followMoves(v -> java.util.Optional.of(URI)), "served where it was: nothing to do");
+        Path multipath = node.root.resolve("sys/module/nvme_core/parameters/multipath");
+        Files.writeString(multipath, "N\n");
+        assertEquals(0, service.followMoves(v -> java.util.Optional.of(URI.replace(":8420/", ":8421/"))),
+                "without the kernel's multipath a second connect would make a second disk: not followed");
+        assertEquals(List.of(), node.ran);
+        Files.writeString(multipath, "Y\n");
         assertEquals(1, service.followMoves(v -> java.util.Optional.of(moved)));
         assertEquals(List.of("nvme connect -t tcp -a 10.0.2.2 -s 8421 -n " + NQN + " --hostnqn " + HOST + " --ctrl-loss-tmo 120",
                 "nvme disconnect -d nvme0"), node.ran);

@@ -28,7 +28,11 @@ public record NexusRecord(UUID uuid, String name, long sizeBytes, boolean cleanS
         children = List.copyOf(children);
     }
 
-    /** What a child URI names: its {@code uuid} parameter, else the last segment of its path, else the URI. */
+    /**
+     * What a child URI names: its {@code uuid} parameter; else, for a local bdev ({@code bdev:///N},
+     * a replica named by its uuid), its name; else the whole URI — two remote URIs without a uuid
+     * are never taken for one replica.
+     */
     public static String replicaOf(String uri) {
         int q = uri.indexOf('?');
         if (q >= 0) {
@@ -39,8 +43,11 @@ public record NexusRecord(UUID uuid, String name, long sizeBytes, boolean cleanS
             }
         }
         String path = q < 0 ? uri : uri.substring(0, q);
-        int cut = Math.max(path.lastIndexOf('/'), path.lastIndexOf(':'));
-        String last = path.substring(cut + 1);
-        return last.isEmpty() ? uri : last.toLowerCase(java.util.Locale.ROOT);
+        for (String local : new String[] {"bdev:///", "loopback:///"}) {
+            if (path.startsWith(local) && path.length() > local.length()) {
+                return path.substring(local.length()).toLowerCase(java.util.Locale.ROOT);
+            }
+        }
+        return uri;
     }
 }
