@@ -332,7 +332,7 @@ class WalkthroughTest {
         ControllerGrpc.newBlockingStub(controllerChannel).withDeadlineAfter(120, TimeUnit.SECONDS).controllerUnpublishVolume(
                 ControllerUnpublishVolumeRequest.newBuilder().setVolumeId(volumeId).setNodeId("guest").build());
         kube.storage().v1().volumeAttachments().withName("csi-" + pv.getMetadata().getName()).delete();
-        cluster.node(victim, null);
+        cluster.node(victim, null, "--publish-address", "10.0.2.2");
         uri = attach(pv);
         mountInPod(volumeId, uri, fs, staging, target);
         startMariadb(datadir);
