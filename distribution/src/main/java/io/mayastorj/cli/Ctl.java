@@ -73,7 +73,7 @@ final class Ctl {
     private static final Set<String> VALUED = Set.of("node", "timeout", "offset", "length", "output", "input", "pattern",
             "cluster-size", "uuid", "name", "share", "allowed-host", "protocol", "pool", "chap-user", "chap-secret-file",
             "chap-mutual-user", "chap-mutual-secret-file", "child", "size", "control", "replicas", "preferred-node",
-            "required-node", "filename", "endpoint");
+            "required-node", "filename", "endpoint", "target-node");
 
     private final PrintStream out;
     private final PrintStream err;

@@ -153,7 +153,9 @@ final class NexusCtl {
         StringBuilder s = new StringBuilder();
         s.append(String.format(Locale.ROOT, "nexus %s (%s): %s, %s%s%n", n.getName(), n.getUuid(),
                 n.getState().name().substring("NEXUS_".length()).toLowerCase(Locale.ROOT), PoolCtl.human(n.getSize()),
-                n.getDeviceUri().isEmpty() ? "" : ", published at " + n.getDeviceUri()));
+                n.getDeviceUri().isEmpty() ? "" : ", published at " + n.getDeviceUri() + " (ANA "
+                        + n.getAnaState().name().replace("NVME_ANA_", "").replace("_STATE", "").replace('_', '-')
+                        .toLowerCase(Locale.ROOT) + ")"));
         Table t = new Table("  CHILD", "STATE", "REASON", "REBUILD");
         for (Child c : n.getChildrenList()) {
             String state = switch (c.getState()) {

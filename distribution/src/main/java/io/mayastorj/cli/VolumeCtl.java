@@ -8,6 +8,7 @@ import io.mayastorj.api.v1.DestroyVolumeRequest;
 import io.mayastorj.api.v1.GetRequest;
 import io.mayastorj.api.v1.ListVolumesRequest;
 import io.mayastorj.api.v1.ListVolumesResponse;
+import io.mayastorj.api.v1.MoveVolumeRequest;
 import io.mayastorj.api.v1.PublishVolumeRequest;
 import io.mayastorj.api.v1.UnpublishVolumeRequest;
 import io.mayastorj.api.v1.Volume;
@@ -32,6 +33,8 @@ final class VolumeCtl {
                                                   a replicated volume; its replicas are placed on distinct nodes
               volume list | volume get NAME       state, replicas, target and the URI for the application host
               volume publish NAME --node NODE     make it reachable from NODE (a nexus, shared over its protocol)
+              volume move NAME --target-node NODE move the nexus of a published nvmf volume to NODE (drain a
+                                                  node): hosts follow it, no replica is rebuilt
               volume unpublish NAME               take the nexus down; the replicas stay
               volume destroy NAME                 the volume, its nexus and its replicas
               apply -f FILE|-                     create or update MayastorPool/Node/Volume resources (YAML)
@@ -114,6 +117,15 @@ final class VolumeCtl {
                     throw new UsageException("volume publish needs --node NODE (the application's node)");
                 }
                 Volume v = control.volume().publishVolume(PublishVolumeRequest.newBuilder().setName(name).setNode(node).build());
+                out.print(v, () -> out.out.println(v.getDeviceUri()));
+            }
+            case "move" -> {
+                String name = args.positional(2, "the volume name");
+                String node = args.option("target-node", null);
+                if (node == null) {
+                    throw new UsageException("volume move needs --target-node NODE (the storage node its nexus goes to)");
+                }
+                Volume v = control.volume().moveVolume(MoveVolumeRequest.newBuilder().setName(name).setTargetNode(node).build());
                 out.print(v, () -> out.out.println(v.getDeviceUri()));
             }
             case "unpublish" -> {

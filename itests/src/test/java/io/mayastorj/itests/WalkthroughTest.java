@@ -435,6 +435,38 @@ class WalkthroughTest {
             cluster.awaitVolume(volumeId, x -> x.getState().equals("healthy"), 300, "the volume repaired: "
                     + victim + "'s replica rebuilt");
         }
+
+        // a planned move (a node drained): the old nexus reports ANA change and shuts down cleanly,
+        // the new one trusts every replica (nothing rebuilt), the guest follows
+        io.mayastorj.api.v1.Volume here = cluster.volumes().listVolumes(io.mayastorj.api.v1.ListVolumesRequest.newBuilder()
+                .setName(volumeId).build()).getVolumes(0);
+        String from = here.getTargetNode();
+        String to = nodes.stream().filter(n -> !n.equals(from)).findFirst().orElseThrow();
+        long beforeMove = guest.file("acked.times").lines().count();
+        io.mayastorj.api.v1.Volume there = cluster.volumes().moveVolume(io.mayastorj.api.v1.MoveVolumeRequest.newBuilder()
+                .setName(volumeId).setTargetNode(to).build());
+        assertEquals(to, there.getTargetNode());
+        awaitAcked((int) beforeMove + 10, "files after the planned move");
+        assertEquals("", guest.file("write-errors").strip(), "no write failed");
+        log(String.format(java.util.Locale.ROOT, "planned move %s -> %s: writes stalled %.1f s", from, to,
+                longestGap(guest.file("acked.times"), (int) beforeMove)));
+        assertTrue(cluster.nodes.get(from).output().contains("ANA state CHANGE"), "the old nexus reported the path changing");
+        io.mayastorj.api.v1.Nexus moved = cluster.nexuses(to).listNexus(io.mayastorj.api.v1.ListNexusOptions.getDefaultInstance())
+                .getNexusListList().stream().filter(n -> n.getUuid().equals(there.getUuid())).findFirst().orElseThrow();
+        assertTrue(moved.getChildrenList().stream().allMatch(c -> c.getState() == io.mayastorj.api.v1.ChildState.CHILD_ONLINE
+                && !c.hasRebuild()), "a clean handover: every replica in sync, none rebuilt: " + moved.getChildrenList());
+        String toPort = there.getDeviceUri().replaceFirst("^nvmf://[^:]+:(\\d+)/.*$", "$1");
+        long moveDeadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (true) {
+            String condition = node().nodeGetVolumeStats(io.mayastorj.csi.v1.NodeGetVolumeStatsRequest.newBuilder()
+                    .setVolumeId(volumeId).setVolumePath(target).build()).getVolumeCondition().getMessage();
+            if (condition.equals("paths: 10.0.2.2:" + toPort + " live optimized")) {
+                break;
+            }
+            assertTrue(System.nanoTime() < moveDeadline, "NodeGetVolumeStats after the move: " + condition);
+            Thread.sleep(500);
+        }
+
         Files.writeString(guest.share.resolve("stop-writes"), "");
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
         while (!guest.file("writes-done").contains("done")) {

@@ -736,6 +736,21 @@ public final class Nexus extends BlockDeviceBase {
         return access;
     }
 
+    /**
+     * Sets how hosts should use this path (CHANGE while the volume moves to another node). A fenced
+     * nexus stays inaccessible. Control thread.
+     */
+    void accessState(AccessState state) {
+        if (fenced) {
+            throw MayastorException.failedPrecondition("nexus %s is fenced (another nexus took its volume over): it stays "
+                    + "inaccessible", name());
+        }
+        if (state != access) {
+            LOG.log(Level.INFO, "nexus {0}: ANA state {1} (was {2})", name(), state, access);
+            access = state;
+        }
+    }
+
     boolean fenced() {
         return fenced;
     }
@@ -1036,7 +1051,7 @@ public final class Nexus extends BlockDeviceBase {
                     r.etaSeconds(), r.startMillis, r.error());
             list.add(new NexusView.ChildView(c.uri, c.state.name().toLowerCase(), c.reason.name(), c.cause, c.sinceMillis, rv));
         }
-        return new NexusView(name(), uuid(), sizeBytes(), state(), deviceUri, list);
+        return new NexusView(name(), uuid(), sizeBytes(), state(), deviceUri, list, access);
     }
 
     long persistedGeneration() {

@@ -410,6 +410,15 @@ public final class NexusManager {
         return Map.of("cntlid.min", Integer.toString(min), "cntlid.max", Integer.toString(min + range - 1));
     }
 
+    /** How hosts should use the path to the nexus through this node (ANA). */
+    public NexusView accessState(String uuidOrName, io.mayastorj.core.bdev.AccessState state) {
+        Nexus n = find(uuidOrName);
+        return onControl(() -> {
+            n.accessState(state);
+            return n.view(deviceUri(n));
+        });
+    }
+
     public NexusView unpublish(String uuidOrName) {
         Nexus n = find(uuidOrName);
         if (shares.status(n.name()).isPresent()) {

@@ -4,7 +4,8 @@ import java.util.List;
 import java.util.UUID;
 
 /** A nexus as the API, the CLI and the shell show it; taken on the control thread, so consistent. */
-public record NexusView(String name, UUID uuid, long sizeBytes, String state, String deviceUri, List<ChildView> children) {
+public record NexusView(String name, UUID uuid, long sizeBytes, String state, String deviceUri, List<ChildView> children,
+                        io.mayastorj.core.bdev.AccessState access) {
 
     public record ChildView(String uri, String state, String reason, String cause, long sinceMillis, RebuildView rebuild) {
     }

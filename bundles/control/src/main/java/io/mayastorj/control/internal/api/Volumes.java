@@ -143,6 +143,39 @@ public final class Volumes {
     }
 
     /**
+     * Moves a published nvmf volume's nexus to storage node {@code node} and returns once it serves
+     * there: the old nexus reports ANA change and shuts down cleanly (every replica stays in sync),
+     * the new one is made under the same NQN, and hosts follow it (the CSI node adds the path).
+     */
+    public MayastorVolume move(String name, String node) {
+        MayastorVolume msv = find(name);
+        MayastorVolume.Spec spec = msv.getSpec();
+        if (spec.getTargetNode() == null) {
+            throw MayastorException.failedPrecondition("volume %s is not published: there is no nexus to move", name);
+        }
+        if ("iscsi".equals(spec.getProtocol())) {
+            throw MayastorException.failedPrecondition("volume %s is iSCSI: its hosts cannot follow a nexus to another "
+                    + "portal; unpublish it and publish it again", name);
+        }
+        if (Boolean.TRUE.equals(spec.getLocal())) {
+            throw MayastorException.failedPrecondition("volume %s is local: its nexus stays on its application's node", name);
+        }
+        NodeRegistry.NodeState to = registry.node(node == null ? "" : node).orElseThrow(() ->
+                MayastorException.notFound("volume %s: node '%s' is not registered", name, node));
+        if (!to.storage() || !to.online()) {
+            throw MayastorException.failedPrecondition("volume %s: node %s is %s; a nexus moves to an online storage node",
+                    name, node, to.storage() ? "offline" : "an application node");
+        }
+        if (!node.equals(spec.getTargetNode())) {
+            spec.setTargetNode(node);
+            store.update(msv);
+        }
+        return await(name, v -> v.getStatus() != null && v.getStatus().getNexus() != null
+                && v.getStatus().getNexus().getDeviceUri() != null && node.equals(v.getStatus().getNexus().getNode()),
+                "moved to " + node);
+    }
+
+    /**
      * Takes the nexus down (the replicas stay) and returns once it is gone. With {@code appNode}:
      * only when the volume is published to that node (else nothing to do).
      */

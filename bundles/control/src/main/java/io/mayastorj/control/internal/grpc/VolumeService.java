@@ -4,6 +4,7 @@ import io.grpc.stub.StreamObserver;
 import io.mayastorj.api.v1.CreateVolumeRequest;
 import io.mayastorj.api.v1.DestroyVolumeRequest;
 import io.mayastorj.api.v1.ListVolumesRequest;
+import io.mayastorj.api.v1.MoveVolumeRequest;
 import io.mayastorj.api.v1.ListVolumesResponse;
 import io.mayastorj.api.v1.PublishVolumeRequest;
 import io.mayastorj.api.v1.UnpublishVolumeRequest;
@@ -69,6 +70,11 @@ public final class VolumeService extends VolumeRpcGrpc.VolumeRpcImplBase {
     @Override
     public void unpublishVolume(UnpublishVolumeRequest request, StreamObserver<Volume> response) {
         reply(response, toProto(volumes.unpublish(request.getName(), null)));
+    }
+
+    @Override
+    public void moveVolume(MoveVolumeRequest request, StreamObserver<Volume> response) {
+        reply(response, toProto(volumes.move(request.getName(), request.getTargetNode())));
     }
 
     static Volume toProto(MayastorVolume v) {

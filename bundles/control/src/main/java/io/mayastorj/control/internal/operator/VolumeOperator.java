@@ -15,12 +15,14 @@ import io.mayastorj.api.v1.ListNexusResponse;
 import io.mayastorj.api.v1.ListPoolsResponse;
 import io.mayastorj.api.v1.ListReplicasResponse;
 import io.mayastorj.api.v1.Nexus;
+import io.mayastorj.api.v1.NvmeAnaState;
 import io.mayastorj.api.v1.Pool;
 import io.mayastorj.api.v1.PoolState;
 import io.mayastorj.api.v1.PublishNexusRequest;
 import io.mayastorj.api.v1.RemoveChildNexusRequest;
 import io.mayastorj.api.v1.ResizeNexusRequest;
 import io.mayastorj.api.v1.ResizeReplicaRequest;
+import io.mayastorj.api.v1.SetNexusAnaStateRequest;
 import io.mayastorj.api.v1.Replica;
 import io.mayastorj.api.v1.ShareProtocol;
 import io.mayastorj.api.v1.ShareReplicaRequest;
@@ -608,6 +610,14 @@ public final class VolumeOperator {
     }
 
     private void destroyNexus(World world, String node, String uuid, String volume) {
+        try {
+            // hosts hear that the path is changing (their I/O waits instead of failing) while the nexus
+            // moves; a fenced one refuses, as it is inaccessible already
+            clients.nexus(world.endpoint(node)).setNexusAnaState(SetNexusAnaStateRequest.newBuilder().setNexus(uuid)
+                    .setAnaState(NvmeAnaState.NVME_ANA_CHANGE_STATE).build());
+        } catch (StatusRuntimeException e) {
+            LOG.log(Level.DEBUG, "volume {0}: nexus on {1} not set to ANA change: {2}", volume, node, e.getStatus());
+        }
         try {
             clients.nexus(world.endpoint(node)).destroyNexus(DestroyNexusRequest.newBuilder().setNexus(uuid).build());
             LOG.log(Level.INFO, "volume {0}: nexus on {1} destroyed", volume, node);

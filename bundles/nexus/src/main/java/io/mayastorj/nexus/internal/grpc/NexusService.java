@@ -15,12 +15,15 @@ import io.mayastorj.api.v1.ListNexusResponse;
 import io.mayastorj.api.v1.Nexus;
 import io.mayastorj.api.v1.NexusRpcGrpc;
 import io.mayastorj.api.v1.NexusState;
+import io.mayastorj.api.v1.NvmeAnaState;
 import io.mayastorj.api.v1.PublishNexusRequest;
 import io.mayastorj.api.v1.RebuildRequest;
 import io.mayastorj.api.v1.RebuildStats;
 import io.mayastorj.api.v1.RemoveChildNexusRequest;
 import io.mayastorj.api.v1.ResizeNexusRequest;
+import io.mayastorj.api.v1.SetNexusAnaStateRequest;
 import io.mayastorj.api.v1.UnpublishNexusRequest;
+import io.mayastorj.core.bdev.AccessState;
 import io.mayastorj.core.error.MayastorException;
 import io.mayastorj.core.text.Uuids;
 import io.mayastorj.nexus.internal.NexusManager;
@@ -120,9 +123,32 @@ public final class NexusService extends NexusRpcGrpc.NexusRpcImplBase {
         reply(response, toProto(nexuses.rebuild(request.getNexus(), request.getUri(), NexusManager.RebuildAction.CANCEL)));
     }
 
+    @Override
+    public void setNexusAnaState(SetNexusAnaStateRequest request, StreamObserver<Nexus> response) {
+        AccessState state = switch (request.getAnaState()) {
+            case NVME_ANA_OPTIMIZED_STATE -> AccessState.OPTIMIZED;
+            case NVME_ANA_NON_OPTIMIZED_STATE -> AccessState.NON_OPTIMIZED;
+            case NVME_ANA_INACCESSIBLE_STATE -> AccessState.INACCESSIBLE;
+            case NVME_ANA_PERSISTENT_LOSS_STATE -> AccessState.PERSISTENT_LOSS;
+            case NVME_ANA_CHANGE_STATE -> AccessState.CHANGE;
+            default -> throw MayastorException.invalidArgument("ana_state %s is not a state a path can be in", request.getAnaState());
+        };
+        reply(response, toProto(nexuses.accessState(request.getNexus(), state)));
+    }
+
+    static NvmeAnaState ana(AccessState state) {
+        return switch (state) {
+            case OPTIMIZED -> NvmeAnaState.NVME_ANA_OPTIMIZED_STATE;
+            case NON_OPTIMIZED -> NvmeAnaState.NVME_ANA_NON_OPTIMIZED_STATE;
+            case INACCESSIBLE -> NvmeAnaState.NVME_ANA_INACCESSIBLE_STATE;
+            case PERSISTENT_LOSS -> NvmeAnaState.NVME_ANA_PERSISTENT_LOSS_STATE;
+            case CHANGE -> NvmeAnaState.NVME_ANA_CHANGE_STATE;
+        };
+    }
+
     static Nexus toProto(NexusView v) {
         Nexus.Builder n = Nexus.newBuilder().setName(v.name()).setUuid(v.uuid().toString()).setSize(v.sizeBytes())
-                .setDeviceUri(v.deviceUri())
+                .setDeviceUri(v.deviceUri()).setAnaState(ana(v.access()))
                 .setState(switch (v.state()) {
                     case "online" -> NexusState.NEXUS_ONLINE;
                     case "degraded" -> NexusState.NEXUS_DEGRADED;

@@ -28,7 +28,8 @@ public final class NexusCommands {
         StringBuilder out = new StringBuilder();
         for (NexusView n : nexuses.list()) {
             out.append(String.format(Locale.ROOT, "nexus %s  %s  %s  %s%s%n", n.name(), n.uuid(), n.state(), Sizes.human(n.sizeBytes()),
-                    n.deviceUri().isEmpty() ? "" : "  " + n.deviceUri()));
+                    n.deviceUri().isEmpty() ? "" : "  " + n.deviceUri() + "  ANA " + n.access().name().toLowerCase(Locale.ROOT)
+                            .replace('_', '-')));
             Table children = new Table("  CHILD", "STATE", "REASON", "REBUILD");
             for (NexusView.ChildView c : n.children()) {
                 children.row("  " + c.uri(), c.state(), c.cause().isEmpty() ? (c.reason().equals("NONE") ? "" : c.reason())
