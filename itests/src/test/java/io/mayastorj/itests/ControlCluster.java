@@ -43,6 +43,7 @@ final class ControlCluster implements AutoCloseable {
     final Map<String, Mayastor.NodeProcess> nodes = new LinkedHashMap<>();
     final Map<String, String> endpoints = new LinkedHashMap<>();
     private final Map<String, int[]> ports = new LinkedHashMap<>();
+    private final Map<String, String[]> extras = new LinkedHashMap<>();
     private final Map<String, ManagedChannel> channels = new TreeMap<>();
     private final List<Mayastor.NodeProcess> stopped = new ArrayList<>();
     private String natsUrl;
@@ -96,8 +97,13 @@ final class ControlCluster implements AutoCloseable {
         }
     }
 
-    /** Starts node ID on ADDRESS, or again on the endpoint and ports it had when it ran before (ADDRESS may be null then). */
-    Mayastor.NodeProcess node(String id, String address, String... extra) throws Exception {
+    /**
+     * Starts node ID on ADDRESS, or again on the endpoint and ports it had when it ran before (ADDRESS
+     * may be null then), with the extra arguments it had then unless others are given.
+     */
+    Mayastor.NodeProcess node(String id, String address, String... given) throws Exception {
+        String[] extra = given.length == 0 && extras.containsKey(id) ? extras.get(id) : given;
+        extras.put(id, extra);
         String endpoint = endpoints.computeIfAbsent(id, k -> address + ":" + freePort(address));
         String host = endpoint.substring(0, endpoint.lastIndexOf(':'));
         int[] port = ports.computeIfAbsent(id, k -> new int[] {freePort(host), freePort(host)}); // the same after a restart

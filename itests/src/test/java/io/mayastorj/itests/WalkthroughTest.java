@@ -332,7 +332,7 @@ class WalkthroughTest {
         ControllerGrpc.newBlockingStub(controllerChannel).withDeadlineAfter(120, TimeUnit.SECONDS).controllerUnpublishVolume(
                 ControllerUnpublishVolumeRequest.newBuilder().setVolumeId(volumeId).setNodeId("guest").build());
         kube.storage().v1().volumeAttachments().withName("csi-" + pv.getMetadata().getName()).delete();
-        cluster.node(victim, null, "--publish-address", "10.0.2.2");
+        cluster.node(victim, null); // with its publish address, as it ran before
         uri = attach(pv);
         mountInPod(volumeId, uri, fs, staging, target);
         startMariadb(datadir);
@@ -407,23 +407,12 @@ class WalkthroughTest {
             resumed.add(gap);
             log(String.format(java.util.Locale.ROOT, "run %d: writes stalled %.1f s (longest gap between two acknowledged files)",
                     run, gap));
-            String port = moved.getDeviceUri().replaceFirst("^nvmf://[^:]+:(\\d+)/.*$", "$1");
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-            String condition;
-            while (true) { // the CSI node dropped the dead path once the new one was live
-                condition = node().nodeGetVolumeStats(io.mayastorj.csi.v1.NodeGetVolumeStatsRequest.newBuilder()
-                        .setVolumeId(volumeId).setVolumePath(target).build()).getVolumeCondition().getMessage();
-                if (condition.equals("paths: 10.0.2.2:" + port + " live optimized")) {
-                    break;
-                }
-                assertTrue(System.nanoTime() < deadline, "NodeGetVolumeStats: " + condition);
-                Thread.sleep(500);
-            }
+            String condition = awaitOnlyPath(volumeId, target, moved.getDeviceUri()); // the dead path dropped
             log("run " + run + ": " + condition + "; " + guest.ok("nvme list-subsys 2>&1 | grep -A4 " + nqn + " | tr -s ' '", 30)
                     .replace('\n', ' '));
 
             // the old node returns: no nexus there, and the old path is refused
-            cluster.node(victim, null, "--publish-address", "10.0.2.2");
+            cluster.node(victim, null); // with its publish address, as it ran before
             assertTrue(cluster.nexuses(victim).listNexus(io.mayastorj.api.v1.ListNexusOptions.getDefaultInstance())
                     .getNexusListList().stream().noneMatch(n -> n.getUuid().equals(moved.getUuid())), "no nexus of the volume on " + victim);
             String oldPort = oldUri.replaceFirst("^nvmf://[^:]+:(\\d+)/.*$", "$1");
@@ -455,17 +444,7 @@ class WalkthroughTest {
                 .getNexusListList().stream().filter(n -> n.getUuid().equals(there.getUuid())).findFirst().orElseThrow();
         assertTrue(moved.getChildrenList().stream().allMatch(c -> c.getState() == io.mayastorj.api.v1.ChildState.CHILD_ONLINE
                 && !c.hasRebuild()), "a clean handover: every replica in sync, none rebuilt: " + moved.getChildrenList());
-        String toPort = there.getDeviceUri().replaceFirst("^nvmf://[^:]+:(\\d+)/.*$", "$1");
-        long moveDeadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        while (true) {
-            String condition = node().nodeGetVolumeStats(io.mayastorj.csi.v1.NodeGetVolumeStatsRequest.newBuilder()
-                    .setVolumeId(volumeId).setVolumePath(target).build()).getVolumeCondition().getMessage();
-            if (condition.equals("paths: 10.0.2.2:" + toPort + " live optimized")) {
-                break;
-            }
-            assertTrue(System.nanoTime() < moveDeadline, "NodeGetVolumeStats after the move: " + condition);
-            Thread.sleep(500);
-        }
+        awaitOnlyPath(volumeId, target, there.getDeviceUri());
 
         Files.writeString(guest.share.resolve("stop-writes"), "");
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
@@ -487,6 +466,21 @@ class WalkthroughTest {
         mountInPod(volumeId, attach(pv), fs, staging, target);
         guest.ok("cd / && sha256sum --quiet -c /mnt/acked.sha", 600);
         unmountFromPod(volumeId, staging, target);
+    }
+
+    /** NodeGetVolumeStats until the volume's one path is the address of {@code uri}, live and optimized; its message. */
+    private String awaitOnlyPath(String volumeId, String volumePath, String uri) throws Exception {
+        String port = uri.replaceFirst("^nvmf://[^:]+:(\\d+)/.*$", "$1");
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (true) {
+            String condition = node().nodeGetVolumeStats(io.mayastorj.csi.v1.NodeGetVolumeStatsRequest.newBuilder()
+                    .setVolumeId(volumeId).setVolumePath(volumePath).build()).getVolumeCondition().getMessage();
+            if (condition.equals("paths: 10.0.2.2:" + port + " live optimized")) {
+                return condition;
+            }
+            assertTrue(System.nanoTime() < deadline, "NodeGetVolumeStats: " + condition);
+            Thread.sleep(500);
+        }
     }
 
     private void awaitAcked(int files, String what) throws Exception {

@@ -145,13 +145,7 @@ class NatsNexusStoreTest {
      */
     @Test
     void aNexusWhoseRecordAnotherNexusTookIsFenced() throws Exception {
-        List<BlockDevice> replicas = new ArrayList<>();
-        for (String name : List.of("a", "b")) {
-            BlockDevice inner = new MallocBdevFactory().create(BdevUri.parse("malloc:///replica-" + name + "?size_mb=4&uuid="
-                    + (name.equals("a") ? A : B)));
-            closing.add(inner::close);
-            replicas.add(inner);
-        }
+        List<BlockDevice> replicas = replicas("replica-");
         List<FaultyDevice> oldChildren = new ArrayList<>();
         NexusManager oldNode = node("", replicas, oldChildren);
         List<FaultyDevice> newChildren = new ArrayList<>(); // the same replicas, by other names (other URIs)
@@ -192,13 +186,7 @@ class NatsNexusStoreTest {
      */
     @Test
     void anIdleNexusNoticesThatAnotherTookItsRecord() throws Exception {
-        List<BlockDevice> replicas = new ArrayList<>();
-        for (String name : List.of("a", "b")) {
-            BlockDevice inner = new MallocBdevFactory().create(BdevUri.parse("malloc:///idle-" + name + "?size_mb=4&uuid="
-                    + (name.equals("a") ? A : B)));
-            closing.add(inner::close);
-            replicas.add(inner);
-        }
+        List<BlockDevice> replicas = replicas("idle-");
         NexusManager oldNode = node("", replicas, new ArrayList<>());
         NexusManager newNode = node("r", replicas, new ArrayList<>());
         oldNode.create("vol", ID, 0, List.of("bdev:///a?uuid=" + A, "bdev:///b?uuid=" + B));
@@ -219,13 +207,7 @@ class NatsNexusStoreTest {
     /** A record the store lost (NATS restarted without its data) is written again: no nexus is fenced for it. */
     @Test
     void aRecordTheStoreLostIsWrittenAgainNotTakenForATakeOver() throws Exception {
-        List<BlockDevice> replicas = new ArrayList<>();
-        for (String name : List.of("a", "b")) {
-            BlockDevice inner = new MallocBdevFactory().create(BdevUri.parse("malloc:///lost-" + name + "?size_mb=4&uuid="
-                    + (name.equals("a") ? A : B)));
-            closing.add(inner::close);
-            replicas.add(inner);
-        }
+        List<BlockDevice> replicas = replicas("lost-");
         NexusManager node = node("", replicas, new ArrayList<>());
         node.create("vol", ID, 0, List.of("bdev:///a?uuid=" + A, "bdev:///b?uuid=" + B));
         BlockDevice nexus = registryOf(node).lookup("vol").orElseThrow();
@@ -243,6 +225,18 @@ class NatsNexusStoreTest {
     private static final UUID A = UUID.fromString("0a0a0a0a-0000-4000-8000-00000000000a");
     private static final UUID B = UUID.fromString("0b0b0b0b-0000-4000-8000-00000000000b");
     private final java.util.Map<NexusManager, BdevRegistryImpl> registries = new java.util.HashMap<>();
+
+    /** Two replicas, a and b (4 MiB each, uuids A and B), as the devices that two nodes would reach. */
+    private List<BlockDevice> replicas(String prefix) {
+        List<BlockDevice> replicas = new ArrayList<>();
+        for (String name : List.of("a", "b")) {
+            BlockDevice inner = new MallocBdevFactory().create(BdevUri.parse("malloc:///" + prefix + name + "?size_mb=4&uuid="
+                    + (name.equals("a") ? A : B)));
+            closing.add(inner::close);
+            replicas.add(inner);
+        }
+        return replicas;
+    }
 
     /** A node: its registry holds the replicas as local bdevs {@code <prefix>a} and {@code <prefix>b}. */
     private NexusManager node(String prefix, List<BlockDevice> replicas, List<FaultyDevice> children) throws Exception {

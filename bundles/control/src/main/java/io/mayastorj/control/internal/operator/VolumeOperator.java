@@ -103,7 +103,8 @@ public final class VolumeOperator {
      */
     private World world() {
         World w = shared;
-        if (w != null && w.changes == clients.changes() && System.nanoTime() - w.takenNanos < WORLD_MAX_AGE_NANOS) {
+        if (w != null && w.changes == clients.changes() && System.nanoTime() - w.takenNanos < WORLD_MAX_AGE_NANOS
+                && w.noneHeardSinceUnreachable()) {
             return w;
         }
         w = new World();
@@ -173,6 +174,21 @@ public final class VolumeOperator {
 
         boolean reachable(String node) {
             return replicas.containsKey(node);
+        }
+
+        /**
+         * No node this view could not reach has beaten since: a node that just came back (its
+         * channel still reconnecting when it was asked) is asked again rather than taken for
+         * offline by every pass for a second — a volume created then would be refused for it.
+         */
+        boolean noneHeardSinceUnreachable() {
+            for (String id : unreachable) {
+                NodeRegistry.NodeState now = registry.node(id).orElse(null);
+                if (now != null && now.lastSeenMillis() != nodes.get(id).lastSeenMillis()) {
+                    return false;
+                }
+            }
+            return true;
         }
 
         String endpoint(String node) {
