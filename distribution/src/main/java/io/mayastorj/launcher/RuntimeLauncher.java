@@ -85,8 +85,9 @@ public final class RuntimeLauncher {
             return fail(framework, hook);
         }
         double seconds = Duration.between(jvmStart, Instant.now()).toMillis() / 1000.0;
-        out.printf(Locale.ROOT, "mayastor %s ready: %s, started in %.2f s (pid %d)%n", settings.title(),
-                settings.readyDetails(), seconds, ProcessHandle.current().pid());
+        // one write: a log line from another thread must not land inside it (scripts and tests wait for it)
+        out.print(String.format(Locale.ROOT, "mayastor %s ready: %s, started in %.2f s (pid %d)%n", settings.title(),
+                settings.readyDetails(), seconds, ProcessHandle.current().pid()));
         out.flush();
 
         Path pluginDir = settings.pluginDir(bundleDir.toAbsolutePath().getParent());
