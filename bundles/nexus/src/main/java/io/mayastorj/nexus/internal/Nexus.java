@@ -40,6 +40,13 @@ import java.util.concurrent.atomic.LongAdder;
  * the node's single nexus control thread, which also writes the {@link NexusRecord}: a write that
  * left out a child the record still calls healthy is acknowledged only after the record says
  * otherwise, so a nexus re-created after a crash never reads a stale child.
+ *
+ * <p>Why one class of ~1000 lines: the I/O path, the topology it reads and the record that makes
+ * it safe are one state machine. A write's acknowledgement waits on the record's generation, a
+ * fault changes topology and record together, fencing stops both at once; apart, these orderings
+ * would be spread over classes that share every field. What stands alone is apart already:
+ * {@link Child}, {@link NexusIo}, {@link Topology}, {@link Rebuild}, {@link RangeLocks},
+ * {@link SegmentMap}, the stores, and {@link NexusManager} for the node's set of nexuses.
  */
 public final class Nexus extends BlockDeviceBase {
 

@@ -29,6 +29,10 @@ import java.util.concurrent.locks.LockSupport;
  * thread reads requests in bulk and submits them, up to {@link #IN_FLIGHT} at once; replies are
  * queued and go out many per gathering write (see {@link #reply}). Request slots and reply headers
  * are made once per connection; read data goes from the DMA buffer to the socket without a copy.
+ *
+ * <p>A little over 600 lines, in one class on purpose: the handshake and the transmission phase
+ * share the socket, its read buffer and the export the handshake binds (set before the client's
+ * ACK, so that an unshare finds the connection), and NBD's whole protocol fits on these pages.
  */
 final class NbdConnection implements Runnable {
 

@@ -66,6 +66,13 @@ import java.util.concurrent.TimeUnit;
  * has been away); each step reads both afresh. A replica the status does not know yet counts as
  * behind unless the volume has never had one, so a crash between making a replica and recording it
  * never lets an empty replica pass for a copy of the data.
+ *
+ * <p>Why one class of ~900 lines: a pass is one decision over one snapshot ({@code World}) of the
+ * nodes and the volume's status, taken in a fixed order (deletion and validity, the replicas with
+ * their repair, growth, the nexus — moved when its node is lost — and last the status), and each
+ * step returns after a single change; the steps share the snapshot, the status edits and the node
+ * calls, so they read best in that order in one place. Placement and the wire calls are apart
+ * ({@link Placement}, {@code NodeClients}).
  */
 public final class VolumeOperator {
 
