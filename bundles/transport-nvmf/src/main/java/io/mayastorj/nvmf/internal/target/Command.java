@@ -92,10 +92,10 @@ final class Command implements IoCompletion<Command>, Runnable, PduChannel.Sent 
         }
     }
 
-    /** On the reactor, after the bdev answered. */
+    /** On the reactor, after the bdev answered: only I/O commands go to the bdev. */
     @Override
     public void run() {
-        queue.bdevDone(this);
+        queue.ioCommands().bdevDone(this);
     }
 
     /** The response is on the wire. */

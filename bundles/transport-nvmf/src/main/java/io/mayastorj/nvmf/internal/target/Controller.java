@@ -224,7 +224,7 @@ final class Controller {
             return;
         }
         long changes = subsystem.anaChangeCount();
-        if (changes != anaSeen && admin.completeAsyncEvent(Ana.CHANGE_EVENT)) {
+        if (changes != anaSeen && admin.adminCommands().completeAsyncEvent(Ana.CHANGE_EVENT)) {
             anaSeen = changes;
         }
     }
