@@ -318,11 +318,11 @@ final class Replica extends BlockDeviceBase {
     private void writePiece(Io io, DmaBuffer buffer, int offset, long cluster, long inCluster, int n) {
         int physical = physical(cluster);
         if (physical == 0) {
-            physical = pool.allocate(this, cluster); // free clusters read as zeros: nothing to clear
+            physical = pool.allocator.allocate(this, cluster); // free clusters read as zeros: nothing to clear
         }
-        if (physical == LvStore.WAIT) {
+        if (physical == ClusterAllocator.WAIT) {
             // no reserved cluster at hand: the rare slow path, so a small closure is fine
-            pool.afterReserve(() -> writePiece(io, buffer, offset, cluster, inCluster, n));
+            pool.allocator.afterReserve(() -> writePiece(io, buffer, offset, cluster, inCluster, n));
         } else if (physical == 0) {
             pieceDone(io, IoStatus.NO_SPACE);
         } else {
@@ -333,7 +333,7 @@ final class Replica extends BlockDeviceBase {
     @Override
     protected <C> void doFlush(IoCompletion<? super C> done, C context) {
         Io io = begin(IoType.FLUSH, 0, done, context, 1);
-        pool.flush(io);
+        pool.committer.flush(io);
     }
 
     @Override
@@ -380,7 +380,7 @@ final class Replica extends BlockDeviceBase {
     private static final IoCompletion<Release> RELEASE_DONE = (status, release) -> {
         Replica replica = release.io().replica;
         if (status == IoStatus.SUCCESS) {
-            replica.pool.release(replica, release.cluster(), release.physical());
+            replica.pool.allocator.release(replica, release.cluster(), release.physical());
         }
         replica.pieceDone(release.io(), status);
     };

@@ -1,0 +1,315 @@
+package io.mayastorj.pool.internal;
+
+import io.mayastorj.pool.internal.format.Superblock;
+import java.io.IOException;
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
+import java.util.ArrayList;
+import java.util.BitSet;
+import java.util.Iterator;
+import java.util.List;
+
+/**
+ * The pool's data clusters: which are in use, the batch reserved for thin replicas' first writes,
+ * and clusters given back by unmap that wait to be free (FORMAT.md "Free clusters read as zeros").
+ *
+ * <p>A write to an unallocated cluster of a thin replica calls {@link #allocate} on the I/O path,
+ * under the pool's lock: it takes a cluster of the reservation and maps it ({@link #mapCluster}),
+ * marking the map page changed for the next commit. A reservation is handed out only once the commit
+ * recording it is durable ({@link #reserveMore}, on the pool's thread); a write that finds none
+ * waits for it ({@link #afterReserve}). Everything here is guarded by the pool's lock; the commit
+ * itself is {@link MetadataCommitter}'s.
+ */
+final class ClusterAllocator {
+
+    private static final Logger LOG = System.getLogger("mayastor.pool");
+    /** {@link #allocate} result: no reserved cluster now; retry through {@link #afterReserve}. */
+    static final int WAIT = -1;
+
+    private final LvStore pool;
+    private final MetadataPageTable pages;
+    private final int clusterCount;
+    // ---- guarded by the pool's lock
+    private final BitSet usedClusters;
+    private final List<PendingFree> pendingFree = new ArrayList<>();
+    private final BitSet reserved = new BitSet();
+    /**
+     * Clusters taken for the next reservation whose commit is not yet durable: listed as reserved in
+     * the superblock being written, but not handed out, or a write could land in a cluster that, after
+     * a crash, the pool would call free without zeroing it.
+     */
+    private final BitSet reserving = new BitSet();
+    private final int reserveBatch;
+    private boolean reserveScheduled;
+    private List<Runnable> afterReserve = new ArrayList<>();
+    private int clusterCursor;
+    private boolean warnedFull;
+
+    /** A cluster given back by an unmap: free once its new map is committed and no I/O can reach it. */
+    private static final class PendingFree {
+        final Replica replica;
+        final int cluster;
+        final long generation;
+        final int epoch;
+        long committedBy = Long.MAX_VALUE;
+
+        PendingFree(Replica replica, int cluster) {
+            this.replica = replica;
+            this.cluster = cluster;
+            this.generation = replica.epochGeneration;
+            this.epoch = replica.currentEpoch();
+        }
+
+        boolean drained() {
+            long now = replica.epochGeneration;
+            return replica.isClosed() || now >= generation + 2
+                    || (now == generation + 1 && replica.epochInFlight[epoch].sum() == 0);
+        }
+    }
+
+    ClusterAllocator(LvStore pool, MetadataPageTable pages) {
+        this.pool = pool;
+        this.pages = pages;
+        this.clusterCount = pool.layout.clusterCount();
+        this.usedClusters = new BitSet(clusterCount);
+        this.reserveBatch = Math.max(1, Math.min(64, clusterCount / 16));
+    }
+
+    // ------------------------------------------------------------------ the I/O path
+
+    /**
+     * The data cluster + 1 for a replica cluster written for the first time; 0 when there is no space;
+     * {@link #WAIT} when no reserved cluster is at hand (a reservation is on its way: retry through
+     * {@link #afterReserve}).
+     */
+    int allocate(Replica replica, long cluster) {
+        synchronized (pool.lock) {
+            int existing = replica.physical(cluster);
+            if (existing != 0) {
+                return existing; // another writer got here first
+            }
+            if (pool.state != PoolState.ONLINE || replica.isClosed()) {
+                return 0;
+            }
+            boolean needsMapPage = replica.mapPageNumbers[(int) (cluster / Replica.ENTRIES)] < 0;
+            int free = reserved.nextSetBit(0);
+            if ((needsMapPage && pages.free() == 0) || (free < 0 && freeClusters() == 0 && reserving.isEmpty())) {
+                if (!warnedFull) {
+                    warnedFull = true;
+                    LOG.log(Level.WARNING, "pool {0} is full: writes to unallocated clusters fail with no space",
+                            pool.name);
+                }
+                return 0;
+            }
+            if (free < 0) {
+                scheduleReserve();
+                return WAIT;
+            }
+            reserved.clear(free);
+            if (reserved.cardinality() <= reserveBatch / 2) {
+                scheduleReserve(); // refill before anyone has to wait
+            }
+            return mapCluster(replica, cluster, free);
+        }
+    }
+
+    /** Runs {@code retry} once reserved clusters are at hand (or it is clear that none will come). */
+    void afterReserve(Runnable retry) {
+        synchronized (pool.lock) {
+            if (reserved.isEmpty() && pool.state == PoolState.ONLINE && (freeClusters() > 0 || !reserving.isEmpty())
+                    && !pool.closed) {
+                afterReserve.add(retry);
+                scheduleReserve();
+                return;
+            }
+        }
+        retry.run();
+    }
+
+    private void scheduleReserve() {
+        if (!reserveScheduled && !pool.closed) {
+            reserveScheduled = true;
+            pool.thread.execute(this::reserveMore);
+        }
+    }
+
+    /** On the pool's thread: records a fresh batch of reserved clusters, then lets waiting writes go on. */
+    private void reserveMore() {
+        List<Runnable> waiters;
+        synchronized (pool.lock) {
+            reserveScheduled = false;
+            reserveClusters();
+        }
+        try {
+            pool.committer.commitNow();
+            synchronized (pool.lock) {
+                reserved.or(reserving); // on disk now: these may be handed out
+                reserving.clear();
+            }
+        } catch (IOException e) {
+            LOG.log(Level.ERROR, "pool {0}: reserving clusters failed: {1}", pool.name, e.getMessage());
+        }
+        synchronized (pool.lock) {
+            waiters = afterReserve;
+            afterReserve = new ArrayList<>();
+        }
+        waiters.forEach(Runnable::run);
+    }
+
+    /** A whole cluster an unmap zeroed: out of the replica's map now, free once that is committed and drained. */
+    void release(Replica replica, long cluster, int physical) {
+        synchronized (pool.lock) {
+            if (replica.physical(cluster) != physical || replica.isClosed()) {
+                return;
+            }
+            replica.setPhysical(cluster, 0);
+            replica.allocatedClusters--;
+            pages.markDirty(replica.mapPageNumbers[(int) (cluster / Replica.ENTRIES)]);
+            pendingFree.add(new PendingFree(replica, physical - 1));
+            replica.tryFlipEpoch();
+            warnedFull = false;
+        }
+    }
+
+    // ------------------------------------------------------------------ under the pool's lock
+
+    /** For tests: clusters reserved on disk and ready to hand out, or -1 while a refill is scheduled or being committed. */
+    int reservedWhenSettled() {
+        synchronized (pool.lock) {
+            return reserveScheduled || !reserving.isEmpty() ? -1 : reserved.cardinality();
+        }
+    }
+
+    /** Under the lock: tops the reservation up to a batch from the free clusters; the caller commits it. */
+    void reserveClusters() {
+        int wanted = reserveBatch - reserved.cardinality() - reserving.cardinality();
+        for (int i = 0; i < wanted; i++) {
+            int free = nextFreeCluster();
+            if (free < 0) {
+                break;
+            }
+            usedClusters.set(free);
+            reserving.set(free);
+        }
+        pages.markSuperblockDirty();
+    }
+
+    private int nextFreeCluster() {
+        int free = usedClusters.nextClearBit(clusterCursor);
+        if (free >= clusterCount) {
+            free = usedClusters.nextClearBit(0);
+        }
+        if (free >= clusterCount) {
+            return -1;
+        }
+        clusterCursor = free + 1;
+        return free;
+    }
+
+    /** A free cluster for a thick replica (free clusters read as zeros already). */
+    int assignFreeCluster(Replica replica, long cluster) {
+        int free = nextFreeCluster();
+        usedClusters.set(free);
+        return mapCluster(replica, cluster, free);
+    }
+
+    /** Maps data cluster {@code free} at a replica cluster, with a new map page when its range has none. */
+    private int mapCluster(Replica replica, long cluster, int free) {
+        int mapIndex = (int) (cluster / Replica.ENTRIES);
+        if (replica.mapPageNumbers[mapIndex] < 0) {
+            int page = pages.allocate();
+            replica.mapPageNumbers[mapIndex] = page;
+            pages.assign(page, replica, mapIndex);
+            pages.markDirty(replica.descriptorPage);
+        }
+        replica.setPhysical(cluster, free + 1);
+        replica.allocatedClusters++;
+        pages.markDirty(replica.mapPageNumbers[mapIndex]);
+        return free + 1;
+    }
+
+    long freeClusters() {
+        return clusterCount - usedClusters.cardinality();
+    }
+
+    boolean isUsed(int cluster) {
+        return usedClusters.get(cluster);
+    }
+
+    /** A cluster a committed map names (import). */
+    void markUsed(int cluster) {
+        usedClusters.set(cluster);
+    }
+
+    /** The reservation as a commit records it: handed out or not, every reserved cluster. */
+    int[] reservedList() {
+        BitSet listed = (BitSet) reserved.clone();
+        listed.or(reserving);
+        return listed.stream().limit(Superblock.MAX_RESERVED).toArray();
+    }
+
+    /**
+     * Once every cluster's owner is known again (the damaged replicas forgotten): forgets the
+     * reservation and returns the clusters no replica maps. They stay in use, not allocatable, until
+     * they are zeroed and given to {@link #freeZeroed}.
+     */
+    List<Integer> holdUnreferenced(BitSet referenced) {
+        List<Integer> unknown = new ArrayList<>();
+        for (int c = 0; c < clusterCount; c++) {
+            if (!referenced.get(c)) {
+                unknown.add(c);
+            }
+        }
+        reserved.clear();
+        reserving.clear();
+        usedClusters.clear();
+        usedClusters.or(referenced);
+        for (int c : unknown) {
+            usedClusters.set(c); // not allocatable until zeroed
+        }
+        return unknown;
+    }
+
+    /** Clusters zeroed that no committed metadata points at any more: free. */
+    void freeZeroed(List<Integer> clusters) {
+        for (int cluster : clusters) {
+            usedClusters.clear(cluster);
+        }
+    }
+
+    /**
+     * A destroyed replica's clusters, zeroed and out of the committed metadata: free, and so are
+     * those its unmaps gave back.
+     */
+    void freeDestroyed(Replica replica, List<Integer> clusters) {
+        freeZeroed(clusters);
+        pendingFree.removeIf(p -> p.replica == replica && freeCluster(p.cluster));
+    }
+
+    private boolean freeCluster(int cluster) {
+        usedClusters.clear(cluster);
+        return true;
+    }
+
+    /** A commit of sequence {@code seq} holds the map change of every cluster given back so far. */
+    void pendingFreesCommittedBy(long seq) {
+        for (PendingFree p : pendingFree) {
+            if (p.committedBy == Long.MAX_VALUE) {
+                p.committedBy = seq; // its map change is in this commit
+            }
+        }
+    }
+
+    /** After commit {@code committedSeq}: frees the given-back clusters no I/O can reach any more. */
+    void freeDrained(long committedSeq) {
+        for (Iterator<PendingFree> it = pendingFree.iterator(); it.hasNext(); ) {
+            PendingFree p = it.next();
+            if (p.committedBy <= committedSeq && p.drained()) {
+                usedClusters.clear(p.cluster);
+                it.remove();
+            } else if (p.replica.epochGeneration == p.generation) {
+                p.replica.tryFlipEpoch();
+            }
+        }
+    }
+}

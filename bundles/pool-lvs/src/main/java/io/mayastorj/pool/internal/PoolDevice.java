@@ -1,0 +1,116 @@
+package io.mayastorj.pool.internal;
+
+import io.mayastorj.core.bdev.BlockDevice;
+import io.mayastorj.core.bdev.BlockingIo;
+import io.mayastorj.core.bdev.IoStatus;
+import io.mayastorj.core.buffer.BufferPool;
+import io.mayastorj.core.buffer.DmaBuffer;
+import io.mayastorj.core.error.MayastorException;
+import io.mayastorj.core.text.Sizes;
+import io.mayastorj.pool.internal.format.Layout;
+import java.io.IOException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The pool's block device as the metadata code uses it: blocking reads and writes of 4 KiB pages,
+ * device flushes, and zeroing of byte ranges and data clusters. A failed request becomes an
+ * {@link IOException} naming what failed. Replica I/O never passes through here: it goes to the
+ * device asynchronously, from {@link Replica}.
+ */
+final class PoolDevice {
+
+    static final Duration IO_TIMEOUT = Duration.ofSeconds(30);
+    private static final int ZERO_CHUNK = 1 << 20;
+
+    final BlockDevice device;
+    private final BufferPool buffers;
+
+    PoolDevice(BlockDevice device, BufferPool buffers) {
+        this.device = device;
+        this.buffers = buffers;
+    }
+
+    DmaBuffer page() {
+        return buffer(Layout.PAGE);
+    }
+
+    DmaBuffer buffer(int size) {
+        for (int attempt = 0; attempt < 1000; attempt++) {
+            DmaBuffer page = buffers.allocate(size);
+            if (page != null) {
+                return page;
+            }
+            try {
+                Thread.sleep(1);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+        }
+        throw MayastorException.resourceExhausted("no I/O buffer is free for pool metadata");
+    }
+
+    void readPage(DmaBuffer page, long offset) throws IOException {
+        checked(BlockingIo.read(device, page, 0, offset / device.blockSize(), Layout.PAGE / device.blockSize(),
+                IO_TIMEOUT), "read of metadata at byte " + offset);
+    }
+
+    void writePage(DmaBuffer page, long offset) throws IOException {
+        checked(BlockingIo.write(device, page, 0, offset / device.blockSize(), Layout.PAGE / device.blockSize(),
+                IO_TIMEOUT), "write of metadata at byte " + offset);
+    }
+
+    /** A device flush: every write that completed before it is durable once it returns. */
+    void flush() throws IOException {
+        checked(BlockingIo.flush(device, IO_TIMEOUT), "flush");
+    }
+
+    static void checked(IoStatus status, String what) throws IOException {
+        if (status != IoStatus.SUCCESS) {
+            throw new IOException(what + " failed: " + status);
+        }
+    }
+
+    /** Makes a byte range read as zeros: write-zeroes, or zero pages where the device has none. */
+    void zero(long offset, long length) throws IOException {
+        long lba = offset / device.blockSize();
+        long blocks = length / device.blockSize();
+        IoStatus status = BlockingIo.writeZeroes(device, lba, blocks, Duration.ofMinutes(10));
+        if (status != IoStatus.UNSUPPORTED) {
+            checked(status, "zeroing " + Sizes.human(length));
+            return;
+        }
+        DmaBuffer zeros = buffers.allocate(ZERO_CHUNK);
+        if (zeros == null) {
+            throw new IOException("no buffer for zeroing");
+        }
+        try {
+            zeros.bytes().put(0, new byte[ZERO_CHUNK]);
+            int chunkBlocks = ZERO_CHUNK / device.blockSize();
+            for (long done = 0; done < blocks; done += chunkBlocks) {
+                int n = (int) Math.min(chunkBlocks, blocks - done);
+                checked(BlockingIo.write(device, zeros, 0, lba + done, n, IO_TIMEOUT), "zeroing");
+            }
+        } finally {
+            zeros.release();
+        }
+    }
+
+    /** Zeroes data clusters of {@code layout}, merging neighbours into one request. */
+    void zeroClusters(Layout layout, List<Integer> clusters) throws IOException {
+        List<Integer> sorted = new ArrayList<>(clusters);
+        sorted.sort(null);
+        int i = 0;
+        while (i < sorted.size()) {
+            int start = sorted.get(i);
+            int end = start;
+            while (i + 1 < sorted.size() && sorted.get(i + 1) == end + 1) {
+                end = sorted.get(++i);
+            }
+            i++;
+            zero(layout.clusterOffset(start), (long) (end - start + 1) * layout.clusterSize());
+        }
+    }
+}
