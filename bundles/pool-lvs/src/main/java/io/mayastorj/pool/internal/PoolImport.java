@@ -25,7 +25,8 @@ import java.util.UUID;
  * request, the newest readable one), reads every descriptor and cluster map it names
  * ({@link MetadataReader}), decides whether the pool can be served — refused, degraded with damaged
  * replicas listed, or online — and only then writes: erases what a dead version-1 commit left,
- * finishes interrupted destroys, zeroes clusters a crash left reserved but unmapped, and rewrites
+ * zeroes clusters a crash left reserved but unmapped (on a forced rollback: every unreferenced
+ * one), finishes interrupted destroys, and rewrites
  * blocks that failed their checks in one copy. Its state (what it found to repair) lives only as
  * long as the import; the pool it fills is an {@link LvStore}.
  */
