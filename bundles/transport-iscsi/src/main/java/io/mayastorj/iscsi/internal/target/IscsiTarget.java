@@ -273,7 +273,7 @@ public final class IscsiTarget implements Transport {
                     busy.set(false);
                     continue;
                 }
-                next.connection.reactor().execute(() -> next.connection.compareAndWrite(next));
+                next.connection.reactor().execute(() -> next.connection.media().compareAndWrite(next));
                 return;
             }
         }

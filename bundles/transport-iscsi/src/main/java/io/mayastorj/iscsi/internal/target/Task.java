@@ -114,7 +114,7 @@ final class Task implements IoCompletion<Task>, Runnable {
 
     @Override
     public void run() {
-        connection.bdevDone(this);
+        connection.media().bdevDone(this);
     }
 
     void release() {

@@ -1,0 +1,202 @@
+package io.mayastorj.iscsi.internal.target;
+
+import io.mayastorj.iscsi.internal.protocol.Bhs;
+import io.mayastorj.iscsi.internal.protocol.Negotiation;
+import io.mayastorj.iscsi.internal.protocol.TextParameters;
+import io.mayastorj.iscsi.internal.scsi.ScsiLun;
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
+import java.nio.ByteBuffer;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * The login phase of a connection (RFC 7143 §6): Login PDUs, their text gathered across
+ * continuations, the initiator and target names checked against the shares, the security stage
+ * (AuthMethod None, or CHAP through {@link ChapExchange}), the operational stage answered by
+ * {@link Negotiation}, and the Login Response with its status. It fills in the {@link Session} and
+ * hands the connection to the full feature phase; after that it has nothing more to do, which is why
+ * it is apart from the connection that reads the PDUs.
+ */
+final class LoginPhase {
+
+    private static final Logger LOG = System.getLogger("mayastor.iscsi");
+    /** The most login text a connection gathers across continued Login PDUs. */
+    static final int MAX_TEXT = 64 * 1024;
+
+    private final IscsiConnection connection;
+    private final IscsiTarget target;
+    private final Session session;
+    private final SequenceNumbers sequence;
+    private final PduSender sender;
+    private final ChapExchange chapExchange;
+    private Negotiation negotiation;
+    private final ByteBuffer loginText = ByteBuffer.allocate(MAX_TEXT);
+    private long isid;
+    private int tsih;
+    private int cid;
+
+    LoginPhase(IscsiConnection connection, IscsiTarget target, Session session, SequenceNumbers sequence, PduSender sender) {
+        this.connection = connection;
+        this.target = target;
+        this.session = session;
+        this.sequence = sequence;
+        this.sender = sender;
+        this.chapExchange = new ChapExchange(session, connection.peer());
+    }
+
+    /** A Login Request whose data segment is in {@code text}. */
+    void login(ByteBuffer req, ByteBuffer text) throws IscsiConnection.ProtocolError {
+        int flags = Bhs.flags(req);
+        boolean transit = (flags & Bhs.TRANSIT) != 0;
+        boolean more = (flags & Bhs.CONTINUE) != 0;
+        int csg = (flags >>> 2) & 3;
+        int nsg = flags & 3;
+        if (transit && more) {
+            throw new IscsiConnection.ProtocolError("a Login PDU with both T and C set");
+        }
+        if (negotiation == null) { // the first Login PDU of the connection
+            isid = Bhs.isid(req);
+            cid = req.getShort(Bhs.CID) & 0xFFFF;
+            sequence.expect(req.getInt(Bhs.CMD_SN));
+            if ((req.get(3) & 0xFF) > 0) { // VersionMin above 0: we speak version 0 only
+                loginResponse(req, 0x02, 0x05, Map.of(), false, csg, nsg);
+                return;
+            }
+        }
+        if (loginText.remaining() < text.limit()) {
+            loginResponse(req, 0x02, 0x00, Map.of(), false, csg, nsg);
+            return;
+        }
+        loginText.put(text.array(), 0, text.limit());
+        if (more) {
+            loginResponse(req, 0, 0, Map.of(), false, csg, nsg); // an empty response asks for the rest
+            return;
+        }
+        Map<String, String> keys;
+        try {
+            keys = TextParameters.parse(loginText.array(), loginText.position());
+        } catch (TextParameters.FormatException e) {
+            connection.logOnce("login-text", "login from " + connection.peer() + " refused: " + e.getMessage());
+            loginResponse(req, 0x02, 0x00, Map.of(), false, csg, nsg);
+            return;
+        } finally {
+            loginText.clear();
+        }
+        Map<String, String> answers = new LinkedHashMap<>();
+        if (negotiation == null) {
+            session.initiatorName = keys.get("InitiatorName");
+            if (session.initiatorName == null || session.initiatorName.isBlank()) {
+                loginResponse(req, 0x02, 0x07, Map.of(), false, csg, nsg); // missing parameter
+                return;
+            }
+            session.discovery = "Discovery".equals(keys.getOrDefault("SessionType", "Normal"));
+            if (!session.discovery) {
+                String name = keys.get("TargetName");
+                if (name == null) {
+                    loginResponse(req, 0x02, 0x07, Map.of(), false, csg, nsg);
+                    return;
+                }
+                session.lunTarget = target.target(name);
+                if (session.lunTarget == null) {
+                    LOG.log(Level.WARNING, "login from {0} ({1}) refused: no target {2}", session.initiatorName,
+                            connection.peer(), name);
+                    loginResponse(req, 0x02, 0x03, Map.of(), false, csg, nsg);
+                    return;
+                }
+                if (!session.lunTarget.allows(session.initiatorName)) {
+                    LOG.log(Level.WARNING, "login from {0} ({1}) refused: not an allowed initiator of {2}",
+                            session.initiatorName, connection.peer(), name);
+                    loginResponse(req, 0x02, 0x02, Map.of(), false, csg, nsg);
+                    return;
+                }
+                answers.put("TargetPortalGroupTag", "1");
+            }
+            negotiation = new Negotiation(session.discovery);
+        }
+        IscsiTarget.Chap chap = session.lunTarget == null ? null : session.lunTarget.chap();
+        if (csg == 0) {
+            if (chap != null) {
+                Boolean done = chapExchange.step(keys, chap, answers);
+                if (done == null) {
+                    loginResponse(req, 0x02, 0x01, Map.of(), false, csg, nsg); // authentication failure
+                    return;
+                }
+                if (!done) {
+                    loginResponse(req, 0, 0, answers, false, csg, nsg); // the exchange goes on
+                    return;
+                }
+            } else {
+                String methods = keys.get("AuthMethod");
+                if (methods != null) {
+                    if (!offers(methods, "None")) {
+                        LOG.log(Level.WARNING, "login from {0} refused: it offers only {1}; this target has no CHAP secret",
+                                session.initiatorName, methods);
+                        loginResponse(req, 0x02, 0x01, Map.of(), false, csg, nsg);
+                        return;
+                    }
+                    answers.put("AuthMethod", "None");
+                }
+            }
+        } else if (csg == 1) {
+            if (chap != null && !chapExchange.done()) {
+                LOG.log(Level.WARNING, "login from {0} ({1}) refused: target {2} requires CHAP", session.initiatorName,
+                        connection.peer(), session.lunTarget.iqn());
+                loginResponse(req, 0x02, 0x01, Map.of(), false, csg, nsg);
+                return;
+            }
+            answers.putAll(negotiation.answer(keys));
+        } else {
+            throw new IscsiConnection.ProtocolError("login stage " + csg);
+        }
+        boolean toFullFeature = transit && nsg == 3;
+        if (transit && (nsg <= csg || nsg == 2)) {
+            throw new IscsiConnection.ProtocolError("login transit from stage " + csg + " to " + nsg);
+        }
+        if (toFullFeature) {
+            session.params = negotiation.outcome();
+            tsih = target.newTsih();
+        }
+        loginResponse(req, 0, 0, answers, transit, csg, nsg);
+        if (toFullFeature) {
+            connection.enterFullFeature();
+            LOG.log(Level.INFO, "{0} session for {1} ({2}) logged in{3}", session.discovery ? "discovery" : "normal",
+                    session.initiatorName, connection.peer(), session.discovery ? "" : " to " + session.lunTarget.iqn());
+            if (!session.discovery) {
+                session.lun = new ScsiLun(session.lunTarget.device());
+                session.reservations = target.reservations(session.lunTarget.device());
+                // RFC 7143 §4.4.2, SPC-4 TransportID format 01
+                session.nexus = String.format("%s,i,0x%012x", session.initiatorName, isid);
+            }
+        }
+    }
+
+    /** A comma-separated list of values offers {@code value}. */
+    static boolean offers(String list, String value) {
+        for (String v : list.split(",")) {
+            if (v.strip().equals(value)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private void loginResponse(ByteBuffer req, int statusClass, int statusDetail, Map<String, String> keys,
+                               boolean transit, int csg, int nsg) {
+        byte[] data = TextParameters.encode(keys);
+        ByteBuffer rsp = sender.newHeader(Bhs.LOGIN_RESPONSE, data.length);
+        int flags = (csg << 2) | (transit && statusClass == 0 ? Bhs.TRANSIT | nsg : 0);
+        rsp.put(1, (byte) flags);
+        rsp.put(Bhs.ISID, req, Bhs.ISID, 6);
+        rsp.putShort(Bhs.TSIH, (short) (statusClass == 0 && transit && nsg == 3 ? tsih : 0));
+        rsp.putInt(Bhs.ITT, req.getInt(Bhs.ITT));
+        sequence.numbers(rsp, true);
+        rsp.put(Bhs.STATUS_CLASS, (byte) statusClass);
+        rsp.put(Bhs.STATUS_DETAIL, (byte) statusDetail);
+        sender.send(rsp, ByteBuffer.wrap(data));
+        if (statusClass != 0) {
+            sender.closeAfterFlush();
+        }
+        sender.postFlush();
+    }
+}

@@ -1,0 +1,470 @@
+package io.mayastorj.iscsi.internal.target;
+
+import io.mayastorj.core.bdev.BlockDevice;
+import io.mayastorj.core.bdev.IoStatus;
+import io.mayastorj.core.buffer.BufferPool;
+import io.mayastorj.core.buffer.DmaBuffer;
+import io.mayastorj.iscsi.internal.scsi.Cdb;
+import io.mayastorj.iscsi.internal.scsi.ScsiLun;
+import io.mayastorj.iscsi.internal.scsi.Sense;
+import java.nio.ByteBuffer;
+
+/**
+ * The SCSI commands that become I/O on the bdev (SBC-3): READ, WRITE, VERIFY and WRITE AND VERIFY
+ * (6/10/12/16), UNMAP, WRITE SAME, COMPARE AND WRITE — their checks, their submission once their
+ * data is in, and every bdev completion ({@link #bdevDone}, SYNCHRONIZE CACHE's too) through to the
+ * status. Apart from {@link ScsiCommands}, which admits a command and answers those the LUN answers
+ * from its own state, because this is the path every read and write takes, and the only one with
+ * steps that come back from the bdev on any thread.
+ */
+final class MediaCommands {
+
+    private final IscsiConnection connection;
+    private final IscsiTarget target;
+    private final Session session;
+    private final DataPhase dataPhase;
+    private final TaskTable tasks;
+    private final BufferPool buffers;
+
+    MediaCommands(IscsiConnection connection, IscsiTarget target, Session session, DataPhase dataPhase, TaskTable tasks,
+                  BufferPool buffers) {
+        this.connection = connection;
+        this.target = target;
+        this.session = session;
+        this.dataPhase = dataPhase;
+        this.tasks = tasks;
+        this.buffers = buffers;
+    }
+
+    static boolean isMedia(int opcode) {
+        return switch (opcode) {
+            case ScsiLun.READ_6, ScsiLun.READ_10, ScsiLun.READ_12, ScsiLun.READ_16,
+                 ScsiLun.WRITE_6, ScsiLun.WRITE_10, ScsiLun.WRITE_12, ScsiLun.WRITE_16,
+                 ScsiLun.VERIFY_10, ScsiLun.VERIFY_12, ScsiLun.VERIFY_16,
+                 ScsiLun.WRITE_VERIFY_10, ScsiLun.WRITE_VERIFY_12, ScsiLun.WRITE_VERIFY_16 -> true;
+            default -> false;
+        };
+    }
+
+    static boolean isVerify(int opcode) {
+        return opcode == ScsiLun.VERIFY_10 || opcode == ScsiLun.VERIFY_12 || opcode == ScsiLun.VERIFY_16;
+    }
+
+    static boolean isWriteVerify(int opcode) {
+        return opcode == ScsiLun.WRITE_VERIFY_10 || opcode == ScsiLun.WRITE_VERIFY_12 || opcode == ScsiLun.WRITE_VERIFY_16;
+    }
+
+    /** BYTCHK of VERIFY (SBC-4 byte 1 bits 1-2): 0 check the medium only, 1 compare with the data sent. */
+    static int bytchk(Task t) {
+        return (t.cdb[1] >>> 1) & 3;
+    }
+
+    static boolean isWrite(int opcode) {
+        return opcode == ScsiLun.WRITE_6 || opcode == ScsiLun.WRITE_10 || opcode == ScsiLun.WRITE_12
+                || opcode == ScsiLun.WRITE_16;
+    }
+
+    /** The data phase, and the command on once every byte of it is in. */
+    private void receiveData(Task task, ByteBuffer req) {
+        if (dataPhase.expectData(task, req)) {
+            dataReceived(task);
+        }
+    }
+
+    // ================================================================== READ, WRITE, VERIFY, WRITE AND VERIFY
+
+    void media(Task task, ByteBuffer req) {
+        BlockDevice device = session.lun.device();
+        long blocks = task.cdbLength / device.blockSize();
+        boolean writeOp = task.dataOut;
+        if (!Cdb.inRange(task.lba, blocks, device.blockCount())) {
+            dataPhase.respond(task, Sense.CHECK_CONDITION, Sense.fixed(Sense.ILLEGAL_REQUEST, Sense.LBA_OUT_OF_RANGE), 0);
+            return;
+        }
+        if (task.cdbLength > ScsiLun.MAX_TRANSFER_BYTES) {
+            dataPhase.respond(task, Sense.CHECK_CONDITION, Sense.illegal(Sense.INVALID_FIELD_IN_CDB, true, 7, -1), 0);
+            return;
+        }
+        if (task.cdbLength == 0 || task.expectedLength == 0) {
+            dataPhase.respond(task, Sense.GOOD, null, 0);
+            return;
+        }
+        if ((task.cdb[1] & 0xE0) != 0 && task.opcode != ScsiLun.READ_6 && task.opcode != ScsiLun.WRITE_6) {
+            // RDPROTECT / WRPROTECT: the LUN has no protection information
+            dataPhase.respond(task, Sense.CHECK_CONDITION, Sense.illegal(Sense.INVALID_FIELD_IN_CDB, true, 1, 7), 0);
+            return;
+        }
+        if (isVerify(task.opcode) && bytchk(task) > 1) {
+            dataPhase.respond(task, Sense.CHECK_CONDITION, Sense.illegal(Sense.INVALID_FIELD_IN_CDB, true, 1, 2), 0);
+            return;
+        }
+        if (isVerify(task.opcode) && bytchk(task) == 0) {
+            dataPhase.respond(task, Sense.GOOD, null, 0); // the range is there; the medium is RAM or a file
+            return;
+        }
+        task.fua = isWrite(task.opcode) && task.opcode != ScsiLun.WRITE_6 && (task.cdb[1] & 0x08) != 0;
+        if (task.buffer == null) {
+            dataPhase.respond(task, Sense.BUSY, null, 0); // the buffer pool is exhausted: the initiator retries
+            return;
+        }
+        task.blocks = task.ioBytes / device.blockSize();
+        if (!writeOp) {
+            if (task.blocks == 0) {
+                dataPhase.respond(task, Sense.GOOD, null, 0);
+                return;
+            }
+            task.submitted = true;
+            device.read(task.buffer, 0, task.lba, task.blocks, task, task);
+            return;
+        }
+        receiveData(task, req);
+    }
+
+    /**
+     * Every byte of the command's data is in: COMPARE AND WRITE waits for its LUN, UNMAP and WRITE
+     * SAME start, and a write goes to the bdev (a VERIFY with BYTCHK 1 reads the medium to compare).
+     */
+    void dataReceived(Task task) {
+        if (task.opcode == ScsiLun.COMPARE_AND_WRITE) {
+            target.atomicSection(session.lun.device()).enter(task);
+            return;
+        }
+        if (task.opcode == ScsiLun.UNMAP) {
+            unmapList(task);
+            return;
+        }
+        if (task.opcode == ScsiLun.WRITE_SAME_10 || task.opcode == ScsiLun.WRITE_SAME_16) {
+            startWriteSame(task);
+            return;
+        }
+        task.blocks = task.ioBytes / session.lun.device().blockSize();
+        if (task.blocks == 0) {
+            dataPhase.respond(task, Sense.GOOD, null, 0);
+            return;
+        }
+        task.submitted = true;
+        if (isVerify(task.opcode)) { // BYTCHK 1: read the medium and compare
+            task.compare = buffers.allocate(task.ioBytes);
+            if (task.compare == null) {
+                task.submitted = false;
+                dataPhase.respond(task, Sense.BUSY, null, 0);
+                return;
+            }
+            task.comparing = true;
+            session.lun.device().read(task.compare, 0, task.lba, task.blocks, task, task);
+            return;
+        }
+        session.lun.device().write(task.buffer, 0, task.lba, task.blocks, task, task);
+    }
+
+    // ================================================================== UNMAP
+
+    /** UNMAP (SBC-3 §5.28): the parameter list comes as data-out; the ranges are unmapped one by one. */
+    void unmap(Task task, ByteBuffer req) {
+        if (!session.lun.provisioning()) {
+            dataPhase.respond(task, Sense.CHECK_CONDITION,
+                    Sense.fixed(Sense.ILLEGAL_REQUEST, Sense.INVALID_COMMAND_OPERATION_CODE), 0);
+            return;
+        }
+        if ((task.cdb[1] & 0x01) != 0) { // ANCHOR: no anchored state here
+            dataPhase.respond(task, Sense.CHECK_CONDITION, Sense.illegal(Sense.INVALID_FIELD_IN_CDB, true, 1, 0), 0);
+            return;
+        }
+        if (dataPhase.expectParameterList(task, req, Cdb.u16(task.cdb, 7))) {
+            dataReceived(task);
+        }
+    }
+
+    /** The UNMAP parameter list is in: checks every range first, then unmaps them. */
+    private void unmapList(Task task) {
+        ByteBuffer list = task.buffer.bytes().duplicate().order(java.nio.ByteOrder.BIG_ENDIAN);
+        int length = Math.min(task.received, Cdb.u16(task.cdb, 7));
+        if (length < 8) {
+            dataPhase.respond(task, Sense.CHECK_CONDITION,
+                    Sense.fixed(Sense.ILLEGAL_REQUEST, Sense.PARAMETER_LIST_LENGTH_ERROR), 0);
+            return;
+        }
+        int descriptors = Math.min(list.getShort(2) & 0xFFFF, length - 8) / 16;
+        if (descriptors > ScsiLun.MAX_UNMAP_DESCRIPTORS) {
+            dataPhase.respond(task, Sense.CHECK_CONDITION,
+                    Sense.illegal(Sense.INVALID_FIELD_IN_PARAMETER_LIST, false, 2, -1), 0);
+            return;
+        }
+        long capacity = session.lun.device().blockCount();
+        task.ranges = new long[descriptors * 2];
+        for (int i = 0; i < descriptors; i++) {
+            long lba = list.getLong(8 + 16 * i);
+            long count = list.getInt(16 + 16 * i) & 0xFFFFFFFFL;
+            if (!Cdb.inRange(lba, count, capacity)) {
+                dataPhase.respond(task, Sense.CHECK_CONDITION, Sense.fixed(Sense.ILLEGAL_REQUEST, Sense.LBA_OUT_OF_RANGE), 0);
+                return;
+            }
+            if (count > ScsiLun.MAX_UNMAP_BLOCKS) {
+                dataPhase.respond(task, Sense.CHECK_CONDITION,
+                        Sense.illegal(Sense.INVALID_FIELD_IN_PARAMETER_LIST, false, 16 + 16 * i, -1), 0);
+                return;
+            }
+            task.ranges[2 * i] = lba;
+            task.ranges[2 * i + 1] = count;
+        }
+        task.step = 0;
+        nextUnmap(task);
+    }
+
+    private void nextUnmap(Task task) {
+        while (task.step < task.ranges.length / 2 && task.ranges[2 * task.step + 1] == 0) {
+            task.step++;
+        }
+        if (task.step == task.ranges.length / 2) {
+            dataPhase.respond(task, Sense.GOOD, null, task.received);
+            return;
+        }
+        task.submitted = true;
+        session.lun.device().unmap(task.ranges[2 * task.step], task.ranges[2 * task.step + 1], task, task);
+    }
+
+    // ================================================================== WRITE SAME
+
+    /**
+     * WRITE SAME (10)/(16), SBC-3 §5.42/5.43: one block of data written over a range. No UNMAP or
+     * ANCHOR (VPD B2 says LBPWS = 0), no zero-length form (WSNZ), at most MAX WRITE SAME LENGTH
+     * blocks. A block of zeros becomes the bdev's write-zeroes.
+     */
+    void writeSame(Task task, ByteBuffer req) {
+        BlockDevice device = session.lun.device();
+        long lba = Cdb.lba(task.cdb);
+        long blocks = Cdb.transferLength(task.cdb);
+        if ((task.cdb[1] & 0xE0) != 0) {
+            dataPhase.respond(task, Sense.CHECK_CONDITION, Sense.illegal(Sense.INVALID_FIELD_IN_CDB, true, 1, 7), 0);
+            return;
+        }
+        if ((task.cdb[1] & 0x18) != 0 || task.opcode == ScsiLun.WRITE_SAME_16 && (task.cdb[1] & 0x01) != 0) {
+            // UNMAP, ANCHOR, NDOB
+            dataPhase.respond(task, Sense.CHECK_CONDITION, Sense.illegal(Sense.INVALID_FIELD_IN_CDB, true, 1, 3), 0);
+            return;
+        }
+        if (!Cdb.inRange(lba, blocks, device.blockCount())) {
+            dataPhase.respond(task, Sense.CHECK_CONDITION, Sense.fixed(Sense.ILLEGAL_REQUEST, Sense.LBA_OUT_OF_RANGE), 0);
+            return;
+        }
+        if (blocks == 0 || blocks > ScsiLun.MAX_WRITE_SAME_BLOCKS) {
+            dataPhase.respond(task, Sense.CHECK_CONDITION,
+                    Sense.illegal(Sense.INVALID_FIELD_IN_CDB, true, task.opcode == ScsiLun.WRITE_SAME_10 ? 7 : 10, -1), 0);
+            return;
+        }
+        if (task.buffer == null || task.expectedLength != device.blockSize()) {
+            dataPhase.respond(task, Sense.CHECK_CONDITION, Sense.fixed(Sense.ILLEGAL_REQUEST, Sense.INVALID_FIELD_IN_CDB), 0);
+            return;
+        }
+        task.lba = lba;
+        task.sameLeft = blocks;
+        receiveData(task, req);
+    }
+
+    /** The block is in: zeros go as write-zeroes; any other pattern is copied over a buffer and written chunk by chunk. */
+    private void startWriteSame(Task task) {
+        int bs = session.lun.device().blockSize();
+        ByteBuffer block = task.buffer.bytes().duplicate().limit(bs).position(0);
+        task.sameZeroes = block.mismatch(ByteBuffer.allocate(bs)) < 0;
+        if (task.sameZeroes) {
+            task.submitted = true;
+            task.sameChunk = (int) task.sameLeft;
+            task.sameLeft = 0;
+            session.lun.device().writeZeroes(task.lba, task.sameChunk, task, task);
+            return;
+        }
+        int chunkBlocks = (int) Math.min(task.sameLeft, ScsiLun.MAX_TRANSFER_BYTES / bs);
+        DmaBuffer pattern = buffers.allocate(chunkBlocks * bs);
+        if (pattern == null) {
+            dataPhase.respond(task, Sense.BUSY, null, 0);
+            return;
+        }
+        for (int i = 0; i < chunkBlocks; i++) {
+            pattern.bytes().put(i * bs, task.buffer.bytes(), 0, bs);
+        }
+        task.compare = pattern; // released with the task
+        nextWriteSame(task);
+    }
+
+    private void nextWriteSame(Task task) {
+        if (task.sameLeft == 0) {
+            dataPhase.respond(task, Sense.GOOD, null, task.received);
+            return;
+        }
+        int bs = session.lun.device().blockSize();
+        task.sameChunk = (int) Math.min(task.sameLeft, task.compare.bytes().capacity() / bs);
+        task.sameLeft -= task.sameChunk;
+        task.submitted = true;
+        session.lun.device().write(task.compare, 0, task.lba, task.sameChunk, task, task);
+    }
+
+    // ================================================================== COMPARE AND WRITE
+
+    /** COMPARE AND WRITE (SBC-3 §5.2): checks, then the 2 × NLB blocks of data come in. */
+    void compareAndWriteCommand(Task task, ByteBuffer req) {
+        BlockDevice device = session.lun.device();
+        int maxBlocks = Math.min(ScsiLun.MAX_COMPARE_AND_WRITE_BLOCKS, ScsiLun.MAX_TRANSFER_BYTES / 2 / device.blockSize());
+        if ((task.cdb[1] & 0xE0) != 0) {
+            dataPhase.respond(task, Sense.CHECK_CONDITION, Sense.illegal(Sense.INVALID_FIELD_IN_CDB, true, 1, 7), 0);
+            return;
+        }
+        if (task.blocks > maxBlocks) {
+            dataPhase.respond(task, Sense.CHECK_CONDITION, Sense.illegal(Sense.INVALID_FIELD_IN_CDB, true, 13, -1), 0);
+            return;
+        }
+        if (!Cdb.inRange(task.lba, task.blocks, device.blockCount())) {
+            dataPhase.respond(task, Sense.CHECK_CONDITION, Sense.fixed(Sense.ILLEGAL_REQUEST, Sense.LBA_OUT_OF_RANGE), 0);
+            return;
+        }
+        if (task.blocks == 0) { // nothing to do; but data for it means the CDB meant more (256 wraps to 0)
+            dataPhase.respond(task, task.expectedLength == 0 ? Sense.GOOD : Sense.CHECK_CONDITION,
+                    task.expectedLength == 0 ? null : Sense.illegal(Sense.INVALID_FIELD_IN_CDB, true, 13, -1), 0);
+            return;
+        }
+        if (task.buffer == null || Integer.toUnsignedLong(task.expectedLength) != task.cdbLength) {
+            dataPhase.respond(task, Sense.CHECK_CONDITION, Sense.fixed(Sense.ILLEGAL_REQUEST, Sense.INVALID_FIELD_IN_CDB), 0);
+            return;
+        }
+        task.fua = (task.cdb[1] & 0x08) != 0;
+        receiveData(task, req);
+    }
+
+    /** On this reactor, holding the LUN's atomic section: read, compare, and write if equal. */
+    void compareAndWrite(Task task) {
+        if (connection.isClosed() || task.aborted) {
+            target.atomicSection(session.lun.device()).leave();
+            tasks.remove(task.itt);
+            task.release();
+            return;
+        }
+        int bytes = task.blocks * session.lun.device().blockSize();
+        task.compare = buffers.allocate(bytes);
+        if (task.compare == null) {
+            target.atomicSection(session.lun.device()).leave();
+            dataPhase.respond(task, Sense.BUSY, null, 0);
+            return;
+        }
+        task.cawStage = 1;
+        task.submitted = true;
+        session.lun.device().read(task.compare, 0, task.lba, task.blocks, task, task);
+    }
+
+    /** A COMPARE AND WRITE step came back from the bdev. */
+    private void compareAndWriteDone(Task task) {
+        int bytes = task.blocks * session.lun.device().blockSize();
+        if (task.cawStage == 1 && task.ioStatus == IoStatus.SUCCESS) {
+            ByteBuffer expected = task.buffer.bytes().duplicate().limit(bytes).position(0);
+            ByteBuffer medium = task.compare.bytes().duplicate().limit(bytes).position(0);
+            int at = expected.mismatch(medium);
+            if (at >= 0) {
+                target.atomicSection(session.lun.device()).leave();
+                byte[] sense = Sense.fixed(Sense.MISCOMPARE, Sense.MISCOMPARE_DURING_VERIFY);
+                sense[0] |= (byte) 0x80; // VALID: INFORMATION holds the offset of the first difference
+                sense[3] = (byte) (at >>> 24);
+                sense[4] = (byte) (at >>> 16);
+                sense[5] = (byte) (at >>> 8);
+                sense[6] = (byte) at;
+                dataPhase.respond(task, Sense.CHECK_CONDITION, sense, 0);
+                return;
+            }
+            task.cawStage = 2;
+            task.compare.bytes().put(0, task.buffer.bytes(), bytes, bytes); // the write half, block aligned
+            session.lun.device().write(task.compare, 0, task.lba, task.blocks, task, task);
+            return;
+        }
+        target.atomicSection(session.lun.device()).leave();
+        if (task.ioStatus != IoStatus.SUCCESS) {
+            dataPhase.respond(task, Sense.CHECK_CONDITION, Sense.fixed(Sense.MEDIUM_ERROR,
+                    task.cawStage == 1 ? Sense.UNRECOVERED_READ_ERROR : Sense.WRITE_ERROR), 0);
+            return;
+        }
+        if (task.fua) {
+            task.fua = false;
+            task.cawStage = 3;
+            session.lun.device().flush(task, task);
+            return;
+        }
+        dataPhase.respond(task, Sense.GOOD, null, task.received);
+    }
+
+    // ================================================================== completions
+
+    /** From the bdev, on this reactor. */
+    void bdevDone(Task task) {
+        task.submitted = false; // the bdev is done with it (a next step submits it again)
+        if (task.opcode == ScsiLun.COMPARE_AND_WRITE && task.cawStage == 3) {
+            if (connection.isClosed() || task.aborted) {
+                tasks.remove(task.itt);
+                task.release();
+            } else {
+                dataPhase.respond(task, task.ioStatus == IoStatus.SUCCESS ? Sense.GOOD : Sense.CHECK_CONDITION,
+                        task.ioStatus == IoStatus.SUCCESS ? null : Sense.fixed(Sense.MEDIUM_ERROR, Sense.WRITE_ERROR),
+                        task.received);
+            }
+            return;
+        }
+        if (task.opcode == ScsiLun.COMPARE_AND_WRITE && (connection.isClosed() || task.aborted)) {
+            target.atomicSection(session.lun.device()).leave(); // stage 1 or 2 held the LUN
+            tasks.remove(task.itt);
+            task.release();
+            return;
+        }
+        if (task.opcode == ScsiLun.COMPARE_AND_WRITE) {
+            compareAndWriteDone(task);
+            return;
+        }
+        if (connection.isClosed() || task.aborted) {
+            tasks.remove(task.itt);
+            task.release();
+            return;
+        }
+        if (task.ioStatus != IoStatus.SUCCESS) {
+            int asc = switch (task.ioStatus) {
+                case LBA_OUT_OF_RANGE -> Sense.LBA_OUT_OF_RANGE;
+                case NO_SPACE -> Sense.SPACE_ALLOCATION_FAILED;
+                default -> !task.dataOut || task.comparing ? Sense.UNRECOVERED_READ_ERROR : Sense.WRITE_ERROR;
+            };
+            int key = task.ioStatus == IoStatus.NO_SPACE ? Sense.DATA_PROTECT
+                    : task.ioStatus == IoStatus.LBA_OUT_OF_RANGE ? Sense.ILLEGAL_REQUEST : Sense.MEDIUM_ERROR;
+            connection.logOnce("io" + task.ioStatus, "bdev I/O failed: " + task.ioStatus);
+            dataPhase.respond(task, Sense.CHECK_CONDITION, Sense.fixed(key, asc), 0);
+            return;
+        }
+        if (task.opcode == ScsiLun.UNMAP) {
+            task.step++;
+            nextUnmap(task);
+            return;
+        }
+        if (task.opcode == ScsiLun.WRITE_SAME_10 || task.opcode == ScsiLun.WRITE_SAME_16) {
+            task.lba += task.sameChunk;
+            if (task.sameZeroes) {
+                dataPhase.respond(task, Sense.GOOD, null, task.received);
+            } else {
+                nextWriteSame(task);
+            }
+            return;
+        }
+        if (task.comparing) {
+            ByteBuffer sent = task.buffer.bytes().duplicate().limit(task.ioBytes).position(0);
+            ByteBuffer medium = task.compare.bytes().duplicate().limit(task.ioBytes).position(0);
+            if (sent.mismatch(medium) >= 0) {
+                dataPhase.respond(task, Sense.CHECK_CONDITION, Sense.fixed(Sense.MISCOMPARE, Sense.MISCOMPARE_DURING_VERIFY), 0);
+            } else {
+                dataPhase.respond(task, Sense.GOOD, null, task.transfer);
+            }
+            return;
+        }
+        if (isMedia(task.opcode) && !task.dataOut) {
+            ByteBuffer data = task.buffer.bytes(); // ours again: the bdev is done with it
+            data.limit(task.ioBytes).position(0);
+            dataPhase.dataIn(task, data, task.ioBytes, task.cdbLength);
+            return;
+        }
+        if (task.fua) { // FUA: durable before the status; the flush comes back here
+            task.fua = false;
+            session.lun.device().flush(task, task);
+            return;
+        }
+        dataPhase.respond(task, Sense.GOOD, null, task.ioBytes);
+    }
+}

@@ -1,0 +1,67 @@
+package io.mayastorj.iscsi.internal.target;
+
+import io.mayastorj.iscsi.internal.protocol.Bhs;
+import java.nio.ByteBuffer;
+
+/**
+ * The session's sequence numbers (RFC 7143 §4.2.2): StatSN of the target's responses, the command
+ * window (ExpCmdSN, MaxCmdSN) that admits commands in CmdSN order, and the target transfer tags of
+ * R2Ts and NOP-In pings. Its own class because every piece that answers a PDU stamps these numbers
+ * and several admit commands, while the counters must advance in one place, in one order.
+ */
+final class SequenceNumbers {
+
+    private final IscsiConnection connection;
+    private int statSn = 1;
+    private int expCmdSn;
+    private int nextTtt = 1;
+
+    SequenceNumbers(IscsiConnection connection) {
+        this.connection = connection;
+    }
+
+    /** The first Login PDU's CmdSN: the first command the session expects. */
+    void expect(int cmdSn) {
+        expCmdSn = cmdSn;
+    }
+
+    /** CmdSN in order; outside the window dropped without a word (RFC 7143 §4.2.2.1). */
+    boolean acceptCmdSn(ByteBuffer req) {
+        int cmdSn = req.getInt(Bhs.CMD_SN);
+        if (Bhs.immediate(req)) {
+            return true;
+        }
+        if (cmdSn == expCmdSn) {
+            expCmdSn++;
+            return true;
+        }
+        connection.logOnce("cmdsn", "dropped a command with CmdSN " + Integer.toUnsignedString(cmdSn) + " (expected "
+                + Integer.toUnsignedString(expCmdSn) + ")");
+        return false;
+    }
+
+    /**
+     * StatSN (advanced when the PDU carries a status, RFC 7143 §4.2.2.2), then ExpCmdSN and MaxCmdSN,
+     * which every target PDU that has them reports.
+     */
+    void numbers(ByteBuffer pdu, boolean status) {
+        pdu.putInt(Bhs.STAT_SN, status ? statSn++ : statSn);
+        window(pdu);
+    }
+
+    /** ExpCmdSN and MaxCmdSN: the command window the initiator may use. */
+    void window(ByteBuffer pdu) {
+        pdu.putInt(Bhs.EXP_CMD_SN, expCmdSn);
+        pdu.putInt(Bhs.MAX_CMD_SN, expCmdSn + IscsiConnection.WINDOW - 1);
+    }
+
+    /** The StatSN of a status the caller writes itself (the last Data-In, a Logout Response); advances it. */
+    int nextStatSn() {
+        return statSn++;
+    }
+
+    /** A new target transfer tag (an R2T's, a ping's): never the reserved 0xFFFFFFFF. */
+    int nextTtt() {
+        return nextTtt++ & 0x7FFFFFFF;
+    }
+}

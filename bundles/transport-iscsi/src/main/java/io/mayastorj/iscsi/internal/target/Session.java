@@ -1,0 +1,27 @@
+package io.mayastorj.iscsi.internal.target;
+
+import io.mayastorj.iscsi.internal.protocol.Negotiation;
+import io.mayastorj.iscsi.internal.scsi.Reservations;
+import io.mayastorj.iscsi.internal.scsi.ScsiLun;
+
+/**
+ * What the login established for this connection's session (MaxConnections is 1, so one connection
+ * is one session): who the initiator is, the target and LUN it logged in to, the negotiated values
+ * and its I_T nexus. {@link LoginPhase} fills it in; the full feature phase reads it. Kept apart from
+ * the connection so that every piece of the full feature phase reads the session's facts from one
+ * place without reaching into the connection's socket and read state. Plain fields: everything here
+ * runs on the connection's reactor.
+ */
+final class Session {
+
+    String initiatorName;
+    boolean discovery;
+    /** The target a normal session logged in to (its LUN 0 is the bdev); null in a discovery session. */
+    IscsiTarget.Target lunTarget;
+    /** The negotiated values; null until the full feature phase. */
+    Negotiation.Outcome params;
+    ScsiLun lun;
+    /** The LUN's reservations, and this session's I_T nexus (initiator port) they are kept by. */
+    Reservations reservations;
+    String nexus;
+}

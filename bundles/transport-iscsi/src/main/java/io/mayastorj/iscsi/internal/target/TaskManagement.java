@@ -1,0 +1,94 @@
+package io.mayastorj.iscsi.internal.target;
+
+import io.mayastorj.iscsi.internal.protocol.Bhs;
+import io.mayastorj.iscsi.internal.scsi.Sense;
+import java.nio.ByteBuffer;
+
+/**
+ * Task management functions (RFC 7143 §11.5, SAM-5): ABORT TASK, ABORT TASK SET, LOGICAL UNIT RESET,
+ * TARGET WARM RESET and TARGET COLD RESET, each answered with a Task Management Function Response.
+ * Aborted tasks get no SCSI Response; resets reach every session of the LUN through the target.
+ * Apart because it acts on the connection's tasks from outside their own flow, and on other sessions.
+ */
+final class TaskManagement {
+
+    private final IscsiConnection connection;
+    private final IscsiTarget target;
+    private final Session session;
+    private final SequenceNumbers sequence;
+    private final PduSender sender;
+    private final DataPhase dataPhase;
+    private final TaskTable tasks;
+
+    TaskManagement(IscsiConnection connection, IscsiTarget target, Session session, SequenceNumbers sequence,
+                   PduSender sender, DataPhase dataPhase, TaskTable tasks) {
+        this.connection = connection;
+        this.target = target;
+        this.session = session;
+        this.sequence = sequence;
+        this.sender = sender;
+        this.dataPhase = dataPhase;
+        this.tasks = tasks;
+    }
+
+    void request(ByteBuffer req) {
+        int function = Bhs.flags(req) & 0x7F;
+        int response;
+        switch (function) {
+            case 1 -> { // ABORT TASK
+                Task t = tasks.get(req.getInt(Bhs.REFERENCED_TASK_TAG));
+                if (t == null) {
+                    response = 1; // no such task (it has answered already)
+                } else {
+                    abort(t);
+                    response = 0;
+                }
+            }
+            case 2 -> { // ABORT TASK SET
+                for (Task t : tasks.tasks()) {
+                    abort(t);
+                }
+                response = 0;
+            }
+            case 5, 6 -> { // LOGICAL UNIT RESET, TARGET WARM RESET: every session of the LUN hears of it
+                for (Task t : tasks.tasks()) {
+                    abort(t);
+                }
+                if (session.lunTarget != null) {
+                    target.reservations(session.lunTarget.device()).resetSpc2();
+                    target.unitAttention(session.lunTarget.device(),
+                            function == 5 ? Sense.LUN_RESET_OCCURRED : Sense.POWER_ON_OR_RESET);
+                }
+                response = 0;
+            }
+            case 7 -> { // TARGET COLD RESET: answered, then every session of the target goes, this one too
+                for (Task t : tasks.tasks()) {
+                    abort(t);
+                }
+                if (session.lunTarget != null) {
+                    target.coldReset(session.lunTarget.device(), connection);
+                }
+                sender.closeAfterFlush();
+                response = 0;
+            }
+            default -> response = 5; // not supported
+        }
+        ByteBuffer rsp = sender.newHeader(Bhs.TASK_MANAGEMENT_RESPONSE, 0);
+        rsp.put(1, (byte) Bhs.FINAL);
+        rsp.put(2, (byte) response);
+        rsp.putInt(Bhs.ITT, req.getInt(Bhs.ITT));
+        sequence.numbers(rsp, true);
+        sender.send(rsp, null);
+        sender.postFlush();
+    }
+
+    /** An aborted task gets no SCSI Response; one still at the bdev is dropped when it returns. */
+    private void abort(Task t) {
+        t.aborted = true;
+        dataPhase.forgetR2t(t);
+        if (!t.submitted) {
+            tasks.remove(t.itt);
+            t.release();
+        } // else MediaCommands.bdevDone drops it and frees its buffer
+    }
+}
