@@ -188,6 +188,12 @@ final class DataPhase {
     private boolean checkDataOut(Task task, int offset, ByteBuffer bhs, int dataLength) throws IscsiConnection.ProtocolError {
         int ttt = bhs.getInt(Bhs.TTT);
         int dataSn = bhs.getInt(Bhs.DATA_SN);
+        if (!task.aborted && task.ttt == -1 && task.unsolicitedLeft == 0) {
+            // no R2T outstanding and no unsolicited data allowed: a READ, or a write whose data is all in
+            // (at the bdev already); taking it would send an R2T for a READ's buffer or submit a write twice
+            throw new IscsiConnection.ProtocolError("a Data-Out for task " + Integer.toHexString(task.itt)
+                    + ", which expects no data");
+        }
         if (ttt == Bhs.RESERVED_TAG) {
             if (task.unsolicitedLeft < dataLength) {
                 throw new IscsiConnection.ProtocolError("unsolicited data beyond FirstBurstLength for task "

@@ -260,8 +260,9 @@ final class IscsiConnection {
         if (dataLength > limit) {
             throw new ProtocolError("a data segment of " + dataLength + " bytes (the limit is " + limit + ")");
         }
-        boolean scsiData = dataLength > 0 && phase == Phase.FULL_FEATURE
-                && (opcode == Bhs.SCSI_COMMAND || opcode == Bhs.DATA_OUT);
+        // a Data-Out is checked against its task even without data: an empty one must not move a task's data phase on
+        boolean scsiData = phase == Phase.FULL_FEATURE
+                && (opcode == Bhs.DATA_OUT || opcode == Bhs.SCSI_COMMAND && dataLength > 0);
         dataTarget = dataPhase.dataTarget(bhs, dataLength, scsiData);
         readState = ReadState.DATA;
     }

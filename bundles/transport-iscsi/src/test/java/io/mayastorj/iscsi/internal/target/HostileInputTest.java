@@ -235,6 +235,57 @@ class HostileInputTest {
         }
     }
 
+    /**
+     * Found in review: an empty Data-Out skipped the checks a Data-Out with data gets, and moved its
+     * task's data phase on — for a READ still at the bdev it sent an R2T (whose data would then have
+     * been written at the READ's LBA), for a write already at the bdev it submitted the write again.
+     * The device is an aio file, so that the bdev answers after the pipelined Data-Out is read.
+     */
+    @Test
+    void anEmptyDataOutForATaskThatExpectsNoDataEndsTheConnection() throws Exception {
+        java.nio.file.Path file = java.nio.file.Files.createTempFile("iscsi-hostile", ".img");
+        try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(file.toFile(), "rw")) {
+            f.setLength(8 << 20);
+        }
+        try (IscsiFixture slow = new IscsiFixture("slow", new io.mayastorj.core.internal.bdev.AioBdevFactory()
+                .create(BdevUri.parse("aio://" + file)))) {
+            for (boolean read : new boolean[] {true, false}) {
+                try (RawInitiator c = new RawInitiator(slow.target.address().getPort())) {
+                    assertEquals(0, status(c.loginTo(slow.iqn)));
+                    ByteBuffer cmd = RawInitiator.bhs(Bhs.SCSI_COMMAND, (read ? Bhs.READ : Bhs.WRITE) | Bhs.FINAL);
+                    cmd.putInt(Bhs.ITT, 31);
+                    cmd.putInt(Bhs.CMD_SN, c.cmdSn);
+                    cmd.putInt(Bhs.EXPECTED_LENGTH, 4096);
+                    // a READ(10) of 8 blocks, or a WRITE(10) of 8 blocks with all its data immediate
+                    cmd.put(Bhs.CDB, (byte) (read ? 0x28 : 0x2A)).putShort(Bhs.CDB + 7, (short) 8);
+                    byte[] data = read ? null : new byte[4096];
+                    Bhs.dataSegmentLength(cmd, read ? 0 : 4096);
+                    ByteBuffer empty = RawInitiator.bhs(Bhs.DATA_OUT, Bhs.FINAL);
+                    empty.putInt(Bhs.ITT, 31);
+                    empty.putInt(Bhs.TTT, Bhs.RESERVED_TAG);
+                    c.sendTogether(new RawInitiator.Pdu(cmd, data), new RawInitiator.Pdu(empty, null));
+                    int r2ts = 0;
+                    int responses = 0;
+                    try {
+                        while (true) {
+                            int opcode = c.receive().opcode();
+                            r2ts += opcode == Bhs.R2T ? 1 : 0;
+                            responses += opcode == Bhs.SCSI_RESPONSE ? 1 : 0;
+                        }
+                    } catch (java.io.EOFException closed) {
+                        // the target ended the connection
+                    } catch (java.io.IOException e) {
+                        assertTrue(String.valueOf(e.getMessage()).contains("reset"), "ended, not timed out: " + e);
+                    }
+                    assertEquals(0, r2ts, "no R2T for a task that expects no data");
+                    assertTrue(responses <= 1, responses + " responses to one command");
+                }
+            }
+        } finally {
+            java.nio.file.Files.deleteIfExists(file);
+        }
+    }
+
     @Test
     void aDataOutForAnUnknownTaskIsDropped() throws Exception {
         try (RawInitiator c = connect()) {

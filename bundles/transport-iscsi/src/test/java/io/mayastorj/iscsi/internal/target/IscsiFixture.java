@@ -27,10 +27,15 @@ final class IscsiFixture implements AutoCloseable {
     final String iqn;
 
     IscsiFixture(String name, int sizeMb) throws IOException {
+        this(name, new MallocBdevFactory().create(BdevUri.parse("malloc:///" + name + "?size_mb=" + sizeMb + "&blk_size=512")));
+    }
+
+    /** A target sharing {@code disk} (closed with the fixture) as {@code name}. */
+    IscsiFixture(String name, BlockDevice disk) throws IOException {
         target = new IscsiTarget(reactors, buffers, new InetSocketAddress("127.0.0.1", 0));
-        disk = new MallocBdevFactory().create(BdevUri.parse("malloc:///" + name + "?size_mb=" + sizeMb + "&blk_size=512"));
+        this.disk = disk;
         target.share(disk, ShareOptions.DEFAULT);
-        iqn = IscsiTarget.IQN_PREFIX + name;
+        iqn = IscsiTarget.iqn(disk);
     }
 
     String url() {

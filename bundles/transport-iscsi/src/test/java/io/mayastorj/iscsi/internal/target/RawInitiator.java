@@ -98,6 +98,21 @@ final class RawInitiator implements AutoCloseable {
 
     /** Sends a PDU with digests as negotiated; {@code badHeader}/{@code badData} corrupt them. */
     void send(ByteBuffer bhs, byte[] data, boolean badHeader, boolean badData) throws IOException {
+        ByteBuffer out = encode(bhs, data, badHeader, badData);
+        socket.getOutputStream().write(out.array(), 0, out.position());
+    }
+
+    /** PDUs in one write, so that the target reads them in one go. */
+    void sendTogether(Pdu... pdus) throws IOException {
+        java.io.ByteArrayOutputStream all = new java.io.ByteArrayOutputStream();
+        for (Pdu p : pdus) {
+            ByteBuffer out = encode(p.bhs(), p.data(), false, false);
+            all.write(out.array(), 0, out.position());
+        }
+        socket.getOutputStream().write(all.toByteArray());
+    }
+
+    private ByteBuffer encode(ByteBuffer bhs, byte[] data, boolean badHeader, boolean badData) {
         ByteBuffer out = ByteBuffer.allocate(Bhs.LENGTH + 4 + (data == null ? 0 : Bhs.padded(data.length)) + 4);
         out.put(bhs.array(), 0, Bhs.LENGTH);
         if (headerDigest) {
@@ -110,7 +125,7 @@ final class RawInitiator implements AutoCloseable {
                 out.putInt(Integer.reverseBytes(crc(padded, padded.length) ^ (badData ? 1 : 0)));
             }
         }
-        socket.getOutputStream().write(out.array(), 0, out.position());
+        return out;
     }
 
     private static int crc(byte[] bytes, int length) {
