@@ -206,16 +206,15 @@ public final class Nexus extends BlockDeviceBase {
         }
     }
 
-    /** Runs {@code io} after a look at the record when the last one is too old (a fenced nexus fails it then). */
-    private boolean deferredForOwnership(Runnable io) {
-        if (!ownershipStale()) {
-            return false;
-        }
+    /**
+     * Runs {@code io} after a look at the record, the last one being too old (a fenced nexus fails it
+     * then). Callers test {@link #ownershipStale} first, so that the I/O's lambda is made only then.
+     */
+    private void deferForOwnership(Runnable io) {
         control.execute(() -> {
             awaitingLook.add(io);
             lookAtRecord();
         });
-        return true;
     }
 
     @Override
@@ -265,7 +264,8 @@ public final class Nexus extends BlockDeviceBase {
 
     @Override
     protected <C> void doRead(DmaBuffer buffer, int bufferOffset, long lba, int blocks, IoCompletion<? super C> done, C context) {
-        if (deferredForOwnership(() -> doRead(buffer, bufferOffset, lba, blocks, done, context))) {
+        if (ownershipStale()) {
+            deferForOwnership(() -> doRead(buffer, bufferOffset, lba, blocks, done, context));
             return;
         }
         Topology t = topology;
@@ -311,7 +311,8 @@ public final class Nexus extends BlockDeviceBase {
 
     @Override
     protected <C> void doWrite(DmaBuffer buffer, int bufferOffset, long lba, int blocks, IoCompletion<? super C> done, C context) {
-        if (deferredForOwnership(() -> doWrite(buffer, bufferOffset, lba, blocks, done, context))) {
+        if (ownershipStale()) {
+            deferForOwnership(() -> doWrite(buffer, bufferOffset, lba, blocks, done, context));
             return;
         }
         NexusIo io = obtain();
@@ -321,7 +322,8 @@ public final class Nexus extends BlockDeviceBase {
 
     @Override
     protected <C> void doUnmap(long lba, long blocks, IoCompletion<? super C> done, C context) {
-        if (deferredForOwnership(() -> doUnmap(lba, blocks, done, context))) {
+        if (ownershipStale()) {
+            deferForOwnership(() -> doUnmap(lba, blocks, done, context));
             return;
         }
         NexusIo io = obtain();
@@ -331,7 +333,8 @@ public final class Nexus extends BlockDeviceBase {
 
     @Override
     protected <C> void doWriteZeroes(long lba, long blocks, IoCompletion<? super C> done, C context) {
-        if (deferredForOwnership(() -> doWriteZeroes(lba, blocks, done, context))) {
+        if (ownershipStale()) {
+            deferForOwnership(() -> doWriteZeroes(lba, blocks, done, context));
             return;
         }
         NexusIo io = obtain();
@@ -341,7 +344,8 @@ public final class Nexus extends BlockDeviceBase {
 
     @Override
     protected <C> void doFlush(IoCompletion<? super C> done, C context) {
-        if (deferredForOwnership(() -> doFlush(done, context))) {
+        if (ownershipStale()) {
+            deferForOwnership(() -> doFlush(done, context));
             return;
         }
         NexusIo io = obtain();
