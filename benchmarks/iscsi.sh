@@ -16,9 +16,9 @@ for tool in iscsi-perf tgtd tgtadm; do
     command -v "$tool" >/dev/null || { echo "$tool is missing (apt-get install libiscsi-bin tgt)" >&2; exit 1; }
 done
 cleanup() {
-    [ -n "${NODE_PID:-}" ] && kill "$NODE_PID" 2>/dev/null && wait "$NODE_PID" 2>/dev/null
+    [ -n "${NODE_PID:-}" ] && kill "$NODE_PID" 2>/dev/null && wait "$NODE_PID" 2>/dev/null || true
     if [ -n "${TGT_PID:-}" ]; then # tgtd may shrug off SIGTERM while sessions linger
-        kill "$TGT_PID" 2>/dev/null; sleep 1; kill -9 "$TGT_PID" 2>/dev/null; wait "$TGT_PID" 2>/dev/null
+        kill "$TGT_PID" 2>/dev/null; sleep 1; kill -9 "$TGT_PID" 2>/dev/null; wait "$TGT_PID" 2>/dev/null || true
     fi
     rm -rf "$DIR"
 }

@@ -21,8 +21,8 @@ for tool in fio nbdkit; do
     command -v "$tool" >/dev/null || { echo "$tool is missing (apt-get install fio nbdkit)" >&2; exit 1; }
 done
 cleanup() {
-    [ -n "${NODE_PID:-}" ] && kill "$NODE_PID" 2>/dev/null && wait "$NODE_PID" 2>/dev/null
-    [ -n "${KIT_PID:-}" ] && kill "$KIT_PID" 2>/dev/null && wait "$KIT_PID" 2>/dev/null
+    [ -n "${NODE_PID:-}" ] && kill "$NODE_PID" 2>/dev/null && wait "$NODE_PID" 2>/dev/null || true
+    [ -n "${KIT_PID:-}" ] && kill "$KIT_PID" 2>/dev/null && wait "$KIT_PID" 2>/dev/null || true
     rm -rf "$DIR"
 }
 trap cleanup EXIT INT TERM

@@ -20,7 +20,7 @@ NVMF_PORT=${BENCH_NVMF_PORT:-8430}
 NODE="127.0.0.1:$PORT"
 
 cleanup() {
-    [ -n "${NODE_PID:-}" ] && kill "$NODE_PID" 2>/dev/null && wait "$NODE_PID" 2>/dev/null
+    [ -n "${NODE_PID:-}" ] && kill "$NODE_PID" 2>/dev/null && wait "$NODE_PID" 2>/dev/null || true
     rm -rf "$DIR"
 }
 trap cleanup EXIT INT TERM
