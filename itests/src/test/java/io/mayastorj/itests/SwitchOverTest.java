@@ -132,6 +132,8 @@ class SwitchOverTest {
                 .redirectOutput(cluster.work.resolve("nats.log").toFile()).start();
         String natsUrl = "nats://127.0.0.1:" + natsPort;
         cluster.startControl("--nats", natsUrl, "--registration-interval-seconds", "1", "--sync-period-seconds", "2",
+                // a 3 s grace is raised to 5 s (1 s heartbeat, the 3 s a nexus trusts its last look, 1 s): see
+                // VolumeOperator.switchoverGrace; shorter, the thawed nexus could serve a read before it looks again
                 "--node-call-timeout-seconds", "2", "--switchover-grace-seconds", "3");
         cluster.registerOverNats(natsUrl);
         String[] ids = {"s1", "s2", "s3"};

@@ -103,7 +103,9 @@ public final class ControlPlane {
             reconciler.resyncNow(); // pools and volumes on it may change state, placement and repair
         });
         this.nats = config.nats_url().isBlank() ? null : new NatsRegistry(config.nats_url().strip(), registry);
-        volumes.switchOver(nats == null ? null : new NexusRecords(nats.connection()), Duration.ofSeconds(config.switchover_grace_seconds()),
+        volumes.switchOver(nats == null ? null : new NexusRecords(nats.connection()),
+                VolumeOperator.switchoverGrace(Duration.ofSeconds(config.switchover_grace_seconds()),
+                        Duration.ofSeconds(config.registration_interval_seconds())),
                 (name, delay) -> reconciler.enqueueAfter(VOLUME, name, delay));
         services.add(context.registerService(BindableService.class, new RegistrationService(registry), null));
         Volumes api = new Volumes(store, volumes, registry);

@@ -91,6 +91,7 @@ public final class Nexus extends BlockDeviceBase {
     private java.util.concurrent.ScheduledFuture<?> ownershipTimer;
     private boolean lookInFlight;
     private final ArrayDeque<Runnable> awaitingLook = new ArrayDeque<>();
+    /** The control plane waits longer than this after a node's last heartbeat (VolumeOperator.switchoverGrace). */
     static final long OWNERSHIP_STALE_NANOS = TimeUnit.SECONDS.toNanos(3);
     private volatile boolean destroyed;
     private int reservedSlots;

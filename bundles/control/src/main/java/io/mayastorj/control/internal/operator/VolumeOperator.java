@@ -130,6 +130,32 @@ public final class VolumeOperator {
         this.later = later;
     }
 
+    /**
+     * How long a nexus serves after its last look at its record: the nexus bundle's
+     * {@code Nexus.OWNERSHIP_STALE_NANOS}, a contract between the two (an I/O that finds the last
+     * look older waits for a new one, and a nexus whose record was taken over then fails it).
+     */
+    static final Duration NEXUS_TRUSTS_ITS_LAST_LOOK = Duration.ofSeconds(3);
+
+    /**
+     * The grace a switch-over really waits: at least a heartbeat interval, the time a nexus trusts
+     * its last look, and a second for a slow beat, after the node's last heartbeat. A node frozen
+     * (a pause, SIGSTOP) right after a beat has then, by the time another nexus serves, gone longer
+     * than that without a look, so when it thaws its first I/O looks again and finds itself
+     * superseded; with a shorter grace it would serve that I/O from its own, now stale, replica.
+     */
+    public static Duration switchoverGrace(Duration configured, Duration heartbeat) {
+        Duration least = heartbeat.plus(NEXUS_TRUSTS_ITS_LAST_LOOK).plusSeconds(1);
+        if (configured.compareTo(least) >= 0) {
+            return configured;
+        }
+        LOG.log(Level.WARNING, "switchover.grace.seconds {0} is raised to {1}: a node must be silent for a heartbeat interval "
+                + "({2} s) and the {3} s a nexus trusts its last look at its record, and a second more, before its volumes "
+                + "are served elsewhere", configured.toSeconds(), least.toSeconds(), heartbeat.toSeconds(),
+                NEXUS_TRUSTS_ITS_LAST_LOOK.toSeconds());
+        return least;
+    }
+
     /** A replica of the volume that a node reports now. */
     record Live(String node, String pool, String uuid, String shareUri, List<String> allowedHosts, long sizeBytes) {
     }
