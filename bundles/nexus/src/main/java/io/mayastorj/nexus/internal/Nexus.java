@@ -165,6 +165,7 @@ public final class Nexus extends BlockDeviceBase {
             return;
         }
         lookInFlight = true;
+        long issued = System.nanoTime(); // what the look shows is known as of now, not of when it returns
         background.execute(() -> {
             Optional<NexusStore.Stored> stored = null;
             Exception failure = null;
@@ -175,7 +176,7 @@ public final class Nexus extends BlockDeviceBase {
             }
             Optional<NexusStore.Stored> seen = stored;
             Exception failed = failure;
-            control.execute(() -> recordSeen(seen, failed));
+            control.execute(() -> recordSeen(seen, failed, issued));
         });
     }
 
@@ -183,9 +184,11 @@ public final class Nexus extends BlockDeviceBase {
      * Whether the record is still this nexus's: fenced when a later incarnation wrote it. A store
      * that cannot be reached cannot say; the nexus goes on, as before it looked (a write that needs
      * the record waits for it anyway). Control thread: no save of ours runs meanwhile, so
-     * {@link #revision} is current.
+     * {@link #revision} is current. Trust runs from when the look was {@code issued}: a look that
+     * was in flight while the process stood still (SIGSTOP, a pause) may bring a record read
+     * before another nexus took over, and must not let a thawed nexus serve as if it were fresh.
      */
-    private void recordSeen(Optional<NexusStore.Stored> stored, Exception failure) {
+    private void recordSeen(Optional<NexusStore.Stored> stored, Exception failure, long issued) {
         lookInFlight = false;
         if (!fenced && !destroyed) {
             if (failure != null) {
@@ -196,7 +199,7 @@ public final class Nexus extends BlockDeviceBase {
             } else if (stored.isEmpty() || stored.get().revision() != revision) {
                 persist(); // lost by the store, or a save of ours landed late: written again (saveOwned says which)
             }
-            ownershipSeenNanos = System.nanoTime();
+            ownershipSeenNanos = issued;
         }
         runAwaitingLook();
     }

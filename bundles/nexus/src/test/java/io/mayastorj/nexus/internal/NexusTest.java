@@ -308,6 +308,90 @@ class NexusTest {
         }
     }
 
+    /** A shared store (as NATS) whose looks can be held, and answer what they read before. */
+    private static final class HeldLooks implements NexusStore {
+        final NexusStore inner;
+        volatile boolean holding;
+        final CountDownLatch looking = new CountDownLatch(1);
+        final CountDownLatch release = new CountDownLatch(1);
+        volatile Optional<Stored> answer;
+
+        HeldLooks(NexusStore inner) {
+            this.inner = inner;
+        }
+
+        @Override
+        public boolean shared() {
+            return true;
+        }
+
+        @Override
+        public long save(NexusRecord record, long expectedRevision) throws IOException {
+            return inner.save(record, expectedRevision);
+        }
+
+        @Override
+        public Optional<Stored> load(UUID uuid) throws IOException {
+            if (holding) {
+                Optional<Stored> before = inner.load(uuid); // read now, answered later
+                looking.countDown();
+                try {
+                    release.await();
+                } catch (InterruptedException e) {
+                    throw new IOException(e);
+                }
+                holding = false;
+                return before;
+            }
+            return inner.load(uuid);
+        }
+
+        @Override
+        public void delete(UUID uuid) throws IOException {
+            inner.delete(uuid);
+        }
+
+        @Override
+        public String describe() {
+            return "held " + inner.describe();
+        }
+    }
+
+    /**
+     * Found in review of the switch-over: a look at the record that was in flight while the process
+     * stood still came back with the record as it was before another nexus took over, and renewed
+     * the nexus's trust as of its return, so the I/O waiting for it was served from a stale replica.
+     * Trust now runs from when the look was issued: that I/O waits for a fresh look, which fences.
+     */
+    @Test
+    void aLookHeldPastTheTrustWindowDoesNotRenewIt() throws Exception {
+        HeldLooks looks = new HeldLooks(new FileNexusStore(dir.resolve("nexus")));
+        store = looks;
+        manager = new NexusManager(registry, buffers, shares, looks, NexusSettings.DEFAULT);
+        child("a");
+        child("b");
+        manager.create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
+        looks.holding = true;
+        assertTrue(looks.looking.await(5, TimeUnit.SECONDS), "the nexus looks at its record every second");
+        NexusStore.Stored mine = looks.inner.load(ID).orElseThrow();
+        NexusRecord r = mine.record();
+        looks.inner.save(new NexusRecord(r.uuid(), r.name(), r.sizeBytes(), false, r.incarnation() + 1, r.children()),
+                mine.revision()); // another node's nexus takes the volume over meanwhile
+        Thread.sleep(TimeUnit.NANOSECONDS.toMillis(Nexus.OWNERSHIP_STALE_NANOS) + 500);
+        AtomicReference<IoStatus> result = new AtomicReference<>();
+        CountDownLatch done = new CountDownLatch(1);
+        DmaBuffer buf = buffers.allocate(512);
+        nexus().read(buf, 0, 0, 1, (status, ctx) -> {
+            result.set(status);
+            done.countDown();
+        }, null);
+        assertFalse(done.await(200, TimeUnit.MILLISECONDS), "the read waits for a look: the last one is too old");
+        looks.release.countDown(); // the held look answers: the record as it was, this nexus's
+        assertTrue(done.await(10, TimeUnit.SECONDS));
+        assertEquals(IoStatus.UNAVAILABLE, result.get(), "served only after a fresh look, which finds it superseded");
+        buf.release();
+    }
+
     @Test
     void aWriteThatLeftAChildOutCompletesOnlyOnceTheRecordSaysSo() throws Exception {
         registry.addFactory(new MallocBdevFactory());
