@@ -93,6 +93,16 @@ public final class Nexus extends BlockDeviceBase {
     private final ArrayDeque<Runnable> awaitingLook = new ArrayDeque<>();
     /** The control plane waits longer than this after a node's last heartbeat (VolumeOperator.switchoverGrace). */
     static final long OWNERSHIP_STALE_NANOS = TimeUnit.SECONDS.toNanos(3);
+    /**
+     * The lease a nexus honours when it takes a record over from an incarnation that did not shut
+     * down cleanly: it serves no I/O until that one's trust in its last look has run out (3 s from
+     * when the look was issued, which was before this save), and half a second more for clocks and
+     * scheduling. Whatever the control plane knew of heartbeats, the old nexus then looks again
+     * before it serves, and finds itself superseded.
+     */
+    static final long TAKE_OVER_LEASE_NANOS = OWNERSHIP_STALE_NANOS + TimeUnit.MILLISECONDS.toNanos(500);
+    /** I/O waits: the lease after a take-over has not run out yet. */
+    private volatile boolean awaitingLease;
     private volatile boolean destroyed;
     private int reservedSlots;
 
@@ -150,7 +160,8 @@ public final class Nexus extends BlockDeviceBase {
 
     /** The record is not known to be ours lately (a shared store, and no look for 3 s): the I/O waits for a look. */
     private boolean ownershipStale() {
-        return checksOwnership && !fenced && !destroyed && System.nanoTime() - ownershipSeenNanos > OWNERSHIP_STALE_NANOS;
+        return checksOwnership && !fenced && !destroyed
+                && (awaitingLease || System.nanoTime() - ownershipSeenNanos > OWNERSHIP_STALE_NANOS);
     }
 
     /**
@@ -217,7 +228,9 @@ public final class Nexus extends BlockDeviceBase {
     private void deferForOwnership(Runnable io) {
         control.execute(() -> {
             awaitingLook.add(io);
-            lookAtRecord();
+            if (!awaitingLease) {
+                lookAtRecord(); // else the lease's end looks, and runs them
+            }
         });
     }
 
@@ -776,8 +789,12 @@ public final class Nexus extends BlockDeviceBase {
 
     // ================================================================== children (control thread)
 
-    /** Starts the nexus with opened children in the given states; control thread. */
-    void start(List<Child> initial, long storedRevision, int incarnation) {
+    /**
+     * Starts the nexus with opened children in the given states; control thread. {@code takesOver}:
+     * the record it replaces was written by an incarnation that did not shut down cleanly, which
+     * may still be serving somewhere; I/O then waits for the {@link #TAKE_OVER_LEASE_NANOS lease}.
+     */
+    void start(List<Child> initial, long storedRevision, int incarnation, boolean takesOver) {
         children.addAll(initial);
         this.revision = storedRevision;
         this.incarnation = incarnation;
@@ -799,6 +816,16 @@ public final class Nexus extends BlockDeviceBase {
         }
         ownershipSeenNanos = System.nanoTime();
         if (checksOwnership) {
+            if (takesOver) {
+                awaitingLease = true;
+                LOG.log(Level.INFO, "nexus {0}: took its record over from incarnation {1}, which did not shut down cleanly; "
+                        + "it serves in {2} ms, once that one no longer trusts its record", name(), incarnation - 1,
+                        TimeUnit.NANOSECONDS.toMillis(TAKE_OVER_LEASE_NANOS));
+                control.schedule(() -> {
+                    awaitingLease = false;
+                    lookAtRecord();
+                }, TAKE_OVER_LEASE_NANOS, TimeUnit.NANOSECONDS);
+            }
             ownershipTimer = control.scheduleWithFixedDelay(this::lookAtRecord, 1, 1, TimeUnit.SECONDS);
         }
     }

@@ -178,7 +178,7 @@ public final class NexusManager {
             Nexus nexus = new Nexus(name, uuid, blockSize, size / blockSize, settings, control, background, store, devices, buffers);
             onControl(() -> {
                 nexus.start(opened, stored.map(NexusStore.Stored::revision).orElse(0L),
-                        record.map(NexusRecord::incarnation).orElse(0) + 1);
+                        record.map(NexusRecord::incarnation).orElse(0) + 1, record.isPresent() && !record.get().cleanShutdown());
                 nexuses.put(uuid, nexus);
                 return null;
             });

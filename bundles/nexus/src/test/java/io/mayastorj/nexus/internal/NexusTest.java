@@ -392,6 +392,39 @@ class NexusTest {
         buf.release();
     }
 
+    /**
+     * The take-over lease: a nexus that writes its record over one an unclean incarnation left (in
+     * a shared store) serves nothing until that one's trust in its last look has run out, so the
+     * old one, wherever it still runs, looks again before it serves and finds itself superseded —
+     * whatever the control plane knew of its heartbeats. After a clean shutdown nobody can still
+     * serve: no wait.
+     */
+    @Test
+    void aNexusTakingOverAnUncleanRecordServesOnlyOnceTheOldOnesTrustRanOut() throws Exception {
+        HeldLooks shared = new HeldLooks(new FileNexusStore(dir.resolve("nexus")));
+        store = shared;
+        manager = new NexusManager(registry, buffers, shares, shared, NexusSettings.DEFAULT);
+        child("a");
+        child("b");
+        for (boolean clean : new boolean[] {false, true}) {
+            long revision = store.load(ID).map(NexusStore.Stored::revision).orElse(0L);
+            store.save(new NexusRecord(ID, "vol", MB << 20, clean, 1, List.of(
+                    new NexusRecord.ChildRecord("bdev:///a", "a", true, 1), new NexusRecord.ChildRecord("bdev:///b", "b", true, 1))),
+                    revision);
+            manager.create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
+            long started = System.nanoTime();
+            byte[] block = read(nexus(), 0, 1);
+            long waited = System.nanoTime() - started;
+            assertEquals(512, block.length);
+            if (clean) {
+                assertTrue(waited < Nexus.OWNERSHIP_STALE_NANOS, "after a clean shutdown it serves at once: " + waited / 1_000_000 + " ms");
+            } else {
+                assertTrue(waited >= Nexus.TAKE_OVER_LEASE_NANOS - 200_000_000L, "served after " + waited / 1_000_000 + " ms");
+            }
+            manager.destroy("vol");
+        }
+    }
+
     @Test
     void aWriteThatLeftAChildOutCompletesOnlyOnceTheRecordSaysSo() throws Exception {
         registry.addFactory(new MallocBdevFactory());
