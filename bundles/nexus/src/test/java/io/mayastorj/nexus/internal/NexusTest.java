@@ -261,9 +261,37 @@ class NexusTest {
         assertEquals("online", view("bdev:///b").state());
     }
 
-    /** A store whose saves wait for the test, to see what waits for the record. */
-    private static final class GatedStore implements NexusStore {
+    /** A store that passes every call to {@code inner}; the test stores below change one or two. */
+    private abstract static class DelegatingStore implements NexusStore {
         final NexusStore inner;
+
+        DelegatingStore(NexusStore inner) {
+            this.inner = inner;
+        }
+
+        @Override
+        public long save(NexusRecord record, long expectedRevision) throws IOException {
+            return inner.save(record, expectedRevision);
+        }
+
+        @Override
+        public Optional<Stored> load(UUID uuid) throws IOException {
+            return inner.load(uuid);
+        }
+
+        @Override
+        public void delete(UUID uuid) throws IOException {
+            inner.delete(uuid);
+        }
+
+        @Override
+        public String describe() {
+            return getClass().getSimpleName() + " over " + inner.describe();
+        }
+    }
+
+    /** A store whose saves wait for the test, to see what waits for the record. */
+    private static final class GatedStore extends DelegatingStore {
         volatile CountDownLatch gate = new CountDownLatch(0);
         final CountDownLatch saving = new CountDownLatch(1);
         volatile boolean gated;
@@ -271,7 +299,7 @@ class NexusTest {
         volatile boolean landButFail;
 
         GatedStore(NexusStore inner) {
-            this.inner = inner;
+            super(inner);
         }
 
         @Override
@@ -291,43 +319,22 @@ class NexusTest {
             }
             return revision;
         }
-
-        @Override
-        public Optional<Stored> load(UUID uuid) throws IOException {
-            return inner.load(uuid);
-        }
-
-        @Override
-        public void delete(UUID uuid) throws IOException {
-            inner.delete(uuid);
-        }
-
-        @Override
-        public String describe() {
-            return "gated " + inner.describe();
-        }
     }
 
     /** A shared store (as NATS) whose looks can be held, and answer what they read before. */
-    private static final class HeldLooks implements NexusStore {
-        final NexusStore inner;
+    private static final class HeldLooks extends DelegatingStore {
         volatile boolean holding;
         final CountDownLatch looking = new CountDownLatch(1);
         final CountDownLatch release = new CountDownLatch(1);
         volatile Optional<Stored> answer;
 
         HeldLooks(NexusStore inner) {
-            this.inner = inner;
+            super(inner);
         }
 
         @Override
         public boolean shared() {
             return true;
-        }
-
-        @Override
-        public long save(NexusRecord record, long expectedRevision) throws IOException {
-            return inner.save(record, expectedRevision);
         }
 
         @Override
@@ -344,16 +351,6 @@ class NexusTest {
                 return before;
             }
             return inner.load(uuid);
-        }
-
-        @Override
-        public void delete(UUID uuid) throws IOException {
-            inner.delete(uuid);
-        }
-
-        @Override
-        public String describe() {
-            return "held " + inner.describe();
         }
     }
 
