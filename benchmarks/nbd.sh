@@ -2,7 +2,7 @@
 # Our NBD plugin against nbdkit, in one run, alternating: fio's nbd engine, 4 KiB random read and
 # write at QD 32 and 128 KiB sequential read at QD 8, each from one fio job (one connection) and
 # from two jobs splitting the same depth (two connections). Ours serves a RAM-backed bdev (malloc;
-# BENCH_OURS=aio: an aio bdev on a file in /dev/shm), hot-deployed into a node listening on NBD's
+# BENCH_OURS=uring or aio: a uring or aio bdev on a file in /dev/shm), hot-deployed into a node listening on NBD's
 # port 10809, which must be free; nbdkit's file plugin serves a 1 GiB file in /dev/shm.
 # Each line gives IOPS, the server's CPU time per I/O (from /proc, user + system) and fio's CPU use:
 # one fio job saturates a core of its own, so the server's CPU per I/O is what tells them apart there.
@@ -37,9 +37,9 @@ cp "$DIST"/extras/transport-nbd-*.jar "$DIR/plugins/"
     --buffers-mb 256 >"$DIR/node.log" 2>&1 &
 NODE_PID=$!
 for _ in $(seq 100); do grep -q "plugin io.mayastorj.plugins.nbd" "$DIR/node.log" 2>/dev/null && break; sleep 0.2; done
-if [ "${BENCH_OURS:-malloc}" = aio ]; then
+if [ "${BENCH_OURS:-malloc}" != malloc ]; then
     cp "$DIR/kit.img" "$DIR/ours.img"
-    BDEV=$("$M" ctl --node "$NODE" bdev create "aio://$DIR/ours.img" | awk 'NR==2 {print $1}')
+    BDEV=$("$M" ctl --node "$NODE" bdev create "$BENCH_OURS://$DIR/ours.img" | awk 'NR==2 {print $1}')
 else
     BDEV=$("$M" ctl --node "$NODE" bdev create "malloc:///bench?size_mb=1024" | awk 'NR==2 {print $1}')
 fi

@@ -1,8 +1,9 @@
 #!/bin/sh
-# The NVMe-oF/TCP overhead, end to end: `mayastor bench` against an aio bdev on a file (O_DIRECT)
-# in its own process ("raw"), then against the same file shared by a node over NVMe/TCP on
-# loopback ("nvmf"; the bench process is the host, the node the target), then a malloc bdev
-# through nvmf. "rawhop" is raw with one thread hop per I/O (`bench --hop`), the hop every target
+# The NVMe-oF/TCP overhead, end to end: `mayastor bench` against a uring (BENCH_SCHEME) bdev on a
+# file (O_DIRECT) in its own process ("raw"), then against a thick replica of a pool on the same
+# file shared by a node over NVMe/TCP on loopback ("nvmf"; the bench process is the host, the node
+# the target; BENCH_TARGET=file shares the file's bdev itself instead), then a malloc bdev through
+# nvmf. "rawhop" is raw with one thread hop per I/O (`bench --hop`), the hop every target
 # makes from the bdev's completion thread to the connection's reactor. Raw and nvmf alternate ROUNDS times so that drift in the machine hits both.
 #   benchmarks/nvmf.sh [ROUNDS] [SECONDS]      (after `mvn install`; writes to stdout)
 # Environment: BENCH_WORKLOADS (e.g. "write,128k,8": comma-separated triples, space between them),
@@ -18,6 +19,8 @@ FILE="$DIR/backing.img"
 PORT=${BENCH_GRPC_PORT:-10190}
 NVMF_PORT=${BENCH_NVMF_PORT:-8430}
 NODE="127.0.0.1:$PORT"
+SCHEME=${BENCH_SCHEME:-uring}
+TARGET=${BENCH_TARGET:-replica}
 
 cleanup() {
     [ -n "${NODE_PID:-}" ] && kill "$NODE_PID" 2>/dev/null && wait "$NODE_PID" 2>/dev/null || true
@@ -37,14 +40,23 @@ for _ in $(seq 100); do grep -q "ready" "$DIR/node.log" 2>/dev/null && break; sl
 grep -q "ready" "$DIR/node.log" || { cat "$DIR/node.log"; echo "the target node did not start" >&2; exit 1; }
 TARGET_PID=$(pgrep -f "node-id bench-target" | head -1)
 
-# the aio bdev locks its file: the node opens it only for the nvmf runs
-share_file() { "$M" ctl --node "$NODE" bdev create "aio://$FILE" >/dev/null; "$M" ctl --node "$NODE" bdev share "$FILE" --protocol nvmf; }
-unshare_file() { "$M" ctl --node "$NODE" bdev unshare "$FILE" >/dev/null; "$M" ctl --node "$NODE" bdev destroy "$FILE" >/dev/null; }
+# the file's bdev locks it: the node opens it only for the nvmf runs (a pool on it is exported between)
+ctl() { "$M" ctl --node "$NODE" "$@"; }
+if [ "$TARGET" = replica ]; then
+    ctl pool create bench "$SCHEME://$FILE" >/dev/null
+    REPLICA=$(ctl replica create bench "$(( ${BENCH_FILE_MB:-1024} - 64 ))MiB" | awk 'NR==1 {print $1}')
+    ctl pool export bench >/dev/null
+    share_file() { ctl pool import "$SCHEME://$FILE" >/dev/null; ctl replica share "$REPLICA" --protocol nvmf; }
+    unshare_file() { ctl replica unshare "$REPLICA" >/dev/null; ctl pool export bench >/dev/null; }
+else
+    share_file() { ctl bdev create "$SCHEME://$FILE" >/dev/null; ctl bdev share "$FILE" --protocol nvmf; }
+    unshare_file() { ctl bdev unshare "$FILE" >/dev/null; ctl bdev destroy "$FILE" >/dev/null; }
+fi
 AIO_URI=$(share_file)
 unshare_file
 "$M" ctl --node "$NODE" bdev create "malloc:///bench-ram?size_mb=1024" >/dev/null
 RAM_URI=$("$M" ctl --node "$NODE" bdev share bench-ram --protocol nvmf)
-echo "# aio file $FILE shared as $AIO_URI"
+echo "# $SCHEME file $FILE, its $TARGET shared as $AIO_URI"
 echo "# malloc shared as $RAM_URI"
 
 run() { # label uri rw bs qd [extra]
@@ -59,8 +71,8 @@ for round in $(seq "$ROUNDS"); do
     for w in ${BENCH_WORKLOADS:-randread,4k,32 randwrite,4k,32 read,128k,8 write,128k,8}; do
         # shellcheck disable=SC2046 # w is three words
         set -- $(echo "$w" | tr , ' ')
-        run raw "aio://$FILE" "$1" "$2" "$3"
-        run rawhop "aio://$FILE" "$1" "$2" "$3" --hop
+        run raw "$SCHEME://$FILE" "$1" "$2" "$3"
+        run rawhop "$SCHEME://$FILE" "$1" "$2" "$3" --hop
         AIO_URI=$(share_file)
         run nvmf "$AIO_URI" "$1" "$2" "$3"
         unshare_file

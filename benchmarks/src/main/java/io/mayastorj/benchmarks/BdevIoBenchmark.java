@@ -35,7 +35,7 @@ import org.openjdk.jmh.annotations.Warmup;
  * <pre>java -jar benchmarks/target/benchmarks.jar BdevIoBenchmark -prof gc</pre>
  */
 @State(Scope.Thread)
-@Fork(value = 1, jvmArgsAppend = {"--enable-native-access=ALL-UNNAMED", "-Xms1g", "-Xmx1g"})
+@Fork(value = 1, jvmArgsAppend = {"--enable-native-access=ALL-UNNAMED", "--add-opens", "java.base/sun.nio.ch=ALL-UNNAMED", "-Xms1g", "-Xmx1g"})
 @Warmup(iterations = 2, time = 2)
 @Measurement(iterations = 3, time = 3)
 public class BdevIoBenchmark {

@@ -54,7 +54,7 @@ import org.openjdk.jmh.runner.options.OptionsBuilder;
 @State(Scope.Thread)
 // Many short forks, and the median of them: on a 2-vCPU VM a run is bimodal (it depends on where the
 // scheduler puts the submitting and the completing thread), so one fork can be 30 % off the next.
-@Fork(value = 5, jvmArgsAppend = {"--enable-native-access=ALL-UNNAMED", "-Xms512m", "-Xmx512m"})
+@Fork(value = 5, jvmArgsAppend = {"--enable-native-access=ALL-UNNAMED", "--add-opens", "java.base/sun.nio.ch=ALL-UNNAMED", "-Xms512m", "-Xmx512m"})
 @Warmup(iterations = 1, time = 1)
 @Measurement(iterations = 3, time = 1)
 @BenchmarkMode(Mode.Throughput)

@@ -6,6 +6,7 @@ import io.mayastorj.core.bdev.IoStatus;
 import io.mayastorj.core.buffer.DmaBuffer;
 import io.mayastorj.core.error.MayastorException;
 import io.mayastorj.core.internal.bdev.AioBdevFactory;
+import io.mayastorj.core.internal.bdev.UringBdevFactory;
 import io.mayastorj.core.internal.bdev.BdevRegistryImpl;
 import io.mayastorj.core.internal.bdev.MallocBdevFactory;
 import io.mayastorj.core.internal.bdev.NullBdevFactory;
@@ -47,7 +48,8 @@ final class Bench {
             bandwidth and latency percentiles, like fio. The bdev is opened in this process:
               malloc:///m0?size_mb=1024      RAM
               null:///n0?size_mb=1024        no data at all (the cost of the path itself)
-              aio:///path/to/file-or-device  a file or device, O_DIRECT where it can
+              uring:///path/to/file-or-dev   a file or device through io_uring, O_DIRECT where it can
+              aio:///path/to/file-or-device  the same through Linux native AIO
               nvmf://127.0.0.1:8420/NQN      a remote namespace over NVMe/TCP (see 'ctl bdev share')
 
             options:
@@ -118,6 +120,7 @@ final class Bench {
         registry.addFactory(new MallocBdevFactory());
         registry.addFactory(new NullBdevFactory());
         registry.addFactory(new AioBdevFactory());
+        registry.addFactory(new UringBdevFactory(reactors));
         registry.addFactory(nvmf);
         try {
             BlockDevice device;

@@ -41,7 +41,7 @@ final class Ctl {
 
               node info                           the node's id, version, reactors and buffer pool
               bdev create URI                     create a bdev, e.g. malloc:///m0?size_mb=64,
-                                                  aio:///var/tmp/disk.img, null:///n0?size_mb=1024
+                                                  uring:///var/tmp/disk.img, aio:///dev/sdb, null:///n0?size_mb=1024
               bdev list [NAME]                    list bdevs (all, or one)
               bdev destroy NAME|URI [--force]     destroy a bdev created from a URI; --force unshares it
                                                   first, even with hosts connected

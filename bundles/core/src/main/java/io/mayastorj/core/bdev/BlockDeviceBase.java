@@ -206,9 +206,17 @@ public abstract class BlockDeviceBase implements BlockDevice {
                 onCloseTimeout(inFlight.sum());
                 return;
             }
-            java.util.concurrent.locks.LockSupport.parkNanos(100_000); // closing is rare: no need to spin
+            awaitProgress();
         }
         doClose();
+    }
+
+    /**
+     * Called while {@link #close()} waits for I/O to drain. The default sleeps briefly; a device
+     * whose completions are reaped by the closing thread itself (a reactor's ring) reaps them here.
+     */
+    protected void awaitProgress() {
+        java.util.concurrent.locks.LockSupport.parkNanos(100_000); // closing is rare: no need to spin
     }
 
     /** Releases the device's resources; no I/O is in flight. */

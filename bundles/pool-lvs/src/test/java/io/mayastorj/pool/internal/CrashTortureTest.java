@@ -31,7 +31,8 @@ import java.util.Set;
 import java.util.TreeMap;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -72,8 +73,11 @@ class CrashTortureTest {
     private final Set<UUID> uncertain = new HashSet<>(); // a create or destroy was issued, not acknowledged
     private long nextSeq = 1;
 
-    @Test
-    void killedAtRandomThePoolAlwaysImportsWithEveryFlushedWrite() throws Exception {
+    /** On uring:// (a pool's disk by default) and on aio://, with half the kills. */
+    @ParameterizedTest
+    @ValueSource(strings = {"uring", "aio"})
+    void killedAtRandomThePoolAlwaysImportsWithEveryFlushedWrite(String scheme) throws Exception {
+        int cycles = scheme.equals("uring") ? CYCLES : CYCLES / 2;
         Path file = dir.resolve("torture.img");
         try (RandomAccessFile f = new RandomAccessFile(file.toFile(), "rw")) {
             f.setLength(32L << 20);
@@ -82,12 +86,12 @@ class CrashTortureTest {
         String java = ProcessHandle.current().info().command().orElse("java");
         int killedBeforeReady = 0;
         long operations = 0;
-        for (int cycle = 0; cycle < CYCLES; cycle++) {
+        for (int cycle = 0; cycle < cycles; cycle++) {
             long seed = random.nextLong();
             String context = "cycle " + cycle + " (torture.seed=" + SEED + ", worker seed " + seed + ")";
-            Process worker = new ProcessBuilder(java, "--enable-native-access=ALL-UNNAMED", "-XX:TieredStopAtLevel=1",
+            Process worker = new ProcessBuilder(java, "--enable-native-access=ALL-UNNAMED", "--add-opens", "java.base/sun.nio.ch=ALL-UNNAMED", "-XX:TieredStopAtLevel=1",
                     "-XX:+UseSerialGC", "-Xshare:auto", "-cp", System.getProperty("java.class.path"),
-                    TortureWorker.class.getName(), file.toString(), String.valueOf(seed), String.valueOf(nextSeq))
+                    TortureWorker.class.getName(), file.toString(), String.valueOf(seed), String.valueOf(nextSeq), scheme)
                     .redirectError(ProcessBuilder.Redirect.INHERIT).start();
             List<String> log = new ArrayList<>();
             Thread reader = new Thread(() -> {
@@ -129,6 +133,9 @@ class CrashTortureTest {
                 if (line.startsWith("FAIL")) {
                     fail(context + ": the worker saw " + line);
                 }
+                if (line.startsWith("READY") && !line.endsWith("on " + (scheme.equals("uring") ? "io_uring disk" : "AIO disk"))) {
+                    fail(context + ": the worker's pool is not on " + scheme + ": " + line);
+                }
             }
             operations += lines.size();
             try {
@@ -140,8 +147,8 @@ class CrashTortureTest {
                 throw new AssertionError(e.getMessage() + " (the worker's log of this cycle: " + saved.toAbsolutePath() + ")", e);
             }
         }
-        System.out.printf("crash torture: %d kills (%d before the pool was imported), %d logged operations, seed %d%n",
-                CYCLES, killedBeforeReady, operations, SEED);
+        System.out.printf("crash torture on %s: %d kills (%d before the pool was imported), %d logged operations, seed %d%n",
+                scheme, cycles, killedBeforeReady, operations, SEED);
     }
 
     private static void waitForReady(List<String> log, Process worker, String context) throws InterruptedException {

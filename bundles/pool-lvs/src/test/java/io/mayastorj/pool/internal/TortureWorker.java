@@ -7,6 +7,8 @@ import io.mayastorj.core.bdev.IoCompletion;
 import io.mayastorj.core.bdev.IoStatus;
 import io.mayastorj.core.buffer.DmaBuffer;
 import io.mayastorj.core.internal.bdev.AioBdevFactory;
+import io.mayastorj.core.internal.bdev.UringBdevFactory;
+import io.mayastorj.core.internal.reactor.ReactorGroupImpl;
 import io.mayastorj.core.internal.buffer.DmaBufferPool;
 import io.mayastorj.core.internal.buffer.HugepageMode;
 import java.io.PrintStream;
@@ -25,7 +27,7 @@ import java.util.concurrent.TimeUnit;
  * it is issued ({@code ?}) and again when it is acknowledged ({@code !}), so that the parent knows
  * exactly what it may expect after the kill.
  *
- * <pre>TortureWorker FILE SEED FIRST_SEQ</pre>
+ * <pre>TortureWorker FILE SEED FIRST_SEQ uring|aio</pre>
  */
 public final class TortureWorker {
 
@@ -42,11 +44,13 @@ public final class TortureWorker {
     private final List<Replica> replicas = new ArrayList<>();
     private long seq;
 
-    private TortureWorker(String file, long seed, long firstSeq) {
+    private TortureWorker(String file, long seed, long firstSeq, String scheme) {
         this.out = new PrintStream(System.out, true);
         this.random = new Random(seed);
         this.seq = firstSeq;
-        BlockDevice device = new AioBdevFactory().create(BdevUri.parse("aio://" + file));
+        // uring completes on a reactor: the pool's calls from this thread are handed to it
+        BlockDevice device = (scheme.equals("uring") ? new UringBdevFactory(new ReactorGroupImpl(1)) : new AioBdevFactory())
+                .create(BdevUri.parse(scheme + "://" + file));
         if (LvStore.probe(device, buffers) instanceof LvStore.Probe.Valid) {
             pool = LvStore.open(device, buffers);
         } else {
@@ -56,11 +60,11 @@ public final class TortureWorker {
         for (Replica r : replicas) {
             out.println("HAVE " + r.uuid() + " " + r.sizeBytes());
         }
-        out.println("READY " + pool.state());
+        out.println("READY " + pool.state() + " on " + device.productName());
     }
 
     public static void main(String[] args) {
-        new TortureWorker(args[0], Long.parseLong(args[1]), Long.parseLong(args[2])).run();
+        new TortureWorker(args[0], Long.parseLong(args[1]), Long.parseLong(args[2]), args[3]).run();
     }
 
     static long tag(UUID replica) {

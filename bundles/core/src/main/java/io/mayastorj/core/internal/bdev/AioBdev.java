@@ -1,7 +1,6 @@
 package io.mayastorj.core.internal.bdev;
 
 import com.sun.jna.Native;
-import io.mayastorj.core.bdev.BlockDeviceBase;
 import io.mayastorj.core.bdev.IoCompletion;
 import io.mayastorj.core.bdev.IoStatus;
 import io.mayastorj.core.bdev.IoType;
@@ -15,20 +14,17 @@ import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.util.UUID;
 import java.util.concurrent.ConcurrentLinkedQueue;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 
 /**
  * A file or block device driven by Linux native AIO (io_submit / io_getevents), opened with
  * O_DIRECT where the file system allows. Reads, writes and flushes are submitted from the caller's
  * thread into preallocated control blocks and complete on the device's reaper thread, which sleeps
- * in io_getevents while nothing is in flight. Unmap and write-zeroes (fallocate or the block-device
- * ioctls) run on a helper thread: they are rare and the kernel has no asynchronous form of them.
+ * in io_getevents while nothing is in flight. Unmap and write-zeroes run on {@link FileBdev}'s
+ * helper thread.
  */
-final class AioBdev extends BlockDeviceBase {
+final class AioBdev extends FileBdev {
 
     private static final Logger LOG = System.getLogger("mayastor.bdev");
 
@@ -59,8 +55,6 @@ final class AioBdev extends BlockDeviceBase {
     private static final int EVENT_DATA = 0;
     private static final int EVENT_RES = 16;
 
-    private static final int ZERO_CHUNK = 1 << 20;
-    private static volatile long zeroRegion;
 
     static {
         if (ByteOrder.nativeOrder() != ByteOrder.LITTLE_ENDIAN) {
@@ -85,11 +79,6 @@ final class AioBdev extends BlockDeviceBase {
                             IoCompletion<Object> done, Object context) {
     }
 
-    private final String path;
-    private final int fd;
-    private final boolean direct;
-    private final boolean blockDevice;
-    private final int alignment;
 
     private final long nativeBlock;
     private final long context;
@@ -103,25 +92,11 @@ final class AioBdev extends BlockDeviceBase {
     private final FreeList<Slot> freeSlots = new FreeList<>(QUEUE_DEPTH);
     private final ConcurrentLinkedQueue<Deferred> deferred = new ConcurrentLinkedQueue<>();
     private final Thread reaper;
-    private final ExecutorService helper;
     private volatile boolean running = true;
     private volatile boolean aioFlush = true;
-    private volatile boolean unmapSupported = true;
-    private volatile boolean zeroRangeSupported = true;
 
-    /**
-     * @param fd        open on {@code path}; the bdev owns it from now on
-     * @param alignment buffer alignment O_DIRECT needs, 1 without O_DIRECT
-     */
-    AioBdev(String name, UUID uuid, int blockSize, long blockCount, String path, int fd, boolean direct,
-            boolean blockDevice, int alignment) throws IOException {
-        super(name, uuid, blockSize, blockCount);
-        this.path = path;
-        this.fd = fd;
-        this.direct = direct;
-        this.blockDevice = blockDevice;
-        this.alignment = alignment;
-
+    AioBdev(OpenFile file) throws IOException {
+        super(file, "aio");
         long iocbBytes = (long) QUEUE_DEPTH * IOCB_SIZE;
         long pointerBytes = (long) QUEUE_DEPTH * 8;
         long eventBytes = (long) MAX_EVENTS * EVENT_SIZE;
@@ -152,12 +127,7 @@ final class AioBdev extends BlockDeviceBase {
                     + (errno == Errno.EAGAIN ? " (raise /proc/sys/fs/aio-max-nr)" : ""));
         }
         contextId = misc.getLong(16);
-        helper = Executors.newSingleThreadExecutor(r -> {
-            Thread t = new Thread(r, "aio-helper " + name);
-            t.setDaemon(true);
-            return t;
-        });
-        reaper = new Thread(this::reap, "aio-reaper " + name);
+        reaper = new Thread(this::reap, "aio-reaper " + file.name());
         reaper.setDaemon(true);
         reaper.start();
     }
@@ -165,24 +135,6 @@ final class AioBdev extends BlockDeviceBase {
     @Override
     public String productName() {
         return "AIO disk";
-    }
-
-    @Override
-    public int bufferAlignment() {
-        return alignment;
-    }
-
-    @Override
-    public boolean supports(IoType type) {
-        return type != IoType.UNMAP || unmapSupported;
-    }
-
-    String path() {
-        return path;
-    }
-
-    boolean direct() {
-        return direct;
     }
 
     @Override
@@ -292,14 +244,7 @@ final class AioBdev extends BlockDeviceBase {
                 IoCompletion<Object> done = slot.done;
                 Object ctx = slot.context;
                 releaseSlot(slot);
-                IoStatus status;
-                if (result < 0) {
-                    status = statusOf((int) -result);
-                } else if (type == IoType.FLUSH || result == bytes) {
-                    status = IoStatus.SUCCESS;
-                } else {
-                    status = IoStatus.MEDIA_ERROR; // a short transfer on a range we checked
-                }
+                IoStatus status = statusOf(type, bytes, result);
                 try {
                     complete(type, bytes, status, done, ctx);
                 } catch (Throwable t) {
@@ -320,121 +265,19 @@ final class AioBdev extends BlockDeviceBase {
         }
     }
 
-    static IoStatus statusOf(int errno) {
-        return switch (errno) {
-            case Errno.EIO -> IoStatus.MEDIA_ERROR;
-            case Errno.ENOSPC, 122 /* EDQUOT */ -> IoStatus.NO_SPACE;
-            case Errno.ECANCELED -> IoStatus.ABORTED;
-            case Errno.EOPNOTSUPP -> IoStatus.UNSUPPORTED;
-            default -> IoStatus.FAILED;
-        };
-    }
-
-    private <C> void syncOnHelper(IoCompletion<? super C> done, C context) {
-        helper.execute(() -> complete(IoType.FLUSH, 0,
-                LibC.fdatasync(fd) == 0 ? IoStatus.SUCCESS : statusOf(LibC.errno()), done, context));
-    }
-
-    @Override
-    protected <C> void doUnmap(long lba, long blocks, IoCompletion<? super C> done, C context) {
-        long offset = lba * blockSize();
-        long length = blocks * blockSize();
-        helper.execute(() -> {
-            int rc = blockDevice
-                    ? blockRangeIoctl(LibC.BLKDISCARD, offset, length)
-                    : LibC.fallocate(fd, LibC.FALLOC_FL_PUNCH_HOLE | LibC.FALLOC_FL_KEEP_SIZE, offset, length);
-            IoStatus status = IoStatus.SUCCESS;
-            if (rc != 0) {
-                int errno = LibC.errno();
-                if (errno == Errno.EOPNOTSUPP) {
-                    unmapSupported = false;
-                    LOG.log(Level.INFO, "bdev {0}: the device does not support unmap", name());
-                }
-                status = statusOf(errno);
-            }
-            complete(IoType.UNMAP, length, status, done, context);
-        });
-    }
-
-    @Override
-    protected <C> void doWriteZeroes(long lba, long blocks, IoCompletion<? super C> done, C context) {
-        long offset = lba * blockSize();
-        long length = blocks * blockSize();
-        helper.execute(() -> complete(IoType.WRITE_ZEROES, length, zeroRange(offset, length), done, context));
-    }
-
-    /** On the helper thread: the cheapest way the device offers to make a range read as zeros. */
-    private IoStatus zeroRange(long offset, long length) {
-        if (blockDevice) {
-            return blockRangeIoctl(LibC.BLKZEROOUT, offset, length) == 0 ? IoStatus.SUCCESS : statusOf(LibC.errno());
-        }
-        if (zeroRangeSupported) {
-            if (LibC.fallocate(fd, LibC.FALLOC_FL_ZERO_RANGE | LibC.FALLOC_FL_KEEP_SIZE, offset, length) == 0) {
-                return IoStatus.SUCCESS;
-            }
-            int errno = LibC.errno();
-            if (errno != Errno.EOPNOTSUPP) {
-                return statusOf(errno);
-            }
-            zeroRangeSupported = false; // e.g. tmpfs: write the zeros instead
-        }
-        long zeros = zeroRegion();
-        for (long done = 0; done < length; ) {
-            long n = Math.min(ZERO_CHUNK, length - done);
-            long written = LibC.pwrite(fd, zeros, n, offset + done);
-            if (written <= 0) {
-                return written < 0 ? statusOf(LibC.errno()) : IoStatus.MEDIA_ERROR;
-            }
-            done += written;
-        }
-        return IoStatus.SUCCESS;
-    }
-
-    private static long zeroRegion() {
-        long region = zeroRegion;
-        if (region == 0) {
-            synchronized (AioBdev.class) {
-                region = zeroRegion;
-                if (region == 0) {
-                    try {
-                        region = NativeMemory.mapAnonymous(ZERO_CHUNK); // never written: stays zero
-                    } catch (IOException e) {
-                        throw new IllegalStateException(e);
-                    }
-                    zeroRegion = region;
-                }
-            }
-        }
-        return region;
-    }
-
-    private int blockRangeIoctl(long request, long offset, long length) {
-        long range = Native.malloc(16);
-        try {
-            ByteBuffer view = NativeMemory.view(range, 16);
-            view.putLong(0, offset);
-            view.putLong(8, length);
-            return LibC.ioctl(fd, request, range);
-        } finally {
-            Native.free(range);
-        }
-    }
-
     @Override
     protected void doClose() {
         running = false; // nothing is in flight: the reaper leaves when it next wakes
         // A read of zero bytes completes at once and wakes the reaper now, not at its next timeout
         // (a quarter second per close otherwise).
         submit(IOCB_CMD_PREAD, IoType.READ, nativeBlock, 0, 0, (status, ignored) -> { }, null);
-        helper.shutdown();
         try {
             reaper.join(TimeUnit.NANOSECONDS.toMillis(REAP_TIMEOUT_NANOS) * 4);
-            helper.awaitTermination(5, TimeUnit.SECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
         LibC.syscall(LibC.SYS_IO_DESTROY, contextId, 0, 0, 0, 0);
-        LibC.close(fd);
+        closeFile();
         Native.free(nativeBlock);
     }
 }

@@ -77,9 +77,19 @@ public final class BdevRegistryImpl implements BdevRegistry {
         }
     }
 
+    /**
+     * A bare path is a disk: it means {@code uring://} where that factory is here (it falls back to
+     * aio by itself where io_uring cannot run), as Mayastor does, and {@code aio://} otherwise.
+     */
+    private BdevUri parse(String text) {
+        String trimmed = text == null ? "" : text.strip();
+        return trimmed.startsWith("/") && factories.containsKey("uring")
+                ? BdevUri.parse("uring://" + trimmed) : BdevUri.parse(text);
+    }
+
     @Override
     public BlockDevice create(String text) {
-        BdevUri uri = BdevUri.parse(text);
+        BdevUri uri = parse(text);
         if (LOCAL_SCHEMES.contains(uri.scheme())) {
             throw MayastorException.invalidArgument(
                     "'%s' names an existing bdev; there is nothing to create", uri);
@@ -201,7 +211,7 @@ public final class BdevRegistryImpl implements BdevRegistry {
 
     @Override
     public Optional<BlockDevice> findByUri(String text) {
-        BdevUri uri = BdevUri.parse(text);
+        BdevUri uri = parse(text);
         if (LOCAL_SCHEMES.contains(uri.scheme())) {
             return lookup(uri.pathName());
         }

@@ -59,12 +59,23 @@ public final class LibC {
     public static final long SYS_IO_SUBMIT = AARCH64 ? 2 : 209;
     public static final long SYS_IO_GETEVENTS = AARCH64 ? 4 : 208;
 
+    // the io_uring system calls: asm-generic numbers, the same on x86-64 and AArch64
+    public static final long SYS_IO_URING_SETUP = 425;
+    public static final long SYS_IO_URING_ENTER = 426;
+    public static final long SYS_IO_URING_REGISTER = 427;
+
+    // sys/eventfd.h
+    public static final int EFD_CLOEXEC = 0x80000;
+    public static final int EFD_NONBLOCK = 0x800;
+
     private LibC() {
     }
 
     public static native int open(String path, int flags, int mode);
 
     public static native int close(int fd);
+
+    public static native long read(int fd, long buf, long count);
 
     public static native long pread(int fd, long buf, long count, long offset);
 
@@ -88,6 +99,8 @@ public final class LibC {
     public static native long memset(long addr, int value, long length);
 
     public static native int memfd_create(String name, int flags);
+
+    public static native int eventfd(int initval, int flags);
 
     public static native int ftruncate(int fd, long length);
 

@@ -15,11 +15,36 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
- * A reactor's thread and everything it owns. The loop runs posted tasks, due timers and ready
- * channels, and sleeps in the selector when there is nothing to do (no busy polling: an idle node
- * burns no CPU).
+ * A reactor's thread and everything it owns. The loop runs posted tasks, due timers, its
+ * {@linkplain Poller pollers} (I/O rings) and ready channels, and sleeps in the selector when there
+ * is nothing to do (no busy polling: an idle node burns no CPU).
  */
-final class ReactorThread extends Thread implements Reactor {
+public final class ReactorThread extends Thread implements Reactor {
+
+    /**
+     * Work the reactor drives every turn besides its channels and tasks: an I/O ring whose
+     * submissions it batches and whose completions it reaps on this thread. A poller that has I/O in
+     * flight keeps a channel registered with the selector (an eventfd) to wake the reactor from
+     * sleep.
+     */
+    public interface Poller {
+        /**
+         * Reaps the completions that arrived and submits what was queued since the last turn.
+         *
+         * @return true while it holds work that a sleep would delay
+         */
+        boolean poll();
+
+        /**
+         * The reactor is about to sleep: arrange to be woken when I/O in flight completes.
+         *
+         * @return false when something arrived meanwhile and the reactor should not sleep
+         */
+        boolean prepareToSleep();
+
+        /** The reactor is stopping. */
+        void close();
+    }
 
     private static final Logger LOG = System.getLogger("mayastor.reactor");
     private static final int TASK_RING = 16384;
@@ -37,6 +62,7 @@ final class ReactorThread extends Thread implements Reactor {
     private final ConcurrentLinkedQueue<Runnable> overflow = new ConcurrentLinkedQueue<>();
     private final AtomicBoolean sleeping = new AtomicBoolean();
     private final PriorityQueue<TimerTask> timers = new PriorityQueue<>();
+    private Poller[] pollers = new Poller[0];
     private volatile boolean running = true;
 
     // statistics, written on the reactor thread only
@@ -80,6 +106,29 @@ final class ReactorThread extends Thread implements Reactor {
             throw new UncheckedIOException("cannot open a selector for reactor " + id, e);
         }
         setDaemon(true);
+    }
+
+    /** The reactor of {@code group} whose thread this is, or null. */
+    public static ReactorThread current(ReactorGroupImpl group) {
+        return Thread.currentThread() instanceof ReactorThread thread && thread.group == group ? thread : null;
+    }
+
+    /** Adds a poller; on this reactor's thread only. */
+    public void addPoller(Poller poller) {
+        if (!inReactor()) {
+            throw new IllegalStateException("addPoller must be called on " + getName());
+        }
+        Poller[] more = java.util.Arrays.copyOf(pollers, pollers.length + 1);
+        more[pollers.length] = poller;
+        pollers = more;
+    }
+
+    /** Removes a poller; on this reactor's thread only. */
+    public void removePoller(Poller poller) {
+        if (!inReactor()) {
+            throw new IllegalStateException("removePoller must be called on " + getName());
+        }
+        pollers = java.util.Arrays.stream(pollers).filter(p -> p != poller).toArray(Poller[]::new);
     }
 
     @Override
@@ -130,8 +179,9 @@ final class ReactorThread extends Thread implements Reactor {
             try {
                 runTasks();
                 long timeoutMillis = runTimers();
+                boolean busy = runPollers();
                 sleeping.set(true);
-                if (hasTasks() || !running) {
+                if (busy || hasTasks() || !running || !pollersReadyToSleep()) {
                     sleeping.set(false);
                     selector.selectNow(dispatcher);
                 } else {
@@ -141,6 +191,13 @@ final class ReactorThread extends Thread implements Reactor {
                 }
             } catch (Throwable t) {
                 LOG.log(Level.ERROR, getName() + ": unexpected error in the reactor loop", t);
+            }
+        }
+        for (Poller poller : pollers) {
+            try {
+                poller.close();
+            } catch (RuntimeException e) {
+                LOG.log(Level.WARNING, getName() + ": a poller failed to close", e);
             }
         }
         try {
@@ -170,6 +227,26 @@ final class ReactorThread extends Thread implements Reactor {
                 // closing after a failure: nothing more to do
             }
         }
+    }
+
+    private boolean runPollers() {
+        boolean busy = false;
+        for (Poller poller : pollers) {
+            try {
+                busy |= poller.poll();
+            } catch (Throwable t) {
+                LOG.log(Level.ERROR, getName() + ": poller failed", t);
+            }
+        }
+        return busy;
+    }
+
+    private boolean pollersReadyToSleep() {
+        boolean ready = true;
+        for (Poller poller : pollers) {
+            ready &= poller.prepareToSleep(); // every poller arms its wake-up, even after one says no
+        }
+        return ready;
     }
 
     private boolean hasTasks() {

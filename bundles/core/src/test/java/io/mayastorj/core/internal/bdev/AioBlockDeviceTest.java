@@ -16,6 +16,7 @@ import io.mayastorj.core.bdev.IoStatus;
 import io.mayastorj.core.buffer.DmaBuffer;
 import io.mayastorj.core.error.ErrorKind;
 import io.mayastorj.core.error.MayastorException;
+import io.mayastorj.core.internal.reactor.ReactorGroupImpl;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.nio.charset.StandardCharsets;
@@ -26,9 +27,10 @@ import java.util.Arrays;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
-/** The aio bdev on a real block device: a loop device over a file (needs root and losetup). */
+/** The aio and uring bdevs on a real block device: a loop device over a file (needs root and losetup). */
 class AioBlockDeviceTest {
 
     private static final Duration T = Duration.ofSeconds(10);
@@ -58,20 +60,23 @@ class AioBlockDeviceTest {
         }
     }
 
-    @Test
-    void blockDeviceGeometryComesFromTheKernel() throws IOException {
-        AioBdevFactory factory = new AioBdevFactory();
-        AioBdev d = (AioBdev) factory.create(BdevUri.parse(loop));
+    @ParameterizedTest
+    @ValueSource(strings = {"aio", "uring"})
+    void blockDeviceGeometryComesFromTheKernel(String scheme) throws IOException {
+        ReactorGroupImpl reactors = new ReactorGroupImpl(1);
+        FileBdevFactory factory = scheme.equals("aio") ? new AioBdevFactory() : new UringBdevFactory(reactors);
+        FileBdev d = (FileBdev) factory.create(BdevUri.parse(scheme + "://" + loop));
         try (TestPool pool = new TestPool()) {
             assertEquals(loop, d.name());
             assertEquals(512, d.blockSize());
             assertEquals((32 << 20) / 512, d.blockCount());
             assertTrue(d.direct());
 
-            MayastorException busy = assertThrows(MayastorException.class, () -> factory.create(BdevUri.parse(loop)));
+            MayastorException busy = assertThrows(MayastorException.class,
+                    () -> factory.create(BdevUri.parse(scheme + "://" + loop)));
             assertEquals(ErrorKind.FAILED_PRECONDITION, busy.kind());
-            assertEquals("'" + loop + "': " + loop + " is in use (mounted, or opened exclusively by another process)",
-                    busy.getMessage());
+            assertEquals("'" + scheme + "://" + loop + "': " + loop
+                    + " is in use (mounted, or opened exclusively by another process)", busy.getMessage());
 
             int length = 128 << 10;
             DmaBuffer out = pool.allocate(length);
@@ -87,6 +92,7 @@ class AioBlockDeviceTest {
             assertArrayEquals(expected, TestPool.bytes(in, 0, length));
         } finally {
             d.close();
+            reactors.stop();
         }
     }
 }

@@ -1,0 +1,198 @@
+package io.mayastorj.core.internal.bdev;
+
+import com.sun.jna.Native;
+import io.mayastorj.core.bdev.BlockDeviceBase;
+import io.mayastorj.core.bdev.IoCompletion;
+import io.mayastorj.core.bdev.IoStatus;
+import io.mayastorj.core.bdev.IoType;
+import io.mayastorj.core.internal.nativeio.Errno;
+import io.mayastorj.core.internal.nativeio.LibC;
+import io.mayastorj.core.internal.nativeio.NativeMemory;
+import java.io.IOException;
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
+import java.nio.ByteBuffer;
+import java.util.UUID;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * What the aio and uring bdevs share: an open file or block device, and the operations the kernel
+ * has no asynchronous form of on every device (unmap and write-zeroes through fallocate or the
+ * block-device ioctls, and fdatasync where the asynchronous one is refused), which run on a helper
+ * thread: they are rare.
+ */
+abstract class FileBdev extends BlockDeviceBase {
+
+    private static final Logger LOG = System.getLogger("mayastor.bdev");
+    private static final int ZERO_CHUNK = 1 << 20;
+    private static volatile long zeroRegion;
+
+    /** An opened file and what was learnt about it, ready to become a bdev. */
+    record OpenFile(String name, UUID uuid, int blockSize, long blockCount, String path, int fd, boolean direct,
+                    boolean blockDevice, int alignment) {
+    }
+
+    protected final String path;
+    protected final int fd;
+    private final boolean direct;
+    private final boolean blockDevice;
+    private final int alignment;
+    private final ExecutorService helper;
+    private volatile boolean unmapSupported = true;
+    private volatile boolean zeroRangeSupported = true;
+
+    /** The bdev owns {@code file.fd()} from now on. */
+    FileBdev(OpenFile file, String kind) {
+        super(file.name(), file.uuid(), file.blockSize(), file.blockCount());
+        this.path = file.path();
+        this.fd = file.fd();
+        this.direct = file.direct();
+        this.blockDevice = file.blockDevice();
+        this.alignment = file.alignment();
+        helper = Executors.newSingleThreadExecutor(r -> {
+            Thread t = new Thread(r, kind + "-helper " + file.name());
+            t.setDaemon(true);
+            return t;
+        });
+    }
+
+    @Override
+    public int bufferAlignment() {
+        return alignment;
+    }
+
+    @Override
+    public boolean supports(IoType type) {
+        return type != IoType.UNMAP || unmapSupported;
+    }
+
+    String path() {
+        return path;
+    }
+
+    boolean direct() {
+        return direct;
+    }
+
+    static IoStatus statusOf(int errno) {
+        return switch (errno) {
+            case Errno.EIO -> IoStatus.MEDIA_ERROR;
+            case Errno.ENOSPC, 122 /* EDQUOT */ -> IoStatus.NO_SPACE;
+            case Errno.ECANCELED -> IoStatus.ABORTED;
+            case Errno.EOPNOTSUPP -> IoStatus.UNSUPPORTED;
+            default -> IoStatus.FAILED;
+        };
+    }
+
+    /** The status of a read, write or flush that the kernel answered with {@code result}. */
+    static IoStatus statusOf(IoType type, long bytes, long result) {
+        if (result < 0) {
+            return statusOf((int) -result);
+        }
+        return type == IoType.FLUSH || result == bytes ? IoStatus.SUCCESS
+                : IoStatus.MEDIA_ERROR; // a short transfer on a range the base class checked
+    }
+
+    protected final <C> void syncOnHelper(IoCompletion<? super C> done, C context) {
+        helper.execute(() -> complete(IoType.FLUSH, 0,
+                LibC.fdatasync(fd) == 0 ? IoStatus.SUCCESS : statusOf(LibC.errno()), done, context));
+    }
+
+    @Override
+    protected <C> void doUnmap(long lba, long blocks, IoCompletion<? super C> done, C context) {
+        long offset = lba * blockSize();
+        long length = blocks * blockSize();
+        helper.execute(() -> {
+            int rc = blockDevice
+                    ? blockRangeIoctl(LibC.BLKDISCARD, offset, length)
+                    : LibC.fallocate(fd, LibC.FALLOC_FL_PUNCH_HOLE | LibC.FALLOC_FL_KEEP_SIZE, offset, length);
+            IoStatus status = IoStatus.SUCCESS;
+            if (rc != 0) {
+                int errno = LibC.errno();
+                if (errno == Errno.EOPNOTSUPP) {
+                    unmapSupported = false;
+                    LOG.log(Level.INFO, "bdev {0}: the device does not support unmap", name());
+                }
+                status = statusOf(errno);
+            }
+            complete(IoType.UNMAP, length, status, done, context);
+        });
+    }
+
+    @Override
+    protected <C> void doWriteZeroes(long lba, long blocks, IoCompletion<? super C> done, C context) {
+        long offset = lba * blockSize();
+        long length = blocks * blockSize();
+        helper.execute(() -> complete(IoType.WRITE_ZEROES, length, zeroRange(offset, length), done, context));
+    }
+
+    /** On the helper thread: the cheapest way the device offers to make a range read as zeros. */
+    private IoStatus zeroRange(long offset, long length) {
+        if (blockDevice) {
+            return blockRangeIoctl(LibC.BLKZEROOUT, offset, length) == 0 ? IoStatus.SUCCESS : statusOf(LibC.errno());
+        }
+        if (zeroRangeSupported) {
+            if (LibC.fallocate(fd, LibC.FALLOC_FL_ZERO_RANGE | LibC.FALLOC_FL_KEEP_SIZE, offset, length) == 0) {
+                return IoStatus.SUCCESS;
+            }
+            int errno = LibC.errno();
+            if (errno != Errno.EOPNOTSUPP) {
+                return statusOf(errno);
+            }
+            zeroRangeSupported = false; // e.g. tmpfs: write the zeros instead
+        }
+        long zeros = zeroRegion();
+        for (long done = 0; done < length; ) {
+            long n = Math.min(ZERO_CHUNK, length - done);
+            long written = LibC.pwrite(fd, zeros, n, offset + done);
+            if (written <= 0) {
+                return written < 0 ? statusOf(LibC.errno()) : IoStatus.MEDIA_ERROR;
+            }
+            done += written;
+        }
+        return IoStatus.SUCCESS;
+    }
+
+    private static long zeroRegion() {
+        long region = zeroRegion;
+        if (region == 0) {
+            synchronized (FileBdev.class) {
+                region = zeroRegion;
+                if (region == 0) {
+                    try {
+                        region = NativeMemory.mapAnonymous(ZERO_CHUNK); // never written: stays zero
+                    } catch (IOException e) {
+                        throw new IllegalStateException(e);
+                    }
+                    zeroRegion = region;
+                }
+            }
+        }
+        return region;
+    }
+
+    private int blockRangeIoctl(long request, long offset, long length) {
+        long range = Native.malloc(16);
+        try {
+            ByteBuffer view = NativeMemory.view(range, 16);
+            view.putLong(0, offset);
+            view.putLong(8, length);
+            return LibC.ioctl(fd, request, range);
+        } finally {
+            Native.free(range);
+        }
+    }
+
+    /** Stops the helper (its work is done: nothing is in flight) and closes the file. */
+    protected final void closeFile() {
+        helper.shutdown();
+        try {
+            helper.awaitTermination(5, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        LibC.close(fd);
+    }
+}

@@ -1,0 +1,178 @@
+package io.mayastorj.core.internal.bdev;
+
+import com.sun.jna.Native;
+import io.mayastorj.core.bdev.BdevFactory;
+import io.mayastorj.core.bdev.BdevUri;
+import io.mayastorj.core.bdev.BlockDevice;
+import io.mayastorj.core.error.ErrorKind;
+import io.mayastorj.core.error.MayastorException;
+import io.mayastorj.core.internal.nativeio.Errno;
+import io.mayastorj.core.internal.nativeio.LibC;
+import io.mayastorj.core.internal.nativeio.NativeMemory;
+import java.io.IOException;
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Set;
+import java.util.UUID;
+
+/**
+ * {@code SCHEME:///PATH[?blk_size=512|4096][&uuid=U]}: a file or block device, for the bdevs that
+ * drive one (aio, uring). The file must exist; it is opened with O_DIRECT where the file system
+ * allows (else with a warning: writes then sit in the page cache until a flush), locked against a
+ * second opener, and a block device is opened exclusively.
+ */
+public abstract class FileBdevFactory implements BdevFactory {
+
+    private static final Logger LOG = System.getLogger("mayastor.bdev");
+    private static final Set<String> PARAMS = Set.of("blk_size", "uuid");
+    private static final int S_IFMT = 0170000;
+    private static final int S_IFBLK = 0060000;
+    private static final int S_IFREG = 0100000;
+    private static final int O_EXCL = 0x80;
+
+    private final String scheme;
+
+    /** Tests turn O_DIRECT off to exercise the page-cache path that some file systems force. */
+    boolean directIo = true;
+
+    FileBdevFactory(String scheme) {
+        this.scheme = scheme;
+    }
+
+    @Override
+    public Set<String> schemes() {
+        return Set.of(scheme);
+    }
+
+    /** Makes the bdev over a file this factory opened; it owns {@code file.fd()} from then on. */
+    abstract BlockDevice make(FileBdev.OpenFile file) throws IOException;
+
+    @Override
+    public String nameOf(BdevUri uri) {
+        uri.requireNoHost().requireKnownParams(PARAMS);
+        if (!uri.path().startsWith("/") || uri.path().length() < 2) {
+            throw MayastorException.invalidArgument("'%s': %s needs an absolute path: %s:///PATH", uri, scheme, scheme);
+        }
+        return uri.path();
+    }
+
+    @Override
+    public BlockDevice create(BdevUri uri) {
+        String name = nameOf(uri);
+        Path path = Path.of(uri.path());
+        int mode = fileMode(uri, path);
+        boolean blockDevice = (mode & S_IFMT) == S_IFBLK;
+        if (!blockDevice && (mode & S_IFMT) != S_IFREG) {
+            throw MayastorException.invalidArgument("'%s': %s is neither a regular file nor a block device", uri, path);
+        }
+        int flags = LibC.O_RDWR | LibC.O_CLOEXEC | (blockDevice ? O_EXCL : 0);
+        boolean direct = directIo;
+        int fd = LibC.open(path.toString(), flags | (direct ? LibC.O_DIRECT : 0), 0);
+        if (fd < 0 && direct && LibC.errno() == Errno.EINVAL) {
+            direct = false;
+            fd = LibC.open(path.toString(), flags, 0);
+        }
+        if (fd < 0) {
+            throw openError(uri, path, LibC.errno());
+        }
+        try {
+            if (!blockDevice && LibC.flock(fd, LibC.LOCK_EX | LibC.LOCK_NB) != 0) {
+                throw MayastorException.failedPrecondition(
+                        "'%s': %s is in use by another process (it holds a lock on the file)", uri, path);
+            }
+            long size = blockDevice ? blockDeviceSize(fd) : Files.size(path);
+            int alignment = blockDevice ? sectorSize(fd) : direct ? probeDirectAlignment(fd) : 1;
+            int blockSize = SizeParams.blockSize(uri, Math.max(512, alignment));
+            if (blockSize < alignment) {
+                throw MayastorException.invalidArgument(
+                        "'%s': blk_size=%d is below the %d-byte alignment the device needs for direct I/O",
+                        uri, blockSize, alignment);
+            }
+            long blockCount = size / blockSize;
+            if (blockCount == 0) {
+                throw MayastorException.invalidArgument(
+                        "'%s': %s holds %d bytes, less than one %d-byte block; give it a size first (truncate -s 1G %s)",
+                        uri, path, size, blockSize, path);
+            }
+            if (!direct) {
+                LOG.log(Level.WARNING, "bdev {0}: the file system does not support O_DIRECT; the page cache holds "
+                        + "writes until a flush", name);
+            }
+            UUID uuid = uri.uuidParam().orElseGet(UUID::randomUUID);
+            return make(new FileBdev.OpenFile(name, uuid, blockSize, blockCount, path.toString(), fd, direct,
+                    blockDevice, direct ? alignment : 1));
+        } catch (MayastorException e) {
+            LibC.close(fd);
+            throw e;
+        } catch (IOException e) {
+            LibC.close(fd);
+            throw new MayastorException(ErrorKind.INTERNAL, "'" + uri + "': " + e.getMessage(), e);
+        }
+    }
+
+    private static int fileMode(BdevUri uri, Path path) {
+        try {
+            return (Integer) Files.getAttribute(path, "unix:mode");
+        } catch (java.nio.file.NoSuchFileException e) {
+            throw MayastorException.notFound("'%s': no such file or device %s", uri, path);
+        } catch (IOException | UnsupportedOperationException e) {
+            throw MayastorException.invalidArgument("'%s': cannot inspect %s: %s", uri, path, e.getMessage());
+        }
+    }
+
+    private static MayastorException openError(BdevUri uri, Path path, int errno) {
+        String why = LibC.describe(errno);
+        return switch (errno) {
+            case Errno.ENOENT -> MayastorException.notFound("'%s': no such file or device %s", uri, path);
+            case Errno.EBUSY -> MayastorException.failedPrecondition(
+                    "'%s': %s is in use (mounted, or opened exclusively by another process)", uri, path);
+            case Errno.EACCES, Errno.EPERM, Errno.EROFS -> MayastorException.failedPrecondition(
+                    "'%s': cannot open %s for reading and writing: %s", uri, path, why);
+            case Errno.EISDIR -> MayastorException.invalidArgument("'%s': %s is a directory", uri, path);
+            default -> MayastorException.internal("'%s': cannot open %s: %s", uri, path, why);
+        };
+    }
+
+    private static long blockDeviceSize(int fd) throws IOException {
+        return ioctlOut(fd, LibC.BLKGETSIZE64, "BLKGETSIZE64").getLong(0);
+    }
+
+    private static int sectorSize(int fd) throws IOException {
+        return ioctlOut(fd, LibC.BLKSSZGET, "BLKSSZGET").getInt(0);
+    }
+
+    /** Runs an ioctl that writes up to 8 bytes and returns them. */
+    private static ByteBuffer ioctlOut(int fd, long request, String name) throws IOException {
+        long out = Native.malloc(8);
+        try {
+            if (LibC.ioctl(fd, request, out) != 0) {
+                throw new IOException(name + " failed: " + LibC.describe(LibC.errno()));
+            }
+            return ByteBuffer.allocate(8).order(ByteOrder.nativeOrder()).put(0, NativeMemory.view(out, 8), 0, 8);
+        } finally {
+            Native.free(out);
+        }
+    }
+
+    /** The smallest direct read the file system takes: 512 bytes, else 4096. */
+    private static int probeDirectAlignment(int fd) throws IOException {
+        long page = NativeMemory.mapAnonymous(4096);
+        try {
+            for (int size : new int[] {512, 4096}) {
+                if (LibC.pread(fd, page, size, 0) >= 0) {
+                    return size;
+                }
+                if (LibC.errno() != Errno.EINVAL) {
+                    throw new IOException("reading the first block failed: " + LibC.describe(LibC.errno()));
+                }
+            }
+            throw new IOException("the file system refuses direct reads of 512 and 4096 bytes");
+        } finally {
+            NativeMemory.unmap(page, 4096);
+        }
+    }
+}

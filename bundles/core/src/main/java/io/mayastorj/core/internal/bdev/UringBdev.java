@@ -1,0 +1,91 @@
+package io.mayastorj.core.internal.bdev;
+
+import io.mayastorj.core.bdev.IoCompletion;
+import io.mayastorj.core.bdev.IoType;
+import io.mayastorj.core.buffer.DmaBuffer;
+import io.mayastorj.core.internal.nativeio.Errno;
+import io.mayastorj.core.internal.nativeio.IoUring;
+import io.mayastorj.core.internal.reactor.ReactorThread;
+
+/**
+ * A file or block device driven by io_uring ({@code uring:///PATH}, Mayastor's scheme), opened
+ * like the aio bdev. A request made on a reactor goes into that reactor's {@link UringQueue} and
+ * completes on the same thread; one made elsewhere (a pool's metadata thread, a blocking caller) is
+ * handed to the device's home reactor first. Flush is fdatasync through the ring.
+ */
+final class UringBdev extends FileBdev {
+
+    private final UringBdevFactory rings;
+    private final ReactorThread home;
+    private volatile boolean ringFlush = true;
+
+    UringBdev(FileBdev.OpenFile file, UringBdevFactory rings, ReactorThread home) {
+        super(file, "uring");
+        this.rings = rings;
+        this.home = home;
+    }
+
+    @Override
+    public String productName() {
+        return "io_uring disk";
+    }
+
+    @Override
+    protected <C> void doRead(DmaBuffer buffer, int bufferOffset, long lba, int blocks,
+                              IoCompletion<? super C> done, C context) {
+        submit(IoUring.OP_READ, IoType.READ, buffer.address() + bufferOffset, blocks * blockSize(),
+                lba * blockSize(), 0, done, context);
+    }
+
+    @Override
+    protected <C> void doWrite(DmaBuffer buffer, int bufferOffset, long lba, int blocks,
+                               IoCompletion<? super C> done, C context) {
+        submit(IoUring.OP_WRITE, IoType.WRITE, buffer.address() + bufferOffset, blocks * blockSize(),
+                lba * blockSize(), 0, done, context);
+    }
+
+    @Override
+    protected <C> void doFlush(IoCompletion<? super C> done, C context) {
+        if (ringFlush) {
+            submit(IoUring.OP_FSYNC, IoType.FLUSH, 0, 0, 0, IoUring.FSYNC_DATASYNC, done, context);
+        } else {
+            syncOnHelper(done, context);
+        }
+    }
+
+    private <C> void submit(byte opcode, IoType type, long address, int length, long offset, int opFlags,
+                            IoCompletion<? super C> done, C context) {
+        UringQueue queue = rings.queueOnThisThread();
+        if (queue != null) {
+            queue.submit(this, opcode, type, address, length, offset, opFlags, done, context);
+        } else {
+            UringQueue homeQueue = rings.queueOf(home);
+            home.execute(() -> homeQueue.submit(this, opcode, type, address, length, offset, opFlags, done, context));
+        }
+    }
+
+    /** On the reactor that submitted: the kernel answered {@code result} (bytes, or -errno). */
+    void finish(IoType type, long length, int result, IoCompletion<Object> done, Object context) {
+        if (type == IoType.FLUSH && result == -Errno.EINVAL) {
+            ringFlush = false; // a file system without an asynchronous fdatasync
+            syncOnHelper(done, context);
+            return;
+        }
+        complete(type, length, statusOf(type, length, result), done, context);
+    }
+
+    @Override
+    protected void awaitProgress() {
+        UringQueue queue = rings.queueOnThisThread();
+        if (queue != null) {
+            queue.awaitProgress(); // closed on a reactor: its own ring holds what is in flight
+        } else {
+            super.awaitProgress();
+        }
+    }
+
+    @Override
+    protected void doClose() {
+        closeFile();
+    }
+}

@@ -1,0 +1,141 @@
+package io.mayastorj.core.internal.bdev;
+
+import io.mayastorj.core.bdev.BdevFactory;
+import io.mayastorj.core.bdev.BlockDevice;
+import io.mayastorj.core.internal.nativeio.SelectableFd;
+import io.mayastorj.core.internal.reactor.ReactorGroupImpl;
+import io.mayastorj.core.internal.reactor.ReactorThread;
+import io.mayastorj.core.reactor.Reactor;
+import java.io.IOException;
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.osgi.service.component.annotations.Activate;
+import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.Deactivate;
+import org.osgi.service.component.annotations.Reference;
+
+/**
+ * {@code uring:///PATH[?blk_size=512|4096][&uuid=U]}: a file or block device driven by io_uring,
+ * one ring per reactor. The rings are set up when the first uring bdev is made. Where io_uring
+ * cannot run (an old kernel, a seccomp policy, {@code io_uring_disabled}, a JVM without the option
+ * that lets a reactor watch the ring) the bdev is an aio one instead, and one log line says why.
+ */
+@Component(service = {BdevFactory.class, UringBdevFactory.class})
+public final class UringBdevFactory extends FileBdevFactory {
+
+    private static final Logger LOG = System.getLogger("mayastor.bdev");
+
+    private final ReactorGroupImpl reactors;
+    private final AtomicInteger nextHome = new AtomicInteger();
+    /** Indexed by reactor id; set once the rings are up. */
+    private volatile UringQueue[] queues;
+    private String unavailable;
+
+    @Activate
+    public UringBdevFactory(@Reference ReactorGroupImpl reactors) {
+        super("uring");
+        this.reactors = reactors;
+    }
+
+    /** A factory that behaves as on a node where io_uring cannot run, for {@code why}. */
+    UringBdevFactory(ReactorGroupImpl reactors, String why) {
+        this(reactors);
+        giveUp(why);
+    }
+
+    /** Why uring bdevs are served by aio here, or empty when io_uring runs. */
+    public synchronized Optional<String> unavailable() {
+        rings();
+        return Optional.ofNullable(unavailable);
+    }
+
+    @Override
+    BlockDevice make(FileBdev.OpenFile file) throws IOException {
+        UringQueue[] rings = rings();
+        if (rings == null) {
+            return new AioBdev(file);
+        }
+        List<Reactor> all = reactors.reactors();
+        ReactorThread home = (ReactorThread) all.get(Math.floorMod(nextHome.getAndIncrement(), all.size()));
+        return new UringBdev(file, this, home);
+    }
+
+    /** The current thread's ring, or null when it is not one of the group's reactors. */
+    UringQueue queueOnThisThread() {
+        ReactorThread thread = ReactorThread.current(reactors);
+        UringQueue[] rings = queues;
+        return thread == null || rings == null ? null : rings[thread.id()];
+    }
+
+    UringQueue queueOf(ReactorThread reactor) {
+        return queues[reactor.id()];
+    }
+
+    private synchronized UringQueue[] rings() {
+        if (queues != null || unavailable != null) {
+            return queues;
+        }
+        Optional<String> noSelect = SelectableFd.unavailable();
+        if (noSelect.isPresent()) {
+            return giveUp(noSelect.get());
+        }
+        List<Reactor> all = reactors.reactors();
+        UringQueue[] made = new UringQueue[all.size()];
+        try {
+            for (Reactor reactor : all) {
+                ReactorThread thread = (ReactorThread) reactor;
+                CompletableFuture<UringQueue> ring = new CompletableFuture<>();
+                thread.execute(() -> {
+                    try {
+                        ring.complete(new UringQueue(thread));
+                    } catch (IOException | RuntimeException e) {
+                        ring.completeExceptionally(e);
+                    }
+                });
+                made[thread.id()] = ring.get(10, TimeUnit.SECONDS);
+            }
+        } catch (ExecutionException e) {
+            closeAll(made);
+            return giveUp(e.getCause().getMessage());
+        } catch (TimeoutException e) {
+            closeAll(made);
+            return giveUp("a reactor did not set its ring up within 10 s");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            closeAll(made);
+            throw new IllegalStateException("interrupted while setting up the io_uring rings", e);
+        }
+        queues = made;
+        LOG.log(Level.INFO, "io_uring: one ring of {0} entries per reactor ({1} reactors)",
+                UringQueue.SUBMISSION_ENTRIES, made.length);
+        return made;
+    }
+
+    private UringQueue[] giveUp(String why) {
+        unavailable = why;
+        LOG.log(Level.WARNING, "io_uring is unavailable ({0}); uring:// devices are served by aio", why);
+        return null;
+    }
+
+    private static void closeAll(UringQueue[] rings) {
+        for (UringQueue ring : rings) {
+            if (ring != null) {
+                ring.reactor().execute(ring::close);
+            }
+        }
+    }
+
+    @Deactivate
+    public synchronized void deactivate() {
+        if (queues != null) {
+            closeAll(queues); // a request that still comes is cancelled
+        }
+    }
+}

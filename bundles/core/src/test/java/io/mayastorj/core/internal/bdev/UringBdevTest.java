@@ -1,0 +1,194 @@
+package io.mayastorj.core.internal.bdev;
+
+import static io.mayastorj.core.bdev.BlockingIo.read;
+import static io.mayastorj.core.bdev.BlockingIo.write;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.mayastorj.core.bdev.BdevUri;
+import io.mayastorj.core.bdev.IoCompletion;
+import io.mayastorj.core.bdev.IoStatus;
+import io.mayastorj.core.buffer.DmaBuffer;
+import io.mayastorj.core.internal.reactor.ReactorGroupImpl;
+import io.mayastorj.core.reactor.Reactor;
+import java.io.IOException;
+import java.lang.management.ManagementFactory;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The file-bdev contract on io_uring, and what is io_uring's own: requests made on a reactor
+ * complete on that reactor, any number of them, and a reactor can close a device it has I/O on.
+ * The kernel here has io_uring; where it had not, {@link #whereIoUringCannotRunTheDeviceIsAnAioOne}
+ * is the path a node takes.
+ */
+class UringBdevTest extends FileBdevTest {
+
+    private static final Duration T = Duration.ofSeconds(10);
+    private static final ReactorGroupImpl REACTORS = new ReactorGroupImpl(2);
+
+    @AfterAll
+    static void stopReactors() {
+        REACTORS.stop();
+    }
+
+    @Override
+    FileBdevFactory factory() {
+        return new UringBdevFactory(REACTORS);
+    }
+
+    @Override
+    String product() {
+        return "io_uring disk";
+    }
+
+    @Override
+    int queueDepth() {
+        return UringQueue.SLOTS;
+    }
+
+    @Test
+    void ioUringRunsHere() {
+        assertEquals(Optional.empty(), ((UringBdevFactory) factory).unavailable());
+    }
+
+    @Test
+    void requestsMadeOnAReactorCompleteOnThatReactorAndBeyondTheSlotsStillComplete() throws Exception {
+        FileBdev d = open(file("disk.img", 32 << 20), "");
+        assertInstanceOf(UringBdev.class, d);
+        int requests = UringQueue.SLOTS * 3; // two thirds of them wait for a slot
+        List<DmaBuffer> written = new ArrayList<>();
+        for (int i = 0; i < requests; i++) {
+            DmaBuffer b = buffers.allocate(4096);
+            TestPool.fill(b, 4096, i);
+            written.add(b);
+        }
+        ConcurrentLinkedQueue<String> wrongThread = new ConcurrentLinkedQueue<>();
+        AtomicInteger failures = new AtomicInteger();
+        CountDownLatch done = new CountDownLatch(requests);
+        for (Reactor reactor : REACTORS.reactors()) {
+            IoCompletion<Integer> check = (status, i) -> {
+                if (!reactor.inReactor()) {
+                    wrongThread.add("write " + i + " completed on " + Thread.currentThread().getName());
+                }
+                if (!status.isSuccess()) {
+                    failures.incrementAndGet();
+                }
+                done.countDown();
+            };
+            reactor.execute(() -> {
+                for (int i = reactor.id(); i < requests; i += 2) {
+                    d.write(written.get(i), 0, i * 8L, 8, check, i);
+                }
+            });
+        }
+        assertTrue(done.await(30, TimeUnit.SECONDS), "all writes complete");
+        assertEquals(List.of(), List.copyOf(wrongThread));
+        assertEquals(0, failures.get());
+        DmaBuffer in = buffers.allocate(4096);
+        for (int i = 0; i < requests; i += 101) {
+            assertEquals(IoStatus.SUCCESS, read(d, in, 0, i * 8L, 8, T)); // from a test thread: via the home reactor
+            assertArrayEquals(TestPool.bytes(written.get(i), 0, 4096), TestPool.bytes(in, 0, 4096), "block " + i);
+        }
+        assertEquals(requests, d.stats().writeOps());
+        d.close();
+    }
+
+    @Test
+    void aReactorClosesADeviceWithItsOwnRequestsInFlight() throws Exception {
+        FileBdev d = open(file("disk.img", 8 << 20), "");
+        DmaBuffer b = buffers.allocate(64 << 10);
+        Reactor reactor = REACTORS.reactors().get(0);
+        AtomicInteger completed = new AtomicInteger();
+        CountDownLatch closed = new CountDownLatch(1);
+        reactor.execute(() -> {
+            for (int i = 0; i < 64; i++) {
+                d.write(b, 0, i * 128L, 128, (status, ctx) -> completed.incrementAndGet(), null);
+            }
+            d.close(); // waits for the 64 writes, which only this thread can reap
+            closed.countDown();
+        });
+        assertTrue(closed.await(10, TimeUnit.SECONDS), "the close returned");
+        assertEquals(64, completed.get());
+        assertEquals(IoStatus.DEVICE_CLOSED, write(d, b, 0, 0, 1, T));
+    }
+
+    @Test
+    void anIdleNodeWithUringDevicesSleeps() throws Exception {
+        FileBdev d = open(file("disk.img", 1 << 20), "");
+        DmaBuffer b = buffers.allocate(4096);
+        assertEquals(IoStatus.SUCCESS, write(d, b, 0, 0, 8, T));
+        String before = REACTORS.describe();
+        Thread.sleep(500);
+        // Nothing in flight: the eventfd is quiet and the reactors do not wake.
+        assertEquals(before, REACTORS.describe());
+        d.close();
+    }
+
+    @Test
+    void aReactorDrivingTheRingAllocatesNothingPerIo() throws Exception {
+        FileBdev d = open(file("disk.img", 8 << 20), "");
+        Reactor reactor = REACTORS.reactors().get(1);
+        int ios = 50_000;
+        int depth = 8;
+        long[] bytes = new long[2];
+        for (int round = 0; round < 2; round++) { // the first also pays for class loading and JIT
+            CompletableFuture<Long> allocated = new CompletableFuture<>();
+            List<DmaBuffer> slots = new ArrayList<>();
+            for (int i = 0; i < depth; i++) {
+                slots.add(buffers.allocate(4096));
+            }
+            reactor.execute(() -> {
+                com.sun.management.ThreadMXBean threads = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+                long start = threads.getCurrentThreadAllocatedBytes();
+                int[] state = {ios, depth}; // to issue, in flight
+                IoCompletion<DmaBuffer> again = new IoCompletion<>() {
+                    @Override
+                    public void ioDone(IoStatus status, DmaBuffer buffer) {
+                        if (status.isSuccess() && state[0] > 0) {
+                            state[0]--;
+                            d.read(buffer, 0, (state[0] % 2048) * 8L, 8, this, buffer);
+                        } else if (--state[1] == 0) {
+                            allocated.complete(state[0] == 0 ? threads.getCurrentThreadAllocatedBytes() - start : -1);
+                        }
+                    }
+                };
+                for (DmaBuffer buffer : slots) {
+                    state[0]--;
+                    d.read(buffer, 0, (state[0] % 2048) * 8L, 8, again, buffer);
+                }
+            });
+            bytes[round] = allocated.get(60, TimeUnit.SECONDS);
+            slots.forEach(DmaBuffer::release);
+        }
+        // Everything the reactor allocated while it drove 50 000 reads: its loop, the ring, the completions.
+        assertTrue(bytes[1] >= 0, "every read succeeded");
+        assertTrue(bytes[1] < ios / 10, "the reactor allocated " + bytes[1] + " bytes for " + ios + " reads (first round "
+                + bytes[0] + ")");
+        d.close();
+    }
+
+    @Test
+    void whereIoUringCannotRunTheDeviceIsAnAioOne() throws IOException {
+        UringBdevFactory noRing = new UringBdevFactory(REACTORS, "io_uring_setup failed: Operation not permitted");
+        Path path = file("disk.img", 1 << 20);
+        FileBdev d = (FileBdev) noRing.create(BdevUri.parse("uring://" + path));
+        assertInstanceOf(AioBdev.class, d);
+        assertEquals(Optional.of("io_uring_setup failed: Operation not permitted"), noRing.unavailable());
+        DmaBuffer b = buffers.allocate(4096);
+        assertEquals(IoStatus.SUCCESS, write(d, b, 0, 0, 8, T));
+        d.close();
+    }
+}
