@@ -32,10 +32,11 @@ ctl() { "$M" ctl --node "$NODE" "$@"; }
 ctl pool create idle "$DIR/pool.img" >/dev/null
 echo "# pool on $(ctl bdev list "$DIR/pool.img" | tail -1 | awk '{print $1, $2, $3}')"
 for i in $(seq "$VOLUMES"); do
-    uuid=$(ctl replica create idle 64MiB --thin | awk 'NR==1 {print $1}')
+    uuid=$(cat /proc/sys/kernel/random/uuid)
+    ctl replica create idle 64MiB --thin --uuid "$uuid" >/dev/null
     ctl nexus create "vol-$i" --child "bdev:///$uuid" >/dev/null
     uri=$(ctl nexus publish "vol-$i" --protocol nvmf)
-    "$M" bench --uri "$uri" --rw randwrite --bs 4k --qd 8 --time 1s --ramp 0s >/dev/null
+    "$M" bench --uri "$uri" --rw randwrite --bs 4k --qd 8 --time 1s --ramp 0s >/dev/null 2>&1
 done
 echo "# $VOLUMES volumes published over nvmf, each written for 1 s; now idle for $IDLE_SECONDS s"
 sleep 2

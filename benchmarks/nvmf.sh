@@ -44,7 +44,14 @@ TARGET_PID=$(pgrep -f "node-id bench-target" | head -1)
 ctl() { "$M" ctl --node "$NODE" "$@"; }
 if [ "$TARGET" = replica ]; then
     ctl pool create bench "$SCHEME://$FILE" >/dev/null
-    REPLICA=$(ctl replica create bench "$(( ${BENCH_FILE_MB:-1024} - 64 ))MiB" | awk 'NR==1 {print $1}')
+    REPLICA=$(cat /proc/sys/kernel/random/uuid)
+    ctl replica create bench "$(( ${BENCH_FILE_MB:-1024} - 128 ))MiB" --uuid "$REPLICA" >/dev/null
+    # A thick replica's clusters are zeroed with fallocate: unwritten extents, which O_DIRECT reads
+    # answer without the disk. Write it through once (sequential 1 MiB writes wrap around) so that
+    # raw and nvmf read data, as a used disk holds.
+    "$M" bench --uri "$(ctl replica share "$REPLICA" --protocol nvmf)" --rw write --bs 1m --qd 8 --time 4s --ramp 0s \
+        >/dev/null 2>&1
+    ctl replica unshare "$REPLICA" >/dev/null
     ctl pool export bench >/dev/null
     share_file() { ctl pool import "$SCHEME://$FILE" >/dev/null; ctl replica share "$REPLICA" --protocol nvmf; }
     unshare_file() { ctl replica unshare "$REPLICA" >/dev/null; ctl pool export bench >/dev/null; }

@@ -9,9 +9,11 @@ import io.mayastorj.core.internal.reactor.ReactorThread;
 
 /**
  * A file or block device driven by io_uring ({@code uring:///PATH}, Mayastor's scheme), opened
- * like the aio bdev. A request made on a reactor goes into that reactor's {@link UringQueue} and
- * completes on the same thread; one made elsewhere (a pool's metadata thread, a blocking caller) is
- * handed to the device's home reactor first. Flush is fdatasync through the ring.
+ * like the aio bdev. A read, write or flush made on a reactor goes into that reactor's
+ * {@link UringQueue} and completes on the same thread; one made elsewhere (a pool's metadata
+ * thread, a blocking caller) is handed to the device's home reactor first. Flush is fdatasync
+ * through the ring. Unmap and write-zeroes, and flush on a file system that refuses the
+ * asynchronous one, run on {@link FileBdev}'s helper thread and complete there.
  */
 final class UringBdev extends FileBdev {
 

@@ -99,7 +99,12 @@ public final class UringBdevFactory extends FileBdevFactory {
                         ring.completeExceptionally(e);
                     }
                 });
-                made[thread.id()] = ring.get(10, TimeUnit.SECONDS);
+                try {
+                    made[thread.id()] = ring.get(10, TimeUnit.SECONDS);
+                } catch (TimeoutException e) {
+                    ring.thenAccept(late -> thread.execute(late::close)); // should it come after all
+                    throw e;
+                }
             }
         } catch (ExecutionException e) {
             closeAll(made);

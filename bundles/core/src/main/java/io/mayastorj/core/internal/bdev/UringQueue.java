@@ -41,6 +41,12 @@ final class UringQueue implements ReactorThread.Poller, IoUring.CompletionHandle
     /** Requests in flight at once; more wait in {@link #deferred}. Completion entries match. */
     static final int SLOTS = 1024;
     private static final long DRAIN_NANOS = TimeUnit.SECONDS.toNanos(10);
+    /**
+     * The longest a reactor sleeps with I/O in flight. The eventfd wakes it; this bounds what a
+     * signal lost between resuming the eventfd and sleeping would cost, should the kernel's and this
+     * side's ordering ever allow one.
+     */
+    private static final long SLEEP_CAP_MILLIS = 100;
 
     /** A request that found no free slot; allocated only then. */
     private record Deferred(UringBdev bdev, byte opcode, IoType type, long address, int length, long offset,
@@ -206,30 +212,34 @@ final class UringQueue implements ReactorThread.Poller, IoUring.CompletionHandle
     private void submitQueued() {
         while (ring.unsubmitted() > 0) {
             int n = ring.submit();
-            if (n > 0) {
+            if (n > 0 || n == -Errno.EINTR) {
                 continue;
             }
-            if (n == -Errno.EINTR) {
-                continue;
+            if (n == 0 || n == -Errno.EAGAIN || n == -Errno.EBUSY) {
+                return; // the kernel is short of memory or has completions to hand back: the next turn retries
             }
-            if (n != -Errno.EAGAIN && n != -Errno.EBUSY && submitErrors++ % 10_000 == 0) {
-                LOG.log(Level.ERROR, "reactor {0}: io_uring_enter failed: {1}; retrying next turn", reactor.getName(),
+            if (submitErrors++ % 10_000 == 0) {
+                LOG.log(Level.ERROR, "reactor {0}: io_uring_enter failed: {1}; its requests fail", reactor.getName(),
                         LibC.describe(-n));
             }
-            return; // the kernel is short of memory or has completions to hand back: the next turn retries
+            ring.cancelUnsubmitted(this, n); // retrying will not cure it: fail them, do not spin
+            return;
         }
     }
 
     @Override
-    public boolean prepareToSleep() {
+    public long prepareToSleep() {
+        if (ring.unsubmitted() > 0) {
+            return -1; // the kernel was short of something: try again before sleeping
+        }
         if (inFlight == 0) {
-            return true; // nothing to wait for: the eventfd stays paused
+            return 0; // nothing to wait for: the eventfd stays paused
         }
         if (ring.canPauseEventFd()) {
             ring.eventFdPaused(false);
             armed = true;
         }
-        return !ring.hasCompletions(); // one posted before the resume did not signal
+        return ring.hasCompletions() ? -1 : SLEEP_CAP_MILLIS; // one posted before the resume did not signal
     }
 
     /** The eventfd fired: clear it; the turn that follows reaps. */
@@ -237,11 +247,13 @@ final class UringQueue implements ReactorThread.Poller, IoUring.CompletionHandle
         LibC.read(eventFd, scratch, 8);
     }
 
-    /** On the reactor's thread while a bdev closes: lets its I/O finish. */
+    /**
+     * On the reactor's thread while a bdev closes: lets its I/O finish, including requests posted
+     * to this reactor from other threads and not yet queued.
+     */
     void awaitProgress() {
-        if (inFlight > 0) {
-            poll();
-        }
+        reactor.runPostedTasks();
+        poll();
         LockSupport.parkNanos(50_000);
     }
 
@@ -261,6 +273,9 @@ final class UringQueue implements ReactorThread.Poller, IoUring.CompletionHandle
             // The buffers of what is still in flight stay valid: this happens only as the node stops.
             LOG.log(Level.WARNING, "reactor {0}: {1} io_uring requests still in flight at close",
                     reactor.getName(), inFlight);
+        }
+        for (Deferred d; (d = deferred.poll()) != null; ) {
+            d.bdev().finish(d.type(), d.length(), -Errno.ECANCELED, d.done(), d.context());
         }
         reactor.removePoller(this);
         wakeKey.cancel();

@@ -133,10 +133,10 @@ public final class IoUring implements AutoCloseable {
             if (single) {
                 sqSize = cqSize = Math.max(sqSize, cqSize);
             }
-            long sq = map(sqSize, OFF_SQ_RING);
-            long cq = single ? sq : map(cqSize, OFF_CQ_RING);
+            long sq = map(sqSize, OFF_SQ_RING, 0, 0, 0, 0);
+            long cq = single ? sq : map(cqSize, OFF_CQ_RING, sq, sqSize, 0, 0);
             long sqesBytes = (long) SQE_SIZE * sqEntries;
-            long sqesMapped = map(sqesBytes, OFF_SQES);
+            long sqesMapped = map(sqesBytes, OFF_SQES, sq, sqSize, single ? 0 : cq, cqSize);
             sqRingAddress = sq;
             sqRingSize = sqSize;
             cqRingAddress = single ? 0 : cq;
@@ -163,11 +163,19 @@ public final class IoUring implements AutoCloseable {
         }
     }
 
-    private long map(long length, long offset) throws IOException {
+    /** Maps a region of the ring; on failure unmaps the ones mapped before (address 0: none) and closes it. */
+    private long map(long length, long offset, long mapped1, long length1, long mapped2, long length2)
+            throws IOException {
         long address = LibC.mmap(0, length, LibC.PROT_READ | LibC.PROT_WRITE, LibC.MAP_SHARED | LibC.MAP_POPULATE,
                 ringFd, offset);
         if (address == LibC.MAP_FAILED) {
             int errno = LibC.errno();
+            if (mapped1 != 0) {
+                LibC.munmap(mapped1, length1);
+            }
+            if (mapped2 != 0) {
+                LibC.munmap(mapped2, length2);
+            }
             LibC.close(ringFd);
             throw new IOException("mapping the io_uring rings failed: " + LibC.describe(errno));
         }
@@ -240,24 +248,44 @@ public final class IoUring implements AutoCloseable {
         return cqRing.getInt(cqHeadOffset) != (int) INT.getAcquire(cqRing, cqTailOffset);
     }
 
-    /** Calls {@code handler} for every completion in the ring and frees their entries; returns how many. */
+    /**
+     * Calls {@code handler} for every completion in the ring and frees their entries; returns how
+     * many. The head is read again after each call: a handler may reap too (a device closed from a
+     * completion waits for its own requests).
+     */
     public int reap(CompletionHandler handler) {
-        int head = cqRing.getInt(cqHeadOffset);
-        int tail = (int) INT.getAcquire(cqRing, cqTailOffset);
         int n = 0;
-        while (head != tail) {
+        while (true) {
+            int head = cqRing.getInt(cqHeadOffset);
+            if (head == (int) INT.getAcquire(cqRing, cqTailOffset)) {
+                return n;
+            }
             int base = cqesOffset + (head & cqMask) * CQE_SIZE;
             long userData = cqRing.getLong(base);
             int result = cqRing.getInt(base + 8);
-            head++;
-            INT.setRelease(cqRing, cqHeadOffset, head); // before the handler: it may submit and reap again
+            INT.setRelease(cqRing, cqHeadOffset, head + 1);
             n++;
             handler.completed(userData, result);
-            if (head == tail) {
-                tail = (int) INT.getAcquire(cqRing, cqTailOffset);
-            }
         }
-        return n;
+    }
+
+    /**
+     * Takes back the entries the kernel has not taken and calls {@code handler} for each with
+     * {@code result}: after an {@code io_uring_enter} error that retrying will not cure.
+     */
+    public int cancelUnsubmitted(CompletionHandler handler, int result) {
+        int head = (int) INT.getAcquire(sqRing, sqHeadOffset);
+        int count = sqTail - head;
+        long[] userData = new long[count]; // a failure path: the allocation does not matter
+        for (int i = 0; i < count; i++) {
+            userData[i] = sqes.getLong(((head + i) & sqMask) * SQE_SIZE + 32);
+        }
+        sqTail = head;
+        INT.setRelease(sqRing, sqTailOffset, sqTail);
+        for (long data : userData) {
+            handler.completed(data, result);
+        }
+        return count;
     }
 
     /** Blocks until a completion is in the ring: only for draining I/O that is certain to end. */
@@ -288,6 +316,7 @@ public final class IoUring implements AutoCloseable {
     public void eventFdPaused(boolean paused) {
         if (cqFlagsOffset != 0) {
             INT.setVolatile(cqRing, cqFlagsOffset, paused ? CQ_EVENTFD_DISABLED : 0);
+            VarHandle.fullFence(); // the resume must be visible before the caller looks at the tail again
         }
     }
 

@@ -38,9 +38,10 @@ public final class ReactorThread extends Thread implements Reactor {
         /**
          * The reactor is about to sleep: arrange to be woken when I/O in flight completes.
          *
-         * @return false when something arrived meanwhile and the reactor should not sleep
+         * @return how long the reactor may sleep, in milliseconds: 0 for as long as it likes, -1 not
+         *         at all (something arrived meanwhile)
          */
-        boolean prepareToSleep();
+        long prepareToSleep();
 
         /** The reactor is stopping. */
         void close();
@@ -178,10 +179,13 @@ public final class ReactorThread extends Thread implements Reactor {
         while (running) {
             try {
                 runTasks();
+                boolean busy = runPollers(); // before the timers: a completion may schedule one
                 long timeoutMillis = runTimers();
-                boolean busy = runPollers();
                 sleeping.set(true);
-                if (busy || hasTasks() || !running || !pollersReadyToSleep()) {
+                if (!busy && !hasTasks() && running) {
+                    timeoutMillis = pollersReadyToSleep(timeoutMillis);
+                }
+                if (busy || hasTasks() || !running || timeoutMillis < 0) {
                     sleeping.set(false);
                     selector.selectNow(dispatcher);
                 } else {
@@ -241,12 +245,29 @@ public final class ReactorThread extends Thread implements Reactor {
         return busy;
     }
 
-    private boolean pollersReadyToSleep() {
-        boolean ready = true;
+    /** Arms every poller's wake-up; returns the sleep's limit in milliseconds (0: none, -1: do not sleep). */
+    private long pollersReadyToSleep(long timeoutMillis) {
+        long limit = timeoutMillis;
         for (Poller poller : pollers) {
-            ready &= poller.prepareToSleep(); // every poller arms its wake-up, even after one says no
+            long mine = poller.prepareToSleep(); // every poller arms its wake-up, even after one says no
+            if (mine < 0) {
+                limit = -1;
+            } else if (mine > 0 && limit >= 0) {
+                limit = limit == 0 ? mine : Math.min(limit, mine);
+            }
         }
-        return ready;
+        return limit;
+    }
+
+    /**
+     * Runs the tasks posted so far, now: for a wait on this reactor (a device closing) that a
+     * posted task must end. On this reactor's thread only.
+     */
+    public void runPostedTasks() {
+        if (!inReactor()) {
+            throw new IllegalStateException("runPostedTasks must be called on " + getName());
+        }
+        runTasks();
     }
 
     private boolean hasTasks() {

@@ -26,6 +26,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -42,6 +43,11 @@ class UringBdevTest extends FileBdevTest {
     @AfterAll
     static void stopReactors() {
         REACTORS.stop();
+    }
+
+    @AfterEach
+    void closeRings() {
+        ((UringBdevFactory) factory).deactivate();
     }
 
     @Override
@@ -68,12 +74,12 @@ class UringBdevTest extends FileBdevTest {
     void requestsMadeOnAReactorCompleteOnThatReactorAndBeyondTheSlotsStillComplete() throws Exception {
         FileBdev d = open(file("disk.img", 32 << 20), "");
         assertInstanceOf(UringBdev.class, d);
-        int requests = UringQueue.SLOTS * 3; // two thirds of them wait for a slot
-        List<DmaBuffer> written = new ArrayList<>();
-        for (int i = 0; i < requests; i++) {
+        int requests = UringQueue.SLOTS * 4; // each reactor makes twice its slots in one task: half wait
+        List<DmaBuffer> patterns = new ArrayList<>();
+        for (int i = 0; i < UringQueue.SLOTS; i++) {
             DmaBuffer b = buffers.allocate(4096);
             TestPool.fill(b, 4096, i);
-            written.add(b);
+            patterns.add(b);
         }
         ConcurrentLinkedQueue<String> wrongThread = new ConcurrentLinkedQueue<>();
         AtomicInteger failures = new AtomicInteger();
@@ -90,7 +96,7 @@ class UringBdevTest extends FileBdevTest {
             };
             reactor.execute(() -> {
                 for (int i = reactor.id(); i < requests; i += 2) {
-                    d.write(written.get(i), 0, i * 8L, 8, check, i);
+                    d.write(patterns.get(i % UringQueue.SLOTS), 0, i * 8L, 8, check, i);
                 }
             });
         }
@@ -100,9 +106,73 @@ class UringBdevTest extends FileBdevTest {
         DmaBuffer in = buffers.allocate(4096);
         for (int i = 0; i < requests; i += 101) {
             assertEquals(IoStatus.SUCCESS, read(d, in, 0, i * 8L, 8, T)); // from a test thread: via the home reactor
-            assertArrayEquals(TestPool.bytes(written.get(i), 0, 4096), TestPool.bytes(in, 0, 4096), "block " + i);
+            assertArrayEquals(TestPool.bytes(patterns.get(i % UringQueue.SLOTS), 0, 4096), TestPool.bytes(in, 0, 4096),
+                    "block " + i);
         }
         assertEquals(requests, d.stats().writeOps());
+        d.close();
+    }
+
+    @Test
+    void aCompletionThatClosesADeviceOnTheSameRingCompletesEveryRequestOnce() throws Exception {
+        FileBdev first = open(file("first.img", 8 << 20), "");
+        FileBdev second = open(file("second.img", 8 << 20), "");
+        DmaBuffer b = buffers.allocate(4096);
+        Reactor reactor = REACTORS.reactors().get(0);
+        int each = 64;
+        java.util.concurrent.atomic.AtomicIntegerArray calls = new java.util.concurrent.atomic.AtomicIntegerArray(2 * each);
+        CountDownLatch done = new CountDownLatch(2 * each);
+        IoCompletion<Integer> count = (status, i) -> {
+            calls.incrementAndGet(i);
+            done.countDown();
+        };
+        IoCompletion<Integer> closing = (status, i) -> {
+            if (i == 0) {
+                second.close(); // reaps the second device's requests from inside this reap
+            }
+            count.ioDone(status, i);
+        };
+        reactor.execute(() -> {
+            for (int i = 0; i < each; i++) {
+                first.write(b, 0, i * 8L, 8, closing, i);
+                second.write(b, 0, i * 8L, 8, count, each + i);
+            }
+        });
+        assertTrue(done.await(10, TimeUnit.SECONDS), "every request completed");
+        Thread.sleep(100); // a second completion would come now
+        for (int i = 0; i < 2 * each; i++) {
+            assertEquals(1, calls.get(i), "request " + i + " completed once");
+        }
+        assertTrue(second.isClosed());
+        first.close();
+    }
+
+    @Test
+    void closingTheRingsEndsEveryRequestIncludingTheOnesWaitingForASlot() throws Exception {
+        UringBdevFactory own = new UringBdevFactory(REACTORS);
+        Path path = file("disk.img", 16 << 20);
+        FileBdev d = (FileBdev) own.create(BdevUri.parse("uring://" + path));
+        DmaBuffer b = buffers.allocate(4096);
+        int requests = UringQueue.SLOTS + 100;
+        AtomicInteger succeeded = new AtomicInteger();
+        AtomicInteger aborted = new AtomicInteger();
+        CountDownLatch done = new CountDownLatch(requests);
+        IoCompletion<Object> count = (status, ctx) -> {
+            (status == IoStatus.SUCCESS ? succeeded : status == IoStatus.ABORTED ? aborted : new AtomicInteger())
+                    .incrementAndGet();
+            done.countDown();
+        };
+        Reactor reactor = REACTORS.reactors().get(0);
+        reactor.execute(() -> {
+            for (int i = 0; i < requests; i++) {
+                d.write(b, 0, (i % 4096) * 8L, 8, count, null);
+            }
+            own.deactivate(); // posts the ring's close behind this task: 100 requests still wait for a slot
+        });
+        assertTrue(done.await(20, TimeUnit.SECONDS), "every request ended: " + succeeded + " written, " + aborted
+                + " aborted, of " + requests);
+        assertEquals(requests, succeeded.get() + aborted.get());
+        assertEquals(IoStatus.ABORTED, write(d, b, 0, 0, 1, T), "a request to a closed ring is aborted");
         d.close();
     }
 
@@ -130,10 +200,18 @@ class UringBdevTest extends FileBdevTest {
         FileBdev d = open(file("disk.img", 1 << 20), "");
         DmaBuffer b = buffers.allocate(4096);
         assertEquals(IoStatus.SUCCESS, write(d, b, 0, 0, 8, T));
-        String before = REACTORS.describe();
-        Thread.sleep(500);
-        // Nothing in flight: the eventfd is quiet and the reactors do not wake.
-        assertEquals(before, REACTORS.describe());
+        java.lang.management.ThreadMXBean threads = ManagementFactory.getThreadMXBean();
+        long before = 0;
+        for (Reactor r : REACTORS.reactors()) {
+            before += threads.getThreadCpuTime(((Thread) r).threadId());
+        }
+        Thread.sleep(1000);
+        long after = 0;
+        for (Reactor r : REACTORS.reactors()) {
+            after += threads.getThreadCpuTime(((Thread) r).threadId());
+        }
+        // Nothing in flight: the eventfd is quiet and the reactors sleep (a spinning one burns ~1 s).
+        assertTrue(after - before < 10_000_000, "the reactors used " + (after - before) / 1000 + " µs of CPU in 1 s");
         d.close();
     }
 
