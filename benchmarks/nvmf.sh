@@ -1,7 +1,8 @@
 #!/bin/sh
 # The NVMe-oF/TCP overhead, end to end: `mayastor bench` against a uring (BENCH_SCHEME) bdev on a
-# file (O_DIRECT) in its own process ("raw"), then against a thick replica of a pool on the same
-# file shared by a node over NVMe/TCP on loopback ("nvmf"; the bench process is the host, the node
+# file (O_DIRECT) in its own process ("raw"), then against a thick replica of a pool on a file of
+# the same size on the same file system (raw writes would destroy the pool) shared by a node over
+# NVMe/TCP on loopback ("nvmf"; the bench process is the host, the node
 # the target; BENCH_TARGET=file shares the file's bdev itself instead), then a malloc bdev through
 # nvmf. "rawhop" is raw with one thread hop per I/O (`bench --hop`), the hop every target
 # makes from the bdev's completion thread to the connection's reactor. Raw and nvmf alternate ROUNDS times so that drift in the machine hits both.
@@ -16,6 +17,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 M="$ROOT/distribution/target/mayastor/bin/mayastor"
 DIR=$(mktemp -d "${BENCH_DIR:-/var/tmp}/nvmf-bench.XXXXXX")
 FILE="$DIR/backing.img"
+RAW="$DIR/raw.img"
 PORT=${BENCH_GRPC_PORT:-10190}
 NVMF_PORT=${BENCH_NVMF_PORT:-8430}
 NODE="127.0.0.1:$PORT"
@@ -31,6 +33,7 @@ trap cleanup EXIT INT TERM
 echo "# $(date -u +%FT%TZ) $(uname -r), $(nproc) cores, JDK $("$ROOT/distribution/target/mayastor/bin/mayastor" version)"
 # a file of data, as a used disk holds; written once, read back by every run
 dd if=/dev/urandom of="$FILE" bs=1M count="${BENCH_FILE_MB:-1024}" status=none
+if [ "$TARGET" = replica ]; then cp "$FILE" "$RAW"; else RAW=$FILE; fi
 sync
 
 "$M" node --node-id bench-target --grpc-endpoint "$NODE" --state-dir "$DIR/state" \
@@ -78,8 +81,8 @@ for round in $(seq "$ROUNDS"); do
     for w in ${BENCH_WORKLOADS:-randread,4k,32 randwrite,4k,32 read,128k,8 write,128k,8}; do
         # shellcheck disable=SC2046 # w is three words
         set -- $(echo "$w" | tr , ' ')
-        run raw "$SCHEME://$FILE" "$1" "$2" "$3"
-        run rawhop "$SCHEME://$FILE" "$1" "$2" "$3" --hop
+        run raw "$SCHEME://$RAW" "$1" "$2" "$3"
+        run rawhop "$SCHEME://$RAW" "$1" "$2" "$3" --hop
         AIO_URI=$(share_file)
         run nvmf "$AIO_URI" "$1" "$2" "$3"
         unshare_file
