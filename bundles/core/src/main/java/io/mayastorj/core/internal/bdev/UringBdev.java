@@ -6,12 +6,14 @@ import io.mayastorj.core.buffer.DmaBuffer;
 import io.mayastorj.core.internal.nativeio.Errno;
 import io.mayastorj.core.internal.nativeio.IoUring;
 import io.mayastorj.core.internal.reactor.ReactorThread;
+import java.io.IOException;
 
 /**
  * A file or block device driven by io_uring ({@code uring:///PATH}, Mayastor's scheme), opened
  * like the aio bdev. A read, write or flush made on a reactor goes into that reactor's
  * {@link UringQueue} and completes on the same thread; one made elsewhere (a pool's metadata
- * thread, a blocking caller) is handed to the device's home reactor first. Flush is fdatasync
+ * thread, a blocking caller, a transport with a thread per connection) goes into the device's
+ * {@link UringThreadRing} and completes on its reaper. Flush is fdatasync
  * through the ring. Unmap and write-zeroes, and flush on a file system that refuses the
  * asynchronous one, run on {@link FileBdev}'s helper thread and complete there.
  */
@@ -20,6 +22,8 @@ final class UringBdev extends FileBdev {
     private final UringBdevFactory rings;
     private final ReactorThread home;
     private volatile boolean ringFlush = true;
+    private volatile UringThreadRing threadRing;
+    private boolean threadRingFailed; // guarded by this
 
     UringBdev(FileBdev.OpenFile file, UringBdevFactory rings, ReactorThread home) {
         super(file, "uring");
@@ -60,10 +64,35 @@ final class UringBdev extends FileBdev {
         UringQueue queue = rings.queueOnThisThread();
         if (queue != null) {
             queue.submit(this, opcode, type, address, length, offset, opFlags, done, context);
-        } else {
+            return;
+        }
+        UringThreadRing thread = threadRing();
+        if (thread != null) {
+            thread.submit(opcode, type, address, length, offset, opFlags, done, context);
+        } else { // no ring of its own could be made: the home reactor's serves
             UringQueue homeQueue = rings.queueOf(home);
             home.execute(() -> homeQueue.submit(this, opcode, type, address, length, offset, opFlags, done, context));
         }
+    }
+
+    private UringThreadRing threadRing() {
+        UringThreadRing ring = threadRing;
+        if (ring == null) {
+            synchronized (this) {
+                ring = threadRing;
+                if (ring == null && !threadRingFailed) {
+                    try {
+                        ring = threadRing = new UringThreadRing(this);
+                    } catch (IOException | RuntimeException e) {
+                        threadRingFailed = true;
+                        System.getLogger("mayastor.bdev").log(System.Logger.Level.WARNING,
+                                "bdev {0}: no io_uring for callers off the reactors ({1}); their requests go through "
+                                        + "a reactor", name(), e.getMessage());
+                    }
+                }
+            }
+        }
+        return ring;
     }
 
     /** On the reactor that submitted: the kernel answered {@code result} (bytes, or -errno). */
@@ -88,6 +117,10 @@ final class UringBdev extends FileBdev {
 
     @Override
     protected void doClose() {
+        UringThreadRing ring = threadRing;
+        if (ring != null) {
+            ring.close();
+        }
         closeFile();
     }
 }

@@ -172,7 +172,19 @@ class UringBdevTest extends FileBdevTest {
         assertTrue(done.await(20, TimeUnit.SECONDS), "every request ended: " + succeeded + " written, " + aborted
                 + " aborted, of " + requests);
         assertEquals(requests, succeeded.get() + aborted.get());
-        assertEquals(IoStatus.ABORTED, write(d, b, 0, 0, 1, T), "a request to a closed ring is aborted");
+        CompletableFuture<IoStatus> late = new CompletableFuture<>();
+        reactor.execute(() -> d.write(b, 0, 0, 1, (status, ctx) -> late.complete(status), null));
+        assertEquals(IoStatus.ABORTED, late.get(10, TimeUnit.SECONDS), "a request to a closed ring is aborted");
+        d.close();
+    }
+
+    @Test
+    void requestsOffTheReactorsCompleteOnTheDevicesOwnReaper() throws Exception {
+        FileBdev d = open(file("disk.img", 8 << 20), "");
+        DmaBuffer b = buffers.allocate(4096);
+        CompletableFuture<String> thread = new CompletableFuture<>();
+        d.write(b, 0, 0, 8, (status, ctx) -> thread.complete(status + " on " + Thread.currentThread().getName()), null);
+        assertEquals("SUCCESS on uring-reaper " + d.name(), thread.get(10, TimeUnit.SECONDS));
         d.close();
     }
 
