@@ -95,7 +95,7 @@ final class UringBdev extends FileBdev {
         return ring;
     }
 
-    /** On the reactor that submitted: the kernel answered {@code result} (bytes, or -errno). */
+    /** On the reactor that submitted, or the thread ring's reaper: the kernel answered {@code result} (bytes, or -errno). */
     void finish(IoType type, long length, int result, IoCompletion<Object> done, Object context) {
         if (type == IoType.FLUSH && result == -Errno.EINVAL) {
             ringFlush = false; // a file system without an asynchronous fdatasync

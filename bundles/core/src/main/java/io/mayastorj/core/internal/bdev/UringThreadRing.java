@@ -10,19 +10,21 @@ import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
 import java.util.ArrayDeque;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
 
 /**
  * A uring bdev's ring for the threads that are not reactors: a transport with a thread per
  * connection (the NBD plugin), a pool's metadata thread, blocking callers. Each request is handed
- * to the kernel at once, from the caller's thread: a lock is held for the few stores that fill and
- * publish its entry, not for the system call. Completions come to a reaper thread that sleeps in
- * {@code io_uring_enter} while nothing is in flight, as aio's does. Made when the first such
- * request comes.
+ * to the kernel at once, from the caller's thread, under the ring's lock (the ring's submission
+ * side is one thread's at a time, the system call included: a caller that entered outside the lock
+ * could race a close or a cancel, which the kernel would see as entries taken twice). Completions
+ * come to a reaper thread that sleeps in {@code io_uring_enter} while nothing is in flight, as
+ * aio's does; the callbacks run without the lock. Made when the first such request comes.
  *
  * <p>Posting those requests to a reactor instead cost a lambda and a wake-up per request and put
  * their completions, and the replies sent from them, on a thread the connections did not own: the
- * NBD plugin on a RAM file ran at 0.56–0.72 of nbdkit with one connection that way, 0.93–1.15 this
- * way (benchmarks/results-nbd-uring.txt).
+ * NBD plugin on a RAM file ran at 0.56–0.72 of nbdkit with one connection that way
+ * (benchmarks/results-nbd-uring.txt).
  */
 final class UringThreadRing implements IoUring.CompletionHandler {
 
@@ -46,6 +48,8 @@ final class UringThreadRing implements IoUring.CompletionHandler {
     private int freeCount = SLOTS;
     private final ArrayDeque<Deferred> deferred = new ArrayDeque<>();
     private volatile boolean running = true;
+    private volatile boolean closeOnExit;
+    private long errorLogs;
 
     UringThreadRing(UringBdev bdev) throws IOException {
         this.bdev = bdev;
@@ -61,8 +65,10 @@ final class UringThreadRing implements IoUring.CompletionHandler {
     @SuppressWarnings("unchecked")
     void submit(byte opcode, IoType type, long address, int length, long offset, int opFlags,
                 IoCompletion<?> done, Object context) {
+        long[] failed;
+        int rc;
         synchronized (this) {
-            if (freeCount == 0 || ring.submissionQueueFull()) {
+            if (freeCount == 0 || ring.submissionQueueFull() || !deferred.isEmpty()) {
                 deferred.add(new Deferred(opcode, type, address, length, offset, opFlags,
                         (IoCompletion<Object>) done, context)); // the reaper submits it when a slot frees
                 return;
@@ -73,38 +79,50 @@ final class UringThreadRing implements IoUring.CompletionHandler {
             dones[slot] = done;
             contexts[slot] = context;
             ring.prepare(opcode, bdev.fd, address, length, offset, opFlags, 0, slot);
-            ring.publish();
+            rc = submitLocked();
+            failed = rc < 0 ? takeBackUnsubmitted() : null;
         }
-        // Outside the lock: the kernel may copy the data right here (a page-cache read), and other
-        // threads' requests need not wait for that.
-        int n;
-        do {
-            n = ring.enter(1);
-        } while (n == -Errno.EINTR);
-        if (n < 0 && n != -Errno.EAGAIN && n != -Errno.EBUSY) {
-            failUnsubmitted(n);
-        }
+        failAfterwards(failed, rc);
     }
 
-    /** Hands what is queued to the kernel; returns -errno of a failure retrying will not cure, else 0. */
+    /**
+     * Hands what is queued to the kernel, waiting out a shortage (EAGAIN, EBUSY: rare, and the
+     * reaper may be asleep with nothing else in flight to wake it); returns -errno of a failure
+     * that retrying will not cure, else 0.
+     */
     private int submitLocked() {
+        int waits = 0;
         while (ring.unsubmitted() > 0) {
             int n = ring.submit();
             if (n > 0 || n == -Errno.EINTR) {
                 continue;
             }
-            if (n == 0 || n == -Errno.EAGAIN || n == -Errno.EBUSY) {
-                return 0; // the reaper retries after its next completion
+            if ((n == 0 || n == -Errno.EAGAIN || n == -Errno.EBUSY) && waits++ < 20_000) {
+                LockSupport.parkNanos(50_000); // at most a second in all
+                continue;
             }
-            return n;
+            return n == 0 ? -Errno.EAGAIN : n;
         }
         return 0;
     }
 
-    private void failUnsubmitted(int rc) {
-        LOG.log(Level.ERROR, "bdev {0}: io_uring_enter failed: {1}; its requests fail", bdev.name(), LibC.describe(-rc));
-        synchronized (this) {
-            ring.cancelUnsubmitted(this, rc);
+    /** Under the lock, after a failed submission: the entries the kernel did not take, taken back. */
+    private long[] takeBackUnsubmitted() {
+        long[] taken = new long[ring.unsubmitted()];
+        int[] i = {0};
+        ring.cancelUnsubmitted((userData, result) -> taken[i[0]++] = userData, 0);
+        return taken;
+    }
+
+    /** Outside the lock: fails what {@link #takeBackUnsubmitted} took back. */
+    private void failAfterwards(long[] failed, int rc) {
+        if (failed == null) {
+            return;
+        }
+        LOG.log(Level.ERROR, "bdev {0}: io_uring_enter failed: {1}; {2} requests fail", bdev.name(),
+                LibC.describe(-rc), failed.length);
+        for (long userData : failed) {
+            completed(userData, rc);
         }
     }
 
@@ -139,16 +157,22 @@ final class UringThreadRing implements IoUring.CompletionHandler {
         while (running) {
             int rc = ring.awaitCompletion();
             if (rc < 0 && rc != -Errno.EINTR) {
-                LOG.log(Level.ERROR, "bdev {0}: waiting for io_uring completions failed: {1}", bdev.name(),
-                        LibC.describe(-rc));
+                if (errorLogs++ % 1000 == 0) {
+                    LOG.log(Level.ERROR, "bdev {0}: waiting for io_uring completions failed: {1}", bdev.name(),
+                            LibC.describe(-rc));
+                }
                 sleepQuietly();
             }
             ring.reap(this); // the callbacks run without the lock: they may submit again
             submitDeferred();
         }
+        if (closeOnExit) {
+            ring.close(); // closed from one of this thread's own callbacks
+        }
     }
 
     private void submitDeferred() {
+        long[] failed = null;
         int rc = 0;
         synchronized (this) {
             while (!deferred.isEmpty() && freeCount > 0 && !ring.submissionQueueFull()) {
@@ -162,11 +186,10 @@ final class UringThreadRing implements IoUring.CompletionHandler {
             }
             if (ring.unsubmitted() > 0) {
                 rc = submitLocked();
+                failed = rc < 0 ? takeBackUnsubmitted() : null;
             }
         }
-        if (rc < 0) {
-            failUnsubmitted(rc);
-        }
+        failAfterwards(failed, rc);
     }
 
     private static void sleepQuietly() {
@@ -180,6 +203,10 @@ final class UringThreadRing implements IoUring.CompletionHandler {
     /** Nothing is in flight (the bdev drained it): stops the reaper and closes the ring. */
     void close() {
         running = false;
+        if (Thread.currentThread() == reaper) {
+            closeOnExit = true; // a callback of this ring closed its device: the reaper closes the ring as it leaves
+            return;
+        }
         synchronized (this) {
             ring.prepare((byte) 0 /* IORING_OP_NOP */, -1, 0, 0, 0, 0, 0, NOP_WAKE); // wakes the reaper now
             submitLocked();

@@ -233,25 +233,13 @@ public final class IoUring implements AutoCloseable {
      *         memory, or completions wait to be reaped), and the entries stay queued
      */
     public int submit() {
-        int pending = publish();
-        return pending == 0 ? 0 : enter(pending);
-    }
-
-    /** Makes the filled entries visible to the kernel; returns how many it has not taken yet. */
-    public int publish() {
+        int pending = unsubmitted();
+        if (pending == 0) {
+            return 0;
+        }
         INT.setRelease(sqRing, sqTailOffset, sqTail);
-        return unsubmitted();
-    }
-
-    /**
-     * Asks the kernel to take up to {@code count} published entries. Safe from several threads at
-     * once, unlike the rest of this class: the kernel takes entries in ring order whoever asks.
-     *
-     * @return how many it took, or -errno
-     */
-    public int enter(int count) {
         // Entries the kernel does not take now stay between its head and our tail for the next call.
-        long n = LibC.syscall(LibC.SYS_IO_URING_ENTER, ringFd, count, 0, 0, 0);
+        long n = LibC.syscall(LibC.SYS_IO_URING_ENTER, ringFd, pending, 0, 0, 0);
         return n >= 0 ? (int) n : -LibC.errno();
     }
 

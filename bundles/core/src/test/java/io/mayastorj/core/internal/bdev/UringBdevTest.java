@@ -189,6 +189,24 @@ class UringBdevTest extends FileBdevTest {
     }
 
     @Test
+    void aCallbackOnTheReaperMayCloseItsDevice() throws Exception {
+        FileBdev d = open(file("disk.img", 8 << 20), "");
+        DmaBuffer b = buffers.allocate(4096);
+        CompletableFuture<Long> closeNanos = new CompletableFuture<>();
+        d.write(b, 0, 0, 8, (status, ctx) -> {
+            long start = System.nanoTime();
+            d.close(); // on the reaper: it cannot wait for itself
+            closeNanos.complete(System.nanoTime() - start);
+        }, null);
+        assertTrue(closeNanos.get(10, TimeUnit.SECONDS) < TimeUnit.SECONDS.toNanos(1), "the close returned at once");
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (Thread.getAllStackTraces().keySet().stream().anyMatch(t -> t.getName().equals("uring-reaper " + d.name()))) {
+            assertTrue(System.nanoTime() < deadline, "the reaper ended");
+            Thread.sleep(10);
+        }
+    }
+
+    @Test
     void aReactorClosesADeviceWithItsOwnRequestsInFlight() throws Exception {
         FileBdev d = open(file("disk.img", 8 << 20), "");
         DmaBuffer b = buffers.allocate(64 << 10);
