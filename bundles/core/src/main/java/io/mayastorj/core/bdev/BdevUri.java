@@ -42,11 +42,19 @@ public final class BdevUri {
      *                           query parameter is empty or repeated
      */
     public static BdevUri parse(String text) {
+        return parse(text, "aio");
+    }
+
+    /**
+     * As {@link #parse(String)}, with a bare absolute path meaning {@code bareScheme} on that path
+     * (the registry makes it uring where io_uring is there). The URI still shows the text as given.
+     */
+    public static BdevUri parse(String text, String bareScheme) {
         if (text == null || text.isBlank()) {
             throw MayastorException.invalidArgument("a device URI is required, e.g. malloc:///m0?size_mb=64");
         }
         String trimmed = text.strip();
-        String normalized = trimmed.startsWith("/") ? "aio://" + trimmed : trimmed;
+        String normalized = trimmed.startsWith("/") ? bareScheme + "://" + trimmed : trimmed;
         URI uri;
         try {
             uri = new URI(normalized);

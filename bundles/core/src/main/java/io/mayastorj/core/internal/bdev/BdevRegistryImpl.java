@@ -82,9 +82,7 @@ public final class BdevRegistryImpl implements BdevRegistry {
      * aio by itself where io_uring cannot run), as Mayastor does, and {@code aio://} otherwise.
      */
     private BdevUri parse(String text) {
-        String trimmed = text == null ? "" : text.strip();
-        return trimmed.startsWith("/") && factories.containsKey("uring")
-                ? BdevUri.parse("uring://" + trimmed) : BdevUri.parse(text);
+        return BdevUri.parse(text, factories.containsKey("uring") ? "uring" : "aio");
     }
 
     @Override

@@ -5,12 +5,14 @@ import static io.mayastorj.core.bdev.BlockingIo.write;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.mayastorj.core.bdev.BdevUri;
 import io.mayastorj.core.bdev.IoCompletion;
 import io.mayastorj.core.bdev.IoStatus;
 import io.mayastorj.core.buffer.DmaBuffer;
+import io.mayastorj.core.error.MayastorException;
 import io.mayastorj.core.internal.reactor.ReactorGroupImpl;
 import io.mayastorj.core.reactor.Reactor;
 import java.io.IOException;
@@ -286,6 +288,22 @@ class UringBdevTest extends FileBdevTest {
         assertTrue(bytes[1] < ios / 10, "the reactor allocated " + bytes[1] + " bytes for " + ios + " reads (first round "
                 + bytes[0] + ")");
         d.close();
+    }
+
+    @Test
+    void aBarePathIsAUringDeviceWhereUringIsHereAndErrorsQuoteItAsGiven() throws IOException {
+        BdevRegistryImpl registry = new BdevRegistryImpl();
+        registry.addFactory(new AioBdevFactory());
+        Path path = file("disk.img", 1 << 20);
+        assertEquals("AIO disk", registry.create(path.toString()).productName()); // no uring factory: aio
+        registry.destroy(path.toString());
+        registry.addFactory(factory);
+        assertEquals("io_uring disk", registry.create(path.toString()).productName());
+        assertEquals("io_uring disk", registry.findByUri(path.toString()).orElseThrow().productName());
+        registry.destroy(path.toString());
+        Path missing = dir.resolve("missing.img");
+        MayastorException e = assertThrows(MayastorException.class, () -> registry.create(missing.toString()));
+        assertEquals("'" + missing + "': no such file or device " + missing, e.getMessage());
     }
 
     @Test
