@@ -71,16 +71,16 @@ public abstract class FileBdevFactory implements BdevFactory {
         }
         int flags = LibC.O_RDWR | LibC.O_CLOEXEC | (blockDevice ? O_EXCL : 0);
         boolean direct = directIo;
-        int fd = LibC.open(path.toString(), flags | (direct ? LibC.O_DIRECT : 0), 0);
+        int fd = openWaiting(path, flags | (direct ? LibC.O_DIRECT : 0));
         if (fd < 0 && direct && LibC.errno() == Errno.EINVAL) {
             direct = false;
-            fd = LibC.open(path.toString(), flags, 0);
+            fd = openWaiting(path, flags);
         }
         if (fd < 0) {
             throw openError(uri, path, LibC.errno());
         }
         try {
-            if (!blockDevice && LibC.flock(fd, LibC.LOCK_EX | LibC.LOCK_NB) != 0) {
+            if (!blockDevice && !lockWaiting(fd)) {
                 throw MayastorException.failedPrecondition(
                         "'%s': %s is in use by another process (it holds a lock on the file)", uri, path);
             }
@@ -112,6 +112,38 @@ public abstract class FileBdevFactory implements BdevFactory {
             LibC.close(fd);
             throw new MayastorException(ErrorKind.INTERNAL, "'" + uri + "': " + e.getMessage(), e);
         }
+    }
+
+    /**
+     * How long a lock or an exclusive open held by someone else is waited for. A process killed with
+     * I/O in flight on an io_uring keeps its files open until the kernel has ended that I/O, after
+     * the process is gone: a node restarted at once would otherwise find its own disk "in use"
+     * (the crash torture on uring saw it).
+     */
+    private static final long BUSY_WAIT_NANOS = java.util.concurrent.TimeUnit.SECONDS.toNanos(2);
+
+    /** open(2), retried while a block device is held exclusively elsewhere (EBUSY), for a short while. */
+    private static int openWaiting(Path path, int flags) {
+        long deadline = System.nanoTime() + BUSY_WAIT_NANOS;
+        while (true) {
+            int fd = LibC.open(path.toString(), flags, 0);
+            if (fd >= 0 || LibC.errno() != Errno.EBUSY || System.nanoTime() - deadline > 0) {
+                return fd;
+            }
+            java.util.concurrent.locks.LockSupport.parkNanos(50_000_000);
+        }
+    }
+
+    /** An exclusive lock on the file, waited for a short while; false when someone else keeps it. */
+    private static boolean lockWaiting(int fd) {
+        long deadline = System.nanoTime() + BUSY_WAIT_NANOS;
+        while (LibC.flock(fd, LibC.LOCK_EX | LibC.LOCK_NB) != 0) {
+            if (System.nanoTime() - deadline > 0) {
+                return false;
+            }
+            java.util.concurrent.locks.LockSupport.parkNanos(50_000_000);
+        }
+        return true;
     }
 
     private static int fileMode(BdevUri uri, Path path) {
