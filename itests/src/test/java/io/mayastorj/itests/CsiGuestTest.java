@@ -422,6 +422,9 @@ class CsiGuestTest {
         log("volume: " + cluster.volumes().listVolumes(io.mayastorj.api.v1.ListVolumesRequest.newBuilder()
                 .setName("pvc-kill").build()).getVolumes(0).getState());
         unpublishAndUnstage("pvc-kill", staging, target);
+        // Seen offline first: else "three online" below may still be the dead incarnation, not the new one
+        // (a restarted node can take a moment longer: its pool's file is held until the dead one's I/O ends).
+        cluster.awaitTable("msn", t -> ControlCluster.countLines(t, " online ") == 2, 60, victim + " seen offline");
         cluster.node(victim, null);
         delete("pvc-kill");
         // the cluster whole again for what follows
