@@ -1,5 +1,5 @@
 #!/bin/sh
-# What an idle node costs: a node with a pool on a file (a bare path: uring:// where io_uring runs)
+# What an idle node costs: a node with a pool on a file (uring://)
 # and VOLUMES volumes (a replica each, under a nexus published over NVMe/TCP), after a burst of I/O
 # to each, then SECONDS of no I/O. Prints the node's CPU over that time (utime + stime from
 # /proc/PID/stat) as a share of one core; the goal is below 1%.
@@ -29,7 +29,7 @@ grep -q "ready" "$DIR/node.log" || { cat "$DIR/node.log"; echo "the node did not
 PID=$(pgrep -f "node-id idle-node" | head -1)
 
 ctl() { "$M" ctl --node "$NODE" "$@"; }
-ctl pool create idle "$DIR/pool.img" >/dev/null
+ctl pool create idle "uring://$DIR/pool.img" >/dev/null
 echo "# pool on $(ctl bdev list "$DIR/pool.img" | tail -1 | awk '{print $1, $2, $3}')"
 for i in $(seq "$VOLUMES"); do
     uuid=$(cat /proc/sys/kernel/random/uuid)

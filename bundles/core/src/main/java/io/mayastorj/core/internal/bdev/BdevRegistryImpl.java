@@ -78,12 +78,15 @@ public final class BdevRegistryImpl implements BdevRegistry {
     }
 
     /**
-     * A bare path is a disk: it means {@code uring://} where that factory is here (it falls back to
-     * aio by itself where io_uring cannot run), as Mayastor does, and {@code aio://} otherwise.
+     * A bare path means {@code aio://} for now. Making it {@code uring://} where that factory is
+     * here (as Mayastor does) is held back: with it, a storage node restarted after kill -9 in
+     * CsiGuestTest went offline again right after registering, twice in CI, not yet understood.
      */
     private BdevUri parse(String text) {
-        return BdevUri.parse(text, factories.containsKey("uring") ? "uring" : "aio");
+        return BdevUri.parse(text, BARE_PATH_SCHEME);
     }
+
+    private static final String BARE_PATH_SCHEME = "aio";
 
     @Override
     public BlockDevice create(String text) {

@@ -292,15 +292,15 @@ class UringBdevTest extends FileBdevTest {
     }
 
     @Test
-    void aBarePathIsAUringDeviceWhereUringIsHereAndErrorsQuoteItAsGiven() throws IOException {
+    void aBarePathIsStillAnAioDeviceAndErrorsQuoteItAsGiven() throws IOException {
         BdevRegistryImpl registry = new BdevRegistryImpl();
         registry.addFactory(new AioBdevFactory());
-        Path path = file("disk.img", 1 << 20);
-        assertEquals("AIO disk", registry.create(path.toString()).productName()); // no uring factory: aio
-        registry.destroy(path.toString());
         registry.addFactory(factory);
-        assertEquals("io_uring disk", registry.create(path.toString()).productName());
-        assertEquals("io_uring disk", registry.findByUri(path.toString()).orElseThrow().productName());
+        Path path = file("disk.img", 1 << 20);
+        assertEquals("AIO disk", registry.create(path.toString()).productName());
+        assertEquals("AIO disk", registry.findByUri(path.toString()).orElseThrow().productName());
+        registry.destroy(path.toString());
+        assertEquals("io_uring disk", registry.create("uring://" + path).productName());
         registry.destroy(path.toString());
         Path missing = dir.resolve("missing.img");
         MayastorException e = assertThrows(MayastorException.class, () -> registry.create(missing.toString()));
