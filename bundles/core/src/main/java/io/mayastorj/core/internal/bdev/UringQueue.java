@@ -119,10 +119,6 @@ final class UringQueue implements ReactorThread.Poller, IoUring.CompletionHandle
         return reactor;
     }
 
-    int inFlight() {
-        return inFlight;
-    }
-
     /** Queues a request for the end of this turn; on the reactor's thread. */
     @SuppressWarnings("unchecked")
     void submit(UringBdev bdev, byte opcode, IoType type, long address, int length, long offset, int opFlags,
@@ -136,14 +132,7 @@ final class UringQueue implements ReactorThread.Poller, IoUring.CompletionHandle
                     (IoCompletion<Object>) done, context));
             return;
         }
-        int slot = free[--freeCount];
-        bdevs[slot] = bdev;
-        types[slot] = type;
-        lengths[slot] = length;
-        dones[slot] = done;
-        contexts[slot] = context;
-        inFlight++;
-        ring.prepare(opcode, bdev.fd, address, length, offset, opFlags, 0, slot);
+        issue(bdev, opcode, type, address, length, offset, opFlags, done, context);
         if (ring.unsubmitted() >= BATCH) {
             submitQueued();
         }
@@ -199,14 +188,20 @@ final class UringQueue implements ReactorThread.Poller, IoUring.CompletionHandle
     }
 
     private void submitNow(Deferred d) {
+        issue(d.bdev(), d.opcode(), d.type(), d.address(), d.length(), d.offset(), d.opFlags(), d.done(), d.context());
+    }
+
+    /** Takes a free slot for the request and fills its submission entry. */
+    private void issue(UringBdev bdev, byte opcode, IoType type, long address, int length, long offset, int opFlags,
+                       IoCompletion<?> done, Object context) {
         int slot = free[--freeCount];
-        bdevs[slot] = d.bdev();
-        types[slot] = d.type();
-        lengths[slot] = d.length();
-        dones[slot] = d.done();
-        contexts[slot] = d.context();
+        bdevs[slot] = bdev;
+        types[slot] = type;
+        lengths[slot] = length;
+        dones[slot] = done;
+        contexts[slot] = context;
         inFlight++;
-        ring.prepare(d.opcode(), d.bdev().fd, d.address(), d.length(), d.offset(), d.opFlags(), 0, slot);
+        ring.prepare(opcode, bdev.fd, address, length, offset, opFlags, 0, slot);
     }
 
     private void submitQueued() {

@@ -73,16 +73,22 @@ final class UringThreadRing implements IoUring.CompletionHandler {
                         (IoCompletion<Object>) done, context)); // the reaper submits it when a slot frees
                 return;
             }
-            int slot = free[--freeCount];
-            types[slot] = type;
-            lengths[slot] = length;
-            dones[slot] = done;
-            contexts[slot] = context;
-            ring.prepare(opcode, bdev.fd, address, length, offset, opFlags, 0, slot);
+            issueLocked(opcode, type, address, length, offset, opFlags, done, context);
             rc = submitLocked();
             failed = rc < 0 ? takeBackUnsubmitted() : null;
         }
         failAfterwards(failed, rc);
+    }
+
+    /** Under the lock: takes a free slot for the request and fills its submission entry. */
+    private void issueLocked(byte opcode, IoType type, long address, int length, long offset, int opFlags,
+                             IoCompletion<?> done, Object context) {
+        int slot = free[--freeCount];
+        types[slot] = type;
+        lengths[slot] = length;
+        dones[slot] = done;
+        contexts[slot] = context;
+        ring.prepare(opcode, bdev.fd, address, length, offset, opFlags, 0, slot);
     }
 
     /**
@@ -177,12 +183,7 @@ final class UringThreadRing implements IoUring.CompletionHandler {
         synchronized (this) {
             while (!deferred.isEmpty() && freeCount > 0 && !ring.submissionQueueFull()) {
                 Deferred d = deferred.poll();
-                int slot = free[--freeCount];
-                types[slot] = d.type();
-                lengths[slot] = d.length();
-                dones[slot] = d.done();
-                contexts[slot] = d.context();
-                ring.prepare(d.opcode(), bdev.fd, d.address(), d.length(), d.offset(), d.opFlags(), 0, slot);
+                issueLocked(d.opcode(), d.type(), d.address(), d.length(), d.offset(), d.opFlags(), d.done(), d.context());
             }
             if (ring.unsubmitted() > 0) {
                 rc = submitLocked();

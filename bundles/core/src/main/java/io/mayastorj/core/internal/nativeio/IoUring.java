@@ -19,15 +19,11 @@ import java.nio.ByteOrder;
 public final class IoUring implements AutoCloseable {
 
     public static final byte OP_FSYNC = 3;
-    public static final byte OP_READ_FIXED = 4;
-    public static final byte OP_WRITE_FIXED = 5;
-    public static final byte OP_FALLOCATE = 17;
     public static final byte OP_READ = 22;
     public static final byte OP_WRITE = 23;
     public static final int FSYNC_DATASYNC = 1;
 
     private static final int ENTER_GETEVENTS = 1;
-    private static final int REGISTER_BUFFERS = 0;
     private static final int REGISTER_EVENTFD = 4;
     private static final int SETUP_CQSIZE = 1 << 3;
     private static final int SETUP_CLAMP = 1 << 4;
@@ -182,14 +178,6 @@ public final class IoUring implements AutoCloseable {
         return address;
     }
 
-    public int submissionEntries() {
-        return sqEntries;
-    }
-
-    public int completionEntries() {
-        return cqEntries;
-    }
-
     /** Submission entries filled but not yet handed to the kernel. */
     public int unsubmitted() {
         return sqTail - (int) INT.getAcquire(sqRing, sqHeadOffset);
@@ -203,7 +191,7 @@ public final class IoUring implements AutoCloseable {
     /**
      * Fills the next submission entry. The caller checked {@link #submissionQueueFull()}.
      *
-     * @param bufIndex the registered buffer, for the fixed opcodes
+     * @param bufIndex a registered buffer's index (0: none is registered)
      * @param opFlags  rw_flags, fsync_flags or the fallocate mode (which travels in len)
      */
     public void prepare(byte opcode, int fd, long address, int length, long offset, int opFlags, int bufIndex,
@@ -317,28 +305,6 @@ public final class IoUring implements AutoCloseable {
         if (cqFlagsOffset != 0) {
             INT.setVolatile(cqRing, cqFlagsOffset, paused ? CQ_EVENTFD_DISABLED : 0);
             VarHandle.fullFence(); // the resume must be visible before the caller looks at the tail again
-        }
-    }
-
-    /**
-     * Registers {@code count} buffers (address and length pairs) so that the fixed opcodes find
-     * them by index, without pinning their pages per request.
-     */
-    public void registerBuffers(long[] addresses, long[] lengths) throws IOException {
-        int count = addresses.length;
-        long iovecs = Native.malloc(16L * count);
-        try {
-            ByteBuffer v = NativeMemory.view(iovecs, 16 * count);
-            for (int i = 0; i < count; i++) {
-                v.putLong(16 * i, addresses[i]);
-                v.putLong(16 * i + 8, lengths[i]);
-            }
-            if (LibC.syscall(LibC.SYS_IO_URING_REGISTER, ringFd, REGISTER_BUFFERS, iovecs, count, 0) != 0) {
-                throw new IOException("registering " + count + " buffers with io_uring failed: "
-                        + LibC.describe(LibC.errno()));
-            }
-        } finally {
-            Native.free(iovecs);
         }
     }
 
