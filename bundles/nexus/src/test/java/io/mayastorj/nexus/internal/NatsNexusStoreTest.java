@@ -159,7 +159,15 @@ class NatsNexusStoreTest {
         NexusView taken = newNode.create("vol", ID, 0, List.of("bdev:///ra?uuid=" + A, "bdev:///rb?uuid=" + B));
         assertEquals("online", taken.children().get(0).state(), "a was in sync: matched by its uuid, not its URI");
         assertNotNull(taken.children().get(1).rebuild(), "b: after the old nexus's crash, rebuilt from a");
+        // the rebuild's end rewrites the record (b healthy again): wait for it, so that the record
+        // compared below can only change if the old nexus writes it
+        long rebuilt = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (!newNode.get("vol").children().get(1).state().equals("online")) {
+            assertTrue(System.nanoTime() < rebuilt, "b was not rebuilt");
+            Thread.sleep(20);
+        }
         NexusRecord record = store().load(ID).orElseThrow().record();
+        assertTrue(record.children().get(1).healthy(), "b's rebuild is recorded");
         assertEquals(2, record.incarnation(), "the second nexus of the volume");
 
         // the old node comes back to life: its remote child refuses it now
