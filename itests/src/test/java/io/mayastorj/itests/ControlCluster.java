@@ -207,10 +207,22 @@ final class ControlCluster implements AutoCloseable {
                 return table;
             }
             if (System.nanoTime() > deadline) {
-                throw new AssertionError("timed out waiting for " + what + ":\n" + table);
+                throw new AssertionError("timed out waiting for " + what + ":\n" + table + nodeTails());
             }
             Thread.sleep(100);
         }
+    }
+
+    /** The end of each node's output, and whether it still runs: what a timed-out wait is explained by. */
+    String nodeTails() {
+        StringBuilder b = new StringBuilder();
+        nodes.forEach((id, p) -> {
+            List<String> out = p.output().lines().toList();
+            b.append("\n--- node ").append(id).append(p.process.isAlive() ? " (running)" : " (ended, " + p.process.exitValue() + ")")
+                    .append(", last lines of its output:\n")
+                    .append(String.join("\n", out.subList(Math.max(0, out.size() - 40), out.size())));
+        });
+        return b.toString();
     }
 
     static long countLines(String table, String containing) {

@@ -78,15 +78,14 @@ public final class BdevRegistryImpl implements BdevRegistry {
     }
 
     /**
-     * A bare path means {@code aio://} for now. Making it {@code uring://} where that factory is
-     * here (as Mayastor does) is held back: with it, a storage node restarted after kill -9 in
-     * CsiGuestTest went offline again right after registering, twice in CI, not yet understood.
+     * A bare path means {@code uring://}, as in Mayastor: the uring factory opens it with io_uring
+     * where the kernel allows, else as an aio bdev (and says why once).
      */
     private BdevUri parse(String text) {
         return BdevUri.parse(text, BARE_PATH_SCHEME);
     }
 
-    private static final String BARE_PATH_SCHEME = "aio";
+    private static final String BARE_PATH_SCHEME = "uring";
 
     @Override
     public BlockDevice create(String text) {

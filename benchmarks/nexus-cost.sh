@@ -1,0 +1,86 @@
+#!/bin/sh
+# What a replicated write costs against what its parts cost alone, in one run (issue 19, point 4).
+# Four node processes on 127.0.0.1-.4, each with a pool on a file in $BENCH_DIR (default /dev/shm,
+# so that the figures are the software's, not a disk's); nodes 2-4 each share a thick replica over
+# NVMe/TCP; `mayastor bench` writes 4 KiB at random to
+#   front  a RAM bdev shared by node 1 (the NVMe/TCP front end alone),
+#   child  each replica directly (a child's path alone: its node's target and pool),
+#   1      a nexus on node 1 with one remote child (node 2),
+#   3      a nexus on node 1 with three remote children (nodes 2, 3, 4).
+# CPU per I/O is the sum over the node processes of utime+stime from /proc/PID/stat around the run,
+# divided by the I/Os done. The sum of the parts for three children is front + 3 x (cost of the
+# 1-child nexus - front): the front end once, and one child path (the nexus's initiator, the
+# network and the child's node) per child. Latency at QD 1 compares the 3- and 1-child nexus.
+#   benchmarks/nexus-cost.sh [ROUNDS] [SECONDS]    (after `mvn install`)
+set -eu
+ROUNDS=${1:-2}
+SECS=${2:-6}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+M="$ROOT/distribution/target/mayastor/bin/mayastor"
+DIR=$(mktemp -d "${BENCH_DIR:-/dev/shm}/nexus-cost.XXXXXX")
+PIDS=""
+cleanup() {
+    for p in $PIDS; do kill "$p" 2>/dev/null || true; done
+    for p in $PIDS; do wait "$p" 2>/dev/null || true; done
+    rm -rf "$DIR"
+}
+trap cleanup EXIT INT TERM
+
+node() { # n: starts node n on 127.0.0.n
+    n=$1
+    "$M" node --node-id "cost-$n" --grpc-endpoint "127.0.0.$n:10190" --state-dir "$DIR/state-$n" --buffers-mb 128 \
+        --nvmf-address "127.0.0.$n" --nvmf-port 8440 --iscsi-address "127.0.0.$n" --iscsi-port 3270 >"$DIR/node-$n.log" 2>&1 &
+    eval "PID_$n=$!"
+    PIDS="$PIDS $!"
+    for _ in $(seq 150); do grep -q "ready" "$DIR/node-$n.log" 2>/dev/null && return; sleep 0.2; done
+    echo "node $n did not start:" >&2; cat "$DIR/node-$n.log" >&2; exit 1
+}
+ctl() { n=$1; shift; "$M" ctl --node "127.0.0.$n:10190" "$@"; }
+uuid() { echo "c0c0c0c0-0000-4000-8000-00000000000$1"; }
+child() { echo "nvmf://127.0.0.$1:8440/nqn.2019-05.io.openebs:$(uuid "$1")"; }
+ticks() { # the summed utime+stime of the node processes, in clock ticks
+    t=0
+    for p in $PIDS; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
+    echo "$t"
+}
+HZ=$(getconf CLK_TCK)
+
+for n in 1 2 3 4; do node "$n"; done
+for n in 2 3 4; do
+    truncate -s 600M "$DIR/pool-$n.img"
+    ctl "$n" pool create "p$n" "uring://$DIR/pool-$n.img" >/dev/null
+    ctl "$n" replica create "p$n" 512MiB --uuid "$(uuid "$n")" --share nvmf >/dev/null
+done
+ctl 1 bdev create "malloc:///front?size_mb=512" >/dev/null
+FRONT=$(ctl 1 bdev share front --protocol nvmf)
+
+run() { # label uri qd -> "label qd=N iops=.. cpu_us=.. mean_us=.. p99_us=.."
+    before=$(ticks)
+    out=$("$M" bench --uri "$2" --rw randwrite --bs 4k --qd "$3" --time "${SECS}s" --ramp 0s --json 2>/dev/null)
+    after=$(ticks)
+    echo "$out" | python3 -c "
+import json, sys
+d = json.load(sys.stdin)
+cpu = ($after - $before) / $HZ * 1e6 / max(1, d['ios'])
+print('%s qd=%s iops=%d cpu_us=%.2f mean_us=%.1f p99_us=%.1f' % ('$1', d['qd'], d['iops'], cpu, d['lat_usec']['mean'], d['lat_usec']['p99']))"
+}
+nexus() { # children...: creates and publishes the nexus on node 1, prints its URI
+    set -- $(for c in "$@"; do echo --child "$(child "$c")"; done)
+    ctl 1 nexus create cost --uuid c0c0c0c0-0000-4000-8000-0000000000ff "$@" >/dev/null
+    ctl 1 nexus publish cost --protocol nvmf
+}
+unnexus() {
+    ctl 1 nexus destroy cost >/dev/null
+    rm -f "$DIR"/state-1/nexus/*.properties # the next nexus is a new volume
+}
+
+echo "# $(date -u +%FT%TZ) $(uname -r), $(nproc) cores, pools on $(df -T "$DIR" | awk 'NR==2 {print $2}'), ${SECS}s per run"
+# fill the replicas once, so that every run overwrites (thick replicas; the pool's file is allocated)
+for n in 2 3 4; do "$M" bench --uri "$(child "$n")" --rw write --bs 1m --qd 8 --time 30s --size 536870912 --ramp 0s >/dev/null 2>&1 || true; done
+for round in $(seq "$ROUNDS"); do
+    echo "# round $round"
+    run front "$FRONT" 32
+    for n in 2 3 4; do run "child-$n" "$(child "$n")" 32; done
+    URI=$(nexus 2); run nexus-1 "$URI" 32; run nexus-1 "$URI" 1; unnexus
+    URI=$(nexus 2 3 4); run nexus-3 "$URI" 32; run nexus-3 "$URI" 1; unnexus
+done
