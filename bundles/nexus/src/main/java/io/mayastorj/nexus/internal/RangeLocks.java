@@ -16,9 +16,10 @@ import java.util.List;
  */
 final class RangeLocks {
 
-    /** One copy task's lock; reused from segment to segment. */
+    /** One copy task's lock on a run of segments; reused from run to run. */
     static final class Lock {
         long segment = -1;
+        long count;
         int waitingFor;
         boolean held;
         Runnable onHeld;
@@ -33,15 +34,15 @@ final class RangeLocks {
         this.segmentBlocks = segmentBlocks;
     }
 
-    private boolean overlaps(NexusIo io, long segment) {
+    private boolean overlaps(NexusIo io, long segment, long count) {
         long start = segment * segmentBlocks;
-        return io.lba < start + segmentBlocks && start < io.lba + io.blocks;
+        return io.lba < start + count * segmentBlocks && start < io.lba + io.blocks;
     }
 
     /** An application write wants to start: true when it may (it is now tracked), false when it waits. */
     synchronized boolean beginWrite(NexusIo io) {
         for (Lock l : active) {
-            if (overlaps(io, l.segment)) {
+            if (overlaps(io, l.segment, l.count)) {
                 l.queued.add(io);
                 return false;
             }
@@ -65,7 +66,7 @@ final class RangeLocks {
                 }
             }
             for (Lock l : active) {
-                if (!l.held && overlaps(io, l.segment) && --l.waitingFor == 0) {
+                if (!l.held && overlaps(io, l.segment, l.count) && --l.waitingFor == 0) {
                     l.held = true;
                     if (run1 == null) {
                         run1 = l.onHeld;
@@ -83,15 +84,19 @@ final class RangeLocks {
         }
     }
 
-    /** Locks {@code segment} for a copy; {@code onHeld} runs once no write is in flight on it. */
-    void lock(Lock l, long segment, Runnable onHeld) {
+    /**
+     * Locks {@code count} segments from {@code segment} for a copy; {@code onHeld} runs once no
+     * write is in flight on them.
+     */
+    void lock(Lock l, long segment, long count, Runnable onHeld) {
         synchronized (this) {
             l.segment = segment;
+            l.count = count;
             l.onHeld = onHeld;
             l.held = false;
             int n = 0;
             for (NexusIo io : inFlight) {
-                if (overlaps(io, segment)) {
+                if (overlaps(io, segment, count)) {
                     n++;
                 }
             }

@@ -15,6 +15,10 @@ import java.util.concurrent.atomic.AtomicLong;
  * nexus: segment by segment (64 KiB by default), several in flight. Each segment is locked against
  * application writes (see {@link RangeLocks}), read from an in-sync child and written to the new
  * one; application writes reach the new child anyway, so when every segment is done it is in sync.
+ * The pace adapts to the application: while it is quiet (under {@value #QUIET_OPS_PER_SECOND} I/Os a
+ * second), {@value #RUN_TASKS} of the copies take runs of segments up to {@value #RUN_BYTES} bytes
+ * (fewer, larger I/Os: the rate a path carries); under load every copy is one segment (Mayastor's
+ * 64 KiB × 16), so that an application write never waits behind a large copy.
  * A full rebuild visits every segment, a partial one only the segments written while the child was
  * away. Neither allocates on a thin child what the source does not hold: a segment the source says
  * holds no data ({@code holdsData}, which a remote replica answers from NVMe's allocation report),
@@ -24,6 +28,16 @@ import java.util.concurrent.atomic.AtomicLong;
 final class Rebuild {
 
     enum State { WAITING, RUNNING, PAUSED, CANCELLED, FAILED, COMPLETED }
+
+    /** The largest copy: a run of segments, or one segment when segments are this large. */
+    static final int RUN_BYTES = 1 << 20;
+    /** Copies that take runs while the application is quiet (each holds a buffer of RUN_BYTES). */
+    static final int RUN_TASKS = 4;
+    /** Below this many application I/Os a second the nexus counts as quiet. */
+    static final long QUIET_OPS_PER_SECOND = 1000;
+    private static final long SAMPLE_NANOS = 100_000_000L;
+    /** The first look comes sooner: until it, copies are single segments (the careful guess). */
+    private static final long FIRST_SAMPLE_NANOS = 20_000_000L;
 
     /** Zeros to compare a segment read with (the largest segment is 1 MiB); never written. */
     private static final ByteBuffer ZEROS = ByteBuffer.allocateDirect(1 << 20).asReadOnlyBuffer();
@@ -35,6 +49,8 @@ final class Rebuild {
     final long segments;
     final long total;
     private final int segmentBlocks;
+    /** Segments in a run: runs never cross a multiple of it (a pool's clusters are 1 MiB multiples). */
+    private final int runSegments;
 
     private long cursor;
     private int active;
@@ -51,6 +67,11 @@ final class Rebuild {
     volatile long endNanos;
     final long startMillis = System.currentTimeMillis();
 
+    // the application's pace, sampled at most every SAMPLE_NANOS by whichever task looks (races are harmless)
+    private volatile boolean quiet;
+    private volatile long sampledAt;
+    private volatile long sampledOps;
+
     Rebuild(Nexus nexus, Child dest, SegmentMap partial, int taskCount, Executor hop) {
         this.nexus = nexus;
         this.dest = dest;
@@ -59,6 +80,7 @@ final class Rebuild {
         this.segmentBlocks = nexus.segmentBlocks;
         this.segments = (nexus.blockCount() + segmentBlocks - 1) / segmentBlocks;
         this.total = partial == null ? segments : partial.count();
+        this.runSegments = Math.max(1, RUN_BYTES / (segmentBlocks * nexus.blockSize()));
         this.tasks = new Task[taskCount];
     }
 
@@ -82,12 +104,19 @@ final class Rebuild {
             }
             state = State.RUNNING;
             startNanos = System.nanoTime();
+            sampledAt = startNanos - SAMPLE_NANOS + FIRST_SAMPLE_NANOS;
+            sampledOps = applicationOps();
+            int segmentBytes = segmentBlocks * nexus.blockSize();
             for (int i = 0; i < tasks.length; i++) {
-                DmaBuffer b = nexus.allocate(segmentBlocks * nexus.blockSize());
+                DmaBuffer b = i < RUN_TASKS && runSegments > 1 ? nexus.allocate(runSegments * segmentBytes) : null;
+                int capacity = b == null ? 1 : runSegments;
+                if (b == null) {
+                    b = nexus.allocate(segmentBytes);
+                }
                 if (b == null) {
                     break; // the pool is short: fewer copies in flight
                 }
-                tasks[i] = new Task(b);
+                tasks[i] = new Task(b, capacity);
             }
             if (tasks[0] == null) {
                 state = State.FAILED;
@@ -116,16 +145,45 @@ final class Rebuild {
         hop.execute(t::next);
     }
 
-    /** The next segment to copy, or -1. Under the lock. */
-    private long take() {
-        if (map == null) {
-            return cursor < segments ? cursor++ : -1;
+    /**
+     * The next run to copy: its first segment (or -1), with up to {@code most} segments in it, all to
+     * copy and within one multiple of runSegments; its end is the cursor. Under the lock.
+     */
+    private long take(int most) {
+        long s = map == null ? (cursor < segments ? cursor : -1) : map.nextMarked(cursor);
+        if (s < 0) {
+            return -1;
         }
-        long s = map.nextMarked(cursor);
-        if (s >= 0) {
-            cursor = s + 1;
+        long limit = Math.min(segments, Math.min(s + most, (s / runSegments + 1) * runSegments));
+        long end = s + 1;
+        while (end < limit && (map == null || map.isMarked(end))) {
+            end++;
         }
+        cursor = end;
         return s;
+    }
+
+    /**
+     * True while the application does little I/O on the nexus: few I/Os completed since the last
+     * look and none in flight now. (In flight counts the writes waiting for a copy's lock: without
+     * it, an application the copies hold up would look quiet and be held up more.)
+     */
+    private boolean quiet() {
+        long now = System.nanoTime();
+        long at = sampledAt;
+        if (now - at >= SAMPLE_NANOS) {
+            var stats = nexus.stats();
+            long ops = stats.readOps() + stats.writeOps();
+            quiet = stats.inFlight() == 0 && (ops - sampledOps) * 1_000_000_000L / (now - at) < QUIET_OPS_PER_SECOND;
+            sampledOps = ops;
+            sampledAt = now;
+        }
+        return quiet;
+    }
+
+    private long applicationOps() {
+        var s = nexus.stats();
+        return s.readOps() + s.writeOps();
     }
 
     /** True when every segment has been handed out. Under the lock. */
@@ -273,36 +331,53 @@ final class Rebuild {
 
     // ------------------------------------------------------------------ one copy in flight
 
+    private enum Phase { READ, WRITE, ZERO }
+
+    /**
+     * One copy in flight: it locks a run of segments, then places them on the child in pieces that
+     * are alike — data the source holds is read and written in one I/O, segments without data are
+     * zeroed on the child where it holds some and skipped where it does not — and unlocks the run.
+     * A piece's completion goes on with the next piece of the run directly (a run has at most
+     * runSegments pieces); the next run starts from the executor.
+     */
     private final class Task implements IoCompletion<Object> {
         DmaBuffer buffer;
+        /** Segments the buffer holds. */
+        final int capacity;
         final RangeLocks.Lock lock = new RangeLocks.Lock();
         boolean running;
-        long segment;
-        long lba;
-        int blocks;
+        long runStart;
+        long runEnd;
+        /** The first segment of the run not yet placed on the child. */
+        long pos;
+        /** Segments read into the buffer (from its start) and not yet placed: [readFrom, readTo). */
+        long readFrom = -1;
+        long readTo;
+        /** The piece in flight: [pos, pieceEnd). */
+        long pieceEnd;
+        Phase phase;
         Child source;
-        boolean reading;
-        boolean zeroing;
-        boolean skipping;
         int attempts;
         RangeLocks locks;
 
-        Task(DmaBuffer buffer) {
+        Task(DmaBuffer buffer, int capacity) {
             this.buffer = buffer;
+            this.capacity = capacity;
         }
 
         void next() {
             long s;
             synchronized (Rebuild.this) {
-                s = state == State.RUNNING ? take() : -1;
+                s = state == State.RUNNING ? take(capacity > 1 && quiet() ? capacity : 1) : -1;
+                runEnd = cursor;
             }
             if (s < 0) {
                 idle(this);
                 return;
             }
-            segment = s;
-            lba = s * segmentBlocks;
-            blocks = (int) Math.min(segmentBlocks, nexus.blockCount() - lba);
+            runStart = s;
+            pos = s;
+            readFrom = -1;
             attempts = 0;
             locks = nexus.rangeLocks();
             if (locks == null) {
@@ -310,77 +385,138 @@ final class Rebuild {
                 idle(this);
                 return;
             }
-            locks.lock(lock, s, this::read);
+            locks.lock(lock, s, runEnd - s, this::step);
         }
 
-        private void read() {
+        private long lba(long segment) {
+            return segment * segmentBlocks;
+        }
+
+        /** Blocks of the segments [from, to), the last one cut at the end of the nexus. */
+        private int blocks(long from, long to) {
+            return (int) (Math.min(lba(to), nexus.blockCount()) - lba(from));
+        }
+
+        /** Places the next piece of the run, or finishes it. */
+        private void step() {
+            if (pos >= runEnd) {
+                finishRun(IoStatus.SUCCESS, null);
+                return;
+            }
+            if (readFrom >= 0 && pos < readTo) {
+                placeRead();
+                return;
+            }
+            readFrom = -1;
             source = nexus.source();
             if (source == null) {
-                finishSegment(IoStatus.UNAVAILABLE, "no in-sync child to copy from");
+                finishRun(IoStatus.UNAVAILABLE, "no in-sync child to copy from");
+                return;
+            }
+            boolean data = source.device.holdsData(lba(pos), blocks(pos, pos + 1));
+            long end = pos + 1;
+            while (end < runEnd && source.device.holdsData(lba(end), blocks(end, end + 1)) == data) {
+                end++;
+            }
+            if (!data) {
+                clearChild(end);
                 return;
             }
             source.outstanding.incrementAndGet();
-            zeroing = false;
-            skipping = false;
-            if (!source.device.holdsData(lba, blocks)) {
-                source.outstanding.decrementAndGet();
-                reading = false;
-                clearChild();
-                return;
-            }
-            reading = true;
-            source.device.read(buffer, 0, lba, blocks, this, null);
+            pieceEnd = end;
+            phase = Phase.READ;
+            source.device.read(buffer, 0, lba(pos), blocks(pos, end), this, null);
         }
 
-        /** The segment holds no data: the child must read zeros there, at no cost in space. */
-        private void clearChild() {
-            if (!dest.device.holdsData(lba, blocks)) {
-                skipping = true; // it does already (a thin child that never had data there)
-                finishSegment(IoStatus.SUCCESS, null);
+        /**
+         * The read segments from pos on: those that hold data are written as data; those that read
+         * as zeros (a source that cannot say where its data is) are not, so a thin child stays thin.
+         */
+        private void placeRead() {
+            boolean zeros = readZeros(pos);
+            long end = pos + 1;
+            while (end < readTo && readZeros(end) == zeros) {
+                end++;
+            }
+            if (zeros) {
+                clearChild(end);
                 return;
             }
-            zeroing = true;
+            pieceEnd = end;
+            phase = Phase.WRITE;
+            int offset = (int) (pos - readFrom) * segmentBlocks * nexus.blockSize();
+            dest.device.write(buffer, offset, lba(pos), blocks(pos, end), this, null);
+        }
+
+        private boolean readZeros(long segment) {
+            int bytes = blocks(segment, segment + 1) * nexus.blockSize();
+            int offset = (int) (segment - readFrom) * segmentBlocks * nexus.blockSize();
+            return buffer.bytes().slice(offset, bytes).mismatch(ZEROS.slice(0, bytes)) < 0;
+        }
+
+        /** The segments [pos, to) hold no data: the child must read zeros there, at no cost in space. */
+        private void clearChild(long to) {
+            boolean held = dest.device.holdsData(lba(pos), blocks(pos, pos + 1));
+            long end = pos + 1;
+            while (end < to && dest.device.holdsData(lba(end), blocks(end, end + 1)) == held) {
+                end++;
+            }
+            if (!held) {
+                skipped.addAndGet(end - pos); // it does already (a thin child that never had data there)
+                pos = end;
+                step();
+                return;
+            }
+            pieceEnd = end;
+            phase = Phase.ZERO;
             if (dest.device.supports(IoType.WRITE_ZEROES)) {
-                dest.device.writeZeroes(lba, blocks, this, null);
+                dest.device.writeZeroes(lba(pos), blocks(pos, end), this, null);
             } else {
-                for (int i = 0; i < blocks * nexus.blockSize(); i += 8) {
+                readFrom = -1; // the zeros go through the buffer: what it held is read again
+                int bytes = blocks(pos, end) * nexus.blockSize();
+                for (int i = 0; i < bytes; i += 8) {
                     buffer.bytes().putLong(i, 0L);
                 }
-                dest.device.write(buffer, 0, lba, blocks, this, null);
+                dest.device.write(buffer, 0, lba(pos), blocks(pos, end), this, null);
             }
-        }
-
-        private boolean readZeros() {
-            int bytes = blocks * nexus.blockSize();
-            return buffer.bytes().slice(0, bytes).mismatch(ZEROS.slice(0, bytes)) < 0;
         }
 
         @Override
         public void ioDone(IoStatus status, Object unused) {
-            if (reading) {
-                reading = false;
-                source.outstanding.decrementAndGet();
-                if (!status.isSuccess()) {
-                    Child bad = source;
-                    nexus.controlExecutor().execute(() -> nexus.faultSource(bad, status));
-                    if (++attempts < Child.MAX) {
-                        hop.execute(this::read); // another in-sync child, if there is one
-                    } else {
-                        finishSegment(status, "reading segment " + segment + " failed: " + status);
+            switch (phase) {
+                case READ -> {
+                    source.outstanding.decrementAndGet();
+                    if (!status.isSuccess()) {
+                        Child bad = source;
+                        nexus.controlExecutor().execute(() -> nexus.faultSource(bad, status));
+                        if (++attempts < Child.MAX) {
+                            hop.execute(this::step); // another in-sync child, if there is one
+                        } else {
+                            finishRun(status, "reading segment " + pos + " failed: " + status);
+                        }
+                        return;
                     }
-                    return;
+                    readFrom = pos;
+                    readTo = pieceEnd;
+                    placeRead();
                 }
-                if (readZeros()) {
-                    clearChild(); // a source that cannot say where its data is: zeros are not copied as data
-                    return;
+                case WRITE, ZERO -> {
+                    if (!status.isSuccess()) {
+                        finishRun(status, "writing segment " + pos + " to the child failed: " + status);
+                        return;
+                    }
+                    if (phase == Phase.WRITE) {
+                        bytesCopied.addAndGet((long) blocks(pos, pieceEnd) * nexus.blockSize());
+                    } else {
+                        zeroed.addAndGet(pieceEnd - pos);
+                    }
+                    pos = pieceEnd;
+                    step();
                 }
-                dest.device.write(buffer, 0, lba, blocks, this, null);
-                return;
             }
-            finishSegment(status, status.isSuccess() ? null : "writing segment " + segment + " to the child failed: " + status);
         }
 
-        private void finishSegment(IoStatus status, String why) {
+        private void finishRun(IoStatus status, String why) {
             List<NexusIo> waiting = locks.unlock(lock);
             for (NexusIo io : waiting) {
                 nexus.resubmit(io);
@@ -390,14 +526,7 @@ final class Rebuild {
                 idle(this);
                 return;
             }
-            done.incrementAndGet();
-            if (skipping) {
-                skipped.incrementAndGet();
-            } else if (zeroing) {
-                zeroed.incrementAndGet();
-            } else {
-                bytesCopied.addAndGet((long) blocks * nexus.blockSize());
-            }
+            done.addAndGet(runEnd - runStart);
             hop.execute(this::next); // not recursively: a RAM child completes inline
         }
     }

@@ -33,6 +33,8 @@ final class FaultyDevice implements BlockDevice {
                 return t;
             });
     final AtomicLong writes = new AtomicLong();
+    /** The most blocks one write carried. */
+    final java.util.concurrent.atomic.AtomicInteger largestWrite = new java.util.concurrent.atomic.AtomicInteger();
     final AtomicLong reads = new AtomicLong();
 
     FaultyDevice(String name, BlockDevice inner) {
@@ -120,6 +122,7 @@ final class FaultyDevice implements BlockDevice {
     @Override
     public <C> void write(DmaBuffer buffer, int bufferOffset, long lba, int blocks, IoCompletion<? super C> done, C context) {
         writes.incrementAndGet();
+        largestWrite.accumulateAndGet(blocks, Math::max);
         IoStatus fail = failWrites;
         if (fail != null) {
             done.ioDone(fail, context);

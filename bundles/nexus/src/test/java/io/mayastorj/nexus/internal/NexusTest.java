@@ -83,7 +83,11 @@ class NexusTest {
     }
 
     private FaultyDevice child(String name) {
-        BlockDevice inner = new MallocBdevFactory().create(BdevUri.parse("malloc:///inner-" + name + "?size_mb=" + MB));
+        return child(name, MB);
+    }
+
+    private FaultyDevice child(String name, int mb) {
+        BlockDevice inner = new MallocBdevFactory().create(BdevUri.parse("malloc:///inner-" + name + "?size_mb=" + mb));
         owned.add(inner);
         FaultyDevice d = new FaultyDevice(name, inner);
         registry.register(d);
@@ -535,6 +539,37 @@ class NexusTest {
         assertTrue(store.load(ID).orElseThrow().record().children().get(2).healthy(), "recorded as in sync");
         assertSameData(a, c);
         assertSameData(b, c);
+        assertTrue(c.largestWrite.get() <= 128, "under load every copy is one segment: " + c.largestWrite.get() + " blocks");
+    }
+
+    /**
+     * While the application is quiet, copies take runs of segments up to 1 MiB (fewer, larger
+     * I/Os), and a thin source's holes still cost the child nothing.
+     */
+    @Test
+    void aQuietNexusIsRebuiltInRunsOfSegments() throws Exception {
+        FaultyDevice a = child("a", 64);
+        a.thin = true;
+        FaultyDevice b = child("b", 64);
+        b.thin = true;
+        manager().create("vol", ID, 0, List.of("bdev:///a"));
+        long half = 64 * 2048 / 2;
+        for (long lba = 0; lba < half; lba += 2048) {
+            assertEquals(IoStatus.SUCCESS, write(nexus(), lba, 2048, lba));
+        }
+        assertEquals(IoStatus.SUCCESS, write(nexus(), half + 4096, 8, 7)); // one 64 KiB segment alone
+        b.delayMicros = 2000; // long enough for the rebuild to look at the application's pace
+        long before = b.writes.get();
+        manager.addChild("vol", "bdev:///b");
+        await(() -> view("bdev:///b").state().equals("online"), "b rebuilt");
+        NexusView.RebuildView r = view("bdev:///b").rebuild();
+        assertEquals(r.total(), r.done());
+        assertEquals(half * 512 + 65536, r.bytesCopied(), "what the source holds, nothing more");
+        assertEquals(r.total() - half / 128 - 1, r.skipped());
+        assertEquals(Rebuild.RUN_BYTES / 512, b.largestWrite.get(), "copies of 1 MiB");
+        long copies = b.writes.get() - before;
+        assertTrue(copies < half / 128 / 4, copies + " writes for " + half / 128 + " segments of data");
+        assertSameData(a, b);
     }
 
     @Test

@@ -13,9 +13,11 @@ import io.mayastorj.core.error.MayastorException;
 import io.mayastorj.core.internal.bdev.AioBdevFactory;
 import io.mayastorj.core.internal.bdev.BdevRegistryImpl;
 import io.mayastorj.core.internal.bdev.MallocBdevFactory;
+import io.mayastorj.core.internal.bdev.UringBdevFactory;
 import io.mayastorj.core.internal.buffer.DmaBufferPool;
 import io.mayastorj.core.internal.buffer.HugepageMode;
 import io.mayastorj.core.internal.node.NodeImpl;
+import io.mayastorj.core.internal.reactor.ReactorGroupImpl;
 import io.mayastorj.core.internal.share.ShareManagerImpl;
 import io.mayastorj.core.transport.ShareOptions;
 import io.mayastorj.core.transport.ShareState;
@@ -27,6 +29,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
+import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -44,7 +47,9 @@ class PoolManagerTest {
     Path dir;
     private Path disk;
     private DmaBufferPool buffers;
+    private static final ReactorGroupImpl REACTORS = new ReactorGroupImpl(1);
     private BdevRegistryImpl registry;
+    private UringBdevFactory uring;
     private ShareManagerImpl shares;
     private PoolManager pools;
 
@@ -87,6 +92,11 @@ class PoolManagerTest {
     private void start(String devicePatterns) throws IOException {
         registry = new BdevRegistryImpl();
         registry.addFactory(new AioBdevFactory());
+        if (uring != null) {
+            uring.deactivate();
+        }
+        uring = new UringBdevFactory(REACTORS); // a bare path is a uring device, as on a node
+        registry.addFactory(uring);
         registry.addFactory(new MallocBdevFactory());
         shares = new ShareManagerImpl(registry);
         pools = new PoolManager(registry, buffers, shares, new NodeImpl("n1", "127.0.0.1:10124", dir.resolve("state").toString(), "1"),
@@ -104,10 +114,16 @@ class PoolManagerTest {
         start(devicePatterns);
     }
 
+    @AfterAll
+    static void stopReactors() {
+        REACTORS.stop();
+    }
+
     @AfterEach
     void stop() {
         pools.stop();
         shares.stop();
+        uring.deactivate();
         registry.closeAll();
         buffers.close();
     }

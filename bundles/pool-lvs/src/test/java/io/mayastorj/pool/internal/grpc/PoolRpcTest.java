@@ -26,6 +26,8 @@ import io.mayastorj.api.v1.ShareProtocol;
 import io.mayastorj.api.v1.ShareReplicaRequest;
 import io.mayastorj.core.internal.bdev.AioBdevFactory;
 import io.mayastorj.core.internal.bdev.BdevRegistryImpl;
+import io.mayastorj.core.internal.bdev.UringBdevFactory;
+import io.mayastorj.core.internal.reactor.ReactorGroupImpl;
 import io.mayastorj.core.internal.buffer.DmaBufferPool;
 import io.mayastorj.core.internal.buffer.HugepageMode;
 import io.mayastorj.core.grpc.ErrorMapping;
@@ -57,6 +59,8 @@ class PoolRpcTest {
     private final ShareManagerImpl shares = new ShareManagerImpl(registry);
     private PoolManager pools;
     private Server server;
+    private final ReactorGroupImpl reactors = new ReactorGroupImpl(1);
+    private final UringBdevFactory uring = new UringBdevFactory(reactors);
     private ManagedChannel channel;
     private PoolRpcGrpc.PoolRpcBlockingStub poolRpc;
     private ReplicaRpcGrpc.ReplicaRpcBlockingStub replicaRpc;
@@ -69,6 +73,7 @@ class PoolRpcTest {
         }
         disk = file.toString();
         registry.addFactory(new AioBdevFactory());
+        registry.addFactory(uring); // a bare path is a uring device, as on a node
         pools = new PoolManager(registry, buffers, shares, new NodeImpl("n1", "127.0.0.1:1", dir.resolve("state").toString(), "1"));
         server = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
                 .addService(ServerInterceptors.intercept(new PoolService(pools), new ErrorMapping()))
@@ -87,6 +92,8 @@ class PoolRpcTest {
         shares.stop();
         registry.closeAll();
         buffers.close();
+        uring.deactivate();
+        reactors.stop();
     }
 
     private static void assertStatus(Status.Code code, String message, Executable call) {
