@@ -6,6 +6,7 @@
 # drives the nexus through its NVMe/TCP share, or, with BENCH_CLIENT=fio, fio's nbd engine through
 # the NBD plugin (deployed on the first node, port 10851).
 #   benchmarks/nexus.sh [ROUNDS] [SECONDS]    (after `mvn install`)
+# BENCH_SKIP_WRITES=1 runs only the rebuilds; BENCH_REBUILDS='SEGMENT_KIB,TASKS,quiet|load ...' chooses them.
 set -eu
 ROUNDS=${1:-2}
 SECS=${2:-8}
@@ -42,13 +43,13 @@ uuid() { echo "b0b0b0b0-0000-4000-8000-00000000000$1"; }
 
 for n in 1 2 3; do
     node "$n"
-    truncate -s 1100M "$DIR/pool-$n.img"
+    truncate -s 1200M "$DIR/pool-$n.img"
     ctl "$n" pool create "p$n" "$DIR/pool-$n.img" >/dev/null
     if [ "$n" = 1 ]; then
         ctl 1 replica create p1 1GiB --uuid "$(uuid 1)" >/dev/null
     else
         ctl "$n" replica create "p$n" 1GiB --uuid "$(uuid "$n")" --share nvmf \
-            --allowed-host nqn.2019-05.io.openebs:node-name:bench-1 >/dev/null
+            --allowed-host nqn.2019-05.io.openebs:node-name:bench-1 --allowed-host nqn.2019-05.io.openebs:node-name:bench >/dev/null
     fi
 done
 child() { if [ "$1" = 1 ]; then echo "bdev:///$(uuid 1)"; else echo "nvmf://127.0.0.$1:8440/nqn.2019-05.io.openebs:$(uuid "$1")"; fi; }
@@ -87,36 +88,55 @@ for round in $(seq "$ROUNDS"); do
     done
 done
 
-echo "# rebuild: 1 GiB onto a new remote child of a 1-replica nexus whose volume is full, while a 4 KiB random"
-echo "# write load at QD 8 runs; rate = segments done x segment size / time (what the child receives)"
-truncate -s 1G "$DIR/raw.img"
-RAW=$("$M" bench --uri "aio://$DIR/raw.img" --rw write --bs 1m --qd 8 --time "${SECS}s" --ramp 1s --json 2>/dev/null \
-    | json "round(d['bytes_per_second']/1048576)")
-rm -f "$DIR/raw.img"
-echo "raw sequential write of the pools' file system: $RAW MiB/s (aio, 1 MiB, QD 8)"
-rebuild() { # segment-KiB tasks
+echo "# rebuild: 1 GiB onto a new remote child of a 1-replica nexus whose volume is full, quiet (no application"
+echo "# I/O) and under a 4 KiB random write load at QD 8; rate = segments done x segment size / time (what the"
+echo "# child receives), against what the path carries: the lesser of the child's sequential write over NVMe/TCP"
+echo "# and the source pool's sequential read (1 MiB, QD 8); p99 = the load's write latency during the rebuild, and
+# without one: after it (the new child in sync) and before it (one child)"
+mbps() { "$M" bench --uri "$1" --rw "$2" --bs 1m --qd 8 --time "${SECS}s" --ramp 1s --json 2>/dev/null | json "round(d['bytes_per_second']/1048576)"; }
+WRITE=$(mbps "$(child 2)" write)
+truncate -s 1G "$DIR/read.img"   # the source's read: a file as large as its replica on the pools' file system
+"$M" bench --uri "uring://$DIR/read.img" --rw write --bs 1m --qd 8 --time 30s --size $GIB --ramp 0s >/dev/null 2>&1
+READ=$(mbps "uring://$DIR/read.img" read)
+rm -f "$DIR/read.img"
+PATHCAP=$((WRITE < READ ? WRITE : READ))
+echo "path: child write over NVMe/TCP $WRITE MiB/s, source read $READ MiB/s -> $PATHCAP MiB/s"
+p99() { python3 -c "import json; print(json.load(open('$1'))['lat_usec']['p99'])"; }
+rebuild() { # segment-KiB tasks quiet|load
     kill "$PID_1"; wait "$PID_1" 2>/dev/null || true
-    node 1 --nexus-rebuild-segment-kib "$1" --nexus-rebuild-tasks "$2"
+    node 1 --nexus-rebuild-segment-kib "$1" --nexus-rebuild-tasks "$2" --http-endpoint 127.0.0.1:10191
     rm -f "$DIR"/state-1/nexus/*.properties
     ctl 1 nexus create bench --uuid b0b0b0b0-0000-4000-8000-0000000000fe --child "$(child 1)" >/dev/null
     URI=$(ctl 1 nexus publish bench --protocol nvmf)
     "$M" bench --uri "$URI" --rw write --bs 1m --qd 8 --size $GIB --time 8s --ramp 0s >/dev/null 2>&1   # fill it
-    "$M" bench --uri "$URI" --rw randwrite --bs 4k --qd 8 --time 600s --ramp 0s --json >"$DIR/load.json" 2>/dev/null &
-    LOAD=$!
-    sleep 1
+    LAT=""
+    if [ "$3" = load ]; then
+        "$M" bench --uri "$URI" --rw randwrite --bs 4k --qd 8 --time 5s --ramp 1s --json >"$DIR/base.json" 2>/dev/null
+        "$M" bench --uri "$URI" --rw randwrite --bs 4k --qd 8 --time 600s --ramp 0s --json >"$DIR/load.json" 2>/dev/null &
+        LOAD=$!
+        sleep 2
+    fi
     ctl 1 nexus add-child bench "$(child 2)" >/dev/null
-    while ctl 1 --json nexus list bench | json "any(c['state']=='CHILD_DEGRADED' for c in d['nexusList'][0]['children'])" | grep -q True; do
-        sleep 0.2
+    # watched on the node's /metrics with curl: a ctl call per look would start a JVM, and load the CPU it measures
+    until curl -s "http://127.0.0.1:10191/metrics" | grep -F 'child="'"$(child 2)"'"' | grep -q '^mayastor_nexus_child_healthy.* 1\(\.0\)\?$'; do
+        sleep 0.05
     done
-    kill "$LOAD" 2>/dev/null || true; wait "$LOAD" 2>/dev/null || true
+    if [ "$3" = load ]; then
+        kill "$LOAD" 2>/dev/null || true; wait "$LOAD" 2>/dev/null || true   # SIGTERM: it reports what it measured
+        "$M" bench --uri "$URI" --rw randwrite --bs 4k --qd 8 --time 5s --ramp 1s --json >"$DIR/after.json" 2>/dev/null
+        [ -n "${BENCH_VERBOSE:-}" ] && cat "$DIR/load.json" "$DIR/after.json" >&2
+        LAT=", load p99 $(p99 "$DIR/load.json") us; without a rebuild: $(p99 "$DIR/after.json") us (2 children), $(p99 "$DIR/base.json") us (1)"
+    fi
     R=$(ctl 1 --json nexus list bench | json "d['nexusList'][0]['children'][1]['rebuild']")
     RATE=$(echo "$R" | python3 -c "import ast,sys; r=ast.literal_eval(sys.stdin.read()); print(round(r['bytesPerSecond']/1048576))")
     STATE=$(echo "$R" | python3 -c "import ast,sys; r=ast.literal_eval(sys.stdin.read()); print(r['state'])")
-    echo "rebuild segment=${1}KiB tasks=$2: $STATE at $RATE MiB/s = $(python3 -c "print(round($RATE/$RAW, 2))") of raw"
+    echo "rebuild segment=${1}KiB tasks=$2 $3: $STATE at $RATE MiB/s = $(python3 -c "print(round($RATE/$PATHCAP, 2))") of the path$LAT"
     ctl 1 nexus destroy bench >/dev/null
     ctl 2 replica destroy "$(uuid 2)" >/dev/null  # a fresh replica for the next run
-    ctl 2 replica create p2 1GiB --uuid "$(uuid 2)" --share nvmf --allowed-host nqn.2019-05.io.openebs:node-name:bench-1 >/dev/null
+    ctl 2 replica create p2 1GiB --uuid "$(uuid 2)" --share nvmf --allowed-host nqn.2019-05.io.openebs:node-name:bench-1 \
+        --allowed-host nqn.2019-05.io.openebs:node-name:bench >/dev/null
 }
-for config in ${BENCH_REBUILDS:-64,16 256,16 1024,8}; do # not a pipeline: the nodes it starts must reach cleanup
-    rebuild "${config%,*}" "${config#*,}"
+for config in ${BENCH_REBUILDS:-64,16,quiet 64,16,load}; do # not a pipeline: the nodes it starts must reach cleanup
+    seg=${config%%,*}; rest=${config#*,}
+    rebuild "$seg" "${rest%,*}" "${rest#*,}"
 done

@@ -24,6 +24,7 @@ import java.util.ArrayDeque;
 import java.util.List;
 import java.util.Locale;
 import java.util.Set;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
@@ -56,7 +57,8 @@ final class Bench {
               --rw           randread (default), randwrite, read or write (sequential)
               --bs           I/O size (4k, 128k, ...), a multiple of the block size
               --qd           I/Os in flight (default 32)
-              --time         measured duration (10s, 500ms, 1m); --ramp runs before it, unmeasured
+              --time         measured duration (10s, 500ms, 1m); --ramp runs before it, unmeasured;
+                             SIGTERM or Ctrl-C ends it early and still reports what was measured
               --size         bytes of the device to use from offset 0 (default: all of it)
               --reactors     reactor threads that start the I/O (nvmf queues are per reactor)
               --target-pid   also report the CPU time per I/O of that process (e.g. the target node)
@@ -138,11 +140,34 @@ final class Bench {
                 throw new UsageException("the device (" + device.sizeBytes() + " bytes) is smaller than one I/O");
             }
             Run run = new Run(device, w, (int) bs, region, (int) qd, buffers, args.flag("hop"));
-            Result result = run.execute(reactors.reactors(), rampNanos, measureNanos, ioTimeout, targetPid);
-            if (args.flag("json")) {
-                out.println(result.json(uri, w, bs, qd));
-            } else {
-                result.print(out, uri, device, w, bs, qd, reactorCount, buffers.onHugepages());
+            // SIGTERM or Ctrl-C ends the measurement early, and what was measured is still reported (as fio does)
+            CountDownLatch stop = new CountDownLatch(1);
+            CountDownLatch reported = new CountDownLatch(1);
+            Thread hook = new Thread(() -> {
+                stop.countDown();
+                try {
+                    reported.await(30, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }, "bench-stop");
+            Runtime.getRuntime().addShutdownHook(hook);
+            Result result;
+            try {
+                result = run.execute(reactors.reactors(), rampNanos, measureNanos, ioTimeout, targetPid, stop);
+                if (args.flag("json")) {
+                    out.println(result.json(uri, w, bs, qd));
+                } else {
+                    result.print(out, uri, device, w, bs, qd, reactorCount, buffers.onHugepages());
+                }
+                out.flush();
+            } finally {
+                reported.countDown();
+                try {
+                    Runtime.getRuntime().removeShutdownHook(hook);
+                } catch (IllegalStateException shuttingDown) {
+                    // stopped by a signal: the hook is running and lets the JVM end now
+                }
             }
             if (result.firstError != null) {
                 err.println("error: " + result.errors + " I/Os failed (first: " + result.firstError + ")");
@@ -310,21 +335,21 @@ final class Bench {
             return Long.remainderUnsigned(x, region) * blocksPerIo;
         }
 
-        Result execute(List<Reactor> reactors, long rampNanos, long measureNanos, long ioTimeout, String targetPid)
-                throws InterruptedException, IOException {
+        Result execute(List<Reactor> reactors, long rampNanos, long measureNanos, long ioTimeout, String targetPid,
+                       CountDownLatch stop) throws InterruptedException, IOException {
             live.set(slots.length);
             for (int i = 0; i < slots.length; i++) {
                 Slot slot = slots[i];
                 slot.home = reactors.get(i % reactors.size());
                 reactors.get(i % reactors.size()).execute(() -> Trampoline.submit(slot));
             }
-            sleepNanos(rampNanos);
+            stop.await(rampNanos, TimeUnit.NANOSECONDS);
             var os = (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
             long cpu0 = os.getProcessCpuTime();
             long target0 = targetPid == null ? 0 : ProcessCpu.nanos(targetPid);
             long t0 = System.nanoTime();
             phase = MEASURE;
-            sleepNanos(measureNanos);
+            stop.await(measureNanos, TimeUnit.NANOSECONDS);
             phase = STOP;
             long elapsed = System.nanoTime() - t0;
             long cpu = os.getProcessCpuTime() - cpu0;
@@ -349,11 +374,6 @@ final class Bench {
             return r;
         }
 
-        private static void sleepNanos(long nanos) throws InterruptedException {
-            if (nanos > 0) {
-                TimeUnit.NANOSECONDS.sleep(nanos);
-            }
-        }
     }
 
     /** CPU time of another process from /proc/PID/stat (utime + stime, in clock ticks). */

@@ -163,4 +163,27 @@ class DistributionTest {
         assertEquals(3, r.exit());
         assertTrue(r.err().startsWith("error: cannot reach 127.0.0.1:"), r.err());
     }
+
+    /** A bench stopped by SIGTERM (a script's kill, or Ctrl-C) still reports what it measured, as fio does. */
+    @Test
+    void aBenchEndedBySigtermReportsWhatItMeasured() throws Exception {
+        Path disk = work.resolve("bench.img");
+        try (RandomAccessFile f = new RandomAccessFile(disk.toFile(), "rw")) {
+            f.setLength(16L << 20);
+        }
+        Process p = new ProcessBuilder(Mayastor.BIN.toString(), "bench", "--uri", "uring://" + disk, "--rw", "randwrite",
+                "--bs", "4k", "--qd", "4", "--time", "120s", "--ramp", "0s", "--json").redirectErrorStream(false).start();
+        p.getOutputStream().close();
+        Thread.sleep(4000); // started (a JVM and a ring) and measuring
+        long sent = System.nanoTime();
+        p.toHandle().destroy(); // SIGTERM (Process.destroy() would also close our end of its output)
+        assertTrue(p.waitFor(20, TimeUnit.SECONDS), "ended after SIGTERM");
+        String out = new String(p.getInputStream().readAllBytes()).strip();
+        Matcher seconds = Pattern.compile("\"seconds\":([0-9.]+)").matcher(out);
+        Matcher ios = Pattern.compile("\"ios\":([0-9]+)").matcher(out);
+        assertTrue(seconds.find() && ios.find(), "a report: " + out + " / " + new String(p.getErrorStream().readAllBytes()));
+        assertTrue(Double.parseDouble(seconds.group(1)) < 20, "measured until the signal, not 120 s: " + out);
+        assertTrue(Long.parseLong(ios.group(1)) > 0, out);
+        assertTrue(System.nanoTime() - sent < TimeUnit.SECONDS.toNanos(20));
+    }
 }

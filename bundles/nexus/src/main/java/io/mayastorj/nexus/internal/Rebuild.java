@@ -32,7 +32,7 @@ final class Rebuild {
     /** The largest copy: a run of segments, or one segment when segments are this large. */
     static final int RUN_BYTES = 1 << 20;
     /** Copies that take runs while the application is quiet (each holds a buffer of RUN_BYTES). */
-    static final int RUN_TASKS = 4;
+    static final int RUN_TASKS = 8;
     /** Below this many application I/Os a second the nexus counts as quiet. */
     static final long QUIET_OPS_PER_SECOND = 1000;
     private static final long SAMPLE_NANOS = 100_000_000L;
