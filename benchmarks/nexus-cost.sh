@@ -6,7 +6,10 @@
 #   front  a RAM bdev shared by node 1 (the NVMe/TCP front end alone),
 #   child  each replica directly (a child's path alone: its node's target and pool),
 #   1      a nexus on node 1 with one remote child (node 2),
-#   3      a nexus on node 1 with three remote children (nodes 2, 3, 4).
+#   3      a nexus on node 1 with three remote children (nodes 2, 3, 4),
+#   3-on-1 a nexus on node 1 with three remote children all on node 2: the same fan-out with one
+#          process to schedule instead of three (on a machine with fewer cores than processes,
+#          what separates the two is the scheduler, not the nexus).
 # CPU per I/O is the sum over the node processes of utime+stime from /proc/PID/stat around the run,
 # divided by the I/Os done. The sum of the parts for three children is front + 3 x (cost of the
 # 1-child nexus - front): the front end once, and one child path (the nexus's initiator, the
@@ -37,7 +40,10 @@ node() { # n: starts node n on 127.0.0.n
 }
 ctl() { n=$1; shift; "$M" ctl --node "127.0.0.$n:10190" "$@"; }
 uuid() { echo "c0c0c0c0-0000-4000-8000-00000000000$1"; }
-child() { echo "nvmf://127.0.0.$1:8440/nqn.2019-05.io.openebs:$(uuid "$1")"; }
+child() { # replica n: 2-4 on node n, 5 and 6 on node 2
+    case $1 in 5|6) echo "nvmf://127.0.0.2:8440/nqn.2019-05.io.openebs:$(uuid "$1")" ;;
+        *) echo "nvmf://127.0.0.$1:8440/nqn.2019-05.io.openebs:$(uuid "$1")" ;; esac
+}
 ticks() { # the summed utime+stime of the node processes, in clock ticks
     t=0
     for p in $PIDS; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
@@ -47,9 +53,12 @@ HZ=$(getconf CLK_TCK)
 
 for n in 1 2 3 4; do node "$n"; done
 for n in 2 3 4; do
-    truncate -s 600M "$DIR/pool-$n.img"
+    truncate -s 1700M "$DIR/pool-$n.img"
     ctl "$n" pool create "p$n" "uring://$DIR/pool-$n.img" >/dev/null
     ctl "$n" replica create "p$n" 512MiB --uuid "$(uuid "$n")" --share nvmf >/dev/null
+done
+for n in 5 6; do # node 2's second and third replica
+    ctl 2 replica create p2 512MiB --uuid "$(uuid "$n")" --share nvmf >/dev/null
 done
 ctl 1 bdev create "malloc:///front?size_mb=512" >/dev/null
 FRONT=$(ctl 1 bdev share front --protocol nvmf)
@@ -76,11 +85,12 @@ unnexus() {
 
 echo "# $(date -u +%FT%TZ) $(uname -r), $(nproc) cores, pools on $(df -T "$DIR" | awk 'NR==2 {print $2}'), ${SECS}s per run"
 # fill the replicas once, so that every run overwrites (thick replicas; the pool's file is allocated)
-for n in 2 3 4; do "$M" bench --uri "$(child "$n")" --rw write --bs 1m --qd 8 --time 30s --size 536870912 --ramp 0s >/dev/null 2>&1 || true; done
+for n in 2 3 4 5 6; do "$M" bench --uri "$(child "$n")" --rw write --bs 1m --qd 8 --time 30s --size 536870912 --ramp 0s >/dev/null 2>&1 || true; done
 for round in $(seq "$ROUNDS"); do
     echo "# round $round"
     run front "$FRONT" 32
     for n in 2 3 4; do run "child-$n" "$(child "$n")" 32; done
     URI=$(nexus 2); run nexus-1 "$URI" 32; run nexus-1 "$URI" 1; unnexus
     URI=$(nexus 2 3 4); run nexus-3 "$URI" 32; run nexus-3 "$URI" 1; unnexus
+    URI=$(nexus 2 5 6); run nexus-3-on-1 "$URI" 32; run nexus-3-on-1 "$URI" 1; unnexus
 done

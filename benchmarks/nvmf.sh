@@ -9,7 +9,7 @@
 #   benchmarks/nvmf.sh [ROUNDS] [SECONDS]      (after `mvn install`; writes to stdout)
 # Environment: BENCH_WORKLOADS (e.g. "write,128k,8": comma-separated triples, space between them),
 # BENCH_DIR (where the backing file goes; default /var/tmp, must allow O_DIRECT),
-# BENCH_FILE_MB (default 1024).
+# BENCH_FILE_MB (default 1024), BENCH_MALLOC=1 (the malloc runs with BENCH_WORKLOADS too).
 set -eu
 ROUNDS=${1:-3}
 SECONDS_PER_RUN=${2:-10}
@@ -87,7 +87,7 @@ for round in $(seq "$ROUNDS"); do
         run nvmf "$AIO_URI" "$1" "$2" "$3"
         unshare_file
     done
-    if [ -z "${BENCH_WORKLOADS:-}" ]; then
+    if [ -z "${BENCH_WORKLOADS:-}" ] || [ -n "${BENCH_MALLOC:-}" ]; then # the malloc baseline
         run malloc "$RAM_URI" randread 4k 32
         run malloc "$RAM_URI" randwrite 4k 32
     fi

@@ -140,6 +140,10 @@ final class AioBdev extends FileBdev {
     @Override
     protected <C> void doRead(DmaBuffer buffer, int bufferOffset, long lba, int blocks,
                               IoCompletion<? super C> done, C context) {
+        if (inMemory) {
+            copyInMemory(IoType.READ, buffer.address() + bufferOffset, (long) blocks * blockSize(), lba * blockSize(), done, context);
+            return;
+        }
         submit(IOCB_CMD_PREAD, IoType.READ, buffer.address() + bufferOffset, (long) blocks * blockSize(),
                 lba * blockSize(), done, context);
     }
@@ -147,6 +151,10 @@ final class AioBdev extends FileBdev {
     @Override
     protected <C> void doWrite(DmaBuffer buffer, int bufferOffset, long lba, int blocks,
                                IoCompletion<? super C> done, C context) {
+        if (inMemory) {
+            copyInMemory(IoType.WRITE, buffer.address() + bufferOffset, (long) blocks * blockSize(), lba * blockSize(), done, context);
+            return;
+        }
         submit(IOCB_CMD_PWRITE, IoType.WRITE, buffer.address() + bufferOffset, (long) blocks * blockSize(),
                 lba * blockSize(), done, context);
     }

@@ -12,6 +12,8 @@ import java.io.IOException;
 import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
 import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.UUID;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -38,6 +40,8 @@ abstract class FileBdev extends BlockDeviceBase {
     protected final int fd;
     private final boolean direct;
     private final boolean blockDevice;
+    /** A file in memory (tmpfs, ramfs): reads and writes are copies, made at once on the caller's thread. */
+    protected final boolean inMemory;
     private final int alignment;
     private final ExecutorService helper;
     private volatile boolean unmapSupported = true;
@@ -50,6 +54,7 @@ abstract class FileBdev extends BlockDeviceBase {
         this.fd = file.fd();
         this.direct = file.direct();
         this.blockDevice = file.blockDevice();
+        this.inMemory = !blockDevice && inMemory(path);
         this.alignment = file.alignment();
         helper = Executors.newSingleThreadExecutor(r -> {
             Thread t = new Thread(r, kind + "-helper " + file.name());
@@ -74,6 +79,27 @@ abstract class FileBdev extends BlockDeviceBase {
 
     boolean direct() {
         return direct;
+    }
+
+    private static boolean inMemory(String path) {
+        try {
+            String type = Files.getFileStore(Path.of(path)).type();
+            return type.equals("tmpfs") || type.equals("ramfs");
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    /**
+     * A read or write of a file in memory, done now on this thread: it is a copy, as a malloc bdev's
+     * is. Through a ring it would cost far more — tmpfs cannot promise that a request will not block,
+     * so io_uring hands every one to a worker thread (a wake-up and two context switches per I/O),
+     * and Linux AIO makes a buffered request synchronously inside io_submit anyway.
+     */
+    protected final <C> void copyInMemory(IoType type, long address, long length, long offset,
+                                          IoCompletion<? super C> done, C context) {
+        long n = type == IoType.READ ? LibC.pread(fd, address, length, offset) : LibC.pwrite(fd, address, length, offset);
+        complete(type, length, statusOf(type, length, n < 0 ? -LibC.errno() : n), done, context);
     }
 
     static IoStatus statusOf(int errno) {

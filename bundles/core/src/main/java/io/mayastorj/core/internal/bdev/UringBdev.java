@@ -39,6 +39,10 @@ final class UringBdev extends FileBdev {
     @Override
     protected <C> void doRead(DmaBuffer buffer, int bufferOffset, long lba, int blocks,
                               IoCompletion<? super C> done, C context) {
+        if (inMemory) {
+            copyInMemory(IoType.READ, buffer.address() + bufferOffset, (long) blocks * blockSize(), lba * blockSize(), done, context);
+            return;
+        }
         submit(IoUring.OP_READ, IoType.READ, buffer.address() + bufferOffset, blocks * blockSize(),
                 lba * blockSize(), 0, done, context);
     }
@@ -46,6 +50,10 @@ final class UringBdev extends FileBdev {
     @Override
     protected <C> void doWrite(DmaBuffer buffer, int bufferOffset, long lba, int blocks,
                                IoCompletion<? super C> done, C context) {
+        if (inMemory) {
+            copyInMemory(IoType.WRITE, buffer.address() + bufferOffset, (long) blocks * blockSize(), lba * blockSize(), done, context);
+            return;
+        }
         submit(IoUring.OP_WRITE, IoType.WRITE, buffer.address() + bufferOffset, blocks * blockSize(),
                 lba * blockSize(), 0, done, context);
     }

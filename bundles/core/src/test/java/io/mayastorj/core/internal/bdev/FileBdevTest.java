@@ -103,6 +103,40 @@ abstract class FileBdevTest {
         assertArrayEquals(TestPool.bytes(out, 0, length), onDisk);
     }
 
+    /**
+     * A file in memory (tmpfs) is read and written as a malloc bdev is: a copy, completed before
+     * the call returns, on the caller's thread; a flush still reaches the file.
+     */
+    @Test
+    void aFileInMemoryIsCopiedOnTheCallersThread() throws Exception {
+        Path shm = Path.of("/dev/shm");
+        org.junit.jupiter.api.Assumptions.assumeTrue("tmpfs".equals(Files.getFileStore(shm).type()), "/dev/shm is not tmpfs");
+        Path path = Files.createTempFile(shm, "filebdev-", ".img");
+        try {
+            try (RandomAccessFile f = new RandomAccessFile(path.toFile(), "rw")) {
+                f.setLength(1 << 20);
+            }
+            FileBdev d = open(path, "");
+            assertTrue(d.inMemory, "tmpfs is memory");
+            DmaBuffer out = buffers.allocate(8192);
+            TestPool.fill(out, 8192, 5);
+            Thread caller = Thread.currentThread();
+            List<Object> seen = new ArrayList<>();
+            IoCompletion<Object> record = (status, ctx) -> seen.add(status + " on " + (Thread.currentThread() == caller ? "caller" : "other"));
+            d.write(out, 0, 4, 16, record, null);
+            assertEquals(List.of("SUCCESS on caller"), seen, "completed before write() returned");
+            DmaBuffer in = buffers.allocate(8192);
+            d.read(in, 0, 4, 16, record, null);
+            assertEquals(List.of("SUCCESS on caller", "SUCCESS on caller"), seen);
+            assertArrayEquals(TestPool.bytes(out, 0, 8192), TestPool.bytes(in, 0, 8192));
+            assertEquals(IoStatus.SUCCESS, flush(d, T));
+            assertArrayEquals(TestPool.bytes(out, 0, 8192), Arrays.copyOfRange(Files.readAllBytes(path), 2048, 2048 + 8192));
+            d.close();
+        } finally {
+            Files.deleteIfExists(path);
+        }
+    }
+
     @Test
     void misalignedBufferFailsWithMisalignedBuffer() throws IOException {
         FileBdev d = open(file("disk.img", 1 << 20), "");
