@@ -71,7 +71,26 @@ run() { # label uri qd -> "label qd=N iops=.. cpu_us=.. mean_us=.. p99_us=.."
 import json, sys
 d = json.load(sys.stdin)
 cpu = ($after - $before) / $HZ * 1e6 / max(1, d['ios'])
-print('%s qd=%s iops=%d cpu_us=%.2f mean_us=%.1f p99_us=%.1f' % ('$1', d['qd'], d['iops'], cpu, d['lat_usec']['mean'], d['lat_usec']['p99']))"
+print('%s qd=%s iops=%d cpu_us=%.2f mean_us=%.1f p99_us=%.1f' % ('$1', d['qd'], d['iops'], cpu, d['lat_usec']['mean'], d['lat_usec']['p99']))" \
+        | tee -a "$DIR/round"
+}
+summary() { # the round's ratios, from its lines
+    python3 - "$DIR/round" <<'EOF'
+import sys
+v = {}
+for line in open(sys.argv[1]):
+    name, qd, *rest = line.split()
+    v[name + ' ' + qd] = dict(kv.split('=') for kv in rest)
+cpu = lambda k: float(v[k + ' qd=32']['cpu_us'])
+lat = lambda k: float(v[k + ' qd=1']['mean_us'])
+front = cpu('front')
+parts = front + 3 * (cpu('nexus-1') - front)
+print('=> CPU per write: 3 children %.2f us, the parts %.2f us (front %.2f + 3 x child path %.2f): %.2f of the parts'
+      % (cpu('nexus-3'), parts, front, cpu('nexus-1') - front, cpu('nexus-3') / parts))
+print('=> QD 1 write latency: 3 children %.1f us / 1 child %.1f us = %.2f (three on one node: %.2f)'
+      % (lat('nexus-3'), lat('nexus-1'), lat('nexus-3') / lat('nexus-1'), lat('nexus-3-on-1') / lat('nexus-1')))
+EOF
+    rm -f "$DIR/round"
 }
 nexus() { # children...: creates and publishes the nexus on node 1, prints its URI
     set -- $(for c in "$@"; do echo --child "$(child "$c")"; done)
@@ -85,7 +104,7 @@ unnexus() {
 
 echo "# $(date -u +%FT%TZ) $(uname -r), $(nproc) cores, pools on $(df -T "$DIR" | awk 'NR==2 {print $2}'), ${SECS}s per run"
 # fill the replicas once, so that every run overwrites (thick replicas; the pool's file is allocated)
-for n in 2 3 4 5 6; do "$M" bench --uri "$(child "$n")" --rw write --bs 1m --qd 8 --time 30s --size 536870912 --ramp 0s >/dev/null 2>&1 || true; done
+for n in 2 3 4 5 6; do "$M" bench --uri "$(child "$n")" --rw write --bs 1m --qd 8 --time 3s --size 536870912 --ramp 0s >/dev/null 2>&1 || true; done
 for round in $(seq "$ROUNDS"); do
     echo "# round $round"
     run front "$FRONT" 32
@@ -93,4 +112,5 @@ for round in $(seq "$ROUNDS"); do
     URI=$(nexus 2); run nexus-1 "$URI" 32; run nexus-1 "$URI" 1; unnexus
     URI=$(nexus 2 3 4); run nexus-3 "$URI" 32; run nexus-3 "$URI" 1; unnexus
     URI=$(nexus 2 5 6); run nexus-3-on-1 "$URI" 32; run nexus-3-on-1 "$URI" 1; unnexus
+    summary
 done

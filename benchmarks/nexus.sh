@@ -6,6 +6,7 @@
 # drives the nexus through its NVMe/TCP share, or, with BENCH_CLIENT=fio, fio's nbd engine through
 # the NBD plugin (deployed on the first node, port 10851).
 #   benchmarks/nexus.sh [ROUNDS] [SECONDS]    (after `mvn install`)
+# BENCH_POOL_SCHEME=aio|uring names the pools' bdev scheme (default: a bare path, which is uring);
 # BENCH_SKIP_WRITES=1 runs only the rebuilds; BENCH_REBUILDS='SEGMENT_KIB,TASKS,quiet|load ...' chooses them.
 set -eu
 ROUNDS=${1:-2}
@@ -44,7 +45,7 @@ uuid() { echo "b0b0b0b0-0000-4000-8000-00000000000$1"; }
 for n in 1 2 3; do
     node "$n"
     truncate -s 1200M "$DIR/pool-$n.img"
-    ctl "$n" pool create "p$n" "$DIR/pool-$n.img" >/dev/null
+    ctl "$n" pool create "p$n" "${BENCH_POOL_SCHEME:+$BENCH_POOL_SCHEME://}$DIR/pool-$n.img" >/dev/null
     if [ "$n" = 1 ]; then
         ctl 1 replica create p1 1GiB --uuid "$(uuid 1)" >/dev/null
     else

@@ -35,7 +35,7 @@ public final class NodeSettings extends Settings implements RuntimeSettings {
         KEYS.put("publish.address", "the address application hosts reach this node at, when it is not the one the "
                 + "targets listen on (NAT, pods): the URIs of published volumes carry it (default: the listen address)");
         KEYS.put("nexus.rebuild.segment.kib", "rebuild copy unit in KiB, a power of two 4..1024 (default 64)");
-        KEYS.put("nexus.rebuild.tasks", "segments a rebuild copies at once (default 16)");
+        KEYS.put("nexus.rebuild.tasks", "copies a rebuild keeps in flight (default 16; eight take runs up to 1 MiB while the nexus is quiet)");
         KEYS.put("nexus.partial.rebuild.window.seconds",
                 "how long a faulted child's write log is kept so that its return rebuilds only what changed (default 600)");
         KEYS.put("nats.url", "NATS server (with JetStream), e.g. nats://10.0.0.1:4222: the node registers there (subject "
