@@ -18,26 +18,10 @@
 set -eu
 ROUNDS=${1:-2}
 SECS=${2:-6}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-M="$ROOT/distribution/target/mayastor/bin/mayastor"
-DIR=$(mktemp -d "${BENCH_DIR:-/dev/shm}/nexus-cost.XXXXXX")
-PIDS=""
-cleanup() {
-    for p in $PIDS; do kill "$p" 2>/dev/null || true; done
-    for p in $PIDS; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$DIR"
-}
-trap cleanup EXIT INT TERM
+NAME=nexus-cost DEFAULT_DIR=/dev/shm
+. "$(dirname "$0")/nodes.sh"
 
-node() { # n: starts node n on 127.0.0.n
-    n=$1
-    "$M" node --node-id "cost-$n" --grpc-endpoint "127.0.0.$n:10190" --state-dir "$DIR/state-$n" --buffers-mb 128 \
-        --nvmf-address "127.0.0.$n" --nvmf-port 8440 --iscsi-address "127.0.0.$n" --iscsi-port 3270 >"$DIR/node-$n.log" 2>&1 &
-    eval "PID_$n=$!"
-    PIDS="$PIDS $!"
-    for _ in $(seq 150); do grep -q "ready" "$DIR/node-$n.log" 2>/dev/null && return; sleep 0.2; done
-    echo "node $n did not start:" >&2; cat "$DIR/node-$n.log" >&2; exit 1
-}
+node() { start_node "$1" "cost-$1" 10190 8440 3270 --buffers-mb 128; } # node n on 127.0.0.n
 ctl() { n=$1; shift; "$M" ctl --node "127.0.0.$n:10190" "$@"; }
 uuid() { echo "c0c0c0c0-0000-4000-8000-00000000000$1"; }
 child() { # replica n: 2-4 on node n, 5 and 6 on node 2

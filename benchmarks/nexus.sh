@@ -6,23 +6,15 @@
 # drives the nexus through its NVMe/TCP share, or, with BENCH_CLIENT=fio, fio's nbd engine through
 # the NBD plugin (deployed on the first node, port 10851).
 #   benchmarks/nexus.sh [ROUNDS] [SECONDS]    (after `mvn install`)
-# BENCH_POOL_SCHEME=aio|uring names the pools' bdev scheme (default: a bare path, which is uring);
+# BENCH_POOL_SCHEME=aio|uring names the pools' bdev scheme (default uring);
 # BENCH_SKIP_WRITES=1 runs only the rebuilds; BENCH_REBUILDS='SEGMENT_KIB,TASKS,quiet|load ...' chooses them.
 set -eu
 ROUNDS=${1:-2}
 SECS=${2:-8}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-M="$ROOT/distribution/target/mayastor/bin/mayastor"
-DIR=$(mktemp -d "${BENCH_DIR:-/var/tmp}/nexus-bench.XXXXXX")
+NAME=nexus-bench DEFAULT_DIR=/var/tmp
+. "$(dirname "$0")/nodes.sh"
 GIB=1073741824
 CLIENT=${BENCH_CLIENT:-mayastor}
-PIDS=""
-cleanup() {
-    for p in $PIDS; do kill "$p" 2>/dev/null || true; done
-    for p in $PIDS; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$DIR"
-}
-trap cleanup EXIT INT TERM
 
 node() { # n [extra flags]: starts node n on 127.0.0.n
     n=$1; shift
@@ -31,13 +23,7 @@ node() { # n [extra flags]: starts node n on 127.0.0.n
         cp "$ROOT"/distribution/target/mayastor/extras/transport-nbd-*.jar "$DIR/plugins-1/"
         echo "nbd.port = 10851" >"$DIR/plugins-1/io.mayastorj.nbd.cfg"
     fi
-    "$M" node --node-id "bench-$n" --grpc-endpoint "127.0.0.$n:10190" --state-dir "$DIR/state-$n" --buffers-mb 256 \
-        --plugins-dir "$DIR/plugins-$n" \
-        --nvmf-address "127.0.0.$n" --nvmf-port 8440 --iscsi-address "127.0.0.$n" --iscsi-port 3270 "$@" >"$DIR/node-$n.log" 2>&1 &
-    eval "PID_$n=$!"
-    PIDS="$PIDS $!"
-    for _ in $(seq 150); do grep -q "ready" "$DIR/node-$n.log" 2>/dev/null && return; sleep 0.2; done
-    echo "node $n did not start:" >&2; cat "$DIR/node-$n.log" >&2; exit 1
+    start_node "$n" "bench-$n" 10190 8440 3270 --buffers-mb 256 --plugins-dir "$DIR/plugins-$n" "$@"
 }
 ctl() { n=$1; shift; "$M" ctl --node "127.0.0.$n:10190" "$@"; }
 uuid() { echo "b0b0b0b0-0000-4000-8000-00000000000$1"; }
@@ -45,7 +31,7 @@ uuid() { echo "b0b0b0b0-0000-4000-8000-00000000000$1"; }
 for n in 1 2 3; do
     node "$n"
     truncate -s 1200M "$DIR/pool-$n.img"
-    ctl "$n" pool create "p$n" "${BENCH_POOL_SCHEME:+$BENCH_POOL_SCHEME://}$DIR/pool-$n.img" >/dev/null
+    ctl "$n" pool create "p$n" "${BENCH_POOL_SCHEME:-uring}://$DIR/pool-$n.img" >/dev/null
     if [ "$n" = 1 ]; then
         ctl 1 replica create p1 1GiB --uuid "$(uuid 1)" >/dev/null
     else

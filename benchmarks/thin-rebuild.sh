@@ -11,25 +11,10 @@ set -eu
 ROUNDS=${1:-1}
 GIB=${THIN_GIB:-4}
 WRITTEN=${WRITTEN_MIB:-400}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-M=${MAYASTOR:-"$ROOT/distribution/target/mayastor/bin/mayastor"}
-DIR=$(mktemp -d "${BENCH_DIR:-/var/tmp}/thin-rebuild.XXXXXX")
-PIDS=""
-cleanup() {
-    for p in $PIDS; do kill "$p" 2>/dev/null || true; done
-    for p in $PIDS; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$DIR"
-}
-trap cleanup EXIT INT TERM
+NAME=thin-rebuild DEFAULT_DIR=/var/tmp
+. "$(dirname "$0")/nodes.sh"
 
-node() { # n: starts node n on 127.0.0.n
-    n=$1
-    "$M" node --node-id "thin-$n" --grpc-endpoint "127.0.0.$n:10290" --http-endpoint "127.0.0.$n:10291" --state-dir "$DIR/state-$n" --buffers-mb 256 \
-        --nvmf-address "127.0.0.$n" --nvmf-port 8450 --iscsi-address "127.0.0.$n" --iscsi-port 3280 >"$DIR/node-$n.log" 2>&1 &
-    PIDS="$PIDS $!"
-    for _ in $(seq 150); do grep -q "ready" "$DIR/node-$n.log" 2>/dev/null && return; sleep 0.2; done
-    echo "node $n did not start:" >&2; cat "$DIR/node-$n.log" >&2; exit 1
-}
+node() { start_node "$1" "thin-$1" 10290 8450 3280 --http-endpoint "127.0.0.$1:10291" --buffers-mb 256; } # node n on 127.0.0.n
 ctl() { n=$1; shift; "$M" ctl --node "127.0.0.$n:10290" "$@"; }
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 SOURCE=c0c0c0c0-0000-4000-8000-000000000002
@@ -39,7 +24,7 @@ VOLUME=c0c0c0c0-0000-4000-8000-0000000000ff
 for n in 1 2; do
     node "$n"
     truncate -s "$((GIB + 1))G" "$DIR/pool-$n.img"
-    ctl "$n" pool create "p$n" "$DIR/pool-$n.img" >/dev/null
+    ctl "$n" pool create "p$n" "uring://$DIR/pool-$n.img" >/dev/null
 done
 echo "# $(date -u +%FT%TZ) $(uname -r), $(nproc) cores, pools on $(df -T "$DIR" | awk 'NR==2 {print $2}'), $("$M" version 2>/dev/null | head -n 1)"
 for round in $(seq "$ROUNDS"); do

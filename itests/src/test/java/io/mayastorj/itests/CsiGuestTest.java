@@ -67,6 +67,17 @@ class CsiGuestTest {
     /** How long csi-node waits for a device (csi-guest.sh): a real one appears within seconds. */
     private static final int DEVICE_TIMEOUT_SECONDS = 20;
     private ControlCluster cluster;
+
+    /** A failed test shows the end of every node's output (it lives only in this JVM's memory). */
+    @org.junit.jupiter.api.extension.RegisterExtension
+    final org.junit.jupiter.api.extension.TestWatcher nodeOutputOnFailure = new org.junit.jupiter.api.extension.TestWatcher() {
+        @Override
+        public void testFailed(org.junit.jupiter.api.extension.ExtensionContext context, Throwable cause) {
+            if (cluster != null) {
+                System.out.println("CsiGuestTest: " + context.getDisplayName() + " failed; the nodes:" + cluster.nodeTails());
+            }
+        }
+    };
     private GuestSession guest;
     private int csiPort;
     private ManagedChannel controllerChannel;

@@ -292,17 +292,17 @@ class UringBdevTest extends FileBdevTest {
     }
 
     @Test
-    void aBarePathIsAUringDeviceAndErrorsQuoteItAsGiven() throws IOException {
+    void aBarePathIsAnAioDeviceEvenWithUringHereAndErrorsQuoteItAsGiven() throws IOException {
         BdevRegistryImpl registry = new BdevRegistryImpl();
         registry.addFactory(new AioBdevFactory());
         registry.addFactory(factory);
         Path path = file("disk.img", 1 << 20);
-        assertEquals("io_uring disk", registry.create(path.toString()).productName());
-        assertEquals("io_uring disk", registry.findByUri(path.toString()).orElseThrow().productName());
-        assertEquals("io_uring disk", registry.findByUri("uring://" + path).orElseThrow().productName(), "the same URI");
+        assertEquals("AIO disk", registry.create(path.toString()).productName());
+        assertEquals("AIO disk", registry.findByUri(path.toString()).orElseThrow().productName());
+        assertEquals("AIO disk", registry.findByUri("aio://" + path).orElseThrow().productName(), "the same URI");
         registry.destroy(path.toString());
-        assertEquals("AIO disk", registry.create("aio://" + path).productName());
-        registry.destroy("aio://" + path);
+        assertEquals("io_uring disk", registry.create("uring://" + path).productName());
+        registry.destroy("uring://" + path);
         Path missing = dir.resolve("missing.img");
         MayastorException e = assertThrows(MayastorException.class, () -> registry.create(missing.toString()));
         assertEquals("'" + missing + "': no such file or device " + missing, e.getMessage());
