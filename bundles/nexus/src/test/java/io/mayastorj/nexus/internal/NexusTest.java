@@ -683,6 +683,10 @@ class NexusTest {
         child("a");
         FaultyDevice b = child("b");
         manager(new NexusSettings(4096, 1, Duration.ofMinutes(10))).create("vol", ID, 0, List.of("bdev:///a"));
+        for (long lba = 0; lba < BLOCKS; lba += 2048) { // data to copy (where a holds none, b is only skipped)
+            assertEquals(IoStatus.SUCCESS, write(nexus(), lba, 2048, lba));
+        }
+        b.delayMicros = 20_000; // slow enough to be caught running, also once it copies 1 MiB runs (quiet)
         manager.addChild("vol", "bdev:///b");
         manager.rebuild("vol", "bdev:///b", NexusManager.RebuildAction.PAUSE);
         Thread.sleep(50);
