@@ -63,12 +63,15 @@ public final class Reservations {
 
     static Access access(byte[] cdb) {
         return switch (cdb[0] & 0xFF) {
-            case ScsiLun.INQUIRY, ScsiLun.REPORT_LUNS, ScsiLun.REQUEST_SENSE, ScsiLun.RELEASE_6, ScsiLun.RELEASE_10 -> Access.ALWAYS;
+            case ScsiLun.INQUIRY, ScsiLun.REPORT_LUNS, ScsiLun.REQUEST_SENSE, ScsiLun.RELEASE_6, ScsiLun.RELEASE_10,
+                 ScsiLun.MAINTENANCE_IN -> Access.ALWAYS;
+            // EXTENDED COPY is checked against each copy target's reservations as it reads or writes it
             case ScsiLun.TEST_UNIT_READY, ScsiLun.READ_CAPACITY_10, ScsiLun.PERSISTENT_RESERVE_IN, ScsiLun.PERSISTENT_RESERVE_OUT,
-                 ScsiLun.RESERVE_6, ScsiLun.RESERVE_10 -> Access.QUERY;
+                 ScsiLun.RESERVE_6, ScsiLun.RESERVE_10, ScsiLun.EXTENDED_COPY, ScsiLun.RECEIVE_COPY_RESULTS -> Access.QUERY;
             case ScsiLun.SERVICE_ACTION_IN_16 -> (cdb[1] & 0x1F) == ScsiLun.READ_CAPACITY_16 ? Access.QUERY : Access.READ;
             case ScsiLun.READ_6, ScsiLun.READ_10, ScsiLun.READ_12, ScsiLun.READ_16, ScsiLun.VERIFY_10, ScsiLun.VERIFY_12,
-                 ScsiLun.VERIFY_16, ScsiLun.MODE_SENSE_6, ScsiLun.MODE_SENSE_10, ScsiLun.START_STOP_UNIT -> Access.READ;
+                 ScsiLun.VERIFY_16, ScsiLun.MODE_SENSE_6, ScsiLun.MODE_SENSE_10, ScsiLun.START_STOP_UNIT,
+                 ScsiLun.PRE_FETCH_10, ScsiLun.PRE_FETCH_16, ScsiLun.READ_DEFECT_DATA_10, ScsiLun.READ_DEFECT_DATA_12 -> Access.READ;
             default -> Access.WRITE;
         };
     }

@@ -54,9 +54,23 @@ public final class ScsiLun {
     public static final int MAX_COMPARE_AND_WRITE_BLOCKS = 128;
     public static final int WRITE_SAME_10 = 0x41;
     public static final int WRITE_SAME_16 = 0x93;
-    /** The most blocks one WRITE SAME may cover (Block Limits, MAXIMUM WRITE SAME LENGTH). */
-    public static final int MAX_WRITE_SAME_BLOCKS = 1 << 16;
+    /**
+     * The most blocks one WRITE SAME may cover (Block Limits, MAXIMUM WRITE SAME LENGTH): 16 MiB of
+     * 512-byte blocks, 16 writes of a pattern, well within the recommended timeout. Below 65536 on
+     * purpose: libiscsi's WriteSame16.Unmap, for a limit of 65536 or more, first writes 65536 blocks
+     * in one WRITE (16) — 32 times the MAXIMUM TRANSFER LENGTH, which SBC-4 says must be refused.
+     */
+    public static final int MAX_WRITE_SAME_BLOCKS = 1 << 15;
     public static final int GET_LBA_STATUS = 0x12; // service action of 9Eh
+    public static final int PRE_FETCH_10 = 0x34;
+    public static final int PRE_FETCH_16 = 0x90;
+    public static final int READ_DEFECT_DATA_10 = 0x37;
+    public static final int READ_DEFECT_DATA_12 = 0xB7;
+    public static final int ORWRITE_16 = 0x8B;
+    public static final int EXTENDED_COPY = 0x83;
+    public static final int RECEIVE_COPY_RESULTS = 0x84;
+    public static final int MAINTENANCE_IN = 0xA3;
+    public static final int REPORT_SUPPORTED_OPERATION_CODES = 0x0C; // service action of A3h
 
     /** UNMAP limits we declare in the Block Limits page (blocks per descriptor, descriptors per command). */
     public static final int MAX_UNMAP_BLOCKS = 1 << 20;
@@ -155,6 +169,7 @@ public final class ScsiLun {
         data[0] = 0x00;                 // peripheral qualifier 0, direct-access block device
         data[2] = 0x06;                 // SPC-4
         data[3] = 0x12;                 // HISUP, response data format 2
+        data[5] = 0x08;                 // 3PC: EXTENDED COPY, between the LUNs this node serves
         data[4] = (byte) (data.length - 5);
         data[7] = 0x02;                 // CMDQUE
         ascii(data, 8, VENDOR);
@@ -174,6 +189,19 @@ public final class ScsiLun {
         return data;
     }
 
+    /**
+     * True when this LUN is the one a designation descriptor names (an EXTENDED COPY target): the
+     * designator type and bytes of one of the descriptors in VPD 83h; code set, association and
+     * the protocol identifier are not compared, as initiators copy them loosely.
+     */
+    public boolean identifiedBy(int designatorType, byte[] designator) {
+        return switch (designatorType) {
+            case 0x3 -> java.util.Arrays.equals(naa, designator);
+            case 0x1 -> java.util.Arrays.equals((VENDOR + device.uuid()).getBytes(StandardCharsets.US_ASCII), designator);
+            default -> false;
+        };
+    }
+
     private byte[] deviceIdentification() {
         byte[] t10 = (VENDOR + device.uuid()).getBytes(StandardCharsets.US_ASCII);
         ByteBuffer b = ByteBuffer.allocate(4 + naa.length + 4 + t10.length);
@@ -188,7 +216,7 @@ public final class ScsiLun {
         putShort(p, 2, Math.max(1, 4096 / bs));                 // optimal transfer length granularity
         putInt(p, 4, MAX_TRANSFER_BYTES / bs);                  // maximum transfer length
         putInt(p, 8, (128 << 10) / bs);                         // optimal transfer length
-        p[0] = 0x01;                                            // WSNZ: WRITE SAME with 0 blocks is refused
+        // WSNZ 0: WRITE SAME with 0 blocks means to the end of the medium (within the maximum below)
         p[1] = (byte) Math.min(MAX_COMPARE_AND_WRITE_BLOCKS, MAX_TRANSFER_BYTES / 2 / bs); // max COMPARE AND WRITE
         putInt(p, 36, MAX_WRITE_SAME_BLOCKS);                   // maximum write same length (low 32 bits)
         if (provisioning()) {
@@ -199,10 +227,14 @@ public final class ScsiLun {
         return p;
     }
 
-    /** VPD B2: UNMAP supported (LBPU); no WRITE SAME unmapping yet; unmapped blocks are not promised to read as zeros. */
+    /**
+     * VPD B2: UNMAP (LBPU) and WRITE SAME (16)/(10) with the UNMAP bit (LBPWS, LBPWS10); no anchored
+     * state; blocks unmapped by UNMAP are not promised to read as zeros (a WRITE SAME of zeros with the
+     * UNMAP bit is, since it becomes the bdev's write-zeroes).
+     */
     private static byte[] logicalBlockProvisioning() {
         byte[] p = new byte[4];
-        p[1] = (byte) 0x80;                                      // LBPU
+        p[1] = (byte) 0xE0;                                      // LBPU, LBPWS, LBPWS10
         p[2] = 0x02;                                             // thin provisioned
         return p;
     }
@@ -248,6 +280,33 @@ public final class ScsiLun {
         putInt(data, 0, 20);
         ByteBuffer.wrap(data).putLong(8, lba).putInt(16, (int) Math.min(device.blockCount() - lba, 0xFFFFFFFFL));
         return data;
+    }
+
+    /**
+     * PRE-FETCH (10)/(16), SBC-4 §5.9: the range is checked; there is no cache below this target to
+     * fill (a malloc bdev is memory, a file or replica is read when asked), so the answer is GOOD —
+     * the status SBC-4 gives when the blocks do not all go to cache — whether IMMED is set or not.
+     */
+    public void preFetch(byte[] cdb) throws Check {
+        boolean ten = (cdb[0] & 0xFF) == PRE_FETCH_10;
+        long lba = ten ? Cdb.u32(cdb, 2) : Cdb.u64(cdb, 2);
+        long blocks = ten ? Cdb.u16(cdb, 7) : Cdb.u32(cdb, 10);
+        if (!Cdb.inRange(lba, blocks, device.blockCount())) {
+            throw new Check(Sense.fixed(Sense.ILLEGAL_REQUEST, Sense.LBA_OUT_OF_RANGE));
+        }
+    }
+
+    /**
+     * READ DEFECT DATA (10)/(12), SBC-4 §5.18/5.19: an empty list in the format asked for — a RAM
+     * disk, a file or a replica has no defects the initiator could map around. The PLISTV and
+     * GLISTV bits say which lists were asked for (and are both empty).
+     */
+    public byte[] readDefectData(byte[] cdb) {
+        boolean ten = (cdb[0] & 0xFF) == READ_DEFECT_DATA_10;
+        int flags = (ten ? cdb[2] : cdb[1]) & 0x1F; // REQ_PLIST, REQ_GLIST, DEFECT LIST FORMAT
+        byte[] data = new byte[ten ? 4 : 8];
+        data[1] = (byte) flags;                       // PLISTV, GLISTV, and the format, where REQ_* are
+        return data;                                  // the list length (bytes 2-3, or 4-7) is 0
     }
 
     // ------------------------------------------------------------------ mode pages

@@ -22,6 +22,7 @@ public final class Sense {
     public static final int UNIT_ATTENTION = 0x6;
     public static final int DATA_PROTECT = 0x7;
     public static final int ABORTED_COMMAND = 0xB;
+    public static final int COPY_ABORTED = 0xA;
     public static final int MISCOMPARE = 0xE;
 
     // ASC << 8 | ASCQ
@@ -45,6 +46,13 @@ public final class Sense {
     public static final int SPACE_ALLOCATION_FAILED = 0x2707;
     public static final int COMMAND_TIMEOUT = 0x2E02;
     public static final int DATA_PHASE_ERROR = 0x4B00;
+    public static final int NO_ADDITIONAL_SENSE = 0x0000;
+    public static final int OPERATION_IN_PROGRESS = 0x0016;
+    public static final int UNREACHABLE_COPY_TARGET = 0x0804;
+    public static final int TOO_MANY_TARGET_DESCRIPTORS = 0x2606;
+    public static final int UNSUPPORTED_TARGET_DESCRIPTOR_TYPE_CODE = 0x2607;
+    public static final int TOO_MANY_SEGMENT_DESCRIPTORS = 0x2608;
+    public static final int UNSUPPORTED_SEGMENT_DESCRIPTOR_TYPE_CODE = 0x2609;
 
     public static final int LENGTH = 18;
 

@@ -85,7 +85,7 @@ final class IscsiConnection {
         this.login = new LoginPhase(this, target, session, sequence, sender);
         this.dataPhase = new DataPhase(this, session, sequence, sender, tasks, buffers, text);
         this.media = new MediaCommands(this, target, session, dataPhase, tasks, buffers);
-        this.scsi = new ScsiCommands(this, session, sequence, dataPhase, media, tasks);
+        this.scsi = new ScsiCommands(this, target, session, sequence, dataPhase, media, tasks, buffers);
         this.taskManagement = new TaskManagement(this, target, session, sequence, sender, dataPhase, tasks);
     }
 

@@ -59,6 +59,11 @@ final class MediaCommands {
         return (t.cdb[1] >>> 1) & 3;
     }
 
+    /** COMPARE AND WRITE and ORWRITE: a read, then a write of what it read changed, with no write of theirs between. */
+    static boolean isAtomic(int opcode) {
+        return opcode == ScsiLun.COMPARE_AND_WRITE || opcode == ScsiLun.ORWRITE_16;
+    }
+
     static boolean isWrite(int opcode) {
         return opcode == ScsiLun.WRITE_6 || opcode == ScsiLun.WRITE_10 || opcode == ScsiLun.WRITE_12
                 || opcode == ScsiLun.WRITE_16;
@@ -125,7 +130,7 @@ final class MediaCommands {
      * SAME start, and a write goes to the bdev (a VERIFY with BYTCHK 1 reads the medium to compare).
      */
     void dataReceived(Task task) {
-        if (task.opcode == ScsiLun.COMPARE_AND_WRITE) {
+        if (isAtomic(task.opcode)) {
             target.atomicSection(session.lun.device()).enter(task);
             return;
         }
@@ -226,30 +231,43 @@ final class MediaCommands {
     // ================================================================== WRITE SAME
 
     /**
-     * WRITE SAME (10)/(16), SBC-3 §5.42/5.43: one block of data written over a range. No UNMAP or
-     * ANCHOR (VPD B2 says LBPWS = 0), no zero-length form (WSNZ), at most MAX WRITE SAME LENGTH
-     * blocks. A block of zeros becomes the bdev's write-zeroes.
+     * WRITE SAME (10)/(16), SBC-4 §5.50/5.51: one block of data written over a range, at most MAXIMUM
+     * WRITE SAME LENGTH blocks; 0 blocks means to the end of the medium (WSNZ is 0). The UNMAP bit is
+     * taken where the LUN can unmap (LBPWS, LBPWS10): a block of zeros becomes the bdev's
+     * write-zeroes, which a thin bdev serves by deallocating, and reads back as zeros; any other
+     * pattern is written (SBC-4 lets the device write rather than unmap). No anchored state (ANCHOR),
+     * no NDOB.
      */
     void writeSame(Task task, ByteBuffer req) {
         BlockDevice device = session.lun.device();
+        boolean ten = task.opcode == ScsiLun.WRITE_SAME_10;
         long lba = Cdb.lba(task.cdb);
         long blocks = Cdb.transferLength(task.cdb);
         if ((task.cdb[1] & 0xE0) != 0) {
             dataPhase.respond(task, Sense.CHECK_CONDITION, Sense.illegal(Sense.INVALID_FIELD_IN_CDB, true, 1, 7), 0);
             return;
         }
-        if ((task.cdb[1] & 0x18) != 0 || task.opcode == ScsiLun.WRITE_SAME_16 && (task.cdb[1] & 0x01) != 0) {
-            // UNMAP, ANCHOR, NDOB
+        if ((task.cdb[1] & 0x08) != 0 && !session.lun.provisioning()) { // UNMAP where nothing unmaps
             dataPhase.respond(task, Sense.CHECK_CONDITION, Sense.illegal(Sense.INVALID_FIELD_IN_CDB, true, 1, 3), 0);
+            return;
+        }
+        if ((task.cdb[1] & 0x10) != 0) { // ANCHOR
+            dataPhase.respond(task, Sense.CHECK_CONDITION, Sense.illegal(Sense.INVALID_FIELD_IN_CDB, true, 1, 4), 0);
+            return;
+        }
+        if (!ten && (task.cdb[1] & 0x01) != 0) { // NDOB
+            dataPhase.respond(task, Sense.CHECK_CONDITION, Sense.illegal(Sense.INVALID_FIELD_IN_CDB, true, 1, 0), 0);
             return;
         }
         if (!Cdb.inRange(lba, blocks, device.blockCount())) {
             dataPhase.respond(task, Sense.CHECK_CONDITION, Sense.fixed(Sense.ILLEGAL_REQUEST, Sense.LBA_OUT_OF_RANGE), 0);
             return;
         }
-        if (blocks == 0 || blocks > ScsiLun.MAX_WRITE_SAME_BLOCKS) {
-            dataPhase.respond(task, Sense.CHECK_CONDITION,
-                    Sense.illegal(Sense.INVALID_FIELD_IN_CDB, true, task.opcode == ScsiLun.WRITE_SAME_10 ? 7 : 10, -1), 0);
+        if (blocks == 0) {
+            blocks = device.blockCount() - lba;
+        }
+        if (blocks > ScsiLun.MAX_WRITE_SAME_BLOCKS) {
+            dataPhase.respond(task, Sense.CHECK_CONDITION, Sense.illegal(Sense.INVALID_FIELD_IN_CDB, true, ten ? 7 : 10, -1), 0);
             return;
         }
         if (task.buffer == null || task.expectedLength != device.blockSize()) {
@@ -257,12 +275,16 @@ final class MediaCommands {
             return;
         }
         task.lba = lba;
-        task.sameLeft = blocks;
+        task.sameLeft = blocks; // 0 at the very end of the medium: the block still comes, nothing is written
         receiveData(task, req);
     }
 
     /** The block is in: zeros go as write-zeroes; any other pattern is copied over a buffer and written chunk by chunk. */
     private void startWriteSame(Task task) {
+        if (task.sameLeft == 0) {
+            dataPhase.respond(task, Sense.GOOD, null, task.received);
+            return;
+        }
         int bs = session.lun.device().blockSize();
         ByteBuffer block = task.buffer.bytes().duplicate().limit(bs).position(0);
         task.sameZeroes = block.mismatch(ByteBuffer.allocate(bs)) < 0;
@@ -329,7 +351,42 @@ final class MediaCommands {
         receiveData(task, req);
     }
 
-    /** On this reactor, holding the LUN's atomic section: read, compare, and write if equal. */
+    /**
+     * ORWRITE (16), SBC-4 §5.10, with BMOP 0 (no generation processing): the blocks sent are ORed
+     * into the blocks on the medium, as one read-modify-write in the LUN's atomic section, so that
+     * two ORWRITEs (or an ORWRITE and a COMPARE AND WRITE) of the same blocks never lose a bit.
+     */
+    void orWriteCommand(Task task, ByteBuffer req) {
+        BlockDevice device = session.lun.device();
+        if ((task.cdb[1] & 0xE0) != 0) { // ORPROTECT: no protection information
+            dataPhase.respond(task, Sense.CHECK_CONDITION, Sense.illegal(Sense.INVALID_FIELD_IN_CDB, true, 1, 7), 0);
+            return;
+        }
+        if (!Cdb.inRange(task.lba, task.blocks, device.blockCount())) {
+            dataPhase.respond(task, Sense.CHECK_CONDITION, Sense.fixed(Sense.ILLEGAL_REQUEST, Sense.LBA_OUT_OF_RANGE), 0);
+            return;
+        }
+        if (task.cdbLength > ScsiLun.MAX_TRANSFER_BYTES) {
+            dataPhase.respond(task, Sense.CHECK_CONDITION, Sense.illegal(Sense.INVALID_FIELD_IN_CDB, true, 10, -1), 0);
+            return;
+        }
+        if (task.blocks == 0) {
+            dataPhase.respond(task, Sense.GOOD, null, 0);
+            return;
+        }
+        if (Integer.toUnsignedLong(task.expectedLength) != task.cdbLength) {
+            dataPhase.respond(task, Sense.CHECK_CONDITION, Sense.fixed(Sense.ILLEGAL_REQUEST, Sense.INVALID_FIELD_IN_CDB), 0);
+            return;
+        }
+        if (task.buffer == null) {
+            dataPhase.respond(task, Sense.BUSY, null, 0);
+            return;
+        }
+        task.fua = (task.cdb[1] & 0x08) != 0;
+        receiveData(task, req);
+    }
+
+    /** On this reactor, holding the LUN's atomic section: read, then compare and write if equal, or OR and write. */
     void compareAndWrite(Task task) {
         if (connection.isClosed() || task.aborted) {
             target.atomicSection(session.lun.device()).leave();
@@ -352,6 +409,16 @@ final class MediaCommands {
     /** A COMPARE AND WRITE step came back from the bdev. */
     private void compareAndWriteDone(Task task) {
         int bytes = task.blocks * session.lun.device().blockSize();
+        if (task.cawStage == 1 && task.ioStatus == IoStatus.SUCCESS && task.opcode == ScsiLun.ORWRITE_16) {
+            ByteBuffer medium = task.compare.bytes();
+            ByteBuffer sent = task.buffer.bytes();
+            for (int i = 0; i < bytes; i += Long.BYTES) { // whole blocks: a multiple of eight bytes
+                medium.putLong(i, medium.getLong(i) | sent.getLong(i));
+            }
+            task.cawStage = 2;
+            session.lun.device().write(task.compare, 0, task.lba, task.blocks, task, task);
+            return;
+        }
         if (task.cawStage == 1 && task.ioStatus == IoStatus.SUCCESS) {
             ByteBuffer expected = task.buffer.bytes().duplicate().limit(bytes).position(0);
             ByteBuffer medium = task.compare.bytes().duplicate().limit(bytes).position(0);
@@ -392,7 +459,7 @@ final class MediaCommands {
     /** From the bdev, on this reactor. */
     void bdevDone(Task task) {
         task.submitted = false; // the bdev is done with it (a next step submits it again)
-        if (task.opcode == ScsiLun.COMPARE_AND_WRITE && task.cawStage == 3) {
+        if (isAtomic(task.opcode) && task.cawStage == 3) {
             if (connection.isClosed() || task.aborted) {
                 tasks.remove(task.itt);
                 task.release();
@@ -403,13 +470,13 @@ final class MediaCommands {
             }
             return;
         }
-        if (task.opcode == ScsiLun.COMPARE_AND_WRITE && (connection.isClosed() || task.aborted)) {
+        if (isAtomic(task.opcode) && (connection.isClosed() || task.aborted)) {
             target.atomicSection(session.lun.device()).leave(); // stage 1 or 2 held the LUN
             tasks.remove(task.itt);
             task.release();
             return;
         }
-        if (task.opcode == ScsiLun.COMPARE_AND_WRITE) {
+        if (isAtomic(task.opcode)) {
             compareAndWriteDone(task);
             return;
         }

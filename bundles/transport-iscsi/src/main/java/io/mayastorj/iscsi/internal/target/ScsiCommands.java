@@ -9,6 +9,8 @@ import static io.mayastorj.iscsi.internal.target.MediaCommands.isWriteVerify;
 import io.mayastorj.core.buffer.BufferPool;
 import io.mayastorj.iscsi.internal.protocol.Bhs;
 import io.mayastorj.iscsi.internal.scsi.Cdb;
+import io.mayastorj.iscsi.internal.scsi.CopyParameters;
+import io.mayastorj.iscsi.internal.scsi.OperationCodes;
 import io.mayastorj.iscsi.internal.scsi.ScsiLun;
 import io.mayastorj.iscsi.internal.scsi.Sense;
 import java.lang.System.Logger;
@@ -30,17 +32,21 @@ final class ScsiCommands {
     private static final Logger LOG = System.getLogger("mayastor.iscsi");
 
     private final IscsiConnection connection;
+    private final IscsiTarget target;
     private final Session session;
     private final SequenceNumbers sequence;
     private final DataPhase dataPhase;
     private final MediaCommands media;
     private final TaskTable tasks;
+    private final BufferPool buffers;
     /** A unit attention waiting for this I_T nexus (ASC/ASCQ), or 0; one at a time, the latest wins. */
     private int pendingUnitAttention;
 
-    ScsiCommands(IscsiConnection connection, Session session, SequenceNumbers sequence, DataPhase dataPhase,
-                 MediaCommands media, TaskTable tasks) {
+    ScsiCommands(IscsiConnection connection, IscsiTarget target, Session session, SequenceNumbers sequence,
+                 DataPhase dataPhase, MediaCommands media, TaskTable tasks, BufferPool buffers) {
         this.connection = connection;
+        this.target = target;
+        this.buffers = buffers;
         this.session = session;
         this.sequence = sequence;
         this.dataPhase = dataPhase;
@@ -72,6 +78,18 @@ final class ScsiCommands {
             }
             return;
         }
+        if (lun != null && t.opcode == ScsiLun.ORWRITE_16) {
+            t.dataOut = true;
+            t.lba = Cdb.lba(t.cdb);
+            t.blocks = (int) Math.min(Cdb.transferLength(t.cdb), Integer.MAX_VALUE);
+            t.cdbLength = Cdb.transferLength(t.cdb) * lun.device().blockSize();
+            long edtl = Integer.toUnsignedLong(t.expectedLength);
+            if (edtl > 0 && edtl <= ScsiLun.MAX_TRANSFER_BYTES && t.cdbLength <= ScsiLun.MAX_TRANSFER_BYTES) {
+                t.transfer = (int) edtl;
+                t.buffer = buffers.allocate((int) Math.max(edtl, lun.device().blockSize()));
+            }
+            return;
+        }
         if (lun != null && (t.opcode == ScsiLun.WRITE_SAME_10 || t.opcode == ScsiLun.WRITE_SAME_16)) {
             t.dataOut = true;
             t.lba = Cdb.lba(t.cdb);
@@ -85,7 +103,8 @@ final class ScsiCommands {
             return;
         }
         if (lun != null && (t.opcode == ScsiLun.MODE_SELECT_6 || t.opcode == ScsiLun.MODE_SELECT_10
-                || t.opcode == ScsiLun.PERSISTENT_RESERVE_OUT || t.opcode == ScsiLun.UNMAP)) { // a parameter list
+                || t.opcode == ScsiLun.PERSISTENT_RESERVE_OUT || t.opcode == ScsiLun.UNMAP
+                || t.opcode == ScsiLun.EXTENDED_COPY)) { // a parameter list
             t.dataOut = true;
             long edtl = Integer.toUnsignedLong(t.expectedLength);
             if (edtl > 0 && edtl <= 64 * 1024) {
@@ -165,8 +184,18 @@ final class ScsiCommands {
             }
             return;
         }
+        if (OperationCodes.find(task.cdb, session.lun) == null) {
+            // initiators probe for optional commands: worth a debug line, not a warning
+            LOG.log(Level.DEBUG, "{0}: SCSI opcode 0x{1} is not supported", connection.peer(), Integer.toHexString(task.opcode));
+            dataPhase.respond(task, Sense.CHECK_CONDITION, OperationCodes.refusal(task.cdb, session.lun), 0);
+            return;
+        }
         if (isMedia(task.opcode)) {
             media.media(task, req);
+            return;
+        }
+        if (task.opcode == ScsiLun.ORWRITE_16) {
+            media.orWriteCommand(task, req);
             return;
         }
         if (task.opcode == ScsiLun.UNMAP) {
@@ -186,6 +215,12 @@ final class ScsiCommands {
                 persistentReserveOut(task);
             } else {
                 receiveData(task, req);
+            }
+            return;
+        }
+        if (task.opcode == ScsiLun.EXTENDED_COPY) {
+            if (dataPhase.expectParameterList(task, req, (int) Math.min(Cdb.u32(task.cdb, 10), Integer.MAX_VALUE))) {
+                dataReceived(task);
             }
             return;
         }
@@ -227,8 +262,26 @@ final class ScsiCommands {
                 case ScsiLun.SERVICE_ACTION_IN_16 -> switch (task.cdb[1] & 0x1F) {
                     case ScsiLun.READ_CAPACITY_16 -> truncate(lun.readCapacity16(), Cdb.u32(task.cdb, 10));
                     case ScsiLun.GET_LBA_STATUS -> truncate(lun.getLbaStatus(task.cdb), Cdb.u32(task.cdb, 10));
-                    default -> throw new ScsiLun.Check(Sense.illegal(Sense.INVALID_FIELD_IN_CDB, true, 1, 4));
+                    default -> throw new IllegalStateException("in the table, not dispatched: " + task.cdb[1]);
                 };
+                case ScsiLun.RECEIVE_COPY_RESULTS -> truncate(switch (task.cdb[1] & 0x1F) {
+                    case 0x00 -> {
+                        ExtendedCopy.Status copy = session.copies.get(Cdb.u8(task.cdb, 2));
+                        if (copy == null) {
+                            throw new ScsiLun.Check(Sense.illegal(Sense.INVALID_FIELD_IN_CDB, true, 2, -1)); // no such list id
+                        }
+                        yield copy.report();
+                    }
+                    case 0x03 -> CopyParameters.operatingParameters(lun.device().blockSize());
+                    default -> throw new IllegalStateException("in the table, not dispatched: " + task.cdb[1]);
+                }, Cdb.u32(task.cdb, 10));
+                case ScsiLun.MAINTENANCE_IN -> truncate(OperationCodes.report(task.cdb, lun), Cdb.u32(task.cdb, 6));
+                case ScsiLun.PRE_FETCH_10, ScsiLun.PRE_FETCH_16 -> {
+                    lun.preFetch(task.cdb);
+                    yield null;
+                }
+                case ScsiLun.READ_DEFECT_DATA_10 -> truncate(lun.readDefectData(task.cdb), Cdb.u16(task.cdb, 7));
+                case ScsiLun.READ_DEFECT_DATA_12 -> truncate(lun.readDefectData(task.cdb), Cdb.u32(task.cdb, 6));
                 case ScsiLun.MODE_SENSE_6 -> truncate(lun.modeSense(task.cdb), Cdb.u8(task.cdb, 4));
                 case ScsiLun.MODE_SENSE_10 -> truncate(lun.modeSense(task.cdb), Cdb.u16(task.cdb, 7));
                 case ScsiLun.REPORT_LUNS -> truncate(lun.reportLuns(task.cdb), Cdb.u32(task.cdb, 6));
@@ -238,12 +291,7 @@ final class ScsiCommands {
                     lun.device().flush(task, task); // comes back in MediaCommands.bdevDone
                     yield new byte[0];
                 }
-                default -> {
-                    // initiators probe for optional commands: worth a debug line, not a warning
-                    LOG.log(Level.DEBUG, "{0}: SCSI opcode 0x{1} is not supported", connection.peer(),
-                            Integer.toHexString(task.opcode));
-                    throw new ScsiLun.Check(Sense.fixed(Sense.ILLEGAL_REQUEST, Sense.INVALID_COMMAND_OPERATION_CODE));
-                }
+                default -> throw new IllegalStateException("in the table, not dispatched: opcode 0x" + Integer.toHexString(task.opcode));
             };
             if (data == null) {
                 dataPhase.respond(task, Sense.GOOD, null, 0);
@@ -266,6 +314,10 @@ final class ScsiCommands {
 
     /** Every byte of the command's data is in: the command runs (medium I/O in {@link MediaCommands}). */
     void dataReceived(Task task) {
+        if (task.opcode == ScsiLun.EXTENDED_COPY) {
+            new ExtendedCopy(target, connection, session, dataPhase, tasks, buffers, task).start();
+            return;
+        }
         if (task.opcode == ScsiLun.PERSISTENT_RESERVE_OUT) {
             persistentReserveOut(task);
             return;

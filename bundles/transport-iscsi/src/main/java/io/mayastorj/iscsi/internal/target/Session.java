@@ -24,4 +24,6 @@ final class Session {
     /** The LUN's reservations, and this session's I_T nexus (initiator port) they are kept by. */
     Reservations reservations;
     String nexus;
+    /** EXTENDED COPY statuses by list id, for RECEIVE COPY RESULTS; the oldest finished ones go first. */
+    final java.util.Map<Integer, ExtendedCopy.Status> copies = new java.util.LinkedHashMap<>();
 }

@@ -12,13 +12,20 @@ import org.junit.jupiter.api.Test;
 
 /**
  * libiscsi's conformance suite, {@code iscsi-test-cu --dataloss URL URL} (Debian libiscsi-bin 1.19),
- * all 615 tests over two sessions against a 64 MiB RAM disk of 512-byte blocks. The whole output goes to
+ * all 615 tests over two sessions against a 64 MiB RAM disk of 512-byte blocks, at most 110 of them
+ * skipped. The whole output goes to
  * target/iscsi-test-cu.txt; the failures are listed in the assertion message.
  */
 class ConformanceTest {
 
-    /** The bar: Debian's tgt passes 595 of the 615 on this machine. */
-    private static final int REQUIRED = 605;
+    /** The bar: all of them (Debian's tgt passes 595 of the 615 on this machine). */
+    private static final int REQUIRED = 615;
+    /**
+     * Skipped tests (its "[SKIPPED]" lines): 91 now, each reason in CONFORMANCE.md; 340 before the
+     * optional commands (tgt: 199). A command that stops answering turns its tests into skips, which
+     * the pass count alone would not show.
+     */
+    private static final int MOST_SKIPPED = 110;
 
     @Test
     void iscsiTestCu() throws Exception {
@@ -34,6 +41,11 @@ class ConformanceTest {
             System.out.println("iscsi-test-cu: " + passed + " of " + total + " passed");
             assertEquals(615, total, "the suite ran only part of its tests");
             assertTrue(passed >= REQUIRED, passed + " of " + total + " passed; failures:\n" + failures(r.output()));
+            long skipped = r.output().lines().filter(l -> l.contains("[SKIPPED]")).count();
+            System.out.println("iscsi-test-cu: " + skipped + " [SKIPPED] lines");
+            assertTrue(skipped <= MOST_SKIPPED, skipped + " [SKIPPED] lines, more than " + MOST_SKIPPED + ":\n"
+                    + r.output().lines().filter(l -> l.contains("[SKIPPED]")).map(String::strip).distinct()
+                    .collect(java.util.stream.Collectors.joining("\n")));
             assertTrue(fx.target.connections().isEmpty() || waitIdle(fx), "connections left behind: " + fx.target.connections());
             long inUse = fx.buffers.stats().classes().stream().mapToLong(c -> c.inUse()).sum();
             assertEquals(0, inUse, "buffers leaked over the run");

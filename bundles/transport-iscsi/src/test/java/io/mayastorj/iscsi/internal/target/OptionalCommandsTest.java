@@ -1,0 +1,253 @@
+package io.mayastorj.iscsi.internal.target;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.mayastorj.core.bdev.BdevUri;
+import io.mayastorj.core.bdev.BlockDevice;
+import io.mayastorj.core.internal.bdev.MallocBdevFactory;
+import io.mayastorj.core.transport.ShareOptions;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+import java.util.TreeSet;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The optional commands, byte by byte over a real session: REPORT SUPPORTED OPERATION CODES against
+ * what the dispatcher actually serves, EXTENDED COPY between two LUNs of the target checked block
+ * by block (libiscsi's suite copies only within one LUN), and its refusals.
+ */
+class OptionalCommandsTest {
+
+    private static final int BLOCK = 512;
+    private IscsiFixture fx;
+    private BlockDevice second;
+
+    @BeforeEach
+    void setUp() throws Exception {
+        fx = new IscsiFixture("xsource", 8);
+        second = new MallocBdevFactory().create(BdevUri.parse("malloc:///xdest?size_mb=8&blk_size=512"));
+        fx.target.share(second, ShareOptions.DEFAULT);
+    }
+
+    @AfterEach
+    void tearDown() throws InterruptedException {
+        if (fx != null) {
+            for (int i = 0; i < 300 && !fx.target.connections().isEmpty(); i++) {
+                Thread.sleep(10); // the sessions' ends reach the target
+            }
+            fx.target.unshare(second);
+            second.close();
+            long inUse = fx.buffers.stats().classes().stream().mapToLong(c -> c.inUse()).sum();
+            fx.close();
+            assertEquals(0, inUse, "buffers leaked");
+        }
+    }
+
+    private ScsiSession session(String iqn) throws Exception {
+        return new ScsiSession(fx.target.address().getPort(), iqn);
+    }
+
+    /**
+     * Every opcode, and every service action of the opcodes that have them, sent with a CDB of
+     * zeros otherwise: exactly those REPORT SUPPORTED OPERATION CODES lists are served (anything but
+     * INVALID COMMAND OPERATION CODE, or INVALID FIELD IN CDB at the service action), and the report
+     * for one command agrees with the list.
+     */
+    @Test
+    void theReportListsExactlyTheCommandsTheTargetServes() throws Exception {
+        try (ScsiSession s = session(fx.iqn)) {
+            ScsiSession.Result all = s.command(rsoc(0, 0, 0), null, 65536);
+            assertEquals(0, all.status(), all.toString());
+            ByteBuffer list = ByteBuffer.wrap(all.data());
+            assertEquals(all.data().length - 4, list.getInt(0));
+            TreeSet<Integer> reported = new TreeSet<>();
+            TreeSet<Integer> withActions = new TreeSet<>();
+            for (int at = 4; at < all.data().length; at += 8) {
+                int opcode = list.get(at) & 0xFF;
+                boolean servactv = (list.get(at + 5) & 0x01) != 0;
+                reported.add(opcode << 8 | (servactv ? list.getShort(at + 2) & 0xFFFF : 0));
+                if (servactv) {
+                    withActions.add(opcode);
+                }
+            }
+            TreeSet<Integer> served = new TreeSet<>();
+            for (int opcode = 0; opcode < 256; opcode++) {
+                int actions = withActions.contains(opcode) ? 32 : 1;
+                for (int sa = 0; sa < actions; sa++) {
+                    byte[] cdb = new byte[16];
+                    cdb[0] = (byte) opcode;
+                    cdb[1] = (byte) sa;
+                    ScsiSession.Result r = s.command(cdb);
+                    boolean refused = r.status() == 2 && r.senseKey() == 5
+                            && (r.ascq() == 0x2000 || withActions.contains(opcode) && r.ascq() == 0x2400 && r.sense()[16] == 0
+                                && r.sense()[17] == 1);
+                    if (!refused) {
+                        served.add(opcode << 8 | sa);
+                    }
+                }
+            }
+            assertEquals(reported, served, "reported (opcode << 8 | service action) vs served");
+
+            for (int key : reported) {
+                int opcode = key >>> 8;
+                boolean actions = withActions.contains(opcode);
+                ScsiSession.Result one = s.command(rsoc(actions ? 2 : 1, opcode, key & 0xFF), null, 512);
+                assertEquals(0, one.status(), Integer.toHexString(key) + ": " + one);
+                assertEquals(0x03, one.data()[1] & 0x07, "SUPPORT: as the standard says");
+                assertEquals(opcode, one.data()[4] & 0xFF, "usage data begins with the opcode");
+                ScsiSession.Result wrong = s.command(rsoc(actions ? 1 : 2, opcode, key & 0xFF), null, 512);
+                assertEquals(0x2400, wrong.ascq(), "the other reporting option is refused for " + Integer.toHexString(key));
+            }
+            ScsiSession.Result unknown = s.command(rsoc(1, 0xC0, 0), null, 512);
+            assertEquals(0x01, unknown.data()[1] & 0x07, "a vendor opcode: SUPPORT 001b, not supported");
+        }
+    }
+
+    /** EXTENDED COPY from one LUN to another: two segments, every block compared, the status kept for RECEIVE COPY RESULTS. */
+    @Test
+    void extendedCopyMovesBlocksBetweenTwoLunsWithoutTheInitiator() throws Exception {
+        String destination = IscsiTarget.iqn(second);
+        try (ScsiSession src = session(fx.iqn); ScsiSession dst = session(destination)) {
+            byte[] pattern = write(src, 4096, 7);
+            byte[] before = read(dst, 0, 8192);
+
+            byte[] parameters = copyList(5, 0, List.of(src.naa(), dst.naa()),
+                    segment(0, 1, 2048, 0, 100), segment(0, 1, 1000, 3000, 5000));
+            ScsiSession.Result copy = src.command(xcopy(parameters.length), parameters, 0);
+            assertEquals(0, copy.status(), copy.toString());
+
+            byte[] after = read(dst, 0, 8192);
+            byte[] expected = before.clone();
+            System.arraycopy(pattern, 0, expected, 100 * BLOCK, 2048 * BLOCK);
+            System.arraycopy(pattern, 3000 * BLOCK, expected, 5000 * BLOCK, 1000 * BLOCK);
+            for (int lba = 0; lba < 8192; lba++) {
+                assertTrue(Arrays.equals(expected, lba * BLOCK, (lba + 1) * BLOCK, after, lba * BLOCK, (lba + 1) * BLOCK),
+                        "destination block " + lba);
+            }
+
+            ScsiSession.Result status = src.command(receiveCopyResults(0x00, 5), null, 1024);
+            assertEquals(0, status.status(), status.toString());
+            ByteBuffer b = ByteBuffer.wrap(status.data());
+            assertEquals(0x01, b.get(4), "completed without errors");
+            assertEquals(2, b.getShort(5), "segments processed");
+            assertEquals(3048L * BLOCK, b.getInt(8) & 0xFFFFFFFFL, "bytes copied");
+            assertEquals(0x2400, src.command(receiveCopyResults(0x00, 6), null, 1024).ascq(), "no copy with list id 6");
+        }
+    }
+
+    /** Source and destination overlap on one LUN, destination after the source: copied as a memmove would. */
+    @Test
+    void anOverlappingCopyOnOneLunIsAMemmove() throws Exception {
+        try (ScsiSession s = session(fx.iqn)) {
+            byte[] pattern = write(s, 4096, 11);
+            byte[] parameters = copyList(1, 2, List.of(s.naa()), segment(0, 0, 3000, 0, 1024)); // two runs of up to 1 MiB
+            ScsiSession.Result copy = s.command(xcopy(parameters.length), parameters, 0);
+            assertEquals(0, copy.status(), copy.toString());
+            assertArrayEquals(Arrays.copyOfRange(pattern, 0, 3000 * BLOCK), Arrays.copyOfRange(read(s, 0, 4096), 1024 * BLOCK,
+                    4024 * BLOCK), "blocks 0-2999 now at 1024-4023");
+        }
+    }
+
+    /** A copy target this node does not serve, and a segment past the end: COPY ABORTED, and no block moved. */
+    @Test
+    void aCopyThatCannotCompleteIsAbortedBeforeAnyBlockMoves() throws Exception {
+        try (ScsiSession s = session(fx.iqn)) {
+            byte[] before = write(s, 64, 13);
+            byte[] stranger = new byte[16];
+            stranger[0] = 0x60;
+            stranger[15] = 0x42;
+            byte[] parameters = copyList(1, 0, List.of(s.naa(), stranger), segment(0, 0, 8, 32, 0), segment(0, 1, 8, 0, 0));
+            ScsiSession.Result r = s.command(xcopy(parameters.length), parameters, 0);
+            assertEquals(2, r.status());
+            assertEquals(0x0A, r.senseKey(), "COPY ABORTED");
+            assertEquals(0x0804, r.ascq(), "UNREACHABLE COPY TARGET");
+            assertEquals(16 + 2 * 32 + 28, ByteBuffer.wrap(r.sense()).getShort(16), "the segment pointer: the second segment");
+
+            parameters = copyList(1, 0, List.of(s.naa()), segment(0, 0, 8, 32, 0), segment(0, 0, 8, 0, 8L * 2048 * 1024 / BLOCK - 4));
+            r = s.command(xcopy(parameters.length), parameters, 0);
+            assertEquals(0x0A, r.senseKey(), "past the end: " + r);
+            assertArrayEquals(before, read(s, 0, 64), "the first segment did not run");
+
+            parameters = copyList(1, 0, List.of(s.naa()), segment(0, 0, 8, 0, 8));
+            parameters[16] = (byte) 0xE0; // a CSCD type this copy manager lacks
+            r = s.command(xcopy(parameters.length), parameters, 0);
+            assertEquals(0x2607, r.ascq(), "UNSUPPORTED TARGET DESCRIPTOR TYPE CODE: " + r);
+            assertEquals(16, ByteBuffer.wrap(r.sense()).getShort(16), "pointing at the descriptor");
+            assertNotEquals(0, r.sense()[15] & 0x80, "SKSV");
+        }
+    }
+
+    /** Random blocks written from LBA 0, returned. */
+    private static byte[] write(ScsiSession s, int blocks, long seed) throws Exception {
+        byte[] pattern = new byte[blocks * BLOCK];
+        new Random(seed).nextBytes(pattern);
+        for (int lba = 0; lba < blocks; lba += 2048) {
+            int n = Math.min(2048, blocks - lba);
+            ScsiSession.Result w = s.command(ScsiSession.write16(lba, n), Arrays.copyOfRange(pattern, lba * BLOCK, (lba + n) * BLOCK), 0);
+            assertEquals(0, w.status(), w.toString());
+        }
+        return pattern;
+    }
+
+    /** Blocks from {@code lba}, in reads of at most the target's maximum transfer (1 MiB). */
+    private static byte[] read(ScsiSession s, long lba, int blocks) throws Exception {
+        byte[] all = new byte[blocks * BLOCK];
+        for (int at = 0; at < blocks; at += 2048) {
+            int n = Math.min(2048, blocks - at);
+            ScsiSession.Result r = s.command(ScsiSession.read16(lba + at, n), null, n * BLOCK);
+            assertEquals(0, r.status(), r.toString());
+            System.arraycopy(r.data(), 0, all, at * BLOCK, n * BLOCK);
+        }
+        return all;
+    }
+
+    // ---------------------------------------------------------------- CDBs and parameter lists
+
+    private static byte[] rsoc(int options, int opcode, int serviceAction) {
+        return new byte[] {(byte) 0xA3, 0x0C, (byte) options, (byte) opcode, (byte) (serviceAction >>> 8), (byte) serviceAction,
+                0, 1, 0, 0, 0, 0};
+    }
+
+    private static byte[] xcopy(int length) {
+        return ByteBuffer.allocate(16).put(0, (byte) 0x83).putInt(10, length).array();
+    }
+
+    private static byte[] receiveCopyResults(int serviceAction, int listId) {
+        return ByteBuffer.allocate(16).put(0, (byte) 0x84).put(1, (byte) serviceAction).put(2, (byte) listId)
+                .putInt(10, 1024).array();
+    }
+
+    /** An EXTENDED COPY (LID1) parameter list: identification CSCDs for these NAA designators, then the segments. */
+    private static byte[] copyList(int listId, int usage, List<byte[]> naas, byte[]... segments) {
+        int segmentBytes = segments.length * 28;
+        ByteBuffer b = ByteBuffer.allocate(16 + naas.size() * 32 + segmentBytes);
+        b.put(0, (byte) listId).put(1, (byte) (usage << 3)).putShort(2, (short) (naas.size() * 32)).putInt(8, segmentBytes);
+        int at = 16;
+        for (byte[] naa : naas) {
+            b.put(at, (byte) 0xE4).put(at + 4, (byte) 0x01).put(at + 5, (byte) 0x03).put(at + 7, (byte) naa.length);
+            b.put(at + 8, naa);
+            b.put(at + 30, (byte) (BLOCK >>> 8)).put(at + 31, (byte) BLOCK);
+            at += 32;
+        }
+        List<byte[]> all = new ArrayList<>(List.of(segments));
+        for (byte[] s : all) {
+            b.put(at, s);
+            at += 28;
+        }
+        return b.array();
+    }
+
+    private static byte[] segment(int source, int destination, int blocks, long sourceLba, long destinationLba) {
+        return ByteBuffer.allocate(28).put(0, (byte) 0x02).putShort(2, (short) 0x18).putShort(4, (short) source)
+                .putShort(6, (short) destination).putShort(10, (short) blocks).putLong(12, sourceLba)
+                .putLong(20, destinationLba).array();
+    }
+}

@@ -1,0 +1,126 @@
+package io.mayastorj.iscsi.internal.target;
+
+import io.mayastorj.iscsi.internal.protocol.Bhs;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.Arrays;
+
+/**
+ * A logged-in session that runs one SCSI command at a time and returns its status, sense and
+ * data: the initiator side of the tests that check commands byte by byte. Write data goes out
+ * only when the target asks for it (InitialR2T=Yes, no immediate data), in 8 KiB Data-Out PDUs.
+ */
+final class ScsiSession implements AutoCloseable {
+
+    /** A command's outcome: SCSI status, the sense data (empty without), the Data-In bytes. */
+    record Result(int status, byte[] sense, byte[] data) {
+        int senseKey() {
+            return sense.length > 2 ? sense[2] & 0x0F : -1;
+        }
+
+        int ascq() {
+            return sense.length > 13 ? (sense[12] & 0xFF) << 8 | sense[13] & 0xFF : -1;
+        }
+
+        @Override
+        public String toString() {
+            return "status " + status + (sense.length > 0 ? String.format(", sense %X/%04X", senseKey(), ascq()) : "")
+                    + ", " + data.length + " bytes in";
+        }
+    }
+
+    private static final int SEGMENT = 8192;
+    private final RawInitiator raw;
+
+    ScsiSession(int port, String iqn) throws IOException {
+        raw = new RawInitiator(port);
+        raw.socket.setSoTimeout(30_000);
+        RawInitiator.Pdu login = raw.loginTo(iqn, "InitialR2T", "Yes", "ImmediateData", "No");
+        if ((login.bhs().get(Bhs.STATUS_CLASS) & 0xFF) != 0) {
+            throw new IOException("login to " + iqn + " refused: class " + login.bhs().get(Bhs.STATUS_CLASS));
+        }
+    }
+
+    /** A command with no data either way. */
+    Result command(byte[] cdb) throws IOException {
+        return command(cdb, null, 0);
+    }
+
+    /** A command that sends {@code out} (or null) and expects up to {@code in} bytes back. */
+    Result command(byte[] cdb, byte[] out, int in) throws IOException {
+        int itt = raw.itt++;
+        ByteBuffer cmd = RawInitiator.bhs(Bhs.SCSI_COMMAND, Bhs.FINAL | (out != null ? Bhs.WRITE : 0) | (in > 0 ? Bhs.READ : 0));
+        cmd.putInt(Bhs.ITT, itt);
+        cmd.putInt(Bhs.CMD_SN, raw.cmdSn++);
+        cmd.putInt(Bhs.EXPECTED_LENGTH, out != null ? out.length : in);
+        cmd.put(Bhs.CDB, cdb, 0, Math.min(cdb.length, Bhs.CDB_LENGTH));
+        raw.send(cmd, null);
+        ByteArrayOutputStream data = new ByteArrayOutputStream();
+        byte[] read = new byte[in];
+        int readTo = 0;
+        while (true) {
+            RawInitiator.Pdu pdu = raw.receive();
+            switch (pdu.opcode()) {
+                case Bhs.R2T -> sendData(itt, pdu.bhs(), out);
+                case Bhs.DATA_IN -> {
+                    int offset = pdu.bhs().getInt(Bhs.BUFFER_OFFSET);
+                    System.arraycopy(pdu.data(), 0, read, offset, pdu.data().length);
+                    readTo = Math.max(readTo, offset + pdu.data().length);
+                    if ((Bhs.flags(pdu.bhs()) & Bhs.STATUS) != 0) {
+                        return new Result(pdu.bhs().get(3) & 0xFF, new byte[0], Arrays.copyOf(read, readTo));
+                    }
+                }
+                case Bhs.SCSI_RESPONSE -> {
+                    byte[] sense = pdu.data().length < 2 ? new byte[0]
+                            : Arrays.copyOfRange(pdu.data(), 2, 2 + ((pdu.data()[0] & 0xFF) << 8 | pdu.data()[1] & 0xFF));
+                    data.write(read, 0, readTo);
+                    return new Result(pdu.bhs().get(3) & 0xFF, sense, data.toByteArray());
+                }
+                case Bhs.NOP_IN -> { } // a ping the target sent on its own: nothing to answer for a reserved tag
+                default -> throw new IOException("unexpected PDU 0x" + Integer.toHexString(pdu.opcode()));
+            }
+        }
+    }
+
+    private void sendData(int itt, ByteBuffer r2t, byte[] out) throws IOException {
+        int ttt = r2t.getInt(Bhs.TTT);
+        int offset = r2t.getInt(Bhs.BUFFER_OFFSET);
+        int length = r2t.getInt(Bhs.DESIRED_LENGTH);
+        int dataSn = 0;
+        for (int at = offset; at < offset + length; at += SEGMENT) {
+            int n = Math.min(SEGMENT, offset + length - at);
+            ByteBuffer pdu = RawInitiator.bhs(Bhs.DATA_OUT, at + n == offset + length ? Bhs.FINAL : 0);
+            pdu.putInt(Bhs.ITT, itt);
+            pdu.putInt(Bhs.TTT, ttt);
+            pdu.putInt(Bhs.DATA_SN, dataSn++);
+            pdu.putInt(Bhs.BUFFER_OFFSET, at);
+            Bhs.dataSegmentLength(pdu, n);
+            raw.send(pdu, Arrays.copyOfRange(out, at, at + n));
+        }
+    }
+
+    // ---------------------------------------------------------------- CDBs the tests use
+
+    static byte[] read16(long lba, int blocks) {
+        return ByteBuffer.allocate(16).put(0, (byte) 0x88).putLong(2, lba).putInt(10, blocks).array();
+    }
+
+    static byte[] write16(long lba, int blocks) {
+        return ByteBuffer.allocate(16).put(0, (byte) 0x8A).putLong(2, lba).putInt(10, blocks).array();
+    }
+
+    /** The LUN's NAA designator, from INQUIRY VPD 83h (the target's first descriptor). */
+    byte[] naa() throws IOException {
+        Result r = command(new byte[] {0x12, 0x01, (byte) 0x83, 0x01, 0x00, 0}, null, 256);
+        if (r.status() != 0 || (r.data()[5] & 0x0F) != 3) {
+            throw new IOException("no NAA designator first in VPD 83h: " + r);
+        }
+        return Arrays.copyOfRange(r.data(), 8, 8 + (r.data()[7] & 0xFF));
+    }
+
+    @Override
+    public void close() throws IOException {
+        raw.close();
+    }
+}
