@@ -1,7 +1,13 @@
 package io.mayastorj.iscsi.internal.scsi;
 
+import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -19,8 +25,13 @@ import java.util.Objects;
  * this object; each publishes a new snapshot. Unit attentions for other nexuses (registrations
  * preempted, reservations released) go to {@link Attentions}.
  *
- * <p>Persistent reservations here live as long as the share; the target does not offer APTPL
- * (persist through power loss), so REPORT CAPABILITIES says PTPL_C=0 and APTPL=1 is refused.
+ * <p>APTPL (activate persist through power loss): where the target gives this LUN a file (the
+ * node's state directory), a REGISTER with APTPL=1 makes every later change of the persistent
+ * reservations durable before its GOOD goes out — written whole to a new file, forced, and renamed
+ * over the old — and a restarted node loads them back; APTPL=0 deletes the file, and the
+ * reservations last as long as the process (SPC-4 §5.13.5: the last APTPL received counts). REPORT
+ * CAPABILITIES says PTPL_C and, while active, PTPL_A. Without a file APTPL=1 is refused.
+ * SPC-2 RESERVE/RELEASE is never persisted.
  */
 public final class Reservations {
 
@@ -95,10 +106,38 @@ public final class Reservations {
     private static final State EMPTY = new State(null, Map.of(), 0, null, 0);
 
     private final Attentions attentions;
+    /** Where APTPL keeps the persistent reservations; null: APTPL is not offered. */
+    private final Path file;
     private volatile State state = EMPTY;
+    /** The last REGISTER's APTPL bit: changes go to {@link #file} while set. */
+    private boolean aptpl;
 
     public Reservations(Attentions attentions) {
+        this(attentions, null);
+    }
+
+    /**
+     * Reservations that can persist through a restart in {@code file} (null: they cannot), loaded
+     * from it when a previous process left them there.
+     */
+    public Reservations(Attentions attentions, Path file) {
         this.attentions = attentions;
+        this.file = file;
+        if (file != null && Files.exists(file)) {
+            try {
+                state = load(Files.readAllLines(file, StandardCharsets.UTF_8));
+                aptpl = true;
+            } catch (IOException | RuntimeException e) {
+                // a torn or foreign file: the reservations are lost, and the log says so
+                System.getLogger("mayastor.iscsi").log(System.Logger.Level.ERROR,
+                        "persistent reservations in {0} cannot be read ({1}); the LUN starts without them", file, e.toString());
+            }
+        }
+    }
+
+    /** True while the persistent reservations are kept through restarts. */
+    public synchronized boolean persistent() {
+        return aptpl;
     }
 
     // ------------------------------------------------------------------ the I/O path
@@ -178,7 +217,7 @@ public final class Reservations {
         return switch (action) {
             case 0 -> readKeys(s);
             case 1 -> readReservation(s);
-            case 2 -> reportCapabilities();
+            case 2 -> reportCapabilities(file != null, persistent());
             case 3 -> readFullStatus(s);
             default -> throw new ScsiLun.Check(Sense.illegal(Sense.INVALID_FIELD_IN_CDB, true, 1, 4));
         };
@@ -201,11 +240,11 @@ public final class Reservations {
         return b.array();
     }
 
-    private static byte[] reportCapabilities() {
+    private static byte[] reportCapabilities(boolean capable, boolean active) {
         byte[] c = new byte[8];
         c[1] = 8;
-        c[2] = 0x04; // ATP_C: one target port, so "all target ports" is this one; no SIP_C, no PTPL_C
-        c[3] = (byte) 0x80; // TMV: the type mask is valid; ALLOW COMMANDS 0
+        c[2] = (byte) (0x04 | (capable ? 0x01 : 0)); // ATP_C: one target port is all target ports; PTPL_C; no SIP_C
+        c[3] = (byte) (0x80 | (active ? 0x01 : 0)); // TMV: the type mask is valid; ALLOW COMMANDS 0; PTPL_A
         c[4] = (byte) (0x80 | 0x40 | 0x20 | 0x08 | 0x02); // WR_EX_AR, EX_AC_RO, WR_EX_RO, EX_AC, WR_EX
         c[5] = 0x01; // EX_AC_AR
         return c;
@@ -261,9 +300,37 @@ public final class Reservations {
         if ((flags & 0x08) != 0) { // SPEC_I_PT: not offered
             throw new ScsiLun.Check(Sense.illegal(Sense.INVALID_FIELD_IN_PARAMETER_LIST, false, 20, 3));
         }
-        if ((flags & 0x01) != 0) { // APTPL: reservations do not survive a restart here
+        boolean registering = action == REGISTER || action == REGISTER_AND_IGNORE;
+        if ((flags & 0x01) != 0 && registering && file == null) { // APTPL where nothing can keep them
             throw new ScsiLun.Check(Sense.illegal(Sense.INVALID_FIELD_IN_PARAMETER_LIST, false, 20, 0));
         }
+        State before = state;
+        boolean aptplBefore = aptpl;
+        int status = change(nexus, action, scope, type, key, actionKey);
+        if (status != Sense.GOOD) {
+            return status;
+        }
+        if (registering) {
+            aptpl = (flags & 0x01) != 0; // the last REGISTER's APTPL counts; other actions ignore the bit
+        }
+        try {
+            if (aptpl) {
+                save();
+            } else if (aptplBefore) {
+                Files.deleteIfExists(file);
+            }
+        } catch (IOException e) {
+            state = before; // not durable, so not done
+            aptpl = aptplBefore;
+            System.getLogger("mayastor.iscsi").log(System.Logger.Level.ERROR,
+                    "cannot keep the persistent reservations in {0}: {1}", file, e.toString());
+            throw new ScsiLun.Check(Sense.fixed(Sense.HARDWARE_ERROR, Sense.INTERNAL_TARGET_FAILURE));
+        }
+        return Sense.GOOD;
+    }
+
+    /** The service action itself, on the current state: GOOD or RESERVATION CONFLICT. */
+    private int change(String nexus, int action, int scope, int type, long key, long actionKey) throws ScsiLun.Check {
         State s = state;
         if (s.spc2Holder != null && !s.spc2Holder.equals(nexus)) {
             return Sense.RESERVATION_CONFLICT;
@@ -392,6 +459,59 @@ public final class Reservations {
     }
 
     // ------------------------------------------------------------------ inspection
+
+    // ------------------------------------------------------------------ APTPL
+
+    /**
+     * The persistent reservations as lines of text: generation, type and holder, then one line per
+     * registration (key in hex, nexus). I_T nexus names hold no spaces (iSCSI names and ISIDs).
+     */
+    private void save() throws IOException {
+        State s = state;
+        StringBuilder b = new StringBuilder("# persistent reservations (APTPL), written by the iSCSI target\n");
+        b.append("generation ").append(s.generation).append('\n');
+        b.append("type ").append(s.type).append('\n');
+        if (s.holder != null) {
+            b.append("holder ").append(s.holder).append('\n');
+        }
+        s.keys.forEach((nexus, k) -> b.append("key ").append(Long.toHexString(k)).append(' ').append(nexus).append('\n'));
+        Files.createDirectories(file.getParent());
+        Path next = file.resolveSibling(file.getFileName() + ".new");
+        try (FileChannel c = FileChannel.open(next, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                StandardOpenOption.TRUNCATE_EXISTING)) {
+            c.write(ByteBuffer.wrap(b.toString().getBytes(StandardCharsets.UTF_8)));
+            c.force(true);
+        }
+        Files.move(next, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        try (FileChannel dir = FileChannel.open(file.getParent(), StandardOpenOption.READ)) {
+            dir.force(true); // the rename itself is durable
+        }
+    }
+
+    private static State load(List<String> lines) {
+        int generation = 0;
+        int type = 0;
+        String holder = null;
+        Map<String, Long> keys = new LinkedHashMap<>();
+        for (String line : lines) {
+            String[] f = line.strip().split(" ", 3);
+            switch (f[0]) {
+                case "generation" -> generation = Integer.parseInt(f[1]);
+                case "type" -> type = Integer.parseInt(f[1]);
+                case "holder" -> holder = f[1];
+                case "key" -> keys.put(f[2], Long.parseUnsignedLong(f[1], 16));
+                default -> {
+                    if (!f[0].isEmpty() && !f[0].startsWith("#")) {
+                        throw new IllegalArgumentException("unknown line: " + line);
+                    }
+                }
+            }
+        }
+        if (type != 0 && (type < WRITE_EXCLUSIVE || type > EXCLUSIVE_ACCESS_ALL_REGISTRANTS)) {
+            throw new IllegalArgumentException("reservation type " + type);
+        }
+        return new State(null, keys, generation, holder, type);
+    }
 
     /** For the shell: who is registered and who holds what. */
     public String describe() {

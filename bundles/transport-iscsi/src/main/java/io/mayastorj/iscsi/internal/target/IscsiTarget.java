@@ -16,6 +16,7 @@ import java.lang.System.Logger.Level;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.channels.SocketChannel;
+import java.nio.file.Path;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
@@ -115,6 +116,9 @@ public final class IscsiTarget implements Transport {
     private final InetSocketAddress bound;
     private final String advertisedHost;
     private final Map<String, Target> targets = new ConcurrentHashMap<>();
+    /** Where APTPL keeps each LUN's persistent reservations, in the node's state directory. */
+    static final String RESERVATIONS_DIR = "iscsi-reservations";
+    private final Path reservationDir;
     private final Set<IscsiConnection> connections = ConcurrentHashMap.newKeySet();
     private final AtomicInteger tsih = new AtomicInteger();
     /** A quiet session is pinged after this long, and dropped when the ping goes unanswered this long. */
@@ -124,13 +128,23 @@ public final class IscsiTarget implements Transport {
     @Activate
     public IscsiTarget(@Reference ReactorGroup reactors, @Reference BufferPool buffers, @Reference Node node,
                        IscsiConfig config) throws IOException {
-        this(reactors, buffers, listenAddress(node, config));
+        this(reactors, buffers, listenAddress(node, config), node.stateDir().resolve(RESERVATIONS_DIR));
     }
 
-    /** A target listening on {@code listen} (port 0: any free port). */
+    /** A target listening on {@code listen} (port 0: any free port), without APTPL. */
     public IscsiTarget(ReactorGroup reactors, BufferPool buffers, InetSocketAddress listen) throws IOException {
+        this(reactors, buffers, listen, null);
+    }
+
+    /**
+     * A target listening on {@code listen} that keeps persistent reservations with APTPL in
+     * {@code reservationDir} (one file per LUN, named by the bdev's UUID; null: APTPL is refused).
+     */
+    public IscsiTarget(ReactorGroup reactors, BufferPool buffers, InetSocketAddress listen, Path reservationDir)
+            throws IOException {
         this.reactors = reactors;
         this.buffers = buffers;
+        this.reservationDir = reservationDir;
         try {
             this.listener = Listener.open(reactors, listen, "the iSCSI target", this::serve);
         } catch (IOException e) {
@@ -284,7 +298,8 @@ public final class IscsiTarget implements Transport {
     private final Map<BlockDevice, Reservations> reservations = new ConcurrentHashMap<>();
 
     Reservations reservations(BlockDevice device) {
-        return reservations.computeIfAbsent(device, d -> new Reservations((nexus, ascq) -> unitAttention(d, nexus, ascq)));
+        return reservations.computeIfAbsent(device, d -> new Reservations((nexus, ascq) -> unitAttention(d, nexus, ascq),
+                reservationDir == null ? null : reservationDir.resolve(d.uuid() + ".pr")));
     }
 
     /** TARGET COLD RESET: every session of the LUN goes (after the reset's own response). */

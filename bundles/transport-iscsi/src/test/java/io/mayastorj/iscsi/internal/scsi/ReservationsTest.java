@@ -35,6 +35,11 @@ class ReservationsTest {
     }
 
     private int out(String nexus, int action, int type, long key, long actionKey, int flags, int length) throws ScsiLun.Check {
+        return out(pr, nexus, action, type, key, actionKey, flags, length);
+    }
+
+    private static int out(Reservations pr, String nexus, int action, int type, long key, long actionKey, int flags, int length)
+            throws ScsiLun.Check {
         byte[] cdb = cdb(ScsiLun.PERSISTENT_RESERVE_OUT);
         cdb[1] = (byte) action;
         cdb[2] = (byte) type;
@@ -44,6 +49,10 @@ class ReservationsTest {
     }
 
     private ByteBuffer in(int action) throws ScsiLun.Check {
+        return in(pr, action);
+    }
+
+    private static ByteBuffer in(Reservations pr, int action) throws ScsiLun.Check {
         byte[] cdb = cdb(ScsiLun.PERSISTENT_RESERVE_IN);
         cdb[1] = (byte) action;
         return ByteBuffer.wrap(pr.in(cdb));
@@ -257,5 +266,43 @@ class ReservationsTest {
         full.get(8 + 28, name);
         assertArrayEquals(A.getBytes(StandardCharsets.US_ASCII), name);
         assertEquals(0, full.get(8 + 28 + A.length()), "null-terminated");
+    }
+
+    /**
+     * APTPL: a REGISTER with APTPL=1 makes the reservations durable in the LUN's file; a new
+     * Reservations on that file (a restarted node) has the same keys, holder, type and generation,
+     * and fences the same writers; REGISTER with APTPL=0 deletes the file.
+     */
+    @Test
+    void withAptplTheReservationsOutliveTheProcessUntilARegisterClearsIt(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+            throws Exception {
+        java.nio.file.Path file = dir.resolve("lun.pr");
+        Reservations first = new Reservations((nexus, ascq) -> { }, file);
+        assertEquals(0x01, in(first, 2).get(2) & 0x01, "REPORT CAPABILITIES: PTPL_C");
+        assertEquals(0x00, in(first, 2).get(3) & 0x01, "PTPL_A: not yet");
+        assertEquals(Sense.GOOD, out(first, A, Reservations.REGISTER, 0, 0, 0xA1, 0x01, 24)); // APTPL
+        assertEquals(Sense.GOOD, out(first, B, Reservations.REGISTER, 0, 0, 0xB1, 0, 24)); // the bit counts on REGISTER only
+        assertEquals(Sense.GOOD, out(first, A, Reservations.RESERVE, Reservations.WRITE_EXCLUSIVE, 0xA1, 0, 0, 24));
+        assertFalse(first.persistent(), "B's REGISTER without APTPL turned it off: SPC-4's last one counts");
+        assertFalse(java.nio.file.Files.exists(file));
+        assertEquals(Sense.GOOD, out(first, B, Reservations.REGISTER, 0, 0xB1, 0xB2, 0x01, 24));
+        assertTrue(first.persistent());
+        assertEquals(0x01, in(first, 2).get(3) & 0x01, "PTPL_A");
+
+        Reservations restarted = new Reservations((nexus, ascq) -> { }, file);
+        assertTrue(restarted.persistent());
+        assertArrayEquals(in(first, 0).array(), in(restarted, 0).array(), "READ KEYS: generation and keys, in order");
+        assertArrayEquals(in(first, 1).array(), in(restarted, 1).array(), "READ RESERVATION: A's write exclusive");
+        assertTrue(restarted.conflicts(B, WRITE_10), "B is still fenced from writing");
+        assertFalse(restarted.conflicts(A, WRITE_10));
+        assertFalse(restarted.conflicts(B, READ_10));
+
+        assertEquals(Sense.GOOD, out(restarted, A, Reservations.REGISTER, 0, 0xA1, 0xA1, 0, 24)); // APTPL=0
+        assertFalse(java.nio.file.Files.exists(file), "APTPL=0: nothing kept any more");
+        assertTrue(restarted.conflicts(B, WRITE_10), "the reservation itself stays while the process lives");
+
+        java.nio.file.Files.writeString(file, "generation x\n");
+        Reservations torn = new Reservations((nexus, ascq) -> { }, file);
+        assertEquals(0, in(torn, 0).getInt(4), "an unreadable file: no registrations (and an ERROR in the log)");
     }
 }
