@@ -531,6 +531,7 @@ public final class Reservations {
             default -> "exclusive access, all registrants";
         };
         return s.keys.size() + " registered (generation " + s.generation + ")"
-                + (s.type == 0 ? ", not reserved" : ", " + type + (s.allRegistrants() ? "" : " held by " + s.holder));
+                + (s.type == 0 ? ", not reserved" : ", " + type + (s.allRegistrants() ? "" : " held by " + s.holder))
+                + (persistent() ? ", kept through restarts (APTPL)" : "");
     }
 }

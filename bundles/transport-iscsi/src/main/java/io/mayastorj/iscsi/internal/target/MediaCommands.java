@@ -11,7 +11,7 @@ import java.nio.ByteBuffer;
 
 /**
  * The SCSI commands that become I/O on the bdev (SBC-3): READ, WRITE, VERIFY and WRITE AND VERIFY
- * (6/10/12/16), UNMAP, WRITE SAME, COMPARE AND WRITE — their checks, their submission once their
+ * (6/10/12/16), UNMAP, WRITE SAME, COMPARE AND WRITE, ORWRITE — their checks, their submission once their
  * data is in, and every bdev completion ({@link #bdevDone}, SYNCHRONIZE CACHE's too) through to the
  * status. Apart from {@link ScsiCommands}, which admits a command and answers those the LUN answers
  * from its own state, because this is the path every read and write takes, and the only one with

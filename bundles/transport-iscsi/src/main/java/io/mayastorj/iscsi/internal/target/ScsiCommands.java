@@ -20,10 +20,12 @@ import java.nio.ByteBuffer;
 /**
  * A session's SCSI commands, from the whole SCSI Command PDU to where each one goes: the CmdSN
  * check, then the gates every command passes (LUN 0, reservation conflict, a pending unit
- * attention); commands that move data on the medium go to {@link MediaCommands}; the rest are
- * answered here from the LUN's state ({@link ScsiLun}, {@link io.mayastorj.iscsi.internal.scsi.Reservations}):
- * INQUIRY, READ CAPACITY, MODE SENSE/SELECT, REPORT LUNS, REQUEST SENSE, RESERVE/RELEASE, PERSISTENT
- * RESERVE IN/OUT, TEST UNIT READY, SYNCHRONIZE CACHE. Also {@link #plan}: what a command moves, read
+ * attention, a command {@link OperationCodes} knows); commands that move data on the medium go to
+ * {@link MediaCommands}, EXTENDED COPY to {@link ExtendedCopy}; the rest are answered here from the
+ * LUN's state ({@link ScsiLun}, {@link io.mayastorj.iscsi.internal.scsi.Reservations}): INQUIRY, READ
+ * CAPACITY, MODE SENSE/SELECT, REPORT LUNS, REPORT SUPPORTED OPERATION CODES, REQUEST SENSE,
+ * RESERVE/RELEASE, PERSISTENT RESERVE IN/OUT, RECEIVE COPY RESULTS, PRE-FETCH, READ DEFECT DATA,
+ * TEST UNIT READY, SYNCHRONIZE CACHE. Also {@link #plan}: what a command moves, read
  * from its CDB before its data arrives. In the target package rather than beside ScsiLun because it
  * works on the connection's {@link Task}s, which are private to this package.
  */
