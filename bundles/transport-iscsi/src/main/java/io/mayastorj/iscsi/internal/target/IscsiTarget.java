@@ -139,8 +139,9 @@ public final class IscsiTarget implements Transport {
     /**
      * A target listening on {@code listen} that keeps persistent reservations with APTPL in
      * {@code reservationDir} (one file per LUN, named by the bdev's UUID; null: APTPL is refused).
+     * Not public: SCR picks the public constructor with the @Activate one's arity, and this has it.
      */
-    public IscsiTarget(ReactorGroup reactors, BufferPool buffers, InetSocketAddress listen, Path reservationDir)
+    IscsiTarget(ReactorGroup reactors, BufferPool buffers, InetSocketAddress listen, Path reservationDir)
             throws IOException {
         this.reactors = reactors;
         this.buffers = buffers;
