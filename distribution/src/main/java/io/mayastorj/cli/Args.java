@@ -62,12 +62,47 @@ final class Args {
             } else {
                 Set<String> known = new TreeSet<>(flags);
                 known.addAll(valued);
-                throw new UsageException("unknown option --" + name
-                        + (known.isEmpty() ? "" : " (accepted here: --" + String.join(", --", known) + ")"));
+                String near = nearest(name, known);
+                throw new UsageException("unknown option --" + name + (near != null ? "; did you mean --" + near + "?"
+                        : known.isEmpty() ? "" : " (see --help for the options)"));
             }
             options.computeIfAbsent(name, k -> new ArrayList<>()).add(value);
         }
         return new Args(positional, options);
+    }
+
+    /** The known option closest to a mistyped one (edit distance at most a third of its length, at least 2), or null. */
+    static String nearest(String typed, Set<String> known) {
+        String best = null;
+        int bestDistance = Math.max(2, typed.length() / 3) + 1;
+        for (String k : known) {
+            int d = distance(typed, k);
+            if (d < bestDistance || k.startsWith(typed) && typed.length() >= 3 && best == null) {
+                best = k;
+                bestDistance = Math.min(d, bestDistance);
+            }
+        }
+        return best;
+    }
+
+    /** Levenshtein distance. */
+    private static int distance(String a, String b) {
+        int[] previous = new int[b.length() + 1];
+        int[] current = new int[b.length() + 1];
+        for (int j = 0; j <= b.length(); j++) {
+            previous[j] = j;
+        }
+        for (int i = 1; i <= a.length(); i++) {
+            current[0] = i;
+            for (int j = 1; j <= b.length(); j++) {
+                int substitution = previous[j - 1] + (a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1);
+                current[j] = Math.min(substitution, Math.min(previous[j] + 1, current[j - 1] + 1));
+            }
+            int[] t = previous;
+            previous = current;
+            current = t;
+        }
+        return previous[b.length()];
     }
 
     List<String> positional() {

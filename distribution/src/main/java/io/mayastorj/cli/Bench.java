@@ -42,7 +42,7 @@ final class Bench {
 
     static final String USAGE = """
             usage: mayastor bench --uri URI [--rw randread|randwrite|read|write] [--bs 4k] [--qd 32]
-                                  [--time 10s] [--ramp 2s] [--size BYTES] [--reactors 2]
+                                  [--time 10s] [--ramp 2s] [--size SIZE] [--reactors 2]
                                   [--buffers-mb 256] [--target-pid PID] [--hop] [--json]
 
             Drives I/O at a fixed queue depth against the bdev a URI names and prints IOPS,
@@ -59,7 +59,7 @@ final class Bench {
               --qd           I/Os in flight (default 32)
               --time         measured duration (10s, 500ms, 1m); --ramp runs before it, unmeasured;
                              SIGTERM or Ctrl-C ends it early and still reports what was measured
-              --size         bytes of the device to use from offset 0 (default: all of it)
+              --size         how much of the device to use from offset 0, e.g. 256MiB (default: all of it)
               --reactors     reactor threads that start the I/O (nvmf queues are per reactor)
               --target-pid   also report the CPU time per I/O of that process (e.g. the target node)
               --json         one JSON object instead of the text report
@@ -92,6 +92,7 @@ final class Bench {
         }
         Workload w = new Workload(args.option("rw", "randread"));
         long bs = SizeArg.parse(args.option("bs", "4k"), "--bs");
+        long size = args.option("size", null) == null ? Long.MAX_VALUE : SizeArg.parse(args.option("size", null), "--size");
         long qd = args.longOption("qd", 32);
         long measureNanos = duration(args.option("time", "10s"), "--time");
         long rampNanos = duration(args.option("ramp", "2s"), "--ramp");
@@ -135,7 +136,7 @@ final class Bench {
             if (bs % device.blockSize() != 0) {
                 throw new UsageException("--bs " + bs + " is not a multiple of the block size " + device.blockSize());
             }
-            long region = Math.min(args.longOption("size", device.sizeBytes()), device.sizeBytes()) / bs;
+            long region = Math.min(size, device.sizeBytes()) / bs;
             if (region < 1) {
                 throw new UsageException("the device (" + device.sizeBytes() + " bytes) is smaller than one I/O");
             }

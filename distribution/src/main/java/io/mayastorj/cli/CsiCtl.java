@@ -75,7 +75,7 @@ final class CsiCtl {
         try {
             Message reply = ClientCalls.blockingUnaryCall(channel, md,
                     CallOptions.DEFAULT.withDeadlineAfter(args.longOption("timeout", 120), TimeUnit.SECONDS), request);
-            out.println(JsonFormat.printer().print(reply));
+            out.println(Output.json(JsonFormat.printer().print(reply)));
             return 0;
         } catch (StatusRuntimeException failed) {
             err.println("error: " + failed.getStatus().getCode() + ": " + failed.getStatus().getDescription());

@@ -52,9 +52,10 @@ final class Ctl {
               bdev share NAME --protocol nvmf|iscsi|PLUGIN [--allowed-host NQN|IQN|IP]...
                          [--chap-user U --chap-secret-file F [--chap-mutual-user U --chap-mutual-secret-file F]]
                                                   share a bdev; prints the URI hosts connect to
-                                                  (nvmf://ADDRESS:8420/nqn.2019-05.io.openebs:NAME)
-              bdev unshare NAME [--force]         stop sharing; refused while hosts are connected, unless
-                                                  --force (they are dropped)
+                                                  (nvmf://ADDRESS:8420/nqn.2019-05.io.openebs:NAME); the
+                                                  same share again just prints it (a different one is refused)
+              bdev unshare NAME [--force]         stop sharing (a bdev not shared is left as it is); refused
+                                                  while hosts are connected, unless --force (they are dropped)
             %s%s%s%s%s
             options:
               --node HOST:PORT    the node to talk to (default: $MAYASTOR_NODE, else 127.0.0.1:10124)

@@ -95,8 +95,19 @@ final class NexusCtl {
                 if (protocol == null) {
                     throw new UsageException("--protocol nvmf|iscsi is required");
                 }
-                Nexus n = node.nexus().publishNexus(PublishNexusRequest.newBuilder().setNexus(name)
-                        .setShare(ReplicaCtl.protocol(protocol)).addAllAllowedHosts(args.all("allowed-host")).build());
+                Nexus n;
+                try {
+                    n = node.nexus().publishNexus(PublishNexusRequest.newBuilder().setNexus(name)
+                            .setShare(ReplicaCtl.protocol(protocol)).addAllAllowedHosts(args.all("allowed-host")).build());
+                } catch (io.grpc.StatusRuntimeException e) {
+                    if (e.getStatus().getCode() != io.grpc.Status.Code.ALREADY_EXISTS) {
+                        throw e;
+                    }
+                    // the node speaks of the nexus's bdev and its share; a nexus is unpublished
+                    throw io.grpc.Status.ALREADY_EXISTS.withDescription("nexus " + name + " is published already ("
+                            + e.getStatus().getDescription() + "); to publish it differently, unpublish it first: "
+                            + "mayastor ctl nexus unpublish " + name).asRuntimeException();
+                }
                 out.print(n, () -> out.out.println(n.getDeviceUri()));
             }
             case "unpublish" -> {

@@ -113,7 +113,18 @@ final class NodeClient implements AutoCloseable {
             while (root.getCause() != null) {
                 root = root.getCause();
             }
-            return "cannot reach " + address + ": " + root.getMessage();
+            String why = root.getMessage() == null ? root.getClass().getSimpleName() : root.getMessage();
+            if (why.contains("Connection refused")) {
+                why = "nothing listens there (is the node running? mayastor node starts one; --node or $MAYASTOR_NODE "
+                        + "points elsewhere)";
+            } else if (root instanceof java.net.UnknownHostException) {
+                why = "unknown host";
+            } else if (why.contains("No route to host") || why.contains("Network is unreachable")) {
+                why = "no route to that address";
+            } else if (why.contains("timed out")) {
+                why = "no answer (timed out)";
+            }
+            return "cannot reach " + address + ": " + why;
         }
         Status status = e.getStatus();
         return status.getCode() + ": " + (status.getDescription() == null ? "(no message)" : status.getDescription());

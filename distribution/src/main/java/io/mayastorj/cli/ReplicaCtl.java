@@ -22,7 +22,8 @@ final class ReplicaCtl {
                                                   a replica (SIZE like 1GiB); a UUID is made when none is given
               replica destroy UUID [--force]      refused while a host is connected to its share, unless --force
               replica resize UUID SIZE            grow a replica
-              replica share UUID --protocol nvmf|iscsi [--allowed-host NQN]...
+              replica share UUID --protocol nvmf|iscsi|PLUGIN [--allowed-host NQN]...
+                                                  share a replica; a plugin's protocol (e.g. nbd) too
               replica unshare UUID [--force]      the same
               replica list [--pool POOL]
             """;
@@ -64,6 +65,14 @@ final class ReplicaCtl {
                 if (protocol == null) {
                     throw new UsageException("--protocol nvmf|iscsi is required");
                 }
+                if (!MAYASTOR_PROTOCOLS.contains(protocol.toLowerCase(Locale.ROOT))) {
+                    // a plugin's transport: Mayastor's replica API names only nvmf and iscsi, so the
+                    // replica's bdev (named by its UUID) is shared as any bdev is
+                    var reply = node.bdev().share(io.mayastorj.api.v1.ShareBdevRequest.newBuilder().setName(uuid)
+                            .setProtocolName(protocol).addAllAllowedHosts(args.all("allowed-host")).build());
+                    out.print(reply, () -> out.out.println(reply.getUri()));
+                    return;
+                }
                 Replica r = node.replica().shareReplica(ShareReplicaRequest.newBuilder().setUuid(uuid)
                         .setShare(protocol(protocol)).addAllAllowedHosts(args.all("allowed-host")).build());
                 out.print(r, () -> out.out.println(r.getUri()));
@@ -85,12 +94,15 @@ final class ReplicaCtl {
         }
     }
 
+    private static final java.util.Set<String> MAYASTOR_PROTOCOLS = java.util.Set.of("none", "nvmf", "iscsi");
+
     static ShareProtocol protocol(String name) {
         return switch (name.toLowerCase(Locale.ROOT)) {
             case "none" -> ShareProtocol.NONE;
             case "nvmf" -> ShareProtocol.NVMF;
             case "iscsi" -> ShareProtocol.ISCSI;
-            default -> throw new UsageException("protocol '" + name + "': expected nvmf or iscsi");
+            default -> throw new UsageException("protocol '" + name + "': a replica is created shared over nvmf or iscsi; "
+                    + "share it over a plugin's protocol with mayastor ctl replica share UUID --protocol " + name);
         };
     }
 

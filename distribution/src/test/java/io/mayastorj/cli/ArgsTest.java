@@ -25,9 +25,13 @@ class ArgsTest {
 
     @Test
     void mistakesAreUsageErrors() {
-        assertEquals("unknown option --nod (accepted here: --json, --node)",
+        assertEquals("unknown option --nod; did you mean --node?",
                 assertThrows(UsageException.class,
                         () -> Args.parse(List.of("--nod", "x"), Set.of("json"), Set.of("node"))).getMessage());
+        assertEquals("unknown option --protocl; did you mean --protocol?", assertThrows(UsageException.class,
+                () -> Args.parse(List.of("--protocl", "x"), Set.of("json", "force"), Set.of("node", "protocol", "pool"))).getMessage());
+        assertEquals("unknown option --bananas (see --help for the options)", assertThrows(UsageException.class,
+                () -> Args.parse(List.of("--bananas"), Set.of("json", "force"), Set.of("node", "protocol"))).getMessage());
         assertEquals("--node needs a value",
                 assertThrows(UsageException.class, () -> Args.parse(List.of("--node"), Set.of(), Set.of("node"))).getMessage());
         assertEquals("--json takes no value",

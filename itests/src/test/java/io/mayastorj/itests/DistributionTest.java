@@ -159,9 +159,101 @@ class DistributionTest {
 
     @Test
     void anUnreachableNodeExitsWithThree() throws Exception {
-        Mayastor.Result r = Mayastor.run("ctl", "--node", "127.0.0.1:" + freePort("127.0.0.1"), "node", "info");
+        int port = freePort("127.0.0.1");
+        Mayastor.Result r = Mayastor.run("ctl", "--node", "127.0.0.1:" + port, "node", "info");
         assertEquals(3, r.exit());
-        assertTrue(r.err().startsWith("error: cannot reach 127.0.0.1:"), r.err());
+        assertEquals("error: cannot reach 127.0.0.1:" + port + ": nothing listens there (is the node running? mayastor node "
+                + "starts one; --node or $MAYASTOR_NODE points elsewhere)\n", r.err());
+    }
+
+    /**
+     * What the command line says when a request cannot be done as asked: each message names what
+     * is in the way and the command that clears it; sharing and unsharing are both idempotent.
+     */
+    @Test
+    @Order(5)
+    void refusalsSayWhatToDoAndSharingIsIdempotentBothWays() throws Exception {
+        ok(ctl("bdev", "create", "malloc:///hint0?size_mb=32"));
+        ok(ctl("pool", "create", "hintpool", "malloc:///hint0"));
+        Mayastor.Result poolDisk = ctl("bdev", "destroy", "hint0");
+        assertEquals(1, poolDisk.exit());
+        assertEquals("error: FAILED_PRECONDITION: bdev hint0 is in use by pool hintpool; destroy the pool first "
+                + "(mayastor ctl pool destroy hintpool)\n", poolDisk.err());
+        String uuid = "3e6b6a5c-0000-4000-8000-00000000c11a";
+        ok(ctl("replica", "create", "hintpool", "4MiB", "--uuid", uuid));
+        Mayastor.Result replica = ctl("bdev", "destroy", uuid);
+        assertEquals(1, replica.exit());
+        assertEquals("error: FAILED_PRECONDITION: bdev " + uuid + " is a Logical volume managed by its subsystem; destroy "
+                + "the replica (mayastor ctl replica destroy " + uuid + ")\n", replica.err());
+
+        String uri = ok(ctl("bdev", "share", uuid, "--protocol", "nvmf")).out();
+        assertEquals(uri, ok(ctl("bdev", "share", uuid, "--protocol", "nvmf")).out(), "the same share twice: its URI");
+        Mayastor.Result other = ctl("bdev", "share", uuid, "--protocol", "iscsi");
+        assertEquals(1, other.exit());
+        assertEquals("error: ALREADY_EXISTS: bdev " + uuid + " is shared already over nvmf, not iscsi; to change its share, "
+                + "unshare it first (mayastor ctl bdev unshare " + uuid + ")\n", other.err());
+        ok(ctl("bdev", "unshare", uuid));
+        ok(ctl("bdev", "unshare", uuid)); // not shared: nothing to do, and no error
+        Mayastor.Result typo = ctl("bdev", "share", uuid, "--protocl", "nvmf");
+        assertEquals(2, typo.exit());
+        assertEquals("error: unknown option --protocl; did you mean --protocol?\n", typo.err());
+
+        String json = ok(ctl("--json", "bdev", "list", "hint0")).out();
+        assertTrue(json.contains("\"malloc:///hint0?size_mb=32\""), "JSON as a script reads it, not HTML-escaped: " + json);
+        ok(ctl("replica", "destroy", uuid));
+        ok(ctl("pool", "destroy", "hintpool"));
+        ok(ctl("bdev", "destroy", "hint0"));
+    }
+
+    /** {@code --size} takes units, as every size on the command line does. */
+    @Test
+    @Order(6)
+    void benchSizesTakeUnits() throws Exception {
+        Mayastor.Result r = Mayastor.run("bench", "--uri", "malloc:///benchsize?size_mb=16", "--size", "8MiB", "--time", "1s",
+                "--ramp", "0s", "--qd", "4", "--reactors", "1", "--buffers-mb", "16");
+        assertEquals(0, r.exit(), r.err() + r.out());
+        Mayastor.Result bad = Mayastor.run("bench", "--uri", "malloc:///benchsize?size_mb=16", "--size", "lots");
+        assertEquals(2, bad.exit());
+        assertEquals("error: --size 'lots' is not a size (e.g. 4194304, 64MiB, 1G)\n", bad.err());
+    }
+
+    /** {@code ./mayastor} at the checkout's root builds only when a source changed since the last build. */
+    @Test
+    void theCheckoutScriptDoesNotBuildWhenNothingChanged() throws Exception {
+        Path script = Path.of("..", "mayastor").toAbsolutePath().normalize();
+        for (int i = 0; i < 2; i++) {
+            Process p = new ProcessBuilder(script.toString(), "version").start();
+            String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+            String err = new String(p.getErrorStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+            assertTrue(p.waitFor(120, TimeUnit.SECONDS));
+            assertEquals(0, p.exitValue(), err);
+            assertTrue(out.startsWith("mayastor-j "), out);
+            if (i == 1) {
+                assertEquals("", err, "the second run builds nothing and says nothing");
+            }
+        }
+    }
+
+    /** The bash completion, sourced in bash: resources after "ctl", and the verbs of one. */
+    @Test
+    void bashCompletesResourcesAndVerbs() throws Exception {
+        Path completion = Mayastor.DIST.resolve("share/bash-completion/mayastor").toAbsolutePath();
+        String bin = Mayastor.BIN.toAbsolutePath().toString();
+        String script = "source " + completion + "\n"
+                + "complete_words() { COMP_WORDS=(\"$@\"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); _mayastor; echo \"${COMPREPLY[*]}\"; }\n"
+                + "complete_words " + bin + " ctl re\n"
+                + "complete_words " + bin + " ctl replica ''\n"
+                + "complete_words " + bin + " ''\n"
+                + "complete_words " + bin + " ctl replica share x --prot\n";
+        Process p = new ProcessBuilder("bash", "-c", script).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS));
+        String[] lines = out.split("\n");
+        assertEquals(4, lines.length, out);
+        assertEquals("replica", lines[0]);
+        assertEquals("create destroy list resize share unshare", lines[1]);
+        assertTrue(lines[2].contains("ctl") && lines[2].contains("node") && lines[2].contains("bench"), lines[2]);
+        assertEquals("--protocol", lines[3]);
     }
 
     /** A bench stopped by SIGTERM (a script's kill, or Ctrl-C) still reports what it measured, as fio does. */

@@ -149,11 +149,12 @@ public final class BdevRegistryImpl implements BdevRegistry {
                 throw MayastorException.notFound("bdev %s not found", nameOrUri);
             }
             if (entry.factory() == null) {
-                throw MayastorException.failedPrecondition(
-                        "bdev %s is a %s managed by its subsystem; destroy it there", name, entry.device().productName());
+                throw MayastorException.failedPrecondition("bdev %s is a %s managed by its subsystem; %s", name,
+                        entry.device().productName(), destroyHint(name, entry.device().productName()));
             }
             if (entry.claimedBy() != null) {
-                throw MayastorException.failedPrecondition("bdev %s is in use by %s", name, entry.claimedBy());
+                throw MayastorException.failedPrecondition("bdev %s is in use by %s; %s", name, entry.claimedBy(),
+                        releaseHint(name, entry.claimedBy()));
             }
             bdevs.remove(name);
             device = entry.device();
@@ -204,6 +205,25 @@ public final class BdevRegistryImpl implements BdevRegistry {
         }
         bdevs.remove(device.name());
         return true;
+    }
+
+    /** How to destroy a bdev its subsystem made, in the command line's words. */
+    private static String destroyHint(String name, String product) {
+        String p = product.toLowerCase(java.util.Locale.ROOT);
+        return p.contains("replica") || p.contains("logical volume") ? "destroy the replica (mayastor ctl replica destroy " + name + ")"
+                : p.contains("nexus") ? "destroy the nexus (mayastor ctl nexus destroy " + name + ")"
+                : "destroy it there";
+    }
+
+    /** How to end a claim, in the command line's words: "pool p0", "share nvmf", "nexus n1". */
+    private static String releaseHint(String name, String claimedBy) {
+        String owner = claimedBy.contains(" ") ? claimedBy.substring(claimedBy.indexOf(' ') + 1) : claimedBy;
+        return claimedBy.startsWith("pool ") ? "destroy the pool first (mayastor ctl pool destroy " + owner + ")"
+                : claimedBy.startsWith("share ") ? "unshare it first (mayastor ctl bdev unshare " + name + "), or destroy it "
+                    + "with --force"
+                : claimedBy.startsWith("nexus ") ? "remove it from the nexus first (mayastor ctl nexus remove-child " + owner
+                    + " URI)"
+                : "release it there first";
     }
 
     @Override

@@ -150,7 +150,10 @@ public final class BdevService extends BdevRpcGrpc.BdevRpcImplBase {
 
     @Override
     public void unshare(UnshareBdevRequest request, StreamObserver<Empty> response) {
-        unshare(request.getName(), request.getForce(), "unshare");
+        // idempotent, as sharing the same way twice is: a bdev that is not shared is left as it is
+        if (shares.status(find(request.getName()).name()).isPresent()) {
+            unshare(request.getName(), request.getForce(), "unshare");
+        }
         response.onNext(Empty.getDefaultInstance());
         response.onCompleted();
     }

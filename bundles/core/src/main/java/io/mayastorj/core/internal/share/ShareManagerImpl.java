@@ -109,8 +109,15 @@ public final class ShareManagerImpl implements ShareManager {
                     && existing.state == ShareState.ACTIVE) {
                 return existing.uri;
             }
-            throw MayastorException.alreadyExists("bdev %s is shared over %s already; unshare it first",
-                    bdev, existing.protocol);
+            String differs = !existing.protocol.equals(protocol) ? "over " + existing.protocol + ", not " + protocol
+                    : !existing.options.allowedHosts().equals(options.allowedHosts())
+                        ? "to " + hosts(existing.options.allowedHosts()) + ", not " + hosts(options.allowedHosts())
+                    : !existing.options.properties().equals(options.properties())
+                        ? "with other properties (" + String.join(", ", new TreeSet<>(existing.options.properties().keySet())) + ")"
+                    : "but " + existing.state.toString().toLowerCase(java.util.Locale.ROOT)
+                        + (existing.error == null ? "" : " (" + existing.error + ")");
+            throw MayastorException.alreadyExists("bdev %s is shared already %s; to change its share, unshare it first "
+                    + "(mayastor ctl bdev unshare %s)", bdev, differs, bdev);
         }
         Transport transport = transports.get(protocol);
         if (transport == null) {
@@ -129,6 +136,10 @@ public final class ShareManagerImpl implements ShareManager {
         shares.put(bdev, share);
         LOG.log(Level.INFO, "shared {0} over {1}: {2}", bdev, protocol, share.uri);
         return share.uri;
+    }
+
+    private static String hosts(java.util.List<String> allowed) {
+        return allowed.isEmpty() ? "any host" : String.join(", ", allowed);
     }
 
     @Override

@@ -113,7 +113,7 @@ class BdevRegistryImplTest {
         registry.create("malloc:///m0?size_mb=1");
         BdevClaim claim = registry.claim("m0", "pool p0");
         assertEquals("pool p0", registry.list().get(0).claimedBy());
-        assertEquals("bdev m0 is in use by pool p0",
+        assertEquals("bdev m0 is in use by pool p0; destroy the pool first (mayastor ctl pool destroy p0)",
                 refused(ErrorKind.FAILED_PRECONDITION, () -> registry.destroy("m0")).getMessage());
         assertEquals("bdev m0 is in use by pool p0",
                 refused(ErrorKind.FAILED_PRECONDITION, () -> registry.claim("m0", "nexus n1")).getMessage());

@@ -132,7 +132,7 @@ class BdevServiceTest {
     void aClaimedBdevIsFailedPrecondition() {
         create("malloc:///m0?size_mb=1");
         registry.claim("m0", "pool p0");
-        assertStatus(Status.Code.FAILED_PRECONDITION, "bdev m0 is in use by pool p0",
+        assertStatus(Status.Code.FAILED_PRECONDITION, "bdev m0 is in use by pool p0; destroy the pool first (mayastor ctl pool destroy p0)",
                 () -> bdevs.destroy(DestroyBdevRequest.newBuilder().setName("m0").build()));
         Bdev listed = bdevs.list(ListBdevOptions.getDefaultInstance()).getBdevs(0);
         assertEquals(true, listed.getClaimed());

@@ -77,7 +77,7 @@ class ShareManagerImplTest {
         assertEquals(uri, shares.share("m0", "nvmf", hostA), "sharing again the same way is idempotent");
         assertEquals("share nvmf", registry.list().get(0).claimedBy());
         MayastorException e = assertThrows(MayastorException.class, () -> registry.destroy("m0"));
-        assertEquals("bdev m0 is in use by share nvmf", e.getMessage());
+        assertEquals("bdev m0 is in use by share nvmf; unshare it first (mayastor ctl bdev unshare m0), or destroy it with --force", e.getMessage());
         shares.unshare("m0");
         assertEquals(List.of(), nvmf.shared);
         assertNull(registry.list().get(0).claimedBy());
@@ -100,7 +100,13 @@ class ShareManagerImplTest {
         shares.share("m0", "nvmf", hostA);
         MayastorException e = assertThrows(MayastorException.class, () -> shares.share("m0", "nvmf", ShareOptions.DEFAULT));
         assertEquals(ErrorKind.ALREADY_EXISTS, e.kind());
-        assertEquals("bdev m0 is shared over nvmf already; unshare it first", e.getMessage());
+        assertEquals("bdev m0 is shared already to nqn.host-a, not any host; to change its share, unshare it first "
+                + "(mayastor ctl bdev unshare m0)", e.getMessage());
+        shares.addTransport(new RecordingTransport("iscsi"));
+        e = assertThrows(MayastorException.class, () -> shares.share("m0", "iscsi", hostA));
+        assertEquals("bdev m0 is shared already over nvmf, not iscsi; to change its share, unshare it first "
+                + "(mayastor ctl bdev unshare m0)", e.getMessage());
+        assertEquals(shares.share("m0", "nvmf", hostA), shares.share("m0", "nvmf", hostA), "the same share twice: its URI");
     }
 
     @Test
