@@ -96,10 +96,10 @@ public final class NodeSettings extends Settings implements RuntimeSettings {
         intSetting("nvmf.port", 1, 65535);
         intSetting("nvmf.io.timeout", 1, 3600);
         intSetting("iscsi.port", 1, 65535);
-        intSetting("nexus.rebuild.segment.kib", 4, 1024);
-        if (Integer.bitCount(Integer.parseInt(values.get("nexus.rebuild.segment.kib"))) != 1) {
-            throw new IllegalArgumentException("nexus.rebuild.segment.kib must be a power of two, not "
-                    + values.get("nexus.rebuild.segment.kib"));
+        String segment = values.get("nexus.rebuild.segment.kib");
+        if (segment != null && !segment.strip().matches("4|8|16|32|64|128|256|512|1024")) {
+            throw new IllegalArgumentException("nexus.rebuild.segment.kib=" + segment
+                    + ": expected a power of two from 4 to 1024 (KiB), e.g. 64");
         }
         intSetting("nexus.rebuild.tasks", 1, 256);
         intSetting("nexus.partial.rebuild.window.seconds", 0, 7 * 24 * 3600);

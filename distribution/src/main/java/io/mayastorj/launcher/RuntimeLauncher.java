@@ -54,6 +54,7 @@ public final class RuntimeLauncher {
     /** Runs the node until it is stopped; returns the process exit code. */
     public int run() throws Exception {
         setLogLevel(settings.logLevel());
+        ScrOutput.install();
         Instant jvmStart = ProcessHandle.current().info().startInstant().orElse(Instant.now());
         Files.createDirectories(settings.stateDir());
 
@@ -81,7 +82,7 @@ public final class RuntimeLauncher {
         }
         String failure = awaitReady(context);
         if (failure != null) {
-            out.println("error: " + settings.title() + " did not start: " + failure);
+            System.err.println("error: " + settings.title() + " did not start: " + failure); // the last line, on stderr
             return fail(framework, hook);
         }
         double seconds = Duration.between(jvmStart, Instant.now()).toMillis() / 1000.0;

@@ -58,8 +58,10 @@ class NodeSettingsTest {
                 refused(null, Map.of("node-id", "n", "hugepages", "maybe")));
         assertEquals("log.level=loud: expected one of debug, error, info, trace, warn",
                 refused(null, Map.of("node-id", "n", "log-level", "loud")));
-        assertEquals("nexus.rebuild.segment.kib must be a power of two, not 48",
+        assertEquals("nexus.rebuild.segment.kib=48: expected a power of two from 4 to 1024 (KiB), e.g. 64",
                 refused(null, Map.of("node-id", "n", "nexus-rebuild-segment-kib", "48")));
+        assertEquals("nexus.rebuild.segment.kib=3: expected a power of two from 4 to 1024 (KiB), e.g. 64",
+                refused(null, Map.of("node-id", "n", "nexus-rebuild-segment-kib", "3")));
         assertEquals("nexus.rebuild.tasks=0: expected a whole number in 1..256",
                 refused(null, Map.of("node-id", "n", "nexus-rebuild-tasks", "0")));
     }

@@ -1,6 +1,7 @@
 package io.mayastorj.itests;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -27,6 +28,33 @@ class NodeStartupTest {
                         + ": Address already in use", error);
                 assertTrue(node.process.waitFor(20, TimeUnit.SECONDS), "the process ends");
                 assertEquals(1, node.process.exitValue());
+            }
+        }
+    }
+
+    /**
+     * A transport whose port is taken: the node stops with one line that says so, last, and no
+     * stack trace anywhere (Felix SCR's own messages are one log line each; their traces go to the
+     * log at debug) — it was some 500 lines of traces around the one that mattered.
+     */
+    @Test
+    void aTakenTransportPortIsOneLineNotAStackTrace() throws Exception {
+        Path state = Scratch.dir("mayastor-startup-nvmf");
+        try (ServerSocket taken = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.3"))) {
+            String endpoint = "127.0.0.3:" + DistributionTest.freePort("127.0.0.3");
+            try (Mayastor.NodeProcess node = new Mayastor.NodeProcess("--node-id", "clash2", "--grpc-endpoint", endpoint,
+                    "--nvmf-address", "127.0.0.3", "--nvmf-port", String.valueOf(taken.getLocalPort()),
+                    "--state-dir", state.toString(), "--buffers-mb", "8")) {
+                assertTrue(node.process.waitFor(60, TimeUnit.SECONDS), "the process ends");
+                assertEquals(1, node.process.exitValue());
+                String output = node.output();
+                String expected = "error: node clash2 did not start: the nvmf target cannot listen on 127.0.0.3:"
+                        + taken.getLocalPort() + ": Address already in use";
+                assertTrue(output.contains(expected), output);
+                assertFalse(output.lines().anyMatch(l -> l.startsWith("\tat ") || l.startsWith("Caused by")),
+                        "no stack trace:\n" + output);
+                assertTrue(output.lines().anyMatch(l -> l.contains(" ERROR [scr] bundle io.mayastorj.transport.nvmf")), output);
+                assertTrue(output.lines().count() < 40, output.lines().count() + " lines:\n" + output);
             }
         }
     }
