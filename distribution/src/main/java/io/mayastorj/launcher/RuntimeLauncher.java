@@ -43,6 +43,8 @@ public final class RuntimeLauncher {
     private final Path bundleDir;
     private final boolean console;
     private final PrintStream out;
+    /** The stop was the launcher's (a signal, a start-up failure), which says so itself. */
+    private final java.util.concurrent.atomic.AtomicBoolean announced = new java.util.concurrent.atomic.AtomicBoolean();
 
     public RuntimeLauncher(RuntimeSettings settings, Path bundleDir, boolean console, PrintStream out) {
         this.settings = settings;
@@ -55,6 +57,9 @@ public final class RuntimeLauncher {
     public int run() throws Exception {
         setLogLevel(settings.logLevel());
         ScrOutput.install();
+        if (console && System.getProperty("mayastor.home") != null) {
+            System.setProperty("gosh.home", System.getProperty("mayastor.home")); // its etc/gosh_profile: 'exit' stops the node
+        }
         Instant jvmStart = ProcessHandle.current().info().startInstant().orElse(Instant.now());
         Files.createDirectories(settings.stateDir());
 
@@ -98,6 +103,10 @@ public final class RuntimeLauncher {
                 plugins.start();
             }
             FrameworkEvent event = framework.waitForStop(0);
+            if (!announced.get()) { // stopped from within: the console's exit or Ctrl-D
+                out.printf(Locale.ROOT, "mayastor %s stopped from the console%n", settings.title());
+                out.flush();
+            }
             return event.getType() == FrameworkEvent.ERROR ? 1 : 0;
         }
     }
@@ -179,6 +188,7 @@ public final class RuntimeLauncher {
         if (framework.getState() != Bundle.ACTIVE && framework.getState() != Bundle.STARTING) {
             return;
         }
+        announced.set(true);
         long start = System.nanoTime();
         LOG.info("stopping " + settings.title() + " (" + why + ")");
         try {

@@ -59,6 +59,25 @@ class NodeStartupTest {
         }
     }
 
+    /** {@code exit} at the console stops the node, as Ctrl-D does (Gogo's own exit wanted a status). */
+    @Test
+    void exitAtTheConsoleStopsTheNode() throws Exception {
+        Path state = Scratch.dir("mayastor-console");
+        String endpoint = "127.0.0.3:" + DistributionTest.freePort("127.0.0.3");
+        try (Mayastor.NodeProcess node = new Mayastor.NodeProcess("--node-id", "console", "--grpc-endpoint", endpoint,
+                "--nvmf-address", "127.0.0.3", "--nvmf-port", String.valueOf(DistributionTest.freePort("127.0.0.3")),
+                "--iscsi-address", "127.0.0.3", "--iscsi-port", String.valueOf(DistributionTest.freePort("127.0.0.3")),
+                "--state-dir", state.toString(), "--buffers-mb", "8", "--console")) {
+            assertNotNull(node.await(l -> l.startsWith("mayastor node console ready"), 60), node.output());
+            node.process.getOutputStream().write("exit\n".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            node.process.getOutputStream().flush();
+            assertTrue(node.process.waitFor(30, TimeUnit.SECONDS), "exit stops the node:\n" + node.output());
+            assertEquals(0, node.process.exitValue(), node.output());
+            assertNotNull(node.await(l -> l.contains("mayastor node console stopped"), 5), node.output());
+            assertFalse(node.output().contains("Exception"), node.output());
+        }
+    }
+
     @Test
     void badSettingsAreUsageErrors() throws Exception {
         Mayastor.Result noId = Mayastor.run("node");
