@@ -23,10 +23,13 @@ public final class Main {
               node      run a storage node                           mayastor node --help
               control   run the control plane: node registry, pools, volumes   mayastor control --help
               csi-node  attach volumes for a node's workloads (the CSI Node service)   mayastor csi-node --help
-              ctl       use a node's or the control plane's API      mayastor ctl --help
+              ctl       a node's bdevs, pools, replicas, nexuses and shares, or the control plane's
+                        volumes and resources (get, apply, delete)   mayastor ctl --help
               shell     run Felix shell commands on a local node     mayastor shell --help
               bench     drive I/O at a bdev URI and report IOPS and latency   mayastor bench --help
-              demo      start a node, create a malloc and an aio bdev, write and verify data, stop
+              demo      the whole story on this machine: bdevs, a pool that survives kill -9, replicas
+                        over NVMe/TCP and iSCSI, a 3-way nexus that loses a node and rebuilds it, the
+                        control plane repairing a volume; then it cleans up
               version   print the version
             """;
 

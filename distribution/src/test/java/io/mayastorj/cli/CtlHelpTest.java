@@ -1,0 +1,89 @@
+package io.mayastorj.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Test;
+
+/**
+ * {@code mayastor ctl --help} against what ctl dispatches, both ways: every "resource verb" the help
+ * lists is dispatched (the dispatcher does not answer "unknown command"), and every verb the
+ * dispatcher takes is in the help. The verbs to try come from the help and from the {@code case}
+ * labels of the ctl sources, so a verb added to a switch and not to the help fails here.
+ */
+class CtlHelpTest {
+
+    private static final Set<String> RESOURCES = Set.of("node", "bdev", "pool", "replica", "nexus", "volume");
+    private static final Pattern HELP_PAIR = Pattern.compile("(?m)(?:^  |\\| )(node|bdev|pool|replica|nexus|volume) ([a-z][a-z-]*)");
+    private static final Pattern CASE = Pattern.compile("case (\"[^\"]+\"(?:, \"[^\"]+\")*) ->");
+
+    @Test
+    void everyVerbInTheHelpIsDispatchedAndEveryDispatchedVerbIsInTheHelp() throws Exception {
+        Set<String> inHelp = new TreeSet<>();
+        Matcher m = HELP_PAIR.matcher(Ctl.USAGE);
+        while (m.find()) {
+            inHelp.add(m.group(1) + " " + m.group(2));
+        }
+        assertTrue(inHelp.size() > 30, "the help lists the verbs: " + inHelp);
+
+        Set<String> candidates = new TreeSet<>(inHelp);
+        Path sources = Path.of("src/main/java/io/mayastorj/cli");
+        for (String file : List.of("Ctl", "PoolCtl", "ReplicaCtl", "NexusCtl", "VolumeCtl")) {
+            String source = Files.readString(sources.resolve(file + ".java"));
+            Matcher c = CASE.matcher(source);
+            while (c.find()) {
+                for (String label : c.group(1).replace("\"", "").split(", ")) {
+                    String resource = file.equals("Ctl") ? null : file.replace("Ctl", "").toLowerCase(java.util.Locale.ROOT);
+                    if (resource == null && label.contains(" ")) {
+                        candidates.add(label);
+                    } else if (resource != null) {
+                        candidates.add(resource + " " + label);
+                    }
+                }
+            }
+        }
+        Set<String> dispatched = new TreeSet<>();
+        for (String pair : candidates) {
+            String[] words = pair.split(" ");
+            if (!RESOURCES.contains(words[0])) {
+                continue;
+            }
+            ByteArrayOutputStream err = new ByteArrayOutputStream();
+            int exit = Main.run(List.of("ctl", "--node", "127.0.0.1:1", "--control", "127.0.0.1:1", "--timeout", "1", words[0],
+                    words[1]), new PrintStream(new ByteArrayOutputStream()), new PrintStream(err, true, StandardCharsets.UTF_8));
+            String said = err.toString(StandardCharsets.UTF_8);
+            if (!said.contains("unknown command")) {
+                dispatched.add(pair);
+                assertTrue(exit != 0, pair + " without its arguments, against no node, cannot succeed: " + said);
+            }
+        }
+        Set<String> undocumented = new TreeSet<>(dispatched);
+        undocumented.removeAll(inHelp);
+        assertEquals(Set.of(), undocumented, "dispatched but not in mayastor ctl --help");
+        Set<String> missing = new TreeSet<>(inHelp);
+        missing.removeAll(dispatched);
+        assertEquals(Set.of(), missing, "in mayastor ctl --help but not dispatched");
+        assertFalse(dispatched.isEmpty());
+    }
+
+    /** The top-level help lists every command Main dispatches, and describes ctl and demo as they are now. */
+    @Test
+    void theTopLevelHelpSaysWhatEachCommandDoes() {
+        for (String command : List.of("node", "control", "csi-node", "ctl", "shell", "bench", "demo", "version")) {
+            assertTrue(Main.USAGE.contains("\n  " + command + " "), command + " in:\n" + Main.USAGE);
+        }
+        assertTrue(Main.USAGE.contains("pools, replicas, nexuses"), Main.USAGE);
+        assertFalse(Main.USAGE.contains("a malloc and an aio bdev"), "demo's old description:\n" + Main.USAGE);
+    }
+}
