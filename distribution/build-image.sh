@@ -76,6 +76,8 @@ say "the distribution"
 mkdir -p "$WORK/rootfs/opt"
 cp -a "$DIST" "$WORK/rootfs/opt/mayastor"
 rm -rf "$WORK/rootfs/opt/mayastor/state" "$WORK/rootfs/opt/mayastor/plugins"/*.jar 2>/dev/null || true
+# the command line's AOT cache belongs to this machine's JDK, not to the image's jlinked runtime
+rm -f "$WORK/rootfs/opt/mayastor/lib/cli.aot"
 
 # 4. the image
 say "buildah commit $TAG"

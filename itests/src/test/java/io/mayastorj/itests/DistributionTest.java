@@ -234,6 +234,17 @@ class DistributionTest {
         }
     }
 
+    /** On JDK 25 or newer the build leaves the command line's AOT cache, which the launcher then uses. */
+    @Test
+    void theBuildLeavesTheCommandLinesAotCache() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Runtime.version().feature() >= 25, "an AOT cache needs JDK 25");
+        Path cache = Mayastor.DIST.resolve("lib/cli.aot");
+        assertTrue(Files.size(cache) > 1 << 20, cache + ": " + Files.size(cache) + " bytes");
+        Mayastor.Result version = Mayastor.run("version");
+        assertEquals(0, version.exit());
+        assertEquals("", version.err(), "the cache is taken without a word");
+    }
+
     /** The bash completion, sourced in bash: resources after "ctl", and the verbs of one. */
     @Test
     void bashCompletesResourcesAndVerbs() throws Exception {
