@@ -186,15 +186,15 @@ public final class OperationCodes {
         int each = rctd ? 20 : 8;
         List<Operation> served = ALL.stream().filter(o -> o.available().test(lun)).toList();
         byte[] data = new byte[4 + served.size() * each];
-        putInt(data, 0, data.length - 4);
+        ScsiLun.putInt(data, 0, data.length - 4);
         int at = 4;
         for (Operation o : served) {
             data[at] = (byte) o.opcode();
             if (o.hasServiceAction()) {
-                putShort(data, at + 2, o.serviceAction());
+                ScsiLun.putShort(data, at + 2, o.serviceAction());
             }
             data[at + 5] = (byte) ((rctd ? 0x02 : 0) | (o.hasServiceAction() ? 0x01 : 0)); // CTDP, SERVACTV
-            putShort(data, at + 6, o.cdbLength());
+            ScsiLun.putShort(data, at + 6, o.cdbLength());
             if (rctd) {
                 timeouts(data, at + 8, o);
             }
@@ -212,7 +212,7 @@ public final class OperationCodes {
         int length = o.cdbLength();
         byte[] data = new byte[4 + length + (rctd ? 12 : 0)];
         data[1] = (byte) ((rctd ? 0x80 : 0) | 0x03); // CTDP, SUPPORT 011b: supported as the standard says
-        putShort(data, 2, length);
+        ScsiLun.putShort(data, 2, length);
         System.arraycopy(o.usage(), 0, data, 4, length);
         if (o.hasServiceAction()) {
             data[5] = (byte) ((o.usage()[1] & 0xE0) | o.serviceAction()); // the service action's own bits
@@ -225,19 +225,7 @@ public final class OperationCodes {
 
     /** A command timeouts descriptor: length 0Ah, no nominal time, the recommended timeout. */
     private static void timeouts(byte[] data, int at, Operation o) {
-        putShort(data, at, 0x0A);
-        putInt(data, at + 8, o.timeout());
-    }
-
-    private static void putShort(byte[] data, int at, int value) {
-        data[at] = (byte) (value >>> 8);
-        data[at + 1] = (byte) value;
-    }
-
-    private static void putInt(byte[] data, int at, int value) {
-        data[at] = (byte) (value >>> 24);
-        data[at + 1] = (byte) (value >>> 16);
-        data[at + 2] = (byte) (value >>> 8);
-        data[at + 3] = (byte) value;
+        ScsiLun.putShort(data, at, 0x0A);
+        ScsiLun.putInt(data, at + 8, o.timeout());
     }
 }

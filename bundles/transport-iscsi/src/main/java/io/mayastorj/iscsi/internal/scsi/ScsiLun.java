@@ -464,12 +464,12 @@ public final class ScsiLun {
         System.arraycopy(b, 0, data, at, b.length);
     }
 
-    private static void putShort(byte[] data, int at, int value) {
+    static void putShort(byte[] data, int at, int value) {
         data[at] = (byte) (value >>> 8);
         data[at + 1] = (byte) value;
     }
 
-    private static void putInt(byte[] data, int at, int value) {
+    static void putInt(byte[] data, int at, int value) {
         data[at] = (byte) (value >>> 24);
         data[at + 1] = (byte) (value >>> 16);
         data[at + 2] = (byte) (value >>> 8);
