@@ -51,6 +51,7 @@ final class Ctl {
                                                   write up to 1 MiB
               bdev share NAME --protocol nvmf|iscsi|PLUGIN [--allowed-host NQN|IQN|IP]...
                          [--chap-user U --chap-secret-file F [--chap-mutual-user U --chap-mutual-secret-file F]]
+                         [--property KEY=VALUE]...  a transport's own share settings (a plugin's)
                                                   share a bdev; prints the URI hosts connect to
                                                   (nvmf://ADDRESS:8420/nqn.2019-05.io.openebs:NAME); the
                                                   same share again just prints it (a different one is refused)
@@ -74,7 +75,7 @@ final class Ctl {
     private static final Set<String> VALUED = Set.of("node", "timeout", "offset", "length", "output", "input", "pattern",
             "cluster-size", "uuid", "name", "share", "allowed-host", "protocol", "pool", "chap-user", "chap-secret-file",
             "chap-mutual-user", "chap-mutual-secret-file", "child", "size", "control", "replicas", "preferred-node",
-            "required-node", "filename", "endpoint", "target-node");
+            "required-node", "filename", "endpoint", "target-node", "property");
 
     private final PrintStream out;
     private final PrintStream err;
@@ -86,6 +87,19 @@ final class Ctl {
         chapPair(args, "chap-mutual-user", "chap-mutual-secret-file", "chap.mutual.user", "chap.mutual.secret", properties);
         if (properties.containsKey("chap.mutual.user") && !properties.containsKey("chap.user")) {
             throw new UsageException("mutual CHAP needs --chap-user and --chap-secret-file too");
+        }
+        return properties;
+    }
+
+    /** {@code --property KEY=VALUE}, repeatable: a transport's own share settings (a plugin's, say). */
+    static java.util.Map<String, String> properties(Args args) {
+        java.util.Map<String, String> properties = new java.util.LinkedHashMap<>();
+        for (String p : args.all("property")) {
+            int eq = p.indexOf('=');
+            if (eq <= 0) {
+                throw new UsageException("--property " + p + ": expected KEY=VALUE");
+            }
+            properties.put(p.substring(0, eq).strip(), p.substring(eq + 1));
         }
         return properties;
     }
@@ -198,7 +212,8 @@ final class Ctl {
                     throw new UsageException("--protocol nvmf|iscsi is required");
                 }
                 ShareBdevRequest.Builder request = ShareBdevRequest.newBuilder().setName(name)
-                        .addAllAllowedHosts(args.all("allowed-host")).putAllProperties(chap(args));
+                        .addAllAllowedHosts(args.all("allowed-host")).putAllProperties(chap(args))
+                        .putAllProperties(properties(args));
                 if (protocol.equals("nvmf") || protocol.equals("iscsi")) {
                     request.setProtocol(ReplicaCtl.protocol(protocol));
                 } else {

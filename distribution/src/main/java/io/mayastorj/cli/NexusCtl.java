@@ -103,10 +103,15 @@ final class NexusCtl {
                     if (e.getStatus().getCode() != io.grpc.Status.Code.ALREADY_EXISTS) {
                         throw e;
                     }
-                    // the node speaks of the nexus's bdev and its share; a nexus is unpublished
-                    throw io.grpc.Status.ALREADY_EXISTS.withDescription("nexus " + name + " is published already ("
-                            + e.getStatus().getDescription() + "); to publish it differently, unpublish it first: "
-                            + "mayastor ctl nexus unpublish " + name).asRuntimeException();
+                    // the node speaks of the nexus's bdev and its share ("bdev N is shared already over
+                    // nvmf, not iscsi; ..."); a nexus is unpublished, not unshared
+                    String said = e.getStatus().getDescription() == null ? "" : e.getStatus().getDescription();
+                    int from = said.indexOf("shared already ");
+                    int to = said.indexOf(';', Math.max(from, 0));
+                    String how = from >= 0 && to > from ? " " + said.substring(from + "shared already ".length(), to) : "";
+                    throw io.grpc.Status.ALREADY_EXISTS.withDescription("nexus " + name + " is published already" + how
+                            + "; to publish it differently, unpublish it first (mayastor ctl nexus unpublish " + name + ")")
+                            .asRuntimeException();
                 }
                 out.print(n, () -> out.out.println(n.getDeviceUri()));
             }

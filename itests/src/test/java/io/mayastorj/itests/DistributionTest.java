@@ -194,12 +194,27 @@ class DistributionTest {
                 + "unshare it first (mayastor ctl bdev unshare " + uuid + ")\n", other.err());
         ok(ctl("bdev", "unshare", uuid));
         ok(ctl("bdev", "unshare", uuid)); // not shared: nothing to do, and no error
+        Mayastor.Result property = ctl("bdev", "share", uuid, "--protocol", "nvmf", "--property", "colour=red");
+        assertEquals(1, property.exit());
+        assertEquals("error: INVALID_ARGUMENT: nvmf shares take the properties cntlid.min and cntlid.max only (given: "
+                + "colour)\n", property.err(), "--property reaches the transport");
+        ok(ctl("bdev", "share", uuid, "--protocol", "nvmf", "--property", "cntlid.min=10", "--property", "cntlid.max=20"));
+        ok(ctl("bdev", "unshare", uuid));
+        assertEquals("error: --property colour: expected KEY=VALUE\n",
+                ctl("bdev", "share", uuid, "--protocol", "nvmf", "--property", "colour").err());
         Mayastor.Result typo = ctl("bdev", "share", uuid, "--protocl", "nvmf");
         assertEquals(2, typo.exit());
         assertEquals("error: unknown option --protocl; did you mean --protocol?\n", typo.err());
 
         String json = ok(ctl("--json", "bdev", "list", "hint0")).out();
         assertTrue(json.contains("\"malloc:///hint0?size_mb=32\""), "JSON as a script reads it, not HTML-escaped: " + json);
+        ok(ctl("nexus", "create", "hintnx", "--child", "bdev:///" + uuid));
+        ok(ctl("nexus", "publish", "hintnx", "--protocol", "nvmf"));
+        Mayastor.Result published = ctl("nexus", "publish", "hintnx", "--protocol", "iscsi");
+        assertEquals(1, published.exit());
+        assertEquals("error: ALREADY_EXISTS: nexus hintnx is published already over nvmf, not iscsi; to publish it "
+                + "differently, unpublish it first (mayastor ctl nexus unpublish hintnx)\n", published.err());
+        ok(ctl("nexus", "destroy", "hintnx"));
         ok(ctl("replica", "destroy", uuid));
         ok(ctl("pool", "destroy", "hintpool"));
         ok(ctl("bdev", "destroy", "hint0"));

@@ -142,6 +142,15 @@ class PluginHotDeployTest {
             assertEquals(0, shared.exit(), shared.err());
             String uri = shared.out().strip();
             assertEquals("nbd://127.0.0.1:" + port + "/m0", uri);
+            // a replica over a plugin's protocol, as a bdev is (Mayastor's replica API names only nvmf and iscsi)
+            String replica = "4b1d0000-0000-4000-8000-00000000ab0d";
+            assertEquals(0, Mayastor.run("ctl", "--node", endpoint, "bdev", "create", "malloc:///pooldisk?size_mb=32").exit());
+            assertEquals(0, Mayastor.run("ctl", "--node", endpoint, "pool", "create", "p0", "malloc:///pooldisk").exit());
+            assertEquals(0, Mayastor.run("ctl", "--node", endpoint, "replica", "create", "p0", "4MiB", "--uuid", replica).exit());
+            Mayastor.Result replicaShared = Mayastor.run("ctl", "--node", endpoint, "replica", "share", replica, "--protocol", "nbd");
+            assertEquals(0, replicaShared.exit(), replicaShared.err());
+            assertEquals("nbd://127.0.0.1:" + port + "/" + replica + "\n", replicaShared.out());
+            assertEquals(0, Mayastor.run("ctl", "--node", endpoint, "bdev", "unshare", replica).exit());
             run("qemu-io", "-f", "raw", "-c", "write -P 0x5a 1M 2M", "-c", "flush", uri);
 
             // remove, with a client connected

@@ -284,7 +284,8 @@ class ThinRebuildTest {
                 + " from 127.0.0.") && unshare.err().endsWith("; disconnect it first, or unshare it with force\n"),
                 unshare.err());
         Mayastor.Result destroy = PoolDurabilityTest.ctl(n2.endpoint(), "bdev", "destroy", "m9");
-        assertEquals("error: FAILED_PRECONDITION: bdev m9 is in use by share nvmf\n", destroy.err());
+        assertEquals("error: FAILED_PRECONDITION: bdev m9 is in use by share nvmf; unshare it first (mayastor ctl bdev "
+                + "unshare m9), or destroy it with --force\n", destroy.err());
         PoolDurabilityTest.ok(PoolDurabilityTest.ctl(n2.endpoint(), "bdev", "destroy", "m9", "--force"));
 
         // the replica no nexus uses any more goes without --force; the one in use only with it
