@@ -216,6 +216,12 @@ final class ControlCluster implements AutoCloseable {
     /** The end of each node's output, and whether it still runs: what a timed-out wait is explained by. */
     String nodeTails() {
         StringBuilder b = new StringBuilder();
+        if (controlProcess != null) {
+            List<String> out = controlProcess.output().lines().toList();
+            b.append("\n--- control plane").append(controlProcess.process.isAlive() ? " (running)" : " (ended)")
+                    .append(", last lines of its output:\n")
+                    .append(String.join("\n", out.subList(Math.max(0, out.size() - 60), out.size())));
+        }
         nodes.forEach((id, p) -> {
             List<String> out = p.output().lines().toList();
             b.append("\n--- node ").append(id).append(p.process.isAlive() ? " (running)" : " (ended, " + p.process.exitValue() + ")")

@@ -370,8 +370,26 @@ public final class VolumeOperator {
             Set<String> excluded = new TreeSet<>(liveNodes);
             away.forEach(a -> excluded.add(a.getNode()));
             recorded.forEach(r -> excluded.add(r.getNode())); // a node whose replica was given up gets no new one
-            Placement.Result placed = Placement.place(new Placement.Request(wanted, spec.getRequiredBytes(), yes(spec.getThin()),
-                    nonNull(spec.getRequiredNodes()), nonNull(spec.getPreferredNodes())), wanted - have, candidates(world), excluded);
+            Placement.Request request = new Placement.Request(wanted, spec.getRequiredBytes(), yes(spec.getThin()),
+                    nonNull(spec.getRequiredNodes()), nonNull(spec.getPreferredNodes()));
+            Placement.Result placed = Placement.place(request, wanted - have, candidates(world), excluded);
+            // a node the registry has online that this view did not reach (it just came back: not asked,
+            // or its channel still reconnecting) is asked again, a few times, before a new volume is refused
+            // — seen in CsiGuestTest as "s2 is offline" for a CreateVolume right after s2 was listed online
+            for (int attempt = 0; attempt < 3 && !placed.satisfied() && live.isEmpty() && away.isEmpty()
+                    && onlineButUnreached(world); attempt++) {
+                if (attempt > 0) {
+                    try {
+                        Thread.sleep(300);
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        break;
+                    }
+                }
+                world = new World();
+                shared = world;
+                placed = Placement.place(request, wanted - have, candidates(world), excluded);
+            }
             if (!placed.satisfied() && live.isEmpty() && away.isEmpty()) {
                 // all or nothing for a new volume: never a half-made one on the nodes
                 writeStatus(msv, MayastorVolume.PENDING, placed.shortfall(), null, List.of(), null);
@@ -566,6 +584,16 @@ public final class VolumeOperator {
             why.add((live.size() + away.size()) + " of " + wanted + " replicas" + (shortfall == null ? "" : "; " + shortfall));
         }
         return String.join("; ", why);
+    }
+
+    /** Some storage node the registry has online was not reached by {@code world}. */
+    private boolean onlineButUnreached(World world) {
+        for (NodeRegistry.NodeState n : registry.nodes()) {
+            if (n.online() && n.storage() && !world.reachable(n.id())) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** Pools of every reachable node, as placement sees them. */
