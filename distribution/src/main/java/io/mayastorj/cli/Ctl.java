@@ -220,7 +220,9 @@ final class Ctl {
                     request.setProtocolName(protocol); // a plugin's transport, e.g. nbd
                 }
                 ShareBdevResponse reply = node.bdev().share(request.build());
-                print(json, reply, () -> out.println(reply.getUri()));
+                print(json, reply, () -> out.println(!reply.getUri().isEmpty() ? reply.getUri()
+                        : "bdev " + name + " is to be shared over " + protocol + ", which is not serving yet "
+                            + "(mayastor ctl bdev list " + name + " says why)"));
             }
             case "bdev unshare" -> {
                 args.atMost(3, "mayastor ctl bdev unshare NAME [--force]");
@@ -323,12 +325,12 @@ final class Ctl {
     }
 
     static String bdevTable(List<Bdev> bdevs) {
-        Table table = new Table("NAME", "PRODUCT", "SIZE", "BLK_SIZE", "BLOCKS", "UUID", "CLAIMED_BY", "SHARE_URI")
+        Table table = new Table("NAME", "PRODUCT", "SIZE", "BLK_SIZE", "BLOCKS", "UUID", "CLAIMED_BY", "SHARE")
                 .alignRight("SIZE", "BLK_SIZE", "BLOCKS");
         for (Bdev b : bdevs) {
             table.row(b.getName(), b.getProductName(), Sizes.human(b.getNumBlocks() * b.getBlkSize()), b.getBlkSize(),
                     b.getNumBlocks(), b.getUuid(), b.getClaimed() ? b.getClaimedBy() : null,
-                    b.getShareUri().isEmpty() ? null : b.getShareUri());
+                    !b.getShareUri().isEmpty() ? b.getShareUri() : b.getShareState().isEmpty() ? null : b.getShareState());
         }
         return table.toString();
     }

@@ -191,6 +191,26 @@ class PluginHotDeployTest {
             read = run("qemu-io", "-f", "raw", "-c", "read -P 0x5a 1M 2M", movedUri);
             assertFalse(read.contains("Pattern verification failed"), read);
 
+            // settings it cannot start with (its port taken): the share says why, and sharing again changes nothing
+            try (java.net.ServerSocket taken = new java.net.ServerSocket(0, 1, java.net.InetAddress.getByName("127.0.0.1"))) {
+                Files.writeString(plugins.resolve("io.mayastorj.nbd.cfg"), "nbd.port = " + taken.getLocalPort() + "\n");
+                String failed = "failed: the nbd transport failed to start: the NBD server cannot listen on 127.0.0.1:"
+                        + taken.getLocalPort();
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
+                String listed = "";
+                while (System.nanoTime() < deadline && !listed.contains(failed)) {
+                    Thread.sleep(200);
+                    listed = Mayastor.run("ctl", "--node", endpoint, "bdev", "list", "m0").out();
+                }
+                assertTrue(listed.contains(failed), listed + "\n" + node.output());
+                String shares = Mayastor.run("shell", "--node", endpoint, "mayastor:shares").out();
+                assertTrue(shares.contains("FAILED") && shares.contains("cannot listen on 127.0.0.1:" + taken.getLocalPort()), shares);
+                Mayastor.Result again = Mayastor.run("ctl", "--node", endpoint, "bdev", "share", "m0", "--protocol", "nbd");
+                assertEquals(0, again.exit(), again.err());
+                assertEquals("bdev m0 is to be shared over nbd, which is not serving yet (mayastor ctl bdev list m0 says why)\n",
+                        again.out());
+            }
+
             // and without them, NBD's own port again
             Files.delete(plugins.resolve("io.mayastorj.nbd.cfg"));
             assertNotNull(node.await(l -> l.contains("configuration io.mayastorj.nbd removed with io.mayastorj.nbd.cfg: its defaults apply"), 15),

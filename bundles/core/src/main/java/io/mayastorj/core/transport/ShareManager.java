@@ -13,7 +13,8 @@ public interface ShareManager {
 
     /**
      * Shares a bdev and returns its URI. Sharing a bdev again with the same protocol and options
-     * returns the existing URI.
+     * returns the existing URI, or null while that share waits for its transport (or the transport
+     * failed to start: {@link #status} says why).
      *
      * @throws io.mayastorj.core.error.MayastorException NOT_FOUND (no such bdev), ALREADY_EXISTS
      *     (shared over another protocol or with other options), UNAVAILABLE (no such transport on

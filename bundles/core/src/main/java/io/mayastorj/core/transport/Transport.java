@@ -10,6 +10,14 @@ import java.util.List;
  */
 public interface Transport {
 
+    /**
+     * The service property a transport component declares its protocol in ({@code
+     * @Component(property = Transport.PROTOCOL + "=nbd")}): when the component cannot start (its
+     * port is taken, say), the node reads the failure from SCR by it and shows it on the protocol's
+     * shares (FAILED, with the reason) instead of leaving them waiting without a word.
+     */
+    String PROTOCOL = "mayastor.protocol";
+
     /** The protocol's name, e.g. {@code nvmf}: what users pass as {@code --protocol}. */
     String protocol();
 

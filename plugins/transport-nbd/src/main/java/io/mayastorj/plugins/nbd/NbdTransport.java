@@ -36,7 +36,7 @@ import org.osgi.service.metatype.annotations.ObjectClassDefinition;
  * requests in bulk and submits them to the bdev; replies go out in batches, so many requests are in
  * flight at once. NBD has no host identity: a share's allowed hosts are client IP addresses.
  */
-@Component(service = Transport.class, immediate = true, configurationPid = NbdTransport.PID,
+@Component(service = Transport.class, immediate = true, property = Transport.PROTOCOL + "=nbd", configurationPid = NbdTransport.PID,
         configurationPolicy = ConfigurationPolicy.OPTIONAL)
 @Designate(ocd = NbdTransport.Config.class)
 public final class NbdTransport implements Transport {

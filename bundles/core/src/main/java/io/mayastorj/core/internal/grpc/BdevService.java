@@ -144,7 +144,7 @@ public final class BdevService extends BdevRpcGrpc.BdevRpcImplBase {
         };
         String uri = shares.share(request.getName(), protocol,
                 new ShareOptions(request.getAllowedHostsList(), request.getPropertiesMap()));
-        response.onNext(ShareBdevResponse.newBuilder().setUri(uri).build());
+        response.onNext(ShareBdevResponse.newBuilder().setUri(uri == null ? "" : uri).build()); // "": it waits
         response.onCompleted();
     }
 
@@ -236,7 +236,16 @@ public final class BdevService extends BdevRpcGrpc.BdevRpcImplBase {
                         .setNumUnmapOps(s.unmapOps()).setBytesUnmapped(s.bytesUnmapped())
                         .setNumWriteZeroesOps(s.writeZeroesOps()).setBytesWriteZeroed(s.bytesZeroed())
                         .setNumFlushOps(s.flushOps()).setNumErrors(s.errors()).setInFlight(s.inFlight()));
-        shares.status(device.name()).map(ShareStatus::uri).ifPresent(bdev::setShareUri);
+        shares.status(device.name()).ifPresent(s -> {
+            if (s.uri() != null) {
+                bdev.setShareUri(s.uri());
+            }
+            switch (s.state()) {
+                case WAITING_FOR_TRANSPORT -> bdev.setShareState("waiting for the " + s.protocol() + " transport");
+                case FAILED -> bdev.setShareState("failed: " + s.error());
+                default -> { }
+            }
+        });
         return bdev.build();
     }
 }

@@ -23,6 +23,9 @@ import org.osgi.service.component.annotations.Reference;
 import org.osgi.service.component.annotations.ReferenceCardinality;
 import org.osgi.service.component.annotations.ReferencePolicy;
 import org.osgi.service.component.annotations.ReferencePolicyOption;
+import org.osgi.service.component.runtime.ServiceComponentRuntime;
+import org.osgi.service.component.runtime.dto.ComponentConfigurationDTO;
+import org.osgi.service.component.runtime.dto.ComponentDescriptionDTO;
 
 /**
  * The desired shares and the transports that serve them. A share outlives its transport: when
@@ -105,9 +108,8 @@ public final class ShareManagerImpl implements ShareManager {
     public synchronized String share(String bdev, String protocol, ShareOptions options) {
         Share existing = shares.get(bdev);
         if (existing != null) {
-            if (existing.protocol.equals(protocol) && existing.options.equals(options)
-                    && existing.state == ShareState.ACTIVE) {
-                return existing.uri;
+            if (existing.protocol.equals(protocol) && existing.options.equals(options)) {
+                return existing.uri; // null while it waits: the same share again changes nothing
             }
             String differs = !existing.protocol.equals(protocol) ? "over " + existing.protocol + ", not " + protocol
                     : !existing.options.allowedHosts().equals(options.allowedHosts())
@@ -121,6 +123,10 @@ public final class ShareManagerImpl implements ShareManager {
         }
         Transport transport = transports.get(protocol);
         if (transport == null) {
+            String failure = activationFailure(protocol);
+            if (failure != null) {
+                throw MayastorException.unavailable("the %s transport failed to start: %s", protocol, failure);
+            }
             throw MayastorException.unavailable("no %s transport on this node (available: %s)", protocol,
                     transports.isEmpty() ? "none" : String.join(", ", new TreeSet<>(transports.keySet())));
         }
@@ -192,7 +198,69 @@ public final class ShareManagerImpl implements ShareManager {
     @Override
     public synchronized Optional<ShareStatus> status(String bdev) {
         Share share = shares.get(bdev);
-        return share == null ? Optional.empty() : Optional.of(share.status());
+        return share == null ? Optional.empty() : Optional.of(explained(share.status()));
+    }
+
+    /**
+     * A share waiting for a transport whose component failed to start is FAILED, with SCR's reason.
+     * Asked when a status is read (sharing is administrative; SCR has no event for a failure).
+     */
+    private ShareStatus explained(ShareStatus s) {
+        if (s.state() != ShareState.WAITING_FOR_TRANSPORT) {
+            return s;
+        }
+        String failure = activationFailure(s.protocol());
+        return failure == null ? s : new ShareStatus(s.bdev(), s.protocol(), s.options(), ShareState.FAILED, null,
+                "the " + s.protocol() + " transport failed to start: " + failure);
+    }
+
+    private volatile ServiceComponentRuntime scr;
+
+    @Reference(cardinality = ReferenceCardinality.OPTIONAL, policy = ReferencePolicy.DYNAMIC,
+            policyOption = ReferencePolicyOption.GREEDY)
+    void setScr(ServiceComponentRuntime runtime) {
+        this.scr = runtime;
+    }
+
+    void unsetScr(ServiceComponentRuntime runtime) {
+        if (this.scr == runtime) {
+            this.scr = null;
+        }
+    }
+
+    /** Why the transport component of {@code protocol} could not start, as SCR recorded it; null when none failed. */
+    private String activationFailure(String protocol) {
+        ServiceComponentRuntime runtime = scr;
+        if (runtime == null) {
+            return null;
+        }
+        try {
+            for (ComponentDescriptionDTO d : runtime.getComponentDescriptionDTOs()) {
+                if (d.properties == null || !protocol.equals(String.valueOf(d.properties.get(Transport.PROTOCOL)))
+                        || d.serviceInterfaces == null || !List.of(d.serviceInterfaces).contains(Transport.class.getName())) {
+                    continue;
+                }
+                for (ComponentConfigurationDTO c : runtime.getComponentConfigurationDTOs(d)) {
+                    if (c.state == ComponentConfigurationDTO.FAILED_ACTIVATION) {
+                        return reason(c.failure);
+                    }
+                }
+            }
+        } catch (RuntimeException e) {
+            LOG.log(Level.DEBUG, "cannot ask SCR about the {0} transport: {1}", protocol, e.toString());
+        }
+        return null;
+    }
+
+    /** SCR's failure text is a stack trace: the first cause's message (the constructor's own exception), else its first line. */
+    static String reason(String failure) {
+        if (failure == null || failure.isBlank()) {
+            return "its component did not activate";
+        }
+        String chosen = failure.lines().filter(l -> l.startsWith("Caused by: ")).findFirst()
+                .map(l -> l.substring("Caused by: ".length())).orElse(failure.lines().findFirst().orElse(failure));
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("^[\\w$.]+(?:Exception|Error): (.*)$").matcher(chosen.strip());
+        return m.matches() ? m.group(1) : chosen.strip();
     }
 
     @Override
@@ -215,7 +283,7 @@ public final class ShareManagerImpl implements ShareManager {
     public synchronized List<ShareStatus> shares() {
         List<ShareStatus> list = new ArrayList<>(shares.size());
         for (Share share : shares.values()) {
-            list.add(share.status());
+            list.add(explained(share.status()));
         }
         return list;
     }

@@ -180,4 +180,27 @@ class ShareManagerImplTest {
         shares.restore("m0", "nvmf", hostA); // idempotent
         assertEquals(List.of("m0"), nvmf.shared);
     }
+
+    /** SCR's failure text is a stack trace; the reason shown is the constructor's own message. */
+    @Test
+    void aTransportsActivationFailureIsToldByItsFirstCause() {
+        String failure = "java.lang.reflect.InvocationTargetException\n\tat x.y(Z.java:1)\n"
+                + "Caused by: java.io.IOException: the NBD server cannot listen on 127.0.0.1:10809: Address already in use\n"
+                + "\tat a.b(C.java:2)\nCaused by: java.net.BindException: Address already in use\n";
+        assertEquals("the NBD server cannot listen on 127.0.0.1:10809: Address already in use", ShareManagerImpl.reason(failure));
+        assertEquals("no cause", ShareManagerImpl.reason("java.lang.IllegalStateException: no cause"));
+        assertEquals("its component did not activate", ShareManagerImpl.reason(null));
+    }
+
+    /** Sharing again the way a waiting share already is changes nothing and is no error: null, no URI yet. */
+    @Test
+    void sharingAgainAShareThatWaitsIsIdempotent() {
+        shares.addTransport(nvmf);
+        String uri = shares.share("m0", "nvmf", hostA);
+        shares.removeTransport(nvmf);
+        assertEquals(ShareState.WAITING_FOR_TRANSPORT, shares.status("m0").orElseThrow().state());
+        assertNull(shares.share("m0", "nvmf", hostA));
+        shares.addTransport(nvmf);
+        assertEquals(uri, shares.share("m0", "nvmf", hostA));
+    }
 }

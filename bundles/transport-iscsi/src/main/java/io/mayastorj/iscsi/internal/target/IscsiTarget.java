@@ -36,7 +36,7 @@ import org.osgi.service.metatype.annotations.Designate;
  * {@code iqn.2019-05.io.openebs:<bdev name or uuid>} whose LUN 0 is the bdev. Connections are spread
  * over the reactors; each lives on one reactor for its whole life.
  */
-@Component(service = {Transport.class, IscsiTarget.class}, immediate = true,
+@Component(service = {Transport.class, IscsiTarget.class}, immediate = true, property = Transport.PROTOCOL + "=iscsi",
         configurationPid = IscsiConfig.PID, configurationPolicy = ConfigurationPolicy.OPTIONAL)
 @Designate(ocd = IscsiConfig.class)
 public final class IscsiTarget implements Transport {

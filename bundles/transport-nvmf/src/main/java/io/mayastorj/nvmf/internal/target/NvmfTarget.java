@@ -38,7 +38,7 @@ import org.osgi.service.metatype.annotations.Designate;
  * lists them. Connections are spread over the reactors; each queue lives on one reactor for its
  * whole life.
  */
-@Component(service = {Transport.class, NvmfTarget.class}, immediate = true,
+@Component(service = {Transport.class, NvmfTarget.class}, immediate = true, property = Transport.PROTOCOL + "=nvmf",
         configurationPid = NvmfConfig.PID, configurationPolicy = ConfigurationPolicy.OPTIONAL)
 @Designate(ocd = NvmfConfig.class)
 public final class NvmfTarget implements Transport {
