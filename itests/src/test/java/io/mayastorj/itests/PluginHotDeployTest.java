@@ -203,12 +203,13 @@ class PluginHotDeployTest {
                     listed = Mayastor.run("ctl", "--node", endpoint, "bdev", "list", "m0").out();
                 }
                 assertTrue(listed.contains(failed), listed + "\n" + node.output());
-                String shares = Mayastor.run("shell", "--node", endpoint, "mayastor:shares").out();
-                assertTrue(shares.contains("FAILED") && shares.contains("cannot listen on 127.0.0.1:" + taken.getLocalPort()), shares);
-                Mayastor.Result again = Mayastor.run("ctl", "--node", endpoint, "bdev", "share", "m0", "--protocol", "nbd");
-                assertEquals(0, again.exit(), again.err());
+                String failedShares = Mayastor.run("shell", "--node", endpoint, "mayastor:shares").out();
+                assertTrue(failedShares.contains("FAILED") && failedShares.contains("cannot listen on 127.0.0.1:" + taken.getLocalPort()),
+                        failedShares);
+                Mayastor.Result shareAgain = Mayastor.run("ctl", "--node", endpoint, "bdev", "share", "m0", "--protocol", "nbd");
+                assertEquals(0, shareAgain.exit(), shareAgain.err());
                 assertEquals("bdev m0 is to be shared over nbd, which is not serving yet (mayastor ctl bdev list m0 says why)\n",
-                        again.out());
+                        shareAgain.out());
             }
 
             // and without them, NBD's own port again

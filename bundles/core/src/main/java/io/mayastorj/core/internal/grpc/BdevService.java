@@ -236,13 +236,13 @@ public final class BdevService extends BdevRpcGrpc.BdevRpcImplBase {
                         .setNumUnmapOps(s.unmapOps()).setBytesUnmapped(s.bytesUnmapped())
                         .setNumWriteZeroesOps(s.writeZeroesOps()).setBytesWriteZeroed(s.bytesZeroed())
                         .setNumFlushOps(s.flushOps()).setNumErrors(s.errors()).setInFlight(s.inFlight()));
-        shares.status(device.name()).ifPresent(s -> {
-            if (s.uri() != null) {
-                bdev.setShareUri(s.uri());
+        shares.status(device.name()).ifPresent(share -> {
+            if (share.uri() != null) {
+                bdev.setShareUri(share.uri());
             }
-            switch (s.state()) {
-                case WAITING_FOR_TRANSPORT -> bdev.setShareState("waiting for the " + s.protocol() + " transport");
-                case FAILED -> bdev.setShareState("failed: " + s.error());
+            switch (share.state()) {
+                case WAITING_FOR_TRANSPORT -> bdev.setShareState("waiting for the " + share.protocol() + " transport");
+                case FAILED -> bdev.setShareState("failed: " + share.error());
                 default -> { }
             }
         });
