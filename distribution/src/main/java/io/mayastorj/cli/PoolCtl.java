@@ -17,7 +17,7 @@ final class PoolCtl {
 
     static final String USAGE = """
               pool create NAME DISK [--cluster-size SIZE] [--uuid UUID]
-                                                  a pool on a device: uring:///dev/sdb, /dev/sdb (aio), malloc:///...
+                                                  a pool on a device: /dev/sdb (uring), aio:///dev/sdb, malloc:///...
               pool import DISK [--name NAME] [--force-rollback]
                                                   import the pool a device holds; --force-rollback takes the
                                                   newest readable state when a newer one may be lost (logged)

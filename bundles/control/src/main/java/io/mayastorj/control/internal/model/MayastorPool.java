@@ -37,7 +37,7 @@ public class MayastorPool extends CustomResource<MayastorPool.Spec, MayastorPool
     public static final String FAULTED = "faulted";
     public static final String OFFLINE = "offline";
 
-    /** The node and its one disk (a URI, or a bare path meaning aio). */
+    /** The node and its one disk (a URI, or a bare path meaning uring). */
     public static class Spec {
         @Required
         private String node;

@@ -78,17 +78,17 @@ public final class BdevRegistryImpl implements BdevRegistry {
     }
 
     /**
-     * A bare path means {@code aio://}, always (never "uring if that factory is bound yet", which
-     * could give one path two URIs depending on the order DS binds factories in). Making it
-     * {@code uring://}, as Mayastor does, is held back: with it, in the full CI suite, a storage node
-     * restarted after kill -9 in CsiGuestTest was seen offline again minutes later (three runs;
-     * CsiGuestTest alone passes with it). Pools name {@code uring://} explicitly meanwhile.
+     * A bare path means {@code uring://}, as in Mayastor, always (never "uring if that factory is
+     * bound yet", which could give one path two URIs depending on the order DS binds factories in):
+     * the uring factory opens it with io_uring where the kernel allows, else as an aio bdev and says
+     * why once. (It was aio for a while: a CsiGuestTest failure blamed on uring turned out to be the
+     * control plane's view of a restarted node, and happened with aio too.)
      */
     private BdevUri parse(String text) {
         return BdevUri.parse(text, BARE_PATH_SCHEME);
     }
 
-    private static final String BARE_PATH_SCHEME = "aio";
+    private static final String BARE_PATH_SCHEME = "uring";
 
     @Override
     public BlockDevice create(String text) {

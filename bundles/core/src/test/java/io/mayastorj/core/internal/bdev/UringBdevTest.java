@@ -292,17 +292,17 @@ class UringBdevTest extends FileBdevTest {
     }
 
     @Test
-    void aBarePathIsAnAioDeviceEvenWithUringHereAndErrorsQuoteItAsGiven() throws IOException {
+    void aBarePathIsAUringDeviceAndErrorsQuoteItAsGiven() throws IOException {
         BdevRegistryImpl registry = new BdevRegistryImpl();
         registry.addFactory(new AioBdevFactory());
         registry.addFactory(factory);
         Path path = file("disk.img", 1 << 20);
-        assertEquals("AIO disk", registry.create(path.toString()).productName());
-        assertEquals("AIO disk", registry.findByUri(path.toString()).orElseThrow().productName());
-        assertEquals("AIO disk", registry.findByUri("aio://" + path).orElseThrow().productName(), "the same URI");
+        assertEquals("io_uring disk", registry.create(path.toString()).productName());
+        assertEquals("io_uring disk", registry.findByUri(path.toString()).orElseThrow().productName());
+        assertEquals("io_uring disk", registry.findByUri("uring://" + path).orElseThrow().productName(), "the same URI");
         registry.destroy(path.toString());
-        assertEquals("io_uring disk", registry.create("uring://" + path).productName());
-        registry.destroy("uring://" + path);
+        assertEquals("AIO disk", registry.create("aio://" + path).productName());
+        registry.destroy("aio://" + path);
         Path missing = dir.resolve("missing.img");
         MayastorException e = assertThrows(MayastorException.class, () -> registry.create(missing.toString()));
         assertEquals("'" + missing + "': no such file or device " + missing, e.getMessage());
