@@ -267,12 +267,8 @@ final class ExtendedCopy implements IoCompletion<ExtendedCopy>, Runnable {
         }
         Segment s = list.segments().get(segment);
         if (ioStatus != IoStatus.SUCCESS) {
-            byte[] sense = Sense.fixed(Sense.COPY_ABORTED, writing ? Sense.WRITE_ERROR : Sense.UNRECOVERED_READ_ERROR);
-            sense[15] = (byte) 0x80;
-            sense[16] = (byte) (s.offset() >>> 8);
-            sense[17] = (byte) s.offset();
             connection.logOnce("xcopy" + ioStatus, "EXTENDED COPY: bdev I/O failed: " + ioStatus);
-            finish(Sense.CHECK_CONDITION, sense);
+            finish(Sense.CHECK_CONDITION, aborted(writing ? Sense.WRITE_ERROR : Sense.UNRECOVERED_READ_ERROR, s.offset()).sense());
             return;
         }
         if (!writing) {
