@@ -194,7 +194,7 @@ class PluginHotDeployTest {
             // settings it cannot start with (its port taken): the share says why, and sharing again changes nothing
             try (java.net.ServerSocket taken = new java.net.ServerSocket(0, 1, java.net.InetAddress.getByName("127.0.0.1"))) {
                 Files.writeString(plugins.resolve("io.mayastorj.nbd.cfg"), "nbd.port = " + taken.getLocalPort() + "\n");
-                String failed = "failed: the nbd transport failed to start: the NBD server cannot listen on 127.0.0.1:"
+                String failed = "failed: the nbd transport failed to start: the nbd server cannot listen on 127.0.0.1:"
                         + taken.getLocalPort();
                 long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
                 String listed = "";

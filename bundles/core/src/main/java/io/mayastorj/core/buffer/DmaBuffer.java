@@ -1,5 +1,7 @@
 package io.mayastorj.core.buffer;
 
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
 import java.util.Objects;
 
@@ -10,6 +12,11 @@ import java.util.Objects;
  * <p>{@link #bytes()} is the one view of the memory for the buffer's whole life. Devices use only
  * absolute access on it; the owner may move its position and limit (for socket I/O) while no
  * device is working on the buffer.
+ *
+ * <p>An I/O its submitter stopped waiting for (a timeout) still owns the buffer until it completes:
+ * {@link #pin()} marks that, and a {@link #release()} meanwhile returns the buffer to its pool only
+ * when {@link #unpin()} says the device is done with it. So an owner releases exactly once on every
+ * path, and a late read never lands in memory somebody else has been given.
  */
 public final class DmaBuffer {
 
@@ -25,6 +32,20 @@ public final class DmaBuffer {
     private final int sizeClass;
     private final int index;
     private boolean owned;
+    /** 0, or {@link #PINNED} with {@link #RELEASE_DEFERRED} when the owner released it while pinned. */
+    private volatile int late;
+
+    private static final int PINNED = 1;
+    private static final int RELEASE_DEFERRED = 2;
+    private static final VarHandle LATE;
+
+    static {
+        try {
+            LATE = MethodHandles.lookup().findVarHandle(DmaBuffer.class, "late", int.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
 
     /**
      * @param address   the native address of the first byte of {@code bytes}
@@ -73,14 +94,44 @@ public final class DmaBuffer {
         bytes.clear();
     }
 
-    /** Gives the buffer back. Releasing twice is a bug and throws. */
+    /**
+     * Gives the buffer back. Releasing twice is a bug and throws. While {@link #pin() pinned} the
+     * buffer goes back to its pool when it is unpinned instead.
+     */
     public void release() {
         if (!owned) {
             throw new IllegalStateException("buffer at 0x" + Long.toHexString(address) + " released twice");
         }
+        int state = late;
+        if (state == PINNED && LATE.compareAndSet(this, PINNED, PINNED | RELEASE_DEFERRED)) {
+            return; // unpin() recycles it
+        }
+        if (state == (PINNED | RELEASE_DEFERRED)) {
+            throw new IllegalStateException("buffer at 0x" + Long.toHexString(address) + " released twice");
+        }
+        recycle();
+    }
+
+    private void recycle() {
         owned = false;
         if (recycler != null) {
             recycler.recycle(this);
+        }
+    }
+
+    /**
+     * Marks the buffer as still used by an I/O whose submitter no longer waits for it; called by
+     * the owner's thread before it can release the buffer. {@link io.mayastorj.core.bdev.BlockingIo}
+     * does this when it returns {@code TIMED_OUT}.
+     */
+    public void pin() {
+        late = PINNED;
+    }
+
+    /** The late I/O completed: a release that came meanwhile happens now. */
+    public void unpin() {
+        if (!LATE.compareAndSet(this, PINNED, 0) && LATE.compareAndSet(this, PINNED | RELEASE_DEFERRED, 0)) {
+            recycle();
         }
     }
 

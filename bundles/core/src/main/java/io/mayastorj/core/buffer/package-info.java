@@ -3,7 +3,7 @@
  * node has them.
  */
 @Export
-@Version("1.0.0")
+@Version("1.1.0")
 package io.mayastorj.core.buffer;
 
 import org.osgi.annotation.bundle.Export;

@@ -8,17 +8,16 @@ import io.mayastorj.core.buffer.BufferPool;
 import io.mayastorj.core.buffer.DmaBuffer;
 import io.mayastorj.core.concurrent.FreeList;
 import io.mayastorj.core.concurrent.MpscRing;
+import io.mayastorj.core.transport.tcp.TcpConnection;
+import io.mayastorj.core.transport.tcp.TcpServer;
 import java.io.EOFException;
 import java.io.IOException;
 import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
-import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -34,7 +33,7 @@ import java.util.concurrent.locks.LockSupport;
  * share the socket, its read buffer and the export the handshake binds (set before the client's
  * ACK, so that an unshare finds the connection), and NBD's whole protocol fits on these pages.
  */
-final class NbdConnection implements Runnable {
+final class NbdConnection extends TcpConnection {
 
     private static final Logger LOG = System.getLogger("mayastor.nbd");
     static final int IN_FLIGHT = 128;
@@ -43,11 +42,7 @@ final class NbdConnection implements Runnable {
     /** Replies per gathering write. */
     private static final int GATHER = 32;
 
-    private final NbdTransport transport;
-    private final SocketChannel channel;
     private final BufferPool buffers;
-    private final InetAddress client;
-    private final String peer;
     /** Requests as the socket gave them; direct, so a read needs no copy on the JDK's side. */
     private final ByteBuffer rx = ByteBuffer.allocateDirect(RX_BYTES);
     private final FreeList<Request> slots = new FreeList<>(IN_FLIGHT);
@@ -60,69 +55,52 @@ final class NbdConnection implements Runnable {
     private final Request[] batch = new Request[GATHER];
     /** True while the reader works through requests it has read; it sends the replies before it reads again. */
     private volatile boolean processing;
-    private volatile NbdTransport.Export export;
-    private volatile boolean closed;
     private boolean structured;
     private boolean noZeroes;
 
-    NbdConnection(NbdTransport transport, SocketChannel channel, BufferPool buffers) throws IOException {
-        this.transport = transport;
-        this.channel = channel;
+    NbdConnection(TcpServer<?> server, SocketChannel channel, BufferPool buffers) throws IOException {
+        super(server, channel);
         this.buffers = buffers;
-        InetSocketAddress remote = (InetSocketAddress) channel.getRemoteAddress();
-        this.client = remote.getAddress();
-        this.peer = remote.getAddress().getHostAddress() + ":" + remote.getPort();
         for (int i = 0; i < IN_FLIGHT; i++) {
             slots.add(Request::new);
         }
     }
 
-    boolean serves(BlockDevice device) {
-        NbdTransport.Export e = export;
-        return e != null && e.device() == device;
-    }
-
     @Override
-    public void run() {
-        String why = null;
-        try {
-            if (handshake()) {
-                if (transport.export(export.device().name()) != export) {
-                    throw new ProtocolError("the export " + export.device().name() + " is no longer shared"); // unshared meanwhile
-                }
-                LOG.log(Level.INFO, "NBD client {0} uses export {1}{2}", peer, export.device().name(), structured ? " (structured replies)" : "");
-                transmission();
+    protected void serve() throws IOException {
+        if (handshake()) {
+            if (!stillShared()) {
+                throw new ProtocolError("the export " + export().device().name() + " is no longer shared"); // unshared meanwhile
             }
-        } catch (EOFException e) {
-            why = null; // the client went away
-        } catch (IOException e) {
-            why = closed ? null : e.getMessage();
-        } catch (ProtocolError e) {
-            why = e.getMessage();
-        } catch (RuntimeException e) {
-            why = "an internal error: " + e; // this connection ends; the node and its other clients go on
-            LOG.log(Level.ERROR, "NBD client " + peer, e);
-        } finally {
-            processing = false; // completions from now on send their own replies
-            if (why == null) {
-                awaitInFlight(); // a soft disconnect: the replies in flight go out first
-            }
-            close(why);
-            awaitInFlight();
-            transport.closed(this);
+            LOG.log(Level.INFO, "NBD client {0} uses export {1}{2}", peer(), export().device().name(), structured ? " (structured replies)" : "");
+            transmission();
         }
     }
 
-    private static final class ProtocolError extends Exception {
+    @Override
+    protected void ending(boolean clean) {
+        processing = false; // completions from now on send their own replies
+        if (clean) {
+            awaitInFlight(); // a soft disconnect: the replies in flight go out first
+        }
+    }
+
+    @Override
+    protected void ended() {
+        awaitInFlight(); // replies are dropped now; the buffers go back as the bdev completes
+    }
+
+    /** A broken rule of the protocol: the connection ends, with this as the reason in the log. */
+    private static final class ProtocolError extends IOException {
         ProtocolError(String message) {
-            super(message, null, false, false);
+            super(message);
         }
     }
 
     // ================================================================== handshake
 
     /** True when the client chose an export and transmission begins. */
-    private boolean handshake() throws IOException, ProtocolError {
+    private boolean handshake() throws IOException {
         ByteBuffer hello = ByteBuffer.allocate(18).putLong(Nbd.NBDMAGIC).putLong(Nbd.IHAVEOPT)
                 .putShort((short) (Nbd.FLAG_FIXED_NEWSTYLE | Nbd.FLAG_NO_ZEROES)).flip();
         write(hello);
@@ -145,11 +123,10 @@ final class NbdConnection implements Runnable {
             switch (option) {
                 case Nbd.OPT_EXPORT_NAME -> {
                     String name = StandardCharsets.UTF_8.decode(data).toString();
-                    NbdTransport.Export e = transport.export(name);
-                    if (e == null || !e.allows(client)) {
+                    TcpServer.Export e = use(name);
+                    if (e == null) {
                         throw new ProtocolError("no export '" + name + "' for this client"); // the protocol's only answer: close
                     }
-                    export = e;
                     ByteBuffer reply = ByteBuffer.allocate(noZeroes ? 10 : 134).putLong(e.device().sizeBytes())
                             .putShort((short) transmissionFlags(e.device()));
                     write(reply.position(reply.capacity()).flip());
@@ -164,8 +141,8 @@ final class NbdConnection implements Runnable {
                         optionError(option, Nbd.REP_ERR_INVALID, "LIST takes no data");
                         continue;
                     }
-                    for (String name : transport.exportNames(client)) {
-                        byte[] n = name.getBytes(StandardCharsets.UTF_8);
+                    for (TcpServer.Export e : server().exports(client())) {
+                        byte[] n = e.device().name().getBytes(StandardCharsets.UTF_8);
                         optionReply(option, Nbd.REP_SERVER, ByteBuffer.allocate(4 + n.length).putInt(n.length).put(n).flip());
                     }
                     optionReply(option, Nbd.REP_ACK, null);
@@ -208,8 +185,8 @@ final class NbdConnection implements Runnable {
             return false;
         }
         String name = new String(n, StandardCharsets.UTF_8);
-        NbdTransport.Export e = transport.export(name);
-        if (e == null || !e.allows(client)) {
+        TcpServer.Export e = option == Nbd.OPT_GO ? use(name) : server().export(name, client());
+        if (e == null) {
             optionError(option, Nbd.REP_ERR_UNKNOWN, "no export '" + name + "'");
             return false;
         }
@@ -232,9 +209,6 @@ final class NbdConnection implements Runnable {
         if (wantDescription) {
             byte[] text = ("Mayastor-J " + d.productName()).getBytes(StandardCharsets.UTF_8);
             optionReply(option, Nbd.REP_INFO, ByteBuffer.allocate(2 + text.length).putShort((short) Nbd.INFO_DESCRIPTION).put(text).flip());
-        }
-        if (option == Nbd.OPT_GO) {
-            export = e; // before the ACK: once the client has it, an unshare must find this connection
         }
         optionReply(option, Nbd.REP_ACK, null);
         return true;
@@ -269,11 +243,11 @@ final class NbdConnection implements Runnable {
      * Reads requests in bulk (one read often brings many) and submits them; the replies of a batch
      * go out together before the next read that could block.
      */
-    private void transmission() throws IOException, ProtocolError {
-        BlockDevice device = export.device();
+    private void transmission() throws IOException {
+        BlockDevice device = export().device();
         int bs = device.blockSize();
         rx.clear().flip();
-        while (!closed) {
+        while (!isClosed()) {
             if (rx.remaining() < Nbd.REQUEST_BYTES) {
                 fill();
                 continue;
@@ -289,7 +263,7 @@ final class NbdConnection implements Runnable {
             long length = Integer.toUnsignedLong(rx.getInt(at + 24));
             rx.position(at + Nbd.REQUEST_BYTES);
             if (type == Nbd.CMD_DISC) {
-                return; // the finally waits for what is in flight, then closes
+                return; // ending() waits for what is in flight, then the socket closes
             }
             Request r = takeSlot();
             r.set(type, flags, handle, offset, (int) Math.min(length, Integer.MAX_VALUE));
@@ -371,7 +345,7 @@ final class NbdConnection implements Runnable {
     }
 
     /** Drops {@code length} bytes of a refused write's data. */
-    private void skip(long length) throws IOException, ProtocolError {
+    private void skip(long length) throws IOException {
         if (length > 64L << 20) {
             throw new ProtocolError("a write of " + length + " bytes");
         }
@@ -418,7 +392,7 @@ final class NbdConnection implements Runnable {
         Request r;
         while ((r = slots.pop()) == null) {
             sendReplies();
-            if (closed) {
+            if (isClosed()) {
                 throw new IOException("closed");
             }
             if (slots.isEmpty()) {
@@ -434,7 +408,7 @@ final class NbdConnection implements Runnable {
         DmaBuffer b = buffers.allocate(Math.max(bytes, BufferPool.MIN_BUFFER_SIZE));
         while (b == null) {
             sendReplies(); // their buffers go back to the pool
-            if (closed) {
+            if (isClosed()) {
                 throw new IOException("closed");
             }
             LockSupport.parkNanos(50_000);
@@ -496,14 +470,14 @@ final class NbdConnection implements Runnable {
 
     private void write(int parts) {
         try {
-            if (!closed) {
+            if (!isClosed()) {
                 ByteBuffer last = gather[parts - 1];
                 while (last.hasRemaining()) {
                     channel.write(gather, 0, parts);
                 }
             }
         } catch (IOException e) {
-            close(closed ? null : "sending a reply failed: " + e.getMessage());
+            close(isClosed() ? null : "sending a reply failed: " + e.getMessage());
         } finally {
             Arrays.fill(gather, 0, parts, null);
         }
@@ -529,23 +503,6 @@ final class NbdConnection implements Runnable {
     private void write(ByteBuffer b) throws IOException {
         while (b.hasRemaining()) {
             channel.write(b);
-        }
-    }
-
-    void close(String why) {
-        if (closed) {
-            return;
-        }
-        closed = true;
-        if (why != null) {
-            LOG.log(Level.WARNING, "NBD client {0}: {1}; closing the connection", peer, why);
-        } else if (export != null) {
-            LOG.log(Level.INFO, "NBD client {0} disconnected from {1}", peer, export.device().name());
-        }
-        try {
-            channel.close();
-        } catch (IOException ignored) {
-            // closing anyway
         }
     }
 
@@ -625,15 +582,5 @@ final class NbdConnection implements Runnable {
             slots.push(index);
             inFlight.decrementAndGet();
         }
-    }
-
-    String peer() {
-        return peer;
-    }
-
-    /** For tests and the shell. */
-    List<String> describe() {
-        NbdTransport.Export e = export;
-        return List.of(peer, e == null ? "(negotiating)" : e.device().name(), String.valueOf(inFlight.get()));
     }
 }

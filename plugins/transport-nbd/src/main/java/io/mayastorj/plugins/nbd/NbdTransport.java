@@ -2,24 +2,13 @@ package io.mayastorj.plugins.nbd;
 
 import io.mayastorj.core.bdev.BlockDevice;
 import io.mayastorj.core.buffer.BufferPool;
-import io.mayastorj.core.error.MayastorException;
 import io.mayastorj.core.node.Node;
 import io.mayastorj.core.transport.ShareOptions;
 import io.mayastorj.core.transport.Transport;
+import io.mayastorj.core.transport.tcp.TcpServer;
 import java.io.IOException;
-import java.lang.System.Logger;
-import java.lang.System.Logger.Level;
-import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.net.StandardSocketOptions;
-import java.nio.channels.ServerSocketChannel;
-import java.nio.channels.SocketChannel;
 import java.util.List;
-import java.util.Map;
-import java.util.Set;
-import java.util.TreeMap;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.TimeUnit;
 import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.ConfigurationPolicy;
@@ -32,9 +21,9 @@ import org.osgi.service.metatype.annotations.ObjectClassDefinition;
 /**
  * The {@code nbd} transport: a Network Block Device server (fixed newstyle handshake, structured
  * replies) whose exports are shared bdevs, named as the bdevs are. Built against core's exported
- * SPI only, the way a third party would build a transport. A connection has a thread that reads
- * requests in bulk and submits them to the bdev; replies go out in batches, so many requests are in
- * flight at once. NBD has no host identity: a share's allowed hosts are client IP addresses.
+ * SPI only, the way a third party would build a transport: core's {@link TcpServer} listens, keeps
+ * the exports and the connections, and disconnects and drains them; {@link NbdConnection} is the
+ * protocol.
  */
 @Component(service = Transport.class, immediate = true, property = Transport.PROTOCOL + "=nbd", configurationPid = NbdTransport.PID,
         configurationPolicy = ConfigurationPolicy.OPTIONAL)
@@ -42,7 +31,6 @@ import org.osgi.service.metatype.annotations.ObjectClassDefinition;
 public final class NbdTransport implements Transport {
 
     static final String PID = "io.mayastorj.nbd";
-    private static final Logger LOG = System.getLogger("mayastor.nbd");
 
     @ObjectClassDefinition(id = PID, name = "Mayastor-J NBD transport", description = "Where the NBD server listens")
     public @interface Config {
@@ -53,20 +41,7 @@ public final class NbdTransport implements Transport {
         int nbd_port() default 10809;
     }
 
-    /** A shared bdev and who may use it (client addresses; empty: anyone). */
-    record Export(BlockDevice device, Set<String> allowed) {
-        boolean allows(InetAddress client) {
-            return allowed.isEmpty() || allowed.contains(client.getHostAddress());
-        }
-    }
-
-    private final BufferPool buffers;
-    private final ServerSocketChannel server;
-    private final InetSocketAddress bound;
-    private final Map<String, Export> exports = new ConcurrentHashMap<>();
-    private final Set<NbdConnection> connections = ConcurrentHashMap.newKeySet();
-    private final Thread acceptor;
-    private volatile boolean closing;
+        private final TcpServer<NbdConnection> server;
 
     @Activate
     public NbdTransport(@Reference BufferPool buffers, @Reference Node node, Config config) throws IOException {
@@ -75,39 +50,7 @@ public final class NbdTransport implements Transport {
     }
 
     public NbdTransport(BufferPool buffers, InetSocketAddress address) throws IOException {
-        this.buffers = buffers;
-        server = ServerSocketChannel.open();
-        try {
-            server.setOption(StandardSocketOptions.SO_REUSEADDR, true);
-            server.bind(address, 64);
-        } catch (IOException e) {
-            server.close();
-            throw new IOException("the NBD server cannot listen on " + address.getHostString() + ":" + address.getPort()
-                    + ": " + e.getMessage(), e);
-        }
-        bound = (InetSocketAddress) server.getLocalAddress();
-        acceptor = new Thread(this::accept, "nbd-accept");
-        acceptor.setDaemon(true);
-        acceptor.start();
-        LOG.log(Level.INFO, "NBD server listening on {0}:{1,number,#}", bound.getHostString(), bound.getPort());
-    }
-
-    private void accept() {
-        while (!closing) {
-            try {
-                SocketChannel channel = server.accept();
-                channel.setOption(StandardSocketOptions.TCP_NODELAY, true);
-                NbdConnection c = new NbdConnection(this, channel, buffers);
-                connections.add(c);
-                Thread t = new Thread(c, "nbd-" + channel.getRemoteAddress());
-                t.setDaemon(true);
-                t.start();
-            } catch (IOException e) {
-                if (!closing) {
-                    LOG.log(Level.WARNING, "NBD accept failed: {0}", e.getMessage());
-                }
-            }
-        }
+        server = TcpServer.open("nbd", address, (s, channel) -> new NbdConnection(s, channel, buffers));
     }
 
     @Override
@@ -115,99 +58,32 @@ public final class NbdTransport implements Transport {
         return "nbd";
     }
 
+    /** NBD has no host identity: a share's allowed hosts are client IP addresses. */
     @Override
     public String share(BlockDevice device, ShareOptions options) {
-        if (closing) {
-            throw MayastorException.unavailable("the NBD server is stopping");
-        }
-        for (String host : options.allowedHosts()) {
-            if (!isAddress(host)) {
-                throw MayastorException.invalidArgument("nbd: allowed host '%s' is not an IP address (NBD clients have no other identity)", host);
-            }
-        }
-        exports.put(device.name(), new Export(device, Set.copyOf(options.allowedHosts())));
-        LOG.log(Level.INFO, "NBD export {0} ({1} bytes)", device.name(), device.sizeBytes());
-        return "nbd://" + bound.getHostString() + ":" + bound.getPort() + "/" + device.name();
+        return server.export(device, options);
     }
 
     @Override
     public void unshare(BlockDevice device) {
-        if (exports.remove(device.name()) == null) {
-            return;
-        }
-        // again until none is left: a client finishing its handshake may have picked the export just now
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        boolean any = true;
-        while (any && System.nanoTime() < deadline) {
-            any = false;
-            for (NbdConnection c : connections) {
-                if (c.serves(device)) {
-                    any = true;
-                    c.close("the export " + device.name() + " is no longer shared");
-                }
-            }
-            if (any) {
-                java.util.concurrent.locks.LockSupport.parkNanos(1_000_000);
-            }
-        }
-        LOG.log(Level.INFO, "NBD export {0} removed", device.name());
+        server.unexport(device);
     }
 
-    /** An IP address literal (never a name: resolving one would ask DNS, and NBD clients are known by address only). */
-    private static boolean isAddress(String host) {
-        if (!host.matches("[0-9.]+") && !host.matches("[0-9a-fA-F:.]+")) {
-            return false;
-        }
-        try {
-            return InetAddress.getByName(host).getHostAddress().equals(host) || host.contains(":");
-        } catch (java.net.UnknownHostException e) {
-            return false;
-        }
-    }
-
-    /** NBD clients have no name: each connected one by its address. */
     @Override
     public List<String> connectedHosts(BlockDevice device) {
-        return connections.stream().filter(c -> c.serves(device)).map(c -> "an NBD client from " + c.peer()).sorted().toList();
-    }
-
-    Export export(String name) {
-        return exports.get(name);
-    }
-
-    /** Export names a client may list, sorted. */
-    List<String> exportNames(InetAddress client) {
-        return new TreeMap<>(exports).values().stream().filter(e -> e.allows(client)).map(e -> e.device().name()).toList();
-    }
-
-    void closed(NbdConnection c) {
-        connections.remove(c);
+        return server.connectedHosts(device);
     }
 
     public InetSocketAddress address() {
-        return bound;
+        return server.address();
     }
 
     public int connections() {
-        return connections.size();
+        return server.connections().size();
     }
 
-    @Deactivate
+@Deactivate
     public void close() {
-        closing = true;
-        try {
-            server.close();
-        } catch (IOException ignored) {
-            // closing anyway
-        }
-        for (NbdConnection c : connections) {
-            c.close("the NBD server is stopping");
-        }
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        while (!connections.isEmpty() && System.nanoTime() < deadline) {
-            java.util.concurrent.locks.LockSupport.parkNanos(1_000_000);
-        }
-        exports.clear();
-        LOG.log(Level.INFO, "NBD server on {0}:{1,number,#} stopped", bound.getHostString(), bound.getPort());
+        server.close();
     }
 }

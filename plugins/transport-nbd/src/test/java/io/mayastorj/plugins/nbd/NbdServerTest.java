@@ -298,7 +298,7 @@ class NbdServerTest {
             nbd.unshare(disk);
             assertTrue(c.closedByServer(), "the client sees a disconnect, not a hang");
         }
-        assertEquals("nbd: allowed host 'some-host' is not an IP address (NBD clients have no other identity)",
+        assertEquals("nbd: allowed host 'some-host' is not an IP address (its clients are known by address only)",
                 org.junit.jupiter.api.Assertions.assertThrows(io.mayastorj.core.error.MayastorException.class,
                         () -> nbd.share(disk, new ShareOptions(List.of("some-host"), Map.of()))).getMessage());
         nbd.share(disk, new ShareOptions(List.of("127.0.0.9"), Map.of()));

@@ -1,0 +1,285 @@
+package io.mayastorj.core.transport.tcp;
+
+import io.mayastorj.core.bdev.BlockDevice;
+import io.mayastorj.core.error.MayastorException;
+import io.mayastorj.core.transport.ShareOptions;
+import java.io.IOException;
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.StandardSocketOptions;
+import java.net.UnknownHostException;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
+
+/**
+ * The part of a TCP transport that is not its protocol: the listening socket (bound at once, so a
+ * taken port fails the transport's activation with a message naming it), a thread per client, the
+ * exports (shared bdevs by name, with the client addresses allowed to use them), disconnecting a
+ * bdev's clients when it is unshared, and draining every connection when the transport stops.
+ *
+ * <p>A transport built on it keeps one server from activation to deactivation:
+ * <pre>{@code
+ * server = TcpServer.open("mine", address, MyConnection::new);   // in the constructor
+ * return server.export(device, options);                         // share: the URI, mine://host:port/name
+ * server.unexport(device);                                        // unshare: its clients are disconnected
+ * server.close();                                                 // deactivate: stop and drain
+ * }</pre>
+ *
+ * <p>Clients are known by their IP address only (a TCP peer has no other identity), so a share's
+ * allowed hosts must be IP addresses; {@link #export} refuses anything else rather than resolve names.
+ *
+ * @param <C> the transport's connection class
+ */
+public final class TcpServer<C extends TcpConnection> implements AutoCloseable {
+
+    /** Makes the connection object for a client that just connected. */
+    @FunctionalInterface
+    public interface ConnectionFactory<C extends TcpConnection> {
+        C connected(TcpServer<C> server, SocketChannel channel) throws IOException;
+    }
+
+    /**
+     * A shared bdev as the transport serves it.
+     *
+     * @param allowedHosts client IP addresses that may use it; empty: any client
+     * @param properties   the share's protocol properties (already checked against the names the transport takes)
+     */
+    public record Export(BlockDevice device, Set<String> allowedHosts, Map<String, String> properties) {
+        public Export {
+            allowedHosts = Set.copyOf(allowedHosts);
+            properties = Map.copyOf(properties);
+        }
+
+        public boolean allows(InetAddress client) {
+            return allowedHosts.isEmpty() || allowedHosts.contains(client.getHostAddress());
+        }
+    }
+
+    /** How long an unshare or a stop waits for connections to end before it goes on without them. */
+    private static final long DRAIN_NANOS = TimeUnit.SECONDS.toNanos(10);
+    private static final Logger LOG = System.getLogger("mayastor.transport");
+
+    private final String protocol;
+    private final ServerSocketChannel listener;
+    private final InetSocketAddress bound;
+    private final ConnectionFactory<C> factory;
+    private final Map<String, Export> exports = new ConcurrentHashMap<>();
+    private final Set<C> connections = ConcurrentHashMap.newKeySet();
+    private final Thread acceptor;
+    private volatile boolean closing;
+
+    private TcpServer(String protocol, ServerSocketChannel listener, ConnectionFactory<C> factory) throws IOException {
+        this.protocol = protocol;
+        this.listener = listener;
+        this.bound = (InetSocketAddress) listener.getLocalAddress();
+        this.factory = factory;
+        this.acceptor = new Thread(this::accept, protocol + "-accept");
+        acceptor.setDaemon(true);
+    }
+
+    /**
+     * Binds {@code address} (port 0: any free port) and starts accepting.
+     *
+     * @param protocol the transport's protocol name: the URI scheme, and the prefix of log lines and threads
+     * @throws IOException "the PROTOCOL server cannot listen on HOST:PORT: REASON" when the address cannot be bound
+     */
+    public static <C extends TcpConnection> TcpServer<C> open(String protocol, InetSocketAddress address, ConnectionFactory<C> factory)
+            throws IOException {
+        ServerSocketChannel channel = ServerSocketChannel.open();
+        try {
+            channel.setOption(StandardSocketOptions.SO_REUSEADDR, true);
+            channel.bind(address, 64);
+        } catch (IOException e) {
+            channel.close();
+            throw new IOException("the " + protocol + " server cannot listen on " + address.getHostString() + ":" + address.getPort()
+                    + ": " + e.getMessage(), e);
+        }
+        TcpServer<C> server = new TcpServer<>(protocol, channel, factory);
+        server.acceptor.start();
+        LOG.log(Level.INFO, "{0} server listening on {1}:{2,number,#}", protocol, server.bound.getHostString(), server.bound.getPort());
+        return server;
+    }
+
+    private void accept() {
+        while (!closing) {
+            try {
+                SocketChannel channel = listener.accept();
+                try {
+                    channel.setOption(StandardSocketOptions.TCP_NODELAY, true);
+                    C c = factory.connected(this, channel);
+                    connections.add(c);
+                    Thread t = new Thread(c, protocol + "-" + c.peer());
+                    t.setDaemon(true);
+                    t.start();
+                } catch (IOException | RuntimeException e) {
+                    channel.close();
+                    LOG.log(Level.WARNING, "{0}: a new client could not be served: {1}", protocol, e.toString());
+                }
+            } catch (IOException e) {
+                if (!closing) {
+                    LOG.log(Level.WARNING, "{0}: accepting failed: {1}", protocol, e.getMessage());
+                    LockSupport.parkNanos(10_000_000); // not a busy loop if the failure persists (EMFILE)
+                }
+            }
+        }
+    }
+
+    public String protocol() {
+        return protocol;
+    }
+
+    /** The address bound (the port the system chose, when 0 was asked for). */
+    public InetSocketAddress address() {
+        return bound;
+    }
+
+    /** {@code PROTOCOL://HOST:PORT/NAME}: how a share is named to users. */
+    public String uri(String name) {
+        return protocol + "://" + bound.getHostString() + ":" + bound.getPort() + "/" + name;
+    }
+
+    // ------------------------------------------------------------------ exports
+
+    /**
+     * Serves {@code device} under its name (again, with new options, if it is served already).
+     *
+     * @param properties the share properties this transport takes; any other is refused
+     * @return the URI clients use
+     * @throws MayastorException UNAVAILABLE while the server stops; INVALID_ARGUMENT for an allowed
+     *                           host that is not an IP address or a property the transport does not take
+     */
+    public String export(BlockDevice device, ShareOptions options, String... properties) {
+        if (closing) {
+            throw MayastorException.unavailable("the %s server is stopping", protocol);
+        }
+        for (String host : options.allowedHosts()) {
+            if (!isAddress(host)) {
+                throw MayastorException.invalidArgument("%s: allowed host '%s' is not an IP address (its clients are known by address only)",
+                        protocol, host);
+            }
+        }
+        Set<String> unknown = new TreeSet<>(options.properties().keySet());
+        unknown.removeAll(List.of(properties));
+        if (!unknown.isEmpty()) {
+            throw MayastorException.invalidArgument("%s shares take %s; not %s", protocol,
+                    properties.length == 0 ? "no properties" : "the properties " + String.join(", ", properties) + " only",
+                    String.join(", ", unknown));
+        }
+        exports.put(device.name(), new Export(device, Set.copyOf(options.allowedHosts()), options.properties()));
+        LOG.log(Level.INFO, "{0} export {1} ({2} bytes)", protocol, device.name(), device.sizeBytes());
+        return uri(device.name());
+    }
+
+    /**
+     * Stops serving {@code device} and disconnects its clients, waiting (up to 10 s) until none is
+     * left — again and again, since a client finishing its handshake may have picked it just now.
+     */
+    public void unexport(BlockDevice device) {
+        if (exports.remove(device.name()) == null) {
+            return;
+        }
+        long deadline = System.nanoTime() + DRAIN_NANOS;
+        boolean any = true;
+        while (any && System.nanoTime() < deadline) {
+            any = false;
+            for (C c : connections) {
+                if (c.serves(device)) {
+                    any = true;
+                    c.close("the export " + device.name() + " is no longer shared");
+                }
+            }
+            if (any) {
+                LockSupport.parkNanos(1_000_000);
+            }
+        }
+        LOG.log(Level.INFO, "{0} export {1} removed", protocol, device.name());
+    }
+
+    /** The export by that name, or null. */
+    public Export export(String name) {
+        return exports.get(name);
+    }
+
+    /** The export by that name if {@code client} may use it, else null (for a client, the two are the same). */
+    public Export export(String name, InetAddress client) {
+        Export e = exports.get(name);
+        return e != null && e.allows(client) ? e : null;
+    }
+
+    /** The exports {@code client} may use, by name. */
+    public List<Export> exports(InetAddress client) {
+        return new TreeMap<>(exports).values().stream().filter(e -> e.allows(client)).toList();
+    }
+
+    // ------------------------------------------------------------------ connections
+
+    /** The connections now open. */
+    public Set<C> connections() {
+        return Set.copyOf(connections);
+    }
+
+    /** Who uses {@code device}, for the share manager: "a PROTOCOL client from ADDRESS:PORT" each, sorted. */
+    public List<String> connectedHosts(BlockDevice device) {
+        List<String> hosts = new ArrayList<>();
+        for (C c : connections) {
+            if (c.serves(device)) {
+                hosts.add("a " + protocol + " client from " + c.peer());
+            }
+        }
+        hosts.sort(null);
+        return hosts;
+    }
+
+    void closed(TcpConnection c) {
+        connections.remove(c);
+    }
+
+    /** Stops accepting, disconnects every client and waits (up to 10 s) for their threads to end. Idempotent. */
+    @Override
+    public void close() {
+        if (closing) {
+            return;
+        }
+        closing = true;
+        try {
+            listener.close();
+        } catch (IOException ignored) {
+            // closing anyway
+        }
+        for (C c : connections) {
+            c.close("the " + protocol + " server is stopping");
+        }
+        long deadline = System.nanoTime() + DRAIN_NANOS;
+        while (!connections.isEmpty() && System.nanoTime() < deadline) {
+            LockSupport.parkNanos(1_000_000);
+        }
+        if (!connections.isEmpty()) {
+            LOG.log(Level.WARNING, "{0}: {1} connections still ending after 10 s", protocol, connections.size());
+        }
+        exports.clear();
+        LOG.log(Level.INFO, "{0} server on {1}:{2,number,#} stopped", protocol, bound.getHostString(), bound.getPort());
+    }
+
+    /** An IP address literal (never a name: resolving one would ask DNS). */
+    static boolean isAddress(String host) {
+        if (!host.matches("[0-9.]+") && !host.matches("[0-9a-fA-F:.]+")) {
+            return false;
+        }
+        try {
+            return InetAddress.getByName(host).getHostAddress().equals(host) || host.contains(":");
+        } catch (UnknownHostException e) {
+            return false;
+        }
+    }
+}

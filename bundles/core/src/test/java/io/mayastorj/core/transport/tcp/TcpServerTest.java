@@ -1,0 +1,199 @@
+package io.mayastorj.core.transport.tcp;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.mayastorj.core.bdev.BdevUri;
+import io.mayastorj.core.bdev.BlockDevice;
+import io.mayastorj.core.error.ErrorKind;
+import io.mayastorj.core.error.MayastorException;
+import io.mayastorj.core.internal.bdev.MallocBdevFactory;
+import io.mayastorj.core.transport.ShareOptions;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.ByteBuffer;
+import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The helper with a protocol of two lines: the client names an export, the server answers "ok" (and
+ * then serves it, here by waiting for the client's end) or "no", as a real transport's handshake would.
+ */
+class TcpServerTest {
+
+    /** Each connection's fate, in order: "ending clean|torn", "ended". */
+    private final ConcurrentLinkedQueue<String> fates = new ConcurrentLinkedQueue<>();
+    private TcpServer<LineConnection> server;
+    private BlockDevice m0;
+
+    final class LineConnection extends TcpConnection {
+        LineConnection(TcpServer<?> server, SocketChannel channel) throws IOException {
+            super(server, channel);
+        }
+
+        @Override
+        protected void serve() throws IOException {
+            ByteBuffer in = ByteBuffer.allocate(256);
+            while (in.position() == 0 || in.get(in.position() - 1) != '\n') {
+                if (channel.read(in) < 0) {
+                    throw new java.io.EOFException();
+                }
+            }
+            String name = new String(in.array(), 0, in.position() - 1, StandardCharsets.UTF_8);
+            if (name.equals("crash")) {
+                throw new IllegalStateException("a bug in the protocol");
+            }
+            boolean known = use(name) != null && stillShared();
+            channel.write(ByteBuffer.wrap((known ? "ok\n" : "no\n").getBytes(StandardCharsets.UTF_8)));
+            if (!known) {
+                throw new IOException("no export '" + name + "'");
+            }
+            while (channel.read(in.clear()) >= 0) {
+                // served until the client or an unshare ends it
+            }
+        }
+
+        @Override
+        protected void ending(boolean clean) {
+            fates.add("ending " + (clean ? "clean" : "torn"));
+        }
+
+        @Override
+        protected void ended() {
+            fates.add("ended");
+        }
+    }
+
+    @BeforeEach
+    void start() throws IOException {
+        server = TcpServer.open("line", new InetSocketAddress("127.0.0.1", 0), LineConnection::new);
+        m0 = new MallocBdevFactory().create(BdevUri.parse("malloc:///m0?size_mb=1"));
+    }
+
+    @AfterEach
+    void stop() {
+        server.close();
+        m0.close();
+    }
+
+    private Socket connect(String export) throws IOException {
+        Socket s = new Socket("127.0.0.1", server.address().getPort());
+        s.setSoTimeout(5000);
+        OutputStream out = s.getOutputStream();
+        out.write((export + "\n").getBytes(StandardCharsets.UTF_8));
+        out.flush();
+        return s;
+    }
+
+    private static String answer(Socket s) throws IOException {
+        return new BufferedReader(new InputStreamReader(s.getInputStream(), StandardCharsets.UTF_8)).readLine();
+    }
+
+    private void awaitConnections(int n) throws InterruptedException {
+        for (int i = 0; i < 500 && server.connections().size() != n; i++) {
+            Thread.sleep(10);
+        }
+        assertEquals(n, server.connections().size());
+    }
+
+    @Test
+    void aTakenPortIsOneClearMessage() throws IOException {
+        try (ServerSocket taken = new ServerSocket(0, 1, java.net.InetAddress.getByName("127.0.0.1"))) {
+            IOException e = assertThrows(IOException.class,
+                    () -> TcpServer.open("line", new InetSocketAddress("127.0.0.1", taken.getLocalPort()), LineConnection::new));
+            assertEquals("the line server cannot listen on 127.0.0.1:" + taken.getLocalPort() + ": Address already in use", e.getMessage());
+        }
+    }
+
+    @Test
+    void exportsAreNamedByUriAndRefuseWhatTheyCannotHonour() {
+        assertEquals("line://127.0.0.1:" + server.address().getPort() + "/m0", server.export(m0, ShareOptions.DEFAULT));
+        MayastorException host = assertThrows(MayastorException.class,
+                () -> server.export(m0, new ShareOptions(List.of("client.example.com"), Map.of())));
+        assertEquals(ErrorKind.INVALID_ARGUMENT, host.kind());
+        assertEquals("line: allowed host 'client.example.com' is not an IP address (its clients are known by address only)", host.getMessage());
+        assertEquals("line shares take no properties; not colour",
+                assertThrows(MayastorException.class, () -> server.export(m0, new ShareOptions(List.of(), Map.of("colour", "red")))).getMessage());
+        assertEquals("line shares take the properties window only; not colour, size",
+                assertThrows(MayastorException.class,
+                        () -> server.export(m0, new ShareOptions(List.of(), Map.of("colour", "red", "size", "1")), "window")).getMessage());
+        server.export(m0, new ShareOptions(List.of("127.0.0.1", "::1"), Map.of("window", "4")), "window");
+        assertEquals(Map.of("window", "4"), server.export("m0").properties());
+        assertEquals(List.of("m0"), server.exports(new InetSocketAddress("127.0.0.1", 0).getAddress()).stream().map(e -> e.device().name()).toList());
+        assertEquals(List.of(), server.exports(new InetSocketAddress("127.0.0.2", 0).getAddress()));
+    }
+
+    @Test
+    void anUnshareDisconnectsItsClientsAndOnlyThem() throws Exception {
+        server.export(m0, ShareOptions.DEFAULT);
+        try (Socket a = connect("m0"); Socket stranger = connect("m9")) {
+            assertEquals("ok", answer(a));
+            assertEquals("no", answer(stranger));
+            awaitConnections(1);
+            assertEquals(List.of("a line client from 127.0.0.1:" + a.getLocalPort()), server.connectedHosts(m0));
+            server.unexport(m0);
+            assertEquals(-1, a.getInputStream().read(), "disconnected by the unshare");
+            awaitConnections(0);
+            assertEquals(List.of(), server.connectedHosts(m0));
+            assertEquals(null, server.export("m0"));
+        }
+        assertEquals(List.of("ending torn", "ended", "ending torn", "ended"), List.copyOf(fates));
+    }
+
+    @Test
+    void aClientNotAllowedIsNotServed() throws Exception {
+        server.export(m0, new ShareOptions(List.of("127.0.0.9"), Map.of()));
+        try (Socket a = connect("m0")) {
+            assertEquals("no", answer(a));
+        }
+        awaitConnections(0);
+    }
+
+    @Test
+    void aClientThatLeavesEndsCleanAndABugEndsOnlyItsConnection() throws Exception {
+        server.export(m0, ShareOptions.DEFAULT);
+        try (Socket a = connect("m0")) {
+            assertEquals("ok", answer(a));
+        }
+        awaitConnections(0);
+        assertEquals(List.of("ending clean", "ended"), List.copyOf(fates));
+        fates.clear();
+        try (Socket bug = connect("crash")) {
+            assertEquals(-1, bug.getInputStream().read());
+        }
+        awaitConnections(0);
+        assertEquals(List.of("ending torn", "ended"), List.copyOf(fates));
+        try (Socket b = connect("m0")) {
+            assertEquals("ok", answer(b), "the server goes on");
+        }
+    }
+
+    @Test
+    void stoppingDrainsEveryConnection() throws Exception {
+        server.export(m0, ShareOptions.DEFAULT);
+        try (Socket a = connect("m0"); Socket b = connect("m0")) {
+            assertEquals("ok", answer(a));
+            assertEquals("ok", answer(b));
+            awaitConnections(2);
+            server.close();
+            assertTrue(server.connections().isEmpty(), "close() returns once they ended");
+            assertEquals(-1, a.getInputStream().read());
+            assertEquals(-1, b.getInputStream().read());
+            assertEquals(2, fates.stream().filter("ended"::equals).count());
+            MayastorException e = assertThrows(MayastorException.class, () -> server.export(m0, ShareOptions.DEFAULT));
+            assertEquals("the line server is stopping", e.getMessage());
+        }
+    }
+}
