@@ -122,7 +122,7 @@ class NbdInteropTest {
     void fioVerifiesWhatItWroteThroughTheNbdEngine() throws Exception {
         assumeTrue(have("fio"), "fio is not installed");
         List<String> fio = new ArrayList<>(List.of("fio", "--name=nbd-verify", "--ioengine=nbd", "--uri=" + uri, "--rw=randwrite",
-                "--bs=4k", "--iodepth=16", "--size=16M", "--verify=crc32c", "--do_verify=1", "--verify_fatal=1",
+                "--bs=4k", "--iodepth=16", "--size=16M", "--verify=crc32c", "--do_verify=1", "--verify_fatal=1", "--verify_state_save=0",
                 "--output-format=terse", "--terse-version=3"));
         Result r = run(fio.toArray(String[]::new));
         assumeTrue(!r.output().contains("engine nbd not loadable"), "this fio has no nbd engine");
