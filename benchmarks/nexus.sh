@@ -7,7 +7,10 @@
 # the NBD plugin (deployed on the first node, port 10851).
 #   benchmarks/nexus.sh [ROUNDS] [SECONDS]    (after `mvn install`)
 # BENCH_POOL_SCHEME=aio|uring names the pools' bdev scheme (default uring);
-# BENCH_SKIP_WRITES=1 runs only the rebuilds; BENCH_REBUILDS='SEGMENT_KIB,TASKS,quiet|load ...' chooses them.
+# BENCH_SKIP_WRITES=1 runs only the rebuilds; BENCH_REBUILDS='SEGMENT_KIB,TASKS,quiet|load ...' chooses them;
+# BENCH_PROFILE=1 adds, for a rebuild under load, where the CPU goes per process and thread
+# (benchmarks/threads.py) with the load alone, during the rebuild, and after it; BENCH_WARM=1 runs one
+# rebuild under load first, unmeasured, so that the measured one finds its code compiled.
 set -eu
 ROUNDS=${1:-2}
 SECS=${2:-8}
@@ -97,11 +100,31 @@ rebuild() { # segment-KiB tasks quiet|load
     URI=$(ctl 1 nexus publish bench --protocol nvmf)
     "$M" bench --uri "$URI" --rw write --bs 1m --qd 8 --size $GIB --time 8s --ramp 0s >/dev/null 2>&1   # fill it
     LAT=""
+    if [ "$3" = load ] && [ -n "${BENCH_WARM:-}" ]; then # a first rebuild under the same load, not measured: the JIT's turn
+        "$M" bench --uri "$URI" --rw randwrite --bs 4k --qd 8 --time 600s --ramp 0s --json >/dev/null 2>&1 &
+        LOAD=$!
+        sleep 2
+        ctl 1 nexus add-child bench "$(child 2)" >/dev/null
+        until curl -s "http://127.0.0.1:10191/metrics" | grep -F 'child="'"$(child 2)"'"' | grep -q '^mayastor_nexus_child_healthy.* 1\(\.0\)\?$'; do
+            sleep 0.05
+        done
+        kill "$LOAD" 2>/dev/null || true; wait "$LOAD" 2>/dev/null || true
+        ctl 1 nexus remove-child bench "$(child 2)" >/dev/null
+        ctl 2 replica destroy "$(uuid 2)" >/dev/null
+        ctl 2 replica create p2 1GiB --uuid "$(uuid 2)" --share nvmf --allowed-host nqn.2019-05.io.openebs:node-name:bench-1 \
+            --allowed-host nqn.2019-05.io.openebs:node-name:bench >/dev/null
+    fi
     if [ "$3" = load ]; then
         "$M" bench --uri "$URI" --rw randwrite --bs 4k --qd 8 --time 5s --ramp 1s --json >"$DIR/base.json" 2>/dev/null
         "$M" bench --uri "$URI" --rw randwrite --bs 4k --qd 8 --time 600s --ramp 0s --json >"$DIR/load.json" 2>/dev/null &
         LOAD=$!
         sleep 2
+        if [ -n "${BENCH_PROFILE:-}" ]; then
+            PROCS="node-1=$PID_1 node-2=$PID_2 bench=$LOAD"
+            python3 "$ROOT/benchmarks/threads.py" snap $PROCS >"$DIR/t0.json"
+            sleep 4
+            python3 "$ROOT/benchmarks/threads.py" snap $PROCS >"$DIR/t1.json"
+        fi
     fi
     ctl 1 nexus add-child bench "$(child 2)" >/dev/null
     # watched on the node's /metrics with curl: a ctl call per look would start a JVM, and load the CPU it measures
@@ -109,8 +132,21 @@ rebuild() { # segment-KiB tasks quiet|load
         sleep 0.05
     done
     if [ "$3" = load ]; then
+        [ -n "${BENCH_PROFILE:-}" ] && python3 "$ROOT/benchmarks/threads.py" snap $PROCS >"$DIR/t2.json"
         kill "$LOAD" 2>/dev/null || true; wait "$LOAD" 2>/dev/null || true   # SIGTERM: it reports what it measured
-        "$M" bench --uri "$URI" --rw randwrite --bs 4k --qd 8 --time 5s --ramp 1s --json >"$DIR/after.json" 2>/dev/null
+        "$M" bench --uri "$URI" --rw randwrite --bs 4k --qd 8 --time 5s --ramp 1s --json >"$DIR/after.json" 2>/dev/null &
+        AFTER=$!
+        if [ -n "${BENCH_PROFILE:-}" ]; then
+            sleep 2.5
+            PROCS="node-1=$PID_1 node-2=$PID_2 bench=$AFTER"
+            python3 "$ROOT/benchmarks/threads.py" snap $PROCS >"$DIR/t3.json"
+            sleep 3
+            python3 "$ROOT/benchmarks/threads.py" snap $PROCS >"$DIR/t4.json"
+            echo "## profile: the load alone (1 child)"; python3 "$ROOT/benchmarks/threads.py" diff "$DIR/t0.json" "$DIR/t1.json"
+            echo "## profile: the load during the rebuild"; python3 "$ROOT/benchmarks/threads.py" diff "$DIR/t1.json" "$DIR/t2.json"
+            echo "## profile: the load after the rebuild (2 children in sync)"; python3 "$ROOT/benchmarks/threads.py" diff "$DIR/t3.json" "$DIR/t4.json"
+        fi
+        wait "$AFTER"
         [ -n "${BENCH_VERBOSE:-}" ] && cat "$DIR/load.json" "$DIR/after.json" >&2
         LAT=", load p99 $(p99 "$DIR/load.json") us; without a rebuild: $(p99 "$DIR/after.json") us (2 children), $(p99 "$DIR/base.json") us (1)"
     fi

@@ -7,6 +7,7 @@ import io.mayastorj.core.bdev.BlockDevice;
 import io.mayastorj.core.buffer.BufferPool;
 import io.mayastorj.core.error.MayastorException;
 import io.mayastorj.core.node.Node;
+import io.mayastorj.core.reactor.ReactorGroup;
 import io.mayastorj.core.transport.ShareManager;
 import io.mayastorj.core.transport.ShareOptions;
 import io.mayastorj.core.transport.ShareStatus;
@@ -59,17 +60,20 @@ public final class NexusManager {
     private final NexusSettings settings;
     private final ScheduledExecutorService control;
     private final ExecutorService background;
+    /** Where rebuild copies take their steps: the node's reactors (absent in unit tests: the background pool). */
+    private volatile ReactorGroup reactors;
     private final Map<UUID, Nexus> nexuses = new LinkedHashMap<>(); // control thread
     /** The host a published nexus's URI names, when not the target's listen address (NAT, pods, a VM's gateway). */
     private volatile String publishAddress = "";
 
     @Activate
     public NexusManager(@Reference BdevRegistry registry, @Reference BufferPool buffers, @Reference ShareManager shares,
-                        @Reference Node node, NexusConfig config) throws IOException {
+                        @Reference Node node, @Reference ReactorGroup reactors, NexusConfig config) throws IOException {
         this(registry, buffers, shares, config.nexus_nats_url().isBlank() ? new FileNexusStore(node.stateDir().resolve("nexus"))
                         : new NatsNexusStore(config.nexus_nats_url()),
                 new NexusSettings(config.nexus_rebuild_segment_kib() * 1024, config.nexus_rebuild_tasks(),
                         Duration.ofSeconds(config.nexus_partial_rebuild_window_seconds())));
+        this.reactors = reactors;
         this.publishAddress = config.nexus_publish_address().strip();
     }
 
@@ -175,7 +179,8 @@ public final class NexusManager {
             if (size < blockSize) {
                 throw MayastorException.invalidArgument("nexus %s: size %d is less than one block", name, size);
             }
-            Nexus nexus = new Nexus(name, uuid, blockSize, size / blockSize, settings, control, background, store, devices, buffers);
+            Nexus nexus = new Nexus(name, uuid, blockSize, size / blockSize, settings, control, background,
+                    reactors == null ? null : reactors.next(), store, devices, buffers);
             onControl(() -> {
                 nexus.start(opened, stored.map(NexusStore.Stored::revision).orElse(0L),
                         record.map(NexusRecord::incarnation).orElse(0) + 1, record.isPresent() && !record.get().cleanShutdown());

@@ -36,6 +36,9 @@ final class FaultyDevice implements BlockDevice {
     /** The most blocks one write carried. */
     final java.util.concurrent.atomic.AtomicInteger largestWrite = new java.util.concurrent.atomic.AtomicInteger();
     final AtomicLong reads = new AtomicLong();
+    /** Whole 64 KiB segments being written now (a rebuild's copies; the tests' loads write less), and the most at once. */
+    final java.util.concurrent.atomic.AtomicInteger segmentWrites = new java.util.concurrent.atomic.AtomicInteger();
+    final java.util.concurrent.atomic.AtomicInteger mostSegmentWrites = new java.util.concurrent.atomic.AtomicInteger();
 
     FaultyDevice(String name, BlockDevice inner) {
         this.name = name;
@@ -128,6 +131,15 @@ final class FaultyDevice implements BlockDevice {
             done.ioDone(fail, context);
         } else {
             wrote(lba, blocks);
+            if (blocks * blockSize() == 65536) {
+                mostSegmentWrites.accumulateAndGet(segmentWrites.incrementAndGet(), Math::max);
+                IoCompletion<C> counted = (status, ctx) -> {
+                    segmentWrites.decrementAndGet();
+                    done.ioDone(status, ctx);
+                };
+                inner.write(buffer, bufferOffset, lba, blocks, later(counted), context); // in flight until the delayed completion
+                return;
+            }
             inner.write(buffer, bufferOffset, lba, blocks, later(done), context);
         }
     }

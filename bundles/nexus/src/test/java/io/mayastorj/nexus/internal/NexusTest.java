@@ -540,6 +540,8 @@ class NexusTest {
         assertSameData(a, c);
         assertSameData(b, c);
         assertTrue(c.largestWrite.get() <= 128, "under load every copy is one segment: " + c.largestWrite.get() + " blocks");
+        assertEquals(2, c.mostSegmentWrites.get(), "under load two copies at a time (LOAD_TASKS), no more: "
+                + c.mostSegmentWrites.get());
     }
 
     /**
