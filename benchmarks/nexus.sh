@@ -95,6 +95,8 @@ p99() { python3 -c "import json; print(json.load(open('$1'))['lat_usec']['p99'])
 rebuild() { # segment-KiB tasks quiet|load
     kill "$PID_1"; wait "$PID_1" 2>/dev/null || true
     node 1 --nexus-rebuild-segment-kib "$1" --nexus-rebuild-tasks "$2" --http-endpoint 127.0.0.1:10191
+    for _ in $(seq 50); do ctl 1 replica list 2>/dev/null | grep -q "$(uuid 1)" && break; sleep 0.2; done
+    ctl 1 replica list | grep -q "$(uuid 1)" || { echo "node 1 restarted without its replica:" >&2; tail -30 "$DIR/node-1.log" >&2; exit 1; }
     rm -f "$DIR"/state-1/nexus/*.properties
     ctl 1 nexus create bench --uuid b0b0b0b0-0000-4000-8000-0000000000fe --child "$(child 1)" >/dev/null
     URI=$(ctl 1 nexus publish bench --protocol nvmf)
