@@ -22,6 +22,16 @@ final class Mayastor {
     private Mayastor() {
     }
 
+    /** True when {@code tool} is an executable on the PATH (tests that need it assume it). */
+    static boolean have(String tool) {
+        for (String d : System.getenv().getOrDefault("PATH", "/usr/bin").split(":")) {
+            if (java.nio.file.Files.isExecutable(Path.of(d, tool))) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /** Runs a short command (ctl, shell) to the end. */
     static Result run(String... args) throws IOException, InterruptedException {
         List<String> command = new ArrayList<>(List.of(BIN.toString()));

@@ -35,19 +35,8 @@ class PluginHotDeployTest {
 
     private static final Path PLUGIN = Mayastor.DIST.resolve("extras/transport-nbd-0.1.0-SNAPSHOT.jar");
 
-    private static boolean have(String tool) {
-        for (String d : System.getenv().getOrDefault("PATH", "/usr/bin").split(":")) {
-            if (Files.isExecutable(Path.of(d, tool))) {
-                return true;
-            }
-        }
-        return false;
-    }
-
     private static int freePort() throws IOException {
-        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            return s.getLocalPort();
-        }
+        return DistributionTest.freePort("127.0.0.1");
     }
 
     private static String run(String... command) throws Exception {
@@ -115,7 +104,7 @@ class PluginHotDeployTest {
     @Test
     void theNbdTransportIsDeployedRemovedAndUpdatedLive() throws Exception {
         assumeTrue(Files.exists(PLUGIN), "the plugin jar is not built: " + PLUGIN);
-        assumeTrue(have("qemu-io"), "qemu-utils is not installed");
+        assumeTrue(Mayastor.have("qemu-io"), "qemu-utils is not installed");
         Path work = Scratch.dir("mayastor-plugins");
         Path plugins = work.resolve("plugins");
         String endpoint = "127.0.0.1:" + freePort();
@@ -223,7 +212,7 @@ class PluginHotDeployTest {
     /** The same promise for a built-in transport: the iSCSI bundle stopped and updated in place keeps its share. */
     @Test
     void aBuiltInTransportUpdatedInPlaceGetsItsSharesBack() throws Exception {
-        assumeTrue(have("iscsi-inq"), "libiscsi-bin is not installed");
+        assumeTrue(Mayastor.have("iscsi-inq"), "libiscsi-bin is not installed");
         Path work = Scratch.dir("mayastor-swap");
         String endpoint = "127.0.0.1:" + freePort();
         try (Mayastor.NodeProcess node = new Mayastor.NodeProcess("--node-id", "swap", "--grpc-endpoint", endpoint,

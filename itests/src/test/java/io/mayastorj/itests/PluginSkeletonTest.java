@@ -29,19 +29,8 @@ class PluginSkeletonTest {
 
     private static final Path ROOT = Path.of(System.getProperty("mayastor.root", "..")).toAbsolutePath().normalize();
 
-    private static boolean have(String tool) {
-        for (String d : System.getenv().getOrDefault("PATH", "/usr/bin").split(":")) {
-            if (Files.isExecutable(Path.of(d, tool))) {
-                return true;
-            }
-        }
-        return false;
-    }
-
     private static int freePort() throws IOException {
-        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            return s.getLocalPort();
-        }
+        return DistributionTest.freePort("127.0.0.1");
     }
 
     private static void copyTree(Path from, Path to) throws IOException {
@@ -90,7 +79,7 @@ class PluginSkeletonTest {
 
     @Test
     void theSkeletonBuildsOutsideTheRepositoryDeploysAndServes() throws Exception {
-        assumeTrue(have("mvn") && have("curl"), "maven and curl are needed");
+        assumeTrue(Mayastor.have("mvn") && Mayastor.have("curl"), "maven and curl are needed");
         Path work = Scratch.dir("mayastor-skeleton");
         Path project = work.resolve("my-transport");
         copyTree(ROOT.resolve("plugins/skeleton"), project);
