@@ -15,6 +15,8 @@
 # 1-child nexus - front): the front end once, and one child path (the nexus's initiator, the
 # network and the child's node) per child. Latency at QD 1 compares the 3- and 1-child nexus.
 #   benchmarks/nexus-cost.sh [ROUNDS] [SECONDS]    (after `mvn install`)
+# BENCH_PROFILE=1 prints, on stderr, each QD 1 run's CPU, run-queue wait and context switches per
+# process and thread (benchmarks/threads.py): the wake-ups a write costs, and who waited for a core.
 set -eu
 ROUNDS=${1:-2}
 SECS=${2:-6}
@@ -49,7 +51,21 @@ FRONT=$(ctl 1 bdev share front --protocol nvmf)
 
 run() { # label uri qd -> "label qd=N iops=.. cpu_us=.. mean_us=.. p99_us=.."
     before=$(ticks)
-    out=$("$M" bench --uri "$2" --rw randwrite --bs 4k --qd "$3" --time "${SECS}s" --ramp 0s --json 2>/dev/null)
+    if [ -n "${BENCH_PROFILE:-}" ] && [ "$3" = 1 ]; then # where a QD 1 write's time goes, per thread (threads.py)
+        "$M" bench --uri "$2" --rw randwrite --bs 4k --qd "$3" --time "${SECS}s" --ramp 0s --json >"$DIR/out.json" 2>/dev/null &
+        B=$!
+        sleep 1.5
+        procs="bench=$B"; i=1; for p in $PIDS; do procs="$procs node-$i=$p"; i=$((i + 1)); done
+        python3 "$ROOT/benchmarks/threads.py" snap $procs >"$DIR/p0.json"
+        sleep $((SECS - 3))
+        python3 "$ROOT/benchmarks/threads.py" snap $procs >"$DIR/p1.json"
+        wait "$B"
+        out=$(cat "$DIR/out.json")
+        echo "## profile: $1 at QD 1" >&2
+        python3 "$ROOT/benchmarks/threads.py" diff "$DIR/p0.json" "$DIR/p1.json" 4 >&2
+    else
+        out=$("$M" bench --uri "$2" --rw randwrite --bs 4k --qd "$3" --time "${SECS}s" --ramp 0s --json 2>/dev/null)
+    fi
     after=$(ticks)
     echo "$out" | python3 -c "
 import json, sys
