@@ -8,6 +8,9 @@ import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import org.osgi.framework.Bundle;
 import org.osgi.framework.BundleContext;
+import org.osgi.framework.InvalidSyntaxException;
+import org.osgi.framework.ServiceReference;
+import org.osgi.service.component.ComponentConstants;
 import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.Deactivate;
@@ -28,6 +31,14 @@ public final class StartupMonitor {
 
     private static final Logger LOG = System.getLogger("mayastor.node");
     private static final long WATCH_NANOS = TimeUnit.SECONDS.toNanos(45);
+    /**
+     * How long every component must have looked started before the node says so. SCR's states
+     * flicker while it works: a component whose activation failed is retried when a consumer asks
+     * for its service and again when Config Admin delivers its configuration, and passes through
+     * ACTIVE (which clears the failure) or through having no configuration at all on the way; one
+     * look at such a moment took a node whose nvmf port was taken for a started one.
+     */
+    private static final long SETTLE_NANOS = TimeUnit.MILLISECONDS.toNanos(150);
     private static final String GRPC_SERVER = "io.mayastorj.core.internal.grpc.GrpcServer";
     /**
      * Framework property: configuration PIDs this runtime never configures (the control plane's has
@@ -55,19 +66,30 @@ public final class StartupMonitor {
 
     private void watch() {
         long deadline = System.nanoTime() + WATCH_NANOS;
+        long settledSince = 0;
         try {
             while (running) {
                 String failure = failure();
                 if (failure == null && System.nanoTime() > deadline) {
                     failure = "not ready after " + TimeUnit.NANOSECONDS.toSeconds(WATCH_NANOS) + " s: " + pending();
                 }
+                if (failure == null && pending() == null) {
+                    failure = uninstantiable();
+                    if (failure == null) {
+                        long now = System.nanoTime();
+                        if (settledSince == 0) {
+                            settledSince = now;
+                        } else if (now - settledSince >= SETTLE_NANOS) {
+                            announce("ready", null);
+                            return;
+                        }
+                    }
+                } else {
+                    settledSince = 0;
+                }
                 if (failure != null) {
                     LOG.log(Level.ERROR, "the node cannot start: {0}", failure);
                     announce("failed", failure);
-                    return;
-                }
-                if (pending() == null) {
-                    announce("ready", null);
                     return;
                 }
                 Thread.sleep(20);
@@ -99,7 +121,12 @@ public final class StartupMonitor {
             if (bundle.getState() != Bundle.ACTIVE) {
                 return "bundle " + name + " is not active";
             }
-            for (ComponentDescriptionDTO description : runtime.getComponentDescriptionDTOs(bundle)) {
+            var descriptions = runtime.getComponentDescriptionDTOs(bundle);
+            if (descriptions.isEmpty() && bundle.getHeaders("").get("Service-Component") != null) {
+                // ACTIVE a moment before SCR has read its components: nothing of it is known yet
+                return "bundle " + name + " has components SCR has not read yet";
+            }
+            for (ComponentDescriptionDTO description : descriptions) {
                 if (!description.immediate) {
                     continue;
                 }
@@ -140,6 +167,51 @@ public final class StartupMonitor {
             }
         }
         return null;
+    }
+
+    /**
+     * An immediate component with a service that SCR reports ACTIVE but cannot give an instance of,
+     * with its reason; or null. Asking for the service is a check that does not depend on when SCR's
+     * states are read: an immediate component that activated hands out its instance, one whose
+     * activation failed fails again, and records why.
+     */
+    private String uninstantiable() {
+        for (Bundle bundle : context.getBundles()) {
+            String name = bundle.getSymbolicName();
+            if (name == null || !name.startsWith("io.mayastorj.")) {
+                continue;
+            }
+            for (ComponentDescriptionDTO description : runtime.getComponentDescriptionDTOs(bundle)) {
+                if (!description.immediate || description.serviceInterfaces.length == 0) {
+                    continue;
+                }
+                for (ComponentConfigurationDTO configuration : runtime.getComponentConfigurationDTOs(description)) {
+                    if (!instantiable(configuration.id)) {
+                        String failure = failure();
+                        return failure != null ? failure : "component " + description.name + " failed to activate";
+                    }
+                }
+            }
+        }
+        return null;
+    }
+
+    private boolean instantiable(long componentId) {
+        ServiceReference<?>[] refs;
+        try {
+            refs = context.getAllServiceReferences(null, "(" + ComponentConstants.COMPONENT_ID + "=" + componentId + ")");
+        } catch (InvalidSyntaxException e) {
+            throw new IllegalStateException(e);
+        }
+        if (refs == null) {
+            return false; // ACTIVE yet not registered: it is being torn down after a failure
+        }
+        Object instance = context.getService(refs[0]);
+        if (instance == null) {
+            return false;
+        }
+        context.ungetService(refs[0]);
+        return true;
     }
 
     /**
