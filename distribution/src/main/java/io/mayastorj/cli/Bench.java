@@ -122,7 +122,7 @@ final class Bench {
         NvmfBdevFactory nvmf = new NvmfBdevFactory(reactors.reactors(), buffers, NvmfBdevFactory.hostNqn("bench"), ioTimeout);
         registry.addFactory(new MallocBdevFactory());
         registry.addFactory(new NullBdevFactory());
-        registry.addFactory(new AioBdevFactory());
+        registry.addFactory(new AioBdevFactory(reactors));
         registry.addFactory(new UringBdevFactory(reactors));
         registry.addFactory(nvmf);
         try {

@@ -11,10 +11,6 @@ import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
 import java.util.List;
 import java.util.Optional;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
@@ -34,6 +30,8 @@ public final class UringBdevFactory extends FileBdevFactory {
 
     private final ReactorGroupImpl reactors;
     private final AtomicInteger nextHome = new AtomicInteger();
+    /** Where io_uring cannot run: the aio contexts the devices use instead. */
+    private final AioBdevFactory.Queues aio;
     /** Indexed by reactor id; set once the rings are up. */
     private volatile UringQueue[] queues;
     private String unavailable;
@@ -42,6 +40,7 @@ public final class UringBdevFactory extends FileBdevFactory {
     public UringBdevFactory(@Reference ReactorGroupImpl reactors) {
         super("uring");
         this.reactors = reactors;
+        this.aio = new AioBdevFactory.Queues(reactors);
     }
 
     /** A factory that behaves as on a node where io_uring cannot run, for {@code why}. */
@@ -60,7 +59,8 @@ public final class UringBdevFactory extends FileBdevFactory {
     BlockDevice make(FileBdev.OpenFile file) throws IOException {
         UringQueue[] rings = rings();
         if (rings == null) {
-            return new AioBdev(file);
+            aio.start();
+            return new AioBdev(file, aio);
         }
         List<Reactor> all = reactors.reactors();
         ReactorThread home = (ReactorThread) all.get(Math.floorMod(nextHome.getAndIncrement(), all.size()));
@@ -86,41 +86,16 @@ public final class UringBdevFactory extends FileBdevFactory {
         if (noSelect.isPresent()) {
             return giveUp(noSelect.get());
         }
-        List<Reactor> all = reactors.reactors();
-        UringQueue[] made = new UringQueue[all.size()];
+        List<UringQueue> made;
         try {
-            for (Reactor reactor : all) {
-                ReactorThread thread = (ReactorThread) reactor;
-                CompletableFuture<UringQueue> ring = new CompletableFuture<>();
-                thread.execute(() -> {
-                    try {
-                        ring.complete(new UringQueue(thread));
-                    } catch (IOException | RuntimeException e) {
-                        ring.completeExceptionally(e);
-                    }
-                });
-                try {
-                    made[thread.id()] = ring.get(10, TimeUnit.SECONDS);
-                } catch (TimeoutException e) {
-                    ring.thenAccept(late -> thread.execute(late::close)); // should it come after all
-                    throw e;
-                }
-            }
-        } catch (ExecutionException e) {
-            closeAll(made);
-            return giveUp(e.getCause().getMessage());
-        } catch (TimeoutException e) {
-            closeAll(made);
-            return giveUp("a reactor did not set its ring up within 10 s");
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            closeAll(made);
-            throw new IllegalStateException("interrupted while setting up the io_uring rings", e);
+            made = PerReactor.make(reactors, UringQueue::new);
+        } catch (IOException e) {
+            return giveUp(e.getMessage());
         }
-        queues = made;
+        queues = made.toArray(UringQueue[]::new);
         LOG.log(Level.INFO, "io_uring: one ring of {0} entries per reactor ({1} reactors)",
-                UringQueue.SUBMISSION_ENTRIES, made.length);
-        return made;
+                UringQueue.SUBMISSION_ENTRIES, made.size());
+        return queues;
     }
 
     private UringQueue[] giveUp(String why) {
@@ -129,18 +104,11 @@ public final class UringBdevFactory extends FileBdevFactory {
         return null;
     }
 
-    private static void closeAll(UringQueue[] rings) {
-        for (UringQueue ring : rings) {
-            if (ring != null) {
-                ring.reactor().execute(ring::close);
-            }
-        }
-    }
-
     @Deactivate
     public synchronized void deactivate() {
         if (queues != null) {
-            closeAll(queues); // a request that still comes is cancelled
+            PerReactor.closeAll(reactors, List.of(queues)); // a request that still comes is cancelled
         }
+        aio.close();
     }
 }

@@ -1,5 +1,6 @@
 package io.mayastorj.core.internal.bdev;
 
+/** The file-bdev contract on aio in a process without reactors: every request through the device's own context. */
 class AioBdevTest extends FileBdevTest {
 
     @Override
@@ -14,6 +15,6 @@ class AioBdevTest extends FileBdevTest {
 
     @Override
     int queueDepth() {
-        return AioBdev.QUEUE_DEPTH;
+        return AioThreadContext.SLOTS;
     }
 }
