@@ -123,7 +123,7 @@ final class Bench {
         registry.addFactory(new MallocBdevFactory());
         registry.addFactory(new NullBdevFactory());
         registry.addFactory(new AioBdevFactory(reactors));
-        registry.addFactory(new UringBdevFactory(reactors));
+        registry.addFactory(new UringBdevFactory(reactors, buffers));
         registry.addFactory(nvmf);
         try {
             BlockDevice device;

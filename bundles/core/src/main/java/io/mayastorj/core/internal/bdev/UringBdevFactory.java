@@ -2,6 +2,8 @@ package io.mayastorj.core.internal.bdev;
 
 import io.mayastorj.core.bdev.BdevFactory;
 import io.mayastorj.core.bdev.BlockDevice;
+import io.mayastorj.core.buffer.BufferPool;
+import io.mayastorj.core.internal.buffer.DmaBufferPool;
 import io.mayastorj.core.internal.nativeio.SelectableFd;
 import io.mayastorj.core.internal.reactor.ReactorGroupImpl;
 import io.mayastorj.core.internal.reactor.ReactorThread;
@@ -30,20 +32,49 @@ public final class UringBdevFactory extends FileBdevFactory {
 
     private final ReactorGroupImpl reactors;
     private final AtomicInteger nextHome = new AtomicInteger();
+    /** The buffer region each ring registers (0: none). */
+    private final long fixedAddress;
+    private final long fixedLength;
     /** Where io_uring cannot run: the aio contexts the devices use instead. */
     private final AioBdevFactory.Queues aio;
     /** Indexed by reactor id; set once the rings are up. */
     private volatile UringQueue[] queues;
     private String unavailable;
 
+    /** A factory whose rings register no buffers. */
+    public UringBdevFactory(ReactorGroupImpl reactors) {
+        this(reactors, (BufferPool) null);
+    }
+
+    /**
+     * A factory whose rings register {@code buffers}' region when it is on hugepages: memory that is
+     * resident and pinned anyway. On ordinary memory registering would pin and commit the whole pool
+     * at once, which a node that merely uses some of it should not pay for.
+     */
     @Activate
-    public UringBdevFactory(@Reference ReactorGroupImpl reactors) {
+    public UringBdevFactory(@Reference ReactorGroupImpl reactors, @Reference BufferPool buffers) {
         super("uring");
         this.reactors = reactors;
         this.aio = new AioBdevFactory.Queues(reactors);
+        if (buffers instanceof DmaBufferPool dma && dma.onHugepages()) {
+            fixedAddress = dma.regionAddress();
+            fixedLength = dma.regionLength();
+        } else {
+            fixedAddress = 0;
+            fixedLength = 0;
+        }
     }
 
     /** A factory that behaves as on a node where io_uring cannot run, for {@code why}. */
+    /** A factory whose rings register {@code length} bytes at {@code address} whatever memory it is (tests). */
+    UringBdevFactory(ReactorGroupImpl reactors, long address, long length) {
+        super("uring");
+        this.reactors = reactors;
+        this.aio = new AioBdevFactory.Queues(reactors);
+        fixedAddress = address;
+        fixedLength = length;
+    }
+
     UringBdevFactory(ReactorGroupImpl reactors, String why) {
         this(reactors);
         giveUp(why);
@@ -88,13 +119,13 @@ public final class UringBdevFactory extends FileBdevFactory {
         }
         List<UringQueue> made;
         try {
-            made = PerReactor.make(reactors, UringQueue::new);
+            made = PerReactor.make(reactors, reactor -> new UringQueue(reactor, fixedAddress, fixedLength));
         } catch (IOException e) {
             return giveUp(e.getMessage());
         }
         queues = made.toArray(UringQueue[]::new);
-        LOG.log(Level.INFO, "io_uring: one ring of {0} entries per reactor ({1} reactors)",
-                UringQueue.SUBMISSION_ENTRIES, made.size());
+        LOG.log(Level.INFO, "io_uring: one ring of {0} entries per reactor ({1} reactors){2}",
+                UringQueue.SUBMISSION_ENTRIES, made.size(), fixedLength > 0 ? ", the DMA buffers registered" : "");
         return queues;
     }
 

@@ -55,6 +55,9 @@ final class UringQueue implements ReactorThread.Poller, IoUring.CompletionHandle
 
     private final ReactorThread reactor;
     private final IoUring ring;
+    private final long fixedAddress;
+    /** 0: no buffers registered. */
+    private final long fixedLength;
     private final int eventFd;
     private final SelectableChannel wakeChannel;
     private final SelectionKey wakeKey;
@@ -69,17 +72,40 @@ final class UringQueue implements ReactorThread.Poller, IoUring.CompletionHandle
     private int freeCount;
     private int inFlight;
     private final ArrayDeque<Deferred> deferred = new ArrayDeque<>();
+    /** Requests made on registered buffers (read by tests only; a plain field, this thread's). */
+    long fixedRequests;
     private boolean armed;
     private boolean closed;
     private long submitErrors;
 
     /** Sets the ring up on {@code reactor}'s thread (the thread it is called on). */
     UringQueue(ReactorThread reactor) throws IOException {
+        this(reactor, 0, 0);
+    }
+
+    /**
+     * A queue whose ring has the region of {@code fixedLength} bytes at {@code fixedAddress} (the DMA
+     * buffer pool; 0: none) registered: a request on a buffer inside it is a fixed-buffer one, and
+     * the kernel does not look up and pin its pages each time.
+     */
+    UringQueue(ReactorThread reactor, long fixedAddress, long fixedLength) throws IOException {
         if (!reactor.inReactor()) {
             throw new IllegalStateException("a uring queue is made on its reactor's thread");
         }
         this.reactor = reactor;
         ring = new IoUring(SUBMISSION_ENTRIES, SLOTS);
+        long registered = 0;
+        if (fixedLength > 0) {
+            try {
+                ring.registerBuffers(fixedAddress, fixedLength);
+                registered = fixedLength;
+            } catch (IOException e) {
+                LOG.log(Level.WARNING, "reactor {0}: {1}; its requests pin their pages each time", reactor.getName(),
+                        e.getMessage());
+            }
+        }
+        this.fixedAddress = fixedAddress;
+        this.fixedLength = registered;
         SelectableChannel channel = null;
         int efd = -1;
         long block = 0;
@@ -201,7 +227,24 @@ final class UringQueue implements ReactorThread.Poller, IoUring.CompletionHandle
         dones[slot] = done;
         contexts[slot] = context;
         inFlight++;
-        ring.prepare(opcode, bdev.fd, address, length, offset, opFlags, 0, slot);
+        int fixed = fixedIndex(address, length);
+        if (fixed >= 0 && (opcode == IoUring.OP_READ || opcode == IoUring.OP_WRITE)) {
+            opcode = opcode == IoUring.OP_READ ? IoUring.OP_READ_FIXED : IoUring.OP_WRITE_FIXED;
+            fixedRequests++;
+        } else {
+            fixed = 0;
+        }
+        ring.prepare(opcode, bdev.fd, address, length, offset, opFlags, fixed, slot);
+    }
+
+    /** The registered piece that holds all of [address, address + length), or -1. */
+    private int fixedIndex(long address, int length) {
+        long start = address - fixedAddress;
+        if (length <= 0 || start < 0 || start + length > fixedLength) {
+            return -1;
+        }
+        long piece = start / IoUring.FIXED_BUFFER_MAX;
+        return (start + length - 1) / IoUring.FIXED_BUFFER_MAX == piece ? (int) piece : -1;
     }
 
     private void submitQueued() {

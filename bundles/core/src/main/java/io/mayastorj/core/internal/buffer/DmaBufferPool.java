@@ -107,6 +107,16 @@ public final class DmaBufferPool implements BufferPool {
                 hugepages ? chunks + " hugepages" : "ordinary memory");
     }
 
+    /** The address of the one region every buffer of the pool lies in. */
+    public long regionAddress() {
+        return base;
+    }
+
+    /** The region's length in bytes. */
+    public long regionLength() {
+        return length;
+    }
+
     @Override
     public DmaBuffer allocate(int bytes) {
         if (bytes <= 0 || bytes > MAX_BUFFER_SIZE) {

@@ -21,9 +21,14 @@ public final class IoUring implements AutoCloseable {
     public static final byte OP_FSYNC = 3;
     public static final byte OP_READ = 22;
     public static final byte OP_WRITE = 23;
+    public static final byte OP_READ_FIXED = 4;
+    public static final byte OP_WRITE_FIXED = 5;
+    /** The largest buffer io_uring registers as one. */
+    public static final long FIXED_BUFFER_MAX = 1L << 30;
     public static final int FSYNC_DATASYNC = 1;
 
     private static final int ENTER_GETEVENTS = 1;
+    private static final int REGISTER_BUFFERS = 0;
     private static final int REGISTER_EVENTFD = 4;
     private static final int SETUP_CQSIZE = 1 << 3;
     private static final int SETUP_CLAMP = 1 << 4;
@@ -292,6 +297,28 @@ public final class IoUring implements AutoCloseable {
             }
         } finally {
             Native.free(fdHolder);
+        }
+    }
+
+    /**
+     * Registers {@code length} bytes at {@code address} as fixed buffers, pieces of
+     * {@link #FIXED_BUFFER_MAX} (index 0 the first): requests on them skip pinning the pages each time.
+     * The kernel pins the whole region now.
+     */
+    public void registerBuffers(long address, long length) throws IOException {
+        int pieces = (int) ((length + FIXED_BUFFER_MAX - 1) / FIXED_BUFFER_MAX);
+        long iovecs = Native.malloc(16L * pieces);
+        try {
+            ByteBuffer v = NativeMemory.view(iovecs, 16 * pieces);
+            for (int i = 0; i < pieces; i++) {
+                v.putLong(16 * i, address + i * FIXED_BUFFER_MAX);
+                v.putLong(16 * i + 8, Math.min(FIXED_BUFFER_MAX, length - i * FIXED_BUFFER_MAX));
+            }
+            if (LibC.syscall(LibC.SYS_IO_URING_REGISTER, ringFd, REGISTER_BUFFERS, iovecs, pieces, 0) != 0) {
+                throw new IOException("registering the buffers with io_uring failed: " + LibC.describe(LibC.errno()));
+            }
+        } finally {
+            Native.free(iovecs);
         }
     }
 

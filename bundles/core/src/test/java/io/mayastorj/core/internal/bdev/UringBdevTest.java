@@ -107,4 +107,34 @@ class UringBdevTest extends ReactorQueueBdevTest {
         assertEquals(IoStatus.SUCCESS, write(d, b, 0, 0, 8, T));
         d.close();
     }
+
+    @Test
+    void buffersOfARegisteredRegionAreFixedOnesAndOthersAreNot() throws Exception {
+        UringBdevFactory fixed = new UringBdevFactory(REACTORS, buffers.pool.regionAddress(), buffers.pool.regionLength());
+        try (TestPool other = new TestPool()) { // a region the rings do not know
+            Path path = file("disk.img", 8 << 20);
+            FileBdev d = (FileBdev) fixed.create(BdevUri.parse("uring://" + path));
+            DmaBuffer registered = buffers.allocate(64 << 10);
+            DmaBuffer unregistered = other.allocate(64 << 10);
+            TestPool.fill(registered, 64 << 10, 1);
+            TestPool.fill(unregistered, 64 << 10, 2);
+            Reactor reactor = REACTORS.reactors().get(0);
+            CompletableFuture<String> written = new CompletableFuture<>();
+            reactor.execute(() -> d.write(registered, 0, 0, 128, (status, ctx) ->
+                    d.write(unregistered, 0, 128, 128, (status2, ctx2) -> written.complete(status + " " + status2), null), null));
+            assertEquals("SUCCESS SUCCESS", written.get(10, TimeUnit.SECONDS));
+            CompletableFuture<String> read = new CompletableFuture<>();
+            DmaBuffer in = buffers.allocate(128 << 10);
+            reactor.execute(() -> d.read(in, 0, 0, 256, (status, ctx) -> read.complete(status.toString()), null));
+            assertEquals("SUCCESS", read.get(10, TimeUnit.SECONDS));
+            assertArrayEquals(TestPool.bytes(registered, 0, 64 << 10), TestPool.bytes(in, 0, 64 << 10));
+            assertArrayEquals(TestPool.bytes(unregistered, 0, 64 << 10), TestPool.bytes(in, 64 << 10, 64 << 10));
+            CompletableFuture<Long> count = new CompletableFuture<>();
+            reactor.execute(() -> count.complete(fixed.queueOnThisThread().fixedRequests));
+            assertEquals(2, count.get(10, TimeUnit.SECONDS), "the first write and the read were fixed, the second write not");
+            d.close();
+        } finally {
+            fixed.deactivate();
+        }
+    }
 }
