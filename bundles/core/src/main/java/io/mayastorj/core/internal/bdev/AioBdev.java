@@ -19,7 +19,6 @@ final class AioBdev extends FileBdev {
 
     /** The per-reactor queues, or null in a process without reactors. */
     private final AioBdevFactory.Queues queues;
-    private volatile boolean aioFlush = true;
     private volatile AioThreadContext threadContext;
 
     AioBdev(OpenFile file, AioBdevFactory.Queues queues) throws IOException {
@@ -59,7 +58,7 @@ final class AioBdev extends FileBdev {
 
     @Override
     protected <C> void doFlush(IoCompletion<? super C> done, C context) {
-        if (aioFlush) {
+        if (asyncFlush()) {
             submit(LinuxAio.CMD_FDSYNC, IoType.FLUSH, 0, 0, 0, done, context);
         } else {
             syncOnHelper(done, context);
@@ -77,7 +76,7 @@ final class AioBdev extends FileBdev {
         if (thread != null) {
             thread.submit(opcode, type, address, bytes, offset, done, context);
         } else {
-            finish(type, bytes, -Errno.ENOMEM, cast(done), context);
+            finish(type, bytes, -Errno.ENOMEM, cast(done), context); // logged where the context failed
         }
     }
 
@@ -102,16 +101,6 @@ final class AioBdev extends FileBdev {
             }
         }
         return context;
-    }
-
-    /** On the reactor that submitted, or the context's reaper: the kernel answered {@code result} (bytes, or -errno). */
-    void finish(IoType type, long bytes, long result, IoCompletion<Object> done, Object context) {
-        if (type == IoType.FLUSH && result == -Errno.EINVAL) {
-            aioFlush = false; // this kernel or file system has no asynchronous fdatasync
-            syncOnHelper(done, context);
-            return;
-        }
-        complete(type, bytes, statusOf(type, bytes, result), done, context);
     }
 
     @Override

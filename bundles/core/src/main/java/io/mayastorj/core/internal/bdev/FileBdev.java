@@ -45,6 +45,8 @@ abstract class FileBdev extends BlockDeviceBase {
     private final int alignment;
     private final ExecutorService helper;
     private volatile boolean unmapSupported = true;
+    /** False once the kernel refused an asynchronous fdatasync on this file: flushes go to the helper. */
+    private volatile boolean asyncFlush = true;
     private volatile boolean zeroRangeSupported = true;
 
     /** The bdev owns {@code file.fd()} from now on. */
@@ -119,6 +121,24 @@ abstract class FileBdev extends BlockDeviceBase {
         }
         return type == IoType.FLUSH || result == bytes ? IoStatus.SUCCESS
                 : IoStatus.MEDIA_ERROR; // a short transfer on a range the base class checked
+    }
+
+    /** Whether a flush may go through the ring or aio context (else {@link #syncOnHelper}). */
+    protected final boolean asyncFlush() {
+        return asyncFlush;
+    }
+
+    /**
+     * On the thread that reaped it: the kernel answered a read, write or flush with {@code result}
+     * (bytes, or -errno).
+     */
+    final void finish(IoType type, long length, long result, IoCompletion<Object> done, Object context) {
+        if (type == IoType.FLUSH && result == -Errno.EINVAL) {
+            asyncFlush = false; // this kernel or file system has no asynchronous fdatasync
+            syncOnHelper(done, context);
+            return;
+        }
+        complete(type, length, statusOf(type, length, result), done, context);
     }
 
     protected final <C> void syncOnHelper(IoCompletion<? super C> done, C context) {

@@ -3,7 +3,6 @@ package io.mayastorj.core.internal.bdev;
 import io.mayastorj.core.bdev.IoCompletion;
 import io.mayastorj.core.bdev.IoType;
 import io.mayastorj.core.buffer.DmaBuffer;
-import io.mayastorj.core.internal.nativeio.Errno;
 import io.mayastorj.core.internal.nativeio.IoUring;
 import io.mayastorj.core.internal.reactor.ReactorThread;
 import java.io.IOException;
@@ -21,7 +20,6 @@ final class UringBdev extends FileBdev {
 
     private final UringBdevFactory rings;
     private final ReactorThread home;
-    private volatile boolean ringFlush = true;
     private volatile UringThreadRing threadRing;
     private boolean threadRingFailed; // guarded by this
 
@@ -60,7 +58,7 @@ final class UringBdev extends FileBdev {
 
     @Override
     protected <C> void doFlush(IoCompletion<? super C> done, C context) {
-        if (ringFlush) {
+        if (asyncFlush()) {
             submit(IoUring.OP_FSYNC, IoType.FLUSH, 0, 0, 0, IoUring.FSYNC_DATASYNC, done, context);
         } else {
             syncOnHelper(done, context);
@@ -101,16 +99,6 @@ final class UringBdev extends FileBdev {
             }
         }
         return ring;
-    }
-
-    /** On the reactor that submitted, or the thread ring's reaper: the kernel answered {@code result} (bytes, or -errno). */
-    void finish(IoType type, long length, int result, IoCompletion<Object> done, Object context) {
-        if (type == IoType.FLUSH && result == -Errno.EINVAL) {
-            ringFlush = false; // a file system without an asynchronous fdatasync
-            syncOnHelper(done, context);
-            return;
-        }
-        complete(type, length, statusOf(type, length, result), done, context);
     }
 
     @Override

@@ -6,10 +6,7 @@ import io.mayastorj.core.internal.nativeio.Errno;
 import io.mayastorj.core.internal.nativeio.IoUring;
 import io.mayastorj.core.internal.nativeio.LibC;
 import java.io.IOException;
-import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
-import java.util.ArrayDeque;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
 
 /**
@@ -26,40 +23,17 @@ import java.util.concurrent.locks.LockSupport;
  * NBD plugin on a RAM file ran at 0.56–0.72 of nbdkit with one connection that way
  * (benchmarks/results-nbd-uring.txt).
  */
-final class UringThreadRing implements IoUring.CompletionHandler {
+final class UringThreadRing extends ThreadQueue implements IoUring.CompletionHandler {
 
-    private static final Logger LOG = System.getLogger("mayastor.bdev");
     static final int SLOTS = 256;
     private static final long NOP_WAKE = Long.MAX_VALUE;
 
-    private record Deferred(byte opcode, IoType type, long address, int length, long offset, int opFlags,
-                            IoCompletion<Object> done, Object context) {
-    }
-
-    private final UringBdev bdev;
     private final IoUring ring;
-    private final Thread reaper;
-    // guarded by this: the submission side and the slot table
-    private final IoType[] types = new IoType[SLOTS];
-    private final long[] lengths = new long[SLOTS];
-    private final IoCompletion<?>[] dones = new IoCompletion<?>[SLOTS];
-    private final Object[] contexts = new Object[SLOTS];
-    private final int[] free = new int[SLOTS];
-    private int freeCount = SLOTS;
-    private final ArrayDeque<Deferred> deferred = new ArrayDeque<>();
-    private volatile boolean running = true;
-    private volatile boolean closeOnExit;
-    private long errorLogs;
 
     UringThreadRing(UringBdev bdev) throws IOException {
-        this.bdev = bdev;
+        super(bdev, SLOTS, "uring-reaper");
         ring = new IoUring(SLOTS, SLOTS);
-        for (int i = 0; i < SLOTS; i++) {
-            free[i] = SLOTS - 1 - i;
-        }
-        reaper = new Thread(this::reap, "uring-reaper " + bdev.name());
-        reaper.setDaemon(true);
-        reaper.start();
+        startReaper();
     }
 
     @SuppressWarnings("unchecked")
@@ -68,8 +42,8 @@ final class UringThreadRing implements IoUring.CompletionHandler {
         long[] failed;
         int rc;
         synchronized (this) {
-            if (freeCount == 0 || ring.submissionQueueFull() || !deferred.isEmpty()) {
-                deferred.add(new Deferred(opcode, type, address, length, offset, opFlags,
+            if (!slots.anyFree() || ring.submissionQueueFull() || !waiting.isEmpty()) {
+                waiting.add(new Slots.Waiting(bdev, opcode, type, address, length, offset, opFlags,
                         (IoCompletion<Object>) done, context)); // the reaper submits it when a slot frees
                 return;
             }
@@ -83,11 +57,7 @@ final class UringThreadRing implements IoUring.CompletionHandler {
     /** Under the lock: takes a free slot for the request and fills its submission entry. */
     private void issueLocked(byte opcode, IoType type, long address, int length, long offset, int opFlags,
                              IoCompletion<?> done, Object context) {
-        int slot = free[--freeCount];
-        types[slot] = type;
-        lengths[slot] = length;
-        dones[slot] = done;
-        contexts[slot] = context;
+        int slot = slots.take(bdev, type, length, done, context);
         ring.prepare(opcode, bdev.fd, address, length, offset, opFlags, 0, slot);
     }
 
@@ -133,57 +103,28 @@ final class UringThreadRing implements IoUring.CompletionHandler {
     }
 
     @Override
-    @SuppressWarnings("unchecked")
     public void completed(long userData, int result) {
-        if (userData == NOP_WAKE) {
-            return;
-        }
-        int slot = (int) userData;
-        IoType type;
-        long length;
-        IoCompletion<Object> done;
-        Object context;
-        synchronized (this) {
-            type = types[slot];
-            length = lengths[slot];
-            done = (IoCompletion<Object>) dones[slot];
-            context = contexts[slot];
-            dones[slot] = null;
-            contexts[slot] = null;
-            free[freeCount++] = slot;
-        }
-        try {
-            bdev.finish(type, length, result, done, context);
-        } catch (Throwable t) {
-            LOG.log(Level.ERROR, "bdev " + bdev.name() + ": an I/O completion failed", t);
+        if (userData != NOP_WAKE) {
+            complete((int) userData, result);
         }
     }
 
-    private void reap() {
-        while (running) {
-            int rc = ring.awaitCompletion();
-            if (rc < 0 && rc != -Errno.EINTR) {
-                if (errorLogs++ % 1000 == 0) {
-                    LOG.log(Level.ERROR, "bdev {0}: waiting for io_uring completions failed: {1}", bdev.name(),
-                            LibC.describe(-rc));
-                }
-                sleepQuietly();
-            }
-            ring.reap(this); // the callbacks run without the lock: they may submit again
-            submitDeferred();
-        }
-        if (closeOnExit) {
-            ring.close(); // closed from one of this thread's own callbacks
-        }
+    @Override
+    int awaitAndReap() {
+        int rc = ring.awaitCompletion();
+        ring.reap(this); // the callbacks run without the lock: they may submit again
+        return rc;
     }
 
-    private void submitDeferred() {
+    @Override
+    void submitWaiting() {
         long[] failed = null;
         int rc = 0;
         synchronized (this) {
-            while (!deferred.isEmpty() && freeCount > 0 && !ring.submissionQueueFull()) {
-                Deferred d = deferred.poll();
-                issueLocked(d.opcode(), d.type(), d.address(), d.length(), d.offset(), d.opFlags(), d.done(), d.context());
+            while (!waiting.isEmpty() && slots.anyFree() && !ring.submissionQueueFull()) {
+                Slots.Waiting d = waiting.poll();
+                issueLocked((byte) d.opcode(), d.type(), d.address(), (int) d.length(), d.offset(), d.opFlags(), d.done(),
+                        d.context());
             }
             if (ring.unsubmitted() > 0) {
                 rc = submitLocked();
@@ -193,34 +134,16 @@ final class UringThreadRing implements IoUring.CompletionHandler {
         failAfterwards(failed, rc);
     }
 
-    private static void sleepQuietly() {
-        try {
-            Thread.sleep(10);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
+    @Override
+    void wakeReaper() {
+        synchronized (this) {
+            ring.prepare((byte) 0 /* IORING_OP_NOP */, -1, 0, 0, 0, 0, 0, NOP_WAKE);
+            submitLocked();
         }
     }
 
-    /** Nothing is in flight (the bdev drained it): stops the reaper and closes the ring. */
-    void close() {
-        running = false;
-        if (Thread.currentThread() == reaper) {
-            closeOnExit = true; // a callback of this ring closed its device: the reaper closes the ring as it leaves
-            return;
-        }
-        synchronized (this) {
-            ring.prepare((byte) 0 /* IORING_OP_NOP */, -1, 0, 0, 0, 0, 0, NOP_WAKE); // wakes the reaper now
-            submitLocked();
-        }
-        try {
-            reaper.join(TimeUnit.SECONDS.toMillis(5));
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
-        if (reaper.isAlive()) {
-            LOG.log(Level.WARNING, "bdev {0}: the io_uring reaper did not stop; its ring is left open", bdev.name());
-            return;
-        }
+    @Override
+    void closeBackend() {
         ring.close();
     }
 }

@@ -113,7 +113,6 @@ abstract class ReactorQueueBdevTest extends FileBdevTest {
         d.close();
     }
 
-
     @Test
     void aCompletionThatClosesADeviceOnTheSameQueueCompletesEveryRequestOnce() throws Exception {
         FileBdev first = open(file("first.img", 8 << 20), "");
@@ -148,7 +147,6 @@ abstract class ReactorQueueBdevTest extends FileBdevTest {
         first.close();
     }
 
-
     @Test
     void closingTheQueuesEndsEveryRequestIncludingTheOnesWaitingForASlot() throws Exception {
         FileBdevFactory own = factory();
@@ -180,7 +178,6 @@ abstract class ReactorQueueBdevTest extends FileBdevTest {
         d.close();
     }
 
-
     @Test
     void requestsOffTheReactorsCompleteOnTheDevicesOwnReaper() throws Exception {
         FileBdev d = open(file("disk.img", 8 << 20), "");
@@ -190,7 +187,6 @@ abstract class ReactorQueueBdevTest extends FileBdevTest {
         assertEquals("SUCCESS on " + reaperPrefix() + d.name(), thread.get(10, TimeUnit.SECONDS));
         d.close();
     }
-
 
     @Test
     void aCallbackOnTheReaperMayCloseItsDevice() throws Exception {
@@ -209,7 +205,6 @@ abstract class ReactorQueueBdevTest extends FileBdevTest {
             Thread.sleep(10);
         }
     }
-
 
     @Test
     void aReactorClosesADeviceWithItsOwnRequestsInFlight() throws Exception {
@@ -230,7 +225,6 @@ abstract class ReactorQueueBdevTest extends FileBdevTest {
         assertEquals(IoStatus.DEVICE_CLOSED, write(d, b, 0, 0, 1, T));
     }
 
-
     @Test
     void anIdleNodeWithSuchDevicesSleeps() throws Exception {
         FileBdev d = open(file("disk.img", 1 << 20), "");
@@ -243,7 +237,6 @@ abstract class ReactorQueueBdevTest extends FileBdevTest {
         assertTrue(after - before < 10_000_000, "the reactors used " + (after - before) / 1000 + " µs of CPU in 1 s");
         d.close();
     }
-
 
     @Test
     void aReactorDrivingTheQueueAllocatesNothingPerIo() throws Exception {
@@ -287,7 +280,6 @@ abstract class ReactorQueueBdevTest extends FileBdevTest {
                 + bytes[0] + ")");
         d.close();
     }
-
 
     private static long reactorCpuNanos() {
         long sum = 0;
