@@ -20,6 +20,7 @@ final class AioBdev extends FileBdev {
     /** The per-reactor queues, or null in a process without reactors. */
     private final AioBdevFactory.Queues queues;
     private volatile AioThreadContext threadContext;
+    private boolean threadContextFailed; // guarded by this: said once, not tried again per request
 
     AioBdev(OpenFile file, AioBdevFactory.Queues queues) throws IOException {
         super(file, "aio");
@@ -90,10 +91,11 @@ final class AioBdev extends FileBdev {
         if (context == null) {
             synchronized (this) {
                 context = threadContext;
-                if (context == null) {
+                if (context == null && !threadContextFailed) {
                     try {
                         context = threadContext = new AioThreadContext(this);
                     } catch (IOException e) {
+                        threadContextFailed = true;
                         System.getLogger("mayastor.bdev").log(System.Logger.Level.ERROR,
                                 "bdev {0}: no aio context for callers off the reactors: {1}", name(), e.getMessage());
                     }

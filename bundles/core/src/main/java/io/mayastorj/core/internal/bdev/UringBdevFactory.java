@@ -43,7 +43,7 @@ public final class UringBdevFactory extends FileBdevFactory {
 
     /** A factory whose rings register no buffers. */
     public UringBdevFactory(ReactorGroupImpl reactors) {
-        this(reactors, (BufferPool) null);
+        this(reactors, 0, 0);
     }
 
     /**
@@ -53,20 +53,11 @@ public final class UringBdevFactory extends FileBdevFactory {
      */
     @Activate
     public UringBdevFactory(@Reference ReactorGroupImpl reactors, @Reference BufferPool buffers) {
-        super("uring");
-        this.reactors = reactors;
-        this.aio = new AioBdevFactory.Queues(reactors);
-        if (buffers instanceof DmaBufferPool dma && dma.onHugepages()) {
-            fixedAddress = dma.regionAddress();
-            fixedLength = dma.regionLength();
-        } else {
-            fixedAddress = 0;
-            fixedLength = 0;
-        }
+        this(reactors, buffers instanceof DmaBufferPool dma ? dma.regionAddress() : 0,
+                buffers instanceof DmaBufferPool dma && dma.onHugepages() ? dma.regionLength() : 0);
     }
 
-    /** A factory that behaves as on a node where io_uring cannot run, for {@code why}. */
-    /** A factory whose rings register {@code length} bytes at {@code address} whatever memory it is (tests). */
+    /** A factory whose rings register {@code length} bytes at {@code address} whatever memory it is (0: none). */
     UringBdevFactory(ReactorGroupImpl reactors, long address, long length) {
         super("uring");
         this.reactors = reactors;
@@ -75,6 +66,7 @@ public final class UringBdevFactory extends FileBdevFactory {
         fixedLength = length;
     }
 
+    /** A factory that behaves as on a node where io_uring cannot run, for {@code why}. */
     UringBdevFactory(ReactorGroupImpl reactors, String why) {
         this(reactors);
         giveUp(why);
