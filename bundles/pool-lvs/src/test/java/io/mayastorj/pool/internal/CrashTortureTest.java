@@ -31,6 +31,8 @@ import java.util.Set;
 import java.util.TreeMap;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
+import java.util.jar.JarEntry;
+import java.util.jar.JarOutputStream;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.io.TempDir;
@@ -45,7 +47,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class CrashTortureTest {
 
-    private static final int CYCLES = Integer.getInteger("torture.cycles", 200);
+    private static final int CYCLES = Integer.getInteger("torture.cycles", 150);
     private static final long SEED = Long.getLong("torture.seed", System.nanoTime());
     private static final int BLOCK = TortureWorker.BLOCK;
     private static final long NONE = Long.MIN_VALUE;
@@ -83,16 +85,15 @@ class CrashTortureTest {
             f.setLength(32L << 20);
         }
         Random random = new Random(SEED);
-        String java = ProcessHandle.current().info().command().orElse("java");
+        String classPath = workerClassPath();
+        Path archive = warmUp(classPath, scheme);
         int killedBeforeReady = 0;
         long operations = 0;
         for (int cycle = 0; cycle < cycles; cycle++) {
             long seed = random.nextLong();
             String context = "cycle " + cycle + " (torture.seed=" + SEED + ", worker seed " + seed + ")";
-            Process worker = new ProcessBuilder(java, "--enable-native-access=ALL-UNNAMED", "--add-opens", "java.base/sun.nio.ch=ALL-UNNAMED", "-XX:TieredStopAtLevel=1",
-                    "-XX:+UseSerialGC", "-Xshare:auto", "-cp", System.getProperty("java.class.path"),
-                    TortureWorker.class.getName(), file.toString(), String.valueOf(seed), String.valueOf(nextSeq), scheme)
-                    .redirectError(ProcessBuilder.Redirect.INHERIT).start();
+            Process worker = new ProcessBuilder(worker(classPath, "-XX:SharedArchiveFile=" + archive, file.toString(),
+                    String.valueOf(seed), String.valueOf(nextSeq), scheme)).redirectError(ProcessBuilder.Redirect.INHERIT).start();
             List<String> log = new ArrayList<>();
             Thread reader = new Thread(() -> {
                 try (BufferedReader lines = new BufferedReader(new InputStreamReader(worker.getInputStream(), StandardCharsets.UTF_8))) {
@@ -120,6 +121,8 @@ class CrashTortureTest {
             if (!ready) {
                 killedBeforeReady++;
             }
+            // a worker that stopped by itself (an exception) tortures nothing: that is a failure too
+            assertTrue(worker.isAlive(), context + ": the worker exited by itself with " + (worker.isAlive() ? 0 : worker.exitValue()));
             // SIGKILL through the handle: Process.destroyForcibly() would also close our end of its
             // output, losing the lines still in the pipe (the last, most interesting ones)
             worker.toHandle().destroyForcibly();
@@ -149,6 +152,66 @@ class CrashTortureTest {
         }
         System.out.printf("crash torture on %s: %d kills (%d before the pool was imported), %d logged operations, seed %d%n",
                 scheme, cycles, killedBeforeReady, operations, SEED);
+    }
+
+    /** The command of a worker JVM: one JVM option, then the worker's arguments. */
+    private static List<String> worker(String classPath, String option, String... args) {
+        List<String> command = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElse("java"),
+                "--enable-native-access=ALL-UNNAMED", "--add-opens", "java.base/sun.nio.ch=ALL-UNNAMED", "-XX:TieredStopAtLevel=1",
+                "-XX:+UseSerialGC", option,
+                // the JVM's own log lines (a class-data archive it cannot use) must not reach the worker's protocol on stdout
+                "-Xlog:disable", "-Xlog:all=error:stderr", "-cp", classPath, TortureWorker.class.getName()));
+        command.addAll(List.of(args));
+        return command;
+    }
+
+    /**
+     * One worker run on a scratch pool that stops by itself after a few hundred operations and
+     * records the classes it loaded in a class-data archive at exit: the killed workers start from
+     * it, about a third faster, so the test spends its time killing rather than starting JVMs.
+     */
+    private Path warmUp(String classPath, String scheme) throws Exception {
+        Path archive = dir.resolve("worker-" + scheme + ".jsa");
+        Path scratch = dir.resolve("warm-up.img");
+        try (RandomAccessFile f = new RandomAccessFile(scratch.toFile(), "rw")) {
+            f.setLength(32L << 20);
+        }
+        Process warmUp = new ProcessBuilder(worker(classPath, "-XX:ArchiveClassesAtExit=" + archive, scratch.toString(), "1", "1", scheme, "300"))
+                .redirectOutput(ProcessBuilder.Redirect.DISCARD).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        assertTrue(warmUp.waitFor(60, TimeUnit.SECONDS), "the warm-up worker did not stop by itself");
+        assertEquals(0, warmUp.exitValue(), "the warm-up worker failed");
+        Files.delete(scratch);
+        return archive;
+    }
+
+    /**
+     * This JVM's class path with its directories (target/classes, target/test-classes) packed into
+     * one jar: a class-data archive covers only classes loaded from jars.
+     */
+    private String workerClassPath() throws IOException {
+        Path jar = dir.resolve("worker-classes.jar");
+        List<String> entries = new ArrayList<>(List.of(jar.toString()));
+        Set<String> packed = new HashSet<>();
+        try (JarOutputStream out = new JarOutputStream(Files.newOutputStream(jar))) {
+            for (String entry : System.getProperty("java.class.path").split(java.io.File.pathSeparator)) {
+                Path path = Path.of(entry);
+                if (!Files.isDirectory(path)) {
+                    entries.add(entry);
+                    continue;
+                }
+                try (var files = Files.walk(path)) {
+                    for (Path f : (Iterable<Path>) files.filter(Files::isRegularFile)::iterator) {
+                        String name = path.relativize(f).toString().replace(java.io.File.separatorChar, '/');
+                        if (packed.add(name)) {
+                            out.putNextEntry(new JarEntry(name));
+                            Files.copy(f, out);
+                            out.closeEntry();
+                        }
+                    }
+                }
+            }
+        }
+        return String.join(java.io.File.pathSeparator, entries);
     }
 
     private static void waitForReady(List<String> log, Process worker, String context) throws InterruptedException {

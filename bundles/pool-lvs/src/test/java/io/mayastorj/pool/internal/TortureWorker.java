@@ -27,7 +27,10 @@ import java.util.concurrent.TimeUnit;
  * it is issued ({@code ?}) and again when it is acknowledged ({@code !}), so that the parent knows
  * exactly what it may expect after the kill.
  *
- * <pre>TortureWorker FILE SEED FIRST_SEQ uring|aio</pre>
+ * <pre>TortureWorker FILE SEED FIRST_SEQ uring|aio [OPERATIONS]</pre>
+ *
+ * With OPERATIONS it stops by itself after that many (the parent's warm-up run, which records the
+ * classes a worker loads in a class-data archive at exit, so that the killed ones start faster).
  */
 public final class TortureWorker {
 
@@ -64,15 +67,17 @@ public final class TortureWorker {
     }
 
     public static void main(String[] args) {
-        new TortureWorker(args[0], Long.parseLong(args[1]), Long.parseLong(args[2]), args[3]).run();
+        new TortureWorker(args[0], Long.parseLong(args[1]), Long.parseLong(args[2]), args[3])
+                .run(args.length > 4 ? Long.parseLong(args[4]) : Long.MAX_VALUE);
+        System.exit(0);
     }
 
     static long tag(UUID replica) {
         return replica.getMostSignificantBits() ^ replica.getLeastSignificantBits();
     }
 
-    private void run() {
-        while (true) {
+    private void run(long operations) {
+        for (long op = 0; op < operations; op++) {
             int dice = random.nextInt(100);
             if (replicas.isEmpty() || (dice < 4 && replicas.size() < MAX_REPLICAS)) {
                 create();
@@ -101,7 +106,7 @@ public final class TortureWorker {
         long size = (1 + random.nextInt(3)) * MIB / 2;
         boolean thin = random.nextBoolean();
         out.println("C? " + uuid);
-        Replica replica = pool.createReplica(uuid, "t", size, thin, "");
+        Replica replica = pool.createReplica(uuid, uuid.toString(), size, thin, "");
         replicas.add(replica);
         out.println("C! " + uuid + " " + size);
     }
