@@ -84,9 +84,12 @@ class ControlBadInputTest {
         }
     }
 
-    /** After three more sync periods, the nodes hold what they held before: the three good pools. */
+    /**
+     * Two more sync periods after the control plane gave its reason (so it has been through the
+     * resource at least once), the nodes hold what they held before: the three good pools.
+     */
     private void nothingMade(List<String> expected) throws InterruptedException {
-        Thread.sleep(3000);
+        Thread.sleep(2000);
         assertEquals(expected, cluster.onNodes(true));
     }
 

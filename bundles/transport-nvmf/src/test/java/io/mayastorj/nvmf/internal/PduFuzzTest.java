@@ -32,7 +32,7 @@ import org.junit.jupiter.api.Test;
  * same target, on the same reactors; afterwards no fuzz connection is left, no buffer is leaked and nothing was logged
  * as an internal error.
  *
- * <p>{@code -Dnvmf.fuzz.seconds=N} runs longer (default 15), {@code -Dnvmf.fuzz.seed=S} replays a
+ * <p>{@code -Dnvmf.fuzz.seconds=N} runs longer (default 10), {@code -Dnvmf.fuzz.seed=S} replays a
  * run (the seed is printed).
  */
 class PduFuzzTest {
@@ -66,7 +66,7 @@ class PduFuzzTest {
     @Test
     void randomPdusNeitherCrashNorLeakNorDisturbAnotherHost() throws Exception {
         long seed = Long.getLong("nvmf.fuzz.seed", System.nanoTime());
-        long seconds = Long.getLong("nvmf.fuzz.seconds", 15);
+        long seconds = Long.getLong("nvmf.fuzz.seconds", 10);
         System.out.println("PduFuzzTest seed " + seed + " (replay with -Dnvmf.fuzz.seed=" + seed + ")");
         Random random = new Random(seed);
         Severe severe = new Severe();

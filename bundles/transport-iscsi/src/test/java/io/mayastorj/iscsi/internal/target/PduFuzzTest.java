@@ -62,7 +62,7 @@ class PduFuzzTest {
     @Test
     void randomPdusNeitherCrashNorLeakNorDisturbAnotherSession() throws Exception {
         long seed = Long.getLong("iscsi.fuzz.seed", System.nanoTime());
-        long seconds = Long.getLong("iscsi.fuzz.seconds", 15);
+        long seconds = Long.getLong("iscsi.fuzz.seconds", 10);
         System.out.println("iSCSI PduFuzzTest seed " + seed + " (replay with -Discsi.fuzz.seed=" + seed + ")");
         Random random = new Random(seed);
         Severe severe = new Severe();
