@@ -97,14 +97,7 @@ class CsiGuestTest {
         csiPort = DistributionTest.freePort("127.0.0.1");
         cluster.startControl("--registration-interval-seconds", "1", "--sync-period-seconds", "2",
                 "--csi-endpoint", "tcp://127.0.0.1:" + csiPort);
-        StringBuilder pools = new StringBuilder();
-        for (String id : nodes) {
-            cluster.node(id, "127.0.0.1", "--publish-address", "10.0.2.2");
-            cluster.disk(id, 4L << 30);
-            pools.append(cluster.poolManifest(id)).append("---\n");
-        }
-        cluster.resources().apply(ApplyRequest.newBuilder().setManifest(pools.toString()).build());
-        cluster.awaitTable("msp", t -> ControlCluster.countLines(t, " online ") == 3, 30, "three pools online");
+        // the guest boots (and its JVM starts, under emulation, on one vCPU) while the storage nodes start here
         int forwarded = DistributionTest.freePort("127.0.0.1");
         long started = System.nanoTime();
         Path share = Scratch.dir("mayastor-guest");
@@ -115,6 +108,14 @@ class CsiGuestTest {
                 "GUEST_CSI_PORT", String.valueOf(GUEST_CSI_PORT),
                 "GUEST_DEVICE_TIMEOUT", String.valueOf(DEVICE_TIMEOUT_SECONDS),
                 "GUEST_CONTROL", "10.0.2.2:" + cluster.control.substring(cluster.control.indexOf(':') + 1)), share);
+        StringBuilder pools = new StringBuilder();
+        for (String id : nodes) {
+            cluster.node(id, "127.0.0.1", "--publish-address", "10.0.2.2");
+            cluster.disk(id, 4L << 30);
+            pools.append(cluster.poolManifest(id)).append("---\n");
+        }
+        cluster.resources().apply(ApplyRequest.newBuilder().setManifest(pools.toString()).build());
+        cluster.awaitTable("msp", t -> ControlCluster.countLines(t, " online ") == 3, 60, "three pools online");
         guest.awaitFile("agent", 120);
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(180);
         while (!guest.file("csi-node.log").contains("mayastor CSI node guest ready")) {
@@ -440,7 +441,7 @@ class CsiGuestTest {
         delete("pvc-kill");
         // the cluster whole again for what follows
         cluster.awaitTable("msn", t -> ControlCluster.countLines(t, " online ") == 3, 30, "three storage nodes");
-        cluster.awaitTable("msp", t -> ControlCluster.countLines(t, " online ") == 3, 30, "three pools online");
+        cluster.awaitTable("msp", t -> ControlCluster.countLines(t, " online ") == 3, 60, "three pools online");
     }
 
     @Test

@@ -116,6 +116,16 @@ class WalkthroughTest {
         cluster.startControl("--kubeconfig", kubeconfig.toString(), "--nats", natsUrl, "--csi-endpoint",
                 "tcp://127.0.0.1:" + csiPort, "--registration-interval-seconds", "1", "--sync-period-seconds", "2");
         cluster.registerOverNats(natsUrl);
+        // the CSI node plugin in the guest, as CsiGuestTest runs it: it boots while the storage nodes start here
+        int forwarded = DistributionTest.freePort("127.0.0.1");
+        Path share = Scratch.dir("mayastor-guest");
+        guest = new GuestSession("csi-guest.sh", Map.of(
+                "VM_HOSTFWD", "tcp:127.0.0.1:" + forwarded + "-:10200",
+                "GUEST_MAYASTOR", CsiGuestTest.guestVisible(Mayastor.DIST, share).resolve("bin/mayastor").toString(),
+                "GUEST_NODE_ID", "guest",
+                "GUEST_CSI_PORT", "10200",
+                "GUEST_DEVICE_TIMEOUT", "60",
+                "GUEST_CONTROL", "10.0.2.2:" + cluster.control.substring(cluster.control.indexOf(':') + 1)), share);
         for (String id : nodes) {
             cluster.node(id, "127.0.0.1", "--publish-address", "10.0.2.2");
             Path disk = cluster.disk(id, 4L << 30);
@@ -133,16 +143,6 @@ class WalkthroughTest {
             Thread.sleep(200);
         }
         controllerChannel = CsiEndpoint.parse("tcp://127.0.0.1:" + csiPort).channel();
-        // the CSI node plugin in the guest, as CsiGuestTest runs it
-        int forwarded = DistributionTest.freePort("127.0.0.1");
-        Path share = Scratch.dir("mayastor-guest");
-        guest = new GuestSession("csi-guest.sh", Map.of(
-                "VM_HOSTFWD", "tcp:127.0.0.1:" + forwarded + "-:10200",
-                "GUEST_MAYASTOR", CsiGuestTest.guestVisible(Mayastor.DIST, share).resolve("bin/mayastor").toString(),
-                "GUEST_NODE_ID", "guest",
-                "GUEST_CSI_PORT", "10200",
-                "GUEST_DEVICE_TIMEOUT", "60",
-                "GUEST_CONTROL", "10.0.2.2:" + cluster.control.substring(cluster.control.indexOf(':') + 1)), share);
         guest.awaitFile("agent", 120);
         deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(180);
         while (!guest.file("csi-node.log").contains("mayastor CSI node guest ready")) {
