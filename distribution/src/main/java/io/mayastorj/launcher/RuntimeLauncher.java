@@ -77,20 +77,18 @@ public final class RuntimeLauncher {
             context.registerService(Object.class, new ConsoleShutdown(framework), command);
         }
 
-        List<Bundle> bundles = install(context);
+        List<Bundle> bundles = install(context, jarsIn(bundleDir), jarsIn(bundleDir.resolve(settings.kind())));
+        if (bundles.isEmpty()) {
+            throw new IOException("no bundles in " + bundleDir);
+        }
+        // the shell's bundles start once the node is ready: its prompt comes after the ready line, not inside it
+        List<Bundle> shell = console ? install(context, jarsIn(bundleDir.resolve("console"))) : List.of();
         Configurations configurations = Configurations.start(context);
         for (var pid : settings.configurations().entrySet()) {
             configurations.update(pid.getKey(), pid.getValue());
         }
-        for (Bundle bundle : bundles) {
-            if (bundle.getHeaders().get(Constants.FRAGMENT_HOST) == null) {
-                try {
-                    bundle.start();
-                } catch (BundleException e) {
-                    out.println("error: bundle " + bundle.getSymbolicName() + " cannot start: " + e.getMessage());
-                    return fail(framework, hook);
-                }
-            }
+        if (!start(bundles)) {
+            return fail(framework, hook);
         }
         String failure = awaitReady(context);
         if (failure != null) {
@@ -102,6 +100,9 @@ public final class RuntimeLauncher {
         out.print(String.format(Locale.ROOT, "mayastor %s ready: %s, started in %.2f s (pid %d)%n", settings.title(),
                 settings.readyDetails(), seconds, ProcessHandle.current().pid()));
         out.flush();
+        if (!start(shell)) {
+            return fail(framework, hook);
+        }
 
         Path pluginDir = settings.pluginDir(bundleDir.toAbsolutePath().getParent());
         try (configurations; PluginWatcher plugins = pluginDir == null ? null
@@ -130,19 +131,29 @@ public final class RuntimeLauncher {
         return props;
     }
 
-    /** Installs the bundles in bundle/ and the runtime's own (and bundle/console/ with --console) in name order. */
-    private List<Bundle> install(BundleContext context) throws IOException, BundleException {
-        List<Path> jars = new ArrayList<>(jarsIn(bundleDir));
-        jars.addAll(jarsIn(bundleDir.resolve(settings.kind())));
-        if (console) {
-            jars.addAll(jarsIn(bundleDir.resolve("console")));
+    /** Starts the bundles that are not fragments; false (and why, on the output) when one cannot start. */
+    private boolean start(List<Bundle> bundles) {
+        for (Bundle bundle : bundles) {
+            if (bundle.getHeaders().get(Constants.FRAGMENT_HOST) == null) {
+                try {
+                    bundle.start();
+                } catch (BundleException e) {
+                    out.println("error: bundle " + bundle.getSymbolicName() + " cannot start: " + e.getMessage());
+                    return false;
+                }
+            }
         }
-        if (jars.isEmpty()) {
-            throw new IOException("no bundles in " + bundleDir);
-        }
+        return true;
+    }
+
+    /** Installs the jars of each list, each in name order (bundle/, then the runtime's own, or bundle/console/). */
+    @SafeVarargs
+    private List<Bundle> install(BundleContext context, List<Path>... lists) throws IOException, BundleException {
         List<Bundle> bundles = new ArrayList<>();
-        for (Path jar : jars) {
-            bundles.add(context.installBundle(jar.toUri().toString()));
+        for (List<Path> jars : lists) {
+            for (Path jar : jars) {
+                bundles.add(context.installBundle(jar.toUri().toString()));
+            }
         }
         return bundles;
     }
