@@ -122,7 +122,7 @@ class CrashTortureTest {
                 killedBeforeReady++;
             }
             // a worker that stopped by itself (an exception) tortures nothing: that is a failure too
-            assertTrue(worker.isAlive(), context + ": the worker exited by itself with " + (worker.isAlive() ? 0 : worker.exitValue()));
+            assertTrue(worker.isAlive(), () -> context + ": the worker exited by itself with " + worker.exitValue());
             // SIGKILL through the handle: Process.destroyForcibly() would also close our end of its
             // output, losing the lines still in the pipe (the last, most interesting ones)
             worker.toHandle().destroyForcibly();
