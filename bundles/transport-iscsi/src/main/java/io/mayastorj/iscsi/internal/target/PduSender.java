@@ -129,22 +129,25 @@ final class PduSender {
         }
         while (!sendQueue.isEmpty()) {
             int n = 0;
+            long wanted = 0;
             for (ByteBuffer b : sendQueue) {
                 if (n == GATHER) {
                     break;
                 }
                 gather[n++] = b;
+                wanted += b.remaining();
             }
-            channel.write(gather, 0, n);
+            long written = channel.write(gather, 0, n);
             while (!sendQueue.isEmpty() && !sendQueue.peek().hasRemaining()) {
                 ByteBuffer sent = sendQueue.poll();
                 if (sent.hasArray() && sent.array() == headerArena) {
                     freeHeaders.addFirst(sent);
                 }
             }
-            if (!sendQueue.isEmpty() && sendQueue.peek().hasRemaining()) {
+            if (written < wanted) {
                 break; // the socket is full: OP_WRITE brings us back
             }
+            // everything gathered went: more than one gather's worth was queued, go on with it
         }
         java.util.Arrays.fill(gather, null);
         if (sendQueue.isEmpty()) {

@@ -403,19 +403,19 @@ public abstract class PduChannel implements Reactor.ReadyHandler {
     private void flush() throws IOException {
         while (sendHead != sendTail && !closed) {
             int n = 0;
+            long wanted = 0;
             for (int i = sendHead; i != sendTail && n < GATHER; i = (i + 1) % SEND_RING) {
                 gather[n++] = sendBuffers[i];
+                wanted += sendBuffers[i].remaining();
             }
-            channel.write(gather, 0, n);
+            long written = channel.write(gather, 0, n);
             while (sendHead != sendTail && !sendBuffers[sendHead].hasRemaining()) {
                 retireHead();
             }
-            if (sendHead != sendTail && !sendBuffers[sendHead].hasRemaining()) {
-                continue;
+            if (written < wanted) {
+                break; // the socket is full: wait until it is writable
             }
-            if (sendHead != sendTail) {
-                break; // the socket is full
-            }
+            // everything gathered went: more than one gather's worth was queued, go on with it
         }
         for (int i = 0; i < GATHER; i++) {
             gather[i] = null;

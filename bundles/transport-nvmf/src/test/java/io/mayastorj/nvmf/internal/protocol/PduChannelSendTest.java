@@ -1,0 +1,98 @@
+package io.mayastorj.nvmf.internal.protocol;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import io.mayastorj.core.internal.reactor.ReactorGroupImpl;
+import io.mayastorj.core.reactor.Reactor;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.SelectionKey;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+
+/** The send side of a connection: what a flush writes, and when it waits for the socket. */
+class PduChannelSendTest {
+
+    /** A channel that only sends. */
+    private static final class Sender extends PduChannel {
+        Sender(SocketChannel channel, Reactor reactor) {
+            super(channel, reactor);
+        }
+
+        @Override
+        protected void onHeader(int type, int flags, ByteBuffer header, int dataLength) {
+        }
+
+        @Override
+        protected void onPduEnd(int type, boolean dataDigestOk) {
+        }
+
+        @Override
+        protected void onClosed() {
+        }
+
+        @Override
+        protected int maxPduLength(int type) {
+            return -1;
+        }
+
+        @Override
+        protected int terminationType() {
+            return Pdu.C2H_TERM_REQ;
+        }
+    }
+
+    /**
+     * More buffers than one gathering write takes (a burst of read responses: header, data and
+     * response for each), all of which the socket accepts: one flush writes them all and leaves the
+     * connection waiting only to read. It used to stop after the first gather as if the socket were
+     * full, and wait for the selector to say it was writable: two epoll_ctl calls and a reactor turn
+     * per burst, with the rest of the responses held back meanwhile.
+     */
+    @Test
+    void oneFlushWritesMoreThanOneGatherWhenTheSocketTakesIt() throws Exception {
+        ReactorGroupImpl reactors = new ReactorGroupImpl(1);
+        try (ServerSocketChannel server = ServerSocketChannel.open().bind(new InetSocketAddress("127.0.0.1", 0));
+             SocketChannel client = SocketChannel.open(server.getLocalAddress());
+             SocketChannel peer = server.accept()) {
+            Reactor reactor = reactors.reactors().get(0);
+            Sender sender = new Sender(client, reactor);
+            int buffers = 100;
+            int[] sent = new int[1];
+            CompletableFuture<int[]> after = new CompletableFuture<>();
+            reactor.execute(() -> {
+                try {
+                    sender.start();
+                    for (int i = 0; i < buffers; i++) {
+                        ByteBuffer b = ByteBuffer.allocateDirect(24);
+                        b.put(0, (byte) i);
+                        sender.send(b, () -> sent[0]++);
+                    }
+                    sender.flushQuietly();
+                    after.complete(new int[] {sent[0], sender.key.interestOps()});
+                } catch (IOException | RuntimeException e) {
+                    after.completeExceptionally(e);
+                }
+            });
+            int[] state = after.get(10, TimeUnit.SECONDS);
+            assertEquals(buffers, state[0], "buffers written by one flush");
+            assertEquals(SelectionKey.OP_READ, state[1], "interest after a flush that wrote everything");
+
+            ByteBuffer received = ByteBuffer.allocate(buffers * 24);
+            peer.socket().setSoTimeout(10_000);
+            while (received.hasRemaining() && peer.read(received) >= 0) {
+                // the bytes are on their way: read them all, in order
+            }
+            for (int i = 0; i < buffers; i++) {
+                assertEquals((byte) i, received.get(i * 24), "buffer " + i + " in its place");
+            }
+            reactor.execute(() -> sender.close(null));
+        } finally {
+            reactors.stop();
+        }
+    }
+}
