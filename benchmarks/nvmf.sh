@@ -9,7 +9,9 @@
 #   benchmarks/nvmf.sh [ROUNDS] [SECONDS]      (after `mvn install`; writes to stdout)
 # Environment: BENCH_WORKLOADS (e.g. "write,128k,8": comma-separated triples, space between them),
 # BENCH_DIR (where the backing file goes; default /var/tmp, must allow O_DIRECT),
-# BENCH_FILE_MB (default 1024), BENCH_MALLOC=1 (the malloc runs with BENCH_WORKLOADS too).
+# BENCH_FILE_MB (default 1024), BENCH_MALLOC=1 (the malloc runs with BENCH_WORKLOADS too),
+# BENCH_HUGEPAGES (2 MiB pages reserved for the run, as a Mayastor node has them, and restored after;
+# default 320: the node's pool and the bench's, 256 MiB each; 0 leaves the machine as it is).
 set -eu
 ROUNDS=${1:-3}
 SECONDS_PER_RUN=${2:-10}
@@ -24,13 +26,22 @@ NODE="127.0.0.1:$PORT"
 SCHEME=${BENCH_SCHEME:-uring}
 TARGET=${BENCH_TARGET:-replica}
 
+HUGEPAGES=${BENCH_HUGEPAGES:-320}
+HUGEPAGES_BEFORE=$(cat /proc/sys/vm/nr_hugepages)
 cleanup() {
     [ -n "${NODE_PID:-}" ] && kill "$NODE_PID" 2>/dev/null && wait "$NODE_PID" 2>/dev/null || true
+    [ "$HUGEPAGES" -gt 0 ] && echo "$HUGEPAGES_BEFORE" >/proc/sys/vm/nr_hugepages 2>/dev/null || true
     rm -rf "$DIR"
 }
 trap cleanup EXIT INT TERM
 
 echo "# $(date -u +%FT%TZ) $(uname -r), $(nproc) cores, JDK $("$ROOT/distribution/target/mayastor/bin/mayastor" version)"
+# Both sides' DMA buffers on hugepages when reserved (each run's JSON says which it got): a Mayastor
+# node runs with them, and on ordinary memory every O_DIRECT request pins its pages.
+if [ "$HUGEPAGES" -gt 0 ] && [ "$HUGEPAGES_BEFORE" -lt "$HUGEPAGES" ]; then
+    echo "$HUGEPAGES" >/proc/sys/vm/nr_hugepages 2>/dev/null || echo "# could not reserve $HUGEPAGES hugepages (not root?)"
+fi
+echo "# hugepages: $(cat /proc/sys/vm/nr_hugepages) reserved (were $HUGEPAGES_BEFORE)"
 # a file of data, as a used disk holds; written once, read back by every run
 dd if=/dev/urandom of="$FILE" bs=1M count="${BENCH_FILE_MB:-1024}" status=none
 if [ "$TARGET" = replica ]; then cp "$FILE" "$RAW"; else RAW=$FILE; fi
@@ -42,6 +53,7 @@ NODE_PID=$!
 for _ in $(seq 100); do grep -q "ready" "$DIR/node.log" 2>/dev/null && break; sleep 0.2; done
 grep -q "ready" "$DIR/node.log" || { cat "$DIR/node.log"; echo "the target node did not start" >&2; exit 1; }
 TARGET_PID=$(pgrep -f "node-id bench-target" | head -1)
+echo "# target: $(grep -o 'DMA buffer pool: .*' "$DIR/node.log" | head -1)"
 
 # the file's bdev locks it: the node opens it only for the nvmf runs (a pool on it is exported between)
 ctl() { "$M" ctl --node "$NODE" "$@"; }

@@ -157,7 +157,7 @@ final class Bench {
             try {
                 result = run.execute(reactors.reactors(), rampNanos, measureNanos, ioTimeout, targetPid, stop);
                 if (args.flag("json")) {
-                    out.println(result.json(uri, w, bs, qd));
+                    out.println(result.json(uri, w, bs, qd, buffers.onHugepages()));
                 } else {
                     result.print(out, uri, device, w, bs, qd, reactorCount, buffers.onHugepages());
                 }
@@ -447,11 +447,12 @@ final class Bench {
             out.println();
         }
 
-        String json(String uri, Workload w, long bs, long qd) {
-            return String.format(Locale.ROOT, "{\"uri\":\"%s\",\"rw\":\"%s\",\"bs\":%d,\"qd\":%d,\"ios\":%d,\"seconds\":%.3f,"
+        String json(String uri, Workload w, long bs, long qd, boolean hugepages) {
+            return String.format(Locale.ROOT, "{\"uri\":\"%s\",\"rw\":\"%s\",\"bs\":%d,\"qd\":%d,\"buffers\":\"%s\",\"ios\":%d,\"seconds\":%.3f,"
                             + "\"iops\":%.0f,\"bytes_per_second\":%.0f,\"errors\":%d,\"lat_usec\":{\"min\":%.1f,\"mean\":%.1f,"
                             + "\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"p99_9\":%.1f,\"max\":%.1f},\"cpu_usec_per_io\":%.3f%s}",
-                    uri.replace("\\", "\\\\").replace("\"", "\\\""), w.name(), bs, qd, latency.count(), elapsedNanos / 1e9,
+                    uri.replace("\\", "\\\\").replace("\"", "\\\""), w.name(), bs, qd,
+                    hugepages ? "hugepages" : "direct memory", latency.count(), elapsedNanos / 1e9,
                     iops(), bytesPerSecond(bs), errors, latency.min() / 1e3, latency.mean() / 1e3,
                     latency.percentile(0.5) / 1e3, latency.percentile(0.9) / 1e3, latency.percentile(0.99) / 1e3,
                     latency.percentile(0.999) / 1e3, latency.max() / 1e3, cpuMicrosPerIo(cpuNanos),
