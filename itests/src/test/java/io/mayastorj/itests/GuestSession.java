@@ -86,12 +86,14 @@ final class GuestSession implements AutoCloseable {
         Path cmd = share.resolve("cmd-" + n + ".sh");
         Path tmp = share.resolve("cmd-" + n + ".tmp");
         Files.writeString(tmp, "set -u\n" + bash + "\n");
+        long start = System.nanoTime();
         Files.move(tmp, cmd);
         awaitFile("rc-" + n, seconds);
+        double took = (System.nanoTime() - start) / 1e9;
         String out = Files.readString(share.resolve("out-" + n));
         int rc = Integer.parseInt(Files.readString(share.resolve("rc-" + n)).strip());
         System.out.println("guest$ " + bash.lines().findFirst().orElse("") + (bash.lines().count() > 1 ? " ..." : "")
-                + "\n" + out.indent(2) + "  (exit " + rc + ")");
+                + "\n" + out.indent(2) + String.format("  (exit %d, %.1f s)", rc, took));
         return new Result(rc, out);
     }
 

@@ -11,6 +11,9 @@ import java.nio.file.Path;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.parallel.Execution;
+import org.junit.jupiter.api.parallel.ExecutionMode;
+import org.junit.jupiter.api.parallel.ResourceLock;
 
 /**
  * The optional SCSI commands as the Linux kernel's iSCSI initiator and sg3-utils use them, against
@@ -21,6 +24,8 @@ import org.junit.jupiter.api.Test;
  * Exclusive reservation. The node is killed and started again on its state directory; a second
  * guest, another initiator, finds the reservation (PTPL_A, the key, the type) and is refused a write.
  */
+@Execution(ExecutionMode.CONCURRENT) // beside the classes that need no guest: see junit-platform.properties
+@ResourceLock(KernelGuest.LOCK)
 class IscsiReservationTest {
 
     private static final String FIRST = "a1e0c0de-0000-4000-8000-0000000000f1";

@@ -20,6 +20,14 @@ import java.util.concurrent.TimeUnit;
  */
 final class KernelGuest {
 
+    /**
+     * The classes that boot a guest hold this lock: they run one after another, and beside the classes
+     * that need none (junit-platform.properties). A guest's emulated CPUs keep about one core busy and
+     * its tests mostly wait on it, so the suite's other half uses the other core meanwhile; two guests
+     * at once would only slow each other.
+     */
+    static final String LOCK = "qemu-guest";
+
     static final Path VM = Path.of(System.getProperty("mayastor.vm", "../../shared/tools/vm"));
     private static final Path IMAGE = Path.of(System.getProperty("user.home"), ".cache/kernel-vm/initramfs.img");
 

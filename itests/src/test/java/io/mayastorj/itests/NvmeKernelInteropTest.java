@@ -9,6 +9,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.parallel.Execution;
+import org.junit.jupiter.api.parallel.ExecutionMode;
+import org.junit.jupiter.api.parallel.ResourceLock;
 
 /**
  * The Linux kernel's NVMe/TCP host against our target: a replica of a pool on a node process,
@@ -17,6 +20,8 @@ import org.junit.jupiter.api.Test;
  * writes a raw pattern that this test then reads through the node's API. Runs when QEMU and the
  * guest image are there (CI builds them); installs nothing itself.
  */
+@Execution(ExecutionMode.CONCURRENT) // beside the classes that need no guest: see junit-platform.properties
+@ResourceLock(KernelGuest.LOCK)
 class NvmeKernelInteropTest {
 
     private static final String REPLICA = "a1e0c0de-0000-4000-8000-0000000000e1";

@@ -16,10 +16,18 @@ import java.util.stream.Stream;
  * the machine it runs on. Every directory made here is removed after its test class by {@link
  * ScratchCleanup}; when the class failed, the logs and state stay for a person to read and only the
  * disk images go. (No JUnit here: pax-exam's tests run this class inside Felix.)
+ *
+ * <p>Test classes that run alongside one another (the guest classes run concurrently with the rest,
+ * see junit-platform.properties) each own the directories made on their thread, so that one class
+ * ending never removes what another still uses; directories made on other threads are removed when
+ * the next class ends, as before.
  */
 public final class Scratch {
 
+    /** Directories made on a thread that runs no test class. */
     private static final List<Path> DIRS = new ArrayList<>();
+    /** Directories made on a test class's thread, set by {@link ScratchCleanup} before the class. */
+    private static final ThreadLocal<List<Path>> OWNED = new ThreadLocal<>();
 
     private Scratch() {
     }
@@ -27,17 +35,31 @@ public final class Scratch {
     /** A new empty directory under the system's temporary directory, removed after the class. */
     public static Path dir(String prefix) throws IOException {
         Path dir = Files.createTempDirectory(prefix);
-        synchronized (DIRS) {
-            DIRS.add(dir);
+        List<Path> owned = OWNED.get();
+        if (owned != null) {
+            owned.add(dir);
+        } else {
+            synchronized (DIRS) {
+                DIRS.add(dir);
+            }
         }
         return dir;
     }
 
-    /** Removes the directories made since the last call: all of them, or only their disk images when the class failed. */
+    /** From now on, directories made on this thread belong to the class that starts on it. */
+    static void own() {
+        OWNED.set(new ArrayList<>());
+    }
+
+    /**
+     * Removes the directories of the class ending on this thread, and those made elsewhere since the
+     * last call: all of them, or only their disk images when the class failed.
+     */
     static void cleanUp(String testClass, boolean failed) {
-        List<Path> dirs;
+        List<Path> dirs = OWNED.get() == null ? new ArrayList<>() : OWNED.get();
+        OWNED.remove();
         synchronized (DIRS) {
-            dirs = new ArrayList<>(DIRS);
+            dirs.addAll(DIRS);
             DIRS.clear();
         }
         for (Path dir : dirs) {

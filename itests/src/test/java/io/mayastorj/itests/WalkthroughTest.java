@@ -44,6 +44,9 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.parallel.Execution;
+import org.junit.jupiter.api.parallel.ExecutionMode;
+import org.junit.jupiter.api.parallel.ResourceLock;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -60,6 +63,8 @@ import org.junit.jupiter.params.provider.ValueSource;
  * every row whose commit the client saw is there, and the volume is repaired.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
+@Execution(ExecutionMode.CONCURRENT) // beside the classes that need no guest: see junit-platform.properties
+@ResourceLock(KernelGuest.LOCK)
 class WalkthroughTest {
 
     private static final String NS = "mayastor";
