@@ -122,11 +122,7 @@ class CsiGuestTest {
         cluster.resources().apply(ApplyRequest.newBuilder().setManifest(pools.toString()).build());
         cluster.awaitTable("msp", t -> ControlCluster.countLines(t, " online ") == 3, 60, "three pools online");
         guest.awaitFile("agent", 120);
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(180);
-        while (!guest.file("csi-node.log").contains("mayastor CSI node guest ready")) {
-            assertTrue(System.nanoTime() < deadline, "csi-node did not start in the guest:\n" + guest.file("csi-node.log"));
-            Thread.sleep(500);
-        }
+        guest.awaitNodeReady("guest", 0);
         log(String.format("guest up and csi-node ready in %.1f s", (System.nanoTime() - started) / 1e9));
         controllerChannel = CsiEndpoint.parse("tcp://127.0.0.1:" + csiPort).channel();
         nodeChannel = CsiEndpoint.parse("tcp://127.0.0.1:" + forwarded).channel();
@@ -478,13 +474,7 @@ class CsiGuestTest {
         assertEquals(nqn + "\n", attached(), "the connection the killed call made is still there");
 
         Files.writeString(guest.share.resolve("start-node"), "");
-        long started = System.nanoTime();
-        deadline = started + TimeUnit.SECONDS.toNanos(180);
-        while (guest.file("csi-node.log").substring(logged).split("mayastor CSI node guest ready", -1).length < 2) {
-            assertTrue(System.nanoTime() < deadline, "csi-node did not start again:\n" + guest.file("csi-node.log").substring(logged));
-            Thread.sleep(500);
-        }
-        log(String.format("csi-node started again in %.1f s", (System.nanoTime() - started) / 1e9));
+        log(String.format("csi-node started again in %.1f s", guest.awaitNodeReady("guest", logged)));
         // the kubelet calls again (and again, with a backoff, while the plugin cannot be reached: QEMU's
         // port forward accepts a connection before the guest's socket does): staged on the connection there
         deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);

@@ -33,9 +33,7 @@ final class GuestSession implements AutoCloseable {
     /** With a shared directory made beforehand (files the guest needs from its first moment). */
     GuestSession(String script, Map<String, String> env, Path share) throws IOException {
         this.share = share;
-        List<String> command = List.of(KernelGuest.VM.resolve("run.sh").toString(),
-                Path.of("src/test/resources/vm", script).toAbsolutePath().toString());
-        ProcessBuilder b = new ProcessBuilder(command).redirectErrorStream(true);
+        ProcessBuilder b = new ProcessBuilder(KernelGuest.command(script)).redirectErrorStream(true);
         b.environment().put("VM_NO_APT", "1");
         b.environment().put("VM_HOSTROOT", "1");
         b.environment().put("VM_MEM", "2048");
@@ -77,6 +75,36 @@ final class GuestSession implements AutoCloseable {
                 throw new AssertionError("the guest wrote no " + name + " in " + seconds + " s:\n" + console());
             }
             Thread.sleep(200);
+        }
+    }
+
+    /**
+     * How long csi-node may take to be ready in the guest. Its JVM starts under emulation on one vCPU:
+     * 70-120 s on an idle machine, and over 180 s on CI while the other stream of test classes ran
+     * beside it. The wait ends at the ready line, so a generous bound costs a green run nothing.
+     */
+    static final int NODE_START_SECONDS = 600;
+
+    /** Waits for csi-node's ready line in its log after {@code from} (a length of the log); seconds waited. */
+    double awaitNodeReady(String nodeId, int from) throws IOException, InterruptedException {
+        long start = System.nanoTime();
+        long deadline = start + TimeUnit.SECONDS.toNanos(NODE_START_SECONDS);
+        String ready = "mayastor CSI node " + nodeId + " ready";
+        while (true) {
+            String log = file("csi-node.log").substring(from);
+            if (log.contains(ready)) {
+                return (System.nanoTime() - start) / 1e9;
+            }
+            if (!vm.isAlive()) {
+                throw new AssertionError("the guest ended:\n" + console());
+            }
+            if (log.contains(" did not start: ")) {
+                throw new AssertionError("csi-node did not start in the guest:\n" + log);
+            }
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("csi-node was not ready in the guest after " + NODE_START_SECONDS + " s:\n" + log);
+            }
+            Thread.sleep(500);
         }
     }
 

@@ -149,11 +149,7 @@ class WalkthroughTest {
         }
         controllerChannel = CsiEndpoint.parse("tcp://127.0.0.1:" + csiPort).channel();
         guest.awaitFile("agent", 120);
-        deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(180);
-        while (!guest.file("csi-node.log").contains("mayastor CSI node guest ready")) {
-            assertTrue(System.nanoTime() < deadline, "csi-node did not start in the guest:\n" + guest.file("csi-node.log"));
-            Thread.sleep(500);
-        }
+        log(String.format("csi-node ready in the guest %.1f s after its boot", guest.awaitNodeReady("guest", 0)));
         nodeChannel = CsiEndpoint.parse("tcp://127.0.0.1:" + forwarded).channel();
     }
 
