@@ -41,15 +41,9 @@ final class KernelGuest {
         assumeTrue(Files.exists(IMAGE), "the guest image is not built (" + VM + "/build.sh)");
     }
 
-    /**
-     * The VM tool's command for {@code script} (under src/test/resources/vm), at a higher priority than
-     * the tests' other processes. The guest classes run beside the other classes, and under emulation
-     * the guest is CPU-bound: with two busy host threads beside it, csi-node's JVM took 208-226 s to
-     * start in the guest at the usual priority and 102-146 s at this one (three starts each,
-     * alternating). Without root, nice warns and runs it at the usual priority.
-     */
+    /** The VM tool's command for {@code script} (under src/test/resources/vm). */
     static List<String> command(String script) {
-        return List.of("nice", "-n", "-5", VM.resolve("run.sh").toString(),
+        return List.of(VM.resolve("run.sh").toString(),
                 Path.of("src/test/resources/vm", script).toAbsolutePath().toString());
     }
 
