@@ -10,10 +10,10 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /**
- * A QEMU guest that stays up for a whole test class (a JVM under emulation starts in about half a
- * minute): it runs {@code src/test/resources/vm/SCRIPT} with this machine's userspace on its own
- * kernel (VM_HOSTROOT=1), and {@link #exec} runs bash there through the script's agent, over the
- * shared directory.
+ * A QEMU guest that stays up for a whole test class (a JVM under emulation takes minutes to start):
+ * it runs {@code src/test/resources/vm/SCRIPT} with this machine's userspace on its own kernel
+ * (VM_HOSTROOT=1), and {@link #exec} runs bash there through the script's agent, over the shared
+ * directory.
  */
 final class GuestSession implements AutoCloseable {
 
@@ -80,10 +80,10 @@ final class GuestSession implements AutoCloseable {
 
     /**
      * How long csi-node may take to be ready in the guest. Its JVM starts under emulation on one vCPU:
-     * 70-120 s on an idle machine, and over 180 s on CI while the other stream of test classes ran
-     * beside it. The wait ends at the ready line, so a generous bound costs a green run nothing.
+     * 70-90 s with the guest alone, 240 s here and over 180 s on CI with the other stream of test
+     * classes beside it. The wait ends at the ready line, so a generous bound costs a green run nothing.
      */
-    static final int NODE_START_SECONDS = 600;
+    private static final int NODE_START_SECONDS = 600;
 
     /** Waits for csi-node's ready line in its log after {@code from} (a length of the log); seconds waited. */
     double awaitNodeReady(String nodeId, int from) throws IOException, InterruptedException {

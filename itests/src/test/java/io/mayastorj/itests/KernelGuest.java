@@ -22,9 +22,9 @@ final class KernelGuest {
 
     /**
      * The classes that boot a guest hold this lock: they run one after another, and beside the classes
-     * that need none (junit-platform.properties). A guest's emulated CPUs keep about one core busy and
-     * its tests mostly wait on it, so the suite's other half uses the other core meanwhile; two guests
-     * at once would only slow each other.
+     * that need none (junit-platform.properties). Both streams slow down while they overlap (a guest's
+     * emulated CPU keeps about a core busy), but the suite has finished sooner than one class at a time
+     * (README, Tests); two guests at once would only slow each other.
      */
     static final String LOCK = "qemu-guest";
 
