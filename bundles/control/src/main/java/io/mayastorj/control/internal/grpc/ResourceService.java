@@ -101,22 +101,28 @@ public final class ResourceService extends ResourceRpcGrpc.ResourceRpcImplBase {
             store.create(wanted);
             return label + " created";
         }
-        CustomResource current = existing.get();
-        String before = serialization.asJson(current.getSpec()) + current.getMetadata().getLabels()
-                + current.getMetadata().getAnnotations();
-        current.setSpec(wanted.getSpec());
-        if (wanted.getMetadata().getLabels() != null) {
-            current.getMetadata().setLabels(wanted.getMetadata().getLabels());
-        }
-        if (wanted.getMetadata().getAnnotations() != null) {
-            current.getMetadata().setAnnotations(wanted.getMetadata().getAnnotations());
-        }
-        String after = serialization.asJson(current.getSpec()) + current.getMetadata().getLabels()
-                + current.getMetadata().getAnnotations();
-        if (before.equals(after)) {
+        boolean[] changed = {false};
+        store.change((Class) kind.type(), name, r -> {
+            CustomResource current = (CustomResource) r;
+            if (current == null) {
+                throw MayastorException.aborted("%s was deleted meanwhile: apply it again", label);
+            }
+            String before = serialization.asJson(current.getSpec()) + current.getMetadata().getLabels()
+                    + current.getMetadata().getAnnotations();
+            current.setSpec(wanted.getSpec());
+            if (wanted.getMetadata().getLabels() != null) {
+                current.getMetadata().setLabels(wanted.getMetadata().getLabels());
+            }
+            if (wanted.getMetadata().getAnnotations() != null) {
+                current.getMetadata().setAnnotations(wanted.getMetadata().getAnnotations());
+            }
+            String after = serialization.asJson(current.getSpec()) + current.getMetadata().getLabels()
+                    + current.getMetadata().getAnnotations();
+            return changed[0] = !before.equals(after);
+        });
+        if (!changed[0]) {
             return label + " unchanged";
         }
-        store.update(current);
         return label + " configured";
     }
 

@@ -1,8 +1,11 @@
 package io.mayastorj.control.internal.store;
 
 import io.fabric8.kubernetes.client.CustomResource;
+import io.mayastorj.core.error.ErrorKind;
+import io.mayastorj.core.error.MayastorException;
 import java.util.List;
 import java.util.Optional;
+import java.util.function.Predicate;
 
 /**
  * Where the control plane keeps its resources: the Kubernetes API ({@link KubeStore}) or a
@@ -30,6 +33,39 @@ public interface ResourceStore extends AutoCloseable {
      * deletion whose last finalizer this removes is gone afterwards.
      */
     <T extends CustomResource<?, ?>> T update(T resource);
+
+    /** Writes of one {@linkplain #change change} that may lose a race before the caller hears ABORTED. */
+    int CHANGE_ATTEMPTS = 20;
+
+    /**
+     * Reads a resource, lets {@code edit} change it (false: nothing to write; it refuses by
+     * throwing; null when there is none) and writes its metadata and spec. An operator writes the
+     * same resource's status meanwhile, and a write based on an older version is refused (ABORTED):
+     * the edit is then made again on what is there now, as Kubernetes' clients retry a conflict, so
+     * that a caller never sees the race. ABORTED only after {@value #CHANGE_ATTEMPTS} lost races.
+     * Returns the resource as written, or as read when there was nothing to write.
+     */
+    default <T extends CustomResource<?, ?>> T change(Class<T> kind, String name, Predicate<T> edit) {
+        for (int attempt = 1; ; attempt++) {
+            T resource = get(kind, name).orElse(null);
+            if (!edit.test(resource)) {
+                return resource;
+            }
+            try {
+                return update(resource);
+            } catch (MayastorException e) {
+                if (e.kind() != ErrorKind.ABORTED || attempt == CHANGE_ATTEMPTS) {
+                    throw e;
+                }
+            }
+            try {
+                Thread.sleep(attempt); // the other writer's pass may write more than once: let it finish
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw MayastorException.unavailable("interrupted while changing %s", name);
+            }
+        }
+    }
 
     /** Writes the status only. */
     <T extends CustomResource<?, ?>> T updateStatus(T resource);

@@ -121,6 +121,28 @@ class KubeStoreTest {
     }
 
     @Test
+    void aChangeThatLosesToAnotherWriteIsMadeAgainOnTheNewVersion() {
+        store.create(pool("pool-1"));
+        int[] edits = {0};
+        MayastorPool written = store.change(MayastorPool.class, "pool-1", p -> {
+            if (edits[0]++ == 0) { // between this read and its write, another client writes the status
+                MayastorPool other = admin.resources(MayastorPool.class).inNamespace("mayastor").withName("pool-1").get();
+                MayastorPool.Status status = new MayastorPool.Status();
+                status.setState(MayastorPool.ONLINE);
+                other.setStatus(status);
+                admin.resource(other).inNamespace("mayastor").updateStatus();
+            }
+            p.getSpec().setNode("n2");
+            return true;
+        });
+        assertEquals(2, edits[0], "read and edited again after the conflict");
+        MayastorPool read = store.get(MayastorPool.class, "pool-1").orElseThrow();
+        assertEquals("n2", read.getSpec().getNode());
+        assertEquals(MayastorPool.ONLINE, read.getStatus().getState(), "the other write stands");
+        assertEquals(read.getMetadata().getResourceVersion(), written.getMetadata().getResourceVersion());
+    }
+
+    @Test
     void aDeletedResourceStaysWhileItHasAFinalizer() throws Exception {
         MayastorPool p = store.create(pool("pool-1"));
         p.getMetadata().setFinalizers(new ArrayList<>(List.of(Kinds.FINALIZER)));

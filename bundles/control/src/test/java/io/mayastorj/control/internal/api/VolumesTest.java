@@ -1,0 +1,224 @@
+package io.mayastorj.control.internal.api;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
+import io.grpc.Context;
+import io.fabric8.kubernetes.client.CustomResource;
+import io.mayastorj.control.internal.model.MayastorVolume;
+import io.mayastorj.control.internal.nodes.NodeClients;
+import io.mayastorj.control.internal.operator.VolumeOperator;
+import io.mayastorj.control.internal.registry.NodeRegistry;
+import io.mayastorj.control.internal.store.FileStore;
+import io.mayastorj.control.internal.store.ResourceStore;
+import io.mayastorj.core.error.ErrorKind;
+import io.mayastorj.core.error.MayastorException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A caller's change of a volume racing the operator's writes of the same resource. The race is
+ * made certain: the store is a real {@link FileStore}, and just before a caller's spec write
+ * lands, another write of the volume (what the operator would write meanwhile) lands first.
+ */
+class VolumesTest {
+
+    @TempDir
+    Path dir;
+
+    private FileStore files;
+    private RacingStore store;
+    private NodeRegistry registry;
+    private NodeClients clients;
+    private Volumes volumes;
+
+    @BeforeEach
+    void open() {
+        files = new FileStore(dir);
+        store = new RacingStore(files);
+        registry = new NodeRegistry(Duration.ofSeconds(1), 3);
+        clients = new NodeClients(Duration.ofSeconds(1));
+        volumes = new Volumes(store, new VolumeOperator(store, registry, clients, Duration.ofMinutes(5)), registry);
+    }
+
+    @AfterEach
+    void close() {
+        clients.close();
+        registry.close();
+        files.close();
+    }
+
+    /** A 3-replica volume published to app1 through a nexus on s1, whose nexus is down (the operator's part done). */
+    private void published(String name) {
+        MayastorVolume v = new MayastorVolume();
+        v.setMetadata(new ObjectMetaBuilder().withName(name).build());
+        MayastorVolume.Spec spec = new MayastorVolume.Spec();
+        spec.setReplicaCount(3);
+        spec.setRequiredBytes(64L << 20);
+        spec.setProtocol("nvmf");
+        spec.setTargetNode("s1");
+        spec.setAppNode("app1");
+        v.setSpec(spec);
+        MayastorVolume made = files.create(v);
+        MayastorVolume.Status status = new MayastorVolume.Status();
+        status.setState(MayastorVolume.HEALTHY);
+        status.setSize(64L << 20);
+        made.setStatus(status);
+        files.updateStatus(made);
+    }
+
+    private MayastorVolume read(String name) {
+        return files.get(MayastorVolume.class, name).orElseThrow();
+    }
+
+    @Test
+    void anUnpublishThatLosesToAStatusWriteIsMadeAgainAndKeepsBoth() {
+        published("v");
+        store.before(1, v -> {
+            v.getStatus().setReason("the operator wrote this meanwhile");
+            files.updateStatus(v);
+        });
+        MayastorVolume after = volumes.unpublish("v", "app1");
+        assertEquals(1, store.updatesRefused, "the first write lost the race");
+        assertNull(after.getSpec().getTargetNode());
+        assertNull(read("v").getSpec().getTargetNode());
+        assertNull(read("v").getSpec().getAppNode());
+        assertEquals("the operator wrote this meanwhile", read("v").getStatus().getReason(), "the status write stands");
+    }
+
+    @Test
+    void theChangeIsDecidedAgainOnWhatIsThereNow() {
+        published("v");
+        // meanwhile the volume was unpublished from app1 and published to app2: app1's unpublish has nothing to do
+        store.before(1, v -> {
+            v.getSpec().setAppNode("app2");
+            v.getSpec().setTargetNode("s2");
+            files.update(v);
+        });
+        volumes.unpublish("v", "app1");
+        assertEquals(1, store.updatesRefused);
+        assertEquals("app2", read("v").getSpec().getAppNode());
+        assertEquals("s2", read("v").getSpec().getTargetNode());
+    }
+
+    @Test
+    void growingAgainstAStatusWriteGrowsTheSpec() {
+        published("v");
+        store.before(2, v -> {
+            v.getStatus().setReason("pass " + System.nanoTime());
+            files.updateStatus(v);
+        });
+        // the operator is not running: the wait for the size ends at the call's deadline; the spec is what counts here
+        ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor();
+        Context.CancellableContext call = Context.current().withDeadlineAfter(2, TimeUnit.SECONDS, timer);
+        MayastorException waited;
+        try {
+            waited = assertThrows(MayastorException.class, () -> call.call(() -> volumes.grow("v", 128L << 20)));
+        } finally {
+            call.cancel(null);
+            timer.shutdown();
+        }
+        assertEquals(ErrorKind.UNAVAILABLE, waited.kind(), waited.getMessage());
+        assertEquals(2, store.updatesRefused);
+        assertEquals(128L << 20, read("v").getSpec().getRequiredBytes());
+    }
+
+    @Test
+    void aVolumeThatNeverStopsChangingIsAbortedAfterTheLastAttempt() {
+        published("v");
+        store.before(Integer.MAX_VALUE, v -> {
+            v.getStatus().setReason("pass " + System.nanoTime());
+            files.updateStatus(v);
+        });
+        MayastorException e = assertThrows(MayastorException.class, () -> volumes.unpublish("v", "app1"));
+        assertEquals(ErrorKind.ABORTED, e.kind());
+        assertTrue(e.getMessage().startsWith("mayastorvolume v was changed meanwhile"), e.getMessage());
+        assertEquals(ResourceStore.CHANGE_ATTEMPTS, store.updatesRefused);
+        assertEquals("s1", read("v").getSpec().getTargetNode(), "nothing half done");
+    }
+
+    /** A FileStore whose next spec writes of a volume each lose to another write made just before. */
+    private static final class RacingStore implements ResourceStore {
+        private final FileStore files;
+        private int races;
+        private Consumer<MayastorVolume> competitor;
+        int updatesRefused;
+
+        RacingStore(FileStore files) {
+            this.files = files;
+        }
+
+        void before(int times, Consumer<MayastorVolume> write) {
+            races = times;
+            competitor = write;
+        }
+
+        @Override
+        public <T extends CustomResource<?, ?>> T update(T resource) {
+            if (races > 0 && resource instanceof MayastorVolume msv) {
+                races--;
+                competitor.accept(files.get(MayastorVolume.class, msv.getMetadata().getName()).orElseThrow());
+                try {
+                    return files.update(resource);
+                } catch (MayastorException e) {
+                    updatesRefused += e.kind() == ErrorKind.ABORTED ? 1 : 0;
+                    throw e;
+                }
+            }
+            return files.update(resource);
+        }
+
+        @Override
+        public <T extends CustomResource<?, ?>> List<T> list(Class<T> kind) {
+            return files.list(kind);
+        }
+
+        @Override
+        public <T extends CustomResource<?, ?>> Optional<T> get(Class<T> kind, String name) {
+            return files.get(kind, name);
+        }
+
+        @Override
+        public <T extends CustomResource<?, ?>> T create(T resource) {
+            return files.create(resource);
+        }
+
+        @Override
+        public <T extends CustomResource<?, ?>> T updateStatus(T resource) {
+            return files.updateStatus(resource);
+        }
+
+        @Override
+        public void delete(Class<? extends CustomResource<?, ?>> kind, String name) {
+            files.delete(kind, name);
+        }
+
+        @Override
+        public void addListener(Listener listener) {
+            files.addListener(listener);
+        }
+
+        @Override
+        public String describe() {
+            return files.describe();
+        }
+
+        @Override
+        public void close() {
+            files.close();
+        }
+    }
+}
