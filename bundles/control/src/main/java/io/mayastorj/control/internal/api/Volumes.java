@@ -5,6 +5,7 @@ import io.mayastorj.control.internal.model.MayastorVolume;
 import io.mayastorj.control.internal.operator.VolumeOperator;
 import io.mayastorj.control.internal.registry.NodeRegistry;
 import io.mayastorj.control.internal.store.ResourceStore;
+import io.mayastorj.core.error.ErrorKind;
 import io.mayastorj.core.error.MayastorException;
 import java.util.List;
 import java.util.Objects;
@@ -69,25 +70,42 @@ public final class Volumes {
         if (refused != null) {
             throw MayastorException.invalidArgument("volume %s: %s", name, refused);
         }
-        Optional<MayastorVolume> existing = get(name);
-        if (existing.isPresent()) {
-            if (existing.get().getMetadata().getDeletionTimestamp() != null) {
-                throw MayastorException.failedPrecondition("volume %s is being deleted; create it again once it is gone", name);
+        makeOrFind(name, spec);
+        // once the replicas are made, or with the reason they cannot be (pending)
+        return await(name, v -> v.getStatus() != null && v.getStatus().getState() != null, "made");
+    }
+
+    /** Makes the volume, or finds it made as asked; refuses one made otherwise. */
+    private void makeOrFind(String name, MayastorVolume.Spec spec) {
+        for (int attempt = 1; ; attempt++) {
+            Optional<MayastorVolume> existing = get(name);
+            if (existing.isPresent()) {
+                if (existing.get().getMetadata().getDeletionTimestamp() != null) {
+                    throw MayastorException.failedPrecondition("volume %s is being deleted; create it again once it is gone",
+                            name);
+                }
+                MayastorVolume.Spec have = existing.get().getSpec();
+                if (!Objects.equals(have.getRequiredBytes(), spec.getRequiredBytes())
+                        || !Objects.equals(have.getReplicaCount(), spec.getReplicaCount())) {
+                    throw MayastorException.alreadyExists("volume %s exists already with %d bytes and %d replicas", name,
+                            have.getRequiredBytes(), have.getReplicaCount());
+                }
+                return;
             }
-            MayastorVolume.Spec have = existing.get().getSpec();
-            if (!Objects.equals(have.getRequiredBytes(), spec.getRequiredBytes())
-                    || !Objects.equals(have.getReplicaCount(), spec.getReplicaCount())) {
-                throw MayastorException.alreadyExists("volume %s exists already with %d bytes and %d replicas", name,
-                        have.getRequiredBytes(), have.getReplicaCount());
-            }
-        } else {
             MayastorVolume msv = new MayastorVolume();
             msv.getMetadata().setName(name);
             msv.setSpec(spec);
-            store.create(msv);
+            try {
+                store.create(msv);
+                return;
+            } catch (MayastorException e) {
+                if (e.kind() != ErrorKind.ALREADY_EXISTS || attempt == 3) {
+                    throw e;
+                }
+                // another call made it between our look and our create (the provisioner calls again
+                // when one times out): look again, and answer as for the volume that was there
+            }
         }
-        // once the replicas are made, or with the reason they cannot be (pending)
-        return await(name, v -> v.getStatus() != null && v.getStatus().getState() != null, "made");
     }
 
     /**

@@ -32,7 +32,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * A caller's change of a volume racing the operator's writes of the same resource. The race is
  * made certain: the store is a real {@link FileStore}, and just before a caller's spec write
- * lands, another write of the volume (what the operator would write meanwhile) lands first.
+ * lands, another write of the volume (what the operator would write meanwhile) lands first; just
+ * before a caller's create, another call makes the volume.
  */
 class VolumesTest {
 
@@ -150,15 +151,49 @@ class VolumesTest {
         assertEquals("s1", read("v").getSpec().getTargetNode(), "nothing half done");
     }
 
+    private static MayastorVolume.Spec spec(long bytes) {
+        MayastorVolume.Spec spec = new MayastorVolume.Spec();
+        spec.setReplicaCount(3);
+        spec.setRequiredBytes(bytes);
+        spec.setProtocol("nvmf");
+        return spec;
+    }
+
+    @Test
+    void aCreateThatAnotherCallBeatsAnswersWithTheVolumeItMade() {
+        store.beforeCreate(() -> {
+            published("v"); // the provisioner's earlier call, made (64 MiB, 3 replicas) between our look and our create
+        });
+        MayastorVolume v = volumes.create("v", spec(64L << 20));
+        assertEquals(1, store.createsRefused);
+        assertEquals(MayastorVolume.HEALTHY, v.getStatus().getState());
+        assertEquals(64L << 20, v.getSpec().getRequiredBytes());
+    }
+
+    @Test
+    void aCreateThatAnotherCallBeatsWithAnotherSizeIsRefusedNamingIt() {
+        store.beforeCreate(() -> published("v"));
+        MayastorException e = assertThrows(MayastorException.class, () -> volumes.create("v", spec(128L << 20)));
+        assertEquals(ErrorKind.ALREADY_EXISTS, e.kind());
+        assertEquals("volume v exists already with 67108864 bytes and 3 replicas", e.getMessage());
+        assertEquals(1, store.createsRefused);
+    }
+
     /** A FileStore whose next spec writes of a volume each lose to another write made just before. */
     private static final class RacingStore implements ResourceStore {
         private final FileStore files;
         private int races;
         private Consumer<MayastorVolume> competitor;
+        private Runnable creator;
         int updatesRefused;
+        int createsRefused;
 
         RacingStore(FileStore files) {
             this.files = files;
+        }
+
+        void beforeCreate(Runnable create) {
+            creator = create;
         }
 
         void before(int times, Consumer<MayastorVolume> write) {
@@ -193,6 +228,17 @@ class VolumesTest {
 
         @Override
         public <T extends CustomResource<?, ?>> T create(T resource) {
+            if (creator != null) {
+                Runnable first = creator;
+                creator = null;
+                first.run();
+                try {
+                    return files.create(resource);
+                } catch (MayastorException e) {
+                    createsRefused += e.kind() == ErrorKind.ALREADY_EXISTS ? 1 : 0;
+                    throw e;
+                }
+            }
             return files.create(resource);
         }
 
