@@ -117,6 +117,9 @@ public final class Volumes {
     public MayastorVolume publish(String name, String appNode) {
         NodeRegistry.NodeState node = registry.node(appNode == null ? "" : appNode).orElse(null);
         MayastorVolume msv = change(name, v -> {
+            if (v.getMetadata().getDeletionTimestamp() != null) {
+                throw MayastorException.failedPrecondition("volume %s is being deleted", name);
+            }
             if (node == null) {
                 throw MayastorException.notFound("volume %s: node '%s' is not registered", name, appNode);
             }
@@ -172,6 +175,9 @@ public final class Volumes {
     public MayastorVolume move(String name, String node) {
         NodeRegistry.NodeState to = registry.node(node == null ? "" : node).orElse(null);
         change(name, msv -> {
+            if (msv.getMetadata().getDeletionTimestamp() != null) {
+                throw MayastorException.failedPrecondition("volume %s is being deleted", name);
+            }
             MayastorVolume.Spec spec = msv.getSpec();
             if (spec.getTargetNode() == null) {
                 throw MayastorException.failedPrecondition("volume %s is not published: there is no nexus to move", name);
@@ -225,12 +231,16 @@ public final class Volumes {
 
     /**
      * Grows the volume to {@code bytes}: its replicas, then its nexus when it is published; returns
-     * once the status says so. RESOURCE_EXHAUSTED when a replica's pool has not the room (the spec
-     * is put back: a volume is never left asking for what it cannot have).
+     * once the status says so, also when an earlier call asked for it and ran out of time (the
+     * resizer calls again). RESOURCE_EXHAUSTED when a replica's pool has not the room (the spec is
+     * put back: a volume is never left asking for what it cannot have).
      */
     public MayastorVolume grow(String name, long bytes) {
         long[] before = {0};
         MayastorVolume msv = change(name, v -> {
+            if (v.getMetadata().getDeletionTimestamp() != null) {
+                throw MayastorException.notFound("volume %s is being deleted", name);
+            }
             before[0] = v.getSpec().getRequiredBytes();
             if (bytes <= before[0]) {
                 return false;
@@ -241,20 +251,31 @@ public final class Volumes {
             v.getSpec().setRequiredBytes(bytes);
             return true;
         });
-        if (bytes <= before[0]) {
+        boolean asked = bytes > before[0];
+        if (!asked && size(msv) >= bytes) {
             return msv;
         }
-        MayastorVolume done = await(name, v -> v.getStatus() != null && (v.getStatus().getSize() != null
-                && v.getStatus().getSize() >= bytes || grown(v) != null), "grown to " + bytes + " bytes");
+        MayastorVolume done = await(name, v -> size(v) >= bytes || grown(v) != null, "grown to " + bytes + " bytes");
         String problem = grown(done);
-        if (problem != null && (done.getStatus().getSize() == null || done.getStatus().getSize() < bytes)) {
+        if (problem != null && size(done) < bytes) {
+            // what this call asked for, or an earlier one: put back what the volume has
+            long spec = asked ? bytes : before[0];
+            long back = asked ? before[0] : Math.max(size(done), 1);
             change(name, v -> {
-                v.getSpec().setRequiredBytes(before[0]);
+                if (v.getSpec().getRequiredBytes() != spec) {
+                    return false; // asked for again meanwhile: that call decides
+                }
+                v.getSpec().setRequiredBytes(back);
                 return true;
             });
             throw MayastorException.resourceExhausted("%s", problem);
         }
         return done;
+    }
+
+    /** The size the volume has (its status), 0 before it has one. */
+    private static long size(MayastorVolume v) {
+        return v.getStatus() == null || v.getStatus().getSize() == null ? 0 : v.getStatus().getSize();
     }
 
     /** The reason the operator gives for a volume that cannot grow, or null. */
@@ -282,14 +303,19 @@ public final class Volumes {
 
     /** Waits until the volume is gone, within the call's deadline. */
     public void awaitGone(String name) {
-        await(name, v -> v == null, "gone");
+        await(name, v -> false, "gone", true);
     }
 
     /**
-     * Waits until the volume is as wanted (a null volume: gone), or the call's deadline (at most a
-     * minute) is near: it looks again on each change of a volume, and each second.
+     * Waits until the volume is as wanted, or the call's deadline (at most a minute) is near: it
+     * looks again on each change of a volume, and each second. NOT_FOUND when it is gone.
      */
     public MayastorVolume await(String name, Predicate<MayastorVolume> done, String what) {
+        return await(name, done, what, false);
+    }
+
+    /** {@code done} is asked about the volume while there is one; once it is gone, {@code gone} says whether that is done. */
+    private MayastorVolume await(String name, Predicate<MayastorVolume> done, String what, boolean gone) {
         long budget = WAIT_MILLIS;
         if (Context.current().getDeadline() != null) {
             budget = Math.min(budget, Context.current().getDeadline().timeRemaining(TimeUnit.MILLISECONDS) - 500);
@@ -301,11 +327,14 @@ public final class Volumes {
                 seen = volumeChanges;
             }
             MayastorVolume v = get(name).orElse(null);
+            if (v == null) {
+                if (gone) {
+                    return null;
+                }
+                throw MayastorException.notFound("volume %s not found", name);
+            }
             if (done.test(v)) {
                 return v;
-            }
-            if (v == null) {
-                throw MayastorException.notFound("volume %s not found", name);
             }
             if (System.nanoTime() > deadline) {
                 throw MayastorException.unavailable("volume %s is not %s yet (%s%s); it is being worked on", name, what,

@@ -302,7 +302,14 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase i
                         request.getVolumeId(), Optional.ofNullable(msv.get().getSpec().getAppNode())
                                 .orElse(msv.get().getSpec().getTargetNode()));
             }
-            volumes.destroy(request.getVolumeId());
+            try {
+                volumes.destroy(request.getVolumeId());
+            } catch (MayastorException e) {
+                if (e.kind() != ErrorKind.NOT_FOUND) {
+                    throw e;
+                }
+                // another DeleteVolume finished it since we looked: deleted is what was asked
+            }
             volumes.awaitGone(request.getVolumeId());
             LOG.log(Level.INFO, "CSI: volume {0} deleted", request.getVolumeId());
         }
@@ -342,7 +349,14 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase i
             reply(response, ControllerUnpublishVolumeResponse.getDefaultInstance());
             return;
         }
-        volumes.unpublish(request.getVolumeId(), request.getNodeId().isBlank() ? null : request.getNodeId());
+        try {
+            volumes.unpublish(request.getVolumeId(), request.getNodeId().isBlank() ? null : request.getNodeId());
+        } catch (MayastorException e) {
+            if (e.kind() != ErrorKind.NOT_FOUND) {
+                throw e;
+            }
+            // gone since we looked (deleted by another call): unpublished from every node, as above
+        }
         reply(response, ControllerUnpublishVolumeResponse.getDefaultInstance());
     }
 
@@ -464,24 +478,22 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase i
         if (!request.hasCapacityRange()) {
             throw MayastorException.invalidArgument("capacity_range is required");
         }
-        MayastorVolume msv = volumes.find(request.getVolumeId());
         long wanted = size(request.getCapacityRange().getRequiredBytes(), request.getCapacityRange().getLimitBytes());
         boolean nodeExpansion = !request.hasVolumeCapability() || !request.getVolumeCapability().hasBlock();
-        long now = msv.getSpec().getRequiredBytes();
-        if (wanted > now) {
-            MayastorVolume grown;
-            try {
-                grown = volumes.grow(request.getVolumeId(), wanted);
-            } catch (MayastorException e) {
-                if (e.kind() == ErrorKind.RESOURCE_EXHAUSTED) {
-                    throw MayastorException.outOfRange("volume %s cannot grow to %d bytes: %s", request.getVolumeId(), wanted,
-                            e.getMessage());
-                }
-                throw e;
+        MayastorVolume grown;
+        try {
+            // also when the spec is that large already: an earlier call may have run out of time
+            // before the volume grew, and OK now would send the kubelet to a device still small
+            grown = volumes.grow(request.getVolumeId(), wanted);
+        } catch (MayastorException e) {
+            if (e.kind() == ErrorKind.RESOURCE_EXHAUSTED) {
+                throw MayastorException.outOfRange("volume %s cannot grow to %d bytes: %s", request.getVolumeId(), wanted,
+                        e.getMessage());
             }
-            now = grown.getSpec().getRequiredBytes();
-            LOG.log(Level.INFO, "CSI: volume {0} grown to {1} bytes", request.getVolumeId(), now);
+            throw e;
         }
+        long now = grown.getSpec().getRequiredBytes();
+        LOG.log(Level.INFO, "CSI: volume {0} is {1} bytes", request.getVolumeId(), now);
         reply(response, ControllerExpandVolumeResponse.newBuilder().setCapacityBytes(now).setNodeExpansionRequired(nodeExpansion)
                 .build());
     }

@@ -12,6 +12,7 @@ import io.mayastorj.api.v1.GetRequest;
 import io.mayastorj.api.v1.GetResponse;
 import io.mayastorj.api.v1.ResourceRpcGrpc;
 import io.mayastorj.control.internal.model.Kinds;
+import io.mayastorj.control.internal.model.MayastorVolume;
 import io.mayastorj.control.internal.store.ResourceStore;
 import io.mayastorj.core.error.MayastorException;
 import io.mayastorj.core.text.Table;
@@ -102,6 +103,10 @@ public final class ResourceService extends ResourceRpcGrpc.ResourceRpcImplBase {
             return label + " created";
         }
         boolean[] changed = {false};
+        // where a volume is published is the control plane's (publish, unpublish, move, switch-over):
+        // a manifest that does not name it keeps it, as kubectl's merge keeps what it did not set
+        String targetNode = wanted instanceof MayastorVolume v ? v.getSpec().getTargetNode() : null;
+        String appNode = wanted instanceof MayastorVolume v ? v.getSpec().getAppNode() : null;
         store.change((Class) kind.type(), name, r -> {
             CustomResource current = (CustomResource) r;
             if (current == null) {
@@ -109,6 +114,10 @@ public final class ResourceService extends ResourceRpcGrpc.ResourceRpcImplBase {
             }
             String before = serialization.asJson(current.getSpec()) + current.getMetadata().getLabels()
                     + current.getMetadata().getAnnotations();
+            if (current instanceof MayastorVolume was && wanted instanceof MayastorVolume v) {
+                v.getSpec().setTargetNode(targetNode != null ? targetNode : was.getSpec().getTargetNode());
+                v.getSpec().setAppNode(appNode != null || targetNode != null ? appNode : was.getSpec().getAppNode());
+            }
             current.setSpec(wanted.getSpec());
             if (wanted.getMetadata().getLabels() != null) {
                 current.getMetadata().setLabels(wanted.getMetadata().getLabels());

@@ -35,6 +35,7 @@ import io.mayastorj.control.internal.nodes.NexusRecords;
 import io.mayastorj.control.internal.nodes.NodeClients;
 import io.mayastorj.control.internal.registry.NodeRegistry;
 import io.mayastorj.control.internal.store.ResourceStore;
+import io.mayastorj.core.error.ErrorKind;
 import io.mayastorj.core.error.MayastorException;
 import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
@@ -415,6 +416,7 @@ public final class VolumeOperator {
 
         // growth (CSI ControllerExpandVolume): each replica to the spec's size, then the nexus (below)
         String growProblem = null;
+        MayastorException growLater = null;
         long wantedBytes = spec.getRequiredBytes();
         for (int i = 0; i < live.size(); i++) {
             Live r = live.get(i);
@@ -425,7 +427,12 @@ public final class VolumeOperator {
                     live.set(i, new Live(r.node(), r.pool(), r.uuid(), r.shareUri(), r.allowedHosts(), grown.getSize()));
                     LOG.log(Level.INFO, "volume {0}: replica {1} on {2} grown to {3} bytes", name, r.uuid(), r.node(), wantedBytes);
                 } catch (StatusRuntimeException e) {
-                    growProblem = "cannot grow to " + wantedBytes + " bytes: " + NodeClients.translate(r.node(), e).getMessage();
+                    MayastorException why = NodeClients.translate(r.node(), e);
+                    if (why.kind() == ErrorKind.UNAVAILABLE || why.kind() == ErrorKind.ABORTED) {
+                        growLater = why; // the node is away or busy: not a refusal; the pass is tried again
+                    } else {
+                        growProblem = "cannot grow to " + wantedBytes + " bytes: " + why.getMessage();
+                    }
                 }
             }
         }
@@ -489,12 +496,16 @@ public final class VolumeOperator {
         } else if (live.size() < wanted || !behind.isEmpty() || (nexusStatus != null && !"online".equals(nexusStatus.getState()))) {
             state = MayastorVolume.DEGRADED;
             reason = degradedReason(live, away, wanted, behind, nexusStatus, shortfall);
+            reason = growProblem == null ? reason : reason + "; " + growProblem; // the caller's grow waits for either
         } else {
             state = MayastorVolume.HEALTHY;
             reason = growProblem;
         }
         long size = nexusSize[0] >= 0 ? nexusSize[0] : Math.min(smallest, wantedBytes);
         writeStatus(msv, state, reason, nexusStatus, replicas, size);
+        if (growLater != null) {
+            throw growLater;
+        }
     }
 
     /** Where a lost target's nexus goes ({@code node}), or why it stays ({@code why}). */

@@ -123,15 +123,7 @@ class VolumesTest {
             files.updateStatus(v);
         });
         // the operator is not running: the wait for the size ends at the call's deadline; the spec is what counts here
-        ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor();
-        Context.CancellableContext call = Context.current().withDeadlineAfter(2, TimeUnit.SECONDS, timer);
-        MayastorException waited;
-        try {
-            waited = assertThrows(MayastorException.class, () -> call.call(() -> volumes.grow("v", 128L << 20)));
-        } finally {
-            call.cancel(null);
-            timer.shutdown();
-        }
+        MayastorException waited = assertThrows(MayastorException.class, () -> withDeadline(() -> volumes.grow("v", 128L << 20)));
         assertEquals(ErrorKind.UNAVAILABLE, waited.kind(), waited.getMessage());
         assertEquals(2, store.updatesRefused);
         assertEquals(128L << 20, read("v").getSpec().getRequiredBytes());
@@ -149,6 +141,57 @@ class VolumesTest {
         assertTrue(e.getMessage().startsWith("mayastorvolume v was changed meanwhile"), e.getMessage());
         assertEquals(ResourceStore.CHANGE_ATTEMPTS, store.updatesRefused);
         assertEquals("s1", read("v").getSpec().getTargetNode(), "nothing half done");
+    }
+
+    /** Runs {@code call} as a gRPC call with a deadline of two seconds (the waits end half a second before it). */
+    private static <T> T withDeadline(java.util.concurrent.Callable<T> call) throws Exception {
+        ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor();
+        Context.CancellableContext context = Context.current().withDeadlineAfter(2, TimeUnit.SECONDS, timer);
+        try {
+            return context.call(call);
+        } finally {
+            context.cancel(null);
+            timer.shutdown();
+        }
+    }
+
+    private void statusSize(long bytes, String reason) {
+        MayastorVolume v = read("v");
+        v.getStatus().setSize(bytes);
+        v.getStatus().setReason(reason);
+        files.updateStatus(v);
+    }
+
+    @Test
+    void aGrowAskedForBeforeIsWaitedForNotAnsweredAtOnce() throws Exception {
+        published("v");
+        MayastorVolume v = read("v");
+        v.getSpec().setRequiredBytes(128L << 20); // an earlier call wrote this and ran out of time; the volume is still 64 MiB
+        files.update(v);
+        MayastorException waited = assertThrows(MayastorException.class, () -> withDeadline(() -> volumes.grow("v", 128L << 20)));
+        assertEquals(ErrorKind.UNAVAILABLE, waited.kind());
+        assertEquals("volume v is not grown to 134217728 bytes yet (healthy); it is being worked on", waited.getMessage());
+        statusSize(128L << 20, null);
+        assertEquals(128L << 20, withDeadline(() -> volumes.grow("v", 128L << 20)).getStatus().getSize(), "grown: answered at once");
+    }
+
+    @Test
+    void aGrowThePoolsCannotHoldPutsTheSpecBack() {
+        published("v");
+        store.afterUpdate(() -> statusSize(64L << 20, "cannot grow to 134217728 bytes: node s2: pool p2 has 10 MiB free"));
+        MayastorException e = assertThrows(MayastorException.class, () -> volumes.grow("v", 128L << 20));
+        assertEquals(ErrorKind.RESOURCE_EXHAUSTED, e.kind());
+        assertEquals("cannot grow to 134217728 bytes: node s2: pool p2 has 10 MiB free", e.getMessage());
+        assertEquals(64L << 20, read("v").getSpec().getRequiredBytes(), "the spec asks for what the volume has");
+    }
+
+    @Test
+    void aVolumeDeletedWhileACallWaitsIsNotFound() {
+        published("v");
+        store.afterUpdate(() -> files.delete(MayastorVolume.class, "v"));
+        MayastorException e = assertThrows(MayastorException.class, () -> volumes.unpublish("v", "app1"));
+        assertEquals(ErrorKind.NOT_FOUND, e.kind());
+        assertEquals("volume v not found", e.getMessage());
     }
 
     private static MayastorVolume.Spec spec(long bytes) {
@@ -185,11 +228,17 @@ class VolumesTest {
         private int races;
         private Consumer<MayastorVolume> competitor;
         private Runnable creator;
+        private Runnable after;
         int updatesRefused;
         int createsRefused;
 
         RacingStore(FileStore files) {
             this.files = files;
+        }
+
+        /** Runs {@code write} once, just after the next spec write lands. */
+        void afterUpdate(Runnable write) {
+            after = write;
         }
 
         void beforeCreate(Runnable create) {
@@ -213,7 +262,13 @@ class VolumesTest {
                     throw e;
                 }
             }
-            return files.update(resource);
+            T written = files.update(resource);
+            if (after != null) {
+                Runnable then = after;
+                after = null;
+                then.run();
+            }
+            return written;
         }
 
         @Override

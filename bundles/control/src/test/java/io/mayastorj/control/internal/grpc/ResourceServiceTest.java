@@ -1,0 +1,105 @@
+package io.mayastorj.control.internal.grpc;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import io.grpc.stub.StreamObserver;
+import io.mayastorj.api.v1.ApplyRequest;
+import io.mayastorj.api.v1.ApplyResponse;
+import io.mayastorj.control.internal.model.MayastorVolume;
+import io.mayastorj.control.internal.store.FileStore;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code mayastor apply} on the real file store: what a manifest changes, and what it leaves to the control plane. */
+class ResourceServiceTest {
+
+    @TempDir
+    Path dir;
+
+    private FileStore store;
+    private ResourceService service;
+
+    @BeforeEach
+    void open() {
+        store = new FileStore(dir);
+        service = new ResourceService(store);
+    }
+
+    @AfterEach
+    void close() {
+        store.close();
+    }
+
+    private static String volume(String labels, String extra) {
+        return """
+                apiVersion: openebs.io/v1alpha1
+                kind: MayastorVolume
+                metadata:
+                  name: v1
+                  labels: {%s}
+                spec:
+                  replicaCount: 2
+                  requiredBytes: 67108864
+                  protocol: nvmf
+                %s""".formatted(labels, extra);
+    }
+
+    private List<String> apply(String manifest) {
+        List<String> results = new ArrayList<>();
+        service.apply(ApplyRequest.newBuilder().setManifest(manifest).build(), new StreamObserver<>() {
+            @Override
+            public void onNext(ApplyResponse value) {
+                results.addAll(value.getResultsList());
+            }
+
+            @Override
+            public void onError(Throwable t) {
+                throw new AssertionError(t);
+            }
+
+            @Override
+            public void onCompleted() {
+            }
+        });
+        return results;
+    }
+
+    private void publishedBy(String target, String app) {
+        store.change(MayastorVolume.class, "v1", v -> {
+            v.getSpec().setTargetNode(target);
+            v.getSpec().setAppNode(app);
+            return true;
+        });
+    }
+
+    private MayastorVolume.Spec spec() {
+        return store.get(MayastorVolume.class, "v1").orElseThrow().getSpec();
+    }
+
+    @Test
+    void reapplyingAVolumeKeepsWhereTheControlPlanePublishedIt() {
+        assertEquals(List.of("mayastorvolume.openebs.io/v1 created"), apply(volume("", "")));
+        publishedBy("s1", "app1");
+
+        assertEquals(List.of("mayastorvolume.openebs.io/v1 unchanged"), apply(volume("", "")), "the same manifest changes nothing");
+        assertEquals(List.of("mayastorvolume.openebs.io/v1 configured"), apply(volume("team: a", "  replicaCount: 3\n")
+                .replace("  replicaCount: 2\n", "")));
+        assertEquals(3, spec().getReplicaCount());
+        assertEquals("s1", spec().getTargetNode(), "still published: the nexus stays up");
+        assertEquals("app1", spec().getAppNode());
+    }
+
+    @Test
+    void aManifestThatNamesTheTargetNodeIsObeyed() {
+        apply(volume("", ""));
+        publishedBy("s1", "app1");
+        assertEquals(List.of("mayastorvolume.openebs.io/v1 configured"), apply(volume("", "  targetNode: s2\n")));
+        assertEquals("s2", spec().getTargetNode());
+        assertEquals(null, spec().getAppNode(), "a manifest that places the nexus says which application node, if any");
+    }
+}
