@@ -1,5 +1,7 @@
 package io.mayastorj.control.internal.operator;
 
+import io.mayastorj.core.error.ErrorKind;
+import io.mayastorj.core.error.MayastorException;
 import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
 import java.time.Duration;
@@ -39,6 +41,10 @@ public final class Reconciler implements AutoCloseable {
     private final Map<String, Runnable> resyncs = new ConcurrentHashMap<>();
     private final Deque<Key> queue = new ArrayDeque<>();
     private final Set<Key> waiting = new HashSet<>();
+    /** Passes of a key that lost a race to another writer, one after another (under the lock). */
+    private final Map<Key, Integer> racedInARow = new HashMap<>();
+    /** Passes that may lose a race in a row before the next waits as after a failure. */
+    private static final int RACES_BEFORE_BACKOFF = 10;
     private final Set<Key> working = new HashSet<>();
     private final Map<Key, Long> backoffMillis = new HashMap<>();
     private final List<Thread> workers = new ArrayList<>();
@@ -94,7 +100,6 @@ public final class Reconciler implements AutoCloseable {
         resyncs.values().forEach(Runnable::run);
     }
 
-    /** Steps run since start (for tests and the shell). */
     /** Reconcile steps that failed (and were retried). */
     public long failures() {
         return failures;
@@ -105,6 +110,7 @@ public final class Reconciler implements AutoCloseable {
         return busyNanos / 1e9;
     }
 
+    /** Steps run since start (for tests and the shell). */
     public long passes() {
         return passes;
     }
@@ -135,11 +141,23 @@ public final class Reconciler implements AutoCloseable {
         return null;
     }
 
-    private synchronized void done(Key key, boolean failed) {
+    private synchronized void done(Key key, boolean failed, boolean raced) {
         working.remove(key);
         if (waiting.contains(key)) {
             queue.add(key); // an event came meanwhile: once more
             notify();
+        } else if (raced && racedInARow.merge(key, 1, Integer::sum) <= RACES_BEFORE_BACKOFF) {
+            waiting.add(key); // its change event may still be on its way: once more now, on what is there
+            queue.add(key);
+            notify();
+            return;
+        } else if (raced) {
+            LOG.log(Level.WARNING, "{0} {1} changed under {2} passes in a row; trying again later", key.kind(), key.name(),
+                    RACES_BEFORE_BACKOFF);
+            failed = true;
+        }
+        if (!raced) {
+            racedInARow.remove(key);
         }
         if (!failed) {
             backoffMillis.remove(key);
@@ -164,6 +182,7 @@ public final class Reconciler implements AutoCloseable {
                 return;
             }
             boolean failed = false;
+            boolean raced = false;
             Consumer<String> step = handlers.get(key.kind());
             long start = System.nanoTime();
             try {
@@ -174,13 +193,26 @@ public final class Reconciler implements AutoCloseable {
                     LOG.log(Level.DEBUG, "{0} {1} reconciled in {2} ms", key.kind(), key.name(),
                             String.format("%.1f", (System.nanoTime() - start) / 1e6));
                 }
+            } catch (MayastorException e) {
+                if (e.kind() == ErrorKind.ABORTED) {
+                    // another writer changed the resource since this pass read it (a caller's publish
+                    // beside the status this pass wrote): not a failure, the pass runs again at once
+                    raced = true;
+                    LOG.log(Level.DEBUG, "{0} {1} changed meanwhile; reconciling it again: {2}", key.kind(), key.name(),
+                            e.getMessage());
+                } else {
+                    failed = true;
+                    LOG.log(Level.WARNING, "reconciling {0} {1} failed (retried shortly): {2}", key.kind(), key.name(),
+                            e.getMessage());
+                    LOG.log(Level.DEBUG, "the failure", e);
+                }
             } catch (RuntimeException e) {
                 failed = true;
                 LOG.log(Level.WARNING, "reconciling {0} {1} failed (retried shortly): {2}", key.kind(), key.name(),
                         e.getMessage() == null ? e.toString() : e.getMessage());
                 LOG.log(Level.DEBUG, "the failure", e);
             } finally {
-                done(key, failed);
+                done(key, failed, raced);
             }
             long took = System.nanoTime() - start;
             synchronized (this) {
