@@ -449,6 +449,8 @@ public final class VolumeOperator {
                 msv.getSpec().setTargetNode(s.node());
                 msv = store.update(msv); // before the nexus is made there: a restarted control plane makes it there too
                 target = s.node();
+                LOG.log(Level.WARNING, "volume {0}: {1}", name, s.why());
+                store.event(msv, "Warning", "SwitchOver", "volume " + name + ": " + s.why());
             } else {
                 switchWait = s.why();
             }
@@ -508,7 +510,7 @@ public final class VolumeOperator {
         }
     }
 
-    /** Where a lost target's nexus goes ({@code node}), or why it stays ({@code why}). */
+    /** Where a lost target's nexus goes ({@code node}) and why, or why it stays ({@code why} alone). */
     private record Switch(String node, String why) {
     }
 
@@ -568,9 +570,7 @@ public final class VolumeOperator {
         }
         String why = "node " + lost + " silent for " + silent / 1000 + " s: the nexus moves to " + chosen.node()
                 + " (in sync by the record: " + inSync + ")";
-        LOG.log(Level.WARNING, "volume {0}: {1}", name, why);
-        store.event(msv, "Warning", "SwitchOver", "volume " + name + ": " + why);
-        return new Switch(chosen.node(), null);
+        return new Switch(chosen.node(), why); // told once the new target is written: a lost race tells nothing
     }
 
     private static String degradedReason(List<Live> live, List<MayastorVolume.Replica> away, int wanted, Set<String> behind,
