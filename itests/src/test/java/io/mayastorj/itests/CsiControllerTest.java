@@ -35,6 +35,7 @@ import io.mayastorj.csi.v1.ValidateVolumeCapabilitiesRequest;
 import io.mayastorj.csi.v1.VolumeCapability;
 import io.mayastorj.csi.v1.VolumeContentSource;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -312,6 +313,42 @@ class CsiControllerTest {
         assertTrue(s1 > 200 * MIB && s1 <= 256 * MIB, "s1: " + s1);
         assertTrue(all >= 3 * s1 - 3 * 16 * MIB && all <= 3 * 256 * MIB, "all: " + all);
         assertEquals(0, app1, "an application node holds no storage");
+    }
+
+    @Test
+    void twoVolumesAskingForTheSameRoomAtOnceMakeOneWholeVolumeAndOneRefusal() throws Exception {
+        // each 256 MiB pool holds one replica of 160 MiB: both volumes cannot be made, and neither
+        // may be made short of a replica (placed from the same view, each would count on the same room)
+        Map<String, String> sc = Map.of("repl", "3", "protocol", "nvmf");
+        List<String> before = cluster.onNodes(false);
+        List<CompletableFuture<String>> calls = new ArrayList<>();
+        for (String name : List.of("pvc-room-a", "pvc-room-b")) {
+            calls.add(CompletableFuture.supplyAsync(() -> {
+                try {
+                    controller().createVolume(create(name, 160 * MIB, sc).build());
+                    return name + " made";
+                } catch (StatusRuntimeException e) {
+                    return name + " " + e.getStatus().getCode() + ": " + e.getStatus().getDescription();
+                }
+            }));
+        }
+        List<String> outcomes = new ArrayList<>();
+        for (CompletableFuture<String> call : calls) {
+            outcomes.add(call.get(90, TimeUnit.SECONDS));
+        }
+        System.out.println("CsiControllerTest: two volumes for the room of one: " + outcomes);
+        List<String> made = outcomes.stream().filter(o -> o.endsWith(" made")).map(o -> o.substring(0, o.indexOf(' '))).toList();
+        assertEquals(1, made.size(), "one made: " + outcomes);
+        assertEquals(1, outcomes.stream().filter(o -> o.contains(" RESOURCE_EXHAUSTED: ")).count(), "one refused: " + outcomes);
+        Volume v = volume(made.get(0));
+        assertEquals("healthy", v.getState(), v.toString());
+        List<String> added = new ArrayList<>(cluster.onNodes(false));
+        added.removeAll(before);
+        assertEquals(3, added.size(), "three replicas, all the made volume's, on three nodes: " + added);
+        assertEquals(3, added.stream().filter(l -> l.contains(v.getUuid())).map(l -> l.substring(0, l.indexOf(':'))).distinct()
+                .count(), added.toString());
+        controller().deleteVolume(DeleteVolumeRequest.newBuilder().setVolumeId(made.get(0)).build());
+        assertEquals(before, cluster.onNodes(false));
     }
 
     @Test

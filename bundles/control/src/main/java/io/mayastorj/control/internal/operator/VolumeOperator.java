@@ -89,6 +89,8 @@ public final class VolumeOperator {
     /** How long passes may share a view of the nodes that nothing of ours has changed since. */
     private static final long WORLD_MAX_AGE_NANOS = TimeUnit.SECONDS.toNanos(1);
     private volatile World shared;
+    /** Held while replicas are placed and made (see where). */
+    private final Object placing = new Object();
     private final long startedMillis = System.currentTimeMillis();
 
     // switch-over: a published volume whose nexus's node is lost gets a nexus on another node
@@ -368,43 +370,48 @@ public final class VolumeOperator {
         String shortfall = null;
         int have = live.size() + away.size();
         if (have < wanted) {
-            Set<String> excluded = new TreeSet<>(liveNodes);
-            away.forEach(a -> excluded.add(a.getNode()));
-            recorded.forEach(r -> excluded.add(r.getNode())); // a node whose replica was given up gets no new one
-            Placement.Request request = new Placement.Request(wanted, spec.getRequiredBytes(), yes(spec.getThin()),
-                    nonNull(spec.getRequiredNodes()), nonNull(spec.getPreferredNodes()));
-            Placement.Result placed = Placement.place(request, wanted - have, candidates(world), excluded);
-            // a node the registry has online that this view did not reach (it just came back: not asked,
-            // or its channel still reconnecting) is asked again, a few times, before a new volume is refused
-            // — seen in CsiGuestTest as "s2 is offline" for a CreateVolume right after s2 was listed online
-            for (int attempt = 0; attempt < 3 && !placed.satisfied() && live.isEmpty() && away.isEmpty()
-                    && onlineButUnreached(world); attempt++) {
-                if (attempt > 0) {
-                    try {
-                        Thread.sleep(300);
-                    } catch (InterruptedException e) {
-                        Thread.currentThread().interrupt();
-                        break;
+            // one placement at a time: two volumes placed from the same view would both count on
+            // the same free space, and the one that loses on some node would be left short
+            synchronized (placing) {
+                world = fresher(world);
+                Set<String> excluded = new TreeSet<>(liveNodes);
+                away.forEach(a -> excluded.add(a.getNode()));
+                recorded.forEach(r -> excluded.add(r.getNode())); // a node whose replica was given up gets no new one
+                Placement.Request request = new Placement.Request(wanted, spec.getRequiredBytes(), yes(spec.getThin()),
+                        nonNull(spec.getRequiredNodes()), nonNull(spec.getPreferredNodes()));
+                Placement.Result placed = Placement.place(request, wanted - have, candidates(world), excluded);
+                // a node the registry has online that this view did not reach (it just came back: not asked,
+                // or its channel still reconnecting) is asked again, a few times, before a new volume is refused
+                // — seen in CsiGuestTest as "s2 is offline" for a CreateVolume right after s2 was listed online
+                for (int attempt = 0; attempt < 3 && !placed.satisfied() && live.isEmpty() && away.isEmpty()
+                        && onlineButUnreached(world); attempt++) {
+                    if (attempt > 0) {
+                        try {
+                            Thread.sleep(300);
+                        } catch (InterruptedException e) {
+                            Thread.currentThread().interrupt();
+                            break;
+                        }
                     }
+                    world = new World();
+                    shared = world;
+                    placed = Placement.place(request, wanted - have, candidates(world), excluded);
                 }
-                world = new World();
-                shared = world;
-                placed = Placement.place(request, wanted - have, candidates(world), excluded);
-            }
-            if (!placed.satisfied() && live.isEmpty() && away.isEmpty()) {
-                // all or nothing for a new volume: never a half-made one on the nodes
-                writeStatus(msv, MayastorVolume.PENDING, placed.shortfall(), null, List.of(), null);
-                return;
-            }
-            shortfall = placed.satisfied() ? null : placed.shortfall();
-            List<Placement.Candidate> chosen = placed.satisfied() ? placed.chosen() : partial(world, spec, wanted - have, excluded);
-            List<Replica> made = createReplicas(world, chosen, replicaName, spec);
-            for (int i = 0; i < chosen.size(); i++) {
-                Placement.Candidate c = chosen.get(i);
-                live.add(new Live(c.node(), c.pool(), made.get(i).getUuid(), null, List.of(), made.get(i).getSize()));
-                liveNodes.add(c.node());
-                if (!fresh) {
-                    behind.add(made.get(i).getUuid()); // empty, beside replicas that may hold data
+                if (!placed.satisfied() && live.isEmpty() && away.isEmpty()) {
+                    // all or nothing for a new volume: never a half-made one on the nodes
+                    writeStatus(msv, MayastorVolume.PENDING, placed.shortfall(), null, List.of(), null);
+                    return;
+                }
+                shortfall = placed.satisfied() ? null : placed.shortfall();
+                List<Placement.Candidate> chosen = placed.satisfied() ? placed.chosen() : partial(world, spec, wanted - have, excluded);
+                List<Replica> made = createReplicas(world, chosen, replicaName, spec, live.isEmpty() && away.isEmpty());
+                for (int i = 0; i < chosen.size(); i++) {
+                    Placement.Candidate c = chosen.get(i);
+                    live.add(new Live(c.node(), c.pool(), made.get(i).getUuid(), null, List.of(), made.get(i).getSize()));
+                    liveNodes.add(c.node());
+                    if (!fresh) {
+                        behind.add(made.get(i).getUuid()); // empty, beside replicas that may hold data
+                    }
                 }
             }
         } else if (live.size() > wanted) {
@@ -644,8 +651,18 @@ public final class VolumeOperator {
      * Makes the replicas on their nodes at once. When one fails, those made stay (the next pass
      * finds them by name) and the first failure is thrown.
      */
+    /** {@code w}, or a newer view when a call that may change a node started or ended since it was taken. */
+    private World fresher(World w) {
+        return w.changes == clients.changes() ? w : world();
+    }
+
+    /**
+     * Makes a replica on each chosen pool, all at once. When one fails, the others stand (each is
+     * a replica the volume wanted) — but for a new volume ({@code allOrNothing}) they are destroyed
+     * again: a new volume is made whole or not at all, and the next pass places it afresh.
+     */
     private List<Replica> createReplicas(World world, List<Placement.Candidate> chosen, String replicaName,
-                                         MayastorVolume.Spec spec) {
+                                         MayastorVolume.Spec spec, boolean allOrNothing) {
         List<Future<Replica>> calls = new ArrayList<>();
         List<String> uuids = new ArrayList<>();
         for (Placement.Candidate c : chosen) {
@@ -656,11 +673,13 @@ public final class VolumeOperator {
                     .setThin(yes(spec.getThin())).build()));
         }
         List<Replica> made = new ArrayList<>();
+        List<String> madeOn = new ArrayList<>();
         MayastorException failure = null;
         for (int i = 0; i < chosen.size(); i++) {
             Placement.Candidate c = chosen.get(i);
             try {
                 made.add(NodeClients.await(calls.get(i)));
+                madeOn.add(c.node());
                 LOG.log(Level.INFO, "{0}: replica {1} made on {2}/{3}", replicaName, uuids.get(i), c.node(), c.pool());
             } catch (StatusRuntimeException e) {
                 if (failure == null) {
@@ -669,6 +688,19 @@ public final class VolumeOperator {
             }
         }
         if (failure != null) {
+            if (allOrNothing) {
+                for (int i = 0; i < made.size(); i++) {
+                    String uuid = made.get(i).getUuid();
+                    try {
+                        destroyReplica(world, madeOn.get(i), uuid);
+                        LOG.log(Level.INFO, "{0}: replica {1} on {2} destroyed again: the volume is new and not every "
+                                + "replica could be made ({3})", replicaName, uuid, madeOn.get(i), failure.getMessage());
+                    } catch (MayastorException e) {
+                        LOG.log(Level.WARNING, "{0}: replica {1} on {2} stays (it could not be destroyed: {3}); the volume "
+                                + "keeps it", replicaName, uuid, madeOn.get(i), e.getMessage());
+                    }
+                }
+            }
             throw failure;
         }
         return made;
