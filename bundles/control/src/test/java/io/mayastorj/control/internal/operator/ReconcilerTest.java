@@ -8,18 +8,24 @@ import java.time.Duration;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.IntFunction;
 import org.junit.jupiter.api.Test;
 
 class ReconcilerTest {
 
-    @Test
-    void aPassThatLosesARaceRunsAgainAtOnceAndIsNoFailure() throws Exception {
+    /** How a key's passes went: how long until one succeeded, how many ran, how many the reconciler counted failed. */
+    private record Run(long millis, int passes, long failures) {
+    }
+
+    /** Reconciles one key whose pass N throws what {@code failure} gives for N (null: it succeeds). */
+    private static Run reconcile(IntFunction<MayastorException> failure) throws InterruptedException {
         try (Reconciler reconciler = new Reconciler(Duration.ofMinutes(10), 2)) {
             AtomicInteger passes = new AtomicInteger();
             CountDownLatch done = new CountDownLatch(1);
             reconciler.handle("v", name -> {
-                if (passes.incrementAndGet() <= 3) { // the resource changed under its first three passes
-                    throw MayastorException.aborted("mayastorvolume %s was changed meanwhile", name);
+                MayastorException e = failure.apply(passes.incrementAndGet());
+                if (e != null) {
+                    throw e;
                 }
                 done.countDown();
             }, () -> { });
@@ -27,45 +33,31 @@ class ReconcilerTest {
             long start = System.nanoTime();
             reconciler.enqueue("v", "v1");
             assertTrue(done.await(5, TimeUnit.SECONDS));
-            long millis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
-            assertTrue(millis < 900, "no backoff after a race (a failure waits 1 s first): " + millis + " ms");
-            assertEquals(4, passes.get());
-            assertEquals(0, reconciler.failures());
+            return new Run(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start), passes.get(), reconciler.failures());
         }
+    }
+
+    @Test
+    void aPassThatLosesARaceRunsAgainAtOnceAndIsNoFailure() throws Exception {
+        // the resource changed under its first three passes
+        Run run = reconcile(n -> n <= 3 ? MayastorException.aborted("mayastorvolume v1 was changed meanwhile") : null);
+        assertTrue(run.millis() < 900, "no backoff after a race (a failure waits 1 s first): " + run.millis() + " ms");
+        assertEquals(4, run.passes());
+        assertEquals(0, run.failures());
     }
 
     @Test
     void aPassThatKeepsLosingWaitsAsAFailureDoes() throws Exception {
-        try (Reconciler reconciler = new Reconciler(Duration.ofMinutes(10), 1)) {
-            AtomicInteger passes = new AtomicInteger();
-            reconciler.handle("v", name -> {
-                passes.incrementAndGet();
-                throw MayastorException.aborted("mayastorvolume %s was changed meanwhile", name);
-            }, () -> { });
-            reconciler.start();
-            reconciler.enqueue("v", "v1");
-            Thread.sleep(700);
-            assertEquals(11, passes.get(), "ten passes at once after the first, then the backoff's 1 s");
-        }
+        Run run = reconcile(n -> n <= 11 ? MayastorException.aborted("mayastorvolume v1 was changed meanwhile") : null);
+        assertTrue(run.millis() >= 1000, "ten passes at once after the first, then the backoff's 1 s: " + run.millis() + " ms");
+        assertEquals(12, run.passes());
     }
 
     @Test
     void aFailedPassIsRetriedAfterTheBackoff() throws Exception {
-        try (Reconciler reconciler = new Reconciler(Duration.ofMinutes(10), 1)) {
-            AtomicInteger passes = new AtomicInteger();
-            CountDownLatch done = new CountDownLatch(1);
-            reconciler.handle("v", name -> {
-                if (passes.incrementAndGet() == 1) {
-                    throw MayastorException.unavailable("node s1 is away");
-                }
-                done.countDown();
-            }, () -> { });
-            reconciler.start();
-            long start = System.nanoTime();
-            reconciler.enqueue("v", "v1");
-            assertTrue(done.await(5, TimeUnit.SECONDS));
-            assertTrue(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start) >= 1000);
-            assertEquals(1, reconciler.failures());
-        }
+        Run run = reconcile(n -> n == 1 ? MayastorException.unavailable("node s1 is away") : null);
+        assertTrue(run.millis() >= 1000, run.millis() + " ms");
+        assertEquals(2, run.passes());
+        assertEquals(1, run.failures());
     }
 }
