@@ -147,7 +147,7 @@ public final class Volumes {
             return true;
         });
         String target = msv.getSpec().getTargetNode();
-        return await(name, v -> v.getStatus() != null && v.getStatus().getNexus() != null
+        return await(name, v -> v.getStatus() != null && answers(v, msv) && v.getStatus().getNexus() != null
                 && v.getStatus().getNexus().getDeviceUri() != null && target.equals(v.getStatus().getNexus().getNode()),
                 "published on " + target);
     }
@@ -174,7 +174,7 @@ public final class Volumes {
      */
     public MayastorVolume move(String name, String node) {
         NodeRegistry.NodeState to = registry.node(node == null ? "" : node).orElse(null);
-        change(name, msv -> {
+        MayastorVolume moved = change(name, msv -> {
             if (msv.getMetadata().getDeletionTimestamp() != null) {
                 throw MayastorException.failedPrecondition("volume %s is being deleted", name);
             }
@@ -202,7 +202,7 @@ public final class Volumes {
             spec.setTargetNode(node);
             return true;
         });
-        return await(name, v -> v.getStatus() != null && v.getStatus().getNexus() != null
+        return await(name, v -> v.getStatus() != null && answers(v, moved) && v.getStatus().getNexus() != null
                 && v.getStatus().getNexus().getDeviceUri() != null && node.equals(v.getStatus().getNexus().getNode()),
                 "moved to " + node);
     }
@@ -223,10 +223,14 @@ public final class Volumes {
             spec.setAppNode(null);
             return changed[0] = true;
         });
-        if (!changed[0]) {
-            return msv;
+        if (!changed[0] && msv.getSpec().getTargetNode() != null) {
+            return msv; // published to another node: not this call's to take down
         }
-        return await(name, v -> v.getStatus() == null || v.getStatus().getNexus() == null, "unpublished");
+        // written now: the status must answer this spec; cleared before (an earlier call ran out of
+        // time): the nexus gone is enough, whatever spec the status answers
+        boolean wrote = changed[0];
+        return await(name, v -> v.getStatus() == null || (!wrote || answers(v, msv)) && v.getStatus().getNexus() == null,
+                "unpublished");
     }
 
     /**
@@ -255,7 +259,8 @@ public final class Volumes {
         if (!asked && size(msv) >= bytes) {
             return msv;
         }
-        MayastorVolume done = await(name, v -> size(v) >= bytes || grown(v) != null, "grown to " + bytes + " bytes");
+        MayastorVolume done = await(name, v -> size(v) >= bytes || answers(v, msv) && grown(v) != null,
+                "grown to " + bytes + " bytes");
         String problem = grown(done);
         if (problem != null && size(done) < bytes) {
             // what this call asked for, or an earlier one: put back what the volume has
@@ -271,6 +276,18 @@ public final class Volumes {
             throw MayastorException.resourceExhausted("%s", problem);
         }
         return done;
+    }
+
+    /**
+     * True when the volume's status is the operator's answer to the spec as {@code written} (its
+     * {@code observedGeneration} has caught up with that generation), not to an older one: a status
+     * still showing the nexus an earlier unpublish is taking down must not answer a publish. A
+     * store that keeps no generations cannot tell: true.
+     */
+    private static boolean answers(MayastorVolume v, MayastorVolume written) {
+        Long wanted = written.getMetadata().getGeneration();
+        Long seen = v.getStatus() == null ? null : v.getStatus().getObservedGeneration();
+        return wanted == null || seen != null && seen >= wanted;
     }
 
     /** The size the volume has (its status), 0 before it has one. */

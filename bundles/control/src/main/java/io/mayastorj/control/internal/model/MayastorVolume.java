@@ -293,6 +293,8 @@ public class MayastorVolume extends CustomResource<MayastorVolume.Spec, Mayastor
     public static class Status {
         private String state;
         private String reason;
+        /** The spec's generation this status is the operator's answer to (Kubernetes' convention). */
+        private Long observedGeneration;
         private Long size;
         private List<String> targetNodes;
         private Nexus nexus;
@@ -313,6 +315,14 @@ public class MayastorVolume extends CustomResource<MayastorVolume.Spec, Mayastor
 
         public void setReason(String reason) {
             this.reason = reason;
+        }
+
+        public Long getObservedGeneration() {
+            return observedGeneration;
+        }
+
+        public void setObservedGeneration(Long observedGeneration) {
+            this.observedGeneration = observedGeneration;
         }
 
         public Long getSize() {

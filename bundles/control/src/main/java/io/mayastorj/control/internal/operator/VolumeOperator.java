@@ -403,8 +403,19 @@ public final class VolumeOperator {
                     return;
                 }
                 shortfall = placed.satisfied() ? null : placed.shortfall();
-                List<Placement.Candidate> chosen = placed.satisfied() ? placed.chosen() : partial(world, spec, wanted - have, excluded);
-                List<Replica> made = createReplicas(world, chosen, replicaName, spec, live.isEmpty() && away.isEmpty());
+                List<Placement.Candidate> chosen = placed.satisfied() ? placed.chosen()
+                        : partial(world, spec, wanted - have, excluded);
+                List<Replica> made;
+                try {
+                    made = createReplicas(world, chosen, replicaName, spec, live.isEmpty() && away.isEmpty());
+                } catch (MayastorException e) {
+                    if (live.isEmpty() && away.isEmpty()) {
+                        // a new volume, none of it made: pending with the reason, which its creator waits for
+                        writeStatus(msv, MayastorVolume.PENDING, "a replica could not be made: " + e.getMessage(), null,
+                                List.of(), null);
+                    }
+                    throw e;
+                }
                 for (int i = 0; i < chosen.size(); i++) {
                     Placement.Candidate c = chosen.get(i);
                     live.add(new Live(c.node(), c.pool(), made.get(i).getUuid(), null, List.of(), made.get(i).getSize()));
@@ -436,7 +447,9 @@ public final class VolumeOperator {
                 } catch (StatusRuntimeException e) {
                     MayastorException why = NodeClients.translate(r.node(), e);
                     if (why.kind() == ErrorKind.UNAVAILABLE || why.kind() == ErrorKind.ABORTED) {
-                        growLater = why; // the node is away or busy: not a refusal; the pass is tried again
+                        // the node is away or busy: not a refusal; the pass is tried again after a backoff
+                        // (UNAVAILABLE: the reconciler takes ABORTED for a lost race with another writer)
+                        growLater = MayastorException.unavailable("%s", why.getMessage());
                     } else {
                         growProblem = "cannot grow to " + wantedBytes + " bytes: " + why.getMessage();
                     }
@@ -647,19 +660,16 @@ public final class VolumeOperator {
         return List.of();
     }
 
-    /**
-     * Makes the replicas on their nodes at once. When one fails, those made stay (the next pass
-     * finds them by name) and the first failure is thrown.
-     */
     /** {@code w}, or a newer view when a call that may change a node started or ended since it was taken. */
     private World fresher(World w) {
         return w.changes == clients.changes() ? w : world();
     }
 
     /**
-     * Makes a replica on each chosen pool, all at once. When one fails, the others stand (each is
-     * a replica the volume wanted) — but for a new volume ({@code allOrNothing}) they are destroyed
-     * again: a new volume is made whole or not at all, and the next pass places it afresh.
+     * Makes a replica on each chosen pool, all at once; the first failure is thrown. When one
+     * fails, the others stand (the next pass finds them by name) — but for a new volume
+     * ({@code allOrNothing}) they are destroyed again: a new volume is made whole or not at all,
+     * and the next pass places it afresh.
      */
     private List<Replica> createReplicas(World world, List<Placement.Candidate> chosen, String replicaName,
                                          MayastorVolume.Spec spec, boolean allOrNothing) {
@@ -965,6 +975,7 @@ public final class VolumeOperator {
         MayastorVolume.Status s = new MayastorVolume.Status();
         s.setState(state);
         s.setReason(reason);
+        s.setObservedGeneration(msv.getMetadata().getGeneration()); // the spec this pass worked from
         s.setSize(replicas.isEmpty() ? null : size);
         s.setNexus(nexus);
         s.setTargetNodes(nexus == null ? null : List.of(nexus.getNode()));

@@ -92,6 +92,7 @@ class VolumesTest {
             v.getStatus().setReason("the operator wrote this meanwhile");
             files.updateStatus(v);
         });
+        store.afterUpdate(this::operatorAnswers);
         MayastorVolume after = volumes.unpublish("v", "app1");
         assertEquals(1, store.updatesRefused, "the first write lost the race");
         assertNull(after.getSpec().getTargetNode());
@@ -159,7 +160,48 @@ class VolumesTest {
         MayastorVolume v = read("v");
         v.getStatus().setSize(bytes);
         v.getStatus().setReason(reason);
+        v.getStatus().setObservedGeneration(v.getMetadata().getGeneration());
         files.updateStatus(v);
+    }
+
+    /** What the operator's pass writes once it has worked from the spec as it is now (here: no nexus). */
+    private void operatorAnswers() {
+        MayastorVolume v = read("v");
+        v.getStatus().setNexus(null);
+        v.getStatus().setObservedGeneration(v.getMetadata().getGeneration());
+        files.updateStatus(v);
+    }
+
+    @Test
+    void aPublishIsNotAnsweredByTheStatusOfAnEarlierSpec() throws Exception {
+        published("v");
+        MayastorVolume v = read("v");
+        MayastorVolume.Nexus nexus = new MayastorVolume.Nexus();
+        nexus.setNode("s1");
+        nexus.setDeviceUri("nvmf://127.0.0.1:8420/nqn.2019-05.io.openebs:v");
+        nexus.setState("online");
+        v.getStatus().setNexus(nexus);
+        MayastorVolume.Replica replica = new MayastorVolume.Replica();
+        replica.setNode("s1");
+        replica.setPool("p1");
+        v.getStatus().setReplicas(List.of(replica));
+        v.getStatus().setObservedGeneration(v.getMetadata().getGeneration());
+        files.updateStatus(v);
+        // an unpublish cleared the spec; the operator's pass is taking the nexus down and has not written yet
+        v = read("v");
+        v.getSpec().setTargetNode(null);
+        v.getSpec().setAppNode(null);
+        files.update(v);
+        registry.register("app1", "127.0.0.9:10124", "nqn.2014-08.org.nvmexpress:uuid:app1", false);
+
+        MayastorException waited = assertThrows(MayastorException.class, () -> withDeadline(() -> volumes.publish("v", "app1")));
+        assertEquals(ErrorKind.UNAVAILABLE, waited.kind(), "the status showing s1's nexus answers an older spec");
+        assertEquals("s1", read("v").getSpec().getTargetNode());
+        MayastorVolume answered = read("v");
+        answered.getStatus().setObservedGeneration(answered.getMetadata().getGeneration()); // the nexus made again
+        files.updateStatus(answered);
+        assertEquals("nvmf://127.0.0.1:8420/nqn.2019-05.io.openebs:v",
+                withDeadline(() -> volumes.publish("v", "app1")).getStatus().getNexus().getDeviceUri());
     }
 
     @Test
