@@ -61,11 +61,24 @@ class DistributionTest {
         System.out.printf("node stop after SIGTERM: %.2f s%n", seconds);
     }
 
+    /**
+     * A port free on {@code ip} now, never one handed out before in this JVM: the kernel may give
+     * a port it has just given again once it is closed, before the node it was for has bound it
+     * (CI saw a node's gRPC and iSCSI ports come out the same).
+     */
     static int freePort(String ip) throws IOException {
-        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName(ip))) {
-            return s.getLocalPort();
+        while (true) {
+            int port;
+            try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName(ip))) {
+                port = s.getLocalPort();
+            }
+            if (PORTS_GIVEN.add(port)) {
+                return port;
+            }
         }
     }
+
+    private static final java.util.Set<Integer> PORTS_GIVEN = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
     private static Mayastor.Result ctl(String... words) throws Exception {
         String[] args = new String[words.length + 3];

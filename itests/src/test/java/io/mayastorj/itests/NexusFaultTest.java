@@ -33,8 +33,6 @@ import io.mayastorj.load.VerifyingLoad;
 import io.mayastorj.nvmf.internal.host.NvmfBdevFactory;
 import java.io.IOException;
 import java.io.RandomAccessFile;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -136,9 +134,7 @@ class NexusFaultTest {
     }
 
     private static int freePort() throws IOException {
-        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            return s.getLocalPort();
-        }
+        return DistributionTest.freePort("127.0.0.1");
     }
 
     private static int sh(String... command) throws IOException, InterruptedException {

@@ -42,8 +42,6 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintStream;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -128,10 +126,7 @@ public class NodeApiTest {
     }
 
     private void configureNode() throws Exception {
-        int port;
-        try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            port = socket.getLocalPort();
-        }
+        int port = DistributionTest.freePort("127.0.0.1");
         endpoint = "127.0.0.1:" + port;
         Hashtable<String, Object> node = new Hashtable<>();
         node.put("node.id", "itest");

@@ -100,10 +100,7 @@ class NodeStartupTest {
             }
         }
         Path state = Scratch.dir("mayastor-startup");
-        int port;
-        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            port = s.getLocalPort();
-        }
+        int port = DistributionTest.freePort("127.0.0.1");
         // a pool bigger than the free hugepages: refused whatever this machine has reserved
         long mb = (free + 8) * 2;
         try (Mayastor.NodeProcess node = new Mayastor.NodeProcess("--node-id", "huge", "--grpc-endpoint",
