@@ -249,8 +249,7 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase i
         MayastorVolume msv = volumes.create(id, spec);
         if (MayastorVolume.PENDING.equals(msv.getStatus().getState()) && !existed) {
             // nothing was made on any node: do not keep a volume Kubernetes will not know it asked for
-            volumes.destroy(id);
-            volumes.awaitGone(id);
+            destroy(id);
             throw MayastorException.resourceExhausted("cannot make volume %s (%s): %s", id, request.getName(),
                     msv.getStatus().getReason());
         }
@@ -292,6 +291,21 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase i
         return c;
     }
 
+    /**
+     * Deletes the volume and waits until it is gone; one that another call finished meanwhile (a
+     * DeleteVolume, or a CreateVolume for the same name cleaning up after itself) is as good.
+     */
+    private void destroy(String id) {
+        try {
+            volumes.destroy(id);
+        } catch (MayastorException e) {
+            if (e.kind() != ErrorKind.NOT_FOUND) {
+                throw e;
+            }
+        }
+        volumes.awaitGone(id);
+    }
+
     @Override
     public void deleteVolume(DeleteVolumeRequest request, StreamObserver<DeleteVolumeResponse> response) {
         require(request.getVolumeId(), "volume_id");
@@ -302,15 +316,7 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase i
                         request.getVolumeId(), Optional.ofNullable(msv.get().getSpec().getAppNode())
                                 .orElse(msv.get().getSpec().getTargetNode()));
             }
-            try {
-                volumes.destroy(request.getVolumeId());
-            } catch (MayastorException e) {
-                if (e.kind() != ErrorKind.NOT_FOUND) {
-                    throw e;
-                }
-                // another DeleteVolume finished it since we looked: deleted is what was asked
-            }
-            volumes.awaitGone(request.getVolumeId());
+            destroy(request.getVolumeId());
             LOG.log(Level.INFO, "CSI: volume {0} deleted", request.getVolumeId());
         }
         reply(response, DeleteVolumeResponse.getDefaultInstance());

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import io.grpc.Context;
 import io.fabric8.kubernetes.client.CustomResource;
+import io.mayastorj.control.internal.csi.ControllerService;
 import io.mayastorj.control.internal.model.MayastorVolume;
 import io.mayastorj.control.internal.nodes.NodeClients;
 import io.mayastorj.control.internal.operator.VolumeOperator;
@@ -16,6 +17,9 @@ import io.mayastorj.control.internal.store.FileStore;
 import io.mayastorj.control.internal.store.ResourceStore;
 import io.mayastorj.core.error.ErrorKind;
 import io.mayastorj.core.error.MayastorException;
+import io.mayastorj.csi.v1.CapacityRange;
+import io.mayastorj.csi.v1.CreateVolumeRequest;
+import io.mayastorj.csi.v1.VolumeCapability;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -264,6 +268,36 @@ class VolumesTest {
         assertEquals(1, store.createsRefused);
     }
 
+    @Test
+    void aCreateVolumeCleaningUpFindsTheOtherCallCleanedUpFirst() {
+        // the provisioner's two calls for one PVC: the other made the volume, nothing could be placed,
+        // and it deleted the pending volume just before this call went to delete it too
+        ControllerService csi = new ControllerService(volumes, registry, store, () -> null);
+        store.beforeCreate(() -> {
+            MayastorVolume v = new MayastorVolume();
+            v.setMetadata(new ObjectMetaBuilder().withName("pvc-twice").build());
+            MayastorVolume.Spec spec = spec(64L << 20);
+            spec.setReplicaCount(1);
+            v.setSpec(spec);
+            MayastorVolume made = files.create(v);
+            MayastorVolume.Status status = new MayastorVolume.Status();
+            status.setState(MayastorVolume.PENDING);
+            status.setReason("needs 1 pool with 64 MiB free, found 0");
+            made.setStatus(status);
+            files.updateStatus(made);
+        });
+        store.beforeDelete(() -> files.delete(MayastorVolume.class, "pvc-twice"));
+        CreateVolumeRequest request = CreateVolumeRequest.newBuilder().setName("pvc-twice")
+                .addVolumeCapabilities(VolumeCapability.newBuilder().setMount(VolumeCapability.MountVolume.newBuilder()
+                        .setFsType("ext4")).setAccessMode(VolumeCapability.AccessMode.newBuilder()
+                        .setMode(VolumeCapability.AccessMode.Mode.SINGLE_NODE_WRITER)))
+                .setCapacityRange(CapacityRange.newBuilder().setRequiredBytes(64L << 20)).build();
+        MayastorException e = assertThrows(MayastorException.class, () -> csi.createVolume(request, null));
+        assertEquals(ErrorKind.RESOURCE_EXHAUSTED, e.kind(), e.getMessage());
+        assertEquals("cannot make volume pvc-twice (pvc-twice): needs 1 pool with 64 MiB free, found 0", e.getMessage());
+        assertTrue(files.get(MayastorVolume.class, "pvc-twice").isEmpty());
+    }
+
     /** A FileStore whose next spec writes of a volume each lose to another write made just before. */
     private static final class RacingStore implements ResourceStore {
         private final FileStore files;
@@ -271,6 +305,7 @@ class VolumesTest {
         private Consumer<MayastorVolume> competitor;
         private Runnable creator;
         private Runnable after;
+        private Runnable deleter;
         int updatesRefused;
         int createsRefused;
 
@@ -281,6 +316,11 @@ class VolumesTest {
         /** Runs {@code write} once, just after the next spec write lands. */
         void afterUpdate(Runnable write) {
             after = write;
+        }
+
+        /** Runs {@code delete} once, just before the next delete. */
+        void beforeDelete(Runnable delete) {
+            deleter = delete;
         }
 
         void beforeCreate(Runnable create) {
@@ -346,6 +386,11 @@ class VolumesTest {
 
         @Override
         public void delete(Class<? extends CustomResource<?, ?>> kind, String name) {
+            if (deleter != null) {
+                Runnable first = deleter;
+                deleter = null;
+                first.run();
+            }
             files.delete(kind, name);
         }
 
