@@ -193,24 +193,19 @@ public final class Reconciler implements AutoCloseable {
                     LOG.log(Level.DEBUG, "{0} {1} reconciled in {2} ms", key.kind(), key.name(),
                             String.format("%.1f", (System.nanoTime() - start) / 1e6));
                 }
-            } catch (MayastorException e) {
-                if (e.kind() == ErrorKind.ABORTED) {
+            } catch (RuntimeException e) {
+                if (e instanceof MayastorException m && m.kind() == ErrorKind.ABORTED) {
                     // another writer changed the resource since this pass read it (a caller's publish
                     // beside the status this pass wrote): not a failure, the pass runs again at once
                     raced = true;
                     LOG.log(Level.DEBUG, "{0} {1} changed meanwhile; reconciling it again: {2}", key.kind(), key.name(),
-                            e.getMessage());
+                            m.getMessage());
                 } else {
                     failed = true;
                     LOG.log(Level.WARNING, "reconciling {0} {1} failed (retried shortly): {2}", key.kind(), key.name(),
-                            e.getMessage());
+                            e.getMessage() == null ? e.toString() : e.getMessage());
                     LOG.log(Level.DEBUG, "the failure", e);
                 }
-            } catch (RuntimeException e) {
-                failed = true;
-                LOG.log(Level.WARNING, "reconciling {0} {1} failed (retried shortly): {2}", key.kind(), key.name(),
-                        e.getMessage() == null ? e.toString() : e.getMessage());
-                LOG.log(Level.DEBUG, "the failure", e);
             } finally {
                 done(key, failed, raced);
             }

@@ -1,6 +1,7 @@
 package io.mayastorj.control.internal.grpc;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 
 import io.grpc.stub.StreamObserver;
 import io.mayastorj.api.v1.ApplyRequest;
@@ -100,6 +101,6 @@ class ResourceServiceTest {
         publishedBy("s1", "app1");
         assertEquals(List.of("mayastorvolume.openebs.io/v1 configured"), apply(volume("", "  targetNode: s2\n")));
         assertEquals("s2", spec().getTargetNode());
-        assertEquals(null, spec().getAppNode(), "a manifest that places the nexus says which application node, if any");
+        assertNull(spec().getAppNode(), "a manifest that places the nexus says which application node, if any");
     }
 }
