@@ -1,22 +1,24 @@
 #!/bin/sh
 # Writes through a 1-, 2- and 3-replica nexus against the 1-replica case, and rebuild throughput
 # against the device's raw sequential bandwidth, in one run. Three node processes on 127.0.0.1/.2/.3,
-# each with a pool on a file in $BENCH_DIR (default /var/tmp) and a thick 1 GiB replica; the nexus on
+# each with a pool on a file in $BENCH_DIR (default /var/tmp) and a thick replica (BENCH_GIB, 1 GiB); the nexus on
 # the first node has its local replica and the others over NVMe/TCP on loopback; `mayastor bench`
 # drives the nexus through its NVMe/TCP share, or, with BENCH_CLIENT=fio, fio's nbd engine through
 # the NBD plugin (deployed on the first node, port 10851).
 #   benchmarks/nexus.sh [ROUNDS] [SECONDS]    (after `mvn install`)
 # BENCH_POOL_SCHEME=aio|uring names the pools' bdev scheme (default uring);
 # BENCH_SKIP_WRITES=1 runs only the rebuilds; BENCH_REBUILDS='SEGMENT_KIB,TASKS,quiet|load ...' chooses them;
-# BENCH_PROFILE=1 adds, for a rebuild under load, where the CPU goes per process and thread
-# (benchmarks/threads.py) with the load alone, during the rebuild, and after it; BENCH_WARM=1 runs one
-# rebuild under load first, unmeasured, so that the measured one finds its code compiled.
+# BENCH_PROFILE=1 adds where the CPU goes per process and thread (benchmarks/threads.py): during a quiet
+# rebuild; for one under load, with the load alone, during the rebuild, and after it; BENCH_WARM=1 runs one
+# rebuild first the same way (quiet or under the load), unmeasured, so that the measured one finds its code compiled.
 set -eu
 ROUNDS=${1:-2}
 SECS=${2:-8}
 NAME=nexus-bench DEFAULT_DIR=/var/tmp
 . "$(dirname "$0")/nodes.sh"
+VOL_GIB=${BENCH_GIB:-1}
 GIB=1073741824
+VOL=$((VOL_GIB * GIB))
 CLIENT=${BENCH_CLIENT:-mayastor}
 
 node() { # n [extra flags]: starts node n on 127.0.0.n
@@ -33,12 +35,12 @@ uuid() { echo "b0b0b0b0-0000-4000-8000-00000000000$1"; }
 
 for n in 1 2 3; do
     node "$n"
-    truncate -s 1200M "$DIR/pool-$n.img"
+    truncate -s $((VOL_GIB * 1088 + 176))M "$DIR/pool-$n.img"
     ctl "$n" pool create "p$n" "${BENCH_POOL_SCHEME:-uring}://$DIR/pool-$n.img" >/dev/null
     if [ "$n" = 1 ]; then
-        ctl 1 replica create p1 1GiB --uuid "$(uuid 1)" >/dev/null
+        ctl 1 replica create p1 "${VOL_GIB}GiB" --uuid "$(uuid 1)" >/dev/null
     else
-        ctl "$n" replica create "p$n" 1GiB --uuid "$(uuid "$n")" --share nvmf \
+        ctl "$n" replica create "p$n" "${VOL_GIB}GiB" --uuid "$(uuid "$n")" --share nvmf \
             --allowed-host nqn.2019-05.io.openebs:node-name:bench-1 --allowed-host nqn.2019-05.io.openebs:node-name:bench >/dev/null
     fi
 done
@@ -78,7 +80,7 @@ for round in $(seq "$ROUNDS"); do
     done
 done
 
-echo "# rebuild: 1 GiB onto a new remote child of a 1-replica nexus whose volume is full, quiet (no application"
+echo "# rebuild: $VOL_GIB GiB onto a new remote child of a 1-replica nexus whose volume is full, quiet (no application"
 echo "# I/O) and under a 4 KiB random write load at QD 8; rate = segments done x segment size / time (what the"
 echo "# child receives), against what the path carries: the lesser of the child's sequential write over NVMe/TCP"
 echo "# and the source pool's sequential read (1 MiB, QD 8); p99 = the load's write latency during the rebuild, and
@@ -100,20 +102,23 @@ rebuild() { # segment-KiB tasks quiet|load
     rm -f "$DIR"/state-1/nexus/*.properties
     ctl 1 nexus create bench --uuid b0b0b0b0-0000-4000-8000-0000000000fe --child "$(child 1)" >/dev/null
     URI=$(ctl 1 nexus publish bench --protocol nvmf)
-    "$M" bench --uri "$URI" --rw write --bs 1m --qd 8 --size $GIB --time 8s --ramp 0s >/dev/null 2>&1   # fill it
+    "$M" bench --uri "$URI" --rw write --bs 1m --qd 8 --size $VOL --time $((8 * VOL_GIB))s --ramp 0s >/dev/null 2>&1   # fill it
     LAT=""
-    if [ "$3" = load ] && [ -n "${BENCH_WARM:-}" ]; then # a first rebuild under the same load, not measured: the JIT's turn
-        "$M" bench --uri "$URI" --rw randwrite --bs 4k --qd 8 --time 600s --ramp 0s --json >/dev/null 2>&1 &
-        LOAD=$!
-        sleep 2
+    if [ -n "${BENCH_WARM:-}" ]; then # a first rebuild the same way (quiet or under the same load), not measured: the JIT's turn
+        LOAD=""
+        if [ "$3" = load ]; then
+            "$M" bench --uri "$URI" --rw randwrite --bs 4k --qd 8 --time 600s --ramp 0s --json >/dev/null 2>&1 &
+            LOAD=$!
+            sleep 2
+        fi
         ctl 1 nexus add-child bench "$(child 2)" >/dev/null
         until curl -s "http://127.0.0.1:10191/metrics" | grep -F 'child="'"$(child 2)"'"' | grep -q '^mayastor_nexus_child_healthy.* 1\(\.0\)\?$'; do
             sleep 0.05
         done
-        kill "$LOAD" 2>/dev/null || true; wait "$LOAD" 2>/dev/null || true
+        if [ -n "$LOAD" ]; then kill "$LOAD" 2>/dev/null || true; wait "$LOAD" 2>/dev/null || true; fi
         ctl 1 nexus remove-child bench "$(child 2)" >/dev/null
         ctl 2 replica destroy "$(uuid 2)" >/dev/null
-        ctl 2 replica create p2 1GiB --uuid "$(uuid 2)" --share nvmf --allowed-host nqn.2019-05.io.openebs:node-name:bench-1 \
+        ctl 2 replica create p2 "${VOL_GIB}GiB" --uuid "$(uuid 2)" --share nvmf --allowed-host nqn.2019-05.io.openebs:node-name:bench-1 \
             --allowed-host nqn.2019-05.io.openebs:node-name:bench >/dev/null
     fi
     if [ "$3" = load ]; then
@@ -128,11 +133,20 @@ rebuild() { # segment-KiB tasks quiet|load
             python3 "$ROOT/benchmarks/threads.py" snap $PROCS >"$DIR/t1.json"
         fi
     fi
+    if [ "$3" = quiet ] && [ -n "${BENCH_PROFILE:-}" ]; then
+        PROCS="node-1=$PID_1 node-2=$PID_2"
+        python3 "$ROOT/benchmarks/threads.py" snap $PROCS >"$DIR/t1.json"
+    fi
     ctl 1 nexus add-child bench "$(child 2)" >/dev/null
     # watched on the node's /metrics with curl: a ctl call per look would start a JVM, and load the CPU it measures
     until curl -s "http://127.0.0.1:10191/metrics" | grep -F 'child="'"$(child 2)"'"' | grep -q '^mayastor_nexus_child_healthy.* 1\(\.0\)\?$'; do
         sleep 0.05
     done
+    if [ "$3" = quiet ] && [ -n "${BENCH_PROFILE:-}" ]; then
+        python3 "$ROOT/benchmarks/threads.py" snap $PROCS >"$DIR/t2.json"
+        echo "## profile: the quiet rebuild (from before add-child to the child's healthy on /metrics)"
+        python3 "$ROOT/benchmarks/threads.py" diff "$DIR/t1.json" "$DIR/t2.json"
+    fi
     if [ "$3" = load ]; then
         [ -n "${BENCH_PROFILE:-}" ] && python3 "$ROOT/benchmarks/threads.py" snap $PROCS >"$DIR/t2.json"
         kill "$LOAD" 2>/dev/null || true; wait "$LOAD" 2>/dev/null || true   # SIGTERM: it reports what it measured
@@ -158,7 +172,7 @@ rebuild() { # segment-KiB tasks quiet|load
     echo "rebuild segment=${1}KiB tasks=$2 $3: $STATE at $RATE MiB/s = $(python3 -c "print(round($RATE/$PATHCAP, 2))") of the path$LAT"
     ctl 1 nexus destroy bench >/dev/null
     ctl 2 replica destroy "$(uuid 2)" >/dev/null  # a fresh replica for the next run
-    ctl 2 replica create p2 1GiB --uuid "$(uuid 2)" --share nvmf --allowed-host nqn.2019-05.io.openebs:node-name:bench-1 \
+    ctl 2 replica create p2 "${VOL_GIB}GiB" --uuid "$(uuid 2)" --share nvmf --allowed-host nqn.2019-05.io.openebs:node-name:bench-1 \
         --allowed-host nqn.2019-05.io.openebs:node-name:bench >/dev/null
 }
 for config in ${BENCH_REBUILDS:-64,16,quiet 64,16,load}; do # not a pipeline: the nodes it starts must reach cleanup

@@ -55,8 +55,8 @@ public final class Nexus extends BlockDeviceBase {
     private final NexusSettings settings;
     private final ScheduledExecutorService control;
     private final Executor background;
-    /** A reactor for the rebuild's steps (null without reactors: a serial executor on the background pool). */
-    private final Executor home;
+    /** The reactors for the rebuild's steps (none without reactors: a serial executor on the background pool). */
+    private final Executor[] homes;
     private final NexusStore store;
     private final ChildDevices devices;
     final BufferPool buffers;
@@ -120,12 +120,12 @@ public final class Nexus extends BlockDeviceBase {
     private int readCursor;
 
     Nexus(String name, UUID uuid, int blockSize, long blockCount, NexusSettings settings, ScheduledExecutorService control,
-          Executor background, Executor home, NexusStore store, ChildDevices devices, BufferPool buffers) {
+          Executor background, List<? extends Executor> homes, NexusStore store, ChildDevices devices, BufferPool buffers) {
         super(name, uuid, blockSize, blockCount);
         this.settings = settings;
         this.control = control;
         this.background = background;
-        this.home = home;
+        this.homes = homes.toArray(Executor[]::new);
         this.store = store;
         this.devices = devices;
         this.buffers = buffers;
@@ -940,7 +940,8 @@ public final class Nexus extends BlockDeviceBase {
     }
 
     private void startRebuild(Child c, SegmentMap partial) {
-        Rebuild r = new Rebuild(this, c, partial, settings.rebuildTasks(), home != null ? home : Rebuild.serial(background));
+        Rebuild r = new Rebuild(this, c, partial, settings.rebuildTasks(),
+                homes.length > 0 ? homes : new Executor[] {Rebuild.serial(background)});
         c.rebuild = r;
         LOG.log(Level.INFO, "nexus {0}: rebuilding child {1} ({2})", name(), c.uri,
                 partial == null ? "in full, ranges that hold data" : "partial: " + partial.count() + " segments written while it was away");

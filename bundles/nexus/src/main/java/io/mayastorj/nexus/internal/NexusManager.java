@@ -29,6 +29,7 @@ import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
+import java.util.concurrent.Executor;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -60,8 +61,8 @@ public final class NexusManager {
     private final NexusSettings settings;
     private final ScheduledExecutorService control;
     private final ExecutorService background;
-    /** Where rebuild copies take their steps: the node's reactors (absent in unit tests: the background pool). */
-    private volatile ReactorGroup reactors;
+    /** Where rebuild copies take their steps: the node's reactors (none in unit tests: the background pool). */
+    private volatile List<? extends Executor> rebuildHomes = List.of();
     private final Map<UUID, Nexus> nexuses = new LinkedHashMap<>(); // control thread
     /** The host a published nexus's URI names, when not the target's listen address (NAT, pods, a VM's gateway). */
     private volatile String publishAddress = "";
@@ -73,7 +74,7 @@ public final class NexusManager {
                         : new NatsNexusStore(config.nexus_nats_url()),
                 new NexusSettings(config.nexus_rebuild_segment_kib() * 1024, config.nexus_rebuild_tasks(),
                         Duration.ofSeconds(config.nexus_partial_rebuild_window_seconds())));
-        this.reactors = reactors;
+        this.rebuildHomes = reactors.reactors();
         this.publishAddress = config.nexus_publish_address().strip();
     }
 
@@ -87,6 +88,11 @@ public final class NexusManager {
         this.background = Executors.newCachedThreadPool(r -> thread(r, "nexus-io"));
         LOG.log(Level.INFO, "nexus: rebuild in {0} KiB segments, {1} at once; faulted children rebuilt partially within {2} s; records in {3}",
                 settings.segmentBytes() / 1024, settings.rebuildTasks(), settings.partialRebuildWindow().toSeconds(), store.describe());
+    }
+
+    /** Tests: where the rebuilds of nexuses created from now on take their steps, as a node's reactors. */
+    void rebuildOn(List<? extends Executor> homes) {
+        this.rebuildHomes = List.copyOf(homes);
     }
 
     private static Thread thread(Runnable r, String name) {
@@ -180,7 +186,7 @@ public final class NexusManager {
                 throw MayastorException.invalidArgument("nexus %s: size %d is less than one block", name, size);
             }
             Nexus nexus = new Nexus(name, uuid, blockSize, size / blockSize, settings, control, background,
-                    reactors == null ? null : reactors.next(), store, devices, buffers);
+                    rebuildHomes, store, devices, buffers);
             onControl(() -> {
                 nexus.start(opened, stored.map(NexusStore.Stored::revision).orElse(0L),
                         record.map(NexusRecord::incarnation).orElse(0) + 1, record.isPresent() && !record.get().cleanShutdown());

@@ -39,6 +39,8 @@ final class FaultyDevice implements BlockDevice {
     /** Whole 64 KiB segments being written now (a rebuild's copies; the tests' loads write less), and the most at once. */
     final java.util.concurrent.atomic.AtomicInteger segmentWrites = new java.util.concurrent.atomic.AtomicInteger();
     final java.util.concurrent.atomic.AtomicInteger mostSegmentWrites = new java.util.concurrent.atomic.AtomicInteger();
+    /** The threads that submitted writes. */
+    final java.util.Set<String> writers = ConcurrentHashMap.newKeySet();
 
     FaultyDevice(String name, BlockDevice inner) {
         this.name = name;
@@ -125,6 +127,7 @@ final class FaultyDevice implements BlockDevice {
     @Override
     public <C> void write(DmaBuffer buffer, int bufferOffset, long lba, int blocks, IoCompletion<? super C> done, C context) {
         writes.incrementAndGet();
+        writers.add(Thread.currentThread().getName());
         largestWrite.accumulateAndGet(blocks, Math::max);
         IoStatus fail = failWrites;
         if (fail != null) {

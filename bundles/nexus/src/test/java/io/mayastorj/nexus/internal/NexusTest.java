@@ -574,6 +574,35 @@ class NexusTest {
         assertSameData(a, b);
     }
 
+    /**
+     * On a node the copies take their steps on the reactors, spread over them (a remote child has a
+     * queue per reactor): each copy keeps to its own, and the child ends identical all the same.
+     */
+    @Test
+    void aRebuildSpreadsItsCopiesOverTheReactors() throws Exception {
+        List<java.util.concurrent.ExecutorService> reactors = new ArrayList<>();
+        for (int i = 0; i < 2; i++) {
+            String name = "reactor-" + i;
+            reactors.add(java.util.concurrent.Executors.newSingleThreadExecutor(r -> new Thread(r, name)));
+        }
+        try {
+            FaultyDevice a = child("a");
+            FaultyDevice b = child("b");
+            manager().rebuildOn(reactors);
+            manager.create("vol", ID, 0, List.of("bdev:///a"));
+            for (long lba = 0; lba < BLOCKS; lba += 128) {
+                assertEquals(IoStatus.SUCCESS, write(nexus(), lba, 128, lba));
+            }
+            manager.addChild("vol", "bdev:///b");
+            await(() -> view("bdev:///b").state().equals("online"), "b rebuilt");
+            assertEquals(BLOCKS / 128, view("bdev:///b").rebuild().done());
+            assertEquals(java.util.Set.of("reactor-0", "reactor-1"), b.writers, "the child's writes came from both reactors");
+            assertSameData(a, b);
+        } finally {
+            reactors.forEach(java.util.concurrent.ExecutorService::shutdownNow);
+        }
+    }
+
     @Test
     void aFullRebuildCopiesOnlyWhatTheSourceHolds() throws Exception {
         FaultyDevice a = child("a");
