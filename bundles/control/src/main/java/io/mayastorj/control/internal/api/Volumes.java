@@ -241,12 +241,18 @@ public final class Volumes {
      */
     public MayastorVolume grow(String name, long bytes) {
         long[] before = {0};
+        boolean[] wrote = {false};
         MayastorVolume msv = change(name, v -> {
             if (v.getMetadata().getDeletionTimestamp() != null) {
                 throw MayastorException.notFound("volume %s is being deleted", name);
             }
             before[0] = v.getSpec().getRequiredBytes();
-            if (bytes <= before[0]) {
+            long has = size(v);
+            // a larger request the volume has not reached (an earlier call ran out of time, or the
+            // pools could not hold it and the answer was lost) gives way to this one: the latest decides
+            boolean unreached = bytes < before[0] && has > 0 && has < bytes;
+            wrote[0] = bytes > before[0] || unreached;
+            if (!wrote[0]) {
                 return false;
             }
             if (v.getSpec().getLimitBytes() != null && bytes > v.getSpec().getLimitBytes()) {
@@ -255,7 +261,7 @@ public final class Volumes {
             v.getSpec().setRequiredBytes(bytes);
             return true;
         });
-        boolean asked = bytes > before[0];
+        boolean asked = wrote[0];
         if (!asked && size(msv) >= bytes) {
             return msv;
         }
@@ -265,7 +271,8 @@ public final class Volumes {
         if (problem != null && size(done) < bytes) {
             // what this call asked for, or an earlier one: put back what the volume has
             long spec = asked ? bytes : before[0];
-            long back = asked ? before[0] : Math.max(size(done), 1);
+            long has = size(done);
+            long back = has == 0 ? before[0] : asked ? Math.min(before[0], has) : has;
             change(name, v -> {
                 if (v.getSpec().getRequiredBytes() != spec) {
                     return false; // asked for again meanwhile: that call decides

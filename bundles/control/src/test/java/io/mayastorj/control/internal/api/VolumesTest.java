@@ -231,6 +231,34 @@ class VolumesTest {
         assertEquals(64L << 20, read("v").getSpec().getRequiredBytes(), "the spec asks for what the volume has");
     }
 
+    /** An earlier, larger request the pools could not hold: its spec and its answer are still there. */
+    private void unreachedGrow() {
+        published("v");
+        MayastorVolume v = read("v");
+        v.getSpec().setRequiredBytes(256L << 20);
+        files.update(v);
+        statusSize(64L << 20, "cannot grow to 268435456 bytes: node s2: pool p2 has 100 MiB free");
+    }
+
+    @Test
+    void aSmallerGrowReplacesALargerOneTheVolumeNeverReached() throws Exception {
+        unreachedGrow();
+        store.afterUpdate(() -> statusSize(128L << 20, null));
+        MayastorVolume grown = withDeadline(() -> volumes.grow("v", 128L << 20));
+        assertEquals(128L << 20, grown.getStatus().getSize(), "not answered by the larger request's refusal");
+        assertEquals(128L << 20, read("v").getSpec().getRequiredBytes(), "the latest request decides");
+    }
+
+    @Test
+    void aSmallerGrowThePoolsCannotHoldEitherPutsBackWhatTheVolumeHas() {
+        unreachedGrow();
+        store.afterUpdate(() -> statusSize(64L << 20, "cannot grow to 201326592 bytes: node s2: pool p2 has 100 MiB free"));
+        MayastorException e = assertThrows(MayastorException.class, () -> volumes.grow("v", 192L << 20));
+        assertEquals(ErrorKind.RESOURCE_EXHAUSTED, e.kind());
+        assertEquals("cannot grow to 201326592 bytes: node s2: pool p2 has 100 MiB free", e.getMessage());
+        assertEquals(64L << 20, read("v").getSpec().getRequiredBytes(), "neither request stays asked for");
+    }
+
     @Test
     void aVolumeDeletedWhileACallWaitsIsNotFound() {
         published("v");
