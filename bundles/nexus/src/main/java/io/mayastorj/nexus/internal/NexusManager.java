@@ -63,6 +63,8 @@ public final class NexusManager {
     private final ExecutorService background;
     /** Where rebuild copies take their steps: the node's reactors (none in unit tests: the background pool). */
     private volatile List<? extends Executor> rebuildHomes = List.of();
+    /** Each nexus's copies start on the next reactor, so that several rebuilds spread over all of them. */
+    private final java.util.concurrent.atomic.AtomicInteger nextHome = new java.util.concurrent.atomic.AtomicInteger();
     private final Map<UUID, Nexus> nexuses = new LinkedHashMap<>(); // control thread
     /** The host a published nexus's URI names, when not the target's listen address (NAT, pods, a VM's gateway). */
     private volatile String publishAddress = "";
@@ -93,6 +95,14 @@ public final class NexusManager {
     /** Tests: where the rebuilds of nexuses created from now on take their steps, as a node's reactors. */
     void rebuildOn(List<? extends Executor> homes) {
         this.rebuildHomes = List.copyOf(homes);
+    }
+
+    private static List<Executor> rotated(List<? extends Executor> homes, int by) {
+        List<Executor> list = new ArrayList<>(homes);
+        if (!list.isEmpty()) {
+            java.util.Collections.rotate(list, -Math.floorMod(by, list.size()));
+        }
+        return list;
     }
 
     private static Thread thread(Runnable r, String name) {
@@ -186,7 +196,7 @@ public final class NexusManager {
                 throw MayastorException.invalidArgument("nexus %s: size %d is less than one block", name, size);
             }
             Nexus nexus = new Nexus(name, uuid, blockSize, size / blockSize, settings, control, background,
-                    rebuildHomes, store, devices, buffers);
+                    rotated(rebuildHomes, nextHome.getAndIncrement()), store, devices, buffers);
             onControl(() -> {
                 nexus.start(opened, stored.map(NexusStore.Stored::revision).orElse(0L),
                         record.map(NexusRecord::incarnation).orElse(0) + 1, record.isPresent() && !record.get().cleanShutdown());

@@ -64,6 +64,8 @@ final class Rebuild {
     private int active;
     private volatile State state = State.WAITING;
     private boolean aborted;
+    /** ended() has run: the buffers are released once, the nexus told once. */
+    private boolean finished;
     private String error = "";
     private final Task[] tasks;
 
@@ -307,22 +309,36 @@ final class Rebuild {
     private void idle(Task t) {
         boolean last;
         synchronized (this) {
-            t.running = false;
-            active--;
-            last = active == 0;
-            if (last && state == State.RUNNING && exhausted()) {
-                state = State.COMPLETED;
-            }
+            last = idleLocked(t);
         }
         if (last) {
             ended();
         }
     }
 
+    /**
+     * {@link #idle} under the lock the caller took to decide it: a copy that saw the rebuild paused
+     * must not look running to a resume that comes before it is idle (the resume would pass it by).
+     * True when it was the last copy running.
+     */
+    private boolean idleLocked(Task t) {
+        t.running = false;
+        active--;
+        boolean last = active == 0;
+        if (last && state == State.RUNNING && exhausted()) {
+            state = State.COMPLETED;
+        }
+        return last;
+    }
+
     private void ended() {
-        State s = state;
-        if (s == State.PAUSED || s == State.RUNNING) {
-            return;
+        State s;
+        synchronized (this) {
+            s = state;
+            if (s == State.PAUSED || s == State.RUNNING || finished) {
+                return; // not over, or over already (a cancel between the last copy's idle and its ended)
+            }
+            finished = true;
         }
         endNanos = System.nanoTime();
         for (Task t : tasks) {
@@ -421,13 +437,19 @@ final class Rebuild {
         void next() {
             long s;
             boolean quietNow;
+            boolean last = false;
             synchronized (Rebuild.this) {
                 quietNow = quiet();
                 s = state != State.RUNNING || !quietNow && index >= LOAD_TASKS ? -1 : take(capacity > 1 && quietNow ? capacity : 1);
                 runEnd = cursor;
+                if (s < 0) {
+                    last = idleLocked(this); // done, stopped, or waiting for a quiet moment (a running copy launches it again)
+                }
             }
             if (s < 0) {
-                idle(this); // done, stopped, or waiting for a quiet moment (a running copy launches it again)
+                if (last) {
+                    ended();
+                }
                 return;
             }
             if (quietNow && index == 0) {

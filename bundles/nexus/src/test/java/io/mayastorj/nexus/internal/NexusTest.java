@@ -581,14 +581,31 @@ class NexusTest {
     @Test
     void aRebuildSpreadsItsCopiesOverTheReactors() throws Exception {
         List<java.util.concurrent.ExecutorService> reactors = new ArrayList<>();
+        List<java.util.concurrent.Executor> homes = new ArrayList<>();
+        // each reactor's first step waits until the other's has come (at most 5 s): else on a busy
+        // machine the first copy could copy everything before the second reactor's thread ever ran
+        CountDownLatch bothStarted = new CountDownLatch(2);
         for (int i = 0; i < 2; i++) {
             String name = "reactor-" + i;
-            reactors.add(java.util.concurrent.Executors.newSingleThreadExecutor(r -> new Thread(r, name)));
+            java.util.concurrent.ExecutorService reactor = java.util.concurrent.Executors.newSingleThreadExecutor(r -> new Thread(r, name));
+            reactors.add(reactor);
+            AtomicBoolean started = new AtomicBoolean();
+            homes.add(step -> reactor.execute(() -> {
+                if (started.compareAndSet(false, true)) {
+                    bothStarted.countDown();
+                    try {
+                        bothStarted.await(5, TimeUnit.SECONDS);
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                }
+                step.run();
+            }));
         }
         try {
             FaultyDevice a = child("a");
             FaultyDevice b = child("b");
-            manager().rebuildOn(reactors);
+            manager().rebuildOn(homes);
             manager.create("vol", ID, 0, List.of("bdev:///a"));
             for (long lba = 0; lba < BLOCKS; lba += 128) {
                 assertEquals(IoStatus.SUCCESS, write(nexus(), lba, 128, lba));

@@ -248,10 +248,12 @@ public final class Volumes {
             }
             before[0] = v.getSpec().getRequiredBytes();
             long has = size(v);
-            // a larger request the volume has not reached (an earlier call ran out of time, or the
-            // pools could not hold it and the answer was lost) gives way to this one: the latest decides
-            boolean unreached = bytes < before[0] && has > 0 && has < bytes;
-            wrote[0] = bytes > before[0] || unreached;
+            // a larger request the pools could not hold (its caller ran out of time before the answer)
+            // gives way to this one: the latest decides. Only on the operator's answer to the spec as
+            // it is: a status from before might not show a volume grown meanwhile, and a spec must
+            // never ask for less than the volume has (its file system may fill it already)
+            boolean refused = bytes < before[0] && answers(v, v) && grown(v) != null && has > 0 && has < bytes;
+            wrote[0] = bytes > before[0] || refused;
             if (!wrote[0]) {
                 return false;
             }
