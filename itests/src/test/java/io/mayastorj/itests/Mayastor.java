@@ -126,6 +126,33 @@ final class Mayastor {
             }
         }
 
+        /**
+         * The threads of the node's JVM (jcmd Thread.print), for the message of a test that found the
+         * node stuck: a hang seen once in CI is then explained by the run that saw it.
+         */
+        String threads() {
+            StringBuilder dump = new StringBuilder();
+            java.util.stream.Stream.concat(java.util.stream.Stream.of(process.toHandle()), process.toHandle().descendants())
+                    .forEach(h -> {
+                        String command = h.info().command().orElse("?");
+                        if (!command.endsWith("/java")) {
+                            dump.append("pid ").append(h.pid()).append(": ").append(command).append(" (not a JVM)\n");
+                            return;
+                        }
+                        try {
+                            Process jcmd = new ProcessBuilder(java.nio.file.Path.of(System.getProperty("java.home"), "bin", "jcmd").toString(),
+                                    String.valueOf(h.pid()), "Thread.print").redirectErrorStream(true).start();
+                            dump.append(new String(jcmd.getInputStream().readAllBytes(), StandardCharsets.UTF_8));
+                            jcmd.waitFor(30, TimeUnit.SECONDS);
+                        } catch (IOException e) {
+                            dump.append("jcmd failed: ").append(e.getMessage());
+                        } catch (InterruptedException e) {
+                            Thread.currentThread().interrupt();
+                        }
+                    });
+            return dump.length() == 0 ? "(pid " + process.pid() + " has ended)" : dump.toString();
+        }
+
         @Override
         public void close() throws InterruptedException {
             process.toHandle().destroy(); // SIGTERM; Process.destroy() would also close our end of its output

@@ -45,7 +45,8 @@ class NodeStartupTest {
             try (Mayastor.NodeProcess node = new Mayastor.NodeProcess("--node-id", "clash2", "--grpc-endpoint", endpoint,
                     "--nvmf-address", "127.0.0.3", "--nvmf-port", String.valueOf(taken.getLocalPort()),
                     "--state-dir", state.toString(), "--buffers-mb", "8")) {
-                assertTrue(node.process.waitFor(60, TimeUnit.SECONDS), "the process ends:\n" + node.output());
+                assertTrue(node.process.waitFor(60, TimeUnit.SECONDS), () -> "the process ends:\n" + node.output()
+                        + "\nits threads:\n" + node.threads());
                 assertEquals(1, node.process.exitValue());
                 String output = node.output();
                 String expected = "error: node clash2 did not start: the nvmf target cannot listen on 127.0.0.3:"
