@@ -20,6 +20,7 @@ import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -34,6 +35,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Supplier;
 import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
@@ -64,7 +66,7 @@ public final class NexusManager {
     /** Where rebuild copies take their steps: the node's reactors (none in unit tests: the background pool). */
     private volatile List<? extends Executor> rebuildHomes = List.of();
     /** Each nexus's copies start on the next reactor, so that several rebuilds spread over all of them. */
-    private final java.util.concurrent.atomic.AtomicInteger nextHome = new java.util.concurrent.atomic.AtomicInteger();
+    private final AtomicInteger nextHome = new AtomicInteger();
     private final Map<UUID, Nexus> nexuses = new LinkedHashMap<>(); // control thread
     /** The host a published nexus's URI names, when not the target's listen address (NAT, pods, a VM's gateway). */
     private volatile String publishAddress = "";
@@ -100,7 +102,7 @@ public final class NexusManager {
     private static List<Executor> rotated(List<? extends Executor> homes, int by) {
         List<Executor> list = new ArrayList<>(homes);
         if (!list.isEmpty()) {
-            java.util.Collections.rotate(list, -Math.floorMod(by, list.size()));
+            Collections.rotate(list, -Math.floorMod(by, list.size()));
         }
         return list;
     }

@@ -31,8 +31,12 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.Random;
+import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Executor;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
@@ -576,18 +580,18 @@ class NexusTest {
 
     /**
      * On a node the copies take their steps on the reactors, spread over them (a remote child has a
-     * queue per reactor): each copy keeps to its own, and the child ends identical all the same.
+     * queue per reactor): the child's writes come from every reactor, and it ends identical all the same.
      */
     @Test
     void aRebuildSpreadsItsCopiesOverTheReactors() throws Exception {
-        List<java.util.concurrent.ExecutorService> reactors = new ArrayList<>();
-        List<java.util.concurrent.Executor> homes = new ArrayList<>();
+        List<ExecutorService> reactors = new ArrayList<>();
+        List<Executor> homes = new ArrayList<>();
         // each reactor's first step waits until the other's has come (at most 5 s): else on a busy
         // machine the first copy could copy everything before the second reactor's thread ever ran
         CountDownLatch bothStarted = new CountDownLatch(2);
         for (int i = 0; i < 2; i++) {
             String name = "reactor-" + i;
-            java.util.concurrent.ExecutorService reactor = java.util.concurrent.Executors.newSingleThreadExecutor(r -> new Thread(r, name));
+            ExecutorService reactor = Executors.newSingleThreadExecutor(r -> new Thread(r, name));
             reactors.add(reactor);
             AtomicBoolean started = new AtomicBoolean();
             homes.add(step -> reactor.execute(() -> {
@@ -613,10 +617,10 @@ class NexusTest {
             manager.addChild("vol", "bdev:///b");
             await(() -> view("bdev:///b").state().equals("online"), "b rebuilt");
             assertEquals(BLOCKS / 128, view("bdev:///b").rebuild().done());
-            assertEquals(java.util.Set.of("reactor-0", "reactor-1"), b.writers, "the child's writes came from both reactors");
+            assertEquals(Set.of("reactor-0", "reactor-1"), b.writers, "the child's writes came from both reactors");
             assertSameData(a, b);
         } finally {
-            reactors.forEach(java.util.concurrent.ExecutorService::shutdownNow);
+            reactors.forEach(ExecutorService::shutdownNow);
         }
     }
 
