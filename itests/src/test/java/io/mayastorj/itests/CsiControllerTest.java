@@ -9,6 +9,9 @@ import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.mayastorj.api.v1.ApplyRequest;
+import io.mayastorj.api.v1.DestroyReplicaRequest;
+import io.mayastorj.api.v1.ListNexusOptions;
+import io.mayastorj.api.v1.ListReplicaOptions;
 import io.mayastorj.api.v1.Volume;
 import io.mayastorj.csi.CsiEndpoint;
 import io.mayastorj.csi.v1.CapacityRange;
@@ -38,6 +41,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
@@ -378,5 +382,84 @@ class CsiControllerTest {
                 .setNodeId("app1").build());
         controller().deleteVolume(DeleteVolumeRequest.newBuilder().setVolumeId("pvc-crash").build());
         assertEquals(List.of(), held(v.getUuid()));
+    }
+
+    @Test
+    void aSpecEditedBelowTheVolumesSizeShrinksNothingAndAnInvalidOneKeepsItsRecord() throws Exception {
+        // a volume's file system may fill all it has: a spec asking for less (kubectl edit, or a refused
+        // grow's rollback crossing the operator's growth) must not make a smaller nexus or replica
+        controller().createVolume(create("pvc-shrink", 8 * MIB, Map.of("repl", "2", "thin", "true")).build());
+        controller().controllerExpandVolume(ControllerExpandVolumeRequest.newBuilder().setVolumeId("pvc-shrink")
+                .setCapacityRange(CapacityRange.newBuilder().setRequiredBytes(16 * MIB)).build());
+        String uuid = cluster.awaitVolume("pvc-shrink", x -> x.getReplicasCount() == 2, 30, "two replicas").getUuid();
+        publish("pvc-shrink", "app1", mount("ext4"));
+        assertEquals(List.of(16 * MIB), nexusSizes(uuid));
+        String edited = "apiVersion: openebs.io/v1alpha1\nkind: MayastorVolume\nmetadata:\n  name: pvc-shrink\nspec:\n"
+                + "  replicaCount: 2\n  requiredBytes: " + 8 * MIB + "\n  thin: true\n";
+        assertEquals("mayastorvolume.openebs.io/pvc-shrink configured", cluster.resources().apply(ApplyRequest.newBuilder()
+                .setManifest(edited).build()).getResults(0));
+        String shrink = "spec.requiredBytes 8388608 is less than the volume's 16777216 bytes: a volume does not shrink";
+        cluster.awaitVolume("pvc-shrink", x -> x.getReason().equals(shrink), 30, "the reason for the spec below the size");
+
+        // published again: the nexus is made at the size the volume has
+        controller().controllerUnpublishVolume(ControllerUnpublishVolumeRequest.newBuilder().setVolumeId("pvc-shrink")
+                .setNodeId("app1").build());
+        assertEquals(List.of(), nexusSizes(uuid));
+        publish("pvc-shrink", "app1", mount("ext4"));
+        assertEquals(List.of(16 * MIB), nexusSizes(uuid));
+
+        // a replica lost: its replacement is made at that size too (and rebuilt)
+        Map<String, Long> sizes = replicaSizes(uuid);
+        String nexusNode = cluster.onNodes(false).stream().filter(l -> l.endsWith("nexus " + uuid)).findFirst().orElseThrow()
+                .split(":")[0];
+        String lost = sizes.keySet().stream().filter(n -> !n.equals(nexusNode)).findFirst().orElseThrow();
+        String lostUuid = cluster.replicas(lost).listReplicas(ListReplicaOptions.getDefaultInstance()).getReplicasList().stream()
+                .filter(r -> r.getName().contains(uuid)).findFirst().orElseThrow().getUuid();
+        cluster.replicas(lost).destroyReplica(DestroyReplicaRequest.newBuilder().setUuid(lostUuid).setForce(true).build());
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (replicaSizes(uuid).containsKey(lost) || replicaSizes(uuid).size() < 2) {
+            assertTrue(System.nanoTime() < deadline, "no replacement for the replica on " + lost + ": " + replicaSizes(uuid)
+                    + cluster.nodeTails());
+            Thread.sleep(200);
+        }
+        assertEquals(List.of(16 * MIB, 16 * MIB), List.copyOf(replicaSizes(uuid).values()), replicaSizes(uuid).toString());
+        cluster.awaitVolume("pvc-shrink", x -> x.getState().equals("healthy"), 60, "rebuilt");
+
+        // a spec that cannot be served changes nothing, and its record stays: which replicas, which are behind
+        String invalid = edited + "  limitBytes: " + 4 * MIB + "\n";
+        cluster.resources().apply(ApplyRequest.newBuilder().setManifest(invalid).build());
+        Volume v = cluster.awaitVolume("pvc-shrink", x -> x.getReason().startsWith("invalid spec: "), 30, "the invalid spec");
+        assertEquals("invalid spec: spec.limitBytes 4194304 is less than spec.requiredBytes 8388608; the volume is left as it "
+                + "is until the spec is fixed", v.getReason());
+        assertEquals("healthy", v.getState());
+        assertEquals(2, v.getReplicasCount(), v.toString());
+        assertEquals(List.of(16 * MIB), nexusSizes(uuid));
+        cluster.resources().apply(ApplyRequest.newBuilder().setManifest(edited).build());
+        cluster.awaitVolume("pvc-shrink", x -> x.getReason().equals(shrink), 30, "the spec fixed");
+
+        controller().controllerUnpublishVolume(ControllerUnpublishVolumeRequest.newBuilder().setVolumeId("pvc-shrink")
+                .setNodeId("app1").build());
+        controller().deleteVolume(DeleteVolumeRequest.newBuilder().setVolumeId("pvc-shrink").build());
+        assertEquals(List.of(), held(uuid));
+    }
+
+    /** The sizes of the volume's nexus, on whichever node has one (none when it is not published). */
+    private List<Long> nexusSizes(String uuid) {
+        List<Long> sizes = new ArrayList<>();
+        for (String node : cluster.endpoints.keySet()) {
+            cluster.nexuses(node).listNexus(ListNexusOptions.getDefaultInstance()).getNexusListList().stream()
+                    .filter(n -> n.getUuid().equals(uuid)).forEach(n -> sizes.add(n.getSize()));
+        }
+        return sizes;
+    }
+
+    /** The size of the volume's replica on each node that has one. */
+    private Map<String, Long> replicaSizes(String uuid) {
+        Map<String, Long> sizes = new TreeMap<>();
+        for (String node : cluster.endpoints.keySet()) {
+            cluster.replicas(node).listReplicas(ListReplicaOptions.getDefaultInstance()).getReplicasList().stream()
+                    .filter(r -> r.getName().contains(uuid)).forEach(r -> sizes.put(node, r.getSize()));
+        }
+        return sizes;
     }
 }

@@ -320,8 +320,16 @@ public final class VolumeOperator {
         }
         String invalid = invalid(msv.getSpec());
         if (invalid != null) {
-            // nothing is made on any node for a spec that cannot be served
-            writeStatus(msv, MayastorVolume.FAULTED, "invalid spec: " + invalid, null, List.of(), null);
+            // nothing is made or changed on any node for a spec that cannot be served. A volume that has
+            // replicas keeps its record (which replicas are out of sync, its size) until the spec is fixed:
+            // without it the next pass would take every replica it finds for one in sync
+            MayastorVolume.Status was = msv.getStatus();
+            if (was == null || was.getReplicas() == null || was.getReplicas().isEmpty()) {
+                writeStatus(msv, MayastorVolume.FAULTED, "invalid spec: " + invalid, null, List.of(), null);
+            } else {
+                writeStatus(msv, was.getState(), "invalid spec: " + invalid + "; the volume is left as it is until the spec "
+                        + "is fixed", was.getNexus(), was.getReplicas(), was.getSize());
+            }
             return;
         }
         String unknown = unknownNode(msv.getSpec());
@@ -338,6 +346,13 @@ public final class VolumeOperator {
         World world = world();
         MayastorVolume.Status old = msv.getStatus() == null ? new MayastorVolume.Status() : msv.getStatus();
         List<MayastorVolume.Replica> recorded = old.getReplicas() == null ? List.of() : old.getReplicas();
+        // a volume never shrinks: its file system may fill what it has. A spec asking for less (a user's
+        // edit, or a refused grow's rollback that crossed this operator's growth) is served at the size
+        // the volume has — new replicas and a republished nexus too — and the reason says so
+        long has = old.getSize() == null ? 0 : old.getSize();
+        long bytes = Math.max(spec.getRequiredBytes(), has);
+        String shrink = bytes > spec.getRequiredBytes() ? "spec.requiredBytes " + spec.getRequiredBytes()
+                + " is less than the volume's " + has + " bytes: a volume does not shrink" : null;
         List<Live> live = world.replicasOf(replicaName);
         Set<String> behind = new TreeSet<>();
         boolean fresh = recorded.isEmpty();
@@ -377,7 +392,7 @@ public final class VolumeOperator {
                 Set<String> excluded = new TreeSet<>(liveNodes);
                 away.forEach(a -> excluded.add(a.getNode()));
                 recorded.forEach(r -> excluded.add(r.getNode())); // a node whose replica was given up gets no new one
-                Placement.Request request = new Placement.Request(wanted, spec.getRequiredBytes(), yes(spec.getThin()),
+                Placement.Request request = new Placement.Request(wanted, bytes, yes(spec.getThin()),
                         nonNull(spec.getRequiredNodes()), nonNull(spec.getPreferredNodes()));
                 Placement.Result placed = Placement.place(request, wanted - have, candidates(world), excluded);
                 // a node the registry has online that this view did not reach (it just came back: not asked,
@@ -404,10 +419,10 @@ public final class VolumeOperator {
                 }
                 shortfall = placed.satisfied() ? null : placed.shortfall();
                 List<Placement.Candidate> chosen = placed.satisfied() ? placed.chosen()
-                        : partial(world, spec, wanted - have, excluded);
+                        : partial(world, spec, bytes, wanted - have, excluded);
                 List<Replica> made;
                 try {
-                    made = createReplicas(world, chosen, replicaName, spec, live.isEmpty() && away.isEmpty());
+                    made = createReplicas(world, chosen, replicaName, spec, bytes, live.isEmpty() && away.isEmpty());
                 } catch (MayastorException e) {
                     if (live.isEmpty() && away.isEmpty()) {
                         // a new volume, none of it made: pending with the reason, which its creator waits for
@@ -435,7 +450,7 @@ public final class VolumeOperator {
         // growth (CSI ControllerExpandVolume): each replica to the spec's size, then the nexus (below)
         String growProblem = null;
         MayastorException growLater = null;
-        long wantedBytes = spec.getRequiredBytes();
+        long wantedBytes = bytes;
         for (int i = 0; i < live.size(); i++) {
             Live r = live.get(i);
             if (r.sizeBytes() < wantedBytes) {
@@ -487,7 +502,7 @@ public final class VolumeOperator {
             } else if (live.isEmpty()) {
                 targetProblem = "no replica is reachable";
             } else {
-                nexusStatus = ensureNexus(world, msv, uuid, target, live, behind, smallest, nexusSize);
+                nexusStatus = ensureNexus(world, msv, uuid, target, live, behind, smallest, bytes, nexusSize);
             }
         }
 
@@ -522,6 +537,9 @@ public final class VolumeOperator {
         } else {
             state = MayastorVolume.HEALTHY;
             reason = growProblem;
+        }
+        if (shrink != null) {
+            reason = reason == null ? shrink : reason + "; " + shrink;
         }
         long size = nexusSize[0] >= 0 ? nexusSize[0] : Math.min(smallest, wantedBytes);
         writeStatus(msv, state, reason, nexusStatus, replicas, size);
@@ -648,9 +666,10 @@ public final class VolumeOperator {
     }
 
     /** As many pools as there are for a volume that is short of nodes (it runs degraded meanwhile). */
-    private static List<Placement.Candidate> partial(World world, MayastorVolume.Spec spec, int missing, Set<String> excluded) {
+    private static List<Placement.Candidate> partial(World world, MayastorVolume.Spec spec, long bytes, int missing,
+                                                     Set<String> excluded) {
         for (int n = missing - 1; n > 0; n--) {
-            Placement.Result r = Placement.place(new Placement.Request(spec.getReplicaCount(), spec.getRequiredBytes(),
+            Placement.Result r = Placement.place(new Placement.Request(spec.getReplicaCount(), bytes,
                     yes(spec.getThin()), nonNull(spec.getRequiredNodes()), nonNull(spec.getPreferredNodes())), n,
                     candidates(world), excluded);
             if (r.satisfied()) {
@@ -672,14 +691,14 @@ public final class VolumeOperator {
      * and the next pass places it afresh.
      */
     private List<Replica> createReplicas(World world, List<Placement.Candidate> chosen, String replicaName,
-                                         MayastorVolume.Spec spec, boolean allOrNothing) {
+                                         MayastorVolume.Spec spec, long bytes, boolean allOrNothing) {
         List<Future<Replica>> calls = new ArrayList<>();
         List<String> uuids = new ArrayList<>();
         for (Placement.Candidate c : chosen) {
             String replicaUuid = UUID.randomUUID().toString();
             uuids.add(replicaUuid);
             calls.add(clients.replicasAsync(world.endpoint(c.node())).createReplica(CreateReplicaRequest.newBuilder()
-                    .setPool(c.pool()).setUuid(replicaUuid).setName(replicaName).setSize(spec.getRequiredBytes())
+                    .setPool(c.pool()).setUuid(replicaUuid).setName(replicaName).setSize(bytes)
                     .setThin(yes(spec.getThin())).build()));
         }
         List<Replica> made = new ArrayList<>();
@@ -818,7 +837,7 @@ public final class VolumeOperator {
      * every replica holds that much. Its size goes to {@code size[0]}.
      */
     private MayastorVolume.Nexus ensureNexus(World world, MayastorVolume msv, String uuid, String target, List<Live> live,
-                                             Set<String> behind, long replicaBytes, long[] size) {
+                                             Set<String> behind, long replicaBytes, long bytes, long[] size) {
         MayastorVolume.Spec spec = msv.getSpec();
         String endpoint = world.endpoint(target);
         var nexusApi = clients.nexus(endpoint);
@@ -841,7 +860,7 @@ public final class VolumeOperator {
                             + "published until one is", msv.getMetadata().getName());
                 }
                 nexus = nexusApi.createNexus(CreateNexusRequest.newBuilder().setName(uuid).setUuid(uuid)
-                        .setSize(Math.min(replicaBytes, spec.getRequiredBytes())).addAllChildren(inSync).build());
+                        .setSize(Math.min(replicaBytes, bytes)).addAllChildren(inSync).build());
                 LOG.log(Level.INFO, "volume {0}: nexus made on {1} over {2}", msv.getMetadata().getName(), target, inSync);
             } else {
                 nexus = existing.get();
@@ -880,7 +899,7 @@ public final class VolumeOperator {
                 LOG.log(Level.INFO, "volume {0}: published on {1}: {2}", msv.getMetadata().getName(), target,
                         nexus.getDeviceUri());
             }
-            long grownTo = Math.min(replicaBytes, spec.getRequiredBytes());
+            long grownTo = Math.min(replicaBytes, bytes);
             if (nexus.getSize() < grownTo) {
                 try {
                     nexus = nexusApi.resizeNexus(ResizeNexusRequest.newBuilder().setNexus(uuid).setRequestedSize(grownTo).build());
