@@ -82,6 +82,9 @@ final class Rebuild {
     private volatile long sampledAt;
     private volatile long sampledOps;
 
+    /** Tests: runs on a copy's thread when it has stopped for want of work (paused, done or waiting). */
+    static volatile java.util.function.Consumer<Rebuild> copyStopped;
+
     Rebuild(Nexus nexus, Child dest, SegmentMap partial, int taskCount, Executor... homes) {
         this.nexus = nexus;
         this.dest = dest;
@@ -447,6 +450,10 @@ final class Rebuild {
                 }
             }
             if (s < 0) {
+                var stopped = copyStopped;
+                if (stopped != null) {
+                    stopped.accept(Rebuild.this);
+                }
                 if (last) {
                     ended();
                 }

@@ -758,6 +758,36 @@ class NexusTest {
     }
 
     @Test
+    void aResumeThatComesAsACopyStopsForThePauseLetsItGoOn() throws Exception {
+        // the resume comes at once, on the copy's own thread, as soon as the copy has stopped: had the
+        // copy still looked running, the resume would have passed it by and the rebuild stayed RUNNING
+        // with no copy left to end it
+        child("a");
+        FaultyDevice b = child("b");
+        manager(new NexusSettings(4096, 1, Duration.ofMinutes(10))).create("vol", ID, 0, List.of("bdev:///a"));
+        for (long lba = 0; lba < BLOCKS; lba += 2048) {
+            assertEquals(IoStatus.SUCCESS, write(nexus(), lba, 2048, lba));
+        }
+        AtomicBoolean resumed = new AtomicBoolean();
+        Rebuild.copyStopped = r -> {
+            if (r.state() == Rebuild.State.PAUSED && resumed.compareAndSet(false, true)) {
+                r.resume();
+            }
+        };
+        try {
+            b.delayMicros = 2000; // caught running
+            manager.addChild("vol", "bdev:///b");
+            manager.rebuild("vol", "bdev:///b", NexusManager.RebuildAction.PAUSE);
+            await(resumed::get, "the copy to stop for the pause");
+            b.delayMicros = 0;
+            await(() -> view("bdev:///b").state().equals("online"), "the rebuild to end: " + view("bdev:///b").rebuild());
+        } finally {
+            Rebuild.copyStopped = null;
+        }
+        assertSameData(nexus(), b);
+    }
+
+    @Test
     void aRebuildWhoseNewChildFailsFaultsItAndLeavesTheVolumeServing() throws Exception {
         child("a");
         FaultyDevice b = child("b");
