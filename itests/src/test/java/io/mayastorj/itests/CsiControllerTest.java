@@ -10,6 +10,7 @@ import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.mayastorj.api.v1.ApplyRequest;
 import io.mayastorj.api.v1.DestroyReplicaRequest;
+import io.mayastorj.api.v1.GetRequest;
 import io.mayastorj.api.v1.ListNexusOptions;
 import io.mayastorj.api.v1.ListReplicaOptions;
 import io.mayastorj.api.v1.Volume;
@@ -389,58 +390,99 @@ class CsiControllerTest {
         // a volume's file system may fill all it has: a spec asking for less (kubectl edit, or a refused
         // grow's rollback crossing the operator's growth) must not make a smaller nexus or replica
         controller().createVolume(create("pvc-shrink", 8 * MIB, Map.of("repl", "2", "thin", "true")).build());
-        controller().controllerExpandVolume(ControllerExpandVolumeRequest.newBuilder().setVolumeId("pvc-shrink")
-                .setCapacityRange(CapacityRange.newBuilder().setRequiredBytes(16 * MIB)).build());
-        String uuid = cluster.awaitVolume("pvc-shrink", x -> x.getReplicasCount() == 2, 30, "two replicas").getUuid();
-        publish("pvc-shrink", "app1", mount("ext4"));
-        assertEquals(List.of(16 * MIB), nexusSizes(uuid));
-        String edited = "apiVersion: openebs.io/v1alpha1\nkind: MayastorVolume\nmetadata:\n  name: pvc-shrink\nspec:\n"
-                + "  replicaCount: 2\n  requiredBytes: " + 8 * MIB + "\n  thin: true\n";
-        assertEquals("mayastorvolume.openebs.io/pvc-shrink configured", cluster.resources().apply(ApplyRequest.newBuilder()
-                .setManifest(edited).build()).getResults(0));
-        String shrink = "spec.requiredBytes 8388608 is less than the volume's 16777216 bytes: a volume does not shrink";
-        cluster.awaitVolume("pvc-shrink", x -> x.getReason().equals(shrink), 30, "the reason for the spec below the size");
+        try {
+            controller().controllerExpandVolume(ControllerExpandVolumeRequest.newBuilder().setVolumeId("pvc-shrink")
+                    .setCapacityRange(CapacityRange.newBuilder().setRequiredBytes(16 * MIB)).build());
+            String uuid = cluster.awaitVolume("pvc-shrink", x -> x.getReplicasCount() == 2, 30, "two replicas").getUuid();
+            publish("pvc-shrink", "app1", mount("ext4"));
+            assertEquals(List.of(16 * MIB), nexusSizes(uuid));
+            String edited = shrunk("pvc-shrink", 2);
+            assertEquals("mayastorvolume.openebs.io/pvc-shrink configured", cluster.resources().apply(ApplyRequest.newBuilder()
+                    .setManifest(edited).build()).getResults(0));
+            String shrink = "spec.requiredBytes 8388608 is less than the volume's 16777216 bytes: a volume does not shrink";
+            Volume v = cluster.awaitVolume("pvc-shrink", x -> x.getReason().equals(shrink), 30, "the reason for the spec below the size");
+            assertEquals(16 * MIB, v.getSize(), "the size it serves");
 
-        // published again: the nexus is made at the size the volume has
-        controller().controllerUnpublishVolume(ControllerUnpublishVolumeRequest.newBuilder().setVolumeId("pvc-shrink")
-                .setNodeId("app1").build());
-        assertEquals(List.of(), nexusSizes(uuid));
-        publish("pvc-shrink", "app1", mount("ext4"));
-        assertEquals(List.of(16 * MIB), nexusSizes(uuid));
+            // published again: the nexus is made at the size the volume has
+            unpublish("pvc-shrink");
+            assertEquals(List.of(), nexusSizes(uuid));
+            publish("pvc-shrink", "app1", mount("ext4"));
+            assertEquals(List.of(16 * MIB), nexusSizes(uuid));
 
-        // a replica lost: its replacement is made at that size too (and rebuilt)
-        Map<String, Long> sizes = replicaSizes(uuid);
-        String nexusNode = cluster.onNodes(false).stream().filter(l -> l.endsWith("nexus " + uuid)).findFirst().orElseThrow()
-                .split(":")[0];
-        String lost = sizes.keySet().stream().filter(n -> !n.equals(nexusNode)).findFirst().orElseThrow();
-        String lostUuid = cluster.replicas(lost).listReplicas(ListReplicaOptions.getDefaultInstance()).getReplicasList().stream()
-                .filter(r -> r.getName().contains(uuid)).findFirst().orElseThrow().getUuid();
-        cluster.replicas(lost).destroyReplica(DestroyReplicaRequest.newBuilder().setUuid(lostUuid).setForce(true).build());
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        while (replicaSizes(uuid).containsKey(lost) || replicaSizes(uuid).size() < 2) {
-            assertTrue(System.nanoTime() < deadline, "no replacement for the replica on " + lost + ": " + replicaSizes(uuid)
-                    + cluster.nodeTails());
-            Thread.sleep(200);
+            // a replica lost while unpublished: its replacement is made at that size, and stays out of sync
+            unpublish("pvc-shrink");
+            String lost = replicaSizes(uuid).keySet().iterator().next();
+            String lostUuid = cluster.replicas(lost).listReplicas(ListReplicaOptions.getDefaultInstance()).getReplicasList()
+                    .stream().filter(r -> r.getName().contains(uuid)).findFirst().orElseThrow().getUuid();
+            cluster.replicas(lost).destroyReplica(DestroyReplicaRequest.newBuilder().setUuid(lostUuid).build());
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            while (replicaSizes(uuid).containsKey(lost) || replicaSizes(uuid).size() < 2 || !msv("pvc-shrink").contains("outOfSync: true")) {
+                assertTrue(System.nanoTime() < deadline, "no replacement for the replica on " + lost + ": " + replicaSizes(uuid)
+                        + "\n" + msv("pvc-shrink") + cluster.nodeTails());
+                Thread.sleep(200);
+            }
+            assertEquals(List.of(16 * MIB, 16 * MIB), List.copyOf(replicaSizes(uuid).values()), replicaSizes(uuid).toString());
+
+            // a spec that cannot be served changes nothing, and the record stays: which replicas, which is behind
+            cluster.resources().apply(ApplyRequest.newBuilder().setManifest(edited + "  limitBytes: " + 4 * MIB + "\n").build());
+            String invalid = "invalid spec: spec.limitBytes 4194304 is less than spec.requiredBytes 8388608";
+            v = cluster.awaitVolume("pvc-shrink", x -> x.getReason().startsWith("invalid spec: "), 30, "the invalid spec");
+            assertEquals(invalid + "; the volume is left as it is until the spec is fixed", v.getReason());
+            assertEquals(2, v.getReplicasCount(), v.toString());
+            String yaml = msv("pvc-shrink");
+            assertTrue(yaml.contains("outOfSync: true") && yaml.contains("reason: \"InvalidSpec\"") && yaml.contains("status: \"False\""),
+                    yaml);
+            assertEquals("volume pvc-shrink has an invalid spec (" + invalid.substring("invalid spec: ".length()) + "): fix it first",
+                    refused(Status.Code.FAILED_PRECONDITION, () -> controller().controllerPublishVolume(ControllerPublishVolumeRequest
+                            .newBuilder().setVolumeId("pvc-shrink").setNodeId("app1").setVolumeCapability(mount("ext4")).build())));
+            cluster.resources().apply(ApplyRequest.newBuilder().setManifest(edited).build());
+            cluster.awaitVolume("pvc-shrink", x -> x.getReason().startsWith("1 replica(s) to be rebuilt"), 30, "the spec fixed");
+            publish("pvc-shrink", "app1", mount("ext4"));
+            assertEquals(List.of(16 * MIB), nexusSizes(uuid));
+            cluster.awaitVolume("pvc-shrink", x -> x.getState().equals("healthy"), 60, "rebuilt");
+        } finally {
+            unpublish("pvc-shrink");
+            controller().deleteVolume(DeleteVolumeRequest.newBuilder().setVolumeId("pvc-shrink").build());
         }
-        assertEquals(List.of(16 * MIB, 16 * MIB), List.copyOf(replicaSizes(uuid).values()), replicaSizes(uuid).toString());
-        cluster.awaitVolume("pvc-shrink", x -> x.getState().equals("healthy"), 60, "rebuilt");
+    }
 
-        // a spec that cannot be served changes nothing, and its record stays: which replicas, which are behind
-        String invalid = edited + "  limitBytes: " + 4 * MIB + "\n";
-        cluster.resources().apply(ApplyRequest.newBuilder().setManifest(invalid).build());
-        Volume v = cluster.awaitVolume("pvc-shrink", x -> x.getReason().startsWith("invalid spec: "), 30, "the invalid spec");
-        assertEquals("invalid spec: spec.limitBytes 4194304 is less than spec.requiredBytes 8388608; the volume is left as it "
-                + "is until the spec is fixed", v.getReason());
-        assertEquals("healthy", v.getState());
-        assertEquals(2, v.getReplicasCount(), v.toString());
-        assertEquals(List.of(16 * MIB), nexusSizes(uuid));
-        cluster.resources().apply(ApplyRequest.newBuilder().setManifest(edited).build());
-        cluster.awaitVolume("pvc-shrink", x -> x.getReason().equals(shrink), 30, "the spec fixed");
+    @Test
+    void aVolumeWhoseOnlyReplicaIsAwayKeepsItsSize() throws Exception {
+        controller().createVolume(create("pvc-away", 8 * MIB, Map.of("repl", "1", "thin", "true")).build());
+        try {
+            controller().controllerExpandVolume(ControllerExpandVolumeRequest.newBuilder().setVolumeId("pvc-away")
+                    .setCapacityRange(CapacityRange.newBuilder().setRequiredBytes(16 * MIB)).build());
+            String uuid = cluster.awaitVolume("pvc-away", x -> x.getReplicasCount() == 1, 30, "its replica").getUuid();
+            cluster.resources().apply(ApplyRequest.newBuilder().setManifest(shrunk("pvc-away", 1)).build());
+            String node = replicaSizes(uuid).keySet().iterator().next();
+            cluster.killNode(node);
+            Volume v = cluster.awaitVolume("pvc-away", x -> x.getReplicas(0).getOffline(), 30, "its replica's node away");
+            assertEquals(16 * MIB, v.getSize(), "the size it serves, its replica away: " + msv("pvc-away"));
+            cluster.node(node, null);
+            cluster.awaitVolume("pvc-away", x -> !x.getReplicas(0).getOffline(), 30, "its replica back");
+            publish("pvc-away", "app1", mount("ext4"));
+            assertEquals(List.of(16 * MIB), nexusSizes(uuid));
+        } finally {
+            cluster.awaitTable("msn", t -> ControlCluster.countLines(t, " online ") == 3, 30, "three storage nodes");
+            unpublish("pvc-away");
+            controller().deleteVolume(DeleteVolumeRequest.newBuilder().setVolumeId("pvc-away").build());
+        }
+    }
 
-        controller().controllerUnpublishVolume(ControllerUnpublishVolumeRequest.newBuilder().setVolumeId("pvc-shrink")
+    /** A manifest of the volume as a user's edit leaves it: 8 MiB, thin, REPLICAS. */
+    private static String shrunk(String name, int replicas) {
+        return "apiVersion: openebs.io/v1alpha1\nkind: MayastorVolume\nmetadata:\n  name: " + name + "\nspec:\n"
+                + "  replicaCount: " + replicas + "\n  requiredBytes: " + 8 * MIB + "\n  thin: true\n";
+    }
+
+    private void unpublish(String volume) {
+        controller().controllerUnpublishVolume(ControllerUnpublishVolumeRequest.newBuilder().setVolumeId(volume)
                 .setNodeId("app1").build());
-        controller().deleteVolume(DeleteVolumeRequest.newBuilder().setVolumeId("pvc-shrink").build());
-        assertEquals(List.of(), held(uuid));
+    }
+
+    /** {@code get msv NAME -o yaml}. */
+    private String msv(String name) {
+        return cluster.resources().get(GetRequest.newBuilder().setKind("msv").setName(name).setOutput("yaml").build()).getText();
     }
 
     /** The sizes of the volume's nexus, on whichever node has one (none when it is not published). */

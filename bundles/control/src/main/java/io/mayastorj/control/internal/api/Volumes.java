@@ -123,6 +123,7 @@ public final class Volumes {
             if (node == null) {
                 throw MayastorException.notFound("volume %s: node '%s' is not registered", name, appNode);
             }
+            refuseInvalid(v);
             String state = v.getStatus() == null ? null : v.getStatus().getState();
             if (state == null || MayastorVolume.PENDING.equals(state) || v.getStatus().getReplicas() == null) {
                 throw MayastorException.failedPrecondition("volume %s is %s%s: it has no replicas to publish yet", name,
@@ -192,6 +193,7 @@ public final class Volumes {
             if (to == null) {
                 throw MayastorException.notFound("volume %s: node '%s' is not registered", name, node);
             }
+            refuseInvalid(msv);
             if (!to.storage() || !to.online()) {
                 throw MayastorException.failedPrecondition("volume %s: node %s is %s; a nexus moves to an online storage node",
                         name, node, to.storage() ? "offline" : "an application node");
@@ -299,6 +301,15 @@ public final class Volumes {
         return wanted == null || seen != null && seen >= wanted;
     }
 
+    /** FAILED_PRECONDITION for a volume whose spec cannot be served: the operator would do nothing. */
+    private void refuseInvalid(MayastorVolume v) {
+        String invalid = operator.invalid(v.getSpec());
+        if (invalid != null) {
+            throw MayastorException.failedPrecondition("volume %s has an invalid spec (%s): fix it first", v.getMetadata().getName(),
+                    invalid);
+        }
+    }
+
     /** The size the volume has (its status), 0 before it has one. */
     private static long size(MayastorVolume v) {
         return v.getStatus() == null || v.getStatus().getSize() == null ? 0 : v.getStatus().getSize();
@@ -361,6 +372,11 @@ public final class Volumes {
             }
             if (done.test(v)) {
                 return v;
+            }
+            String reason = v.getStatus() == null ? null : v.getStatus().getReason();
+            if (reason != null && reason.startsWith(VolumeOperator.INVALID_SPEC) && answers(v, v)) {
+                // the operator does nothing while the spec is invalid: waiting would only run out of time
+                throw MayastorException.failedPrecondition("volume %s is not %s: %s", name, what, reason);
             }
             if (System.nanoTime() > deadline) {
                 throw MayastorException.unavailable("volume %s is not %s yet (%s%s); it is being worked on", name, what,

@@ -276,7 +276,7 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase i
     /** The CSI view of a volume: its id, size, context; a local one is accessible from its replicas' nodes. */
     private Volume volume(MayastorVolume msv, Map<String, String> context) {
         Volume.Builder b = Volume.newBuilder().setVolumeId(msv.getMetadata().getName())
-                .setCapacityBytes(msv.getSpec().getRequiredBytes()).putAllVolumeContext(context);
+                .setCapacityBytes(msv.servedBytes()).putAllVolumeContext(context);
         if (Boolean.TRUE.equals(msv.getSpec().getLocal()) && msv.getStatus() != null && msv.getStatus().getReplicas() != null) {
             for (MayastorVolume.Replica r : msv.getStatus().getReplicas()) {
                 b.addAccessibleTopology(Topology.newBuilder().putSegments(TOPOLOGY_KEY, r.getNode()));
@@ -498,7 +498,7 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase i
             }
             throw e;
         }
-        long now = grown.getSpec().getRequiredBytes();
+        long now = grown.servedBytes();
         LOG.log(Level.INFO, "CSI: volume {0} is {1} bytes", request.getVolumeId(), now);
         reply(response, ControllerExpandVolumeResponse.newBuilder().setCapacityBytes(now).setNodeExpansionRequired(nodeExpansion)
                 .build());

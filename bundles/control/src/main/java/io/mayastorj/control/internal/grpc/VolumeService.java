@@ -82,7 +82,7 @@ public final class VolumeService extends VolumeRpcGrpc.VolumeRpcImplBase {
         MayastorVolume.Status status = v.getStatus();
         Volume.Builder b = Volume.newBuilder().setName(v.getMetadata().getName())
                 .setUuid(Objects.toString(v.getMetadata().getUid(), ""))
-                .setSize(spec.getRequiredBytes() == null ? 0 : spec.getRequiredBytes())
+                .setSize(v.servedBytes())
                 .setReplicaCount(spec.getReplicaCount() == null ? 0 : spec.getReplicaCount())
                 .setProtocol(spec.getProtocol() == null ? "nvmf" : spec.getProtocol())
                 .setThin(Boolean.TRUE.equals(spec.getThin())).setLocal(Boolean.TRUE.equals(spec.getLocal()))

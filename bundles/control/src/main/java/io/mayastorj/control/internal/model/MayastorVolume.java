@@ -1,5 +1,6 @@
 package io.mayastorj.control.internal.model;
 
+import com.fasterxml.jackson.annotation.JsonIgnore;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import io.fabric8.crd.generator.annotation.AdditionalPrinterColumn;
 import io.fabric8.generator.annotation.Min;
@@ -369,5 +370,15 @@ public class MayastorVolume extends CustomResource<MayastorVolume.Spec, Mayastor
     @Override
     protected Spec initSpec() {
         return new Spec();
+    }
+
+    /**
+     * The bytes the volume serves: {@code spec.requiredBytes}, or the size it has when a spec was
+     * edited below it — a volume never shrinks (its file system may fill all of it).
+     */
+    @JsonIgnore
+    public long servedBytes() {
+        long wanted = getSpec() == null || getSpec().getRequiredBytes() == null ? 0 : getSpec().getRequiredBytes();
+        return Math.max(wanted, getStatus() == null || getStatus().getSize() == null ? 0 : getStatus().getSize());
     }
 }

@@ -79,6 +79,8 @@ public final class VolumeOperator {
 
     private static final Logger LOG = System.getLogger("mayastor.control");
     public static final String REPLICA_PREFIX = "vol-";
+    /** How the status's reason starts while the spec cannot be served: nothing is done until it is fixed. */
+    public static final String INVALID_SPEC = "invalid spec: ";
     private static final Set<String> PROTOCOLS = Set.of("nvmf", "iscsi", "none");
 
     private final ResourceStore store;
@@ -325,10 +327,10 @@ public final class VolumeOperator {
             // without it the next pass would take every replica it finds for one in sync
             MayastorVolume.Status was = msv.getStatus();
             if (was == null || was.getReplicas() == null || was.getReplicas().isEmpty()) {
-                writeStatus(msv, MayastorVolume.FAULTED, "invalid spec: " + invalid, null, List.of(), null);
+                writeStatus(msv, MayastorVolume.FAULTED, INVALID_SPEC + invalid, null, List.of(), null);
             } else {
-                writeStatus(msv, was.getState(), "invalid spec: " + invalid + "; the volume is left as it is until the spec "
-                        + "is fixed", was.getNexus(), was.getReplicas(), was.getSize());
+                writeStatus(msv, was.getState(), INVALID_SPEC + invalid + "; the volume is left as it is until the spec "
+                        + "is fixed", was.getNexus(), was.getReplicas(), was.getSize(), "invalidSpec");
             }
             return;
         }
@@ -350,7 +352,7 @@ public final class VolumeOperator {
         // edit, or a refused grow's rollback that crossed this operator's growth) is served at the size
         // the volume has — new replicas and a republished nexus too — and the reason says so
         long has = old.getSize() == null ? 0 : old.getSize();
-        long bytes = Math.max(spec.getRequiredBytes(), has);
+        long bytes = msv.servedBytes();
         String shrink = bytes > spec.getRequiredBytes() ? "spec.requiredBytes " + spec.getRequiredBytes()
                 + " is less than the volume's " + has + " bytes: a volume does not shrink" : null;
         List<Live> live = world.replicasOf(replicaName);
@@ -502,7 +504,7 @@ public final class VolumeOperator {
             } else if (live.isEmpty()) {
                 targetProblem = "no replica is reachable";
             } else {
-                nexusStatus = ensureNexus(world, msv, uuid, target, live, behind, smallest, bytes, nexusSize);
+                nexusStatus = ensureNexus(world, msv, uuid, target, live, behind, smallest, bytes, has, nexusSize);
             }
         }
 
@@ -541,7 +543,9 @@ public final class VolumeOperator {
         if (shrink != null) {
             reason = reason == null ? shrink : reason + "; " + shrink;
         }
-        long size = nexusSize[0] >= 0 ? nexusSize[0] : Math.min(smallest, wantedBytes);
+        // unpublished: what every replica holds, and never less than the volume had — a replica that is
+        // away, or back smaller (its grow refused), must not lower the floor a republished nexus keeps
+        long size = nexusSize[0] >= 0 ? nexusSize[0] : Math.max(has, live.isEmpty() ? 0 : Math.min(smallest, wantedBytes));
         writeStatus(msv, state, reason, nexusStatus, replicas, size);
         if (growLater != null) {
             throw growLater;
@@ -837,7 +841,8 @@ public final class VolumeOperator {
      * every replica holds that much. Its size goes to {@code size[0]}.
      */
     private MayastorVolume.Nexus ensureNexus(World world, MayastorVolume msv, String uuid, String target, List<Live> live,
-                                             Set<String> behind, long replicaBytes, long bytes, long[] size) {
+                                             Set<String> behind, long replicaBytes, long bytes, long has,
+                                             long[] size) {
         MayastorVolume.Spec spec = msv.getSpec();
         String endpoint = world.endpoint(target);
         var nexusApi = clients.nexus(endpoint);
@@ -858,6 +863,10 @@ public final class VolumeOperator {
                 if (inSync.isEmpty()) {
                     throw MayastorException.failedPrecondition("volume %s: no replica is known to be in sync; it is not "
                             + "published until one is", msv.getMetadata().getName());
+                }
+                if (replicaBytes < has) {
+                    throw MayastorException.failedPrecondition("volume %s: a replica holds %d bytes, less than the volume's "
+                            + "%d; it is not published on a smaller device", msv.getMetadata().getName(), replicaBytes, has);
                 }
                 nexus = nexusApi.createNexus(CreateNexusRequest.newBuilder().setName(uuid).setUuid(uuid)
                         .setSize(Math.min(replicaBytes, bytes)).addAllChildren(inSync).build());
@@ -991,6 +1000,12 @@ public final class VolumeOperator {
 
     private void writeStatus(MayastorVolume msv, String state, String reason, MayastorVolume.Nexus nexus,
                              List<MayastorVolume.Replica> replicas, Long size) {
+        writeStatus(msv, state, reason, nexus, replicas, size, null);
+    }
+
+    /** With {@code notReady}: the Ready condition is False for that reason, whatever the state. */
+    private void writeStatus(MayastorVolume msv, String state, String reason, MayastorVolume.Nexus nexus,
+                             List<MayastorVolume.Replica> replicas, Long size, String notReady) {
         MayastorVolume.Status s = new MayastorVolume.Status();
         s.setState(state);
         s.setReason(reason);
@@ -1000,7 +1015,8 @@ public final class VolumeOperator {
         s.setTargetNodes(nexus == null ? null : List.of(nexus.getNode()));
         s.setReplicas(replicas.isEmpty() ? null : replicas);
         MayastorVolume.Status old = msv.getStatus();
-        s.setConditions(Condition.ready(old == null ? null : old.getConditions(), MayastorVolume.HEALTHY.equals(state), state, reason));
+        s.setConditions(notReady != null ? Condition.ready(old == null ? null : old.getConditions(), false, notReady, reason)
+                : Condition.ready(old == null ? null : old.getConditions(), MayastorVolume.HEALTHY.equals(state), state, reason));
         if (Statuses.same(old, s)) {
             return;
         }
