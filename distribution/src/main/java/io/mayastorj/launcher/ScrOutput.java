@@ -38,6 +38,11 @@ final class ScrOutput extends OutputStream {
 
     /** Standard output and error filtered, for the life of the process. */
     static void install() {
+        // the log's console handler binds the standard error it finds when it is made; made later, it
+        // would write into the filtered stream, taking its locks in the order opposite to an SCR line
+        // being logged (stream, then handler): a node deadlocked so on start-up, once in some forty
+        // starts with its nvmf port taken on a busy machine. Made now, it writes to the real one
+        Logger.getLogger("").getHandlers();
         System.setOut(new PrintStream(new ScrOutput(System.out), true, StandardCharsets.UTF_8));
         System.setErr(new PrintStream(new ScrOutput(System.err), true, StandardCharsets.UTF_8));
     }
