@@ -4,6 +4,8 @@ import java.io.ByteArrayOutputStream;
 import java.io.OutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
+import java.util.logging.ErrorManager;
+import java.util.logging.Handler;
 import java.util.logging.Level;
 import java.util.logging.LogRecord;
 import java.util.logging.Logger;
@@ -41,8 +43,22 @@ final class ScrOutput extends OutputStream {
         // the log's console handler binds the standard error it finds when it is made; made later, it
         // would write into the filtered stream, taking its locks in the order opposite to an SCR line
         // being logged (stream, then handler): a node deadlocked so on start-up, once in some forty
-        // starts with its nvmf port taken on a busy machine. Made now, it writes to the real one
-        Logger.getLogger("").getHandlers();
+        // starts with its nvmf port taken on a busy machine. Made now (getHandlers makes them), it writes
+        // to the real one, and so do a handler's own failures (a record it cannot format)
+        PrintStream err = System.err;
+        for (Handler handler : Logger.getLogger("").getHandlers()) {
+            handler.setErrorManager(new ErrorManager() {
+                private boolean reported;
+
+                @Override
+                public synchronized void error(String message, Exception e, int code) {
+                    if (!reported) { // once, as the JDK's own does
+                        reported = true;
+                        err.println("logging failed (" + code + "): " + message + (e == null ? "" : ": " + e));
+                    }
+                }
+            });
+        }
         System.setOut(new PrintStream(new ScrOutput(System.out), true, StandardCharsets.UTF_8));
         System.setErr(new PrintStream(new ScrOutput(System.err), true, StandardCharsets.UTF_8));
     }

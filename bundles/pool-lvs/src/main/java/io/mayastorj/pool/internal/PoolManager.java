@@ -543,6 +543,9 @@ public final class PoolManager {
             throw MayastorException.failedPrecondition("replica %s is in use by %s", uuid, user);
         }
         registry.unregister(replica);
+        // its I/O drains here, not on the pool's thread, where the destroy runs: a flush waiting for a
+        // group commit, or a thin write waiting for its clusters, is finished by that thread
+        replica.close();
         try {
             replica.pool.destroyReplica(uuid);
         } catch (MayastorException e) {

@@ -11,6 +11,7 @@ import io.mayastorj.core.transport.Transport;
 import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -30,8 +31,8 @@ import org.osgi.service.component.runtime.dto.ComponentDescriptionDTO;
 /**
  * The desired shares and the transports that serve them. A share outlives its transport: when
  * the transport's bundle stops the share waits, and when a transport of that protocol appears again
- * it is shared anew, with the same options. Everything is serialized on this object; sharing is an
- * administrative act, never on the I/O path.
+ * it is shared anew, with the same options. Changes are serialized on this object (sharing is an
+ * administrative act, never on the I/O path); statuses are read from what the last change published.
  */
 @Component(service = ShareManager.class)
 public final class ShareManagerImpl implements ShareManager {
@@ -41,6 +42,13 @@ public final class ShareManagerImpl implements ShareManager {
     private final BdevRegistry registry;
     private final Map<String, Transport> transports = new TreeMap<>();
     private final Map<String, Share> shares = new TreeMap<>();
+    /**
+     * The shares' statuses and the protocols as the last change left them, read without the lock: a
+     * transport's unshare waits (up to seconds) for the share's commands to finish at its bdev, and a
+     * nexus's I/O may need its control thread, which reads its share's status to build its view.
+     */
+    private volatile Map<String, ShareStatus> published = Map.of();
+    private volatile List<String> publishedProtocols = List.of();
 
     private static final class Share {
         final String protocol;
@@ -83,6 +91,7 @@ public final class ShareManagerImpl implements ShareManager {
                 }
             }
         }
+        publish();
     }
 
     public synchronized void removeTransport(Transport transport) {
@@ -101,6 +110,7 @@ public final class ShareManagerImpl implements ShareManager {
                 share.uri = null;
             }
         }
+        publish();
         LOG.log(Level.INFO, "transport {0} went away; its shares wait for it", transport.protocol());
     }
 
@@ -140,6 +150,7 @@ public final class ShareManagerImpl implements ShareManager {
             throw e;
         }
         shares.put(bdev, share);
+        publish();
         LOG.log(Level.INFO, "shared {0} over {1}: {2}", bdev, protocol, share.uri);
         return share.uri;
     }
@@ -159,6 +170,7 @@ public final class ShareManagerImpl implements ShareManager {
         if (transport != null) {
             establish(transport, share);
         }
+        publish();
         LOG.log(Level.INFO, "restored the {0} share of {1}: {2}", protocol, bdev,
                 share.state == ShareState.ACTIVE ? share.uri : share.state.toString().toLowerCase(java.util.Locale.ROOT));
     }
@@ -191,14 +203,23 @@ public final class ShareManagerImpl implements ShareManager {
             }
         } finally {
             share.claim.close();
+            publish();
         }
         LOG.log(Level.INFO, "unshared {0} ({1})", bdev, share.protocol);
     }
 
     @Override
-    public synchronized Optional<ShareStatus> status(String bdev) {
-        Share share = shares.get(bdev);
-        return share == null ? Optional.empty() : Optional.of(explained(share.status()));
+    public Optional<ShareStatus> status(String bdev) {
+        ShareStatus s = published.get(bdev);
+        return s == null ? Optional.empty() : Optional.of(explained(s));
+    }
+
+    /** Under the lock, after a change: what the readers see from now on. */
+    private void publish() {
+        Map<String, ShareStatus> now = new TreeMap<>();
+        shares.forEach((bdev, share) -> now.put(bdev, share.status()));
+        published = Collections.unmodifiableMap(now);
+        publishedProtocols = List.copyOf(transports.keySet());
     }
 
     /**
@@ -280,17 +301,17 @@ public final class ShareManagerImpl implements ShareManager {
     }
 
     @Override
-    public synchronized List<ShareStatus> shares() {
-        List<ShareStatus> list = new ArrayList<>(shares.size());
-        for (Share share : shares.values()) {
-            list.add(explained(share.status()));
+    public List<ShareStatus> shares() {
+        List<ShareStatus> list = new ArrayList<>();
+        for (ShareStatus s : published.values()) {
+            list.add(explained(s));
         }
         return list;
     }
 
     @Override
-    public synchronized List<String> protocols() {
-        return List.copyOf(transports.keySet());
+    public List<String> protocols() {
+        return publishedProtocols;
     }
 
     @Deactivate
@@ -299,5 +320,6 @@ public final class ShareManagerImpl implements ShareManager {
             share.claim.close();
         }
         shares.clear();
+        publish();
     }
 }

@@ -17,13 +17,18 @@ import io.mayastorj.core.transport.Transport;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 class ShareManagerImplTest {
 
     /** A transport that serves nothing but records what it was asked; it stands in for nvmf here. */
-    private static final class RecordingTransport implements Transport {
+    private static class RecordingTransport implements Transport {
         final String protocol;
         final List<String> shared = new ArrayList<>();
         String refuse;
@@ -81,6 +86,45 @@ class ShareManagerImplTest {
         shares.unshare("m0");
         assertEquals(List.of(), nvmf.shared);
         assertNull(registry.list().get(0).claimedBy());
+    }
+
+    @Test
+    void statusesAreReadWhileAnUnshareWaitsForItsCommands() throws Exception {
+        // a transport's unshare waits for the share's commands to finish at the bdev; a nexus's I/O may
+        // need its control thread, which reads its share's status: that read must not wait for the unshare
+        CountDownLatch inUnshare = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        RecordingTransport slow = new RecordingTransport("nvmf") {
+            @Override
+            public void unshare(BlockDevice device) {
+                inUnshare.countDown();
+                try {
+                    release.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                super.unshare(device);
+            }
+        };
+        shares.addTransport(slow);
+        shares.share("m0", "nvmf", hostA);
+        shares.share("m1", "nvmf", hostA);
+        ExecutorService threads = Executors.newFixedThreadPool(2); // not the common pool: one thread on two cores
+        try {
+            Future<?> unsharing = threads.submit(() -> shares.unshare("m0"));
+            try {
+                assertTrue(inUnshare.await(10, TimeUnit.SECONDS));
+                Future<String> read = threads.submit(() -> shares.status("m1").orElseThrow().uri() + " "
+                        + shares.shares().size() + " " + shares.protocols());
+                assertEquals("nvmf://127.0.0.1/m1?hosts=[nqn.host-a] 2 [nvmf]", read.get(5, TimeUnit.SECONDS));
+            } finally {
+                release.countDown();
+            }
+            unsharing.get(10, TimeUnit.SECONDS);
+        } finally {
+            threads.shutdownNow();
+        }
+        assertEquals(List.of("m1"), shares.shares().stream().map(ShareStatus::bdev).toList());
     }
 
     @Test
