@@ -1,11 +1,13 @@
 package io.mayastorj.itests;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.mayastorj.api.v1.ApplyRequest;
 import io.mayastorj.api.v1.CreateVolumeRequest;
 import io.mayastorj.api.v1.DestroyVolumeRequest;
+import io.mayastorj.api.v1.GetRequest;
 import io.mayastorj.api.v1.Child;
 import io.mayastorj.api.v1.ListNexusOptions;
 import io.mayastorj.api.v1.ListReplicaOptions;
@@ -13,15 +15,20 @@ import io.mayastorj.api.v1.Nexus;
 import io.mayastorj.api.v1.ListVolumesRequest;
 import io.mayastorj.api.v1.PublishVolumeRequest;
 import io.mayastorj.api.v1.Replica;
+import io.mayastorj.api.v1.UnpublishVolumeRequest;
 import io.mayastorj.api.v1.Volume;
 import io.mayastorj.api.v1.VolumeReplica;
 import io.mayastorj.core.bdev.BlockDevice;
+import io.mayastorj.core.bdev.BlockingIo;
+import io.mayastorj.core.bdev.IoStatus;
+import io.mayastorj.core.buffer.DmaBuffer;
 import io.mayastorj.core.internal.bdev.BdevRegistryImpl;
 import io.mayastorj.core.internal.buffer.DmaBufferPool;
 import io.mayastorj.core.internal.buffer.HugepageMode;
 import io.mayastorj.core.internal.reactor.ReactorGroupImpl;
 import io.mayastorj.load.VerifyingLoad;
 import io.mayastorj.nvmf.internal.host.NvmfBdevFactory;
+import java.nio.file.Files;
 import java.time.Duration;
 import java.util.List;
 import java.util.Set;
@@ -85,16 +92,28 @@ class ControlPlaneTest {
      * node's host NQN only), and starts a verifying load on it.
      */
     private VerifyingLoad load(String uri, String appNode) {
-        reactors = new ReactorGroupImpl(1);
-        buffers = new DmaBufferPool(64L << 20, HugepageMode.OFF);
-        registry = new BdevRegistryImpl();
-        registry.addFactory(new NvmfBdevFactory(reactors.reactors(), buffers, NvmfBdevFactory.hostNqn(appNode),
-                TimeUnit.SECONDS.toNanos(30)));
-        BlockDevice volume = registry.create(uri);
+        BlockDevice volume = open(uri, appNode);
         VerifyingLoad load = new VerifyingLoad(volume, buffers, 16, 7);
         load.start();
         running = load;
         return load;
+    }
+
+    /** The published volume, opened from this process as node {@code appNode}. */
+    private BlockDevice open(String uri, String appNode) {
+        if (registry == null) {
+            reactors = new ReactorGroupImpl(1);
+            buffers = new DmaBufferPool(64L << 20, HugepageMode.OFF);
+            registry = new BdevRegistryImpl();
+            registry.addFactory(new NvmfBdevFactory(reactors.reactors(), buffers, NvmfBdevFactory.hostNqn(appNode),
+                    TimeUnit.SECONDS.toNanos(30)));
+        }
+        return registry.create(uri);
+    }
+
+    /** {@code get msv NAME -o yaml}. */
+    private String msv(String name) {
+        return cluster.resources().get(GetRequest.newBuilder().setKind("msv").setName(name).setOutput("yaml").build()).getText();
     }
 
     private static void verified(VerifyingLoad load) throws InterruptedException {
@@ -131,6 +150,13 @@ class ControlPlaneTest {
         v = cluster.awaitVolume("logs", x -> x.getState().equals("degraded"), 30, "degraded");
         log("cr2 killed: " + v.getReason());
         Thread.sleep(1000); // writes the returning replica misses
+        // recorded as missing them: a nexus made elsewhere meanwhile, whose node has no record of this
+        // one's, must not take it for a copy in sync
+        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (!msv("logs").contains("outOfSync: true") && System.nanoTime() < until) {
+            Thread.sleep(100);
+        }
+        assertTrue(msv("logs").contains("outOfSync: true"), "cr2's replica out of sync:\n" + msv("logs"));
         cluster.node("cr2", null);
         v = cluster.awaitVolume("logs", x -> x.getState().equals("healthy") && x.getChildrenList().stream()
                 .allMatch(c -> c.getState().equals("online")), 60, "cr2's replica back in the nexus and rebuilt");
@@ -216,5 +242,72 @@ class ControlPlaneTest {
         } while (!left.isEmpty() && System.nanoTime() < until);
         assertEquals(List.of(), left, "no replica or nexus left on any node");
         assertEquals(0, volumes.listVolumes(ListVolumesRequest.getDefaultInstance()).getVolumesCount());
+    }
+
+    @Test
+    void aVolumesOnlyCopyIsWaitedForHoweverLongItsNodeIsAwayNeverReplacedByAnEmptyOne() throws Exception {
+        cluster = new ControlCluster("mayastor-control-solo");
+        cluster.startControl("--registration-interval-seconds", "1", "--sync-period-seconds", "1",
+                "--repair-grace-seconds", "2");
+        StringBuilder pools = new StringBuilder();
+        for (String id : List.of("cs1", "cs2")) {
+            cluster.node(id, "127.0.0." + (id.equals("cs1") ? 21 : 22));
+            pools.append(cluster.poolManifest(id)).append("---\n");
+        }
+        cluster.resources().apply(ApplyRequest.newBuilder().setManifest(pools.toString()).build());
+        cluster.awaitTable("msp", t -> ControlCluster.countLines(t, " online ") == 2, 30, "two pools online");
+        cluster.volumes().createVolume(CreateVolumeRequest.newBuilder().setName("solo").setSize(SIZE).setReplicaCount(1)
+                .setThin(true).build());
+        Volume v = cluster.awaitVolume("solo", x -> x.getState().equals("healthy"), 30, "its replica");
+        String home = nodesOf(v).iterator().next();
+        String other = home.equals("cs1") ? "cs2" : "cs1";
+        String uri = cluster.volumes().publishVolume(PublishVolumeRequest.newBuilder().setName("solo").setNode(home).build())
+                .getDeviceUri();
+        BlockDevice volume = open(uri, home);
+        DmaBuffer data = buffers.allocate(1 << 20);
+        for (int i = 0; i < (1 << 20); i += 8) {
+            data.bytes().putLong(i, 0x5010_0000_0000_0000L + i);
+        }
+        assertEquals(IoStatus.SUCCESS, BlockingIo.write(volume, data, 0, 0, 2048, Duration.ofSeconds(30)));
+        assertEquals(IoStatus.SUCCESS, BlockingIo.flush(volume, Duration.ofSeconds(30)));
+        registry.destroy(volume.name());
+        cluster.volumes().unpublishVolume(UnpublishVolumeRequest.newBuilder().setName("solo").build());
+
+        // away for three times the grace: a replacement would be empty, and there is nothing to rebuild it from
+        cluster.killNode(home);
+        Thread.sleep(6000);
+        v = cluster.awaitVolume("solo", x -> true, 1, "");
+        log("solo, its node away 6 s: " + v.getState() + ": " + v.getReason());
+        assertEquals(List.of(), cluster.replicas(other).listReplicas(ListReplicaOptions.getDefaultInstance()).getReplicasList(),
+                "no empty replacement on " + other);
+        assertEquals(1, v.getReplicasCount(), "its replica stays recorded: " + v);
+        assertTrue(v.getReplicas(0).getOffline(), v.toString());
+        assertEquals("no replica is reachable: waiting for " + home + " (away)", v.getReason());
+
+        cluster.node(home, null);
+        cluster.awaitVolume("solo", x -> x.getState().equals("healthy"), 30, "its replica back");
+        uri = cluster.volumes().publishVolume(PublishVolumeRequest.newBuilder().setName("solo").setNode(home).build())
+                .getDeviceUri();
+        volume = open(uri, home);
+        DmaBuffer back = buffers.allocate(1 << 20);
+        assertEquals(IoStatus.SUCCESS, BlockingIo.read(volume, back, 0, 0, 2048, Duration.ofSeconds(30)));
+        assertEquals(data.bytes().duplicate().clear(), back.bytes().duplicate().clear(), "the data it held");
+        data.release();
+        back.release();
+
+        // a control plane started on a store without volumes (another state directory, namespace or
+        // cluster) destroys nothing on its word
+        registry.destroy(volume.name());
+        cluster.volumes().unpublishVolume(UnpublishVolumeRequest.newBuilder().setName("solo").build()); // no nexus holds it
+        cluster.killControl();
+        Files.move(cluster.work.resolve("control"), cluster.work.resolve("control.old"));
+        Mayastor.NodeProcess control = cluster.restartControl();
+        cluster.awaitTable("msn", t -> ControlCluster.countLines(t, " online ") == 2, 30, "both nodes registered again");
+        Thread.sleep(4000); // sweeps, one a second
+        assertEquals(1, cluster.replicas(home).listReplicas(ListReplicaOptions.getDefaultInstance()).getReplicasCount(),
+                "the replica stays on " + home + ":\n" + control.output());
+        assertNotNull(control.await(l -> l.contains("the store has no volumes, yet the nodes hold 1 volume replicas: none is "
+                + "destroyed"), 1), control.output());
+        assertEquals(1, control.output().lines().filter(l -> l.contains("the store has no volumes")).count(), "said once");
     }
 }

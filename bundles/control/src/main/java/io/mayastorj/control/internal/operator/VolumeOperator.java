@@ -41,6 +41,7 @@ import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -93,6 +94,8 @@ public final class VolumeOperator {
     private volatile World shared;
     /** Held while replicas are placed and made (see where). */
     private final Object placing = new Object();
+    /** The sweep said once that it destroys nothing for a store without volumes (until the store has some). */
+    private volatile boolean emptyStoreWarned;
     private final long startedMillis = System.currentTimeMillis();
 
     // switch-over: a published volume whose nexus's node is lost gets a nexus on another node
@@ -365,13 +368,24 @@ public final class VolumeOperator {
             }
         }
 
-        // replicas on nodes that are away: kept (and waited for) for the grace period, then given up
+        // replicas on nodes that are away: kept (and waited for) for the grace period, then given up —
+        // but only while a replica in sync is live to rebuild their replacement from: one that may hold
+        // the only copy of the data is waited for however long it takes, also when its node answers
+        // without it (a pool not imported yet), and never replaced by an empty one
         Set<String> liveNodes = new HashSet<>();
         live.forEach(r -> liveNodes.add(r.node()));
+        boolean source = live.stream().anyMatch(r -> !behind.contains(r.uuid()));
         List<MayastorVolume.Replica> away = new ArrayList<>();
         for (MayastorVolume.Replica rec : recorded) {
-            if (liveNodes.contains(rec.getNode()) || world.reachable(rec.getNode())) {
-                continue; // seen live, or its node is up and no longer has it
+            if (liveNodes.contains(rec.getNode())) {
+                continue;
+            }
+            if (!source && !yes(rec.getOutOfSync())) {
+                away.add(rec);
+                continue;
+            }
+            if (world.reachable(rec.getNode())) {
+                continue; // its node is up and no longer has it
             }
             NodeRegistry.NodeState node = world.nodes.get(rec.getNode());
             long awayMillis = node == null ? Long.MAX_VALUE : System.currentTimeMillis() - node.lastSeenMillis();
@@ -443,7 +457,7 @@ public final class VolumeOperator {
                 }
             }
         } else if (live.size() > wanted) {
-            live = dropExcess(world, live, wanted, behind, name);
+            live = dropExcess(world, live, wanted, behind, recorded, name);
             Set<String> kept = new HashSet<>();
             live.forEach(r -> kept.add(r.uuid()));
             behind.retainAll(kept);
@@ -518,7 +532,10 @@ public final class VolumeOperator {
         }
         for (MayastorVolume.Replica a : away) {
             MayastorVolume.Replica rec = new MayastorVolume.Replica(a.getNode(), a.getPool(), a.getUri(), true);
-            rec.setOutOfSync(a.getOutOfSync());
+            // a nexus serving without it (its child faulted, or gone) writes what it will not have
+            boolean missed = nexusStatus != null && nexusStatus.getChildren().stream().noneMatch(c -> "online".equals(c.getState())
+                    && replicaOf(c.getUri()).equals(replicaOf(a.getUri())));
+            rec.setOutOfSync(missed || yes(a.getOutOfSync()) ? Boolean.TRUE : null);
             replicas.add(rec);
         }
         String state;
@@ -531,7 +548,10 @@ public final class VolumeOperator {
             reason = "its nexus is faulted";
         } else if (live.isEmpty()) {
             state = MayastorVolume.FAULTED;
-            reason = away.isEmpty() ? "no replica is left" : "every replica's node is away";
+            World seen = world;
+            reason = away.isEmpty() ? "no replica is left" : "no replica is reachable: waiting for "
+                    + String.join(", ", away.stream().map(a -> a.getNode() + (seen.reachable(a.getNode())
+                    ? " (online, without the replica: its pool?)" : " (away)")).toList());
         } else if (live.size() < wanted || !behind.isEmpty() || (nexusStatus != null && !"online".equals(nexusStatus.getState()))) {
             state = MayastorVolume.DEGRADED;
             reason = degradedReason(live, away, wanted, behind, nexusStatus, shortfall);
@@ -739,11 +759,22 @@ public final class VolumeOperator {
         return made;
     }
 
-    /** Keeps {@code wanted} replicas: drops those behind first, then those last in the list. */
-    private List<Live> dropExcess(World world, List<Live> live, int wanted, Set<String> behind, String volume) {
+    /**
+     * Keeps {@code wanted} replicas: drops those behind first, then those the status does not record,
+     * then those last in the list. Drops none unless a replica in sync is kept.
+     */
+    private List<Live> dropExcess(World world, List<Live> live, int wanted, Set<String> behind,
+                                  List<MayastorVolume.Replica> recorded, String volume) {
+        Set<String> recordedNodes = new HashSet<>();
+        recorded.forEach(r -> recordedNodes.add(r.getNode()));
         List<Live> ordered = new ArrayList<>(live);
-        ordered.sort((a, b) -> Boolean.compare(behind.contains(a.uuid()), behind.contains(b.uuid())));
+        ordered.sort(Comparator.comparing((Live r) -> behind.contains(r.uuid())).thenComparing(r -> !recordedNodes.contains(r.node())));
         List<Live> keep = new ArrayList<>(ordered.subList(0, wanted));
+        if (keep.stream().allMatch(r -> behind.contains(r.uuid()))) {
+            LOG.log(Level.WARNING, "volume {0}: {1} replicas for {2}, none known to be in sync: none is destroyed", volume,
+                    live.size(), wanted);
+            return live;
+        }
         for (Live extra : ordered.subList(wanted, ordered.size())) {
             for (Map.Entry<String, List<Nexus>> e : world.nexuses.entrySet()) {
                 for (Nexus n : e.getValue()) {
@@ -934,6 +965,10 @@ public final class VolumeOperator {
                     c.getState() == ChildState.CHILD_DEGRADED ? progress : null));
             if (c.getState() == ChildState.CHILD_ONLINE) {
                 behind.remove(replicaOf(c.getUri())); // rebuilt: in sync from now on
+            } else if (wantedUris.containsKey(replicaOf(c.getUri()))) {
+                // faulted (the nexus writes without it) or being rebuilt: not a copy to trust, also for a
+                // nexus made elsewhere later, whose node has no record of this one's
+                behind.add(replicaOf(c.getUri()));
             }
         }
         return status;
@@ -987,6 +1022,20 @@ public final class VolumeOperator {
         for (MayastorVolume v : store.list(MayastorVolume.class)) {
             volumes.add(REPLICA_PREFIX + v.getMetadata().getUid());
         }
+        if (volumes.isEmpty()) {
+            // a store with no volume at all beside nodes holding volumes' replicas is more likely a new or
+            // wrong store (another state directory, namespace or cluster) than every volume deleted while
+            // their nodes were away: nothing is destroyed on its word
+            long held = world.replicas.values().stream().flatMap(List::stream).filter(r -> r.getName().startsWith(REPLICA_PREFIX))
+                    .count();
+            if (held > 0 && !emptyStoreWarned) {
+                LOG.log(Level.WARNING, "the store has no volumes, yet the nodes hold {0} volume replicas: none is destroyed "
+                        + "(a new or wrong store?); remove them with 'mayastor ctl replica destroy' if they are not wanted", held);
+                emptyStoreWarned = true;
+            }
+            return;
+        }
+        emptyStoreWarned = false;
         world.replicas.forEach((node, list) -> {
             for (Replica r : list) {
                 if (r.getName().startsWith(REPLICA_PREFIX) && !volumes.contains(r.getName())) {
