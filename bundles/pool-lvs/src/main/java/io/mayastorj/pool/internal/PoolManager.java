@@ -542,18 +542,15 @@ public final class PoolManager {
         if (user != null) {
             throw MayastorException.failedPrecondition("replica %s is in use by %s", uuid, user);
         }
+        if (replica.pool.state() == PoolState.FAULTED) {
+            throw MayastorException.failedPrecondition("pool %s is faulted: %s", replica.pool.name(), replica.pool.reason());
+        }
         registry.unregister(replica);
         // its I/O drains here, not on the pool's thread, where the destroy runs: a flush waiting for a
-        // group commit, or a thin write waiting for its clusters, is finished by that thread
+        // group commit, or a thin write waiting for its clusters, is finished by that thread. A destroy
+        // that fails after this leaves it closed, out of the registry until the pool is imported again
         replica.close();
-        try {
-            replica.pool.destroyReplica(uuid);
-        } catch (MayastorException e) {
-            if (!replica.isClosed()) {
-                registry.register(replica); // it stays as it was
-            }
-            throw e;
-        }
+        replica.pool.destroyReplica(uuid);
     }
 
     public Replica resizeReplica(UUID uuid, long size) {

@@ -96,6 +96,8 @@ public final class VolumeOperator {
     private final Object placing = new Object();
     /** The sweep said once that it destroys nothing for a store without volumes (until the store has some). */
     private volatile boolean emptyStoreWarned;
+    /** Volumes whose extra replicas were all kept (none in sync), said once each. */
+    private final Set<String> keptAll = java.util.concurrent.ConcurrentHashMap.newKeySet();
     private final long startedMillis = System.currentTimeMillis();
 
     // switch-over: a published volume whose nexus's node is lost gets a nexus on another node
@@ -518,7 +520,7 @@ public final class VolumeOperator {
             } else if (live.isEmpty()) {
                 targetProblem = "no replica is reachable";
             } else {
-                nexusStatus = ensureNexus(world, msv, uuid, target, live, behind, smallest, bytes, has, nexusSize);
+                nexusStatus = ensureNexus(world, msv, uuid, target, live, away, behind, smallest, bytes, has, nexusSize);
             }
         }
 
@@ -771,10 +773,13 @@ public final class VolumeOperator {
         ordered.sort(Comparator.comparing((Live r) -> behind.contains(r.uuid())).thenComparing(r -> !recordedNodes.contains(r.node())));
         List<Live> keep = new ArrayList<>(ordered.subList(0, wanted));
         if (keep.stream().allMatch(r -> behind.contains(r.uuid()))) {
-            LOG.log(Level.WARNING, "volume {0}: {1} replicas for {2}, none known to be in sync: none is destroyed", volume,
-                    live.size(), wanted);
+            if (keptAll.add(volume)) {
+                LOG.log(Level.WARNING, "volume {0}: {1} replicas for {2}, none known to be in sync: none is destroyed",
+                        volume, live.size(), wanted);
+            }
             return live;
         }
+        keptAll.remove(volume);
         for (Live extra : ordered.subList(wanted, ordered.size())) {
             for (Map.Entry<String, List<Nexus>> e : world.nexuses.entrySet()) {
                 for (Nexus n : e.getValue()) {
@@ -872,6 +877,7 @@ public final class VolumeOperator {
      * every replica holds that much. Its size goes to {@code size[0]}.
      */
     private MayastorVolume.Nexus ensureNexus(World world, MayastorVolume msv, String uuid, String target, List<Live> live,
+                                             List<MayastorVolume.Replica> away,
                                              Set<String> behind, long replicaBytes, long bytes, long has,
                                              long[] size) {
         MayastorVolume.Spec spec = msv.getSpec();
@@ -917,8 +923,9 @@ public final class VolumeOperator {
             for (Child c : nexus.getChildrenList()) {
                 String replica = replicaOf(c.getUri());
                 if (!wantedUris.containsKey(replica)) {
-                    if (!awayNodeHolds(world, msv, replica)) {
-                        // given up (replaced) or gone: out of the nexus (never the last in-sync child: the node refuses)
+                    if (away.stream().noneMatch(a -> a.getUri() != null && replicaOf(a.getUri()).equals(replica))) {
+                        // given up (replaced) or gone: out of the nexus (never the last in-sync child: the node
+                        // refuses). One that is waited for (away within the grace, or maybe the only copy) stays
                         nexus = nexusApi.removeChildNexus(RemoveChildNexusRequest.newBuilder().setNexus(uuid)
                                 .setUri(c.getUri()).build());
                     }
@@ -972,18 +979,6 @@ public final class VolumeOperator {
             }
         }
         return status;
-    }
-
-    private boolean awayNodeHolds(World world, MayastorVolume msv, String replica) {
-        List<MayastorVolume.Replica> recorded = msv.getStatus() == null || msv.getStatus().getReplicas() == null
-                ? List.of() : msv.getStatus().getReplicas();
-        for (MayastorVolume.Replica r : recorded) {
-            if (r.getUri() != null && r.getUri().contains(replica) && !world.reachable(r.getNode())) {
-                NodeRegistry.NodeState node = world.nodes.get(r.getNode());
-                return node != null && System.currentTimeMillis() - node.lastSeenMillis() < grace.toMillis();
-            }
-        }
-        return false;
     }
 
     /** Deleting: the nexus and every reachable replica go; replicas on nodes away are swept when they return. */

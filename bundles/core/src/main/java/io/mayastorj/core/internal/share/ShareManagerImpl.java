@@ -196,6 +196,7 @@ public final class ShareManagerImpl implements ShareManager {
         if (share == null) {
             throw MayastorException.notFound("bdev %s is not shared", bdev);
         }
+        publish(); // gone at once: a caller that checks first must not unshare it again while its commands finish
         Transport transport = transports.get(share.protocol);
         try {
             if (transport != null && share.state == ShareState.ACTIVE) {
@@ -203,7 +204,6 @@ public final class ShareManagerImpl implements ShareManager {
             }
         } finally {
             share.claim.close();
-            publish();
         }
         LOG.log(Level.INFO, "unshared {0} ({1})", bdev, share.protocol);
     }
