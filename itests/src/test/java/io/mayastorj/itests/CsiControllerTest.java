@@ -389,11 +389,8 @@ class CsiControllerTest {
     void aSpecEditedBelowTheVolumesSizeShrinksNothingAndAnInvalidOneKeepsItsRecord() throws Exception {
         // a volume's file system may fill all it has: a spec asking for less (kubectl edit, or a refused
         // grow's rollback crossing the operator's growth) must not make a smaller nexus or replica
-        controller().createVolume(create("pvc-shrink", 8 * MIB, Map.of("repl", "2", "thin", "true")).build());
         try {
-            controller().controllerExpandVolume(ControllerExpandVolumeRequest.newBuilder().setVolumeId("pvc-shrink")
-                    .setCapacityRange(CapacityRange.newBuilder().setRequiredBytes(16 * MIB)).build());
-            String uuid = cluster.awaitVolume("pvc-shrink", x -> x.getReplicasCount() == 2, 30, "two replicas").getUuid();
+            String uuid = grown("pvc-shrink", 2);
             publish("pvc-shrink", "app1", mount("ext4"));
             assertEquals(List.of(16 * MIB), nexusSizes(uuid));
             String edited = shrunk("pvc-shrink", 2);
@@ -448,11 +445,8 @@ class CsiControllerTest {
 
     @Test
     void aVolumeWhoseOnlyReplicaIsAwayKeepsItsSize() throws Exception {
-        controller().createVolume(create("pvc-away", 8 * MIB, Map.of("repl", "1", "thin", "true")).build());
         try {
-            controller().controllerExpandVolume(ControllerExpandVolumeRequest.newBuilder().setVolumeId("pvc-away")
-                    .setCapacityRange(CapacityRange.newBuilder().setRequiredBytes(16 * MIB)).build());
-            String uuid = cluster.awaitVolume("pvc-away", x -> x.getReplicasCount() == 1, 30, "its replica").getUuid();
+            String uuid = grown("pvc-away", 1);
             cluster.resources().apply(ApplyRequest.newBuilder().setManifest(shrunk("pvc-away", 1)).build());
             String node = replicaSizes(uuid).keySet().iterator().next();
             cluster.killNode(node);
@@ -467,6 +461,14 @@ class CsiControllerTest {
             unpublish("pvc-away");
             controller().deleteVolume(DeleteVolumeRequest.newBuilder().setVolumeId("pvc-away").build());
         }
+    }
+
+    /** A thin volume made at 8 MiB and grown to 16, with its REPLICAS made; its uuid. */
+    private String grown(String name, int replicas) throws InterruptedException {
+        controller().createVolume(create(name, 8 * MIB, Map.of("repl", String.valueOf(replicas), "thin", "true")).build());
+        controller().controllerExpandVolume(ControllerExpandVolumeRequest.newBuilder().setVolumeId(name)
+                .setCapacityRange(CapacityRange.newBuilder().setRequiredBytes(16 * MIB)).build());
+        return cluster.awaitVolume(name, x -> x.getReplicasCount() == replicas, 30, replicas + " replica(s)").getUuid();
     }
 
     /** A manifest of the volume as a user's edit leaves it: 8 MiB, thin, REPLICAS. */
