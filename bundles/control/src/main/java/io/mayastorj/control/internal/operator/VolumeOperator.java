@@ -468,15 +468,14 @@ public final class VolumeOperator {
         // growth (CSI ControllerExpandVolume): each replica to the spec's size, then the nexus (below)
         String growProblem = null;
         MayastorException growLater = null;
-        long wantedBytes = bytes;
         for (int i = 0; i < live.size(); i++) {
             Live r = live.get(i);
-            if (r.sizeBytes() < wantedBytes) {
+            if (r.sizeBytes() < bytes) {
                 try {
                     Replica grown = clients.replicas(world.endpoint(r.node())).resizeReplica(ResizeReplicaRequest.newBuilder()
-                            .setUuid(r.uuid()).setRequestedSize(wantedBytes).build());
+                            .setUuid(r.uuid()).setRequestedSize(bytes).build());
                     live.set(i, new Live(r.node(), r.pool(), r.uuid(), r.shareUri(), r.allowedHosts(), grown.getSize()));
-                    LOG.log(Level.INFO, "volume {0}: replica {1} on {2} grown to {3} bytes", name, r.uuid(), r.node(), wantedBytes);
+                    LOG.log(Level.INFO, "volume {0}: replica {1} on {2} grown to {3} bytes", name, r.uuid(), r.node(), bytes);
                 } catch (StatusRuntimeException e) {
                     MayastorException why = NodeClients.translate(r.node(), e);
                     if (why.kind() == ErrorKind.UNAVAILABLE || why.kind() == ErrorKind.ABORTED) {
@@ -484,7 +483,7 @@ public final class VolumeOperator {
                         // (UNAVAILABLE: the reconciler takes ABORTED for a lost race with another writer)
                         growLater = MayastorException.unavailable("%s", why.getMessage());
                     } else {
-                        growProblem = "cannot grow to " + wantedBytes + " bytes: " + why.getMessage();
+                        growProblem = "cannot grow to " + bytes + " bytes: " + why.getMessage();
                     }
                 }
             }
@@ -520,7 +519,7 @@ public final class VolumeOperator {
             } else if (live.isEmpty()) {
                 targetProblem = "no replica is reachable";
             } else {
-                nexusStatus = ensureNexus(world, msv, uuid, target, live, away, behind, smallest, bytes, has, nexusSize);
+                nexusStatus = ensureNexus(world, msv, uuid, target, live, away, behind, smallest, nexusSize);
             }
         }
 
@@ -567,7 +566,7 @@ public final class VolumeOperator {
         }
         // unpublished: what every replica holds, and never less than the volume had — a replica that is
         // away, or back smaller (its grow refused), must not lower the floor a republished nexus keeps
-        long size = nexusSize[0] >= 0 ? nexusSize[0] : Math.max(has, live.isEmpty() ? 0 : Math.min(smallest, wantedBytes));
+        long size = nexusSize[0] >= 0 ? nexusSize[0] : Math.max(has, live.isEmpty() ? 0 : Math.min(smallest, bytes));
         writeStatus(msv, state, reason, nexusStatus, replicas, size);
         if (growLater != null) {
             throw growLater;
@@ -877,10 +876,11 @@ public final class VolumeOperator {
      * every replica holds that much. Its size goes to {@code size[0]}.
      */
     private MayastorVolume.Nexus ensureNexus(World world, MayastorVolume msv, String uuid, String target, List<Live> live,
-                                             List<MayastorVolume.Replica> away,
-                                             Set<String> behind, long replicaBytes, long bytes, long has,
+                                             List<MayastorVolume.Replica> away, Set<String> behind, long replicaBytes,
                                              long[] size) {
         MayastorVolume.Spec spec = msv.getSpec();
+        long bytes = msv.servedBytes();
+        long has = msv.getStatus() == null || msv.getStatus().getSize() == null ? 0 : msv.getStatus().getSize();
         String endpoint = world.endpoint(target);
         var nexusApi = clients.nexus(endpoint);
         Map<String, String> wantedUris = new LinkedHashMap<>(); // replica uuid -> child URI
