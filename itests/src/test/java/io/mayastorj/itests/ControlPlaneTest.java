@@ -256,7 +256,7 @@ class ControlPlaneTest {
     }
 
     @Test
-    void aVolumesOnlyCopyIsWaitedForHoweverLongItsNodeIsAwayNeverReplacedByAnEmptyOne() throws Exception {
+    void aVolumesOnlyCopyIsWaitedForHoweverLongItsNodeIsAwayNeverReplacedByAnEmptyOneAndGoesOnlyWhenItsOwnStoreDeletesIt() throws Exception {
         cluster = new ControlCluster("mayastor-control-solo");
         cluster.startControl("--registration-interval-seconds", "1", "--sync-period-seconds", "1",
                 "--repair-grace-seconds", "2");
@@ -326,5 +326,38 @@ class ControlPlaneTest {
         assertNotNull(control.await(l -> l.contains("the store has no volumes, yet the nodes hold 1 volume replicas: none is "
                 + "destroyed"), 1), control.output());
         assertEquals(1, control.output().lines().filter(l -> l.contains("the store has no volumes")).count(), "said once");
+
+        // the volume's own store again; the volume deleted while its node is away, the last one the store
+        // has: the node keeps the replica's name, and the replica goes when it is back
+        cluster.killControl();
+        try (var files = Files.walk(cluster.work.resolve("control"))) {
+            files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+        }
+        Files.move(cluster.work.resolve("control.old"), cluster.work.resolve("control"));
+        control = cluster.restartControl();
+        cluster.awaitVolume("solo", x -> x.getState().equals("healthy"), 30, "its own store, its replica seen");
+        cluster.killNode(home);
+        cluster.awaitVolume("solo", x -> x.getReplicasCount() == 1 && x.getReplicas(0).getOffline(), 30, home + " away");
+        cluster.volumes().destroyVolume(DestroyVolumeRequest.newBuilder().setName("solo").build());
+        for (int i = 0; i < 300 && cluster.volumes().listVolumes(ListVolumesRequest.getDefaultInstance()).getVolumesCount() > 0; i++) {
+            Thread.sleep(100);
+        }
+        assertEquals(0, cluster.volumes().listVolumes(ListVolumesRequest.getDefaultInstance()).getVolumesCount(), "solo deleted");
+        String msn = cluster.resources().get(GetRequest.newBuilder().setKind("msn").setName(home).setOutput("yaml").build())
+                .getText();
+        assertTrue(msn.contains("openebs.io/deleted-volume-replicas: \"vol-"), msn);
+        cluster.node(home, null);
+        for (int i = 0; i < 300 && cluster.replicas(home).listReplicas(ListReplicaOptions.getDefaultInstance())
+                .getReplicasCount() > 0; i++) {
+            Thread.sleep(100);
+        }
+        assertEquals(0, cluster.replicas(home).listReplicas(ListReplicaOptions.getDefaultInstance()).getReplicasCount(),
+                "the deleted volume's replica is gone from " + home + ":\n" + control.output());
+        assertNotNull(control.await(l -> l.contains("belonged to a volume deleted while the node was away"), 5), control.output());
+        for (int i = 0; i < 100 && msn.contains("deleted-volume-replicas"); i++) {
+            Thread.sleep(100);
+            msn = cluster.resources().get(GetRequest.newBuilder().setKind("msn").setName(home).setOutput("yaml").build()).getText();
+        }
+        assertTrue(!msn.contains("deleted-volume-replicas"), "forgotten once done:\n" + msn);
     }
 }

@@ -13,6 +13,11 @@ public final class Kinds {
     public static final String NAMESPACE = "mayastor";
     /** Held by every pool and volume the control plane has made something for on the nodes. */
     public static final String FINALIZER = "openebs.io/mayastor-cleanup";
+    /**
+     * On a MayastorNode: the replica names ({@code vol-<uid>}, comma-separated) of volumes deleted
+     * while the node was away, destroyed when it is back — also by a sweep that finds no volume left.
+     */
+    public static final String DELETED_REPLICAS = "openebs.io/deleted-volume-replicas";
 
     /** A kind: its class, plural, singular and short name. */
     public record Kind(Class<? extends CustomResource<?, ?>> type, String kind, String plural, String singular, String shortName) {

@@ -30,6 +30,7 @@ import io.mayastorj.api.v1.UnpublishNexusRequest;
 import io.mayastorj.api.v1.UnshareReplicaRequest;
 import io.mayastorj.control.internal.model.Condition;
 import io.mayastorj.control.internal.model.Kinds;
+import io.mayastorj.control.internal.model.MayastorNode;
 import io.mayastorj.control.internal.model.MayastorVolume;
 import io.mayastorj.control.internal.nodes.NexusRecords;
 import io.mayastorj.control.internal.nodes.NodeClients;
@@ -498,6 +499,7 @@ public final class VolumeOperator {
         if (target != null && !world.reachable(target) && !yes(spec.getLocal()) && !"none".equals(spec.getProtocol())) {
             Switch s = switchOverTarget(msv, world, live, away, behind);
             if (s.node() != null) {
+                msv = recordBehind(msv, live, behind);
                 msv.getSpec().setTargetNode(s.node());
                 msv = store.update(msv); // before the nexus is made there: a restarted control plane makes it there too
                 target = s.node();
@@ -571,6 +573,25 @@ public final class VolumeOperator {
         if (growLater != null) {
             throw growLater;
         }
+    }
+
+    /**
+     * A switch-over's out-of-sync marks (replicas the nexus record does not call in sync, and those
+     * away, which the new nexus writes without), written before the new target: a control plane that
+     * dies between the two must not find the new target beside a record that calls every replica in
+     * sync. Marks on a switch that then loses its race are only pessimistic: a rebuild too many.
+     */
+    private MayastorVolume recordBehind(MayastorVolume msv, List<Live> live, Set<String> behind) {
+        MayastorVolume.Status status = msv.getStatus();
+        if (status == null || status.getReplicas() == null) {
+            return msv;
+        }
+        for (Live r : live) {
+            if (behind.contains(r.uuid())) {
+                status.getReplicas().stream().filter(x -> x.getNode().equals(r.node())).forEach(x -> x.setOutOfSync(Boolean.TRUE));
+            }
+        }
+        return store.updateStatus(msv); // the away entries were marked in place by switchOverTarget
     }
 
     /** Where a lost target's nexus goes ({@code node}) and why, or why it stays ({@code why} alone). */
@@ -1000,6 +1021,17 @@ public final class VolumeOperator {
             destroyReplica(world, r.node(), r.uuid());
             LOG.log(Level.INFO, "volume {0} deleted: replica {1} on {2} destroyed", name, r.uuid(), r.node());
         }
+        // a storage node away may hold one too (recorded or not: a pass may have died before its record):
+        // its node keeps the name until it is back, written before the volume can go
+        for (NodeRegistry.NodeState n : world.nodes.values()) {
+            if (n.storage() && !world.reachable(n.id())) {
+                MayastorNode msn = store.change(MayastorNode.class, n.id(), node -> node != null
+                        && editDeleted(node, names -> names.add(replicaName)));
+                LOG.log(msn == null ? Level.WARNING : Level.INFO, "volume {0} deleted while node {1} is away: {2}", name, n.id(),
+                        msn == null ? "it has no MayastorNode to remember the replica by; remove it there with 'mayastor ctl "
+                                + "replica destroy' if it holds one" : "its replica, if it holds one, is destroyed when it is back");
+            }
+        }
         msv.getMetadata().getFinalizers().remove(Kinds.FINALIZER);
         store.update(msv);
         LOG.log(Level.INFO, "volume {0} is gone", name);
@@ -1017,12 +1049,31 @@ public final class VolumeOperator {
         for (MayastorVolume v : store.list(MayastorVolume.class)) {
             volumes.add(REPLICA_PREFIX + v.getMetadata().getUid());
         }
+        // replicas a deleted volume left on nodes that were away: this store named them, so they go even
+        // when it has no volume left; each name is forgotten once its node is seen without the replica
+        Set<String> gone = new HashSet<>();
+        for (MayastorNode msn : store.list(MayastorNode.class)) {
+            String node = msn.getMetadata().getName();
+            Set<String> deleted = deleted(msn);
+            if (deleted.isEmpty() || !world.reachable(node)) {
+                continue;
+            }
+            for (Replica r : world.replicas.get(node)) {
+                if (deleted.contains(r.getName())) {
+                    destroyReplica(world, node, r.getUuid());
+                    gone.add(r.getUuid());
+                    LOG.log(Level.INFO, "replica {0} on {1} belonged to a volume deleted while the node was away ({2}): destroyed",
+                            r.getUuid(), node, r.getName());
+                }
+            }
+            store.change(MayastorNode.class, node, n -> n != null && editDeleted(n, names -> names.removeAll(deleted)));
+        }
         if (volumes.isEmpty()) {
             // a store with no volume at all beside nodes holding volumes' replicas is more likely a new or
             // wrong store (another state directory, namespace or cluster) than every volume deleted while
             // their nodes were away: nothing is destroyed on its word
-            long held = world.replicas.values().stream().flatMap(List::stream).filter(r -> r.getName().startsWith(REPLICA_PREFIX))
-                    .count();
+            long held = world.replicas.values().stream().flatMap(List::stream).filter(r -> r.getName().startsWith(REPLICA_PREFIX)
+                    && !gone.contains(r.getUuid())).count();
             if (held > 0 && !emptyStoreWarned) {
                 LOG.log(Level.WARNING, "the store has no volumes, yet the nodes hold {0} volume replicas: none is destroyed "
                         + "(a new or wrong store?); remove them with 'mayastor ctl replica destroy' if they are not wanted", held);
@@ -1033,13 +1084,46 @@ public final class VolumeOperator {
         emptyStoreWarned = false;
         world.replicas.forEach((node, list) -> {
             for (Replica r : list) {
-                if (r.getName().startsWith(REPLICA_PREFIX) && !volumes.contains(r.getName())) {
+                if (r.getName().startsWith(REPLICA_PREFIX) && !volumes.contains(r.getName()) && !gone.contains(r.getUuid())) {
                     destroyReplica(world, node, r.getUuid());
                     LOG.log(Level.INFO, "replica {0} on {1} belonged to a volume that is gone ({2}): destroyed", r.getUuid(),
                             node, r.getName());
                 }
             }
         });
+    }
+
+    /** The replica names a node keeps of volumes deleted while it was away ({@link Kinds#DELETED_REPLICAS}). */
+    private static Set<String> deleted(MayastorNode msn) {
+        String list = msn.getMetadata().getAnnotations() == null ? null : msn.getMetadata().getAnnotations().get(Kinds.DELETED_REPLICAS);
+        Set<String> names = new TreeSet<>();
+        if (list != null) {
+            for (String n : list.split(",")) {
+                if (n.strip().startsWith(REPLICA_PREFIX)) {
+                    names.add(n.strip()); // only names this operator gives: a hand-edited entry touches nothing else
+                }
+            }
+        }
+        return names;
+    }
+
+    /** Edits that list; false when it is unchanged (nothing to write). */
+    private static boolean editDeleted(MayastorNode msn, java.util.function.Consumer<Set<String>> edit) {
+        Set<String> names = deleted(msn);
+        Set<String> was = new TreeSet<>(names);
+        edit.accept(names);
+        if (names.equals(was)) {
+            return false;
+        }
+        if (msn.getMetadata().getAnnotations() == null) {
+            msn.getMetadata().setAnnotations(new LinkedHashMap<>());
+        }
+        if (names.isEmpty()) {
+            msn.getMetadata().getAnnotations().remove(Kinds.DELETED_REPLICAS);
+        } else {
+            msn.getMetadata().getAnnotations().put(Kinds.DELETED_REPLICAS, String.join(",", names));
+        }
+        return true;
     }
 
     private void writeStatus(MayastorVolume msv, String state, String reason, MayastorVolume.Nexus nexus,
