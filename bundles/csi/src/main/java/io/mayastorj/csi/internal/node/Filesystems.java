@@ -22,17 +22,37 @@ final class Filesystems {
         this.commands = commands;
     }
 
-    /** The file system on a device, or empty when blkid finds none (exit 2). */
+    /**
+     * The file system on a device, or empty when blkid finds nothing on it (exit 2). A device that
+     * holds a partition table and no file system is not blank: FAILED_PRECONDITION, so it is never
+     * formatted ({@code -s TYPE} alone prints nothing for one, and exits 0).
+     */
     Optional<String> probe(Path device) {
-        Commands.Result r = commands.run(TIMEOUT, "blkid", "-p", "-s", "TYPE", "-o", "value", device.toString());
+        Commands.Result r = commands.run(TIMEOUT, "blkid", "-p", "-s", "TYPE", "-s", "PTTYPE", "-o", "export", device.toString());
         if (r.exitStatus() == 2) {
             return Optional.empty();
         }
         if (!r.ok()) {
             throw MayastorException.internal("cannot tell what %s holds: %s", device, r.describe());
         }
-        String type = r.stdout().strip();
-        return type.isEmpty() ? Optional.empty() : Optional.of(type);
+        String type = null;
+        String partitions = null;
+        for (String line : r.stdout().split("\n")) {
+            if (line.startsWith("TYPE=")) {
+                type = line.substring("TYPE=".length()).strip();
+            } else if (line.startsWith("PTTYPE=")) {
+                partitions = line.substring("PTTYPE=".length()).strip();
+            }
+        }
+        if (type != null && !type.isEmpty()) {
+            return Optional.of(type);
+        }
+        if (partitions != null) {
+            throw MayastorException.failedPrecondition("%s holds a partition table (%s) and no file system: it is not "
+                    + "formatted", device, partitions);
+        }
+        throw MayastorException.internal("cannot tell what %s holds: blkid found something and named no file system: %s",
+                device, r.stdout().strip());
     }
 
     void make(Path device, String fsType) {

@@ -177,7 +177,8 @@ final class FakeNode implements Commands {
             }
             case "blkid" -> {
                 String fs = filesystems.get(c.get(c.size() - 1));
-                return fs == null ? failed(c, 2, "") : ok(c, fs + "\n");
+                String found = fs == null ? null : fs.startsWith("PTTYPE=") ? fs : "TYPE=" + fs; // -o export
+                return fs == null ? failed(c, 2, "") : ok(c, "DEVNAME=" + c.get(c.size() - 1) + "\n" + found + "\n");
             }
             case "mkfs.ext4", "mkfs.xfs" -> {
                 filesystems.put(c.get(c.size() - 1), c.get(0).substring("mkfs.".length()));

@@ -106,7 +106,7 @@ class NodeServiceTest {
         Path device = node.root.resolve("dev/nvme0n1");
         assertEquals(List.of(
                 "nvme connect -t tcp -a 10.0.2.2 -s 8420 -n " + NQN + " --hostnqn " + HOST + " --ctrl-loss-tmo 120",
-                "blkid -p -s TYPE -o value " + device,
+                "blkid -p -s TYPE -s PTTYPE -o export " + device,
                 "mkfs.ext4 -q -F " + device,
                 "mount -t ext4 " + device + " " + staging), node.ran);
         node.ran.clear();
@@ -123,7 +123,7 @@ class NodeServiceTest {
     }
 
     @Test
-    void aDeviceThatHoldsAFileSystemIsNeverFormattedAgain() {
+    void aDeviceThatHoldsAFileSystemOrAPartitionTableIsNeverFormatted() {
         node.formatted(node.root.resolve("dev/nvme0n1"), "ext4");
         call(service::nodeStageVolume, stage("v1", URI, mount("ext4")));
         assertFalse(node.ran.stream().anyMatch(c -> c.startsWith("mkfs")), node.ran.toString());
@@ -139,6 +139,15 @@ class NodeServiceTest {
         call(service::nodeUnstageVolume, NodeUnstageVolumeRequest.newBuilder().setVolumeId("v2")
                 .setStagingTargetPath(staging.toString()).build());
         assertTrue(node.ran.contains("nvme disconnect -n " + NQN.replace("000000000001", "000000000002")), node.ran.toString());
+
+        // a partition table and no file system is not a blank device (blkid -s TYPE alone says nothing for one)
+        node.formatted(node.root.resolve("dev/nvme2n1"), "PTTYPE=dos");
+        staging = dir.resolve("staging3");
+        e = refused(() -> call(service::nodeStageVolume, stage("v3", URI.replace("000000000001", "000000000003"), mount("ext4"))));
+        assertEquals(ErrorKind.FAILED_PRECONDITION, e.kind());
+        assertEquals(node.root.resolve("dev/nvme2n1") + " holds a partition table (dos) and no file system: it is not formatted",
+                e.getMessage());
+        assertFalse(node.ran.stream().anyMatch(c -> c.startsWith("mkfs")), node.ran.toString());
     }
 
     @Test
@@ -350,7 +359,7 @@ class NodeServiceTest {
                 "iscsiadm -m node -o new -T " + iqn + " -p 10.0.2.2:3260",
                 "iscsiadm -m node -T " + iqn + " -p 10.0.2.2:3260 -o update -n node.session.timeo.replacement_timeout -v 15",
                 "iscsiadm -m node -T " + iqn + " -p 10.0.2.2:3260 --login",
-                "blkid -p -s TYPE -o value " + device,
+                "blkid -p -s TYPE -s PTTYPE -o export " + device,
                 "mkfs.xfs -q " + device,
                 "mount -t xfs " + device + " " + staging), node.ran);
         node.ran.clear();
