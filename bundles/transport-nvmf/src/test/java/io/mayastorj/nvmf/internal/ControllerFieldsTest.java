@@ -172,6 +172,48 @@ class ControllerFieldsTest {
      * ends with the ANA path status (no DNR, so the host fails it over to its other path). The
      * controller IDs come from the share's range.
      */
+    /**
+     * CC.SHN commits the volatile write cache before CSTS.SHST says complete: Linux sends no Flush
+     * when it disconnects and trusts the shutdown with it. While the flush runs, SHST is 01b.
+     */
+    @Test
+    void aShutdownFlushesTheDeviceBeforeItSaysComplete() throws Exception {
+        MovingDevice device = new MovingDevice("shutdown");
+        fx.target.share(device, ShareOptions.DEFAULT);
+        try (RawClient admin = admin("nqn.2019-05.io.openebs:shutdown")) {
+            device.holdFlushes = true;
+            assertEquals(Status.SUCCESS, admin.setProperty(0x14, 0x00464001).cqeStatus(), "CC: EN, SHN normal");
+            assertEquals(1, admin.property(0x1C) >> 2 & 3, "CSTS.SHST: processing while the flush runs");
+            assertEquals(1, device.flushes.get());
+            device.held.forEach(Runnable::run);
+            int shst = 0;
+            for (int i = 0; i < 100 && shst != 2; i++) {
+                shst = admin.property(0x1C) >> 2 & 3;
+                Thread.sleep(shst == 2 ? 0 : 10);
+            }
+            assertEquals(2, shst, "CSTS.SHST: complete once the flush is");
+            assertEquals(1, device.flushes.get());
+        }
+    }
+
+    /** Get Log Page at an offset whose top bit is set: Invalid Field, and the queue still answers. */
+    @Test
+    void aLogPageOffsetBeyondTheSignedRangeIsAnInvalidField() throws Exception {
+        try (RawClient admin = admin(NQN)) {
+            ByteBuffer get = RawClient.sqe(Sqe.ADMIN_GET_LOG_PAGE, 7);
+            get.putInt(Sqe.NSID, -1);
+            get.putInt(Sqe.CDW10, 0x01 | ((64 / 4 - 1) << 16));
+            get.putInt(Sqe.CDW12, 0xFFFFFFFC); // the offset, low
+            get.putInt(Sqe.CDW13, 0xFFFFFFFF); // and high: -4 as a signed long
+            get.putInt(Sqe.SGL_LENGTH, 64);
+            admin.send(admin.capsule(get, null));
+            RawClient.Received r = admin.receive();
+            assertEquals(7, r.cid());
+            assertEquals(Status.INVALID_FIELD, r.cqeStatus());
+            assertEquals(0, anaLog(admin, 8).getLong(0), "the queue goes on");
+        }
+    }
+
     @Test
     void anaStateLogPagePathStatusesAndControllerIdRange() throws Exception {
         MovingDevice moving = new MovingDevice("moving");

@@ -12,6 +12,10 @@ import java.util.UUID;
 final class MovingDevice extends BlockDeviceBase {
 
     volatile AccessState state = AccessState.OPTIMIZED;
+    final java.util.concurrent.atomic.AtomicInteger flushes = new java.util.concurrent.atomic.AtomicInteger();
+    /** While set, flushes wait in {@link #held} until the test runs them. */
+    volatile boolean holdFlushes;
+    final java.util.List<Runnable> held = new java.util.concurrent.CopyOnWriteArrayList<>();
 
     MovingDevice(String name) {
         super(name, UUID.randomUUID(), 512, 2048);
@@ -49,7 +53,13 @@ final class MovingDevice extends BlockDeviceBase {
 
     @Override
     protected <C> void doFlush(IoCompletion<? super C> done, C context) {
-        complete(IoType.FLUSH, 0, IoStatus.SUCCESS, done, context);
+        flushes.incrementAndGet();
+        Runnable flushed = () -> complete(IoType.FLUSH, 0, IoStatus.SUCCESS, done, context);
+        if (holdFlushes) {
+            held.add(flushed);
+        } else {
+            flushed.run();
+        }
     }
 
     @Override

@@ -138,6 +138,27 @@ final class RawClient implements AutoCloseable {
         return receive();
     }
 
+    /** Property Set of a 4-byte register on the admin queue. */
+    Received setProperty(int offset, int value) throws IOException {
+        ByteBuffer s = sqe(Sqe.FABRICS_OPCODE, 201);
+        s.put(Sqe.FCTYPE, (byte) Sqe.FCTYPE_PROPERTY_SET);
+        s.putInt(Sqe.PROPERTY_OFFSET, offset);
+        s.putInt(Sqe.PROPERTY_VALUE, value);
+        s.put(Sqe.SGL_IDENTIFIER, (byte) 0);
+        send(capsule(s, null));
+        return receive();
+    }
+
+    /** Property Get of a 4-byte register on the admin queue: its value. */
+    int property(int offset) throws IOException {
+        ByteBuffer s = sqe(Sqe.FABRICS_OPCODE, 202);
+        s.put(Sqe.FCTYPE, (byte) Sqe.FCTYPE_PROPERTY_GET);
+        s.putInt(Sqe.PROPERTY_OFFSET, offset);
+        s.put(Sqe.SGL_IDENTIFIER, (byte) 0);
+        send(capsule(s, null));
+        return receive().dw0();
+    }
+
     static ByteBuffer rw(int opcode, int cid, long lba, int blocks, int bytes, boolean inCapsule) {
         ByteBuffer s = sqe(opcode, cid);
         s.putInt(Sqe.NSID, 1);

@@ -108,9 +108,9 @@ final class NvmfBdev extends BlockDeviceBase implements HostQueue.IoSink {
     }
 
     private void attach(Session live) {
-        live.onFailure(why -> lost(live, why));
         session = live;
         queues = live.ioQueues().toArray(NONE);
+        live.onFailure(why -> lost(live, why)); // last: a session that failed already is lost at once, as itself
     }
 
     @Override
@@ -236,6 +236,18 @@ final class NvmfBdev extends BlockDeviceBase implements HostQueue.IoSink {
             waiting.add(new Pending(type, buffer, bufferOffset, lba, blocks, done, context));
             // a slot may have come free meanwhile, with nobody left to look at the queue
             slotFreed(live[0]);
+            HostQueue[] now = queues;
+            if (now != live) {
+                // the session was lost meanwhile, and lost() may have ended what waited before this came
+                if (now.length == 0) {
+                    Pending p;
+                    while ((p = waiting.poll()) != null) {
+                        finish(p.type(), p.buffer(), IoStatus.UNAVAILABLE, p.done(), p.context());
+                    }
+                } else {
+                    slotFreed(now[0]);
+                }
+            }
             return;
         }
         fill(r, type, buffer, bufferOffset, lba, blocks, done, context);

@@ -75,7 +75,8 @@ final class Session implements HostQueue.CloseListener {
     private HostQueue admin;
     private final List<HostQueue> io = new ArrayList<>();
     private Identity identity;
-    private volatile Consumer<String> failureListener;
+    private Consumer<String> failureListener; // both under this session's lock
+    private boolean told;
     private volatile boolean failed;
     private volatile String failure;
     private volatile boolean closing;
@@ -166,7 +167,7 @@ final class Session implements HostQueue.CloseListener {
                 r.cdw11 = sqsize;
                 r.cdw12 = kato;
             }, data, Sqe.CONNECT_DATA_LENGTH, HostRequest.Data.TO_TARGET, result);
-            int[] cqe = await(result, host.connectTimeoutMillis(), "Connect of queue " + qid);
+            int[] cqe = awaitHolding(result, data, "Connect of queue " + qid);
             if (cqe[0] != Status.SUCCESS) {
                 if (failure != null) {
                     throw new IOException("Connect of queue " + qid + " failed: " + failure);
@@ -367,7 +368,7 @@ final class Session implements HostQueue.CloseListener {
                             String what) throws IOException {
         CompletableFuture<int[]> result = new CompletableFuture<>();
         submit(admin, fill, data, length, direction, result);
-        int[] cqe = await(result, host.connectTimeoutMillis(), what);
+        int[] cqe = awaitHolding(result, data, what);
         if (cqe[0] != Status.SUCCESS) {
             String lost = failure;
             throw new IOException(what + " failed " + (lost != null ? "(" + lost + ")"
@@ -389,6 +390,25 @@ final class Session implements HostQueue.CloseListener {
         r.length = length;
         r.admin = (status, dw0, dw1) -> result.complete(new int[] {status, dw0, dw1});
         queue.post(r);
+    }
+
+    /**
+     * A command's answer, waited for the connect timeout. A command that is not answered by then is
+     * still outstanding on its queue (closed only after the I/O timeout, which may be longer) and
+     * its answer may still arrive: its buffer stays the queue's ({@link DmaBuffer#pin()}) until the
+     * command completes or its queue closes, so the caller's release cannot hand memory the answer
+     * would be written into to another owner.
+     */
+    private <T> T awaitHolding(CompletableFuture<T> future, DmaBuffer data, String what) throws IOException {
+        try {
+            return await(future, host.connectTimeoutMillis(), what);
+        } catch (IOException e) {
+            if (data != null && !future.isDone()) {
+                data.pin();
+                future.whenComplete((answer, failure) -> data.unpin()); // at once if it completed meanwhile
+            }
+            throw e;
+        }
     }
 
     static <T> T await(CompletableFuture<T> future, long timeoutMillis, String what) throws IOException {
@@ -437,8 +457,20 @@ final class Session implements HostQueue.CloseListener {
     }
 
     /** Who hears of the first failure (a queue lost, a keep-alive unanswered). */
+    /**
+     * Who hears that the session failed, once. A session that failed before its listener came (a
+     * queue closed between the connect and the bdev's attach) tells it at once.
+     */
     void onFailure(Consumer<String> listener) {
-        failureListener = listener;
+        boolean now;
+        synchronized (this) {
+            failureListener = listener;
+            now = failed && !told;
+            told |= now;
+        }
+        if (now) {
+            listener.accept(failure);
+        }
     }
 
     private void scheduleKeepAlive() {
@@ -482,7 +514,11 @@ final class Session implements HostQueue.CloseListener {
             keepAlive.cancel();
         }
         closeQueues();
-        Consumer<String> listener = failureListener;
+        Consumer<String> listener;
+        synchronized (this) {
+            listener = told ? null : failureListener;
+            told |= listener != null;
+        }
         if (listener != null) {
             listener.accept(why);
         }

@@ -11,6 +11,7 @@ public final class ControllerRegisters {
     public static final int CC_EN = 1;
     public static final int CC_SHN_SHIFT = 14;
     public static final int CSTS_RDY = 1;
+    public static final int CSTS_SHST_PROCESSING = 1 << 2;
     public static final int CSTS_SHST_COMPLETE = 2 << 2;
 
     /** MQES (0-based) = {@code maxQueueEntries - 1}, CQR, TO = 15 × 500 ms, CSS = NVM, MPSMIN = 0. */

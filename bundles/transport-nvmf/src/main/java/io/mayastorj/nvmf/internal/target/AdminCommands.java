@@ -237,7 +237,7 @@ final class AdminCommands {
             queue.respond(c);
             return;
         }
-        if (offset > log.capacity()) {
+        if (offset < 0 || offset > log.capacity()) { // a 64-bit offset: negative when its top bit is set
             c.status = commandLog.logged(Status.INVALID_FIELD, "log page " + hex(lid) + " at offset " + offset
                     + " beyond its " + log.capacity() + " bytes");
             queue.respond(c);

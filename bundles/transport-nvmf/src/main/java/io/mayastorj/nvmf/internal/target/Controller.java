@@ -1,5 +1,7 @@
 package io.mayastorj.nvmf.internal.target;
 
+import io.mayastorj.core.bdev.BlockDevice;
+import io.mayastorj.core.bdev.IoType;
 import io.mayastorj.core.reactor.Reactor;
 import io.mayastorj.nvmf.internal.protocol.Ana;
 import io.mayastorj.nvmf.internal.protocol.ControllerRegisters;
@@ -111,10 +113,32 @@ final class Controller {
             csts &= ~ControllerRegisters.CSTS_RDY;
             closeIoQueues("controller " + cntlid + " was reset by the host");
         }
-        if (((cc >> ControllerRegisters.CC_SHN_SHIFT) & 3) != 0) {
-            csts = (csts & ~(3 << 2)) | ControllerRegisters.CSTS_SHST_COMPLETE;
+        if (((cc >> ControllerRegisters.CC_SHN_SHIFT) & 3) != 0 && ((old >> ControllerRegisters.CC_SHN_SHIFT) & 3) == 0) {
+            shutDown();
         }
         return true;
+    }
+
+    /**
+     * CC.SHN: the volatile write cache this controller reports (VWC) is committed before SHST says
+     * complete — a host that disconnects sends no Flush and trusts the shutdown with that
+     * (Linux polls SHST for its shutdown timeout). A flush that fails leaves SHST processing.
+     */
+    private void shutDown() {
+        csts = (csts & ~(3 << 2)) | ControllerRegisters.CSTS_SHST_PROCESSING;
+        BlockDevice device = subsystem.device();
+        if (!device.supports(IoType.FLUSH)) {
+            csts = (csts & ~(3 << 2)) | ControllerRegisters.CSTS_SHST_COMPLETE;
+            return;
+        }
+        device.flush((status, ignored) -> admin.reactor().execute(() -> {
+            if (status.isSuccess()) {
+                csts = (csts & ~(3 << 2)) | ControllerRegisters.CSTS_SHST_COMPLETE;
+            } else {
+                LOG.log(Level.WARNING, "controller {0} of {1}: the shutdown''s flush failed ({2}): shutdown stays in "
+                        + "progress", cntlid, subsystem.nqn(), status);
+            }
+        }), null);
     }
 
     boolean enabled() {

@@ -1,0 +1,188 @@
+package io.mayastorj.nvmf.internal.host;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.mayastorj.core.bdev.BlockingIo;
+import io.mayastorj.core.bdev.IoStatus;
+import io.mayastorj.core.buffer.BufferPool;
+import io.mayastorj.core.buffer.DmaBuffer;
+import io.mayastorj.core.internal.buffer.DmaBufferPool;
+import io.mayastorj.core.internal.buffer.HugepageMode;
+import io.mayastorj.core.internal.reactor.ReactorGroupImpl;
+import io.mayastorj.core.reactor.Reactor;
+import io.mayastorj.core.transport.ShareOptions;
+import io.mayastorj.nvmf.internal.NvmfFixture;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * A session's failures at awkward moments: an admin command that times out while its answer is
+ * still to come, and a session that fails before its bdev listens. The host runs on reactors and
+ * buffers of its own, so the target's reactors can be stalled without stalling it.
+ */
+class SessionFailureTest {
+
+    private NvmfFixture fx;
+    private ReactorGroupImpl hostReactors;
+    private DmaBufferPool hostBuffers;
+    private ScheduledExecutorService connector;
+    private Session.Target target;
+
+    /** The host's settings: a short connect timeout, the I/O timeout long (as a node's 30 s default is). */
+    private final class TestHost implements Host {
+        @Override
+        public List<Reactor> reactors() {
+            return hostReactors.reactors();
+        }
+
+        @Override
+        public BufferPool buffers() {
+            return hostBuffers;
+        }
+
+        @Override
+        public ScheduledExecutorService connector() {
+            return connector;
+        }
+
+        @Override
+        public long ioTimeoutNanos() {
+            return TimeUnit.SECONDS.toNanos(30);
+        }
+
+        @Override
+        public int connectTimeoutMillis() {
+            return 300;
+        }
+
+        @Override
+        public int keepAliveMillis() {
+            return 10_000;
+        }
+
+        @Override
+        public int queueDepth() {
+            return 32;
+        }
+
+        @Override
+        public void closed(NvmfBdev bdev) {
+        }
+    }
+
+    @BeforeEach
+    void setUp() throws Exception {
+        fx = new NvmfFixture();
+        hostReactors = new ReactorGroupImpl(1);
+        hostBuffers = new DmaBufferPool(16L << 20, HugepageMode.OFF);
+        connector = Executors.newSingleThreadScheduledExecutor();
+        String nqn = fx.target.share(fx.malloc("m0", 8, 512), ShareOptions.DEFAULT);
+        target = new Session.Target(new InetSocketAddress("127.0.0.1", fx.port()), nqn.substring(nqn.lastIndexOf('/') + 1)
+                .replaceAll("\\?.*", ""), NvmfFixture.HOST_NQN, UUID.randomUUID(), false, false);
+    }
+
+    @AfterEach
+    void tearDown() {
+        connector.shutdownNow();
+        hostReactors.stop();
+        fx.close();
+        hostBuffers.close();
+    }
+
+    /** Every target reactor sleeps for {@code millis}: nothing is answered meanwhile. */
+    private void stallTarget(long millis) {
+        for (Reactor r : fx.reactors.reactors()) {
+            r.execute(() -> {
+                try {
+                    Thread.sleep(millis);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            });
+        }
+    }
+
+    @Test
+    void anAdminCommandsLateAnswerLandsInItsOwnBufferNotInTheNextOwners() throws Exception {
+        Session session = Session.connect(new TestHost(), target, new HostQueue.IoSink() {
+            @Override
+            public void ioDone(io.mayastorj.core.bdev.IoType type, long bytes, IoStatus status,
+                               io.mayastorj.core.bdev.IoCompletion<Object> done, Object context) {
+                throw new AssertionError("no I/O in this test");
+            }
+
+            @Override
+            public void slotFreed(HostQueue queue) {
+            }
+        });
+        try {
+            stallTarget(1500);
+            IOException e = assertThrows(IOException.class, session::namespaceBlocks);
+            assertEquals("no answer to Identify (CNS 0) in 300 ms", e.getMessage());
+            // the pool hands out its last released buffer first: before the fix, the Identify page itself
+            DmaBuffer next = hostBuffers.allocate(4096);
+            try {
+                for (int i = 0; i < 4096; i++) {
+                    next.bytes().put(i, (byte) 0xAA);
+                }
+                Thread.sleep(2500); // the target wakes and answers the Identify
+                for (int i = 0; i < 4096; i++) {
+                    assertEquals((byte) 0xAA, next.bytes().get(i), "byte " + i + " of a buffer the host gave to another owner");
+                }
+            } finally {
+                next.release();
+            }
+            assertEquals(8L << 20 >> 9, session.namespaceBlocks(), "the session still works once the target answers");
+        } finally {
+            session.close();
+        }
+    }
+
+    @Test
+    void aSessionThatFailsBeforeItsBdevListensFailsTheBdevsIoInsteadOfHangingIt() throws Exception {
+        NvmfBdev[] bdev = new NvmfBdev[1];
+        HostQueue.IoSink sink = new HostQueue.IoSink() {
+            @Override
+            public void ioDone(io.mayastorj.core.bdev.IoType type, long bytes, IoStatus status,
+                               io.mayastorj.core.bdev.IoCompletion<Object> done, Object context) {
+                bdev[0].ioDone(type, bytes, status, done, context); // no I/O before the bdev exists
+            }
+
+            @Override
+            public void slotFreed(HostQueue queue) {
+                if (bdev[0] != null) { // the admin commands of the connect free slots too
+                    bdev[0].slotFreed(queue);
+                }
+            }
+        };
+        Session session = Session.connect(new TestHost(), target, sink);
+        HostQueue io = session.ioQueues().get(0);
+        CountDownLatch closed = new CountDownLatch(1);
+        io.reactor().execute(() -> {
+            io.close("the target went away (test)");
+            closed.countDown();
+        });
+        assertTrue(closed.await(5, TimeUnit.SECONDS));
+        bdev[0] = new NvmfBdev("n0", new TestHost(), session); // attaches to a session that failed already
+        DmaBuffer b = hostBuffers.allocate(4096);
+        try {
+            IoStatus read = BlockingIo.read(bdev[0], b, 0, 0, 8, Duration.ofSeconds(5));
+            assertEquals(IoStatus.UNAVAILABLE, read, "not TIMED_OUT: the I/O is ended, not stranded");
+        } finally {
+            b.release();
+            bdev[0].close();
+        }
+    }
+}
