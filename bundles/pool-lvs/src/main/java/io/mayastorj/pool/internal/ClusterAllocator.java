@@ -251,12 +251,16 @@ final class ClusterAllocator {
     /**
      * Once every cluster's owner is known again (the damaged replicas forgotten): forgets the
      * reservation and returns the clusters no replica maps. They stay in use, not allocatable, until
-     * they are zeroed and given to {@link #freeZeroed}.
+     * they are zeroed and given to {@link #freeZeroed}. Clusters given back by an unmap and waiting
+     * for their commit are not among them: those are freed by that commit alone ({@link
+     * #freeDrained}), and freed twice one would be handed out twice.
      */
     List<Integer> holdUnreferenced(BitSet referenced) {
+        BitSet pending = new BitSet(clusterCount);
+        pendingFree.forEach(p -> pending.set(p.cluster));
         List<Integer> unknown = new ArrayList<>();
         for (int c = 0; c < clusterCount; c++) {
-            if (!referenced.get(c)) {
+            if (!referenced.get(c) && !pending.get(c)) {
                 unknown.add(c);
             }
         }
@@ -264,6 +268,7 @@ final class ClusterAllocator {
         reserving.clear();
         usedClusters.clear();
         usedClusters.or(referenced);
+        usedClusters.or(pending);
         for (int c : unknown) {
             usedClusters.set(c); // not allocatable until zeroed
         }

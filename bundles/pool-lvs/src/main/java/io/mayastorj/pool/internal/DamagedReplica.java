@@ -12,4 +12,14 @@ import java.util.UUID;
  * @param reason what is wrong
  */
 public record DamagedReplica(int page, UUID uuid, String name, String reason) {
+
+    /**
+     * What listings call it and a destroy names: its UUID, or — when its descriptor cannot be read —
+     * one derived from the pool's UUID and the descriptor page, stable across imports, so that it
+     * can be destroyed like any replica (an empty UUID could be neither listed usefully nor named).
+     */
+    public UUID id(UUID poolUuid) {
+        return uuid != null ? uuid
+                : UUID.nameUUIDFromBytes(("damaged replica " + poolUuid + " " + page).getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    }
 }

@@ -527,7 +527,7 @@ public final class PoolManager {
                 continue;
             }
             for (DamagedReplica d : entry.store.damagedReplicas()) {
-                if (uuid.equals(d.uuid())) {
+                if (uuid.equals(d.id(entry.store.uuid()))) {
                     entry.store.destroyDamaged(d.page());
                     return;
                 }

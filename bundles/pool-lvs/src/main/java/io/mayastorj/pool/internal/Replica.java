@@ -98,7 +98,7 @@ final class Replica extends BlockDeviceBase {
     }
 
     static long clustersFor(long sizeBytes, int clusterSize) {
-        return (sizeBytes + clusterSize - 1) / clusterSize;
+        return sizeBytes / clusterSize + (sizeBytes % clusterSize == 0 ? 0 : 1); // no overflow near Long.MAX_VALUE
     }
 
     static int mapPagesFor(long sizeBytes, int clusterSize) {

@@ -37,7 +37,7 @@ public record ReplicaView(String pool, UUID poolUuid, UUID uuid, String name, lo
                 views.add(of(pools, r));
             }
             for (DamagedReplica d : store.damagedReplicas()) {
-                views.add(new ReplicaView(store.name(), store.uuid(), d.uuid(), d.name(), 0, false, 0, 0,
+                views.add(new ReplicaView(store.name(), store.uuid(), d.id(store.uuid()), d.name(), 0, false, 0, 0,
                         store.layout.clusterSize(), null, null, List.of(), true, d.reason()));
             }
         }

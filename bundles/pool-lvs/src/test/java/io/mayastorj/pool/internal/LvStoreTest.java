@@ -157,6 +157,11 @@ class LvStoreTest {
                 refused(ErrorKind.ALREADY_EXISTS, () -> pool.createReplica(R3, "r", MIB, true, "")).getMessage());
         assertEquals("replica size 1000 must be a positive multiple of 512 bytes",
                 refused(ErrorKind.INVALID_ARGUMENT, () -> pool.createReplica(R2, "r2", 1000, true, "")).getMessage());
+        long huge = Long.MAX_VALUE / 512 * 512; // its cluster count once overflowed to a negative that passed the check
+        assertTrue(refused(ErrorKind.INVALID_ARGUMENT, () -> pool.createReplica(R2, "r2", huge, true, "")).getMessage()
+                .startsWith("replica size 8 EiB is beyond what a pool of 1 MiB clusters maps"));
+        assertTrue(refused(ErrorKind.INVALID_ARGUMENT, () -> pool.resizeReplica(R1, huge)).getMessage()
+                .startsWith("replica size 8 EiB is beyond"));
         assertEquals("replica " + R3 + " not found in pool p0",
                 refused(ErrorKind.NOT_FOUND, () -> pool.destroyReplica(R3)).getMessage());
         assertEquals("replica " + R1 + " is 1 MiB; shrinking it to 512 KiB is not supported",
@@ -459,6 +464,66 @@ class LvStoreTest {
         assertEquals(2L * MIB, pool.usedBytes(), "the damaged replica's cluster is free again");
         Replica c = pool.createReplica(R3, "c", 2L * MIB, false, "");
         assertEquals(-1, fx.readStamp(c, 0, 2), "and zeroed before reuse");
+        reimport();
+        assertEquals(PoolState.ONLINE, pool.state());
+    }
+
+    /**
+     * A cluster an unmap gives back while the damaged replica's destroy is committing is waiting to
+     * be freed when the pool reclaims what no replica maps: it is freed once, by its own commit —
+     * freed twice, it was handed out twice, and two replicas wrote into it.
+     */
+    @Test
+    void aClusterGivenBackWhileTheDamagedReplicaIsDestroyedIsFreedOnce() throws Exception {
+        pool = create(MIB);
+        Replica thin = pool.createReplica(R1, "thin", 4L * MIB, true, "");
+        Replica b = pool.createReplica(R2, "b", 2L * MIB, true, "");
+        long bpc = MIB / 512;
+        fx.writeStamped(thin, 0, 8, 1, 1);
+        fx.writeStamped(b, 0, 1, 2, 22);
+        assertEquals(IoStatus.SUCCESS, BlockingIo.flush(b, T));
+        int descriptor = b.descriptorPage;
+        int slot = pool.committedSlot(descriptor);
+        long first = pool.layout.pageOffset(descriptor, slot);
+        long second = pool.layout.mirrorPageOffset(descriptor, slot);
+        pool.export();
+        pool = null;
+        fx.reopenAfter(f -> {
+            PoolFixture.flipBit(f, first + 500);
+            PoolFixture.flipBit(f, second + 500);
+        });
+        GatedDevice gated = new GatedDevice(fx.device);
+        pool = LvStore.open(gated, fx.buffers, true);
+        assertEquals(PoolState.DEGRADED, pool.state());
+        Replica mine = replica(R1);
+        var threads = java.util.concurrent.Executors.newCachedThreadPool();
+        try {
+            gated.hold(); // the destroy's commit waits at its superblock
+            var destroy = threads.submit(() -> pool.destroyDamaged(descriptor));
+            assertTrue(gated.awaitHeld(10), "the destroy's commit reached the device");
+            assertEquals(IoStatus.SUCCESS, BlockingIo.unmap(mine, 0, bpc, T)); // cluster 0 given back meanwhile
+            gated.release();
+            destroy.get(30, java.util.concurrent.TimeUnit.SECONDS);
+        } finally {
+            gated.release();
+            threads.shutdown();
+        }
+        assertEquals(PoolState.ONLINE, pool.state());
+        assertEquals(IoStatus.SUCCESS, BlockingIo.flush(mine, T)); // the unmap's commit: its cluster is freed now
+        // every cluster the pool has, each written: a cluster handed out twice is owned twice
+        long free = pool.capacity() / MIB;
+        Replica thick = pool.createReplica(R3, "thick", (free - 4) * MIB, false, "");
+        for (int c = 0; c < 4; c++) {
+            fx.writeStamped(mine, c * bpc, 8, 1, 100 + c);
+        }
+        for (long c = 0; c < free - 4; c++) {
+            fx.writeStamped(thick, c * bpc, 8, 3, (int) c);
+        }
+        assertEquals(IoStatus.SUCCESS, BlockingIo.flush(mine, T));
+        assertEquals(IoStatus.SUCCESS, BlockingIo.flush(thick, T));
+        for (int c = 0; c < 4; c++) {
+            assertEquals(100 + c, fx.readStamp(mine, c * bpc, 1), "cluster " + c + " of the thin replica");
+        }
         reimport();
         assertEquals(PoolState.ONLINE, pool.state());
     }

@@ -181,6 +181,38 @@ class PoolManagerTest {
         assertTrue(pools.pools().isEmpty());
     }
 
+    /**
+     * A replica whose descriptor is damaged in both copies has no readable UUID: it is listed under
+     * one derived from its pool and page, and destroying that brings the pool back online — the only
+     * other way out was destroying the pool with every healthy replica in it.
+     */
+    @Test
+    void aDamagedReplicaWithoutAReadableUuidIsListedAndDestroyedByADerivedOne() throws IOException {
+        pools.create("p0", null, disk.toString(), MIB);
+        pools.createReplica("p0", R1, "a", 2L * MIB, false);
+        Replica b = pools.createReplica("p0", R2, "b", 2L * MIB, true);
+        LvStore store = pools.find("p0").store().orElseThrow();
+        int descriptor = b.descriptorPage;
+        int slot = store.committedSlot(descriptor);
+        long first = store.layout.pageOffset(descriptor, slot);
+        long second = store.layout.mirrorPageOffset(descriptor, slot);
+        pools.export("p0");
+        try (RandomAccessFile f = new RandomAccessFile(disk.toFile(), "rw")) {
+            PoolFixture.flipBit(f, first + 500);
+            PoolFixture.flipBit(f, second + 500);
+        }
+        PoolManager.Entry p0 = pools.importPool(null, null, disk.toString(), true);
+        assertEquals(PoolState.DEGRADED, p0.state());
+        List<ReplicaView> damaged = ReplicaView.all(pools, "p0").stream().filter(ReplicaView::damaged).toList();
+        assertEquals(1, damaged.size());
+        UUID id = damaged.get(0).uuid();
+        assertTrue(id != null && !id.equals(R2), "listed under a UUID of its own: " + id);
+        assertEquals(id, ReplicaView.all(pools, "p0").stream().filter(ReplicaView::damaged).toList().get(0).uuid(), "stable");
+        pools.destroyReplica(id);
+        assertEquals(PoolState.ONLINE, pools.find("p0").state());
+        assertEquals(List.of(R1), ReplicaView.all(pools, "p0").stream().map(ReplicaView::uuid).toList());
+    }
+
     @Test
     void exportLeavesThePoolOnDiskForAnImport() {
         pools.create("p0", null, disk.toString(), MIB);
