@@ -238,7 +238,7 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
         }
         Optional<MountTable.Mount> there = mounts.at(staging);
         if (there.isPresent() && (before.isEmpty() || !before.get().device().isEmpty()
-                && !there.get().device().equals(majorMinor(Path.of(before.get().device()))))) {
+                && !there.get().device().equals(mountedFrom(before.get())))) {
             throw MayastorException.alreadyExists("staging path %s is in use: %s is mounted there", staging, there.get().source());
         }
         createDirectories(staging);
@@ -303,8 +303,7 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
             }
             VolumeUri uri = VolumeUri.parse(s.get().uri());
             Optional<MountTable.Mount> there = mounts.at(staging);
-            if (there.isPresent() && !s.get().device().isEmpty()
-                    && there.get().device().equals(majorMinor(Path.of(s.get().device())))) {
+            if (there.isPresent() && !s.get().device().isEmpty() && there.get().device().equals(mountedFrom(s.get()))) {
                 filesystems.unmount(staging);
             }
             attacher.detach(uri);
@@ -386,7 +385,21 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
         if (s.block()) {
             return m.root().equals("/" + device.getFileName());
         }
-        return m.device().equals(majorMinor(device)) && m.root().equals("/");
+        return m.device().equals(mountedFrom(s)) && m.root().equals("/");
+    }
+
+    /**
+     * The "major:minor" the volume's file system is mounted from: the device's while it exists;
+     * once the kernel removed it (its controller lost for good) its mounts stay behind, and the
+     * staging mount of the recorded device says which it was — so they can still be unmounted.
+     */
+    private String mountedFrom(StagedVolumes.Staged s) {
+        String now = majorMinor(Path.of(s.device()));
+        if (!now.equals("?")) {
+            return now;
+        }
+        return mounts.at(Path.of(s.stagingPath())).filter(m -> m.source().equals(s.device()) && m.root().equals("/"))
+                .map(MountTable.Mount::device).orElse("?");
     }
 
     @Override

@@ -263,7 +263,7 @@ final class FakeNode implements Commands {
         }
     }
 
-    private static void delete(Path p) throws IOException {
+    static void delete(Path p) throws IOException {
         try (Stream<Path> all = Files.walk(p)) {
             for (Path x : all.sorted(Comparator.reverseOrder()).toList()) {
                 Files.delete(x);

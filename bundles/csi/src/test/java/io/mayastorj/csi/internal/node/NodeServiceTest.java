@@ -299,6 +299,34 @@ class NodeServiceTest {
     }
 
     /**
+     * The nexus's node is gone for good: once the controller-loss timeout runs out the kernel removes
+     * the controller and its disk, and the mounts stay behind. The volume is reported abnormal, and
+     * NodeUnpublish and NodeUnstage still unmount what they mounted (they once refused the pod's
+     * bind as not theirs, and left the staging mount, so the pod never finished terminating).
+     */
+    @Test
+    void aVolumeWhoseDeviceTheKernelRemovedIsStillUnpublishedAndUnstaged() throws Exception {
+        call(service::nodeStageVolume, stage("v1", URI, mount("")));
+        call(service::nodePublishVolume, publish("v1", mount(""), false));
+        FakeNode.delete(node.root.resolve("sys/class/nvme/nvme0"));
+        FakeNode.delete(node.root.resolve("sys/class/nvme-subsystem/nvme-subsys0"));
+        FakeNode.delete(node.root.resolve("sys/class/block/nvme0n1"));
+        Files.delete(node.root.resolve("dev/nvme0n1"));
+        NodeGetVolumeStatsResponse stats = call(service::nodeGetVolumeStats, NodeGetVolumeStatsRequest.newBuilder()
+                .setVolumeId("v1").setVolumePath(target.toString()).build());
+        assertTrue(stats.getVolumeCondition().getAbnormal());
+        assertEquals("not connected to " + NQN, stats.getVolumeCondition().getMessage());
+        node.ran.clear();
+        call(service::nodeUnpublishVolume, NodeUnpublishVolumeRequest.newBuilder().setVolumeId("v1")
+                .setTargetPath(target.toString()).build());
+        call(service::nodeUnstageVolume, NodeUnstageVolumeRequest.newBuilder().setVolumeId("v1")
+                .setStagingTargetPath(staging.toString()).build());
+        assertEquals(List.of("umount " + target, "umount " + staging), node.ran, "no controller is left to disconnect");
+        assertFalse(node.mountPoints().contains(target.toString()));
+        assertFalse(node.mountPoints().contains(staging.toString()));
+    }
+
+    /**
      * The control plane moved the volume's nexus to another node (same NQN, another address): the
      * node adds a path there — the kernel's multipath head keeps the device and its mount — and
      * once that path is live drops the old, dead one; the record names the new URI, and a second
