@@ -314,8 +314,16 @@ final class ScsiCommands {
         }
     }
 
-    /** Every byte of the command's data is in: the command runs (medium I/O in {@link MediaCommands}). */
+    /**
+     * Every byte of the command's data is in: the command runs (medium I/O in {@link MediaCommands}).
+     * The reservations are asked again: the sender may have been preempted (fenced) while its data
+     * was on its way, and then nothing of it may reach the medium.
+     */
     void dataReceived(Task task) {
+        if (session.reservations.conflicts(session.nexus, task.cdb)) {
+            dataPhase.respond(task, Sense.RESERVATION_CONFLICT, null, 0);
+            return;
+        }
         if (task.opcode == ScsiLun.EXTENDED_COPY) {
             new ExtendedCopy(target, connection, session, dataPhase, tasks, buffers, task).start();
             return;

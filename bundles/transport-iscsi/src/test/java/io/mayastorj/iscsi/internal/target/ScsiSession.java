@@ -34,9 +34,14 @@ final class ScsiSession implements AutoCloseable {
     private final RawInitiator raw;
 
     ScsiSession(int port, String iqn) throws IOException {
+        this(port, iqn, RawInitiator.NAME);
+    }
+
+    /** As initiator {@code initiator}: another name is another I_T nexus (for reservations). */
+    ScsiSession(int port, String iqn, String initiator) throws IOException {
         raw = new RawInitiator(port);
         raw.socket.setSoTimeout(30_000);
-        RawInitiator.Pdu login = raw.loginTo(iqn, "InitialR2T", "Yes", "ImmediateData", "No");
+        RawInitiator.Pdu login = raw.loginTo(iqn, "InitialR2T", "Yes", "ImmediateData", "No", "InitiatorName", initiator);
         if ((login.bhs().get(Bhs.STATUS_CLASS) & 0xFF) != 0) {
             throw new IOException("login to " + iqn + " refused: class " + login.bhs().get(Bhs.STATUS_CLASS));
         }
@@ -79,6 +84,45 @@ final class ScsiSession implements AutoCloseable {
                 }
                 case Bhs.NOP_IN -> { } // a ping the target sent on its own: nothing to answer for a reserved tag
                 default -> throw new IOException("unexpected PDU 0x" + Integer.toHexString(pdu.opcode()));
+            }
+        }
+    }
+
+    /** A write sent as far as the target's R2T; its data goes with {@link #sendHeld}. */
+    record Held(int itt, ByteBuffer r2t) {
+    }
+
+    Held writeUntilR2t(byte[] cdb, int length) throws IOException {
+        int itt = raw.itt++;
+        ByteBuffer cmd = RawInitiator.bhs(Bhs.SCSI_COMMAND, Bhs.FINAL | Bhs.WRITE);
+        cmd.putInt(Bhs.ITT, itt);
+        cmd.putInt(Bhs.CMD_SN, raw.cmdSn++);
+        cmd.putInt(Bhs.EXPECTED_LENGTH, length);
+        cmd.put(Bhs.CDB, cdb, 0, Math.min(cdb.length, Bhs.CDB_LENGTH));
+        raw.send(cmd, null);
+        while (true) {
+            RawInitiator.Pdu pdu = raw.receive();
+            if (pdu.opcode() == Bhs.R2T) {
+                return new Held(itt, pdu.bhs());
+            }
+            if (pdu.opcode() != Bhs.NOP_IN) {
+                throw new IOException("unexpected PDU 0x" + Integer.toHexString(pdu.opcode()) + " before the R2T");
+            }
+        }
+    }
+
+    /** The held write's data (one R2T's worth), and its outcome. */
+    Result sendHeld(Held held, byte[] out) throws IOException {
+        sendData(held.itt(), held.r2t(), out);
+        while (true) {
+            RawInitiator.Pdu pdu = raw.receive();
+            if (pdu.opcode() == Bhs.SCSI_RESPONSE) {
+                byte[] sense = pdu.data().length < 2 ? new byte[0]
+                        : Arrays.copyOfRange(pdu.data(), 2, 2 + ((pdu.data()[0] & 0xFF) << 8 | pdu.data()[1] & 0xFF));
+                return new Result(pdu.bhs().get(3) & 0xFF, sense, new byte[0]);
+            }
+            if (pdu.opcode() != Bhs.NOP_IN && pdu.opcode() != Bhs.R2T) {
+                throw new IOException("unexpected PDU 0x" + Integer.toHexString(pdu.opcode()));
             }
         }
     }
