@@ -56,6 +56,8 @@ final class Task implements IoCompletion<Task>, Runnable {
     /** Unsolicited data still allowed (FirstBurstLength minus immediate data) when InitialR2T=No. */
     int unsolicitedLeft;
     boolean aborted;
+    /** Run when an aborted task the bdev still had is dropped (its Task Management Response waits). */
+    Runnable whenDropped;
     /** Its data came out of order: it ends in CHECK CONDITION, its remaining data is dropped. */
     boolean dataError;
     IoStatus ioStatus;
@@ -97,6 +99,7 @@ final class Task implements IoCompletion<Task>, Runnable {
         nextDataSn = 0;
         unsolicitedLeft = 0;
         aborted = false;
+        whenDropped = null;
         dataError = false;
         ioStatus = null;
     }
@@ -118,6 +121,11 @@ final class Task implements IoCompletion<Task>, Runnable {
     }
 
     void release() {
+        Runnable told = whenDropped;
+        whenDropped = null;
+        if (told != null) {
+            told.run(); // an aborted task the bdev had: the abort's response waited for it
+        }
         if (buffer != null) {
             buffer.release();
             buffer = null;

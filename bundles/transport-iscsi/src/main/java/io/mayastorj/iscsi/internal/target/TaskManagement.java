@@ -3,6 +3,8 @@ package io.mayastorj.iscsi.internal.target;
 import io.mayastorj.iscsi.internal.protocol.Bhs;
 import io.mayastorj.iscsi.internal.scsi.Sense;
 import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * Task management functions (RFC 7143 §11.5, SAM-5): ABORT TASK, ABORT TASK SET, LOGICAL UNIT RESET,
@@ -34,6 +36,7 @@ final class TaskManagement {
     void request(ByteBuffer req) {
         int function = Bhs.flags(req) & 0x7F;
         int response;
+        atBdev = new ArrayList<>();
         switch (function) {
             case 1 -> { // ABORT TASK
                 Task t = tasks.get(req.getInt(Bhs.REFERENCED_TASK_TAG));
@@ -73,14 +76,43 @@ final class TaskManagement {
             }
             default -> response = 5; // not supported
         }
-        ByteBuffer rsp = sender.newHeader(Bhs.TASK_MANAGEMENT_RESPONSE, 0);
-        rsp.put(1, (byte) Bhs.FINAL);
-        rsp.put(2, (byte) response);
-        rsp.putInt(Bhs.ITT, req.getInt(Bhs.ITT));
-        sequence.numbers(rsp, true);
-        sender.send(rsp, null);
-        sender.postFlush();
+        int itt = req.getInt(Bhs.ITT);
+        int answer = response;
+        Runnable respond = () -> {
+            if (connection.isClosed()) {
+                return;
+            }
+            ByteBuffer rsp = sender.newHeader(Bhs.TASK_MANAGEMENT_RESPONSE, 0);
+            rsp.put(1, (byte) Bhs.FINAL);
+            rsp.put(2, (byte) answer);
+            rsp.putInt(Bhs.ITT, itt);
+            sequence.numbers(rsp, true);
+            sender.send(rsp, null);
+            sender.postFlush();
+        };
+        List<Task> waitFor = function == 7 ? List.of() : atBdev; // a cold reset closes the connection anyway
+        if (waitFor.isEmpty()) {
+            respond.run();
+            return;
+        }
+        // "function complete" only once the aborted tasks can no longer change the medium: a write the
+        // bdev still has could otherwise land after the initiator's retry, or after its next write there
+        int[] left = {waitFor.size()};
+        for (Task t : waitFor) {
+            Runnable before = t.whenDropped; // aborted by an earlier request too, which waits as well
+            t.whenDropped = () -> {
+                if (before != null) {
+                    before.run();
+                }
+                if (--left[0] == 0) {
+                    respond.run();
+                }
+            };
+        }
     }
+
+    /** Tasks the request being handled aborted while the bdev had them. */
+    private List<Task> atBdev;
 
     /** An aborted task gets no SCSI Response; one still at the bdev is dropped when it returns. */
     private void abort(Task t) {
@@ -89,6 +121,8 @@ final class TaskManagement {
         if (!t.submitted) {
             tasks.remove(t.itt);
             t.release();
-        } // else MediaCommands.bdevDone drops it and frees its buffer
+        } else {
+            atBdev.add(t); // MediaCommands.bdevDone (or its copy) drops it and frees its buffer
+        }
     }
 }

@@ -111,6 +111,33 @@ final class ScsiSession implements AutoCloseable {
         }
     }
 
+    /** The held write's data (one R2T's worth), without waiting for its outcome. */
+    void sendHeldData(Held held, byte[] out) throws IOException {
+        sendData(held.itt(), held.r2t(), out);
+    }
+
+    /** ABORT TASK for the task {@code itt}; the Task Management Function Response comes with {@link #receive}. */
+    void abortTask(int itt) throws IOException {
+        ByteBuffer tmf = RawInitiator.bhs(Bhs.TASK_MANAGEMENT_REQUEST | Bhs.IMMEDIATE, Bhs.FINAL | 1);
+        tmf.putInt(Bhs.ITT, raw.itt++);
+        tmf.putInt(Bhs.REFERENCED_TASK_TAG, itt);
+        tmf.putInt(Bhs.CMD_SN, raw.cmdSn);
+        tmf.putInt(Bhs.REF_CMD_SN, raw.cmdSn - 1);
+        raw.send(tmf, null);
+    }
+
+    /** The next PDU, or null when none comes within {@code millis}. */
+    RawInitiator.Pdu receive(int millis) throws IOException {
+        raw.socket.setSoTimeout(millis);
+        try {
+            return raw.receive();
+        } catch (java.net.SocketTimeoutException e) {
+            return null;
+        } finally {
+            raw.socket.setSoTimeout(30_000);
+        }
+    }
+
     /** The held write's data (one R2T's worth), and its outcome. */
     Result sendHeld(Held held, byte[] out) throws IOException {
         sendData(held.itt(), held.r2t(), out);
