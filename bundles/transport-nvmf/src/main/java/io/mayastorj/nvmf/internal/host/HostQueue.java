@@ -65,7 +65,6 @@ final class HostQueue extends PduChannel {
     private HostRequest receiving;
     private int receivingLength;
     private boolean receivingSuccess;
-    private boolean digestFailed;
 
     /** Told once when the queue closes, with why (null when closed on purpose). */
     interface CloseListener {
@@ -120,7 +119,17 @@ final class HostQueue extends PduChannel {
                 queue.close("cannot start the queue: " + e.getMessage());
             }
         });
-        Session.await(queue.ready, timeoutMillis, "the ICResp of " + Session.hostPort(address));
+        try {
+            Session.await(queue.ready, timeoutMillis, "the ICResp of " + Session.hostPort(address));
+        } catch (IOException e) {
+            // nobody else knows this queue: closed here, or its socket, reactor key and watchdog stay
+            // (a stalled target still completes handshakes from its backlog: one leak per retry)
+            reactor.execute(() -> {
+                queue.closeListener = null;
+                queue.close(null);
+            });
+            throw e;
+        }
         return queue;
     }
 
@@ -187,6 +196,7 @@ final class HostQueue extends PduChannel {
         r.busy = true;
         r.submittedNanos = System.nanoTime();
         r.received = 0;
+        r.digestFailed = false;
         outstanding++;
         int hd = headerDigest ? Pdu.DIGEST : 0;
         int dd = dataDigest ? Pdu.DIGEST : 0;
@@ -299,7 +309,7 @@ final class HostQueue extends PduChannel {
             receiving = null;
             r.received += receivingLength;
             if (!dataDigestOk) {
-                digestFailed = true;
+                r.digestFailed = true;
                 LOG.log(Level.WARNING, "{0}: data digest mismatch in C2HData for command {1}", peer(), r.cid);
             }
             if (receivingSuccess) {
@@ -434,10 +444,16 @@ final class HostQueue extends PduChannel {
             outstanding--;
         }
         ViewCache.release(r.view);
-        if (digestFailed && forced == null && status == Status.SUCCESS && r.data == HostRequest.Data.TO_HOST) {
+        // a read succeeds only with every byte in and every digest right — also when a target interleaves
+        // other commands' responses between its data and its own (the mark is the command's, not the queue's)
+        if (forced == null && status == Status.SUCCESS && r.data == HostRequest.Data.TO_HOST
+                && (r.digestFailed || r.received != r.length)) {
+            if (!r.digestFailed) {
+                LOG.log(Level.WARNING, "{0}: command {1} completed with {2} of its {3} bytes sent: failed", peer(), r.cid,
+                        r.received, r.length);
+            }
             status = Status.TRANSIENT_TRANSPORT_ERROR;
         }
-        digestFailed = false;
         HostRequest.AdminDone admin = r.admin;
         IoCompletion<Object> done = r.done;
         Object context = r.context;

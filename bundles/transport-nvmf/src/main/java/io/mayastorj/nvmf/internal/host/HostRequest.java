@@ -52,6 +52,8 @@ final class HostRequest implements Runnable {
     boolean busy;
     long submittedNanos;
     int received;
+    /** A C2HData of this command failed its data digest: it fails however its response ends. */
+    boolean digestFailed;
     ViewCache.View view;
 
     HostRequest(HostQueue queue, int cid, ByteBuffer capsule, ByteBuffer dataHeader, ByteBuffer dataDigest) {

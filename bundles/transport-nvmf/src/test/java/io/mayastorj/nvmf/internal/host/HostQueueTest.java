@@ -1,0 +1,179 @@
+package io.mayastorj.nvmf.internal.host;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.mayastorj.core.bdev.IoCompletion;
+import io.mayastorj.core.bdev.IoStatus;
+import io.mayastorj.core.bdev.IoType;
+import io.mayastorj.core.buffer.DmaBuffer;
+import io.mayastorj.core.internal.buffer.DmaBufferPool;
+import io.mayastorj.core.internal.buffer.HugepageMode;
+import io.mayastorj.core.internal.reactor.ReactorGroupImpl;
+import io.mayastorj.nvmf.internal.protocol.Pdu;
+import io.mayastorj.nvmf.internal.protocol.Status;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.SocketTimeoutException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.Channels;
+import java.nio.channels.ReadableByteChannel;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.zip.CRC32C;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * One host queue against a scripted target (a plain socket this test writes PDUs to): what our
+ * own target never does, another may — and a target that never answers.
+ */
+class HostQueueTest {
+
+    private ReactorGroupImpl reactors;
+    private DmaBufferPool buffers;
+    private ServerSocketChannel server;
+
+    private static final HostQueue.IoSink NO_IO = new HostQueue.IoSink() {
+        @Override
+        public void ioDone(IoType type, long bytes, IoStatus status, IoCompletion<Object> done, Object context) {
+            throw new AssertionError("no bdev I/O here");
+        }
+
+        @Override
+        public void slotFreed(HostQueue queue) {
+        }
+    };
+
+    @BeforeEach
+    void setUp() throws IOException {
+        reactors = new ReactorGroupImpl(1);
+        buffers = new DmaBufferPool(4L << 20, HugepageMode.OFF);
+        server = ServerSocketChannel.open().bind(new InetSocketAddress("127.0.0.1", 0));
+    }
+
+    @AfterEach
+    void tearDown() throws IOException {
+        server.close();
+        reactors.stop();
+        buffers.close();
+    }
+
+    private InetSocketAddress address() throws IOException {
+        return (InetSocketAddress) server.getLocalAddress();
+    }
+
+    private static ByteBuffer readFully(ReadableByteChannel in, int n) throws IOException {
+        ByteBuffer b = ByteBuffer.allocate(n).order(ByteOrder.LITTLE_ENDIAN);
+        while (b.hasRemaining()) {
+            if (in.read(b) < 0) {
+                throw new IOException("EOF after " + b.position() + " of " + n + " bytes");
+            }
+        }
+        return b.flip();
+    }
+
+    @Test
+    void aQueueWhoseTargetNeverAnswersItsIcReqIsClosed() throws Exception {
+        // the handshake completes from the listen backlog; nothing reads or answers
+        IOException e = assertThrows(IOException.class, () -> HostQueue.open(address(), reactors.reactors().get(0), 0, 4,
+                NO_IO, TimeUnit.SECONDS.toNanos(30), false, false, 300, (q, why) -> { }));
+        assertTrue(e.getMessage().startsWith("no answer to the ICResp of"), e.getMessage());
+        try (SocketChannel peer = server.accept()) {
+            peer.socket().setSoTimeout(3000);
+            ReadableByteChannel in = Channels.newChannel(peer.socket().getInputStream());
+            readFully(in, Pdu.IC_LENGTH); // its ICReq
+            ByteBuffer one = ByteBuffer.allocate(1);
+            try {
+                assertEquals(-1, in.read(one), "the host closed the connection it gave up on");
+            } catch (SocketTimeoutException stillOpen) {
+                throw new AssertionError("the connection stays open: leaked with its socket, key and watchdog");
+            }
+        }
+    }
+
+    /**
+     * A target that interleaves (as SPDK may): command A's C2HData fails its digest, command B's
+     * response comes next, then A's own, saying success. A fails; B, whose data was never bad, does not.
+     */
+    @Test
+    void aReadWhoseDataFailedItsDigestFailsWhateverCameBetween() throws Exception {
+        CompletableFuture<HostQueue> opened = CompletableFuture.supplyAsync(() -> {
+            try {
+                return HostQueue.open(address(), reactors.reactors().get(0), 0, 4, NO_IO, TimeUnit.SECONDS.toNanos(30), false,
+                        true, 5000, (q, why) -> { });
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        }, java.util.concurrent.Executors.newSingleThreadExecutor());
+        try (SocketChannel peer = server.accept()) {
+            ReadableByteChannel in = Channels.newChannel(peer.socket().getInputStream());
+            readFully(in, Pdu.IC_LENGTH);
+            ByteBuffer icresp = ByteBuffer.allocate(Pdu.IC_LENGTH).order(ByteOrder.LITTLE_ENDIAN);
+            Pdu.header(icresp, Pdu.IC_RESP, 0, Pdu.IC_LENGTH, 0, Pdu.IC_LENGTH);
+            icresp.put(Pdu.IC_DGST, (byte) Pdu.DGST_DATA);
+            icresp.putInt(Pdu.IC_MAXR2T_MAXH2CDATA, 131072);
+            peer.write(icresp.clear());
+            HostQueue queue = opened.get(10, TimeUnit.SECONDS);
+
+            int[] statuses = {-1, -1};
+            DmaBuffer[] data = {buffers.allocate(512), buffers.allocate(512)};
+            int[] cids = new int[2];
+            for (int i = 0; i < 2; i++) {
+                int which = i;
+                HostRequest r = queue.take();
+                cids[i] = r.cid;
+                r.opcode = 0x06; // Identify, as the admin queue would send it
+                r.data = HostRequest.Data.TO_HOST;
+                r.buffer = data[i];
+                r.bufferOffset = 0;
+                r.length = 512;
+                r.admin = (status, dw0, dw1) -> statuses[which] = status;
+                queue.post(r);
+            }
+            readFully(in, Pdu.CAPSULE_CMD_HLEN);
+            readFully(in, Pdu.CAPSULE_CMD_HLEN);
+
+            byte[] payload = new byte[512];
+            ByteBuffer c2h = ByteBuffer.allocate(Pdu.DATA_HLEN + 512 + Pdu.DIGEST).order(ByteOrder.LITTLE_ENDIAN);
+            Pdu.header(c2h, Pdu.C2H_DATA, Pdu.FLAG_DDGST | Pdu.FLAG_LAST_PDU, Pdu.DATA_HLEN, Pdu.DATA_HLEN, c2h.capacity());
+            c2h.putShort(Pdu.DATA_CCCID, (short) cids[0]);
+            c2h.putInt(Pdu.DATA_OFFSET, 0);
+            c2h.putInt(Pdu.DATA_LENGTH, 512);
+            c2h.put(Pdu.DATA_HLEN, payload);
+            CRC32C crc = new CRC32C();
+            crc.update(payload);
+            c2h.putInt(Pdu.DATA_HLEN + 512, ~(int) crc.getValue()); // wrong
+            peer.write(c2h.clear());
+            for (int cid : new int[] {cids[1], cids[0]}) {
+                if (cid == cids[1]) { // B's data, right, then its response
+                    ByteBuffer ok = ByteBuffer.allocate(Pdu.DATA_HLEN + 512 + Pdu.DIGEST).order(ByteOrder.LITTLE_ENDIAN);
+                    Pdu.header(ok, Pdu.C2H_DATA, Pdu.FLAG_DDGST | Pdu.FLAG_LAST_PDU, Pdu.DATA_HLEN, Pdu.DATA_HLEN, ok.capacity());
+                    ok.putShort(Pdu.DATA_CCCID, (short) cid);
+                    ok.putInt(Pdu.DATA_LENGTH, 512);
+                    ok.putInt(Pdu.DATA_HLEN + 512, (int) crc.getValue());
+                    peer.write(ok.clear());
+                }
+                ByteBuffer resp = ByteBuffer.allocate(Pdu.CAPSULE_RESP_HLEN).order(ByteOrder.LITTLE_ENDIAN);
+                Pdu.header(resp, Pdu.CAPSULE_RESP, 0, Pdu.CAPSULE_RESP_HLEN, 0, Pdu.CAPSULE_RESP_HLEN);
+                resp.putShort(Pdu.CQE_OFFSET + 12, (short) cid);
+                peer.write(resp.clear());
+            }
+            for (int i = 0; i < 200 && (statuses[0] < 0 || statuses[1] < 0); i++) {
+                Thread.sleep(10);
+            }
+            assertEquals(Status.SUCCESS, statuses[1], "B: its data was right");
+            assertNotEquals(-1, statuses[0], "A completed");
+            assertNotEquals(Status.SUCCESS, statuses[0], "A: its data failed its digest");
+            reactors.reactors().get(0).execute(() -> queue.close(null));
+            data[0].release();
+            data[1].release();
+        }
+    }
+}
