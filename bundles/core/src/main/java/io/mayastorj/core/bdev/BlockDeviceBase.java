@@ -15,7 +15,8 @@ import java.util.concurrent.atomic.LongAdder;
  */
 public abstract class BlockDeviceBase implements BlockDevice {
 
-    private static final long CLOSE_WAIT_NANOS = TimeUnit.SECONDS.toNanos(30);
+    /** How long {@link #close()} waits for I/O to drain; a property so that tests need not wait 30 s. */
+    private static final String CLOSE_WAIT_PROPERTY = "mayastor.bdev.close-wait-millis";
 
     private final String name;
     private final UUID uuid;
@@ -200,7 +201,7 @@ public abstract class BlockDeviceBase implements BlockDevice {
         closed = true;
         // A submitter enters (increments) before it checks the flag, so once the flag is set
         // every I/O that got in is counted here, and none can get in after.
-        long deadline = System.nanoTime() + CLOSE_WAIT_NANOS;
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(Long.getLong(CLOSE_WAIT_PROPERTY, 30_000));
         while (inFlight.sum() > 0) {
             if (System.nanoTime() - deadline > 0) {
                 onCloseTimeout(inFlight.sum());
@@ -228,7 +229,8 @@ public abstract class BlockDeviceBase implements BlockDevice {
      */
     protected void onCloseTimeout(long stillInFlight) {
         System.getLogger("mayastor.bdev").log(System.Logger.Level.ERROR,
-                "bdev {0}: {1} I/O still in flight 30 s after close; its resources are kept", name, stillInFlight);
+                "bdev {0}: {1} I/O still in flight {2} ms after close; its resources are kept", name, stillInFlight,
+                Long.getLong(CLOSE_WAIT_PROPERTY, 30_000));
     }
 
     private boolean enter() {

@@ -550,6 +550,13 @@ public final class PoolManager {
         // group commit, or a thin write waiting for its clusters, is finished by that thread. A destroy
         // that fails after this leaves it closed, out of the registry until the pool is imported again
         replica.close();
+        long stuck = replica.stats().inFlight();
+        if (stuck > 0) {
+            // a write the device still has would land in clusters the destroy zeroes and frees, maybe
+            // another replica's by then: nothing is destroyed until the device is done with it
+            throw MayastorException.unavailable("replica %s still has %d I/O at its pool's device: it is closed, and destroyed "
+                    + "once they end (try again)", uuid, stuck);
+        }
         replica.pool.destroyReplica(uuid);
     }
 

@@ -213,6 +213,120 @@ class PoolManagerTest {
         assertEquals(List.of(R1), ReplicaView.all(pools, "p0").stream().map(ReplicaView::uuid).toList());
     }
 
+    /** A RAM disk whose writes wait, while {@code hold} is set, until the test lets them go. */
+    private static final class HeldDisk extends io.mayastorj.core.bdev.BlockDeviceBase {
+        final BlockDevice ram = new MallocBdevFactory().create(io.mayastorj.core.bdev.BdevUri.parse(
+                "malloc:///heldram?size_mb=64&blk_size=512"));
+        volatile boolean hold;
+        final List<Runnable> held = new java.util.concurrent.CopyOnWriteArrayList<>();
+
+        HeldDisk() {
+            super("held", UUID.randomUUID(), 512, 64L * MIB / 512);
+        }
+
+        @Override
+        public String productName() {
+            return "Held disk";
+        }
+
+        @Override
+        public int bufferAlignment() {
+            return 1;
+        }
+
+        @Override
+        public boolean supports(io.mayastorj.core.bdev.IoType type) {
+            return type != io.mayastorj.core.bdev.IoType.UNMAP;
+        }
+
+        @Override
+        protected <C> void doRead(io.mayastorj.core.buffer.DmaBuffer b, int off, long lba, int blocks,
+                                  io.mayastorj.core.bdev.IoCompletion<? super C> done, C context) {
+            ram.read(b, off, lba, blocks, (st, c) -> complete(io.mayastorj.core.bdev.IoType.READ, blocks * 512L, st, done, context),
+                    null);
+        }
+
+        @Override
+        protected <C> void doWrite(io.mayastorj.core.buffer.DmaBuffer b, int off, long lba, int blocks,
+                                   io.mayastorj.core.bdev.IoCompletion<? super C> done, C context) {
+            Runnable write = () -> ram.write(b, off, lba, blocks, (st, c) -> complete(io.mayastorj.core.bdev.IoType.WRITE,
+                    blocks * 512L, st, done, context), null);
+            if (hold) {
+                held.add(write);
+            } else {
+                write.run();
+            }
+        }
+
+        @Override
+        protected <C> void doWriteZeroes(long lba, long blocks, io.mayastorj.core.bdev.IoCompletion<? super C> done, C context) {
+            ram.writeZeroes(lba, blocks, (st, c) -> complete(io.mayastorj.core.bdev.IoType.WRITE_ZEROES, blocks * 512L, st, done,
+                    context), null);
+        }
+
+        @Override
+        protected <C> void doFlush(io.mayastorj.core.bdev.IoCompletion<? super C> done, C context) {
+            ram.flush((st, c) -> complete(io.mayastorj.core.bdev.IoType.FLUSH, 0, st, done, context), null);
+        }
+
+        @Override
+        protected void doClose() {
+            ram.close();
+        }
+    }
+
+    /**
+     * A replica whose write its pool's device still has after the close's wait is not destroyed: its
+     * clusters would be zeroed and freed, maybe handed to another replica, before the write lands.
+     */
+    @Test
+    void aReplicaWhoseWriteTheDeviceStillHasIsNotDestroyedUntilItEnds() throws Exception {
+        HeldDisk disk = new HeldDisk();
+        registry.addFactory(new io.mayastorj.core.bdev.BdevFactory() {
+            @Override
+            public java.util.Set<String> schemes() {
+                return java.util.Set.of("held");
+            }
+
+            @Override
+            public String nameOf(io.mayastorj.core.bdev.BdevUri uri) {
+                return "held";
+            }
+
+            @Override
+            public BlockDevice create(io.mayastorj.core.bdev.BdevUri uri) {
+                return disk;
+            }
+        });
+        pools.create("p0", null, "held:///held", MIB);
+        Replica r = pools.createReplica("p0", R1, "r1", 2L * MIB, false);
+        disk.hold = true;
+        io.mayastorj.core.buffer.DmaBuffer b = buffers.allocate(4096);
+        java.util.concurrent.CompletableFuture<IoStatus> write = new java.util.concurrent.CompletableFuture<>();
+        r.write(b, 0, 0, 8, (st, c) -> write.complete(st), null);
+        String wait = System.setProperty("mayastor.bdev.close-wait-millis", "200");
+        try {
+            assertEquals("replica " + R1 + " still has 1 I/O at its pool's device: it is closed, and destroyed once they end "
+                    + "(try again)", refused(ErrorKind.UNAVAILABLE, () -> pools.destroyReplica(R1)).getMessage());
+            assertEquals(List.of(R1), pools.find("p0").store().orElseThrow().replicas().stream().map(Replica::uuid).toList(),
+                    "still in its pool");
+            assertEquals(ErrorKind.UNAVAILABLE, refused(ErrorKind.UNAVAILABLE, () -> pools.destroyReplica(R1)).kind(),
+                    "a retry while the write is still out is refused as well");
+            disk.hold = false;
+            disk.held.forEach(Runnable::run);
+            assertEquals(IoStatus.SUCCESS, write.get(10, java.util.concurrent.TimeUnit.SECONDS));
+            pools.destroyReplica(R1);
+            assertTrue(pools.find("p0").store().orElseThrow().replicas().isEmpty());
+        } finally {
+            if (wait == null) {
+                System.clearProperty("mayastor.bdev.close-wait-millis");
+            } else {
+                System.setProperty("mayastor.bdev.close-wait-millis", wait);
+            }
+            b.release();
+        }
+    }
+
     @Test
     void exportLeavesThePoolOnDiskForAnImport() {
         pools.create("p0", null, disk.toString(), MIB);
