@@ -61,6 +61,8 @@ final class IscsiConnection {
     private final TaskTable tasks = new TaskTable(WINDOW);
     private final Set<String> loggedOnce = new HashSet<>();
     private final Session session = new Session();
+    /** Set from the reinstating login's reactor, read by this one's close. */
+    private volatile boolean reinstated;
     private final SequenceNumbers sequence;
     private final PduSender sender;
     private final LoginPhase login;
@@ -111,6 +113,21 @@ final class IscsiConnection {
 
     boolean serves(BlockDevice device) {
         return session.lunTarget != null && session.lunTarget.device() == device;
+    }
+
+    /** Both connections' sessions are logged in to the same LUN. */
+    boolean sameLun(IscsiConnection other) {
+        return session.lunTarget != null && other.session.lunTarget != null
+                && session.lunTarget.device() == other.session.lunTarget.device();
+    }
+
+    Session session() {
+        return session;
+    }
+
+    /** A new login of this I_T nexus took over: the close that follows leaves the reservations alone. */
+    void reinstated() {
+        reinstated = true;
     }
 
     /** This session's I_T nexus, or null before a normal session's login. */
@@ -321,7 +338,6 @@ final class IscsiConnection {
         headerDigest = session.params.headerDigest();
         dataDigest = session.params.dataDigest();
         sender.digests(headerDigest, dataDigest);
-        target.loggedIn(this);
     }
 
     // ================================================================== other PDUs
@@ -495,7 +511,7 @@ final class IscsiConnection {
         if (livenessTimer != null) {
             livenessTimer.cancel();
         }
-        if (session.reservations != null) {
+        if (session.reservations != null && !reinstated) {
             session.reservations.endSpc2(session.nexus); // logout and a lost connection end the nexus's SPC-2 reservation
         }
         if (key != null) {

@@ -335,8 +335,25 @@ public final class IscsiTarget implements Transport {
         }
     }
 
+    /**
+     * A normal session is in full feature phase. A session of the same I_T nexus (initiator name
+     * and ISID) to the same LUN is the one this login reinstates (RFC 7143 §6.3.5: an initiator
+     * recovering from a lost connection logs in again with its ISID and TSIH 0): it is closed, and
+     * its SPC-2 reservation ends now — not whenever its dead connection is noticed, which would end
+     * the reservation the new session has taken meanwhile.
+     */
     void loggedIn(IscsiConnection connection) {
-        // sessions are one connection each; nothing to reinstate yet
+        String nexus = connection.nexus();
+        if (nexus == null) {
+            return; // a discovery session
+        }
+        for (IscsiConnection old : connections) {
+            if (old != connection && nexus.equals(old.nexus()) && connection.sameLun(old)) {
+                old.reinstated();
+                old.reactor().execute(() -> old.close("its session is reinstated by a new login of " + nexus));
+                connection.session().reservations.endSpc2(nexus);
+            }
+        }
     }
 
     void closed(IscsiConnection connection) {

@@ -167,6 +167,7 @@ final class LoginPhase {
                 session.reservations = target.reservations(session.lunTarget.device());
                 // RFC 7143 §4.4.2, SPC-4 TransportID format 01
                 session.nexus = String.format("%s,i,0x%012x", session.initiatorName, isid);
+                target.loggedIn(connection); // before this session's first command: an older one of its nexus goes
             }
         }
     }

@@ -24,6 +24,13 @@ final class RawInitiator implements AutoCloseable {
     boolean dataDigest;
     int cmdSn = 1;
     int itt = 1;
+    /**
+     * The low bytes of this initiator port's ISID: one of its own, as a real initiator gives each of
+     * its sessions — two sessions of one name and ISID are one I_T nexus, and the second login
+     * reinstates (closes) the first. A test of reinstatement sets it.
+     */
+    int isid = NEXT_ISID.getAndIncrement() & 0xFFFF;
+    private static final java.util.concurrent.atomic.AtomicInteger NEXT_ISID = new java.util.concurrent.atomic.AtomicInteger(1);
 
     record Pdu(ByteBuffer bhs, byte[] data) {
         int opcode() {
@@ -56,7 +63,7 @@ final class RawInitiator implements AutoCloseable {
     /** A Login Request at the operational stage, straight to full feature (T=1, CSG=1, NSG=3). */
     ByteBuffer login(byte[] text) {
         ByteBuffer b = bhs(Bhs.LOGIN_REQUEST | Bhs.IMMEDIATE, Bhs.TRANSIT | (1 << 2) | 3);
-        b.put(Bhs.ISID, (byte) 0x80).put(Bhs.ISID + 5, (byte) 1);
+        b.put(Bhs.ISID, (byte) 0x80).putShort(Bhs.ISID + 4, (short) isid);
         b.putInt(Bhs.ITT, itt++);
         b.putInt(Bhs.CMD_SN, cmdSn);
         Bhs.dataSegmentLength(b, text.length);

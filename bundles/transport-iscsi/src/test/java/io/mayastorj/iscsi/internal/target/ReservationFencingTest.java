@@ -48,6 +48,30 @@ class ReservationFencingTest {
         return s.command(cdb, list, 0);
     }
 
+    /**
+     * An initiator that lost its connection logs in again with the same ISID (session reinstatement)
+     * and reserves again; the old connection, once the target notices it is dead, must not end the
+     * new session's reservation — the old session goes when the new one logs in.
+     */
+    @Test
+    void aReinstatedSessionKeepsTheReservationItTookAfterTheOldConnectionCloses() throws Exception {
+        byte[] reserve6 = {0x16, 0, 0, 0, 0, 0};
+        int port = fx.target.address().getPort();
+        ScsiSession first = new ScsiSession(port, fx.iqn, "iqn.2026-12.test:node-a", 0x4242);
+        assertEquals(Sense.GOOD, first.command(reserve6).status());
+        try (ScsiSession again = new ScsiSession(port, fx.iqn, "iqn.2026-12.test:node-a", 0x4242);
+             ScsiSession other = session("iqn.2026-12.test:node-b")) {
+            assertEquals(Sense.GOOD, again.command(reserve6).status(), "the same I_T nexus: its reservation");
+            first.close(); // the old connection's end reaches the target now
+            for (int i = 0; i < 300 && fx.target.connections().size() > 2; i++) {
+                Thread.sleep(10);
+            }
+            assertEquals(2, fx.target.connections().size(), "the old session is gone");
+            assertEquals(Sense.RESERVATION_CONFLICT, other.command(reserve6).status(), "node-a still holds the LUN");
+            assertEquals(Sense.GOOD, again.command(ScsiSession.write16(0, 1), new byte[512], 0).status());
+        }
+    }
+
     @Test
     void aWriteWhoseDataArrivesAfterItsSenderWasPreemptedIsNotWritten() throws Exception {
         try (ScsiSession a = session("iqn.2026-12.test:node-a"); ScsiSession b = session("iqn.2026-12.test:node-b")) {

@@ -39,7 +39,15 @@ final class ScsiSession implements AutoCloseable {
 
     /** As initiator {@code initiator}: another name is another I_T nexus (for reservations). */
     ScsiSession(int port, String iqn, String initiator) throws IOException {
+        this(port, iqn, initiator, -1);
+    }
+
+    /** With ISID {@code isid} (its low 16 bits; -1: one of its own): the same name and ISID is the same I_T nexus. */
+    ScsiSession(int port, String iqn, String initiator, int isid) throws IOException {
         raw = new RawInitiator(port);
+        if (isid >= 0) {
+            raw.isid = isid;
+        }
         raw.socket.setSoTimeout(30_000);
         RawInitiator.Pdu login = raw.loginTo(iqn, "InitialR2T", "Yes", "ImmediateData", "No", "InitiatorName", initiator);
         if ((login.bhs().get(Bhs.STATUS_CLASS) & 0xFF) != 0) {
