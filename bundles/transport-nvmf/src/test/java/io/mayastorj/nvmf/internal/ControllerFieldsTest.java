@@ -194,6 +194,11 @@ class ControllerFieldsTest {
             assertEquals(2, shst, "CSTS.SHST: complete once the flush is");
             assertEquals(1, device.flushes.get());
         }
+        // the discovery controller has no device (Linux shuts it down after reading the log): complete at once
+        try (RawClient discovery = admin("nqn.2014-08.org.nvmexpress.discovery")) {
+            assertEquals(Status.SUCCESS, discovery.setProperty(0x14, 0x00464001).cqeStatus());
+            assertEquals(2, discovery.property(0x1C) >> 2 & 3, "CSTS.SHST: complete");
+        }
     }
 
     /** Get Log Page at an offset whose top bit is set: Invalid Field, and the queue still answers. */

@@ -127,7 +127,7 @@ final class Controller {
     private void shutDown() {
         csts = (csts & ~(3 << 2)) | ControllerRegisters.CSTS_SHST_PROCESSING;
         BlockDevice device = subsystem.device();
-        if (!device.supports(IoType.FLUSH)) {
+        if (device == null || !device.supports(IoType.FLUSH)) { // the discovery controller has none
             csts = (csts & ~(3 << 2)) | ControllerRegisters.CSTS_SHST_COMPLETE;
             return;
         }
