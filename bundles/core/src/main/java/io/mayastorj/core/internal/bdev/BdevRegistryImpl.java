@@ -116,7 +116,7 @@ public final class BdevRegistryImpl implements BdevRegistry {
                 checkUnique(device);
                 bdevs.put(name, new Entry(device, uri.toString(), factory, null));
             }
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | Error e) { // an Error too (a native library that cannot bind): the name stays free
             synchronized (this) {
                 bdevs.remove(name);
             }

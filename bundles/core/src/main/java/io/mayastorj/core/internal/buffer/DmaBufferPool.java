@@ -23,7 +23,8 @@ import org.osgi.service.component.annotations.Deactivate;
 /**
  * The DMA buffer pool: one region mapped at start-up, cut into 2 MiB chunks; a chunk goes to a size
  * class the first time that class runs dry and is carved into buffers that live as long as the
- * pool. Each class keeps its free buffers on a lock-free stack, so a warm pool allocates nothing.
+ * pool (once all are carved, a dry class is served a free buffer of a larger one). Each class
+ * keeps its free buffers on a lock-free stack, so a warm pool allocates nothing.
  */
 @Component(immediate = true, service = BufferPool.class, configurationPid = DataPlaneConfig.PID,
         configurationPolicy = ConfigurationPolicy.REQUIRE)
@@ -127,10 +128,17 @@ public final class DmaBufferPool implements BufferPool {
         DmaBuffer buffer = sizeClass.free.pop();
         if (buffer == null) {
             buffer = carve(index);
-            if (buffer == null) {
-                failures.increment();
-                return null;
-            }
+        }
+        for (int larger = index + 1; buffer == null && larger < CLASSES; larger++) {
+            // every chunk is carved already, and chunks stay with their class: a free buffer of a larger
+            // class serves instead (it goes back to its own), or a class that never got a chunk before a
+            // burst of large transfers took them all would stay dry for good
+            sizeClass = classes[larger];
+            buffer = sizeClass.free.pop();
+        }
+        if (buffer == null) {
+            failures.increment();
+            return null;
         }
         buffer.acquire();
         sizeClass.inUse.increment();

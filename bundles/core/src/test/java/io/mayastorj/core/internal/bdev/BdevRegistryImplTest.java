@@ -71,6 +71,30 @@ class BdevRegistryImplTest {
         assertEquals(1, registry.list().size());
     }
 
+    /** A factory that fails with an Error (a native library that cannot bind) leaves the name free. */
+    @Test
+    void aCreateThatFailsWithAnErrorLeavesTheNameFree() {
+        registry.addFactory(new io.mayastorj.core.bdev.BdevFactory() {
+            @Override
+            public java.util.Set<String> schemes() {
+                return java.util.Set.of("broken");
+            }
+
+            @Override
+            public String nameOf(io.mayastorj.core.bdev.BdevUri uri) {
+                return uri.pathName();
+            }
+
+            @Override
+            public BlockDevice create(io.mayastorj.core.bdev.BdevUri uri) {
+                throw new UnsatisfiedLinkError("no libc here (test)");
+            }
+        });
+        assertThrows(UnsatisfiedLinkError.class, () -> registry.create("broken:///b0"));
+        assertThrows(UnsatisfiedLinkError.class, () -> registry.create("broken:///b0"), "not ALREADY_EXISTS");
+        assertEquals("bdev b0 not found", refused(ErrorKind.NOT_FOUND, () -> registry.destroy("b0")).getMessage());
+    }
+
     @Test
     void aTakenUuidIsRefused() {
         UUID uuid = UUID.randomUUID();

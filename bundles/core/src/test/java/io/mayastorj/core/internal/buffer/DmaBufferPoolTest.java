@@ -82,6 +82,31 @@ class DmaBufferPoolTest {
         }
     }
 
+    /**
+     * Chunks stay with the class they were carved for: once a burst of large transfers took them all,
+     * a class that never got one is served a free larger buffer — it once stayed dry until a restart.
+     */
+    @Test
+    void aClassWithoutAChunkIsServedALargerFreeBuffer() {
+        DmaBufferPool pool = new DmaBufferPool(4 * MIB, HugepageMode.OFF);
+        try {
+            DmaBuffer a = pool.allocate(2 * MIB);
+            DmaBuffer b = pool.allocate(2 * MIB);
+            a.release();
+            b.release(); // the pool is idle, every chunk carved for 2 MiB buffers
+            DmaBuffer small = pool.allocate(4096);
+            assertNotNull(small, "an idle pool serves a 4 KiB buffer");
+            assertTrue(small.capacity() >= 4096);
+            assertEquals(2 * MIB, pool.stats().usedBytes(), "counted in the class it belongs to");
+            small.release();
+            assertEquals(0, pool.stats().usedBytes());
+            assertNotNull(pool.allocate(2 * MIB));
+            assertNotNull(pool.allocate(2 * MIB), "back with its own class");
+        } finally {
+            pool.close();
+        }
+    }
+
     @Test
     void badSizesAreRefused() {
         DmaBufferPool pool = new DmaBufferPool(4 * MIB, HugepageMode.OFF);
