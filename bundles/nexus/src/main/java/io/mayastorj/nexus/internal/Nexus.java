@@ -462,11 +462,9 @@ public final class Nexus extends BlockDeviceBase {
     }
 
     private void writeAnswered(NexusIo io) {
-        if (io.locks != null) {
-            io.locks.endWrite(io);
-        }
         int failed = io.failed;
         if (failed == 0) {
+            endWrite(io);
             writeSucceeded(io);
             return;
         }
@@ -477,10 +475,21 @@ public final class Nexus extends BlockDeviceBase {
             }
         }
         if (requestError != null) {
+            endWrite(io);
             finish(io, requestError);
             return;
         }
+        // the range stays locked until the children that failed it are faulted: a rebuild's copy waiting
+        // for it would otherwise read a child that lacks this write while it still counts as in sync,
+        // and write that old data over the new on the child being rebuilt
         control.execute(() -> writeFailed(io));
+    }
+
+    /** A write's range lock ends: copies of a rebuild waiting for it go on. */
+    private static void endWrite(NexusIo io) {
+        if (io.locks != null) {
+            io.locks.endWrite(io);
+        }
     }
 
     private void writeSucceeded(NexusIo io) {
@@ -559,6 +568,7 @@ public final class Nexus extends BlockDeviceBase {
             IoStatus s = io.statuses[c.slot];
             fault(c, Child.Reason.of(s), io.type.name().toLowerCase().replace('_', ' ') + " failed: " + s, io);
         }
+        endWrite(io); // the children that failed it are out of the topology now: no copy reads them
         if (worst != null) {
             finish(io, worst);
             return;
@@ -1023,7 +1033,10 @@ public final class Nexus extends BlockDeviceBase {
         fault(c, Child.Reason.BY_CLIENT, "faulted by request", null);
     }
 
-    /** Stops: rebuilds end, the record says clean shutdown, children are closed. Control thread; blocking close after. */
+    /**
+     * Stops: rebuilds end, the I/O in flight drains, then the record says clean shutdown and the
+     * children are closed. Control thread; the drain and what follows run in the background.
+     */
     CompletableFuture<Void> shutdown(boolean forget) {
         destroyed = true;
         if (ownershipTimer != null) {
@@ -1036,11 +1049,33 @@ public final class Nexus extends BlockDeviceBase {
                 r.abort();
             }
         }
+        List<Child> open = new ArrayList<>();
+        for (Child c : children) {
+            if (c.state != Child.State.FAULTED) {
+                open.add(c);
+            }
+        }
+        return CompletableFuture.runAsync(() -> {
+            close(); // waits for the I/O in flight
+            // the record says clean only once nothing is in flight: killed during the drain, the nexus leaves
+            // it unclean, and the next one trusts a single child rather than mirrors that may differ
+            boolean drained = stats().inFlight() == 0;
+            CompletableFuture.runAsync(() -> lastRecord(forget, drained), control).join();
+            for (Child c : open) {
+                devices.close(c);
+            }
+        }, background);
+    }
+
+    /** The record at shutdown: clean, deleted ({@code forget}), or left as it is. Control thread. */
+    private void lastRecord(boolean forget, boolean drained) {
         try {
             if (fenced) {
                 LOG.log(Level.INFO, "nexus {0}: its record belongs to the nexus that took over; left as that one wrote it", name());
             } else if (forget) {
                 store.delete(uuid());
+            } else if (!drained) {
+                LOG.log(Level.WARNING, "nexus {0}: I/O still in flight after the drain: its record is left unclean", name());
             } else {
                 revision = saveOwned(record(true));
             }
@@ -1050,18 +1085,6 @@ public final class Nexus extends BlockDeviceBase {
         } catch (IOException e) {
             LOG.log(Level.WARNING, "nexus {0}: cannot update its record at shutdown: {1}", name(), e.getMessage());
         }
-        List<Child> open = new ArrayList<>();
-        for (Child c : children) {
-            if (c.state != Child.State.FAULTED) {
-                open.add(c);
-            }
-        }
-        return CompletableFuture.runAsync(() -> {
-            close(); // waits for the I/O in flight
-            for (Child c : open) {
-                devices.close(c);
-            }
-        }, background);
     }
 
     @Override

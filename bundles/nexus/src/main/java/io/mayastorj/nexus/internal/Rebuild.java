@@ -138,6 +138,7 @@ final class Rebuild {
     /** Control thread, once the writes that did not go to the child have finished. */
     void start() {
         synchronized (this) {
+            startDue = true; // a pause that came first leaves it to resume()
             if (state != State.WAITING) {
                 return;
             }
@@ -230,6 +231,9 @@ final class Rebuild {
         return map == null ? cursor >= segments : map.nextMarked(cursor) < 0;
     }
 
+    /** start() has been called (the earlier writes are done), whatever the state was then. Under the lock. */
+    private boolean startDue;
+
     synchronized void pause() {
         if (state == State.RUNNING || state == State.WAITING) {
             state = State.PAUSED;
@@ -237,14 +241,19 @@ final class Rebuild {
     }
 
     void resume() {
+        boolean startNow;
         synchronized (this) {
             if (state != State.PAUSED) {
                 return;
             }
             state = startNanos == 0 ? State.WAITING : State.RUNNING;
-            if (state == State.WAITING) {
-                return; // start() is still to come
+            startNow = state == State.WAITING && startDue;
+        }
+        if (startNanos == 0) {
+            if (startNow) {
+                start(); // paused before it started: its start() found it paused and left it to this
             }
+            return; // else start() is still to come
         }
         for (Task t : tasks) {
             if (t != null) {
@@ -354,7 +363,17 @@ final class Rebuild {
             return;
         }
         nexus.controlExecutor().execute(() -> {
-            if (s == State.COMPLETED) {
+            if (s == State.COMPLETED && dest.device.supports(IoType.FLUSH)) {
+                // the copies are durable before the child counts as in sync: they are in no dirty map,
+                // so a child that lost them in a crash would come back in sync without them
+                dest.device.flush((status, ignored) -> nexus.controlExecutor().execute(() -> {
+                    if (status.isSuccess()) {
+                        nexus.rebuilt(dest, this);
+                    } else {
+                        nexus.rebuildEnded(dest, this, Child.Reason.REBUILD_FAILED, "the flush after the copy failed: " + status);
+                    }
+                }), null);
+            } else if (s == State.COMPLETED) {
                 nexus.rebuilt(dest, this);
             } else {
                 nexus.rebuildEnded(dest, this, s == State.CANCELLED ? Child.Reason.BY_CLIENT : Child.Reason.REBUILD_FAILED, error());

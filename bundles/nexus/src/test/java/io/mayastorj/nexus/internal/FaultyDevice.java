@@ -36,6 +36,11 @@ final class FaultyDevice implements BlockDevice {
     /** The most blocks one write carried. */
     final java.util.concurrent.atomic.AtomicInteger largestWrite = new java.util.concurrent.atomic.AtomicInteger();
     final AtomicLong reads = new AtomicLong();
+    final AtomicLong flushes = new AtomicLong();
+    /** How many writes had been submitted when the last flush came. */
+    volatile long writesAtLastFlush;
+    /** The 64 KiB ranges writes of 64 KiB or more (a rebuild's copies; the tests' loads write less) went to. */
+    final java.util.Set<Long> copied = ConcurrentHashMap.newKeySet();
     /** Whole 64 KiB segments being written now (a rebuild's copies; the tests' loads write less), and the most at once. */
     final java.util.concurrent.atomic.AtomicInteger segmentWrites = new java.util.concurrent.atomic.AtomicInteger();
     final java.util.concurrent.atomic.AtomicInteger mostSegmentWrites = new java.util.concurrent.atomic.AtomicInteger();
@@ -134,6 +139,11 @@ final class FaultyDevice implements BlockDevice {
             done.ioDone(fail, context);
         } else {
             wrote(lba, blocks);
+            if ((long) blocks * blockSize() >= 65536) {
+                for (long r = range(lba); r <= range(lba + blocks - 1); r++) {
+                    copied.add(r);
+                }
+            }
             if (blocks * blockSize() == 65536) {
                 mostSegmentWrites.accumulateAndGet(segmentWrites.incrementAndGet(), Math::max);
                 IoCompletion<C> counted = (status, ctx) -> {
@@ -149,6 +159,8 @@ final class FaultyDevice implements BlockDevice {
 
     @Override
     public <C> void flush(IoCompletion<? super C> done, C context) {
+        flushes.incrementAndGet();
+        writesAtLastFlush = writes.get();
         if (!failedWrite(done, context)) {
             inner.flush(done, context);
         }

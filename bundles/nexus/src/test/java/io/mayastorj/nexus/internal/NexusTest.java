@@ -40,6 +40,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.CompletableFuture;
 import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -785,6 +786,127 @@ class NexusTest {
             Rebuild.copyStopped = null;
         }
         assertSameData(nexus(), b);
+    }
+
+    /**
+     * A nexus destroyed with a write in flight says clean shutdown only once that write is done:
+     * killed during the drain, it must leave the record unclean (the mirrors may differ).
+     */
+    @Test
+    void theRecordSaysCleanShutdownOnlyOnceTheIoInFlightIsDone() throws Exception {
+        FaultyDevice a = child("a");
+        child("b");
+        manager().create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
+        a.delayMicros = 500_000;
+        DmaBuffer buffer = buffers.allocate(4096);
+        CompletableFuture<IoStatus> w = new CompletableFuture<>();
+        nexus().write(buffer, 0, 0, 8, (st, c) -> w.complete(st), null);
+        ExecutorService destroyer = Executors.newSingleThreadExecutor();
+        try {
+            var destroyed = destroyer.submit(() -> manager.destroy("vol"));
+            Thread.sleep(200);
+            assertFalse(w.isDone(), "the write is still in flight");
+            assertFalse(store.load(ID).orElseThrow().record().cleanShutdown(), "not clean while it drains");
+            destroyed.get(10, TimeUnit.SECONDS);
+            assertEquals(IoStatus.SUCCESS, w.get(10, TimeUnit.SECONDS));
+            assertTrue(store.load(ID).orElseThrow().record().cleanShutdown(), "clean once drained");
+        } finally {
+            destroyer.shutdown();
+            buffer.release();
+        }
+    }
+
+    /** The copies are in no dirty map: a rebuilt child is flushed before it counts as in sync. */
+    @Test
+    void aRebuiltChildIsFlushedBeforeItCountsAsInSync() throws Exception {
+        child("a");
+        FaultyDevice b = child("b");
+        manager().create("vol", ID, 0, List.of("bdev:///a"));
+        for (long lba = 0; lba < BLOCKS; lba += 2048) {
+            assertEquals(IoStatus.SUCCESS, write(nexus(), lba, 2048, lba));
+        }
+        manager.addChild("vol", "bdev:///b");
+        await(() -> view("bdev:///b").state().equals("online"), "b rebuilt");
+        assertTrue(b.flushes.get() >= 1, "b was flushed");
+        assertEquals(b.writes.get(), b.writesAtLastFlush, "after its last write");
+    }
+
+    /**
+     * A pause that comes while the rebuild still waits for the writes that did not go to its child
+     * — its start() then finds it paused — and a resume after: the rebuild starts, rather than
+     * waiting for a start() that has come and gone.
+     */
+    @Test
+    void aRebuildPausedBeforeItStartedStartsWhenResumed() throws Exception {
+        FaultyDevice a = child("a");
+        FaultyDevice b = child("b");
+        manager().create("vol", ID, 0, List.of("bdev:///a"));
+        a.delayMicros = 200_000;
+        DmaBuffer buffer = buffers.allocate(4096);
+        CompletableFuture<IoStatus> earlier = new CompletableFuture<>();
+        nexus().write(buffer, 0, 0, 8, (st, c) -> earlier.complete(st), null); // not to b: the rebuild waits for it
+        try {
+            manager.addChild("vol", "bdev:///b");
+            manager.rebuild("vol", "bdev:///b", NexusManager.RebuildAction.PAUSE);
+            assertEquals(IoStatus.SUCCESS, earlier.get(10, TimeUnit.SECONDS));
+            Thread.sleep(50); // its start() has come, and found it paused
+            a.delayMicros = 0;
+            manager.rebuild("vol", "bdev:///b", NexusManager.RebuildAction.RESUME);
+            await(() -> view("bdev:///b").state().equals("online"), "the rebuild to start and end: " + view("bdev:///b").rebuild());
+        } finally {
+            buffer.release();
+        }
+    }
+
+    /**
+     * A write that fails on an in-sync child (a thin pool that is full: writes fail, reads work)
+     * keeps its range locked until that child is faulted: a rebuild's copy of the range waiting for
+     * it would otherwise read the child that lacks the write while it still counts as in sync.
+     */
+    @Test
+    void aRebuildsCopyWaitsUntilTheChildThatFailedAWriteIsFaulted() throws Exception {
+        child("a");
+        FaultyDevice s = child("s");
+        FaultyDevice d = child("d");
+        manager().create("vol", ID, 0, List.of("bdev:///a", "bdev:///s"));
+        for (long lba = 0; lba < BLOCKS; lba += 2048) {
+            assertEquals(IoStatus.SUCCESS, write(nexus(), lba, 2048, 0));
+        }
+        long last = BLOCKS - 128; // the last 64 KiB segment
+        d.delayMicros = 2000;
+        manager.addChild("vol", "bdev:///d");
+        await(() -> !d.copied.isEmpty(), "the rebuild running");
+        CountDownLatch control = new CountDownLatch(1);
+        ((Nexus) nexus()).controlExecutor().execute(() -> {
+            try {
+                control.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        s.failWrites = IoStatus.NO_SPACE;
+        DmaBuffer buffer = buffers.allocate(4096);
+        CompletableFuture<IoStatus> w = new CompletableFuture<>();
+        try {
+            for (int i = 0; i < 4096; i++) {
+                buffer.bytes().put(i, (byte) 0x77);
+            }
+            nexus().write(buffer, 0, last, 8, (st, c) -> w.complete(st), null);
+            int seen;
+            do { // until the copies stop: every segment but those waiting for the write's lock
+                seen = d.copied.size();
+                Thread.sleep(300);
+            } while (d.copied.size() != seen);
+            assertFalse(d.copied.contains(last * 512 / 65536), "the last segment's copy waits while s is not yet faulted");
+            control.countDown();
+            assertEquals(IoStatus.SUCCESS, w.get(10, TimeUnit.SECONDS), "a and d have it");
+            await(() -> view("bdev:///d").state().equals("online"), "d rebuilt");
+            assertEquals("faulted", view("bdev:///s").state());
+            assertArrayEquals(read(registry.lookup("a").orElseThrow(), last, 8), read(d, last, 8));
+        } finally {
+            control.countDown();
+            buffer.release();
+        }
     }
 
     @Test
