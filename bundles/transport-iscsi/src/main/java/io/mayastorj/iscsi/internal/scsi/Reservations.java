@@ -313,15 +313,22 @@ public final class Reservations {
         if (registering) {
             aptpl = (flags & 0x01) != 0; // the last REGISTER's APTPL counts; other actions ignore the bit
         }
+        boolean replaced = false; // the file on disk says the new state (durably or not)
         try {
             if (aptpl) {
-                save();
+                Files.move(written(), file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+                replaced = true;
+                syncDirectory(); // the rename itself is durable
             } else if (aptplBefore) {
                 Files.deleteIfExists(file);
+                replaced = true;
+                syncDirectory(); // else a power loss can bring the file back, and APTPL with it
             }
         } catch (IOException e) {
-            state = before; // not durable, so not done
-            aptpl = aptplBefore;
+            if (!replaced) {
+                state = before; // not durable, so not done
+                aptpl = aptplBefore;
+            } // else memory keeps what the file holds: a restart loads that; the initiator reads it back
             System.getLogger("mayastor.iscsi").log(System.Logger.Level.ERROR,
                     "cannot keep the persistent reservations in {0}: {1}", file, e.toString());
             throw new ScsiLun.Check(Sense.fixed(Sense.HARDWARE_ERROR, Sense.INTERNAL_TARGET_FAILURE));
@@ -463,10 +470,11 @@ public final class Reservations {
     // ------------------------------------------------------------------ APTPL
 
     /**
-     * The persistent reservations as lines of text: generation, type and holder, then one line per
-     * registration (key in hex, nexus). I_T nexus names hold no spaces (iSCSI names and ISIDs).
+     * The persistent reservations as lines of text — generation, type and holder, then one line per
+     * registration (key in hex, nexus); I_T nexus names hold no spaces (iSCSI names and ISIDs) —
+     * written and synced beside the file, which it replaces by a rename: returns where.
      */
-    private void save() throws IOException {
+    private Path written() throws IOException {
         State s = state;
         StringBuilder b = new StringBuilder("# persistent reservations (APTPL), written by the iSCSI target\n");
         b.append("generation ").append(s.generation).append('\n');
@@ -482,9 +490,12 @@ public final class Reservations {
             c.write(ByteBuffer.wrap(b.toString().getBytes(StandardCharsets.UTF_8)));
             c.force(true);
         }
-        Files.move(next, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        return next;
+    }
+
+    private void syncDirectory() throws IOException {
         try (FileChannel dir = FileChannel.open(file.getParent(), StandardOpenOption.READ)) {
-            dir.force(true); // the rename itself is durable
+            dir.force(true);
         }
     }
 
