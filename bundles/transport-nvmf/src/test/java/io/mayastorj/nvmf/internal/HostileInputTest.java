@@ -331,6 +331,36 @@ class HostileInputTest {
         othersUnaffected();
     }
 
+    /**
+     * A host that stops reading (its socket full of the target's answers) and keeps sending after a
+     * protocol error: the termination request cannot go out, and the target stops reading and closes
+     * the connection after a few seconds — it once kept the socket readable, so its reactor spun on
+     * it, and held the connection for as long as the host liked.
+     */
+    @Test
+    void aHostThatNeitherReadsNorStopsSendingIsClosedAfterAProtocolError() throws Exception {
+        RawClient io = ioQueue(127, false, false);
+        try {
+            io.channel.socket().setReceiveBufferSize(4096);
+            int before = fx.target.queues().size();
+            for (int cid = 0; cid < 120; cid++) { // 15 MiB of answers nobody reads
+                io.send(io.capsule(RawClient.rw(Sqe.IO_READ, cid, (cid % 60) * 256L, 256, 131072, false), null));
+            }
+            Thread.sleep(300);
+            io.send(io.h2cData(5, 3, 0, new byte[512], true)); // no such transfer: a protocol error
+            long deadline = System.nanoTime() + 10_000_000_000L;
+            byte[] junk = new byte[4096];
+            io.channel.configureBlocking(false);
+            while (fx.target.queues().size() == before && System.nanoTime() < deadline) {
+                io.channel.write(ByteBuffer.wrap(junk)); // as long as the socket takes it
+                Thread.sleep(20);
+            }
+            assertEquals(before - 1, fx.target.queues().size(), "the connection is closed within 10 s");
+        } finally {
+            io.close();
+        }
+    }
+
     @Test
     void aTruncatedPduAndAVanishedHostLeaveNothingBehind() throws Exception {
         RawClient io = ioQueue(31, false, false);

@@ -7,6 +7,7 @@ import java.lang.System.Logger.Level;
 import java.nio.ByteBuffer;
 import java.nio.channels.SelectionKey;
 import java.nio.channels.SocketChannel;
+import java.util.concurrent.TimeUnit;
 import java.util.zip.CRC32C;
 
 /**
@@ -60,7 +61,10 @@ public abstract class PduChannel implements Reactor.ReadyHandler {
     private int sendHead;
     private int sendTail;
     private final ByteBuffer[] gather = new ByteBuffer[GATHER];
-    private boolean waitingToWrite;
+    /** The interest the key has: reading until closing, writing while sends wait for the socket. */
+    private int interest = SelectionKey.OP_READ;
+    /** How long a termination request may wait for a peer that does not read before the socket closes. */
+    private static final long TERMINATE_WAIT_SECONDS = 5;
     private boolean flushPosted;
     private final Runnable flusher = this::postedFlush;
 
@@ -341,6 +345,10 @@ public abstract class PduChannel implements Reactor.ReadyHandler {
         closing = true;
         send(term, () -> close(null));
         flushQuietly();
+        if (!closed) { // a peer that does not read gets the socket closed rather than held open for good
+            reactor.schedule(TERMINATE_WAIT_SECONDS, TimeUnit.SECONDS, () -> close("the peer did not take the termination "
+                    + "request in " + TERMINATE_WAIT_SECONDS + " s"));
+        }
     }
 
     // ---------------------------------------------------------------- send
@@ -421,9 +429,11 @@ public abstract class PduChannel implements Reactor.ReadyHandler {
             gather[i] = null;
         }
         boolean pending = sendHead != sendTail && !closed;
-        if (pending != waitingToWrite && key != null && key.isValid()) {
-            waitingToWrite = pending;
-            key.interestOps(pending ? SelectionKey.OP_READ | SelectionKey.OP_WRITE : SelectionKey.OP_READ);
+        // closing, nothing more is read: a key left readable by a peer that keeps sending would spin the reactor
+        int ops = (closing ? 0 : SelectionKey.OP_READ) | (pending ? SelectionKey.OP_WRITE : 0);
+        if (ops != interest && key != null && key.isValid()) {
+            interest = ops;
+            key.interestOps(ops);
         }
     }
 
