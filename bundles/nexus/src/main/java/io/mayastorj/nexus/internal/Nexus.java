@@ -615,10 +615,9 @@ public final class Nexus extends BlockDeviceBase {
             r.abort();
         }
         c.moveTo(Child.State.FAULTED, reason, cause);
+        SegmentMap log = null;
         if (wasInSync) {
-            SegmentMap log = new SegmentMap(blockCount(), segmentBlocks);
-            log.or(dirty);
-            log.or(dirtyPrev);
+            log = new SegmentMap(blockCount(), segmentBlocks);
             c.log = log;
             c.faultedAtNanos = System.nanoTime();
             healthGeneration++;
@@ -630,6 +629,13 @@ public final class Nexus extends BlockDeviceBase {
                 c.log != null ? "; a return within " + settings.partialRebuildWindow().toMinutes()
                         + " min rebuilds only what was written meanwhile" : "");
         publish(wasInSync ? healthGeneration : topology.mustPersist());
+        if (log != null) {
+            // what was written before, copied only now that the log is in the topology: a write that marks
+            // the dirty map after this copy reads the new topology and marks the log itself (copied first,
+            // a write between the copy and the publish was in neither)
+            log.or(dirty);
+            log.or(dirtyPrev);
+        }
         persist();
         c.closing = CompletableFuture.runAsync(() -> devices.close(c), background);
     }
@@ -1006,6 +1012,9 @@ public final class Nexus extends BlockDeviceBase {
             r.abort();
         }
         boolean open = c.state != Child.State.FAULTED;
+        // out for good: a write still in flight that fails on it must not fault it again (and close it a
+        // second time), nor count it as the last in-sync child to keep
+        c.moveTo(Child.State.FAULTED, Child.Reason.BY_CLIENT, "removed from the nexus");
         children.remove(c);
         if (inSync) {
             healthGeneration++;

@@ -63,7 +63,7 @@ final class Rebuild {
     private long cursor;
     private int active;
     private volatile State state = State.WAITING;
-    private boolean aborted;
+    private volatile boolean aborted; // read by the copies without the lock
     /** ended() has run: the buffers are released once, the nexus told once. */
     private boolean finished;
     private String error = "";
@@ -507,6 +507,12 @@ final class Rebuild {
         private void step() {
             if (pos >= runEnd) {
                 finishRun(IoStatus.SUCCESS, null);
+                return;
+            }
+            if (aborted) {
+                // the child left the nexus (faulted, removed, maybe added back already): not one more
+                // write to it from this run, whose lock the nexus's writes no longer look at
+                finishRun(IoStatus.ABORTED, "the child left the nexus");
                 return;
             }
             if (readFrom >= 0 && pos < readTo) {
