@@ -65,7 +65,13 @@ class KubeStoreTest {
             admin.close();
         }
         if (server != null) {
-            server.destroy();
+            try {
+                server.destroy();
+            } catch (IllegalStateException e) {
+                // the mock server waits 10 s for its connections to end; a watch's stream the client closed may
+                // still be closing on a busy machine (seen once in CI): nothing this test checks
+                System.err.println("KubeStoreTest: the mock API server did not stop in time: " + e.getMessage());
+            }
         }
     }
 
