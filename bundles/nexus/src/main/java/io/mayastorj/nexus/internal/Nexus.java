@@ -115,6 +115,8 @@ public final class Nexus extends BlockDeviceBase {
     private volatile SegmentMap dirty;
     private volatile SegmentMap dirtyPrev;
     private volatile long dirtyEpoch;
+    /** Held while the dirty maps are rotated (a flush) or replaced (a grow). */
+    private final Object dirtyMaps = new Object();
     private final AtomicInteger flushesInFlight = new AtomicInteger();
 
     private int readCursor;
@@ -372,11 +374,13 @@ public final class Nexus extends BlockDeviceBase {
         io.set(IoType.FLUSH, null, 0, 0, 0, done, context);
         if (flushesInFlight.getAndIncrement() == 0) {
             // the flush before this one is done: what it covered is durable; what completed since is next
-            SegmentMap covered = dirtyPrev;
-            covered.clear();
-            dirtyPrev = dirty;
-            dirty = covered;
-            dirtyEpoch++;
+            synchronized (dirtyMaps) { // once per flush, not per I/O: a grow replaces both maps under it too
+                SegmentMap covered = dirtyPrev;
+                covered.clear();
+                dirtyPrev = dirty;
+                dirty = covered;
+                dirtyEpoch++;
+            }
         }
         startWrite(io);
     }
@@ -881,8 +885,11 @@ public final class Nexus extends BlockDeviceBase {
         SegmentMap prevDirty = new SegmentMap(newBlocks, segmentBlocks, true);
         nowDirty.markAll();
         prevDirty.markAll();
-        dirty = nowDirty;
-        dirtyPrev = prevDirty;
+        synchronized (dirtyMaps) { // a flush rotating the maps meanwhile would put an old-size one back
+            dirty = nowDirty;
+            dirtyPrev = prevDirty;
+            dirtyEpoch++;
+        }
         long before = blockCount();
         grow(newBlocks);
         try {
