@@ -78,15 +78,18 @@ abstract class Settings {
         values.put(key, value);
     }
 
-    /** A name: letters, digits, '.', '_' and '-'. */
+    /**
+     * A name: as a Kubernetes node's (lower-case letters, digits, '-' and '.'), which the control plane
+     * keeps a MayastorNode by — a name it cannot keep one by was once accepted and failed later.
+     */
     protected final void name(String key, String what, String flag) {
         String id = values.get(key);
         if (id == null || id.isEmpty()) {
             throw new IllegalArgumentException("the " + what + " needs a name: " + flag + " NAME (or " + key
                     + " in the config file)");
         }
-        if (!id.matches("[A-Za-z0-9][A-Za-z0-9._-]*")) {
-            throw new IllegalArgumentException(what + " id '" + id + "' may hold only letters, digits, '.', '_' and '-'");
+        if (!id.matches("[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")) {
+            throw new IllegalArgumentException(what + " id '" + id + "' is not valid: a Kubernetes node name: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit");
         }
     }
 

@@ -41,8 +41,10 @@ class NodeSettingsTest {
     @Test
     void aNodeNeedsAName() {
         assertEquals("the node needs a name: --node-id NAME (or node.id in the config file)", refused(null, Map.of()));
-        assertEquals("node id 'a/b' may hold only letters, digits, '.', '_' and '-'",
+        assertEquals("node id 'a/b' is not valid: a Kubernetes node name: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit",
                 refused(null, Map.of("node-id", "a/b")));
+        assertEquals("node id 'Node_1' is not valid: a Kubernetes node name: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit",
+                refused(null, Map.of("node-id", "Node_1")));
     }
 
     @Test

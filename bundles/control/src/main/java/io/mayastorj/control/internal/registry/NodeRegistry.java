@@ -97,12 +97,17 @@ public final class NodeRegistry implements AutoCloseable {
             }
             Entry e = new Entry();
             e.endpoint = endpoint;
-            e.hostNqn = hostNqn;
+            e.hostNqn = hostNqn == null || hostNqn.isBlank() ? defaultHostNqn(id) : hostNqn; // as a heartbeat would say
             e.online = online;
             e.lastSeenNanos = clock.getAsLong();
             e.lastSeenMillis = System.currentTimeMillis();
             nodes.put(id, e);
         }
+    }
+
+    /** The host NQN Mayastor gives a node: its volumes' shares allow it. */
+    private static String defaultHostNqn(String id) {
+        return "nqn.2019-05.io.openebs:node-name:" + id;
     }
 
     /** A storage node's heartbeat. */
@@ -112,13 +117,19 @@ public final class NodeRegistry implements AutoCloseable {
 
     /** A heartbeat; {@code storage} false for a node that only attaches volumes. */
     public void register(String id, String endpoint, String hostNqn, boolean storage) {
-        if (id == null || !id.matches("[A-Za-z0-9][A-Za-z0-9._-]*")) {
-            throw MayastorException.invalidArgument("node id '%s' is not valid: letters, digits, '.', '_' and '-'", id);
+        if (id == null || !id.matches("[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")) { // its MayastorNode's name
+            throw MayastorException.invalidArgument("node id '%s' is not valid: a Kubernetes node name: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit", id);
         }
         if (endpoint == null || !endpoint.matches("[^\\s:]+:[0-9]{1,5}")) {
             throw MayastorException.invalidArgument("node %s: grpc endpoint '%s' is not ip:port", id, endpoint);
         }
-        String nqn = hostNqn == null || hostNqn.isBlank() ? "nqn.2019-05.io.openebs:node-name:" + id : hostNqn;
+        int port = Integer.parseInt(endpoint.substring(endpoint.lastIndexOf(':') + 1));
+        if (port < 1 || port > 65535 || endpoint.startsWith("0.0.0.0:")) {
+            // dialled, 0.0.0.0 reaches the control plane's own host: some other node, or none
+            throw MayastorException.invalidArgument("node %s: grpc endpoint '%s' is not an address the control plane can "
+                    + "dial (a wildcard address or no port)", id, endpoint);
+        }
+        String nqn = hostNqn == null || hostNqn.isBlank() ? defaultHostNqn(id) : hostNqn;
         NodeState changed = null;
         NodeState beat;
         synchronized (this) {

@@ -74,6 +74,9 @@ class NodeRegistryTest {
     @Test
     void aNodeRememberedAtStartGetsOneFullPeriodToBeHeardFrom() {
         registry.remember("n2", "10.0.0.2:10124", null, true);
+        // the host NQN a heartbeat would give it: a remembered node's volumes are published to it before it
+        // beats (a null here failed every pass of a published volume with a NullPointerException until then)
+        assertEquals("nqn.2019-05.io.openebs:node-name:n2", registry.node("n2").orElseThrow().hostNqn());
         advanceSeconds(14);
         registry.expire();
         assertTrue(registry.node("n2").orElseThrow().online());
@@ -84,10 +87,16 @@ class NodeRegistryTest {
 
     @Test
     void malformedHeartbeatsAreRefused() {
-        assertEquals("node id 'a b' is not valid: letters, digits, '.', '_' and '-'",
+        assertEquals("node id 'a b' is not valid: a Kubernetes node name: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit",
                 assertThrows(MayastorException.class, () -> registry.register("a b", "1.2.3.4:5", null)).getMessage());
+        assertEquals("node id 'Node_1' is not valid: a Kubernetes node name: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit",
+                assertThrows(MayastorException.class, () -> registry.register("Node_1", "1.2.3.4:5", null)).getMessage());
         assertEquals("node n1: grpc endpoint 'nowhere' is not ip:port",
                 assertThrows(MayastorException.class, () -> registry.register("n1", "nowhere", null)).getMessage());
+        assertEquals("node n1: grpc endpoint '0.0.0.0:10124' is not an address the control plane can dial (a wildcard "
+                + "address or no port)", assertThrows(MayastorException.class, () -> registry.register("n1", "0.0.0.0:10124",
+                null)).getMessage());
+        assertThrows(MayastorException.class, () -> registry.register("n1", "10.0.0.1:99999", null));
         assertTrue(registry.nodes().isEmpty());
     }
 }

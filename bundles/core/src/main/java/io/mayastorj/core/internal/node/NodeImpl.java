@@ -31,9 +31,8 @@ public final class NodeImpl implements Node {
     }
 
     public NodeImpl(String id, String endpoint, String stateDir, String version) throws IOException {
-        if (id == null || id.isBlank() || !id.matches("[A-Za-z0-9][A-Za-z0-9._-]*")) {
-            throw MayastorException.invalidArgument(
-                    "node id '%s' is not valid: use letters, digits, '.', '_' and '-'", id);
+        if (id == null || id.isBlank() || !id.matches("[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")) {
+            throw MayastorException.invalidArgument("node id '%s' is not valid: a Kubernetes node name: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit", id);
         }
         this.id = id;
         this.endpoint = Endpoint.parse(endpoint);

@@ -27,7 +27,7 @@ class EndpointTest {
 
     @Test
     void aNodeIdMustBeAName() throws Exception {
-        assertEquals("node id 'a b' is not valid: use letters, digits, '.', '_' and '-'",
+        assertEquals("node id 'a b' is not valid: a Kubernetes node name: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit",
                 assertThrows(MayastorException.class,
                         () -> new NodeImpl("a b", "127.0.0.1:1", "/tmp/x", "1")).getMessage());
     }
