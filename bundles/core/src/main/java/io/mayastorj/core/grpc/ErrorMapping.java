@@ -12,8 +12,8 @@ import java.lang.System.Logger.Level;
 
 /**
  * Turns what a service throws into a gRPC status: a {@link MayastorException} becomes the code of
- * its kind with its message; anything else is a bug, logged with its stack and reported as
- * INTERNAL. Services stay thin: they throw and never build statuses themselves.
+ * its kind with its message, a {@link io.grpc.StatusRuntimeException} keeps its status; anything
+ * else is a bug, logged with its stack and reported as INTERNAL. Services stay thin: they throw and never build statuses themselves.
  */
 public final class ErrorMapping implements ServerInterceptor {
 
@@ -22,6 +22,9 @@ public final class ErrorMapping implements ServerInterceptor {
     public static Status statusOf(Throwable error) {
         if (error instanceof MayastorException e) {
             return Status.fromCode(Status.Code.valueOf(e.kind().name())).withDescription(e.getMessage());
+        }
+        if (error instanceof io.grpc.StatusRuntimeException e) {
+            return e.getStatus(); // a status already (a call of another service's, or the caller gone): its code stands
         }
         return Status.INTERNAL.withDescription("internal error: " + error);
     }
@@ -53,8 +56,8 @@ public final class ErrorMapping implements ServerInterceptor {
 
     private static void fail(ServerCall<?, ?> call, RuntimeException e) {
         String method = call.getMethodDescriptor().getFullMethodName();
-        if (e instanceof MayastorException) {
-            LOG.log(Level.DEBUG, "{0}: {1}", method, e);
+        if (e instanceof MayastorException || e instanceof io.grpc.StatusRuntimeException || call.isCancelled()) {
+            LOG.log(Level.DEBUG, "{0}: {1}", method, e); // not a bug: a refusal, a status passed on, or a caller gone
         } else {
             LOG.log(Level.ERROR, method + " failed", e);
         }
