@@ -227,9 +227,16 @@ public final class RegistrationAgent {
 
         @Override
         public void announce() {
-            stub.withDeadlineAfter(CALL_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS).register(RegisterRequest.newBuilder()
-                    .setId(node.id()).setGrpcEndpoint(node.grpcEndpoint()).setApplicationOnly(applicationOnly)
-                    .setHostNqn("nqn.2019-05.io.openebs:node-name:" + node.id()).build());
+            try {
+                stub.withDeadlineAfter(CALL_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS).register(RegisterRequest.newBuilder()
+                        .setId(node.id()).setGrpcEndpoint(node.grpcEndpoint()).setApplicationOnly(applicationOnly)
+                        .setHostNqn("nqn.2019-05.io.openebs:node-name:" + node.id()).build());
+            } catch (io.grpc.StatusRuntimeException e) {
+                // the heartbeat is the retry: the next one tries the connection at once, rather than after
+                // grpc's growing backoff (up to 2 min), which kept a node offline that long after an outage
+                channel.resetConnectBackoff();
+                throw e;
+            }
         }
 
         @Override
