@@ -417,15 +417,13 @@ class LvStoreTest {
         assertEquals(22, fx.readStamp(replica(R2), 0, 2));
     }
 
-    @Test
-    void aDescriptorDamagedInBothCopiesFaultsTheImportUntilItIsListedAsDamaged() throws IOException {
-        pool = create(MIB);
-        Replica a = pool.createReplica(R1, "a", 2L * MIB, false, "");
-        Replica b = pool.createReplica(R2, "b", 2L * MIB, true, "");
-        fx.writeStamped(a, 0, 1, 1, 11);
-        fx.writeStamped(b, 0, 1, 2, 22);
-        assertEquals(IoStatus.SUCCESS, BlockingIo.flush(b, T));
-        int descriptor = b.descriptorPage;
+    /** Where a replica's descriptor was damaged: its page, the committed slot, and both copies' offsets. */
+    private record Damage(int descriptor, int slot, long first, long second) {
+    }
+
+    /** Exports the pool and damages both copies of {@code r}'s committed descriptor. */
+    private Damage damageDescriptor(Replica r) throws IOException {
+        int descriptor = r.descriptorPage;
         int slot = pool.committedSlot(descriptor);
         long first = pool.layout.pageOffset(descriptor, slot);
         long second = pool.layout.mirrorPageOffset(descriptor, slot);
@@ -435,6 +433,22 @@ class LvStoreTest {
             PoolFixture.flipBit(f, first + 500);
             PoolFixture.flipBit(f, second + 500);
         });
+        return new Damage(descriptor, slot, first, second);
+    }
+
+    @Test
+    void aDescriptorDamagedInBothCopiesFaultsTheImportUntilItIsListedAsDamaged() throws IOException {
+        pool = create(MIB);
+        Replica a = pool.createReplica(R1, "a", 2L * MIB, false, "");
+        Replica b = pool.createReplica(R2, "b", 2L * MIB, true, "");
+        fx.writeStamped(a, 0, 1, 1, 11);
+        fx.writeStamped(b, 0, 1, 2, 22);
+        assertEquals(IoStatus.SUCCESS, BlockingIo.flush(b, T));
+        Damage broken = damageDescriptor(b);
+        int descriptor = broken.descriptor();
+        int slot = broken.slot();
+        long first = broken.first();
+        long second = broken.second();
         String before = fileDigest();
         String damage = "descriptor page " + descriptor + " fails its checks in both copies of slot " + slot
                 + " (first copy (byte " + first + "): checksum mismatch; second copy (byte " + second + "): checksum mismatch)";
@@ -482,16 +496,7 @@ class LvStoreTest {
         fx.writeStamped(thin, 0, 8, 1, 1);
         fx.writeStamped(b, 0, 1, 2, 22);
         assertEquals(IoStatus.SUCCESS, BlockingIo.flush(b, T));
-        int descriptor = b.descriptorPage;
-        int slot = pool.committedSlot(descriptor);
-        long first = pool.layout.pageOffset(descriptor, slot);
-        long second = pool.layout.mirrorPageOffset(descriptor, slot);
-        pool.export();
-        pool = null;
-        fx.reopenAfter(f -> {
-            PoolFixture.flipBit(f, first + 500);
-            PoolFixture.flipBit(f, second + 500);
-        });
+        int descriptor = damageDescriptor(b).descriptor();
         GatedDevice gated = new GatedDevice(fx.device);
         pool = LvStore.open(gated, fx.buffers, true);
         assertEquals(PoolState.DEGRADED, pool.state());
