@@ -337,15 +337,24 @@ public final class LvStore {
     void destroyReplica(UUID replicaUuid) {
         call(() -> {
             Replica replica;
+            boolean resumed;
             synchronized (lock) {
                 if (state == PoolState.FAULTED) {
                     throw MayastorException.failedPrecondition("pool %s is faulted: %s", name, reason);
                 }
-                replica = replica(replicaUuid);
-                replica.destroying = true;
-                pages.markDirty(replica.descriptorPage);
+                replica = replicas.get(replicaUuid);
+                // a destroy whose second half failed (its zeroing: a device error or timeout) is resumed by the
+                // next: the replica is no longer listed, and a retry once answered NOT_FOUND with it still there
+                resumed = replica != null && replica.destroying;
+                if (!resumed) {
+                    replica = replica(replicaUuid);
+                    replica.destroying = true;
+                    pages.markDirty(replica.descriptorPage);
+                }
             }
-            committer.commitNow();
+            if (!resumed) {
+                committer.commitNow();
+            }
             finishDestroy(replica);
             LOG.log(Level.INFO, "pool {0}: destroyed replica {1}", name, replicaUuid);
             return null;
@@ -538,6 +547,14 @@ public final class LvStore {
     public List<Replica> replicas() {
         synchronized (lock) {
             return replicas.values().stream().filter(r -> !r.destroying).toList();
+        }
+    }
+
+    /** A replica whose destroy began and did not finish (its zeroing failed): a destroy resumes it. */
+    boolean beingDestroyed(UUID replicaUuid) {
+        synchronized (lock) {
+            Replica r = replicas.get(replicaUuid);
+            return r != null && r.destroying;
         }
     }
 

@@ -532,6 +532,10 @@ public final class PoolManager {
                     return;
                 }
             }
+            if (entry.store.beingDestroyed(uuid)) {
+                entry.store.destroyReplica(uuid); // its destroy failed halfway: it goes on from there
+                return;
+            }
         }
         Replica replica = replica(uuid);
         checkNoHosts(replica, force, "destroy");

@@ -108,8 +108,16 @@ final class GatedDevice implements BlockDevice {
 
     @Override
     public <C> void writeZeroes(long lba, long blocks, IoCompletion<? super C> done, C context) {
+        io.mayastorj.core.bdev.IoStatus fail = failZeroes;
+        if (fail != null) {
+            done.ioDone(fail, context);
+            return;
+        }
         device.writeZeroes(lba, blocks, done, context);
     }
+
+    /** While set, write-zeroes requests fail with this status (a device error under a destroy's zeroing). */
+    volatile io.mayastorj.core.bdev.IoStatus failZeroes;
 
     @Override
     public BdevStats stats() {

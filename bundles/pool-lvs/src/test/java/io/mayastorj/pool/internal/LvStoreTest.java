@@ -147,6 +147,28 @@ class LvStoreTest {
         assertTrue(pool.replicas().isEmpty());
     }
 
+    /**
+     * A destroy whose zeroing fails (a device error) after its first commit is resumed by the next
+     * destroy — the replica is no longer listed, and a retry once answered NOT_FOUND while its
+     * clusters stayed held until the pool was imported again.
+     */
+    @Test
+    void aDestroyWhoseZeroingFailedIsFinishedByTheNext() throws IOException {
+        GatedDevice gated = new GatedDevice(fx.device);
+        pool = LvStore.create("p0", POOL, gated, MIB, fx.buffers);
+        pool.createReplica(R1, "thick", 40L * MIB, false, ""); // most of the 64 MiB pool
+        assertEquals(40L * MIB, pool.usedBytes());
+        gated.failZeroes = IoStatus.MEDIA_ERROR;
+        assertThrows(MayastorException.class, () -> pool.destroyReplica(R1));
+        assertTrue(pool.replicas().isEmpty(), "being destroyed: not listed");
+        gated.failZeroes = null;
+        pool.destroyReplica(R1);
+        assertEquals(0, pool.usedBytes());
+        pool.createReplica(R2, "again", 40L * MIB, false, ""); // its clusters are free again
+        reimport();
+        assertEquals(List.of(R2), pool.replicas().stream().map(Replica::uuid).toList());
+    }
+
     @Test
     void badReplicaRequestsAreRefused() {
         pool = create(MIB);
