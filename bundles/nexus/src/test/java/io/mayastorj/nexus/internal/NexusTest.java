@@ -121,6 +121,13 @@ class NexusTest {
         }
     }
 
+    /** A 4 KiB write of {@code buffer} at {@code lba} through the nexus, not waited for. */
+    private CompletableFuture<IoStatus> submitWrite(DmaBuffer buffer, long lba) {
+        CompletableFuture<IoStatus> done = new CompletableFuture<>();
+        nexus().write(buffer, 0, lba, 8, (status, ignored) -> done.complete(status), null);
+        return done;
+    }
+
     private byte[] read(BlockDevice d, long lba, int blocks) {
         DmaBuffer b = buffers.allocate(blocks * 512);
         try {
@@ -807,8 +814,7 @@ class NexusTest {
         manager().create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
         a.delayMicros = 500_000;
         DmaBuffer buffer = buffers.allocate(4096);
-        CompletableFuture<IoStatus> w = new CompletableFuture<>();
-        nexus().write(buffer, 0, 0, 8, (st, c) -> w.complete(st), null);
+        CompletableFuture<IoStatus> w = submitWrite(buffer, 0);
         ExecutorService destroyer = Executors.newSingleThreadExecutor();
         try {
             var destroyed = destroyer.submit(() -> manager.destroy("vol"));
@@ -851,8 +857,7 @@ class NexusTest {
         manager().create("vol", ID, 0, List.of("bdev:///a"));
         a.delayMicros = 200_000;
         DmaBuffer buffer = buffers.allocate(4096);
-        CompletableFuture<IoStatus> earlier = new CompletableFuture<>();
-        nexus().write(buffer, 0, 0, 8, (st, c) -> earlier.complete(st), null); // not to b: the rebuild waits for it
+        CompletableFuture<IoStatus> earlier = submitWrite(buffer, 0); // not to b: the rebuild waits for it
         try {
             manager.addChild("vol", "bdev:///b");
             manager.rebuild("vol", "bdev:///b", NexusManager.RebuildAction.PAUSE);
@@ -894,12 +899,11 @@ class NexusTest {
         });
         s.failWrites = IoStatus.NO_SPACE;
         DmaBuffer buffer = buffers.allocate(4096);
-        CompletableFuture<IoStatus> w = new CompletableFuture<>();
         try {
             for (int i = 0; i < 4096; i++) {
                 buffer.bytes().put(i, (byte) 0x77);
             }
-            nexus().write(buffer, 0, last, 8, (st, c) -> w.complete(st), null);
+            CompletableFuture<IoStatus> w = submitWrite(buffer, last);
             int seen;
             do { // until the copies stop: every segment but those waiting for the write's lock
                 seen = d.copied.size();

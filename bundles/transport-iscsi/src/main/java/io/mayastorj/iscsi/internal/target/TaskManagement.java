@@ -36,26 +36,26 @@ final class TaskManagement {
     void request(ByteBuffer req) {
         int function = Bhs.flags(req) & 0x7F;
         int response;
-        atBdev = new ArrayList<>();
+        List<Task> atBdev = new ArrayList<>(); // tasks aborted while the bdev has them
         switch (function) {
             case 1 -> { // ABORT TASK
                 Task t = tasks.get(req.getInt(Bhs.REFERENCED_TASK_TAG));
                 if (t == null) {
                     response = 1; // no such task (it has answered already)
                 } else {
-                    abort(t);
+                    abort(t, atBdev);
                     response = 0;
                 }
             }
             case 2 -> { // ABORT TASK SET
                 for (Task t : tasks.tasks()) {
-                    abort(t);
+                    abort(t, atBdev);
                 }
                 response = 0;
             }
             case 5, 6 -> { // LOGICAL UNIT RESET, TARGET WARM RESET: every session of the LUN hears of it
                 for (Task t : tasks.tasks()) {
-                    abort(t);
+                    abort(t, atBdev);
                 }
                 if (session.lunTarget != null) {
                     target.reservations(session.lunTarget.device()).resetSpc2();
@@ -66,7 +66,7 @@ final class TaskManagement {
             }
             case 7 -> { // TARGET COLD RESET: answered, then every session of the target goes, this one too
                 for (Task t : tasks.tasks()) {
-                    abort(t);
+                    abort(t, atBdev);
                 }
                 if (session.lunTarget != null) {
                     target.coldReset(session.lunTarget.device(), connection);
@@ -111,11 +111,8 @@ final class TaskManagement {
         }
     }
 
-    /** Tasks the request being handled aborted while the bdev had them. */
-    private List<Task> atBdev;
-
-    /** An aborted task gets no SCSI Response; one still at the bdev is dropped when it returns. */
-    private void abort(Task t) {
+    /** An aborted task gets no SCSI Response; one still at the bdev is dropped when it returns (added to {@code atBdev}). */
+    private void abort(Task t, List<Task> atBdev) {
         t.aborted = true;
         dataPhase.forgetR2t(t);
         if (!t.submitted) {
