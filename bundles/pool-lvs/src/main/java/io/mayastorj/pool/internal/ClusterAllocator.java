@@ -1,5 +1,7 @@
 package io.mayastorj.pool.internal;
 
+import io.mayastorj.core.bdev.IoCompletion;
+import io.mayastorj.core.bdev.IoStatus;
 import io.mayastorj.pool.internal.format.Superblock;
 import java.io.IOException;
 import java.lang.System.Logger;
@@ -19,6 +21,11 @@ import java.util.List;
  * recording it is durable ({@link #reserveMore}, on the pool's thread); a write that finds none
  * waits for it ({@link #afterReserve}). Everything here is guarded by the pool's lock; the commit
  * itself is {@link MetadataCommitter}'s.
+ *
+ * <p>A whole cluster an unmap gives back is zeroed only once no I/O that found it in the map can
+ * reach it any more ({@link #release}): zeroed first, a write in flight to it could land after the
+ * zeros and the cluster would go to another replica holding that data. Until it is zeroed it is listed
+ * with the reservation, so an import after a crash zeroes it.
  */
 final class ClusterAllocator {
 
@@ -39,6 +46,9 @@ final class ClusterAllocator {
      * a crash, the pool would call free without zeroing it.
      */
     private final BitSet reserving = new BitSet();
+    /** Clusters out of a replica's map by an unmap and not yet zeroed; in the superblock's reserved list. */
+    private final BitSet releasing = new BitSet();
+    private final int maxReleasing;
     private final int reserveBatch;
     private boolean reserveScheduled;
     private List<Runnable> afterReserve = new ArrayList<>();
@@ -73,6 +83,7 @@ final class ClusterAllocator {
         this.clusterCount = pool.layout.clusterCount();
         this.usedClusters = new BitSet(clusterCount);
         this.reserveBatch = Math.max(1, Math.min(64, clusterCount / 16));
+        this.maxReleasing = Superblock.MAX_RESERVED - reserveBatch; // reserved + reserving never exceed the batch
     }
 
     // ------------------------------------------------------------------ the I/O path
@@ -156,18 +167,59 @@ final class ClusterAllocator {
         waiters.forEach(Runnable::run);
     }
 
-    /** A whole cluster an unmap zeroed: out of the replica's map now, free once that is committed and drained. */
-    void release(Replica replica, long cluster, int physical) {
+    /**
+     * Takes a whole cluster an unmap gives back out of the replica's map: it reads as zeros from now
+     * on, and is zeroed and freed once its map change is committed and no I/O that found it can still
+     * reach it ({@link #freeDrained}). False when too many clusters wait for that to list one more in
+     * the superblock: the caller zeroes the cluster in place and the replica keeps it.
+     */
+    boolean release(Replica replica, long cluster, int physical) {
         synchronized (pool.lock) {
             if (replica.physical(cluster) != physical || replica.isClosed()) {
-                return;
+                return true; // another unmap took it out already
+            }
+            if (releasing.cardinality() >= maxReleasing) {
+                return false;
             }
             replica.setPhysical(cluster, 0);
             replica.allocatedClusters--;
             pages.markDirty(replica.mapPageNumbers[(int) (cluster / Replica.ENTRIES)]);
+            releasing.set(physical - 1);
             pendingFree.add(new PendingFree(replica, physical - 1));
             replica.tryFlipEpoch();
-            warnedFull = false;
+            return true;
+        }
+    }
+
+    private static final IoCompletion<Released> ZEROED = (status, released) -> released.allocator.zeroed(released, status);
+
+    /** A drained given-back cluster being zeroed; one per unmapped cluster, not the hot path. */
+    private record Released(ClusterAllocator allocator, int cluster) {
+    }
+
+    boolean hasPendingFrees() {
+        return !pendingFree.isEmpty();
+    }
+
+    /** Zeroes drained given-back clusters on the device (not waiting); each is free once that is done. */
+    void zeroReleased(List<Integer> clusters) {
+        long blocks = pool.layout.clusterSize() / pool.device.blockSize();
+        for (int cluster : clusters) {
+            pool.device.writeZeroes(pool.layout.clusterOffset(cluster) / pool.device.blockSize(), blocks, ZEROED,
+                    new Released(this, cluster));
+        }
+    }
+
+    private void zeroed(Released released, IoStatus status) {
+        synchronized (pool.lock) {
+            if (status != IoStatus.SUCCESS) {
+                LOG.log(Level.WARNING, "pool {0}: zeroing unmapped cluster {1} failed ({2}); it is held until the "
+                        + "next import zeroes it", pool.name, String.valueOf(released.cluster()), status);
+            } else if (releasing.get(released.cluster())) {
+                releasing.clear(released.cluster());
+                usedClusters.clear(released.cluster());
+                warnedFull = false;
+            }
         }
     }
 
@@ -245,19 +297,19 @@ final class ClusterAllocator {
     int[] reservedList() {
         BitSet listed = (BitSet) reserved.clone();
         listed.or(reserving);
+        listed.or(releasing);
         return listed.stream().limit(Superblock.MAX_RESERVED).toArray();
     }
 
     /**
      * Once every cluster's owner is known again (the damaged replicas forgotten): forgets the
      * reservation and returns the clusters no replica maps. They stay in use, not allocatable, until
-     * they are zeroed and given to {@link #freeZeroed}. Clusters given back by an unmap and waiting
-     * for their commit are not among them: those are freed by that commit alone ({@link
-     * #freeDrained}), and freed twice one would be handed out twice.
+     * they are zeroed and given to {@link #freeZeroed}. Clusters given back by an unmap and not yet
+     * zeroed are not among them: those are freed by their own zeroing alone ({@link #freeDrained}),
+     * and freed twice one would be handed out twice.
      */
     List<Integer> holdUnreferenced(BitSet referenced) {
-        BitSet pending = new BitSet(clusterCount);
-        pendingFree.forEach(p -> pending.set(p.cluster));
+        BitSet pending = (BitSet) releasing.clone();
         List<Integer> unknown = new ArrayList<>();
         for (int c = 0; c < clusterCount; c++) {
             if (!referenced.get(c) && !pending.get(c)) {
@@ -283,17 +335,21 @@ final class ClusterAllocator {
     }
 
     /**
-     * A destroyed replica's clusters, zeroed and out of the committed metadata: free, and so are
-     * those its unmaps gave back.
+     * Before a destroyed replica's clusters are zeroed: the clusters its unmaps gave back that wait
+     * for their zeroing, taken from that wait to be zeroed with the rest.
      */
-    void freeDestroyed(Replica replica, List<Integer> clusters) {
-        freeZeroed(clusters);
-        pendingFree.removeIf(p -> p.replica == replica && freeCluster(p.cluster));
+    List<Integer> takePending(Replica replica) {
+        List<Integer> taken = new ArrayList<>();
+        pendingFree.removeIf(p -> p.replica == replica && taken.add(p.cluster));
+        return taken;
     }
 
-    private boolean freeCluster(int cluster) {
-        usedClusters.clear(cluster);
-        return true;
+    /** A destroyed replica's clusters (with {@link #takePending}'s), zeroed and out of the committed metadata: free. */
+    void freeDestroyed(List<Integer> clusters) {
+        for (int cluster : clusters) {
+            releasing.clear(cluster);
+        }
+        freeZeroed(clusters);
     }
 
     /** A commit of sequence {@code seq} holds the map change of every cluster given back so far. */
@@ -305,16 +361,21 @@ final class ClusterAllocator {
         }
     }
 
-    /** After commit {@code committedSeq}: frees the given-back clusters no I/O can reach any more. */
-    void freeDrained(long committedSeq) {
+    /**
+     * After commit {@code committedSeq}: the given-back clusters no I/O can reach any more, out of
+     * the wait; the caller zeroes them ({@link #zeroReleased}) once it holds the lock no longer.
+     */
+    List<Integer> freeDrained(long committedSeq) {
+        List<Integer> drained = new ArrayList<>();
         for (Iterator<PendingFree> it = pendingFree.iterator(); it.hasNext(); ) {
             PendingFree p = it.next();
             if (p.committedBy <= committedSeq && p.drained()) {
-                usedClusters.clear(p.cluster);
+                drained.add(p.cluster);
                 it.remove();
             } else if (p.replica.epochGeneration == p.generation) {
                 p.replica.tryFlipEpoch();
             }
         }
+        return drained;
     }
 }

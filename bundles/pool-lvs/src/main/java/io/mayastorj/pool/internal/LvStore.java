@@ -373,6 +373,7 @@ public final class LvStore {
                     }
                 }
             }
+            clusters.addAll(allocator.takePending(replica));
         }
         deviceIo.zeroClusters(layout, clusters);
         synchronized (lock) {
@@ -388,7 +389,7 @@ public final class LvStore {
         committer.commitNow();
         synchronized (lock) {
             // zeroed, and no committed metadata points at them any more
-            allocator.freeDestroyed(replica, clusters);
+            allocator.freeDestroyed(clusters);
         }
     }
 

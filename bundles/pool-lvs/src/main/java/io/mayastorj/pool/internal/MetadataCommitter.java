@@ -77,7 +77,9 @@ final class MetadataCommitter {
             }
             // A commit in progress may not be durable yet, nor cover writes that ended after its own
             // device flush: such a flush waits for the next commit, which flushes the device again.
-            if (pages.hasChanges() || commitScheduled || committingFlushes != null || committing) {
+            // Clusters an unmap gave back are zeroed and freed by a commit, with changes or not.
+            if (pages.hasChanges() || commitScheduled || committingFlushes != null || committing
+                    || allocator.hasPendingFrees()) {
                 waitingFlushes.add(io);
                 if (!commitScheduled) {
                     commitScheduled = true;
@@ -130,11 +132,13 @@ final class MetadataCommitter {
         int[] slots;
         byte[][] images;
         Superblock superblock;
+        List<Integer> drained = List.of();
         synchronized (pool.lock) {
             if (pool.state == PoolState.FAULTED) {
                 throw new IOException("pool " + pool.name + " is faulted: " + pool.reason);
             }
             if (!pages.hasChanges()) {
+                drained = allocator.freeDrained(committedSeq); // given back by earlier commits, drained since
                 changed = null;
                 seq = 0;
                 slots = null;
@@ -157,6 +161,7 @@ final class MetadataCommitter {
             }
         }
         if (changed == null) {
+            allocator.zeroReleased(drained);
             deviceIo.flush();
             return;
         }
@@ -183,8 +188,9 @@ final class MetadataCommitter {
             for (int i = 0; i < changed.length; i++) {
                 pages.setCommittedSlot(changed[i], (byte) slots[i]);
             }
-            allocator.freeDrained(committedSeq);
+            drained = allocator.freeDrained(committedSeq);
         }
+        allocator.zeroReleased(drained);
     }
 
     /** Writes page images to their slots, every copy at once, and waits for all of them. */

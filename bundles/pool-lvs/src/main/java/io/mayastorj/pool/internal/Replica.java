@@ -348,8 +348,8 @@ final class Replica extends BlockDeviceBase {
 
     /**
      * Unmap and write-zeroes: ranges that hold no cluster read as zeros already; allocated ranges are
-     * zeroed on the device. An unmap that covers a whole cluster of a thin replica also gives the
-     * cluster back to the pool, once it is zeroed (free clusters always read as zeros).
+     * zeroed on the device. An unmap that covers a whole cluster of a thin replica gives the cluster
+     * back to the pool instead ({@link ClusterAllocator#release}).
      */
     private <C> void clear(IoType type, long lba, long blocks, IoCompletion<? super C> done, C context) {
         Io io = begin(type, blocks * blockSize(), done, context, pieces(lba, blocks));
@@ -362,9 +362,9 @@ final class Replica extends BlockDeviceBase {
             int physical = physical(cluster);
             if (physical == 0) {
                 pieceDone(io, IoStatus.SUCCESS);
-            } else if (type == IoType.UNMAP && thin && n == blocksPerCluster) {
-                Release release = new Release(io, cluster, physical);
-                device.writeZeroes(dataLba(physical, 0), blocksPerCluster, RELEASE_DONE, release);
+            } else if (type == IoType.UNMAP && thin && n == blocksPerCluster
+                    && pool.allocator.release(this, cluster, physical)) {
+                pieceDone(io, IoStatus.SUCCESS); // reads as zeros now; the pool zeroes it once no I/O can reach it
             } else {
                 device.writeZeroes(dataLba(physical, inCluster), n, PIECE_DONE, io);
             }
@@ -372,18 +372,6 @@ final class Replica extends BlockDeviceBase {
             left -= n;
         }
     }
-
-    /** A whole cluster being given back; allocated per unmapped cluster, which is not the hot path. */
-    private record Release(Io io, long cluster, int physical) {
-    }
-
-    private static final IoCompletion<Release> RELEASE_DONE = (status, release) -> {
-        Replica replica = release.io().replica;
-        if (status == IoStatus.SUCCESS) {
-            replica.pool.allocator.release(replica, release.cluster(), release.physical());
-        }
-        replica.pieceDone(release.io(), status);
-    };
 
     @Override
     protected void doClose() {

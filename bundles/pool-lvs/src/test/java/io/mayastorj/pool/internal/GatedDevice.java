@@ -12,7 +12,8 @@ import java.util.concurrent.CountDownLatch;
 /**
  * A device that, once {@link #hold() held}, keeps every write to a superblock slot waiting until
  * {@link #release()}: a commit frozen between its metadata pages and its commit record, the window
- * in which a crash leaves the previous commit the valid one.
+ * in which a crash leaves the previous commit the valid one. It can also hold the data writes at one
+ * block ({@link #holdWritesAt}): a write still on its way to the device.
  */
 final class GatedDevice implements BlockDevice {
 
@@ -37,9 +38,39 @@ final class GatedDevice implements BlockDevice {
         gate.countDown();
     }
 
+    private volatile long heldLba = -1;
+    private final CountDownLatch dataGate = new CountDownLatch(1);
+    private final CountDownLatch dataHeld = new CountDownLatch(1);
+
+    /** Keeps the writes that start at {@code lba} waiting until {@link #releaseWrites()}. */
+    void holdWritesAt(long lba) {
+        heldLba = lba;
+    }
+
+    boolean awaitWriteHeld(long seconds) throws InterruptedException {
+        return dataHeld.await(seconds, java.util.concurrent.TimeUnit.SECONDS);
+    }
+
+    void releaseWrites() {
+        heldLba = -1;
+        dataGate.countDown();
+    }
+
     @Override
     public <C> void write(DmaBuffer buffer, int bufferOffset, long lba, int blocks, IoCompletion<? super C> done, C context) {
         long offset = lba * blockSize();
+        if (lba == heldLba) {
+            dataHeld.countDown();
+            Thread.ofPlatform().daemon().start(() -> {
+                try {
+                    dataGate.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                device.write(buffer, bufferOffset, lba, blocks, done, context);
+            });
+            return;
+        }
         CountDownLatch g = gate;
         if (g != null && (offset == Layout.superblockOffset(0) || offset == Layout.superblockOffset(1))) {
             held.countDown();

@@ -16,6 +16,7 @@ import io.mayastorj.core.error.MayastorException;
 import io.mayastorj.pool.internal.format.Layout;
 import io.mayastorj.pool.internal.format.ReplicaRecord;
 import java.io.IOException;
+import java.io.RandomAccessFile;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.UUID;
@@ -214,6 +215,92 @@ class LvStoreTest {
         reimport();
         assertEquals(3, replica(R1).allocatedClusters);
         assertEquals(3, fx.readStamp(replica(R1), 3 * bpc, 1));
+    }
+
+    /**
+     * Review finding: an unmap zeroed a whole cluster and then took it out of the map, so a write that
+     * had found the cluster mapped could land after the zeros, and the cluster went back to the pool
+     * holding that write: another replica would be given it with this one's data.
+     */
+    @Test
+    void aClusterGivenBackIsZeroedOnlyAfterTheWritesThatFoundIt() throws Exception {
+        GatedDevice gated = new GatedDevice(fx.device);
+        pool = LvStore.create("p0", POOL, gated, MIB, fx.buffers);
+        Replica thin = pool.createReplica(R1, "thin", 8L * MIB, true, "");
+        long bpc = MIB / 512;
+        fx.writeStamped(thin, 0, 8, 1, 1);
+        int cluster = thin.physical(0) - 1;
+        long deviceLba = pool.layout.clusterOffset(cluster) / 512;
+        gated.holdWritesAt(deviceLba + 8);
+        var threads = java.util.concurrent.Executors.newCachedThreadPool();
+        try {
+            var late = threads.submit(() -> fx.writeStamped(thin, 8, 8, 1, 2)); // found the cluster mapped
+            assertTrue(gated.awaitWriteHeld(10), "the write reached the device");
+            assertEquals(IoStatus.SUCCESS, BlockingIo.unmap(thin, 0, bpc, T));
+            assertEquals(IoStatus.SUCCESS, BlockingIo.flush(thin, T));
+            assertEquals(-1, fx.readStamp(thin, 8, 1), "unmapped: zeros");
+            gated.releaseWrites();
+            late.get(30, java.util.concurrent.TimeUnit.SECONDS);
+        } finally {
+            gated.releaseWrites();
+            threads.shutdown();
+        }
+        pool.createReplica(R2, "other", MIB, true, ""); // a commit with changes
+        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(10);
+        while (clusterUsed(cluster)) {
+            assertTrue(System.nanoTime() < deadline, "the cluster never went back to the pool");
+            assertEquals(IoStatus.SUCCESS, BlockingIo.flush(thin, T)); // commits free what has drained
+            Thread.sleep(10);
+        }
+        for (long lba = deviceLba; lba < deviceLba + 16; lba++) {
+            assertEquals(-1, fx.readStamp(fx.device, lba, 1), "a free cluster holds data at device block " + lba);
+        }
+    }
+
+    /** The crash case of the above: a cluster out of the map but not yet zeroed is zeroed by the import. */
+    @Test
+    void aClusterGivenBackAndNotYetZeroedIsZeroedByTheNextImport() throws Exception {
+        GatedDevice gated = new GatedDevice(fx.device);
+        pool = LvStore.create("p0", POOL, gated, MIB, fx.buffers);
+        Replica thin = pool.createReplica(R1, "thin", 8L * MIB, true, "");
+        long bpc = MIB / 512;
+        fx.writeStamped(thin, 0, 8, 1, 1);
+        int cluster = thin.physical(0) - 1;
+        gated.holdWritesAt(pool.layout.clusterOffset(cluster) / 512 + 8);
+        var threads = java.util.concurrent.Executors.newCachedThreadPool();
+        try {
+            threads.submit(() -> fx.writeStamped(thin, 8, 8, 1, 2)); // never ends: the node "dies" first
+            assertTrue(gated.awaitWriteHeld(10), "the write reached the device");
+            assertEquals(IoStatus.SUCCESS, BlockingIo.unmap(thin, 0, bpc, T));
+            assertEquals(IoStatus.SUCCESS, BlockingIo.flush(thin, T)); // the unmap is committed, the cluster not zeroed
+            try (RandomAccessFile f = new RandomAccessFile(fx.file.toFile(), "r")) {
+                f.seek(pool.layout.clusterOffset(cluster));
+                assertTrue(f.readLong() != 0, "the cluster still holds its data");
+            }
+            // a crash now: the file as the device holds it, imported by a new node
+            Path crashed = dir.resolve("crashed.img");
+            java.nio.file.Files.copy(fx.file, crashed);
+            PoolFixture after = new PoolFixture(crashed, java.nio.file.Files.size(crashed));
+            try {
+                LvStore imported = LvStore.open(after.device, after.buffers);
+                try (RandomAccessFile f = new RandomAccessFile(crashed.toFile(), "r")) {
+                    f.seek(imported.layout.clusterOffset(cluster));
+                    assertEquals(0, f.readLong(), "the import zeroed the given-back cluster");
+                }
+                imported.export();
+            } finally {
+                after.close();
+            }
+        } finally {
+            gated.releaseWrites();
+            threads.shutdown();
+        }
+    }
+
+    private boolean clusterUsed(int cluster) {
+        synchronized (pool.lock) {
+            return pool.allocator.isUsed(cluster);
+        }
     }
 
     @Test
