@@ -97,7 +97,16 @@ public final class Reconciler implements AutoCloseable {
 
     /** Every resource, now (a node came or went: placement and repair may change). */
     public void resyncNow() {
-        resyncs.values().forEach(Runnable::run);
+        resyncs.forEach((kind, resync) -> {
+            try {
+                resync.run();
+            } catch (RuntimeException e) {
+                // the store unreachable (an API server restarting): the next period lists again; a
+                // worker that let this through would end, and with the last one all reconciling
+                LOG.log(Level.WARNING, "listing every {0} failed (tried again in the next sync period): {1}", kind,
+                        e.getMessage() == null ? e.toString() : e.getMessage());
+            }
+        });
     }
 
     /** Reconcile steps that failed (and were retried). */

@@ -60,4 +60,29 @@ class ReconcilerTest {
         assertEquals(2, run.passes());
         assertEquals(1, run.failures());
     }
+
+    /**
+     * Review finding: a resync that threw (the API server away while it listed) ended the worker that
+     * ran it; after a few sync periods no worker was left and nothing was reconciled any more.
+     */
+    @Test
+    void aResyncThatFailsEndsNoWorker() throws Exception {
+        try (Reconciler reconciler = new Reconciler(Duration.ofMillis(50), 1)) {
+            AtomicInteger listings = new AtomicInteger();
+            CountDownLatch reconciled = new CountDownLatch(1);
+            reconciler.handle("v", name -> reconciled.countDown(), () -> {
+                if (listings.incrementAndGet() > 1) { // the first, at start, works
+                    throw MayastorException.unavailable("the Kubernetes API server cannot be reached");
+                }
+            });
+            reconciler.start();
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+            while (listings.get() < 4) {
+                assertTrue(System.nanoTime() < deadline, "the worker stopped resyncing after " + listings.get() + " listings");
+                Thread.sleep(10);
+            }
+            reconciler.enqueue("v", "v1");
+            assertTrue(reconciled.await(5, TimeUnit.SECONDS), "the one worker is still there");
+        }
+    }
 }
