@@ -57,11 +57,13 @@ public final class PoolOperator {
         if (!node.get().storage()) {
             return "node " + spec.getNode() + " holds no storage: it only attaches volumes (mayastor csi-node)";
         }
-        // a second pool on the same disk of the same node: the older one has it
+        // a second pool on the same disk of the same node: the one made on the node has it, else the
+        // older (creation times have whole seconds: one made a moment before another may tie with it)
         Optional<MayastorPool> first = store.list(MayastorPool.class).stream()
                 .filter(p -> p.getSpec() != null && spec.getNode().equals(p.getSpec().getNode())
                         && p.getSpec().getDisks() != null && p.getSpec().getDisks().equals(spec.getDisks()))
-                .min(Comparator.comparing((MayastorPool p) -> p.getMetadata().getCreationTimestamp())
+                .min(Comparator.comparing((MayastorPool p) -> !p.getMetadata().getFinalizers().contains(Kinds.FINALIZER))
+                        .thenComparing(p -> p.getMetadata().getCreationTimestamp())
                         .thenComparing(p -> p.getMetadata().getName()));
         if (first.isPresent() && !first.get().getMetadata().getName().equals(msp.getMetadata().getName())) {
             return "disk " + spec.getDisks().get(0) + " of node " + spec.getNode() + " belongs to pool "
@@ -79,9 +81,16 @@ public final class PoolOperator {
         boolean deleting = msp.getMetadata().getDeletionTimestamp() != null;
         boolean ours = msp.getMetadata().getFinalizers().contains(Kinds.FINALIZER); // we may have made it on the node
         String invalid = invalid(msp);
+        if (invalid != null && deleting && ours && msp.getSpec() != null && msp.getSpec().getNode() != null
+                && registry.node(msp.getSpec().getNode()).filter(NodeRegistry.NodeState::storage).isPresent()) {
+            // made on its node, whatever its spec says now (edited disks, a newer claim on the disk):
+            // destroyed there by name like any other, never let go with the pool left behind
+            invalid = null;
+        }
         if (invalid != null) {
             if (deleting) {
-                release(msp, "nothing was made for it");
+                release(msp, ours ? invalid + "; a pool of that name left on a node is not destroyed"
+                        : "nothing was made for it");
             } else {
                 writeStatus(msp, MayastorPool.PENDING, invalid, null);
             }
@@ -150,9 +159,10 @@ public final class PoolOperator {
     }
 
     private void release(MayastorPool msp, String why) {
-        msp.getMetadata().getFinalizers().remove(Kinds.FINALIZER);
-        store.update(msp);
-        LOG.log(Level.INFO, "pool {0} deleted ({1})", msp.getMetadata().getName(), why);
+        if (msp.getMetadata().getFinalizers().remove(Kinds.FINALIZER)) {
+            store.update(msp);
+            LOG.log(Level.INFO, "pool {0} deleted ({1})", msp.getMetadata().getName(), why);
+        }
     }
 
     private void writeStatus(MayastorPool msp, String state, String reason, Pool pool) {

@@ -198,7 +198,11 @@ public final class FileStore implements ResourceStore {
             meta.setFinalizers(resource.getMetadata().getFinalizers());
             String before = serialization.asJson(current.getSpec());
             setSpec(stored, resource.getSpec());
-            if (!before.equals(serialization.asJson(stored.getSpec()))) {
+            boolean specChanged = !before.equals(serialization.asJson(stored.getSpec()));
+            if (!specChanged && sameMetadata(current.getMetadata(), meta)) {
+                return copy(current); // as the API server does: a write that changes nothing is no event
+            }
+            if (specChanged) {
                 meta.setGeneration(meta.getGeneration() == null ? 1 : meta.getGeneration() + 1);
             }
             meta.setResourceVersion(String.valueOf(++version));
@@ -213,11 +217,26 @@ public final class FileStore implements ResourceStore {
         return copy(stored);
     }
 
+    private static boolean sameMetadata(ObjectMeta a, ObjectMeta b) {
+        return Objects.equals(orEmpty(a.getLabels()), orEmpty(b.getLabels()))
+                && Objects.equals(orEmpty(a.getAnnotations()), orEmpty(b.getAnnotations()))
+                && Objects.equals(a.getFinalizers() == null ? List.of() : a.getFinalizers(),
+                        b.getFinalizers() == null ? List.of() : b.getFinalizers());
+    }
+
+    private static Map<String, String> orEmpty(Map<String, String> map) {
+        return map == null ? Map.of() : map;
+    }
+
     @Override
     public <T extends CustomResource<?, ?>> T updateStatus(T resource) {
         T stored;
         synchronized (this) {
-            stored = copy(current(resource));
+            T current = current(resource);
+            if (serialization.asJson(current.getStatus()).equals(serialization.asJson(resource.getStatus()))) {
+                return copy(current);
+            }
+            stored = copy(current);
             setStatus(stored, resource.getStatus());
             stored.getMetadata().setResourceVersion(String.valueOf(++version));
             write(stored);

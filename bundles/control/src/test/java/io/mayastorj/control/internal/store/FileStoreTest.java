@@ -230,4 +230,26 @@ class FileStoreTest {
         opened.get(0).close();
         assertNull(open().get(MayastorPool.class, "x").orElse(null));
     }
+
+    /**
+     * Review finding: a write that changed nothing still took a new version, two fsyncs and an event;
+     * an operator releasing a pool that kept another's finalizer wrote so in a loop. The API server
+     * answers such a write with the resource as it is, and so does the store now.
+     */
+    @Test
+    void aWriteThatChangesNothingIsNoNewVersionAndNoEvent() {
+        FileStore store = open();
+        MayastorPool created = store.create(pool("p1", "n1", "/dev/sdb"));
+        List<String> events = new ArrayList<>();
+        store.addListener((kind, name) -> events.add(name));
+        MayastorPool again = store.update(store.get(MayastorPool.class, "p1").orElseThrow());
+        assertEquals(created.getMetadata().getResourceVersion(), again.getMetadata().getResourceVersion());
+        MayastorPool.Status status = new MayastorPool.Status();
+        status.setState(MayastorPool.ONLINE);
+        again.setStatus(status);
+        MayastorPool online = store.updateStatus(again);
+        MayastorPool same = store.updateStatus(online);
+        assertEquals(online.getMetadata().getResourceVersion(), same.getMetadata().getResourceVersion());
+        assertEquals(List.of("p1"), events, "one event: the status that changed");
+    }
 }
