@@ -229,6 +229,8 @@ public final class LvStore {
                                 replicaName, other.uuid());
                     }
                 }
+                checkFits("the replica name", replicaName, ReplicaRecord.MAX_NAME);
+                checkFits("the properties of replica " + replicaUuid, properties, ReplicaRecord.MAX_PROPERTIES);
                 if (sizeBytes <= 0 || sizeBytes % layout.blockSize() != 0) {
                     throw MayastorException.invalidArgument("replica size %d must be a positive multiple of %d bytes",
                             sizeBytes, layout.blockSize());
@@ -316,8 +318,21 @@ public final class LvStore {
         });
     }
 
+    /**
+     * Refuses a string the replica's descriptor has no room for, before anything changes: once in
+     * a replica, it failed every later commit of the pool.
+     */
+    static void checkFits(String what, String value, int maxBytes) {
+        int bytes = value.getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+        if (bytes > maxBytes) {
+            throw MayastorException.invalidArgument("%s: %d bytes, more than the %d the pool's metadata keeps",
+                    what, bytes, maxBytes);
+        }
+    }
+
     /** Stores free-form properties (share settings) with a replica. */
     void setProperties(UUID replicaUuid, String properties) {
+        checkFits("the properties of replica " + replicaUuid, properties, ReplicaRecord.MAX_PROPERTIES);
         call(() -> {
             synchronized (lock) {
                 checkWritable();

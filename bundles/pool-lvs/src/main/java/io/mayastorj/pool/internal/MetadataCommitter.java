@@ -150,11 +150,18 @@ final class MetadataCommitter {
                 changed = moving.stream().toArray();
                 slots = new int[changed.length];
                 images = new byte[changed.length][];
-                for (int i = 0; i < changed.length; i++) {
-                    slots[i] = pages.slotAfter(changed[i], moving);
-                    images[i] = encodePage(changed[i], seq, moving);
+                try {
+                    for (int i = 0; i < changed.length; i++) {
+                        slots[i] = pages.slotAfter(changed[i], moving);
+                        images[i] = encodePage(changed[i], seq, moving);
+                    }
+                    superblock = superblock(seq, moving);
+                } catch (RuntimeException e) {
+                    // a state no page can hold (a bug: what is stored is checked before it changes);
+                    // every later commit would fail the same way, so the pool says so once
+                    pool.fault("its metadata cannot be encoded: " + e.getMessage());
+                    throw new IOException("pool " + pool.name + " is faulted: " + e.getMessage(), e);
                 }
-                superblock = superblock(seq, moving);
                 pages.clearChanges();
                 committing = true;
                 allocator.pendingFreesCommittedBy(seq);

@@ -12,6 +12,7 @@ import io.mayastorj.core.text.Sizes;
 import io.mayastorj.core.transport.ShareManager;
 import io.mayastorj.core.transport.ShareOptions;
 import io.mayastorj.pool.internal.format.Layout;
+import io.mayastorj.pool.internal.format.ReplicaRecord;
 import java.io.IOException;
 import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
@@ -572,8 +573,11 @@ public final class PoolManager {
 
     public String shareReplica(UUID uuid, String protocol, List<String> allowedHosts) {
         Replica replica = replica(uuid);
+        String properties = new ReplicaShare(protocol, allowedHosts).format();
+        LvStore.checkFits("the share settings of replica " + uuid + " (" + allowedHosts.size() + " allowed hosts)", properties,
+                ReplicaRecord.MAX_PROPERTIES); // before the share: refused, nothing is shared
         String uri = shares.share(replica.name(), protocol, new ShareOptions(allowedHosts, Map.of()));
-        replica.pool.setProperties(uuid, new ReplicaShare(protocol, allowedHosts).format());
+        replica.pool.setProperties(uuid, properties);
         return uri;
     }
 

@@ -189,6 +189,16 @@ class LvStoreTest {
                 refused(ErrorKind.NOT_FOUND, () -> pool.destroyReplica(R3)).getMessage());
         assertEquals("replica " + R1 + " is 1 MiB; shrinking it to 512 KiB is not supported",
                 refused(ErrorKind.INVALID_ARGUMENT, () -> pool.resizeReplica(R1, MIB / 2)).getMessage());
+        // review finding: a name or properties the descriptor has no room for were taken, and every
+        // later commit of the pool failed (flushes of every replica answered with a media error)
+        assertEquals("the replica name: 128 bytes, more than the 127 the pool's metadata keeps",
+                refused(ErrorKind.INVALID_ARGUMENT, () -> pool.createReplica(R2, "n".repeat(128), MIB, true, "")).getMessage());
+        assertEquals("the properties of replica " + R1 + ": 1815 bytes, more than the 1814 the pool's metadata keeps",
+                refused(ErrorKind.INVALID_ARGUMENT, () -> pool.setProperties(R1, "p".repeat(1815))).getMessage());
+        pool.createReplica(R2, "n".repeat(127), MIB, true, "p".repeat(1814)); // the most that fits
+        assertEquals(IoStatus.SUCCESS, BlockingIo.flush(replica(R1), T), "the pool still commits");
+        reimport();
+        assertEquals("n".repeat(127), replica(R2).replicaName());
     }
 
     @Test
