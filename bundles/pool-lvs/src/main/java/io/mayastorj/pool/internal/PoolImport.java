@@ -93,9 +93,13 @@ final class PoolImport {
         } catch (IOException e) {
             pool.thread.shutdownNow();
             throw MayastorException.internal("importing pool %s failed: %s", sb.name(), e.getMessage());
-        } catch (RuntimeException e) {
+        } catch (MayastorException e) {
             pool.thread.shutdownNow();
             throw e;
+        } catch (RuntimeException e) {
+            // a bug or a state the checks missed: this pool fails to import, the node's other pools do not
+            pool.thread.shutdownNow();
+            throw MayastorException.internal("importing pool %s failed: %s", sb.name(), e);
         }
         return pool;
     }

@@ -80,6 +80,34 @@ public record Layout(int version, int blockSize, int clusterSize, long deviceByt
         return layout;
     }
 
+    /**
+     * Why a geometry read from a device cannot be one {@link #compute} made (a hostile or damaged
+     * superblock whose checksum holds), or null. Checked before anything is sized by it: a page
+     * count or offset taken on trust could ask for gigabytes of tables or address metadata as data.
+     */
+    public String inconsistency() {
+        if (blockSize != 512 && blockSize != 4096) {
+            return "block size " + blockSize;
+        }
+        if (clusterSize < MIB || clusterSize > MAX_CLUSTER_SIZE || clusterSize % MIB != 0) {
+            return "cluster size " + clusterSize;
+        }
+        if (maxReplicas < MIN_REPLICAS || maxReplicas > MAX_REPLICAS) {
+            return "room for " + maxReplicas + " replicas";
+        }
+        if (metadataPages < 1 || metadataPages > (long) maxReplicas * (1 + ReplicaRecord.MAX_MAP_PAGES)) {
+            return metadataPages + " metadata pages for " + maxReplicas + " replicas";
+        }
+        if (dataOffset < METADATA_START + 2L * metadataPages * PAGE || dataOffset % clusterSize != 0) {
+            return "data at byte " + dataOffset + ", within or not aligned after the metadata area";
+        }
+        if (clusterCount < 1 || deviceBytes < dataOffset || (deviceBytes - dataOffset) / clusterSize < clusterCount) {
+            return clusterCount + " clusters of " + clusterSize + " bytes from byte " + dataOffset + " on a device of "
+                    + deviceBytes + " bytes";
+        }
+        return null;
+    }
+
     static long align(long value, long unit) {
         return (value + unit - 1) / unit * unit;
     }

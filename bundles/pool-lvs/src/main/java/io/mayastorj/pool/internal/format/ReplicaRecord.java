@@ -61,8 +61,13 @@ public record ReplicaRecord(UUID uuid, String name, long sizeBytes, boolean thin
         }
         int flags = page.getInt(OFF_FLAGS);
         long size = page.getLong(OFF_SIZE);
-        if (size <= 0) {
+        if (size <= 0 || size % layout.blockSize() != 0) {
             throw new DamagedMetadataException("replica size " + size);
+        }
+        long clusters = size / layout.clusterSize() + (size % layout.clusterSize() == 0 ? 0 : 1);
+        if ((clusters + ClusterMapPage.ENTRIES - 1) / ClusterMapPage.ENTRIES != count) {
+            // what the replica is sized by must agree with its directory, which is bounded
+            throw new DamagedMetadataException("replica size " + size + " does not match its " + count + " cluster-map pages");
         }
         return new ReplicaRecord(Strings.getUuid(page, OFF_UUID), Strings.get(page, OFF_NAME, 1, MAX_NAME), size,
                 (flags & FLAG_THIN) != 0, (flags & FLAG_DESTROYING) != 0, page.getLong(OFF_CREATED),

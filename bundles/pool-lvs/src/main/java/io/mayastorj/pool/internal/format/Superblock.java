@@ -119,10 +119,13 @@ public record Superblock(long sequence, UUID poolUuid, String name, Layout layou
         Layout layout = new Layout(version, page.getInt(OFF_BLOCK_SIZE), page.getInt(OFF_CLUSTER_SIZE),
                 page.getLong(OFF_DEVICE_BYTES), page.getInt(OFF_METADATA_PAGES), page.getInt(OFF_MAX_REPLICAS),
                 page.getLong(OFF_DATA_OFFSET), page.getInt(OFF_CLUSTER_COUNT));
+        String inconsistency = layout.inconsistency();
+        if (inconsistency != null) {
+            throw new DamagedMetadataException("its geometry is inconsistent: " + inconsistency);
+        }
         int count = page.getInt(OFF_REPLICA_COUNT);
-        if (count < 0 || count > Math.min(MAX_REPLICAS, layout.maxReplicas()) || layout.metadataPages() < 1
-                || layout.clusterCount() < 1 || layout.dataOffset() < Layout.METADATA_START) {
-            throw new DamagedMetadataException("its geometry is inconsistent");
+        if (count < 0 || count > layout.maxReplicas()) {
+            throw new DamagedMetadataException("it lists " + count + " replicas, room for " + layout.maxReplicas());
         }
         if (layout.mirrored() && layout.mirrorStart() < layout.dataOffset() + layout.capacity()) {
             throw new DamagedMetadataException("its second copy would overlap the data area");
@@ -148,7 +151,10 @@ public record Superblock(long sequence, UUID poolUuid, String name, Layout layou
                 throw new DamagedMetadataException("reserved cluster " + reserved[i] + " lies outside the data area");
             }
         }
-        return new Superblock(page.getLong(OFF_SEQUENCE), Strings.getUuid(page, OFF_UUID),
-                Strings.get(page, OFF_NAME, 1, MAX_NAME), layout, page.getLong(OFF_CREATED), replicas, slots, reserved);
+        String name = Strings.get(page, OFF_NAME, 1, MAX_NAME);
+        if (!validName(name)) {
+            throw new DamagedMetadataException("pool name '" + name + "' is not one a pool can have");
+        }
+        return new Superblock(page.getLong(OFF_SEQUENCE), Strings.getUuid(page, OFF_UUID), name, layout, page.getLong(OFF_CREATED), replicas, slots, reserved);
     }
 }
