@@ -274,6 +274,10 @@ class CsiControllerTest {
                         .setCapacityRange(CapacityRange.newBuilder().setRequiredBytes(1L << 30)).build()));
         assertTrue(grow.startsWith("volume pvc-e2 cannot grow to 1073741824 bytes: "), grow);
         assertEquals(8 * MIB, volume("pvc-e2").getSize());
+        // no size to grow to: it once grew to the create's default, 1 GiB
+        assertEquals("capacity_range.required_bytes is required: the size to grow to", refused(Status.Code.INVALID_ARGUMENT,
+                () -> controller().controllerExpandVolume(ControllerExpandVolumeRequest.newBuilder().setVolumeId("pvc-e2")
+                        .setCapacityRange(CapacityRange.newBuilder().setLimitBytes(16 * MIB)).build())));
         assertEquals("starting_token 'pvc-e2' is not one ListVolumes gave: list again from the start",
                 refused(Status.Code.ABORTED, () -> controller().listVolumes(ListVolumesRequest.newBuilder()
                         .setStartingToken("pvc-e2").build())));

@@ -84,11 +84,9 @@ public final class Volumes {
                     throw MayastorException.failedPrecondition("volume %s is being deleted; create it again once it is gone",
                             name);
                 }
-                MayastorVolume.Spec have = existing.get().getSpec();
-                if (!Objects.equals(have.getRequiredBytes(), spec.getRequiredBytes())
-                        || !Objects.equals(have.getReplicaCount(), spec.getReplicaCount())) {
-                    throw MayastorException.alreadyExists("volume %s exists already with %d bytes and %d replicas", name,
-                            have.getRequiredBytes(), have.getReplicaCount());
+                String differs = incompatible(existing.get().getSpec(), spec);
+                if (differs != null) {
+                    throw MayastorException.alreadyExists("volume %s exists already %s", name, differs);
                 }
                 return;
             }
@@ -109,6 +107,33 @@ public final class Volumes {
     }
 
     /**
+     * How a volume made as {@code have} is not one asked for as {@code want}, or null when it is
+     * (a CreateVolume retried: the same answer). One grown since by an expansion still answers a
+     * retry of its create, within the request's limit.
+     */
+    private static String incompatible(MayastorVolume.Spec have, MayastorVolume.Spec want) {
+        long haveBytes = have.getRequiredBytes() == null ? 0 : have.getRequiredBytes();
+        long wantBytes = want.getRequiredBytes() == null ? 0 : want.getRequiredBytes();
+        boolean sizeFits = haveBytes == wantBytes
+                || (haveBytes > wantBytes && (want.getLimitBytes() == null || haveBytes <= want.getLimitBytes()));
+        if (!sizeFits || !Objects.equals(have.getReplicaCount(), want.getReplicaCount())) {
+            return String.format("with %d bytes and %d replicas", haveBytes, have.getReplicaCount());
+        }
+        String haveProtocol = have.getProtocol() == null ? "nvmf" : have.getProtocol();
+        String wantProtocol = want.getProtocol() == null ? "nvmf" : want.getProtocol();
+        if (!haveProtocol.equals(wantProtocol)) {
+            return "shared over " + haveProtocol + ", not " + wantProtocol;
+        }
+        if (Boolean.TRUE.equals(have.getThin()) != Boolean.TRUE.equals(want.getThin())) {
+            return Boolean.TRUE.equals(have.getThin()) ? "thin, not thick" : "thick, not thin";
+        }
+        if (Boolean.TRUE.equals(have.getLocal()) != Boolean.TRUE.equals(want.getLocal())) {
+            return Boolean.TRUE.equals(have.getLocal()) ? "local, not with its nexus anywhere" : "not local";
+        }
+        return null;
+    }
+
+    /**
      * Publishes the volume to an application's node: its nexus goes there when the volume is local
      * or holds a replica there, else on a node with one; returns once the nexus is shared. Again for
      * the same node: the same answer. NOT_FOUND for an unknown volume or node; FAILED_PRECONDITION
@@ -125,7 +150,8 @@ public final class Volumes {
             }
             refuseInvalid(v);
             String state = v.getStatus() == null ? null : v.getStatus().getState();
-            if (state == null || MayastorVolume.PENDING.equals(state) || v.getStatus().getReplicas() == null) {
+            if (state == null || MayastorVolume.PENDING.equals(state) || v.getStatus().getReplicas() == null
+                    || v.getStatus().getReplicas().isEmpty()) {
                 throw MayastorException.failedPrecondition("volume %s is %s%s: it has no replicas to publish yet", name,
                         state == null ? "new" : state, v.getStatus() == null || v.getStatus().getReason() == null ? ""
                                 : " (" + v.getStatus().getReason() + ")");
@@ -165,7 +191,7 @@ public final class Volumes {
             }
         }
         return replicas.stream().filter(r -> !Boolean.TRUE.equals(r.getOffline()) && !Boolean.TRUE.equals(r.getOutOfSync()))
-                .map(MayastorVolume.Replica::getNode).findFirst().orElse(replicas.get(0).getNode());
+                .map(MayastorVolume.Replica::getNode).findFirst().orElseGet(() -> replicas.get(0).getNode());
     }
 
     /**

@@ -214,8 +214,21 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase i
         if (limit > 0 && required > limit) {
             throw MayastorException.outOfRange("required_bytes %d is more than limit_bytes %d", required, limit);
         }
-        long size = required > 0 ? required : limit > 0 ? Math.min(limit, DEFAULT_SIZE) : DEFAULT_SIZE;
-        size = (size + 511) / 512 * 512;
+        if (required > Long.MAX_VALUE - 511) {
+            // rounded up it overflowed to a negative size; an expansion to it answered OK without growing
+            throw MayastorException.outOfRange("required_bytes %d is beyond what a volume can be", required);
+        }
+        long size;
+        if (required > 0) {
+            size = (required + 511) / 512 * 512;
+        } else if (limit > 0) {
+            size = Math.min(limit, DEFAULT_SIZE) / 512 * 512; // no floor asked for: the whole blocks under the limit
+            if (size == 0) {
+                throw MayastorException.outOfRange("limit_bytes %d is less than one 512-byte block", limit);
+            }
+        } else {
+            size = DEFAULT_SIZE;
+        }
         if (limit > 0 && size > limit) {
             throw MayastorException.outOfRange("%d bytes, in whole 512-byte blocks, is more than limit_bytes %d", size, limit);
         }
@@ -483,6 +496,10 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase i
         require(request.getVolumeId(), "volume_id");
         if (!request.hasCapacityRange()) {
             throw MayastorException.invalidArgument("capacity_range is required");
+        }
+        if (request.getCapacityRange().getRequiredBytes() <= 0) {
+            // size() would take the create's default (1 GiB) and grow a smaller volume to it
+            throw MayastorException.invalidArgument("capacity_range.required_bytes is required: the size to grow to");
         }
         long wanted = size(request.getCapacityRange().getRequiredBytes(), request.getCapacityRange().getLimitBytes());
         boolean nodeExpansion = !request.hasVolumeCapability() || !request.getVolumeCapability().hasBlock();

@@ -276,6 +276,35 @@ class VolumesTest {
         return spec;
     }
 
+    /**
+     * Review finding: a create for an existing name compared only size and replica count, so one
+     * asking for iSCSI (or thin, or local) was answered OK for the nvmf volume there, and its
+     * volume_context named iSCSI. CSI: ALREADY_EXISTS for a volume not as asked.
+     */
+    @Test
+    void aCreateForAVolumeMadeOtherwiseIsRefusedSayingHow() {
+        published("v");
+        MayastorVolume.Spec iscsi = spec(64L << 20);
+        iscsi.setProtocol("iscsi");
+        MayastorException e = assertThrows(MayastorException.class, () -> volumes.create("v", iscsi));
+        assertEquals(ErrorKind.ALREADY_EXISTS, e.kind());
+        assertEquals("volume v exists already shared over nvmf, not iscsi", e.getMessage());
+        MayastorVolume.Spec thin = spec(64L << 20);
+        thin.setThin(true);
+        assertEquals("volume v exists already thick, not thin",
+                assertThrows(MayastorException.class, () -> volumes.create("v", thin)).getMessage());
+        MayastorVolume.Spec local = spec(64L << 20);
+        local.setLocal(true);
+        assertEquals("volume v exists already not local",
+                assertThrows(MayastorException.class, () -> volumes.create("v", local)).getMessage());
+        // grown since (an expansion): a retry of its create within its limit is the same volume
+        MayastorVolume.Spec smaller = spec(32L << 20);
+        assertEquals(MayastorVolume.HEALTHY, volumes.create("v", smaller).getStatus().getState());
+        smaller.setLimitBytes(48L << 20);
+        assertEquals("volume v exists already with 67108864 bytes and 3 replicas",
+                assertThrows(MayastorException.class, () -> volumes.create("v", smaller)).getMessage());
+    }
+
     @Test
     void aCreateThatAnotherCallBeatsAnswersWithTheVolumeItMade() {
         store.beforeCreate(() -> {

@@ -68,6 +68,13 @@ class ControllerServiceTest {
         assertEquals(ErrorKind.OUT_OF_RANGE, rounded.kind());
         assertEquals("1024 bytes, in whole 512-byte blocks, is more than limit_bytes 1010", rounded.getMessage());
         assertEquals("capacity_range may not be negative", refused(() -> ControllerService.size(-1, 0)).getMessage());
+        // review findings: a size near 2^63 overflowed when rounded up (an expansion to it answered OK
+        // without growing), and a limit alone was rounded up past itself
+        MayastorException huge = assertThrows(MayastorException.class, () -> ControllerService.size(Long.MAX_VALUE - 100, 0));
+        assertEquals(ErrorKind.OUT_OF_RANGE, huge.kind());
+        assertEquals("required_bytes " + (Long.MAX_VALUE - 100) + " is beyond what a volume can be", huge.getMessage());
+        assertEquals(512, ControllerService.size(0, 1000), "the whole blocks under a limit given alone");
+        assertEquals(ErrorKind.OUT_OF_RANGE, assertThrows(MayastorException.class, () -> ControllerService.size(0, 100)).kind());
     }
 
     @Test
