@@ -103,4 +103,26 @@ class ResourceServiceTest {
         assertEquals("s2", spec().getTargetNode());
         assertNull(spec().getAppNode(), "a manifest that places the nexus says which application node, if any");
     }
+
+    /**
+     * Review finding: a manifest saved with `get -o yaml` while the volume was published to one node,
+     * edited and applied after it moved, put the old nodes back and took the nexus from the running
+     * application. Its resourceVersion says it is stale: refused, as the API server does.
+     */
+    @Test
+    void aManifestReadBeforeTheLastChangeIsRefused() {
+        apply(volume("", ""));
+        String read = store.get(MayastorVolume.class, "v1").orElseThrow().getMetadata().getResourceVersion();
+        publishedBy("s1", "app1");
+        String now = store.get(MayastorVolume.class, "v1").orElseThrow().getMetadata().getResourceVersion();
+        io.mayastorj.core.error.MayastorException e = org.junit.jupiter.api.Assertions.assertThrows(
+                io.mayastorj.core.error.MayastorException.class, () -> apply(volume("", "  targetNode: s2\n")
+                        .replace("  labels: {}\n", "  labels: {}\n  resourceVersion: \"" + read + "\"\n")));
+        assertEquals(io.mayastorj.core.error.ErrorKind.ABORTED, e.kind());
+        assertEquals("mayastorvolume.openebs.io/v1 was changed since this manifest was read (resourceVersion " + read
+                + ", now " + now + "): get it again, or leave metadata.resourceVersion out", e.getMessage());
+        assertEquals("s1", spec().getTargetNode());
+        assertEquals(List.of("mayastorvolume.openebs.io/v1 configured"), apply(volume("", "  targetNode: s2\n")
+                .replace("  labels: {}\n", "  labels: {}\n  resourceVersion: \"" + now + "\"\n")), "read after the change: applied");
+    }
 }
