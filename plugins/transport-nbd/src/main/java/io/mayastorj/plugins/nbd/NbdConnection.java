@@ -21,6 +21,7 @@ import java.util.Arrays;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
 
 /**
@@ -58,9 +59,23 @@ final class NbdConnection extends TcpConnection {
     private boolean structured;
     private boolean noZeroes;
 
-    NbdConnection(TcpServer<?> server, SocketChannel channel, BufferPool buffers) throws IOException {
+    /**
+     * DMA buffer bytes one connection may hold at once: a client pipelining 2 MiB requests by the
+     * hundred would otherwise take the node's whole pool, and every other transport's I/O with it.
+     */
+    static final long BUFFER_BUDGET = 16L << 20;
+    private final AtomicLong buffered = new AtomicLong();
+    private final long patienceNanos;
+    /** Until when the handshake may run; 0 once transmission began. */
+    private volatile long handshakeDeadline;
+    /** When the reply write under way began (0: none): one that cannot finish means a client that reads nothing. */
+    private volatile long writingSince;
+
+    NbdConnection(TcpServer<?> server, SocketChannel channel, BufferPool buffers, long patienceNanos) throws IOException {
         super(server, channel);
         this.buffers = buffers;
+        this.patienceNanos = patienceNanos;
+        this.handshakeDeadline = (System.nanoTime() + patienceNanos) | 1;
         for (int i = 0; i < IN_FLIGHT; i++) {
             slots.add(Request::new);
         }
@@ -74,6 +89,18 @@ final class NbdConnection extends TcpConnection {
             }
             LOG.log(Level.INFO, "NBD client {0} uses export {1}{2}", peer(), export().device().name(), structured ? " (structured replies)" : "");
             transmission();
+        }
+    }
+
+    /** The watchdog's look (every tenth of the patience): ends a connection stuck in its handshake or a reply. */
+    void watch(long now) {
+        long deadline = handshakeDeadline;
+        if (deadline != 0 && now - deadline > 0) {
+            close("no handshake within " + TimeUnit.NANOSECONDS.toSeconds(patienceNanos) + " s");
+        }
+        long since = writingSince;
+        if (since != 0 && now - since > patienceNanos) {
+            close("the client read no reply for " + TimeUnit.NANOSECONDS.toSeconds(patienceNanos) + " s");
         }
     }
 
@@ -244,6 +271,7 @@ final class NbdConnection extends TcpConnection {
      * go out together before the next read that could block.
      */
     private void transmission() throws IOException {
+        handshakeDeadline = 0;
         BlockDevice device = export().device();
         int bs = device.blockSize();
         rx.clear().flip();
@@ -267,40 +295,53 @@ final class NbdConnection extends TcpConnection {
             }
             Request r = takeSlot();
             r.set(type, flags, handle, offset, (int) Math.min(length, Integer.MAX_VALUE));
-            if (type == Nbd.CMD_WRITE && length > Nbd.MAX_PAYLOAD) {
+            try {
+                submit(r, device, bs, length);
+            } catch (IOException | RuntimeException e) {
+                // the connection ends with this request read only in part (its data cut short, the
+                // socket closed under it): it was given to nobody, so its slot and buffer go back here
+                r.release();
+                throw e;
+            }
+        }
+    }
+
+    /** Hands a request to the bdev, or its error to the reply queue; throws only before either. */
+    private void submit(Request r, BlockDevice device, int bs, long length) throws IOException {
+        int type = r.type;
+        if (type == Nbd.CMD_WRITE && length > Nbd.MAX_PAYLOAD) {
+            skip(length);
+            reply(r, Nbd.EINVAL);
+            return;
+        }
+        int error = check(device, type, r.offset, length, bs);
+        if (error != 0) {
+            if (type == Nbd.CMD_WRITE) {
                 skip(length);
-                reply(r, Nbd.EINVAL);
-                continue;
             }
-            int error = check(device, type, offset, length, bs);
-            if (error != 0) {
+            reply(r, error);
+            return;
+        }
+        long lba = r.offset / bs;
+        int blocks = (int) (length / bs);
+        switch (type) {
+            case Nbd.CMD_READ, Nbd.CMD_WRITE -> {
+                if (length == 0) {
+                    reply(r, 0);
+                    return;
+                }
+                r.buffer = allocate((int) length);
                 if (type == Nbd.CMD_WRITE) {
-                    skip(length);
+                    receivePayload(r.buffer.bytes(), (int) length);
+                    device.write(r.buffer, 0, lba, blocks, r, device);
+                } else {
+                    device.read(r.buffer, 0, lba, blocks, r, device);
                 }
-                reply(r, error);
-                continue;
             }
-            long lba = offset / bs;
-            int blocks = (int) (length / bs);
-            switch (type) {
-                case Nbd.CMD_READ, Nbd.CMD_WRITE -> {
-                    if (length == 0) {
-                        reply(r, 0);
-                        continue;
-                    }
-                    r.buffer = allocate((int) length);
-                    if (type == Nbd.CMD_WRITE) {
-                        receivePayload(r.buffer.bytes(), (int) length);
-                        device.write(r.buffer, 0, lba, blocks, r, device);
-                    } else {
-                        device.read(r.buffer, 0, lba, blocks, r, device);
-                    }
-                }
-                case Nbd.CMD_FLUSH -> device.flush(r, device);
-                case Nbd.CMD_TRIM -> device.unmap(lba, blocks, r, device);
-                case Nbd.CMD_WRITE_ZEROES -> device.writeZeroes(lba, blocks, r, device);
-                default -> reply(r, Nbd.EINVAL); // CACHE, BLOCK_STATUS (not negotiated), anything newer
-            }
+            case Nbd.CMD_FLUSH -> device.flush(r, device);
+            case Nbd.CMD_TRIM -> device.unmap(lba, blocks, r, device);
+            case Nbd.CMD_WRITE_ZEROES -> device.writeZeroes(lba, blocks, r, device);
+            default -> reply(r, Nbd.EINVAL); // CACHE, BLOCK_STATUS (not negotiated), anything newer
         }
     }
 
@@ -403,8 +444,18 @@ final class NbdConnection extends TcpConnection {
         return r;
     }
 
-    /** A DMA buffer; when the pool is short, this connection waits for one (backpressure, not growth). */
+    /**
+     * A DMA buffer; when this connection holds its budget, or the pool is short, it waits for one
+     * (backpressure, not growth).
+     */
     private DmaBuffer allocate(int bytes) throws IOException {
+        while (buffered.get() > 0 && buffered.get() + bytes > BUFFER_BUDGET) {
+            sendReplies(); // their buffers go back
+            if (isClosed()) {
+                throw new IOException("closed");
+            }
+            LockSupport.parkNanos(50_000);
+        }
         DmaBuffer b = buffers.allocate(Math.max(bytes, BufferPool.MIN_BUFFER_SIZE));
         while (b == null) {
             sendReplies(); // their buffers go back to the pool
@@ -414,6 +465,7 @@ final class NbdConnection extends TcpConnection {
             LockSupport.parkNanos(50_000);
             b = buffers.allocate(Math.max(bytes, BufferPool.MIN_BUFFER_SIZE));
         }
+        buffered.addAndGet(b.capacity());
         return b;
     }
 
@@ -472,6 +524,7 @@ final class NbdConnection extends TcpConnection {
         try {
             if (!isClosed()) {
                 ByteBuffer last = gather[parts - 1];
+                writingSince = System.nanoTime() | 1;
                 while (last.hasRemaining()) {
                     channel.write(gather, 0, parts);
                 }
@@ -479,6 +532,7 @@ final class NbdConnection extends TcpConnection {
         } catch (IOException e) {
             close(isClosed() ? null : "sending a reply failed: " + e.getMessage());
         } finally {
+            writingSince = 0;
             Arrays.fill(gather, 0, parts, null);
         }
     }
@@ -576,6 +630,7 @@ final class NbdConnection extends TcpConnection {
 
         void release() {
             if (buffer != null) {
+                buffered.addAndGet(-buffer.capacity());
                 buffer.release();
                 buffer = null;
             }

@@ -8,7 +8,11 @@ import io.mayastorj.core.transport.Transport;
 import io.mayastorj.core.transport.tcp.TcpServer;
 import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.ConfigurationPolicy;
@@ -41,7 +45,13 @@ public final class NbdTransport implements Transport {
         int nbd_port() default 10809;
     }
 
-        private final TcpServer<NbdConnection> server;
+    private final TcpServer<NbdConnection> server;
+    /**
+     * Ends connections that hold a thread for nothing: a handshake that does not finish, a client
+     * that reads no replies (a reply may be written on a bdev's completion thread, which it would
+     * otherwise block for good).
+     */
+    private final ScheduledExecutorService watchdog;
 
     @Activate
     public NbdTransport(@Reference BufferPool buffers, @Reference Node node, Config config) throws IOException {
@@ -50,7 +60,22 @@ public final class NbdTransport implements Transport {
     }
 
     public NbdTransport(BufferPool buffers, InetSocketAddress address) throws IOException {
-        server = TcpServer.open("nbd", address, (s, channel) -> new NbdConnection(s, channel, buffers));
+        this(buffers, address, Duration.ofSeconds(10));
+    }
+
+    /** {@code patience}: how long a handshake may take, and a reply may wait for a client that reads none. */
+    NbdTransport(BufferPool buffers, InetSocketAddress address, Duration patience) throws IOException {
+        server = TcpServer.open("nbd", address, (s, channel) -> new NbdConnection(s, channel, buffers, patience.toNanos()));
+        watchdog = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "nbd-watchdog");
+            t.setDaemon(true);
+            return t;
+        });
+        long period = Math.max(100, patience.toMillis() / 10);
+        watchdog.scheduleWithFixedDelay(() -> {
+            long now = System.nanoTime();
+            server.connections().forEach(c -> c.watch(now));
+        }, period, period, TimeUnit.MILLISECONDS);
     }
 
     @Override
@@ -82,8 +107,9 @@ public final class NbdTransport implements Transport {
         return server.connections().size();
     }
 
-@Deactivate
+    @Deactivate
     public void close() {
+        watchdog.shutdownNow();
         server.close();
     }
 }

@@ -199,6 +199,89 @@ class NbdServerTest {
         }
     }
 
+    /**
+     * Review finding: a write whose data the client cut short (it closed the socket) kept its DMA
+     * buffer and its slot for good, and the connection's end waited 60 s for it; 64 such connections
+     * took the node's whole buffer pool.
+     */
+    @Test
+    void aWriteCutShortGivesItsBufferBack() throws Exception {
+        try (NbdClient c = goTo("disk0", false)) {
+            c.out.writeInt(Nbd.REQUEST_MAGIC);
+            c.out.writeShort(0);
+            c.out.writeShort(Nbd.CMD_WRITE);
+            c.out.writeLong(1);
+            c.out.writeLong(0);
+            c.out.writeInt(1 << 20);
+            c.out.write(new byte[100]); // of 1 MiB
+            c.out.flush();
+        }
+        long deadline = System.nanoTime() + 5_000_000_000L;
+        long inUse;
+        while ((inUse = buffers.stats().classes().stream().mapToLong(c -> c.inUse()).sum()) != 0) {
+            assertTrue(System.nanoTime() < deadline, inUse + " buffers still held 5 s after the client went");
+            Thread.sleep(10);
+        }
+    }
+
+    private long bytesInUse() {
+        return buffers.stats().classes().stream().mapToLong(c -> (long) c.inUse() * c.bufferSize()).sum();
+    }
+
+    /** An NBD server on the same disk whose patience (handshake, a stalled reply) is 1 s. */
+    private NbdTransport impatient() throws Exception {
+        NbdTransport t = new NbdTransport(buffers, new InetSocketAddress("127.0.0.1", 0), java.time.Duration.ofSeconds(1));
+        t.share(disk, ShareOptions.DEFAULT);
+        return t;
+    }
+
+    /** Review finding: a client that connects and says nothing held a thread and 260 KiB for good. */
+    @Test
+    void aHandshakeThatDoesNotFinishIsEnded() throws Exception {
+        NbdTransport t = impatient();
+        try (NbdClient c = new NbdClient(t.address().getPort())) {
+            c.socket.setSoTimeout(5000);
+            long start = System.nanoTime();
+            c.greet();
+            assertTrue(c.closedByServer(), "the server ended the silent client's connection");
+            assertTrue(System.nanoTime() - start < 4_000_000_000L);
+        } finally {
+            t.close();
+        }
+    }
+
+    /**
+     * Review finding: one client pipelining 2 MiB reads and reading no reply took the node's whole
+     * buffer pool (all other I/O waited for buffers), and held it, and the thread writing its replies
+     * (a bdev's completion thread, at times), for good. Now it holds at most its budget, and the
+     * connection ends once a reply waits on it for the server's patience.
+     */
+    @Test
+    void aClientThatReadsNoRepliesHoldsItsBudgetAndIsEnded() throws Exception {
+        NbdTransport t = impatient();
+        try (NbdClient c = new NbdClient(t.address().getPort())) {
+            c.socket.setReceiveBufferSize(64 * 1024);
+            c.socket.setSoTimeout(10_000);
+            assertEquals(Nbd.FLAG_FIXED_NEWSTYLE | Nbd.FLAG_NO_ZEROES, c.greet());
+            c.option(Nbd.OPT_GO, NbdClient.go("disk0"));
+            while (c.reply().type() != Nbd.REP_ACK) {
+                // the export's information
+            }
+            for (int i = 0; i < 16; i++) { // 32 MiB of reads: the whole pool
+                c.request(Nbd.CMD_READ, 0, i, 0, Nbd.MAX_PAYLOAD, null);
+            }
+            Thread.sleep(500);
+            assertTrue(bytesInUse() <= NbdConnection.BUFFER_BUDGET, bytesInUse() + " bytes of buffers held by one client");
+            long deadline = System.nanoTime() + 5_000_000_000L;
+            while (t.connections() > 0) {
+                assertTrue(System.nanoTime() < deadline, "the stalled connection was never ended");
+                Thread.sleep(20);
+            }
+        } finally {
+            t.close();
+        }
+    }
+
     @Test
     void manyRequestsInFlightAllComeBack() throws Exception {
         try (NbdClient c = goTo("disk0", false)) {
