@@ -15,6 +15,7 @@ import java.io.IOException;
 import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
 import java.util.ArrayList;
+import java.util.BitSet;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -117,11 +118,13 @@ final class PoolImport {
         long importedSeq = sb.sequence();
         List<Replica> resumeDestroy = new ArrayList<>();
         Map<Integer, UUID> owners = new HashMap<>();
+        for (int descriptor : sb.replicaPages()) {
+            pages.markUsed(descriptor); // all of them first: a map page that is another's descriptor is claimed twice
+        }
         DmaBuffer page = pool.deviceIo.page();
         try {
             for (int i = 0; i < sb.replicaPages().length; i++) {
                 int descriptor = sb.replicaPages()[i];
-                pages.markUsed(descriptor);
                 MetadataReader.PageRead loaded = reader.readCommitted(page, descriptor, sb.replicaSlots()[i],
                         MetaPage.KIND_REPLICA, null, importedSeq);
                 pages.setCommittedSlot(descriptor, sb.replicaSlots()[i]); // kept as named while the replica is damaged
@@ -139,6 +142,12 @@ final class PoolImport {
                 } catch (DamagedMetadataException e) {
                     pool.damaged.put(descriptor, new DamagedReplica(descriptor, null, null,
                             "descriptor page " + descriptor + ": " + e.getMessage()));
+                    continue;
+                }
+                if (pool.replicas.containsKey(record.uuid())) {
+                    pool.damaged.put(descriptor, new DamagedReplica(descriptor, null, null, "descriptor page " + descriptor
+                            + " names replica " + record.uuid() + ", which page " + pool.replicas.get(record.uuid()).descriptorPage
+                            + " holds"));
                     continue;
                 }
                 pages.setCommittedSlot(descriptor, (byte) loaded.slot());
@@ -300,18 +309,35 @@ final class PoolImport {
             pages.setCommittedSlot(mapPage, (byte) map.slot());
             loaded.add(entries);
         }
-        // claim pages and clusters only now that the whole replica checked out
-        int allocated = 0;
+        // every page and cluster checked against all claims (this replica's own among them) before
+        // any is claimed: a cluster named twice in one page once passed, and a replica damaged by its
+        // second page kept the clusters of its first
+        BitSet mine = new BitSet();
+        BitSet myPages = new BitSet();
         for (int i = 0; i < maps.length; i++) {
             int[] entries = loaded.get(i);
             if (entries == null) {
                 continue;
             }
+            if (pages.isUsed(maps[i]) || myPages.get(maps[i])) {
+                return "cluster-map page " + maps[i] + " is claimed twice";
+            }
+            myPages.set(maps[i]);
             for (int entry : entries) {
-                if (entry != 0 && allocator.isUsed(entry - 1)) {
+                if (entry != 0 && (allocator.isUsed(entry - 1) || mine.get(entry - 1))) {
                     return "data cluster " + (entry - 1) + " is owned twice (also by "
-                            + owners.getOrDefault(entry - 1, null) + ")";
+                            + owners.getOrDefault(entry - 1, record.uuid()) + ")";
                 }
+                if (entry != 0) {
+                    mine.set(entry - 1);
+                }
+            }
+        }
+        int allocated = 0;
+        for (int i = 0; i < maps.length; i++) {
+            int[] entries = loaded.get(i);
+            if (entries == null) {
+                continue;
             }
             for (int entry : entries) {
                 if (entry != 0) {

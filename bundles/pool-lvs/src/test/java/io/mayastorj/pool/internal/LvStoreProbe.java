@@ -81,6 +81,11 @@ final class LvStoreProbe {
     void forgeMapEntry(int page, UUID owner, int index, int cluster, long sequence) throws IOException {
         int[] entries = new int[ClusterMapPage.ENTRIES];
         entries[index] = cluster;
+        forgeMap(page, owner, entries, sequence);
+    }
+
+    /** Writes a whole cluster-map page, checksum and all, to both slots of both copies. */
+    void forgeMap(int page, UUID owner, int[] entries, long sequence) throws IOException {
         ByteBuffer image = ByteBuffer.allocate(Layout.PAGE).order(ByteOrder.LITTLE_ENDIAN);
         ClusterMapPage.encode(image, sequence, page, superblock.poolUuid(), owner, entries);
         for (int slot = 0; slot < 2; slot++) {

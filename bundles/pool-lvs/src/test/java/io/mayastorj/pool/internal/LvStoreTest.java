@@ -676,6 +676,25 @@ class LvStoreTest {
         assertNull(pool.reason());
     }
 
+    /** Review finding: a cluster named twice in one map page passed the import's ownership check. */
+    @Test
+    void aClusterNamedTwiceInOneMapPageIsDamage() throws IOException {
+        pool = create(MIB);
+        Replica a = pool.createReplica(R1, "a", 2L * MIB, false, "");
+        int map = a.mapPageNumbers[0];
+        int first = a.physical(0);
+        long seq = pool.committedSequence();
+        pool.export();
+        pool = null;
+        int[] entries = new int[io.mayastorj.pool.internal.format.ClusterMapPage.ENTRIES];
+        entries[0] = first;
+        entries[1] = first;
+        fx.reopenAfter(f -> new LvStoreProbe(f).forgeMap(map, R1, entries, seq));
+        String owned = "data cluster " + (first - 1) + " is owned twice (also by " + R1 + ")";
+        String message = refused(ErrorKind.FAILED_PRECONDITION, () -> LvStore.open(fx.device, fx.buffers)).getMessage();
+        assertTrue(message.contains(": " + owned + "; nothing was written"), message);
+    }
+
     @Test
     void aClusterOwnedTwiceFaultsTheImportUntilItIsListedAsDamaged() throws IOException {
         pool = create(MIB);

@@ -139,6 +139,11 @@ public record Superblock(long sequence, UUID poolUuid, String name, Layout layou
             if (replicas[i] < 0 || replicas[i] >= layout.metadataPages()) {
                 throw new DamagedMetadataException("replica page " + replicas[i] + " lies outside the metadata area");
             }
+            for (int j = 0; j < i; j++) {
+                if (replicas[j] == replicas[i]) {
+                    throw new DamagedMetadataException("replica page " + replicas[i] + " is listed twice");
+                }
+            }
         }
         int reservedCount = page.getInt(OFF_RESERVED_COUNT);
         if (reservedCount < 0 || reservedCount > MAX_RESERVED) {
