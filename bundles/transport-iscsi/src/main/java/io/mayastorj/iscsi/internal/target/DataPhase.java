@@ -338,7 +338,7 @@ final class DataPhase {
     // ================================================================== the end of a task
 
     private void finish(Task task) {
-        tasks.remove(task.itt);
+        tasks.remove(task.itt, task);
         forgetR2t(task);
         if (task.buffer != null || task.compare != null) {
             releaseAfterSend.add(task); // its data may still be in the send queue

@@ -172,7 +172,7 @@ final class ExtendedCopy implements IoCompletion<ExtendedCopy>, Runnable {
         }
         Target t = list.targets().get(index);
         for (IscsiTarget.Target shared : target.targets()) {
-            if (new ScsiLun(shared.device()).identifiedBy(t.designatorType(), t.designator())) {
+            if (reachable(shared) && new ScsiLun(shared.device()).identifiedBy(t.designatorType(), t.designator())) {
                 found = shared.device();
                 break;
             }
@@ -185,6 +185,17 @@ final class ExtendedCopy implements IoCompletion<ExtendedCopy>, Runnable {
         }
         devices.set(index, found);
         return found;
+    }
+
+    /**
+     * A LUN this session could log in to: its own, or another target that admits its initiator with
+     * no CHAP or the same CHAP. Any shared LUN named by its designator once was a copy source or
+     * destination, past the other target's allowed initiators and CHAP.
+     */
+    private boolean reachable(IscsiTarget.Target shared) {
+        IscsiTarget.Target own = session.lunTarget;
+        return shared.equals(own) || shared.allows(session.initiatorName)
+                && (shared.chap() == null || own != null && shared.chap().equals(own.chap()));
     }
 
     /** COPY ABORTED, with the segment descriptor it failed at (SPC-4's segment pointer, from the list's start). */
@@ -261,7 +272,7 @@ final class ExtendedCopy implements IoCompletion<ExtendedCopy>, Runnable {
                 status.state = 2;
             }
             task.submitted = false;
-            tasks.remove(task.itt);
+            tasks.remove(task.itt, task);
             task.release();
             return;
         }

@@ -230,8 +230,9 @@ final class IscsiConnection {
                     boolean digestOk = true;
                     if (dataDigest && dataLength > 0) {
                         crc.reset();
+                        // the PDU's own bytes: a Data-Out's region starts at its buffer offset, not at 0
                         ByteBuffer data = dataTarget.duplicate();
-                        data.flip();
+                        data.limit(data.position()).position(data.position() - dataLength);
                         crc.update(data);
                         int pad = tail.limit() - 4;
                         for (int i = 0; i < pad; i++) {

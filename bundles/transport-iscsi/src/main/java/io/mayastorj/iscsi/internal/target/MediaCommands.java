@@ -390,7 +390,7 @@ final class MediaCommands {
     void compareAndWrite(Task task) {
         if (connection.isClosed() || task.aborted) {
             target.atomicSection(session.lun.device()).leave();
-            tasks.remove(task.itt);
+            tasks.remove(task.itt, task);
             task.release();
             return;
         }
@@ -416,6 +416,7 @@ final class MediaCommands {
                 medium.putLong(i, medium.getLong(i) | sent.getLong(i));
             }
             task.cawStage = 2;
+            task.submitted = true; // at the bdev again: an abort or a closed connection must not free its buffers
             session.lun.device().write(task.compare, 0, task.lba, task.blocks, task, task);
             return;
         }
@@ -436,6 +437,7 @@ final class MediaCommands {
             }
             task.cawStage = 2;
             task.compare.bytes().put(0, task.buffer.bytes(), bytes, bytes); // the write half, block aligned
+            task.submitted = true;
             session.lun.device().write(task.compare, 0, task.lba, task.blocks, task, task);
             return;
         }
@@ -448,6 +450,7 @@ final class MediaCommands {
         if (task.fua) {
             task.fua = false;
             task.cawStage = 3;
+            task.submitted = true;
             session.lun.device().flush(task, task);
             return;
         }
@@ -461,7 +464,7 @@ final class MediaCommands {
         task.submitted = false; // the bdev is done with it (a next step submits it again)
         if (isAtomic(task.opcode) && task.cawStage == 3) {
             if (connection.isClosed() || task.aborted) {
-                tasks.remove(task.itt);
+                tasks.remove(task.itt, task);
                 task.release();
             } else {
                 dataPhase.respond(task, task.ioStatus == IoStatus.SUCCESS ? Sense.GOOD : Sense.CHECK_CONDITION,
@@ -472,7 +475,7 @@ final class MediaCommands {
         }
         if (isAtomic(task.opcode) && (connection.isClosed() || task.aborted)) {
             target.atomicSection(session.lun.device()).leave(); // stage 1 or 2 held the LUN
-            tasks.remove(task.itt);
+            tasks.remove(task.itt, task);
             task.release();
             return;
         }
@@ -481,18 +484,27 @@ final class MediaCommands {
             return;
         }
         if (connection.isClosed() || task.aborted) {
-            tasks.remove(task.itt);
+            tasks.remove(task.itt, task);
             task.release();
             return;
         }
         if (task.ioStatus != IoStatus.SUCCESS) {
+            boolean written = task.dataOut && !task.comparing || task.opcode == ScsiLun.SYNCHRONIZE_CACHE_10
+                    || task.opcode == ScsiLun.SYNCHRONIZE_CACHE_16;
             int asc = switch (task.ioStatus) {
                 case LBA_OUT_OF_RANGE -> Sense.LBA_OUT_OF_RANGE;
                 case NO_SPACE -> Sense.SPACE_ALLOCATION_FAILED;
-                default -> !task.dataOut || task.comparing ? Sense.UNRECOVERED_READ_ERROR : Sense.WRITE_ERROR;
+                case UNAVAILABLE, TIMED_OUT, DEVICE_CLOSED, ABORTED -> Sense.NO_ADDITIONAL_SENSE;
+                default -> written ? Sense.WRITE_ERROR : Sense.UNRECOVERED_READ_ERROR;
             };
-            int key = task.ioStatus == IoStatus.NO_SPACE ? Sense.DATA_PROTECT
-                    : task.ioStatus == IoStatus.LBA_OUT_OF_RANGE ? Sense.ILLEGAL_REQUEST : Sense.MEDIUM_ERROR;
+            // a path that is away (a nexus being taken over, a replica timing out) is no medium error:
+            // ABORTED COMMAND is retried by the host (and failed over by multipath), MEDIUM ERROR is not
+            int key = switch (task.ioStatus) {
+                case NO_SPACE -> Sense.DATA_PROTECT;
+                case LBA_OUT_OF_RANGE -> Sense.ILLEGAL_REQUEST;
+                case UNAVAILABLE, TIMED_OUT, DEVICE_CLOSED, ABORTED -> Sense.ABORTED_COMMAND;
+                default -> Sense.MEDIUM_ERROR;
+            };
             connection.logOnce("io" + task.ioStatus, "bdev I/O failed: " + task.ioStatus);
             dataPhase.respond(task, Sense.CHECK_CONDITION, Sense.fixed(key, asc), 0);
             return;
@@ -529,6 +541,7 @@ final class MediaCommands {
         }
         if (task.fua) { // FUA: durable before the status; the flush comes back here
             task.fua = false;
+            task.submitted = true;
             session.lun.device().flush(task, task);
             return;
         }

@@ -74,6 +74,25 @@ final class TaskTable {
         return null;
     }
 
+    /**
+     * Removes {@code task} if it is the one filed under {@code key}: a task ended late (aborted, its
+     * bdev step came back) must not take out a newer command the initiator gave its freed tag.
+     */
+    boolean remove(int key, Task task) {
+        int i = slot(key, mask);
+        for (; values[i] != null; i = (i + 1) & mask) {
+            if (keys[i] == key) {
+                if (values[i] != task) {
+                    return false;
+                }
+                shiftBack(i);
+                size--;
+                return true;
+            }
+        }
+        return false;
+    }
+
     /** Fills the hole at {@code hole} with a later entry of its probe run that may live there. */
     private void shiftBack(int hole) {
         int i = hole;

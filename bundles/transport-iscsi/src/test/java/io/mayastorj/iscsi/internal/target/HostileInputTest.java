@@ -139,6 +139,22 @@ class HostileInputTest {
         }
     }
 
+    /**
+     * Review finding: a Data-Out's data digest was computed from the start of the task's buffer, not
+     * from its own buffer offset, so with DataDigest=CRC32C every write of more than one PDU was
+     * rejected and its connection closed (libiscsi's suite cannot negotiate data digests).
+     */
+    @Test
+    void aWriteOfManyDataOutsWithDataDigestsIsTaken() throws Exception {
+        try (ScsiSession s = new ScsiSession(fx.target.address().getPort(), fx.iqn, RawInitiator.NAME, -1,
+                "DataDigest", "CRC32C")) {
+            byte[] data = new byte[32 * 1024]; // four Data-Out PDUs
+            new java.util.Random(5).nextBytes(data);
+            assertEquals(0, s.command(ScsiSession.write16(0, 64), data, 0).status());
+            assertArrayEquals(data, s.command(ScsiSession.read16(0, 64), null, data.length).data());
+        }
+    }
+
     @Test
     void aCmdSnOutsideTheWindowIsDroppedSilently() throws Exception {
         try (RawInitiator c = connect()) {

@@ -143,6 +143,39 @@ class OptionalCommandsTest {
         }
     }
 
+    /**
+     * Review finding: EXTENDED COPY found its targets among every LUN the node shares, so an
+     * initiator admitted only to one could copy another target's blocks into it (and read them),
+     * past that target's allowed initiators and CHAP.
+     */
+    @Test
+    void extendedCopyReachesNoTargetTheInitiatorIsNotAdmittedTo() throws Exception {
+        BlockDevice secret = new MallocBdevFactory().create(BdevUri.parse("malloc:///xsecret?size_mb=1&blk_size=512"));
+        String other = "iqn.2026-12.example:other";
+        fx.target.share(secret, new ShareOptions(List.of(other), java.util.Map.of()));
+        try {
+            byte[] secretNaa;
+            try (ScsiSession owner = new ScsiSession(fx.target.address().getPort(), IscsiTarget.iqn(secret), other)) {
+                write(owner, 8, 3);
+                secretNaa = owner.naa();
+            }
+            try (ScsiSession s = session(fx.iqn)) {
+                byte[] before = read(s, 0, 8);
+                byte[] parameters = copyList(7, 0, List.of(secretNaa, s.naa()), segment(0, 1, 8, 0, 0));
+                ScsiSession.Result copy = s.command(xcopy(parameters.length), parameters, 0);
+                assertEquals(2, copy.status(), copy.toString());
+                assertEquals(io.mayastorj.iscsi.internal.scsi.Sense.UNREACHABLE_COPY_TARGET, copy.ascq());
+                assertArrayEquals(before, read(s, 0, 8), "nothing of the other target's came over");
+            }
+        } finally {
+            for (int i = 0; i < 300 && !fx.target.connections().isEmpty(); i++) {
+                Thread.sleep(10);
+            }
+            fx.target.unshare(secret);
+            secret.close();
+        }
+    }
+
     /** Source and destination overlap on one LUN, destination after the source: copied as a memmove would. */
     @Test
     void anOverlappingCopyOnOneLunIsAMemmove() throws Exception {

@@ -43,13 +43,15 @@ final class ScsiSession implements AutoCloseable {
     }
 
     /** With ISID {@code isid} (its low 16 bits; -1: one of its own): the same name and ISID is the same I_T nexus. */
-    ScsiSession(int port, String iqn, String initiator, int isid) throws IOException {
+    ScsiSession(int port, String iqn, String initiator, int isid, String... keys) throws IOException {
         raw = new RawInitiator(port);
         if (isid >= 0) {
             raw.isid = isid;
         }
         raw.socket.setSoTimeout(30_000);
-        RawInitiator.Pdu login = raw.loginTo(iqn, "InitialR2T", "Yes", "ImmediateData", "No", "InitiatorName", initiator);
+        String[] all = java.util.stream.Stream.concat(java.util.stream.Stream.of("InitialR2T", "Yes", "ImmediateData", "No",
+                "InitiatorName", initiator), java.util.Arrays.stream(keys)).toArray(String[]::new);
+        RawInitiator.Pdu login = raw.loginTo(iqn, all);
         if ((login.bhs().get(Bhs.STATUS_CLASS) & 0xFF) != 0) {
             throw new IOException("login to " + iqn + " refused: class " + login.bhs().get(Bhs.STATUS_CLASS));
         }

@@ -131,4 +131,32 @@ class TaskManagementTest {
             assertTrue(disk.held.size() == 1, "nothing else was held");
         }
     }
+
+    /**
+     * Review finding: a COMPARE AND WRITE's write step (and a FUA flush after a write) went to the
+     * bdev with the task marked as not there, so an ABORT TASK freed its buffers at once — the
+     * bdev still writing from one, which the next command could be given — and answered at once.
+     */
+    @Test
+    void anAbortOfACompareAndWriteInItsWriteStepWaitsForTheWrite() throws Exception {
+        try (ScsiSession s = new ScsiSession(fx.target.address().getPort(), fx.iqn)) {
+            byte[] data = new byte[1024]; // compare with the zeros there, then write 'N'
+            Arrays.fill(data, 512, 1024, (byte) 'N');
+            disk.hold = true;
+            byte[] caw = java.nio.ByteBuffer.allocate(16).put(0, (byte) 0x89).putLong(2, 0).put(13, (byte) 1).array();
+            ScsiSession.Held write = s.writeUntilR2t(caw, data.length);
+            s.sendHeldData(write, data);
+            for (int i = 0; i < 500 && disk.held.isEmpty(); i++) {
+                Thread.sleep(10);
+            }
+            assertEquals(1, disk.held.size(), "the compare matched and the write is at the bdev");
+            s.abortTask(write.itt());
+            assertNull(s.receive(300), "no answer while the aborted write may still land");
+            disk.hold = false;
+            disk.held.forEach(Runnable::run);
+            RawInitiator.Pdu answer = s.receive(5000);
+            assertNotNull(answer, "answered once the write is done");
+            assertEquals(Bhs.TASK_MANAGEMENT_RESPONSE, answer.opcode());
+        }
+    }
 }

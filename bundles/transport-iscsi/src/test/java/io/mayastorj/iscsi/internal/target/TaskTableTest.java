@@ -51,4 +51,17 @@ class TaskTableTest {
         assertEquals(0, table.size());
         assertNull(table.get(pool[5]));
     }
+
+    /** Review finding: an aborted task that ended late removed the newer command filed under its reused tag. */
+    @Test
+    void aLateEndRemovesOnlyItsOwnTask() {
+        TaskTable table = new TaskTable(8);
+        Task aborted = new Task(null);
+        Task newer = new Task(null);
+        table.put(7, newer);
+        assertEquals(false, table.remove(7, aborted));
+        assertSame(newer, table.get(7));
+        assertEquals(true, table.remove(7, newer));
+        assertNull(table.get(7));
+    }
 }

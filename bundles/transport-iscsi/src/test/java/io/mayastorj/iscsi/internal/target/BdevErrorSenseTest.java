@@ -1,0 +1,125 @@
+package io.mayastorj.iscsi.internal.target;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import io.mayastorj.core.bdev.BdevUri;
+import io.mayastorj.core.bdev.BlockDevice;
+import io.mayastorj.core.bdev.BlockDeviceBase;
+import io.mayastorj.core.bdev.IoCompletion;
+import io.mayastorj.core.bdev.IoStatus;
+import io.mayastorj.core.bdev.IoType;
+import io.mayastorj.core.buffer.DmaBuffer;
+import io.mayastorj.core.internal.bdev.MallocBdevFactory;
+import io.mayastorj.iscsi.internal.scsi.Sense;
+import java.util.UUID;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * What a bdev's failure tells the initiator. Review finding: a path that is away (a nexus being
+ * taken over: UNAVAILABLE; a replica timing out) answered MEDIUM ERROR, which Linux neither retries
+ * nor fails over — the file system got EIO; and a failed SYNCHRONIZE CACHE said "unrecovered read error".
+ */
+class BdevErrorSenseTest {
+
+    /** A RAM disk whose I/O fails with {@link #failure} while it is set. */
+    private static final class FailingDisk extends BlockDeviceBase {
+        private final BlockDevice ram;
+        volatile IoStatus failure;
+
+        FailingDisk(BlockDevice ram) {
+            super("failing", UUID.randomUUID(), ram.blockSize(), ram.blockCount());
+            this.ram = ram;
+        }
+
+        @Override
+        public String productName() {
+            return "Failing disk";
+        }
+
+        @Override
+        public int bufferAlignment() {
+            return 1;
+        }
+
+        @Override
+        public boolean supports(IoType type) {
+            return type == IoType.READ || type == IoType.WRITE || type == IoType.FLUSH;
+        }
+
+        @Override
+        protected <C> void doRead(DmaBuffer buffer, int bufferOffset, long lba, int blocks, IoCompletion<? super C> done,
+                                  C context) {
+            IoStatus f = failure;
+            if (f != null) {
+                complete(IoType.READ, 0, f, done, context);
+            } else {
+                ram.read(buffer, bufferOffset, lba, blocks, (s, c) -> complete(IoType.READ, (long) blocks * blockSize(), s,
+                        done, context), null);
+            }
+        }
+
+        @Override
+        protected <C> void doWrite(DmaBuffer buffer, int bufferOffset, long lba, int blocks, IoCompletion<? super C> done,
+                                   C context) {
+            IoStatus f = failure;
+            if (f != null) {
+                complete(IoType.WRITE, 0, f, done, context);
+            } else {
+                ram.write(buffer, bufferOffset, lba, blocks, (s, c) -> complete(IoType.WRITE, (long) blocks * blockSize(), s,
+                        done, context), null);
+            }
+        }
+
+        @Override
+        protected <C> void doFlush(IoCompletion<? super C> done, C context) {
+            IoStatus f = failure;
+            complete(IoType.FLUSH, 0, f != null ? f : IoStatus.SUCCESS, done, context);
+        }
+
+        @Override
+        protected void doClose() {
+            ram.close();
+        }
+    }
+
+    private IscsiFixture fx;
+    private FailingDisk disk;
+
+    @BeforeEach
+    void setUp() throws Exception {
+        disk = new FailingDisk(new MallocBdevFactory().create(BdevUri.parse("malloc:///ram?size_mb=1&blk_size=512")));
+        fx = new IscsiFixture("failing", disk);
+    }
+
+    @AfterEach
+    void tearDown() {
+        fx.close();
+    }
+
+    private static int senseKey(ScsiSession.Result r) {
+        return r.sense()[2] & 0x0F;
+    }
+
+    @Test
+    void aPathThatIsAwayIsAbortedCommandForTheHostToRetry() throws Exception {
+        try (ScsiSession s = new ScsiSession(fx.target.address().getPort(), fx.iqn)) {
+            for (IoStatus away : new IoStatus[] {IoStatus.UNAVAILABLE, IoStatus.TIMED_OUT, IoStatus.DEVICE_CLOSED}) {
+                disk.failure = away;
+                ScsiSession.Result read = s.command(ScsiSession.read16(0, 8), null, 4096);
+                assertEquals(Sense.CHECK_CONDITION, read.status(), away.toString());
+                assertEquals(Sense.ABORTED_COMMAND, senseKey(read), away + " on a read");
+                ScsiSession.Result write = s.command(ScsiSession.write16(0, 8), new byte[4096], 0);
+                assertEquals(Sense.ABORTED_COMMAND, senseKey(write), away + " on a write");
+            }
+            disk.failure = IoStatus.MEDIA_ERROR;
+            ScsiSession.Result read = s.command(ScsiSession.read16(0, 8), null, 4096);
+            assertEquals(Sense.MEDIUM_ERROR, senseKey(read), "the medium failing is a medium error");
+            assertEquals(Sense.UNRECOVERED_READ_ERROR, read.ascq());
+            ScsiSession.Result sync = s.command(new byte[] {0x35, 0, 0, 0, 0, 0, 0, 0, 0, 0}, null, 0);
+            assertEquals(Sense.MEDIUM_ERROR, senseKey(sync));
+            assertEquals(Sense.WRITE_ERROR, sync.ascq(), "a failed cache flush is a write error");
+        }
+    }
+}
