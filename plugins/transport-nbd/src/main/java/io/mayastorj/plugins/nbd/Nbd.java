@@ -61,6 +61,7 @@ final class Nbd {
     static final int SIMPLE_REPLY_MAGIC = 0x67446698;
     static final int STRUCTURED_REPLY_MAGIC = 0x668e33ef;
     static final int REPLY_FLAG_DONE = 1;
+    static final int REPLY_TYPE_NONE = 0;
     static final int REPLY_TYPE_OFFSET_DATA = 1;
     static final int REPLY_TYPE_ERROR = (1 << 15) + 1;
 

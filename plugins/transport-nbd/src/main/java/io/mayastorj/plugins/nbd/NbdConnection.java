@@ -611,7 +611,11 @@ final class NbdConnection extends TcpConnection {
             ByteBuffer h = header.clear();
             boolean data = type == Nbd.CMD_READ && error == 0 && length > 0;
             if (type == Nbd.CMD_READ && structured) {
-                if (error == 0) {
+                if (error == 0 && length == 0) {
+                    // an OFFSET_DATA chunk carries at least one byte (its length is at least 9): none at all
+                    h.putInt(Nbd.STRUCTURED_REPLY_MAGIC).putShort((short) Nbd.REPLY_FLAG_DONE).putShort((short) Nbd.REPLY_TYPE_NONE)
+                            .putLong(handle).putInt(0);
+                } else if (error == 0) {
                     h.putInt(Nbd.STRUCTURED_REPLY_MAGIC).putShort((short) Nbd.REPLY_FLAG_DONE).putShort((short) Nbd.REPLY_TYPE_OFFSET_DATA)
                             .putLong(handle).putInt(8 + length).putLong(offset);
                 } else {

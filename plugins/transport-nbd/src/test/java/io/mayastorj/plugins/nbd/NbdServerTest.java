@@ -166,6 +166,14 @@ class NbdServerTest {
             assertEquals(6, c.in.readInt());
             assertEquals(Nbd.EINVAL, c.in.readInt());
             assertEquals(0, c.in.readUnsignedShort());
+            // review finding: a read of no bytes got an OFFSET_DATA chunk of length 8, which the
+            // protocol forbids (at least 9); it gets a NONE chunk
+            c.request(Nbd.CMD_READ, 0, 4, 0, 0, null);
+            assertEquals(Nbd.STRUCTURED_REPLY_MAGIC, c.in.readInt());
+            assertEquals(Nbd.REPLY_FLAG_DONE, c.in.readUnsignedShort());
+            assertEquals(Nbd.REPLY_TYPE_NONE, c.in.readUnsignedShort());
+            assertEquals(4, c.in.readLong());
+            assertEquals(0, c.in.readInt());
         }
     }
 
