@@ -33,7 +33,9 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Deque;
 import java.util.Hashtable;
 import java.util.List;
 import java.util.Map;
@@ -72,51 +74,73 @@ public final class ControlPlane {
 
     @Activate
     public ControlPlane(ControlConfig config, @Reference Node node, BundleContext context) throws Exception {
-        this.store = openStore(config, node);
-        this.registry = new NodeRegistry(Duration.ofSeconds(config.registration_interval_seconds()), config.registration_missed());
-        this.clients = new NodeClients(Duration.ofSeconds(config.node_call_timeout_seconds()));
-        NodeOperator nodeOperator = new NodeOperator(store, registry);
-        PoolOperator pools = new PoolOperator(store, registry, clients);
-        this.volumes = new VolumeOperator(store, registry, clients, Duration.ofSeconds(config.repair_grace_seconds()));
-        this.reconciler = new Reconciler(Duration.ofSeconds(config.sync_period_seconds()), config.reconcile_workers());
-        reconciler.handle(NODE, nodeOperator::reconcile, () -> registry.nodes().forEach(n -> reconciler.enqueue(NODE, n.id())));
-        reconciler.handle(POOL, pools::reconcile,
-                () -> store.list(MayastorPool.class).forEach(p -> reconciler.enqueue(POOL, p.getMetadata().getName())));
-        reconciler.handle(VOLUME, volumes::reconcile,
-                () -> store.list(MayastorVolume.class).forEach(v -> reconciler.enqueue(VOLUME, v.getMetadata().getName())));
-        reconciler.handle(SWEEP, ignored -> volumes.sweep(), () -> reconciler.enqueue(SWEEP, SWEEP));
-        store.addListener((kind, name) -> {
-            if (kind == MayastorPool.class) {
-                reconciler.enqueue(POOL, name);
-            } else if (kind == MayastorVolume.class) {
-                reconciler.enqueue(VOLUME, name);
-            } else if (kind == MayastorNode.class) {
-                reconciler.enqueue(NODE, name);
+        // what is opened so far, closed again if a later step fails: SCR calls no deactivate then, and a
+        // file store left open keeps its lock (the next activation in this JVM finds it "in use")
+        Deque<AutoCloseable> opened = new ArrayDeque<>();
+        try {
+            this.store = openStore(config, node);
+            opened.push(store);
+            this.registry = new NodeRegistry(Duration.ofSeconds(config.registration_interval_seconds()), config.registration_missed());
+            opened.push(registry);
+            this.clients = new NodeClients(Duration.ofSeconds(config.node_call_timeout_seconds()));
+            opened.push(clients);
+            NodeOperator nodeOperator = new NodeOperator(store, registry);
+            PoolOperator pools = new PoolOperator(store, registry, clients);
+            this.volumes = new VolumeOperator(store, registry, clients, Duration.ofSeconds(config.repair_grace_seconds()));
+            this.reconciler = new Reconciler(Duration.ofSeconds(config.sync_period_seconds()), config.reconcile_workers());
+            opened.push(reconciler);
+            reconciler.handle(NODE, nodeOperator::reconcile, () -> registry.nodes().forEach(n -> reconciler.enqueue(NODE, n.id())));
+            reconciler.handle(POOL, pools::reconcile,
+                    () -> store.list(MayastorPool.class).forEach(p -> reconciler.enqueue(POOL, p.getMetadata().getName())));
+            reconciler.handle(VOLUME, volumes::reconcile,
+                    () -> store.list(MayastorVolume.class).forEach(v -> reconciler.enqueue(VOLUME, v.getMetadata().getName())));
+            reconciler.handle(SWEEP, ignored -> volumes.sweep(), () -> reconciler.enqueue(SWEEP, SWEEP));
+            store.addListener((kind, name) -> {
+                if (kind == MayastorPool.class) {
+                    reconciler.enqueue(POOL, name);
+                } else if (kind == MayastorVolume.class) {
+                    reconciler.enqueue(VOLUME, name);
+                } else if (kind == MayastorNode.class) {
+                    reconciler.enqueue(NODE, name);
+                }
+            });
+            registry.addBeatListener(n -> clients.heard(n.endpoint()));
+            registry.addListener(n -> {
+                if (n.online()) {
+                    clients.reconnect(n.endpoint());
+                }
+                reconciler.enqueue(NODE, n.id());
+                reconciler.resyncNow(); // pools and volumes on it may change state, placement and repair
+            });
+            this.nats = config.nats_url().isBlank() ? null : new NatsRegistry(config.nats_url().strip(), registry);
+            if (nats != null) {
+                opened.push(nats);
             }
-        });
-        registry.addBeatListener(n -> clients.heard(n.endpoint()));
-        registry.addListener(n -> {
-            if (n.online()) {
-                clients.reconnect(n.endpoint());
+            volumes.switchOver(nats == null ? null : new NexusRecords(nats.connection()),
+                    VolumeOperator.switchoverGrace(Duration.ofSeconds(config.switchover_grace_seconds()),
+                            Duration.ofSeconds(config.registration_interval_seconds())),
+                    (name, delay) -> reconciler.enqueueAfter(VOLUME, name, delay));
+            opened.push(this::unregisterServices);
+            services.add(context.registerService(BindableService.class, new RegistrationService(registry), null));
+            Volumes api = new Volumes(store, volumes, registry);
+            services.add(context.registerService(BindableService.class, new VolumeService(api), null));
+            // the CSI controller, served on the CSI endpoint when the runtime has one (the csi bundle's server)
+            services.add(context.registerService(BindableService.class, new ControllerService(api, registry, store, () -> null),
+                    new Hashtable<>(Map.of(GrpcServers.SERVER, GrpcServers.CSI))));
+            services.add(context.registerService(BindableService.class, new ResourceService(store), null));
+            services.add(context.registerService(io.mayastorj.core.metrics.MetricsSource.class,
+                    new ControlMetrics(registry, store, reconciler), null));
+            reconciler.start();
+        } catch (Exception e) {
+            for (AutoCloseable c : opened) {
+                try {
+                    c.close();
+                } catch (Exception suppressed) {
+                    e.addSuppressed(suppressed);
+                }
             }
-            reconciler.enqueue(NODE, n.id());
-            reconciler.resyncNow(); // pools and volumes on it may change state, placement and repair
-        });
-        this.nats = config.nats_url().isBlank() ? null : new NatsRegistry(config.nats_url().strip(), registry);
-        volumes.switchOver(nats == null ? null : new NexusRecords(nats.connection()),
-                VolumeOperator.switchoverGrace(Duration.ofSeconds(config.switchover_grace_seconds()),
-                        Duration.ofSeconds(config.registration_interval_seconds())),
-                (name, delay) -> reconciler.enqueueAfter(VOLUME, name, delay));
-        services.add(context.registerService(BindableService.class, new RegistrationService(registry), null));
-        Volumes api = new Volumes(store, volumes, registry);
-        services.add(context.registerService(BindableService.class, new VolumeService(api), null));
-        // the CSI controller, served on the CSI endpoint when the runtime has one (the csi bundle's server)
-        services.add(context.registerService(BindableService.class, new ControllerService(api, registry, store, () -> null),
-                new Hashtable<>(Map.of(GrpcServers.SERVER, GrpcServers.CSI))));
-        services.add(context.registerService(BindableService.class, new ResourceService(store), null));
-        services.add(context.registerService(io.mayastorj.core.metrics.MetricsSource.class,
-                new ControlMetrics(registry, store, reconciler), null));
-        reconciler.start();
+            throw e;
+        }
         LOG.log(Level.INFO, "control plane {0}: resources in {1}; nodes register {2}", node.id(), store.describe(),
                 nats == null ? "over gRPC" : "over gRPC and NATS (" + config.nats_url() + ")");
     }
@@ -157,8 +181,7 @@ public final class ControlPlane {
         return reconciler.passes();
     }
 
-    @Deactivate
-    public void stop() {
+    private void unregisterServices() {
         for (ServiceRegistration<?> s : services) {
             try {
                 s.unregister();
@@ -166,6 +189,12 @@ public final class ControlPlane {
                 // the framework is stopping
             }
         }
+        services.clear();
+    }
+
+    @Deactivate
+    public void stop() {
+        unregisterServices();
         reconciler.close();
         if (nats != null) {
             nats.close();

@@ -43,6 +43,7 @@ import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
 import java.util.TreeSet;
@@ -386,7 +387,7 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase i
         if (request.getVolumeCapabilitiesCount() == 0) {
             throw MayastorException.invalidArgument("volume_capabilities are required");
         }
-        volumes.find(request.getVolumeId());
+        MayastorVolume msv = volumes.find(request.getVolumeId());
         for (VolumeCapability c : request.getVolumeCapabilitiesList()) {
             String why = unsupported(c);
             if (why != null) {
@@ -394,9 +395,46 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase i
                 return;
             }
         }
+        // what is confirmed is checked first: the parameters and context echoed back unread once
+        // confirmed a StorageClass asking for three replicas of a one-replica volume
+        String mismatch = mismatch(msv, request.getParametersMap(), request.getVolumeContextMap());
+        if (mismatch != null) {
+            reply(response, ValidateVolumeCapabilitiesResponse.newBuilder().setMessage(mismatch).build());
+            return;
+        }
         reply(response, ValidateVolumeCapabilitiesResponse.newBuilder().setConfirmed(
                 ValidateVolumeCapabilitiesResponse.Confirmed.newBuilder().addAllVolumeCapabilities(request.getVolumeCapabilitiesList())
                         .putAllVolumeContext(request.getVolumeContextMap()).putAllParameters(request.getParametersMap())).build());
+    }
+
+    /** How a volume is not what parameters (a StorageClass's) or a volume context describe, or null. */
+    private static String mismatch(MayastorVolume msv, Map<String, String> parameters, Map<String, String> context) {
+        MayastorVolume.Spec spec = msv.getSpec();
+        String name = msv.getMetadata().getName();
+        String protocol = spec.getProtocol() == null ? "nvmf" : spec.getProtocol();
+        if (!parameters.isEmpty()) {
+            Parameters p;
+            try {
+                p = Parameters.of(parameters);
+            } catch (MayastorException e) {
+                return e.getMessage();
+            }
+            if (!Objects.equals(spec.getReplicaCount(), p.replicas())) {
+                return "volume " + name + " has " + spec.getReplicaCount() + " replica(s), the parameters ask for " + p.replicas();
+            }
+            if (!p.protocol().equals(protocol)) {
+                return "volume " + name + " is shared over " + protocol + ", the parameters ask for " + p.protocol();
+            }
+            if (p.thin() != Boolean.TRUE.equals(spec.getThin()) || p.local() != Boolean.TRUE.equals(spec.getLocal())) {
+                return "volume " + name + " is " + (Boolean.TRUE.equals(spec.getThin()) ? "thin" : "thick")
+                        + (Boolean.TRUE.equals(spec.getLocal()) ? " and local" : "") + ", not as the parameters ask";
+            }
+        }
+        String contextProtocol = context.get("protocol");
+        if (contextProtocol != null && !contextProtocol.equals(protocol)) {
+            return "volume " + name + " is shared over " + protocol + ", its context says " + contextProtocol;
+        }
+        return null;
     }
 
     // ---- list, get, capacity ----

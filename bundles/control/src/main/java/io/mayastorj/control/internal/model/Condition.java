@@ -68,15 +68,15 @@ public class Condition {
 
     /**
      * The Ready condition for a resource's state: True when {@code ready}; its transition time
-     * kept from {@code previous} while nothing about it changed.
+     * kept from {@code previous} while its status stays (Kubernetes' rule: a new reason or message
+     * is no transition).
      */
     public static List<Condition> ready(List<Condition> previous, boolean ready, String state, String message) {
         String reason = state == null || state.isEmpty() ? state : Character.toUpperCase(state.charAt(0)) + state.substring(1);
         Condition c = new Condition("Ready", ready, reason, message, Instant.now().truncatedTo(ChronoUnit.SECONDS).toString());
         if (previous != null) {
             for (Condition p : previous) {
-                if ("Ready".equals(p.getType()) && Objects.equals(p.getStatus(), c.getStatus())
-                        && Objects.equals(p.getReason(), c.getReason()) && Objects.equals(p.getMessage(), c.getMessage())) {
+                if ("Ready".equals(p.getType()) && Objects.equals(p.getStatus(), c.getStatus())) {
                     c.setLastTransitionTime(p.getLastTransitionTime());
                 }
             }

@@ -147,7 +147,11 @@ public final class NodeClients implements AutoCloseable {
             }
         }
         String message = e.getStatus().getDescription();
-        if (message == null || message.isBlank()) {
+        if (e.getStatus().getCode() == io.grpc.Status.Code.DEADLINE_EXCEEDED) {
+            // gRPC's text names the time waited to the nanosecond and the remote address: a reason
+            // written to a status that differed on every pass was a new status and event each time
+            message = "did not answer in time";
+        } else if (message == null || message.isBlank()) {
             message = e.getStatus().getCode().name().toLowerCase().replace('_', ' ');
         }
         return new MayastorException(kind, "node " + node + ": " + message, e);

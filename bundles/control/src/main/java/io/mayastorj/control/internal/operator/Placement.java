@@ -66,8 +66,12 @@ public final class Placement {
                 problems.add("required node " + required + " has no pool");
             }
         }
-        // preferred nodes first, then the most free space; one pool per node
-        usable.sort(Comparator.comparing((Candidate c) -> !request.preferredNodes().contains(c.node()))
+        // preferred nodes first, in the order given (the node Kubernetes' scheduler chose comes first
+        // in a CSI request's preferred topology), then the most free space; one pool per node
+        usable.sort(Comparator.comparingInt((Candidate c) -> {
+                    int rank = request.preferredNodes().indexOf(c.node());
+                    return rank < 0 ? Integer.MAX_VALUE : rank;
+                })
                 .thenComparing(Comparator.comparingLong(Candidate::free).reversed())
                 .thenComparing(Candidate::node).thenComparing(Candidate::pool));
         List<Candidate> chosen = new ArrayList<>();

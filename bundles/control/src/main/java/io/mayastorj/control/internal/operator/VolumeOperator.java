@@ -31,6 +31,7 @@ import io.mayastorj.api.v1.UnshareReplicaRequest;
 import io.mayastorj.control.internal.model.Condition;
 import io.mayastorj.control.internal.model.Kinds;
 import io.mayastorj.control.internal.model.MayastorNode;
+import io.mayastorj.control.internal.model.MayastorPool;
 import io.mayastorj.control.internal.model.MayastorVolume;
 import io.mayastorj.control.internal.nodes.NexusRecords;
 import io.mayastorj.control.internal.nodes.NodeClients;
@@ -182,6 +183,8 @@ public final class VolumeOperator {
         final Map<String, List<Pool>> pools = new LinkedHashMap<>();
         final Map<String, List<Nexus>> nexuses = new LinkedHashMap<>();
         final List<String> unreachable = new ArrayList<>();
+        /** Pools whose MayastorPool is being deleted: no new replica goes there (the user is draining it). */
+        final Set<String> draining = new HashSet<>();
         final long changes = clients.changes();
         final long takenNanos = System.nanoTime();
 
@@ -190,6 +193,11 @@ public final class VolumeOperator {
                          Future<ListNexusResponse> nexuses) {
             }
             List<Asked> asked = new ArrayList<>();
+            for (MayastorPool msp : store.list(MayastorPool.class)) {
+                if (msp.getMetadata().getDeletionTimestamp() != null) {
+                    draining.add(msp.getMetadata().getName());
+                }
+            }
             for (NodeRegistry.NodeState n : registry.nodes()) {
                 nodes.put(n.id(), n);
                 if (n.online() && n.storage()) {
@@ -704,8 +712,8 @@ public final class VolumeOperator {
                 return;
             }
             for (Pool p : pools) {
-                list.add(new Placement.Candidate(id, p.getName(), true, p.getState() == PoolState.POOL_ONLINE,
-                        p.getCapacity(), p.getUsed()));
+                list.add(new Placement.Candidate(id, p.getName(), true,
+                        p.getState() == PoolState.POOL_ONLINE && !world.draining.contains(p.getName()), p.getCapacity(), p.getUsed()));
             }
         });
         return list;

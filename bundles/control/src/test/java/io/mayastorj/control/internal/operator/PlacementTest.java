@@ -40,6 +40,18 @@ class PlacementTest {
                 pools(), Set.of())));
     }
 
+    /**
+     * Review finding: the preferred list was a set, so a local volume whose CSI request listed every
+     * node (the scheduler's choice first) got its replica on the emptiest pool, not the chosen node.
+     */
+    @Test
+    void preferredNodesRankInTheOrderGiven() {
+        assertEquals(List.of("n1"), nodes(Placement.place(new Request(1, GIB, false, List.of(), List.of("n1", "n2", "n3")), 1,
+                pools(), Set.of())));
+        assertEquals(List.of("n3", "n1"), nodes(Placement.place(new Request(2, GIB, false, List.of(), List.of("n3", "n1")), 2,
+                pools(), Set.of())));
+    }
+
     @Test
     void aThickVolumeNeedsItsSizeFreeAThinOneAnyRoom() {
         Placement.Result thick = Placement.place(new Request(3, 3 * GIB, false, List.of(), List.of()), 3, pools(), Set.of());

@@ -1,0 +1,32 @@
+package io.mayastorj.control.internal.model;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Kubernetes' rule for a condition's lastTransitionTime: it changes when the status does, not when
+ * the reason or message does. Review finding: a pool going from pending to offline (False both),
+ * or a message counting replicas, reset it.
+ */
+class ConditionTest {
+
+    private static final String LONG_AGO = "2026-01-01T00:00:00Z";
+
+    @Test
+    void aNewReasonOrMessageKeepsTheTransitionTime() {
+        List<Condition> before = List.of(new Condition("Ready", false, "Pending", "node n1 is not registered", LONG_AGO));
+        Condition after = Condition.ready(before, false, "offline", "node n1 is offline").get(0);
+        assertEquals(LONG_AGO, after.getLastTransitionTime());
+        assertEquals("Offline", after.getReason());
+        assertEquals("node n1 is offline", after.getMessage());
+    }
+
+    @Test
+    void aNewStatusIsATransition() {
+        List<Condition> before = List.of(new Condition("Ready", false, "Pending", "node n1 is not registered", LONG_AGO));
+        assertNotEquals(LONG_AGO, Condition.ready(before, true, "online", null).get(0).getLastTransitionTime());
+    }
+}
