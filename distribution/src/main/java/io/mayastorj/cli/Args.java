@@ -135,7 +135,10 @@ final class Args {
             return fallback;
         }
         try {
-            return Long.decode(value.replace("_", ""));
+            String digits = value.replace("_", "").strip();
+            // decimal, or hex with 0x (an offset); Long.decode read a leading zero as octal: --qd 016 was 14
+            return digits.startsWith("0x") || digits.startsWith("0X") ? Long.parseLong(digits.substring(2), 16)
+                    : Long.parseLong(digits);
         } catch (NumberFormatException e) {
             throw new UsageException("--" + name + " " + value + ": not a number");
         }

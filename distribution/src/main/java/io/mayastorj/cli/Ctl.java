@@ -71,8 +71,8 @@ final class Ctl {
     /** Commands for the control plane rather than a node. */
     private static final Set<String> CONTROL_RESOURCES = Set.of("volume", "apply", "get", "delete");
 
-    private static final Set<String> FLAGS = Set.of("json", "flush", "help", "thin", "watch", "force", "force-rollback");
-    private static final Set<String> VALUED = Set.of("node", "timeout", "offset", "length", "output", "input", "pattern",
+    static final Set<String> FLAGS = Set.of("json", "flush", "help", "thin", "local", "watch", "force", "force-rollback");
+    static final Set<String> VALUED = Set.of("node", "timeout", "offset", "length", "output", "input", "pattern",
             "cluster-size", "uuid", "name", "share", "allowed-host", "protocol", "pool", "chap-user", "chap-secret-file",
             "chap-mutual-user", "chap-mutual-secret-file", "child", "size", "control", "replicas", "preferred-node",
             "required-node", "filename", "endpoint", "target-node", "property");

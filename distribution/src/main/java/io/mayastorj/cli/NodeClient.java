@@ -103,6 +103,9 @@ final class NodeClient implements AutoCloseable {
 
     /** True when the call failed because nothing answered at the address. */
     static boolean unreachable(StatusRuntimeException e) {
+        if (connectTimedOut(e)) {
+            return true; // an address that drops what is sent to it: nothing answered, as much as a refusal
+        }
         if (e.getStatus().getCode() != Status.Code.UNAVAILABLE) {
             return false;
         }
@@ -115,8 +118,18 @@ final class NodeClient implements AutoCloseable {
         return description != null && description.startsWith("io exception");
     }
 
+    /** A deadline that passed before a connection was made (gRPC says the call was still waiting for one). */
+    private static boolean connectTimedOut(StatusRuntimeException e) {
+        String description = e.getStatus().getDescription();
+        return e.getStatus().getCode() == Status.Code.DEADLINE_EXCEEDED && description != null
+                && (description.contains("waiting_for_connection") || description.contains("was_still_waiting"));
+    }
+
     /** The line printed for a failed call. */
     String describe(StatusRuntimeException e) {
+        if (connectTimedOut(e)) {
+            return "cannot reach " + address + ": no answer within the timeout (--timeout; is the address right?)";
+        }
         if (unreachable(e)) {
             Throwable root = e;
             while (root.getCause() != null) {

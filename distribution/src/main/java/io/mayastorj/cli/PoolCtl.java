@@ -37,9 +37,13 @@ final class PoolCtl {
                 String name = args.positional(2, "the pool name");
                 String disk = args.positional(3, "the disk (e.g. aio:///dev/sdb or /var/tmp/pool.img)");
                 String cluster = args.option("cluster-size", null);
+                long clusterSize = cluster == null ? 0 : SizeArg.parse(cluster, "--cluster-size");
+                if (clusterSize > 1L << 30) {
+                    // cast to the request's int it once became 0, "the default", without a word
+                    throw new UsageException("--cluster-size " + cluster + " is more than 1 GiB, the largest a pool takes");
+                }
                 Pool pool = node.pool().createPool(CreatePoolRequest.newBuilder().setName(name).addDisks(disk)
-                        .setUuid(args.option("uuid", ""))
-                        .setClusterSize(cluster == null ? 0 : (int) SizeArg.parse(cluster, "--cluster-size")).build());
+                        .setUuid(args.option("uuid", "")).setClusterSize((int) clusterSize).build());
                 out.print(pool, () -> out.out.print(table(List.of(pool))));
             }
             case "import" -> {

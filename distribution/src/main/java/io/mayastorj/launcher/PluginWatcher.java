@@ -50,6 +50,8 @@ final class PluginWatcher implements AutoCloseable {
     private final Map<Path, Seen> deployed = new HashMap<>();
     private final Map<Path, Bundle> bundles = new HashMap<>();
     private final Map<Path, String> configured = new HashMap<>();
+    /** Plugins installed that failed to start, with why (logged again only when that changes). */
+    private final Map<Path, String> unstarted = new HashMap<>();
     private final Set<String> ownPids;
     private final Thread thread;
     private volatile boolean stopped;
@@ -135,6 +137,7 @@ final class PluginWatcher implements AutoCloseable {
             }
         }
         pending.keySet().retainAll(now.keySet());
+        retryStarts();
         if (changed) {
             context.getBundle(Constants.SYSTEM_BUNDLE_LOCATION).adapt(FrameworkWiring.class).refreshBundles(null);
         }
@@ -191,10 +194,10 @@ final class PluginWatcher implements AutoCloseable {
             Bundle b = context.installBundle(jar.toUri().toString(), in);
             deployed.put(jar, seen);
             bundles.put(jar, b);
-            if (b.getHeaders().get(Constants.FRAGMENT_HOST) == null) {
-                b.start();
-            }
             LOG.log(Level.INFO, "plugin {0} {1} installed from {2}", new Object[] {b.getSymbolicName(), b.getVersion(), jar.getFileName()});
+            if (b.getHeaders().get(Constants.FRAGMENT_HOST) == null) {
+                start(jar, b);
+            }
             return true;
         } catch (IOException | BundleException | RuntimeException e) {
             deployed.put(jar, seen); // not again until the file changes
@@ -210,6 +213,9 @@ final class PluginWatcher implements AutoCloseable {
             b.update(in);
             deployed.put(jar, seen);
             LOG.log(Level.INFO, "plugin {0} updated from {1} to {2}", new Object[] {b.getSymbolicName(), before, b.getVersion()});
+            if (unstarted.containsKey(jar)) {
+                start(jar, b); // an update restarts only a bundle that was running
+            }
             return true;
         } catch (IOException | BundleException | RuntimeException e) {
             deployed.put(jar, seen);
@@ -218,8 +224,39 @@ final class PluginWatcher implements AutoCloseable {
         }
     }
 
+    /**
+     * Starts a plugin; one that cannot start yet (a package another plugin of the same drop exports,
+     * installed after it by name) is tried again at every look until it starts or its file goes.
+     */
+    private void start(Path jar, Bundle b) {
+        try {
+            b.start();
+            if (unstarted.remove(jar) != null) {
+                LOG.log(Level.INFO, "plugin {0} {1} started", new Object[] {b.getSymbolicName(), b.getVersion()});
+            }
+        } catch (BundleException | RuntimeException e) {
+            String why = String.valueOf(e.getMessage());
+            if (!why.equals(unstarted.put(jar, why))) {
+                LOG.log(Level.WARNING, "plugin {0} {1} cannot start (tried again every second): {2}",
+                        new Object[] {b.getSymbolicName(), b.getVersion(), why});
+            }
+        }
+    }
+
+    private void retryStarts() {
+        for (Path jar : List.copyOf(unstarted.keySet())) {
+            Bundle b = bundles.get(jar);
+            if (b == null || b.getState() == Bundle.UNINSTALLED) {
+                unstarted.remove(jar);
+            } else {
+                start(jar, b);
+            }
+        }
+    }
+
     private boolean uninstall(Path jar) {
         Bundle b = bundles.remove(jar);
+        unstarted.remove(jar);
         deployed.remove(jar);
         try {
             b.uninstall();

@@ -24,8 +24,8 @@ import java.util.concurrent.atomic.AtomicLongArray;
 
 /**
  * A load that knows what the device must hold: random 4 KiB writes and reads at a fixed queue
- * depth, every 512-byte sector stamped with a magic number, its block and a sequence number, and a
- * flush every 50 ms. It records the last acknowledged write of each block, the last one a completed
+ * depth, every 512-byte sector stamped with a magic number, its block and a sequence number and
+ * filled with a pattern of those (every byte is checked), and a flush every 50 ms. It records the last acknowledged write of each block, the last one a completed
  * flush made durable, and the writes whose fate is unknown (they failed or were cut off: the block
  * may hold them or what it held before), and checks every read — during the load and over the
  * whole device after it — against that: strictly (the last acknowledged write) while nothing
@@ -193,10 +193,37 @@ public final class VerifyingLoad implements AutoCloseable {
         }
     }
 
+    /**
+     * Every byte of every sector: the stamp, then a pattern of block, write and sector, so that a
+     * sector changed anywhere, or one moved to another place of the block, does not pass.
+     */
     private static void stamp(ByteBuffer data, int block, long seq) {
         for (int s = 0; s < BLOCK; s += 512) {
             data.putLong(s, MAGIC).putLong(s + 8, block).putLong(s + 16, seq);
+            for (int i = 24; i < 512; i += 8) {
+                data.putLong(s + i, fill(block, seq, s + i));
+            }
         }
+    }
+
+    private static long fill(int block, long seq, int offset) {
+        long x = seq * 0x9E3779B97F4A7C15L ^ ((long) block << 32 | offset);
+        x ^= x >>> 31;
+        return x * 0xBF58476D1CE4E5B9L;
+    }
+
+    /** The sequence number in a sector; 0 when it reads as zeros. */
+    private static long seqOf(ByteBuffer data, int sector) {
+        return data.getLong(sector + 16);
+    }
+
+    private static boolean zeros(ByteBuffer data, int sector) {
+        for (int i = 0; i < 512; i += 8) {
+            if (data.getLong(sector + i) != 0) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /** Null when the block holds what it may hold, else what is wrong. */
@@ -210,7 +237,7 @@ public final class VerifyingLoad implements AutoCloseable {
             long magic = data.getLong(s);
             long at = data.getLong(s + 8);
             long seq = data.getLong(s + 16);
-            if (magic == 0 && at == 0 && seq == 0) {
+            if (zeros(data, s)) {
                 if (expected == 0) {
                     continue; // never acknowledged: zeros are right (a failed first write may not have landed)
                 }
@@ -224,8 +251,41 @@ public final class VerifyingLoad implements AutoCloseable {
                 return "block " + block + " sector " + s / 512 + ": write " + seq + ", but " + expected + " was the last "
                         + (afterCrash ? "flushed" : "acknowledged") + (maybe.isEmpty() ? "" : " (or one of " + maybe + ")");
             }
+            for (int i = 24; i < 512; i += 8) {
+                if (data.getLong(s + i) != fill(block, seq, s + i)) {
+                    return "block " + block + " sector " + s / 512 + ": write " + seq + "'s stamp, but byte " + i
+                            + " of the sector is not what that write put there";
+                }
+            }
         }
         return null;
+    }
+
+    /**
+     * After a crash, what a block was found to hold becomes what it holds (a later check is strict
+     * again): the write its first sector holds, or none when a sector reads as zeros, and any other
+     * write a sector holds (sectors are atomic, a 4 KiB write is not) as one it may hold.
+     */
+    private void settle(ByteBuffer data, int block) {
+        List<Long> found = new ArrayList<>();
+        boolean anyZero = false;
+        for (int s = 0; s < BLOCK; s += 512) {
+            if (zeros(data, s)) {
+                anyZero = true;
+            } else if (!found.contains(seqOf(data, s))) {
+                found.add(seqOf(data, s));
+            }
+        }
+        long holds = anyZero || found.isEmpty() ? 0 : found.get(0);
+        found.remove(holds);
+        acked.set(block, holds);
+        durable.set(block, holds);
+        since.remove(block);
+        if (found.isEmpty()) {
+            uncertain.remove(block);
+        } else {
+            uncertain.put(block, new java.util.concurrent.CopyOnWriteArrayList<>(found));
+        }
     }
 
     /**
@@ -253,10 +313,13 @@ public final class VerifyingLoad implements AutoCloseable {
                     continue;
                 }
                 for (int i = 0; i < n; i++) {
-                    String wrong = check(view.slice(i * BLOCK, BLOCK).order(ByteOrder.BIG_ENDIAN), first + i, afterCrash);
+                    ByteBuffer data = view.slice(i * BLOCK, BLOCK).order(ByteOrder.BIG_ENDIAN);
+                    String wrong = check(data, first + i, afterCrash);
                     if (wrong != null) {
                         mismatch(wrong);
                         bad++;
+                    } else if (afterCrash) {
+                        settle(data, first + i);
                     }
                 }
             }
@@ -323,8 +386,12 @@ public final class VerifyingLoad implements AutoCloseable {
                     error("write of block " + block + ": " + status);
                 } else {
                     acked.set(block, seq);
-                    uncertain.remove(block);
-                    since.computeIfAbsent(block, b -> new java.util.concurrent.CopyOnWriteArrayList<>()).add(seq);
+                    List<Long> before = uncertain.remove(block);
+                    List<Long> mayHold = since.computeIfAbsent(block, b -> new java.util.concurrent.CopyOnWriteArrayList<>());
+                    if (before != null) {
+                        mayHold.addAll(before); // a failed write may have landed: a crash before the next flush may leave it
+                    }
+                    mayHold.add(seq);
                     writesOk.incrementAndGet();
                 }
             } else if (failed) {

@@ -20,6 +20,9 @@ class ArgsTest {
         assertEquals(List.of("bdev", "create", "malloc:///m0"), args.positional());
         assertEquals("127.0.0.2:10124", args.option("node", null));
         assertEquals(5, args.longOption("timeout", 30));
+        // review finding: a leading zero made an octal number
+        assertEquals(16, Args.parse(List.of("--qd", "016"), Set.of(), Set.of("qd")).longOption("qd", 1));
+        assertEquals(4096, Args.parse(List.of("--offset", "0x1000"), Set.of(), Set.of("offset")).longOption("offset", 0));
         assertTrue(args.flag("json"));
     }
 

@@ -1,6 +1,7 @@
 package io.mayastorj.itests;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -36,6 +37,7 @@ import io.mayastorj.csi.v1.NodeStageVolumeRequest;
 import io.mayastorj.csi.v1.ProbeRequest;
 import io.mayastorj.csi.v1.Topology;
 import io.mayastorj.csi.v1.ValidateVolumeCapabilitiesRequest;
+import io.mayastorj.csi.v1.ValidateVolumeCapabilitiesResponse;
 import io.mayastorj.csi.v1.VolumeCapability;
 import io.mayastorj.csi.v1.VolumeContentSource;
 import java.nio.file.Path;
@@ -256,6 +258,14 @@ class CsiControllerTest {
                         .setCapacityRange(CapacityRange.newBuilder().setRequiredBytes(16 * MIB)).build())));
 
         controller().createVolume(create("pvc-e2", 8 * MIB, Map.of("repl", "3")).build()); // thick: it cannot grow past its pools
+        // review finding: parameters and context were confirmed unread
+        ValidateVolumeCapabilitiesResponse validated = controller().validateVolumeCapabilities(ValidateVolumeCapabilitiesRequest
+                .newBuilder().setVolumeId("pvc-e2").addVolumeCapabilities(mount("ext4")).putParameters("repl", "1").build());
+        assertFalse(validated.hasConfirmed());
+        assertEquals("volume pvc-e2 has 3 replica(s), the parameters ask for 1", validated.getMessage());
+        assertTrue(controller().validateVolumeCapabilities(ValidateVolumeCapabilitiesRequest.newBuilder().setVolumeId("pvc-e2")
+                .addVolumeCapabilities(mount("ext4")).putParameters("repl", "3").putVolumeContext("protocol", "nvmf").build())
+                .hasConfirmed());
         assertEquals("node nowhere is not registered with the control plane", refused(Status.Code.NOT_FOUND,
                 () -> controller().controllerPublishVolume(ControllerPublishVolumeRequest.newBuilder().setVolumeId("pvc-e2")
                         .setNodeId("nowhere").setVolumeCapability(mount("ext4")).build())));

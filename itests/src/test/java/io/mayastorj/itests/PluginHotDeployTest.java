@@ -237,4 +237,46 @@ class PluginHotDeployTest {
             assertTrue(run("iscsi-inq", url).contains("Product:Mayastor-J"), "the same URL serves again");
         }
     }
+
+    /** A bundle of manifest only: what the watcher needs to install and start it. */
+    private static void manifestOnly(Path jar, String name, String header, String value) throws IOException {
+        Manifest m = new Manifest();
+        m.getMainAttributes().putValue("Manifest-Version", "1.0");
+        m.getMainAttributes().putValue("Bundle-ManifestVersion", "2");
+        m.getMainAttributes().putValue("Bundle-SymbolicName", name);
+        m.getMainAttributes().putValue("Bundle-Name", name);
+        m.getMainAttributes().putValue("Bundle-Version", "1.0.0");
+        m.getMainAttributes().putValue(header, value);
+        try (JarOutputStream out = new JarOutputStream(Files.newOutputStream(jar), m)) {
+            out.putNextEntry(new JarEntry("example/readme.txt"));
+            out.write("a test bundle\n".getBytes(StandardCharsets.UTF_8));
+            out.closeEntry();
+        }
+    }
+
+    /**
+     * Review finding: plugins dropped in together are installed in name order, so one that imports a
+     * package the other exports was started before that one was there, failed, and was never tried
+     * again; it stayed INSTALLED until its file changed.
+     */
+    @Test
+    void aPluginThatNeedsAnotherDroppedWithItStartsOnceTheOtherIsThere() throws Exception {
+        Path work = Scratch.dir("mayastor-plugin-deps");
+        Path plugins = Files.createDirectories(work.resolve("plugins"));
+        String endpoint = "127.0.0.1:" + freePort();
+        try (Mayastor.NodeProcess node = new Mayastor.NodeProcess("--node-id", "deps", "--grpc-endpoint", endpoint,
+                "--state-dir", work.resolve("state").toString(), "--buffers-mb", "64", "--plugins-dir", plugins.toString(),
+                "--nvmf-port", String.valueOf(freePort()), "--iscsi-port", String.valueOf(freePort()))) {
+            assertNotNull(node.await(l -> l.startsWith("mayastor node deps ready"), 60), node.output());
+            manifestOnly(work.resolve("a-uses-lib.jar"), "example.user", "Import-Package", "example.lib");
+            manifestOnly(work.resolve("b-lib.jar"), "example.lib", "Export-Package", "example.lib");
+            Files.move(work.resolve("a-uses-lib.jar"), plugins.resolve("a-uses-lib.jar"));
+            Files.move(work.resolve("b-lib.jar"), plugins.resolve("b-lib.jar"));
+            assertNotNull(node.await(l -> l.contains("plugin example.user 1.0.0 cannot start"), 15), node.output());
+            assertNotNull(node.await(l -> l.contains("plugin example.user 1.0.0 started"), 15), node.output());
+            String bundles = Mayastor.run("shell", "--node", endpoint, "lb").out();
+            assertTrue(bundles.lines().anyMatch(l -> l.contains("Active") && l.contains("example.user")), bundles);
+            assertTrue(bundles.lines().anyMatch(l -> l.contains("Active") && l.contains("example.lib")), bundles);
+        }
+    }
 }
