@@ -1,5 +1,5 @@
 #!/bin/sh
-# Builds the node image mayastorj/mayastor:VERSION as an OCI archive, without a Docker daemon and
+# Builds the node image docker.io/mayastorj/mayastor:VERSION as an OCI archive, without a Docker daemon and
 # without a registry: a Debian bookworm root file system made with debootstrap (minbase, plus the
 # tools the CSI node plugin runs: nvme-cli, open-iscsi, e2fsprogs, xfsprogs), a Java runtime cut
 # from this machine's JDK with jlink, and the distribution (distribution/target/mayastor), committed
@@ -20,7 +20,9 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 . "$ROOT/distribution/src/main/dist/bin/find-jdk.sh"
 DIST="$ROOT/distribution/target/mayastor"
 VERSION=$(sed -n 's:.*<version>\(.*\)-SNAPSHOT</version>.*:\1:p' "$ROOT/pom.xml" | head -n 1)
-TAG="mayastorj/mayastor:$VERSION"
+# fully qualified: `ctr images import` keeps an OCI archive's name as written, and the kubelet (CRI)
+# looks images up as docker.io/…; a short name would not be found on the node and be pulled
+TAG="docker.io/mayastorj/mayastor:$VERSION"
 OUT=$(realpath -m "${1:-$ROOT/distribution/target/mayastor-image.tar}")
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/mayastor-image"

@@ -30,7 +30,7 @@ class ImageTest {
         assertTrue(build.waitFor(15, TimeUnit.MINUTES), output);
         System.out.printf("ImageTest: build-image.sh in %.0f s:%n%s", (System.nanoTime() - start) / 1e9, output);
         assertEquals(0, build.exitValue(), output);
-        assertTrue(output.contains("mayastorj/mayastor:0.1.0, "), output);
+        assertTrue(output.contains("docker.io/mayastorj/mayastor:0.1.0, "), output);
         assertTrue(output.contains("node       image-smoke\n"), output);
         assertTrue(output.contains("\n== smoke test passed\n"), output);
         assertTrue(Files.size(out) > 50L << 20, "an archive of " + Files.size(out) + " bytes");

@@ -62,7 +62,7 @@ import org.junit.jupiter.api.TestInstance;
 class ManifestTest {
 
     private static final Path DEPLOY = Path.of("..", "deploy");
-    private static final String IMAGE = "mayastorj/mayastor:0.1.0";
+    private static final String IMAGE = "docker.io/mayastorj/mayastor:0.1.0";
     private static final String MAYASTOR = "/opt/mayastor/bin/mayastor";
     /** What the kubelet substitutes into $(VAR) in args: the env values of a pod on node-1. */
     private static final Map<String, String> POD_ENV = Map.of("MY_NODE_NAME", "node-1", "MY_POD_IP", "10.1.2.3");
