@@ -65,6 +65,11 @@ public final class BdevUri {
             throw MayastorException.invalidArgument(
                     "'%s' is not a device URI: it has no scheme (e.g. malloc:///NAME?size_mb=64, aio:///PATH)", trimmed);
         }
+        if (uri.getRawFragment() != null) {
+            // dropped, '/srv/a#1.img' opened (and a pool create zeroed) '/srv/a'
+            throw MayastorException.invalidArgument(
+                    "'%s': a device URI has no #fragment (write a '#' in a file name as %%23)", trimmed);
+        }
         if (uri.isOpaque()) {
             throw MayastorException.invalidArgument(
                     "'%s' is not a device URI: expected %s://[host]/path", trimmed, uri.getScheme());

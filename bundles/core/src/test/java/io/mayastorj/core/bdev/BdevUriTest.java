@@ -51,6 +51,14 @@ class BdevUriTest {
         assertEquals("malloc", BdevUri.parse("MALLOC:///m0?size_mb=1").scheme());
     }
 
+    /** Review finding: the fragment was dropped, so '/srv/a#1.img' opened '/srv/a'. */
+    @Test
+    void aFragmentIsRejected() {
+        assertEquals("'/srv/pools/a#1.img': a device URI has no #fragment (write a '#' in a file name as %23)",
+                invalid("/srv/pools/a#1.img").getMessage());
+        assertEquals("/srv/pools/a#1.img", BdevUri.parse("/srv/pools/a%231.img").path());
+    }
+
     @Test
     void emptyUriIsRejected() {
         assertEquals("a device URI is required, e.g. malloc:///m0?size_mb=64", invalid("  ").getMessage());

@@ -48,7 +48,10 @@ final class ClusterAllocator {
     private final BitSet reserving = new BitSet();
     /** Clusters out of a replica's map by an unmap and not yet zeroed; in the superblock's reserved list. */
     private final BitSet releasing = new BitSet();
+    private int releasingCount;
     private final int maxReleasing;
+    /** Zero writes of given-back clusters still at the device (an export waits for them). */
+    private int zeroing;
     private final int reserveBatch;
     private boolean reserveScheduled;
     private List<Runnable> afterReserve = new ArrayList<>();
@@ -70,10 +73,14 @@ final class ClusterAllocator {
             this.epoch = replica.currentEpoch();
         }
 
+        /**
+         * No I/O that found the cluster mapped can still reach it. Not taken from the replica being
+         * closed: a close marks it closed first and then waits for its I/O, and a write that found
+         * the cluster could land after zeros written meanwhile; its epoch counters say when it is done.
+         */
         boolean drained() {
             long now = replica.epochGeneration;
-            return replica.isClosed() || now >= generation + 2
-                    || (now == generation + 1 && replica.epochInFlight[epoch].sum() == 0);
+            return now >= generation + 2 || (now == generation + 1 && replica.epochInFlight[epoch].sum() == 0);
         }
     }
 
@@ -175,16 +182,17 @@ final class ClusterAllocator {
      */
     boolean release(Replica replica, long cluster, int physical) {
         synchronized (pool.lock) {
-            if (replica.physical(cluster) != physical || replica.isClosed()) {
+            if (replica.physical(cluster) != physical) {
                 return true; // another unmap took it out already
             }
-            if (releasing.cardinality() >= maxReleasing) {
+            if (replica.isClosed() || releasingCount >= maxReleasing) {
                 return false;
             }
             replica.setPhysical(cluster, 0);
             replica.allocatedClusters--;
             pages.markDirty(replica.mapPageNumbers[(int) (cluster / Replica.ENTRIES)]);
             releasing.set(physical - 1);
+            releasingCount++;
             pendingFree.add(new PendingFree(replica, physical - 1));
             replica.tryFlipEpoch();
             return true;
@@ -201,8 +209,33 @@ final class ClusterAllocator {
         return !pendingFree.isEmpty();
     }
 
+    /**
+     * Waits (up to {@code millis}) for the zero writes still at the device: an export lets the
+     * device go after this, and a late zero write would land in a cluster the next import hands out.
+     */
+    void awaitZeroing(long millis) throws InterruptedException {
+        long deadline = System.currentTimeMillis() + millis;
+        synchronized (pool.lock) {
+            while (zeroing > 0) {
+                long left = deadline - System.currentTimeMillis();
+                if (left <= 0) {
+                    LOG.log(Level.WARNING, "pool {0}: {1} zero writes of unmapped clusters still at the device after {2} ms",
+                            pool.name, String.valueOf(zeroing), String.valueOf(millis));
+                    return;
+                }
+                pool.lock.wait(left);
+            }
+        }
+    }
+
     /** Zeroes drained given-back clusters on the device (not waiting); each is free once that is done. */
     void zeroReleased(List<Integer> clusters) {
+        if (clusters.isEmpty()) {
+            return;
+        }
+        synchronized (pool.lock) {
+            zeroing += clusters.size();
+        }
         long blocks = pool.layout.clusterSize() / pool.device.blockSize();
         for (int cluster : clusters) {
             pool.device.writeZeroes(pool.layout.clusterOffset(cluster) / pool.device.blockSize(), blocks, ZEROED,
@@ -212,11 +245,15 @@ final class ClusterAllocator {
 
     private void zeroed(Released released, IoStatus status) {
         synchronized (pool.lock) {
+            if (--zeroing == 0) {
+                pool.lock.notifyAll();
+            }
             if (status != IoStatus.SUCCESS) {
                 LOG.log(Level.WARNING, "pool {0}: zeroing unmapped cluster {1} failed ({2}); it is held until the "
                         + "next import zeroes it", pool.name, String.valueOf(released.cluster()), status);
             } else if (releasing.get(released.cluster())) {
                 releasing.clear(released.cluster());
+                releasingCount--;
                 usedClusters.clear(released.cluster());
                 warnedFull = false;
             }
@@ -336,20 +373,35 @@ final class ClusterAllocator {
 
     /**
      * Before a destroyed replica's clusters are zeroed: the clusters its unmaps gave back that wait
-     * for their zeroing, taken from that wait to be zeroed with the rest.
+     * for their zeroing, to be zeroed with the rest (they stay in the wait until {@link #freeDestroyed}:
+     * a destroy whose zeroing fails finds them again when it is resumed).
      */
-    List<Integer> takePending(Replica replica) {
-        List<Integer> taken = new ArrayList<>();
-        pendingFree.removeIf(p -> p.replica == replica && taken.add(p.cluster));
-        return taken;
+    List<Integer> pendingOf(Replica replica) {
+        List<Integer> clusters = new ArrayList<>();
+        for (PendingFree p : pendingFree) {
+            if (p.replica == replica) {
+                clusters.add(p.cluster);
+            }
+        }
+        return clusters;
     }
 
-    /** A destroyed replica's clusters (with {@link #takePending}'s), zeroed and out of the committed metadata: free. */
-    void freeDestroyed(List<Integer> clusters) {
-        for (int cluster : clusters) {
-            releasing.clear(cluster);
-        }
-        freeZeroed(clusters);
+    /**
+     * A destroyed replica's clusters, zeroed and out of the committed metadata: free, and so are the
+     * ones its unmaps gave back that still wait. (One the zeroing after a commit took meanwhile is
+     * freed by that zeroing.)
+     */
+    void freeDestroyed(Replica replica, List<Integer> mapped) {
+        freeZeroed(mapped);
+        pendingFree.removeIf(p -> {
+            if (p.replica != replica) {
+                return false;
+            }
+            releasing.clear(p.cluster);
+            releasingCount--;
+            usedClusters.clear(p.cluster);
+            return true;
+        });
     }
 
     /** A commit of sequence {@code seq} holds the map change of every cluster given back so far. */

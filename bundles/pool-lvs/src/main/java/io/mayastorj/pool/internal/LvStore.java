@@ -388,9 +388,12 @@ public final class LvStore {
                     }
                 }
             }
-            clusters.addAll(allocator.takePending(replica));
         }
-        deviceIo.zeroClusters(layout, clusters);
+        List<Integer> zeroed = new ArrayList<>(clusters);
+        synchronized (lock) {
+            zeroed.addAll(allocator.pendingOf(replica));
+        }
+        deviceIo.zeroClusters(layout, zeroed);
         synchronized (lock) {
             replicas.remove(replica.uuid());
             for (int page : replica.mapPageNumbers) {
@@ -404,7 +407,7 @@ public final class LvStore {
         committer.commitNow();
         synchronized (lock) {
             // zeroed, and no committed metadata points at them any more
-            allocator.freeDestroyed(clusters);
+            allocator.freeDestroyed(replica, clusters);
         }
     }
 
@@ -507,6 +510,11 @@ public final class LvStore {
             });
         } catch (MayastorException e) {
             LOG.log(Level.WARNING, "pool {0}: the last commit failed: {1}", name, e.getMessage());
+        }
+        try {
+            allocator.awaitZeroing(30_000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
         synchronized (lock) {
             closed = true;

@@ -8,6 +8,8 @@ import io.mayastorj.pool.internal.format.Layout;
 import io.mayastorj.pool.internal.format.ReplicaRecord;
 import io.mayastorj.pool.internal.format.Superblock;
 import java.io.IOException;
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
@@ -32,6 +34,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  */
 final class MetadataCommitter {
 
+    private static final Logger LOG = System.getLogger("mayastor.pool");
+
     private final LvStore pool;
     private final MetadataPageTable pages;
     private final ClusterAllocator allocator;
@@ -46,6 +50,8 @@ final class MetadataCommitter {
      * hold the cluster mapping of a write this flush has to make durable.
      */
     private boolean committing;
+    /** A commit for the given-back clusters is on the pool thread's queue. */
+    private boolean freeScheduled;
     private boolean commitScheduled;
 
     MetadataCommitter(LvStore pool, MetadataPageTable pages, ClusterAllocator allocator, PoolDevice deviceIo) {
@@ -77,9 +83,13 @@ final class MetadataCommitter {
             }
             // A commit in progress may not be durable yet, nor cover writes that ended after its own
             // device flush: such a flush waits for the next commit, which flushes the device again.
-            // Clusters an unmap gave back are zeroed and freed by a commit, with changes or not.
-            if (pages.hasChanges() || commitScheduled || committingFlushes != null || committing
-                    || allocator.hasPendingFrees()) {
+            if (allocator.hasPendingFrees() && !freeScheduled && !commitScheduled) {
+                // clusters an unmap gave back are zeroed and freed by a commit, with changes or not; this
+                // flush does not wait for it
+                freeScheduled = true;
+                pool.thread.execute(this::commitForFrees);
+            }
+            if (pages.hasChanges() || commitScheduled || committingFlushes != null || committing) {
                 waitingFlushes.add(io);
                 if (!commitScheduled) {
                     commitScheduled = true;
@@ -89,6 +99,17 @@ final class MetadataCommitter {
             }
         }
         pool.device.flush(Replica.PIECE_DONE, io);
+    }
+
+    private void commitForFrees() {
+        synchronized (pool.lock) {
+            freeScheduled = false;
+        }
+        try {
+            commitNow();
+        } catch (IOException | RuntimeException e) {
+            LOG.log(Level.WARNING, "pool {0}: a commit to free unmapped clusters failed: {1}", pool.name, e.getMessage());
+        }
     }
 
     private void groupCommit() {

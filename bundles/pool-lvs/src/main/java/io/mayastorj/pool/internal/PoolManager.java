@@ -13,6 +13,7 @@ import io.mayastorj.core.transport.ShareManager;
 import io.mayastorj.core.transport.ShareOptions;
 import io.mayastorj.pool.internal.format.Layout;
 import io.mayastorj.pool.internal.format.ReplicaRecord;
+import io.mayastorj.pool.internal.format.Superblock;
 import java.io.IOException;
 import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
@@ -288,6 +289,19 @@ public final class PoolManager {
         LvStore store;
         Entry replaced = null;
         try {
+            // which pool the disk holds is looked at before the import, which writes (it erases a dead
+            // commit's pages, zeroes clusters, finishes destroys; a forced rollback zeroes every free one)
+            LvStore.Probe probe = LvStore.probe(device, buffers);
+            Superblock found = probe instanceof LvStore.Probe.Valid v ? v.superblock()
+                    : probe instanceof LvStore.Probe.Damaged d ? d.fallback() : null;
+            if (found != null && name != null && !name.isEmpty() && !found.name().equals(name)) {
+                throw MayastorException.failedPrecondition("%s holds pool %s, not %s; nothing was written", disk,
+                        found.name(), name);
+            }
+            if (found != null && uuid != null && !found.poolUuid().equals(uuid)) {
+                throw MayastorException.failedPrecondition("%s holds pool %s with uuid %s, not %s; nothing was written",
+                        disk, found.name(), found.poolUuid(), uuid);
+            }
             store = LvStore.open(device, buffers, forceRollback);
             if (name != null && !name.isEmpty() && !store.name().equals(name)) {
                 store.export();

@@ -202,7 +202,7 @@ class LvStoreTest {
     }
 
     @Test
-    void unmappingWholeClustersGivesThemBack() {
+    void unmappingWholeClustersGivesThemBack() throws InterruptedException {
         pool = create(MIB);
         Replica thin = pool.createReplica(R1, "thin", 16L * MIB, true, "");
         long bpc = MIB / 512;
@@ -216,8 +216,13 @@ class LvStoreTest {
         assertEquals(0, fx.readStamp(thin, 0, 1), "the kept half is intact");
         assertEquals(-1, fx.readStamp(thin, bpc, 1), "unmapped: zeros");
         assertEquals(-1, fx.readStamp(thin, 2 * bpc, 1), "zeroed part of a cluster kept");
-        assertEquals(IoStatus.SUCCESS, BlockingIo.flush(thin, T)); // a second commit frees drained clusters
-        assertEquals(3L * MIB, pool.usedBytes(), "the cluster went back to the pool");
+        // a later commit zeroes the drained cluster (a flush asks for one), and it is free once that is written
+        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(10);
+        while (pool.usedBytes() != 3L * MIB) {
+            assertTrue(System.nanoTime() < deadline, "the cluster never went back to the pool: " + pool.usedBytes());
+            assertEquals(IoStatus.SUCCESS, BlockingIo.flush(thin, T));
+            Thread.sleep(10);
+        }
         assertTrue(thin.holdsData(0, 1), "cluster 0 is allocated");
         assertFalse(thin.holdsData(bpc, bpc), "cluster 1 went back: it reads as zeros, a rebuild skips it");
         assertTrue(thin.holdsData(bpc, bpc + 1), "a range reaching into cluster 2 may hold data");
@@ -227,6 +232,35 @@ class LvStoreTest {
         assertEquals(3, fx.readStamp(replica(R1), 3 * bpc, 1));
     }
 
+    /** A thin replica's cluster 0, given back by an unmap (committed) while a write that found it mapped is held at the device. */
+    private record GivenBack(GatedDevice gated, Replica thin, int cluster, long deviceLba,
+                             java.util.concurrent.Future<?> late, java.util.concurrent.ExecutorService threads)
+            implements AutoCloseable {
+        @Override
+        public void close() {
+            gated.releaseWrites();
+            threads.shutdown();
+        }
+    }
+
+    private GivenBack givenBackUnderAWrite() throws Exception {
+        GatedDevice gated = new GatedDevice(fx.device);
+        pool = LvStore.create("p0", POOL, gated, MIB, fx.buffers);
+        Replica thin = pool.createReplica(R1, "thin", 8L * MIB, true, "");
+        fx.writeStamped(thin, 0, 8, 1, 1);
+        int cluster = thin.physical(0) - 1;
+        long deviceLba = pool.layout.clusterOffset(cluster) / 512;
+        gated.holdWritesAt(deviceLba + 8);
+        var threads = java.util.concurrent.Executors.newCachedThreadPool();
+        var late = threads.submit(() -> fx.writeStamped(thin, 8, 8, 1, 2)); // found the cluster mapped
+        GivenBack given = new GivenBack(gated, thin, cluster, deviceLba, late, threads);
+        assertTrue(gated.awaitWriteHeld(10), "the write reached the device");
+        assertEquals(IoStatus.SUCCESS, BlockingIo.unmap(thin, 0, MIB / 512, T));
+        assertEquals(IoStatus.SUCCESS, BlockingIo.flush(thin, T)); // committed: the cluster is out of the map
+        assertEquals(-1, fx.readStamp(thin, 8, 1), "unmapped: zeros");
+        return given;
+    }
+
     /**
      * Review finding: an unmap zeroed a whole cluster and then took it out of the map, so a write that
      * had found the cluster mapped could land after the zeros, and the cluster went back to the pool
@@ -234,35 +268,20 @@ class LvStoreTest {
      */
     @Test
     void aClusterGivenBackIsZeroedOnlyAfterTheWritesThatFoundIt() throws Exception {
-        GatedDevice gated = new GatedDevice(fx.device);
-        pool = LvStore.create("p0", POOL, gated, MIB, fx.buffers);
-        Replica thin = pool.createReplica(R1, "thin", 8L * MIB, true, "");
-        long bpc = MIB / 512;
-        fx.writeStamped(thin, 0, 8, 1, 1);
-        int cluster = thin.physical(0) - 1;
-        long deviceLba = pool.layout.clusterOffset(cluster) / 512;
-        gated.holdWritesAt(deviceLba + 8);
-        var threads = java.util.concurrent.Executors.newCachedThreadPool();
-        try {
-            var late = threads.submit(() -> fx.writeStamped(thin, 8, 8, 1, 2)); // found the cluster mapped
-            assertTrue(gated.awaitWriteHeld(10), "the write reached the device");
-            assertEquals(IoStatus.SUCCESS, BlockingIo.unmap(thin, 0, bpc, T));
-            assertEquals(IoStatus.SUCCESS, BlockingIo.flush(thin, T));
-            assertEquals(-1, fx.readStamp(thin, 8, 1), "unmapped: zeros");
-            gated.releaseWrites();
-            late.get(30, java.util.concurrent.TimeUnit.SECONDS);
-        } finally {
-            gated.releaseWrites();
-            threads.shutdown();
+        GivenBack given;
+        try (GivenBack g = givenBackUnderAWrite()) {
+            given = g;
+            g.gated().releaseWrites();
+            g.late().get(30, java.util.concurrent.TimeUnit.SECONDS);
         }
         pool.createReplica(R2, "other", MIB, true, ""); // a commit with changes
         long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(10);
-        while (clusterUsed(cluster)) {
+        while (clusterUsed(given.cluster())) {
             assertTrue(System.nanoTime() < deadline, "the cluster never went back to the pool");
-            assertEquals(IoStatus.SUCCESS, BlockingIo.flush(thin, T)); // commits free what has drained
+            assertEquals(IoStatus.SUCCESS, BlockingIo.flush(given.thin(), T)); // commits free what has drained
             Thread.sleep(10);
         }
-        for (long lba = deviceLba; lba < deviceLba + 16; lba++) {
+        for (long lba = given.deviceLba(); lba < given.deviceLba() + 16; lba++) {
             assertEquals(-1, fx.readStamp(fx.device, lba, 1), "a free cluster holds data at device block " + lba);
         }
     }
@@ -270,21 +289,10 @@ class LvStoreTest {
     /** The crash case of the above: a cluster out of the map but not yet zeroed is zeroed by the import. */
     @Test
     void aClusterGivenBackAndNotYetZeroedIsZeroedByTheNextImport() throws Exception {
-        GatedDevice gated = new GatedDevice(fx.device);
-        pool = LvStore.create("p0", POOL, gated, MIB, fx.buffers);
-        Replica thin = pool.createReplica(R1, "thin", 8L * MIB, true, "");
-        long bpc = MIB / 512;
-        fx.writeStamped(thin, 0, 8, 1, 1);
-        int cluster = thin.physical(0) - 1;
-        gated.holdWritesAt(pool.layout.clusterOffset(cluster) / 512 + 8);
-        var threads = java.util.concurrent.Executors.newCachedThreadPool();
-        try {
-            threads.submit(() -> fx.writeStamped(thin, 8, 8, 1, 2)); // never ends: the node "dies" first
-            assertTrue(gated.awaitWriteHeld(10), "the write reached the device");
-            assertEquals(IoStatus.SUCCESS, BlockingIo.unmap(thin, 0, bpc, T));
-            assertEquals(IoStatus.SUCCESS, BlockingIo.flush(thin, T)); // the unmap is committed, the cluster not zeroed
+        try (GivenBack g = givenBackUnderAWrite()) { // the write never ends: the node "dies" first
+            long offset = pool.layout.clusterOffset(g.cluster());
             try (RandomAccessFile f = new RandomAccessFile(fx.file.toFile(), "r")) {
-                f.seek(pool.layout.clusterOffset(cluster));
+                f.seek(offset);
                 assertTrue(f.readLong() != 0, "the cluster still holds its data");
             }
             // a crash now: the file as the device holds it, imported by a new node
@@ -294,16 +302,13 @@ class LvStoreTest {
             try {
                 LvStore imported = LvStore.open(after.device, after.buffers);
                 try (RandomAccessFile f = new RandomAccessFile(crashed.toFile(), "r")) {
-                    f.seek(imported.layout.clusterOffset(cluster));
+                    f.seek(offset);
                     assertEquals(0, f.readLong(), "the import zeroed the given-back cluster");
                 }
                 imported.export();
             } finally {
                 after.close();
             }
-        } finally {
-            gated.releaseWrites();
-            threads.shutdown();
         }
     }
 

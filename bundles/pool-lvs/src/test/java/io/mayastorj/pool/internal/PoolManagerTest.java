@@ -350,13 +350,19 @@ class PoolManagerTest {
         assertTrue(registry.list().isEmpty(), "a failed import leaves nothing behind");
     }
 
+    /** Review finding: the pool was imported (which writes: a commit, repairs, a forced rollback's zeroing) before its name was compared. */
     @Test
-    void importingTheWrongPoolIsRefused() {
+    void importingTheWrongPoolIsRefusedBeforeAnythingIsWritten() throws Exception {
         pools.create("p0", null, disk.toString(), MIB);
         pools.export("p0");
-        assertEquals(disk + " holds pool p0, not p9",
-                refused(ErrorKind.FAILED_PRECONDITION, () -> pools.importPool("p9", null, disk.toString())).getMessage());
+        byte[] before = java.nio.file.Files.readAllBytes(disk);
+        assertEquals(disk + " holds pool p0, not p9; nothing was written",
+                refused(ErrorKind.FAILED_PRECONDITION, () -> pools.importPool("p9", null, disk.toString(), true)).getMessage());
         assertEquals("pool p9 not found", refused(ErrorKind.NOT_FOUND, () -> pools.find("p9")).getMessage());
+        UUID other = UUID.fromString("99999999-2222-4333-8444-555555555555");
+        assertTrue(refused(ErrorKind.FAILED_PRECONDITION, () -> pools.importPool(null, other, disk.toString()))
+                .getMessage().endsWith(", not " + other + "; nothing was written"));
+        assertTrue(java.util.Arrays.equals(before, java.nio.file.Files.readAllBytes(disk)), "the disk is as it was");
     }
 
     @Test

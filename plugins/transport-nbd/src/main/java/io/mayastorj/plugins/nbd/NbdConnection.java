@@ -299,8 +299,10 @@ final class NbdConnection extends TcpConnection {
                 submit(r, device, bs, length);
             } catch (IOException | RuntimeException e) {
                 // the connection ends with this request read only in part (its data cut short, the
-                // socket closed under it): it was given to nobody, so its slot and buffer go back here
-                r.release();
+                // socket closed under it): given to nobody, its slot and buffer go back here
+                if (!r.handed) {
+                    r.release();
+                }
                 throw e;
             }
         }
@@ -311,7 +313,7 @@ final class NbdConnection extends TcpConnection {
         int type = r.type;
         if (type == Nbd.CMD_WRITE && length > Nbd.MAX_PAYLOAD) {
             skip(length);
-            reply(r, Nbd.EINVAL);
+            reply(hand(r), Nbd.EINVAL);
             return;
         }
         int error = check(device, type, r.offset, length, bs);
@@ -319,7 +321,7 @@ final class NbdConnection extends TcpConnection {
             if (type == Nbd.CMD_WRITE) {
                 skip(length);
             }
-            reply(r, error);
+            reply(hand(r), error);
             return;
         }
         long lba = r.offset / bs;
@@ -327,22 +329,30 @@ final class NbdConnection extends TcpConnection {
         switch (type) {
             case Nbd.CMD_READ, Nbd.CMD_WRITE -> {
                 if (length == 0) {
-                    reply(r, 0);
+                    reply(hand(r), 0);
                     return;
                 }
                 r.buffer = allocate((int) length);
                 if (type == Nbd.CMD_WRITE) {
                     receivePayload(r.buffer.bytes(), (int) length);
+                    hand(r);
                     device.write(r.buffer, 0, lba, blocks, r, device);
                 } else {
+                    hand(r);
                     device.read(r.buffer, 0, lba, blocks, r, device);
                 }
             }
-            case Nbd.CMD_FLUSH -> device.flush(r, device);
-            case Nbd.CMD_TRIM -> device.unmap(lba, blocks, r, device);
-            case Nbd.CMD_WRITE_ZEROES -> device.writeZeroes(lba, blocks, r, device);
-            default -> reply(r, Nbd.EINVAL); // CACHE, BLOCK_STATUS (not negotiated), anything newer
+            case Nbd.CMD_FLUSH -> device.flush(hand(r), device);
+            case Nbd.CMD_TRIM -> device.unmap(lba, blocks, hand(r), device);
+            case Nbd.CMD_WRITE_ZEROES -> device.writeZeroes(lba, blocks, hand(r), device);
+            default -> reply(hand(r), Nbd.EINVAL); // CACHE, BLOCK_STATUS (not negotiated), anything newer
         }
+    }
+
+    /** From here on the request is the bdev's or the reply queue's: an error after this does not release it. */
+    private Request hand(Request r) {
+        r.handed = true;
+        return r;
     }
 
     /** Sends the replies ready so far, then reads what the socket has (blocking when it has nothing). */
@@ -526,7 +536,9 @@ final class NbdConnection extends TcpConnection {
                 ByteBuffer last = gather[parts - 1];
                 writingSince = System.nanoTime() | 1;
                 while (last.hasRemaining()) {
-                    channel.write(gather, 0, parts);
+                    if (channel.write(gather, 0, parts) > 0) {
+                        writingSince = System.nanoTime() | 1; // a slow reader is still a reader
+                    }
                 }
             }
         } catch (IOException e) {
@@ -580,6 +592,7 @@ final class NbdConnection extends TcpConnection {
         int error;
         DmaBuffer buffer;
         boolean flushing;
+        boolean handed;
 
         Request(int index) {
             this.index = index;
@@ -593,6 +606,7 @@ final class NbdConnection extends TcpConnection {
             this.offset = offset;
             this.length = length;
             this.flushing = false;
+            this.handed = false;
         }
 
         @Override

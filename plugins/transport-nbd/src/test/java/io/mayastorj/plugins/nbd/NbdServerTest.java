@@ -278,7 +278,12 @@ class NbdServerTest {
             for (int i = 0; i < 16; i++) { // 32 MiB of reads: the whole pool
                 c.request(Nbd.CMD_READ, 0, i, 0, Nbd.MAX_PAYLOAD, null);
             }
-            Thread.sleep(500);
+            long until = System.nanoTime() + 5_000_000_000L;
+            while (bytesInUse() < NbdConnection.BUFFER_BUDGET / 2) { // it has taken buffers: now, not before, it is checked
+                assertTrue(System.nanoTime() < until, "the reads never took buffers");
+                Thread.sleep(5);
+            }
+            Thread.sleep(300);
             assertTrue(bytesInUse() <= NbdConnection.BUFFER_BUDGET, bytesInUse() + " bytes of buffers held by one client");
             long deadline = System.nanoTime() + 5_000_000_000L;
             while (t.connections() > 0) {

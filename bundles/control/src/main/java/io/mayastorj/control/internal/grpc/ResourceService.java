@@ -112,13 +112,14 @@ public final class ResourceService extends ResourceRpcGrpc.ResourceRpcImplBase {
             if (current == null) {
                 throw MayastorException.aborted("%s was deleted meanwhile: apply it again", label);
             }
-            String read = wanted.getMetadata().getResourceVersion();
-            if (read != null && !read.equals(current.getMetadata().getResourceVersion())) {
-                // a manifest saved from `get -o yaml` and applied later would put back what changed since
-                // (where the volume is published, among others): refused, as the API server refuses it
-                throw MayastorException.aborted("%s was changed since this manifest was read (resourceVersion %s, now %s): "
-                        + "get it again, or leave metadata.resourceVersion out", label, read,
-                        current.getMetadata().getResourceVersion());
+            Long read = wanted.getMetadata().getGeneration();
+            if (read != null && !read.equals(current.getMetadata().getGeneration())) {
+                // a manifest saved from `get -o yaml` and applied after the spec changed would put back
+                // what changed since (where the volume is published, among others): refused. The
+                // generation, not the resourceVersion: status writes (a pool's usage) change that often
+                throw MayastorException.aborted("%s was changed since this manifest was read (generation %d, now %d): "
+                        + "get it again, or leave metadata.generation out", label, read,
+                        current.getMetadata().getGeneration());
             }
             String before = serialization.asJson(current.getSpec()) + current.getMetadata().getLabels()
                     + current.getMetadata().getAnnotations();

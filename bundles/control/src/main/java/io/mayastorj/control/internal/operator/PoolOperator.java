@@ -82,6 +82,7 @@ public final class PoolOperator {
     public void reconcile(String name) {
         Optional<MayastorPool> found = store.get(MayastorPool.class, name);
         if (found.isEmpty()) {
+            usageWritten.remove(name);
             return;
         }
         MayastorPool msp = found.get();

@@ -34,7 +34,8 @@ final class IscsiConnection {
     /** Commands the initiator may have outstanding: MaxCmdSN = ExpCmdSN + WINDOW - 1. */
     static final int WINDOW = 128;
 
-    private enum Phase { LOGIN, FULL_FEATURE, LOGGED_OUT, CLOSED }
+    /** ENDING: after an error that ends the connection once its answer is sent; what comes meanwhile is dropped. */
+    private enum Phase { LOGIN, FULL_FEATURE, LOGGED_OUT, ENDING, CLOSED }
 
     private enum ReadState { BHS, EXTRA, DATA, TAIL }
 
@@ -295,6 +296,7 @@ final class IscsiConnection {
         if (!digestOk) {
             // ERL 0: a data digest error is rejected, then the connection goes
             reject(0x02, header);
+            phase = Phase.ENDING; // a command behind it must not run (it could carry this PDU's half-made task)
             sender.closeAfterFlush();
             sender.postFlush();
             return;

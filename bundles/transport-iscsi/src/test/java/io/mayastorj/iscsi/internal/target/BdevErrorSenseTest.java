@@ -3,15 +3,9 @@ package io.mayastorj.iscsi.internal.target;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import io.mayastorj.core.bdev.BdevUri;
-import io.mayastorj.core.bdev.BlockDevice;
-import io.mayastorj.core.bdev.BlockDeviceBase;
-import io.mayastorj.core.bdev.IoCompletion;
 import io.mayastorj.core.bdev.IoStatus;
-import io.mayastorj.core.bdev.IoType;
-import io.mayastorj.core.buffer.DmaBuffer;
 import io.mayastorj.core.internal.bdev.MallocBdevFactory;
 import io.mayastorj.iscsi.internal.scsi.Sense;
-import java.util.UUID;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -23,73 +17,12 @@ import org.junit.jupiter.api.Test;
  */
 class BdevErrorSenseTest {
 
-    /** A RAM disk whose I/O fails with {@link #failure} while it is set. */
-    private static final class FailingDisk extends BlockDeviceBase {
-        private final BlockDevice ram;
-        volatile IoStatus failure;
-
-        FailingDisk(BlockDevice ram) {
-            super("failing", UUID.randomUUID(), ram.blockSize(), ram.blockCount());
-            this.ram = ram;
-        }
-
-        @Override
-        public String productName() {
-            return "Failing disk";
-        }
-
-        @Override
-        public int bufferAlignment() {
-            return 1;
-        }
-
-        @Override
-        public boolean supports(IoType type) {
-            return type == IoType.READ || type == IoType.WRITE || type == IoType.FLUSH;
-        }
-
-        @Override
-        protected <C> void doRead(DmaBuffer buffer, int bufferOffset, long lba, int blocks, IoCompletion<? super C> done,
-                                  C context) {
-            IoStatus f = failure;
-            if (f != null) {
-                complete(IoType.READ, 0, f, done, context);
-            } else {
-                ram.read(buffer, bufferOffset, lba, blocks, (s, c) -> complete(IoType.READ, (long) blocks * blockSize(), s,
-                        done, context), null);
-            }
-        }
-
-        @Override
-        protected <C> void doWrite(DmaBuffer buffer, int bufferOffset, long lba, int blocks, IoCompletion<? super C> done,
-                                   C context) {
-            IoStatus f = failure;
-            if (f != null) {
-                complete(IoType.WRITE, 0, f, done, context);
-            } else {
-                ram.write(buffer, bufferOffset, lba, blocks, (s, c) -> complete(IoType.WRITE, (long) blocks * blockSize(), s,
-                        done, context), null);
-            }
-        }
-
-        @Override
-        protected <C> void doFlush(IoCompletion<? super C> done, C context) {
-            IoStatus f = failure;
-            complete(IoType.FLUSH, 0, f != null ? f : IoStatus.SUCCESS, done, context);
-        }
-
-        @Override
-        protected void doClose() {
-            ram.close();
-        }
-    }
-
     private IscsiFixture fx;
-    private FailingDisk disk;
+    private ControlledDisk disk;
 
     @BeforeEach
     void setUp() throws Exception {
-        disk = new FailingDisk(new MallocBdevFactory().create(BdevUri.parse("malloc:///ram?size_mb=1&blk_size=512")));
+        disk = new ControlledDisk(new MallocBdevFactory().create(BdevUri.parse("malloc:///ram?size_mb=1&blk_size=512")));
         fx = new IscsiFixture("failing", disk);
     }
 

@@ -137,6 +137,15 @@ class HostileInputTest {
             assertEquals(Bhs.NOP_OUT, Bhs.opcode(ByteBuffer.wrap(reject.data())), "the rejected header comes back");
             assertTrue(c.closedByTarget());
         }
+        // nothing behind the rejected PDU is served (a command there was given the rejected one's half-made task)
+        try (RawInitiator c = connect()) {
+            assertEquals(0, status(c.loginTo(fx.iqn, "DataDigest", "CRC32C")));
+            c.send(c.nopOut(8), new byte[8], false, true);
+            c.send(c.nopOut(0), null, false, false); // a good ping right behind it
+            assertEquals(Bhs.REJECT, c.receive().opcode());
+            org.junit.jupiter.api.Assertions.assertThrows(java.io.EOFException.class, c::receive,
+                    "nothing is answered after the reject");
+        }
     }
 
     /**

@@ -7,18 +7,10 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.mayastorj.core.bdev.BdevUri;
-import io.mayastorj.core.bdev.BlockDevice;
-import io.mayastorj.core.bdev.BlockDeviceBase;
-import io.mayastorj.core.bdev.IoCompletion;
-import io.mayastorj.core.bdev.IoType;
-import io.mayastorj.core.buffer.DmaBuffer;
 import io.mayastorj.core.internal.bdev.MallocBdevFactory;
 import io.mayastorj.iscsi.internal.protocol.Bhs;
 import io.mayastorj.iscsi.internal.scsi.Sense;
 import java.util.Arrays;
-import java.util.List;
-import java.util.UUID;
-import java.util.concurrent.CopyOnWriteArrayList;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -30,76 +22,34 @@ import org.junit.jupiter.api.Test;
  */
 class TaskManagementTest {
 
-    /** A RAM disk whose writes wait, while {@link #hold} is set, until the test lets them go. */
-    private static final class SlowDisk extends BlockDeviceBase {
-        private final BlockDevice ram;
-        volatile boolean hold;
-        final List<Runnable> held = new CopyOnWriteArrayList<>();
-
-        SlowDisk(BlockDevice ram) {
-            super("slow", UUID.randomUUID(), ram.blockSize(), ram.blockCount());
-            this.ram = ram;
-        }
-
-        @Override
-        public String productName() {
-            return "Slow disk";
-        }
-
-        @Override
-        public int bufferAlignment() {
-            return 1;
-        }
-
-        @Override
-        public boolean supports(IoType type) {
-            return type == IoType.READ || type == IoType.WRITE || type == IoType.FLUSH;
-        }
-
-        @Override
-        protected <C> void doRead(DmaBuffer buffer, int bufferOffset, long lba, int blocks, IoCompletion<? super C> done,
-                                  C context) {
-            ram.read(buffer, bufferOffset, lba, blocks, (s, c) -> complete(IoType.READ, (long) blocks * blockSize(), s, done,
-                    context), null);
-        }
-
-        @Override
-        protected <C> void doWrite(DmaBuffer buffer, int bufferOffset, long lba, int blocks, IoCompletion<? super C> done,
-                                   C context) {
-            Runnable write = () -> ram.write(buffer, bufferOffset, lba, blocks, (s, c) -> complete(IoType.WRITE,
-                    (long) blocks * blockSize(), s, done, context), null);
-            if (hold) {
-                held.add(write);
-            } else {
-                write.run();
-            }
-        }
-
-        @Override
-        protected <C> void doFlush(IoCompletion<? super C> done, C context) {
-            complete(IoType.FLUSH, 0, io.mayastorj.core.bdev.IoStatus.SUCCESS, done, context);
-        }
-
-        @Override
-        protected void doClose() {
-            ram.close();
-        }
-    }
-
     private IscsiFixture fx;
-    private SlowDisk disk;
+    private ControlledDisk disk;
 
     @BeforeEach
     void setUp() throws Exception {
-        disk = new SlowDisk(new MallocBdevFactory().create(BdevUri.parse("malloc:///ram?size_mb=8&blk_size=512")));
+        disk = new ControlledDisk(new MallocBdevFactory().create(BdevUri.parse("malloc:///ram?size_mb=8&blk_size=512")));
         fx = new IscsiFixture("slow", disk);
     }
 
     @AfterEach
     void tearDown() {
-        disk.hold = false;
-        disk.held.forEach(Runnable::run);
+        disk.release();
         fx.close();
+    }
+
+    /** ABORT TASK of {@code itt}, whose one write the disk holds: no answer until the write is let go, then "function complete". */
+    private void abortWaitsForTheWrite(ScsiSession s, int itt, String held) throws Exception {
+        for (int i = 0; i < 500 && disk.held.isEmpty(); i++) {
+            Thread.sleep(10);
+        }
+        assertEquals(1, disk.held.size(), held);
+        s.abortTask(itt);
+        assertNull(s.receive(300), "no answer while the aborted write may still land");
+        disk.release();
+        RawInitiator.Pdu answer = s.receive(5000);
+        assertNotNull(answer, "answered once the write is done");
+        assertEquals(Bhs.TASK_MANAGEMENT_RESPONSE, answer.opcode(), "no SCSI Response for the aborted write");
+        assertEquals(0, answer.bhs().get(2), "function complete");
     }
 
     @Test
@@ -110,25 +60,14 @@ class TaskManagementTest {
             disk.hold = true;
             ScsiSession.Held write = s.writeUntilR2t(ScsiSession.write16(0, 8), old.length);
             s.sendHeldData(write, old);
-            for (int i = 0; i < 500 && disk.held.isEmpty(); i++) {
-                Thread.sleep(10);
-            }
-            assertEquals(1, disk.held.size(), "the write is at the bdev");
-            s.abortTask(write.itt());
-            assertNull(s.receive(300), "no answer while the aborted write may still land");
-            disk.hold = false;
-            disk.held.forEach(Runnable::run);
-            RawInitiator.Pdu answer = s.receive(5000);
-            assertNotNull(answer, "answered once the write is done");
-            assertEquals(Bhs.TASK_MANAGEMENT_RESPONSE, answer.opcode(), "no SCSI Response for the aborted write");
-            assertEquals(0, answer.bhs().get(2), "function complete");
+            abortWaitsForTheWrite(s, write.itt(), "the write is at the bdev");
 
             byte[] retry = new byte[4096];
             Arrays.fill(retry, (byte) 'R');
             assertEquals(Sense.GOOD, s.command(ScsiSession.write16(0, 8), retry, 0).status());
             ScsiSession.Result read = s.command(ScsiSession.read16(0, 8), null, 4096);
             assertArrayEquals(retry, read.data(), "the retry is what the medium holds");
-            assertTrue(disk.held.size() == 1, "nothing else was held");
+            assertTrue(disk.held.isEmpty(), "nothing else was held");
         }
     }
 
@@ -146,17 +85,7 @@ class TaskManagementTest {
             byte[] caw = java.nio.ByteBuffer.allocate(16).put(0, (byte) 0x89).putLong(2, 0).put(13, (byte) 1).array();
             ScsiSession.Held write = s.writeUntilR2t(caw, data.length);
             s.sendHeldData(write, data);
-            for (int i = 0; i < 500 && disk.held.isEmpty(); i++) {
-                Thread.sleep(10);
-            }
-            assertEquals(1, disk.held.size(), "the compare matched and the write is at the bdev");
-            s.abortTask(write.itt());
-            assertNull(s.receive(300), "no answer while the aborted write may still land");
-            disk.hold = false;
-            disk.held.forEach(Runnable::run);
-            RawInitiator.Pdu answer = s.receive(5000);
-            assertNotNull(answer, "answered once the write is done");
-            assertEquals(Bhs.TASK_MANAGEMENT_RESPONSE, answer.opcode());
+            abortWaitsForTheWrite(s, write.itt(), "the compare matched and the write is at the bdev");
         }
     }
 }
