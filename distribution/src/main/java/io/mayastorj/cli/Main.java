@@ -98,9 +98,9 @@ public final class Main {
         List<String> rest = argv.subList(1, argv.size());
         try {
             return switch (argv.get(0)) {
-                case "node" -> runtime(NODE, rest, out);
-                case "control" -> runtime(CONTROL, rest, out);
-                case "csi-node" -> runtime(CSI_NODE, rest, out);
+                case "node" -> runtime(NODE, rest, out, err);
+                case "control" -> runtime(CONTROL, rest, out, err);
+                case "csi-node" -> runtime(CSI_NODE, rest, out, err);
                 case "ctl" -> new Ctl(out, err).run(rest);
                 case "shell" -> new ShellClient(System.in, out, err).run(rest);
                 case "demo" -> new Demo(out, err).run(rest);
@@ -134,7 +134,7 @@ public final class Main {
             CsiNodeSettings::load, "the CSI node");
 
     /** Runs a runtime (node, control, csi-node) until Ctrl-C or SIGTERM. */
-    private static int runtime(Runtime r, List<String> argv, PrintStream out) {
+    private static int runtime(Runtime r, List<String> argv, PrintStream out, PrintStream err) {
         Set<String> valued = new java.util.HashSet<>(Set.of("config"));
         r.keys().keySet().forEach(key -> valued.add(key.replace('.', '-')));
         Args args = Args.parse(argv, r.flags(), valued).atMost(0, r.usage().lines().findFirst().orElse(""));
@@ -154,11 +154,17 @@ public final class Main {
         } catch (IllegalArgumentException e) {
             throw new UsageException(e.getMessage());
         }
+        Path bundles = home().resolve("bundle"); // outside the try: a usage problem, exit 2
         try {
-            return new RuntimeLauncher(settings, home().resolve("bundle"), console, out).run();
+            return new RuntimeLauncher(settings, bundles, console, out).run();
         } catch (Exception e) {
-            out.println("error: " + r.what() + " failed: " + e);
-            e.printStackTrace();
+            // one line on stderr says what failed (a state directory that cannot be made, say); the
+            // trace follows only for what is not an I/O or settings problem, a bug to report
+            err.println("error: " + r.what() + " failed: " + (e.getMessage() == null ? e.toString() : e.getMessage()));
+            if (!(e instanceof java.io.IOException || e instanceof IllegalArgumentException
+                    || e instanceof IllegalStateException)) {
+                e.printStackTrace(err);
+            }
             return 1;
         }
     }

@@ -64,6 +64,7 @@ final class VolumeCtl {
                 out.print(reply, () -> reply.getResultsList().forEach(out.out::println));
             }
             case "get" -> {
+                args.atMost(3, "mayastor ctl get KIND [NAME] [-o table|yaml|json]");
                 String output = args.option("output", "table");
                 String name = args.positional().size() > 2 ? args.positional(2, "") : "";
                 var reply = control.resource().get(GetRequest.newBuilder().setKind(verb).setName(name).setOutput(output).build());
@@ -73,6 +74,7 @@ final class VolumeCtl {
                 }
             }
             case "delete" -> {
+                args.atMost(3, "mayastor ctl delete KIND NAME"); // one at a time: 'delete msv a b' deleted a only
                 String name = args.positional(2, "the name of the " + verb + " to delete");
                 var reply = control.resource().delete(DeleteRequest.newBuilder().setKind(verb).setName(name).build());
                 out.print(reply, () -> out.out.println(reply.getResult()));
@@ -98,6 +100,7 @@ final class VolumeCtl {
                 out.print(v, () -> out.out.print(table(List.of(v))));
             }
             case "list", "get" -> {
+                args.atMost(3, "mayastor ctl volume " + verb + " [NAME]");
                 String name = args.positional().size() > 2 ? args.positional(2, "") : "";
                 ListVolumesResponse reply = control.volume().listVolumes(ListVolumesRequest.newBuilder().setName(name).build());
                 out.print(reply, () -> {
@@ -111,6 +114,7 @@ final class VolumeCtl {
                 });
             }
             case "publish" -> {
+                args.atMost(3, "mayastor ctl volume publish NAME --node NODE");
                 String name = args.positional(2, "the volume name");
                 String node = args.option("node", null);
                 if (node == null) {
@@ -120,6 +124,7 @@ final class VolumeCtl {
                 out.print(v, () -> out.out.println(v.getDeviceUri()));
             }
             case "move" -> {
+                args.atMost(3, "mayastor ctl volume move NAME --target-node NODE");
                 String name = args.positional(2, "the volume name");
                 String node = args.option("target-node", null);
                 if (node == null) {
@@ -129,11 +134,13 @@ final class VolumeCtl {
                 out.print(v, () -> out.out.println(v.getDeviceUri()));
             }
             case "unpublish" -> {
+                args.atMost(3, "mayastor ctl volume unpublish NAME");
                 String name = args.positional(2, "the volume name");
                 Volume v = control.volume().unpublishVolume(UnpublishVolumeRequest.newBuilder().setName(name).build());
                 out.print(v, () -> out.out.println("unpublished volume " + name));
             }
             case "destroy" -> {
+                args.atMost(3, "mayastor ctl volume destroy NAME");
                 String name = args.positional(2, "the volume name");
                 Volume v = control.volume().destroyVolume(DestroyVolumeRequest.newBuilder().setName(name).build());
                 out.print(v, () -> out.out.println("volume " + name + " is being destroyed"));

@@ -116,4 +116,37 @@ class CtlHelpTest {
             assertTrue(said.contains("cannot reach " + address + ": no answer within the timeout"), said);
         }
     }
+
+    /** Review finding: a runtime that failed to start printed on stdout, then a stack trace, for a plain I/O problem. */
+    @Test
+    void aNodeThatCannotStartSaysWhyInOneLineOnStderr(@org.junit.jupiter.api.io.TempDir Path dir) {
+        System.setProperty("mayastor.home", dir.toString());
+        try {
+            ByteArrayOutputStream out = new ByteArrayOutputStream();
+            ByteArrayOutputStream err = new ByteArrayOutputStream();
+            int exit = Main.run(List.of("node", "--node-id", "n1", "--state-dir", "/proc/no-such/state"),
+                    new PrintStream(out, true, StandardCharsets.UTF_8), new PrintStream(err, true, StandardCharsets.UTF_8));
+            String said = err.toString(StandardCharsets.UTF_8);
+            assertEquals(1, exit, said);
+            assertTrue(said.startsWith("error: ") && said.lines().count() == 1, said);
+            assertEquals("", out.toString(StandardCharsets.UTF_8));
+        } finally {
+            System.clearProperty("mayastor.home");
+        }
+    }
+
+    /** Review finding: 'delete msv a b' deleted a and said nothing of b; the volume commands took extra words too. */
+    @Test
+    void extraWordsAreRefusedBeforeAnythingIsAsked() {
+        for (List<String> words : List.of(List.of("delete", "msv", "a", "b"), List.of("volume", "destroy", "a", "b"),
+                List.of("get", "msv", "a", "b"), List.of("volume", "publish", "a", "b", "--node", "n1"))) {
+            List<String> argv = new java.util.ArrayList<>(List.of("ctl", "--control", "127.0.0.1:1", "--timeout", "1"));
+            argv.addAll(words);
+            ByteArrayOutputStream err = new ByteArrayOutputStream();
+            int exit = Main.run(argv, new PrintStream(new ByteArrayOutputStream()), new PrintStream(err, true, StandardCharsets.UTF_8));
+            String said = err.toString(StandardCharsets.UTF_8);
+            assertEquals(2, exit, words + ": " + said);
+            assertTrue(said.contains("unexpected argument 'b'"), words + ": " + said);
+        }
+    }
 }

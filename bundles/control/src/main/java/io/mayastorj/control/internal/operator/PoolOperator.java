@@ -18,11 +18,8 @@ import java.lang.System.Logger.Level;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.TimeUnit;
 
 /**
  * Makes each MayastorPool exist on its node (CreatePool, which imports a pool the disk holds
@@ -34,13 +31,9 @@ public final class PoolOperator {
 
     private static final Logger LOG = System.getLogger("mayastor.control");
 
-    private static final long USAGE_REFRESH_NANOS = TimeUnit.SECONDS.toNanos(5);
-
     private final ResourceStore store;
     private final NodeRegistry registry;
     private final NodeClients clients;
-    /** When each pool's status was last written (its usage may wait until {@link #USAGE_REFRESH_NANOS} after). */
-    private final Map<String, Long> usageWritten = new ConcurrentHashMap<>();
 
     public PoolOperator(ResourceStore store, NodeRegistry registry, NodeClients clients) {
         this.store = store;
@@ -82,7 +75,6 @@ public final class PoolOperator {
     public void reconcile(String name) {
         Optional<MayastorPool> found = store.get(MayastorPool.class, name);
         if (found.isEmpty()) {
-            usageWritten.remove(name);
             return;
         }
         MayastorPool msp = found.get();
@@ -167,7 +159,6 @@ public final class PoolOperator {
     }
 
     private void release(MayastorPool msp, String why) {
-        usageWritten.remove(msp.getMetadata().getName());
         if (msp.getMetadata().getFinalizers().remove(Kinds.FINALIZER)) {
             store.update(msp);
             LOG.log(Level.INFO, "pool {0} deleted ({1})", msp.getMetadata().getName(), why);
@@ -189,15 +180,7 @@ public final class PoolOperator {
             return;
         }
         boolean changed = old == null || !Objects.equals(old.getState(), state) || !Objects.equals(old.getReason(), reason);
-        String name = msp.getMetadata().getName();
-        long now = System.nanoTime();
-        Long last = usageWritten.get(name);
-        if (!changed && Objects.equals(old.getDisks(), s.getDisks()) && last != null && now - last < USAGE_REFRESH_NANOS) {
-            // only capacity or used moved: each write is an event that runs this pool again, and a thin
-            // pool under writes moves every pass, so it is written at most every few seconds
-            return;
-        }
-        usageWritten.put(name, now);
+
         if (changed) {
             LOG.log(Level.INFO, "pool {0} is {1}{2}", msp.getMetadata().getName(), state, reason == null ? "" : ": " + reason);
         }

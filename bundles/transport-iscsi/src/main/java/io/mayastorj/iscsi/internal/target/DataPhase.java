@@ -105,6 +105,7 @@ final class DataPhase {
         }
         t.itt = req.getInt(Bhs.ITT);
         t.cmdSn = req.getInt(Bhs.CMD_SN);
+        t.arrivedNanos = System.nanoTime();
         req.get(Bhs.CDB, t.cdb, 0, 16);
         t.opcode = t.cdb[0] & 0xFF;
         int flags = Bhs.flags(req);
@@ -113,6 +114,17 @@ final class DataPhase {
         t.expectedLength = req.getInt(Bhs.EXPECTED_LENGTH);
         ScsiCommands.plan(t, session.lun, buffers);
         return t;
+    }
+
+    /** A write that has waited longer than {@code limitNanos} for data it holds a buffer for, or null. */
+    Task starved(long now, long limitNanos) {
+        for (Task t : tasks.tasks()) {
+            if (t.write && t.buffer != null && !t.submitted && !t.aborted && t.received < t.transfer
+                    && now - t.arrivedNanos > limitNanos) {
+                return t;
+            }
+        }
+        return null;
     }
 
     /** The task made before the immediate data of the SCSI Command now whole, or null; taken once. */

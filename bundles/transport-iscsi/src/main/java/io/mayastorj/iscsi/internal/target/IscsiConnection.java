@@ -473,6 +473,14 @@ final class IscsiConnection {
             close("no answer to a NOP-In ping in " + target.nopTimeoutMillis() / 1000.0 + " s: the initiator is gone");
             return;
         }
+        Task starved = phase == Phase.FULL_FEATURE ? dataPhase.starved(now, target.dataTimeoutMillis() * 1_000_000L) : null;
+        if (starved != null) {
+            // an initiator that answers pings but never sends the data of a write holds its buffer for
+            // good; with a few such commands per connection it could hold the node's whole buffer pool
+            close("task " + Integer.toHexString(starved.itt) + " waited " + target.dataTimeoutMillis() / 1000.0
+                    + " s for its data");
+            return;
+        }
         if (phase == Phase.FULL_FEATURE && pingTtt == -1 && now - lastHeard > target.nopIntervalMillis() * 1_000_000L) {
             pingTtt = sequence.nextTtt();
             pingSent = now;

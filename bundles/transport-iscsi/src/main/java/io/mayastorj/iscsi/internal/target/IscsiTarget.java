@@ -241,6 +241,11 @@ public final class IscsiTarget implements Transport {
         return nopTimeoutMillis;
     }
 
+    /** How long a write may wait for its data (Data-Out) before its connection is closed: four NOP timeouts. */
+    long dataTimeoutMillis() {
+        return 4 * nopTimeoutMillis;
+    }
+
     /** For tests: shorter liveness checks. */
     void nopTimes(long intervalMillis, long timeoutMillis) {
         this.nopIntervalMillis = intervalMillis;

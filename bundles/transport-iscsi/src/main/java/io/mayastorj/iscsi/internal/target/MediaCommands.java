@@ -443,8 +443,7 @@ final class MediaCommands {
         }
         target.atomicSection(session.lun.device()).leave();
         if (task.ioStatus != IoStatus.SUCCESS) {
-            dataPhase.respond(task, Sense.CHECK_CONDITION, Sense.fixed(Sense.MEDIUM_ERROR,
-                    task.cawStage == 1 ? Sense.UNRECOVERED_READ_ERROR : Sense.WRITE_ERROR), 0);
+            dataPhase.respond(task, Sense.CHECK_CONDITION, failed(task.ioStatus, task.cawStage != 1), 0);
             return;
         }
         if (task.fua) {
@@ -455,6 +454,20 @@ final class MediaCommands {
             return;
         }
         dataPhase.respond(task, Sense.GOOD, null, task.received);
+    }
+
+    /**
+     * The sense for a bdev I/O that failed. A path that is away (a nexus being taken over, a replica
+     * timing out) is no medium error: ABORTED COMMAND is retried by the host (and failed over by
+     * multipath), MEDIUM ERROR is not.
+     */
+    private static byte[] failed(IoStatus status, boolean written) {
+        return switch (status) {
+            case NO_SPACE -> Sense.fixed(Sense.DATA_PROTECT, Sense.SPACE_ALLOCATION_FAILED);
+            case LBA_OUT_OF_RANGE -> Sense.fixed(Sense.ILLEGAL_REQUEST, Sense.LBA_OUT_OF_RANGE);
+            case UNAVAILABLE, TIMED_OUT, DEVICE_CLOSED, ABORTED -> Sense.fixed(Sense.ABORTED_COMMAND, Sense.NO_ADDITIONAL_SENSE);
+            default -> Sense.fixed(Sense.MEDIUM_ERROR, written ? Sense.WRITE_ERROR : Sense.UNRECOVERED_READ_ERROR);
+        };
     }
 
     // ================================================================== completions
@@ -468,8 +481,7 @@ final class MediaCommands {
                 task.release();
             } else {
                 dataPhase.respond(task, task.ioStatus == IoStatus.SUCCESS ? Sense.GOOD : Sense.CHECK_CONDITION,
-                        task.ioStatus == IoStatus.SUCCESS ? null : Sense.fixed(Sense.MEDIUM_ERROR, Sense.WRITE_ERROR),
-                        task.received);
+                        task.ioStatus == IoStatus.SUCCESS ? null : failed(task.ioStatus, true), task.received);
             }
             return;
         }
@@ -491,22 +503,8 @@ final class MediaCommands {
         if (task.ioStatus != IoStatus.SUCCESS) {
             boolean written = task.dataOut && !task.comparing || task.opcode == ScsiLun.SYNCHRONIZE_CACHE_10
                     || task.opcode == ScsiLun.SYNCHRONIZE_CACHE_16;
-            int asc = switch (task.ioStatus) {
-                case LBA_OUT_OF_RANGE -> Sense.LBA_OUT_OF_RANGE;
-                case NO_SPACE -> Sense.SPACE_ALLOCATION_FAILED;
-                case UNAVAILABLE, TIMED_OUT, DEVICE_CLOSED, ABORTED -> Sense.NO_ADDITIONAL_SENSE;
-                default -> written ? Sense.WRITE_ERROR : Sense.UNRECOVERED_READ_ERROR;
-            };
-            // a path that is away (a nexus being taken over, a replica timing out) is no medium error:
-            // ABORTED COMMAND is retried by the host (and failed over by multipath), MEDIUM ERROR is not
-            int key = switch (task.ioStatus) {
-                case NO_SPACE -> Sense.DATA_PROTECT;
-                case LBA_OUT_OF_RANGE -> Sense.ILLEGAL_REQUEST;
-                case UNAVAILABLE, TIMED_OUT, DEVICE_CLOSED, ABORTED -> Sense.ABORTED_COMMAND;
-                default -> Sense.MEDIUM_ERROR;
-            };
             connection.logOnce("io" + task.ioStatus, "bdev I/O failed: " + task.ioStatus);
-            dataPhase.respond(task, Sense.CHECK_CONDITION, Sense.fixed(key, asc), 0);
+            dataPhase.respond(task, Sense.CHECK_CONDITION, failed(task.ioStatus, written), 0);
             return;
         }
         if (task.opcode == ScsiLun.UNMAP) {

@@ -13,6 +13,8 @@ final class Task implements IoCompletion<Task>, Runnable {
     final IscsiConnection connection;
     int itt;
     int cmdSn;
+    /** When the command came (a write whose data never comes is found by it). */
+    long arrivedNanos;
     byte[] cdb = new byte[16];
     int opcode;
     /** What the initiator expects to move (EDTL), and what the CDB asks for, in bytes. */

@@ -355,6 +355,45 @@ class HostileInputTest {
         }
     }
 
+    /**
+     * Review finding: an initiator that answered pings but never sent a write's data kept the write's
+     * buffer (up to 1 MiB) for good; 128 such commands held the node's whole buffer pool.
+     */
+    @Test
+    void aWriteWhoseDataNeverComesEndsItsConnection() throws Exception {
+        bystander.close(); // it would be pinged and not answer
+        fx.target.nopTimes(300, 600); // the data may wait four NOP timeouts: 2.4 s
+        try (RawInitiator c = connect()) {
+            assertEquals(0, status(c.loginTo(fx.iqn)));
+            ByteBuffer cmd = RawInitiator.bhs(Bhs.SCSI_COMMAND, Bhs.FINAL | Bhs.WRITE);
+            cmd.putInt(Bhs.ITT, 77);
+            cmd.putInt(Bhs.CMD_SN, c.cmdSn++);
+            cmd.putInt(Bhs.EXPECTED_LENGTH, 1 << 20);
+            cmd.put(Bhs.CDB, ByteBuffer.allocate(16).put(0, (byte) 0x8A).putInt(10, 2048).array(), 0, 16);
+            c.send(cmd, null);
+            long start = System.nanoTime();
+            c.socket.setSoTimeout(1000);
+            boolean closed = false;
+            while (!closed && System.nanoTime() - start < 8_000_000_000L) {
+                try {
+                    RawInitiator.Pdu pdu = c.receive();
+                    if (pdu.opcode() == Bhs.NOP_IN && pdu.bhs().getInt(Bhs.ITT) == Bhs.RESERVED_TAG) {
+                        answerPing(c, pdu); // alive, just never sending the data
+                    }
+                } catch (java.io.EOFException e) {
+                    closed = true;
+                } catch (java.net.SocketTimeoutException e) {
+                    // nothing yet
+                }
+            }
+            assertTrue(closed, "the connection holding a write's buffer without its data was not ended");
+        } finally {
+            fx.target.nopTimes(10_000, 15_000);
+            bystander = connect();
+            assertEquals(0, status(bystander.loginTo(fx.iqn)));
+        }
+    }
+
     private static boolean answerPing(RawInitiator c, RawInitiator.Pdu ping) throws Exception {
         ByteBuffer answer = c.nopOut(0);
         answer.putInt(Bhs.ITT, Bhs.RESERVED_TAG);
