@@ -259,16 +259,13 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase i
             preferred.addAll(storageNodes(request.getAccessibilityRequirements().getRequisiteList()));
             spec.setPreferredNodes(preferred.isEmpty() ? null : preferred.stream().distinct().toList());
         }
-        boolean existed = volumes.get(id).isPresent();
         MayastorVolume msv = volumes.create(id, spec);
-        if (MayastorVolume.PENDING.equals(msv.getStatus().getState()) && !existed) {
-            // nothing was made on any node: do not keep a volume Kubernetes will not know it asked for
+        if (MayastorVolume.PENDING.equals(msv.getStatus().getState())) {
+            // nothing was made on any node: do not keep a volume Kubernetes will not know it asked for.
+            // Also when an earlier call (one that timed out) left it: kept, it was made once room came,
+            // by then perhaps for a claim deleted meanwhile, and nothing would ever delete it
             destroy(id);
             throw MayastorException.resourceExhausted("cannot make volume %s (%s): %s", id, request.getName(),
-                    msv.getStatus().getReason());
-        }
-        if (MayastorVolume.PENDING.equals(msv.getStatus().getState())) {
-            throw MayastorException.resourceExhausted("volume %s (%s) is waiting for room: %s", id, request.getName(),
                     msv.getStatus().getReason());
         }
         LOG.log(Level.INFO, "CSI: volume {0} for {1}: {2} bytes, {3} replica(s), {4}", id, request.getName(), size,

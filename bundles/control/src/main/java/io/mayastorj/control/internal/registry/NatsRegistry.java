@@ -50,6 +50,13 @@ public final class NatsRegistry implements AutoCloseable {
                 case "v0/deregister" -> registry.deregister(node);
                 default -> LOG.log(Level.DEBUG, "ignored registry message {0}", id);
             }
+        } catch (io.mayastorj.core.error.MayastorException e) {
+            if (e.kind() == io.mayastorj.core.error.ErrorKind.ALREADY_EXISTS) {
+                LOG.log(Level.DEBUG, "a registration refused: {0}", e.getMessage()); // the registry said why, once
+            } else {
+                LOG.log(Level.WARNING, "a registry message refused ({0}): {1}", e.getMessage(),
+                        text.length() > 200 ? text.substring(0, 200) + "…" : text);
+            }
         } catch (RuntimeException e) {
             LOG.log(Level.WARNING, "a registry message that is not understood ({0}): {1}", e.getMessage(),
                     text.length() > 200 ? text.substring(0, 200) + "…" : text);

@@ -38,6 +38,7 @@ public final class NodeRegistry implements AutoCloseable {
     }
 
     private final long offlineAfterNanos;
+    private final long intervalNanos;
     private final LongSupplier clock;
     private final Map<String, Entry> nodes = new TreeMap<>();
     private final List<Listener> listeners = new CopyOnWriteArrayList<>();
@@ -51,6 +52,8 @@ public final class NodeRegistry implements AutoCloseable {
         boolean online;
         long lastSeenNanos;
         long lastSeenMillis;
+        /** The last address refused for this id (logged once, not at every beat). */
+        String refused;
     }
 
     /**
@@ -63,6 +66,7 @@ public final class NodeRegistry implements AutoCloseable {
 
     NodeRegistry(Duration interval, int missed, LongSupplier clock, boolean tick) {
         this.offlineAfterNanos = interval.toNanos() * missed;
+        this.intervalNanos = interval.toNanos();
         this.clock = clock;
         if (tick) {
             ticker = Executors.newSingleThreadScheduledExecutor(r -> {
@@ -138,6 +142,20 @@ public final class NodeRegistry implements AutoCloseable {
                 // the CSI node plugin beside a storage node of the same name: the storage node's
                 // registration stands (its endpoint, and its heartbeats alone say whether it is online)
                 return;
+            }
+            if (e != null && e.online && e.storage == storage && !endpoint.equals(e.endpoint)
+                    && clock.getAsLong() - e.lastSeenNanos < intervalNanos) {
+                // the node at the other address beat within one interval: it is alive, and this is a
+                // second host given the same id. Taken as a move, the two would take each other's
+                // volumes in turns; a node that really moved is taken once the old address is quiet.
+                if (!endpoint.equals(e.refused)) {
+                    e.refused = endpoint;
+                    LOG.log(Level.WARNING, "node {0}: heartbeats from {1} refused, the node at {2} uses that id and beats",
+                            id, endpoint, e.endpoint);
+                }
+                throw MayastorException.alreadyExists("node id %s is in use by the node at %s, which beat %d ms ago; "
+                        + "give each node its own id (a node that moved is taken once the old address stops beating)",
+                        id, e.endpoint, TimeUnit.NANOSECONDS.toMillis(clock.getAsLong() - e.lastSeenNanos));
             }
             boolean fresh = e == null;
             if (fresh) {

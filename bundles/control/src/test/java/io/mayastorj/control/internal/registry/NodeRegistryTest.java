@@ -51,6 +51,25 @@ class NodeRegistryTest {
         assertEquals(List.of("n1 online 10.0.0.1:10124", "n1 offline 10.0.0.1:10124", "n1 online 10.0.0.9:10124"), events);
     }
 
+    /**
+     * Stop 34's weak item: a second host given a node's id was taken as the node moving, and the two
+     * took the node's place (and its volumes' nexus allowances) in turns with every beat.
+     */
+    @Test
+    void aSecondHostWithANodesIdIsRefusedWhileTheNodeBeats() {
+        registry.register("n1", "10.0.0.1:10124", null);
+        advanceSeconds(1);
+        MayastorException e = assertThrows(MayastorException.class, () -> registry.register("n1", "10.0.0.2:10124", null));
+        assertEquals(io.mayastorj.core.error.ErrorKind.ALREADY_EXISTS, e.kind());
+        assertEquals("node id n1 is in use by the node at 10.0.0.1:10124, which beat 1000 ms ago; give each node its own "
+                + "id (a node that moved is taken once the old address stops beating)", e.getMessage());
+        assertEquals("10.0.0.1:10124", registry.node("n1").orElseThrow().endpoint());
+        advanceSeconds(5); // the old address is quiet for a whole interval: a move
+        registry.register("n1", "10.0.0.2:10124", null);
+        assertEquals("10.0.0.2:10124", registry.node("n1").orElseThrow().endpoint());
+        assertEquals(List.of("n1 online 10.0.0.1:10124", "n1 online 10.0.0.2:10124"), events);
+    }
+
     @Test
     void theCsiNodePluginBesideAStorageNodeOfTheSameNameNeverTakesItsPlace() {
         registry.register("n1", "10.0.0.1:10124", null);
