@@ -50,6 +50,8 @@ final class PluginWatcher implements AutoCloseable {
     private final Map<Path, Seen> deployed = new HashMap<>();
     private final Map<Path, Bundle> bundles = new HashMap<>();
     private final Map<Path, String> configured = new HashMap<>();
+    /** Jars seen unreadable (a copy under way), as they were when seen: logged once per version. */
+    private final Map<Path, Seen> incomplete = new HashMap<>();
     /** Plugins installed that failed to start, with why (logged again only when that changes). */
     private final Map<Path, String> unstarted = new HashMap<>();
     private final Set<String> ownPids;
@@ -132,11 +134,18 @@ final class PluginWatcher implements AutoCloseable {
             Seen seen = now.get(file);
             if (isConfig(file)) {
                 configure(file, seen);
+            } else if (!complete(file)) {
+                if (!seen.equals(incomplete.put(file, seen))) {
+                    LOG.log(Level.INFO, "{0} is not a whole jar yet (no manifest can be read); waiting for the rest",
+                            file.getFileName());
+                }
             } else {
+                incomplete.remove(file);
                 changed |= bundles.containsKey(file) ? update(file, seen) : install(file, seen);
             }
         }
         pending.keySet().retainAll(now.keySet());
+        incomplete.keySet().retainAll(now.keySet());
         retryStarts();
         if (changed) {
             context.getBundle(Constants.SYSTEM_BUNDLE_LOCATION).adapt(FrameworkWiring.class).refreshBundles(null);
@@ -144,7 +153,20 @@ final class PluginWatcher implements AutoCloseable {
     }
 
     private static boolean isJar(Path p) {
-        return p.getFileName().toString().endsWith(".jar");
+        String name = p.getFileName().toString();
+        return name.endsWith(".jar") && !name.startsWith("."); // a dot file is a copy under way (rsync, editors)
+    }
+
+    /**
+     * A jar whose central directory and manifest read: one still being copied (a copy that paused
+     * for over a look) is not, and an update from it would stop the running plugin for nothing.
+     */
+    private static boolean complete(Path jar) {
+        try (java.util.jar.JarFile j = new java.util.jar.JarFile(jar.toFile())) {
+            return j.getManifest() != null;
+        } catch (IOException e) {
+            return false;
+        }
     }
 
     private static boolean isConfig(Path p) {

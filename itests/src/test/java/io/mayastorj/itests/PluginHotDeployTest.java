@@ -277,6 +277,16 @@ class PluginHotDeployTest {
             String bundles = Mayastor.run("shell", "--node", endpoint, "lb").out();
             assertTrue(bundles.lines().anyMatch(l -> l.contains("Active") && l.contains("example.user")), bundles);
             assertTrue(bundles.lines().anyMatch(l -> l.contains("Active") && l.contains("example.lib")), bundles);
+
+            // a jar whose copy paused half way is not taken for a plugin (nor an update) until it is whole
+            manifestOnly(work.resolve("partial.jar"), "example.partial", "Export-Package", "example.partial");
+            byte[] whole = Files.readAllBytes(work.resolve("partial.jar"));
+            Files.write(plugins.resolve("c-partial.jar"), java.util.Arrays.copyOf(whole, whole.length / 2));
+            assertNotNull(node.await(l -> l.contains("c-partial.jar is not a whole jar yet"), 15), node.output());
+            Files.write(plugins.resolve("c-partial.jar"), whole);
+            assertNotNull(node.await(l -> l.contains("plugin example.partial 1.0.0 installed from c-partial.jar"), 15),
+                    node.output());
+            assertTrue(node.output().lines().noneMatch(l -> l.contains("c-partial.jar could not be deployed")), node.output());
         }
     }
 }

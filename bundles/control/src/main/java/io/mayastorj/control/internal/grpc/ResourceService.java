@@ -12,6 +12,7 @@ import io.mayastorj.api.v1.GetRequest;
 import io.mayastorj.api.v1.GetResponse;
 import io.mayastorj.api.v1.ResourceRpcGrpc;
 import io.mayastorj.control.internal.model.Kinds;
+import io.mayastorj.control.internal.model.MayastorPool;
 import io.mayastorj.control.internal.model.MayastorVolume;
 import io.mayastorj.control.internal.store.ResourceStore;
 import io.mayastorj.core.error.MayastorException;
@@ -123,6 +124,14 @@ public final class ResourceService extends ResourceRpcGrpc.ResourceRpcImplBase {
             }
             String before = serialization.asJson(current.getSpec()) + current.getMetadata().getLabels()
                     + current.getMetadata().getAnnotations();
+            if (current instanceof MayastorPool was && was.getMetadata().getFinalizers().contains(Kinds.FINALIZER)
+                    && !serialization.asJson(was.getSpec()).equals(serialization.asJson(wanted.getSpec()))) {
+                // made on its node: another node or disk would make a second pool and orphan the first
+                // (its replicas with it), and a delete would destroy only the second
+                throw MayastorException.failedPrecondition("%s is made on node %s (%s): its spec cannot change; "
+                        + "delete it and create it again", label, was.getSpec().getNode(),
+                        was.getSpec().getDisks() == null ? "" : String.join(", ", was.getSpec().getDisks()));
+            }
             if (current instanceof MayastorVolume was && wanted instanceof MayastorVolume v) {
                 v.getSpec().setTargetNode(targetNode != null ? targetNode : was.getSpec().getTargetNode());
                 v.getSpec().setAppNode(appNode != null || targetNode != null ? appNode : was.getSpec().getAppNode());

@@ -137,4 +137,34 @@ class ResourceServiceTest {
                 apply(volume("", "  targetNode: s2\n").replace("  labels: {}\n", "  labels: {}\n  generation: " + now + "\n")),
                 "read after the spec's change: applied");
     }
+
+    /**
+     * Review finding: a pool's spec could change after it was made. Another node made a second pool
+     * and orphaned the first with its replicas (a delete then destroyed only the second); other disks
+     * were ignored while the status said online.
+     */
+    @Test
+    void aPoolMadeOnItsNodeKeepsItsSpec() {
+        String pool = """
+                apiVersion: openebs.io/v1alpha1
+                kind: MayastorPool
+                metadata:
+                  name: p1
+                spec:
+                  node: n1
+                  disks: ["/dev/sdb"]
+                """;
+        assertEquals(List.of("mayastorpool.openebs.io/p1 created"), apply(pool));
+        assertEquals(List.of("mayastorpool.openebs.io/p1 configured"), apply(pool.replace("/dev/sdb", "/dev/sdc")),
+                "not made yet: it may still change");
+        store.change(io.mayastorj.control.internal.model.MayastorPool.class, "p1",
+                p -> p.getMetadata().getFinalizers().add(io.mayastorj.control.internal.model.Kinds.FINALIZER)); // made
+        io.mayastorj.core.error.MayastorException e = org.junit.jupiter.api.Assertions.assertThrows(
+                io.mayastorj.core.error.MayastorException.class, () -> apply(pool.replace("node: n1", "node: n2")
+                        .replace("/dev/sdb", "/dev/sdc")));
+        assertEquals(io.mayastorj.core.error.ErrorKind.FAILED_PRECONDITION, e.kind());
+        assertEquals("mayastorpool.openebs.io/p1 is made on node n1 (/dev/sdc): its spec cannot change; delete it and "
+                + "create it again", e.getMessage());
+        assertEquals(List.of("mayastorpool.openebs.io/p1 unchanged"), apply(pool.replace("/dev/sdb", "/dev/sdc")));
+    }
 }
