@@ -305,8 +305,8 @@ class WalkthroughTest {
         startMariadb(datadir);
         sql("create database guide; create table guide.t (id int primary key, payload varchar(200)) engine=InnoDB");
         guest.ok("(for i in $(seq 1 1000000); do [ -e /mnt/stop-inserts ] && break;"
-                + " if mariadb -S /tmp/my.sock -e \"insert into guide.t values ($i, repeat('x', 200))\" 2>>/mnt/insert-errors;"
-                + " then echo $i >> /mnt/committed; else echo failed $i >> /mnt/insert-errors; fi; done;"
+                + " if mariadb -S /tmp/my.sock -e \"insert into guide.t values ($i, repeat('x', 200))\" 2>/tmp/insert.err;"
+                + " then echo $i >> /mnt/committed; else echo \"failed $i (status $?): $(cat /tmp/insert.err)\" >> /mnt/insert-errors; fi; done;"
                 + " echo done >> /mnt/inserts-done) > /dev/null 2>&1 &", 30);
         awaitCommitted(3, "rows before the kill");
         String nexusNode = cluster.volumes().listVolumes(io.mayastorj.api.v1.ListVolumesRequest.newBuilder().setName(volumeId)
@@ -382,8 +382,10 @@ class WalkthroughTest {
         // the application: files of 128 KiB, each acknowledged (checksum recorded) once dd's fsync returned
         guest.ok("rm -f /mnt/acked.sha /mnt/acked.times /mnt/write-errors /mnt/stop-writes /mnt/writes-done; touch /mnt/acked.sha "
                 + "/mnt/acked.times /mnt/write-errors; (i=0; while [ ! -e /mnt/stop-writes ]; do i=$((i+1)); f=" + target + "/f$i;"
-                + " if dd if=/dev/urandom of=$f bs=64k count=2 conv=fsync status=none 2>>/mnt/write-errors;"
-                + " then date +%s.%N >> /mnt/acked.times; sha256sum $f >> /mnt/acked.sha; else echo failed $i >> /mnt/write-errors; fi;"
+                // dd's errors go to the guest's RAM first: the 9p share is for the report, not on the write's path
+                + " if dd if=/dev/urandom of=$f bs=64k count=2 conv=fsync status=none 2>/tmp/dd.err;"
+                + " then date +%s.%N >> /mnt/acked.times; sha256sum $f >> /mnt/acked.sha;"
+                + " else echo \"failed $i (status $?): $(cat /tmp/dd.err)\" >> /mnt/write-errors; fi;"
                 + " done; echo done > /mnt/writes-done) > /dev/null 2>&1 &", 30);
         awaitAcked(10, "files before the first kill");
         int runs = Integer.getInteger("mayastor.ha.runs", 1);
@@ -489,7 +491,13 @@ class WalkthroughTest {
         while (guest.file("acked.times").lines().count() < files) {
             assertTrue(System.nanoTime() < deadline, what + ": " + guest.file("acked.times").lines().count() + " of " + files
                     + "; errors: " + guest.file("write-errors"));
-            assertEquals("", guest.file("write-errors").strip(), "a write failed");
+            String errors = guest.file("write-errors").strip();
+            if (!errors.isEmpty()) { // what the guest kernel and the CSI node saw, for the report
+                List<String> csiNode = guest.file("csi-node.log").lines().toList();
+                throw new AssertionError(what + ": a write failed: " + errors + "\n---- guest kernel ----\n"
+                        + guest.exec("dmesg | tail -60", 60).output() + "---- csi-node ----\n"
+                        + String.join("\n", csiNode.subList(Math.max(0, csiNode.size() - 40), csiNode.size())));
+            }
             Thread.sleep(250);
         }
     }

@@ -69,6 +69,8 @@ public final class Nexus extends BlockDeviceBase {
 
     // ------------------------------------------------------------ control-thread state
     private final List<Child> children = new ArrayList<>();
+    /** Children removed whose bdev is not closed yet, by URI (control thread). */
+    private final java.util.Map<String, CompletableFuture<Void>> removed = new java.util.HashMap<>();
     private final List<Topology> retired = new ArrayList<>();
     private RangeLocks rangeLocks;
     /** Bumped whenever the set of in-sync children changes; the record of generation N says who was in sync then. */
@@ -641,7 +643,22 @@ public final class Nexus extends BlockDeviceBase {
             log.or(dirtyPrev);
         }
         persist();
-        c.closing = CompletableFuture.runAsync(() -> devices.close(c), background);
+        c.closing = leaving(c, r);
+    }
+
+    /**
+     * The child's bdev closed once its rebuild's copies in flight have ended: a copy read before the
+     * child left must not land on it once it is back, after the application wrote there anew.
+     */
+    private CompletableFuture<Void> leaving(Child c, Rebuild r) {
+        CompletableFuture<Void> copies = r == null ? CompletableFuture.completedFuture(null) : r.over();
+        return copies.thenRunAsync(() -> devices.close(c), background);
+    }
+
+    /** What a child given again under {@code uri} waits for: the close of one removed under it. Control thread. */
+    CompletableFuture<Void> leftUnder(String uri) {
+        CompletableFuture<Void> f = removed.get(uri);
+        return f == null ? CompletableFuture.completedFuture(null) : f;
     }
 
     // ================================================================== topology and record (control thread)
@@ -765,7 +782,6 @@ public final class Nexus extends BlockDeviceBase {
             return;
         }
         fenced = true;
-        access = AccessState.INACCESSIBLE;
         LOG.log(Level.ERROR, "nexus {0}: {1}. Another nexus serves the volume now: this one is fenced (ANA inaccessible) "
                 + "and completes no more I/O; destroy it", name(), why);
         for (Child c : children) {
@@ -777,6 +793,7 @@ public final class Nexus extends BlockDeviceBase {
         Topology old = topology;
         topology = new Topology(new Child[0], new Child[0], new SegmentMap[0], null, 0, new LongAdder());
         retired.add(old);
+        access = AccessState.INACCESSIBLE; // once no I/O can reach a child any more: whoever sees it may rely on that
         for (NexusIo io = parked.poll(); io != null; io = parked.poll()) {
             finish(io, IoStatus.UNAVAILABLE); // never acknowledged: the host retries it on the new nexus
         }
@@ -990,9 +1007,15 @@ public final class Nexus extends BlockDeviceBase {
         }
     }
 
-    /** A healthy child for a rebuild to copy from, or null. */
-    Child source() {
-        return pick(topology.readable(), 0);
+    /**
+     * A healthy child for a rebuild to copy from, preferring those not in {@code failed} (they
+     * failed this copy's reads and may not be faulted yet: a source that fails fast has nothing
+     * outstanding and would win every pick); null if none.
+     */
+    Child source(int failed) {
+        Child[] readable = topology.readable();
+        Child c = pick(readable, failed);
+        return c != null ? c : pick(readable, 0);
     }
 
     RangeLocks rangeLocks() {
@@ -1028,9 +1051,9 @@ public final class Nexus extends BlockDeviceBase {
         }
         publish(inSync ? healthGeneration : topology.mustPersist());
         persist();
-        if (open) {
-            background.execute(() -> devices.close(c));
-        }
+        CompletableFuture<Void> closed = open ? leaving(c, r) : c.closing;
+        removed.put(c.uri, closed);
+        closed.whenCompleteAsync((x, e) -> removed.remove(c.uri, closed), control);
         LOG.log(Level.INFO, "nexus {0}: child {1} removed", name(), c.uri);
     }
 

@@ -325,7 +325,9 @@ public final class NexusManager {
                 }
                 return known;
             }
-            return new Child(uri, n.reserveSlot(), Child.State.REBUILDING);
+            Child fresh = new Child(uri, n.reserveSlot(), Child.State.REBUILDING);
+            fresh.closing = n.leftUnder(uri); // the same bdev removed a moment ago is let go first
+            return fresh;
         });
         boolean known = c.state == Child.State.FAULTED;
         try {

@@ -6,6 +6,7 @@ import io.mayastorj.core.bdev.IoType;
 import io.mayastorj.core.buffer.DmaBuffer;
 import java.util.List;
 import java.util.Locale;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
 import java.nio.ByteBuffer;
 import java.util.concurrent.atomic.AtomicLong;
@@ -68,6 +69,8 @@ final class Rebuild {
     private boolean finished;
     private String error = "";
     private final Task[] tasks;
+    /** Completes once no copy of this rebuild is in flight any more: nothing more of it reaches the child. */
+    private final CompletableFuture<Void> over = new CompletableFuture<>();
 
     final AtomicLong done = new AtomicLong();
     final AtomicLong bytesCopied = new AtomicLong();
@@ -129,6 +132,11 @@ final class Rebuild {
 
     State state() {
         return state;
+    }
+
+    /** Completes once the last copy has ended: the child may be closed, or opened again, safely. */
+    CompletableFuture<Void> over() {
+        return over;
     }
 
     synchronized String error() {
@@ -359,6 +367,7 @@ final class Rebuild {
                 t.buffer = null;
             }
         }
+        over.complete(null);
         if (aborted) {
             return;
         }
@@ -447,6 +456,8 @@ final class Rebuild {
         Phase phase;
         Child source;
         int attempts;
+        /** Children whose reads failed in this run (Child.bit()). */
+        int failedSources;
         RangeLocks locks;
 
         Task(int index, DmaBuffer buffer, int capacity) {
@@ -485,6 +496,7 @@ final class Rebuild {
             pos = s;
             readFrom = -1;
             attempts = 0;
+            failedSources = 0;
             locks = nexus.rangeLocks();
             if (locks == null) {
                 fail("the nexus stopped rebuilding");
@@ -520,7 +532,7 @@ final class Rebuild {
                 return;
             }
             readFrom = -1;
-            source = nexus.source();
+            source = nexus.source(failedSources);
             if (source == null) {
                 finishRun(IoStatus.UNAVAILABLE, "no in-sync child to copy from");
                 return;
@@ -600,6 +612,7 @@ final class Rebuild {
                     source.outstanding.decrementAndGet();
                     if (!status.isSuccess()) {
                         Child bad = source;
+                        failedSources |= bad.bit();
                         nexus.controlExecutor().execute(() -> nexus.faultSource(bad, status));
                         if (++attempts < Child.MAX) {
                             home.execute(this::step); // another in-sync child, if there is one
@@ -610,6 +623,10 @@ final class Rebuild {
                     }
                     readFrom = pos;
                     readTo = pieceEnd;
+                    if (aborted) { // what was read may be older than the child's writes since (it may be back already)
+                        finishRun(IoStatus.ABORTED, "the child left the nexus");
+                        return;
+                    }
                     placeRead();
                 }
                 case WRITE, ZERO -> {

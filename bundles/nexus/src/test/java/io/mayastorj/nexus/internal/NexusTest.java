@@ -921,6 +921,82 @@ class NexusTest {
         }
     }
 
+    /**
+     * A copy whose source read was in flight when its child was faulted and added back: the old
+     * rebuild's stale data must not land on the child after the application wrote the segment anew
+     * (the old run's lock is one the new topology's writes no longer look at).
+     */
+    @Test
+    void aCopyOfAnAbortedRebuildWritesNothingToTheChildAddedBack() throws Exception {
+        copyOfAnAbortedRebuild(false);
+    }
+
+    /** The same with the child removed and given again (a new child over the same bdev). */
+    @Test
+    void aCopyOfAnAbortedRebuildWritesNothingToTheChildRemovedAndGivenAgain() throws Exception {
+        copyOfAnAbortedRebuild(true);
+    }
+
+    private void copyOfAnAbortedRebuild(boolean remove) throws Exception {
+        FaultyDevice a = child("a");
+        FaultyDevice d = child("d");
+        manager().create("vol", ID, 0, List.of("bdev:///a"));
+        assertEquals(IoStatus.SUCCESS, write(nexus(), 0, 8, 0));
+        a.delayMicros = 500_000; // the rebuild's first reads take their data now and answer half a second later
+        manager.addChild("vol", "bdev:///d");
+        await(() -> a.reads.get() > 0, "the rebuild reading");
+        a.delayMicros = 0;
+        if (remove) {
+            manager.removeChild("vol", "bdev:///d");
+        } else {
+            manager.faultChild("vol", "bdev:///d");
+        }
+        manager.addChild("vol", "bdev:///d");
+        assertEquals(IoStatus.SUCCESS, write(nexus(), 0, 8, 1));
+        await(() -> view("bdev:///d").state().equals("online"), "d rebuilt again");
+        Thread.sleep(700); // past the old reads' answers
+        assertArrayEquals(read(a, 0, 8), read(d, 0, 8), "the segment as the application last wrote it");
+        assertSameData(a, d);
+    }
+
+    /**
+     * A source failing its reads fast, not yet faulted (the control thread busy): the copies go to
+     * the other in-sync child rather than back to the one that failed (fewest outstanding) until
+     * the attempts run out and the rebuild fails.
+     */
+    @Test
+    void aRebuildGoesOnFromAnotherSourceWhenOneFailsItsReads() throws Exception {
+        FaultyDevice a = child("a");
+        FaultyDevice s = child("s");
+        FaultyDevice d = child("d");
+        manager().create("vol", ID, 0, List.of("bdev:///a", "bdev:///s"));
+        for (long lba = 0; lba < BLOCKS; lba += 2048) {
+            assertEquals(IoStatus.SUCCESS, write(nexus(), lba, 2048, 0));
+        }
+        a.delayMicros = 100_000; // the copies (a run of 1 MiB each) spend their time reading: a has some outstanding
+        manager.addChild("vol", "bdev:///d");
+        await(() -> !d.copied.isEmpty(), "the rebuild running");
+        CountDownLatch control = new CountDownLatch(1);
+        ((Nexus) nexus()).controlExecutor().execute(() -> {
+            try {
+                control.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        try {
+            s.failReads = IoStatus.UNAVAILABLE;
+            long copied = d.copied.size();
+            await(() -> d.copied.size() > copied + 16, "copies going on from a while s is not yet faulted");
+        } finally {
+            control.countDown();
+        }
+        await(() -> !view("bdev:///d").state().equals("rebuilding"), "the rebuild over");
+        assertEquals("online", view("bdev:///d").state(), view("bdev:///d").cause());
+        assertEquals("faulted", view("bdev:///s").state());
+        assertSameData(a, d);
+    }
+
     @Test
     void aRebuildWhoseNewChildFailsFaultsItAndLeavesTheVolumeServing() throws Exception {
         child("a");
