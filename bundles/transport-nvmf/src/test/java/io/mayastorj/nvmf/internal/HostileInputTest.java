@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.mayastorj.core.bdev.BlockDevice;
 import io.mayastorj.core.bdev.BlockingIo;
 import io.mayastorj.core.bdev.IoStatus;
+import io.mayastorj.core.buffer.BufferPool;
 import io.mayastorj.core.buffer.DmaBuffer;
 import io.mayastorj.core.transport.ShareOptions;
 import io.mayastorj.nvmf.internal.protocol.Pdu;
@@ -177,6 +178,42 @@ class HostileInputTest {
             io.send(io.capsule(RawClient.rw(Sqe.IO_WRITE, 8, 0, 8, 4096, true), data));
             assertEquals(Status.SUCCESS, io.receive().cqeStatus());
         }
+    }
+
+    /**
+     * The node's buffer pool dry: a write with its data in the capsule waits in the socket until a
+     * buffer is free, then succeeds. It was failed at once with Command Interrupted, which the
+     * Linux host retries only a few times and a nexus takes as its replica failing.
+     */
+    @Test
+    void aWriteArrivingWhileThePoolIsDryWaitsForABuffer() throws Exception {
+        try (RawClient io = ioQueue(31, false, false)) {
+            java.util.List<DmaBuffer> hoard = new java.util.ArrayList<>();
+            try {
+                for (int size = BufferPool.MAX_BUFFER_SIZE; size >= 512; size >>= 1) {
+                    for (DmaBuffer b = fx.buffers.allocate(size); b != null; b = fx.buffers.allocate(size)) {
+                        hoard.add(b);
+                    }
+                }
+                byte[] data = new byte[4096];
+                data[5] = 42;
+                io.send(io.capsule(RawClient.rw(Sqe.IO_WRITE, 9, 0, 8, 4096, true), data));
+                Thread.sleep(300); // the command waits meanwhile (the old code answered it at once)
+            } finally {
+                hoard.forEach(DmaBuffer::release);
+            }
+            RawClient.Received r = io.receive();
+            assertEquals(9, r.cid());
+            assertEquals(Status.SUCCESS, r.cqeStatus());
+        }
+        DmaBuffer check = fx.buffers.allocate(4096);
+        try {
+            assertEquals(IoStatus.SUCCESS, BlockingIo.read(disk, check, 0, 0, 8, Duration.ofSeconds(5)));
+            assertEquals(42, check.bytes().get(5), "the write landed");
+        } finally {
+            check.release();
+        }
+        othersUnaffected();
     }
 
     @Test

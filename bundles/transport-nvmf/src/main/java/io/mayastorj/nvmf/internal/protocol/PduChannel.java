@@ -50,6 +50,8 @@ public abstract class PduChannel implements Reactor.ReadyHandler {
     private int dataLength;
     private int dataReceived;
     private int digestRemaining;
+    /** A PDU the receiver cannot take now (no buffer for its data): nothing is read until it resumes. */
+    private boolean held;
     private boolean closing;
     private boolean closed;
     private String closedBecause;
@@ -123,6 +125,29 @@ public abstract class PduChannel implements Reactor.ReadyHandler {
         dataBuffer = null;
     }
 
+    /**
+     * Called from {@link #onHeader}: this PDU is not taken now. Its header is kept unread and
+     * nothing more is read from the socket — the host's sends back up, as TCP's flow control
+     * means them to — until {@link #resumeReceive}, which offers the same header again.
+     */
+    protected final void holdPdu() {
+        held = true;
+    }
+
+    /** Takes up a held PDU again (on the reactor thread). */
+    protected final void resumeReceive() {
+        if (!held || closing) {
+            return;
+        }
+        held = false;
+        updateInterest();
+        try {
+            receive();
+        } catch (IOException e) {
+            close("the connection failed: " + e.getMessage());
+        }
+    }
+
     @Override
     public final void ready(SelectionKey selected) {
         try {
@@ -138,7 +163,7 @@ public abstract class PduChannel implements Reactor.ReadyHandler {
     }
 
     private void receive() throws IOException {
-        while (!closing) {
+        while (!closing && !held) {
             if (inData && rx.remaining() == 0 && dataBuffer != null && padRemaining == 0
                     && dataLength - dataReceived >= DIRECT_READ) {
                 dataBuffer.limit(dataStart + dataLength).position(dataStart + dataReceived);
@@ -154,7 +179,7 @@ public abstract class PduChannel implements Reactor.ReadyHandler {
                 continue;
             }
             boolean progress = parse();
-            if (closing) {
+            if (closing || held) {
                 return;
             }
             if (!progress) {
@@ -313,6 +338,12 @@ public abstract class PduChannel implements Reactor.ReadyHandler {
         inData = true;
         header.position(0);
         onHeader(type, flags, header, dataLength);
+        if (held) { // offered again on resume, from its first byte
+            inData = false;
+            rx.position(at);
+            updateInterest();
+            return false;
+        }
         return true;
     }
 
@@ -428,9 +459,13 @@ public abstract class PduChannel implements Reactor.ReadyHandler {
         for (int i = 0; i < GATHER; i++) {
             gather[i] = null;
         }
+        updateInterest();
+    }
+
+    private void updateInterest() {
         boolean pending = sendHead != sendTail && !closed;
-        // closing, nothing more is read: a key left readable by a peer that keeps sending would spin the reactor
-        int ops = (closing ? 0 : SelectionKey.OP_READ) | (pending ? SelectionKey.OP_WRITE : 0);
+        // closing or holding a PDU, nothing more is read: a key left readable by a peer that keeps sending would spin the reactor
+        int ops = (closing || held ? 0 : SelectionKey.OP_READ) | (pending ? SelectionKey.OP_WRITE : 0);
         if (ops != interest && key != null && key.isValid()) {
             interest = ops;
             key.interestOps(ops);

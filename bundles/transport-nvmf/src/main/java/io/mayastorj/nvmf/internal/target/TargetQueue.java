@@ -55,6 +55,10 @@ final class TargetQueue extends PduChannel {
     private final long[] cidsInUse = new long[65536 / 64];
     private final ArrayDeque<Command> awaitingBuffer = new ArrayDeque<>();
     private Reactor.Timer bufferRetry;
+    /** The buffer taken for the in-capsule data of the capsule being received, until its command takes it. */
+    private DmaBuffer spare;
+    /** Offers a capsule held for want of a buffer again. */
+    private Reactor.Timer capsuleRetry;
     private final CommandLog commandLog = new CommandLog(this);
 
     private volatile Phase phase = Phase.AWAIT_ICREQ;
@@ -182,6 +186,22 @@ final class TargetQueue extends PduChannel {
     }
 
     private void capsule(ByteBuffer header, int dataLength) {
+        if (dataLength > 0 && spare == null) {
+            // the buffer for the data first: with none in the pool the capsule waits in the socket (the host
+            // backs off as TCP tells it to) rather than failing — Command Interrupted on a write fails it
+            // after a few retries, and a nexus faults the replica that answered it
+            spare = buffers.allocate(dataLength);
+            if (spare == null && !awaitingData()) { // (data for an R2T would come behind it: refused below instead)
+                holdPdu();
+                if (capsuleRetry == null) {
+                    capsuleRetry = reactor.schedule(1, TimeUnit.MILLISECONDS, () -> {
+                        capsuleRetry = null;
+                        resumeReceive();
+                    });
+                }
+                return;
+            }
+        }
         Command command = takeSlot();
         if (command == null) {
             terminate(Pdu.FES_PDU_SEQUENCE_ERROR, 0,
@@ -226,6 +246,10 @@ final class TargetQueue extends PduChannel {
             }
         }
         receiving = command;
+        if (spare != null) { // refused before its buffer was taken
+            spare.release();
+            spare = null;
+        }
     }
 
     private void h2cData(ByteBuffer header, int dataLength) {
@@ -332,7 +356,11 @@ final class TargetQueue extends PduChannel {
     }
 
     int inCapsuleBuffer(Command c) {
-        DmaBuffer buffer = buffers.allocate(Math.max(c.inCapsule, 1));
+        DmaBuffer buffer = spare;
+        spare = null;
+        if (buffer == null) {
+            buffer = buffers.allocate(Math.max(c.inCapsule, 1));
+        }
         if (buffer == null) {
             return commandLog.logged(Status.COMMAND_INTERRUPTED, "no buffer for in-capsule data (the buffer pool is exhausted)");
         }
@@ -520,6 +548,16 @@ final class TargetQueue extends PduChannel {
         return true;
     }
 
+    /** Whether a command of this queue waits for its data in H2CData PDUs. */
+    private boolean awaitingData() {
+        for (Command c : slots) {
+            if (c.state == Command.State.AWAIT_DATA) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /** The first slot holding an Asynchronous Event Request, or null. */
     Command firstHeld() {
         for (Command c : slots) {
@@ -540,6 +578,14 @@ final class TargetQueue extends PduChannel {
         if (bufferRetry != null) {
             bufferRetry.cancel();
             bufferRetry = null;
+        }
+        if (capsuleRetry != null) {
+            capsuleRetry.cancel();
+            capsuleRetry = null;
+        }
+        if (spare != null) {
+            spare.release();
+            spare = null;
         }
         awaitingBuffer.clear();
         for (Command c : slots) {
