@@ -11,6 +11,7 @@ import io.mayastorj.core.bdev.BlockDevice;
 import io.mayastorj.core.bdev.BlockingIo;
 import io.mayastorj.core.buffer.DmaBuffer;
 import io.mayastorj.core.transport.ShareOptions;
+import io.mayastorj.nvmf.internal.protocol.Ana;
 import io.mayastorj.nvmf.internal.protocol.Pdu;
 import io.mayastorj.nvmf.internal.protocol.Sqe;
 import io.mayastorj.nvmf.internal.protocol.Status;
@@ -110,6 +111,13 @@ class ControllerFieldsTest {
             long high = Long.reverseBytes(namespace.getLong(104));
             long low = Long.reverseBytes(namespace.getLong(112));
             assertEquals(disk.uuid(), new java.util.UUID(high, low), "NGUID is the bdev's UUID");
+
+            for (int after : new int[] {0, 1, 0x8000_0000}) { // CNS 02h: active namespace IDs above NSID, unsigned
+                ByteBuffer list = RawClient.sqe(Sqe.ADMIN_IDENTIFY, 3);
+                list.putInt(Sqe.NSID, after);
+                list.putInt(Sqe.CDW10, 0x02);
+                assertEquals(after == 0 ? 1 : 0, dataOf(admin, list, 4096).getInt(0), "namespaces above " + Integer.toUnsignedString(after));
+            }
         }
     }
 
@@ -275,6 +283,33 @@ class ControllerFieldsTest {
             try (RawClient second = admin(nqn)) {
                 assertEquals(101, adminCntlid(second), "the next ID of the range");
             }
+        }
+    }
+
+    /**
+     * A host that asked for ANA change notices and holds an Asynchronous Event Request hears of a
+     * path change soon, keep-alive or not: the notice went out only from the keep-alive timer, so a
+     * controller connected with KATO 0 never heard, and others after up to KATO/4.
+     */
+    @Test
+    void anAnaChangeIsNoticedWithoutAKeepAliveTimer() throws Exception {
+        MovingDevice moving = new MovingDevice("noticed");
+        fx.target.share(moving, ShareOptions.DEFAULT);
+        try (RawClient admin = admin("nqn.2019-05.io.openebs:noticed")) { // KATO 0
+            ByteBuffer enable = RawClient.sqe(Sqe.ADMIN_SET_FEATURES, 20);
+            enable.putInt(Sqe.CDW10, 0x0B);
+            enable.putInt(Sqe.CDW11, Ana.NOTICE_ENABLE);
+            admin.send(admin.capsule(enable, null));
+            assertEquals(Status.SUCCESS, admin.receive().cqeStatus());
+            admin.send(admin.capsule(RawClient.sqe(Sqe.ADMIN_ASYNC_EVENT, 21), null));
+            Thread.sleep(100);
+            long changed = System.nanoTime();
+            moving.state = AccessState.INACCESSIBLE;
+            RawClient.Received notice = admin.receive();
+            assertEquals(21, notice.cid());
+            assertEquals(Status.SUCCESS, notice.cqeStatus());
+            assertEquals(Ana.CHANGE_EVENT, notice.dw0(), "ANA change, log page 0Ch");
+            assertTrue(System.nanoTime() - changed < 1_000_000_000L, "within a second");
         }
     }
 

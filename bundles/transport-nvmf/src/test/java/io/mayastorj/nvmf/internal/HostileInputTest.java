@@ -409,6 +409,42 @@ class HostileInputTest {
         othersUnaffected();
     }
 
+    /**
+     * A host that takes an R2T and never sends the data (its admin queue alive) loses the
+     * connection after the data timeout, and the write's buffer goes back to the pool; it held
+     * the buffer for good, and 128 such writes per queue the node's pool.
+     */
+    @Test
+    void aWriteWhoseDataNeverComesEndsItsConnection() throws Exception {
+        fx.target.dataTimeout(Duration.ofMillis(400));
+        try (RawClient io = ioQueue(31, false, false)) {
+            io.send(io.capsule(RawClient.rw(Sqe.IO_WRITE, 1, 0, 8, 4096, false), null));
+            assertEquals(Pdu.R2T, io.receive().type());
+            long start = System.nanoTime();
+            assertThrows(EOFException.class, io::receive, "the target ends the connection");
+            long waited = (System.nanoTime() - start) / 1_000_000;
+            assertTrue(waited >= 300 && waited < 4000, "after about the data timeout: " + waited + " ms");
+        }
+        othersUnaffected();
+    }
+
+    /**
+     * A host's termination request carries the offending header after its own, with PDO 0 and no
+     * data digest: the target takes it and closes, rather than answering one termination with
+     * another ("data digest flag does not match") and losing the host's reason.
+     */
+    @Test
+    void aHostsTerminationRequestIsTakenOnADigestConnection() throws Exception {
+        try (RawClient io = ioQueue(31, false, true)) {
+            ByteBuffer term = Pdu.allocate(Pdu.TERM_HLEN + 8);
+            Pdu.header(term, Pdu.H2C_TERM_REQ, 0, Pdu.TERM_HLEN, 0, Pdu.TERM_HLEN + 8);
+            term.putShort(Pdu.TERM_FES, (short) Pdu.FES_PDU_SEQUENCE_ERROR);
+            io.send(term);
+            assertEquals(null, io.receiveUntilClosed(), "closed without a C2HTermReq of its own");
+        }
+        othersUnaffected();
+    }
+
     @Test
     void aControllerWithoutKeepAlivesIsDropped() throws Exception {
         try (RawClient admin = new RawClient(fx.port())) {

@@ -118,10 +118,10 @@ public final class Identify {
         page.putInt(LbaStatus.TLBAAG, (int) Math.min(allocationUnitBlocks, 0xFFFF_FFFFL)); // TLBAAG
     }
 
-    /** Active namespace IDs greater than {@code after}: ours is 1. */
+    /** Active namespace IDs greater than {@code after} (unsigned): ours is 1. */
     public static void activeNamespaces(ByteBuffer page, int after) {
         clear(page);
-        if (after < 1) {
+        if (after == 0) {
             page.putInt(0, 1);
         }
     }

@@ -310,7 +310,10 @@ public abstract class PduChannel implements Reactor.ReadyHandler {
         int payload = (int) plen - headerBytes;
         int pad = 0;
         boolean ddgst = false;
-        if (payload > 0) {
+        if (payload > 0 && (type == Pdu.H2C_TERM_REQ || type == Pdu.C2H_TERM_REQ)) {
+            // the offending header follows the termination's own, with no digest whatever was negotiated
+            // (PDO 0 is what SPDK and this end send); it is read and dropped
+        } else if (payload > 0) {
             if (pdo < headerBytes || pdo > plen) {
                 copyOffendingHeader(-1);
                 terminate(Pdu.FES_INVALID_HEADER_FIELD, Pdu.OFF_PDO, "PDU type " + type + " with PDO " + pdo);

@@ -272,7 +272,7 @@ final class AdminCommands {
                     log.putLong(48, (stats.bytesWritten() + 511_999) / 512_000); // data units written
                     log.putLong(64, stats.readOps());       // host read commands
                     log.putLong(80, stats.writeOps());      // host write commands
-                    log.putLong(176, stats.errors());       // media and data integrity errors
+                    log.putLong(160, stats.errors());       // media and data integrity errors (176: error log entries, none kept)
                 }
             }
             case 0x03 -> {                                  // firmware slots

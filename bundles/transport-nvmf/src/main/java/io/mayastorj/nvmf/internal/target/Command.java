@@ -54,6 +54,8 @@ final class Command implements IoCompletion<Command>, Runnable, PduChannel.Sent 
     int cdw15;
     /** Bytes that came in the capsule. */
     int inCapsule;
+    /** When its R2T went out or its last H2CData came (System.nanoTime()): a write whose data stops is ended. */
+    long dataSince;
 
     /** The status decided so far (SCT << 8 | SC), or SUCCESS. */
     int status;

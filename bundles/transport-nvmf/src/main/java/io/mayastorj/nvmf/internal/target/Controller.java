@@ -46,6 +46,10 @@ final class Controller {
     /** The ANA change count this controller's host has seen (log page read or notice sent). */
     private long anaSeen;
     private Reactor.Timer keepAliveTimer;
+    /** Looks for ANA changes to notice (the bdev has a state, no event), keep-alive or not. */
+    private Reactor.Timer anaTimer;
+    /** How often: a moving volume's old path is noticed well within the host's ANATT. */
+    private static final long ANA_LOOK_MILLIS = 200;
 
     Controller(Subsystem subsystem, int cntlid, String hostNqn, String hostId, int katoMillis, TargetQueue admin) {
         this.subsystem = subsystem;
@@ -57,6 +61,19 @@ final class Controller {
         if (katoMillis > 0) {
             scheduleKeepAliveCheck();
         }
+        scheduleAnaLook();
+    }
+
+    private void scheduleAnaLook() {
+        anaTimer = admin.reactor().schedule(ANA_LOOK_MILLIS, TimeUnit.MILLISECONDS, () -> {
+            synchronized (this) {
+                if (destroyed) {
+                    return;
+                }
+            }
+            noticeAnaChange();
+            scheduleAnaLook();
+        });
     }
 
     int cntlid() {
@@ -265,7 +282,6 @@ final class Controller {
                 return;
             }
         }
-        noticeAnaChange();
         long silent = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - lastKeepAlive);
         if (silent > katoMillis) {
             destroy("keep-alive timeout: no Keep Alive from " + hostNqn + " for " + silent + " ms (KATO "
@@ -287,6 +303,9 @@ final class Controller {
         }
         if (keepAliveTimer != null) {
             keepAliveTimer.cancel();
+        }
+        if (anaTimer != null) {
+            anaTimer.cancel();
         }
         subsystem.removed(this);
         if (why != null) {

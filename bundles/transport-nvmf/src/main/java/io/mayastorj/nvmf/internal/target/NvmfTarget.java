@@ -57,6 +57,11 @@ public final class NvmfTarget implements Transport {
     private final Map<String, Subsystem> subsystems = new ConcurrentHashMap<>();
     private final Subsystem discovery;
     private final Set<TargetQueue> queues = ConcurrentHashMap.newKeySet();
+    /**
+     * How long a write may wait for its H2CData before its connection ends: past the Linux host's
+     * I/O timeout (30 s), by which a live host has given up on the command itself.
+     */
+    private volatile long dataTimeoutNanos = TimeUnit.SECONDS.toNanos(40);
     /** GENCTR of the discovery log: changes whenever the set of subsystems does. */
     private final AtomicLong generation = new AtomicLong();
 
@@ -256,5 +261,14 @@ public final class NvmfTarget implements Transport {
         }
         subsystems.clear();
         LOG.log(Level.INFO, "nvmf target on {0} stopped", Listener.hostPort(bound));
+    }
+
+    long dataTimeoutNanos() {
+        return dataTimeoutNanos;
+    }
+
+    /** For tests: a shorter wait for a write's data. */
+    public void dataTimeout(java.time.Duration timeout) {
+        dataTimeoutNanos = timeout.toNanos();
     }
 }

@@ -59,6 +59,8 @@ final class TargetQueue extends PduChannel {
     private DmaBuffer spare;
     /** Offers a capsule held for want of a buffer again. */
     private Reactor.Timer capsuleRetry;
+    /** Armed while commands await their data: see watchData. */
+    private Reactor.Timer dataWatch;
     private final CommandLog commandLog = new CommandLog(this);
 
     private volatile Phase phase = Phase.AWAIT_ICREQ;
@@ -294,6 +296,7 @@ final class TargetQueue extends PduChannel {
                 Command command = receiving;
                 receiving = null;
                 command.received += receivingLength;
+                command.dataSince = System.nanoTime();
                 if (!dataDigestOk && command.status == Status.SUCCESS) {
                     command.status = Status.TRANSIENT_TRANSPORT_ERROR;
                     commandLog.logOnce(command.status, "data digest mismatch in H2CData");
@@ -438,6 +441,10 @@ final class TargetQueue extends PduChannel {
     void requestData(Command c) {
         c.state = Command.State.AWAIT_DATA;
         c.received = 0;
+        c.dataSince = System.nanoTime();
+        if (dataWatch == null) {
+            watchData();
+        }
         ByteBuffer r2t = c.dataHeader;
         int hd = headerDigest ? Pdu.DIGEST : 0;
         r2t.clear();
@@ -548,6 +555,36 @@ final class TargetQueue extends PduChannel {
         return true;
     }
 
+    /**
+     * While writes await their data: one whose data has not moved for the target's data timeout
+     * ends the connection (its buffer, and the pool's, would be held for good by a host that
+     * answers keep-alives but never sends it).
+     */
+    private void watchData() {
+        long timeout = target.dataTimeoutNanos();
+        dataWatch = reactor.schedule(Math.max(1, timeout / 4), TimeUnit.NANOSECONDS, () -> {
+            dataWatch = null;
+            if (phase == Phase.CLOSED) {
+                return;
+            }
+            long now = System.nanoTime();
+            boolean waiting = false;
+            for (Command c : slots) {
+                if (c.state == Command.State.AWAIT_DATA) {
+                    if (now - c.dataSince > timeout) {
+                        close(String.format(java.util.Locale.ROOT, "command %d waited %.1f s for its data (H2CData, %d of %d bytes came)",
+                                c.cid, (now - c.dataSince) / 1e9, c.received, c.length));
+                        return;
+                    }
+                    waiting = true;
+                }
+            }
+            if (waiting) {
+                watchData();
+            }
+        });
+    }
+
     /** Whether a command of this queue waits for its data in H2CData PDUs. */
     private boolean awaitingData() {
         for (Command c : slots) {
@@ -582,6 +619,10 @@ final class TargetQueue extends PduChannel {
         if (capsuleRetry != null) {
             capsuleRetry.cancel();
             capsuleRetry = null;
+        }
+        if (dataWatch != null) {
+            dataWatch.cancel();
+            dataWatch = null;
         }
         if (spare != null) {
             spare.release();
