@@ -576,6 +576,11 @@ public final class Nexus extends BlockDeviceBase {
         }
         endWrite(io); // the children that failed it are out of the topology now: no copy reads them
         if (worst != null) {
+            if (io.type != IoType.FLUSH) {
+                // failed, yet it may have landed on a child faulted meanwhile: a return rebuilds the range
+                // from the child kept, or the two would answer it differently for good
+                markWritten(io);
+            }
             finish(io, worst);
             return;
         }

@@ -997,6 +997,36 @@ class NexusTest {
         assertSameData(a, d);
     }
 
+    /**
+     * A write that failed on the last in-sync child (the application gets the error) but landed on
+     * a child faulted while it was in flight: that child's return rebuilds the range, so the two
+     * do not answer it differently afterwards.
+     */
+    @Test
+    void aFailedWriteThatLandedOnAChildFaultedMeanwhileIsRebuiltOnItsReturn() throws Exception {
+        FaultyDevice a = child("a");
+        FaultyDevice b = child("b");
+        manager().create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
+        assertEquals(IoStatus.SUCCESS, write(nexus(), 0, 8, 1));
+        a.delayMicros = 300_000;
+        b.failWrites = IoStatus.MEDIA_ERROR;
+        DmaBuffer buffer = buffers.allocate(4096);
+        try {
+            buffer.bytes().put(0, new byte[4096]).put(100, (byte) 0x5A);
+            CompletableFuture<IoStatus> w = submitWrite(buffer, 8192); // a range nothing else wrote
+            manager.faultChild("vol", "bdev:///a"); // while the write is in flight on a
+            assertEquals(IoStatus.MEDIA_ERROR, w.get(10, TimeUnit.SECONDS), "b, the last in-sync child, failed it");
+        } finally {
+            buffer.release();
+        }
+        a.delayMicros = 0;
+        b.failWrites = null;
+        assertEquals("online", view("bdev:///b").state());
+        manager.addChild("vol", "bdev:///a");
+        await(() -> view("bdev:///a").state().equals("online"), "a back");
+        assertSameData(a, b);
+    }
+
     @Test
     void aRebuildWhoseNewChildFailsFaultsItAndLeavesTheVolumeServing() throws Exception {
         child("a");
