@@ -966,11 +966,12 @@ class NexusTest {
      */
     @Test
     void aRebuildGoesOnFromAnotherSourceWhenOneFailsItsReads() throws Exception {
-        FaultyDevice a = child("a");
-        FaultyDevice s = child("s");
-        FaultyDevice d = child("d");
+        int mb = 64; // several rounds of copies: a round of four copies of up to 2 MiB each is 100 ms
+        FaultyDevice a = child("a", mb);
+        FaultyDevice s = child("s", mb);
+        FaultyDevice d = child("d", mb);
         manager().create("vol", ID, 0, List.of("bdev:///a", "bdev:///s"));
-        for (long lba = 0; lba < BLOCKS; lba += 2048) {
+        for (long lba = 0; lba < mb * 2048L; lba += 2048) {
             assertEquals(IoStatus.SUCCESS, write(nexus(), lba, 2048, 0));
         }
         a.delayMicros = 100_000; // the copies (a run of 1 MiB each) spend their time reading: a has some outstanding
