@@ -106,13 +106,19 @@ final class Attacher {
     }
 
     /** One NVMe controller of a subsystem: a path, with its address, state and the namespace's ANA state on it. */
-    record NvmePath(String controller, String host, int port, String state, String ana) {
+    /** @param namespace the kernel has scanned the namespace on this path (it joined the multipath head) */
+    record NvmePath(String controller, String host, int port, String state, String ana, boolean namespace) {
         boolean live() {
             return "live".equals(state);
         }
 
+        /**
+         * Live and serving: the namespace scanned on it (a connect returns before the kernel scans,
+         * and the head whose last path goes before the new one joins is deleted under its mount)
+         * and, where ANA is reported, optimized or not.
+         */
         boolean usable() {
-            return live() && (ana == null || ana.equals("optimized") || ana.equals("non-optimized"));
+            return live() && namespace && (ana == null || ana.equals("optimized") || ana.equals("non-optimized"));
         }
 
         @Override
@@ -142,15 +148,17 @@ final class Attacher {
                 }
             }
             String ana = null;
+            boolean namespace = false;
             for (Path ns : list(ctrl)) {
                 if (ns.getFileName().toString().matches("nvme\\d+c\\d+n\\d+|nvme\\d+n\\d+")) {
+                    namespace = true;
                     ana = read(ns.resolve("ana_state"));
                     if (ana != null) {
                         break;
                     }
                 }
             }
-            paths.add(new NvmePath(c, host, port, read(ctrl.resolve("state")), ana));
+            paths.add(new NvmePath(c, host, port, read(ctrl.resolve("state")), ana, namespace));
         }
         return paths;
     }

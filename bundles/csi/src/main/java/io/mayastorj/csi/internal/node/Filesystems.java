@@ -30,6 +30,13 @@ final class Filesystems {
     Optional<String> probe(Path device) {
         Commands.Result r = commands.run(TIMEOUT, "blkid", "-p", "-s", "TYPE", "-s", "PTTYPE", "-o", "export", device.toString());
         if (r.exitStatus() == 2) {
+            // blkid says 2 also when it could not open or read the device (a path away, a nexus failing I/O
+            // while it moves): blank only when it said nothing else and the device reads — else a retry,
+            // never mkfs over a file system it could not see
+            if (!r.stderr().isBlank()) {
+                throw MayastorException.unavailable("cannot tell what %s holds, so it is not formatted: %s", device, r.describe());
+            }
+            readable(device);
             return Optional.empty();
         }
         if (!r.ok()) {
@@ -53,6 +60,18 @@ final class Filesystems {
         }
         throw MayastorException.internal("cannot tell what %s holds: blkid found something and named no file system: %s",
                 device, r.stdout().strip());
+    }
+
+    /** Reads the device's first MiB (where ext4's and XFS's superblocks are): an I/O error is UNAVAILABLE. */
+    private static void readable(Path device) {
+        java.nio.ByteBuffer head = java.nio.ByteBuffer.allocate(1 << 20);
+        try (java.nio.channels.FileChannel channel = java.nio.channels.FileChannel.open(device, java.nio.file.StandardOpenOption.READ)) {
+            while (head.hasRemaining() && channel.read(head) > 0) {
+                // until the MiB is in, or the device ends
+            }
+        } catch (java.io.IOException e) {
+            throw MayastorException.unavailable("cannot read %s, so it is not formatted: %s", device, e.getMessage());
+        }
     }
 
     void make(Path device, String fsType) {

@@ -32,6 +32,8 @@ final class FakeNode implements Commands {
     long deviceBytes = 64L << 20;
     /** When false, nvme connect succeeds but the kernel never makes a namespace device. */
     boolean namespaceAppears = true;
+    /** Whether a new controller's namespace is scanned at once (the kernel does it after connect returns). */
+    boolean pathNamespaceAppears = true;
 
     FakeNode(Path root) throws IOException {
         this.root = root;
@@ -102,8 +104,10 @@ final class FakeNode implements Commands {
                         Files.writeString(ctrl.resolve("state"), "live\n");
                         Files.writeString(ctrl.resolve("address"), "traddr=" + c.get(c.indexOf("-a") + 1) + ",trsvcid="
                                 + c.get(c.indexOf("-s") + 1) + ",src_addr=10.0.2.15\n");
-                        Files.createDirectories(ctrl.resolve("nvme0c" + n + "n1"));
-                        Files.writeString(ctrl.resolve("nvme0c" + n + "n1/ana_state"), "optimized\n");
+                        if (pathNamespaceAppears) {
+                            Files.createDirectories(ctrl.resolve("nvme0c" + n + "n1"));
+                            Files.writeString(ctrl.resolve("nvme0c" + n + "n1/ana_state"), "optimized\n");
+                        }
                         try (Stream<Path> subsystems = Files.list(Files.createDirectories(root.resolve("sys/class/nvme-subsystem")))) {
                             for (Path p : subsystems.toList()) {
                                 if (nqn.equals(Files.readString(p.resolve("subsysnqn")).strip())) {

@@ -173,6 +173,20 @@ class NodeServiceTest {
         assertFalse(node.mountPoints().contains(staging.toString()));
     }
 
+    /**
+     * blkid exits 2 also when it cannot read the device (a nexus failing I/O while its volume
+     * moves): the stage is refused for a retry, and nothing formats a device that may hold data.
+     */
+    @Test
+    void aDeviceBlkidCannotReadIsNeverFormatted() throws Exception {
+        node.on("blkid", c -> FakeNode.failed(c, 2, "blkid: error: " + c.get(c.size() - 1) + ": Input/output error"));
+        MayastorException e = refused(() -> call(service::nodeStageVolume, stage("v1", URI, mount(""))));
+        assertEquals(ErrorKind.UNAVAILABLE, e.kind(), e.getMessage());
+        assertTrue(e.getMessage().contains("Input/output error"), e.getMessage());
+        assertFalse(node.ran.stream().anyMatch(c -> c.startsWith("mkfs")), "no mkfs: " + node.ran);
+        assertFalse(node.mountPoints().contains(staging.toString()));
+    }
+
     /** What a process killed in the middle of a step leaves: nothing after the step ran. */
     private static final class Killed extends Error {
     }
@@ -362,6 +376,29 @@ class NodeServiceTest {
         call(service::nodeUnstageVolume, io.mayastorj.csi.v1.NodeUnstageVolumeRequest.newBuilder().setVolumeId("v1")
                 .setStagingTargetPath(staging.toString()).build());
         assertTrue(node.ran.contains("nvme disconnect -n " + NQN), "unstaged through the URI it follows now: " + node.ran);
+    }
+
+    /**
+     * A connect returns before the kernel has scanned the namespace on the new path: the old path
+     * stays until it has, or the head would lose its last path (and its disk, under the mount).
+     */
+    @Test
+    void theOldPathStaysUntilTheNewOneHasTheNamespace() throws Exception {
+        call(service::nodeStageVolume, stage("v1", URI, mount("")));
+        call(service::nodePublishVolume, publish("v1", mount(""), false));
+        Files.writeString(node.root.resolve("sys/class/nvme/nvme0/state"), "connecting\n"); // its node died
+        Files.writeString(node.root.resolve("sys/module/nvme_core/parameters/multipath"), "Y\n");
+        node.pathNamespaceAppears = false;
+        node.ran.clear();
+        String moved = URI.replace(":8420/", ":8421/");
+        assertEquals(0, service.followMoves(v -> java.util.Optional.of(moved)));
+        assertEquals(List.of("nvme connect -t tcp -a 10.0.2.2 -s 8421 -n " + NQN + " --hostnqn " + HOST + " --ctrl-loss-tmo 120"),
+                node.ran, "connected, the old path kept");
+        Path scanned = Files.createDirectories(node.root.resolve("sys/class/nvme/nvme1/nvme0c1n1"));
+        Files.writeString(scanned.resolve("ana_state"), "optimized\n");
+        node.ran.clear();
+        assertEquals(1, service.followMoves(v -> java.util.Optional.of(moved)));
+        assertEquals(List.of("nvme disconnect -d nvme0"), node.ran, "dropped once the new path has the namespace");
     }
 
     @Test
