@@ -373,8 +373,14 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
             }
             filesystems.bind(device, target, readOnly);
         } else {
+            Path staging = Path.of(s.stagingPath());
+            if (mounts.at(staging).filter(m -> ours(s, m)).isEmpty()) {
+                // binding the bare directory would put the pod's writes on this node's own disk
+                throw MayastorException.failedPrecondition("volume %s is not mounted at its staging path %s: stage it again",
+                        s.volumeId(), staging);
+            }
             createDirectories(target);
-            filesystems.bind(Path.of(s.stagingPath()), target, readOnly);
+            filesystems.bind(staging, target, readOnly);
         }
         LOG.log(Level.INFO, "volume {0} published at {1}{2}", s.volumeId(), target, readOnly ? " (read-only)" : "");
     }

@@ -187,6 +187,18 @@ class NodeServiceTest {
         assertFalse(node.mountPoints().contains(staging.toString()));
     }
 
+    /** A staging mount gone (unmounted from outside): publish refuses rather than bind the bare directory. */
+    @Test
+    void aPublishWithoutTheStagingMountIsRefused() {
+        call(service::nodeStageVolume, stage("v1", URI, mount("")));
+        assertTrue(node.run(Duration.ofSeconds(5), "umount", staging.toString()).ok());
+        node.ran.clear();
+        MayastorException e = refused(() -> call(service::nodePublishVolume, publish("v1", mount(""), false)));
+        assertEquals(ErrorKind.FAILED_PRECONDITION, e.kind(), e.getMessage());
+        assertFalse(node.ran.stream().anyMatch(c -> c.startsWith("mount")), "nothing bound: " + node.ran);
+        assertFalse(node.mountPoints().contains(target.toString()));
+    }
+
     /** What a process killed in the middle of a step leaves: nothing after the step ran. */
     private static final class Killed extends Error {
     }
