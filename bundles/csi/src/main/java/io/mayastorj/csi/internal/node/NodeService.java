@@ -302,6 +302,15 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
                         s.get().stagingPath(), staging);
             }
             VolumeUri uri = VolumeUri.parse(s.get().uri());
+            if (!s.get().device().isEmpty()) {
+                // still published somewhere: a disconnect would pull the device from under a pod's mount
+                for (MountTable.Mount m : mounts.read()) {
+                    if (!m.point().equals(staging.toString()) && ours(s.get(), m)) {
+                        throw MayastorException.failedPrecondition("volume %s is still published at %s: unpublish it first",
+                                request.getVolumeId(), m.point());
+                    }
+                }
+            }
             Optional<MountTable.Mount> there = mounts.at(staging);
             if (there.isPresent() && !s.get().device().isEmpty() && there.get().device().equals(mountedFrom(s.get()))) {
                 filesystems.unmount(staging);

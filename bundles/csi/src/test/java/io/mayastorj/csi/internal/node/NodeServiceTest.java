@@ -199,6 +199,24 @@ class NodeServiceTest {
         assertFalse(node.mountPoints().contains(target.toString()));
     }
 
+    /** Unstage while a pod still has the volume: refused, nothing unmounted or disconnected. */
+    @Test
+    void anUnstageWhileStillPublishedIsRefused() {
+        call(service::nodeStageVolume, stage("v1", URI, mount("")));
+        call(service::nodePublishVolume, publish("v1", mount(""), false));
+        node.ran.clear();
+        MayastorException e = refused(() -> call(service::nodeUnstageVolume, NodeUnstageVolumeRequest.newBuilder()
+                .setVolumeId("v1").setStagingTargetPath(staging.toString()).build()));
+        assertEquals(ErrorKind.FAILED_PRECONDITION, e.kind(), e.getMessage());
+        assertTrue(e.getMessage().contains(target.toString()), e.getMessage());
+        assertEquals(List.of(), node.ran, "nothing unmounted or disconnected");
+        call(service::nodeUnpublishVolume, io.mayastorj.csi.v1.NodeUnpublishVolumeRequest.newBuilder().setVolumeId("v1")
+                .setTargetPath(target.toString()).build());
+        call(service::nodeUnstageVolume, NodeUnstageVolumeRequest.newBuilder().setVolumeId("v1")
+                .setStagingTargetPath(staging.toString()).build());
+        assertTrue(node.ran.contains("nvme disconnect -n " + NQN), node.ran.toString());
+    }
+
     /** What a process killed in the middle of a step leaves: nothing after the step ran. */
     private static final class Killed extends Error {
     }
