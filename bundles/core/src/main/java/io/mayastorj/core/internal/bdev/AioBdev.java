@@ -108,8 +108,11 @@ final class AioBdev extends FileBdev {
     @Override
     protected void awaitProgress() {
         AioQueue queue = queues == null ? null : queues.onThisThread();
+        AioThreadContext context = threadContext;
         if (queue != null) {
             queue.awaitProgress(); // closed on a reactor: its own context holds what is in flight
+        } else if (context != null && context.onReaper()) {
+            context.reapNested(); // closed from a completion of the device's own context: only this thread reaps it
         } else {
             super.awaitProgress();
         }

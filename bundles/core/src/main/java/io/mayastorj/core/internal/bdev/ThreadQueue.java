@@ -91,6 +91,23 @@ abstract class ThreadQueue {
         }
     }
 
+    /** Whether the caller is this queue's reaper: one of its callbacks. */
+    final boolean onReaper() {
+        return Thread.currentThread() == reaper;
+    }
+
+    /**
+     * A callback on the reaper waits for the device's other requests (it closes the device): they
+     * are reaped here, nested, since the reaper that would reap them is this very thread.
+     */
+    final void reapNested() {
+        int rc = awaitAndReap();
+        if (rc < 0 && rc != -Errno.EINTR && errorLogs++ % 1000 == 0) {
+            LOG.log(Level.ERROR, "bdev {0}: waiting for completions failed: {1}", bdev.name(), LibC.describe(-rc));
+        }
+        submitWaiting();
+    }
+
     /** Nothing is in flight (the bdev drained it): stops the reaper and frees the ring or context. */
     final void close() {
         running = false;

@@ -104,8 +104,11 @@ final class UringBdev extends FileBdev {
     @Override
     protected void awaitProgress() {
         UringQueue queue = rings.queueOnThisThread();
+        UringThreadRing ring = threadRing;
         if (queue != null) {
             queue.awaitProgress(); // closed on a reactor: its own ring holds what is in flight
+        } else if (ring != null && ring.onReaper()) {
+            ring.reapNested(); // closed from a completion of the device's own ring: only this thread reaps it
         } else {
             super.awaitProgress();
         }

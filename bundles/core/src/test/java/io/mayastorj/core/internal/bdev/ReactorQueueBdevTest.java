@@ -206,6 +206,34 @@ abstract class ReactorQueueBdevTest extends FileBdevTest {
         }
     }
 
+    /**
+     * A callback on the reaper closes its device while another of its requests is in flight: the
+     * close reaps it there (no one else can) and returns; it waited out the 30 s close timeout and
+     * left the file, its lock and the ring open for good.
+     */
+    @Test
+    void aCallbackOnTheReaperClosesItsDeviceWithAnotherRequestInFlight() throws Exception {
+        FileBdev d = open(file("disk.img", 8 << 20), "");
+        DmaBuffer b = buffers.allocate(4096);
+        CompletableFuture<Long> closeNanos = new CompletableFuture<>();
+        CompletableFuture<IoStatus> second = new CompletableFuture<>();
+        d.write(b, 0, 0, 8, (status, ctx) -> {
+            d.write(b, 0, 8, 8, (s, c) -> second.complete(s), null); // from the reaper: through the device's own ring
+            long start = System.nanoTime();
+            d.close();
+            closeNanos.complete(System.nanoTime() - start);
+        }, null);
+        assertTrue(closeNanos.get(20, TimeUnit.SECONDS) < TimeUnit.SECONDS.toNanos(5), "the close returned soon");
+        assertEquals(IoStatus.SUCCESS, second.get(1, TimeUnit.SECONDS), "the write in flight finished first");
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (Thread.getAllStackTraces().keySet().stream().anyMatch(t -> t.getName().equals(reaperPrefix() + d.name()))) {
+            assertTrue(System.nanoTime() < deadline, "the reaper ended");
+            Thread.sleep(10);
+        }
+        FileBdev again = open(file("disk.img", 8 << 20), "");
+        again.close();
+    }
+
     @Test
     void aReactorClosesADeviceWithItsOwnRequestsInFlight() throws Exception {
         FileBdev d = open(file("disk.img", 8 << 20), "");
