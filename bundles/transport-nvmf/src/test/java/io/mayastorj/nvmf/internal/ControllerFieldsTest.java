@@ -201,6 +201,8 @@ class ControllerFieldsTest {
             }
             assertEquals(2, shst, "CSTS.SHST: complete once the flush is");
             assertEquals(1, device.flushes.get());
+            assertEquals(Status.SUCCESS, admin.setProperty(0x14, 0x00460000).cqeStatus(), "CC: reset, SHN cleared");
+            assertEquals(0, admin.property(0x1C) >> 2 & 3, "CSTS.SHST: no shutdown any more");
         }
         // the discovery controller has no device (Linux shuts it down after reading the log): complete at once
         try (RawClient discovery = admin("nqn.2014-08.org.nvmexpress.discovery")) {

@@ -130,8 +130,12 @@ final class Controller {
             csts &= ~ControllerRegisters.CSTS_RDY;
             closeIoQueues("controller " + cntlid + " was reset by the host");
         }
-        if (((cc >> ControllerRegisters.CC_SHN_SHIFT) & 3) != 0 && ((old >> ControllerRegisters.CC_SHN_SHIFT) & 3) == 0) {
+        int shn = (cc >> ControllerRegisters.CC_SHN_SHIFT) & 3;
+        int oldShn = (old >> ControllerRegisters.CC_SHN_SHIFT) & 3;
+        if (shn != 0 && oldShn == 0) {
             shutDown();
+        } else if (shn == 0 && oldShn != 0) {
+            csts &= ~(3 << 2); // SHN cleared: no shutdown any more (SHST 00b), as nvmet does
         }
         return true;
     }
