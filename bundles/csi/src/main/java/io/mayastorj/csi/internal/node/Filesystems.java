@@ -111,11 +111,20 @@ final class Filesystems {
             throw MayastorException.internal("cannot bind %s on %s: %s", source, target, r.describe());
         }
         if (readOnly) {
-            r = commands.run(TIMEOUT, "mount", "-o", "remount,bind,ro", target.toString());
-            if (!r.ok()) {
+            try {
+                remountReadOnly(target);
+            } catch (MayastorException e) {
                 commands.run(TIMEOUT, "umount", target.toString());
-                throw MayastorException.internal("cannot make %s read-only: %s", target, r.describe());
+                throw e;
             }
+        }
+    }
+
+    /** Makes a bind mount read-only. */
+    void remountReadOnly(Path target) {
+        Commands.Result r = commands.run(TIMEOUT, "mount", "-o", "remount,bind,ro", target.toString());
+        if (!r.ok()) {
+            throw MayastorException.internal("cannot make %s read-only: %s", target, r.describe());
         }
     }
 

@@ -363,6 +363,11 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
         Optional<MountTable.Mount> there = mounts.at(target);
         if (there.isPresent()) {
             if (ours(s, there.get())) {
+                if (readOnly && !there.get().readOnly()) {
+                    // a call that died between its bind and the read-only remount: finish it
+                    filesystems.remountReadOnly(target);
+                    return;
+                }
                 if (there.get().readOnly() != readOnly) {
                     throw MayastorException.alreadyExists("volume %s is published at %s %s already", s.volumeId(), target,
                             there.get().readOnly() ? "read-only" : "read-write");

@@ -240,6 +240,21 @@ class NodeServiceTest {
         assertTrue(node.mountPoints().contains(staging.toString()));
     }
 
+    /** A read-only publish killed between its bind and the read-only remount is finished by the retry. */
+    @Test
+    void aReadOnlyPublishCutShortIsFinishedByTheRetry() {
+        call(service::nodeStageVolume, stage("v1", URI, mount("")));
+        node.on("mount -o", c -> {
+            throw new Killed(); // the remount: the bind before it is done
+        });
+        assertThrows(Killed.class, () -> call(service::nodePublishVolume, publish("v1", mount(""), true)));
+        node.on("mount -o", null);
+        call(service::nodePublishVolume, publish("v1", mount(""), true));
+        assertTrue(node.ran.stream().filter(c -> c.contains("remount,bind,ro")).count() >= 2, node.ran.toString());
+        MayastorException e = refused(() -> call(service::nodePublishVolume, publish("v1", mount(""), false)));
+        assertEquals(ErrorKind.ALREADY_EXISTS, e.kind(), "read-only now: " + e.getMessage());
+    }
+
     @Test
     void badRequestsAreRefusedWithTheirReason() throws Exception {
         assertEquals("volume_id is required", refused(() -> call(service::nodeStageVolume,
