@@ -116,7 +116,7 @@ public final class ControlPlane {
             if (nats != null) {
                 opened.push(nats);
             }
-            volumes.switchOver(nats == null ? null : new NexusRecords(nats.connection()),
+            volumes.switchOver(nats == null ? null : new NexusRecords(nats::connection),
                     VolumeOperator.switchoverGrace(Duration.ofSeconds(config.switchover_grace_seconds()),
                             Duration.ofSeconds(config.registration_interval_seconds())),
                     (name, delay) -> reconciler.enqueueAfter(VOLUME, name, delay));

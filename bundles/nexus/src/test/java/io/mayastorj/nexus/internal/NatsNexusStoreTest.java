@@ -230,6 +230,54 @@ class NatsNexusStoreTest {
         assertEquals(2, store().load(ID).orElseThrow().record().children().stream().filter(NexusRecord.ChildRecord::healthy).count());
     }
 
+    /**
+     * NATS restarted without its data (an emptyDir, the pod moved): the bucket itself is gone. The
+     * store makes it again and the nexus writes its record again; every save failed for ever, and
+     * the writes waiting for one with it.
+     */
+    @Test
+    void aBucketTheServerLostIsMadeAgainAndTheRecordWrittenAgain() throws Exception {
+        List<BlockDevice> replicas = replicas("bucket-");
+        NexusManager node = node("", replicas, new ArrayList<>());
+        node.create("vol", ID, 0, List.of("bdev:///a?uuid=" + A, "bdev:///b?uuid=" + B));
+        BlockDevice nexus = registryOf(node).lookup("vol").orElseThrow();
+        try (io.nats.client.Connection raw = io.nats.client.Nats.connect(server.url())) {
+            raw.keyValueManagement().delete(NatsNexusStore.BUCKET);
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (!raw.keyValueManagement().getBucketNames().contains(NatsNexusStore.BUCKET)
+                    || raw.keyValue(NatsNexusStore.BUCKET).get(ID.toString()) == null) {
+                assertTrue(System.nanoTime() < deadline, "the bucket and the record were not made again");
+                Thread.sleep(100);
+            }
+        }
+        assertEquals(AccessState.OPTIMIZED, nexus.accessState(), "not fenced");
+        assertEquals(IoStatus.SUCCESS, write(nexus, 0, 9));
+    }
+
+    /** A node starts while NATS is down: the store connects in the background and serves once the server is there. */
+    @Test
+    void aStoreMadeWhileNatsIsDownConnectsOnceItIsUp() throws Exception {
+        server.stop();
+        long start = System.nanoTime();
+        NatsNexusStore store = store();
+        assertTrue(System.nanoTime() - start < TimeUnit.SECONDS.toNanos(15), "made without waiting for the server");
+        NexusRecord r = new NexusRecord(ID, "vol", 1 << 20, false, 0, List.of(new NexusRecord.ChildRecord("bdev:///a", "a", true, 5)));
+        IOException down = assertThrows(IOException.class, () -> store.save(r, 0));
+        assertTrue(down.getMessage().contains("not connected"), down.getMessage());
+        server.start();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
+        long revision = 0;
+        while (revision == 0) {
+            try {
+                revision = store.save(r, 0);
+            } catch (IOException e) {
+                assertTrue(System.nanoTime() < deadline, "never connected: " + e.getMessage());
+                Thread.sleep(100);
+            }
+        }
+        assertEquals(r, store.load(ID).orElseThrow().record());
+    }
+
     private static final UUID A = UUID.fromString("0a0a0a0a-0000-4000-8000-00000000000a");
     private static final UUID B = UUID.fromString("0b0b0b0b-0000-4000-8000-00000000000b");
     private final java.util.Map<NexusManager, BdevRegistryImpl> registries = new java.util.HashMap<>();

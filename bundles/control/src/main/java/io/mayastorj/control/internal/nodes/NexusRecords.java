@@ -27,9 +27,10 @@ public final class NexusRecords {
     public record Record(Set<String> inSync, boolean cleanShutdown, long revision) {
     }
 
-    private final Connection connection;
+    private final java.util.function.Supplier<Connection> connection;
 
-    public NexusRecords(Connection connection) {
+    /** @param connection the NATS connection, null while it is not made yet */
+    public NexusRecords(java.util.function.Supplier<Connection> connection) {
         this.connection = connection;
     }
 
@@ -39,6 +40,10 @@ public final class NexusRecords {
      * @throws IOException when NATS cannot be asked (the caller must not guess)
      */
     public Optional<Record> get(String uuid) throws IOException {
+        Connection connection = this.connection.get();
+        if (connection == null) {
+            throw new IOException("not connected to NATS yet");
+        }
         try {
             if (connection.getStatus() != Connection.Status.CONNECTED) {
                 throw new IOException("not connected to NATS (" + connection.getStatus() + ")");

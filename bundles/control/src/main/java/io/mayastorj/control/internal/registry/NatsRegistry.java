@@ -24,18 +24,42 @@ public final class NatsRegistry implements AutoCloseable {
 
     private final JsonMapper json = JsonMapper.builder().build();
     private final NodeRegistry registry;
-    private final Connection connection;
+    private volatile Connection connection;
+    private final Thread connector;
+    private volatile boolean closed;
 
-    public NatsRegistry(String url, NodeRegistry registry) throws InterruptedException, java.io.IOException {
+    /** Returns at once: the connection is made on a thread of its own, for as long as it takes. */
+    public NatsRegistry(String url, NodeRegistry registry) {
         this.registry = registry;
         Options options = new Options.Builder().server(url).connectionName("mayastor-control").maxReconnects(-1)
                 .reconnectWait(Duration.ofSeconds(1)).connectionTimeout(Duration.ofSeconds(3))
                 .connectionListener((c, event) -> LOG.log(Level.INFO, "NATS at {0}: {1}", url, event))
                 .build();
-        this.connection = Nats.connectReconnectOnConnect(options);
-        Dispatcher dispatcher = connection.createDispatcher(message -> handle(new String(message.getData(), StandardCharsets.UTF_8)));
-        dispatcher.subscribe(SUBJECT);
-        LOG.log(Level.INFO, "listening for node registrations on NATS subject {0} at {1}", SUBJECT, url);
+        // connectReconnectOnConnect returns only once a server answers: on the caller's thread it held the
+        // control plane's start (and its gRPC registration service) for as long as NATS was down
+        connector = new Thread(() -> connect(url, options), "nats-connect mayastor-control");
+        connector.setDaemon(true);
+        connector.start();
+    }
+
+    private void connect(String url, Options options) {
+        try {
+            Connection c = Nats.connectReconnectOnConnect(options);
+            synchronized (this) {
+                if (closed) {
+                    c.close();
+                    return;
+                }
+                Dispatcher dispatcher = c.createDispatcher(message -> handle(new String(message.getData(), StandardCharsets.UTF_8)));
+                dispatcher.subscribe(SUBJECT);
+                connection = c;
+            }
+            LOG.log(Level.INFO, "listening for node registrations on NATS subject {0} at {1}", SUBJECT, url);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt(); // closed meanwhile
+        } catch (java.io.IOException | RuntimeException e) {
+            LOG.log(Level.ERROR, "cannot connect to NATS at {0}: {1}", url, e.getMessage());
+        }
     }
 
     /** One message; a malformed one is logged and dropped. */
@@ -63,17 +87,25 @@ public final class NatsRegistry implements AutoCloseable {
         }
     }
 
-    /** The connection, for the nexus records the nodes keep in JetStream on the same server. */
+    /** The connection, for the nexus records the nodes keep in JetStream on the same server; null until made. */
     public Connection connection() {
         return connection;
     }
 
     @Override
     public void close() {
-        try {
-            connection.close();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
+        Connection c;
+        synchronized (this) {
+            closed = true;
+            c = connection;
+        }
+        connector.interrupt();
+        if (c != null) {
+            try {
+                c.close();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
         }
     }
 }

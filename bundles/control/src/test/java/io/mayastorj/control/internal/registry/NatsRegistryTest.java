@@ -1,6 +1,7 @@
 package io.mayastorj.control.internal.registry;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.mayastorj.core.internal.node.NodeImpl;
@@ -51,6 +52,29 @@ class NatsRegistryTest {
             nats.start(); // both sides reconnect by themselves
             assertEquals("n1 online 127.0.0.31:10124", next(events), "back through the restarted server");
             agent.stop();
+        }
+    }
+
+    /** The control plane starts while NATS is down: it does not wait for it, and takes heartbeats once it is up. */
+    @Test
+    void aControlPlaneStartedBeforeNatsListensOnceItIsUp() throws Exception {
+        assumeTrue(NatsServerProcess.installed(), "nats-server is not installed");
+        try (NatsServerProcess nats = new NatsServerProcess(dir);
+             NodeRegistry registry = new NodeRegistry(Duration.ofMillis(300), 3)) {
+            long start = System.nanoTime();
+            try (NatsRegistry subscriber = new NatsRegistry(nats.url(), registry)) {
+                assertTrue(System.nanoTime() - start < TimeUnit.SECONDS.toNanos(2), "made without waiting for the server");
+                BlockingQueue<String> events = new LinkedBlockingQueue<>();
+                registry.addListener(n -> events.add(n.id() + " " + (n.online() ? "online" : "offline") + " " + n.endpoint()));
+                nats.start();
+                NodeImpl node = new NodeImpl("n3", "127.0.0.33:10124", dir.resolve("n3").toString(), "1");
+                RegistrationAgent agent = new RegistrationAgent(node, nats.url(), "", Duration.ofMillis(300));
+                try {
+                    assertEquals("n3 online 127.0.0.33:10124", next(events), "heard once the server is up");
+                } finally {
+                    agent.stop();
+                }
+            }
         }
     }
 

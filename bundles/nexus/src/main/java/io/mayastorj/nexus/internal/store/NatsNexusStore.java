@@ -27,26 +27,123 @@ public final class NatsNexusStore implements NexusStore, AutoCloseable {
     private static final int WRONG_LAST_SEQUENCE = 10071;
 
     private final String url;
-    private final Connection connection;
-    private final KeyValue bucket;
+    private volatile Connection connection;
+    private volatile KeyValue bucket;
+    /** Connects in the background when the server was not there at start; null once connected. */
+    private volatile Thread connector;
+    private volatile boolean closed;
 
+    /**
+     * Connects, or — when no server answers now — goes on connecting in the background (a node
+     * starts while NATS is down or moving; its saves fail until then, and the nexus retries them).
+     *
+     * @throws IOException the server answers but has no usable JetStream
+     */
     public NatsNexusStore(String url) throws IOException {
         this.url = url;
         Options options = new Options.Builder().server(url).connectionTimeout(Duration.ofSeconds(5))
                 .maxReconnects(-1).reconnectWait(Duration.ofMillis(500)).connectionName("mayastor-nexus").build();
         try {
             connection = Nats.connect(options);
-            KeyValueManagement kvm = connection.keyValueManagement();
-            if (!kvm.getBucketNames().contains(BUCKET)) {
-                kvm.create(KeyValueConfiguration.builder().name(BUCKET).maxHistoryPerKey(1).storageType(StorageType.File)
-                        .description("Mayastor-J: which children of each nexus hold every acknowledged write").build());
-            }
-            bucket = connection.keyValue(BUCKET);
+        } catch (IOException e) {
+            System.getLogger("mayastor.nexus").log(System.Logger.Level.WARNING,
+                    "NATS at {0} does not answer ({1}): connecting in the background; nexus records wait for it", url, e.getMessage());
+            Thread t = new Thread(() -> connectLater(options), "nats-connect mayastor-nexus");
+            t.setDaemon(true);
+            connector = t;
+            t.start();
+            return;
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IOException("interrupted while connecting to NATS at " + url, e);
-        } catch (JetStreamApiException e) {
-            throw new IOException("NATS at " + url + " has no usable JetStream (start nats-server with -js): " + e.getMessage(), e);
+        }
+        bucket(); // a server without JetStream is a settings error: said at start
+    }
+
+    private void connectLater(Options options) {
+        try {
+            Connection c = Nats.connectReconnectOnConnect(options);
+            synchronized (this) {
+                if (closed) {
+                    c.close();
+                    return;
+                }
+                connection = c;
+                connector = null;
+            }
+            System.getLogger("mayastor.nexus").log(System.Logger.Level.INFO, "NATS at {0} answers: nexus records go there", url);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt(); // closed meanwhile
+        } catch (IOException e) {
+            System.getLogger("mayastor.nexus").log(System.Logger.Level.ERROR, "cannot connect to NATS at {0}: {1}", url, e.getMessage());
+        }
+    }
+
+    /** The bucket, made on the server when it has none; IOException while NATS is not reached yet. */
+    private KeyValue bucket() throws IOException {
+        KeyValue b = bucket;
+        if (b != null) {
+            return b;
+        }
+        Connection c = connection;
+        if (c == null) {
+            throw new IOException("not connected to NATS at " + url + " yet");
+        }
+        synchronized (this) {
+            if (bucket == null) {
+                try {
+                    ensureBucket();
+                    bucket = c.keyValue(BUCKET);
+                } catch (JetStreamApiException e) {
+                    throw new IOException("NATS at " + url + " has no usable JetStream (start nats-server with -js): "
+                            + e.getMessage(), e);
+                }
+            }
+            return bucket;
+        }
+    }
+
+    /** Makes the bucket unless the server has it; true when it was made. */
+    private boolean ensureBucket() throws IOException, JetStreamApiException {
+        Connection c = connection;
+        if (c == null) {
+            throw new IOException("not connected to NATS at " + url + " yet");
+        }
+        KeyValueManagement kvm = c.keyValueManagement();
+        if (kvm.getBucketNames().contains(BUCKET)) {
+            return false;
+        }
+        kvm.create(KeyValueConfiguration.builder().name(BUCKET).maxHistoryPerKey(1).storageType(StorageType.File)
+                .description("Mayastor-J: which children of each nexus hold every acknowledged write").build());
+        return true;
+    }
+
+    private interface BucketCall<T> {
+        T run() throws IOException, JetStreamApiException;
+    }
+
+    /**
+     * Runs a call on the bucket; when it fails because the server has no such bucket any more (NATS
+     * restarted without its data: a put then finds no stream and fails for ever), the bucket is
+     * made again and the call runs once more. Its records are gone: nexuses write theirs again.
+     */
+    private <T> T onBucket(BucketCall<T> call) throws IOException, JetStreamApiException {
+        try {
+            return call.run();
+        } catch (IOException | JetStreamApiException e) {
+            boolean made;
+            try {
+                made = ensureBucket();
+            } catch (IOException | JetStreamApiException | RuntimeException other) {
+                e.addSuppressed(other);
+                throw e;
+            }
+            if (!made) {
+                throw e;
+            }
+            System.getLogger("mayastor.nexus").log(System.Logger.Level.WARNING,
+                    "NATS at {0} had no bucket {1} (restarted without its data?): made it again", url, BUCKET);
+            return call.run();
         }
     }
 
@@ -56,8 +153,8 @@ public final class NatsNexusStore implements NexusStore, AutoCloseable {
         try {
             // compare-and-set on the key's last sequence: two nexuses of one volume, on two nodes,
             // can never both think they own the record
-            return expectedRevision == 0 ? bucket.create(key, RecordFormat.encode(record))
-                    : bucket.update(key, RecordFormat.encode(record), expectedRevision);
+            return onBucket(() -> expectedRevision == 0 ? bucket().create(key, RecordFormat.encode(record))
+                    : bucket().update(key, RecordFormat.encode(record), expectedRevision));
         } catch (JetStreamApiException e) {
             if (e.getApiErrorCode() == WRONG_LAST_SEQUENCE) {
                 throw new Superseded("the record of nexus " + key + " in NATS is no longer at revision " + expectedRevision
@@ -70,7 +167,7 @@ public final class NatsNexusStore implements NexusStore, AutoCloseable {
     @Override
     public Optional<Stored> load(UUID uuid) throws IOException {
         try {
-            KeyValueEntry e = bucket.get(uuid.toString());
+            KeyValueEntry e = onBucket(() -> bucket().get(uuid.toString()));
             if (e == null || e.getValue() == null) {
                 return Optional.empty();
             }
@@ -84,7 +181,10 @@ public final class NatsNexusStore implements NexusStore, AutoCloseable {
     @Override
     public void delete(UUID uuid) throws IOException {
         try {
-            bucket.delete(uuid.toString());
+            onBucket(() -> {
+                bucket().delete(uuid.toString());
+                return null;
+            });
         } catch (JetStreamApiException e) {
             throw new IOException("NATS: " + e.getMessage(), e);
         }
@@ -102,10 +202,21 @@ public final class NatsNexusStore implements NexusStore, AutoCloseable {
 
     @Override
     public void close() {
-        try {
-            connection.close();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
+        Connection c;
+        synchronized (this) {
+            closed = true;
+            c = connection;
+            Thread t = connector;
+            if (t != null) {
+                t.interrupt();
+            }
+        }
+        if (c != null) {
+            try {
+                c.close();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
         }
     }
 }
