@@ -68,6 +68,8 @@ public final class NexusManager {
     /** Each nexus's copies start on the next reactor, so that several rebuilds spread over all of them. */
     private final AtomicInteger nextHome = new AtomicInteger();
     private final Map<UUID, Nexus> nexuses = new LinkedHashMap<>(); // control thread
+    /** Nexuses whose create is opening their children (control thread). */
+    private final java.util.Set<UUID> creating = new HashSet<>();
     /** The host a published nexus's URI names, when not the target's listen address (NAT, pods, a VM's gateway). */
     private volatile String publishAddress = "";
 
@@ -153,7 +155,15 @@ public final class NexusManager {
         for (String uri : childUris) {
             BdevUri.parse(uri); // INVALID_ARGUMENT with the reason, before anything is opened
         }
-        Optional<NexusView> existing = onControl(() -> Optional.ofNullable(nexuses.get(uuid)).map(n -> n.view(deviceUri(n))));
+        Optional<NexusView> existing = onControl(() -> {
+            Nexus n = nexuses.get(uuid);
+            if (n == null && !creating.add(uuid)) {
+                // its children are being opened by another call: one create at a time, or both would
+                // run and the loser's cleanup take the winner out of the map, leaving it registered
+                throw MayastorException.aborted("nexus %s is being created by another call; ask again", uuid);
+            }
+            return Optional.ofNullable(n).map(x -> x.view(deviceUri(x)));
+        });
         if (existing.isPresent()) {
             NexusView v = existing.get();
             List<String> have = v.children().stream().map(NexusView.ChildView::uri).toList();
@@ -162,6 +172,14 @@ public final class NexusManager {
             }
             throw MayastorException.alreadyExists("nexus %s exists already (%s, children %s)", uuid, v.name(), have);
         }
+        try {
+            return createReserved(name, uuid, sizeBytes, childUris);
+        } finally {
+            onControl(() -> creating.remove(uuid));
+        }
+    }
+
+    private NexusView createReserved(String name, UUID uuid, long sizeBytes, List<String> childUris) {
         if (registry.lookup(name).isPresent()) {
             throw MayastorException.alreadyExists("a bdev named %s exists already", name);
         }
@@ -208,7 +226,7 @@ public final class NexusManager {
             try {
                 registry.register(nexus);
             } catch (RuntimeException e) {
-                onControl(() -> nexuses.remove(uuid));
+                onControl(() -> nexuses.remove(uuid, nexus));
                 nexus.shutdown(false).join();
                 throw e;
             }
@@ -496,6 +514,9 @@ public final class NexusManager {
             boolean created = false;
             if (there.isPresent()) {
                 d = there.get();
+                if (d instanceof Nexus) { // itself, or another: a rebuild's copy would wait on its own range lock
+                    throw MayastorException.invalidArgument("child %s is a nexus: a nexus's children are replicas or bdevs", c.uri);
+                }
             } else if ("bdev".equals(u.scheme()) || "loopback".equals(u.scheme())) {
                 throw MayastorException.notFound("child %s: no such bdev on this node", c.uri);
             } else {

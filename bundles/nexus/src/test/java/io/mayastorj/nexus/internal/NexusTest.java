@@ -1028,6 +1028,74 @@ class NexusTest {
         assertSameData(a, b);
     }
 
+    /**
+     * Two creates of one nexus at once (a retry while the first still opens its children): the
+     * second is ABORTED; both ran, and the loser's cleanup took the winner out of the map, leaving
+     * a registered nexus no call could list or destroy.
+     */
+    @Test
+    void aSecondCreateOfANexusBeingCreatedIsAborted() throws Exception {
+        child("a");
+        child("b");
+        CountDownLatch loading = new CountDownLatch(1);
+        CountDownLatch go = new CountDownLatch(1);
+        FileNexusStore files = new FileNexusStore(dir.resolve("gated"));
+        java.util.concurrent.atomic.AtomicBoolean first = new java.util.concurrent.atomic.AtomicBoolean(true);
+        NexusStore gated = new NexusStore() {
+            @Override
+            public long save(NexusRecord record, long expectedRevision) throws IOException {
+                return files.save(record, expectedRevision);
+            }
+
+            @Override
+            public java.util.Optional<Stored> load(UUID uuid) throws IOException {
+                if (first.getAndSet(false)) {
+                    loading.countDown();
+                    try {
+                        go.await();
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                }
+                return files.load(uuid);
+            }
+
+            @Override
+            public void delete(UUID uuid) throws IOException {
+                files.delete(uuid);
+            }
+
+            @Override
+            public String describe() {
+                return "gated " + files.describe();
+            }
+        };
+        registry.addFactory(new MallocBdevFactory());
+        manager = new NexusManager(registry, buffers, shares, gated, new NexusSettings(64 * 1024, 4, Duration.ofMinutes(10)));
+        CompletableFuture<NexusView> one = CompletableFuture.supplyAsync(() -> manager.create("vol", ID, 0, List.of("bdev:///a")));
+        assertTrue(loading.await(10, TimeUnit.SECONDS));
+        refused(ErrorKind.ABORTED, () -> manager.create("vol", ID, 0, List.of("bdev:///b")));
+        go.countDown();
+        assertEquals("online", one.get(10, TimeUnit.SECONDS).state());
+        assertEquals(List.of("bdev:///a"), manager.get("vol").children().stream().map(NexusView.ChildView::uri).toList());
+        manager.destroy("vol");
+        assertTrue(registry.lookup("vol").isEmpty(), "nothing left registered");
+    }
+
+    /** A nexus given itself (or another nexus) as a child: refused, nothing changes. */
+    @Test
+    void aNexusIsNoChildOfANexus() throws Exception {
+        child("a");
+        child("b");
+        manager().create("vol", ID, 0, List.of("bdev:///a"));
+        MayastorException e = refused(ErrorKind.INVALID_ARGUMENT, () -> manager.addChild("vol", "bdev:///vol"));
+        assertEquals("child bdev:///vol is a nexus: a nexus's children are replicas or bdevs", e.getMessage());
+        manager.create("other", UUID.fromString("0e0e0e0e-0000-4000-8000-000000000002"), 0, List.of("bdev:///b"));
+        refused(ErrorKind.INVALID_ARGUMENT, () -> manager.addChild("vol", "bdev:///other"));
+        assertEquals(1, manager.get("vol").children().size());
+        assertEquals(IoStatus.SUCCESS, write(nexus(), 0, 8, 1));
+    }
+
     @Test
     void aRebuildWhoseNewChildFailsFaultsItAndLeavesTheVolumeServing() throws Exception {
         child("a");

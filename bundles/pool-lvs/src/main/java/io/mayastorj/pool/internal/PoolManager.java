@@ -57,6 +57,8 @@ public final class PoolManager {
     private final PoolList list;
     private final DevicePatterns devices;
     private final Map<String, Entry> pools = new TreeMap<>();
+    /** Replicas being made on disk (guarded by this). */
+    private final java.util.Set<UUID> creatingReplicas = new java.util.HashSet<>();
 
     /** A pool the node knows: open, or faulted with the reason it could not be imported. */
     public static final class Entry {
@@ -333,7 +335,15 @@ public final class PoolManager {
         Entry named = new Entry(store.name(), disk);
         named.claim = entry.claim;
         named.ownsBdev = entry.ownsBdev;
-        attach(named, store);
+        try {
+            attach(named, store);
+        } catch (RuntimeException e) {
+            releaseDevice(entry);
+            if (replaced != null) {
+                pools.put(replaced.name, replaced); // the faulted entry stays, as before the import
+            }
+            throw e;
+        }
         pools.put(named.name, named);
         persist();
         return named;
@@ -359,22 +369,48 @@ public final class PoolManager {
         }
     }
 
-    /** Registers an imported pool's replicas as bdevs and restores their shares. */
+    /**
+     * Registers an imported pool's replicas as bdevs and restores their shares: all or nothing.
+     * A replica whose name a bdev here has already (made while the pool was away) refuses the
+     * import, and the store is exported again; half an import left replicas served from a pool no
+     * call could list, export or import again until a restart.
+     */
     private void attach(Entry entry, LvStore store) {
-        entry.store = store;
-        entry.uuid = store.uuid();
         for (Replica replica : store.replicas()) {
-            registry.register(replica);
-            ReplicaShare share = ReplicaShare.parse(replica.properties);
-            if (share.protocol() != null) {
-                try {
-                    shares.restore(replica.name(), share.protocol(), new ShareOptions(share.allowedHosts(), Map.of()));
-                } catch (MayastorException e) {
-                    LOG.log(Level.WARNING, "replica {0}: its {1} share could not be restored: {2}", replica.name(),
-                            share.protocol(), e.getMessage());
-                }
+            if (registry.lookup(replica.name()).isPresent()) {
+                store.export();
+                throw MayastorException.alreadyExists("pool %s holds replica %s, and a bdev of that name exists on this node "
+                        + "already (made while the pool was away?): destroy it, then import the pool again", store.name(),
+                        replica.name());
             }
         }
+        List<Replica> registered = new ArrayList<>();
+        try {
+            for (Replica replica : store.replicas()) {
+                registry.register(replica);
+                registered.add(replica);
+                ReplicaShare share = ReplicaShare.parse(replica.properties);
+                if (share.protocol() != null) {
+                    try {
+                        shares.restore(replica.name(), share.protocol(), new ShareOptions(share.allowedHosts(), Map.of()));
+                    } catch (MayastorException e) {
+                        LOG.log(Level.WARNING, "replica {0}: its {1} share could not be restored: {2}", replica.name(),
+                                share.protocol(), e.getMessage());
+                    }
+                }
+            }
+        } catch (RuntimeException e) {
+            for (Replica replica : registered) {
+                if (shares.status(replica.name()).isPresent()) {
+                    shares.unshare(replica.name());
+                }
+                registry.unregister(replica);
+            }
+            store.export();
+            throw e;
+        }
+        entry.store = store;
+        entry.uuid = store.uuid();
     }
 
     public synchronized void export(String name) {
@@ -518,13 +554,34 @@ public final class PoolManager {
         LvStore store;
         synchronized (this) {
             store = online(poolName);
-            if (registry.lookup(uuid.toString()).isPresent()) {
+            Optional<BlockDevice> there = registry.lookup(uuid.toString());
+            if (there.isPresent()) {
+                if (there.get() instanceof Replica r && r.pool == store && r.replicaName.equals(name) && r.sizeBytes == size
+                        && r.thin == thin) {
+                    return r; // Mayastor's create is idempotent: a retry after a timeout gets the replica it made
+                }
                 throw MayastorException.alreadyExists("a bdev named %s exists already", uuid);
             }
+            if (!creatingReplicas.add(uuid)) { // made on disk outside the lock (a commit): one at a time per uuid
+                throw MayastorException.alreadyExists("replica %s is being created by another call", uuid);
+            }
         }
-        Replica replica = store.createReplica(uuid, name, size, thin, "");
-        registry.register(replica);
-        return replica;
+        try {
+            Replica replica = store.createReplica(uuid, name, size, thin, "");
+            synchronized (this) {
+                Entry entry = pools.get(poolName);
+                if (entry == null || entry.store != store) {
+                    throw MayastorException.failedPrecondition("pool %s was exported or destroyed while replica %s was made "
+                            + "in it", poolName, uuid);
+                }
+                registry.register(replica);
+            }
+            return replica;
+        } finally {
+            synchronized (this) {
+                creatingReplicas.remove(uuid);
+            }
+        }
     }
 
     public void destroyReplica(UUID uuid) {

@@ -3,6 +3,7 @@ package io.mayastorj.pool.internal;
 import static io.mayastorj.pool.internal.PoolFixture.T;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.mayastorj.core.bdev.BlockDevice;
@@ -279,8 +280,8 @@ class PoolManagerTest {
      * A replica whose write its pool's device still has after the close's wait is not destroyed: its
      * clusters would be zeroed and freed, maybe handed to another replica, before the write lands.
      */
-    @Test
-    void aReplicaWhoseWriteTheDeviceStillHasIsNotDestroyedUntilItEnds() throws Exception {
+    /** Pool {@code name} on a {@link HeldDisk}, whose writes wait while it is told to hold them. */
+    private HeldDisk heldPool(String name) {
         HeldDisk disk = new HeldDisk();
         registry.addFactory(new io.mayastorj.core.bdev.BdevFactory() {
             @Override
@@ -298,7 +299,37 @@ class PoolManagerTest {
                 return disk;
             }
         });
-        pools.create("p0", null, "held:///held", MIB);
+        pools.create(name, null, "held:///held", MIB);
+        return disk;
+    }
+
+    /**
+     * One uuid asked of two pools at once (the commit of the first still on its way): the second
+     * is refused; both were made on disk, one registered, and the other pool could not be
+     * imported again at the next start.
+     */
+    @Test
+    void aReplicaBeingCreatedIsNotCreatedAgainElsewhere() throws Exception {
+        HeldDisk held = heldPool("p0");
+        pools.create("p1", null, disk.toString(), MIB);
+        held.hold = true;
+        java.util.concurrent.CompletableFuture<Replica> first = java.util.concurrent.CompletableFuture.supplyAsync(
+                () -> pools.createReplica("p0", R1, "r1", MIB, false));
+        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(10);
+        while (held.held.isEmpty()) {
+            assertTrue(System.nanoTime() < deadline, "the first create's commit never came");
+            Thread.sleep(5);
+        }
+        refused(ErrorKind.ALREADY_EXISTS, () -> pools.createReplica("p1", R1, "r1", MIB, false));
+        held.hold = false;
+        held.held.forEach(Runnable::run);
+        assertEquals(R1, first.get(10, java.util.concurrent.TimeUnit.SECONDS).uuid());
+        assertTrue(pools.find("p1").store().orElseThrow().replicas().isEmpty(), "nothing made on p1");
+    }
+
+    @Test
+    void aReplicaWhoseWriteTheDeviceStillHasIsNotDestroyedUntilItEnds() throws Exception {
+        HeldDisk disk = heldPool("p0");
         Replica r = pools.createReplica("p0", R1, "r1", 2L * MIB, false);
         disk.hold = true;
         io.mayastorj.core.buffer.DmaBuffer b = buffers.allocate(4096);
@@ -341,6 +372,34 @@ class PoolManagerTest {
                 refused(ErrorKind.ALREADY_EXISTS, () -> pools.importPool(null, null, disk.toString())).getMessage());
     }
 
+    /**
+     * A replica made elsewhere under the uuid of one in an exported pool: the import is refused
+     * whole — no replica of the pool registered, the device let go, the pool importable once the
+     * clash is gone. It stopped half-way: some replicas served, the device held by a pool no call
+     * could list, export or import.
+     */
+    @Test
+    void anImportWhoseReplicaClashesIsRefusedWhole() throws IOException {
+        Path other = dir.resolve("other.img");
+        try (RandomAccessFile f = new RandomAccessFile(other.toFile(), "rw")) {
+            f.setLength(64L * MIB);
+        }
+        pools.create("p0", null, disk.toString(), MIB);
+        pools.createReplica("p0", R1, "r1", MIB, false);
+        pools.createReplica("p0", R2, "r2", MIB, false);
+        pools.export("p0");
+        pools.create("p1", null, other.toString(), MIB);
+        pools.createReplica("p1", R2, "elsewhere", MIB, false);
+        MayastorException e = refused(ErrorKind.ALREADY_EXISTS, () -> pools.importPool(null, null, disk.toString()));
+        assertTrue(e.getMessage().contains("replica " + R2), e.getMessage());
+        assertTrue(registry.lookup(R1.toString()).isEmpty(), "no replica of p0 registered");
+        assertEquals(List.of("p1"), pools.pools().stream().map(PoolManager.Entry::name).toList());
+        pools.destroyReplica(R2);
+        PoolManager.Entry imported = pools.importPool(null, null, disk.toString());
+        assertEquals("p0", imported.name());
+        assertEquals(2, imported.store().orElseThrow().replicas().size());
+    }
+
     @Test
     void destroyErasesThePoolFromTheDevice() {
         pools.create("p0", null, disk.toString(), MIB);
@@ -368,9 +427,12 @@ class PoolManagerTest {
     @Test
     void replicasInUseCannotBeDestroyedAndUUIDsAreUnique() {
         pools.create("p0", null, disk.toString(), MIB);
-        pools.createReplica("p0", R1, "r1", MIB, true);
+        Replica made = pools.createReplica("p0", R1, "r1", MIB, true);
+        assertSame(made, pools.createReplica("p0", R1, "r1", MIB, true), "the same create again: the same replica (Mayastor's)");
         assertEquals("a bdev named " + R1 + " exists already",
                 refused(ErrorKind.ALREADY_EXISTS, () -> pools.createReplica("p0", R1, "again", MIB, true)).getMessage());
+        refused(ErrorKind.ALREADY_EXISTS, () -> pools.createReplica("p0", R1, "r1", 2 * MIB, true));
+        refused(ErrorKind.ALREADY_EXISTS, () -> pools.createReplica("p0", R1, "r1", MIB, false));
         var claim = registry.claim(R1.toString(), "nexus n1");
         assertEquals("replica " + R1 + " is in use by nexus n1",
                 refused(ErrorKind.FAILED_PRECONDITION, () -> pools.destroyReplica(R1)).getMessage());

@@ -71,9 +71,14 @@ public final class BdevService extends BdevRpcGrpc.BdevRpcImplBase {
     @Override
     public void destroy(DestroyBdevRequest request, StreamObserver<Empty> response) {
         if (request.getForce()) {
-            // a bdev held by its share: unshare it first (its hosts go), then destroy
+            // a bdev held by its share only: unshare it first (its hosts go), then destroy. One that
+            // is not ours to destroy (a replica's, a nexus's: no URI) or that something else holds
+            // keeps its share: the destroy below refuses it, and cutting the hosts off first would
+            // have dropped a volume for nothing
             registry.lookup(request.getName()).or(() -> registry.findByUri(request.getName()))
                     .filter(device -> shares.status(device.name()).isPresent())
+                    .filter(device -> registry.list().stream().anyMatch(i -> i.device() == device && i.uri() != null
+                            && (i.claimedBy() == null || i.claimedBy().startsWith("share "))))
                     .ifPresent(device -> unshare(device.name(), true, "destroy"));
         }
         registry.destroy(request.getName());

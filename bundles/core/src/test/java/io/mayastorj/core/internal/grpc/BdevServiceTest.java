@@ -3,6 +3,7 @@ package io.mayastorj.core.internal.grpc;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.protobuf.ByteString;
 import io.grpc.ManagedChannel;
@@ -91,6 +92,40 @@ class BdevServiceTest {
         assertEquals("m0", bdevs.list(ListBdevOptions.newBuilder().setName("m0").build()).getBdevs(0).getName());
         bdevs.destroy(DestroyBdevRequest.newBuilder().setName("m0").build());
         assertEquals(0, bdevs.list(ListBdevOptions.getDefaultInstance()).getBdevsCount());
+    }
+
+    /** A forced destroy of a bdev a subsystem manages (a replica's) is refused before its share is cut. */
+    @Test
+    void aForcedDestroyOfAManagedBdevKeepsItsShare() {
+        java.util.List<String> shared = new java.util.ArrayList<>();
+        shares.addTransport(new io.mayastorj.core.transport.Transport() {
+            @Override
+            public String protocol() {
+                return "nvmf";
+            }
+
+            @Override
+            public String share(io.mayastorj.core.bdev.BlockDevice device, io.mayastorj.core.transport.ShareOptions options) {
+                shared.add(device.name());
+                return "nvmf://127.0.0.1:8420/nqn.x:" + device.name();
+            }
+
+            @Override
+            public void unshare(io.mayastorj.core.bdev.BlockDevice device) {
+                shared.remove(device.name());
+            }
+        });
+        var replica = new MallocBdevFactory().create(io.mayastorj.core.bdev.BdevUri.parse("malloc:///r0?size_mb=2"));
+        registry.register(replica); // as a pool registers a replica: no URI, no factory
+        shares.share("r0", "nvmf", io.mayastorj.core.transport.ShareOptions.DEFAULT);
+        StatusRuntimeException e = assertThrows(StatusRuntimeException.class,
+                () -> bdevs.destroy(DestroyBdevRequest.newBuilder().setName("r0").setForce(true).build()));
+        assertEquals(Status.Code.FAILED_PRECONDITION, e.getStatus().getCode(), e.getStatus().getDescription());
+        assertEquals(java.util.List.of("r0"), shared, "still shared: its hosts keep the volume");
+        assertTrue(shares.status("r0").isPresent());
+        shares.unshare("r0");
+        registry.unregister(replica);
+        replica.close();
     }
 
     @Test
