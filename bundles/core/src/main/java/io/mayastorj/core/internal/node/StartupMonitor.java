@@ -39,6 +39,12 @@ public final class StartupMonitor {
      * look at such a moment took a node whose nvmf port was taken for a started one.
      */
     private static final long SETTLE_NANOS = TimeUnit.MILLISECONDS.toNanos(150);
+    /**
+     * How long a component SCR calls active may hand out no instance, without a failure recorded,
+     * before that is taken as its failure: while SCR is still constructing it on another thread
+     * (a target binding its port) it hands out none either, for a moment.
+     */
+    private static final long UNINSTANTIABLE_NANOS = TimeUnit.SECONDS.toNanos(2);
     private static final String GRPC_SERVER = "io.mayastorj.core.internal.grpc.GrpcServer";
     /**
      * Framework property: configuration PIDs this runtime never configures (the control plane's has
@@ -67,6 +73,7 @@ public final class StartupMonitor {
     private void watch() {
         long deadline = System.nanoTime() + WATCH_NANOS;
         long settledSince = 0;
+        long uninstantiableSince = 0;
         try {
             while (running) {
                 String failure = failure();
@@ -74,18 +81,29 @@ public final class StartupMonitor {
                     failure = "not ready after " + TimeUnit.NANOSECONDS.toSeconds(WATCH_NANOS) + " s: " + pending();
                 }
                 if (failure == null && pending() == null) {
-                    failure = uninstantiable();
-                    if (failure == null) {
-                        long now = System.nanoTime();
+                    long now = System.nanoTime();
+                    String notInstantiable = uninstantiable();
+                    if (notInstantiable == null) {
+                        uninstantiableSince = 0;
                         if (settledSince == 0) {
                             settledSince = now;
                         } else if (now - settledSince >= SETTLE_NANOS) {
                             announce("ready", null);
                             return;
                         }
+                    } else {
+                        settledSince = 0;
+                        String recorded = failure();
+                        if (recorded != null) {
+                            failure = recorded;
+                        } else if (uninstantiableSince == 0) {
+                            uninstantiableSince = now;
+                        } else if (now - uninstantiableSince >= UNINSTANTIABLE_NANOS) {
+                            failure = notInstantiable;
+                        }
                     }
                 } else {
-                    settledSince = 0;
+                    settledSince = 0; // (a component seen without an instance stays counted: SCR flickers as it retries)
                 }
                 if (failure != null) {
                     LOG.log(Level.ERROR, "the node cannot start: {0}", failure);
