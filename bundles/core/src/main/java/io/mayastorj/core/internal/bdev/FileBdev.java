@@ -100,8 +100,16 @@ abstract class FileBdev extends BlockDeviceBase {
      */
     protected final <C> void copyInMemory(IoType type, long address, long length, long offset,
                                           IoCompletion<? super C> done, C context) {
-        long n = type == IoType.READ ? LibC.pread(fd, address, length, offset) : LibC.pwrite(fd, address, length, offset);
-        complete(type, length, statusOf(type, length, n < 0 ? -LibC.errno() : n), done, context);
+        long moved = 0;
+        long n;
+        do { // a short transfer goes on for the rest: a full file system says ENOSPC only then
+            n = type == IoType.READ ? LibC.pread(fd, address + moved, length - moved, offset + moved)
+                    : LibC.pwrite(fd, address + moved, length - moved, offset + moved);
+            if (n > 0) {
+                moved += n;
+            }
+        } while (n > 0 && moved < length);
+        complete(type, length, statusOf(type, length, n < 0 ? -LibC.errno() : moved), done, context);
     }
 
     static IoStatus statusOf(int errno) {
@@ -119,8 +127,12 @@ abstract class FileBdev extends BlockDeviceBase {
         if (result < 0) {
             return statusOf((int) -result);
         }
-        return type == IoType.FLUSH || result == bytes ? IoStatus.SUCCESS
-                : IoStatus.MEDIA_ERROR; // a short transfer on a range the base class checked
+        if (type == IoType.FLUSH || result == bytes) {
+            return IoStatus.SUCCESS;
+        }
+        // a short transfer on a range the base class checked: a write that stopped short ran out of
+        // room (ENOSPC, a quota, the size limit, said only to the next call); a read, the device failed
+        return type == IoType.WRITE ? IoStatus.NO_SPACE : IoStatus.MEDIA_ERROR;
     }
 
     /** Whether a flush may go through the ring or aio context (else {@link #syncOnHelper}). */

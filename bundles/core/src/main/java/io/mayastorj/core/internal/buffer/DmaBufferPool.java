@@ -49,6 +49,8 @@ public final class DmaBufferPool implements BufferPool {
         final int size;
         final FreeList<DmaBuffer> free;
         final LongAdder inUse = new LongAdder();
+        /** Chunks carved for this class. */
+        final AtomicInteger carved = new AtomicInteger();
 
         SizeClass(int size, int maxBuffers) {
             this.size = size;
@@ -150,14 +152,27 @@ public final class DmaBufferPool implements BufferPool {
         return Math.max(0, shift - MIN_SHIFT);
     }
 
-    /** Gives the size class a fresh chunk cut into buffers; returns one of them, or null when none is left. */
+    /**
+     * Gives the size class a fresh chunk cut into buffers; returns one of them, or null when none is
+     * left. A class that has chunks already leaves the last few to larger classes that have none:
+     * chunks never go back, and a burst of small transfers that carved them all made every larger
+     * request fail for the life of the process (a smaller one can borrow a larger free buffer; a
+     * larger one has nothing to borrow).
+     */
     private DmaBuffer carve(int index) {
         SizeClass sizeClass = classes[index];
-        int chunk = nextChunk.getAndIncrement();
-        if (chunk >= chunks) {
-            nextChunk.set(chunks); // keeps the counter from wrapping under repeated misses
-            return sizeClass.free.pop(); // another thread may have carved meanwhile
+        int chunk;
+        while (true) {
+            int next = nextChunk.get();
+            if (next >= chunks || sizeClass.carved.get() > 0 && chunks - next <= reserveAbove(index)) {
+                return sizeClass.free.pop(); // another thread may have carved meanwhile
+            }
+            if (nextChunk.compareAndSet(next, next + 1)) {
+                chunk = next;
+                break;
+            }
         }
+        sizeClass.carved.incrementAndGet();
         long chunkAddress = base + (long) chunk * CHUNK_SIZE;
         int count = CHUNK_SIZE / sizeClass.size;
         for (int i = 0; i < count; i++) {
@@ -165,6 +180,17 @@ public final class DmaBufferPool implements BufferPool {
             sizeClass.free.add(n -> new DmaBuffer(address, NativeMemory.view(address, sizeClass.size), recycler, index, n));
         }
         return sizeClass.free.pop();
+    }
+
+    /** Chunks kept for the classes above {@code index} that have none: one each, up to a quarter of the pool. */
+    private int reserveAbove(int index) {
+        int without = 0;
+        for (int j = index + 1; j < CLASSES; j++) {
+            if (classes[j].carved.get() == 0) {
+                without++;
+            }
+        }
+        return Math.min(without, chunks / 4);
     }
 
     private void recycle(DmaBuffer buffer) {

@@ -104,6 +104,32 @@ abstract class FileBdevTest {
     }
 
     /**
+     * A write to a file whose file system fills part-way: NO_SPACE, as the kernel says on the next
+     * call (a short write says nothing); it was MEDIA_ERROR, which a nexus takes as a dead disk.
+     * Needs root, for a 1 MiB tmpfs.
+     */
+    @Test
+    void aWriteThatFillsTheFileSystemIsNoSpace() throws Exception {
+        Path small = Files.createDirectories(dir.resolve("small"));
+        Process mount = new ProcessBuilder("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", small.toString())
+                .redirectErrorStream(true).start();
+        org.junit.jupiter.api.Assumptions.assumeTrue(mount.waitFor() == 0, "cannot mount a tmpfs (not root?)");
+        try {
+            Path path = small.resolve("disk.img");
+            try (RandomAccessFile f = new RandomAccessFile(path.toFile(), "rw")) {
+                f.setLength(4 << 20); // sparse: more than the file system holds
+            }
+            FileBdev d = open(path, "");
+            DmaBuffer out = buffers.allocate(2 << 20);
+            TestPool.fill(out, 2 << 20, 7);
+            assertEquals(IoStatus.NO_SPACE, write(d, out, 0, 0, (2 << 20) / 512, T));
+            d.close();
+        } finally {
+            new ProcessBuilder("umount", "-l", small.toString()).start().waitFor();
+        }
+    }
+
+    /**
      * A file in memory (tmpfs) is read and written as a malloc bdev is: a copy, completed before
      * the call returns, on the caller's thread; a flush still reaches the file.
      */

@@ -83,6 +83,32 @@ class DmaBufferPoolTest {
     }
 
     /**
+     * A burst of small transfers does not carve every chunk: the last few stay for larger classes
+     * that have none, so a 2 MiB or 1 MiB request is served; both failed for good once 4 KiB
+     * buffers had taken every chunk.
+     */
+    @Test
+    void smallBuffersLeaveChunksForLargerClassesThatHaveNone() {
+        DmaBufferPool pool = new DmaBufferPool(32 * MIB, HugepageMode.OFF); // sixteen chunks
+        java.util.List<DmaBuffer> small = new java.util.ArrayList<>();
+        try {
+            for (DmaBuffer b = pool.allocate(4096); b != null; b = pool.allocate(4096)) {
+                small.add(b);
+            }
+            assertTrue(small.size() >= 8 * (2 * MIB / 4096), "most of the pool went to 4 KiB buffers: " + small.size());
+            DmaBuffer large = pool.allocate(2 * MIB);
+            assertNotNull(large, "a 2 MiB buffer");
+            DmaBuffer half = pool.allocate(MIB);
+            assertNotNull(half, "a 1 MiB buffer");
+            large.release();
+            half.release();
+        } finally {
+            small.forEach(DmaBuffer::release);
+            pool.close();
+        }
+    }
+
+    /**
      * Chunks stay with the class they were carved for: once a burst of large transfers took them all,
      * a class that never got one is served a free larger buffer — it once stayed dry until a restart.
      */
