@@ -93,7 +93,7 @@ public final class RegistrationAgent {
             t.setDaemon(true);
             return t;
         });
-        timer.scheduleWithFixedDelay(this::beat, 0, Math.max(100, interval.toMillis()), TimeUnit.MILLISECONDS);
+        timer.scheduleWithFixedDelay(this::beatSurviving, 0, Math.max(100, interval.toMillis()), TimeUnit.MILLISECONDS);
         LOG.log(Level.INFO, "node {0} registers every {1} s {2}", node.id(), interval.toSeconds(),
                 String.join(" and ", announcers.stream().map(Announcer::describe).toList()));
     }
@@ -106,6 +106,24 @@ public final class RegistrationAgent {
             return false;
         }
     }
+
+    /**
+     * One beat, whatever it throws: a scheduled task that throws is never run again, and the node
+     * went offline for good, silently (an Error from a connect, a ready check that failed).
+     */
+    private void beatSurviving() {
+        try {
+            beat();
+            beatFailing = false;
+        } catch (Throwable t) { // the heartbeat must go on
+            if (!beatFailing) {
+                beatFailing = true;
+                LOG.log(Level.ERROR, "node {0}: a heartbeat failed ({1}); trying again every beat", node.id(), t.toString());
+            }
+        }
+    }
+
+    private volatile boolean beatFailing;
 
     private void beat() {
         if (!ready.getAsBoolean()) {
@@ -171,6 +189,9 @@ public final class RegistrationAgent {
         }
 
         private Connection connection() throws Exception {
+            if (connection != null && connection.getStatus() == Connection.Status.CLOSED) {
+                connection = null; // the client gave up on it (an authentication refused twice): a new one
+            }
             if (connection == null) {
                 // once connected, the client reconnects by itself for ever
                 connection = Nats.connect(new Options.Builder().server(url).connectionName("mayastor-node-" + node.id())

@@ -84,6 +84,29 @@ class RegistrationAgentTest {
         }
     }
 
+    /** A beat that throws (here the ready check) does not end the heartbeat: the next beats come. */
+    @Test
+    void aBeatThatThrowsDoesNotStopTheHeartbeat() throws Exception {
+        assumeTrue(NatsServerProcess.installed(), "nats-server is not installed");
+        try (NatsServerProcess nats = new NatsServerProcess(dir).start();
+             Connection listener = Nats.connect(nats.url())) {
+            Subscription registry = listener.subscribe(RegistryMessage.SUBJECT);
+            listener.flush(Duration.ofSeconds(5));
+            java.util.concurrent.atomic.AtomicInteger looks = new java.util.concurrent.atomic.AtomicInteger();
+            RegistrationAgent agent = new RegistrationAgent(node(), nats.url(), "", Duration.ofMillis(200), () -> {
+                if (looks.getAndIncrement() == 0) {
+                    throw new IllegalStateException("the framework is being refreshed");
+                }
+                return true;
+            }, false);
+            try {
+                assertNotNull(registry.nextMessage(Duration.ofSeconds(5)), "beats after the one that threw");
+            } finally {
+                agent.stop();
+            }
+        }
+    }
+
     @Test
     void overGrpcTheNodeCallsTheControlPlanesRegistrationService() throws Exception {
         BlockingQueue<String> calls = new LinkedBlockingQueue<>();

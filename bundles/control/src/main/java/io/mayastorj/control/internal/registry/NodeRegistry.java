@@ -124,11 +124,11 @@ public final class NodeRegistry implements AutoCloseable {
         if (id == null || !id.matches("[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")) { // its MayastorNode's name
             throw MayastorException.invalidArgument("node id '%s' is not valid: a Kubernetes node name: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit", id);
         }
-        if (endpoint == null || !endpoint.matches("[^\\s:]+:[0-9]{1,5}")) {
+        if (endpoint == null || !endpoint.matches("([^\\s:\\[\\]]+|\\[[0-9a-fA-F:.]+\\]):[0-9]{1,5}")) {
             throw MayastorException.invalidArgument("node %s: grpc endpoint '%s' is not ip:port", id, endpoint);
         }
         int port = Integer.parseInt(endpoint.substring(endpoint.lastIndexOf(':') + 1));
-        if (port < 1 || port > 65535 || endpoint.startsWith("0.0.0.0:")) {
+        if (port < 1 || port > 65535 || endpoint.startsWith("0.0.0.0:") || endpoint.startsWith("[::]:")) {
             // dialled, 0.0.0.0 reaches the control plane's own host: some other node, or none
             throw MayastorException.invalidArgument("node %s: grpc endpoint '%s' is not an address the control plane can "
                     + "dial (a wildcard address or no port)", id, endpoint);
@@ -144,10 +144,11 @@ public final class NodeRegistry implements AutoCloseable {
                 return;
             }
             if (e != null && e.online && e.storage == storage && !endpoint.equals(e.endpoint)
-                    && clock.getAsLong() - e.lastSeenNanos < intervalNanos) {
-                // the node at the other address beat within one interval: it is alive, and this is a
-                // second host given the same id. Taken as a move, the two would take each other's
-                // volumes in turns; a node that really moved is taken once the old address is quiet.
+                    && clock.getAsLong() - e.lastSeenNanos < 2 * intervalNanos) {
+                // the node at the other address beat within two intervals (beats come an interval plus
+                // the time a beat takes apart, and later under load): it is alive, and this is a second
+                // host given the same id. Taken as a move, the two would take each other's volumes in
+                // turns; a node that really moved is taken once the old address is quiet.
                 if (!endpoint.equals(e.refused)) {
                     e.refused = endpoint;
                     LOG.log(Level.WARNING, "node {0}: heartbeats from {1} refused, the node at {2} uses that id and beats",

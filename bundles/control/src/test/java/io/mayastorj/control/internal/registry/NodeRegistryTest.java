@@ -64,7 +64,9 @@ class NodeRegistryTest {
         assertEquals("node id n1 is in use by the node at 10.0.0.1:10124, which beat 1000 ms ago; give each node its own "
                 + "id (a node that moved is taken once the old address stops beating)", e.getMessage());
         assertEquals("10.0.0.1:10124", registry.node("n1").orElseThrow().endpoint());
-        advanceSeconds(5); // the old address is quiet for a whole interval: a move
+        advanceSeconds(5); // a beat late by a second (a busy node): still the node at the old address
+        assertThrows(MayastorException.class, () -> registry.register("n1", "10.0.0.2:10124", null));
+        advanceSeconds(5); // the old address is quiet for two whole intervals: a move
         registry.register("n1", "10.0.0.2:10124", null);
         assertEquals("10.0.0.2:10124", registry.node("n1").orElseThrow().endpoint());
         assertEquals(List.of("n1 online 10.0.0.1:10124", "n1 online 10.0.0.2:10124"), events);
@@ -116,6 +118,9 @@ class NodeRegistryTest {
                 + "address or no port)", assertThrows(MayastorException.class, () -> registry.register("n1", "0.0.0.0:10124",
                 null)).getMessage());
         assertThrows(MayastorException.class, () -> registry.register("n1", "10.0.0.1:99999", null));
+        assertThrows(MayastorException.class, () -> registry.register("n1", "[::]:10124", null));
         assertTrue(registry.nodes().isEmpty());
+        registry.register("n6", "[fd00::6]:10124", null); // IPv6, as the launcher writes it
+        assertEquals("[fd00::6]:10124", registry.node("n6").orElseThrow().endpoint());
     }
 }
