@@ -167,10 +167,12 @@ public final class NexusManager {
         if (existing.isPresent()) {
             NexusView v = existing.get();
             List<String> have = v.children().stream().map(NexusView.ChildView::uri).toList();
-            if (v.name().equals(name) && new HashSet<>(have).equals(new HashSet<>(childUris))) {
+            if (v.name().equals(name) && new HashSet<>(have).equals(new HashSet<>(childUris))
+                    && (sizeBytes == 0 || sizeBytes == v.sizeBytes())) {
                 return v; // Mayastor's create is idempotent
             }
-            throw MayastorException.alreadyExists("nexus %s exists already (%s, children %s)", uuid, v.name(), have);
+            throw MayastorException.alreadyExists("nexus %s exists already (%s, %d bytes, children %s)", uuid, v.name(),
+                    v.sizeBytes(), have);
         }
         try {
             return createReserved(name, uuid, sizeBytes, childUris);
@@ -214,6 +216,10 @@ public final class NexusManager {
             }
             if (size < blockSize) {
                 throw MayastorException.invalidArgument("nexus %s: size %d is less than one block", name, size);
+            }
+            if (sizeBytes != 0 && sizeBytes % blockSize != 0) { // (the children's own size is cut to whole blocks)
+                throw MayastorException.invalidArgument("nexus %s: size %d is not a whole number of %d-byte blocks", name,
+                        sizeBytes, blockSize);
             }
             Nexus nexus = new Nexus(name, uuid, blockSize, size / blockSize, settings, control, background,
                     rotated(rebuildHomes, nextHome.getAndIncrement()), store, devices, buffers);

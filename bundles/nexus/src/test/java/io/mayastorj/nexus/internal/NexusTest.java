@@ -1082,6 +1082,22 @@ class NexusTest {
         assertTrue(registry.lookup("vol").isEmpty(), "nothing left registered");
     }
 
+    /**
+     * A create of an existing nexus is idempotent only for the same spec, size included; a size
+     * that is not a whole number of blocks is refused (it was cut down silently).
+     */
+    @Test
+    void aCreateAgainIsIdempotentOnlyForTheSameSize() throws Exception {
+        child("a");
+        NexusView made = manager().create("vol", ID, 4L << 20, List.of("bdev:///a"));
+        assertEquals(made.sizeBytes(), manager.create("vol", ID, 4L << 20, List.of("bdev:///a")).sizeBytes());
+        assertEquals(made.sizeBytes(), manager.create("vol", ID, 0, List.of("bdev:///a")).sizeBytes(), "0: whatever it is");
+        refused(ErrorKind.ALREADY_EXISTS, () -> manager.create("vol", ID, 2L << 20, List.of("bdev:///a")));
+        manager.destroy("vol");
+        MayastorException e = refused(ErrorKind.INVALID_ARGUMENT, () -> manager.create("vol", ID, 1000, List.of("bdev:///a")));
+        assertEquals("nexus vol: size 1000 is not a whole number of 512-byte blocks", e.getMessage());
+    }
+
     /** A nexus given itself (or another nexus) as a child: refused, nothing changes. */
     @Test
     void aNexusIsNoChildOfANexus() throws Exception {
