@@ -20,6 +20,8 @@ start_node() {
     (
         n=0
         while :; do
+            # a JVM under emulation, beside CI's other stream: a component may take a minute to activate
+            MAYASTOR_NODE_OPTS="-Dmayastor.startup.timeout.seconds=300" \
             hostrun taskset -c 0 "$GUEST_MAYASTOR" csi-node --node-id "$GUEST_NODE_ID" \
                 --csi-endpoint "unix:///tmp/csi/csi.sock,tcp://0.0.0.0:$GUEST_CSI_PORT" \
                 --control-endpoint "$GUEST_CONTROL" --state-dir /tmp/csi/state --registration-interval-seconds 1 \

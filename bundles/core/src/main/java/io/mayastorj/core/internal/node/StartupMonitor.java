@@ -30,7 +30,13 @@ import org.osgi.service.component.runtime.dto.ComponentDescriptionDTO;
 public final class StartupMonitor {
 
     private static final Logger LOG = System.getLogger("mayastor.node");
-    private static final long WATCH_NANOS = TimeUnit.SECONDS.toNanos(45);
+    /**
+     * How long the start may make no progress (the same component still not active) before it is
+     * a failure: counted from the last progress, not from the start, so a slow machine (a JVM under
+     * emulation loads its classes at a tenth of the speed) is not failed while it still moves.
+     * {@code -Dmayastor.startup.timeout.seconds} sets it (45 s by default).
+     */
+    private static final long WATCH_NANOS = TimeUnit.SECONDS.toNanos(Math.max(1, Long.getLong("mayastor.startup.timeout.seconds", 45)));
     /**
      * How long every component must have looked started before the node says so. SCR's states
      * flicker while it works: a component whose activation failed is retried when a consumer asks
@@ -72,13 +78,19 @@ public final class StartupMonitor {
 
     private void watch() {
         long deadline = System.nanoTime() + WATCH_NANOS;
+        String waitingFor = null;
         long settledSince = 0;
         long uninstantiableSince = 0;
         try {
             while (running) {
                 String failure = failure();
+                String pendingNow = pending();
+                if (pendingNow != null && !pendingNow.equals(waitingFor)) {
+                    waitingFor = pendingNow;
+                    deadline = System.nanoTime() + WATCH_NANOS; // progress: something else is awaited now
+                }
                 if (failure == null && System.nanoTime() > deadline) {
-                    failure = "not ready after " + TimeUnit.NANOSECONDS.toSeconds(WATCH_NANOS) + " s: " + pending();
+                    failure = "not ready: " + pending() + " for " + TimeUnit.NANOSECONDS.toSeconds(WATCH_NANOS) + " s";
                 }
                 if (failure == null && pending() == null) {
                     long now = System.nanoTime();
