@@ -75,6 +75,15 @@ public final class LinuxAio implements AutoCloseable {
     private final ByteBuffer iocbs;
     private final ByteBuffer batch;
     private final ByteBuffer events;
+    /**
+     * The batch io_getevents returned, not yet handed out: a handler that waits for more (a device
+     * closed from a completion) reaps nested, and takes the rest of this batch first — the kernel
+     * gave it already, and a nested call must not overwrite the events the outer one still reads.
+     */
+    private final long[] batchData;
+    private final long[] batchResults;
+    private int batchNext;
+    private int batchLeft;
     private final ByteBuffer timeout;
     /** The kernel's completion ring, or null where its layout is not the one known here. */
     private final ByteBuffer ring;
@@ -90,6 +99,8 @@ public final class LinuxAio implements AutoCloseable {
      */
     public LinuxAio(int slots, int eventFd) throws IOException {
         this.slots = slots;
+        this.batchData = new long[slots];
+        this.batchResults = new long[slots];
         this.eventFd = eventFd;
         long iocbBytes = (long) slots * IOCB_SIZE;
         long batchBytes = (long) slots * 8;
@@ -237,15 +248,32 @@ public final class LinuxAio implements AutoCloseable {
     }
 
     private int getEvents(int min, CompletionHandler handler) {
+        if (batchLeft > 0) {
+            return handOut(handler); // nested in a handler of the last batch: its rest first
+        }
         long n = LibC.syscall(LibC.SYS_IO_GETEVENTS, contextId, min, slots, eventsAddress, timeoutAddress);
         if (n < 0) {
             return -LibC.errno();
         }
         for (int i = 0; i < n; i++) {
             int base = i * EVENT_SIZE;
-            handler.completed((int) events.getLong(base + EVENT_DATA), events.getLong(base + EVENT_RES));
+            batchData[i] = events.getLong(base + EVENT_DATA);
+            batchResults[i] = events.getLong(base + EVENT_RES);
         }
-        return (int) n;
+        batchNext = 0;
+        batchLeft = (int) n;
+        return handOut(handler);
+    }
+
+    private int handOut(CompletionHandler handler) {
+        int handed = 0;
+        while (batchLeft > 0) {
+            int i = batchNext++;
+            batchLeft--;
+            handed++;
+            handler.completed((int) batchData[i], batchResults[i]);
+        }
+        return handed;
     }
 
     /** Destroys the context (the kernel cancels or waits for what is in flight) and frees the blocks. */

@@ -234,6 +234,38 @@ abstract class ReactorQueueBdevTest extends FileBdevTest {
         again.close();
     }
 
+    /**
+     * Many requests in flight, their completions in one batch, the first one's callback closing
+     * the device: every request completes exactly once and the close returns soon. A nested reap
+     * (aio) overwrote the batch the outer one was handing out and waited for what it already held.
+     */
+    @Test
+    void aCallbackOnTheReaperClosesItsDeviceWithABatchInFlight() throws Exception {
+        FileBdev d = open(file("disk.img", 8 << 20), "");
+        DmaBuffer b = buffers.allocate(4096);
+        int count = 16;
+        java.util.concurrent.ConcurrentHashMap<Integer, AtomicInteger> seen = new java.util.concurrent.ConcurrentHashMap<>();
+        CountDownLatch all = new CountDownLatch(count);
+        CompletableFuture<Long> closeNanos = new CompletableFuture<>();
+        for (int i = 0; i < count; i++) {
+            int id = i;
+            d.write(b, 0, 8L * i, 8, (status, ctx) -> {
+                seen.computeIfAbsent(id, k -> new AtomicInteger()).incrementAndGet();
+                all.countDown();
+                if (id == 0) {
+                    long start = System.nanoTime();
+                    d.close();
+                    closeNanos.complete(System.nanoTime() - start);
+                }
+            }, null);
+        }
+        assertTrue(all.await(20, TimeUnit.SECONDS), "every request completed");
+        assertTrue(closeNanos.get(20, TimeUnit.SECONDS) < TimeUnit.SECONDS.toNanos(5), "the close returned soon");
+        Thread.sleep(200);
+        assertEquals(count, seen.size());
+        assertTrue(seen.values().stream().allMatch(n -> n.get() == 1), "each exactly once: " + seen);
+    }
+
     @Test
     void aReactorClosesADeviceWithItsOwnRequestsInFlight() throws Exception {
         FileBdev d = open(file("disk.img", 8 << 20), "");
