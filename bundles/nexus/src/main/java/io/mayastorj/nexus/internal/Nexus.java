@@ -1094,13 +1094,26 @@ public final class Nexus extends BlockDeviceBase {
             }
         }
         List<Child> open = new ArrayList<>();
+        List<CompletableFuture<Void>> letGo = new ArrayList<>(removed.values()); // children removed, closing
         for (Child c : children) {
             if (c.state != Child.State.FAULTED) {
                 open.add(c);
+                if (c.rebuild != null) {
+                    letGo.add(c.rebuild.over()); // a copy in flight lands before the child is closed
+                }
+            } else {
+                letGo.add(c.closing);
             }
         }
         return CompletableFuture.runAsync(() -> {
             close(); // waits for the I/O in flight
+            try { // and for the copies of the rebuilds just stopped, and the closes of children gone (bounded)
+                CompletableFuture.allOf(letGo.toArray(CompletableFuture[]::new)).get(30, TimeUnit.SECONDS);
+            } catch (java.util.concurrent.TimeoutException | java.util.concurrent.ExecutionException e) {
+                LOG.log(Level.WARNING, "nexus {0}: a rebuild's copy or a child's close has not ended after 30 s: closing anyway", name());
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
             // the record says clean only once nothing is in flight: killed during the drain, the nexus leaves
             // it unclean, and the next one trusts a single child rather than mirrors that may differ
             boolean drained = stats().inFlight() == 0;

@@ -68,6 +68,8 @@ public final class NexusManager {
     /** Each nexus's copies start on the next reactor, so that several rebuilds spread over all of them. */
     private final AtomicInteger nextHome = new AtomicInteger();
     private final Map<UUID, Nexus> nexuses = new LinkedHashMap<>(); // control thread
+    /** How long adding a child waits for the old bdev under its URI to be let go. */
+    private static final long CLOSING_WAIT_SECONDS = 30;
     /** Nexuses whose create is opening their children (control thread). */
     private final java.util.Set<UUID> creating = new HashSet<>();
     /** The host a published nexus's URI names, when not the target's listen address (NAT, pods, a VM's gateway). */
@@ -232,8 +234,10 @@ public final class NexusManager {
             try {
                 registry.register(nexus);
             } catch (RuntimeException e) {
-                onControl(() -> nexuses.remove(uuid, nexus));
-                nexus.shutdown(false).join();
+                onControl(() -> {
+                    nexuses.remove(uuid, nexus);
+                    return nexus.shutdown(false); // (on the control thread, as it must be)
+                }).join();
                 throw e;
             }
             LOG.log(Level.INFO, "nexus {0} ({1}) created: {2} bytes over {3}", name, uuid, size, childUris);
@@ -355,7 +359,17 @@ public final class NexusManager {
         });
         boolean known = c.state == Child.State.FAULTED;
         try {
-            c.closing.join(); // a faulted child's old bdev is let go first
+            try { // a faulted or removed child's old bdev is let go first, once its rebuild's copies have ended
+                c.closing.get(CLOSING_WAIT_SECONDS, TimeUnit.SECONDS);
+            } catch (java.util.concurrent.TimeoutException e) {
+                throw MayastorException.unavailable("child %s of nexus %s: its old bdev is still being let go (a copy "
+                        + "of its last rebuild has not ended); ask again", uri, n.name());
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw MayastorException.unavailable("interrupted while child %s was let go", uri);
+            } catch (java.util.concurrent.ExecutionException e) {
+                // its close failed: logged there; the open below says whether the bdev can be had
+            }
             devices.open(c);
         } catch (RuntimeException e) {
             if (!known) {

@@ -69,7 +69,7 @@ final class Rebuild {
     private boolean finished;
     private String error = "";
     private final Task[] tasks;
-    /** Completes once no copy of this rebuild is in flight any more: nothing more of it reaches the child. */
+    /** Completes once no copy of this rebuild is in flight any more: no more copies reach the child. */
     private final CompletableFuture<Void> over = new CompletableFuture<>();
 
     final AtomicLong done = new AtomicLong();
@@ -361,13 +361,16 @@ final class Rebuild {
             finished = true;
         }
         endNanos = System.nanoTime();
-        for (Task t : tasks) {
-            if (t != null && t.buffer != null) {
-                t.buffer.release();
-                t.buffer = null;
+        try {
+            for (Task t : tasks) {
+                if (t != null && t.buffer != null) {
+                    t.buffer.release();
+                    t.buffer = null;
+                }
             }
+        } finally {
+            over.complete(null); // (the flush below is the nexus's, not a copy)
         }
-        over.complete(null);
         if (aborted) {
             return;
         }

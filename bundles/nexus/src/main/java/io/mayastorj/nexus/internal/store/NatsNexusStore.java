@@ -57,7 +57,12 @@ public final class NatsNexusStore implements NexusStore, AutoCloseable {
             Thread.currentThread().interrupt();
             throw new IOException("interrupted while connecting to NATS at " + url, e);
         }
-        bucket(); // a server without JetStream is a settings error: said at start
+        try {
+            bucket(); // a server without JetStream is a settings error: said at start
+        } catch (IOException e) {
+            close();
+            throw e;
+        }
     }
 
     private void connectLater(Options options) {
@@ -131,6 +136,9 @@ public final class NatsNexusStore implements NexusStore, AutoCloseable {
         try {
             return call.run();
         } catch (IOException | JetStreamApiException e) {
+            if (!noStream(e)) {
+                throw e; // a timeout, a conflict: not a lost bucket
+            }
             boolean made;
             try {
                 made = ensureBucket();
@@ -145,6 +153,18 @@ public final class NatsNexusStore implements NexusStore, AutoCloseable {
                     "NATS at {0} had no bucket {1} (restarted without its data?): made it again", url, BUCKET);
             return call.run();
         }
+    }
+
+    /** JetStream's error code for a stream (a bucket) the server does not have. */
+    private static final int STREAM_NOT_FOUND = 10059;
+
+    /**
+     * Whether a failure may say that the bucket's stream is not there, so the server is asked: a
+     * stream not found, or any I/O failure (a put to a stream that is gone fails with 503, or with
+     * a timeout). A JetStream refusal of another kind (a conflict) is not.
+     */
+    private static boolean noStream(Exception e) {
+        return e instanceof JetStreamApiException api ? api.getApiErrorCode() == STREAM_NOT_FOUND : true;
     }
 
     @Override
