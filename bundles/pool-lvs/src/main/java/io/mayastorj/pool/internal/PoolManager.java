@@ -400,13 +400,18 @@ public final class PoolManager {
                 }
             }
         } catch (RuntimeException e) {
-            for (Replica replica : registered) {
-                if (shares.status(replica.name()).isPresent()) {
-                    shares.unshare(replica.name());
+            try {
+                for (Replica replica : registered) {
+                    if (shares.status(replica.name()).isPresent()) {
+                        shares.unshare(replica.name());
+                    }
+                    registry.unregister(replica);
                 }
-                registry.unregister(replica);
+            } catch (RuntimeException undo) {
+                e.addSuppressed(undo);
+            } finally {
+                store.export();
             }
-            store.export();
             throw e;
         }
         entry.store = store;
@@ -572,7 +577,7 @@ public final class PoolManager {
                 Entry entry = pools.get(poolName);
                 if (entry == null || entry.store != store) {
                     throw MayastorException.failedPrecondition("pool %s was exported or destroyed while replica %s was made "
-                            + "in it", poolName, uuid);
+                            + "in it (an import of the pool brings the replica back)", poolName, uuid);
                 }
                 registry.register(replica);
             }

@@ -33,7 +33,8 @@ public final class StartupMonitor {
     /**
      * How long the start may make no progress (the same component still not active) before it is
      * a failure: counted from the last progress, not from the start, so a slow machine (a JVM under
-     * emulation loads its classes at a tenth of the speed) is not failed while it still moves.
+     * emulation loads its classes at a tenth of the speed) is not failed while it still moves — a
+     * wait for something not awaited before is progress — and never more than ten times this.
      * {@code -Dmayastor.startup.timeout.seconds} sets it (45 s by default).
      */
     private static final long WATCH_NANOS = TimeUnit.SECONDS.toNanos(Math.max(1, Long.getLong("mayastor.startup.timeout.seconds", 45)));
@@ -78,21 +79,26 @@ public final class StartupMonitor {
 
     private void watch() {
         long deadline = System.nanoTime() + WATCH_NANOS;
-        String waitingFor = null;
+        long cap = System.nanoTime() + 10 * WATCH_NANOS; // progress or not
+        java.util.Set<String> awaited = new java.util.HashSet<>();
+        String lastAwaited = "components settling";
         long settledSince = 0;
         long uninstantiableSince = 0;
         try {
             while (running) {
                 String failure = failure();
                 String pendingNow = pending();
-                if (pendingNow != null && !pendingNow.equals(waitingFor)) {
-                    waitingFor = pendingNow;
-                    deadline = System.nanoTime() + WATCH_NANOS; // progress: something else is awaited now
+                if (pendingNow != null) {
+                    lastAwaited = pendingNow;
+                    if (awaited.add(pendingNow)) {
+                        deadline = System.nanoTime() + WATCH_NANOS; // progress: something new is awaited now
+                    }
                 }
-                if (failure == null && System.nanoTime() > deadline) {
-                    failure = "not ready: " + pending() + " for " + TimeUnit.NANOSECONDS.toSeconds(WATCH_NANOS) + " s";
+                long time = System.nanoTime();
+                if (failure == null && (time > deadline || time > cap)) {
+                    failure = "not ready: " + lastAwaited + " (no progress for " + TimeUnit.NANOSECONDS.toSeconds(WATCH_NANOS) + " s)";
                 }
-                if (failure == null && pending() == null) {
+                if (failure == null && pendingNow == null) {
                     long now = System.nanoTime();
                     String notInstantiable = uninstantiable();
                     if (notInstantiable == null) {

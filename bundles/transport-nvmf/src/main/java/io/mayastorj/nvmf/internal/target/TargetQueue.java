@@ -59,6 +59,10 @@ final class TargetQueue extends PduChannel {
     private DmaBuffer spare;
     /** Offers a capsule held for want of a buffer again. */
     private Reactor.Timer capsuleRetry;
+    /** Since when the capsule being offered has waited for a buffer (System.nanoTime()), or 0. */
+    private long heldSince;
+    /** How long a capsule waits for a buffer before it is refused with Command Interrupted. */
+    private static final long HOLD_NANOS = TimeUnit.SECONDS.toNanos(5);
     /** Armed while commands await their data: see watchData. */
     private Reactor.Timer dataWatch;
     private final CommandLog commandLog = new CommandLog(this);
@@ -193,7 +197,13 @@ final class TargetQueue extends PduChannel {
             // backs off as TCP tells it to) rather than failing — Command Interrupted on a write fails it
             // after a few retries, and a nexus faults the replica that answered it
             spare = buffers.allocate(dataLength);
-            if (spare == null && !awaitingData()) { // (data for an R2T would come behind it: refused below instead)
+            long now = System.nanoTime();
+            if (spare == null && heldSince == 0) {
+                heldSince = now;
+            }
+            // (data for an R2T would come behind it, and a pool dry for seconds may wait on this very
+            // queue, node to node: refused below instead, as before)
+            if (spare == null && !awaitingData() && now - heldSince < HOLD_NANOS) {
                 holdPdu();
                 if (capsuleRetry == null) {
                     capsuleRetry = reactor.schedule(1, TimeUnit.MILLISECONDS, () -> {
@@ -204,6 +214,7 @@ final class TargetQueue extends PduChannel {
                 return;
             }
         }
+        heldSince = 0;
         Command command = takeSlot();
         if (command == null) {
             terminate(Pdu.FES_PDU_SEQUENCE_ERROR, 0,
