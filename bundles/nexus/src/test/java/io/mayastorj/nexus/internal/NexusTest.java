@@ -146,6 +146,19 @@ class NexusTest {
         }
     }
 
+    /** Keeps the nexus's control thread busy until the latch returned is counted down. */
+    private CountDownLatch holdControl() {
+        CountDownLatch control = new CountDownLatch(1);
+        ((Nexus) nexus()).controlExecutor().execute(() -> {
+            try {
+                control.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        return control;
+    }
+
     private static void await(BooleanSupplier condition, String what) throws InterruptedException {
         long deadline = System.nanoTime() + T.toNanos();
         while (!condition.getAsBoolean()) {
@@ -889,14 +902,7 @@ class NexusTest {
         d.delayMicros = 2000;
         manager.addChild("vol", "bdev:///d");
         await(() -> !d.copied.isEmpty(), "the rebuild running");
-        CountDownLatch control = new CountDownLatch(1);
-        ((Nexus) nexus()).controlExecutor().execute(() -> {
-            try {
-                control.await();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-        });
+        CountDownLatch control = holdControl();
         s.failWrites = IoStatus.NO_SPACE;
         DmaBuffer buffer = buffers.allocate(4096);
         try {
@@ -977,14 +983,7 @@ class NexusTest {
         a.delayMicros = 100_000; // the copies (a run of 1 MiB each) spend their time reading: a has some outstanding
         manager.addChild("vol", "bdev:///d");
         await(() -> !d.copied.isEmpty(), "the rebuild running");
-        CountDownLatch control = new CountDownLatch(1);
-        ((Nexus) nexus()).controlExecutor().execute(() -> {
-            try {
-                control.await();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-        });
+        CountDownLatch control = holdControl();
         try {
             s.failReads = IoStatus.UNAVAILABLE;
             long copied = d.copied.size();
