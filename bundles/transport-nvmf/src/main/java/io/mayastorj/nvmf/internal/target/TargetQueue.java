@@ -197,21 +197,23 @@ final class TargetQueue extends PduChannel {
             // backs off as TCP tells it to) rather than failing — Command Interrupted on a write fails it
             // after a few retries, and a nexus faults the replica that answered it
             spare = buffers.allocate(dataLength);
-            long now = System.nanoTime();
-            if (spare == null && heldSince == 0) {
-                heldSince = now;
-            }
-            // (data for an R2T would come behind it, and a pool dry for seconds may wait on this very
-            // queue, node to node: refused below instead, as before)
-            if (spare == null && !awaitingData() && now - heldSince < HOLD_NANOS) {
-                holdPdu();
-                if (capsuleRetry == null) {
-                    capsuleRetry = reactor.schedule(1, TimeUnit.MILLISECONDS, () -> {
-                        capsuleRetry = null;
-                        resumeReceive();
-                    });
+            if (spare == null) { // (the clock is read only here: not per I/O)
+                long now = System.nanoTime();
+                if (heldSince == 0) {
+                    heldSince = now;
                 }
-                return;
+                // (data for an R2T would come behind it, and a pool dry for seconds may wait on this very
+                // queue, node to node: refused below instead, as before)
+                if (!awaitingData() && now - heldSince < HOLD_NANOS) {
+                    holdPdu();
+                    if (capsuleRetry == null) {
+                        capsuleRetry = reactor.schedule(1, TimeUnit.MILLISECONDS, () -> {
+                            capsuleRetry = null;
+                            resumeReceive();
+                        });
+                    }
+                    return;
+                }
             }
         }
         heldSince = 0;
