@@ -64,8 +64,9 @@ public final class ReplicaService extends ReplicaRpcGrpc.ReplicaRpcImplBase {
     @Override
     public void listReplicas(ListReplicaOptions request, StreamObserver<ListReplicasResponse> response) {
         ListReplicasResponse.Builder reply = ListReplicasResponse.newBuilder();
+        UUID wanted = request.getUuid().isEmpty() ? null : Uuids.parse(request.getUuid()); // a typo is not "no such replica"
         for (ReplicaView r : ReplicaView.all(pools, request.getPool())) {
-            if (request.getUuid().isEmpty() || request.getUuid().equalsIgnoreCase(String.valueOf(r.uuid()))) {
+            if (wanted == null || wanted.equals(r.uuid())) {
                 reply.addReplicas(toProto(r));
             }
         }

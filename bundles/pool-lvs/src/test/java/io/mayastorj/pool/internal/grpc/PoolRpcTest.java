@@ -150,5 +150,7 @@ class PoolRpcTest {
                         .setPool("p0").setSize(MIB).setThin(true).setShare(ShareProtocol.NVMF).build()));
         assertEquals(1, replicaRpc.listReplicas(ListReplicaOptions.getDefaultInstance()).getReplicasCount(),
                 "a replica whose share failed is not left behind");
+        assertStatus(Status.Code.INVALID_ARGUMENT, "'r-1' is not a UUID",
+                () -> replicaRpc.listReplicas(ListReplicaOptions.newBuilder().setUuid("r-1").build()));
     }
 }
