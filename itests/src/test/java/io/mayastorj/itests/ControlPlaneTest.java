@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.mayastorj.api.v1.ApplyRequest;
 import io.mayastorj.api.v1.CreateVolumeRequest;
 import io.mayastorj.api.v1.DestroyVolumeRequest;
+import io.mayastorj.api.v1.FaultNexusChildRequest;
 import io.mayastorj.api.v1.GetRequest;
 import io.mayastorj.api.v1.Child;
 import io.mayastorj.api.v1.ListNexusOptions;
@@ -180,6 +181,71 @@ class ControlPlaneTest {
         assertTrue(back.getRebuild().getPartial(), "a partial rebuild: only what cr2 missed");
         Thread.sleep(500);
         verified(load);
+    }
+
+    /**
+     * Review finding: the nexus on a node the volume no longer uses (moved, or unpublished) was
+     * destroyed without its children's states being read, and the new nexus took every replica the
+     * status last called in sync for a copy in sync — one faulted since that status was written too
+     * (each node keeps its own nexus records without NATS): its reads served what it had missed.
+     */
+    @Test
+    void aNexusMovedRightAfterAChildFaultedDoesNotTrustThatChild() throws Exception {
+        cluster = new ControlCluster("mayastor-control-move");
+        cluster.startControl("--registration-interval-seconds", "1", "--sync-period-seconds", "60",
+                "--repair-grace-seconds", "120");
+        StringBuilder pools = new StringBuilder();
+        for (String id : List.of("cm1", "cm2")) {
+            cluster.node(id, "127.0.0." + (id.equals("cm1") ? 31 : 32));
+            pools.append(cluster.poolManifest(id)).append("---\n");
+        }
+        cluster.resources().apply(ApplyRequest.newBuilder().setManifest(pools.toString()).build());
+        cluster.awaitTable("msp", t -> ControlCluster.countLines(t, " online ") == 2, 30, "two pools online");
+        cluster.volumes().createVolume(CreateVolumeRequest.newBuilder().setName("moved").setSize(SIZE).setReplicaCount(2)
+                .setThin(true).build());
+        cluster.awaitVolume("moved", x -> x.getState().equals("healthy"), 30, "two replicas");
+        String uri = cluster.volumes().publishVolume(PublishVolumeRequest.newBuilder().setName("moved").setNode("cm1").build())
+                .getDeviceUri();
+        cluster.awaitVolume("moved", x -> x.getState().equals("healthy") && x.getChildrenCount() == 2, 30, "published");
+        BlockDevice volume = open(uri, "cm1");
+        DmaBuffer first = buffers.allocate(1 << 20);
+        DmaBuffer second = buffers.allocate(1 << 20);
+        for (int i = 0; i < (1 << 20); i += 8) {
+            first.bytes().putLong(i, 0x0F1E_0000_0000_0000L + i);
+            second.bytes().putLong(i, 0x5EC0_0000_0000_0000L + i);
+        }
+        assertEquals(IoStatus.SUCCESS, BlockingIo.write(volume, first, 0, 0, 2048, Duration.ofSeconds(30)));
+        // cm2's child faults (as after a lost connection) between two passes; the next write misses it
+        Nexus nexus = cluster.nexuses("cm1").listNexus(ListNexusOptions.getDefaultInstance()).getNexusList(0);
+        String cm2Child = nexus.getChildrenList().stream().map(Child::getUri).filter(u -> u.contains("127.0.0.32"))
+                .findFirst().orElseThrow();
+        cluster.nexuses("cm1").faultNexusChild(FaultNexusChildRequest.newBuilder().setNexus(nexus.getUuid())
+                .setUri(cm2Child).build());
+        assertEquals(IoStatus.SUCCESS, BlockingIo.write(volume, second, 0, 0, 2048, Duration.ofSeconds(30)));
+        assertEquals(IoStatus.SUCCESS, BlockingIo.flush(volume, Duration.ofSeconds(30)));
+        registry.destroy(volume.name());
+
+        uri = cluster.volumes().moveVolume(MoveVolumeRequest.newBuilder().setName("moved").setTargetNode("cm2").build())
+                .getDeviceUri();
+        String made = cluster.controlProcess().await(l -> l.contains("volume moved: nexus made on cm2 over"), 10);
+        assertNotNull(made, cluster.controlProcess().output());
+        assertTrue(!made.contains("bdev:///") && made.contains("127.0.0.31"),
+                "only cm1's replica, which has every write, is a source: " + made);
+        volume = open(uri, "cm1");
+        DmaBuffer back = buffers.allocate(1 << 20);
+        for (int round = 0; round < 4; round++) {
+            for (int block = 0; block < 2048; block += 128) { // 64 KiB reads, spread over the children in sync
+                assertEquals(IoStatus.SUCCESS, BlockingIo.read(volume, back, block * 512, block, 128, Duration.ofSeconds(30)));
+            }
+            assertEquals(second.bytes().duplicate().clear(), back.bytes().duplicate().clear(), "the last data written");
+        }
+        Volume v = cluster.awaitVolume("moved", x -> x.getState().equals("healthy") && x.getChildrenList().stream()
+                .allMatch(c -> c.getState().equals("online")), 60, "cm2's replica rebuilt");
+        log("moved: " + v.getChildrenList());
+        registry.destroy(volume.name());
+        first.release();
+        second.release();
+        back.release();
     }
 
     @Test

@@ -110,7 +110,7 @@ public final class ControlPlane {
                     clients.reconnect(n.endpoint());
                 }
                 reconciler.enqueue(NODE, n.id());
-                reconciler.resyncNow(); // pools and volumes on it may change state, placement and repair
+                reconciler.resyncSoon(); // pools and volumes on it may change state, placement and repair
             });
             this.nats = config.nats_url().isBlank() ? null : new NatsRegistry(config.nats_url().strip(), registry);
             if (nats != null) {

@@ -95,8 +95,8 @@ public final class Reconciler implements AutoCloseable {
         retries.schedule(() -> enqueue(kind, name), Math.max(1, delay.toMillis()), TimeUnit.MILLISECONDS);
     }
 
-    /** Every resource, now (a node came or went: placement and repair may change). */
-    public void resyncNow() {
+    /** Every resource, now, on this thread. */
+    private void resyncNow() {
         resyncs.forEach((kind, resync) -> {
             try {
                 resync.run();
@@ -107,6 +107,16 @@ public final class Reconciler implements AutoCloseable {
                         e.getMessage() == null ? e.toString() : e.getMessage());
             }
         });
+    }
+
+    /**
+     * A resync by a worker as soon as one is free, not on the caller's thread: node events come on
+     * the heartbeat paths (NATS's dispatcher, the registry's ticker), which a listing blocked on an
+     * API server that restarts would hold up, and with them every other node's beats.
+     */
+    public synchronized void resyncSoon() {
+        lastSync = System.nanoTime() - syncNanos;
+        notifyAll();
     }
 
     /** Reconcile steps that failed (and were retried). */

@@ -100,7 +100,8 @@ public final class VolumeOperator {
     private volatile boolean emptyStoreWarned;
     /** Volumes whose extra replicas were all kept (none in sync), said once each. */
     private final Set<String> keptAll = java.util.concurrent.ConcurrentHashMap.newKeySet();
-    private final long startedMillis = System.currentTimeMillis();
+    /** Monotonic, as every grace period here (see {@link NodeRegistry#silentMillis}). */
+    private final long startedNanos = System.nanoTime();
 
     // switch-over: a published volume whose nexus's node is lost gets a nexus on another node
     private NexusRecords records;
@@ -360,6 +361,12 @@ public final class VolumeOperator {
         }
         MayastorVolume.Spec spec = msv.getSpec();
         World world = world();
+        if (nexusChanges(world, uuid, spec.getTargetNode())) {
+            // a nexus made or destroyed on what its children's states were: asked now, not up to a second
+            // ago (a child faults without any call of ours)
+            world = new World();
+            shared = world;
+        }
         MayastorVolume.Status old = msv.getStatus() == null ? new MayastorVolume.Status() : msv.getStatus();
         List<MayastorVolume.Replica> recorded = old.getReplicas() == null ? List.of() : old.getReplicas();
         // a volume never shrinks: its file system may fill what it has. A spec asking for less (a user's
@@ -378,6 +385,22 @@ public final class VolumeOperator {
                 behind.add(r.uuid());
             }
         }
+        // what the volume's nexuses say now, whatever the status said: a child faulted since it was
+        // written is behind. A nexus on a node the volume left is destroyed below without being asked
+        // again, and the node that makes the next one may have no record of this one's; the marks are
+        // written first (a pass that fails later must not forget them)
+        boolean marked = false;
+        for (String node : world.nexuses.keySet()) {
+            for (Child c : world.nexus(node, uuid).map(Nexus::getChildrenList).orElse(List.of())) {
+                String replica = replicaOf(c.getUri());
+                if (c.getState() != ChildState.CHILD_ONLINE && live.stream().anyMatch(r -> r.uuid().equals(replica))) {
+                    marked |= behind.add(replica);
+                }
+            }
+        }
+        if (marked) {
+            msv = recordBehind(msv, live, behind);
+        }
 
         // replicas on nodes that are away: kept (and waited for) for the grace period, then given up —
         // but only while a replica in sync is live to rebuild their replacement from: one that may hold
@@ -391,15 +414,17 @@ public final class VolumeOperator {
             if (liveNodes.contains(rec.getNode())) {
                 continue;
             }
-            if (!source && !yes(rec.getOutOfSync())) {
+            if (!source) {
+                // no live copy in sync: each recorded one may be the best copy left — one out of sync
+                // too, when the in-sync one's node never returns. Given up, the record could empty, and
+                // the volume would be taken for new: an empty replica in sync, the real one surplus
                 away.add(rec);
                 continue;
             }
             if (world.reachable(rec.getNode())) {
                 continue; // its node is up and no longer has it
             }
-            NodeRegistry.NodeState node = world.nodes.get(rec.getNode());
-            long awayMillis = node == null ? Long.MAX_VALUE : System.currentTimeMillis() - node.lastSeenMillis();
+            long awayMillis = registry.silentMillis(rec.getNode());
             if (awayMillis < grace.toMillis()) {
                 away.add(rec);
             } else {
@@ -523,13 +548,21 @@ public final class VolumeOperator {
             }
         }
         String targetProblem = null;
+        MayastorException nexusFailed = null;
         if (target != null) {
             if (!world.reachable(target)) {
                 targetProblem = "its target node " + target + " is offline" + (switchWait != null ? "; " + switchWait : "");
             } else if (live.isEmpty()) {
                 targetProblem = "no replica is reachable";
             } else {
-                nexusStatus = ensureNexus(world, msv, uuid, target, live, away, behind, smallest, nexusSize);
+                try {
+                    nexusStatus = ensureNexus(world, msv, uuid, target, live, away, behind, smallest, nexusSize);
+                } catch (MayastorException e) {
+                    // written before it is thrown (and retried after a backoff): a status still saying healthy,
+                    // with the URI of a nexus that is not there, answered a publish retry and ControllerGetVolume
+                    targetProblem = "its nexus on " + target + " cannot be served: " + e.getMessage();
+                    nexusFailed = e;
+                }
             }
         }
 
@@ -551,7 +584,7 @@ public final class VolumeOperator {
         }
         String state;
         String reason;
-        if (targetProblem != null && target != null && !world.reachable(target)) {
+        if (targetProblem != null && target != null && (!world.reachable(target) || nexusFailed != null)) {
             state = MayastorVolume.OFFLINE;
             reason = targetProblem;
         } else if (nexusStatus != null && "faulted".equals(nexusStatus.getState())) {
@@ -578,6 +611,9 @@ public final class VolumeOperator {
         // away, or back smaller (its grow refused), must not lower the floor a republished nexus keeps
         long size = nexusSize[0] >= 0 ? nexusSize[0] : Math.max(has, live.isEmpty() ? 0 : Math.min(smallest, bytes));
         writeStatus(msv, state, reason, nexusStatus, replicas, size);
+        if (nexusFailed != null) {
+            throw nexusFailed;
+        }
         if (growLater != null) {
             throw growLater;
         }
@@ -618,10 +654,8 @@ public final class VolumeOperator {
                                     Set<String> behind) {
         String name = msv.getMetadata().getName();
         String lost = msv.getSpec().getTargetNode();
-        NodeRegistry.NodeState node = world.nodes.get(lost);
-        long now = System.currentTimeMillis();
         // a node this control plane has not heard from since it started is silent since then, no longer
-        long silent = Math.min(now - startedMillis, node == null ? Long.MAX_VALUE : now - node.lastSeenMillis());
+        long silent = Math.min(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - startedNanos), registry.silentMillis(lost));
         if (records == null) {
             return new Switch(null, "the volume waits for it (switch-over needs the nexus records in NATS: nats.url)");
         }
@@ -734,6 +768,16 @@ public final class VolumeOperator {
     }
 
     /** {@code w}, or a newer view when a call that may change a node started or ended since it was taken. */
+    /** This pass may destroy a nexus of the volume (it left that node) or make one on {@code target}. */
+    private static boolean nexusChanges(World world, String uuid, String target) {
+        for (String node : world.nexuses.keySet()) {
+            if (!node.equals(target) && world.nexus(node, uuid).isPresent()) {
+                return true;
+            }
+        }
+        return target != null && world.reachable(target) && world.nexus(target, uuid).isEmpty();
+    }
+
     private World fresher(World w) {
         return w.changes == clients.changes() ? w : world();
     }

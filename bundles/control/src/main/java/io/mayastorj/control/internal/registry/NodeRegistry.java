@@ -248,6 +248,17 @@ public final class NodeRegistry implements AutoCloseable {
         return list;
     }
 
+    /**
+     * How long since the node's last heartbeat (or since it was remembered at start), on this
+     * registry's monotonic clock: grace periods measured on the wall clock would end at once when
+     * NTP steps it forward (a VM resumed, a start before the clock synced) and replace a live node's
+     * replicas. {@link Long#MAX_VALUE} for a node never heard of.
+     */
+    public synchronized long silentMillis(String id) {
+        Entry e = nodes.get(id);
+        return e == null ? Long.MAX_VALUE : TimeUnit.NANOSECONDS.toMillis(clock.getAsLong() - e.lastSeenNanos);
+    }
+
     public synchronized Optional<NodeState> node(String id) {
         Entry e = nodes.get(id);
         return e == null ? Optional.empty() : Optional.of(state(id, e));

@@ -42,8 +42,13 @@ public final class KubeStore implements ResourceStore {
         this.client = client;
         this.namespace = namespace;
         this.loader = KubeStore.class.getClassLoader();
-        for (Kinds.Kind kind : Kinds.ALL) {
-            informers.add(inform(kind.type()));
+        try {
+            for (Kinds.Kind kind : Kinds.ALL) {
+                informers.add(inform(kind.type()));
+            }
+        } catch (RuntimeException | Error e) {
+            close(); // the informers started before the one that failed would watch on, for nobody
+            throw e;
         }
     }
 

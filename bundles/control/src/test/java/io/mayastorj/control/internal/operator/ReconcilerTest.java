@@ -62,6 +62,34 @@ class ReconcilerTest {
     }
 
     /**
+     * Review finding: a node's event resynced on the caller's thread — NATS's dispatcher, which then
+     * held every other node's heartbeat while a listing waited on an API server that restarts.
+     */
+    @Test
+    void aResyncAskedForRunsOnAWorkerNotOnTheCaller() throws Exception {
+        try (Reconciler reconciler = new Reconciler(Duration.ofMinutes(10), 1)) {
+            CountDownLatch release = new CountDownLatch(1);
+            CountDownLatch listed = new CountDownLatch(2);
+            reconciler.handle("v", name -> { }, () -> {
+                listed.countDown();
+                if (listed.getCount() == 0) {
+                    try {
+                        release.await(); // the API server not answering
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                }
+            });
+            reconciler.start(); // the first listing, at start
+            long start = System.nanoTime();
+            reconciler.resyncSoon();
+            assertTrue(System.nanoTime() - start < TimeUnit.MILLISECONDS.toNanos(500), "the caller is not held");
+            assertTrue(listed.await(5, TimeUnit.SECONDS), "a worker lists, well before the 10 min period");
+            release.countDown();
+        }
+    }
+
+    /**
      * Review finding: a resync that threw (the API server away while it listed) ended the worker that
      * ran it; after a few sync periods no worker was left and nothing was reconciled any more.
      */

@@ -43,6 +43,25 @@ class NodeRegistryTest {
         assertEquals("nqn.2019-05.io.openebs:node-name:n1", registry.node("n1").orElseThrow().hostNqn());
     }
 
+    /**
+     * The repair and switch-over grace periods count a node's silence on the registry's monotonic
+     * clock; they subtracted the wall-clock time of its last beat, so an NTP step forward ended them
+     * at once for a node that beat a second ago.
+     */
+    @Test
+    void aNodesSilenceIsCountedOnTheMonotonicClock() {
+        assertEquals(Long.MAX_VALUE, registry.silentMillis("n1"), "never heard of");
+        registry.remember("n1", "10.0.0.1:10124", null, true);
+        advanceSeconds(3);
+        assertEquals(3_000, registry.silentMillis("n1"), "remembered at start: silent since then");
+        registry.register("n1", "10.0.0.1:10124", null);
+        advanceSeconds(1);
+        assertEquals(1_000, registry.silentMillis("n1"));
+        advanceSeconds(20);
+        registry.expire();
+        assertEquals(21_000, registry.silentMillis("n1"), "offline, and silent since its last beat");
+    }
+
     @Test
     void aDeregisteredNodeIsOfflineAtOnceAndAMovedOneIsReported() {
         registry.register("n1", "10.0.0.1:10124", null);

@@ -19,6 +19,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import io.fabric8.mockwebserver.Context;
 import io.fabric8.mockwebserver.MockWebServer;
+import io.fabric8.mockwebserver.http.MockResponse;
+import io.fabric8.mockwebserver.http.RecordedRequest;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -89,6 +91,34 @@ class KubeStoreTest {
         String e = events.poll(10, TimeUnit.SECONDS);
         assertNotNull(e, "no change reported by the informer");
         return e;
+    }
+
+    /**
+     * Review finding: a store whose first listing failed (a CRD not applied, RBAC refusing) threw out
+     * of its constructor with the informers already started still watching and its client open; each
+     * activation that tried again leaked one more of each.
+     */
+    @Test
+    void aStoreThatCannotStartLeavesNothingRunning() throws Exception {
+        // the API server refuses the pools (as RBAC without them would); nodes list and watch
+        KubernetesCrudDispatcher refusingPools = new KubernetesCrudDispatcher() {
+            @Override
+            public MockResponse dispatch(RecordedRequest request) {
+                return request.getPath().contains("/mayastorpools")
+                        ? new MockResponse().setResponseCode(403).setBody("{\"kind\":\"Status\",\"code\":403}")
+                        : super.dispatch(request);
+            }
+        };
+        KubernetesMockServer refusing = new KubernetesMockServer(new Context(), new MockWebServer(), new HashMap<>(),
+                refusingPools, false);
+        refusing.init();
+        try {
+            KubernetesClient client = refusing.createClient();
+            assertThrows(RuntimeException.class, () -> new KubeStore(client, "mayastor"));
+            assertTrue(client.getHttpClient().isClosed(), "the client, and the nodes' informer's watch with it, closed");
+        } finally {
+            refusing.destroy();
+        }
     }
 
     @Test
