@@ -139,6 +139,10 @@ public final class NodeClients implements AutoCloseable {
         ErrorKind kind;
         if (e.getStatus().getCode() == io.grpc.Status.Code.DEADLINE_EXCEEDED) {
             kind = ErrorKind.UNAVAILABLE; // a node that does not answer in time is as good as away
+        } else if (e.getStatus().getCode() == io.grpc.Status.Code.ABORTED) {
+            // the node is busy with another call on the object ("ask again"): tried again after a backoff.
+            // ABORTED here means a write that lost a race in the store, which the reconciler reruns at once
+            kind = ErrorKind.UNAVAILABLE;
         } else {
             try {
                 kind = ErrorKind.valueOf(e.getStatus().getCode().name());

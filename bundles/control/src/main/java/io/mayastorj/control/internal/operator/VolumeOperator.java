@@ -492,7 +492,9 @@ public final class VolumeOperator {
                     }
                 }
             }
-        } else if (live.size() > wanted) {
+        } else if (live.size() > wanted && (spec.getTargetNode() == null || world.nexus(spec.getTargetNode(), uuid).isPresent())) {
+            // published, only once its nexus was seen this pass: a child it faulted since the status was
+            // written is known behind then, and not kept in place of the copy in sync
             live = dropExcess(world, live, wanted, behind, recorded, name);
             Set<String> kept = new HashSet<>();
             live.forEach(r -> kept.add(r.uuid()));
@@ -512,9 +514,8 @@ public final class VolumeOperator {
                     LOG.log(Level.INFO, "volume {0}: replica {1} on {2} grown to {3} bytes", name, r.uuid(), r.node(), bytes);
                 } catch (StatusRuntimeException e) {
                     MayastorException why = NodeClients.translate(r.node(), e);
-                    if (why.kind() == ErrorKind.UNAVAILABLE || why.kind() == ErrorKind.ABORTED) {
+                    if (why.kind() == ErrorKind.UNAVAILABLE) {
                         // the node is away or busy: not a refusal; the pass is tried again after a backoff
-                        // (UNAVAILABLE: the reconciler takes ABORTED for a lost race with another writer)
                         growLater = MayastorException.unavailable("%s", why.getMessage());
                     } else {
                         growProblem = "cannot grow to " + bytes + " bytes: " + why.getMessage();
