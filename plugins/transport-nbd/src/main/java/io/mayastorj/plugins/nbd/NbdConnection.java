@@ -343,9 +343,37 @@ final class NbdConnection extends TcpConnection {
                 }
             }
             case Nbd.CMD_FLUSH -> device.flush(hand(r), device);
-            case Nbd.CMD_TRIM -> device.unmap(lba, blocks, hand(r), device);
-            case Nbd.CMD_WRITE_ZEROES -> device.writeZeroes(lba, blocks, hand(r), device);
+            case Nbd.CMD_TRIM -> {
+                if (device.supports(IoType.UNMAP)) {
+                    device.unmap(lba, blocks, hand(r), device);
+                } else {
+                    reply(hand(r), 0); // a hint (the device found since the handshake that it cannot unmap)
+                }
+            }
+            case Nbd.CMD_WRITE_ZEROES -> {
+                if ((r.flags & Nbd.CMD_FLAG_NO_HOLE) != 0) {
+                    // the range must be provisioned (a later write must not find the pool full): a bdev's
+                    // write-zeroes may leave a thin replica's clusters unallocated, so zeros are written
+                    r.buffer = allocate((int) Math.min(length, Nbd.MAX_PAYLOAD));
+                    zero(r.buffer);
+                    r.zeroLba = lba;
+                    r.zeroLeft = blocks;
+                    hand(r).ioDone(IoStatus.SUCCESS, device); // writes the first piece
+                } else {
+                    device.writeZeroes(lba, blocks, hand(r), device);
+                }
+            }
             default -> reply(hand(r), Nbd.EINVAL); // CACHE, BLOCK_STATUS (not negotiated), anything newer
+        }
+    }
+
+    private static void zero(DmaBuffer b) {
+        ByteBuffer bytes = b.bytes().clear();
+        while (bytes.remaining() >= 8) {
+            bytes.putLong(0L);
+        }
+        while (bytes.hasRemaining()) {
+            bytes.put((byte) 0);
         }
     }
 
@@ -424,7 +452,7 @@ final class NbdConnection extends TcpConnection {
                 if (Long.compareUnsigned(offset, d.sizeBytes()) > 0 || Long.compareUnsigned(length, d.sizeBytes() - offset) > 0) {
                     return type == Nbd.CMD_READ ? Nbd.EINVAL : Nbd.ENOSPC;
                 }
-                if (type == Nbd.CMD_TRIM && !d.supports(IoType.UNMAP) || type == Nbd.CMD_WRITE_ZEROES && !d.supports(IoType.WRITE_ZEROES)) {
+                if (type == Nbd.CMD_WRITE_ZEROES && !d.supports(IoType.WRITE_ZEROES)) {
                     return Nbd.EINVAL;
                 }
                 return 0;
@@ -593,6 +621,11 @@ final class NbdConnection extends TcpConnection {
         DmaBuffer buffer;
         boolean flushing;
         boolean handed;
+        /** A write-zeroes with NO_HOLE, written piece by piece from {@link #buffer}: where the next piece goes, and what is left. */
+        long zeroLba;
+        long zeroLeft;
+        /** Pieces due: one piece is in flight at a time, and one that completes inline does not recurse. */
+        private final AtomicInteger piecesDue = new AtomicInteger();
 
         Request(int index) {
             this.index = index;
@@ -607,17 +640,32 @@ final class NbdConnection extends TcpConnection {
             this.length = length;
             this.flushing = false;
             this.handed = false;
+            this.zeroLeft = 0;
         }
 
         @Override
         public void ioDone(IoStatus status, BlockDevice device) {
+            if (zeroLeft > 0 && status.isSuccess()) {
+                if (piecesDue.getAndIncrement() == 0) {
+                    do {
+                        int blocks = (int) Math.min(zeroLeft, buffer.capacity() / device.blockSize());
+                        long lba = zeroLba;
+                        zeroLba += blocks;
+                        zeroLeft -= blocks;
+                        device.write(buffer, 0, lba, blocks, this, device);
+                    } while (piecesDue.decrementAndGet() != 0);
+                }
+                return;
+            }
+            zeroLeft = 0;
             boolean fua = (flags & Nbd.CMD_FLAG_FUA) != 0 && (type == Nbd.CMD_WRITE || type == Nbd.CMD_WRITE_ZEROES || type == Nbd.CMD_TRIM);
             if (status.isSuccess() && fua && !flushing) {
                 flushing = true; // forced unit access: durable before the reply
                 device.flush(this, device);
                 return;
             }
-            reply(this, errno(status));
+            // a trim is a hint: one the device refuses (it found it cannot unmap) is no error (NBD: SHOULD NOT be ENOTSUP)
+            reply(this, type == Nbd.CMD_TRIM && status == IoStatus.UNSUPPORTED ? 0 : errno(status));
         }
 
         /** Puts the reply (header, and read data when there is some) into {@code into} from {@code at}; the next free index. */

@@ -141,6 +141,80 @@ class NbdServerTest {
         }
     }
 
+    /**
+     * The malloc disk behind a proxy that records which bdev calls the server makes, and whose
+     * supports(UNMAP) turns false on demand (a file bdev that found its file system cannot unmap).
+     */
+    private BlockDevice recording(List<String> calls, java.util.concurrent.atomic.AtomicBoolean canUnmap) {
+        BlockDevice inner = new MallocBdevFactory().create(BdevUri.parse("malloc:///rec0?size_mb=8"));
+        return (BlockDevice) java.lang.reflect.Proxy.newProxyInstance(BlockDevice.class.getClassLoader(),
+                new Class<?>[] {BlockDevice.class}, (proxy, method, args) -> {
+                    if (method.getName().equals("supports") && args[0] == io.mayastorj.core.bdev.IoType.UNMAP && !canUnmap.get()) {
+                        return false;
+                    }
+                    if (List.of("read", "write", "writeZeroes", "unmap", "flush").contains(method.getName())) {
+                        calls.add(method.getName());
+                    }
+                    try {
+                        return method.invoke(inner, args);
+                    } catch (java.lang.reflect.InvocationTargetException e) {
+                        throw e.getCause();
+                    }
+                });
+    }
+
+    /**
+     * Review finding: NBD_CMD_FLAG_NO_HOLE was ignored. The protocol says the range MUST then be
+     * fully provisioned, and a bdev's write-zeroes may leave a thin replica's clusters unallocated (a
+     * later write could find the pool full): such a request is written as zeros now, in pieces of at
+     * most one buffer. And a trim is a hint: one the device can no longer take is answered OK.
+     */
+    @Test
+    void aWriteZeroesThatMayLeaveNoHoleIsWrittenAndATrimTheDeviceCannotTakeIsNoError() throws Exception {
+        List<String> calls = java.util.Collections.synchronizedList(new java.util.ArrayList<>());
+        java.util.concurrent.atomic.AtomicBoolean canUnmap = new java.util.concurrent.atomic.AtomicBoolean(true);
+        BlockDevice rec = recording(calls, canUnmap);
+        nbd.share(rec, ShareOptions.DEFAULT);
+        try (NbdClient c = goTo("rec0", false)) {
+            byte[] data = new byte[6 << 20];
+            new Random(2).nextBytes(data);
+            c.request(Nbd.CMD_WRITE, 0, 1, 0, Nbd.MAX_PAYLOAD, java.util.Arrays.copyOf(data, Nbd.MAX_PAYLOAD));
+            assertEquals(0, c.simpleReply(1, null));
+            c.request(Nbd.CMD_WRITE, 0, 2, 4L << 20, Nbd.MAX_PAYLOAD, java.util.Arrays.copyOf(data, Nbd.MAX_PAYLOAD));
+            assertEquals(0, c.simpleReply(2, null));
+            calls.clear();
+            // 5 MiB + 4 KiB: three pieces, the last a short one
+            c.request(Nbd.CMD_WRITE_ZEROES, Nbd.CMD_FLAG_NO_HOLE | Nbd.CMD_FLAG_FUA, 3, 4096, (5 << 20) + 4096, null);
+            assertEquals(0, c.simpleReply(3, null));
+            assertEquals(List.of("write", "write", "write", "flush"), calls, "written as zeros, then made durable (FUA)");
+            byte[] back = new byte[Nbd.MAX_PAYLOAD];
+            for (long at = 0; at < (6L << 20); at += Nbd.MAX_PAYLOAD) {
+                c.request(Nbd.CMD_READ, 0, 4, at, back.length, null);
+                assertEquals(0, c.simpleReply(4, back));
+                for (int i = 0; i < back.length; i++) {
+                    long offset = at + i;
+                    boolean zeroed = offset >= 4096 && offset < 4096 + (5L << 20) + 4096;
+                    if (back[i] != (zeroed ? 0 : data[(int) (offset % Nbd.MAX_PAYLOAD)])) { // both writes wrote data's first 2 MiB
+                        throw new AssertionError("byte " + offset + " is " + back[i]);
+                    }
+                }
+            }
+            calls.clear();
+            c.request(Nbd.CMD_WRITE_ZEROES, 0, 5, 0, 4096, null);
+            assertEquals(0, c.simpleReply(5, null));
+            assertEquals(List.of("writeZeroes"), calls, "without NO_HOLE the bdev's own write-zeroes");
+
+            canUnmap.set(false);
+            calls.clear();
+            c.request(Nbd.CMD_TRIM, 0, 6, 0, 4096, null);
+            assertEquals(0, c.simpleReply(6, null), "a hint the device cannot take: no error");
+            assertEquals(List.of(), calls);
+        } finally {
+            nbd.unshare(rec);
+            rec.close();
+        }
+    }
+
     @Test
     void structuredRepliesCarryReadData() throws Exception {
         try (NbdClient c = goTo("disk0", true)) {

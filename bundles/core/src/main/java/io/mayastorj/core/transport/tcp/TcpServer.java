@@ -115,14 +115,21 @@ public final class TcpServer<C extends TcpConnection> implements AutoCloseable {
         while (!closing) {
             try {
                 SocketChannel channel = listener.accept();
+                C c = null;
                 try {
                     channel.setOption(StandardSocketOptions.TCP_NODELAY, true);
-                    C c = factory.connected(this, channel);
+                    c = factory.connected(this, channel);
                     connections.add(c);
                     Thread t = new Thread(c, protocol + "-" + c.peer());
                     t.setDaemon(true);
                     t.start();
-                } catch (IOException | RuntimeException e) {
+                } catch (IOException | RuntimeException | OutOfMemoryError e) {
+                    // OutOfMemoryError: a connection's direct buffers, or its thread, when clients open
+                    // connections faster than they end; thrown on, it would end this thread and with it
+                    // every later client of the transport
+                    if (c != null) {
+                        connections.remove(c);
+                    }
                     channel.close();
                     LOG.log(Level.WARNING, "{0}: a new client could not be served: {1}", protocol, e.toString());
                 }

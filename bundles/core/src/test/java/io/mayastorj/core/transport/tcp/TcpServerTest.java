@@ -108,6 +108,35 @@ class TcpServerTest {
         assertEquals(n, server.connections().size());
     }
 
+    /**
+     * Review finding: a connection that could not be made for want of memory (its direct buffers, its
+     * thread) threw an Error out of the accepting thread, and the transport accepted no client again.
+     */
+    @Test
+    void aClientThatCannotBeServedForWantOfMemoryIsClosedAndTheNextIsServed() throws Exception {
+        server.close();
+        java.util.concurrent.atomic.AtomicBoolean short_ = new java.util.concurrent.atomic.AtomicBoolean(true);
+        server = TcpServer.open("line", new InetSocketAddress("127.0.0.1", 0), (srv, channel) -> {
+            if (short_.getAndSet(false)) {
+                throw new OutOfMemoryError("Cannot reserve 262144 bytes of direct buffer memory");
+            }
+            return new LineConnection(srv, channel);
+        });
+        server.export(m0, ShareOptions.DEFAULT);
+        try (Socket first = connect("m0")) {
+            String answer;
+            try {
+                answer = answer(first);
+            } catch (java.net.SocketException reset) { // closed with the client's line unread
+                answer = null;
+            }
+            assertEquals(null, answer, "closed at once");
+        }
+        try (Socket second = connect("m0")) {
+            assertEquals("ok", answer(second));
+        }
+    }
+
     @Test
     void aTakenPortIsOneClearMessage() throws IOException {
         try (ServerSocket taken = new ServerSocket(0, 1, java.net.InetAddress.getByName("127.0.0.1"))) {
