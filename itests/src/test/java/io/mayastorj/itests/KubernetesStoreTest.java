@@ -137,6 +137,59 @@ class KubernetesStoreTest {
         kube.resource(yaml).inNamespace(NAMESPACE).create();
     }
 
+    /**
+     * Review finding: a Deployment of one replica runs two control planes for a while (a node cut off
+     * from the API server: its pod is replaced while the process lives on), and both acted on the
+     * nodes. Only the holder of the Lease mayastor-control acts; the other stands by — not ready, no
+     * reconciling, its volume calls refused — and takes over once the lease is free (here the holder
+     * is killed: it gives nothing back, and the lease runs out in 15 s).
+     */
+    @Test
+    void aSecondControlPlaneStandsByUntilTheLeaseIsFree() throws Exception {
+        Mayastor.NodeProcess first = cluster.controlProcess();
+        assertNotNull(first.await(l -> l.contains("holds the lease mayastor/mayastor-control: it leads"), 20), first.output());
+        String grpc = "127.0.0.1:" + DistributionTest.freePort("127.0.0.1");
+        String http = "127.0.0.1:" + DistributionTest.freePort("127.0.0.1");
+        try (Mayastor.NodeProcess second = Mayastor.control("--control-id", "control-b", "--grpc-endpoint", grpc,
+                "--http-endpoint", http, "--state-dir", cluster.work.resolve("control-b").toString(),
+                "--kubeconfig", cluster.work.resolve("kubeconfig").toString(),
+                "--registration-interval-seconds", "1", "--sync-period-seconds", "1")) {
+            assertNotNull(second.await(l -> l.contains("control plane control-b@") && l.contains(" stands by: control@"), 20),
+                    second.output());
+            java.net.http.HttpClient web = java.net.http.HttpClient.newHttpClient();
+            java.net.http.HttpResponse<String> ready = web.send(java.net.http.HttpRequest.newBuilder(
+                    java.net.URI.create("http://" + http + "/readyz")).build(), java.net.http.HttpResponse.BodyHandlers.ofString());
+            assertEquals(503, ready.statusCode(), ready.body());
+            assertTrue(ready.body().contains("leadership: control plane control-b@") && ready.body().contains(" stands by; control@"),
+                    ready.body());
+            io.grpc.ManagedChannel channel = cluster.channel(grpc); // closed with the cluster
+            {
+                var volumes = io.mayastorj.api.v1.VolumeRpcGrpc.newBlockingStub(channel).withDeadlineAfter(20, TimeUnit.SECONDS);
+                var create = io.mayastorj.api.v1.CreateVolumeRequest.newBuilder().setName("standby").setSize(32L << 20)
+                        .setReplicaCount(1).setThin(true).build();
+                io.grpc.StatusRuntimeException refused = org.junit.jupiter.api.Assertions.assertThrows(
+                        io.grpc.StatusRuntimeException.class, () -> volumes.createVolume(create));
+                assertEquals(io.grpc.Status.Code.UNAVAILABLE, refused.getStatus().getCode());
+                assertTrue(refused.getStatus().getDescription().contains("stands by"), refused.getStatus().toString());
+                assertEquals(null, get(MSV, "standby"), "nothing written by the standby");
+
+                cluster.killControl();
+                assertNotNull(second.await(l -> l.contains("control plane control-b@") && l.contains(": it leads"), 40),
+                        second.output());
+                ready = web.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://" + http + "/readyz")).build(),
+                        java.net.http.HttpResponse.BodyHandlers.ofString());
+                assertTrue(!ready.body().contains("leadership"), ready.body());
+                // it reconciles now: the volume it takes gets its status (pending: the cluster has no pool)
+                try {
+                    log("create on the new leader: " + volumes.withDeadlineAfter(20, TimeUnit.SECONDS).createVolume(create).getState());
+                } catch (io.grpc.StatusRuntimeException e) {
+                    log("create on the new leader, no pool anywhere: " + e.getStatus());
+                }
+                await(MSV, "standby", r -> "pending".equals(at(r, "status", "state")), 20, "its status from the new leader");
+            }
+        }
+    }
+
     @Test
     void poolsAndVolumesAppliedToKubernetesAreMadeOnTheNodesAndCleanedUpBeforeTheyGo() throws Exception {
         cluster.node("k1", "127.0.0.21");

@@ -65,7 +65,8 @@ class ManifestTest {
     private static final String IMAGE = "docker.io/mayastorj/mayastor:0.1.0";
     private static final String MAYASTOR = "/opt/mayastor/bin/mayastor";
     /** What the kubelet substitutes into $(VAR) in args: the env values of a pod on node-1. */
-    private static final Map<String, String> POD_ENV = Map.of("MY_NODE_NAME", "node-1", "MY_POD_IP", "10.1.2.3");
+    private static final Map<String, String> POD_ENV = Map.of("MY_NODE_NAME", "node-1", "MY_POD_IP", "10.1.2.3",
+            "NAMESPACE", "mayastor");
 
     private KubernetesClient kube;
     private final Map<String, List<HasMetadata>> files = new LinkedHashMap<>();
@@ -236,6 +237,9 @@ class ManifestTest {
             assertEquals(socket, arg(c, "--csi-address").orElseThrow(), sidecar);
             assertEquals(dir, mount(c, "socket-dir").getMountPath().replaceFirst("/$", ""), sidecar);
             assertTrue(c.getImage().startsWith("registry.k8s.io/sig-storage/" + sidecar + ":"), c.getImage());
+            // two pods of the Deployment may live at once (one cut off from the API server): one acts
+            assertTrue(c.getArgs().contains("--leader-election"), sidecar + ": " + c.getArgs());
+            assertEquals("mayastor", arg(c, "--leader-election-namespace").orElseThrow(), sidecar);
         }
         assertEquals("moac", pod.getServiceAccountName());
         ServiceAccount account = one("moac-rbac.yaml", ServiceAccount.class, "moac");

@@ -4,6 +4,12 @@ import io.fabric8.kubernetes.client.Config;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.grpc.BindableService;
+import io.grpc.Metadata;
+import io.grpc.ServerCall;
+import io.grpc.ServerCallHandler;
+import io.grpc.ServerInterceptor;
+import io.grpc.ServerInterceptors;
+import io.grpc.Status;
 import io.mayastorj.control.internal.api.Volumes;
 import io.mayastorj.control.internal.csi.ControllerService;
 import io.mayastorj.control.internal.grpc.ResourceService;
@@ -25,6 +31,7 @@ import io.mayastorj.control.internal.store.KubeStore;
 import io.mayastorj.control.internal.store.ResourceStore;
 import io.mayastorj.core.error.MayastorException;
 import io.mayastorj.core.grpc.GrpcServers;
+import io.mayastorj.core.node.HealthCheck;
 import io.mayastorj.core.node.Node;
 import java.io.IOException;
 import java.lang.System.Logger;
@@ -70,6 +77,8 @@ public final class ControlPlane {
     private final VolumeOperator volumes;
     private final Reconciler reconciler;
     private final NatsRegistry nats;
+    /** Null with a file store. */
+    private final Leadership leadership;
     private final List<ServiceRegistration<?>> services = new ArrayList<>();
 
     @Activate
@@ -121,16 +130,27 @@ public final class ControlPlane {
                             Duration.ofSeconds(config.registration_interval_seconds())),
                     (name, delay) -> reconciler.enqueueAfter(VOLUME, name, delay));
             opened.push(this::unregisterServices);
+            // in Kubernetes, only the control plane holding the lease acts (a file store's lock already
+            // keeps a second one from starting)
+            this.leadership = store instanceof KubeStore kube ? new Leadership(kube.client(), config.kube_namespace(),
+                    Leadership.identity(node.id()), reconciler::start, reconciler::close) : null;
+            if (leadership != null) {
+                opened.push(leadership);
+                services.add(context.registerService(HealthCheck.class, leadership, null));
+            }
             services.add(context.registerService(BindableService.class, new RegistrationService(registry), null));
             Volumes api = new Volumes(store, volumes, registry);
-            services.add(context.registerService(BindableService.class, new VolumeService(api), null));
+            services.add(context.registerService(BindableService.class, whileLeading(new VolumeService(api)), null));
             // the CSI controller, served on the CSI endpoint when the runtime has one (the csi bundle's server)
-            services.add(context.registerService(BindableService.class, new ControllerService(api, registry, store, () -> null),
+            services.add(context.registerService(BindableService.class,
+                    whileLeading(new ControllerService(api, registry, store, () -> null)),
                     new Hashtable<>(Map.of(GrpcServers.SERVER, GrpcServers.CSI))));
             services.add(context.registerService(BindableService.class, new ResourceService(store), null));
             services.add(context.registerService(io.mayastorj.core.metrics.MetricsSource.class,
                     new ControlMetrics(registry, store, reconciler), null));
-            reconciler.start();
+            if (leadership == null) {
+                reconciler.start();
+            }
         } catch (Exception e) {
             for (AutoCloseable c : opened) {
                 try {
@@ -143,6 +163,29 @@ public final class ControlPlane {
         }
         LOG.log(Level.INFO, "control plane {0}: resources in {1}; nodes register {2}", node.id(), store.describe(),
                 nats == null ? "over gRPC" : "over gRPC and NATS (" + config.nats_url() + ")");
+    }
+
+    /**
+     * The service, its calls refused (UNAVAILABLE, saying who leads) while this control plane stands
+     * by: what it would write, no reconciler here makes happen, and the nodes it knows are those that
+     * registered with it (the Service sends them to the leader).
+     */
+    private BindableService whileLeading(BindableService service) {
+        if (leadership == null) {
+            return service;
+        }
+        ServerInterceptor standby = new ServerInterceptor() {
+            @Override
+            public <Q, A> ServerCall.Listener<Q> interceptCall(ServerCall<Q, A> call, Metadata headers, ServerCallHandler<Q, A> next) {
+                String why = leadership.standing();
+                if (why == null) {
+                    return next.startCall(call, headers);
+                }
+                call.close(Status.UNAVAILABLE.withDescription(why), new Metadata());
+                return new ServerCall.Listener<>() { };
+            }
+        };
+        return () -> ServerInterceptors.intercept(service, standby);
     }
 
     private static ResourceStore openStore(ControlConfig config, Node node) throws IOException {
@@ -195,6 +238,9 @@ public final class ControlPlane {
     @Deactivate
     public void stop() {
         unregisterServices();
+        if (leadership != null) {
+            leadership.close(); // the lease given back: a standby takes over at once
+        }
         reconciler.close();
         if (nats != null) {
             nats.close();

@@ -156,6 +156,11 @@ public final class KubeStore implements ResourceStore {
         listeners.add(listener);
     }
 
+    /** The client, for what else the control plane asks of the same API server (its leader election). */
+    public KubernetesClient client() {
+        return client;
+    }
+
     @Override
     public String describe() {
         return "Kubernetes at " + client.getMasterUrl() + ", namespace " + namespace;
