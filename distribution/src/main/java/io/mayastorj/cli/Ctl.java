@@ -144,7 +144,11 @@ final class Ctl {
         }
         boolean control = CONTROL_RESOURCES.contains(args.positional().get(0));
         String address = control ? NodeClient.controlAddressFrom(args) : NodeClient.addressFrom(args);
-        try (NodeClient node = new NodeClient(address, args.longOption("timeout", 30))) {
+        long timeout = args.longOption("timeout", 30);
+        if (timeout < 1) {
+            throw new UsageException("--timeout " + timeout + ": at least 1 (seconds)");
+        }
+        try (NodeClient node = control ? new NodeClient(address, "--control", 50051, timeout) : new NodeClient(address, timeout)) {
             try {
                 return dispatch(node, args);
             } catch (StatusRuntimeException e) {

@@ -34,16 +34,27 @@ final class NodeClient implements AutoCloseable {
     private final long timeoutSeconds;
 
     NodeClient(String address, long timeoutSeconds) {
+        this(address, "--node", 10124, timeoutSeconds);
+    }
+
+    /** A node ({@code --node}, port 10124 when none is given) or the control plane ({@code --control}, 50051). */
+    NodeClient(String address, String flag, int defaultPort, long timeoutSeconds) {
         this.address = address;
         this.timeoutSeconds = timeoutSeconds;
         int colon = address.lastIndexOf(':');
+        if (colon >= 0 && address.startsWith("[") && address.substring(colon).contains("]")) {
+            colon = -1; // [v6-address] without a port
+        }
         String host = colon < 0 ? address : address.substring(0, colon);
-        int port = 10124;
+        int port = defaultPort;
         if (colon >= 0) {
             try {
                 port = Integer.parseInt(address.substring(colon + 1));
             } catch (NumberFormatException e) {
-                throw new UsageException("--node " + address + ": expected HOST:PORT");
+                throw new UsageException(flag + " " + address + ": expected HOST:PORT");
+            }
+            if (port < 1 || port > 65535) {
+                throw new UsageException(flag + " " + address + ": port " + port + " is not 1-65535");
             }
         }
         if (host.startsWith("[") && host.endsWith("]")) {
@@ -150,6 +161,11 @@ final class NodeClient implements AutoCloseable {
         }
         Status status = e.getStatus();
         return status.getCode() + ": " + (status.getDescription() == null ? "(no message)" : status.getDescription());
+    }
+
+    /** host:port the calls go to. */
+    String target() {
+        return channel.authority();
     }
 
     /** Ends the channel and its one event-loop thread. */

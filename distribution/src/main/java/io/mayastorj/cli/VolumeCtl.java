@@ -93,7 +93,7 @@ final class VolumeCtl {
                     throw new UsageException("volume create needs --size (e.g. --size 2GiB)");
                 }
                 Volume v = control.volume().createVolume(CreateVolumeRequest.newBuilder().setName(name)
-                        .setSize(SizeArg.parse(size, "--size")).setReplicaCount((int) args.longOption("replicas", 1))
+                        .setSize(SizeArg.parse(size, "--size")).setReplicaCount(replicas(args))
                         .setProtocol(args.option("protocol", "nvmf")).setThin(args.flag("thin")).setLocal(args.flag("local"))
                         .addAllPreferredNodes(args.all("preferred-node")).addAllRequiredNodes(args.all("required-node"))
                         .build());
@@ -183,5 +183,14 @@ final class VolumeCtl {
 
     private static String empty(String s) {
         return s.isEmpty() ? null : s;
+    }
+
+    /** --replicas: a count, not whatever an int cast leaves of a long (4294967299 was 3). */
+    private static int replicas(Args args) {
+        long n = args.longOption("replicas", 1);
+        if (n < 1 || n > 64) {
+            throw new UsageException("--replicas " + n + ": 1 to 64");
+        }
+        return (int) n;
     }
 }

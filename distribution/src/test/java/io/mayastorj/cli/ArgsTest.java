@@ -26,6 +26,49 @@ class ArgsTest {
         assertTrue(args.flag("json"));
     }
 
+    /**
+     * Review findings: Kubernetes' "64Mi" was not a size; whole numbers above 2^53 went through a
+     * double and came out as a neighbour; --replicas took what an int cast left of a long.
+     */
+    @Test
+    void sizesAreExactAndTakeKubernetesSpelling() {
+        assertEquals(64L << 20, SizeArg.parse("64Mi", "--size"));
+        assertEquals(64L << 20, SizeArg.parse("64MiB", "--size"));
+        assertEquals(64L << 20, SizeArg.parse("64M", "--size"));
+        assertEquals(3L << 29, SizeArg.parse("1.5GiB", "--size"));
+        assertEquals(4096, SizeArg.parse("4096b", "--size"));
+        assertEquals(9007199254740993L, SizeArg.parse("9007199254740993", "--size"));
+        assertEquals("--size '1.1GiB' is not a whole number of bytes greater than zero",
+                assertThrows(UsageException.class, () -> SizeArg.parse("1.1GiB", "--size")).getMessage());
+        assertEquals("--size '64i' is not a size (e.g. 4194304, 64MiB, 64Mi, 1G)",
+                assertThrows(UsageException.class, () -> SizeArg.parse("64i", "--size")).getMessage());
+        assertEquals("--size '8192P' is not a whole number of bytes greater than zero",
+                assertThrows(UsageException.class, () -> SizeArg.parse("8192P", "--size")).getMessage()); // 2^63
+        assertEquals("--size '0' is not a whole number of bytes greater than zero",
+                assertThrows(UsageException.class, () -> SizeArg.parse("0", "--size")).getMessage());
+    }
+
+    /** Review finding: {@code --control moac} dialled the node's port 10124, and its errors named --node. */
+    @Test
+    void anAddressWithoutAPortTakesItsServicesPort() {
+        try (NodeClient control = new NodeClient("moac", "--control", 50051, 5); NodeClient node = new NodeClient("n1", 5);
+             NodeClient v6 = new NodeClient("[::1]", "--control", 50051, 5)) {
+            assertEquals("moac:50051", control.target());
+            assertEquals("n1:10124", node.target());
+            assertEquals("[::1]:50051", v6.target());
+        }
+        assertEquals("--control moac:x: expected HOST:PORT",
+                assertThrows(UsageException.class, () -> new NodeClient("moac:x", "--control", 50051, 5)).getMessage());
+        java.io.ByteArrayOutputStream err = new java.io.ByteArrayOutputStream();
+        PrintStream errs = new PrintStream(err, true, StandardCharsets.UTF_8);
+        assertEquals(2, Main.run(List.of("ctl", "volume", "create", "v", "--size", "1Gi", "--replicas", "4294967299"),
+                new PrintStream(new java.io.ByteArrayOutputStream()), errs));
+        assertTrue(err.toString(StandardCharsets.UTF_8).contains("--replicas 4294967299: 1 to 64"), err.toString(StandardCharsets.UTF_8));
+        err.reset();
+        assertEquals(2, Main.run(List.of("ctl", "volume", "list", "--timeout", "0"), new PrintStream(new java.io.ByteArrayOutputStream()), errs));
+        assertTrue(err.toString(StandardCharsets.UTF_8).contains("--timeout 0: at least 1 (seconds)"), err.toString(StandardCharsets.UTF_8));
+    }
+
     @Test
     void mistakesAreUsageErrors() {
         assertEquals("unknown option --nod; did you mean --node?",
