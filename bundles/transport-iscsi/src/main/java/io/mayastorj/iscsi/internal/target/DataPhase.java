@@ -353,6 +353,7 @@ final class DataPhase {
         tasks.remove(task.itt, task);
         forgetR2t(task);
         if (task.buffer != null || task.compare != null) {
+            task.sentMark = sender.queuedMark();
             releaseAfterSend.add(task); // its data may still be in the send queue
         } else {
             retire(task);
@@ -383,6 +384,16 @@ final class DataPhase {
             prepared = null;
         }
         freeTasks.addFirst(task);
+    }
+
+    /** The socket has taken {@code written} bytes: the tasks whose PDUs were all queued before that give their buffers back. */
+    void sentUpTo(long written) {
+        Task t;
+        while ((t = releaseAfterSend.peek()) != null && t.sentMark <= written) {
+            releaseAfterSend.poll();
+            t.release();
+            retire(t);
+        }
     }
 
     /** The send queue has drained: the tasks whose data it carried give their buffers back and are kept for reuse. */

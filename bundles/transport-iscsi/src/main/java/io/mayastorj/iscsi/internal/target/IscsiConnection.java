@@ -501,6 +501,10 @@ final class IscsiConnection {
     // ================================================================== closing
 
     /** From PduSender: everything queued has gone out, so the tasks whose data it carried are done with. */
+    void sentUpTo(long written) {
+        dataPhase.sentUpTo(written);
+    }
+
     void allSent() {
         dataPhase.allSent();
     }

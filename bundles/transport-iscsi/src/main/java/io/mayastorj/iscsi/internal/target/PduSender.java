@@ -37,6 +37,9 @@ final class PduSender {
     private boolean headerDigest;
     private boolean dataDigest;
     private final CRC32C crc = new CRC32C();
+    /** Bytes queued and bytes written since the connection began: a PDU queued when {@code queued} was Q is out once {@code written >= Q}. */
+    private long queued;
+    private long written;
 
     PduSender(IscsiConnection connection, SocketChannel channel, Reactor reactor) {
         this.connection = connection;
@@ -83,6 +86,7 @@ final class PduSender {
             return;
         }
         sendQueue.add(header);
+        queued += Bhs.LENGTH + (headerDigest ? 4 : 0);
         if (headerDigest) {
             crc.reset();
             crc.update(header.array(), header.arrayOffset(), Bhs.LENGTH);
@@ -92,6 +96,7 @@ final class PduSender {
         if (length > 0) {
             sendQueue.add(data);
             int pad = Bhs.padded(length) - length;
+            queued += length + pad + (dataDigest ? 4 : 0);
             if (dataDigest) {
                 crc.reset();
                 crc.update(data.duplicate());
@@ -105,6 +110,11 @@ final class PduSender {
                 sendQueue.add(ByteBuffer.allocate(pad));
             }
         }
+    }
+
+    /** How far the queue reaches now, in bytes since the connection began: what is queued so far is out once {@link #written} passes it. */
+    long queuedMark() {
+        return queued;
     }
 
     void postFlush() {
@@ -137,14 +147,18 @@ final class PduSender {
                 gather[n++] = b;
                 wanted += b.remaining();
             }
-            long written = channel.write(gather, 0, n);
+            long out = channel.write(gather, 0, n);
+            written += out;
             while (!sendQueue.isEmpty() && !sendQueue.peek().hasRemaining()) {
                 ByteBuffer sent = sendQueue.poll();
                 if (sent.hasArray() && sent.array() == headerArena) {
                     freeHeaders.addFirst(sent);
                 }
             }
-            if (written < wanted) {
+            // the tasks whose PDUs are out give their buffers back now, not once the whole queue is out:
+            // under reads faster than the network it may never be, and they held the node's whole pool
+            connection.sentUpTo(written);
+            if (out < wanted) {
                 break; // the socket is full: OP_WRITE brings us back
             }
             // everything gathered went: more than one gather's worth was queued, go on with it

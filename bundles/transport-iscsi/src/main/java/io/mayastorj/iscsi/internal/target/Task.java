@@ -15,6 +15,8 @@ final class Task implements IoCompletion<Task>, Runnable {
     int cmdSn;
     /** When the command came (a write whose data never comes is found by it). */
     long arrivedNanos;
+    /** Finished: the send queue's mark its last PDU was queued below ({@link PduSender#queuedMark}). */
+    long sentMark;
     byte[] cdb = new byte[16];
     int opcode;
     /** What the initiator expects to move (EDTL), and what the CDB asks for, in bytes. */

@@ -53,6 +53,50 @@ class HostileInputTest {
         fx.close();
     }
 
+    private long buffersInUse() {
+        return fx.buffers.stats().classes().stream().mapToLong(c -> (long) c.inUse() * c.bufferSize()).sum();
+    }
+
+    /**
+     * Review finding: a finished read gave its buffer back only once the connection's whole send
+     * queue was out. An initiator reading slower than the target serves (a network slower than the
+     * disk) keeps that queue from ever emptying while it sends more reads, and the buffers of reads
+     * long delivered piled up until the node's pool was gone. Now each goes once its PDUs are out.
+     */
+    @Test
+    void aReadGivesItsBufferBackOnceItsDataIsOutNotOnceTheWholeQueueIs() throws Exception {
+        try (RawInitiator c = connect()) {
+            assertEquals(0, status(c.loginTo(fx.iqn, "MaxRecvDataSegmentLength", "262144")));
+            int reads = 16;
+            for (int i = 0; i < reads; i++) { // 16 MiB asked at once; the target serves it into its send queue
+                ByteBuffer cmd = RawInitiator.bhs(Bhs.SCSI_COMMAND, Bhs.READ | Bhs.FINAL);
+                cmd.putInt(Bhs.ITT, 100 + i);
+                cmd.putInt(Bhs.CMD_SN, c.cmdSn++);
+                cmd.putInt(Bhs.EXPECTED_LENGTH, 1 << 20);
+                cmd.put(Bhs.CDB, (byte) 0x28).putInt(Bhs.CDB + 2, (i % 8) * 2048).putShort(Bhs.CDB + 7, (short) 2048);
+                c.send(cmd, null);
+            }
+            Thread.sleep(500); // every read served, its data queued or on its way
+            int done = 0;
+            while (done < reads / 2) { // the first half read by the initiator, the rest still queued at the target
+                RawInitiator.Pdu p = c.receive();
+                if (p.opcode() == Bhs.SCSI_RESPONSE || p.opcode() == Bhs.DATA_IN && (p.bhs().get(1) & Bhs.STATUS) != 0) {
+                    done++;
+                }
+            }
+            Thread.sleep(200);
+            long held = buffersInUse();
+            assertTrue(held <= (long) (reads / 2 + 2) << 20, (held >> 20) + " MiB of buffers held with " + done
+                    + " of " + reads + " reads delivered");
+            while (done < reads) {
+                RawInitiator.Pdu p = c.receive();
+                if (p.opcode() == Bhs.SCSI_RESPONSE || p.opcode() == Bhs.DATA_IN && (p.bhs().get(1) & Bhs.STATUS) != 0) {
+                    done++;
+                }
+            }
+        }
+    }
+
     private RawInitiator connect() throws Exception {
         return new RawInitiator(fx.target.address().getPort());
     }
