@@ -152,6 +152,7 @@ class KubernetesStoreTest {
         String http = "127.0.0.1:" + DistributionTest.freePort("127.0.0.1");
         try (Mayastor.NodeProcess second = Mayastor.control("--control-id", "control-b", "--grpc-endpoint", grpc,
                 "--http-endpoint", http, "--state-dir", cluster.work.resolve("control-b").toString(),
+                "--csi-endpoint", "unix://" + cluster.work.resolve("control-b.sock"),
                 "--kubeconfig", cluster.work.resolve("kubeconfig").toString(),
                 "--registration-interval-seconds", "1", "--sync-period-seconds", "1")) {
             assertNotNull(second.await(l -> l.contains("control plane control-b@") && l.contains(" stands by: control@"), 20),
@@ -178,7 +179,7 @@ class KubernetesStoreTest {
                         second.output());
                 ready = web.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://" + http + "/readyz")).build(),
                         java.net.http.HttpResponse.BodyHandlers.ofString());
-                assertTrue(!ready.body().contains("leadership"), ready.body());
+                assertEquals(200, ready.statusCode(), "ready once it leads, its CSI controller too: " + ready.body());
                 // it reconciles now: the volume it takes gets its status (pending: the cluster has no pool)
                 try {
                     log("create on the new leader: " + volumes.withDeadlineAfter(20, TimeUnit.SECONDS).createVolume(create).getState());

@@ -9,6 +9,7 @@ import io.grpc.ServerCall;
 import io.grpc.ServerCallHandler;
 import io.grpc.ServerInterceptor;
 import io.grpc.ServerInterceptors;
+import io.grpc.ServerServiceDefinition;
 import io.grpc.Status;
 import io.mayastorj.control.internal.api.Volumes;
 import io.mayastorj.control.internal.csi.ControllerService;
@@ -32,6 +33,7 @@ import io.mayastorj.control.internal.store.ResourceStore;
 import io.mayastorj.core.error.MayastorException;
 import io.mayastorj.core.grpc.GrpcServers;
 import io.mayastorj.core.node.HealthCheck;
+import io.mayastorj.csi.CsiReadiness;
 import io.mayastorj.core.node.Node;
 import java.io.IOException;
 import java.lang.System.Logger;
@@ -133,7 +135,11 @@ public final class ControlPlane {
             // in Kubernetes, only the control plane holding the lease acts (a file store's lock already
             // keeps a second one from starting)
             this.leadership = store instanceof KubeStore kube ? new Leadership(kube.client(), config.kube_namespace(),
-                    Leadership.identity(node.id()), reconciler::start, reconciler::close) : null;
+                    Leadership.identity(node.id()), () -> {
+                        registry.forgiveSilence();
+                        volumes.startedActing();
+                        reconciler.start();
+                    }, reconciler::close) : null;
             if (leadership != null) {
                 opened.push(leadership);
                 services.add(context.registerService(HealthCheck.class, leadership, null));
@@ -174,18 +180,55 @@ public final class ControlPlane {
         if (leadership == null) {
             return service;
         }
-        ServerInterceptor standby = new ServerInterceptor() {
-            @Override
-            public <Q, A> ServerCall.Listener<Q> interceptCall(ServerCall<Q, A> call, Metadata headers, ServerCallHandler<Q, A> next) {
-                String why = leadership.standing();
-                if (why == null) {
-                    return next.startCall(call, headers);
+        return service instanceof CsiReadiness csi ? new LeadingCsi(service, leadership, csi) : new Leading(service, leadership);
+    }
+
+    /** A service whose calls are refused while the control plane stands by. */
+    private static class Leading implements BindableService {
+        private final BindableService service;
+        private final Leadership leadership;
+
+        Leading(BindableService service, Leadership leadership) {
+            this.service = service;
+            this.leadership = leadership;
+        }
+
+        @Override
+        public ServerServiceDefinition bindService() {
+            return ServerInterceptors.intercept(service, new ServerInterceptor() {
+                @Override
+                public <Q, A> ServerCall.Listener<Q> interceptCall(ServerCall<Q, A> call, Metadata headers,
+                                                                   ServerCallHandler<Q, A> next) {
+                    String why = leadership.standing();
+                    if (why == null) {
+                        return next.startCall(call, headers);
+                    }
+                    call.close(Status.UNAVAILABLE.withDescription(why), new Metadata());
+                    return new ServerCall.Listener<>() { };
                 }
-                call.close(Status.UNAVAILABLE.withDescription(why), new Metadata());
-                return new ServerCall.Listener<>() { };
-            }
-        };
-        return () -> ServerInterceptors.intercept(service, standby);
+            });
+        }
+    }
+
+    /**
+     * The CSI controller, still a part of the driver's readiness (the CSI server asks its parts):
+     * not ready while standing by, so the sidecars beside a standby wait rather than call.
+     */
+    private static final class LeadingCsi extends Leading implements CsiReadiness {
+        private final Leadership leadership;
+        private final CsiReadiness csi;
+
+        LeadingCsi(BindableService service, Leadership leadership, CsiReadiness csi) {
+            super(service, leadership);
+            this.leadership = leadership;
+            this.csi = csi;
+        }
+
+        @Override
+        public String notReady() {
+            String standing = leadership.standing();
+            return standing != null ? standing : csi.notReady();
+        }
     }
 
     private static ResourceStore openStore(ControlConfig config, Node node) throws IOException {

@@ -1,95 +1,203 @@
 package io.mayastorj.control.internal;
 
+import io.fabric8.kubernetes.client.ConfigBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.fabric8.kubernetes.client.extended.leaderelection.LeaderCallbacks;
 import io.fabric8.kubernetes.client.extended.leaderelection.LeaderElectionConfigBuilder;
+import io.fabric8.kubernetes.client.extended.leaderelection.resourcelock.LeaderElectionRecord;
 import io.fabric8.kubernetes.client.extended.leaderelection.resourcelock.LeaseLock;
+import io.fabric8.kubernetes.client.extended.leaderelection.resourcelock.Lock;
 import io.mayastorj.core.node.HealthCheck;
 import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 
 /**
  * One control plane at a time acts on the nodes: the one holding the Lease {@value #LEASE} in its
- * namespace (Kubernetes' leader election: a lease of 15 s renewed every 2 s, given up when it cannot
- * be renewed for 10 s). A Deployment of one replica still runs two for a while — the pod of a node
- * that lost the API server is replaced while its process lives on — and two control planes would
- * place, repair and switch over the same volumes from different views.
+ * namespace (Kubernetes' leader election: a lease of 15 s, renewed every 2 s). A Deployment of one
+ * replica still runs two for a while — the pod of a node that lost the API server is replaced while
+ * its process lives on — and two control planes would place, repair and switch over the same
+ * volumes from different views.
  *
- * <p>The one that does not hold the lease stands by: not ready (the Service sends registrations
- * and calls to the leader), no reconciling, its volume and CSI calls refused as UNAVAILABLE. One
- * that loses the lease stops reconciling at once and is no longer live, so the kubelet restarts it
- * to stand by afresh. On a clean stop the lease is given back, and a standby takes over at once.
+ * <p>The one that does not hold the lease stands by: not ready (the Service sends registrations and
+ * calls to the leader), no reconciling, its volume and CSI calls refused as UNAVAILABLE. The leader
+ * stops acting once it has not renewed for 10 s, by its own monotonic clock — not when fabric8's
+ * elector gets round to saying so, which a partitioned leader's retried calls put off for minutes,
+ * while the standby takes the lease 15 s after the last renewal. One that lost the lease is no
+ * longer live, so the kubelet restarts it to stand by afresh; so is a standby that could not read
+ * the lease for four lease periods (its elector may have ended). On a clean stop the lease is
+ * given back, and a standby takes over at once.
  */
 final class Leadership implements HealthCheck, AutoCloseable {
 
     static final String LEASE = "mayastor-control";
     private static final Logger LOG = System.getLogger("mayastor.control");
+    private static final Duration LEASE_DURATION = Duration.ofSeconds(15);
+    private static final long RENEW_DEADLINE_NANOS = TimeUnit.SECONDS.toNanos(10);
+    private static final long STUCK_NANOS = 4 * LEASE_DURATION.toNanos();
 
     private final String namespace;
     private final String identity;
+    private final Runnable lead;
+    private final Runnable stop;
+    /** The elector's own: 2 s timeouts and no retries, so that no attempt outlasts the renew deadline. */
+    private final KubernetesClient client;
+    /** Runs lead and stop in turn, outside the elector's lock (a listing there delayed the renewals). */
+    private final ExecutorService acting;
+    private final ScheduledExecutorService watchdog;
     private final CompletableFuture<?> election;
+    private final long startedNanos = System.nanoTime();
+    private volatile long renewedNanos;
+    private volatile long readNanos;
     private volatile boolean leading;
+    private volatile boolean ended;
     private volatile boolean closing;
     private volatile String leader;
     private volatile Instant lost;
+    private volatile String lostWhy;
 
     /**
      * Starts taking part in the election (in the background); {@code lead} runs once this one leads,
-     * {@code stop} once it no longer does (lost, or closed).
+     * {@code stop} once it no longer does (lost, or closed) — each at most once, {@code stop} after
+     * {@code lead}.
      */
-    Leadership(KubernetesClient client, String namespace, String identity, Runnable lead, Runnable stop) {
+    Leadership(KubernetesClient parent, String namespace, String identity, Runnable lead, Runnable stop) {
         this.namespace = namespace;
         this.identity = identity;
-        LeaderCallbacks callbacks = new LeaderCallbacks(() -> {
-            leading = true;
-            LOG.log(Level.INFO, "control plane {0} holds the lease {1}/{2}: it leads", identity, namespace, LEASE);
-            lead.run();
-        }, () -> {
-            boolean was = leading;
-            leading = false;
-            if (!closing) {
-                lost = Instant.now();
-                LOG.log(Level.ERROR, "control plane {0} lost the lease {1}/{2}: it stops acting on the nodes (a restart "
-                        + "stands by again)", identity, namespace, LEASE);
-            }
-            if (was) {
-                stop.run();
-            }
-        }, holder -> {
-            leader = holder;
-            if (!identity.equals(holder)) {
-                LOG.log(Level.INFO, "control plane {0} stands by: {1} holds the lease {2}/{3}", identity, holder, namespace, LEASE);
-            }
-        });
+        this.lead = lead;
+        this.stop = stop;
+        Thread thread = Thread.currentThread();
+        ClassLoader previous = thread.getContextClassLoader();
+        thread.setContextClassLoader(Leadership.class.getClassLoader()); // fabric8's ServiceLoader lookups
+        try {
+            this.client = new KubernetesClientBuilder().withConfig(new ConfigBuilder(parent.getConfiguration())
+                    .withRequestRetryBackoffLimit(0).withConnectionTimeout(2000).withRequestTimeout(2000).build()).build();
+        } finally {
+            thread.setContextClassLoader(previous);
+        }
+        this.acting = Executors.newSingleThreadExecutor(r -> daemon(r, "control-leadership"));
+        this.watchdog = Executors.newSingleThreadScheduledExecutor(r -> daemon(r, "control-lease-watchdog"));
+        LeaderCallbacks callbacks = new LeaderCallbacks(this::started, () -> end(closing ? null : "the elector says it no longer holds it"),
+                holder -> {
+                    leader = holder;
+                    if (holder != null && !holder.isEmpty() && !identity.equals(holder)) {
+                        LOG.log(Level.INFO, "control plane {0} stands by: {1} holds the lease {2}/{3}", identity, holder,
+                                namespace, LEASE);
+                    }
+                });
         this.election = client.leaderElector().withConfig(new LeaderElectionConfigBuilder()
                 .withName(LEASE)
-                .withLock(new LeaseLock(namespace, LEASE, identity))
-                .withLeaseDuration(Duration.ofSeconds(15))
-                .withRenewDeadline(Duration.ofSeconds(10))
+                .withLock(new TimedLock(new LeaseLock(namespace, LEASE, identity)))
+                .withLeaseDuration(LEASE_DURATION)
+                .withRenewDeadline(Duration.ofNanos(RENEW_DEADLINE_NANOS))
                 .withRetryPeriod(Duration.ofSeconds(2))
                 .withReleaseOnCancel(true)
                 .withLeaderCallbacks(callbacks)
                 .build()).build().start();
+        watchdog.scheduleWithFixedDelay(this::watch, 1, 1, TimeUnit.SECONDS);
     }
 
-    /**
-     * Who holds the lease: the control plane's id at its host (the pod's name). Two pods of the
-     * Deployment differ by host; a container restarted in its pod is the same one, and takes back the
-     * lease its dead predecessor held without waiting for it to expire.
-     */
-    static String identity(String controlId) {
-        String host = System.getenv("HOSTNAME");
-        if (host == null || host.isBlank()) {
-            try {
-                host = java.net.InetAddress.getLocalHost().getHostName();
-            } catch (java.io.IOException e) {
-                host = "unknown-host";
+    private static Thread daemon(Runnable r, String name) {
+        Thread t = new Thread(r, name);
+        t.setDaemon(true);
+        return t;
+    }
+
+    /** The lease, timed: when it was last read, and when this one last wrote it as its holder. */
+    private final class TimedLock implements Lock {
+        private final Lock inner;
+
+        TimedLock(Lock inner) {
+            this.inner = inner;
+        }
+
+        @Override
+        public LeaderElectionRecord get(KubernetesClient c) {
+            LeaderElectionRecord r = inner.get(c);
+            readNanos = System.nanoTime();
+            return r;
+        }
+
+        @Override
+        public void create(KubernetesClient c, LeaderElectionRecord r) {
+            long asked = System.nanoTime(); // the record's renew time is taken before the call
+            inner.create(c, r);
+            renewed(r, asked);
+        }
+
+        @Override
+        public void update(KubernetesClient c, LeaderElectionRecord r) {
+            long asked = System.nanoTime();
+            inner.update(c, r);
+            renewed(r, asked);
+        }
+
+        private void renewed(LeaderElectionRecord r, long asked) {
+            readNanos = asked;
+            if (identity.equals(r.getHolderIdentity())) {
+                renewedNanos = asked;
             }
         }
-        return controlId + "@" + host;
+
+        @Override
+        public String identity() {
+            return inner.identity();
+        }
+
+        @Override
+        public String describe() {
+            return inner.describe();
+        }
+    }
+
+    private synchronized void started() {
+        if (ended) {
+            return;
+        }
+        leading = true;
+        LOG.log(Level.INFO, "control plane {0} holds the lease {1}/{2}: it leads", identity, namespace, LEASE);
+        acting.execute(() -> {
+            try {
+                lead.run();
+            } catch (RuntimeException e) {
+                LOG.log(Level.ERROR, "control plane {0} could not start leading: {1}", identity, e.toString());
+                end("it could not start leading: " + e.getMessage());
+            }
+        });
+    }
+
+    /** No longer leading, for good ({@code why} null: closed). */
+    private synchronized void end(String why) {
+        if (ended) {
+            return;
+        }
+        ended = true;
+        boolean was = leading;
+        leading = false;
+        if (why != null) {
+            lost = Instant.now();
+            lostWhy = why;
+            LOG.log(Level.ERROR, "control plane {0} gives up the lease {1}/{2} ({3}): it stops acting on the nodes (a restart "
+                    + "stands by again)", identity, namespace, LEASE, why);
+        }
+        if (was) {
+            acting.execute(stop);
+        }
+    }
+
+    private void watch() {
+        long now = System.nanoTime();
+        if (leading && now - renewedNanos > RENEW_DEADLINE_NANOS) {
+            end("not renewed for " + TimeUnit.NANOSECONDS.toMillis(now - renewedNanos) + " ms");
+            election.cancel(true);
+        }
     }
 
     boolean leading() {
@@ -102,11 +210,29 @@ final class Leadership implements HealthCheck, AutoCloseable {
             return null;
         }
         if (lost != null) {
-            return "control plane " + identity + " lost its lease at " + lost + " and acts no more";
+            return "control plane " + identity + " gave up its lease at " + lost + " and acts no more";
         }
         String holder = leader;
         return "control plane " + identity + " stands by" + (holder == null || holder.isEmpty() ? " (no control plane holds the lease "
                 + namespace + "/" + LEASE + " yet)" : "; " + holder + " leads");
+    }
+
+    /**
+     * Who holds the lease: the control plane's id at its host (the pod's name). Two pods of the
+     * Deployment differ by host; a container restarted in its pod is the same one, and takes back the
+     * lease its dead predecessor held without waiting for it to expire. (Two control planes with one
+     * id on one host would be one to the election: give each its own --control-id.)
+     */
+    static String identity(String controlId) {
+        String host = System.getenv("HOSTNAME");
+        if (host == null || host.isBlank()) {
+            try {
+                host = java.net.InetAddress.getLocalHost().getHostName();
+            } catch (java.io.IOException e) {
+                host = "unknown-host";
+            }
+        }
+        return controlId + "@" + host;
     }
 
     @Override
@@ -121,12 +247,28 @@ final class Leadership implements HealthCheck, AutoCloseable {
 
     @Override
     public String notLive() {
-        return lost == null ? null : "lost the lease " + namespace + "/" + LEASE + " at " + lost + "; a restart stands by again";
+        if (lost != null) {
+            return "gave up the lease " + namespace + "/" + LEASE + " at " + lost + " (" + lostWhy + "); a restart stands by again";
+        }
+        long since = System.nanoTime() - Math.max(readNanos, startedNanos);
+        if (!leading && since > STUCK_NANOS) {
+            return "the lease " + namespace + "/" + LEASE + " could not be read for " + TimeUnit.NANOSECONDS.toSeconds(since) + " s";
+        }
+        return null;
     }
 
     @Override
     public void close() {
         closing = true;
+        watchdog.shutdownNow();
         election.cancel(true); // releaseOnCancel: the lease is given back, a standby takes over now
+        end(null);
+        acting.shutdown();
+        try {
+            acting.awaitTermination(30, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        client.close();
     }
 }

@@ -141,7 +141,8 @@ public final class NodeClients implements AutoCloseable {
             kind = ErrorKind.UNAVAILABLE; // a node that does not answer in time is as good as away
         } else if (e.getStatus().getCode() == io.grpc.Status.Code.ABORTED) {
             // the node is busy with another call on the object ("ask again"): tried again after a backoff.
-            // ABORTED here means a write that lost a race in the store, which the reconciler reruns at once
+            // In the control plane ABORTED is kept for a write that lost a race in the resource store, which
+            // the reconciler reruns at once
             kind = ErrorKind.UNAVAILABLE;
         } else {
             try {

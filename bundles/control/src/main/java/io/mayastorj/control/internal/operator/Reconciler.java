@@ -51,6 +51,7 @@ public final class Reconciler implements AutoCloseable {
     private final ScheduledExecutorService retries;
     private final long syncNanos;
     private volatile boolean running = true;
+    private boolean started;
     private long lastSync;
     private volatile long passes;
     private volatile long failures;
@@ -76,8 +77,15 @@ public final class Reconciler implements AutoCloseable {
         resyncs.put(kind, resync);
     }
 
+    /** Once: a second call, or one after {@link #close}, does nothing (a control plane that leads again, or no more). */
     public void start() {
-        lastSync = System.nanoTime();
+        synchronized (this) {
+            if (started || !running) {
+                return;
+            }
+            started = true;
+            lastSync = System.nanoTime();
+        }
         resyncs.values().forEach(Runnable::run);
         workers.forEach(Thread::start);
     }

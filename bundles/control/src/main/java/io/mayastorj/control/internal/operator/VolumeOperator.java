@@ -100,13 +100,18 @@ public final class VolumeOperator {
     private volatile boolean emptyStoreWarned;
     /** Volumes whose extra replicas were all kept (none in sync), said once each. */
     private final Set<String> keptAll = java.util.concurrent.ConcurrentHashMap.newKeySet();
-    /** Monotonic, as every grace period here (see {@link NodeRegistry#silentMillis}). */
-    private final long startedNanos = System.nanoTime();
+    /** Monotonic, as every grace period here (see {@link NodeRegistry#silentMillis}); reset when it starts leading. */
+    private volatile long startedNanos = System.nanoTime();
 
     // switch-over: a published volume whose nexus's node is lost gets a nexus on another node
     private NexusRecords records;
     private Duration switchoverGrace = Duration.ofSeconds(10);
     private java.util.function.BiConsumer<String, Duration> later = (name, delay) -> { };
+
+    /** This control plane acts from now on (it took the lease): silences are counted from here, not from its start. */
+    public void startedActing() {
+        startedNanos = System.nanoTime();
+    }
 
     public VolumeOperator(ResourceStore store, NodeRegistry registry, NodeClients clients, Duration grace) {
         this.store = store;
@@ -361,7 +366,7 @@ public final class VolumeOperator {
         }
         MayastorVolume.Spec spec = msv.getSpec();
         World world = world();
-        if (nexusChanges(world, uuid, spec.getTargetNode())) {
+        if (System.nanoTime() - world.takenNanos > TimeUnit.MILLISECONDS.toNanos(100) && nexusChanges(world, uuid, spec.getTargetNode())) {
             // a nexus made or destroyed on what its children's states were: asked now, not up to a second
             // ago (a child faults without any call of ours)
             world = new World();
@@ -385,20 +390,23 @@ public final class VolumeOperator {
                 behind.add(r.uuid());
             }
         }
-        // what the volume's nexuses say now, whatever the status said: a child faulted since it was
-        // written is behind. A nexus on a node the volume left is destroyed below without being asked
-        // again, and the node that makes the next one may have no record of this one's; the marks are
-        // written first (a pass that fails later must not forget them)
-        boolean marked = false;
-        for (String node : world.nexuses.keySet()) {
-            for (Child c : world.nexus(node, uuid).map(Nexus::getChildrenList).orElse(List.of())) {
-                String replica = replicaOf(c.getUri());
-                if (c.getState() != ChildState.CHILD_ONLINE && live.stream().anyMatch(r -> r.uuid().equals(replica))) {
-                    marked |= behind.add(replica);
-                }
+        // what the nexus that served last says now, whatever the status said: a child it faulted since
+        // the status was written is behind. That nexus may be destroyed below (the volume left its node)
+        // without being asked again, and the node that makes the next one may have no record of its
+        // writes; the marks are written first (a pass that fails later must not forget them). Only that
+        // nexus: one on a node the volume left before (fenced, or back from a switch-over) was not the
+        // last writer, and its children's states say nothing. Never every live copy: a nexus with no
+        // child in sync leaves the status as it is (its record decides what a new nexus trusts)
+        String lastWriter = old.getNexus() == null ? null : old.getNexus().getNode();
+        Set<String> faulted = new TreeSet<>();
+        for (Child c : lastWriter == null ? List.<Child>of() : world.nexus(lastWriter, uuid).map(Nexus::getChildrenList).orElse(List.of())) {
+            String replica = replicaOf(c.getUri());
+            if (c.getState() != ChildState.CHILD_ONLINE && !behind.contains(replica) && live.stream().anyMatch(r -> r.uuid().equals(replica))) {
+                faulted.add(replica);
             }
         }
-        if (marked) {
+        if (!faulted.isEmpty() && live.stream().anyMatch(r -> !behind.contains(r.uuid()) && !faulted.contains(r.uuid()))) {
+            behind.addAll(faulted);
             msv = recordBehind(msv, live, behind);
         }
 
@@ -560,8 +568,13 @@ public final class VolumeOperator {
                     nexusStatus = ensureNexus(world, msv, uuid, target, live, away, behind, smallest, nexusSize);
                 } catch (MayastorException e) {
                     // written before it is thrown (and retried after a backoff): a status still saying healthy,
-                    // with the URI of a nexus that is not there, answered a publish retry and ControllerGetVolume
-                    targetProblem = "its nexus on " + target + " cannot be served: " + e.getMessage();
+                    // with the URI of a nexus that is not there, answered a publish retry and ControllerGetVolume.
+                    // A nexus that serves (a child could not be added or removed) is degraded, not offline
+                    Optional<Nexus> serving = world.nexus(target, uuid).filter(n -> !n.getDeviceUri().isEmpty()
+                            || "none".equals(spec.getProtocol()));
+                    targetProblem = (serving.isPresent() ? "its nexus on " + target + " could not be made what the volume "
+                            + "needs: " : "its nexus on " + target + " cannot be served: ") + e.getMessage();
+                    nexusStatus = serving.isPresent() ? describe(serving.get(), target, uuid) : null;
                     nexusFailed = e;
                 }
             }
@@ -585,8 +598,11 @@ public final class VolumeOperator {
         }
         String state;
         String reason;
-        if (targetProblem != null && target != null && (!world.reachable(target) || nexusFailed != null)) {
+        if (targetProblem != null && target != null && (!world.reachable(target) || nexusFailed != null && nexusStatus == null)) {
             state = MayastorVolume.OFFLINE;
+            reason = targetProblem;
+        } else if (nexusFailed != null) {
+            state = MayastorVolume.DEGRADED;
             reason = targetProblem;
         } else if (nexusStatus != null && "faulted".equals(nexusStatus.getState())) {
             state = MayastorVolume.FAULTED;
@@ -768,7 +784,6 @@ public final class VolumeOperator {
         return List.of();
     }
 
-    /** {@code w}, or a newer view when a call that may change a node started or ended since it was taken. */
     /** This pass may destroy a nexus of the volume (it left that node) or make one on {@code target}. */
     private static boolean nexusChanges(World world, String uuid, String target) {
         for (String node : world.nexuses.keySet()) {
@@ -779,6 +794,7 @@ public final class VolumeOperator {
         return target != null && world.reachable(target) && world.nexus(target, uuid).isEmpty();
     }
 
+    /** {@code w}, or a newer view when a call that may change a node started or ended since it was taken. */
     private World fresher(World w) {
         return w.changes == clients.changes() ? w : world();
     }
@@ -1035,6 +1051,21 @@ public final class VolumeOperator {
             throw NodeClients.translate(target, e);
         }
         size[0] = nexus.getSize();
+        MayastorVolume.Nexus status = describe(nexus, target, uuid);
+        for (Child c : nexus.getChildrenList()) {
+            if (c.getState() == ChildState.CHILD_ONLINE) {
+                behind.remove(replicaOf(c.getUri())); // rebuilt: in sync from now on
+            } else if (wantedUris.containsKey(replicaOf(c.getUri()))) {
+                // faulted (the nexus writes without it) or being rebuilt: not a copy to trust, also for a
+                // nexus made elsewhere later, whose node has no record of this one's
+                behind.add(replicaOf(c.getUri()));
+            }
+        }
+        return status;
+    }
+
+    /** The nexus as the volume's status shows it. */
+    private static MayastorVolume.Nexus describe(Nexus nexus, String target, String uuid) {
         MayastorVolume.Nexus status = new MayastorVolume.Nexus();
         status.setNode(target);
         status.setDeviceUri(nexus.getDeviceUri().isEmpty() ? "bdev:///" + uuid : nexus.getDeviceUri());
@@ -1044,13 +1075,6 @@ public final class VolumeOperator {
             Double progress = c.hasRebuild() ? c.getRebuild().getProgress() : null;
             status.getChildren().add(new MayastorVolume.Child(c.getUri(), state,
                     c.getState() == ChildState.CHILD_DEGRADED ? progress : null));
-            if (c.getState() == ChildState.CHILD_ONLINE) {
-                behind.remove(replicaOf(c.getUri())); // rebuilt: in sync from now on
-            } else if (wantedUris.containsKey(replicaOf(c.getUri()))) {
-                // faulted (the nexus writes without it) or being rebuilt: not a copy to trust, also for a
-                // nexus made elsewhere later, whose node has no record of this one's
-                behind.add(replicaOf(c.getUri()));
-            }
         }
         return status;
     }

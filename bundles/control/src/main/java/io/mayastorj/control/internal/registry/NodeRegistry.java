@@ -249,6 +249,16 @@ public final class NodeRegistry implements AutoCloseable {
     }
 
     /**
+     * Every node's silence counted from now, as for nodes remembered at start: a control plane that
+     * stood by and now leads heard only the beats that reached it (over gRPC, the Service sent them
+     * to the leader), and a node that beat the leader a moment ago is not away.
+     */
+    public synchronized void forgiveSilence() {
+        long now = clock.getAsLong();
+        nodes.values().forEach(e -> e.lastSeenNanos = Math.max(e.lastSeenNanos, now));
+    }
+
+    /**
      * How long since the node's last heartbeat (or since it was remembered at start), on this
      * registry's monotonic clock: grace periods measured on the wall clock would end at once when
      * NTP steps it forward (a VM resumed, a start before the clock synced) and replace a live node's

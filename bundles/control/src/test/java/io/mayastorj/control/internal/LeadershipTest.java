@@ -1,0 +1,83 @@
+package io.mayastorj.control.internal;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.server.mock.KubernetesCrudDispatcher;
+import io.fabric8.kubernetes.client.server.mock.KubernetesMockServer;
+import io.fabric8.mockwebserver.Context;
+import io.fabric8.mockwebserver.MockWebServer;
+import io.fabric8.mockwebserver.http.MockResponse;
+import io.fabric8.mockwebserver.http.RecordedRequest;
+import java.util.HashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+
+/** The lease against fabric8's mock API server in CRUD mode, which keeps the Lease as an API server would. */
+class LeadershipTest {
+
+    private static void await(java.util.function.BooleanSupplier condition, long seconds, String what) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+        while (!condition.getAsBoolean()) {
+            assertTrue(System.nanoTime() < deadline, "timed out waiting for " + what);
+            Thread.sleep(50);
+        }
+    }
+
+    /**
+     * Review finding: a leader cut off from the API server acted on as long as fabric8's elector took
+     * to say so — each renewal retried ten times with a growing backoff over 10 s timeouts, minutes —
+     * while the standby took the lease 15 s after the last renewal. It stops once it has not renewed
+     * for 10 s now, and is then not live (a restart stands by). Here the API server stops answering
+     * the leader's calls on the lease.
+     */
+    @Test
+    void aLeaderThatCannotRenewStopsActingWithinTheRenewDeadline() throws Exception {
+        AtomicBoolean cutOff = new AtomicBoolean();
+        KubernetesCrudDispatcher dispatcher = new KubernetesCrudDispatcher() {
+            @Override
+            public MockResponse dispatch(RecordedRequest request) {
+                if (cutOff.get() && request.getPath().contains("/leases")) {
+                    try {
+                        Thread.sleep(3_000); // no answer in time (the elector's calls wait 2 s): a network partition
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                }
+                return super.dispatch(request);
+            }
+        };
+        KubernetesMockServer server = new KubernetesMockServer(new Context(), new MockWebServer(), new HashMap<>(), dispatcher, false);
+        server.init();
+        AtomicInteger leads = new AtomicInteger();
+        AtomicInteger stops = new AtomicInteger();
+        try (KubernetesClient client = server.createClient();
+             Leadership leadership = new Leadership(client, "mayastor", "control@a", leads::incrementAndGet, stops::incrementAndGet)) {
+            await(() -> leads.get() == 1, 10, "leading");
+            assertNull(leadership.standing());
+            assertNull(leadership.notLive());
+            assertEquals("control@a", client.leases().inNamespace("mayastor").withName(Leadership.LEASE).get().getSpec().getHolderIdentity());
+
+            cutOff.set(true);
+            long cut = System.nanoTime();
+            await(() -> stops.get() == 1, 20, "the leader to stop");
+            long seconds = TimeUnit.NANOSECONDS.toSeconds(System.nanoTime() - cut);
+            assertTrue(seconds <= 12, "stopped " + seconds + " s after the last possible renewal; the lease runs out at 15 s");
+            assertTrue(leadership.standing().startsWith("control plane control@a gave up its lease at "), leadership.standing());
+            assertNotNull(leadership.notLive(), "not live: restarted to stand by");
+            assertEquals(1, leads.get(), "it does not lead again");
+        } finally {
+            cutOff.set(false);
+            try {
+                server.destroy();
+            } catch (IllegalStateException e) {
+                System.err.println("LeadershipTest: the mock API server did not stop in time: " + e.getMessage());
+            }
+        }
+    }
+}
