@@ -954,10 +954,11 @@ public final class Nexus extends BlockDeviceBase {
 
     /**
      * Adds a child (its bdev opened off this thread by the caller) and rebuilds it: in full, or
-     * only the segments written while it was away when it is a faulted child back in time.
+     * only the segments written while it was away when it is a faulted child back in time —
+     * {@code earlier}, its faulted earlier life, which {@code c} takes the place (and slot) of.
      */
-    void join(Child c, boolean known) {
-        if (!known) {
+    void join(Child c, Child earlier) {
+        if (earlier == null) {
             releaseSlot(c.slot);
         }
         if (destroyed) {
@@ -969,14 +970,23 @@ public final class Nexus extends BlockDeviceBase {
             throw new MayastorException(ErrorKind.INVALID_ARGUMENT, "child " + c.uri + " (" + c.device.sizeBytes() + " B in blocks of "
                     + c.device.blockSize() + ") cannot hold nexus " + name() + " (" + sizeBytes() + " B in blocks of " + blockSize() + ")");
         }
-        SegmentMap partial = null;
-        if (known && c.log != null
-                && System.nanoTime() - c.faultedAtNanos <= settings.partialRebuildWindow().toNanos()) {
-            partial = c.log;
+        if (earlier != null && (!children.contains(earlier) || earlier.state != Child.State.FAULTED)) {
+            // removed (or added back by another call) while this one opened its bdev
+            background.execute(() -> devices.close(c));
+            throw new MayastorException(ErrorKind.FAILED_PRECONDITION, "child " + c.uri + " of nexus " + name()
+                    + " was removed or added back meanwhile; ask again");
         }
-        c.log = null;
-        if (!known) {
+        SegmentMap partial = null;
+        if (earlier != null && earlier.log != null
+                && System.nanoTime() - earlier.faultedAtNanos <= settings.partialRebuildWindow().toNanos()) {
+            // the earlier life keeps the map: a write of its that fails late marks its range there (before
+            // the rebuild reads it: the rebuild waits for the writes of earlier topologies)
+            partial = earlier.log;
+        }
+        if (earlier == null) {
             children.add(c);
+        } else {
+            children.set(children.indexOf(earlier), c);
         }
         c.moveTo(Child.State.REBUILDING, Child.Reason.NONE, "");
         publish(topology.mustPersist());
@@ -1115,24 +1125,51 @@ public final class Nexus extends BlockDeviceBase {
                 Thread.currentThread().interrupt();
             }
             // the record says clean only once nothing is in flight: killed during the drain, the nexus leaves
-            // it unclean, and the next one trusts a single child rather than mirrors that may differ
-            boolean drained = stats().inFlight() == 0;
-            CompletableFuture.runAsync(() -> lastRecord(forget, drained), control).join();
+            // it unclean, and the next one trusts a single child rather than mirrors that may differ. And only
+            // once the children in sync have flushed: a clean record has every healthy child trusted, and one
+            // whose node then lost its volatile cache would serve writes it no longer has
+            String unclean = stats().inFlight() != 0 ? "I/O still in flight after the drain" : unflushed(open);
+            CompletableFuture.runAsync(() -> lastRecord(forget, unclean), control).join();
             for (Child c : open) {
                 devices.close(c);
             }
         }, background);
     }
 
-    /** The record at shutdown: clean, deleted ({@code forget}), or left as it is. Control thread. */
-    private void lastRecord(boolean forget, boolean drained) {
+    /** Flushes the children in sync among {@code open}: null when all did, else which did not. Off the control thread. */
+    private String unflushed(List<Child> open) {
+        List<String> failed = new ArrayList<>();
+        for (Child c : open) {
+            BlockDevice d = c.device;
+            if (c.state != Child.State.ONLINE || d == null) {
+                continue; // not in sync: the record does not call it healthy anyway
+            }
+            CompletableFuture<IoStatus> flushed = new CompletableFuture<>();
+            d.flush((status, ignored) -> flushed.complete(status), null);
+            try {
+                IoStatus status = flushed.get(30, TimeUnit.SECONDS);
+                if (!status.isSuccess()) {
+                    failed.add(c.uri + ": " + status);
+                }
+            } catch (java.util.concurrent.TimeoutException | java.util.concurrent.ExecutionException e) {
+                failed.add(c.uri + ": no answer in 30 s");
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                failed.add(c.uri + ": interrupted");
+            }
+        }
+        return failed.isEmpty() ? null : "the children's flush failed (" + String.join(", ", failed) + ")";
+    }
+
+    /** The record at shutdown: clean, deleted ({@code forget}), or left as it is ({@code unclean} says why). Control thread. */
+    private void lastRecord(boolean forget, String unclean) {
         try {
             if (fenced) {
                 LOG.log(Level.INFO, "nexus {0}: its record belongs to the nexus that took over; left as that one wrote it", name());
             } else if (forget) {
                 store.delete(uuid());
-            } else if (!drained) {
-                LOG.log(Level.WARNING, "nexus {0}: I/O still in flight after the drain: its record is left unclean", name());
+            } else if (unclean != null) {
+                LOG.log(Level.WARNING, "nexus {0}: {1}: its record is left unclean", name(), unclean);
             } else {
                 revision = saveOwned(record(true));
             }

@@ -344,20 +344,26 @@ public final class NexusManager {
         BdevUri.parse(uri);
         Nexus n = find(uuidOrName);
         Devices devices = new Devices(n.name());
-        Child c = onControl(() -> {
+        Child[] lives = onControl(() -> {
             Child known = n.child(uri);
             if (known != null) {
                 if (known.state != Child.State.FAULTED) {
                     throw MayastorException.alreadyExists("%s is a child of nexus %s already (%s)", uri, n.name(),
                             known.state.name().toLowerCase());
                 }
-                return known;
+                // a new life in the same slot: I/O of the earlier one that ends late (a connection that died
+                // with it in flight) finds the earlier object, faulted, and cannot fault this one
+                Child next = new Child(uri, known.slot, Child.State.REBUILDING);
+                next.closing = known.closing; // its old bdev is let go first
+                return new Child[] {next, known};
             }
             Child fresh = new Child(uri, n.reserveSlot(), Child.State.REBUILDING);
             fresh.closing = n.leftUnder(uri); // the same bdev removed a moment ago is let go first
-            return fresh;
+            return new Child[] {fresh, null};
         });
-        boolean known = c.state == Child.State.FAULTED;
+        Child c = lives[0];
+        Child earlier = lives[1];
+        boolean known = earlier != null;
         try {
             try { // a faulted or removed child's old bdev is let go first, once its rebuild's copies have ended
                 c.closing.get(CLOSING_WAIT_SECONDS, TimeUnit.SECONDS);
@@ -381,7 +387,7 @@ public final class NexusManager {
             throw e;
         }
         return onControl(() -> {
-            n.join(c, known);
+            n.join(c, earlier);
             return n.view(deviceUri(n));
         });
     }

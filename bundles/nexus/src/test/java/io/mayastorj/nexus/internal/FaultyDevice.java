@@ -21,6 +21,8 @@ final class FaultyDevice implements BlockDevice {
     private final String name;
     volatile IoStatus failReads;
     volatile IoStatus failWrites;
+    /** Writes reach nothing and fail with this, {@link #delayMicros} later (a connection that died with them in flight). */
+    volatile IoStatus failWritesLate;
     /** Track written 64 KiB ranges and answer holdsData from them. */
     volatile boolean thin;
     private final ConcurrentHashMap.KeySetView<Long, Boolean> written = ConcurrentHashMap.newKeySet();
@@ -135,7 +137,10 @@ final class FaultyDevice implements BlockDevice {
         writers.add(Thread.currentThread().getName());
         largestWrite.accumulateAndGet(blocks, Math::max);
         IoStatus fail = failWrites;
-        if (fail != null) {
+        IoStatus late = failWritesLate;
+        if (late != null) {
+            LATER.schedule(() -> done.ioDone(late, context), delayMicros, java.util.concurrent.TimeUnit.MICROSECONDS);
+        } else if (fail != null) {
             done.ioDone(fail, context);
         } else {
             wrote(lba, blocks);

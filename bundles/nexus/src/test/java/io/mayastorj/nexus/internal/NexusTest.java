@@ -843,6 +843,69 @@ class NexusTest {
         }
     }
 
+    /**
+     * Review finding: a clean shutdown was recorded without flushing the children, and the next
+     * nexus trusts every child a clean record calls healthy — one whose node then lost its volatile
+     * cache among them. The children are flushed first now; clean only once every flush succeeded.
+     */
+    @Test
+    void aCleanShutdownFlushesTheChildrenFirst() throws Exception {
+        FaultyDevice a = child("a");
+        FaultyDevice b = child("b");
+        manager().create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
+        assertEquals(IoStatus.SUCCESS, write(nexus(), 0, 8, 1)); // acknowledged, never flushed by the host
+        manager.destroy("vol");
+        assertTrue(store.load(ID).orElseThrow().record().cleanShutdown());
+        for (FaultyDevice d : List.of(a, b)) {
+            assertTrue(d.flushes.get() >= 1, d.name() + " flushed");
+            assertEquals(d.writes.get(), d.writesAtLastFlush, d.name() + ": after its last write");
+        }
+    }
+
+    /** ... and a child whose flush fails leaves the record unclean (one child is trusted next time, the others rebuilt). */
+    @Test
+    void aShutdownWhoseFlushFailsLeavesTheRecordUnclean() throws Exception {
+        child("a");
+        FaultyDevice b = child("b");
+        manager().create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
+        assertEquals(IoStatus.SUCCESS, write(nexus(), 0, 8, 1));
+        b.failWrites = IoStatus.MEDIA_ERROR; // its cache cannot be written back
+        manager.destroy("vol");
+        assertFalse(store.load(ID).orElseThrow().record().cleanShutdown());
+    }
+
+    /**
+     * Review finding (a weak item of stop 36): a write from a child's earlier life that failed late
+     * — its connection died with the write in flight — faulted the child again after it was added
+     * back and was rebuilding, and the next add rebuilt it in full. Each life is its own object now:
+     * the late failure lands on the faulted one, marks its range for the new life's rebuild, and the
+     * new life comes online with every write.
+     */
+    @Test
+    void aWriteFromAChildsEarlierLifeThatFailsLateDoesNotFaultItsNewLife() throws Exception {
+        FaultyDevice a = child("a");
+        FaultyDevice b = child("b");
+        manager().create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
+        b.delayMicros = 500_000;
+        b.failWritesLate = IoStatus.UNAVAILABLE; // reaches nothing, fails half a second later
+        DmaBuffer buffer = buffers.allocate(4096);
+        try {
+            buffer.bytes().putLong(0, 0x1A7E_0000_0000_0001L);
+            CompletableFuture<IoStatus> w = submitWrite(buffer, 8192);
+            Thread.sleep(50);
+            b.failWritesLate = null;
+            b.delayMicros = 0;
+            manager.faultChild("vol", "bdev:///b");
+            manager.addChild("vol", "bdev:///b");
+            assertEquals(IoStatus.SUCCESS, w.get(10, TimeUnit.SECONDS), "a has it");
+            await(() -> !view("bdev:///b").state().equals("degraded"), "b's rebuild over");
+            assertEquals("online", view("bdev:///b").state(), view("bdev:///b").cause());
+            assertSameData(a, b);
+        } finally {
+            buffer.release();
+        }
+    }
+
     /** The copies are in no dirty map: a rebuilt child is flushed before it counts as in sync. */
     @Test
     void aRebuiltChildIsFlushedBeforeItCountsAsInSync() throws Exception {
