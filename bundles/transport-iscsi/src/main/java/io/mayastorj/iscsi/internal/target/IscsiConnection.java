@@ -7,8 +7,8 @@ import io.mayastorj.iscsi.internal.protocol.Bhs;
 import io.mayastorj.iscsi.internal.protocol.Negotiation;
 import io.mayastorj.iscsi.internal.protocol.TextParameters;
 import java.io.IOException;
-import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
+import java.lang.System.Logger;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.SelectionKey;
@@ -17,6 +17,7 @@ import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.zip.CRC32C;
 
 /**
@@ -127,8 +128,18 @@ final class IscsiConnection {
     }
 
     /** A new login of this I_T nexus took over: the close that follows leaves the reservations alone. */
+    private final CompletableFuture<Void> drained = new CompletableFuture<>();
+
     void reinstated() {
         reinstated = true;
+    }
+
+    /**
+     * Completes once this connection is closed and none of its tasks is at the bdev any more: a write
+     * of a session being reinstated still lands until then, over what the new session writes.
+     */
+    CompletableFuture<Void> drained() {
+        return drained;
     }
 
     /** This session's I_T nexus, or null before a normal session's login. */
@@ -537,11 +548,26 @@ final class IscsiConnection {
         } catch (IOException ignored) {
             // closing anyway
         }
+        int[] atBdev = {0};
         for (Task t : tasks.tasks()) {
             t.aborted = true;
             if (!t.submitted) {
                 t.release();
+            } else { // dropped when the bdev returns it (MediaCommands.bdevDone): counted until then
+                atBdev[0]++;
+                Runnable before = t.whenDropped;
+                t.whenDropped = () -> {
+                    if (before != null) {
+                        before.run();
+                    }
+                    if (--atBdev[0] == 0) {
+                        drained.complete(null);
+                    }
+                };
             }
+        }
+        if (atBdev[0] == 0) {
+            drained.complete(null);
         }
         tasks.clear();
         dataPhase.releaseUnsent();

@@ -11,16 +11,18 @@ import io.mayastorj.core.transport.ShareOptions;
 import io.mayastorj.core.transport.Transport;
 import io.mayastorj.iscsi.internal.scsi.Reservations;
 import java.io.IOException;
-import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
+import java.lang.System.Logger;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.channels.SocketChannel;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -345,20 +347,26 @@ public final class IscsiTarget implements Transport {
      * and ISID) to the same LUN is the one this login reinstates (RFC 7143 §6.3.5: an initiator
      * recovering from a lost connection logs in again with its ISID and TSIH 0): it is closed, and
      * its SPC-2 reservation ends now — not whenever its dead connection is noticed, which would end
-     * the reservation the new session has taken meanwhile.
+     * the reservation the new session has taken meanwhile. Completes once none of the closed
+     * sessions' tasks is at the bdev any more: the new session's login is answered only then, or a
+     * write of the old one (the initiator gave it up, and sends it again on the new session, then
+     * newer ones) would land late over the newer data. LIO waits for them as well.
      */
-    void loggedIn(IscsiConnection connection) {
+    CompletableFuture<Void> reinstate(IscsiConnection connection) {
         String nexus = connection.nexus();
         if (nexus == null) {
-            return; // a discovery session
+            return CompletableFuture.completedFuture(null); // a discovery session
         }
+        List<CompletableFuture<Void>> older = new ArrayList<>();
         for (IscsiConnection old : connections) {
             if (old != connection && nexus.equals(old.nexus()) && connection.sameLun(old)) {
                 old.reinstated();
                 old.reactor().execute(() -> old.close("its session is reinstated by a new login of " + nexus));
                 connection.session().reservations.endSpc2(nexus);
+                older.add(old.drained());
             }
         }
+        return CompletableFuture.allOf(older.toArray(CompletableFuture[]::new));
     }
 
     void closed(IscsiConnection connection) {

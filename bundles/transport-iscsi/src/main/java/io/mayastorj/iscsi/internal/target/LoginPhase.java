@@ -4,11 +4,13 @@ import io.mayastorj.iscsi.internal.protocol.Bhs;
 import io.mayastorj.iscsi.internal.protocol.Negotiation;
 import io.mayastorj.iscsi.internal.protocol.TextParameters;
 import io.mayastorj.iscsi.internal.scsi.ScsiLun;
-import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
+import java.lang.System.Logger;
 import java.nio.ByteBuffer;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 
 /**
  * The login phase of a connection (RFC 7143 §6): Login PDUs, their text gathered across
@@ -157,19 +159,48 @@ final class LoginPhase {
             session.params = negotiation.outcome();
             tsih = target.newTsih();
         }
-        loginResponse(req, 0, 0, answers, transit, csg, nsg);
-        if (toFullFeature) {
-            connection.enterFullFeature();
-            LOG.log(Level.INFO, "{0} session for {1} ({2}) logged in{3}", session.discovery ? "discovery" : "normal",
-                    session.initiatorName, connection.peer(), session.discovery ? "" : " to " + session.lunTarget.iqn());
-            if (!session.discovery) {
-                session.lun = new ScsiLun(session.lunTarget.device());
-                session.reservations = target.reservations(session.lunTarget.device());
-                // RFC 7143 §4.4.2, SPC-4 TransportID format 01
-                session.nexus = String.format("%s,i,0x%012x", session.initiatorName, isid);
-                target.loggedIn(connection); // before this session's first command: an older one of its nexus goes
+        if (!toFullFeature || session.discovery) {
+            loginResponse(req, 0, 0, answers, transit, csg, nsg);
+            if (toFullFeature) {
+                loggedIn();
             }
+            return;
         }
+        session.lun = new ScsiLun(session.lunTarget.device());
+        session.reservations = target.reservations(session.lunTarget.device());
+        // RFC 7143 §4.4.2, SPC-4 TransportID format 01
+        session.nexus = String.format("%s,i,0x%012x", session.initiatorName, isid);
+        // an older session of this nexus goes first, and the writes it still has at the bdev end
+        CompletableFuture<Void> older = target.reinstate(connection);
+        if (older.isDone() && !older.isCompletedExceptionally()) {
+            loginResponse(req, 0, 0, answers, transit, csg, nsg);
+            loggedIn();
+            return;
+        }
+        ByteBuffer request = ByteBuffer.allocate(Bhs.LENGTH).put(0, req, 0, Bhs.LENGTH); // req is the receive buffer's
+        long waitMillis = Math.max(1000, target.nopTimeoutMillis() / 2); // well within this login's own stall limit
+        LOG.log(Level.INFO, "login of {0} ({1}) reinstates its older session: answered once that one's writes at the bdev "
+                + "have ended", session.nexus, connection.peer());
+        older.orTimeout(waitMillis, TimeUnit.MILLISECONDS).whenComplete((done, failed) -> connection.reactor().execute(() -> {
+            if (connection.isClosed()) {
+                return;
+            }
+            if (failed != null) {
+                // Service Unavailable: the initiator logs in again later (open-iscsi retries), by when they may have
+                LOG.log(Level.WARNING, "login of {0} ({1}) refused for now: the session it reinstates still has writes at "
+                        + "the bdev after {2} ms", session.nexus, connection.peer(), waitMillis);
+                loginResponse(request, 0x03, 0x01, Map.of(), false, csg, nsg);
+                return;
+            }
+            loginResponse(request, 0, 0, answers, transit, csg, nsg);
+            loggedIn();
+        }));
+    }
+
+    private void loggedIn() {
+        connection.enterFullFeature();
+        LOG.log(Level.INFO, "{0} session for {1} ({2}) logged in{3}", session.discovery ? "discovery" : "normal",
+                session.initiatorName, connection.peer(), session.discovery ? "" : " to " + session.lunTarget.iqn());
     }
 
     /** A comma-separated list of values offers {@code value}. */

@@ -72,6 +72,46 @@ class ReservationFencingTest {
         }
     }
 
+    /**
+     * Review finding: the login that reinstates a session was answered at once, while a write of the
+     * old session was still at the bdev. Linux logs in again after its error handling gave up on that
+     * write, sends it again and then newer ones — and the old write landed late, over the newer
+     * data. The login is answered only once the old session's writes at the bdev have ended.
+     */
+    @Test
+    void aReinstatingLoginIsAnsweredOnlyOnceTheOldSessionsWritesHaveEnded() throws Exception {
+        ControlledDisk disk = new ControlledDisk(new io.mayastorj.core.internal.bdev.MallocBdevFactory()
+                .create(io.mayastorj.core.bdev.BdevUri.parse("malloc:///reinstated?size_mb=8&blk_size=512")));
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newCachedThreadPool();
+        try (IscsiFixture held = new IscsiFixture("reinstated", disk)) {
+            int port = held.target.address().getPort();
+            ScsiSession old = new ScsiSession(port, held.iqn, "iqn.2026-12.test:node-a", 0x4343);
+            byte[] oldData = new byte[512];
+            Arrays.fill(oldData, (byte) 'O');
+            disk.hold = true;
+            pool.submit(() -> old.command(ScsiSession.write16(0, 1), oldData, 0)); // never answered: its session goes
+            for (int i = 0; i < 500 && disk.held.isEmpty(); i++) {
+                Thread.sleep(10);
+            }
+            assertEquals(1, disk.held.size(), "the old session's write is at the bdev");
+            java.util.concurrent.Future<ScsiSession> again = pool.submit(
+                    () -> new ScsiSession(port, held.iqn, "iqn.2026-12.test:node-a", 0x4343));
+            Thread.sleep(500);
+            org.junit.jupiter.api.Assertions.assertFalse(again.isDone(), "no Login Response while the old write is at the bdev");
+            disk.release(); // the old write lands now, before the new session can write
+            try (ScsiSession s = again.get(10, java.util.concurrent.TimeUnit.SECONDS)) {
+                byte[] newData = new byte[512];
+                Arrays.fill(newData, (byte) 'N');
+                assertEquals(Sense.GOOD, s.command(ScsiSession.write16(0, 1), newData, 0).status());
+                ScsiSession.Result read = s.command(ScsiSession.read16(0, 1), null, 512);
+                assertArrayEquals(newData, read.data(), "the newer write stands");
+            }
+            old.close();
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
     @Test
     void aWriteWhoseDataArrivesAfterItsSenderWasPreemptedIsNotWritten() throws Exception {
         try (ScsiSession a = session("iqn.2026-12.test:node-a"); ScsiSession b = session("iqn.2026-12.test:node-b")) {
