@@ -177,8 +177,12 @@ class KubernetesStoreTest {
                 cluster.killControl();
                 assertNotNull(second.await(l -> l.contains("control plane control-b@") && l.contains(": it leads"), 40),
                         second.output());
-                ready = web.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://" + http + "/readyz")).build(),
-                        java.net.http.HttpResponse.BodyHandlers.ofString());
+                long readyBy = System.nanoTime() + TimeUnit.SECONDS.toNanos(10); // once its reconciler has started
+                do {
+                    Thread.sleep(100);
+                    ready = web.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://" + http + "/readyz")).build(),
+                            java.net.http.HttpResponse.BodyHandlers.ofString());
+                } while (ready.statusCode() != 200 && System.nanoTime() < readyBy);
                 assertEquals(200, ready.statusCode(), "ready once it leads, its CSI controller too: " + ready.body());
                 // it reconciles now: the volume it takes gets its status (pending: the cluster has no pool)
                 try {

@@ -56,6 +56,13 @@ final class Leadership implements HealthCheck, AutoCloseable {
     private final long startedNanos = System.nanoTime();
     private volatile long renewedNanos;
     private volatile long readNanos;
+    /** When the last read of the lease began: a renewal written after it counts from then (the record's time is taken before). */
+    private volatile long readStartedNanos;
+    /** fabric8's elector says this one holds the lease; it leads once a renewal of its own is also recorded. */
+    private boolean electorSays;
+    /** {@code lead} has been handed over (so {@code stop} follows it). */
+    private boolean leadQueued;
+    /** Serving as the leader: {@code lead} has run, and the last renewal is within the deadline. */
     private volatile boolean leading;
     private volatile boolean ended;
     private volatile boolean closing;
@@ -120,29 +127,32 @@ final class Leadership implements HealthCheck, AutoCloseable {
 
         @Override
         public LeaderElectionRecord get(KubernetesClient c) {
+            long asked = System.nanoTime();
             LeaderElectionRecord r = inner.get(c);
+            readStartedNanos = asked;
             readNanos = System.nanoTime();
             return r;
         }
 
         @Override
         public void create(KubernetesClient c, LeaderElectionRecord r) {
-            long asked = System.nanoTime(); // the record's renew time is taken before the call
+            long asked = Math.min(readStartedNanos == 0 ? Long.MAX_VALUE : readStartedNanos, System.nanoTime());
             inner.create(c, r);
             renewed(r, asked);
         }
 
         @Override
         public void update(KubernetesClient c, LeaderElectionRecord r) {
-            long asked = System.nanoTime();
+            // the record's renew time was taken before the read that preceded this write: counted from there
+            long asked = Math.min(readStartedNanos == 0 ? Long.MAX_VALUE : readStartedNanos, System.nanoTime());
             inner.update(c, r);
             renewed(r, asked);
         }
 
         private void renewed(LeaderElectionRecord r, long asked) {
-            readNanos = asked;
+            readNanos = System.nanoTime();
             if (identity.equals(r.getHolderIdentity())) {
-                renewedNanos = asked;
+                renewedByUs(asked);
             }
         }
 
@@ -157,15 +167,28 @@ final class Leadership implements HealthCheck, AutoCloseable {
         }
     }
 
+    /** fabric8 says this one leads (at times before it has written the lease: a restarted holder). */
     private synchronized void started() {
-        if (ended) {
+        electorSays = true;
+        maybeLead();
+    }
+
+    private synchronized void renewedByUs(long asked) {
+        renewedNanos = asked;
+        maybeLead();
+    }
+
+    /** Leads once the elector says so and a renewal of its own is recorded, and never again after it ended. */
+    private void maybeLead() {
+        if (ended || leadQueued || !electorSays || renewedNanos == 0) {
             return;
         }
-        leading = true;
+        leadQueued = true;
         LOG.log(Level.INFO, "control plane {0} holds the lease {1}/{2}: it leads", identity, namespace, LEASE);
-        acting.execute(() -> {
+        act(() -> {
             try {
                 lead.run();
+                leading = !ended; // only now are its calls served: the nodes' silences were counted afresh first
             } catch (RuntimeException e) {
                 LOG.log(Level.ERROR, "control plane {0} could not start leading: {1}", identity, e.toString());
                 end("it could not start leading: " + e.getMessage());
@@ -173,40 +196,57 @@ final class Leadership implements HealthCheck, AutoCloseable {
         });
     }
 
-    /** No longer leading, for good ({@code why} null: closed). */
-    private synchronized void end(String why) {
-        if (ended) {
-            return;
+    /** No longer leading, for good ({@code why} null: closed); the lease is given back only after {@code stop} has run. */
+    private void end(String why) {
+        synchronized (this) {
+            if (ended) {
+                return;
+            }
+            ended = true;
+            leading = false;
+            if (why != null) {
+                lost = Instant.now();
+                lostWhy = why;
+                LOG.log(Level.ERROR, "control plane {0} gives up the lease {1}/{2} ({3}): it stops acting on the nodes (a "
+                        + "restart stands by again)", identity, namespace, LEASE, why);
+            }
+            if (leadQueued) {
+                act(stop);
+            }
         }
-        ended = true;
-        boolean was = leading;
-        leading = false;
         if (why != null) {
-            lost = Instant.now();
-            lostWhy = why;
-            LOG.log(Level.ERROR, "control plane {0} gives up the lease {1}/{2} ({3}): it stops acting on the nodes (a restart "
-                    + "stands by again)", identity, namespace, LEASE, why);
+            // given back once this one no longer acts (stop ran): a standby may take it at once then
+            act(() -> election.cancel(true));
         }
-        if (was) {
-            acting.execute(stop);
+    }
+
+    private void act(Runnable r) {
+        try {
+            acting.execute(r);
+        } catch (java.util.concurrent.RejectedExecutionException closed) {
+            r.run(); // closing: on this thread
         }
     }
 
     private void watch() {
         long now = System.nanoTime();
-        if (leading && now - renewedNanos > RENEW_DEADLINE_NANOS) {
+        boolean queued;
+        synchronized (this) {
+            queued = leadQueued;
+        }
+        if (queued && now - renewedNanos > RENEW_DEADLINE_NANOS) {
             end("not renewed for " + TimeUnit.NANOSECONDS.toMillis(now - renewedNanos) + " ms");
-            election.cancel(true);
         }
     }
 
+    /** Leading, and renewed within the deadline (checked here too: a process frozen for a while acts on no stale lease). */
     boolean leading() {
-        return leading;
+        return leading && System.nanoTime() - renewedNanos <= RENEW_DEADLINE_NANOS;
     }
 
     /** Why this control plane does not act (for a refused call), or null while it leads. */
     String standing() {
-        if (leading) {
+        if (leading()) {
             return null;
         }
         if (lost != null) {
@@ -251,7 +291,7 @@ final class Leadership implements HealthCheck, AutoCloseable {
             return "gave up the lease " + namespace + "/" + LEASE + " at " + lost + " (" + lostWhy + "); a restart stands by again";
         }
         long since = System.nanoTime() - Math.max(readNanos, startedNanos);
-        if (!leading && since > STUCK_NANOS) {
+        if (!leading() && since > STUCK_NANOS) {
             return "the lease " + namespace + "/" + LEASE + " could not be read for " + TimeUnit.NANOSECONDS.toSeconds(since) + " s";
         }
         return null;
@@ -261,14 +301,14 @@ final class Leadership implements HealthCheck, AutoCloseable {
     public void close() {
         closing = true;
         watchdog.shutdownNow();
-        election.cancel(true); // releaseOnCancel: the lease is given back, a standby takes over now
-        end(null);
+        end(null); // stop runs first (on the acting thread) ...
         acting.shutdown();
         try {
-            acting.awaitTermination(30, TimeUnit.SECONDS);
+            acting.awaitTermination(60, TimeUnit.SECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+        election.cancel(true); // ... then the lease is given back (releaseOnCancel): a standby takes over now
         client.close();
     }
 }

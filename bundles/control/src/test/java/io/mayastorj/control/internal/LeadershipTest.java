@@ -30,6 +30,41 @@ class LeadershipTest {
     }
 
     /**
+     * Review finding: a control plane restarted in its pod (the same identity, the lease still its
+     * own) was told it leads before it had renewed the lease, and its watchdog — no renewal recorded
+     * — ended that at once: not live, restarted, and again. It leads once its renewal is written.
+     */
+    @Test
+    void aRestartedHolderTakesBackItsOwnLeaseAndKeepsIt() throws Exception {
+        KubernetesMockServer server = new KubernetesMockServer(new Context(), new MockWebServer(), new HashMap<>(),
+                new KubernetesCrudDispatcher(), false);
+        server.init();
+        AtomicInteger leads = new AtomicInteger();
+        AtomicInteger stops = new AtomicInteger();
+        try (KubernetesClient client = server.createClient()) {
+            java.time.ZonedDateTime now = java.time.ZonedDateTime.now(java.time.ZoneOffset.UTC);
+            client.leases().inNamespace("mayastor").resource(new io.fabric8.kubernetes.api.model.coordination.v1.LeaseBuilder()
+                    .withNewMetadata().withName(Leadership.LEASE).withNamespace("mayastor").endMetadata()
+                    .withNewSpec().withHolderIdentity("control@a").withLeaseDurationSeconds(15).withAcquireTime(now)
+                    .withRenewTime(now).withLeaseTransitions(0).endSpec().build()).create(); // its predecessor's, killed
+            try (Leadership leadership = new Leadership(client, "mayastor", "control@a", leads::incrementAndGet,
+                    stops::incrementAndGet)) {
+                await(() -> leads.get() == 1, 10, "leading");
+                Thread.sleep(3000); // a few watchdog rounds and renewals
+                assertNull(leadership.standing(), "still leading");
+                assertEquals(0, stops.get());
+                assertNull(leadership.notLive());
+            }
+            assertEquals(1, stops.get(), "stopped once, at close");
+            // fabric8 gives a lease back by shortening it to a second: a standby takes it at its next look
+            assertEquals(1, client.leases().inNamespace("mayastor").withName(Leadership.LEASE).get().getSpec()
+                    .getLeaseDurationSeconds(), "given back at close");
+        } finally {
+            server.destroy();
+        }
+    }
+
+    /**
      * Review finding: a leader cut off from the API server acted on as long as fabric8's elector took
      * to say so — each renewal retried ten times with a growing backoff over 10 s timeouts, minutes —
      * while the standby took the lease 15 s after the last renewal. It stops once it has not renewed

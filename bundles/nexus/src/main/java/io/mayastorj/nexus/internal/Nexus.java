@@ -18,7 +18,9 @@ import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
@@ -1128,7 +1130,7 @@ public final class Nexus extends BlockDeviceBase {
             // it unclean, and the next one trusts a single child rather than mirrors that may differ. And only
             // once the children in sync have flushed: a clean record has every healthy child trusted, and one
             // whose node then lost its volatile cache would serve writes it no longer has
-            String unclean = stats().inFlight() != 0 ? "I/O still in flight after the drain" : unflushed(open);
+            String unclean = stats().inFlight() != 0 ? "I/O still in flight after the drain" : forget ? null : unflushed(open);
             CompletableFuture.runAsync(() -> lastRecord(forget, unclean), control).join();
             for (Child c : open) {
                 devices.close(c);
@@ -1136,26 +1138,30 @@ public final class Nexus extends BlockDeviceBase {
         }, background);
     }
 
-    /** Flushes the children in sync among {@code open}: null when all did, else which did not. Off the control thread. */
+    /** Flushes the children in sync among {@code open}, all at once: null when all did, else which did not. Off the control thread. */
     private String unflushed(List<Child> open) {
-        List<String> failed = new ArrayList<>();
+        Map<Child, CompletableFuture<IoStatus>> flushes = new LinkedHashMap<>();
         for (Child c : open) {
             BlockDevice d = c.device;
-            if (c.state != Child.State.ONLINE || d == null) {
-                continue; // not in sync: the record does not call it healthy anyway
+            if (c.state == Child.State.ONLINE && d != null) { // one not in sync: the record does not call it healthy anyway
+                CompletableFuture<IoStatus> flushed = new CompletableFuture<>();
+                d.flush((status, ignored) -> flushed.complete(status), null);
+                flushes.put(c, flushed);
             }
-            CompletableFuture<IoStatus> flushed = new CompletableFuture<>();
-            d.flush((status, ignored) -> flushed.complete(status), null);
+        }
+        List<String> failed = new ArrayList<>();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        for (Map.Entry<Child, CompletableFuture<IoStatus>> f : flushes.entrySet()) {
             try {
-                IoStatus status = flushed.get(30, TimeUnit.SECONDS);
+                IoStatus status = f.getValue().get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
                 if (!status.isSuccess()) {
-                    failed.add(c.uri + ": " + status);
+                    failed.add(f.getKey().uri + ": " + status);
                 }
             } catch (java.util.concurrent.TimeoutException | java.util.concurrent.ExecutionException e) {
-                failed.add(c.uri + ": no answer in 30 s");
+                failed.add(f.getKey().uri + ": no answer in 30 s");
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
-                failed.add(c.uri + ": interrupted");
+                failed.add(f.getKey().uri + ": interrupted");
             }
         }
         return failed.isEmpty() ? null : "the children's flush failed (" + String.join(", ", failed) + ")";

@@ -898,7 +898,7 @@ class NexusTest {
             manager.faultChild("vol", "bdev:///b");
             manager.addChild("vol", "bdev:///b");
             assertEquals(IoStatus.SUCCESS, w.get(10, TimeUnit.SECONDS), "a has it");
-            await(() -> !view("bdev:///b").state().equals("degraded"), "b's rebuild over");
+            await(() -> !view("bdev:///b").state().equals("rebuilding"), "b's rebuild over");
             assertEquals("online", view("bdev:///b").state(), view("bdev:///b").cause());
             assertSameData(a, b);
         } finally {

@@ -86,7 +86,7 @@ public final class Reconciler implements AutoCloseable {
             started = true;
             lastSync = System.nanoTime();
         }
-        resyncs.values().forEach(Runnable::run);
+        resyncNow(); // a listing that fails is logged; the workers list again in the next sync period
         workers.forEach(Thread::start);
     }
 

@@ -122,6 +122,8 @@ public final class IscsiTarget implements Transport {
     static final String RESERVATIONS_DIR = "iscsi-reservations";
     private final Path reservationDir;
     private final Set<IscsiConnection> connections = ConcurrentHashMap.newKeySet();
+    /** Closed connections whose tasks the bdev still has. */
+    private final Set<IscsiConnection> draining = ConcurrentHashMap.newKeySet();
     private final AtomicInteger tsih = new AtomicInteger();
     /** A quiet session is pinged after this long, and dropped when the ping goes unanswered this long. */
     private volatile long nopIntervalMillis = 10_000;
@@ -366,11 +368,22 @@ public final class IscsiTarget implements Transport {
                 older.add(old.drained());
             }
         }
+        for (IscsiConnection gone : draining) {
+            if (nexus.equals(gone.nexus()) && connection.sameLun(gone)) {
+                older.add(gone.drained());
+            }
+        }
         return CompletableFuture.allOf(older.toArray(CompletableFuture[]::new));
     }
 
     void closed(IscsiConnection connection) {
         connections.remove(connection);
+        if (!connection.drained().isDone()) {
+            // closed with writes still at the bdev (its peer went, a timeout, a refused reinstatement):
+            // a login of its nexus waits for them all the same
+            draining.add(connection);
+            connection.drained().whenComplete((done, failed) -> draining.remove(connection));
+        }
     }
 
     /** The portal a connection reached, for SendTargets: the address it dialled. */

@@ -48,7 +48,13 @@ final class LoginPhase {
     }
 
     /** A Login Request whose data segment is in {@code text}. */
+    /** The final Login PDU waits for the writes of the session it reinstates: no other PDU may come meanwhile. */
+    private boolean awaitingOlder;
+
     void login(ByteBuffer req, ByteBuffer text) throws IscsiConnection.ProtocolError {
+        if (awaitingOlder) {
+            throw new IscsiConnection.ProtocolError("a Login PDU while the final one waits for the session it reinstates");
+        }
         int flags = Bhs.flags(req);
         boolean transit = (flags & Bhs.TRANSIT) != 0;
         boolean more = (flags & Bhs.CONTINUE) != 0;
@@ -178,10 +184,12 @@ final class LoginPhase {
             return;
         }
         ByteBuffer request = ByteBuffer.allocate(Bhs.LENGTH).put(0, req, 0, Bhs.LENGTH); // req is the receive buffer's
-        long waitMillis = Math.max(1000, target.nopTimeoutMillis() / 2); // well within this login's own stall limit
+        long waitMillis = Math.max(100, target.nopTimeoutMillis() / 2); // well within this login's own stall limit
+        awaitingOlder = true;
         LOG.log(Level.INFO, "login of {0} ({1}) reinstates its older session: answered once that one's writes at the bdev "
                 + "have ended", session.nexus, connection.peer());
         older.orTimeout(waitMillis, TimeUnit.MILLISECONDS).whenComplete((done, failed) -> connection.reactor().execute(() -> {
+            awaitingOlder = false;
             if (connection.isClosed()) {
                 return;
             }

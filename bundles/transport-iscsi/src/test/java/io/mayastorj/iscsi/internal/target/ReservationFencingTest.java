@@ -78,8 +78,9 @@ class ReservationFencingTest {
      * write, sends it again and then newer ones — and the old write landed late, over the newer
      * data. The login is answered only once the old session's writes at the bdev have ended.
      */
-    @Test
-    void aReinstatingLoginIsAnsweredOnlyOnceTheOldSessionsWritesHaveEnded() throws Exception {
+    @org.junit.jupiter.params.ParameterizedTest(name = "old connection closed first: {0}")
+    @org.junit.jupiter.params.provider.ValueSource(booleans = {false, true})
+    void aReinstatingLoginIsAnsweredOnlyOnceTheOldSessionsWritesHaveEnded(boolean closeFirst) throws Exception {
         ControlledDisk disk = new ControlledDisk(new io.mayastorj.core.internal.bdev.MallocBdevFactory()
                 .create(io.mayastorj.core.bdev.BdevUri.parse("malloc:///reinstated?size_mb=8&blk_size=512")));
         java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newCachedThreadPool();
@@ -94,6 +95,13 @@ class ReservationFencingTest {
                 Thread.sleep(10);
             }
             assertEquals(1, disk.held.size(), "the old session's write is at the bdev");
+            if (closeFirst) { // open-iscsi drops the socket before it logs in again: the target closes the old session first
+                old.close();
+                for (int i = 0; i < 500 && !held.target.connections().isEmpty(); i++) {
+                    Thread.sleep(10);
+                }
+                assertEquals(0, held.target.connections().size(), "the old connection is closed");
+            }
             java.util.concurrent.Future<ScsiSession> again = pool.submit(
                     () -> new ScsiSession(port, held.iqn, "iqn.2026-12.test:node-a", 0x4343));
             Thread.sleep(500);
