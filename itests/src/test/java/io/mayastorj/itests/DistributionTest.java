@@ -242,7 +242,7 @@ class DistributionTest {
         assertEquals(0, r.exit(), r.err() + r.out());
         Mayastor.Result bad = Mayastor.run("bench", "--uri", "malloc:///benchsize?size_mb=16", "--size", "lots");
         assertEquals(2, bad.exit());
-        assertEquals("error: --size 'lots' is not a size (e.g. 4194304, 64MiB, 1G)\n", bad.err());
+        assertEquals("error: --size 'lots' is not a size (e.g. 4194304, 64MiB, 64Mi, 1G)\n", bad.err());
     }
 
     /** {@code ./mayastor} at the checkout's root builds only when a source changed since the last build. */

@@ -164,7 +164,9 @@ final class ClusterAllocator {
                 reserved.or(reserving); // on disk now: these may be handed out
                 reserving.clear();
             }
-        } catch (IOException e) {
+        } catch (IOException | RuntimeException e) {
+            // the waiting writes go on whatever failed (they find the pool faulted, or wait for the next batch):
+            // left waiting, they were never answered, and held their replica "in use" for good
             LOG.log(Level.ERROR, "pool {0}: reserving clusters failed: {1}", pool.name, e.getMessage());
         }
         synchronized (pool.lock) {

@@ -163,8 +163,12 @@ public final class LvStore {
                 }
                 pool.committer.commitNow(); // both slots hold a superblock from the start
             }
-        } catch (IOException e) {
+        } catch (IOException | RuntimeException e) {
             pool.thread.shutdownNow();
+            pool.committer.releaseBuffers();
+            if (e instanceof MayastorException me) {
+                throw me;
+            }
             throw MayastorException.internal("creating pool %s on %s failed: %s", name, device.name(), e.getMessage());
         }
         LOG.log(Level.INFO, "created pool {0} on {1}: {2} in {3} clusters of {4}", name, device.name(),
@@ -521,7 +525,9 @@ public final class LvStore {
         }
         thread.shutdown();
         try {
-            thread.awaitTermination(10, TimeUnit.SECONDS);
+            if (thread.awaitTermination(10, TimeUnit.SECONDS)) {
+                committer.releaseBuffers(); // no commit runs any more
+            }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }

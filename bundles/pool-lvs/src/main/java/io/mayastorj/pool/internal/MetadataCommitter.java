@@ -53,6 +53,15 @@ final class MetadataCommitter {
     /** A commit for the given-back clusters is on the pool thread's queue. */
     private boolean freeScheduled;
     private boolean commitScheduled;
+    // ---- commits only (one at a time: the pool's thread, or its creator before it is published)
+    /**
+     * The commit's own buffers, taken at the first commit (create, import) and kept until the pool
+     * stops: a commit that had to find them in the node's shared pool failed — and faulted the pool
+     * for good — whenever that pool was dry for a second under load, which the transports expect.
+     */
+    private DmaBuffer pageBuffers;
+    private DmaBuffer superblockPage;
+    private static final int BATCH = 64;
 
     MetadataCommitter(LvStore pool, MetadataPageTable pages, ClusterAllocator allocator, PoolDevice deviceIo) {
         this.pool = pool;
@@ -228,9 +237,12 @@ final class MetadataCommitter {
         }
         Layout layout = pool.layout;
         int blockSize = pool.device.blockSize();
-        int batch = Math.min(changed.length, 64);
-        DmaBuffer buffer = deviceIo.buffer(batch * Layout.PAGE);
-        try {
+        int batch = BATCH;
+        if (pageBuffers == null) {
+            pageBuffers = deviceIo.buffer(BATCH * Layout.PAGE);
+        }
+        DmaBuffer buffer = pageBuffers;
+        {
             int copies = layout.mirrored() ? 2 : 1;
             for (int start = 0; start < changed.length; start += batch) {
                 int n = Math.min(batch, changed.length - start);
@@ -250,8 +262,18 @@ final class MetadataCommitter {
                 }
                 PoolDevice.checked(writes.await(), "write of " + n + " metadata page(s)");
             }
-        } finally {
-            buffer.release();
+        }
+    }
+
+    /** The pool has stopped (exported, or its creation failed): the commit's buffers go back. */
+    void releaseBuffers() {
+        if (pageBuffers != null) {
+            pageBuffers.release();
+            pageBuffers = null;
+        }
+        if (superblockPage != null) {
+            superblockPage.release();
+            superblockPage = null;
         }
     }
 
@@ -290,13 +312,14 @@ final class MetadataCommitter {
     }
 
     private void writeSuperblock(Superblock superblock, int copy, long offset) throws IOException {
-        DmaBuffer page = deviceIo.page();
-        try {
+        if (superblockPage == null) {
+            superblockPage = deviceIo.page();
+        }
+        DmaBuffer page = superblockPage;
+        {
             ByteBuffer image = page.bytes().duplicate();
             superblock.encode(image.slice(0, Layout.PAGE), copy);
             deviceIo.writePage(page, offset);
-        } finally {
-            page.release();
         }
     }
 

@@ -93,13 +93,16 @@ final class PoolImport {
             new PoolImport(pool).load(sb, forceRollback, rolledBack, findings);
         } catch (IOException e) {
             pool.thread.shutdownNow();
+            pool.committer.releaseBuffers();
             throw MayastorException.internal("importing pool %s failed: %s", sb.name(), e.getMessage());
         } catch (MayastorException e) {
             pool.thread.shutdownNow();
+            pool.committer.releaseBuffers();
             throw e;
         } catch (RuntimeException e) {
             // a bug or a state the checks missed: this pool fails to import, the node's other pools do not
             pool.thread.shutdownNow();
+            pool.committer.releaseBuffers();
             throw MayastorException.internal("importing pool %s failed: %s", sb.name(), e);
         }
         return pool;

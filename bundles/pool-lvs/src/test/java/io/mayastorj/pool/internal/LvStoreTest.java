@@ -243,6 +243,42 @@ class LvStoreTest {
         }
     }
 
+    /**
+     * Review finding: a commit took its buffers from the node's shared pool and, finding none for a
+     * second (a pool the transports drain under load, and hold their I/O on for seconds), faulted
+     * the pool for good — every flush of every replica failed until a re-import — and the writes that
+     * waited for the cluster reservation were never answered. A commit keeps buffers of its own now.
+     */
+    @Test
+    void aCommitDoesNotNeedTheNodesBufferPool() throws Exception {
+        java.util.concurrent.atomic.AtomicBoolean dry = new java.util.concurrent.atomic.AtomicBoolean();
+        io.mayastorj.core.buffer.BufferPool drying = new io.mayastorj.core.buffer.BufferPool() {
+            @Override
+            public DmaBuffer allocate(int bytes) {
+                return dry.get() ? null : fx.buffers.allocate(bytes);
+            }
+
+            @Override
+            public io.mayastorj.core.buffer.BufferPoolStats stats() {
+                return fx.buffers.stats();
+            }
+        };
+        pool = LvStore.create("p0", POOL, fx.device, MIB, drying);
+        Replica thin = pool.createReplica(R1, "thin", 8L * MIB, true, "");
+        dry.set(true); // from here on the node's pool has nothing to give the pool's metadata
+        for (long cluster = 0; cluster < 6; cluster++) { // new clusters: reservations committed on the way
+            fx.writeStamped(thin, cluster * (MIB / 512), 8, 1, cluster);
+        }
+        assertEquals(IoStatus.SUCCESS, BlockingIo.flush(thin, T));
+        assertEquals(PoolState.ONLINE, pool.state(), pool.reason);
+        dry.set(false);
+        pool.export();
+        assertEquals(0, fx.buffers.stats().classes().stream().mapToLong(c -> c.inUse()).sum(), "the commit's buffers given back");
+        pool = LvStore.open(fx.device, fx.buffers);
+        Replica back = pool.replicas().stream().filter(r -> r.uuid().equals(R1)).findFirst().orElseThrow();
+        assertEquals(5, fx.readStamp(back, 5 * (MIB / 512), 1));
+    }
+
     private GivenBack givenBackUnderAWrite() throws Exception {
         GatedDevice gated = new GatedDevice(fx.device);
         pool = LvStore.create("p0", POOL, gated, MIB, fx.buffers);

@@ -241,6 +241,24 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
                 && !there.get().device().equals(mountedFrom(before.get())))) {
             throw MayastorException.alreadyExists("staging path %s is in use: %s is mounted there", staging, there.get().source());
         }
+        if (there.isPresent() && before.isPresent() && !before.get().device().isEmpty()
+                && majorMinor(Path.of(before.get().device())).equals("?")) {
+            // the staging mount is of a device the kernel removed (its controller lost for good): a dead file
+            // system. Taken for the volume's, it answered OK, and the record's new device made the pod's bind a
+            // stranger that could never be unpublished. Mounted afresh once no pod uses it
+            String dead = there.get().device();
+            List<String> users = mounts.read().stream().filter(m -> m.device().equals(dead) && !m.point().equals(staging.toString()))
+                    .map(MountTable.Mount::point).toList();
+            if (!users.isEmpty()) {
+                throw MayastorException.failedPrecondition("volume %s: its staging mount at %s is of %s, which the kernel removed "
+                        + "(its controller was lost for good); still used at %s: the pods using it must be restarted",
+                        volumeId, staging, before.get().device(), String.join(", ", users));
+            }
+            LOG.log(Level.WARNING, "volume {0}: the staging mount at {1} is of {2}, which the kernel removed: unmounted, "
+                    + "the volume is attached and mounted again", volumeId, staging, before.get().device());
+            filesystems.unmount(staging);
+            there = Optional.empty();
+        }
         createDirectories(staging);
         // recorded before anything is attached: whatever happens next, NodeUnstage knows what to undo
         staged.put(new StagedVolumes.Staged(volumeId, uri.text(), staging.toString(),
@@ -403,7 +421,9 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
     private boolean ours(StagedVolumes.Staged s, MountTable.Mount m) {
         Path device = Path.of(s.device());
         if (s.block()) {
-            return m.root().equals("/" + device.getFileName());
+            // a bind of its device node; once the kernel removed the node, mountinfo shows "/NAME//deleted"
+            // (of this device, or of the one before a stage again): still the volume's at its target
+            return m.root().equals("/" + device.getFileName()) || m.root().endsWith("//deleted");
         }
         return m.device().equals(mountedFrom(s)) && m.root().equals("/");
     }

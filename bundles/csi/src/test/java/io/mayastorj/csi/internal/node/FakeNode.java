@@ -259,6 +259,18 @@ final class FakeNode implements Commands {
         return ok(c, "");
     }
 
+    /** devtmpfs unlinked /dev/NAME: a bind of it shows its root as the kernel does then, "/NAME//deleted". */
+    void deviceNodeRemoved(String name) {
+        for (int i = 0; i < mountinfo.size(); i++) {
+            String[] f = mountinfo.get(i).split(" ");
+            if (f[3].equals("/" + name)) {
+                f[3] = "/" + name + "//deleted";
+                mountinfo.set(i, String.join(" ", f));
+            }
+        }
+        writeMountinfo();
+    }
+
     private void writeMountinfo() {
         try {
             Files.writeString(root.resolve("proc/self/mountinfo"), String.join("\n", mountinfo) + "\n");

@@ -386,6 +386,60 @@ class NodeServiceTest {
     }
 
     /**
+     * Review finding: a raw block volume whose device the kernel removed could not be unpublished —
+     * mountinfo then shows the bind's root as "/nvme0n1//deleted", which was not taken for the
+     * volume's — and its pod never finished terminating.
+     */
+    @Test
+    void aRawBlockVolumeWhoseDeviceTheKernelRemovedIsStillUnpublished() throws Exception {
+        call(service::nodeStageVolume, stage("v1", URI, block()));
+        call(service::nodePublishVolume, publish("v1", block(), false));
+        FakeNode.delete(node.root.resolve("sys/class/nvme/nvme0"));
+        FakeNode.delete(node.root.resolve("sys/class/nvme-subsystem/nvme-subsys0"));
+        FakeNode.delete(node.root.resolve("sys/class/block/nvme0n1"));
+        Files.delete(node.root.resolve("dev/nvme0n1"));
+        node.deviceNodeRemoved("nvme0n1");
+        call(service::nodeUnpublishVolume, NodeUnpublishVolumeRequest.newBuilder().setVolumeId("v1")
+                .setTargetPath(target.toString()).build());
+        assertFalse(node.mountPoints().contains(target.toString()));
+        call(service::nodeUnstageVolume, NodeUnstageVolumeRequest.newBuilder().setVolumeId("v1")
+                .setStagingTargetPath(staging.toString()).build());
+    }
+
+    /**
+     * Review finding: NodeStage again after the kernel removed the device (a kubelet restart, or a
+     * second pod) attached the volume anew, took the staging mount — the removed device's dead file
+     * system — for its own, answered OK and recorded the new device, after which the pod's bind was
+     * not the volume's any more and could never be unpublished. Now a staging mount of a removed
+     * device is refused while a pod uses it, and mounted afresh once none does.
+     */
+    @Test
+    void aStageAgainAfterTheKernelRemovedTheDeviceDoesNotTakeTheDeadMountForItsOwn() throws Exception {
+        call(service::nodeStageVolume, stage("v1", URI, mount("")));
+        call(service::nodePublishVolume, publish("v1", mount(""), false));
+        FakeNode.delete(node.root.resolve("sys/class/nvme/nvme0"));
+        FakeNode.delete(node.root.resolve("sys/class/nvme-subsystem/nvme-subsys0"));
+        FakeNode.delete(node.root.resolve("sys/class/block/nvme0n1"));
+        Files.delete(node.root.resolve("dev/nvme0n1"));
+        MayastorException e = refused(() -> call(service::nodeStageVolume, stage("v1", URI, mount(""))));
+        assertEquals(ErrorKind.FAILED_PRECONDITION, e.kind(), e.getMessage());
+        call(service::nodeUnpublishVolume, NodeUnpublishVolumeRequest.newBuilder().setVolumeId("v1")
+                .setTargetPath(target.toString()).build());
+        assertFalse(node.mountPoints().contains(target.toString()), "the pod's bind could still be unpublished");
+        node.ran.clear();
+        call(service::nodeStageVolume, stage("v1", URI, mount("")));
+        assertTrue(node.ran.contains("umount " + staging), "the dead mount went: " + node.ran);
+        assertTrue(node.ran.stream().anyMatch(c -> c.startsWith("mount ") && c.contains(staging.toString())),
+                "the new device mounted: " + node.ran);
+        call(service::nodePublishVolume, publish("v1", mount(""), false));
+        call(service::nodeUnpublishVolume, NodeUnpublishVolumeRequest.newBuilder().setVolumeId("v1")
+                .setTargetPath(target.toString()).build());
+        call(service::nodeUnstageVolume, NodeUnstageVolumeRequest.newBuilder().setVolumeId("v1")
+                .setStagingTargetPath(staging.toString()).build());
+        assertFalse(node.mountPoints().contains(staging.toString()));
+    }
+
+    /**
      * The control plane moved the volume's nexus to another node (same NQN, another address): the
      * node adds a path there — the kernel's multipath head keeps the device and its mount — and
      * once that path is live drops the old, dead one; the record names the new URI, and a second
