@@ -308,6 +308,12 @@ public final class LvStore {
                             Sizes.human(newSize),
                             Sizes.human((newClusters - oldClusters) * layout.clusterSize()));
                 }
+                if (!replica.thin && pages.free() < Replica.mapPagesFor(newSize, layout.clusterSize())
+                        - Replica.mapPagesFor(replica.sizeBytes, layout.clusterSize())) {
+                    // checked before anything changes: a page found missing half-way left the replica grown in memory
+                    throw MayastorException.resourceExhausted("pool %s has no metadata room left to grow replica %s", name,
+                            replicaUuid);
+                }
                 replica.growTo(newSize);
                 if (!replica.thin) {
                     for (long c = oldClusters; c < newClusters; c++) {
@@ -317,6 +323,9 @@ public final class LvStore {
                 pages.markDirty(replica.descriptorPage);
             }
             committer.commitNow();
+            synchronized (lock) {
+                replica(replicaUuid).grownOnDisk();
+            }
             LOG.log(Level.INFO, "pool {0}: replica {1} grown to {2}", name, replicaUuid, Sizes.human(newSize));
             return null;
         });

@@ -187,8 +187,16 @@ final class Replica extends BlockDeviceBase {
             mapPageNumbers = Arrays.copyOf(mapPageNumbers, pages);
             Arrays.fill(mapPageNumbers, old, pages, -1);
         }
-        sizeBytes = newSizeBytes;
-        grow(newSizeBytes / blockSize());
+        sizeBytes = newSizeBytes; // the descriptor's size, committed next; I/O sees it once that is durable (grownOnDisk)
+    }
+
+    /**
+     * The grown size committed: I/O may reach it now. Not before: a write to a new cluster of a thick
+     * replica acknowledged while the commit was still on its way, then a crash, left that cluster free
+     * in the committed state but holding data — given later to another replica, which reads it.
+     */
+    void grownOnDisk() {
+        grow(sizeBytes / blockSize());
     }
 
     // ---- epochs (under the pool's lock, except the I/O path's reads)

@@ -279,6 +279,37 @@ class LvStoreTest {
         assertEquals(5, fx.readStamp(back, 5 * (MIB / 512), 1));
     }
 
+    /**
+     * Review finding: a thick replica took I/O at its new size before the resize was committed; a
+     * write acknowledged there, then a crash, left its cluster free in the committed state yet
+     * holding data — later given to another replica, which read it. The new size is I/O's only once
+     * the commit is durable.
+     */
+    @Test
+    void aGrownThickReplicaTakesNoIoAtItsNewSizeBeforeTheGrowthIsCommitted() throws Exception {
+        GatedDevice gated = new GatedDevice(fx.device);
+        pool = LvStore.create("p0", POOL, gated, MIB, fx.buffers);
+        Replica thick = pool.createReplica(R1, "thick", 2L * MIB, false, "");
+        gated.hold(); // the resize's superblock write waits
+        var threads = java.util.concurrent.Executors.newSingleThreadExecutor();
+        try {
+            var resized = threads.submit(() -> pool.resizeReplica(R1, 4L * MIB));
+            assertTrue(gated.awaitHeld(10), "the resize's commit is on its way");
+            DmaBuffer b = fx.buffers.allocate(4096);
+            try {
+                assertEquals(IoStatus.LBA_OUT_OF_RANGE, BlockingIo.write(thick, b, 0, 3 * MIB / 512, 8, T),
+                        "not yet at the new size");
+                gated.release();
+                resized.get(10, java.util.concurrent.TimeUnit.SECONDS);
+                assertEquals(IoStatus.SUCCESS, BlockingIo.write(thick, b, 0, 3 * MIB / 512, 8, T));
+            } finally {
+                b.release();
+            }
+        } finally {
+            threads.shutdownNow();
+        }
+    }
+
     private GivenBack givenBackUnderAWrite() throws Exception {
         GatedDevice gated = new GatedDevice(fx.device);
         pool = LvStore.create("p0", POOL, gated, MIB, fx.buffers);

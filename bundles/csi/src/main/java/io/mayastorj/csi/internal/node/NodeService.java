@@ -115,7 +115,26 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
         return readiness.get();
     }
 
+    /**
+     * A CSI call on the volume, or ABORTED while another one is in progress (the spec's "operation
+     * pending for volume"; kubelet tries again). Waiting held a gRPC thread for as long as the other
+     * call took, ran the call after kubelet had given up on it, and let a later call overtake one that
+     * waited longer (an unstage before the retried stage it should follow).
+     */
     private <T> T locked(String volumeId, Supplier<T> work) {
+        ReentrantLock lock = locks.computeIfAbsent(volumeId, k -> new ReentrantLock());
+        if (!lock.tryLock()) {
+            throw MayastorException.aborted("an operation on volume %s is in progress; try again", volumeId);
+        }
+        try {
+            return work.get();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** The path follower's own work on the volume: it waits for a CSI call in progress rather than give up. */
+    private <T> T lockedWaiting(String volumeId, Supplier<T> work) {
         ReentrantLock lock = locks.computeIfAbsent(volumeId, k -> new ReentrantLock());
         lock.lock();
         try {
@@ -544,7 +563,7 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
                 continue;
             }
             try {
-                boolean done = locked(s.volumeId(), () -> {
+                boolean done = lockedWaiting(s.volumeId(), () -> {
                     Optional<StagedVolumes.Staged> still = staged.get(s.volumeId());
                     if (still.isEmpty() || !still.get().uri().equals(s.uri())) {
                         return false; // unstaged or followed meanwhile

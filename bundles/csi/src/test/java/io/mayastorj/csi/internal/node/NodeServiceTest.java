@@ -386,6 +386,39 @@ class NodeServiceTest {
     }
 
     /**
+     * Review finding: a second call on a volume while one was in progress waited for it, for as
+     * long as it took; it is ABORTED now (CSI: operation pending for volume), and kubelet tries again.
+     */
+    @Test
+    void aCallOnAVolumeWithAnotherInProgressIsAborted() throws Exception {
+        java.util.concurrent.CountDownLatch probing = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        node.on("blkid", c -> {
+            probing.countDown();
+            try {
+                release.await(); // a slow device
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            return FakeNode.failed(c, 2, ""); // blank
+        });
+        java.util.concurrent.ExecutorService other = java.util.concurrent.Executors.newSingleThreadExecutor();
+        try {
+            var first = other.submit(() -> call(service::nodeStageVolume, stage("v1", URI, mount(""))));
+            assertTrue(probing.await(10, java.util.concurrent.TimeUnit.SECONDS));
+            MayastorException e = refused(() -> call(service::nodeStageVolume, stage("v1", URI, mount(""))));
+            assertEquals(ErrorKind.ABORTED, e.kind(), e.getMessage());
+            assertEquals("an operation on volume v1 is in progress; try again", e.getMessage());
+            release.countDown();
+            first.get(10, java.util.concurrent.TimeUnit.SECONDS);
+            call(service::nodeStageVolume, stage("v1", URI, mount(""))); // the retry: staged already
+        } finally {
+            release.countDown();
+            other.shutdownNow();
+        }
+    }
+
+    /**
      * Review finding: a raw block volume whose device the kernel removed could not be unpublished —
      * mountinfo then shows the bind's root as "/nvme0n1//deleted", which was not taken for the
      * volume's — and its pod never finished terminating.
