@@ -148,6 +148,7 @@ public final class LvStore {
         Layout layout = Layout.compute(version, device.sizeBytes(), device.blockSize(), clusterSize);
         LvStore pool = new LvStore(name, uuid, device, layout, System.currentTimeMillis(), buffers);
         try {
+            pool.committer.takeBuffers(); // now, while the node has them: a commit under load must not need the shared pool
             pool.deviceIo.zero(0, layout.dataOffset());
             pool.deviceIo.zero(layout.dataOffset(), layout.capacity());
             if (layout.mirrored()) {

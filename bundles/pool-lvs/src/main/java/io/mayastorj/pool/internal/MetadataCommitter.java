@@ -265,6 +265,16 @@ final class MetadataCommitter {
         }
     }
 
+    /** Takes the commit's buffers, at create and import before anything else (their failure paths give them back). */
+    void takeBuffers() {
+        if (pageBuffers == null) {
+            pageBuffers = deviceIo.buffer(BATCH * Layout.PAGE);
+        }
+        if (superblockPage == null) {
+            superblockPage = deviceIo.page();
+        }
+    }
+
     /** The pool has stopped (exported, or its creation failed): the commit's buffers go back. */
     void releaseBuffers() {
         if (pageBuffers != null) {

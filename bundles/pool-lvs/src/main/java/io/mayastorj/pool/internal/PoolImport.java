@@ -90,6 +90,7 @@ final class PoolImport {
         }
         LvStore pool = new LvStore(sb.name(), sb.poolUuid(), device, layout, sb.createdMillis(), buffers);
         try {
+            pool.committer.takeBuffers(); // now, while the node has them: a commit under load must not need the shared pool
             new PoolImport(pool).load(sb, forceRollback, rolledBack, findings);
         } catch (IOException e) {
             pool.thread.shutdownNow();

@@ -19,7 +19,8 @@ public record ReplicaView(String pool, UUID poolUuid, UUID uuid, String name, lo
             clusters = r.allocatedClusters;
         }
         int clusterSize = r.pool.layout.clusterSize();
-        return new ReplicaView(r.pool.name(), r.pool.uuid(), r.uuid(), r.replicaName, r.sizeBytes, r.thin,
+        // the size I/O can reach: a grow whose commit failed is not one (the pool is faulted, the replica as it was)
+        return new ReplicaView(r.pool.name(), r.pool.uuid(), r.uuid(), r.replicaName, r.blockCount() * r.blockSize(), r.thin,
                 clusters * clusterSize, clusters, clusterSize, share.protocol(), pools.shareUri(r).orElse(null),
                 share.allowedHosts(), false, null);
     }

@@ -264,8 +264,8 @@ class LvStoreTest {
             }
         };
         pool = LvStore.create("p0", POOL, fx.device, MIB, drying);
-        Replica thin = pool.createReplica(R1, "thin", 8L * MIB, true, "");
         dry.set(true); // from here on the node's pool has nothing to give the pool's metadata
+        Replica thin = pool.createReplica(R1, "thin", 8L * MIB, true, "");
         for (long cluster = 0; cluster < 6; cluster++) { // new clusters: reservations committed on the way
             fx.writeStamped(thin, cluster * (MIB / 512), 8, 1, cluster);
         }
@@ -274,9 +274,14 @@ class LvStoreTest {
         dry.set(false);
         pool.export();
         assertEquals(0, fx.buffers.stats().classes().stream().mapToLong(c -> c.inUse()).sum(), "the commit's buffers given back");
-        pool = LvStore.open(fx.device, fx.buffers);
+        pool = LvStore.open(fx.device, drying); // imported while the node's pool has buffers ...
         Replica back = pool.replicas().stream().filter(r -> r.uuid().equals(R1)).findFirst().orElseThrow();
         assertEquals(5, fx.readStamp(back, 5 * (MIB / 512), 1));
+        dry.set(true); // ... which then runs dry: the first commit after the import writes map pages
+        fx.writeStamped(back, 7 * (MIB / 512), 8, 1, 7);
+        assertEquals(IoStatus.SUCCESS, BlockingIo.flush(back, T));
+        assertEquals(PoolState.ONLINE, pool.state(), pool.reason);
+        dry.set(false);
     }
 
     /**

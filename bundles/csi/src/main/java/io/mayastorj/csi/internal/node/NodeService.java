@@ -260,6 +260,18 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
                 && !there.get().device().equals(mountedFrom(before.get())))) {
             throw MayastorException.alreadyExists("staging path %s is in use: %s is mounted there", staging, there.get().source());
         }
+        if (fsType.isEmpty() && before.isPresent() && !before.get().device().isEmpty()
+                && majorMinor(Path.of(before.get().device())).equals("?")) {
+            // a block volume whose device the kernel removed: its pods' binds are of the dead node, and stay
+            // the volume's (the record keeps naming that device) until they are unpublished
+            String dead = "/" + Path.of(before.get().device()).getFileName() + DELETED;
+            List<String> users = mounts.read().stream().filter(m -> m.root().equals(dead)).map(MountTable.Mount::point).toList();
+            if (!users.isEmpty()) {
+                throw MayastorException.failedPrecondition("volume %s: %s, which the kernel removed (its controller was lost for "
+                        + "good), is still bound at %s: the pods using it must be restarted", volumeId, before.get().device(),
+                        String.join(", ", users));
+            }
+        }
         if (there.isPresent() && before.isPresent() && !before.get().device().isEmpty()
                 && majorMinor(Path.of(before.get().device())).equals("?")) {
             // the staging mount is of a device the kernel removed (its controller lost for good): a dead file
@@ -399,6 +411,10 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
         Path device = Path.of(s.device());
         Optional<MountTable.Mount> there = mounts.at(target);
         if (there.isPresent()) {
+            if (ours(s, there.get()) && there.get().root().endsWith(DELETED)) {
+                throw MayastorException.failedPrecondition("volume %s: %s is a bind of %s, which the kernel removed; unpublish "
+                        + "it (its pod must be restarted)", s.volumeId(), target, s.device());
+            }
             if (ours(s, there.get())) {
                 if (readOnly && !there.get().readOnly()) {
                     // a call that died between its bind and the read-only remount: finish it
@@ -436,13 +452,16 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
         LOG.log(Level.INFO, "volume {0} published at {1}{2}", s.volumeId(), target, readOnly ? " (read-only)" : "");
     }
 
+    /** What mountinfo appends to the root of a bind whose file was unlinked (a device node the kernel removed). */
+    private static final String DELETED = "//deleted";
+
     /** A mount of this volume: its file system, or a bind of its device file. */
     private boolean ours(StagedVolumes.Staged s, MountTable.Mount m) {
         Path device = Path.of(s.device());
         if (s.block()) {
             // a bind of its device node; once the kernel removed the node, mountinfo shows "/NAME//deleted"
-            // (of this device, or of the one before a stage again): still the volume's at its target
-            return m.root().equals("/" + device.getFileName()) || m.root().endsWith("//deleted");
+            String root = "/" + device.getFileName();
+            return m.root().equals(root) || m.root().equals(root + DELETED);
         }
         return m.device().equals(mountedFrom(s)) && m.root().equals("/");
     }

@@ -432,6 +432,10 @@ class NodeServiceTest {
         FakeNode.delete(node.root.resolve("sys/class/block/nvme0n1"));
         Files.delete(node.root.resolve("dev/nvme0n1"));
         node.deviceNodeRemoved("nvme0n1");
+        MayastorException again = refused(() -> call(service::nodeStageVolume, stage("v1", URI, block())));
+        assertEquals(ErrorKind.FAILED_PRECONDITION, again.kind(), "a pod still has the dead device: " + again.getMessage());
+        assertEquals(ErrorKind.FAILED_PRECONDITION,
+                refused(() -> call(service::nodePublishVolume, publish("v1", block(), false))).kind(), "not published over a dead bind");
         call(service::nodeUnpublishVolume, NodeUnpublishVolumeRequest.newBuilder().setVolumeId("v1")
                 .setTargetPath(target.toString()).build());
         assertFalse(node.mountPoints().contains(target.toString()));
