@@ -357,6 +357,14 @@ class NodeServiceTest {
                 .setVolumeId("nope").setVolumePath(target.toString()).build())).kind());
     }
 
+    /** The controller-loss timeout ran out: the kernel removes the controller, its subsystem and its disk (the mounts stay). */
+    private void kernelRemovesTheDevice() throws java.io.IOException {
+        FakeNode.delete(node.root.resolve("sys/class/nvme/nvme0"));
+        FakeNode.delete(node.root.resolve("sys/class/nvme-subsystem/nvme-subsys0"));
+        FakeNode.delete(node.root.resolve("sys/class/block/nvme0n1"));
+        Files.delete(node.root.resolve("dev/nvme0n1"));
+    }
+
     /**
      * The nexus's node is gone for good: once the controller-loss timeout runs out the kernel removes
      * the controller and its disk, and the mounts stay behind. The volume is reported abnormal, and
@@ -367,10 +375,7 @@ class NodeServiceTest {
     void aVolumeWhoseDeviceTheKernelRemovedIsStillUnpublishedAndUnstaged() throws Exception {
         call(service::nodeStageVolume, stage("v1", URI, mount("")));
         call(service::nodePublishVolume, publish("v1", mount(""), false));
-        FakeNode.delete(node.root.resolve("sys/class/nvme/nvme0"));
-        FakeNode.delete(node.root.resolve("sys/class/nvme-subsystem/nvme-subsys0"));
-        FakeNode.delete(node.root.resolve("sys/class/block/nvme0n1"));
-        Files.delete(node.root.resolve("dev/nvme0n1"));
+        kernelRemovesTheDevice();
         NodeGetVolumeStatsResponse stats = call(service::nodeGetVolumeStats, NodeGetVolumeStatsRequest.newBuilder()
                 .setVolumeId("v1").setVolumePath(target.toString()).build());
         assertTrue(stats.getVolumeCondition().getAbnormal());
@@ -427,10 +432,7 @@ class NodeServiceTest {
     void aRawBlockVolumeWhoseDeviceTheKernelRemovedIsStillUnpublished() throws Exception {
         call(service::nodeStageVolume, stage("v1", URI, block()));
         call(service::nodePublishVolume, publish("v1", block(), false));
-        FakeNode.delete(node.root.resolve("sys/class/nvme/nvme0"));
-        FakeNode.delete(node.root.resolve("sys/class/nvme-subsystem/nvme-subsys0"));
-        FakeNode.delete(node.root.resolve("sys/class/block/nvme0n1"));
-        Files.delete(node.root.resolve("dev/nvme0n1"));
+        kernelRemovesTheDevice();
         node.deviceNodeRemoved("nvme0n1");
         MayastorException again = refused(() -> call(service::nodeStageVolume, stage("v1", URI, block())));
         assertEquals(ErrorKind.FAILED_PRECONDITION, again.kind(), "a pod still has the dead device: " + again.getMessage());
@@ -454,10 +456,7 @@ class NodeServiceTest {
     void aStageAgainAfterTheKernelRemovedTheDeviceDoesNotTakeTheDeadMountForItsOwn() throws Exception {
         call(service::nodeStageVolume, stage("v1", URI, mount("")));
         call(service::nodePublishVolume, publish("v1", mount(""), false));
-        FakeNode.delete(node.root.resolve("sys/class/nvme/nvme0"));
-        FakeNode.delete(node.root.resolve("sys/class/nvme-subsystem/nvme-subsys0"));
-        FakeNode.delete(node.root.resolve("sys/class/block/nvme0n1"));
-        Files.delete(node.root.resolve("dev/nvme0n1"));
+        kernelRemovesTheDevice();
         MayastorException e = refused(() -> call(service::nodeStageVolume, stage("v1", URI, mount(""))));
         assertEquals(ErrorKind.FAILED_PRECONDITION, e.kind(), e.getMessage());
         call(service::nodeUnpublishVolume, NodeUnpublishVolumeRequest.newBuilder().setVolumeId("v1")
