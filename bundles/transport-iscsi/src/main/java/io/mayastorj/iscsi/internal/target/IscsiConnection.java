@@ -505,6 +505,11 @@ final class IscsiConnection {
         } else if (phase == Phase.LOGIN && now - lastHeard > target.nopTimeoutMillis() * 1_000_000L) {
             close("the login stalled for " + target.nopTimeoutMillis() / 1000.0 + " s");
             return;
+        } else if ((phase == Phase.ENDING || phase == Phase.LOGGED_OUT) && now - lastHeard > target.nopTimeoutMillis() * 1_000_000L) {
+            // its last PDUs (a Logout Response, a Reject) wait for a peer that reads nothing: the connection,
+            // and the buffers queued on it, went only when TCP gave up (a quarter of an hour)
+            close("its last responses were not read in " + target.nopTimeoutMillis() / 1000.0 + " s");
+            return;
         }
         scheduleLiveness();
     }

@@ -370,6 +370,42 @@ class HostileInputTest {
     }
 
 
+    /**
+     * Review finding: a connection that had logged out (or was ending after an error) with its last
+     * responses queued behind data its peer never read was timed out by nothing — no pings in that
+     * phase — and held its buffers until TCP gave up, a quarter of an hour later.
+     */
+    @Test
+    void aLoggedOutConnectionWhosePeerReadsNothingIsClosedAfterTheTimeout() throws Exception {
+        bystander.close(); // it would be pinged and dropped; a new one checks the target afterwards
+        fx.target.nopTimes(300, 600);
+        try (RawInitiator c = connect()) {
+            c.socket.setReceiveBufferSize(4096);
+            assertEquals(0, status(c.loginTo(fx.iqn)));
+            for (int i = 0; i < 24; i++) { // 24 MiB of reads the initiator never reads
+                ByteBuffer cmd = RawInitiator.bhs(Bhs.SCSI_COMMAND, Bhs.READ | Bhs.FINAL);
+                cmd.putInt(Bhs.ITT, 200 + i);
+                cmd.putInt(Bhs.CMD_SN, c.cmdSn++);
+                cmd.putInt(Bhs.EXPECTED_LENGTH, 1 << 20);
+                cmd.put(Bhs.CDB, (byte) 0x28).putInt(Bhs.CDB + 2, (i % 8) * 2048).putShort(Bhs.CDB + 7, (short) 2048);
+                c.send(cmd, null);
+            }
+            ByteBuffer logout = RawInitiator.bhs(Bhs.LOGOUT_REQUEST | Bhs.IMMEDIATE, Bhs.FINAL); // close the session
+            logout.putInt(Bhs.ITT, 300);
+            logout.putInt(Bhs.CMD_SN, c.cmdSn);
+            c.send(logout, null);
+            long deadline = System.nanoTime() + 5_000_000_000L;
+            while (!fx.target.connections().isEmpty() && System.nanoTime() < deadline) {
+                Thread.sleep(20);
+            }
+            assertEquals(List.of(), fx.target.connections(), "closed once its last responses waited a NOP timeout");
+        } finally {
+            fx.target.nopTimes(10_000, 15_000);
+            bystander = connect();
+            assertEquals(0, status(bystander.loginTo(fx.iqn)));
+        }
+    }
+
     @Test
     void aQuietInitiatorIsPingedAndOneThatNeverAnswersIsDropped() throws Exception {
         bystander.close(); // it would be pinged too; a new one checks the target afterwards
