@@ -237,31 +237,26 @@ final class MetadataCommitter {
         }
         Layout layout = pool.layout;
         int blockSize = pool.device.blockSize();
-        int batch = BATCH;
-        if (pageBuffers == null) {
-            pageBuffers = deviceIo.buffer(BATCH * Layout.PAGE);
-        }
+        takeBuffers(); // taken at create and import already
         DmaBuffer buffer = pageBuffers;
-        {
-            int copies = layout.mirrored() ? 2 : 1;
-            for (int start = 0; start < changed.length; start += batch) {
-                int n = Math.min(batch, changed.length - start);
-                PageWrites writes = new PageWrites(n * copies);
-                for (int i = 0; i < n; i++) {
-                    buffer.bytes().put(i * Layout.PAGE, images[start + i]);
-                }
-                for (int i = 0; i < n; i++) {
-                    int p = changed[start + i];
-                    long[] offsets = layout.mirrored()
-                            ? new long[] {layout.pageOffset(p, slots[start + i]), layout.mirrorPageOffset(p, slots[start + i])}
-                            : new long[] {layout.pageOffset(p, slots[start + i])};
-                    for (long offset : offsets) {
-                        pool.device.write(buffer, i * Layout.PAGE, offset / blockSize, Layout.PAGE / blockSize,
-                                PageWrites.DONE, writes);
-                    }
-                }
-                PoolDevice.checked(writes.await(), "write of " + n + " metadata page(s)");
+        int copies = layout.mirrored() ? 2 : 1;
+        for (int start = 0; start < changed.length; start += BATCH) {
+            int n = Math.min(BATCH, changed.length - start);
+            PageWrites writes = new PageWrites(n * copies);
+            for (int i = 0; i < n; i++) {
+                buffer.bytes().put(i * Layout.PAGE, images[start + i]);
             }
+            for (int i = 0; i < n; i++) {
+                int p = changed[start + i];
+                long[] offsets = layout.mirrored()
+                        ? new long[] {layout.pageOffset(p, slots[start + i]), layout.mirrorPageOffset(p, slots[start + i])}
+                        : new long[] {layout.pageOffset(p, slots[start + i])};
+                for (long offset : offsets) {
+                    pool.device.write(buffer, i * Layout.PAGE, offset / blockSize, Layout.PAGE / blockSize,
+                            PageWrites.DONE, writes);
+                }
+            }
+            PoolDevice.checked(writes.await(), "write of " + n + " metadata page(s)");
         }
     }
 
@@ -322,15 +317,10 @@ final class MetadataCommitter {
     }
 
     private void writeSuperblock(Superblock superblock, int copy, long offset) throws IOException {
-        if (superblockPage == null) {
-            superblockPage = deviceIo.page();
-        }
-        DmaBuffer page = superblockPage;
-        {
-            ByteBuffer image = page.bytes().duplicate();
-            superblock.encode(image.slice(0, Layout.PAGE), copy);
-            deviceIo.writePage(page, offset);
-        }
+        takeBuffers();
+        ByteBuffer image = superblockPage.bytes().duplicate();
+        superblock.encode(image.slice(0, Layout.PAGE), copy);
+        deviceIo.writePage(superblockPage, offset);
     }
 
     // ------------------------------------------------------------------ encoding, under the pool's lock

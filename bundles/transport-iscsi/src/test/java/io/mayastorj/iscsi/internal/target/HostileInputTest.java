@@ -53,6 +53,18 @@ class HostileInputTest {
         fx.close();
     }
 
+    /** {@code n} READ(10)s of 1 MiB each (over the 8 MiB disk, again and again), tags from {@code firstItt}, sent without waiting. */
+    private static void sendReads(RawInitiator c, int n, int firstItt) throws java.io.IOException {
+        for (int i = 0; i < n; i++) {
+            ByteBuffer cmd = RawInitiator.bhs(Bhs.SCSI_COMMAND, Bhs.READ | Bhs.FINAL);
+            cmd.putInt(Bhs.ITT, firstItt + i);
+            cmd.putInt(Bhs.CMD_SN, c.cmdSn++);
+            cmd.putInt(Bhs.EXPECTED_LENGTH, 1 << 20);
+            cmd.put(Bhs.CDB, (byte) 0x28).putInt(Bhs.CDB + 2, (i % 8) * 2048).putShort(Bhs.CDB + 7, (short) 2048);
+            c.send(cmd, null);
+        }
+    }
+
     private long buffersInUse() {
         return fx.buffers.stats().classes().stream().mapToLong(c -> (long) c.inUse() * c.bufferSize()).sum();
     }
@@ -68,14 +80,7 @@ class HostileInputTest {
         try (RawInitiator c = connect()) {
             assertEquals(0, status(c.loginTo(fx.iqn, "MaxRecvDataSegmentLength", "262144")));
             int reads = 16;
-            for (int i = 0; i < reads; i++) { // 16 MiB asked at once; the target serves it into its send queue
-                ByteBuffer cmd = RawInitiator.bhs(Bhs.SCSI_COMMAND, Bhs.READ | Bhs.FINAL);
-                cmd.putInt(Bhs.ITT, 100 + i);
-                cmd.putInt(Bhs.CMD_SN, c.cmdSn++);
-                cmd.putInt(Bhs.EXPECTED_LENGTH, 1 << 20);
-                cmd.put(Bhs.CDB, (byte) 0x28).putInt(Bhs.CDB + 2, (i % 8) * 2048).putShort(Bhs.CDB + 7, (short) 2048);
-                c.send(cmd, null);
-            }
+            sendReads(c, reads, 100); // 16 MiB asked at once; the target serves it into its send queue
             Thread.sleep(500); // every read served, its data queued or on its way
             int done = 0;
             while (done < reads / 2) { // the first half read by the initiator, the rest still queued at the target
@@ -382,14 +387,7 @@ class HostileInputTest {
         try (RawInitiator c = connect()) {
             c.socket.setReceiveBufferSize(4096);
             assertEquals(0, status(c.loginTo(fx.iqn)));
-            for (int i = 0; i < 24; i++) { // 24 MiB of reads the initiator never reads
-                ByteBuffer cmd = RawInitiator.bhs(Bhs.SCSI_COMMAND, Bhs.READ | Bhs.FINAL);
-                cmd.putInt(Bhs.ITT, 200 + i);
-                cmd.putInt(Bhs.CMD_SN, c.cmdSn++);
-                cmd.putInt(Bhs.EXPECTED_LENGTH, 1 << 20);
-                cmd.put(Bhs.CDB, (byte) 0x28).putInt(Bhs.CDB + 2, (i % 8) * 2048).putShort(Bhs.CDB + 7, (short) 2048);
-                c.send(cmd, null);
-            }
+            sendReads(c, 24, 200); // 24 MiB of reads the initiator never reads
             ByteBuffer logout = RawInitiator.bhs(Bhs.LOGOUT_REQUEST | Bhs.IMMEDIATE, Bhs.FINAL); // close the session
             logout.putInt(Bhs.ITT, 300);
             logout.putInt(Bhs.CMD_SN, c.cmdSn);
