@@ -477,12 +477,18 @@ public final class Nexus extends BlockDeviceBase {
             return;
         }
         IoStatus requestError = null;
+        boolean unwell = false;
+        boolean tookIt = false;
         for (Child c : io.topology.writable()) {
-            if ((failed & c.bit()) != 0 && !isChildFault(io.statuses[c.slot])) {
+            if ((failed & c.bit()) == 0) {
+                tookIt = true;
+            } else if (isChildFault(io.statuses[c.slot])) {
+                unwell = true;
+            } else {
                 requestError = io.statuses[c.slot];
             }
         }
-        if (requestError != null) {
+        if (requestError != null && !unwell && !tookIt) { // every child called the request wrong
             endWrite(io);
             finish(io, requestError);
             return;
@@ -549,9 +555,21 @@ public final class Nexus extends BlockDeviceBase {
         int failed = io.failed;
         List<Child> bad = new ArrayList<>();
         boolean survivor = false;
+        boolean tookIt = false;
+        for (Child c : io.topology.writable()) {
+            tookIt |= (failed & c.bit()) == 0;
+        }
+        IoStatus refused = null;
         for (Child c : io.topology.writable()) {
             if ((failed & c.bit()) != 0) {
-                if (c.state != Child.State.FAULTED) {
+                IoStatus s = io.statuses[c.slot];
+                if (!tookIt && !isChildFault(s)) {
+                    // it called the request wrong and no child took it: it is as it was, in step with the
+                    // application, and the error is the application's (a child that took what another
+                    // refused disagrees with it, and the one that refused is faulted below)
+                    refused = s;
+                    survivor |= c.state == Child.State.ONLINE;
+                } else if (c.state != Child.State.FAULTED) {
                     bad.add(c);
                 } else if (c.log != null) {
                     c.log.mark(io.lba, io.blocks); // already faulted by another I/O: this range is its too
@@ -577,6 +595,10 @@ public final class Nexus extends BlockDeviceBase {
             fault(c, Child.Reason.of(s), io.type.name().toLowerCase().replace('_', ' ') + " failed: " + s, io);
         }
         endWrite(io); // the children that failed it are out of the topology now: no copy reads them
+        if (refused != null && survivor) {
+            finish(io, refused);
+            return;
+        }
         if (worst != null) {
             if (io.type != IoType.FLUSH) {
                 // failed, yet it may have landed on a child faulted meanwhile: a return rebuilds the range

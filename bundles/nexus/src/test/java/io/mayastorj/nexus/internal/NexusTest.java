@@ -271,6 +271,32 @@ class NexusTest {
     }
 
     @Test
+    void aChildThatRefusesAWriteAnotherTookIsFaulted() throws Exception {
+        FaultyDevice a = child("a");
+        FaultyDevice b = child("b");
+        manager().create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
+        b.failWrites = IoStatus.LBA_OUT_OF_RANGE; // b alone calls the request wrong: a has the data, b not
+        assertEquals(IoStatus.SUCCESS, write(nexus(), 0, 8, 5), "a took it");
+        assertEquals("faulted", view("bdev:///b").state(), "b disagrees with a: it cannot count as in sync");
+        assertEquals("write failed: LBA_OUT_OF_RANGE", view("bdev:///b").cause());
+        assertEquals(5, ByteBuffer.wrap(read(nexus(), 0, 1)).getLong(8));
+    }
+
+    @Test
+    void aRequestErrorOnOneChildAndAFaultOnAnotherFaultsTheFaultyOne() throws Exception {
+        FaultyDevice a = child("a");
+        FaultyDevice b = child("b");
+        manager().create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
+        a.failWrites = IoStatus.LBA_OUT_OF_RANGE;
+        b.failWrites = IoStatus.MEDIA_ERROR; // may have written part of it
+        assertEquals(IoStatus.LBA_OUT_OF_RANGE, write(nexus(), 0, 8, 1), "the request error is the application's");
+        assertEquals("faulted", view("bdev:///b").state(), "its media failed: it is not in sync any more");
+        assertEquals("online", view("bdev:///a").state(), "a refused the request as it should");
+        a.failWrites = null;
+        assertEquals(IoStatus.SUCCESS, write(nexus(), 0, 8, 2));
+    }
+
+    @Test
     void aReadThatFailsIsServedByAnotherChild() throws Exception {
         FaultyDevice a = child("a");
         FaultyDevice b = child("b");
