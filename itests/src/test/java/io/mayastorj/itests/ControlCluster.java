@@ -1,5 +1,6 @@
 package io.mayastorj.itests;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 
 import io.grpc.ManagedChannel;
@@ -124,6 +125,22 @@ final class ControlCluster implements AutoCloseable {
 
     void killNode(String id) throws InterruptedException {
         kill(nodes.get(id));
+    }
+
+    /** SIGSTOP: node ID keeps its nexuses, connections and memory, as through a partition or a long pause. */
+    void freeze(String id) throws Exception {
+        signal(nodes.get(id), "STOP");
+    }
+
+    /** SIGCONT. */
+    void thaw(String id) throws Exception {
+        signal(nodes.get(id), "CONT");
+    }
+
+    private static void signal(Mayastor.NodeProcess p, String signal) throws Exception {
+        if (p.process.isAlive()) {
+            assertEquals(0, new ProcessBuilder("kill", "-" + signal, String.valueOf(p.process.pid())).start().waitFor());
+        }
     }
 
     private static int freePort(String address) {
@@ -254,6 +271,7 @@ final class ControlCluster implements AutoCloseable {
     public void close() throws Exception {
         channels.values().forEach(ManagedChannel::shutdownNow);
         for (Mayastor.NodeProcess p : nodes.values()) {
+            signal(p, "CONT"); // a frozen process would not end
             p.close();
         }
         if (controlProcess != null) {

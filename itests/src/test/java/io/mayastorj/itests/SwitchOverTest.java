@@ -64,10 +64,7 @@ class SwitchOverTest {
             h.list().forEach(b -> h.destroy(b.device().name()));
         }
         if (cluster != null) {
-            for (Mayastor.NodeProcess p : cluster.nodes.values()) {
-                signal(p, "CONT"); // never leave a frozen process behind
-            }
-            cluster.close();
+            cluster.close(); // thaws a frozen node first
         }
         if (nats != null) {
             nats.destroy();
@@ -75,10 +72,6 @@ class SwitchOverTest {
         if (reactors != null) {
             reactors.stop();
         }
-    }
-
-    private static void signal(Mayastor.NodeProcess p, String signal) throws Exception {
-        assertEquals(0, new ProcessBuilder("kill", "-" + signal, String.valueOf(p.process.pid())).start().waitFor());
     }
 
     /** The application's host, as node "app" (its host NQN), opening one path. */
@@ -160,7 +153,7 @@ class SwitchOverTest {
         assertEquals(IoStatus.SUCCESS, write(oldPath, (byte) 'A'));
         log("volume db published on " + frozen + " at " + oldUri + "; A written");
 
-        signal(cluster.nodes.get(frozen), "STOP");
+        cluster.freeze(frozen);
         long stopped = System.nanoTime();
         Volume moved = cluster.awaitVolume("db", x -> !x.getTargetNode().equals(frozen) && !x.getDeviceUri().isEmpty()
                 && !x.getDeviceUri().equals(oldUri), 60,
@@ -171,7 +164,7 @@ class SwitchOverTest {
         assertArrayEquals(filled((byte) 'A'), read(newPath), "what was acknowledged before the freeze is there");
         assertEquals(IoStatus.SUCCESS, write(newPath, (byte) 'B'));
 
-        signal(cluster.nodes.get(frozen), "CONT");
+        cluster.thaw(frozen);
         DmaBuffer b = buffers.allocate(4096);
         IoStatus oldRead = BlockingIo.read(oldPath, b, 0, 0, 4096 / oldPath.blockSize(), Duration.ofSeconds(30));
         byte first = b.bytes().get(0);

@@ -1084,10 +1084,19 @@ public final class VolumeOperator {
         String name = msv.getMetadata().getName();
         World world = new World();
         String target = msv.getStatus() != null && msv.getStatus().getNexus() != null ? msv.getStatus().getNexus().getNode() : null;
-        if (target != null && !world.reachable(target) && world.nodes.containsKey(target)) {
-            writeStatus(msv, MayastorVolume.OFFLINE, "being deleted: waiting for node " + target + " to take its nexus down",
-                    msv.getStatus().getNexus(), msv.getStatus().getReplicas(), msv.getSpec().getRequiredBytes());
-            return;
+        boolean nexusAway = target != null && !world.reachable(target) && world.nodes.containsKey(target);
+        if (nexusAway) {
+            // its nexus may still serve a host cut off from us: its replicas go once the node has been
+            // silent for the grace period, and its nexus when it is back (the sweep), so that a node
+            // that never returns does not hold the deletion for ever
+            long silent = Math.min(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - startedNanos), registry.silentMillis(target));
+            if (silent < grace.toMillis()) {
+                writeStatus(msv, MayastorVolume.OFFLINE, "being deleted: waiting up to " + ((grace.toMillis() - silent + 999) / 1000)
+                                + " s for node " + target + " to take its nexus down", msv.getStatus().getNexus(),
+                        msv.getStatus().getReplicas(), msv.getSpec().getRequiredBytes());
+                later.accept(name, Duration.ofMillis(grace.toMillis() - silent + 50));
+                return;
+            }
         }
         for (String node : world.nexuses.keySet()) {
             if (world.nexus(node, uuid).isPresent()) {
@@ -1101,12 +1110,14 @@ public final class VolumeOperator {
         // a storage node away may hold one too (recorded or not: a pass may have died before its record):
         // its node keeps the name until it is back, written before the volume can go
         for (NodeRegistry.NodeState n : world.nodes.values()) {
-            if (n.storage() && !world.reachable(n.id())) {
+            if ((n.storage() || n.id().equals(target)) && !world.reachable(n.id())) {
                 MayastorNode msn = store.change(MayastorNode.class, n.id(), node -> node != null
                         && editDeleted(node, names -> names.add(replicaName)));
                 LOG.log(msn == null ? Level.WARNING : Level.INFO, "volume {0} deleted while node {1} is away: {2}", name, n.id(),
                         msn == null ? "it has no MayastorNode to remember the replica by; remove it there with 'mayastor ctl "
-                                + "replica destroy' if it holds one" : "its replica, if it holds one, is destroyed when it is back");
+                                + "replica destroy' if it holds one" : n.id().equals(target)
+                                ? "its nexus, and its replica if it holds one, are destroyed when it is back"
+                                : "its replica, if it holds one, is destroyed when it is back");
             }
         }
         msv.getMetadata().getFinalizers().remove(Kinds.FINALIZER);
@@ -1134,6 +1145,14 @@ public final class VolumeOperator {
             Set<String> deleted = deleted(msn);
             if (deleted.isEmpty() || !world.reachable(node)) {
                 continue;
+            }
+            for (Nexus nexus : world.nexuses.getOrDefault(node, List.of())) {
+                // the operator names a nexus by its volume's uid, its replicas by that uid with the prefix
+                if (deleted.contains(REPLICA_PREFIX + nexus.getUuid()) && nexus.getName().equals(nexus.getUuid())) {
+                    destroyNexus(world, node, nexus.getUuid(), REPLICA_PREFIX + nexus.getUuid());
+                    LOG.log(Level.INFO, "nexus {0} on {1} belonged to a volume deleted while the node was away: destroyed",
+                            nexus.getUuid(), node);
+                }
             }
             for (Replica r : world.replicas.get(node)) {
                 if (deleted.contains(r.getName())) {
