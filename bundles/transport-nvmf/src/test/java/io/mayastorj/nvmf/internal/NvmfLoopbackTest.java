@@ -170,6 +170,41 @@ class NvmfLoopbackTest {
         assertEquals(0, remote.stats().inFlight());
     }
 
+    /**
+     * Review finding: an admin command's completion (a keep-alive, an Identify) handed I/O that waited
+     * for a slot to the admin queue, where its opcodes are admin commands: a flush became Delete I/O
+     * Submission Queue, a write-zeroes an Abort answered with success.
+     */
+    @Test
+    void ioWaitingForASlotNeverGoesOnTheAdminQueue() throws Exception {
+        MovingDevice device = new MovingDevice("slots");
+        device.holdFlushes = true;
+        BlockDevice remote = fx.connect(fx.target.share(device, ShareOptions.DEFAULT));
+        int n = 600; // more than the session's I/O queues hold: the rest wait for a slot
+        AtomicInteger ok = new AtomicInteger();
+        CountDownLatch done = new CountDownLatch(n);
+        for (int i = 0; i < n; i++) {
+            remote.flush((status, ignored) -> {
+                if (status.isSuccess()) {
+                    ok.incrementAndGet();
+                }
+                done.countDown();
+            }, null);
+        }
+        int seen = -1;
+        for (int i = 0; i < 100 && seen != device.flushes.get(); i++) { // until the queues are full
+            seen = device.flushes.get();
+            Thread.sleep(50);
+        }
+        assertTrue(seen < n, seen + " flushes at the device: some must wait for a slot");
+        remote.refreshSize(); // an Identify on the admin queue completes while they wait
+        device.holdFlushes = false;
+        device.held.forEach(Runnable::run);
+        assertTrue(done.await(30, TimeUnit.SECONDS), done.getCount() + " flushes unanswered");
+        assertEquals(n, ok.get(), "every flush succeeded");
+        assertEquals(n, device.flushes.get(), "every flush reached the device as a flush");
+    }
+
     @Test
     void refusesHostsThatAreNotAllowedAndSubsystemsThatDoNotExist() {
         BlockDevice disk = fx.malloc("guarded", 8, 512);

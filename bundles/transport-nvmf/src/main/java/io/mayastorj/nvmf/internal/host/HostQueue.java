@@ -445,12 +445,13 @@ final class HostQueue extends PduChannel {
         }
         ViewCache.release(r.view);
         // a read succeeds only with every byte in and every digest right — also when a target interleaves
-        // other commands' responses between its data and its own (the mark is the command's, not the queue's)
-        if (forced == null && status == Status.SUCCESS && r.data == HostRequest.Data.TO_HOST
+        // other commands' responses between its data and its own (the mark is the command's, not the queue's);
+        // a write only with every byte asked for and sent
+        if (forced == null && status == Status.SUCCESS && r.data != HostRequest.Data.NONE
                 && (r.digestFailed || r.received != r.length)) {
             if (!r.digestFailed) {
-                LOG.log(Level.WARNING, "{0}: command {1} completed with {2} of its {3} bytes sent: failed", peer(), r.cid,
-                        r.received, r.length);
+                LOG.log(Level.WARNING, "{0}: command {1} completed with {2} of its {3} bytes {4}: failed", peer(), r.cid,
+                        r.received, r.length, r.data == HostRequest.Data.TO_HOST ? "received" : "sent");
             }
             status = Status.TRANSIENT_TRANSPORT_ERROR;
         }
@@ -469,7 +470,11 @@ final class HostQueue extends PduChannel {
         } else if (done != null) {
             sink.ioDone(type, bytes, forced != null ? forced : Status.toIo(status), done, context);
         }
-        sink.slotFreed(this);
+        if (qid != 0) {
+            // I/O waiting for a slot goes on an I/O queue: on the admin queue its opcodes are admin
+            // commands (a Write Zeroes would be an Abort, answered success)
+            sink.slotFreed(this);
+        }
     }
 
     /** Once a second: a command older than the I/O timeout means the target is gone. */

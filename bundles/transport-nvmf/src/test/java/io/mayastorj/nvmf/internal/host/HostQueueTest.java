@@ -102,25 +102,86 @@ class HostQueueTest {
      * A target that interleaves (as SPDK may): command A's C2HData fails its digest, command B's
      * response comes next, then A's own, saying success. A fails; B, whose data was never bad, does not.
      */
-    @Test
-    void aReadWhoseDataFailedItsDigestFailsWhateverCameBetween() throws Exception {
-        CompletableFuture<HostQueue> opened = CompletableFuture.supplyAsync(() -> {
-            try {
-                return HostQueue.open(address(), reactors.reactors().get(0), 0, 4, NO_IO, TimeUnit.SECONDS.toNanos(30), false,
-                        true, 5000, (q, why) -> { });
-            } catch (IOException e) {
-                throw new java.io.UncheckedIOException(e);
-            }
-        }, java.util.concurrent.Executors.newSingleThreadExecutor());
-        try (SocketChannel peer = server.accept()) {
+    /** The queue a scripted target (the test) accepted: its ICReq read, an ICResp sent. */
+    private record Scripted(SocketChannel peer, ReadableByteChannel in, HostQueue queue) implements AutoCloseable {
+        @Override
+        public void close() throws IOException {
+            queue.reactor().execute(() -> queue.close(null));
+            peer.close();
+        }
+    }
+
+    private Scripted scripted(boolean dataDigest) throws Exception {
+        var opener = java.util.concurrent.Executors.newSingleThreadExecutor();
+        try {
+            CompletableFuture<HostQueue> opened = CompletableFuture.supplyAsync(() -> {
+                try {
+                    return HostQueue.open(address(), reactors.reactors().get(0), 0, 4, NO_IO, TimeUnit.SECONDS.toNanos(30),
+                            false, dataDigest, 5000, (q, why) -> { });
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            }, opener);
+            SocketChannel peer = server.accept();
             ReadableByteChannel in = Channels.newChannel(peer.socket().getInputStream());
             readFully(in, Pdu.IC_LENGTH);
             ByteBuffer icresp = ByteBuffer.allocate(Pdu.IC_LENGTH).order(ByteOrder.LITTLE_ENDIAN);
             Pdu.header(icresp, Pdu.IC_RESP, 0, Pdu.IC_LENGTH, 0, Pdu.IC_LENGTH);
-            icresp.put(Pdu.IC_DGST, (byte) Pdu.DGST_DATA);
+            icresp.put(Pdu.IC_DGST, (byte) (dataDigest ? Pdu.DGST_DATA : 0));
             icresp.putInt(Pdu.IC_MAXR2T_MAXH2CDATA, 131072);
             peer.write(icresp.clear());
-            HostQueue queue = opened.get(10, TimeUnit.SECONDS);
+            return new Scripted(peer, in, opened.get(10, TimeUnit.SECONDS));
+        } finally {
+            opener.shutdown();
+        }
+    }
+
+    /** A capsule response with status success for command CID. */
+    private static void succeed(SocketChannel peer, int cid) throws IOException {
+        ByteBuffer resp = ByteBuffer.allocate(Pdu.CAPSULE_RESP_HLEN).order(ByteOrder.LITTLE_ENDIAN);
+        Pdu.header(resp, Pdu.CAPSULE_RESP, 0, Pdu.CAPSULE_RESP_HLEN, 0, Pdu.CAPSULE_RESP_HLEN);
+        resp.putShort(Pdu.CQE_OFFSET + 12, (short) cid);
+        peer.write(resp.clear());
+    }
+
+    /** Review finding: a target that asked for half a write's data and then said success had the write succeed. */
+    @Test
+    void aWriteWhoseDataWasNotAllAskedForFails() throws Exception {
+        try (Scripted s = scripted(false)) {
+            int[] status = {-1};
+            DmaBuffer data = buffers.allocate(8192);
+            HostRequest r = s.queue().take();
+            r.opcode = 0x01; // Write
+            r.data = HostRequest.Data.TO_TARGET;
+            r.buffer = data;
+            r.bufferOffset = 0;
+            r.length = 8192;
+            r.admin = (st, dw0, dw1) -> status[0] = st;
+            s.queue().post(r);
+            readFully(s.in(), Pdu.CAPSULE_CMD_HLEN); // no data in the capsule: it waits for an R2T
+            ByteBuffer r2t = ByteBuffer.allocate(Pdu.R2T_HLEN).order(ByteOrder.LITTLE_ENDIAN);
+            Pdu.header(r2t, Pdu.R2T, 0, Pdu.R2T_HLEN, 0, Pdu.R2T_HLEN);
+            r2t.putShort(Pdu.DATA_CCCID, (short) r.cid);
+            r2t.putInt(Pdu.DATA_OFFSET, 0);
+            r2t.putInt(Pdu.DATA_LENGTH, 4096); // the first half only
+            s.peer().write(r2t.clear());
+            readFully(s.in(), Pdu.DATA_HLEN + 4096);
+            succeed(s.peer(), r.cid);
+            for (int i = 0; i < 200 && status[0] < 0; i++) {
+                Thread.sleep(10);
+            }
+            assertNotEquals(-1, status[0], "it completed");
+            assertNotEquals(Status.SUCCESS, status[0], "half its data never went: it is not written");
+            data.release();
+        }
+    }
+
+    @Test
+    void aReadWhoseDataFailedItsDigestFailsWhateverCameBetween() throws Exception {
+        try (Scripted s = scripted(true)) {
+            SocketChannel peer = s.peer();
+            ReadableByteChannel in = s.in();
+            HostQueue queue = s.queue();
 
             int[] statuses = {-1, -1};
             DmaBuffer[] data = {buffers.allocate(512), buffers.allocate(512)};
@@ -160,10 +221,7 @@ class HostQueueTest {
                     ok.putInt(Pdu.DATA_HLEN + 512, (int) crc.getValue());
                     peer.write(ok.clear());
                 }
-                ByteBuffer resp = ByteBuffer.allocate(Pdu.CAPSULE_RESP_HLEN).order(ByteOrder.LITTLE_ENDIAN);
-                Pdu.header(resp, Pdu.CAPSULE_RESP, 0, Pdu.CAPSULE_RESP_HLEN, 0, Pdu.CAPSULE_RESP_HLEN);
-                resp.putShort(Pdu.CQE_OFFSET + 12, (short) cid);
-                peer.write(resp.clear());
+                succeed(peer, cid);
             }
             for (int i = 0; i < 200 && (statuses[0] < 0 || statuses[1] < 0); i++) {
                 Thread.sleep(10);
@@ -171,7 +229,6 @@ class HostQueueTest {
             assertEquals(Status.SUCCESS, statuses[1], "B: its data was right");
             assertNotEquals(-1, statuses[0], "A completed");
             assertNotEquals(Status.SUCCESS, statuses[0], "A: its data failed its digest");
-            reactors.reactors().get(0).execute(() -> queue.close(null));
             data[0].release();
             data[1].release();
         }
