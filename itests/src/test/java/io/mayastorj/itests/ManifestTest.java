@@ -283,6 +283,9 @@ class ManifestTest {
                     assertNotNull(probe, c.getName() + " has a readiness and a liveness probe");
                     ContainerPort p = named(c, probe.getHttpGet().getPort());
                     assertEquals(port(arg(c, "--http-endpoint").orElseThrow()), p.getContainerPort(), c.getName());
+                    // the liveness check gives the reactors 2 s to answer; kubelet's default timeout is 1 s
+                    assertTrue(probe.getTimeoutSeconds() != null && probe.getTimeoutSeconds() >= 3,
+                            c.getName() + ": a probe's timeout longer than the reactors' 2 s: " + probe.getTimeoutSeconds());
                 }
                 assertEquals(String.valueOf(port(arg(c, "--http-endpoint").orElseThrow())),
                         t.getMetadata().getAnnotations().get("prometheus.io/port"), c.getName() + ": Prometheus scrapes /metrics there");

@@ -8,8 +8,12 @@ import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
+import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 
 /**
@@ -25,6 +29,11 @@ final class ProbeServer implements AutoCloseable {
 
     private final HttpServer server;
     private final ExecutorService executor;
+    /**
+     * Pages are written on a thread of their own: a metrics source that waits (a pool's lock held
+     * through a long create) must not hold a probe past kubelet's timeout, or it restarts a healthy node.
+     */
+    private final ThreadPoolExecutor pages;
 
     ProbeServer(InetSocketAddress address, Supplier<List<String>> live, Supplier<List<String>> ready, String metricsType,
                 Page metrics) throws IOException {
@@ -40,10 +49,38 @@ final class ProbeServer implements AutoCloseable {
             return t;
         });
         server.setExecutor(executor); // probes are rare and quick: one thread answers them in turn
+        pages = new ThreadPoolExecutor(1, 1, 0, TimeUnit.SECONDS, new ArrayBlockingQueue<>(4), r -> {
+            Thread t = new Thread(r, "http-metrics");
+            t.setDaemon(true);
+            return t;
+        });
         server.createContext("/healthz", exchange -> answer(exchange, live.get()));
         server.createContext("/readyz", exchange -> answer(exchange, ready.get()));
-        server.createContext("/metrics", exchange -> page(exchange, metricsType, metrics));
+        server.createContext("/metrics", exchange -> {
+            try {
+                pages.execute(() -> {
+                    try {
+                        page(exchange, metricsType, metrics);
+                    } catch (IOException | RuntimeException e) {
+                        exchange.close(); // the scraper went away, or a source failed: it asks again
+                    }
+                });
+            } catch (RejectedExecutionException e) {
+                busy(exchange); // scrapes pile up behind one that waits: refused rather than queued for ever
+            }
+        });
         server.start();
+    }
+
+    /** The port it listens on (the one the system chose for port 0). */
+    int port() {
+        return server.getAddress().getPort();
+    }
+
+    private static void busy(HttpExchange exchange) throws IOException {
+        try (exchange) {
+            exchange.sendResponseHeaders(503, -1);
+        }
     }
 
     private static void answer(HttpExchange exchange, List<String> problems) throws IOException {
@@ -85,5 +122,6 @@ final class ProbeServer implements AutoCloseable {
     public void close() {
         server.stop(0);
         executor.shutdownNow();
+        pages.shutdownNow();
     }
 }

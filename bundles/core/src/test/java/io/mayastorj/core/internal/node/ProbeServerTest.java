@@ -1,0 +1,60 @@
+package io.mayastorj.core.internal.node;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.net.InetSocketAddress;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+
+class ProbeServerTest {
+
+    private static HttpRequest get(int port, String path, int seconds) {
+        return HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path)).timeout(Duration.ofSeconds(seconds)).build();
+    }
+
+    /**
+     * Review finding: one thread answered probes and metrics in turn, so a scrape waiting for a
+     * metrics source (a pool's lock, held through the zeroing of a large pool's create) held every
+     * probe behind it past kubelet's one-second timeout: the node was restarted mid-I/O.
+     */
+    @Test
+    void aMetricsPageThatWaitsHoldsNoProbe() throws Exception {
+        CountDownLatch release = new CountDownLatch(1);
+        CountDownLatch writing = new CountDownLatch(1);
+        ProbeServer server = new ProbeServer(new InetSocketAddress("127.0.0.1", 0), List::of, List::of, "text/plain", out -> {
+            writing.countDown();
+            try {
+                release.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            out.write("m 1\n".getBytes());
+        });
+        HttpClient client = HttpClient.newHttpClient();
+        try {
+            CompletableFuture<HttpResponse<String>> scrape = client.sendAsync(get(server.port(), "/metrics", 30),
+                    HttpResponse.BodyHandlers.ofString());
+            assertEquals(true, writing.await(5, TimeUnit.SECONDS), "the page is being written");
+            for (String probe : List.of("/healthz", "/readyz")) {
+                HttpResponse<String> r = client.send(get(server.port(), probe, 1), HttpResponse.BodyHandlers.ofString());
+                assertEquals(200, r.statusCode(), probe);
+                assertEquals("ok\n", r.body(), probe);
+            }
+            release.countDown();
+            HttpResponse<String> page = scrape.get(10, TimeUnit.SECONDS);
+            assertEquals(200, page.statusCode());
+            assertEquals("m 1\n", page.body());
+        } finally {
+            release.countDown();
+            server.close();
+        }
+    }
+}
