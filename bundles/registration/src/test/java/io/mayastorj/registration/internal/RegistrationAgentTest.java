@@ -18,6 +18,7 @@ import io.nats.client.Connection;
 import io.nats.client.Nats;
 import io.nats.client.Subscription;
 import java.net.InetSocketAddress;
+import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -84,6 +85,58 @@ class RegistrationAgentTest {
         }
     }
 
+    /**
+     * Review finding: a NATS server gone without a reset (its host lost power, a partition) left the
+     * node's connection "connected" for minutes (the client's default pings: every 2 min), every
+     * beat published into a dead socket, and the node was offline to the control plane all along.
+     */
+    @Test
+    void aNatsServerThatVanishesWithoutAResetIsLeftWithinAFewBeats() throws Exception {
+        assumeTrue(NatsServerProcess.installed(), "nats-server is not installed");
+        try (NatsServerProcess nats = new NatsServerProcess(dir)) {
+            nats.start();
+            URI url = URI.create(nats.url());
+            try (StallingProxy proxy = new StallingProxy(new InetSocketAddress(url.getHost(), url.getPort()));
+                 Connection listener = Nats.connect(nats.url())) {
+                Subscription registry = listener.subscribe(RegistryMessage.SUBJECT);
+                RegistrationAgent agent = new RegistrationAgent(node(), "nats://127.0.0.1:" + proxy.port(), "",
+                        Duration.ofMillis(500));
+                try {
+                    assertNotNull(registry.nextMessage(Duration.ofSeconds(10)), "registered through the relay");
+                    proxy.stallAll();
+                    while (registry.nextMessage(Duration.ofMillis(300)) != null) {
+                        // what was on its way
+                    }
+                    assertNotNull(registry.nextMessage(Duration.ofSeconds(15)),
+                            "registered again over a new connection once the stalled one was given up");
+                } finally {
+                    agent.stop();
+                }
+            }
+        }
+    }
+
+    /** The same for the control plane's gRPC endpoint: calls that time out give the connection up. */
+    @Test
+    void aControlPlaneThatVanishesWithoutAResetIsLeftWithinAFewBeats() throws Exception {
+        BlockingQueue<String> calls = new LinkedBlockingQueue<>();
+        Server server = registrationServer(calls);
+        try (StallingProxy proxy = new StallingProxy(new InetSocketAddress("127.0.0.1", server.getPort()))) {
+            RegistrationAgent agent = new RegistrationAgent(node(), "", "127.0.0.1:" + proxy.port(), Duration.ofMillis(500));
+            try {
+                assertNotNull(calls.poll(10, TimeUnit.SECONDS), "registered through the relay");
+                proxy.stallAll();
+                Thread.sleep(300);
+                calls.clear();
+                assertNotNull(calls.poll(20, TimeUnit.SECONDS), "registered again over a new connection");
+            } finally {
+                agent.stop();
+            }
+        } finally {
+            server.shutdownNow();
+        }
+    }
+
     /** A beat that throws (here the ready check) does not end the heartbeat: the next beats come. */
     @Test
     void aBeatThatThrowsDoesNotStopTheHeartbeat() throws Exception {
@@ -110,22 +163,7 @@ class RegistrationAgentTest {
     @Test
     void overGrpcTheNodeCallsTheControlPlanesRegistrationService() throws Exception {
         BlockingQueue<String> calls = new LinkedBlockingQueue<>();
-        Server server = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
-                .addService(new RegistrationGrpc.RegistrationImplBase() {
-                    @Override
-                    public void register(RegisterRequest request, StreamObserver<Empty> response) {
-                        calls.add("register " + request.getId() + " " + request.getGrpcEndpoint() + " " + request.getHostNqn());
-                        response.onNext(Empty.getDefaultInstance());
-                        response.onCompleted();
-                    }
-
-                    @Override
-                    public void deregister(DeregisterRequest request, StreamObserver<Empty> response) {
-                        calls.add("deregister " + request.getId());
-                        response.onNext(Empty.getDefaultInstance());
-                        response.onCompleted();
-                    }
-                }).build().start();
+        Server server = registrationServer(calls);
         try {
             RegistrationAgent agent = new RegistrationAgent(node(), "", "127.0.0.1:" + server.getPort(), Duration.ofMillis(200));
             for (int beat = 0; beat < 2; beat++) {
@@ -142,5 +180,25 @@ class RegistrationAgentTest {
             server.shutdownNow();
         }
         assertTrue(server.awaitTermination(5, TimeUnit.SECONDS));
+    }
+
+    /** A Registration service that notes each call in CALLS. */
+    private static Server registrationServer(BlockingQueue<String> calls) throws java.io.IOException {
+        return NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
+                .addService(new RegistrationGrpc.RegistrationImplBase() {
+                    @Override
+                    public void register(RegisterRequest request, StreamObserver<Empty> response) {
+                        calls.add("register " + request.getId() + " " + request.getGrpcEndpoint() + " " + request.getHostNqn());
+                        response.onNext(Empty.getDefaultInstance());
+                        response.onCompleted();
+                    }
+
+                    @Override
+                    public void deregister(DeregisterRequest request, StreamObserver<Empty> response) {
+                        calls.add("deregister " + request.getId());
+                        response.onNext(Empty.getDefaultInstance());
+                        response.onCompleted();
+                    }
+                }).build().start();
     }
 }

@@ -33,6 +33,7 @@ public final class NatsRegistry implements AutoCloseable {
         this.registry = registry;
         Options options = new Options.Builder().server(url).connectionName("mayastor-control").maxReconnects(-1)
                 .reconnectWait(Duration.ofSeconds(1)).connectionTimeout(Duration.ofSeconds(3))
+                .pingInterval(Duration.ofSeconds(5)).maxPingsOut(2) // a server gone without a reset: left in 10-15 s
                 .connectionListener((c, event) -> LOG.log(Level.INFO, "NATS at {0}: {1}", url, event))
                 .build();
         // connectReconnectOnConnect returns only once a server answers: on the caller's thread it held the

@@ -42,7 +42,9 @@ public final class NatsNexusStore implements NexusStore, AutoCloseable {
     public NatsNexusStore(String url) throws IOException {
         this.url = url;
         Options options = new Options.Builder().server(url).connectionTimeout(Duration.ofSeconds(5))
-                .maxReconnects(-1).reconnectWait(Duration.ofMillis(500)).connectionName("mayastor-nexus").build();
+                .maxReconnects(-1).reconnectWait(Duration.ofMillis(500)).connectionName("mayastor-nexus")
+                // a server gone without a reset is left after two unanswered pings (10-15 s), not minutes
+                .pingInterval(Duration.ofSeconds(5)).maxPingsOut(2).build();
         try {
             connection = Nats.connect(options);
         } catch (IOException e) {
