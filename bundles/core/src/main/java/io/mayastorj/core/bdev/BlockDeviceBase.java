@@ -4,6 +4,7 @@ import io.mayastorj.core.buffer.DmaBuffer;
 import java.util.Objects;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
@@ -25,6 +26,12 @@ public abstract class BlockDeviceBase implements BlockDevice {
 
     private final LongAdder inFlight = new LongAdder();
     private volatile boolean closed;
+    /** Set by the one {@link #close()} that runs. */
+    private final AtomicBoolean closing = new AtomicBoolean();
+    /** Close returned with I/O in flight: the last completion releases the device. */
+    private volatile boolean closeDeferred;
+    /** {@link #doClose()} ran or is running, exactly once. */
+    private final AtomicBoolean released = new AtomicBoolean();
 
     private final LongAdder readOps = new LongAdder();
     private final LongAdder bytesRead = new LongAdder();
@@ -183,7 +190,13 @@ public abstract class BlockDeviceBase implements BlockDevice {
             errors.increment();
         }
         inFlight.decrement();
-        done.ioDone(status, context);
+        try {
+            done.ioDone(status, context);
+        } finally {
+            if (closeDeferred) {
+                releaseWhenDrained();
+            }
+        }
     }
 
     @Override
@@ -193,23 +206,49 @@ public abstract class BlockDeviceBase implements BlockDevice {
                 flushOps.sum(), errors.sum(), Math.max(0, inFlight.sum()));
     }
 
+    /**
+     * Refuses new I/O, waits up to 30 s for what is in flight, then releases the device. I/O that
+     * outlives the wait (a target that stopped answering), or a close from a thread that the
+     * remaining I/O needs to complete ({@link #mayWaitHere}), leaves the release to the last
+     * completion: resources that running I/O may touch are never freed under it, and never kept
+     * for good either (a file's lock held, a session reconnecting for ever). Only the first call
+     * does anything.
+     */
     @Override
     public final void close() {
-        if (closed) {
+        if (!closing.compareAndSet(false, true)) {
             return;
         }
         closed = true;
         // A submitter enters (increments) before it checks the flag, so once the flag is set
         // every I/O that got in is counted here, and none can get in after.
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(Long.getLong(CLOSE_WAIT_PROPERTY, 30_000));
+        boolean mayWait = mayWaitHere();
         while (inFlight.sum() > 0) {
-            if (System.nanoTime() - deadline > 0) {
-                onCloseTimeout(inFlight.sum());
+            if (!mayWait || System.nanoTime() - deadline > 0) {
+                if (mayWait) {
+                    onCloseTimeout(inFlight.sum());
+                }
+                closeDeferred = true;
+                releaseWhenDrained(); // it may have drained meanwhile, its completion not seeing the flag
                 return;
             }
             awaitProgress();
         }
-        doClose();
+        if (mayWait) {
+            release();
+        } else {
+            releaseElsewhere();
+        }
+    }
+
+    /**
+     * Whether {@link #close()} may wait on this thread for the I/O in flight: false on a thread
+     * that runs the device's completions in turn (a helper executing its queue), which would wait
+     * for itself.
+     */
+    protected boolean mayWaitHere() {
+        return true;
     }
 
     /**
@@ -223,20 +262,41 @@ public abstract class BlockDeviceBase implements BlockDevice {
     /** Releases the device's resources; no I/O is in flight. */
     protected abstract void doClose();
 
-    /**
-     * I/O did not drain within 30 s of close: resources that running I/O may still touch must not
-     * be released (a freed mapping would crash the node), so the default keeps them.
-     */
+    /** I/O did not drain within the close's wait: the device is released when it does. */
     protected void onCloseTimeout(long stillInFlight) {
         System.getLogger("mayastor.bdev").log(System.Logger.Level.ERROR,
-                "bdev {0}: {1} I/O still in flight {2} ms after close; its resources are kept", name, stillInFlight,
-                Long.getLong(CLOSE_WAIT_PROPERTY, 30_000));
+                "bdev {0}: {1} I/O still in flight {2} ms after close; the device is released when it ends", name,
+                stillInFlight, Long.getLong(CLOSE_WAIT_PROPERTY, 30_000));
+    }
+
+    private void release() {
+        if (released.compareAndSet(false, true)) {
+            doClose();
+        }
+    }
+
+    private void releaseWhenDrained() {
+        if (inFlight.sum() == 0) {
+            releaseElsewhere();
+        }
+    }
+
+    /** On a thread of its own: the thread that completed the last I/O may be one the release stops and awaits. */
+    private void releaseElsewhere() {
+        if (released.compareAndSet(false, true)) {
+            Thread t = new Thread(this::doClose, "close " + name);
+            t.setDaemon(true);
+            t.start();
+        }
     }
 
     private boolean enter() {
         inFlight.increment();
         if (closed) {
             inFlight.decrement();
+            if (closeDeferred) {
+                releaseWhenDrained(); // the last completion may have counted this one in
+            }
             return false;
         }
         return true;

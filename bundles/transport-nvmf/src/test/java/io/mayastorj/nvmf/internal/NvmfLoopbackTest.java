@@ -17,6 +17,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -203,6 +204,38 @@ class NvmfLoopbackTest {
         assertTrue(done.await(30, TimeUnit.SECONDS), done.getCount() + " flushes unanswered");
         assertEquals(n, ok.get(), "every flush succeeded");
         assertEquals(n, device.flushes.get(), "every flush reached the device as a flush");
+    }
+
+    /**
+     * Review finding: a bdev closed while its target did not answer gave up waiting for its I/O after
+     * the close's wait and kept everything for good: the session, its sockets, and a reconnect every
+     * few seconds once the timed-out I/O failed the connection, for as long as the node ran.
+     */
+    @Test
+    void aBdevClosedWhileItsTargetDoesNotAnswerIsReleasedOnceItsIoTimesOut() throws Exception {
+        try (NvmfFixture quick = new NvmfFixture(TimeUnit.SECONDS.toNanos(2))) {
+            MovingDevice device = new MovingDevice("mute");
+            BlockDevice remote = quick.connect(quick.target.share(device, ShareOptions.DEFAULT));
+            device.holdFlushes = true; // the target takes the flush and never answers it
+            CompletableFuture<IoStatus> flushed = new CompletableFuture<>();
+            remote.flush((status, ignored) -> flushed.complete(status), null);
+            System.setProperty("mayastor.bdev.close-wait-millis", "300");
+            try {
+                long start = System.nanoTime();
+                remote.close();
+                assertTrue(System.nanoTime() - start < TimeUnit.SECONDS.toNanos(2), "close returned after its wait");
+            } finally {
+                System.clearProperty("mayastor.bdev.close-wait-millis");
+            }
+            assertEquals(IoStatus.TIMED_OUT, flushed.get(10, TimeUnit.SECONDS), "the host timed the flush out");
+            for (int i = 0; i < 100 && !quick.host.bdevs().isEmpty(); i++) {
+                Thread.sleep(50);
+            }
+            assertEquals(List.of(), quick.host.bdevs(), "released once its I/O ended");
+            Thread.sleep(1500); // a reconnect would come within a second
+            assertEquals(List.of(), quick.host.bdevs());
+            device.held.forEach(Runnable::run);
+        }
     }
 
     @Test

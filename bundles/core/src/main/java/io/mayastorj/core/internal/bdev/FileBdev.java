@@ -44,6 +44,7 @@ abstract class FileBdev extends BlockDeviceBase {
     protected final boolean inMemory;
     private final int alignment;
     private final ExecutorService helper;
+    private volatile Thread helperThread;
     private volatile boolean unmapSupported = true;
     /** False once the kernel refused an asynchronous fdatasync on this file: flushes go to the helper. */
     private volatile boolean asyncFlush = true;
@@ -61,8 +62,15 @@ abstract class FileBdev extends BlockDeviceBase {
         helper = Executors.newSingleThreadExecutor(r -> {
             Thread t = new Thread(r, kind + "-helper " + file.name());
             t.setDaemon(true);
+            helperThread = t;
             return t;
         });
+    }
+
+    /** Not on the helper: what it has queued behind the running callback cannot run while that waits. */
+    @Override
+    protected boolean mayWaitHere() {
+        return Thread.currentThread() != helperThread;
     }
 
     @Override

@@ -101,6 +101,17 @@ abstract class ThreadQueue {
      * are reaped here, nested, since the reaper that would reap them is this very thread.
      */
     final void reapNested() {
+        boolean mine;
+        synchronized (this) {
+            mine = slots.inFlight() > 0;
+        }
+        if (!mine) {
+            // what is in flight is elsewhere (a reactor's ring, the helper): waiting in the kernel for this
+            // ring's completions would wait for ever
+            java.util.concurrent.locks.LockSupport.parkNanos(1_000_000);
+            submitWaiting();
+            return;
+        }
         int rc = awaitAndReap();
         if (rc < 0 && rc != -Errno.EINTR && errorLogs++ % 1000 == 0) {
             LOG.log(Level.ERROR, "bdev {0}: waiting for completions failed: {1}", bdev.name(), LibC.describe(-rc));

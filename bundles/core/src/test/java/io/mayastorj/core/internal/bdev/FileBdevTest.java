@@ -25,6 +25,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -71,6 +72,50 @@ abstract class FileBdevTest {
 
     MayastorException refused(String uri) {
         return assertThrows(MayastorException.class, () -> factory.create(BdevUri.parse(uri)));
+    }
+
+    /**
+     * Review finding: a callback on the helper thread closed its device while another request waited
+     * in the helper's queue behind it: the close waited 30 s for a request that could not run, then
+     * kept the file (and its lock) for good.
+     */
+    @Test
+    void aCallbackOnTheHelperClosesItsDeviceWithAnotherHelperRequestQueued() throws Exception {
+        FileBdev d = open(file("disk.img", 8 << 20), "");
+        CompletableFuture<Long> closeNanos = new CompletableFuture<>();
+        CompletableFuture<IoStatus> second = new CompletableFuture<>();
+        CountDownLatch queued = new CountDownLatch(1);
+        d.writeZeroes(0, 8, (status, ctx) -> {
+            try {
+                queued.await(5, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            long start = System.nanoTime();
+            d.close();
+            closeNanos.complete(System.nanoTime() - start);
+        }, null);
+        d.writeZeroes(8, 8, (s, c) -> second.complete(s), null); // behind the first on the helper
+        queued.countDown();
+        assertTrue(closeNanos.get(20, TimeUnit.SECONDS) < TimeUnit.SECONDS.toNanos(5), "the close returned soon");
+        assertEquals(IoStatus.SUCCESS, second.get(5, TimeUnit.SECONDS), "the queued request ran");
+        reopened("disk.img");
+    }
+
+    /** The file can be opened again soon: the device that had it released it (and its lock). */
+    void reopened(String name) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (true) {
+            try {
+                open(file(name, 8 << 20), "").close();
+                return;
+            } catch (RuntimeException inUse) {
+                if (System.nanoTime() > deadline) {
+                    throw inUse;
+                }
+                Thread.sleep(20);
+            }
+        }
     }
 
     @Test

@@ -235,6 +235,31 @@ abstract class ReactorQueueBdevTest extends FileBdevTest {
     }
 
     /**
+     * Review finding: a callback on the reaper closed its device while the device's other request
+     * ran on the helper: the close waited in the kernel for a completion of the reaper's own ring,
+     * which had nothing in flight (io_uring), for ever, holding the file's lock.
+     */
+    @Test
+    void aCallbackOnTheReaperClosesItsDeviceWhileTheHelperHasItsOtherRequest() throws Exception {
+        for (int round = 0; round < 5; round++) {
+            FileBdev d = open(file("disk.img", 8 << 20), "");
+            DmaBuffer b = buffers.allocate(4096);
+            CompletableFuture<Long> closeNanos = new CompletableFuture<>();
+            CompletableFuture<IoStatus> zeroed = new CompletableFuture<>();
+            d.write(b, 0, 0, 8, (status, ctx) -> {
+                d.writeZeroes(0, 2048, (s, c) -> zeroed.complete(s), null); // runs on the helper
+                long start = System.nanoTime();
+                d.close();
+                closeNanos.complete(System.nanoTime() - start);
+            }, null);
+            assertTrue(closeNanos.get(20, TimeUnit.SECONDS) < TimeUnit.SECONDS.toNanos(5), "the close returned soon");
+            assertEquals(IoStatus.SUCCESS, zeroed.get(5, TimeUnit.SECONDS));
+            b.release();
+            reopened("disk.img");
+        }
+    }
+
+    /**
      * Many requests in flight, their completions in one batch, the first one's callback closing
      * the device: every request completes exactly once and the close returns soon. A nested reap
      * (aio) overwrote the batch the outer one was handing out and waited for what it already held.

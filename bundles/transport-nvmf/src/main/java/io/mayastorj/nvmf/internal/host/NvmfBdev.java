@@ -378,7 +378,7 @@ final class NvmfBdev extends BlockDeviceBase implements HostQueue.IoSink {
         while ((p = waiting.poll()) != null) {
             finish(p.type(), p.buffer(), IoStatus.UNAVAILABLE, p.done(), p.context());
         }
-        if (closing) {
+        if (leaving()) {
             return;
         }
         LOG.log(Level.WARNING, "{0}: lost the connection ({1}); reconnecting", name(), why);
@@ -390,7 +390,7 @@ final class NvmfBdev extends BlockDeviceBase implements HostQueue.IoSink {
     }
 
     private synchronized void scheduleReconnect() {
-        if (closing) {
+        if (leaving()) {
             return;
         }
         long delay = retryMillis;
@@ -402,8 +402,13 @@ final class NvmfBdev extends BlockDeviceBase implements HostQueue.IoSink {
         }
     }
 
+    /** Closed, or closing: a close that waits for I/O the lost session never answers must not see it reconnect. */
+    private boolean leaving() {
+        return closing || isClosed();
+    }
+
     private void reconnect() {
-        if (closing || session != null) {
+        if (leaving() || session != null) {
             return;
         }
         int attempt;
@@ -422,7 +427,7 @@ final class NvmfBdev extends BlockDeviceBase implements HostQueue.IoSink {
                 return;
             }
             synchronized (this) {
-                if (closing) {
+                if (leaving()) {
                     fresh.close();
                     return;
                 }
