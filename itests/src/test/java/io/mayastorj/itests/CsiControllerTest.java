@@ -293,6 +293,12 @@ class CsiControllerTest {
                         .setCapacityRange(CapacityRange.newBuilder().setRequiredBytes(1L << 30)).build()));
         assertTrue(grow.startsWith("volume pvc-e2 cannot grow to 1073741824 bytes: "), grow);
         assertEquals(8 * MIB, volume("pvc-e2").getSize());
+        // review finding: a raw block volume's growth said no node expansion was needed, so the kubelet
+        // never called NodeExpandVolume, the only call that has the host rescan its device
+        assertTrue(controller().controllerExpandVolume(ControllerExpandVolumeRequest.newBuilder().setVolumeId("pvc-e2")
+                .setCapacityRange(CapacityRange.newBuilder().setRequiredBytes(8 * MIB)).setVolumeCapability(VolumeCapability
+                        .newBuilder().setBlock(VolumeCapability.BlockVolume.getDefaultInstance()).setAccessMode(mount("ext4")
+                                .getAccessMode())).build()).getNodeExpansionRequired(), "the host rescans a raw block device too");
         // no size to grow to: it once grew to the create's default, 1 GiB
         assertEquals("capacity_range.required_bytes is required: the size to grow to", refused(Status.Code.INVALID_ARGUMENT,
                 () -> controller().controllerExpandVolume(ControllerExpandVolumeRequest.newBuilder().setVolumeId("pvc-e2")

@@ -537,7 +537,6 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase i
             throw MayastorException.invalidArgument("capacity_range.required_bytes is required: the size to grow to");
         }
         long wanted = size(request.getCapacityRange().getRequiredBytes(), request.getCapacityRange().getLimitBytes());
-        boolean nodeExpansion = !request.hasVolumeCapability() || !request.getVolumeCapability().hasBlock();
         MayastorVolume grown;
         try {
             // also when the spec is that large already: an earlier call may have run out of time
@@ -552,7 +551,9 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase i
         }
         long now = grown.servedBytes();
         LOG.log(Level.INFO, "CSI: volume {0} is {1} bytes", request.getVolumeId(), now);
-        reply(response, ControllerExpandVolumeResponse.newBuilder().setCapacityBytes(now).setNodeExpansionRequired(nodeExpansion)
+        // a raw block volume too: neither target tells the host its size changed, and NodeExpandVolume is
+        // the only call that has the host rescan (the kubelet makes it only when asked to here)
+        reply(response, ControllerExpandVolumeResponse.newBuilder().setCapacityBytes(now).setNodeExpansionRequired(true)
                 .build());
     }
 }

@@ -176,15 +176,22 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
 
     // ---- stage ----
 
-    /** The file system a mount capability asks for (ext4 when it names none); refused when we cannot make it. */
-    private static String fsTypeOf(VolumeCapability capability) {
+    /**
+     * The file system of a mount: the StorageClass's {@code fsType} (in the volume context) when it
+     * names one, else the capability's, else ext4; refused when we cannot make it. The parameter
+     * comes first: the provisioner fills the capability with its default (ext4) when the class sets
+     * only ours, and a user who asked for xfs got ext4.
+     */
+    private static String fsTypeOf(VolumeCapability capability, Map<String, String> volumeContext) {
         if (capability.hasBlock()) {
             return "";
         }
         if (!capability.hasMount()) {
             throw MayastorException.invalidArgument("volume_capability needs an access type: block or mount");
         }
-        String fs = capability.getMount().getFsType().isBlank() ? Filesystems.SUPPORTED.get(0) : capability.getMount().getFsType();
+        String asked = volumeContext.getOrDefault("fsType", "").strip();
+        String fs = !asked.isEmpty() ? asked
+                : capability.getMount().getFsType().isBlank() ? Filesystems.SUPPORTED.get(0) : capability.getMount().getFsType();
         if (!Filesystems.SUPPORTED.contains(fs)) {
             throw MayastorException.invalidArgument("fsType '%s' is not supported: %s", fs, String.join(", ", Filesystems.SUPPORTED));
         }
@@ -231,7 +238,7 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
         }
         VolumeCapability capability = request.getVolumeCapability();
         checkAccessMode(capability);
-        String fsType = fsTypeOf(capability);
+        String fsType = fsTypeOf(capability, request.getVolumeContextMap());
         VolumeUri uri = VolumeUri.parse(request.getPublishContextMap().get("uri"));
         int ioTimeout = ioTimeout(request.getVolumeContextMap());
         Path staging = Path.of(request.getStagingTargetPath());
@@ -384,7 +391,7 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
         require(request.getStagingTargetPath(), "staging_target_path");
         VolumeCapability capability = request.getVolumeCapability();
         checkAccessMode(capability);
-        String fsType = fsTypeOf(capability);
+        String fsType = fsTypeOf(capability, request.getVolumeContextMap());
         Path target = Path.of(request.getTargetPath());
         boolean readOnly = request.getReadonly() || readOnlyMode(capability);
         locked(request.getVolumeId(), () -> {

@@ -550,6 +550,19 @@ class NodeServiceTest {
                 "resize2fs " + device), node.ran);
     }
 
+    /**
+     * Review finding: the StorageClass's fsType (in the volume context) was never read; the capability
+     * carries the provisioner's default (ext4), so a user who asked for xfs got ext4.
+     */
+    @Test
+    void theStorageClassesFsTypeComesBeforeTheProvisionersDefault() {
+        call(service::nodeStageVolume, stage("v1", URI, mount("ext4")).toBuilder().putVolumeContext("fsType", "xfs").build());
+        Path device = node.root.resolve("dev/nvme0n1");
+        assertTrue(node.ran.contains("mkfs.xfs -q " + device), node.ran.toString());
+        assertTrue(node.ran.contains("mount -t xfs " + device + " " + staging), node.ran.toString());
+        call(service::nodePublishVolume, publish("v1", mount("ext4"), false).toBuilder().putVolumeContext("fsType", "xfs").build());
+    }
+
     @Test
     void iscsiVolumesLogInAndFindTheirDiskByTargetAndLun() {
         String iqn = "iqn.2019-05.io.openebs:v1";
