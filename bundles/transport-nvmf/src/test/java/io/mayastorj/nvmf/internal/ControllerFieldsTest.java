@@ -229,6 +229,50 @@ class ControllerFieldsTest {
         }
     }
 
+    /**
+     * Review finding: a host that reconnected (a reset, error recovery) while a write of its earlier
+     * association was still at the bdev was let in at once; it sends that write again and newer ones,
+     * and the old write landed late over them. Its new admin Connect waits for the old write now.
+     */
+    @Test
+    void aHostsNewAssociationWaitsForItsEarlierWritesAtTheBdev() throws Exception {
+        MovingDevice device = new MovingDevice("again");
+        fx.target.share(device, new ShareOptions(java.util.List.of(), java.util.Map.of("cntlid.min", "300", "cntlid.max", "310")));
+        String nqn = "nqn.2019-05.io.openebs:again";
+        RawClient admin = new RawClient(fx.port());
+        RawClient io = new RawClient(fx.port());
+        admin.initialize(false, false);
+        int cntlid = admin.connect(nqn, HOST, 0, 31, 0xFFFF, 0).dw0() & 0xFFFF;
+        assertEquals(Status.SUCCESS, admin.enable().cqeStatus());
+        io.initialize(false, false);
+        assertEquals(Status.SUCCESS, io.connect(nqn, HOST, 1, 31, cntlid, 0).cqeStatus());
+        device.holdWrites = true;
+        io.send(io.capsule(RawClient.rw(Sqe.IO_WRITE, 1, 0, 1, 512, true), new byte[512]));
+        for (int i = 0; i < 100 && device.held.isEmpty(); i++) {
+            Thread.sleep(10);
+        }
+        assertEquals(1, device.held.size(), "the write is at the bdev");
+        io.close(); // the host drops the association, as a reset does
+        admin.close();
+        try (RawClient again = new RawClient(fx.port())) {
+            again.initialize(false, false);
+            java.util.concurrent.CompletableFuture<RawClient.Received> connected = java.util.concurrent.CompletableFuture
+                    .supplyAsync(() -> {
+                        try {
+                            return again.connect(nqn, HOST, 0, 31, 0xFFFF, 0);
+                        } catch (java.io.IOException e) {
+                            throw new java.io.UncheckedIOException(e);
+                        }
+                    });
+            Thread.sleep(500);
+            assertFalse(connected.isDone(), "not let in while its earlier write is at the bdev");
+            device.holdWrites = false;
+            device.held.forEach(Runnable::run);
+            assertEquals(Status.SUCCESS, connected.get(5, java.util.concurrent.TimeUnit.SECONDS).cqeStatus(),
+                    "let in once it ended");
+        }
+    }
+
     @Test
     void anaStateLogPagePathStatusesAndControllerIdRange() throws Exception {
         MovingDevice moving = new MovingDevice("moving");

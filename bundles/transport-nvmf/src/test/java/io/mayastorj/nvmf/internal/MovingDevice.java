@@ -13,8 +13,9 @@ final class MovingDevice extends BlockDeviceBase {
 
     volatile AccessState state = AccessState.OPTIMIZED;
     final java.util.concurrent.atomic.AtomicInteger flushes = new java.util.concurrent.atomic.AtomicInteger();
-    /** While set, flushes wait in {@link #held} until the test runs them. */
+    /** While set, flushes (and writes) wait in {@link #held} until the test runs them. */
     volatile boolean holdFlushes;
+    volatile boolean holdWrites;
     final java.util.List<Runnable> held = new java.util.concurrent.CopyOnWriteArrayList<>();
 
     MovingDevice(String name) {
@@ -48,7 +49,12 @@ final class MovingDevice extends BlockDeviceBase {
 
     @Override
     protected <C> void doWrite(DmaBuffer buffer, int bufferOffset, long lba, int blocks, IoCompletion<? super C> done, C context) {
-        complete(IoType.WRITE, (long) blocks * 512, IoStatus.SUCCESS, done, context);
+        Runnable written = () -> complete(IoType.WRITE, (long) blocks * 512, IoStatus.SUCCESS, done, context);
+        if (holdWrites) {
+            held.add(written);
+        } else {
+            written.run();
+        }
     }
 
     @Override

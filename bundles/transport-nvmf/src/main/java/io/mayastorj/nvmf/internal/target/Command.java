@@ -56,6 +56,8 @@ final class Command implements IoCompletion<Command>, Runnable, PduChannel.Sent 
     int inCapsule;
     /** When its R2T went out or its last H2CData came (System.nanoTime()): a write whose data stops is ended. */
     long dataSince;
+    /** An admin Connect waiting for the host's earlier commands at the bdev: since when (System.nanoTime()), or 0. */
+    long heldSince;
 
     /** The status decided so far (SCT << 8 | SC), or SUCCESS. */
     int status;
@@ -121,5 +123,6 @@ final class Command implements IoCompletion<Command>, Runnable, PduChannel.Sent 
         inCapsule = 0;
         step = 0;
         ioStatus = null;
+        heldSince = 0;
     }
 }

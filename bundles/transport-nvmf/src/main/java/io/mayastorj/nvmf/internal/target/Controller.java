@@ -7,6 +7,7 @@ import io.mayastorj.nvmf.internal.protocol.Ana;
 import io.mayastorj.nvmf.internal.protocol.ControllerRegisters;
 import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -206,6 +207,9 @@ final class Controller {
 
     enum Attach { OK, NO_SUCH_QUEUE, TAKEN, NOT_READY, GONE }
 
+    /** Every I/O queue attached, closed ones until their commands at the bdev have ended. */
+    private final List<TargetQueue> everyIoQueue = new java.util.concurrent.CopyOnWriteArrayList<>();
+
     /** An I/O queue's Connect; from the queue's reactor. */
     synchronized Attach attach(int qid, TargetQueue queue) {
         if (destroyed) {
@@ -221,7 +225,23 @@ final class Controller {
             return Attach.NOT_READY;
         }
         ioQueues[qid] = queue;
+        everyIoQueue.add(queue);
         return Attach.OK;
+    }
+
+    /** Its commands at the bdev now, over every I/O queue it had (they outlive a closed one); any thread. */
+    int atBdev() {
+        everyIoQueue.removeIf(q -> q.phase() == TargetQueue.Phase.CLOSED && q.atBdev() == 0);
+        int n = 0;
+        for (TargetQueue q : everyIoQueue) {
+            n += q.atBdev();
+        }
+        return n;
+    }
+
+    /** Every I/O queue it had is closed and has nothing at the bdev: it can write no more. */
+    boolean drained() {
+        return atBdev() == 0 && everyIoQueue.isEmpty();
     }
 
     /** An I/O queue closed. */

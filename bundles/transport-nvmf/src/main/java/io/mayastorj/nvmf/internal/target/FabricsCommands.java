@@ -9,6 +9,7 @@ import java.lang.System.Logger.Level;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.UUID;
+import java.util.concurrent.TimeUnit;
 
 /**
  * The Fabrics command set (opcode 7Fh) on one queue: Connect, which makes a controller (admin queue)
@@ -89,6 +90,9 @@ final class FabricsCommands {
         }
     }
 
+    /** How long an admin Connect waits for the commands of the host's earlier controller at the bdev. */
+    private static final long EARLIER_WAIT_NANOS = TimeUnit.SECONDS.toNanos(10);
+
     private void connect(Command c) {
         ByteBuffer data = c.buffer.bytes();
         int recfmt = c.cdw10 & 0xFFFF;
@@ -127,6 +131,9 @@ final class FabricsCommands {
         if (queueId == 0) {
             if (cntlid != CNTLID_ANY) {
                 refuseParameter(c, true, Sqe.CONNECT_DATA_CNTLID, "admin Connect for static controller " + cntlid);
+                return;
+            }
+            if (heldForEarlier(c, sub, hostnqn)) {
                 return;
             }
             joined = sub.newController(queue, hostnqn, hostid, kato);
@@ -168,6 +175,36 @@ final class FabricsCommands {
         queue.connected(sub, joined, queueId, sqsize + 1, (cattr & 0x4) == 0);
         c.dw0 = joined.cntlid();
         queue.respond(c);
+    }
+
+    /**
+     * A host that reconnects (a reset, error recovery) sends again what it had in flight, and newer
+     * writes after it: a write of its earlier association still at the bdev would land over them. Its
+     * admin Connect is answered once those have ended (as an iSCSI reinstatement is), or refused as
+     * Controller Busy (the host tries again) when they do not end in time. True while it is held.
+     */
+    private boolean heldForEarlier(Command c, Subsystem sub, String hostnqn) {
+        int earlier = sub.earlierAtBdev(hostnqn);
+        if (earlier == 0) {
+            return false;
+        }
+        long now = System.nanoTime();
+        if (c.heldSince == 0) {
+            c.heldSince = now;
+            LOG.log(Level.INFO, "{0}: Connect of host {1} to {2} waits for {3} command(s) of its earlier controller still "
+                    + "at the bdev", queue.peer(), hostnqn, sub.nqn(), earlier);
+        } else if (now - c.heldSince > EARLIER_WAIT_NANOS) {
+            refuse(c, Status.CONNECT_CONTROLLER_BUSY, 0, "host " + hostnqn + "'s earlier controller of " + sub.nqn()
+                    + " still has " + earlier + " command(s) at the bdev after "
+                    + TimeUnit.NANOSECONDS.toSeconds(EARLIER_WAIT_NANOS) + " s");
+            return true;
+        }
+        queue.reactor().schedule(2, TimeUnit.MILLISECONDS, () -> {
+            if (queue.phase() != TargetQueue.Phase.CLOSED) { // closed: the command went with the queue
+                connect(c);
+            }
+        });
+        return true;
     }
 
     private void refuse(Command c, int status, int dw0, String why) {

@@ -209,11 +209,13 @@ final class IoCommands {
     private void toBdev(Command c) {
         c.state = Command.State.IN_BDEV;
         subsystem.inFlight.incrementAndGet();
+        queue.enteredBdev();
     }
 
     /** The bdev answered (on this reactor, from {@link Command#run}). */
     void bdevDone(Command c) {
         subsystem.inFlight.decrementAndGet();
+        queue.leftBdev();
         if (queue.phase() == TargetQueue.Phase.CLOSED) {
             queue.release(c);
             return;

@@ -32,6 +32,8 @@ final class Subsystem {
     private final List<String> allowedHosts;
     private final String serial;
     private final Map<Integer, Controller> controllers = new TreeMap<>();
+    /** Controllers that ended, until their queues have closed and their commands at the bdev ended. */
+    private final List<Controller> draining = new ArrayList<>();
     private final int minCntlid;
     private final int maxCntlid;
     private int nextCntlid;
@@ -154,6 +156,25 @@ final class Subsystem {
 
     synchronized void removed(Controller controller) {
         controllers.remove(controller.cntlid(), controller);
+        if (!controller.drained()) {
+            draining.add(controller); // its queues close after this, and may still submit until they do
+        }
+    }
+
+    /**
+     * Commands of the host's controllers (live, or gone with commands still at the bdev) at the bdev
+     * now: what its earlier association may still write.
+     */
+    synchronized int earlierAtBdev(String hostNqn) {
+        draining.removeIf(Controller::drained);
+        int n = 0;
+        for (Controller c : controllers.values()) {
+            n += c.hostNqn().equals(hostNqn) ? c.atBdev() : 0;
+        }
+        for (Controller c : draining) {
+            n += c.hostNqn().equals(hostNqn) ? c.atBdev() : 0;
+        }
+        return n;
     }
 
     /** Disconnects every host; new Connects are refused. */

@@ -73,6 +73,21 @@ final class TargetQueue extends PduChannel {
     private volatile int qid = -1;
     /** Commands the host may have outstanding: 1 (its Connect) until Connect says more. */
     private volatile int depth = 1;
+    /**
+     * Its commands at the bdev, written on its reactor only; read from others (a Connect of the same
+     * host, waiting for them) with acquire semantics, which costs the I/O path no fence.
+     */
+    private int atBdev;
+    private static final java.lang.invoke.VarHandle AT_BDEV;
+
+    static {
+        try {
+            AT_BDEV = java.lang.invoke.MethodHandles.lookup().findVarHandle(TargetQueue.class, "atBdev", int.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
     // read by the shell from other threads: racy, for display only
     private int inFlight;
     private long commands;
@@ -109,6 +124,21 @@ final class TargetQueue extends PduChannel {
 
     Reactor reactor() {
         return reactor;
+    }
+
+    /** A command of this queue went to the bdev; on its reactor. */
+    void enteredBdev() {
+        AT_BDEV.setRelease(this, atBdev + 1);
+    }
+
+    /** The bdev answered one; on its reactor. */
+    void leftBdev() {
+        AT_BDEV.setRelease(this, atBdev - 1);
+    }
+
+    /** Its commands at the bdev now, also once it closed; any thread. */
+    int atBdev() {
+        return (int) AT_BDEV.getAcquire(this);
     }
 
     Phase phase() {
