@@ -29,7 +29,9 @@ import org.osgi.framework.wiring.FrameworkWiring;
  * the jar goes. A jar is acted on once its size and time stay the same for one look, so a copy in
  * progress is never installed half-written. Felix keeps its own copy of each jar, so the file may
  * be replaced or removed at any time. Transports that come and go this way keep their shares: the
- * share manager re-establishes them when the transport is back.
+ * share manager re-establishes them when the transport is back. A jar with the symbolic name of a
+ * plugin deployed from another file replaces that plugin (copy the new version in, then remove the
+ * old file).
  *
  * <p>A plugin's settings live beside it, as Felix fileinstall keeps them: {@code PID.cfg}, a
  * properties file, becomes the Config Admin configuration of that PID when it appears or changes
@@ -57,6 +59,8 @@ final class PluginWatcher implements AutoCloseable {
     private final Set<String> ownPids;
     private final Thread thread;
     private volatile boolean stopped;
+    /** Why the last look failed (the directory gone, a surprise): said once until it changes. */
+    private String lookFailure;
 
     /** @param ownPids the PIDs the runtime's own settings configure: a plugin's .cfg may not set them */
     PluginWatcher(BundleContext context, Configurations configurations, Path dir, Set<String> ownPids) throws IOException {
@@ -83,8 +87,20 @@ final class PluginWatcher implements AutoCloseable {
                 return;
             }
             if (!stopped) {
-                scan(false);
+                try {
+                    scan(false);
+                } catch (RuntimeException e) { // the watcher goes on: a thread that died here ended hot deployment silently
+                    failedLook(e.toString());
+                }
             }
+        }
+    }
+
+    private void failedLook(String why) {
+        if (!why.equals(lookFailure)) {
+            lookFailure = why;
+            LOG.log(Level.WARNING, "cannot look at the plugin directory {0}: {1}; trying again every second",
+                    new Object[] {dir, why});
         }
     }
 
@@ -98,9 +114,13 @@ final class PluginWatcher implements AutoCloseable {
                     // removed while listing
                 }
             }
-        } catch (IOException e) {
-            LOG.log(Level.WARNING, "cannot list the plugin directory {0}: {1}", new Object[] {dir, e.getMessage()});
+        } catch (IOException | java.io.UncheckedIOException e) {
+            failedLook(e.toString());
             return;
+        }
+        if (lookFailure != null) {
+            lookFailure = null;
+            LOG.log(Level.INFO, "the plugin directory {0} can be read again", dir);
         }
         boolean changed = false;
         for (Path jar : Map.copyOf(bundles).keySet()) {
@@ -212,6 +232,19 @@ final class PluginWatcher implements AutoCloseable {
     }
 
     private boolean install(Path jar, Seen seen) {
+        Path before = deployedAs(symbolicName(jar), jar);
+        if (before != null) {
+            // a new version copied in beside the old (the way plugins are upgraded: cp, then rm): it
+            // replaces that bundle, rather than run beside it and lose its port or its protocol to it
+            Bundle b = bundles.remove(before);
+            bundles.put(jar, b);
+            if (unstarted.containsKey(before)) {
+                unstarted.put(jar, unstarted.remove(before));
+            }
+            LOG.log(Level.INFO, "plugin {0}: {1} replaces {2}", new Object[] {b.getSymbolicName(), jar.getFileName(),
+                    before.getFileName()});
+            return update(jar, seen);
+        }
         try (InputStream in = Files.newInputStream(jar)) {
             Bundle b = context.installBundle(jar.toUri().toString(), in);
             deployed.put(jar, seen);
@@ -230,8 +263,9 @@ final class PluginWatcher implements AutoCloseable {
 
     private boolean update(Path jar, Seen seen) {
         Bundle b = bundles.get(jar);
+        String before = b.getVersion().toString();
+        long revised = b.getLastModified();
         try (InputStream in = Files.newInputStream(jar)) {
-            String before = b.getVersion().toString();
             b.update(in);
             deployed.put(jar, seen);
             LOG.log(Level.INFO, "plugin {0} updated from {1} to {2}", new Object[] {b.getSymbolicName(), before, b.getVersion()});
@@ -241,9 +275,43 @@ final class PluginWatcher implements AutoCloseable {
             return true;
         } catch (IOException | BundleException | RuntimeException e) {
             deployed.put(jar, seen);
+            if (b.getLastModified() != revised && b.getState() != Bundle.UNINSTALLED) {
+                // the new revision is in, only its start failed (a package another plugin brings): tried
+                // again every look, as an install's is
+                LOG.log(Level.INFO, "plugin {0} updated from {1} to {2}", new Object[] {b.getSymbolicName(), before,
+                        b.getVersion()});
+                String why = String.valueOf(e.getMessage());
+                unstarted.put(jar, why);
+                LOG.log(Level.WARNING, "plugin {0} {1} cannot start (tried again every second): {2}",
+                        new Object[] {b.getSymbolicName(), b.getVersion(), why});
+                return true;
+            }
             LOG.log(Level.WARNING, "plugin {0} could not be updated: {1}", new Object[] {jar.getFileName(), e.getMessage()});
             return false;
         }
+    }
+
+    /** The Bundle-SymbolicName in a jar's manifest, without its directives; null when it has none. */
+    private static String symbolicName(Path jar) {
+        try (java.util.jar.JarFile j = new java.util.jar.JarFile(jar.toFile())) {
+            String name = j.getManifest() == null ? null : j.getManifest().getMainAttributes().getValue(Constants.BUNDLE_SYMBOLICNAME);
+            return name == null ? null : name.split(";", 2)[0].strip();
+        } catch (IOException e) {
+            return null;
+        }
+    }
+
+    /** The file another plugin of this symbolic name was deployed from, or null. */
+    private Path deployedAs(String symbolicName, Path jar) {
+        if (symbolicName == null) {
+            return null;
+        }
+        for (Map.Entry<Path, Bundle> e : bundles.entrySet()) {
+            if (!e.getKey().equals(jar) && symbolicName.equals(e.getValue().getSymbolicName())) {
+                return e.getKey();
+            }
+        }
+        return null;
     }
 
     /**

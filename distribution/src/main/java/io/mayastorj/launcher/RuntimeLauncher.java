@@ -2,8 +2,10 @@ package io.mayastorj.launcher;
 
 import java.io.IOException;
 import java.io.PrintStream;
+import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -38,7 +40,11 @@ public final class RuntimeLauncher {
     private static final Logger LOG = Logger.getLogger("mayastor.launcher");
     private static final String STATE_FILTER = "(mayastor.node.state=*)";
     private static final Duration READY_TIMEOUT = Duration.ofSeconds(60);
-    private static final Duration STOP_TIMEOUT = Duration.ofSeconds(15);
+    /**
+     * How long a stop may take before the JVM ends regardless: within the pod's grace period (60 s,
+     * deploy/), as a nexus draining a child that stopped answering, or a pool's export, take their time.
+     */
+    private static final Duration STOP_TIMEOUT = Duration.ofSeconds(50);
 
     private final RuntimeSettings settings;
     private final Path bundleDir;
@@ -46,6 +52,8 @@ public final class RuntimeLauncher {
     private final PrintStream out;
     /** The stop was the launcher's (a signal, a start-up failure), which says so itself. */
     private final java.util.concurrent.atomic.AtomicBoolean announced = new java.util.concurrent.atomic.AtomicBoolean();
+    /** The state directory's lock, held for the process's life. */
+    private FileChannel stateLock;
 
     public RuntimeLauncher(RuntimeSettings settings, Path bundleDir, boolean console, PrintStream out) {
         this.settings = settings;
@@ -63,6 +71,22 @@ public final class RuntimeLauncher {
         }
         Instant jvmStart = ProcessHandle.current().info().startInstant().orElse(Instant.now());
         Files.createDirectories(settings.stateDir());
+        // a second process on this state directory would wipe the running one's bundle cache below
+        FileChannel lockFile = FileChannel.open(settings.stateDir().resolve("lock"), StandardOpenOption.CREATE,
+                StandardOpenOption.WRITE);
+        if (lockFile.tryLock() == null) {
+            lockFile.close();
+            throw new IOException("the state directory " + settings.stateDir() + " is in use by another mayastor process");
+        }
+        stateLock = lockFile; // held until the process ends
+        Path pluginDir = settings.pluginDir(bundleDir.toAbsolutePath().getParent());
+        if (pluginDir != null) {
+            try {
+                Files.createDirectories(pluginDir); // before the node says it is ready, not after
+            } catch (IOException e) {
+                throw new IOException("the plugins directory " + pluginDir + " cannot be made: " + e, e);
+            }
+        }
 
         Framework framework = new FrameworkFactory().newFramework(frameworkProperties());
         framework.init();
@@ -104,7 +128,6 @@ public final class RuntimeLauncher {
             return fail(framework, hook);
         }
 
-        Path pluginDir = settings.pluginDir(bundleDir.toAbsolutePath().getParent());
         try (configurations; PluginWatcher plugins = pluginDir == null ? null
                 : new PluginWatcher(context, configurations, pluginDir, settings.ownPids())) {
             if (plugins != null) {
@@ -203,14 +226,17 @@ public final class RuntimeLauncher {
     }
 
     private void stop(Framework framework, String why) {
-        if (framework.getState() != Bundle.ACTIVE && framework.getState() != Bundle.STARTING) {
+        int state = framework.getState();
+        if (state != Bundle.ACTIVE && state != Bundle.STARTING && state != Bundle.STOPPING) {
             return;
         }
         announced.set(true);
         long start = System.nanoTime();
         LOG.info("stopping " + settings.title() + " (" + why + ")");
         try {
-            framework.stop();
+            if (state != Bundle.STOPPING) {
+                framework.stop();
+            } // else stopping already (the console's exit): the JVM must not end under that stop either
             FrameworkEvent event = framework.waitForStop(STOP_TIMEOUT.toMillis());
             if (event.getType() == FrameworkEvent.WAIT_TIMEDOUT) {
                 LOG.warning(settings.title() + " did not stop within " + STOP_TIMEOUT.toSeconds() + " s");

@@ -79,6 +79,44 @@ class NodeStartupTest {
         }
     }
 
+    /**
+     * Review findings: a second node on the same state directory wiped the running one's bundle
+     * cache before it failed on a port; a plugins directory that could not be made was found only
+     * after the node had said it was ready (registered, probes passing), and it then exited.
+     */
+    @Test
+    void aStateDirectoryInUseAndAPluginsDirectoryThatCannotBeMadeStopTheNodeBeforeReady() throws Exception {
+        Path state = Scratch.dir("mayastor-state-lock");
+        String endpoint = "127.0.0.3:" + DistributionTest.freePort("127.0.0.3");
+        try (Mayastor.NodeProcess first = new Mayastor.NodeProcess("--node-id", "first", "--grpc-endpoint", endpoint,
+                "--nvmf-address", "127.0.0.3", "--nvmf-port", String.valueOf(DistributionTest.freePort("127.0.0.3")),
+                "--iscsi-address", "127.0.0.3", "--iscsi-port", String.valueOf(DistributionTest.freePort("127.0.0.3")),
+                "--state-dir", state.toString(), "--buffers-mb", "8")) {
+            assertNotNull(first.await(l -> l.startsWith("mayastor node first ready"), 60), first.output());
+            long cached;
+            try (var files = Files.walk(state.resolve("felix-cache"))) {
+                cached = files.count();
+            }
+            // on the first one's endpoint: had it started, it would have stopped there (once it had wiped the cache)
+            Mayastor.Result second = Mayastor.run("node", "--node-id", "second", "--grpc-endpoint", endpoint,
+                    "--state-dir", state.toString(), "--buffers-mb", "8");
+            assertEquals(1, second.exit(), second.out() + second.err());
+            assertTrue(second.err().contains("the state directory " + state + " is in use by another mayastor process"),
+                    second.err());
+            assertFalse(second.out().contains(" ready"), second.out());
+            try (var files = Files.walk(state.resolve("felix-cache"))) {
+                assertEquals(cached, files.count(), "the running node's bundle cache is untouched");
+            }
+        }
+        Path notADirectory = Files.writeString(Scratch.dir("mayastor-plugins-file").resolve("plugins"), "a file");
+        Mayastor.Result plugins = Mayastor.run("node", "--node-id", "plugged", "--grpc-endpoint",
+                "127.0.0.3:" + DistributionTest.freePort("127.0.0.3"), "--state-dir", Scratch.dir("mayastor-plugged").toString(),
+                "--buffers-mb", "8", "--plugins-dir", notADirectory.toString());
+        assertEquals(1, plugins.exit(), plugins.out() + plugins.err());
+        assertTrue(plugins.err().contains("the plugins directory " + notADirectory + " cannot be made"), plugins.err());
+        assertFalse(plugins.out().contains(" ready"), "said before it is ready: " + plugins.out());
+    }
+
     @Test
     void badSettingsAreUsageErrors() throws Exception {
         Mayastor.Result noId = Mayastor.run("node");
