@@ -2,6 +2,7 @@ package io.mayastorj.iscsi.internal.target;
 
 import io.mayastorj.core.bdev.BlockDevice;
 import io.mayastorj.core.bdev.IoStatus;
+import io.mayastorj.core.bdev.IoType;
 import io.mayastorj.core.buffer.BufferPool;
 import io.mayastorj.core.buffer.DmaBuffer;
 import io.mayastorj.iscsi.internal.scsi.Cdb;
@@ -287,7 +288,9 @@ final class MediaCommands {
         }
         int bs = session.lun.device().blockSize();
         ByteBuffer block = task.buffer.bytes().duplicate().limit(bs).position(0);
-        task.sameZeroes = block.mismatch(ByteBuffer.allocate(bs)) < 0;
+        // zeros go as write-zeroes where the device has it; elsewhere (a nexus over a child without it) they
+        // are written as any pattern is, not refused as a medium error
+        task.sameZeroes = block.mismatch(ByteBuffer.allocate(bs)) < 0 && session.lun.device().supports(IoType.WRITE_ZEROES);
         if (task.sameZeroes) {
             task.submitted = true;
             task.sameChunk = (int) task.sameLeft;
@@ -305,6 +308,7 @@ final class MediaCommands {
             pattern.bytes().put(i * bs, task.buffer.bytes(), 0, bs);
         }
         task.compare = pattern; // released with the task
+        task.samePatternBlocks = chunkBlocks;
         nextWriteSame(task);
     }
 
@@ -314,7 +318,9 @@ final class MediaCommands {
             return;
         }
         int bs = session.lun.device().blockSize();
-        task.sameChunk = (int) Math.min(task.sameLeft, task.compare.bytes().capacity() / bs);
+        // the blocks filled with the pattern, not the buffer's capacity: a larger buffer the pool handed out
+        // holds another transfer's data beyond them
+        task.sameChunk = (int) Math.min(task.sameLeft, task.samePatternBlocks);
         task.sameLeft -= task.sameChunk;
         task.submitted = true;
         session.lun.device().write(task.compare, 0, task.lba, task.sameChunk, task, task);

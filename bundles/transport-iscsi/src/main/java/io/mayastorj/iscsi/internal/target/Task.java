@@ -45,6 +45,8 @@ final class Task implements IoCompletion<Task>, Runnable {
     /** WRITE SAME: blocks still to write after the chunk in flight, and that chunk's size. */
     long sameLeft;
     int sameChunk;
+    /** Blocks of the pattern buffer that hold the pattern (the pool may hand out a larger buffer). */
+    int samePatternBlocks;
     boolean sameZeroes;
     /** COMPARE AND WRITE: 0 waiting for the LUN, 1 reading to compare, 2 writing; holds the LUN from 1 on. */
     int cawStage;
@@ -92,6 +94,7 @@ final class Task implements IoCompletion<Task>, Runnable {
         step = 0;
         sameLeft = 0;
         sameChunk = 0;
+        samePatternBlocks = 0;
         sameZeroes = false;
         cawStage = 0;
         buffer = null;

@@ -1,5 +1,6 @@
 package io.mayastorj.iscsi.internal.target;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import io.mayastorj.core.bdev.BdevUri;
@@ -53,6 +54,22 @@ class BdevErrorSenseTest {
             ScsiSession.Result sync = s.command(new byte[] {0x35, 0, 0, 0, 0, 0, 0, 0, 0, 0}, null, 0);
             assertEquals(Sense.MEDIUM_ERROR, senseKey(sync));
             assertEquals(Sense.WRITE_ERROR, sync.ascq(), "a failed cache flush is a write error");
+        }
+    }
+
+    /** Review finding: WRITE SAME of zeros on a device without write-zeroes was refused as a medium error. */
+    @Test
+    void writeSameOfZerosOnADeviceWithoutWriteZeroesWritesThem() throws Exception {
+        try (ScsiSession s = new ScsiSession(fx.target.address().getPort(), fx.iqn)) {
+            byte[] ones = new byte[8 * 512];
+            java.util.Arrays.fill(ones, (byte) 1);
+            assertEquals(Sense.GOOD, s.command(ScsiSession.write16(0, 8), ones, 0).status());
+            byte[] cdb = new byte[16];
+            cdb[0] = (byte) 0x93; // WRITE SAME(16) of a block of zeros over the 8
+            cdb[13] = 8;
+            ScsiSession.Result same = s.command(cdb, new byte[512], 0);
+            assertEquals(Sense.GOOD, same.status(), same.toString());
+            assertArrayEquals(new byte[8 * 512], s.command(ScsiSession.read16(0, 8), null, 4096).data());
         }
     }
 }

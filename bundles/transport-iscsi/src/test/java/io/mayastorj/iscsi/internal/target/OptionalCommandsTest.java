@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.mayastorj.core.bdev.BdevUri;
 import io.mayastorj.core.bdev.BlockDevice;
+import io.mayastorj.core.buffer.DmaBuffer;
 import io.mayastorj.core.internal.bdev.MallocBdevFactory;
 import io.mayastorj.core.transport.ShareOptions;
 import java.nio.ByteBuffer;
@@ -53,6 +54,57 @@ class OptionalCommandsTest {
 
     private ScsiSession session(String iqn) throws Exception {
         return new ScsiSession(fx.target.address().getPort(), iqn);
+    }
+
+    /**
+     * Review finding: WRITE SAME filled the blocks of the buffer it asked for with the pattern, then
+     * wrote as many blocks as the buffer it was given holds; the pool hands out a larger buffer when
+     * the size asked for has none free, and the rest of it (another transfer's data) was written.
+     */
+    @Test
+    void writeSameWritesThePatternAlsoFromALargerBufferThanItAskedFor() throws Exception {
+        try (ScsiSession s = session(fx.iqn)) {
+            byte[] one = new byte[10];
+            one[0] = 0x2A; // WRITE(10) of one block: the buffers of the small sizes it takes are carved now
+            one[8] = 1;
+            assertEquals(0, s.command(one, new byte[BLOCK], 0).status());
+            DmaBuffer dirty = fx.buffers.allocate(2 << 20);
+            for (int i = 0; i < dirty.capacity(); i++) {
+                dirty.bytes().put(i, (byte) 0xAA);
+            }
+            dirty.release();
+            List<DmaBuffer> held = new ArrayList<>(); // the 1 MiB buffers, until the pool offers the dirty 2 MiB one
+            while (true) {
+                DmaBuffer b = fx.buffers.allocate(1 << 20);
+                if (b == null || b.capacity() > (1 << 20)) {
+                    if (b != null) {
+                        b.release();
+                    }
+                    break;
+                }
+                held.add(b);
+            }
+            byte[] block = new byte[BLOCK];
+            Arrays.fill(block, (byte) 0x5A);
+            byte[] cdb = new byte[16];
+            cdb[0] = (byte) 0x93; // WRITE SAME(16), LBA 0
+            ByteBuffer.wrap(cdb).putInt(10, 4096); // 2 MiB of 512-byte blocks: more than one 1 MiB chunk
+            ScsiSession.Result written = s.command(cdb, block, 0);
+            held.forEach(DmaBuffer::release);
+            assertEquals(0, written.status(), written.toString());
+            for (int from = 0; from < 4096; from += 2048) {
+                byte[] read = new byte[16];
+                read[0] = (byte) 0x88; // READ(16)
+                ByteBuffer.wrap(read).putLong(2, from).putInt(10, 2048);
+                ScsiSession.Result r = s.command(read, null, 2048 * BLOCK);
+                assertEquals(0, r.status(), r.toString());
+                for (int i = 0; i < r.data().length; i++) {
+                    if (r.data()[i] != 0x5A) {
+                        throw new AssertionError("byte " + (from * BLOCK + i) + " is " + (r.data()[i] & 0xFF) + ", not the pattern");
+                    }
+                }
+            }
+        }
     }
 
     /**
