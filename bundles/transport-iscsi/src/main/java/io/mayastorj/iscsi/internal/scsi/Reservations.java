@@ -285,6 +285,27 @@ public final class Reservations {
      * CONFLICT as the status, or a {@link ScsiLun.Check} for a bad CDB or parameter list.
      */
     public synchronized int out(String nexus, byte[] cdb, ByteBuffer list, int listLength) throws ScsiLun.Check {
+        return out(nexus, cdb, list, listLength, new ArrayList<>());
+    }
+
+    /**
+     * As {@link #out(String, byte[], ByteBuffer, int)}; a PREEMPT AND ABORT that succeeds adds the
+     * nexuses it preempted to {@code aborted}: their tasks are to be aborted before it completes.
+     */
+    public synchronized int out(String nexus, byte[] cdb, ByteBuffer list, int listLength, List<String> aborted)
+            throws ScsiLun.Check {
+        preempted.clear();
+        int status = outLocked(nexus, cdb, list, listLength);
+        if (status == Sense.GOOD && (cdb[1] & 0x1F) == PREEMPT_AND_ABORT) {
+            aborted.addAll(preempted);
+        }
+        return status;
+    }
+
+    /** The nexuses the last PREEMPT removed (guarded by this). */
+    private final List<String> preempted = new ArrayList<>();
+
+    private int outLocked(String nexus, byte[] cdb, ByteBuffer list, int listLength) throws ScsiLun.Check {
         int action = cdb[1] & 0x1F;
         int scope = (cdb[2] & 0xF0) >>> 4;
         int type = cdb[2] & 0x0F;
@@ -437,6 +458,7 @@ public final class Reservations {
             removed.forEach(keys::remove);
             state = new State(s.spc2Holder, keys, s.generation + 1, nexus, type);
             removed.forEach(n -> attentions.post(n, Sense.REGISTRATIONS_PREEMPTED));
+            preempted.addAll(removed);
             if (s.type != type) {
                 keys.keySet().stream().filter(n -> !n.equals(nexus)).forEach(n -> attentions.post(n, Sense.RESERVATIONS_RELEASED));
             }
@@ -462,6 +484,7 @@ public final class Reservations {
         }
         state = new State(s.spc2Holder, keys, s.generation + 1, holder, held);
         removed.stream().filter(n -> !n.equals(nexus)).forEach(n -> attentions.post(n, Sense.REGISTRATIONS_PREEMPTED));
+        removed.stream().filter(n -> !n.equals(nexus)).forEach(preempted::add);
         return Sense.GOOD;
     }
 

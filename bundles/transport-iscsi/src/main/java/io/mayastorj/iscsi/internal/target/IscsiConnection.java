@@ -93,6 +93,19 @@ final class IscsiConnection {
         this.taskManagement = new TaskManagement(this, target, session, sequence, sender, dataPhase, tasks);
     }
 
+    /** Aborts every task (a PREEMPT AND ABORT of its nexus); completes once none is at the bdev. Any thread. */
+    CompletableFuture<Void> abortAllTasks() {
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        reactor().execute(() -> {
+            if (isClosed()) {
+                drained().whenComplete((r, e) -> done.complete(null));
+            } else {
+                taskManagement.abortAll().whenComplete((r, e) -> done.complete(null));
+            }
+        });
+        return done;
+    }
+
     Reactor reactor() {
         return reactor;
     }

@@ -376,6 +376,26 @@ public final class IscsiTarget implements Transport {
         return CompletableFuture.allOf(older.toArray(CompletableFuture[]::new));
     }
 
+    /**
+     * PREEMPT AND ABORT (SPC-4 §5.13.11.2.6): the tasks of the preempted nexuses on this device's LUN
+     * are aborted; completes once none of them is at the bdev, so that no write of a fenced host
+     * lands after the preempting one is told GOOD. Connections closed with writes at the bdev count too.
+     */
+    CompletableFuture<Void> abortTasksOf(BlockDevice device, java.util.Collection<String> nexuses) {
+        List<CompletableFuture<Void>> ends = new ArrayList<>();
+        for (IscsiConnection c : connections) {
+            if (c.serves(device) && nexuses.contains(c.nexus())) {
+                ends.add(c.abortAllTasks());
+            }
+        }
+        for (IscsiConnection gone : draining) {
+            if (gone.serves(device) && nexuses.contains(gone.nexus())) {
+                ends.add(gone.drained());
+            }
+        }
+        return CompletableFuture.allOf(ends.toArray(CompletableFuture[]::new));
+    }
+
     void closed(IscsiConnection connection) {
         connections.remove(connection);
         if (!connection.drained().isDone()) {

@@ -16,6 +16,8 @@ import io.mayastorj.iscsi.internal.scsi.Sense;
 import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
 import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * A session's SCSI commands, from the whole SCSI Command PDU to where each one goes: the CmdSN
@@ -345,8 +347,19 @@ final class ScsiCommands {
         ByteBuffer list = task.buffer == null ? ByteBuffer.allocate(0)
                 : task.buffer.bytes().duplicate().order(java.nio.ByteOrder.BIG_ENDIAN);
         try {
-            int status = session.reservations.out(session.nexus, task.cdb, list, length);
-            dataPhase.respond(task, status, null, task.received);
+            List<String> aborted = new ArrayList<>();
+            int status = session.reservations.out(session.nexus, task.cdb, list, length, aborted);
+            if (aborted.isEmpty()) {
+                dataPhase.respond(task, status, null, task.received);
+                return;
+            }
+            // PREEMPT AND ABORT: GOOD once the preempted hosts' tasks can no longer write (fence_scsi relies on it)
+            target.abortTasksOf(session.lunTarget.device(), aborted).whenComplete((done, failed) -> connection.reactor()
+                    .execute(() -> {
+                        if (!connection.isClosed()) {
+                            dataPhase.respond(task, status, null, task.received);
+                        }
+                    }));
         } catch (ScsiLun.Check c) {
             dataPhase.respond(task, Sense.CHECK_CONDITION, c.sense(), 0);
         }

@@ -5,6 +5,7 @@ import io.mayastorj.iscsi.internal.scsi.Sense;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 
 /**
  * Task management functions (RFC 7143 §11.5, SAM-5): ABORT TASK, ABORT TASK SET, LOGICAL UNIT RESET,
@@ -90,13 +91,31 @@ final class TaskManagement {
             sender.send(rsp, null);
             sender.postFlush();
         };
-        List<Task> waitFor = function == 7 ? List.of() : atBdev; // a cold reset closes the connection anyway
-        if (waitFor.isEmpty()) {
-            respond.run();
-            return;
-        }
         // "function complete" only once the aborted tasks can no longer change the medium: a write the
         // bdev still has could otherwise land after the initiator's retry, or after its next write there
+        whenDropped(function == 7 ? List.of() : atBdev, respond); // a cold reset closes the connection anyway
+    }
+
+    /**
+     * Every task of this connection aborted, for a PREEMPT AND ABORT of its nexus by another: completes
+     * once none of them is at the bdev any more. On the connection's reactor.
+     */
+    CompletableFuture<Void> abortAll() {
+        List<Task> atBdev = new ArrayList<>();
+        for (Task t : tasks.tasks()) {
+            abort(t, atBdev);
+        }
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        whenDropped(atBdev, () -> done.complete(null));
+        return done;
+    }
+
+    /** Runs {@code then} once every task of {@code waitFor} has come back from the bdev and been dropped. */
+    private static void whenDropped(List<Task> waitFor, Runnable then) {
+        if (waitFor.isEmpty()) {
+            then.run();
+            return;
+        }
         int[] left = {waitFor.size()};
         for (Task t : waitFor) {
             Runnable before = t.whenDropped; // aborted by an earlier request too, which waits as well
@@ -105,7 +124,7 @@ final class TaskManagement {
                     before.run();
                 }
                 if (--left[0] == 0) {
-                    respond.run();
+                    then.run();
                 }
             };
         }

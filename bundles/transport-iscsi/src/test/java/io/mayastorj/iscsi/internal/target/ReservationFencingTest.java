@@ -19,6 +19,7 @@ class ReservationFencingTest {
 
     private static final int REGISTER = 0x00;
     private static final int RESERVE = 0x01;
+    private static final int PREEMPT = 0x04;
     private static final int PREEMPT_AND_ABORT = 0x05;
     private static final int WRITE_EXCLUSIVE = 0x01;
     private IscsiFixture fx;
@@ -130,13 +131,57 @@ class ReservationFencingTest {
             byte[] data = new byte[4096];
             Arrays.fill(data, (byte) 'A');
             ScsiSession.Held held = a.writeUntilR2t(ScsiSession.write16(0, 8), data.length); // allowed: A holds it
-            assertEquals(Sense.GOOD, out(b, PREEMPT_AND_ABORT, WRITE_EXCLUSIVE, 0xB1, 0xA1).status(), "B fences A");
+            // PREEMPT (without abort, which would end A's write before its data came): the data is checked as it comes
+            assertEquals(Sense.GOOD, out(b, PREEMPT, WRITE_EXCLUSIVE, 0xB1, 0xA1).status(), "B fences A");
             ScsiSession.Result late = a.sendHeld(held, data);
             assertEquals(Sense.RESERVATION_CONFLICT, late.status(), "A's data came after it was fenced: " + late);
 
             ScsiSession.Result read = b.command(ScsiSession.read16(0, 8), null, 4096);
             assertEquals(Sense.GOOD, read.status());
             assertArrayEquals(new byte[4096], read.data(), "nothing of A's write reached the medium");
+        }
+    }
+
+    /**
+     * Review finding: PREEMPT AND ABORT was a PREEMPT — no task of the preempted host was aborted, and
+     * GOOD came at once, while a write of the fenced host was still at the bdev: it landed after the
+     * new owner was told it had the LUN, over what the new owner wrote (fence_scsi preempts and aborts).
+     */
+    @Test
+    void preemptAndAbortCompletesOnlyOnceThePreemptedHostsWritesAtTheBdevHaveEnded() throws Exception {
+        ControlledDisk disk = new ControlledDisk(new io.mayastorj.core.internal.bdev.MallocBdevFactory()
+                .create(io.mayastorj.core.bdev.BdevUri.parse("malloc:///aborted?size_mb=8&blk_size=512")));
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newCachedThreadPool();
+        try (IscsiFixture held = new IscsiFixture("aborted", disk)) {
+            int port = held.target.address().getPort();
+            ScsiSession a = new ScsiSession(port, held.iqn, "iqn.2026-12.test:node-a");
+            try (ScsiSession b = new ScsiSession(port, held.iqn, "iqn.2026-12.test:node-b")) {
+                assertEquals(Sense.GOOD, out(a, REGISTER, 0, 0, 0xA1).status());
+                assertEquals(Sense.GOOD, out(a, RESERVE, WRITE_EXCLUSIVE, 0xA1, 0).status());
+                assertEquals(Sense.GOOD, out(b, REGISTER, 0, 0, 0xB1).status());
+                byte[] old = new byte[512];
+                Arrays.fill(old, (byte) 'A');
+                disk.hold = true;
+                pool.submit(() -> a.command(ScsiSession.write16(0, 1), old, 0)); // aborted: never answered
+                for (int i = 0; i < 500 && disk.held.isEmpty(); i++) {
+                    Thread.sleep(10);
+                }
+                assertEquals(1, disk.held.size(), "A's write is at the bdev");
+                java.util.concurrent.Future<ScsiSession.Result> fence = pool.submit(
+                        () -> out(b, PREEMPT_AND_ABORT, WRITE_EXCLUSIVE, 0xB1, 0xA1));
+                Thread.sleep(500);
+                org.junit.jupiter.api.Assertions.assertFalse(fence.isDone(), "no GOOD while A's write is at the bdev");
+                disk.hold = false;
+                disk.release(); // A's write lands now, before B is told it has the LUN
+                assertEquals(Sense.GOOD, fence.get(10, java.util.concurrent.TimeUnit.SECONDS).status());
+                byte[] newer = new byte[512];
+                Arrays.fill(newer, (byte) 'B');
+                assertEquals(Sense.GOOD, b.command(ScsiSession.write16(0, 1), newer, 0).status());
+                assertArrayEquals(newer, b.command(ScsiSession.read16(0, 1), null, 512).data(), "the new owner's write stands");
+            }
+            a.close();
+        } finally {
+            pool.shutdownNow();
         }
     }
 }
