@@ -528,6 +528,16 @@ public final class Nexus extends BlockDeviceBase {
         for (SegmentMap log : topology.logs()) { // children that faulted while it was in flight
             log.mark(io.lba, io.blocks);
         }
+        if (io.topology != topology) {
+            // a child that took it, then faulted and came back while it was in flight: its earlier life's
+            // log is its new life's partial rebuild (which waits for this write) and in no log of now
+            for (Child c : io.topology.writable()) {
+                SegmentMap log = c.log;
+                if (c.state == Child.State.FAULTED && log != null) {
+                    log.mark(io.lba, io.blocks);
+                }
+            }
+        }
     }
 
     private void finish(NexusIo io, IoStatus status) {
@@ -560,6 +570,7 @@ public final class Nexus extends BlockDeviceBase {
             tookIt |= (failed & c.bit()) == 0;
         }
         IoStatus refused = null;
+        List<Child> rebuildingTookIt = new ArrayList<>(0);
         for (Child c : io.topology.writable()) {
             if ((failed & c.bit()) != 0) {
                 IoStatus s = io.statuses[c.slot];
@@ -576,9 +587,19 @@ public final class Nexus extends BlockDeviceBase {
                 }
             } else if (c.state == Child.State.ONLINE) {
                 survivor = true;
+            } else if (c.state == Child.State.REBUILDING) {
+                rebuildingTookIt.add(c);
             }
         }
         IoStatus worst = null;
+        if (!survivor && refused == null) {
+            // every child in sync failed it, one being rebuilt took it: past that range already, its copy
+            // would differ from theirs for good; it is rebuilt again
+            for (Child c : rebuildingTookIt) {
+                fault(c, Child.Reason.IO_FAILURE, io.type.name().toLowerCase().replace('_', ' ')
+                        + " failed on every child in sync but reached this one, being rebuilt", io);
+            }
+        }
         if (!survivor) {
             // every in-sync child failed it: the application gets the error; keep the child that failed least badly
             Child keep = null;
@@ -878,6 +899,9 @@ public final class Nexus extends BlockDeviceBase {
         } catch (IOException e) {
             throw new MayastorException(ErrorKind.UNAVAILABLE, "nexus " + name() + ": cannot record its children: " + e.getMessage());
         }
+        // copies wait for the lease too: the range locks fence this nexus's writes only, and a copy that read
+        // a segment before the old incarnation wrote it would land over that write on the child rebuilt
+        awaitingLease = checksOwnership && takesOver;
         for (Child c : initial) {
             if (c.state == Child.State.REBUILDING) {
                 startRebuild(c, null);
@@ -886,13 +910,17 @@ public final class Nexus extends BlockDeviceBase {
         ownershipSeenNanos = System.nanoTime();
         if (checksOwnership) {
             if (takesOver) {
-                awaitingLease = true;
                 LOG.log(Level.INFO, "nexus {0}: took its record over from incarnation {1}, which did not shut down cleanly; "
-                        + "it serves in {2} ms, once that one no longer trusts its record", name(), incarnation - 1,
-                        TimeUnit.NANOSECONDS.toMillis(TAKE_OVER_LEASE_NANOS));
+                        + "it serves (and rebuilds) in {2} ms, once that one no longer trusts its record", name(),
+                        incarnation - 1, TimeUnit.NANOSECONDS.toMillis(TAKE_OVER_LEASE_NANOS));
                 control.schedule(() -> {
                     awaitingLease = false;
                     lookAtRecord();
+                    List<Runnable> due = List.copyOf(afterLease);
+                    afterLease.clear();
+                    if (!fenced && !destroyed) {
+                        due.forEach(Runnable::run);
+                    }
                 }, TAKE_OVER_LEASE_NANOS, TimeUnit.NANOSECONDS);
             }
             ownershipTimer = control.scheduleWithFixedDelay(this::lookAtRecord, 1, 1, TimeUnit.SECONDS);
@@ -1024,8 +1052,17 @@ public final class Nexus extends BlockDeviceBase {
         c.rebuild = r;
         LOG.log(Level.INFO, "nexus {0}: rebuilding child {1} ({2})", name(), c.uri,
                 partial == null ? "in full, ranges that hold data" : "partial: " + partial.count() + " segments written while it was away");
-        afterEarlierWrites(r::start);
+        afterEarlierWrites(() -> {
+            if (awaitingLease) {
+                afterLease.add(r::start); // a start after an abort does nothing
+            } else {
+                r.start();
+            }
+        });
     }
+
+    /** Rebuilds that wait for a take-over's lease to end; control thread. */
+    private final List<Runnable> afterLease = new ArrayList<>();
 
     /** The rebuild of {@code c} finished: it is in sync now. Control thread. */
     void rebuilt(Child c, Rebuild r) {
