@@ -57,6 +57,9 @@ public abstract class FileBdevFactory implements BdevFactory {
         if (!uri.path().startsWith("/") || uri.path().length() < 2) {
             throw MayastorException.invalidArgument("'%s': %s needs an absolute path: %s:///PATH", uri, scheme, scheme);
         }
+        if (uri.path().indexOf('\0') >= 0) { // %00: no file has it in its name (it was an internal error, logged as a bug)
+            throw MayastorException.invalidArgument("'%s': a path cannot hold a NUL character", uri);
+        }
         return uri.path();
     }
 

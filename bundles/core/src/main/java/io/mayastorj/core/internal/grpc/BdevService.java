@@ -75,7 +75,7 @@ public final class BdevService extends BdevRpcGrpc.BdevRpcImplBase {
             // is not ours to destroy (a replica's, a nexus's: no URI) or that something else holds
             // keeps its share: the destroy below refuses it, and cutting the hosts off first would
             // have dropped a volume for nothing
-            registry.lookup(request.getName()).or(() -> registry.findByUri(request.getName()))
+            registry.lookup(request.getName()).or(() -> byUri(request.getName()))
                     .filter(device -> shares.status(device.name()).isPresent())
                     .filter(device -> registry.list().stream().anyMatch(i -> i.device() == device && i.uri() != null
                             && (i.claimedBy() == null || i.claimedBy().startsWith("share "))))
@@ -84,6 +84,18 @@ public final class BdevService extends BdevRpcGrpc.BdevRpcImplBase {
         registry.destroy(request.getName());
         response.onNext(Empty.getDefaultInstance());
         response.onCompleted();
+    }
+
+    /** The bdev a URI names; empty for a name that is no URI (a missing bdev's name: NOT_FOUND below, not a bad URI). */
+    private java.util.Optional<io.mayastorj.core.bdev.BlockDevice> byUri(String name) {
+        try {
+            return registry.findByUri(name);
+        } catch (MayastorException e) {
+            if (e.kind() == io.mayastorj.core.error.ErrorKind.INVALID_ARGUMENT) {
+                return java.util.Optional.empty();
+            }
+            throw e;
+        }
     }
 
     @Override

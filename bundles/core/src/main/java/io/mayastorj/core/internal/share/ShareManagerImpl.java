@@ -83,6 +83,7 @@ public final class ShareManagerImpl implements ShareManager {
             return;
         }
         LOG.log(Level.INFO, "transport {0} is available", protocol);
+        dropClosed();
         for (Share share : shares.values()) {
             if (share.protocol.equals(protocol) && share.state != ShareState.ACTIVE) {
                 establish(transport, share);
@@ -114,8 +115,38 @@ public final class ShareManagerImpl implements ShareManager {
         LOG.log(Level.INFO, "transport {0} went away; its shares wait for it", transport.protocol());
     }
 
+    /**
+     * Shares whose bdev was closed under them (the bundle that provides it stopped: its factory went,
+     * and the registry closed what it had made) are dropped with their claims: shared again, a closed
+     * device answered no I/O, and its name — free for a new bdev — could be neither unshared nor shared.
+     */
+    private void dropClosed() {
+        boolean dropped = shares.entrySet().removeIf(e -> {
+            if (!(e.getValue().claim.device() instanceof io.mayastorj.core.bdev.BlockDeviceBase b) || !b.isClosed()) {
+                return false;
+            }
+            Share share = e.getValue();
+            Transport transport = transports.get(share.protocol);
+            if (transport != null && share.state == ShareState.ACTIVE) {
+                try {
+                    transport.unshare(share.claim.device());
+                } catch (RuntimeException ex) {
+                    LOG.log(Level.WARNING, "transport {0} failed to unshare {1}: {2}", share.protocol, e.getKey(), ex.getMessage());
+                }
+            }
+            share.claim.close();
+            LOG.log(Level.WARNING, "the {0} share of {1} is dropped: its bdev was closed (the bundle that provides it stopped)",
+                    share.protocol, e.getKey());
+            return true;
+        });
+        if (dropped) {
+            publish();
+        }
+    }
+
     @Override
     public synchronized String share(String bdev, String protocol, ShareOptions options) {
+        dropClosed();
         Share existing = shares.get(bdev);
         if (existing != null) {
             if (existing.protocol.equals(protocol) && existing.options.equals(options)) {
@@ -161,6 +192,7 @@ public final class ShareManagerImpl implements ShareManager {
 
     @Override
     public synchronized void restore(String bdev, String protocol, ShareOptions options) {
+        dropClosed();
         if (shares.containsKey(bdev)) {
             return;
         }

@@ -136,6 +136,8 @@ class BdevServiceTest {
                 () -> create("foo:///x"));
         assertStatus(Status.Code.INVALID_ARGUMENT, "'malloc:///m0?size_mb=0': size_mb must be greater than zero",
                 () -> create("malloc:///m0?size_mb=0"));
+        assertStatus(Status.Code.INVALID_ARGUMENT, "'aio:///tmp/a%00b': a path cannot hold a NUL character",
+                () -> create("aio:///tmp/a%00b"));
     }
 
     @Test
@@ -148,6 +150,9 @@ class BdevServiceTest {
     void missingThingsAreNotFound() {
         assertStatus(Status.Code.NOT_FOUND, "bdev m0 not found",
                 () -> bdevs.destroy(DestroyBdevRequest.newBuilder().setName("m0").build()));
+        // forced, a name that is no URI: NOT_FOUND too (it was INVALID_ARGUMENT, which an idempotent cleanup does not expect)
+        assertStatus(Status.Code.NOT_FOUND, "bdev m0 not found",
+                () -> bdevs.destroy(DestroyBdevRequest.newBuilder().setName("m0").setForce(true).build()));
         assertStatus(Status.Code.NOT_FOUND, "bdev m0 not found",
                 () -> bdevs.list(ListBdevOptions.newBuilder().setName("m0").build()));
         Path missing = dir.resolve("missing.img");

@@ -62,8 +62,10 @@ class ShareManagerImplTest {
     private final RecordingTransport nvmf = new RecordingTransport("nvmf");
     private final ShareOptions hostA = new ShareOptions(List.of("nqn.host-a"), Map.of());
 
+    private final MallocBdevFactory malloc = new MallocBdevFactory();
+
     ShareManagerImplTest() {
-        registry.addFactory(new MallocBdevFactory());
+        registry.addFactory(malloc);
         registry.create("malloc:///m0?size_mb=1");
         registry.create("malloc:///m1?size_mb=1");
     }
@@ -172,6 +174,28 @@ class ShareManagerImplTest {
         MayastorException e = assertThrows(MayastorException.class, () -> shares.unshare("m1"));
         assertEquals(ErrorKind.NOT_FOUND, e.kind());
         assertEquals("bdev m1 is not shared", e.getMessage());
+    }
+
+    /**
+     * Review finding: the factory of a shared bdev went (its bundle recycled with the data plane's
+     * settings) and the registry closed the bdev; the transport, back, shared the closed device again
+     * (ACTIVE, every I/O failing), and its name, free for a new bdev, could be neither unshared nor
+     * shared. The share goes with its device.
+     */
+    @Test
+    void aShareWhoseBdevWasClosedByItsFactoryGoingIsDropped() {
+        shares.addTransport(nvmf);
+        shares.share("m0", "nvmf", hostA);
+        shares.removeTransport(nvmf); // the data plane's components restart together
+        registry.removeFactory(malloc);
+        RecordingTransport updated = new RecordingTransport("nvmf");
+        shares.addTransport(updated);
+        assertEquals(List.of(), updated.shared, "the closed device is not shared again");
+        assertTrue(shares.status("m0").isEmpty(), "its share is gone");
+        registry.addFactory(malloc);
+        registry.create("malloc:///m0?size_mb=1"); // the name is free: a new bdev
+        assertEquals("nvmf://127.0.0.1/m0?hosts=[nqn.host-a]", shares.share("m0", "nvmf", hostA));
+        assertEquals(ShareState.ACTIVE, shares.status("m0").orElseThrow().state());
     }
 
     @Test
