@@ -108,7 +108,9 @@ final class MediaCommands {
             dataPhase.respond(task, Sense.GOOD, null, 0); // the range is there; the medium is RAM or a file
             return;
         }
-        task.fua = isWrite(task.opcode) && task.opcode != ScsiLun.WRITE_6 && (task.cdb[1] & 0x08) != 0;
+        // WRITE AND VERIFY writes to the medium (SBC-4 §5.46), not to a volatile cache: durable before its status
+        task.fua = isWrite(task.opcode) && task.opcode != ScsiLun.WRITE_6 && (task.cdb[1] & 0x08) != 0
+                || isWriteVerify(task.opcode);
         if (task.buffer == null) {
             dataPhase.respond(task, Sense.BUSY, null, 0); // the buffer pool is exhausted: the initiator retries
             return;

@@ -56,6 +56,19 @@ class OptionalCommandsTest {
         return new ScsiSession(fx.target.address().getPort(), iqn);
     }
 
+    /** Review finding: WRITE AND VERIFY was acknowledged from the volatile cache (WCE is on): it writes to the medium. */
+    @Test
+    void writeAndVerifyIsDurableBeforeItsStatus() throws Exception {
+        try (ScsiSession s = session(fx.iqn)) {
+            long flushes = fx.disk.stats().flushOps();
+            byte[] cdb = new byte[10];
+            cdb[0] = 0x2E; // WRITE AND VERIFY(10), LBA 0, one block, BYTCHK 0
+            cdb[8] = 1;
+            assertEquals(0, s.command(cdb, new byte[BLOCK], 0).status());
+            assertEquals(flushes + 1, fx.disk.stats().flushOps(), "flushed before GOOD");
+        }
+    }
+
     /**
      * Review finding: WRITE SAME filled the blocks of the buffer it asked for with the pattern, then
      * wrote as many blocks as the buffer it was given holds; the pool hands out a larger buffer when
