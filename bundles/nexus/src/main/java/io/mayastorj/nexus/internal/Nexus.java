@@ -122,6 +122,8 @@ public final class Nexus extends BlockDeviceBase {
     /** Held while the dirty maps are rotated (a flush) or replaced (a grow). */
     private final Object dirtyMaps = new Object();
     private final AtomicInteger flushesInFlight = new AtomicInteger();
+    /** The last flush to finish failed: what the flush before it covered is not known durable. */
+    private volatile boolean lastFlushFailed;
 
     private int readCursor;
 
@@ -376,8 +378,9 @@ public final class Nexus extends BlockDeviceBase {
         }
         NexusIo io = obtain();
         io.set(IoType.FLUSH, null, 0, 0, 0, done, context);
-        if (flushesInFlight.getAndIncrement() == 0) {
+        if (flushesInFlight.getAndIncrement() == 0 && !lastFlushFailed) {
             // the flush before this one is done: what it covered is durable; what completed since is next
+            // (after one that failed, nothing is known durable: the maps keep what they hold)
             synchronized (dirtyMaps) { // once per flush, not per I/O: a grow replaces both maps under it too
                 SegmentMap covered = dirtyPrev;
                 covered.clear();
@@ -545,6 +548,7 @@ public final class Nexus extends BlockDeviceBase {
         if (type != IoType.READ) {
             io.topology.writesInFlight().decrement();
             if (type == IoType.FLUSH) {
+                lastFlushFailed = !status.isSuccess(); // before the count: the next flush reads it once the count is 0
                 flushesInFlight.decrementAndGet();
             }
         }

@@ -56,7 +56,8 @@ final class Rebuild {
     /** Where the copies take their steps: copy i on {@code homes[i % homes.length]}. */
     private final Executor[] homes;
     final long segments;
-    final long total;
+    /** Segments to copy: counted again at the start, as writes that fail late may mark more before it. */
+    volatile long total;
     private final int segmentBlocks;
     /** Segments in a run: runs never cross a multiple of it (a pool's clusters are 1 MiB multiples). */
     private final int runSegments;
@@ -151,6 +152,9 @@ final class Rebuild {
                 return;
             }
             state = State.RUNNING;
+            if (map != null) {
+                total = map.count();
+            }
             startNanos = System.nanoTime();
             sampledAt = startNanos - SAMPLE_NANOS + FIRST_SAMPLE_NANOS;
             sampledOps = applicationOps();
@@ -416,7 +420,7 @@ final class Rebuild {
         if (r <= 0) {
             return -1;
         }
-        return (long) Math.ceil((total - done.get()) * (double) segmentBlocks * nexus.blockSize() / r);
+        return (long) Math.ceil(Math.max(0, total - done.get()) * (double) segmentBlocks * nexus.blockSize() / r);
     }
 
     String summary() {

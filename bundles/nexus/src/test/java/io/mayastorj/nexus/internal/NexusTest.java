@@ -2,6 +2,7 @@ package io.mayastorj.nexus.internal;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -858,6 +859,35 @@ class NexusTest {
         b.delayMicros = 0;
         await(() -> view("bdev:///c").state().equals("online"), "c back in sync");
         assertEquals(2, ByteBuffer.wrap(read(c, 0, 1)).getLong(8), "the write c lost was copied back to it");
+    }
+
+    /**
+     * Review finding: a flush that failed on every child (the application told so, the least bad child
+     * kept) still let the next flush take what it covered for durable: a child that faulted after
+     * that had a log without those writes, and its partial rebuild skipped them.
+     */
+    @Test
+    void writesAFailedFlushCoveredStayInTheMapsUntilAFlushSucceeds() throws Exception {
+        FaultyDevice a = child("a");
+        FaultyDevice b = child("b");
+        manager(new NexusSettings(4096, 1, Duration.ofMinutes(10))).create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
+        assertEquals(IoStatus.SUCCESS, BlockingIo.flush(nexus(), T));
+        assertEquals(IoStatus.SUCCESS, BlockingIo.flush(nexus(), T)); // both maps of writes empty
+        assertEquals(IoStatus.SUCCESS, write(nexus(), 0, 8, 2));
+        a.failWrites = IoStatus.MEDIA_ERROR;
+        b.failWrites = IoStatus.UNAVAILABLE;
+        assertNotEquals(IoStatus.SUCCESS, BlockingIo.flush(nexus(), T), "the flush failed on both");
+        a.failWrites = null;
+        b.failWrites = null;
+        assertEquals("online", view("bdev:///a").state(), "a kept: its error was the least bad");
+        manager.addChild("vol", "bdev:///b");
+        await(() -> view("bdev:///b").state().equals("online"), "b back");
+        assertEquals(IoStatus.SUCCESS, BlockingIo.flush(nexus(), T));
+        manager.faultChild("vol", "bdev:///a");
+        assertEquals(IoStatus.SUCCESS, write(a, 0, 8, 1), "a lost the write its failed flush did not make durable");
+        manager.addChild("vol", "bdev:///a");
+        await(() -> view("bdev:///a").state().equals("online"), "a back");
+        assertEquals(2, ByteBuffer.wrap(read(a, 0, 1)).getLong(8), "its partial rebuild copied the write back");
     }
 
     @Test
