@@ -154,6 +154,14 @@ class ControllerFieldsTest {
             io.send(io.capsule(fua, data));
             assertEquals(Status.SUCCESS, io.receive().cqeStatus());
             assertEquals(flushesBefore + 1, disk.stats().flushOps(), "FUA: the write, then a flush");
+            // review finding: FUA on Write Zeroes was ignored
+            ByteBuffer zeroes = RawClient.rw(Sqe.IO_WRITE_ZEROES, 9, 64, 8, 0, false);
+            zeroes.putInt(Sqe.CDW12, 7 | (1 << 30));
+            zeroes.put(Sqe.SGL_IDENTIFIER, (byte) 0);
+            zeroes.putInt(Sqe.SGL_LENGTH, 0);
+            io.send(io.capsule(zeroes, null));
+            assertEquals(Status.SUCCESS, io.receive().cqeStatus());
+            assertEquals(flushesBefore + 2, disk.stats().flushOps(), "FUA on Write Zeroes: durable before its completion");
             assertArrayEquals(data, read(16));
 
             // Linux sends the range list in a whole 4 KiB page even for one range
@@ -356,6 +364,22 @@ class ControllerFieldsTest {
             assertEquals(Status.SUCCESS, notice.cqeStatus());
             assertEquals(Ana.CHANGE_EVENT, notice.dw0(), "ANA change, log page 0Ch");
             assertTrue(System.nanoTime() - changed < 1_000_000_000L, "within a second");
+        }
+    }
+
+    /** Review finding: a Disconnect on an admin queue holding an Asynchronous Event Request never closed it. */
+    @Test
+    void aDisconnectClosesTheQueueAlsoWithAnEventRequestHeld() throws Exception {
+        try (RawClient admin = admin(NQN)) {
+            admin.send(admin.capsule(RawClient.sqe(Sqe.ADMIN_ASYNC_EVENT, 30), null));
+            ByteBuffer disconnect = RawClient.sqe(Sqe.FABRICS_OPCODE, 31);
+            disconnect.put(Sqe.FCTYPE, (byte) Sqe.FCTYPE_DISCONNECT);
+            disconnect.put(Sqe.SGL_IDENTIFIER, (byte) 0);
+            admin.send(admin.capsule(disconnect, null));
+            RawClient.Received answer = admin.receive();
+            assertEquals(31, answer.cid());
+            assertEquals(Status.SUCCESS, answer.cqeStatus());
+            assertEquals(null, admin.receiveUntilClosed(), "the target closed the queue");
         }
     }
 

@@ -229,7 +229,8 @@ final class IoCommands {
             queue.respond(c);
             return;
         }
-        if (c.opcode == Sqe.IO_WRITE && (c.cdw12 & FUA) != 0 && c.step == 0 && device.supports(IoType.FLUSH)) {
+        if ((c.opcode == Sqe.IO_WRITE || c.opcode == Sqe.IO_WRITE_ZEROES) && (c.cdw12 & FUA) != 0 && c.step == 0
+                && device.supports(IoType.FLUSH)) {
             c.step = 1; // forced unit access: the write is acknowledged once it is durable
             toBdev(c);
             device.flush(c, c);

@@ -575,9 +575,18 @@ final class TargetQueue extends PduChannel {
         c.reset();
         freeSlots[freeCount++] = c.slot;
         inFlight--;
-        if (closeAfterResponses && inFlight == 0) {
-            close(null);
+        if (closeAfterResponses && inFlight == held()) {
+            close(null); // a held Asynchronous Event Request has no response coming: it ends with the queue
         }
+    }
+
+    /** Commands held without a response due (Asynchronous Event Requests); counted only at a Disconnect. */
+    private int held() {
+        int n = 0;
+        for (Command c : slots) {
+            n += c.state == Command.State.HELD ? 1 : 0;
+        }
+        return n;
     }
 
     private Command takeSlot() {
