@@ -31,17 +31,20 @@ public final class DmaBuffer {
     private final Recycler recycler;
     private final int sizeClass;
     private final int index;
-    private boolean owned;
+    /** Taken from the pool; given back exactly once (a CAS: two racing releases must not both recycle it). */
+    private volatile boolean owned;
     /** 0, or {@link #PINNED} with {@link #RELEASE_DEFERRED} when the owner released it while pinned. */
     private volatile int late;
 
     private static final int PINNED = 1;
     private static final int RELEASE_DEFERRED = 2;
     private static final VarHandle LATE;
+    private static final VarHandle OWNED;
 
     static {
         try {
             LATE = MethodHandles.lookup().findVarHandle(DmaBuffer.class, "late", int.class);
+            OWNED = MethodHandles.lookup().findVarHandle(DmaBuffer.class, "owned", boolean.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -113,7 +116,10 @@ public final class DmaBuffer {
     }
 
     private void recycle() {
-        owned = false;
+        if (!OWNED.compareAndSet(this, true, false)) {
+            // pushed twice, the pool's free list would hand this one buffer to every later caller
+            throw new IllegalStateException("buffer at 0x" + Long.toHexString(address) + " released twice");
+        }
         if (recycler != null) {
             recycler.recycle(this);
         }

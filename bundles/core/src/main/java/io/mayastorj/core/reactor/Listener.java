@@ -32,6 +32,8 @@ public final class Listener implements AutoCloseable {
     private final Reactor acceptor;
     private final InetSocketAddress bound;
     private final AtomicLong accepted = new AtomicLong();
+    /** The last accept failure, logged once until accepting works again; on the acceptor reactor. */
+    private String acceptFailure;
 
     private Listener(String what, ServerSocketChannel server, Reactor acceptor) throws IOException {
         this.what = what;
@@ -60,7 +62,7 @@ public final class Listener implements AutoCloseable {
         CompletableFuture<Void> registered = new CompletableFuture<>();
         listener.acceptor.execute(() -> {
             try {
-                listener.acceptor.register(channel, SelectionKey.OP_ACCEPT, key -> listener.accept(reactors, handler));
+                listener.acceptor.register(channel, SelectionKey.OP_ACCEPT, key -> listener.accept(key, reactors, handler));
                 registered.complete(null);
             } catch (IOException | RuntimeException e) {
                 registered.completeExceptionally(e);
@@ -75,18 +77,31 @@ public final class Listener implements AutoCloseable {
         return listener;
     }
 
-    private void accept(ReactorGroup reactors, Acceptor handler) {
+    private void accept(SelectionKey key, ReactorGroup reactors, Acceptor handler) {
         while (true) {
             SocketChannel socket;
             try {
                 socket = server.accept();
             } catch (IOException e) {
-                LOG.log(System.Logger.Level.WARNING, "{0}: accepting a connection failed: {1}", what, e.getMessage());
+                // the connection stays pending (out of file descriptors): the key stays ready, and accepting
+                // again at once would spin the reactor and flood the log; it pauses 10 ms, said once a streak
+                if (!String.valueOf(e.getMessage()).equals(acceptFailure)) {
+                    acceptFailure = String.valueOf(e.getMessage());
+                    LOG.log(System.Logger.Level.WARNING, "{0}: accepting a connection failed: {1}; trying again every 10 ms",
+                            what, e.getMessage());
+                }
+                key.interestOps(0);
+                acceptor.schedule(10, TimeUnit.MILLISECONDS, () -> {
+                    if (key.isValid()) {
+                        key.interestOps(SelectionKey.OP_ACCEPT);
+                    }
+                });
                 return;
             }
             if (socket == null) {
                 return;
             }
+            acceptFailure = null;
             accepted.incrementAndGet();
             Reactor reactor = reactors.next();
             reactor.execute(() -> {

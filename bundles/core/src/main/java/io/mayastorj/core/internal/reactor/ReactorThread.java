@@ -65,6 +65,9 @@ public final class ReactorThread extends Thread implements Reactor {
     private final PriorityQueue<TimerTask> timers = new PriorityQueue<>();
     private Poller[] pollers = new Poller[0];
     private volatile boolean running = true;
+    /** The loop has ended: tasks posted from now on run on the poster's thread. */
+    private volatile boolean finished;
+    private final Object finalDrain = new Object();
 
     // statistics, written on the reactor thread only
     private volatile long tasksRun;
@@ -147,6 +150,14 @@ public final class ReactorThread extends Thread implements Reactor {
         if (!overflow.isEmpty() || !tasks.offer(task)) {
             overflow.add(task);
         }
+        if (finished) {
+            // the reactor has stopped: nobody else drains the queue, and a completion handed over now
+            // (an I/O's callback) would never run — its caller waiting for ever; it runs here instead
+            synchronized (finalDrain) {
+                runTasks();
+            }
+            return;
+        }
         // The reactor sets 'sleeping' before its last look at the queues, so either it sees this
         // task or this thread sees it asleep and wakes it.
         if (sleeping.get() && sleeping.compareAndSet(true, false)) {
@@ -205,7 +216,10 @@ public final class ReactorThread extends Thread implements Reactor {
             }
         }
         try {
-            runTasks();
+            finished = true; // from now on execute() drains: the queue has one consumer at a time, under the lock
+            synchronized (finalDrain) {
+                runTasks();
+            }
             selector.close();
         } catch (IOException | RuntimeException e) {
             LOG.log(Level.WARNING, getName() + ": error while stopping", e);
@@ -219,6 +233,11 @@ public final class ReactorThread extends Thread implements Reactor {
         // event depends on (an iSCSI unit attention posted before the reset's response went out).
         if (hasTasks()) {
             runTasks();
+            if (!key.isValid()) {
+                // a task closed its owner (a queue of a bdev that closes): the selector still reports the
+                // key of this select, and its handler would use what the close freed (an eventfd's scratch)
+                return;
+            }
         }
         try {
             ((ReadyHandler) key.attachment()).ready(key);

@@ -120,6 +120,12 @@ public final class TcpServer<C extends TcpConnection> implements AutoCloseable {
                     channel.setOption(StandardSocketOptions.TCP_NODELAY, true);
                     c = factory.connected(this, channel);
                     connections.add(c);
+                    if (closing) {
+                        // close() walked the connections before this one was among them: it would be served after
+                        connections.remove(c);
+                        channel.close();
+                        return;
+                    }
                     Thread t = new Thread(c, protocol + "-" + c.peer());
                     t.setDaemon(true);
                     t.start();

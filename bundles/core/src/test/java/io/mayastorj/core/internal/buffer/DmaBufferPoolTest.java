@@ -44,6 +44,53 @@ class DmaBufferPoolTest {
         }
     }
 
+    /**
+     * Review finding: two racing releases of one buffer (a caller's bug) could both pass the owner
+     * check and push it twice: the pool's free list then handed that one buffer to every caller.
+     * Exactly one release takes it back; the others throw.
+     */
+    @Test
+    void racingReleasesOfOneBufferGiveItBackOnce() throws Exception {
+        DmaBufferPool pool = new DmaBufferPool(4 * MIB, HugepageMode.OFF);
+        var threads = java.util.concurrent.Executors.newFixedThreadPool(8);
+        try {
+            for (int round = 0; round < 200; round++) {
+                DmaBuffer b = pool.allocate(4096);
+                java.util.concurrent.CountDownLatch go = new java.util.concurrent.CountDownLatch(1);
+                java.util.concurrent.atomic.AtomicInteger released = new java.util.concurrent.atomic.AtomicInteger();
+                java.util.List<java.util.concurrent.Future<?>> all = new java.util.ArrayList<>();
+                for (int t = 0; t < 8; t++) {
+                    all.add(threads.submit(() -> {
+                        go.await();
+                        try {
+                            b.release();
+                            released.incrementAndGet();
+                        } catch (IllegalStateException twice) {
+                            // the others
+                        }
+                        return null;
+                    }));
+                }
+                go.countDown();
+                for (var f : all) {
+                    f.get(5, java.util.concurrent.TimeUnit.SECONDS);
+                }
+                assertEquals(1, released.get(), "round " + round + ": released once");
+            }
+            java.util.Set<Long> addresses = new java.util.HashSet<>();
+            java.util.List<DmaBuffer> held = new java.util.ArrayList<>();
+            for (int i = 0; i < 100; i++) {
+                DmaBuffer b = pool.allocate(4096);
+                held.add(b);
+                assertTrue(addresses.add(b.address()), "allocation " + i + " handed out a buffer in use");
+            }
+            held.forEach(DmaBuffer::release);
+        } finally {
+            threads.shutdownNow();
+            pool.close();
+        }
+    }
+
     @Test
     void releasedBuffersAreReusedWithoutGrowing() {
         DmaBufferPool pool = new DmaBufferPool(4 * MIB, HugepageMode.OFF);

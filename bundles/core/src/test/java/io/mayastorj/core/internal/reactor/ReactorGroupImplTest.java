@@ -103,6 +103,77 @@ class ReactorGroupImplTest {
         pipe.source().close();
     }
 
+    /**
+     * Review finding: a task that ran before a ready key's handler (posted by the handler of another
+     * key of the same select) closed that key's owner, and the handler still ran on the dead key —
+     * for a bdev queue's eventfd, a read into memory the close had freed.
+     */
+    @Test
+    void aHandlerWhoseKeyATaskCancelledInTheSameTurnIsNotCalled() throws Exception {
+        Reactor reactor = group.reactors().get(0);
+        Pipe a = Pipe.open();
+        Pipe b = Pipe.open();
+        List<Boolean> validWhenCalled = Collections.synchronizedList(new ArrayList<>());
+        CountDownLatch registered = new CountDownLatch(1);
+        reactor.execute(() -> {
+            try {
+                SelectionKey[] keys = new SelectionKey[2];
+                Pipe[] pipes = {a, b};
+                for (int i = 0; i < 2; i++) {
+                    int other = 1 - i;
+                    keys[i] = reactor.register(pipes[i].source(), SelectionKey.OP_READ, key -> {
+                        validWhenCalled.add(key.isValid());
+                        if (!key.isValid()) {
+                            return;
+                        }
+                        ByteBuffer drain = ByteBuffer.allocate(16);
+                        try {
+                            ((Pipe.SourceChannel) key.channel()).read(drain);
+                        } catch (java.io.IOException e) {
+                            throw new java.io.UncheckedIOException(e);
+                        }
+                        reactor.execute(() -> keys[other].cancel()); // closes the other's owner, as a bdev close would
+                    });
+                }
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+            registered.countDown();
+        });
+        assertTrue(registered.await(5, TimeUnit.SECONDS));
+        CountDownLatch hold = new CountDownLatch(1);
+        reactor.execute(() -> {
+            try {
+                hold.await(); // both become ready while the reactor is busy: one select reports both
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        a.sink().write(ByteBuffer.wrap(new byte[] {1}));
+        b.sink().write(ByteBuffer.wrap(new byte[] {1}));
+        hold.countDown();
+        CompletableFuture<Void> turn = new CompletableFuture<>();
+        Thread.sleep(200);
+        reactor.execute(() -> turn.complete(null));
+        turn.get(5, TimeUnit.SECONDS);
+        assertEquals(List.of(true), validWhenCalled, "only the first handler ran; the other's key was cancelled before it");
+        for (Pipe p : List.of(a, b)) {
+            p.sink().close();
+            p.source().close();
+        }
+    }
+
+    /** Review finding: a task posted to a stopped reactor was dropped (an I/O's callback never ran); it runs. */
+    @Test
+    void aTaskPostedAfterTheReactorStoppedStillRuns() throws Exception {
+        ReactorGroupImpl stopped = new ReactorGroupImpl(1);
+        Reactor reactor = stopped.reactors().get(0);
+        stopped.stop();
+        CountDownLatch ran = new CountDownLatch(1);
+        reactor.execute(ran::countDown);
+        assertTrue(ran.await(1, TimeUnit.SECONDS), "ran, on the poster's thread");
+    }
+
     @Test
     void registeringFromAnotherThreadIsRefused() throws Exception {
         Pipe pipe = Pipe.open();
