@@ -597,9 +597,13 @@ public final class Nexus extends BlockDeviceBase {
         }
         IoStatus worst = null;
         if (!survivor && refused == null) {
-            // every child in sync failed it, one being rebuilt took it: past that range already, its copy
-            // would differ from theirs for good; it is rebuilt again
+            // every child in sync failed it, one being rebuilt took it: a copy still to come makes it right;
+            // past that range already, the child would differ from them for good: it is rebuilt again
             for (Child c : rebuildingTookIt) {
+                Rebuild r = c.rebuild;
+                if (io.type == IoType.FLUSH || r != null && r.willCopy(io.lba, io.blocks)) {
+                    continue;
+                }
                 fault(c, Child.Reason.IO_FAILURE, io.type.name().toLowerCase().replace('_', ' ')
                         + " failed on every child in sync but reached this one, being rebuilt", io);
             }

@@ -238,6 +238,22 @@ final class Rebuild {
         return s.readOps() + s.writeOps();
     }
 
+    /**
+     * Whether this rebuild will still copy every segment of the range (none handed out yet); for a
+     * partial one, the range is marked so that it does. A write only this child took is then made
+     * right by the copy, from the child the application's error came from.
+     */
+    synchronized boolean willCopy(long lba, long blocks) {
+        long first = lba / segmentBlocks;
+        if (first < cursor || state == State.COMPLETED || state == State.FAILED || state == State.CANCELLED) {
+            return false;
+        }
+        if (map != null) {
+            map.mark(lba, blocks);
+        }
+        return true;
+    }
+
     /** True when every segment has been handed out. Under the lock. */
     private boolean exhausted() {
         return map == null ? cursor >= segments : map.nextMarked(cursor) < 0;

@@ -825,10 +825,14 @@ class NexusTest {
         await(() -> view("bdev:///b").rebuild().done() > 0, "the first segment copied");
         manager.rebuild("vol", "bdev:///b", NexusManager.RebuildAction.PAUSE);
         a.failWrites = IoStatus.NO_SPACE;
-        assertEquals(IoStatus.NO_SPACE, write(nexus(), 0, 8, 99), "a, the only child in sync, failed it");
+        // ahead of the copies: the copy to come makes b right there, and its rebuild goes on (faulted for
+        // every such write, it was rebuilt from scratch again and again while the application retried)
+        assertEquals(IoStatus.NO_SPACE, write(nexus(), BLOCKS - 8, 8, 98), "a, the only child in sync, failed it");
+        assertEquals("rebuilding", view("bdev:///b").state());
+        assertEquals(IoStatus.NO_SPACE, write(nexus(), 0, 8, 99));
         a.failWrites = null;
         assertEquals("online", view("bdev:///a").state());
-        await(() -> view("bdev:///b").state().equals("faulted"), "b took what a did not: it differs from a there");
+        await(() -> view("bdev:///b").state().equals("faulted"), "behind the copies, b took what a did not: it differs from a there");
     }
 
     /**

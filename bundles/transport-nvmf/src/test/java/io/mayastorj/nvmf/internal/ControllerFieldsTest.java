@@ -260,6 +260,11 @@ class ControllerFieldsTest {
             Thread.sleep(10);
         }
         assertEquals(1, device.held.size(), "the write is at the bdev");
+        try (RawClient other = new RawClient(fx.port())) { // another path of the host, while the first is live
+            other.initialize(false, false);
+            assertEquals(Status.SUCCESS, other.connect(nqn, HOST, 0, 31, 0xFFFF, 0).cqeStatus(),
+                    "a live controller's commands are current: a second one of the host is not held for them");
+        }
         io.close(); // the host drops the association, as a reset does
         admin.close();
         try (RawClient again = new RawClient(fx.port())) {

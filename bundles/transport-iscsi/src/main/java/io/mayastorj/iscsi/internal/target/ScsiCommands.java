@@ -353,10 +353,17 @@ final class ScsiCommands {
                 dataPhase.respond(task, status, null, task.received);
                 return;
             }
-            // PREEMPT AND ABORT: GOOD once the preempted hosts' tasks can no longer write (fence_scsi relies on it)
+            // PREEMPT AND ABORT: GOOD once the preempted hosts' tasks can no longer write (fence_scsi relies on it).
+            // Meanwhile the task counts as at work (submitted): an ABORT TASK of it waits for the end, which
+            // then drops it instead of answering an ITT the initiator may have given to another command
+            task.submitted = true;
             target.abortTasksOf(session.lunTarget.device(), aborted).whenComplete((done, failed) -> connection.reactor()
                     .execute(() -> {
-                        if (!connection.isClosed()) {
+                        task.submitted = false;
+                        if (connection.isClosed() || task.aborted) {
+                            tasks.remove(task.itt, task);
+                            task.release();
+                        } else {
                             dataPhase.respond(task, status, null, task.received);
                         }
                     }));

@@ -184,4 +184,51 @@ class ReservationFencingTest {
             pool.shutdownNow();
         }
     }
+
+    /**
+     * Review of the fix above: the PREEMPT AND ABORT waiting for the fenced host's write was not at
+     * work as far as an ABORT TASK was concerned — aborted, it was released at once, and its response
+     * went out later for an ITT the initiator had given up (or reused). It is dropped now, and the
+     * abort is answered once the wait ends.
+     */
+    @Test
+    void aPreemptAndAbortThatWaitsAndIsAbortedIsDroppedNotAnswered() throws Exception {
+        ControlledDisk disk = new ControlledDisk(new io.mayastorj.core.internal.bdev.MallocBdevFactory()
+                .create(io.mayastorj.core.bdev.BdevUri.parse("malloc:///dropped?size_mb=8&blk_size=512")));
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newCachedThreadPool();
+        try (IscsiFixture held = new IscsiFixture("dropped", disk)) {
+            int port = held.target.address().getPort();
+            ScsiSession a = new ScsiSession(port, held.iqn, "iqn.2026-12.test:node-a");
+            try (ScsiSession b = new ScsiSession(port, held.iqn, "iqn.2026-12.test:node-b")) {
+                assertEquals(Sense.GOOD, out(a, REGISTER, 0, 0, 0xA1).status());
+                assertEquals(Sense.GOOD, out(a, RESERVE, WRITE_EXCLUSIVE, 0xA1, 0).status());
+                assertEquals(Sense.GOOD, out(b, REGISTER, 0, 0, 0xB1).status());
+                disk.hold = true;
+                pool.submit(() -> a.command(ScsiSession.write16(0, 1), new byte[512], 0));
+                for (int i = 0; i < 500 && disk.held.isEmpty(); i++) {
+                    Thread.sleep(10);
+                }
+                byte[] cdb = new byte[10];
+                cdb[0] = 0x5F;
+                cdb[1] = PREEMPT_AND_ABORT;
+                cdb[2] = WRITE_EXCLUSIVE;
+                cdb[8] = 24;
+                ScsiSession.Held fence = b.writeUntilR2t(cdb, 24);
+                b.sendHeldData(fence, ByteBuffer.allocate(24).putLong(0, 0xB1).putLong(8, 0xA1).array());
+                Thread.sleep(300);
+                b.abortTask(fence.itt());
+                org.junit.jupiter.api.Assertions.assertNull(b.receive(300), "the abort waits for the fenced write as well");
+                disk.hold = false;
+                disk.release();
+                RawInitiator.Pdu answer = b.receive(5000);
+                org.junit.jupiter.api.Assertions.assertNotNull(answer);
+                assertEquals(io.mayastorj.iscsi.internal.protocol.Bhs.TASK_MANAGEMENT_RESPONSE, answer.opcode(),
+                        "no SCSI Response for the aborted PERSISTENT RESERVE OUT");
+                org.junit.jupiter.api.Assertions.assertNull(b.receive(500), "nor after");
+            }
+            a.close();
+        } finally {
+            pool.shutdownNow();
+        }
+    }
 }

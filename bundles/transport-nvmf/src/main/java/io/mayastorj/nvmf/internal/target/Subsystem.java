@@ -156,21 +156,21 @@ final class Subsystem {
 
     synchronized void removed(Controller controller) {
         controllers.remove(controller.cntlid(), controller);
+        draining.removeIf(Controller::drained);
         if (!controller.drained()) {
             draining.add(controller); // its queues close after this, and may still submit until they do
         }
     }
 
     /**
-     * Commands of the host's controllers (live, or gone with commands still at the bdev) at the bdev
-     * now: what its earlier association may still write.
+     * Commands at the bdev of the host's controllers that ended (their host dropped them: a reset
+     * closes its sockets, and a partitioned one ends with its keep-alive before the host reconnects):
+     * what its earlier association may still write. A live controller of the host (another path)
+     * is not waited for: its commands are current, and it would never be idle under load.
      */
     synchronized int earlierAtBdev(String hostNqn) {
         draining.removeIf(Controller::drained);
         int n = 0;
-        for (Controller c : controllers.values()) {
-            n += c.hostNqn().equals(hostNqn) ? c.atBdev() : 0;
-        }
         for (Controller c : draining) {
             n += c.hostNqn().equals(hostNqn) ? c.atBdev() : 0;
         }
