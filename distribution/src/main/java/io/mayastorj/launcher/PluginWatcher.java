@@ -21,6 +21,7 @@ import org.osgi.framework.Bundle;
 import org.osgi.framework.BundleContext;
 import org.osgi.framework.BundleException;
 import org.osgi.framework.Constants;
+import org.osgi.framework.Version;
 import org.osgi.framework.wiring.FrameworkWiring;
 
 /**
@@ -232,10 +233,20 @@ final class PluginWatcher implements AutoCloseable {
     }
 
     private boolean install(Path jar, Seen seen) {
-        Path before = deployedAs(symbolicName(jar), jar);
+        String name = symbolicName(jar);
+        Path before = deployedAs(name, jar);
         if (before != null) {
             // a new version copied in beside the old (the way plugins are upgraded: cp, then rm): it
-            // replaces that bundle, rather than run beside it and lose its port or its protocol to it
+            // replaces that bundle, rather than run beside it and lose its port or its protocol to it;
+            // the highest version wins, whatever order the files are seen in (a start sees them by name)
+            Bundle running = bundles.get(before);
+            Version version = versionOf(jar);
+            if (version.compareTo(running.getVersion()) < 0) {
+                deployed.put(jar, seen);
+                LOG.log(Level.INFO, "{0} holds {1} {2}, older than the {3} deployed from {4}: not deployed (remove {4} to "
+                        + "go back to it)", new Object[] {jar.getFileName(), name, version, running.getVersion(), before.getFileName()});
+                return false;
+            }
             Bundle b = bundles.remove(before);
             bundles.put(jar, b);
             if (unstarted.containsKey(before)) {
@@ -288,6 +299,16 @@ final class PluginWatcher implements AutoCloseable {
             }
             LOG.log(Level.WARNING, "plugin {0} could not be updated: {1}", new Object[] {jar.getFileName(), e.getMessage()});
             return false;
+        }
+    }
+
+    /** The Bundle-Version in a jar's manifest (0.0.0 when none or not a version). */
+    private static Version versionOf(Path jar) {
+        try (java.util.jar.JarFile j = new java.util.jar.JarFile(jar.toFile())) {
+            String v = j.getManifest() == null ? null : j.getManifest().getMainAttributes().getValue(Constants.BUNDLE_VERSION);
+            return v == null ? Version.emptyVersion : Version.parseVersion(v.strip());
+        } catch (IOException | IllegalArgumentException e) {
+            return Version.emptyVersion;
         }
     }
 
@@ -348,6 +369,10 @@ final class PluginWatcher implements AutoCloseable {
         Bundle b = bundles.remove(jar);
         unstarted.remove(jar);
         deployed.remove(jar);
+        // another file of the same plugin, set aside for this one (older), is deployed at the next look
+        String name = b.getSymbolicName();
+        deployed.keySet().removeIf(other -> !bundles.containsKey(other) && isJar(other) && name != null
+                && name.equals(symbolicName(other)));
         try {
             b.uninstall();
             LOG.log(Level.INFO, "plugin {0} {1} removed", new Object[] {b.getSymbolicName(), b.getVersion()});

@@ -290,6 +290,9 @@ class ManifestTest {
                 assertEquals(String.valueOf(port(arg(c, "--http-endpoint").orElseThrow())),
                         t.getMetadata().getAnnotations().get("prometheus.io/port"), c.getName() + ": Prometheus scrapes /metrics there");
                 assertEquals("/metrics", t.getMetadata().getAnnotations().get("prometheus.io/path"));
+                Long grace = t.getSpec().getTerminationGracePeriodSeconds();
+                assertTrue(grace != null && grace > 50, c.getName() + ": the pod's grace (" + grace
+                        + " s) outlasts the runtime's own stop (50 s), or the kubelet kills it mid-stop");
                 assertEquals("/readyz", c.getReadinessProbe().getHttpGet().getPath());
                 assertEquals("/healthz", c.getLivenessProbe().getHttpGet().getPath());
                 arg(c, "--grpc-endpoint").ifPresent(grpc -> {

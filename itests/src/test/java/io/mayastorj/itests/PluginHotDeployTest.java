@@ -313,6 +313,16 @@ class PluginHotDeployTest {
             assertEquals(1, bundles.lines().filter(l -> l.contains("example.user")).count(), bundles);
             assertTrue(bundles.lines().anyMatch(l -> l.contains("Active") && l.contains("example.user") && l.contains("1.0.2")),
                     bundles);
+
+            // an older version beside it is set aside (the highest wins, whatever order the files are seen
+            // in), and is what runs once the newer file goes: removing the new version rolls back
+            manifestOnly(work.resolve("a-uses-lib-0.9.jar"), "example.user", "0.9.0", "Import-Package", "example.lib");
+            Files.move(work.resolve("a-uses-lib-0.9.jar"), plugins.resolve("a-uses-lib-0.9.jar"));
+            assertNotNull(node.await(l -> l.contains("a-uses-lib-0.9.jar holds example.user 0.9.0, older than the 1.0.2"), 15),
+                    node.output());
+            Files.delete(plugins.resolve("a-uses-lib-1.0.2.jar"));
+            assertNotNull(node.await(l -> l.contains("plugin example.user 0.9.0 installed from a-uses-lib-0.9.jar"), 15),
+                    node.output());
         }
     }
 }
