@@ -142,17 +142,16 @@ class ReservationFencingTest {
         }
     }
 
-    /**
-     * Review finding: PREEMPT AND ABORT was a PREEMPT — no task of the preempted host was aborted, and
-     * GOOD came at once, while a write of the fenced host was still at the bdev: it landed after the
-     * new owner was told it had the LUN, over what the new owner wrote (fence_scsi preempts and aborts).
-     */
-    @Test
-    void preemptAndAbortCompletesOnlyOnceThePreemptedHostsWritesAtTheBdevHaveEnded() throws Exception {
+    /** What runs once A holds WRITE EXCLUSIVE, B is registered, and A's write of 'A' to LBA 0 is held at the bdev. */
+    private interface Fenced {
+        void run(ControlledDisk disk, ScsiSession b, java.util.concurrent.ExecutorService pool) throws Exception;
+    }
+
+    private static void withAsWriteHeld(String name, Fenced body) throws Exception {
         ControlledDisk disk = new ControlledDisk(new io.mayastorj.core.internal.bdev.MallocBdevFactory()
-                .create(io.mayastorj.core.bdev.BdevUri.parse("malloc:///aborted?size_mb=8&blk_size=512")));
+                .create(io.mayastorj.core.bdev.BdevUri.parse("malloc:///" + name + "?size_mb=8&blk_size=512")));
         java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newCachedThreadPool();
-        try (IscsiFixture held = new IscsiFixture("aborted", disk)) {
+        try (IscsiFixture held = new IscsiFixture(name, disk)) {
             int port = held.target.address().getPort();
             ScsiSession a = new ScsiSession(port, held.iqn, "iqn.2026-12.test:node-a");
             try (ScsiSession b = new ScsiSession(port, held.iqn, "iqn.2026-12.test:node-b")) {
@@ -167,22 +166,34 @@ class ReservationFencingTest {
                     Thread.sleep(10);
                 }
                 assertEquals(1, disk.held.size(), "A's write is at the bdev");
-                java.util.concurrent.Future<ScsiSession.Result> fence = pool.submit(
-                        () -> out(b, PREEMPT_AND_ABORT, WRITE_EXCLUSIVE, 0xB1, 0xA1));
-                Thread.sleep(500);
-                org.junit.jupiter.api.Assertions.assertFalse(fence.isDone(), "no GOOD while A's write is at the bdev");
-                disk.hold = false;
-                disk.release(); // A's write lands now, before B is told it has the LUN
-                assertEquals(Sense.GOOD, fence.get(10, java.util.concurrent.TimeUnit.SECONDS).status());
-                byte[] newer = new byte[512];
-                Arrays.fill(newer, (byte) 'B');
-                assertEquals(Sense.GOOD, b.command(ScsiSession.write16(0, 1), newer, 0).status());
-                assertArrayEquals(newer, b.command(ScsiSession.read16(0, 1), null, 512).data(), "the new owner's write stands");
+                body.run(disk, b, pool);
             }
             a.close();
         } finally {
             pool.shutdownNow();
         }
+    }
+
+    /**
+     * Review finding: PREEMPT AND ABORT was a PREEMPT — no task of the preempted host was aborted, and
+     * GOOD came at once, while a write of the fenced host was still at the bdev: it landed after the
+     * new owner was told it had the LUN, over what the new owner wrote (fence_scsi preempts and aborts).
+     */
+    @Test
+    void preemptAndAbortCompletesOnlyOnceThePreemptedHostsWritesAtTheBdevHaveEnded() throws Exception {
+        withAsWriteHeld("aborted", (disk, b, pool) -> {
+            java.util.concurrent.Future<ScsiSession.Result> fence = pool.submit(
+                    () -> out(b, PREEMPT_AND_ABORT, WRITE_EXCLUSIVE, 0xB1, 0xA1));
+            Thread.sleep(500);
+            org.junit.jupiter.api.Assertions.assertFalse(fence.isDone(), "no GOOD while A's write is at the bdev");
+            disk.hold = false;
+            disk.release(); // A's write lands now, before B is told it has the LUN
+            assertEquals(Sense.GOOD, fence.get(10, java.util.concurrent.TimeUnit.SECONDS).status());
+            byte[] newer = new byte[512];
+            Arrays.fill(newer, (byte) 'B');
+            assertEquals(Sense.GOOD, b.command(ScsiSession.write16(0, 1), newer, 0).status());
+            assertArrayEquals(newer, b.command(ScsiSession.read16(0, 1), null, 512).data(), "the new owner's write stands");
+        });
     }
 
     /**
@@ -193,42 +204,24 @@ class ReservationFencingTest {
      */
     @Test
     void aPreemptAndAbortThatWaitsAndIsAbortedIsDroppedNotAnswered() throws Exception {
-        ControlledDisk disk = new ControlledDisk(new io.mayastorj.core.internal.bdev.MallocBdevFactory()
-                .create(io.mayastorj.core.bdev.BdevUri.parse("malloc:///dropped?size_mb=8&blk_size=512")));
-        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newCachedThreadPool();
-        try (IscsiFixture held = new IscsiFixture("dropped", disk)) {
-            int port = held.target.address().getPort();
-            ScsiSession a = new ScsiSession(port, held.iqn, "iqn.2026-12.test:node-a");
-            try (ScsiSession b = new ScsiSession(port, held.iqn, "iqn.2026-12.test:node-b")) {
-                assertEquals(Sense.GOOD, out(a, REGISTER, 0, 0, 0xA1).status());
-                assertEquals(Sense.GOOD, out(a, RESERVE, WRITE_EXCLUSIVE, 0xA1, 0).status());
-                assertEquals(Sense.GOOD, out(b, REGISTER, 0, 0, 0xB1).status());
-                disk.hold = true;
-                pool.submit(() -> a.command(ScsiSession.write16(0, 1), new byte[512], 0));
-                for (int i = 0; i < 500 && disk.held.isEmpty(); i++) {
-                    Thread.sleep(10);
-                }
-                byte[] cdb = new byte[10];
-                cdb[0] = 0x5F;
-                cdb[1] = PREEMPT_AND_ABORT;
-                cdb[2] = WRITE_EXCLUSIVE;
-                cdb[8] = 24;
-                ScsiSession.Held fence = b.writeUntilR2t(cdb, 24);
-                b.sendHeldData(fence, ByteBuffer.allocate(24).putLong(0, 0xB1).putLong(8, 0xA1).array());
-                Thread.sleep(300);
-                b.abortTask(fence.itt());
-                org.junit.jupiter.api.Assertions.assertNull(b.receive(300), "the abort waits for the fenced write as well");
-                disk.hold = false;
-                disk.release();
-                RawInitiator.Pdu answer = b.receive(5000);
-                org.junit.jupiter.api.Assertions.assertNotNull(answer);
-                assertEquals(io.mayastorj.iscsi.internal.protocol.Bhs.TASK_MANAGEMENT_RESPONSE, answer.opcode(),
-                        "no SCSI Response for the aborted PERSISTENT RESERVE OUT");
-                org.junit.jupiter.api.Assertions.assertNull(b.receive(500), "nor after");
-            }
-            a.close();
-        } finally {
-            pool.shutdownNow();
-        }
+        withAsWriteHeld("dropped", (disk, b, pool) -> {
+            byte[] cdb = new byte[10];
+            cdb[0] = 0x5F;
+            cdb[1] = PREEMPT_AND_ABORT;
+            cdb[2] = WRITE_EXCLUSIVE;
+            cdb[8] = 24;
+            ScsiSession.Held fence = b.writeUntilR2t(cdb, 24);
+            b.sendHeldData(fence, ByteBuffer.allocate(24).putLong(0, 0xB1).putLong(8, 0xA1).array());
+            Thread.sleep(300);
+            b.abortTask(fence.itt());
+            org.junit.jupiter.api.Assertions.assertNull(b.receive(300), "the abort waits for the fenced write as well");
+            disk.hold = false;
+            disk.release();
+            RawInitiator.Pdu answer = b.receive(5000);
+            org.junit.jupiter.api.Assertions.assertNotNull(answer);
+            assertEquals(io.mayastorj.iscsi.internal.protocol.Bhs.TASK_MANAGEMENT_RESPONSE, answer.opcode(),
+                    "no SCSI Response for the aborted PERSISTENT RESERVE OUT");
+            org.junit.jupiter.api.Assertions.assertNull(b.receive(500), "nor after");
+        });
     }
 }
