@@ -361,13 +361,10 @@ public final class LvStore {
 
     /**
      * Destroys a replica: marks it destroying (committed), zeroes its clusters, then removes it
-     * (committed). A crash in between is finished at the next import. The caller has closed it. The
-     * zeroing runs on the caller's thread, not the pool's: a large replica on a device that writes
-     * its zeros out takes long, and the pool thread's commits (every other replica's flushes and
-     * first writes wait for them) must not wait behind it.
+     * (committed). A crash in between is finished at the next import. The caller has closed it.
      */
     void destroyReplica(UUID replicaUuid) {
-        Destroy plan = call(() -> {
+        call(() -> {
             Replica replica;
             boolean resumed;
             synchronized (lock) {
@@ -382,36 +379,19 @@ public final class LvStore {
                     replica = replica(replicaUuid);
                     replica.destroying = true;
                     pages.markDirty(replica.descriptorPage);
-                } else if (replica.zeroing) {
-                    throw MayastorException.aborted("replica %s of pool %s is being destroyed", replicaUuid, name);
                 }
-                replica.zeroing = true;
             }
             if (!resumed) {
                 committer.commitNow();
             }
-            return planDestroy(replica);
-        });
-        try {
-            deviceIo.zeroClusters(layout, plan.zeroed());
-        } catch (IOException e) {
-            synchronized (lock) {
-                plan.replica().zeroing = false;
-            }
-            throw MayastorException.internal("pool %s: %s", name, e);
-        }
-        call(() -> {
-            removeDestroyed(plan);
+            finishDestroy(replica);
+            LOG.log(Level.INFO, "pool {0}: destroyed replica {1}", name, replicaUuid);
             return null;
         });
-        LOG.log(Level.INFO, "pool {0}: destroyed replica {1}", name, replicaUuid);
     }
 
-    /** A destroy's clusters: those its map holds, and those zeroed with them (still pending for it). */
-    private record Destroy(Replica replica, List<Integer> clusters, List<Integer> zeroed) {
-    }
-
-    private Destroy planDestroy(Replica replica) {
+    /** A destroy's second half (also resumed at import): zeroes the clusters, commits the removal, frees them. */
+    void finishDestroy(Replica replica) throws IOException {
         replica.close();
         List<Integer> clusters = new ArrayList<>();
         synchronized (lock) {
@@ -427,19 +407,7 @@ public final class LvStore {
         synchronized (lock) {
             zeroed.addAll(allocator.pendingOf(replica));
         }
-        return new Destroy(replica, clusters, zeroed);
-    }
-
-    /** A destroy's second half (also resumed at import): zeroes the clusters, commits the removal, frees them. */
-    void finishDestroy(Replica replica) throws IOException {
-        Destroy plan = planDestroy(replica);
-        deviceIo.zeroClusters(layout, plan.zeroed());
-        removeDestroyed(plan);
-    }
-
-    /** On the pool thread, its clusters zeroed: the removal is committed, then they are free. */
-    private void removeDestroyed(Destroy plan) throws IOException {
-        Replica replica = plan.replica();
+        deviceIo.zeroClusters(layout, zeroed);
         synchronized (lock) {
             replicas.remove(replica.uuid());
             for (int page : replica.mapPageNumbers) {
@@ -453,7 +421,7 @@ public final class LvStore {
         committer.commitNow();
         synchronized (lock) {
             // zeroed, and no committed metadata points at them any more
-            allocator.freeDestroyed(replica, plan.clusters());
+            allocator.freeDestroyed(replica, clusters);
         }
     }
 

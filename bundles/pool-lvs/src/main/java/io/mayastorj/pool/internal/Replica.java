@@ -48,8 +48,6 @@ final class Replica extends BlockDeviceBase {
     long sizeBytes;
     int allocatedClusters;
     boolean destroying;
-    /** A destroy is zeroing its clusters, off the pool thread (guarded by the pool's lock). */
-    boolean zeroing;
 
     /** map[i][j]: data cluster + 1 of replica cluster i * ENTRIES + j (0: none); pages appear on demand. */
     private volatile int[][] map;

@@ -144,38 +144,7 @@ final class GatedDevice implements BlockDevice {
             done.ioDone(fail, context);
             return;
         }
-        CountDownLatch z = zeroGate;
-        if (z != null) {
-            zeroesHeld.countDown();
-            Thread.ofPlatform().daemon().start(() -> {
-                try {
-                    z.await();
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-                device.writeZeroes(lba, blocks, done, context);
-            });
-            return;
-        }
         device.writeZeroes(lba, blocks, done, context);
-    }
-
-    private volatile CountDownLatch zeroGate;
-    private final CountDownLatch zeroesHeld = new CountDownLatch(1);
-
-    /** Keeps every write-zeroes waiting until {@link #releaseZeroes()}: a zeroing that takes long. */
-    void holdZeroes() {
-        zeroGate = new CountDownLatch(1);
-    }
-
-    boolean awaitZeroesHeld(long seconds) throws InterruptedException {
-        return zeroesHeld.await(seconds, java.util.concurrent.TimeUnit.SECONDS);
-    }
-
-    void releaseZeroes() {
-        CountDownLatch z = zeroGate;
-        zeroGate = null;
-        z.countDown();
     }
 
     /** While set, write-zeroes requests fail with this status (a device error under a destroy's zeroing). */

@@ -290,37 +290,6 @@ class LvStoreTest {
      * holding data — later given to another replica, which read it. The new size is I/O's only once
      * the commit is durable.
      */
-    /**
-     * Review finding: a destroy zeroed its replica's clusters on the pool thread, so every other
-     * replica's flush (and first write, once the reserved clusters ran out) waited for a commit queued
-     * behind it — for as long as a large replica's zeros took to write: their hosts timed them out.
-     */
-    @Test
-    void aDestroyThatZeroesForLongHoldsNoOtherReplicasFlush() throws Exception {
-        GatedDevice gated = new GatedDevice(fx.device);
-        pool = LvStore.create("p0", POOL, gated, MIB, fx.buffers);
-        Replica thin = pool.createReplica(R1, "thin", 8L * MIB, true, "");
-        pool.createReplica(R2, "thick", 16L * MIB, false, "");
-        gated.holdZeroes();
-        var threads = java.util.concurrent.Executors.newSingleThreadExecutor();
-        DmaBuffer b = fx.buffers.allocate(4096);
-        try {
-            var destroyed = threads.submit(() -> pool.destroyReplica(R2));
-            assertTrue(gated.awaitZeroesHeld(10), "the destroy is zeroing");
-            assertEquals(IoStatus.SUCCESS, BlockingIo.write(thin, b, 0, 0, 8, T), "a first write: a new cluster");
-            assertEquals(IoStatus.SUCCESS, BlockingIo.flush(thin, java.time.Duration.ofSeconds(3)),
-                    "its flush commits while the destroy zeroes");
-            gated.releaseZeroes();
-            destroyed.get(10, java.util.concurrent.TimeUnit.SECONDS);
-            assertEquals(List.of(R1), pool.replicas().stream().map(Replica::uuid).toList());
-            reimport();
-            assertEquals(List.of(R1), pool.replicas().stream().map(Replica::uuid).toList());
-        } finally {
-            b.release();
-            threads.shutdownNow();
-        }
-    }
-
     @Test
     void aGrownThickReplicaTakesNoIoAtItsNewSizeBeforeTheGrowthIsCommitted() throws Exception {
         GatedDevice gated = new GatedDevice(fx.device);
