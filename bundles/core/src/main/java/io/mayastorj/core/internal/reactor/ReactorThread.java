@@ -68,6 +68,7 @@ public final class ReactorThread extends Thread implements Reactor {
     /** The loop has ended: tasks posted from now on run on the poster's thread. */
     private volatile boolean finished;
     private final Object finalDrain = new Object();
+    private boolean drainingAfterStop; // guarded by finalDrain
 
     // statistics, written on the reactor thread only
     private volatile long tasksRun;
@@ -153,9 +154,7 @@ public final class ReactorThread extends Thread implements Reactor {
         if (finished) {
             // the reactor has stopped: nobody else drains the queue, and a completion handed over now
             // (an I/O's callback) would never run — its caller waiting for ever; it runs here instead
-            synchronized (finalDrain) {
-                runTasks();
-            }
+            drainAfterStop();
             return;
         }
         // The reactor sets 'sleeping' before its last look at the queues, so either it sees this
@@ -216,11 +215,10 @@ public final class ReactorThread extends Thread implements Reactor {
             }
         }
         try {
-            finished = true; // from now on execute() drains: the queue has one consumer at a time, under the lock
-            synchronized (finalDrain) {
-                runTasks();
-            }
+            runTasks(); // still the queue's only consumer
             selector.close();
+            finished = true; // from now on execute() drains, one drainer at a time
+            drainAfterStop(); // what came meanwhile
         } catch (IOException | RuntimeException e) {
             LOG.log(Level.WARNING, getName() + ": error while stopping", e);
         }
@@ -287,6 +285,29 @@ public final class ReactorThread extends Thread implements Reactor {
             throw new IllegalStateException("runPostedTasks must be called on " + getName());
         }
         runTasks();
+    }
+
+    /**
+     * Runs what is posted, once the loop has ended, on the caller's thread: one drainer at a time
+     * (the queue has one consumer), and a task that posts another (a copy loop's next step) leaves
+     * it to the drainer's loop instead of recursing.
+     */
+    private void drainAfterStop() {
+        synchronized (finalDrain) {
+            if (drainingAfterStop) {
+                return; // the drainer (maybe this thread, further down its stack) takes it
+            }
+            drainingAfterStop = true;
+        }
+        while (true) {
+            runTasks();
+            synchronized (finalDrain) {
+                if (!hasTasks()) {
+                    drainingAfterStop = false;
+                    return;
+                }
+            }
+        }
     }
 
     private boolean hasTasks() {

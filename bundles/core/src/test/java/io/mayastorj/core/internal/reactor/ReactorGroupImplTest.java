@@ -172,6 +172,16 @@ class ReactorGroupImplTest {
         CountDownLatch ran = new CountDownLatch(1);
         reactor.execute(ran::countDown);
         assertTrue(ran.await(1, TimeUnit.SECONDS), "ran, on the poster's thread");
+        // a task that posts its next step (a copy loop) runs them one after another, not recursing
+        java.util.concurrent.atomic.AtomicInteger steps = new java.util.concurrent.atomic.AtomicInteger();
+        Runnable[] step = new Runnable[1];
+        step[0] = () -> {
+            if (steps.incrementAndGet() < 100_000) {
+                reactor.execute(step[0]);
+            }
+        };
+        reactor.execute(step[0]);
+        assertEquals(100_000, steps.get());
     }
 
     @Test
