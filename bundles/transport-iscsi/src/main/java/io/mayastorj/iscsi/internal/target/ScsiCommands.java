@@ -354,15 +354,19 @@ final class ScsiCommands {
                 return;
             }
             // PREEMPT AND ABORT: GOOD once the preempted hosts' tasks can no longer write (fence_scsi relies on it).
-            // Meanwhile the task counts as at work (submitted): an ABORT TASK of it waits for the end, which
-            // then drops it instead of answering an ITT the initiator may have given to another command
-            task.submitted = true;
+            // Meanwhile an ABORT TASK of it waits for the end, which then drops it instead of answering an ITT
+            // the initiator may have given to another command. It is not at the bdev: a close releases it, and
+            // the connection's writes at the bdev (what a reinstating login waits for) do not count it
+            task.awaitingFence = true;
             target.abortTasksOf(session.lunTarget.device(), aborted).whenComplete((done, failed) -> connection.reactor()
                     .execute(() -> {
-                        task.submitted = false;
-                        if (connection.isClosed() || task.aborted) {
+                        task.awaitingFence = false;
+                        if (connection.isClosed()) {
+                            return; // the close released it
+                        }
+                        if (task.aborted) {
                             tasks.remove(task.itt, task);
-                            task.release();
+                            task.release(); // the abort's response waited for this
                         } else {
                             dataPhase.respond(task, status, null, task.received);
                         }

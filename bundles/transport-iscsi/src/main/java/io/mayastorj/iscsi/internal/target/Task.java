@@ -32,6 +32,8 @@ final class Task implements IoCompletion<Task>, Runnable {
     int ioBytes;
     /** The bdev has the task (its buffer is not ours to free until it answers). */
     boolean submitted;
+    /** A PREEMPT AND ABORT waiting for the preempted hosts' tasks to end: an abort of it waits too. */
+    boolean awaitingFence;
     /** Force unit access: the write is flushed before its status goes out. */
     boolean fua;
     /** The command takes data from the initiator (WRITE, WRITE AND VERIFY, VERIFY with BYTCHK 1). */
@@ -94,6 +96,7 @@ final class Task implements IoCompletion<Task>, Runnable {
         step = 0;
         sameLeft = 0;
         sameChunk = 0;
+        awaitingFence = false;
         samePatternBlocks = 0;
         sameZeroes = false;
         cawStage = 0;

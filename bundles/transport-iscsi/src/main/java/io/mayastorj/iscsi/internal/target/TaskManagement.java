@@ -134,7 +134,7 @@ final class TaskManagement {
     private void abort(Task t, List<Task> atBdev) {
         t.aborted = true;
         dataPhase.forgetR2t(t);
-        if (!t.submitted) {
+        if (!t.submitted && !t.awaitingFence) {
             tasks.remove(t.itt);
             t.release();
         } else {

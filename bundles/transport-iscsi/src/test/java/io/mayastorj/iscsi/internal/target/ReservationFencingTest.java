@@ -144,8 +144,11 @@ class ReservationFencingTest {
 
     /** What runs once A holds WRITE EXCLUSIVE, B is registered, and A's write of 'A' to LBA 0 is held at the bdev. */
     private interface Fenced {
-        void run(ControlledDisk disk, ScsiSession b, java.util.concurrent.ExecutorService pool) throws Exception;
+        void run(IscsiFixture held, ControlledDisk disk, ScsiSession b, java.util.concurrent.ExecutorService pool) throws Exception;
     }
+
+    /** B's ISID: a login of B with it again reinstates B's session. */
+    private static final int B_ISID = 0x4b4b;
 
     private static void withAsWriteHeld(String name, Fenced body) throws Exception {
         ControlledDisk disk = new ControlledDisk(new io.mayastorj.core.internal.bdev.MallocBdevFactory()
@@ -154,7 +157,7 @@ class ReservationFencingTest {
         try (IscsiFixture held = new IscsiFixture(name, disk)) {
             int port = held.target.address().getPort();
             ScsiSession a = new ScsiSession(port, held.iqn, "iqn.2026-12.test:node-a");
-            try (ScsiSession b = new ScsiSession(port, held.iqn, "iqn.2026-12.test:node-b")) {
+            try (ScsiSession b = new ScsiSession(port, held.iqn, "iqn.2026-12.test:node-b", B_ISID)) {
                 assertEquals(Sense.GOOD, out(a, REGISTER, 0, 0, 0xA1).status());
                 assertEquals(Sense.GOOD, out(a, RESERVE, WRITE_EXCLUSIVE, 0xA1, 0).status());
                 assertEquals(Sense.GOOD, out(b, REGISTER, 0, 0, 0xB1).status());
@@ -166,7 +169,7 @@ class ReservationFencingTest {
                     Thread.sleep(10);
                 }
                 assertEquals(1, disk.held.size(), "A's write is at the bdev");
-                body.run(disk, b, pool);
+                body.run(held, disk, b, pool);
             }
             a.close();
         } finally {
@@ -181,7 +184,7 @@ class ReservationFencingTest {
      */
     @Test
     void preemptAndAbortCompletesOnlyOnceThePreemptedHostsWritesAtTheBdevHaveEnded() throws Exception {
-        withAsWriteHeld("aborted", (disk, b, pool) -> {
+        withAsWriteHeld("aborted", (held, disk, b, pool) -> {
             java.util.concurrent.Future<ScsiSession.Result> fence = pool.submit(
                     () -> out(b, PREEMPT_AND_ABORT, WRITE_EXCLUSIVE, 0xB1, 0xA1));
             Thread.sleep(500);
@@ -204,7 +207,7 @@ class ReservationFencingTest {
      */
     @Test
     void aPreemptAndAbortThatWaitsAndIsAbortedIsDroppedNotAnswered() throws Exception {
-        withAsWriteHeld("dropped", (disk, b, pool) -> {
+        withAsWriteHeld("dropped", (held, disk, b, pool) -> {
             byte[] cdb = new byte[10];
             cdb[0] = 0x5F;
             cdb[1] = PREEMPT_AND_ABORT;
@@ -222,6 +225,27 @@ class ReservationFencingTest {
             assertEquals(io.mayastorj.iscsi.internal.protocol.Bhs.TASK_MANAGEMENT_RESPONSE, answer.opcode(),
                     "no SCSI Response for the aborted PERSISTENT RESERVE OUT");
             org.junit.jupiter.api.Assertions.assertNull(b.receive(500), "nor after");
+        });
+    }
+
+    /**
+     * Review of the fix above: the waiting PREEMPT AND ABORT counted as at the bdev, so the preempting
+     * host, its connection lost and logging in again, was held for the fenced host's stuck write —
+     * the survivor lost the LUN to the fenced node's I/O. Its login is answered at once.
+     */
+    @Test
+    void thePreemptingHostLogsInAgainWhileItsPreemptAndAbortWaits() throws Exception {
+        withAsWriteHeld("relogin", (held, disk, b, pool) -> {
+            pool.submit(() -> out(b, PREEMPT_AND_ABORT, WRITE_EXCLUSIVE, 0xB1, 0xA1)); // waits for A's write
+            Thread.sleep(300);
+            b.close(); // its connection goes; it logs in again (same initiator, same ISID: a reinstatement)
+            java.util.concurrent.Future<ScsiSession> again = pool.submit(
+                    () -> new ScsiSession(held.target.address().getPort(), held.iqn, "iqn.2026-12.test:node-b", B_ISID));
+            try (ScsiSession s = again.get(5, java.util.concurrent.TimeUnit.SECONDS)) {
+                assertEquals(Sense.GOOD, s.command(new byte[] {0x00, 0, 0, 0, 0, 0}).status(), "TEST UNIT READY");
+            }
+            disk.hold = false;
+            disk.release();
         });
     }
 }
