@@ -265,8 +265,9 @@ class ControllerFieldsTest {
             assertEquals(Status.SUCCESS, other.connect(nqn, HOST, 0, 31, 0xFFFF, 0).cqeStatus(),
                     "a live controller's commands are current: a second one of the host is not held for them");
         }
-        io.close(); // the host drops the association, as a reset does
-        admin.close();
+        // a reset disables the controller first (CC.EN 0), then drops its sockets; the new Connect may be
+        // handled before the old sockets' close is
+        assertEquals(Status.SUCCESS, admin.setProperty(0x14, 0x00460000).cqeStatus());
         try (RawClient again = new RawClient(fx.port())) {
             again.initialize(false, false);
             java.util.concurrent.CompletableFuture<RawClient.Received> connected = java.util.concurrent.CompletableFuture
@@ -278,7 +279,11 @@ class ControllerFieldsTest {
                         }
                     });
             Thread.sleep(500);
-            assertFalse(connected.isDone(), "not let in while its earlier write is at the bdev");
+            assertFalse(connected.isDone(), "not let in while its earlier (disabled) controller's write is at the bdev");
+            io.close(); // the host drops the old association
+            admin.close();
+            Thread.sleep(300);
+            assertFalse(connected.isDone(), "nor once that one has ended");
             device.holdWrites = false;
             device.held.forEach(Runnable::run);
             assertEquals(Status.SUCCESS, connected.get(5, java.util.concurrent.TimeUnit.SECONDS).cqeStatus(),

@@ -38,7 +38,7 @@ final class Controller {
 
     // registers and features: admin reactor only
     private int cc;
-    private int csts;
+    private volatile int csts; // written on the admin reactor; read by a Connect of the same host on another
     private int grantedIoQueues = MAX_IO_QUEUES;
     private boolean queuesNegotiated;
     private int asyncEventConfig;

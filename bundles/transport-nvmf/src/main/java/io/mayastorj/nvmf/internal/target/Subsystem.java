@@ -164,15 +164,21 @@ final class Subsystem {
 
     /**
      * Commands at the bdev of the host's controllers that ended (their host dropped them: a reset
-     * closes its sockets, and a partitioned one ends with its keep-alive before the host reconnects):
-     * what its earlier association may still write. A live controller of the host (another path)
-     * is not waited for: its commands are current, and it would never be idle under load.
+     * closes its sockets, and a partitioned one ends with its keep-alive before the host reconnects)
+     * or that it disabled (a reset disables first): what its earlier association may still write. An
+     * enabled controller of the host (another path) is not waited for: its commands are current, and
+     * it would never be idle under load.
      */
     synchronized int earlierAtBdev(String hostNqn) {
         draining.removeIf(Controller::drained);
         int n = 0;
         for (Controller c : draining) {
             n += c.hostNqn().equals(hostNqn) ? c.atBdev() : 0;
+        }
+        for (Controller c : controllers.values()) {
+            // disabled (CC.EN 0): a host resetting it disables it before it drops its sockets, and its
+            // new Connect may come on another reactor before this one has seen them close
+            n += c.hostNqn().equals(hostNqn) && !c.enabled() ? c.atBdev() : 0;
         }
         return n;
     }
