@@ -30,9 +30,9 @@ import org.osgi.framework.wiring.FrameworkWiring;
  * the jar goes. A jar is acted on once its size and time stay the same for one look, so a copy in
  * progress is never installed half-written. Felix keeps its own copy of each jar, so the file may
  * be replaced or removed at any time. Transports that come and go this way keep their shares: the
- * share manager re-establishes them when the transport is back. A jar with the symbolic name of a
- * plugin deployed from another file replaces that plugin (copy the new version in, then remove the
- * old file).
+ * share manager re-establishes them when the transport is back. Among jars of one symbolic name the
+ * highest version runs: a newer one copied in beside it replaces it, an older one is set aside, and
+ * removing the one that runs brings back the highest of those set aside.
  *
  * <p>A plugin's settings live beside it, as Felix fileinstall keeps them: {@code PID.cfg}, a
  * properties file, becomes the Config Admin configuration of that PID when it appears or changes
@@ -150,7 +150,25 @@ final class PluginWatcher implements AutoCloseable {
             pending.remove(file);
             ready.add(file);
         }
+        // settings first; then jars by name, except that the highest version of a symbolic name comes first
+        // (the others are set aside at once, rather than each started and replaced in turn: a port flapping)
         ready.sort(Comparator.comparing((Path p) -> !isConfig(p)).thenComparing(Comparator.naturalOrder()));
+        Map<String, List<Integer>> places = new HashMap<>(); // where each symbolic name's jars stand in the list
+        for (int i = 0; i < ready.size(); i++) {
+            String name = isConfig(ready.get(i)) ? null : symbolicName(ready.get(i));
+            if (name != null) {
+                places.computeIfAbsent(name, k -> new ArrayList<>()).add(i);
+            }
+        }
+        for (List<Integer> at : places.values()) {
+            if (at.size() > 1) {
+                List<Path> same = new ArrayList<>(at.stream().map(ready::get).toList());
+                same.sort(Comparator.comparing(PluginWatcher::versionOf).reversed());
+                for (int k = 0; k < at.size(); k++) {
+                    ready.set(at.get(k), same.get(k));
+                }
+            }
+        }
         for (Path file : ready) {
             Seen seen = now.get(file);
             if (isConfig(file)) {
