@@ -60,15 +60,21 @@ class NodeStartupTest {
         }
     }
 
+    /** Node ID with its state in STATE, serving gRPC on ENDPOINT and its transports on free ports of 127.0.0.3. */
+    private static Mayastor.NodeProcess on127003(String id, Path state, String endpoint, String... extra) throws Exception {
+        java.util.List<String> args = new java.util.ArrayList<>(java.util.List.of("--node-id", id, "--grpc-endpoint", endpoint,
+                "--nvmf-address", "127.0.0.3", "--nvmf-port", String.valueOf(DistributionTest.freePort("127.0.0.3")),
+                "--iscsi-address", "127.0.0.3", "--iscsi-port", String.valueOf(DistributionTest.freePort("127.0.0.3")),
+                "--state-dir", state.toString(), "--buffers-mb", "8"));
+        args.addAll(java.util.List.of(extra));
+        return new Mayastor.NodeProcess(args.toArray(String[]::new));
+    }
+
     /** {@code exit} at the console stops the node, as Ctrl-D does (Gogo's own exit wanted a status). */
     @Test
     void exitAtTheConsoleStopsTheNode() throws Exception {
-        Path state = Scratch.dir("mayastor-console");
-        String endpoint = "127.0.0.3:" + DistributionTest.freePort("127.0.0.3");
-        try (Mayastor.NodeProcess node = new Mayastor.NodeProcess("--node-id", "console", "--grpc-endpoint", endpoint,
-                "--nvmf-address", "127.0.0.3", "--nvmf-port", String.valueOf(DistributionTest.freePort("127.0.0.3")),
-                "--iscsi-address", "127.0.0.3", "--iscsi-port", String.valueOf(DistributionTest.freePort("127.0.0.3")),
-                "--state-dir", state.toString(), "--buffers-mb", "8", "--console")) {
+        try (Mayastor.NodeProcess node = on127003("console", Scratch.dir("mayastor-console"),
+                "127.0.0.3:" + DistributionTest.freePort("127.0.0.3"), "--console")) {
             assertNotNull(node.await(l -> l.startsWith("mayastor node console ready"), 60), node.output());
             node.process.getOutputStream().write("exit\n".getBytes(java.nio.charset.StandardCharsets.UTF_8));
             node.process.getOutputStream().flush();
@@ -88,10 +94,7 @@ class NodeStartupTest {
     void aStateDirectoryInUseAndAPluginsDirectoryThatCannotBeMadeStopTheNodeBeforeReady() throws Exception {
         Path state = Scratch.dir("mayastor-state-lock");
         String endpoint = "127.0.0.3:" + DistributionTest.freePort("127.0.0.3");
-        try (Mayastor.NodeProcess first = new Mayastor.NodeProcess("--node-id", "first", "--grpc-endpoint", endpoint,
-                "--nvmf-address", "127.0.0.3", "--nvmf-port", String.valueOf(DistributionTest.freePort("127.0.0.3")),
-                "--iscsi-address", "127.0.0.3", "--iscsi-port", String.valueOf(DistributionTest.freePort("127.0.0.3")),
-                "--state-dir", state.toString(), "--buffers-mb", "8")) {
+        try (Mayastor.NodeProcess first = on127003("first", state, endpoint)) {
             assertNotNull(first.await(l -> l.startsWith("mayastor node first ready"), 60), first.output());
             long cached;
             try (var files = Files.walk(state.resolve("felix-cache"))) {

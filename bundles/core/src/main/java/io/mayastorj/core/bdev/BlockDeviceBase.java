@@ -25,9 +25,8 @@ public abstract class BlockDeviceBase implements BlockDevice {
     private volatile long blockCount;
 
     private final LongAdder inFlight = new LongAdder();
-    private volatile boolean closed;
-    /** Set by the one {@link #close()} that runs. */
-    private final AtomicBoolean closing = new AtomicBoolean();
+    /** Set by the one {@link #close()} that runs; from then on no I/O gets in. */
+    private final AtomicBoolean closed = new AtomicBoolean();
     /** Close returned with I/O in flight: the last completion releases the device. */
     private volatile boolean closeDeferred;
     /** {@link #doClose()} ran or is running, exactly once. */
@@ -91,7 +90,7 @@ public abstract class BlockDeviceBase implements BlockDevice {
     }
 
     public final boolean isClosed() {
-        return closed;
+        return closed.get();
     }
 
     @Override
@@ -216,10 +215,9 @@ public abstract class BlockDeviceBase implements BlockDevice {
      */
     @Override
     public final void close() {
-        if (!closing.compareAndSet(false, true)) {
+        if (!closed.compareAndSet(false, true)) {
             return;
         }
-        closed = true;
         // A submitter enters (increments) before it checks the flag, so once the flag is set
         // every I/O that got in is counted here, and none can get in after.
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(Long.getLong(CLOSE_WAIT_PROPERTY, 30_000));
@@ -292,7 +290,7 @@ public abstract class BlockDeviceBase implements BlockDevice {
 
     private boolean enter() {
         inFlight.increment();
-        if (closed) {
+        if (closed.get()) {
             inFlight.decrement();
             if (closeDeferred) {
                 releaseWhenDrained(); // the last completion may have counted this one in

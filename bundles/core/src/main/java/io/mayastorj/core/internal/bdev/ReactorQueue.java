@@ -98,9 +98,7 @@ abstract class ReactorQueue implements ReactorThread.Poller {
 
     /** The eventfd fired: clear it; the turn that follows reaps. */
     private void wake(SelectionKey key) {
-        if (key.isValid()) { // closed: its scratch memory is freed
-            clearEventFd();
-        }
+        clearEventFd();
     }
 
     /** On the reactor's thread while a bdev closes: lets its I/O finish, posted requests included. */

@@ -231,11 +231,11 @@ public final class ReactorThread extends Thread implements Reactor {
         // event depends on (an iSCSI unit attention posted before the reset's response went out).
         if (hasTasks()) {
             runTasks();
-            if (!key.isValid()) {
-                // a task closed its owner (a queue of a bdev that closes): the selector still reports the
-                // key of this select, and its handler would use what the close freed (an eventfd's scratch)
-                return;
-            }
+        }
+        if (!key.isValid()) {
+            // its owner closed since the select (a task just run, or another handler of this batch): the
+            // selector still reports the key, and its handler would use what the close freed (an eventfd's scratch)
+            return;
         }
         try {
             ((ReadyHandler) key.attachment()).ready(key);
