@@ -70,6 +70,11 @@ final class NbdConnection extends TcpConnection {
     private volatile long handshakeDeadline;
     /** When the reply write under way began (0: none): one that cannot finish means a client that reads nothing. */
     private volatile long writingSince;
+    /**
+     * When a write's data last arrived while more is awaited (0: none): a client that stops part-way
+     * through would otherwise hold the request's buffer, up to 2 MiB, for as long as it stays connected.
+     */
+    private volatile long receivingSince;
 
     NbdConnection(TcpServer<?> server, SocketChannel channel, BufferPool buffers, long patienceNanos) throws IOException {
         super(server, channel);
@@ -101,6 +106,10 @@ final class NbdConnection extends TcpConnection {
         long since = writingSince;
         if (since != 0 && now - since > patienceNanos) {
             close("the client read no reply for " + TimeUnit.NANOSECONDS.toSeconds(patienceNanos) + " s");
+        }
+        long receiving = receivingSince;
+        if (receiving != 0 && now - receiving > patienceNanos) {
+            close("the client sent no more of a write's data for " + TimeUnit.NANOSECONDS.toSeconds(patienceNanos) + " s");
         }
     }
 
@@ -416,8 +425,15 @@ final class NbdConnection extends TcpConnection {
             into.limit(length).position(buffered);
             try {
                 idle();
-                readFully(into);
+                receivingSince = System.nanoTime() | 1;
+                while (into.hasRemaining()) {
+                    if (channel.read(into) < 0) {
+                        throw new EOFException();
+                    }
+                    receivingSince = System.nanoTime() | 1; // a slow sender is still a sender
+                }
             } finally {
+                receivingSince = 0;
                 processing = true;
             }
         }
@@ -450,7 +466,8 @@ final class NbdConnection extends TcpConnection {
                     return Nbd.EINVAL;
                 }
                 if (Long.compareUnsigned(offset, d.sizeBytes()) > 0 || Long.compareUnsigned(length, d.sizeBytes() - offset) > 0) {
-                    return type == Nbd.CMD_READ ? Nbd.EINVAL : Nbd.ENOSPC;
+                    // the protocol's errors: EINVAL for a read or trim past the end, ENOSPC for a write
+                    return type == Nbd.CMD_READ || type == Nbd.CMD_TRIM ? Nbd.EINVAL : Nbd.ENOSPC;
                 }
                 if (type == Nbd.CMD_WRITE_ZEROES && !d.supports(IoType.WRITE_ZEROES)) {
                     return Nbd.EINVAL;

@@ -270,6 +270,10 @@ class NbdServerTest {
             assertEquals(Nbd.EINVAL, c.simpleReply(7, null), "a write too big, its data read and dropped");
             c.request(7, 0, 8, 0, 512, null);
             assertEquals(Nbd.EINVAL, c.simpleReply(8, null), "BLOCK_STATUS was not negotiated");
+            c.request(Nbd.CMD_TRIM, 0, 10, 8L << 20, 4096, null);
+            assertEquals(Nbd.EINVAL, c.simpleReply(10, null), "a trim past the end (review finding: was ENOSPC)");
+            c.request(Nbd.CMD_WRITE_ZEROES, 0, 11, 8L << 20, 4096, null);
+            assertEquals(Nbd.ENOSPC, c.simpleReply(11, null), "write zeroes past the end is a write");
             c.request(Nbd.CMD_FLUSH, 0, 9, 0, 0, null);
             assertEquals(0, c.simpleReply(9, null), "and the connection goes on");
         }
@@ -303,6 +307,45 @@ class NbdServerTest {
         while ((inUse = buffers.stats().classes().stream().mapToLong(c -> c.inUse()).sum()) != 0) {
             assertTrue(System.nanoTime() < deadline, inUse + " buffers still held 5 s after the client went");
             Thread.sleep(10);
+        }
+    }
+
+    /**
+     * Review finding: a client that sent part of a write's data and then nothing, staying connected,
+     * held the write's buffer (up to 2 MiB) and a thread for good; 64 of them took the node's whole
+     * buffer pool. Now the connection ends once no data came for the server's patience.
+     */
+    @Test
+    void aWriteWhoseDataStopsComingIsEndedAndGivesItsBufferBack() throws Exception {
+        NbdTransport t = impatient();
+        try (NbdClient c = new NbdClient(t.address().getPort())) {
+            c.socket.setSoTimeout(10_000);
+            c.greet();
+            c.option(Nbd.OPT_GO, NbdClient.go("disk0"));
+            while (c.reply().type() != Nbd.REP_ACK) {
+                // the export's information
+            }
+            c.out.writeInt(Nbd.REQUEST_MAGIC);
+            c.out.writeShort(0);
+            c.out.writeShort(Nbd.CMD_WRITE);
+            c.out.writeLong(1);
+            c.out.writeLong(0);
+            c.out.writeInt(1 << 20);
+            c.out.write(new byte[100]); // of 1 MiB, and the client stays
+            c.out.flush();
+            long until = System.nanoTime() + 5_000_000_000L;
+            while (bytesInUse() == 0) {
+                assertTrue(System.nanoTime() < until, "the write never took its buffer");
+                Thread.sleep(5);
+            }
+            assertTrue(c.closedByServer(), "the server ended the connection whose write's data stopped");
+            long deadline = System.nanoTime() + 5_000_000_000L;
+            while (bytesInUse() != 0) {
+                assertTrue(System.nanoTime() < deadline, bytesInUse() + " bytes of buffers still held");
+                Thread.sleep(10);
+            }
+        } finally {
+            t.close();
         }
     }
 
