@@ -3,6 +3,7 @@ package io.mayastorj.cli;
 import io.mayastorj.core.bdev.BlockDevice;
 import io.mayastorj.core.bdev.IoCompletion;
 import io.mayastorj.core.bdev.IoStatus;
+import io.mayastorj.core.buffer.BufferPool;
 import io.mayastorj.core.buffer.DmaBuffer;
 import io.mayastorj.core.error.MayastorException;
 import io.mayastorj.core.internal.bdev.AioBdevFactory;
@@ -43,7 +44,7 @@ final class Bench {
     static final String USAGE = """
             usage: mayastor bench --uri URI [--rw randread|randwrite|read|write] [--bs 4k] [--qd 32]
                                   [--time 10s] [--ramp 2s] [--size SIZE] [--reactors 2]
-                                  [--buffers-mb 256] [--target-pid PID] [--hop] [--json]
+                                  [--buffers-mb 256] [--io-timeout 30s] [--target-pid PID] [--hop] [--json]
 
             Drives I/O at a fixed queue depth against the bdev a URI names and prints IOPS,
             bandwidth and latency percentiles, like fio. The bdev is opened in this process:
@@ -55,12 +56,14 @@ final class Bench {
 
             options:
               --rw           randread (default), randwrite, read or write (sequential)
-              --bs           I/O size (4k, 128k, ...), a multiple of the block size
+              --bs           I/O size (4k, 128k, ...), a multiple of the block size, at most 2MiB
               --qd           I/Os in flight (default 32)
               --time         measured duration (10s, 500ms, 1m); --ramp runs before it, unmeasured;
                              SIGTERM or Ctrl-C ends it early and still reports what was measured
               --size         how much of the device to use from offset 0, e.g. 256MiB (default: all of it)
               --reactors     reactor threads that start the I/O (nvmf queues are per reactor)
+              --buffers-mb   DMA buffer pool to allocate, in MiB (default 256, more when qd x bs needs it)
+              --io-timeout   how long an nvmf:// I/O may take before it fails (default 30s)
               --target-pid   also report the CPU time per I/O of that process (e.g. the target node)
               --json         one JSON object instead of the text report
               --hop          resubmit on the slot's reactor, not on the thread that completed the I/O:
@@ -103,8 +106,8 @@ final class Bench {
         if (qd < 1 || qd > 4096) {
             throw new UsageException("--qd must be between 1 and 4096, not " + qd);
         }
-        if (bs > 16 << 20) {
-            throw new UsageException("--bs must be at most 16MiB");
+        if (bs < 1 || bs > BufferPool.MAX_BUFFER_SIZE) {
+            throw new UsageException("--bs must be between 1 byte and 2MiB (the largest DMA buffer), not " + bs);
         }
         if (reactorCount < 1 || reactorCount > 64) {
             throw new UsageException("--reactors must be between 1 and 64");
@@ -156,7 +159,9 @@ final class Bench {
             Result result;
             try {
                 result = run.execute(reactors.reactors(), rampNanos, measureNanos, ioTimeout, targetPid, stop);
-                if (args.flag("json")) {
+                if (result.beforeMeasuring) {
+                    out.flush(); // no report: its figures would be of a window of microseconds
+                } else if (args.flag("json")) {
                     out.println(result.json(uri, w, bs, qd, buffers.onHugepages()));
                 } else {
                     result.print(out, uri, device, w, bs, qd, reactorCount, buffers.onHugepages());
@@ -169,6 +174,10 @@ final class Bench {
                 } catch (IllegalStateException shuttingDown) {
                     // stopped by a signal: the hook is running and lets the JVM end now
                 }
+            }
+            if (result.beforeMeasuring) {
+                err.println("error: stopped during the ramp, before the measurement began: nothing was measured");
+                return 1;
             }
             if (result.firstError != null) {
                 err.println("error: " + result.errors + " I/Os failed (first: " + result.firstError + ")");
@@ -251,6 +260,8 @@ final class Bench {
         long started;
         long errors;
         IoStatus firstError;
+        /** Stopped (a signal) before the measurement began: the numbers are of no window at all. */
+        boolean beforeMeasuring;
 
         Slot(Run run, DmaBuffer buffer, long seed) {
             this.run = run;
@@ -293,7 +304,7 @@ final class Bench {
         }
     }
 
-    private static final class Run {
+    static final class Run {
         static final int RAMP = 0;
         static final int MEASURE = 1;
         static final int STOP = 2;
@@ -344,13 +355,15 @@ final class Bench {
                 slot.home = reactors.get(i % reactors.size());
                 reactors.get(i % reactors.size()).execute(() -> Trampoline.submit(slot));
             }
-            stop.await(rampNanos, TimeUnit.NANOSECONDS);
+            boolean stoppedInRamp = stop.await(rampNanos, TimeUnit.NANOSECONDS) && rampNanos > 0;
             var os = (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
             long cpu0 = os.getProcessCpuTime();
             long target0 = targetPid == null ? 0 : ProcessCpu.nanos(targetPid);
             long t0 = System.nanoTime();
-            phase = MEASURE;
-            stop.await(measureNanos, TimeUnit.NANOSECONDS);
+            if (!stoppedInRamp) {
+                phase = MEASURE;
+                stop.await(measureNanos, TimeUnit.NANOSECONDS);
+            }
             phase = STOP;
             long elapsed = System.nanoTime() - t0;
             long cpu = os.getProcessCpuTime() - cpu0;
@@ -360,6 +373,7 @@ final class Bench {
                 Thread.sleep(1);
             }
             Result r = new Result(elapsed, cpu, target, live.get());
+            r.beforeMeasuring = stoppedInRamp;
             for (Slot s : slots) { // live's decrements publish each slot's counters
                 r.latency.add(s.latency);
                 r.errors += s.errors;
@@ -398,7 +412,7 @@ final class Bench {
         }
     }
 
-    private static final class Result {
+    static final class Result {
         final long elapsedNanos;
         final long cpuNanos;
         final long targetCpuNanos;
@@ -406,6 +420,8 @@ final class Bench {
         final LatencyHistogram latency = new LatencyHistogram();
         long errors;
         IoStatus firstError;
+        /** Stopped (a signal) before the measurement began: the numbers are of no window at all. */
+        boolean beforeMeasuring;
 
         Result(long elapsedNanos, long cpuNanos, long targetCpuNanos, int stuck) {
             this.elapsedNanos = elapsedNanos;

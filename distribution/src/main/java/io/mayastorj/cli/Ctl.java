@@ -181,8 +181,7 @@ final class Ctl {
             return 0;
         }
         if (resource.equals("nexus")) {
-            NexusCtl.run(verb, args, node, output);
-            return 0;
+            return NexusCtl.run(verb, args, node, output);
         }
         switch (resource + " " + verb) {
             case "node info" -> {

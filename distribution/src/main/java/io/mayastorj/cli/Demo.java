@@ -84,21 +84,39 @@ final class Demo {
         nvmfPort = freePort(8420);
         iscsiPort = freePort(3260);
         out.println("== starting a node on " + endpoint + " (work directory " + work + ")");
-        Process[] node = {startNode(work, endpoint)};
+        // Ctrl-C or a SIGTERM to the demo runs no finally: the hook stops what it started and removes
+        // the work directory (pool images, hundreds of MiB), as a normal end does
+        boolean keep = args.flag("keep");
+        Thread cleanup = new Thread(() -> {
+            stopChildren();
+            if (!keep) {
+                deleteQuietly(work);
+            }
+        }, "demo-cleanup");
+        Runtime.getRuntime().addShutdownHook(cleanup);
+        Process[] node = {null};
         int result;
         try {
+            node[0] = startNode(work, endpoint);
             result = steps(work, endpoint, node);
         } finally {
-            out.println("== stopping the node (SIGTERM)");
-            long start = System.nanoTime();
-            node[0].toHandle().destroy(); // SIGTERM; Process.destroy() would also cut off the node's last words
-            if (!node[0].waitFor(30, TimeUnit.SECONDS)) {
-                err.println("error: the node did not stop within 30 s; killing it");
-                node[0].destroyForcibly().waitFor();
+            if (node[0] != null) {
+                out.println("== stopping the node (SIGTERM)");
+                long start = System.nanoTime();
+                node[0].toHandle().destroy(); // SIGTERM; Process.destroy() would also cut off the node's last words
+                if (!node[0].waitFor(30, TimeUnit.SECONDS)) {
+                    err.println("error: the node did not stop within 30 s; killing it");
+                    node[0].destroyForcibly().waitFor();
+                }
+                out.printf(Locale.ROOT, "== node stopped in %.2f s%n", (System.nanoTime() - start) / 1e9);
             }
-            out.printf(Locale.ROOT, "== node stopped in %.2f s%n", (System.nanoTime() - start) / 1e9);
-            if (!args.flag("keep")) {
-                deleteTree(work);
+            try {
+                Runtime.getRuntime().removeShutdownHook(cleanup);
+                if (!keep) {
+                    deleteTree(work);
+                }
+            } catch (IllegalStateException shuttingDown) {
+                // a signal came: the hook cleans up
             }
         }
         out.println(result == 0 ? "== demo done: every byte written came back: after kill -9, over NVMe/TCP, over iSCSI, through a 3-replica volume that "
@@ -528,6 +546,28 @@ final class Demo {
             try (ServerSocket socket = new ServerSocket(0, 1, loopback)) {
                 return socket.getLocalPort();
             }
+        }
+    }
+
+    /** Every process the demo started (nodes, the control plane, ctl) and theirs: SIGTERM, then SIGKILL after 30 s. */
+    private static void stopChildren() {
+        List<ProcessHandle> children = ProcessHandle.current().descendants().toList();
+        children.forEach(ProcessHandle::destroy);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        for (ProcessHandle p : children) {
+            try {
+                p.onExit().get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+            } catch (Exception notYet) {
+                p.destroyForcibly();
+            }
+        }
+    }
+
+    private static void deleteQuietly(Path root) {
+        try {
+            deleteTree(root);
+        } catch (IOException e) {
+            System.err.println("error: could not remove " + root + ": " + e.getMessage());
         }
     }
 

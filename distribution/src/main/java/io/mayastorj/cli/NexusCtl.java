@@ -15,8 +15,11 @@ import io.mayastorj.api.v1.RebuildStats;
 import io.mayastorj.api.v1.RemoveChildNexusRequest;
 import io.mayastorj.api.v1.UnpublishNexusRequest;
 import io.mayastorj.core.text.Table;
+import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
+import java.util.Set;
 import java.util.UUID;
 
 /** {@code mayastor ctl nexus ...} */
@@ -29,7 +32,8 @@ final class NexusCtl {
                                                   defaults to the smallest child's
               nexus destroy NAME|UUID
               nexus list [NAME|UUID] [--watch]    children, their state and rebuild progress; --watch
-                                                  prints a progress line a second until rebuilds end
+                                                  prints a progress line a second until rebuilds end,
+                                                  and exits 1 when a child it saw rebuilding faulted
               nexus add-child NAME URI            add a child and rebuild it (a faulted one that returns
                                                   gets only what was written while it was away)
               nexus remove-child NAME URI
@@ -42,7 +46,8 @@ final class NexusCtl {
     private NexusCtl() {
     }
 
-    static void run(String verb, Args args, NodeClient node, Output out) {
+    /** Runs a nexus verb; the exit code (0, or 1 when a watched rebuild ended with its child faulted). */
+    static int run(String verb, Args args, NodeClient node, Output out) {
         switch (verb) {
             case "create" -> {
                 args.atMost(3, "mayastor ctl nexus create NAME --child URI...");
@@ -66,8 +71,7 @@ final class NexusCtl {
                 args.atMost(3, "mayastor ctl nexus list [NAME|UUID] [--watch]");
                 String name = args.positional().size() > 2 ? args.positional(2, "the nexus") : "";
                 if (args.flag("watch")) {
-                    watch(node, name, out);
-                    return;
+                    return watch(node, name, out);
                 }
                 ListNexusResponse reply = node.nexus().listNexus(ListNexusOptions.newBuilder().setName(name).build());
                 out.print(reply, () -> {
@@ -136,10 +140,15 @@ final class NexusCtl {
             }
             default -> throw new UsageException("unknown command 'nexus " + verb + "'; see mayastor ctl --help");
         }
+        return 0;
     }
 
-    /** A progress line per rebuilding child, once a second, until no child is rebuilding. */
-    private static void watch(NodeClient node, String name, Output out) {
+    /**
+     * A progress line per rebuilding child, once a second, until no child is rebuilding; 1 when a
+     * child seen rebuilding ended faulted (a failed rebuild), so that {@code --watch && ...} holds.
+     */
+    private static int watch(NodeClient node, String name, Output out) {
+        Set<String> rebuilt = new HashSet<>();
         while (true) {
             ListNexusResponse reply = node.nexus().listNexus(ListNexusOptions.newBuilder().setName(name).build());
             boolean rebuilding = false;
@@ -147,6 +156,7 @@ final class NexusCtl {
                 for (Child c : n.getChildrenList()) {
                     if (c.getState() == ChildState.CHILD_DEGRADED) {
                         rebuilding = true;
+                        rebuilt.add(n.getName() + " " + c.getUri());
                         out.out.printf(Locale.ROOT, "%s  %s  %s: %s%n", java.time.LocalTime.now().withNano(0), n.getName(), c.getUri(),
                                 rebuild(c.getRebuild()));
                     }
@@ -154,15 +164,38 @@ final class NexusCtl {
             }
             if (!rebuilding) {
                 reply.getNexusListList().forEach(n -> out.out.print(describe(n)));
-                return;
+                List<String> failed = failedRebuilds(reply.getNexusListList(), rebuilt);
+                failed.forEach(f -> out.err.println("error: " + f));
+                return failed.isEmpty() ? 0 : 1;
             }
             try {
                 Thread.sleep(1000);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
-                return;
+                return 1;
             }
         }
+    }
+
+    /** The children of {@code rebuilt} ("nexus uri") that are faulted or gone now: their rebuild failed. */
+    static List<String> failedRebuilds(List<Nexus> now, Set<String> rebuilt) {
+        List<String> failed = new ArrayList<>();
+        Set<String> present = new HashSet<>();
+        for (Nexus n : now) {
+            for (Child c : n.getChildrenList()) {
+                String key = n.getName() + " " + c.getUri();
+                present.add(key);
+                if (rebuilt.contains(key) && c.getState() == ChildState.CHILD_FAULTED) {
+                    failed.add("nexus " + n.getName() + ": the rebuild of " + c.getUri() + " ended with it faulted ("
+                            + c.getReason().name().substring("REASON_".length()).toLowerCase(Locale.ROOT)
+                            + (c.getCause().isEmpty() ? "" : ": " + c.getCause()) + ")");
+                }
+            }
+        }
+        rebuilt.stream().filter(k -> !present.contains(k)).sorted()
+                .forEach(k -> failed.add("nexus " + k.substring(0, k.indexOf(' ')) + ": " + k.substring(k.indexOf(' ') + 1)
+                        + " was removed before its rebuild ended"));
+        return failed;
     }
 
     static String describe(Nexus n) {

@@ -72,6 +72,51 @@ class DemoTest {
         }
     }
 
+    /**
+     * Review finding: a SIGTERM (or Ctrl-C) to the demo ran none of its clean-up: its nodes were left
+     * running (holding their ports) and its work directory, with hundreds of MiB of pool images, stayed.
+     */
+    @Test
+    void aDemoStoppedBySigtermStopsItsNodesAndRemovesItsWorkDirectory() throws Exception {
+        Process demo = new ProcessBuilder(Mayastor.BIN.toString(), "demo").redirectErrorStream(true).start();
+        demo.getOutputStream().close();
+        Path work = null;
+        java.util.List<ProcessHandle> started = java.util.List.of();
+        try (BufferedReader lines = new BufferedReader(new InputStreamReader(demo.getInputStream(), StandardCharsets.UTF_8))) {
+            String line;
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+            while ((line = lines.readLine()) != null && System.nanoTime() < deadline) {
+                java.util.regex.Matcher m = java.util.regex.Pattern.compile("\\(work directory (\\S+)\\)").matcher(line);
+                if (m.find()) {
+                    work = Path.of(m.group(1));
+                }
+                if (line.contains("mayastor node demo ready")) {
+                    break;
+                }
+            }
+            assertTrue(work != null && Files.isDirectory(work), "the demo made its work directory: " + work);
+            Thread drain = new Thread(() -> lines.lines().forEach(l -> { })); // a full pipe would hold the demo up
+            drain.setDaemon(true);
+            drain.start();
+            started = demo.toHandle().descendants().toList();
+            assertTrue(!started.isEmpty(), "the demo started its node");
+            demo.destroy(); // SIGTERM, to the demo alone
+            assertTrue(demo.waitFor(60, TimeUnit.SECONDS), "the demo ended");
+            for (ProcessHandle p : started) { // they had their SIGTERM before the demo ended
+                try {
+                    p.onExit().get(30, TimeUnit.SECONDS);
+                } catch (java.util.concurrent.TimeoutException e) {
+                    org.junit.jupiter.api.Assertions.fail("a process the demo started is left running: " + p.pid() + " "
+                            + p.info().commandLine().orElse(""));
+                }
+            }
+        } finally {
+            started.forEach(ProcessHandle::destroyForcibly); // what a failed run left
+            demo.destroyForcibly();
+        }
+        assertTrue(!Files.exists(work), "the work directory is left: " + work);
+    }
+
     private static boolean onPath(String command) {
         for (String dir : System.getenv().getOrDefault("PATH", "/usr/bin").split(":")) {
             if (Files.isExecutable(Path.of(dir, command))) {

@@ -1,0 +1,85 @@
+package io.mayastorj.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.mayastorj.core.bdev.BlockDevice;
+import io.mayastorj.core.internal.bdev.BdevRegistryImpl;
+import io.mayastorj.core.internal.bdev.MallocBdevFactory;
+import io.mayastorj.core.internal.buffer.DmaBufferPool;
+import io.mayastorj.core.internal.buffer.HugepageMode;
+import io.mayastorj.core.internal.reactor.ReactorGroupImpl;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Test;
+
+/** {@code mayastor bench}: its argument checks, its help, and a stop before anything was measured. */
+class BenchTest {
+
+    private final ByteArrayOutputStream out = new ByteArrayOutputStream();
+    private final Bench bench = new Bench(new PrintStream(out, true), new PrintStream(new ByteArrayOutputStream(), true));
+
+    /** Review finding: 4M passed the check ("at most 16MiB") and then failed inside the buffer pool. */
+    @Test
+    void anIoSizeLargerThanTheLargestBufferIsAUsageError() {
+        UsageException e = assertThrows(UsageException.class,
+                () -> bench.run(List.of("--uri", "malloc:///m0?size_mb=16", "--bs", "4M", "--time", "100ms", "--ramp", "0s")));
+        assertTrue(e.getMessage().contains("2MiB"), e.getMessage());
+        assertThrows(UsageException.class, () -> bench.run(List.of("--uri", "malloc:///m0?size_mb=16", "--bs", "0")));
+    }
+
+    /** Review finding: --io-timeout was taken and not in the help. Every option parsed is in it now. */
+    @Test
+    void everyOptionTakenIsInTheHelp() throws Exception {
+        String source = Files.readString(Path.of("src/main/java/io/mayastorj/cli/Bench.java"));
+        Matcher parse = Pattern.compile("Args\\.parse\\(argv, Set\\.of\\(([^)]*)\\),\\s*Set\\.of\\(([^)]*)\\)\\)").matcher(source);
+        assertTrue(parse.find(), "the options Bench parses");
+        int seen = 0;
+        for (String group : List.of(parse.group(1), parse.group(2))) {
+            for (String option : group.replace("\"", "").split(",\\s*")) {
+                if (option.equals("help")) {
+                    continue; // the help itself
+                }
+                assertTrue(Bench.USAGE.contains("--" + option), "--" + option + " is not in the help");
+                seen++;
+            }
+        }
+        assertEquals(13, seen);
+    }
+
+    /**
+     * Review finding: a Ctrl-C during the ramp reported the figures of a window of microseconds and
+     * exited 0. Now the run says it stopped before measuring, and bench prints no figures for it.
+     */
+    @Test
+    void aStopDuringTheRampMeasuresNothing() throws Exception {
+        ReactorGroupImpl reactors = new ReactorGroupImpl(1);
+        DmaBufferPool buffers = new DmaBufferPool(16 << 20, HugepageMode.OFF);
+        BdevRegistryImpl registry = new BdevRegistryImpl();
+        registry.addFactory(new MallocBdevFactory());
+        try {
+            BlockDevice device = registry.create("malloc:///ramp0?size_mb=16");
+            Bench.Run run = new Bench.Run(device, new Bench.Workload("randread"), 4096, (16 << 20) / 4096, 4, buffers, false);
+            CountDownLatch stopped = new CountDownLatch(1);
+            stopped.countDown(); // the signal came during the ramp
+            long start = System.nanoTime();
+            Bench.Result r = run.execute(reactors.reactors(), TimeUnit.SECONDS.toNanos(5), TimeUnit.SECONDS.toNanos(5),
+                    TimeUnit.SECONDS.toNanos(5), null, stopped);
+            assertTrue(r.beforeMeasuring, "the run knows it measured nothing");
+            assertEquals(0, r.stuck);
+            assertTrue(System.nanoTime() - start < TimeUnit.SECONDS.toNanos(4), "it stopped at once");
+        } finally {
+            registry.closeAll();
+            reactors.stop();
+            buffers.close();
+        }
+    }
+}
