@@ -96,6 +96,13 @@ public final class Nexus extends BlockDeviceBase {
     private final boolean checksOwnership;
     private java.util.concurrent.ScheduledFuture<?> ownershipTimer;
     private boolean lookInFlight;
+    /**
+     * The last look failed: the store cannot be reached, so it cannot say whether the record is still
+     * ours, and the nexus goes on without waiting for looks (each one can take the store's timeout,
+     * 10 s with NATS reconnecting, and trust runs from when a look was issued: waiting for them
+     * stopped every nexus's I/O for as long as NATS was away). The periodic look goes on trying.
+     */
+    private volatile boolean storeUnreachable;
     private final ArrayDeque<Runnable> awaitingLook = new ArrayDeque<>();
     /** The control plane waits longer than this after a node's last heartbeat (VolumeOperator.switchoverGrace). */
     static final long OWNERSHIP_STALE_NANOS = TimeUnit.SECONDS.toNanos(3);
@@ -172,7 +179,7 @@ public final class Nexus extends BlockDeviceBase {
     /** The record is not known to be ours lately (a shared store, and no look for 3 s): the I/O waits for a look. */
     private boolean ownershipStale() {
         return checksOwnership && !fenced && !destroyed
-                && (awaitingLease || System.nanoTime() - ownershipSeenNanos > OWNERSHIP_STALE_NANOS);
+                && (awaitingLease || !storeUnreachable && System.nanoTime() - ownershipSeenNanos > OWNERSHIP_STALE_NANOS);
     }
 
     /**
@@ -214,8 +221,19 @@ public final class Nexus extends BlockDeviceBase {
         lookInFlight = false;
         if (!fenced && !destroyed) {
             if (failure != null) {
-                LOG.log(Level.DEBUG, "nexus {0}: cannot read its record to see it is still its own: {1}", name(), failure.getMessage());
-            } else if (stored.isPresent() && stored.get().record().incarnation() > incarnation) {
+                if (!storeUnreachable) {
+                    LOG.log(Level.WARNING, "nexus {0}: cannot read its record to see it is still its own ({1}); it goes on "
+                            + "serving, and looks again every second", name(), failure.getMessage());
+                }
+                storeUnreachable = true;
+                runAwaitingLook();
+                return; // trust is not renewed: it runs from the first look that succeeds again
+            }
+            if (storeUnreachable) {
+                LOG.log(Level.INFO, "nexus {0}: its record can be read again", name());
+                storeUnreachable = false;
+            }
+            if (stored.isPresent() && stored.get().record().incarnation() > incarnation) {
                 fence("incarnation " + stored.get().record().incarnation() + " wrote its record (revision " + stored.get().revision()
                         + "; this is incarnation " + incarnation + ")");
             } else if (stored.isEmpty() || stored.get().revision() != revision) {

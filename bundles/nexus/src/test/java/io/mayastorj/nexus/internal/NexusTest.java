@@ -445,6 +445,66 @@ class NexusTest {
         buf.release();
     }
 
+    /** A shared store whose looks, once {@code failing}, answer after 4 s with an error: NATS away, jnats reconnecting. */
+    private static final class SlowlyFailingLooks extends DelegatingStore {
+        volatile boolean failing;
+
+        SlowlyFailingLooks(NexusStore inner) {
+            super(inner);
+        }
+
+        @Override
+        public boolean shared() {
+            return true;
+        }
+
+        @Override
+        public Optional<Stored> load(UUID uuid) throws IOException {
+            if (failing) {
+                try {
+                    Thread.sleep(4000);
+                } catch (InterruptedException e) {
+                    throw new IOException(e);
+                }
+                throw new IOException("timeout waiting for the JetStream reply");
+            }
+            return inner.load(uuid);
+        }
+    }
+
+    /**
+     * Review finding: with the store away and each look failing only after its timeout, trust ran from
+     * when the failed look was issued, already too old, so every I/O of every nexus waited for the
+     * next look, and the next, for as long as the store was away. A store that cannot be reached
+     * cannot say: the nexus goes on, and once the store answers again, trust runs from that look.
+     */
+    @Test
+    void aStoreThatCannotBeReachedDoesNotStopTheIo() throws Exception {
+        SlowlyFailingLooks looks = new SlowlyFailingLooks(new FileNexusStore(dir.resolve("nexus")));
+        store = looks;
+        manager = new NexusManager(registry, buffers, shares, looks, NexusSettings.DEFAULT);
+        child("a");
+        child("b");
+        manager.create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
+        looks.failing = true;
+        Thread.sleep(TimeUnit.NANOSECONDS.toMillis(Nexus.OWNERSHIP_STALE_NANOS) + 500);
+        for (int i = 0; i < 3; i++) {
+            DmaBuffer buf = buffers.allocate(512);
+            try {
+                long started = System.nanoTime();
+                assertEquals(IoStatus.SUCCESS, BlockingIo.read(nexus(), buf, 0, 0, 1, java.time.Duration.ofSeconds(12)));
+                long waited = System.nanoTime() - started;
+                assertTrue(waited < TimeUnit.SECONDS.toNanos(i == 0 ? 6 : 1), "read " + i + " waited " + waited / 1_000_000 + " ms");
+            } finally {
+                buf.release();
+            }
+            Thread.sleep(2000);
+        }
+        looks.failing = false;
+        Thread.sleep(2000);
+        assertEquals(512, read(nexus(), 0, 1).length, "and it serves once the store is back");
+    }
+
     /**
      * The take-over lease: a nexus that writes its record over one an unclean incarnation left (in
      * a shared store) serves nothing until that one's trust in its last look has run out, so the
