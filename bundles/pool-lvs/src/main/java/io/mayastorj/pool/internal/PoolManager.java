@@ -556,6 +556,15 @@ public final class PoolManager {
     // ---------------------------------------------------------------- replicas
 
     public Replica createReplica(String poolName, UUID uuid, String name, long size, boolean thin) {
+        return makeReplica(poolName, uuid, name, size, thin).replica();
+    }
+
+    /** A replica, and whether this call made it (false: a retry found the one made before). */
+    public record Made(Replica replica, boolean made) {
+    }
+
+    /** {@link #createReplica}, saying whether the replica is new: only a new one may be undone by its caller. */
+    public Made makeReplica(String poolName, UUID uuid, String name, long size, boolean thin) {
         LvStore store;
         synchronized (this) {
             store = online(poolName);
@@ -563,7 +572,7 @@ public final class PoolManager {
             if (there.isPresent()) {
                 if (there.get() instanceof Replica r && r.pool == store && r.replicaName.equals(name) && r.sizeBytes == size
                         && r.thin == thin) {
-                    return r; // Mayastor's create is idempotent: a retry after a timeout gets the replica it made
+                    return new Made(r, false); // Mayastor's create is idempotent: a retry after a timeout gets the replica it made
                 }
                 throw MayastorException.alreadyExists("a bdev named %s exists already", uuid);
             }
@@ -581,7 +590,7 @@ public final class PoolManager {
                 }
                 registry.register(replica);
             }
-            return replica;
+            return new Made(replica, true);
         } finally {
             synchronized (this) {
                 creatingReplicas.remove(uuid);

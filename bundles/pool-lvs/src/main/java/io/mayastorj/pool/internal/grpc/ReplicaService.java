@@ -43,12 +43,14 @@ public final class ReplicaService extends ReplicaRpcGrpc.ReplicaRpcImplBase {
             throw MayastorException.invalidArgument("replica %s: the size must be greater than zero", uuid);
         }
         String name = request.getName().isEmpty() ? uuid.toString() : request.getName();
-        pools.createReplica(request.getPool(), uuid, name, request.getSize(), request.getThin());
+        PoolManager.Made made = pools.makeReplica(request.getPool(), uuid, name, request.getSize(), request.getThin());
         if (request.getShare() != ShareProtocol.NONE) {
             try {
                 pools.shareReplica(uuid, protocol(request.getShare()), request.getAllowedHostsList());
             } catch (MayastorException e) {
-                pools.destroyReplica(uuid, true); // all or nothing
+                if (made.made()) {
+                    pools.destroyReplica(uuid, true); // all or nothing
+                } // a retry found the replica made before, with its data: it stays, whatever the share says
                 throw e;
             }
         }

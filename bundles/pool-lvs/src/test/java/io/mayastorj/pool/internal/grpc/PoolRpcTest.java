@@ -150,6 +150,13 @@ class PoolRpcTest {
                         .setPool("p0").setSize(MIB).setThin(true).setShare(ShareProtocol.NVMF).build()));
         assertEquals(1, replicaRpc.listReplicas(ListReplicaOptions.getDefaultInstance()).getReplicasCount(),
                 "a replica whose share failed is not left behind");
+        // review finding: a retried create (same pool, name, size, thin) with a share that fails destroyed
+        // the replica made before — with its data — as if this call had made it
+        assertStatus(Status.Code.UNAVAILABLE, "no nvmf transport on this node (available: none)",
+                () -> replicaRpc.createReplica(CreateReplicaRequest.newBuilder().setUuid(R1)
+                        .setPool("p0").setSize(MIB).setThin(true).setShare(ShareProtocol.NVMF).build()));
+        assertEquals(1, replicaRpc.listReplicas(ListReplicaOptions.newBuilder().setUuid(R1).build()).getReplicasCount(),
+                "the replica a retry found stays");
         assertStatus(Status.Code.INVALID_ARGUMENT, "'r-1' is not a UUID",
                 () -> replicaRpc.listReplicas(ListReplicaOptions.newBuilder().setUuid("r-1").build()));
     }
