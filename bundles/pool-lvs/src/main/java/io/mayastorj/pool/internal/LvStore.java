@@ -425,27 +425,32 @@ public final class LvStore {
         }
     }
 
-    /** Forgets a replica whose metadata is damaged; its clusters are zeroed before they are reused. */
+    /**
+     * Forgets a replica whose metadata is damaged; its clusters are zeroed before they are reused.
+     * The last one's are zeroed before the commit that forgets it: once no committed metadata names
+     * a damaged replica, a plain import takes every unmapped cluster for free and zeroed, so a crash
+     * (or a failed zeroing) between that commit and the zeroing handed its data to the next replica.
+     */
     void destroyDamaged(int descriptorPage) {
         call(() -> {
+            boolean last;
             synchronized (lock) {
-                if (damaged.remove(descriptorPage) == null) {
+                if (!damaged.containsKey(descriptorPage)) {
                     throw MayastorException.notFound("pool %s has no damaged replica at page %d", name, descriptorPage);
                 }
+                last = damaged.size() == 1 && state == PoolState.DEGRADED;
+            }
+            List<Integer> zeroed = last ? zeroUnreferenced() : List.of();
+            synchronized (lock) {
+                damaged.remove(descriptorPage);
                 pages.markSuperblockDirty();
             }
             committer.commitNow();
-            if (damagedCleared()) {
-                reclaimUnreferenced();
+            if (last) {
+                onlineAgain(zeroed);
             }
             return null;
         });
-    }
-
-    private boolean damagedCleared() {
-        synchronized (lock) {
-            return damaged.isEmpty() && state == PoolState.DEGRADED;
-        }
     }
 
     /**
@@ -453,6 +458,11 @@ public final class LvStore {
      * ones (the damaged replicas' data among them) are zeroed and the pool is online.
      */
     void reclaimUnreferenced() throws IOException {
+        onlineAgain(zeroUnreferenced());
+    }
+
+    /** Holds the clusters no replica maps (not allocatable) and zeroes them. */
+    private List<Integer> zeroUnreferenced() throws IOException {
         List<Integer> unknown;
         synchronized (lock) {
             BitSet referenced = new BitSet(layout.clusterCount());
@@ -469,8 +479,12 @@ public final class LvStore {
             pages.rebuildUsed(replicas.values());
         }
         deviceIo.zeroClusters(layout, unknown);
+        return unknown;
+    }
+
+    private void onlineAgain(List<Integer> zeroed) throws IOException {
         synchronized (lock) {
-            allocator.freeZeroed(unknown);
+            allocator.freeZeroed(zeroed);
             state = PoolState.ONLINE;
             reason = null;
             allocator.reserveClusters();

@@ -223,12 +223,14 @@ final class PoolImport {
                     String.valueOf(orphans.size()));
         }
         if (rolledBack) {
-            // The lost commits may have reserved and written clusters that this state calls free.
-            for (Replica replica : resumeDestroy) {
-                pool.finishDestroy(replica);
-            }
+            // The lost commits may have reserved and written clusters that this state calls free: they
+            // are zeroed before any commit (a destroy finished) writes this state over the slot a plain
+            // import would otherwise roll back to, else a crash between left them free and unzeroed
             if (pool.state == PoolState.ONLINE) {
                 pool.reclaimUnreferenced();
+            }
+            for (Replica replica : resumeDestroy) {
+                pool.finishDestroy(replica);
             }
             repairs.add(0, "rolled back to commit " + importedSeq + " by request");
         } else {

@@ -679,6 +679,40 @@ class LvStoreTest {
     }
 
     /**
+     * Review finding: forgetting the last damaged replica committed first and zeroed after; a zeroing
+     * that failed (or a crash between) left metadata naming no damaged replica, so a plain import took
+     * its clusters for free and zeroed, and a new replica read its data where it never wrote. Now the
+     * zeroing comes first: until it succeeds the damaged replica stays listed, and the pool degraded.
+     */
+    @Test
+    void theLastDamagedReplicaIsForgottenOnlyOnceItsClustersAreZeroed() throws IOException {
+        pool = create(MIB);
+        Replica a = pool.createReplica(R1, "a", 2L * MIB, false, "");
+        Replica b = pool.createReplica(R2, "b", 2L * MIB, true, "");
+        fx.writeStamped(a, 0, 1, 1, 11);
+        fx.writeStamped(b, 0, 1, 2, 22);
+        assertEquals(IoStatus.SUCCESS, BlockingIo.flush(b, T));
+        int descriptor = damageDescriptor(b).descriptor();
+        fx.reopenAfter(f -> { });
+        GatedDevice gated = new GatedDevice(fx.device);
+        pool = LvStore.open(gated, fx.buffers, true);
+        assertEquals(PoolState.DEGRADED, pool.state());
+        gated.failZeroes = IoStatus.MEDIA_ERROR;
+        assertThrows(MayastorException.class, () -> pool.destroyDamaged(descriptor));
+        assertEquals(PoolState.DEGRADED, pool.state());
+        assertEquals(List.of(descriptor), pool.damagedReplicas().stream().map(DamagedReplica::page).toList(),
+                "still listed: a retry can finish it");
+        pool.export();
+        pool = null;
+        refused(ErrorKind.FAILED_PRECONDITION, () -> LvStore.open(fx.device, fx.buffers)); // still damaged on disk
+        pool = LvStore.open(fx.device, fx.buffers, true);
+        pool.destroyDamaged(descriptor);
+        assertEquals(PoolState.ONLINE, pool.state());
+        Replica c = pool.createReplica(R3, "c", 2L * MIB, false, "");
+        assertEquals(-1, fx.readStamp(c, 0, 2), "the damaged replica's data is zeros to the next");
+    }
+
+    /**
      * A cluster an unmap gives back while the damaged replica's destroy is committing is waiting to
      * be freed when the pool reclaims what no replica maps: it is freed once, by its own commit —
      * freed twice, it was handed out twice, and two replicas wrote into it.
