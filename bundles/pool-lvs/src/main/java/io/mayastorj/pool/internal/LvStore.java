@@ -344,12 +344,18 @@ public final class LvStore {
         }
     }
 
-    /** Stores free-form properties (share settings) with a replica. */
+    /**
+     * Stores free-form properties (share settings) with a replica. A degraded pool takes them too:
+     * they allocate nothing, and a healthy replica in it must be shareable (a volume moves) and its
+     * unshare (a switch-over's fence) must last past a restart.
+     */
     void setProperties(UUID replicaUuid, String properties) {
         checkFits("the properties of replica " + replicaUuid, properties, ReplicaRecord.MAX_PROPERTIES);
         call(() -> {
             synchronized (lock) {
-                checkWritable();
+                if (state == PoolState.FAULTED) {
+                    throw MayastorException.failedPrecondition("pool %s is faulted: %s", name, reason);
+                }
                 Replica replica = replica(replicaUuid);
                 replica.properties = properties;
                 pages.markDirty(replica.descriptorPage);

@@ -661,8 +661,16 @@ public final class PoolManager {
         String properties = new ReplicaShare(protocol, allowedHosts).format();
         LvStore.checkFits("the share settings of replica " + uuid + " (" + allowedHosts.size() + " allowed hosts)", properties,
                 ReplicaRecord.MAX_PROPERTIES); // before the share: refused, nothing is shared
+        boolean wasShared = shares.status(replica.name()).isPresent();
         String uri = shares.share(replica.name(), protocol, new ShareOptions(allowedHosts, Map.of()));
-        replica.pool.setProperties(uuid, properties);
+        try {
+            replica.pool.setProperties(uuid, properties);
+        } catch (RuntimeException e) {
+            if (!wasShared) {
+                shares.unshare(replica.name()); // refused: not shared now and not after a restart either
+            }
+            throw e;
+        }
         return uri;
     }
 
@@ -675,7 +683,7 @@ public final class PoolManager {
         Replica replica = replica(uuid);
         checkNoHosts(replica, force, "unshare");
         if (shares.status(replica.name()).isPresent()) {
-            shares.unshare(replica.name());
+            shares.unshare(replica.name()); // first: a fence stops the host now, even if recording it fails
         }
         replica.pool.setProperties(uuid, ReplicaShare.NONE.format());
     }

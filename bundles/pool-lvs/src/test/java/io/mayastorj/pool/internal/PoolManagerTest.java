@@ -214,6 +214,45 @@ class PoolManagerTest {
         assertEquals(List.of(R1), ReplicaView.all(pools, "p0").stream().map(ReplicaView::uuid).toList());
     }
 
+    /**
+     * Review finding: in a degraded pool (a damaged replica, a forced import) share and unshare changed
+     * the live share and then failed to record it, so a switch-over's fence (unshare) came undone at the
+     * next restart, and a healthy replica there could never be shared to a new nexus host.
+     */
+    @Test
+    void aHealthyReplicaInADegradedPoolIsSharedAndUnsharedForGood() throws IOException {
+        RecordingTransport nvmf = new RecordingTransport();
+        shares.addTransport(nvmf);
+        pools.create("p0", null, disk.toString(), MIB);
+        pools.createReplica("p0", R1, "a", 2L * MIB, false);
+        Replica b = pools.createReplica("p0", R2, "b", 2L * MIB, true);
+        pools.shareReplica(R1, "nvmf", List.of("nqn.2014-08.org.nvmexpress:uuid:host-a"));
+        LvStore store = pools.find("p0").store().orElseThrow();
+        int descriptor = b.descriptorPage;
+        int slot = store.committedSlot(descriptor);
+        long first = store.layout.pageOffset(descriptor, slot);
+        long second = store.layout.mirrorPageOffset(descriptor, slot);
+        pools.export("p0");
+        try (RandomAccessFile f = new RandomAccessFile(disk.toFile(), "rw")) {
+            PoolFixture.flipBit(f, first + 500);
+            PoolFixture.flipBit(f, second + 500);
+        }
+        assertEquals(PoolState.DEGRADED, pools.importPool(null, null, disk.toString(), true).state());
+        pools.unshareReplica(R1, true); // the fence of a switch-over
+        assertTrue(shares.status(R1.toString()).isEmpty());
+        restart();
+        shares.addTransport(new RecordingTransport());
+        pools.importPool(null, null, disk.toString(), true);
+        assertTrue(shares.status(R1.toString()).isEmpty(), "the unshare held past the restart");
+        pools.shareReplica(R1, "nvmf", List.of("nqn.2014-08.org.nvmexpress:uuid:host-b")); // the new nexus's host
+        restart();
+        RecordingTransport back = new RecordingTransport();
+        shares.addTransport(back);
+        pools.importPool(null, null, disk.toString(), true);
+        assertEquals(List.of("nqn.2014-08.org.nvmexpress:uuid:host-b"),
+                shares.status(R1.toString()).orElseThrow().options().allowedHosts());
+    }
+
     /** A RAM disk whose writes wait, while {@code hold} is set, until the test lets them go. */
     private static final class HeldDisk extends io.mayastorj.core.bdev.BlockDeviceBase {
         final BlockDevice ram = new MallocBdevFactory().create(io.mayastorj.core.bdev.BdevUri.parse(
