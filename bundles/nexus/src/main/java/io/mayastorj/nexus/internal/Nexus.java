@@ -117,6 +117,8 @@ public final class Nexus extends BlockDeviceBase {
     /** I/O waits: the lease after a take-over has not run out yet. */
     private volatile boolean awaitingLease;
     private volatile boolean destroyed;
+    /** The shutdown wrote (or left) the last record: no save after it. Control thread. */
+    private boolean recordFinal;
     private int reservedSlots;
 
     // ------------------------------------------------------------ writes since the last flush
@@ -812,8 +814,8 @@ public final class Nexus extends BlockDeviceBase {
 
     private void save() {
         persistScheduled = false;
-        if (fenced) {
-            return;
+        if (fenced || recordFinal) {
+            return; // a retry due after the shutdown's record must not write over it (clean, or deleted)
         }
         long generation = healthGeneration;
         try {
@@ -1254,6 +1256,7 @@ public final class Nexus extends BlockDeviceBase {
 
     /** The record at shutdown: clean, deleted ({@code forget}), or left as it is ({@code unclean} says why). Control thread. */
     private void lastRecord(boolean forget, String unclean) {
+        recordFinal = true;
         try {
             if (fenced) {
                 LOG.log(Level.INFO, "nexus {0}: its record belongs to the nexus that took over; left as that one wrote it", name());

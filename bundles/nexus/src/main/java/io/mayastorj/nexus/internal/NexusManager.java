@@ -240,6 +240,12 @@ public final class NexusManager {
                 }).join();
                 throw e;
             }
+            if (!onControl(() -> nexuses.get(uuid) == nexus)) {
+                // a destroy found it before it was registered, shut it down, and unregistered nothing:
+                // left registered, its name would be taken until the node restarts
+                registry.unregister(nexus);
+                throw MayastorException.aborted("nexus %s (%s) was destroyed while it was being created", name, uuid);
+            }
             LOG.log(Level.INFO, "nexus {0} ({1}) created: {2} bytes over {3}", name, uuid, size, childUris);
             return onControl(() -> nexus.view(deviceUri(nexus)));
         } catch (RuntimeException e) {

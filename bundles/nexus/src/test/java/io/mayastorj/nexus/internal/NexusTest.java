@@ -353,6 +353,8 @@ class NexusTest {
         volatile boolean gated;
         /** The next save is kept, and its call fails anyway. */
         volatile boolean landButFail;
+        /** The next save fails and does not land (a brief outage). */
+        volatile boolean failNext;
 
         GatedStore(NexusStore inner) {
             super(inner);
@@ -367,6 +369,10 @@ class NexusTest {
                 } catch (InterruptedException e) {
                     throw new IOException(e);
                 }
+            }
+            if (failNext) {
+                failNext = false;
+                throw new IOException("a brief outage");
             }
             long revision = inner.save(record, expectedRevision);
             if (landButFail) {
@@ -443,6 +449,105 @@ class NexusTest {
         assertTrue(done.await(10, TimeUnit.SECONDS));
         assertEquals(IoStatus.UNAVAILABLE, result.get(), "served only after a fresh look, which finds it superseded");
         buf.release();
+    }
+
+    /**
+     * Review finding: a save that failed scheduled its retry a second later, and a destroy within that
+     * second wrote the clean record, which the retry then wrote over as unclean: the next nexus took
+     * a planned move for a crash (the lease, one child trusted, the others rebuilt in full).
+     */
+    @Test
+    void aSaveRetryDueAfterADestroyLeavesTheCleanRecord() throws Exception {
+        registry.addFactory(new MallocBdevFactory());
+        GatedStore failing = new GatedStore(new FileNexusStore(dir.resolve("nexus")));
+        store = failing;
+        manager = new NexusManager(registry, buffers, shares, failing, NexusSettings.DEFAULT);
+        child("a");
+        child("b");
+        manager.create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
+        failing.failNext = true;
+        manager.faultChild("vol", "bdev:///b"); // its save fails: retried in 1 s
+        manager.destroy("vol");
+        assertTrue(store.load(ID).orElseThrow().record().cleanShutdown(), "destroyed: clean");
+        Thread.sleep(1500);
+        assertTrue(store.load(ID).orElseThrow().record().cleanShutdown(), "and still clean after the retry was due");
+    }
+
+    /**
+     * Review finding: a destroy that came between a create's start of the nexus and its registration
+     * shut it down and unregistered nothing; the create then registered the dead nexus, and its name
+     * stayed taken (every later create ALREADY_EXISTS, destroy NOT_FOUND) until the node restarted.
+     */
+    @Test
+    void aDestroyDuringACreateLeavesNothingRegistered() throws Exception {
+        registry.addFactory(new MallocBdevFactory());
+        store = new FileNexusStore(dir.resolve("nexus"));
+        CountDownLatch registering = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        AtomicBoolean hold = new AtomicBoolean(true);
+        io.mayastorj.core.bdev.BdevRegistry holding = new io.mayastorj.core.bdev.BdevRegistry() {
+            @Override
+            public BlockDevice create(String uri) {
+                return registry.create(uri);
+            }
+
+            @Override
+            public void destroy(String nameOrUri) {
+                registry.destroy(nameOrUri);
+            }
+
+            @Override
+            public void register(BlockDevice device) {
+                if (device instanceof Nexus && hold.getAndSet(false)) {
+                    registering.countDown();
+                    try {
+                        release.await(10, TimeUnit.SECONDS);
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                }
+                registry.register(device);
+            }
+
+            @Override
+            public boolean unregister(BlockDevice device) {
+                return registry.unregister(device);
+            }
+
+            @Override
+            public Optional<BlockDevice> lookup(String name) {
+                return registry.lookup(name);
+            }
+
+            @Override
+            public Optional<BlockDevice> findByUri(String uri) {
+                return registry.findByUri(uri);
+            }
+
+            @Override
+            public List<io.mayastorj.core.bdev.BdevInfo> list() {
+                return registry.list();
+            }
+
+            @Override
+            public io.mayastorj.core.bdev.BdevClaim claim(String name, String owner) {
+                return registry.claim(name, owner);
+            }
+        };
+        manager = new NexusManager(holding, buffers, shares, store, NexusSettings.DEFAULT);
+        child("a");
+        child("b");
+        CompletableFuture<NexusView> creating = CompletableFuture.supplyAsync(
+                () -> manager.create("vol", ID, 0, List.of("bdev:///a", "bdev:///b")));
+        assertTrue(registering.await(10, TimeUnit.SECONDS));
+        manager.destroy("vol");
+        release.countDown();
+        java.util.concurrent.ExecutionException e = assertThrows(java.util.concurrent.ExecutionException.class,
+                () -> creating.get(10, TimeUnit.SECONDS));
+        assertEquals(ErrorKind.ABORTED, ((MayastorException) e.getCause()).kind(), e.getCause().getMessage());
+        assertTrue(registry.lookup("vol").isEmpty(), "nothing left registered under the name");
+        manager.create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
+        assertEquals(512, read(nexus(), 0, 1).length, "made again, and it serves");
     }
 
     /** A shared store whose looks, once {@code failing}, answer after 4 s with an error: NATS away, jnats reconnecting. */
