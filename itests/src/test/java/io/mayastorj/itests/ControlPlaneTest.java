@@ -188,6 +188,42 @@ class ControlPlaneTest {
     }
 
     /**
+     * Review finding: lowering replicaCount of a published volume removed the extra replica's child
+     * from the nexus and destroyed the replica, and then the same pass, working from the nexus as it
+     * listed it before, removed that child again: NOT_FOUND, the volume written degraded for a pass,
+     * a Warning event and a failed pass. Now the pass sees the nexus as its calls left it.
+     */
+    @Test
+    void loweringTheReplicaCountOfAPublishedVolumeKeepsItHealthy() throws Exception {
+        start("mayastor-control-trim", 51, List.of("ct1", "ct2", "ct3"), "--registration-interval-seconds", "1",
+                "--sync-period-seconds", "1");
+        cluster.volumes().createVolume(CreateVolumeRequest.newBuilder().setName("trim").setSize(SIZE).setReplicaCount(3)
+                .setThin(true).build());
+        cluster.awaitVolume("trim", x -> x.getState().equals("healthy"), 30, "three replicas");
+        cluster.volumes().publishVolume(PublishVolumeRequest.newBuilder().setName("trim").setNode("ct1").build());
+        cluster.awaitVolume("trim", x -> x.getState().equals("healthy") && x.getChildrenCount() == 3, 30, "published");
+        cluster.resources().apply(ApplyRequest.newBuilder().setManifest("apiVersion: openebs.io/v1alpha1\nkind: MayastorVolume\n"
+                + "metadata:\n  name: trim\nspec:\n  replicaCount: 2\n  requiredBytes: " + SIZE + "\n  thin: true\n").build());
+        Set<String> seen = new TreeSet<>();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        Volume v = null;
+        while (System.nanoTime() < deadline) {
+            List<Volume> found = cluster.volumes().listVolumes(ListVolumesRequest.newBuilder().setName("trim").build()).getVolumesList();
+            v = found.get(0);
+            seen.add(v.getState() + (v.getState().equals("healthy") ? "" : ": " + v.getReason()));
+            if (v.getState().equals("healthy") && v.getReplicasCount() == 2 && v.getChildrenCount() == 2) {
+                break;
+            }
+            Thread.sleep(20);
+        }
+        assertEquals(2, v.getReplicasCount(), "one replica dropped: " + v);
+        assertEquals(2, v.getChildrenCount(), "and its child: " + v);
+        assertEquals(Set.of("healthy"), seen, "healthy throughout");
+        assertEquals(2, cluster.onNodes(false).stream().filter(h -> h.contains(": replica ")).count(),
+                "the third destroyed on its node: " + cluster.onNodes(false));
+    }
+
+    /**
      * Review finding: the nexus on a node the volume no longer uses (moved, or unpublished) was
      * destroyed without its children's states being read, and the new nexus took every replica the
      * status last called in sync for a copy in sync — one faulted since that status was written too

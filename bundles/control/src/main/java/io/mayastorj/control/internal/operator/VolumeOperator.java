@@ -279,6 +279,13 @@ public final class VolumeOperator {
         Optional<Nexus> nexus(String node, String uuid) {
             return nexuses.getOrDefault(node, List.of()).stream().filter(n -> n.getUuid().equals(uuid)).findFirst();
         }
+
+        /** A nexus as a call of this pass left it: what the rest of the pass sees of it. */
+        void changed(String node, Nexus now) {
+            List<Nexus> listed = new ArrayList<>(nexuses.getOrDefault(node, List.of()));
+            listed.replaceAll(n -> n.getUuid().equals(now.getUuid()) ? now : n);
+            nexuses.put(node, listed); // a value replaced, not a key added: loops over the map go on
+        }
     }
 
     /** Why the spec cannot be served, or null. Also what VolumeRpc refuses at once. */
@@ -919,8 +926,10 @@ public final class VolumeOperator {
 
     private void removeChild(World world, String node, String nexus, String uri) {
         try {
-            clients.nexus(world.endpoint(node)).removeChildNexus(RemoveChildNexusRequest.newBuilder().setNexus(nexus)
-                    .setUri(uri).build());
+            // the pass goes on with the nexus as it is now: ensureNexus would otherwise remove the child again,
+            // get NOT_FOUND, and report the volume degraded for a pass
+            world.changed(node, clients.nexus(world.endpoint(node)).removeChildNexus(RemoveChildNexusRequest.newBuilder()
+                    .setNexus(nexus).setUri(uri).build()));
         } catch (StatusRuntimeException e) {
             throw NodeClients.translate(node, e);
         }
