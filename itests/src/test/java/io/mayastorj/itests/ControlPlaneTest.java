@@ -188,6 +188,39 @@ class ControlPlaneTest {
     }
 
     /**
+     * Review finding: a volume unpublished while a replica's node was away, after its nexus had faulted
+     * that replica's child and before a pass saw it, had its nexus destroyed without the mark: the
+     * replica that missed writes stayed recorded in sync, and a later nexus could trust it. The
+     * last writer's children are read before it goes, those on nodes away too.
+     */
+    @Test
+    void aReplicaAwayThatTheNexusFaultedIsMarkedBehindWhenTheVolumeIsUnpublished() throws Exception {
+        start("mayastor-control-unpub", 56, List.of("cu1", "cu2"), "--registration-interval-seconds", "1",
+                "--sync-period-seconds", "600", "--repair-grace-seconds", "600");
+        cluster.volumes().createVolume(CreateVolumeRequest.newBuilder().setName("unpub").setSize(SIZE).setReplicaCount(2)
+                .setThin(true).build());
+        cluster.awaitVolume("unpub", x -> x.getState().equals("healthy"), 30, "two replicas");
+        String uri = cluster.volumes().publishVolume(PublishVolumeRequest.newBuilder().setName("unpub").setNode("cu1").build())
+                .getDeviceUri();
+        cluster.awaitVolume("unpub", x -> x.getChildrenCount() == 2, 30, "published");
+        BlockDevice volume = open(uri, "cu1");
+        DmaBuffer block = buffers.allocate(4096);
+        try {
+            assertEquals(IoStatus.SUCCESS, BlockingIo.write(volume, block, 0, 0, 4096 / volume.blockSize(), Duration.ofSeconds(30)));
+            cluster.killNode("cu2");
+            // written without cu2: its child is faulted before this is acknowledged, and no pass has run since
+            assertEquals(IoStatus.SUCCESS, BlockingIo.write(volume, block, 0, 8, 4096 / volume.blockSize(), Duration.ofSeconds(30)));
+        } finally {
+            block.release();
+        }
+        registry.destroy(volume.name());
+        assertTrue(!outOfSync(msv("unpub"), "cu2"), "no pass has marked it yet:\n" + msv("unpub"));
+        cluster.volumes().unpublishVolume(UnpublishVolumeRequest.newBuilder().setName("unpub").build());
+        cluster.awaitVolume("unpub", x -> x.getChildrenCount() == 0, 30, "unpublished");
+        assertTrue(outOfSync(msv("unpub"), "cu2"), "cu2's replica recorded behind:\n" + msv("unpub"));
+    }
+
+    /**
      * Review finding: lowering replicaCount of a published volume removed the extra replica's child
      * from the nexus and destroyed the replica, and then the same pass, working from the nexus as it
      * listed it before, removed that child again: NOT_FOUND, the volume written degraded for a pass,

@@ -406,14 +406,26 @@ public final class VolumeOperator {
         // child in sync leaves the status as it is (its record decides what a new nexus trusts)
         String lastWriter = old.getNexus() == null ? null : old.getNexus().getNode();
         Set<String> faulted = new TreeSet<>();
+        List<MayastorVolume.Replica> faultedAway = new ArrayList<>(); // recorded, on a node away: marked in place
         for (Child c : lastWriter == null ? List.<Child>of() : world.nexus(lastWriter, uuid).map(Nexus::getChildrenList).orElse(List.of())) {
             String replica = replicaOf(c.getUri());
-            if (c.getState() != ChildState.CHILD_ONLINE && !behind.contains(replica) && live.stream().anyMatch(r -> r.uuid().equals(replica))) {
-                faulted.add(replica);
+            if (c.getState() == ChildState.CHILD_ONLINE) {
+                continue;
+            }
+            if (live.stream().anyMatch(r -> r.uuid().equals(replica))) {
+                if (!behind.contains(replica)) {
+                    faulted.add(replica);
+                }
+            } else {
+                // its node is away: once that nexus is gone (an unpublish), nothing else would say it missed writes
+                recorded.stream().filter(x -> x.getUri() != null && replicaOf(x.getUri()).equals(replica) && !yes(x.getOutOfSync()))
+                        .forEach(faultedAway::add);
             }
         }
-        if (!faulted.isEmpty() && live.stream().anyMatch(r -> !behind.contains(r.uuid()) && !faulted.contains(r.uuid()))) {
+        if ((!faulted.isEmpty() || !faultedAway.isEmpty())
+                && live.stream().anyMatch(r -> !behind.contains(r.uuid()) && !faulted.contains(r.uuid()))) {
             behind.addAll(faulted);
+            faultedAway.forEach(x -> x.setOutOfSync(Boolean.TRUE));
             msv = recordBehind(msv, live, behind);
         }
 
