@@ -221,6 +221,33 @@ class ControlPlaneTest {
     }
 
     /**
+     * Review finding: a volume grown while one of its replicas' node was away grew from the live ones
+     * alone and said so; the one away came back, could not grow (no room), and still counted: the
+     * volume reported healthy and could never be published again (a replica smaller than the volume).
+     * Growth waits for every replica now: asked while one is away, it is refused and nothing changes.
+     */
+    @Test
+    void aVolumeIsNotGrownWhileOneOfItsReplicasIsAway() throws Exception {
+        start("mayastor-control-grow", 61, List.of("cx1", "cx2"), "--registration-interval-seconds", "1",
+                "--sync-period-seconds", "1", "--repair-grace-seconds", "600");
+        cluster.volumes().createVolume(CreateVolumeRequest.newBuilder().setName("grow").setSize(SIZE).setReplicaCount(2)
+                .setThin(true).build());
+        cluster.awaitVolume("grow", x -> x.getState().equals("healthy"), 30, "two replicas");
+        cluster.killNode("cx2");
+        cluster.awaitVolume("grow", x -> x.getState().equals("degraded"), 30, "degraded: cx2 away");
+        cluster.resources().apply(ApplyRequest.newBuilder().setManifest("apiVersion: openebs.io/v1alpha1\nkind: MayastorVolume\n"
+                + "metadata:\n  name: grow\nspec:\n  replicaCount: 2\n  requiredBytes: " + 2 * SIZE + "\n  thin: true\n").build());
+        Volume v = cluster.awaitVolume("grow", x -> x.getReason().contains("cannot grow"), 30, "the grow refused");
+        log("grow while cx2 is away: " + v.getState() + ": " + v.getReason());
+        java.util.regex.Matcher status = java.util.regex.Pattern.compile("(?s)\nstatus:.*?\n  size: (\\d+)").matcher(msv("grow"));
+        assertTrue(status.find(), msv("grow"));
+        assertEquals(SIZE, Long.parseLong(status.group(1)), "the volume keeps its size:\n" + msv("grow"));
+        assertTrue(v.getReason().contains("[cx2] is away"), v.getReason());
+        assertEquals(List.of(SIZE), cluster.replicas("cx1").listReplicas(ListReplicaOptions.getDefaultInstance()).getReplicasList()
+                .stream().map(Replica::getSize).toList(), "the live replica is not grown alone");
+    }
+
+    /**
      * Review finding: lowering replicaCount of a published volume removed the extra replica's child
      * from the nexus and destroyed the replica, and then the same pass, working from the nexus as it
      * listed it before, removed that child again: NOT_FOUND, the volume written degraded for a pass,

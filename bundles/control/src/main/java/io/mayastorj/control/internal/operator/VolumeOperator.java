@@ -531,7 +531,15 @@ public final class VolumeOperator {
         // growth (CSI ControllerExpandVolume): each replica to the spec's size, then the nexus (below)
         String growProblem = null;
         MayastorException growLater = null;
-        for (int i = 0; i < live.size(); i++) {
+        boolean growNow = true;
+        if (has > 0 && bytes > has && !away.isEmpty()) {
+            // a replica away cannot grow now, and may come back to a pool without room for it: grown from
+            // the live ones alone, the volume would count it (healthy) and then not fit on it (no nexus)
+            growProblem = "cannot grow to " + bytes + " bytes while the replica on " + away.stream()
+                    .map(MayastorVolume.Replica::getNode).sorted().toList() + " is away; ask again once it is back or replaced";
+            growNow = false;
+        }
+        for (int i = 0; growNow && i < live.size(); i++) {
             Live r = live.get(i);
             if (r.sizeBytes() < bytes) {
                 try {
@@ -645,7 +653,7 @@ public final class VolumeOperator {
         }
         // unpublished: what every replica holds, and never less than the volume had — a replica that is
         // away, or back smaller (its grow refused), must not lower the floor a republished nexus keeps
-        long size = nexusSize[0] >= 0 ? nexusSize[0] : Math.max(has, live.isEmpty() ? 0 : Math.min(smallest, bytes));
+        long size = nexusSize[0] >= 0 ? nexusSize[0] : Math.max(has, live.isEmpty() ? 0 : Math.min(smallest, growNow ? bytes : has));
         writeStatus(msv, state, reason, nexusStatus, replicas, size);
         if (nexusFailed != null) {
             throw nexusFailed;
