@@ -160,7 +160,9 @@ final class Bench {
             try {
                 result = run.execute(reactors.reactors(), rampNanos, measureNanos, ioTimeout, targetPid, stop);
                 if (result.beforeMeasuring) {
-                    out.flush(); // no report: its figures would be of a window of microseconds
+                    // no report: its figures would be of a window of microseconds. Said before the hook
+                    // is let go: the JVM ends as soon as it returns
+                    err.println("error: stopped during the ramp, before the measurement began: nothing was measured");
                 } else if (args.flag("json")) {
                     out.println(result.json(uri, w, bs, qd, buffers.onHugepages()));
                 } else {
@@ -176,7 +178,6 @@ final class Bench {
                 }
             }
             if (result.beforeMeasuring) {
-                err.println("error: stopped during the ramp, before the measurement began: nothing was measured");
                 return 1;
             }
             if (result.firstError != null) {
@@ -260,8 +261,6 @@ final class Bench {
         long started;
         long errors;
         IoStatus firstError;
-        /** Stopped (a signal) before the measurement began: the numbers are of no window at all. */
-        boolean beforeMeasuring;
 
         Slot(Run run, DmaBuffer buffer, long seed) {
             this.run = run;
@@ -355,7 +354,7 @@ final class Bench {
                 slot.home = reactors.get(i % reactors.size());
                 reactors.get(i % reactors.size()).execute(() -> Trampoline.submit(slot));
             }
-            boolean stoppedInRamp = stop.await(rampNanos, TimeUnit.NANOSECONDS) && rampNanos > 0;
+            boolean stoppedInRamp = stop.await(rampNanos, TimeUnit.NANOSECONDS); // (also with no ramp: stopped already)
             var os = (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
             long cpu0 = os.getProcessCpuTime();
             long target0 = targetPid == null ? 0 : ProcessCpu.nanos(targetPid);

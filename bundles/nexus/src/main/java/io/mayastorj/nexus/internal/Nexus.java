@@ -101,8 +101,15 @@ public final class Nexus extends BlockDeviceBase {
      * ours, and the nexus goes on without waiting for looks (each one can take the store's timeout,
      * 10 s with NATS reconnecting, and trust runs from when a look was issued: waiting for them
      * stopped every nexus's I/O for as long as NATS was away). The periodic look goes on trying.
+     * Not right after the process stood still ({@link #pauses}).
      */
     private volatile boolean storeUnreachable;
+    /**
+     * Whether the process stood still lately: then a failed look proves nothing (it may have been issued
+     * before the pause and timed out during it, while another nexus took over), and the I/O waits for a
+     * look that succeeds, store reachable or not.
+     */
+    private final PauseClock pauses;
     private final ArrayDeque<Runnable> awaitingLook = new ArrayDeque<>();
     /** The control plane waits longer than this after a node's last heartbeat (VolumeOperator.switchoverGrace). */
     static final long OWNERSHIP_STALE_NANOS = TimeUnit.SECONDS.toNanos(3);
@@ -117,7 +124,7 @@ public final class Nexus extends BlockDeviceBase {
     /** I/O waits: the lease after a take-over has not run out yet. */
     private volatile boolean awaitingLease;
     private volatile boolean destroyed;
-    /** The shutdown wrote (or left) the last record: no save after it. Control thread. */
+    /** The shutdown wrote the last record (clean) or deleted it: no save after it. Control thread. */
     private boolean recordFinal;
     private int reservedSlots;
 
@@ -137,8 +144,10 @@ public final class Nexus extends BlockDeviceBase {
     private int readCursor;
 
     Nexus(String name, UUID uuid, int blockSize, long blockCount, NexusSettings settings, ScheduledExecutorService control,
-          Executor background, List<? extends Executor> homes, NexusStore store, ChildDevices devices, BufferPool buffers) {
+          Executor background, List<? extends Executor> homes, NexusStore store, ChildDevices devices, BufferPool buffers,
+          PauseClock pauses) {
         super(name, uuid, blockSize, blockCount);
+        this.pauses = pauses;
         this.settings = settings;
         this.control = control;
         this.background = background;
@@ -181,7 +190,12 @@ public final class Nexus extends BlockDeviceBase {
     /** The record is not known to be ours lately (a shared store, and no look for 3 s): the I/O waits for a look. */
     private boolean ownershipStale() {
         return checksOwnership && !fenced && !destroyed
-                && (awaitingLease || !storeUnreachable && System.nanoTime() - ownershipSeenNanos > OWNERSHIP_STALE_NANOS);
+                && (awaitingLease || staleSince(System.nanoTime()));
+    }
+
+    private boolean staleSince(long now) {
+        return now - ownershipSeenNanos > OWNERSHIP_STALE_NANOS
+                && (!storeUnreachable || pauses.pausedWithin(now, OWNERSHIP_STALE_NANOS));
     }
 
     /**
@@ -1256,16 +1270,18 @@ public final class Nexus extends BlockDeviceBase {
 
     /** The record at shutdown: clean, deleted ({@code forget}), or left as it is ({@code unclean} says why). Control thread. */
     private void lastRecord(boolean forget, String unclean) {
-        recordFinal = true;
         try {
             if (fenced) {
                 LOG.log(Level.INFO, "nexus {0}: its record belongs to the nexus that took over; left as that one wrote it", name());
             } else if (forget) {
                 store.delete(uuid());
+                recordFinal = true;
             } else if (unclean != null) {
+                // saves go on: writes still parked for a record complete when the store takes it
                 LOG.log(Level.WARNING, "nexus {0}: {1}: its record is left unclean", name(), unclean);
             } else {
                 revision = saveOwned(record(true));
+                recordFinal = true;
             }
         } catch (NexusStore.Superseded e) {
             LOG.log(Level.WARNING, "nexus {0}: superseded at shutdown, its record is left to the nexus that took over: {1}",

@@ -63,6 +63,7 @@ public final class NexusManager {
     private final NexusSettings settings;
     private final ScheduledExecutorService control;
     private final ExecutorService background;
+    private final PauseClock pauses = new PauseClock();
     /** Where rebuild copies take their steps: the node's reactors (none in unit tests: the background pool). */
     private volatile List<? extends Executor> rebuildHomes = List.of();
     /** Each nexus's copies start on the next reactor, so that several rebuilds spread over all of them. */
@@ -96,6 +97,11 @@ public final class NexusManager {
         this.background = Executors.newCachedThreadPool(r -> thread(r, "nexus-io"));
         LOG.log(Level.INFO, "nexus: rebuild in {0} KiB segments, {1} at once; faulted children rebuilt partially within {2} s; records in {3}",
                 settings.segmentBytes() / 1024, settings.rebuildTasks(), settings.partialRebuildWindow().toSeconds(), store.describe());
+    }
+
+    /** Tests: the clock that tells whether the process stood still lately. */
+    PauseClock pauses() {
+        return pauses;
     }
 
     /** Tests: where the rebuilds of nexuses created from now on take their steps, as a node's reactors. */
@@ -197,6 +203,7 @@ public final class NexusManager {
         List<Child.State> states = initialStates(name, childUris, record);
         List<Child> opened = new ArrayList<>();
         Devices devices = new Devices(name);
+        Nexus made;
         try {
             for (int i = 0; i < childUris.size(); i++) {
                 Child c = new Child(childUris.get(i), i, states.get(i));
@@ -224,7 +231,7 @@ public final class NexusManager {
                         sizeBytes, blockSize);
             }
             Nexus nexus = new Nexus(name, uuid, blockSize, size / blockSize, settings, control, background,
-                    rotated(rebuildHomes, nextHome.getAndIncrement()), store, devices, buffers);
+                    rotated(rebuildHomes, nextHome.getAndIncrement()), store, devices, buffers, pauses);
             onControl(() -> {
                 nexus.start(opened, stored.map(NexusStore.Stored::revision).orElse(0L),
                         record.map(NexusRecord::incarnation).orElse(0) + 1, record.isPresent() && !record.get().cleanShutdown());
@@ -240,20 +247,22 @@ public final class NexusManager {
                 }).join();
                 throw e;
             }
-            if (!onControl(() -> nexuses.get(uuid) == nexus)) {
-                // a destroy found it before it was registered, shut it down, and unregistered nothing:
-                // left registered, its name would be taken until the node restarts
-                registry.unregister(nexus);
-                throw MayastorException.aborted("nexus %s (%s) was destroyed while it was being created", name, uuid);
-            }
-            LOG.log(Level.INFO, "nexus {0} ({1}) created: {2} bytes over {3}", name, uuid, size, childUris);
-            return onControl(() -> nexus.view(deviceUri(nexus)));
+            made = nexus;
         } catch (RuntimeException e) {
             for (Child c : opened) {
                 devices.close(c);
             }
             throw e;
         }
+        Nexus nexus = made;
+        if (!onControl(() -> nexuses.get(uuid) == nexus)) {
+            // a destroy took it before it was registered: left registered, its name would be taken until the
+            // node restarts. Its children are the destroy's to close (its shutdown drains and flushes them first)
+            registry.unregister(nexus);
+            throw MayastorException.aborted("nexus %s (%s) was destroyed while it was being created", name, uuid);
+        }
+        LOG.log(Level.INFO, "nexus {0} ({1}) created: {2} bytes over {3}", name, uuid, nexus.sizeBytes(), childUris);
+        return onControl(() -> nexus.view(deviceUri(nexus)));
     }
 
     private static List<Child.State> initialStates(String name, List<String> uris, Optional<NexusRecord> record) {
@@ -292,11 +301,11 @@ public final class NexusManager {
         if (shares.status(n.name()).isPresent()) {
             shares.unshare(n.name());
         }
+        onControl(() -> nexuses.remove(n.uuid(), n));
+        // after it left the map: a create that registers it meanwhile finds it gone and unregisters it
+        // itself, or has registered it before this
         registry.unregister(n);
-        CompletableFuture<Void> closed = onControl(() -> {
-            nexuses.remove(n.uuid());
-            return n.shutdown(false);
-        });
+        CompletableFuture<Void> closed = onControl(() -> n.shutdown(false));
         closed.join();
         LOG.log(Level.INFO, "nexus {0} ({1}) destroyed", n.name(), n.uuid());
     }
@@ -514,6 +523,7 @@ public final class NexusManager {
         }
         control.shutdown();
         background.shutdown();
+        pauses.close();
         if (store instanceof AutoCloseable c) {
             try {
                 c.close();

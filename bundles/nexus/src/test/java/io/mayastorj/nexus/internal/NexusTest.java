@@ -553,6 +553,7 @@ class NexusTest {
     /** A shared store whose looks, once {@code failing}, answer after 4 s with an error: NATS away, jnats reconnecting. */
     private static final class SlowlyFailingLooks extends DelegatingStore {
         volatile boolean failing;
+        volatile long failAfterMillis = 4000;
 
         SlowlyFailingLooks(NexusStore inner) {
             super(inner);
@@ -567,7 +568,7 @@ class NexusTest {
         public Optional<Stored> load(UUID uuid) throws IOException {
             if (failing) {
                 try {
-                    Thread.sleep(4000);
+                    Thread.sleep(failAfterMillis);
                 } catch (InterruptedException e) {
                     throw new IOException(e);
                 }
@@ -608,6 +609,43 @@ class NexusTest {
         looks.failing = false;
         Thread.sleep(2000);
         assertEquals(512, read(nexus(), 0, 1).length, "and it serves once the store is back");
+    }
+
+    /**
+     * Review finding (of the fix above): a look in flight while the process stood still fails after the
+     * thaw (it timed out meanwhile), and the store "could not be reached" let the I/O go on at once — a
+     * thawed nexus served its stale replica although another had taken the volume over. Right after a
+     * pause a failed look proves nothing: the I/O waits for a look that succeeds, and that one fences.
+     */
+    @Test
+    void afterAPauseAFailedLookDoesNotLetTheIoGoOn() throws Exception {
+        SlowlyFailingLooks looks = new SlowlyFailingLooks(new FileNexusStore(dir.resolve("nexus")));
+        looks.failAfterMillis = 200;
+        store = looks;
+        manager = new NexusManager(registry, buffers, shares, looks, NexusSettings.DEFAULT);
+        child("a");
+        child("b");
+        manager.create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
+        looks.failing = true;
+        Thread.sleep(TimeUnit.NANOSECONDS.toMillis(Nexus.OWNERSHIP_STALE_NANOS) + 500);
+        assertEquals(512, read(nexus(), 0, 1).length, "the store away: the nexus goes on");
+        NexusStore.Stored mine = looks.inner.load(ID).orElseThrow();
+        NexusRecord r = mine.record();
+        looks.inner.save(new NexusRecord(r.uuid(), r.name(), r.sizeBytes(), false, r.incarnation() + 1, r.children()),
+                mine.revision()); // another node's nexus takes the volume over while this process stands still
+        manager.pauses().pausedNow(); // ... and the process thaws
+        AtomicReference<IoStatus> result = new AtomicReference<>();
+        CountDownLatch done = new CountDownLatch(1);
+        DmaBuffer buf = buffers.allocate(512);
+        nexus().read(buf, 0, 0, 1, (status, ctx) -> {
+            result.set(status);
+            done.countDown();
+        }, null);
+        assertFalse(done.await(1000, TimeUnit.MILLISECONDS), "right after a pause, failed looks do not let the read go");
+        looks.failing = false;
+        assertTrue(done.await(10, TimeUnit.SECONDS));
+        assertEquals(IoStatus.UNAVAILABLE, result.get(), "the first look that succeeds finds it superseded");
+        buf.release();
     }
 
     /**

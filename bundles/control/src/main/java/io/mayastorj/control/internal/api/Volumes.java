@@ -310,6 +310,9 @@ public final class Volumes {
                 v.getSpec().setRequiredBytes(back);
                 return true;
             });
+            if (problem.contains(" is away; ")) {
+                throw MayastorException.unavailable("%s", problem); // passing: a retry later may succeed
+            }
             throw MayastorException.resourceExhausted("%s", problem);
         }
         return done;

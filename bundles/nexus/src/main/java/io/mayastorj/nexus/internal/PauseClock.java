@@ -1,0 +1,59 @@
+package io.mayastorj.nexus.internal;
+
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
+
+/**
+ * Tells whether this process stood still lately (SIGSTOP, a paused VM, a long safepoint): a thread
+ * that wakes every 100 ms and notes when it found a gap of more than a second. A nexus that cannot
+ * read its record goes on serving — but not right after such a pause, when another nexus may have
+ * taken the volume over meanwhile: a look that fails then (one issued before the pause, timed out
+ * during it) proves nothing, and the I/O waits for a look that succeeds.
+ */
+final class PauseClock implements AutoCloseable {
+
+    static final long PAUSE_NANOS = TimeUnit.SECONDS.toNanos(1);
+    private static final long TICK_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
+
+    private volatile long lastTick = System.nanoTime();
+    private volatile long lastPauseEnd = System.nanoTime() - TimeUnit.DAYS.toNanos(1);
+    private volatile boolean stopped;
+    private final Thread thread;
+
+    PauseClock() {
+        thread = new Thread(this::run, "nexus-pause-clock");
+        thread.setDaemon(true);
+        thread.start();
+    }
+
+    private void run() {
+        while (!stopped) {
+            LockSupport.parkNanos(TICK_NANOS);
+            long now = System.nanoTime();
+            if (now - lastTick > PAUSE_NANOS) {
+                lastPauseEnd = now;
+            }
+            lastTick = now;
+        }
+    }
+
+    /**
+     * The process stood still within {@code windowNanos} of {@code now}, or may be standing still
+     * as far as this clock knows: it has not ticked for more than a second (it has not run since a
+     * thaw yet).
+     */
+    boolean pausedWithin(long now, long windowNanos) {
+        return now - lastTick > PAUSE_NANOS || now - lastPauseEnd < windowNanos;
+    }
+
+    /** Tests: as if the clock found a pause just now. */
+    void pausedNow() {
+        lastPauseEnd = System.nanoTime();
+    }
+
+    @Override
+    public void close() {
+        stopped = true;
+        LockSupport.unpark(thread);
+    }
+}
