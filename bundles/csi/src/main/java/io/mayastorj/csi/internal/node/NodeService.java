@@ -133,16 +133,30 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
         }
     }
 
-    /** The path follower's own work on the volume: it waits for a CSI call in progress rather than give up. */
-    private <T> T lockedWaiting(String volumeId, Supplier<T> work) {
+    /**
+     * The path follower's own work on the volume: it waits a while for a CSI call in progress, then
+     * leaves the volume to its next look (empty) — a call stuck on the volume's I/O (an unmount
+     * flushing to a head with no path left) must not hold up the following of every other volume
+     * until their controllers are lost too.
+     */
+    private <T> Optional<T> lockedWaitingBriefly(String volumeId, Supplier<T> work) {
         ReentrantLock lock = locks.computeIfAbsent(volumeId, k -> new ReentrantLock());
-        lock.lock();
         try {
-            return work.get();
+            if (!lock.tryLock(FOLLOW_LOCK_WAIT.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS)) {
+                return Optional.empty();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return Optional.empty();
+        }
+        try {
+            return Optional.of(work.get());
         } finally {
             lock.unlock();
         }
     }
+
+    private static final Duration FOLLOW_LOCK_WAIT = Duration.ofSeconds(1);
 
     private static <T> void reply(StreamObserver<T> response, T value) {
         response.onNext(value);
@@ -415,7 +429,6 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
     }
 
     private void publish(StagedVolumes.Staged s, Path target, boolean readOnly) {
-        Path device = Path.of(s.device());
         Optional<MountTable.Mount> there = mounts.at(target);
         if (there.isPresent()) {
             if (ours(s, there.get()) && there.get().root().endsWith(DELETED)) {
@@ -437,6 +450,14 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
             throw MayastorException.alreadyExists("target path %s is in use: %s is mounted there", target, there.get().source());
         }
         if (s.block()) {
+            // the kernel reuses a removed disk's name: the recorded one may be another volume's disk by now
+            Path device = attacher.device(VolumeUri.parse(s.uri())).orElseThrow(() -> MayastorException.failedPrecondition(
+                    "volume %s: its device %s is gone (its controller was lost): unpublish it and stage it again",
+                    s.volumeId(), s.device()));
+            if (!device.getFileName().equals(Path.of(s.device()).getFileName())) {
+                LOG.log(Level.INFO, "volume {0}: its device is {1} now, not {2}", s.volumeId(), device, s.device());
+                staged.put(new StagedVolumes.Staged(s.volumeId(), s.uri(), s.stagingPath(), device.toString(), s.fsType()));
+            }
             createDirectories(target.getParent());
             if (!Files.exists(target)) {
                 try {
@@ -466,9 +487,11 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
     private boolean ours(StagedVolumes.Staged s, MountTable.Mount m) {
         Path device = Path.of(s.device());
         if (s.block()) {
-            // a bind of its device node; once the kernel removed the node, mountinfo shows "/NAME//deleted"
+            // a bind of its device node; once the kernel removed the node, mountinfo shows "/NAME//deleted" —
+            // and a bind of "/NAME" is another volume's once the kernel gave the name to another disk
             String root = "/" + device.getFileName();
-            return m.root().equals(root) || m.root().equals(root + DELETED);
+            return m.root().equals(root + DELETED) || m.root().equals(root) && attacher.device(VolumeUri.parse(s.uri()))
+                    .map(d -> d.getFileName().equals(device.getFileName())).orElse(false);
         }
         return m.device().equals(mountedFrom(s)) && m.root().equals("/");
     }
@@ -589,7 +612,7 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
                 continue;
             }
             try {
-                boolean done = lockedWaiting(s.volumeId(), () -> {
+                Optional<Boolean> done = lockedWaitingBriefly(s.volumeId(), () -> {
                     Optional<StagedVolumes.Staged> still = staged.get(s.volumeId());
                     if (still.isEmpty() || !still.get().uri().equals(s.uri())) {
                         return false; // unstaged or followed meanwhile
@@ -597,11 +620,17 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
                     if (!attacher.follow(next, defaultIoTimeout)) {
                         return false; // the next look tries again
                     }
-                    staged.put(new StagedVolumes.Staged(s.volumeId(), next.text(), s.stagingPath(), s.device(), s.fsType()));
+                    StagedVolumes.Staged current = still.get(); // not the snapshot: a stage may have recorded its device since
+                    staged.put(new StagedVolumes.Staged(current.volumeId(), next.text(), current.stagingPath(), current.device(),
+                            current.fsType()));
                     LOG.log(Level.INFO, "volume {0} followed its nexus to {1}", s.volumeId(), next.portal());
                     return true;
                 });
-                moved += done ? 1 : 0;
+                if (done.isEmpty()) {
+                    LOG.log(Level.INFO, "volume {0}: a call on it is in progress; it is followed to {1} at the next look",
+                            s.volumeId(), next.portal());
+                }
+                moved += done.orElse(false) ? 1 : 0;
             } catch (RuntimeException e) { // one volume's trouble stops no other's
                 LOG.log(Level.WARNING, "volume {0}: cannot follow it to {1} yet: {2}", s.volumeId(), next.portal(), e.getMessage());
             }

@@ -446,6 +446,36 @@ class NodeServiceTest {
     }
 
     /**
+     * Review finding: a raw block volume was known by its device's name, which the kernel gives the
+     * next disk once it removed the volume's: a second publish bound that other volume's disk into
+     * this volume's pod, and an unstage took that other volume's pod bind for its own and refused.
+     * The name counts only while the volume's own controller has it.
+     */
+    @Test
+    void aRawBlockVolumeWhoseDeviceNameWentToAnotherDiskDoesNotTakeThatDisk() throws Exception {
+        call(service::nodeStageVolume, stage("v1", URI, block()));
+        call(service::nodePublishVolume, publish("v1", block(), false));
+        kernelRemovesTheDevice();
+        node.deviceNodeRemoved("nvme0n1");
+        Files.createFile(node.root.resolve("dev/nvme0n1")); // another volume's disk, given the free name
+        Path otherPod = dir.resolve("pods/other");
+        Files.createDirectories(otherPod.getParent());
+        Files.createFile(otherPod);
+        node.run(Duration.ofSeconds(1), "mount", "--bind", node.root.resolve("dev/nvme0n1").toString(), otherPod.toString());
+        node.ran.clear();
+        Path second = dir.resolve("pods/second");
+        MayastorException e = refused(() -> call(service::nodePublishVolume, NodePublishVolumeRequest.newBuilder().setVolumeId("v1")
+                .setStagingTargetPath(staging.toString()).setTargetPath(second.toString()).setVolumeCapability(block()).build()));
+        assertEquals(ErrorKind.FAILED_PRECONDITION, e.kind(), e.getMessage());
+        assertTrue(node.ran.stream().noneMatch(c -> c.startsWith("mount")), "nothing bound: " + node.ran);
+        call(service::nodeUnpublishVolume, NodeUnpublishVolumeRequest.newBuilder().setVolumeId("v1")
+                .setTargetPath(target.toString()).build());
+        call(service::nodeUnstageVolume, NodeUnstageVolumeRequest.newBuilder().setVolumeId("v1")
+                .setStagingTargetPath(staging.toString()).build());
+        assertTrue(node.mountPoints().contains(otherPod.toString()), "the other volume's pod keeps its disk");
+    }
+
+    /**
      * Review finding: NodeStage again after the kernel removed the device (a kubelet restart, or a
      * second pod) attached the volume anew, took the staging mount — the removed device's dead file
      * system — for its own, answered OK and recorded the new device, after which the pod's bind was
@@ -473,6 +503,42 @@ class NodeServiceTest {
         call(service::nodeUnstageVolume, NodeUnstageVolumeRequest.newBuilder().setVolumeId("v1")
                 .setStagingTargetPath(staging.toString()).build());
         assertFalse(node.mountPoints().contains(staging.toString()));
+    }
+
+    /**
+     * Review finding: the path follower waited for a volume's call in progress however long it took —
+     * an unmount flushing to a head whose only path died waits for the path the follower would add,
+     * and meanwhile no other volume was followed, until their controllers were lost too. It waits a
+     * second now, and leaves that volume to its next look.
+     */
+    @Test
+    void theFollowerDoesNotWaitForAVolumesCallInProgress() throws Exception {
+        call(service::nodeStageVolume, stage("v1", URI, mount("")));
+        Files.writeString(node.root.resolve("sys/class/nvme/nvme0/state"), "connecting\n"); // its node died
+        java.util.concurrent.CountDownLatch unmounting = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        node.on("umount", c -> {
+            unmounting.countDown();
+            try {
+                release.await(); // flushing to a head with no path
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            return FakeNode.failed(c, 32, "umount: target is busy");
+        });
+        java.util.concurrent.ExecutorService other = java.util.concurrent.Executors.newFixedThreadPool(2);
+        try {
+            other.submit(() -> refused(() -> call(service::nodeUnstageVolume, NodeUnstageVolumeRequest.newBuilder()
+                    .setVolumeId("v1").setStagingTargetPath(staging.toString()).build())));
+            assertTrue(unmounting.await(10, java.util.concurrent.TimeUnit.SECONDS));
+            String moved = URI.replace(":8420/", ":8421/");
+            var following = other.submit(() -> service.followMoves(v -> java.util.Optional.of(moved)));
+            assertEquals(0, following.get(5, java.util.concurrent.TimeUnit.SECONDS), "left to the next look");
+            release.countDown();
+        } finally {
+            release.countDown();
+            other.shutdownNow();
+        }
     }
 
     /**
