@@ -237,7 +237,7 @@ final class HostQueue extends PduChannel {
         }
         capsule.limit(headerEnd).position(0);
         send(capsule, null);
-        if (inCapsule) {
+        if (inCapsule && r.busy) { // (not busy: the send queue overflowed and the close completed it)
             sendData(r, r.view.bytes, r.bufferOffset, r.length, pad, r.dataDigest);
             r.received = r.length;
         }
@@ -256,6 +256,7 @@ final class HostQueue extends PduChannel {
             digestOut.clear();
             send(digestOut, null);
         }
+        r.sendMark = sendMark();
     }
 
     /** Pad bytes between a header and its data, for the target's CPDA. */
@@ -362,6 +363,12 @@ final class HostQueue extends PduChannel {
             terminate(Pdu.FES_INVALID_HEADER_FIELD, Pdu.OFF_PLEN, "CapsuleResp with data");
             return;
         }
+        if (!sentUpTo(r.sendMark)) {
+            // no target answers a command before it took the data it sent: completed now, the command's
+            // buffer, view and CID would go to the next I/O while the queue still has them to write
+            close("the target answered command " + r.cid + " before it took the command's data");
+            return;
+        }
         int status = Status.fromCqe(header.getShort(cqe + 14));
         complete(r, status, header.getInt(cqe), header.getInt(cqe + 4), null);
     }
@@ -422,6 +429,9 @@ final class HostQueue extends PduChannel {
             }
             h.limit(Pdu.DATA_HLEN + hd).position(0);
             send(h, null);
+            if (!r.busy) {
+                return; // the send queue overflowed (a target that asks for much and reads nothing): closed, r completed
+            }
             // one PDU for the whole transfer uses the cached view; several need a slice each
             ByteBuffer data = whole ? r.view.bytes : r.view.bytes.slice(r.bufferOffset + at, chunk);
             int dataOffset = whole ? r.bufferOffset : 0;
@@ -503,8 +513,14 @@ final class HostQueue extends PduChannel {
         long now = System.nanoTime();
         for (HostRequest r : requests) {
             if (r.busy) {
-                complete(r, Status.INTERNAL_PATH_ERROR, 0, 0,
-                        now - r.submittedNanos > timeoutNanos ? IoStatus.TIMED_OUT : IoStatus.UNAVAILABLE);
+                try {
+                    complete(r, Status.INTERNAL_PATH_ERROR, 0, 0,
+                            now - r.submittedNanos > timeoutNanos ? IoStatus.TIMED_OUT : IoStatus.UNAVAILABLE);
+                } catch (RuntimeException e) {
+                    // a caller's completion that throws must not leave the others in flight for good, nor
+                    // the session never told its queue is gone (so never reconnected)
+                    LOG.log(Level.ERROR, "a completion failed while the queue closed: " + e, e);
+                }
             }
         }
         if (!ready.isDone()) {

@@ -51,6 +51,8 @@ final class HostRequest implements Runnable {
     // progress
     boolean busy;
     long submittedNanos;
+    /** The queue's send mark after this command's last data: its response counts only once that is written. */
+    long sendMark;
     int received;
     /** A C2HData of this command failed its data digest: it fails however its response ends. */
     boolean digestFailed;

@@ -388,6 +388,9 @@ public abstract class PduChannel implements Reactor.ReadyHandler {
     // ---------------------------------------------------------------- send
 
     /** Queues {@code buffer} (from its position to its limit); {@code sent} runs once it is written. */
+    private long queuedSends;
+    private long retiredSends;
+
     protected final void send(ByteBuffer buffer, Sent sent) {
         if (closed) {
             if (sent != null) {
@@ -409,6 +412,7 @@ public abstract class PduChannel implements Reactor.ReadyHandler {
         sendBuffers[sendTail] = buffer;
         sendListeners[sendTail] = sent;
         sendTail = next;
+        queuedSends++;
         // One flush per turn of the reactor, after whatever else it has to do: the responses of a
         // burst of commands leave in one gathering write.
         if (!flushPosted) {
@@ -431,8 +435,19 @@ public abstract class PduChannel implements Reactor.ReadyHandler {
         }
     }
 
+    /** How many sends were queued so far: a mark {@link #sentUpTo} can tell was written. */
+    protected final long sendMark() {
+        return queuedSends;
+    }
+
+    /** Every send queued up to {@code mark} ({@link #sendMark}) is written (or given up at close). */
+    protected final boolean sentUpTo(long mark) {
+        return retiredSends >= mark;
+    }
+
     /** Drops the oldest queued send and tells its listener (written, or given up at close). */
     private void retireHead() {
+        retiredSends++;
         Sent listener = sendListeners[sendHead];
         sendBuffers[sendHead] = null;
         sendListeners[sendHead] = null;

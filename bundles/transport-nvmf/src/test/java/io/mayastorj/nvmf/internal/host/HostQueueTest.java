@@ -23,6 +23,8 @@ import java.nio.channels.Channels;
 import java.nio.channels.ReadableByteChannel;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.zip.CRC32C;
@@ -173,6 +175,86 @@ class HostQueueTest {
             assertNotEquals(-1, status[0], "it completed");
             assertNotEquals(Status.SUCCESS, status[0], "half its data never went: it is not written");
             data.release();
+        }
+    }
+
+    /**
+     * Review finding: a target that answered an in-capsule write after reading only its header had the
+     * write completed while the queue still held its data to send: the buffer, its view and the CID
+     * went to the next write, and the queue then sent that write's bytes as the first one's. A response
+     * before the command's data was taken closes the queue now; the write fails and nothing more goes.
+     */
+    @Test
+    void aResponseBeforeTheCommandsDataWasTakenClosesTheQueue() throws Exception {
+        server.socket().setReceiveBufferSize(4096); // before the connection: a small window from the start
+        DmaBufferPool big = new DmaBufferPool(16L << 20, HugepageMode.OFF);
+        try (Scripted s = scripted(false)) {
+            s.queue().inCapsuleLimit(2 << 20);
+            List<CompletableFuture<Integer>> statuses = new ArrayList<>();
+            List<DmaBuffer> data = new ArrayList<>();
+            int last = -1;
+            for (int i = 0; i < 3; i++) { // 6 MiB in capsules: more than the socket takes while nobody reads
+                CompletableFuture<Integer> status = new CompletableFuture<>();
+                DmaBuffer b = big.allocate(2 << 20);
+                HostRequest r = s.queue().take();
+                r.opcode = 0x01; // Write
+                r.data = HostRequest.Data.TO_TARGET;
+                r.buffer = b;
+                r.bufferOffset = 0;
+                r.length = 2 << 20;
+                r.admin = (st, dw0, dw1) -> status.complete(st);
+                s.queue().reactor().execute(() -> s.queue().post(r));
+                statuses.add(status);
+                data.add(b);
+                last = r.cid;
+            }
+            Thread.sleep(200);
+            succeed(s.peer(), last); // the last write answered before anything was read
+            assertNotEquals(Status.SUCCESS, (int) statuses.get(2).get(10, TimeUnit.SECONDS), "not done: its data never went");
+            for (int i = 0; i < 200 && !s.queue().isClosed(); i++) {
+                Thread.sleep(10);
+            }
+            assertTrue(s.queue().isClosed(), "the queue of a target that breaks the protocol is closed");
+            for (CompletableFuture<Integer> st : statuses) {
+                st.get(10, TimeUnit.SECONDS); // all failed with it
+            }
+            data.forEach(DmaBuffer::release);
+        } finally {
+            big.close();
+        }
+    }
+
+    /**
+     * Review finding: a completion that threw while the queue closed stopped the loop: the other
+     * commands in flight were never completed, and the session never heard its queue was gone.
+     */
+    @Test
+    void aCompletionThatThrowsAtCloseLeavesNoOtherCommandInFlight() throws Exception {
+        try (Scripted s = scripted(false)) {
+            CompletableFuture<Integer> second = new CompletableFuture<>(); // the other command's outcome
+            DmaBuffer[] data = {buffers.allocate(512), buffers.allocate(512)};
+            for (int i = 0; i < 2; i++) {
+                int which = i;
+                HostRequest r = s.queue().take();
+                r.opcode = 0x06; // Identify
+                r.data = HostRequest.Data.TO_HOST;
+                r.buffer = data[i];
+                r.bufferOffset = 0;
+                r.length = 512;
+                r.admin = (st, dw0, dw1) -> {
+                    if (which == 1) { // taken second, its slot is the lower: the close reaches it first
+                        throw new IllegalStateException("a caller's bug");
+                    }
+                    second.complete(st);
+                };
+                s.queue().post(r);
+            }
+            readFully(s.in(), Pdu.CAPSULE_CMD_HLEN);
+            readFully(s.in(), Pdu.CAPSULE_CMD_HLEN);
+            s.peer().close(); // the target goes
+            assertNotEquals(Status.SUCCESS, (int) second.get(10, TimeUnit.SECONDS), "the other command failed with the queue");
+            data[0].release();
+            data[1].release();
         }
     }
 
