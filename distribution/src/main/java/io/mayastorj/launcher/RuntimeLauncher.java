@@ -39,7 +39,13 @@ public final class RuntimeLauncher {
 
     private static final Logger LOG = Logger.getLogger("mayastor.launcher");
     private static final String STATE_FILTER = "(mayastor.node.state=*)";
-    private static final Duration READY_TIMEOUT = Duration.ofSeconds(60);
+    /**
+     * How long the launcher waits for the startup monitor's word (ready or failed): the monitor decides,
+     * allowing up to ten times {@code mayastor.startup.timeout.seconds} while the start makes progress;
+     * a fixed 60 s here failed slow starts the monitor would still have waited for.
+     */
+    private static final Duration READY_TIMEOUT = Duration.ofSeconds(
+            10 * Math.max(1, Long.getLong("mayastor.startup.timeout.seconds", 45)) + 30);
     /**
      * How long a stop may take before the JVM ends regardless: within the pod's grace period (60 s,
      * deploy/), as a nexus draining a child that stopped answering, or a pool's export, take their time.
@@ -235,6 +241,7 @@ public final class RuntimeLauncher {
         LOG.info("stopping " + settings.title() + " (" + why + ")");
         try {
             if (state != Bundle.STOPPING) {
+                deregisterFirst(framework);
                 framework.stop();
             } // else stopping already (the console's exit): the JVM must not end under that stop either
             FrameworkEvent event = framework.waitForStop(STOP_TIMEOUT.toMillis());
@@ -248,6 +255,24 @@ public final class RuntimeLauncher {
         }
         out.printf(Locale.ROOT, "mayastor %s stopped in %.2f s%n", settings.title(), (System.nanoTime() - start) / 1e9);
         out.flush();
+    }
+
+    /**
+     * Stops the registration bundle before the rest: the framework stops bundles in reverse order of
+     * installation, so the node went on beating — the control plane waiting, its switch-over grace not
+     * even started — while its targets, pools and nexuses were torn down, and said goodbye last, or
+     * not at all when the teardown outlasted the stop timeout. Transient: the next start starts it.
+     */
+    static void deregisterFirst(Framework framework) {
+        for (Bundle b : framework.getBundleContext().getBundles()) {
+            if ("io.mayastorj.registration".equals(b.getSymbolicName()) && b.getState() == Bundle.ACTIVE) {
+                try {
+                    b.stop(Bundle.STOP_TRANSIENT);
+                } catch (BundleException | IllegalStateException e) {
+                    LOG.log(Level.WARNING, "stopping the registration first failed; the framework's stop deregisters", e);
+                }
+            }
+        }
     }
 
     static void setLogLevel(String level) {
@@ -282,6 +307,7 @@ public final class RuntimeLauncher {
             Thread stopper = new Thread(() -> {
                 try {
                     Thread.sleep(200);
+                    deregisterFirst(framework);
                     framework.stop();
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();

@@ -5,6 +5,7 @@ import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.mayastorj.api.v1.DeregisterRequest;
 import io.mayastorj.api.v1.RegisterRequest;
 import io.mayastorj.api.v1.RegistrationGrpc;
+import io.mayastorj.core.node.HealthCheck;
 import io.mayastorj.core.node.Node;
 import io.nats.client.Connection;
 import io.nats.client.Nats;
@@ -55,6 +56,8 @@ public final class RegistrationAgent {
 
     private final Node node;
     private final BooleanSupplier ready;
+    private final java.util.function.Supplier<String> notLive;
+    private boolean silenced; // registration thread
     private final boolean applicationOnly;
     private final List<Announcer> announcers = new ArrayList<>();
     private final boolean[] failing;
@@ -64,7 +67,8 @@ public final class RegistrationAgent {
     @Activate
     public RegistrationAgent(@Reference Node node, RegistrationConfig config, BundleContext context) {
         this(node, config.application_only() ? "" : config.nats_url(), config.control_endpoint(),
-                Duration.ofSeconds(config.registration_interval_seconds()), () -> isReady(context), config.application_only());
+                Duration.ofSeconds(config.registration_interval_seconds()), () -> isReady(context), config.application_only(),
+                () -> dataPlaneNotLive(context));
     }
 
     public RegistrationAgent(Node node, String natsUrl, String controlEndpoint, Duration interval) {
@@ -73,8 +77,19 @@ public final class RegistrationAgent {
 
     RegistrationAgent(Node node, String natsUrl, String controlEndpoint, Duration interval, BooleanSupplier ready,
                       boolean applicationOnly) {
+        this(node, natsUrl, controlEndpoint, interval, ready, applicationOnly, () -> null);
+    }
+
+    /**
+     * {@code notLive} says why the data plane cannot serve (a reactor stuck), or null: no beat then,
+     * so that the control plane takes the node for lost and moves its volumes, instead of hearing a
+     * node whose I/O has stopped say it is fine (its API, on other threads, still answers).
+     */
+    RegistrationAgent(Node node, String natsUrl, String controlEndpoint, Duration interval, BooleanSupplier ready,
+                      boolean applicationOnly, java.util.function.Supplier<String> notLive) {
         this.node = node;
         this.ready = ready;
+        this.notLive = notLive;
         this.applicationOnly = applicationOnly;
         if (natsUrl != null && !natsUrl.isBlank()) {
             announcers.add(new NatsAnnouncer(natsUrl.strip(), interval));
@@ -96,6 +111,29 @@ public final class RegistrationAgent {
         timer.scheduleWithFixedDelay(this::beatSurviving, 0, Math.max(100, interval.toMillis()), TimeUnit.MILLISECONDS);
         LOG.log(Level.INFO, "node {0} registers every {1} s {2}", node.id(), interval.toSeconds(),
                 String.join(" and ", announcers.stream().map(Announcer::describe).toList()));
+    }
+
+    /** Why the reactors do not run (their liveness check, core's), or null. */
+    private static String dataPlaneNotLive(BundleContext context) {
+        try {
+            for (ServiceReference<HealthCheck> ref : context.getServiceReferences(HealthCheck.class, null)) {
+                HealthCheck check = context.getService(ref);
+                if (check == null) {
+                    continue;
+                }
+                try {
+                    if (check.name().equals("reactors")) {
+                        String why = check.notLive();
+                        return why == null ? null : "the data plane is stuck (" + why + ")";
+                    }
+                } finally {
+                    context.ungetService(ref);
+                }
+            }
+        } catch (InvalidSyntaxException | IllegalStateException e) {
+            return null; // the framework is stopping or refreshing: the beat decides as before
+        }
+        return null;
     }
 
     private static boolean isReady(BundleContext context) {
@@ -128,6 +166,19 @@ public final class RegistrationAgent {
     private void beat() {
         if (!ready.getAsBoolean()) {
             return; // the node's API does not serve yet
+        }
+        String stuck = notLive.get();
+        if (stuck != null) {
+            if (!silenced) {
+                silenced = true;
+                LOG.log(Level.ERROR, "node {0}: {1}: no heartbeat until it serves again, so that the control plane "
+                        + "moves its volumes", node.id(), stuck);
+            }
+            return;
+        }
+        if (silenced) {
+            silenced = false;
+            LOG.log(Level.INFO, "node {0}: its data plane serves again: heartbeats resume", node.id());
         }
         for (int i = 0; i < announcers.size(); i++) {
             Announcer a = announcers.get(i);

@@ -160,6 +160,36 @@ class RegistrationAgentTest {
         }
     }
 
+    /**
+     * Review finding: a node whose reactors were stuck (its I/O stopped) went on beating from its own
+     * thread, and its API still answered, so the control plane never moved its volumes. No beat while
+     * the data plane is not live; beats again once it is.
+     */
+    @Test
+    void aNodeWhoseDataPlaneIsStuckStopsBeatingUntilItRunsAgain() throws Exception {
+        BlockingQueue<String> calls = new LinkedBlockingQueue<>();
+        Server server = registrationServer(calls);
+        java.util.concurrent.atomic.AtomicReference<String> stuck = new java.util.concurrent.atomic.AtomicReference<>();
+        try {
+            RegistrationAgent agent = new RegistrationAgent(node(), "", "127.0.0.1:" + server.getPort(), Duration.ofMillis(200),
+                    () -> true, false, stuck::get);
+            try {
+                assertNotNull(calls.poll(5, TimeUnit.SECONDS), "beats while live");
+                stuck.set("reactor(s) [1] ran no task in 2000 ms");
+                Thread.sleep(500); // a beat under way when it stuck may still land
+                calls.clear();
+                assertEquals(null, calls.poll(1, TimeUnit.SECONDS), "no beat while the data plane is stuck");
+                stuck.set(null);
+                assertNotNull(calls.poll(5, TimeUnit.SECONDS), "beats again once it runs");
+            } finally {
+                agent.stop();
+            }
+        } finally {
+            server.shutdownNow();
+        }
+        assertTrue(server.awaitTermination(5, TimeUnit.SECONDS));
+    }
+
     @Test
     void overGrpcTheNodeCallsTheControlPlanesRegistrationService() throws Exception {
         BlockingQueue<String> calls = new LinkedBlockingQueue<>();
