@@ -107,6 +107,15 @@ public final class NodeSettings extends Settings implements RuntimeSettings {
         endpoint("control.endpoint", "control.endpoint", false);
         natsUrl("nats.url");
         natsUrl("nexus.nats.url");
+        String grpc = values.get("grpc.endpoint");
+        String host = grpc.substring(0, grpc.lastIndexOf(':')).replace("[", "").replace("]", "");
+        boolean registers = !values.getOrDefault("nats.url", "").isBlank() || !values.getOrDefault("control.endpoint", "").isBlank();
+        if (registers && (host.equals("0.0.0.0") || host.equals("::") || host.matches("0*:[0:]*"))) {
+            // the address the node registers is the one the control plane dials back: a wildcard is refused
+            // there on every beat, and the node would never be listed, with nothing said here
+            throw new IllegalArgumentException("grpc.endpoint " + grpc + " is the address the control plane calls this node "
+                    + "at: give the node's own address (in a pod, the pod IP), not a wildcard");
+        }
         intSetting("buffers.mb", 2, 1 << 20);
         choice("hugepages", Set.of("auto", "on", "off"));
         choice("log.level", Set.of("error", "warn", "info", "debug", "trace"));

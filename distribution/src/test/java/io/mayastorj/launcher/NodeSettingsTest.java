@@ -83,4 +83,16 @@ class NodeSettingsTest {
         Path config = dir.resolve("none.conf");
         assertEquals("config file " + config + " does not exist", refused(config, Map.of("node-id", "n")));
     }
+
+    /** Review finding: a wildcard gRPC endpoint was taken, and the node, registering it, was never listed. */
+    @Test
+    void aNodeThatRegistersNeedsAnAddressTheControlPlaneCanCall() {
+        String e = refused(null, Map.of("node-id", "n1", "state-dir", dir.toString(), "grpc-endpoint", "0.0.0.0:10124",
+                "nats-url", "nats://10.0.0.1:4222"));
+        assertEquals("grpc.endpoint 0.0.0.0:10124 is the address the control plane calls this node at: give the node's own "
+                + "address (in a pod, the pod IP), not a wildcard", e);
+        refused(null, Map.of("node-id", "n1", "state-dir", dir.toString(), "grpc-endpoint", "[::]:10124",
+                "control-endpoint", "10.0.0.1:50051"));
+        NodeSettings.load(null, Map.of("node-id", "n1", "state-dir", dir.toString(), "grpc-endpoint", "0.0.0.0:10124")); // registers nowhere
+    }
 }
