@@ -22,7 +22,6 @@ import java.util.List;
 import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import org.osgi.service.component.annotations.Activate;
@@ -49,6 +48,7 @@ public final class NvmfBdevFactory implements BdevFactory, Host {
     private final String defaultHostNqn;
     private final long ioTimeoutNanos;
     private final ScheduledExecutorService connector;
+    private static final int CONNECT_THREADS = 16;
     private final Set<NvmfBdev> bdevs = ConcurrentHashMap.newKeySet();
     private volatile boolean headerDigest;
     private volatile boolean dataDigest;
@@ -64,11 +64,18 @@ public final class NvmfBdevFactory implements BdevFactory, Host {
         this.buffers = buffers;
         this.defaultHostNqn = hostNqn;
         this.ioTimeoutNanos = ioTimeoutNanos;
-        this.connector = Executors.newScheduledThreadPool(1, task -> {
-            Thread thread = new Thread(task, "nvmf-connect");
-            thread.setDaemon(true);
-            return thread;
-        });
+        // a reconnect blocks its thread for up to ~30 s (TCP connect, ICResp, admin commands, 10 s each)
+        // against a target that is gone: with one thread, every other bdev's reconnect waited in line
+        // behind those. Threads up to CONNECT_THREADS, made as needed and ended when idle
+        java.util.concurrent.ScheduledThreadPoolExecutor pool = new java.util.concurrent.ScheduledThreadPoolExecutor(
+                CONNECT_THREADS, task -> {
+                    Thread thread = new Thread(task, "nvmf-connect");
+                    thread.setDaemon(true);
+                    return thread;
+                });
+        pool.setKeepAliveTime(30, TimeUnit.SECONDS);
+        pool.allowCoreThreadTimeOut(true);
+        this.connector = pool;
     }
 
     /** The host NQN Mayastor gives a node. */

@@ -347,15 +347,22 @@ final class Session implements HostQueue.CloseListener {
                     r.cdw13 = LbaStatus.ATYPE_ALLOCATED << 24; // RL 0: to the end of the namespace
                 }, data, bytes, HostRequest.Data.TO_HOST, "Get LBA Status");
                 ByteBuffer answer = data.bytes();
-                int count = Math.min(LbaStatus.count(answer), (bytes - LbaStatus.HEADER) / LbaStatus.DESCRIPTOR);
+                long reportedCount = LbaStatus.count(answer) & 0xFFFF_FFFFL; // unsigned
+                int count = (int) Math.min(reportedCount, (bytes - LbaStatus.HEADER) / LbaStatus.DESCRIPTOR);
+                long before = next;
                 for (int i = 0; i < count; i++) {
                     long start = LbaStatus.start(answer, i);
                     long length = LbaStatus.length(answer, i);
+                    if (start < 0 || start >= identity.blockCount() || length > identity.blockCount() - start) {
+                        // a report outside the namespace (a target's bug): nothing of it is believed
+                        throw new IOException("Get LBA Status reported " + length + " blocks at " + Long.toUnsignedString(start)
+                                + ", outside the namespace's " + identity.blockCount());
+                    }
                     ranges.reported(start, length);
                     next = Math.max(next, start + length);
                 }
-                if (LbaStatus.complete(answer) || count == 0) {
-                    return;
+                if (LbaStatus.complete(answer) || count == 0 || next == before) {
+                    return; // done (or a report that would not move on: asked again, it would say the same)
                 }
             }
         } finally {
