@@ -8,6 +8,7 @@ import io.mayastorj.core.text.Sizes;
 import io.mayastorj.pool.internal.format.Layout;
 import io.mayastorj.pool.internal.format.ReplicaRecord;
 import io.mayastorj.pool.internal.format.Superblock;
+import io.mayastorj.pool.internal.format.Tombstone;
 import io.mayastorj.pool.internal.format.SuperblockChoice;
 import java.io.IOException;
 import java.lang.System.Logger;
@@ -568,13 +569,19 @@ public final class LvStore {
         export();
         DmaBuffer page = deviceIo.page();
         try {
-            page.bytes().put(0, new byte[Layout.PAGE]);
+            // the tombstone first, durable: from then on the device reads as free, however far the
+            // erasure gets (erased blocks alone would read as damage, with one slot gone and one not)
+            Tombstone.encode(page.bytes(), Layout.PAGE);
             deviceIo.writePage(page, Layout.superblockOffset(0));
+            deviceIo.flush();
+            page.bytes().put(0, new byte[Layout.PAGE]);
             deviceIo.writePage(page, Layout.superblockOffset(1));
             if (layout.mirrored()) {
                 deviceIo.writePage(page, layout.mirrorSuperblockOffset(0));
                 deviceIo.writePage(page, layout.mirrorSuperblockOffset(1));
             }
+            deviceIo.flush();
+            deviceIo.writePage(page, Layout.superblockOffset(0)); // and the tombstone itself: a blank device
             deviceIo.flush();
         } catch (IOException e) {
             throw MayastorException.internal("erasing pool %s failed: %s", name, e.getMessage());

@@ -7,6 +7,7 @@ import io.mayastorj.pool.internal.format.Layout;
 import io.mayastorj.pool.internal.format.MetaPage;
 import io.mayastorj.pool.internal.format.Superblock;
 import io.mayastorj.pool.internal.format.SuperblockChoice;
+import io.mayastorj.pool.internal.format.Tombstone;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -48,6 +49,10 @@ final class MetadataReader {
         }
         DmaBuffer page = deviceIo.page();
         try {
+            deviceIo.readPage(page, Layout.superblockOffset(0));
+            if (Tombstone.is(page.bytes())) {
+                return new LvStore.Probe.Empty(); // a destroy got this far: nothing is left to import
+            }
             List<SuperblockChoice.Block> blocks = new ArrayList<>();
             Superblock first = null;
             for (int slot = 0; slot < 2; slot++) {

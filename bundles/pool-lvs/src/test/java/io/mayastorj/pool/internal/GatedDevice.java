@@ -56,8 +56,17 @@ final class GatedDevice implements BlockDevice {
         dataGate.countDown();
     }
 
+    /** While at least 0: the writes after this many more are lost (answered, never written), as at a power cut. */
+    final java.util.concurrent.atomic.AtomicInteger writesUntilCut = new java.util.concurrent.atomic.AtomicInteger(-1);
+    private volatile boolean powerCut;
+
     @Override
     public <C> void write(DmaBuffer buffer, int bufferOffset, long lba, int blocks, IoCompletion<? super C> done, C context) {
+        if (powerCut || writesUntilCut.get() >= 0 && writesUntilCut.getAndDecrement() == 0) {
+            powerCut = true;
+            done.ioDone(io.mayastorj.core.bdev.IoStatus.SUCCESS, context);
+            return;
+        }
         long offset = lba * blockSize();
         if (lba == heldLba) {
             dataHeld.countDown();

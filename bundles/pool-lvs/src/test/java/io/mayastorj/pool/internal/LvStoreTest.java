@@ -679,6 +679,36 @@ class LvStoreTest {
     }
 
     /**
+     * Review finding: a pool's destroy erased its four superblock blocks one by one, and a crash part-way
+     * left one slot gone in both copies and the other readable — damage, to the import, so the device
+     * could be neither imported nor used for a new pool without a forced rollback and another destroy.
+     * A tombstone goes first now: a destroy cut short after any of its writes leaves the pool whole, or
+     * a device that reads as free.
+     */
+    @Test
+    void aDestroyCutShortAnywhereLeavesThePoolWholeOrTheDeviceFree() throws IOException {
+        for (int cut = 0; cut < 8; cut++) {
+            GatedDevice gated = new GatedDevice(fx.device);
+            pool = LvStore.create("p0", POOL, gated, MIB, fx.buffers);
+            pool.createReplica(R1, "r", 2L * MIB, false, "");
+            gated.writesUntilCut.set(cut); // the power goes after this many of the destroy's writes
+            pool.destroy();
+            pool = null;
+            fx.reopenAfter(f -> { });
+            LvStore.Probe probe = LvStore.probe(fx.device, fx.buffers);
+            assertTrue(probe instanceof LvStore.Probe.Valid || probe instanceof LvStore.Probe.Empty,
+                    "cut after " + cut + " writes: " + probe);
+            if (probe instanceof LvStore.Probe.Valid) {
+                pool = LvStore.open(fx.device, fx.buffers); // whole: it imports, its replica with it
+                assertEquals(List.of(R1), pool.replicas().stream().map(Replica::uuid).toList());
+                pool.destroy(); // all of it this time
+                pool = null;
+            }
+            LvStore.create("p1", UUID.randomUUID(), fx.device, MIB, fx.buffers).destroy(); // free, or made free
+        }
+    }
+
+    /**
      * Review finding: forgetting the last damaged replica committed first and zeroed after; a zeroing
      * that failed (or a crash between) left metadata naming no damaged replica, so a plain import took
      * its clusters for free and zeroed, and a new replica read its data where it never wrote. Now the
