@@ -319,8 +319,10 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
         try {
             attachAndMount(volumeId, uri, staging, fsType, capability, ioTimeout, there.isPresent());
         } catch (RuntimeException e) {
-            if (before.isEmpty() && !connectedBefore) {
-                // this call attached it and failed: leave no half-attached device behind
+            // this call attached it and failed, or it retries a stage cut short (the plugin killed: kubelet
+            // takes a final error on the retry for "not staged" and never unstages) and nothing uses the
+            // volume — no staging mount, no pod's bind: leave no half-attached device behind
+            if (before.isEmpty() && !connectedBefore || before.isPresent() && unused(volumeId)) {
                 try {
                     attacher.detach(uri);
                     staged.remove(volumeId);
@@ -478,6 +480,12 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
             filesystems.bind(staging, target, readOnly);
         }
         LOG.log(Level.INFO, "volume {0} published at {1}{2}", s.volumeId(), target, readOnly ? " (read-only)" : "");
+    }
+
+    /** Nothing is mounted of the volume as recorded: no staging mount, no pod's bind. */
+    private boolean unused(String volumeId) {
+        Optional<StagedVolumes.Staged> s = staged.get(volumeId);
+        return s.isEmpty() || s.get().device().isEmpty() || mounts.read().stream().noneMatch(m -> ours(s.get(), m));
     }
 
     /** What mountinfo appends to the root of a bind whose file was unlinked (a device node the kernel removed). */

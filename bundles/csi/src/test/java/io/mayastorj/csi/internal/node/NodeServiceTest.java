@@ -240,6 +240,29 @@ class NodeServiceTest {
         assertTrue(node.mountPoints().contains(staging.toString()));
     }
 
+    /**
+     * Review finding: a stage cut short (the plugin killed) whose retry then failed for good left the
+     * volume attached and recorded for ever — kubelet takes the final error for "not staged" and never
+     * calls NodeUnstage. The retry that fails undoes the attach, as a first call does.
+     */
+    @Test
+    void aRetriedStageThatFailsUndoesTheAttachOfTheCallCutShort() {
+        node.on("mkfs.ext4", c -> {
+            throw new Killed();
+        });
+        assertThrows(Killed.class, () -> call(service::nodeStageVolume, stage("v1", URI, mount(""))));
+        service = new NodeService("app1", node, node.root, dir.resolve("state"), HOST, Duration.ofMillis(500), 30, () -> null, true);
+        node.on("mkfs.ext4", c -> FakeNode.failed(c, 1, "mkfs.ext4: No space left on device"));
+        node.ran.clear();
+        MayastorException e = refused(() -> call(service::nodeStageVolume, stage("v1", URI, mount(""))));
+        assertEquals(ErrorKind.INTERNAL, e.kind(), e.getMessage());
+        assertEquals("nvme disconnect -n " + NQN, node.ran.get(node.ran.size() - 1), "no half-attached device: " + node.ran);
+        node.ran.clear();
+        call(service::nodeUnstageVolume, NodeUnstageVolumeRequest.newBuilder().setVolumeId("v1")
+                .setStagingTargetPath(staging.toString()).build());
+        assertEquals(List.of(), node.ran, "nothing recorded any more: nothing to undo");
+    }
+
     /** A read-only publish killed between its bind and the read-only remount is finished by the retry. */
     @Test
     void aReadOnlyPublishCutShortIsFinishedByTheRetry() {
