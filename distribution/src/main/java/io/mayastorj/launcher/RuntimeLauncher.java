@@ -12,6 +12,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.Hashtable;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
@@ -244,7 +245,8 @@ public final class RuntimeLauncher {
                 deregisterFirst(framework);
                 framework.stop();
             } // else stopping already (the console's exit): the JVM must not end under that stop either
-            FrameworkEvent event = framework.waitForStop(STOP_TIMEOUT.toMillis());
+            long spent = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+            FrameworkEvent event = framework.waitForStop(Math.max(1000, STOP_TIMEOUT.toMillis() - spent));
             if (event.getType() == FrameworkEvent.WAIT_TIMEDOUT) {
                 LOG.warning(settings.title() + " did not stop within " + STOP_TIMEOUT.toSeconds() + " s");
                 return;
@@ -258,18 +260,23 @@ public final class RuntimeLauncher {
     }
 
     /**
-     * Stops the registration bundle before the rest: the framework stops bundles in reverse order of
-     * installation, so the node went on beating — the control plane waiting, its switch-over grace not
-     * even started — while its targets, pools and nexuses were torn down, and said goodbye last, or
-     * not at all when the teardown outlasted the stop timeout. Transient: the next start starts it.
+     * Stops the nexuses, then the registration, before the rest. The framework stops bundles in reverse
+     * order of installation, so the node went on beating — the control plane waiting, its switch-over
+     * grace not even started — while its targets and pools were torn down, and said goodbye last, or not
+     * at all when the teardown outlasted the stop timeout. Goodbye first alone would let the control plane
+     * make a volume's nexus elsewhere while this one still drains, from a record not yet clean (one child
+     * trusted, the others rebuilt): the nexuses shut down first, still beating, their records clean, and
+     * then the node says goodbye. Transient: the next start starts them.
      */
     static void deregisterFirst(Framework framework) {
-        for (Bundle b : framework.getBundleContext().getBundles()) {
-            if ("io.mayastorj.registration".equals(b.getSymbolicName()) && b.getState() == Bundle.ACTIVE) {
-                try {
-                    b.stop(Bundle.STOP_TRANSIENT);
-                } catch (BundleException | IllegalStateException e) {
-                    LOG.log(Level.WARNING, "stopping the registration first failed; the framework's stop deregisters", e);
+        for (String name : List.of("io.mayastorj.nexus", "io.mayastorj.registration")) {
+            for (Bundle b : framework.getBundleContext().getBundles()) {
+                if (name.equals(b.getSymbolicName()) && b.getState() == Bundle.ACTIVE) {
+                    try {
+                        b.stop(Bundle.STOP_TRANSIENT);
+                    } catch (BundleException | IllegalStateException e) {
+                        LOG.log(Level.WARNING, "stopping " + name + " first failed; the framework's stop stops it", e);
+                    }
                 }
             }
         }

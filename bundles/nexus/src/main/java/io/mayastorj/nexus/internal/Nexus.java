@@ -126,6 +126,8 @@ public final class Nexus extends BlockDeviceBase {
     private volatile boolean destroyed;
     /** The shutdown wrote the last record (clean) or deleted it: no save after it. Control thread. */
     private boolean recordFinal;
+    /** The shutdown's last record was written or left (control thread). */
+    private boolean lastRecordDone;
     private int reservedSlots;
 
     // ------------------------------------------------------------ writes since the last flush
@@ -828,8 +830,10 @@ public final class Nexus extends BlockDeviceBase {
 
     private void save() {
         persistScheduled = false;
-        if (fenced || recordFinal) {
-            return; // a retry due after the shutdown's record must not write over it (clean, or deleted)
+        if (fenced || recordFinal || lastRecordDone && parked.isEmpty()) {
+            // a retry due after the shutdown's record must not write over it (clean, or deleted); after an
+            // unclean one, saves go on only for writes still waiting for one
+            return;
         }
         long generation = healthGeneration;
         try {
@@ -1270,6 +1274,7 @@ public final class Nexus extends BlockDeviceBase {
 
     /** The record at shutdown: clean, deleted ({@code forget}), or left as it is ({@code unclean} says why). Control thread. */
     private void lastRecord(boolean forget, String unclean) {
+        lastRecordDone = true;
         try {
             if (fenced) {
                 LOG.log(Level.INFO, "nexus {0}: its record belongs to the nexus that took over; left as that one wrote it", name());

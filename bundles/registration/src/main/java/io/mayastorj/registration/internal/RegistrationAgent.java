@@ -58,6 +58,7 @@ public final class RegistrationAgent {
     private final BooleanSupplier ready;
     private final java.util.function.Supplier<String> notLive;
     private boolean silenced; // registration thread
+    private int stuckLooks; // registration thread
     private final boolean applicationOnly;
     private final List<Announcer> announcers = new ArrayList<>();
     private final boolean[] failing;
@@ -168,7 +169,12 @@ public final class RegistrationAgent {
             return; // the node's API does not serve yet
         }
         String stuck = notLive.get();
-        if (stuck != null) {
+        if (Thread.currentThread().isInterrupted()) {
+            return; // stopping: the look was cut short, it says nothing
+        }
+        // two looks in a row, a beat apart: one long pause (GC, a slow task) must not cost the node its volumes
+        stuckLooks = stuck == null ? 0 : stuckLooks + 1;
+        if (stuckLooks >= 2) {
             if (!silenced) {
                 silenced = true;
                 LOG.log(Level.ERROR, "node {0}: {1}: no heartbeat until it serves again, so that the control plane "
@@ -176,7 +182,7 @@ public final class RegistrationAgent {
             }
             return;
         }
-        if (silenced) {
+        if (silenced && stuck == null) {
             silenced = false;
             LOG.log(Level.INFO, "node {0}: its data plane serves again: heartbeats resume", node.id());
         }

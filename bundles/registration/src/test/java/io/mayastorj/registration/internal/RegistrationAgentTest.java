@@ -176,7 +176,7 @@ class RegistrationAgentTest {
             try {
                 assertNotNull(calls.poll(5, TimeUnit.SECONDS), "beats while live");
                 stuck.set("reactor(s) [1] ran no task in 2000 ms");
-                Thread.sleep(500); // a beat under way when it stuck may still land
+                Thread.sleep(800); // the first look that finds it stuck still beats (a pause must not cost the volumes)
                 calls.clear();
                 assertEquals(null, calls.poll(1, TimeUnit.SECONDS), "no beat while the data plane is stuck");
                 stuck.set(null);

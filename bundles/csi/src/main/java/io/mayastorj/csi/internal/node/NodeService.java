@@ -457,6 +457,15 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
                     "volume %s: its device %s is gone (its controller was lost): unpublish it and stage it again",
                     s.volumeId(), s.device()));
             if (!device.getFileName().equals(Path.of(s.device()).getFileName())) {
+                // the record moves to the new device only once no pod holds the old one: their binds are known
+                // as the volume's by the old name, and could not be unpublished any more
+                String dead = "/" + Path.of(s.device()).getFileName() + DELETED;
+                List<String> users = mounts.read().stream().filter(m -> m.root().equals(dead)).map(MountTable.Mount::point).toList();
+                if (!users.isEmpty()) {
+                    throw MayastorException.failedPrecondition("volume %s: %s, which the kernel removed (its controller was "
+                            + "lost), is still bound at %s: the pods using it must be restarted first", s.volumeId(), s.device(),
+                            String.join(", ", users));
+                }
                 LOG.log(Level.INFO, "volume {0}: its device is {1} now, not {2}", s.volumeId(), device, s.device());
                 staged.put(new StagedVolumes.Staged(s.volumeId(), s.uri(), s.stagingPath(), device.toString(), s.fsType()));
             }

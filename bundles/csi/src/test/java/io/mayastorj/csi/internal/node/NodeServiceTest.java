@@ -499,6 +499,32 @@ class NodeServiceTest {
     }
 
     /**
+     * Review finding (of the fix above): a block volume attached again under a new name (the follower
+     * reconnected after the kernel removed the old head) had its record moved to the new name by a
+     * second pod's publish while the first pod still held the old, removed one: that pod's bind was
+     * not the volume's any more, and could never be unpublished. The record moves once no pod holds it.
+     */
+    @Test
+    void aBlockVolumeAttachedAgainUnderANewNameMovesToItOnlyOnceTheOldOneIsLetGo() throws Exception {
+        call(service::nodeStageVolume, stage("v1", URI, block()));
+        call(service::nodePublishVolume, publish("v1", block(), false));
+        kernelRemovesTheDevice();
+        node.deviceNodeRemoved("nvme0n1");
+        assertTrue(node.run(Duration.ofSeconds(5), "nvme", "connect", "-t", "tcp", "-a", "10.0.2.2", "-s", "8420", "-n", NQN).ok());
+        Path second = dir.resolve("pods/second");
+        NodePublishVolumeRequest again = NodePublishVolumeRequest.newBuilder().setVolumeId("v1")
+                .setStagingTargetPath(staging.toString()).setTargetPath(second.toString()).setVolumeCapability(block()).build();
+        MayastorException e = refused(() -> call(service::nodePublishVolume, again));
+        assertEquals(ErrorKind.FAILED_PRECONDITION, e.kind(), e.getMessage());
+        call(service::nodeUnpublishVolume, NodeUnpublishVolumeRequest.newBuilder().setVolumeId("v1")
+                .setTargetPath(target.toString()).build());
+        node.ran.clear();
+        call(service::nodePublishVolume, again);
+        assertTrue(node.ran.stream().anyMatch(c -> c.startsWith("mount --bind") && c.contains("dev/nvme1n1")),
+                "the new head bound: " + node.ran);
+    }
+
+    /**
      * Review finding: NodeStage again after the kernel removed the device (a kubelet restart, or a
      * second pod) attached the volume anew, took the staging mount — the removed device's dead file
      * system — for its own, answered OK and recorded the new device, after which the pod's bind was
