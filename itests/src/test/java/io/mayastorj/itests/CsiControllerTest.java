@@ -226,6 +226,34 @@ class CsiControllerTest {
         controller().deleteVolume(DeleteVolumeRequest.newBuilder().setVolumeId("pvc-params").build()); // again: OK
     }
 
+    /**
+     * Review finding: a local volume's requisite topology was taken as a preference only: with no room on
+     * the requisite nodes (or none of them a storage node) it was placed elsewhere and answered OK with
+     * that node as its topology — outside what the StorageClass allows. Every replica of a local volume
+     * goes on a requisite node now, or the call is RESOURCE_EXHAUSTED.
+     */
+    @Test
+    void aLocalVolumeIsPlacedOnlyWhereItMayBeUsed() throws Exception {
+        Map<String, String> local = Map.of("local", "true", "repl", "1", "thin", "true");
+        io.mayastorj.csi.v1.TopologyRequirement onS2 = io.mayastorj.csi.v1.TopologyRequirement.newBuilder()
+                .addRequisite(io.mayastorj.csi.v1.Topology.newBuilder().putSegments("kubernetes.io/hostname", "s2"))
+                .addPreferred(io.mayastorj.csi.v1.Topology.newBuilder().putSegments("kubernetes.io/hostname", "s2")).build();
+        CreateVolumeResponse made = controller().createVolume(create("pvc-local", 8 * MIB, local)
+                .setAccessibilityRequirements(onS2).build());
+        assertEquals(List.of("s2"), made.getVolume().getAccessibleTopologyList().stream()
+                .map(t -> t.getSegmentsMap().get("kubernetes.io/hostname")).toList());
+        io.mayastorj.csi.v1.TopologyRequirement onApp = io.mayastorj.csi.v1.TopologyRequirement.newBuilder()
+                .addRequisite(io.mayastorj.csi.v1.Topology.newBuilder().putSegments("kubernetes.io/hostname", "app1")).build();
+        String why = refused(Status.Code.RESOURCE_EXHAUSTED, () -> controller().createVolume(create("pvc-local2", 8 * MIB, local)
+                .setAccessibilityRequirements(onApp).build()));
+        assertTrue(why.contains("none of the nodes it may be used on holds a pool: [app1]"), why);
+        io.mayastorj.csi.v1.TopologyRequirement onS2Only = io.mayastorj.csi.v1.TopologyRequirement.newBuilder()
+                .addRequisite(io.mayastorj.csi.v1.Topology.newBuilder().putSegments("kubernetes.io/hostname", "s2")).build();
+        refused(Status.Code.RESOURCE_EXHAUSTED, () -> controller().createVolume(create("pvc-local3", 8 * MIB,
+                Map.of("local", "true", "repl", "2", "thin", "true")).setAccessibilityRequirements(onS2Only).build()));
+        controller().deleteVolume(DeleteVolumeRequest.newBuilder().setVolumeId(made.getVolume().getVolumeId()).build());
+    }
+
     @Test
     void everyErrorTheSpecAsksForHasItsCodeAndReason() throws Exception {
         Map<String, String> sc = Map.of("repl", "3", "thin", "true");

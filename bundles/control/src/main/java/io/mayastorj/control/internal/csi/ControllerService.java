@@ -254,10 +254,20 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase i
         spec.setThin(p.thin() ? Boolean.TRUE : null);
         spec.setLocal(p.local() ? Boolean.TRUE : null);
         if (p.local()) {
-            // a local volume's nexus runs where the workload does: place a replica on the nodes Kubernetes prefers
+            // a local volume's nexus runs where the workload does: place a replica on the nodes Kubernetes prefers,
+            // and every replica on a node it may use (the volume is accessible from its replicas' nodes, and the
+            // spec asks for one of the requisite ones: a replica elsewhere would put the workload outside them)
+            List<Topology> requisite = request.getAccessibilityRequirements().getRequisiteList();
+            List<String> required = storageNodes(requisite);
+            if (!requisite.isEmpty() && required.isEmpty()) {
+                throw MayastorException.resourceExhausted("volume %s (%s) is local, and none of the nodes it may be used on "
+                        + "holds a pool: %s", id, request.getName(), requisite.stream()
+                        .map(t -> t.getSegmentsMap().getOrDefault(TOPOLOGY_KEY, "?")).toList());
+            }
             List<String> preferred = storageNodes(request.getAccessibilityRequirements().getPreferredList());
-            preferred.addAll(storageNodes(request.getAccessibilityRequirements().getRequisiteList()));
+            preferred.addAll(required);
             spec.setPreferredNodes(preferred.isEmpty() ? null : preferred.stream().distinct().toList());
+            spec.setRequiredNodes(required.isEmpty() ? null : required.stream().distinct().toList());
         }
         MayastorVolume msv = volumes.create(id, spec);
         if (MayastorVolume.PENDING.equals(msv.getStatus().getState())) {
