@@ -60,6 +60,11 @@ public abstract class FileBdevFactory implements BdevFactory {
         if (uri.path().indexOf('\0') >= 0) { // %00: no file has it in its name (it was an internal error, logged as a bug)
             throw MayastorException.invalidArgument("'%s': a path cannot hold a NUL character", uri);
         }
+        try {
+            Path.of(uri.path());
+        } catch (java.nio.file.InvalidPathException e) { // a name this JVM's file encoding cannot hold (the C locale)
+            throw MayastorException.invalidArgument("'%s': the path cannot be encoded on this node: %s", uri, e.getMessage());
+        }
         return uri.path();
     }
 

@@ -150,6 +150,17 @@ public final class ShareManagerImpl implements ShareManager {
         Share existing = shares.get(bdev);
         if (existing != null) {
             if (existing.protocol.equals(protocol) && existing.options.equals(options)) {
+                Transport transport = transports.get(protocol);
+                if (existing.state == ShareState.FAILED && transport != null) {
+                    // asked again, a share its transport refused (a port taken then, an NQN clash) is tried
+                    // again: answered null, it looked as if it waited, and stayed failed for good
+                    establish(transport, existing);
+                    publish();
+                    if (existing.state == ShareState.FAILED) {
+                        throw MayastorException.unavailable("the %s share of %s failed: %s", protocol, bdev, existing.error);
+                    }
+                    LOG.log(Level.INFO, "shared {0} over {1} again: {2}", bdev, protocol, existing.uri);
+                }
                 return existing.uri; // null while it waits: the same share again changes nothing
             }
             String differs = !existing.protocol.equals(protocol) ? "over " + existing.protocol + ", not " + protocol

@@ -1,6 +1,7 @@
 package io.mayastorj.core.internal.share;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -234,6 +235,29 @@ class ShareManagerImplTest {
         assertEquals("port 8420 is taken", s.error());
         shares.unshare("m0");
         assertNull(registry.list().get(0).claimedBy());
+    }
+
+    /**
+     * Review finding: a share its transport refused stayed failed when asked for again, answered null
+     * (as if it waited) and never tried — its replica could not be a nexus's child until an unshare.
+     * Asked again, it is tried again: shared once the cause is gone, the transport's error while not.
+     */
+    @Test
+    void aFailedShareAskedForAgainIsTriedAgain() {
+        shares.addTransport(nvmf);
+        shares.share("m0", "nvmf", hostA);
+        shares.removeTransport(nvmf);
+        RecordingTransport broken = new RecordingTransport("nvmf");
+        broken.refuse = "port 8420 is taken";
+        shares.addTransport(broken);
+        assertEquals(ShareState.FAILED, shares.status("m0").orElseThrow().state());
+        MayastorException still = assertThrows(MayastorException.class, () -> shares.share("m0", "nvmf", hostA));
+        assertEquals(ErrorKind.UNAVAILABLE, still.kind(), still.getMessage());
+        assertTrue(still.getMessage().contains("port 8420 is taken"), still.getMessage());
+        broken.refuse = null;
+        assertNotNull(shares.share("m0", "nvmf", hostA));
+        assertEquals(ShareState.ACTIVE, shares.status("m0").orElseThrow().state());
+        assertEquals(List.of("m0"), broken.shared);
     }
 
     @Test
