@@ -494,13 +494,22 @@ final class Rebuild {
             long s;
             boolean quietNow;
             boolean last = false;
+            boolean orphaned = false;
             synchronized (Rebuild.this) {
                 quietNow = quiet();
                 s = state != State.RUNNING || !quietNow && index >= LOAD_TASKS ? -1 : take(capacity > 1 && quietNow ? capacity : 1);
                 runEnd = cursor;
                 if (s < 0) {
                     last = idleLocked(this); // done, stopped, or waiting for a quiet moment (a running copy launches it again)
+                    // the last copy stepping aside for the load while segments remain (a write only this child
+                    // took marked one after the copies that run under load had found none left): nobody
+                    // would launch a copy again, and the rebuild would stay running for good
+                    orphaned = last && state == State.RUNNING && !exhausted() && tasks[0] != null;
                 }
+            }
+            if (orphaned) {
+                launch(tasks[0]); // copy 0 runs under load too
+                return;
             }
             if (s < 0) {
                 var stopped = copyStopped;
