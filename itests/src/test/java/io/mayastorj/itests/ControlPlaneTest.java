@@ -249,6 +249,28 @@ class ControlPlaneTest {
     }
 
     /**
+     * Review finding: a MayastorPool deleted while its node was away stayed Terminating for as long as
+     * the node was away — for ever, for a node that never returns. It is let go after the repair grace,
+     * its node keeps its name, and the pool is destroyed on the node when it is back.
+     */
+    @Test
+    void aPoolDeletedWhileItsNodeIsAwayIsLetGoAndDestroyedWhenTheNodeReturns() throws Exception {
+        start("mayastor-control-msp", 66, List.of("cz1"), "--registration-interval-seconds", "1",
+                "--sync-period-seconds", "1", "--repair-grace-seconds", "3");
+        cluster.killNode("cz1");
+        cluster.awaitTable("msn", t -> t.contains("offline"), 30, "cz1 offline");
+        cluster.resources().delete(io.mayastorj.api.v1.DeleteRequest.newBuilder().setKind("msp").setName("pool-cz1").build());
+        cluster.awaitTable("msp", t -> !t.contains("pool-cz1"), 30, "the pool let go after the grace");
+        cluster.node("cz1", null); // back, its pool imported from its state
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (!cluster.pools("cz1").listPools(io.mayastorj.api.v1.ListPoolOptions.getDefaultInstance()).getPoolsList().isEmpty()) {
+            assertTrue(System.nanoTime() < deadline, "the pool is destroyed on the node that returned: "
+                    + cluster.pools("cz1").listPools(io.mayastorj.api.v1.ListPoolOptions.getDefaultInstance()));
+            Thread.sleep(200);
+        }
+    }
+
+    /**
      * Review finding: lowering replicaCount of a published volume removed the extra replica's child
      * from the nexus and destroyed the replica, and then the same pass, working from the nexus as it
      * listed it before, removed that child again: NOT_FOUND, the volume written degraded for a pass,

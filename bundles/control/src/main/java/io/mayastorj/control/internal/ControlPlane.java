@@ -96,7 +96,7 @@ public final class ControlPlane {
             this.clients = new NodeClients(Duration.ofSeconds(config.node_call_timeout_seconds()));
             opened.push(clients);
             NodeOperator nodeOperator = new NodeOperator(store, registry);
-            PoolOperator pools = new PoolOperator(store, registry, clients);
+            PoolOperator pools = new PoolOperator(store, registry, clients, Duration.ofSeconds(config.repair_grace_seconds()));
             this.volumes = new VolumeOperator(store, registry, clients, Duration.ofSeconds(config.repair_grace_seconds()));
             this.reconciler = new Reconciler(Duration.ofSeconds(config.sync_period_seconds()), config.reconcile_workers());
             opened.push(reconciler);
@@ -105,7 +105,10 @@ public final class ControlPlane {
                     () -> store.list(MayastorPool.class).forEach(p -> reconciler.enqueue(POOL, p.getMetadata().getName())));
             reconciler.handle(VOLUME, volumes::reconcile,
                     () -> store.list(MayastorVolume.class).forEach(v -> reconciler.enqueue(VOLUME, v.getMetadata().getName())));
-            reconciler.handle(SWEEP, ignored -> volumes.sweep(), () -> reconciler.enqueue(SWEEP, SWEEP));
+            reconciler.handle(SWEEP, ignored -> {
+                volumes.sweep();
+                pools.sweep();
+            }, () -> reconciler.enqueue(SWEEP, SWEEP));
             store.addListener((kind, name) -> {
                 if (kind == MayastorPool.class) {
                     reconciler.enqueue(POOL, name);

@@ -18,6 +18,11 @@ public final class Kinds {
      * while the node was away, destroyed when it is back — also by a sweep that finds no volume left.
      */
     public static final String DELETED_REPLICAS = "openebs.io/deleted-volume-replicas";
+    /**
+     * On a MayastorNode: the names (comma-separated) of MayastorPools deleted while the node was away
+     * longer than the repair grace, let go then, and destroyed on the node when it is back and empty.
+     */
+    public static final String DELETED_POOLS = "openebs.io/deleted-pools";
 
     /** A kind: its class, plural, singular and short name. */
     public record Kind(Class<? extends CustomResource<?, ?>> type, String kind, String plural, String singular, String shortName) {

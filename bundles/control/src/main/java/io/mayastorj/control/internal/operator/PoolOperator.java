@@ -7,6 +7,7 @@ import io.mayastorj.api.v1.ListPoolOptions;
 import io.mayastorj.api.v1.Pool;
 import io.mayastorj.control.internal.model.Condition;
 import io.mayastorj.control.internal.model.Kinds;
+import io.mayastorj.control.internal.model.MayastorNode;
 import io.mayastorj.control.internal.model.MayastorPool;
 import io.mayastorj.control.internal.nodes.NodeClients;
 import io.mayastorj.control.internal.registry.NodeRegistry;
@@ -15,11 +16,15 @@ import io.mayastorj.core.error.ErrorKind;
 import io.mayastorj.core.error.MayastorException;
 import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
+import java.time.Duration;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.TimeUnit;
 
 /**
  * Makes each MayastorPool exist on its node (CreatePool, which imports a pool the disk holds
@@ -34,11 +39,15 @@ public final class PoolOperator {
     private final ResourceStore store;
     private final NodeRegistry registry;
     private final NodeClients clients;
+    /** How long a deleted pool waits for its node before it is let go (the node keeps its name: swept on return). */
+    private final Duration grace;
+    private final long startedNanos = System.nanoTime();
 
-    public PoolOperator(ResourceStore store, NodeRegistry registry, NodeClients clients) {
+    public PoolOperator(ResourceStore store, NodeRegistry registry, NodeClients clients, Duration grace) {
         this.store = store;
         this.registry = registry;
         this.clients = clients;
+        this.grace = grace;
     }
 
     /** Why the pool cannot be made, before any node is asked; or null. */
@@ -98,8 +107,27 @@ public final class PoolOperator {
         }
         NodeRegistry.NodeState node = registry.node(msp.getSpec().getNode()).orElseThrow();
         if (!node.online()) {
-            writeStatus(msp, MayastorPool.OFFLINE, "node " + node.id() + " is offline"
-                    + (deleting && ours ? ": the pool is destroyed when it returns" : ""), null);
+            if (deleting && ours) {
+                // a node that never returns must not hold the deletion for ever: after the grace the pool is let
+                // go, and the node keeps its name, so that the pool is destroyed when (if) it is back
+                long silent = Math.min(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - startedNanos),
+                        registry.silentMillis(node.id()));
+                if (silent >= grace.toMillis()) {
+                    MayastorNode msn = store.change(MayastorNode.class, node.id(), n -> n != null
+                            && editDeleted(n, names -> names.add(name)));
+                    if (msn == null && store.get(MayastorNode.class, node.id()).isEmpty()) {
+                        LOG.log(Level.WARNING, "pool {0} let go while node {1} is away: it has no MayastorNode to remember it by; "
+                                + "destroy it there with 'mayastor ctl pool destroy' if it returns", name, node.id());
+                    }
+                    release(msp, "node " + node.id() + " has been away " + silent / 1000 + " s: the pool is destroyed "
+                            + "on it when it is back");
+                    return;
+                }
+                writeStatus(msp, MayastorPool.OFFLINE, "node " + node.id() + " is offline: the pool is destroyed when it "
+                        + "returns, or let go in " + (grace.toMillis() - silent + 999) / 1000 + " s", null);
+                return;
+            }
+            writeStatus(msp, MayastorPool.OFFLINE, "node " + node.id() + " is offline", null);
             return;
         }
         Optional<Pool> pool;
@@ -156,6 +184,83 @@ public final class PoolOperator {
             case POOL_FAULTED -> MayastorPool.FAULTED;
             default -> p.getState().name().replace("POOL_", "").toLowerCase(Locale.ROOT);
         };
+    }
+
+    /**
+     * Pools deleted while their node was away ({@link Kinds#DELETED_POOLS}): destroyed once the node
+     * is back, unless a pool of that name was asked for again meanwhile; one that holds replicas stays
+     * (their volumes decide) and is tried again. A name is forgotten once its node has no such pool.
+     */
+    public void sweep() {
+        for (MayastorNode msn : store.list(MayastorNode.class)) {
+            String id = msn.getMetadata().getName();
+            Set<String> names = deleted(msn);
+            Optional<NodeRegistry.NodeState> node = registry.node(id);
+            if (names.isEmpty() || node.isEmpty() || !node.get().online()) {
+                continue;
+            }
+            List<Pool> pools;
+            try {
+                pools = clients.pools(node.get().endpoint()).listPools(ListPoolOptions.getDefaultInstance()).getPoolsList();
+            } catch (StatusRuntimeException e) {
+                continue; // the next sweep
+            }
+            Set<String> done = new TreeSet<>();
+            for (String name : names) {
+                Optional<Pool> pool = pools.stream().filter(p -> p.getName().equals(name)).findFirst();
+                if (pool.isEmpty() || store.get(MayastorPool.class, name).isPresent()) {
+                    done.add(name); // gone, or asked for again: that MayastorPool decides
+                    continue;
+                }
+                if (pool.get().getReplicas() > 0) {
+                    LOG.log(Level.WARNING, "pool {0} on {1} was deleted while the node was away but holds {2} replica(s): "
+                            + "kept until they are gone", name, id, pool.get().getReplicas());
+                    continue;
+                }
+                try {
+                    clients.pools(node.get().endpoint()).destroyPool(DestroyPoolRequest.newBuilder().setName(name).build());
+                    LOG.log(Level.INFO, "pool {0} on {1} was deleted while the node was away: destroyed", name, id);
+                    done.add(name);
+                } catch (StatusRuntimeException e) {
+                    LOG.log(Level.WARNING, "pool {0} on {1}: {2}", name, id, NodeClients.translate(id, e).getMessage());
+                }
+            }
+            if (!done.isEmpty()) {
+                store.change(MayastorNode.class, id, n -> n != null && editDeleted(n, list -> list.removeAll(done)));
+            }
+        }
+    }
+
+    private static Set<String> deleted(MayastorNode msn) {
+        String list = msn.getMetadata().getAnnotations() == null ? null : msn.getMetadata().getAnnotations().get(Kinds.DELETED_POOLS);
+        Set<String> names = new TreeSet<>();
+        if (list != null) {
+            for (String n : list.split(",")) {
+                if (!n.isBlank()) {
+                    names.add(n.strip());
+                }
+            }
+        }
+        return names;
+    }
+
+    /** Edits that list; false when it is unchanged (nothing to write). */
+    private static boolean editDeleted(MayastorNode msn, java.util.function.Consumer<Set<String>> edit) {
+        Set<String> names = deleted(msn);
+        Set<String> was = new TreeSet<>(names);
+        edit.accept(names);
+        if (names.equals(was)) {
+            return false;
+        }
+        if (msn.getMetadata().getAnnotations() == null) {
+            msn.getMetadata().setAnnotations(new java.util.LinkedHashMap<>());
+        }
+        if (names.isEmpty()) {
+            msn.getMetadata().getAnnotations().remove(Kinds.DELETED_POOLS);
+        } else {
+            msn.getMetadata().getAnnotations().put(Kinds.DELETED_POOLS, String.join(",", names));
+        }
+        return true;
     }
 
     private void release(MayastorPool msp, String why) {

@@ -29,6 +29,7 @@ class PoolOperatorTest {
     private FileStore store;
     private NodeClients clients;
     private PoolOperator operator;
+    private NodeRegistry registry;
 
     @BeforeEach
     void start() {
@@ -36,7 +37,8 @@ class PoolOperatorTest {
         NodeRegistry registry = new NodeRegistry(Duration.ofSeconds(5), 3);
         registry.register("n1", "127.0.0.1:1", "nqn.2019-05.io.openebs:n1");
         clients = new NodeClients(Duration.ofSeconds(2));
-        operator = new PoolOperator(store, registry, clients);
+        this.registry = registry;
+        operator = new PoolOperator(store, registry, clients, Duration.ofMinutes(10));
     }
 
     @AfterEach
@@ -100,5 +102,30 @@ class PoolOperatorTest {
         store.delete(MayastorPool.class, "p2");
         operator.reconcile("p2");
         assertEquals(List.of("example.com/keep"), store.get(MayastorPool.class, "p2").orElseThrow().getMetadata().getFinalizers());
+    }
+
+    /**
+     * Review finding: a pool deleted while its node was away waited for the node for ever — a node
+     * that never returns left it Terminating, and nothing could let it go. After the repair grace it
+     * is let go, and its node keeps its name, so that the pool is destroyed when the node is back.
+     */
+    @Test
+    void aPoolDeletedWhileItsNodeIsAwayIsLetGoAfterTheGraceAndRememberedByItsNode() {
+        io.mayastorj.control.internal.model.MayastorNode msn = new io.mayastorj.control.internal.model.MayastorNode();
+        msn.setMetadata(new ObjectMetaBuilder().withName("n1").build());
+        store.create(msn);
+        pool("p1", "/dev/sdb");
+        made("p1");
+        registry.deregister("n1"); // away
+        store.delete(MayastorPool.class, "p1");
+        operator.reconcile("p1");
+        MayastorPool waiting = store.get(MayastorPool.class, "p1").orElseThrow(() -> new AssertionError("let go at once"));
+        assertTrue(waiting.getStatus().getReason().startsWith("node n1 is offline: the pool is destroyed when it returns, or let go in "),
+                waiting.getStatus().getReason());
+        PoolOperator noGrace = new PoolOperator(store, registry, clients, Duration.ZERO); // the grace has run out
+        noGrace.reconcile("p1");
+        assertTrue(store.get(MayastorPool.class, "p1").isEmpty(), "let go");
+        assertEquals("p1", store.get(io.mayastorj.control.internal.model.MayastorNode.class, "n1").orElseThrow()
+                .getMetadata().getAnnotations().get(Kinds.DELETED_POOLS), "its node remembers it");
     }
 }
