@@ -272,15 +272,34 @@ public final class RuntimeLauncher {
         for (String name : List.of("io.mayastorj.nexus", "io.mayastorj.registration")) {
             for (Bundle b : framework.getBundleContext().getBundles()) {
                 if (name.equals(b.getSymbolicName()) && b.getState() == Bundle.ACTIVE) {
+                    // bounded: a nexus draining a child that stopped answering must not hold the goodbye past
+                    // the pod's grace period (the framework's stop waits for what is left of it)
+                    Thread stopper = new Thread(() -> {
+                        try {
+                            b.stop(Bundle.STOP_TRANSIENT);
+                        } catch (BundleException | IllegalStateException e) {
+                            LOG.log(Level.WARNING, "stopping " + name + " first failed; the framework's stop stops it", e);
+                        }
+                    }, "stop-" + name);
+                    stopper.setDaemon(true);
+                    stopper.start();
                     try {
-                        b.stop(Bundle.STOP_TRANSIENT);
-                    } catch (BundleException | IllegalStateException e) {
-                        LOG.log(Level.WARNING, "stopping " + name + " first failed; the framework's stop stops it", e);
+                        stopper.join(FIRST_STOP_WAIT.toMillis());
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        return;
+                    }
+                    if (stopper.isAlive()) {
+                        LOG.warning(name + " has not stopped after " + FIRST_STOP_WAIT.toSeconds() + " s: the node says goodbye "
+                                + "meanwhile");
                     }
                 }
             }
         }
     }
+
+    /** How long the nexuses may take to stop before the node says goodbye regardless. */
+    private static final Duration FIRST_STOP_WAIT = Duration.ofSeconds(20);
 
     static void setLogLevel(String level) {
         Level julLevel = switch (level) {

@@ -830,9 +830,9 @@ public final class Nexus extends BlockDeviceBase {
 
     private void save() {
         persistScheduled = false;
-        if (fenced || recordFinal || lastRecordDone && parked.isEmpty()) {
+        if (fenced || recordFinal || lastRecordDone && parked.isEmpty() && stats().inFlight() == 0) {
             // a retry due after the shutdown's record must not write over it (clean, or deleted); after an
-            // unclean one, saves go on only for writes still waiting for one
+            // unclean one, saves go on only for writes waiting for one, or still in flight (they may park)
             return;
         }
         long generation = healthGeneration;

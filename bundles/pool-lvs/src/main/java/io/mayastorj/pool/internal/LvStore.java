@@ -150,6 +150,16 @@ public final class LvStore {
         LvStore pool = new LvStore(name, uuid, device, layout, System.currentTimeMillis(), buffers);
         try {
             pool.committer.takeBuffers(); // now, while the node has them: a commit under load must not need the shared pool
+            // the second superblock copies where a probe looks for them go first, flushed: over a destroy cut short
+            // after its tombstone, they may still hold the old pool, and with the tombstone zeroed below and no new
+            // superblock yet, a crash in the (long) zeroing would let the old pool be imported from them
+            for (int slot = 0; slot < 2; slot++) {
+                long mirror = Layout.mirrorSuperblockOffset(device.sizeBytes(), slot);
+                if (mirror >= Layout.METADATA_START && mirror + Layout.PAGE <= device.sizeBytes()) {
+                    pool.deviceIo.zero(mirror, Layout.PAGE);
+                }
+            }
+            pool.deviceIo.flush();
             pool.deviceIo.zero(0, layout.dataOffset());
             pool.deviceIo.zero(layout.dataOffset(), layout.capacity());
             if (layout.mirrored()) {

@@ -259,7 +259,9 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase i
             // spec asks for one of the requisite ones: a replica elsewhere would put the workload outside them)
             List<Topology> requisite = request.getAccessibilityRequirements().getRequisiteList();
             List<String> required = storageNodes(requisite);
-            if (!requisite.isEmpty() && required.isEmpty()) {
+            if (!requisite.isEmpty() && required.isEmpty() && volumes.get(id).isEmpty()) {
+                // (a retry of a volume made already goes on: right after a control plane's start its registry
+                // may not have heard from the nodes yet)
                 throw MayastorException.resourceExhausted("volume %s (%s) is local, and none of the nodes it may be used on "
                         + "holds a pool: %s", id, request.getName(), requisite.stream()
                         .map(t -> t.getSegmentsMap().getOrDefault(TOPOLOGY_KEY, "?")).toList());
@@ -267,7 +269,11 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase i
             List<String> preferred = storageNodes(request.getAccessibilityRequirements().getPreferredList());
             preferred.addAll(required);
             spec.setPreferredNodes(preferred.isEmpty() ? null : preferred.stream().distinct().toList());
-            spec.setRequiredNodes(required.isEmpty() ? null : required.stream().distinct().toList());
+            // a constraint only where the requisite leaves storage nodes out (allowedTopologies): listing every
+            // storage node of today would keep a replacement off a storage node added later
+            boolean everyStorageNode = registry.nodes().stream().filter(NodeRegistry.NodeState::storage)
+                    .allMatch(n -> required.contains(n.id()));
+            spec.setRequiredNodes(required.isEmpty() || everyStorageNode ? null : required.stream().distinct().toList());
         }
         MayastorVolume msv = volumes.create(id, spec);
         if (MayastorVolume.PENDING.equals(msv.getStatus().getState())) {

@@ -361,8 +361,12 @@ final class Session implements HostQueue.CloseListener {
                     ranges.reported(start, length);
                     next = Math.max(next, start + length);
                 }
-                if (LbaStatus.complete(answer) || count == 0 || next == before) {
-                    return; // done (or a report that would not move on: asked again, it would say the same)
+                if (LbaStatus.complete(answer) || count == 0) {
+                    return;
+                }
+                if (next == before) {
+                    // incomplete, and asked again it would say the same: what lies past it is not known
+                    throw new IOException("Get LBA Status did not move on past block " + before);
                 }
             }
         } finally {
