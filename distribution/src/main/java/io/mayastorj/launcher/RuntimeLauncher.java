@@ -269,6 +269,7 @@ public final class RuntimeLauncher {
      * then the node says goodbye. Transient: the next start starts them.
      */
     static void deregisterFirst(Framework framework) {
+        List<Thread> stoppers = new java.util.ArrayList<>();
         for (String name : List.of("io.mayastorj.nexus", "io.mayastorj.registration")) {
             for (Bundle b : framework.getBundleContext().getBundles()) {
                 if (name.equals(b.getSymbolicName()) && b.getState() == Bundle.ACTIVE) {
@@ -283,6 +284,7 @@ public final class RuntimeLauncher {
                     }, "stop-" + name);
                     stopper.setDaemon(true);
                     stopper.start();
+                    stoppers.add(stopper);
                     try {
                         stopper.join(FIRST_STOP_WAIT.toMillis());
                     } catch (InterruptedException e) {
@@ -294,6 +296,17 @@ public final class RuntimeLauncher {
                                 + "meanwhile");
                     }
                 }
+            }
+        }
+        // the rest (pools, targets) stops only once the nexuses have, or the time is nearly out: torn down under a
+        // nexus still draining, its children would fault and its record end unclean
+        long until = System.nanoTime() + (STOP_TIMEOUT.toNanos() - FIRST_STOP_WAIT.toNanos()) / 2;
+        for (Thread t : stoppers) {
+            try {
+                t.join(Math.max(1, TimeUnit.NANOSECONDS.toMillis(until - System.nanoTime())));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
             }
         }
     }

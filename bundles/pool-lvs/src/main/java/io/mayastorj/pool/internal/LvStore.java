@@ -150,9 +150,12 @@ public final class LvStore {
         LvStore pool = new LvStore(name, uuid, device, layout, System.currentTimeMillis(), buffers);
         try {
             pool.committer.takeBuffers(); // now, while the node has them: a commit under load must not need the shared pool
-            // the second superblock copies where a probe looks for them go first, flushed: over a destroy cut short
-            // after its tombstone, they may still hold the old pool, and with the tombstone zeroed below and no new
-            // superblock yet, a crash in the (long) zeroing would let the old pool be imported from them
+            // every superblock block but the tombstone's goes first, flushed: over a destroy cut short after its
+            // tombstone they may still hold the old pool, and with the tombstone zeroed below and no new superblock
+            // yet, a crash in the (long) zeroing would let the old pool be imported from them, or leave one slot
+            // readable and the other not (damage). Slot 1's first copy first: with it gone, a probe looks for the
+            // second copies at the device's end, zeroed here too
+            pool.deviceIo.zero(Layout.superblockOffset(1), Layout.PAGE);
             for (int slot = 0; slot < 2; slot++) {
                 long mirror = Layout.mirrorSuperblockOffset(device.sizeBytes(), slot);
                 if (mirror >= Layout.METADATA_START && mirror + Layout.PAGE <= device.sizeBytes()) {

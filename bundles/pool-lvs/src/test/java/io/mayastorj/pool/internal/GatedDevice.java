@@ -148,6 +148,11 @@ final class GatedDevice implements BlockDevice {
 
     @Override
     public <C> void writeZeroes(long lba, long blocks, IoCompletion<? super C> done, C context) {
+        if (powerCut || writesUntilCut.get() >= 0 && writesUntilCut.getAndDecrement() == 0) {
+            powerCut = true;
+            done.ioDone(io.mayastorj.core.bdev.IoStatus.SUCCESS, context);
+            return;
+        }
         io.mayastorj.core.bdev.IoStatus fail = failZeroes;
         if (fail != null) {
             done.ioDone(fail, context);

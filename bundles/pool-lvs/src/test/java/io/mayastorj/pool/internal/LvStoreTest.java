@@ -709,6 +709,40 @@ class LvStoreTest {
     }
 
     /**
+     * Review finding: a pool made over a destroy cut short right after its tombstone zeroed the tombstone
+     * first; cut short in its (long) zeroing, the old pool's other superblock copies were read again —
+     * imported, or taken for damage. Whatever write a crash stops that create at, the device holds the
+     * new pool or is free, never the old one.
+     */
+    @Test
+    void aPoolMadeOverADestroyCutShortIsNeverTheOldOneAfterACrash() throws IOException {
+        for (int cut = 0; cut < 12; cut++) {
+            GatedDevice first = new GatedDevice(fx.device);
+            pool = LvStore.create("p0", POOL, first, MIB, fx.buffers);
+            pool.createReplica(R1, "r", 2L * MIB, false, "");
+            first.writesUntilCut.set(1); // the destroy's tombstone lands, nothing after it
+            pool.destroy();
+            pool = null;
+            fx.reopenAfter(f -> { });
+            GatedDevice second = new GatedDevice(fx.device);
+            second.writesUntilCut.set(cut); // the power goes during the new pool's making
+            try {
+                LvStore.create("p1", UUID.randomUUID(), second, MIB, fx.buffers).export();
+            } catch (MayastorException | IllegalStateException lostWrites) {
+                // a create whose writes went nowhere may notice: the device is what counts
+            }
+            fx.reopenAfter(f -> { });
+            LvStore.Probe probe = LvStore.probe(fx.device, fx.buffers);
+            assertTrue(probe instanceof LvStore.Probe.Empty
+                    || probe instanceof LvStore.Probe.Valid v && v.superblock().name().equals("p1"),
+                    "cut after " + cut + " of the create's writes: " + probe);
+            if (probe instanceof LvStore.Probe.Valid) {
+                LvStore.open(fx.device, fx.buffers).destroy();
+            }
+        }
+    }
+
+    /**
      * Review finding: forgetting the last damaged replica committed first and zeroed after; a zeroing
      * that failed (or a crash between) left metadata naming no damaged replica, so a plain import took
      * its clusters for free and zeroed, and a new replica read its data where it never wrote. Now the

@@ -208,8 +208,11 @@ public final class PoolOperator {
             Set<String> done = new TreeSet<>();
             for (String name : names) {
                 Optional<Pool> pool = pools.stream().filter(p -> p.getName().equals(name)).findFirst();
-                if (pool.isEmpty() || store.get(MayastorPool.class, name).isPresent()) {
-                    done.add(name); // gone, or asked for again: that MayastorPool decides
+                // asked for again: a MayastorPool of that name on this node, not being deleted, decides
+                boolean again = store.get(MayastorPool.class, name).filter(m -> m.getMetadata().getDeletionTimestamp() == null
+                        && m.getSpec() != null && id.equals(m.getSpec().getNode())).isPresent();
+                if (pool.isEmpty() || again) {
+                    done.add(name);
                     continue;
                 }
                 if (pool.get().getReplicas() > 0) {
@@ -229,6 +232,11 @@ public final class PoolOperator {
                 store.change(MayastorNode.class, id, n -> n != null && editDeleted(n, list -> list.removeAll(done)));
             }
         }
+    }
+
+    /** The pools a node keeps the names of ({@link Kinds#DELETED_POOLS}): let go, to be destroyed on it. */
+    static Set<String> deletedPools(MayastorNode msn) {
+        return deleted(msn);
     }
 
     private static Set<String> deleted(MayastorNode msn) {

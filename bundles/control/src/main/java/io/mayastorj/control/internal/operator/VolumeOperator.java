@@ -191,6 +191,8 @@ public final class VolumeOperator {
         final List<String> unreachable = new ArrayList<>();
         /** Pools whose MayastorPool is being deleted: no new replica goes there (the user is draining it). */
         final Set<String> draining = new HashSet<>();
+        /** "node/pool" of pools deleted while their node was away, to be destroyed there: no replica goes there either. */
+        final Set<String> lettingGo = new HashSet<>();
         final long changes = clients.changes();
         final long takenNanos = System.nanoTime();
 
@@ -202,6 +204,12 @@ public final class VolumeOperator {
             for (MayastorPool msp : store.list(MayastorPool.class)) {
                 if (msp.getMetadata().getDeletionTimestamp() != null) {
                     draining.add(msp.getMetadata().getName());
+                }
+            }
+            // pools let go while their node was away (the node keeps their names until the sweep destroys them)
+            for (MayastorNode msn : store.list(MayastorNode.class)) {
+                for (String pool : PoolOperator.deletedPools(msn)) {
+                    lettingGo.add(msn.getMetadata().getName() + "/" + pool);
                 }
             }
             for (NodeRegistry.NodeState n : registry.nodes()) {
@@ -791,7 +799,8 @@ public final class VolumeOperator {
             }
             for (Pool p : pools) {
                 list.add(new Placement.Candidate(id, p.getName(), true,
-                        p.getState() == PoolState.POOL_ONLINE && !world.draining.contains(p.getName()), p.getCapacity(), p.getUsed()));
+                        p.getState() == PoolState.POOL_ONLINE && !world.draining.contains(p.getName())
+                                && !world.lettingGo.contains(id + "/" + p.getName()), p.getCapacity(), p.getUsed()));
             }
         });
         return list;
