@@ -235,40 +235,18 @@ public final class PoolOperator {
     }
 
     /** The pools a node keeps the names of ({@link Kinds#DELETED_POOLS}): let go, to be destroyed on it. */
+    private static final NodeNameList DELETED = new NodeNameList(Kinds.DELETED_POOLS, n -> true);
+
     static Set<String> deletedPools(MayastorNode msn) {
-        return deleted(msn);
+        return DELETED.read(msn);
     }
 
     private static Set<String> deleted(MayastorNode msn) {
-        String list = msn.getMetadata().getAnnotations() == null ? null : msn.getMetadata().getAnnotations().get(Kinds.DELETED_POOLS);
-        Set<String> names = new TreeSet<>();
-        if (list != null) {
-            for (String n : list.split(",")) {
-                if (!n.isBlank()) {
-                    names.add(n.strip());
-                }
-            }
-        }
-        return names;
+        return DELETED.read(msn);
     }
 
-    /** Edits that list; false when it is unchanged (nothing to write). */
     private static boolean editDeleted(MayastorNode msn, java.util.function.Consumer<Set<String>> edit) {
-        Set<String> names = deleted(msn);
-        Set<String> was = new TreeSet<>(names);
-        edit.accept(names);
-        if (names.equals(was)) {
-            return false;
-        }
-        if (msn.getMetadata().getAnnotations() == null) {
-            msn.getMetadata().setAnnotations(new java.util.LinkedHashMap<>());
-        }
-        if (names.isEmpty()) {
-            msn.getMetadata().getAnnotations().remove(Kinds.DELETED_POOLS);
-        } else {
-            msn.getMetadata().getAnnotations().put(Kinds.DELETED_POOLS, String.join(",", names));
-        }
-        return true;
+        return DELETED.edit(msn, edit);
     }
 
     private void release(MayastorPool msp, String why) {

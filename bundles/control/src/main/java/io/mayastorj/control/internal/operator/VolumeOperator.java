@@ -1227,37 +1227,15 @@ public final class VolumeOperator {
         });
     }
 
-    /** The replica names a node keeps of volumes deleted while it was away ({@link Kinds#DELETED_REPLICAS}). */
+    /** The replica names a node keeps of volumes deleted while it was away: only names this operator gives. */
+    private static final NodeNameList DELETED = new NodeNameList(Kinds.DELETED_REPLICAS, n -> n.startsWith(REPLICA_PREFIX));
+
     private static Set<String> deleted(MayastorNode msn) {
-        String list = msn.getMetadata().getAnnotations() == null ? null : msn.getMetadata().getAnnotations().get(Kinds.DELETED_REPLICAS);
-        Set<String> names = new TreeSet<>();
-        if (list != null) {
-            for (String n : list.split(",")) {
-                if (n.strip().startsWith(REPLICA_PREFIX)) {
-                    names.add(n.strip()); // only names this operator gives: a hand-edited entry touches nothing else
-                }
-            }
-        }
-        return names;
+        return DELETED.read(msn);
     }
 
-    /** Edits that list; false when it is unchanged (nothing to write). */
     private static boolean editDeleted(MayastorNode msn, java.util.function.Consumer<Set<String>> edit) {
-        Set<String> names = deleted(msn);
-        Set<String> was = new TreeSet<>(names);
-        edit.accept(names);
-        if (names.equals(was)) {
-            return false;
-        }
-        if (msn.getMetadata().getAnnotations() == null) {
-            msn.getMetadata().setAnnotations(new LinkedHashMap<>());
-        }
-        if (names.isEmpty()) {
-            msn.getMetadata().getAnnotations().remove(Kinds.DELETED_REPLICAS);
-        } else {
-            msn.getMetadata().getAnnotations().put(Kinds.DELETED_REPLICAS, String.join(",", names));
-        }
-        return true;
+        return DELETED.edit(msn, edit);
     }
 
     private void writeStatus(MayastorVolume msv, String state, String reason, MayastorVolume.Nexus nexus,
