@@ -442,6 +442,10 @@ class WalkthroughTest {
         assertEquals("", guest.file("write-errors").strip(), "no write failed");
         log(String.format(java.util.Locale.ROOT, "planned move %s -> %s: writes stalled %.1f s", from, to,
                 longestGap(guest.file("acked.times"), (int) beforeMove)));
+        // where the stall went: the guest's clock around the gap, and the path follower's steps on it
+        log("planned move, the longest gap (guest clock): " + gapAt(guest.file("acked.times"), (int) beforeMove)
+                + "\n" + guest.file("csi-node.log").lines().filter(l -> l.contains(nqn) || l.contains(volumeId))
+                        .filter(l -> l.contains("follow") || l.contains("path")).reduce((a, b) -> a + "\n" + b).orElse(""));
         assertTrue(cluster.nodes.get(from).output().contains("ANA state CHANGE"), "the old nexus reported the path changing");
         io.mayastorj.api.v1.Nexus moved = cluster.nexuses(to).listNexus(io.mayastorj.api.v1.ListNexusOptions.getDefaultInstance())
                 .getNexusListList().stream().filter(n -> n.getUuid().equals(there.getUuid())).findFirst().orElseThrow();
@@ -500,6 +504,19 @@ class WalkthroughTest {
             }
             Thread.sleep(250);
         }
+    }
+
+    /** Where the longest gap from line {@code from} on lies: its two acknowledgements, in the guest's local time. */
+    private static String gapAt(String times, int from) {
+        List<Double> t = times.lines().map(Double::parseDouble).toList();
+        int at = Math.max(1, from);
+        for (int i = at; i < t.size(); i++) {
+            at = t.get(i) - t.get(i - 1) > t.get(at) - t.get(at - 1) ? i : at;
+        }
+        java.time.format.DateTimeFormatter f = java.time.format.DateTimeFormatter.ofPattern("HH:mm:ss.SSS");
+        java.util.function.DoubleFunction<String> local = x -> f.format(java.time.LocalDateTime.ofInstant(
+                java.time.Instant.ofEpochMilli((long) (x * 1000)), java.time.ZoneOffset.UTC));
+        return at < t.size() ? local.apply(t.get(at - 1)) + " .. " + local.apply(t.get(at)) : "none";
     }
 
     /** The longest time between two acknowledged files from line {@code from} on: the stall, and an upper bound of it. */

@@ -35,6 +35,8 @@ final class DataPhase {
     private Task dataTask;
     /** The task prepareCommand made for the SCSI Command whose immediate data is being read. */
     private Task prepared;
+    /** A task aborted while the data segment being read goes into its buffer: the buffer is freed once the PDU is read. */
+    private Task abortedWhileRead;
 
     DataPhase(IscsiConnection connection, Session session, SequenceNumbers sequence, PduSender sender, TaskTable tasks,
               BufferPool buffers, ByteBuffer text) {
@@ -127,11 +129,43 @@ final class DataPhase {
         return null;
     }
 
-    /** The task made before the immediate data of the SCSI Command now whole, or null; taken once. */
+    /**
+     * The task made before the immediate data of the SCSI Command now whole, or null; taken once. One
+     * aborted while its PDU was read arrived after the abort: it is a command like any other.
+     */
     Task takePrepared() {
         Task task = prepared;
         prepared = null;
+        if (task != null && task == abortedWhileRead) {
+            abortedWhileRead = null;
+            task.aborted = false;
+            tasks.put(task.itt, task);
+        }
         return task;
+    }
+
+    /**
+     * An abort of a task not at the bdev: true when the data segment being read lands in its buffer
+     * (a PREEMPT AND ABORT runs between two reads of one PDU). The buffer is then freed once the PDU
+     * is read: freed now, the rest of the segment would go into a buffer another command holds by then.
+     */
+    boolean holdUntilRead(Task task) {
+        if (task != dataTask && task != prepared) {
+            return false;
+        }
+        abortedWhileRead = task;
+        return true;
+    }
+
+    /** The PDU has been read and handled: no data goes into a task's buffer before the next {@link #dataTarget}. */
+    void pduDone() {
+        dataTask = null;
+        prepared = null;
+        Task aborted = abortedWhileRead;
+        if (aborted != null) {
+            abortedWhileRead = null;
+            aborted.release();
+        }
     }
 
     /** The SCSI Command is admitted: the immediate data that landed in its buffer counts as received. */
@@ -229,6 +263,9 @@ final class DataPhase {
     Task dataOut(ByteBuffer req, int dataLength) {
         Task task = tasks.get(req.getInt(Bhs.ITT));
         if (task == null) {
+            if (dataTask != null && dataTask == abortedWhileRead) {
+                return null; // aborted while this PDU came in; pduDone frees its buffer
+            }
             connection.logOnce("dataout", "Data-Out for unknown task " + Integer.toHexString(req.getInt(Bhs.ITT)) + ": dropped");
             return null;
         }
@@ -407,6 +444,7 @@ final class DataPhase {
 
     /** The connection closed: the buffers of tasks whose data was queued go back; none is kept. */
     void releaseUnsent() {
+        pduDone(); // a PDU read in part
         Task t;
         while ((t = releaseAfterSend.poll()) != null) {
             t.release();

@@ -312,6 +312,14 @@ final class IscsiConnection {
 
     /** A whole PDU is in: to the piece that handles its opcode in this phase. */
     private void pduReceived(boolean digestOk) throws ProtocolError {
+        try {
+            dispatch(digestOk);
+        } finally {
+            dataPhase.pduDone();
+        }
+    }
+
+    private void dispatch(boolean digestOk) throws ProtocolError {
         readState = ReadState.BHS;
         lastHeard = System.nanoTime();
         ByteBuffer header = bhs;

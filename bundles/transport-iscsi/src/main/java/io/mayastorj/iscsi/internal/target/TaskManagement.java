@@ -136,7 +136,9 @@ final class TaskManagement {
         dataPhase.forgetR2t(t);
         if (!t.submitted && !t.awaitingFence) {
             tasks.remove(t.itt);
-            t.release();
+            if (!dataPhase.holdUntilRead(t)) {
+                t.release();
+            }
         } else {
             atBdev.add(t); // MediaCommands.bdevDone (or its copy) drops it and frees its buffer
         }

@@ -109,6 +109,12 @@ final class RawInitiator implements AutoCloseable {
         socket.getOutputStream().write(out.array(), 0, out.position());
     }
 
+    /** A PDU's bytes as they go on the wire (digests as negotiated), for a test that sends them in pieces. */
+    byte[] wire(ByteBuffer bhs, byte[] data) {
+        ByteBuffer out = encode(bhs, data, false, false);
+        return java.util.Arrays.copyOf(out.array(), out.position());
+    }
+
     /** PDUs in one write, so that the target reads them in one go. */
     void sendTogether(Pdu... pdus) throws IOException {
         java.io.ByteArrayOutputStream all = new java.io.ByteArrayOutputStream();

@@ -142,6 +142,53 @@ class ReservationFencingTest {
         }
     }
 
+    /**
+     * Review finding: a PREEMPT AND ABORT that came while the reactor was in the middle of the fenced
+     * host's Data-Out freed that write's buffer at once; the rest of the segment, read after, went
+     * into the freed buffer — by then the buffer of another host's write, whose data on the disk it
+     * replaced. The buffer is freed only once the segment has been read.
+     */
+    @Test
+    void aPreemptAndAbortInTheMiddleOfADataOutLeavesTheBufferUntilTheSegmentIsRead() throws Exception {
+        ControlledDisk disk = new ControlledDisk(new io.mayastorj.core.internal.bdev.MallocBdevFactory()
+                .create(io.mayastorj.core.bdev.BdevUri.parse("malloc:///midpdu?size_mb=8&blk_size=512")));
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newCachedThreadPool();
+        try (IscsiFixture held = new IscsiFixture("midpdu", disk)) {
+            int port = held.target.address().getPort();
+            try (ScsiSession a = new ScsiSession(port, held.iqn, "iqn.2026-12.test:node-a");
+                 ScsiSession b = new ScsiSession(port, held.iqn, "iqn.2026-12.test:node-b")) {
+                assertEquals(Sense.GOOD, out(a, REGISTER, 0, 0, 0xA1).status());
+                assertEquals(Sense.GOOD, out(a, RESERVE, WRITE_EXCLUSIVE, 0xA1, 0).status());
+                assertEquals(Sense.GOOD, out(b, REGISTER, 0, 0, 0xB1).status());
+                byte[] fenced = new byte[64 << 10]; // a size class of its own: the buffer B's write takes next
+                Arrays.fill(fenced, (byte) 'A');
+                ScsiSession.Held write = a.writeUntilR2t(ScsiSession.write16(0, 128), fenced.length);
+                ScsiSession.IoAction rest = a.sendHeldDataInPart(write, fenced, 1024);
+                Thread.sleep(300); // the target has read the first 1 KiB into the write's buffer
+                assertEquals(Sense.GOOD, out(b, PREEMPT_AND_ABORT, WRITE_EXCLUSIVE, 0xB1, 0xA1).status(), "B fences A");
+
+                byte[] mine = new byte[64 << 10];
+                Arrays.fill(mine, (byte) 'B');
+                disk.hold = true; // B's write waits at the disk with its buffer ...
+                java.util.concurrent.Future<ScsiSession.Result> bWrite = pool.submit(() -> b.command(
+                        ScsiSession.write16(256, 128), mine, 0));
+                for (int i = 0; i < 500 && disk.held.isEmpty(); i++) {
+                    Thread.sleep(10);
+                }
+                assertEquals(1, disk.held.size(), "B's write is at the disk");
+                rest.run(); // ... while the rest of A's segment comes
+                Thread.sleep(300);
+                disk.release();
+                assertEquals(Sense.GOOD, bWrite.get(10, java.util.concurrent.TimeUnit.SECONDS).status());
+                assertArrayEquals(mine, b.command(ScsiSession.read16(256, 128), null, mine.length).data(), "B's data, as B sent it");
+                assertArrayEquals(new byte[fenced.length], b.command(ScsiSession.read16(0, 128), null, fenced.length).data(),
+                        "nothing of A's aborted write");
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
     /** What runs once A holds WRITE EXCLUSIVE, B is registered, and A's write of 'A' to LBA 0 is held at the bdev. */
     private interface Fenced {
         void run(IscsiFixture held, ControlledDisk disk, ScsiSession b, java.util.concurrent.ExecutorService pool) throws Exception;

@@ -126,6 +126,28 @@ final class ScsiSession implements AutoCloseable {
         sendData(held.itt(), held.r2t(), out);
     }
 
+    /**
+     * The held write's data as one Data-Out PDU, of which only the first {@code bytes} go now; the
+     * rest goes when the returned action runs (the target meanwhile is in the middle of its data segment).
+     */
+    IoAction sendHeldDataInPart(Held held, byte[] out, int bytes) throws IOException {
+        ByteBuffer pdu = RawInitiator.bhs(Bhs.DATA_OUT, Bhs.FINAL);
+        pdu.putInt(Bhs.ITT, held.itt());
+        pdu.putInt(Bhs.TTT, held.r2t().getInt(Bhs.TTT));
+        pdu.putInt(Bhs.BUFFER_OFFSET, held.r2t().getInt(Bhs.BUFFER_OFFSET));
+        Bhs.dataSegmentLength(pdu, out.length);
+        byte[] wire = raw.wire(pdu, out);
+        int split = Bhs.LENGTH + (raw.headerDigest ? 4 : 0) + bytes; // the BHS (and its digest) and {@code bytes} of data
+        raw.socket.getOutputStream().write(wire, 0, split);
+        raw.socket.getOutputStream().flush();
+        return () -> raw.socket.getOutputStream().write(wire, split, wire.length - split);
+    }
+
+    /** What a test runs later that may fail with an I/O error. */
+    interface IoAction {
+        void run() throws IOException;
+    }
+
     /** ABORT TASK for the task {@code itt}; the Task Management Function Response comes with {@link #receive}. */
     void abortTask(int itt) throws IOException {
         ByteBuffer tmf = RawInitiator.bhs(Bhs.TASK_MANAGEMENT_REQUEST | Bhs.IMMEDIATE, Bhs.FINAL | 1);
