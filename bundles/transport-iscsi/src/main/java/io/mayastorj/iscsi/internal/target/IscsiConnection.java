@@ -321,10 +321,16 @@ final class IscsiConnection {
 
     private void dispatch(boolean digestOk) throws ProtocolError {
         readState = ReadState.BHS;
-        lastHeard = System.nanoTime();
         ByteBuffer header = bhs;
         bhs.clear();
         header.limit(Bhs.LENGTH); // the bytes stay valid until the next read
+        if (sender.closing()) {
+            // the connection ends once its last responses are out (a refused login, a reset, an error):
+            // what came behind them is not acted on — another CHAP guess at the same challenge, a
+            // command after a cold reset — nor does it count as heard, so an unread ending times out
+            return;
+        }
+        lastHeard = System.nanoTime();
         if (!digestOk) {
             // ERL 0: a data digest error is rejected, then the connection goes
             reject(0x02, header);

@@ -397,13 +397,14 @@ public final class IscsiTarget implements Transport {
     }
 
     void closed(IscsiConnection connection) {
-        connections.remove(connection);
         if (!connection.drained().isDone()) {
             // closed with writes still at the bdev (its peer went, a timeout, a refused reinstatement):
-            // a login of its nexus waits for them all the same
+            // a login of its nexus waits for them all the same. In draining before it leaves connections,
+            // so that a fence or a login on another reactor never sees it in neither
             draining.add(connection);
             connection.drained().whenComplete((done, failed) -> draining.remove(connection));
         }
+        connections.remove(connection);
     }
 
     /** The portal a connection reached, for SendTargets: the address it dialled. */

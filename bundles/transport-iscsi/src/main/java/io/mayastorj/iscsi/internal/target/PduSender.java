@@ -66,6 +66,11 @@ final class PduSender {
         closeAfterFlush = true;
     }
 
+    /** True once the connection is to end after what is queued. */
+    boolean closing() {
+        return closeAfterFlush;
+    }
+
     /** A zeroed BHS, from the connection's own headers while any is free (they come back once sent). */
     ByteBuffer newHeader(int opcode, int dataLength) {
         ByteBuffer b = freeHeaders.pollFirst();

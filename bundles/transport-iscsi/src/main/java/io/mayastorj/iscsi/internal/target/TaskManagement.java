@@ -35,6 +35,9 @@ final class TaskManagement {
     }
 
     void request(ByteBuffer req) {
+        if (!sequence.acceptCmdSn(req)) {
+            return; // sent in order (no I bit), it takes a CmdSN as a command does; out of order, it is dropped as one
+        }
         int function = Bhs.flags(req) & 0x7F;
         int response;
         List<Task> atBdev = new ArrayList<>(); // tasks aborted while the bdev has them

@@ -140,6 +140,39 @@ class ChapTest {
         }
     }
 
+    /**
+     * Review finding: a refused login only ended the connection once its response was out, and the
+     * Login PDUs already behind it were still handled — each another guess at the same challenge, and
+     * a right one answered with success. Nothing after a refusal is answered.
+     */
+    @Test
+    void aGuessSentBehindAWrongResponseIsNotTried() throws Exception {
+        try (RawInitiator c = new RawInitiator(fx.target.address().getPort())) {
+            exchange(c, security(c, new byte[0], false, 0), RawInitiator.keys("InitiatorName", RawInitiator.NAME,
+                    "SessionType", "Normal", "TargetName", "iqn.2019-05.io.openebs:guarded", "AuthMethod", "CHAP"));
+            Map<String, String> challenge = exchange(c, security(c, new byte[0], false, 0), RawInitiator.keys("CHAP_A", "5"));
+            int id = Integer.parseInt(challenge.get("CHAP_I"));
+            byte[] theirs = HexFormat.of().parseHex(challenge.get("CHAP_C").substring(2));
+            byte[] wrong = TextParameters.encode(RawInitiator.keys("CHAP_N", "alice", "CHAP_R", "0x00112233445566778899aabbccddeeff"));
+            byte[] right = TextParameters.encode(RawInitiator.keys("CHAP_N", "alice", "CHAP_R",
+                    "0x" + HexFormat.of().formatHex(md5(id, SECRET, theirs))));
+            ByteBuffer first = security(c, wrong, true, 1);
+            Bhs.dataSegmentLength(first, wrong.length);
+            ByteBuffer second = security(c, right, true, 1);
+            Bhs.dataSegmentLength(second, right.length);
+            c.sendTogether(new RawInitiator.Pdu(first, wrong), new RawInitiator.Pdu(second, right));
+            RawInitiator.Pdu r = c.receive();
+            assertEquals(0x0201, (r.bhs().get(Bhs.STATUS_CLASS) & 0xFF) << 8 | r.bhs().get(Bhs.STATUS_DETAIL) & 0xFF);
+            RawInitiator.Pdu after;
+            try {
+                after = c.receive();
+            } catch (java.io.EOFException closed) {
+                after = null;
+            }
+            org.junit.jupiter.api.Assertions.assertNull(after, "no second answer: the connection ends");
+        }
+    }
+
     @Test
     void badChapSettingsAreRefusedWhenSharing() {
         BlockDevice d = new MallocBdevFactory().create(BdevUri.parse("malloc:///bad?size_mb=4"));

@@ -158,6 +158,16 @@ final class ScsiSession implements AutoCloseable {
         raw.send(tmf, null);
     }
 
+    /** ABORT TASK sent in order (no I bit): it takes a CmdSN, as a command does. */
+    void abortTaskInOrder(int itt) throws IOException {
+        ByteBuffer tmf = RawInitiator.bhs(Bhs.TASK_MANAGEMENT_REQUEST, Bhs.FINAL | 1);
+        tmf.putInt(Bhs.ITT, raw.itt++);
+        tmf.putInt(Bhs.REFERENCED_TASK_TAG, itt);
+        tmf.putInt(Bhs.REF_CMD_SN, raw.cmdSn - 1);
+        tmf.putInt(Bhs.CMD_SN, raw.cmdSn++);
+        raw.send(tmf, null);
+    }
+
     /** The next PDU, or null when none comes within {@code millis}. */
     RawInitiator.Pdu receive(int millis) throws IOException {
         raw.socket.setSoTimeout(millis);

@@ -72,6 +72,23 @@ class TaskManagementTest {
     }
 
     /**
+     * Review finding: a task management request sent without the I bit took no CmdSN, so every
+     * command after it (with the next CmdSN) was dropped as out of order and the session hung. It
+     * takes one now, as RFC 7143 has it.
+     */
+    @Test
+    void aTaskManagementRequestSentInOrderTakesItsCmdSn() throws Exception {
+        try (ScsiSession s = new ScsiSession(fx.target.address().getPort(), fx.iqn)) {
+            s.abortTaskInOrder(0x7777);
+            RawInitiator.Pdu answer = s.receive(5000);
+            assertNotNull(answer);
+            assertEquals(Bhs.TASK_MANAGEMENT_RESPONSE, answer.opcode());
+            assertEquals(1, answer.bhs().get(2), "no such task");
+            assertEquals(Sense.GOOD, s.command(new byte[] {0x00, 0, 0, 0, 0, 0}).status(), "a TEST UNIT READY after it runs");
+        }
+    }
+
+    /**
      * Review finding: a COMPARE AND WRITE's write step (and a FUA flush after a write) went to the
      * bdev with the task marked as not there, so an ABORT TASK freed its buffers at once — the
      * bdev still writing from one, which the next command could be given — and answered at once.
