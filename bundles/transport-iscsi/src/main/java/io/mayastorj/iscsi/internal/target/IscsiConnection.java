@@ -84,7 +84,7 @@ final class IscsiConnection {
             p = "(unknown peer)";
         }
         this.peer = p;
-        this.sequence = new SequenceNumbers(this);
+        this.sequence = new SequenceNumbers(this, tasks);
         this.sender = new PduSender(this, channel, reactor);
         this.login = new LoginPhase(this, target, session, sequence, sender);
         this.dataPhase = new DataPhase(this, session, sequence, sender, tasks, buffers, text);
@@ -215,6 +215,9 @@ final class IscsiConnection {
         while (phase != Phase.CLOSED) {
             switch (readState) {
                 case BHS -> {
+                    if (sender.backlogged()) {
+                        return; // no more commands until the initiator reads its answers (the sender reads on then)
+                    }
                     if (!fill(bhs)) {
                         return;
                     }

@@ -21,6 +21,8 @@ final class PduSender {
     /** PDU headers a connection keeps for reuse: a window of commands with a response each, and more. */
     private static final int HEADERS = 2 * IscsiConnection.WINDOW;
     private static final int GATHER = 64;
+    /** Unsent bytes beyond which no more PDUs are read: four times a window of 128 KiB reads at QD 16, far above what a reading host leaves. */
+    static final long BACKLOG = 8L << 20;
 
     private final IscsiConnection connection;
     private final SocketChannel channel;
@@ -64,6 +66,15 @@ final class PduSender {
     /** The connection ends once what is queued has gone out (a refused login, a logout, an ERL 0 error). */
     void closeAfterFlush() {
         closeAfterFlush = true;
+    }
+
+    /**
+     * True while more than {@link #BACKLOG} bytes wait to be sent: the connection reads no PDU meanwhile.
+     * An initiator that sends commands and reads no answers would otherwise have the node's buffer
+     * pool queued for it.
+     */
+    boolean backlogged() {
+        return queued - written > BACKLOG;
     }
 
     /** True once the connection is to end after what is queued. */
@@ -178,7 +189,7 @@ final class PduSender {
                 connection.close(null);
             }
         } else if (key.isValid()) {
-            key.interestOps(SelectionKey.OP_READ | SelectionKey.OP_WRITE);
+            key.interestOps(backlogged() ? SelectionKey.OP_WRITE : SelectionKey.OP_READ | SelectionKey.OP_WRITE);
         }
     }
 

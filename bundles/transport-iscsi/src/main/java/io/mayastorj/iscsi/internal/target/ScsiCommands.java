@@ -159,7 +159,12 @@ final class ScsiCommands {
             task = dataPhase.newTask(req);
             tasks.put(task.itt, task);
         }
-        if (!sequence.acceptCmdSn(req)) {
+        boolean beyond = Bhs.immediate(req) && tasks.size() > IscsiConnection.WINDOW; // immediate: no CmdSN, no window
+        if (beyond || !sequence.acceptCmdSn(req)) {
+            if (beyond) {
+                connection.logOnce("immediate", "dropped an immediate command beyond " + IscsiConnection.WINDOW
+                        + " in progress");
+            }
             tasks.remove(task.itt);
             task.release();
             return;

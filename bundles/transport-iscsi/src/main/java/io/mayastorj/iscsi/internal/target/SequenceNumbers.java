@@ -12,17 +12,23 @@ import java.nio.ByteBuffer;
 final class SequenceNumbers {
 
     private final IscsiConnection connection;
+    /** The commands in progress: the window's width is what is left of WINDOW beside them. */
+    private final TaskTable tasks;
     private int statSn = 1;
     private int expCmdSn;
+    /** The MaxCmdSN last announced: it never moves back (initiators ignore a smaller one), and commands past it are dropped. */
+    private int maxCmdSn;
     private int nextTtt = 1;
 
-    SequenceNumbers(IscsiConnection connection) {
+    SequenceNumbers(IscsiConnection connection, TaskTable tasks) {
         this.connection = connection;
+        this.tasks = tasks;
     }
 
     /** The first Login PDU's CmdSN: the first command the session expects. */
     void expect(int cmdSn) {
         expCmdSn = cmdSn;
+        maxCmdSn = cmdSn + IscsiConnection.WINDOW - 1;
     }
 
     /** CmdSN in order; outside the window dropped without a word (RFC 7143 §4.2.2.1). */
@@ -31,12 +37,12 @@ final class SequenceNumbers {
         if (Bhs.immediate(req)) {
             return true;
         }
-        if (cmdSn == expCmdSn) {
+        if (cmdSn == expCmdSn && maxCmdSn - cmdSn >= 0) {
             expCmdSn++;
             return true;
         }
         connection.logOnce("cmdsn", "dropped a command with CmdSN " + Integer.toUnsignedString(cmdSn) + " (expected "
-                + Integer.toUnsignedString(expCmdSn) + ")");
+                + Integer.toUnsignedString(expCmdSn) + ", window up to " + Integer.toUnsignedString(maxCmdSn) + ")");
         return false;
     }
 
@@ -49,10 +55,19 @@ final class SequenceNumbers {
         window(pdu);
     }
 
-    /** ExpCmdSN and MaxCmdSN: the command window the initiator may use. */
+    /**
+     * ExpCmdSN and MaxCmdSN: the command window the initiator may use. ExpCmdSN moves when a command
+     * is admitted, not when it ends, so a window of a fixed width past it let an initiator have any
+     * number of commands in progress (each holding a buffer, a write's until its data comes): the
+     * window is WINDOW less the commands in progress.
+     */
     void window(ByteBuffer pdu) {
+        int max = expCmdSn + Math.max(0, IscsiConnection.WINDOW - tasks.size()) - 1;
+        if (max - maxCmdSn > 0) {
+            maxCmdSn = max;
+        }
         pdu.putInt(Bhs.EXP_CMD_SN, expCmdSn);
-        pdu.putInt(Bhs.MAX_CMD_SN, expCmdSn + IscsiConnection.WINDOW - 1);
+        pdu.putInt(Bhs.MAX_CMD_SN, maxCmdSn);
     }
 
     /** The StatSN of a status the caller writes itself (the last Data-In, a Logout Response); advances it. */

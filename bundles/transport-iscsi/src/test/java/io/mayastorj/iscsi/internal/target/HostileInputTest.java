@@ -102,6 +102,72 @@ class HostileInputTest {
         }
     }
 
+    /**
+     * Review finding: MaxCmdSN ran a fixed 127 past ExpCmdSN, which moves when a command is admitted,
+     * not when it ends — so an initiator could have any number of writes in progress, each holding a
+     * buffer for data it never sends, and take the node's whole pool. The window is 128 commands in
+     * progress; commands past it are dropped.
+     */
+    @Test
+    void writesWhoseDataNeverComesHoldNoMoreThanAWindowOfBuffers() throws Exception {
+        try (RawInitiator c = connect()) {
+            assertEquals(0, status(c.loginTo(fx.iqn)));
+            int sent = 300; // 300 x 256 KiB: more than the 64 MiB pool
+            for (int i = 0; i < sent; i++) {
+                ByteBuffer cmd = RawInitiator.bhs(Bhs.SCSI_COMMAND, Bhs.WRITE | Bhs.FINAL);
+                cmd.putInt(Bhs.ITT, 1000 + i);
+                cmd.putInt(Bhs.CMD_SN, c.cmdSn++);
+                cmd.putInt(Bhs.EXPECTED_LENGTH, 256 << 10);
+                cmd.put(Bhs.CDB, (byte) 0x2A).putInt(Bhs.CDB + 2, (i % 32) * 512).putShort(Bhs.CDB + 7, (short) 512);
+                c.send(cmd, null);
+            }
+            int r2ts = 0;
+            int maxCmdSn = 0;
+            RawInitiator.Pdu p;
+            c.socket.setSoTimeout(1000);
+            try {
+                while ((p = c.receive()) != null) {
+                    if (p.opcode() == Bhs.R2T) {
+                        r2ts++;
+                        maxCmdSn = p.bhs().getInt(Bhs.MAX_CMD_SN);
+                    }
+                }
+            } catch (java.net.SocketTimeoutException quiet) {
+                // every answer is in
+            }
+            assertEquals(IscsiConnection.WINDOW, r2ts, "a window of writes admitted, the rest dropped");
+            assertEquals(c.cmdSn - sent + IscsiConnection.WINDOW - 1, maxCmdSn, "the window stays where it was: none ended");
+            assertTrue(buffersInUse() <= (long) IscsiConnection.WINDOW << 18, (buffersInUse() >> 20) + " MiB of buffers held");
+            assertEquals(0, fx.buffers.stats().allocationFailures(), "the pool never ran dry");
+        }
+    }
+
+    /**
+     * Review finding: an initiator that sent reads and read none of the answers had the node's pool
+     * queued for it (the window reopens as each read is served). Past a backlog of unsent bytes the
+     * connection reads no more commands until the initiator reads.
+     */
+    @Test
+    void anInitiatorThatReadsNothingGetsABacklogNotThePool() throws Exception {
+        try (RawInitiator c = connect()) {
+            assertEquals(0, status(c.loginTo(fx.iqn, "MaxRecvDataSegmentLength", "262144")));
+            c.socket.setReceiveBufferSize(64 << 10);
+            int reads = 120; // 120 MiB asked, and not read
+            sendReads(c, reads, 100);
+            Thread.sleep(1000);
+            long held = buffersInUse();
+            assertTrue(held <= (16L << 20), (held >> 20) + " MiB of buffers held for an initiator reading nothing");
+            assertEquals(0, fx.buffers.stats().allocationFailures(), "the pool never ran dry");
+            int done = 0;
+            while (done < reads) { // and all of it is served once it reads
+                RawInitiator.Pdu p = c.receive();
+                if (p.opcode() == Bhs.SCSI_RESPONSE || p.opcode() == Bhs.DATA_IN && (p.bhs().get(1) & Bhs.STATUS) != 0) {
+                    done++;
+                }
+            }
+        }
+    }
+
     private RawInitiator connect() throws Exception {
         return new RawInitiator(fx.target.address().getPort());
     }
