@@ -27,6 +27,7 @@ import io.mayastorj.control.internal.nodes.NexusRecords;
 import io.mayastorj.control.internal.registry.NatsRegistry;
 import io.mayastorj.control.internal.registry.NodeRegistry;
 import io.mayastorj.control.internal.registry.RegistrationService;
+import io.mayastorj.control.internal.store.ActingStore;
 import io.mayastorj.control.internal.store.FileStore;
 import io.mayastorj.control.internal.store.KubeStore;
 import io.mayastorj.control.internal.store.ResourceStore;
@@ -95,9 +96,11 @@ public final class ControlPlane {
             opened.push(registry);
             this.clients = new NodeClients(Duration.ofSeconds(config.node_call_timeout_seconds()));
             opened.push(clients);
-            NodeOperator nodeOperator = new NodeOperator(store, registry);
-            PoolOperator pools = new PoolOperator(store, registry, clients, Duration.ofSeconds(config.repair_grace_seconds()));
-            this.volumes = new VolumeOperator(store, registry, clients, Duration.ofSeconds(config.repair_grace_seconds()));
+            // the operators write only while this control plane acts (with a lease: while it leads)
+            ActingStore acting = new ActingStore(store);
+            NodeOperator nodeOperator = new NodeOperator(acting, registry);
+            PoolOperator pools = new PoolOperator(acting, registry, clients, Duration.ofSeconds(config.repair_grace_seconds()));
+            this.volumes = new VolumeOperator(acting, registry, clients, Duration.ofSeconds(config.repair_grace_seconds()));
             this.reconciler = new Reconciler(Duration.ofSeconds(config.sync_period_seconds()), config.reconcile_workers());
             opened.push(reconciler);
             reconciler.handle(NODE, nodeOperator::reconcile, () -> registry.nodes().forEach(n -> reconciler.enqueue(NODE, n.id())));
@@ -139,11 +142,15 @@ public final class ControlPlane {
             // keeps a second one from starting)
             this.leadership = store instanceof KubeStore kube ? new Leadership(kube.client(), config.kube_namespace(),
                     Leadership.identity(node.id()), () -> {
+                        nodeOperator.remember(); // nodes the leader before recorded that this one never heard
                         registry.forgiveSilence();
                         volumes.startedActing();
+                        pools.startedActing();
                         reconciler.start();
-                    }, reconciler::close) : null;
+                    }, reconciler::stop) : null;
             if (leadership != null) {
+                acting.actingWhile(leadership::acting);
+                clients.actingWhile(leadership::acting);
                 opened.push(leadership);
                 services.add(context.registerService(HealthCheck.class, leadership, null));
             }

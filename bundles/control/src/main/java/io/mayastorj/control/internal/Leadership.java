@@ -30,7 +30,8 @@ import java.util.concurrent.TimeUnit;
  * calls to the leader), no reconciling, its volume and CSI calls refused as UNAVAILABLE. The leader
  * stops acting once it has not renewed for 10 s, by its own monotonic clock — not when fabric8's
  * elector gets round to saying so, which a partitioned leader's retried calls put off for minutes,
- * while the standby takes the lease 15 s after the last renewal. One that lost the lease is no
+ * while the standby takes the lease 15 s after it last saw the lease change (its own monotonic clock,
+ * as client-go: the holder's renew time is on the holder's wall clock). One that lost the lease is no
  * longer live, so the kubelet restarts it to stand by afresh; so is a standby that could not read
  * the lease for four lease periods (its elector may have ended). On a clean stop the lease is
  * given back, and a standby takes over at once.
@@ -46,7 +47,8 @@ final class Leadership implements HealthCheck, AutoCloseable {
     private final String namespace;
     private final String identity;
     private final Runnable lead;
-    private final Runnable stop;
+    /** Stops acting; false when something it started may still act (the lease is then left to run out). */
+    private final java.util.function.BooleanSupplier stop;
     /** The elector's own: 2 s timeouts and no retries, so that no attempt outlasts the renew deadline. */
     private final KubernetesClient client;
     /** Runs lead and stop in turn, outside the elector's lock (a listing there delayed the renewals). */
@@ -61,10 +63,12 @@ final class Leadership implements HealthCheck, AutoCloseable {
     /** fabric8's elector says this one holds the lease; it leads once a renewal of its own is also recorded. */
     private boolean electorSays;
     /** {@code lead} has been handed over (so {@code stop} follows it). */
-    private boolean leadQueued;
+    private volatile boolean leadQueued;
     /** Serving as the leader: {@code lead} has run, and the last renewal is within the deadline. */
     private volatile boolean leading;
     private volatile boolean ended;
+    /** Once ended: whether nothing it started acts any more; until then no write of the lease (not even its release) is made. */
+    private volatile boolean stoppedClean;
     private volatile boolean closing;
     private volatile String leader;
     private volatile Instant lost;
@@ -75,7 +79,7 @@ final class Leadership implements HealthCheck, AutoCloseable {
      * {@code stop} once it no longer does (lost, or closed) — each at most once, {@code stop} after
      * {@code lead}.
      */
-    Leadership(KubernetesClient parent, String namespace, String identity, Runnable lead, Runnable stop) {
+    Leadership(KubernetesClient parent, String namespace, String identity, Runnable lead, java.util.function.BooleanSupplier stop) {
         this.namespace = namespace;
         this.identity = identity;
         this.lead = lead;
@@ -125,17 +129,43 @@ final class Leadership implements HealthCheck, AutoCloseable {
             this.inner = inner;
         }
 
+        /** Another holder's record as last read, and when this one first read it so (monotonic). */
+        private LeaderElectionRecord seen;
+        private long seenNanos;
+
         @Override
         public LeaderElectionRecord get(KubernetesClient c) {
             long asked = System.nanoTime();
             LeaderElectionRecord r = inner.get(c);
             readStartedNanos = asked;
             readNanos = System.nanoTime();
-            return r;
+            if (r == null || r.getHolderIdentity() == null || r.getHolderIdentity().isEmpty() || identity.equals(r.getHolderIdentity())) {
+                seen = null;
+                return r;
+            }
+            // fabric8 judges another holder's lease by the renew time written on the holder's wall clock
+            // against this one's: a clock ahead by more than the margin took a lease its holder kept
+            // renewing. As client-go does, a lease runs out a lease duration after this one first saw
+            // its record unchanged, on this one's monotonic clock
+            if (!r.equals(seen)) {
+                seen = r;
+                seenNanos = asked;
+            }
+            return r.toBuilder().renewTime(java.time.ZonedDateTime.now(java.time.ZoneOffset.UTC)
+                    .minusNanos(System.nanoTime() - seenNanos)).build();
+        }
+
+        /** After the end, the lease is written (given back) only once nothing this one started still acts. */
+        private void mayWrite() {
+            if (ended && !stoppedClean) {
+                throw new io.fabric8.kubernetes.client.KubernetesClientException("control plane " + identity
+                        + " still has work under way from when it led: the lease runs out instead of being given back");
+            }
         }
 
         @Override
         public void create(KubernetesClient c, LeaderElectionRecord r) {
+            mayWrite();
             long asked = Math.min(readStartedNanos == 0 ? Long.MAX_VALUE : readStartedNanos, System.nanoTime());
             inner.create(c, r);
             renewed(r, asked);
@@ -143,6 +173,7 @@ final class Leadership implements HealthCheck, AutoCloseable {
 
         @Override
         public void update(KubernetesClient c, LeaderElectionRecord r) {
+            mayWrite();
             // the record's renew time was taken before the read that preceded this write: counted from there
             long asked = Math.min(readStartedNanos == 0 ? Long.MAX_VALUE : readStartedNanos, System.nanoTime());
             inner.update(c, r);
@@ -211,7 +242,15 @@ final class Leadership implements HealthCheck, AutoCloseable {
                         + "restart stands by again)", identity, namespace, LEASE, why);
             }
             if (leadQueued) {
-                act(stop);
+                act(() -> {
+                    stoppedClean = stop.getAsBoolean();
+                    if (!stoppedClean) {
+                        LOG.log(Level.ERROR, "control plane {0}: work it started while leading is still under way; the lease "
+                                + "{1}/{2} is not given back but runs out", identity, namespace, LEASE);
+                    }
+                });
+            } else {
+                stoppedClean = true;
             }
         }
         if (why != null) {
@@ -242,6 +281,15 @@ final class Leadership implements HealthCheck, AutoCloseable {
     /** Leading, and renewed within the deadline (checked here too: a process frozen for a while acts on no stale lease). */
     boolean leading() {
         return leading && System.nanoTime() - renewedNanos <= RENEW_DEADLINE_NANOS;
+    }
+
+    /**
+     * Whether what this control plane does as the leader (its operators' writes, its calls that change
+     * nodes) may go on: from the moment it starts leading until it ends, and only while renewed within
+     * the deadline (a process paused past its lease acts on nothing when it resumes).
+     */
+    boolean acting() {
+        return leadQueued && !ended && System.nanoTime() - renewedNanos <= RENEW_DEADLINE_NANOS;
     }
 
     /** Why this control plane does not act (for a refused call), or null while it leads. */

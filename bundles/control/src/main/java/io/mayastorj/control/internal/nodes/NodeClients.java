@@ -35,14 +35,18 @@ public final class NodeClients implements AutoCloseable {
     private final Duration deadline;
     private final Map<String, ManagedChannel> channels = new HashMap<>();
     private final AtomicLong changes = new AtomicLong();
+    private volatile java.util.function.BooleanSupplier acting = () -> true;
     private final ClientInterceptor counter = new ClientInterceptor() {
         @Override
         public <Q, R> ClientCall<Q, R> interceptCall(MethodDescriptor<Q, R> method, CallOptions options, Channel next) {
-            ClientCall<Q, R> call = next.newCall(method, options);
             String name = method.getBareMethodName();
             if (name != null && name.startsWith("List")) {
-                return call;
+                return next.newCall(method, options);
             }
+            if (!acting.getAsBoolean()) {
+                return new Refused<>(name);
+            }
+            ClientCall<Q, R> call = next.newCall(method, options);
             return new ForwardingClientCall.SimpleForwardingClientCall<>(call) {
                 @Override
                 public void start(Listener<R> listener, Metadata headers) {
@@ -61,6 +65,46 @@ public final class NodeClients implements AutoCloseable {
 
     public NodeClients(Duration deadline) {
         this.deadline = deadline;
+    }
+
+    /**
+     * From now on a call that may change a node starts only while {@code acting} says so: a leader
+     * paused past its lease, or reconciling past its leadership, would otherwise make, share or
+     * destroy beside the new leader.
+     */
+    public void actingWhile(java.util.function.BooleanSupplier acting) {
+        this.acting = acting;
+    }
+
+    /** A call this control plane may not make: it fails as it starts, UNAVAILABLE, and nothing is sent. */
+    private static final class Refused<Q, R> extends ClientCall<Q, R> {
+        private final String method;
+
+        Refused(String method) {
+            this.method = method;
+        }
+
+        @Override
+        public void start(Listener<R> listener, Metadata headers) {
+            listener.onClose(Status.UNAVAILABLE.withDescription("this control plane no longer leads: " + method
+                    + " not sent"), new Metadata());
+        }
+
+        @Override
+        public void request(int messages) {
+        }
+
+        @Override
+        public void cancel(String message, Throwable cause) {
+        }
+
+        @Override
+        public void halfClose() {
+        }
+
+        @Override
+        public void sendMessage(Q message) {
+        }
     }
 
     private synchronized ManagedChannel channel(String endpoint) {

@@ -21,6 +21,15 @@ public final class NodeOperator {
     public NodeOperator(ResourceStore store, NodeRegistry registry) {
         this.store = store;
         this.registry = registry;
+        remember();
+    }
+
+    /**
+     * The registry learns the nodes recorded in the store (at start, and again when this control
+     * plane starts leading: a node recorded by the leader before it, and silent since, would be
+     * unknown here — never heard of, so away for ever, its replicas replaced on the first pass).
+     */
+    public void remember() {
         for (MayastorNode msn : store.list(MayastorNode.class)) {
             String endpoint = msn.getSpec() == null ? null : msn.getSpec().getGrpcEndpoint();
             if (endpoint != null) {

@@ -41,7 +41,13 @@ public final class PoolOperator {
     private final NodeClients clients;
     /** How long a deleted pool waits for its node before it is let go (the node keeps its name: swept on return). */
     private final Duration grace;
-    private final long startedNanos = System.nanoTime();
+    /** Monotonic; reset when this control plane starts leading (silences are counted from there). */
+    private volatile long startedNanos = System.nanoTime();
+
+    /** This control plane acts from now on (it took the lease): a node's silence counts from here at most. */
+    public void startedActing() {
+        startedNanos = System.nanoTime();
+    }
 
     public PoolOperator(ResourceStore store, NodeRegistry registry, NodeClients clients, Duration grace) {
         this.store = store;

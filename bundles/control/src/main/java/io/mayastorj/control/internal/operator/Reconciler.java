@@ -220,7 +220,7 @@ public final class Reconciler implements AutoCloseable {
                     LOG.log(Level.DEBUG, "{0} {1} reconciled in {2} ms", key.kind(), key.name(),
                             String.format("%.1f", (System.nanoTime() - start) / 1e6));
                 }
-            } catch (RuntimeException e) {
+            } catch (RuntimeException | Error e) { // an Error too: a worker that died of one left its key and its share of the work undone
                 if (e instanceof MayastorException m && m.kind() == ErrorKind.ABORTED) {
                     // another writer changed the resource since this pass read it (a caller's publish
                     // beside the status this pass wrote): not a failure, the pass runs again at once
@@ -247,6 +247,14 @@ public final class Reconciler implements AutoCloseable {
 
     @Override
     public void close() {
+        stop();
+    }
+
+    /**
+     * Stops the workers, waiting up to 10 s for each pass under way; false when one is still running
+     * (a node call or a write it is in may yet land: the lease is then not given back early).
+     */
+    public boolean stop() {
         running = false;
         retries.shutdownNow();
         workers.forEach(Thread::interrupt);
@@ -255,8 +263,9 @@ public final class Reconciler implements AutoCloseable {
                 t.join(10_000);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
-                return;
+                return false;
             }
         }
+        return workers.stream().noneMatch(Thread::isAlive);
     }
 }

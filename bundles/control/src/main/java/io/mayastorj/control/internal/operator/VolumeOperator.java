@@ -459,7 +459,10 @@ public final class VolumeOperator {
             if (world.reachable(rec.getNode())) {
                 continue; // its node is up and no longer has it
             }
-            long awayMillis = registry.silentMillis(rec.getNode());
+            // from when this control plane started acting at most: a node that registered only with the
+            // leader before it is unknown here (never heard of: silent for ever) until it beats again
+            long awayMillis = Math.min(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - startedNanos),
+                    registry.silentMillis(rec.getNode()));
             if (awayMillis < grace.toMillis()) {
                 away.add(rec);
             } else {

@@ -52,6 +52,9 @@ public final class NodeRegistry implements AutoCloseable {
         boolean online;
         long lastSeenNanos;
         long lastSeenMillis;
+        /** The last heartbeat heard here, if {@code beaten}; a remembered or forgiven node has a silence, not a beat. */
+        long lastBeatNanos;
+        boolean beaten;
         /** The last address refused for this id (logged once, not at every beat). */
         String refused;
     }
@@ -143,8 +146,8 @@ public final class NodeRegistry implements AutoCloseable {
                 // registration stands (its endpoint, and its heartbeats alone say whether it is online)
                 return;
             }
-            if (e != null && e.online && e.storage == storage && !endpoint.equals(e.endpoint)
-                    && clock.getAsLong() - e.lastSeenNanos < 2 * intervalNanos) {
+            if (e != null && e.online && e.storage == storage && !endpoint.equals(e.endpoint) && e.beaten
+                    && clock.getAsLong() - e.lastBeatNanos < 2 * intervalNanos) {
                 // the node at the other address beat within two intervals (beats come an interval plus
                 // the time a beat takes apart, and later under load): it is alive, and this is a second
                 // host given the same id. Taken as a move, the two would take each other's volumes in
@@ -156,7 +159,7 @@ public final class NodeRegistry implements AutoCloseable {
                 }
                 throw MayastorException.alreadyExists("node id %s is in use by the node at %s, which beat %d ms ago; "
                         + "give each node its own id (a node that moved is taken once the old address stops beating)",
-                        id, e.endpoint, TimeUnit.NANOSECONDS.toMillis(clock.getAsLong() - e.lastSeenNanos));
+                        id, e.endpoint, TimeUnit.NANOSECONDS.toMillis(clock.getAsLong() - e.lastBeatNanos));
             }
             boolean fresh = e == null;
             if (fresh) {
@@ -170,6 +173,8 @@ public final class NodeRegistry implements AutoCloseable {
             e.storage = storage;
             e.online = true;
             e.lastSeenNanos = clock.getAsLong();
+            e.lastBeatNanos = e.lastSeenNanos;
+            e.beaten = true;
             e.lastSeenMillis = System.currentTimeMillis();
             if (fresh || moved || back) {
                 changed = state(id, e);

@@ -37,6 +37,30 @@ class ReconcilerTest {
         }
     }
 
+    /**
+     * Review finding: a pass that threw an Error (a class gone in a bundle refresh) ended its worker
+     * thread, its key taken as done; two such and the reconciler (two workers here) did nothing
+     * more. It is a failed pass, retried, and the worker goes on.
+     */
+    @Test
+    void aPassThatThrowsAnErrorIsAFailureAndTheWorkersGoOn() throws Exception {
+        try (Reconciler reconciler = new Reconciler(Duration.ofMinutes(10), 2)) {
+            AtomicInteger passes = new AtomicInteger();
+            CountDownLatch done = new CountDownLatch(1);
+            reconciler.handle("v", name -> {
+                if (passes.incrementAndGet() <= 3) {
+                    throw new NoClassDefFoundError("io/mayastorj/gone/Helper");
+                }
+                done.countDown();
+            }, () -> { });
+            reconciler.start();
+            reconciler.enqueue("v", "v1");
+            assertTrue(done.await(15, TimeUnit.SECONDS), "retried until it succeeded: " + passes.get() + " passes");
+            assertEquals(3, reconciler.failures());
+            assertTrue(reconciler.stop(), "every worker stopped");
+        }
+    }
+
     @Test
     void aPassThatLosesARaceRunsAgainAtOnceAndIsNoFailure() throws Exception {
         // the resource changed under its first three passes

@@ -91,6 +91,21 @@ class NodeRegistryTest {
         assertEquals(List.of("n1 online 10.0.0.1:10124", "n1 online 10.0.0.2:10124"), events);
     }
 
+    /**
+     * Review finding: a node remembered from the store (or forgiven its silence at a takeover) counted
+     * as having beaten just now, so a node that came back at another address was refused as a second
+     * host for two intervals, and its entry stayed at the dead address. Only a heard beat counts.
+     */
+    @Test
+    void aRememberedNodeThatMovedIsTakenAtItsNewAddressAtOnce() {
+        registry.remember("n1", "10.0.0.1:10124", null, true);
+        registry.forgiveSilence();
+        registry.register("n1", "10.0.0.9:10124", null);
+        assertEquals("10.0.0.9:10124", registry.node("n1").orElseThrow().endpoint());
+        advanceSeconds(1); // and from now on its beats count: a second host is refused
+        assertThrows(MayastorException.class, () -> registry.register("n1", "10.0.0.1:10124", null));
+    }
+
     @Test
     void theCsiNodePluginBesideAStorageNodeOfTheSameNameNeverTakesItsPlace() {
         registry.register("n1", "10.0.0.1:10124", null);
