@@ -145,6 +145,8 @@ public abstract class PduChannel implements Reactor.ReadyHandler {
             receive();
         } catch (IOException e) {
             close("the connection failed: " + e.getMessage());
+        } catch (RuntimeException e) {
+            failed(e);
         }
     }
 
@@ -159,7 +161,19 @@ public abstract class PduChannel implements Reactor.ReadyHandler {
             }
         } catch (IOException e) {
             close("the connection failed: " + e.getMessage());
+        } catch (RuntimeException e) {
+            failed(e);
         }
+    }
+
+    /**
+     * A bug of ours while handling the connection: said, and the connection closed through
+     * {@link #close} — left to the reactor, the socket went without {@link #onClosed}, and the
+     * queue's buffers, its commands and (an admin queue) its controller stayed behind for good.
+     */
+    private void failed(RuntimeException e) {
+        LOG.log(Level.ERROR, peer() + ": internal error handling the connection; closing it", e);
+        close("internal error: " + e);
     }
 
     private void receive() throws IOException {

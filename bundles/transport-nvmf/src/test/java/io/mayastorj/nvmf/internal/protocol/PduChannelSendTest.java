@@ -18,7 +18,7 @@ import org.junit.jupiter.api.Test;
 class PduChannelSendTest {
 
     /** A channel that only sends. */
-    private static final class Sender extends PduChannel {
+    private static class Sender extends PduChannel {
         Sender(SocketChannel channel, Reactor reactor) {
             super(channel, reactor);
         }
@@ -43,6 +43,51 @@ class PduChannelSendTest {
         @Override
         protected int terminationType() {
             return Pdu.C2H_TERM_REQ;
+        }
+    }
+
+    /**
+     * Review finding: a RuntimeException while handling a PDU (a bug of ours) went up to the reactor,
+     * which cancelled the key and closed the socket itself — onClosed never ran, and the queue's
+     * buffers, commands and controller were left behind. The channel closes itself now.
+     */
+    @Test
+    void aFailureWhileHandlingAPduClosesTheChannelThroughItsOwnClose() throws Exception {
+        ReactorGroupImpl reactors = new ReactorGroupImpl(1);
+        try (ServerSocketChannel server = ServerSocketChannel.open().bind(new InetSocketAddress("127.0.0.1", 0));
+             SocketChannel client = SocketChannel.open(server.getLocalAddress());
+             SocketChannel peer = server.accept()) {
+            Reactor reactor = reactors.reactors().get(0);
+            CompletableFuture<Void> closed = new CompletableFuture<>();
+            PduChannel receiver = new Sender(client, reactor) {
+                @Override
+                protected int maxPduLength(int type) {
+                    return type == Pdu.IC_REQ ? 128 : -1;
+                }
+
+                @Override
+                protected void onHeader(int type, int flags, ByteBuffer header, int dataLength) {
+                    throw new IllegalStateException("a bug");
+                }
+
+                @Override
+                protected void onClosed() {
+                    closed.complete(null);
+                }
+            };
+            reactor.execute(() -> {
+                try {
+                    receiver.start();
+                } catch (IOException e) {
+                    closed.completeExceptionally(e);
+                }
+            });
+            ByteBuffer icReq = ByteBuffer.allocate(128).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            icReq.put(0, (byte) Pdu.IC_REQ).put(2, (byte) 128).putInt(4, 128);
+            peer.write(icReq);
+            closed.get(10, TimeUnit.SECONDS);
+        } finally {
+            reactors.stop();
         }
     }
 
