@@ -206,6 +206,18 @@ class CsiControllerTest {
         assertEquals(replicas, held(v.getUuid()));
         assertEquals("volume pvc-params exists already with 41943040 bytes and 2 replicas",
                 refused(Status.Code.ALREADY_EXISTS, () -> controller().createVolume(create("pvc-params", 48 * MIB, sc).build())));
+        // review finding: ioTimeout and fsType were not kept: a retry asking for others got OK and the other context,
+        // and a get or list said protocol only
+        Map<String, String> other = new java.util.HashMap<>(sc);
+        other.put("ioTimeout", "60");
+        assertEquals("volume pvc-params exists already with openebs.io/csi-io-timeout 33, not 60",
+                refused(Status.Code.ALREADY_EXISTS, () -> controller().createVolume(create("pvc-params", 40 * MIB, other).build())));
+        assertEquals(made.getVolume().getVolumeContextMap(), controller().controllerGetVolume(
+                io.mayastorj.csi.v1.ControllerGetVolumeRequest.newBuilder().setVolumeId("pvc-params").build())
+                .getVolume().getVolumeContextMap(), "every answer gives the context CreateVolume gave");
+        assertTrue(controller().validateVolumeCapabilities(ValidateVolumeCapabilitiesRequest.newBuilder().setVolumeId("pvc-params")
+                .addVolumeCapabilities(mount("xfs")).putVolumeContext("fsType", "ext4").build()).getMessage()
+                .contains("was made with fsType xfs, not ext4"));
 
         // published to the application's node over iSCSI, at the address the nexus's node advertises
         String uri = publish("pvc-params", "app1", mount("xfs"));

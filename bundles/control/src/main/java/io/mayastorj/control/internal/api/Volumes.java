@@ -8,6 +8,7 @@ import io.mayastorj.control.internal.store.ResourceStore;
 import io.mayastorj.core.error.ErrorKind;
 import io.mayastorj.core.error.MayastorException;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
@@ -66,17 +67,26 @@ public final class Volumes {
      * size or replica count; FAILED_PRECONDITION while one of that name is being deleted.
      */
     public MayastorVolume create(String name, MayastorVolume.Spec spec) {
+        return create(name, spec, Map.of());
+    }
+
+    /**
+     * As {@link #create(String, MayastorVolume.Spec)}, the volume made with {@code annotations}
+     * (what the CSI context says beside the spec); one found must have each of them as given, a null
+     * value meaning none (ALREADY_EXISTS otherwise).
+     */
+    public MayastorVolume create(String name, MayastorVolume.Spec spec, Map<String, String> annotations) {
         String refused = refusal(spec);
         if (refused != null) {
             throw MayastorException.invalidArgument("volume %s: %s", name, refused);
         }
-        makeOrFind(name, spec);
+        makeOrFind(name, spec, annotations);
         // once the replicas are made, or with the reason they cannot be (pending)
         return await(name, v -> v.getStatus() != null && v.getStatus().getState() != null, "made");
     }
 
     /** Makes the volume, or finds it made as asked; refuses one made otherwise. */
-    private void makeOrFind(String name, MayastorVolume.Spec spec) {
+    private void makeOrFind(String name, MayastorVolume.Spec spec, Map<String, String> annotations) {
         for (int attempt = 1; ; attempt++) {
             Optional<MayastorVolume> existing = get(name);
             if (existing.isPresent()) {
@@ -85,6 +95,14 @@ public final class Volumes {
                             name);
                 }
                 String differs = incompatible(existing.get().getSpec(), spec);
+                Map<String, String> has = existing.get().getMetadata().getAnnotations();
+                for (Map.Entry<String, String> a : new java.util.TreeMap<>(annotations).entrySet()) {
+                    String there = has == null ? null : has.get(a.getKey());
+                    if (differs == null && !Objects.equals(there, a.getValue())) {
+                        differs = "with " + a.getKey() + " " + (there == null ? "unset" : there) + ", not "
+                                + (a.getValue() == null ? "unset" : a.getValue());
+                    }
+                }
                 if (differs != null) {
                     throw MayastorException.alreadyExists("volume %s exists already %s", name, differs);
                 }
@@ -93,6 +111,11 @@ public final class Volumes {
             MayastorVolume msv = new MayastorVolume();
             msv.getMetadata().setName(name);
             msv.setSpec(spec);
+            annotations.forEach((k, v) -> {
+                if (v != null) {
+                    msv.getMetadata().getAnnotations().put(k, v);
+                }
+            });
             try {
                 store.create(msv);
                 return;

@@ -63,6 +63,17 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase i
     static final long DEFAULT_SIZE = 1L << 30;
     static final String TOPOLOGY_KEY = "kubernetes.io/hostname";
     private static final Set<String> PARAMETERS = Set.of("repl", "protocol", "thin", "local", "ioTimeout", "fsType");
+    /**
+     * Parameters of Mayastor's later StorageClasses this driver does not use: taken (a StorageClass
+     * written for Mayastor works unchanged), said once each, ignored. A key neither knows is a typo.
+     */
+    private static final Set<String> IGNORED = Set.of("nvmeCtrlLossTmo", "nvmeKeepAliveTmo", "nvmeIoTimeout", "nvmeNrIoQueues",
+            "stsAffinityGroup", "cloneFsIdAsVolumeId", "poolAffinityTopologyLabel", "poolHasTopologyKey",
+            "nodeAffinityTopologyLabel", "nodeHasTopologyKey", "nodeSpreadTopologyKey", "maxSnapshots", "fsId");
+    private static final Set<String> IGNORED_SAID = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    /** The volume's context beside its spec, kept with it: a retried create must ask for the same, and every answer gives the same. */
+    static final String IO_TIMEOUT = "openebs.io/csi-io-timeout";
+    static final String FS_TYPE = "openebs.io/csi-fs-type";
 
     private final Volumes volumes;
     private final NodeRegistry registry;
@@ -152,7 +163,11 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase i
     record Parameters(int replicas, String protocol, boolean thin, boolean local, Integer ioTimeout, String fsType) {
         static Parameters of(Map<String, String> p) {
             for (String key : p.keySet()) {
-                if (!PARAMETERS.contains(key) && !key.contains("/")) {
+                if (IGNORED.contains(key)) {
+                    if (IGNORED_SAID.add(key)) {
+                        LOG.log(Level.WARNING, "StorageClass parameter {0} (Mayastor''s) is not used by this driver; ignored", key);
+                    }
+                } else if (!PARAMETERS.contains(key) && !key.contains("/")) {
                     throw MayastorException.invalidArgument("unknown parameter '%s': %s", key, String.join(", ", new TreeSet<>(PARAMETERS)));
                 }
             }
@@ -191,6 +206,14 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase i
                 throw MayastorException.invalidArgument("parameter %s '%s': true or false", key, v);
             }
             return v.equals("true");
+        }
+
+        /** The context beside the spec, as kept on the volume (a null value: none). */
+        Map<String, String> annotations() {
+            Map<String, String> a = new java.util.HashMap<>();
+            a.put(IO_TIMEOUT, ioTimeout == null ? null : String.valueOf(ioTimeout));
+            a.put(FS_TYPE, fsType.isEmpty() ? null : fsType);
+            return a;
         }
 
         /** What a node needs to attach the volume, carried in the volume's context. */
@@ -275,7 +298,7 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase i
                     .allMatch(n -> required.contains(n.id()));
             spec.setRequiredNodes(required.isEmpty() || everyStorageNode ? null : required.stream().distinct().toList());
         }
-        MayastorVolume msv = volumes.create(id, spec);
+        MayastorVolume msv = volumes.create(id, spec, p.annotations());
         if (MayastorVolume.PENDING.equals(msv.getStatus().getState())) {
             // nothing was made on any node: do not keep a volume Kubernetes will not know it asked for.
             // Also when an earlier call (one that timed out) left it: kept, it was made once room came,
@@ -312,9 +335,17 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase i
         return b.build();
     }
 
+    /** The context CreateVolume gave the volume: its protocol, and the ioTimeout and fsType it was made with. */
     private static Map<String, String> contextOf(MayastorVolume msv) {
         Map<String, String> c = new LinkedHashMap<>();
         c.put("protocol", msv.getSpec().getProtocol() == null ? "nvmf" : msv.getSpec().getProtocol());
+        Map<String, String> a = msv.getMetadata().getAnnotations();
+        if (a != null && a.get(IO_TIMEOUT) != null) {
+            c.put("ioTimeout", a.get(IO_TIMEOUT));
+        }
+        if (a != null && a.get(FS_TYPE) != null) {
+            c.put("fsType", a.get(FS_TYPE));
+        }
         return c;
     }
 
@@ -446,6 +477,13 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase i
         String contextProtocol = context.get("protocol");
         if (contextProtocol != null && !contextProtocol.equals(protocol)) {
             return "volume " + name + " is shared over " + protocol + ", its context says " + contextProtocol;
+        }
+        Map<String, String> made = contextOf(msv);
+        for (String key : List.of("ioTimeout", "fsType")) {
+            String asked = parameters.containsKey(key) ? parameters.get(key).strip() : context.get(key);
+            if (asked != null && !asked.equals(made.get(key))) {
+                return "volume " + name + " was made with " + key + " " + made.getOrDefault(key, "unset") + ", not " + asked;
+            }
         }
         return null;
     }

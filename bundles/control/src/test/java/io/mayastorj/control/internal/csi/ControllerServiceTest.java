@@ -55,6 +55,13 @@ class ControllerServiceTest {
                 refused(() -> Parameters.of(Map.of("replicas", "3"))).getMessage());
     }
 
+    /** Review finding: a StorageClass written for a later Mayastor (its NVMe tuning keys) failed every claim. */
+    @Test
+    void mayastorsLaterParametersAreTakenAndIgnored() {
+        assertEquals(new Parameters(3, "nvmf", false, false, null, ""), Parameters.of(Map.of("repl", "3", "protocol", "nvmf",
+                "nvmeCtrlLossTmo", "1980", "stsAffinityGroup", "true", "cloneFsIdAsVolumeId", "true")));
+    }
+
     @Test
     void sizesAreWholeBlocksWithinTheRange() {
         assertEquals(1L << 30, ControllerService.size(0, 0), "Mayastor's default");
