@@ -429,6 +429,30 @@ class HostileInputTest {
     }
 
     /**
+     * Review finding: a connection that stopped half-way through its Connect capsule (anyone may open
+     * one: no host NQN is known yet) was never timed out, and held a buffer and its receive buffers
+     * for good. One not connected within the data timeout is closed.
+     */
+    @Test
+    void aConnectionThatNeverFinishesItsConnectIsClosed() throws Exception {
+        fx.target.dataTimeout(Duration.ofMillis(400));
+        try (RawClient half = new RawClient(fx.port())) {
+            half.initialize(false, false);
+            ByteBuffer s = RawClient.sqe(Sqe.FABRICS_OPCODE, 100);
+            s.put(Sqe.FCTYPE, (byte) Sqe.FCTYPE_CONNECT);
+            s.put(Sqe.SGL_IDENTIFIER, (byte) Sqe.SGL_DATA_BLOCK_OFFSET);
+            s.putInt(Sqe.SGL_LENGTH, 1024);
+            ByteBuffer connect = half.capsule(s, new byte[1024]);
+            half.send(connect.limit(connect.limit() - 900)); // the header and the first bytes of its data, no more
+            long start = System.nanoTime();
+            assertThrows(EOFException.class, half::receive, "the target ends the connection");
+            long waited = (System.nanoTime() - start) / 1_000_000;
+            assertTrue(waited < 4000, "after about the data timeout: " + waited + " ms");
+        }
+        othersUnaffected();
+    }
+
+    /**
      * A host's termination request carries the offending header after its own, with PDO 0 and no
      * data digest: the target takes it and closes, rather than answering one termination with
      * another ("data digest flag does not match") and losing the host's reason.

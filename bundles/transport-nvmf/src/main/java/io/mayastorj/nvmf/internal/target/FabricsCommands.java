@@ -99,7 +99,7 @@ final class FabricsCommands {
         int queueId = c.cdw10 >>> 16;
         int sqsize = c.cdw11 & 0xFFFF;
         int cattr = (c.cdw11 >>> 16) & 0xFF;
-        int kato = c.cdw12;
+        int kato = c.cdw12 < 0 ? Integer.MAX_VALUE : c.cdw12; // unsigned: 2^31 ms and more read as negative turned keep-alive off
         int cntlid = data.getShort(Sqe.CONNECT_DATA_CNTLID) & 0xFFFF;
         String subnqn = nulTerminated(data, Sqe.CONNECT_DATA_SUBNQN, 256);
         String hostnqn = nulTerminated(data, Sqe.CONNECT_DATA_HOSTNQN, 256);

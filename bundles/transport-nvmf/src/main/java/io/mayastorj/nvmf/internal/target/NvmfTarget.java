@@ -104,6 +104,8 @@ public final class NvmfTarget implements Transport {
         try {
             queues.add(queue);
             queue.start();
+            long timeout = dataTimeoutNanos;
+            reactor.schedule(timeout, java.util.concurrent.TimeUnit.NANOSECONDS, () -> queue.connectedWithin(timeout));
         } catch (IOException e) {
             LOG.log(Level.WARNING, "cannot serve the nvmf connection from {0}: {1}", queue.peer(), e.getMessage());
             queue.close(null);

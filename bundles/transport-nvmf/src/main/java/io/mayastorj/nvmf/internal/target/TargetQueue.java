@@ -637,6 +637,17 @@ final class TargetQueue extends PduChannel {
         });
     }
 
+    /**
+     * The connection has had {@code timeout} to be connected (an ICReq and a Connect take a host
+     * milliseconds): one still not connected is closed. Anyone may open a connection, and one that
+     * stops half-way through its Connect capsule held a buffer and its receive buffers for good.
+     */
+    void connectedWithin(long timeout) {
+        if (phase == Phase.AWAIT_ICREQ || phase == Phase.AWAIT_CONNECT) {
+            close(String.format(java.util.Locale.ROOT, "not connected within %.1f s", timeout / 1e9));
+        }
+    }
+
     /** Whether a command of this queue waits for its data in H2CData PDUs. */
     private boolean awaitingData() {
         for (Command c : slots) {
