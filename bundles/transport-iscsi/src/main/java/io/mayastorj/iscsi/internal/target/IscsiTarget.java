@@ -396,6 +396,26 @@ public final class IscsiTarget implements Transport {
         return CompletableFuture.allOf(ends.toArray(CompletableFuture[]::new));
     }
 
+    /**
+     * Every task on {@code device} of every connection but {@code except} aborted (a LOGICAL UNIT
+     * RESET aborts the tasks of every I_T nexus, SAM-5 §7.8); completes once none of them is at the
+     * bdev any more, and once connections closed with writes there have drained.
+     */
+    CompletableFuture<Void> abortOthersOn(BlockDevice device, IscsiConnection except) {
+        List<CompletableFuture<Void>> ends = new ArrayList<>();
+        for (IscsiConnection c : connections) {
+            if (c != except && c.serves(device)) {
+                ends.add(c.abortAllTasks());
+            }
+        }
+        for (IscsiConnection gone : draining) {
+            if (gone.serves(device)) {
+                ends.add(gone.drained());
+            }
+        }
+        return CompletableFuture.allOf(ends.toArray(CompletableFuture[]::new));
+    }
+
     void closed(IscsiConnection connection) {
         if (!connection.drained().isDone()) {
             // closed with writes still at the bdev (its peer went, a timeout, a refused reinstatement):

@@ -41,6 +41,7 @@ final class TaskManagement {
         int function = Bhs.flags(req) & 0x7F;
         int response;
         List<Task> atBdev = new ArrayList<>(); // tasks aborted while the bdev has them
+        CompletableFuture<Void> others = null; // a reset's aborts of the other sessions' tasks
         switch (function) {
             case 1 -> { // ABORT TASK
                 Task t = tasks.get(req.getInt(Bhs.REFERENCED_TASK_TAG));
@@ -57,11 +58,14 @@ final class TaskManagement {
                 }
                 response = 0;
             }
-            case 5, 6 -> { // LOGICAL UNIT RESET, TARGET WARM RESET: every session of the LUN hears of it
+            case 5, 6 -> { // LOGICAL UNIT RESET, TARGET WARM RESET: every session's tasks end, and every session hears of it
                 for (Task t : tasks.tasks()) {
                     abort(t, atBdev);
                 }
                 if (session.lunTarget != null) {
+                    // the other sessions' tasks too: one of their writes landing after the reset was answered
+                    // would land over what the resetting host writes next (clusters break a reservation so)
+                    others = target.abortOthersOn(session.lunTarget.device(), connection);
                     target.reservations(session.lunTarget.device()).resetSpc2();
                     target.unitAttention(session.lunTarget.device(),
                             function == 5 ? Sense.LUN_RESET_OCCURRED : Sense.POWER_ON_OR_RESET);
@@ -96,7 +100,12 @@ final class TaskManagement {
         };
         // "function complete" only once the aborted tasks can no longer change the medium: a write the
         // bdev still has could otherwise land after the initiator's retry, or after its next write there
-        whenDropped(function == 7 ? List.of() : atBdev, respond); // a cold reset closes the connection anyway
+        if (others == null) {
+            whenDropped(function == 7 ? List.of() : atBdev, respond); // a cold reset closes the connection anyway
+        } else {
+            CompletableFuture<Void> elsewhere = others;
+            whenDropped(atBdev, () -> elsewhere.whenComplete((done, failed) -> connection.reactor().execute(respond)));
+        }
     }
 
     /**

@@ -158,6 +158,15 @@ final class ScsiSession implements AutoCloseable {
         raw.send(tmf, null);
     }
 
+    /** LOGICAL UNIT RESET; its response comes with {@link #receive}. */
+    void lunReset() throws IOException {
+        ByteBuffer tmf = RawInitiator.bhs(Bhs.TASK_MANAGEMENT_REQUEST | Bhs.IMMEDIATE, Bhs.FINAL | 5);
+        tmf.putInt(Bhs.ITT, raw.itt++);
+        tmf.putInt(Bhs.REFERENCED_TASK_TAG, Bhs.RESERVED_TAG);
+        tmf.putInt(Bhs.CMD_SN, raw.cmdSn);
+        raw.send(tmf, null);
+    }
+
     /** ABORT TASK sent in order (no I bit): it takes a CmdSN, as a command does. */
     void abortTaskInOrder(int itt) throws IOException {
         ByteBuffer tmf = RawInitiator.bhs(Bhs.TASK_MANAGEMENT_REQUEST, Bhs.FINAL | 1);

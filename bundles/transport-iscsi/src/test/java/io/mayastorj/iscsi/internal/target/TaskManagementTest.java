@@ -72,6 +72,36 @@ class TaskManagementTest {
     }
 
     /**
+     * Review finding: a LOGICAL UNIT RESET aborted only the resetting session's tasks, and was answered
+     * while another session's write was still at the bdev — it landed after the reset, over what the
+     * resetting host wrote next. Every session's tasks are aborted, and the answer waits for them.
+     */
+    @Test
+    void aLunResetAbortsEverySessionsTasksAndWaitsForTheirWrites() throws Exception {
+        int port = fx.target.address().getPort();
+        try (ScsiSession a = new ScsiSession(port, fx.iqn, "iqn.2026-12.test:node-a");
+             ScsiSession b = new ScsiSession(port, fx.iqn, "iqn.2026-12.test:node-b")) {
+            byte[] late = new byte[4096];
+            Arrays.fill(late, (byte) 'L');
+            disk.hold = true;
+            ScsiSession.Held write = b.writeUntilR2t(ScsiSession.write16(0, 8), late.length);
+            b.sendHeldData(write, late);
+            for (int i = 0; i < 500 && disk.held.isEmpty(); i++) {
+                Thread.sleep(10);
+            }
+            assertEquals(1, disk.held.size(), "B's write is at the bdev");
+            a.lunReset();
+            assertNull(a.receive(300), "no answer while B's write may still land");
+            disk.release();
+            RawInitiator.Pdu answer = a.receive(5000);
+            assertNotNull(answer, "answered once B's write is done");
+            assertEquals(Bhs.TASK_MANAGEMENT_RESPONSE, answer.opcode());
+            assertEquals(0, answer.bhs().get(2), "function complete");
+            assertNull(b.receive(300), "B's aborted write gets no SCSI Response");
+        }
+    }
+
+    /**
      * Review finding: a task management request sent without the I bit took no CmdSN, so every
      * command after it (with the next CmdSN) was dropped as out of order and the session hung. It
      * takes one now, as RFC 7143 has it.
