@@ -292,9 +292,17 @@ class KubernetesStoreTest {
         java.util.SortedSet<String> used = new java.util.TreeSet<>(calls.stream().map(RbacCheck.Call::key).toList());
         log("the control plane's API calls (" + calls.size() + "): " + used);
         assertTrue(used.contains("update openebs.io/mayastorvolumes/status"), used.toString());
-        io.fabric8.kubernetes.api.model.rbac.ClusterRole role = kube.load(Files.newInputStream(Path.of("..", "deploy", "moac-rbac.yaml"))).items().stream().filter(i -> i instanceof io.fabric8.kubernetes.api.model.rbac.ClusterRole)
+        List<io.fabric8.kubernetes.api.model.HasMetadata> rbac = kube.load(Files.newInputStream(Path.of("..", "deploy",
+                "moac-rbac.yaml"))).items();
+        io.fabric8.kubernetes.api.model.rbac.ClusterRole clusterRole = rbac.stream()
+                .filter(i -> i instanceof io.fabric8.kubernetes.api.model.rbac.ClusterRole)
                 .map(i -> (io.fabric8.kubernetes.api.model.rbac.ClusterRole) i).findFirst().orElseThrow();
-        assertEquals(List.of(), RbacCheck.denied(role, calls), "calls moac-rbac.yaml does not allow");
+        io.fabric8.kubernetes.api.model.rbac.Role role = rbac.stream().filter(i -> i instanceof io.fabric8.kubernetes.api.model.rbac.Role)
+                .map(i -> (io.fabric8.kubernetes.api.model.rbac.Role) i).findFirst().orElseThrow();
+        RbacCheck.Rights rights = new RbacCheck.Rights(clusterRole.getRules(), role.getRules(), role.getMetadata().getNamespace());
+        assertEquals(List.of(), RbacCheck.denied(rights, calls), "calls moac-rbac.yaml does not allow");
+        assertTrue(clusterRole.getRules().stream().noneMatch(rule -> rule.getApiGroups().contains("openebs.io")
+                || rule.getApiGroups().contains("coordination.k8s.io")), "the control plane's own objects: in its namespace only");
         java.util.SortedSet<String> granted = new java.util.TreeSet<>();
         for (var rule : role.getRules()) {
             if (rule.getApiGroups().contains("openebs.io")) {
@@ -311,11 +319,11 @@ class KubernetesStoreTest {
         usedHere.addAll(List.of("update openebs.io/mayastornodes", "delete openebs.io/mayastornodes"));
         assertEquals(usedHere, granted, "the control plane's rules are what it uses: no more, no less");
 
-        // the check bites: without the rule for the volumes' status, those calls are refused
-        io.fabric8.kubernetes.api.model.rbac.ClusterRole without = new io.fabric8.kubernetes.api.model.rbac.ClusterRoleBuilder(role)
-                .withRules(role.getRules().stream().filter(rule -> !rule.getResources().contains("mayastorvolumes/status")).toList())
-                .build();
-        List<String> refused = RbacCheck.denied(without, calls);
+        // the check bites: without the rule for the volumes' status, those calls are refused; and the Role's rules
+        // count only in its namespace
+        List<String> refused = RbacCheck.denied(rights.without(rule -> rule.getResources().contains("mayastorvolumes/status")), calls);
+        assertTrue(RbacCheck.denied(new RbacCheck.Rights(clusterRole.getRules(), role.getRules(), "kube-system"), calls).size()
+                > refused.size(), "the Role grants nothing outside its namespace");
         assertTrue(!refused.isEmpty() && refused.stream().allMatch(l -> l.contains("openebs.io/mayastorvolumes/status: ")), refused.toString());
     }
 }

@@ -1,6 +1,5 @@
 package io.mayastorj.itests;
 
-import io.fabric8.kubernetes.api.model.rbac.ClusterRole;
 import io.fabric8.kubernetes.api.model.rbac.PolicyRule;
 import io.fabric8.mockwebserver.http.RecordedRequest;
 import java.net.URI;
@@ -18,7 +17,7 @@ import java.util.regex.Pattern;
 final class RbacCheck {
 
     /** An API call as the authorizer sees it. */
-    record Call(String verb, String group, String resource, String line) {
+    record Call(String verb, String group, String resource, String namespace, String line) {
         String key() {
             return verb + " " + (group.isEmpty() ? "" : group + "/") + resource;
         }
@@ -26,7 +25,7 @@ final class RbacCheck {
 
     // /api/v1[/namespaces/NS]/RESOURCE[/NAME[/SUB]] and /apis/GROUP/VERSION[/namespaces/NS]/RESOURCE[/NAME[/SUB]]
     private static final Pattern PATH = Pattern.compile(
-            "^/(?:api/v1|apis/([^/]+)/[^/]+)(?:/namespaces/[^/]+)?/([^/]+)(?:/([^/]+)(?:/([^/]+))?)?$");
+            "^/(?:api/v1|apis/([^/]+)/[^/]+)(?:/namespaces/([^/]+))?/([^/]+)(?:/([^/]+)(?:/([^/]+))?)?$");
 
     private RbacCheck() {
     }
@@ -40,10 +39,11 @@ final class RbacCheck {
             return null;
         }
         String group = m.group(1) == null ? "" : m.group(1);
-        String resource = m.group(2);
-        String name = m.group(3);
-        if (m.group(4) != null) {
-            resource = resource + "/" + m.group(4);
+        String namespace = m.group(2);
+        String resource = m.group(3);
+        String name = m.group(4);
+        if (m.group(5) != null) {
+            resource = resource + "/" + m.group(5);
         }
         boolean watch = uri.getQuery() != null && uri.getQuery().contains("watch=true");
         String verb = switch (request.getMethod().toUpperCase()) {
@@ -54,12 +54,28 @@ final class RbacCheck {
             case "DELETE" -> name == null ? "deletecollection" : "delete";
             default -> request.getMethod().toLowerCase();
         };
-        return new Call(verb, group, resource, request.getMethod() + " " + request.getPath());
+        return new Call(verb, group, resource, namespace, request.getMethod() + " " + request.getPath());
     }
 
-    /** Whether one of the role's rules allows the call. */
-    static boolean allows(ClusterRole role, Call call) {
-        for (PolicyRule rule : role.getRules()) {
+    /** A ClusterRole's rules, and a Role's in its namespace: what the service account may do. */
+    record Rights(List<PolicyRule> cluster, List<PolicyRule> namespaced, String namespace) {
+        Rights without(java.util.function.Predicate<PolicyRule> rule) {
+            return new Rights(cluster.stream().filter(rule.negate()).toList(), namespaced.stream().filter(rule.negate()).toList(),
+                    namespace);
+        }
+    }
+
+    /** Whether a rule of the ClusterRole, or of the Role for a call in the Role's namespace, allows the call. */
+    static boolean allows(Rights rights, Call call) {
+        return allows(rights.cluster(), call) || namespaceEquals(rights.namespace(), call.namespace()) && allows(rights.namespaced(), call);
+    }
+
+    private static boolean namespaceEquals(String a, String b) {
+        return a != null && a.equals(b);
+    }
+
+    private static boolean allows(List<PolicyRule> rules, Call call) {
+        for (PolicyRule rule : rules) {
             if (matches(rule.getApiGroups(), call.group()) && matches(rule.getResources(), call.resource())
                     && matches(rule.getVerbs(), call.verb())) {
                 return true;
@@ -73,10 +89,10 @@ final class RbacCheck {
     }
 
     /** The calls the role does not allow, one line each ("verb group/resource: METHOD path"). */
-    static List<String> denied(ClusterRole role, List<Call> calls) {
+    static List<String> denied(Rights rights, List<Call> calls) {
         List<String> denied = new ArrayList<>();
         for (Call c : calls) {
-            if (!allows(role, c)) {
+            if (!allows(rights, c)) {
                 denied.add(c.key() + ": " + c.line());
             }
         }
