@@ -87,6 +87,16 @@ public interface BlockDevice {
         return AccessState.OPTIMIZED;
     }
 
+    /**
+     * How many times the device has lost what backs it and been reattached since it was opened (a
+     * remote namespace reconnected). The other end may have restarted meanwhile, and writes it
+     * completed but had not flushed may be gone: a mirror that sees this change stops trusting the
+     * device until it is brought in sync again. 0 for a device that never reattaches; a volatile read.
+     */
+    default long reattachments() {
+        return 0;
+    }
+
     BdevStats stats();
 
     /**

@@ -4,7 +4,7 @@
  * and completes through an {@link io.mayastorj.core.bdev.IoCompletion} callback.
  */
 @Export
-@Version("1.8.0")
+@Version("1.9.0")
 package io.mayastorj.core.bdev;
 
 import org.osgi.annotation.bundle.Export;

@@ -43,6 +43,8 @@ final class Child {
 
     /** Open while ONLINE or REBUILDING; null while FAULTED (the device is closed then). */
     volatile BlockDevice device;
+    /** The device's reattachments when it was opened: one that reattached since may have lost unflushed writes. */
+    volatile long attachedAs;
     BdevClaim claim;
     /** The nexus opened the bdev from the URI (nvmf://…), so it destroys it again. */
     boolean created;

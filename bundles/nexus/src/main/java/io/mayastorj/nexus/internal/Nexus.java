@@ -473,6 +473,9 @@ public final class Nexus extends BlockDeviceBase {
     /** A child answered; any thread. */
     void childDone(NexusIo io, Child c, IoStatus status) {
         c.outstanding.decrementAndGet();
+        if (status.isSuccess() && reattached(c)) {
+            status = IoStatus.UNAVAILABLE; // faulted as a child that went away: rebuilt from what was written since the last flush
+        }
         if (io.type == IoType.READ) {
             readDone(io, c, status);
             return;
@@ -498,6 +501,31 @@ public final class Nexus extends BlockDeviceBase {
         control.execute(() -> faultUnlessLast(c, Child.Reason.of(status), "read failed: " + status));
         io.tried |= next.bit();
         readFrom(io, next);
+    }
+
+    /**
+     * The child's device reattached since it was opened (a remote replica reconnected, perhaps to a
+     * restarted node that lost the writes it had not flushed — while the nexus was idle, so no I/O
+     * failed): its answers are not trusted. The last in-sync child is trusted all the same (there is
+     * no better copy), said once.
+     */
+    private boolean reattached(Child c) {
+        BlockDevice d = c.device;
+        if (d == null) {
+            return false;
+        }
+        long now = d.reattachments();
+        if (now == c.attachedAs) {
+            return false;
+        }
+        Topology t = topology;
+        if (c.state == Child.State.ONLINE && t.readable().length <= 1) {
+            c.attachedAs = now;
+            LOG.log(Level.WARNING, "nexus {0}: child {1} reconnected; it is the last in sync, so it is kept (writes it had "
+                    + "not flushed may be lost)", name(), c.uri);
+            return false;
+        }
+        return true;
     }
 
     /** Errors that say the child is unwell, rather than that the request was wrong (which every child would say). */

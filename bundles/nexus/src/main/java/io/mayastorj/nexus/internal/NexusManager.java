@@ -574,6 +574,7 @@ public final class NexusManager {
                 }
                 throw e;
             }
+            c.attachedAs = d.reattachments();
             c.device = d;
             c.claim = claim;
             c.created = created;

@@ -2,6 +2,7 @@ package io.mayastorj.nexus.internal;
 
 import io.mayastorj.core.bdev.IoCompletion;
 import io.mayastorj.core.bdev.IoStatus;
+import io.mayastorj.core.bdev.BlockDevice;
 import io.mayastorj.core.bdev.IoType;
 import io.mayastorj.core.buffer.DmaBuffer;
 import java.util.List;
@@ -399,7 +400,11 @@ final class Rebuild {
                 // the copies are durable before the child counts as in sync: they are in no dirty map,
                 // so a child that lost them in a crash would come back in sync without them
                 dest.device.flush((status, ignored) -> nexus.controlExecutor().execute(() -> {
-                    if (status.isSuccess()) {
+                    BlockDevice d = dest.device;
+                    if (status.isSuccess() && d != null && d.reattachments() != dest.attachedAs) {
+                        // reconnected during the copy: what it took before may be gone with a restart
+                        nexus.rebuildEnded(dest, this, Child.Reason.REBUILD_FAILED, "it reconnected during the rebuild");
+                    } else if (status.isSuccess()) {
                         nexus.rebuilt(dest, this);
                     } else {
                         nexus.rebuildEnded(dest, this, Child.Reason.REBUILD_FAILED, "the flush after the copy failed: " + status);

@@ -34,6 +34,8 @@ final class FaultyDevice implements BlockDevice {
                 t.setDaemon(true);
                 return t;
             });
+    /** What {@link #reattachments} says: raised by a test as a remote device's reconnect would. */
+    volatile long reattached;
     final AtomicLong writes = new AtomicLong();
     /** The most blocks one write carried. */
     final java.util.concurrent.atomic.AtomicInteger largestWrite = new java.util.concurrent.atomic.AtomicInteger();
@@ -192,6 +194,11 @@ final class FaultyDevice implements BlockDevice {
             done.ioDone(fail, context);
         }
         return fail != null;
+    }
+
+    @Override
+    public long reattachments() {
+        return reattached;
     }
 
     @Override

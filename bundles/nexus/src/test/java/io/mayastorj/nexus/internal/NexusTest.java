@@ -178,6 +178,36 @@ class NexusTest {
 
     // ------------------------------------------------------------------ mirroring
 
+    /**
+     * Review finding: a remote child whose node restarted while the nexus was idle reconnected by
+     * itself (same replica, same size) without the writes it had not flushed, and stayed in sync —
+     * reads alternated between the new data and the old, and the next flush made the loss for good.
+     * A child whose device reattached is faulted at its next answer and rebuilt from what was written
+     * since the last flush.
+     */
+    @Test
+    void aChildThatReconnectedWithoutItsUnflushedWritesIsNotTrusted() throws Exception {
+        FaultyDevice a = child("a");
+        FaultyDevice b = child("b");
+        manager().create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
+        assertEquals(IoStatus.SUCCESS, write(nexus(), 0, 8, 1));
+        assertEquals(IoStatus.SUCCESS, BlockingIo.flush(nexus(), T));
+        assertEquals(IoStatus.SUCCESS, write(nexus(), 0, 8, 2)); // acknowledged by both, not flushed
+        // b's node restarts: the write it had not flushed is gone, and its device reconnects by itself
+        assertEquals(IoStatus.SUCCESS, write(b, 0, 8, 1));
+        b.reattached++;
+        for (int i = 0; i < 8; i++) {
+            assertEquals(2, ByteBuffer.wrap(read(nexus(), 0, 8)).getLong(8), "read " + i + ": the acknowledged write");
+        }
+        assertEquals("faulted", view("bdev:///b").state());
+        assertEquals("UNREACHABLE", view("bdev:///b").reason());
+        assertEquals(IoStatus.SUCCESS, BlockingIo.flush(nexus(), T));
+        manager.addChild("vol", "bdev:///b"); // as the control plane does: back, through a partial rebuild
+        await(() -> view("bdev:///b").state().equals("online"), "b rebuilt");
+        assertTrue(view("bdev:///b").rebuild().partial(), "from what was written since the last flush");
+        assertSameData(a, b);
+    }
+
     @Test
     void writesReachEveryChildAndReadsComeBack() throws Exception {
         FaultyDevice a = child("a");

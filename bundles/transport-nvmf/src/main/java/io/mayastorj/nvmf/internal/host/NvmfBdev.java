@@ -364,6 +364,12 @@ final class NvmfBdev extends BlockDeviceBase implements HostQueue.IoSink {
         }
     }
 
+    /** Each reconnect is a new incarnation: the target may have restarted and lost writes it had not flushed. */
+    @Override
+    public long reattachments() {
+        return reconnects.get();
+    }
+
     // ---------------------------------------------------------------- connection
 
     /** The session failed: fail what waits, and reconnect unless closing. Any thread, once per session. */
