@@ -608,6 +608,11 @@ public final class Nexus extends BlockDeviceBase {
     }
 
     private void finish(NexusIo io, IoStatus status) {
+        if (fenced && status.isSuccess()) {
+            // superseded while it was at the children: another nexus serves the volume, and what this one
+            // read may be stale, what it wrote may have landed beside the other's writes — not acknowledged
+            status = IoStatus.UNAVAILABLE;
+        }
         IoType type = io.type;
         if (type != IoType.READ) {
             io.topology.writesInFlight().decrement();
@@ -901,7 +906,7 @@ public final class Nexus extends BlockDeviceBase {
      * writes waiting for a record fail, every new I/O fails — and the path reports ANA
      * inaccessible, so a multipath host sends its I/O to the new nexus. Control thread.
      */
-    private void fence(String why) {
+    void fence(String why) {
         if (fenced) {
             return;
         }

@@ -712,6 +712,29 @@ class NexusTest {
     }
 
     /**
+     * Review finding: a nexus that found itself superseded failed new I/O and the writes parked for
+     * the record, but acknowledged the I/O that was at its children when it was fenced — a write
+     * that may have landed beside the new nexus's writes, a read that may be stale. Those fail too.
+     */
+    @Test
+    void aNexusFencedWhileItsIoIsAtTheChildrenAcknowledgesNoneOfIt() throws Exception {
+        FaultyDevice a = child("a");
+        FaultyDevice b = child("b");
+        manager().create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
+        a.delayMicros = 300_000;
+        b.delayMicros = 300_000;
+        DmaBuffer buf = buffers.allocate(4096);
+        try {
+            CompletableFuture<IoStatus> write = submitWrite(buf, 0);
+            Nexus n = (Nexus) nexus();
+            n.controlExecutor().execute(() -> n.fence("a later incarnation wrote the record (test)"));
+            assertEquals(IoStatus.UNAVAILABLE, write.get(10, TimeUnit.SECONDS), "not acknowledged");
+        } finally {
+            buf.release();
+        }
+    }
+
+    /**
      * Review finding: a nexus taking over an unclean record started the rebuild of a child out of sync at
      * once, while the old incarnation may still serve for the lease: a copy that read a segment before
      * the old one wrote it landed over that write on the child rebuilt. Copies wait for the lease too.
