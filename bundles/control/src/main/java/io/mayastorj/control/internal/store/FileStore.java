@@ -53,6 +53,9 @@ public final class FileStore implements ResourceStore {
      * it open; INTERNAL, naming the file, when a resource cannot be read: the store refuses to start
      * rather than forget a volume and let the sweep destroy its replicas.
      */
+    /** Guarded by this. */
+    private boolean closed;
+
     public FileStore(Path dir) {
         this.dir = dir;
         this.lockFile = lock(dir);
@@ -314,6 +317,7 @@ public final class FileStore implements ResourceStore {
 
     /** Temp file, sync, rename over the old one, sync the directory. */
     private void write(CustomResource<?, ?> r) {
+        mayWrite();
         Path target = file(r);
         Path temp = target.resolveSibling(target.getFileName() + ".tmp");
         try {
@@ -327,14 +331,16 @@ public final class FileStore implements ResourceStore {
                 out.force(true);
             }
             Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            // renamed: what is read from now on is the new version, whether or not the sync below succeeds
+            of(r.getClass()).put(r.getMetadata().getName(), copy(r));
             syncDirectory(target.getParent());
         } catch (IOException e) {
             throw MayastorException.internal("cannot write %s: %s", target, e.getMessage());
         }
-        of(r.getClass()).put(r.getMetadata().getName(), copy(r));
     }
 
     private void remove(CustomResource<?, ?> r) {
+        mayWrite();
         Path target = file(r);
         try {
             Files.deleteIfExists(target);
@@ -371,8 +377,20 @@ public final class FileStore implements ResourceStore {
         return "files in " + dir;
     }
 
+    /**
+     * Closed, the directory's lock is given up and the next store on it (a reactivation in this JVM)
+     * may write there: a write of this one, from a pass that outlived its control plane, would then
+     * race it from a cache of its own.
+     */
+    private void mayWrite() {
+        if (closed) {
+            throw MayastorException.unavailable("the store in %s is closed", dir);
+        }
+    }
+
     @Override
-    public void close() {
+    public synchronized void close() {
+        closed = true;
         listeners.clear();
         closeQuietly(lockFile);
     }

@@ -85,6 +85,23 @@ class FileStoreTest {
         assertTrue(store.list(MayastorVolume.class).isEmpty());
     }
 
+    /**
+     * Review finding: a closed store (its directory's lock given up) went on writing — a pass that
+     * outlived its control plane raced the store the next activation opened, from a cache of its own.
+     */
+    @Test
+    void aClosedStoreWritesNothing() throws Exception {
+        FileStore store = open();
+        MayastorPool created = store.create(pool("pool-1", "n1", "/dev/sdb"));
+        store.close();
+        created.getSpec().setNode("n2");
+        assertEquals(ErrorKind.UNAVAILABLE, kind(() -> store.update(created)));
+        assertEquals(ErrorKind.UNAVAILABLE, kind(() -> store.create(pool("pool-2", "n1", "/dev/sdc"))));
+        assertEquals(ErrorKind.UNAVAILABLE, kind(() -> store.delete(MayastorPool.class, "pool-1")));
+        assertTrue(Files.readString(dir.resolve("mayastorpools/pool-1.yaml"), StandardCharsets.UTF_8).contains("n1"));
+        assertTrue(Files.notExists(dir.resolve("mayastorpools/pool-2.yaml")));
+    }
+
     @Test
     void badNamesAreRefusedAndNothingIsWritten() throws Exception {
         FileStore store = open();
