@@ -506,10 +506,12 @@ public final class Nexus extends BlockDeviceBase {
     /**
      * The child's device reattached since it was opened (a remote replica reconnected, perhaps to a
      * restarted node that lost the writes it had not flushed — while the nexus was idle, so no I/O
-     * failed): its answers are not trusted. The last in-sync child is trusted all the same (there is
-     * no better copy), said once.
+     * failed): its answers are not trusted while another in-sync child's device has not reattached.
+     * When every in-sync child's has (the nexus's own node lost the network a moment), there is no
+     * better copy: this one is trusted again, said once. Any thread; the check beyond the first
+     * volatile read runs only on a change.
      */
-    private boolean reattached(Child c) {
+    boolean reattached(Child c) {
         BlockDevice d = c.device;
         if (d == null) {
             return false;
@@ -518,14 +520,27 @@ public final class Nexus extends BlockDeviceBase {
         if (now == c.attachedAs) {
             return false;
         }
-        Topology t = topology;
-        if (c.state == Child.State.ONLINE && t.readable().length <= 1) {
-            c.attachedAs = now;
-            LOG.log(Level.WARNING, "nexus {0}: child {1} reconnected; it is the last in sync, so it is kept (writes it had "
-                    + "not flushed may be lost)", name(), c.uri);
-            return false;
+        Child[] readable = topology.readable();
+        for (Child o : readable) {
+            if (o != c && !changedSinceOpen(o)) {
+                return true; // a copy that stayed attached is there: this one is faulted and brought back in sync
+            }
         }
-        return true;
+        for (Child o : readable) { // all of them at once: one trusted first would make the others look worse
+            BlockDevice od = o.device;
+            if (od != null) {
+                o.attachedAs = od.reattachments();
+            }
+        }
+        c.attachedAs = now;
+        LOG.log(Level.WARNING, "nexus {0}: child {1} reconnected, and no in-sync child stayed connected: they are trusted "
+                + "(writes they had not flushed may be lost)", name(), c.uri);
+        return false;
+    }
+
+    private static boolean changedSinceOpen(Child c) {
+        BlockDevice d = c.device;
+        return d == null || d.reattachments() != c.attachedAs;
     }
 
     /** Errors that say the child is unwell, rather than that the request was wrong (which every child would say). */
@@ -1170,6 +1185,13 @@ public final class Nexus extends BlockDeviceBase {
     Child source(int failed) {
         Child[] readable = topology.readable();
         Child c = pick(readable, failed);
+        if (c != null && changedSinceOpen(c)) { // it reconnected, and may have lost writes: another, if one stayed attached
+            for (Child o : readable) {
+                if ((failed & o.bit()) == 0 && !changedSinceOpen(o)) {
+                    return o;
+                }
+            }
+        }
         return c != null ? c : pick(readable, 0);
     }
 

@@ -647,14 +647,16 @@ final class Rebuild {
             switch (phase) {
                 case READ -> {
                     source.outstanding.decrementAndGet();
-                    if (!status.isSuccess()) {
+                    // a source that reconnected may have lost writes the others have: what it read is not copied
+                    IoStatus read = status.isSuccess() && nexus.reattached(source) ? IoStatus.UNAVAILABLE : status;
+                    if (!read.isSuccess()) {
                         Child bad = source;
                         failedSources |= bad.bit();
-                        nexus.controlExecutor().execute(() -> nexus.faultSource(bad, status));
+                        nexus.controlExecutor().execute(() -> nexus.faultSource(bad, read));
                         if (++attempts < Child.MAX) {
                             home.execute(this::step); // another in-sync child, if there is one
                         } else {
-                            finishRun(status, "reading segment " + pos + " failed: " + status);
+                            finishRun(read, "reading segment " + pos + " failed: " + read);
                         }
                         return;
                     }

@@ -712,6 +712,46 @@ class NexusTest {
     }
 
     /**
+     * Review of the fix above: when every in-sync child had reconnected (the nexus's own node lost the
+     * network a moment), each answer counted as a failure and the write failed to the application,
+     * though every child had it. With no child that stayed attached, they are trusted again.
+     */
+    @Test
+    void whenEveryChildReconnectedNoWriteFails() throws Exception {
+        FaultyDevice a = child("a");
+        FaultyDevice b = child("b");
+        manager().create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
+        a.reattached++;
+        b.reattached++;
+        assertEquals(IoStatus.SUCCESS, write(nexus(), 0, 8, 3));
+        assertEquals(3, ByteBuffer.wrap(read(nexus(), 0, 8)).getLong(8));
+        assertEquals("online", view("bdev:///a").state());
+        assertEquals("online", view("bdev:///b").state());
+    }
+
+    /**
+     * Review of the fix above: a rebuild read its copies from whichever in-sync child it picked, also
+     * one that had reconnected (and may have lost writes) while another stayed attached.
+     */
+    @Test
+    void aRebuildDoesNotCopyFromAChildThatReconnected() throws Exception {
+        FaultyDevice a = child("a");
+        FaultyDevice b = child("b");
+        FaultyDevice c = child("c");
+        manager().create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
+        for (int i = 0; i < 16; i++) {
+            assertEquals(IoStatus.SUCCESS, write(nexus(), i * 1024L, 8, 4));
+        }
+        assertEquals(IoStatus.SUCCESS, BlockingIo.flush(nexus(), T));
+        a.reattached++;
+        long aReads = a.reads.get();
+        manager.addChild("vol", "bdev:///c");
+        await(() -> view("bdev:///c").state().equals("online"), "c rebuilt");
+        assertEquals(aReads, a.reads.get(), "nothing copied from a");
+        assertSameData(b, c);
+    }
+
+    /**
      * Review finding: a nexus that found itself superseded failed new I/O and the writes parked for
      * the record, but acknowledged the I/O that was at its children when it was fenced — a write
      * that may have landed beside the new nexus's writes, a read that may be stale. Those fail too.

@@ -437,10 +437,10 @@ final class NvmfBdev extends BlockDeviceBase implements HostQueue.IoSink {
                     fresh.close();
                     return;
                 }
+                reconnects.incrementAndGet(); // before the first I/O through the new session: a mirror must see it
                 attach(fresh);
             }
             loadAllocation(fresh);
-            reconnects.incrementAndGet();
             lastError = null;
             LOG.log(Level.INFO, "{0}: reconnected after {1} attempt(s)", name(), attempt);
         } catch (IOException | RuntimeException e) {
