@@ -46,7 +46,10 @@ final class TaskManagement {
             case 1 -> { // ABORT TASK
                 Task t = tasks.get(req.getInt(Bhs.REFERENCED_TASK_TAG));
                 if (t == null) {
-                    response = 1; // no such task (it has answered already)
+                    // no such task: it answered already (1) — or another initiator's reset or preemption aborted it
+                    // unanswered, which is what this abort asks (Linux escalates "does not exist" to a LUN reset of
+                    // its own, aborting the other host's commands in turn)
+                    response = abortedElsewhere(req.getInt(Bhs.REFERENCED_TASK_TAG)) ? 0 : 1;
                 } else {
                     abort(t, atBdev);
                     response = 0;
@@ -115,11 +118,26 @@ final class TaskManagement {
     CompletableFuture<Void> abortAll() {
         List<Task> atBdev = new ArrayList<>();
         for (Task t : tasks.tasks()) {
+            abortedElsewhere[abortedElsewhereNext++ % abortedElsewhere.length] = t.itt;
             abort(t, atBdev);
         }
         CompletableFuture<Void> done = new CompletableFuture<>();
         whenDropped(atBdev, () -> done.complete(null));
         return done;
+    }
+
+    /** Tags of the last tasks another initiator's reset or preemption aborted here (they got no answer). */
+    private final int[] abortedElsewhere = new int[2 * IscsiConnection.WINDOW];
+    private int abortedElsewhereNext;
+
+    private boolean abortedElsewhere(int itt) {
+        for (int i = 0; i < Math.min(abortedElsewhereNext, abortedElsewhere.length); i++) {
+            if (abortedElsewhere[i] == itt) {
+                abortedElsewhere[i] = Bhs.RESERVED_TAG;
+                return true;
+            }
+        }
+        return false;
     }
 
     /** Runs {@code then} once every task of {@code waitFor} has come back from the bdev and been dropped. */

@@ -98,6 +98,12 @@ class TaskManagementTest {
             assertEquals(Bhs.TASK_MANAGEMENT_RESPONSE, answer.opcode());
             assertEquals(0, answer.bhs().get(2), "function complete");
             assertNull(b.receive(300), "B's aborted write gets no SCSI Response");
+            // B's error handling asks to abort it: done (not "no such task", which Linux escalates to a reset of its own)
+            b.abortTask(write.itt());
+            RawInitiator.Pdu abort = b.receive(5000);
+            assertNotNull(abort);
+            assertEquals(Bhs.TASK_MANAGEMENT_RESPONSE, abort.opcode());
+            assertEquals(0, abort.bhs().get(2), "function complete");
         }
     }
 

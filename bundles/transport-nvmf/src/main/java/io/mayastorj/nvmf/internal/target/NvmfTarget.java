@@ -105,7 +105,7 @@ public final class NvmfTarget implements Transport {
             queues.add(queue);
             queue.start();
             long timeout = dataTimeoutNanos;
-            reactor.schedule(timeout, java.util.concurrent.TimeUnit.NANOSECONDS, () -> queue.connectedWithin(timeout));
+            reactor.execute(() -> queue.connectWithin(timeout));
         } catch (IOException e) {
             LOG.log(Level.WARNING, "cannot serve the nvmf connection from {0}: {1}", queue.peer(), e.getMessage());
             queue.close(null);

@@ -65,6 +65,8 @@ final class TargetQueue extends PduChannel {
     private static final long HOLD_NANOS = TimeUnit.SECONDS.toNanos(5);
     /** Armed while commands await their data: see watchData. */
     private Reactor.Timer dataWatch;
+    /** Armed until the queue is connected (or closed): see connectedWithin. */
+    private Reactor.Timer connectDeadline;
     private final CommandLog commandLog = new CommandLog(this);
 
     private volatile Phase phase = Phase.AWAIT_ICREQ;
@@ -434,6 +436,7 @@ final class TargetQueue extends PduChannel {
         sqFlowControl = flowControl;
         sqhd = 0;
         phase = Phase.LIVE;
+        disarmConnectDeadline();
         sub.liveQueues.incrementAndGet();
     }
 
@@ -642,9 +645,20 @@ final class TargetQueue extends PduChannel {
      * milliseconds): one still not connected is closed. Anyone may open a connection, and one that
      * stops half-way through its Connect capsule held a buffer and its receive buffers for good.
      */
-    void connectedWithin(long timeout) {
-        if (phase == Phase.AWAIT_ICREQ || phase == Phase.AWAIT_CONNECT) {
-            close(String.format(java.util.Locale.ROOT, "not connected within %.1f s", timeout / 1e9));
+    void connectWithin(long timeout) {
+        connectDeadline = reactor.schedule(timeout, TimeUnit.NANOSECONDS, () -> {
+            connectDeadline = null;
+            if (phase == Phase.AWAIT_ICREQ || phase == Phase.AWAIT_CONNECT) {
+                close(String.format(java.util.Locale.ROOT, "not connected within %.1f s", timeout / 1e9));
+            }
+        });
+    }
+
+    /** Connected or closed: the deadline and what it holds (this queue, its buffers) go at once. */
+    private void disarmConnectDeadline() {
+        if (connectDeadline != null) {
+            connectDeadline.cancel();
+            connectDeadline = null;
         }
     }
 
@@ -683,6 +697,7 @@ final class TargetQueue extends PduChannel {
             capsuleRetry.cancel();
             capsuleRetry = null;
         }
+        disarmConnectDeadline();
         if (dataWatch != null) {
             dataWatch.cancel();
             dataWatch = null;
