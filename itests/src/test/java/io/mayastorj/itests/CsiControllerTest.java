@@ -218,6 +218,13 @@ class CsiControllerTest {
         assertTrue(controller().validateVolumeCapabilities(ValidateVolumeCapabilitiesRequest.newBuilder().setVolumeId("pvc-params")
                 .addVolumeCapabilities(mount("xfs")).putVolumeContext("fsType", "ext4").build()).getMessage()
                 .contains("was made with fsType xfs, not ext4"));
+        // review of that: a volume made before they were kept (no such annotation) is not judged by them
+        cluster.volumes().createVolume(io.mayastorj.api.v1.CreateVolumeRequest.newBuilder().setName("pvc-legacy")
+                .setSize(8 * MIB).setReplicaCount(1).setProtocol("nvmf").build());
+        controller().createVolume(create("pvc-legacy", 8 * MIB, Map.of("repl", "1", "ioTimeout", "30")).build());
+        assertTrue(controller().validateVolumeCapabilities(ValidateVolumeCapabilitiesRequest.newBuilder().setVolumeId("pvc-legacy")
+                .addVolumeCapabilities(mount("ext4")).putVolumeContext("ioTimeout", "30").build()).hasConfirmed());
+        controller().deleteVolume(DeleteVolumeRequest.newBuilder().setVolumeId("pvc-legacy").build());
 
         // published to the application's node over iSCSI, at the address the nexus's node advertises
         String uri = publish("pvc-params", "app1", mount("xfs"));

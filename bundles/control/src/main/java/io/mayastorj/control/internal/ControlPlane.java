@@ -142,7 +142,11 @@ public final class ControlPlane {
             // keeps a second one from starting)
             this.leadership = store instanceof KubeStore kube ? new Leadership(kube.client(), config.kube_namespace(),
                     Leadership.identity(node.id()), () -> {
-                        nodeOperator.remember(); // nodes the leader before recorded that this one never heard
+                        try {
+                            nodeOperator.remember(); // nodes the leader before recorded that this one never heard
+                        } catch (RuntimeException e) { // not a reason to give up leading: the store may answer the next pass
+                            LOG.log(Level.WARNING, "could not read the MayastorNodes at the start of leading: {0}", e.getMessage());
+                        }
                         registry.forgiveSilence();
                         volumes.startedActing();
                         pools.startedActing();
@@ -155,11 +159,11 @@ public final class ControlPlane {
                 services.add(context.registerService(HealthCheck.class, leadership, null));
             }
             services.add(context.registerService(BindableService.class, new RegistrationService(registry), null));
-            Volumes api = new Volumes(store, volumes, registry);
+            Volumes api = new Volumes(acting, volumes, registry); // its writes too: a leader paused mid-call writes nothing
             services.add(context.registerService(BindableService.class, whileLeading(new VolumeService(api)), null));
             // the CSI controller, served on the CSI endpoint when the runtime has one (the csi bundle's server)
             services.add(context.registerService(BindableService.class,
-                    whileLeading(new ControllerService(api, registry, store, () -> null)),
+                    whileLeading(new ControllerService(api, registry, acting, () -> null)),
                     new Hashtable<>(Map.of(GrpcServers.SERVER, GrpcServers.CSI))));
             services.add(context.registerService(BindableService.class, new ResourceService(store), null));
             services.add(context.registerService(io.mayastorj.core.metrics.MetricsSource.class,

@@ -72,8 +72,8 @@ public final class Volumes {
 
     /**
      * As {@link #create(String, MayastorVolume.Spec)}, the volume made with {@code annotations}
-     * (what the CSI context says beside the spec); one found must have each of them as given, a null
-     * value meaning none (ALREADY_EXISTS otherwise).
+     * (what the CSI context says beside the spec); one found must have each of them as given
+     * (ALREADY_EXISTS otherwise) — unless it has no such annotation at all (made before they were kept).
      */
     public MayastorVolume create(String name, MayastorVolume.Spec spec, Map<String, String> annotations) {
         String refused = refusal(spec);
@@ -98,9 +98,9 @@ public final class Volumes {
                 Map<String, String> has = existing.get().getMetadata().getAnnotations();
                 for (Map.Entry<String, String> a : new java.util.TreeMap<>(annotations).entrySet()) {
                     String there = has == null ? null : has.get(a.getKey());
-                    if (differs == null && !Objects.equals(there, a.getValue())) {
-                        differs = "with " + a.getKey() + " " + (there == null ? "unset" : there) + ", not "
-                                + (a.getValue() == null ? "unset" : a.getValue());
+                    if (differs == null && there != null && !there.equals(a.getValue())) {
+                        differs = "with " + a.getKey() + " " + (there.isEmpty() ? "unset" : there) + ", not "
+                                + (a.getValue().isEmpty() ? "unset" : a.getValue());
                     }
                 }
                 if (differs != null) {
@@ -111,11 +111,7 @@ public final class Volumes {
             MayastorVolume msv = new MayastorVolume();
             msv.getMetadata().setName(name);
             msv.setSpec(spec);
-            annotations.forEach((k, v) -> {
-                if (v != null) {
-                    msv.getMetadata().getAnnotations().put(k, v);
-                }
-            });
+            msv.getMetadata().getAnnotations().putAll(annotations);
             try {
                 store.create(msv);
                 return;

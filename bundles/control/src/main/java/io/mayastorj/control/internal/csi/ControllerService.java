@@ -208,12 +208,9 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase i
             return v.equals("true");
         }
 
-        /** The context beside the spec, as kept on the volume (a null value: none). */
+        /** The context beside the spec, as kept on the volume (empty: none asked for; absent: made before they were kept). */
         Map<String, String> annotations() {
-            Map<String, String> a = new java.util.HashMap<>();
-            a.put(IO_TIMEOUT, ioTimeout == null ? null : String.valueOf(ioTimeout));
-            a.put(FS_TYPE, fsType.isEmpty() ? null : fsType);
-            return a;
+            return Map.of(IO_TIMEOUT, ioTimeout == null ? "" : String.valueOf(ioTimeout), FS_TYPE, fsType);
         }
 
         /** What a node needs to attach the volume, carried in the volume's context. */
@@ -340,10 +337,10 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase i
         Map<String, String> c = new LinkedHashMap<>();
         c.put("protocol", msv.getSpec().getProtocol() == null ? "nvmf" : msv.getSpec().getProtocol());
         Map<String, String> a = msv.getMetadata().getAnnotations();
-        if (a != null && a.get(IO_TIMEOUT) != null) {
+        if (a != null && a.get(IO_TIMEOUT) != null && !a.get(IO_TIMEOUT).isEmpty()) {
             c.put("ioTimeout", a.get(IO_TIMEOUT));
         }
-        if (a != null && a.get(FS_TYPE) != null) {
+        if (a != null && a.get(FS_TYPE) != null && !a.get(FS_TYPE).isEmpty()) {
             c.put("fsType", a.get(FS_TYPE));
         }
         return c;
@@ -478,11 +475,26 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase i
         if (contextProtocol != null && !contextProtocol.equals(protocol)) {
             return "volume " + name + " is shared over " + protocol + ", its context says " + contextProtocol;
         }
-        Map<String, String> made = contextOf(msv);
-        for (String key : List.of("ioTimeout", "fsType")) {
-            String asked = parameters.containsKey(key) ? parameters.get(key).strip() : context.get(key);
-            if (asked != null && !asked.equals(made.get(key))) {
-                return "volume " + name + " was made with " + key + " " + made.getOrDefault(key, "unset") + ", not " + asked;
+        // as made (kept since CreateVolume kept them: a volume made before has no such annotation, and is not judged)
+        Map<String, String> kept = msv.getMetadata().getAnnotations() == null ? Map.of() : msv.getMetadata().getAnnotations();
+        Map<String, String> asked = new LinkedHashMap<>();
+        if (!parameters.isEmpty()) {
+            Parameters p = Parameters.of(parameters); // checked above: the values as CreateVolume keeps them ("030" is 30)
+            asked.put(IO_TIMEOUT, p.annotations().get(IO_TIMEOUT));
+            asked.put(FS_TYPE, p.annotations().get(FS_TYPE));
+        }
+        if (context.containsKey("ioTimeout")) {
+            asked.put(IO_TIMEOUT, context.get("ioTimeout").strip());
+        }
+        if (context.containsKey("fsType")) {
+            asked.put(FS_TYPE, context.get("fsType").strip());
+        }
+        for (Map.Entry<String, String> e : asked.entrySet()) {
+            String there = kept.get(e.getKey());
+            if (there != null && !there.equals(e.getValue())) {
+                String key = e.getKey().equals(IO_TIMEOUT) ? "ioTimeout" : "fsType";
+                return "volume " + name + " was made with " + key + " " + (there.isEmpty() ? "unset" : there) + ", not "
+                        + (e.getValue().isEmpty() ? "unset" : e.getValue());
             }
         }
         return null;

@@ -141,7 +141,16 @@ public final class ResourceService extends ResourceRpcGrpc.ResourceRpcImplBase {
                 current.getMetadata().setLabels(wanted.getMetadata().getLabels());
             }
             if (wanted.getMetadata().getAnnotations() != null) {
-                current.getMetadata().setAnnotations(wanted.getMetadata().getAnnotations());
+                // what the CSI controller keeps of a volume's context stays: a manifest applied again does not know it
+                Map<String, String> kept = new java.util.LinkedHashMap<>(wanted.getMetadata().getAnnotations());
+                if (current.getMetadata().getAnnotations() != null) {
+                    current.getMetadata().getAnnotations().forEach((k, v) -> {
+                        if (k.startsWith("openebs.io/csi-")) {
+                            kept.putIfAbsent(k, v);
+                        }
+                    });
+                }
+                current.getMetadata().setAnnotations(kept);
             }
             String after = serialization.asJson(current.getSpec()) + current.getMetadata().getLabels()
                     + current.getMetadata().getAnnotations();
