@@ -46,6 +46,12 @@ abstract class FileBdev extends BlockDeviceBase {
     private final ExecutorService helper;
     private volatile Thread helperThread;
     private volatile boolean unmapSupported = true;
+    /**
+     * A flush of buffered writes that failed: the kernel says a writeback error once, and the pages it
+     * could not write are dropped — a later flush would succeed without them. Every flush fails from
+     * then on (PostgreSQL's rule after an fsync failure), until the device is opened again.
+     */
+    private volatile IoStatus flushFailure;
     /** False once the kernel refused an asynchronous fdatasync on this file: flushes go to the helper. */
     private volatile boolean asyncFlush = true;
     private volatile boolean zeroRangeSupported = true;
@@ -80,7 +86,7 @@ abstract class FileBdev extends BlockDeviceBase {
 
     @Override
     public boolean supports(IoType type) {
-        return type != IoType.UNMAP || unmapSupported;
+        return true; // an unmap the device cannot do is zeros written (see doUnmap)
     }
 
     String path() {
@@ -158,12 +164,24 @@ abstract class FileBdev extends BlockDeviceBase {
             syncOnHelper(done, context);
             return;
         }
-        complete(type, length, statusOf(type, length, result), done, context);
+        IoStatus status = statusOf(type, length, result);
+        complete(type, length, type == IoType.FLUSH ? flushed(status) : status, done, context);
     }
 
     protected final <C> void syncOnHelper(IoCompletion<? super C> done, C context) {
         helper.execute(() -> complete(IoType.FLUSH, 0,
-                LibC.fdatasync(fd) == 0 ? IoStatus.SUCCESS : statusOf(LibC.errno()), done, context));
+                flushed(LibC.fdatasync(fd) == 0 ? IoStatus.SUCCESS : statusOf(LibC.errno())), done, context));
+    }
+
+    /** A flush's outcome, once buffered writes failed to reach the device: that failure, for good (see flushFailure). */
+    private IoStatus flushed(IoStatus status) {
+        if (!direct && !status.isSuccess() && flushFailure == null) {
+            flushFailure = status;
+            LOG.log(Level.ERROR, "bdev {0}: a flush of its buffered writes failed ({1}): writes may be lost, and every "
+                    + "flush fails from now on; open the device again once it is sound", name(), status);
+        }
+        IoStatus failed = flushFailure;
+        return failed != null ? failed : status;
     }
 
     @Override
@@ -171,17 +189,21 @@ abstract class FileBdev extends BlockDeviceBase {
         long offset = lba * blockSize();
         long length = blocks * blockSize();
         helper.execute(() -> {
-            int rc = blockDevice
-                    ? blockRangeIoctl(LibC.BLKDISCARD, offset, length)
-                    : LibC.fallocate(fd, LibC.FALLOC_FL_PUNCH_HOLE | LibC.FALLOC_FL_KEEP_SIZE, offset, length);
+            // a hole punched in a block device is a zero-out without fallback (it reads zeros, or the call fails):
+            // a discard (BLKDISCARD) may leave old data to read, where targets tell hosts unmapped blocks read zeros
+            int rc = unmapSupported ? LibC.fallocate(fd, LibC.FALLOC_FL_PUNCH_HOLE | LibC.FALLOC_FL_KEEP_SIZE, offset, length) : -1;
             IoStatus status = IoStatus.SUCCESS;
             if (rc != 0) {
-                int errno = LibC.errno();
+                int errno = unmapSupported ? LibC.errno() : Errno.EOPNOTSUPP;
                 if (errno == Errno.EOPNOTSUPP) {
-                    unmapSupported = false;
-                    LOG.log(Level.INFO, "bdev {0}: the device does not support unmap", name());
+                    if (unmapSupported) {
+                        unmapSupported = false;
+                        LOG.log(Level.INFO, "bdev {0}: the device cannot deallocate; unmapped ranges are written as zeros", name());
+                    }
+                    status = zeroRange(offset, length); // what an unmap promises, the slow way (a failure faulted a replica)
+                } else {
+                    status = statusOf(errno);
                 }
-                status = statusOf(errno);
             }
             complete(IoType.UNMAP, length, status, done, context);
         });

@@ -93,7 +93,7 @@ public abstract class FileBdevFactory implements BdevFactory {
                         "'%s': %s is in use by another process (it holds a lock on the file)", uri, path);
             }
             long size = blockDevice ? blockDeviceSize(fd) : Files.size(path);
-            int alignment = blockDevice ? sectorSize(fd) : direct ? probeDirectAlignment(fd) : 1;
+            int alignment = blockDevice ? sectorSize(fd) : direct ? Math.max(probeDirectAlignment(fd), backingBlockSize(path)) : 1;
             int blockSize = SizeParams.blockSize(uri, Math.max(512, alignment));
             if (blockSize < alignment) {
                 throw MayastorException.invalidArgument(
@@ -195,6 +195,28 @@ public abstract class FileBdevFactory implements BdevFactory {
             return ByteBuffer.allocate(8).order(ByteOrder.nativeOrder()).put(0, NativeMemory.view(out, 8), 0, 8);
         } finally {
             Native.free(out);
+        }
+    }
+
+    /**
+     * The logical block size of the block device a file lives on (sysfs), or 0 when it has none (tmpfs)
+     * or it cannot be read. The probe alone is fooled by a sparse file: a direct read of a hole is
+     * answered without the alignment check, so a file on a 4 KiB-sector device looked like 512 — its
+     * writes failed, and once block 0 was written the next open saw 4096 and refused the pool.
+     */
+    static int backingBlockSize(Path file) {
+        try {
+            long dev = ((Number) Files.getAttribute(file, "unix:dev")).longValue();
+            long major = ((dev >>> 8) & 0xfff) | ((dev >>> 32) & ~0xfffL);
+            long minor = (dev & 0xff) | ((dev >>> 12) & ~0xffL);
+            Path sys = Path.of("/sys/dev/block/" + major + ":" + minor);
+            Path queue = sys.resolve("queue/logical_block_size");
+            if (!Files.exists(queue)) {
+                queue = sys.resolve("../queue/logical_block_size"); // a partition: its disk's queue
+            }
+            return Files.exists(queue) ? Integer.parseInt(Files.readString(queue).strip()) : 0;
+        } catch (IOException | RuntimeException e) {
+            return 0;
         }
     }
 

@@ -95,4 +95,60 @@ class AioBlockDeviceTest {
             reactors.stop();
         }
     }
+    private static String run(String... command) throws Exception {
+        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
+        assumeTrue(p.waitFor(30, TimeUnit.SECONDS) && p.exitValue() == 0, String.join(" ", command) + ": " + out);
+        return out;
+    }
+
+    /**
+     * Review finding: the alignment of a file's direct I/O was probed with a 512-byte read at offset 0,
+     * which a hole answers without the alignment check: a sparse file on a 4 KiB-sector device (a 4Kn
+     * disk, LUKS2) got 512-byte blocks — its writes failed, and once block 0 was written the next open
+     * saw 4096 and refused the pool. The backing device's logical block size counts too.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"aio", "uring"})
+    void aSparseFileOnA4kSectorDeviceGets4kBlocks(String scheme) throws Exception {
+        Path image = Files.createTempFile("aio-4k", ".img");
+        Path mountpoint = Files.createTempDirectory("aio-4k-mnt");
+        String device = null;
+        boolean mounted = false;
+        ReactorGroupImpl reactors = new ReactorGroupImpl(1);
+        try {
+            try (RandomAccessFile f = new RandomAccessFile(image.toFile(), "rw")) {
+                f.setLength(64 << 20);
+            }
+            device = run("/usr/sbin/losetup", "--sector-size", "4096", "-f", "--show", image.toString());
+            run("/usr/sbin/mkfs.ext4", "-q", "-F", device);
+            run("/usr/bin/mount", device, mountpoint.toString());
+            mounted = true;
+            Path sparse = mountpoint.resolve("replica.img");
+            try (RandomAccessFile f = new RandomAccessFile(sparse.toFile(), "rw")) {
+                f.setLength(16 << 20); // a hole: as `truncate -s` makes it
+            }
+            FileBdevFactory factory = scheme.equals("aio") ? new AioBdevFactory() : new UringBdevFactory(reactors);
+            FileBdev d = (FileBdev) factory.create(BdevUri.parse(scheme + "://" + sparse));
+            try (TestPool pool = new TestPool()) {
+                assertTrue(d.direct());
+                assertEquals(4096, d.blockSize(), "the device's sectors, not what a read of a hole allowed");
+                DmaBuffer out = pool.allocate(4096);
+                TestPool.fill(out, 4096, 5);
+                assertEquals(IoStatus.SUCCESS, write(d, out, 0, 1, 1, T), "a write at block 1");
+            } finally {
+                d.close();
+            }
+        } finally {
+            reactors.stop();
+            if (mounted) {
+                new ProcessBuilder("/usr/bin/umount", mountpoint.toString()).start().waitFor(30, TimeUnit.SECONDS);
+            }
+            if (device != null) {
+                new ProcessBuilder("/usr/sbin/losetup", "-d", device).start().waitFor(10, TimeUnit.SECONDS);
+            }
+            Files.deleteIfExists(image);
+            Files.deleteIfExists(mountpoint);
+        }
+    }
 }
