@@ -58,6 +58,8 @@ final class PluginWatcher implements AutoCloseable {
     /** Plugins installed that failed to start, with why (logged again only when that changes). */
     private final Map<Path, String> unstarted = new HashMap<>();
     private final Set<String> ownPids;
+    /** The plugin bundles updated or uninstalled in the current look: what its refresh takes. */
+    private final List<Bundle> touched = new ArrayList<>();
     private final Thread thread;
     private volatile boolean stopped;
     /** Why the last look failed (the directory gone, a surprise): said once until it changes. */
@@ -90,7 +92,7 @@ final class PluginWatcher implements AutoCloseable {
             if (!stopped) {
                 try {
                     scan(false);
-                } catch (RuntimeException e) { // the watcher goes on: a thread that died here ended hot deployment silently
+                } catch (RuntimeException | LinkageError e) { // the watcher goes on: a thread that died here ended hot deployment silently
                     failedLook(e.toString());
                 }
             }
@@ -106,6 +108,18 @@ final class PluginWatcher implements AutoCloseable {
     }
 
     private synchronized void scan(boolean initial) {
+        if (stopped) {
+            return; // the node is stopping: nothing is deployed while it says goodbye
+        }
+        // a plugin uninstalled from the shell: its file counts as new (updating the dead bundle failed for good)
+        for (Map.Entry<Path, Bundle> e : Map.copyOf(bundles).entrySet()) {
+            if (e.getValue().getState() == Bundle.UNINSTALLED) {
+                bundles.remove(e.getKey());
+                unstarted.remove(e.getKey());
+                deployed.remove(e.getKey());
+            }
+        }
+        touched.clear();
         Map<Path, Seen> now = new HashMap<>();
         try (Stream<Path> files = Files.list(dir)) {
             for (Path file : files.filter(p -> isJar(p) || isConfig(p)).toList()) {
@@ -186,8 +200,10 @@ final class PluginWatcher implements AutoCloseable {
         pending.keySet().retainAll(now.keySet());
         incomplete.keySet().retainAll(now.keySet());
         retryStarts();
-        if (changed) {
-            context.getBundle(Constants.SYSTEM_BUNDLE_LOCATION).adapt(FrameworkWiring.class).refreshBundles(null);
+        if (changed && !touched.isEmpty()) {
+            // the plugins changed here and what depends on them, not every bundle waiting for a refresh (a
+            // core bundle updated from the shell would restart, pools and nexuses with it, for an unrelated plugin)
+            context.getBundle(Constants.SYSTEM_BUNDLE_LOCATION).adapt(FrameworkWiring.class).refreshBundles(List.copyOf(touched));
         }
     }
 
@@ -277,7 +293,7 @@ final class PluginWatcher implements AutoCloseable {
         try (InputStream in = Files.newInputStream(jar)) {
             Bundle b = context.installBundle(jar.toUri().toString(), in);
             deployed.put(jar, seen);
-            bundles.put(jar, b);
+            bundles.put(jar, b); // a fresh bundle has no old wiring to refresh: refreshed, it would stop and start again
             LOG.log(Level.INFO, "plugin {0} {1} installed from {2}", new Object[] {b.getSymbolicName(), b.getVersion(), jar.getFileName()});
             if (b.getHeaders().get(Constants.FRAGMENT_HOST) == null) {
                 start(jar, b);
@@ -294,6 +310,7 @@ final class PluginWatcher implements AutoCloseable {
         Bundle b = bundles.get(jar);
         String before = b.getVersion().toString();
         long revised = b.getLastModified();
+        touched.add(b);
         try (InputStream in = Files.newInputStream(jar)) {
             b.update(in);
             deployed.put(jar, seen);
@@ -373,6 +390,16 @@ final class PluginWatcher implements AutoCloseable {
     }
 
     private void retryStarts() {
+        // a plugin a refresh stopped (a package it imports went with another plugin) and could not start again:
+        // it is meant to run (persistently started), so it is tried again as one that could not start
+        for (Map.Entry<Path, Bundle> e : bundles.entrySet()) {
+            Bundle b = e.getValue();
+            if (!unstarted.containsKey(e.getKey()) && b.getHeaders().get(Constants.FRAGMENT_HOST) == null
+                    && (b.getState() == Bundle.RESOLVED || b.getState() == Bundle.INSTALLED)
+                    && b.adapt(org.osgi.framework.startlevel.BundleStartLevel.class).isPersistentlyStarted()) {
+                unstarted.put(e.getKey(), "stopped by a refresh");
+            }
+        }
         for (Path jar : List.copyOf(unstarted.keySet())) {
             Bundle b = bundles.get(jar);
             if (b == null || b.getState() == Bundle.UNINSTALLED) {
@@ -385,6 +412,7 @@ final class PluginWatcher implements AutoCloseable {
 
     private boolean uninstall(Path jar) {
         Bundle b = bundles.remove(jar);
+        touched.add(b);
         unstarted.remove(jar);
         deployed.remove(jar);
         // another file of the same plugin, set aside for this one (older), is deployed at the next look
@@ -401,9 +429,17 @@ final class PluginWatcher implements AutoCloseable {
         }
     }
 
+    /** Stops watching, and waits (a while) for a look under way: nothing is deployed once this returns. */
     @Override
     public void close() {
         stopped = true;
         thread.interrupt();
+        if (thread.isAlive() && thread != Thread.currentThread()) {
+            try {
+                thread.join(5000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
     }
 }

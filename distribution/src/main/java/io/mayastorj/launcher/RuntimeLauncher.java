@@ -139,6 +139,7 @@ public final class RuntimeLauncher {
                 : new PluginWatcher(context, configurations, pluginDir, settings.ownPids())) {
             if (plugins != null) {
                 plugins.start();
+                watcher = plugins;
             }
             FrameworkEvent event = framework.waitForStop(0);
             if (!announced.get()) { // stopped from within: the console's exit or Ctrl-D
@@ -222,6 +223,9 @@ public final class RuntimeLauncher {
         }
     }
 
+    /** The plugin watcher once it runs: a stop closes it first. */
+    private volatile PluginWatcher watcher;
+
     private int fail(Framework framework, Thread hook) {
         try {
             Runtime.getRuntime().removeShutdownHook(hook);
@@ -240,6 +244,10 @@ public final class RuntimeLauncher {
         announced.set(true);
         long start = System.nanoTime();
         LOG.info("stopping " + settings.title() + " (" + why + ")");
+        PluginWatcher plugins = watcher;
+        if (plugins != null) {
+            plugins.close(); // first: no plugin is deployed while the node says goodbye
+        }
         try {
             if (state != Bundle.STOPPING) {
                 deregisterFirst(framework);

@@ -323,6 +323,20 @@ class PluginHotDeployTest {
             Files.delete(plugins.resolve("a-uses-lib-1.0.2.jar"));
             assertNotNull(node.await(l -> l.contains("plugin example.user 0.9.0 installed from a-uses-lib-0.9.jar"), 15),
                     node.output());
+
+            // review finding: a plugin a refresh stopped (what it imports went with another plugin) was never started
+            // again, also once that plugin was back
+            Files.move(plugins.resolve("b-lib.jar"), work.resolve("b-lib.jar"));
+            assertNotNull(node.await(l -> l.contains("plugin example.lib 1.0.0 removed"), 15), node.output());
+            Thread.sleep(2500);
+            Files.move(work.resolve("b-lib.jar"), plugins.resolve("b-lib.jar"));
+            assertNotNull(node.await(l -> l.contains("plugin example.lib 1.0.0 installed from b-lib.jar"), 15), node.output());
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
+            do {
+                Thread.sleep(500);
+                bundles = Mayastor.run("shell", "--node", endpoint, "lb").out();
+            } while (System.nanoTime() < deadline && bundles.lines().noneMatch(l -> l.contains("Active") && l.contains("example.user")));
+            assertTrue(bundles.lines().anyMatch(l -> l.contains("Active") && l.contains("example.user")), bundles);
         }
     }
 }

@@ -131,12 +131,14 @@ class WalkthroughTest {
                 "GUEST_CSI_PORT", "10200",
                 "GUEST_DEVICE_TIMEOUT", "60",
                 "GUEST_CONTROL", "10.0.2.2:" + cluster.control.substring(cluster.control.indexOf(':') + 1)), share);
+        // the guide's pool.yaml: a MayastorPool for each of its three nodes
+        String[] guidePools = Files.readString(Path.of("..", "deploy", "pool.yaml")).split("\n---\n");
+        assertEquals(nodes.size(), guidePools.length, "one pool per storage node in the guide's pool.yaml");
         for (String id : nodes) {
             cluster.node(id, "127.0.0.1", "--publish-address", "10.0.2.2");
             Path disk = cluster.disk(id, 4L << 30);
-            // the guide's pool.yaml, one per node
-            GenericKubernetesResource pool = kube.getKubernetesSerialization().unmarshal(
-                    Files.readString(Path.of("..", "deploy", "pool.yaml")), GenericKubernetesResource.class);
+            GenericKubernetesResource pool = kube.getKubernetesSerialization().unmarshal(guidePools[nodes.indexOf(id)],
+                    GenericKubernetesResource.class);
             pool.getMetadata().setName("pool-on-" + id);
             pool.setAdditionalProperty("spec", Map.of("node", id, "disks", List.of(disk.toString())));
             kube.genericKubernetesResources(MSP).inNamespace(NS).resource(pool).create();
