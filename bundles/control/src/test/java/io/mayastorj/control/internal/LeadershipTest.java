@@ -29,6 +29,14 @@ class LeadershipTest {
         }
     }
 
+    /** fabric8's mock API server in CRUD mode, started. */
+    private static KubernetesMockServer crudServer() {
+        KubernetesMockServer server = new KubernetesMockServer(new Context(), new MockWebServer(), new HashMap<>(),
+                new KubernetesCrudDispatcher(), false);
+        server.init();
+        return server;
+    }
+
     /**
      * Review finding: a control plane restarted in its pod (the same identity, the lease still its
      * own) was told it leads before it had renewed the lease, and its watchdog — no renewal recorded
@@ -36,9 +44,7 @@ class LeadershipTest {
      */
     @Test
     void aRestartedHolderTakesBackItsOwnLeaseAndKeepsIt() throws Exception {
-        KubernetesMockServer server = new KubernetesMockServer(new Context(), new MockWebServer(), new HashMap<>(),
-                new KubernetesCrudDispatcher(), false);
-        server.init();
+        KubernetesMockServer server = crudServer();
         AtomicInteger leads = new AtomicInteger();
         AtomicInteger stops = new AtomicInteger();
         try (KubernetesClient client = server.createClient()) {
@@ -71,9 +77,7 @@ class LeadershipTest {
      */
     @Test
     void aLeaseIsNotGivenBackWhileWorkFromLeadingIsStillUnderWay() throws Exception {
-        KubernetesMockServer server = new KubernetesMockServer(new Context(), new MockWebServer(), new HashMap<>(),
-                new KubernetesCrudDispatcher(), false);
-        server.init();
+        KubernetesMockServer server = crudServer();
         AtomicInteger leads = new AtomicInteger();
         try (KubernetesClient client = server.createClient()) {
             try (Leadership leadership = new Leadership(client, "mayastor", "control@a", leads::incrementAndGet, () -> false)) {
@@ -96,9 +100,7 @@ class LeadershipTest {
      */
     @Test
     void aLeaseRenewedByAHolderWhoseClockIsBehindIsNotTaken() throws Exception {
-        KubernetesMockServer server = new KubernetesMockServer(new Context(), new MockWebServer(), new HashMap<>(),
-                new KubernetesCrudDispatcher(), false);
-        server.init();
+        KubernetesMockServer server = crudServer();
         AtomicInteger leads = new AtomicInteger();
         AtomicBoolean renewing = new AtomicBoolean(true);
         try (KubernetesClient client = server.createClient()) {
