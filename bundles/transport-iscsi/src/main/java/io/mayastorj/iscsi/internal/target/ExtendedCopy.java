@@ -110,8 +110,7 @@ final class ExtendedCopy implements IoCompletion<ExtendedCopy>, Runnable {
             finish(Sense.GOOD, null);
             return;
         }
-        task.buffer.release(); // the list is parsed; the copy's buffer takes its place
-        task.buffer = null;
+        task.releaseBuffer(); // the list is parsed; the copy's buffer takes its place
         task.compare = buffers.allocate(ScsiLun.MAX_TRANSFER_BYTES);
         if (task.compare == null) {
             session.copies.remove(list.listId());

@@ -34,6 +34,13 @@ final class IscsiConnection {
     private static final Logger LOG = System.getLogger("mayastor.iscsi");
     /** Commands the initiator may have outstanding: MaxCmdSN = ExpCmdSN + WINDOW - 1. */
     static final int WINDOW = 128;
+    /**
+     * Bytes of the node's buffer pool this connection's tasks may hold at once: a command that would
+     * take more (while others hold some) is answered BUSY. The window alone let 128 writes of 1 MiB
+     * whose data never comes hold the default 128 MiB pool, stalling every other volume on the node;
+     * 32 MiB is open-iscsi's default queue depth of 32 at the largest transfer (1 MiB).
+     */
+    static final int BUFFER_BUDGET = 32 << 20;
 
     /** ENDING: after an error that ends the connection once its answer is sent; what comes meanwhile is dropped. */
     private enum Phase { LOGIN, FULL_FEATURE, LOGGED_OUT, ENDING, CLOSED }
@@ -108,6 +115,30 @@ final class IscsiConnection {
 
     Reactor reactor() {
         return reactor;
+    }
+
+    /** Pool bytes this connection's tasks hold; on its reactor only. */
+    private int held;
+
+    /** Whether a task may take a buffer of {@code bytes}: always when none is held, so any one command fits. */
+    boolean mayHold(int bytes) {
+        if (held == 0 || held + (long) bytes <= BUFFER_BUDGET) {
+            return true;
+        }
+        logOnce("budget", "the initiator's commands hold " + (held >> 20) + " MiB of buffers: more are answered BUSY");
+        return false;
+    }
+
+    void hold(int bytes) {
+        held += bytes;
+    }
+
+    void unhold(int bytes) {
+        held -= bytes;
+    }
+
+    int heldBytes() {
+        return held;
     }
 
     String peer() {

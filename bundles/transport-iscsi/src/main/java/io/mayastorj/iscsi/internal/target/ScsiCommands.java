@@ -7,6 +7,7 @@ import static io.mayastorj.iscsi.internal.target.MediaCommands.isWrite;
 import static io.mayastorj.iscsi.internal.target.MediaCommands.isWriteVerify;
 
 import io.mayastorj.core.buffer.BufferPool;
+import io.mayastorj.core.buffer.DmaBuffer;
 import io.mayastorj.iscsi.internal.protocol.Bhs;
 import io.mayastorj.iscsi.internal.scsi.Cdb;
 import io.mayastorj.iscsi.internal.scsi.CopyParameters;
@@ -78,7 +79,7 @@ final class ScsiCommands {
             long edtl = Integer.toUnsignedLong(t.expectedLength);
             if (edtl > 0 && edtl <= ScsiLun.MAX_TRANSFER_BYTES) {
                 t.transfer = (int) edtl;
-                t.buffer = buffers.allocate(Math.max(t.transfer, lun.device().blockSize()));
+                t.buffer = budgeted(t, buffers, Math.max(t.transfer, lun.device().blockSize()));
             }
             return;
         }
@@ -90,7 +91,7 @@ final class ScsiCommands {
             long edtl = Integer.toUnsignedLong(t.expectedLength);
             if (edtl > 0 && edtl <= ScsiLun.MAX_TRANSFER_BYTES && t.cdbLength <= ScsiLun.MAX_TRANSFER_BYTES) {
                 t.transfer = (int) edtl;
-                t.buffer = buffers.allocate((int) Math.max(edtl, lun.device().blockSize()));
+                t.buffer = budgeted(t, buffers, (int) Math.max(edtl, lun.device().blockSize()));
             }
             return;
         }
@@ -102,7 +103,7 @@ final class ScsiCommands {
             long edtl = Integer.toUnsignedLong(t.expectedLength);
             if (edtl > 0 && edtl <= 64 * 1024) {
                 t.transfer = (int) edtl;
-                t.buffer = buffers.allocate(Math.max(t.transfer, lun.device().blockSize()));
+                t.buffer = budgeted(t, buffers, Math.max(t.transfer, lun.device().blockSize()));
             }
             return;
         }
@@ -113,7 +114,7 @@ final class ScsiCommands {
             long edtl = Integer.toUnsignedLong(t.expectedLength);
             if (edtl > 0 && edtl <= 64 * 1024) {
                 t.transfer = (int) edtl;
-                t.buffer = buffers.allocate(Math.max(t.transfer, 512));
+                t.buffer = budgeted(t, buffers, Math.max(t.transfer, 512));
             }
             return;
         }
@@ -140,9 +141,26 @@ final class ScsiCommands {
                     && Cdb.inRange(t.lba, blocks, lun.device().blockCount())) {
                 t.transfer = (int) wire;
                 t.ioBytes = (int) io;
-                t.buffer = buffers.allocate((int) Math.max(Math.max(wire, io), lun.device().blockSize()));
+                t.buffer = budgeted(t, buffers, (int) Math.max(Math.max(wire, io), lun.device().blockSize()));
             }
         }
+    }
+
+    /**
+     * A buffer of {@code bytes} for the task's data, counted against its connection's budget; null
+     * when the pool has none free or the connection holds its budget already (answered BUSY).
+     */
+    private static DmaBuffer budgeted(Task t, BufferPool buffers, int bytes) {
+        int size = Math.max(BufferPool.MIN_BUFFER_SIZE, Integer.highestOneBit(bytes - 1) << 1); // its size class
+        if (!t.connection.mayHold(size)) {
+            return null;
+        }
+        DmaBuffer b = buffers.allocate(bytes);
+        if (b != null) {
+            t.held = b.capacity();
+            t.connection.hold(t.held);
+        }
+        return b;
     }
 
     /** A SCSI Command PDU is whole (its immediate data, if any, in the task's buffer): admits and runs it. */
@@ -197,6 +215,12 @@ final class ScsiCommands {
             // initiators probe for optional commands: worth a debug line, not a warning
             LOG.log(Level.DEBUG, "{0}: SCSI opcode 0x{1} is not supported", connection.peer(), Integer.toHexString(task.opcode));
             dataPhase.respond(task, Sense.CHECK_CONDITION, OperationCodes.refusal(task.cdb, session.lun), 0);
+            return;
+        }
+        if (task.transfer > 0 && task.buffer == null) {
+            // a buffer was planned and none given (the pool is dry, or the connection holds its budget):
+            // a transient state, BUSY, which initiators retry (a CHECK CONDITION would fail the I/O)
+            dataPhase.respond(task, Sense.BUSY, null, 0);
             return;
         }
         if (isMedia(task.opcode)) {

@@ -53,6 +53,8 @@ final class Task implements IoCompletion<Task>, Runnable {
     /** COMPARE AND WRITE: 0 waiting for the LUN, 1 reading to compare, 2 writing; holds the LUN from 1 on. */
     int cawStage;
     DmaBuffer buffer;
+    /** Bytes of {@link #buffer} counted against the connection's budget ({@link IscsiConnection#hold}); 0 once given back. */
+    int held;
     /** Write data received so far, in order. */
     int received;
     /** Outstanding R2T: its tag, offset, length, sequence numbers. */
@@ -76,6 +78,10 @@ final class Task implements IoCompletion<Task>, Runnable {
 
     /** Back to a fresh task's state, for reuse by its connection (the CDB is overwritten by the next command). */
     void reset() {
+        if (held > 0) { // a retire that skipped the release: its bytes go back to the budget all the same
+            connection.unhold(held);
+            held = 0;
+        }
         itt = 0;
         cmdSn = 0;
         opcode = 0;
@@ -130,16 +136,25 @@ final class Task implements IoCompletion<Task>, Runnable {
         connection.media().bdevDone(this);
     }
 
+    /** The data buffer back to the pool, and its bytes to the connection's budget. */
+    void releaseBuffer() {
+        if (buffer != null) {
+            buffer.release();
+            buffer = null;
+        }
+        if (held > 0) {
+            connection.unhold(held);
+            held = 0;
+        }
+    }
+
     void release() {
         Runnable told = whenDropped;
         whenDropped = null;
         if (told != null) {
             told.run(); // an aborted task the bdev had: the abort's response waited for it
         }
-        if (buffer != null) {
-            buffer.release();
-            buffer = null;
-        }
+        releaseBuffer();
         if (compare != null) {
             compare.release();
             compare = null;

@@ -143,6 +143,61 @@ class HostileInputTest {
     }
 
     /**
+     * Review finding: the window counts commands, not bytes — 64 writes of 1 MiB whose data never
+     * comes took the whole 64 MiB pool (every other volume's I/O on the node waited for the data
+     * timeout). A connection's tasks hold at most {@link IscsiConnection#BUFFER_BUDGET}; past it a
+     * command is answered BUSY, which initiators retry.
+     */
+    @Test
+    void largeWritesWhoseDataNeverComesHoldNoMoreThanTheConnectionsBudget() throws Exception {
+        try (RawInitiator c = connect()) {
+            assertEquals(0, status(c.loginTo(fx.iqn)));
+            int sent = 100; // 100 x 1 MiB: more than the 64 MiB pool, within the window
+            for (int i = 0; i < sent; i++) {
+                ByteBuffer cmd = RawInitiator.bhs(Bhs.SCSI_COMMAND, Bhs.WRITE | Bhs.FINAL);
+                cmd.putInt(Bhs.ITT, 2000 + i);
+                cmd.putInt(Bhs.CMD_SN, c.cmdSn++);
+                cmd.putInt(Bhs.EXPECTED_LENGTH, 1 << 20);
+                cmd.put(Bhs.CDB, (byte) 0x2A).putInt(Bhs.CDB + 2, (i % 8) * 2048).putShort(Bhs.CDB + 7, (short) 2048);
+                c.send(cmd, null);
+            }
+            java.util.Set<Integer> asked = new java.util.HashSet<>();
+            int busy = 0;
+            c.socket.setSoTimeout(1000);
+            try {
+                RawInitiator.Pdu p;
+                while ((p = c.receive()) != null) {
+                    if (p.opcode() == Bhs.R2T) {
+                        asked.add(p.bhs().getInt(Bhs.ITT));
+                    } else if (p.opcode() == Bhs.SCSI_RESPONSE) {
+                        assertEquals(0x08, p.bhs().get(3) & 0xFF, "BUSY");
+                        busy++;
+                    }
+                }
+            } catch (SocketTimeoutException quiet) {
+                // every answer is in
+            }
+            int budget = IscsiConnection.BUFFER_BUDGET >> 20;
+            assertEquals(budget, asked.size(), "as many 1 MiB writes given a buffer as the budget holds");
+            assertEquals(sent - budget, busy, "the rest answered BUSY");
+            assertEquals((long) IscsiConnection.BUFFER_BUDGET, buffersInUse(), "buffers held");
+            assertEquals(0, fx.buffers.stats().allocationFailures(), "the pool never ran dry");
+
+            // a WRITE SAME that gets no buffer is BUSY too: it was ILLEGAL REQUEST, and Linux then
+            // stops using WRITE SAME on the device for good
+            ByteBuffer same = RawInitiator.bhs(Bhs.SCSI_COMMAND, Bhs.WRITE | Bhs.FINAL);
+            same.putInt(Bhs.ITT, 3000);
+            same.putInt(Bhs.CMD_SN, c.cmdSn++);
+            same.putInt(Bhs.EXPECTED_LENGTH, 512);
+            same.put(Bhs.CDB, (byte) 0x41).putInt(Bhs.CDB + 2, 0).putShort(Bhs.CDB + 7, (short) 8);
+            c.send(same, null);
+            RawInitiator.Pdu r = c.receive();
+            assertEquals(Bhs.SCSI_RESPONSE, r.opcode());
+            assertEquals(0x08, r.bhs().get(3) & 0xFF, "BUSY");
+        }
+    }
+
+    /**
      * Review finding: an initiator that sent reads and read none of the answers had the node's pool
      * queued for it (the window reopens as each read is served). Past a backlog of unsent bytes the
      * connection reads no more commands until the initiator reads.
