@@ -144,6 +144,11 @@ final class Args {
         }
     }
 
+    /** The names of the options given. */
+    java.util.Set<String> names() {
+        return options.keySet();
+    }
+
     /** The options as given, for passing on; later ones win. */
     Map<String, String> asMap() {
         Map<String, String> map = new HashMap<>();

@@ -115,6 +115,12 @@ final class Bench {
         if (measureNanos <= 0) {
             throw new UsageException("--time must be greater than zero");
         }
+        if (ioTimeout < 1_000_000) {
+            throw new UsageException("--io-timeout must be at least 1ms (every I/O would time out)");
+        }
+        if (buffersMb < 2 || buffersMb > (1L << 20)) {
+            throw new UsageException("--buffers-mb must be between 2 and 1048576 (1 TiB), not " + buffersMb);
+        }
         if (targetPid != null && !Files.isReadable(Path.of("/proc", targetPid, "stat"))) {
             throw new UsageException("--target-pid " + targetPid + ": no such process");
         }

@@ -65,6 +65,10 @@ final class CsiCtl {
         if (endpoint == null || endpoint.isBlank()) {
             throw new UsageException("csi needs --endpoint unix:///path/csi.sock (or HOST:PORT, or $CSI_ENDPOINT)");
         }
+        long timeout = args.longOption("timeout", 120);
+        if (timeout < 1) {
+            throw new UsageException("--timeout " + timeout + ": at least 1 (seconds)");
+        }
         CsiEndpoint e;
         try {
             e = CsiEndpoint.parse(endpoint);
@@ -74,7 +78,7 @@ final class CsiCtl {
         ManagedChannel channel = e.channel();
         try {
             Message reply = ClientCalls.blockingUnaryCall(channel, md,
-                    CallOptions.DEFAULT.withDeadlineAfter(args.longOption("timeout", 120), TimeUnit.SECONDS), request);
+                    CallOptions.DEFAULT.withDeadlineAfter(timeout, TimeUnit.SECONDS), request);
             out.println(Output.json(JsonFormat.printer().print(reply)));
             return 0;
         } catch (StatusRuntimeException failed) {

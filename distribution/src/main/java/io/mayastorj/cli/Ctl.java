@@ -77,6 +77,80 @@ final class Ctl {
             "chap-mutual-user", "chap-mutual-secret-file", "child", "size", "control", "replicas", "preferred-node",
             "required-node", "filename", "endpoint", "target-node", "property");
 
+    /**
+     * The options each command reads, besides --help, --json, --timeout and the address (--node for
+     * a node's resources, --control for the control plane's). Any other is refused before anything is
+     * sent: every verb parses every option, so a misplaced one (CHAP on a replica's share, --control
+     * on a pool's destroy) used to be ignored without a word.
+     */
+    static final java.util.Map<String, Set<String>> OPTIONS = java.util.Map.ofEntries(
+            java.util.Map.entry("node info", Set.of()),
+            java.util.Map.entry("bdev create", Set.of()),
+            java.util.Map.entry("bdev list", Set.of()),
+            java.util.Map.entry("bdev destroy", Set.of("force")),
+            java.util.Map.entry("bdev share", Set.of("protocol", "allowed-host", "chap-user", "chap-secret-file",
+                    "chap-mutual-user", "chap-mutual-secret-file", "property")),
+            java.util.Map.entry("bdev unshare", Set.of("force")),
+            java.util.Map.entry("bdev read", Set.of("offset", "length", "output")),
+            java.util.Map.entry("bdev write", Set.of("offset", "input", "pattern", "length", "flush")),
+            java.util.Map.entry("pool create", Set.of("cluster-size", "uuid")),
+            java.util.Map.entry("pool import", Set.of("name", "force-rollback")),
+            java.util.Map.entry("pool export", Set.of()),
+            java.util.Map.entry("pool destroy", Set.of("force")),
+            java.util.Map.entry("pool list", Set.of()),
+            java.util.Map.entry("replica create", Set.of("uuid", "name", "thin", "share", "allowed-host")),
+            java.util.Map.entry("replica destroy", Set.of("force")),
+            java.util.Map.entry("replica resize", Set.of()),
+            java.util.Map.entry("replica share", Set.of("protocol", "allowed-host")),
+            java.util.Map.entry("replica unshare", Set.of("force")),
+            java.util.Map.entry("replica list", Set.of("pool")),
+            java.util.Map.entry("nexus create", Set.of("child", "uuid", "size")),
+            java.util.Map.entry("nexus destroy", Set.of()),
+            java.util.Map.entry("nexus list", Set.of("watch")),
+            java.util.Map.entry("nexus add-child", Set.of()),
+            java.util.Map.entry("nexus remove-child", Set.of()),
+            java.util.Map.entry("nexus fault-child", Set.of()),
+            java.util.Map.entry("nexus publish", Set.of("protocol", "allowed-host")),
+            java.util.Map.entry("nexus unpublish", Set.of()),
+            java.util.Map.entry("nexus rebuild", Set.of()),
+            java.util.Map.entry("volume create", Set.of("size", "replicas", "protocol", "thin", "local", "preferred-node",
+                    "required-node")),
+            java.util.Map.entry("volume list", Set.of()),
+            java.util.Map.entry("volume get", Set.of()),
+            java.util.Map.entry("volume publish", Set.of("node")),
+            java.util.Map.entry("volume move", Set.of("target-node")),
+            java.util.Map.entry("volume unpublish", Set.of()),
+            java.util.Map.entry("volume destroy", Set.of()),
+            java.util.Map.entry("apply", Set.of("filename")),
+            java.util.Map.entry("get", Set.of("output")),
+            java.util.Map.entry("delete", Set.of()));
+
+    /** Refuses an option the command does not read (see {@link #OPTIONS}); an unknown command is its dispatcher's to refuse. */
+    static void checkOptions(Args args, boolean control) {
+        String resource = args.positional().get(0);
+        String command = resource.equals("apply") || resource.equals("get") || resource.equals("delete")
+                || args.positional().size() < 2 ? resource : resource + " " + args.positional().get(1);
+        Set<String> own = OPTIONS.get(command);
+        if (own == null) {
+            return;
+        }
+        for (String name : args.names()) {
+            if (name.equals("help") || name.equals("json") || name.equals("timeout") || own.contains(name)
+                    || name.equals(control ? "control" : "node")) {
+                continue;
+            }
+            if (name.equals("control")) {
+                throw new UsageException("--control is for volume, apply, get and delete; '" + command
+                        + "' goes to a node (--node HOST:PORT)");
+            }
+            if (name.equals("node")) {
+                throw new UsageException("--node does not apply to '" + command + "', which goes to the control plane"
+                        + " (--control HOST:PORT)");
+            }
+            throw new UsageException("--" + name + " does not apply to '" + command + "'; see mayastor ctl --help");
+        }
+    }
+
     private final PrintStream out;
     private final PrintStream err;
 
@@ -143,6 +217,7 @@ final class Ctl {
             return CsiCtl.run(args, out, err);
         }
         boolean control = CONTROL_RESOURCES.contains(args.positional().get(0));
+        checkOptions(args, control);
         String address = control ? NodeClient.controlAddressFrom(args) : NodeClient.addressFrom(args);
         long timeout = args.longOption("timeout", 30);
         if (timeout < 1) {
@@ -210,8 +285,9 @@ final class Ctl {
             case "bdev share" -> {
                 args.atMost(3, "mayastor ctl bdev share NAME --protocol nvmf|iscsi [--allowed-host NQN]...");
                 String name = args.positional(2, "the bdev name");
-                String protocol = args.option("protocol", null);
-                if (protocol == null) {
+                // lower case, as replica share and nexus publish take it
+                String protocol = args.option("protocol", "").toLowerCase(Locale.ROOT);
+                if (protocol.isEmpty()) {
                     throw new UsageException("--protocol nvmf|iscsi is required");
                 }
                 ShareBdevRequest.Builder request = ShareBdevRequest.newBuilder().setName(name)
@@ -247,9 +323,9 @@ final class Ctl {
     private int read(NodeClient node, Args args, boolean json) {
         args.atMost(3, "mayastor ctl bdev read NAME --offset BYTES --length BYTES [--output FILE]");
         String name = args.positional(2, "the bdev name");
-        long offset = args.longOption("offset", 0);
-        long length = args.longOption("length", -1);
-        if (length <= 0 || length > Integer.MAX_VALUE) {
+        long offset = bytesOption(args, "offset", 0);
+        long length = bytesOption(args, "length", -1);
+        if (length <= 0 || length > MAX_TRANSFER) {
             throw new UsageException("--length BYTES is required (1 byte to 1 MiB)");
         }
         ReadBdevResponse reply = node.bdev().read(ReadBdevRequest.newBuilder()
@@ -274,23 +350,41 @@ final class Ctl {
     private int write(NodeClient node, Args args, boolean json) {
         args.atMost(3, "mayastor ctl bdev write NAME --offset BYTES (--input FILE | --pattern BYTE --length BYTES)");
         String name = args.positional(2, "the bdev name");
-        long offset = args.longOption("offset", 0);
+        long offset = bytesOption(args, "offset", 0);
+        long length = bytesOption(args, "length", -1);
+        if (length == 0 || length > MAX_TRANSFER) {
+            throw new UsageException("--length " + length + ": a write takes 1 byte to 1 MiB");
+        }
         byte[] data;
         String input = args.option("input", null);
+        if (input != null && args.option("pattern", null) != null) {
+            throw new UsageException("give --input FILE or --pattern BYTE, not both");
+        }
         if (input != null) {
-            try {
-                data = Files.readAllBytes(Path.of(input));
+            // at most --length bytes (or 1 MiB) and one more, to tell a longer input: /dev/urandom has no end
+            int most = length > 0 ? (int) length : MAX_TRANSFER;
+            try (var in = Files.newInputStream(Path.of(input))) {
+                data = in.readNBytes(most + 1);
             } catch (IOException e) {
                 err.println("error: cannot read " + input + ": " + e.getMessage());
                 return EXIT_USAGE;
             }
+            if (data.length > most) {
+                if (length > 0) {
+                    data = Arrays.copyOf(data, most); // the first --length bytes
+                } else {
+                    throw new UsageException(input + " holds more than 1 MiB, the most a write takes; "
+                            + "give --length to write its first bytes");
+                }
+            } else if (length > 0 && data.length < length) {
+                throw new UsageException(input + " holds " + data.length + " bytes, fewer than --length " + length);
+            }
         } else if (args.option("pattern", null) != null) {
             long pattern = args.longOption("pattern", 0);
-            long length = args.longOption("length", -1);
             if (pattern < 0 || pattern > 255) {
                 throw new UsageException("--pattern takes a byte value, 0..255 (e.g. 0xa5)");
             }
-            if (length <= 0 || length > 16 << 20) {
+            if (length < 0) {
                 throw new UsageException("--length BYTES is required with --pattern");
             }
             data = new byte[(int) length];
@@ -303,6 +397,21 @@ final class Ctl {
         print(json, reply, () -> out.println("wrote " + reply.getBytesWritten() + " bytes to " + name + " at offset "
                 + offset + (args.flag("flush") ? ", flushed" : "")));
         return 0;
+    }
+
+    /** The most bytes a read or write moves (the node's limit). */
+    private static final int MAX_TRANSFER = 1 << 20;
+
+    /** A byte count or offset: a size ({@code 4096}, {@code 4KiB}, {@code 1MiB}) or hex ({@code 0x1000}). */
+    static long bytesOption(Args args, String name, long fallback) {
+        String value = args.option(name, null);
+        if (value == null) {
+            return fallback;
+        }
+        String v = value.strip();
+        // hex, or plain digits (0 too: SizeArg takes sizes, above zero), else a size with its unit
+        return v.startsWith("0x") || v.startsWith("0X") || v.matches("[0-9_]+") ? args.longOption(name, fallback)
+                : SizeArg.parse(v, "--" + name);
     }
 
     private void print(boolean json, MessageOrBuilder message, Runnable text) {

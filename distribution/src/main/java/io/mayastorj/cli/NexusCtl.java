@@ -99,6 +99,11 @@ final class NexusCtl {
                 if (protocol == null) {
                     throw new UsageException("--protocol nvmf|iscsi is required");
                 }
+                String lower = protocol.toLowerCase(java.util.Locale.ROOT);
+                if (!lower.equals("nvmf") && !lower.equals("iscsi")) {
+                    throw new UsageException("protocol '" + protocol + "': a nexus is published over nvmf or iscsi; share it"
+                            + " over a plugin's protocol with mayastor ctl bdev share " + name + " --protocol " + protocol);
+                }
                 Nexus n;
                 try {
                     n = node.nexus().publishNexus(PublishNexusRequest.newBuilder().setNexus(name)

@@ -53,7 +53,11 @@ final class ShellClient {
             out.print(USAGE);
             return 0;
         }
-        try (NodeClient node = new NodeClient(NodeClient.addressFrom(args), args.longOption("timeout", 30))) {
+        long timeout = args.longOption("timeout", 30);
+        if (timeout < 1) {
+            throw new UsageException("--timeout " + timeout + ": at least 1 (seconds)");
+        }
+        try (NodeClient node = new NodeClient(NodeClient.addressFrom(args), timeout)) {
             if (!args.positional().isEmpty()) {
                 return execute(node, String.join(" ", args.positional()));
             }

@@ -49,23 +49,28 @@ final class VolumeCtl {
         switch (resource) {
             case "volume" -> volume(verb, args, control, out);
             case "apply" -> {
-                String file = args.option("filename", null);
-                if (file == null) {
+                args.atMost(1, "mayastor ctl apply -f FILE|- [-f FILE]...");
+                List<String> files = args.all("filename");
+                if (files.isEmpty()) {
                     throw new UsageException("apply needs -f FILE (or -f - for standard input)");
                 }
-                String manifest;
-                try {
-                    manifest = file.equals("-") ? new String(System.in.readAllBytes(), StandardCharsets.UTF_8)
-                            : Files.readString(Path.of(file));
-                } catch (IOException e) {
-                    throw new UsageException("cannot read " + file + ": " + e.getMessage());
+                List<String> manifests = new java.util.ArrayList<>();
+                for (String file : files) { // all read before any is applied, in order, as kubectl does
+                    try {
+                        manifests.add(file.equals("-") ? new String(System.in.readAllBytes(), StandardCharsets.UTF_8)
+                                : Files.readString(Path.of(file)));
+                    } catch (IOException e) {
+                        throw new UsageException("cannot read " + file + ": " + e.getMessage());
+                    }
                 }
-                ApplyResponse reply = control.resource().apply(ApplyRequest.newBuilder().setManifest(manifest).build());
-                out.print(reply, () -> reply.getResultsList().forEach(out.out::println));
+                for (String manifest : manifests) {
+                    ApplyResponse reply = control.resource().apply(ApplyRequest.newBuilder().setManifest(manifest).build());
+                    out.print(reply, () -> reply.getResultsList().forEach(out.out::println));
+                }
             }
             case "get" -> {
                 args.atMost(3, "mayastor ctl get KIND [NAME] [-o table|yaml|json]");
-                String output = args.option("output", "table");
+                String output = args.option("output", out.json ? "json" : "table"); // --json as everywhere else
                 String name = args.positional().size() > 2 ? args.positional(2, "") : "";
                 var reply = control.resource().get(GetRequest.newBuilder().setKind(verb).setName(name).setOutput(output).build());
                 out.out.print(reply.getText());

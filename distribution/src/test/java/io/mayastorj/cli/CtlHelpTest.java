@@ -74,6 +74,9 @@ class CtlHelpTest {
         Set<String> missing = new TreeSet<>(inHelp);
         missing.removeAll(dispatched);
         assertEquals(Set.of(), missing, "in mayastor ctl --help but not dispatched");
+        Set<String> unlisted = new TreeSet<>(dispatched);
+        unlisted.removeAll(Ctl.OPTIONS.keySet());
+        assertEquals(Set.of(), unlisted, "dispatched but without its options in Ctl.OPTIONS (every option would be refused)");
         assertFalse(dispatched.isEmpty());
     }
 
