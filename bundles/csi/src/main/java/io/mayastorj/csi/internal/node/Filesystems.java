@@ -85,8 +85,10 @@ final class Filesystems {
 
     void mount(Path device, Path point, String fsType, List<String> flags, boolean readOnly) {
         for (String f : flags) {
-            if (MOUNT_FLAG_FORBIDDEN.contains(f.strip())) {
-                throw MayastorException.invalidArgument("mount flag '%s' is not allowed", f);
+            for (String one : f.split(",")) { // a flag of "rw,remount" is two to mount
+                if (MOUNT_FLAG_FORBIDDEN.contains(one.strip())) {
+                    throw MayastorException.invalidArgument("mount flag '%s' is not allowed", one.strip());
+                }
             }
         }
         List<String> options = new ArrayList<>(flags);

@@ -212,6 +212,16 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
         return fs;
     }
 
+    /**
+     * The file system was named by the StorageClass (the volume context), not asked by the caller: a
+     * disk or record that holds another is mounted as it is, with a warning. Before the node read
+     * that parameter it made ext4 whatever the class said, and the PV's attributes cannot be edited:
+     * refused, such a volume could never be staged or published again.
+     */
+    private static boolean namedByClass(VolumeCapability capability, Map<String, String> volumeContext) {
+        return capability.hasMount() && !volumeContext.getOrDefault("fsType", "").isBlank();
+    }
+
     private static boolean readOnlyMode(VolumeCapability capability) {
         VolumeCapability.AccessMode.Mode mode = capability.getAccessMode().getMode();
         return mode == VolumeCapability.AccessMode.Mode.SINGLE_NODE_READER_ONLY
@@ -253,21 +263,28 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
         VolumeCapability capability = request.getVolumeCapability();
         checkAccessMode(capability);
         String fsType = fsTypeOf(capability, request.getVolumeContextMap());
+        boolean byClass = namedByClass(capability, request.getVolumeContextMap());
         VolumeUri uri = VolumeUri.parse(request.getPublishContextMap().get("uri"));
         int ioTimeout = ioTimeout(request.getVolumeContextMap());
         Path staging = Path.of(request.getStagingTargetPath());
         locked(request.getVolumeId(), () -> {
-            stage(request.getVolumeId(), uri, staging, fsType, capability, ioTimeout);
+            stage(request.getVolumeId(), uri, staging, fsType, byClass, capability, ioTimeout);
             return null;
         });
         reply(response, NodeStageVolumeResponse.getDefaultInstance());
     }
 
-    private void stage(String volumeId, VolumeUri uri, Path staging, String fsType, VolumeCapability capability, int ioTimeout) {
+    private void stage(String volumeId, VolumeUri uri, Path staging, String fsType, boolean byClass, VolumeCapability capability,
+                       int ioTimeout) {
         Optional<StagedVolumes.Staged> before = staged.get(volumeId);
         if (before.isPresent() && !before.get().stagingPath().equals(staging.toString())) {
             throw MayastorException.alreadyExists("volume %s is staged at %s already, not at %s", volumeId,
                     before.get().stagingPath(), staging);
+        }
+        if (before.isPresent() && byClass && !before.get().block() && !before.get().fsType().equals(fsType)) {
+            LOG.log(Level.WARNING, "volume {0} is staged as {1}; its StorageClass names {2}: kept as it is", volumeId,
+                    before.get().fsType(), fsType);
+            fsType = before.get().fsType();
         }
         if (before.isPresent() && !before.get().fsType().equals(fsType)) {
             throw MayastorException.alreadyExists("volume %s is staged as %s already, not as %s", volumeId,
@@ -317,7 +334,7 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
                 before.map(StagedVolumes.Staged::device).orElse(""), fsType));
         boolean connectedBefore = attacher.problem(uri) == null;
         try {
-            attachAndMount(volumeId, uri, staging, fsType, capability, ioTimeout, there.isPresent());
+            attachAndMount(volumeId, uri, staging, fsType, byClass, capability, ioTimeout, there.isPresent());
         } catch (RuntimeException e) {
             // this call attached it and failed, or it retries a stage cut short (the plugin killed: kubelet
             // takes a final error on the retry for "not staged" and never unstages) and nothing uses the
@@ -336,8 +353,8 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
         }
     }
 
-    private void attachAndMount(String volumeId, VolumeUri uri, Path staging, String fsType, VolumeCapability capability,
-            int ioTimeout, boolean mounted) {
+    private void attachAndMount(String volumeId, VolumeUri uri, Path staging, String fsType, boolean byClass,
+            VolumeCapability capability, int ioTimeout, boolean mounted) {
         Path device = attacher.attach(uri, ioTimeout);
         staged.put(new StagedVolumes.Staged(volumeId, uri.text(), staging.toString(), device.toString(), fsType));
         if (fsType.isEmpty()) {
@@ -351,6 +368,11 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
         if (found.isEmpty()) {
             filesystems.make(device, fsType);
             LOG.log(Level.INFO, "volume {0}: made {1} on {2}", volumeId, fsType, device);
+        } else if (!found.get().equals(fsType) && byClass && Filesystems.SUPPORTED.contains(found.get())) {
+            LOG.log(Level.WARNING, "volume {0} holds a {1} file system; its StorageClass names {2}: mounted as it is",
+                    volumeId, found.get(), fsType);
+            fsType = found.get();
+            staged.put(new StagedVolumes.Staged(volumeId, uri.text(), staging.toString(), device.toString(), fsType));
         } else if (!found.get().equals(fsType)) {
             throw MayastorException.failedPrecondition("volume %s holds a %s file system, not %s: it is not formatted again",
                     volumeId, found.get(), fsType);
@@ -376,8 +398,9 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
             VolumeUri uri = VolumeUri.parse(s.get().uri());
             if (!s.get().device().isEmpty()) {
                 // still published somewhere: a disconnect would pull the device from under a pod's mount
+                String from = from(s.get());
                 for (MountTable.Mount m : mounts.read()) {
-                    if (!m.point().equals(staging.toString()) && ours(s.get(), m)) {
+                    if (!m.point().equals(staging.toString()) && ours(s.get(), m, from)) {
                         throw MayastorException.failedPrecondition("volume %s is still published at %s: unpublish it first",
                                 request.getVolumeId(), m.point());
                     }
@@ -408,6 +431,7 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
         VolumeCapability capability = request.getVolumeCapability();
         checkAccessMode(capability);
         String fsType = fsTypeOf(capability, request.getVolumeContextMap());
+        boolean byClass = namedByClass(capability, request.getVolumeContextMap());
         Path target = Path.of(request.getTargetPath());
         boolean readOnly = request.getReadonly() || readOnlyMode(capability);
         locked(request.getVolumeId(), () -> {
@@ -420,7 +444,7 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
             if (s.device().isEmpty()) {
                 throw MayastorException.failedPrecondition("volume %s is being staged; its device is not known yet", request.getVolumeId());
             }
-            if (!s.fsType().equals(fsType)) {
+            if (!s.fsType().equals(fsType) && !(byClass && !s.block())) {
                 throw MayastorException.alreadyExists("volume %s is staged as %s, not as %s", request.getVolumeId(),
                         s.block() ? "a block volume" : s.fsType(), fsType.isEmpty() ? "a block volume" : fsType);
             }
@@ -494,7 +518,11 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
     /** Nothing is mounted of the volume as recorded: no staging mount, no pod's bind. */
     private boolean unused(String volumeId) {
         Optional<StagedVolumes.Staged> s = staged.get(volumeId);
-        return s.isEmpty() || s.get().device().isEmpty() || mounts.read().stream().noneMatch(m -> ours(s.get(), m));
+        if (s.isEmpty() || s.get().device().isEmpty()) {
+            return true;
+        }
+        String from = from(s.get());
+        return mounts.read().stream().noneMatch(m -> ours(s.get(), m, from));
     }
 
     /** What mountinfo appends to the root of a bind whose file was unlinked (a device node the kernel removed). */
@@ -502,6 +530,15 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
 
     /** A mount of this volume: its file system, or a bind of its device file. */
     private boolean ours(StagedVolumes.Staged s, MountTable.Mount m) {
+        return ours(s, m, from(s));
+    }
+
+    /** What {@link #ours} compares a file system's mounts with (found once for a look over every mount). */
+    private String from(StagedVolumes.Staged s) {
+        return s.block() ? null : mountedFrom(s);
+    }
+
+    private boolean ours(StagedVolumes.Staged s, MountTable.Mount m, String from) {
         Path device = Path.of(s.device());
         if (s.block()) {
             // a bind of its device node; once the kernel removed the node, mountinfo shows "/NAME//deleted" —
@@ -510,7 +547,7 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
             return m.root().equals(root + DELETED) || m.root().equals(root) && attacher.device(VolumeUri.parse(s.uri()))
                     .map(d -> d.getFileName().equals(device.getFileName())).orElse(false);
         }
-        return m.device().equals(mountedFrom(s)) && m.root().equals("/");
+        return m.device().equals(from) && m.root().equals("/");
     }
 
     /**
@@ -519,7 +556,12 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
      * staging mount of the recorded device says which it was — so they can still be unmounted.
      */
     private String mountedFrom(StagedVolumes.Staged s) {
-        String now = majorMinor(Path.of(s.device()));
+        // the name's device only while the volume's own controller holds it: after a reboot the record
+        // names what another volume attached first may have got, and that one's mounts are not this one's
+        Path device = Path.of(s.device());
+        boolean itsOwn = attacher.device(VolumeUri.parse(s.uri())).map(d -> d.getFileName().equals(device.getFileName()))
+                .orElse(false);
+        String now = itsOwn ? majorMinor(device) : "?";
         if (!now.equals("?")) {
             return now;
         }

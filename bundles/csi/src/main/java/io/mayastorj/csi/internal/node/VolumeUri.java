@@ -51,7 +51,10 @@ public record VolumeUri(String protocol, String host, int port, String target, i
                 throw MayastorException.invalidArgument("the volume's uri '%s': LUN '%s' is not a number", text, parts[1]);
             }
         }
-        return new VolumeUri(scheme, u.getHost(), u.getPort(), parts[0], lun, uuid, text.strip());
+        // an IPv6 literal without its brackets: as nvme connect's -a and sysfs's traddr= have it
+        String host = u.getHost().startsWith("[") && u.getHost().endsWith("]")
+                ? u.getHost().substring(1, u.getHost().length() - 1) : u.getHost();
+        return new VolumeUri(scheme, host, u.getPort(), parts[0], lun, uuid, text.strip());
     }
 
     public boolean nvmf() {
@@ -60,6 +63,6 @@ public record VolumeUri(String protocol, String host, int port, String target, i
 
     /** host:port, as iscsiadm's portal. */
     public String portal() {
-        return host + ":" + port;
+        return (host.contains(":") ? "[" + host + "]" : host) + ":" + port;
     }
 }

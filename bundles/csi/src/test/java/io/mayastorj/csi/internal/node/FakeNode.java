@@ -259,6 +259,18 @@ final class FakeNode implements Commands {
         return ok(c, "");
     }
 
+    /** The node rebooted: no mounts, no controllers or sessions, no disks; the kernel names devices from 0 again. */
+    void reboot() throws IOException {
+        mountinfo.subList(1, mountinfo.size()).clear();
+        writeMountinfo();
+        for (String dir : List.of("sys/class/nvme", "sys/class/nvme-subsystem", "sys/class/iscsi_session", "sys/class/block", "dev")) {
+            delete(root.resolve(dir));
+            Files.createDirectories(root.resolve(dir));
+        }
+        nextNvme = 0;
+        nextSession = 1;
+    }
+
     /** devtmpfs unlinked /dev/NAME: a bind of it shows its root as the kernel does then, "/NAME//deleted". */
     void deviceNodeRemoved(String name) {
         for (int i = 0; i < mountinfo.size(); i++) {

@@ -298,6 +298,16 @@ class NodeServiceTest {
         assertEquals(List.of(), node.ran, "nothing was run for a request refused");
     }
 
+    /** Review finding: mount flags were checked whole, so "rw,remount" (two to mount) passed. */
+    @Test
+    void aForbiddenMountFlagInsideAListIsRefused() {
+        VolumeCapability remount = mount("ext4").toBuilder().setMount(VolumeCapability.MountVolume.newBuilder().setFsType("ext4")
+                .addMountFlags("noatime").addMountFlags("rw,remount")).build();
+        MayastorException e = refused(() -> call(service::nodeStageVolume, stage("v1", URI, remount)));
+        assertEquals("mount flag 'remount' is not allowed", e.getMessage());
+        assertTrue(node.ran.stream().noneMatch(c -> c.startsWith("mount ")), node.ran.toString());
+    }
+
     @Test
     void aMountPointInUseByAnotherVolumeIsLeftAlone() throws Exception {
         Files.createDirectories(staging);
@@ -499,6 +509,32 @@ class NodeServiceTest {
     }
 
     /**
+     * Review finding: after a reboot a volume's record (on the host's disk) names the device it had;
+     * another volume attached first took that name, and its mounts (major:minor of the name now)
+     * were taken for the first volume's — whose NodeUnstage (its pod was deleted while the node was
+     * down) was refused as still published until the other volume went. A recorded device counts
+     * only while the volume's own controller holds it.
+     */
+    @Test
+    void afterARebootAnotherVolumesMountsOnTheRecordedNameAreNotThisOnes() throws Exception {
+        call(service::nodeStageVolume, stage("v1", URI, mount("ext4")));
+        call(service::nodePublishVolume, publish("v1", mount("ext4"), false));
+        node.reboot();
+        String otherNqn = "nqn.2019-05.io.openebs:3f1c6e2a-0000-4000-8000-000000000002";
+        Path otherStaging = dir.resolve("other-staging");
+        call(service::nodeStageVolume, NodeStageVolumeRequest.newBuilder().setVolumeId("v2")
+                .setStagingTargetPath(otherStaging.toString())
+                .putPublishContext("uri", "nvmf://10.0.2.2:8420/" + otherNqn + "?uuid=3f1c6e2a-0000-4000-8000-000000000002")
+                .setVolumeCapability(mount("ext4")).putVolumeContext("ioTimeout", "15").build());
+        assertTrue(node.mountPoints().contains(otherStaging.toString()));
+        call(service::nodeUnpublishVolume, NodeUnpublishVolumeRequest.newBuilder().setVolumeId("v1")
+                .setTargetPath(target.toString()).build());
+        call(service::nodeUnstageVolume, NodeUnstageVolumeRequest.newBuilder().setVolumeId("v1")
+                .setStagingTargetPath(staging.toString()).build());
+        assertTrue(node.mountPoints().contains(otherStaging.toString()), "the other volume stays mounted");
+    }
+
+    /**
      * Review finding (of the fix above): a block volume attached again under a new name (the follower
      * reconnected after the kernel removed the old head) had its record moved to the new name by a
      * second pod's publish while the first pod still held the old, removed one: that pod's bind was
@@ -676,6 +712,35 @@ class NodeServiceTest {
         assertTrue(node.ran.contains("mkfs.xfs -q " + device), node.ran.toString());
         assertTrue(node.ran.contains("mount -t xfs " + device + " " + staging), node.ran.toString());
         call(service::nodePublishVolume, publish("v1", mount("ext4"), false).toBuilder().putVolumeContext("fsType", "xfs").build());
+    }
+
+    /**
+     * Review finding: a volume made before the node read the StorageClass's fsType holds ext4 whatever
+     * its class said, and its PV's attributes (fsType=xfs) cannot be edited: every publish of it
+     * staged was ALREADY_EXISTS and every stage FAILED_PRECONDITION — it could never be used again.
+     * What the disk or the record holds is mounted when only the class named another; a file system
+     * the caller asks for in the capability is still held to.
+     */
+    @Test
+    void aFileSystemOtherThanTheClassNamesIsMountedAsItIs() {
+        call(service::nodeStageVolume, stage("v1", URI, mount("ext4")));
+        call(service::nodePublishVolume, publish("v1", mount("ext4"), false).toBuilder().putVolumeContext("fsType", "xfs").build());
+        call(service::nodeStageVolume, stage("v1", URI, mount("ext4")).toBuilder().putVolumeContext("fsType", "xfs").build());
+
+        Path device = node.root.resolve("dev/nvme1n1");
+        node.formatted(device, "ext4");
+        staging = dir.resolve("staging2");
+        String uri2 = URI.replace("000000000001", "000000000002");
+        node.ran.clear();
+        call(service::nodeStageVolume, stage("v2", uri2, mount("ext4")).toBuilder().putVolumeContext("fsType", "xfs").build());
+        assertFalse(node.ran.stream().anyMatch(c -> c.startsWith("mkfs")), node.ran.toString());
+        assertTrue(node.ran.contains("mount -t ext4 " + device + " " + staging), node.ran.toString());
+
+        node.formatted(node.root.resolve("dev/nvme2n1"), "ext4");
+        staging = dir.resolve("staging3");
+        MayastorException e = refused(() -> call(service::nodeStageVolume, stage("v3", URI.replace("000000000001", "000000000003"),
+                mount("xfs"))));
+        assertEquals(ErrorKind.FAILED_PRECONDITION, e.kind(), "asked in the capability: " + e.getMessage());
     }
 
     @Test
