@@ -222,6 +222,57 @@ class ControlPlaneTest {
     }
 
     /**
+     * Review finding: a pass that could not list the nexus's node wrote the status without its nexus,
+     * and with it went the last writer: the volume unpublished meanwhile, the pass that reached the
+     * node again destroyed its nexus unread, and the replica whose child it had faulted stayed in sync
+     * in the record — a copy that missed writes, which a later placement could keep over the one with
+     * them. The nexus stays in the status (state unknown, no URI) while its node cannot be reached.
+     */
+    @Test
+    void aFaultSeenByNoPassIsStillReadWhenTheNexussNodeAnswersAgainAfterAnUnpublish() throws Exception {
+        start("mayastor-control-frozen", 66, List.of("cz1", "cz2"), "--registration-interval-seconds", "1",
+                "--sync-period-seconds", "600", "--repair-grace-seconds", "600", "--switchover-grace-seconds", "600",
+                "--node-call-timeout-seconds", "2");
+        cluster.volumes().createVolume(CreateVolumeRequest.newBuilder().setName("frozen").setSize(SIZE).setReplicaCount(2)
+                .setThin(true).build());
+        cluster.awaitVolume("frozen", x -> x.getState().equals("healthy"), 30, "two replicas");
+        String uri = cluster.volumes().publishVolume(PublishVolumeRequest.newBuilder().setName("frozen").setNode("cz1").build())
+                .getDeviceUri();
+        cluster.awaitVolume("frozen", x -> x.getState().equals("healthy") && x.getChildrenCount() == 2, 30, "published");
+        BlockDevice volume = open(uri, "cz1");
+        Nexus nexus = cluster.nexuses("cz1").listNexus(ListNexusOptions.getDefaultInstance()).getNexusList(0);
+        String cz2Child = nexus.getChildrenList().stream().map(Child::getUri).filter(u -> u.contains("127.0.0.67"))
+                .findFirst().orElseThrow();
+        cluster.nexuses("cz1").faultNexusChild(FaultNexusChildRequest.newBuilder().setNexus(nexus.getUuid())
+                .setUri(cz2Child).build());
+        DmaBuffer block = buffers.allocate(4096);
+        try {
+            assertEquals(IoStatus.SUCCESS, BlockingIo.write(volume, block, 0, 0, 4096 / volume.blockSize(), Duration.ofSeconds(30)));
+        } finally {
+            block.release();
+        }
+        registry.destroy(volume.name());
+        cluster.freeze("cz1"); // before any pass read the fault (passes come every 600 s, or on events)
+        try {
+            cluster.awaitVolume("frozen", x -> x.getState().equals("offline"), 30, "its nexus's node cannot be listed");
+            assertTrue(!outOfSync(msv("frozen"), "cz2"), "no pass has marked it:\n" + msv("frozen"));
+            cluster.volumes().unpublishVolume(UnpublishVolumeRequest.newBuilder().setName("frozen").build());
+            assertTrue(msv("frozen").contains("state: \"unknown\"") || msv("frozen").contains("state: unknown"),
+                    "the nexus kept, its state unknown:\n" + msv("frozen"));
+        } finally {
+            cluster.thaw("cz1");
+        }
+        for (int i = 0; i < 300 && cluster.nexuses("cz1").listNexus(ListNexusOptions.getDefaultInstance()).getNexusListCount() > 0; i++) {
+            Thread.sleep(100);
+        }
+        assertEquals(0, cluster.nexuses("cz1").listNexus(ListNexusOptions.getDefaultInstance()).getNexusListCount(),
+                "its nexus destroyed once cz1 answers");
+        String status = msv("frozen");
+        assertTrue(outOfSync(status, "cz2"), "cz2's replica recorded behind:\n" + status);
+        assertTrue(!outOfSync(status, "cz1"), "cz1's replica, with every write, in sync:\n" + status);
+    }
+
+    /**
      * Review finding: a volume grown while one of its replicas' node was away grew from the live ones
      * alone and said so; the one away came back, could not grow (no room), and still counted: the
      * volume reported healthy and could never be published again (a replica smaller than the volume).

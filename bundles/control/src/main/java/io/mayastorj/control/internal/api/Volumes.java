@@ -276,8 +276,10 @@ public final class Volumes {
         // written now: the status must answer this spec; cleared before (an earlier call ran out of
         // time): the nexus gone is enough, whatever spec the status answers
         boolean wrote = changed[0];
-        return await(name, v -> v.getStatus() == null || (!wrote || answers(v, msv)) && v.getStatus().getNexus() == null,
-                "unpublished");
+        // a nexus on a node that cannot be reached is kept in the status (its children's states are read
+        // when the node is back, before it is destroyed): unpublished as far as this call can make it
+        return await(name, v -> v.getStatus() == null || (!wrote || answers(v, msv)) && (v.getStatus().getNexus() == null
+                || MayastorVolume.NEXUS_UNKNOWN.equals(v.getStatus().getNexus().getState())), "unpublished");
     }
 
     /**

@@ -95,7 +95,8 @@ public final class VolumeService extends VolumeRpcGrpc.VolumeRpcImplBase {
                 b.setState(Objects.toString(status.getState(), ""));
             }
             b.setReason(Objects.toString(status.getReason(), ""));
-            if (status.getNexus() != null) {
+            // a nexus kept while its node cannot be reached: its children's last states say nothing of now
+            if (status.getNexus() != null && !MayastorVolume.NEXUS_UNKNOWN.equals(status.getNexus().getState())) {
                 b.setDeviceUri(Objects.toString(status.getNexus().getDeviceUri(), ""));
                 for (MayastorVolume.Child c : status.getNexus().getChildren()) {
                     b.addChildren(VolumeChild.newBuilder().setUri(c.getUri()).setState(c.getState())

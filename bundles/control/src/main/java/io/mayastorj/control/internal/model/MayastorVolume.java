@@ -41,6 +41,8 @@ public class MayastorVolume extends CustomResource<MayastorVolume.Spec, Mayastor
     public static final String DEGRADED = "degraded";
     public static final String FAULTED = "faulted";
     public static final String OFFLINE = "offline";
+    /** The state of the nexus a volume had on a node that cannot be reached: what it does now is unknown. */
+    public static final String NEXUS_UNKNOWN = "unknown";
 
     /** What the volume is to be. */
     @JsonInclude(JsonInclude.Include.NON_NULL)

@@ -665,7 +665,20 @@ public final class VolumeOperator {
         // unpublished: what every replica holds, and never less than the volume had — a replica that is
         // away, or back smaller (its grow refused), must not lower the floor a republished nexus keeps
         long size = nexusSize[0] >= 0 ? nexusSize[0] : Math.max(has, live.isEmpty() ? 0 : Math.min(smallest, growNow ? bytes : has));
-        writeStatus(msv, state, reason, nexusStatus, replicas, size);
+        // the nexus the volume had, on a node this pass cannot list: kept, as "unknown" and without its
+        // URI. Cleared, the last writer was forgotten: the pass that reached the node again (after an
+        // unpublish meanwhile) destroyed its nexus unread, and a child it had faulted stayed recorded in
+        // sync — a copy that missed writes, later taken for a source, the one with them dropped
+        MayastorVolume.Nexus shown = nexusStatus;
+        MayastorVolume.Nexus had = old.getNexus();
+        if (shown == null && had != null && had.getNode() != null && !world.reachable(had.getNode())
+                && world.nodes.containsKey(had.getNode())) {
+            shown = new MayastorVolume.Nexus();
+            shown.setNode(had.getNode());
+            shown.setState(MayastorVolume.NEXUS_UNKNOWN);
+            shown.setChildren(had.getChildren());
+        }
+        writeStatus(msv, state, reason, shown, replicas, size);
         if (nexusFailed != null) {
             throw nexusFailed;
         }
@@ -1125,6 +1138,10 @@ public final class VolumeOperator {
         String name = msv.getMetadata().getName();
         World world = new World();
         String target = msv.getStatus() != null && msv.getStatus().getNexus() != null ? msv.getStatus().getNexus().getNode() : null;
+        if (target != null && msv.getSpec().getTargetNode() == null
+                && MayastorVolume.NEXUS_UNKNOWN.equals(msv.getStatus().getNexus().getState())) {
+            target = null; // unpublished: kept only to be read when its node is back, not waited for
+        }
         boolean nexusAway = target != null && !world.reachable(target) && world.nodes.containsKey(target);
         if (nexusAway) {
             // its nexus may still serve a host cut off from us: its replicas go once the node has been
@@ -1255,7 +1272,8 @@ public final class VolumeOperator {
         s.setObservedGeneration(msv.getMetadata().getGeneration()); // the spec this pass worked from
         s.setSize(replicas.isEmpty() ? null : size);
         s.setNexus(nexus);
-        s.setTargetNodes(nexus == null ? null : List.of(nexus.getNode()));
+        // a nexus kept while its node cannot be reached serves nothing this control plane knows of
+        s.setTargetNodes(nexus == null || MayastorVolume.NEXUS_UNKNOWN.equals(nexus.getState()) ? null : List.of(nexus.getNode()));
         s.setReplicas(replicas.isEmpty() ? null : replicas);
         MayastorVolume.Status old = msv.getStatus();
         s.setConditions(notReady != null ? Condition.ready(old == null ? null : old.getConditions(), false, notReady, reason)
