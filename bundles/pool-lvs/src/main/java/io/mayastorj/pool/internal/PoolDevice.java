@@ -22,6 +22,9 @@ import java.util.List;
 final class PoolDevice {
 
     static final Duration IO_TIMEOUT = Duration.ofSeconds(30);
+    /** Zeroing goes in write-zeroes of at most this many bytes, each given {@link #ZERO_STEP_TIMEOUT}. */
+    static final long ZERO_STEP = 1L << 30;
+    static final Duration ZERO_STEP_TIMEOUT = Duration.ofMinutes(5);
     private static final int ZERO_CHUNK = 1 << 20;
 
     final BlockDevice device;
@@ -77,11 +80,23 @@ final class PoolDevice {
     void zero(long offset, long length) throws IOException {
         long lba = offset / device.blockSize();
         long blocks = length / device.blockSize();
-        IoStatus status = BlockingIo.writeZeroes(device, lba, blocks, Duration.ofMinutes(10));
+        // a step at a time, each with its own deadline: a device without a fast write-zeroes (libata, many
+        // virtual disks) writes zeros at its own speed, and one request for a pool's whole data area, or a
+        // large thick replica's, ran out of a fixed deadline on every try — a destroy resumed at import
+        // then faulted the whole pool at every start
+        long step = ZERO_STEP / device.blockSize();
+        IoStatus status = IoStatus.SUCCESS;
+        long done = 0;
+        for (; done < blocks && status == IoStatus.SUCCESS; done += step) {
+            status = BlockingIo.writeZeroes(device, lba + done, Math.min(step, blocks - done), ZERO_STEP_TIMEOUT);
+        }
         if (status != IoStatus.UNSUPPORTED) {
             checked(status, "zeroing " + Sizes.human(length));
             return;
         }
+        done -= step; // the step refused, and what follows it: zero pages
+        lba += done;
+        blocks -= done;
         DmaBuffer zeros = buffers.allocate(ZERO_CHUNK);
         if (zeros == null) {
             throw new IOException("no buffer for zeroing");
@@ -89,9 +104,9 @@ final class PoolDevice {
         try {
             zeros.bytes().put(0, new byte[ZERO_CHUNK]);
             int chunkBlocks = ZERO_CHUNK / device.blockSize();
-            for (long done = 0; done < blocks; done += chunkBlocks) {
-                int n = (int) Math.min(chunkBlocks, blocks - done);
-                checked(BlockingIo.write(device, zeros, 0, lba + done, n, IO_TIMEOUT), "zeroing");
+            for (long at = 0; at < blocks; at += chunkBlocks) {
+                int n = (int) Math.min(chunkBlocks, blocks - at);
+                checked(BlockingIo.write(device, zeros, 0, lba + at, n, IO_TIMEOUT), "zeroing");
             }
         } finally {
             zeros.release();

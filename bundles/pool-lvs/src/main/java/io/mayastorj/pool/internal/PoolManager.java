@@ -608,6 +608,7 @@ public final class PoolManager {
      * lose a child by a plain call on another node.
      */
     public void destroyReplica(UUID uuid, boolean force) {
+        refuseWhileCreating(uuid); // before the pools' locks, which its create's commit holds
         for (Entry entry : pools()) {
             if (entry.store == null) {
                 continue;
@@ -624,6 +625,7 @@ public final class PoolManager {
             }
         }
         Replica replica = replica(uuid);
+        refuseWhileCreating(uuid); // and once found: its create may have begun meanwhile
         checkNoHosts(replica, force, "destroy");
         if (shares.status(replica.name()).isPresent()) {
             shares.unshare(replica.name());
@@ -648,6 +650,17 @@ public final class PoolManager {
                     + "once they end (try again)", uuid, stuck);
         }
         replica.pool.destroyReplica(uuid);
+    }
+
+    /**
+     * A replica is listed by its pool while its create commits, before it is registered: destroyed
+     * then, the create registered the closed replica after it — a dead bdev under its uuid (its I/O
+     * failed, retries NOT_FOUND) until a restart.
+     */
+    private synchronized void refuseWhileCreating(UUID uuid) {
+        if (creatingReplicas.contains(uuid)) {
+            throw MayastorException.unavailable("replica %s is being created: destroy it once its create has answered", uuid);
+        }
     }
 
     public Replica resizeReplica(UUID uuid, long size) {

@@ -153,6 +153,7 @@ final class GatedDevice implements BlockDevice {
             done.ioDone(io.mayastorj.core.bdev.IoStatus.SUCCESS, context);
             return;
         }
+        largestZeroes.accumulateAndGet(blocks, Math::max);
         io.mayastorj.core.bdev.IoStatus fail = failZeroes;
         if (fail != null) {
             done.ioDone(fail, context);
@@ -160,6 +161,9 @@ final class GatedDevice implements BlockDevice {
         }
         device.writeZeroes(lba, blocks, done, context);
     }
+
+    /** The most blocks one write-zeroes request asked for. */
+    final java.util.concurrent.atomic.AtomicLong largestZeroes = new java.util.concurrent.atomic.AtomicLong();
 
     /** While set, write-zeroes requests fail with this status (a device error under a destroy's zeroing). */
     volatile io.mayastorj.core.bdev.IoStatus failZeroes;

@@ -170,6 +170,27 @@ class LvStoreTest {
         assertEquals(List.of(R2), pool.replicas().stream().map(Replica::uuid).toList());
     }
 
+    /**
+     * Review finding: a pool's data area (and a thick replica's clusters, at destroy) was zeroed in one
+     * write-zeroes under a fixed 10-minute deadline: on a device that writes the zeros itself, a large
+     * pool's create failed on every try, and a destroy resumed at import faulted the pool at every
+     * start. Zeroing goes a step of at most 1 GiB at a time, each with its own deadline.
+     */
+    @Test
+    void zeroingGoesInStepsOfAtMostOneGibibyte() throws IOException {
+        fx.close();
+        fx = new PoolFixture(dir.resolve("big.img"), 3L << 30); // sparse
+        GatedDevice gated = new GatedDevice(fx.device);
+        pool = LvStore.create("p0", POOL, gated, 4 * MIB, fx.buffers);
+        pool.createReplica(R1, "thick", 2L << 30, false, "");
+        pool.destroyReplica(R1);
+        long steps = gated.largestZeroes.get() * fx.device.blockSize();
+        assertTrue(steps <= PoolDevice.ZERO_STEP, "a write-zeroes of " + steps + " bytes");
+        assertTrue(steps >= PoolDevice.ZERO_STEP / 2, "the pool and the replica were zeroed in large steps: " + steps);
+        reimport();
+        assertEquals(0, pool.usedBytes());
+    }
+
     @Test
     void badReplicaRequestsAreRefused() {
         pool = create(MIB);

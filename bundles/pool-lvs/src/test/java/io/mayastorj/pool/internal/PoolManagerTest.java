@@ -366,6 +366,40 @@ class PoolManagerTest {
         assertTrue(pools.find("p1").store().orElseThrow().replicas().isEmpty(), "nothing made on p1");
     }
 
+    /**
+     * Review finding: a destroy that came while the replica's create was committing (listed by its
+     * pool, not yet registered) closed and destroyed it, and the create then registered it: a dead
+     * bdev under the uuid (I/O failed, retries NOT_FOUND) until the node restarted. The destroy is
+     * refused until the create has answered.
+     */
+    @Test
+    void aReplicaIsNotDestroyedWhileItsCreateIsCommitting() throws Exception {
+        HeldDisk held = heldPool("p0");
+        held.hold = true;
+        java.util.concurrent.CompletableFuture<Replica> create = java.util.concurrent.CompletableFuture.supplyAsync(
+                () -> pools.createReplica("p0", R1, "r1", MIB, false));
+        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(10);
+        while (held.held.isEmpty()) {
+            assertTrue(System.nanoTime() < deadline, "the create's commit never came");
+            Thread.sleep(5);
+        }
+        java.util.concurrent.CompletableFuture<Void> destroy = java.util.concurrent.CompletableFuture.runAsync(
+                () -> pools.destroyReplica(R1), r -> new Thread(r).start()); // not behind the create on the common pool
+        try {
+            java.util.concurrent.ExecutionException e = assertThrows(java.util.concurrent.ExecutionException.class,
+                    () -> destroy.get(5, java.util.concurrent.TimeUnit.SECONDS), "refused at once, not queued behind the create");
+            assertEquals("replica " + R1 + " is being created: destroy it once its create has answered", e.getCause().getMessage());
+        } finally {
+            held.hold = false;
+            held.held.forEach(Runnable::run);
+        }
+        Replica made = create.get(10, java.util.concurrent.TimeUnit.SECONDS);
+        assertTrue(!made.isClosed() && registry.lookup(R1.toString()).isPresent(), "made, open and registered");
+        pools.destroyReplica(R1);
+        assertTrue(registry.lookup(R1.toString()).isEmpty());
+        assertTrue(pools.find("p0").store().orElseThrow().replicas().isEmpty());
+    }
+
     @Test
     void aReplicaWhoseWriteTheDeviceStillHasIsNotDestroyedUntilItEnds() throws Exception {
         HeldDisk disk = heldPool("p0");
