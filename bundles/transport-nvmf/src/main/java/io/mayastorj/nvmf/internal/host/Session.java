@@ -346,32 +346,54 @@ final class Session implements HostQueue.CloseListener {
                     r.cdw12 = bytes / 4 - 1;
                     r.cdw13 = LbaStatus.ATYPE_ALLOCATED << 24; // RL 0: to the end of the namespace
                 }, data, bytes, HostRequest.Data.TO_HOST, "Get LBA Status");
-                ByteBuffer answer = data.bytes();
-                long reportedCount = LbaStatus.count(answer) & 0xFFFF_FFFFL; // unsigned
-                int count = (int) Math.min(reportedCount, (bytes - LbaStatus.HEADER) / LbaStatus.DESCRIPTOR);
-                long before = next;
-                for (int i = 0; i < count; i++) {
-                    long start = LbaStatus.start(answer, i);
-                    long length = LbaStatus.length(answer, i);
-                    if (start < 0 || start >= identity.blockCount() || length > identity.blockCount() - start) {
-                        // a report outside the namespace (a target's bug): nothing of it is believed
-                        throw new IOException("Get LBA Status reported " + length + " blocks at " + Long.toUnsignedString(start)
-                                + ", outside the namespace's " + identity.blockCount());
-                    }
-                    ranges.reported(start, length);
-                    next = Math.max(next, start + length);
-                }
-                if (LbaStatus.complete(answer) || count == 0) {
+                long after = absorbReport(data.bytes(), (bytes - LbaStatus.HEADER) / LbaStatus.DESCRIPTOR, slba,
+                        identity.blockCount(), ranges);
+                if (after < 0) {
                     return;
                 }
-                if (next == before) {
-                    // incomplete, and asked again it would say the same: what lies past it is not known
-                    throw new IOException("Get LBA Status did not move on past block " + before);
-                }
+                next = after;
+            }
+            if (next < identity.blockCount()) {
+                throw new IOException("Get LBA Status still incomplete at block " + next + " after " + (1 << 20) + " commands");
             }
         } finally {
             data.release();
         }
+    }
+
+    /**
+     * Takes one Get LBA Status answer asked from block {@code from} into {@code ranges}: -1 when it
+     * covers the rest of the namespace, else the block to ask from next. More is to come when the
+     * target says so, said more than the buffer holds ({@code fit} descriptors), or gave no indication
+     * with the buffer full: taken for complete, the map lacks what it never saw, and a thin rebuild
+     * from this replica skips (or zeroes) data it holds. An answer outside the namespace, or one
+     * incomplete that does not move on, is an IOException.
+     */
+    static long absorbReport(ByteBuffer answer, int fit, long from, long blockCount, AllocationMap ranges) throws IOException {
+        long reportedCount = LbaStatus.count(answer) & 0xFFFF_FFFFL; // unsigned
+        int count = (int) Math.min(reportedCount, fit);
+        long next = from;
+        for (int i = 0; i < count; i++) {
+            long start = LbaStatus.start(answer, i);
+            long length = LbaStatus.length(answer, i);
+            if (start < 0 || start >= blockCount || length > blockCount - start) {
+                // a report outside the namespace (a target's bug): nothing of it is believed
+                throw new IOException("Get LBA Status reported " + length + " blocks at " + Long.toUnsignedString(start)
+                        + ", outside the namespace's " + blockCount);
+            }
+            ranges.reported(start, length);
+            next = Math.max(next, start + length);
+        }
+        boolean more = !LbaStatus.complete(answer) || reportedCount > count || LbaStatus.condition(answer) == 0 && count == fit;
+        if (!more) {
+            return -1;
+        }
+        if (next == from) {
+            // incomplete, and asked again it would say the same: what lies past it is not known
+            throw new IOException("Get LBA Status " + (count == 0 ? "reported nothing and not the end" : "did not move on")
+                    + " past block " + from);
+        }
+        return next;
     }
 
     /** An admin command, waited for; a non-success status is an IOException naming the command. */

@@ -117,6 +117,11 @@ public final class LbaStatus {
         return data.order(ByteOrder.LITTLE_ENDIAN).getInt(OFF_NLSD);
     }
 
+    /** The completion condition (CMPC): 0 no indication, 1 more descriptors are available, 2 the range is covered. */
+    public static int condition(ByteBuffer data) {
+        return data.get(OFF_CMPC) & 0xFF;
+    }
+
     public static boolean complete(ByteBuffer data) {
         return (data.get(OFF_CMPC) & 0xFF) != CMPC_INCOMPLETE;
     }
