@@ -246,6 +246,14 @@ public final class Volumes {
             if (node.equals(spec.getTargetNode())) {
                 return false;
             }
+            NodeRegistry.NodeState from = registry.node(spec.getTargetNode()).orElse(null);
+            if (from == null || !from.online()) {
+                // its nexus cannot hand over (ANA change, a clean shutdown) and may still serve a host cut off from
+                // us: a second nexus beside it is what the switch-over's grace and nexus records guard against
+                throw MayastorException.failedPrecondition("volume %s: its nexus's node %s is offline, so it cannot hand "
+                        + "over; the switch-over moves the nexus once that node has been silent for its grace", name,
+                        spec.getTargetNode());
+            }
             spec.setTargetNode(node);
             return true;
         });

@@ -105,6 +105,23 @@ class VolumesTest {
         assertEquals("the operator wrote this meanwhile", read("v").getStatus().getReason(), "the status write stands");
     }
 
+    /**
+     * Review finding: a move checked the new node only; with the nexus's node offline, the next pass
+     * made a nexus on the new node beside the old one (which may still serve a host cut off from
+     * us), without the switch-over's grace or its nexus records. Refused: the switch-over decides.
+     */
+    @Test
+    void aMoveAwayFromAnOfflineNexusNodeIsRefused() {
+        published("v");
+        registry.register("s2", "127.0.0.12:10124", "nqn.2014-08.org.nvmexpress:uuid:s2", true);
+        MayastorException e = org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(Duration.ofSeconds(10),
+                () -> assertThrows(MayastorException.class, () -> volumes.move("v", "s2")));
+        assertEquals(ErrorKind.FAILED_PRECONDITION, e.kind(), e.getMessage());
+        assertEquals("volume v: its nexus's node s1 is offline, so it cannot hand over; the switch-over moves the nexus once "
+                + "that node has been silent for its grace", e.getMessage());
+        assertEquals("s1", read("v").getSpec().getTargetNode(), "the spec is left as it was");
+    }
+
     @Test
     void theChangeIsDecidedAgainOnWhatIsThereNow() {
         published("v");
