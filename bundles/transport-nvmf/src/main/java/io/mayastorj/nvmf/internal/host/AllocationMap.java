@@ -23,10 +23,19 @@ final class AllocationMap {
     /** The namespace's size when the map was made: a namespace grown since may hold data beyond it. */
     private final long coveredBlocks;
 
+    /** The most units a map tracks (2 MiB of bits): a coarser unit beyond, which can only say "holds data" more often. */
+    static final long MAX_UNITS = 1L << 24;
+
     AllocationMap(long blockCount, long unitBlocks) {
         this.coveredBlocks = blockCount;
-        this.unit = unitBlocks;
-        this.units = (blockCount + unitBlocks - 1) / unitBlocks;
+        // the unit comes from the target (TLBAAG): a unit of 1 block on a 4 TiB namespace was 1 GiB of heap,
+        // and past 2^37 units the array size wrapped
+        long u = Math.max(1, unitBlocks);
+        while ((blockCount + u - 1) / u > MAX_UNITS) {
+            u *= 2;
+        }
+        this.unit = u;
+        this.units = (blockCount + u - 1) / u;
         this.words = new long[(int) ((units + 63) / 64)];
     }
 

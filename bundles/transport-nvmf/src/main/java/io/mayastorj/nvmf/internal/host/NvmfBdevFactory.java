@@ -167,7 +167,13 @@ public final class NvmfBdevFactory implements BdevFactory, Host {
             throw MayastorException.failedPrecondition("%s: namespace 1 has uuid %s, not %s", name,
                     session.identity().uuid(), expected);
         }
-        NvmfBdev bdev = new NvmfBdev(name, this, session);
+        NvmfBdev bdev;
+        try {
+            bdev = new NvmfBdev(name, this, session);
+        } catch (RuntimeException e) {
+            session.close(); // or its sockets and keep-alives stay for good
+            throw e;
+        }
         sink.bdev = bdev;
         bdevs.add(bdev);
         return bdev;

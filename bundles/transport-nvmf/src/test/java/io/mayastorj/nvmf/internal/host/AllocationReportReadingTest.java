@@ -68,4 +68,20 @@ class AllocationReportReadingTest {
         assertEquals(3L * UNIT, Session.absorbReport(answer(2, 0, 2, 1, 2), 2, 0, BLOCKS, map));
         assertEquals(-1, Session.absorbReport(answer(1, 0, 2, 1), 2, 0, BLOCKS, map), "not full: the end");
     }
+
+    /**
+     * Review finding: the map was sized from the target's allocation unit (TLBAAG): a unit of one
+     * block on a 4 TiB namespace was 1 GiB of heap, and larger namespaces wrapped the array size.
+     * The unit grows instead; a coarser map can only say "holds data" more often.
+     */
+    @Test
+    void aTinyUnitOnAHugeNamespaceMakesACoarserMapNotAHugeOne() throws IOException {
+        long blocks = 1L << 43; // 4 PiB of 512-byte blocks
+        AllocationMap map = new AllocationMap(blocks, 1);
+        assertTrue(map.unit() >= blocks / AllocationMap.MAX_UNITS, "unit " + map.unit());
+        map.reported(blocks - 1, 1);
+        map.loaded();
+        assertTrue(map.holdsData(blocks - 1, 1));
+        assertFalse(map.holdsData(0, 1));
+    }
 }
