@@ -44,6 +44,9 @@ final class NvmfBdev extends BlockDeviceBase implements HostQueue.IoSink {
     private volatile String lastError;
     private final AtomicInteger reconnects = new AtomicInteger();
     private long retryMillis = FIRST_RETRY_MILLIS;
+    /** When the session now in use was attached: one lost soon after does not start the back-off over. */
+    private volatile long attachedNanos;
+    private static final long STABLE_NANOS = TimeUnit.SECONDS.toNanos(10);
     private int attempts;
 
     /** An I/O that found every slot taken: submitted when one frees (allocates; only under overload). */
@@ -108,6 +111,7 @@ final class NvmfBdev extends BlockDeviceBase implements HostQueue.IoSink {
     }
 
     private void attach(Session live) {
+        attachedNanos = System.nanoTime();
         session = live;
         queues = live.ioQueues().toArray(NONE);
         live.onFailure(why -> lost(live, why)); // last: a session that failed already is lost at once, as itself
@@ -389,8 +393,13 @@ final class NvmfBdev extends BlockDeviceBase implements HostQueue.IoSink {
         }
         LOG.log(Level.WARNING, "{0}: lost the connection ({1}); reconnecting", name(), why);
         synchronized (this) {
-            retryMillis = FIRST_RETRY_MILLIS;
-            attempts = 0;
+            if (System.nanoTime() - attachedNanos >= STABLE_NANOS) {
+                // a session that held: retried at once. One that died soon after connecting (a target closing queues
+                // on the first I/O, a timeout below its latency) backs off, or it reconnected every 250 ms for ever —
+                // each time a reattachment for the nexus, the I/O in flight failed, the allocation report read again
+                retryMillis = FIRST_RETRY_MILLIS;
+                attempts = 0;
+            }
         }
         scheduleReconnect();
     }
