@@ -151,7 +151,10 @@ abstract class FileBdev extends BlockDeviceBase {
 
     /** Whether a flush may go through the ring or aio context (else {@link #syncOnHelper}). */
     protected final boolean asyncFlush() {
-        return asyncFlush;
+        // buffered writes on a disk: one fdatasync at a time, each outcome recorded before the next — the kernel
+        // reports a writeback error to one fdatasync only, and a second flush reaped first on another ring
+        // succeeded over the lost pages (files in memory have no writeback to lose)
+        return asyncFlush && (direct || inMemory);
     }
 
     /**

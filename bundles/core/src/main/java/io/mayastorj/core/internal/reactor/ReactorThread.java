@@ -315,9 +315,13 @@ public final class ReactorThread extends Thread implements Reactor {
     }
 
     private void runTasks() {
+        // the tasks posted so far, not those they post: a chain that posts its next step (a rebuild's or an
+        // EXTENDED COPY's copy over a device that answers at once) held the reactor — its sockets, pollers and
+        // timers (NVMe/TCP keep-alive checks) — for the whole copy
+        long budget = tasks.size() + (overflow.isEmpty() ? 0 : overflow.size());
         Runnable task;
         long run = 0;
-        while ((task = tasks.poll()) != null || (task = overflow.poll()) != null) {
+        while (run < budget && ((task = tasks.poll()) != null || (task = overflow.poll()) != null)) {
             run++;
             try {
                 task.run();

@@ -76,6 +76,35 @@ class ReactorGroupImplTest {
         assertFalse(cancelledRan.isDone());
     }
 
+    /**
+     * Review finding: a turn ran the tasks its tasks posted too, so a chain posting its next step (a
+     * copy over a device that answers at once) held the reactor for the whole chain: no timer, no
+     * poller, no socket — an NVMe/TCP controller's keep-alive check then found its host silent.
+     */
+    @Test
+    void aTaskChainDoesNotHoldTheReactorsTimers() throws Exception {
+        Reactor reactor = group.reactors().get(0);
+        long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(2);
+        CompletableFuture<Void> chainDone = new CompletableFuture<>();
+        Runnable[] step = new Runnable[1];
+        step[0] = () -> {
+            if (System.nanoTime() < end) {
+                reactor.execute(step[0]);
+            } else {
+                chainDone.complete(null);
+            }
+        };
+        long start = System.nanoTime();
+        CompletableFuture<Long> fired = new CompletableFuture<>();
+        reactor.execute(() -> {
+            reactor.schedule(10, TimeUnit.MILLISECONDS, () -> fired.complete(System.nanoTime()));
+            reactor.execute(step[0]);
+        });
+        long elapsed = TimeUnit.NANOSECONDS.toMillis(fired.get(5, TimeUnit.SECONDS) - start);
+        assertTrue(elapsed < 500, "the 10 ms timer fired after " + elapsed + " ms");
+        chainDone.get(5, TimeUnit.SECONDS);
+    }
+
     @Test
     void aRegisteredChannelIsServedWhenReady() throws Exception {
         Reactor reactor = group.reactors().get(0);
