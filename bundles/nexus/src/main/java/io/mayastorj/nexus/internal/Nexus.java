@@ -1033,6 +1033,10 @@ public final class Nexus extends BlockDeviceBase {
      * nothing records which of the new blocks it missed. The record is saved with the new size.
      */
     void growTo(long newBlocks) {
+        if (destroyed) {
+            // a resize that found the nexus before a destroy: its record would overwrite the clean one
+            throw MayastorException.notFound("nexus %s is being destroyed", name());
+        }
         if (newBlocks < blockCount()) {
             throw MayastorException.invalidArgument("nexus %s is %d blocks; it cannot shrink to %d", name(), blockCount(), newBlocks);
         }
@@ -1160,7 +1164,9 @@ public final class Nexus extends BlockDeviceBase {
 
     /** The rebuild of {@code c} finished: it is in sync now. Control thread. */
     void rebuilt(Child c, Rebuild r) {
-        if (c.rebuild != r || c.state != Child.State.REBUILDING) {
+        // once the nexus is being destroyed, its shutdown flushed only the children then in sync: one whose
+        // rebuild ends now took writes that flush did not cover, and must not be recorded healthy and clean
+        if (c.rebuild != r || c.state != Child.State.REBUILDING || destroyed) {
             return;
         }
         c.moveTo(Child.State.ONLINE, Child.Reason.NONE, "");
@@ -1330,6 +1336,16 @@ public final class Nexus extends BlockDeviceBase {
     /** The record at shutdown: clean, deleted ({@code forget}), or left as it is ({@code unclean} says why). Control thread. */
     private void lastRecord(boolean forget, String unclean) {
         lastRecordDone = true;
+        for (Child c : children) {
+            // a child whose device reconnected since it was opened (its node restarted while the nexus was idle,
+            // losing writes it had not flushed) is noticed at its next answer; at shutdown there is none, and the
+            // clean record called it healthy — the next nexus trusted it. Out of the record, it is rebuilt
+            if (c.state == Child.State.ONLINE && reattached(c)) {
+                c.moveTo(Child.State.FAULTED, Child.Reason.UNREACHABLE, "reconnected since it was opened: not trusted");
+                LOG.log(Level.WARNING, "nexus {0}: child {1} reconnected since it was opened: recorded out of sync", name(),
+                        c.uri);
+            }
+        }
         try {
             if (fenced) {
                 LOG.log(Level.INFO, "nexus {0}: its record belongs to the nexus that took over; left as that one wrote it", name());

@@ -208,6 +208,28 @@ class NexusTest {
         assertSameData(a, b);
     }
 
+    /**
+     * Review finding (of the fix above): the reconnect was noticed only at the child's next answer;
+     * a nexus destroyed while idle (a move, an unpublish) flushed both children and wrote a clean
+     * record calling b healthy, and the next nexus trusted b, which lacked the acknowledged write.
+     */
+    @Test
+    void aChildThatReconnectedIsNotRecordedHealthyAtShutdown() throws Exception {
+        child("a");
+        FaultyDevice b = child("b");
+        manager().create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
+        assertEquals(IoStatus.SUCCESS, write(nexus(), 0, 8, 1));
+        assertEquals(IoStatus.SUCCESS, BlockingIo.flush(nexus(), T));
+        assertEquals(IoStatus.SUCCESS, write(nexus(), 0, 8, 2)); // acknowledged by both, not flushed
+        assertEquals(IoStatus.SUCCESS, write(b, 0, 8, 1)); // b's node restarted without it; b reconnected
+        b.reattached++;
+        manager.destroy("vol");
+        NexusRecord record = store.load(ID).orElseThrow().record();
+        assertTrue(record.cleanShutdown(), "destroyed: clean");
+        assertEquals(List.of(true, false), record.children().stream().map(NexusRecord.ChildRecord::healthy).toList(),
+                "a healthy, b not: " + record.children());
+    }
+
     @Test
     void writesReachEveryChildAndReadsComeBack() throws Exception {
         FaultyDevice a = child("a");
