@@ -109,8 +109,11 @@ public final class ControlPlane {
             reconciler.handle(VOLUME, volumes::reconcile,
                     () -> store.list(MayastorVolume.class).forEach(v -> reconciler.enqueue(VOLUME, v.getMetadata().getName())));
             reconciler.handle(SWEEP, ignored -> {
-                volumes.sweep();
-                pools.sweep();
+                try {
+                    volumes.sweep();
+                } finally {
+                    pools.sweep(); // whatever the volumes' sweep met: it once stopped this one for good
+                }
             }, () -> reconciler.enqueue(SWEEP, SWEEP));
             store.addListener((kind, name) -> {
                 if (kind == MayastorPool.class) {

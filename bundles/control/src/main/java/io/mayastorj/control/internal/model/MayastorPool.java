@@ -3,6 +3,8 @@ package io.mayastorj.control.internal.model;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import io.fabric8.crd.generator.annotation.AdditionalPrinterColumn;
 import io.fabric8.generator.annotation.Required;
+import io.fabric8.generator.annotation.Size;
+import io.fabric8.generator.annotation.ValidationRule;
 import io.fabric8.kubernetes.api.model.Namespaced;
 import io.fabric8.kubernetes.client.CustomResource;
 import io.fabric8.kubernetes.model.annotation.Group;
@@ -39,9 +41,14 @@ public class MayastorPool extends CustomResource<MayastorPool.Spec, MayastorPool
 
     /** The node and its one disk (a URI, or a bare path meaning uring). */
     public static class Spec {
+        // made on its node, a pool stays there: an edit made a second pool elsewhere and orphaned the first with
+        // its replicas (the API server refuses the change; `ctl apply` refuses it in ResourceService)
         @Required
+        @ValidationRule(value = "self == oldSelf", message = "a pool's node cannot change: delete it and create it again")
         private String node;
         @Required
+        @Size(max = 1) // one disk a pool (and a bound on the rule's cost, which the API server estimates)
+        @ValidationRule(value = "self == oldSelf", message = "a pool's disks cannot change: delete it and create it again")
         private List<String> disks = new ArrayList<>();
 
         public String getNode() {

@@ -699,9 +699,9 @@ public final class VolumeOperator {
             return msv;
         }
         for (Live r : live) {
-            if (behind.contains(r.uuid())) {
-                status.getReplicas().stream().filter(x -> x.getNode().equals(r.node())).forEach(x -> x.setOutOfSync(Boolean.TRUE));
-            }
+            // marked, or cleared (a switch-over's record calls it in sync: see switchOverTarget)
+            Boolean mark = behind.contains(r.uuid()) ? Boolean.TRUE : null;
+            status.getReplicas().stream().filter(x -> x.getNode().equals(r.node())).forEach(x -> x.setOutOfSync(mark));
         }
         return store.updateStatus(msv); // the away entries were marked in place by switchOverTarget
     }
@@ -744,8 +744,12 @@ public final class VolumeOperator {
         }
         Set<String> inSync = record.get().inSync();
         Live chosen = null;
+        // the record decides, not the status's marks: it is written before any write that depends on it is
+        // acknowledged, and a child the nexus faulted leaves it first; a mark is only as new as the last pass,
+        // and a rebuild that ended after it (the nexus then died) left the one live copy marked, the volume
+        // waiting for the dead node for ever
         for (Live r : live) {
-            if (inSync.contains(r.uuid().toLowerCase(Locale.ROOT)) && !behind.contains(r.uuid())
+            if (inSync.contains(r.uuid().toLowerCase(Locale.ROOT))
                     && (chosen == null || r.node().equals(msv.getSpec().getAppNode()))) {
                 chosen = r;
             }
@@ -757,6 +761,8 @@ public final class VolumeOperator {
         for (Live r : live) {
             if (!inSync.contains(r.uuid().toLowerCase(Locale.ROOT))) {
                 behind.add(r.uuid());
+            } else {
+                behind.remove(r.uuid());
             }
         }
         for (MayastorVolume.Replica a : away) {
@@ -1204,23 +1210,40 @@ public final class VolumeOperator {
             if (deleted.isEmpty() || !world.reachable(node)) {
                 continue;
             }
+            // each on its own: one that cannot go now (its pool degraded) must not stop the others, nor the
+            // pools' sweep after this one; its name stays for the next sweep
+            Set<String> kept = new HashSet<>();
             for (Nexus nexus : world.nexuses.getOrDefault(node, List.of())) {
                 // the operator names a nexus by its volume's uid, its replicas by that uid with the prefix
                 if (deleted.contains(REPLICA_PREFIX + nexus.getUuid()) && nexus.getName().equals(nexus.getUuid())) {
-                    destroyNexus(world, node, nexus.getUuid(), REPLICA_PREFIX + nexus.getUuid());
-                    LOG.log(Level.INFO, "nexus {0} on {1} belonged to a volume deleted while the node was away: destroyed",
-                            nexus.getUuid(), node);
+                    try {
+                        destroyNexus(world, node, nexus.getUuid(), REPLICA_PREFIX + nexus.getUuid());
+                        LOG.log(Level.INFO, "nexus {0} on {1} belonged to a volume deleted while the node was away: destroyed",
+                                nexus.getUuid(), node);
+                    } catch (RuntimeException e) {
+                        kept.add(REPLICA_PREFIX + nexus.getUuid());
+                        LOG.log(Level.WARNING, "nexus {0} on {1} of a deleted volume could not be destroyed: {2}",
+                                nexus.getUuid(), node, e.getMessage());
+                    }
                 }
             }
             for (Replica r : world.replicas.get(node)) {
                 if (deleted.contains(r.getName())) {
-                    destroyReplica(world, node, r.getUuid());
-                    gone.add(r.getUuid());
-                    LOG.log(Level.INFO, "replica {0} on {1} belonged to a volume deleted while the node was away ({2}): destroyed",
-                            r.getUuid(), node, r.getName());
+                    try {
+                        destroyReplica(world, node, r.getUuid());
+                        gone.add(r.getUuid());
+                        LOG.log(Level.INFO, "replica {0} on {1} belonged to a volume deleted while the node was away ({2}): "
+                                + "destroyed", r.getUuid(), node, r.getName());
+                    } catch (RuntimeException e) {
+                        kept.add(r.getName());
+                        LOG.log(Level.WARNING, "replica {0} on {1} of a deleted volume could not be destroyed: {2}",
+                                r.getUuid(), node, e.getMessage());
+                    }
                 }
             }
-            store.change(MayastorNode.class, node, n -> n != null && editDeleted(n, names -> names.removeAll(deleted)));
+            Set<String> forget = new HashSet<>(deleted);
+            forget.removeAll(kept);
+            store.change(MayastorNode.class, node, n -> n != null && editDeleted(n, names -> names.removeAll(forget)));
         }
         if (volumes.isEmpty()) {
             // a store with no volume at all beside nodes holding volumes' replicas is more likely a new or
@@ -1239,9 +1262,14 @@ public final class VolumeOperator {
         world.replicas.forEach((node, list) -> {
             for (Replica r : list) {
                 if (r.getName().startsWith(REPLICA_PREFIX) && !volumes.contains(r.getName()) && !gone.contains(r.getUuid())) {
-                    destroyReplica(world, node, r.getUuid());
-                    LOG.log(Level.INFO, "replica {0} on {1} belonged to a volume that is gone ({2}): destroyed", r.getUuid(),
-                            node, r.getName());
+                    try {
+                        destroyReplica(world, node, r.getUuid());
+                        LOG.log(Level.INFO, "replica {0} on {1} belonged to a volume that is gone ({2}): destroyed", r.getUuid(),
+                                node, r.getName());
+                    } catch (RuntimeException e) {
+                        LOG.log(Level.WARNING, "replica {0} on {1} of a volume that is gone could not be destroyed (the next "
+                                + "sweep tries again): {2}", r.getUuid(), node, e.getMessage());
+                    }
                 }
             }
         });

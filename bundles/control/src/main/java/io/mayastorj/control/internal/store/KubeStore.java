@@ -109,6 +109,10 @@ public final class KubeStore implements ResourceStore {
             case HttpURLConnection.HTTP_FORBIDDEN, HttpURLConnection.HTTP_UNAUTHORIZED ->
                     new MayastorException(io.mayastorj.core.error.ErrorKind.PERMISSION_DENIED, message);
             case 0 -> MayastorException.unavailable("the Kubernetes API cannot be reached: %s", message);
+            // throttled (priority and fairness) or failing for now: UNAVAILABLE, which CSI sidecars retry; as
+            // INTERNAL the provisioner took a CreateVolume for failed for good, and a volume it had made leaked
+            case 429, 500, 502, 503, 504 -> MayastorException.unavailable("the Kubernetes API answered %d: %s", e.getCode(),
+                    message);
             default -> MayastorException.internal("the Kubernetes API answered %d: %s", e.getCode(), message);
         };
     }

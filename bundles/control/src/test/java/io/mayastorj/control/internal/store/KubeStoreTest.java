@@ -121,6 +121,45 @@ class KubeStoreTest {
         }
     }
 
+    /**
+     * Review finding: a throttled (429) or failing (5xx) API server was INTERNAL, which the CSI
+     * external-provisioner takes for a final failure: a CreateVolume whose volume was made then, its
+     * claim deleted before a retry, leaked the volume and its replicas. Those are UNAVAILABLE.
+     */
+    @Test
+    void aThrottledOrFailingApiServerIsUnavailable() throws Exception {
+        KubernetesCrudDispatcher throttling = new KubernetesCrudDispatcher() {
+            @Override
+            public MockResponse dispatch(RecordedRequest request) {
+                return request.getPath().contains("/mayastorvolumes/throttled")
+                        ? new MockResponse().setResponseCode(429).setBody("{\"kind\":\"Status\",\"code\":429}")
+                        : request.getPath().contains("/mayastorvolumes/failing")
+                        ? new MockResponse().setResponseCode(503).setBody("{\"kind\":\"Status\",\"code\":503}")
+                        : super.dispatch(request);
+            }
+        };
+        KubernetesMockServer busy = new KubernetesMockServer(new Context(), new MockWebServer(), new HashMap<>(), throttling, false);
+        busy.init();
+        KubeStore throttled = null;
+        try {
+            // no retries of the client's own: this is about what the store makes of the answer
+            KubernetesClient client = new io.fabric8.kubernetes.client.KubernetesClientBuilder().withConfig(
+                    new io.fabric8.kubernetes.client.ConfigBuilder(busy.createClient().getConfiguration())
+                            .withRequestRetryBackoffLimit(0).build()).build();
+            throttled = new KubeStore(client, "mayastor");
+            KubeStore s = throttled;
+            assertEquals(ErrorKind.UNAVAILABLE, assertThrows(MayastorException.class,
+                    () -> s.get(MayastorVolume.class, "throttled")).kind());
+            assertEquals(ErrorKind.UNAVAILABLE, assertThrows(MayastorException.class,
+                    () -> s.get(MayastorVolume.class, "failing")).kind());
+        } finally {
+            if (throttled != null) {
+                throttled.close();
+            }
+            busy.destroy();
+        }
+    }
+
     @Test
     void resourcesLiveInTheApiServerAndChangesAreReported() throws Exception {
         MayastorPool created = store.create(pool("pool-1"));
