@@ -589,10 +589,15 @@ public final class VolumeOperator {
                 switchWait = s.why();
             }
         }
+        boolean destroyedOne = false;
         for (Map.Entry<String, List<Nexus>> e : world.nexuses.entrySet()) {
             if (!e.getKey().equals(target) && world.nexus(e.getKey(), uuid).isPresent()) {
                 destroyNexus(world, e.getKey(), uuid, name); // a nexus where the volume is no longer published
+                destroyedOne = true;
             }
+        }
+        if (destroyedOne) {
+            msv = markWhatTheRecordLeftOut(msv, live, behind);
         }
         String targetProblem = null;
         MayastorException nexusFailed = null;
@@ -704,6 +709,50 @@ public final class VolumeOperator {
             status.getReplicas().stream().filter(x -> x.getNode().equals(r.node())).forEach(x -> x.setOutOfSync(mark));
         }
         return store.updateStatus(msv); // the away entries were marked in place by switchOverTarget
+    }
+
+    /**
+     * After a nexus was destroyed: the replicas its last record leaves out are behind. At shutdown a
+     * nexus faults a child whose device reconnected while it was idle (it lacks writes it had not
+     * flushed), which no child state this pass read could show; in sync in the status, a later
+     * placement could keep it as the source and give up the replica that has the data. Never every
+     * live copy (the record decides what a new nexus trusts), and nothing without NATS records.
+     */
+    private MayastorVolume markWhatTheRecordLeftOut(MayastorVolume msv, List<Live> live, Set<String> behind) {
+        if (records == null) {
+            return msv;
+        }
+        Optional<NexusRecords.Record> record;
+        try {
+            record = records.get(msv.getMetadata().getUid());
+        } catch (java.io.IOException e) {
+            LOG.log(Level.DEBUG, "volume {0}: the nexus record cannot be read after its nexus went: {1}",
+                    msv.getMetadata().getName(), e.getMessage());
+            return msv;
+        }
+        if (record.isEmpty()) {
+            return msv;
+        }
+        Set<String> inSync = record.get().inSync();
+        Set<String> left = new TreeSet<>();
+        boolean kept = false;
+        for (Live r : live) {
+            if (behind.contains(r.uuid())) {
+                continue;
+            }
+            if (inSync.contains(r.uuid().toLowerCase(Locale.ROOT))) {
+                kept = true;
+            } else {
+                left.add(r.uuid());
+            }
+        }
+        if (left.isEmpty() || !kept) {
+            return msv;
+        }
+        LOG.log(Level.WARNING, "volume {0}: its nexus's last record leaves out {1}: marked behind", msv.getMetadata().getName(),
+                left);
+        behind.addAll(left);
+        return recordBehind(msv, live, behind);
     }
 
     /** Where a lost target's nexus goes ({@code node}) and why, or why it stays ({@code why} alone). */
