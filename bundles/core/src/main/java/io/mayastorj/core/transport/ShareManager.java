@@ -39,6 +39,23 @@ public interface ShareManager {
      */
     void unshare(String bdev);
 
+    /**
+     * Stops sharing a bdev when it is shared, and is no error when not: a destroy that saw the share
+     * a moment ago answered NOT_FOUND for the object itself when a concurrent call unshared it first
+     * (and a control plane takes NOT_FOUND from a destroy as "gone").
+     *
+     * @since 1.4
+     */
+    default void unshareIfShared(String bdev) {
+        try {
+            unshare(bdev);
+        } catch (io.mayastorj.core.error.MayastorException e) {
+            if (e.kind() != io.mayastorj.core.error.ErrorKind.NOT_FOUND) {
+                throw e;
+            }
+        }
+    }
+
     Optional<ShareStatus> status(String bdev);
 
     /**

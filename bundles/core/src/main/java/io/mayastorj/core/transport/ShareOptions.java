@@ -15,6 +15,15 @@ public record ShareOptions(List<String> allowedHosts, Map<String, String> proper
     public static final ShareOptions DEFAULT = new ShareOptions(List.of(), Map.of());
 
     public ShareOptions {
+        for (String host : allowedHosts) {
+            // a host is one name or address: a share is kept as a comma-separated line (a replica's
+            // metadata), so "nqn.a,nqn.b" was let in as one host and came back as two after a restart
+            if (host == null || host.isBlank() || host.chars().anyMatch(c -> c == ',' || Character.isWhitespace(c)
+                    || Character.isISOControl(c))) {
+                throw io.mayastorj.core.error.MayastorException.invalidArgument(
+                        "allowed host \"%s\": a host name or address, without commas, spaces or control characters", host);
+            }
+        }
         allowedHosts = List.copyOf(allowedHosts);
         properties = Map.copyOf(properties);
     }

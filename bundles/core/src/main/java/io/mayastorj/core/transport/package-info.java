@@ -4,7 +4,7 @@
  * when a transport comes back.
  */
 @Export
-@Version("1.3.0")
+@Version("1.4.0")
 package io.mayastorj.core.transport;
 
 import org.osgi.annotation.bundle.Export;

@@ -72,7 +72,7 @@ public final class NexusManager {
     /** How long adding a child waits for the old bdev under its URI to be let go. */
     private static final long CLOSING_WAIT_SECONDS = 30;
     /** Nexuses whose create is opening their children (control thread). */
-    private final java.util.Set<UUID> creating = new HashSet<>();
+    private final java.util.Map<UUID, String> creating = new java.util.HashMap<>();
     /** The host a published nexus's URI names, when not the target's listen address (NAT, pods, a VM's gateway). */
     private volatile String publishAddress = "";
 
@@ -165,7 +165,7 @@ public final class NexusManager {
         }
         Optional<NexusView> existing = onControl(() -> {
             Nexus n = nexuses.get(uuid);
-            if (n == null && !creating.add(uuid)) {
+            if (n == null && creating.putIfAbsent(uuid, name) != null) {
                 // its children are being opened by another call: one create at a time, or both would
                 // run and the loser's cleanup take the winner out of the map, leaving it registered
                 throw MayastorException.aborted("nexus %s is being created by another call; ask again", uuid);
@@ -298,9 +298,7 @@ public final class NexusManager {
     /** Destroys a nexus: unpublished, its children closed (not destroyed: they are replicas), its record marked clean. */
     public void destroy(String uuidOrName) {
         Nexus n = find(uuidOrName);
-        if (shares.status(n.name()).isPresent()) {
-            shares.unshare(n.name());
-        }
+        shares.unshareIfShared(n.name());
         onControl(() -> nexuses.remove(n.uuid(), n));
         // after it left the map: a create that registers it meanwhile finds it gone and unregisters it
         // itself, or has registered it before this
@@ -315,6 +313,12 @@ public final class NexusManager {
             for (Nexus n : nexuses.values()) {
                 if (n.uuid().toString().equals(uuidOrName) || n.name().equals(uuidOrName)) {
                     return n;
+                }
+            }
+            for (var c : creating.entrySet()) {
+                if (c.getKey().toString().equals(uuidOrName) || c.getValue().equals(uuidOrName)) {
+                    // not NOT_FOUND: a destroy taking that as "gone" left the nexus the create then made
+                    throw MayastorException.unavailable("nexus %s is being created; ask again once it is", uuidOrName);
                 }
             }
             throw MayastorException.notFound("no nexus %s", uuidOrName);
@@ -505,9 +509,7 @@ public final class NexusManager {
 
     public NexusView unpublish(String uuidOrName) {
         Nexus n = find(uuidOrName);
-        if (shares.status(n.name()).isPresent()) {
-            shares.unshare(n.name());
-        }
+        shares.unshareIfShared(n.name());
         return get(uuidOrName);
     }
 

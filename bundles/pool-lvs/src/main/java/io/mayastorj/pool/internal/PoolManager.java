@@ -57,6 +57,9 @@ public final class PoolManager {
     private final PoolList list;
     private final DevicePatterns devices;
     private final Map<String, Entry> pools = new TreeMap<>();
+    /** Pools whose create writes their disk, outside the lock (guarded by this). */
+    private final java.util.Set<String> creatingPools = new java.util.HashSet<>();
+    private boolean stopped; // guarded by this
     /** Replicas being made on disk (guarded by this). */
     private final java.util.Set<UUID> creatingReplicas = new java.util.HashSet<>();
 
@@ -216,21 +219,32 @@ public final class PoolManager {
      * idempotent): on the same disk, with the cluster size and uuid asked for (when asked). A device
      * that holds the pool of that name already is imported, on the same condition.
      */
-    public synchronized Entry create(String name, UUID uuid, String disk, int clusterSize) {
-        Entry existing = pools.get(name);
-        if (existing != null) {
-            if (!existing.disk.equals(disk)) {
-                throw MayastorException.alreadyExists("pool %s exists already (on %s, not %s)", name, existing.disk, disk);
+    public Entry create(String name, UUID uuid, String disk, int clusterSize) {
+        Entry entry;
+        BlockDevice device;
+        synchronized (this) {
+            Entry existing = pools.get(name);
+            if (existing != null) {
+                if (!existing.disk.equals(disk)) {
+                    throw MayastorException.alreadyExists("pool %s exists already (on %s, not %s)", name, existing.disk, disk);
+                }
+                if (existing.store == null) {
+                    throw MayastorException.alreadyExists("pool %s exists already on %s and is faulted (%s): import it, or "
+                            + "export it to forget it", name, disk, existing.error);
+                }
+                sameAsAsked(existing.store, disk, uuid, clusterSize);
+                return existing;
             }
-            if (existing.store == null) {
-                throw MayastorException.alreadyExists("pool %s exists already on %s and is faulted (%s): import it, or "
-                        + "export it to forget it", name, disk, existing.error);
+            if (creatingPools.contains(name)) {
+                throw MayastorException.unavailable("pool %s is being created by another call; ask again once it is", name);
             }
-            sameAsAsked(existing.store, disk, uuid, clusterSize);
-            return existing;
+            entry = new Entry(name, disk);
+            device = claimDevice(entry); // the disk is ours from here: no other pool or import takes it meanwhile
+            creatingPools.add(name);
         }
-        Entry entry = new Entry(name, disk);
-        BlockDevice device = claimDevice(entry);
+        // outside the lock: a new pool zeroes its data area, which on a disk without a fast write-zeroes
+        // takes as long as writing it; held, every pool and replica call of the node waited that long
+        // (ListPools too, and the control plane called the node's pools offline)
         try {
             LvStore.Probe probe = LvStore.probe(device, buffers);
             if (probe instanceof LvStore.Probe.Valid valid && valid.superblock().name().equals(name)) {
@@ -249,11 +263,23 @@ public final class PoolManager {
                 entry.uuid = entry.store.uuid();
             }
         } catch (RuntimeException e) {
-            releaseDevice(entry);
+            synchronized (this) {
+                creatingPools.remove(name);
+                releaseDevice(entry);
+            }
             throw e;
         }
-        pools.put(name, entry);
-        persist();
+        synchronized (this) {
+            creatingPools.remove(name);
+            pools.put(name, entry);
+            persist();
+            if (stopped) { // the node stopped meanwhile: the pool is on its disk and listed, imported at the next start
+                pools.remove(name);
+                close(entry, false);
+                throw MayastorException.unavailable("the node stopped while pool %s was made; it is imported at its next start",
+                        name);
+            }
+        }
         return entry;
     }
 
@@ -539,6 +565,10 @@ public final class PoolManager {
 
     public synchronized Entry find(String name) {
         Entry entry = pools.get(name);
+        if (entry == null && creatingPools.contains(name)) {
+            // not NOT_FOUND: a destroy taking that as "gone" left the pool the create then made
+            throw MayastorException.unavailable("pool %s is being created; ask again once it is", name);
+        }
         if (entry == null) {
             throw MayastorException.notFound("pool %s not found", name);
         }
@@ -627,9 +657,7 @@ public final class PoolManager {
         Replica replica = replica(uuid);
         refuseWhileCreating(uuid); // and once found: its create may have begun meanwhile
         checkNoHosts(replica, force, "destroy");
-        if (shares.status(replica.name()).isPresent()) {
-            shares.unshare(replica.name());
-        }
+        shares.unshareIfShared(replica.name());
         String user = claimedBy(replica);
         if (user != null) {
             throw MayastorException.failedPrecondition("replica %s is in use by %s", uuid, user);
@@ -695,9 +723,7 @@ public final class PoolManager {
     public void unshareReplica(UUID uuid, boolean force) {
         Replica replica = replica(uuid);
         checkNoHosts(replica, force, "unshare");
-        if (shares.status(replica.name()).isPresent()) {
-            shares.unshare(replica.name()); // first: a fence stops the host now, even if recording it fails
-        }
+        shares.unshareIfShared(replica.name()); // first: a fence stops the host now, even if recording it fails
         replica.pool.setProperties(uuid, ReplicaShare.NONE.format());
     }
 
@@ -744,6 +770,7 @@ public final class PoolManager {
 
     @Deactivate
     public synchronized void stop() {
+        stopped = true;
         for (Entry entry : pools.values()) {
             try {
                 if (entry.store != null) {

@@ -321,6 +321,13 @@ class PoolManagerTest {
      */
     /** Pool {@code name} on a {@link HeldDisk}, whose writes wait while it is told to hold them. */
     private HeldDisk heldPool(String name) {
+        HeldDisk disk = heldDisk();
+        pools.create(name, null, "held:///held", MIB);
+        return disk;
+    }
+
+    /** A {@link HeldDisk} behind scheme {@code held}: {@code held:///held}. */
+    private HeldDisk heldDisk() {
         HeldDisk disk = new HeldDisk();
         registry.addFactory(new io.mayastorj.core.bdev.BdevFactory() {
             @Override
@@ -338,8 +345,39 @@ class PoolManagerTest {
                 return disk;
             }
         });
-        pools.create(name, null, "held:///held", MIB);
         return disk;
+    }
+
+    /**
+     * Review finding: a pool's create held the manager's lock while it wrote its disk — zeroing the
+     * data area takes as long as writing it on a disk without a fast write-zeroes — and every pool and
+     * replica call of the node waited (ListPools too: the control plane called the pools offline). A
+     * call meanwhile is answered at once; one about that pool is UNAVAILABLE, not NOT_FOUND.
+     */
+    @Test
+    void otherCallsAreAnsweredWhileAPoolIsBeingCreated() throws Exception {
+        HeldDisk disk = heldDisk();
+        disk.hold = true;
+        java.util.concurrent.CompletableFuture<PoolManager.Entry> create = java.util.concurrent.CompletableFuture.supplyAsync(
+                () -> pools.create("p0", null, "held:///held", MIB), r -> new Thread(r).start());
+        try {
+            long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(10);
+            while (disk.held.isEmpty()) {
+                assertTrue(System.nanoTime() < deadline, "the create never wrote");
+                Thread.sleep(5);
+            }
+            java.util.concurrent.CompletableFuture<List<PoolManager.Entry>> list = java.util.concurrent.CompletableFuture.supplyAsync(
+                    () -> pools.pools(), r -> new Thread(r).start());
+            assertEquals(List.of(), list.get(5, java.util.concurrent.TimeUnit.SECONDS), "listed at once, without the pool");
+            assertEquals("pool p0 is being created; ask again once it is", refused(ErrorKind.UNAVAILABLE, () -> pools.destroy("p0"))
+                    .getMessage());
+            refused(ErrorKind.UNAVAILABLE, () -> pools.create("p0", null, "held:///held", MIB));
+        } finally {
+            disk.hold = false;
+            disk.held.forEach(Runnable::run);
+        }
+        assertEquals("p0", create.get(10, java.util.concurrent.TimeUnit.SECONDS).name);
+        assertEquals(List.of("p0"), pools.pools().stream().map(e -> e.name).toList());
     }
 
     /**

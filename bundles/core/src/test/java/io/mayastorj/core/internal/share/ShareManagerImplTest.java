@@ -130,6 +130,62 @@ class ShareManagerImplTest {
         assertEquals(List.of("m1"), shares.shares().stream().map(ShareStatus::bdev).toList());
     }
 
+    /**
+     * Review finding: a destroy saw its replica shared and called unshare; a concurrent unshare (a
+     * transport's waits up to 10 s for the share's commands) took the share first, and the destroy
+     * answered NOT_FOUND for the replica itself — which a control plane takes as "gone", leaving it.
+     */
+    @Test
+    void anUnshareBeatenByAnotherIsNoErrorWhenAskedIfShared() throws Exception {
+        CountDownLatch inUnshare = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        shares.addTransport(new RecordingTransport("nvmf") {
+            @Override
+            public void unshare(BlockDevice device) {
+                inUnshare.countDown();
+                try {
+                    release.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                super.unshare(device);
+            }
+        });
+        shares.share("m0", "nvmf", hostA);
+        ExecutorService threads = Executors.newFixedThreadPool(3); // not the common pool: one thread on two cores
+        try {
+            Future<?> first = threads.submit(() -> shares.unshare("m0"));
+            assertTrue(inUnshare.await(10, TimeUnit.SECONDS));
+            Future<?> plain = threads.submit(() -> shares.unshare("m0")); // both saw m0 shared
+            Future<?> ifShared = threads.submit(() -> shares.unshareIfShared("m0"));
+            Thread.sleep(100);
+            release.countDown();
+            first.get(10, TimeUnit.SECONDS);
+            java.util.concurrent.ExecutionException e = assertThrows(java.util.concurrent.ExecutionException.class,
+                    () -> plain.get(10, TimeUnit.SECONDS));
+            assertEquals(ErrorKind.NOT_FOUND, ((MayastorException) e.getCause()).kind());
+            ifShared.get(10, TimeUnit.SECONDS);
+        } finally {
+            release.countDown();
+            threads.shutdownNow();
+        }
+    }
+
+    /**
+     * Review finding: a share is kept as a comma-separated line in a replica's metadata, so an allowed
+     * host "nqn.a,nqn.b" was let in as one host and came back as two after a restart (and a newline
+     * could change the protocol restored). A host is one name or address.
+     */
+    @Test
+    void anAllowedHostWithACommaOrControlCharacterIsRefused() {
+        for (String bad : List.of("nqn.2014-08.org.a,nqn.2014-08.org.b", "nqn.a\nshare=iscsi", "nqn.a b", " ")) {
+            MayastorException e = assertThrows(MayastorException.class, () -> new ShareOptions(List.of(bad), Map.of()), bad);
+            assertEquals(ErrorKind.INVALID_ARGUMENT, e.kind());
+        }
+        assertEquals(List.of("nqn.2014-08.org.nvmexpress:uuid:1", "10.0.0.1", "fe80::1"),
+                new ShareOptions(List.of("nqn.2014-08.org.nvmexpress:uuid:1", "10.0.0.1", "fe80::1"), Map.of()).allowedHosts());
+    }
+
     @Test
     void sharingOverAMissingTransportIsUnavailable() {
         MayastorException e = assertThrows(MayastorException.class, () -> shares.share("m0", "iscsi", ShareOptions.DEFAULT));
