@@ -10,6 +10,10 @@ import java.util.ArrayList;
 import java.util.BitSet;
 import java.util.Iterator;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executor;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.TimeUnit;
 
 /**
  * The pool's data clusters: which are in use, the batch reserved for thin replicas' first writes,
@@ -57,6 +61,22 @@ final class ClusterAllocator {
     private List<Runnable> afterReserve = new ArrayList<>();
     private int clusterCursor;
     private boolean warnedFull;
+    /**
+     * Writes that found the pool full while an unmap's clusters wait to be freed: they retry once one
+     * is ({@link #zeroed}), or fail with no space when none is freed within {@link #RELEASE_WAIT_NANOS}.
+     */
+    private List<Runnable> afterRelease = new ArrayList<>();
+    private boolean releaseRoundScheduled;
+    private long releaseWaitStart;
+    /**
+     * Given-back clusters freed nothing within {@link #RELEASE_WAIT_NANOS}: writes to new clusters fail
+     * at once until one is freed or given back. A cluster cannot drain while a write that found it
+     * mapped is in flight, and the waiting writes are in flight themselves: waiting on without a bound
+     * could be waiting for themselves.
+     */
+    private boolean releaseWaitExpired;
+    static final long RELEASE_WAIT_NANOS = TimeUnit.SECONDS.toNanos(1);
+    private static final long RELEASE_ROUND_MILLIS = 10;
 
     /** A cluster given back by an unmap: free once its new map is committed and no I/O can reach it. */
     private static final class PendingFree {
@@ -111,7 +131,14 @@ final class ClusterAllocator {
             }
             boolean needsMapPage = replica.mapPageNumbers[(int) (cluster / Replica.ENTRIES)] < 0;
             int free = reserved.nextSetBit(0);
+            if (free < 0 && freeClusters() == 0 && reserving.isEmpty() && releasingCount > 0 && !releaseWaitExpired
+                    && !(needsMapPage && pages.free() == 0)) {
+                return WAIT; // an unmap gave clusters back: free once zeroed (afterReserve waits for that)
+            }
             if ((needsMapPage && pages.free() == 0) || (free < 0 && freeClusters() == 0 && reserving.isEmpty())) {
+                if (releasingCount > 0) {
+                    scheduleReleaseRound(RELEASE_ROUND_MILLIS); // what drains meanwhile is free for the next writes
+                }
                 if (!warnedFull) {
                     warnedFull = true;
                     LOG.log(Level.WARNING, "pool {0} is full: writes to unallocated clusters fail with no space",
@@ -134,14 +161,104 @@ final class ClusterAllocator {
     /** Runs {@code retry} once reserved clusters are at hand (or it is clear that none will come). */
     void afterReserve(Runnable retry) {
         synchronized (pool.lock) {
-            if (reserved.isEmpty() && pool.state == PoolState.ONLINE && (freeClusters() > 0 || !reserving.isEmpty())
-                    && !pool.closed) {
-                afterReserve.add(retry);
-                scheduleReserve();
-                return;
+            if (reserved.isEmpty() && pool.state == PoolState.ONLINE && !pool.closed) {
+                if (freeClusters() > 0 || !reserving.isEmpty()) {
+                    afterReserve.add(retry);
+                    scheduleReserve();
+                    return;
+                }
+                if (releasingCount > 0 && !releaseWaitExpired) {
+                    if (afterRelease.isEmpty()) {
+                        releaseWaitStart = System.nanoTime();
+                    }
+                    afterRelease.add(retry);
+                    scheduleReleaseRound(0);
+                    return;
+                }
             }
         }
         retry.run();
+    }
+
+    /** Under the lock: a commit on the pool's thread that zeroes what drained, after {@code delayMillis}. */
+    private void scheduleReleaseRound(long delayMillis) {
+        if (releaseRoundScheduled) {
+            return;
+        }
+        releaseRoundScheduled = true;
+        Executor onPoolThread = round -> {
+            try {
+                pool.thread.execute(round);
+            } catch (RejectedExecutionException e) {
+                CompletableFuture.runAsync(this::abandonReleaseWaits); // not under the lock: they complete I/O
+            }
+        };
+        Executor executor = delayMillis == 0 ? onPoolThread
+                : CompletableFuture.delayedExecutor(delayMillis, TimeUnit.MILLISECONDS, onPoolThread);
+        executor.execute(this::releaseRound);
+    }
+
+    /** The pool's thread has stopped (the pool is closing): the waiting writes retry now and find it so. */
+    private void abandonReleaseWaits() {
+        List<Runnable> waiters;
+        synchronized (pool.lock) {
+            releaseRoundScheduled = false;
+            waiters = takeReleaseWaiters();
+        }
+        waiters.forEach(Runnable::run);
+    }
+
+    /**
+     * On the pool's thread, for writes waiting on given-back clusters: commits (which takes the unmaps'
+     * map changes to the device and zeroes the clusters no I/O can reach any more); {@link #zeroed}
+     * lets the writes retry. When nothing could be zeroed, tries again shortly, within the bound.
+     */
+    private void releaseRound() {
+        synchronized (pool.lock) {
+            releaseRoundScheduled = false;
+        }
+        try {
+            pool.committer.commitNow();
+        } catch (IOException | RuntimeException e) {
+            LOG.log(Level.WARNING, "pool {0}: a commit to free unmapped clusters failed: {1}", pool.name, e.getMessage());
+        }
+        List<Runnable> waiters;
+        synchronized (pool.lock) {
+            if (afterRelease.isEmpty() || zeroing > 0) {
+                return; // the zeroing hands them back
+            }
+            if (freeClusters() == 0 && releasingCount > 0 && pool.state == PoolState.ONLINE && !pool.closed) {
+                if (System.nanoTime() - releaseWaitStart < RELEASE_WAIT_NANOS) {
+                    scheduleReleaseRound(RELEASE_ROUND_MILLIS);
+                    return;
+                }
+                releaseWaitExpired = true;
+                LOG.log(Level.WARNING, "pool {0} is full and the {1} clusters unmaps gave back are still in use by I/O: "
+                        + "writes to unallocated clusters fail with no space", pool.name, String.valueOf(releasingCount));
+            }
+            waiters = takeReleaseWaiters();
+        }
+        waiters.forEach(Runnable::run);
+    }
+
+    /** Under the lock: the writes waiting on given-back clusters, to retry. */
+    private List<Runnable> takeReleaseWaiters() {
+        List<Runnable> waiters = afterRelease;
+        afterRelease = new ArrayList<>();
+        releaseWaitStart = 0;
+        return waiters;
+    }
+
+    /** Lets writes waiting on given-back clusters retry, on the pool's thread (not a device's). */
+    private void retryReleaseWaiters(List<Runnable> waiters) {
+        if (waiters.isEmpty()) {
+            return;
+        }
+        try {
+            pool.thread.execute(() -> waiters.forEach(Runnable::run));
+        } catch (RejectedExecutionException e) {
+            waiters.forEach(Runnable::run); // the pool is closing: they find it so (a device completion, no lock held)
+        }
     }
 
     private void scheduleReserve() {
@@ -197,6 +314,7 @@ final class ClusterAllocator {
             releasingCount++;
             pendingFree.add(new PendingFree(replica, physical - 1));
             replica.tryFlipEpoch();
+            releaseWaitExpired = false;
             return true;
         }
     }
@@ -246,6 +364,7 @@ final class ClusterAllocator {
     }
 
     private void zeroed(Released released, IoStatus status) {
+        List<Runnable> waiters = List.of();
         synchronized (pool.lock) {
             if (--zeroing == 0) {
                 pool.lock.notifyAll();
@@ -258,8 +377,13 @@ final class ClusterAllocator {
                 releasingCount--;
                 usedClusters.clear(released.cluster());
                 warnedFull = false;
+                releaseWaitExpired = false;
+            }
+            if (zeroing == 0 || freeClusters() > 0) {
+                waiters = takeReleaseWaiters();
             }
         }
+        retryReleaseWaiters(waiters);
     }
 
     // ------------------------------------------------------------------ under the pool's lock

@@ -112,6 +112,77 @@ class LvStoreTest {
         assertEquals(2, thin2.allocatedClusters);
     }
 
+    /**
+     * A full pool answered "no space" to a write right after an unmap gave clusters back, until a
+     * flush happened to commit the unmap and zero them: a filesystem that discards and then writes
+     * saw ENOSPC on a pool with room. The write waits for a given-back cluster now.
+     */
+    @Test
+    void aWriteToAFullPoolRightAfterAnUnmapGetsAClusterItGaveBack() {
+        pool = create(MIB);
+        Replica big = pool.createReplica(R1, "big", 4L * pool.capacity(), true, "");
+        long bpc = MIB / 512;
+        DmaBuffer b = fx.buffers.allocate(512);
+        try {
+            long c = fillUntilFull(big, b, 0);
+            assertEquals(IoStatus.SUCCESS, BlockingIo.unmap(big, 0, 2 * bpc, T)); // two whole clusters back, no flush
+            assertEquals(IoStatus.SUCCESS, BlockingIo.write(big, b, 0, c * bpc, 1, T), "a given-back cluster");
+            assertEquals(IoStatus.SUCCESS, BlockingIo.write(big, b, 0, (c + 1) * bpc, 1, T), "the other one");
+            assertEquals(IoStatus.NO_SPACE, BlockingIo.write(big, b, 0, (c + 2) * bpc, 1, T), "full again");
+        } finally {
+            b.release();
+        }
+        assertEquals(IoStatus.SUCCESS, BlockingIo.flush(big, T));
+        assertEquals(PoolState.ONLINE, pool.state());
+    }
+
+    /**
+     * ... but a given-back cluster cannot be zeroed while a write that found it mapped is in flight,
+     * and a write waiting for space is in flight itself: the wait is bounded, then "no space" until
+     * one is freed; once the write that held it ends, the cluster is freed without any flush.
+     */
+    @Test
+    void aWriteToAFullPoolWaitsBoundedlyForAClusterThatCannotBeZeroedYet() throws Exception {
+        try (GivenBack g = givenBackUnderAWrite()) {
+            Replica other = pool.createReplica(R2, "other", 4L * pool.capacity(), true, "");
+            long bpc = MIB / 512;
+            DmaBuffer b = fx.buffers.allocate(512);
+            try {
+                long c = fillUntilFull(other, b, 0);
+                long start = System.nanoTime();
+                assertEquals(IoStatus.NO_SPACE, BlockingIo.write(other, b, 0, c * bpc, 1, T), "nothing can be freed yet");
+                long waited = System.nanoTime() - start;
+                assertTrue(waited < java.util.concurrent.TimeUnit.SECONDS.toNanos(5), "waited " + waited + " ns");
+                assertTrue(clusterUsed(g.cluster()), "the cluster under the write is not freed");
+                g.gated().releaseWrites();
+                g.late().get(30, java.util.concurrent.TimeUnit.SECONDS);
+                long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(10);
+                while (BlockingIo.write(other, b, 0, c * bpc, 1, T) != IoStatus.SUCCESS) {
+                    assertTrue(System.nanoTime() < deadline, "the given-back cluster never came free");
+                    Thread.sleep(20);
+                }
+            } finally {
+                b.release();
+            }
+        }
+        for (long lba = 0; lba < MIB / 512; lba += 8) {
+            assertEquals(-1, fx.readStamp(replica(R1), lba, 1), "R1's unmapped cluster reads as zeros");
+        }
+    }
+
+    /** Writes one block into each cluster from {@code first} on until the pool is full; the first cluster left unwritten. */
+    private long fillUntilFull(Replica replica, DmaBuffer b, long first) {
+        long bpc = MIB / 512;
+        for (long c = first; ; c++) {
+            IoStatus status = BlockingIo.write(replica, b, 0, c * bpc, 1, T);
+            if (status == IoStatus.NO_SPACE) {
+                return c;
+            }
+            assertEquals(IoStatus.SUCCESS, status);
+            assertTrue(c < 10_000, "the pool never filled");
+        }
+    }
+
     private Replica replica(UUID uuid) {
         return pool.replicas().stream().filter(r -> r.uuid().equals(uuid)).findFirst().orElseThrow();
     }
