@@ -1,6 +1,7 @@
 package io.mayastorj.control.internal.registry;
 
 import io.nats.client.Connection;
+import io.nats.client.ConnectionListener;
 import io.nats.client.Dispatcher;
 import io.nats.client.Nats;
 import io.nats.client.Options;
@@ -24,42 +25,98 @@ public final class NatsRegistry implements AutoCloseable {
 
     private final JsonMapper json = JsonMapper.builder().build();
     private final NodeRegistry registry;
+    private final String url;
+    private final Options options;
     private volatile Connection connection;
-    private final Thread connector;
+    private Thread connector; // guarded by this
     private volatile boolean closed;
+    /** Between connection attempts while no server answers. */
+    static final Duration RETRY = Duration.ofSeconds(1);
 
     /** Returns at once: the connection is made on a thread of its own, for as long as it takes. */
     public NatsRegistry(String url, NodeRegistry registry) {
         this.registry = registry;
-        Options options = new Options.Builder().server(url).connectionName("mayastor-control").maxReconnects(-1)
+        this.url = url;
+        this.options = new Options.Builder().server(url).connectionName("mayastor-control").maxReconnects(-1)
                 .reconnectWait(Duration.ofSeconds(1)).connectionTimeout(Duration.ofSeconds(3))
                 .pingInterval(Duration.ofSeconds(5)).maxPingsOut(2) // a server gone without a reset: left in 10-15 s
-                .connectionListener((c, event) -> LOG.log(Level.INFO, "NATS at {0}: {1}", url, event))
+                .connectionListener(this::event)
                 .build();
-        // connectReconnectOnConnect returns only once a server answers: on the caller's thread it held the
-        // control plane's start (and its gRPC registration service) for as long as NATS was down
-        connector = new Thread(() -> connect(url, options), "nats-connect mayastor-control");
-        connector.setDaemon(true);
-        connector.start();
+        synchronized (this) {
+            startConnector();
+        }
     }
 
-    private void connect(String url, Options options) {
-        try {
-            Connection c = Nats.connectReconnectOnConnect(options);
-            synchronized (this) {
-                if (closed) {
-                    c.close();
-                    return;
+    /**
+     * On a thread of its own (a connection made on the caller's held the control plane's start, and
+     * its gRPC registration service, for as long as NATS was down); tries until a server answers or
+     * {@link #close}, which ends it — jnats' own retry loop on connect swallows interrupts, so a
+     * control plane stopped while NATS was away left it running for good.
+     */
+    private void startConnector() {
+        Thread t = new Thread(this::connect, "nats-connect mayastor-control");
+        t.setDaemon(true);
+        connector = t;
+        t.start();
+    }
+
+    private void connect() {
+        boolean told = false;
+        while (!closed) {
+            try {
+                Connection c = Nats.connect(options);
+                synchronized (this) {
+                    if (closed) {
+                        c.close();
+                        return;
+                    }
+                    Dispatcher dispatcher = c.createDispatcher(message -> handle(new String(message.getData(), StandardCharsets.UTF_8)));
+                    dispatcher.subscribe(SUBJECT);
+                    connection = c;
+                    connector = null;
                 }
-                Dispatcher dispatcher = c.createDispatcher(message -> handle(new String(message.getData(), StandardCharsets.UTF_8)));
-                dispatcher.subscribe(SUBJECT);
-                connection = c;
+                registry.beatsHeardAgain(); // a replaced connection: the time without one was not the nodes'
+                LOG.log(Level.INFO, "listening for node registrations on NATS subject {0} at {1}", SUBJECT, url);
+                return;
+            } catch (InterruptedException e) {
+                return; // closed meanwhile
+            } catch (java.io.IOException | RuntimeException e) {
+                if (!told) {
+                    told = true;
+                    LOG.log(Level.WARNING, "cannot connect to NATS at {0} ({1}): trying again every {2} s", url,
+                            e.getMessage(), RETRY.toSeconds());
+                }
             }
-            LOG.log(Level.INFO, "listening for node registrations on NATS subject {0} at {1}", SUBJECT, url);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt(); // closed meanwhile
-        } catch (java.io.IOException | RuntimeException e) {
-            LOG.log(Level.ERROR, "cannot connect to NATS at {0}: {1}", url, e.getMessage());
+            try {
+                Thread.sleep(RETRY.toMillis());
+            } catch (InterruptedException e) {
+                return; // closed
+            }
+        }
+    }
+
+    /**
+     * jnats' connection events: while the connection is down the nodes' beats are not heard, and that
+     * silence is not theirs; a connection jnats closed for good (the same authentication error twice
+     * on reconnect) is replaced — kept, it heard no beat again until a restart of the control plane.
+     */
+    private void event(Connection c, ConnectionListener.Events event) {
+        LOG.log(Level.INFO, "NATS at {0}: {1}", url, event);
+        switch (event) {
+            case DISCONNECTED -> registry.beatsUnheard();
+            case RECONNECTED -> registry.beatsHeardAgain();
+            case CLOSED -> {
+                synchronized (this) {
+                    if (closed || c != connection) {
+                        return;
+                    }
+                    registry.beatsUnheard();
+                    connection = null;
+                    LOG.log(Level.WARNING, "NATS at {0} closed the connection for good: connecting anew", url);
+                    startConnector();
+                }
+            }
+            default -> { }
         }
     }
 
@@ -96,11 +153,15 @@ public final class NatsRegistry implements AutoCloseable {
     @Override
     public void close() {
         Connection c;
+        Thread t;
         synchronized (this) {
             closed = true;
             c = connection;
+            t = connector;
         }
-        connector.interrupt();
+        if (t != null) {
+            t.interrupt();
+        }
         if (c != null) {
             try {
                 c.close();

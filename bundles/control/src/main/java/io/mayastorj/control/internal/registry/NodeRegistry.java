@@ -258,6 +258,39 @@ public final class NodeRegistry implements AutoCloseable {
      * stood by and now leads heard only the beats that reached it (over gRPC, the Service sent them
      * to the leader), and a node that beat the leader a moment ago is not away.
      */
+    /** Since when this registry's own link to the nodes' beats (NATS) is down; 0 while it is up. */
+    private long unheardSinceNanos;
+
+    /**
+     * The control plane's own link to the beats (its NATS connection) went down: a node's silence
+     * from now on may be the link's, not the node's (see {@link #beatsHeardAgain}).
+     */
+    public synchronized void beatsUnheard() {
+        if (unheardSinceNanos == 0) {
+            unheardSinceNanos = clock.getAsLong() | 1; // never 0
+        }
+    }
+
+    /**
+     * The link is back: the time it was down does not count as silence of the nodes not heard in it
+     * (by another path). Without this, right after a NATS outage every NATS-only node looked silent
+     * for the whole outage until its next beat — past the switch-over grace, while the nexus records
+     * were readable again — and volumes were moved off healthy nodes, their replicas rebuilt.
+     */
+    public synchronized void beatsHeardAgain() {
+        if (unheardSinceNanos == 0) {
+            return;
+        }
+        long since = unheardSinceNanos;
+        long down = clock.getAsLong() - since;
+        unheardSinceNanos = 0;
+        nodes.values().forEach(e -> {
+            if (e.lastSeenNanos < since) {
+                e.lastSeenNanos += down;
+            }
+        });
+    }
+
     public synchronized void forgiveSilence() {
         long now = clock.getAsLong();
         nodes.values().forEach(e -> e.lastSeenNanos = Math.max(e.lastSeenNanos, now));

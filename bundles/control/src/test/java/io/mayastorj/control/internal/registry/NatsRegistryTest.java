@@ -78,6 +78,60 @@ class NatsRegistryTest {
         }
     }
 
+    /**
+     * Review finding: the control plane's own NATS link going down left every NATS-only node silent
+     * for the whole outage until its next beat after the reconnect — past the switch-over grace while
+     * the nexus records were readable again, so healthy nodes lost their volumes. The outage is not
+     * the nodes' silence.
+     */
+    @Test
+    void theTimeTheControlPlanesNatsLinkIsDownIsNotTheNodesSilence() throws Exception {
+        assumeTrue(NatsServerProcess.installed(), "nats-server is not installed");
+        try (NatsServerProcess nats = new NatsServerProcess(dir).start();
+             NodeRegistry registry = new NodeRegistry(Duration.ofSeconds(30), 3);
+             NatsRegistry subscriber = new NatsRegistry(nats.url(), registry)) {
+            awaitStatus(subscriber, io.nats.client.Connection.Status.CONNECTED);
+            registry.register("n9", "127.0.0.39:10124", null); // heard once, by another path
+            nats.stop();
+            Thread.sleep(2500);
+            assertTrue(registry.silentMillis("n9") >= 2500, "silent while the link is down: " + registry.silentMillis("n9"));
+            nats.start();
+            awaitStatus(subscriber, io.nats.client.Connection.Status.CONNECTED);
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+            while (registry.silentMillis("n9") >= 1500) { // the listener may run a moment after the status
+                assertTrue(System.nanoTime() < deadline, "the outage counted as n9's silence: " + registry.silentMillis("n9") + " ms");
+                Thread.sleep(20);
+            }
+        }
+    }
+
+    private static void awaitStatus(NatsRegistry subscriber, io.nats.client.Connection.Status status) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (subscriber.connection() == null || subscriber.connection().getStatus() != status) {
+            assertTrue(System.nanoTime() < deadline, "the control plane's NATS connection never became " + status);
+            Thread.sleep(20);
+        }
+    }
+
+    /**
+     * Review finding: closed while NATS was away, the registry left its connecting thread behind for
+     * good (jnats' connect loop swallows interrupts) — one more at each reconfiguration.
+     */
+    @Test
+    void closedWhileNatsIsAwayItLeavesNoThreadBehind() throws Exception {
+        NatsServerProcess nobody = new NatsServerProcess(dir); // a free port where nothing listens
+        try (NodeRegistry registry = new NodeRegistry(Duration.ofSeconds(5), 3)) {
+            NatsRegistry subscriber = new NatsRegistry(nobody.url(), registry);
+            Thread.sleep(1500); // a retry or two
+            subscriber.close();
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (Thread.getAllStackTraces().keySet().stream().anyMatch(t -> t.getName().equals("nats-connect mayastor-control"))) {
+                assertTrue(System.nanoTime() < deadline, "the connecting thread outlived close");
+                Thread.sleep(50);
+            }
+        }
+    }
+
     @Test
     void aMessageThatIsNotUnderstoodIsDropped() throws Exception {
         NodeRegistry registry = new NodeRegistry(Duration.ofSeconds(5), 3);

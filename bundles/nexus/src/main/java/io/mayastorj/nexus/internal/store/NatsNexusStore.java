@@ -27,6 +27,7 @@ public final class NatsNexusStore implements NexusStore, AutoCloseable {
     private static final int WRONG_LAST_SEQUENCE = 10071;
 
     private final String url;
+    private final Options options;
     private volatile Connection connection;
     private volatile KeyValue bucket;
     /** Connects in the background when the server was not there at start; null once connected. */
@@ -41,19 +42,18 @@ public final class NatsNexusStore implements NexusStore, AutoCloseable {
      */
     public NatsNexusStore(String url) throws IOException {
         this.url = url;
-        Options options = new Options.Builder().server(url).connectionTimeout(Duration.ofSeconds(5))
+        this.options = new Options.Builder().server(url).connectionTimeout(Duration.ofSeconds(5))
                 .maxReconnects(-1).reconnectWait(Duration.ofMillis(500)).connectionName("mayastor-nexus")
                 // a server gone without a reset is left after two unanswered pings (10-15 s), not minutes
-                .pingInterval(Duration.ofSeconds(5)).maxPingsOut(2).build();
+                .pingInterval(Duration.ofSeconds(5)).maxPingsOut(2).connectionListener(this::event).build();
         try {
             connection = Nats.connect(options);
         } catch (IOException e) {
             System.getLogger("mayastor.nexus").log(System.Logger.Level.WARNING,
                     "NATS at {0} does not answer ({1}): connecting in the background; nexus records wait for it", url, e.getMessage());
-            Thread t = new Thread(() -> connectLater(options), "nats-connect mayastor-nexus");
-            t.setDaemon(true);
-            connector = t;
-            t.start();
+            synchronized (this) {
+                startConnector();
+            }
             return;
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -67,22 +67,64 @@ public final class NatsNexusStore implements NexusStore, AutoCloseable {
         }
     }
 
-    private void connectLater(Options options) {
-        try {
-            Connection c = Nats.connectReconnectOnConnect(options);
-            synchronized (this) {
-                if (closed) {
-                    c.close();
-                    return;
+    /** Under this: connects on a thread of its own until a server answers or {@link #close}. */
+    private void startConnector() {
+        Thread t = new Thread(this::connectLater, "nats-connect mayastor-nexus");
+        t.setDaemon(true);
+        connector = t;
+        t.start();
+    }
+
+    /**
+     * Tries every half second: jnats' own retry loop on connect swallows interrupts, so a store closed
+     * while NATS was away (a nexus bundle stopped or reconfigured) left that loop running for good.
+     */
+    private void connectLater() {
+        while (!closed) {
+            try {
+                Connection c = Nats.connect(options);
+                synchronized (this) {
+                    if (closed) {
+                        c.close();
+                        return;
+                    }
+                    connection = c;
+                    bucket = null;
+                    connector = null;
                 }
-                connection = c;
-                connector = null;
+                System.getLogger("mayastor.nexus").log(System.Logger.Level.INFO, "NATS at {0} answers: nexus records go there", url);
+                return;
+            } catch (InterruptedException e) {
+                return; // closed meanwhile
+            } catch (IOException | RuntimeException e) {
+                // not yet: said once, when the store started without it
             }
-            System.getLogger("mayastor.nexus").log(System.Logger.Level.INFO, "NATS at {0} answers: nexus records go there", url);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt(); // closed meanwhile
-        } catch (IOException e) {
-            System.getLogger("mayastor.nexus").log(System.Logger.Level.ERROR, "cannot connect to NATS at {0}: {1}", url, e.getMessage());
+            try {
+                Thread.sleep(500);
+            } catch (InterruptedException e) {
+                return;
+            }
+        }
+    }
+
+    /**
+     * A connection jnats closed for good (the same authentication error twice on reconnect) is
+     * replaced: kept, every save failed on it until the node restarted, and the writes waiting on
+     * their nexus's record waited as long.
+     */
+    private void event(Connection c, io.nats.client.ConnectionListener.Events event) {
+        if (event != io.nats.client.ConnectionListener.Events.CLOSED) {
+            return;
+        }
+        synchronized (this) {
+            if (closed || c != connection) {
+                return;
+            }
+            connection = null;
+            bucket = null;
+            System.getLogger("mayastor.nexus").log(System.Logger.Level.WARNING,
+                    "NATS at {0} closed the connection for good: connecting anew; nexus records wait for it", url);
+            startConnector();
         }
     }
 
@@ -135,6 +177,14 @@ public final class NatsNexusStore implements NexusStore, AutoCloseable {
      * made again and the call runs once more. Its records are gone: nexuses write theirs again.
      */
     private <T> T onBucket(BucketCall<T> call) throws IOException, JetStreamApiException {
+        try {
+            return onBucketOnce(call);
+        } catch (IllegalStateException e) { // jnats on a connection closed meanwhile: the store's contract is IOException
+            throw new IOException("NATS at " + url + ": " + e.getMessage(), e);
+        }
+    }
+
+    private <T> T onBucketOnce(BucketCall<T> call) throws IOException, JetStreamApiException {
         try {
             return call.run();
         } catch (IOException | JetStreamApiException e) {
