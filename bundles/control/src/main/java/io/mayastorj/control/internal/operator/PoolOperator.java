@@ -20,11 +20,14 @@ import java.time.Duration;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
+import java.util.function.LongSupplier;
 
 /**
  * Makes each MayastorPool exist on its node (CreatePool, which imports a pool the disk holds
@@ -41,6 +44,15 @@ public final class PoolOperator {
     private final NodeClients clients;
     /** How long a deleted pool waits for its node before it is let go (the node keeps its name: swept on return). */
     private final Duration grace;
+    /**
+     * A change of {@code used} alone is written at most this often per pool: each status write comes
+     * back as a watch event and a pass, and a thin pool being filled changes {@code used} at every
+     * pass — written each time, the operator went round that loop as fast as the API server answered.
+     * The periodic resync writes what was held back.
+     */
+    static final long USED_REFRESH_NANOS = TimeUnit.SECONDS.toNanos(5);
+    private final Map<String, Long> statusWrittenAt = new ConcurrentHashMap<>();
+    LongSupplier clock = System::nanoTime;
     /** Monotonic; reset when this control plane starts leading (silences are counted from there). */
     private volatile long startedNanos = System.nanoTime();
 
@@ -255,14 +267,25 @@ public final class PoolOperator {
         return DELETED.edit(msn, edit);
     }
 
+    private static boolean onlyUsedDiffers(MayastorPool.Status old, MayastorPool.Status s) {
+        Long used = s.getUsed();
+        s.setUsed(old.getUsed());
+        try {
+            return Statuses.same(old, s);
+        } finally {
+            s.setUsed(used);
+        }
+    }
+
     private void release(MayastorPool msp, String why) {
+        statusWrittenAt.remove(msp.getMetadata().getName());
         if (msp.getMetadata().getFinalizers().remove(Kinds.FINALIZER)) {
             store.update(msp);
             LOG.log(Level.INFO, "pool {0} deleted ({1})", msp.getMetadata().getName(), why);
         }
     }
 
-    private void writeStatus(MayastorPool msp, String state, String reason, Pool pool) {
+    void writeStatus(MayastorPool msp, String state, String reason, Pool pool) {
         MayastorPool.Status s = new MayastorPool.Status();
         s.setState(state);
         s.setReason(reason);
@@ -276,6 +299,12 @@ public final class PoolOperator {
         if (Statuses.same(old, s)) {
             return;
         }
+        String name = msp.getMetadata().getName();
+        long now = clock.getAsLong();
+        Long writtenAt = statusWrittenAt.get(name);
+        if (writtenAt != null && now - writtenAt < USED_REFRESH_NANOS && onlyUsedDiffers(old, s)) {
+            return;
+        }
         boolean changed = old == null || !Objects.equals(old.getState(), state) || !Objects.equals(old.getReason(), reason);
 
         if (changed) {
@@ -283,6 +312,7 @@ public final class PoolOperator {
         }
         msp.setStatus(s);
         msp = store.updateStatus(msp);
+        statusWrittenAt.put(name, now);
         if (changed) {
             store.event(msp, MayastorPool.ONLINE.equals(state) ? "Normal" : "Warning", Events.reason(state),
                     "pool " + msp.getMetadata().getName() + " is " + state + (reason == null ? "" : ": " + reason));

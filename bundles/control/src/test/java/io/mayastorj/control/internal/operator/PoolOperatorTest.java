@@ -95,6 +95,39 @@ class PoolOperatorTest {
         assertEquals("disk /dev/sdb of node n1 belongs to pool made", operator.invalid(older));
     }
 
+    /**
+     * Review finding: each status write comes back as a watch event and a pass, and a thin pool being
+     * filled changed {@code used} at every pass: the operator wrote it each time, a loop as fast as
+     * the API server answered. A change of {@code used} alone is written at most every few seconds
+     * (the periodic resync writes what was held back); any other change at once.
+     */
+    @Test
+    void aChangeOfUsedAloneIsWrittenAtMostEveryFewSeconds() {
+        pool("p1", "/dev/sdb");
+        long[] now = {1_000};
+        operator.clock = () -> now[0];
+        operator.writeStatus(get("p1"), MayastorPool.ONLINE, null, nodePool(1));
+        assertEquals(1L, get("p1").getStatus().getUsed());
+        now[0] += PoolOperator.USED_REFRESH_NANOS - 1;
+        operator.writeStatus(get("p1"), MayastorPool.ONLINE, null, nodePool(2));
+        assertEquals(1L, get("p1").getStatus().getUsed(), "held back");
+        operator.writeStatus(get("p1"), MayastorPool.DEGRADED, "a disk error", nodePool(3));
+        assertEquals(MayastorPool.DEGRADED, get("p1").getStatus().getState(), "a change of state is written at once");
+        assertEquals(3L, get("p1").getStatus().getUsed());
+        now[0] += PoolOperator.USED_REFRESH_NANOS;
+        operator.writeStatus(get("p1"), MayastorPool.DEGRADED, "a disk error", nodePool(4));
+        assertEquals(4L, get("p1").getStatus().getUsed(), "written once the refresh time is up");
+    }
+
+    private MayastorPool get(String name) {
+        return store.get(MayastorPool.class, name).orElseThrow();
+    }
+
+    private static io.mayastorj.api.v1.Pool nodePool(long used) {
+        return io.mayastorj.api.v1.Pool.newBuilder().setName("p1").addDisks("/dev/sdb").setCapacity(1L << 30).setUsed(used)
+                .setState(io.mayastorj.api.v1.PoolState.POOL_ONLINE).build();
+    }
+
     @Test
     void aPoolNeverMadeIsLetGoAtOnce() {
         pool("p2", "/dev/sdb", "/dev/sdc");
