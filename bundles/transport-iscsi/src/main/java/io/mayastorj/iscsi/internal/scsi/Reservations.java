@@ -145,7 +145,17 @@ public final class Reservations {
     /** True when a reservation held by someone else forbids {@code nexus} this command. */
     public boolean conflicts(String nexus, byte[] cdb) {
         State s = state;
+        if (s.spc2Holder != null && persistentReserve(cdb)) {
+            // SPC-2 §5.5.1, SPC-4 §5.13.3: while RESERVE holds the LUN every PERSISTENT RESERVE IN and OUT
+            // conflicts, its holder's too (a registration by the holder would leave it no RELEASE)
+            return true;
+        }
         return s.held() && conflicts(s, nexus, access(cdb));
+    }
+
+    private static boolean persistentReserve(byte[] cdb) {
+        int opcode = cdb[0] & 0xFF;
+        return opcode == ScsiLun.PERSISTENT_RESERVE_IN || opcode == ScsiLun.PERSISTENT_RESERVE_OUT;
     }
 
     private static boolean conflicts(State s, String nexus, Access access) {
@@ -331,8 +341,11 @@ public final class Reservations {
         if (status != Sense.GOOD) {
             return status;
         }
-        if (registering) {
-            aptpl = (flags & 0x01) != 0; // the last REGISTER's APTPL counts; other actions ignore the bit
+        if (registering && state != before) {
+            // the last REGISTER's APTPL counts; other actions ignore the bit, and so does a REGISTER that
+            // did nothing (an unregistered nexus unregistering: SPC-4 "no action"), or one path's cleanup
+            // would delete the file and with it the fencing a restart must keep
+            aptpl = (flags & 0x01) != 0;
         }
         boolean replaced = false; // the file on disk says the new state (durably or not)
         try {
@@ -360,8 +373,8 @@ public final class Reservations {
     /** The service action itself, on the current state: GOOD or RESERVATION CONFLICT. */
     private int change(String nexus, int action, int scope, int type, long key, long actionKey) throws ScsiLun.Check {
         State s = state;
-        if (s.spc2Holder != null && !s.spc2Holder.equals(nexus)) {
-            return Sense.RESERVATION_CONFLICT;
+        if (s.spc2Holder != null) {
+            return Sense.RESERVATION_CONFLICT; // see conflicts: the holder's too
         }
         Long registered = s.keys.get(nexus);
         if (action == REGISTER_AND_IGNORE || action == REGISTER) {
@@ -374,7 +387,7 @@ public final class Reservations {
         if (registered == null || registered != key) {
             return Sense.RESERVATION_CONFLICT;
         }
-        if ((action == RESERVE || action == PREEMPT || action == PREEMPT_AND_ABORT) && !validScopeAndType(scope, type)) {
+        if (action == RESERVE && !validScopeAndType(scope, type)) {
             throw new ScsiLun.Check(Sense.illegal(Sense.INVALID_FIELD_IN_CDB, true, 2, -1));
         }
         return switch (action) {
@@ -391,7 +404,7 @@ public final class Reservations {
                 s.keys.keySet().stream().filter(n -> !n.equals(nexus)).forEach(n -> attentions.post(n, Sense.RESERVATIONS_PREEMPTED));
                 yield Sense.GOOD;
             }
-            default -> preempt(s, nexus, actionKey, type);
+            default -> preempt(s, nexus, actionKey, scope, type);
         };
     }
 
@@ -443,12 +456,15 @@ public final class Reservations {
     }
 
     /** PREEMPT (and PREEMPT AND ABORT, whose tasks end with the preempted nexus's own commands). */
-    private int preempt(State s, String nexus, long victim, int type) throws ScsiLun.Check {
+    private int preempt(State s, String nexus, long victim, int scope, int type) throws ScsiLun.Check {
         Map<String, Long> keys = new LinkedHashMap<>(s.keys);
         List<String> removed = new ArrayList<>();
         boolean takesReservation = s.type != 0
                 && (s.allRegistrants() ? victim == 0 : Objects.equals(victim, s.keys.get(s.holder)));
         if (takesReservation) {
+            if (!validScopeAndType(scope, type)) { // only then: removing registrations alone ignores them (SPC-4 §5.13.11.2.4)
+                throw new ScsiLun.Check(Sense.illegal(Sense.INVALID_FIELD_IN_CDB, true, 2, -1));
+            }
             // the holder's key (or, all-registrants, key 0: everybody else) goes; the reservation is ours
             for (var e : s.keys.entrySet()) {
                 if (!e.getKey().equals(nexus) && (s.allRegistrants() || e.getValue() == victim)) {

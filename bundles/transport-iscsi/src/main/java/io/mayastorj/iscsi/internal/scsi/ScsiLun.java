@@ -347,7 +347,7 @@ public final class ScsiLun {
         data[ten ? 3 : 2] = 0x10; // DPOFUA: DPO is accepted (and ignored), FUA flushes the write
         if (descriptor > 0) {
             long blocks = device.blockCount();
-            putInt(data, header, (int) Math.min(blocks, 0xFFFFFF)); // density code 0, then the block count
+            putInt(data, header, (int) Math.min(blocks, 0xFFFFFFFFL)); // SBC's short descriptor: 32 bits, saturated
             putInt(data, header + 4, device.blockSize());
             data[header + 4] = 0;
         }

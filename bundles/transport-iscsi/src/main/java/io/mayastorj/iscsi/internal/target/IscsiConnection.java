@@ -197,6 +197,10 @@ final class IscsiConnection {
     }
 
     /** Where the bdev's completions of this connection's tasks go (and COMPARE AND WRITE, once it holds its LUN). */
+    ScsiCommands scsi() {
+        return scsi;
+    }
+
     MediaCommands media() {
         return media;
     }

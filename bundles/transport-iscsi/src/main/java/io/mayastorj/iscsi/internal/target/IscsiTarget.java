@@ -274,20 +274,60 @@ public final class IscsiTarget implements Transport {
 
     /**
      * COMPARE AND WRITE is atomic per LUN: one runs at a time, whichever session and reactor it
-     * comes from; the others wait in order and are handed the LUN on their own reactor.
+     * comes from; the others wait in order and are handed the LUN on their own reactor. No other
+     * write lands between its read and its write: from the moment one waits, new writes of the LUN
+     * park here ({@link #park}), and it starts only once the writes admitted before have left the bdev
+     * on every connection ({@link #writesQuiet}) — else a write acknowledged meanwhile was overwritten
+     * by a compare it never took part in (a lost update of a VMFS ATS lock block, say).
      */
     static final class AtomicSection {
+        private final IscsiTarget target;
+        private final BlockDevice device;
         private final java.util.concurrent.ConcurrentLinkedQueue<Task> waiting = new java.util.concurrent.ConcurrentLinkedQueue<>();
         private final java.util.concurrent.atomic.AtomicBoolean busy = new java.util.concurrent.atomic.AtomicBoolean();
+        /** Atomic commands holding the LUN or waiting for it; writes park while any. Read on every write. */
+        private final java.util.concurrent.atomic.AtomicInteger atomics = new java.util.concurrent.atomic.AtomicInteger();
+        private final java.util.concurrent.ConcurrentLinkedQueue<Task> parked = new java.util.concurrent.ConcurrentLinkedQueue<>();
+
+        AtomicSection(IscsiTarget target, BlockDevice device) {
+            this.target = target;
+            this.device = device;
+        }
 
         void enter(Task task) {
+            // an abort while it waits leaves the task to compareAndWrite to drop: released at once, it could
+            // be reused for the connection's next command before its turn came
+            task.awaitingFence = true;
+            atomics.incrementAndGet();
             waiting.add(task);
             drain();
         }
 
         void leave() {
             busy.set(false);
+            if (atomics.decrementAndGet() == 0) {
+                resumeParked();
+            }
             drain();
+        }
+
+        boolean excludesWrites() {
+            return atomics.get() != 0;
+        }
+
+        /** A write that came while an atomic command holds or waits for the LUN: it goes on after. */
+        void park(Task task) {
+            parked.add(task);
+            if (atomics.get() == 0) {
+                resumeParked(); // the last one left as this was parked
+            }
+        }
+
+        private void resumeParked() {
+            for (Task t; (t = parked.poll()) != null; ) {
+                Task task = t;
+                task.connection.reactor().execute(() -> task.connection.media().resumeParked(task));
+            }
         }
 
         private void drain() {
@@ -297,10 +337,33 @@ public final class IscsiTarget implements Transport {
                     busy.set(false);
                     continue;
                 }
-                next.connection.reactor().execute(() -> next.connection.media().compareAndWrite(next));
+                target.writesQuiet(device).whenComplete((quiet, failed) ->
+                        next.connection.reactor().execute(() -> next.connection.media().compareAndWrite(next)));
                 return;
             }
         }
+    }
+
+    /**
+     * Completes once no write admitted to {@code device} is at the bdev any more, on any connection —
+     * those closed with writes still there included. Asked only while writes to it park (see
+     * {@link AtomicSection}), so none is admitted meanwhile.
+     */
+    CompletableFuture<Void> writesQuiet(BlockDevice device) {
+        List<CompletableFuture<Void>> quiet = new ArrayList<>();
+        for (IscsiConnection c : connections) {
+            if (c.serves(device)) {
+                CompletableFuture<Void> q = new CompletableFuture<>();
+                c.reactor().execute(() -> c.media().whenWritesQuiet(q));
+                quiet.add(q);
+            }
+        }
+        for (IscsiConnection gone : draining) {
+            if (gone.serves(device)) {
+                quiet.add(gone.drained());
+            }
+        }
+        return CompletableFuture.allOf(quiet.toArray(CompletableFuture[]::new));
     }
 
     private final Map<BlockDevice, AtomicSection> atomicSections = new ConcurrentHashMap<>();
@@ -323,7 +386,7 @@ public final class IscsiTarget implements Transport {
     }
 
     AtomicSection atomicSection(BlockDevice device) {
-        return atomicSections.computeIfAbsent(device, d -> new AtomicSection());
+        return atomicSections.computeIfAbsent(device, d -> new AtomicSection(this, d));
     }
 
     /** Posts a unit attention to the sessions of one I_T nexus on {@code device}. */

@@ -26,6 +26,14 @@ final class MediaCommands {
     private final DataPhase dataPhase;
     private final TaskTable tasks;
     private final BufferPool buffers;
+    /** This session's LUN's atomic section, looked up once (not per write). */
+    private IscsiTarget.AtomicSection section;
+    /**
+     * Writes of this connection admitted and not yet done with the bdev (on this reactor only): a
+     * COMPARE AND WRITE starts once every connection of its LUN has none ({@link #whenWritesQuiet}).
+     */
+    private int writesAtBdev;
+    private java.util.List<java.util.concurrent.CompletableFuture<Void>> quietWaiters;
 
     MediaCommands(IscsiConnection connection, IscsiTarget target, Session session, DataPhase dataPhase, TaskTable tasks,
                   BufferPool buffers) {
@@ -79,6 +87,16 @@ final class MediaCommands {
 
     // ================================================================== READ, WRITE, VERIFY, WRITE AND VERIFY
 
+    /** Where the TRANSFER LENGTH (VERIFICATION LENGTH) field of a read, write or verify CDB starts, by its group. */
+    static int transferLengthByte(int opcode) {
+        return switch (opcode >>> 5) {
+            case 0 -> 4;   // 6-byte CDBs
+            case 5 -> 6;   // 12-byte
+            case 4 -> 10;  // 16-byte
+            default -> 7;  // 10-byte
+        };
+    }
+
     void media(Task task, ByteBuffer req) {
         BlockDevice device = session.lun.device();
         long blocks = task.cdbLength / device.blockSize();
@@ -88,7 +106,8 @@ final class MediaCommands {
             return;
         }
         if (task.cdbLength > ScsiLun.MAX_TRANSFER_BYTES) {
-            dataPhase.respond(task, Sense.CHECK_CONDITION, Sense.illegal(Sense.INVALID_FIELD_IN_CDB, true, 7, -1), 0);
+            dataPhase.respond(task, Sense.CHECK_CONDITION,
+                    Sense.illegal(Sense.INVALID_FIELD_IN_CDB, true, transferLengthByte(task.opcode), -1), 0);
             return;
         }
         if (task.cdbLength == 0 || task.expectedLength == 0) {
@@ -134,9 +153,73 @@ final class MediaCommands {
      */
     void dataReceived(Task task) {
         if (isAtomic(task.opcode)) {
-            target.atomicSection(session.lun.device()).enter(task);
+            section().enter(task);
             return;
         }
+        if (section().excludesWrites()) {
+            // a COMPARE AND WRITE holds the LUN or waits for it: no write lands between its read and its
+            // write (SBC-3: "an uninterrupted series of actions"); this one goes on once it is done
+            task.awaitingFence = true; // an abort meanwhile leaves the task to resumeParked to drop
+            section().park(task);
+            return;
+        }
+        writesAtBdev++;
+        task.writeHeld = true;
+        admitted(task);
+        stepEnded(task);
+    }
+
+    private IscsiTarget.AtomicSection section() {
+        IscsiTarget.AtomicSection s = section;
+        if (s == null) {
+            s = target.atomicSection(session.lun.device());
+            section = s;
+        }
+        return s;
+    }
+
+    /** On this reactor: a write parked behind a COMPARE AND WRITE goes on (or is dropped, aborted meanwhile). */
+    void resumeParked(Task task) {
+        task.awaitingFence = false;
+        if (connection.isClosed()) {
+            return; // released by the close
+        }
+        if (task.aborted) {
+            tasks.remove(task.itt, task);
+            task.release(); // the abort's response waited for it
+            return;
+        }
+        connection.scsi().dataReceived(task); // the reservations are asked again: a preemption may have come meanwhile
+    }
+
+    /**
+     * After a step of an admitted write: once it is no longer at the bdev (answered, failed, dropped),
+     * it counts no more, and a COMPARE AND WRITE waiting for this connection's writes may go.
+     */
+    private void stepEnded(Task task) {
+        if (task.writeHeld && !task.submitted) {
+            task.writeHeld = false;
+            if (--writesAtBdev == 0 && quietWaiters != null) {
+                java.util.List<java.util.concurrent.CompletableFuture<Void>> waiters = quietWaiters;
+                quietWaiters = null;
+                waiters.forEach(w -> w.complete(null));
+            }
+        }
+    }
+
+    /** On this reactor: completes once this connection has no admitted write at the bdev. */
+    void whenWritesQuiet(java.util.concurrent.CompletableFuture<Void> quiet) {
+        if (writesAtBdev == 0) {
+            quiet.complete(null);
+            return;
+        }
+        if (quietWaiters == null) {
+            quietWaiters = new java.util.ArrayList<>();
+        }
+        quietWaiters.add(quiet);
+    }
+
+    private void admitted(Task task) {
         if (task.opcode == ScsiLun.UNMAP) {
             unmapList(task);
             return;
@@ -200,6 +283,7 @@ final class MediaCommands {
         }
         long capacity = session.lun.device().blockCount();
         task.ranges = new long[descriptors * 2];
+        long total = 0;
         for (int i = 0; i < descriptors; i++) {
             long lba = list.getLong(8 + 16 * i);
             long count = list.getInt(16 + 16 * i) & 0xFFFFFFFFL;
@@ -207,7 +291,8 @@ final class MediaCommands {
                 dataPhase.respond(task, Sense.CHECK_CONDITION, Sense.fixed(Sense.ILLEGAL_REQUEST, Sense.LBA_OUT_OF_RANGE), 0);
                 return;
             }
-            if (count > ScsiLun.MAX_UNMAP_BLOCKS) {
+            total += count;
+            if (total > ScsiLun.MAX_UNMAP_BLOCKS) { // the whole list counts against MAXIMUM UNMAP LBA COUNT (SBC-3)
                 dataPhase.respond(task, Sense.CHECK_CONDITION,
                         Sense.illegal(Sense.INVALID_FIELD_IN_PARAMETER_LIST, false, 16 + 16 * i, -1), 0);
                 return;
@@ -396,8 +481,9 @@ final class MediaCommands {
 
     /** On this reactor, holding the LUN's atomic section: read, then compare and write if equal, or OR and write. */
     void compareAndWrite(Task task) {
+        task.awaitingFence = false;
         if (connection.isClosed() || task.aborted) {
-            target.atomicSection(session.lun.device()).leave();
+            section().leave();
             tasks.remove(task.itt, task);
             task.release();
             return;
@@ -405,7 +491,7 @@ final class MediaCommands {
         int bytes = task.blocks * session.lun.device().blockSize();
         task.compare = buffers.allocate(bytes);
         if (task.compare == null) {
-            target.atomicSection(session.lun.device()).leave();
+            section().leave();
             dataPhase.respond(task, Sense.BUSY, null, 0);
             return;
         }
@@ -433,7 +519,7 @@ final class MediaCommands {
             ByteBuffer medium = task.compare.bytes().duplicate().limit(bytes).position(0);
             int at = expected.mismatch(medium);
             if (at >= 0) {
-                target.atomicSection(session.lun.device()).leave();
+                section().leave();
                 byte[] sense = Sense.fixed(Sense.MISCOMPARE, Sense.MISCOMPARE_DURING_VERIFY);
                 sense[0] |= (byte) 0x80; // VALID: INFORMATION holds the offset of the first difference
                 sense[3] = (byte) (at >>> 24);
@@ -449,7 +535,7 @@ final class MediaCommands {
             session.lun.device().write(task.compare, 0, task.lba, task.blocks, task, task);
             return;
         }
-        target.atomicSection(session.lun.device()).leave();
+        section().leave();
         if (task.ioStatus != IoStatus.SUCCESS) {
             dataPhase.respond(task, Sense.CHECK_CONDITION, failed(task.ioStatus, task.cawStage != 1), 0);
             return;
@@ -482,6 +568,16 @@ final class MediaCommands {
 
     /** From the bdev, on this reactor. */
     void bdevDone(Task task) {
+        boolean held = task.writeHeld;
+        task.writeHeld = false; // a step completing inline inside this one leaves the count to this call
+        bdevStep(task);
+        if (held) {
+            task.writeHeld = true;
+            stepEnded(task);
+        }
+    }
+
+    private void bdevStep(Task task) {
         task.submitted = false; // the bdev is done with it (a next step submits it again)
         if (isAtomic(task.opcode) && task.cawStage == 3) {
             if (connection.isClosed() || task.aborted) {
@@ -494,7 +590,7 @@ final class MediaCommands {
             return;
         }
         if (isAtomic(task.opcode) && (connection.isClosed() || task.aborted)) {
-            target.atomicSection(session.lun.device()).leave(); // stage 1 or 2 held the LUN
+            section().leave(); // stage 1 or 2 held the LUN
             tasks.remove(task.itt, task);
             task.release();
             return;

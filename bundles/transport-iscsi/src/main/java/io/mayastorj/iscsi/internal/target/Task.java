@@ -34,6 +34,8 @@ final class Task implements IoCompletion<Task>, Runnable {
     boolean submitted;
     /** A PREEMPT AND ABORT waiting for the preempted hosts' tasks to end: an abort of it waits too. */
     boolean awaitingFence;
+    /** An admitted write counted in its connection's writes at the bdev (MediaCommands.stepEnded). */
+    boolean writeHeld;
     /** Force unit access: the write is flushed before its status goes out. */
     boolean fua;
     /** The command takes data from the initiator (WRITE, WRITE AND VERIFY, VERIFY with BYTCHK 1). */
@@ -103,6 +105,7 @@ final class Task implements IoCompletion<Task>, Runnable {
         sameLeft = 0;
         sameChunk = 0;
         awaitingFence = false;
+        writeHeld = false;
         samePatternBlocks = 0;
         sameZeroes = false;
         cawStage = 0;

@@ -231,6 +231,41 @@ class ReservationsTest {
         assertFalse(pr.release(A), "...and so does RELEASE");
     }
 
+    /**
+     * Review finding: the holder of an SPC-2 RESERVE could REGISTER, and then its RELEASE conflicted
+     * (registrations exist): the LUN stayed reserved until a logout or a LUN reset. While RESERVE
+     * holds the LUN, every PERSISTENT RESERVE IN and OUT conflicts, the holder's too.
+     */
+    @Test
+    void whileReserveHoldsTheLunEveryPersistentReserveCommandConflictsTheHoldersToo() throws Exception {
+        assertTrue(pr.reserve(A));
+        assertTrue(pr.conflicts(A, cdb(ScsiLun.PERSISTENT_RESERVE_OUT)));
+        assertTrue(pr.conflicts(A, cdb(ScsiLun.PERSISTENT_RESERVE_IN)));
+        assertTrue(pr.conflicts(B, cdb(ScsiLun.PERSISTENT_RESERVE_IN)));
+        assertEquals(Sense.RESERVATION_CONFLICT, out(A, Reservations.REGISTER, 0, 0, 0xA1), "the holder cannot register");
+        assertFalse(pr.conflicts(A, WRITE_10));
+        assertTrue(pr.release(A), "so its RELEASE still works");
+        assertFalse(pr.conflicts(A, cdb(ScsiLun.PERSISTENT_RESERVE_OUT)));
+        assertEquals(Sense.GOOD, out(A, Reservations.REGISTER, 0, 0, 0xA1));
+    }
+
+    /**
+     * SPC-4: a PREEMPT whose key names no reservation holder only removes registrations, and the
+     * SCOPE and TYPE fields are ignored: TYPE 0 was refused as an invalid field.
+     */
+    @Test
+    void aPreemptThatOnlyRemovesRegistrationsIgnoresScopeAndType() throws Exception {
+        assertEquals(Sense.GOOD, out(A, Reservations.REGISTER, 0, 0, 0xA1));
+        assertEquals(Sense.GOOD, out(B, Reservations.REGISTER, 0, 0, 0xB1));
+        assertEquals(Sense.GOOD, out(A, Reservations.PREEMPT, 0, 0xA1, 0xB1), "no reservation: B's registration goes");
+        assertEquals(8, in(0).getInt(4), "A alone is registered");
+        assertEquals(List.of(B + " 2a05"), attentions);
+        assertEquals(Sense.GOOD, out(A, Reservations.RESERVE, Reservations.WRITE_EXCLUSIVE, 0xA1, 0));
+        ScsiLun.Check bad = assertThrows(ScsiLun.Check.class, () -> out(A, Reservations.PREEMPT, 0, 0xA1, 0xA1),
+                "taking the reservation: the type counts");
+        assertEquals(0x05_2400, ascq(bad));
+    }
+
     @Test
     void badParameterListsAndUnofferedFeaturesAreRefusedWithTheirSense() {
         ScsiLun.Check length = assertThrows(ScsiLun.Check.class, () -> out(A, Reservations.REGISTER, 0, 0, 1, 0, 20));
@@ -288,6 +323,11 @@ class ReservationsTest {
         assertEquals(Sense.GOOD, out(first, B, Reservations.REGISTER, 0, 0xB1, 0xB2, 0x01, 24));
         assertTrue(first.persistent());
         assertEquals(0x01, in(first, 2).get(3) & 0x01, "PTPL_A");
+
+        // an unregistered nexus unregistering does nothing (SPC-4): its APTPL=0 deletes nothing
+        assertEquals(Sense.GOOD, out(first, C, Reservations.REGISTER, 0, 0, 0, 0, 24));
+        assertTrue(first.persistent(), "a REGISTER that did nothing changed APTPL");
+        assertTrue(java.nio.file.Files.exists(file));
 
         Reservations restarted = new Reservations((nexus, ascq) -> { }, file);
         assertTrue(restarted.persistent());

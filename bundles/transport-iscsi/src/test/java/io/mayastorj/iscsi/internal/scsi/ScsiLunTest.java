@@ -37,6 +37,19 @@ class ScsiLunTest {
         return list;
     }
 
+    /** SBC's short block descriptor counts blocks in 32 bits: an 8 GiB LUN of 512-byte blocks said 16,777,215. */
+    @Test
+    void theModeBlockDescriptorCountsBlocksIn32Bits() throws Exception {
+        BlockDevice big = new io.mayastorj.core.internal.bdev.NullBdevFactory().create(BdevUri.parse("null:///big?size_mb=16384"));
+        try {
+            byte[] sense = new ScsiLun(big).modeSense(new byte[] {ScsiLun.MODE_SENSE_6, 0, 0x3F, 0, (byte) 255, 0});
+            assertEquals(8, sense[3], "a block descriptor follows the header");
+            assertEquals(16L << 30 >> 9, ByteBuffer.wrap(sense).getInt(4) & 0xFFFFFFFFL);
+        } finally {
+            big.close();
+        }
+    }
+
     @Test
     void modeSelectTakesTheCurrentValuesAndRefusesChanges() throws Exception {
         byte[] sense = lun.modeSense(new byte[] {ScsiLun.MODE_SENSE_6, 0, 0x3F, 0, (byte) 255, 0});

@@ -177,6 +177,51 @@ class OptionalCommandsTest {
     }
 
     /** EXTENDED COPY from one LUN to another: two segments, every block compared, the status kept for RECEIVE COPY RESULTS. */
+    /**
+     * Review findings: UNMAP's limit (MAXIMUM UNMAP LBA COUNT, SBC-3) is for the whole list, and was
+     * checked per descriptor only — 256 descriptors of the limit each were taken as one command; and a
+     * transfer over the limit named byte 7 as the bad field whatever the CDB's size.
+     */
+    @Test
+    void unmapCountsTheWholeListAgainstItsLimitAndATooLongTransferNamesItsOwnLengthField() throws Exception {
+        BlockDevice big = new io.mayastorj.core.internal.bdev.NullBdevFactory().create(BdevUri.parse("null:///big?size_mb=2048"));
+        fx.target.share(big, ShareOptions.DEFAULT);
+        try (ScsiSession s = session(IscsiTarget.iqn(big))) {
+            int limit = io.mayastorj.iscsi.internal.scsi.ScsiLun.MAX_UNMAP_BLOCKS;
+            ScsiSession.Result within = s.command(unmap(0, limit / 2, limit, limit / 2), unmapList(0, limit / 2, limit, limit / 2), 0);
+            assertEquals(0, within.status(), within.toString());
+            ScsiSession.Result over = s.command(unmap(0, limit / 2, limit, limit / 2 + 1),
+                    unmapList(0, limit / 2, limit, limit / 2 + 1), 0);
+            assertEquals(2, over.status(), over.toString());
+            assertEquals(0x2600, over.ascq(), "INVALID FIELD IN PARAMETER LIST");
+
+            int blocks = io.mayastorj.iscsi.internal.scsi.ScsiLun.MAX_TRANSFER_BYTES / BLOCK + 1;
+            ScsiSession.Result tooLong = s.command(ScsiSession.read16(0, blocks), null, blocks * BLOCK);
+            assertEquals(0x2400, tooLong.ascq(), tooLong.toString());
+            assertEquals(10, tooLong.sense()[17], "READ(16)'s TRANSFER LENGTH starts at byte 10");
+            byte[] read10 = {0x28, 0, 0, 0, 0, 0, 0, (byte) (blocks >> 8), (byte) blocks, 0};
+            assertEquals(7, s.command(read10, null, blocks * BLOCK).sense()[17]);
+        } finally {
+            fx.target.unshare(big);
+            big.close();
+        }
+    }
+
+    private static byte[] unmap(long... ranges) {
+        int length = 8 + 16 * (ranges.length / 2);
+        return new byte[] {0x42, 0, 0, 0, 0, 0, 0, (byte) (length >> 8), (byte) length, 0};
+    }
+
+    /** UNMAP's parameter list: pairs of LBA and block count. */
+    private static byte[] unmapList(long... ranges) {
+        ByteBuffer list = ByteBuffer.allocate(8 + 16 * (ranges.length / 2));
+        list.putShort(0, (short) (list.capacity() - 2)).putShort(2, (short) (list.capacity() - 8));
+        for (int i = 0; i < ranges.length / 2; i++) {
+            list.putLong(8 + 16 * i, ranges[2 * i]).putInt(16 + 16 * i, (int) ranges[2 * i + 1]);
+        }
+        return list.array();
+    }
+
     @Test
     void extendedCopyMovesBlocksBetweenTwoLunsWithoutTheInitiator() throws Exception {
         String destination = IscsiTarget.iqn(second);

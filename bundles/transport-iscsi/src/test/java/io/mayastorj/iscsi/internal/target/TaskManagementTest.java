@@ -52,6 +52,46 @@ class TaskManagementTest {
         assertEquals(0, answer.bhs().get(2), "function complete");
     }
 
+    /**
+     * Review finding: COMPARE AND WRITE was atomic only against other atomic commands. A WRITE at the
+     * bdev when it started landed between its read and its write and was lost, though both were told
+     * GOOD (SBC-3: the read, compare and write are "an uninterrupted series of actions"). It waits
+     * now for the writes admitted before it: here its compare then fails, and the block keeps the
+     * WRITE's data.
+     */
+    @Test
+    void aCompareAndWriteWaitsForTheWritesAdmittedBeforeIt() throws Exception {
+        int port = fx.target.address().getPort();
+        try (ScsiSession writer = new ScsiSession(port, fx.iqn);
+             ScsiSession atomic = new ScsiSession(port, fx.iqn, "iqn.2026-12.io.mayastorj.test:atomic")) {
+            byte[] z = new byte[512];
+            Arrays.fill(z, (byte) 'Z');
+            disk.hold = true;
+            java.util.concurrent.ExecutorService threads = java.util.concurrent.Executors.newCachedThreadPool();
+            try {
+                var written = threads.submit(() -> writer.command(ScsiSession.write16(0, 1), z, 0));
+                for (int i = 0; i < 500 && disk.held.isEmpty(); i++) {
+                    Thread.sleep(10);
+                }
+                assertEquals(1, disk.held.size(), "the WRITE is at the bdev");
+                byte[] data = new byte[1024]; // compare with the zeros that were there, then write 'Y'
+                Arrays.fill(data, 512, 1024, (byte) 'Y');
+                byte[] caw = java.nio.ByteBuffer.allocate(16).put(0, (byte) 0x89).putLong(2, 0).put(13, (byte) 1).array();
+                var compared = threads.submit(() -> atomic.command(caw, data, 0));
+                Thread.sleep(500); // time for the compare to read the zeros and write, were it not waiting
+                disk.release();
+                assertEquals(0, written.get(10, java.util.concurrent.TimeUnit.SECONDS).status());
+                ScsiSession.Result r = compared.get(10, java.util.concurrent.TimeUnit.SECONDS);
+                assertEquals(2, r.status(), "the compare sees the WRITE's data: " + r);
+                assertEquals(Sense.MISCOMPARE, r.senseKey());
+                ScsiSession.Result back = writer.command(ScsiSession.read16(0, 1), null, 512);
+                assertArrayEquals(z, back.data(), "the WRITE acknowledged is what the block holds");
+            } finally {
+                threads.shutdownNow();
+            }
+        }
+    }
+
     @Test
     void anAbortOfAWriteTheBdevHasIsAnsweredOnceTheWriteIsDone() throws Exception {
         try (ScsiSession s = new ScsiSession(fx.target.address().getPort(), fx.iqn)) {
