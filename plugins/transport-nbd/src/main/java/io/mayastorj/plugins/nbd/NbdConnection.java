@@ -360,9 +360,10 @@ final class NbdConnection extends TcpConnection {
                 }
             }
             case Nbd.CMD_WRITE_ZEROES -> {
-                if ((r.flags & Nbd.CMD_FLAG_NO_HOLE) != 0) {
+                if ((r.flags & Nbd.CMD_FLAG_NO_HOLE) != 0 || !device.supports(IoType.WRITE_ZEROES)) {
                     // the range must be provisioned (a later write must not find the pool full): a bdev's
-                    // write-zeroes may leave a thin replica's clusters unallocated, so zeros are written
+                    // write-zeroes may leave a thin replica's clusters unallocated, so zeros are written;
+                    // and so they are to a bdev that lost write-zeroes since the handshake offered it
                     r.buffer = allocate((int) Math.min(length, Nbd.MAX_PAYLOAD));
                     zero(r.buffer);
                     r.zeroLba = lba;
@@ -468,9 +469,6 @@ final class NbdConnection extends TcpConnection {
                 if (Long.compareUnsigned(offset, d.sizeBytes()) > 0 || Long.compareUnsigned(length, d.sizeBytes() - offset) > 0) {
                     // the protocol's errors: EINVAL for a read or trim past the end, ENOSPC for a write
                     return type == Nbd.CMD_READ || type == Nbd.CMD_TRIM ? Nbd.EINVAL : Nbd.ENOSPC;
-                }
-                if (type == Nbd.CMD_WRITE_ZEROES && !d.supports(IoType.WRITE_ZEROES)) {
-                    return Nbd.EINVAL;
                 }
                 return 0;
             }

@@ -143,13 +143,23 @@ class NbdServerTest {
 
     /**
      * The malloc disk behind a proxy that records which bdev calls the server makes, and whose
-     * supports(UNMAP) turns false on demand (a file bdev that found its file system cannot unmap).
+     * supports(UNMAP) turns false on demand (a file bdev that found its file system cannot unmap), and
+     * supports(WRITE_ZEROES) too (a nexus that gained a child without write-zeroes).
      */
     private BlockDevice recording(List<String> calls, java.util.concurrent.atomic.AtomicBoolean canUnmap) {
+        return recording(calls, canUnmap, new java.util.concurrent.atomic.AtomicBoolean(true));
+    }
+
+    private BlockDevice recording(List<String> calls, java.util.concurrent.atomic.AtomicBoolean canUnmap,
+                                  java.util.concurrent.atomic.AtomicBoolean canWriteZeroes) {
         BlockDevice inner = new MallocBdevFactory().create(BdevUri.parse("malloc:///rec0?size_mb=8"));
         return (BlockDevice) java.lang.reflect.Proxy.newProxyInstance(BlockDevice.class.getClassLoader(),
                 new Class<?>[] {BlockDevice.class}, (proxy, method, args) -> {
                     if (method.getName().equals("supports") && args[0] == io.mayastorj.core.bdev.IoType.UNMAP && !canUnmap.get()) {
+                        return false;
+                    }
+                    if (method.getName().equals("supports") && args[0] == io.mayastorj.core.bdev.IoType.WRITE_ZEROES
+                            && !canWriteZeroes.get()) {
                         return false;
                     }
                     if (List.of("read", "write", "writeZeroes", "unmap", "flush").contains(method.getName())) {
@@ -169,6 +179,39 @@ class NbdServerTest {
      * later write could find the pool full): such a request is written as zeros now, in pieces of at
      * most one buffer. And a trim is a hint: one the device can no longer take is answered OK.
      */
+    /**
+     * Review finding: WRITE_ZEROES is offered at the handshake when the bdev has it; a bdev that lost
+     * it since (a nexus that gained a child without it) answered EINVAL to a command the client was
+     * told works — an I/O error in the guest. Zeros are written instead.
+     */
+    @Test
+    void aWriteZeroesTheDeviceCanNoLongerTakeIsWrittenAsZeros() throws Exception {
+        List<String> calls = java.util.Collections.synchronizedList(new java.util.ArrayList<>());
+        java.util.concurrent.atomic.AtomicBoolean canWriteZeroes = new java.util.concurrent.atomic.AtomicBoolean(true);
+        BlockDevice rec = recording(calls, new java.util.concurrent.atomic.AtomicBoolean(true), canWriteZeroes);
+        nbd.share(rec, ShareOptions.DEFAULT);
+        try (NbdClient c = goTo("rec0", false)) {
+            byte[] ones = new byte[8192];
+            java.util.Arrays.fill(ones, (byte) 1);
+            c.request(Nbd.CMD_WRITE, 0, 1, 0, ones.length, ones);
+            assertEquals(0, c.simpleReply(1, null));
+            canWriteZeroes.set(false);
+            calls.clear();
+            c.request(Nbd.CMD_WRITE_ZEROES, 0, 2, 4096, 4096, null);
+            assertEquals(0, c.simpleReply(2, null));
+            assertEquals(List.of("write"), calls, "zeros written through the bdev's write");
+            byte[] back = new byte[8192];
+            c.request(Nbd.CMD_READ, 0, 3, 0, back.length, null);
+            assertEquals(0, c.simpleReply(3, back));
+            for (int i = 0; i < back.length; i++) {
+                assertEquals(i < 4096 ? 1 : 0, back[i], "byte " + i);
+            }
+        } finally {
+            nbd.unshare(rec);
+            rec.close();
+        }
+    }
+
     @Test
     void aWriteZeroesThatMayLeaveNoHoleIsWrittenAndATrimTheDeviceCannotTakeIsNoError() throws Exception {
         List<String> calls = java.util.Collections.synchronizedList(new java.util.ArrayList<>());

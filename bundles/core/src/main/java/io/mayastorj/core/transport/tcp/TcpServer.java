@@ -66,8 +66,12 @@ public final class TcpServer<C extends TcpConnection> implements AutoCloseable {
         }
     }
 
-    /** How long an unshare or a stop waits for connections to end before it goes on without them. */
-    private static final long DRAIN_NANOS = TimeUnit.SECONDS.toNanos(10);
+    /**
+     * How long an unshare or a stop waits for connections to end before it goes on without them:
+     * longer than a connection waits for its bdev I/O in flight (30 s, NBD's), or a stop returned —
+     * and a bundle update went on — while completions would still run the old revision's code.
+     */
+    private static final long DRAIN_NANOS = TimeUnit.SECONDS.toNanos(35);
     private static final Logger LOG = System.getLogger("mayastor.transport");
 
     private final String protocol;
@@ -195,7 +199,7 @@ public final class TcpServer<C extends TcpConnection> implements AutoCloseable {
     }
 
     /**
-     * Stops serving {@code device} and disconnects its clients, waiting (up to 10 s) until none is
+     * Stops serving {@code device} and disconnects its clients, waiting (up to 35 s) until none is
      * left — again and again, since a client finishing its handshake may have picked it just now.
      */
     public void unexport(BlockDevice device) {
@@ -258,7 +262,7 @@ public final class TcpServer<C extends TcpConnection> implements AutoCloseable {
         connections.remove(c);
     }
 
-    /** Stops accepting, disconnects every client and waits (up to 10 s) for their threads to end. Idempotent. */
+    /** Stops accepting, disconnects every client and waits (up to 35 s) for their threads to end. Idempotent. */
     @Override
     public void close() {
         if (closing) {
@@ -278,7 +282,7 @@ public final class TcpServer<C extends TcpConnection> implements AutoCloseable {
             LockSupport.parkNanos(1_000_000);
         }
         if (!connections.isEmpty()) {
-            LOG.log(Level.WARNING, "{0}: {1} connections still ending after 10 s", protocol, connections.size());
+            LOG.log(Level.WARNING, "{0}: {1} connections still ending after 35 s", protocol, connections.size());
         }
         exports.clear();
         LOG.log(Level.INFO, "{0} server on {1}:{2,number,#} stopped", protocol, bound.getHostString(), bound.getPort());
