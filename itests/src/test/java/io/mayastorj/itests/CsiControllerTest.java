@@ -184,7 +184,7 @@ class CsiControllerTest {
         NodeGetInfoResponse node = NodeGrpc.newBlockingStub(nodeChannel).withDeadlineAfter(30, TimeUnit.SECONDS)
                 .nodeGetInfo(NodeGetInfoRequest.getDefaultInstance());
         assertEquals("app1", node.getNodeId());
-        assertEquals(Map.of("kubernetes.io/hostname", "app1"), node.getAccessibleTopology().getSegmentsMap());
+        assertEquals(Map.of("openebs.io/nodename", "app1"), node.getAccessibleTopology().getSegmentsMap());
     }
 
     @Test
@@ -255,19 +255,19 @@ class CsiControllerTest {
     void aLocalVolumeIsPlacedOnlyWhereItMayBeUsed() throws Exception {
         Map<String, String> local = Map.of("local", "true", "repl", "1", "thin", "true");
         io.mayastorj.csi.v1.TopologyRequirement onS2 = io.mayastorj.csi.v1.TopologyRequirement.newBuilder()
-                .addRequisite(io.mayastorj.csi.v1.Topology.newBuilder().putSegments("kubernetes.io/hostname", "s2"))
-                .addPreferred(io.mayastorj.csi.v1.Topology.newBuilder().putSegments("kubernetes.io/hostname", "s2")).build();
+                .addRequisite(io.mayastorj.csi.v1.Topology.newBuilder().putSegments("openebs.io/nodename", "s2"))
+                .addPreferred(io.mayastorj.csi.v1.Topology.newBuilder().putSegments("openebs.io/nodename", "s2")).build();
         CreateVolumeResponse made = controller().createVolume(create("pvc-local", 8 * MIB, local)
                 .setAccessibilityRequirements(onS2).build());
         assertEquals(List.of("s2"), made.getVolume().getAccessibleTopologyList().stream()
-                .map(t -> t.getSegmentsMap().get("kubernetes.io/hostname")).toList());
+                .map(t -> t.getSegmentsMap().get("openebs.io/nodename")).toList());
         io.mayastorj.csi.v1.TopologyRequirement onApp = io.mayastorj.csi.v1.TopologyRequirement.newBuilder()
-                .addRequisite(io.mayastorj.csi.v1.Topology.newBuilder().putSegments("kubernetes.io/hostname", "app1")).build();
+                .addRequisite(io.mayastorj.csi.v1.Topology.newBuilder().putSegments("openebs.io/nodename", "app1")).build();
         String why = refused(Status.Code.RESOURCE_EXHAUSTED, () -> controller().createVolume(create("pvc-local2", 8 * MIB, local)
                 .setAccessibilityRequirements(onApp).build()));
         assertTrue(why.contains("none of the nodes it may be used on holds a pool: [app1]"), why);
         io.mayastorj.csi.v1.TopologyRequirement onS2Only = io.mayastorj.csi.v1.TopologyRequirement.newBuilder()
-                .addRequisite(io.mayastorj.csi.v1.Topology.newBuilder().putSegments("kubernetes.io/hostname", "s2")).build();
+                .addRequisite(io.mayastorj.csi.v1.Topology.newBuilder().putSegments("openebs.io/nodename", "s2")).build();
         refused(Status.Code.RESOURCE_EXHAUSTED, () -> controller().createVolume(create("pvc-local3", 8 * MIB,
                 Map.of("local", "true", "repl", "2", "thin", "true")).setAccessibilityRequirements(onS2Only).build()));
         controller().deleteVolume(DeleteVolumeRequest.newBuilder().setVolumeId(made.getVolume().getVolumeId()).build());
@@ -392,9 +392,9 @@ class CsiControllerTest {
         while (true) {
             long all = controller().getCapacity(GetCapacityRequest.getDefaultInstance()).getAvailableCapacity();
             long s1 = controller().getCapacity(GetCapacityRequest.newBuilder().setAccessibleTopology(Topology.newBuilder()
-                    .putSegments("kubernetes.io/hostname", "s1")).build()).getAvailableCapacity();
+                    .putSegments("openebs.io/nodename", "s1")).build()).getAvailableCapacity();
             long app1 = controller().getCapacity(GetCapacityRequest.newBuilder().setAccessibleTopology(Topology.newBuilder()
-                    .putSegments("kubernetes.io/hostname", "app1")).build()).getAvailableCapacity();
+                    .putSegments("openebs.io/nodename", "app1")).build()).getAvailableCapacity();
             assertEquals(0, app1, "an application node holds no storage");
             boolean settled = s1 > 200 * MIB && s1 <= 256 * MIB && all >= 3 * s1 - 3 * 16 * MIB && all <= 3 * 256 * MIB;
             if (settled || System.nanoTime() > deadline) {

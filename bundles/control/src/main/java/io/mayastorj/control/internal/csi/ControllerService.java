@@ -61,7 +61,7 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase i
     private static final Logger LOG = System.getLogger("mayastor.control");
     /** The size of a volume asked for without one (Mayastor's default). */
     static final long DEFAULT_SIZE = 1L << 30;
-    static final String TOPOLOGY_KEY = "kubernetes.io/hostname";
+    static final String TOPOLOGY_KEY = "openebs.io/nodename";
     private static final Set<String> PARAMETERS = Set.of("repl", "protocol", "thin", "local", "ioTimeout", "fsType");
     /**
      * Parameters of Mayastor's later StorageClasses this driver does not use: taken (a StorageClass

@@ -51,8 +51,13 @@ import java.util.function.Supplier;
 public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadiness, AutoCloseable {
 
     private static final Logger LOG = System.getLogger("mayastor.csi");
-    /** The topology key Kubernetes uses for a node; a local volume is accessible there only. */
-    public static final String TOPOLOGY_KEY = "kubernetes.io/hostname";
+    /**
+     * The topology key of a node (a local volume is accessible there only): the driver's own, not
+     * {@code kubernetes.io/hostname} — the kubelet writes it onto the Node as a label and refuses the
+     * driver's registration when the label is there with another value, as the hostname label is
+     * wherever the node name is not the host name (an FQDN on EKS, say).
+     */
+    public static final String TOPOLOGY_KEY = "openebs.io/nodename";
     private static final List<String> TOOLS = List.of("nvme", "iscsiadm", "blkid", "mkfs.ext4", "mount", "umount", "stat",
             "blockdev");
 
