@@ -302,16 +302,17 @@ class ManifestTest {
                 });
             }
         }
-        // the addresses the runtimes are given are the Services'
+        // the addresses the runtimes are given are the Services', without the cluster's DNS domain (not
+        // always cluster.local: the pods' search paths complete it)
         Service nats = one("nats-deployment.yaml", Service.class, "nats");
         Service moac = one("moac-deployment.yaml", Service.class, "moac");
         assertTrue(config("mayastor-daemonset.yaml", "mayastor-config", "node.properties")
-                .contains("nats.url=nats://nats.mayastor.svc.cluster.local:" + nats.getSpec().getPorts().get(0).getPort() + "\n"));
+                .contains("nats.url=nats://nats.mayastor.svc:" + nats.getSpec().getPorts().get(0).getPort() + "\n"));
         assertTrue(config("moac-deployment.yaml", "moac-config", "control.properties")
-                .contains("nats=nats://nats.mayastor.svc.cluster.local:" + nats.getSpec().getPorts().get(0).getPort() + "\n"));
+                .contains("nats=nats://nats.mayastor.svc:" + nats.getSpec().getPorts().get(0).getPort() + "\n"));
         Container csi = container(one("csi-daemonset.yaml", DaemonSet.class, "mayastor-csi").getSpec().getTemplate().getSpec(),
                 "mayastor-csi");
-        assertEquals("moac.mayastor.svc.cluster.local:" + moac.getSpec().getPorts().get(0).getPort(),
+        assertEquals("moac.mayastor.svc:" + moac.getSpec().getPorts().get(0).getPort(),
                 arg(csi, "--control-endpoint").orElseThrow());
     }
 
