@@ -47,6 +47,9 @@ public interface ShareManager {
      * @since 1.4
      */
     default void unshareIfShared(String bdev) {
+        if (status(bdev).isEmpty()) {
+            return; // without the manager's lock, which an unshare of another bdev may hold for seconds
+        }
         try {
             unshare(bdev);
         } catch (io.mayastorj.core.error.MayastorException e) {

@@ -53,6 +53,8 @@ final class ClusterAllocator {
     /** Clusters out of a replica's map by an unmap and not yet zeroed; in the superblock's reserved list. */
     private final BitSet releasing = new BitSet();
     private int releasingCount;
+    /** Of those, the ones whose zeroing failed: held until the next import zeroes them, not waited for. */
+    private int zeroFailed;
     private final int maxReleasing;
     /** Zero writes of given-back clusters still at the device (an export waits for them). */
     private int zeroing;
@@ -131,12 +133,12 @@ final class ClusterAllocator {
             }
             boolean needsMapPage = replica.mapPageNumbers[(int) (cluster / Replica.ENTRIES)] < 0;
             int free = reserved.nextSetBit(0);
-            if (free < 0 && freeClusters() == 0 && reserving.isEmpty() && releasingCount > 0 && !releaseWaitExpired
+            if (free < 0 && freeClusters() == 0 && reserving.isEmpty() && releasesPending() && !releaseWaitExpired
                     && !(needsMapPage && pages.free() == 0)) {
                 return WAIT; // an unmap gave clusters back: free once zeroed (afterReserve waits for that)
             }
             if ((needsMapPage && pages.free() == 0) || (free < 0 && freeClusters() == 0 && reserving.isEmpty())) {
-                if (releasingCount > 0) {
+                if (releasesPending()) {
                     scheduleReleaseRound(RELEASE_ROUND_MILLIS); // what drains meanwhile is free for the next writes
                 }
                 if (!warnedFull) {
@@ -167,7 +169,7 @@ final class ClusterAllocator {
                     scheduleReserve();
                     return;
                 }
-                if (releasingCount > 0 && !releaseWaitExpired) {
+                if (releasesPending() && !releaseWaitExpired) {
                     if (afterRelease.isEmpty()) {
                         releaseWaitStart = System.nanoTime();
                     }
@@ -227,7 +229,8 @@ final class ClusterAllocator {
             if (afterRelease.isEmpty() || zeroing > 0) {
                 return; // the zeroing hands them back
             }
-            if (freeClusters() == 0 && releasingCount > 0 && pool.state == PoolState.ONLINE && !pool.closed) {
+            if (freeClusters() == 0 && reserved.isEmpty() && reserving.isEmpty() && releasesPending()
+                    && pool.state == PoolState.ONLINE && !pool.closed) {
                 if (System.nanoTime() - releaseWaitStart < RELEASE_WAIT_NANOS) {
                     scheduleReleaseRound(RELEASE_ROUND_MILLIS);
                     return;
@@ -239,6 +242,11 @@ final class ClusterAllocator {
             waiters = takeReleaseWaiters();
         }
         waiters.forEach(Runnable::run);
+    }
+
+    /** Under the lock: clusters given back by unmaps that are on their way to being free. */
+    private boolean releasesPending() {
+        return releasingCount - zeroFailed > 0;
     }
 
     /** Under the lock: the writes waiting on given-back clusters, to retry. */
@@ -372,6 +380,9 @@ final class ClusterAllocator {
             if (status != IoStatus.SUCCESS) {
                 LOG.log(Level.WARNING, "pool {0}: zeroing unmapped cluster {1} failed ({2}); it is held until the "
                         + "next import zeroes it", pool.name, String.valueOf(released.cluster()), status);
+                if (releasing.get(released.cluster())) {
+                    zeroFailed++; // no write waits for it (a round every 10 ms would go on for as long as writes came)
+                }
             } else if (releasing.get(released.cluster())) {
                 releasing.clear(released.cluster());
                 releasingCount--;

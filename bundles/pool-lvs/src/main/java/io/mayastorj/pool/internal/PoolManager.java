@@ -262,7 +262,7 @@ public final class PoolManager {
                         clusterSize == 0 ? Layout.DEFAULT_CLUSTER_SIZE : clusterSize, buffers);
                 entry.uuid = entry.store.uuid();
             }
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | Error e) {
             synchronized (this) {
                 creatingPools.remove(name);
                 releaseDevice(entry);
@@ -271,6 +271,10 @@ public final class PoolManager {
         }
         synchronized (this) {
             creatingPools.remove(name);
+            if (pools.containsKey(name)) { // an import of another disk's pool of that name came first (it refuses while this runs)
+                close(entry, false);
+                throw MayastorException.alreadyExists("pool %s exists already on %s", name, pools.get(name).disk);
+            }
             pools.put(name, entry);
             persist();
             if (stopped) { // the node stopped meanwhile: the pool is on its disk and listed, imported at the next start
@@ -339,6 +343,10 @@ public final class PoolManager {
                 store.export();
                 throw MayastorException.failedPrecondition("%s holds pool %s with uuid %s, not %s", disk, store.name(),
                         store.uuid(), uuid);
+            }
+            if (creatingPools.contains(store.name())) {
+                store.export();
+                throw MayastorException.unavailable("a pool named %s is being created; ask again once it is", store.name());
             }
             Entry clash = pools.get(store.name());
             if (clash != null) {
@@ -428,9 +436,7 @@ public final class PoolManager {
         } catch (RuntimeException e) {
             try {
                 for (Replica replica : registered) {
-                    if (shares.status(replica.name()).isPresent()) {
-                        shares.unshare(replica.name());
-                    }
+                    shares.unshareIfShared(replica.name());
                     registry.unregister(replica);
                 }
             } catch (RuntimeException undo) {
@@ -487,9 +493,7 @@ public final class PoolManager {
                 }
             }
             for (Replica replica : open) {
-                if (shares.status(replica.name()).isPresent()) {
-                    shares.unshare(replica.name());
-                }
+                shares.unshareIfShared(replica.name());
                 registry.unregister(replica);
             }
             if (destroy) {
@@ -776,9 +780,7 @@ public final class PoolManager {
                 if (entry.store != null) {
                     for (Replica replica : entry.store.replicas()) {
                         // the share is kept in the replica's metadata and restored with the pool
-                        if (shares.status(replica.name()).isPresent()) {
-                            shares.unshare(replica.name());
-                        }
+                        shares.unshareIfShared(replica.name());
                         registry.unregister(replica);
                     }
                     entry.store.export();

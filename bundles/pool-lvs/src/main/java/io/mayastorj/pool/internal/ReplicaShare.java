@@ -21,7 +21,9 @@ record ReplicaShare(String protocol, List<String> allowedHosts) {
             if (line.startsWith("share=")) {
                 protocol = line.substring("share=".length());
             } else if (line.startsWith("allowed_hosts=") && line.length() > "allowed_hosts=".length()) {
-                hosts = Arrays.asList(line.substring("allowed_hosts=".length()).split(","));
+                // trimmed, blanks dropped: what an older version let in (" b", "a,,b") must not lose the share
+                hosts = Arrays.stream(line.substring("allowed_hosts=".length()).split(",")).map(String::strip)
+                        .filter(h -> !h.isEmpty()).toList();
             }
         }
         return protocol == null || protocol.isEmpty() ? NONE : new ReplicaShare(protocol, List.copyOf(hosts));

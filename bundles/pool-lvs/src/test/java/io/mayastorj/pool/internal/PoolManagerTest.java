@@ -356,6 +356,8 @@ class PoolManagerTest {
      */
     @Test
     void otherCallsAreAnsweredWhileAPoolIsBeingCreated() throws Exception {
+        pools.create("p0", null, this.disk.toString(), MIB); // another disk holding a pool of the same name
+        pools.export("p0");
         HeldDisk disk = heldDisk();
         disk.hold = true;
         java.util.concurrent.CompletableFuture<PoolManager.Entry> create = java.util.concurrent.CompletableFuture.supplyAsync(
@@ -372,6 +374,8 @@ class PoolManagerTest {
             assertEquals("pool p0 is being created; ask again once it is", refused(ErrorKind.UNAVAILABLE, () -> pools.destroy("p0"))
                     .getMessage());
             refused(ErrorKind.UNAVAILABLE, () -> pools.create("p0", null, "held:///held", MIB));
+            assertEquals("a pool named p0 is being created; ask again once it is", refused(ErrorKind.UNAVAILABLE,
+                    () -> pools.importPool(null, null, this.disk.toString())).getMessage(), "not put in the map under the create");
         } finally {
             disk.hold = false;
             disk.held.forEach(Runnable::run);
