@@ -42,6 +42,7 @@ public final class NatsRegistry implements AutoCloseable {
                 .pingInterval(Duration.ofSeconds(5)).maxPingsOut(2) // a server gone without a reset: left in 10-15 s
                 .connectionListener(this::event)
                 .build();
+        registry.beatsUnheard(); // until the first connection: a start while NATS is away is an outage too
         synchronized (this) {
             startConnector();
         }
@@ -65,15 +66,19 @@ public final class NatsRegistry implements AutoCloseable {
         while (!closed) {
             try {
                 Connection c = Nats.connect(options);
+                boolean late;
                 synchronized (this) {
-                    if (closed) {
-                        c.close();
-                        return;
+                    late = closed;
+                    if (!late) {
+                        Dispatcher dispatcher = c.createDispatcher(message -> handle(new String(message.getData(), StandardCharsets.UTF_8)));
+                        dispatcher.subscribe(SUBJECT);
+                        connection = c;
+                        connector = null;
                     }
-                    Dispatcher dispatcher = c.createDispatcher(message -> handle(new String(message.getData(), StandardCharsets.UTF_8)));
-                    dispatcher.subscribe(SUBJECT);
-                    connection = c;
-                    connector = null;
+                }
+                if (late) {
+                    c.close(); // outside the lock: jnats' close waits for its listener thread, which takes it
+                    return;
                 }
                 registry.beatsHeardAgain(); // a replaced connection: the time without one was not the nodes'
                 LOG.log(Level.INFO, "listening for node registrations on NATS subject {0} at {1}", SUBJECT, url);

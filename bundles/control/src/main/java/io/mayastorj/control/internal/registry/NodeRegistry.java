@@ -253,11 +253,6 @@ public final class NodeRegistry implements AutoCloseable {
         return list;
     }
 
-    /**
-     * Every node's silence counted from now, as for nodes remembered at start: a control plane that
-     * stood by and now leads heard only the beats that reached it (over gRPC, the Service sent them
-     * to the leader), and a node that beat the leader a moment ago is not away.
-     */
     /** Since when this registry's own link to the nodes' beats (NATS) is down; 0 while it is up. */
     private long unheardSinceNanos;
 
@@ -291,6 +286,11 @@ public final class NodeRegistry implements AutoCloseable {
         });
     }
 
+    /**
+     * Every node's silence counted from now, as for nodes remembered at start: a control plane that
+     * stood by and now leads heard only the beats that reached it (over gRPC, the Service sent them
+     * to the leader), and a node that beat the leader a moment ago is not away.
+     */
     public synchronized void forgiveSilence() {
         long now = clock.getAsLong();
         nodes.values().forEach(e -> e.lastSeenNanos = Math.max(e.lastSeenNanos, now));
@@ -304,7 +304,14 @@ public final class NodeRegistry implements AutoCloseable {
      */
     public synchronized long silentMillis(String id) {
         Entry e = nodes.get(id);
-        return e == null ? Long.MAX_VALUE : TimeUnit.NANOSECONDS.toMillis(clock.getAsLong() - e.lastSeenNanos);
+        if (e == null) {
+            return Long.MAX_VALUE;
+        }
+        long now = clock.getAsLong();
+        if (unheardSinceNanos != 0 && e.lastSeenNanos < unheardSinceNanos) {
+            now = unheardSinceNanos; // while the link is down, its silence is not the node's
+        }
+        return TimeUnit.NANOSECONDS.toMillis(now - e.lastSeenNanos);
     }
 
     public synchronized Optional<NodeState> node(String id) {

@@ -83,14 +83,18 @@ public final class NatsNexusStore implements NexusStore, AutoCloseable {
         while (!closed) {
             try {
                 Connection c = Nats.connect(options);
+                boolean late;
                 synchronized (this) {
-                    if (closed) {
-                        c.close();
-                        return;
+                    late = closed;
+                    if (!late) {
+                        connection = c;
+                        bucket = null;
+                        connector = null;
                     }
-                    connection = c;
-                    bucket = null;
-                    connector = null;
+                }
+                if (late) {
+                    c.close(); // outside the lock: jnats' close waits for its listener thread, which takes it
+                    return;
                 }
                 System.getLogger("mayastor.nexus").log(System.Logger.Level.INFO, "NATS at {0} answers: nexus records go there", url);
                 return;
