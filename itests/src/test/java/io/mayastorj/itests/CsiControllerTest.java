@@ -396,6 +396,9 @@ class CsiControllerTest {
             long app1 = controller().getCapacity(GetCapacityRequest.newBuilder().setAccessibleTopology(Topology.newBuilder()
                     .putSegments("openebs.io/nodename", "app1")).build()).getAvailableCapacity();
             assertEquals(0, app1, "an application node holds no storage");
+            long oldKey = controller().getCapacity(GetCapacityRequest.newBuilder().setAccessibleTopology(Topology.newBuilder()
+                    .putSegments("kubernetes.io/hostname", "app1")).build()).getAvailableCapacity();
+            assertEquals(0, oldKey, "the key before openebs.io/nodename names the node too (not the whole cluster)");
             boolean settled = s1 > 200 * MIB && s1 <= 256 * MIB && all >= 3 * s1 - 3 * 16 * MIB && all <= 3 * 256 * MIB;
             if (settled || System.nanoTime() > deadline) {
                 assertTrue(s1 > 200 * MIB && s1 <= 256 * MIB, "s1: " + s1);

@@ -62,6 +62,8 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase i
     /** The size of a volume asked for without one (Mayastor's default). */
     static final long DEFAULT_SIZE = 1L << 30;
     static final String TOPOLOGY_KEY = "openebs.io/nodename";
+    /** The key before it: what StorageClasses' allowedTopologies and CSINodes registered earlier still name. */
+    static final String OLD_TOPOLOGY_KEY = "kubernetes.io/hostname";
     private static final Set<String> PARAMETERS = Set.of("repl", "protocol", "thin", "local", "ioTimeout", "fsType");
     /**
      * Parameters of Mayastor's later StorageClasses this driver does not use: taken (a StorageClass
@@ -284,7 +286,7 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase i
                 // may not have heard from the nodes yet)
                 throw MayastorException.resourceExhausted("volume %s (%s) is local, and none of the nodes it may be used on "
                         + "holds a pool: %s", id, request.getName(), requisite.stream()
-                        .map(t -> t.getSegmentsMap().getOrDefault(TOPOLOGY_KEY, "?")).toList());
+                        .map(t -> Objects.requireNonNullElse(node(t), "?")).toList());
             }
             List<String> preferred = storageNodes(request.getAccessibilityRequirements().getPreferredList());
             preferred.addAll(required);
@@ -312,7 +314,7 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase i
     private List<String> storageNodes(List<Topology> topologies) {
         List<String> nodes = new ArrayList<>();
         for (Topology t : topologies) {
-            String host = t.getSegmentsMap().get(TOPOLOGY_KEY);
+            String host = node(t);
             if (host != null && registry.node(host).map(NodeRegistry.NodeState::storage).orElse(false)) {
                 nodes.add(host);
             }
@@ -572,7 +574,7 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase i
     /** Free bytes of the online pools (of the topology's node, when one is named); the largest pool's free space caps a volume. */
     @Override
     public void getCapacity(GetCapacityRequest request, StreamObserver<GetCapacityResponse> response) {
-        String node = request.hasAccessibleTopology() ? request.getAccessibleTopology().getSegmentsMap().get(TOPOLOGY_KEY) : null;
+        String node = request.hasAccessibleTopology() ? node(request.getAccessibleTopology()) : null;
         long free = 0;
         long largest = 0;
         for (io.mayastorj.control.internal.model.MayastorPool p : store.list(io.mayastorj.control.internal.model.MayastorPool.class)) {
@@ -621,5 +623,11 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase i
         // the only call that has the host rescan (the kubelet makes it only when asked to here)
         reply(response, ControllerExpandVolumeResponse.newBuilder().setCapacityBytes(now).setNodeExpansionRequired(true)
                 .build());
+    }
+
+    /** The node a topology segment names, by the driver's key or the one before it. */
+    private static String node(Topology t) {
+        String node = t.getSegmentsMap().get(TOPOLOGY_KEY);
+        return node != null ? node : t.getSegmentsMap().get(OLD_TOPOLOGY_KEY);
     }
 }

@@ -102,6 +102,7 @@ public final class PoolOperator {
     public void reconcile(String name) {
         Optional<MayastorPool> found = store.get(MayastorPool.class, name);
         if (found.isEmpty()) {
+            statusWrittenAt.remove(name);
             return;
         }
         MayastorPool msp = found.get();
@@ -157,20 +158,25 @@ public final class PoolOperator {
             return;
         }
         if (deleting) {
-            if (pool.isPresent() && ours) {
-                if (pool.get().getReplicas() > 0) {
+            if (ours) {
+                if (pool.isPresent() && pool.get().getReplicas() > 0) {
                     writeStatus(msp, stateOf(pool.get()), "being deleted: it holds " + pool.get().getReplicas()
                             + " replica(s); destroy their volumes first", pool.get());
                     return;
                 }
+                // asked by name even when the list left it out: a pool whose create is still writing its disk
+                // is not listed, and let go now it would be made after all, with nothing left to destroy it
                 try {
                     clients.pools(node.endpoint()).destroyPool(DestroyPoolRequest.newBuilder().setName(name).build());
+                    LOG.log(Level.INFO, "pool {0} destroyed on node {1}", name, node.id());
                 } catch (StatusRuntimeException e) {
-                    writeStatus(msp, stateOf(pool.get()), "being deleted: " + NodeClients.translate(node.id(), e).getMessage(),
-                            pool.get());
-                    return;
+                    MayastorException me = NodeClients.translate(node.id(), e);
+                    if (me.kind() != ErrorKind.NOT_FOUND) {
+                        writeStatus(msp, pool.map(PoolOperator::stateOf).orElse(MayastorPool.PENDING), "being deleted: "
+                                + me.getMessage(), pool.orElse(null));
+                        return;
+                    }
                 }
-                LOG.log(Level.INFO, "pool {0} destroyed on node {1}", name, node.id());
             }
             release(msp, "destroyed on " + node.id());
             return;
@@ -302,7 +308,7 @@ public final class PoolOperator {
         String name = msp.getMetadata().getName();
         long now = clock.getAsLong();
         Long writtenAt = statusWrittenAt.get(name);
-        if (writtenAt != null && now - writtenAt < USED_REFRESH_NANOS && onlyUsedDiffers(old, s)) {
+        if (writtenAt != null && old != null && now - writtenAt < USED_REFRESH_NANOS && onlyUsedDiffers(old, s)) {
             return;
         }
         boolean changed = old == null || !Objects.equals(old.getState(), state) || !Objects.equals(old.getReason(), reason);
