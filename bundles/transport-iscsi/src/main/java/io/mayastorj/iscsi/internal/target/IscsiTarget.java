@@ -276,9 +276,11 @@ public final class IscsiTarget implements Transport {
      * COMPARE AND WRITE is atomic per LUN: one runs at a time, whichever session and reactor it
      * comes from; the others wait in order and are handed the LUN on their own reactor. No other
      * write lands between its read and its write: from the moment one waits, new writes of the LUN
-     * park here ({@link #park}), and it starts only once the writes admitted before have left the bdev
-     * on every connection ({@link #writesQuiet}) — else a write acknowledged meanwhile was overwritten
-     * by a compare it never took part in (a lost update of a VMFS ATS lock block, say).
+     * that overlap its blocks park here ({@link #park}; UNMAP and WRITE SAME whatever their range),
+     * and it starts only once the writes admitted before have left the bdev on every connection
+     * ({@link #writesQuiet}) — else a write acknowledged meanwhile was overwritten by a compare it
+     * never took part in (a lost update of a VMFS ATS lock block, say). Writes elsewhere on the LUN
+     * go on: parked for the whole LUN, they starved while hosts' ATS heartbeats kept coming.
      */
     static final class AtomicSection {
         private final IscsiTarget target;
@@ -288,6 +290,8 @@ public final class IscsiTarget implements Transport {
         /** Atomic commands holding the LUN or waiting for it; writes park while any. Read on every write. */
         private final java.util.concurrent.atomic.AtomicInteger atomics = new java.util.concurrent.atomic.AtomicInteger();
         private final java.util.concurrent.ConcurrentLinkedQueue<Task> parked = new java.util.concurrent.ConcurrentLinkedQueue<>();
+        /** The atomic commands holding or waiting for the LUN, whose blocks writes must not touch meanwhile. */
+        private final java.util.concurrent.ConcurrentLinkedQueue<Task> fenced = new java.util.concurrent.ConcurrentLinkedQueue<>();
 
         AtomicSection(IscsiTarget target, BlockDevice device) {
             this.target = target;
@@ -298,28 +302,39 @@ public final class IscsiTarget implements Transport {
             // an abort while it waits leaves the task to compareAndWrite to drop: released at once, it could
             // be reused for the connection's next command before its turn came
             task.awaitingFence = true;
+            fenced.add(task); // before the count: a write that sees the count finds its blocks
             atomics.incrementAndGet();
             waiting.add(task);
             drain();
         }
 
-        void leave() {
+        /** The atomic command {@code task} is done with the LUN (or dropped); the writes it held back go on. */
+        void leave(Task task) {
+            fenced.remove(task);
             busy.set(false);
-            if (atomics.decrementAndGet() == 0) {
-                resumeParked();
-            }
+            atomics.decrementAndGet();
+            resumeParked(); // each looks again: another atomic command may hold its blocks now
             drain();
         }
 
-        boolean excludesWrites() {
-            return atomics.get() != 0;
+        /** Whether a write of {@code blocks} blocks at {@code lba} must wait: an atomic command holds or waits for some of them. */
+        boolean excludes(long lba, long blocks) {
+            if (atomics.get() == 0) {
+                return false; // every write pays this one volatile read, and nothing more while no atomic command runs
+            }
+            for (Task a : fenced) {
+                if (lba < a.lba + a.blocks && a.lba - lba < blocks) {
+                    return true;
+                }
+            }
+            return false;
         }
 
-        /** A write that came while an atomic command holds or waits for the LUN: it goes on after. */
+        /** A write {@link #excludes} held back ({@link Task#fenceLba}, {@link Task#fenceBlocks}): it goes on after. */
         void park(Task task) {
             parked.add(task);
-            if (atomics.get() == 0) {
-                resumeParked(); // the last one left as this was parked
+            if (!excludes(task.fenceLba, task.fenceBlocks)) {
+                resumeParked(); // what held it back left as it was parked
             }
         }
 
@@ -337,8 +352,12 @@ public final class IscsiTarget implements Transport {
                     busy.set(false);
                     continue;
                 }
-                target.writesQuiet(device).whenComplete((quiet, failed) ->
-                        next.connection.reactor().execute(() -> next.connection.media().compareAndWrite(next)));
+                Runnable run = () -> next.connection.reactor().execute(() -> next.connection.media().compareAndWrite(next));
+                if (next.aborted || next.connection.isClosed()) {
+                    run.run(); // dropped at once, without waiting for the LUN's writes: an abort's answer waits for it
+                } else {
+                    target.writesQuiet(device).whenComplete((quiet, failed) -> run.run());
+                }
                 return;
             }
         }

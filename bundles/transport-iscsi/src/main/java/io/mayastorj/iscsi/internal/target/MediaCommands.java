@@ -156,17 +156,23 @@ final class MediaCommands {
             section().enter(task);
             return;
         }
-        if (section().excludesWrites()) {
-            // a COMPARE AND WRITE holds the LUN or waits for it: no write lands between its read and its
-            // write (SBC-3: "an uninterrupted series of actions"); this one goes on once it is done
+        // UNMAP's ranges are in its list and WRITE SAME's may be long: both count as the whole LUN
+        task.fenceLba = isMedia(task.opcode) ? task.lba : 0;
+        task.fenceBlocks = isMedia(task.opcode) ? task.ioBytes / session.lun.device().blockSize() : Long.MAX_VALUE;
+        if (section().excludes(task.fenceLba, task.fenceBlocks)) {
+            // a COMPARE AND WRITE holds or waits for some of its blocks: no write lands between its read and
+            // its write (SBC-3: "an uninterrupted series of actions"); this one goes on once it is done
             task.awaitingFence = true; // an abort meanwhile leaves the task to resumeParked to drop
             section().park(task);
             return;
         }
         writesAtBdev++;
         task.writeHeld = true;
-        admitted(task);
-        stepEnded(task);
+        try {
+            admitted(task);
+        } finally {
+            stepEnded(task); // whatever happened: a count left behind would keep every later COMPARE AND WRITE waiting
+        }
     }
 
     private IscsiTarget.AtomicSection section() {
@@ -483,15 +489,20 @@ final class MediaCommands {
     void compareAndWrite(Task task) {
         task.awaitingFence = false;
         if (connection.isClosed() || task.aborted) {
-            section().leave();
+            section().leave(task);
             tasks.remove(task.itt, task);
             task.release();
+            return;
+        }
+        if (session.reservations.conflicts(session.nexus, task.cdb)) { // asked again: a PREEMPT may have come while it waited
+            section().leave(task);
+            dataPhase.respond(task, Sense.RESERVATION_CONFLICT, null, 0);
             return;
         }
         int bytes = task.blocks * session.lun.device().blockSize();
         task.compare = buffers.allocate(bytes);
         if (task.compare == null) {
-            section().leave();
+            section().leave(task);
             dataPhase.respond(task, Sense.BUSY, null, 0);
             return;
         }
@@ -519,7 +530,7 @@ final class MediaCommands {
             ByteBuffer medium = task.compare.bytes().duplicate().limit(bytes).position(0);
             int at = expected.mismatch(medium);
             if (at >= 0) {
-                section().leave();
+                section().leave(task);
                 byte[] sense = Sense.fixed(Sense.MISCOMPARE, Sense.MISCOMPARE_DURING_VERIFY);
                 sense[0] |= (byte) 0x80; // VALID: INFORMATION holds the offset of the first difference
                 sense[3] = (byte) (at >>> 24);
@@ -535,7 +546,7 @@ final class MediaCommands {
             session.lun.device().write(task.compare, 0, task.lba, task.blocks, task, task);
             return;
         }
-        section().leave();
+        section().leave(task);
         if (task.ioStatus != IoStatus.SUCCESS) {
             dataPhase.respond(task, Sense.CHECK_CONDITION, failed(task.ioStatus, task.cawStage != 1), 0);
             return;
@@ -570,10 +581,13 @@ final class MediaCommands {
     void bdevDone(Task task) {
         boolean held = task.writeHeld;
         task.writeHeld = false; // a step completing inline inside this one leaves the count to this call
-        bdevStep(task);
-        if (held) {
-            task.writeHeld = true;
-            stepEnded(task);
+        try {
+            bdevStep(task);
+        } finally {
+            if (held) {
+                task.writeHeld = true;
+                stepEnded(task);
+            }
         }
     }
 
@@ -590,7 +604,7 @@ final class MediaCommands {
             return;
         }
         if (isAtomic(task.opcode) && (connection.isClosed() || task.aborted)) {
-            section().leave(); // stage 1 or 2 held the LUN
+            section().leave(task); // stage 1 or 2 held the LUN
             tasks.remove(task.itt, task);
             task.release();
             return;

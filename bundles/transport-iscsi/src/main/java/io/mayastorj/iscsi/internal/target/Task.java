@@ -36,6 +36,9 @@ final class Task implements IoCompletion<Task>, Runnable {
     boolean awaitingFence;
     /** An admitted write counted in its connection's writes at the bdev (MediaCommands.stepEnded). */
     boolean writeHeld;
+    /** The blocks a write touches, as a COMPARE AND WRITE's fence sees them (IscsiTarget.AtomicSection.excludes). */
+    long fenceLba;
+    long fenceBlocks;
     /** Force unit access: the write is flushed before its status goes out. */
     boolean fua;
     /** The command takes data from the initiator (WRITE, WRITE AND VERIFY, VERIFY with BYTCHK 1). */

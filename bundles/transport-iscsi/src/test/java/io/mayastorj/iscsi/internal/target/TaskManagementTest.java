@@ -92,6 +92,69 @@ class TaskManagementTest {
         }
     }
 
+    /**
+     * ... but only writes to its blocks wait for it: held back for the whole LUN, writes starved while
+     * hosts' ATS heartbeats kept coming. A write elsewhere reaches the bdev while the compare's write
+     * is held there; one to its block waits, and lands after it.
+     */
+    @Test
+    void onlyWritesToTheBlocksOfACompareAndWriteWaitForIt() throws Exception {
+        int port = fx.target.address().getPort();
+        try (ScsiSession writer = new ScsiSession(port, fx.iqn);
+             ScsiSession atomic = new ScsiSession(port, fx.iqn, "iqn.2026-12.io.mayastorj.test:atomic")) {
+            disk.hold = true;
+            java.util.concurrent.ExecutorService threads = java.util.concurrent.Executors.newCachedThreadPool();
+            try {
+                byte[] data = new byte[1024]; // compare with the zeros there, then write 'Y'
+                Arrays.fill(data, 512, 1024, (byte) 'Y');
+                byte[] caw = java.nio.ByteBuffer.allocate(16).put(0, (byte) 0x89).putLong(2, 0).put(13, (byte) 1).array();
+                var compared = threads.submit(() -> atomic.command(caw, data, 0));
+                awaitHeld(1, "the compare's write is at the bdev");
+                byte[] elsewhere = new byte[512];
+                Arrays.fill(elsewhere, (byte) 'E');
+                var far = threads.submit(() -> writer.command(ScsiSession.write16(100, 1), elsewhere, 0));
+                awaitHeld(2, "a write to another block reaches the bdev meanwhile");
+                disk.release(); // both go; the compare's block is written once it answered
+                assertEquals(0, compared.get(10, java.util.concurrent.TimeUnit.SECONDS).status());
+                assertEquals(0, far.get(10, java.util.concurrent.TimeUnit.SECONDS).status());
+                byte[] z = new byte[512];
+                Arrays.fill(z, (byte) 'Z');
+                disk.hold = true;
+                var compared2 = threads.submit(() -> atomic.command(caw2(), data2(), 0));
+                awaitHeld(1, "the second compare's write is at the bdev");
+                var near = threads.submit(() -> writer.command(ScsiSession.write16(0, 1), z, 0));
+                Thread.sleep(300);
+                assertEquals(1, disk.held.size(), "a write to the compare's block waits for it");
+                disk.release();
+                assertEquals(0, compared2.get(10, java.util.concurrent.TimeUnit.SECONDS).status());
+                assertEquals(0, near.get(10, java.util.concurrent.TimeUnit.SECONDS).status());
+                assertArrayEquals(z, writer.command(ScsiSession.read16(0, 1), null, 512).data(), "the waiting write landed last");
+            } finally {
+                disk.release();
+                threads.shutdownNow();
+            }
+        }
+    }
+
+    /** COMPARE AND WRITE of block 0 expecting 'Y', writing 'W'. */
+    private static byte[] caw2() {
+        return java.nio.ByteBuffer.allocate(16).put(0, (byte) 0x89).putLong(2, 0).put(13, (byte) 1).array();
+    }
+
+    private static byte[] data2() {
+        byte[] data = new byte[1024];
+        Arrays.fill(data, 0, 512, (byte) 'Y');
+        Arrays.fill(data, 512, 1024, (byte) 'W');
+        return data;
+    }
+
+    private void awaitHeld(int writes, String what) throws InterruptedException {
+        for (int i = 0; i < 500 && disk.held.size() < writes; i++) {
+            Thread.sleep(10);
+        }
+        assertEquals(writes, disk.held.size(), what);
+    }
+
     @Test
     void anAbortOfAWriteTheBdevHasIsAnsweredOnceTheWriteIsDone() throws Exception {
         try (ScsiSession s = new ScsiSession(fx.target.address().getPort(), fx.iqn)) {
