@@ -240,7 +240,13 @@ public final class RegistrationAgent {
     private final class NatsAnnouncer implements Announcer {
         private final String url;
         private final Duration ping;
-        private Connection connection;
+        private volatile Connection connection;
+        /**
+         * Set by {@link #close}: a beat still inside a connect when the stop's wait for it ended (a slow
+         * DNS, a server that does not answer) must not keep the connection it then gets — reconnecting for
+         * ever from a stopped bundle — nor announce the node after its goodbye.
+         */
+        private volatile boolean closed;
 
         NatsAnnouncer(String url, Duration interval) {
             this.url = url;
@@ -256,9 +262,14 @@ public final class RegistrationAgent {
             }
             if (connection == null) {
                 // once connected, the client reconnects by itself for ever
-                connection = Nats.connect(new Options.Builder().server(url).connectionName("mayastor-node-" + node.id())
+                Connection c = Nats.connect(new Options.Builder().server(url).connectionName("mayastor-node-" + node.id())
                         .connectionTimeout(CALL_TIMEOUT).maxReconnects(-1).reconnectWait(Duration.ofSeconds(1))
                         .pingInterval(ping).maxPingsOut(2).build());
+                if (closed) {
+                    c.close();
+                    throw new IllegalStateException("the node's registration has stopped");
+                }
+                connection = c;
             }
             return connection;
         }
@@ -269,14 +280,19 @@ public final class RegistrationAgent {
             if (c.getStatus() != Connection.Status.CONNECTED) {
                 throw new IllegalStateException("the connection to " + url + " is " + c.getStatus().name().toLowerCase());
             }
+            if (closed) {
+                return; // stopped meanwhile: no beat after the goodbye
+            }
             c.publish(RegistryMessage.SUBJECT, RegistryMessage.register(node.id(), node.grpcEndpoint()));
         }
 
         @Override
         public void withdraw() throws Exception {
-            if (connection != null && connection.getStatus() == Connection.Status.CONNECTED) {
-                connection.publish(RegistryMessage.SUBJECT, RegistryMessage.deregister(node.id()));
-                connection.flush(CALL_TIMEOUT);
+            closed = true; // first: a beat still running does not announce the node after this
+            Connection c = connection;
+            if (c != null && c.getStatus() == Connection.Status.CONNECTED) {
+                c.publish(RegistryMessage.SUBJECT, RegistryMessage.deregister(node.id()));
+                c.flush(CALL_TIMEOUT);
             }
         }
 
@@ -287,9 +303,11 @@ public final class RegistrationAgent {
 
         @Override
         public void close() {
-            if (connection != null) {
+            closed = true;
+            Connection c = connection;
+            if (c != null) {
                 try {
-                    connection.close();
+                    c.close();
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                 }
