@@ -1,9 +1,9 @@
 package io.mayastorj.control.internal.registry;
 
+import io.mayastorj.nats.NatsConnector;
 import io.nats.client.Connection;
 import io.nats.client.ConnectionListener;
 import io.nats.client.Dispatcher;
-import io.nats.client.Nats;
 import io.nats.client.Options;
 import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
@@ -28,7 +28,7 @@ public final class NatsRegistry implements AutoCloseable {
     private final String url;
     private final Options options;
     private volatile Connection connection;
-    private Thread connector; // guarded by this
+    private NatsConnector connector; // guarded by this
     private volatile boolean closed;
     /** Between connection attempts while no server answers. */
     static final Duration RETRY = Duration.ofSeconds(1);
@@ -49,55 +49,30 @@ public final class NatsRegistry implements AutoCloseable {
     }
 
     /**
-     * On a thread of its own (a connection made on the caller's held the control plane's start, and
-     * its gRPC registration service, for as long as NATS was down); tries until a server answers or
-     * {@link #close}, which ends it — jnats' own retry loop on connect swallows interrupts, so a
-     * control plane stopped while NATS was away left it running for good.
+     * On a thread of its own: a connection made on the caller's held the control plane's start, and
+     * its gRPC registration service, for as long as NATS was down.
      */
     private void startConnector() {
-        Thread t = new Thread(this::connect, "nats-connect mayastor-control");
-        t.setDaemon(true);
-        connector = t;
-        t.start();
+        connector = new NatsConnector("nats-connect mayastor-control", options, RETRY,
+                e -> LOG.log(Level.WARNING, "cannot connect to NATS at {0} ({1}): trying again every {2} s", url,
+                        e.getMessage(), RETRY.toSeconds()),
+                this::connected);
     }
 
-    private void connect() {
-        boolean told = false;
-        while (!closed) {
-            try {
-                Connection c = Nats.connect(options);
-                boolean late;
-                synchronized (this) {
-                    late = closed;
-                    if (!late) {
-                        Dispatcher dispatcher = c.createDispatcher(message -> handle(new String(message.getData(), StandardCharsets.UTF_8)));
-                        dispatcher.subscribe(SUBJECT);
-                        connection = c;
-                        connector = null;
-                    }
-                }
-                if (late) {
-                    c.close(); // outside the lock: jnats' close waits for its listener thread, which takes it
-                    return;
-                }
-                registry.beatsHeardAgain(); // a replaced connection: the time without one was not the nodes'
-                LOG.log(Level.INFO, "listening for node registrations on NATS subject {0} at {1}", SUBJECT, url);
-                return;
-            } catch (InterruptedException e) {
-                return; // closed meanwhile
-            } catch (java.io.IOException | RuntimeException e) {
-                if (!told) {
-                    told = true;
-                    LOG.log(Level.WARNING, "cannot connect to NATS at {0} ({1}): trying again every {2} s", url,
-                            e.getMessage(), RETRY.toSeconds());
-                }
+    /** The connector's connection: subscribed and kept, unless closed meanwhile. */
+    private boolean connected(Connection c) {
+        synchronized (this) {
+            if (closed) {
+                return false;
             }
-            try {
-                Thread.sleep(RETRY.toMillis());
-            } catch (InterruptedException e) {
-                return; // closed
-            }
+            Dispatcher dispatcher = c.createDispatcher(message -> handle(new String(message.getData(), StandardCharsets.UTF_8)));
+            dispatcher.subscribe(SUBJECT);
+            connection = c;
+            connector = null;
         }
+        registry.beatsHeardAgain(); // a replaced connection: the time without one was not the nodes'
+        LOG.log(Level.INFO, "listening for node registrations on NATS subject {0} at {1}", SUBJECT, url);
+        return true;
     }
 
     /**
@@ -158,14 +133,14 @@ public final class NatsRegistry implements AutoCloseable {
     @Override
     public void close() {
         Connection c;
-        Thread t;
+        NatsConnector t;
         synchronized (this) {
             closed = true;
             c = connection;
             t = connector;
         }
         if (t != null) {
-            t.interrupt();
+            t.close();
         }
         if (c != null) {
             try {

@@ -1,5 +1,6 @@
 package io.mayastorj.nexus.internal.store;
 
+import io.mayastorj.nats.NatsConnector;
 import io.nats.client.Connection;
 import io.nats.client.JetStreamApiException;
 import io.nats.client.KeyValue;
@@ -31,7 +32,7 @@ public final class NatsNexusStore implements NexusStore, AutoCloseable {
     private volatile Connection connection;
     private volatile KeyValue bucket;
     /** Connects in the background when the server was not there at start; null once connected. */
-    private volatile Thread connector;
+    private volatile NatsConnector connector;
     private volatile boolean closed;
 
     /**
@@ -69,46 +70,22 @@ public final class NatsNexusStore implements NexusStore, AutoCloseable {
 
     /** Under this: connects on a thread of its own until a server answers or {@link #close}. */
     private void startConnector() {
-        Thread t = new Thread(this::connectLater, "nats-connect mayastor-nexus");
-        t.setDaemon(true);
-        connector = t;
-        t.start();
+        connector = new NatsConnector("nats-connect mayastor-nexus", options, Duration.ofMillis(500),
+                e -> { }, // said once, when the store started without it
+                this::connected);
     }
 
-    /**
-     * Tries every half second: jnats' own retry loop on connect swallows interrupts, so a store closed
-     * while NATS was away (a nexus bundle stopped or reconfigured) left that loop running for good.
-     */
-    private void connectLater() {
-        while (!closed) {
-            try {
-                Connection c = Nats.connect(options);
-                boolean late;
-                synchronized (this) {
-                    late = closed;
-                    if (!late) {
-                        connection = c;
-                        bucket = null;
-                        connector = null;
-                    }
-                }
-                if (late) {
-                    c.close(); // outside the lock: jnats' close waits for its listener thread, which takes it
-                    return;
-                }
-                System.getLogger("mayastor.nexus").log(System.Logger.Level.INFO, "NATS at {0} answers: nexus records go there", url);
-                return;
-            } catch (InterruptedException e) {
-                return; // closed meanwhile
-            } catch (IOException | RuntimeException e) {
-                // not yet: said once, when the store started without it
+    private boolean connected(Connection c) {
+        synchronized (this) {
+            if (closed) {
+                return false;
             }
-            try {
-                Thread.sleep(500);
-            } catch (InterruptedException e) {
-                return;
-            }
+            connection = c;
+            bucket = null;
+            connector = null;
         }
+        System.getLogger("mayastor.nexus").log(System.Logger.Level.INFO, "NATS at {0} answers: nexus records go there", url);
+        return true;
     }
 
     /**
@@ -282,9 +259,9 @@ public final class NatsNexusStore implements NexusStore, AutoCloseable {
         synchronized (this) {
             closed = true;
             c = connection;
-            Thread t = connector;
+            NatsConnector t = connector;
             if (t != null) {
-                t.interrupt();
+                t.close();
             }
         }
         if (c != null) {
