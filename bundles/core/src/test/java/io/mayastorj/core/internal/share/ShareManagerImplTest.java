@@ -97,19 +97,7 @@ class ShareManagerImplTest {
         // need its control thread, which reads its share's status: that read must not wait for the unshare
         CountDownLatch inUnshare = new CountDownLatch(1);
         CountDownLatch release = new CountDownLatch(1);
-        RecordingTransport slow = new RecordingTransport("nvmf") {
-            @Override
-            public void unshare(BlockDevice device) {
-                inUnshare.countDown();
-                try {
-                    release.await();
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-                super.unshare(device);
-            }
-        };
-        shares.addTransport(slow);
+        shares.addTransport(slowUnshare(inUnshare, release));
         shares.share("m0", "nvmf", hostA);
         shares.share("m1", "nvmf", hostA);
         ExecutorService threads = Executors.newFixedThreadPool(2); // not the common pool: one thread on two cores
@@ -135,11 +123,9 @@ class ShareManagerImplTest {
      * transport's waits up to 10 s for the share's commands) took the share first, and the destroy
      * answered NOT_FOUND for the replica itself — which a control plane takes as "gone", leaving it.
      */
-    @Test
-    void anUnshareBeatenByAnotherIsNoErrorWhenAskedIfShared() throws Exception {
-        CountDownLatch inUnshare = new CountDownLatch(1);
-        CountDownLatch release = new CountDownLatch(1);
-        shares.addTransport(new RecordingTransport("nvmf") {
+    /** An nvmf transport whose unshare waits for {@code release} (as a real one waits for the share's commands at the bdev). */
+    private static RecordingTransport slowUnshare(CountDownLatch inUnshare, CountDownLatch release) {
+        return new RecordingTransport("nvmf") {
             @Override
             public void unshare(BlockDevice device) {
                 inUnshare.countDown();
@@ -150,7 +136,14 @@ class ShareManagerImplTest {
                 }
                 super.unshare(device);
             }
-        });
+        };
+    }
+
+    @Test
+    void anUnshareBeatenByAnotherIsNoErrorWhenAskedIfShared() throws Exception {
+        CountDownLatch inUnshare = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        shares.addTransport(slowUnshare(inUnshare, release));
         shares.share("m0", "nvmf", hostA);
         ExecutorService threads = Executors.newFixedThreadPool(3); // not the common pool: one thread on two cores
         try {

@@ -186,16 +186,28 @@ final class MediaCommands {
 
     /** On this reactor: a write parked behind a COMPARE AND WRITE goes on (or is dropped, aborted meanwhile). */
     void resumeParked(Task task) {
-        task.awaitingFence = false;
-        if (connection.isClosed()) {
-            return; // released by the close
-        }
-        if (task.aborted) {
-            tasks.remove(task.itt, task);
-            task.release(); // the abort's response waited for it
+        if (goneAfterWait(task)) {
             return;
         }
         connection.scsi().dataReceived(task); // the reservations are asked again: a preemption may have come meanwhile
+    }
+
+    /**
+     * After a wait of {@code task} outside the bdev (a fence, a COMPARE AND WRITE): true when it is gone —
+     * released by its connection's close, or aborted meanwhile and dropped now (the abort's response
+     * waited for that).
+     */
+    boolean goneAfterWait(Task task) {
+        task.awaitingFence = false;
+        if (connection.isClosed()) {
+            return true;
+        }
+        if (task.aborted) {
+            tasks.remove(task.itt, task);
+            task.release();
+            return true;
+        }
+        return false;
     }
 
     /**

@@ -389,14 +389,7 @@ final class ScsiCommands {
             task.awaitingFence = true;
             target.abortTasksOf(session.lunTarget.device(), aborted).whenComplete((done, failed) -> connection.reactor()
                     .execute(() -> {
-                        task.awaitingFence = false;
-                        if (connection.isClosed()) {
-                            return; // the close released it
-                        }
-                        if (task.aborted) {
-                            tasks.remove(task.itt, task);
-                            task.release(); // the abort's response waited for this
-                        } else {
+                        if (!media.goneAfterWait(task)) {
                             dataPhase.respond(task, status, null, task.received);
                         }
                     }));

@@ -176,7 +176,6 @@ class OptionalCommandsTest {
         }
     }
 
-    /** EXTENDED COPY from one LUN to another: two segments, every block compared, the status kept for RECEIVE COPY RESULTS. */
     /**
      * Review findings: UNMAP's limit (MAXIMUM UNMAP LBA COUNT, SBC-3) is for the whole list, and was
      * checked per descriptor only — 256 descriptors of the limit each were taken as one command; and a
@@ -222,6 +221,7 @@ class OptionalCommandsTest {
         return list.array();
     }
 
+    /** EXTENDED COPY from one LUN to another: two segments, every block compared, the status kept for RECEIVE COPY RESULTS. */
     @Test
     void extendedCopyMovesBlocksBetweenTwoLunsWithoutTheInitiator() throws Exception {
         String destination = IscsiTarget.iqn(second);
