@@ -38,10 +38,18 @@ public final class NatsConnector implements AutoCloseable {
         while (!closed) {
             try {
                 Connection c = Nats.connect(options);
-                if (closed || !connected.test(c)) {
-                    c.close();
+                boolean kept = false;
+                try {
+                    kept = !closed && connected.test(c);
+                } finally {
+                    if (!kept) {
+                        Thread.interrupted(); // a close's interrupt would cut jnats' close short, its threads left running
+                        c.close();
+                    }
                 }
-                return;
+                if (kept || closed) {
+                    return;
+                }
             } catch (InterruptedException e) {
                 return; // closed meanwhile
             } catch (IOException | RuntimeException e) {

@@ -265,11 +265,11 @@ public final class RegistrationAgent {
                 Connection c = Nats.connect(new Options.Builder().server(url).connectionName("mayastor-node-" + node.id())
                         .connectionTimeout(CALL_TIMEOUT).maxReconnects(-1).reconnectWait(Duration.ofSeconds(1))
                         .pingInterval(ping).maxPingsOut(2).build());
+                connection = c; // first, then the look: a close in between closes it, or this does (twice is harmless)
                 if (closed) {
                     c.close();
                     throw new IllegalStateException("the node's registration has stopped");
                 }
-                connection = c;
             }
             return connection;
         }

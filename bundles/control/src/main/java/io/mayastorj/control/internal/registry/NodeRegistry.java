@@ -55,6 +55,8 @@ public final class NodeRegistry implements AutoCloseable {
         /** The last heartbeat heard here, if {@code beaten}; a remembered or forgiven node has a silence, not a beat. */
         long lastBeatNanos;
         boolean beaten;
+        /** Its last beat came over NATS: while the control plane's NATS link is down, its silence is the link's. */
+        boolean overNats;
         /** The last address refused for this id (logged once, not at every beat). */
         String refused;
     }
@@ -124,6 +126,15 @@ public final class NodeRegistry implements AutoCloseable {
 
     /** A heartbeat; {@code storage} false for a node that only attaches volumes. */
     public void register(String id, String endpoint, String hostNqn, boolean storage) {
+        beat(id, endpoint, hostNqn, storage, false);
+    }
+
+    /** A storage node's heartbeat heard over NATS (MOAC's registry: no host NQN). */
+    public void registerOverNats(String id, String endpoint) {
+        beat(id, endpoint, null, true, true);
+    }
+
+    private void beat(String id, String endpoint, String hostNqn, boolean storage, boolean overNats) {
         if (id == null || !id.matches("[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")) { // its MayastorNode's name
             throw MayastorException.invalidArgument("node id '%s' is not valid: a Kubernetes node name: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit", id);
         }
@@ -175,6 +186,7 @@ public final class NodeRegistry implements AutoCloseable {
             e.lastSeenNanos = clock.getAsLong();
             e.lastBeatNanos = e.lastSeenNanos;
             e.beaten = true;
+            e.overNats = overNats;
             e.lastSeenMillis = System.currentTimeMillis();
             if (fresh || moved || back) {
                 changed = state(id, e);
@@ -267,10 +279,13 @@ public final class NodeRegistry implements AutoCloseable {
     }
 
     /**
-     * The link is back: the time it was down does not count as silence of the nodes not heard in it
-     * (by another path). Without this, right after a NATS outage every NATS-only node looked silent
-     * for the whole outage until its next beat — past the switch-over grace, while the nexus records
-     * were readable again — and volumes were moved off healthy nodes, their replicas rebuilt.
+     * The link is back: the time it was down does not count as silence of the nodes whose last beat
+     * came over NATS and that were not heard in it (by another path). A node that beats over gRPC, or
+     * was only remembered, is silent as before: one dead before the control plane started with NATS
+     * away would otherwise never be replaced. Without this, right after a NATS outage every NATS-only
+     * node looked silent for the whole outage until its next beat — past the switch-over grace, while
+     * the nexus records were readable again — and volumes were moved off healthy nodes, their
+     * replicas rebuilt.
      */
     public synchronized void beatsHeardAgain() {
         if (unheardSinceNanos == 0) {
@@ -280,7 +295,7 @@ public final class NodeRegistry implements AutoCloseable {
         long down = clock.getAsLong() - since;
         unheardSinceNanos = 0;
         nodes.values().forEach(e -> {
-            if (e.lastSeenNanos < since) {
+            if (e.overNats && e.lastSeenNanos < since) {
                 e.lastSeenNanos += down;
             }
         });
@@ -308,7 +323,7 @@ public final class NodeRegistry implements AutoCloseable {
             return Long.MAX_VALUE;
         }
         long now = clock.getAsLong();
-        if (unheardSinceNanos != 0 && e.lastSeenNanos < unheardSinceNanos) {
+        if (unheardSinceNanos != 0 && e.overNats && e.lastSeenNanos < unheardSinceNanos) {
             now = unheardSinceNanos; // while the link is down, its silence is not the node's
         }
         return TimeUnit.NANOSECONDS.toMillis(now - e.lastSeenNanos);

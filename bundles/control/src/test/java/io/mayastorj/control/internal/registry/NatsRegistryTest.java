@@ -91,10 +91,12 @@ class NatsRegistryTest {
              NodeRegistry registry = new NodeRegistry(Duration.ofSeconds(30), 3);
              NatsRegistry subscriber = new NatsRegistry(nats.url(), registry)) {
             awaitStatus(subscriber, io.nats.client.Connection.Status.CONNECTED);
-            registry.register("n9", "127.0.0.39:10124", null); // heard once, by another path
+            registry.registerOverNats("n9", "127.0.0.39:10124"); // heard once over NATS
+            registry.register("g9", "127.0.0.40:10124", null); // and a node that beats over gRPC, heard once
             nats.stop();
             Thread.sleep(2500);
             assertTrue(registry.silentMillis("n9") < 1500, "not n9's silence while the link is down: " + registry.silentMillis("n9"));
+            assertTrue(registry.silentMillis("g9") >= 2500, "g9's own: it beats over gRPC, not NATS: " + registry.silentMillis("g9"));
             nats.start();
             awaitStatus(subscriber, io.nats.client.Connection.Status.CONNECTED);
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);

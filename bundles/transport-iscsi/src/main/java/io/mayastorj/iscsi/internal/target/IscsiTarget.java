@@ -364,9 +364,9 @@ public final class IscsiTarget implements Transport {
     }
 
     /**
-     * Completes once no write admitted to {@code device} is at the bdev any more, on any connection —
-     * those closed with writes still there included. Asked only while writes to it park (see
-     * {@link AtomicSection}), so none is admitted meanwhile.
+     * Completes once the writes admitted to {@code device} so far are done with the bdev, on every
+     * connection — those closed with writes still there included. Writes admitted later (to other
+     * blocks: those to the asker's park, see {@link AtomicSection}) are not waited for.
      */
     CompletableFuture<Void> writesQuiet(BlockDevice device) {
         List<CompletableFuture<Void>> quiet = new ArrayList<>();

@@ -29,11 +29,17 @@ final class MediaCommands {
     /** This session's LUN's atomic section, looked up once (not per write). */
     private IscsiTarget.AtomicSection section;
     /**
-     * Writes of this connection admitted and not yet done with the bdev (on this reactor only): a
-     * COMPARE AND WRITE starts once every connection of its LUN has none ({@link #whenWritesQuiet}).
+     * Writes of this connection admitted and not yet done with the bdev, by epoch (on this reactor
+     * only): a COMPARE AND WRITE starts once the writes admitted before it are done
+     * ({@link #whenWritesQuiet}) — the epoch flips when it asks, so the writes to other blocks
+     * admitted after count in the other and cannot keep it waiting for ever under steady load.
      */
-    private int writesAtBdev;
-    private java.util.List<java.util.concurrent.CompletableFuture<Void>> quietWaiters;
+    private final int[] writesAtBdev = new int[2];
+    private int writeEpoch;
+    /** Waiting for epoch {@code 1 - writeEpoch} to drain; while set, that epoch holds writes of theirs. */
+    private java.util.List<java.util.concurrent.CompletableFuture<Void>> draining;
+    /** Asked while {@link #draining}: they flip the epoch again once it has drained. */
+    private java.util.List<java.util.concurrent.CompletableFuture<Void>> nextDrain;
 
     MediaCommands(IscsiConnection connection, IscsiTarget target, Session session, DataPhase dataPhase, TaskTable tasks,
                   BufferPool buffers) {
@@ -166,7 +172,8 @@ final class MediaCommands {
             section().park(task);
             return;
         }
-        writesAtBdev++;
+        task.writeEpoch = writeEpoch;
+        writesAtBdev[writeEpoch]++;
         task.writeHeld = true;
         try {
             admitted(task);
@@ -217,24 +224,40 @@ final class MediaCommands {
     private void stepEnded(Task task) {
         if (task.writeHeld && !task.submitted) {
             task.writeHeld = false;
-            if (--writesAtBdev == 0 && quietWaiters != null) {
-                java.util.List<java.util.concurrent.CompletableFuture<Void>> waiters = quietWaiters;
-                quietWaiters = null;
-                waiters.forEach(w -> w.complete(null));
+            int e = task.writeEpoch;
+            if (--writesAtBdev[e] == 0 && e != writeEpoch && draining != null) {
+                java.util.List<java.util.concurrent.CompletableFuture<Void>> done = draining;
+                draining = null;
+                java.util.List<java.util.concurrent.CompletableFuture<Void>> next = nextDrain;
+                nextDrain = null;
+                done.forEach(w -> w.complete(null));
+                if (next != null) {
+                    drainFor(next);
+                }
             }
         }
     }
 
-    /** On this reactor: completes once this connection has no admitted write at the bdev. */
+    /** On this reactor: completes once the writes this connection admitted so far are done with the bdev. */
     void whenWritesQuiet(java.util.concurrent.CompletableFuture<Void> quiet) {
-        if (writesAtBdev == 0) {
-            quiet.complete(null);
+        if (draining != null) { // the epoch cannot flip again until that one drained: this waits for the next flip
+            if (nextDrain == null) {
+                nextDrain = new java.util.ArrayList<>();
+            }
+            nextDrain.add(quiet);
             return;
         }
-        if (quietWaiters == null) {
-            quietWaiters = new java.util.ArrayList<>();
+        drainFor(new java.util.ArrayList<>(java.util.List.of(quiet)));
+    }
+
+    /** No epoch draining (the other one is empty): the current one's writes are what {@code waiters} wait for. */
+    private void drainFor(java.util.List<java.util.concurrent.CompletableFuture<Void>> waiters) {
+        if (writesAtBdev[writeEpoch] == 0) {
+            waiters.forEach(w -> w.complete(null));
+            return;
         }
-        quietWaiters.add(quiet);
+        writeEpoch = 1 - writeEpoch; // new writes count in the other, empty epoch
+        draining = waiters;
     }
 
     private void admitted(Task task) {

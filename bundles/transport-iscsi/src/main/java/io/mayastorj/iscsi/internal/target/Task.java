@@ -36,6 +36,8 @@ final class Task implements IoCompletion<Task>, Runnable {
     boolean awaitingFence;
     /** An admitted write counted in its connection's writes at the bdev (MediaCommands.stepEnded). */
     boolean writeHeld;
+    /** Which of its connection's two write epochs counts it (MediaCommands.whenWritesQuiet). */
+    int writeEpoch;
     /** The blocks a write touches, as a COMPARE AND WRITE's fence sees them (IscsiTarget.AtomicSection.excludes). */
     long fenceLba;
     long fenceBlocks;

@@ -136,6 +136,45 @@ class TaskManagementTest {
         }
     }
 
+    /**
+     * Review finding: a COMPARE AND WRITE waited until a connection had no write at the bdev at all, and
+     * writes to other blocks, admitted meanwhile, kept one busy under steady load: the compare never
+     * ran. It waits only for the writes admitted before it.
+     */
+    @Test
+    void aCompareAndWriteDoesNotWaitForWritesAdmittedAfterIt() throws Exception {
+        int port = fx.target.address().getPort();
+        try (ScsiSession writer = new ScsiSession(port, fx.iqn);
+             ScsiSession atomic = new ScsiSession(port, fx.iqn, "iqn.2026-12.io.mayastorj.test:atomic")) {
+            disk.hold = true;
+            java.util.concurrent.ExecutorService threads = java.util.concurrent.Executors.newCachedThreadPool();
+            try {
+                byte[] block = new byte[512];
+                ScsiSession.Held first = writer.writeUntilR2t(ScsiSession.write16(100, 1), block.length);
+                writer.sendHeldData(first, block);
+                awaitHeld(1, "a write before the compare is at the bdev");
+                byte[] data = new byte[1024];
+                byte[] caw = java.nio.ByteBuffer.allocate(16).put(0, (byte) 0x89).putLong(2, 0).put(13, (byte) 1).array();
+                var compared = threads.submit(() -> atomic.command(caw, data, 0));
+                Thread.sleep(300); // the compare waits for the first write
+                ScsiSession.Held second = writer.writeUntilR2t(ScsiSession.write16(200, 1), block.length);
+                writer.sendHeldData(second, block);
+                awaitHeld(2, "a write to another block, after the compare, reaches the bdev");
+                disk.held.remove(0).run(); // the first write is done; the second stays at the bdev
+                awaitHeld(2, "the compare's write reaches the bdev while the later write is still there");
+                disk.release();
+                assertEquals(0, compared.get(10, java.util.concurrent.TimeUnit.SECONDS).status());
+                for (int i = 0; i < 2; i++) {
+                    RawInitiator.Pdu answer = writer.receive(5000);
+                    assertNotNull(answer, "both writes answered");
+                }
+            } finally {
+                disk.release();
+                threads.shutdownNow();
+            }
+        }
+    }
+
     /** COMPARE AND WRITE of block 0 expecting 'Y', writing 'W'. */
     private static byte[] caw2() {
         return java.nio.ByteBuffer.allocate(16).put(0, (byte) 0x89).putLong(2, 0).put(13, (byte) 1).array();
