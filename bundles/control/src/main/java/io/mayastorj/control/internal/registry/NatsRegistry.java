@@ -42,7 +42,6 @@ public final class NatsRegistry implements AutoCloseable {
                 .pingInterval(Duration.ofSeconds(5)).maxPingsOut(2) // a server gone without a reset: left in 10-15 s
                 .connectionListener(this::event)
                 .build();
-        registry.beatsUnheard(); // until the first connection: a start while NATS is away is an outage too
         synchronized (this) {
             startConnector();
         }

@@ -542,6 +542,11 @@ public final class IscsiTarget implements Transport {
                 .sorted().toList();
     }
 
+    /** The live connections serving {@code device} (tests look at their state on their reactors). */
+    List<IscsiConnection> connectionsServing(BlockDevice device) {
+        return connections.stream().filter(c -> c.serves(device)).toList();
+    }
+
     public List<ConnectionView> connections() {
         return connections.stream()
                 .map(c -> new ConnectionView(c.peer(), c.reactor().id(), c.initiatorName(), c.targetName(), c.tasksInFlight()))

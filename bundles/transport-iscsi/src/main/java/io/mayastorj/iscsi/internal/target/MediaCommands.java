@@ -30,9 +30,10 @@ final class MediaCommands {
     private IscsiTarget.AtomicSection section;
     /**
      * Writes of this connection admitted and not yet done with the bdev, by epoch (on this reactor
-     * only): a COMPARE AND WRITE starts once the writes admitted before it are done
+     * only): a COMPARE AND WRITE starts once the writes admitted before it asked are done
      * ({@link #whenWritesQuiet}) — the epoch flips when it asks, so the writes to other blocks
-     * admitted after count in the other and cannot keep it waiting for ever under steady load.
+     * admitted after count in the other and keep it waiting for at most one more epoch (when an
+     * earlier compare's wait still drains), never for ever under steady load.
      */
     private final int[] writesAtBdev = new int[2];
     private int writeEpoch;
@@ -230,12 +231,17 @@ final class MediaCommands {
                 draining = null;
                 java.util.List<java.util.concurrent.CompletableFuture<Void>> next = nextDrain;
                 nextDrain = null;
-                done.forEach(w -> w.complete(null));
                 if (next != null) {
-                    drainFor(next);
+                    drainFor(next); // before the completions: one that asked again inline must find this state settled
                 }
+                done.forEach(w -> w.complete(null));
             }
         }
+    }
+
+    /** For tests, on this reactor: the epoch new writes count in. */
+    int writeEpoch() {
+        return writeEpoch;
     }
 
     /** On this reactor: completes once the writes this connection admitted so far are done with the bdev. */

@@ -156,7 +156,7 @@ class TaskManagementTest {
                 byte[] data = new byte[1024];
                 byte[] caw = java.nio.ByteBuffer.allocate(16).put(0, (byte) 0x89).putLong(2, 0).put(13, (byte) 1).array();
                 var compared = threads.submit(() -> atomic.command(caw, data, 0));
-                Thread.sleep(300); // the compare waits for the first write
+                awaitEpochFlip(); // the compare asked the writer's connection: its later writes count apart
                 ScsiSession.Held second = writer.writeUntilR2t(ScsiSession.write16(200, 1), block.length);
                 writer.sendHeldData(second, block);
                 awaitHeld(2, "a write to another block, after the compare, reaches the bdev");
@@ -173,6 +173,23 @@ class TaskManagementTest {
                 threads.shutdownNow();
             }
         }
+    }
+
+    /** Waits until a connection with a write at the bdev counts new ones in epoch 1 (a compare asked it). */
+    private void awaitEpochFlip() throws Exception {
+        for (int i = 0; i < 500; i++) {
+            boolean flipped = false;
+            for (IscsiConnection c : fx.target.connectionsServing(disk)) {
+                java.util.concurrent.CompletableFuture<Integer> epoch = new java.util.concurrent.CompletableFuture<>();
+                c.reactor().execute(() -> epoch.complete(c.media().writeEpoch()));
+                flipped |= epoch.get(5, java.util.concurrent.TimeUnit.SECONDS) == 1;
+            }
+            if (flipped) {
+                return;
+            }
+            Thread.sleep(10);
+        }
+        throw new AssertionError("the compare never asked the connections for their writes");
     }
 
     /** COMPARE AND WRITE of block 0 expecting 'Y', writing 'W'. */
