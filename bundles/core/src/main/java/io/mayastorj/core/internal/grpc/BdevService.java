@@ -134,6 +134,14 @@ public final class BdevService extends BdevRpcGrpc.BdevRpcImplBase {
     @Override
     public void write(WriteBdevRequest request, StreamObserver<WriteBdevResponse> response) {
         BlockDevice device = find(request.getName());
+        String owner = registry.list().stream().filter(i -> i.device() == device).map(BdevInfo::claimedBy)
+                .filter(java.util.Objects::nonNull).findFirst().orElse(null);
+        if (owner != null && !owner.startsWith("share ")) {
+            // a pool's disk (its metadata), a nexus's child (the others would not have the write, and the
+            // nexus would still count it in sync): written behind its owner's back, data is lost silently
+            throw MayastorException.failedPrecondition("bdev %s is in use by %s: write through it, not to the bdev",
+                    request.getName(), owner);
+        }
         int length = request.getData().size();
         long lba = checkTransfer(device, request.getOffset(), length);
         DmaBuffer buffer = allocate(length);

@@ -195,6 +195,25 @@ class BdevServiceTest {
         assertEquals(data.length, listed.getStats().getBytesRead());
     }
 
+    /**
+     * Review finding: the diagnostics write reached any bdev, a pool's disk (its metadata) or a
+     * nexus's child (which the nexus then still counted in sync) included. A bdev its owner holds
+     * is written through the owner; a share's claim is no owner of the data.
+     */
+    @Test
+    void aWriteToABdevAPoolOrNexusHoldsIsRefused() {
+        create("malloc:///m0?size_mb=1");
+        WriteBdevRequest write = WriteBdevRequest.newBuilder().setName("m0").setData(ByteString.copyFrom(new byte[512])).build();
+        try (var held = registry.claim("m0", "pool p0")) {
+            assertStatus(Status.Code.FAILED_PRECONDITION, "bdev m0 is in use by pool p0: write through it, not to the bdev",
+                    () -> bdevs.write(write));
+        }
+        try (var shared = registry.claim("m0", "share nvmf")) {
+            assertEquals(512, bdevs.write(write).getBytesWritten(), "a shared bdev is written as its host would");
+        }
+        assertEquals(512, bdevs.write(write).getBytesWritten());
+    }
+
     @Test
     void badTransfersAreInvalidArgumentAndTheNodeKeepsServing() {
         create("malloc:///m0?size_mb=1");
