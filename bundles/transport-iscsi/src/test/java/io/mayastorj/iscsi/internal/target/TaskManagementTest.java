@@ -61,35 +61,24 @@ class TaskManagementTest {
      */
     @Test
     void aCompareAndWriteWaitsForTheWritesAdmittedBeforeIt() throws Exception {
-        int port = fx.target.address().getPort();
-        try (ScsiSession writer = new ScsiSession(port, fx.iqn);
-             ScsiSession atomic = new ScsiSession(port, fx.iqn, "iqn.2026-12.io.mayastorj.test:atomic")) {
+        withWriterAndCompare((writer, atomic, threads) -> {
             byte[] z = new byte[512];
             Arrays.fill(z, (byte) 'Z');
-            disk.hold = true;
-            java.util.concurrent.ExecutorService threads = java.util.concurrent.Executors.newCachedThreadPool();
-            try {
-                var written = threads.submit(() -> writer.command(ScsiSession.write16(0, 1), z, 0));
-                for (int i = 0; i < 500 && disk.held.isEmpty(); i++) {
-                    Thread.sleep(10);
-                }
-                assertEquals(1, disk.held.size(), "the WRITE is at the bdev");
-                byte[] data = new byte[1024]; // compare with the zeros that were there, then write 'Y'
-                Arrays.fill(data, 512, 1024, (byte) 'Y');
-                byte[] caw = java.nio.ByteBuffer.allocate(16).put(0, (byte) 0x89).putLong(2, 0).put(13, (byte) 1).array();
-                var compared = threads.submit(() -> atomic.command(caw, data, 0));
-                Thread.sleep(500); // time for the compare to read the zeros and write, were it not waiting
-                disk.release();
-                assertEquals(0, written.get(10, java.util.concurrent.TimeUnit.SECONDS).status());
-                ScsiSession.Result r = compared.get(10, java.util.concurrent.TimeUnit.SECONDS);
-                assertEquals(2, r.status(), "the compare sees the WRITE's data: " + r);
-                assertEquals(Sense.MISCOMPARE, r.senseKey());
-                ScsiSession.Result back = writer.command(ScsiSession.read16(0, 1), null, 512);
-                assertArrayEquals(z, back.data(), "the WRITE acknowledged is what the block holds");
-            } finally {
-                threads.shutdownNow();
-            }
-        }
+            var written = threads.submit(() -> writer.command(ScsiSession.write16(0, 1), z, 0));
+            awaitHeld(1, "the WRITE is at the bdev");
+            byte[] data = new byte[1024]; // compare with the zeros that were there, then write 'Y'
+            Arrays.fill(data, 512, 1024, (byte) 'Y');
+            byte[] caw = cawOfBlock0();
+            var compared = threads.submit(() -> atomic.command(caw, data, 0));
+            Thread.sleep(500); // time for the compare to read the zeros and write, were it not waiting
+            disk.release();
+            assertEquals(0, written.get(10, java.util.concurrent.TimeUnit.SECONDS).status());
+            ScsiSession.Result r = compared.get(10, java.util.concurrent.TimeUnit.SECONDS);
+            assertEquals(2, r.status(), "the compare sees the WRITE's data: " + r);
+            assertEquals(Sense.MISCOMPARE, r.senseKey());
+            ScsiSession.Result back = writer.command(ScsiSession.read16(0, 1), null, 512);
+            assertArrayEquals(z, back.data(), "the WRITE acknowledged is what the block holds");
+        });
     }
 
     /**
@@ -99,41 +88,32 @@ class TaskManagementTest {
      */
     @Test
     void onlyWritesToTheBlocksOfACompareAndWriteWaitForIt() throws Exception {
-        int port = fx.target.address().getPort();
-        try (ScsiSession writer = new ScsiSession(port, fx.iqn);
-             ScsiSession atomic = new ScsiSession(port, fx.iqn, "iqn.2026-12.io.mayastorj.test:atomic")) {
+        withWriterAndCompare((writer, atomic, threads) -> {
+            byte[] data = new byte[1024]; // compare with the zeros there, then write 'Y'
+            Arrays.fill(data, 512, 1024, (byte) 'Y');
+            byte[] caw = cawOfBlock0();
+            var compared = threads.submit(() -> atomic.command(caw, data, 0));
+            awaitHeld(1, "the compare's write is at the bdev");
+            byte[] elsewhere = new byte[512];
+            Arrays.fill(elsewhere, (byte) 'E');
+            var far = threads.submit(() -> writer.command(ScsiSession.write16(100, 1), elsewhere, 0));
+            awaitHeld(2, "a write to another block reaches the bdev meanwhile");
+            disk.release(); // both go; the compare's block is written once it answered
+            assertEquals(0, compared.get(10, java.util.concurrent.TimeUnit.SECONDS).status());
+            assertEquals(0, far.get(10, java.util.concurrent.TimeUnit.SECONDS).status());
+            byte[] z = new byte[512];
+            Arrays.fill(z, (byte) 'Z');
             disk.hold = true;
-            java.util.concurrent.ExecutorService threads = java.util.concurrent.Executors.newCachedThreadPool();
-            try {
-                byte[] data = new byte[1024]; // compare with the zeros there, then write 'Y'
-                Arrays.fill(data, 512, 1024, (byte) 'Y');
-                byte[] caw = java.nio.ByteBuffer.allocate(16).put(0, (byte) 0x89).putLong(2, 0).put(13, (byte) 1).array();
-                var compared = threads.submit(() -> atomic.command(caw, data, 0));
-                awaitHeld(1, "the compare's write is at the bdev");
-                byte[] elsewhere = new byte[512];
-                Arrays.fill(elsewhere, (byte) 'E');
-                var far = threads.submit(() -> writer.command(ScsiSession.write16(100, 1), elsewhere, 0));
-                awaitHeld(2, "a write to another block reaches the bdev meanwhile");
-                disk.release(); // both go; the compare's block is written once it answered
-                assertEquals(0, compared.get(10, java.util.concurrent.TimeUnit.SECONDS).status());
-                assertEquals(0, far.get(10, java.util.concurrent.TimeUnit.SECONDS).status());
-                byte[] z = new byte[512];
-                Arrays.fill(z, (byte) 'Z');
-                disk.hold = true;
-                var compared2 = threads.submit(() -> atomic.command(caw2(), data2(), 0));
-                awaitHeld(1, "the second compare's write is at the bdev");
-                var near = threads.submit(() -> writer.command(ScsiSession.write16(0, 1), z, 0));
-                Thread.sleep(300);
-                assertEquals(1, disk.held.size(), "a write to the compare's block waits for it");
-                disk.release();
-                assertEquals(0, compared2.get(10, java.util.concurrent.TimeUnit.SECONDS).status());
-                assertEquals(0, near.get(10, java.util.concurrent.TimeUnit.SECONDS).status());
-                assertArrayEquals(z, writer.command(ScsiSession.read16(0, 1), null, 512).data(), "the waiting write landed last");
-            } finally {
-                disk.release();
-                threads.shutdownNow();
-            }
-        }
+            var compared2 = threads.submit(() -> atomic.command(cawOfBlock0(), data2(), 0));
+            awaitHeld(1, "the second compare's write is at the bdev");
+            var near = threads.submit(() -> writer.command(ScsiSession.write16(0, 1), z, 0));
+            Thread.sleep(300);
+            assertEquals(1, disk.held.size(), "a write to the compare's block waits for it");
+            disk.release();
+            assertEquals(0, compared2.get(10, java.util.concurrent.TimeUnit.SECONDS).status());
+            assertEquals(0, near.get(10, java.util.concurrent.TimeUnit.SECONDS).status());
+            assertArrayEquals(z, writer.command(ScsiSession.read16(0, 1), null, 512).data(), "the waiting write landed last");
+        });
     }
 
     /**
@@ -143,31 +123,42 @@ class TaskManagementTest {
      */
     @Test
     void aCompareAndWriteDoesNotWaitForWritesAdmittedAfterIt() throws Exception {
+        withWriterAndCompare((writer, atomic, threads) -> {
+            byte[] block = new byte[512];
+            ScsiSession.Held first = writer.writeUntilR2t(ScsiSession.write16(100, 1), block.length);
+            writer.sendHeldData(first, block);
+            awaitHeld(1, "a write before the compare is at the bdev");
+            byte[] data = new byte[1024];
+            byte[] caw = cawOfBlock0();
+            var compared = threads.submit(() -> atomic.command(caw, data, 0));
+            awaitEpochFlip(); // the compare asked the writer's connection: its later writes count apart
+            ScsiSession.Held second = writer.writeUntilR2t(ScsiSession.write16(200, 1), block.length);
+            writer.sendHeldData(second, block);
+            awaitHeld(2, "a write to another block, after the compare, reaches the bdev");
+            disk.held.remove(0).run(); // the first write is done; the second stays at the bdev
+            awaitHeld(2, "the compare's write reaches the bdev while the later write is still there");
+            disk.release();
+            assertEquals(0, compared.get(10, java.util.concurrent.TimeUnit.SECONDS).status());
+            for (int i = 0; i < 2; i++) {
+                RawInitiator.Pdu answer = writer.receive(5000);
+                assertNotNull(answer, "both writes answered");
+            }
+        });
+    }
+
+    private interface CompareScenario {
+        void run(ScsiSession writer, ScsiSession atomic, java.util.concurrent.ExecutorService threads) throws Exception;
+    }
+
+    /** A writer's session and a second initiator's for compares, the disk holding writes, threads to send on. */
+    private void withWriterAndCompare(CompareScenario scenario) throws Exception {
         int port = fx.target.address().getPort();
         try (ScsiSession writer = new ScsiSession(port, fx.iqn);
              ScsiSession atomic = new ScsiSession(port, fx.iqn, "iqn.2026-12.io.mayastorj.test:atomic")) {
             disk.hold = true;
             java.util.concurrent.ExecutorService threads = java.util.concurrent.Executors.newCachedThreadPool();
             try {
-                byte[] block = new byte[512];
-                ScsiSession.Held first = writer.writeUntilR2t(ScsiSession.write16(100, 1), block.length);
-                writer.sendHeldData(first, block);
-                awaitHeld(1, "a write before the compare is at the bdev");
-                byte[] data = new byte[1024];
-                byte[] caw = java.nio.ByteBuffer.allocate(16).put(0, (byte) 0x89).putLong(2, 0).put(13, (byte) 1).array();
-                var compared = threads.submit(() -> atomic.command(caw, data, 0));
-                awaitEpochFlip(); // the compare asked the writer's connection: its later writes count apart
-                ScsiSession.Held second = writer.writeUntilR2t(ScsiSession.write16(200, 1), block.length);
-                writer.sendHeldData(second, block);
-                awaitHeld(2, "a write to another block, after the compare, reaches the bdev");
-                disk.held.remove(0).run(); // the first write is done; the second stays at the bdev
-                awaitHeld(2, "the compare's write reaches the bdev while the later write is still there");
-                disk.release();
-                assertEquals(0, compared.get(10, java.util.concurrent.TimeUnit.SECONDS).status());
-                for (int i = 0; i < 2; i++) {
-                    RawInitiator.Pdu answer = writer.receive(5000);
-                    assertNotNull(answer, "both writes answered");
-                }
+                scenario.run(writer, atomic, threads);
             } finally {
                 disk.release();
                 threads.shutdownNow();
@@ -192,11 +183,12 @@ class TaskManagementTest {
         throw new AssertionError("the compare never asked the connections for their writes");
     }
 
-    /** COMPARE AND WRITE of block 0 expecting 'Y', writing 'W'. */
-    private static byte[] caw2() {
+    /** COMPARE AND WRITE of block 0 (its data: the block expected, then the block to write). */
+    private static byte[] cawOfBlock0() {
         return java.nio.ByteBuffer.allocate(16).put(0, (byte) 0x89).putLong(2, 0).put(13, (byte) 1).array();
     }
 
+    /** Block 0 expected to hold 'Y', to be written 'W'. */
     private static byte[] data2() {
         byte[] data = new byte[1024];
         Arrays.fill(data, 0, 512, (byte) 'Y');
@@ -294,7 +286,7 @@ class TaskManagementTest {
             byte[] data = new byte[1024]; // compare with the zeros there, then write 'N'
             Arrays.fill(data, 512, 1024, (byte) 'N');
             disk.hold = true;
-            byte[] caw = java.nio.ByteBuffer.allocate(16).put(0, (byte) 0x89).putLong(2, 0).put(13, (byte) 1).array();
+            byte[] caw = cawOfBlock0();
             ScsiSession.Held write = s.writeUntilR2t(caw, data.length);
             s.sendHeldData(write, data);
             abortWaitsForTheWrite(s, write.itt(), "the compare matched and the write is at the bdev");
