@@ -25,7 +25,8 @@ import java.util.Map;
  * the data never crosses the network. Everything is checked before the first block moves (indexes,
  * targets, block lengths, ranges, reservations), so a refused list changes nothing. Overlapping
  * runs on one LUN are copied from the end when the destination lies after the source, as a memmove
- * would. Runs on the connection's reactor; the bdev answers on any thread.
+ * would. Its writes wait for a COMPARE AND WRITE of their blocks as any write does. Runs on the
+ * connection's reactor; the bdev answers on any thread.
  */
 final class ExtendedCopy implements IoCompletion<ExtendedCopy>, Runnable {
 
@@ -68,6 +69,8 @@ final class ExtendedCopy implements IoCompletion<ExtendedCopy>, Runnable {
     private boolean submitting;
     private boolean completedInline;
     private IoStatus ioStatus;
+    /** The destination's fence while a write run is at its bdev (a COMPARE AND WRITE there waits for it). */
+    private volatile IscsiTarget.AtomicSection writeFence;
 
     ExtendedCopy(IscsiTarget target, IscsiConnection connection, Session session, DataPhase dataPhase, TaskTable tasks,
                  BufferPool buffers, Task task) {
@@ -251,8 +254,45 @@ final class ExtendedCopy implements IoCompletion<ExtendedCopy>, Runnable {
         }
     }
 
+    /**
+     * The run read is written, unless a COMPARE AND WRITE holds or waits for some of its blocks: then it
+     * parks and comes back here after — written between the compare's read and write, the copy was lost
+     * or the compare's update was.
+     */
+    private void writeRun() {
+        Segment s = list.segments().get(segment);
+        BlockDevice to = devices.get(s.destination());
+        long lba = s.destinationLba() + offset(s);
+        IscsiTarget.AtomicSection fence = target.atomicSection(to);
+        if (!fence.copyWriteStarts(this, lba, run)) {
+            fence.park(() -> connection.reactor().execute(this::resumeWrite), lba, run);
+            return;
+        }
+        writeFence = fence;
+        submit(to, lba);
+    }
+
+    /** Back from the park, on the connection's reactor: dropped, refused if preempted meanwhile, or written. */
+    private void resumeWrite() {
+        if (connection.isClosed() || task.aborted) {
+            drop();
+            return;
+        }
+        if (target.reservations(devices.get(list.segments().get(segment).destination()))
+                .conflicts(session.nexus, new byte[] {(byte) ScsiLun.WRITE_16})) {
+            finish(Sense.RESERVATION_CONFLICT, null);
+            return;
+        }
+        writeRun();
+    }
+
     @Override
     public void ioDone(IoStatus status, ExtendedCopy context) {
+        IscsiTarget.AtomicSection fence = writeFence;
+        if (fence != null) {
+            writeFence = null;
+            fence.copyWriteEnded(this);
+        }
         ioStatus = status;
         if (submitting && connection.reactor().inReactor()) {
             completedInline = true;
@@ -267,12 +307,7 @@ final class ExtendedCopy implements IoCompletion<ExtendedCopy>, Runnable {
     @Override
     public void run() {
         if (connection.isClosed() || task.aborted) {
-            if (status.state == 0) {
-                status.state = 2;
-            }
-            task.submitted = false;
-            tasks.remove(task.itt, task);
-            task.release();
+            drop();
             return;
         }
         Segment s = list.segments().get(segment);
@@ -283,12 +318,22 @@ final class ExtendedCopy implements IoCompletion<ExtendedCopy>, Runnable {
         }
         if (!writing) {
             writing = true;
-            submit(devices.get(s.destination()), s.destinationLba() + offset(s));
+            writeRun();
             return;
         }
         done += run;
         status.bytes += (long) run * devices.get(s.destination()).blockSize();
         nextRun();
+    }
+
+    /** Closed or aborted: the copy ends where it is, and its task goes. */
+    private void drop() {
+        if (status.state == 0) {
+            status.state = 2;
+        }
+        task.submitted = false;
+        tasks.remove(task.itt, task);
+        task.release();
     }
 
     private void finish(int scsiStatus, byte[] sense) {

@@ -289,7 +289,13 @@ public final class IscsiTarget implements Transport {
         private final java.util.concurrent.atomic.AtomicBoolean busy = new java.util.concurrent.atomic.AtomicBoolean();
         /** Atomic commands holding the LUN or waiting for it; writes park while any. Read on every write. */
         private final java.util.concurrent.atomic.AtomicInteger atomics = new java.util.concurrent.atomic.AtomicInteger();
-        private final java.util.concurrent.ConcurrentLinkedQueue<Task> parked = new java.util.concurrent.ConcurrentLinkedQueue<>();
+        /** Each parked write's way back to its reactor, where it looks again. */
+        private final java.util.concurrent.ConcurrentLinkedQueue<Runnable> parked = new java.util.concurrent.ConcurrentLinkedQueue<>();
+        /**
+         * EXTENDED COPY writes to this LUN at the bdev, done when they leave it: a copy runs on its own
+         * session's connection, which need not serve this LUN, so {@link #writesQuiet} asks these too.
+         */
+        private final Map<Object, CompletableFuture<Void>> copyWrites = new ConcurrentHashMap<>();
         /** The atomic commands holding or waiting for the LUN, whose blocks writes must not touch meanwhile. */
         private final java.util.concurrent.ConcurrentLinkedQueue<Task> fenced = new java.util.concurrent.ConcurrentLinkedQueue<>();
 
@@ -332,16 +338,43 @@ public final class IscsiTarget implements Transport {
 
         /** A write {@link #excludes} held back ({@link Task#fenceLba}, {@link Task#fenceBlocks}): it goes on after. */
         void park(Task task) {
-            parked.add(task);
-            if (!excludes(task.fenceLba, task.fenceBlocks)) {
+            park(() -> task.connection.reactor().execute(() -> task.connection.media().resumeParked(task)),
+                    task.fenceLba, task.fenceBlocks);
+        }
+
+        /** A write of {@code blocks} at {@code lba} that {@link #excludes} held back: {@code resume} once it may look again. */
+        void park(Runnable resume, long lba, long blocks) {
+            parked.add(resume);
+            if (!excludes(lba, blocks)) {
                 resumeParked(); // what held it back left as it was parked
             }
         }
 
         private void resumeParked() {
-            for (Task t; (t = parked.poll()) != null; ) {
-                Task task = t;
-                task.connection.reactor().execute(() -> task.connection.media().resumeParked(task));
+            for (Runnable resume; (resume = parked.poll()) != null; ) {
+                resume.run();
+            }
+        }
+
+        /**
+         * An EXTENDED COPY is about to write {@code blocks} at {@code lba}: false, and nothing counted, when
+         * an atomic command holds or waits for some of them (the copy parks). Counted before it looks, as
+         * {@link #enter} fences before it counts: whichever comes second sees the other.
+         */
+        boolean copyWriteStarts(Object copy, long lba, long blocks) {
+            copyWrites.put(copy, new CompletableFuture<>());
+            if (excludes(lba, blocks)) {
+                copyWriteEnded(copy);
+                return false;
+            }
+            return true;
+        }
+
+        /** The copy's write left the bdev (or never went): a COMPARE AND WRITE waiting for it may go. */
+        void copyWriteEnded(Object copy) {
+            CompletableFuture<Void> atBdev = copyWrites.remove(copy);
+            if (atBdev != null) {
+                atBdev.complete(null);
             }
         }
 
@@ -382,6 +415,7 @@ public final class IscsiTarget implements Transport {
                 quiet.add(gone.drained());
             }
         }
+        quiet.addAll(atomicSection(device).copyWrites.values());
         return CompletableFuture.allOf(quiet.toArray(CompletableFuture[]::new));
     }
 

@@ -359,7 +359,7 @@ class OptionalCommandsTest {
                 0, 1, 0, 0, 0, 0};
     }
 
-    private static byte[] xcopy(int length) {
+    static byte[] xcopy(int length) {
         return ByteBuffer.allocate(16).put(0, (byte) 0x83).putInt(10, length).array();
     }
 
@@ -369,7 +369,7 @@ class OptionalCommandsTest {
     }
 
     /** An EXTENDED COPY (LID1) parameter list: identification CSCDs for these NAA designators, then the segments. */
-    private static byte[] copyList(int listId, int usage, List<byte[]> naas, byte[]... segments) {
+    static byte[] copyList(int listId, int usage, List<byte[]> naas, byte[]... segments) {
         int segmentBytes = segments.length * 28;
         ByteBuffer b = ByteBuffer.allocate(16 + naas.size() * 32 + segmentBytes);
         b.put(0, (byte) listId).put(1, (byte) (usage << 3)).putShort(2, (short) (naas.size() * 32)).putInt(8, segmentBytes);
@@ -388,7 +388,7 @@ class OptionalCommandsTest {
         return b.array();
     }
 
-    private static byte[] segment(int source, int destination, int blocks, long sourceLba, long destinationLba) {
+    static byte[] segment(int source, int destination, int blocks, long sourceLba, long destinationLba) {
         return ByteBuffer.allocate(28).put(0, (byte) 0x02).putShort(2, (short) 0x18).putShort(4, (short) source)
                 .putShort(6, (short) destination).putShort(10, (short) blocks).putLong(12, sourceLba)
                 .putLong(20, destinationLba).array();

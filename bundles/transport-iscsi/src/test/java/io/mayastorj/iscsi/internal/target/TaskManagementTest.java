@@ -146,6 +146,70 @@ class TaskManagementTest {
         });
     }
 
+    /**
+     * Review finding: EXTENDED COPY's writes were not fenced. A copy into the block of a COMPARE AND
+     * WRITE between its read and its write was lost, though both were told GOOD. The copy's write
+     * waits for the compare now, and lands after it.
+     */
+    @Test
+    void anExtendedCopyWaitsForACompareAndWriteOfItsBlocks() throws Exception {
+        withWriterAndCompare((writer, atomic, threads) -> {
+            byte[] c = blockOf('C');
+            disk.hold = false;
+            assertEquals(0, writer.command(ScsiSession.write16(100, 1), c, 0).status());
+            disk.hold = true;
+            byte[] data = new byte[1024]; // compare with the zeros there, then write 'Y'
+            Arrays.fill(data, 512, 1024, (byte) 'Y');
+            var compared = threads.submit(() -> atomic.command(cawOfBlock0(), data, 0));
+            awaitHeld(1, "the compare's write is at the bdev");
+            byte[] copyList = copyBlock100To0(writer);
+            var copied = threads.submit(() -> writer.command(OptionalCommandsTest.xcopy(copyList.length), copyList, 0));
+            Thread.sleep(300);
+            assertEquals(1, disk.held.size(), "the copy's write waits for the compare of its block");
+            disk.release();
+            assertEquals(0, compared.get(10, java.util.concurrent.TimeUnit.SECONDS).status());
+            ScsiSession.Result copy = copied.get(10, java.util.concurrent.TimeUnit.SECONDS);
+            assertEquals(0, copy.status(), copy.toString());
+            assertArrayEquals(c, writer.command(ScsiSession.read16(0, 1), null, 512).data(), "the copy landed last");
+        });
+    }
+
+    /** ... and a COMPARE AND WRITE waits for a copy's write already at the bdev, then compares what it wrote. */
+    @Test
+    void aCompareAndWriteWaitsForAnExtendedCopysWriteAtTheBdev() throws Exception {
+        withWriterAndCompare((writer, atomic, threads) -> {
+            byte[] c = blockOf('C');
+            disk.hold = false;
+            assertEquals(0, writer.command(ScsiSession.write16(100, 1), c, 0).status());
+            disk.hold = true;
+            byte[] copyList = copyBlock100To0(writer);
+            var copied = threads.submit(() -> writer.command(OptionalCommandsTest.xcopy(copyList.length), copyList, 0));
+            awaitHeld(1, "the copy's write is at the bdev");
+            byte[] data = new byte[1024]; // compare with the zeros that were there, then write 'Y'
+            Arrays.fill(data, 512, 1024, (byte) 'Y');
+            var compared = threads.submit(() -> atomic.command(cawOfBlock0(), data, 0));
+            Thread.sleep(500); // time for the compare to read the zeros and write, were it not waiting
+            assertEquals(1, disk.held.size(), "the compare waits for the copy's write");
+            disk.release();
+            assertEquals(0, copied.get(10, java.util.concurrent.TimeUnit.SECONDS).status());
+            ScsiSession.Result r = compared.get(10, java.util.concurrent.TimeUnit.SECONDS);
+            assertEquals(2, r.status(), "the compare sees the copy's data: " + r);
+            assertEquals(Sense.MISCOMPARE, r.senseKey());
+            assertArrayEquals(c, writer.command(ScsiSession.read16(0, 1), null, 512).data(), "the copy is what the block holds");
+        });
+    }
+
+    private static byte[] blockOf(char fill) {
+        byte[] block = new byte[512];
+        Arrays.fill(block, (byte) fill);
+        return block;
+    }
+
+    /** An EXTENDED COPY list moving block 100 of the session's LUN to its block 0. */
+    private static byte[] copyBlock100To0(ScsiSession s) throws java.io.IOException {
+        return OptionalCommandsTest.copyList(1, 0, java.util.List.of(s.naa()), OptionalCommandsTest.segment(0, 0, 1, 100, 0));
+    }
+
     private interface CompareScenario {
         void run(ScsiSession writer, ScsiSession atomic, java.util.concurrent.ExecutorService threads) throws Exception;
     }
