@@ -28,16 +28,17 @@ final class Filesystems {
      * formatted ({@code -s TYPE} alone prints nothing for one, and exits 0).
      */
     Optional<String> probe(Path device) {
-        Commands.Result r = commands.run(TIMEOUT, "blkid", "-p", "-s", "TYPE", "-s", "PTTYPE", "-o", "export", device.toString());
+        Commands.Result r = blkid(device);
         if (r.exitStatus() == 2) {
-            // blkid says 2 also when it could not open or read the device (a path away, a nexus failing I/O
-            // while it moves): blank only when it said nothing else and the device reads — else a retry,
-            // never mkfs over a file system it could not see
-            if (!r.stderr().isBlank()) {
-                throw MayastorException.unavailable("cannot tell what %s holds, so it is not formatted: %s", device, r.describe());
-            }
+            // blkid says 2, and nothing at all, also when a read failed part-way through its probing (libblkid
+            // gives up and reports nothing found): a nexus failing I/O while it moves, an iSCSI session
+            // timing out. Blank only when the device then reads at both ends, past the page cache, and a
+            // second look still finds nothing — else a retry, never mkfs over a file system it could not see
             readable(device);
-            return Optional.empty();
+            r = blkid(device);
+            if (r.exitStatus() == 2) {
+                return Optional.empty();
+            }
         }
         if (!r.ok()) {
             throw MayastorException.internal("cannot tell what %s holds: %s", device, r.describe());
@@ -62,15 +63,61 @@ final class Filesystems {
                 device, r.stdout().strip());
     }
 
-    /** Reads the device's first MiB (where ext4's and XFS's superblocks are): an I/O error is UNAVAILABLE. */
+    /** blkid's look; its exit 2 with anything on stderr (it could not open the device) is UNAVAILABLE. */
+    private Commands.Result blkid(Path device) {
+        Commands.Result r = commands.run(TIMEOUT, "blkid", "-p", "-s", "TYPE", "-s", "PTTYPE", "-o", "export", device.toString());
+        if (r.exitStatus() == 2 && (!r.stderr().isBlank() || !r.stdout().isBlank())) {
+            throw MayastorException.unavailable("cannot tell what %s holds, so it is not formatted: %s", device, r.describe());
+        }
+        return r;
+    }
+
+    private static final int PROBED_BYTES = 1 << 20;
+
+    /**
+     * Reads the device's first MiB (where ext4's and XFS's superblocks are) and its last (where RAID
+     * and LVM signatures are, which blkid reads first), with O_DIRECT on a block device: served from
+     * the page cache, the pages blkid has just read would pass whatever the device does now. An I/O
+     * error is UNAVAILABLE.
+     */
     private static void readable(Path device) {
-        java.nio.ByteBuffer head = java.nio.ByteBuffer.allocate(1 << 20);
-        try (java.nio.channels.FileChannel channel = java.nio.channels.FileChannel.open(device, java.nio.file.StandardOpenOption.READ)) {
-            while (head.hasRemaining() && channel.read(head) > 0) {
-                // until the MiB is in, or the device ends
+        boolean direct = !java.nio.file.Files.isRegularFile(device);
+        java.util.Set<java.nio.file.OpenOption> options = direct
+                ? java.util.Set.of(java.nio.file.StandardOpenOption.READ, com.sun.nio.file.ExtendedOpenOption.DIRECT)
+                : java.util.Set.of(java.nio.file.StandardOpenOption.READ);
+        java.nio.ByteBuffer buffer = java.nio.ByteBuffer.allocateDirect(PROBED_BYTES + 4096).alignedSlice(4096);
+        try (java.nio.channels.FileChannel channel = java.nio.channels.FileChannel.open(device, options)) {
+            long size = bytes(channel, device);
+            readAt(channel, buffer, 0);
+            if (size > PROBED_BYTES) {
+                readAt(channel, buffer, Math.max(0, (size - PROBED_BYTES) & ~4095L));
             }
         } catch (java.io.IOException e) {
             throw MayastorException.unavailable("cannot read %s, so it is not formatted: %s", device, e.getMessage());
+        }
+    }
+
+    private static void readAt(java.nio.channels.FileChannel channel, java.nio.ByteBuffer buffer, long at) throws java.io.IOException {
+        buffer.clear();
+        while (buffer.hasRemaining()) {
+            int n = channel.read(buffer, at + buffer.position());
+            if (n <= 0) {
+                return; // the device ends
+            }
+        }
+    }
+
+    /** The device's size: the channel's, or for a block device whose stat says 0, what sysfs says. */
+    private static long bytes(java.nio.channels.FileChannel channel, Path device) throws java.io.IOException {
+        long size = channel.size();
+        if (size > 0) {
+            return size;
+        }
+        Path sectors = Path.of("/sys/class/block").resolve(device.toRealPath().getFileName().toString()).resolve("size");
+        try {
+            return Long.parseLong(java.nio.file.Files.readString(sectors).strip()) * 512;
+        } catch (java.io.IOException | NumberFormatException e) {
+            return 0; // the head is read all the same
         }
     }
 

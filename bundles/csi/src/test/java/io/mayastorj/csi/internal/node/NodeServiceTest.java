@@ -107,6 +107,7 @@ class NodeServiceTest {
         assertEquals(List.of(
                 "nvme connect -t tcp -a 10.0.2.2 -s 8420 -n " + NQN + " --hostnqn " + HOST + " --ctrl-loss-tmo 120",
                 "blkid -p -s TYPE -s PTTYPE -o export " + device,
+                "blkid -p -s TYPE -s PTTYPE -o export " + device, // nothing found: looked at again before mkfs
                 "mkfs.ext4 -q -F " + device,
                 "mount -t ext4 " + device + " " + staging), node.ran);
         node.ran.clear();
@@ -185,6 +186,25 @@ class NodeServiceTest {
         assertTrue(e.getMessage().contains("Input/output error"), e.getMessage());
         assertFalse(node.ran.stream().anyMatch(c -> c.startsWith("mkfs")), "no mkfs: " + node.ran);
         assertFalse(node.mountPoints().contains(staging.toString()));
+    }
+
+    /**
+     * Review finding: blkid exits 2, and says nothing, also when a read fails part-way through its
+     * probing (libblkid gives up and reports nothing found), and the device's first MiB then read
+     * back from the page cache: a file system was formatted over. A silent 2 is looked at again, once
+     * the device reads at both ends; here the second look finds the ext4 the first one missed.
+     */
+    @Test
+    void aSilentBlkidThatMissedAFileSystemIsLookedAtAgainBeforeAnyMkfs() {
+        Path device = node.root.resolve("dev/nvme0n1");
+        node.formatted(device, "ext4");
+        java.util.concurrent.atomic.AtomicInteger looks = new java.util.concurrent.atomic.AtomicInteger();
+        node.on("blkid", c -> looks.getAndIncrement() == 0 ? FakeNode.failed(c, 2, "") // a read failed: "nothing found"
+                : FakeNode.ok(c, "DEVNAME=" + device + "\nTYPE=ext4\n"));
+        call(service::nodeStageVolume, stage("v1", URI, mount("ext4")));
+        assertEquals(2, looks.get(), "blkid asked twice");
+        assertFalse(node.ran.stream().anyMatch(c -> c.startsWith("mkfs")), "no mkfs: " + node.ran);
+        assertTrue(node.mountPoints().contains(staging.toString()), "mounted as the ext4 it holds");
     }
 
     /** A staging mount gone (unmounted from outside): publish refuses rather than bind the bare directory. */
@@ -752,6 +772,7 @@ class NodeServiceTest {
                 "iscsiadm -m node -o new -T " + iqn + " -p 10.0.2.2:3260",
                 "iscsiadm -m node -T " + iqn + " -p 10.0.2.2:3260 -o update -n node.session.timeo.replacement_timeout -v 15",
                 "iscsiadm -m node -T " + iqn + " -p 10.0.2.2:3260 --login",
+                "blkid -p -s TYPE -s PTTYPE -o export " + device,
                 "blkid -p -s TYPE -s PTTYPE -o export " + device,
                 "mkfs.xfs -q " + device,
                 "mount -t xfs " + device + " " + staging), node.ran);
