@@ -292,6 +292,21 @@ class HostileInputTest {
             io.send(io.capsule(RawClient.rw(Sqe.IO_READ, 5, 0, 1024, 512 << 10, false), null));
             assertEquals(Status.INVALID_FIELD, io.receive().cqeStatus(), "beyond MDTS");
 
+            // review finding: FUSE was never read, so the Write half of a fused Compare and Write ran alone
+            byte[] block = new byte[4096];
+            java.util.Arrays.fill(block, (byte) 0x5A);
+            ByteBuffer fused = RawClient.rw(Sqe.IO_WRITE, 8, 0, 8, 4096, true);
+            fused.put(Sqe.FLAGS, (byte) 0x02); // the second command of a fused operation
+            io.send(io.capsule(fused, block));
+            RawClient.Received refusedFused = io.receive();
+            assertEquals(Status.INVALID_FIELD, refusedFused.cqeStatus());
+            assertTrue(refusedFused.dnr());
+            byte[] head = new byte[4096];
+            io.send(io.capsule(RawClient.rw(Sqe.IO_READ, 9, 0, 8, 4096, false), null));
+            io.receive().data().get(head);
+            assertEquals(Status.SUCCESS, io.receive().cqeStatus());
+            assertTrue(!java.util.Arrays.equals(block, head), "the fused write wrote nothing");
+
             // a good read still works after all that
             io.send(io.capsule(RawClient.rw(Sqe.IO_READ, 6, 0, 8, 4096, false), null));
             RawClient.Received data = io.receive();

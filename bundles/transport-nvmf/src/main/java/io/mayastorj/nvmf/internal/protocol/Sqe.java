@@ -9,6 +9,8 @@ public final class Sqe {
     public static final int SIZE = 64;
     public static final int OPCODE = 0;
     public static final int FLAGS = 1;
+    /** FUSE, in {@link #FLAGS}: 01b first and 10b second command of a fused operation. */
+    public static final int FUSE_MASK = 0x03;
     public static final int CID = 2;
     public static final int NSID = 4;
     public static final int SGL_ADDRESS = 24;

@@ -41,6 +41,8 @@ final class Command implements IoCompletion<Command>, Runnable, PduChannel.Sent 
     // the SQE's fields
     int opcode;
     int fctype;
+    /** CDW0 bits 15:8: FUSE (9:8) and PSDT. */
+    int flags;
     int cid;
     int nsid;
     int sglType;

@@ -262,6 +262,7 @@ final class TargetQueue extends PduChannel {
         int sqe = Pdu.SQE_OFFSET;
         command.opcode = header.get(sqe + Sqe.OPCODE) & 0xFF;
         command.fctype = header.get(sqe + Sqe.FCTYPE) & 0xFF;
+        command.flags = header.get(sqe + Sqe.FLAGS) & 0xFF;
         command.cid = header.getShort(sqe + Sqe.CID) & 0xFFFF;
         command.nsid = header.getInt(sqe + Sqe.NSID);
         command.sglAddress = header.getLong(sqe + Sqe.SGL_ADDRESS);
@@ -365,6 +366,11 @@ final class TargetQueue extends PduChannel {
 
     /** Checks a command as its capsule arrives; allocates the buffer its in-capsule data goes to. */
     private int prepare(Command c) {
+        if ((c.flags & Sqe.FUSE_MASK) != 0) {
+            // no fused operations (Identify: FUSES 0). Run alone, the Write of a fused Compare and Write
+            // would be a blind overwrite where the host asked for a test-and-set
+            return commandLog.logged(Status.INVALID_FIELD, "a fused command (FUSE " + (c.flags & Sqe.FUSE_MASK) + ")");
+        }
         if (c.opcode == Sqe.FABRICS_OPCODE) {
             return fabrics.prepare(c);
         }
