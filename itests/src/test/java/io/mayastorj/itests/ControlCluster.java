@@ -151,6 +151,11 @@ final class ControlCluster implements AutoCloseable {
         }
     }
 
+    /** Node ID's pool disk (see {@link #poolManifest}). */
+    Path diskOf(String id) {
+        return work.resolve("disk-" + id + ".img");
+    }
+
     /** A sparse file for node ID's pool. */
     Path disk(String id, long bytes) throws IOException {
         Path disk = work.resolve("disk-" + id + ".img");

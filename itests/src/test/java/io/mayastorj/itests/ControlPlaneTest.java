@@ -414,6 +414,100 @@ class ControlPlaneTest {
         back.release();
     }
 
+    /**
+     * Review finding: a replica its pool lists faulted (here: its cluster map damaged in both copies, the
+     * pool imported with a forced rollback) counted as one of the volume's copies — no size, no URI, no
+     * data. No replacement was made, a scale-down could keep it in place of the copy with the data, and
+     * a publish made a nexus of 0 bytes. It is no copy now: the volume is repaired on another node,
+     * and the damaged replica is left for a person to destroy (its pool says why).
+     */
+    @Test
+    void aReplicaItsPoolListsDamagedIsNoCopyAndIsReplacedOnAnotherNode() throws Exception {
+        start("mayastor-damaged-replica", 21, List.of("dr1", "dr2", "dr3"), "--registration-interval-seconds", "1",
+                "--sync-period-seconds", "1", "--repair-grace-seconds", "5");
+        cluster.volumes().createVolume(CreateVolumeRequest.newBuilder().setName("dmg").setSize(SIZE).setReplicaCount(2)
+                .setProtocol("nvmf").build());
+        Volume v = cluster.awaitVolume("dmg", x -> x.getState().equals("healthy"), 30, "two replicas");
+        Set<String> placed = nodesOf(v);
+        String victim = placed.iterator().next();
+        String spare = List.of("dr1", "dr2", "dr3").stream().filter(n -> !placed.contains(n)).findFirst().orElseThrow();
+        Replica damaged = cluster.replicas(victim).listReplicas(ListReplicaOptions.getDefaultInstance()).getReplicas(0);
+        cluster.killNode(victim);
+        int pages = damageClusterMaps(cluster.diskOf(victim), java.util.UUID.fromString(damaged.getUuid()));
+        assertTrue(pages >= 2, "both copies of its cluster map found: " + pages);
+        cluster.node(victim, null);
+        try {
+            cluster.pools(victim).importPool(io.mayastorj.api.v1.ImportPoolRequest.newBuilder()
+                    .addDisks(cluster.diskOf(victim).toString()).setForceRollback(true).build());
+        } catch (io.grpc.StatusRuntimeException e) {
+            log("import: " + e.getStatus()); // the node's own import at start, or the pool operator's, may have come first
+        }
+        List<Replica> listed = cluster.replicas(victim).listReplicas(ListReplicaOptions.getDefaultInstance()).getReplicasList();
+        assertEquals(1, listed.size(), listed.toString());
+        assertEquals(io.mayastorj.api.v1.ReplicaState.REPLICA_FAULTED, listed.get(0).getState(), listed.toString());
+        assertEquals("vol-", listed.get(0).getName().substring(0, 4), "listed by its volume's name: " + listed);
+        v = cluster.awaitVolume("dmg", x -> nodesOf(x).contains(spare) && !nodesOf(x).contains(victim), 60,
+                "the damaged replica replaced on " + spare);
+        log("replaced: " + v);
+        assertEquals(1, cluster.replicas(victim).listReplicas(ListReplicaOptions.getDefaultInstance()).getReplicasCount(),
+                "the damaged replica is left for a person");
+    }
+
+    /**
+     * Review finding: a replica whose node answered without it was given up at once, also when its
+     * pool was only not online there (its disk renamed, an import still to come): the replacement took
+     * a full rebuild, and the replica was destroyed when its pool came back. It is waited for the
+     * grace period now, as a node away is: the pool imported again in time, the volume has its
+     * replica back and nothing was placed elsewhere.
+     */
+    @Test
+    void aReplicaWhosePoolIsNotOnlineOnItsNodeIsWaitedForTheGracePeriod() throws Exception {
+        start("mayastor-pool-offline", 24, List.of("po1", "po2", "po3"), "--registration-interval-seconds", "1",
+                "--sync-period-seconds", "1", "--repair-grace-seconds", "30");
+        cluster.volumes().createVolume(CreateVolumeRequest.newBuilder().setName("pov").setSize(SIZE).setReplicaCount(2)
+                .setProtocol("nvmf").build());
+        Volume v = cluster.awaitVolume("pov", x -> x.getState().equals("healthy"), 30, "two replicas");
+        Set<String> placed = nodesOf(v);
+        String victim = placed.iterator().next();
+        String spare = List.of("po1", "po2", "po3").stream().filter(n -> !placed.contains(n)).findFirst().orElseThrow();
+        cluster.killNode(victim);
+        java.nio.file.Path disk = cluster.diskOf(victim);
+        java.nio.file.Path moved = disk.resolveSibling("moved-" + disk.getFileName());
+        Files.move(disk, moved);
+        cluster.node(victim, null); // its pool is listed faulted: its disk is not where it was
+        Thread.sleep(6000); // several passes, each of which gave the replica up before
+        assertEquals(0, cluster.replicas(spare).listReplicas(ListReplicaOptions.getDefaultInstance()).getReplicasCount(),
+                "nothing placed on " + spare + " while the replica is waited for");
+        v = cluster.awaitVolume("pov", x -> true, 1, "");
+        assertTrue(v.getReplicasList().stream().anyMatch(r -> r.getNode().equals(victim) && r.getOffline()), v.toString());
+        cluster.pools(victim).importPool(io.mayastorj.api.v1.ImportPoolRequest.newBuilder().addDisks(moved.toString()).build());
+        v = cluster.awaitVolume("pov", x -> x.getState().equals("healthy") && nodesOf(x).equals(placed), 30,
+                "the replica back on " + victim);
+        assertEquals(0, cluster.replicas(spare).listReplicas(ListReplicaOptions.getDefaultInstance()).getReplicasCount());
+    }
+
+    /** Flips a byte in every cluster-map page of replica {@code owner} on a pool disk (both copies); how many. */
+    private static int damageClusterMaps(java.nio.file.Path disk, java.util.UUID owner) throws java.io.IOException {
+        int damaged = 0;
+        try (java.nio.channels.FileChannel f = java.nio.channels.FileChannel.open(disk, java.nio.file.StandardOpenOption.READ,
+                java.nio.file.StandardOpenOption.WRITE)) {
+            java.nio.ByteBuffer page = java.nio.ByteBuffer.allocate(4096).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            int magic = java.nio.ByteBuffer.wrap("MJMP".getBytes(java.nio.charset.StandardCharsets.US_ASCII))
+                    .order(java.nio.ByteOrder.LITTLE_ENDIAN).getInt();
+            for (long at = 0; at < f.size(); at += 4096) { // wherever the copies lie
+
+                page.clear();
+                f.read(page, at);
+                if (page.getInt(0) == magic && page.getShort(20) == 2 // kind: cluster map
+                        && page.getLong(40) == owner.getMostSignificantBits() && page.getLong(48) == owner.getLeastSignificantBits()) {
+                    f.write(java.nio.ByteBuffer.wrap(new byte[] {(byte) (page.get(500) ^ 0xFF)}), at + 500);
+                    damaged++;
+                }
+            }
+        }
+        return damaged;
+    }
+
     @Test
     void aVolumeMadeByTheControlPlaneIsRepairedOnAnotherNodeWhenAReplicasNodeDies() throws Exception {
         cluster = new ControlCluster("mayastor-control");

@@ -24,6 +24,7 @@ import io.mayastorj.api.v1.ResizeNexusRequest;
 import io.mayastorj.api.v1.ResizeReplicaRequest;
 import io.mayastorj.api.v1.SetNexusAnaStateRequest;
 import io.mayastorj.api.v1.Replica;
+import io.mayastorj.api.v1.ReplicaState;
 import io.mayastorj.api.v1.ShareProtocol;
 import io.mayastorj.api.v1.ShareReplicaRequest;
 import io.mayastorj.api.v1.UnpublishNexusRequest;
@@ -102,6 +103,8 @@ public final class VolumeOperator {
     private final Set<String> keptAll = java.util.concurrent.ConcurrentHashMap.newKeySet();
     /** Monotonic, as every grace period here (see {@link NodeRegistry#silentMillis}); reset when it starts leading. */
     private volatile long startedNanos = System.nanoTime();
+    /** "volume/replica uuid" of recorded replicas a reachable node lists no more, since when (System.nanoTime). */
+    private final Map<String, Long> missingSince = new java.util.concurrent.ConcurrentHashMap<>();
 
     // switch-over: a published volume whose nexus's node is lost gets a nexus on another node
     private NexusRecords records;
@@ -271,11 +274,28 @@ public final class VolumeOperator {
             return nodes.get(node).endpoint();
         }
 
+        /** Whether {@code node} lists pool {@code pool} online. */
+        boolean poolOnline(String node, String pool) {
+            return pools.getOrDefault(node, List.of()).stream()
+                    .anyMatch(p -> p.getName().equals(pool) && p.getState() == PoolState.POOL_ONLINE);
+        }
+
+        /**
+         * The volume's copies: replicas of that name the pools serve. One listed faulted (its metadata
+         * failed the pool's checks: no size, no URI, nothing readable) is no copy — counted, it kept its
+         * replacement from being made, could be kept by a scale-down in place of the copy with the data,
+         * and made the volume unpublishable (a nexus of 0 bytes).
+         */
         List<Live> replicasOf(String replicaName) {
+            return replicasOf(replicaName, false);
+        }
+
+        /** With {@code damaged}, the faulted ones too: what a deleted volume leaves to destroy. */
+        List<Live> replicasOf(String replicaName, boolean damaged) {
             List<Live> live = new ArrayList<>();
             replicas.forEach((node, list) -> {
                 for (Replica r : list) {
-                    if (r.getName().equals(replicaName)) {
+                    if (r.getName().equals(replicaName) && (damaged || r.getState() == ReplicaState.REPLICA_ONLINE)) {
                         live.add(new Live(node, r.getPool(), r.getUuid(), r.getUri().startsWith("bdev:") ? null : r.getUri(),
                                 r.getAllowedHostsList(), r.getSize()));
                     }
@@ -397,10 +417,13 @@ public final class VolumeOperator {
         String shrink = bytes > spec.getRequiredBytes() ? "spec.requiredBytes " + spec.getRequiredBytes()
                 + " is less than the volume's " + has + " bytes: a volume does not shrink" : null;
         List<Live> live = world.replicasOf(replicaName);
+        live.forEach(r -> missingSince.remove(uuid + "/" + r.uuid().toLowerCase(Locale.ROOT)));
         Set<String> behind = new TreeSet<>();
         boolean fresh = recorded.isEmpty();
         for (Live r : live) {
-            Optional<MayastorVolume.Replica> rec = recorded.stream().filter(x -> x.getNode().equals(r.node())).findFirst();
+            // by its uuid, not its node: a replica given up and replaced on the same node (another pool)
+            // that comes back is not the replacement the status calls in sync
+            Optional<MayastorVolume.Replica> rec = recorded.stream().filter(x -> holds(x, r.uuid())).findFirst();
             if (rec.isEmpty() ? !fresh : yes(rec.get().getOutOfSync())) {
                 behind.add(r.uuid());
             }
@@ -457,7 +480,14 @@ public final class VolumeOperator {
                 continue;
             }
             if (world.reachable(rec.getNode())) {
-                continue; // its node is up and no longer has it
+                long missing = missingMillis(uuid, rec);
+                if (world.poolOnline(rec.getNode(), rec.getPool()) || missing >= grace.toMillis()) {
+                    continue; // its node is up and no longer has it: given up
+                }
+                // its pool is not online there (importing, its disk moved, metadata damaged): waited for as a
+                // node away is, not replaced with a full rebuild the moment it is back
+                away.add(rec);
+                continue;
             }
             // from when this control plane started acting at most: a node that registered only with the
             // leader before it is unknown here (never heard of: silent for ever) until it beats again
@@ -706,7 +736,7 @@ public final class VolumeOperator {
         for (Live r : live) {
             // marked, or cleared (a switch-over's record calls it in sync: see switchOverTarget)
             Boolean mark = behind.contains(r.uuid()) ? Boolean.TRUE : null;
-            status.getReplicas().stream().filter(x -> x.getNode().equals(r.node())).forEach(x -> x.setOutOfSync(mark));
+            status.getReplicas().stream().filter(x -> holds(x, r.uuid())).forEach(x -> x.setOutOfSync(mark));
         }
         return store.updateStatus(msv); // the away entries were marked in place by switchOverTarget
     }
@@ -963,10 +993,9 @@ public final class VolumeOperator {
      */
     private List<Live> dropExcess(World world, List<Live> live, int wanted, Set<String> behind,
                                   List<MayastorVolume.Replica> recorded, String volume) {
-        Set<String> recordedNodes = new HashSet<>();
-        recorded.forEach(r -> recordedNodes.add(r.getNode()));
         List<Live> ordered = new ArrayList<>(live);
-        ordered.sort(Comparator.comparing((Live r) -> behind.contains(r.uuid())).thenComparing(r -> !recordedNodes.contains(r.node())));
+        ordered.sort(Comparator.comparing((Live r) -> behind.contains(r.uuid()))
+                .thenComparing(r -> recorded.stream().noneMatch(x -> holds(x, r.uuid()))));
         List<Live> keep = new ArrayList<>(ordered.subList(0, wanted));
         if (keep.stream().allMatch(r -> behind.contains(r.uuid()))) {
             if (keptAll.add(volume)) {
@@ -1068,6 +1097,21 @@ public final class VolumeOperator {
     /** Replica uuid of a child URI: bdev:///U or nvmf://…:U?uuid=U. */
     private static String replicaOf(String childUri) {
         return NexusRecords.replicaOf(childUri);
+    }
+
+    /** How long the recorded replica has been missing from its reachable node, as this control plane saw it. */
+    private long missingMillis(String volume, MayastorVolume.Replica rec) {
+        String key = volume + "/" + (rec.getUri() == null ? rec.getNode() : replicaOf(rec.getUri()));
+        long since = missingSince.computeIfAbsent(key, k -> System.nanoTime());
+        if (missingSince.size() > 10_000) {
+            missingSince.clear(); // entries of replicas seen again or given up are not worth tracking one by one
+        }
+        return TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - since);
+    }
+
+    /** Whether the status entry {@code recorded} is of replica {@code uuid} (its URI names the uuid). */
+    private static boolean holds(MayastorVolume.Replica recorded, String uuid) {
+        return recorded.getUri() != null && replicaOf(recorded.getUri()).equalsIgnoreCase(uuid);
     }
 
     /**
@@ -1216,7 +1260,7 @@ public final class VolumeOperator {
                 destroyNexus(world, node, uuid, name);
             }
         }
-        for (Live r : world.replicasOf(replicaName)) {
+        for (Live r : world.replicasOf(replicaName, true)) {
             destroyReplica(world, r.node(), r.uuid());
             LOG.log(Level.INFO, "volume {0} deleted: replica {1} on {2} destroyed", name, r.uuid(), r.node());
         }
