@@ -39,6 +39,7 @@ final class PathFollower implements AutoCloseable {
     PathFollower(String controlEndpoint, NodeService node, Duration period) {
         this.channel = NettyChannelBuilder.forTarget(controlEndpoint).usePlaintext().build();
         this.volumes = VolumeRpcGrpc.newBlockingStub(channel);
+        node.servedBy(this::servedAt); // a stage asks too: its publish context may be older than a switch-over
         timer.scheduleWithFixedDelay(() -> {
             try {
                 node.followMoves(this::servedAt);

@@ -68,6 +68,8 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
     private final StagedVolumes staged;
     private final Path sys;
     private final int defaultIoTimeout;
+    /** Where the control plane serves a volume now (see {@link #servedBy}); null without a control endpoint. */
+    private volatile java.util.function.Function<String, Optional<String>> served;
     private final Map<String, ReentrantLock> locks = new ConcurrentHashMap<>();
     private final Supplier<String> readiness;
 
@@ -269,7 +271,7 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
         checkAccessMode(capability);
         String fsType = fsTypeOf(capability, request.getVolumeContextMap());
         boolean byClass = namedByClass(capability, request.getVolumeContextMap());
-        VolumeUri uri = VolumeUri.parse(request.getPublishContextMap().get("uri"));
+        VolumeUri uri = servedNow(request.getVolumeId(), VolumeUri.parse(request.getPublishContextMap().get("uri")));
         int ioTimeout = ioTimeout(request.getVolumeContextMap());
         Path staging = Path.of(request.getStagingTargetPath());
         locked(request.getVolumeId(), () -> {
@@ -277,6 +279,42 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
             return null;
         });
         reply(response, NodeStageVolumeResponse.getDefaultInstance());
+    }
+
+    /** Lets stages ask where the control plane serves a volume now ({@link PathFollower}'s question). */
+    public void servedBy(java.util.function.Function<String, Optional<String>> where) {
+        served = where;
+    }
+
+    /**
+     * The address to stage {@code volumeId} from: where the control plane serves it now when that is the
+     * same target (NQN or IQN) at another address, else the publish context's. The publish context is
+     * written once, at ControllerPublish: after a switch-over a restaged volume (a node reboot, a pod
+     * moved back) was connected to the dead address, the failed stage left no record to follow, and
+     * the pod waited for good.
+     */
+    private VolumeUri servedNow(String volumeId, VolumeUri published) {
+        java.util.function.Function<String, Optional<String>> where = served;
+        if (where == null) {
+            return published;
+        }
+        try {
+            Optional<String> now = where.apply(volumeId);
+            if (now.isEmpty() || now.get().equals(published.text())) {
+                return published;
+            }
+            VolumeUri current = VolumeUri.parse(now.get());
+            if (current.nvmf() != published.nvmf() || !current.target().equals(published.target()) || current.lun() != published.lun()) {
+                return published; // another volume's, or another protocol: the publish context is the caller's word
+            }
+            LOG.log(Level.INFO, "volume {0} is served at {1} now, not at {2} as its publish context says: staged from there",
+                    volumeId, current.portal(), published.portal());
+            return current;
+        } catch (RuntimeException e) {
+            LOG.log(Level.DEBUG, "volume {0}: where it is served now is not known ({1}): staged from its publish context",
+                    volumeId, e.getMessage());
+            return published;
+        }
     }
 
     private void stage(String volumeId, VolumeUri uri, Path staging, String fsType, boolean byClass, VolumeCapability capability,

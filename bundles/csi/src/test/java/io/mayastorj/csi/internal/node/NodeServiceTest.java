@@ -189,6 +189,28 @@ class NodeServiceTest {
     }
 
     /**
+     * Review finding: the publish context's URI is written once, at ControllerPublish. After a
+     * switch-over a volume staged again (a node reboot, a pod back on this node) was connected to
+     * the dead address, the failed stage left no record for the follower, and the pod waited for
+     * good. A stage asks the control plane where the volume is served now: the same NQN at another
+     * address is staged from there; another NQN is not taken.
+     */
+    @Test
+    void aStageConnectsWhereTheVolumeIsServedNowNotWhereItsPublishContextSays() {
+        String moved = URI.replace("10.0.2.2:8420", "10.0.2.3:8420");
+        service.servedBy(v -> v.equals("v1") ? java.util.Optional.of(moved) : java.util.Optional.of("nvmf://10.0.2.9:8420/nqn.other"));
+        call(service::nodeStageVolume, stage("v1", URI, mount("")));
+        assertEquals("nvme connect -t tcp -a 10.0.2.3 -s 8420 -n " + NQN + " --hostnqn " + HOST + " --ctrl-loss-tmo 120",
+                node.ran.get(0));
+        node.ran.clear();
+        staging = dir.resolve("staging2");
+        String second = URI.replace("000000000001", "000000000002");
+        call(service::nodeStageVolume, stage("v2", second, mount("")));
+        assertTrue(node.ran.get(0).startsWith("nvme connect -t tcp -a 10.0.2.2 -s 8420 -n " + NQN.replace("000000000001",
+                "000000000002")), "another volume's address is not taken: " + node.ran);
+    }
+
+    /**
      * Review finding: blkid exits 2, and says nothing, also when a read fails part-way through its
      * probing (libblkid gives up and reports nothing found), and the device's first MiB then read
      * back from the page cache: a file system was formatted over. A silent 2 is looked at again, once
