@@ -67,6 +67,11 @@ final class AllocationMap {
         loaded = true;
     }
 
+    /** The report no longer holds (the connection that read it is gone): every range holds data until the next. */
+    void unload() {
+        loaded = false;
+    }
+
     boolean isLoaded() {
         return loaded;
     }

@@ -54,6 +54,11 @@ final class HostQueue extends PduChannel {
     private volatile Phase phase = Phase.AWAIT_ICRESP;
     private volatile String closeReason;
     private volatile boolean deliberate;
+    /**
+     * Closed by this side (a timeout, a broken connection) with writes unanswered: the target may
+     * not know the association is gone, and may still write them (see {@link NvmfBdev}'s reconnect).
+     */
+    private volatile boolean writesMayLand;
     private int maxH2CData;
     private int dataAlignment;
     /** Largest write sent inside the capsule on this queue (0 until the controller says). */
@@ -511,6 +516,15 @@ final class HostQueue extends PduChannel {
         }
         receiving = null;
         long now = System.nanoTime();
+        if (!closedByPeer()) {
+            for (HostRequest r : requests) {
+                if (r.busy && (r.opcode == Sqe.IO_WRITE || r.opcode == Sqe.IO_WRITE_ZEROES
+                        || r.opcode == Sqe.IO_DATASET_MANAGEMENT) && qid != 0) {
+                    writesMayLand = true; // before they are failed: the session's listener reads it then
+                    break;
+                }
+            }
+        }
         for (HostRequest r : requests) {
             if (r.busy) {
                 try {
@@ -532,6 +546,10 @@ final class HostQueue extends PduChannel {
             listener.closed(this, deliberate ? null
                     : closedBecause() != null ? closedBecause() : "the connection closed");
         }
+    }
+
+    boolean writesMayLand() {
+        return writesMayLand;
     }
 
     /** Closes the queue on purpose (the bdev is closing). Any thread. */

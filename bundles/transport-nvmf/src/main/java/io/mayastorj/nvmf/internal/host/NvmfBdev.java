@@ -33,7 +33,8 @@ final class NvmfBdev extends BlockDeviceBase implements HostQueue.IoSink {
 
     private final Host host;
     private final Session.Target target;
-    private final Session.Identity identity;
+    /** What the target says of itself: read again at each reconnect (a restarted target may differ). */
+    private volatile Session.Identity identity;
     private final int blockShift;
     private final AllocationMap allocation;
     private volatile Session session;
@@ -73,7 +74,9 @@ final class NvmfBdev extends BlockDeviceBase implements HostQueue.IoSink {
         }
         try {
             live.allocatedRanges(allocation);
-            allocation.loaded();
+            if (session == live) { // not lost meanwhile (a loss unloads the map)
+                allocation.loaded();
+            }
         } catch (IOException e) {
             LOG.log(Level.WARNING, "{0}: the target''s allocation report failed ({1}); every range counts as holding "
                     + "data until the next connect", name(), e.getMessage());
@@ -384,6 +387,11 @@ final class NvmfBdev extends BlockDeviceBase implements HostQueue.IoSink {
         queues = NONE;
         session = null;
         lastError = why;
+        if (allocation != null) {
+            // another host (a nexus elsewhere after a switch-over) may write it while this one is away: until a
+            // new report is read, every range counts as holding data — else a rebuild from it skipped those
+            allocation.unload();
+        }
         Pending p;
         while ((p = waiting.poll()) != null) {
             finish(p.type(), p.buffer(), IoStatus.UNAVAILABLE, p.done(), p.context());
@@ -391,7 +399,9 @@ final class NvmfBdev extends BlockDeviceBase implements HostQueue.IoSink {
         if (leaving()) {
             return;
         }
-        LOG.log(Level.WARNING, "{0}: lost the connection ({1}); reconnecting", name(), why);
+        boolean fence = dead.writesMayLand();
+        LOG.log(Level.WARNING, "{0}: lost the connection ({1}); reconnecting{2}", name(), why, fence
+                ? " once the target has given up the old association (" + fenceMillis() / 1000 + " s: writes were unanswered)" : "");
         synchronized (this) {
             if (System.nanoTime() - attachedNanos >= STABLE_NANOS) {
                 // a session that held: retried at once. One that died soon after connecting (a target closing queues
@@ -401,7 +411,26 @@ final class NvmfBdev extends BlockDeviceBase implements HostQueue.IoSink {
                 attempts = 0;
             }
         }
+        if (fence) {
+            // writes this side gave up on (a timeout, a broken connection) may still be at the target's bdev, under
+            // a controller it believes alive. Connected again at once, they could land after the rebuild of the
+            // blocks they touch, and the replica would be called in sync with old data there: the first attempt
+            // waits until the target's keep-alive timer must have ended that controller (a target waits for its
+            // commands before it lets the host connect again, or tears them down)
+            synchronized (this) {
+                retryMillis = Math.max(retryMillis, fenceMillis());
+            }
+        }
         scheduleReconnect();
+    }
+
+    /**
+     * How long a target takes at most to give up an association whose host went silent, counted from
+     * the loss: the keep-alive timeout (its silence began at the last Keep Alive, before the loss) and
+     * half of it again for the target's timer.
+     */
+    private long fenceMillis() {
+        return host.keepAliveMillis() * 3L / 2;
     }
 
     private synchronized void scheduleReconnect() {
@@ -441,11 +470,19 @@ final class NvmfBdev extends BlockDeviceBase implements HostQueue.IoSink {
                 LOG.log(Level.ERROR, "{0}: {1}; it stays disconnected", name(), lastError);
                 return;
             }
+            if (now.volatileCache() != identity.volatileCache() || now.maxTransfer() != identity.maxTransfer()
+                    || now.oncs() != identity.oncs()) {
+                // a target restarted on another back-end or version: a write cache now there must get its flushes,
+                // a smaller transfer limit its splits
+                LOG.log(Level.INFO, "{0}: the controller changed: volatile write cache {1}, transfer limit {2} B, ONCS 0x{3}",
+                        name(), now.volatileCache(), now.maxTransfer(), Integer.toHexString(now.oncs()));
+            }
             synchronized (this) {
                 if (leaving()) {
                     fresh.close();
                     return;
                 }
+                identity = now; // before the first I/O through the new session
                 reconnects.incrementAndGet(); // before the first I/O through the new session: a mirror must see it
                 attach(fresh);
             }

@@ -73,7 +73,8 @@ final class Session implements HostQueue.CloseListener {
     private final Target target;
     private final HostQueue.IoSink sink;
     private HostQueue admin;
-    private final List<HostQueue> io = new ArrayList<>();
+    /** Added on the connector's thread while a failure may walk it on a reactor. */
+    private final List<HostQueue> io = new java.util.concurrent.CopyOnWriteArrayList<>();
     private Identity identity;
     private Consumer<String> failureListener; // both under this session's lock
     private boolean told;
@@ -597,5 +598,15 @@ final class Session implements HostQueue.CloseListener {
 
     boolean isFailed() {
         return failed;
+    }
+
+    /** Whether a queue of this session closed from this side with writes the target may still make. */
+    boolean writesMayLand() {
+        for (HostQueue queue : io) {
+            if (queue.writesMayLand()) {
+                return true;
+            }
+        }
+        return false;
     }
 }

@@ -55,6 +55,7 @@ public abstract class PduChannel implements Reactor.ReadyHandler {
     private boolean closing;
     private boolean closed;
     private String closedBecause;
+    private volatile boolean byPeer;
     private String peer;
 
     // the send ring: buffers in order, each with what to tell when it has gone out
@@ -144,7 +145,7 @@ public abstract class PduChannel implements Reactor.ReadyHandler {
         try {
             receive();
         } catch (IOException e) {
-            close("the connection failed: " + e.getMessage());
+            broken(e);
         } catch (RuntimeException e) {
             failed(e);
         }
@@ -160,7 +161,7 @@ public abstract class PduChannel implements Reactor.ReadyHandler {
                 receive();
             }
         } catch (IOException e) {
-            close("the connection failed: " + e.getMessage());
+            broken(e);
         } catch (RuntimeException e) {
             failed(e);
         }
@@ -255,7 +256,24 @@ public abstract class PduChannel implements Reactor.ReadyHandler {
         if (closedBecause == null) {
             closedBecause = "the peer closed the connection";
         }
+        byPeer = true;
         close(null);
+    }
+
+    /** The socket failed: a reset is the peer's kernel ending the connection (its side is gone, as after a close). */
+    private void broken(IOException e) {
+        if (e instanceof java.net.SocketException && e.getMessage() != null && e.getMessage().startsWith("Connection reset")) {
+            byPeer = true;
+        }
+        close("the connection failed: " + e.getMessage());
+    }
+
+    /**
+     * Whether the peer's side ended the connection (a close, or a reset by its kernel: a process that
+     * died), not this side (a timeout, a protocol error) or the network between.
+     */
+    protected final boolean closedByPeer() {
+        return byPeer;
     }
 
     private void endPdu(boolean digestOk) {
@@ -445,7 +463,7 @@ public abstract class PduChannel implements Reactor.ReadyHandler {
         try {
             flush();
         } catch (IOException e) {
-            close("the connection failed: " + e.getMessage());
+            broken(e);
         }
     }
 

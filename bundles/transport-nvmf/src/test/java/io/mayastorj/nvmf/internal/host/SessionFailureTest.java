@@ -42,6 +42,18 @@ class SessionFailureTest {
 
     /** The host's settings: a short connect timeout, the I/O timeout long (as a node's 30 s default is). */
     private final class TestHost implements Host {
+        private final long ioTimeoutNanos;
+        private final int keepAliveMillis;
+
+        TestHost() {
+            this(TimeUnit.SECONDS.toNanos(30), 10_000);
+        }
+
+        TestHost(long ioTimeoutNanos, int keepAliveMillis) {
+            this.ioTimeoutNanos = ioTimeoutNanos;
+            this.keepAliveMillis = keepAliveMillis;
+        }
+
         @Override
         public List<Reactor> reactors() {
             return hostReactors.reactors();
@@ -59,7 +71,7 @@ class SessionFailureTest {
 
         @Override
         public long ioTimeoutNanos() {
-            return TimeUnit.SECONDS.toNanos(30);
+            return ioTimeoutNanos;
         }
 
         @Override
@@ -69,7 +81,7 @@ class SessionFailureTest {
 
         @Override
         public int keepAliveMillis() {
-            return 10_000;
+            return keepAliveMillis;
         }
 
         @Override
@@ -147,6 +159,50 @@ class SessionFailureTest {
             assertEquals(8L << 20 >> 9, session.namespaceBlocks(), "the session still works once the target answers");
         } finally {
             session.close();
+        }
+    }
+
+    /**
+     * Review finding: a write this host gave up on (it timed out) may still be at the target's bdev, under
+     * a controller the target believes alive. Connected again 250 ms later, the nexus rebuilt the
+     * replica's blocks over the new connection, and the old write could land after that rebuild — a
+     * replica called in sync with old data. The first reconnect waits until the target's keep-alive
+     * timer must have ended the old controller (1.5 × KATO from the loss).
+     */
+    @Test
+    void aSessionLostWithAWriteUnansweredReconnectsOnlyOnceTheTargetMustHaveGivenItUp() throws Exception {
+        TestHost host = new TestHost(TimeUnit.SECONDS.toNanos(1), 4_000); // the fence: 6 s
+        NvmfBdev[] bdev = new NvmfBdev[1];
+        HostQueue.IoSink sink = new HostQueue.IoSink() {
+            @Override
+            public void ioDone(io.mayastorj.core.bdev.IoType type, long bytes, IoStatus status,
+                               io.mayastorj.core.bdev.IoCompletion<Object> done, Object context) {
+                bdev[0].ioDone(type, bytes, status, done, context);
+            }
+
+            @Override
+            public void slotFreed(HostQueue queue) {
+                if (bdev[0] != null) {
+                    bdev[0].slotFreed(queue);
+                }
+            }
+        };
+        bdev[0] = new NvmfBdev("n0", host, Session.connect(host, target, sink));
+        DmaBuffer b = hostBuffers.allocate(4096);
+        try {
+            stallTarget(2_000); // the write gets no answer within the I/O timeout
+            assertEquals(IoStatus.TIMED_OUT, BlockingIo.write(bdev[0], b, 0, 0, 8, Duration.ofSeconds(10)));
+            long lost = System.nanoTime();
+            while (bdev[0].view().reconnects() == 0 && System.nanoTime() - lost < TimeUnit.SECONDS.toNanos(20)) {
+                Thread.sleep(50);
+            }
+            long took = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - lost);
+            assertEquals(1, bdev[0].view().reconnects(), "reconnected: " + bdev[0].view());
+            assertTrue(took >= 5_000, "the first reconnect waited for the old controller's end, not " + took + " ms");
+            assertEquals(IoStatus.SUCCESS, BlockingIo.write(bdev[0], b, 0, 0, 8, Duration.ofSeconds(10)), "and it serves");
+        } finally {
+            b.release();
+            bdev[0].close();
         }
     }
 
