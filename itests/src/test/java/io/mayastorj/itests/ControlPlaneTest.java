@@ -273,6 +273,80 @@ class ControlPlaneTest {
     }
 
     /**
+     * Review finding: a volume unpublished while its nexus's node could not be reached (as Kubernetes'
+     * force-detach does) was published elsewhere at once: a second nexus, beside one that may still
+     * serve a host cut off from us, over children taken from status marks that had not seen a fault.
+     * Here cz2's child was faulted and missed a write; the new nexus on cf2 would have served that
+     * copy alone. Without NATS records nothing says which replicas the old nexus left behind, so the
+     * volume waits for its node; once it answers, its nexus goes, its children's states are read, and
+     * the nexus made on cf2 serves the write.
+     */
+    @Test
+    void aVolumeUnpublishedWhileItsNexusNodeIsAwayIsPublishedElsewhereOnlyOnceThatNodeAnswers() throws Exception {
+        start("mayastor-control-fence", 69, List.of("cf1", "cf2"), "--registration-interval-seconds", "1",
+                "--sync-period-seconds", "1", "--repair-grace-seconds", "600", "--switchover-grace-seconds", "600",
+                "--node-call-timeout-seconds", "2");
+        cluster.volumes().createVolume(CreateVolumeRequest.newBuilder().setName("fence").setSize(SIZE).setReplicaCount(2)
+                .setThin(true).build());
+        cluster.awaitVolume("fence", x -> x.getState().equals("healthy"), 30, "two replicas");
+        String uri = cluster.volumes().publishVolume(PublishVolumeRequest.newBuilder().setName("fence").setNode("cf1").build())
+                .getDeviceUri();
+        cluster.awaitVolume("fence", x -> x.getState().equals("healthy") && x.getChildrenCount() == 2, 30, "published");
+        BlockDevice volume = open(uri, "cf1");
+        Nexus nexus = cluster.nexuses("cf1").listNexus(ListNexusOptions.getDefaultInstance()).getNexusList(0);
+        String cf2Child = nexus.getChildrenList().stream().map(Child::getUri).filter(u -> u.contains("127.0.0.70"))
+                .findFirst().orElseThrow();
+        cluster.nexuses("cf1").faultNexusChild(FaultNexusChildRequest.newBuilder().setNexus(nexus.getUuid())
+                .setUri(cf2Child).build());
+        DmaBuffer block = buffers.allocate(4096);
+        byte[] written = new byte[4096];
+        java.util.Arrays.fill(written, (byte) 0x6B);
+        try {
+            block.bytes().put(0, written);
+            assertEquals(IoStatus.SUCCESS, BlockingIo.write(volume, block, 0, 0, 4096 / volume.blockSize(), Duration.ofSeconds(30)));
+        } finally {
+            block.release();
+        }
+        registry.destroy(volume.name());
+        cluster.freeze("cf1");
+        try {
+            cluster.awaitVolume("fence", x -> x.getState().equals("offline"), 30, "its nexus's node cannot be listed");
+            cluster.volumes().unpublishVolume(UnpublishVolumeRequest.newBuilder().setName("fence").build());
+            try {
+                cluster.volumes().withDeadlineAfter(8, TimeUnit.SECONDS)
+                        .publishVolume(PublishVolumeRequest.newBuilder().setName("fence").setNode("cf2").build());
+                throw new AssertionError("published on cf2 while cf1's nexus may still serve:\n" + msv("fence"));
+            } catch (io.grpc.StatusRuntimeException e) {
+                log("publish on cf2 while cf1 is frozen: " + e.getStatus());
+            }
+            assertEquals(0, cluster.nexuses("cf2").listNexus(ListNexusOptions.getDefaultInstance()).getNexusListCount(),
+                    "no second nexus");
+            Volume waiting = cluster.awaitVolume("fence", x -> x.getReason().contains("may still serve"), 10, "the reason");
+            log("waiting: " + waiting.getReason());
+        } finally {
+            cluster.thaw("cf1");
+        }
+        Volume v = cluster.awaitVolume("fence", x -> !x.getDeviceUri().isEmpty() && x.getDeviceUri().contains("127.0.0.70"), 60,
+                "published on cf2 once cf1 answers");
+        assertEquals(0, cluster.nexuses("cf1").listNexus(ListNexusOptions.getDefaultInstance()).getNexusListCount(),
+                "cf1's nexus destroyed");
+        BdevRegistryImpl asCf2 = new BdevRegistryImpl(); // the nexus on cf2 admits cf2's host NQN only
+        asCf2.addFactory(new NvmfBdevFactory(reactors.reactors(), buffers, NvmfBdevFactory.hostNqn("cf2"),
+                TimeUnit.SECONDS.toNanos(30)));
+        BlockDevice moved = asCf2.create(v.getDeviceUri());
+        DmaBuffer back = buffers.allocate(4096);
+        try {
+            assertEquals(IoStatus.SUCCESS, BlockingIo.read(moved, back, 0, 0, 4096 / moved.blockSize(), Duration.ofSeconds(30)));
+            byte[] read = new byte[4096];
+            back.bytes().get(0, read);
+            assertTrue(java.util.Arrays.equals(written, read), "the write acknowledged through cf1's nexus reads back on cf2");
+        } finally {
+            back.release();
+            asCf2.destroy(moved.name());
+        }
+    }
+
+    /**
      * Review finding: a volume grown while one of its replicas' node was away grew from the live ones
      * alone and said so; the one away came back, could not grow (no room), and still counted: the
      * volume reported healthy and could never be published again (a replica smaller than the volume).

@@ -631,12 +631,21 @@ public final class VolumeOperator {
         }
         String targetProblem = null;
         MayastorException nexusFailed = null;
+        boolean fenced = false;
         if (target != null) {
+            Switch lastAway = oldNexusAway(msv, old, world, live, behind, target);
             if (!world.reachable(target)) {
                 targetProblem = "its target node " + target + " is offline" + (switchWait != null ? "; " + switchWait : "");
             } else if (live.isEmpty()) {
                 targetProblem = "no replica is reachable";
+            } else if (lastAway != null && lastAway.node() == null) {
+                targetProblem = lastAway.why();
+                fenced = true;
             } else {
+                if (lastAway != null) {
+                    msv = recordBehind(msv, live, behind); // the record's marks, before a nexus is made on them
+                    LOG.log(Level.INFO, "volume {0}: {1}", name, lastAway.why());
+                }
                 try {
                     nexusStatus = ensureNexus(world, msv, uuid, target, live, away, behind, smallest, nexusSize);
                 } catch (MayastorException e) {
@@ -671,7 +680,7 @@ public final class VolumeOperator {
         }
         String state;
         String reason;
-        if (targetProblem != null && target != null && (!world.reachable(target) || nexusFailed != null && nexusStatus == null)) {
+        if (targetProblem != null && target != null && (fenced || !world.reachable(target) || nexusFailed != null && nexusStatus == null)) {
             state = MayastorVolume.OFFLINE;
             reason = targetProblem;
         } else if (nexusFailed != null) {
@@ -850,6 +859,61 @@ public final class VolumeOperator {
         String why = "node " + lost + " silent for " + silent / 1000 + " s: the nexus moves to " + chosen.node()
                 + " (in sync by the record: " + inSync + ")";
         return new Switch(chosen.node(), why); // told once the new target is written: a lost race tells nothing
+    }
+
+    /**
+     * The volume's last nexus, on a node other than {@code target} that cannot be reached (unpublished while
+     * away: kept in the status as unknown), may still serve a host cut off from us, and its node's record
+     * may be the only word on which replicas missed writes. A nexus made on {@code target} at once was a
+     * second writer beside it, over children chosen from status marks up to a pass old: the switch-over's
+     * safeguards apply — silent for the switch-over grace, and the nexus record read, whose in-sync set
+     * marks the others behind. Null when there is no such nexus; else {@code node} is {@code target} when
+     * a nexus may be made there, null (and {@code why}) when the volume waits.
+     */
+    private Switch oldNexusAway(MayastorVolume msv, MayastorVolume.Status old, World world, List<Live> live, Set<String> behind,
+                                String target) {
+        MayastorVolume.Nexus last = old.getNexus();
+        if (last == null || last.getNode() == null || last.getNode().equals(target) || world.reachable(last.getNode())
+                || !world.nodes.containsKey(last.getNode())) {
+            return null; // none, here, answering (destroyed this pass), or its node said goodbye (a clean stop)
+        }
+        String name = msv.getMetadata().getName();
+        String lost = last.getNode();
+        long silent = Math.min(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - startedNanos), registry.silentMillis(lost));
+        if (records == null) {
+            return new Switch(null, "its last nexus, on " + lost + ", cannot be reached and may still serve: a nexus is made on "
+                    + target + " once " + lost + " answers (without the nexus records in NATS, nats.url, nothing says which "
+                    + "replicas it left behind)");
+        }
+        if (silent < switchoverGrace.toMillis()) {
+            long left = switchoverGrace.toMillis() - silent;
+            later.accept(name, Duration.ofMillis(left + 50));
+            return new Switch(null, "its last nexus, on " + lost + ", cannot be reached: a nexus is made on " + target + " in "
+                    + (left + 999) / 1000 + " s unless " + lost + " returns");
+        }
+        Optional<NexusRecords.Record> record;
+        try {
+            record = records.get(msv.getMetadata().getUid());
+        } catch (java.io.IOException e) {
+            later.accept(name, Duration.ofSeconds(1));
+            return new Switch(null, "the nexus records cannot be read (" + e.getMessage() + "); the volume waits");
+        }
+        if (record.isEmpty()) {
+            return new Switch(null, "its last nexus, on " + lost + ", cannot be reached, and no nexus record says which "
+                    + "replicas are in sync; the volume waits for " + lost);
+        }
+        Set<String> inSync = record.get().inSync();
+        if (live.stream().noneMatch(r -> inSync.contains(r.uuid().toLowerCase(Locale.ROOT)))) {
+            return new Switch(null, "no reachable replica is in sync by the nexus record (in sync: " + inSync + "); the volume "
+                    + "waits for " + lost);
+        }
+        for (Live r : live) {
+            if (!inSync.contains(r.uuid().toLowerCase(Locale.ROOT))) {
+                behind.add(r.uuid());
+            }
+        }
+        return new Switch(target, "its last nexus, on " + lost + ", silent for " + silent / 1000 + " s: a nexus is made on "
+                + target + " (in sync by the record: " + inSync + ")");
     }
 
     private static String degradedReason(List<Live> live, List<MayastorVolume.Replica> away, int wanted, Set<String> behind,
