@@ -196,6 +196,14 @@ final class Attacher {
             if (old.controller().equals(now.get().controller())) {
                 continue;
             }
+            // read again right before: a disconnect before it may take up to a minute, and a controller the kernel
+            // deleted meanwhile (its ctrl-loss-tmo) gives its name to the next connect — another volume's, whose
+            // only path this would pull from under its mount
+            if (paths(uri.target()).stream().noneMatch(p -> p.controller().equals(old.controller())
+                    && p.host().equals(old.host()) && p.port() == old.port())) {
+                LOG.log(Level.INFO, "{0}: the old path {1} went meanwhile", uri.target(), old.controller());
+                continue;
+            }
             Commands.Result r = commands.run(COMMAND_TIMEOUT, "nvme", "disconnect", "-d", old.controller());
             if (r.ok()) {
                 LOG.log(Level.INFO, "{0}: dropped the old path {1} ({2})", uri.target(), old.controller(), old);

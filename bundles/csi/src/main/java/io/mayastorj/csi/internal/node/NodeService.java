@@ -374,7 +374,7 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
         createDirectories(staging);
         // recorded before anything is attached: whatever happens next, NodeUnstage knows what to undo
         staged.put(new StagedVolumes.Staged(volumeId, uri.text(), staging.toString(),
-                before.map(StagedVolumes.Staged::device).orElse(""), fsType));
+                before.map(StagedVolumes.Staged::device).orElse(""), fsType, ioTimeout));
         boolean connectedBefore = attacher.problem(uri) == null;
         try {
             attachAndMount(volumeId, uri, staging, fsType, byClass, capability, ioTimeout, there.isPresent());
@@ -399,7 +399,7 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
     private void attachAndMount(String volumeId, VolumeUri uri, Path staging, String fsType, boolean byClass,
             VolumeCapability capability, int ioTimeout, boolean mounted) {
         Path device = attacher.attach(uri, ioTimeout);
-        staged.put(new StagedVolumes.Staged(volumeId, uri.text(), staging.toString(), device.toString(), fsType));
+        staged.put(new StagedVolumes.Staged(volumeId, uri.text(), staging.toString(), device.toString(), fsType, ioTimeout));
         if (fsType.isEmpty()) {
             LOG.log(Level.INFO, "volume {0} staged: {1} (a block volume)", volumeId, device);
             return;
@@ -415,7 +415,7 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
             LOG.log(Level.WARNING, "volume {0} holds a {1} file system; its StorageClass names {2}: mounted as it is",
                     volumeId, found.get(), fsType);
             fsType = found.get();
-            staged.put(new StagedVolumes.Staged(volumeId, uri.text(), staging.toString(), device.toString(), fsType));
+            staged.put(new StagedVolumes.Staged(volumeId, uri.text(), staging.toString(), device.toString(), fsType, ioTimeout));
         } else if (!found.get().equals(fsType)) {
             throw MayastorException.failedPrecondition("volume %s holds a %s file system, not %s: it is not formatted again",
                     volumeId, found.get(), fsType);
@@ -534,7 +534,8 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
                             String.join(", ", users));
                 }
                 LOG.log(Level.INFO, "volume {0}: its device is {1} now, not {2}", s.volumeId(), device, s.device());
-                staged.put(new StagedVolumes.Staged(s.volumeId(), s.uri(), s.stagingPath(), device.toString(), s.fsType()));
+                staged.put(new StagedVolumes.Staged(s.volumeId(), s.uri(), s.stagingPath(), device.toString(), s.fsType(),
+                        s.ioTimeout()));
             }
             createDirectories(target.getParent());
             if (!Files.exists(target)) {
@@ -719,12 +720,13 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
                     if (still.isEmpty() || !still.get().uri().equals(s.uri())) {
                         return false; // unstaged or followed meanwhile
                     }
-                    if (!attacher.follow(next, defaultIoTimeout)) {
+                    // the volume's own timeout (its StorageClass's ioTimeout), not the node's default
+                    if (!attacher.follow(next, still.get().ioTimeout() > 0 ? still.get().ioTimeout() : defaultIoTimeout)) {
                         return false; // the next look tries again
                     }
                     StagedVolumes.Staged current = still.get(); // not the snapshot: a stage may have recorded its device since
                     staged.put(new StagedVolumes.Staged(current.volumeId(), next.text(), current.stagingPath(), current.device(),
-                            current.fsType()));
+                            current.fsType(), current.ioTimeout()));
                     LOG.log(Level.INFO, "volume {0} followed its nexus to {1}", s.volumeId(), next.portal());
                     return true;
                 });

@@ -23,8 +23,12 @@ import java.util.Properties;
  */
 final class StagedVolumes {
 
-    /** A staged volume. {@code fsType} is empty for a raw block volume. */
-    record Staged(String volumeId, String uri, String stagingPath, String device, String fsType) {
+    /**
+     * A staged volume. {@code fsType} is empty for a raw block volume; {@code ioTimeout} is the
+     * volume's (seconds; 0 in records of older versions: the node's default), which a path added
+     * when the volume is followed to another node keeps.
+     */
+    record Staged(String volumeId, String uri, String stagingPath, String device, String fsType, int ioTimeout) {
         boolean block() {
             return fsType.isEmpty();
         }
@@ -57,7 +61,15 @@ final class StagedVolumes {
             throw MayastorException.internal("cannot read %s: %s", f, e.getMessage());
         }
         return Optional.of(new Staged(volumeId, p.getProperty("uri", ""), p.getProperty("staging", ""),
-                p.getProperty("device", ""), p.getProperty("fs", "")));
+                p.getProperty("device", ""), p.getProperty("fs", ""), ioTimeout(p.getProperty("ioTimeout", "0"))));
+    }
+
+    private static int ioTimeout(String text) {
+        try {
+            return Math.max(0, Integer.parseInt(text.strip()));
+        } catch (NumberFormatException e) {
+            return 0; // the node's default, as for a record that has none
+        }
     }
 
     /** Temp file, sync, rename: a crash leaves the old record or the new one. */
@@ -67,6 +79,7 @@ final class StagedVolumes {
         p.setProperty("staging", s.stagingPath());
         p.setProperty("device", s.device());
         p.setProperty("fs", s.fsType());
+        p.setProperty("ioTimeout", String.valueOf(s.ioTimeout()));
         Path f = file(s.volumeId());
         Path temp = f.resolveSibling(f.getFileName() + ".tmp");
         try {

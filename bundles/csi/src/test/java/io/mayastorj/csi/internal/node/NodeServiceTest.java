@@ -669,6 +669,64 @@ class NodeServiceTest {
     }
 
     /**
+     * Review finding: a path added when the volume was followed to another node took the node's default
+     * I/O timeout: a StorageClass's ioTimeout of 600 s dropped to 120 s after the first move, and an
+     * outage between the two removed the disk under its mount. The staged record keeps the volume's.
+     */
+    @Test
+    void aFollowedPathKeepsTheVolumesOwnIoTimeout() throws Exception {
+        call(service::nodeStageVolume, stage("v1", URI, mount("")).toBuilder().putVolumeContext("ioTimeout", "600").build());
+        assertTrue(node.ran.get(0).endsWith("--ctrl-loss-tmo 600"), node.ran.get(0));
+        Files.writeString(node.root.resolve("sys/class/nvme/nvme0/state"), "connecting\n");
+        node.ran.clear();
+        assertEquals(1, service.followMoves(v -> java.util.Optional.of(URI.replace(":8420/", ":8421/"))));
+        assertEquals("nvme connect -t tcp -a 10.0.2.2 -s 8421 -n " + NQN + " --hostnqn " + HOST + " --ctrl-loss-tmo 600",
+                node.ran.get(0));
+    }
+
+    /**
+     * Review finding: the follower read the old paths' controller names once, then disconnected each,
+     * and a disconnect may take a minute. A controller the kernel deleted meanwhile gives its name to
+     * the next connect, another volume's, whose only path was then pulled from under its mount. Each
+     * old path is read again right before its disconnect.
+     */
+    @Test
+    void anOldPathWhoseControllerNameWentToAnotherVolumeMeanwhileIsNotDisconnected() throws Exception {
+        call(service::nodeStageVolume, stage("v1", URI, mount("")));
+        Path second = node.root.resolve("sys/class/nvme/nvme5"); // a second old path of v1's subsystem
+        Files.createDirectories(second.resolve("nvme0c5n1"));
+        Files.writeString(second.resolve("subsysnqn"), NQN + "\n");
+        Files.writeString(second.resolve("state"), "connecting\n");
+        Files.writeString(second.resolve("address"), "traddr=10.0.2.4,trsvcid=8420,src_addr=10.0.2.15\n");
+        Files.writeString(second.resolve("nvme0c5n1/ana_state"), "optimized\n");
+        Files.writeString(node.root.resolve("sys/class/nvme/nvme0/state"), "connecting\n");
+        String other = "nqn.2019-05.io.openebs:another-volume";
+        List<String> disconnected = new java.util.ArrayList<>();
+        node.on("nvme disconnect", c -> {
+            String ctrl = c.get(c.indexOf("-d") + 1);
+            disconnected.add(ctrl);
+            try {
+                for (String name : List.of("nvme0", "nvme5")) {
+                    Path dir = node.root.resolve("sys/class/nvme").resolve(name);
+                    if (name.equals(ctrl)) {
+                        try (var files = Files.walk(dir)) {
+                            files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+                        }
+                    } else if (disconnected.size() == 1) {
+                        Files.writeString(dir.resolve("subsysnqn"), other + "\n"); // deleted, its name reused meanwhile
+                    }
+                }
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+            return FakeNode.ok(c, "");
+        });
+        node.ran.clear();
+        assertEquals(1, service.followMoves(v -> java.util.Optional.of(URI.replace(":8420/", ":8421/"))));
+        assertEquals(1, disconnected.size(), "only the path still v1's was disconnected: " + node.ran);
+    }
+
+    /**
      * The control plane moved the volume's nexus to another node (same NQN, another address): the
      * node adds a path there — the kernel's multipath head keeps the device and its mount — and
      * once that path is live drops the old, dead one; the record names the new URI, and a second
