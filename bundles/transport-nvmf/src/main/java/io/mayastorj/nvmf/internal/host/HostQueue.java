@@ -31,6 +31,9 @@ final class HostQueue extends PduChannel {
     private static final int SLOT_BYTES = 128;
     private static final int PSDT_SGL = 0x40;
     private static final ByteBuffer ZEROES = Pdu.allocate(128);
+    /** Tries again of an I/O command the target answered with a passing status (see {@link #retried}). */
+    static final int RETRIES = 4;
+    private static final long RETRY_MILLIS = 50;
 
     /** Told of the end of each bdev I/O: the bdev counts it and calls its caller back. */
     interface IoSink {
@@ -374,8 +377,40 @@ final class HostQueue extends PduChannel {
             close("the target answered command " + r.cid + " before it took the command's data");
             return;
         }
-        int status = Status.fromCqe(header.getShort(cqe + 14));
+        short field = header.getShort(cqe + 14);
+        int status = Status.fromCqe(field);
+        if (retried(r, status, field)) {
+            return;
+        }
         complete(r, status, header.getInt(cqe), header.getInt(cqe + 4), null);
+    }
+
+    /**
+     * An I/O command the target answered with a status that passes (Command Interrupted — a target short
+     * of buffers —, Namespace Not Ready, ANA Transition, a transport error on its side) and without Do Not
+     * Retry goes again, a few times with back-off, as the Linux host does: failed at once, the nexus faulted
+     * a healthy replica for a moment's shortage, and rebuilt it, which added to the shortage. The target has
+     * answered, so nothing of the first try is still in flight; the slot stays the command's meanwhile.
+     */
+    private boolean retried(HostRequest r, int status, short field) {
+        if (qid == 0 || r.retries >= RETRIES || Status.doNotRetry(field) || !passing(status)) {
+            return false;
+        }
+        r.retries++;
+        r.busy = false; // sent again by transmit, which counts it outstanding again
+        outstanding--;
+        ViewCache.release(r.view);
+        r.view = null;
+        if (r.retries == 1) {
+            LOG.log(Level.DEBUG, "{0}: command {1} answered 0x{2}: tried again", peer(), r.cid, Integer.toHexString(status));
+        }
+        reactor.schedule(RETRY_MILLIS << (r.retries - 1), TimeUnit.MILLISECONDS, () -> transmit(r));
+        return true;
+    }
+
+    private static boolean passing(int status) {
+        return status == Status.COMMAND_INTERRUPTED || status == Status.NAMESPACE_NOT_READY
+                || status == Status.ANA_TRANSITION || status == Status.TRANSIENT_TRANSPORT_ERROR;
     }
 
     private void c2hData(int flags, ByteBuffer header, int dataLength) {

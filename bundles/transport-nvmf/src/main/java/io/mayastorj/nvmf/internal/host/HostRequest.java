@@ -56,6 +56,8 @@ final class HostRequest implements Runnable {
     int received;
     /** A C2HData of this command failed its data digest: it fails however its response ends. */
     boolean digestFailed;
+    /** Times the target answered it with a passing status and it went again. */
+    int retries;
     ViewCache.View view;
 
     HostRequest(HostQueue queue, int cid, ByteBuffer capsule, ByteBuffer dataHeader, ByteBuffer dataDigest) {
@@ -81,6 +83,7 @@ final class HostRequest implements Runnable {
         admin = null;
         type = null;
         received = 0;
+        retries = 0;
         view = null;
         cdw10 = cdw11 = cdw12 = cdw13 = cdw14 = cdw15 = 0;
         nsid = 0;

@@ -206,6 +206,99 @@ class SessionFailureTest {
         }
     }
 
+    /** A RAM disk whose next {@code failures} writes fail as a closed device (the target answers Namespace Not Ready). */
+    private static final class FlakyDisk extends io.mayastorj.core.bdev.BlockDeviceBase {
+        private final io.mayastorj.core.bdev.BlockDevice ram;
+        final java.util.concurrent.atomic.AtomicInteger failures = new java.util.concurrent.atomic.AtomicInteger();
+        final java.util.concurrent.atomic.AtomicInteger writes = new java.util.concurrent.atomic.AtomicInteger();
+
+        FlakyDisk(io.mayastorj.core.bdev.BlockDevice ram) {
+            super("flaky", UUID.randomUUID(), ram.blockSize(), ram.blockCount());
+            this.ram = ram;
+        }
+
+        @Override
+        public String productName() {
+            return "Flaky disk";
+        }
+
+        @Override
+        public boolean supports(io.mayastorj.core.bdev.IoType type) {
+            return ram.supports(type);
+        }
+
+        @Override
+        protected <C> void doRead(DmaBuffer buffer, int bufferOffset, long lba, int blocks,
+                                  io.mayastorj.core.bdev.IoCompletion<? super C> done, C context) {
+            ram.read(buffer, bufferOffset, lba, blocks, (st, c) -> complete(io.mayastorj.core.bdev.IoType.READ,
+                    (long) blocks * blockSize(), st, done, context), null);
+        }
+
+        @Override
+        protected <C> void doWrite(DmaBuffer buffer, int bufferOffset, long lba, int blocks,
+                                   io.mayastorj.core.bdev.IoCompletion<? super C> done, C context) {
+            writes.incrementAndGet();
+            if (failures.getAndUpdate(n -> Math.max(0, n - 1)) > 0) {
+                complete(io.mayastorj.core.bdev.IoType.WRITE, 0, IoStatus.DEVICE_CLOSED, done, context);
+                return;
+            }
+            ram.write(buffer, bufferOffset, lba, blocks, (st, c) -> complete(io.mayastorj.core.bdev.IoType.WRITE,
+                    (long) blocks * blockSize(), st, done, context), null);
+        }
+
+        @Override
+        protected <C> void doFlush(io.mayastorj.core.bdev.IoCompletion<? super C> done, C context) {
+            complete(io.mayastorj.core.bdev.IoType.FLUSH, 0, IoStatus.SUCCESS, done, context);
+        }
+
+        @Override
+        protected void doClose() {
+        }
+    }
+
+    /**
+     * Review finding: a status that passes (Namespace Not Ready here; Command Interrupted from a target
+     * short of buffers) failed the I/O at once, and a nexus faulted a healthy replica for a moment's
+     * trouble. Such a command goes again a few times with back-off; past that it fails as before.
+     */
+    @Test
+    void aWriteAnsweredWithAPassingStatusIsTriedAgainAFewTimes() throws Exception {
+        FlakyDisk flaky = new FlakyDisk(fx.malloc("m1", 8, 512));
+        String nqn = fx.target.share(flaky, ShareOptions.DEFAULT);
+        Session.Target flakyTarget = new Session.Target(new InetSocketAddress("127.0.0.1", fx.port()),
+                nqn.substring(nqn.lastIndexOf('/') + 1).replaceAll("\\?.*", ""), NvmfFixture.HOST_NQN, UUID.randomUUID(), false, false);
+        NvmfBdev[] bdev = new NvmfBdev[1];
+        HostQueue.IoSink sink = new HostQueue.IoSink() {
+            @Override
+            public void ioDone(io.mayastorj.core.bdev.IoType type, long bytes, IoStatus status,
+                               io.mayastorj.core.bdev.IoCompletion<Object> done, Object context) {
+                bdev[0].ioDone(type, bytes, status, done, context);
+            }
+
+            @Override
+            public void slotFreed(HostQueue queue) {
+                if (bdev[0] != null) {
+                    bdev[0].slotFreed(queue);
+                }
+            }
+        };
+        TestHost host = new TestHost();
+        bdev[0] = new NvmfBdev("flaky0", host, Session.connect(host, flakyTarget, sink));
+        DmaBuffer b = hostBuffers.allocate(4096);
+        try {
+            flaky.failures.set(2);
+            assertEquals(IoStatus.SUCCESS, BlockingIo.write(bdev[0], b, 0, 0, 8, Duration.ofSeconds(10)));
+            assertEquals(3, flaky.writes.get(), "two tries answered Namespace Not Ready, the third written");
+            flaky.writes.set(0);
+            flaky.failures.set(HostQueue.RETRIES + 1);
+            assertEquals(IoStatus.UNAVAILABLE, BlockingIo.write(bdev[0], b, 0, 0, 8, Duration.ofSeconds(10)), "bounded");
+            assertEquals(HostQueue.RETRIES + 1, flaky.writes.get());
+        } finally {
+            b.release();
+            bdev[0].close();
+        }
+    }
+
     @Test
     void aSessionThatFailsBeforeItsBdevListensFailsTheBdevsIoInsteadOfHangingIt() throws Exception {
         NvmfBdev[] bdev = new NvmfBdev[1];
