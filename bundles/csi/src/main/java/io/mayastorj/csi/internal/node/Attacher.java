@@ -262,6 +262,11 @@ final class Attacher {
     }
 
     /** Why the volume's connection is not healthy, or null. */
+    /** Whether this node has any controller (NVMe) or session (iSCSI) of the volume's target, at any address. */
+    boolean attachedAnywhere(VolumeUri uri) {
+        return uri.nvmf() ? !controllers(uri.target()).isEmpty() : session(uri.target()).isPresent();
+    }
+
     String problem(VolumeUri uri) {
         if (uri.nvmf()) {
             List<NvmePath> paths = paths(uri.target());

@@ -295,7 +295,10 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
      */
     private VolumeUri servedNow(String volumeId, VolumeUri published) {
         java.util.function.Function<String, Optional<String>> where = served;
-        if (where == null) {
+        if (where == null || attacher.attachedAnywhere(published)) {
+            // attached already (a path to the old address, dead or not): staged as it is, and the follower adds
+            // the new path — recorded as served elsewhere, no path there was made (attach reuses what is there)
+            // and the follower, finding the record current, never made one
             return published;
         }
         try {
@@ -408,6 +411,11 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
             return; // mounted by an earlier call: the same device
         }
         Optional<String> found = filesystems.probe(device);
+        if (found.isEmpty() && readOnlyMode(capability)) {
+            // as Kubernetes' own mounter: a volume asked for read-only is never written, a file system included
+            throw MayastorException.failedPrecondition("volume %s holds no file system and is staged read-only: it is not "
+                    + "formatted", volumeId);
+        }
         if (found.isEmpty()) {
             filesystems.make(device, fsType);
             LOG.log(Level.INFO, "volume {0}: made {1} on {2}", volumeId, fsType, device);
@@ -443,7 +451,9 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
                 // still published somewhere: a disconnect would pull the device from under a pod's mount
                 String from = from(s.get());
                 for (MountTable.Mount m : mounts.read()) {
-                    if (!m.point().equals(staging.toString()) && ours(s.get(), m, from)) {
+                    // any mount of its file system, whatever its root: a bind of a subdirectory (a subPath a pod
+                    // left) keeps the file system alive after the staging unmount, and the disk would go under it
+                    if (!m.point().equals(staging.toString()) && (ours(s.get(), m, from) || from != null && m.device().equals(from))) {
                         throw MayastorException.failedPrecondition("volume %s is still published at %s: unpublish it first",
                                 request.getVolumeId(), m.point());
                     }

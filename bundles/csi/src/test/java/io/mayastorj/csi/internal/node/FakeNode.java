@@ -68,7 +68,12 @@ final class FakeNode implements Commands {
 
     /** A mount made by somebody else, e.g. another volume on a path. */
     void mountedElsewhere(String majorMinor, Path point, String source) {
-        mountinfo.add("90 22 " + majorMinor + " / " + point + " rw - ext4 " + source + " rw");
+        mountedElsewhere(majorMinor, "/", point, source);
+    }
+
+    /** ... of {@code root} within its file system (a bind of a subdirectory). */
+    void mountedElsewhere(String majorMinor, String root, Path point, String source) {
+        mountinfo.add("90 22 " + majorMinor + " " + root + " " + point + " rw - ext4 " + source + " rw");
         writeMountinfo();
     }
 

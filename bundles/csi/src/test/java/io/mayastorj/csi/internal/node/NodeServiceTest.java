@@ -196,7 +196,7 @@ class NodeServiceTest {
      * address is staged from there; another NQN is not taken.
      */
     @Test
-    void aStageConnectsWhereTheVolumeIsServedNowNotWhereItsPublishContextSays() {
+    void aStageConnectsWhereTheVolumeIsServedNowNotWhereItsPublishContextSays() throws Exception {
         String moved = URI.replace("10.0.2.2:8420", "10.0.2.3:8420");
         service.servedBy(v -> v.equals("v1") ? java.util.Optional.of(moved) : java.util.Optional.of("nvmf://10.0.2.9:8420/nqn.other"));
         call(service::nodeStageVolume, stage("v1", URI, mount("")));
@@ -208,6 +208,22 @@ class NodeServiceTest {
         call(service::nodeStageVolume, stage("v2", second, mount("")));
         assertTrue(node.ran.get(0).startsWith("nvme connect -t tcp -a 10.0.2.2 -s 8420 -n " + NQN.replace("000000000001",
                 "000000000002")), "another volume's address is not taken: " + node.ran);
+
+        // review finding: a volume attached already (its old path still there) is staged as it is — recorded as served
+        // at the new address, no path there was made, and the follower, finding the record current, never made one
+        String third = URI.replace("000000000001", "000000000003");
+        String thirdMoved = third.replace("10.0.2.2:8420", "10.0.2.3:8420");
+        service.servedBy(v -> java.util.Optional.empty());
+        staging = dir.resolve("staging3");
+        call(service::nodeStageVolume, stage("v3", third, mount("")));
+        service.servedBy(v -> java.util.Optional.of(thirdMoved));
+        node.ran.clear();
+        call(service::nodeStageVolume, stage("v3", third, mount("")));
+        assertFalse(node.ran.stream().anyMatch(c -> c.startsWith("nvme connect")), node.ran.toString());
+        Files.writeString(node.root.resolve("sys/class/nvme/nvme2/state"), "connecting\n");
+        assertEquals(1, service.followMoves(v -> v.equals("v3") ? java.util.Optional.of(thirdMoved) : java.util.Optional.empty()),
+                "the follower adds the path");
+        assertTrue(node.ran.stream().anyMatch(c -> c.startsWith("nvme connect -t tcp -a 10.0.2.3")), node.ran.toString());
     }
 
     /**
@@ -666,6 +682,40 @@ class NodeServiceTest {
             release.countDown();
             other.shutdownNow();
         }
+    }
+
+    /**
+     * Review finding: a blank volume staged with a reader-only access mode was formatted, then mounted
+     * read-only. Kubernetes' own mounter refuses that ("failed to mount unformatted volume as read
+     * only"): a volume asked for read-only is never written.
+     */
+    @Test
+    void aBlankVolumeStagedReadOnlyIsNotFormatted() {
+        VolumeCapability readOnly = mount("").toBuilder().setAccessMode(VolumeCapability.AccessMode.newBuilder()
+                .setMode(VolumeCapability.AccessMode.Mode.SINGLE_NODE_READER_ONLY)).build();
+        MayastorException e = refused(() -> call(service::nodeStageVolume, stage("v1", URI, readOnly)));
+        assertEquals(ErrorKind.FAILED_PRECONDITION, e.kind());
+        assertEquals("volume v1 holds no file system and is staged read-only: it is not formatted", e.getMessage());
+        assertFalse(node.ran.stream().anyMatch(c -> c.startsWith("mkfs")), node.ran.toString());
+    }
+
+    /**
+     * Review finding: NodeUnstage's "still published" look counted only binds of the file system's root.
+     * A bind of a subdirectory (a subPath mount a pod left behind) kept the file system alive after the
+     * staging unmount, and the disk was disconnected under it. Any mount of the file system counts.
+     */
+    @Test
+    void anUnstageIsRefusedWhileASubdirectoryOfTheFileSystemIsStillMounted() throws Exception {
+        call(service::nodeStageVolume, stage("v1", URI, mount("")));
+        String dev = Files.readString(node.root.resolve("sys/class/block/nvme0n1/dev")).strip();
+        Path subPath = dir.resolve("pod/volume-subpaths/data");
+        node.mountedElsewhere(dev, "/data", subPath, node.root.resolve("dev/nvme0n1").toString());
+        node.ran.clear();
+        MayastorException e = refused(() -> call(service::nodeUnstageVolume, NodeUnstageVolumeRequest.newBuilder()
+                .setVolumeId("v1").setStagingTargetPath(staging.toString()).build()));
+        assertEquals(ErrorKind.FAILED_PRECONDITION, e.kind());
+        assertEquals("volume v1 is still published at " + subPath + ": unpublish it first", e.getMessage());
+        assertFalse(node.ran.stream().anyMatch(c -> c.startsWith("nvme disconnect") || c.startsWith("umount")), node.ran.toString());
     }
 
     /**
