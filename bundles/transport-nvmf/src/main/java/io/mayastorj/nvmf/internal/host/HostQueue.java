@@ -62,6 +62,11 @@ final class HostQueue extends PduChannel {
      * not know the association is gone, and may still write them (see {@link NvmfBdev}'s reconnect).
      */
     private volatile boolean writesMayLand;
+    /**
+     * Writes sent and not answered, for a session deciding, when another of its queues fails, whether
+     * this one's may still land. Written on the reactor only (a plain store of a volatile: one writer).
+     */
+    private volatile int writesOut;
     private int maxH2CData;
     private int dataAlignment;
     /** Largest write sent inside the capsule on this queue (0 until the controller says). */
@@ -206,6 +211,9 @@ final class HostQueue extends PduChannel {
         r.received = 0;
         r.digestFailed = false;
         outstanding++;
+        if (writes(r)) {
+            writesOut = writesOut + 1;
+        }
         int hd = headerDigest ? Pdu.DIGEST : 0;
         int dd = dataDigest ? Pdu.DIGEST : 0;
         boolean fabrics = r.opcode == Sqe.FABRICS_OPCODE;
@@ -399,6 +407,9 @@ final class HostQueue extends PduChannel {
         r.retries++;
         r.busy = false; // sent again by transmit, which counts it outstanding again
         outstanding--;
+        if (writes(r)) {
+            writesOut = writesOut - 1; // answered: not at the target
+        }
         ViewCache.release(r.view);
         r.view = null;
         if (r.retries == 1) {
@@ -492,6 +503,9 @@ final class HostQueue extends PduChannel {
         r.busy = false;
         if (wasBusy) {
             outstanding--;
+            if (writes(r)) {
+                writesOut = writesOut - 1;
+            }
         }
         ViewCache.release(r.view);
         // a read succeeds only with every byte in and every digest right — also when a target interleaves
@@ -551,15 +565,7 @@ final class HostQueue extends PduChannel {
         }
         receiving = null;
         long now = System.nanoTime();
-        if (!closedByPeer()) {
-            for (HostRequest r : requests) {
-                if (r.busy && (r.opcode == Sqe.IO_WRITE || r.opcode == Sqe.IO_WRITE_ZEROES
-                        || r.opcode == Sqe.IO_DATASET_MANAGEMENT) && qid != 0) {
-                    writesMayLand = true; // before they are failed: the session's listener reads it then
-                    break;
-                }
-            }
-        }
+        writesMayLand = !closedByPeer() && writesOut > 0; // before they are failed: the session decides on it
         for (HostRequest r : requests) {
             if (r.busy) {
                 try {
@@ -583,8 +589,23 @@ final class HostQueue extends PduChannel {
         }
     }
 
+    /** Closed from this side (not by the peer) with writes unanswered; read once the queue closed. */
     boolean writesMayLand() {
         return writesMayLand;
+    }
+
+    /** Writes sent and not answered now (any thread: a racy look, for a session's decision). */
+    boolean writesUnanswered() {
+        return writesOut > 0;
+    }
+
+    /** Whether the target's side ended the connection (see {@link #closedByPeer}). */
+    boolean peerClosed() {
+        return closedByPeer();
+    }
+
+    private boolean writes(HostRequest r) {
+        return qid != 0 && (r.opcode == Sqe.IO_WRITE || r.opcode == Sqe.IO_WRITE_ZEROES || r.opcode == Sqe.IO_DATASET_MANAGEMENT);
     }
 
     /** Closes the queue on purpose (the bdev is closing). Any thread. */

@@ -74,8 +74,10 @@ final class NvmfBdev extends BlockDeviceBase implements HostQueue.IoSink {
         }
         try {
             live.allocatedRanges(allocation);
-            if (session == live) { // not lost meanwhile (a loss unloads the map)
-                allocation.loaded();
+            synchronized (this) { // with lost's unload: a loss between the look and the mark must win
+                if (session == live) {
+                    allocation.loaded();
+                }
             }
         } catch (IOException e) {
             LOG.log(Level.WARNING, "{0}: the target''s allocation report failed ({1}); every range counts as holding "
@@ -204,11 +206,12 @@ final class NvmfBdev extends BlockDeviceBase implements HostQueue.IoSink {
     private void transfer(IoType type, DmaBuffer buffer, int bufferOffset, long lba, int blocks,
                           IoCompletion<Object> done, Object context) {
         long bytes = (long) blocks << blockShift;
-        if (bytes <= identity.maxTransfer()) {
+        int maxTransfer = identity.maxTransfer(); // read once: a reconnect may change it meanwhile
+        if (bytes <= maxTransfer) {
             submit(type, buffer, bufferOffset, lba, blocks, done, context);
             return;
         }
-        int chunkBlocks = identity.maxTransfer() >> blockShift;
+        int chunkBlocks = maxTransfer >> blockShift;
         Split split = new Split(type, bytes, done, context, (blocks + chunkBlocks - 1) / chunkBlocks);
         for (int at = 0; at < blocks; at += chunkBlocks) {
             int n = Math.min(chunkBlocks, blocks - at);
@@ -390,7 +393,9 @@ final class NvmfBdev extends BlockDeviceBase implements HostQueue.IoSink {
         if (allocation != null) {
             // another host (a nexus elsewhere after a switch-over) may write it while this one is away: until a
             // new report is read, every range counts as holding data — else a rebuild from it skipped those
-            allocation.unload();
+            synchronized (this) {
+                allocation.unload();
+            }
         }
         Pending p;
         while ((p = waiting.poll()) != null) {
@@ -415,11 +420,11 @@ final class NvmfBdev extends BlockDeviceBase implements HostQueue.IoSink {
             // writes this side gave up on (a timeout, a broken connection) may still be at the target's bdev, under
             // a controller it believes alive. Connected again at once, they could land after the rebuild of the
             // blocks they touch, and the replica would be called in sync with old data there: the first attempt
-            // waits until the target's keep-alive timer must have ended that controller (a target waits for its
-            // commands before it lets the host connect again, or tears them down)
-            synchronized (this) {
-                retryMillis = Math.max(retryMillis, fenceMillis());
-            }
+            // waits until the target's keep-alive timer must have ended that controller. That narrows the window
+            // rather than closing it — a write still at the target's bdev when its controller ends lands when
+            // the bdev answers — but it is what the host can do without the target's help
+            schedule(fenceMillis());
+            return;
         }
         scheduleReconnect();
     }
@@ -434,11 +439,16 @@ final class NvmfBdev extends BlockDeviceBase implements HostQueue.IoSink {
     }
 
     private synchronized void scheduleReconnect() {
+        long delay = retryMillis;
+        retryMillis = Math.min(MAX_RETRY_MILLIS, retryMillis * 2);
+        schedule(delay);
+    }
+
+    /** The next attempt in {@code delay} ms; the back-off is left as it is. */
+    private synchronized void schedule(long delay) {
         if (leaving()) {
             return;
         }
-        long delay = retryMillis;
-        retryMillis = Math.min(MAX_RETRY_MILLIS, retryMillis * 2);
         try {
             host.connector().schedule(this::reconnect, delay, TimeUnit.MILLISECONDS);
         } catch (java.util.concurrent.RejectedExecutionException e) {

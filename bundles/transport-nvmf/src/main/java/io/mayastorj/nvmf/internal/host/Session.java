@@ -75,6 +75,7 @@ final class Session implements HostQueue.CloseListener {
     private HostQueue admin;
     /** Added on the connector's thread while a failure may walk it on a reactor. */
     private final List<HostQueue> io = new java.util.concurrent.CopyOnWriteArrayList<>();
+    private volatile boolean writesMayLand;
     private Identity identity;
     private Consumer<String> failureListener; // both under this session's lock
     private boolean told;
@@ -532,11 +533,20 @@ final class Session implements HostQueue.CloseListener {
     @Override
     public void closed(HostQueue queue, String why) {
         if (why != null && !closing) {
-            fail("queue " + queue.qid + ": " + why);
+            fail("queue " + queue.qid + ": " + why, queue);
         }
     }
 
     private void fail(String why) {
+        fail(why, null);
+    }
+
+    /**
+     * The session is lost ({@code failing}: the queue whose close said so, or null for the admin's
+     * Keep Alive). Whether writes may still land at the target is decided here, once, before the other
+     * queues close: a write unanswered on any queue counts, unless the target's side ended the connection.
+     */
+    private void fail(String why, HostQueue failing) {
         synchronized (this) {
             if (failed || closing) {
                 return;
@@ -544,6 +554,11 @@ final class Session implements HostQueue.CloseListener {
             failed = true;
             failure = why;
         }
+        boolean writes = failing != null && failing.writesMayLand();
+        for (HostQueue queue : io) {
+            writes |= queue != failing && queue.writesUnanswered();
+        }
+        writesMayLand = writes && (failing == null || !failing.peerClosed());
         if (keepAlive != null) {
             keepAlive.cancel();
         }
@@ -600,13 +615,8 @@ final class Session implements HostQueue.CloseListener {
         return failed;
     }
 
-    /** Whether a queue of this session closed from this side with writes the target may still make. */
+    /** Whether the session was lost with writes the target may still make (decided when it failed). */
     boolean writesMayLand() {
-        for (HostQueue queue : io) {
-            if (queue.writesMayLand()) {
-                return true;
-            }
-        }
-        return false;
+        return writesMayLand;
     }
 }

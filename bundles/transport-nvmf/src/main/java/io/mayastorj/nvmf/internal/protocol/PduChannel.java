@@ -262,8 +262,9 @@ public abstract class PduChannel implements Reactor.ReadyHandler {
 
     /** The socket failed: a reset is the peer's kernel ending the connection (its side is gone, as after a close). */
     private void broken(IOException e) {
-        if (e instanceof java.net.SocketException && e.getMessage() != null && e.getMessage().startsWith("Connection reset")) {
-            byPeer = true;
+        String m = e.getMessage();
+        if (m != null && (m.startsWith("Connection reset") || m.contains("Broken pipe"))) {
+            byPeer = true; // read side (SocketException) or write side (an IOException with the errno's text)
         }
         close("the connection failed: " + e.getMessage());
     }
