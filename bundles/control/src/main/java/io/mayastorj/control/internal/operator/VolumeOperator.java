@@ -469,8 +469,8 @@ public final class VolumeOperator {
         boolean source = live.stream().anyMatch(r -> !behind.contains(r.uuid()));
         List<MayastorVolume.Replica> away = new ArrayList<>();
         for (MayastorVolume.Replica rec : recorded) {
-            if (liveNodes.contains(rec.getNode())) {
-                continue;
+            if (live.stream().anyMatch(r -> holds(rec, r.uuid()))) {
+                continue; // (by uuid: another replica of the volume on its node, in another pool, is not this one)
             }
             if (!source) {
                 // no live copy in sync: each recorded one may be the best copy left — one out of sync
@@ -482,6 +482,7 @@ public final class VolumeOperator {
             if (world.reachable(rec.getNode())) {
                 long missing = missingMillis(uuid, rec);
                 if (world.poolOnline(rec.getNode(), rec.getPool()) || missing >= grace.toMillis()) {
+                    missingSince.remove(missingKey(uuid, rec));
                     continue; // its node is up and no longer has it: given up
                 }
                 // its pool is not online there (importing, its disk moved, metadata damaged): waited for as a
@@ -512,6 +513,8 @@ public final class VolumeOperator {
                 Set<String> excluded = new TreeSet<>(liveNodes);
                 away.forEach(a -> excluded.add(a.getNode()));
                 recorded.forEach(r -> excluded.add(r.getNode())); // a node whose replica was given up gets no new one
+                // nor one holding a damaged replica of the volume: its pool refuses the name, and is degraded anyway
+                world.replicasOf(replicaName, true).forEach(r -> excluded.add(r.node()));
                 Placement.Request request = new Placement.Request(wanted, bytes, yes(spec.getThin()),
                         nonNull(spec.getRequiredNodes()), nonNull(spec.getPreferredNodes()));
                 Placement.Result placed = Placement.place(request, wanted - have, candidates(world), excluded);
@@ -874,7 +877,8 @@ public final class VolumeOperator {
                                 String target) {
         MayastorVolume.Nexus last = old.getNexus();
         if (last == null || last.getNode() == null || last.getNode().equals(target) || world.reachable(last.getNode())
-                || !world.nodes.containsKey(last.getNode())) {
+                || !world.nodes.containsKey(last.getNode()) || world.nexus(target, msv.getMetadata().getUid()).isPresent()) {
+            // (one made on target already — by a pass whose status write was lost — is kept up as it is)
             return null; // none, here, answering (destroyed this pass), or its node said goodbye (a clean stop)
         }
         String name = msv.getMetadata().getName();
@@ -910,6 +914,8 @@ public final class VolumeOperator {
         for (Live r : live) {
             if (!inSync.contains(r.uuid().toLowerCase(Locale.ROOT))) {
                 behind.add(r.uuid());
+            } else {
+                behind.remove(r.uuid()); // the record decides, as for a switch-over: a mark may predate a rebuild's end
             }
         }
         return new Switch(target, "its last nexus, on " + lost + ", silent for " + silent / 1000 + " s: a nexus is made on "
@@ -1165,12 +1171,16 @@ public final class VolumeOperator {
 
     /** How long the recorded replica has been missing from its reachable node, as this control plane saw it. */
     private long missingMillis(String volume, MayastorVolume.Replica rec) {
-        String key = volume + "/" + (rec.getUri() == null ? rec.getNode() : replicaOf(rec.getUri()));
-        long since = missingSince.computeIfAbsent(key, k -> System.nanoTime());
+        long since = missingSince.computeIfAbsent(missingKey(volume, rec), k -> System.nanoTime());
         if (missingSince.size() > 10_000) {
-            missingSince.clear(); // entries of replicas seen again or given up are not worth tracking one by one
+            missingSince.clear(); // (entries of deleted volumes are not tracked one by one)
         }
-        return TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - since);
+        // from when this control plane started acting at most: an entry of an earlier term says nothing of now
+        return TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - Math.max(since, startedNanos));
+    }
+
+    private static String missingKey(String volume, MayastorVolume.Replica rec) {
+        return volume + "/" + (rec.getUri() == null ? rec.getNode() : replicaOf(rec.getUri()));
     }
 
     /** Whether the status entry {@code recorded} is of replica {@code uuid} (its URI names the uuid). */
