@@ -246,11 +246,20 @@ final class Attacher {
     /** Asks the kernel to read the volume's size again (after it grew). */
     void rescan(VolumeUri uri) {
         if (uri.nvmf()) {
+            // one path that rescans is enough (the namespace's size is the head's): the kernel refuses to open a
+            // controller that is not live, and an expand during a switch-over failed on the dead path
+            Commands.Result failed = null;
+            boolean rescanned = false;
             for (String c : controllers(uri.target())) {
                 Commands.Result r = commands.run(COMMAND_TIMEOUT, "nvme", "ns-rescan", dev.resolve(c).toString());
-                if (!r.ok()) {
-                    throw MayastorException.unavailable("cannot rescan %s: %s", uri.target(), r.describe());
+                if (r.ok()) {
+                    rescanned = true;
+                } else {
+                    failed = r;
                 }
+            }
+            if (!rescanned && failed != null) {
+                throw MayastorException.unavailable("cannot rescan %s: %s", uri.target(), failed.describe());
             }
         } else {
             Commands.Result r = commands.run(COMMAND_TIMEOUT, "iscsiadm", "-m", "node", "-T", uri.target(), "-p",
@@ -261,12 +270,12 @@ final class Attacher {
         }
     }
 
-    /** Why the volume's connection is not healthy, or null. */
     /** Whether this node has any controller (NVMe) or session (iSCSI) of the volume's target, at any address. */
     boolean attachedAnywhere(VolumeUri uri) {
         return uri.nvmf() ? !controllers(uri.target()).isEmpty() : session(uri.target()).isPresent();
     }
 
+    /** Why the volume's connection is not healthy, or null. */
     String problem(VolumeUri uri) {
         if (uri.nvmf()) {
             List<NvmePath> paths = paths(uri.target());

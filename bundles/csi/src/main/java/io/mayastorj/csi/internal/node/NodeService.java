@@ -307,8 +307,10 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
                 return published;
             }
             VolumeUri current = VolumeUri.parse(now.get());
-            if (current.nvmf() != published.nvmf() || !current.target().equals(published.target()) || current.lun() != published.lun()) {
-                return published; // another volume's, or another protocol: the publish context is the caller's word
+            if (current.nvmf() != published.nvmf() || !current.target().equals(published.target()) || current.lun() != published.lun()
+                    || !java.util.Objects.equals(current.uuid(), published.uuid())) {
+                // only the address may differ: another target, LUN or namespace is not where this URI points
+                return published; // the publish context is the caller's word
             }
             LOG.log(Level.INFO, "volume {0} is served at {1} now, not at {2} as its publish context says: staged from there",
                     volumeId, current.portal(), published.portal());

@@ -209,6 +209,15 @@ class NodeServiceTest {
         assertTrue(node.ran.get(0).startsWith("nvme connect -t tcp -a 10.0.2.2 -s 8420 -n " + NQN.replace("000000000001",
                 "000000000002")), "another volume's address is not taken: " + node.ran);
 
+        // the same NQN with another namespace (its uuid) is not where the URI points: not taken
+        String fourth = URI.replace("000000000001", "000000000004");
+        service.servedBy(v -> java.util.Optional.of(fourth.replace("10.0.2.2", "10.0.2.3").replaceFirst("uuid=.*$",
+                "uuid=00000000-0000-4000-8000-0000000000ff")));
+        staging = dir.resolve("staging4");
+        node.ran.clear();
+        call(service::nodeStageVolume, stage("v4", fourth, mount("")));
+        assertTrue(node.ran.get(0).startsWith("nvme connect -t tcp -a 10.0.2.2 "), node.ran.toString());
+
         // review finding: a volume attached already (its old path still there) is staged as it is — recorded as served
         // at the new address, no path there was made, and the follower, finding the record current, never made one
         String third = URI.replace("000000000001", "000000000003");
@@ -220,7 +229,7 @@ class NodeServiceTest {
         node.ran.clear();
         call(service::nodeStageVolume, stage("v3", third, mount("")));
         assertFalse(node.ran.stream().anyMatch(c -> c.startsWith("nvme connect")), node.ran.toString());
-        Files.writeString(node.root.resolve("sys/class/nvme/nvme2/state"), "connecting\n");
+        Files.writeString(node.root.resolve("sys/class/nvme/nvme3/state"), "connecting\n");
         assertEquals(1, service.followMoves(v -> v.equals("v3") ? java.util.Optional.of(thirdMoved) : java.util.Optional.empty()),
                 "the follower adds the path");
         assertTrue(node.ran.stream().anyMatch(c -> c.startsWith("nvme connect -t tcp -a 10.0.2.3")), node.ran.toString());
@@ -849,6 +858,28 @@ class NodeServiceTest {
         Path device = node.root.resolve("dev/nvme0n1");
         assertEquals(List.of("nvme ns-rescan " + node.root.resolve("dev/nvme0"), "blockdev --getsize64 " + device,
                 "resize2fs " + device), node.ran);
+    }
+
+    /**
+     * Review finding: an expand rescanned every path and failed on the first that would not: the kernel
+     * refuses a controller that is not live, so an expand during a switch-over (one path dead) was
+     * UNAVAILABLE although the live path rescans. One path that rescans is enough.
+     */
+    @Test
+    void expandNeedsOnlyOnePathThatRescans() throws Exception {
+        call(service::nodeStageVolume, stage("v1", URI, mount("")));
+        call(service::nodePublishVolume, publish("v1", mount(""), false));
+        Path dead = node.root.resolve("sys/class/nvme/nvme7"); // an old path still there, not live
+        Files.createDirectories(dead);
+        Files.writeString(dead.resolve("subsysnqn"), NQN + "\n");
+        Files.writeString(dead.resolve("state"), "connecting\n");
+        Files.writeString(dead.resolve("address"), "traddr=10.0.2.9,trsvcid=8420,src_addr=10.0.2.15\n");
+        node.on("nvme ns-rescan", c -> c.get(2).endsWith("nvme7") ? FakeNode.failed(c, 1, "Resource temporarily unavailable")
+                : FakeNode.ok(c, ""));
+        long size = call(service::nodeExpandVolume, NodeExpandVolumeRequest.newBuilder().setVolumeId("v1")
+                .setVolumePath(target.toString()).setCapacityRange(io.mayastorj.csi.v1.CapacityRange.newBuilder()
+                        .setRequiredBytes(64L << 20)).build()).getCapacityBytes();
+        assertEquals(64L << 20, size);
     }
 
     /**
