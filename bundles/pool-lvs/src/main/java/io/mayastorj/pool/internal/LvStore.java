@@ -72,6 +72,8 @@ public final class LvStore {
     PoolState state = PoolState.ONLINE;
     String reason;
     boolean closed;
+    /** An export (or destroy) began: no administrative change is taken any more (under {@link #lock}). */
+    private boolean exporting;
 
     LvStore(String name, UUID uuid, BlockDevice device, Layout layout, long createdMillis, BufferPool buffers) {
         this.name = name;
@@ -214,10 +216,22 @@ public final class LvStore {
 
     /** Runs an administrative change on the pool's thread and waits for it. */
     <T> T call(Callable<T> work) {
+        return call(work, false);
+    }
+
+    /**
+     * ... refused once an export began (but for the export's own last commit, {@code final}): a change
+     * queued behind that commit ran after it, unsaved, or after the device was handed back — a destroy
+     * that had erased the superblocks found one written again, the disk read as a damaged pool.
+     */
+    private <T> T call(Callable<T> work, boolean last) {
         Future<T> future;
         synchronized (lock) {
             if (closed) {
                 throw MayastorException.failedPrecondition("pool %s is exported", name);
+            }
+            if (exporting && !last) {
+                throw MayastorException.unavailable("pool %s is being exported or destroyed", name);
             }
             future = thread.submit(work);
         }
@@ -546,6 +560,7 @@ public final class LvStore {
     void export() {
         List<Replica> open;
         synchronized (lock) {
+            exporting = true; // no change is queued from here on: the last commit below is the last
             open = new ArrayList<>(replicas.values());
         }
         for (Replica r : open) {
@@ -555,7 +570,7 @@ public final class LvStore {
             call(() -> {
                 committer.commitNow();
                 return null;
-            });
+            }, true);
         } catch (MayastorException e) {
             LOG.log(Level.WARNING, "pool {0}: the last commit failed: {1}", name, e.getMessage());
         }

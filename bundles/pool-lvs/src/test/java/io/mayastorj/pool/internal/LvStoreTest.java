@@ -382,6 +382,42 @@ class LvStoreTest {
      * holding data — later given to another replica, which read it. The new size is I/O's only once
      * the commit is durable.
      */
+    /**
+     * Review finding: a change asked for while an export (or destroy) waited for its last commit was
+     * queued behind it and ran after it: unsaved, or after the device was handed back — a destroy that
+     * had erased the superblocks found one written again. It is refused once the export began.
+     */
+    @Test
+    void aChangeAskedForDuringAnExportIsRefused() throws Exception {
+        GatedDevice gated = new GatedDevice(fx.device);
+        pool = LvStore.create("p0", POOL, gated, MIB, fx.buffers);
+        Replica thin = pool.createReplica(R1, "thin", 8L * MIB, true, "");
+        fx.writeStamped(thin, 0, 8, 1, 1);
+        assertEquals(IoStatus.SUCCESS, BlockingIo.flush(thin, T));
+        assertEquals(IoStatus.SUCCESS, BlockingIo.unmap(thin, 0, MIB / 512, T)); // a change for the export's last commit
+        gated.hold();
+        var threads = java.util.concurrent.Executors.newCachedThreadPool();
+        try {
+            LvStore exporting = pool;
+            var exported = threads.submit(() -> {
+                exporting.export();
+                return null;
+            });
+            assertTrue(gated.awaitHeld(10), "the export's last commit is on its way");
+            var late = threads.submit(() -> exporting.createReplica(R2, "late", MIB, true, ""));
+            java.util.concurrent.ExecutionException e = org.junit.jupiter.api.Assertions.assertThrows(
+                    java.util.concurrent.ExecutionException.class, () -> late.get(10, java.util.concurrent.TimeUnit.SECONDS));
+            assertEquals("pool p0 is being exported or destroyed", e.getCause().getMessage());
+            gated.release();
+            exported.get(30, java.util.concurrent.TimeUnit.SECONDS);
+        } finally {
+            gated.release();
+            threads.shutdownNow();
+        }
+        pool = LvStore.open(fx.device, fx.buffers);
+        assertEquals(List.of(R1), pool.replicas().stream().map(Replica::uuid).toList(), "nothing made after the export");
+    }
+
     @Test
     void aGrownThickReplicaTakesNoIoAtItsNewSizeBeforeTheGrowthIsCommitted() throws Exception {
         GatedDevice gated = new GatedDevice(fx.device);
