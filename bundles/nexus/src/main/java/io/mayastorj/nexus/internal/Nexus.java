@@ -521,6 +521,11 @@ public final class Nexus extends BlockDeviceBase {
             return false;
         }
         Child[] readable = topology.readable();
+        if (!java.util.Arrays.asList(readable).contains(c)) {
+            // a rebuild's destination: trusted again with the others, it lost copies (in no dirty map) with a
+            // restart and was called in sync at the rebuild's end. Faulted, its rebuild starts over
+            return true;
+        }
         for (Child o : readable) {
             if (o != c && !changedSinceOpen(o)) {
                 return true; // a copy that stayed attached is there: this one is faulted and brought back in sync
@@ -1336,12 +1341,14 @@ public final class Nexus extends BlockDeviceBase {
     /** The record at shutdown: clean, deleted ({@code forget}), or left as it is ({@code unclean} says why). Control thread. */
     private void lastRecord(boolean forget, String unclean) {
         lastRecordDone = true;
+        boolean distrusted = false;
         for (Child c : children) {
             // a child whose device reconnected since it was opened (its node restarted while the nexus was idle,
             // losing writes it had not flushed) is noticed at its next answer; at shutdown there is none, and the
             // clean record called it healthy — the next nexus trusted it. Out of the record, it is rebuilt
             if (c.state == Child.State.ONLINE && reattached(c)) {
                 c.moveTo(Child.State.FAULTED, Child.Reason.UNREACHABLE, "reconnected since it was opened: not trusted");
+                distrusted = true;
                 LOG.log(Level.WARNING, "nexus {0}: child {1} reconnected since it was opened: recorded out of sync", name(),
                         c.uri);
             }
@@ -1355,6 +1362,11 @@ public final class Nexus extends BlockDeviceBase {
             } else if (unclean != null) {
                 // saves go on: writes still parked for a record complete when the store takes it
                 LOG.log(Level.WARNING, "nexus {0}: {1}: its record is left unclean", name(), unclean);
+                if (distrusted && children.stream().anyMatch(c -> c.state == Child.State.ONLINE)) {
+                    // unclean, but without the child that reconnected: kept healthy, the next nexus could trust it
+                    // first and rebuild the others from it, over the copies that still held the lost writes
+                    revision = saveOwned(record(false));
+                }
             } else {
                 revision = saveOwned(record(true));
                 recordFinal = true;

@@ -230,6 +230,54 @@ class NexusTest {
                 "a healthy, b not: " + record.children());
     }
 
+    /**
+     * Review finding: at an unclean shutdown (a child's flush failed), a child that reconnected was moved
+     * out of sync but the record was left as it was, calling it healthy: the next nexus could trust it
+     * first and rebuild the others from it. The record is saved without it.
+     */
+    @Test
+    void aChildThatReconnectedIsNotLeftHealthyInAnUncleanRecord() throws Exception {
+        child("a");
+        FaultyDevice b = child("b");
+        manager().create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
+        assertEquals(IoStatus.SUCCESS, write(nexus(), 0, 8, 1));
+        b.reattached++;
+        b.failWrites = IoStatus.MEDIA_ERROR; // its flush at shutdown fails: unclean
+        manager.destroy("vol");
+        NexusRecord record = store.load(ID).orElseThrow().record();
+        assertFalse(record.cleanShutdown(), "unclean");
+        assertEquals(List.of(true, false), record.children().stream().map(NexusRecord.ChildRecord::healthy).toList(),
+                "a healthy, b not: " + record.children());
+    }
+
+    /**
+     * Review finding: when every in-sync child had reconnected, they were trusted again — the rebuild's
+     * destination too, whose copies (in no dirty map) a restart may have lost; the rebuild's end then
+     * found it "attached as" trusted and called it in sync with holes. A destination that reconnected
+     * is faulted, and its rebuild starts over.
+     */
+    @Test
+    void aRebuildDestinationThatReconnectedIsNotTrustedWithTheOthers() throws Exception {
+        FaultyDevice a = child("a");
+        FaultyDevice c = child("c");
+        manager().create("vol", ID, 0, List.of("bdev:///a"));
+        for (int i = 0; i < 16; i++) {
+            assertEquals(IoStatus.SUCCESS, write(nexus(), i * 1024L, 8, 4));
+        }
+        assertEquals(IoStatus.SUCCESS, BlockingIo.flush(nexus(), T));
+        c.delayMicros = 100_000;
+        manager.addChild("vol", "bdev:///c");
+        await(() -> c.copied.size() > 0, "the rebuild copies");
+        a.reattached++; // the nexus's node lost the network a moment; c's node restarted meanwhile
+        c.reattached++;
+        c.delayMicros = 0;
+        a.delayMicros = 200_000; // c answers the next write first
+        assertEquals(IoStatus.SUCCESS, write(nexus(), 0, 8, 5));
+        a.delayMicros = 0;
+        await(() -> !view("bdev:///c").state().equals("rebuilding"), "the rebuild ended");
+        assertEquals("faulted", view("bdev:///c").state(), "not called in sync: " + view("bdev:///c"));
+    }
+
     @Test
     void writesReachEveryChildAndReadsComeBack() throws Exception {
         FaultyDevice a = child("a");
