@@ -27,4 +27,11 @@ interface Host {
 
     /** The bdev closed. */
     void closed(NvmfBdev bdev);
+
+    /**
+     * {@code target} may still make writes of a connection lost until {@code untilNanos} (System.nanoTime):
+     * no new bdev connects to it before (see {@link NvmfBdev}'s reconnect, which waits as long).
+     */
+    default void fence(Session.Target target, long untilNanos) {
+    }
 }

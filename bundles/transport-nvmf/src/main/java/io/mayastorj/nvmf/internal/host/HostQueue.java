@@ -82,6 +82,14 @@ final class HostQueue extends PduChannel {
     /** Told once when the queue closes, with why (null when closed on purpose). */
     interface CloseListener {
         void closed(HostQueue queue, String why);
+
+        /**
+         * The queue closed from this side with writes unanswered, which the target may still make: told
+         * before they are failed, so that whoever hears of the failure (a nexus faulting the child and
+         * adding it again) finds the target fenced already.
+         */
+        default void writesMayLand(HostQueue queue) {
+        }
     }
 
     private HostQueue(SocketChannel channel, Reactor reactor, int qid, int depth, IoSink sink, long timeoutNanos,
@@ -566,6 +574,10 @@ final class HostQueue extends PduChannel {
         receiving = null;
         long now = System.nanoTime();
         writesMayLand = !closedByPeer() && writesOut > 0; // before they are failed: the session decides on it
+        CloseListener told = closeListener;
+        if (writesMayLand && told != null) {
+            told.writesMayLand(this);
+        }
         for (HostRequest r : requests) {
             if (r.busy) {
                 try {

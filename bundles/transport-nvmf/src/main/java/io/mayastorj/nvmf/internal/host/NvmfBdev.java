@@ -429,13 +429,9 @@ final class NvmfBdev extends BlockDeviceBase implements HostQueue.IoSink {
         scheduleReconnect();
     }
 
-    /**
-     * How long a target takes at most to give up an association whose host went silent, counted from
-     * the loss: the keep-alive timeout (its silence began at the last Keep Alive, before the loss) and
-     * half of it again for the target's timer.
-     */
+    /** See {@link Session#fenceMillis}: the session fenced the target for new bdevs as long when it failed. */
     private long fenceMillis() {
-        return host.keepAliveMillis() * 3L / 2;
+        return Session.fenceMillis(host);
     }
 
     private synchronized void scheduleReconnect() {

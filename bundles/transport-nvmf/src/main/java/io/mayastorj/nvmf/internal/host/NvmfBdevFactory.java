@@ -144,7 +144,32 @@ public final class NvmfBdevFactory implements BdevFactory, Host {
                 UUID.nameUUIDFromBytes(p.hostnqn().getBytes(StandardCharsets.UTF_8)), headerDigest, dataDigest), p.uuid());
     }
 
+    /**
+     * Targets a connection was lost to with writes unanswered, and until when they may still land
+     * there: a nexus faults such a child and destroys its bdev, then adds it again as a new one —
+     * connected at once, the old writes could land after its rebuild, a replica in sync with old data.
+     */
+    private final java.util.concurrent.ConcurrentHashMap<String, Long> fencedUntil = new java.util.concurrent.ConcurrentHashMap<>();
+
+    private static String fenceKey(Session.Target target) {
+        return target.address() + "/" + target.subnqn() + "/" + target.hostnqn();
+    }
+
+    @Override
+    public void fence(Session.Target target, long untilNanos) {
+        fencedUntil.merge(fenceKey(target), untilNanos, Math::max);
+    }
+
     private BlockDevice open(String name, Session.Target target, UUID expected) {
+        Long until = fencedUntil.get(fenceKey(target));
+        if (until != null) {
+            long left = until - System.nanoTime();
+            if (left > 0) {
+                throw MayastorException.unavailable("%s: writes of an earlier connection to it may still land there; it can "
+                        + "be connected again in %d s", name, TimeUnit.NANOSECONDS.toSeconds(left) + 1);
+            }
+            fencedUntil.remove(fenceKey(target), until);
+        }
         Session session;
         Sink sink = new Sink();
         try {

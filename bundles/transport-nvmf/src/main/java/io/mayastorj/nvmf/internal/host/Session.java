@@ -537,6 +537,25 @@ final class Session implements HostQueue.CloseListener {
         }
     }
 
+    @Override
+    public void writesMayLand(HostQueue queue) {
+        fence();
+    }
+
+    /** No new connection to the target until it must have ended this association (see {@link Host#fence}). */
+    private void fence() {
+        host.fence(target, System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(fenceMillis(host)));
+    }
+
+    /**
+     * How long a target takes at most to give up an association whose host went silent, counted from
+     * the loss: the keep-alive timeout (its silence began at the last Keep Alive, before the loss) and
+     * half of it again for the target's timer.
+     */
+    static long fenceMillis(Host host) {
+        return host.keepAliveMillis() * 3L / 2;
+    }
+
     private void fail(String why) {
         fail(why, null);
     }
@@ -559,6 +578,9 @@ final class Session implements HostQueue.CloseListener {
             writes |= queue != failing && queue.writesUnanswered();
         }
         writesMayLand = writes && (failing == null || !failing.peerClosed());
+        if (writesMayLand) {
+            fence(); // (the failing queue fenced already when it closed with writes; another queue's count here)
+        }
         if (keepAlive != null) {
             keepAlive.cancel();
         }

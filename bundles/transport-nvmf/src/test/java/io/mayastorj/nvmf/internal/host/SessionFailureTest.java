@@ -206,6 +206,31 @@ class SessionFailureTest {
         }
     }
 
+    /**
+     * Review finding: the reconnect's fence did not hold for a new bdev. A nexus faults a child whose
+     * write timed out, destroys its bdev, and adds it again as a new one: connected at once, the old
+     * write could land after the child's rebuild. The factory refuses that target until the fence ends.
+     */
+    @Test
+    void aNewBdevOfATargetLostWithWritesUnansweredWaitsForTheFence() throws Exception {
+        NvmfBdevFactory factory = new NvmfBdevFactory(hostReactors.reactors(), hostBuffers, NvmfFixture.HOST_NQN,
+                TimeUnit.SECONDS.toNanos(1)); // on the host's own reactors: the target's are stalled below
+        String uri = "nvmf://127.0.0.1:" + fx.port() + "/" + target.subnqn();
+        io.mayastorj.core.bdev.BlockDevice first = factory.create(io.mayastorj.core.bdev.BdevUri.parse(uri));
+        DmaBuffer b = hostBuffers.allocate(4096);
+        try {
+            stallTarget(2_500);
+            assertEquals(IoStatus.TIMED_OUT, BlockingIo.write(first, b, 0, 0, 8, Duration.ofSeconds(10)));
+        } finally {
+            b.release();
+            first.close(); // as a nexus faulting the child
+        }
+        io.mayastorj.core.error.MayastorException e = assertThrows(io.mayastorj.core.error.MayastorException.class,
+                () -> factory.create(io.mayastorj.core.bdev.BdevUri.parse(uri)).close());
+        assertEquals(io.mayastorj.core.error.ErrorKind.UNAVAILABLE, e.kind());
+        assertTrue(e.getMessage().contains("writes of an earlier connection to it may still land there"), e.getMessage());
+    }
+
     /** A RAM disk whose next {@code failures} writes fail as a closed device (the target answers Namespace Not Ready). */
     private static final class FlakyDisk extends io.mayastorj.core.bdev.BlockDeviceBase {
         private final io.mayastorj.core.bdev.BlockDevice ram;
