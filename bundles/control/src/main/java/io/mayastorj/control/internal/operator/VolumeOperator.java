@@ -1248,7 +1248,18 @@ public final class VolumeOperator {
                     }
                 } else if (c.getState() == ChildState.CHILD_FAULTED) {
                     // its replica is reachable again: back into the nexus (a partial rebuild within the window)
-                    nexus = nexusApi.addChildNexus(AddChildNexusRequest.newBuilder().setNexus(uuid).setUri(c.getUri()).build());
+                    try {
+                        nexus = nexusApi.addChildNexus(AddChildNexusRequest.newBuilder().setNexus(uuid).setUri(c.getUri()).build());
+                    } catch (StatusRuntimeException e) {
+                        if (e.getStatus().getCode() != io.grpc.Status.Code.UNAVAILABLE) {
+                            throw e;
+                        }
+                        // not yet (its target fenced while writes of the lost connection may land, its node busy):
+                        // the rest of the pass goes on, and this child is tried again shortly
+                        LOG.log(Level.INFO, "volume {0}: child {1} cannot be added back yet: {2}", msv.getMetadata().getName(),
+                                c.getUri(), e.getStatus().getDescription());
+                        later.accept(msv.getMetadata().getName(), Duration.ofSeconds(5));
+                    }
                 }
             }
             String protocol = spec.getProtocol() == null ? "nvmf" : spec.getProtocol();

@@ -165,8 +165,9 @@ public final class NvmfBdevFactory implements BdevFactory, Host {
         if (until != null) {
             long left = until - System.nanoTime();
             if (left > 0) {
-                throw MayastorException.unavailable("%s: writes of an earlier connection to it may still land there; it can "
-                        + "be connected again in %d s", name, TimeUnit.NANOSECONDS.toSeconds(left) + 1);
+                // (no countdown in the text: a caller's status that changed with every look would be rewritten each time)
+                throw MayastorException.unavailable("%s: writes of an earlier connection to it may still land there; it is "
+                        + "connected again once its keep-alive timeout has passed", name);
             }
             fencedUntil.remove(fenceKey(target), until);
         }

@@ -76,6 +76,8 @@ final class Session implements HostQueue.CloseListener {
     /** Added on the connector's thread while a failure may walk it on a reactor. */
     private final List<HostQueue> io = new java.util.concurrent.CopyOnWriteArrayList<>();
     private volatile boolean writesMayLand;
+    /** The session failed because the target's side ended a connection: its queues' writes end with it. */
+    private volatile boolean peerEnded;
     private Identity identity;
     private Consumer<String> failureListener; // both under this session's lock
     private boolean told;
@@ -539,6 +541,11 @@ final class Session implements HostQueue.CloseListener {
 
     @Override
     public void writesMayLand(HostQueue queue) {
+        if (closing || peerEnded) {
+            // a bdev closing (its I/O drained: nothing of it left), or a queue shut down by a failure whose target
+            // had closed its side: that queue did not see its own connection end first, the target did end it
+            return;
+        }
         fence();
     }
 
@@ -573,6 +580,7 @@ final class Session implements HostQueue.CloseListener {
             failed = true;
             failure = why;
         }
+        peerEnded = failing != null && failing.peerClosed();
         boolean writes = failing != null && failing.writesMayLand();
         for (HostQueue queue : io) {
             writes |= queue != failing && queue.writesUnanswered();
