@@ -819,16 +819,13 @@ public final class VolumeOperator {
             return new Switch(null, "the volume waits for it (switch-over needs the nexus records in NATS: nats.url)");
         }
         if (silent < switchoverGrace.toMillis()) {
-            long left = switchoverGrace.toMillis() - silent;
-            later.accept(name, Duration.ofMillis(left + 50));
-            return new Switch(null, "the nexus moves to another node in " + (left + 999) / 1000 + " s unless it returns");
+            return graceLeft(name, silent, s -> "the nexus moves to another node in " + s + " s unless it returns");
         }
         Optional<NexusRecords.Record> record;
         try {
             record = records.get(msv.getMetadata().getUid());
         } catch (java.io.IOException e) {
-            later.accept(name, Duration.ofSeconds(1));
-            return new Switch(null, "the nexus records cannot be read (" + e.getMessage() + "); the volume waits");
+            return unreadable(name, e);
         }
         if (record.isEmpty()) {
             return new Switch(null, "no nexus record says which replicas are in sync; the volume waits for the node");
@@ -890,17 +887,14 @@ public final class VolumeOperator {
                     + "replicas it left behind)");
         }
         if (silent < switchoverGrace.toMillis()) {
-            long left = switchoverGrace.toMillis() - silent;
-            later.accept(name, Duration.ofMillis(left + 50));
-            return new Switch(null, "its last nexus, on " + lost + ", cannot be reached: a nexus is made on " + target + " in "
-                    + (left + 999) / 1000 + " s unless " + lost + " returns");
+            return graceLeft(name, silent, s -> "its last nexus, on " + lost + ", cannot be reached: a nexus is made on "
+                    + target + " in " + s + " s unless " + lost + " returns");
         }
         Optional<NexusRecords.Record> record;
         try {
             record = records.get(msv.getMetadata().getUid());
         } catch (java.io.IOException e) {
-            later.accept(name, Duration.ofSeconds(1));
-            return new Switch(null, "the nexus records cannot be read (" + e.getMessage() + "); the volume waits");
+            return unreadable(name, e);
         }
         if (record.isEmpty()) {
             return new Switch(null, "its last nexus, on " + lost + ", cannot be reached, and no nexus record says which "
@@ -920,6 +914,19 @@ public final class VolumeOperator {
         }
         return new Switch(target, "its last nexus, on " + lost + ", silent for " + silent / 1000 + " s: a nexus is made on "
                 + target + " (in sync by the record: " + inSync + ")");
+    }
+
+    /** The volume waits out the rest of the switch-over grace (looked at again when it ends); {@code why} of the seconds left. */
+    private Switch graceLeft(String name, long silent, java.util.function.LongFunction<String> why) {
+        long left = switchoverGrace.toMillis() - silent;
+        later.accept(name, Duration.ofMillis(left + 50));
+        return new Switch(null, why.apply((left + 999) / 1000));
+    }
+
+    /** The volume waits: the nexus records cannot be read now (looked at again in a second). */
+    private Switch unreadable(String name, java.io.IOException e) {
+        later.accept(name, Duration.ofSeconds(1));
+        return new Switch(null, "the nexus records cannot be read (" + e.getMessage() + "); the volume waits");
     }
 
     private static String degradedReason(List<Live> live, List<MayastorVolume.Replica> away, int wanted, Set<String> behind,

@@ -113,6 +113,24 @@ class SessionFailureTest {
         hostBuffers.close();
     }
 
+    /** A sink for the bdev {@code bdev[0]} will hold once made (the connect's admin commands come before it). */
+    private static HostQueue.IoSink sinkOf(NvmfBdev[] bdev) {
+        return new HostQueue.IoSink() {
+            @Override
+            public void ioDone(io.mayastorj.core.bdev.IoType type, long bytes, IoStatus status,
+                               io.mayastorj.core.bdev.IoCompletion<Object> done, Object context) {
+                bdev[0].ioDone(type, bytes, status, done, context);
+            }
+
+            @Override
+            public void slotFreed(HostQueue queue) {
+                if (bdev[0] != null) {
+                    bdev[0].slotFreed(queue);
+                }
+            }
+        };
+    }
+
     /** Every target reactor sleeps for {@code millis}: nothing is answered meanwhile. */
     private void stallTarget(long millis) {
         for (Reactor r : fx.reactors.reactors()) {
@@ -173,21 +191,7 @@ class SessionFailureTest {
     void aSessionLostWithAWriteUnansweredReconnectsOnlyOnceTheTargetMustHaveGivenItUp() throws Exception {
         TestHost host = new TestHost(TimeUnit.SECONDS.toNanos(1), 4_000); // the fence: 6 s
         NvmfBdev[] bdev = new NvmfBdev[1];
-        HostQueue.IoSink sink = new HostQueue.IoSink() {
-            @Override
-            public void ioDone(io.mayastorj.core.bdev.IoType type, long bytes, IoStatus status,
-                               io.mayastorj.core.bdev.IoCompletion<Object> done, Object context) {
-                bdev[0].ioDone(type, bytes, status, done, context);
-            }
-
-            @Override
-            public void slotFreed(HostQueue queue) {
-                if (bdev[0] != null) {
-                    bdev[0].slotFreed(queue);
-                }
-            }
-        };
-        bdev[0] = new NvmfBdev("n0", host, Session.connect(host, target, sink));
+        bdev[0] = new NvmfBdev("n0", host, Session.connect(host, target, sinkOf(bdev)));
         DmaBuffer b = hostBuffers.allocate(4096);
         try {
             stallTarget(2_000); // the write gets no answer within the I/O timeout
@@ -293,22 +297,8 @@ class SessionFailureTest {
         Session.Target flakyTarget = new Session.Target(new InetSocketAddress("127.0.0.1", fx.port()),
                 nqn.substring(nqn.lastIndexOf('/') + 1).replaceAll("\\?.*", ""), NvmfFixture.HOST_NQN, UUID.randomUUID(), false, false);
         NvmfBdev[] bdev = new NvmfBdev[1];
-        HostQueue.IoSink sink = new HostQueue.IoSink() {
-            @Override
-            public void ioDone(io.mayastorj.core.bdev.IoType type, long bytes, IoStatus status,
-                               io.mayastorj.core.bdev.IoCompletion<Object> done, Object context) {
-                bdev[0].ioDone(type, bytes, status, done, context);
-            }
-
-            @Override
-            public void slotFreed(HostQueue queue) {
-                if (bdev[0] != null) {
-                    bdev[0].slotFreed(queue);
-                }
-            }
-        };
         TestHost host = new TestHost();
-        bdev[0] = new NvmfBdev("flaky0", host, Session.connect(host, flakyTarget, sink));
+        bdev[0] = new NvmfBdev("flaky0", host, Session.connect(host, flakyTarget, sinkOf(bdev)));
         DmaBuffer b = hostBuffers.allocate(4096);
         try {
             flaky.failures.set(2);
@@ -327,21 +317,7 @@ class SessionFailureTest {
     @Test
     void aSessionThatFailsBeforeItsBdevListensFailsTheBdevsIoInsteadOfHangingIt() throws Exception {
         NvmfBdev[] bdev = new NvmfBdev[1];
-        HostQueue.IoSink sink = new HostQueue.IoSink() {
-            @Override
-            public void ioDone(io.mayastorj.core.bdev.IoType type, long bytes, IoStatus status,
-                               io.mayastorj.core.bdev.IoCompletion<Object> done, Object context) {
-                bdev[0].ioDone(type, bytes, status, done, context); // no I/O before the bdev exists
-            }
-
-            @Override
-            public void slotFreed(HostQueue queue) {
-                if (bdev[0] != null) { // the admin commands of the connect free slots too
-                    bdev[0].slotFreed(queue);
-                }
-            }
-        };
-        Session session = Session.connect(new TestHost(), target, sink);
+        Session session = Session.connect(new TestHost(), target, sinkOf(bdev));
         HostQueue io = session.ioQueues().get(0);
         CountDownLatch closed = new CountDownLatch(1);
         io.reactor().execute(() -> {
