@@ -5,11 +5,14 @@ import io.mayastorj.core.bdev.IoCompletion;
 import io.mayastorj.core.bdev.IoStatus;
 import io.mayastorj.core.bdev.IoType;
 import io.mayastorj.core.buffer.DmaBuffer;
+import io.mayastorj.core.internal.nativeio.LibC;
 import java.util.UUID;
 
 /**
- * A device that stores nothing: writes vanish and reads leave the buffer as it was (as SPDK's null
- * bdev does). For measuring the layers above a device, never for data.
+ * A device that stores nothing: writes vanish and reads return zeros. For measuring the layers
+ * above a device, never for data. SPDK's null bdev leaves a read's buffer as it was; here that
+ * buffer comes from the shared pool and holds whatever another volume's I/O left in it, so it is
+ * cleared (a memset of the read's length, small next to the path it measures).
  */
 final class NullBdev extends BlockDeviceBase {
 
@@ -30,6 +33,7 @@ final class NullBdev extends BlockDeviceBase {
     @Override
     protected <C> void doRead(DmaBuffer buffer, int bufferOffset, long lba, int blocks,
                               IoCompletion<? super C> done, C context) {
+        LibC.memset(buffer.address() + bufferOffset, 0, (long) blocks * blockSize());
         complete(IoType.READ, (long) blocks * blockSize(), IoStatus.SUCCESS, done, context);
     }
 
