@@ -256,7 +256,16 @@ final class MetadataCommitter {
                             PageWrites.DONE, writes);
                 }
             }
-            PoolDevice.checked(writes.await(), "write of " + n + " metadata page(s)");
+            IoStatus status = writes.await();
+            if (status == IoStatus.TIMED_OUT || status == IoStatus.ABORTED) {
+                // the device may still read the buffer: it goes back to the pool only once every write
+                // of the batch completed, and the next commit (after a repair) takes a new one
+                buffer.pin();
+                writes.result.whenComplete((st, failure) -> buffer.unpin());
+                pageBuffers = null;
+                buffer.release();
+            }
+            PoolDevice.checked(status, "write of " + n + " metadata page(s)");
         }
     }
 
@@ -304,7 +313,7 @@ final class MetadataCommitter {
 
         IoStatus await() {
             try {
-                return result.get(PoolDevice.IO_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+                return result.get(PoolDevice.ioTimeout.toMillis(), TimeUnit.MILLISECONDS);
             } catch (TimeoutException e) {
                 return IoStatus.TIMED_OUT;
             } catch (InterruptedException e) {

@@ -21,7 +21,8 @@ import java.util.List;
  */
 final class PoolDevice {
 
-    static final Duration IO_TIMEOUT = Duration.ofSeconds(30);
+    /** How long a metadata I/O may take before the pool faults; shorter only in tests of that fault. */
+    static volatile Duration ioTimeout = Duration.ofSeconds(30);
     /** Zeroing goes in write-zeroes of at most this many bytes, each given {@link #ZERO_STEP_TIMEOUT}. */
     static final long ZERO_STEP = 1L << 30;
     static final Duration ZERO_STEP_TIMEOUT = Duration.ofMinutes(5);
@@ -57,17 +58,17 @@ final class PoolDevice {
 
     void readPage(DmaBuffer page, long offset) throws IOException {
         checked(BlockingIo.read(device, page, 0, offset / device.blockSize(), Layout.PAGE / device.blockSize(),
-                IO_TIMEOUT), "read of metadata at byte " + offset);
+                ioTimeout), "read of metadata at byte " + offset);
     }
 
     void writePage(DmaBuffer page, long offset) throws IOException {
         checked(BlockingIo.write(device, page, 0, offset / device.blockSize(), Layout.PAGE / device.blockSize(),
-                IO_TIMEOUT), "write of metadata at byte " + offset);
+                ioTimeout), "write of metadata at byte " + offset);
     }
 
     /** A device flush: every write that completed before it is durable once it returns. */
     void flush() throws IOException {
-        checked(BlockingIo.flush(device, IO_TIMEOUT), "flush");
+        checked(BlockingIo.flush(device, ioTimeout), "flush");
     }
 
     static void checked(IoStatus status, String what) throws IOException {
@@ -106,7 +107,7 @@ final class PoolDevice {
             int chunkBlocks = ZERO_CHUNK / device.blockSize();
             for (long at = 0; at < blocks; at += chunkBlocks) {
                 int n = (int) Math.min(chunkBlocks, blocks - at);
-                checked(BlockingIo.write(device, zeros, 0, lba + at, n, IO_TIMEOUT), "zeroing");
+                checked(BlockingIo.write(device, zeros, 0, lba + at, n, ioTimeout), "zeroing");
             }
         } finally {
             zeros.release();

@@ -51,8 +51,16 @@ final class GatedDevice implements BlockDevice {
         return dataHeld.await(seconds, java.util.concurrent.TimeUnit.SECONDS);
     }
 
+    /** Keeps every write waiting until {@link #releaseWrites()}: a device that stopped answering. */
+    void holdAllWrites() {
+        holdAll = true;
+    }
+
+    private volatile boolean holdAll;
+
     void releaseWrites() {
         heldLba = -1;
+        holdAll = false;
         dataGate.countDown();
     }
 
@@ -68,7 +76,7 @@ final class GatedDevice implements BlockDevice {
             return;
         }
         long offset = lba * blockSize();
-        if (lba == heldLba) {
+        if (lba == heldLba || holdAll) {
             dataHeld.countDown();
             Thread.ofPlatform().daemon().start(() -> {
                 try {

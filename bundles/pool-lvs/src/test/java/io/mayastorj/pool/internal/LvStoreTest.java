@@ -418,6 +418,37 @@ class LvStoreTest {
         assertEquals(List.of(R1), pool.replicas().stream().map(Replica::uuid).toList(), "nothing made after the export");
     }
 
+    /**
+     * Review finding: a batch of metadata page writes that timed out faulted the pool, and the export
+     * then gave the batch's buffer back to the shared pool while the device could still read it: another
+     * I/O's data would be written over the pool's metadata pages. It goes back once the writes are done.
+     */
+    @Test
+    void aTimedOutMetadataWriteKeepsItsBufferUntilTheDeviceIsDone() throws Exception {
+        GatedDevice gated = new GatedDevice(fx.device);
+        pool = LvStore.create("p0", POOL, gated, MIB, fx.buffers);
+        java.time.Duration was = PoolDevice.ioTimeout;
+        PoolDevice.ioTimeout = java.time.Duration.ofMillis(500);
+        try {
+            gated.holdAllWrites();
+            MayastorException e = org.junit.jupiter.api.Assertions.assertThrows(MayastorException.class,
+                    () -> pool.createReplica(R1, "r1", MIB, false, ""));
+            assertTrue(e.getMessage().contains("TIMED_OUT"), e.getMessage());
+            assertEquals(PoolState.FAULTED, pool.state());
+            pool.export();
+            pool = null;
+            assertTrue(fx.buffers.stats().usedBytes() > 0, "the buffer the device still reads is not free");
+        } finally {
+            PoolDevice.ioTimeout = was;
+            gated.releaseWrites();
+        }
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while (fx.buffers.stats().usedBytes() > 0 && System.nanoTime() < deadline) {
+            Thread.sleep(10);
+        }
+        assertEquals(0, fx.buffers.stats().usedBytes(), "back once the writes completed");
+    }
+
     @Test
     void aGrownThickReplicaTakesNoIoAtItsNewSizeBeforeTheGrowthIsCommitted() throws Exception {
         GatedDevice gated = new GatedDevice(fx.device);
