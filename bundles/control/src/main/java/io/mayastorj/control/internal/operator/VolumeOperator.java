@@ -1310,14 +1310,16 @@ public final class VolumeOperator {
     }
 
     /** The nexus as the volume's status shows it. */
-    private static MayastorVolume.Nexus describe(Nexus nexus, String target, String uuid) {
+    static MayastorVolume.Nexus describe(Nexus nexus, String target, String uuid) {
         MayastorVolume.Nexus status = new MayastorVolume.Nexus();
         status.setNode(target);
         status.setDeviceUri(nexus.getDeviceUri().isEmpty() ? "bdev:///" + uuid : nexus.getDeviceUri());
         status.setState(nexus.getState().name().replace("NEXUS_", "").toLowerCase(Locale.ROOT));
         for (Child c : nexus.getChildrenList()) {
             String state = c.getState().name().replace("CHILD_", "").toLowerCase(Locale.ROOT);
-            Double progress = c.hasRebuild() ? c.getRebuild().getProgress() : null;
+            // whole percents: the status is written again whenever it changes, and a finer figure made a
+            // write per pass (about one a second) for each volume whose rebuild moves
+            Double progress = c.hasRebuild() ? Math.floor(c.getRebuild().getProgress()) : null;
             status.getChildren().add(new MayastorVolume.Child(c.getUri(), state,
                     c.getState() == ChildState.CHILD_DEGRADED ? progress : null));
         }
