@@ -187,6 +187,10 @@ public final class NodeRegistry implements AutoCloseable {
             e.lastBeatNanos = e.lastSeenNanos;
             e.beaten = true;
             e.overNats = overNats;
+            if (overNats) {
+                lastNatsBeatNanos = e.lastSeenNanos;
+                natsBeaten = true;
+            }
             e.lastSeenMillis = System.currentTimeMillis();
             if (fresh || moved || back) {
                 changed = state(id, e);
@@ -231,6 +235,8 @@ public final class NodeRegistry implements AutoCloseable {
             long now = clock.getAsLong();
             for (Map.Entry<String, Entry> n : nodes.entrySet()) {
                 Entry e = n.getValue();
+                // not heard is offline, the link's fault or not (nothing is placed there meanwhile); the
+                // grace periods count the node's own silence (silentMillis)
                 if (e.online && now - e.lastSeenNanos > offlineAfterNanos) {
                     e.online = false;
                     changed.add(state(n.getKey(), e));
@@ -265,18 +271,24 @@ public final class NodeRegistry implements AutoCloseable {
         return list;
     }
 
-    /** Since when this registry's own link to the nodes' beats (NATS) is down; 0 while it is up. */
+    /** Since when this registry's own link to the nodes' beats (NATS) may have been down; 0 while it is up. */
     private long unheardSinceNanos;
+    /** The last beat heard over NATS, from any node, if {@code natsBeaten}. */
+    private long lastNatsBeatNanos;
+    private boolean natsBeaten;
 
     /**
      * The control plane's own link to the beats (its NATS connection) went down: a node's silence
-     * from now on may be the link's, not the node's (see {@link #beatsHeardAgain}).
+     * may be the link's, not the node's (see {@link #beatsHeardAgain}), since the last beat the link
+     * brought. jnats tells of a link that died without a reset only when its pings go unanswered,
+     * seconds later; counted from that moment, the beats lost before it were the nodes' silence.
      */
     public synchronized void beatsUnheard() {
         if (unheardSinceNanos == 0) {
-            unheardSinceNanos = clock.getAsLong() | 1; // never 0
+            unheardSinceNanos = (natsBeaten ? lastNatsBeatNanos : clock.getAsLong()) | 1; // never 0
         }
     }
+
 
     /**
      * The link is back: the time it was down does not count as silence of the nodes whose last beat
