@@ -50,6 +50,7 @@ class SwitchOverTest {
     private static final long SIZE = 64L << 20;
     private ControlCluster cluster;
     private Process nats;
+    private String natsUrl;
     private ReactorGroupImpl reactors;
     private DmaBufferPool buffers;
     private final java.util.List<BdevRegistryImpl> hosts = new java.util.ArrayList<>();
@@ -127,7 +128,7 @@ class SwitchOverTest {
         nats = new ProcessBuilder("nats-server", "-js", "-a", "127.0.0.1", "-p", String.valueOf(natsPort),
                 "-sd", cluster.work.resolve("nats").toString()).redirectErrorStream(true)
                 .redirectOutput(cluster.work.resolve("nats.log").toFile()).start();
-        String natsUrl = "nats://127.0.0.1:" + natsPort;
+        natsUrl = "nats://127.0.0.1:" + natsPort;
         java.util.List<String> args = new java.util.ArrayList<>(java.util.List.of("--nats", natsUrl,
                 "--registration-interval-seconds", "1",
                 // a 3 s grace is raised to 5 s (1 s heartbeat, the 3 s a nexus trusts its last look, 1 s): see
@@ -180,6 +181,20 @@ class SwitchOverTest {
                 + "\"?\n.*")).findFirst().orElse("");
         assertTrue(otherItem.contains("outOfSync: true"), other + "'s replica, left out of the last record, marked behind:\n"
                 + status);
+
+        // review finding: a deleted volume's record stayed in the bucket for good (one key per volume ever published)
+        try (io.nats.client.Connection c = io.nats.client.Nats.connect(natsUrl)) {
+            io.nats.client.KeyValue bucket = c.keyValue("mayastor-nexus");
+            assertTrue(bucket.get(v.getUuid()) != null, "the unpublished volume's record stays: a later nexus reads it");
+            cluster.volumes().destroyVolume(io.mayastorj.api.v1.DestroyVolumeRequest.newBuilder().setName("ru").build());
+            for (int i = 0; i < 300 && cluster.volumes().listVolumes(io.mayastorj.api.v1.ListVolumesRequest.getDefaultInstance())
+                    .getVolumesCount() > 0; i++) {
+                Thread.sleep(100);
+            }
+            assertEquals(0, cluster.volumes().listVolumes(io.mayastorj.api.v1.ListVolumesRequest.getDefaultInstance())
+                    .getVolumesCount(), "ru deleted");
+            assertEquals(null, bucket.get(v.getUuid()), "the deleted volume's record is gone");
+        }
     }
 
     @Test

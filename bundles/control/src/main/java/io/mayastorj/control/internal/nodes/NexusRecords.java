@@ -64,6 +64,27 @@ public final class NexusRecords {
         }
     }
 
+    /**
+     * Removes the record of a deleted volume; nothing when there is none.
+     *
+     * @throws IOException when NATS cannot be asked
+     */
+    public void delete(String uuid) throws IOException {
+        Connection connection = this.connection.get();
+        if (connection == null || connection.getStatus() != Connection.Status.CONNECTED) {
+            throw new IOException("not connected to NATS");
+        }
+        try {
+            if (connection.keyValueManagement().getBucketNames().contains(BUCKET)) {
+                connection.keyValue(BUCKET).purge(uuid); // its history too: a deleted volume's uid never comes back
+            }
+        } catch (io.nats.client.JetStreamApiException e) {
+            throw new IOException("NATS JetStream: " + e.getMessage(), e);
+        } catch (IllegalStateException e) {
+            throw new IOException(e.getMessage(), e);
+        }
+    }
+
     static Record parse(byte[] text, long revision) throws IOException {
         Properties p = new Properties();
         p.load(new StringReader(new String(text, StandardCharsets.UTF_8)));

@@ -1371,6 +1371,15 @@ public final class VolumeOperator {
                                 : "its replica, if it holds one, is destroyed when it is back");
             }
         }
+        if (records != null) {
+            // each volume published once left its record in the bucket for good; one a nexus on a node
+            // away writes again later stays (harmless: no volume has that uid)
+            try {
+                records.delete(msv.getMetadata().getUid());
+            } catch (java.io.IOException e) {
+                LOG.log(Level.WARNING, "volume {0} deleted: its nexus record in NATS stays ({1})", name, e.getMessage());
+            }
+        }
         msv.getMetadata().getFinalizers().remove(Kinds.FINALIZER);
         store.update(msv);
         LOG.log(Level.INFO, "volume {0} is gone", name);
