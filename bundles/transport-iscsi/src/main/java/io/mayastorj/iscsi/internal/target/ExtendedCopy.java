@@ -71,6 +71,8 @@ final class ExtendedCopy implements IoCompletion<ExtendedCopy>, Runnable {
     private IoStatus ioStatus;
     /** The destination's fence while a write run is at its bdev (a COMPARE AND WRITE there waits for it). */
     private volatile IscsiTarget.AtomicSection writeFence;
+    /** Counted in its connection's {@code copiesRunning}. */
+    private boolean running;
 
     ExtendedCopy(IscsiTarget target, IscsiConnection connection, Session session, DataPhase dataPhase, TaskTable tasks,
                  BufferPool buffers, Task task) {
@@ -86,19 +88,31 @@ final class ExtendedCopy implements IoCompletion<ExtendedCopy>, Runnable {
     /** The parameter list is in the task's buffer: check it all, then copy. */
     void start() {
         int length = (int) Math.min(task.received, Cdb.u32(task.cdb, 10));
+        // counted before the reservations are checked: a PREEMPT AND ABORT of a destination either sees
+        // this copy (and aborts it, on this reactor, once it is marked below) or is seen by the check
+        connection.copiesRunning.incrementAndGet();
+        running = true;
         try {
             list = CopyParameters.parse(task.buffer.bytes().duplicate().order(ByteOrder.BIG_ENDIAN), length);
             resolve();
         } catch (ScsiLun.Check c) {
+            ended();
             dataPhase.respond(task, Sense.CHECK_CONDITION, c.sense(), 0);
             return;
         } catch (Conflict c) {
+            ended();
             dataPhase.respond(task, Sense.RESERVATION_CONFLICT, null, 0);
             return;
         }
+        List<BlockDevice> into = new ArrayList<>();
+        for (Segment s : list.segments()) {
+            into.add(devices.get(s.destination()));
+        }
+        task.copyInto = into; // a LUN RESET or PREEMPT AND ABORT there aborts this copy too
         if (list.listIdUsage() != 3) {
-            Status running = session.copies.get(list.listId());
-            if (running != null && running.state == 0) {
+            Status busy = session.copies.get(list.listId());
+            if (busy != null && busy.state == 0) {
+                ended();
                 dataPhase.respond(task, Sense.CHECK_CONDITION, Sense.fixed(Sense.ILLEGAL_REQUEST, Sense.OPERATION_IN_PROGRESS), 0);
                 return;
             }
@@ -117,6 +131,7 @@ final class ExtendedCopy implements IoCompletion<ExtendedCopy>, Runnable {
         task.compare = buffers.allocate(ScsiLun.MAX_TRANSFER_BYTES);
         if (task.compare == null) {
             session.copies.remove(list.listId());
+            ended();
             dataPhase.respond(task, Sense.BUSY, null, 0);
             return;
         }
@@ -262,6 +277,10 @@ final class ExtendedCopy implements IoCompletion<ExtendedCopy>, Runnable {
     private void writeRun() {
         Segment s = list.segments().get(segment);
         BlockDevice to = devices.get(s.destination());
+        if (target.reservations(to).conflicts(session.nexus, new byte[] {(byte) ScsiLun.WRITE_16})) {
+            finish(Sense.RESERVATION_CONFLICT, null); // reserved by another host since the list was checked
+            return;
+        }
         long lba = s.destinationLba() + offset(s);
         IscsiTarget.AtomicSection fence = target.atomicSection(to);
         if (!fence.copyWriteStarts(this, lba, run)) {
@@ -278,12 +297,7 @@ final class ExtendedCopy implements IoCompletion<ExtendedCopy>, Runnable {
             drop();
             return;
         }
-        if (target.reservations(devices.get(list.segments().get(segment).destination()))
-                .conflicts(session.nexus, new byte[] {(byte) ScsiLun.WRITE_16})) {
-            finish(Sense.RESERVATION_CONFLICT, null);
-            return;
-        }
-        writeRun();
+        writeRun(); // which checks the reservations again: the copy may have been preempted meanwhile
     }
 
     @Override
@@ -326,8 +340,18 @@ final class ExtendedCopy implements IoCompletion<ExtendedCopy>, Runnable {
         nextRun();
     }
 
+    /** The copy no longer runs: it leaves its connection's count (once). */
+    private void ended() {
+        if (running) {
+            running = false;
+            task.copyInto = null;
+            connection.copiesRunning.decrementAndGet();
+        }
+    }
+
     /** Closed or aborted: the copy ends where it is, and its task goes. */
     private void drop() {
+        ended();
         if (status.state == 0) {
             status.state = 2;
         }
@@ -337,6 +361,7 @@ final class ExtendedCopy implements IoCompletion<ExtendedCopy>, Runnable {
     }
 
     private void finish(int scsiStatus, byte[] sense) {
+        ended();
         task.submitted = false;
         status.state = scsiStatus == Sense.GOOD ? 1 : 2;
         if (list.listIdUsage() == 2) { // DISCARD: nothing to report later

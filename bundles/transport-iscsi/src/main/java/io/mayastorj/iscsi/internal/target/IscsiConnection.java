@@ -113,6 +113,25 @@ final class IscsiConnection {
         return done;
     }
 
+    /**
+     * Aborts the EXTENDED COPY tasks writing to {@code device}, another session's LUN, for a reset or
+     * preemption there; completes once none of their runs is at a bdev. Any thread.
+     */
+    CompletableFuture<Void> abortCopiesInto(BlockDevice device) {
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        reactor().execute(() -> {
+            if (isClosed()) {
+                drained().whenComplete((r, e) -> done.complete(null));
+            } else {
+                taskManagement.abortCopiesInto(device).whenComplete((r, e) -> done.complete(null));
+            }
+        });
+        return done;
+    }
+
+    /** EXTENDED COPY commands of this connection past their list's checks (counted before them); any thread reads it. */
+    final java.util.concurrent.atomic.AtomicInteger copiesRunning = new java.util.concurrent.atomic.AtomicInteger();
+
     Reactor reactor() {
         return reactor;
     }

@@ -502,10 +502,12 @@ public final class IscsiTarget implements Transport {
         for (IscsiConnection c : connections) {
             if (c.serves(device) && nexuses.contains(c.nexus())) {
                 ends.add(c.abortAllTasks());
+            } else if (c.copiesRunning.get() > 0 && nexuses.contains(c.nexus())) {
+                ends.add(c.abortCopiesInto(device)); // an EXTENDED COPY from its own LUN into this one
             }
         }
         for (IscsiConnection gone : draining) {
-            if (gone.serves(device) && nexuses.contains(gone.nexus())) {
+            if ((gone.serves(device) || gone.copiesRunning.get() > 0) && nexuses.contains(gone.nexus())) {
                 ends.add(gone.drained());
             }
         }
@@ -522,10 +524,12 @@ public final class IscsiTarget implements Transport {
         for (IscsiConnection c : connections) {
             if (c != except && c.serves(device)) {
                 ends.add(c.abortAllTasks());
+            } else if (c != except && c.copiesRunning.get() > 0) {
+                ends.add(c.abortCopiesInto(device)); // an EXTENDED COPY from another LUN into this one
             }
         }
         for (IscsiConnection gone : draining) {
-            if (gone.serves(device)) {
+            if (gone.serves(device) || gone.copiesRunning.get() > 0) {
                 ends.add(gone.drained());
             }
         }

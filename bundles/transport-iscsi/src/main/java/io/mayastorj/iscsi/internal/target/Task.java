@@ -41,6 +41,8 @@ final class Task implements IoCompletion<Task>, Runnable {
     /** The blocks a write touches, as a COMPARE AND WRITE's fence sees them (IscsiTarget.AtomicSection.excludes). */
     long fenceLba;
     long fenceBlocks;
+    /** EXTENDED COPY: the LUNs its runs write to, once its list is checked (a reset or preemption there aborts it). */
+    java.util.List<io.mayastorj.core.bdev.BlockDevice> copyInto;
     /** Force unit access: the write is flushed before its status goes out. */
     boolean fua;
     /** The command takes data from the initiator (WRITE, WRITE AND VERIFY, VERIFY with BYTCHK 1). */
@@ -123,6 +125,7 @@ final class Task implements IoCompletion<Task>, Runnable {
         nextDataSn = 0;
         unsolicitedLeft = 0;
         aborted = false;
+        copyInto = null;
         whenDropped = null;
         dataError = false;
         ioStatus = null;

@@ -126,6 +126,20 @@ final class TaskManagement {
         return done;
     }
 
+    /** The EXTENDED COPY tasks writing to {@code device} aborted (a reset or preemption of that LUN); on the reactor. */
+    CompletableFuture<Void> abortCopiesInto(io.mayastorj.core.bdev.BlockDevice device) {
+        List<Task> atBdev = new ArrayList<>();
+        for (Task t : tasks.tasks()) {
+            if (t.copyInto != null && t.copyInto.contains(device)) {
+                abortedElsewhere[abortedElsewhereNext++ % abortedElsewhere.length] = t.itt;
+                abort(t, atBdev);
+            }
+        }
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        whenDropped(atBdev, () -> done.complete(null));
+        return done;
+    }
+
     /** Tags of the last tasks another initiator's reset or preemption aborted here (they got no answer). */
     private final int[] abortedElsewhere = new int[2 * IscsiConnection.WINDOW];
     private int abortedElsewhereNext;

@@ -199,6 +199,48 @@ class TaskManagementTest {
         });
     }
 
+    /**
+     * Review finding: an EXTENDED COPY run from a session on another LUN into this one was no task of
+     * this LUN's sessions: a LOGICAL UNIT RESET here (or a PREEMPT AND ABORT, which fences a host) was
+     * answered while its write was at the bdev, and its later runs went on writing. It is aborted with
+     * this LUN's tasks, and the reset is answered once its run is done.
+     */
+    @Test
+    void aResetAbortsAnExtendedCopyFromAnotherLunIntoIts() throws Exception {
+        io.mayastorj.core.bdev.BlockDevice source = new MallocBdevFactory().create(BdevUri.parse("malloc:///xsrc?size_mb=8&blk_size=512"));
+        fx.target.share(source, io.mayastorj.core.transport.ShareOptions.DEFAULT);
+        int port = fx.target.address().getPort();
+        java.util.concurrent.ExecutorService threads = java.util.concurrent.Executors.newCachedThreadPool();
+        try (ScsiSession src = new ScsiSession(port, IscsiTarget.iqn(source), "iqn.2026-12.io.mayastorj.test:copier");
+             ScsiSession resetter = new ScsiSession(port, fx.iqn, "iqn.2026-12.io.mayastorj.test:resetter")) {
+            byte[] pattern = new byte[1500 * 512];
+            Arrays.fill(pattern, (byte) 'P');
+            assertEquals(0, src.command(ScsiSession.write16(0, 1500), pattern, 0).status()); // a transfer is 1 MiB at most
+            assertEquals(0, src.command(ScsiSession.write16(1500, 1500), pattern, 0).status());
+            byte[] list = OptionalCommandsTest.copyList(1, 0, java.util.List.of(src.naa(), resetter.naa()),
+                    OptionalCommandsTest.segment(0, 1, 3000, 0, 0)); // two runs: 2048 blocks, then 952
+            disk.hold = true;
+            threads.submit(() -> src.command(OptionalCommandsTest.xcopy(list.length), list, 0));
+            awaitHeld(1, "the copy's first run is at the bdev");
+            resetter.lunReset();
+            assertNull(resetter.receive(300), "no answer while the copy's write may still land");
+            disk.release();
+            RawInitiator.Pdu answer = resetter.receive(5000);
+            assertNotNull(answer, "answered once the copy's run is done");
+            assertEquals(Bhs.TASK_MANAGEMENT_RESPONSE, answer.opcode());
+            assertEquals(0, answer.bhs().get(2), "function complete");
+            Thread.sleep(300);
+            assertEquals(Sense.UNIT_ATTENTION, resetter.command(ScsiSession.read16(2048, 952), null, 952 * 512).senseKey());
+            byte[] tail = resetter.command(ScsiSession.read16(2048, 952), null, 952 * 512).data();
+            assertArrayEquals(new byte[952 * 512], tail, "no run of the aborted copy after the reset");
+        } finally {
+            disk.release();
+            threads.shutdownNow();
+            fx.target.unshare(source);
+            source.close();
+        }
+    }
+
     private static byte[] blockOf(char fill) {
         byte[] block = new byte[512];
         Arrays.fill(block, (byte) fill);
