@@ -128,8 +128,7 @@ final class ExtendedCopy implements IoCompletion<ExtendedCopy>, Runnable {
             return;
         }
         task.releaseBuffer(); // the list is parsed; the copy's buffer takes its place
-        task.compare = buffers.allocate(ScsiLun.MAX_TRANSFER_BYTES);
-        if (task.compare == null) {
+        if (task.takeCompare(buffers, ScsiLun.MAX_TRANSFER_BYTES) == null) {
             session.copies.remove(list.listId());
             ended();
             dataPhase.respond(task, Sense.BUSY, null, 0);

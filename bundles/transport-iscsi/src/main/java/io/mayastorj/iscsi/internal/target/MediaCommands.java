@@ -282,8 +282,7 @@ final class MediaCommands {
         }
         task.submitted = true;
         if (isVerify(task.opcode)) { // BYTCHK 1: read the medium and compare
-            task.compare = buffers.allocate(task.ioBytes);
-            if (task.compare == null) {
+            if (task.takeCompare(buffers, task.ioBytes) == null) {
                 task.submitted = false;
                 dataPhase.respond(task, Sense.BUSY, null, 0);
                 return;
@@ -433,7 +432,7 @@ final class MediaCommands {
             return;
         }
         int chunkBlocks = (int) Math.min(task.sameLeft, ScsiLun.MAX_TRANSFER_BYTES / bs);
-        DmaBuffer pattern = buffers.allocate(chunkBlocks * bs);
+        DmaBuffer pattern = task.takeCompare(buffers, chunkBlocks * bs); // released with the task
         if (pattern == null) {
             dataPhase.respond(task, Sense.BUSY, null, 0);
             return;
@@ -441,7 +440,6 @@ final class MediaCommands {
         for (int i = 0; i < chunkBlocks; i++) {
             pattern.bytes().put(i * bs, task.buffer.bytes(), 0, bs);
         }
-        task.compare = pattern; // released with the task
         task.samePatternBlocks = chunkBlocks;
         nextWriteSame(task);
     }
@@ -541,8 +539,7 @@ final class MediaCommands {
             return;
         }
         int bytes = task.blocks * session.lun.device().blockSize();
-        task.compare = buffers.allocate(bytes);
-        if (task.compare == null) {
+        if (task.takeCompare(buffers, bytes) == null) {
             section().leave(task);
             dataPhase.respond(task, Sense.BUSY, null, 0);
             return;

@@ -151,8 +151,7 @@ final class ScsiCommands {
      * when the pool has none free or the connection holds its budget already (answered BUSY).
      */
     private static DmaBuffer budgeted(Task t, BufferPool buffers, int bytes) {
-        int size = Math.max(BufferPool.MIN_BUFFER_SIZE, Integer.highestOneBit(bytes - 1) << 1); // its size class
-        if (!t.connection.mayHold(size)) {
+        if (!t.connection.mayHold(Task.sizeClass(bytes))) {
             return null;
         }
         DmaBuffer b = buffers.allocate(bytes);

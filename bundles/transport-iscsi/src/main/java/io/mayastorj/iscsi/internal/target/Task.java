@@ -64,6 +64,8 @@ final class Task implements IoCompletion<Task>, Runnable {
     DmaBuffer buffer;
     /** Bytes of {@link #buffer} counted against the connection's budget ({@link IscsiConnection#hold}); 0 once given back. */
     int held;
+    /** Bytes of {@link #compare} counted against the connection's budget; 0 once given back. */
+    int compareHeld;
     /** Write data received so far, in order. */
     int received;
     /** Outstanding R2T: its tag, offset, length, sequence numbers. */
@@ -90,6 +92,10 @@ final class Task implements IoCompletion<Task>, Runnable {
         if (held > 0) { // a retire that skipped the release: its bytes go back to the budget all the same
             connection.unhold(held);
             held = 0;
+        }
+        if (compareHeld > 0) {
+            connection.unhold(compareHeld);
+            compareHeld = 0;
         }
         itt = 0;
         cmdSn = 0;
@@ -170,5 +176,33 @@ final class Task implements IoCompletion<Task>, Runnable {
             compare.release();
             compare = null;
         }
+        if (compareHeld > 0) {
+            connection.unhold(compareHeld);
+            compareHeld = 0;
+        }
+    }
+
+    /**
+     * The task's second buffer ({@link #compare}: the medium's copy for a compare, a WRITE SAME
+     * pattern, an EXTENDED COPY's runs), counted against the connection's budget as its data buffer
+     * is; null when the budget or the pool has none (answered BUSY). Uncounted, commands that take
+     * a block of data and a megabyte of pattern held the node's whole pool.
+     */
+    DmaBuffer takeCompare(io.mayastorj.core.buffer.BufferPool buffers, int bytes) {
+        if (!connection.mayHold(sizeClass(bytes))) {
+            return null;
+        }
+        DmaBuffer b = buffers.allocate(bytes);
+        if (b != null) {
+            compare = b;
+            compareHeld = b.capacity();
+            connection.hold(compareHeld);
+        }
+        return b;
+    }
+
+    /** The pool's buffer size for {@code bytes}. */
+    static int sizeClass(int bytes) {
+        return Math.max(io.mayastorj.core.buffer.BufferPool.MIN_BUFFER_SIZE, Integer.highestOneBit(bytes - 1) << 1);
     }
 }

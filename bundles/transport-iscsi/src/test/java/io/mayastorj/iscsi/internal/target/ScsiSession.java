@@ -102,6 +102,18 @@ final class ScsiSession implements AutoCloseable {
     record Held(int itt, ByteBuffer r2t) {
     }
 
+    /** A write command sent without waiting: its R2T (then {@link #sendHeldData}) or its response come with {@link #receive}. */
+    int sendWrite(byte[] cdb, int length) throws IOException {
+        int itt = raw.itt++;
+        ByteBuffer cmd = RawInitiator.bhs(Bhs.SCSI_COMMAND, Bhs.FINAL | Bhs.WRITE);
+        cmd.putInt(Bhs.ITT, itt);
+        cmd.putInt(Bhs.CMD_SN, raw.cmdSn++);
+        cmd.putInt(Bhs.EXPECTED_LENGTH, length);
+        cmd.put(Bhs.CDB, cdb, 0, Math.min(cdb.length, Bhs.CDB_LENGTH));
+        raw.send(cmd, null);
+        return itt;
+    }
+
     Held writeUntilR2t(byte[] cdb, int length) throws IOException {
         int itt = raw.itt++;
         ByteBuffer cmd = RawInitiator.bhs(Bhs.SCSI_COMMAND, Bhs.FINAL | Bhs.WRITE);

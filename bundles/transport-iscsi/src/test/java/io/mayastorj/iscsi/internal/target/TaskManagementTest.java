@@ -241,6 +241,55 @@ class TaskManagementTest {
         }
     }
 
+    /**
+     * Review finding: a WRITE SAME takes one block of data and a megabyte of pattern, and only the
+     * block counted against the connection's buffer budget: one initiator with WRITE SAMEs at a slow
+     * disk held the node's whole pool, and every other volume was answered BUSY. The pattern (and a
+     * compare's or a copy's buffer) counts now: past the budget, this initiator is the one told BUSY.
+     */
+    @Test
+    void aWriteSamesPatternCountsAgainstItsConnectionsBudget() throws Exception {
+        int port = fx.target.address().getPort();
+        try (ScsiSession s = new ScsiSession(port, fx.iqn)) {
+            s.command(new byte[6]); // TEST UNIT READY: the session's first unit attention
+            disk.hold = true;
+            int atBdev = 0;
+            int busy = 0;
+            for (int i = 0; i < 40; i++) {
+                byte[] cdb = new byte[16];
+                cdb[0] = (byte) 0x93; // WRITE SAME(16) of one 'S' block over 2048 blocks: a 1 MiB pattern
+                java.nio.ByteBuffer.wrap(cdb).putLong(2, (i % 7) * 2048L).putInt(10, 2048); // the disk has 8 MiB
+                int itt = s.sendWrite(cdb, 512);
+                RawInitiator.Pdu answer = s.receive(5000);
+                assertNotNull(answer);
+                if (answer.opcode() == Bhs.R2T) { // its block of data is taken; the pattern is made once it is in
+                    s.sendHeldData(new ScsiSession.Held(itt, answer.bhs()), blockOf('S'));
+                    answer = null;
+                    for (int wait = 0; wait < 500 && answer == null && disk.held.size() == atBdev; wait++) {
+                        answer = s.receive(10); // its answer (BUSY), or its first chunk at the bdev
+                    }
+                }
+                if (answer == null) {
+                    assertEquals(atBdev + 1, disk.held.size(), "at the bdev");
+                    atBdev++;
+                } else {
+                    assertEquals(Bhs.SCSI_RESPONSE, answer.opcode());
+                    assertEquals(0x08, answer.bhs().get(3) & 0xFF, "BUSY at " + i + ": " + java.util.HexFormat.of().formatHex(answer.data()));
+                    busy++;
+                }
+            }
+            assertEquals(atBdev, disk.held.size());
+            assertTrue(atBdev <= IscsiConnection.BUFFER_BUDGET >> 20, atBdev + " patterns of 1 MiB at the bdev");
+            assertEquals(40 - atBdev, busy);
+            disk.release();
+            for (int i = 0; i < atBdev; i++) {
+                RawInitiator.Pdu done = s.receive(5000);
+                assertNotNull(done, "the held WRITE SAMEs finish");
+                assertEquals(0, done.bhs().get(3) & 0xFF);
+            }
+        }
+    }
+
     private static byte[] blockOf(char fill) {
         byte[] block = new byte[512];
         Arrays.fill(block, (byte) fill);
