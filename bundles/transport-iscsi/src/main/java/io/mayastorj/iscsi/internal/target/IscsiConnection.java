@@ -232,7 +232,25 @@ final class IscsiConnection {
         key = reactor.register(channel, SelectionKey.OP_READ, k -> ready());
         sender.registered(key);
         lastHeard = System.nanoTime();
+        acceptedNanos = lastHeard;
         scheduleLiveness();
+    }
+
+    /** When the connection came: its login must be done within {@link #loginDeadlineNanos}. */
+    private long acceptedNanos;
+    /** Counted in the target's {@code loggingIn} until it leaves the login phase (once). */
+    private boolean countedLoggingIn = true;
+
+    private void loginEnded() {
+        if (countedLoggingIn) {
+            countedLoggingIn = false;
+            target.loggingIn.decrementAndGet();
+        }
+    }
+
+    /** Twice the NOP timeout from the connection's start: Login PDUs that keep coming do not keep it for ever. */
+    private long loginDeadlineNanos() {
+        return 2 * target.nopTimeoutMillis() * 1_000_000L;
     }
 
     // ================================================================== reading
@@ -433,6 +451,7 @@ final class IscsiConnection {
     /** From LoginPhase, its last Login Response queued (without digests): the full feature phase begins. */
     void enterFullFeature() {
         phase = Phase.FULL_FEATURE;
+        loginEnded();
         headerDigest = session.params.headerDigest();
         dataDigest = session.params.dataDigest();
         sender.digests(headerDigest, dataDigest);
@@ -589,6 +608,11 @@ final class IscsiConnection {
         } else if (phase == Phase.LOGIN && now - lastHeard > target.nopTimeoutMillis() * 1_000_000L) {
             close("the login stalled for " + target.nopTimeoutMillis() / 1000.0 + " s");
             return;
+        } else if (phase == Phase.LOGIN && now - acceptedNanos > loginDeadlineNanos()) {
+            // Login PDUs that ask nothing (C bit, no keys) are answered and reset the stall timer: a client
+            // sending one every few seconds held its connection, unauthenticated, for ever
+            close("not logged in after " + loginDeadlineNanos() / 1_000_000_000.0 + " s");
+            return;
         } else if ((phase == Phase.ENDING || phase == Phase.LOGGED_OUT) && now - lastHeard > target.nopTimeoutMillis() * 1_000_000L) {
             // its last PDUs (a Logout Response, a Reject) wait for a peer that reads nothing: the connection,
             // and the buffers queued on it, went only when TCP gave up (a quarter of an hour)
@@ -617,6 +641,7 @@ final class IscsiConnection {
         boolean wasLoggedIn = phase == Phase.FULL_FEATURE;
         boolean loggedOut = phase == Phase.LOGGED_OUT;
         phase = Phase.CLOSED;
+        loginEnded();
         String initiatorName = session.initiatorName;
         if (why != null) {
             LOG.log(Level.WARNING, "{0} ({1}): {2}; closing it", peer, initiatorName == null ? "not logged in" : initiatorName, why);

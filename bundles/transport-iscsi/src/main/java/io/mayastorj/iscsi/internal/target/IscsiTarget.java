@@ -172,8 +172,42 @@ public final class IscsiTarget implements Transport {
     }
 
 
+    /**
+     * Connections not logged in yet, at most {@link #MAX_LOGINS}: each costs a few hundred KiB of heap
+     * before it said who it is, and a client opening them without end ran the node out of memory.
+     */
+    final java.util.concurrent.atomic.AtomicInteger loggingIn = new java.util.concurrent.atomic.AtomicInteger();
+    static final int MAX_LOGINS = 64;
+    private final java.util.concurrent.atomic.AtomicBoolean loginsFullSaid = new java.util.concurrent.atomic.AtomicBoolean();
+
     private void serve(SocketChannel socket, Reactor reactor) {
-        IscsiConnection connection = new IscsiConnection(this, socket, reactor, buffers);
+        if (loggingIn.incrementAndGet() > MAX_LOGINS) {
+            loggingIn.decrementAndGet();
+            if (loginsFullSaid.compareAndSet(false, true)) {
+                LOG.log(Level.WARNING, "{0} connections are logging in already: new ones are closed until they are fewer",
+                        MAX_LOGINS);
+            }
+            try {
+                socket.close();
+            } catch (IOException ignored) {
+                // it is gone either way
+            }
+            return;
+        }
+        loginsFullSaid.set(false);
+        IscsiConnection connection;
+        try {
+            connection = new IscsiConnection(this, socket, reactor, buffers);
+        } catch (RuntimeException | OutOfMemoryError e) {
+            loggingIn.decrementAndGet();
+            LOG.log(Level.WARNING, "cannot serve a new iSCSI connection: {0}", e.toString());
+            try {
+                socket.close();
+            } catch (IOException ignored) {
+                // it is gone either way
+            }
+            return;
+        }
         try {
             connections.add(connection);
             connection.start();

@@ -70,6 +70,64 @@ class HostileInputTest {
     }
 
     /**
+     * Review finding: a Login PDU with the C bit and no keys is answered (an empty response asks for the
+     * rest) and counted as hearing from the initiator, so one every few seconds kept an unauthenticated
+     * connection, and its few hundred KiB of buffers, for ever. A login has a deadline from the start.
+     */
+    @Test
+    void aLoginThatNeverEndsIsClosedAtItsDeadline() throws Exception {
+        fx.target.nopTimes(60_000, 300); // the login stalls after 0.3 s without a PDU, ends at 0.6 s in any case
+        try (RawInitiator c = connect()) {
+            long start = System.nanoTime();
+            boolean closed = false;
+            while (!closed && System.nanoTime() - start < 3_000_000_000L) {
+                ByteBuffer more = RawInitiator.bhs(Bhs.LOGIN_REQUEST | Bhs.IMMEDIATE, Bhs.CONTINUE | (1 << 2));
+                more.put(Bhs.ISID, (byte) 0x80);
+                try {
+                    c.send(more, new byte[0]);
+                    c.receive();
+                    Thread.sleep(100);
+                } catch (java.io.IOException e) {
+                    closed = true;
+                }
+            }
+            long took = (System.nanoTime() - start) / 1_000_000;
+            assertTrue(closed, "still open after " + took + " ms of empty Login PDUs");
+            assertTrue(took >= 500, "closed at its deadline, not before: " + took + " ms");
+        }
+    }
+
+    /** ... and at most {@link IscsiTarget#MAX_LOGINS} connections may be logging in at once: the next is closed at once. */
+    @Test
+    void connectionsNotLoggedInAreCapped() throws Exception {
+        List<RawInitiator> idle = new java.util.ArrayList<>();
+        try {
+            for (int i = 0; i < IscsiTarget.MAX_LOGINS; i++) {
+                idle.add(connect());
+            }
+            for (int i = 0; i < 500 && fx.target.loggingIn.get() < IscsiTarget.MAX_LOGINS; i++) {
+                Thread.sleep(10);
+            }
+            assertEquals(IscsiTarget.MAX_LOGINS, fx.target.loggingIn.get());
+            try (RawInitiator extra = connect()) {
+                extra.socket.setSoTimeout(5000);
+                assertEquals(-1, extra.socket.getInputStream().read(), "closed by the target");
+            }
+            idle.remove(0).close();
+            for (int i = 0; i < 500 && fx.target.loggingIn.get() >= IscsiTarget.MAX_LOGINS; i++) {
+                Thread.sleep(10);
+            }
+            try (RawInitiator next = connect()) {
+                assertEquals(0, status(next.loginTo(fx.iqn)), "one gone, a login is served again");
+            }
+        } finally {
+            for (RawInitiator c : idle) {
+                c.close();
+            }
+        }
+    }
+
+    /**
      * Review finding: a finished read gave its buffer back only once the connection's whole send
      * queue was out. An initiator reading slower than the target serves (a network slower than the
      * disk) keeps that queue from ever emptying while it sends more reads, and the buffers of reads
