@@ -524,22 +524,40 @@ final class IscsiConnection {
         sender.postFlush();
     }
 
+    /**
+     * RFC 7143 §11.14: the commands still in progress are terminated (no response), and the Logout
+     * Response goes once none of them is at the bdev. Answered at once, a write the bdev still had
+     * landed after the logout, when another host may already own the volume.
+     */
     private void logout(ByteBuffer req) {
-        ByteBuffer rsp = sender.newHeader(Bhs.LOGOUT_RESPONSE, 0);
-        rsp.put(1, (byte) Bhs.FINAL);
-        rsp.put(2, (byte) 0);
-        rsp.putInt(Bhs.ITT, req.getInt(Bhs.ITT));
-        rsp.putInt(Bhs.STAT_SN, sequence.nextStatSn());
         if (!Bhs.immediate(req)) {
             sequence.acceptCmdSn(req);
         }
-        sequence.window(rsp);
-        rsp.putShort(Bhs.TIME2WAIT, (short) 2);
-        rsp.putShort(Bhs.TIME2RETAIN, (short) 0);
-        sender.send(rsp, null);
-        phase = Phase.LOGGED_OUT;
-        sender.closeAfterFlush();
-        sender.postFlush();
+        int itt = req.getInt(Bhs.ITT);
+        phase = Phase.LOGGED_OUT; // nothing after it is acted on
+        taskManagement.abortAll().whenComplete((done, failed) -> {
+            Runnable respond = () -> {
+                if (isClosed()) {
+                    return;
+                }
+                ByteBuffer rsp = sender.newHeader(Bhs.LOGOUT_RESPONSE, 0);
+                rsp.put(1, (byte) Bhs.FINAL);
+                rsp.put(2, (byte) 0);
+                rsp.putInt(Bhs.ITT, itt);
+                rsp.putInt(Bhs.STAT_SN, sequence.nextStatSn());
+                sequence.window(rsp);
+                rsp.putShort(Bhs.TIME2WAIT, (short) 2);
+                rsp.putShort(Bhs.TIME2RETAIN, (short) 0);
+                sender.send(rsp, null);
+                sender.closeAfterFlush();
+                sender.postFlush();
+            };
+            if (reactor.inReactor()) {
+                respond.run();
+            } else {
+                reactor.execute(respond);
+            }
+        });
     }
 
     void reject(int reason, ByteBuffer rejected) {

@@ -170,6 +170,14 @@ final class ScsiSession implements AutoCloseable {
         raw.send(tmf, null);
     }
 
+    /** Logout (close the session), immediate; its response comes with {@link #receive}. */
+    void logout() throws IOException {
+        ByteBuffer logout = RawInitiator.bhs(Bhs.LOGOUT_REQUEST | Bhs.IMMEDIATE, Bhs.FINAL);
+        logout.putInt(Bhs.ITT, raw.itt++);
+        logout.putInt(Bhs.CMD_SN, raw.cmdSn);
+        raw.send(logout, null);
+    }
+
     /** LOGICAL UNIT RESET; its response comes with {@link #receive}. */
     void lunReset() throws IOException {
         ByteBuffer tmf = RawInitiator.bhs(Bhs.TASK_MANAGEMENT_REQUEST | Bhs.IMMEDIATE, Bhs.FINAL | 5);

@@ -290,6 +290,29 @@ class TaskManagementTest {
         }
     }
 
+    /**
+     * Review finding: a Logout was answered at once, with a write still at the bdev; RFC 7143 has the
+     * commands in progress terminated first. The write landed after the logout, when another host may
+     * own the volume already. The Logout Response now waits for it, and the write gets no response.
+     */
+    @Test
+    void aLogoutIsAnsweredOnceItsSessionsWritesAreDone() throws Exception {
+        try (ScsiSession s = new ScsiSession(fx.target.address().getPort(), fx.iqn)) {
+            s.command(new byte[6]); // TEST UNIT READY: the session's first unit attention
+            disk.hold = true;
+            ScsiSession.Held held = s.writeUntilR2t(ScsiSession.write16(0, 1), 512);
+            s.sendHeldData(held, blockOf('L'));
+            awaitHeld(1, "the write is at the bdev");
+            s.logout();
+            assertNull(s.receive(300), "no Logout Response while the write may still land");
+            disk.release();
+            RawInitiator.Pdu answer = s.receive(5000);
+            assertNotNull(answer, "answered once the write is done");
+            assertEquals(Bhs.LOGOUT_RESPONSE, answer.opcode(), "no SCSI Response for the terminated write");
+            assertEquals(0, answer.bhs().get(2), "closed successfully");
+        }
+    }
+
     private static byte[] blockOf(char fill) {
         byte[] block = new byte[512];
         Arrays.fill(block, (byte) fill);
