@@ -448,6 +448,13 @@ final class IscsiConnection {
         }
     }
 
+    /** A TARGET COLD RESET of its own: no PDU after it is acted on; the connection closes once the reset's response is out. */
+    void ending() {
+        if (phase == Phase.FULL_FEATURE) {
+            phase = Phase.ENDING;
+        }
+    }
+
     /** From LoginPhase, its last Login Response queued (without digests): the full feature phase begins. */
     void enterFullFeature() {
         phase = Phase.FULL_FEATURE;

@@ -462,14 +462,26 @@ public final class IscsiTarget implements Transport {
                 reservationDir == null ? null : reservationDir.resolve(d.uuid() + ".pr")));
     }
 
-    /** TARGET COLD RESET: every session of the LUN goes (after the reset's own response). */
-    void coldReset(BlockDevice device, IscsiConnection requester) {
+    /**
+     * TARGET COLD RESET: every other session of the LUN goes, its tasks aborted first; completes once
+     * none of them is at the bdev (the reset is answered then, and its own session goes after).
+     */
+    CompletableFuture<Void> coldReset(BlockDevice device, IscsiConnection requester) {
         reservations(device).resetSpc2();
+        List<CompletableFuture<Void>> ends = new ArrayList<>();
         for (IscsiConnection c : connections) {
             if (c != requester && c.serves(device)) {
-                c.reactor().execute(() -> c.close("target cold reset"));
+                ends.add(c.abortAllTasks().whenComplete((done, failed) -> c.reactor().execute(() -> c.close("target cold reset"))));
+            } else if (c != requester && c.copiesRunning.get() > 0) {
+                ends.add(c.abortCopiesInto(device));
             }
         }
+        for (IscsiConnection gone : draining) {
+            if (gone.serves(device) || gone.copiesRunning.get() > 0) {
+                ends.add(gone.drained());
+            }
+        }
+        return CompletableFuture.allOf(ends.toArray(CompletableFuture[]::new));
     }
 
     AtomicSection atomicSection(BlockDevice device) {

@@ -75,14 +75,14 @@ final class TaskManagement {
                 }
                 response = 0;
             }
-            case 7 -> { // TARGET COLD RESET: answered, then every session of the target goes, this one too
+            case 7 -> { // TARGET COLD RESET: answered once every session's tasks ended, then every session goes, this one too
                 for (Task t : tasks.tasks()) {
                     abort(t, atBdev);
                 }
                 if (session.lunTarget != null) {
-                    target.coldReset(session.lunTarget.device(), connection);
+                    others = target.coldReset(session.lunTarget.device(), connection);
                 }
-                sender.closeAfterFlush();
+                connection.ending(); // nothing after it is acted on; it closes once its response is out
                 response = 0;
             }
             default -> response = 5; // not supported
@@ -99,12 +99,15 @@ final class TaskManagement {
             rsp.putInt(Bhs.ITT, itt);
             sequence.numbers(rsp, true);
             sender.send(rsp, null);
+            if (function == 7) {
+                sender.closeAfterFlush();
+            }
             sender.postFlush();
         };
         // "function complete" only once the aborted tasks can no longer change the medium: a write the
         // bdev still has could otherwise land after the initiator's retry, or after its next write there
         if (others == null) {
-            whenDropped(function == 7 ? List.of() : atBdev, respond); // a cold reset closes the connection anyway
+            whenDropped(atBdev, respond);
         } else {
             CompletableFuture<Void> elsewhere = others;
             whenDropped(atBdev, () -> elsewhere.whenComplete((done, failed) -> connection.reactor().execute(respond)));

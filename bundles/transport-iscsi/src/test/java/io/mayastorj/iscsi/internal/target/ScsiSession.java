@@ -180,7 +180,12 @@ final class ScsiSession implements AutoCloseable {
 
     /** LOGICAL UNIT RESET; its response comes with {@link #receive}. */
     void lunReset() throws IOException {
-        ByteBuffer tmf = RawInitiator.bhs(Bhs.TASK_MANAGEMENT_REQUEST | Bhs.IMMEDIATE, Bhs.FINAL | 5);
+        taskManagement(5);
+    }
+
+    /** A task management function on the whole LUN or target (5 LUN reset, 6 warm, 7 cold), immediate. */
+    void taskManagement(int function) throws IOException {
+        ByteBuffer tmf = RawInitiator.bhs(Bhs.TASK_MANAGEMENT_REQUEST | Bhs.IMMEDIATE, Bhs.FINAL | function);
         tmf.putInt(Bhs.ITT, raw.itt++);
         tmf.putInt(Bhs.REFERENCED_TASK_TAG, Bhs.RESERVED_TAG);
         tmf.putInt(Bhs.CMD_SN, raw.cmdSn);

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.mayastorj.core.bdev.BdevUri;
@@ -397,6 +398,32 @@ class TaskManagementTest {
             ScsiSession.Result read = s.command(ScsiSession.read16(0, 8), null, 4096);
             assertArrayEquals(retry, read.data(), "the retry is what the medium holds");
             assertTrue(disk.held.isEmpty(), "nothing else was held");
+        }
+    }
+
+    /**
+     * Review finding: a TARGET COLD RESET was answered at once and closed the other sessions later,
+     * without waiting for their writes: one at the bdev landed after the reset, over what the resetting
+     * host wrote once it logged in again. The answer waits for them, as a LOGICAL UNIT RESET's does.
+     */
+    @Test
+    void aColdResetIsAnsweredOnceTheOtherSessionsWritesAreDone() throws Exception {
+        int port = fx.target.address().getPort();
+        try (ScsiSession a = new ScsiSession(port, fx.iqn, "iqn.2026-12.test:node-a");
+             ScsiSession b = new ScsiSession(port, fx.iqn, "iqn.2026-12.test:node-b")) {
+            disk.hold = true;
+            ScsiSession.Held write = b.writeUntilR2t(ScsiSession.write16(0, 8), 4096);
+            b.sendHeldData(write, new byte[4096]);
+            awaitHeld(1, "B's write is at the bdev");
+            a.taskManagement(7);
+            assertNull(a.receive(300), "no answer while B's write may still land");
+            disk.release();
+            RawInitiator.Pdu answer = a.receive(5000);
+            assertNotNull(answer, "answered once B's write is done");
+            assertEquals(Bhs.TASK_MANAGEMENT_RESPONSE, answer.opcode());
+            assertEquals(0, answer.bhs().get(2), "function complete");
+            assertThrows(java.io.IOException.class, () -> a.receive(5000), "then its own session goes");
+            assertThrows(java.io.IOException.class, () -> b.receive(5000), "and B's");
         }
     }
 
