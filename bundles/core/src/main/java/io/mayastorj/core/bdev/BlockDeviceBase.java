@@ -24,7 +24,15 @@ public abstract class BlockDeviceBase implements BlockDevice {
     private final int blockSize;
     private volatile long blockCount;
 
-    private final LongAdder inFlight = new LongAdder();
+    /**
+     * I/O in flight is {@code entered - exited}: two counters that only grow. One that went up and
+     * down (a refused submitter's increment, then decrement) could be summed one short while a close
+     * read it — a LongAdder's sum is no snapshot, and the two changes may land in different cells —
+     * and the device was released under a running I/O. Read exited first, then entered, the
+     * difference is never below what was in flight between the two reads.
+     */
+    private final LongAdder entered = new LongAdder();
+    private final LongAdder exited = new LongAdder();
     /** Set by the one {@link #close()} that runs; from then on no I/O gets in. */
     private final AtomicBoolean closed = new AtomicBoolean();
     /** Close returned with I/O in flight: the last completion releases the device. */
@@ -188,7 +196,7 @@ public abstract class BlockDeviceBase implements BlockDevice {
         } else {
             errors.increment();
         }
-        inFlight.decrement();
+        exited.increment();
         try {
             done.ioDone(status, context);
         } finally {
@@ -202,7 +210,7 @@ public abstract class BlockDeviceBase implements BlockDevice {
     public BdevStats stats() {
         return new BdevStats(readOps.sum(), bytesRead.sum(), writeOps.sum(), bytesWritten.sum(),
                 unmapOps.sum(), bytesUnmapped.sum(), writeZeroesOps.sum(), bytesZeroed.sum(),
-                flushOps.sum(), errors.sum(), Math.max(0, inFlight.sum()));
+                flushOps.sum(), errors.sum(), Math.max(0, inFlight()));
     }
 
     /**
@@ -222,10 +230,10 @@ public abstract class BlockDeviceBase implements BlockDevice {
         // every I/O that got in is counted here, and none can get in after.
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(Long.getLong(CLOSE_WAIT_PROPERTY, 30_000));
         boolean mayWait = mayWaitHere();
-        while (inFlight.sum() > 0) {
+        while (inFlight() > 0) {
             if (!mayWait || System.nanoTime() - deadline > 0) {
                 if (mayWait) {
-                    onCloseTimeout(inFlight.sum());
+                    onCloseTimeout(inFlight());
                 }
                 closeDeferred = true;
                 releaseWhenDrained(); // it may have drained meanwhile, its completion not seeing the flag
@@ -274,7 +282,7 @@ public abstract class BlockDeviceBase implements BlockDevice {
     }
 
     private void releaseWhenDrained() {
-        if (inFlight.sum() == 0) {
+        if (inFlight() == 0) {
             releaseElsewhere();
         }
     }
@@ -288,10 +296,16 @@ public abstract class BlockDeviceBase implements BlockDevice {
         }
     }
 
+    /** I/O in flight: never less than what was in flight at some moment during the call. */
+    private long inFlight() {
+        long out = exited.sum();
+        return entered.sum() - out;
+    }
+
     private boolean enter() {
-        inFlight.increment();
+        entered.increment();
         if (closed.get()) {
-            inFlight.decrement();
+            exited.increment();
             if (closeDeferred) {
                 releaseWhenDrained(); // the last completion may have counted this one in
             }
