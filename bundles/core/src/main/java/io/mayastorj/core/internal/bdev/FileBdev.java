@@ -235,6 +235,9 @@ abstract class FileBdev extends BlockDeviceBase {
             zeroRangeSupported = false; // e.g. tmpfs: write the zeros instead
         }
         long zeros = zeroRegion();
+        if (zeros == 0) {
+            return IoStatus.FAILED; // thrown here, the helper task ended without completing the I/O
+        }
         for (long done = 0; done < length; ) {
             long n = Math.min(ZERO_CHUNK, length - done);
             long written = LibC.pwrite(fd, zeros, n, offset + done);
@@ -246,6 +249,7 @@ abstract class FileBdev extends BlockDeviceBase {
         return IoStatus.SUCCESS;
     }
 
+    /** The shared region of zeros to write from; 0 when it cannot be mapped (ENOMEM, vm.max_map_count). */
     private static long zeroRegion() {
         long region = zeroRegion;
         if (region == 0) {
@@ -255,7 +259,8 @@ abstract class FileBdev extends BlockDeviceBase {
                     try {
                         region = NativeMemory.mapAnonymous(ZERO_CHUNK); // never written: stays zero
                     } catch (IOException e) {
-                        throw new IllegalStateException(e);
+                        LOG.log(Level.ERROR, "no memory for a region of zeros: {0}", e.getMessage());
+                        return 0;
                     }
                     zeroRegion = region;
                 }

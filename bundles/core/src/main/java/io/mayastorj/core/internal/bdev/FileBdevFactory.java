@@ -116,6 +116,9 @@ public abstract class FileBdevFactory implements BdevFactory {
         } catch (MayastorException e) {
             LibC.close(fd);
             throw e;
+        } catch (RuntimeException e) {
+            LibC.close(fd); // kept, its lock made every later create of the path "in use" until a restart
+            throw new MayastorException(ErrorKind.INTERNAL, "'" + uri + "': " + e, e);
         } catch (IOException e) {
             LibC.close(fd);
             throw new MayastorException(ErrorKind.INTERNAL, "'" + uri + "': " + e.getMessage(), e);
