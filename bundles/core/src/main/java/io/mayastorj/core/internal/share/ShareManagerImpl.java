@@ -360,6 +360,17 @@ public final class ShareManagerImpl implements ShareManager {
     @Deactivate
     public synchronized void stop() {
         for (Share share : shares.values()) {
+            // the transports may outlive this component (DS unbinds them after deactivation, from an empty
+            // map): left shared, they served bdevs no claim held, which the registry could then destroy
+            Transport transport = share.state == ShareState.ACTIVE ? transports.get(share.protocol) : null;
+            if (transport != null) {
+                try {
+                    transport.unshare(share.claim.device());
+                } catch (RuntimeException e) {
+                    LOG.log(Level.WARNING, "transport {0} failed to unshare {1}: {2}", share.protocol,
+                            share.claim.device().name(), e.getMessage());
+                }
+            }
             share.claim.close();
         }
         shares.clear();

@@ -71,6 +71,20 @@ class ShareManagerImplTest {
         registry.create("malloc:///m1?size_mb=1");
     }
 
+    /**
+     * Review finding: stopping the share manager released its claims but left the transports serving
+     * the bdevs (DS unbinds the transports after the deactivation, from an empty map): a transport that
+     * stays up served bdevs no claim held, which the registry could then destroy under connected hosts.
+     */
+    @Test
+    void aStoppedShareManagerUnsharesWhatItShared() {
+        shares.addTransport(nvmf);
+        shares.share("m0", "nvmf", hostA);
+        assertEquals(List.of("m0"), nvmf.shared);
+        shares.stop();
+        assertEquals(List.of(), nvmf.shared, "no longer served");
+    }
+
     @AfterEach
     void stop() {
         shares.stop();
