@@ -44,6 +44,14 @@ abstract class ThreadQueue {
     /** On the reaper: waits (boundedly) for completions and finishes those that came; -errno on failure. */
     abstract int awaitAndReap();
 
+    /**
+     * A nested wait for completions, from a callback on the reaper that closes the device: bounded, so
+     * that the close's own deadline is looked at again (a device that never answers held it for ever).
+     */
+    int awaitAndReapNested() {
+        return awaitAndReap();
+    }
+
     /** On the reaper, after a reap: submits what waited for the slots just freed. */
     abstract void submitWaiting();
 
@@ -112,7 +120,7 @@ abstract class ThreadQueue {
             submitWaiting();
             return;
         }
-        int rc = awaitAndReap();
+        int rc = awaitAndReapNested();
         if (rc < 0 && rc != -Errno.EINTR && errorLogs++ % 1000 == 0) {
             LOG.log(Level.ERROR, "bdev {0}: waiting for completions failed: {1}", bdev.name(), LibC.describe(-rc));
         }

@@ -117,6 +117,17 @@ final class UringThreadRing extends ThreadQueue implements IoUring.CompletionHan
     }
 
     @Override
+    int awaitAndReapNested() {
+        // what has completed, else a pause: io_uring_enter waits without a deadline, and the closing caller
+        // would block until the device answered (never, for a target gone with no loss timeout)
+        int rc = ring.enterNoWait();
+        if (ring.reap(this) == 0) {
+            java.util.concurrent.locks.LockSupport.parkNanos(1_000_000);
+        }
+        return rc;
+    }
+
+    @Override
     void submitWaiting() {
         long[] failed = null;
         int rc = 0;

@@ -281,6 +281,12 @@ public final class IoUring implements AutoCloseable {
         return count;
     }
 
+    /** Enters the kernel without waiting: completions it still had to post for this thread are in the ring after. */
+    public int enterNoWait() {
+        long n = LibC.syscall(LibC.SYS_IO_URING_ENTER, ringFd, 0, 0, ENTER_GETEVENTS, 0);
+        return n < 0 ? -LibC.errno() : 0;
+    }
+
     /** Blocks until a completion is in the ring: only for draining I/O that is certain to end. */
     public int awaitCompletion() {
         long n = LibC.syscall(LibC.SYS_IO_URING_ENTER, ringFd, 0, 1, ENTER_GETEVENTS, 0);

@@ -74,6 +74,39 @@ class UringBdevTest extends ReactorQueueBdevTest {
         return UringQueue.SLOTS;
     }
 
+    /**
+     * Off the reactors, a completion on the device's own reaper that closes the device reaps its other
+     * requests itself, nested; it waited in io_uring_enter without a deadline (a device that never
+     * answers held the closing caller for ever), and now looks between short pauses. Every request
+     * still completes once, and the device is closed.
+     */
+    @Test
+    void aCompletionOnTheReaperThatClosesItsDeviceReapsTheRestItself() throws Exception {
+        FileBdev d = open(file("nested.img", 8 << 20), "");
+        DmaBuffer b = buffers.allocate(4096);
+        int requests = 64;
+        java.util.concurrent.atomic.AtomicIntegerArray calls = new java.util.concurrent.atomic.AtomicIntegerArray(requests);
+        CountDownLatch done = new CountDownLatch(requests);
+        IoCompletion<Integer> closing = (status, i) -> {
+            if (i == 0) {
+                d.close();
+            }
+            calls.incrementAndGet(i);
+            done.countDown();
+        };
+        for (int i = 0; i < requests; i++) {
+            d.write(b, 0, i * 8L, 8, closing, i); // off the reactors: the device's thread ring
+        }
+        assertTrue(done.await(20, TimeUnit.SECONDS), "every request completed");
+        Thread.sleep(100);
+        for (int i = 0; i < requests; i++) {
+            assertEquals(1, calls.get(i), "request " + i + " completed once");
+        }
+        assertTrue(d.isClosed());
+        b.release();
+        reopened("nested.img");
+    }
+
     @Test
     void ioUringRunsHere() {
         assertEquals(Optional.empty(), ((UringBdevFactory) factory).unavailable());
