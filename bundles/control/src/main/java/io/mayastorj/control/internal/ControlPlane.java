@@ -256,6 +256,11 @@ public final class ControlPlane {
             try {
                 Config kube = config.kubeconfig().equals("in-cluster") ? Config.autoConfigure(null)
                         : Config.fromKubeconfig(Files.readString(Path.of(config.kubeconfig()), StandardCharsets.UTF_8));
+                // fabric8's defaults retry a failed request ten times with back-off (minutes, with its 10 s
+                // timeouts): a CSI call behind one ran past the sidecar's own timeout and wrote late; the
+                // operators retry on their own, and a throttled API server is not helped by retries
+                kube.setRequestRetryBackoffLimit(2);
+                kube.setConnectionTimeout(5_000);
                 KubernetesClient client = new KubernetesClientBuilder().withConfig(kube).build();
                 return new KubeStore(client, config.kube_namespace());
             } catch (IOException e) {

@@ -26,8 +26,17 @@ public final class Volumes {
     private final ResourceStore store;
     private final VolumeOperator operator;
     private final NodeRegistry registry;
-    /** Bumped on every change of a volume: callers waiting for one look again. */
-    private long volumeChanges;
+    /**
+     * The volumes callers wait for, each with a count of its changes: a caller looks again (a read from
+     * the API server) when its own volume changed, not on every change of any volume — with many
+     * volumes being made at once, each event made every waiter read, and the API server throttled.
+     */
+    private final java.util.Map<String, Watch> watched = new java.util.HashMap<>();
+
+    private static final class Watch {
+        long changes;
+        int waiters;
+    }
 
     public Volumes(ResourceStore store, VolumeOperator operator, NodeRegistry registry) {
         this.store = store;
@@ -36,8 +45,11 @@ public final class Volumes {
         store.addListener((kind, name) -> {
             if (kind == MayastorVolume.class) {
                 synchronized (this) {
-                    volumeChanges++;
-                    notifyAll();
+                    Watch w = watched.get(name);
+                    if (w != null) {
+                        w.changes++;
+                        notifyAll();
+                    }
                 }
             }
         });
@@ -403,7 +415,7 @@ public final class Volumes {
 
     /**
      * Waits until the volume is as wanted, or the call's deadline (at most a minute) is near: it
-     * looks again on each change of a volume, and each second. NOT_FOUND when it is gone.
+     * looks again on each change of that volume, and every 2 s. NOT_FOUND when it is gone.
      */
     public MayastorVolume await(String name, Predicate<MayastorVolume> done, String what) {
         return await(name, done, what, false);
@@ -416,10 +428,32 @@ public final class Volumes {
             budget = Math.min(budget, Context.current().getDeadline().timeRemaining(TimeUnit.MILLISECONDS) - 500);
         }
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(Math.max(0, budget));
+        Watch watch;
+        synchronized (this) {
+            watch = watched.computeIfAbsent(name, n -> new Watch());
+            watch.waiters++;
+        }
+        try {
+            return awaitWatched(name, done, what, gone, deadline, watch);
+        } finally {
+            synchronized (this) {
+                if (--watch.waiters == 0) {
+                    watched.remove(name);
+                }
+            }
+        }
+    }
+
+    private MayastorVolume awaitWatched(String name, Predicate<MayastorVolume> done, String what, boolean gone, long deadline,
+                                        Watch watch) {
         while (true) {
+            if (Context.current().isCancelled()) {
+                // the caller gave up (the sidecar's own timeout): reading on would only load the API server
+                throw MayastorException.unavailable("volume %s: the call was cancelled", name);
+            }
             long seen;
             synchronized (this) {
-                seen = volumeChanges;
+                seen = watch.changes;
             }
             MayastorVolume v = get(name).orElse(null);
             if (v == null) {
@@ -443,8 +477,8 @@ public final class Volumes {
             }
             try {
                 synchronized (this) {
-                    if (volumeChanges == seen) {
-                        wait(Math.max(1, Math.min(1000, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime()))));
+                    if (watch.changes == seen) {
+                        wait(Math.max(1, Math.min(2000, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime()))));
                     }
                 }
             } catch (InterruptedException e) {

@@ -225,6 +225,38 @@ class VolumesTest {
                 withDeadline(() -> volumes.publish("v", "app1")).getStatus().getNexus().getDeviceUri());
     }
 
+    /**
+     * Review finding: every change of any volume woke every waiting call, and each read its volume from
+     * the API server again: with many volumes being made at once, the reads grew with the square of
+     * their number and the API server throttled them. A call reads again when its own volume changed.
+     */
+    @Test
+    void aWaitingCallReadsItsVolumeAgainOnlyWhenItChanges() throws Exception {
+        published("v");
+        published("w");
+        MayastorVolume v = read("v");
+        v.getSpec().setRequiredBytes(128L << 20); // a grow the operator has not done yet
+        files.update(v);
+        java.util.concurrent.ExecutorService threads = Executors.newSingleThreadExecutor();
+        try {
+            var waiting = threads.submit(() -> withDeadline(() -> volumes.grow("v", 128L << 20)));
+            Thread.sleep(200);
+            int before = store.getsOf("v");
+            for (int i = 0; i < 50; i++) { // another volume's status, written again and again
+                MayastorVolume w = read("w");
+                w.getStatus().setReason("pass " + i);
+                files.updateStatus(w);
+                Thread.sleep(10);
+            }
+            int reads = store.getsOf("v") - before;
+            assertTrue(reads <= 1, reads + " reads of v while only w changed");
+            statusSize(128L << 20, null); // v's own change: the call looks, and is answered
+            assertEquals(128L << 20, waiting.get(5, TimeUnit.SECONDS).getStatus().getSize());
+        } finally {
+            threads.shutdownNow();
+        }
+    }
+
     @Test
     void aGrowAskedForBeforeIsWaitedForNotAnsweredAtOnce() throws Exception {
         published("v");
@@ -432,8 +464,15 @@ class VolumesTest {
             return files.list(kind);
         }
 
+        final java.util.Map<String, java.util.concurrent.atomic.AtomicInteger> gets = new java.util.concurrent.ConcurrentHashMap<>();
+
+        int getsOf(String name) {
+            return gets.computeIfAbsent(name, n -> new java.util.concurrent.atomic.AtomicInteger()).get();
+        }
+
         @Override
         public <T extends CustomResource<?, ?>> Optional<T> get(Class<T> kind, String name) {
+            gets.computeIfAbsent(name, n -> new java.util.concurrent.atomic.AtomicInteger()).incrementAndGet();
             return files.get(kind, name);
         }
 
