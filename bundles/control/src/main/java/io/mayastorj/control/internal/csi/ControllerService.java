@@ -70,8 +70,14 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase i
      * written for Mayastor works unchanged), said once each, ignored. A key neither knows is a typo.
      */
     private static final Set<String> IGNORED = Set.of("nvmeCtrlLossTmo", "nvmeKeepAliveTmo", "nvmeIoTimeout", "nvmeNrIoQueues",
-            "stsAffinityGroup", "cloneFsIdAsVolumeId", "poolAffinityTopologyLabel", "poolHasTopologyKey",
-            "nodeAffinityTopologyLabel", "nodeHasTopologyKey", "nodeSpreadTopologyKey", "maxSnapshots", "fsId");
+            "stsAffinityGroup", "cloneFsIdAsVolumeId", "maxSnapshots", "fsId");
+    /**
+     * Mayastor's placement constraints, which this driver cannot honour: refused. Taken and ignored,
+     * a StorageClass that keeps replicas to labelled pools or spreads them over zones had them placed
+     * anywhere, one zone's loss taking every copy.
+     */
+    private static final Set<String> PLACEMENT = Set.of("poolAffinityTopologyLabel", "poolHasTopologyKey",
+            "nodeAffinityTopologyLabel", "nodeHasTopologyKey", "nodeSpreadTopologyKey");
     private static final Set<String> IGNORED_SAID = java.util.concurrent.ConcurrentHashMap.newKeySet();
     /** The volume's context beside its spec, kept with it: a retried create must ask for the same, and every answer gives the same. */
     static final String IO_TIMEOUT = "openebs.io/csi-io-timeout";
@@ -165,7 +171,10 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase i
     record Parameters(int replicas, String protocol, boolean thin, boolean local, Integer ioTimeout, String fsType) {
         static Parameters of(Map<String, String> p) {
             for (String key : p.keySet()) {
-                if (IGNORED.contains(key)) {
+                if (PLACEMENT.contains(key)) {
+                    throw MayastorException.invalidArgument("parameter '%s' (Mayastor's placement by topology) is not supported "
+                            + "by this driver: its replicas would not be placed as it asks; remove it from the StorageClass", key);
+                } else if (IGNORED.contains(key)) {
                     if (IGNORED_SAID.add(key)) {
                         LOG.log(Level.WARNING, "StorageClass parameter {0} (Mayastor''s) is not used by this driver; ignored", key);
                     }

@@ -62,6 +62,15 @@ class ControllerServiceTest {
                 "nvmeCtrlLossTmo", "1980", "stsAffinityGroup", "true", "cloneFsIdAsVolumeId", "true")));
     }
 
+    /** Review finding: Mayastor's placement constraints were taken and ignored: the replicas went anywhere. */
+    @Test
+    void mayastorsPlacementConstraintsAreRefused() {
+        MayastorException e = refused(() -> Parameters.of(Map.of("repl", "3", "nodeSpreadTopologyKey", "topology.kubernetes.io/zone")));
+        assertEquals(ErrorKind.INVALID_ARGUMENT, e.kind());
+        assertEquals("parameter 'nodeSpreadTopologyKey' (Mayastor's placement by topology) is not supported by this driver: "
+                + "its replicas would not be placed as it asks; remove it from the StorageClass", e.getMessage());
+    }
+
     @Test
     void sizesAreWholeBlocksWithinTheRange() {
         assertEquals(1L << 30, ControllerService.size(0, 0), "Mayastor's default");
