@@ -271,8 +271,15 @@ public final class NodeRegistry implements AutoCloseable {
         return list;
     }
 
-    /** Since when this registry's own link to the nodes' beats (NATS) may have been down; 0 while it is up. */
+    /** Whether this registry's own link to the nodes' beats (NATS) is down, and since when it may have been. */
+    private boolean linkDown;
     private long unheardSinceNanos;
+    /**
+     * How long a link that died without a reset goes unnoticed at most: NatsRegistry pings every 2 s
+     * and gives up after two unanswered. The outage is backdated no further (a last beat heard long
+     * before — every node cut off from NATS while this link stayed up — was silence of the nodes).
+     */
+    static final long LINK_LOSS_NOTICE_NANOS = TimeUnit.SECONDS.toNanos(10);
     /** The last beat heard over NATS, from any node, if {@code natsBeaten}. */
     private long lastNatsBeatNanos;
     private boolean natsBeaten;
@@ -284,8 +291,10 @@ public final class NodeRegistry implements AutoCloseable {
      * seconds later; counted from that moment, the beats lost before it were the nodes' silence.
      */
     public synchronized void beatsUnheard() {
-        if (unheardSinceNanos == 0) {
-            unheardSinceNanos = (natsBeaten ? lastNatsBeatNanos : clock.getAsLong()) | 1; // never 0
+        if (!linkDown) {
+            linkDown = true;
+            long now = clock.getAsLong();
+            unheardSinceNanos = natsBeaten ? Math.max(lastNatsBeatNanos, now - LINK_LOSS_NOTICE_NANOS) : now;
         }
     }
 
@@ -300,14 +309,14 @@ public final class NodeRegistry implements AutoCloseable {
      * replicas rebuilt.
      */
     public synchronized void beatsHeardAgain() {
-        if (unheardSinceNanos == 0) {
+        if (!linkDown) {
             return;
         }
         long since = unheardSinceNanos;
         long down = clock.getAsLong() - since;
-        unheardSinceNanos = 0;
+        linkDown = false;
         nodes.values().forEach(e -> {
-            if (e.overNats && e.lastSeenNanos < since) {
+            if (e.overNats && e.lastSeenNanos <= since) { // <=: the node whose beat was the link's last too
                 e.lastSeenNanos += down;
             }
         });
@@ -335,7 +344,7 @@ public final class NodeRegistry implements AutoCloseable {
             return Long.MAX_VALUE;
         }
         long now = clock.getAsLong();
-        if (unheardSinceNanos != 0 && e.overNats && e.lastSeenNanos < unheardSinceNanos) {
+        if (linkDown && e.overNats && e.lastSeenNanos <= unheardSinceNanos) {
             now = unheardSinceNanos; // while the link is down, its silence is not the node's
         }
         return TimeUnit.NANOSECONDS.toMillis(now - e.lastSeenNanos);
