@@ -477,8 +477,11 @@ public final class Volumes {
             }
             try {
                 synchronized (this) {
-                    if (watch.changes == seen) {
-                        wait(Math.max(1, Math.min(2000, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime()))));
+                    // woken by any watched volume's change: waits on until its own changed, or 2 s went
+                    long until = Math.min(deadline, System.nanoTime() + TimeUnit.SECONDS.toNanos(2));
+                    long left;
+                    while (watch.changes == seen && (left = until - System.nanoTime()) > 0) {
+                        wait(Math.max(1, TimeUnit.NANOSECONDS.toMillis(left)));
                     }
                 }
             } catch (InterruptedException e) {

@@ -234,12 +234,15 @@ class VolumesTest {
     void aWaitingCallReadsItsVolumeAgainOnlyWhenItChanges() throws Exception {
         published("v");
         published("w");
-        MayastorVolume v = read("v");
-        v.getSpec().setRequiredBytes(128L << 20); // a grow the operator has not done yet
-        files.update(v);
-        java.util.concurrent.ExecutorService threads = Executors.newSingleThreadExecutor();
+        for (String name : List.of("v", "w")) {
+            MayastorVolume g = read(name);
+            g.getSpec().setRequiredBytes(128L << 20); // a grow the operator has not done yet
+            files.update(g);
+        }
+        java.util.concurrent.ExecutorService threads = Executors.newFixedThreadPool(2);
         try {
             var waiting = threads.submit(() -> withDeadline(() -> volumes.grow("v", 128L << 20)));
+            threads.submit(() -> withDeadline(() -> volumes.grow("w", 128L << 20))); // w is waited for too
             Thread.sleep(200);
             int before = store.getsOf("v");
             for (int i = 0; i < 50; i++) { // another volume's status, written again and again
