@@ -85,6 +85,30 @@ public final class NexusRecords {
         }
     }
 
+    /**
+     * Drops the markers purges leave (one per deleted volume, kept in the stream for good otherwise)
+     * once they are 30 minutes old: a watcher long behind has had time to see them.
+     */
+    public void dropPurgeMarkers() throws IOException {
+        Connection connection = this.connection.get();
+        if (connection == null || connection.getStatus() != Connection.Status.CONNECTED) {
+            throw new IOException("not connected to NATS");
+        }
+        try {
+            if (connection.keyValueManagement().getBucketNames().contains(BUCKET)) {
+                connection.keyValue(BUCKET).purgeDeletes(io.nats.client.api.KeyValuePurgeOptions.builder()
+                        .deleteMarkersThreshold(java.time.Duration.ofMinutes(30)).build());
+            }
+        } catch (io.nats.client.JetStreamApiException | InterruptedException e) {
+            if (e instanceof InterruptedException) {
+                Thread.currentThread().interrupt();
+            }
+            throw new IOException("NATS JetStream: " + e.getMessage(), e);
+        } catch (IllegalStateException e) {
+            throw new IOException(e.getMessage(), e);
+        }
+    }
+
     static Record parse(byte[] text, long revision) throws IOException {
         Properties p = new Properties();
         p.load(new StringReader(new String(text, StandardCharsets.UTF_8)));

@@ -1326,6 +1326,23 @@ public final class VolumeOperator {
         return status;
     }
 
+    private boolean markersDropped;
+    private long markersDroppedNanos;
+
+    /** At most once an hour, the markers the deleted volumes' record purges left in the NATS bucket go. */
+    private void dropPurgeMarkers() {
+        if (records == null || markersDropped && System.nanoTime() - markersDroppedNanos < TimeUnit.HOURS.toNanos(1)) {
+            return;
+        }
+        try {
+            records.dropPurgeMarkers();
+            markersDropped = true;
+            markersDroppedNanos = System.nanoTime();
+        } catch (java.io.IOException e) {
+            LOG.log(Level.DEBUG, "the nexus records' purge markers stay until the next sweep: {0}", e.getMessage());
+        }
+    }
+
     /** Deleting: the nexus and every reachable replica go; replicas on nodes away are swept when they return. */
     private void tearDown(MayastorVolume msv, String uuid, String replicaName) {
         String name = msv.getMetadata().getName();
@@ -1390,6 +1407,7 @@ public final class VolumeOperator {
      * deleted (or left by a crash): destroyed. Only names this operator gives are touched.
      */
     public void sweep() {
+        dropPurgeMarkers();
         // the nodes first, then the volumes: a replica seen on a node was made for a volume that was in
         // the store before it, so it is in the list below unless that volume is gone
         World world = world();
