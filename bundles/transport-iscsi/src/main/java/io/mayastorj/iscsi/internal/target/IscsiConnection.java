@@ -80,7 +80,10 @@ final class IscsiConnection {
     private final ScsiCommands scsi;
     private final TaskManagement taskManagement;
 
-    IscsiConnection(IscsiTarget target, SocketChannel channel, Reactor reactor, BufferPool buffers) {
+    IscsiConnection(IscsiTarget target, SocketChannel channel, Reactor reactor, BufferPool buffers,
+                    java.net.InetAddress loginPeer) {
+        this.loginPeer = loginPeer;
+        this.countedLoggingIn = target != null; // a test's bare connection has no target to count it
         this.target = target;
         this.channel = channel;
         this.reactor = reactor;
@@ -239,12 +242,15 @@ final class IscsiConnection {
     /** When the connection came: its login must be done within {@link #loginDeadlineNanos}. */
     private long acceptedNanos;
     /** Counted in the target's {@code loggingIn} until it leaves the login phase (once). */
-    private boolean countedLoggingIn = true;
+    private boolean countedLoggingIn;
+
+    /** The address its login is counted under in the target. */
+    private final java.net.InetAddress loginPeer;
 
     private void loginEnded() {
         if (countedLoggingIn) {
             countedLoggingIn = false;
-            target.loggingIn.decrementAndGet();
+            target.loginEnded(loginPeer);
         }
     }
 
@@ -488,10 +494,26 @@ final class IscsiConnection {
         sender.postFlush();
     }
 
+    /** A Text Response too long for one PDU: the rest, sent as the initiator asks for it with {@link #textTtt}. */
+    private byte[] textPending;
+    private int textSent;
+    private int textTtt = Bhs.RESERVED_TAG;
+
     private void textRequest(ByteBuffer req) {
         if (!Bhs.immediate(req) && !sequence.acceptCmdSn(req)) {
             return;
         }
+        int ttt = req.getInt(Bhs.TTT);
+        if (ttt != Bhs.RESERVED_TAG) {
+            if (textPending == null || ttt != textTtt) {
+                logOnce("text-ttt", "a Text Request continuing no response of ours: rejected");
+                reject(0x09, req);
+                return;
+            }
+            sendText(req.getInt(Bhs.ITT)); // the initiator asks for the next part
+            return;
+        }
+        textPending = null; // a new request ends one still in parts (RFC 7143 §11.10.4)
         Map<String, String> keys;
         try {
             keys = TextParameters.parse(text.array(), text.limit());
@@ -522,12 +544,35 @@ final class IscsiConnection {
         byte[] data = new byte[head.length + tailBytes.length];
         System.arraycopy(head, 0, data, 0, head.length);
         System.arraycopy(tailBytes, 0, data, head.length, tailBytes.length);
-        ByteBuffer rsp = sender.newHeader(Bhs.TEXT_RESPONSE, data.length);
-        rsp.put(1, (byte) Bhs.FINAL);
-        rsp.putInt(Bhs.ITT, req.getInt(Bhs.ITT));
-        rsp.putInt(Bhs.TTT, Bhs.RESERVED_TAG);
+        textPending = data;
+        textSent = 0;
+        sendText(req.getInt(Bhs.ITT));
+    }
+
+    /**
+     * The next part of the pending Text Response, at most the initiator's MaxRecvDataSegmentLength:
+     * in one PDU, a SendTargets answer of many targets was longer than the initiator would take
+     * (about 80 targets at its default 8 KiB), and discovery failed. Parts but the last carry the C
+     * bit and a TTT the initiator's empty Text Request names to ask for the next.
+     */
+    private void sendText(int itt) {
+        byte[] data = textPending;
+        int limit = session.params != null ? session.params.initiatorMaxRecvDataSegment() : 8192;
+        int n = Math.min(limit, data.length - textSent);
+        boolean last = textSent + n == data.length;
+        ByteBuffer rsp = sender.newHeader(Bhs.TEXT_RESPONSE, n);
+        rsp.put(1, (byte) (last ? Bhs.FINAL : Bhs.CONTINUE));
+        rsp.putInt(Bhs.ITT, itt);
+        if (last) {
+            textPending = null;
+            textTtt = Bhs.RESERVED_TAG;
+        } else {
+            textTtt = sequence.nextTtt();
+        }
+        rsp.putInt(Bhs.TTT, textTtt);
         sequence.numbers(rsp, true);
-        sender.send(rsp, ByteBuffer.wrap(data));
+        sender.send(rsp, ByteBuffer.wrap(data, textSent, n));
+        textSent += n;
         sender.postFlush();
     }
 

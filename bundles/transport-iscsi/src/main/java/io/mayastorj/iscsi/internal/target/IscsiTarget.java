@@ -177,16 +177,45 @@ public final class IscsiTarget implements Transport {
      * before it said who it is, and a client opening them without end ran the node out of memory.
      */
     final java.util.concurrent.atomic.AtomicInteger loggingIn = new java.util.concurrent.atomic.AtomicInteger();
-    static final int MAX_LOGINS = 64;
+    static final int MAX_LOGINS = 128;
+    /** ... and at most this many from one address: one client holding the cap locked every initiator out. */
+    static final int MAX_LOGINS_PER_PEER = 16;
+    private final Map<InetAddress, Integer> loggingInFrom = new ConcurrentHashMap<>();
     private final java.util.concurrent.atomic.AtomicBoolean loginsFullSaid = new java.util.concurrent.atomic.AtomicBoolean();
 
-    private void serve(SocketChannel socket, Reactor reactor) {
-        if (loggingIn.incrementAndGet() > MAX_LOGINS) {
-            loggingIn.decrementAndGet();
+    /** Counts a connection that begins its login; false (counting nothing) past either cap. */
+    private boolean loginBegins(InetAddress peer) {
+        int fromPeer = loggingInFrom.merge(peer, 1, Integer::sum);
+        int all = loggingIn.incrementAndGet();
+        if (fromPeer > MAX_LOGINS_PER_PEER || all > MAX_LOGINS) {
+            loginEnded(peer);
             if (loginsFullSaid.compareAndSet(false, true)) {
-                LOG.log(Level.WARNING, "{0} connections are logging in already: new ones are closed until they are fewer",
-                        MAX_LOGINS);
+                LOG.log(Level.WARNING, "{0} connections are logging in already ({1} from {2} at most): new ones are closed "
+                        + "until they are fewer", MAX_LOGINS, MAX_LOGINS_PER_PEER, peer.getHostAddress());
             }
+            return false;
+        }
+        loginsFullSaid.set(false);
+        return true;
+    }
+
+    /** A connection counted by {@link #loginBegins} left its login phase (logged in, or closed). */
+    void loginEnded(InetAddress peer) {
+        loggingIn.decrementAndGet();
+        loggingInFrom.computeIfPresent(peer, (a, n) -> n <= 1 ? null : n - 1);
+    }
+
+    private static InetAddress peerOf(SocketChannel socket) {
+        try {
+            return ((InetSocketAddress) socket.getRemoteAddress()).getAddress();
+        } catch (IOException | RuntimeException e) {
+            return InetAddress.getLoopbackAddress(); // gone already: it is closed soon anyway
+        }
+    }
+
+    private void serve(SocketChannel socket, Reactor reactor) {
+        InetAddress peer = peerOf(socket);
+        if (!loginBegins(peer)) {
             try {
                 socket.close();
             } catch (IOException ignored) {
@@ -194,12 +223,11 @@ public final class IscsiTarget implements Transport {
             }
             return;
         }
-        loginsFullSaid.set(false);
         IscsiConnection connection;
         try {
-            connection = new IscsiConnection(this, socket, reactor, buffers);
+            connection = new IscsiConnection(this, socket, reactor, buffers, peer);
         } catch (RuntimeException | OutOfMemoryError e) {
-            loggingIn.decrementAndGet();
+            loginEnded(peer);
             LOG.log(Level.WARNING, "cannot serve a new iSCSI connection: {0}", e.toString());
             try {
                 socket.close();
@@ -463,15 +491,18 @@ public final class IscsiTarget implements Transport {
     }
 
     /**
-     * TARGET COLD RESET: every other session of the LUN goes, its tasks aborted first; completes once
-     * none of them is at the bdev (the reset is answered then, and its own session goes after).
+     * TARGET COLD RESET: every other session of the LUN goes at once; completes once none of their
+     * tasks is at the bdev (the reset is answered then, and its own session goes after).
      */
     CompletableFuture<Void> coldReset(BlockDevice device, IscsiConnection requester) {
         reservations(device).resetSpc2();
         List<CompletableFuture<Void>> ends = new ArrayList<>();
         for (IscsiConnection c : connections) {
             if (c != requester && c.serves(device)) {
-                ends.add(c.abortAllTasks().whenComplete((done, failed) -> c.reactor().execute(() -> c.close("target cold reset"))));
+                // closed at once (aborted and left open, it ran a write that came meanwhile, after the answer);
+                // its tasks at the bdev are waited for
+                c.reactor().execute(() -> c.close("target cold reset"));
+                ends.add(c.drained());
             } else if (c != requester && c.copiesRunning.get() > 0) {
                 ends.add(c.abortCopiesInto(device));
             }

@@ -97,24 +97,27 @@ class HostileInputTest {
         }
     }
 
-    /** ... and at most {@link IscsiTarget#MAX_LOGINS} connections may be logging in at once: the next is closed at once. */
+    /**
+     * ... and at most {@link IscsiTarget#MAX_LOGINS_PER_PEER} connections from one address may be logging in
+     * at once (of {@link IscsiTarget#MAX_LOGINS} in all): the next is closed at once.
+     */
     @Test
     void connectionsNotLoggedInAreCapped() throws Exception {
         List<RawInitiator> idle = new java.util.ArrayList<>();
         try {
-            for (int i = 0; i < IscsiTarget.MAX_LOGINS; i++) {
+            for (int i = 0; i < IscsiTarget.MAX_LOGINS_PER_PEER; i++) {
                 idle.add(connect());
             }
-            for (int i = 0; i < 500 && fx.target.loggingIn.get() < IscsiTarget.MAX_LOGINS; i++) {
+            for (int i = 0; i < 500 && fx.target.loggingIn.get() < IscsiTarget.MAX_LOGINS_PER_PEER; i++) {
                 Thread.sleep(10);
             }
-            assertEquals(IscsiTarget.MAX_LOGINS, fx.target.loggingIn.get());
+            assertEquals(IscsiTarget.MAX_LOGINS_PER_PEER, fx.target.loggingIn.get());
             try (RawInitiator extra = connect()) {
                 extra.socket.setSoTimeout(5000);
                 assertEquals(-1, extra.socket.getInputStream().read(), "closed by the target");
             }
             idle.remove(0).close();
-            for (int i = 0; i < 500 && fx.target.loggingIn.get() >= IscsiTarget.MAX_LOGINS; i++) {
+            for (int i = 0; i < 500 && fx.target.loggingIn.get() >= IscsiTarget.MAX_LOGINS_PER_PEER; i++) {
                 Thread.sleep(10);
             }
             try (RawInitiator next = connect()) {

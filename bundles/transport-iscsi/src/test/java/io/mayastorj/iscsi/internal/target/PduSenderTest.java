@@ -30,7 +30,7 @@ class PduSenderTest {
              SocketChannel client = SocketChannel.open(server.getLocalAddress());
              SocketChannel peer = server.accept()) {
             Reactor reactor = reactors.reactors().get(0);
-            IscsiConnection connection = new IscsiConnection(null, client, reactor, null);
+            IscsiConnection connection = new IscsiConnection(null, client, reactor, null, null);
             PduSender sender = new PduSender(connection, client, reactor);
             int pdus = 100;
             int dataLength = 512;
