@@ -27,6 +27,18 @@ final class ProbeServer implements AutoCloseable {
         void write(OutputStream out) throws IOException;
     }
 
+    static {
+        // the JDK's server reads a request's line and headers on an executor thread, with no deadline by
+        // default: one client that sent half a request held that thread, and kubelet's probes behind it
+        // failed until the node was restarted. Seconds; set before the server's classes read it.
+        if (System.getProperty("sun.net.httpserver.maxReqTime") == null) {
+            System.setProperty("sun.net.httpserver.maxReqTime", "5");
+        }
+    }
+
+    /** Threads answering probes: a few slow clients (each cut off after 5 s) do not hold them all. */
+    private static final int PROBE_THREADS = 4;
+
     private final HttpServer server;
     private final ExecutorService executor;
     /**
@@ -43,12 +55,12 @@ final class ProbeServer implements AutoCloseable {
             throw new IOException("cannot serve HTTP on " + address.getHostString() + ":" + address.getPort() + ": "
                     + e.getMessage(), e);
         }
-        executor = Executors.newSingleThreadExecutor(r -> {
+        executor = Executors.newFixedThreadPool(PROBE_THREADS, r -> {
             Thread t = new Thread(r, "http-probes");
             t.setDaemon(true);
             return t;
         });
-        server.setExecutor(executor); // probes are rare and quick: one thread answers them in turn
+        server.setExecutor(executor); // probes are rare and quick
         pages = new ThreadPoolExecutor(1, 1, 0, TimeUnit.SECONDS, new ArrayBlockingQueue<>(4), r -> {
             Thread t = new Thread(r, "http-metrics");
             t.setDaemon(true);

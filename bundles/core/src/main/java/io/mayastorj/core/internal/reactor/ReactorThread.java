@@ -64,6 +64,8 @@ public final class ReactorThread extends Thread implements Reactor {
     private final AtomicBoolean sleeping = new AtomicBoolean();
     private final PriorityQueue<TimerTask> timers = new PriorityQueue<>();
     private Poller[] pollers = new Poller[0];
+    /** Pollers whose prepareToSleep threw, said once each; on the reactor thread. */
+    private final java.util.Set<Poller> failedPollers = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
     private volatile boolean running = true;
     /** The loop has ended: tasks posted from now on run on the poster's thread. */
     private volatile boolean finished;
@@ -77,7 +79,8 @@ public final class ReactorThread extends Thread implements Reactor {
 
     private final class TimerTask implements Timer, Comparable<TimerTask>, Runnable {
         final long deadline;
-        final Runnable task;
+        /** Null once cancelled: the entry stays in the heap until its deadline, what it would run does not. */
+        volatile Runnable task;
         volatile boolean cancelled;
 
         TimerTask(long deadline, Runnable task) {
@@ -88,6 +91,9 @@ public final class ReactorThread extends Thread implements Reactor {
         @Override
         public void cancel() {
             cancelled = true;
+            // a connection's 40 s connect deadline, cancelled when it connects or closes, kept the connection
+            // and its buffers reachable until then: connect-and-close churn grew the heap with them
+            task = null;
         }
 
         @Override
@@ -134,6 +140,7 @@ public final class ReactorThread extends Thread implements Reactor {
             throw new IllegalStateException("removePoller must be called on " + getName());
         }
         pollers = java.util.Arrays.stream(pollers).filter(p -> p != poller).toArray(Poller[]::new);
+        failedPollers.remove(poller);
     }
 
     @Override
@@ -266,7 +273,17 @@ public final class ReactorThread extends Thread implements Reactor {
     private long pollersReadyToSleep(long timeoutMillis) {
         long limit = timeoutMillis;
         for (Poller poller : pollers) {
-            long mine = poller.prepareToSleep(); // every poller arms its wake-up, even after one says no
+            long mine;
+            try {
+                mine = poller.prepareToSleep(); // every poller arms its wake-up, even after one says no
+            } catch (Throwable t) {
+                // its wake-up is not armed: the reactor looks again within 100 ms (a throw out of here ended the
+                // turn, every turn — a spinning reactor and an error line per turn)
+                if (failedPollers.add(poller)) {
+                    LOG.log(Level.ERROR, getName() + ": a poller failed to prepare for sleep; it is looked at every 100 ms", t);
+                }
+                mine = 100;
+            }
             if (mine < 0) {
                 limit = -1;
             } else if (mine > 0 && limit >= 0) {
@@ -318,7 +335,9 @@ public final class ReactorThread extends Thread implements Reactor {
         // the tasks posted so far, not those they post: a chain that posts its next step (a rebuild's or an
         // EXTENDED COPY's copy over a device that answers at once) held the reactor — its sockets, pollers and
         // timers (NVMe/TCP keep-alive checks) — for the whole copy
-        long budget = tasks.size() + (overflow.isEmpty() ? 0 : overflow.size());
+        // (the overflow's share is bounded, not counted: ConcurrentLinkedQueue.size() walks the whole queue, and
+        // under overload this ran before every ready key — the reactor slowed down exactly when behind)
+        long budget = tasks.size() + (overflow.isEmpty() ? 0 : TASK_RING);
         Runnable task;
         long run = 0;
         while (run < budget && ((task = tasks.poll()) != null || (task = overflow.poll()) != null)) {
@@ -347,8 +366,12 @@ public final class ReactorThread extends Thread implements Reactor {
                 return Math.max(1, TimeUnit.NANOSECONDS.toMillis(wait + 999_999));
             }
             timers.poll();
+            Runnable task = next.task;
+            if (task == null) {
+                continue; // cancelled meanwhile
+            }
             try {
-                next.task.run();
+                task.run();
             } catch (Throwable t) {
                 LOG.log(Level.ERROR, getName() + ": timer task failed", t);
             }

@@ -80,6 +80,12 @@ public final class TcpServer<C extends TcpConnection> implements AutoCloseable {
     private final ConnectionFactory<C> factory;
     private final Map<String, Export> exports = new ConcurrentHashMap<>();
     private final Set<C> connections = ConcurrentHashMap.newKeySet();
+    /**
+     * Connections served at once, at most: each is a thread and its buffers, made before the client
+     * says who it is, and a client opening them without end ran the node out of threads and direct memory.
+     */
+    static final int MAX_CONNECTIONS = 512;
+    private boolean fullSaid; // on the acceptor thread
     private final Thread acceptor;
     private volatile boolean closing;
 
@@ -119,6 +125,16 @@ public final class TcpServer<C extends TcpConnection> implements AutoCloseable {
         while (!closing) {
             try {
                 SocketChannel channel = listener.accept();
+                if (connections.size() >= MAX_CONNECTIONS) {
+                    if (!fullSaid) {
+                        fullSaid = true;
+                        LOG.log(Level.WARNING, "{0}: {1} connections are served already: new ones are closed until they are "
+                                + "fewer", protocol, MAX_CONNECTIONS);
+                    }
+                    channel.close();
+                    continue;
+                }
+                fullSaid = false;
                 C c = null;
                 try {
                     channel.setOption(StandardSocketOptions.TCP_NODELAY, true);

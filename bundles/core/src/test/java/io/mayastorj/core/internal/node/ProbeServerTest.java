@@ -21,6 +21,29 @@ class ProbeServerTest {
     }
 
     /**
+     * Review finding: the JDK's server reads a request's headers on its executor's one thread with no
+     * deadline: a client that sent half a request (slowloris) held every probe behind it, and kubelet
+     * restarted a healthy node. Probes are answered meanwhile, and the half request is cut off.
+     */
+    @Test
+    void aHalfSentRequestHoldsNoProbe() throws Exception {
+        ProbeServer server = new ProbeServer(new InetSocketAddress("127.0.0.1", 0), List::of, List::of, "text/plain",
+                out -> out.write("m 1\n".getBytes()));
+        HttpClient client = HttpClient.newHttpClient();
+        try (java.net.Socket slow = new java.net.Socket("127.0.0.1", server.port())) {
+            slow.getOutputStream().write("GET /healthz HTTP/1.1\r\nHost: x\r\n".getBytes()); // and never the rest
+            slow.getOutputStream().flush();
+            Thread.sleep(300);
+            HttpResponse<String> r = client.send(get(server.port(), "/healthz", 2), HttpResponse.BodyHandlers.ofString());
+            assertEquals(200, r.statusCode());
+            slow.setSoTimeout(15_000);
+            assertEquals(-1, slow.getInputStream().read(), "the half request is cut off");
+        } finally {
+            server.close();
+        }
+    }
+
+    /**
      * Review finding: one thread answered probes and metrics in turn, so a scrape waiting for a
      * metrics source (a pool's lock, held through the zeroing of a large pool's create) held every
      * probe behind it past kubelet's one-second timeout: the node was restarted mid-I/O.

@@ -232,6 +232,50 @@ class ReactorGroupImplTest {
         assertTrue(after.get(5, TimeUnit.SECONDS));
     }
 
+    /**
+     * Review finding: a poller whose prepareToSleep threw ended every turn of the loop before its
+     * sleep: a reactor with nothing to do spun at 100% and logged an error line per turn. It is looked
+     * at every 100 ms instead, and said once.
+     */
+    @Test
+    void aPollerThatFailsToPrepareForSleepDoesNotSpinTheReactor() throws Exception {
+        ReactorThread reactor = (ReactorThread) group.reactors().get(0);
+        java.util.concurrent.atomic.AtomicInteger prepared = new java.util.concurrent.atomic.AtomicInteger();
+        ReactorThread.Poller broken = new ReactorThread.Poller() {
+            @Override
+            public boolean poll() {
+                return false;
+            }
+
+            @Override
+            public long prepareToSleep() {
+                prepared.incrementAndGet();
+                throw new java.nio.channels.CancelledKeyException();
+            }
+
+            @Override
+            public void close() {
+            }
+        };
+        CompletableFuture<Void> added = new CompletableFuture<>();
+        reactor.execute(() -> {
+            reactor.addPoller(broken);
+            added.complete(null);
+        });
+        added.get(5, TimeUnit.SECONDS);
+        Thread.sleep(200);
+        int before = prepared.get();
+        Thread.sleep(1000);
+        int turns = prepared.get() - before;
+        assertTrue(turns <= 15, turns + " turns in a second: the reactor spins");
+        CompletableFuture<Void> removed = new CompletableFuture<>();
+        reactor.execute(() -> {
+            reactor.removePoller(broken);
+            removed.complete(null);
+        });
+        removed.get(5, TimeUnit.SECONDS);
+    }
+
     @Test
     void aBadReactorCountIsRefused() {
         assertEquals("reactors=0: expected 1..64",

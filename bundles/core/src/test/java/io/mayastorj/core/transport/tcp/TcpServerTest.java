@@ -109,6 +109,36 @@ class TcpServerTest {
     }
 
     /**
+     * Review finding: every accepted connection got a thread and its buffers before it said anything, and
+     * a client opening them without end ran the node out of threads and direct memory. Past
+     * {@link TcpServer#MAX_CONNECTIONS} a new one is closed at once; once one ends, the next is served.
+     */
+    @Test
+    void connectionsPastTheCapAreClosedAtOnce() throws Exception {
+        server.export(m0, ShareOptions.DEFAULT);
+        java.util.List<Socket> held = new java.util.ArrayList<>();
+        try {
+            for (int i = 0; i < TcpServer.MAX_CONNECTIONS; i++) {
+                held.add(new Socket("127.0.0.1", server.address().getPort()));
+            }
+            awaitConnections(TcpServer.MAX_CONNECTIONS);
+            try (Socket extra = new Socket("127.0.0.1", server.address().getPort())) {
+                extra.setSoTimeout(5000);
+                assertEquals(-1, extra.getInputStream().read(), "closed by the server");
+            }
+            held.remove(0).close();
+            awaitConnections(TcpServer.MAX_CONNECTIONS - 1);
+            try (Socket next = connect("m0")) {
+                assertEquals("ok", answer(next), "one gone, a client is served again");
+            }
+        } finally {
+            for (Socket s : held) {
+                s.close();
+            }
+        }
+    }
+
+    /**
      * Review finding: a connection that could not be made for want of memory (its direct buffers, its
      * thread) threw an Error out of the accepting thread, and the transport accepted no client again.
      */
