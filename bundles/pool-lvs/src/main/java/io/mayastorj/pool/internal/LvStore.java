@@ -396,37 +396,77 @@ public final class LvStore {
     /**
      * Destroys a replica: marks it destroying (committed), zeroes its clusters, then removes it
      * (committed). A crash in between is finished at the next import. The caller has closed it.
+     *
+     * <p>The zeroing runs on the caller's thread, between two steps on the pool thread: on the pool
+     * thread, a large thick replica on a disk without a fast write-zeroes held every other replica's
+     * thin allocations and the pool's flushes for as long as it took (minutes to hours). Its clusters
+     * stay allocated until the removal is committed, so nothing reuses them meanwhile.
      */
     void destroyReplica(UUID replicaUuid) {
-        call(() -> {
-            Replica replica;
+        Replica replica = call(() -> {
+            Replica r;
             boolean resumed;
             synchronized (lock) {
                 if (state == PoolState.FAULTED) {
                     throw MayastorException.failedPrecondition("pool %s is faulted: %s", name, reason);
                 }
-                replica = replicas.get(replicaUuid);
+                r = replicas.get(replicaUuid);
                 // a destroy whose second half failed (its zeroing: a device error or timeout) is resumed by the
                 // next: the replica is no longer listed, and a retry once answered NOT_FOUND with it still there
-                resumed = replica != null && replica.destroying;
+                resumed = r != null && r.destroying;
                 if (!resumed) {
-                    replica = replica(replicaUuid);
-                    replica.destroying = true;
-                    pages.markDirty(replica.descriptorPage);
+                    r = replica(replicaUuid);
+                    r.destroying = true;
+                    pages.markDirty(r.descriptorPage);
                 }
+                if (r.finishing) {
+                    throw MayastorException.unavailable("replica %s of pool %s is being destroyed already", replicaUuid, name);
+                }
+                r.finishing = true; // one destroy zeroes and removes it at a time
             }
             if (!resumed) {
                 committer.commitNow();
             }
-            finishDestroy(replica);
-            LOG.log(Level.INFO, "pool {0}: destroyed replica {1}", name, replicaUuid);
-            return null;
+            return r;
         });
+        try {
+            replica.close();
+            List<Integer> clusters = destroyedClusters(replica);
+            List<Integer> zeroed = new ArrayList<>(clusters);
+            synchronized (lock) {
+                zeroed.addAll(allocator.pendingOf(replica));
+            }
+            try {
+                deviceIo.zeroClusters(layout, zeroed);
+            } catch (IOException e) {
+                throw MayastorException.internal("pool %s: zeroing replica %s failed: %s", name, replicaUuid, e.getMessage());
+            }
+            call(() -> {
+                removeDestroyed(replica, clusters);
+                return null;
+            });
+        } finally {
+            synchronized (lock) {
+                replica.finishing = false;
+            }
+        }
+        LOG.log(Level.INFO, "pool {0}: destroyed replica {1}", name, replicaUuid);
     }
 
-    /** A destroy's second half (also resumed at import): zeroes the clusters, commits the removal, frees them. */
+    /** A destroy's second half at import: zeroes the clusters, commits the removal, frees them. */
     void finishDestroy(Replica replica) throws IOException {
         replica.close();
+        List<Integer> clusters = destroyedClusters(replica);
+        List<Integer> zeroed = new ArrayList<>(clusters);
+        synchronized (lock) {
+            zeroed.addAll(allocator.pendingOf(replica));
+        }
+        deviceIo.zeroClusters(layout, zeroed);
+        removeDestroyed(replica, clusters);
+    }
+
+    /** The data clusters a replica being destroyed maps. */
+    private List<Integer> destroyedClusters(Replica replica) {
         List<Integer> clusters = new ArrayList<>();
         synchronized (lock) {
             for (int i = 0; i < replica.mapPageCount(); i++) {
@@ -437,12 +477,15 @@ public final class LvStore {
                 }
             }
         }
-        List<Integer> zeroed = new ArrayList<>(clusters);
+        return clusters;
+    }
+
+    /** On the pool thread, its clusters zeroed: the replica's removal is committed, then its clusters are free. */
+    private void removeDestroyed(Replica replica, List<Integer> clusters) throws IOException {
         synchronized (lock) {
-            zeroed.addAll(allocator.pendingOf(replica));
-        }
-        deviceIo.zeroClusters(layout, zeroed);
-        synchronized (lock) {
+            if (replicas.get(replica.uuid()) != replica) {
+                return; // removed already (a retry's first half ran after this one's)
+            }
             replicas.remove(replica.uuid());
             for (int page : replica.mapPageNumbers) {
                 if (page >= 0) {

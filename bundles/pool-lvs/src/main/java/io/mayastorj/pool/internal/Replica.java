@@ -48,6 +48,8 @@ final class Replica extends BlockDeviceBase {
     long sizeBytes;
     int allocatedClusters;
     boolean destroying;
+    /** A destroy is zeroing and removing it (under the pool's lock): a second one is refused meanwhile. */
+    boolean finishing;
 
     /** map[i][j]: data cluster + 1 of replica cluster i * ENTRIES + j (0: none); pages appear on demand. */
     private volatile int[][] map;

@@ -162,12 +162,45 @@ final class GatedDevice implements BlockDevice {
             return;
         }
         largestZeroes.accumulateAndGet(blocks, Math::max);
+        CountDownLatch zg = zeroesGate;
+        if (zg != null) {
+            zeroesHeld.countDown();
+            Thread.ofPlatform().daemon().start(() -> {
+                try {
+                    zg.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                device.writeZeroes(lba, blocks, done, context);
+            });
+            return;
+        }
         io.mayastorj.core.bdev.IoStatus fail = failZeroes;
         if (fail != null) {
             done.ioDone(fail, context);
             return;
         }
         device.writeZeroes(lba, blocks, done, context);
+    }
+
+    private volatile CountDownLatch zeroesGate;
+    private final CountDownLatch zeroesHeld = new CountDownLatch(1);
+
+    /** Keeps every write-zeroes waiting until {@link #releaseZeroes()}: a slow zeroing. */
+    void holdZeroes() {
+        zeroesGate = new CountDownLatch(1);
+    }
+
+    boolean awaitZeroesHeld(long seconds) throws InterruptedException {
+        return zeroesHeld.await(seconds, java.util.concurrent.TimeUnit.SECONDS);
+    }
+
+    void releaseZeroes() {
+        CountDownLatch g = zeroesGate;
+        zeroesGate = null;
+        if (g != null) {
+            g.countDown();
+        }
     }
 
     /** The most blocks one write-zeroes request asked for. */

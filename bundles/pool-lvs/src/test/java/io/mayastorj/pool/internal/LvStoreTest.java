@@ -419,6 +419,44 @@ class LvStoreTest {
     }
 
     /**
+     * Stop 43's weak item: a destroy zeroed the replica's clusters on the pool thread, so a large
+     * thick replica on a disk without a fast write-zeroes held every other replica's thin allocations
+     * and flushes for as long as that took. It zeroes on the caller's thread now; the clusters stay
+     * the destroyed replica's until its removal is committed.
+     */
+    @Test
+    void aDestroysZeroingHoldsNoOtherReplicasAllocation() throws Exception {
+        GatedDevice gated = new GatedDevice(fx.device);
+        pool = LvStore.create("p0", POOL, gated, MIB, fx.buffers);
+        pool.createReplica(R1, "thick", 8L * MIB, false, "");
+        Replica thin = pool.createReplica(R2, "thin", 8L * MIB, true, "");
+        gated.holdZeroes();
+        var threads = java.util.concurrent.Executors.newCachedThreadPool();
+        try {
+            LvStore p = pool;
+            var destroyed = threads.submit(() -> {
+                p.destroyReplica(R1);
+                return null;
+            });
+            assertTrue(gated.awaitZeroesHeld(10), "the destroy is zeroing");
+            var written = threads.submit(() -> {
+                fx.writeStamped(thin, 0, 8, 1, 1); // a new cluster for the thin replica, committed by the pool thread
+                return BlockingIo.flush(thin, T);
+            });
+            assertEquals(IoStatus.SUCCESS, written.get(5, java.util.concurrent.TimeUnit.SECONDS),
+                    "the thin replica's allocation went on while the destroy zeroed");
+            assertEquals(List.of(R1, R2).size(), pool.replicas().size() + 1, "R1 is not listed while it is destroyed");
+            gated.releaseZeroes();
+            destroyed.get(10, java.util.concurrent.TimeUnit.SECONDS);
+        } finally {
+            gated.releaseZeroes();
+            threads.shutdownNow();
+        }
+        reimport();
+        assertEquals(List.of(R2), pool.replicas().stream().map(Replica::uuid).toList());
+    }
+
+    /**
      * Review finding: a batch of metadata page writes that timed out faulted the pool, and the export
      * then gave the batch's buffer back to the shared pool while the device could still read it: another
      * I/O's data would be written over the pool's metadata pages. It goes back once the writes are done.
