@@ -53,6 +53,8 @@ final class PluginWatcher implements AutoCloseable {
     private final Map<Path, Seen> deployed = new HashMap<>();
     private final Map<Path, Bundle> bundles = new HashMap<>();
     private final Map<Path, String> configured = new HashMap<>();
+    /** What each .cfg last set: a file touched or saved unchanged sets nothing (an update restarts its component). */
+    private final Map<Path, Map<String, Object>> applied = new HashMap<>();
     /** Jars seen unreadable (a copy under way), as they were when seen: logged once per version. */
     private final Map<Path, Seen> incomplete = new HashMap<>();
     /** Plugins installed that failed to start, with why (logged again only when that changes). */
@@ -246,9 +248,13 @@ final class PluginWatcher implements AutoCloseable {
         }
         Hashtable<String, Object> properties = new Hashtable<>();
         file.stringPropertyNames().forEach(k -> properties.put(k, file.getProperty(k).strip()));
+        if (properties.equals(applied.get(cfg)) && pid.equals(configured.get(cfg))) {
+            return; // its time changed, not what it says (touch, an editor's save, a ConfigMap's link swapped)
+        }
         try {
             configurations.update(pid, properties);
             configured.put(cfg, pid);
+            applied.put(cfg, new HashMap<>(properties));
             LOG.log(Level.INFO, "configuration {0} set from {1}: {2}", new Object[] {pid, name, new TreeMap<>(properties)});
         } catch (Exception e) {
             LOG.log(Level.WARNING, "{0}: configuration {1} could not be set: {2}", new Object[] {name, pid, e.getMessage()});
@@ -257,6 +263,7 @@ final class PluginWatcher implements AutoCloseable {
 
     private void unconfigure(Path cfg) {
         String pid = configured.remove(cfg);
+        applied.remove(cfg);
         deployed.remove(cfg);
         try {
             configurations.delete(pid);

@@ -180,6 +180,16 @@ class PluginHotDeployTest {
             read = run("qemu-io", "-f", "raw", "-c", "read -P 0x5a 1M 2M", movedUri);
             assertFalse(read.contains("Pattern verification failed"), read);
 
+            // the same settings saved again (an editor's save, a touch): nothing is set, so the transport does
+            // not restart and drop its clients (review finding: every change of the file's time restarted it)
+            long sets = node.output().lines().filter(l -> l.contains("configuration io.mayastorj.nbd set from")).count();
+            Path cfg = plugins.resolve("io.mayastorj.nbd.cfg");
+            Files.writeString(cfg, "nbd.port = " + moved + "\n");
+            Files.setLastModifiedTime(cfg, java.nio.file.attribute.FileTime.fromMillis(System.currentTimeMillis() + 5000));
+            Thread.sleep(3500); // the watcher looks every second and acts once a file stayed the same for a look
+            assertEquals(sets, node.output().lines().filter(l -> l.contains("configuration io.mayastorj.nbd set from")).count(),
+                    node.output());
+
             // settings it cannot start with (its port taken): the share says why, and sharing again changes nothing
             try (java.net.ServerSocket taken = new java.net.ServerSocket(0, 1, java.net.InetAddress.getByName("127.0.0.1"))) {
                 Files.writeString(plugins.resolve("io.mayastorj.nbd.cfg"), "nbd.port = " + taken.getLocalPort() + "\n");
