@@ -399,8 +399,11 @@ public final class LvStore {
      *
      * <p>The zeroing runs on the caller's thread, between two steps on the pool thread: on the pool
      * thread, a large thick replica on a disk without a fast write-zeroes held every other replica's
-     * thin allocations and the pool's flushes for as long as it took (minutes to hours). Its clusters
-     * stay allocated until the removal is committed, so nothing reuses them meanwhile.
+     * thin allocations and the pool's flushes for as long as it took (minutes to hours). The clusters
+     * it maps stay allocated until the removal is committed, so nothing reuses them meanwhile; those
+     * its unmaps gave back are left to the allocator's own zeroing (commits go on meanwhile, and one
+     * frees them once zeroed — zeroed here too, they were wiped again after another replica took
+     * them). An export waits for the zeroing, which stops within a step once the export began.
      */
     void destroyReplica(UUID replicaUuid) {
         Replica replica = call(() -> {
@@ -419,41 +422,53 @@ public final class LvStore {
                     r.destroying = true;
                     pages.markDirty(r.descriptorPage);
                 }
-                if (r.finishing) {
-                    throw MayastorException.unavailable("replica %s of pool %s is being destroyed already", replicaUuid, name);
-                }
-                r.finishing = true; // one destroy zeroes and removes it at a time
             }
             if (!resumed) {
                 committer.commitNow();
             }
             return r;
         });
+        synchronized (lock) { // here, not on the pool thread: a caller interrupted there would leave the marks set
+            if (exporting || closed) {
+                throw MayastorException.unavailable("pool %s is being exported or destroyed", name);
+            }
+            if (replica.finishing) {
+                throw MayastorException.unavailable("replica %s of pool %s is being destroyed already", replicaUuid, name);
+            }
+            replica.finishing = true; // one destroy zeroes and removes it at a time
+            destroysZeroing++;
+        }
         try {
             replica.close();
             List<Integer> clusters = destroyedClusters(replica);
-            List<Integer> zeroed = new ArrayList<>(clusters);
-            synchronized (lock) {
-                zeroed.addAll(allocator.pendingOf(replica));
-            }
             try {
-                deviceIo.zeroClusters(layout, zeroed);
+                deviceIo.zeroClusters(layout, clusters, () -> {
+                    synchronized (lock) {
+                        return exporting || closed;
+                    }
+                });
             } catch (IOException e) {
-                throw MayastorException.internal("pool %s: zeroing replica %s failed: %s", name, replicaUuid, e.getMessage());
+                throw MayastorException.unavailable("pool %s: zeroing replica %s did not finish: %s", name, replicaUuid,
+                        e.getMessage());
             }
             call(() -> {
-                removeDestroyed(replica, clusters);
+                removeDestroyed(replica, clusters, false);
                 return null;
             });
         } finally {
             synchronized (lock) {
                 replica.finishing = false;
+                destroysZeroing--;
+                lock.notifyAll();
             }
         }
         LOG.log(Level.INFO, "pool {0}: destroyed replica {1}", name, replicaUuid);
     }
 
-    /** A destroy's second half at import: zeroes the clusters, commits the removal, frees them. */
+    /** Destroys zeroing on their callers' threads (under the lock): an export waits for them. */
+    private int destroysZeroing;
+
+    /** A destroy's second half at import, before the pool serves: zeroes the clusters, commits the removal, frees them. */
     void finishDestroy(Replica replica) throws IOException {
         replica.close();
         List<Integer> clusters = destroyedClusters(replica);
@@ -462,7 +477,7 @@ public final class LvStore {
             zeroed.addAll(allocator.pendingOf(replica));
         }
         deviceIo.zeroClusters(layout, zeroed);
-        removeDestroyed(replica, clusters);
+        removeDestroyed(replica, clusters, true);
     }
 
     /** The data clusters a replica being destroyed maps. */
@@ -480,8 +495,12 @@ public final class LvStore {
         return clusters;
     }
 
-    /** On the pool thread, its clusters zeroed: the replica's removal is committed, then its clusters are free. */
-    private void removeDestroyed(Replica replica, List<Integer> clusters) throws IOException {
+    /**
+     * On the pool thread, its clusters zeroed: the replica's removal is committed, then its clusters are
+     * free — and, when {@code pendingZeroed}, those its unmaps gave back that still wait; else they are
+     * left to the allocator's zeroing.
+     */
+    private void removeDestroyed(Replica replica, List<Integer> clusters, boolean pendingZeroed) throws IOException {
         synchronized (lock) {
             if (replicas.get(replica.uuid()) != replica) {
                 return; // removed already (a retry's first half ran after this one's)
@@ -498,7 +517,11 @@ public final class LvStore {
         committer.commitNow();
         synchronized (lock) {
             // zeroed, and no committed metadata points at them any more
-            allocator.freeDestroyed(replica, clusters);
+            if (pendingZeroed) {
+                allocator.freeDestroyed(replica, clusters);
+            } else {
+                allocator.freeZeroed(clusters);
+            }
         }
     }
 
@@ -605,6 +628,20 @@ public final class LvStore {
         synchronized (lock) {
             exporting = true; // no change is queued from here on: the last commit below is the last
             open = new ArrayList<>(replicas.values());
+            // a destroy zeroing on its caller's thread stops within a step (it looks at exporting): waited for,
+            // or it would write zeros after the device was handed back, over what an import there made since
+            long deadline = System.nanoTime() + PoolDevice.ZERO_STEP_TIMEOUT.toNanos() + TimeUnit.MINUTES.toNanos(1);
+            while (destroysZeroing > 0 && System.nanoTime() < deadline) {
+                try {
+                    lock.wait(1000);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    break;
+                }
+            }
+            if (destroysZeroing > 0) {
+                LOG.log(Level.ERROR, "pool {0}: a replica's destroy is still zeroing; the export goes on", name);
+            }
         }
         for (Replica r : open) {
             r.close(); // drains I/O, so nothing changes the metadata below

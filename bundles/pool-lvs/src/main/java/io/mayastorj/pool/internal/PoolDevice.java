@@ -79,6 +79,11 @@ final class PoolDevice {
 
     /** Makes a byte range read as zeros: write-zeroes, or zero pages where the device has none. */
     void zero(long offset, long length) throws IOException {
+        zero(offset, length, () -> false);
+    }
+
+    /** ... looking at {@code stop} between steps: a zeroing its pool no longer wants ends with an IOException. */
+    void zero(long offset, long length, java.util.function.BooleanSupplier stop) throws IOException {
         long lba = offset / device.blockSize();
         long blocks = length / device.blockSize();
         // a step at a time, each with its own deadline: a device without a fast write-zeroes (libata, many
@@ -89,6 +94,7 @@ final class PoolDevice {
         IoStatus status = IoStatus.SUCCESS;
         long done = 0;
         for (; done < blocks && status == IoStatus.SUCCESS; done += step) {
+            stopped(stop);
             status = BlockingIo.writeZeroes(device, lba + done, Math.min(step, blocks - done), ZERO_STEP_TIMEOUT);
         }
         if (status != IoStatus.UNSUPPORTED) {
@@ -107,6 +113,7 @@ final class PoolDevice {
             int chunkBlocks = ZERO_CHUNK / device.blockSize();
             for (long at = 0; at < blocks; at += chunkBlocks) {
                 int n = (int) Math.min(chunkBlocks, blocks - at);
+                stopped(stop);
                 checked(BlockingIo.write(device, zeros, 0, lba + at, n, ioTimeout), "zeroing");
             }
         } finally {
@@ -114,8 +121,19 @@ final class PoolDevice {
         }
     }
 
+    private static void stopped(java.util.function.BooleanSupplier stop) throws IOException {
+        if (stop.getAsBoolean()) {
+            throw new IOException("the zeroing stopped: the pool is being exported or destroyed");
+        }
+    }
+
     /** Zeroes data clusters of {@code layout}, merging neighbours into one request. */
     void zeroClusters(Layout layout, List<Integer> clusters) throws IOException {
+        zeroClusters(layout, clusters, () -> false);
+    }
+
+    /** ... looking at {@code stop} between steps. */
+    void zeroClusters(Layout layout, List<Integer> clusters, java.util.function.BooleanSupplier stop) throws IOException {
         List<Integer> sorted = new ArrayList<>(clusters);
         sorted.sort(null);
         int i = 0;
@@ -126,7 +144,7 @@ final class PoolDevice {
                 end = sorted.get(++i);
             }
             i++;
-            zero(layout.clusterOffset(start), (long) (end - start + 1) * layout.clusterSize());
+            zero(layout.clusterOffset(start), (long) (end - start + 1) * layout.clusterSize(), stop);
         }
     }
 }

@@ -457,6 +457,47 @@ class LvStoreTest {
     }
 
     /**
+     * Review finding on the change above: an export did not wait for a destroy zeroing on its caller's
+     * thread (queued behind it on the pool thread, it once did), so the zeros went on after the device
+     * was handed back, over what an import there made since. The export waits; the zeroing stops at its
+     * next step, and the destroy is finished at the next import.
+     */
+    @Test
+    void anExportWaitsForADestroysZeroing() throws Exception {
+        GatedDevice gated = new GatedDevice(fx.device);
+        pool = LvStore.create("p0", POOL, gated, MIB, fx.buffers);
+        pool.createReplica(R1, "thick", 8L * MIB, false, "");
+        pool.createReplica(R2, "thin", 8L * MIB, true, "");
+        gated.holdZeroes();
+        var threads = java.util.concurrent.Executors.newCachedThreadPool();
+        try {
+            LvStore p = pool;
+            var destroyed = threads.submit(() -> {
+                p.destroyReplica(R1);
+                return null;
+            });
+            assertTrue(gated.awaitZeroesHeld(10), "the destroy is zeroing");
+            var exported = threads.submit(() -> {
+                p.export();
+                return null;
+            });
+            Thread.sleep(300);
+            assertFalse(exported.isDone(), "the export waits for the zeroing");
+            gated.releaseZeroes();
+            exported.get(10, java.util.concurrent.TimeUnit.SECONDS);
+            java.util.concurrent.ExecutionException e = org.junit.jupiter.api.Assertions.assertThrows(
+                    java.util.concurrent.ExecutionException.class, () -> destroyed.get(10, java.util.concurrent.TimeUnit.SECONDS));
+            assertEquals(ErrorKind.UNAVAILABLE, ((MayastorException) e.getCause()).kind(), e.getCause().getMessage());
+            pool = null;
+        } finally {
+            gated.releaseZeroes();
+            threads.shutdownNow();
+        }
+        pool = LvStore.open(fx.device, fx.buffers); // finishes the destroy the export cut short
+        assertEquals(List.of(R2), pool.replicas().stream().map(Replica::uuid).toList());
+    }
+
+    /**
      * Review finding: a batch of metadata page writes that timed out faulted the pool, and the export
      * then gave the batch's buffer back to the shared pool while the device could still read it: another
      * I/O's data would be written over the pool's metadata pages. It goes back once the writes are done.
