@@ -458,7 +458,16 @@ final class IscsiConnection {
     void ending() {
         if (phase == Phase.FULL_FEATURE) {
             phase = Phase.ENDING;
+            answerPending = true;
         }
+    }
+
+    /** Its last answer (a Logout's, a cold reset's) waits for tasks at the bdev; on the reactor. */
+    private boolean answerPending;
+
+    /** The last answer is queued: from now on the connection ends once it is read. */
+    void answered() {
+        answerPending = false;
     }
 
     /** From LoginPhase, its last Login Response queued (without digests): the full feature phase begins. */
@@ -587,8 +596,10 @@ final class IscsiConnection {
         }
         int itt = req.getInt(Bhs.ITT);
         phase = Phase.LOGGED_OUT; // nothing after it is acted on
+        answerPending = true;
         taskManagement.abortAll().whenComplete((done, failed) -> {
             Runnable respond = () -> {
+                answerPending = false;
                 if (isClosed()) {
                     return;
                 }
@@ -683,7 +694,10 @@ final class IscsiConnection {
             // sending one every few seconds held its connection, unauthenticated, for ever
             close("not logged in after " + loginDeadlineNanos() / 1_000_000_000.0 + " s");
             return;
-        } else if ((phase == Phase.ENDING || phase == Phase.LOGGED_OUT) && now - lastHeard > target.nopTimeoutMillis() * 1_000_000L) {
+        } else if ((phase == Phase.ENDING || phase == Phase.LOGGED_OUT)
+                && now - lastHeard > (answerPending ? target.dataTimeoutMillis() : target.nopTimeoutMillis()) * 1_000_000L) {
+            // (while its answer still waits for writes at the bdev, as long as a write may wait for its data:
+            // closed at the NOP timeout, a slow write's logout ended without its answer)
             // its last PDUs (a Logout Response, a Reject) wait for a peer that reads nothing: the connection,
             // and the buffers queued on it, went only when TCP gave up (a quarter of an hour)
             close("its last responses were not read in " + target.nopTimeoutMillis() / 1000.0 + " s");

@@ -100,6 +100,7 @@ final class TaskManagement {
             sequence.numbers(rsp, true);
             sender.send(rsp, null);
             if (function == 7) {
+                connection.answered();
                 sender.closeAfterFlush();
             }
             sender.postFlush();

@@ -314,6 +314,31 @@ class TaskManagementTest {
         }
     }
 
+    /**
+     * Review finding on the change above: a logged-out connection was closed a NOP timeout after its
+     * last PDU, its answer still waiting for a slow write: the initiator saw the connection drop instead
+     * of its Logout Response. While the answer waits it stays as long as a write may wait for its data.
+     */
+    @Test
+    void aLogoutWaitingForASlowWriteIsStillAnswered() throws Exception {
+        fx.target.nopTimes(60_000, 300); // ends unread after 0.3 s; a waiting answer, after 1.2 s
+        try (ScsiSession s = new ScsiSession(fx.target.address().getPort(), fx.iqn)) {
+            s.command(new byte[6]);
+            disk.hold = true;
+            ScsiSession.Held held = s.writeUntilR2t(ScsiSession.write16(0, 1), 512);
+            s.sendHeldData(held, blockOf('L'));
+            awaitHeld(1, "the write is at the bdev");
+            s.logout();
+            assertNull(s.receive(700), "no Logout Response while the write may still land");
+            disk.release();
+            RawInitiator.Pdu answer = s.receive(5000);
+            assertNotNull(answer, "answered, past the NOP timeout");
+            assertEquals(Bhs.LOGOUT_RESPONSE, answer.opcode());
+        } finally {
+            fx.target.nopTimes(10_000, 15_000);
+        }
+    }
+
     private static byte[] blockOf(char fill) {
         byte[] block = new byte[512];
         Arrays.fill(block, (byte) fill);
