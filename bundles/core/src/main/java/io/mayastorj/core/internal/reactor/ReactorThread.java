@@ -61,6 +61,8 @@ public final class ReactorThread extends Thread implements Reactor {
      * new tasks go here too, so that each thread's tasks still run in the order it posted them.
      */
     private final ConcurrentLinkedQueue<Runnable> overflow = new ConcurrentLinkedQueue<>();
+    /** Tasks in {@link #overflow} (its size() walks it); touched only while it is in use. */
+    private final java.util.concurrent.atomic.AtomicLong overflowed = new java.util.concurrent.atomic.AtomicLong();
     private final AtomicBoolean sleeping = new AtomicBoolean();
     private final PriorityQueue<TimerTask> timers = new PriorityQueue<>();
     private Poller[] pollers = new Poller[0];
@@ -156,6 +158,7 @@ public final class ReactorThread extends Thread implements Reactor {
     @Override
     public void execute(Runnable task) {
         if (!overflow.isEmpty() || !tasks.offer(task)) {
+            overflowed.incrementAndGet();
             overflow.add(task);
         }
         if (finished) {
@@ -327,6 +330,14 @@ public final class ReactorThread extends Thread implements Reactor {
         }
     }
 
+    private Runnable pollOverflow() {
+        Runnable task = overflow.poll();
+        if (task != null) {
+            overflowed.decrementAndGet();
+        }
+        return task;
+    }
+
     private boolean hasTasks() {
         return !tasks.isEmpty() || !overflow.isEmpty();
     }
@@ -335,12 +346,12 @@ public final class ReactorThread extends Thread implements Reactor {
         // the tasks posted so far, not those they post: a chain that posts its next step (a rebuild's or an
         // EXTENDED COPY's copy over a device that answers at once) held the reactor — its sockets, pollers and
         // timers (NVMe/TCP keep-alive checks) — for the whole copy
-        // (the overflow's share is bounded, not counted: ConcurrentLinkedQueue.size() walks the whole queue, and
-        // under overload this ran before every ready key — the reactor slowed down exactly when behind)
-        long budget = tasks.size() + (overflow.isEmpty() ? 0 : TASK_RING);
+        // (the overflow counted apart: ConcurrentLinkedQueue.size() walks the whole queue, and under overload
+        // this ran before every ready key — the reactor slowed down exactly when it was behind)
+        long budget = tasks.size() + overflowed.get();
         Runnable task;
         long run = 0;
-        while (run < budget && ((task = tasks.poll()) != null || (task = overflow.poll()) != null)) {
+        while (run < budget && ((task = tasks.poll()) != null || (task = pollOverflow()) != null)) {
             run++;
             try {
                 task.run();

@@ -42,6 +42,11 @@ public abstract class TcpConnection implements Runnable {
         this.peer = remote.getAddress().getHostAddress() + ":" + remote.getPort();
     }
 
+    /** The client's address (the server caps the connections from one). */
+    final InetAddress clientAddress() {
+        return client;
+    }
+
     /** The protocol, from the first byte to the last; returns when the client ends the session. */
     protected abstract void serve() throws IOException;
 

@@ -85,6 +85,8 @@ public final class TcpServer<C extends TcpConnection> implements AutoCloseable {
      * says who it is, and a client opening them without end ran the node out of threads and direct memory.
      */
     static final int MAX_CONNECTIONS = 512;
+    /** ... and from one address at most: one client holding the whole cap locked every other out. */
+    static final int MAX_CONNECTIONS_PER_CLIENT = 64;
     private boolean fullSaid; // on the acceptor thread
     private final Thread acceptor;
     private volatile boolean closing;
@@ -125,11 +127,13 @@ public final class TcpServer<C extends TcpConnection> implements AutoCloseable {
         while (!closing) {
             try {
                 SocketChannel channel = listener.accept();
-                if (connections.size() >= MAX_CONNECTIONS) {
+                InetAddress from = remoteAddress(channel);
+                if (connections.size() >= MAX_CONNECTIONS
+                        || connections.stream().filter(c -> c.clientAddress().equals(from)).count() >= MAX_CONNECTIONS_PER_CLIENT) {
                     if (!fullSaid) {
                         fullSaid = true;
-                        LOG.log(Level.WARNING, "{0}: {1} connections are served already: new ones are closed until they are "
-                                + "fewer", protocol, MAX_CONNECTIONS);
+                        LOG.log(Level.WARNING, "{0}: {1} connections are served already ({2} from one address at most): new "
+                                + "ones are closed until they are fewer", protocol, MAX_CONNECTIONS, MAX_CONNECTIONS_PER_CLIENT);
                     }
                     channel.close();
                     continue;
@@ -165,6 +169,14 @@ public final class TcpServer<C extends TcpConnection> implements AutoCloseable {
                     LockSupport.parkNanos(10_000_000); // not a busy loop if the failure persists (EMFILE)
                 }
             }
+        }
+    }
+
+    private static InetAddress remoteAddress(SocketChannel channel) {
+        try {
+            return channel.getRemoteAddress() instanceof InetSocketAddress a ? a.getAddress() : null;
+        } catch (IOException e) {
+            return null; // gone already: it fails at once when served
         }
     }
 

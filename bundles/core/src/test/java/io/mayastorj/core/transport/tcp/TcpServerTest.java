@@ -111,22 +111,31 @@ class TcpServerTest {
     /**
      * Review finding: every accepted connection got a thread and its buffers before it said anything, and
      * a client opening them without end ran the node out of threads and direct memory. Past
-     * {@link TcpServer#MAX_CONNECTIONS} a new one is closed at once; once one ends, the next is served.
+     * {@link TcpServer#MAX_CONNECTIONS_PER_CLIENT} from one address, or {@link TcpServer#MAX_CONNECTIONS}
+     * in all, a new one is closed at once; once one ends, the next is served.
      */
     @Test
-    void connectionsPastTheCapAreClosedAtOnce() throws Exception {
+    void connectionsPastTheCapsAreClosedAtOnce() throws Exception {
+        server.close();
+        server = TcpServer.open("line", new InetSocketAddress("0.0.0.0", 0), LineConnection::new); // reached from 127.0.0.x
         server.export(m0, ShareOptions.DEFAULT);
+        int port = server.address().getPort();
         java.util.List<Socket> held = new java.util.ArrayList<>();
         try {
-            for (int i = 0; i < TcpServer.MAX_CONNECTIONS; i++) {
-                held.add(new Socket("127.0.0.1", server.address().getPort()));
+            for (int i = 0; i < TcpServer.MAX_CONNECTIONS_PER_CLIENT; i++) {
+                held.add(new Socket(java.net.InetAddress.getByName("127.0.0.1"), port, java.net.InetAddress.getByName("127.0.0.2"), 0));
+            }
+            awaitConnections(TcpServer.MAX_CONNECTIONS_PER_CLIENT);
+            assertClosedAtOnce(port, "127.0.0.2");
+            for (int from = 3; held.size() < TcpServer.MAX_CONNECTIONS; from++) {
+                for (int i = 0; i < TcpServer.MAX_CONNECTIONS_PER_CLIENT && held.size() < TcpServer.MAX_CONNECTIONS; i++) {
+                    held.add(new Socket(java.net.InetAddress.getByName("127.0.0.1"), port,
+                            java.net.InetAddress.getByName("127.0.0." + from), 0));
+                }
             }
             awaitConnections(TcpServer.MAX_CONNECTIONS);
-            try (Socket extra = new Socket("127.0.0.1", server.address().getPort())) {
-                extra.setSoTimeout(5000);
-                assertEquals(-1, extra.getInputStream().read(), "closed by the server");
-            }
-            held.remove(0).close();
+            assertClosedAtOnce(port, "127.0.0.100");
+            held.remove(held.size() - 1).close();
             awaitConnections(TcpServer.MAX_CONNECTIONS - 1);
             try (Socket next = connect("m0")) {
                 assertEquals("ok", answer(next), "one gone, a client is served again");
@@ -135,6 +144,13 @@ class TcpServerTest {
             for (Socket s : held) {
                 s.close();
             }
+        }
+    }
+
+    private static void assertClosedAtOnce(int port, String from) throws IOException {
+        try (Socket extra = new Socket(java.net.InetAddress.getByName("127.0.0.1"), port, java.net.InetAddress.getByName(from), 0)) {
+            extra.setSoTimeout(5000);
+            assertEquals(-1, extra.getInputStream().read(), "closed by the server");
         }
     }
 
