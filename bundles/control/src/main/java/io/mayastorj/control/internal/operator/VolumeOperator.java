@@ -1334,12 +1334,12 @@ public final class VolumeOperator {
         if (records == null || markersDropped && System.nanoTime() - markersDroppedNanos < TimeUnit.HOURS.toNanos(1)) {
             return;
         }
+        markersDropped = true; // tried once an hour, failed or not: a JetStream timing out must not slow every sweep
+        markersDroppedNanos = System.nanoTime();
         try {
             records.dropPurgeMarkers();
-            markersDropped = true;
-            markersDroppedNanos = System.nanoTime();
         } catch (java.io.IOException e) {
-            LOG.log(Level.DEBUG, "the nexus records' purge markers stay until the next sweep: {0}", e.getMessage());
+            LOG.log(Level.DEBUG, "the nexus records' purge markers stay for another hour: {0}", e.getMessage());
         }
     }
 
