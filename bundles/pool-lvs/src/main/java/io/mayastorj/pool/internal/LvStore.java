@@ -432,6 +432,12 @@ public final class LvStore {
             if (exporting || closed) {
                 throw MayastorException.unavailable("pool %s is being exported or destroyed", name);
             }
+            if (replicas.get(replicaUuid) != replica) {
+                // another destroy removed it since this one's first half: its clusters are free, maybe reused —
+                // zeroed from the map the removal leaves in memory, they were wiped under their new owner
+                LOG.log(Level.INFO, "pool {0}: replica {1} was destroyed meanwhile", name, replicaUuid);
+                return;
+            }
             if (replica.finishing) {
                 throw MayastorException.unavailable("replica %s of pool %s is being destroyed already", replicaUuid, name);
             }
