@@ -418,6 +418,22 @@ class LvStoreTest {
         assertEquals(List.of(R1), pool.replicas().stream().map(Replica::uuid).toList(), "nothing made after the export");
     }
 
+    /** A pool on {@code gated} with a thick R1 and a thin R2; R1's destroy, on a thread, held at its zeroing. */
+    private java.util.concurrent.Future<Void> destroyHeldAtItsZeroing(GatedDevice gated, java.util.concurrent.ExecutorService threads)
+            throws InterruptedException {
+        pool = LvStore.create("p0", POOL, gated, MIB, fx.buffers);
+        pool.createReplica(R1, "thick", 8L * MIB, false, "");
+        pool.createReplica(R2, "thin", 8L * MIB, true, "");
+        gated.holdZeroes();
+        LvStore p = pool;
+        var destroyed = threads.submit(() -> {
+            p.destroyReplica(R1);
+            return (Void) null;
+        });
+        assertTrue(gated.awaitZeroesHeld(10), "the destroy is zeroing");
+        return destroyed;
+    }
+
     /**
      * Stop 43's weak item: a destroy zeroed the replica's clusters on the pool thread, so a large
      * thick replica on a disk without a fast write-zeroes held every other replica's thin allocations
@@ -427,18 +443,10 @@ class LvStoreTest {
     @Test
     void aDestroysZeroingHoldsNoOtherReplicasAllocation() throws Exception {
         GatedDevice gated = new GatedDevice(fx.device);
-        pool = LvStore.create("p0", POOL, gated, MIB, fx.buffers);
-        pool.createReplica(R1, "thick", 8L * MIB, false, "");
-        Replica thin = pool.createReplica(R2, "thin", 8L * MIB, true, "");
-        gated.holdZeroes();
         var threads = java.util.concurrent.Executors.newCachedThreadPool();
         try {
-            LvStore p = pool;
-            var destroyed = threads.submit(() -> {
-                p.destroyReplica(R1);
-                return null;
-            });
-            assertTrue(gated.awaitZeroesHeld(10), "the destroy is zeroing");
+            var destroyed = destroyHeldAtItsZeroing(gated, threads);
+            Replica thin = pool.replicas().stream().filter(r -> r.uuid().equals(R2)).findFirst().orElseThrow();
             var written = threads.submit(() -> {
                 fx.writeStamped(thin, 0, 8, 1, 1); // a new cluster for the thin replica, committed by the pool thread
                 return BlockingIo.flush(thin, T);
@@ -465,18 +473,10 @@ class LvStoreTest {
     @Test
     void anExportWaitsForADestroysZeroing() throws Exception {
         GatedDevice gated = new GatedDevice(fx.device);
-        pool = LvStore.create("p0", POOL, gated, MIB, fx.buffers);
-        pool.createReplica(R1, "thick", 8L * MIB, false, "");
-        pool.createReplica(R2, "thin", 8L * MIB, true, "");
-        gated.holdZeroes();
         var threads = java.util.concurrent.Executors.newCachedThreadPool();
         try {
+            var destroyed = destroyHeldAtItsZeroing(gated, threads);
             LvStore p = pool;
-            var destroyed = threads.submit(() -> {
-                p.destroyReplica(R1);
-                return null;
-            });
-            assertTrue(gated.awaitZeroesHeld(10), "the destroy is zeroing");
             var exported = threads.submit(() -> {
                 p.export();
                 return null;

@@ -115,13 +115,7 @@ final class ScsiSession implements AutoCloseable {
     }
 
     Held writeUntilR2t(byte[] cdb, int length) throws IOException {
-        int itt = raw.itt++;
-        ByteBuffer cmd = RawInitiator.bhs(Bhs.SCSI_COMMAND, Bhs.FINAL | Bhs.WRITE);
-        cmd.putInt(Bhs.ITT, itt);
-        cmd.putInt(Bhs.CMD_SN, raw.cmdSn++);
-        cmd.putInt(Bhs.EXPECTED_LENGTH, length);
-        cmd.put(Bhs.CDB, cdb, 0, Math.min(cdb.length, Bhs.CDB_LENGTH));
-        raw.send(cmd, null);
+        int itt = sendWrite(cdb, length);
         while (true) {
             RawInitiator.Pdu pdu = raw.receive();
             if (pdu.opcode() == Bhs.R2T) {

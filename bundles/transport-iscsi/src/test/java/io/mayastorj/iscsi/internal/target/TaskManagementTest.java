@@ -298,6 +298,11 @@ class TaskManagementTest {
      */
     @Test
     void aLogoutIsAnsweredOnceItsSessionsWritesAreDone() throws Exception {
+        logoutWithAWriteAtTheBdev(300);
+    }
+
+    /** A session logs out with its write held at the bdev: no answer for {@code silentMillis}, then the Logout Response. */
+    private void logoutWithAWriteAtTheBdev(int silentMillis) throws Exception {
         try (ScsiSession s = new ScsiSession(fx.target.address().getPort(), fx.iqn)) {
             s.command(new byte[6]); // TEST UNIT READY: the session's first unit attention
             disk.hold = true;
@@ -305,7 +310,7 @@ class TaskManagementTest {
             s.sendHeldData(held, blockOf('L'));
             awaitHeld(1, "the write is at the bdev");
             s.logout();
-            assertNull(s.receive(300), "no Logout Response while the write may still land");
+            assertNull(s.receive(silentMillis), "no Logout Response while the write may still land");
             disk.release();
             RawInitiator.Pdu answer = s.receive(5000);
             assertNotNull(answer, "answered once the write is done");
@@ -322,18 +327,8 @@ class TaskManagementTest {
     @Test
     void aLogoutWaitingForASlowWriteIsStillAnswered() throws Exception {
         fx.target.nopTimes(60_000, 300); // ends unread after 0.3 s; a waiting answer, after 1.2 s
-        try (ScsiSession s = new ScsiSession(fx.target.address().getPort(), fx.iqn)) {
-            s.command(new byte[6]);
-            disk.hold = true;
-            ScsiSession.Held held = s.writeUntilR2t(ScsiSession.write16(0, 1), 512);
-            s.sendHeldData(held, blockOf('L'));
-            awaitHeld(1, "the write is at the bdev");
-            s.logout();
-            assertNull(s.receive(700), "no Logout Response while the write may still land");
-            disk.release();
-            RawInitiator.Pdu answer = s.receive(5000);
-            assertNotNull(answer, "answered, past the NOP timeout");
-            assertEquals(Bhs.LOGOUT_RESPONSE, answer.opcode());
+        try {
+            logoutWithAWriteAtTheBdev(700);
         } finally {
             fx.target.nopTimes(10_000, 15_000);
         }
