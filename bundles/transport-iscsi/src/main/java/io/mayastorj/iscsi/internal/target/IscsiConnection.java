@@ -507,6 +507,8 @@ final class IscsiConnection {
     private byte[] textPending;
     private int textSent;
     private int textTtt = Bhs.RESERVED_TAG;
+    /** The ITT of the request it answers: a continuation names the same task (RFC 7143 §11.10.1). */
+    private int textItt;
 
     private void textRequest(ByteBuffer req) {
         if (!Bhs.immediate(req) && !sequence.acceptCmdSn(req)) {
@@ -514,7 +516,7 @@ final class IscsiConnection {
         }
         int ttt = req.getInt(Bhs.TTT);
         if (ttt != Bhs.RESERVED_TAG) {
-            if (textPending == null || ttt != textTtt) {
+            if (textPending == null || ttt != textTtt || req.getInt(Bhs.ITT) != textItt) {
                 logOnce("text-ttt", "a Text Request continuing no response of ours: rejected");
                 reject(0x09, req);
                 return;
@@ -555,7 +557,8 @@ final class IscsiConnection {
         System.arraycopy(tailBytes, 0, data, head.length, tailBytes.length);
         textPending = data;
         textSent = 0;
-        sendText(req.getInt(Bhs.ITT));
+        textItt = req.getInt(Bhs.ITT);
+        sendText(textItt);
     }
 
     /**

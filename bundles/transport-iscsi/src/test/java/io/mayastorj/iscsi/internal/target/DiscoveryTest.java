@@ -74,6 +74,14 @@ class DiscoveryTest {
                     assertTrue((rsp.bhs().get(1) & Bhs.FINAL) != 0);
                     break;
                 }
+                if (parts == 1) { // a continuation naming another task is refused; the answer stays pending
+                    ByteBuffer stray = RawInitiator.bhs(Bhs.TEXT_REQUEST | Bhs.IMMEDIATE, Bhs.FINAL);
+                    stray.putInt(Bhs.ITT, itt + 1000);
+                    stray.putInt(Bhs.TTT, rsp.bhs().getInt(Bhs.TTT));
+                    stray.putInt(Bhs.CMD_SN, c.cmdSn);
+                    c.send(stray, new byte[0]);
+                    assertEquals(Bhs.REJECT, c.receive().opcode(), "another task's continuation");
+                }
                 ByteBuffer next = RawInitiator.bhs(Bhs.TEXT_REQUEST | Bhs.IMMEDIATE, Bhs.FINAL); // the next part, please
                 next.putInt(Bhs.ITT, itt);
                 next.putInt(Bhs.TTT, rsp.bhs().getInt(Bhs.TTT));
