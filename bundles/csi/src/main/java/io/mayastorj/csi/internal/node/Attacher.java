@@ -231,15 +231,16 @@ final class Attacher {
                 LOG.log(Level.INFO, "disconnected from {0}", uri.target());
             }
         } else {
+            // by target, at every portal: a stage may have logged in where the volume was served then, and a
+            // restage rewrote the record with the publish context's address — a logout there found no session
             if (session(uri.target()).isPresent()) {
-                Commands.Result r = commands.run(COMMAND_TIMEOUT, "iscsiadm", "-m", "node", "-T", uri.target(), "-p",
-                        uri.portal(), "--logout");
+                Commands.Result r = commands.run(COMMAND_TIMEOUT, "iscsiadm", "-m", "node", "-T", uri.target(), "--logout");
                 if (!r.ok() && session(uri.target()).isPresent()) {
                     throw MayastorException.unavailable("cannot log out of %s: %s", uri.target(), r.describe());
                 }
                 LOG.log(Level.INFO, "logged out of {0}", uri.target());
             }
-            commands.run(COMMAND_TIMEOUT, "iscsiadm", "-m", "node", "-T", uri.target(), "-p", uri.portal(), "-o", "delete");
+            commands.run(COMMAND_TIMEOUT, "iscsiadm", "-m", "node", "-T", uri.target(), "-o", "delete");
         }
     }
 
@@ -262,8 +263,7 @@ final class Attacher {
                 throw MayastorException.unavailable("cannot rescan %s: %s", uri.target(), failed.describe());
             }
         } else {
-            Commands.Result r = commands.run(COMMAND_TIMEOUT, "iscsiadm", "-m", "node", "-T", uri.target(), "-p",
-                    uri.portal(), "-R");
+            Commands.Result r = commands.run(COMMAND_TIMEOUT, "iscsiadm", "-m", "node", "-T", uri.target(), "-R");
             if (!r.ok()) {
                 throw MayastorException.unavailable("cannot rescan %s: %s", uri.target(), r.describe());
             }

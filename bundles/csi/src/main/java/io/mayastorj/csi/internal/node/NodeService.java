@@ -346,8 +346,10 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
                 && !there.get().device().equals(mountedFrom(before.get())))) {
             throw MayastorException.alreadyExists("staging path %s is in use: %s is mounted there", staging, there.get().source());
         }
-        if (fsType.isEmpty() && before.isPresent() && !before.get().device().isEmpty()
-                && majorMinor(Path.of(before.get().device())).equals("?")) {
+        // "gone": the recorded device is not the volume's now — removed by the kernel (its controller lost for
+        // good), and its name perhaps given to another volume's disk already (the kernel reuses nvmeXnY and sdX)
+        boolean gone = before.isPresent() && !before.get().device().isEmpty() && deviceNow(before.get()).isEmpty();
+        if (fsType.isEmpty() && gone) {
             // a block volume whose device the kernel removed: its pods' binds are of the dead node, and stay
             // the volume's (the record keeps naming that device) until they are unpublished
             String dead = "/" + Path.of(before.get().device()).getFileName() + DELETED;
@@ -358,8 +360,7 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
                         String.join(", ", users));
             }
         }
-        if (there.isPresent() && before.isPresent() && !before.get().device().isEmpty()
-                && majorMinor(Path.of(before.get().device())).equals("?")) {
+        if (there.isPresent() && gone) {
             // the staging mount is of a device the kernel removed (its controller lost for good): a dead file
             // system. Taken for the volume's, it answered OK, and the record's new device made the pod's bind a
             // stranger that could never be unpublished. Mounted afresh once no pod uses it
@@ -382,7 +383,7 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
                 before.map(StagedVolumes.Staged::device).orElse(""), fsType, ioTimeout));
         boolean connectedBefore = attacher.problem(uri) == null;
         try {
-            attachAndMount(volumeId, uri, staging, fsType, byClass, capability, ioTimeout, there.isPresent());
+            attachAndMount(volumeId, uri, staging, fsType, byClass, capability, ioTimeout, there);
         } catch (RuntimeException e) {
             // this call attached it and failed, or it retries a stage cut short (the plugin killed: kubelet
             // takes a final error on the retry for "not staged" and never unstages) and nothing uses the
@@ -402,14 +403,19 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
     }
 
     private void attachAndMount(String volumeId, VolumeUri uri, Path staging, String fsType, boolean byClass,
-            VolumeCapability capability, int ioTimeout, boolean mounted) {
+            VolumeCapability capability, int ioTimeout, Optional<MountTable.Mount> mounted) {
         Path device = attacher.attach(uri, ioTimeout);
         staged.put(new StagedVolumes.Staged(volumeId, uri.text(), staging.toString(), device.toString(), fsType, ioTimeout));
         if (fsType.isEmpty()) {
             LOG.log(Level.INFO, "volume {0} staged: {1} (a block volume)", volumeId, device);
             return;
         }
-        if (mounted) {
+        if (mounted.isPresent()) {
+            if (!mounted.get().device().equals(majorMinor(device))) {
+                // never OK for a staging mount of another device: the pods would be given a file system not this volume's
+                throw MayastorException.failedPrecondition("volume %s: its staging mount at %s is of device %s, not of %s (%s)",
+                        volumeId, staging, mounted.get().device(), device, majorMinor(device));
+            }
             return; // mounted by an earlier call: the same device
         }
         Optional<String> found = filesystems.probe(device);
@@ -461,9 +467,22 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
                     }
                 }
             }
-            Optional<MountTable.Mount> there = mounts.at(staging);
-            if (there.isPresent() && !s.get().device().isEmpty() && there.get().device().equals(mountedFrom(s.get()))) {
-                filesystems.unmount(staging);
+            if (!s.get().device().isEmpty() && !s.get().block()) {
+                // every mount of it at the staging path, not the top one only: under a second mount stacked there
+                // (two stages racing across a plugin restart) the file system stayed mounted, and the disconnect
+                // below dropped its dirty pages
+                String from = mountedFrom(s.get());
+                Optional<MountTable.Mount> there = mounts.at(staging);
+                for (int i = 0; i < 16 && there.isPresent() && there.get().device().equals(from); i++) {
+                    filesystems.unmount(staging);
+                    there = mounts.at(staging);
+                }
+                for (MountTable.Mount m : mounts.read()) {
+                    if (m.device().equals(from)) {
+                        throw MayastorException.failedPrecondition("volume %s: its file system is still mounted at %s: it is "
+                                + "not disconnected", request.getVolumeId(), m.point());
+                    }
+                }
             }
             attacher.detach(uri);
             staged.remove(request.getVolumeId());
@@ -614,15 +633,22 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
     private String mountedFrom(StagedVolumes.Staged s) {
         // the name's device only while the volume's own controller holds it: after a reboot the record
         // names what another volume attached first may have got, and that one's mounts are not this one's
-        Path device = Path.of(s.device());
-        boolean itsOwn = attacher.device(VolumeUri.parse(s.uri())).map(d -> d.getFileName().equals(device.getFileName()))
-                .orElse(false);
-        String now = itsOwn ? majorMinor(device) : "?";
+        String now = deviceNow(s).map(this::majorMinor).orElse("?");
         if (!now.equals("?")) {
             return now;
         }
         return mounts.at(Path.of(s.stagingPath())).filter(m -> m.source().equals(s.device()) && m.root().equals("/"))
                 .map(MountTable.Mount::device).orElse("?");
+    }
+
+    /**
+     * The volume's device, when it is still the one its record names: the volume's own controller or
+     * session holds it. A name alone says nothing once the kernel removed the device (its controller
+     * lost for good): it gives the name to the next disk attached, perhaps another volume's.
+     */
+    private Optional<Path> deviceNow(StagedVolumes.Staged s) {
+        Path recorded = Path.of(s.device());
+        return attacher.device(VolumeUri.parse(s.uri())).filter(d -> d.getFileName().equals(recorded.getFileName()));
     }
 
     @Override
@@ -672,7 +698,8 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
         }
         NodeGetVolumeStatsResponse.Builder b = NodeGetVolumeStatsResponse.newBuilder();
         String problem = attacher.problem(VolumeUri.parse(s.uri()));
-        if (problem == null && attacher.device(VolumeUri.parse(s.uri())).isEmpty()) {
+        Optional<Path> device = deviceNow(s);
+        if (problem == null && device.isEmpty()) {
             problem = "its device " + s.device() + " is gone";
         }
         String paths = "";
@@ -684,7 +711,7 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
         b.setVolumeCondition(VolumeCondition.newBuilder().setAbnormal(problem != null).setMessage(problem == null ? paths : problem));
         if (s.block()) {
             if (problem == null) {
-                b.addUsage(VolumeUsage.newBuilder().setUnit(VolumeUsage.Unit.BYTES).setTotal(filesystems.sizeBytes(Path.of(s.device()))));
+                b.addUsage(VolumeUsage.newBuilder().setUnit(VolumeUsage.Unit.BYTES).setTotal(filesystems.sizeBytes(device.get())));
             }
         } else {
             Filesystems.Usage u = filesystems.usage(path);
@@ -766,7 +793,11 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
                 throw MayastorException.notFound("volume path %s does not exist", path);
             }
             VolumeUri uri = VolumeUri.parse(s.uri());
-            Path device = Path.of(s.device());
+            // its device now, not the recorded name: once the kernel removed the volume's device it may have given
+            // the name to another volume's disk, and that one's file system was grown in its stead
+            Path device = deviceNow(s).orElseThrow(() -> MayastorException.unavailable("volume %s: its device %s is not "
+                    + "attached now (its connection was lost): it is grown once it is staged again", request.getVolumeId(),
+                    s.device()));
             long wanted = request.hasCapacityRange() ? request.getCapacityRange().getRequiredBytes() : 0;
             attacher.rescan(uri);
             long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();

@@ -29,6 +29,7 @@ final class FakeNode implements Commands {
     private final List<String> mountinfo = new ArrayList<>();
     private int nextNvme;
     private int nextSession = 1;
+    private final java.util.Map<String, String> portals = new java.util.HashMap<>(); // sessionN: the portal logged in at
     long deviceBytes = 64L << 20;
     /** When false, nvme connect succeeds but the kernel never makes a namespace device. */
     boolean namespaceAppears = true;
@@ -164,6 +165,7 @@ final class FakeNode implements Commands {
                     String iqn = c.get(c.indexOf("-T") + 1);
                     int s = nextSession++;
                     Path session = root.resolve("sys/class/iscsi_session/session" + s);
+                    portals.put("session" + s, c.get(c.indexOf("-p") + 1));
                     Files.createDirectories(session);
                     Files.writeString(session.resolve("targetname"), iqn + "\n");
                     Files.writeString(session.resolve("state"), "LOGGED_IN\n");
@@ -173,13 +175,21 @@ final class FakeNode implements Commands {
                     Files.createDirectories(root.resolve("sys/class/block").resolve(disk));
                     Files.writeString(root.resolve("sys/class/block").resolve(disk).resolve("dev"), "8:" + (16 * s) + "\n");
                 } else if (c.contains("--logout")) {
+                    // as iscsiadm: with -p, only the sessions at that portal; none found is exit 21
                     String iqn = c.get(c.indexOf("-T") + 1);
+                    String portal = c.contains("-p") ? c.get(c.indexOf("-p") + 1) : null;
+                    boolean found = false;
                     try (Stream<Path> s = Files.list(root.resolve("sys/class/iscsi_session"))) {
                         for (Path p : s.toList()) {
-                            if (iqn.equals(Files.readString(p.resolve("targetname")).strip())) {
+                            if (iqn.equals(Files.readString(p.resolve("targetname")).strip())
+                                    && (portal == null || portal.equals(portals.get(p.getFileName().toString())))) {
                                 delete(p);
+                                found = true;
                             }
                         }
+                    }
+                    if (!found) {
+                        return failed(c, 21, "iscsiadm: No matching sessions found");
                     }
                 }
                 return ok(c, "");

@@ -657,6 +657,88 @@ class NodeServiceTest {
         assertFalse(node.mountPoints().contains(staging.toString()));
     }
 
+    /** Another volume's disk takes the name the kernel freed when it removed v1's (it reuses nvmeXnY). */
+    private void anotherVolumeTakesTheName() throws java.io.IOException {
+        Files.createDirectories(node.root.resolve("sys/class/block/nvme0n1"));
+        Files.writeString(node.root.resolve("sys/class/block/nvme0n1/dev"), "259:9\n");
+        Files.writeString(node.root.resolve("dev/nvme0n1"), "");
+    }
+
+    /**
+     * Review finding: the dead staging mount was told from the volume's own by whether the recorded
+     * device name still existed. Once the kernel gave the name to another volume's disk, a restage took
+     * the dead mount for the volume's and answered OK, and the pod's bind could never be unpublished.
+     */
+    @Test
+    void aStageAgainAfterTheKernelGaveTheDevicesNameToAnotherDiskDoesNotTakeTheDeadMountForItsOwn() throws Exception {
+        call(service::nodeStageVolume, stage("v1", URI, mount("")));
+        call(service::nodePublishVolume, publish("v1", mount(""), false));
+        kernelRemovesTheDevice();
+        anotherVolumeTakesTheName();
+        MayastorException e = refused(() -> call(service::nodeStageVolume, stage("v1", URI, mount(""))));
+        assertEquals(ErrorKind.FAILED_PRECONDITION, e.kind(), e.getMessage());
+        call(service::nodeUnpublishVolume, NodeUnpublishVolumeRequest.newBuilder().setVolumeId("v1")
+                .setTargetPath(target.toString()).build());
+        assertFalse(node.mountPoints().contains(target.toString()), "the pod's bind could still be unpublished");
+        node.ran.clear();
+        call(service::nodeStageVolume, stage("v1", URI, mount("")));
+        assertTrue(node.ran.contains("umount " + staging), "the dead mount went: " + node.ran);
+        assertTrue(node.ran.contains("mount -t ext4 " + node.root.resolve("dev/nvme1n1") + " " + staging), node.ran.toString());
+    }
+
+    /**
+     * Review finding: an expand grew the recorded device by name; once the kernel removed the volume's
+     * disk and gave the name to another volume's, that one's file system was grown and OK answered.
+     */
+    @Test
+    void anExpandOfAVolumeWhoseDeviceIsGoneGrowsNoOtherDisk() throws Exception {
+        call(service::nodeStageVolume, stage("v1", URI, mount("")));
+        call(service::nodePublishVolume, publish("v1", mount(""), false));
+        kernelRemovesTheDevice();
+        anotherVolumeTakesTheName();
+        node.ran.clear();
+        MayastorException e = refused(() -> call(service::nodeExpandVolume, NodeExpandVolumeRequest.newBuilder().setVolumeId("v1")
+                .setVolumePath(target.toString()).setCapacityRange(io.mayastorj.csi.v1.CapacityRange.newBuilder()
+                        .setRequiredBytes(64L << 20)).build()));
+        assertEquals(ErrorKind.UNAVAILABLE, e.kind(), e.getMessage());
+        assertTrue(node.ran.stream().noneMatch(c -> c.startsWith("resize2fs") || c.startsWith("blockdev")), node.ran.toString());
+    }
+
+    /**
+     * Review finding: NodeUnstage unmounted the top mount at the staging path only, then disconnected:
+     * under a second mount stacked there the file system stayed mounted over a disk that was gone.
+     */
+    @Test
+    void unstageUnmountsEveryMountOfTheVolumeAtTheStagingPathBeforeItDisconnects() throws Exception {
+        call(service::nodeStageVolume, stage("v1", URI, mount("")));
+        node.mountedElsewhere("259:0", staging, node.root.resolve("dev/nvme0n1").toString()); // a second stage's, stacked
+        node.ran.clear();
+        call(service::nodeUnstageVolume, NodeUnstageVolumeRequest.newBuilder().setVolumeId("v1")
+                .setStagingTargetPath(staging.toString()).build());
+        assertEquals(List.of("umount " + staging, "umount " + staging, "nvme disconnect -n " + NQN), node.ran);
+        assertFalse(node.mountPoints().contains(staging.toString()));
+    }
+
+    /**
+     * Review finding: an iSCSI volume staged where it was served after a switch-over, then staged again
+     * (a kubelet restart), had its record rewritten with the publish context's portal; NodeUnstage
+     * logged out there, found no session, and failed on every retry with the staging mount gone.
+     */
+    @Test
+    void anIscsiVolumeStagedFromWhereItMovedIsLoggedOutOfThere() {
+        String iqn = "iqn.2019-05.io.openebs:v1";
+        String published = "iscsi://10.0.2.2:3260/" + iqn + "/0";
+        service.servedBy(v -> java.util.Optional.of(published.replace("10.0.2.2", "10.0.2.3")));
+        call(service::nodeStageVolume, stage("v1", published, mount("xfs")));
+        assertTrue(node.ran.contains("iscsiadm -m node -T " + iqn + " -p 10.0.2.3:3260 --login"), node.ran.toString());
+        call(service::nodeStageVolume, stage("v1", published, mount("xfs")));
+        node.ran.clear();
+        call(service::nodeUnstageVolume, NodeUnstageVolumeRequest.newBuilder().setVolumeId("v1")
+                .setStagingTargetPath(staging.toString()).build());
+        assertTrue(node.ran.contains("iscsiadm -m node -T " + iqn + " --logout"), node.ran.toString());
+        assertFalse(Files.exists(node.root.resolve("sys/class/iscsi_session/session1")), "logged out");
+    }
+
     /**
      * Review finding: the path follower waited for a volume's call in progress however long it took —
      * an unmount flushing to a head whose only path died waits for the path the follower would add,
@@ -940,7 +1022,7 @@ class NodeServiceTest {
         node.ran.clear();
         call(service::nodeUnstageVolume, NodeUnstageVolumeRequest.newBuilder().setVolumeId("v1")
                 .setStagingTargetPath(staging.toString()).build());
-        assertEquals(List.of("umount " + staging, "iscsiadm -m node -T " + iqn + " -p 10.0.2.2:3260 --logout",
-                "iscsiadm -m node -T " + iqn + " -p 10.0.2.2:3260 -o delete"), node.ran);
+        assertEquals(List.of("umount " + staging, "iscsiadm -m node -T " + iqn + " --logout",
+                "iscsiadm -m node -T " + iqn + " -o delete"), node.ran);
     }
 }
