@@ -709,6 +709,13 @@ public final class LvStore {
         return name;
     }
 
+    /** Exported (or destroyed): its replicas closed, nothing committed any more. */
+    boolean isClosed() {
+        synchronized (lock) {
+            return closed;
+        }
+    }
+
     public UUID uuid() {
         return uuid;
     }

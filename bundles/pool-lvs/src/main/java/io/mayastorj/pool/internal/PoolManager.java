@@ -100,7 +100,8 @@ public final class PoolManager {
         }
 
         public long diskCapacity() {
-            return claim == null ? 0 : claim.device().sizeBytes();
+            BdevClaim c = claim; // read once: an export nulls it under the manager's lock, and ListPools reads without it
+            return c == null ? 0 : c.device().sizeBytes();
         }
     }
 
@@ -233,6 +234,7 @@ public final class PoolManager {
                             + "export it to forget it", name, disk, existing.error);
                 }
                 sameAsAsked(existing.store, disk, uuid, clusterSize);
+                persist(); // again: the first call may have made the pool and failed to save the list (a retry answered OK unsaved)
                 return existing;
             }
             if (creatingPools.contains(name)) {
@@ -311,6 +313,9 @@ public final class PoolManager {
      * disk moved) is replaced by it. {@code forceRollback}: see {@link LvStore#open(BlockDevice, BufferPool, boolean)}.
      */
     public synchronized Entry importPool(String name, UUID uuid, String disk, boolean forceRollback) {
+        if (stopped) { // a call that waited for the lock while the node stopped: its pool would hold the disk past the stop
+            throw MayastorException.unavailable("the node is stopping; pool %s is not imported", name);
+        }
         for (Entry e : pools.values()) {
             if (e.disk.equals(disk) && e.store != null) {
                 throw MayastorException.alreadyExists("%s holds pool %s, which is imported already", disk, e.name);
@@ -477,7 +482,18 @@ public final class PoolManager {
                     String.join(", ", entry.store.replicas().stream().map(r -> r.replicaName).limit(5).toList())
                             + (held > 5 ? ", ..." : ""));
         }
-        close(entry, true);
+        try {
+            close(entry, true);
+        } catch (RuntimeException e) {
+            if (entry.store.isClosed()) {
+                // exported, its replicas gone from the node, and the erasure failed: listed as faulted, not as an
+                // online pool with replicas no bdev serves (what the disk holds now is for an import to say)
+                entry.error = "its destroy failed after its export: " + e.getMessage();
+                entry.store = null;
+                releaseDevice(entry);
+            }
+            throw e;
+        }
         pools.remove(name);
         persist();
     }
@@ -490,6 +506,16 @@ public final class PoolManager {
                 if (user != null && !user.startsWith("share ")) {
                     throw MayastorException.failedPrecondition("pool %s: replica %s is in use by %s", entry.name,
                             replica.name(), user);
+                }
+                if (!destroy) {
+                    // as UnshareReplica without force: an export cut a remote nexus's child off with no word (a
+                    // destroy of a pool that holds replicas takes force already)
+                    List<String> hosts = shares.connectedHosts(replica.name());
+                    if (!hosts.isEmpty()) {
+                        throw MayastorException.failedPrecondition("pool %s: replica %s is in use by %s over its share; "
+                                + "disconnect %s, or unshare the replica with force, before the export", entry.name,
+                                replica.uuid(), String.join(", ", hosts), hosts.size() == 1 ? "it" : "them");
+                    }
                 }
             }
             for (Replica replica : open) {

@@ -57,6 +57,12 @@ class PoolManagerTest {
     /** A transport that serves nothing and records what it is asked, standing in for nvmf. */
     private static final class RecordingTransport implements Transport {
         final List<String> shared = new ArrayList<>();
+        List<String> connected = List.of(); // the hosts connected to each of its shares
+
+        @Override
+        public List<String> connectedHosts(BlockDevice device) {
+            return shared.contains(device.name()) ? connected : List.of();
+        }
 
         @Override
         public String protocol() {
@@ -258,6 +264,7 @@ class PoolManagerTest {
         final BlockDevice ram = new MallocBdevFactory().create(io.mayastorj.core.bdev.BdevUri.parse(
                 "malloc:///heldram?size_mb=64&blk_size=512"));
         volatile boolean hold;
+        volatile boolean failWrites; // every write ends in an I/O error
         final List<Runnable> held = new java.util.concurrent.CopyOnWriteArrayList<>();
 
         HeldDisk() {
@@ -291,7 +298,9 @@ class PoolManagerTest {
                                    io.mayastorj.core.bdev.IoCompletion<? super C> done, C context) {
             Runnable write = () -> ram.write(b, off, lba, blocks, (st, c) -> complete(io.mayastorj.core.bdev.IoType.WRITE,
                     blocks * 512L, st, done, context), null);
-            if (hold) {
+            if (failWrites) {
+                complete(io.mayastorj.core.bdev.IoType.WRITE, 0, io.mayastorj.core.bdev.IoStatus.MEDIA_ERROR, done, context);
+            } else if (hold) {
                 held.add(write);
             } else {
                 write.run();
@@ -471,6 +480,71 @@ class PoolManagerTest {
             }
             b.release();
         }
+    }
+
+    /** Review finding: an export unshared a replica a remote nexus was connected to, with no force asked for. */
+    @Test
+    void anExportLeavesAReplicaWithAConnectedHostShared() {
+        RecordingTransport nvmf = new RecordingTransport();
+        nvmf.connected = List.of("nqn.2014-08.org.nvmexpress:uuid:host-a");
+        shares.addTransport(nvmf);
+        pools.create("p0", null, disk.toString(), MIB);
+        pools.createReplica("p0", R1, "r1", MIB, false);
+        pools.shareReplica(R1, "nvmf", List.of());
+        assertEquals("pool p0: replica " + R1 + " is in use by nqn.2014-08.org.nvmexpress:uuid:host-a over its share; "
+                + "disconnect it, or unshare the replica with force, before the export",
+                refused(ErrorKind.FAILED_PRECONDITION, () -> pools.export("p0")).getMessage());
+        assertEquals(List.of(R1.toString()), nvmf.shared, "still served");
+        assertEquals(PoolState.ONLINE, pools.find("p0").state());
+        pools.unshareReplica(R1, true);
+        pools.export("p0");
+        assertTrue(pools.pools().isEmpty());
+    }
+
+    /**
+     * Review finding: a create whose pool list could not be saved answered INTERNAL with the pool live;
+     * the caller's retry found it and answered OK without saving, and the pool was not imported at the
+     * next start.
+     */
+    @Test
+    void aRetriedCreateSavesThePoolListTheFirstCouldNot() throws IOException {
+        Path temp = dir.resolve("state/pools.list.tmp");
+        Files.createDirectories(temp.resolve("in-the-way")); // the list's temporary file cannot be written
+        refused(ErrorKind.INTERNAL, () -> pools.create("p0", null, disk.toString(), MIB));
+        Files.delete(temp.resolve("in-the-way"));
+        Files.delete(temp);
+        pools.create("p0", null, disk.toString(), MIB);
+        restart();
+        assertEquals(PoolState.ONLINE, pools.find("p0").state(), "imported at the start");
+    }
+
+    /** Review finding: an import that waited for the manager's lock while the node stopped held the disk past the stop. */
+    @Test
+    void noPoolIsImportedOnceTheNodeStopped() {
+        pools.create("p0", null, disk.toString(), MIB);
+        pools.export("p0");
+        pools.stop();
+        refused(ErrorKind.UNAVAILABLE, () -> pools.importPool(null, null, disk.toString()));
+        assertTrue(registry.list().isEmpty(), "the disk is not held");
+    }
+
+    /**
+     * Review finding: a destroy whose erasure failed after the export left the pool listed online, its
+     * replicas listed though no bdev served them, and every replica call refused as "exported".
+     */
+    @Test
+    void aPoolWhoseDestroyFailedAfterItsExportIsListedFaulted() {
+        HeldDisk held = heldPool("p0");
+        pools.createReplica("p0", R1, "r1", MIB, false);
+        held.failWrites = true; // the export's commit fails (it goes on), then the tombstone
+        refused(ErrorKind.INTERNAL, () -> pools.destroy("p0", true));
+        PoolManager.Entry entry = pools.find("p0");
+        assertEquals(PoolState.FAULTED, entry.state());
+        assertTrue(entry.reason().startsWith("its destroy failed after its export: "), entry.reason());
+        assertTrue(entry.store().isEmpty(), "no replicas listed");
+        assertTrue(registry.lookup(R1.toString()).isEmpty());
+        pools.export("p0"); // forgotten
+        assertTrue(pools.pools().isEmpty());
     }
 
     @Test
