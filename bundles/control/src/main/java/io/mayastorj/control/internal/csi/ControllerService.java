@@ -238,7 +238,7 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase i
         }
     }
 
-    /** The size to make: the required bytes (a default when none), whole 512-byte blocks, within the limit. */
+    /** The size to make: the required bytes (a default when none), whole 4 KiB (or 512-byte blocks), within the limit. */
     static long size(long required, long limit) {
         if (required < 0 || limit < 0) {
             throw MayastorException.invalidArgument("capacity_range may not be negative");
@@ -252,7 +252,12 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase i
         }
         long size;
         if (required > 0) {
-            size = (required + 511) / 512 * 512;
+            // whole 4 KiB where the limit allows: a pool on a disk of 4 KiB sectors takes only whole ones, and a
+            // "1G" claim (10^9 bytes) was refused there; whole 512-byte blocks under a limit that leaves no room
+            size = required <= Long.MAX_VALUE - 4095 ? (required + 4095) / 4096 * 4096 : (required + 511) / 512 * 512;
+            if (limit > 0 && size > limit) {
+                size = (required + 511) / 512 * 512;
+            }
         } else if (limit > 0) {
             size = Math.min(limit, DEFAULT_SIZE) / 512 * 512; // no floor asked for: the whole blocks under the limit
             if (size == 0) {

@@ -75,8 +75,9 @@ class ControllerServiceTest {
     void sizesAreWholeBlocksWithinTheRange() {
         assertEquals(1L << 30, ControllerService.size(0, 0), "Mayastor's default");
         assertEquals(64L << 20, ControllerService.size(0, 64L << 20), "the limit when it is under the default");
-        assertEquals(1024, ControllerService.size(1000, 0), "rounded up to 512-byte blocks");
-        assertEquals(1024, ControllerService.size(1000, 1024));
+        assertEquals(4096, ControllerService.size(1000, 0), "rounded up to 4 KiB: pools on 4 KiB-sector disks take whole ones");
+        assertEquals(1_000_001_536L, ControllerService.size(1_000_000_000L, 0), "a \"1G\" claim");
+        assertEquals(1024, ControllerService.size(1000, 1024), "512-byte blocks where the limit leaves no room for 4 KiB");
         MayastorException over = assertThrows(MayastorException.class, () -> ControllerService.size(2000, 1000));
         assertEquals(ErrorKind.OUT_OF_RANGE, over.kind());
         assertEquals("required_bytes 2000 is more than limit_bytes 1000", over.getMessage());
