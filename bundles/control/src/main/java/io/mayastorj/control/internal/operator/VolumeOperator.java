@@ -438,7 +438,9 @@ public final class VolumeOperator {
         String lastWriter = old.getNexus() == null ? null : old.getNexus().getNode();
         Set<String> faulted = new TreeSet<>();
         List<MayastorVolume.Replica> faultedAway = new ArrayList<>(); // recorded, on a node away: marked in place
-        for (Child c : lastWriter == null ? List.<Child>of() : world.nexus(lastWriter, uuid).map(Nexus::getChildrenList).orElse(List.of())) {
+        List<Child> lastChildren = lastWriter == null ? List.of() : world.nexus(lastWriter, uuid).map(Nexus::getChildrenList)
+                .orElse(List.of());
+        for (Child c : lastChildren) {
             String replica = replicaOf(c.getUri());
             if (c.getState() == ChildState.CHILD_ONLINE) {
                 continue;
@@ -453,8 +455,7 @@ public final class VolumeOperator {
                         .forEach(faultedAway::add);
             }
         }
-        if ((!faulted.isEmpty() || !faultedAway.isEmpty())
-                && live.stream().anyMatch(r -> !behind.contains(r.uuid()) && !faulted.contains(r.uuid()))) {
+        if ((!faulted.isEmpty() || !faultedAway.isEmpty()) && faultMarksHold(lastChildren, live, behind, faulted)) {
             behind.addAll(faulted);
             faultedAway.forEach(x -> x.setOutOfSync(Boolean.TRUE));
             msv = recordBehind(msv, live, behind);
@@ -740,6 +741,18 @@ public final class VolumeOperator {
      * dies between the two must not find the new target beside a record that calls every replica in
      * sync. Marks on a switch that then loses its race are only pessimistic: a rebuild too many.
      */
+    /**
+     * Whether the last writer's faulted children are marked behind: when it still has a child in sync.
+     * Its word alone, whether or not that child's node answers now: counted among the live replicas
+     * only, a child in sync on a node gone quiet threw the marks away, the faulted child passed for in
+     * sync, and once the quiet node's replica was given up that stale copy was the volume's source.
+     * A nexus with no child in sync leaves the status as it is (its record decides what a new nexus trusts).
+     */
+    static boolean faultMarksHold(List<Child> lastChildren, List<Live> live, Set<String> behind, Set<String> faulted) {
+        return lastChildren.stream().anyMatch(c -> c.getState() == ChildState.CHILD_ONLINE)
+                || live.stream().anyMatch(r -> !behind.contains(r.uuid()) && !faulted.contains(r.uuid()));
+    }
+
     private MayastorVolume recordBehind(MayastorVolume msv, List<Live> live, Set<String> behind) {
         MayastorVolume.Status status = msv.getStatus();
         if (status == null || status.getReplicas() == null) {
