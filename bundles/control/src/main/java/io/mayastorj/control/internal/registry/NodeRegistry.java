@@ -96,12 +96,23 @@ public final class NodeRegistry implements AutoCloseable {
     }
 
     /**
-     * A node known from before (the control plane restarted): listed as it was, and given one full
-     * offline period to send its next heartbeat before it counts as offline.
+     * A node known from before (the control plane restarted, or a standby takes over): listed as it
+     * was, and given one full offline period to send its next heartbeat before it counts as offline.
+     * A node heard here keeps what its beats said.
      */
     public void remember(String id, String endpoint, String hostNqn, boolean online) {
         synchronized (this) {
-            if (nodes.containsKey(id)) {
+            Entry known = nodes.get(id);
+            if (known != null && !known.beaten) {
+                // never heard here (a standby, whose silence marked it offline: its gRPC beats went to the
+                // leader): the record, written by the leader that heard it, is the better word. Left offline,
+                // at a takeover every pool and volume on it was written offline until its next beat came
+                known.endpoint = endpoint;
+                known.hostNqn = hostNqn == null || hostNqn.isBlank() ? defaultHostNqn(id) : hostNqn;
+                known.online = online;
+                return;
+            }
+            if (known != null) {
                 return;
             }
             Entry e = new Entry();

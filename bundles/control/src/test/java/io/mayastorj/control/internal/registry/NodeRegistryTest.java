@@ -154,6 +154,28 @@ class NodeRegistryTest {
         assertThrows(MayastorException.class, () -> registry.register("n1", "10.0.0.1:10124", null));
     }
 
+    /**
+     * Review finding: a standby never hears gRPC beats (the Service sends them to the leader), so its
+     * registry marked every such node offline; at a takeover the records were read again but known ids
+     * were skipped, and every pool and volume on them was written offline until the next beats came.
+     */
+    @Test
+    void aStandbyThatTakesOverListsTheNodesItNeverHeardAsTheirRecordsSay() {
+        registry.remember("n1", "10.0.0.1:10124", null, true);
+        registry.register("n2", "10.0.0.2:10124", null); // over NATS in practice: heard by the standby too
+        advanceSeconds(16);
+        registry.expire();
+        assertFalse(registry.node("n1").orElseThrow().online(), "silent here while it beat the leader");
+        registry.remember("n1", "10.0.0.1:10124", null, true); // the takeover reads the records again
+        registry.remember("n2", "10.0.0.2:10124", null, true);
+        registry.forgiveSilence();
+        assertTrue(registry.node("n1").orElseThrow().online());
+        assertFalse(registry.node("n2").orElseThrow().online(), "a node heard here keeps what its beats said");
+        advanceSeconds(16);
+        registry.expire();
+        assertFalse(registry.node("n1").orElseThrow().online(), "and it still has to beat within an offline period");
+    }
+
     @Test
     void theCsiNodePluginBesideAStorageNodeOfTheSameNameNeverTakesItsPlace() {
         registry.register("n1", "10.0.0.1:10124", null);
