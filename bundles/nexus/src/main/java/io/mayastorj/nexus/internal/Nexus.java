@@ -124,6 +124,8 @@ public final class Nexus extends BlockDeviceBase {
     /** I/O waits: the lease after a take-over has not run out yet. */
     private volatile boolean awaitingLease;
     private volatile boolean destroyed;
+    /** Destroyed while the record was not known ours lately: the I/O that waits for a look fails. */
+    private volatile boolean refuseUnowned;
     /** The shutdown wrote the last record (clean) or deleted it: no save after it. Control thread. */
     private boolean recordFinal;
     /** The shutdown's last record was written or left (control thread). */
@@ -191,8 +193,7 @@ public final class Nexus extends BlockDeviceBase {
 
     /** The record is not known to be ours lately (a shared store, and no look for 3 s): the I/O waits for a look. */
     private boolean ownershipStale() {
-        return checksOwnership && !fenced && !destroyed
-                && (awaitingLease || staleSince(System.nanoTime()));
+        return checksOwnership && !fenced && (refuseUnowned || !destroyed && (awaitingLease || staleSince(System.nanoTime())));
     }
 
     private boolean staleSince(long now) {
@@ -329,6 +330,10 @@ public final class Nexus extends BlockDeviceBase {
     @Override
     protected <C> void doRead(DmaBuffer buffer, int bufferOffset, long lba, int blocks, IoCompletion<? super C> done, C context) {
         if (ownershipStale()) {
+            if (refuseUnowned) {
+                complete(IoType.READ, 0, IoStatus.UNAVAILABLE, done, context);
+                return;
+            }
             deferForOwnership(() -> doRead(buffer, bufferOffset, lba, blocks, done, context));
             return;
         }
@@ -376,6 +381,10 @@ public final class Nexus extends BlockDeviceBase {
     @Override
     protected <C> void doWrite(DmaBuffer buffer, int bufferOffset, long lba, int blocks, IoCompletion<? super C> done, C context) {
         if (ownershipStale()) {
+            if (refuseUnowned) {
+                complete(IoType.WRITE, 0, IoStatus.UNAVAILABLE, done, context);
+                return;
+            }
             deferForOwnership(() -> doWrite(buffer, bufferOffset, lba, blocks, done, context));
             return;
         }
@@ -387,6 +396,10 @@ public final class Nexus extends BlockDeviceBase {
     @Override
     protected <C> void doUnmap(long lba, long blocks, IoCompletion<? super C> done, C context) {
         if (ownershipStale()) {
+            if (refuseUnowned) {
+                complete(IoType.UNMAP, 0, IoStatus.UNAVAILABLE, done, context);
+                return;
+            }
             deferForOwnership(() -> doUnmap(lba, blocks, done, context));
             return;
         }
@@ -398,6 +411,10 @@ public final class Nexus extends BlockDeviceBase {
     @Override
     protected <C> void doWriteZeroes(long lba, long blocks, IoCompletion<? super C> done, C context) {
         if (ownershipStale()) {
+            if (refuseUnowned) {
+                complete(IoType.WRITE_ZEROES, 0, IoStatus.UNAVAILABLE, done, context);
+                return;
+            }
             deferForOwnership(() -> doWriteZeroes(lba, blocks, done, context));
             return;
         }
@@ -409,6 +426,10 @@ public final class Nexus extends BlockDeviceBase {
     @Override
     protected <C> void doFlush(IoCompletion<? super C> done, C context) {
         if (ownershipStale()) {
+            if (refuseUnowned) {
+                complete(IoType.FLUSH, 0, IoStatus.UNAVAILABLE, done, context);
+                return;
+            }
             deferForOwnership(() -> doFlush(done, context));
             return;
         }
@@ -498,7 +519,9 @@ public final class Nexus extends BlockDeviceBase {
             finish(io, status); // the last in-sync child: its error is the application's
             return;
         }
-        control.execute(() -> faultUnlessLast(c, Child.Reason.of(status), "read failed: " + status));
+        long lba = io.lba; // (io is retried on the next child meanwhile: its range taken now)
+        long blocks = io.blocks;
+        control.execute(() -> faultUnlessLast(c, Child.Reason.of(status), "read failed: " + status, lba, blocks));
         io.tried |= next.bit();
         readFrom(io, next);
     }
@@ -740,25 +763,34 @@ public final class Nexus extends BlockDeviceBase {
         };
     }
 
-    private void faultUnlessLast(Child c, Child.Reason reason, String cause) {
+    private void faultUnlessLast(Child c, Child.Reason reason, String cause, long lba, long blocks) {
         if (c.state != Child.State.ONLINE) {
             return;
         }
         for (Child other : children) {
             if (other != c && other.state == Child.State.ONLINE) {
-                fault(c, reason, cause, null);
+                fault(c, reason, cause, lba, blocks);
                 return;
             }
         }
     }
 
     /** A rebuild could not read from {@code c}: faulted unless it is the last in-sync child. Control thread. */
-    void faultSource(Child c, IoStatus status) {
-        faultUnlessLast(c, Child.Reason.of(status), "read for a rebuild failed: " + status);
+    void faultSource(Child c, IoStatus status, long lba, long blocks) {
+        faultUnlessLast(c, Child.Reason.of(status), "read for a rebuild failed: " + status, lba, blocks);
     }
 
     /** Faults a child; the I/O that caused it (if any) is marked in its log. Control thread. */
     void fault(Child c, Child.Reason reason, String cause, NexusIo io) {
+        fault(c, reason, cause, io == null ? 0 : io.lba, io == null ? 0 : io.blocks);
+    }
+
+    /**
+     * Faults a child; {@code blocks} at {@code lba} (none when 0), the range whose I/O failed, are
+     * marked in its log: a read that failed (a bad sector) is rewritten by a partial rebuild too, or
+     * the child came back in sync with the range still unreadable or wrong. Control thread.
+     */
+    private void fault(Child c, Child.Reason reason, String cause, long lba, long blocks) {
         if (c.state == Child.State.FAULTED) {
             return;
         }
@@ -775,8 +807,8 @@ public final class Nexus extends BlockDeviceBase {
             c.faultedAtNanos = System.nanoTime();
             healthGeneration++;
         }
-        if (io != null && c.log != null) {
-            c.log.mark(io.lba, io.blocks);
+        if (blocks > 0 && c.log != null) {
+            c.log.mark(lba, blocks);
         }
         LOG.log(Level.WARNING, "nexus {0}: child {1} faulted ({2}): {3}{4}", name(), c.uri, reason, cause,
                 c.log != null ? "; a return within " + settings.partialRebuildWindow().toMinutes()
@@ -1265,6 +1297,9 @@ public final class Nexus extends BlockDeviceBase {
      * children are closed. Control thread; the drain and what follows run in the background.
      */
     CompletableFuture<Void> shutdown(boolean forget) {
+        // the I/O waiting for a look fails unless the record was known ours lately: run as it was, it reached
+        // the replicas after the volume may have been taken over (a thawed process destroyed meanwhile)
+        refuseUnowned = ownershipStale();
         destroyed = true;
         if (ownershipTimer != null) {
             ownershipTimer.cancel(false);
@@ -1341,6 +1376,11 @@ public final class Nexus extends BlockDeviceBase {
     /** The record at shutdown: clean, deleted ({@code forget}), or left as it is ({@code unclean} says why). Control thread. */
     private void lastRecord(boolean forget, String unclean) {
         lastRecordDone = true;
+        if (unclean == null && awaitingLease) {
+            // written clean, the next nexus would serve at once, while the unclean incarnation this one took
+            // over from may still trust its last look: the lease is the next one's to wait out
+            unclean = "stopped within its take-over lease";
+        }
         boolean distrusted = false;
         for (Child c : children) {
             // a child whose device reconnected since it was opened (its node restarted while the nexus was idle,

@@ -652,7 +652,9 @@ final class Rebuild {
                     if (!read.isSuccess()) {
                         Child bad = source;
                         failedSources |= bad.bit();
-                        nexus.controlExecutor().execute(() -> nexus.faultSource(bad, read));
+                        long lba = lba(pos);
+                        long blocks = blocks(pos, pieceEnd);
+                        nexus.controlExecutor().execute(() -> nexus.faultSource(bad, read, lba, blocks));
                         if (++attempts < Child.MAX) {
                             home.execute(this::step); // another in-sync child, if there is one
                         } else {

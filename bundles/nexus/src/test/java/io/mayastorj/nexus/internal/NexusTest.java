@@ -552,6 +552,35 @@ class NexusTest {
     }
 
     /**
+     * Review finding: a destroy ran the I/O that waited for a look at the record as if the record were
+     * still the nexus's: a thawed process whose nexus was destroyed meanwhile wrote to the replicas
+     * after another nexus may have taken the volume over. It fails now, and no child sees it.
+     */
+    @Test
+    void aDestroyFailsTheIoThatWaitedForALookAtTheRecord() throws Exception {
+        HeldLooks looks = new HeldLooks(new FileNexusStore(dir.resolve("nexus")));
+        store = looks;
+        manager = new NexusManager(registry, buffers, shares, looks, NexusSettings.DEFAULT);
+        FaultyDevice a = child("a");
+        FaultyDevice b = child("b");
+        manager.create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
+        looks.holding = true;
+        assertTrue(looks.looking.await(5, TimeUnit.SECONDS), "the nexus looks at its record every second");
+        Thread.sleep(TimeUnit.NANOSECONDS.toMillis(Nexus.OWNERSHIP_STALE_NANOS) + 500);
+        long before = a.writes.get() + b.writes.get();
+        DmaBuffer buf = buffers.allocate(4096);
+        CompletableFuture<IoStatus> write = submitWrite(buf, 0);
+        assertThrows(java.util.concurrent.TimeoutException.class, () -> write.get(200, TimeUnit.MILLISECONDS),
+                "the write waits for a look: the last one is too old");
+        CompletableFuture<Void> destroyed = CompletableFuture.runAsync(() -> manager.destroy("vol"));
+        assertEquals(IoStatus.UNAVAILABLE, write.get(10, TimeUnit.SECONDS));
+        assertEquals(before, a.writes.get() + b.writes.get(), "no child was written");
+        looks.release.countDown();
+        destroyed.get(30, TimeUnit.SECONDS);
+        buf.release();
+    }
+
+    /**
      * Review finding: a save that failed scheduled its retry a second later, and a destroy within that
      * second wrote the clean record, which the retry then wrote over as unclean: the next nexus took
      * a planned move for a crash (the lease, one child trusted, the others rebuilt in full).
@@ -779,6 +808,31 @@ class NexusTest {
             }
             manager.destroy("vol");
         }
+    }
+
+    /**
+     * Review finding: a nexus that took an unclean record over and was destroyed within its lease wrote
+     * its record clean, so the next one served at once while the unclean incarnation before might still
+     * trust its last look. Its record is left unclean: the next nexus waits the lease out.
+     */
+    @Test
+    void aNexusDestroyedWithinItsTakeOverLeaseLeavesTheLeaseToTheNext() throws Exception {
+        HeldLooks shared = new HeldLooks(new FileNexusStore(dir.resolve("nexus")));
+        store = shared;
+        manager = new NexusManager(registry, buffers, shares, shared, NexusSettings.DEFAULT);
+        child("a");
+        child("b");
+        store.save(new NexusRecord(ID, "vol", MB << 20, false, 1, List.of(
+                new NexusRecord.ChildRecord("bdev:///a", "a", true, 1), new NexusRecord.ChildRecord("bdev:///b", "b", true, 1))), 0);
+        manager.create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
+        manager.destroy("vol"); // a control plane's retry, at once
+        assertFalse(store.load(ID).orElseThrow().record().cleanShutdown(), "left unclean");
+        manager.create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
+        long started = System.nanoTime();
+        read(nexus(), 0, 1);
+        long waited = System.nanoTime() - started;
+        assertTrue(waited >= Nexus.TAKE_OVER_LEASE_NANOS - 200_000_000L, "served after " + waited / 1_000_000 + " ms");
+        manager.destroy("vol");
     }
 
     /**
@@ -1258,6 +1312,34 @@ class NexusTest {
         manager.addChild("vol", "bdev:///a");
         await(() -> view("bdev:///a").state().equals("online"), "a back");
         assertEquals(2, ByteBuffer.wrap(read(a, 0, 1)).getLong(8), "its partial rebuild copied the write back");
+    }
+
+    /**
+     * Review finding: a read that failed faulted its child without marking the range in its log; the
+     * child's return within the window was a partial rebuild of what was written meanwhile, and it came
+     * back in sync with the bad range never rewritten.
+     */
+    @Test
+    void aChildFaultedByAFailedReadHasThatRangeRewrittenByItsPartialRebuild() throws Exception {
+        FaultyDevice a = child("a");
+        FaultyDevice b = child("b");
+        manager(new NexusSettings(4096, 1, Duration.ofMinutes(10))).create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
+        assertEquals(IoStatus.SUCCESS, write(nexus(), 100, 8, 1));
+        assertEquals(IoStatus.SUCCESS, BlockingIo.flush(nexus(), T));
+        assertEquals(IoStatus.SUCCESS, BlockingIo.flush(nexus(), T)); // both maps of writes empty
+        assertEquals(IoStatus.SUCCESS, write(b, 100, 8, 99)); // b's sectors there went bad
+        b.failReads = IoStatus.MEDIA_ERROR;
+        for (int i = 0; i < 8 && !view("bdev:///b").state().equals("faulted"); i++) {
+            assertEquals(1, ByteBuffer.wrap(read(nexus(), 100, 8)).getLong(8), "served from a");
+            Thread.sleep(50);
+        }
+        assertEquals("faulted", view("bdev:///b").state());
+        b.failReads = null; // its disk remapped them
+        manager.addChild("vol", "bdev:///b");
+        await(() -> view("bdev:///b").state().equals("online"), "b back");
+        assertTrue(view("bdev:///b").rebuild().partial());
+        assertEquals(1, ByteBuffer.wrap(read(b, 100, 8)).getLong(8), "the range that failed was rewritten");
+        assertSameData(a, b);
     }
 
     @Test
