@@ -142,8 +142,9 @@ public final class PoolOperator {
                             + "on it when it is back");
                     return;
                 }
+                // no countdown in it: a reason that changes at every pass was a status write and an event each time
                 writeStatus(msp, MayastorPool.OFFLINE, "node " + node.id() + " is offline: the pool is destroyed when it "
-                        + "returns, or let go in " + (grace.toMillis() - silent + 999) / 1000 + " s", null);
+                        + "returns, or let go once the node has been away " + grace.toSeconds() + " s", null);
                 return;
             }
             writeStatus(msp, MayastorPool.OFFLINE, "node " + node.id() + " is offline", null);
@@ -157,7 +158,15 @@ public final class PoolOperator {
             writeStatus(msp, MayastorPool.OFFLINE, NodeClients.translate(node.id(), e).getMessage(), null);
             return;
         }
+        List<String> disks = msp.getSpec().getDisks();
+        String elsewhere = pool.map(p -> otherDisks(node.id(), p, disks)).orElse(null);
         if (deleting) {
+            if (ours && elsewhere != null) {
+                // not the pool this resource made (that one was let go while its node was away, say, and this
+                // name used again on another disk): destroyed by name, it would take another pool's data
+                release(msp, elsewhere + "; it is left alone");
+                return;
+            }
             if (ours) {
                 if (pool.isPresent() && pool.get().getReplicas() > 0) {
                     writeStatus(msp, stateOf(pool.get()), "being deleted: it holds " + pool.get().getReplicas()
@@ -181,6 +190,11 @@ public final class PoolOperator {
             release(msp, "destroyed on " + node.id());
             return;
         }
+        if (elsewhere != null) {
+            // never taken for this resource's: it would show Ready over disks it does not name
+            writeStatus(msp, MayastorPool.PENDING, elsewhere + ": export or destroy it there, or name its disks", null);
+            return;
+        }
         if (!ours) {
             msp.getMetadata().getFinalizers().add(Kinds.FINALIZER);
             msp = store.update(msp); // before the pool exists on the node
@@ -199,6 +213,26 @@ public final class PoolOperator {
         }
         Pool p = pool.get();
         writeStatus(msp, stateOf(p), p.getReason().isEmpty() ? null : p.getReason(), p);
+    }
+
+    /**
+     * Why the node's pool of the resource's name is not the one its spec asks for (on other disks),
+     * or null. Disks compared by path: {@code aio:///dev/sdb} is {@code /dev/sdb}.
+     */
+    static String otherDisks(String node, Pool p, List<String> wanted) {
+        List<String> have = p.getDisksList().stream().map(PoolOperator::diskPath).toList();
+        if (have.equals(wanted.stream().map(PoolOperator::diskPath).toList())) {
+            return null;
+        }
+        return "node " + node + " has a pool named " + p.getName() + " on " + String.join(", ", p.getDisksList()) + ", not on "
+                + String.join(", ", wanted);
+    }
+
+    private static String diskPath(String disk) {
+        int scheme = disk.indexOf("://");
+        String path = scheme < 0 ? disk : disk.substring(scheme + 3);
+        int query = path.indexOf('?');
+        return query < 0 ? path : path.substring(0, query);
     }
 
     private static String stateOf(Pool p) {
@@ -312,6 +346,8 @@ public final class PoolOperator {
             return;
         }
         boolean changed = old == null || !Objects.equals(old.getState(), state) || !Objects.equals(old.getReason(), reason);
+        // an event for a change of state: a reason that varies (a node's error text) made one at every pass
+        boolean moved = old == null || !Objects.equals(old.getState(), state);
 
         if (changed) {
             LOG.log(Level.INFO, "pool {0} is {1}{2}", msp.getMetadata().getName(), state, reason == null ? "" : ": " + reason);
@@ -319,7 +355,7 @@ public final class PoolOperator {
         msp.setStatus(s);
         msp = store.updateStatus(msp);
         statusWrittenAt.put(name, now);
-        if (changed) {
+        if (moved) {
             store.event(msp, MayastorPool.ONLINE.equals(state) ? "Normal" : "Warning", Events.reason(state),
                     "pool " + msp.getMetadata().getName() + " is " + state + (reason == null ? "" : ": " + reason));
         }

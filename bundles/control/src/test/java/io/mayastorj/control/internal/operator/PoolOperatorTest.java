@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
+import io.fabric8.kubernetes.client.CustomResource;
 import io.mayastorj.control.internal.model.Kinds;
 import io.mayastorj.control.internal.model.MayastorPool;
 import io.mayastorj.control.internal.nodes.NodeClients;
@@ -30,6 +31,7 @@ class PoolOperatorTest {
     private NodeClients clients;
     private PoolOperator operator;
     private NodeRegistry registry;
+    private final List<String> events = new ArrayList<>();
 
     @BeforeEach
     void start() {
@@ -38,7 +40,66 @@ class PoolOperatorTest {
         registry.register("n1", "127.0.0.1:1", "nqn.2019-05.io.openebs:n1");
         clients = new NodeClients(Duration.ofSeconds(2));
         this.registry = registry;
-        operator = new PoolOperator(store, registry, clients, Duration.ofMinutes(10));
+        operator = new PoolOperator(new Eventful(store), registry, clients, Duration.ofMinutes(10));
+    }
+
+    /** The file store, with the events it drops kept for the test. */
+    private final class Eventful implements io.mayastorj.control.internal.store.ResourceStore {
+        private final FileStore inner;
+
+        Eventful(FileStore inner) {
+            this.inner = inner;
+        }
+
+        @Override
+        public <T extends CustomResource<?, ?>> List<T> list(Class<T> kind) {
+            return inner.list(kind);
+        }
+
+        @Override
+        public <T extends CustomResource<?, ?>> java.util.Optional<T> get(Class<T> kind, String name) {
+            return inner.get(kind, name);
+        }
+
+        @Override
+        public <T extends CustomResource<?, ?>> T create(T resource) {
+            return inner.create(resource);
+        }
+
+        @Override
+        public <T extends CustomResource<?, ?>> T update(T resource) {
+            return inner.update(resource);
+        }
+
+        @Override
+        public <T extends CustomResource<?, ?>> T updateStatus(T resource) {
+            return inner.updateStatus(resource);
+        }
+
+        @Override
+        public void delete(Class<? extends CustomResource<?, ?>> kind, String name) {
+            inner.delete(kind, name);
+        }
+
+        @Override
+        public void addListener(Listener listener) {
+            inner.addListener(listener);
+        }
+
+        @Override
+        public String describe() {
+            return inner.describe();
+        }
+
+        @Override
+        public void event(CustomResource<?, ?> about, String type, String reason, String message) {
+            events.add(type + " " + reason + ": " + message);
+        }
+
+        @Override
+        public void close() {
+            inner.close();
+        }
     }
 
     @AfterEach
@@ -117,6 +178,9 @@ class PoolOperatorTest {
         now[0] += PoolOperator.USED_REFRESH_NANOS;
         operator.writeStatus(get("p1"), MayastorPool.DEGRADED, "a disk error", nodePool(4));
         assertEquals(4L, get("p1").getStatus().getUsed(), "written once the refresh time is up");
+        operator.writeStatus(get("p1"), MayastorPool.DEGRADED, "another disk error", nodePool(4));
+        assertEquals("another disk error", get("p1").getStatus().getReason());
+        assertEquals(2, events.size(), "an event for each change of state, not of reason: " + events);
     }
 
     private MayastorPool get(String name) {
@@ -126,6 +190,20 @@ class PoolOperatorTest {
     private static io.mayastorj.api.v1.Pool nodePool(long used) {
         return io.mayastorj.api.v1.Pool.newBuilder().setName("p1").addDisks("/dev/sdb").setCapacity(1L << 30).setUsed(used)
                 .setState(io.mayastorj.api.v1.PoolState.POOL_ONLINE).build();
+    }
+
+    /**
+     * Review finding: a pool on its node was taken for the resource by name alone: one let go while its
+     * node was away and asked for again on another disk showed Ready over the old disk, and its
+     * deletion destroyed the old pool by name.
+     */
+    @Test
+    void aPoolOfTheNameOnOtherDisksIsNotTheResourcesPool() {
+        io.mayastorj.api.v1.Pool onSdb = nodePool(0);
+        assertEquals(null, PoolOperator.otherDisks("n1", onSdb, List.of("/dev/sdb")));
+        assertEquals(null, PoolOperator.otherDisks("n1", onSdb, List.of("aio:///dev/sdb")));
+        assertEquals("node n1 has a pool named p1 on /dev/sdb, not on /dev/sdc", PoolOperator.otherDisks("n1", onSdb,
+                List.of("/dev/sdc")));
     }
 
     @Test
@@ -153,9 +231,11 @@ class PoolOperatorTest {
         store.delete(MayastorPool.class, "p1");
         operator.reconcile("p1");
         MayastorPool waiting = store.get(MayastorPool.class, "p1").orElseThrow(() -> new AssertionError("let go at once"));
-        assertTrue(waiting.getStatus().getReason().startsWith("node n1 is offline: the pool is destroyed when it returns, or let go in "),
+        assertEquals("node n1 is offline: the pool is destroyed when it returns, or let go once the node has been away 600 s",
                 waiting.getStatus().getReason());
-        PoolOperator noGrace = new PoolOperator(store, registry, clients, Duration.ZERO); // the grace has run out
+        operator.reconcile("p1");
+        assertEquals(1, events.size(), "one event, not one a pass: " + events);
+        PoolOperator noGrace = new PoolOperator(new Eventful(store), registry, clients, Duration.ZERO); // the grace has run out
         noGrace.reconcile("p1");
         assertTrue(store.get(MayastorPool.class, "p1").isEmpty(), "let go");
         assertEquals("p1", store.get(io.mayastorj.control.internal.model.MayastorNode.class, "n1").orElseThrow()
