@@ -136,9 +136,13 @@ final class Args {
         }
         try {
             String digits = value.replace("_", "").strip();
-            // decimal, or hex with 0x (an offset); Long.decode read a leading zero as octal: --qd 016 was 14
-            return digits.startsWith("0x") || digits.startsWith("0X") ? Long.parseLong(digits.substring(2), 16)
-                    : Long.parseLong(digits);
+            // decimal, or hex with 0x (an offset); Long.decode read a leading zero as octal: --qd 016 was 14.
+            // No sign after 0x: parseLong took 0x-5 for -5
+            boolean hex = digits.startsWith("0x") || digits.startsWith("0X");
+            if (hex && (digits.length() == 2 || !Character.isLetterOrDigit(digits.charAt(2)))) {
+                throw new NumberFormatException(value);
+            }
+            return hex ? Long.parseLong(digits.substring(2), 16) : Long.parseLong(digits);
         } catch (NumberFormatException e) {
             throw new UsageException("--" + name + " " + value + ": not a number");
         }

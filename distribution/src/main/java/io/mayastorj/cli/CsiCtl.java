@@ -33,6 +33,7 @@ final class CsiCtl {
                                                   call a CSI method (GetPluginInfo, CreateVolume,
                                                   NodeStageVolume, ...) with a request in JSON ({} when
                                                   none; - reads it from standard input); prints the answer
+                                                  (--timeout defaults to 120 here: a stage may format a disk)
             """;
 
     private static final List<ServiceDescriptor> SERVICES = List.of(IdentityGrpc.getServiceDescriptor(),
@@ -42,6 +43,15 @@ final class CsiCtl {
     }
 
     static int run(Args args, PrintStream out, PrintStream err) {
+        for (String name : args.names()) {
+            // --node, --control, --json and the rest mean nothing here: taken without a word, the call went to
+            // $CSI_ENDPOINT while the user thought it went where --control said
+            if (!name.equals("endpoint") && !name.equals("timeout") && !name.equals("help")) {
+                throw new UsageException("--" + name + " does not apply to 'csi' (it takes --endpoint and --timeout); see "
+                        + "mayastor ctl --help");
+            }
+        }
+        args.atMost(3, "mayastor ctl csi METHOD [JSON|-] --endpoint ENDPOINT");
         String method = args.positional(1, "the CSI method, e.g. GetPluginInfo");
         MethodDescriptor<Message, Message> md = method(method);
         String json = args.positional().size() > 2 ? args.positional(2, "") : "{}";

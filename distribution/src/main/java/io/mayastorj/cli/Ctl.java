@@ -205,8 +205,18 @@ final class Ctl {
 
     int run(List<String> argv) {
         List<String> words = new java.util.ArrayList<>();
-        for (String a : argv) { // kubectl's short forms
-            words.add(a.equals("-f") ? "--filename" : a.equals("-o") ? "--output" : a);
+        for (String a : argv) { // kubectl's short forms: -o json, -ojson, -o=json
+            if (a.equals("-f") || a.equals("-o")) {
+                words.add(a.equals("-f") ? "--filename" : "--output");
+            } else if (a.startsWith("-o") || a.startsWith("-f")) {
+                words.add((a.startsWith("-o") ? "--output=" : "--filename=") + a.substring(a.startsWith("-o=") || a.startsWith("-f=")
+                        ? 3 : 2));
+            } else if (a.length() > 1 && a.charAt(0) == '-' && a.charAt(1) != '-' && !a.equals("-h")) {
+                // taken as a name, -x went to the node ("bdev -x not found"): a mistyped option is said to be one
+                throw new UsageException("unknown option " + a + "; see mayastor ctl --help");
+            } else {
+                words.add(a);
+            }
         }
         Args args = Args.parse(words, FLAGS, VALUED);
         if (args.flag("help") || args.positional().isEmpty()) {

@@ -71,6 +71,9 @@ final class NexusCtl {
                 args.atMost(3, "mayastor ctl nexus list [NAME|UUID] [--watch]");
                 String name = args.positional().size() > 2 ? args.positional(2, "the nexus") : "";
                 if (args.flag("watch")) {
+                    if (out.json) {
+                        throw new UsageException("--watch prints progress lines, not JSON: leave one of them out");
+                    }
                     return watch(node, name, out);
                 }
                 ListNexusResponse reply = node.nexus().listNexus(ListNexusOptions.newBuilder().setName(name).build());
@@ -150,17 +153,17 @@ final class NexusCtl {
 
     /**
      * A progress line per rebuilding child, once a second, until no child is rebuilding; 1 when a
-     * child seen rebuilding ended faulted (a failed rebuild), so that {@code --watch && ...} holds.
+     * child seen rebuilding ended faulted (a failed rebuild), so that {@code --watch && ...} holds,
+     * and 1 when every rebuild left is paused: it would not end by itself.
      */
     private static int watch(NodeClient node, String name, Output out) {
         Set<String> rebuilt = new HashSet<>();
         while (true) {
             ListNexusResponse reply = node.nexus().listNexus(ListNexusOptions.newBuilder().setName(name).build());
-            boolean rebuilding = false;
+            boolean rebuilding = rebuildsGoingOn(reply.getNexusListList());
             for (Nexus n : reply.getNexusListList()) {
                 for (Child c : n.getChildrenList()) {
                     if (c.getState() == ChildState.CHILD_DEGRADED) {
-                        rebuilding = true;
                         rebuilt.add(n.getName() + " " + c.getUri());
                         out.out.printf(Locale.ROOT, "%s  %s  %s: %s%n", java.time.LocalTime.now().withNano(0), n.getName(), c.getUri(),
                                 rebuild(c.getRebuild()));
@@ -171,7 +174,9 @@ final class NexusCtl {
                 reply.getNexusListList().forEach(n -> out.out.print(describe(n)));
                 List<String> failed = failedRebuilds(reply.getNexusListList(), rebuilt);
                 failed.forEach(f -> out.err.println("error: " + f));
-                return failed.isEmpty() ? 0 : 1;
+                List<String> paused = pausedRebuilds(reply.getNexusListList());
+                paused.forEach(p -> out.err.println("error: " + p));
+                return failed.isEmpty() && paused.isEmpty() ? 0 : 1;
             }
             try {
                 Thread.sleep(1000);
@@ -180,6 +185,30 @@ final class NexusCtl {
                 return 1;
             }
         }
+    }
+
+    /** Whether a child is rebuilding and its rebuild is not paused (a paused one would hold a watch for ever). */
+    static boolean rebuildsGoingOn(List<Nexus> now) {
+        return now.stream().flatMap(n -> n.getChildrenList().stream())
+                .anyMatch(c -> c.getState() == ChildState.CHILD_DEGRADED && !paused(c));
+    }
+
+    private static boolean paused(Child c) {
+        return c.hasRebuild() && c.getRebuild().getState().equals("paused");
+    }
+
+    /** What a watch that ends with rebuilds paused says of each. */
+    static List<String> pausedRebuilds(List<Nexus> now) {
+        List<String> paused = new ArrayList<>();
+        for (Nexus n : now) {
+            for (Child c : n.getChildrenList()) {
+                if (c.getState() == ChildState.CHILD_DEGRADED && paused(c)) {
+                    paused.add("nexus " + n.getName() + ": the rebuild of " + c.getUri() + " is paused (resume it with "
+                            + "'mayastor ctl nexus rebuild resume " + n.getName() + " " + c.getUri() + "')");
+                }
+            }
+        }
+        return paused;
     }
 
     /** The children of {@code rebuilt} ("nexus uri") that are faulted or gone now: their rebuild failed. */

@@ -59,9 +59,16 @@ final class NodeClient implements AutoCloseable {
         }
         if (host.startsWith("[") && host.endsWith("]")) {
             host = host.substring(1, host.length() - 1);
+        } else if (host.isEmpty() || host.contains(":") || host.contains("/") || host.chars().anyMatch(Character::isWhitespace)) {
+            // http://10.0.0.5:10124 split into host "http://10.0.0.5"; fe80::1 into "fe80:" and port 1
+            throw new UsageException(flag + " " + address + ": expected HOST:PORT (an IPv6 address as [ADDRESS]:PORT)");
         }
-        this.channel = NettyChannelBuilder.forAddress(host, port).usePlaintext().maxInboundMessageSize(8 << 20)
-                .eventLoopGroup(loop).channelType(NioSocketChannel.class).build();
+        try {
+            this.channel = NettyChannelBuilder.forAddress(host, port).usePlaintext().maxInboundMessageSize(8 << 20)
+                    .eventLoopGroup(loop).channelType(NioSocketChannel.class).build();
+        } catch (IllegalArgumentException e) {
+            throw new UsageException(flag + " " + address + ": " + e.getMessage());
+        }
     }
 
     /** --node, else $MAYASTOR_NODE, else 127.0.0.1:10124. */

@@ -49,6 +49,24 @@ class CtlOptionsTest {
                 "--chap-secret-file", secret.toString()), "--chap-user does not apply to 'nexus publish'");
     }
 
+    /** Review findings: what the command line took without a word, and what it did with it. */
+    @Test
+    void malformedWordsAreUsageErrors() {
+        // an address with a scheme, or an IPv6 one without brackets: a gRPC message and exit 1 before
+        refused(ctl("--node", "http://127.0.0.1:1", "node", "info"), "--node http://127.0.0.1:1: expected HOST:PORT");
+        refused(ctl("--node", "fe80::1", "node", "info"), "an IPv6 address as [ADDRESS]:PORT");
+        // a sign after 0x: the whole input file was written instead of -5 bytes refused
+        refused(ctl("--node", "127.0.0.1:1", "bdev", "write", "b0", "--offset", "0", "--pattern", "1", "--length", "0x-5"),
+                "--length 0x-5: not a number");
+        // csi took --control (and went to $CSI_ENDPOINT) and dropped a second request
+        refused(ctl("csi", "GetPluginInfo", "{}", "--control", "127.0.0.1:1", "--endpoint", "127.0.0.1:1"),
+                "--control does not apply to 'csi'");
+        refused(ctl("csi", "GetPluginInfo", "{}", "{}", "--endpoint", "127.0.0.1:1"), "mayastor ctl csi METHOD");
+        // a single-dash word was a name sent to the node
+        refused(ctl("--node", "127.0.0.1:1", "bdev", "list", "-x"), "unknown option -x");
+        refused(ctl("--control", "127.0.0.1:1", "volume", "list", "-ojson"), "--output does not apply to 'volume list'");
+    }
+
     @Test
     void anOptionOfAnotherVerbIsRefused() {
         refused(ctl("--control", "127.0.0.1:1", "volume", "create", "db", "--size", "1GiB", "--share", "iscsi"),

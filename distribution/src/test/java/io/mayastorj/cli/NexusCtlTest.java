@@ -36,6 +36,19 @@ class NexusCtlTest {
                 "nvmf://c was faulted already, not by the rebuild watched");
     }
 
+    /** Review finding: a watch went on for ever while a rebuild was paused (its child stays degraded). */
+    @Test
+    void aPausedRebuildEndsTheWatchAsNotDone() {
+        Child paused = child("nvmf://b", ChildState.CHILD_DEGRADED, ChildStateReason.REASON_NONE).toBuilder()
+                .setRebuild(io.mayastorj.api.v1.RebuildStats.newBuilder().setState("paused")).build();
+        Child running = paused.toBuilder().setUri("nvmf://c")
+                .setRebuild(io.mayastorj.api.v1.RebuildStats.newBuilder().setState("running")).build();
+        assertTrue(!NexusCtl.rebuildsGoingOn(List.of(nexus(paused))));
+        assertTrue(NexusCtl.rebuildsGoingOn(List.of(nexus(paused, running))));
+        assertEquals(List.of("nexus volume: the rebuild of nvmf://b is paused (resume it with 'mayastor ctl nexus rebuild resume "
+                + "volume nvmf://b')"), NexusCtl.pausedRebuilds(List.of(nexus(paused, running))));
+    }
+
     @Test
     void aRebuiltChildOnlineIsSuccessAndOneRemovedIsNot() {
         Nexus after = nexus(child("bdev:///a", ChildState.CHILD_ONLINE, ChildStateReason.REASON_NONE),

@@ -295,6 +295,53 @@ class DistributionTest {
         assertEquals("--protocol", lines[3]);
     }
 
+    /**
+     * Review finding: the completion of a nexus's name offered the words of "nexus list"'s child table,
+     * never the names, and asked the default node whatever --node the line gave.
+     */
+    @Test
+    void bashCompletesTheNamesOfTheNodeTheLineNames() throws Exception {
+        ok(ctl("bdev", "create", "malloc:///cmpl?size_mb=4"));
+        try {
+            ok(ctl("nexus", "create", "cnexus", "--child", "bdev:///cmpl"));
+            Path completion = Mayastor.DIST.resolve("share/bash-completion/mayastor").toAbsolutePath();
+            String bin = Mayastor.BIN.toAbsolutePath().toString();
+            String script = "source " + completion + "\n"
+                    + "complete_words() { COMP_WORDS=(\"$@\"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); _mayastor; echo \"${COMPREPLY[*]}\"; }\n"
+                    + "complete_words " + bin + " ctl --node " + endpoint + " nexus destroy ''\n";
+            Process p = new ProcessBuilder("bash", "-c", script).redirectErrorStream(true).start();
+            String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+            assertTrue(p.waitFor(60, TimeUnit.SECONDS));
+            assertEquals("cnexus", out.strip());
+        } finally {
+            ctl("nexus", "destroy", "cnexus");
+            ctl("bdev", "destroy", "cmpl");
+        }
+    }
+
+    /**
+     * Review finding: the launcher found its home from $0, so through a symlink (/usr/local/bin/mayastor)
+     * it looked for its scripts beside the link and failed; and "aot-training --help" deleted the cache
+     * and started a training run.
+     */
+    @Test
+    void theCommandRunsThroughASymlinkAndAotTrainingTakesNoArguments() throws Exception {
+        Path link = work.resolve("link-bin/mayastor");
+        Files.createDirectories(link.getParent());
+        Files.deleteIfExists(link);
+        Files.createSymbolicLink(link, Mayastor.BIN.toAbsolutePath());
+        Process p = new ProcessBuilder(link.toString(), "version").redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS));
+        assertEquals(0, p.exitValue(), out);
+        Path cache = Mayastor.DIST.resolve("lib/cli.aot");
+        boolean had = Files.exists(cache);
+        Mayastor.Result help = Mayastor.run("aot-training", "--help");
+        assertEquals(0, help.exit(), help.err());
+        assertTrue(help.err().startsWith("usage: mayastor aot-training"), help.err());
+        assertEquals(had, Files.exists(cache), "the cache is left as it was");
+    }
+
     /** A bench stopped by SIGTERM (a script's kill, or Ctrl-C) still reports what it measured, as fio does. */
     @Test
     void aBenchEndedBySigtermReportsWhatItMeasured() throws Exception {
