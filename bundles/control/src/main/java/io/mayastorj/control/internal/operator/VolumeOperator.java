@@ -1225,6 +1225,15 @@ public final class VolumeOperator {
             wantedUris.put(r.uuid(), childUri(world, r, target));
         }
         Optional<Nexus> existing = world.nexus(target, uuid);
+        if (existing.isPresent() && superseded(existing.get())) {
+            // fenced: another nexus took the volume over while this one's node was away (a move back there came
+            // before a pass destroyed it). Kept, it failed every I/O, hosts were sent to it, and its children's
+            // states (as they were when it stopped serving) cleared the marks of stale replicas: made anew
+            LOG.log(Level.WARNING, "volume {0}: the nexus on {1} was superseded by a takeover: destroyed, and made again",
+                    msv.getMetadata().getName(), target);
+            destroyNexus(world, target, uuid, msv.getMetadata().getName());
+            existing = Optional.empty();
+        }
         Nexus nexus;
         try {
             if (existing.isEmpty()) {
@@ -1320,6 +1329,16 @@ public final class VolumeOperator {
             }
         }
         return status;
+    }
+
+    /**
+     * A nexus fenced by a takeover: it serves nothing (faulted) and its path is inaccessible. (One whose
+     * children all faulted keeps an accessible path; one the control plane set inaccessible for a move
+     * still has children it reads from.)
+     */
+    static boolean superseded(Nexus n) {
+        return n.getState() == io.mayastorj.api.v1.NexusState.NEXUS_FAULTED
+                && n.getAnaState() == NvmeAnaState.NVME_ANA_INACCESSIBLE_STATE;
     }
 
     /** The nexus as the volume's status shows it. */

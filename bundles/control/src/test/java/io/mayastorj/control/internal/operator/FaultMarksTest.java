@@ -35,6 +35,21 @@ class FaultMarksTest {
         assertTrue(VolumeOperator.faultMarksHold(children, List.of(live("b", R2)), Set.of(), Set.of(R2)));
     }
 
+    /**
+     * Review finding: a nexus fenced by a takeover, found on the node a volume moved back to, was kept:
+     * it failed every I/O, and its children (as they were when it stopped) cleared stale replicas' marks.
+     */
+    @Test
+    void aFencedNexusIsSupersededOneWhoseChildrenFaultedOrWhosePathMovesIsNot() {
+        io.mayastorj.api.v1.Nexus fenced = io.mayastorj.api.v1.Nexus.newBuilder().setState(io.mayastorj.api.v1.NexusState.NEXUS_FAULTED)
+                .setAnaState(io.mayastorj.api.v1.NvmeAnaState.NVME_ANA_INACCESSIBLE_STATE).build();
+        assertTrue(VolumeOperator.superseded(fenced));
+        assertFalse(VolumeOperator.superseded(fenced.toBuilder().setAnaState(io.mayastorj.api.v1.NvmeAnaState.NVME_ANA_OPTIMIZED_STATE)
+                .build()), "every child faulted: its path stays accessible");
+        assertFalse(VolumeOperator.superseded(fenced.toBuilder().setState(io.mayastorj.api.v1.NexusState.NEXUS_ONLINE).build()),
+                "set inaccessible for a move: it still reads from its children");
+    }
+
     @Test
     void aNexusWithNoChildInSyncLeavesTheStatusAsItIs() {
         List<Child> children = List.of(child(R1, ChildState.CHILD_FAULTED), child(R2, ChildState.CHILD_FAULTED));
