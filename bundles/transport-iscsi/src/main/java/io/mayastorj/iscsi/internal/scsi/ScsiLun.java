@@ -434,6 +434,9 @@ public final class ScsiLun {
         pages.put((byte) 0x0A).put((byte) 0x0A);
         pages.put(new byte[0x0A]);
         if (!changeable) {
+            // QAM 1, unrestricted reordering: commands run as their data arrives, not in CmdSN order (0, restricted,
+            // promised an order the target does not keep — as LIO says by default)
+            pages.put(at + 3, (byte) 0x10);
             pages.put(at + 8, (byte) 0xFF).put(at + 9, (byte) 0xFF); // busy timeout period: unlimited
         }
     }

@@ -121,6 +121,12 @@ final class MediaCommands {
             dataPhase.respond(task, Sense.GOOD, null, 0);
             return;
         }
+        if (writeOp && Integer.toUnsignedLong(task.expectedLength) > ScsiLun.MAX_TRANSFER_BYTES) {
+            // more data than a command takes (the CDB's own length is within it): no buffer was planned, and the
+            // BUSY that said so was retried until the initiator's command timeout
+            dataPhase.respond(task, Sense.CHECK_CONDITION, Sense.fixed(Sense.ILLEGAL_REQUEST, Sense.INVALID_FIELD_IN_CDB), 0);
+            return;
+        }
         if ((task.cdb[1] & 0xE0) != 0 && task.opcode != ScsiLun.READ_6 && task.opcode != ScsiLun.WRITE_6) {
             // RDPROTECT / WRPROTECT: the LUN has no protection information
             dataPhase.respond(task, Sense.CHECK_CONDITION, Sense.illegal(Sense.INVALID_FIELD_IN_CDB, true, 1, 7), 0);
@@ -609,7 +615,10 @@ final class MediaCommands {
             case NO_SPACE -> Sense.fixed(Sense.DATA_PROTECT, Sense.SPACE_ALLOCATION_FAILED);
             case LBA_OUT_OF_RANGE -> Sense.fixed(Sense.ILLEGAL_REQUEST, Sense.LBA_OUT_OF_RANGE);
             case UNAVAILABLE, TIMED_OUT, DEVICE_CLOSED, ABORTED -> Sense.fixed(Sense.ABORTED_COMMAND, Sense.NO_ADDITIONAL_SENSE);
-            default -> Sense.fixed(Sense.MEDIUM_ERROR, written ? Sense.WRITE_ERROR : Sense.UNRECOVERED_READ_ERROR);
+            case MEDIA_ERROR -> Sense.fixed(Sense.MEDIUM_ERROR, written ? Sense.WRITE_ERROR : Sense.UNRECOVERED_READ_ERROR);
+            // the target's own failure, not the medium's: a medium error tells the host (and its file system) the
+            // sectors are bad, and is never retried or failed over
+            default -> Sense.fixed(Sense.HARDWARE_ERROR, Sense.INTERNAL_TARGET_FAILURE);
         };
     }
 

@@ -50,6 +50,20 @@ class ScsiLunTest {
         }
     }
 
+    /**
+     * Review finding: the Control page said QAM 0 (restricted reordering) while commands run as their
+     * data arrives, not in CmdSN order. It says 1 (unrestricted), as LIO does by default.
+     */
+    @Test
+    void theControlPageSaysCommandsMayBeReordered() throws Exception {
+        byte[] sense = lun.modeSense(new byte[] {ScsiLun.MODE_SENSE_6, 0, 0x0A, 0, (byte) 255, 0});
+        int control = 4 + sense[3]; // after the header and the block descriptor
+        assertEquals(0x0A, sense[control]);
+        assertEquals(0x10, sense[control + 3] & 0xF0, "QAM 1");
+        byte[] changeable = lun.modeSense(new byte[] {ScsiLun.MODE_SENSE_6, 0, 0x4A, 0, (byte) 255, 0});
+        assertEquals(0, changeable[4 + changeable[3] + 3], "and it cannot be changed");
+    }
+
     @Test
     void modeSelectTakesTheCurrentValuesAndRefusesChanges() throws Exception {
         byte[] sense = lun.modeSense(new byte[] {ScsiLun.MODE_SENSE_6, 0, 0x3F, 0, (byte) 255, 0});

@@ -54,6 +54,28 @@ class BdevErrorSenseTest {
             ScsiSession.Result sync = s.command(new byte[] {0x35, 0, 0, 0, 0, 0, 0, 0, 0, 0}, null, 0);
             assertEquals(Sense.MEDIUM_ERROR, senseKey(sync));
             assertEquals(Sense.WRITE_ERROR, sync.ascq(), "a failed cache flush is a write error");
+            // review finding: the target's own failures were medium errors too (bad sectors to the file system)
+            for (IoStatus own : new IoStatus[] {IoStatus.FAILED, IoStatus.UNSUPPORTED, IoStatus.MISALIGNED_BUFFER}) {
+                disk.failure = own;
+                ScsiSession.Result write = s.command(ScsiSession.write16(0, 8), new byte[4096], 0);
+                assertEquals(Sense.HARDWARE_ERROR, senseKey(write), own.toString());
+                assertEquals(Sense.INTERNAL_TARGET_FAILURE, write.ascq(), own.toString());
+            }
+        }
+    }
+
+    /**
+     * Review finding: a write whose expected data length is over the 1 MiB a command takes (its CDB's
+     * within it) got no buffer and was answered BUSY, which the initiator retried until its timeout.
+     */
+    @Test
+    void aWriteExpectingMoreDataThanACommandTakesIsRefusedNotBusy() throws Exception {
+        try (ScsiSession s = new ScsiSession(fx.target.address().getPort(), fx.iqn)) {
+            ScsiSession.Result r = s.command(ScsiSession.write16(0, 1), new byte[2 << 20], 0);
+            assertEquals(Sense.CHECK_CONDITION, r.status(), r.toString());
+            assertEquals(Sense.ILLEGAL_REQUEST, senseKey(r));
+            assertEquals(Sense.INVALID_FIELD_IN_CDB, r.ascq());
+            assertEquals(Sense.GOOD, s.command(ScsiSession.write16(0, 1), new byte[512], 0).status(), "the session goes on");
         }
     }
 
