@@ -467,7 +467,24 @@ public final class VolumeOperator {
         // without it (a pool not imported yet), and never replaced by an empty one
         Set<String> liveNodes = new HashSet<>();
         live.forEach(r -> liveNodes.add(r.node()));
-        boolean source = live.stream().anyMatch(r -> !behind.contains(r.uuid()));
+        // the marks are current only when the last writer was seen this pass: with its node unreachable, a child
+        // it faulted since the status was written passes for in sync. Then the record decides; without one,
+        // nothing is given up or dropped (a stale copy counted as the source, and the good one went)
+        boolean marksCurrent = lastWriter == null || world.reachable(lastWriter);
+        if (!marksCurrent && records != null) {
+            try {
+                Optional<NexusRecords.Record> record = records.get(msv.getMetadata().getUid());
+                if (record.isPresent()) {
+                    if (applyRecord(record.get().inSync(), live, behind)) {
+                        msv = recordBehind(msv, live, behind);
+                    }
+                    marksCurrent = true;
+                }
+            } catch (java.io.IOException e) {
+                LOG.log(Level.DEBUG, "volume {0}: the nexus record cannot be read: {1}", name, e.getMessage());
+            }
+        }
+        boolean source = marksCurrent && live.stream().anyMatch(r -> !behind.contains(r.uuid()));
         List<MayastorVolume.Replica> away = new ArrayList<>();
         for (MayastorVolume.Replica rec : recorded) {
             if (live.stream().anyMatch(r -> holds(rec, r.uuid()))) {
@@ -564,7 +581,8 @@ public final class VolumeOperator {
                     }
                 }
             }
-        } else if (live.size() > wanted && (spec.getTargetNode() == null || world.nexus(spec.getTargetNode(), uuid).isPresent())) {
+        } else if (live.size() > wanted && marksCurrent
+                && (spec.getTargetNode() == null || world.nexus(spec.getTargetNode(), uuid).isPresent())) {
             // published, only once its nexus was seen this pass: a child it faulted since the status was
             // written is known behind then, and not kept in place of the copy in sync
             live = dropExcess(world, live, wanted, behind, recorded, name);
@@ -788,26 +806,49 @@ public final class VolumeOperator {
         if (record.isEmpty()) {
             return msv;
         }
-        Set<String> inSync = record.get().inSync();
-        Set<String> left = new TreeSet<>();
+        Set<String> before = new TreeSet<>(behind);
+        if (!applyRecord(record.get().inSync(), live, behind)) {
+            return msv;
+        }
+        LOG.log(Level.WARNING, "volume {0}: its nexus''s last record calls {1} in sync, not what the status said ({2} behind): "
+                + "marked as the record says", msv.getMetadata().getName(), record.get().inSync(), before);
+        return recordBehind(msv, live, behind);
+    }
+
+    /**
+     * The marks of {@code live} replicas made to agree with a nexus record's in-sync set: those it
+     * leaves out are behind. When none the status calls in sync is in it but a live one it names is, the
+     * record's word is taken whole (the status's marks lag it: a rebuild ended, a child faulted at
+     * shutdown): a nexus made from the status alone was refused by its node for ever. When it names no
+     * live replica, nothing changes: the record decides what a new nexus trusts. Whether it changed.
+     */
+    static boolean applyRecord(Set<String> recordInSync, List<Live> live, Set<String> behind) {
         boolean kept = false;
+        boolean named = false;
+        Set<String> left = new TreeSet<>();
         for (Live r : live) {
+            boolean inRecord = recordInSync.contains(r.uuid().toLowerCase(Locale.ROOT));
+            named |= inRecord;
             if (behind.contains(r.uuid())) {
                 continue;
             }
-            if (inSync.contains(r.uuid().toLowerCase(Locale.ROOT))) {
+            if (inRecord) {
                 kept = true;
             } else {
                 left.add(r.uuid());
             }
         }
-        if (left.isEmpty() || !kept) {
-            return msv;
+        if (kept) {
+            return behind.addAll(left);
         }
-        LOG.log(Level.WARNING, "volume {0}: its nexus's last record leaves out {1}: marked behind", msv.getMetadata().getName(),
-                left);
-        behind.addAll(left);
-        return recordBehind(msv, live, behind);
+        if (!named) {
+            return false;
+        }
+        boolean changed = false;
+        for (Live r : live) {
+            changed |= recordInSync.contains(r.uuid().toLowerCase(Locale.ROOT)) ? behind.remove(r.uuid()) : behind.add(r.uuid());
+        }
+        return changed;
     }
 
     /** Where a lost target's nexus goes ({@code node}) and why, or why it stays ({@code why} alone). */
@@ -1237,6 +1278,20 @@ public final class VolumeOperator {
         Nexus nexus;
         try {
             if (existing.isEmpty()) {
+                if (records != null) {
+                    // the node builds the nexus on what the record trusts and refuses one made from the status
+                    // alone when the two have no replica in common: made from the record's word, not refused for ever
+                    try {
+                        Optional<NexusRecords.Record> record = records.get(msv.getMetadata().getUid());
+                        if (record.isPresent() && applyRecord(record.get().inSync(), live, behind)) {
+                            LOG.log(Level.WARNING, "volume {0}: its nexus record calls {1} in sync: the status''s marks "
+                                    + "follow it", msv.getMetadata().getName(), record.get().inSync());
+                        }
+                    } catch (java.io.IOException e) {
+                        LOG.log(Level.DEBUG, "volume {0}: the nexus record cannot be read: {1}", msv.getMetadata().getName(),
+                                e.getMessage());
+                    }
+                }
                 List<String> inSync = new ArrayList<>();
                 wantedUris.forEach((replica, uri) -> {
                     if (!behind.contains(replica)) {

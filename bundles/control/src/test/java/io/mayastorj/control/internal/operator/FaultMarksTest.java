@@ -1,5 +1,6 @@
 package io.mayastorj.control.internal.operator;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -48,6 +49,26 @@ class FaultMarksTest {
                 .build()), "every child faulted: its path stays accessible");
         assertFalse(VolumeOperator.superseded(fenced.toBuilder().setState(io.mayastorj.api.v1.NexusState.NEXUS_ONLINE).build()),
                 "set inaccessible for a move: it still reads from its children");
+    }
+
+    private static final String R3 = "00000000-0000-4000-8000-0000000000a3";
+
+    /** What the nexus record calls in sync decides the marks where the status's disagree. */
+    @Test
+    void theRecordMarksWhatItLeavesOutAndIsTakenWholeWhereTheStatusHasNothingInCommonWithIt() {
+        List<VolumeOperator.Live> live = List.of(live("a", R1), live("b", R2), live("c", R3));
+        java.util.Set<String> behind = new java.util.HashSet<>(Set.of(R3));
+        assertTrue(VolumeOperator.applyRecord(Set.of(R1), live, behind), "R2 left out");
+        assertEquals(Set.of(R2, R3), behind);
+        // review finding: the status said R1 in sync and R2 behind, the record (R2 rebuilt, R1 reattached at
+        // shutdown) R2: a nexus made from the status alone was refused by its node at every pass
+        behind = new java.util.HashSet<>(Set.of(R2, R3));
+        assertTrue(VolumeOperator.applyRecord(Set.of(R2), live, behind));
+        assertEquals(Set.of(R1, R3), behind);
+        behind = new java.util.HashSet<>(Set.of(R2));
+        assertFalse(VolumeOperator.applyRecord(Set.of("00000000-0000-4000-8000-0000000000ff"), live, behind),
+                "a record naming no live replica changes nothing");
+        assertEquals(Set.of(R2), behind);
     }
 
     @Test
