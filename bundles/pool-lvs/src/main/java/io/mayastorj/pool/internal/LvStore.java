@@ -632,6 +632,9 @@ public final class LvStore {
     void export() {
         List<Replica> open;
         synchronized (lock) {
+            if (closed) {
+                return; // exported already (a destroy tried again after its erasure failed)
+            }
             exporting = true; // no change is queued from here on: the last commit below is the last
             open = new ArrayList<>(replicas.values());
             // a destroy zeroing on its caller's thread stops within a step (it looks at exporting): waited for,

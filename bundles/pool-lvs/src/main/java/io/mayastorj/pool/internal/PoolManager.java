@@ -87,16 +87,17 @@ public final class PoolManager {
             return disk;
         }
 
+        /** The pool's store, while it serves (not once closed by a destroy that failed after its export). */
         public Optional<LvStore> store() {
-            return Optional.ofNullable(store);
+            return Optional.ofNullable(store).filter(st -> !st.isClosed());
         }
 
         public PoolState state() {
-            return store == null ? PoolState.FAULTED : store.state();
+            return store == null || store.isClosed() ? PoolState.FAULTED : store.state();
         }
 
         public String reason() {
-            return store == null ? error : store.reason();
+            return store == null || store.isClosed() ? error : store.reason();
         }
 
         public long diskCapacity() {
@@ -475,7 +476,9 @@ public final class PoolManager {
                     "pool %s is faulted (%s): it cannot be destroyed until it imports; export it to forget it",
                     name, entry.error);
         }
-        int held = entry.store.replicas().size() + entry.store.damagedReplicas().size();
+        // a destroy that failed after its export (its replicas gone from the node already): its erasure again
+        boolean resumed = entry.store.isClosed();
+        int held = resumed ? 0 : entry.store.replicas().size() + entry.store.damagedReplicas().size();
         if (held > 0 && !force) {
             throw MayastorException.failedPrecondition(
                     "pool %s holds %d replica(s) (%s); destroy them first, or destroy the pool with force", name, held,
@@ -487,10 +490,8 @@ public final class PoolManager {
         } catch (RuntimeException e) {
             if (entry.store.isClosed()) {
                 // exported, its replicas gone from the node, and the erasure failed: listed as faulted, not as an
-                // online pool with replicas no bdev serves (what the disk holds now is for an import to say)
-                entry.error = "its destroy failed after its export: " + e.getMessage();
-                entry.store = null;
-                releaseDevice(entry);
+                // online pool with replicas no bdev serves; the disk stays claimed, and a destroy again erases it
+                entry.error = "its destroy failed after its export (destroy it again): " + e.getMessage();
             }
             throw e;
         }

@@ -540,11 +540,13 @@ class PoolManagerTest {
         refused(ErrorKind.INTERNAL, () -> pools.destroy("p0", true));
         PoolManager.Entry entry = pools.find("p0");
         assertEquals(PoolState.FAULTED, entry.state());
-        assertTrue(entry.reason().startsWith("its destroy failed after its export: "), entry.reason());
+        assertTrue(entry.reason().startsWith("its destroy failed after its export (destroy it again): "), entry.reason());
         assertTrue(entry.store().isEmpty(), "no replicas listed");
         assertTrue(registry.lookup(R1.toString()).isEmpty());
-        pools.export("p0"); // forgotten
+        held.failWrites = false;
+        pools.destroy("p0"); // the operator's retry: no force, the replicas went with the first
         assertTrue(pools.pools().isEmpty());
+        refused(ErrorKind.FAILED_PRECONDITION, () -> pools.importPool(null, null, "held:///held")); // erased
     }
 
     @Test

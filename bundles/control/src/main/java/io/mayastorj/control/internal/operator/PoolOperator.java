@@ -158,15 +158,12 @@ public final class PoolOperator {
             writeStatus(msp, MayastorPool.OFFLINE, NodeClients.translate(node.id(), e).getMessage(), null);
             return;
         }
+        // a pool this resource did not make (no finalizer yet), on other disks than it names: another one of the
+        // name (one let go while its node was away, the name asked for again elsewhere) is never taken for it.
+        // One it made is its pool whatever the path says now (found again by uuid under a disk's new name)
         List<String> disks = msp.getSpec().getDisks();
-        String elsewhere = pool.map(p -> otherDisks(node.id(), p, disks)).orElse(null);
+        String elsewhere = ours || disks == null ? null : pool.map(p -> otherDisks(node.id(), p, disks)).orElse(null);
         if (deleting) {
-            if (ours && elsewhere != null) {
-                // not the pool this resource made (that one was let go while its node was away, say, and this
-                // name used again on another disk): destroyed by name, it would take another pool's data
-                release(msp, elsewhere + "; it is left alone");
-                return;
-            }
             if (ours) {
                 if (pool.isPresent() && pool.get().getReplicas() > 0) {
                     writeStatus(msp, stateOf(pool.get()), "being deleted: it holds " + pool.get().getReplicas()
@@ -192,7 +189,8 @@ public final class PoolOperator {
         }
         if (elsewhere != null) {
             // never taken for this resource's: it would show Ready over disks it does not name
-            writeStatus(msp, MayastorPool.PENDING, elsewhere + ": export or destroy it there, or name its disks", null);
+            writeStatus(msp, MayastorPool.PENDING, elsewhere + ": export or destroy it there, or give this pool another name",
+                    null);
             return;
         }
         if (!ours) {

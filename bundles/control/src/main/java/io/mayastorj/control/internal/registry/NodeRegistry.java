@@ -101,18 +101,29 @@ public final class NodeRegistry implements AutoCloseable {
      * A node heard here keeps what its beats said.
      */
     public void remember(String id, String endpoint, String hostNqn, boolean online) {
+        NodeState changed = null;
         synchronized (this) {
             Entry known = nodes.get(id);
-            if (known != null && !known.beaten) {
-                // never heard here (a standby, whose silence marked it offline: its gRPC beats went to the
-                // leader): the record, written by the leader that heard it, is the better word. Left offline,
-                // at a takeover every pool and volume on it was written offline until its next beat came
+            long now = clock.getAsLong();
+            if (known != null && (!known.beaten || now - known.lastBeatNanos > offlineAfterNanos)) {
+                // not heard here lately (a standby, whose silence marked it offline: its gRPC beats went to the
+                // leader): the record, written by the leader that heard it, is the better word, and its silence
+                // counts from now. Left offline, at a takeover every pool and volume on it was written offline
+                // until its next beat came
+                boolean was = known.online;
                 known.endpoint = endpoint;
                 known.hostNqn = hostNqn == null || hostNqn.isBlank() ? defaultHostNqn(id) : hostNqn;
                 known.online = online;
-                return;
+                known.lastSeenNanos = Math.max(known.lastSeenNanos, now);
+                known.lastSeenMillis = System.currentTimeMillis();
+                changed = was != online ? state(id, known) : null;
             }
-            if (known != null) {
+        }
+        if (changed != null) {
+            notify(changed);
+        }
+        synchronized (this) {
+            if (nodes.containsKey(id)) {
                 return;
             }
             Entry e = new Entry();

@@ -162,15 +162,20 @@ class NodeRegistryTest {
     @Test
     void aStandbyThatTakesOverListsTheNodesItNeverHeardAsTheirRecordsSay() {
         registry.remember("n1", "10.0.0.1:10124", null, true);
-        registry.register("n2", "10.0.0.2:10124", null); // over NATS in practice: heard by the standby too
+        registry.register("n2", "10.0.0.2:10124", null);
+        registry.register("n3", "10.0.0.3:10124", null); // heard while this control plane led before
         advanceSeconds(16);
+        registry.register("n2", "10.0.0.2:10124", null); // over NATS in practice: heard by the standby too
         registry.expire();
         assertFalse(registry.node("n1").orElseThrow().online(), "silent here while it beat the leader");
+        assertFalse(registry.node("n3").orElseThrow().online(), "silent here since it stood by");
         registry.remember("n1", "10.0.0.1:10124", null, true); // the takeover reads the records again
-        registry.remember("n2", "10.0.0.2:10124", null, true);
+        registry.remember("n2", "10.0.0.2:10124", null, false);
+        registry.remember("n3", "10.0.0.3:10124", null, true);
         registry.forgiveSilence();
         assertTrue(registry.node("n1").orElseThrow().online());
-        assertFalse(registry.node("n2").orElseThrow().online(), "a node heard here keeps what its beats said");
+        assertTrue(registry.node("n3").orElseThrow().online(), "a leader again after standing by: the record too");
+        assertTrue(registry.node("n2").orElseThrow().online(), "a node heard here lately keeps what its beats said");
         advanceSeconds(16);
         registry.expire();
         assertFalse(registry.node("n1").orElseThrow().online(), "and it still has to beat within an offline period");
