@@ -183,6 +183,11 @@ final class IscsiConnection {
         return session.lunTarget != null && session.lunTarget.device() == device;
     }
 
+    /** Logged in to the LUN of the bdev whose uuid is {@code device}. */
+    boolean serves(java.util.UUID device) {
+        return session.lunTarget != null && session.lunTarget.device().uuid().equals(device);
+    }
+
     /** Both connections' sessions are logged in to the same LUN. */
     boolean sameLun(IscsiConnection other) {
         return session.lunTarget != null && other.session.lunTarget != null

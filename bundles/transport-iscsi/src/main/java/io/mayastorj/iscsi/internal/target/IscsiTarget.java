@@ -287,7 +287,8 @@ public final class IscsiTarget implements Transport {
             java.util.concurrent.locks.LockSupport.parkNanos(1_000_000);
         }
         atomicSections.remove(device);
-        reservations.remove(device);
+        // its reservations are kept (by its uuid) for a share again: dropped, a host preempted by fencing could
+        // write once the LUN was shared again, while the one that fenced it still believed it held the LUN
         LOG.log(Level.INFO, "iSCSI target {0} removed", t.iqn());
     }
 
@@ -482,12 +483,12 @@ public final class IscsiTarget implements Transport {
     }
 
     private final Map<BlockDevice, AtomicSection> atomicSections = new ConcurrentHashMap<>();
-    /** Each shared LUN's reservations (SPC-2 and persistent), shared by all its sessions. */
-    private final Map<BlockDevice, Reservations> reservations = new ConcurrentHashMap<>();
+    /** Each LUN's reservations (SPC-2 and persistent) by its bdev's uuid, shared by all its sessions, kept across shares. */
+    private final Map<java.util.UUID, Reservations> reservations = new ConcurrentHashMap<>();
 
     Reservations reservations(BlockDevice device) {
-        return reservations.computeIfAbsent(device, d -> new Reservations((nexus, ascq) -> unitAttention(d, nexus, ascq),
-                reservationDir == null ? null : reservationDir.resolve(d.uuid() + ".pr")));
+        return reservations.computeIfAbsent(device.uuid(), u -> new Reservations((nexus, ascq) -> unitAttention(u, nexus, ascq),
+                reservationDir == null ? null : reservationDir.resolve(u + ".pr")));
     }
 
     /**
@@ -520,7 +521,7 @@ public final class IscsiTarget implements Transport {
     }
 
     /** Posts a unit attention to the sessions of one I_T nexus on {@code device}. */
-    private void unitAttention(BlockDevice device, String nexus, int ascq) {
+    private void unitAttention(java.util.UUID device, String nexus, int ascq) {
         for (IscsiConnection c : connections) {
             if (c.serves(device) && nexus.equals(c.nexus())) {
                 c.reactor().execute(() -> c.unitAttention(ascq));
@@ -646,7 +647,7 @@ public final class IscsiTarget implements Transport {
 
     /** The LUN's reservations in a line, for the shell. */
     public String reservationsOf(BlockDevice device) {
-        Reservations r = reservations.get(device);
+        Reservations r = reservations.get(device.uuid());
         return r == null ? "none" : r.describe();
     }
 

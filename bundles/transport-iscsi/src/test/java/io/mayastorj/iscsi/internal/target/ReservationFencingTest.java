@@ -121,6 +121,32 @@ class ReservationFencingTest {
         }
     }
 
+    /**
+     * Review finding: an unshare dropped the LUN's reservations, so once it was shared again (a nexus
+     * published again on its node) the host that had been fenced could write, while the one that
+     * fenced it still believed it held the LUN.
+     */
+    @Test
+    void aFenceHoldsAcrossAnUnshareAndAShareAgain() throws Exception {
+        int port = fx.target.address().getPort();
+        try (ScsiSession a = new ScsiSession(port, fx.iqn, "iqn.2026-12.test:node-a", 0x4A);
+             ScsiSession b = new ScsiSession(port, fx.iqn, "iqn.2026-12.test:node-b", 0x4B)) {
+            assertEquals(Sense.GOOD, out(a, REGISTER, 0, 0, 0xA1).status());
+            assertEquals(Sense.GOOD, out(a, RESERVE, WRITE_EXCLUSIVE, 0xA1, 0).status());
+            assertEquals(Sense.GOOD, out(b, REGISTER, 0, 0, 0xB1).status());
+            assertEquals(Sense.GOOD, out(b, PREEMPT, WRITE_EXCLUSIVE, 0xB1, 0xA1).status(), "B fences A");
+        }
+        fx.target.unshare(fx.disk);
+        fx.target.share(fx.disk, io.mayastorj.core.transport.ShareOptions.DEFAULT);
+        // the same I_T nexuses (initiator name and ISID) log in again
+        try (ScsiSession a = new ScsiSession(port, fx.iqn, "iqn.2026-12.test:node-a", 0x4A);
+             ScsiSession b = new ScsiSession(port, fx.iqn, "iqn.2026-12.test:node-b", 0x4B)) {
+            assertEquals(Sense.RESERVATION_CONFLICT, a.command(ScsiSession.write16(0, 1), new byte[512], 0).status(),
+                    "A is still fenced");
+            assertEquals(Sense.GOOD, b.command(ScsiSession.write16(0, 1), new byte[512], 0).status(), "B holds the LUN");
+        }
+    }
+
     @Test
     void aWriteWhoseDataArrivesAfterItsSenderWasPreemptedIsNotWritten() throws Exception {
         try (ScsiSession a = session("iqn.2026-12.test:node-a"); ScsiSession b = session("iqn.2026-12.test:node-b")) {
