@@ -46,7 +46,7 @@ final class CsiCtl {
         for (String name : args.names()) {
             // --node, --control, --json and the rest mean nothing here: taken without a word, the call went to
             // $CSI_ENDPOINT while the user thought it went where --control said
-            if (!name.equals("endpoint") && !name.equals("timeout") && !name.equals("help")) {
+            if (!name.equals("endpoint") && !name.equals("timeout") && !name.equals("help") && !name.equals("json")) {
                 throw new UsageException("--" + name + " does not apply to 'csi' (it takes --endpoint and --timeout); see "
                         + "mayastor ctl --help");
             }

@@ -68,6 +68,9 @@ final class Ctl {
             exit codes: 0 done, 1 the node refused (its message is printed), 2 bad usage,
                         3 the node could not be reached
             """.formatted(PoolCtl.USAGE, ReplicaCtl.USAGE, NexusCtl.USAGE, VolumeCtl.USAGE, CsiCtl.USAGE);
+    /** What {@code -oFORMAT} may name (kubectl's short form; any other -o word is an unknown option). */
+    private static final Set<String> OUTPUT_FORMATS = Set.of("json", "yaml", "wide", "name");
+
     /** Commands for the control plane rather than a node. */
     private static final Set<String> CONTROL_RESOURCES = Set.of("volume", "apply", "get", "delete");
 
@@ -205,12 +208,20 @@ final class Ctl {
 
     int run(List<String> argv) {
         List<String> words = new java.util.ArrayList<>();
-        for (String a : argv) { // kubectl's short forms: -o json, -ojson, -o=json
-            if (a.equals("-f") || a.equals("-o")) {
+        boolean options = true; // until "--": after it every word is a name, as Args takes it
+        for (String a : argv) { // kubectl's short forms: -o json, -ojson, -o=json, -f FILE, -f=FILE
+            String output = a.startsWith("-o=") ? a.substring(3) : a.startsWith("-o") ? a.substring(2) : null;
+            if (!options) {
+                words.add(a);
+            } else if (a.equals("--")) {
+                options = false;
+                words.add(a);
+            } else if (a.equals("-f") || a.equals("-o")) {
                 words.add(a.equals("-f") ? "--filename" : "--output");
-            } else if (a.startsWith("-o") || a.startsWith("-f")) {
-                words.add((a.startsWith("-o") ? "--output=" : "--filename=") + a.substring(a.startsWith("-o=") || a.startsWith("-f=")
-                        ? 3 : 2));
+            } else if (a.startsWith("-f=")) {
+                words.add("--filename=" + a.substring(3));
+            } else if (output != null && OUTPUT_FORMATS.contains(output)) {
+                words.add("--output=" + output);
             } else if (a.length() > 1 && a.charAt(0) == '-' && a.charAt(1) != '-' && !a.equals("-h")) {
                 // taken as a name, -x went to the node ("bdev -x not found"): a mistyped option is said to be one
                 throw new UsageException("unknown option " + a + "; see mayastor ctl --help");

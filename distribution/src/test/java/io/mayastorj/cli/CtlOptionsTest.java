@@ -65,6 +65,9 @@ class CtlOptionsTest {
         // a single-dash word was a name sent to the node
         refused(ctl("--node", "127.0.0.1:1", "bdev", "list", "-x"), "unknown option -x");
         refused(ctl("--control", "127.0.0.1:1", "volume", "list", "-ojson"), "--output does not apply to 'volume list'");
+        refused(ctl("--node", "127.0.0.1:1", "bdev", "read", "b0", "-offset", "0"), "unknown option -offset");
+        // after "--" every word is a name: refused by the node (nothing listens), not as an option
+        assertEquals(3, ctl("--node", "127.0.0.1:1", "bdev", "destroy", "--", "-odd").exit());
     }
 
     @Test

@@ -308,11 +308,15 @@ class DistributionTest {
             String bin = Mayastor.BIN.toAbsolutePath().toString();
             String script = "source " + completion + "\n"
                     + "complete_words() { COMP_WORDS=(\"$@\"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); _mayastor; echo \"${COMPREPLY[*]}\"; }\n"
-                    + "complete_words " + bin + " ctl --node " + endpoint + " nexus destroy ''\n";
+                    + "complete_words " + bin + " ctl --node " + endpoint + " nexus destroy ''\n"
+                    // as bash calls it: COMP_WORDS broken at ':' (COMP_WORDBREAKS), the line whole in COMP_LINE
+                    + "line='" + bin + " ctl --node " + endpoint + " nexus destroy '; COMP_LINE=$line; COMP_POINT=${#line}; "
+                    + "COMP_WORDS=(" + bin + " ctl --node " + endpoint.replace(":", " : ") + " nexus destroy ''); "
+                    + "COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); _mayastor; echo \"${COMPREPLY[*]}\"\n";
             Process p = new ProcessBuilder("bash", "-c", script).redirectErrorStream(true).start();
             String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
             assertTrue(p.waitFor(60, TimeUnit.SECONDS));
-            assertEquals("cnexus", out.strip());
+            assertEquals("cnexus\ncnexus", out.strip());
         } finally {
             ctl("nexus", "destroy", "cnexus");
             ctl("bdev", "destroy", "cmpl");
