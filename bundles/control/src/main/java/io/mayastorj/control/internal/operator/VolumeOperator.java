@@ -478,7 +478,9 @@ public final class VolumeOperator {
                     if (applyRecord(record.get().inSync(), live, behind)) {
                         msv = recordBehind(msv, live, behind);
                     }
-                    marksCurrent = true;
+                    // a record that names no live replica leaves none known to hold every write: the ones away wait
+                    Set<String> inSync = record.get().inSync();
+                    marksCurrent = live.stream().anyMatch(r -> inSync.contains(r.uuid().toLowerCase(Locale.ROOT)));
                 }
             } catch (java.io.IOException e) {
                 LOG.log(Level.DEBUG, "volume {0}: the nexus record cannot be read: {1}", name, e.getMessage());
