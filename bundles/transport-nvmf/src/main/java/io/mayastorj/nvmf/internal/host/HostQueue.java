@@ -465,6 +465,13 @@ final class HostQueue extends PduChannel {
                     + " of command " + r.cid + " (" + r.received + " of " + r.length + " sent)");
             return;
         }
+        if (offset > 0 && !sentUpTo(r.sendMark)) {
+            // one R2T at a time (MAXR2T 0 in the ICReq): the next one's first header would be written over the
+            // last one's, still queued, and its data sent under the other's offset
+            terminate(Pdu.FES_PDU_SEQUENCE_ERROR, Pdu.DATA_OFFSET, "R2T at " + offset + " of command " + r.cid
+                    + " before the data of its last R2T was sent (one R2T at a time)");
+            return;
+        }
         int hd = headerDigest ? Pdu.DIGEST : 0;
         int dd = dataDigest ? Pdu.DIGEST : 0;
         int pad = padding(Pdu.DATA_HLEN + hd);
@@ -498,6 +505,7 @@ final class HostQueue extends PduChannel {
             at += chunk;
         }
         r.received = end;
+        r.sendMark = sendMark(); // its answer (or next R2T) comes only once this data is written
     }
 
     // ---------------------------------------------------------------- completion

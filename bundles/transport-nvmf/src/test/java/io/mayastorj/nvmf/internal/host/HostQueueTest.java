@@ -179,6 +179,63 @@ class HostQueueTest {
     }
 
     /**
+     * Review finding: a second R2T that came while the first one's data was still queued (a target that
+     * ignores MAXR2T) had its first header written over the first R2T's, still to be sent: that data
+     * went out under the second one's offset. The queue is terminated instead.
+     */
+    @Test
+    void anR2tBeforeTheLastOnesDataWasSentTerminatesTheQueue() throws Exception {
+        server.socket().setReceiveBufferSize(4096); // before the connection: a small window from the start
+        DmaBufferPool big = new DmaBufferPool(16L << 20, HugepageMode.OFF);
+        List<DmaBuffer> held = new ArrayList<>();
+        try (Scripted s = scripted(false)) {
+            int inCapsule = (2 << 20) - 4096;
+            s.queue().inCapsuleLimit(inCapsule);
+            for (int i = 0; i < 3; i++) { // 6 MiB in capsules ahead: more than the socket takes while nobody reads
+                DmaBuffer b = big.allocate(inCapsule);
+                held.add(b);
+                HostRequest w = s.queue().take();
+                w.opcode = 0x01; // Write
+                w.data = HostRequest.Data.TO_TARGET;
+                w.buffer = b;
+                w.bufferOffset = 0;
+                w.length = inCapsule;
+                w.admin = (st, dw0, dw1) -> { };
+                s.queue().reactor().execute(() -> s.queue().post(w));
+            }
+            CompletableFuture<Integer> status = new CompletableFuture<>();
+            DmaBuffer b = big.allocate(2 << 20);
+            held.add(b);
+            HostRequest r = s.queue().take();
+            r.opcode = 0x01; // Write, over the in-capsule limit: its data waits for R2Ts
+            r.data = HostRequest.Data.TO_TARGET;
+            r.buffer = b;
+            r.bufferOffset = 0;
+            r.length = 2 << 20;
+            r.admin = (st, dw0, dw1) -> status.complete(st);
+            s.queue().reactor().execute(() -> s.queue().post(r));
+            Thread.sleep(200);
+            for (int half = 0; half < 2; half++) { // the second before the first's data could be sent
+                ByteBuffer r2t = ByteBuffer.allocate(Pdu.R2T_HLEN).order(ByteOrder.LITTLE_ENDIAN);
+                Pdu.header(r2t, Pdu.R2T, 0, Pdu.R2T_HLEN, 0, Pdu.R2T_HLEN);
+                r2t.putShort(Pdu.DATA_CCCID, (short) r.cid);
+                r2t.putInt(Pdu.DATA_OFFSET, half << 20);
+                r2t.putInt(Pdu.DATA_LENGTH, 1 << 20);
+                s.peer().write(r2t.clear());
+                Thread.sleep(200);
+            }
+            assertNotEquals(Status.SUCCESS, (int) status.get(10, TimeUnit.SECONDS), "failed with its queue");
+            for (int i = 0; i < 200 && !s.queue().isClosed(); i++) {
+                Thread.sleep(10);
+            }
+            assertTrue(s.queue().isClosed(), "terminated");
+        } finally {
+            held.forEach(DmaBuffer::release);
+            big.close();
+        }
+    }
+
+    /**
      * Review finding: a target that answered an in-capsule write after reading only its header had the
      * write completed while the queue still held its data to send: the buffer, its view and the CID
      * went to the next write, and the queue then sent that write's bytes as the first one's. A response
