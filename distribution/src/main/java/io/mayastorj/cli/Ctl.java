@@ -69,7 +69,7 @@ final class Ctl {
                         3 the node could not be reached
             """.formatted(PoolCtl.USAGE, ReplicaCtl.USAGE, NexusCtl.USAGE, VolumeCtl.USAGE, CsiCtl.USAGE);
     /** What {@code -oFORMAT} may name (kubectl's short form; any other -o word is an unknown option). */
-    private static final Set<String> OUTPUT_FORMATS = Set.of("json", "yaml", "wide", "name");
+    private static final Set<String> OUTPUT_FORMATS = Set.of("json", "yaml", "wide", "name", "table");
 
     /** Commands for the control plane rather than a node. */
     private static final Set<String> CONTROL_RESOURCES = Set.of("volume", "apply", "get", "delete");
@@ -210,7 +210,9 @@ final class Ctl {
         List<String> words = new java.util.ArrayList<>();
         boolean options = true; // until "--": after it every word is a name, as Args takes it
         for (String a : argv) { // kubectl's short forms: -o json, -ojson, -o=json, -f FILE, -f=FILE
-            String output = a.startsWith("-o=") ? a.substring(3) : a.startsWith("-o") ? a.substring(2) : null;
+            // -o=VALUE takes any value (bdev read's file too); -oVALUE only a format, else -offset was --output=ffset
+            String output = a.startsWith("-o=") ? a.substring(3) : a.startsWith("-o") && OUTPUT_FORMATS.contains(a.substring(2))
+                    ? a.substring(2) : null;
             if (!options) {
                 words.add(a);
             } else if (a.equals("--")) {
@@ -220,7 +222,7 @@ final class Ctl {
                 words.add(a.equals("-f") ? "--filename" : "--output");
             } else if (a.startsWith("-f=")) {
                 words.add("--filename=" + a.substring(3));
-            } else if (output != null && OUTPUT_FORMATS.contains(output)) {
+            } else if (output != null) {
                 words.add("--output=" + output);
             } else if (a.length() > 1 && a.charAt(0) == '-' && a.charAt(1) != '-' && !a.equals("-h")) {
                 // taken as a name, -x went to the node ("bdev -x not found"): a mistyped option is said to be one

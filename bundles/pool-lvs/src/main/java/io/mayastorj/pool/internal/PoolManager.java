@@ -73,6 +73,8 @@ public final class PoolManager {
         BdevClaim claim;
         boolean ownsBdev;
         String error;
+        /** The store of a destroy that failed after its export: a destroy again erases it. */
+        LvStore erasing;
 
         Entry(String name, String disk) {
             this.name = name;
@@ -87,17 +89,16 @@ public final class PoolManager {
             return disk;
         }
 
-        /** The pool's store, while it serves (not once closed by a destroy that failed after its export). */
         public Optional<LvStore> store() {
-            return Optional.ofNullable(store).filter(st -> !st.isClosed());
+            return Optional.ofNullable(store);
         }
 
         public PoolState state() {
-            return store == null || store.isClosed() ? PoolState.FAULTED : store.state();
+            return store == null ? PoolState.FAULTED : store.state();
         }
 
         public String reason() {
-            return store == null || store.isClosed() ? error : store.reason();
+            return store == null ? error : store.reason();
         }
 
         public long diskCapacity() {
@@ -471,14 +472,26 @@ public final class PoolManager {
     /** Destroys a pool; one that holds replicas only with {@code force} (the replicas go with it). */
     public synchronized void destroy(String name, boolean force) {
         Entry entry = find(name);
+        if (entry.store == null && entry.erasing != null) {
+            // a destroy that failed after its export (its replicas gone from the node already): its erasure again
+            try {
+                entry.erasing.destroy();
+            } catch (RuntimeException e) {
+                entry.error = "its destroy failed after its export (destroy it again): " + e.getMessage();
+                throw e;
+            }
+            entry.erasing = null;
+            releaseDevice(entry);
+            pools.remove(name);
+            persist();
+            return;
+        }
         if (entry.store == null) {
             throw MayastorException.failedPrecondition(
                     "pool %s is faulted (%s): it cannot be destroyed until it imports; export it to forget it",
                     name, entry.error);
         }
-        // a destroy that failed after its export (its replicas gone from the node already): its erasure again
-        boolean resumed = entry.store.isClosed();
-        int held = resumed ? 0 : entry.store.replicas().size() + entry.store.damagedReplicas().size();
+        int held = entry.store.replicas().size() + entry.store.damagedReplicas().size();
         if (held > 0 && !force) {
             throw MayastorException.failedPrecondition(
                     "pool %s holds %d replica(s) (%s); destroy them first, or destroy the pool with force", name, held,
@@ -492,6 +505,8 @@ public final class PoolManager {
                 // exported, its replicas gone from the node, and the erasure failed: listed as faulted, not as an
                 // online pool with replicas no bdev serves; the disk stays claimed, and a destroy again erases it
                 entry.error = "its destroy failed after its export (destroy it again): " + e.getMessage();
+                entry.erasing = entry.store;
+                entry.store = null;
             }
             throw e;
         }

@@ -542,6 +542,8 @@ class PoolManagerTest {
         assertEquals(PoolState.FAULTED, entry.state());
         assertTrue(entry.reason().startsWith("its destroy failed after its export (destroy it again): "), entry.reason());
         assertTrue(entry.store().isEmpty(), "no replicas listed");
+        assertTrue(ReplicaView.all(pools, "p0").isEmpty(), "none listed");
+        refused(ErrorKind.NOT_FOUND, () -> pools.shareReplica(R1, "nvmf", List.of()));
         assertTrue(registry.lookup(R1.toString()).isEmpty());
         held.failWrites = false;
         pools.destroy("p0"); // the operator's retry: no force, the replicas went with the first

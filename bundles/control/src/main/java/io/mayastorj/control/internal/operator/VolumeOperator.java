@@ -470,14 +470,17 @@ public final class VolumeOperator {
         // the marks are current only when the last writer was seen this pass: with its node unreachable, a child
         // it faulted since the status was written passes for in sync. Then the record decides; without one,
         // nothing is given up or dropped (a stale copy counted as the source, and the good one went)
-        boolean marksCurrent = lastWriter == null || world.reachable(lastWriter);
+        // (with NATS, a node that answers without the nexus counts as unseen too: it restarted without it, and what
+        // it faulted before is in the record only)
+        boolean marksCurrent = lastWriter == null || world.reachable(lastWriter)
+                && (records == null || !lastChildren.isEmpty());
         if (!marksCurrent && records != null) {
             try {
                 Optional<NexusRecords.Record> record = records.get(msv.getMetadata().getUid());
                 if (record.isPresent()) {
-                    if (applyRecord(record.get().inSync(), live, behind)) {
-                        msv = recordBehind(msv, live, behind);
-                    }
+                    // the marks go into the status with the pass's own write (written here, the store's copy would
+                    // replace msv, and the marks a switch-over puts on the old status's objects would miss it)
+                    applyRecord(record.get().inSync(), live, behind);
                     // a record that names no live replica leaves none known to hold every write: the ones away wait
                     Set<String> inSync = record.get().inSync();
                     marksCurrent = live.stream().anyMatch(r -> inSync.contains(r.uuid().toLowerCase(Locale.ROOT)));
