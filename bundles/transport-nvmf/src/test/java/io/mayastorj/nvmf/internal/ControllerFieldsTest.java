@@ -291,6 +291,64 @@ class ControllerFieldsTest {
         }
     }
 
+    /**
+     * Review finding: the Connect gate counted only what the earlier controller had at the bdev. A reset
+     * (CC.EN 0) left capsules the host had sent unread in an I/O queue's socket while its reactor was
+     * busy; the new association was let in at once, and the old write, parsed then, went to the bdev
+     * after the new one's writes. The gate now waits for the old queues to close, and a disabled
+     * controller's commands never reach the bdev.
+     */
+    @Test
+    void aResetControllersUnreadWriteNeitherLandsNorLetsTheNewAssociationInEarly() throws Exception {
+        MovingDevice device = new MovingDevice("reset");
+        fx.target.share(device, new ShareOptions(java.util.List.of(), java.util.Map.of("cntlid.min", "300", "cntlid.max", "310")));
+        String nqn = "nqn.2019-05.io.openebs:reset";
+        RawClient admin = new RawClient(fx.port());
+        RawClient io = new RawClient(fx.port());
+        admin.initialize(false, false);
+        int cntlid = admin.connect(nqn, HOST, 0, 31, 0xFFFF, 0).dw0() & 0xFFFF;
+        assertEquals(Status.SUCCESS, admin.enable().cqeStatus());
+        io.initialize(false, false);
+        assertEquals(Status.SUCCESS, io.connect(nqn, HOST, 1, 31, cntlid, 0).cqeStatus());
+        int ioReactor = fx.target.queues().stream().filter(q -> q.subsystem().equals(nqn) && q.qid() == 1).findFirst()
+                .orElseThrow().reactor();
+        int adminReactor = fx.target.queues().stream().filter(q -> q.subsystem().equals(nqn) && q.qid() == 0).findFirst()
+                .orElseThrow().reactor();
+        org.junit.jupiter.api.Assumptions.assumeTrue(ioReactor != adminReactor, "the queues on two reactors");
+        device.holdWrites = true; // a write that reaches the bdev stays there, for the test to see
+        java.util.concurrent.CountDownLatch busy = new java.util.concurrent.CountDownLatch(1);
+        fx.reactors.reactors().get(ioReactor).execute(() -> {
+            try {
+                busy.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        try (RawClient again = new RawClient(fx.port())) { // accepted on the next reactor: the admin's
+            io.send(io.capsule(RawClient.rw(Sqe.IO_WRITE, 1, 0, 1, 512, true), new byte[512])); // unread: its reactor is busy
+            assertEquals(Status.SUCCESS, admin.setProperty(0x14, 0x00460000).cqeStatus()); // the reset: CC.EN 0
+            again.initialize(false, false);
+            java.util.concurrent.CompletableFuture<RawClient.Received> connected = java.util.concurrent.CompletableFuture
+                    .supplyAsync(() -> {
+                        try {
+                            return again.connect(nqn, HOST, 0, 31, 0xFFFF, 0);
+                        } catch (java.io.IOException e) {
+                            throw new java.io.UncheckedIOException(e);
+                        }
+                    });
+            Thread.sleep(500);
+            assertFalse(connected.isDone(), "not let in while the old association's I/O queue is open");
+            busy.countDown(); // the old queue reads the write, then closes
+            assertEquals(Status.SUCCESS, connected.get(10, java.util.concurrent.TimeUnit.SECONDS).cqeStatus(),
+                    "let in once it closed");
+            assertTrue(device.held.isEmpty(), "the reset controller's write never reached the bdev");
+        } finally {
+            busy.countDown();
+            io.close();
+            admin.close();
+        }
+    }
+
     @Test
     void anaStateLogPagePathStatusesAndControllerIdRange() throws Exception {
         MovingDevice moving = new MovingDevice("moving");

@@ -16,6 +16,7 @@ public final class Status {
     public static final int DATA_TRANSFER_ERROR = 0x004;
     public static final int INTERNAL_ERROR = 0x006;
     public static final int ABORT_REQUESTED = 0x007;
+    public static final int ABORT_SQ_DELETION = 0x008;
     public static final int INVALID_NAMESPACE = 0x00B;
     public static final int COMMAND_SEQUENCE_ERROR = 0x00C;
     public static final int DATA_SGL_LENGTH_INVALID = 0x00F;

@@ -34,7 +34,7 @@ final class Controller {
     private final int katoMillis;
     private final TargetQueue admin;
     private final TargetQueue[] ioQueues = new TargetQueue[MAX_IO_QUEUES + 1];
-    private boolean destroyed;
+    private volatile boolean destroyed; // read by its I/O queues' reactors before each command
 
     // registers and features: admin reactor only
     private int cc;
@@ -165,6 +165,11 @@ final class Controller {
 
     boolean enabled() {
         return (csts & ControllerRegisters.CSTS_RDY) != 0;
+    }
+
+    /** Enabled and not ended: its I/O queues' commands may go to the bdev. */
+    boolean serving() {
+        return !destroyed && (csts & ControllerRegisters.CSTS_RDY) != 0;
     }
 
     // ---------------------------------------------------------------- features

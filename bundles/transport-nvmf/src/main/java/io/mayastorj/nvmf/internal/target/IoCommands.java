@@ -109,6 +109,14 @@ final class IoCommands {
 
     /** The capsule (and its in-capsule data) is in: to the bdev, or an R2T for the data first. */
     void execute(Command c) {
+        Controller controller = queue.controller();
+        if (controller != null && !controller.serving()) {
+            // reset (CC.EN 0) or ended: its queues are being deleted, and a capsule read from the socket since
+            // must not reach the bdev (the host sends it again on its new association, then newer writes)
+            c.status = Status.ABORT_SQ_DELETION;
+            queue.respond(c);
+            return;
+        }
         AccessState access = device.accessState();
         if (!access.usable()) {
             // another node serves the volume now (or is about to): a path error, which a multipath
@@ -157,6 +165,12 @@ final class IoCommands {
 
     /** The last H2CData of a command the R2T asked for has arrived, without error. */
     void dataReceived(Command c) {
+        Controller controller = queue.controller();
+        if (controller != null && !controller.serving()) { // reset while its data came (see execute)
+            c.status = Status.ABORT_SQ_DELETION;
+            queue.respond(c);
+            return;
+        }
         if (c.opcode == Sqe.IO_DATASET_MANAGEMENT) {
             deallocate(c);
         } else {

@@ -173,14 +173,23 @@ final class Subsystem {
         draining.removeIf(Controller::drained);
         int n = 0;
         for (Controller c : draining) {
-            n += c.hostNqn().equals(hostNqn) ? c.atBdev() : 0;
+            n += c.hostNqn().equals(hostNqn) ? stillWriting(c) : 0;
         }
         for (Controller c : controllers.values()) {
             // disabled (CC.EN 0): a host resetting it disables it before it drops its sockets, and its
             // new Connect may come on another reactor before this one has seen them close
-            n += c.hostNqn().equals(hostNqn) && !c.enabled() ? c.atBdev() : 0;
+            n += c.hostNqn().equals(hostNqn) && !c.enabled() ? stillWriting(c) : 0;
         }
         return n;
+    }
+
+    /**
+     * Its commands at the bdev, and at least 1 while an I/O queue of it is open: a queue whose reactor has
+     * not read the host's last capsules yet (they sat in its socket when the host reset) would submit them
+     * after the new association's writes, which counting what is at the bdev alone let in.
+     */
+    private static int stillWriting(Controller c) {
+        return c.drained() ? 0 : Math.max(1, c.atBdev());
     }
 
     /** Disconnects every host; new Connects are refused. */
