@@ -237,6 +237,34 @@ class ControllerFieldsTest {
         }
     }
 
+    /** A host's admin and I/O queue of one controller. */
+    private record Association(RawClient admin, RawClient io) {
+    }
+
+    /** {@code device} shared as {@code nqn} (controller IDs 300-310), and an association of HOST to it: enabled, one I/O queue. */
+    private Association associate(MovingDevice device, String nqn) throws Exception {
+        fx.target.share(device, new ShareOptions(java.util.List.of(), java.util.Map.of("cntlid.min", "300", "cntlid.max", "310")));
+        RawClient admin = new RawClient(fx.port());
+        RawClient io = new RawClient(fx.port());
+        admin.initialize(false, false);
+        int cntlid = admin.connect(nqn, HOST, 0, 31, 0xFFFF, 0).dw0() & 0xFFFF;
+        assertEquals(Status.SUCCESS, admin.enable().cqeStatus());
+        io.initialize(false, false);
+        assertEquals(Status.SUCCESS, io.connect(nqn, HOST, 1, 31, cntlid, 0).cqeStatus());
+        return new Association(admin, io);
+    }
+
+    /** HOST's admin Connect to {@code nqn} on {@code client}, not waited for (the target may hold it). */
+    private static java.util.concurrent.CompletableFuture<RawClient.Received> connectAdmin(RawClient client, String nqn) {
+        return java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+            try {
+                return client.connect(nqn, HOST, 0, 31, 0xFFFF, 0);
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        });
+    }
+
     /**
      * Review finding: a host that reconnected (a reset, error recovery) while a write of its earlier
      * association was still at the bdev was let in at once; it sends that write again and newer ones,
@@ -245,15 +273,10 @@ class ControllerFieldsTest {
     @Test
     void aHostsNewAssociationWaitsForItsEarlierWritesAtTheBdev() throws Exception {
         MovingDevice device = new MovingDevice("again");
-        fx.target.share(device, new ShareOptions(java.util.List.of(), java.util.Map.of("cntlid.min", "300", "cntlid.max", "310")));
         String nqn = "nqn.2019-05.io.openebs:again";
-        RawClient admin = new RawClient(fx.port());
-        RawClient io = new RawClient(fx.port());
-        admin.initialize(false, false);
-        int cntlid = admin.connect(nqn, HOST, 0, 31, 0xFFFF, 0).dw0() & 0xFFFF;
-        assertEquals(Status.SUCCESS, admin.enable().cqeStatus());
-        io.initialize(false, false);
-        assertEquals(Status.SUCCESS, io.connect(nqn, HOST, 1, 31, cntlid, 0).cqeStatus());
+        Association old = associate(device, nqn);
+        RawClient admin = old.admin();
+        RawClient io = old.io();
         device.holdWrites = true;
         io.send(io.capsule(RawClient.rw(Sqe.IO_WRITE, 1, 0, 1, 512, true), new byte[512]));
         for (int i = 0; i < 100 && device.held.isEmpty(); i++) {
@@ -270,14 +293,7 @@ class ControllerFieldsTest {
         assertEquals(Status.SUCCESS, admin.setProperty(0x14, 0x00460000).cqeStatus());
         try (RawClient again = new RawClient(fx.port())) {
             again.initialize(false, false);
-            java.util.concurrent.CompletableFuture<RawClient.Received> connected = java.util.concurrent.CompletableFuture
-                    .supplyAsync(() -> {
-                        try {
-                            return again.connect(nqn, HOST, 0, 31, 0xFFFF, 0);
-                        } catch (java.io.IOException e) {
-                            throw new java.io.UncheckedIOException(e);
-                        }
-                    });
+            java.util.concurrent.CompletableFuture<RawClient.Received> connected = connectAdmin(again, nqn);
             Thread.sleep(500);
             assertFalse(connected.isDone(), "not let in while its earlier (disabled) controller's write is at the bdev");
             io.close(); // the host drops the old association
@@ -301,15 +317,10 @@ class ControllerFieldsTest {
     @Test
     void aResetControllersUnreadWriteNeitherLandsNorLetsTheNewAssociationInEarly() throws Exception {
         MovingDevice device = new MovingDevice("reset");
-        fx.target.share(device, new ShareOptions(java.util.List.of(), java.util.Map.of("cntlid.min", "300", "cntlid.max", "310")));
         String nqn = "nqn.2019-05.io.openebs:reset";
-        RawClient admin = new RawClient(fx.port());
-        RawClient io = new RawClient(fx.port());
-        admin.initialize(false, false);
-        int cntlid = admin.connect(nqn, HOST, 0, 31, 0xFFFF, 0).dw0() & 0xFFFF;
-        assertEquals(Status.SUCCESS, admin.enable().cqeStatus());
-        io.initialize(false, false);
-        assertEquals(Status.SUCCESS, io.connect(nqn, HOST, 1, 31, cntlid, 0).cqeStatus());
+        Association old = associate(device, nqn);
+        RawClient admin = old.admin();
+        RawClient io = old.io();
         int ioReactor = fx.target.queues().stream().filter(q -> q.subsystem().equals(nqn) && q.qid() == 1).findFirst()
                 .orElseThrow().reactor();
         int adminReactor = fx.target.queues().stream().filter(q -> q.subsystem().equals(nqn) && q.qid() == 0).findFirst()
@@ -328,14 +339,7 @@ class ControllerFieldsTest {
             io.send(io.capsule(RawClient.rw(Sqe.IO_WRITE, 1, 0, 1, 512, true), new byte[512])); // unread: its reactor is busy
             assertEquals(Status.SUCCESS, admin.setProperty(0x14, 0x00460000).cqeStatus()); // the reset: CC.EN 0
             again.initialize(false, false);
-            java.util.concurrent.CompletableFuture<RawClient.Received> connected = java.util.concurrent.CompletableFuture
-                    .supplyAsync(() -> {
-                        try {
-                            return again.connect(nqn, HOST, 0, 31, 0xFFFF, 0);
-                        } catch (java.io.IOException e) {
-                            throw new java.io.UncheckedIOException(e);
-                        }
-                    });
+            java.util.concurrent.CompletableFuture<RawClient.Received> connected = connectAdmin(again, nqn);
             Thread.sleep(500);
             assertFalse(connected.isDone(), "not let in while the old association's I/O queue is open");
             busy.countDown(); // the old queue reads the write, then closes

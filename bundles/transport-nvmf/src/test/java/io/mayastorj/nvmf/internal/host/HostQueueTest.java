@@ -138,6 +138,19 @@ class HostQueueTest {
         }
     }
 
+    /** A write of {@code length} bytes of {@code b}, posted on the queue's reactor; its status completes {@code status}. */
+    private static HostRequest postWrite(Scripted s, DmaBuffer b, int length, CompletableFuture<Integer> status) {
+        HostRequest r = s.queue().take();
+        r.opcode = 0x01; // Write
+        r.data = HostRequest.Data.TO_TARGET;
+        r.buffer = b;
+        r.bufferOffset = 0;
+        r.length = length;
+        r.admin = (st, dw0, dw1) -> status.complete(st);
+        s.queue().reactor().execute(() -> s.queue().post(r));
+        return r;
+    }
+
     /** A capsule response with status success for command CID. */
     private static void succeed(SocketChannel peer, int cid) throws IOException {
         ByteBuffer resp = ByteBuffer.allocate(Pdu.CAPSULE_RESP_HLEN).order(ByteOrder.LITTLE_ENDIAN);
@@ -194,26 +207,12 @@ class HostQueueTest {
             for (int i = 0; i < 3; i++) { // 6 MiB in capsules ahead: more than the socket takes while nobody reads
                 DmaBuffer b = big.allocate(inCapsule);
                 held.add(b);
-                HostRequest w = s.queue().take();
-                w.opcode = 0x01; // Write
-                w.data = HostRequest.Data.TO_TARGET;
-                w.buffer = b;
-                w.bufferOffset = 0;
-                w.length = inCapsule;
-                w.admin = (st, dw0, dw1) -> { };
-                s.queue().reactor().execute(() -> s.queue().post(w));
+                postWrite(s, b, inCapsule, new CompletableFuture<>());
             }
             CompletableFuture<Integer> status = new CompletableFuture<>();
             DmaBuffer b = big.allocate(2 << 20);
             held.add(b);
-            HostRequest r = s.queue().take();
-            r.opcode = 0x01; // Write, over the in-capsule limit: its data waits for R2Ts
-            r.data = HostRequest.Data.TO_TARGET;
-            r.buffer = b;
-            r.bufferOffset = 0;
-            r.length = 2 << 20;
-            r.admin = (st, dw0, dw1) -> status.complete(st);
-            s.queue().reactor().execute(() -> s.queue().post(r));
+            HostRequest r = postWrite(s, b, 2 << 20, status); // over the in-capsule limit: its data waits for R2Ts
             Thread.sleep(200);
             for (int half = 0; half < 2; half++) { // the second before the first's data could be sent
                 ByteBuffer r2t = ByteBuffer.allocate(Pdu.R2T_HLEN).order(ByteOrder.LITTLE_ENDIAN);
@@ -253,14 +252,7 @@ class HostQueueTest {
             for (int i = 0; i < 3; i++) { // 6 MiB in capsules: more than the socket takes while nobody reads
                 CompletableFuture<Integer> status = new CompletableFuture<>();
                 DmaBuffer b = big.allocate(2 << 20);
-                HostRequest r = s.queue().take();
-                r.opcode = 0x01; // Write
-                r.data = HostRequest.Data.TO_TARGET;
-                r.buffer = b;
-                r.bufferOffset = 0;
-                r.length = 2 << 20;
-                r.admin = (st, dw0, dw1) -> status.complete(st);
-                s.queue().reactor().execute(() -> s.queue().post(r));
+                HostRequest r = postWrite(s, b, 2 << 20, status);
                 statuses.add(status);
                 data.add(b);
                 last = r.cid;
