@@ -297,6 +297,20 @@ public final class ScsiLun {
     }
 
     /**
+     * SYNCHRONIZE CACHE (10)/(16), SBC-4 §5.29/5.30: the range must lie on the medium (LOGICAL BLOCK
+     * ADDRESS OUT OF RANGE otherwise, as for every command that names blocks). The whole device is
+     * flushed whatever the range: a bdev flush has no range, and more than asked is never less safe.
+     */
+    public void checkSyncCacheRange(byte[] cdb) throws Check {
+        boolean ten = (cdb[0] & 0xFF) == SYNCHRONIZE_CACHE_10;
+        long lba = ten ? Cdb.u32(cdb, 2) : Cdb.u64(cdb, 2);
+        long blocks = ten ? Cdb.u16(cdb, 7) : Cdb.u32(cdb, 10);
+        if (!Cdb.inRange(lba, blocks, device.blockCount())) {
+            throw new Check(Sense.fixed(Sense.ILLEGAL_REQUEST, Sense.LBA_OUT_OF_RANGE));
+        }
+    }
+
+    /**
      * READ DEFECT DATA (10)/(12), SBC-4 §5.18/5.19: an empty list in the format asked for — a RAM
      * disk, a file or a replica has no defects the initiator could map around. The PLISTV and
      * GLISTV bits say which lists were asked for (and are both empty).

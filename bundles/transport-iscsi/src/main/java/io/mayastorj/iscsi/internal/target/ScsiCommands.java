@@ -319,6 +319,7 @@ final class ScsiCommands {
                 case ScsiLun.REPORT_LUNS -> truncate(lun.reportLuns(task.cdb), Cdb.u32(task.cdb, 6));
                 case ScsiLun.REQUEST_SENSE -> truncate(lun.requestSense(task.cdb), Cdb.u8(task.cdb, 4));
                 case ScsiLun.SYNCHRONIZE_CACHE_10, ScsiLun.SYNCHRONIZE_CACHE_16 -> {
+                    lun.checkSyncCacheRange(task.cdb);
                     task.submitted = true;
                     lun.device().flush(task, task); // comes back in MediaCommands.bdevDone
                     yield new byte[0];

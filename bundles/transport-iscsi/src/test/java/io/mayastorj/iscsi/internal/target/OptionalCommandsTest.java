@@ -206,6 +206,33 @@ class OptionalCommandsTest {
         }
     }
 
+    /** Review finding: SYNCHRONIZE CACHE's range was not checked; a range off the medium is LBA OUT OF RANGE (SBC-4 §5.29) and flushes nothing. */
+    @Test
+    void synchronizeCacheRefusesARangeOffTheMedium() throws Exception {
+        long blocks = 8L * 1024 * 1024 / BLOCK;
+        try (ScsiSession s = session(fx.iqn)) {
+            long flushes = fx.disk.stats().flushOps();
+            byte[] whole = {0x35, 0, 0, 0, 0, 0, 0, 0, 0, 0}; // LBA 0, 0 blocks: to the end
+            assertEquals(0, s.command(whole, null, 0).status());
+            byte[] last = sync16(blocks - 1, 1);
+            assertEquals(0, s.command(last, null, 0).status());
+            assertEquals(flushes + 2, fx.disk.stats().flushOps());
+
+            ScsiSession.Result past = s.command(sync16(blocks - 1, 2), null, 0);
+            assertEquals(2, past.status(), past.toString());
+            assertEquals(0x2100, past.ascq(), "LOGICAL BLOCK ADDRESS OUT OF RANGE");
+            byte[] beyond = {0x35, 0, (byte) 0xFF, (byte) 0xFF, (byte) 0xFF, (byte) 0xFF, 0, 0, 0, 0};
+            assertEquals(0x2100, s.command(beyond, null, 0).ascq());
+            assertEquals(flushes + 2, fx.disk.stats().flushOps(), "a refused range flushes nothing");
+        }
+    }
+
+    private static byte[] sync16(long lba, int blocks) {
+        ByteBuffer cdb = ByteBuffer.allocate(16);
+        cdb.put(0, (byte) 0x91).putLong(2, lba).putInt(10, blocks);
+        return cdb.array();
+    }
+
     private static byte[] unmap(long... ranges) {
         int length = 8 + 16 * (ranges.length / 2);
         return new byte[] {0x42, 0, 0, 0, 0, 0, 0, (byte) (length >> 8), (byte) length, 0};
