@@ -361,13 +361,33 @@ final class Ctl {
                 err.println("error: cannot write " + output + ": " + e.getMessage());
                 return EXIT_USAGE;
             }
-            out.println("read " + reply.getData().size() + " bytes from " + name + " at offset " + offset + " into " + output);
+            if (json) { // what was read and where it went; the data is in the file
+                out.println("{\"name\": " + jsonString(name) + ", \"offset\": " + offset + ", \"bytes\": "
+                        + reply.getData().size() + ", \"output\": " + jsonString(output) + "}");
+            } else {
+                out.println("read " + reply.getData().size() + " bytes from " + name + " at offset " + offset + " into " + output);
+            }
         } else if (json) {
             print(true, reply, null);
         } else {
             out.print(hexDump(reply.getData().toByteArray(), offset));
         }
         return 0;
+    }
+
+    /** A JSON string: quotes, backslashes and control characters escaped (RFC 8259 §7). */
+    static String jsonString(String s) {
+        StringBuilder b = new StringBuilder(s.length() + 2).append('"');
+        for (char c : s.toCharArray()) {
+            if (c == '"' || c == '\\') {
+                b.append('\\').append(c);
+            } else if (c < 0x20) {
+                b.append(String.format("\\u%04x", (int) c));
+            } else {
+                b.append(c);
+            }
+        }
+        return b.append('"').toString();
     }
 
     private int write(NodeClient node, Args args, boolean json) {

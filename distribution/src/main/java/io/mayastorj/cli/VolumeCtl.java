@@ -63,9 +63,23 @@ final class VolumeCtl {
                         throw new UsageException("cannot read " + file + ": " + e.getMessage());
                     }
                 }
-                for (String manifest : manifests) {
-                    ApplyResponse reply = control.resource().apply(ApplyRequest.newBuilder().setManifest(manifest).build());
-                    out.print(reply, () -> reply.getResultsList().forEach(out.out::println));
+                // with --json one object for the whole command, as for every other: the results of
+                // each file in order, printed also when a later file fails (what was applied stays)
+                ApplyResponse.Builder all = ApplyResponse.newBuilder();
+                boolean done = false;
+                try {
+                    for (String manifest : manifests) {
+                        ApplyResponse reply = control.resource().apply(ApplyRequest.newBuilder().setManifest(manifest).build());
+                        all.addAllResults(reply.getResultsList());
+                        if (!out.json) {
+                            reply.getResultsList().forEach(out.out::println);
+                        }
+                    }
+                    done = true;
+                } finally {
+                    if (out.json && (done || all.getResultsCount() > 0)) {
+                        out.print(all, () -> { });
+                    }
                 }
             }
             case "get" -> {

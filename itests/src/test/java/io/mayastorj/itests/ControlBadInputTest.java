@@ -165,6 +165,31 @@ class ControlBadInputTest {
         delete("msp", "pool-x");
     }
 
+    /**
+     * Review finding: {@code ctl --json apply} with two files printed two JSON objects, and none of
+     * the first file's results once the second failed. One object holds every file's results, also
+     * when a later file is refused (what was applied stays applied).
+     */
+    @Test
+    @Order(6)
+    void theCommandLineAppliesFilesInOrderAndPrintsOneObject() throws Exception {
+        java.nio.file.Path first = cluster.work.resolve("pool-cli.yaml");
+        java.nio.file.Path bad = cluster.work.resolve("bad.yaml");
+        java.nio.file.Files.writeString(first, "apiVersion: openebs.io/v1alpha1\nkind: MayastorPool\nmetadata:\n"
+                + "  name: pool-cli\nspec:\n  node: nowhere\n  disks: [\"/dev/sdy\"]\n");
+        java.nio.file.Path second = cluster.work.resolve("pool-cli2.yaml");
+        java.nio.file.Files.writeString(second, java.nio.file.Files.readString(first).replace("pool-cli", "pool-cli2"));
+        java.nio.file.Files.writeString(bad, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: not-ours\n");
+        Mayastor.Result r = Mayastor.run("ctl", "--control", cluster.control, "--json", "apply", "-f", first.toString(),
+                "-f", second.toString(), "-f", bad.toString());
+        assertEquals(1, r.exit(), r.toString());
+        assertEquals("{\n  \"results\": [\"mayastorpool.openebs.io/pool-cli created\", "
+                + "\"mayastorpool.openebs.io/pool-cli2 created\"]\n}\n", r.out(), r.toString());
+        assertEquals("pending node nowhere is not registered", stateAndReason("msp", "pool-cli"));
+        delete("msp", "pool-cli");
+        delete("msp", "pool-cli2");
+    }
+
     @Test
     @Order(6)
     void poolOnAMissingDisk() throws Exception {

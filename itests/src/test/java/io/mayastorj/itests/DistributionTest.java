@@ -118,6 +118,12 @@ class DistributionTest {
                     "--output", out.toString()));
             assertArrayEquals(pattern, Files.readAllBytes(out), "data read back from " + bdev);
         }
+        // review finding: with --json a read into a file printed its text line
+        Path into = work.resolve("into \"q\".bin");
+        assertEquals("{\"name\": \"m0\", \"offset\": 4096, \"bytes\": 512, \"output\": \""
+                + into.toString().replace("\"", "\\\"") + "\"}\n",
+                ok(ctl("--json", "bdev", "read", "m0", "--offset", "4096", "--length", "512", "--output", into.toString())).out());
+        assertArrayEquals(java.util.Arrays.copyOf(pattern, 512), Files.readAllBytes(into));
         String json = ok(ctl("--json", "bdev", "list", "m0")).out();
         assertTrue(json.contains("\"numWriteOps\": \"1\""), json);
     }
