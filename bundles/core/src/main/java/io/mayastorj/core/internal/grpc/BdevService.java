@@ -195,7 +195,14 @@ public final class BdevService extends BdevRpcGrpc.BdevRpcImplBase {
             LOG.log(Level.WARNING, "bdev {0}: {1} by request (force) although {2} is connected over {3}", name, action,
                     String.join(", ", hosts), protocol);
         }
-        shares.unshare(name);
+        try {
+            shares.unshare(name);
+        } catch (MayastorException e) {
+            if (e.kind() != io.mayastorj.core.error.ErrorKind.NOT_FOUND) {
+                throw e;
+            }
+            // unshared by a concurrent call since the check above: what was asked for holds
+        }
     }
 
     private BlockDevice find(String name) {

@@ -57,12 +57,25 @@ public final class TcpServer<C extends TcpConnection> implements AutoCloseable {
      */
     public record Export(BlockDevice device, Set<String> allowedHosts, Map<String, String> properties) {
         public Export {
-            allowedHosts = Set.copyOf(allowedHosts);
+            // in the form a client's address is compared in: "::1" arrives as 0:0:0:0:0:0:0:1 and
+            // "::ffff:10.0.0.1" as 10.0.0.1 (literals only, checked by share: nothing asks DNS)
+            allowedHosts = allowedHosts.stream().map(Export::canonical).collect(java.util.stream.Collectors.toUnmodifiableSet());
             properties = Map.copyOf(properties);
         }
 
         public boolean allows(InetAddress client) {
             return allowedHosts.isEmpty() || allowedHosts.contains(client.getHostAddress());
+        }
+
+        private static String canonical(String host) {
+            if (!isAddress(host)) {
+                return host; // never matches a client: no name is resolved
+            }
+            try {
+                return InetAddress.getByName(host).getHostAddress();
+            } catch (UnknownHostException e) {
+                return host;
+            }
         }
     }
 

@@ -236,6 +236,15 @@ class TcpServerTest {
         awaitConnections(0);
     }
 
+    /** Review finding: "::1" never matched a client, whose address reads 0:0:0:0:0:0:0:1. */
+    @Test
+    void allowedHostsMatchInAnySpellingOfTheAddress() throws Exception {
+        TcpServer.Export export = new TcpServer.Export(m0, java.util.Set.of("::1", "::ffff:10.0.0.1"), Map.of());
+        assertTrue(export.allows(java.net.InetAddress.getByName("0:0:0:0:0:0:0:1")));
+        assertTrue(export.allows(java.net.InetAddress.getByName("10.0.0.1")));
+        assertTrue(!export.allows(java.net.InetAddress.getByName("10.0.0.2")));
+    }
+
     @Test
     void aClientThatLeavesEndsCleanAndABugEndsOnlyItsConnection() throws Exception {
         server.export(m0, ShareOptions.DEFAULT);
