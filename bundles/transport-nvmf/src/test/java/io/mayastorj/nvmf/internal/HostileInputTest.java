@@ -468,6 +468,60 @@ class HostileInputTest {
     }
 
     /**
+     * Review finding: connections that never connect had no cap (iSCSI's logins and the TCP plugins
+     * have theirs): each holds about 72 KiB of direct memory for the data timeout, so a client opening
+     * them without end ran the node out of memory and file descriptors. Past the cap (per address,
+     * then in all) a new one is closed at once; a connected queue no longer counts.
+     */
+    @Test
+    void connectionsNotConnectedYetAreCapped() throws Exception {
+        fx.target.connectingCaps(6, 3);
+        java.util.List<java.net.Socket> idle = new java.util.ArrayList<>();
+        try {
+            for (int i = 0; i < 3; i++) {
+                idle.add(new java.net.Socket("127.0.0.1", fx.port()));
+            }
+            try (java.net.Socket over = new java.net.Socket("127.0.0.1", fx.port())) {
+                over.setSoTimeout(5000);
+                assertEquals(-1, over.getInputStream().read(), "closed at once: the address has 3 not connected");
+            }
+            for (int i = 0; i < 3; i++) { // another address has room, up to the cap in all
+                java.net.Socket s = new java.net.Socket();
+                s.bind(new java.net.InetSocketAddress("127.0.0.2", 0));
+                s.connect(new java.net.InetSocketAddress("127.0.0.1", fx.port()));
+                idle.add(s);
+            }
+            awaitConnecting(6);
+            try (java.net.Socket over = new java.net.Socket()) {
+                over.bind(new java.net.InetSocketAddress("127.0.0.3", 0));
+                over.connect(new java.net.InetSocketAddress("127.0.0.1", fx.port()));
+                over.setSoTimeout(5000);
+                assertEquals(-1, over.getInputStream().read(), "closed at once: 6 not connected in all");
+            }
+            for (java.net.Socket s : idle.subList(0, 3)) {
+                s.close();
+            }
+            awaitConnecting(3);
+            try (RawClient io = ioQueue(31, false, false)) { // connected queues do not count, and the address has room again
+                assertEquals(3, fx.target.connecting());
+            }
+        } finally {
+            for (java.net.Socket s : idle) {
+                s.close();
+            }
+        }
+        awaitConnecting(0);
+        othersUnaffected();
+    }
+
+    private void awaitConnecting(int n) throws InterruptedException {
+        for (int i = 0; i < 500 && fx.target.connecting() != n; i++) {
+            Thread.sleep(10);
+        }
+        assertEquals(n, fx.target.connecting());
+    }
+
+    /**
      * A host's termination request carries the offending header after its own, with PDO 0 and no
      * data digest: the target takes it and closes, rather than answering one termination with
      * another ("data digest flag does not match") and losing the host's reason.

@@ -99,8 +99,36 @@ public final class NvmfTarget implements Transport {
 
 
 
+    /**
+     * Queues not connected yet (no Fabrics Connect), at most {@link #MAX_CONNECTING}: each holds about
+     * 72 KiB of direct memory for up to the data timeout before it has said who it is, and a client
+     * opening connections without end ran the node out of memory and file descriptors. A Linux host
+     * opens all of a controller's I/O queues (one per CPU) before it connects any, hence the room.
+     */
+    static final int MAX_CONNECTING = 1024;
+    /** ... and at most this many from one address: one client holding the cap locked every host out. */
+    static final int MAX_CONNECTING_PER_PEER = 512;
+    private volatile int maxConnecting = MAX_CONNECTING;
+    private volatile int maxConnectingPerPeer = MAX_CONNECTING_PER_PEER;
+    private final java.util.concurrent.atomic.AtomicInteger connecting = new java.util.concurrent.atomic.AtomicInteger();
+    private final Map<InetAddress, Integer> connectingFrom = new ConcurrentHashMap<>();
+    private final java.util.concurrent.atomic.AtomicBoolean connectingFullSaid = new java.util.concurrent.atomic.AtomicBoolean();
+
     private void startQueue(SocketChannel socket, Reactor reactor) {
-        TargetQueue queue = new TargetQueue(this, socket, reactor);
+        InetAddress peer = peerOf(socket);
+        if (!connectingBegins(peer)) {
+            closeQuietly(socket);
+            return;
+        }
+        TargetQueue queue;
+        try {
+            queue = new TargetQueue(this, socket, reactor, peer);
+        } catch (RuntimeException | OutOfMemoryError e) { // no direct memory for its buffers: the client goes, not the fd
+            connectingEnded(peer);
+            LOG.log(Level.WARNING, "cannot serve the nvmf connection from {0}: {1}", peer.getHostAddress(), e.toString());
+            closeQuietly(socket);
+            return;
+        }
         try {
             queues.add(queue);
             queue.start();
@@ -109,6 +137,55 @@ public final class NvmfTarget implements Transport {
         } catch (IOException e) {
             LOG.log(Level.WARNING, "cannot serve the nvmf connection from {0}: {1}", queue.peer(), e.getMessage());
             queue.close(null);
+        }
+    }
+
+    /** Counts a queue that begins to connect; false (counting nothing) past either cap. */
+    private boolean connectingBegins(InetAddress peer) {
+        int fromPeer = connectingFrom.merge(peer, 1, Integer::sum);
+        int all = connecting.incrementAndGet();
+        if (fromPeer > maxConnectingPerPeer || all > maxConnecting) {
+            connectingEnded(peer);
+            if (connectingFullSaid.compareAndSet(false, true)) {
+                LOG.log(Level.WARNING, "{0} nvmf connections are not connected yet ({1} from {2} at most): new ones are "
+                        + "closed until they are fewer", maxConnecting, maxConnectingPerPeer, peer.getHostAddress());
+            }
+            return false;
+        }
+        connectingFullSaid.set(false);
+        return true;
+    }
+
+    /** A queue counted by {@link #connectingBegins} was connected, or closed first; once per queue. */
+    void connectingEnded(InetAddress peer) {
+        connecting.decrementAndGet();
+        connectingFrom.computeIfPresent(peer, (a, n) -> n <= 1 ? null : n - 1);
+    }
+
+    /** Queues counted as not connected yet, for tests. */
+    public int connecting() {
+        return connecting.get();
+    }
+
+    /** Lower caps, for tests (the real ones take a thousand sockets to reach). */
+    public void connectingCaps(int all, int perPeer) {
+        maxConnecting = all;
+        maxConnectingPerPeer = perPeer;
+    }
+
+    private static InetAddress peerOf(SocketChannel socket) {
+        try {
+            return ((InetSocketAddress) socket.getRemoteAddress()).getAddress();
+        } catch (IOException | RuntimeException e) {
+            return InetAddress.getLoopbackAddress(); // gone already: it is closed soon anyway
+        }
+    }
+
+    private static void closeQuietly(SocketChannel socket) {
+        try {
+            socket.close();
+        } catch (IOException ignored) {
+            // it is gone either way
         }
     }
 

@@ -97,6 +97,10 @@ final class TargetQueue extends PduChannel {
     private boolean sqFlowControl = true;
     private boolean closeAfterResponses;
 
+    /** The host's address, counted by the target among the queues not connected yet until Connect or close. */
+    private final java.net.InetAddress peerAddress;
+    private final java.util.concurrent.atomic.AtomicBoolean connecting = new java.util.concurrent.atomic.AtomicBoolean(true);
+
     /** The command whose capsule data or H2CData is arriving. */
     private Command receiving;
     private int receivingLength;
@@ -106,9 +110,10 @@ final class TargetQueue extends PduChannel {
     private AdminCommands adminCommands;
     private IoCommands ioCommands;
 
-    TargetQueue(NvmfTarget target, SocketChannel channel, Reactor reactor) {
+    TargetQueue(NvmfTarget target, SocketChannel channel, Reactor reactor, java.net.InetAddress peer) {
         super(channel, reactor);
         this.target = target;
+        this.peerAddress = peer;
         this.buffers = target.buffers();
         this.fabrics = new FabricsCommands(this, commandLog, target);
         ByteBuffer block = Pdu.allocate(SLOT_BYTES * slots.length);
@@ -442,6 +447,9 @@ final class TargetQueue extends PduChannel {
         sqFlowControl = flowControl;
         sqhd = 0;
         phase = Phase.LIVE;
+        if (connecting.getAndSet(false)) {
+            target.connectingEnded(peerAddress);
+        }
         disarmConnectDeadline();
         sub.liveQueues.incrementAndGet();
     }
@@ -694,6 +702,9 @@ final class TargetQueue extends PduChannel {
     protected void onClosed() {
         Phase was = phase;
         phase = Phase.CLOSED;
+        if (connecting.getAndSet(false)) {
+            target.connectingEnded(peerAddress);
+        }
         target.closed(this);
         if (bufferRetry != null) {
             bufferRetry.cancel();
