@@ -1356,8 +1356,8 @@ public final class VolumeOperator {
                 PublishNexusRequest.Builder publish = PublishNexusRequest.newBuilder().setNexus(uuid)
                         .setShare(protocol.equals("iscsi") ? ShareProtocol.ISCSI : ShareProtocol.NVMF);
                 NodeRegistry.NodeState app = spec.getAppNode() == null ? null : world.nodes.get(spec.getAppNode());
-                if (app != null && protocol.equals("nvmf")) {
-                    publish.addAllowedHosts(app.hostNqn()); // the application's node only
+                if (app != null) { // the application's node only
+                    publish.addAllowedHosts(protocol.equals("iscsi") ? app.hostIqn() : app.hostNqn());
                 }
                 nexus = nexusApi.publishNexus(publish.build());
                 LOG.log(Level.INFO, "volume {0}: published on {1}: {2}", msv.getMetadata().getName(), target,

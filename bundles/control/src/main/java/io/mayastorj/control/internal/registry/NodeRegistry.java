@@ -30,6 +30,13 @@ public final class NodeRegistry implements AutoCloseable {
      * a node that only attaches volumes for its workloads ({@code mayastor csi-node}).
      */
     public record NodeState(String id, String endpoint, String hostNqn, boolean online, long lastSeenMillis, boolean storage) {
+        /**
+         * The node's iSCSI initiator name, as its CSI node plugin logs in (an open-iscsi interface of
+         * its own carries it): an iSCSI nexus is shared to this one only.
+         */
+        public String hostIqn() {
+            return "iqn.2019-05.io.openebs:node-name:" + id.toLowerCase(java.util.Locale.ROOT);
+        }
     }
 
     @FunctionalInterface

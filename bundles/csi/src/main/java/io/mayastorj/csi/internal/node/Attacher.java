@@ -30,16 +30,18 @@ final class Attacher {
     private final Path sys;
     private final Path dev;
     private final String hostNqn;
+    private final String hostIqn;
     private final Duration deviceTimeout;
     private final Set<String> mismatches = ConcurrentHashMap.newKeySet();
 
     /** @param following volumes here follow their nexus to another node (the control plane is known) */
-    Attacher(Commands commands, Path root, String hostNqn, Duration deviceTimeout, boolean following) {
+    Attacher(Commands commands, Path root, String hostNqn, String hostIqn, Duration deviceTimeout, boolean following) {
         this.minCtrlLossSeconds = following ? FOLLOWING_CTRL_LOSS_SECONDS : 0;
         this.commands = commands;
         this.sys = root.resolve("sys");
         this.dev = root.resolve("dev");
         this.hostNqn = hostNqn;
+        this.hostIqn = hostIqn;
         this.deviceTimeout = deviceTimeout;
     }
 
@@ -60,15 +62,17 @@ final class Attacher {
             }
         } else {
             if (session(uri.target()).isEmpty()) {
-                commands.run(COMMAND_TIMEOUT, "iscsiadm", "-m", "node", "-o", "new", "-T", uri.target(), "-p", uri.portal());
-                commands.run(COMMAND_TIMEOUT, "iscsiadm", "-m", "node", "-T", uri.target(), "-p", uri.portal(), "-o", "update",
-                        "-n", "node.session.timeo.replacement_timeout", "-v", String.valueOf(ioTimeoutSeconds));
+                initiatorInterface();
+                commands.run(COMMAND_TIMEOUT, "iscsiadm", "-m", "node", "-o", "new", "-T", uri.target(), "-p", uri.portal(),
+                        "-I", ISCSI_IFACE);
+                commands.run(COMMAND_TIMEOUT, "iscsiadm", "-m", "node", "-T", uri.target(), "-p", uri.portal(), "-I", ISCSI_IFACE,
+                        "-o", "update", "-n", "node.session.timeo.replacement_timeout", "-v", String.valueOf(ioTimeoutSeconds));
                 Commands.Result r = commands.run(COMMAND_TIMEOUT, "iscsiadm", "-m", "node", "-T", uri.target(), "-p",
-                        uri.portal(), "--login");
+                        uri.portal(), "-I", ISCSI_IFACE, "--login");
                 if (!r.ok() && session(uri.target()).isEmpty()) {
-                    throw MayastorException.unavailable("cannot log in to %s: %s", uri.text(), r.describe());
+                    throw MayastorException.unavailable("cannot log in to %s as %s: %s", uri.text(), hostIqn, r.describe());
                 }
-                LOG.log(Level.INFO, "logged in to {0} at {1} over iSCSI", uri.target(), uri.portal());
+                LOG.log(Level.INFO, "logged in to {0} at {1} over iSCSI as {2}", uri.target(), uri.portal(), hostIqn);
             }
         }
         long deadline = System.nanoTime() + deviceTimeout.toNanos();
@@ -395,6 +399,32 @@ final class Attacher {
         } catch (IOException e) {
             return null;
         }
+    }
+
+    /**
+     * The open-iscsi interface the volumes log in through: it carries this node's initiator name
+     * ({@link #hostIqn}), to which the control plane shares an iSCSI nexus, whatever name the host's
+     * {@code /etc/iscsi/initiatorname.iscsi} gives its own sessions. Made (again) before each login,
+     * as libvirt does for its pools: "new" fails harmlessly when it exists, the update is what counts.
+     */
+    private void initiatorInterface() {
+        commands.run(COMMAND_TIMEOUT, "iscsiadm", "-m", "iface", "-I", ISCSI_IFACE, "-o", "new");
+        Commands.Result r = commands.run(COMMAND_TIMEOUT, "iscsiadm", "-m", "iface", "-I", ISCSI_IFACE, "-o", "update",
+                "-n", "iface.initiatorname", "-v", hostIqn);
+        if (!r.ok()) {
+            throw MayastorException.unavailable("cannot set the initiator name %s on open-iscsi interface %s: %s", hostIqn,
+                    ISCSI_IFACE, r.describe());
+        }
+    }
+
+    static final String ISCSI_IFACE = "mayastor";
+
+    /**
+     * Mayastor-J's iSCSI initiator name for a node: an iSCSI nexus is shared to this one only. Node
+     * names are DNS names (lower case, digits, '-', '.'), all valid in an IQN's unique part.
+     */
+    static String hostIqn(String nodeId) {
+        return "iqn.2019-05.io.openebs:node-name:" + nodeId.toLowerCase(java.util.Locale.ROOT);
     }
 
     /** Mayastor's host NQN for a node: the nexus is shared to this one only. */

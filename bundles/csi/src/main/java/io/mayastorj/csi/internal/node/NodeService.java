@@ -76,7 +76,7 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
     NodeService(String nodeId, Commands commands, Path root, Path stateDir, String hostNqn, Duration deviceTimeout,
                 int defaultIoTimeout, Supplier<String> readiness, boolean following) {
         this.nodeId = nodeId;
-        this.attacher = new Attacher(commands, root, hostNqn, deviceTimeout, following);
+        this.attacher = new Attacher(commands, root, hostNqn, Attacher.hostIqn(nodeId), deviceTimeout, following);
         this.filesystems = new Filesystems(commands);
         this.mounts = new MountTable(root.resolve("proc/self/mountinfo"));
         this.staged = new StagedVolumes(stateDir);

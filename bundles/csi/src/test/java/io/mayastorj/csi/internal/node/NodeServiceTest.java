@@ -730,7 +730,7 @@ class NodeServiceTest {
         String published = "iscsi://10.0.2.2:3260/" + iqn + "/0";
         service.servedBy(v -> java.util.Optional.of(published.replace("10.0.2.2", "10.0.2.3")));
         call(service::nodeStageVolume, stage("v1", published, mount("xfs")));
-        assertTrue(node.ran.contains("iscsiadm -m node -T " + iqn + " -p 10.0.2.3:3260 --login"), node.ran.toString());
+        assertTrue(node.ran.contains("iscsiadm -m node -T " + iqn + " -p 10.0.2.3:3260 -I mayastor --login"), node.ran.toString());
         call(service::nodeStageVolume, stage("v1", published, mount("xfs")));
         node.ran.clear();
         call(service::nodeUnstageVolume, NodeUnstageVolumeRequest.newBuilder().setVolumeId("v1")
@@ -1011,10 +1011,12 @@ class NodeServiceTest {
         String iqn = "iqn.2019-05.io.openebs:v1";
         call(service::nodeStageVolume, stage("v1", "iscsi://10.0.2.2:3260/" + iqn + "/0", mount("xfs")));
         Path device = node.root.resolve("dev/sdb");
-        assertEquals(List.of(
-                "iscsiadm -m node -o new -T " + iqn + " -p 10.0.2.2:3260",
-                "iscsiadm -m node -T " + iqn + " -p 10.0.2.2:3260 -o update -n node.session.timeo.replacement_timeout -v 15",
-                "iscsiadm -m node -T " + iqn + " -p 10.0.2.2:3260 --login",
+        assertEquals(List.of( // through an interface that says the name the nexus is shared to (app1's)
+                "iscsiadm -m iface -I mayastor -o new",
+                "iscsiadm -m iface -I mayastor -o update -n iface.initiatorname -v iqn.2019-05.io.openebs:node-name:app1",
+                "iscsiadm -m node -o new -T " + iqn + " -p 10.0.2.2:3260 -I mayastor",
+                "iscsiadm -m node -T " + iqn + " -p 10.0.2.2:3260 -I mayastor -o update -n node.session.timeo.replacement_timeout -v 15",
+                "iscsiadm -m node -T " + iqn + " -p 10.0.2.2:3260 -I mayastor --login",
                 "blkid -p -s TYPE -s PTTYPE -o export " + device,
                 "blkid -p -s TYPE -s PTTYPE -o export " + device,
                 "mkfs.xfs -q " + device,
