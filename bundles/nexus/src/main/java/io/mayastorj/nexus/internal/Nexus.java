@@ -563,6 +563,17 @@ public final class Nexus extends BlockDeviceBase {
         c.attachedAs = now;
         LOG.log(Level.WARNING, "nexus {0}: child {1} reconnected, and no in-sync child stayed connected: they are trusted "
                 + "(writes they had not flushed may be lost)", name(), c.uri);
+        // a rebuild's destination holds what the sources held before: the segments it copied may keep writes
+        // they lost, and its rebuild would call it in sync with them. Faulted (before any later end of its
+        // rebuild: the control thread runs in order), with no log: added back, it is rebuilt in full
+        control.execute(() -> {
+            for (Child dest : children) {
+                if (dest.state == Child.State.REBUILDING) {
+                    fault(dest, Child.Reason.REBUILD_FAILED, "its rebuild's source " + c.uri + " reconnected and may have lost "
+                            + "writes the rebuild had copied: rebuilt again in full", 0, 0);
+                }
+            }
+        });
         return false;
     }
 

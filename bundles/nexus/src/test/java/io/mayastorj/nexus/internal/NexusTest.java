@@ -278,6 +278,37 @@ class NexusTest {
         assertEquals("faulted", view("bdev:///c").state(), "not called in sync: " + view("bdev:///c"));
     }
 
+    /**
+     * Review finding: a paused rebuild whose only source reconnected (its node restarted, losing
+     * writes it had not flushed) trusted the source again — no other in-sync copy stayed attached —
+     * and the resumed rebuild called the destination in sync, which still held the lost writes in the
+     * segments it had copied before: the two copies differed there. The rebuild starts over in full.
+     */
+    @Test
+    void aRebuildWhoseOnlySourceReconnectedStartsOverFromWhatTheSourceHolds() throws Exception {
+        FaultyDevice a = child("a");
+        FaultyDevice c = child("c");
+        manager().create("vol", ID, 0, List.of("bdev:///a"));
+        for (int i = 0; i < 16; i++) {
+            assertEquals(IoStatus.SUCCESS, write(nexus(), i * 1024L, 8, 2)); // not flushed
+        }
+        c.delayMicros = 100_000;
+        manager.addChild("vol", "bdev:///c");
+        await(() -> c.copied.contains(0L), "the rebuild copied the first segment");
+        manager.rebuild("vol", "bdev:///c", NexusManager.RebuildAction.PAUSE);
+        assertEquals(IoStatus.SUCCESS, write(a, 0, 8, 1)); // a's node restarted: its unflushed write at 0 is lost
+        a.reattached++;
+        c.delayMicros = 0;
+        manager.rebuild("vol", "bdev:///c", NexusManager.RebuildAction.RESUME);
+        await(() -> !view("bdev:///c").state().equals("rebuilding"), "the rebuild ended");
+        if (view("bdev:///c").state().equals("faulted")) {
+            manager.addChild("vol", "bdev:///c"); // as the control plane does: rebuilt again
+            await(() -> !view("bdev:///c").state().equals("rebuilding"), "the second rebuild ended");
+        }
+        assertEquals("online", view("bdev:///c").state(), view("bdev:///c").toString());
+        assertSameData(a, c);
+    }
+
     @Test
     void writesReachEveryChildAndReadsComeBack() throws Exception {
         FaultyDevice a = child("a");
