@@ -20,7 +20,11 @@ final class AioBdev extends FileBdev {
     /** The per-reactor queues, or null in a process without reactors. */
     private final AioBdevFactory.Queues queues;
     private volatile AioThreadContext threadContext;
-    private boolean threadContextFailed; // guarded by this: said once, not tried again per request
+    /** When a context may be tried again after io_setup refused one (fs.aio-max-nr used up, for a while); guarded by this. */
+    private long threadContextRetryAt;
+    private boolean threadContextFailed; // guarded by this: said once per run of refusals
+    /** Tests: this many context set-ups fail as io_setup's EAGAIN would. */
+    static volatile int failContextsForTests;
 
     AioBdev(OpenFile file, AioBdevFactory.Queues queues) throws IOException {
         super(file, "aio");
@@ -76,8 +80,8 @@ final class AioBdev extends FileBdev {
         AioThreadContext thread = threadContext();
         if (thread != null) {
             thread.submit(opcode, type, address, bytes, offset, done, context);
-        } else {
-            finish(type, bytes, -Errno.ENOMEM, cast(done), context); // logged where the context failed
+        } else if (queues == null || !queues.onAReactor(q -> q.submit(this, opcode, type, address, bytes, offset, done, context))) {
+            finish(type, bytes, -Errno.EAGAIN, cast(done), context); // logged where the context failed
         }
     }
 
@@ -91,13 +95,28 @@ final class AioBdev extends FileBdev {
         if (context == null) {
             synchronized (this) {
                 context = threadContext;
-                if (context == null && !threadContextFailed) {
+                // refused now is not refused for good (other processes' contexts end): tried again a second
+                // later, requests meanwhile going through a reactor's context
+                if (context == null && (!threadContextFailed || System.nanoTime() - threadContextRetryAt >= 0)) {
                     try {
+                        if (failContextsForTests > 0) {
+                            failContextsForTests--;
+                            throw new IOException("io_setup: Resource temporarily unavailable (test)");
+                        }
                         context = threadContext = new AioThreadContext(this);
+                        if (threadContextFailed) {
+                            System.getLogger("mayastor.bdev").log(System.Logger.Level.INFO,
+                                    "bdev {0}: an aio context for callers off the reactors could be set up now", name());
+                        }
+                        threadContextFailed = false;
                     } catch (IOException e) {
+                        threadContextRetryAt = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(1);
+                        if (!threadContextFailed) {
+                            System.getLogger("mayastor.bdev").log(System.Logger.Level.ERROR, "bdev {0}: no aio context for "
+                                    + "callers off the reactors ({1}): their requests go through the reactors'' contexts "
+                                    + "and it is tried again", name(), e.getMessage());
+                        }
                         threadContextFailed = true;
-                        System.getLogger("mayastor.bdev").log(System.Logger.Level.ERROR,
-                                "bdev {0}: no aio context for callers off the reactors: {1}", name(), e.getMessage());
                     }
                 }
             }

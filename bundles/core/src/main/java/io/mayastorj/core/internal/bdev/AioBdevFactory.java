@@ -77,6 +77,21 @@ public final class AioBdevFactory extends FileBdevFactory {
             return thread == null ? null : queues.get(thread.id());
         }
 
+        /**
+         * Hands a request made off the reactors to a reactor's context (when the device's own could
+         * not be set up); false when there are none.
+         */
+        boolean onAReactor(java.util.function.Consumer<AioQueue> submit) {
+            List<AioQueue> queues = made;
+            if (queues == null) {
+                return false;
+            }
+            ReactorThread reactor = (ReactorThread) reactors.next();
+            AioQueue queue = queues.get(reactor.id());
+            reactor.execute(() -> submit.accept(queue));
+            return true;
+        }
+
         /** Why requests on the reactors go through each device's own context instead, or empty. */
         synchronized Optional<String> unavailable() {
             start();

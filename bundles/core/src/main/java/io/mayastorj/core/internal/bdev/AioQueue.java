@@ -97,6 +97,9 @@ final class AioQueue extends ReactorQueue implements LinuxAio.CompletionHandler 
 
     @Override
     public boolean poll() {
+        if (closed) {
+            return false; // its ring (context) is freed: nothing to reap, and reading it would fault
+        }
         if (armed) {
             wakeKey.interestOps(0);
             armed = false;

@@ -104,7 +104,9 @@ abstract class ReactorQueue implements ReactorThread.Poller {
     /** On the reactor's thread while a bdev closes: lets its I/O finish, posted requests included. */
     final void awaitProgress() {
         reactor.runPostedTasks();
-        poll();
+        if (!closed) { // a task just run may have closed this queue (the node stopping): its ring is unmapped now
+            poll();
+        }
         LockSupport.parkNanos(50_000);
     }
 

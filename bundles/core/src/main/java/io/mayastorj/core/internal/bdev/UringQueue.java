@@ -115,6 +115,9 @@ final class UringQueue extends ReactorQueue implements IoUring.CompletionHandler
 
     @Override
     public boolean poll() {
+        if (closed) {
+            return false; // its ring (context) is freed: nothing to reap, and reading it would fault
+        }
         if (armed) {
             ring.eventFdPaused(true);
             armed = false;

@@ -43,6 +43,33 @@ class AioReactorBdevTest extends ReactorQueueBdevTest {
         ((AioBdevFactory) f).deactivate();
     }
 
+    /**
+     * Review finding: one refused io_setup (fs.aio-max-nr used up by other processes, for a while)
+     * failed every later request made off the reactors — a pool's metadata commits, a BlockingIo
+     * caller — for the device's life. They go through a reactor's context meanwhile, and the
+     * device's own is tried again.
+     */
+    @Test
+    void requestsOffTheReactorsOutliveARefusedContext() throws Exception {
+        FileBdev d = open(file("disk.img", 1 << 20), "");
+        io.mayastorj.core.buffer.DmaBuffer b = buffers.allocate(4096);
+        try {
+            AioBdev.failContextsForTests = 1;
+            b.bytes().putLong(0, 42);
+            assertEquals(io.mayastorj.core.bdev.IoStatus.SUCCESS, io.mayastorj.core.bdev.BlockingIo.write(d, b, 0, 8, 8, T));
+            b.bytes().putLong(0, 0);
+            assertEquals(io.mayastorj.core.bdev.IoStatus.SUCCESS, io.mayastorj.core.bdev.BlockingIo.read(d, b, 0, 8, 8, T));
+            assertEquals(42, b.bytes().getLong(0));
+            Thread.sleep(1100); // the device's own context is tried again, and made
+            assertEquals(io.mayastorj.core.bdev.IoStatus.SUCCESS, io.mayastorj.core.bdev.BlockingIo.read(d, b, 0, 8, 8, T));
+            assertEquals(42, b.bytes().getLong(0));
+        } finally {
+            AioBdev.failContextsForTests = 0;
+            b.release();
+            d.close();
+        }
+    }
+
     @Test
     void theReactorsHaveTheirOwnContexts() {
         AioBdevFactory.Queues queues = new AioBdevFactory.Queues(REACTORS);

@@ -310,6 +310,31 @@ abstract class ReactorQueueBdevTest extends FileBdevTest {
         assertEquals(IoStatus.DEVICE_CLOSED, write(d, b, 0, 0, 1, T));
     }
 
+    /**
+     * Review finding: the factory going away (the node stopping) posts each queue's close to its
+     * reactor; a reactor closing a device ran that close while it waited, then polled the queue it
+     * had just freed — reading an unmapped ring (a JVM crash) or a destroyed aio context.
+     */
+    @Test
+    void aQueueClosedWhileItsReactorClosesADeviceIsNotPolledAfterwards() throws Exception {
+        FileBdev d = open(file("disk.img", 8 << 20), "");
+        DmaBuffer b = buffers.allocate(64 << 10);
+        Reactor reactor = REACTORS.reactors().get(0);
+        AtomicInteger completed = new AtomicInteger();
+        CountDownLatch closed = new CountDownLatch(1);
+        reactor.execute(() -> {
+            for (int i = 0; i < 64; i++) {
+                d.write(b, 0, i * 128L, 128, (status, ctx) -> completed.incrementAndGet(), null);
+            }
+            deactivate(factory); // each queue's close posted, this reactor's runs within the wait below
+            d.close();
+            closed.countDown();
+        });
+        assertTrue(closed.await(20, TimeUnit.SECONDS), "the close returned");
+        assertEquals(64, completed.get());
+        b.release();
+    }
+
     @Test
     void anIdleNodeWithSuchDevicesSleeps() throws Exception {
         FileBdev d = open(file("disk.img", 1 << 20), "");
