@@ -104,6 +104,14 @@ public final class Negotiation {
             };
             answers.put(key, answer);
         }
+        if (answers.containsKey("FirstBurstLength") && !"Reject".equals(answers.get("FirstBurstLength"))
+                && firstBurst > maxBurst) {
+            // FirstBurstLength may not exceed MaxBurstLength (RFC 7143 §13.14), and the initiator takes the answer
+            // as it stands: 256K answered beside a MaxBurstLength of 128K had it send unsolicited data past the
+            // burst the target allows, and the connection dropped at every login
+            firstBurst = maxBurst;
+            answers.put("FirstBurstLength", String.valueOf(maxBurst));
+        }
         if (!declaredMaxRecv) {
             declaredMaxRecv = true;
             answers.put("MaxRecvDataSegmentLength", String.valueOf(TARGET_MAX_RECV_DATA_SEGMENT));

@@ -305,7 +305,8 @@ public final class ScsiLun {
         boolean ten = (cdb[0] & 0xFF) == SYNCHRONIZE_CACHE_10;
         long lba = ten ? Cdb.u32(cdb, 2) : Cdb.u64(cdb, 2);
         long blocks = ten ? Cdb.u16(cdb, 7) : Cdb.u32(cdb, 10);
-        if (!Cdb.inRange(lba, blocks, device.blockCount())) {
+        // 0 blocks is "to the end": the LBA itself must be a block of the medium then
+        if (!Cdb.inRange(lba, blocks, device.blockCount()) || Long.compareUnsigned(lba, device.blockCount()) >= 0) {
             throw new Check(Sense.fixed(Sense.ILLEGAL_REQUEST, Sense.LBA_OUT_OF_RANGE));
         }
     }

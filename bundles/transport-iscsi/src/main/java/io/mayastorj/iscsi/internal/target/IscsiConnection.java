@@ -144,6 +144,10 @@ final class IscsiConnection {
 
     /** Whether a task may take a buffer of {@code bytes}: always when none is held, so any one command fits. */
     boolean mayHold(int bytes) {
+        if (!target.mayHold(bytes)) {
+            logOnce("target budget", "the target's connections hold half the buffer pool: more commands are answered BUSY");
+            return false;
+        }
         if (held == 0 || held + (long) bytes <= BUFFER_BUDGET) {
             return true;
         }
@@ -153,10 +157,12 @@ final class IscsiConnection {
 
     void hold(int bytes) {
         held += bytes;
+        target.hold(bytes);
     }
 
     void unhold(int bytes) {
         held -= bytes;
+        target.hold(-bytes);
     }
 
     int heldBytes() {
@@ -497,7 +503,10 @@ final class IscsiConnection {
         if (!Bhs.immediate(req) && !sequence.acceptCmdSn(req)) {
             return;
         }
-        byte[] echo = java.util.Arrays.copyOf(text.array(), text.limit());
+        // the reflected data is limited to the initiator's MaxRecvDataSegmentLength (RFC 7143 §11.18.3): more
+        // than it takes fails its connection
+        int limit = session.params != null ? session.params.initiatorMaxRecvDataSegment() : 8192;
+        byte[] echo = java.util.Arrays.copyOf(text.array(), Math.min(text.limit(), limit));
         ByteBuffer nop = sender.newHeader(Bhs.NOP_IN, echo.length);
         nop.put(1, (byte) Bhs.FINAL);
         nop.put(Bhs.LUN, req, Bhs.LUN, 8);
@@ -743,9 +752,7 @@ final class IscsiConnection {
         if (livenessTimer != null) {
             livenessTimer.cancel();
         }
-        if (session.reservations != null && !reinstated) {
-            session.reservations.endSpc2(session.nexus); // logout and a lost connection end the nexus's SPC-2 reservation
-        }
+        boolean endsReservation = session.reservations != null && !reinstated;
         if (key != null) {
             key.cancel();
         }
@@ -774,6 +781,13 @@ final class IscsiConnection {
         }
         if (atBdev[0] == 0) {
             drained.complete(null);
+        }
+        if (endsReservation) {
+            // logout and a lost connection end the nexus's SPC-2 reservation — once its writes at the bdev have
+            // ended: released at once, another host reserved and wrote, and a late write of this one landed over it
+            io.mayastorj.iscsi.internal.scsi.Reservations reservations = session.reservations;
+            String nexus = session.nexus;
+            drained.whenComplete((done, failed) -> reservations.endSpc2(nexus));
         }
         tasks.clear();
         dataPhase.releaseUnsent();

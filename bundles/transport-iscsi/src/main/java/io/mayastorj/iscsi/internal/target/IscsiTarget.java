@@ -114,6 +114,27 @@ public final class IscsiTarget implements Transport {
 
     private final ReactorGroup reactors;
     private final BufferPool buffers;
+    /**
+     * Pool bytes the tasks of all connections may hold at once: half the pool. Each connection's own
+     * budget let a few sessions whose write data never comes hold the whole pool, and every other
+     * transport's I/O and the rebuilds on the node waited for buffers; past this iSCSI answers BUSY.
+     */
+    private final long bufferBudget;
+    private final java.util.concurrent.atomic.AtomicLong held = new java.util.concurrent.atomic.AtomicLong();
+
+    /** Whether the target's connections may take {@code bytes} more of the pool (counted by {@link #hold}). */
+    boolean mayHold(int bytes) {
+        return held.get() + bytes <= bufferBudget;
+    }
+
+    void hold(int bytes) {
+        held.addAndGet(bytes);
+    }
+
+    /** Pool bytes all connections' tasks hold (tests). */
+    long held() {
+        return held.get();
+    }
     private final Listener listener;
     private final InetSocketAddress bound;
     private final String advertisedHost;
@@ -149,6 +170,7 @@ public final class IscsiTarget implements Transport {
             throws IOException {
         this.reactors = reactors;
         this.buffers = buffers;
+        this.bufferBudget = Math.max(buffers.stats().totalBytes() / 2, IscsiConnection.BUFFER_BUDGET);
         this.reservationDir = reservationDir;
         try {
             this.listener = Listener.open(reactors, listen, "the iSCSI target", this::serve);
@@ -558,16 +580,19 @@ public final class IscsiTarget implements Transport {
             if (old != connection && nexus.equals(old.nexus()) && connection.sameLun(old)) {
                 old.reinstated();
                 old.reactor().execute(() -> old.close("its session is reinstated by a new login of " + nexus));
-                connection.session().reservations.endSpc2(nexus);
                 older.add(old.drained());
             }
         }
+        boolean reinstates = !older.isEmpty();
         for (IscsiConnection gone : draining) {
             if (nexus.equals(gone.nexus()) && connection.sameLun(gone)) {
                 older.add(gone.drained());
             }
         }
-        return CompletableFuture.allOf(older.toArray(CompletableFuture[]::new));
+        CompletableFuture<Void> all = CompletableFuture.allOf(older.toArray(CompletableFuture[]::new));
+        // the old session's SPC-2 reservation ends once its writes have (another host must not reserve and
+        // write before they land), and before the new session is answered (which may reserve again)
+        return reinstates ? all.whenComplete((done, failed) -> connection.session().reservations.endSpc2(nexus)) : all;
     }
 
     /**

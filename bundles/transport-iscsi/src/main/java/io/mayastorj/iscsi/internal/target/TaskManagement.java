@@ -34,6 +34,19 @@ final class TaskManagement {
         this.tasks = tasks;
     }
 
+    /** The request's LUN field names LUN 0 (peripheral or flat addressing). */
+    private static boolean lunZero(ByteBuffer req) {
+        if ((req.get(Bhs.LUN) & 0x3F) != 0) {
+            return false;
+        }
+        for (int i = 1; i < 8; i++) {
+            if (req.get(Bhs.LUN + i) != 0) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     void request(ByteBuffer req) {
         if (!sequence.acceptCmdSn(req)) {
             return; // sent in order (no I bit), it takes a CmdSN as a command does; out of order, it is dropped as one
@@ -42,7 +55,11 @@ final class TaskManagement {
         int response;
         List<Task> atBdev = new ArrayList<>(); // tasks aborted while the bdev has them
         CompletableFuture<Void> others = null; // a reset's aborts of the other sessions' tasks
-        switch (function) {
+        // ABORT TASK SET and LOGICAL UNIT RESET name a LUN, which must be ours (a target serves LUN 0 only):
+        // one addressed elsewhere aborted every session's tasks on LUN 0, and told them all of a reset
+        int addressed = (function == 2 || function == 5) && !lunZero(req) ? -1 : function;
+        switch (addressed) {
+            case -1 -> response = 2; // LUN does not exist
             case 1 -> { // ABORT TASK
                 Task t = tasks.get(req.getInt(Bhs.REFERENCED_TASK_TAG));
                 if (t == null) {

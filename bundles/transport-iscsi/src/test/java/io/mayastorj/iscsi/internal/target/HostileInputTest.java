@@ -53,6 +53,54 @@ class HostileInputTest {
         fx.close();
     }
 
+    /**
+     * Review finding: each connection had its budget, none the target: two sessions whose 1 MiB
+     * writes' data never comes held the whole 64 MiB pool, and every other transport on the node
+     * waited for buffers. The target's connections hold at most half the pool; past it, BUSY.
+     */
+    @Test
+    void sessionsTogetherHoldAtMostHalfThePool() throws Exception {
+        try (RawInitiator a = connect(); RawInitiator b = connect()) {
+            assertEquals(0, status(a.loginTo(fx.iqn)));
+            assertEquals(0, status(b.loginTo(fx.iqn)));
+            for (RawInitiator c : List.of(a, b)) {
+                for (int i = 0; i < 40; i++) {
+                    ByteBuffer cmd = RawInitiator.bhs(Bhs.SCSI_COMMAND, Bhs.WRITE | Bhs.FINAL);
+                    cmd.putInt(Bhs.ITT, 5000 + i);
+                    cmd.putInt(Bhs.CMD_SN, c.cmdSn++);
+                    cmd.putInt(Bhs.EXPECTED_LENGTH, 1 << 20);
+                    cmd.put(Bhs.CDB, (byte) 0x2A).putInt(Bhs.CDB + 2, (i % 8) * 2048).putShort(Bhs.CDB + 7, (short) 2048);
+                    c.send(cmd, null);
+                }
+            }
+            long deadline = System.nanoTime() + 3_000_000_000L;
+            while (buffersInUse() < (32L << 20) && System.nanoTime() < deadline) {
+                Thread.sleep(10);
+            }
+            Thread.sleep(300);
+            assertEquals(32L << 20, buffersInUse(), "half of the 64 MiB pool, for both sessions together");
+            assertEquals(0, fx.buffers.stats().allocationFailures(), "the pool never ran dry");
+        }
+    }
+
+    /**
+     * Review finding: a ping's data was reflected whole, up to the target's own limit; RFC 7143
+     * §11.18.3 limits it to the initiator's MaxRecvDataSegmentLength, and Linux fails a connection
+     * that gets more than it declared.
+     */
+    @Test
+    void aPingsReflectedDataKeepsToTheInitiatorsSegmentLimit() throws Exception {
+        try (RawInitiator c = new RawInitiator(fx.target.address().getPort())) {
+            assertEquals(0, status(c.loginTo(fx.iqn, "MaxRecvDataSegmentLength", "8192")));
+            byte[] data = new byte[16384];
+            java.util.Arrays.fill(data, (byte) 7);
+            c.send(c.nopOut(data.length), data);
+            RawInitiator.Pdu nop = c.receive();
+            assertEquals(Bhs.NOP_IN, nop.opcode());
+            assertEquals(8192, nop.data().length, "at most what the initiator takes");
+        }
+    }
+
     /** {@code n} READ(10)s of 1 MiB each (over the 8 MiB disk, again and again), tags from {@code firstItt}, sent without waiting. */
     private static void sendReads(RawInitiator c, int n, int firstItt) throws java.io.IOException {
         for (int i = 0; i < n; i++) {

@@ -223,6 +223,7 @@ class OptionalCommandsTest {
             assertEquals(0x2100, past.ascq(), "LOGICAL BLOCK ADDRESS OUT OF RANGE");
             byte[] beyond = {0x35, 0, (byte) 0xFF, (byte) 0xFF, (byte) 0xFF, (byte) 0xFF, 0, 0, 0, 0};
             assertEquals(0x2100, s.command(beyond, null, 0).ascq());
+            assertEquals(0x2100, s.command(sync16(blocks, 0), null, 0).ascq(), "just past the last block, to the end");
             assertEquals(flushes + 2, fx.disk.stats().flushOps(), "a refused range flushes nothing");
         }
     }

@@ -122,6 +122,48 @@ class ReservationFencingTest {
     }
 
     /**
+     * Review finding: a lost connection ended its SPC-2 reservation at once, while a write of it was
+     * still at the bdev: another host reserved, wrote, and the late write landed over its data. The
+     * reservation ends once the closed session's writes have.
+     */
+    @Test
+    void aClosedSessionsReservationEndsOnlyOnceItsWritesAtTheBdevHave() throws Exception {
+        ControlledDisk disk = new ControlledDisk(new io.mayastorj.core.internal.bdev.MallocBdevFactory()
+                .create(io.mayastorj.core.bdev.BdevUri.parse("malloc:///spc2?size_mb=8&blk_size=512")));
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newCachedThreadPool();
+        byte[] reserve6 = {0x16, 0, 0, 0, 0, 0};
+        try (IscsiFixture held = new IscsiFixture("spc2", disk)) {
+            int port = held.target.address().getPort();
+            ScsiSession a = new ScsiSession(port, held.iqn, "iqn.2026-12.test:node-a");
+            assertEquals(Sense.GOOD, a.command(reserve6).status());
+            byte[] old = new byte[512];
+            Arrays.fill(old, (byte) 'A');
+            disk.hold = true;
+            pool.submit(() -> a.command(ScsiSession.write16(0, 1), old, 0)); // at the bdev when its connection goes
+            for (int i = 0; i < 500 && disk.held.isEmpty(); i++) {
+                Thread.sleep(10);
+            }
+            assertEquals(1, disk.held.size());
+            a.close();
+            for (int i = 0; i < 500 && !held.target.connections().isEmpty(); i++) {
+                Thread.sleep(10);
+            }
+            try (ScsiSession b = new ScsiSession(port, held.iqn, "iqn.2026-12.test:node-b")) {
+                assertEquals(Sense.RESERVATION_CONFLICT, b.command(reserve6).status(), "node-a's write is still at the bdev");
+                disk.hold = false;
+                disk.release();
+                assertEquals(Sense.GOOD, b.command(reserve6).status(), "released once it landed");
+                byte[] mine = new byte[512];
+                Arrays.fill(mine, (byte) 'B');
+                assertEquals(Sense.GOOD, b.command(ScsiSession.write16(0, 1), mine, 0).status());
+                assertArrayEquals(mine, b.command(ScsiSession.read16(0, 1), null, 512).data());
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    /**
      * Review finding: an unshare dropped the LUN's reservations, so once it was shared again (a nexus
      * published again on its node) the host that had been fenced could write, while the one that
      * fenced it still believed it held the LUN.

@@ -179,7 +179,13 @@ final class ScsiSession implements AutoCloseable {
 
     /** A task management function on the whole LUN or target (5 LUN reset, 6 warm, 7 cold), immediate. */
     void taskManagement(int function) throws IOException {
+        taskManagement(function, 0);
+    }
+
+    /** ... addressed to {@code lun} (peripheral addressing). */
+    void taskManagement(int function, int lun) throws IOException {
         ByteBuffer tmf = RawInitiator.bhs(Bhs.TASK_MANAGEMENT_REQUEST | Bhs.IMMEDIATE, Bhs.FINAL | function);
+        tmf.put(Bhs.LUN + 1, (byte) lun);
         tmf.putInt(Bhs.ITT, raw.itt++);
         tmf.putInt(Bhs.REFERENCED_TASK_TAG, Bhs.RESERVED_TAG);
         tmf.putInt(Bhs.CMD_SN, raw.cmdSn);

@@ -402,6 +402,38 @@ class TaskManagementTest {
         assertEquals(writes, disk.held.size(), what);
     }
 
+    /**
+     * Review finding: the LUN of a LOGICAL UNIT RESET or ABORT TASK SET was not looked at: one
+     * addressed to LUN 1 (which no target has) aborted another session's write on LUN 0 and gave
+     * every session a unit attention. It is answered "LUN does not exist", and touches nothing.
+     */
+    @Test
+    void aResetOfALunTheTargetDoesNotHaveTouchesNothing() throws Exception {
+        int port = fx.target.address().getPort();
+        try (ScsiSession a = new ScsiSession(port, fx.iqn, "iqn.2026-12.test:node-a");
+             ScsiSession b = new ScsiSession(port, fx.iqn, "iqn.2026-12.test:node-b")) {
+            disk.hold = true;
+            ScsiSession.Held write = b.writeUntilR2t(ScsiSession.write16(0, 8), 4096);
+            byte[] data = new byte[4096];
+            Arrays.fill(data, (byte) 'B');
+            b.sendHeldData(write, data);
+            awaitHeld(1, "B's write is at the bdev");
+            for (int function : new int[] {5, 2}) {
+                a.taskManagement(function, 1);
+                RawInitiator.Pdu answer = a.receive(5000);
+                assertNotNull(answer);
+                assertEquals(Bhs.TASK_MANAGEMENT_RESPONSE, answer.opcode());
+                assertEquals(2, answer.bhs().get(2), "LUN does not exist (function " + function + ")");
+            }
+            disk.release();
+            RawInitiator.Pdu done = b.receive(5000);
+            assertNotNull(done);
+            assertEquals(Bhs.SCSI_RESPONSE, done.opcode(), "B's write was not aborted");
+            assertEquals(Sense.GOOD, done.bhs().get(3) & 0xFF);
+            assertEquals(Sense.GOOD, b.command(new byte[6], null, 0).status(), "no unit attention: nothing was reset");
+        }
+    }
+
     @Test
     void anAbortOfAWriteTheBdevHasIsAnsweredOnceTheWriteIsDone() throws Exception {
         try (ScsiSession s = new ScsiSession(fx.target.address().getPort(), fx.iqn)) {
