@@ -71,8 +71,9 @@ final class NbdConnection extends TcpConnection {
     /** When the reply write under way began (0: none): one that cannot finish means a client that reads nothing. */
     private volatile long writingSince;
     /**
-     * When a write's data last arrived while more is awaited (0: none): a client that stops part-way
-     * through would otherwise hold the request's buffer, up to 2 MiB, for as long as it stays connected.
+     * When a write began to wait for the rest of its data (0: none): all of it must come within the
+     * patience, or a client that stops part-way through (or sends a byte now and then) would hold the
+     * request's buffer, up to 2 MiB, for as long as it stays connected.
      */
     private volatile long receivingSince;
 
@@ -109,7 +110,7 @@ final class NbdConnection extends TcpConnection {
         }
         long receiving = receivingSince;
         if (receiving != 0 && now - receiving > patienceNanos) {
-            close("the client sent no more of a write's data for " + TimeUnit.NANOSECONDS.toSeconds(patienceNanos) + " s");
+            close("the client did not send a write's data within " + TimeUnit.NANOSECONDS.toSeconds(patienceNanos) + " s");
         }
     }
 
@@ -117,7 +118,7 @@ final class NbdConnection extends TcpConnection {
     protected void ending(boolean clean) {
         processing = false; // completions from now on send their own replies
         if (clean) {
-            awaitInFlight(); // a soft disconnect: the replies in flight go out first
+            awaitInFlight(); // a soft disconnect: the replies in flight go out first (until torn down)
         }
     }
 
@@ -125,6 +126,13 @@ final class NbdConnection extends TcpConnection {
     protected void ended() {
         awaitInFlight(); // replies are dropped now; the buffers go back as the bdev completes
     }
+
+    /**
+     * Both waits for the I/O in flight end by one deadline, 30 s after the first began: two of 30 s
+     * each outlasted the server's 35 s drain, and a bundle update then went on while completions would
+     * still run this revision's code.
+     */
+    private long inFlightDeadline;
 
     /** A broken rule of the protocol: the connection ends, with this as the reason in the log. */
     private static final class ProtocolError extends IOException {
@@ -281,6 +289,7 @@ final class NbdConnection extends TcpConnection {
      */
     private void transmission() throws IOException {
         handshakeDeadline = 0;
+        startWriter();
         BlockDevice device = export().device();
         int bs = device.blockSize();
         rx.clear().flip();
@@ -427,11 +436,10 @@ final class NbdConnection extends TcpConnection {
             try {
                 idle();
                 receivingSince = System.nanoTime() | 1;
-                while (into.hasRemaining()) {
+                while (into.hasRemaining()) { // the whole of it within the patience: a byte now and then held the buffer for ever
                     if (channel.read(into) < 0) {
                         throw new EOFException();
                     }
-                    receivingSince = System.nanoTime() | 1; // a slow sender is still a sender
                 }
             } finally {
                 receivingSince = 0;
@@ -535,15 +543,51 @@ final class NbdConnection extends TcpConnection {
 
     /**
      * Queues the reply. While the reader is working through a batch of requests it goes out with the
-     * batch's replies (a bdev completing inline, or on its own thread meanwhile); otherwise the
-     * completing thread sends it now, together with whatever else is ready.
+     * batch's replies (a bdev completing inline, or on its own thread meanwhile); otherwise this
+     * connection's writer sends it, with whatever else is ready. Never the completing thread: it is
+     * a reactor or a device's reaper that every other user of the device waits on, and a client that
+     * reads its socket slowly held it in a blocking write for up to the patience, again and again.
      */
     private void reply(Request r, int error) {
         r.error = error;
         replies.offer(r); // never full: a slot is queued at most once
         if (!processing) {
-            sendReplies(); // the reader may be blocked in a read: nobody else would
+            if (Thread.currentThread() == reader || isClosed()) {
+                // the connection's own thread; or closed, when a reply is dropped, not written (the writer
+                // may have ended): either way nothing blocks, and the request's buffer goes back now
+                sendReplies();
+            } else {
+                wakeWriter(); // the reader may be blocked in a read: nobody else would
+            }
         }
+    }
+
+    /** This connection's thread, the one that reads requests (and may write replies itself). */
+    private volatile Thread reader;
+    /** Writes the replies of completions that come while the reader is not processing; a virtual thread, parked when idle. */
+    private volatile Thread writer;
+    private final AtomicBoolean writeWanted = new AtomicBoolean();
+
+    private void wakeWriter() {
+        writeWanted.set(true);
+        Thread w = writer;
+        if (w != null) {
+            LockSupport.unpark(w);
+        }
+    }
+
+    /** Started with the transmission phase; ends once the connection is closed and nothing is queued. */
+    private void startWriter() {
+        reader = Thread.currentThread();
+        writer = Thread.ofVirtual().name("nbd-writer " + peer()).start(() -> {
+            while (!isClosed() || !replies.isEmpty() || writeWanted.get()) {
+                if (writeWanted.getAndSet(false)) {
+                    sendReplies(); // drops them once closed: their buffers go back
+                } else {
+                    LockSupport.parkNanos(100_000_000L); // woken by a reply; the timeout only sees the close
+                }
+            }
+        });
     }
 
     /**
@@ -616,8 +660,10 @@ final class NbdConnection extends TcpConnection {
     }
 
     private void awaitInFlight() {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        while (inFlight.get() > 0 && System.nanoTime() < deadline) {
+        if (inFlightDeadline == 0) {
+            inFlightDeadline = (System.nanoTime() + TimeUnit.SECONDS.toNanos(30)) | 1;
+        }
+        while (inFlight.get() > 0 && System.nanoTime() - inFlightDeadline < 0) {
             sendReplies(); // a soft disconnect sends them; a closed one drops them
             LockSupport.parkNanos(1_000_000);
         }

@@ -392,6 +392,46 @@ class NbdServerTest {
         }
     }
 
+    /**
+     * Review finding: the patience counted from the write's last byte, so a client sending one byte
+     * every little while held the write's buffer (up to 2 MiB) for good; 64 such connections took the
+     * node's whole pool. The data must come whole within the patience.
+     */
+    @Test
+    void aWriteWhoseDataTricklesIsEndedWithinThePatience() throws Exception {
+        NbdTransport t = impatient();
+        try (NbdClient c = new NbdClient(t.address().getPort())) {
+            c.socket.setSoTimeout(10_000);
+            c.greet();
+            c.option(Nbd.OPT_GO, NbdClient.go("disk0"));
+            while (c.reply().type() != Nbd.REP_ACK) {
+                // the export's information
+            }
+            c.out.writeInt(Nbd.REQUEST_MAGIC);
+            c.out.writeShort(0);
+            c.out.writeShort(Nbd.CMD_WRITE);
+            c.out.writeLong(1);
+            c.out.writeLong(0);
+            c.out.writeInt(1 << 20);
+            c.out.flush();
+            long start = System.nanoTime();
+            boolean open = true;
+            while (open && System.nanoTime() - start < 4_000_000_000L) { // a byte every 200 ms, well within the patience each
+                try {
+                    c.out.write(0);
+                    c.out.flush();
+                    Thread.sleep(200);
+                } catch (java.io.IOException e) {
+                    open = false; // the server closed it
+                }
+            }
+            assertTrue(!open || c.closedByServer(), "the trickling write's connection was ended");
+            assertTrue(System.nanoTime() - start < 4_000_000_000L, "within about the patience (1 s), not after 4 s");
+        } finally {
+            t.close();
+        }
+    }
+
     private long bytesInUse() {
         return buffers.stats().classes().stream().mapToLong(c -> (long) c.inUse() * c.bufferSize()).sum();
     }
@@ -501,6 +541,47 @@ class NbdServerTest {
             burst(aio, aio.name());
         } finally {
             nbd.unshare(aio);
+            aio.close();
+        }
+    }
+
+    /**
+     * Review finding: a completion that came while the reader was waiting for requests wrote its
+     * reply on the completing thread — an aio device's reaper here, a reactor for a nexus — and a
+     * client that does not read its socket held that thread in the write for the server's patience:
+     * every other request to the device (a pool's metadata, another client's) waited meanwhile.
+     */
+    @Test
+    void aClientThatReadsNoRepliesHoldsNoCompletionThread(@TempDir Path dir) throws Exception {
+        Path file = dir.resolve("aio1.img");
+        try (var f = java.nio.channels.FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+            f.truncate(32L << 20).write(ByteBuffer.allocate(1), (32L << 20) - 1);
+        }
+        BlockDevice aio = new AioBdevFactory().create(BdevUri.parse("aio://" + file));
+        NbdTransport t = new NbdTransport(buffers, new InetSocketAddress("127.0.0.1", 0), java.time.Duration.ofSeconds(5));
+        io.mayastorj.core.buffer.DmaBuffer b = buffers.allocate(4096);
+        try {
+            t.share(aio, ShareOptions.DEFAULT);
+            try (NbdClient c = new NbdClient(t.address().getPort())) {
+                c.socket.setReceiveBufferSize(16 * 1024);
+                c.greet();
+                c.option(Nbd.OPT_GO, NbdClient.go(aio.name()));
+                while (c.reply().type() != Nbd.REP_ACK) {
+                    // the export's information
+                }
+                for (int i = 0; i < 8; i++) { // 16 MiB of replies the client never reads, one at a time: each
+                    c.request(Nbd.CMD_READ, 0, i, (i % 16) * (2L << 20), Nbd.MAX_PAYLOAD, null); // completes while the
+                    Thread.sleep(100); // reader waits for the next request, so the completion's thread sends its reply
+                }
+                long start = System.nanoTime();
+                assertEquals(io.mayastorj.core.bdev.IoStatus.SUCCESS,
+                        io.mayastorj.core.bdev.BlockingIo.read(aio, b, 0, 0, 8, java.time.Duration.ofSeconds(10)));
+                long ms = (System.nanoTime() - start) / 1_000_000;
+                assertTrue(ms < 1000, "another request to the device completed in " + ms + " ms (the reaper is free)");
+            }
+        } finally {
+            b.release();
+            t.close();
             aio.close();
         }
     }
