@@ -64,6 +64,8 @@ public final class NodeRegistry implements AutoCloseable {
         boolean beaten;
         /** Its last beat came over NATS: while the control plane's NATS link is down, its silence is the link's. */
         boolean overNats;
+        /** It said goodbye here since its last beat: its silence is no standby's. */
+        boolean deregistered;
         /** The last address refused for this id (logged once, not at every beat). */
         String refused;
     }
@@ -112,11 +114,13 @@ public final class NodeRegistry implements AutoCloseable {
         synchronized (this) {
             Entry known = nodes.get(id);
             long now = clock.getAsLong();
-            if (known != null && (!known.beaten || now - known.lastBeatNanos > offlineAfterNanos)) {
+            if (known != null && !known.overNats && !known.deregistered
+                    && (!known.beaten || now - known.lastBeatNanos > offlineAfterNanos)) {
                 // not heard here lately (a standby, whose silence marked it offline: its gRPC beats went to the
                 // leader): the record, written by the leader that heard it, is the better word, and its silence
                 // counts from now. Left offline, at a takeover every pool and volume on it was written offline
-                // until its next beat came
+                // until its next beat came. Not a node whose beats came here over NATS, nor one that said
+                // goodbye here: this control plane heard its silence itself (the record may be a dead leader's)
                 boolean was = known.online;
                 known.endpoint = endpoint;
                 known.hostNqn = hostNqn == null || hostNqn.isBlank() ? defaultHostNqn(id) : hostNqn;
@@ -124,22 +128,18 @@ public final class NodeRegistry implements AutoCloseable {
                 known.lastSeenNanos = Math.max(known.lastSeenNanos, now);
                 known.lastSeenMillis = System.currentTimeMillis();
                 changed = was != online ? state(id, known) : null;
+            } else if (known == null) {
+                Entry e = new Entry();
+                e.endpoint = endpoint;
+                e.hostNqn = hostNqn == null || hostNqn.isBlank() ? defaultHostNqn(id) : hostNqn; // as a heartbeat would say
+                e.online = online;
+                e.lastSeenNanos = now;
+                e.lastSeenMillis = System.currentTimeMillis();
+                nodes.put(id, e);
             }
         }
         if (changed != null) {
             notify(changed);
-        }
-        synchronized (this) {
-            if (nodes.containsKey(id)) {
-                return;
-            }
-            Entry e = new Entry();
-            e.endpoint = endpoint;
-            e.hostNqn = hostNqn == null || hostNqn.isBlank() ? defaultHostNqn(id) : hostNqn; // as a heartbeat would say
-            e.online = online;
-            e.lastSeenNanos = clock.getAsLong();
-            e.lastSeenMillis = System.currentTimeMillis();
-            nodes.put(id, e);
         }
     }
 
@@ -216,6 +216,7 @@ public final class NodeRegistry implements AutoCloseable {
             e.lastBeatNanos = e.lastSeenNanos;
             e.beaten = true;
             e.overNats = overNats;
+            e.deregistered = false;
             if (overNats) {
                 lastNatsBeatNanos = e.lastSeenNanos;
                 natsBeaten = true;
@@ -250,6 +251,7 @@ public final class NodeRegistry implements AutoCloseable {
             Entry e = nodes.get(id);
             if (e != null && e.online && (storage || !e.storage)) {
                 e.online = false;
+                e.deregistered = true;
                 changed = state(id, e);
                 LOG.log(Level.INFO, "node {0} deregistered: offline", id);
             }

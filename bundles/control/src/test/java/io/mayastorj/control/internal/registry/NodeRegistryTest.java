@@ -181,6 +181,26 @@ class NodeRegistryTest {
         assertFalse(registry.node("n1").orElseThrow().online(), "and it still has to beat within an offline period");
     }
 
+    /**
+     * Review finding (of the fix above): a standby that heard a node's beats over NATS, or its
+     * goodbye, and so its silence, took the record's "online" — a dead leader's last word — at the
+     * takeover: the dead node was online again, its switch-over put off by another offline period.
+     */
+    @Test
+    void aTakeoverKeepsTheSilenceItHeardItselfOverNatsOrAGoodbye() {
+        registry.registerOverNats("n1", "10.0.0.1:10124");
+        registry.register("n2", "10.0.0.2:10124", null);
+        registry.deregister("n2");
+        advanceSeconds(20);
+        registry.expire();
+        assertFalse(registry.node("n1").orElseThrow().online());
+        registry.remember("n1", "10.0.0.1:10124", null, true); // the dead leader never wrote them offline
+        registry.remember("n2", "10.0.0.2:10124", null, true);
+        assertFalse(registry.node("n1").orElseThrow().online(), "silent over NATS, which this control plane hears");
+        assertFalse(registry.node("n2").orElseThrow().online(), "it said goodbye here");
+        assertTrue(registry.silentMillis("n1") >= 20_000, "its silence counts from its last beat: " + registry.silentMillis("n1"));
+    }
+
     @Test
     void theCsiNodePluginBesideAStorageNodeOfTheSameNameNeverTakesItsPlace() {
         registry.register("n1", "10.0.0.1:10124", null);
