@@ -561,11 +561,12 @@ public final class Nexus extends BlockDeviceBase {
             }
         }
         c.attachedAs = now;
+        trustGeneration.incrementAndGet();
         LOG.log(Level.WARNING, "nexus {0}: child {1} reconnected, and no in-sync child stayed connected: they are trusted "
                 + "(writes they had not flushed may be lost)", name(), c.uri);
         // a rebuild's destination holds what the sources held before: the segments it copied may keep writes
-        // they lost, and its rebuild would call it in sync with them. Faulted (before any later end of its
-        // rebuild: the control thread runs in order), with no log: added back, it is rebuilt in full
+        // they lost, and its rebuild would call it in sync with them. Faulted, with no log: added back, it is
+        // rebuilt in full (one whose end is already posted is refused by rebuilt(), which sees the generation)
         control.execute(() -> {
             for (Child dest : children) {
                 if (dest.state == Child.State.REBUILDING) {
@@ -1210,8 +1211,23 @@ public final class Nexus extends BlockDeviceBase {
     /** Rebuilds that wait for a take-over's lease to end; control thread. */
     private final List<Runnable> afterLease = new ArrayList<>();
 
+    /**
+     * Counts the times reconnected in-sync children were trusted again (see {@link #reattached}); a
+     * rebuild that began before one of them copied what the sources may have lost since.
+     */
+    private final java.util.concurrent.atomic.AtomicLong trustGeneration = new java.util.concurrent.atomic.AtomicLong();
+
+    long trustGeneration() {
+        return trustGeneration.get();
+    }
+
     /** The rebuild of {@code c} finished: it is in sync now. Control thread. */
     void rebuilt(Child c, Rebuild r) {
+        if (r.trustedAs != trustGeneration.get()) {
+            rebuildEnded(c, r, Child.Reason.REBUILD_FAILED, "a source was trusted again during the rebuild, after it "
+                    + "reconnected: what the rebuild copied may hold writes the source lost; rebuilt again in full");
+            return;
+        }
         // once the nexus is being destroyed, its shutdown flushed only the children then in sync: one whose
         // rebuild ends now took writes that flush did not cover, and must not be recorded healthy and clean
         if (c.rebuild != r || c.state != Child.State.REBUILDING || destroyed) {

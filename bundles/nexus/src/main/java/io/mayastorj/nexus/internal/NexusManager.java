@@ -79,12 +79,21 @@ public final class NexusManager {
     @Activate
     public NexusManager(@Reference BdevRegistry registry, @Reference BufferPool buffers, @Reference ShareManager shares,
                         @Reference Node node, @Reference ReactorGroup reactors, NexusConfig config) throws IOException {
-        this(registry, buffers, shares, config.nexus_nats_url().isBlank() ? new FileNexusStore(node.stateDir().resolve("nexus"))
-                        : new NatsNexusStore(config.nexus_nats_url()),
-                new NexusSettings(config.nexus_rebuild_segment_kib() * 1024, config.nexus_rebuild_tasks(),
-                        Duration.ofSeconds(config.nexus_partial_rebuild_window_seconds())));
+        this(registry, buffers, shares, store(config, node), settings(config));
         this.rebuildHomes = reactors.reactors();
         this.publishAddress = config.nexus_publish_address().strip();
+    }
+
+    private static NexusSettings settings(NexusConfig config) {
+        return new NexusSettings(config.nexus_rebuild_segment_kib() * 1024, config.nexus_rebuild_tasks(),
+                Duration.ofSeconds(config.nexus_partial_rebuild_window_seconds()));
+    }
+
+    /** The record store; the settings checked first, or a bad one left a NATS connection behind at each activation. */
+    private static NexusStore store(NexusConfig config, Node node) throws IOException {
+        settings(config);
+        return config.nexus_nats_url().isBlank() ? new FileNexusStore(node.stateDir().resolve("nexus"))
+                : new NatsNexusStore(config.nexus_nats_url());
     }
 
     public NexusManager(BdevRegistry registry, BufferPool buffers, ShareManager shares, NexusStore store, NexusSettings settings) {

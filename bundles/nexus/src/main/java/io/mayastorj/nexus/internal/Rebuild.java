@@ -90,9 +90,13 @@ final class Rebuild {
     /** Tests: runs on a copy's thread when it has stopped for want of work (paused, done or waiting). */
     static volatile java.util.function.Consumer<Rebuild> copyStopped;
 
+    /** The nexus's trust generation when this rebuild began: a source trusted again since may have lost what it copied. */
+    final long trustedAs;
+
     Rebuild(Nexus nexus, Child dest, SegmentMap partial, int taskCount, Executor... homes) {
         this.nexus = nexus;
         this.dest = dest;
+        this.trustedAs = nexus.trustGeneration();
         this.map = partial;
         this.homes = homes.clone();
         this.segmentBlocks = nexus.segmentBlocks;

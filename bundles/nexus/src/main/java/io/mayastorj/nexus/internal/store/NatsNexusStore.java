@@ -169,8 +169,11 @@ public final class NatsNexusStore implements NexusStore, AutoCloseable {
         try {
             return call.run();
         } catch (IOException | JetStreamApiException e) {
-            if (!noStream(e)) {
-                throw e; // a timeout, a conflict: not a lost bucket
+            Connection c = connection;
+            if (!noStream(e) || c == null || c.getStatus() != Connection.Status.CONNECTED) {
+                // a conflict; or the link is down (reconnecting): the server cannot be asked, and asking
+                // would wait out a second timeout — on the control thread every nexus of the node shares
+                throw e;
             }
             boolean made;
             try {
