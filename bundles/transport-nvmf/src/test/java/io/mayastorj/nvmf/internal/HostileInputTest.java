@@ -481,6 +481,7 @@ class HostileInputTest {
             for (int i = 0; i < 3; i++) {
                 idle.add(new java.net.Socket("127.0.0.1", fx.port()));
             }
+            awaitConnecting(3); // counted (accepts spread over the reactors): the next is the one over
             try (java.net.Socket over = new java.net.Socket("127.0.0.1", fx.port())) {
                 over.setSoTimeout(5000);
                 assertEquals(-1, over.getInputStream().read(), "closed at once: the address has 3 not connected");

@@ -11,7 +11,8 @@ import java.io.IOException;
  * A file or block device driven by Linux native AIO (io_submit, and completions read from the
  * kernel's ring), opened with O_DIRECT where the file system allows. A read, write or flush made on
  * a reactor goes into that reactor's {@link AioQueue} and completes on the same thread; one made
- * elsewhere goes into the device's {@link AioThreadContext} and completes on its reaper. Unmap and
+ * elsewhere goes into the device's {@link AioThreadContext} and completes on its reaper (or, while
+ * io_setup refuses the device that context, through a reactor's queue, completing there). Unmap and
  * write-zeroes, and flush where the kernel refuses the asynchronous one, run on {@link FileBdev}'s
  * helper thread.
  */
@@ -32,6 +33,11 @@ final class AioBdev extends FileBdev {
         if (queues == null) {
             threadContext = new AioThreadContext(this); // every request comes this way: io_setup's refusal shows now
         }
+    }
+
+    /** Whether the device's own context for requests off the reactors is set up (tests). */
+    boolean hasOwnContext() {
+        return threadContext != null;
     }
 
     @Override

@@ -60,9 +60,11 @@ class AioReactorBdevTest extends ReactorQueueBdevTest {
             b.bytes().putLong(0, 0);
             assertEquals(io.mayastorj.core.bdev.IoStatus.SUCCESS, io.mayastorj.core.bdev.BlockingIo.read(d, b, 0, 8, 8, T));
             assertEquals(42, b.bytes().getLong(0));
+            assertEquals(false, ((AioBdev) d).hasOwnContext(), "went through a reactor");
             Thread.sleep(1100); // the device's own context is tried again, and made
             assertEquals(io.mayastorj.core.bdev.IoStatus.SUCCESS, io.mayastorj.core.bdev.BlockingIo.read(d, b, 0, 8, 8, T));
             assertEquals(42, b.bytes().getLong(0));
+            assertEquals(true, ((AioBdev) d).hasOwnContext(), "its own context made on the retry");
         } finally {
             AioBdev.failContextsForTests = 0;
             b.release();

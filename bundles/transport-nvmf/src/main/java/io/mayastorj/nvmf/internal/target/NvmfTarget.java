@@ -134,7 +134,7 @@ public final class NvmfTarget implements Transport {
             queue.start();
             long timeout = dataTimeoutNanos;
             reactor.execute(() -> queue.connectWithin(timeout));
-        } catch (IOException e) {
+        } catch (IOException | RuntimeException e) { // a reactor stopping refuses the registration: closed, and counted off
             LOG.log(Level.WARNING, "cannot serve the nvmf connection from {0}: {1}", queue.peer(), e.getMessage());
             queue.close(null);
         }
