@@ -1032,15 +1032,32 @@ public final class Nexus extends BlockDeviceBase {
         this.revision = storedRevision;
         this.incarnation = incarnation;
         publish(0);
+        NexusRecord written = record(false);
         try {
             // this nexus owns the volume from the moment its record is written over the one it read
-            revision = store.save(record(false), revision);
+            revision = store.save(written, revision);
             persistedGeneration = healthGeneration;
         } catch (NexusStore.Superseded e) {
             throw new MayastorException(ErrorKind.ABORTED, "nexus " + name() + ": its record changed while it started ("
                     + e.getMessage() + "); try again");
         } catch (IOException e) {
-            throw new MayastorException(ErrorKind.UNAVAILABLE, "nexus " + name() + ": cannot record its children: " + e.getMessage());
+            // the save may have landed though its call failed (the answer late or lost): left so, the record says an
+            // unclean incarnation that never served, and the next nexus takes it over as from a crash — one child
+            // trusted, the others rebuilt in full. Read back: the very record this one wrote means it landed
+            Optional<NexusStore.Stored> now;
+            try {
+                now = store.load(uuid());
+            } catch (IOException again) {
+                e.addSuppressed(again);
+                now = Optional.empty();
+            }
+            if (now.isEmpty() || !now.get().record().equals(written)) {
+                throw new MayastorException(ErrorKind.UNAVAILABLE, "nexus " + name() + ": cannot record its children: "
+                        + e.getMessage());
+            }
+            LOG.log(Level.INFO, "nexus {0}: the save of its record failed ({1}) but landed: it starts", name(), e.getMessage());
+            revision = now.get().revision();
+            persistedGeneration = healthGeneration;
         }
         // copies wait for the lease too: the range locks fence this nexus's writes only, and a copy that read
         // a segment before the old incarnation wrote it would land over that write on the child rebuilt

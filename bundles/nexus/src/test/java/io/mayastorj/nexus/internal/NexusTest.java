@@ -634,6 +634,31 @@ class NexusTest {
     }
 
     /**
+     * Review finding: a create whose record's save failed but landed (its answer late) failed, and
+     * left the record unclean under an incarnation that never served: the next create took it over
+     * as from a crash — one child trusted, the other rebuilt in full. The record is read back: the
+     * one this nexus wrote means the save landed, and the create goes on.
+     */
+    @Test
+    void aCreateWhoseRecordLandedThoughItsSaveFailedStarts() throws Exception {
+        registry.addFactory(new MallocBdevFactory());
+        GatedStore late = new GatedStore(new FileNexusStore(dir.resolve("nexus")));
+        store = late;
+        manager = new NexusManager(registry, buffers, shares, late, NexusSettings.DEFAULT);
+        child("a");
+        child("b");
+        manager.create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
+        manager.destroy("vol");
+        late.landButFail = true;
+        NexusView v = manager.create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
+        assertEquals("online", v.state(), "started: " + v);
+        manager.destroy("vol");
+        v = manager.create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
+        assertEquals(List.of("online", "online"), v.children().stream().map(NexusView.ChildView::state).toList(),
+                "a clean record: both children trusted, none rebuilt");
+    }
+
+    /**
      * Review finding: a destroy that came between a create's start of the nexus and its registration
      * shut it down and unregistered nothing; the create then registered the dead nexus, and its name
      * stayed taken (every later create ALREADY_EXISTS, destroy NOT_FOUND) until the node restarted.
