@@ -258,6 +258,11 @@ final class IscsiConnection {
     /** The address its login is counted under in the target. */
     private final java.net.InetAddress loginPeer;
 
+    /** The initiator's address (the target caps the connections from one). */
+    java.net.InetAddress peerAddress() {
+        return loginPeer;
+    }
+
     private void loginEnded() {
         if (countedLoggingIn) {
             countedLoggingIn = false;

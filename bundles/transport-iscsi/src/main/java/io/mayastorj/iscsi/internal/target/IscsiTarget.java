@@ -235,9 +235,46 @@ public final class IscsiTarget implements Transport {
         }
     }
 
+    /**
+     * Connections in all, logged in or not, at most this many: each holds about 330 KiB of heap and a
+     * file descriptor for its life, and a login takes one PDU (a discovery session, a target open to
+     * any initiator), so one client logging in without end ran the node out of both.
+     */
+    static final int MAX_CONNECTIONS = 2048;
+    /** ... and at most this many from one address: room for a host with hundreds of volumes, not the whole node. */
+    static final int MAX_CONNECTIONS_PER_PEER = 1024;
+    private final java.util.concurrent.atomic.AtomicBoolean connectionsFullSaid = new java.util.concurrent.atomic.AtomicBoolean();
+    private volatile int maxConnections = MAX_CONNECTIONS;
+    private volatile int maxConnectionsPerPeer = MAX_CONNECTIONS_PER_PEER;
+
+    /** Lower caps, for tests (the real ones take a thousand sessions to reach). */
+    void connectionCaps(int all, int perPeer) {
+        maxConnections = all;
+        maxConnectionsPerPeer = perPeer;
+    }
+
+    /** Whether one more connection from {@code peer} is within the caps (counted from the live ones). */
+    private boolean roomFor(InetAddress peer) {
+        int all = maxConnections;
+        int perPeer = maxConnectionsPerPeer;
+        if (connections.size() < Math.min(all, perPeer)) {
+            return true; // both caps are far: no count per address needed
+        }
+        long fromPeer = connections.stream().filter(c -> peer.equals(c.peerAddress())).count();
+        if (connections.size() >= all || fromPeer >= perPeer) {
+            if (connectionsFullSaid.compareAndSet(false, true)) {
+                LOG.log(Level.WARNING, "{0} iSCSI connections ({1} from {2}): new ones are closed until they are fewer",
+                        connections.size(), fromPeer, peer.getHostAddress());
+            }
+            return false;
+        }
+        connectionsFullSaid.set(false);
+        return true;
+    }
+
     private void serve(SocketChannel socket, Reactor reactor) {
         InetAddress peer = peerOf(socket);
-        if (!loginBegins(peer)) {
+        if (!roomFor(peer) || !loginBegins(peer)) {
             try {
                 socket.close();
             } catch (IOException ignored) {

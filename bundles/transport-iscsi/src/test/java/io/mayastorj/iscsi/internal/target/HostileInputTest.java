@@ -54,6 +54,43 @@ class HostileInputTest {
     }
 
     /**
+     * Review finding: only logins were capped; a logged-in connection (one PDU away: a discovery
+     * session, a target open to any initiator) held its heap and file descriptor uncounted, and one
+     * client logging in without end ran the node out of both. Past the caps (per address, then in
+     * all) a new connection is closed at once.
+     */
+    @Test
+    void loggedInConnectionsAreCappedPerAddressAndInAll() throws Exception {
+        fx.target.connectionCaps(3, 2); // the bystander from 127.0.0.1 is one
+        int port = fx.target.address().getPort();
+        try (RawInitiator second = new RawInitiator(port)) { // each connects once the one before is in
+            assertEquals(0, status(second.loginTo(fx.iqn)));
+            try (RawInitiator third = new RawInitiator(port)) {
+                assertThrows(java.io.IOException.class, () -> third.loginTo(fx.iqn), "closed: 127.0.0.1 has 2");
+            }
+        }
+        awaitConnections(1);
+        try (RawInitiator other = new RawInitiator(port, "127.0.0.2")) {
+            assertEquals(0, status(other.loginTo(fx.iqn)));
+            try (RawInitiator another = new RawInitiator(port, "127.0.0.2")) {
+                assertEquals(0, status(another.loginTo(fx.iqn)));
+                try (RawInitiator over = new RawInitiator(port, "127.0.0.3")) {
+                    assertThrows(java.io.IOException.class, () -> over.loginTo(fx.iqn), "closed: 3 in all");
+                }
+            }
+        }
+        awaitConnections(1);
+        fx.target.connectionCaps(IscsiTarget.MAX_CONNECTIONS, IscsiTarget.MAX_CONNECTIONS_PER_PEER);
+    }
+
+    private void awaitConnections(int n) throws InterruptedException {
+        for (int i = 0; i < 500 && fx.target.connections().size() != n; i++) {
+            Thread.sleep(10);
+        }
+        assertEquals(n, fx.target.connections().size());
+    }
+
+    /**
      * Review finding: each connection had its budget, none the target: two sessions whose 1 MiB
      * writes' data never comes held the whole 64 MiB pool, and every other transport on the node
      * waited for buffers. The target's connections hold at most half the pool; past it, BUSY.

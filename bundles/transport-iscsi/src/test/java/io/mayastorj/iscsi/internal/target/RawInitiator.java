@@ -39,7 +39,15 @@ final class RawInitiator implements AutoCloseable {
     }
 
     RawInitiator(int port) throws IOException {
+        this(port, null);
+    }
+
+    /** From {@code from} (a loopback address other than 127.0.0.1: another host), or any when null. */
+    RawInitiator(int port, String from) throws IOException {
         socket = new Socket();
+        if (from != null) {
+            socket.bind(new InetSocketAddress(from, 0));
+        }
         socket.connect(new InetSocketAddress("127.0.0.1", port), 5000);
         socket.setSoTimeout(5000);
         in = socket.getInputStream();
