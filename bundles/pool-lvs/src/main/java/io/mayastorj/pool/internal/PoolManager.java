@@ -146,7 +146,10 @@ public final class PoolManager {
             try {
                 open(entry, false);
             } catch (MayastorException e) {
-                Entry moved = findMoved(entry, e.getMessage());
+                // looked for elsewhere only when its disk does not hold it: one that does but failed to open (its
+                // lock still held by the process killed before, an I/O error) would have a stale copy — a backup,
+                // a restored image — imported in its place, its replicas rolled back under the same uuids
+                Entry moved = notOnItsDisk(entry) ? findMoved(entry, e.getMessage()) : null;
                 if (moved != null) {
                     entry = moved;
                 } else {
@@ -163,6 +166,27 @@ public final class PoolManager {
             synchronized (this) {
                 persist(); // pools found elsewhere, or gone with a device in memory
             }
+        }
+    }
+
+    /**
+     * Whether a remembered pool's own disk is gone or holds something else (nothing, another pool):
+     * false when it holds the pool, is damaged, or cannot be looked at (in use, an I/O error).
+     */
+    private boolean notOnItsDisk(Entry entry) {
+        if (entry.uuid == null) {
+            return false;
+        }
+        Entry probe = new Entry(entry.name, entry.disk);
+        try {
+            BlockDevice device = claimDevice(probe);
+            LvStore.Probe found = LvStore.probe(device, buffers);
+            return found instanceof LvStore.Probe.Empty
+                    || found instanceof LvStore.Probe.Valid valid && !valid.superblock().poolUuid().equals(entry.uuid);
+        } catch (MayastorException e) {
+            return e.kind() == io.mayastorj.core.error.ErrorKind.NOT_FOUND;
+        } finally {
+            releaseDevice(probe);
         }
     }
 

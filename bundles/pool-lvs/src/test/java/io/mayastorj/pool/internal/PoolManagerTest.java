@@ -770,6 +770,33 @@ class PoolManagerTest {
                 "remembered where it is now");
     }
 
+    /**
+     * Review finding: a remembered pool whose disk failed to open for any reason — here its lock
+     * still held by another process, as the kernel keeps a killed node's for a while — was looked for
+     * elsewhere, and a copy of it (a backup, a restored image) was imported in its place: its replicas
+     * rolled back under the same uuids, and the pool list then named the copy. The pool stays faulted
+     * on its own disk.
+     */
+    @Test
+    void aRememberedPoolWhoseDiskCannotBeOpenedIsNotImportedFromACopy() throws Exception {
+        pools.create("p0", null, disk.toString(), MIB);
+        pools.createReplica("p0", R1, "r1", 4L * MIB, true);
+        pools.stop();
+        Path disks = Files.createDirectories(dir.resolve("disks"));
+        Files.copy(disk, disks.resolve("copy.img"));
+        Process holder = new ProcessBuilder("flock", "-x", disk.toString(), "sleep", "60").start();
+        try {
+            Thread.sleep(300); // the lock is taken
+            restart(disks + "/*.img");
+            assertEquals(PoolState.FAULTED, pools.find("p0").state(), "its own disk holds it: no copy is taken for it");
+            assertEquals(disk.toString(), pools.find("p0").disk());
+            assertTrue(registry.lookup(R1.toString()).isEmpty(), "no replica served from the copy");
+        } finally {
+            holder.destroy();
+            holder.waitFor();
+        }
+    }
+
     @Test
     void aPoolFoundOnTwoDevicesIsImportedFromNeither() throws IOException {
         pools.create("p0", null, disk.toString(), MIB);
