@@ -142,27 +142,36 @@ final class IscsiConnection {
     /** Pool bytes this connection's tasks hold; on its reactor only. */
     private int held;
 
-    /** Whether a task may take a buffer of {@code bytes}: always when none is held, so any one command fits. */
+    /**
+     * Whether a task may take a buffer of {@code bytes}: within this connection's budget (any one
+     * command when it holds none) and the target's (a connection holding none past it too, up to a
+     * ceiling: sessions that hold the target's budget do not leave every other session BUSY).
+     */
     boolean mayHold(int bytes) {
-        if (!target.mayHold(bytes)) {
+        int own = target == null ? BUFFER_BUDGET : target.connectionBudget();
+        if (held > 0 && held + (long) bytes > own) {
+            logOnce("budget", "the initiator's commands hold " + (held >> 20) + " MiB of buffers: more are answered BUSY");
+            return false;
+        }
+        if (target != null && !target.mayHold(bytes, held == 0)) {
             logOnce("target budget", "the target's connections hold half the buffer pool: more commands are answered BUSY");
             return false;
         }
-        if (held == 0 || held + (long) bytes <= BUFFER_BUDGET) {
-            return true;
-        }
-        logOnce("budget", "the initiator's commands hold " + (held >> 20) + " MiB of buffers: more are answered BUSY");
-        return false;
+        return true;
     }
 
     void hold(int bytes) {
         held += bytes;
-        target.hold(bytes);
+        if (target != null) {
+            target.hold(bytes);
+        }
     }
 
     void unhold(int bytes) {
         held -= bytes;
-        target.hold(-bytes);
+        if (target != null) {
+            target.hold(-bytes);
+        }
     }
 
     int heldBytes() {
@@ -217,6 +226,28 @@ final class IscsiConnection {
      */
     CompletableFuture<Void> drained() {
         return drained;
+    }
+
+    /** Set at close: the session's SPC-2 reservation ends once it has drained (not when reinstated). */
+    private boolean endsReservation;
+
+    /**
+     * None of the closed connection's tasks is at the bdev any more. Logout and a lost connection end
+     * the nexus's SPC-2 reservation now — released at once, another host reserved and wrote, and a
+     * late write of this one landed over it — and before {@link #drained} completes, so that a new
+     * login of the same nexus, which waits for it, cannot reserve first and lose its reservation to
+     * this release. A count of pool bytes still held (none should be) goes back to the target.
+     */
+    private void drainedNow() {
+        if (endsReservation) {
+            session.reservations.endSpc2(session.nexus);
+        }
+        int left = held;
+        if (left != 0) {
+            LOG.log(Level.WARNING, "{0}: {1} bytes of buffers still counted when its last task ended; given back", peer, left);
+            unhold(left);
+        }
+        drained.complete(null);
     }
 
     /** This session's I_T nexus, or null before a normal session's login. */
@@ -757,7 +788,7 @@ final class IscsiConnection {
         if (livenessTimer != null) {
             livenessTimer.cancel();
         }
-        boolean endsReservation = session.reservations != null && !reinstated;
+        endsReservation = session.reservations != null && !reinstated;
         if (key != null) {
             key.cancel();
         }
@@ -779,20 +810,13 @@ final class IscsiConnection {
                         before.run();
                     }
                     if (--atBdev[0] == 0) {
-                        drained.complete(null);
+                        drainedNow();
                     }
                 };
             }
         }
         if (atBdev[0] == 0) {
-            drained.complete(null);
-        }
-        if (endsReservation) {
-            // logout and a lost connection end the nexus's SPC-2 reservation — once its writes at the bdev have
-            // ended: released at once, another host reserved and wrote, and a late write of this one landed over it
-            io.mayastorj.iscsi.internal.scsi.Reservations reservations = session.reservations;
-            String nexus = session.nexus;
-            drained.whenComplete((done, failed) -> reservations.endSpc2(nexus));
+            drainedNow();
         }
         tasks.clear();
         dataPhase.releaseUnsent();

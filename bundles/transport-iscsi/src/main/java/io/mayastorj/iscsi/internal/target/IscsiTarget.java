@@ -122,9 +122,26 @@ public final class IscsiTarget implements Transport {
     private final long bufferBudget;
     private final java.util.concurrent.atomic.AtomicLong held = new java.util.concurrent.atomic.AtomicLong();
 
-    /** Whether the target's connections may take {@code bytes} more of the pool (counted by {@link #hold}). */
-    boolean mayHold(int bytes) {
-        return held.get() + bytes <= bufferBudget;
+    /**
+     * What one connection's tasks may hold: its {@link IscsiConnection#BUFFER_BUDGET} (32 MiB, as with
+     * the default 128 MiB pool), and no more than half the target's, so that no one connection takes
+     * the target's budget and leaves every other session BUSY (2 MiB at least: a command's buffer
+     * and a compare's).
+     */
+    private final int connectionBudget;
+
+    int connectionBudget() {
+        return connectionBudget;
+    }
+
+    /**
+     * Whether the target's connections may take {@code bytes} more of the pool (counted by
+     * {@link #hold}): within half the pool, or for a connection that holds nothing ({@code first}),
+     * within three quarters — its one command goes while others hold the budget, and the node's
+     * other transports always keep a quarter.
+     */
+    boolean mayHold(int bytes, boolean first) {
+        return held.get() + bytes <= (first ? bufferBudget + bufferBudget / 2 : bufferBudget);
     }
 
     void hold(int bytes) {
@@ -170,7 +187,8 @@ public final class IscsiTarget implements Transport {
             throws IOException {
         this.reactors = reactors;
         this.buffers = buffers;
-        this.bufferBudget = Math.max(buffers.stats().totalBytes() / 2, IscsiConnection.BUFFER_BUDGET);
+        this.bufferBudget = buffers.stats().totalBytes() / 2;
+        this.connectionBudget = (int) Math.max(Math.min(IscsiConnection.BUFFER_BUDGET, bufferBudget / 2), 2 << 20);
         this.reservationDir = reservationDir;
         try {
             this.listener = Listener.open(reactors, listen, "the iSCSI target", this::serve);

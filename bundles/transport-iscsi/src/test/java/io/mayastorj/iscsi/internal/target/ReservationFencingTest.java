@@ -150,9 +150,13 @@ class ReservationFencingTest {
             }
             try (ScsiSession b = new ScsiSession(port, held.iqn, "iqn.2026-12.test:node-b")) {
                 assertEquals(Sense.RESERVATION_CONFLICT, b.command(reserve6).status(), "node-a's write is still at the bdev");
-                disk.hold = false;
                 disk.release();
-                assertEquals(Sense.GOOD, b.command(reserve6).status(), "released once it landed");
+                int status = Sense.RESERVATION_CONFLICT; // released on node-a's reactor as its write lands
+                for (int i = 0; i < 250 && status == Sense.RESERVATION_CONFLICT; i++) {
+                    Thread.sleep(20);
+                    status = b.command(reserve6).status();
+                }
+                assertEquals(Sense.GOOD, status, "released once it landed");
                 byte[] mine = new byte[512];
                 Arrays.fill(mine, (byte) 'B');
                 assertEquals(Sense.GOOD, b.command(ScsiSession.write16(0, 1), mine, 0).status());
