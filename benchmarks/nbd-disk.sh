@@ -12,7 +12,9 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 M="$ROOT/distribution/target/mayastor/bin/mayastor"
 IMG=/var/tmp/mayastor-nbd-disk.img
 D=$(mktemp -d /var/tmp/nbd-disk.XXXXXX)
-trap 'kill "${P:-0}" 2>/dev/null; wait 2>/dev/null; rm -rf "$D"' EXIT INT TERM
+cleanup() { [ -n "${P:-}" ] && kill "$P" 2>/dev/null && wait "$P" 2>/dev/null; rm -rf "$D"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 mkdir -p "$D/plugins"; cp "$JAR" "$D/plugins/"
 [ -f "$IMG" ] || dd if=/dev/urandom of="$IMG" bs=1M count=1024 status=none
 "$M" node --node-id nbd-disk --grpc-endpoint 127.0.0.1:10195 --state-dir "$D/state" --plugins-dir "$D/plugins" \

@@ -561,7 +561,7 @@ public final class Nexus extends BlockDeviceBase {
             }
         }
         c.attachedAs = now;
-        trustGeneration.incrementAndGet();
+        long trusted = trustGeneration.incrementAndGet();
         LOG.log(Level.WARNING, "nexus {0}: child {1} reconnected, and no in-sync child stayed connected: they are trusted "
                 + "(writes they had not flushed may be lost)", name(), c.uri);
         // a rebuild's destination holds what the sources held before: the segments it copied may keep writes
@@ -569,7 +569,8 @@ public final class Nexus extends BlockDeviceBase {
         // rebuilt in full (one whose end is already posted is refused by rebuilt(), which sees the generation)
         control.execute(() -> {
             for (Child dest : children) {
-                if (dest.state == Child.State.REBUILDING) {
+                Rebuild r = dest.rebuild;
+                if (dest.state == Child.State.REBUILDING && r != null && r.trustedAs < trusted) { // not one begun since
                     fault(dest, Child.Reason.REBUILD_FAILED, "its rebuild's source " + c.uri + " reconnected and may have lost "
                             + "writes the rebuild had copied: rebuilt again in full", 0, 0);
                 }

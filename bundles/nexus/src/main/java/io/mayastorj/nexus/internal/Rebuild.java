@@ -491,12 +491,21 @@ final class Rebuild {
         /** Children whose reads failed in this run (Child.bit()). */
         int failedSources;
         RangeLocks locks;
+        /**
+         * The run's first step once its segments are locked, on the task's home: a lock that waited
+         * for a write is handed over on the thread that ended the write — the application's
+         * completion, or the nexus's control thread when the write failed — and the copy's reads and
+         * the writes it held back would run there.
+         */
+        private final Runnable stepAtHome;
 
         Task(int index, DmaBuffer buffer, int capacity) {
             this.index = index;
             this.home = homes[index % homes.length];
             this.buffer = buffer;
             this.capacity = capacity;
+            Runnable step = this::step;
+            this.stepAtHome = () -> home.execute(step);
         }
 
         void next() {
@@ -544,7 +553,7 @@ final class Rebuild {
                 idle(this);
                 return;
             }
-            locks.lock(lock, s, runEnd - s, this::step);
+            locks.lock(lock, s, runEnd - s, stepAtHome);
         }
 
         private long lba(long segment) {

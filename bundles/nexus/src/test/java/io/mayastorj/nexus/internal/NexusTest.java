@@ -611,6 +611,18 @@ class NexusTest {
         buf.release();
     }
 
+    /** Nexus "vol" over RAM children a and b, its records in a file store behind a {@link GatedStore}. */
+    private GatedStore twoChildrenOverAGatedStore() throws Exception {
+        registry.addFactory(new MallocBdevFactory());
+        GatedStore gated = new GatedStore(new FileNexusStore(dir.resolve("nexus")));
+        store = gated;
+        manager = new NexusManager(registry, buffers, shares, gated, NexusSettings.DEFAULT);
+        child("a");
+        child("b");
+        manager.create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
+        return gated;
+    }
+
     /**
      * Review finding: a save that failed scheduled its retry a second later, and a destroy within that
      * second wrote the clean record, which the retry then wrote over as unclean: the next nexus took
@@ -618,13 +630,7 @@ class NexusTest {
      */
     @Test
     void aSaveRetryDueAfterADestroyLeavesTheCleanRecord() throws Exception {
-        registry.addFactory(new MallocBdevFactory());
-        GatedStore failing = new GatedStore(new FileNexusStore(dir.resolve("nexus")));
-        store = failing;
-        manager = new NexusManager(registry, buffers, shares, failing, NexusSettings.DEFAULT);
-        child("a");
-        child("b");
-        manager.create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
+        GatedStore failing = twoChildrenOverAGatedStore();
         failing.failNext = true;
         manager.faultChild("vol", "bdev:///b"); // its save fails: retried in 1 s
         manager.destroy("vol");
@@ -641,13 +647,7 @@ class NexusTest {
      */
     @Test
     void aCreateWhoseRecordLandedThoughItsSaveFailedStarts() throws Exception {
-        registry.addFactory(new MallocBdevFactory());
-        GatedStore late = new GatedStore(new FileNexusStore(dir.resolve("nexus")));
-        store = late;
-        manager = new NexusManager(registry, buffers, shares, late, NexusSettings.DEFAULT);
-        child("a");
-        child("b");
-        manager.create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
+        GatedStore late = twoChildrenOverAGatedStore();
         manager.destroy("vol");
         late.landButFail = true;
         NexusView v = manager.create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));

@@ -116,7 +116,7 @@ final class NbdConnection extends TcpConnection {
 
     @Override
     protected void ending(boolean clean) {
-        processing = false; // completions from now on send their own replies
+        processing = false; // replies of completions from now on go through the writer
         if (clean) {
             awaitInFlight(); // a soft disconnect: the replies in flight go out first (until torn down)
         }

@@ -361,19 +361,7 @@ class NbdServerTest {
     @Test
     void aWriteWhoseDataStopsComingIsEndedAndGivesItsBufferBack() throws Exception {
         NbdTransport t = impatient();
-        try (NbdClient c = new NbdClient(t.address().getPort())) {
-            c.socket.setSoTimeout(10_000);
-            c.greet();
-            c.option(Nbd.OPT_GO, NbdClient.go("disk0"));
-            while (c.reply().type() != Nbd.REP_ACK) {
-                // the export's information
-            }
-            c.out.writeInt(Nbd.REQUEST_MAGIC);
-            c.out.writeShort(0);
-            c.out.writeShort(Nbd.CMD_WRITE);
-            c.out.writeLong(1);
-            c.out.writeLong(0);
-            c.out.writeInt(1 << 20);
+        try (NbdClient c = writeHeaderTo(t, "disk0")) {
             c.out.write(new byte[100]); // of 1 MiB, and the client stays
             c.out.flush();
             long until = System.nanoTime() + 5_000_000_000L;
@@ -400,20 +388,7 @@ class NbdServerTest {
     @Test
     void aWriteWhoseDataTricklesIsEndedWithinThePatience() throws Exception {
         NbdTransport t = impatient();
-        try (NbdClient c = new NbdClient(t.address().getPort())) {
-            c.socket.setSoTimeout(10_000);
-            c.greet();
-            c.option(Nbd.OPT_GO, NbdClient.go("disk0"));
-            while (c.reply().type() != Nbd.REP_ACK) {
-                // the export's information
-            }
-            c.out.writeInt(Nbd.REQUEST_MAGIC);
-            c.out.writeShort(0);
-            c.out.writeShort(Nbd.CMD_WRITE);
-            c.out.writeLong(1);
-            c.out.writeLong(0);
-            c.out.writeInt(1 << 20);
-            c.out.flush();
+        try (NbdClient c = writeHeaderTo(t, "disk0")) {
             long start = System.nanoTime();
             boolean open = true;
             while (open && System.nanoTime() - start < 4_000_000_000L) { // a byte every 200 ms, well within the patience each
@@ -430,6 +405,25 @@ class NbdServerTest {
         } finally {
             t.close();
         }
+    }
+
+    /** A client in transmission on {@code export} that has sent the header of a 1 MiB write, and none of its data. */
+    private static NbdClient writeHeaderTo(NbdTransport t, String export) throws java.io.IOException {
+        NbdClient c = new NbdClient(t.address().getPort());
+        c.socket.setSoTimeout(10_000);
+        c.greet();
+        c.option(Nbd.OPT_GO, NbdClient.go(export));
+        while (c.reply().type() != Nbd.REP_ACK) {
+            // the export's information
+        }
+        c.out.writeInt(Nbd.REQUEST_MAGIC);
+        c.out.writeShort(0);
+        c.out.writeShort(Nbd.CMD_WRITE);
+        c.out.writeLong(1);
+        c.out.writeLong(0);
+        c.out.writeInt(1 << 20);
+        c.out.flush();
+        return c;
     }
 
     private long bytesInUse() {

@@ -114,13 +114,14 @@ public final class NodeRegistry implements AutoCloseable {
         synchronized (this) {
             Entry known = nodes.get(id);
             long now = clock.getAsLong();
-            if (known != null && !known.overNats && !known.deregistered
+            if (known != null && !(known.overNats && !linkDown) && !known.deregistered
                     && (!known.beaten || now - known.lastBeatNanos > offlineAfterNanos)) {
                 // not heard here lately (a standby, whose silence marked it offline: its gRPC beats went to the
                 // leader): the record, written by the leader that heard it, is the better word, and its silence
                 // counts from now. Left offline, at a takeover every pool and volume on it was written offline
-                // until its next beat came. Not a node whose beats came here over NATS, nor one that said
-                // goodbye here: this control plane heard its silence itself (the record may be a dead leader's)
+                // until its next beat came. Not a node whose beats come here over NATS (the link up), nor one
+                // that said goodbye here: this control plane heard its silence itself (the record may be a dead
+                // leader's)
                 boolean was = known.online;
                 known.endpoint = endpoint;
                 known.hostNqn = hostNqn == null || hostNqn.isBlank() ? defaultHostNqn(id) : hostNqn;
