@@ -639,7 +639,7 @@ public final class LvStore {
             open = new ArrayList<>(replicas.values());
             // a destroy zeroing on its caller's thread stops within a step (it looks at exporting): waited for,
             // or it would write zeros after the device was handed back, over what an import there made since
-            long deadline = System.nanoTime() + PoolDevice.ZERO_STEP_TIMEOUT.toNanos() + TimeUnit.MINUTES.toNanos(1);
+            long deadline = System.nanoTime() + PoolDevice.zeroStepTimeout.toNanos() + TimeUnit.MINUTES.toNanos(1);
             while (destroysZeroing > 0 && System.nanoTime() < deadline) {
                 try {
                     lock.wait(1000);

@@ -26,10 +26,19 @@ final class PoolDevice {
     /** Zeroing goes in write-zeroes of at most this many bytes, each given {@link #ZERO_STEP_TIMEOUT}. */
     static final long ZERO_STEP = 1L << 30;
     static final Duration ZERO_STEP_TIMEOUT = Duration.ofMinutes(5);
+    /** {@link #ZERO_STEP_TIMEOUT}; shorter only in tests. */
+    static volatile Duration zeroStepTimeout = ZERO_STEP_TIMEOUT;
     private static final int ZERO_CHUNK = 1 << 20;
 
     final BlockDevice device;
     private final BufferPool buffers;
+
+    /**
+     * Write-zeroes sent and not answered yet, also those whose wait timed out: one of those may still
+     * land. A zeroing refuses to start while any is: a destroy tried again zeroed, removed the replica
+     * and freed its clusters, and the late zeros then wiped what another replica wrote there since.
+     */
+    private final java.util.concurrent.atomic.AtomicInteger zeroesAtDevice = new java.util.concurrent.atomic.AtomicInteger();
 
     PoolDevice(BlockDevice device, BufferPool buffers) {
         this.device = device;
@@ -91,11 +100,15 @@ final class PoolDevice {
         // large thick replica's, ran out of a fixed deadline on every try — a destroy resumed at import
         // then faulted the whole pool at every start
         long step = ZERO_STEP / device.blockSize();
+        if (zeroesAtDevice.get() > 0) {
+            throw new IOException("an earlier zeroing request, which timed out, is still at the device; try again once it "
+                    + "has ended");
+        }
         IoStatus status = IoStatus.SUCCESS;
         long done = 0;
         for (; done < blocks && status == IoStatus.SUCCESS; done += step) {
             stopped(stop);
-            status = BlockingIo.writeZeroes(device, lba + done, Math.min(step, blocks - done), ZERO_STEP_TIMEOUT);
+            status = writeZeroes(lba + done, Math.min(step, blocks - done), zeroStepTimeout);
         }
         if (status != IoStatus.UNSUPPORTED) {
             checked(status, "zeroing " + Sizes.human(length));
@@ -118,6 +131,26 @@ final class PoolDevice {
             }
         } finally {
             zeros.release();
+        }
+    }
+
+    /** One write-zeroes, waited for up to {@code timeout}, and counted until the device answers it. */
+    private IoStatus writeZeroes(long lba, long blocks, Duration timeout) {
+        java.util.concurrent.CompletableFuture<IoStatus> done = new java.util.concurrent.CompletableFuture<>();
+        zeroesAtDevice.incrementAndGet();
+        device.writeZeroes(lba, blocks, (IoStatus status, Object ignored) -> {
+            zeroesAtDevice.decrementAndGet();
+            done.complete(status);
+        }, null);
+        try {
+            return done.get(timeout.toNanos(), java.util.concurrent.TimeUnit.NANOSECONDS);
+        } catch (java.util.concurrent.TimeoutException e) {
+            return IoStatus.TIMED_OUT;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return IoStatus.ABORTED;
+        } catch (java.util.concurrent.ExecutionException e) {
+            return IoStatus.FAILED;
         }
     }
 

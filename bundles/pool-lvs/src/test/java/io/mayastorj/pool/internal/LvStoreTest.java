@@ -18,6 +18,7 @@ import io.mayastorj.pool.internal.format.ReplicaRecord;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import java.util.UUID;
 import org.junit.jupiter.api.AfterEach;
@@ -432,6 +433,42 @@ class LvStoreTest {
         });
         assertTrue(gated.awaitZeroesHeld(10), "the destroy is zeroing");
         return destroyed;
+    }
+
+    /**
+     * Review finding: a zeroing step that timed out was taken for ended. The destroy failed, its retry
+     * zeroed again, removed the replica and freed its clusters — and the first request, still at the
+     * device, could then write zeros over what another replica wrote there since. A zeroing refuses
+     * to start while an earlier request is still at the device.
+     */
+    @Test
+    void aDestroyIsNotTriedAgainWhileItsTimedOutZeroingIsStillAtTheDevice() throws Exception {
+        GatedDevice gated = new GatedDevice(fx.device);
+        var threads = java.util.concurrent.Executors.newCachedThreadPool();
+        Duration was = PoolDevice.zeroStepTimeout;
+        PoolDevice.zeroStepTimeout = Duration.ofMillis(300);
+        try {
+            var destroyed = destroyHeldAtItsZeroing(gated, threads);
+            java.util.concurrent.ExecutionException first = org.junit.jupiter.api.Assertions.assertThrows(
+                    java.util.concurrent.ExecutionException.class, () -> destroyed.get(10, java.util.concurrent.TimeUnit.SECONDS));
+            assertTrue(first.getCause().getMessage().contains("did not finish"), first.getCause().getMessage());
+            MayastorException again = org.junit.jupiter.api.Assertions.assertThrows(MayastorException.class,
+                    () -> pool.destroyReplica(R1));
+            assertTrue(again.getMessage().contains("still at the device"), again.getMessage());
+            gated.releaseZeroes(); // the late zeros land now, before the clusters are anyone else's
+            for (int i = 0; i < 100 && pool.replicas().stream().anyMatch(r -> r.uuid().equals(R1)); i++) {
+                try {
+                    pool.destroyReplica(R1);
+                } catch (MayastorException notYet) {
+                    Thread.sleep(50); // the late request's answer is on its way
+                }
+            }
+            assertEquals(List.of(R2), pool.replicas().stream().map(Replica::uuid).toList());
+        } finally {
+            PoolDevice.zeroStepTimeout = was;
+            gated.releaseZeroes();
+            threads.shutdownNow();
+        }
     }
 
     /**
