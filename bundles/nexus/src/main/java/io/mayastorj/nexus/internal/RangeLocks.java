@@ -85,10 +85,11 @@ final class RangeLocks {
     }
 
     /**
-     * Locks {@code count} segments from {@code segment} for a copy; {@code onHeld} runs once no
-     * write is in flight on them.
+     * Locks {@code count} segments from {@code segment} for a copy: true when no write is in flight
+     * on them (held now: the caller goes on); else false, and {@code onHeld} runs once the last of
+     * them ends, on the thread that ends it.
      */
-    void lock(Lock l, long segment, long count, Runnable onHeld) {
+    boolean lock(Lock l, long segment, long count, Runnable onHeld) {
         synchronized (this) {
             l.segment = segment;
             l.count = count;
@@ -103,11 +104,11 @@ final class RangeLocks {
             l.waitingFor = n;
             active.add(l);
             if (n > 0) {
-                return;
+                return false;
             }
             l.held = true;
         }
-        onHeld.run();
+        return true;
     }
 
     /** Unlocks; returns the writes that waited, for the caller to resubmit. */

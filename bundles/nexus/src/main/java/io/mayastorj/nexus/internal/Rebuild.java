@@ -553,7 +553,9 @@ final class Rebuild {
                 idle(this);
                 return;
             }
-            locks.lock(lock, s, runEnd - s, stepAtHome);
+            if (locks.lock(lock, s, runEnd - s, stepAtHome)) {
+                step(); // held at once: on home already
+            }
         }
 
         private long lba(long segment) {

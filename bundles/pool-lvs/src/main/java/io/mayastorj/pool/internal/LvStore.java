@@ -640,7 +640,7 @@ public final class LvStore {
             // a destroy zeroing on its caller's thread stops within a step (it looks at exporting): waited for,
             // or it would write zeros after the device was handed back, over what an import there made since
             long deadline = System.nanoTime() + PoolDevice.zeroStepTimeout.toNanos() + TimeUnit.MINUTES.toNanos(1);
-            while (destroysZeroing > 0 && System.nanoTime() < deadline) {
+            while ((destroysZeroing > 0 || deviceIo.abandonedZeroes() > 0) && System.nanoTime() < deadline) {
                 try {
                     lock.wait(1000);
                 } catch (InterruptedException e) {
@@ -650,6 +650,10 @@ public final class LvStore {
             }
             if (destroysZeroing > 0) {
                 LOG.log(Level.ERROR, "pool {0}: a replica's destroy is still zeroing; the export goes on", name);
+            }
+            if (deviceIo.abandonedZeroes() > 0) {
+                LOG.log(Level.ERROR, "pool {0}: {1} write-zeroes given up on are still at the device; the export goes on",
+                        name, deviceIo.abandonedZeroes());
             }
         }
         for (Replica r : open) {

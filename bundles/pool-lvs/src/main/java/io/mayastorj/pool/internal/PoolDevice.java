@@ -9,6 +9,7 @@ import io.mayastorj.core.error.MayastorException;
 import io.mayastorj.core.text.Sizes;
 import io.mayastorj.pool.internal.format.Layout;
 import java.io.IOException;
+import java.lang.System.Logger.Level;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -20,6 +21,8 @@ import java.util.List;
  * device asynchronously, from {@link Replica}.
  */
 final class PoolDevice {
+
+    private static final System.Logger LOG = System.getLogger("mayastor.pool");
 
     /** How long a metadata I/O may take before the pool faults; shorter only in tests of that fault. */
     static volatile Duration ioTimeout = Duration.ofSeconds(30);
@@ -34,11 +37,17 @@ final class PoolDevice {
     private final BufferPool buffers;
 
     /**
-     * Write-zeroes sent and not answered yet, also those whose wait timed out: one of those may still
-     * land. A zeroing refuses to start while any is: a destroy tried again zeroed, removed the replica
-     * and freed its clusters, and the late zeros then wiped what another replica wrote there since.
+     * Write-zeroes whose wait timed out and that the device has not answered yet: one may still land.
+     * A zeroing refuses to start while any is (a destroy tried again zeroed, removed the replica and
+     * freed its clusters, and the late zeros then wiped what another replica wrote there since), and
+     * an export waits for them.
      */
-    private final java.util.concurrent.atomic.AtomicInteger zeroesAtDevice = new java.util.concurrent.atomic.AtomicInteger();
+    private final java.util.concurrent.atomic.AtomicInteger abandonedZeroes = new java.util.concurrent.atomic.AtomicInteger();
+
+    /** Write-zeroes given up on and not answered yet. */
+    int abandonedZeroes() {
+        return abandonedZeroes.get();
+    }
 
     PoolDevice(BlockDevice device, BufferPool buffers) {
         this.device = device;
@@ -100,7 +109,7 @@ final class PoolDevice {
         // large thick replica's, ran out of a fixed deadline on every try — a destroy resumed at import
         // then faulted the whole pool at every start
         long step = ZERO_STEP / device.blockSize();
-        if (zeroesAtDevice.get() > 0) {
+        if (abandonedZeroes.get() > 0) {
             throw new IOException("an earlier zeroing request, which timed out, is still at the device; try again once it "
                     + "has ended");
         }
@@ -134,21 +143,32 @@ final class PoolDevice {
         }
     }
 
-    /** One write-zeroes, waited for up to {@code timeout}, and counted until the device answers it. */
+    /**
+     * One write-zeroes, waited for up to {@code timeout}; given up on (a timeout, an interrupt), it is
+     * counted in {@link #abandonedZeroes} until the device answers it.
+     */
     private IoStatus writeZeroes(long lba, long blocks, Duration timeout) {
         java.util.concurrent.CompletableFuture<IoStatus> done = new java.util.concurrent.CompletableFuture<>();
-        zeroesAtDevice.incrementAndGet();
+        java.util.concurrent.atomic.AtomicInteger state = new java.util.concurrent.atomic.AtomicInteger(); // 1 answered, 2 abandoned
         device.writeZeroes(lba, blocks, (IoStatus status, Object ignored) -> {
-            zeroesAtDevice.decrementAndGet();
+            if (state.getAndSet(1) == 2) {
+                abandonedZeroes.decrementAndGet();
+                LOG.log(Level.WARNING, "{0}: a write-zeroes given up on was answered now ({1})", device.name(), status);
+            }
             done.complete(status);
         }, null);
         try {
             return done.get(timeout.toNanos(), java.util.concurrent.TimeUnit.NANOSECONDS);
-        } catch (java.util.concurrent.TimeoutException e) {
-            return IoStatus.TIMED_OUT;
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return IoStatus.ABORTED;
+        } catch (java.util.concurrent.TimeoutException | InterruptedException e) {
+            if (e instanceof InterruptedException) {
+                Thread.currentThread().interrupt();
+            }
+            if (state.compareAndSet(0, 2)) {
+                abandonedZeroes.incrementAndGet();
+                LOG.log(Level.ERROR, "{0}: a write-zeroes of {1} blocks at {2} was not answered within {3} s; no zeroing "
+                        + "starts until it is", device.name(), blocks, lba, timeout.toSeconds());
+            }
+            return e instanceof InterruptedException ? IoStatus.ABORTED : IoStatus.TIMED_OUT;
         } catch (java.util.concurrent.ExecutionException e) {
             return IoStatus.FAILED;
         }

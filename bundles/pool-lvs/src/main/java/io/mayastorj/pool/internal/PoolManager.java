@@ -177,6 +177,11 @@ public final class PoolManager {
         if (entry.uuid == null) {
             return false;
         }
+        synchronized (this) {
+            if (pools.values().stream().anyMatch(e -> e.disk.equals(entry.disk) && e.uuid != null && !e.uuid.equals(entry.uuid))) {
+                return true; // another remembered pool was found there (two disks whose names swapped)
+            }
+        }
         Entry probe = new Entry(entry.name, entry.disk);
         try {
             BlockDevice device = claimDevice(probe);

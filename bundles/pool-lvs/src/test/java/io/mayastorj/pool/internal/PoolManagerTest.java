@@ -797,6 +797,30 @@ class PoolManagerTest {
         }
     }
 
+    /** Two disks whose names swapped (a reboot): each pool is found on the other's name. */
+    @Test
+    void twoPoolsWhoseDisksSwappedNamesAreBothFound() throws IOException {
+        Path disks = Files.createDirectories(dir.resolve("disks"));
+        Path a = disks.resolve("a.img");
+        Path b = disks.resolve("b.img");
+        Files.move(disk, a);
+        try (RandomAccessFile f = new RandomAccessFile(b.toFile(), "rw")) {
+            f.setLength(64L * MIB);
+        }
+        pools.create("p0", null, a.toString(), MIB);
+        pools.create("p1", null, b.toString(), MIB);
+        pools.stop();
+        Path swap = disks.resolve("swap.tmp");
+        Files.move(a, swap);
+        Files.move(b, a);
+        Files.move(swap, b);
+        restart(disks + "/*.img");
+        assertEquals(PoolState.ONLINE, pools.find("p0").state(), String.valueOf(pools.find("p0").reason()));
+        assertEquals(PoolState.ONLINE, pools.find("p1").state(), String.valueOf(pools.find("p1").reason()));
+        assertEquals(b.toString(), pools.find("p0").disk());
+        assertEquals(a.toString(), pools.find("p1").disk());
+    }
+
     @Test
     void aPoolFoundOnTwoDevicesIsImportedFromNeither() throws IOException {
         pools.create("p0", null, disk.toString(), MIB);

@@ -236,16 +236,11 @@ final class IscsiConnection {
      * the nexus's SPC-2 reservation now — released at once, another host reserved and wrote, and a
      * late write of this one landed over it — and before {@link #drained} completes, so that a new
      * login of the same nexus, which waits for it, cannot reserve first and lose its reservation to
-     * this release. A count of pool bytes still held (none should be) goes back to the target.
+     * this release.
      */
     private void drainedNow() {
         if (endsReservation) {
             session.reservations.endSpc2(session.nexus);
-        }
-        int left = held;
-        if (left != 0) {
-            LOG.log(Level.WARNING, "{0}: {1} bytes of buffers still counted when its last task ended; given back", peer, left);
-            unhold(left);
         }
         drained.complete(null);
     }

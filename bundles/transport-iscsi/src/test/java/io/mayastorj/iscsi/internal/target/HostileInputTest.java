@@ -98,22 +98,28 @@ class HostileInputTest {
      */
     @Test
     void sessionsTogetherHoldAtMostHalfThePool() throws Exception {
-        try (RawInitiator a = connect(); RawInitiator b = connect(); RawInitiator c = connect()) {
-            for (RawInitiator s : List.of(a, b, c)) {
+        try (RawInitiator a = connect(); RawInitiator b = connect(); RawInitiator c = connect(); RawInitiator d = connect()) {
+            for (RawInitiator s : List.of(a, b, c, d)) {
                 assertEquals(0, status(s.loginTo(fx.iqn)));
             }
-            sendWrites(a, 40, 5000);
+            sendWrites(a, 40, 5000); // 16 MiB each: a and b hold the target's 32 MiB
             sendWrites(b, 40, 5000);
-            long deadline = System.nanoTime() + 3_000_000_000L;
-            while (buffersInUse() < (32L << 20) && System.nanoTime() < deadline) {
-                Thread.sleep(10);
-            }
+            awaitBuffersInUse(32L << 20);
+            sendWrites(c, 40, 5000); // its first goes (it held nothing), the rest are BUSY: the target's budget is taken
+            awaitBuffersInUse(33L << 20);
             Thread.sleep(300);
-            assertEquals(32L << 20, buffersInUse(), "half of the 64 MiB pool, 16 MiB for each of the two sessions");
+            assertEquals(33L << 20, buffersInUse(), "half of the 64 MiB pool, and c's one command past it");
             assertEquals(0, fx.buffers.stats().allocationFailures(), "the pool never ran dry");
-            sendWrites(c, 1, 7000); // the target's budget is taken, but c holds nothing: its one command goes
-            RawInitiator.Pdu r2t = c.receive();
-            assertEquals(Bhs.R2T, r2t.opcode(), "c's write is asked for its data, not answered BUSY");
+            sendWrites(d, 1, 7000); // d holds nothing either: its command goes, within the three-quarter ceiling
+            RawInitiator.Pdu r2t = d.receive();
+            assertEquals(Bhs.R2T, r2t.opcode(), "d's write is asked for its data, not answered BUSY");
+        }
+    }
+
+    private void awaitBuffersInUse(long bytes) throws InterruptedException {
+        long deadline = System.nanoTime() + 3_000_000_000L;
+        while (buffersInUse() < bytes && System.nanoTime() < deadline) {
+            Thread.sleep(10);
         }
     }
 
