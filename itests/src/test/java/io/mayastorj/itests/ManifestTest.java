@@ -347,6 +347,29 @@ class ManifestTest {
     }
 
     /**
+     * Review finding: the image is built for one architecture (the build machine's JDK and tools),
+     * and only the storage nodes' DaemonSet said so: on an arm64 node the CSI plugin crash-looped and
+     * no pod there could mount a volume. Every pod running our image selects amd64.
+     */
+    @Test
+    void everyPodRunningOurImageSelectsItsArchitecture() {
+        int pods = 0;
+        for (Map.Entry<String, List<HasMetadata>> file : files.entrySet()) {
+            for (HasMetadata item : file.getValue()) {
+                PodSpec pod = item instanceof DaemonSet ds ? ds.getSpec().getTemplate().getSpec()
+                        : item instanceof io.fabric8.kubernetes.api.model.apps.Deployment d ? d.getSpec().getTemplate().getSpec()
+                        : null;
+                if (pod != null && pod.getContainers().stream().anyMatch(c -> c.getImage().startsWith("docker.io/mayastorj/"))) {
+                    pods++;
+                    assertEquals("amd64", pod.getNodeSelector() == null ? null : pod.getNodeSelector().get("kubernetes.io/arch"),
+                            file.getKey() + ": " + item.getMetadata().getName());
+                }
+            }
+        }
+        assertEquals(3, pods, "the storage nodes, the CSI node plugin and the control plane");
+    }
+
+    /**
      * Every container that runs one of our runtimes: its image is ours, and its command line with
      * its ConfigMap is what that runtime accepts (the same code that reads them at start-up).
      */
