@@ -251,6 +251,10 @@ class KubernetesStoreTest {
         assertEquals("being deleted: it holds 1 replica(s); destroy their volumes first", at(msp, "status", "reason"));
         Thread.sleep(2500); // two more sync periods: still held, nothing destroyed
         assertNotNull(get(MSP, "pool-k1"));
+        List<String> blocked = kube.v1().events().inNamespace(NAMESPACE).list().getItems().stream()
+                .filter(e -> "DeletionBlocked".equals(e.getReason())).map(e -> e.getType() + " " + e.getMessage()).toList();
+        assertEquals(List.of("Warning pool pool-k1 being deleted: it holds 1 replica(s); destroy their volumes first"), blocked,
+                "kubectl describe msp says why its deletion waits, once");
         assertEquals(List.of("k1: pool pool-k1", "k1: replica vol-" + uid), cluster.onNodes(true));
 
         // the volume goes first (its replica with it), then the pool
@@ -265,6 +269,10 @@ class KubernetesStoreTest {
         cluster.volumes().createVolume(io.mayastorj.api.v1.CreateVolumeRequest.newBuilder().setName("db2").setSize(32L << 20)
                 .setReplicaCount(1).setProtocol("nvmf").setThin(true).build());
         cluster.volumes().publishVolume(io.mayastorj.api.v1.PublishVolumeRequest.newBuilder().setName("db2").setNode("k1").build());
+        io.grpc.StatusRuntimeException inUse = org.junit.jupiter.api.Assertions.assertThrows(io.grpc.StatusRuntimeException.class,
+                () -> cluster.volumes().destroyVolume(io.mayastorj.api.v1.DestroyVolumeRequest.newBuilder().setName("db2").build()));
+        assertEquals(io.grpc.Status.Code.FAILED_PRECONDITION, inUse.getStatus().getCode(), inUse.getMessage());
+        assertEquals("volume db2 is published to node k1: unpublish it first", inUse.getStatus().getDescription());
         cluster.volumes().unpublishVolume(io.mayastorj.api.v1.UnpublishVolumeRequest.newBuilder().setName("db2").build());
         cluster.volumes().destroyVolume(io.mayastorj.api.v1.DestroyVolumeRequest.newBuilder().setName("db2").build());
         await(MSV, "db2", r -> r == null, 30, "the volume gone");

@@ -306,6 +306,13 @@ class ManifestTest {
         // always cluster.local: the pods' search paths complete it)
         Service nats = one("nats-deployment.yaml", Service.class, "nats");
         Service moac = one("moac-deployment.yaml", Service.class, "moac");
+        // JetStream recovers its store before /healthz answers: a liveness probe alone restarted a large one in a loop
+        Container natsServer = one("nats-deployment.yaml", Deployment.class, "nats").getSpec().getTemplate().getSpec()
+                .getContainers().get(0);
+        Probe startup = natsServer.getStartupProbe();
+        assertNotNull(startup, "nats has a startup probe before its liveness probe");
+        assertEquals("/healthz", startup.getHttpGet().getPath());
+        assertTrue(startup.getPeriodSeconds() * startup.getFailureThreshold() >= 120, "nats gets minutes to recover its store");
         assertTrue(config("mayastor-daemonset.yaml", "mayastor-config", "node.properties")
                 .contains("nats.url=nats://nats.mayastor.svc:" + nats.getSpec().getPorts().get(0).getPort() + "\n"));
         assertTrue(config("moac-deployment.yaml", "moac-config", "control.properties")

@@ -103,8 +103,8 @@ public final class Volumes {
             Optional<MayastorVolume> existing = get(name);
             if (existing.isPresent()) {
                 if (existing.get().getMetadata().getDeletionTimestamp() != null) {
-                    throw MayastorException.failedPrecondition("volume %s is being deleted; create it again once it is gone",
-                            name);
+                    // the CSI spec's code for an operation pending on the volume: the provisioner tries again
+                    throw MayastorException.aborted("volume %s is being deleted; create it again once it is gone", name);
                 }
                 String differs = incompatible(existing.get().getSpec(), spec);
                 Map<String, String> has = existing.get().getMetadata().getAnnotations();
@@ -401,9 +401,17 @@ public final class Volumes {
         });
     }
 
-    /** Marks the volume for deletion: the operator takes its nexus and replicas down, then it is gone. */
+    /**
+     * Marks the volume for deletion: the operator takes its nexus and replicas down, then it is gone.
+     * FAILED_PRECONDITION while it is published (one deleted otherwise, by kubectl, waits for its unpublish).
+     */
     public MayastorVolume destroy(String name) {
         MayastorVolume msv = find(name);
+        String publishedTo = msv.getSpec().getAppNode() != null ? msv.getSpec().getAppNode() : msv.getSpec().getTargetNode();
+        if (publishedTo != null && msv.getMetadata().getDeletionTimestamp() == null) {
+            // its host would lose the device under its file system: CSI's DeleteVolume refuses it, and so does every caller
+            throw MayastorException.failedPrecondition("volume %s is published to node %s: unpublish it first", name, publishedTo);
+        }
         store.delete(MayastorVolume.class, name);
         return get(name).orElse(msv);
     }

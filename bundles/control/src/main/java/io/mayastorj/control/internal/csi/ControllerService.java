@@ -382,11 +382,6 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase i
         require(request.getVolumeId(), "volume_id");
         Optional<MayastorVolume> msv = volumes.get(request.getVolumeId());
         if (msv.isPresent()) {
-            if (msv.get().getSpec().getTargetNode() != null && msv.get().getMetadata().getDeletionTimestamp() == null) {
-                throw MayastorException.failedPrecondition("volume %s is published to node %s: unpublish it first",
-                        request.getVolumeId(), Optional.ofNullable(msv.get().getSpec().getAppNode())
-                                .orElse(msv.get().getSpec().getTargetNode()));
-            }
             destroy(request.getVolumeId());
             LOG.log(Level.INFO, "CSI: volume {0} deleted", request.getVolumeId());
         }

@@ -14,6 +14,8 @@ public class Condition {
     private String reason;
     private String message;
     private String lastTransitionTime;
+    /** The resource's generation (its spec's version) this condition was set from, as Kubernetes' own conditions carry. */
+    private Long observedGeneration;
 
     public Condition() {
     }
@@ -66,14 +68,23 @@ public class Condition {
         this.lastTransitionTime = lastTransitionTime;
     }
 
+    public Long getObservedGeneration() {
+        return observedGeneration;
+    }
+
+    public void setObservedGeneration(Long observedGeneration) {
+        this.observedGeneration = observedGeneration;
+    }
+
     /**
      * The Ready condition for a resource's state: True when {@code ready}; its transition time
      * kept from {@code previous} while its status stays (Kubernetes' rule: a new reason or message
-     * is no transition).
+     * is no transition), set from the spec of {@code generation}.
      */
-    public static List<Condition> ready(List<Condition> previous, boolean ready, String state, String message) {
+    public static List<Condition> ready(List<Condition> previous, boolean ready, String state, String message, Long generation) {
         String reason = state == null || state.isEmpty() ? state : Character.toUpperCase(state.charAt(0)) + state.substring(1);
         Condition c = new Condition("Ready", ready, reason, message, Instant.now().truncatedTo(ChronoUnit.SECONDS).toString());
+        c.setObservedGeneration(generation);
         if (previous != null) {
             for (Condition p : previous) {
                 if ("Ready".equals(p.getType()) && Objects.equals(p.getStatus(), c.getStatus())) {

@@ -77,6 +77,16 @@ public class MayastorPool extends CustomResource<MayastorPool.Spec, MayastorPool
         private Long capacity;
         private Long used;
         private List<Condition> conditions;
+        private Long observedGeneration;
+
+        /** The resource's generation this status answers (kubectl wait and controllers compare it with metadata.generation). */
+        public Long getObservedGeneration() {
+            return observedGeneration;
+        }
+
+        public void setObservedGeneration(Long observedGeneration) {
+            this.observedGeneration = observedGeneration;
+        }
 
         public String getState() {
             return state;

@@ -166,8 +166,12 @@ public final class PoolOperator {
         if (deleting) {
             if (ours) {
                 if (pool.isPresent() && pool.get().getReplicas() > 0) {
-                    writeStatus(msp, stateOf(pool.get()), "being deleted: it holds " + pool.get().getReplicas()
-                            + " replica(s); destroy their volumes first", pool.get());
+                    String why = "being deleted: it holds " + pool.get().getReplicas() + " replica(s); destroy their volumes first";
+                    boolean news = msp.getStatus() == null || !why.equals(msp.getStatus().getReason());
+                    writeStatus(msp, stateOf(pool.get()), why, pool.get());
+                    if (news) { // kubectl delete msp waits: the event says why, once (the state is unchanged)
+                        store.event(msp, "Warning", "DeletionBlocked", "pool " + name + " " + why);
+                    }
                     return;
                 }
                 // asked by name even when the list left it out: a pool whose create is still writing its disk
@@ -333,7 +337,9 @@ public final class PoolOperator {
             s.setUsed(pool.getUsed());
         }
         MayastorPool.Status old = msp.getStatus();
-        s.setConditions(Condition.ready(old == null ? null : old.getConditions(), MayastorPool.ONLINE.equals(state), state, reason));
+        s.setObservedGeneration(msp.getMetadata().getGeneration()); // the spec this pass worked from
+        s.setConditions(Condition.ready(old == null ? null : old.getConditions(), MayastorPool.ONLINE.equals(state), state, reason,
+                s.getObservedGeneration()));
         if (Statuses.same(old, s)) {
             return;
         }

@@ -1435,9 +1435,28 @@ public final class VolumeOperator {
         }
     }
 
+    /** The reason of a volume deleted while published, which waits for its unpublish. */
+    static final String DELETION_BLOCKED = "being deleted: published to node ";
+
     /** Deleting: the nexus and every reachable replica go; replicas on nodes away are swept when they return. */
     private void tearDown(MayastorVolume msv, String uuid, String replicaName) {
         String name = msv.getMetadata().getName();
+        String publishedTo = msv.getSpec().getAppNode() != null ? msv.getSpec().getAppNode() : msv.getSpec().getTargetNode();
+        if (publishedTo != null) {
+            // a host mounts it: taken down now, its file system would lose its device under the application
+            // (kubectl delete msv is not CSI's DeleteVolume, which refuses). It waits, as a PVC in use does
+            String why = DELETION_BLOCKED + publishedTo + "; it goes once unpublished (the pod's end, or mayastor ctl "
+                    + "volume unpublish " + name + ")";
+            MayastorVolume.Status was = msv.getStatus();
+            if (was == null || !why.equals(was.getReason())) {
+                LOG.log(Level.WARNING, "volume {0}: {1}", name, why);
+                store.event(msv, "Warning", "DeletionBlocked", "volume " + name + " " + why);
+            }
+            writeStatus(msv, was == null || was.getState() == null ? MayastorVolume.PENDING : was.getState(), why,
+                    was == null ? null : was.getNexus(), was == null || was.getReplicas() == null ? List.of() : was.getReplicas(),
+                    was == null ? null : was.getSize());
+            return;
+        }
         World world = new World();
         String target = msv.getStatus() != null && msv.getStatus().getNexus() != null ? msv.getStatus().getNexus().getNode() : null;
         if (target != null && msv.getSpec().getTargetNode() == null
@@ -1610,8 +1629,9 @@ public final class VolumeOperator {
         s.setTargetNodes(nexus == null || MayastorVolume.NEXUS_UNKNOWN.equals(nexus.getState()) ? null : List.of(nexus.getNode()));
         s.setReplicas(replicas.isEmpty() ? null : replicas);
         MayastorVolume.Status old = msv.getStatus();
-        s.setConditions(notReady != null ? Condition.ready(old == null ? null : old.getConditions(), false, notReady, reason)
-                : Condition.ready(old == null ? null : old.getConditions(), MayastorVolume.HEALTHY.equals(state), state, reason));
+        s.setConditions(notReady != null ? Condition.ready(old == null ? null : old.getConditions(), false, notReady, reason,
+                s.getObservedGeneration()) : Condition.ready(old == null ? null : old.getConditions(), MayastorVolume.HEALTHY.equals(state),
+                state, reason, s.getObservedGeneration()));
         if (Statuses.same(old, s)) {
             return;
         }

@@ -122,6 +122,43 @@ class VolumesTest {
         assertEquals("s1", read("v").getSpec().getTargetNode(), "the spec is left as it was");
     }
 
+    /**
+     * Review finding: only CSI's DeleteVolume refused a published volume; {@code mayastor ctl volume
+     * destroy} (and kubectl delete msv) had the operator destroy the nexus and every replica under
+     * the application's mount. The call is refused now; a deletion made otherwise waits for the
+     * unpublish, its reason in the status and a Warning event, and then goes.
+     */
+    @Test
+    void aPublishedVolumeIsNotDestroyedUntilItIsUnpublished() {
+        published("v");
+        files.change(MayastorVolume.class, "v", v -> v.getMetadata().getFinalizers().add(io.mayastorj.control.internal.model.Kinds.FINALIZER));
+        MayastorException e = assertThrows(MayastorException.class, () -> volumes.destroy("v"));
+        assertEquals(ErrorKind.FAILED_PRECONDITION, e.kind(), e.getMessage());
+        assertEquals("volume v is published to node app1: unpublish it first", e.getMessage());
+        assertNull(read("v").getMetadata().getDeletionTimestamp(), "not marked for deletion");
+
+        // kubectl delete msv: the resource is marked; the operator's pass leaves it, and says why
+        files.delete(MayastorVolume.class, "v");
+        VolumeOperator operator = new VolumeOperator(store, registry, clients, Duration.ofMinutes(5));
+        operator.reconcile("v");
+        MayastorVolume waiting = read("v");
+        assertEquals(List.of(io.mayastorj.control.internal.model.Kinds.FINALIZER), waiting.getMetadata().getFinalizers(), "kept");
+        assertEquals("being deleted: published to node app1; it goes once unpublished (the pod's end, or mayastor ctl volume "
+                + "unpublish v)", waiting.getStatus().getReason());
+        assertEquals(MayastorVolume.HEALTHY, waiting.getStatus().getState(), "still serving");
+        assertEquals(1, store.events.stream().filter(ev -> ev.contains("DeletionBlocked")).count(), store.events.toString());
+        operator.reconcile("v");
+        assertEquals(1, store.events.stream().filter(ev -> ev.contains("DeletionBlocked")).count(), "one event, not one a pass");
+
+        // the pod ends: unpublished, the next pass deletes it (no node holds anything of it here)
+        MayastorVolume v = read("v");
+        v.getSpec().setTargetNode(null);
+        v.getSpec().setAppNode(null);
+        files.update(v);
+        operator.reconcile("v");
+        assertTrue(files.get(MayastorVolume.class, "v").isEmpty(), "gone once unpublished");
+    }
+
     @Test
     void theChangeIsDecidedAgainOnWhatIsThereNow() {
         published("v");
@@ -417,6 +454,12 @@ class VolumesTest {
         private Runnable deleter;
         int updatesRefused;
         int createsRefused;
+        final List<String> events = new java.util.concurrent.CopyOnWriteArrayList<>();
+
+        @Override
+        public void event(CustomResource<?, ?> about, String type, String reason, String message) {
+            events.add(type + " " + reason + ": " + message);
+        }
 
         RacingStore(FileStore files) {
             this.files = files;

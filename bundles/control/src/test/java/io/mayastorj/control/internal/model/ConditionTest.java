@@ -18,15 +18,16 @@ class ConditionTest {
     @Test
     void aNewReasonOrMessageKeepsTheTransitionTime() {
         List<Condition> before = List.of(new Condition("Ready", false, "Pending", "node n1 is not registered", LONG_AGO));
-        Condition after = Condition.ready(before, false, "offline", "node n1 is offline").get(0);
+        Condition after = Condition.ready(before, false, "offline", "node n1 is offline", 3L).get(0);
         assertEquals(LONG_AGO, after.getLastTransitionTime());
         assertEquals("Offline", after.getReason());
         assertEquals("node n1 is offline", after.getMessage());
+        assertEquals(3L, after.getObservedGeneration(), "the spec it was set from, as Kubernetes' conditions say");
     }
 
     @Test
     void aNewStatusIsATransition() {
         List<Condition> before = List.of(new Condition("Ready", false, "Pending", "node n1 is not registered", LONG_AGO));
-        assertNotEquals(LONG_AGO, Condition.ready(before, true, "online", null).get(0).getLastTransitionTime());
+        assertNotEquals(LONG_AGO, Condition.ready(before, true, "online", null, 3L).get(0).getLastTransitionTime());
     }
 }
