@@ -145,7 +145,7 @@ public final class Nexus extends BlockDeviceBase {
     /** The last flush to finish failed: what the flush before it covered is not known durable. */
     private volatile boolean lastFlushFailed;
 
-    private int readCursor;
+    int readCursor; // package-private: a test picks the child a read tries first
 
     Nexus(String name, UUID uuid, int blockSize, long blockCount, NexusSettings settings, ScheduledExecutorService control,
           Executor background, List<? extends Executor> homes, NexusStore store, ChildDevices devices, BufferPool buffers,
@@ -516,6 +516,13 @@ public final class Nexus extends BlockDeviceBase {
         }
         Child next = pick(topology.readable(), io.tried);
         if (next == null) {
+            if (changedSinceOpen(c)) {
+                // refused as reconnected, the others having failed it: faulted unless none stayed attached (a
+                // queued fault of a child that did is then dropped, above), or that one would be faulted instead
+                long lba = io.lba;
+                long blocks = io.blocks;
+                control.execute(() -> faultUnlessLast(c, Child.Reason.of(status), "read refused: " + status, lba, blocks));
+            }
             finish(io, status); // the last in-sync child: its error is the application's
             return;
         }
@@ -737,8 +744,10 @@ public final class Nexus extends BlockDeviceBase {
             // every in-sync child failed it: the application gets the error; keep the child that failed least badly
             Child keep = null;
             for (Child c : bad) {
-                if (c.state == Child.State.ONLINE && (keep == null || severity(io.statuses[c.slot]) < severity(io.statuses[keep.slot]))) {
-                    keep = c;
+                if (c.state == Child.State.ONLINE && (keep == null || severity(io.statuses[c.slot]) < severity(io.statuses[keep.slot])
+                        || severity(io.statuses[c.slot]) == severity(io.statuses[keep.slot]) && changedSinceOpen(keep)
+                        && !changedSinceOpen(c))) {
+                    keep = c; // on a tie, one that stayed attached: one that reconnected may have lost writes
                 }
             }
             bad.remove(keep);
@@ -781,7 +790,9 @@ public final class Nexus extends BlockDeviceBase {
             return;
         }
         for (Child other : children) {
-            if (other != c && other.state == Child.State.ONLINE) {
+            // one that reconnected since it was opened is no better copy while this one stayed (its answers are
+            // refused until it is faulted): this one faulted, it would be trusted alone, without the writes it lost
+            if (other != c && other.state == Child.State.ONLINE && (!changedSinceOpen(other) || changedSinceOpen(c))) {
                 fault(c, reason, cause, lba, blocks);
                 return;
             }
@@ -1381,16 +1392,21 @@ public final class Nexus extends BlockDeviceBase {
             // it unclean, and the next one trusts a single child rather than mirrors that may differ. And only
             // once the children in sync have flushed: a clean record has every healthy child trusted, and one
             // whose node then lost its volatile cache would serve writes it no longer has
-            String unclean = stats().inFlight() != 0 ? "I/O still in flight after the drain" : forget ? null : unflushed(open);
-            CompletableFuture.runAsync(() -> lastRecord(forget, unclean), control).join();
+            List<Child> flushFailed = new ArrayList<>();
+            String unclean = stats().inFlight() != 0 ? "I/O still in flight after the drain" : forget ? null
+                    : unflushed(open, flushFailed);
+            CompletableFuture.runAsync(() -> lastRecord(forget, unclean, flushFailed), control).join();
             for (Child c : open) {
                 devices.close(c);
             }
         }, background);
     }
 
-    /** Flushes the children in sync among {@code open}, all at once: null when all did, else which did not. Off the control thread. */
-    private String unflushed(List<Child> open) {
+    /**
+     * Flushes the children in sync among {@code open}, all at once: null when all did, else which did
+     * not (added to {@code failed}). Off the control thread.
+     */
+    private String unflushed(List<Child> open, List<Child> failedChildren) {
         Map<Child, CompletableFuture<IoStatus>> flushes = new LinkedHashMap<>();
         for (Child c : open) {
             BlockDevice d = c.device;
@@ -1407,19 +1423,22 @@ public final class Nexus extends BlockDeviceBase {
                 IoStatus status = f.getValue().get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
                 if (!status.isSuccess()) {
                     failed.add(f.getKey().uri + ": " + status);
+                    failedChildren.add(f.getKey());
                 }
             } catch (java.util.concurrent.TimeoutException | java.util.concurrent.ExecutionException e) {
                 failed.add(f.getKey().uri + ": no answer in 30 s");
+                failedChildren.add(f.getKey());
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 failed.add(f.getKey().uri + ": interrupted");
+                failedChildren.add(f.getKey());
             }
         }
         return failed.isEmpty() ? null : "the children's flush failed (" + String.join(", ", failed) + ")";
     }
 
     /** The record at shutdown: clean, deleted ({@code forget}), or left as it is ({@code unclean} says why). Control thread. */
-    private void lastRecord(boolean forget, String unclean) {
+    private void lastRecord(boolean forget, String unclean, List<Child> flushFailed) {
         lastRecordDone = true;
         if (unclean == null && awaitingLease) {
             // written clean, the next nexus would serve at once, while the unclean incarnation this one took
@@ -1436,6 +1455,19 @@ public final class Nexus extends BlockDeviceBase {
                 distrusted = true;
                 LOG.log(Level.WARNING, "nexus {0}: child {1} reconnected since it was opened: recorded out of sync", name(),
                         c.uri);
+            }
+        }
+        if (children.stream().anyMatch(c -> c.state == Child.State.ONLINE && !flushFailed.contains(c))) {
+            // a child whose last flush failed may have lost writes it acknowledged (its node restarting, its cache
+            // gone) while another flushed them: kept healthy in the record, the next nexus could trust it first and
+            // rebuild the one that has them from it. A running nexus faults such a child; so does its last record
+            for (Child c : flushFailed) {
+                if (c.state == Child.State.ONLINE) {
+                    c.moveTo(Child.State.FAULTED, Child.Reason.IO_FAILURE, "its flush at shutdown failed: not trusted");
+                    distrusted = true;
+                    LOG.log(Level.WARNING, "nexus {0}: child {1} failed its flush at shutdown while another flushed: recorded "
+                            + "out of sync", name(), c.uri);
+                }
             }
         }
         try {

@@ -251,6 +251,81 @@ class NexusTest {
     }
 
     /**
+     * Review finding: a read that failed on the child that stayed attached (a media error, a short
+     * link drop) was tried on the one that had reconnected, whose answer is refused; the first was
+     * then faulted as "not the last in sync", which left the reconnected child alone, trusted again,
+     * serving data without the writes it lost. The reconnected one is faulted instead.
+     */
+    @Test
+    void aReadErrorOnTheChildThatStayedDoesNotLeaveTheReconnectedOneAlone() throws Exception {
+        FaultyDevice a = child("a");
+        FaultyDevice b = child("b");
+        manager().create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
+        assertEquals(IoStatus.SUCCESS, write(nexus(), 0, 8, 1));
+        assertEquals(IoStatus.SUCCESS, BlockingIo.flush(nexus(), T));
+        assertEquals(IoStatus.SUCCESS, write(nexus(), 0, 8, 2)); // acknowledged by both, not flushed
+        assertEquals(IoStatus.SUCCESS, write(a, 0, 8, 1)); // a's node restarted without it; a reconnected
+        a.reattached++;
+        b.failReads = IoStatus.MEDIA_ERROR;
+        ((Nexus) nexus()).readCursor = 1; // b is tried first
+        DmaBuffer buffer = buffers.allocate(4096);
+        try {
+            assertEquals(IoStatus.UNAVAILABLE, BlockingIo.read(nexus(), buffer, 0, 0, 8, T), "b failed it, a's answer is refused");
+        } finally {
+            buffer.release();
+        }
+        await(() -> view("bdev:///a").state().equals("faulted"), "a, which reconnected, faulted");
+        assertEquals("online", view("bdev:///b").state(), view("bdev:///b").cause());
+        b.failReads = null;
+        assertEquals(2, ByteBuffer.wrap(read(nexus(), 0, 8)).getLong(8), "the acknowledged write");
+    }
+
+    /** The same on the write path: both fail it alike, and the one that stayed attached is kept. */
+    @Test
+    void aWriteBothFailKeepsTheChildThatStayedNotTheOneThatReconnected() throws Exception {
+        FaultyDevice a = child("a");
+        FaultyDevice b = child("b");
+        manager().create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
+        assertEquals(IoStatus.SUCCESS, write(nexus(), 0, 8, 1));
+        assertEquals(IoStatus.SUCCESS, BlockingIo.flush(nexus(), T));
+        assertEquals(IoStatus.SUCCESS, write(nexus(), 0, 8, 2));
+        assertEquals(IoStatus.SUCCESS, write(a, 0, 8, 1)); // a lost it and reconnected
+        a.reattached++;
+        b.failWrites = IoStatus.UNAVAILABLE; // a short drop of b's link: a tie with a's refused answer
+        assertEquals(IoStatus.UNAVAILABLE, write(nexus(), 64, 8, 3));
+        await(() -> view("bdev:///a").state().equals("faulted"), "a faulted");
+        assertEquals("online", view("bdev:///b").state(), view("bdev:///b").cause());
+        b.failWrites = null;
+        assertEquals(2, ByteBuffer.wrap(read(nexus(), 0, 8)).getLong(8), "the acknowledged write");
+    }
+
+    /**
+     * Review finding: at shutdown a child whose flush failed (its node restarting, its cache lost) was
+     * left healthy in the unclean record beside one that flushed; the next nexus trusted the first
+     * healthy child in its list — the one that lost acknowledged writes — and rebuilt the other from
+     * it. It is recorded out of sync, as a running nexus would fault it.
+     */
+    @Test
+    void aChildWhoseFlushFailsAtShutdownIsRecordedOutOfSyncWhenAnotherFlushed() throws Exception {
+        FaultyDevice a = child("a");
+        child("b");
+        manager().create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
+        assertEquals(IoStatus.SUCCESS, write(nexus(), 0, 8, 1));
+        assertEquals(IoStatus.SUCCESS, BlockingIo.flush(nexus(), T));
+        assertEquals(IoStatus.SUCCESS, write(nexus(), 0, 8, 2)); // acknowledged by both, not flushed
+        assertEquals(IoStatus.SUCCESS, write(a, 0, 8, 1)); // a's node lost it
+        a.failWrites = IoStatus.UNAVAILABLE; // and its flush fails
+        manager.destroy("vol");
+        NexusRecord record = store.load(ID).orElseThrow().record();
+        assertFalse(record.cleanShutdown(), "unclean");
+        assertEquals(List.of(false, true), record.children().stream().map(NexusRecord.ChildRecord::healthy).toList(),
+                "a not healthy, b healthy: " + record.children());
+        a.failWrites = null;
+        manager.create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
+        assertEquals(2, ByteBuffer.wrap(read(nexus(), 0, 8)).getLong(8), "the next nexus serves the acknowledged write");
+    }
+
+    /**
      * Review finding: when every in-sync child had reconnected, they were trusted again — the rebuild's
      * destination too, whose copies (in no dirty map) a restart may have lost; the rebuild's end then
      * found it "attached as" trusted and called it in sync with holes. A destination that reconnected

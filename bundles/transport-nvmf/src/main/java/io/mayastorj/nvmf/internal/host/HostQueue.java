@@ -499,7 +499,8 @@ final class HostQueue extends PduChannel {
                 return; // the send queue overflowed (a target that asks for much and reads nothing): closed, r completed
             }
             // one PDU for the whole transfer uses the cached view; several need a slice each
-            ByteBuffer data = whole ? r.view.bytes : r.view.bytes.slice(r.bufferOffset + at, chunk);
+            // (the slice is by absolute index, within the limit: an earlier R2T's PDU of this request may have set it)
+            ByteBuffer data = whole ? r.view.bytes : r.view.bytes.limit(r.view.bytes.capacity()).slice(r.bufferOffset + at, chunk);
             int dataOffset = whole ? r.bufferOffset : 0;
             sendData(r, data, dataOffset, chunk, pad, first ? r.dataDigest : Pdu.allocate(4));
             at += chunk;

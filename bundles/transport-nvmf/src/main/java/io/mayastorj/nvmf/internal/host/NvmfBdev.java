@@ -30,6 +30,8 @@ final class NvmfBdev extends BlockDeviceBase implements HostQueue.IoSink {
     private static final long MAX_RETRY_MILLIS = 10_000;
     private static final int MAX_WRITE_ZEROES_BLOCKS = 1 << 16;
     private static final int MAX_DSM_RANGES = 256;
+    /** How long an unmap waits for a buffer for its range list. */
+    static final long BUFFER_PATIENCE_NANOS = TimeUnit.SECONDS.toNanos(10);
 
     private final Host host;
     private final Session.Target target;
@@ -168,9 +170,26 @@ final class NvmfBdev extends BlockDeviceBase implements HostQueue.IoSink {
             complete(IoType.UNMAP, 0, IoStatus.INVALID_LENGTH, done, context);
             return;
         }
+        unmap(lba, blocks, cast(done), context, 0);
+    }
+
+    /**
+     * The range list needs a buffer. An empty pool is backpressure, not this child's failure: failed at
+     * once, every remote child of a nexus failed the same unmap together, and all but one were faulted.
+     */
+    private void unmap(long lba, long blocks, IoCompletion<Object> done, Object context, long since) {
         DmaBuffer ranges = host.buffers().allocate(MAX_DSM_RANGES * 16);
         if (ranges == null) {
-            complete(IoType.UNMAP, 0, IoStatus.FAILED, done, context);
+            HostQueue[] live = queues;
+            long now = System.nanoTime();
+            if (live.length == 0) {
+                complete(IoType.UNMAP, 0, IoStatus.UNAVAILABLE, done, context);
+            } else if (since != 0 && now - since > BUFFER_PATIENCE_NANOS) {
+                complete(IoType.UNMAP, 0, IoStatus.FAILED, done, context); // the node's buffers held that long: no backpressure
+            } else {
+                long first = since == 0 ? now : since;
+                live[0].reactor().schedule(1, TimeUnit.MILLISECONDS, () -> unmap(lba, blocks, done, context, first));
+            }
             return;
         }
         int count = 0;
@@ -183,7 +202,7 @@ final class NvmfBdev extends BlockDeviceBase implements HostQueue.IoSink {
             left -= n;
         }
         // blocks carries the range count; the request owns the buffer and releases it
-        submit(IoType.UNMAP, ranges, 0, lba, count, cast(done), context);
+        submit(IoType.UNMAP, ranges, 0, lba, count, done, context);
     }
 
     @Override

@@ -55,6 +55,7 @@ final class ViewCache {
 
     private static View take(View view) {
         view.inUse = true;
+        view.bytes.clear(); // its last I/O left its limit short: a later, larger one slices it from 0 to capacity
         return view;
     }
 

@@ -1,6 +1,7 @@
 package io.mayastorj.nvmf.internal.host;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -114,6 +115,10 @@ class HostQueueTest {
     }
 
     private Scripted scripted(boolean dataDigest) throws Exception {
+        return scripted(dataDigest, 131072);
+    }
+
+    private Scripted scripted(boolean dataDigest, int maxH2cData) throws Exception {
         var opener = java.util.concurrent.Executors.newSingleThreadExecutor();
         try {
             CompletableFuture<HostQueue> opened = CompletableFuture.supplyAsync(() -> {
@@ -130,7 +135,7 @@ class HostQueueTest {
             ByteBuffer icresp = ByteBuffer.allocate(Pdu.IC_LENGTH).order(ByteOrder.LITTLE_ENDIAN);
             Pdu.header(icresp, Pdu.IC_RESP, 0, Pdu.IC_LENGTH, 0, Pdu.IC_LENGTH);
             icresp.put(Pdu.IC_DGST, (byte) (dataDigest ? Pdu.DGST_DATA : 0));
-            icresp.putInt(Pdu.IC_MAXR2T_MAXH2CDATA, 131072);
+            icresp.putInt(Pdu.IC_MAXR2T_MAXH2CDATA, maxH2cData);
             peer.write(icresp.clear());
             return new Scripted(peer, in, opened.get(10, TimeUnit.SECONDS));
         } finally {
@@ -188,6 +193,59 @@ class HostQueueTest {
             assertNotEquals(-1, status[0], "it completed");
             assertNotEquals(Status.SUCCESS, status[0], "half its data never went: it is not written");
             data.release();
+        }
+    }
+
+    /** One whole PDU from the host: its common header says how long it is. */
+    private static ByteBuffer readPdu(ReadableByteChannel in) throws IOException {
+        ByteBuffer ch = readFully(in, 8);
+        ByteBuffer rest = readFully(in, ch.getInt(4) - 8);
+        return ByteBuffer.allocate(ch.getInt(4)).order(ByteOrder.LITTLE_ENDIAN).put(ch).put(rest).flip();
+    }
+
+    /**
+     * Review finding: a buffer's cached view kept the limit its last I/O left, and a write whose data
+     * went in several H2CData PDUs (a target whose MAXH2CDATA is below the write) sliced that view past
+     * it: IndexOutOfBounds, the queue closed, the child faulted, again at every such write.
+     */
+    @Test
+    void aWriteSentInSeveralDataPdusAfterASmallerOneOfTheSameBufferGoesWhole() throws Exception {
+        try (Scripted s = scripted(false, 8192)) {
+            s.queue().inCapsuleLimit(4096);
+            DmaBuffer data = buffers.allocate(16384);
+            try {
+                for (int i = 0; i < 16384; i++) {
+                    data.bytes().put(i, (byte) (i * 7));
+                }
+                CompletableFuture<Integer> small = new CompletableFuture<>();
+                HostRequest r = postWrite(s, data, 4096, small); // in its capsule: the view's limit left at 4096
+                readPdu(s.in());
+                succeed(s.peer(), r.cid);
+                assertEquals(Status.SUCCESS, (int) small.get(10, TimeUnit.SECONDS));
+                CompletableFuture<Integer> big = new CompletableFuture<>();
+                r = postWrite(s, data, 16384, big); // over the in-capsule limit: it waits for an R2T
+                readPdu(s.in());
+                ByteBuffer r2t = ByteBuffer.allocate(Pdu.R2T_HLEN).order(ByteOrder.LITTLE_ENDIAN);
+                Pdu.header(r2t, Pdu.R2T, 0, Pdu.R2T_HLEN, 0, Pdu.R2T_HLEN);
+                r2t.putShort(Pdu.DATA_CCCID, (short) r.cid);
+                r2t.putInt(Pdu.DATA_OFFSET, 0);
+                r2t.putInt(Pdu.DATA_LENGTH, 16384);
+                s.peer().write(r2t.clear());
+                for (int at = 0; at < 16384; at += 8192) {
+                    ByteBuffer pdu = readPdu(s.in());
+                    assertEquals(at, pdu.getInt(Pdu.DATA_OFFSET));
+                    assertEquals(8192, pdu.getInt(Pdu.DATA_LENGTH));
+                    int dataAt = pdu.get(3) & 0xFF; // PDO
+                    for (int i = 0; i < 8192; i++) {
+                        assertEquals((byte) ((at + i) * 7), pdu.get(dataAt + i), "byte " + (at + i));
+                    }
+                }
+                succeed(s.peer(), r.cid);
+                assertEquals(Status.SUCCESS, (int) big.get(10, TimeUnit.SECONDS));
+                assertFalse(s.queue().isClosed());
+            } finally {
+                data.release();
+            }
         }
     }
 

@@ -1,6 +1,7 @@
 package io.mayastorj.nvmf.internal.host;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -19,6 +20,7 @@ import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.List;
 import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -332,6 +334,33 @@ class SessionFailureTest {
             assertEquals(IoStatus.UNAVAILABLE, read, "not TIMED_OUT: the I/O is ended, not stranded");
         } finally {
             b.release();
+            bdev[0].close();
+        }
+    }
+
+    /**
+     * Review finding: an unmap needs a buffer for its range list, and with the node's pool empty for a
+     * moment (backpressure under a write burst) it failed at once; every remote child of a nexus failed
+     * the same unmap together, and the nexus faulted all but one. It waits for a buffer instead.
+     */
+    @Test
+    void anUnmapWaitsForABufferInsteadOfFailingWhileThePoolIsEmpty() throws Exception {
+        TestHost host = new TestHost();
+        NvmfBdev[] bdev = new NvmfBdev[1];
+        bdev[0] = new NvmfBdev("n0", host, Session.connect(host, target, sinkOf(bdev)));
+        java.util.List<DmaBuffer> held = new java.util.ArrayList<>();
+        try {
+            for (DmaBuffer b; (b = hostBuffers.allocate(4096)) != null; ) {
+                held.add(b);
+            }
+            CompletableFuture<IoStatus> unmapped = new CompletableFuture<>();
+            bdev[0].unmap(0, 64, (status, ignored) -> unmapped.complete(status), null);
+            Thread.sleep(200);
+            assertFalse(unmapped.isDone(), "waits while the pool is empty, not " + unmapped.getNow(null));
+            held.remove(held.size() - 1).release();
+            assertEquals(IoStatus.SUCCESS, unmapped.get(5, TimeUnit.SECONDS));
+        } finally {
+            held.forEach(DmaBuffer::release);
             bdev[0].close();
         }
     }
