@@ -1,6 +1,7 @@
 package io.mayastorj.cli;
 
 import io.mayastorj.core.bdev.BlockDevice;
+import io.mayastorj.core.bdev.BlockingIo;
 import io.mayastorj.core.bdev.IoCompletion;
 import io.mayastorj.core.bdev.IoStatus;
 import io.mayastorj.core.buffer.BufferPool;
@@ -44,7 +45,7 @@ final class Bench {
     static final String USAGE = """
             usage: mayastor bench --uri URI [--rw randread|randwrite|read|write] [--bs 4k] [--qd 32]
                                   [--time 10s] [--ramp 2s] [--size SIZE] [--reactors 2]
-                                  [--buffers-mb 256] [--io-timeout 30s] [--target-pid PID] [--hop] [--json]
+                                  [--buffers-mb 256] [--io-timeout 30s] [--target-pid PID] [--hop] [--json] [--force]
 
             Drives I/O at a fixed queue depth against the bdev a URI names and prints IOPS,
             bandwidth and latency percentiles, like fio. The bdev is opened in this process:
@@ -68,7 +69,8 @@ final class Bench {
               --json         one JSON object instead of the text report
               --hop          resubmit on the slot's reactor, not on the thread that completed the I/O:
                              the thread hop a target makes for every I/O, measured on its own
-            Writes overwrite what the device holds. Exit code 1 when any I/O failed.
+            Writes overwrite what the device holds; a device that holds a pool is refused unless
+            --force is given. Exit code 1 when any I/O failed.
             """;
 
     private static final Pattern DURATION = Pattern.compile("([0-9]+(?:\\.[0-9]+)?)(ms|s|m)?");
@@ -82,7 +84,7 @@ final class Bench {
     }
 
     int run(List<String> argv) throws Exception {
-        Args args = Args.parse(argv, Set.of("help", "json", "hop"),
+        Args args = Args.parse(argv, Set.of("help", "json", "hop", "force"),
                 Set.of("uri", "rw", "bs", "qd", "time", "ramp", "size", "reactors", "buffers-mb", "target-pid", "io-timeout"))
                 .atMost(0, "mayastor bench --uri URI ...");
         if (args.flag("help")) {
@@ -141,6 +143,13 @@ final class Bench {
             } catch (MayastorException e) {
                 err.println("error: cannot open " + uri + ": " + e.getMessage());
                 return 1;
+            }
+            if (w.write() && !args.flag("force")) {
+                String holds = poolOn(device, buffers);
+                if (holds != null) {
+                    throw new UsageException(uri + " holds " + holds + ": a write benchmark would destroy it (--force to "
+                            + "overwrite it all the same)");
+                }
             }
             if (bs % device.blockSize() != 0) {
                 throw new UsageException("--bs " + bs + " is not a multiple of the block size " + device.blockSize());
@@ -217,6 +226,32 @@ final class Bench {
         };
         return (long) nanos;
     }
+
+    /** What a pool's superblock blocks (the device's first two pages) say is there, or null for no pool. */
+    static String poolOn(BlockDevice device, DmaBufferPool buffers) {
+        if (device.sizeBytes() < 8192) {
+            return null;
+        }
+        DmaBuffer page = buffers.allocate(8192);
+        try {
+            if (BlockingIo.read(device, page, 0, 0, 8192 / device.blockSize(), java.time.Duration.ofSeconds(30)) != IoStatus.SUCCESS) {
+                return null; // the benchmark's own reads say what is wrong
+            }
+            for (int at : new int[] {0, 4096}) {
+                byte[] magic = new byte[POOL_MAGIC.length];
+                page.bytes().get(at, magic);
+                if (java.util.Arrays.equals(magic, POOL_MAGIC)) {
+                    return "a Mayastor pool (its superblock at byte " + at + ")";
+                }
+            }
+            return null;
+        } finally {
+            page.release();
+        }
+    }
+
+    /** The pools' superblock magic (FORMAT.md), read here without the pool bundle, which the CLI does not load. */
+    private static final byte[] POOL_MAGIC = "MJ-POOL1".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
 
     record Workload(String name, boolean write, boolean random) {
         Workload(String name) {

@@ -32,6 +32,8 @@ final class NodeClient implements AutoCloseable {
         return t;
     });
     private final long timeoutSeconds;
+    /** Which flag names the address: what an error tells the user to look at. */
+    private final String flag;
 
     NodeClient(String address, long timeoutSeconds) {
         this(address, "--node", 10124, timeoutSeconds);
@@ -40,6 +42,7 @@ final class NodeClient implements AutoCloseable {
     /** A node ({@code --node}, port 10124 when none is given) or the control plane ({@code --control}, 50051). */
     NodeClient(String address, String flag, int defaultPort, long timeoutSeconds) {
         this.address = address;
+        this.flag = flag;
         this.timeoutSeconds = timeoutSeconds;
         int colon = address.lastIndexOf(':');
         if (colon >= 0 && address.startsWith("[") && address.substring(colon).contains("]")) {
@@ -155,7 +158,10 @@ final class NodeClient implements AutoCloseable {
             }
             String why = root.getMessage() == null ? root.getClass().getSimpleName() : root.getMessage();
             if (why.contains("Connection refused")) {
-                why = "nothing listens there (is the node running? mayastor node starts one; --node or $MAYASTOR_NODE "
+                why = flag.equals("--control")
+                        ? "nothing listens there (is the control plane running? mayastor control starts one; --control or "
+                        + "$MAYASTOR_CONTROL points elsewhere)"
+                        : "nothing listens there (is the node running? mayastor node starts one; --node or $MAYASTOR_NODE "
                         + "points elsewhere)";
             } else if (root instanceof java.net.UnknownHostException) {
                 why = "unknown host";

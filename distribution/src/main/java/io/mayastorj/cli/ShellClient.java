@@ -34,7 +34,7 @@ final class ShellClient {
               --node HOST:PORT    the node (default: $MAYASTOR_NODE, else 127.0.0.1:10124)
               --timeout SECONDS   give up on a command after this long (default 30)
 
-            exit codes: 0 done, 1 the command failed, 2 bad usage, 3 the node could not be reached
+            exit codes: 0 done, 1 the command (from standard input: any one) failed, 2 bad usage, 3 the node could not be reached
             """;
 
     private final InputStream in;
@@ -61,7 +61,7 @@ final class ShellClient {
             if (!args.positional().isEmpty()) {
                 return execute(node, String.join(" ", args.positional()));
             }
-            int last = 0;
+            int failed = 0; // a script's failure is not hidden by a later line that passes
             try (BufferedReader reader = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8))) {
                 String line;
                 while (prompt(node) && (line = reader.readLine()) != null) {
@@ -70,17 +70,18 @@ final class ShellClient {
                         break;
                     }
                     if (!line.isEmpty()) {
-                        last = execute(node, line);
-                        if (last == Ctl.EXIT_UNREACHABLE) {
-                            return last;
+                        int status = execute(node, line);
+                        if (status == Ctl.EXIT_UNREACHABLE) {
+                            return status;
                         }
+                        failed = failed == 0 ? status : failed;
                     }
                 }
             } catch (IOException e) {
                 err.println("error: " + e.getMessage());
                 return 1;
             }
-            return last;
+            return failed;
         }
     }
 

@@ -72,9 +72,7 @@ public final class ControlSettings extends Settings implements RuntimeSettings {
         intSetting("reconcile.workers", 1, 64);
         csiEndpoint("csi.endpoint");
         choice("log.level", Set.of("error", "warn", "info", "debug", "trace"));
-        if (!values.containsKey("state.dir")) {
-            values.put("state.dir", defaultStateDir(values.get("control.id")).toString());
-        }
+        stateDir(values.get("control.id"));
         if (!values.getOrDefault("kubeconfig", "").isEmpty() && !values.get("kubeconfig").equals("in-cluster")
                 && !java.nio.file.Files.isReadable(Path.of(values.get("kubeconfig")))) {
             throw new IllegalArgumentException("kubeconfig " + values.get("kubeconfig") + " cannot be read");

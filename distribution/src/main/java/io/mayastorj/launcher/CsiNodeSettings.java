@@ -59,9 +59,7 @@ public final class CsiNodeSettings extends Settings implements RuntimeSettings {
         intSetting("csi.io.timeout.seconds", 1, 3600);
         intSetting("csi.device.timeout.seconds", 1, 3600);
         choice("log.level", Set.of("error", "warn", "info", "debug", "trace"));
-        if (!values.containsKey("state.dir")) {
-            values.put("state.dir", defaultStateDir(values.get("node.id")).toString());
-        }
+        stateDir(values.get("node.id"));
     }
 
     @Override

@@ -116,11 +116,27 @@ public final class NodeSettings extends Settings implements RuntimeSettings {
             throw new IllegalArgumentException("grpc.endpoint " + grpc + " is the address the control plane calls this node "
                     + "at: give the node's own address (in a pod, the pod IP), not a wildcard");
         }
+        if (registers) {
+            // a replica's URI carries its target's address, and another node's nexus dials it: a wildcard is given out
+            // as loopback, where that node finds its own. publish.address rewrites the nexus's URIs, not replicas'
+            for (String key : List.of("nvmf.address", "iscsi.address")) {
+                String address = values.getOrDefault(key, "").strip().replace("[", "").replace("]", "");
+                boolean rewritten = key.equals("iscsi.address") && !values.getOrDefault("publish.address", "").isBlank();
+                if (!rewritten && (address.equals("0.0.0.0") || address.equals("::") || address.matches("0*:[0:]*"))) {
+                    throw new IllegalArgumentException(key + " " + address + " is given out in this node's URIs, which other "
+                            + "nodes dial: give the node's own address (in a pod, the pod IP), not a wildcard, or leave it "
+                            + "out to listen on grpc.endpoint's");
+                }
+            }
+        }
         intSetting("buffers.mb", 2, 1 << 20);
         choice("hugepages", Set.of("auto", "on", "off"));
         choice("log.level", Set.of("error", "warn", "info", "debug", "trace"));
-        if (!values.containsKey("state.dir")) {
-            values.put("state.dir", defaultStateDir(id).toString());
+        stateDir(id);
+        if (values.containsKey("plugins.dir") && values.get("plugins.dir").isBlank()) {
+            // the working directory, watched: any jar there would be deployed into the node
+            throw new IllegalArgumentException("plugins.dir is empty: give a directory, or leave it out for the default "
+                    + "(plugins/ beside the distribution)");
         }
         for (String pattern : values.getOrDefault("pool.devices", "").split(",")) {
             if (!pattern.isBlank() && !pattern.strip().startsWith("/")) {

@@ -156,6 +156,21 @@ abstract class Settings {
         return !values.getOrDefault("csi.endpoint", "").isEmpty();
     }
 
+    /**
+     * state.dir as given, or the default for {@code id} when it is left out. Given empty (a flag or a
+     * config line with no value) it is refused: taken as the working directory, the runtime's lock and
+     * Felix's cache went wherever it was started.
+     */
+    protected final void stateDir(String id) {
+        String dir = values.get("state.dir");
+        if (dir == null) {
+            values.put("state.dir", defaultStateDir(id).toString());
+        } else if (dir.isBlank()) {
+            throw new IllegalArgumentException("state.dir is empty: give a directory, or leave it out for the default ("
+                    + defaultStateDir(id) + ")");
+        }
+    }
+
     protected static Path defaultStateDir(String id) {
         Path system = Path.of("/var/lib/mayastor");
         try {

@@ -52,7 +52,7 @@ class BenchTest {
                 seen++;
             }
         }
-        assertEquals(13, seen);
+        assertEquals(14, seen);
     }
 
     /**
@@ -81,5 +81,27 @@ class BenchTest {
             reactors.stop();
             buffers.close();
         }
+    }
+
+    /**
+     * Review finding: a write benchmark overwrote a device or file holding a pool (a stopped node's
+     * disk, a running node's file-backed pool) with nothing said. Refused unless --force.
+     */
+    @Test
+    void aWriteBenchmarkOnAPoolsDeviceIsRefusedWithoutForce(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+        Path disk = dir.resolve("pool.img");
+        byte[] image = new byte[1 << 20];
+        System.arraycopy("MJ-POOL1".getBytes(java.nio.charset.StandardCharsets.US_ASCII), 0, image, 4096, 8); // slot 1's superblock
+        Files.write(disk, image);
+        String uri = "aio://" + disk;
+        UsageException e = assertThrows(UsageException.class, () -> bench.run(List.of("--uri", uri, "--rw", "write",
+                "--time", "100ms", "--ramp", "0s", "--buffers-mb", "16")));
+        assertEquals(uri + " holds a Mayastor pool (its superblock at byte 4096): a write benchmark would destroy it "
+                + "(--force to overwrite it all the same)", e.getMessage());
+        assertTrue(java.util.Arrays.equals(image, Files.readAllBytes(disk)), "nothing written");
+        assertEquals(0, bench.run(List.of("--uri", uri, "--rw", "read", "--time", "100ms", "--ramp", "0s", "--buffers-mb", "16")),
+                "reads are harmless");
+        assertEquals(0, bench.run(List.of("--uri", uri, "--rw", "write", "--time", "100ms", "--ramp", "0s", "--buffers-mb", "16",
+                "--force")));
     }
 }

@@ -2,6 +2,7 @@ package io.mayastorj.launcher;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -94,5 +95,32 @@ class NodeSettingsTest {
         refused(null, Map.of("node-id", "n1", "state-dir", dir.toString(), "grpc-endpoint", "[::]:10124",
                 "control-endpoint", "10.0.0.1:50051"));
         NodeSettings.load(null, Map.of("node-id", "n1", "state-dir", dir.toString(), "grpc-endpoint", "0.0.0.0:10124")); // registers nowhere
+    }
+
+    /**
+     * Review finding: a wildcard target address was taken; replicas' URIs then carried loopback (how a
+     * wildcard bind is given out), and every other node's nexus dialled itself: each remote replica
+     * unreachable. Refused for a node that registers (iSCSI's is rewritten by publish.address).
+     */
+    @Test
+    void aRegisteringNodesTargetsNeedAnAddressOtherNodesCanDial() {
+        assertEquals("nvmf.address 0.0.0.0 is given out in this node's URIs, which other nodes dial: give the node's own "
+                + "address (in a pod, the pod IP), not a wildcard, or leave it out to listen on grpc.endpoint's",
+                refused(null, Map.of("node-id", "n1", "state-dir", dir.toString(), "nvmf-address", "0.0.0.0",
+                        "control-endpoint", "10.0.0.1:50051")));
+        assertTrue(refused(null, Map.of("node-id", "n1", "state-dir", dir.toString(), "iscsi-address", "::",
+                "nats-url", "nats://10.0.0.1:4222")).startsWith("iscsi.address :: is given out"));
+        NodeSettings.load(null, Map.of("node-id", "n1", "state-dir", dir.toString(), "iscsi-address", "0.0.0.0",
+                "publish-address", "10.0.0.9", "nats-url", "nats://10.0.0.1:4222"));
+        NodeSettings.load(null, Map.of("node-id", "n1", "state-dir", dir.toString(), "nvmf-address", "0.0.0.0")); // registers nowhere
+    }
+
+    /** Review finding: an empty state.dir was taken as the working directory: the lock and Felix's cache went there. */
+    @Test
+    void anEmptyStateOrPluginDirectoryIsRefused() {
+        assertTrue(refused(null, Map.of("node-id", "n1", "state-dir", "")).startsWith("state.dir is empty: give a directory, "
+                + "or leave it out for the default ("), "state.dir");
+        assertEquals("plugins.dir is empty: give a directory, or leave it out for the default (plugins/ beside the "
+                + "distribution)", refused(null, Map.of("node-id", "n1", "state-dir", dir.toString(), "plugins-dir", "")));
     }
 }

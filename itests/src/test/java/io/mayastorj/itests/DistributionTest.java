@@ -147,6 +147,10 @@ class DistributionTest {
         Mayastor.Result unknown = Mayastor.run("shell", "--node", endpoint, "mayastor:nosuch");
         assertEquals(1, unknown.exit());
         assertEquals("error: Command not found: mayastor:nosuch\n", unknown.err());
+        // review finding: from standard input only the last line's status counted; a script's failure passed
+        Mayastor.Result script = Mayastor.runWithInput("mayastor:nosuch\nmayastor:node\n", "shell", "--node", endpoint);
+        assertEquals(1, script.exit(), "a failed line fails the script: " + script);
+        assertTrue(!script.out().isBlank(), "the later line still ran: " + script);
     }
 
     @Test
@@ -183,6 +187,11 @@ class DistributionTest {
         assertEquals(3, r.exit());
         assertEquals("error: cannot reach 127.0.0.1:" + port + ": nothing listens there (is the node running? mayastor node "
                 + "starts one; --node or $MAYASTOR_NODE points elsewhere)\n", r.err());
+        // review finding: the control plane's address was blamed on --node
+        r = Mayastor.run("ctl", "--control", "127.0.0.1:" + port, "volume", "list");
+        assertEquals(3, r.exit());
+        assertEquals("error: cannot reach 127.0.0.1:" + port + ": nothing listens there (is the control plane running? mayastor "
+                + "control starts one; --control or $MAYASTOR_CONTROL points elsewhere)\n", r.err());
     }
 
     /**

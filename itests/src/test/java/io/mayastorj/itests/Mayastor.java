@@ -34,9 +34,15 @@ final class Mayastor {
 
     /** Runs a short command (ctl, shell) to the end. */
     static Result run(String... args) throws IOException, InterruptedException {
+        return runWithInput("", args);
+    }
+
+    /** The same, with {@code input} on its standard input. */
+    static Result runWithInput(String input, String... args) throws IOException, InterruptedException {
         List<String> command = new ArrayList<>(List.of(BIN.toString()));
         command.addAll(List.of(args));
         Process p = new ProcessBuilder(command).start();
+        p.getOutputStream().write(input.getBytes(StandardCharsets.UTF_8));
         p.getOutputStream().close();
         var out = p.getInputStream().readAllBytes();
         var err = p.getErrorStream().readAllBytes();
