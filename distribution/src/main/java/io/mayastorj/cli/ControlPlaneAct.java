@@ -154,6 +154,10 @@ final class ControlPlaneAct {
                 return 1;
             }
         }
+        // a volume published to a node is not destroyed under its host: unpublished first, as the CO does
+        if (demo.ctlControl(null, control, "volume", "unpublish", VOLUME) != 0) {
+            return 1;
+        }
         return demo.ctlControl(null, control, "volume", "destroy", VOLUME);
     }
 

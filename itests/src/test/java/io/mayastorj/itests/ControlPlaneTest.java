@@ -1,6 +1,7 @@
 package io.mayastorj.itests;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -644,6 +645,7 @@ class ControlPlaneTest {
 
         // destroy: nexus and replicas leave every node
         registry.list().forEach(b -> registry.destroy(b.device().name()));
+        volumes.unpublishVolume(UnpublishVolumeRequest.newBuilder().setName("db").build()); // published, it would be refused
         volumes.destroyVolume(DestroyVolumeRequest.newBuilder().setName("db").build());
         until = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
         List<String> left;
@@ -774,6 +776,11 @@ class ControlPlaneTest {
         cluster.freeze(host); // alive, its nexus kept, yet it answers nothing
         cluster.awaitTable("msn", t -> ControlCluster.countLines(t, " online ") == 1, 30, host + " offline");
         long asked = System.nanoTime();
+        // published, it is refused (its host would lose the device); the CO unpublishes first, as here, with the node away
+        io.grpc.StatusRuntimeException inUse = assertThrows(io.grpc.StatusRuntimeException.class,
+                () -> cluster.volumes().destroyVolume(DestroyVolumeRequest.newBuilder().setName("gone").build()));
+        assertEquals(io.grpc.Status.Code.FAILED_PRECONDITION, inUse.getStatus().getCode(), inUse.getMessage());
+        cluster.volumes().unpublishVolume(UnpublishVolumeRequest.newBuilder().setName("gone").build());
         cluster.volumes().destroyVolume(DestroyVolumeRequest.newBuilder().setName("gone").build());
         // a pass that asked the node just before it froze waits out the call deadline (30 s) first
         for (int i = 0; i < 600 && cluster.volumes().listVolumes(ListVolumesRequest.getDefaultInstance()).getVolumesCount() > 0; i++) {
