@@ -277,6 +277,13 @@ public final class RuntimeLauncher {
      * then the node says goodbye. Transient: the next start starts them.
      */
     static void deregisterFirst(Framework framework) {
+        try { // /readyz says so from now: a Service sends the runtime nothing new while it drains
+            java.util.Hashtable<String, Object> mark = new java.util.Hashtable<>();
+            mark.put("mayastor.node.stopping", "true"); // HealthEndpoint.STOPPING (the launcher does not see the bundles' classes)
+            framework.getBundleContext().registerService(Object.class, new Object(), mark);
+        } catch (IllegalStateException e) {
+            // the framework is stopping already
+        }
         List<Thread> stoppers = new java.util.ArrayList<>();
         for (String name : List.of("io.mayastorj.nexus", "io.mayastorj.registration")) {
             for (Bundle b : framework.getBundleContext().getBundles()) {

@@ -17,9 +17,12 @@ import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
 import java.net.HttpURLConnection;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 
 /**
@@ -176,11 +179,67 @@ public final class KubeStore implements ResourceStore {
         client.close();
     }
 
-    /** A core/v1 Event about the resource, from the component mayastor-control; a failure is logged, not thrown. */
+    /** An event recorded lately: the same one again within {@link #CORRELATION_NANOS} counts on it. */
+    private record EventKey(String uid, String type, String reason, String message) {
+    }
+
+    private static final class Recorded {
+        final String name;
+        int count = 1;
+        long atNanos;
+
+        Recorded(String name, long atNanos) {
+            this.name = name;
+            this.atNanos = atNanos;
+        }
+    }
+
+    /** As client-go's event correlator: a repeat within ten minutes raises the count of the event it repeats. */
+    static final long CORRELATION_NANOS = TimeUnit.MINUTES.toNanos(10);
+    private final Map<EventKey, Recorded> recent = new LinkedHashMap<>(64, 0.75f, true) {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<EventKey, Recorded> eldest) {
+            return size() > 1024;
+        }
+    };
+
+    /**
+     * A core/v1 Event about the resource, from the component mayastor-control; a failure is logged, not
+     * thrown. The same event again (a node flapping, a volume going degraded and back) is not a new
+     * object each time: the earlier one's count and lastTimestamp go up, as kubectl describe shows them.
+     */
     @Override
     public void event(CustomResource<?, ?> about, String type, String reason, String message) {
         String now = OffsetDateTime.now(ZoneOffset.UTC).truncatedTo(ChronoUnit.SECONDS)
                 .format(DateTimeFormatter.ISO_OFFSET_DATE_TIME).replace("+00:00", "Z");
+        EventKey key = new EventKey(about.getMetadata().getUid(), type, reason, message);
+        long nanos = System.nanoTime();
+        Recorded seen;
+        int count;
+        synchronized (recent) {
+            seen = recent.get(key);
+            if (seen != null && nanos - seen.atNanos < CORRELATION_NANOS) {
+                count = ++seen.count;
+                seen.atNanos = nanos;
+            } else {
+                seen = null;
+                count = 1;
+            }
+        }
+        if (seen != null) {
+            try {
+                Event repeated = client.v1().events().inNamespace(namespace).withName(seen.name).edit(e -> {
+                    e.setCount(count);
+                    e.setLastTimestamp(now);
+                    return e;
+                });
+                if (repeated != null) {
+                    return;
+                }
+            } catch (RuntimeException e) {
+                // gone (events expire after an hour) or refused: recorded anew below
+            }
+        }
         Event event = new EventBuilder()
                 .withNewMetadata()
                     .withName(about.getMetadata().getName() + "." + Long.toHexString(System.nanoTime()))
@@ -198,6 +257,9 @@ public final class KubeStore implements ResourceStore {
                 .build();
         try {
             client.v1().events().inNamespace(namespace).resource(event).create();
+            synchronized (recent) {
+                recent.put(key, new Recorded(event.getMetadata().getName(), nanos));
+            }
         } catch (RuntimeException e) {
             LOG.log(Level.WARNING, "cannot record the event {0} for {1} {2}: {3}", reason, about.getKind(),
                     about.getMetadata().getName(), e.getMessage());

@@ -236,4 +236,30 @@ class KubeStoreTest {
         assertEquals(ErrorKind.NOT_FOUND,
                 assertThrows(MayastorException.class, () -> store.delete(MayastorPool.class, "pool-1")).kind());
     }
+
+    /**
+     * Review finding: every event was a new object, so a node whose listing failed once a pass turned
+     * each of its volumes degraded and back: two events per volume per hiccup, without end. The same
+     * event again counts on the first, as client-go's correlator does; another message is its own.
+     */
+    @Test
+    void theSameEventAgainRaisesTheCountOfTheFirst() {
+        MayastorVolume v = new MayastorVolume();
+        v.setMetadata(new io.fabric8.kubernetes.api.model.ObjectMetaBuilder().withName("v").build());
+        MayastorVolume.Spec spec = new MayastorVolume.Spec();
+        spec.setReplicaCount(1);
+        spec.setRequiredBytes(1L << 20);
+        v.setSpec(spec);
+        v = store.create(v);
+        for (int i = 0; i < 3; i++) {
+            store.event(v, "Warning", "Degraded", "volume v is degraded: node n2 cannot be reached");
+            store.event(v, "Normal", "Healthy", "volume v is healthy");
+        }
+        store.event(v, "Warning", "Degraded", "volume v is degraded: replica r3 faulted");
+        java.util.Map<String, Integer> counts = new java.util.TreeMap<>();
+        admin.v1().events().inNamespace("mayastor").list().getItems()
+                .forEach(e -> counts.put(e.getReason() + ": " + e.getMessage(), e.getCount()));
+        assertEquals(java.util.Map.of("Degraded: volume v is degraded: node n2 cannot be reached", 3, "Healthy: volume v is healthy", 3,
+                "Degraded: volume v is degraded: replica r3 faulted", 1), counts);
+    }
 }

@@ -71,15 +71,27 @@ public final class HealthEndpoint {
         Endpoint endpoint = Endpoint.parse(text);
         // the JDK's HTTP server is touched only here, so a framework without it runs without probes
         MetricsPage metrics = new MetricsPage();
-        server = new ProbeServer(endpoint.socketAddress(), () -> problems(HealthCheck::notLive, false),
-                () -> problems(HealthCheck::notReady, true), MetricsPage.CONTENT_TYPE, out -> metrics.write(List.copyOf(sources), out));
+        // not ready while not live either: a stuck reactor takes no work (the liveness probe restarts it in time)
+        server = new ProbeServer(endpoint.socketAddress(), this::notLive, this::notReady, MetricsPage.CONTENT_TYPE, out -> metrics.write(List.copyOf(sources), out));
         LOG.log(Level.INFO, "probes on http://{0}/healthz and /readyz, metrics on /metrics", endpoint);
+    }
+
+    /** Why {@code /healthz} fails: empty while the runtime is live. */
+    List<String> notLive() {
+        return problems(HealthCheck::notLive, false);
+    }
+
+    /** Why {@code /readyz} fails: empty once started, while every check says ready and live, and until it stops. */
+    List<String> notReady() {
+        return problems(c -> c.notReady() != null ? c.notReady() : c.notLive(), true);
     }
 
     /** The reasons the runtime is not live (or not ready); empty when it is. */
     List<String> problems(Function<HealthCheck, String> ask, boolean startup) {
         List<String> problems = new ArrayList<>();
-        if (startup) {
+        if (startup && stopping()) {
+            problems.add("stopping"); // SIGTERM: its nexuses drain and it says goodbye; Services send it nothing new
+        } else if (startup) {
             String state = startupState();
             if (!"ready".equals(state)) {
                 problems.add(state == null ? "starting" : "start-up " + state);
@@ -97,6 +109,18 @@ public final class HealthEndpoint {
             }
         }
         return problems;
+    }
+
+    /** The launcher's mark, registered when the runtime begins to stop (SIGTERM). */
+    public static final String STOPPING = "mayastor.node.stopping";
+
+    private boolean stopping() {
+        try {
+            var refs = context.getServiceReferences((String) null, "(" + STOPPING + "=true)");
+            return refs != null && refs.length > 0;
+        } catch (InvalidSyntaxException | IllegalStateException e) {
+            return true; // the framework is going
+        }
     }
 
     /** What the startup monitor announced: ready, failed, or null while it has not decided. */

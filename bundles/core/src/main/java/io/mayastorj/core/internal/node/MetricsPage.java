@@ -34,6 +34,8 @@ final class MetricsPage {
         final boolean counter;
         final String help;
         final List<Object> points = new ArrayList<>();
+        /** The label sets reported: Prometheus' model refuses a second point with the same, and the whole page with it. */
+        final java.util.Set<Labels> labelSets = new java.util.HashSet<>();
 
         Family(boolean counter, String help) {
             this.counter = counter;
@@ -84,6 +86,10 @@ final class MetricsPage {
             return;
         }
         Labels l = Labels.of(labels);
+        if (!f.labelSets.add(l)) {
+            LOG.log(Level.WARNING, "metric {0} reported twice for {1}: the first kept", name, l);
+            return;
+        }
         f.points.add(counter ? CounterSnapshot.CounterDataPointSnapshot.builder().value(value).labels(l).build()
                 : GaugeSnapshot.GaugeDataPointSnapshot.builder().value(value).labels(l).build());
     }

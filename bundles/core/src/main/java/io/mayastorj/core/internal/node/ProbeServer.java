@@ -121,7 +121,19 @@ final class ProbeServer implements AutoCloseable {
                 return;
             }
             ByteArrayOutputStream body = new ByteArrayOutputStream(16 << 10);
-            page.write(body);
+            try {
+                page.write(body);
+            } catch (RuntimeException e) {
+                // said, not a dropped connection with nothing in any log: the scraper shows the target down with this
+                System.getLogger("mayastor.metrics").log(System.Logger.Level.WARNING, "the metrics page failed: {0}", e.toString());
+                byte[] why = ("the metrics page failed: " + e + "\n").getBytes(java.nio.charset.StandardCharsets.UTF_8);
+                exchange.getResponseHeaders().set("Content-Type", "text/plain; charset=utf-8");
+                exchange.sendResponseHeaders(500, why.length);
+                try (OutputStream out = exchange.getResponseBody()) {
+                    out.write(why);
+                }
+                return;
+            }
             exchange.getResponseHeaders().set("Content-Type", type);
             exchange.sendResponseHeaders(200, body.size());
             try (OutputStream out = exchange.getResponseBody()) {

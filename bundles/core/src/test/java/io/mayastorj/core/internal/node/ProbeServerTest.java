@@ -80,4 +80,36 @@ class ProbeServerTest {
             server.close();
         }
     }
+
+    /**
+     * Review finding: two sources reporting the same series (a plugin's, say) made Prometheus' model
+     * refuse the whole page, and the server closed the connection with nothing in any log: every metric
+     * was lost. The duplicate is dropped; a page that fails all the same is a 500 that says why.
+     */
+    @Test
+    void aDuplicateSeriesIsDroppedAndAFailedPageSaysWhy() throws Exception {
+        io.mayastorj.core.metrics.MetricsSource bdev = sink -> sink.gauge("m_bytes", "bytes", 1, "bdev", "a");
+        io.mayastorj.core.metrics.MetricsSource plugin = sink -> {
+            sink.gauge("m_bytes", "bytes", 2, "bdev", "a"); // the same series again
+            sink.gauge("m_bytes", "bytes", 3, "bdev", "b");
+        };
+        java.io.ByteArrayOutputStream page = new java.io.ByteArrayOutputStream();
+        new MetricsPage().write(List.of(bdev, plugin), page);
+        String text = page.toString();
+        assertEquals(true, text.contains("m_bytes{bdev=\"a\"} 1.0"), text);
+        assertEquals(false, text.contains("m_bytes{bdev=\"a\"} 2.0"), text);
+        assertEquals(true, text.contains("m_bytes{bdev=\"b\"} 3.0"), text);
+
+        ProbeServer server = new ProbeServer(new InetSocketAddress("127.0.0.1", 0), List::of, List::of, "text/plain", out -> {
+            throw new IllegalStateException("a source's bug");
+        });
+        try {
+            HttpResponse<String> r = HttpClient.newHttpClient().send(get(server.port(), "/metrics", 5),
+                    HttpResponse.BodyHandlers.ofString());
+            assertEquals(500, r.statusCode());
+            assertEquals("the metrics page failed: java.lang.IllegalStateException: a source's bug\n", r.body());
+        } finally {
+            server.close();
+        }
+    }
 }
