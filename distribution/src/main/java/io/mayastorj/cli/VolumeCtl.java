@@ -36,7 +36,7 @@ final class VolumeCtl {
               volume move NAME --target-node NODE move the nexus of a published nvmf volume to NODE (drain a
                                                   node): hosts follow it, no replica is rebuilt
               volume unpublish NAME               take the nexus down; the replicas stay
-              volume destroy NAME                 the volume, its nexus and its replicas
+              volume destroy NAME                 the volume, its nexus and its replicas (refused while published)
               apply -f FILE|-                     create or update MayastorPool/Node/Volume resources (YAML)
               get msn|msp|msv [NAME] [-o wide|yaml|json|name]
               delete msn|msp|msv NAME

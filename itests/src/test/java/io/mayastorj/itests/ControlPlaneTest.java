@@ -757,11 +757,12 @@ class ControlPlaneTest {
 
     /**
      * Review item: a volume whose nexus's node was registered but silent could not be deleted — its
-     * deletion waited for that node for ever (a PVC that never goes). It waits the grace period, then
-     * goes; the node keeps the volume's name, and its nexus is destroyed when it answers again.
+     * deletion waited for that node for ever (a PVC that never goes). Published, its destroy is refused;
+     * unpublished with its node away (as the CO does once the pod is gone), it goes; the node keeps the
+     * volume's name, and its nexus is destroyed when it answers again.
      */
     @Test
-    void aVolumeWhoseNexusNodeIsSilentIsDeletedAfterTheGraceAndItsNexusGoesWhenTheNodeIsBack() throws Exception {
+    void aVolumeWhoseNexusNodeIsSilentIsDeletedOnceUnpublishedAndItsNexusGoesWhenTheNodeIsBack() throws Exception {
         start("mayastor-control-gone", 41, List.of("cg1", "cg2"), "--registration-interval-seconds", "1",
                 "--sync-period-seconds", "1", "--repair-grace-seconds", "3");
         cluster.volumes().createVolume(CreateVolumeRequest.newBuilder().setName("gone").setSize(SIZE).setReplicaCount(1)
@@ -787,7 +788,7 @@ class ControlPlaneTest {
             Thread.sleep(100);
         }
         assertEquals(0, cluster.volumes().listVolumes(ListVolumesRequest.getDefaultInstance()).getVolumesCount(),
-                "deleted after the grace:\n" + cluster.controlProcess().output());
+                "deleted once unpublished:\n" + cluster.controlProcess().output());
         log(String.format("deleted %.1f s after it was asked, %s silent", (System.nanoTime() - asked) / 1e9, host));
         assertEquals(List.of(), cluster.replicas(home).listReplicas(ListReplicaOptions.getDefaultInstance()).getReplicasList(),
                 "its replica on " + home + " (reachable) destroyed");

@@ -55,6 +55,8 @@ public final class RegistrationAgent {
     }
 
     private final Node node;
+    /** Its interval, said with each beat: the control plane waits that many of them, not its own, before calling it offline. */
+    private final long heartbeatSeconds;
     private final BooleanSupplier ready;
     private final java.util.function.Supplier<String> notLive;
     private boolean silenced; // registration thread
@@ -91,6 +93,7 @@ public final class RegistrationAgent {
         this.node = node;
         this.ready = ready;
         this.notLive = notLive;
+        this.heartbeatSeconds = interval.toSeconds(); // 0 below a second (tests): not said, nothing waits longer for it
         this.applicationOnly = applicationOnly;
         if (natsUrl != null && !natsUrl.isBlank()) {
             announcers.add(new NatsAnnouncer(natsUrl.strip(), interval));
@@ -283,7 +286,7 @@ public final class RegistrationAgent {
             if (closed) {
                 return; // stopped meanwhile: no beat after the goodbye
             }
-            c.publish(RegistryMessage.SUBJECT, RegistryMessage.register(node.id(), node.grpcEndpoint()));
+            c.publish(RegistryMessage.SUBJECT, RegistryMessage.register(node.id(), node.grpcEndpoint(), heartbeatSeconds));
         }
 
         @Override
@@ -332,7 +335,8 @@ public final class RegistrationAgent {
             try {
                 stub.withDeadlineAfter(CALL_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS).register(RegisterRequest.newBuilder()
                         .setId(node.id()).setGrpcEndpoint(node.grpcEndpoint()).setApplicationOnly(applicationOnly)
-                        .setHostNqn("nqn.2019-05.io.openebs:node-name:" + node.id()).build());
+                        .setHostNqn("nqn.2019-05.io.openebs:node-name:" + node.id()).setHeartbeatSeconds((int) heartbeatSeconds)
+                        .build());
             } catch (io.grpc.StatusRuntimeException e) {
                 // the heartbeat is the retry: the next one tries the connection at once, rather than after
                 // grpc's growing backoff (up to 2 min), which kept a node offline that long after an outage

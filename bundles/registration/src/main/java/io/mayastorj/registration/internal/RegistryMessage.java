@@ -15,8 +15,16 @@ public final class RegistryMessage {
     }
 
     public static byte[] register(String node, String grpcEndpoint) {
+        return register(node, grpcEndpoint, DEFAULT_HEARTBEAT_SECONDS);
+    }
+
+    /** MOAC's nodes beat every 5 s; another interval is said in {@code heartbeatSeconds}, which MOAC's readers ignore. */
+    public static final long DEFAULT_HEARTBEAT_SECONDS = 5;
+
+    public static byte[] register(String node, String grpcEndpoint, long heartbeatSeconds) {
         return ("{\"id\":\"v0/register\",\"data\":{\"id\":\"" + json(node) + "\",\"grpcEndpoint\":\"" + json(grpcEndpoint)
-                + "\"}}").getBytes(StandardCharsets.UTF_8);
+                + "\"" + (heartbeatSeconds == DEFAULT_HEARTBEAT_SECONDS || heartbeatSeconds <= 0 ? "" : ",\"heartbeatSeconds\":" + heartbeatSeconds)
+                + "}}").getBytes(StandardCharsets.UTF_8);
     }
 
     public static byte[] deregister(String node) {

@@ -190,6 +190,19 @@ class RegistrationAgentTest {
         assertTrue(server.awaitTermination(5, TimeUnit.SECONDS));
     }
 
+    /**
+     * Review finding: nothing told the control plane a node's interval, so a node beating every 30 s
+     * to a control plane expecting 5 went offline between every two beats. Each beat says it: MOAC's
+     * message is unchanged at MOAC's 5 s, another interval is added as a field MOAC's readers ignore.
+     */
+    @Test
+    void aBeatSaysTheNodesIntervalWhenItIsNotMoacs() {
+        assertEquals("{\"id\":\"v0/register\",\"data\":{\"id\":\"n1\",\"grpcEndpoint\":\"10.0.0.1:10124\"}}",
+                new String(RegistryMessage.register("n1", "10.0.0.1:10124", 5), StandardCharsets.UTF_8));
+        assertEquals("{\"id\":\"v0/register\",\"data\":{\"id\":\"n1\",\"grpcEndpoint\":\"10.0.0.1:10124\","
+                + "\"heartbeatSeconds\":30}}", new String(RegistryMessage.register("n1", "10.0.0.1:10124", 30), StandardCharsets.UTF_8));
+    }
+
     @Test
     void overGrpcTheNodeCallsTheControlPlanesRegistrationService() throws Exception {
         BlockingQueue<String> calls = new LinkedBlockingQueue<>();

@@ -296,6 +296,17 @@ public final class Volumes {
         // written now: the status must answer this spec; cleared before (an earlier call ran out of
         // time): the nexus gone is enough, whatever spec the status answers
         boolean wrote = changed[0];
+        if (msv.getMetadata().getDeletionTimestamp() != null) {
+            // its deletion waited for this: it now goes, and its status is not written again
+            try {
+                awaitGone(name);
+            } catch (MayastorException e) {
+                if (e.kind() != ErrorKind.UNAVAILABLE) {
+                    throw e;
+                }
+            }
+            return msv;
+        }
         // a nexus on a node that cannot be reached is kept in the status (its children's states are read
         // when the node is back, before it is destroyed): unpublished as far as this call can make it
         return await(name, v -> v.getStatus() == null || (!wrote || answers(v, msv)) && (v.getStatus().getNexus() == null
@@ -407,10 +418,10 @@ public final class Volumes {
      */
     public MayastorVolume destroy(String name) {
         MayastorVolume msv = find(name);
-        String publishedTo = msv.getSpec().getAppNode() != null ? msv.getSpec().getAppNode() : msv.getSpec().getTargetNode();
-        if (publishedTo != null && msv.getMetadata().getDeletionTimestamp() == null) {
+        if (msv.getSpec().getTargetNode() != null && msv.getMetadata().getDeletionTimestamp() == null) {
             // its host would lose the device under its file system: CSI's DeleteVolume refuses it, and so does every caller
-            throw MayastorException.failedPrecondition("volume %s is published to node %s: unpublish it first", name, publishedTo);
+            throw MayastorException.failedPrecondition("volume %s is published to node %s: unpublish it first", name,
+                    Optional.ofNullable(msv.getSpec().getAppNode()).orElse(msv.getSpec().getTargetNode()));
         }
         store.delete(MayastorVolume.class, name);
         return get(name).orElse(msv);

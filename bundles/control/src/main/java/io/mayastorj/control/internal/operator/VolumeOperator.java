@@ -372,8 +372,22 @@ public final class VolumeOperator {
         String uuid = msv.getMetadata().getUid();
         String replicaName = REPLICA_PREFIX + uuid;
         if (msv.getMetadata().getDeletionTimestamp() != null) {
-            tearDown(msv, uuid, replicaName);
-            return;
+            if (msv.getSpec().getTargetNode() == null) {
+                deletionNoted.remove(uuid);
+                tearDown(msv, uuid, replicaName);
+                return;
+            }
+            // published: a host mounts it, and taken down now its file system would lose its device under the
+            // application (kubectl delete msv is not CSI's DeleteVolume, which refuses). It waits for its unpublish,
+            // as a PVC in use does, and is served as before meanwhile (switched over, repaired)
+            if (deletionNoted.add(uuid)) {
+                String why = "volume " + msv.getMetadata().getName() + DELETION_BLOCKED
+                        + Optional.ofNullable(msv.getSpec().getAppNode()).orElse(msv.getSpec().getTargetNode())
+                        + ": its deletion waits for the unpublish (the pod's end, or mayastor ctl volume unpublish "
+                        + msv.getMetadata().getName() + ")";
+                LOG.log(Level.WARNING, why);
+                store.event(msv, "Warning", "DeletionBlocked", why);
+            }
         }
         String invalid = invalid(msv.getSpec());
         if (invalid != null) {
@@ -1435,28 +1449,14 @@ public final class VolumeOperator {
         }
     }
 
-    /** The reason of a volume deleted while published, which waits for its unpublish. */
-    static final String DELETION_BLOCKED = "being deleted: published to node ";
+    /** Why a volume deleted while published waits for its unpublish (its event's message). */
+    static final String DELETION_BLOCKED = " is published to node ";
+    /** Volumes (uids) whose deletion waits for their unpublish, its event given. */
+    private final Set<String> deletionNoted = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
     /** Deleting: the nexus and every reachable replica go; replicas on nodes away are swept when they return. */
     private void tearDown(MayastorVolume msv, String uuid, String replicaName) {
         String name = msv.getMetadata().getName();
-        String publishedTo = msv.getSpec().getAppNode() != null ? msv.getSpec().getAppNode() : msv.getSpec().getTargetNode();
-        if (publishedTo != null) {
-            // a host mounts it: taken down now, its file system would lose its device under the application
-            // (kubectl delete msv is not CSI's DeleteVolume, which refuses). It waits, as a PVC in use does
-            String why = DELETION_BLOCKED + publishedTo + "; it goes once unpublished (the pod's end, or mayastor ctl "
-                    + "volume unpublish " + name + ")";
-            MayastorVolume.Status was = msv.getStatus();
-            if (was == null || !why.equals(was.getReason())) {
-                LOG.log(Level.WARNING, "volume {0}: {1}", name, why);
-                store.event(msv, "Warning", "DeletionBlocked", "volume " + name + " " + why);
-            }
-            writeStatus(msv, was == null || was.getState() == null ? MayastorVolume.PENDING : was.getState(), why,
-                    was == null ? null : was.getNexus(), was == null || was.getReplicas() == null ? List.of() : was.getReplicas(),
-                    was == null ? null : was.getSize());
-            return;
-        }
         World world = new World();
         String target = msv.getStatus() != null && msv.getStatus().getNexus() != null ? msv.getStatus().getNexus().getNode() : null;
         if (target != null && msv.getSpec().getTargetNode() == null

@@ -108,7 +108,8 @@ public final class NatsRegistry implements AutoCloseable {
             JsonNode data = message.path("data");
             String node = data.path("id").asString("");
             switch (id) {
-                case "v0/register" -> registry.registerOverNats(node, data.path("grpcEndpoint").asString(""));
+                case "v0/register" -> registry.registerOverNats(node, data.path("grpcEndpoint").asString(""),
+                        data.path("heartbeatSeconds").asLong(0));
                 case "v0/deregister" -> registry.deregister(node);
                 default -> LOG.log(Level.DEBUG, "ignored registry message {0}", id);
             }

@@ -45,6 +45,7 @@ public final class NodeRegistry implements AutoCloseable {
     }
 
     private final long offlineAfterNanos;
+    private final int missed;
     private final long intervalNanos;
     private final LongSupplier clock;
     private final Map<String, Entry> nodes = new TreeMap<>();
@@ -53,6 +54,8 @@ public final class NodeRegistry implements AutoCloseable {
     private final ScheduledExecutorService ticker;
 
     private static final class Entry {
+        /** The interval its beats say (0: not said); the offline time is that many missed beats when longer. */
+        long intervalNanos;
         boolean storage = true;
         String endpoint;
         String hostNqn;
@@ -80,6 +83,7 @@ public final class NodeRegistry implements AutoCloseable {
 
     NodeRegistry(Duration interval, int missed, LongSupplier clock, boolean tick) {
         this.offlineAfterNanos = interval.toNanos() * missed;
+        this.missed = missed;
         this.intervalNanos = interval.toNanos();
         this.clock = clock;
         if (tick) {
@@ -156,15 +160,29 @@ public final class NodeRegistry implements AutoCloseable {
 
     /** A heartbeat; {@code storage} false for a node that only attaches volumes. */
     public void register(String id, String endpoint, String hostNqn, boolean storage) {
-        beat(id, endpoint, hostNqn, storage, false);
+        register(id, endpoint, hostNqn, storage, 0);
+    }
+
+    /** A heartbeat of a node that beats every {@code heartbeatSeconds} (0: as the control plane expects). */
+    public void register(String id, String endpoint, String hostNqn, boolean storage, long heartbeatSeconds) {
+        beat(id, endpoint, hostNqn, storage, false, heartbeatSeconds);
     }
 
     /** A storage node's heartbeat heard over NATS (MOAC's registry: no host NQN). */
     public void registerOverNats(String id, String endpoint) {
-        beat(id, endpoint, null, true, true);
+        registerOverNats(id, endpoint, 0);
     }
 
-    private void beat(String id, String endpoint, String hostNqn, boolean storage, boolean overNats) {
+    public void registerOverNats(String id, String endpoint, long heartbeatSeconds) {
+        beat(id, endpoint, null, true, true, heartbeatSeconds);
+    }
+
+    /** A node's own interval, when it beats less often than expected here; never shorter than the control plane's. */
+    private long intervalOf(Entry e) {
+        return Math.max(intervalNanos, e.intervalNanos);
+    }
+
+    private void beat(String id, String endpoint, String hostNqn, boolean storage, boolean overNats, long heartbeatSeconds) {
         if (id == null || !id.matches("[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")) { // its MayastorNode's name
             throw MayastorException.invalidArgument("node id '%s' is not valid: a Kubernetes node name: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit", id);
         }
@@ -188,7 +206,7 @@ public final class NodeRegistry implements AutoCloseable {
                 return;
             }
             if (e != null && e.online && e.storage == storage && !endpoint.equals(e.endpoint) && e.beaten
-                    && clock.getAsLong() - e.lastBeatNanos < 2 * intervalNanos) {
+                    && clock.getAsLong() - e.lastBeatNanos < 2 * intervalOf(e)) {
                 // the node at the other address beat within two intervals (beats come an interval plus
                 // the time a beat takes apart, and later under load): it is alive, and this is a second
                 // host given the same id. Taken as a move, the two would take each other's volumes in
@@ -209,6 +227,15 @@ public final class NodeRegistry implements AutoCloseable {
             }
             boolean moved = !endpoint.equals(e.endpoint) || !nqn.equals(e.hostNqn) || e.storage != storage;
             boolean back = !e.online;
+            long stated = TimeUnit.SECONDS.toNanos(Math.max(0, Math.min(heartbeatSeconds, 3600)));
+            if (stated > intervalNanos && stated != e.intervalNanos) {
+                // its beats come further apart than this control plane's interval: counted by its own, or it would go
+                // offline between every two beats (and its volumes' nexuses be taken for lost)
+                LOG.log(Level.WARNING, "node {0} beats every {1} s, this control plane expects every {2} s: it is called "
+                        + "offline after {3} s of silence", id, stated / 1_000_000_000L, intervalNanos / 1_000_000_000L,
+                        stated * missed / 1_000_000_000L);
+            }
+            e.intervalNanos = stated;
             e.endpoint = endpoint;
             e.hostNqn = nqn;
             e.storage = storage;
@@ -269,7 +296,7 @@ public final class NodeRegistry implements AutoCloseable {
                 Entry e = n.getValue();
                 // not heard is offline, the link's fault or not (nothing is placed there meanwhile); the
                 // grace periods count the node's own silence (silentMillis)
-                if (e.online && now - e.lastSeenNanos > offlineAfterNanos) {
+                if (e.online && now - e.lastSeenNanos > Math.max(offlineAfterNanos, e.intervalNanos * missed)) {
                     e.online = false;
                     changed.add(state(n.getKey(), e));
                     LOG.log(Level.WARNING, "node {0} is offline: no heartbeat for {1} ms", n.getKey(),

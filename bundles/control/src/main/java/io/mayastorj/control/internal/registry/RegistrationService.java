@@ -17,7 +17,8 @@ public final class RegistrationService extends RegistrationGrpc.RegistrationImpl
 
     @Override
     public void register(RegisterRequest request, StreamObserver<Empty> response) {
-        registry.register(request.getId(), request.getGrpcEndpoint(), request.getHostNqn(), !request.getApplicationOnly());
+        registry.register(request.getId(), request.getGrpcEndpoint(), request.getHostNqn(), !request.getApplicationOnly(),
+                request.getHeartbeatSeconds());
         response.onNext(Empty.getDefaultInstance());
         response.onCompleted();
     }

@@ -147,6 +147,18 @@ class NatsRegistryTest {
                 subscriber.handle("{\"id\":\"v0/register\",\"data\":{\"id\":\"n2\",\"grpcEndpoint\":\"10.1.1.2:10124\"}}");
                 assertEquals(1, registry.nodes().size());
                 assertEquals("10.1.1.2:10124", registry.node("n2").orElseThrow().endpoint());
+                // a node's own interval, as its beats say it (a field MOAC's readers ignore)
+                java.util.concurrent.atomic.AtomicLong now = new java.util.concurrent.atomic.AtomicLong();
+                NodeRegistry timed = new NodeRegistry(Duration.ofSeconds(5), 3, now::get, false);
+                try (NatsRegistry heard = new NatsRegistry(nats.url(), timed)) {
+                    heard.handle("{\"id\":\"v0/register\",\"data\":{\"id\":\"n3\",\"grpcEndpoint\":\"10.1.1.3:10124\","
+                            + "\"heartbeatSeconds\":30}}");
+                    now.addAndGet(Duration.ofSeconds(60).toNanos());
+                    timed.expire();
+                    assertTrue(timed.node("n3").orElseThrow().online(), "two of its 30 s beats missed, not twelve of 5 s");
+                } finally {
+                    timed.close();
+                }
             }
         } finally {
             if (subscriber != null) {

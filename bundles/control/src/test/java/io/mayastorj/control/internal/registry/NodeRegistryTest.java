@@ -26,6 +26,26 @@ class NodeRegistryTest {
         now.addAndGet(Duration.ofSeconds(s).toNanos());
     }
 
+    /**
+     * Review finding: a node beating every 30 s to a control plane expecting 5 went offline between
+     * every two beats (its published volumes' nexuses taken for lost). A node that says its interval
+     * is given three of its own; one that says a shorter one, or none, the control plane's.
+     */
+    @Test
+    void aNodeThatSaysItBeatsLessOftenIsGivenThreeOfItsOwnBeats() {
+        registry.register("slow", "10.0.0.1:10124", null, true, 30);
+        registry.registerOverNats("quick", "10.0.0.2:10124", 1);
+        advanceSeconds(31);
+        registry.register("slow", "10.0.0.1:10124", null, true, 30);
+        advanceSeconds(60);
+        registry.expire();
+        assertTrue(registry.node("slow").orElseThrow().online(), "two of its beats missed: still online");
+        assertFalse(registry.node("quick").orElseThrow().online(), "the control plane's three beats");
+        advanceSeconds(31);
+        registry.expire();
+        assertFalse(registry.node("slow").orElseThrow().online(), "three of its beats missed");
+    }
+
     @Test
     void aNodeIsOnlineFromItsFirstBeatOfflineAfterThreeMissedAndBackWithItsNext() {
         registry.register("n1", "10.0.0.1:10124", null);
