@@ -30,7 +30,7 @@ final class NexusCtl {
                                                   a volume mirrored over its children (bdev:///REPLICA-UUID
                                                   for a local replica, nvmf://… for a remote one); SIZE
                                                   defaults to the smallest child's
-              nexus destroy NAME|UUID
+              nexus destroy NAME|UUID [--force]   refused while hosts are connected, unless --force
               nexus list [NAME|UUID] [--watch]    children, their state and rebuild progress; --watch
                                                   prints a progress line a second until rebuilds end,
                                                   and exits 1 when a child it saw rebuilding faulted
@@ -39,7 +39,7 @@ final class NexusCtl {
               nexus remove-child NAME URI
               nexus fault-child NAME URI          take a child out by hand, e.g. for maintenance
               nexus publish NAME --protocol nvmf|iscsi [--allowed-host NQN]...
-              nexus unpublish NAME
+              nexus unpublish NAME [--force]      stop sharing it; refused as destroy is
               nexus rebuild pause|resume|stop NAME URI
             """;
 
@@ -62,9 +62,10 @@ final class NexusCtl {
                 out.print(n, () -> out.out.print(describe(n)));
             }
             case "destroy" -> {
-                args.atMost(3, "mayastor ctl nexus destroy NAME|UUID");
+                args.atMost(3, "mayastor ctl nexus destroy NAME|UUID [--force]");
                 String name = args.positional(2, "the nexus");
-                var reply = node.nexus().destroyNexus(DestroyNexusRequest.newBuilder().setNexus(name).build());
+                var reply = node.nexus().destroyNexus(DestroyNexusRequest.newBuilder().setNexus(name)
+                        .setRefuseIfConnected(!args.flag("force")).build());
                 out.print(reply, () -> out.out.println("destroyed nexus " + name));
             }
             case "list" -> {
@@ -128,9 +129,10 @@ final class NexusCtl {
                 out.print(n, () -> out.out.println(n.getDeviceUri()));
             }
             case "unpublish" -> {
-                args.atMost(3, "mayastor ctl nexus unpublish NAME");
+                args.atMost(3, "mayastor ctl nexus unpublish NAME [--force]");
                 String name = args.positional(2, "the nexus");
-                Nexus n = node.nexus().unpublishNexus(UnpublishNexusRequest.newBuilder().setNexus(name).build());
+                Nexus n = node.nexus().unpublishNexus(UnpublishNexusRequest.newBuilder().setNexus(name)
+                        .setRefuseIfConnected(!args.flag("force")).build());
                 out.print(n, () -> out.out.println("unpublished nexus " + name));
             }
             case "rebuild" -> {

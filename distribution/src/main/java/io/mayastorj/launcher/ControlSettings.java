@@ -28,6 +28,8 @@ public final class ControlSettings extends Settings implements RuntimeSettings {
         KEYS.put("sync.period.seconds", "every resource is reconciled at least this often (default 10)");
         KEYS.put("repair.grace.seconds", "how long a volume waits for a replica's node to return before it replaces the "
                 + "replica on another node (default 300)");
+        KEYS.put("orphan.grace.seconds", "how long a replica named for a volume the store does not have (left by a crash, "
+                + "or of another store: a wrong namespace or state directory) is kept before it is destroyed (default 3600)");
         KEYS.put("switchover.grace.seconds", "how long the node of a published volume's nexus may be silent before the "
                 + "nexus is made again on a node holding an in-sync replica, under the same NQN (needs nats; default 10)");
         KEYS.put("node.call.timeout.seconds", "deadline of each call to a node (default 30)");
@@ -46,6 +48,7 @@ public final class ControlSettings extends Settings implements RuntimeSettings {
         values.put("sync.period.seconds", "10");
         values.put("repair.grace.seconds", "300");
         values.put("switchover.grace.seconds", "10");
+        values.put("orphan.grace.seconds", "3600");
         values.put("node.call.timeout.seconds", "30");
         values.put("reconcile.workers", "4");
         values.put("log.level", "info");
@@ -67,6 +70,7 @@ public final class ControlSettings extends Settings implements RuntimeSettings {
         intSetting("registration.missed", 1, 100);
         intSetting("sync.period.seconds", 1, 3600);
         intSetting("repair.grace.seconds", 0, 7 * 24 * 3600);
+        intSetting("orphan.grace.seconds", 0, 30 * 24 * 3600);
         intSetting("switchover.grace.seconds", 1, 3600);
         intSetting("node.call.timeout.seconds", 1, 3600);
         intSetting("reconcile.workers", 1, 64);
@@ -103,7 +107,8 @@ public final class ControlSettings extends Settings implements RuntimeSettings {
         control.put("kube.namespace", values.get("kube.namespace"));
         control.put("nats.url", values.getOrDefault("nats", ""));
         for (String key : new String[] {"registration.interval.seconds", "registration.missed", "sync.period.seconds",
-                "repair.grace.seconds", "switchover.grace.seconds", "node.call.timeout.seconds", "reconcile.workers"}) {
+                "repair.grace.seconds", "switchover.grace.seconds", "node.call.timeout.seconds", "reconcile.workers",
+                "orphan.grace.seconds"}) {
             control.put(key, Integer.parseInt(values.get(key)));
         }
         pids.put("io.mayastorj.control", control);

@@ -288,6 +288,22 @@ class ThinRebuildTest {
                 + "unshare m9), or destroy it with --force\n", destroy.err());
         PoolDurabilityTest.ok(PoolDurabilityTest.ctl(n2.endpoint(), "bdev", "destroy", "m9", "--force"));
 
+        // review finding: ctl nexus unpublish and destroy dropped a connected host without a word, where the
+        // same for a bdev or replica is refused; from the command line they are now refused too, unless --force
+        PoolDurabilityTest.ok(PoolDurabilityTest.ctl(n2.endpoint(), "bdev", "create", "malloc:///m10?size_mb=8"));
+        PoolDurabilityTest.ok(PoolDurabilityTest.ctl(n2.endpoint(), "nexus", "create", "nx10", "--child", "bdev:///m10"));
+        String published = PoolDurabilityTest.ok(PoolDurabilityTest.ctl(n2.endpoint(), "nexus", "publish", "nx10", "--protocol",
+                "nvmf")).out().strip();
+        String nexusUri = published.substring(published.indexOf("nvmf://")).strip();
+        PoolDurabilityTest.ok(PoolDurabilityTest.ctl(n1.endpoint(), "bdev", "create", nexusUri));
+        for (String verb : List.of("unpublish", "destroy")) {
+            Mayastor.Result inUse = PoolDurabilityTest.ctl(n2.endpoint(), "nexus", verb, "nx10");
+            assertEquals(1, inUse.exit(), inUse.out());
+            assertTrue(inUse.err().startsWith("error: FAILED_PRECONDITION: nexus nx10 is in use over nvmf by " + n1.hostNqn())
+                    && inUse.err().endsWith("; disconnect it first, or " + verb + " it with force\n"), inUse.err());
+        }
+        PoolDurabilityTest.ok(PoolDurabilityTest.ctl(n2.endpoint(), "nexus", "destroy", "nx10", "--force"));
+
         // the replica no nexus uses any more goes without --force; the one in use only with it
         PoolDurabilityTest.ok(PoolDurabilityTest.ctl(n2.endpoint(), "replica", "destroy", R_REMOTE));
         PoolDurabilityTest.ok(PoolDurabilityTest.ctl(n2.endpoint(), "replica", "destroy", R_REMOTE_NEW, "--force"));

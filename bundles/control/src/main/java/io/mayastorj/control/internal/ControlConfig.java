@@ -35,6 +35,10 @@ public @interface ControlConfig {
             description = "How long a volume waits for a replica's node to come back before it replaces the replica")
     int repair_grace_seconds() default 300;
 
+    @AttributeDefinition(name = "orphan.grace.seconds",
+            description = "How long a replica named for a volume the store does not have is kept before it is destroyed")
+    int orphan_grace_seconds() default 3600;
+
     @AttributeDefinition(name = "switchover.grace.seconds",
             description = "How long the node of a published volume's nexus may be silent and unreachable before the nexus "
                     + "is made again on another node holding an in-sync replica (needs nats.url)")

@@ -101,6 +101,7 @@ public final class ControlPlane {
             NodeOperator nodeOperator = new NodeOperator(acting, registry);
             PoolOperator pools = new PoolOperator(acting, registry, clients, Duration.ofSeconds(config.repair_grace_seconds()));
             this.volumes = new VolumeOperator(acting, registry, clients, Duration.ofSeconds(config.repair_grace_seconds()));
+            volumes.orphanGrace(Duration.ofSeconds(config.orphan_grace_seconds()));
             this.reconciler = new Reconciler(Duration.ofSeconds(config.sync_period_seconds()), config.reconcile_workers());
             opened.push(reconciler);
             reconciler.handle(NODE, nodeOperator::reconcile, () -> registry.nodes().forEach(n -> reconciler.enqueue(NODE, n.id())));

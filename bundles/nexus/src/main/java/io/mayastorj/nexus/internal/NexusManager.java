@@ -306,7 +306,15 @@ public final class NexusManager {
 
     /** Destroys a nexus: unpublished, its children closed (not destroyed: they are replicas), its record marked clean. */
     public void destroy(String uuidOrName) {
+        destroy(uuidOrName, false);
+    }
+
+    /** The same; with {@code refuseIfConnected}, FAILED_PRECONDITION while hosts are connected to its share. */
+    public void destroy(String uuidOrName, boolean refuseIfConnected) {
         Nexus n = find(uuidOrName);
+        if (refuseIfConnected) {
+            refuseIfConnected(n, "destroy");
+        }
         shares.unshareIfShared(n.name());
         onControl(() -> nexuses.remove(n.uuid(), n));
         // after it left the map: a create that registers it meanwhile finds it gone and unregisters it
@@ -517,9 +525,26 @@ public final class NexusManager {
     }
 
     public NexusView unpublish(String uuidOrName) {
+        return unpublish(uuidOrName, false);
+    }
+
+    public NexusView unpublish(String uuidOrName, boolean refuseIfConnected) {
         Nexus n = find(uuidOrName);
+        if (refuseIfConnected) {
+            refuseIfConnected(n, "unpublish");
+        }
         shares.unshareIfShared(n.name());
         return get(uuidOrName);
+    }
+
+    /** As a bdev's or replica's unshare without force: a host's I/O is not cut off by a typing slip. */
+    private void refuseIfConnected(Nexus n, String what) {
+        List<String> hosts = shares.connectedHosts(n.name());
+        if (!hosts.isEmpty()) {
+            String protocol = shares.status(n.name()).map(io.mayastorj.core.transport.ShareStatus::protocol).orElse("its share");
+            throw MayastorException.failedPrecondition("nexus %s is in use over %s by %s; disconnect %s first, or %s it with "
+                    + "force", n.name(), protocol, String.join(", ", hosts), hosts.size() == 1 ? "it" : "them", what);
+        }
     }
 
     @Deactivate

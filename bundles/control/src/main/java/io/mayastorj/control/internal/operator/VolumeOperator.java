@@ -1449,6 +1449,15 @@ public final class VolumeOperator {
         }
     }
 
+    /** Replicas (node/uuid) of no volume in the store, and since when the sweeps have seen them so. */
+    private final Map<String, Long> orphanSince = new java.util.concurrent.ConcurrentHashMap<>();
+    private volatile long orphanGraceNanos = TimeUnit.HOURS.toNanos(1);
+
+    /** How long a replica of no volume in the store is kept before the sweep destroys it (0: at once). */
+    public void orphanGrace(Duration grace) {
+        orphanGraceNanos = grace.toNanos();
+    }
+
     /** Why a volume deleted while published waits for its unpublish (its event's message). */
     static final String DELETION_BLOCKED = " is published to node ";
     /** Volumes (uids) whose deletion waits for their unpublish, its event given. */
@@ -1584,9 +1593,25 @@ public final class VolumeOperator {
             return;
         }
         emptyStoreWarned = false;
+        long now = System.nanoTime();
+        Set<String> orphans = new HashSet<>();
         world.replicas.forEach((node, list) -> {
             for (Replica r : list) {
                 if (r.getName().startsWith(REPLICA_PREFIX) && !volumes.contains(r.getName()) && !gone.contains(r.getUuid())) {
+                    // kept a while first: a store that holds volumes, but not this one's (a wrong namespace or state
+                    // directory, a restored resource under a new uid), would have every other volume's data destroyed
+                    // at its first sweep; a crash's leftover costs only its space meanwhile
+                    String key = node + "/" + r.getUuid();
+                    orphans.add(key);
+                    Long since = orphanSince.putIfAbsent(key, now);
+                    if (since == null && orphanGraceNanos > 0) {
+                        LOG.log(Level.WARNING, "replica {0} on {1} ({2}) is of no volume in the store: destroyed in {3} s unless "
+                                + "a volume claims it (orphan.grace.seconds; a wrong store?)", r.getUuid(), node, r.getName(),
+                                TimeUnit.NANOSECONDS.toSeconds(orphanGraceNanos));
+                    }
+                    if (since == null ? orphanGraceNanos > 0 : now - since < orphanGraceNanos) {
+                        continue;
+                    }
                     try {
                         destroyReplica(world, node, r.getUuid());
                         LOG.log(Level.INFO, "replica {0} on {1} belonged to a volume that is gone ({2}): destroyed", r.getUuid(),
@@ -1598,6 +1623,7 @@ public final class VolumeOperator {
                 }
             }
         });
+        orphanSince.keySet().retainAll(orphans); // claimed again, destroyed, or its node away: counted anew when seen
     }
 
     /** The replica names a node keeps of volumes deleted while it was away: only names this operator gives. */

@@ -58,7 +58,7 @@ public final class NexusService extends NexusRpcGrpc.NexusRpcImplBase {
 
     @Override
     public void destroyNexus(DestroyNexusRequest request, StreamObserver<DestroyNexusResponse> response) {
-        nexuses.destroy(request.getNexus());
+        nexuses.destroy(request.getNexus(), request.getRefuseIfConnected());
         reply(response, DestroyNexusResponse.getDefaultInstance());
     }
 
@@ -105,7 +105,7 @@ public final class NexusService extends NexusRpcGrpc.NexusRpcImplBase {
 
     @Override
     public void unpublishNexus(UnpublishNexusRequest request, StreamObserver<Nexus> response) {
-        reply(response, toProto(nexuses.unpublish(request.getNexus())));
+        reply(response, toProto(nexuses.unpublish(request.getNexus(), request.getRefuseIfConnected())));
     }
 
     @Override
