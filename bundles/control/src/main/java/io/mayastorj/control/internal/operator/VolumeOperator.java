@@ -1607,7 +1607,7 @@ public final class VolumeOperator {
                     if (since == null && orphanGraceNanos > 0) {
                         LOG.log(Level.WARNING, "replica {0} on {1} ({2}) is of no volume in the store: destroyed in {3} s unless "
                                 + "a volume claims it (orphan.grace.seconds; a wrong store?)", r.getUuid(), node, r.getName(),
-                                TimeUnit.NANOSECONDS.toSeconds(orphanGraceNanos));
+                                String.valueOf(TimeUnit.NANOSECONDS.toSeconds(orphanGraceNanos)));
                     }
                     if (since == null ? orphanGraceNanos > 0 : now - since < orphanGraceNanos) {
                         continue;
