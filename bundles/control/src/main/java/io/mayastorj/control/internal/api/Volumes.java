@@ -362,8 +362,9 @@ public final class Volumes {
                 v.getSpec().setRequiredBytes(back);
                 return true;
             });
-            if (problem.contains(" is away; ")) {
-                throw MayastorException.unavailable("%s", problem); // passing: a retry later may succeed
+            if (problem.contains(" is away; ") || problem.contains(VolumeOperator.GROW_FAILED_FOR_NOW)) {
+                // passing, or not the size's fault: a retry later may succeed (OUT_OF_RANGE would be taken for infeasible)
+                throw MayastorException.unavailable("%s", problem);
             }
             throw MayastorException.resourceExhausted("%s", problem);
         }

@@ -634,8 +634,11 @@ public final class VolumeOperator {
                     if (why.kind() == ErrorKind.UNAVAILABLE) {
                         // the node is away or busy: not a refusal; the pass is tried again after a backoff
                         growLater = MayastorException.unavailable("%s", why.getMessage());
+                    } else if (why.kind() == ErrorKind.RESOURCE_EXHAUSTED) {
+                        growProblem = "cannot grow to " + bytes + " bytes: " + why.getMessage(); // no room: the CO's infeasible
                     } else {
-                        growProblem = "cannot grow to " + bytes + " bytes: " + why.getMessage();
+                        // another failure (a pool degraded, a replica being rebuilt): not the size's fault, tried again
+                        growProblem = "cannot grow to " + bytes + " bytes" + GROW_FAILED_FOR_NOW + why.getMessage();
                     }
                 }
             }
@@ -1457,6 +1460,9 @@ public final class VolumeOperator {
     public void orphanGrace(Duration grace) {
         orphanGraceNanos = grace.toNanos();
     }
+
+    /** In a grow's reason: it failed for another cause than room, which a later attempt may not meet. */
+    public static final String GROW_FAILED_FOR_NOW = " for now: ";
 
     /** Why a volume deleted while published waits for its unpublish (its event's message). */
     static final String DELETION_BLOCKED = " is published to node ";

@@ -329,6 +329,22 @@ class VolumesTest {
         assertEquals(64L << 20, read("v").getSpec().getRequiredBytes(), "the spec asks for what the volume has");
     }
 
+    /**
+     * Review finding: every failed grow became RESOURCE_EXHAUSTED (the CSI controller's OUT_OF_RANGE),
+     * which the resizer takes for infeasible and stops asking: a replica's pool degraded for a moment
+     * made a PVC's resize fail for good. Only no room is; another failure is UNAVAILABLE, tried again.
+     */
+    @Test
+    void aGrowThatFailsForAnotherCauseThanRoomIsTriedAgainNotInfeasible() {
+        published("v");
+        String reason = "cannot grow to 134217728 bytes" + VolumeOperator.GROW_FAILED_FOR_NOW + "node s2: pool p2 is degraded";
+        store.afterUpdate(() -> statusSize(64L << 20, reason));
+        MayastorException e = assertThrows(MayastorException.class, () -> volumes.grow("v", 128L << 20));
+        assertEquals(ErrorKind.UNAVAILABLE, e.kind(), e.getMessage());
+        assertEquals("cannot grow to 134217728 bytes for now: node s2: pool p2 is degraded", e.getMessage());
+        assertEquals(64L << 20, read("v").getSpec().getRequiredBytes(), "the spec asks for what the volume has");
+    }
+
     /** An earlier, larger request the pools could not hold: its spec and its answer are still there. */
     private void unreachedGrow() {
         published("v");
