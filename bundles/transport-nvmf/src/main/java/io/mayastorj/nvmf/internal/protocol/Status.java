@@ -72,7 +72,10 @@ public final class Status {
             case NO_SPACE -> CAPACITY_EXCEEDED;
             case MEDIA_ERROR -> write ? WRITE_FAULT : UNRECOVERED_READ_ERROR;
             case UNSUPPORTED -> INVALID_OPCODE;
-            case INVALID_LENGTH, BUFFER_TOO_SMALL, MISALIGNED_BUFFER -> INVALID_FIELD;
+            case INVALID_LENGTH -> INVALID_FIELD;
+            // the target's own buffers against its device (a 4 KiB-sector disk under a 512-byte namespace): not the
+            // host's request. As Invalid Field, a nexus took it for the request's fault and tried no other replica
+            case BUFFER_TOO_SMALL, MISALIGNED_BUFFER -> INTERNAL_ERROR;
             case DEVICE_CLOSED -> NAMESPACE_NOT_READY;
             case ABORTED, TIMED_OUT -> ABORT_REQUESTED;
             case UNAVAILABLE -> INTERNAL_PATH_ERROR;
