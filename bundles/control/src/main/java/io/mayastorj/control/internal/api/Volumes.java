@@ -21,6 +21,8 @@ import java.util.function.Predicate;
  */
 public final class Volumes {
 
+    private static final System.Logger LOG = System.getLogger("mayastor.control");
+
     private static final long WAIT_MILLIS = 60_000;
 
     private final ResourceStore store;
@@ -301,9 +303,9 @@ public final class Volumes {
             try {
                 awaitGone(name);
             } catch (MayastorException e) {
-                if (e.kind() != ErrorKind.UNAVAILABLE) {
-                    throw e;
-                }
+                // the unpublish is done whatever the wait says (its call's deadline near, its status odd): the deletion
+                // goes on by itself
+                LOG.log(System.Logger.Level.DEBUG, "volume {0} unpublished; its deletion goes on: {1}", name, e.getMessage());
             }
             return msv;
         }

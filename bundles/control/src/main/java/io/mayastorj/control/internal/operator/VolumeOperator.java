@@ -114,6 +114,8 @@ public final class VolumeOperator {
     /** This control plane acts from now on (it took the lease): silences are counted from here, not from its start. */
     public void startedActing() {
         startedNanos = System.nanoTime();
+        orphanSince.clear(); // another leader acted meanwhile: what it claimed or destroyed is counted anew, with a warning
+        deletionNoted.clear();
     }
 
     public VolumeOperator(ResourceStore store, NodeRegistry registry, NodeClients clients, Duration grace) {
@@ -894,8 +896,9 @@ public final class VolumeOperator {
         if (records == null) {
             return new Switch(null, "the volume waits for it (switch-over needs the nexus records in NATS: nats.url)");
         }
-        if (silent < switchoverGrace.toMillis()) {
-            return graceLeft(name, silent, s -> "the nexus moves to another node in " + s + " s unless it returns");
+        long grace = graceFor(lost);
+        if (silent < grace) {
+            return graceLeft(name, silent, grace, s -> "the nexus moves to another node in " + s + " s unless it returns");
         }
         Optional<NexusRecords.Record> record;
         try {
@@ -962,8 +965,9 @@ public final class VolumeOperator {
                     + target + " once " + lost + " answers (without the nexus records in NATS, nats.url, nothing says which "
                     + "replicas it left behind)");
         }
-        if (silent < switchoverGrace.toMillis()) {
-            return graceLeft(name, silent, s -> "its last nexus, on " + lost + ", cannot be reached: a nexus is made on "
+        long grace = graceFor(lost);
+        if (silent < grace) {
+            return graceLeft(name, silent, grace, s -> "its last nexus, on " + lost + ", cannot be reached: a nexus is made on "
                     + target + " in " + s + " s unless " + lost + " returns");
         }
         Optional<NexusRecords.Record> record;
@@ -992,9 +996,18 @@ public final class VolumeOperator {
                 + target + " (in sync by the record: " + inSync + ")");
     }
 
+    /**
+     * The switch-over grace for a nexus on {@code node}: the configured one, or longer for a node that
+     * beats less often than this control plane expects (silent between its beats, it is not lost).
+     */
+    private long graceFor(String node) {
+        long least = registry.heartbeatMillis(node) + NEXUS_TRUSTS_ITS_LAST_LOOK.toMillis() + 1000;
+        return Math.max(switchoverGrace.toMillis(), least);
+    }
+
     /** The volume waits out the rest of the switch-over grace (looked at again when it ends); {@code why} of the seconds left. */
-    private Switch graceLeft(String name, long silent, java.util.function.LongFunction<String> why) {
-        long left = switchoverGrace.toMillis() - silent;
+    private Switch graceLeft(String name, long silent, long grace, java.util.function.LongFunction<String> why) {
+        long left = grace - silent;
         later.accept(name, Duration.ofMillis(left + 50));
         return new Switch(null, why.apply((left + 999) / 1000));
     }
@@ -1586,6 +1599,7 @@ public final class VolumeOperator {
             store.change(MayastorNode.class, node, n -> n != null && editDeleted(n, names -> names.removeAll(forget)));
         }
         if (volumes.isEmpty()) {
+            orphanSince.clear(); // nothing is counted on such a store's word either
             // a store with no volume at all beside nodes holding volumes' replicas is more likely a new or
             // wrong store (another state directory, namespace or cluster) than every volume deleted while
             // their nodes were away: nothing is destroyed on its word

@@ -100,6 +100,9 @@ public final class NatsRegistry implements AutoCloseable {
         }
     }
 
+    /** The interval of a beat that does not say its own (MOAC's nodes, and ours at their default). */
+    static final long MOAC_HEARTBEAT_SECONDS = 5;
+
     /** One message; a malformed one is logged and dropped. */
     void handle(String text) {
         try {
@@ -109,7 +112,7 @@ public final class NatsRegistry implements AutoCloseable {
             String node = data.path("id").asString("");
             switch (id) {
                 case "v0/register" -> registry.registerOverNats(node, data.path("grpcEndpoint").asString(""),
-                        data.path("heartbeatSeconds").asLong(0));
+                        data.path("heartbeatSeconds").asLong(MOAC_HEARTBEAT_SECONDS)); // MOAC's message: every 5 s
                 case "v0/deregister" -> registry.deregister(node);
                 default -> LOG.log(Level.DEBUG, "ignored registry message {0}", id);
             }

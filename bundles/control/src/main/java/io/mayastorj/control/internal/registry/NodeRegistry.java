@@ -119,7 +119,7 @@ public final class NodeRegistry implements AutoCloseable {
             Entry known = nodes.get(id);
             long now = clock.getAsLong();
             if (known != null && !(known.overNats && !linkDown) && !known.deregistered
-                    && (!known.beaten || now - known.lastBeatNanos > offlineAfterNanos)) {
+                    && (!known.beaten || now - known.lastBeatNanos > Math.max(offlineAfterNanos, known.intervalNanos * missed))) {
                 // not heard here lately (a standby, whose silence marked it offline: its gRPC beats went to the
                 // leader): the record, written by the leader that heard it, is the better word, and its silence
                 // counts from now. Left offline, at a takeover every pool and volume on it was written offline
@@ -175,6 +175,12 @@ public final class NodeRegistry implements AutoCloseable {
 
     public void registerOverNats(String id, String endpoint, long heartbeatSeconds) {
         beat(id, endpoint, null, true, true, heartbeatSeconds);
+    }
+
+    /** The interval a node's beats come at, as far as this control plane knows (its own when the node said none). */
+    public synchronized long heartbeatMillis(String id) {
+        Entry e = nodes.get(id);
+        return TimeUnit.NANOSECONDS.toMillis(e == null ? intervalNanos : intervalOf(e));
     }
 
     /** A node's own interval, when it beats less often than expected here; never shorter than the control plane's. */

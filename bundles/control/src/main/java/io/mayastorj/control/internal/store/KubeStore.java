@@ -228,11 +228,10 @@ public final class KubeStore implements ResourceStore {
         }
         if (seen != null) {
             try {
-                Event repeated = client.v1().events().inNamespace(namespace).withName(seen.name).edit(e -> {
-                    e.setCount(count);
-                    e.setLastTimestamp(now);
-                    return e;
-                });
+                // a merge patch, no read first: the role may patch events (and a GET per repeat would double the calls)
+                Event repeated = client.v1().events().inNamespace(namespace).withName(seen.name).patch(
+                        io.fabric8.kubernetes.client.dsl.base.PatchContext.of(io.fabric8.kubernetes.client.dsl.base.PatchType.JSON_MERGE),
+                        "{\"count\":" + count + ",\"lastTimestamp\":\"" + now + "\"}");
                 if (repeated != null) {
                     return;
                 }

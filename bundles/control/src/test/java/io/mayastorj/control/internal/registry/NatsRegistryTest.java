@@ -149,13 +149,20 @@ class NatsRegistryTest {
                 assertEquals("10.1.1.2:10124", registry.node("n2").orElseThrow().endpoint());
                 // a node's own interval, as its beats say it (a field MOAC's readers ignore)
                 java.util.concurrent.atomic.AtomicLong now = new java.util.concurrent.atomic.AtomicLong();
-                NodeRegistry timed = new NodeRegistry(Duration.ofSeconds(5), 3, now::get, false);
+                NodeRegistry timed = new NodeRegistry(Duration.ofSeconds(1), 3, now::get, false);
                 try (NatsRegistry heard = new NatsRegistry(nats.url(), timed)) {
                     heard.handle("{\"id\":\"v0/register\",\"data\":{\"id\":\"n3\",\"grpcEndpoint\":\"10.1.1.3:10124\","
                             + "\"heartbeatSeconds\":30}}");
-                    now.addAndGet(Duration.ofSeconds(60).toNanos());
+                    // MOAC's message says no interval: its nodes beat every 5 s, and so do ours at their default
+                    heard.handle("{\"id\":\"v0/register\",\"data\":{\"id\":\"n4\",\"grpcEndpoint\":\"10.1.1.4:10124\"}}");
+                    now.addAndGet(Duration.ofSeconds(10).toNanos());
                     timed.expire();
-                    assertTrue(timed.node("n3").orElseThrow().online(), "two of its 30 s beats missed, not twelve of 5 s");
+                    assertTrue(timed.node("n4").orElseThrow().online(), "two of its 5 s beats missed, not ten of 1 s");
+                    assertEquals(5000, timed.heartbeatMillis("n4"));
+                    now.addAndGet(Duration.ofSeconds(50).toNanos());
+                    timed.expire();
+                    assertTrue(timed.node("n3").orElseThrow().online(), "two of its 30 s beats missed, not sixty of 1 s");
+                    assertEquals(30000, timed.heartbeatMillis("n3"), "the switch-over grace waits for it too");
                 } finally {
                     timed.close();
                 }
