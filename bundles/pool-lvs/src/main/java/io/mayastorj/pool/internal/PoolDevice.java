@@ -130,16 +130,26 @@ final class PoolDevice {
         if (zeros == null) {
             throw new IOException("no buffer for zeroing");
         }
+        boolean[] lent = {false}; // to a write given up on: released when the device answers it, not before
         try {
             zeros.bytes().put(0, new byte[ZERO_CHUNK]);
             int chunkBlocks = ZERO_CHUNK / device.blockSize();
             for (long at = 0; at < blocks; at += chunkBlocks) {
                 int n = (int) Math.min(chunkBlocks, blocks - at);
+                long from = lba + at;
                 stopped(stop);
-                checked(BlockingIo.write(device, zeros, 0, lba + at, n, ioTimeout), "zeroing");
+                // counted as write-zeroes are: zeros landing late could wipe what another replica wrote there since
+                Duration patience = zeroStepTimeout.compareTo(ioTimeout) < 0 ? zeroStepTimeout : ioTimeout;
+                checked(counted(answer -> device.write(zeros, 0, from, n, answer, null), patience,
+                        "a zeroing write of " + n + " blocks at " + from, () -> {
+                            lent[0] = true;
+                            return zeros::release;
+                        }), "zeroing");
             }
         } finally {
-            zeros.release();
+            if (!lent[0]) {
+                zeros.release();
+            }
         }
     }
 
@@ -148,25 +158,43 @@ final class PoolDevice {
      * counted in {@link #abandonedZeroes} until the device answers it.
      */
     private IoStatus writeZeroes(long lba, long blocks, Duration timeout) {
+        return counted(done -> device.writeZeroes(lba, blocks, done, null), timeout,
+                "a write-zeroes of " + blocks + " blocks at " + lba, () -> null);
+    }
+
+    /**
+     * One zeroing request, waited for up to {@code timeout}; given up on (a timeout, an interrupt), it is
+     * counted in {@link #abandonedZeroes} until the device answers it, and {@code abandoned} says what
+     * to run then (a buffer's release), or null.
+     */
+    private IoStatus counted(java.util.function.Consumer<io.mayastorj.core.bdev.IoCompletion<Object>> submit, Duration timeout,
+                             String what, java.util.function.Supplier<Runnable> abandoned) {
         java.util.concurrent.CompletableFuture<IoStatus> done = new java.util.concurrent.CompletableFuture<>();
         java.util.concurrent.atomic.AtomicInteger state = new java.util.concurrent.atomic.AtomicInteger(); // 1 answered, 2 abandoned
-        device.writeZeroes(lba, blocks, (IoStatus status, Object ignored) -> {
+        Runnable[] whenAnswered = {null};
+        submit.accept((IoStatus status, Object ignored) -> {
             if (state.getAndSet(1) == 2) {
+                if (whenAnswered[0] != null) {
+                    whenAnswered[0].run();
+                }
                 abandonedZeroes.decrementAndGet();
-                LOG.log(Level.WARNING, "{0}: a write-zeroes given up on was answered now ({1})", device.name(), status);
+                LOG.log(Level.WARNING, "{0}: {1}, given up on, was answered now ({2})", device.name(), what, status);
             }
             done.complete(status);
-        }, null);
+        });
         try {
             return done.get(timeout.toNanos(), java.util.concurrent.TimeUnit.NANOSECONDS);
         } catch (java.util.concurrent.TimeoutException | InterruptedException e) {
             if (e instanceof InterruptedException) {
                 Thread.currentThread().interrupt();
             }
+            whenAnswered[0] = abandoned.get(); // before the state says abandoned: the late answer runs it
             if (state.compareAndSet(0, 2)) {
                 abandonedZeroes.incrementAndGet();
-                LOG.log(Level.ERROR, "{0}: a write-zeroes of {1} blocks at {2} was not answered within {3} s; no zeroing "
-                        + "starts until it is", device.name(), blocks, lba, timeout.toSeconds());
+                LOG.log(Level.ERROR, "{0}: {1} was not answered within {2} s; no zeroing starts until it is", device.name(),
+                        what, String.valueOf(timeout.toSeconds()));
+            } else if (whenAnswered[0] != null) {
+                whenAnswered[0].run(); // answered meanwhile after all
             }
             return e instanceof InterruptedException ? IoStatus.ABORTED : IoStatus.TIMED_OUT;
         } catch (java.util.concurrent.ExecutionException e) {

@@ -472,6 +472,50 @@ class LvStoreTest {
     }
 
     /**
+     * Stop 46's weak item: on a device without write-zeroes the zeroing writes pages of zeros, and
+     * one of those that timed out was not counted: a retried destroy freed the clusters while the late
+     * zeros were still to land (and the buffer they come from went back to the pool). Counted as
+     * write-zeroes are now, its buffer kept until the device answers.
+     */
+    @Test
+    void aTimedOutZeroPageWriteBlocksTheRetryUntilTheDeviceAnswersIt() throws Exception {
+        GatedDevice gated = new GatedDevice(fx.device);
+        gated.failZeroes = IoStatus.UNSUPPORTED; // zero pages instead
+        Duration was = PoolDevice.zeroStepTimeout;
+        PoolDevice.zeroStepTimeout = Duration.ofMillis(300);
+        try {
+            pool = LvStore.create("p0", POOL, gated, MIB, fx.buffers);
+            Replica r1 = pool.createReplica(R1, "thick", 8L * MIB, false, "");
+            pool.createReplica(R2, "thin", 8L * MIB, true, "");
+            int lowest = Integer.MAX_VALUE;
+            for (int i = 0; i < 8; i++) {
+                lowest = Math.min(lowest, r1.physical(i) - 1);
+            }
+            long buffersBefore = fx.buffers.stats().usedBytes();
+            gated.holdWritesAt(pool.layout.clusterOffset(lowest) / 512); // the first zero page of R1's clusters stays unanswered
+            MayastorException first = org.junit.jupiter.api.Assertions.assertThrows(MayastorException.class,
+                    () -> pool.destroyReplica(R1));
+            assertTrue(first.getMessage().contains("zeroing"), first.getMessage());
+            MayastorException again = org.junit.jupiter.api.Assertions.assertThrows(MayastorException.class,
+                    () -> pool.destroyReplica(R1));
+            assertTrue(again.getMessage().contains("still at the device"), again.getMessage());
+            assertTrue(fx.buffers.stats().usedBytes() > buffersBefore, "the zeros' buffer is still lent to the device");
+            gated.releaseWrites(); // the late zeros land now, before the clusters are anyone else's
+            for (int i = 0; i < 100 && pool.replicas().stream().anyMatch(r -> r.uuid().equals(R1)); i++) {
+                try {
+                    pool.destroyReplica(R1);
+                } catch (MayastorException notYet) {
+                    Thread.sleep(50);
+                }
+            }
+            assertEquals(List.of(R2), pool.replicas().stream().map(Replica::uuid).toList());
+        } finally {
+            PoolDevice.zeroStepTimeout = was;
+            gated.releaseWrites();
+        }
+    }
+
+    /**
      * Stop 43's weak item: a destroy zeroed the replica's clusters on the pool thread, so a large
      * thick replica on a disk without a fast write-zeroes held every other replica's thin allocations
      * and flushes for as long as that took. It zeroes on the caller's thread now; the clusters stay

@@ -538,6 +538,8 @@ public final class VolumeOperator {
             } else {
                 LOG.log(Level.WARNING, "volume {0}: node {1} has been away {2} s, longer than the grace period: its "
                         + "replica is replaced", name, rec.getNode(), awayMillis / 1000);
+                store.event(msv, "Warning", "ReplicaReplaced", "volume " + name + ": node " + rec.getNode() + " has been away "
+                        + "longer than the repair grace (" + grace.toSeconds() + " s): its replica is replaced on another node");
             }
         }
 
@@ -599,6 +601,8 @@ public final class VolumeOperator {
                     liveNodes.add(c.node());
                     if (!fresh) {
                         behind.add(made.get(i).getUuid()); // empty, beside replicas that may hold data
+                        store.event(msv, "Normal", "ReplicaCreated", "volume " + name + ": a replica made on " + c.node()
+                                + " (pool " + c.pool() + "), to be rebuilt");
                     }
                 }
             }
