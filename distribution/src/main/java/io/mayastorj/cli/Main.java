@@ -106,6 +106,10 @@ public final class Main {
                 case "demo" -> new Demo(out, err).run(rest);
                 case "bench" -> new Bench(out, err).run(rest);
                 case "version", "--version" -> {
+                    if (argv.size() > 1) {
+                        throw new UsageException("version takes no arguments, not '" + String.join(" ", argv.subList(1, argv.size()))
+                                + "'");
+                    }
                     out.println("mayastor-j " + version());
                     yield 0;
                 }

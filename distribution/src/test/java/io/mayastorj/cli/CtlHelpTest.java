@@ -152,4 +152,15 @@ class CtlHelpTest {
             assertTrue(said.contains("unexpected argument 'b'"), words + ": " + said);
         }
     }
+
+    /** Review finding: 'mayastor version --bogus' printed the version and exited 0. */
+    @Test
+    void versionTakesNoArguments() {
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        int exit = Main.run(List.of("version", "--bogus"), new PrintStream(new ByteArrayOutputStream()),
+                new PrintStream(err, true, StandardCharsets.UTF_8));
+        assertEquals(2, exit, err.toString(StandardCharsets.UTF_8));
+        assertTrue(err.toString(StandardCharsets.UTF_8).contains("version takes no arguments, not '--bogus'"));
+        assertEquals(0, Main.run(List.of("version"), new PrintStream(new ByteArrayOutputStream()), new PrintStream(err)));
+    }
 }
