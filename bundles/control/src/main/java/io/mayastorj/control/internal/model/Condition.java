@@ -82,16 +82,32 @@ public class Condition {
      * is no transition), set from the spec of {@code generation}.
      */
     public static List<Condition> ready(List<Condition> previous, boolean ready, String state, String message, Long generation) {
+        return List.of(of(previous, "Ready", ready, state, message, generation));
+    }
+
+    /**
+     * A volume's conditions: Ready (healthy) and Available (its data can be served: healthy, or
+     * degraded with a copy missing), so that a health check can tell a volume that serves with one
+     * copy short from one that does not serve at all.
+     */
+    public static List<Condition> readyAndAvailable(List<Condition> previous, boolean ready, boolean available, String state,
+                                                    String message, Long generation) {
+        return List.of(of(previous, "Ready", ready, state, message, generation),
+                of(previous, "Available", available, state, message, generation));
+    }
+
+    /** A condition of {@code type}; its transition time kept from {@code previous} while its status stays. */
+    static Condition of(List<Condition> previous, String type, boolean status, String state, String message, Long generation) {
         String reason = state == null || state.isEmpty() ? state : Character.toUpperCase(state.charAt(0)) + state.substring(1);
-        Condition c = new Condition("Ready", ready, reason, message, Instant.now().truncatedTo(ChronoUnit.SECONDS).toString());
+        Condition c = new Condition(type, status, reason, message, Instant.now().truncatedTo(ChronoUnit.SECONDS).toString());
         c.setObservedGeneration(generation);
         if (previous != null) {
             for (Condition p : previous) {
-                if ("Ready".equals(p.getType()) && Objects.equals(p.getStatus(), c.getStatus())) {
+                if (type.equals(p.getType()) && Objects.equals(p.getStatus(), c.getStatus())) {
                     c.setLastTransitionTime(p.getLastTransitionTime());
                 }
             }
         }
-        return List.of(c);
+        return c;
     }
 }

@@ -1679,9 +1679,10 @@ public final class VolumeOperator {
         s.setTargetNodes(nexus == null || MayastorVolume.NEXUS_UNKNOWN.equals(nexus.getState()) ? null : List.of(nexus.getNode()));
         s.setReplicas(replicas.isEmpty() ? null : replicas);
         MayastorVolume.Status old = msv.getStatus();
-        s.setConditions(notReady != null ? Condition.ready(old == null ? null : old.getConditions(), false, notReady, reason,
-                s.getObservedGeneration()) : Condition.ready(old == null ? null : old.getConditions(), MayastorVolume.HEALTHY.equals(state),
-                state, reason, s.getObservedGeneration()));
+        boolean available = MayastorVolume.HEALTHY.equals(state) || MayastorVolume.DEGRADED.equals(state);
+        s.setConditions(notReady != null ? Condition.readyAndAvailable(old == null ? null : old.getConditions(), false, available,
+                notReady, reason, s.getObservedGeneration()) : Condition.readyAndAvailable(old == null ? null : old.getConditions(),
+                MayastorVolume.HEALTHY.equals(state), available, state, reason, s.getObservedGeneration()));
         if (Statuses.same(old, s)) {
             return;
         }

@@ -30,4 +30,15 @@ class ConditionTest {
         List<Condition> before = List.of(new Condition("Ready", false, "Pending", "node n1 is not registered", LONG_AGO));
         assertNotEquals(LONG_AGO, Condition.ready(before, true, "online", null, 3L).get(0).getLastTransitionTime());
     }
+
+    /** Review finding: a degraded volume, still serving, showed only Ready False: a health check took it for down. */
+    @Test
+    void aDegradedVolumeIsAvailableThoughNotReady() {
+        List<Condition> degraded = Condition.readyAndAvailable(null, false, true, "degraded", "replica r3 faulted", 4L);
+        assertEquals(List.of("Ready False Degraded", "Available True Degraded"), degraded.stream()
+                .map(c -> c.getType() + " " + c.getStatus() + " " + c.getReason()).toList());
+        List<Condition> offline = Condition.readyAndAvailable(degraded, false, false, "offline", "no replica", 5L);
+        assertEquals(degraded.get(0).getLastTransitionTime(), offline.get(0).getLastTransitionTime(), "Ready stayed False");
+        assertEquals("False", offline.get(1).getStatus());
+    }
 }
