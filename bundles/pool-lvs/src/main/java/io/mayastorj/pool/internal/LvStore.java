@@ -652,7 +652,7 @@ public final class LvStore {
                 LOG.log(Level.ERROR, "pool {0}: a replica's destroy is still zeroing; the export goes on", name);
             }
             if (deviceIo.abandonedZeroes() > 0) {
-                LOG.log(Level.ERROR, "pool {0}: {1} write-zeroes given up on are still at the device; the export goes on",
+                LOG.log(Level.ERROR, "pool {0}: {1} zeroing requests given up on are still at the device; the export goes on",
                         name, deviceIo.abandonedZeroes());
             }
         }

@@ -538,8 +538,6 @@ public final class VolumeOperator {
             } else {
                 LOG.log(Level.WARNING, "volume {0}: node {1} has been away {2} s, longer than the grace period: its "
                         + "replica is replaced", name, rec.getNode(), awayMillis / 1000);
-                store.event(msv, "Warning", "ReplicaReplaced", "volume " + name + ": node " + rec.getNode() + " has been away "
-                        + "longer than the repair grace (" + grace.toSeconds() + " s): its replica is replaced on another node");
             }
         }
 
@@ -549,6 +547,7 @@ public final class VolumeOperator {
         if (have < wanted) {
             // one placement at a time: two volumes placed from the same view would both count on
             // the same free space, and the one that loses on some node would be left short
+            List<String> madeEvents = new ArrayList<>(); // recorded once out of the lock: an event is an API call
             synchronized (placing) {
                 world = fresher(world);
                 Set<String> excluded = new TreeSet<>(liveNodes);
@@ -601,10 +600,13 @@ public final class VolumeOperator {
                     liveNodes.add(c.node());
                     if (!fresh) {
                         behind.add(made.get(i).getUuid()); // empty, beside replicas that may hold data
-                        store.event(msv, "Normal", "ReplicaCreated", "volume " + name + ": a replica made on " + c.node()
-                                + " (pool " + c.pool() + "), to be rebuilt");
+                        madeEvents.add("volume " + name + ": a replica made on " + c.node() + " (pool " + c.pool() + "), to be "
+                                + "rebuilt");
                     }
                 }
+            }
+            for (String made : madeEvents) {
+                store.event(msv, "Normal", "ReplicaCreated", made);
             }
         } else if (live.size() > wanted && marksCurrent
                 && (spec.getTargetNode() == null || world.nexus(spec.getTargetNode(), uuid).isPresent())) {
@@ -640,9 +642,12 @@ public final class VolumeOperator {
                     if (why.kind() == ErrorKind.UNAVAILABLE) {
                         // the node is away or busy: not a refusal; the pass is tried again after a backoff
                         growLater = MayastorException.unavailable("%s", why.getMessage());
-                    } else if (why.kind() == ErrorKind.RESOURCE_EXHAUSTED) {
-                        growProblem = "cannot grow to " + bytes + " bytes: " + why.getMessage(); // no room: the CO's infeasible
-                    } else {
+                    } else if (why.kind() == ErrorKind.RESOURCE_EXHAUSTED || why.kind() == ErrorKind.INVALID_ARGUMENT
+                            || why.kind() == ErrorKind.OUT_OF_RANGE || why.kind() == ErrorKind.UNIMPLEMENTED) {
+                        // no room, or a size the pool cannot map (beyond what its map holds, not a whole number of
+                        // clusters): no retry makes it, the CO's infeasible. It decides over another replica's passing trouble
+                        growProblem = "cannot grow to " + bytes + " bytes: " + why.getMessage();
+                    } else if (growProblem == null) {
                         // another failure (a pool degraded, a replica being rebuilt): not the size's fault, tried again
                         growProblem = "cannot grow to " + bytes + " bytes" + GROW_FAILED_FOR_NOW + why.getMessage();
                     }

@@ -345,6 +345,16 @@ class VolumesTest {
         assertEquals(64L << 20, read("v").getSpec().getRequiredBytes(), "the spec asks for what the volume has");
     }
 
+    /** Review finding (of the above): a size the pool cannot map stays final, as no room is. */
+    @Test
+    void aGrowTheNodeRefusesForItsSizeIsNotTriedAgain() {
+        published("v");
+        store.afterUpdate(() -> statusSize(64L << 20, "cannot grow to 134217728 bytes: node s2: replica size 3 TiB is beyond "
+                + "what this pool maps"));
+        MayastorException e = assertThrows(MayastorException.class, () -> volumes.grow("v", 128L << 20));
+        assertEquals(ErrorKind.RESOURCE_EXHAUSTED, e.kind(), "the CSI controller's OUT_OF_RANGE: " + e.getMessage());
+    }
+
     /** An earlier, larger request the pools could not hold: its spec and its answer are still there. */
     private void unreachedGrow() {
         published("v");
