@@ -251,6 +251,34 @@ class NexusTest {
     }
 
     /**
+     * Children a and b of a nexus "vol"; a write of 2 over 1 acknowledged by both and not flushed,
+     * which a then lost (its node restarted, its cache gone): a holds 1 there, b holds 2.
+     */
+    private FaultyDevice[] aLostAnAcknowledgedWrite() throws Exception {
+        FaultyDevice a = child("a");
+        FaultyDevice b = child("b");
+        manager().create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
+        assertEquals(IoStatus.SUCCESS, write(nexus(), 0, 8, 1));
+        assertEquals(IoStatus.SUCCESS, BlockingIo.flush(nexus(), T));
+        assertEquals(IoStatus.SUCCESS, write(nexus(), 0, 8, 2));
+        assertEquals(IoStatus.SUCCESS, write(a, 0, 8, 1));
+        return new FaultyDevice[] {a, b};
+    }
+
+    /** a's device reconnects (as a remote replica's does by itself); b, which stayed, is returned. */
+    private static FaultyDevice reconnected(FaultyDevice[] ab) {
+        ab[0].reattached++;
+        return ab[1];
+    }
+
+    /** a, which reconnected, is faulted; b, which stayed, serves the acknowledged write. */
+    private void theOneThatReconnectedIsFaultedAndTheWriteIsServed() throws Exception {
+        await(() -> view("bdev:///a").state().equals("faulted"), "a, which reconnected, faulted");
+        assertEquals("online", view("bdev:///b").state(), view("bdev:///b").cause());
+        assertEquals(2, ByteBuffer.wrap(read(nexus(), 0, 8)).getLong(8), "the acknowledged write");
+    }
+
+    /**
      * Review finding: a read that failed on the child that stayed attached (a media error, a short
      * link drop) was tried on the one that had reconnected, whose answer is refused; the first was
      * then faulted as "not the last in sync", which left the reconnected child alone, trusted again,
@@ -258,14 +286,7 @@ class NexusTest {
      */
     @Test
     void aReadErrorOnTheChildThatStayedDoesNotLeaveTheReconnectedOneAlone() throws Exception {
-        FaultyDevice a = child("a");
-        FaultyDevice b = child("b");
-        manager().create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
-        assertEquals(IoStatus.SUCCESS, write(nexus(), 0, 8, 1));
-        assertEquals(IoStatus.SUCCESS, BlockingIo.flush(nexus(), T));
-        assertEquals(IoStatus.SUCCESS, write(nexus(), 0, 8, 2)); // acknowledged by both, not flushed
-        assertEquals(IoStatus.SUCCESS, write(a, 0, 8, 1)); // a's node restarted without it; a reconnected
-        a.reattached++;
+        FaultyDevice b = reconnected(aLostAnAcknowledgedWrite());
         b.failReads = IoStatus.MEDIA_ERROR;
         ((Nexus) nexus()).readCursor = 1; // b is tried first
         DmaBuffer buffer = buffers.allocate(4096);
@@ -274,29 +295,18 @@ class NexusTest {
         } finally {
             buffer.release();
         }
-        await(() -> view("bdev:///a").state().equals("faulted"), "a, which reconnected, faulted");
-        assertEquals("online", view("bdev:///b").state(), view("bdev:///b").cause());
         b.failReads = null;
-        assertEquals(2, ByteBuffer.wrap(read(nexus(), 0, 8)).getLong(8), "the acknowledged write");
+        theOneThatReconnectedIsFaultedAndTheWriteIsServed();
     }
 
     /** The same on the write path: both fail it alike, and the one that stayed attached is kept. */
     @Test
     void aWriteBothFailKeepsTheChildThatStayedNotTheOneThatReconnected() throws Exception {
-        FaultyDevice a = child("a");
-        FaultyDevice b = child("b");
-        manager().create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
-        assertEquals(IoStatus.SUCCESS, write(nexus(), 0, 8, 1));
-        assertEquals(IoStatus.SUCCESS, BlockingIo.flush(nexus(), T));
-        assertEquals(IoStatus.SUCCESS, write(nexus(), 0, 8, 2));
-        assertEquals(IoStatus.SUCCESS, write(a, 0, 8, 1)); // a lost it and reconnected
-        a.reattached++;
+        FaultyDevice b = reconnected(aLostAnAcknowledgedWrite());
         b.failWrites = IoStatus.UNAVAILABLE; // a short drop of b's link: a tie with a's refused answer
         assertEquals(IoStatus.UNAVAILABLE, write(nexus(), 64, 8, 3));
-        await(() -> view("bdev:///a").state().equals("faulted"), "a faulted");
-        assertEquals("online", view("bdev:///b").state(), view("bdev:///b").cause());
         b.failWrites = null;
-        assertEquals(2, ByteBuffer.wrap(read(nexus(), 0, 8)).getLong(8), "the acknowledged write");
+        theOneThatReconnectedIsFaultedAndTheWriteIsServed();
     }
 
     /**
@@ -307,13 +317,7 @@ class NexusTest {
      */
     @Test
     void aChildWhoseFlushFailsAtShutdownIsRecordedOutOfSyncWhenAnotherFlushed() throws Exception {
-        FaultyDevice a = child("a");
-        child("b");
-        manager().create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
-        assertEquals(IoStatus.SUCCESS, write(nexus(), 0, 8, 1));
-        assertEquals(IoStatus.SUCCESS, BlockingIo.flush(nexus(), T));
-        assertEquals(IoStatus.SUCCESS, write(nexus(), 0, 8, 2)); // acknowledged by both, not flushed
-        assertEquals(IoStatus.SUCCESS, write(a, 0, 8, 1)); // a's node lost it
+        FaultyDevice a = aLostAnAcknowledgedWrite()[0];
         a.failWrites = IoStatus.UNAVAILABLE; // and its flush fails
         manager.destroy("vol");
         NexusRecord record = store.load(ID).orElseThrow().record();
