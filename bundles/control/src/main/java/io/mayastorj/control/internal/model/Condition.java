@@ -96,10 +96,24 @@ public class Condition {
                 of(previous, "Available", available, state, message, generation));
     }
 
+    /**
+     * The Ready condition of a resource whose state cannot be seen now (its node cannot be reached):
+     * Unknown, as Kubernetes says of a node whose kubelet stopped posting, not False.
+     */
+    public static List<Condition> readyUnknown(List<Condition> previous, String state, String message, Long generation) {
+        return List.of(of(previous, "Ready", "Unknown", state, message, generation));
+    }
+
     /** A condition of {@code type}; its transition time kept from {@code previous} while its status stays. */
     static Condition of(List<Condition> previous, String type, boolean status, String state, String message, Long generation) {
+        return of(previous, type, status ? "True" : "False", state, message, generation);
+    }
+
+    private static Condition of(List<Condition> previous, String type, String status, String state, String message,
+                                Long generation) {
         String reason = state == null || state.isEmpty() ? state : Character.toUpperCase(state.charAt(0)) + state.substring(1);
-        Condition c = new Condition(type, status, reason, message, Instant.now().truncatedTo(ChronoUnit.SECONDS).toString());
+        Condition c = new Condition(type, false, reason, message, Instant.now().truncatedTo(ChronoUnit.SECONDS).toString());
+        c.setStatus(status);
         c.setObservedGeneration(generation);
         if (previous != null) {
             for (Condition p : previous) {

@@ -338,7 +338,9 @@ public final class PoolOperator {
         }
         MayastorPool.Status old = msp.getStatus();
         s.setObservedGeneration(msp.getMetadata().getGeneration()); // the spec this pass worked from
-        s.setConditions(Condition.ready(old == null ? null : old.getConditions(), MayastorPool.ONLINE.equals(state), state, reason,
+        s.setConditions(MayastorPool.OFFLINE.equals(state) // its node cannot be reached: what the pool is now is not known
+                ? Condition.readyUnknown(old == null ? null : old.getConditions(), state, reason, s.getObservedGeneration())
+                : Condition.ready(old == null ? null : old.getConditions(), MayastorPool.ONLINE.equals(state), state, reason,
                 s.getObservedGeneration()));
         if (Statuses.same(old, s)) {
             return;

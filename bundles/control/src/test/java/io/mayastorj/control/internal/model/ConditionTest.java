@@ -41,4 +41,14 @@ class ConditionTest {
         assertEquals(degraded.get(0).getLastTransitionTime(), offline.get(0).getLastTransitionTime(), "Ready stayed False");
         assertEquals("False", offline.get(1).getStatus());
     }
+
+    /** Review finding: a pool whose node cannot be reached said Ready False; Kubernetes says Unknown then. */
+    @Test
+    void aStateThatCannotBeSeenIsUnknown() {
+        Condition c = Condition.readyUnknown(List.of(new Condition("Ready", true, "Online", null, LONG_AGO)), "offline",
+                "node n1 is offline", 2L).get(0);
+        assertEquals("Unknown", c.getStatus());
+        assertEquals("Offline", c.getReason());
+        assertNotEquals(LONG_AGO, c.getLastTransitionTime(), "a transition from True");
+    }
 }
