@@ -318,8 +318,9 @@ public final class Volumes {
     /**
      * Grows the volume to {@code bytes}: its replicas, then its nexus when it is published; returns
      * once the status says so, also when an earlier call asked for it and ran out of time (the
-     * resizer calls again). RESOURCE_EXHAUSTED when a replica's pool has not the room (the spec is
-     * put back: a volume is never left asking for what it cannot have).
+     * resizer calls again). RESOURCE_EXHAUSTED when a replica's pool has not the room or refuses the
+     * size, UNAVAILABLE when a replica failed for another cause (the spec is put back either way: a
+     * volume is never left asking for what it cannot have).
      */
     public MayastorVolume grow(String name, long bytes) {
         long[] before = {0};

@@ -645,7 +645,7 @@ public final class VolumeOperator {
                     } else if (why.kind() == ErrorKind.RESOURCE_EXHAUSTED || why.kind() == ErrorKind.INVALID_ARGUMENT
                             || why.kind() == ErrorKind.OUT_OF_RANGE || why.kind() == ErrorKind.UNIMPLEMENTED) {
                         // no room, or a size the pool cannot map (beyond what its map holds, not a whole number of
-                        // clusters): no retry makes it, the CO's infeasible. It decides over another replica's passing trouble
+                        // blocks): no retry makes it, the CO's infeasible. It decides over another replica's passing trouble
                         growProblem = "cannot grow to " + bytes + " bytes: " + why.getMessage();
                     } else if (growProblem == null) {
                         // another failure (a pool degraded, a replica being rebuilt): not the size's fault, tried again
