@@ -634,14 +634,7 @@ class NexusTest {
      */
     @Test
     void aLookHeldPastTheTrustWindowDoesNotRenewIt() throws Exception {
-        HeldLooks looks = new HeldLooks(new FileNexusStore(dir.resolve("nexus")));
-        store = looks;
-        manager = new NexusManager(registry, buffers, shares, looks, NexusSettings.DEFAULT);
-        child("a");
-        child("b");
-        manager.create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
-        looks.holding = true;
-        assertTrue(looks.looking.await(5, TimeUnit.SECONDS), "the nexus looks at its record every second");
+        HeldLooks looks = overALookHeld(child("a"), child("b"));
         NexusStore.Stored mine = looks.inner.load(ID).orElseThrow();
         NexusRecord r = mine.record();
         looks.inner.save(new NexusRecord(r.uuid(), r.name(), r.sizeBytes(), false, r.incarnation() + 1, r.children()),
@@ -668,14 +661,9 @@ class NexusTest {
      */
     @Test
     void aDestroyFailsTheIoThatWaitedForALookAtTheRecord() throws Exception {
-        HeldLooks looks = new HeldLooks(new FileNexusStore(dir.resolve("nexus")));
-        store = looks;
-        manager = new NexusManager(registry, buffers, shares, looks, NexusSettings.DEFAULT);
         FaultyDevice a = child("a");
         FaultyDevice b = child("b");
-        manager.create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
-        looks.holding = true;
-        assertTrue(looks.looking.await(5, TimeUnit.SECONDS), "the nexus looks at its record every second");
+        HeldLooks looks = overALookHeld(a, b);
         Thread.sleep(TimeUnit.NANOSECONDS.toMillis(Nexus.OWNERSHIP_STALE_NANOS) + 500);
         long before = a.writes.get() + b.writes.get();
         DmaBuffer buf = buffers.allocate(4096);
@@ -688,6 +676,17 @@ class NexusTest {
         looks.release.countDown();
         destroyed.get(30, TimeUnit.SECONDS);
         buf.release();
+    }
+
+    /** Nexus "vol" over {@code a} and {@code b}, its records behind {@link HeldLooks}; returns once a look is held. */
+    private HeldLooks overALookHeld(FaultyDevice a, FaultyDevice b) throws Exception {
+        HeldLooks looks = new HeldLooks(new FileNexusStore(dir.resolve("nexus")));
+        store = looks;
+        manager = new NexusManager(registry, buffers, shares, looks, NexusSettings.DEFAULT);
+        manager.create("vol", ID, 0, List.of("bdev:///" + a.name(), "bdev:///" + b.name()));
+        looks.holding = true;
+        assertTrue(looks.looking.await(5, TimeUnit.SECONDS), "the nexus looks at its record every second");
+        return looks;
     }
 
     /** Nexus "vol" over RAM children a and b, its records in a file store behind a {@link GatedStore}. */

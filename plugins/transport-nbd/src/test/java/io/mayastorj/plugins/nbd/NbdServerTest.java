@@ -336,12 +336,7 @@ class NbdServerTest {
     @Test
     void aWriteCutShortGivesItsBufferBack() throws Exception {
         try (NbdClient c = goTo("disk0", false)) {
-            c.out.writeInt(Nbd.REQUEST_MAGIC);
-            c.out.writeShort(0);
-            c.out.writeShort(Nbd.CMD_WRITE);
-            c.out.writeLong(1);
-            c.out.writeLong(0);
-            c.out.writeInt(1 << 20);
+            writeOfOneMib(c);
             c.out.write(new byte[100]); // of 1 MiB
             c.out.flush();
         }
@@ -407,6 +402,16 @@ class NbdServerTest {
         }
     }
 
+    /** The header of a 1 MiB write at offset 0 (handle 1), its data left to the caller. */
+    private static void writeOfOneMib(NbdClient c) throws java.io.IOException {
+        c.out.writeInt(Nbd.REQUEST_MAGIC);
+        c.out.writeShort(0);
+        c.out.writeShort(Nbd.CMD_WRITE);
+        c.out.writeLong(1);
+        c.out.writeLong(0);
+        c.out.writeInt(1 << 20);
+    }
+
     /** A client in transmission on {@code export} that has sent the header of a 1 MiB write, and none of its data. */
     private static NbdClient writeHeaderTo(NbdTransport t, String export) throws java.io.IOException {
         NbdClient c = new NbdClient(t.address().getPort());
@@ -416,12 +421,7 @@ class NbdServerTest {
         while (c.reply().type() != Nbd.REP_ACK) {
             // the export's information
         }
-        c.out.writeInt(Nbd.REQUEST_MAGIC);
-        c.out.writeShort(0);
-        c.out.writeShort(Nbd.CMD_WRITE);
-        c.out.writeLong(1);
-        c.out.writeLong(0);
-        c.out.writeInt(1 << 20);
+        writeOfOneMib(c);
         c.out.flush();
         return c;
     }

@@ -143,24 +143,22 @@ class HostileInputTest {
 
     /** {@code n} WRITE(10)s of 1 MiB each (over the 8 MiB disk), tags from {@code firstItt}, sent without their data. */
     private static void sendWrites(RawInitiator c, int n, int firstItt) throws java.io.IOException {
-        for (int i = 0; i < n; i++) {
-            ByteBuffer cmd = RawInitiator.bhs(Bhs.SCSI_COMMAND, Bhs.WRITE | Bhs.FINAL);
-            cmd.putInt(Bhs.ITT, firstItt + i);
-            cmd.putInt(Bhs.CMD_SN, c.cmdSn++);
-            cmd.putInt(Bhs.EXPECTED_LENGTH, 1 << 20);
-            cmd.put(Bhs.CDB, (byte) 0x2A).putInt(Bhs.CDB + 2, (i % 8) * 2048).putShort(Bhs.CDB + 7, (short) 2048);
-            c.send(cmd, null);
-        }
+        sendCommands(c, n, firstItt, Bhs.WRITE, (byte) 0x2A);
     }
 
     /** {@code n} READ(10)s of 1 MiB each (over the 8 MiB disk, again and again), tags from {@code firstItt}, sent without waiting. */
     private static void sendReads(RawInitiator c, int n, int firstItt) throws java.io.IOException {
+        sendCommands(c, n, firstItt, Bhs.READ, (byte) 0x28);
+    }
+
+    /** {@code n} 1 MiB commands of {@code opcode} (a 10-byte CDB) in {@code direction}, over the disk's 8 MiB in turn. */
+    private static void sendCommands(RawInitiator c, int n, int firstItt, int direction, byte opcode) throws java.io.IOException {
         for (int i = 0; i < n; i++) {
-            ByteBuffer cmd = RawInitiator.bhs(Bhs.SCSI_COMMAND, Bhs.READ | Bhs.FINAL);
+            ByteBuffer cmd = RawInitiator.bhs(Bhs.SCSI_COMMAND, direction | Bhs.FINAL);
             cmd.putInt(Bhs.ITT, firstItt + i);
             cmd.putInt(Bhs.CMD_SN, c.cmdSn++);
             cmd.putInt(Bhs.EXPECTED_LENGTH, 1 << 20);
-            cmd.put(Bhs.CDB, (byte) 0x28).putInt(Bhs.CDB + 2, (i % 8) * 2048).putShort(Bhs.CDB + 7, (short) 2048);
+            cmd.put(Bhs.CDB, opcode).putInt(Bhs.CDB + 2, (i % 8) * 2048).putShort(Bhs.CDB + 7, (short) 2048);
             c.send(cmd, null);
         }
     }
