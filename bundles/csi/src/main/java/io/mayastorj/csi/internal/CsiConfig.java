@@ -16,9 +16,6 @@ public @interface CsiConfig {
     @AttributeDefinition(name = "node", description = "Serve the Node service: attach, format and mount volumes here")
     boolean node() default false;
 
-    @AttributeDefinition(name = "node.host.nqn", description = "The NVMe host NQN this node connects with; empty: Mayastor's, from the node id")
-    String node_host_nqn() default "";
-
     @AttributeDefinition(name = "node.device.timeout.seconds", description = "How long a connected volume's device may take to appear")
     int node_device_timeout_seconds() default 60;
 

@@ -198,7 +198,7 @@ public final class Nexus extends BlockDeviceBase {
 
     private boolean staleSince(long now) {
         return now - ownershipSeenNanos > OWNERSHIP_STALE_NANOS
-                && (!storeUnreachable || pauses.pausedWithin(now, OWNERSHIP_STALE_NANOS));
+                && (!storeUnreachable || pauses.pausedSince(ownershipSeenNanos, now));
     }
 
     /**
@@ -1529,7 +1529,7 @@ public final class Nexus extends BlockDeviceBase {
                     r.etaSeconds(), r.startMillis, r.error());
             list.add(new NexusView.ChildView(c.uri, c.state.name().toLowerCase(), c.reason.name(), c.cause, c.sinceMillis, rv));
         }
-        return new NexusView(name(), uuid(), sizeBytes(), state(), deviceUri, list, access);
+        return new NexusView(name(), uuid(), sizeBytes(), state(), deviceUri, list, access, incarnation);
     }
 
     long persistedGeneration() {

@@ -154,6 +154,18 @@ public final class NexusManager {
      * {@code sizeBytes} 0 means the smallest child's size.
      */
     public NexusView create(String name, UUID uuid, long sizeBytes, List<String> childUris) {
+        return create(name, uuid, sizeBytes, childUris, 0);
+    }
+
+    /**
+     * The same, by a caller that has seen this volume's nexus take {@code knownIncarnation} (0: none).
+     * A record below it, or none, is one the store lost (a NATS server that came back empty), or one
+     * a nexus since superseded wrote again: its word on which children are in sync is not taken, nor
+     * is "no record" taken for a new volume. The nexus starts as after a crash with nothing recorded —
+     * the first child serves, the others are rebuilt from it in full — and waits the lease, under an
+     * incarnation above every one seen, so that a superseded nexus still running is fenced.
+     */
+    public NexusView create(String name, UUID uuid, long sizeBytes, List<String> childUris, int knownIncarnation) {
         if (name == null || name.isBlank() || name.contains("/") || name.contains(" ")) {
             throw MayastorException.invalidArgument("a nexus needs a name without spaces or slashes, not '%s'", name);
         }
@@ -192,13 +204,13 @@ public final class NexusManager {
                     v.sizeBytes(), have);
         }
         try {
-            return createReserved(name, uuid, sizeBytes, childUris);
+            return createReserved(name, uuid, sizeBytes, childUris, knownIncarnation);
         } finally {
             onControl(() -> creating.remove(uuid));
         }
     }
 
-    private NexusView createReserved(String name, UUID uuid, long sizeBytes, List<String> childUris) {
+    private NexusView createReserved(String name, UUID uuid, long sizeBytes, List<String> childUris, int knownIncarnation) {
         if (registry.lookup(name).isPresent()) {
             throw MayastorException.alreadyExists("a bdev named %s exists already", name);
         }
@@ -209,7 +221,22 @@ public final class NexusManager {
             throw MayastorException.unavailable("nexus %s: cannot read its record: %s", name, e.getMessage());
         }
         Optional<NexusRecord> record = stored.map(NexusStore.Stored::record);
-        List<Child.State> states = initialStates(name, childUris, record);
+        boolean lost = knownIncarnation > 0 && record.map(r -> r.incarnation() < knownIncarnation).orElse(true);
+        List<Child.State> states;
+        if (lost) {
+            LOG.log(Level.WARNING, "nexus {0}: {1}, but incarnation {2} of it was seen: the record was lost (or written "
+                    + "again by a superseded nexus); {3} serves and the others are rebuilt from it in full", name,
+                    record.map(r -> "its record is incarnation " + r.incarnation()).orElse("no record of it in " + store.describe()),
+                    knownIncarnation, childUris.get(0));
+            states = new ArrayList<>();
+            for (int i = 0; i < childUris.size(); i++) {
+                states.add(i == 0 ? Child.State.ONLINE : Child.State.REBUILDING);
+            }
+        } else {
+            states = initialStates(name, childUris, record);
+        }
+        int incarnation = Math.max(record.map(NexusRecord::incarnation).orElse(0), knownIncarnation) + 1;
+        boolean takesOver = lost || record.isPresent() && !record.get().cleanShutdown();
         List<Child> opened = new ArrayList<>();
         Devices devices = new Devices(name);
         Nexus made;
@@ -242,8 +269,7 @@ public final class NexusManager {
             Nexus nexus = new Nexus(name, uuid, blockSize, size / blockSize, settings, control, background,
                     rotated(rebuildHomes, nextHome.getAndIncrement()), store, devices, buffers, pauses);
             onControl(() -> {
-                nexus.start(opened, stored.map(NexusStore.Stored::revision).orElse(0L),
-                        record.map(NexusRecord::incarnation).orElse(0) + 1, record.isPresent() && !record.get().cleanShutdown());
+                nexus.start(opened, stored.map(NexusStore.Stored::revision).orElse(0L), incarnation, takesOver);
                 nexuses.put(uuid, nexus);
                 return null;
             });

@@ -5,7 +5,7 @@ import java.util.UUID;
 
 /** A nexus as the API, the CLI and the shell show it; taken on the control thread, so consistent. */
 public record NexusView(String name, UUID uuid, long sizeBytes, String state, String deviceUri, List<ChildView> children,
-                        io.mayastorj.core.bdev.AccessState access) {
+                        io.mayastorj.core.bdev.AccessState access, int incarnation) {
 
     public record ChildView(String uri, String state, String reason, String cause, long sinceMillis, RebuildView rebuild) {
     }

@@ -8,7 +8,8 @@ import java.util.concurrent.locks.LockSupport;
  * that wakes every 100 ms and notes when it found a gap of more than a second. A nexus that cannot
  * read its record goes on serving — but not right after such a pause, when another nexus may have
  * taken the volume over meanwhile: a look that fails then (one issued before the pause, timed out
- * during it) proves nothing, and the I/O waits for a look that succeeds.
+ * during it, or any later one while the store stays out of reach) proves nothing, and the I/O
+ * waits for a look that succeeds.
  */
 final class PauseClock implements AutoCloseable {
 
@@ -38,12 +39,13 @@ final class PauseClock implements AutoCloseable {
     }
 
     /**
-     * The process stood still within {@code windowNanos} of {@code now}, or may be standing still
-     * as far as this clock knows: it has not ticked for more than a second (it has not run since a
-     * thaw yet).
+     * The process stood still after {@code since} (a pause that ended after it), or may be standing
+     * still as far as this clock knows: it has not ticked for more than a second (it has not run
+     * since a thaw yet). Not "within the last few seconds": a nexus that stood still and cannot
+     * read its record after the thaw knows no more ten seconds later than at once.
      */
-    boolean pausedWithin(long now, long windowNanos) {
-        return now - lastTick > PAUSE_NANOS || now - lastPauseEnd < windowNanos;
+    boolean pausedSince(long since, long now) {
+        return now - lastTick > PAUSE_NANOS || lastPauseEnd - since > 0;
     }
 
     /** Tests: as if the clock found a pause just now. */

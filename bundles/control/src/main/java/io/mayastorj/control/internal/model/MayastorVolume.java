@@ -301,6 +301,11 @@ public class MayastorVolume extends CustomResource<MayastorVolume.Spec, Mayastor
         private Long size;
         private List<String> targetNodes;
         private Nexus nexus;
+        /**
+         * The highest incarnation this volume's nexus was seen to take: a nexus record below it, or
+         * none, was lost by NATS (or written again by a nexus since superseded), and is not taken.
+         */
+        private Integer nexusIncarnation;
         private List<Replica> replicas;
         private List<Condition> conditions;
 
@@ -346,6 +351,14 @@ public class MayastorVolume extends CustomResource<MayastorVolume.Spec, Mayastor
 
         public Nexus getNexus() {
             return nexus;
+        }
+
+        public Integer getNexusIncarnation() {
+            return nexusIncarnation;
+        }
+
+        public void setNexusIncarnation(Integer nexusIncarnation) {
+            this.nexusIncarnation = nexusIncarnation;
         }
 
         public void setNexus(Nexus nexus) {

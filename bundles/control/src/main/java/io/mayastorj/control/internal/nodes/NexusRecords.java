@@ -23,8 +23,11 @@ public final class NexusRecords {
 
     public static final String BUCKET = "mayastor-nexus";
 
-    /** A volume's record: the replica UUIDs in sync, and whether the nexus was shut down cleanly. */
-    public record Record(Set<String> inSync, boolean cleanShutdown, long revision) {
+    /**
+     * A volume's record: the replica UUIDs in sync, whether the nexus was shut down cleanly, and the
+     * incarnation of the nexus that wrote it.
+     */
+    public record Record(Set<String> inSync, boolean cleanShutdown, long revision, int incarnation) {
     }
 
     private final java.util.function.Supplier<Connection> connection;
@@ -124,7 +127,13 @@ public final class NexusRecords {
         } catch (NumberFormatException e) {
             throw new IOException("a damaged nexus record: " + e.getMessage(), e);
         }
-        return new Record(inSync, Boolean.parseBoolean(p.getProperty("clean_shutdown")), revision);
+        int incarnation;
+        try {
+            incarnation = Integer.parseInt(p.getProperty("incarnation", "0"));
+        } catch (NumberFormatException e) {
+            throw new IOException("a damaged nexus record: " + e.getMessage(), e);
+        }
+        return new Record(inSync, Boolean.parseBoolean(p.getProperty("clean_shutdown")), revision, incarnation);
     }
 
     /**

@@ -105,6 +105,8 @@ public final class VolumeOperator {
     private volatile long startedNanos = System.nanoTime();
     /** "volume/replica uuid" of recorded replicas a reachable node lists no more, since when (System.nanoTime). */
     private final Map<String, Long> missingSince = new java.util.concurrent.ConcurrentHashMap<>();
+    /** By volume uid: the highest incarnation its nexus was seen to take, for the status (see {@link #knownIncarnation}). */
+    private final Map<String, Integer> incarnations = new java.util.concurrent.ConcurrentHashMap<>();
 
     // switch-over: a published volume whose nexus's node is lost gets a nexus on another node
     private NexusRecords records;
@@ -492,7 +494,7 @@ public final class VolumeOperator {
                 && (records == null || !lastChildren.isEmpty());
         if (!marksCurrent && records != null) {
             try {
-                Optional<NexusRecords.Record> record = records.get(msv.getMetadata().getUid());
+                Optional<NexusRecords.Record> record = record(msv);
                 if (record.isPresent()) {
                     // the marks go into the status with the pass's own write (written here, the store's copy would
                     // replace msv, and the marks a switch-over puts on the old status's objects would miss it)
@@ -612,7 +614,7 @@ public final class VolumeOperator {
                 && (spec.getTargetNode() == null || world.nexus(spec.getTargetNode(), uuid).isPresent())) {
             // published, only once its nexus was seen this pass: a child it faulted since the status was
             // written is known behind then, and not kept in place of the copy in sync
-            live = dropExcess(world, live, wanted, behind, recorded, name);
+            live = dropExcess(world, live, wanted, behind, recorded, name, spec.getTargetNode());
             Set<String> kept = new HashSet<>();
             live.forEach(r -> kept.add(r.uuid()));
             behind.retainAll(kept);
@@ -677,6 +679,7 @@ public final class VolumeOperator {
         boolean destroyedOne = false;
         for (Map.Entry<String, List<Nexus>> e : world.nexuses.entrySet()) {
             if (!e.getKey().equals(target) && world.nexus(e.getKey(), uuid).isPresent()) {
+                seen(msv, world.nexus(e.getKey(), uuid).get());
                 destroyNexus(world, e.getKey(), uuid, name); // a nexus where the volume is no longer published
                 destroyedOne = true;
             }
@@ -830,7 +833,7 @@ public final class VolumeOperator {
         }
         Optional<NexusRecords.Record> record;
         try {
-            record = records.get(msv.getMetadata().getUid());
+            record = record(msv);
         } catch (java.io.IOException e) {
             LOG.log(Level.DEBUG, "volume {0}: the nexus record cannot be read after its nexus went: {1}",
                     msv.getMetadata().getName(), e.getMessage());
@@ -911,7 +914,7 @@ public final class VolumeOperator {
         }
         Optional<NexusRecords.Record> record;
         try {
-            record = records.get(msv.getMetadata().getUid());
+            record = record(msv);
         } catch (java.io.IOException e) {
             return unreadable(name, e);
         }
@@ -981,7 +984,7 @@ public final class VolumeOperator {
         }
         Optional<NexusRecords.Record> record;
         try {
-            record = records.get(msv.getMetadata().getUid());
+            record = record(msv);
         } catch (java.io.IOException e) {
             return unreadable(name, e);
         }
@@ -1003,6 +1006,34 @@ public final class VolumeOperator {
         }
         return new Switch(target, "its last nexus, on " + lost + ", silent for " + silent / 1000 + " s: a nexus is made on "
                 + target + " (in sync by the record: " + inSync + ")");
+    }
+
+    /**
+     * The volume's nexus record, read from NATS; none when it is below the incarnation its nexus was
+     * seen to take. Such a record was written again by a nexus since superseded, after NATS lost the
+     * newer one (a server back without its data): its in-sync set predates every write of the nexus
+     * that took over, and taken, the replica that has them was rebuilt from one that has not.
+     */
+    private Optional<NexusRecords.Record> record(MayastorVolume msv) throws java.io.IOException {
+        Optional<NexusRecords.Record> record = records.get(msv.getMetadata().getUid());
+        int known = knownIncarnation(msv);
+        if (record.isPresent() && record.get().incarnation() < known) {
+            LOG.log(Level.WARNING, "volume {0}: its nexus record is incarnation {1}, below the {2} seen: not taken (NATS "
+                    + "lost the newer one)", msv.getMetadata().getName(), record.get().incarnation(), known);
+            return Optional.empty();
+        }
+        return record;
+    }
+
+    /** The highest incarnation the volume's nexus was seen to take: by this control plane, or as its status says. */
+    private int knownIncarnation(MayastorVolume msv) {
+        Integer recorded = msv.getStatus() == null ? null : msv.getStatus().getNexusIncarnation();
+        return Math.max(recorded == null ? 0 : recorded, incarnations.getOrDefault(msv.getMetadata().getUid(), 0));
+    }
+
+    /** Notes the incarnation of a nexus of the volume, listed or just made (the status keeps it at its next write). */
+    private void seen(MayastorVolume msv, Nexus nexus) {
+        incarnations.merge(msv.getMetadata().getUid(), nexus.getIncarnation(), Math::max);
     }
 
     /**
@@ -1164,10 +1195,11 @@ public final class VolumeOperator {
 
     /**
      * Keeps {@code wanted} replicas: drops those behind first, then those the status does not record,
-     * then those last in the list. Drops none unless a replica in sync is kept.
+     * then those last in the list. Drops none unless a replica in sync is kept. A dropped one leaves
+     * the nexus on {@code target} first; a nexus on another node is destroyed later in the pass.
      */
     private List<Live> dropExcess(World world, List<Live> live, int wanted, Set<String> behind,
-                                  List<MayastorVolume.Replica> recorded, String volume) {
+                                  List<MayastorVolume.Replica> recorded, String volume, String target) {
         List<Live> ordered = new ArrayList<>(live);
         ordered.sort(Comparator.comparing((Live r) -> behind.contains(r.uuid()))
                 .thenComparing(r -> recorded.stream().noneMatch(x -> holds(x, r.uuid()))));
@@ -1182,6 +1214,11 @@ public final class VolumeOperator {
         keptAll.remove(volume);
         for (Live extra : ordered.subList(wanted, ordered.size())) {
             for (Map.Entry<String, List<Nexus>> e : world.nexuses.entrySet()) {
+                if (!e.getKey().equals(target)) {
+                    // a stale nexus where the volume was (partitioned, taken over): the dropped replica may be its
+                    // last child in sync, which its node refuses to remove, and the pass failed so for ever
+                    continue;
+                }
                 for (Nexus n : e.getValue()) {
                     for (Child ch : n.getChildrenList()) {
                         if (ch.getUri().contains(extra.uuid())) {
@@ -1326,7 +1363,7 @@ public final class VolumeOperator {
                     // the node builds the nexus on what the record trusts and refuses one made from the status
                     // alone when the two have no replica in common: made from the record's word, not refused for ever
                     try {
-                        Optional<NexusRecords.Record> record = records.get(msv.getMetadata().getUid());
+                        Optional<NexusRecords.Record> record = record(msv);
                         if (record.isPresent() && applyRecord(record.get().inSync(), live, behind)) {
                             LOG.log(Level.WARNING, "volume {0}: its nexus record calls {1} in sync: the status''s marks "
                                     + "follow it", msv.getMetadata().getName(), record.get().inSync());
@@ -1350,12 +1387,24 @@ public final class VolumeOperator {
                     throw MayastorException.failedPrecondition("volume %s: a replica holds %d bytes, less than the volume's "
                             + "%d; it is not published on a smaller device", msv.getMetadata().getName(), replicaBytes, has);
                 }
+                // with the incarnation seen, a record NATS lost is not taken for a new volume's (every child in
+                // sync). Without NATS each node keeps its own records: none on a node is no news there
                 nexus = nexusApi.createNexus(CreateNexusRequest.newBuilder().setName(uuid).setUuid(uuid)
-                        .setSize(Math.min(replicaBytes, bytes)).addAllChildren(inSync).build());
+                        .setSize(Math.min(replicaBytes, bytes)).addAllChildren(inSync)
+                        .setKnownIncarnation(records == null ? 0 : knownIncarnation(msv)).build());
                 LOG.log(Level.INFO, "volume {0}: nexus made on {1} over {2}", msv.getMetadata().getName(), target, inSync);
             } else {
                 nexus = existing.get();
+                if (nexus.getAnaState() == NvmeAnaState.NVME_ANA_CHANGE_STATE) {
+                    // set by a move's destroy that then failed (see destroyNexus), and the volume is back here:
+                    // kept so, every I/O was answered "path changing" for good
+                    nexus = nexusApi.setNexusAnaState(SetNexusAnaStateRequest.newBuilder().setNexus(uuid)
+                            .setAnaState(NvmeAnaState.NVME_ANA_OPTIMIZED_STATE).build());
+                    LOG.log(Level.WARNING, "volume {0}: its nexus on {1} was left changing paths by a destroy that failed: "
+                            + "it serves again", msv.getMetadata().getName(), target);
+                }
             }
+            seen(msv, nexus);
             Set<String> present = new HashSet<>();
             for (Child c : nexus.getChildrenList()) {
                 present.add(c.getUri());
@@ -1545,6 +1594,7 @@ public final class VolumeOperator {
                 LOG.log(Level.WARNING, "volume {0} deleted: its nexus record in NATS stays ({1})", name, e.getMessage());
             }
         }
+        incarnations.remove(msv.getMetadata().getUid());
         msv.getMetadata().getFinalizers().remove(Kinds.FINALIZER);
         store.update(msv);
         LOG.log(Level.INFO, "volume {0} is gone", name);
@@ -1683,6 +1733,8 @@ public final class VolumeOperator {
         // a nexus kept while its node cannot be reached serves nothing this control plane knows of
         s.setTargetNodes(nexus == null || MayastorVolume.NEXUS_UNKNOWN.equals(nexus.getState()) ? null : List.of(nexus.getNode()));
         s.setReplicas(replicas.isEmpty() ? null : replicas);
+        int incarnation = knownIncarnation(msv);
+        s.setNexusIncarnation(incarnation == 0 ? null : incarnation);
         MayastorVolume.Status old = msv.getStatus();
         boolean available = MayastorVolume.HEALTHY.equals(state) || MayastorVolume.DEGRADED.equals(state);
         s.setConditions(notReady != null ? Condition.readyAndAvailable(old == null ? null : old.getConditions(), false, available,

@@ -121,10 +121,15 @@ final class Filesystems {
         }
     }
 
+    /**
+     * Without a discard of the whole device first (both tools' default): a new volume reads zeros
+     * already, and the discard of a large one outlasted {@link #TIMEOUT}, so mkfs was killed and the
+     * next NodeStage began it again, for ever.
+     */
     void make(Path device, String fsType) {
         Commands.Result r = fsType.equals("xfs")
-                ? commands.run(TIMEOUT, "mkfs.xfs", "-q", device.toString())
-                : commands.run(TIMEOUT, "mkfs." + fsType, "-q", "-F", device.toString());
+                ? commands.run(TIMEOUT, "mkfs.xfs", "-q", "-K", device.toString())
+                : commands.run(TIMEOUT, "mkfs." + fsType, "-q", "-F", "-E", "nodiscard", device.toString());
         if (!r.ok()) {
             throw MayastorException.internal("cannot make %s on %s: %s", fsType, device, r.describe());
         }

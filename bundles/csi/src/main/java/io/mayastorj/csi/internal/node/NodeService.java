@@ -58,8 +58,8 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
      * wherever the node name is not the host name (an FQDN on EKS, say).
      */
     public static final String TOPOLOGY_KEY = "openebs.io/nodename";
-    private static final List<String> TOOLS = List.of("nvme", "iscsiadm", "blkid", "mkfs.ext4", "mount", "umount", "stat",
-            "blockdev");
+    private static final List<String> TOOLS = List.of("nvme", "iscsiadm", "blkid", "mkfs.ext4", "resize2fs", "mkfs.xfs",
+            "xfs_growfs", "mount", "umount", "stat", "blockdev");
 
     private final String nodeId;
     private final Attacher attacher;
@@ -72,6 +72,8 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
     private volatile java.util.function.Function<String, Optional<String>> served;
     private final Map<String, ReentrantLock> locks = new ConcurrentHashMap<>();
     private final Supplier<String> readiness;
+    /** How long a device may take to appear after a connect, or to show its new size after a rescan. */
+    private final Duration deviceTimeout;
 
     NodeService(String nodeId, Commands commands, Path root, Path stateDir, String hostNqn, Duration deviceTimeout,
                 int defaultIoTimeout, Supplier<String> readiness, boolean following) {
@@ -83,11 +85,14 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
         this.sys = root.resolve("sys");
         this.defaultIoTimeout = defaultIoTimeout;
         this.readiness = readiness;
+        this.deviceTimeout = deviceTimeout;
     }
 
     /** The real one: this machine's commands, sysfs and mount table. */
     public static NodeService create(String nodeId, CsiConfig config, Path stateDir) {
-        String hostNqn = config.node_host_nqn().isBlank() ? Attacher.hostNqn(nodeId) : config.node_host_nqn();
+        // Mayastor's, from the node id: the one the node registers with, to which the control plane shares the
+        // volume's nexus (a setting for another, node.host.nqn, made every connect refused: removed)
+        String hostNqn = Attacher.hostNqn(nodeId);
         String missing = missingTools();
         if (missing != null) {
             LOG.log(Level.WARNING, "the CSI node service cannot attach volumes yet: {0}", missing);
@@ -114,7 +119,7 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
             }
         }
         return missing.isEmpty() ? null : "not on the PATH: " + String.join(", ", missing)
-                + " (Debian: nvme-cli, open-iscsi, util-linux, e2fsprogs, coreutils)";
+                + " (Debian: nvme-cli, open-iscsi, util-linux, e2fsprogs, xfsprogs, coreutils)";
     }
 
     @Override
@@ -387,8 +392,10 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
         } catch (RuntimeException e) {
             // this call attached it and failed, or it retries a stage cut short (the plugin killed: kubelet
             // takes a final error on the retry for "not staged" and never unstages) and nothing uses the
-            // volume — no staging mount, no pod's bind: leave no half-attached device behind
-            if (before.isEmpty() && !connectedBefore || before.isPresent() && unused(volumeId)) {
+            // volume — no staging mount, no pod's bind: leave no half-attached device behind. Asked of this
+            // call's attach too: a mount that failed may have mounted (libmount's "mounted, but ...", a
+            // mount that outlived its timeout), and its device was disconnected under it
+            if ((before.isEmpty() && !connectedBefore || before.isPresent()) && unused(volumeId)) {
                 try {
                     attacher.detach(uri);
                     staged.remove(volumeId);
@@ -800,14 +807,16 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
                     s.device()));
             long wanted = request.hasCapacityRange() ? request.getCapacityRange().getRequiredBytes() : 0;
             attacher.rescan(uri);
-            long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+            long deadline = System.nanoTime() + deviceTimeout.toNanos();
             long now = filesystems.sizeBytes(device);
             while (now < wanted && System.nanoTime() < deadline) {
                 sleep(200);
                 now = filesystems.sizeBytes(device);
             }
             if (now < wanted) {
-                throw MayastorException.failedPrecondition("volume %s: the device is %d bytes, not %d: has the controller grown it?",
+                // not grown yet (a slow rescan, a path that has not seen the new size): asked again. FAILED_PRECONDITION,
+                // which this was, is the kubelet's "cannot grow while in use": it stopped asking until the next mount
+                throw MayastorException.unavailable("volume %s: the device is %d bytes, not %d yet: has the controller grown it?",
                         request.getVolumeId(), now, wanted);
             }
             if (!s.block()) {

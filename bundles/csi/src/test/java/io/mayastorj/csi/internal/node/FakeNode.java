@@ -55,6 +55,11 @@ final class FakeNode implements Commands {
         overrides.put(command, behaviour);
     }
 
+    /** What {@link #on} replaced does what it did before again. */
+    void forget(String command) {
+        overrides.remove(command);
+    }
+
     static Result ok(List<String> command, String stdout) {
         return new Result(command, 0, stdout, "", Duration.ZERO);
     }

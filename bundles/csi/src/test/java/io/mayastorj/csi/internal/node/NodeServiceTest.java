@@ -108,7 +108,7 @@ class NodeServiceTest {
                 "nvme connect -t tcp -a 10.0.2.2 -s 8420 -n " + NQN + " --hostnqn " + HOST + " --ctrl-loss-tmo 120",
                 "blkid -p -s TYPE -s PTTYPE -o export " + device,
                 "blkid -p -s TYPE -s PTTYPE -o export " + device, // nothing found: looked at again before mkfs
-                "mkfs.ext4 -q -F " + device,
+                "mkfs.ext4 -q -F -E nodiscard " + device,
                 "mount -t ext4 " + device + " " + staging), node.ran);
         node.ran.clear();
         call(service::nodeStageVolume, stage("v1", URI, mount("")));
@@ -172,6 +172,39 @@ class NodeServiceTest {
         assertTrue(e.getMessage().startsWith("cannot make ext4 on "), e.getMessage());
         assertEquals("nvme disconnect -n " + NQN, node.ran.get(node.ran.size() - 1), "no half-attached device");
         assertFalse(node.mountPoints().contains(staging.toString()));
+    }
+
+    /**
+     * Review finding: a first stage whose mount failed although the kernel mounted (libmount's exit
+     * 32 "mounted, but a later step failed", or a mount that outlived its timeout) disconnected the
+     * device under that mount and dropped the record: each retry found a mount and no record
+     * (ALREADY_EXISTS for good), and NodeUnstage had nothing to undo. What is mounted stays attached
+     * and recorded; the kubelet's retry finds its mount and is staged.
+     */
+    @Test
+    void aFailedFirstStageLeavesAttachedWhatTheKernelMounted() throws Exception {
+        node.on("mount", c -> {
+            node.forget("mount");
+            String device = c.get(c.size() - 2);
+            String point = c.get(c.size() - 1);
+            try {
+                node.mountedElsewhere(Files.readString(node.root.resolve("sys/class/block").resolve(Path.of(device).getFileName())
+                        .resolve("dev")).strip(), Path.of(point), device);
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+            return FakeNode.failed(c, 32, "mount: " + point + ": filesystem was mounted, but any subsequent operation failed");
+        });
+        MayastorException e = refused(() -> call(service::nodeStageVolume, stage("v1", URI, mount(""))));
+        assertEquals(ErrorKind.INTERNAL, e.kind(), e.getMessage());
+        assertFalse(node.ran.contains("nvme disconnect -n " + NQN), "not disconnected under its mount: " + node.ran);
+        node.ran.clear();
+        call(service::nodeStageVolume, stage("v1", URI, mount("")));
+        assertFalse(node.ran.stream().anyMatch(c -> c.startsWith("mkfs") || c.startsWith("nvme connect")), node.ran.toString());
+        call(service::nodeUnstageVolume, NodeUnstageVolumeRequest.newBuilder().setVolumeId("v1")
+                .setStagingTargetPath(staging.toString()).build());
+        assertFalse(node.mountPoints().contains(staging.toString()), "unmounted by NodeUnstage");
+        assertEquals("nvme disconnect -n " + NQN, node.ran.get(node.ran.size() - 1));
     }
 
     /**
@@ -943,6 +976,24 @@ class NodeServiceTest {
     }
 
     /**
+     * Review finding: a device not grown yet (a slow rescan) was FAILED_PRECONDITION, which the kubelet
+     * takes for "cannot grow while in use" and stops asking until the volume is mounted again: the
+     * PVC stayed FileSystemResizePending. It is UNAVAILABLE, asked again; nothing is grown meanwhile.
+     */
+    @Test
+    void anExpandBeforeTheDeviceShowsItsNewSizeIsAskedAgain() throws Exception {
+        call(service::nodeStageVolume, stage("v1", URI, mount("")));
+        call(service::nodePublishVolume, publish("v1", mount(""), false));
+        node.ran.clear();
+        MayastorException e = refused(() -> call(service::nodeExpandVolume, NodeExpandVolumeRequest.newBuilder().setVolumeId("v1")
+                .setVolumePath(target.toString()).setCapacityRange(io.mayastorj.csi.v1.CapacityRange.newBuilder()
+                        .setRequiredBytes(128L << 20)).build()));
+        assertEquals(ErrorKind.UNAVAILABLE, e.kind(), e.getMessage());
+        assertEquals("volume v1: the device is 67108864 bytes, not 134217728 yet: has the controller grown it?", e.getMessage());
+        assertTrue(node.ran.stream().noneMatch(c -> c.startsWith("resize2fs")), node.ran.toString());
+    }
+
+    /**
      * Review finding: an expand rescanned every path and failed on the first that would not: the kernel
      * refuses a controller that is not live, so an expand during a switch-over (one path dead) was
      * UNAVAILABLE although the live path rescans. One path that rescans is enough.
@@ -972,7 +1023,7 @@ class NodeServiceTest {
     void theStorageClassesFsTypeComesBeforeTheProvisionersDefault() {
         call(service::nodeStageVolume, stage("v1", URI, mount("ext4")).toBuilder().putVolumeContext("fsType", "xfs").build());
         Path device = node.root.resolve("dev/nvme0n1");
-        assertTrue(node.ran.contains("mkfs.xfs -q " + device), node.ran.toString());
+        assertTrue(node.ran.contains("mkfs.xfs -q -K " + device), node.ran.toString());
         assertTrue(node.ran.contains("mount -t xfs " + device + " " + staging), node.ran.toString());
         call(service::nodePublishVolume, publish("v1", mount("ext4"), false).toBuilder().putVolumeContext("fsType", "xfs").build());
     }
@@ -1019,7 +1070,7 @@ class NodeServiceTest {
                 "iscsiadm -m node -T " + iqn + " -p 10.0.2.2:3260 -I mayastor --login",
                 "blkid -p -s TYPE -s PTTYPE -o export " + device,
                 "blkid -p -s TYPE -s PTTYPE -o export " + device,
-                "mkfs.xfs -q " + device,
+                "mkfs.xfs -q -K " + device,
                 "mount -t xfs " + device + " " + staging), node.ran);
         node.ran.clear();
         call(service::nodeUnstageVolume, NodeUnstageVolumeRequest.newBuilder().setVolumeId("v1")

@@ -53,7 +53,8 @@ public final class NexusService extends NexusRpcGrpc.NexusRpcImplBase {
     public void createNexus(CreateNexusRequest request, StreamObserver<Nexus> response) {
         UUID uuid = Uuids.parse(request.getUuid());
         String name = request.getName().isEmpty() ? uuid.toString() : request.getName();
-        reply(response, toProto(nexuses.create(name, uuid, request.getSize(), request.getChildrenList())));
+        reply(response, toProto(nexuses.create(name, uuid, request.getSize(), request.getChildrenList(),
+                request.getKnownIncarnation())));
     }
 
     @Override
@@ -148,7 +149,7 @@ public final class NexusService extends NexusRpcGrpc.NexusRpcImplBase {
 
     static Nexus toProto(NexusView v) {
         Nexus.Builder n = Nexus.newBuilder().setName(v.name()).setUuid(v.uuid().toString()).setSize(v.sizeBytes())
-                .setDeviceUri(v.deviceUri()).setAnaState(ana(v.access()))
+                .setDeviceUri(v.deviceUri()).setAnaState(ana(v.access())).setIncarnation(v.incarnation())
                 .setState(switch (v.state()) {
                     case "online" -> NexusState.NEXUS_ONLINE;
                     case "degraded" -> NexusState.NEXUS_DEGRADED;
