@@ -158,8 +158,9 @@ public final class NexusManager {
     }
 
     /**
-     * The same, by a caller that has seen this volume's nexus take {@code knownIncarnation} (0: none).
-     * A record below it, or none, is one the store lost (a NATS server that came back empty), or one
+     * The same, by a caller that has seen this volume's nexus take {@code knownIncarnation} (0: none),
+     * heard with a shared store (NATS) only. A record below it, or none, is one the store lost (a NATS
+     * server that came back empty), or one
      * a nexus since superseded wrote again: its word on which children are in sync is not taken, nor
      * is "no record" taken for a new volume. The nexus starts as after a crash with nothing recorded —
      * the first child serves, the others are rebuilt from it in full — and waits the lease, under an
@@ -221,7 +222,8 @@ public final class NexusManager {
             throw MayastorException.unavailable("nexus %s: cannot read its record: %s", name, e.getMessage());
         }
         Optional<NexusRecord> record = stored.map(NexusStore.Stored::record);
-        boolean lost = knownIncarnation > 0 && record.map(r -> r.incarnation() < knownIncarnation).orElse(true);
+        // (a node keeping its own records in files has none of a nexus that ran elsewhere: no news there)
+        boolean lost = store.shared() && knownIncarnation > 0 && record.map(r -> r.incarnation() < knownIncarnation).orElse(true);
         List<Child.State> states;
         if (lost) {
             LOG.log(Level.WARNING, "nexus {0}: {1}, but incarnation {2} of it was seen: the record was lost (or written "
@@ -235,7 +237,7 @@ public final class NexusManager {
         } else {
             states = initialStates(name, childUris, record);
         }
-        int incarnation = Math.max(record.map(NexusRecord::incarnation).orElse(0), knownIncarnation) + 1;
+        int incarnation = Math.max(record.map(NexusRecord::incarnation).orElse(0), lost ? knownIncarnation : 0) + 1;
         boolean takesOver = lost || record.isPresent() && !record.get().cleanShutdown();
         List<Child> opened = new ArrayList<>();
         Devices devices = new Devices(name);

@@ -5,7 +5,7 @@ import java.util.concurrent.locks.LockSupport;
 
 /**
  * Tells whether this process stood still lately (SIGSTOP, a paused VM, a long safepoint): a thread
- * that wakes every 100 ms and notes when it found a gap of more than a second. A nexus that cannot
+ * that wakes every 100 ms and notes when it found a gap of more than {@link #PAUSE_NANOS}. A nexus that cannot
  * read its record goes on serving — but not right after such a pause, when another nexus may have
  * taken the volume over meanwhile: a look that fails then (one issued before the pause, timed out
  * during it, or any later one while the store stays out of reach) proves nothing, and the I/O
@@ -13,7 +13,13 @@ import java.util.concurrent.locks.LockSupport;
  */
 final class PauseClock implements AutoCloseable {
 
-    static final long PAUSE_NANOS = TimeUnit.SECONDS.toNanos(1);
+    /**
+     * A pause that may have let another nexus take over: as long as a nexus trusts its last look.
+     * A switch-over needs the node silent for its grace (at least its heartbeat + 3 s + 1 s), and
+     * its beats come from this process; a shorter stop (a GC pause) cannot make that alone, and
+     * counted, it held the I/O of every nexus here for as long as NATS was away.
+     */
+    static final long PAUSE_NANOS = Nexus.OWNERSHIP_STALE_NANOS;
     private static final long TICK_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
 
     private volatile long lastTick = System.nanoTime();
@@ -40,8 +46,8 @@ final class PauseClock implements AutoCloseable {
 
     /**
      * The process stood still after {@code since} (a pause that ended after it), or may be standing
-     * still as far as this clock knows: it has not ticked for more than a second (it has not run
-     * since a thaw yet). Not "within the last few seconds": a nexus that stood still and cannot
+     * still as far as this clock knows: it has not ticked for longer than such a pause (it has not
+     * run since a thaw yet). Not "within the last few seconds": a nexus that stood still and cannot
      * read its record after the thaw knows no more ten seconds later than at once.
      */
     boolean pausedSince(long since, long now) {

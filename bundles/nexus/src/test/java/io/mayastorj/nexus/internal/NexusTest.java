@@ -1950,7 +1950,7 @@ class NexusTest {
     void aRecordTheStoreLostIsNotTakenForANewVolume() throws Exception {
         FaultyDevice a = child("a");
         FaultyDevice b = child("b");
-        manager();
+        sharedStore();
         assertEquals(IoStatus.SUCCESS, write(a, 0, 8, 5));
         assertEquals(IoStatus.SUCCESS, write(b, 0, 8, 4)); // the write in flight at the crash reached a only
         NexusView v = manager.create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"), 7);
@@ -1976,7 +1976,7 @@ class NexusTest {
     void aRecordBelowTheIncarnationSeenIsNotTrusted() throws Exception {
         FaultyDevice a = child("a");
         FaultyDevice b = child("b");
-        manager();
+        sharedStore();
         assertEquals(IoStatus.SUCCESS, write(a, 0, 8, 5));
         assertEquals(IoStatus.SUCCESS, write(b, 0, 8, 4));
         store.save(new NexusRecord(ID, "vol", MB << 20, false, 3, List.of(
@@ -1992,6 +1992,26 @@ class NexusTest {
         v = manager.create("vol", ID, 0, List.of("bdev:///b", "bdev:///a"), 6);
         assertEquals(List.of("online", "online"), v.children().stream().map(NexusView.ChildView::state).toList());
         assertEquals(7, v.incarnation());
+    }
+
+    /**
+     * A node that keeps its records in files has none of a nexus that ran on another node: no
+     * record there is no news, whatever incarnation the control plane saw elsewhere.
+     */
+    @Test
+    void aNodeKeepingItsOwnRecordsTakesNoRecordForANewVolumeStill() throws Exception {
+        child("a");
+        child("b");
+        NexusView v = manager().create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"), 7);
+        assertEquals(List.of("online", "online"), v.children().stream().map(NexusView.ChildView::state).toList());
+        assertEquals(1, v.incarnation(), "its own count");
+    }
+
+    /** A manager over a shared store (as NATS), whose looks go to the files beneath. */
+    private void sharedStore() throws IOException {
+        HeldLooks shared = new HeldLooks(new FileNexusStore(dir.resolve("nexus")));
+        store = shared;
+        manager = new NexusManager(registry, buffers, shares, shared, NexusSettings.DEFAULT);
     }
 
     @Test

@@ -107,6 +107,8 @@ public final class VolumeOperator {
     private final Map<String, Long> missingSince = new java.util.concurrent.ConcurrentHashMap<>();
     /** By volume uid: the highest incarnation its nexus was seen to take, for the status (see {@link #knownIncarnation}). */
     private final Map<String, Integer> incarnations = new java.util.concurrent.ConcurrentHashMap<>();
+    /** "uid/incarnation" of records found below the incarnation seen, said once each. */
+    private final Set<String> staleRecords = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
     // switch-over: a published volume whose nexus's node is lost gets a nexus on another node
     private NexusRecords records;
@@ -1015,13 +1017,18 @@ public final class VolumeOperator {
      * that took over, and taken, the replica that has them was rebuilt from one that has not.
      */
     private Optional<NexusRecords.Record> record(MayastorVolume msv) throws java.io.IOException {
-        Optional<NexusRecords.Record> record = records.get(msv.getMetadata().getUid());
+        String uid = msv.getMetadata().getUid();
+        Optional<NexusRecords.Record> record = records.get(uid);
         int known = knownIncarnation(msv);
         if (record.isPresent() && record.get().incarnation() < known) {
-            LOG.log(Level.WARNING, "volume {0}: its nexus record is incarnation {1}, below the {2} seen: not taken (NATS "
-                    + "lost the newer one)", msv.getMetadata().getName(), record.get().incarnation(), known);
+            if (staleRecords.add(uid + "/" + record.get().incarnation())) { // once: a volume may wait on it for long
+                LOG.log(Level.WARNING, "volume {0}: its nexus record is incarnation {1}, below the {2} seen: not taken (NATS "
+                        + "lost the newer one)", msv.getMetadata().getName(), record.get().incarnation(), known);
+            }
             return Optional.empty();
         }
+        // seen in the record too: a volume unpublished when this control plane started has no nexus to list
+        record.ifPresent(r -> incarnations.merge(uid, r.incarnation(), Math::max));
         return record;
     }
 
@@ -1214,7 +1221,7 @@ public final class VolumeOperator {
         keptAll.remove(volume);
         for (Live extra : ordered.subList(wanted, ordered.size())) {
             for (Map.Entry<String, List<Nexus>> e : world.nexuses.entrySet()) {
-                if (!e.getKey().equals(target)) {
+                if (target != null && !e.getKey().equals(target)) {
                     // a stale nexus where the volume was (partitioned, taken over): the dropped replica may be its
                     // last child in sync, which its node refuses to remove, and the pass failed so for ever
                     continue;
@@ -1595,6 +1602,7 @@ public final class VolumeOperator {
             }
         }
         incarnations.remove(msv.getMetadata().getUid());
+        staleRecords.removeIf(k -> k.startsWith(msv.getMetadata().getUid() + "/"));
         msv.getMetadata().getFinalizers().remove(Kinds.FINALIZER);
         store.update(msv);
         LOG.log(Level.INFO, "volume {0} is gone", name);
@@ -1733,7 +1741,8 @@ public final class VolumeOperator {
         // a nexus kept while its node cannot be reached serves nothing this control plane knows of
         s.setTargetNodes(nexus == null || MayastorVolume.NEXUS_UNKNOWN.equals(nexus.getState()) ? null : List.of(nexus.getNode()));
         s.setReplicas(replicas.isEmpty() ? null : replicas);
-        int incarnation = knownIncarnation(msv);
+        // with NATS only: without it each node counts its own (a cluster that turns NATS on later starts afresh)
+        int incarnation = records == null ? 0 : knownIncarnation(msv);
         s.setNexusIncarnation(incarnation == 0 ? null : incarnation);
         MayastorVolume.Status old = msv.getStatus();
         boolean available = MayastorVolume.HEALTHY.equals(state) || MayastorVolume.DEGRADED.equals(state);

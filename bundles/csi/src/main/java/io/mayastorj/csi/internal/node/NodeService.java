@@ -58,8 +58,9 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
      * wherever the node name is not the host name (an FQDN on EKS, say).
      */
     public static final String TOPOLOGY_KEY = "openebs.io/nodename";
-    private static final List<String> TOOLS = List.of("nvme", "iscsiadm", "blkid", "mkfs.ext4", "resize2fs", "mkfs.xfs",
-            "xfs_growfs", "mount", "umount", "stat", "blockdev");
+    /** Those every volume needs (xfs's tools are asked for when a volume is xfs: a node of ext4 volumes runs without). */
+    private static final List<String> TOOLS = List.of("nvme", "iscsiadm", "blkid", "mkfs.ext4", "resize2fs", "mount", "umount",
+            "stat", "blockdev");
 
     private final String nodeId;
     private final Attacher attacher;
@@ -119,7 +120,7 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
             }
         }
         return missing.isEmpty() ? null : "not on the PATH: " + String.join(", ", missing)
-                + " (Debian: nvme-cli, open-iscsi, util-linux, e2fsprogs, xfsprogs, coreutils)";
+                + " (Debian: nvme-cli, open-iscsi, util-linux, e2fsprogs, coreutils)";
     }
 
     @Override
@@ -392,18 +393,25 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
         } catch (RuntimeException e) {
             // this call attached it and failed, or it retries a stage cut short (the plugin killed: kubelet
             // takes a final error on the retry for "not staged" and never unstages) and nothing uses the
-            // volume — no staging mount, no pod's bind: leave no half-attached device behind. Asked of this
-            // call's attach too: a mount that failed may have mounted (libmount's "mounted, but ...", a
-            // mount that outlived its timeout), and its device was disconnected under it
-            if ((before.isEmpty() && !connectedBefore || before.isPresent()) && unused(volumeId)) {
-                try {
+            // volume — no staging mount, no pod's bind: leave no half-attached device behind. A mount that
+            // failed may have mounted all the same (libmount's "mounted, but ..."): on this call's own attach
+            // that can only be its staging mount, undone first; it was disconnected under it
+            try {
+                if (before.isEmpty() && !connectedBefore) {
+                    Optional<StagedVolumes.Staged> now = staged.get(volumeId);
+                    if (now.isPresent() && !now.get().device().isEmpty() && mounts.at(staging)
+                            .filter(m -> m.device().equals(mountedFrom(now.get()))).isPresent()) {
+                        filesystems.unmount(staging);
+                    }
+                }
+                if ((before.isEmpty() && !connectedBefore || before.isPresent()) && unused(volumeId)) {
                     attacher.detach(uri);
                     staged.remove(volumeId);
-                } catch (RuntimeException undo) {
-                    e.addSuppressed(undo);
-                    LOG.log(Level.WARNING, "volume {0}: could not undo a failed stage, NodeUnstage will: {1}", volumeId,
-                            undo.getMessage());
                 }
+            } catch (RuntimeException undo) {
+                e.addSuppressed(undo);
+                LOG.log(Level.WARNING, "volume {0}: could not undo a failed stage, NodeUnstage will: {1}", volumeId,
+                        undo.getMessage());
             }
             throw e;
         }
@@ -807,7 +815,8 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
                     s.device()));
             long wanted = request.hasCapacityRange() ? request.getCapacityRange().getRequiredBytes() : 0;
             attacher.rescan(uri);
-            long deadline = System.nanoTime() + deviceTimeout.toNanos();
+            // within the kubelet's 2 minutes for the call, with room for the rescan and the grow
+            long deadline = System.nanoTime() + Math.min(deviceTimeout.toNanos(), Duration.ofSeconds(60).toNanos());
             long now = filesystems.sizeBytes(device);
             while (now < wanted && System.nanoTime() < deadline) {
                 sleep(200);
