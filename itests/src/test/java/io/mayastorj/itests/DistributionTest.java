@@ -361,6 +361,24 @@ class DistributionTest {
         assertEquals(had, Files.exists(cache), "the cache is left as it was");
     }
 
+    /**
+     * Review finding: csi-node got the serial collector beside MAYASTOR_NODE_OPTS, which the nodes'
+     * users fill for all three runtimes: one naming G1 made two collectors, and the JVM refused to
+     * start (a DaemonSet in a crash loop). A collector named there replaces the default.
+     */
+    @Test
+    void aCollectorNamedInTheNodeOptionsReplacesTheDefault() throws Exception {
+        for (String runtime : java.util.List.of("csi-node", "node")) {
+            ProcessBuilder b = new ProcessBuilder(Mayastor.BIN.toString(), runtime, "--help").redirectErrorStream(true);
+            b.environment().put("MAYASTOR_NODE_OPTS", runtime.equals("node") ? "-XX:+UseSerialGC" : "-Xmx64m -XX:+UseG1GC");
+            Process p = b.start();
+            String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+            assertTrue(p.waitFor(60, TimeUnit.SECONDS));
+            assertEquals(0, p.exitValue(), runtime + ": " + out);
+            assertTrue(out.startsWith("usage: mayastor " + runtime), out);
+        }
+    }
+
     /** A bench stopped by SIGTERM (a script's kill, or Ctrl-C) still reports what it measured, as fio does. */
     @Test
     void aBenchEndedBySigtermReportsWhatItMeasured() throws Exception {

@@ -28,7 +28,7 @@ import java.util.concurrent.Executor;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.LongAdder;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * A nexus: one bdev mirrored over N children. Writes, flushes, unmaps and write-zeroes go to every
@@ -452,11 +452,11 @@ public final class Nexus extends BlockDeviceBase {
     /** A write-like I/O through the current topology (again, when it waited for a rebuild's segment lock). */
     private void startWrite(NexusIo io) {
         Topology t = topology;
-        t.writesInFlight().increment();
+        t.writesInFlight().incrementAndGet();
         while (topology != t) { // changed meanwhile: a rebuild may already have seen t drained
-            t.writesInFlight().decrement();
+            t.writesInFlight().decrementAndGet();
             t = topology;
-            t.writesInFlight().increment();
+            t.writesInFlight().incrementAndGet();
         }
         io.topology = t;
         if (t.readable().length == 0) { // nothing in sync: a rebuilding child alone is no copy of the volume
@@ -487,7 +487,7 @@ public final class Nexus extends BlockDeviceBase {
 
     /** A write that waited for a segment lock goes again, through the topology of now. */
     void resubmit(NexusIo io) {
-        io.topology.writesInFlight().decrement();
+        io.topology.writesInFlight().decrementAndGet();
         startWrite(io);
     }
 
@@ -678,7 +678,7 @@ public final class Nexus extends BlockDeviceBase {
         }
         IoType type = io.type;
         if (type != IoType.READ) {
-            io.topology.writesInFlight().decrement();
+            io.topology.writesInFlight().decrementAndGet();
             if (type == IoType.FLUSH) {
                 lastFlushFailed = !status.isSuccess(); // before the count: the next flush reads it once the count is 0
                 flushesInFlight.decrementAndGet();
@@ -898,9 +898,9 @@ public final class Nexus extends BlockDeviceBase {
         }
         Topology old = topology;
         topology = new Topology(readable.toArray(Child[]::new), writable.toArray(Child[]::new),
-                logs.toArray(SegmentMap[]::new), rangeLocks, mustPersist, new LongAdder());
+                logs.toArray(SegmentMap[]::new), rangeLocks, mustPersist, new AtomicLong());
         retired.add(old);
-        retired.removeIf(t -> t.writesInFlight().sum() == 0);
+        retired.removeIf(t -> t.writesInFlight().get() == 0);
     }
 
     /** Runs {@code then} once every write submitted through an earlier topology has finished. Control thread. */
@@ -909,7 +909,7 @@ public final class Nexus extends BlockDeviceBase {
     }
 
     private void waitDrained(List<Topology> earlier, Runnable then) {
-        earlier.removeIf(t -> t.writesInFlight().sum() == 0);
+        earlier.removeIf(t -> t.writesInFlight().get() == 0);
         if (earlier.isEmpty()) {
             then.run();
         } else {
@@ -996,7 +996,7 @@ public final class Nexus extends BlockDeviceBase {
             }
         }
         Topology old = topology;
-        topology = new Topology(new Child[0], new Child[0], new SegmentMap[0], null, 0, new LongAdder());
+        topology = new Topology(new Child[0], new Child[0], new SegmentMap[0], null, 0, new AtomicLong());
         retired.add(old);
         access = AccessState.INACCESSIBLE; // once no I/O can reach a child any more: whoever sees it may rely on that
         for (NexusIo io = parked.poll(); io != null; io = parked.poll()) {

@@ -1,6 +1,6 @@
 package io.mayastorj.nexus.internal;
 
-import java.util.concurrent.atomic.LongAdder;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Which children an I/O goes to, fixed for that I/O: the nexus publishes a new one (a volatile
@@ -13,10 +13,13 @@ import java.util.concurrent.atomic.LongAdder;
  * @param mustPersist   the health generation that must be on record before a write through this
  *                      topology completes (it left out a child the record still calls healthy)
  * @param writesInFlight writes submitted through this topology and not yet finished: a rebuild
- *                      starts copying only when the topologies before its child joined have none
+ *                      starts copying only when the topologies before its child joined have none.
+ *                      One counter, not a LongAdder: its sum is no snapshot, and a thread whose
+ *                      increment and decrement landed in different cells could show 0 while a
+ *                      write was in flight (a review finding; the copy then missed that write)
  */
 record Topology(Child[] readable, Child[] writable, SegmentMap[] logs, RangeLocks locks, long mustPersist,
-                LongAdder writesInFlight) {
+                AtomicLong writesInFlight) {
 
-    static final Topology EMPTY = new Topology(new Child[0], new Child[0], new SegmentMap[0], null, 0, new LongAdder());
+    static final Topology EMPTY = new Topology(new Child[0], new Child[0], new SegmentMap[0], null, 0, new AtomicLong());
 }
