@@ -270,6 +270,20 @@ public final class Nexus extends BlockDeviceBase {
     }
 
     /**
+     * For a rebuild's copy, before it reads, zeroes or writes what it read: whether it must wait, as
+     * the application's I/O does, for a look at the record (then {@code then} runs after it, on the
+     * control thread). Copies did not wait: one whose read spanned a freeze wrote, after the thaw,
+     * over what the nexus that took over had written to the child meanwhile (a review finding).
+     */
+    boolean copyMustWait(Runnable then) {
+        if (!ownershipStale()) {
+            return false;
+        }
+        deferForOwnership(then);
+        return true;
+    }
+
+    /**
      * Runs {@code io} after a look at the record, the last one being too old (a fenced nexus fails it
      * then). Callers test {@link #ownershipStale} first, so that the I/O's lambda is made only then.
      */

@@ -579,6 +579,12 @@ final class Rebuild {
                 finishRun(IoStatus.ABORTED, "the child left the nexus");
                 return;
             }
+            if (nexus.copyMustWait(() -> home.execute(this::step))) {
+                // the nexus stood still, or its trust in its record ran out: another may have taken the volume
+                // over and written the child since this read; read again once a look says it is still ours
+                readFrom = -1;
+                return;
+            }
             if (readFrom >= 0 && pos < readTo) {
                 placeRead();
                 return;
@@ -683,7 +689,7 @@ final class Rebuild {
                         finishRun(IoStatus.ABORTED, "the child left the nexus");
                         return;
                     }
-                    placeRead();
+                    step(); // placed, unless the nexus must look at its record first
                 }
                 case WRITE, ZERO -> {
                     if (!status.isSuccess()) {

@@ -915,6 +915,41 @@ class NexusTest {
     }
 
     /**
+     * Review finding: a rebuild's copies did not wait for a look after a pause as the application's
+     * I/O does: a copy whose read spanned a freeze wrote, after the thaw, over what a nexus that had
+     * taken the volume over wrote to the child meanwhile. They wait; what they read before is read
+     * again.
+     */
+    @Test
+    void aRebuildCopyWaitsForALookAfterAPauseAsTheApplicationsIoDoes() throws Exception {
+        SlowlyFailingLooks looks = new SlowlyFailingLooks(new FileNexusStore(dir.resolve("nexus")));
+        looks.failAfterMillis = 200;
+        store = looks;
+        manager = new NexusManager(registry, buffers, shares, looks, new NexusSettings(64 * 1024, 1, Duration.ofMinutes(10)));
+        FaultyDevice a = child("a");
+        FaultyDevice b = child("b");
+        manager.create("vol", ID, 0, List.of("bdev:///a"));
+        for (int i = 0; i < 128; i += 2) { // data in every other 64 KiB segment: 64 copies of 150 ms
+            assertEquals(IoStatus.SUCCESS, write(nexus(), i * 128L, 8, 3));
+        }
+        b.delayMicros = 150_000;
+        manager.addChild("vol", "bdev:///b");
+        await(() -> b.copied.size() > 0, "the rebuild copies");
+        looks.failing = true;
+        Thread.sleep(TimeUnit.NANOSECONDS.toMillis(Nexus.OWNERSHIP_STALE_NANOS) + 700);
+        assertEquals("rebuilding", view("bdev:///b").state(), "still copying, the store away (as the I/O goes on)");
+        manager.pauses().pausedNow(); // ... and the process stood still
+        Thread.sleep(300); // a copy in flight lands
+        long atThaw = b.writes.get();
+        Thread.sleep(1500);
+        assertEquals(atThaw, b.writes.get(), "no copy reaches the child until a look succeeds");
+        b.delayMicros = 0;
+        looks.failing = false;
+        await(() -> manager.get("vol").state().equals("online"), "b rebuilt once a look succeeded");
+        assertSameData(a, b);
+    }
+
+    /**
      * The take-over lease: a nexus that writes its record over one an unclean incarnation left (in
      * a shared store) serves nothing until that one's trust in its last look has run out, so the
      * old one, wherever it still runs, looks again before it serves and finds itself superseded —
