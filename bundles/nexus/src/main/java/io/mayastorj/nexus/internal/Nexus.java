@@ -271,16 +271,17 @@ public final class Nexus extends BlockDeviceBase {
 
     /**
      * For a rebuild's copy, before it reads, zeroes or writes what it read: whether it must wait, as
-     * the application's I/O does, for a look at the record (then {@code then} runs after it, on the
-     * control thread). Copies did not wait: one whose read spanned a freeze wrote, after the thaw,
-     * over what the nexus that took over had written to the child meanwhile (a review finding).
+     * the application's I/O does, for a look at the record ({@link #afterLook}). Copies did not wait:
+     * one whose read spanned a freeze wrote, after the thaw, over what the nexus that took over had
+     * written to the child meanwhile (a review finding).
      */
-    boolean copyMustWait(Runnable then) {
-        if (!ownershipStale()) {
-            return false;
-        }
+    boolean copyMustWait() {
+        return ownershipStale();
+    }
+
+    /** Runs {@code then} after the next look at the record (on the control thread), for a copy that must wait. */
+    void afterLook(Runnable then) {
         deferForOwnership(then);
-        return true;
     }
 
     /**
@@ -501,6 +502,17 @@ public final class Nexus extends BlockDeviceBase {
 
     /** A write that waited for a segment lock goes again, through the topology of now. */
     void resubmit(NexusIo io) {
+        if (ownershipStale()) {
+            // parked in a copy's segment lock across a pause, or until trust ran out: it waits for a look as a
+            // new write does (resubmitted at once, it reached the children unchecked: a review finding). Still
+            // counted where it was meanwhile: a rebuild that waits for that topology to drain waits for it too
+            if (refuseUnowned) {
+                finish(io, IoStatus.UNAVAILABLE);
+                return;
+            }
+            deferForOwnership(() -> resubmit(io));
+            return;
+        }
         io.topology.writesInFlight().decrementAndGet();
         startWrite(io);
     }

@@ -579,10 +579,16 @@ final class Rebuild {
                 finishRun(IoStatus.ABORTED, "the child left the nexus");
                 return;
             }
-            if (nexus.copyMustWait(() -> home.execute(this::step))) {
+            if (nexus.fenced()) { // (set before its rebuilds are stopped)
+                finishRun(IoStatus.ABORTED, "another nexus took the volume over");
+                return;
+            }
+            if (nexus.copyMustWait()) {
                 // the nexus stood still, or its trust in its record ran out: another may have taken the volume
                 // over and written the child since this read; read again once a look says it is still ours
+                // (forgotten before the step is handed on, which may run at once on the task's home)
                 readFrom = -1;
+                nexus.afterLook(() -> home.execute(this::step));
                 return;
             }
             if (readFrom >= 0 && pos < readTo) {
