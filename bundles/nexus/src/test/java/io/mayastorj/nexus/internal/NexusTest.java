@@ -1989,11 +1989,9 @@ class NexusTest {
      */
     @Test
     void aRecordTheStoreLostIsNotTakenForANewVolume() throws Exception {
-        FaultyDevice a = child("a");
-        FaultyDevice b = child("b");
-        sharedStore();
-        assertEquals(IoStatus.SUCCESS, write(a, 0, 8, 5));
-        assertEquals(IoStatus.SUCCESS, write(b, 0, 8, 4)); // the write in flight at the crash reached a only
+        FaultyDevice[] ab = childrenThatDiffer(); // the write in flight at the crash reached a only
+        FaultyDevice a = ab[0];
+        FaultyDevice b = ab[1];
         NexusView v = manager.create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"), 7);
         assertEquals("online", v.children().get(0).state(), "a, the first child, serves");
         assertNull(v.children().get(0).rebuild());
@@ -2015,11 +2013,9 @@ class NexusTest {
      */
     @Test
     void aRecordBelowTheIncarnationSeenIsNotTrusted() throws Exception {
-        FaultyDevice a = child("a");
-        FaultyDevice b = child("b");
-        sharedStore();
-        assertEquals(IoStatus.SUCCESS, write(a, 0, 8, 5));
-        assertEquals(IoStatus.SUCCESS, write(b, 0, 8, 4));
+        FaultyDevice[] ab = childrenThatDiffer();
+        FaultyDevice a = ab[0];
+        FaultyDevice b = ab[1];
         store.save(new NexusRecord(ID, "vol", MB << 20, false, 3, List.of(
                 new NexusRecord.ChildRecord("bdev:///a", "a", false, 1), new NexusRecord.ChildRecord("bdev:///b", "b", true, 1))), 0);
         NexusView v = manager.create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"), 5);
@@ -2046,6 +2042,16 @@ class NexusTest {
         NexusView v = manager().create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"), 7);
         assertEquals(List.of("online", "online"), v.children().stream().map(NexusView.ChildView::state).toList());
         assertEquals(1, v.incarnation(), "its own count");
+    }
+
+    /** Children a and b under a manager over a shared store, a holding newer data at block 0 (5) than b (4). */
+    private FaultyDevice[] childrenThatDiffer() throws IOException {
+        FaultyDevice a = child("a");
+        FaultyDevice b = child("b");
+        sharedStore();
+        assertEquals(IoStatus.SUCCESS, write(a, 0, 8, 5));
+        assertEquals(IoStatus.SUCCESS, write(b, 0, 8, 4));
+        return new FaultyDevice[] {a, b};
     }
 
     /** A manager over a shared store (as NATS), whose looks go to the files beneath. */
