@@ -192,7 +192,7 @@ public final class Nexus extends BlockDeviceBase {
     }
 
     /** The record is not known to be ours lately (a shared store, and no look for 3 s): the I/O waits for a look. */
-    private boolean ownershipStale() {
+    boolean ownershipStale() {
         return checksOwnership && !fenced && (refuseUnowned || !destroyed && (awaitingLease || staleSince(System.nanoTime())));
     }
 
@@ -270,25 +270,10 @@ public final class Nexus extends BlockDeviceBase {
     }
 
     /**
-     * For a rebuild's copy, before it reads, zeroes or writes what it read: whether it must wait, as
-     * the application's I/O does, for a look at the record ({@link #afterLook}). Copies did not wait:
-     * one whose read spanned a freeze wrote, after the thaw, over what the nexus that took over had
-     * written to the child meanwhile (a review finding).
-     */
-    boolean copyMustWait() {
-        return ownershipStale();
-    }
-
-    /** Runs {@code then} after the next look at the record (on the control thread), for a copy that must wait. */
-    void afterLook(Runnable then) {
-        deferForOwnership(then);
-    }
-
-    /**
      * Runs {@code io} after a look at the record, the last one being too old (a fenced nexus fails it
      * then). Callers test {@link #ownershipStale} first, so that the I/O's lambda is made only then.
      */
-    private void deferForOwnership(Runnable io) {
+    void deferForOwnership(Runnable io) {
         control.execute(() -> {
             awaitingLook.add(io);
             if (!awaitingLease) {

@@ -160,9 +160,8 @@ public final class NexusManager {
     /**
      * The same, by a caller that has seen this volume's nexus take {@code knownIncarnation} (0: none),
      * heard with a shared store (NATS) only. A record below it, or none, is one the store lost (a NATS
-     * server that came back empty), or one
-     * a nexus since superseded wrote again: its word on which children are in sync is not taken, nor
-     * is "no record" taken for a new volume. The nexus starts as after a crash with nothing recorded —
+     * server that came back empty), or one a nexus since superseded wrote again: its word on which
+     * children are in sync is not taken, nor is "no record" taken for a new volume. The nexus starts as after a crash with nothing recorded —
      * the first child serves, the others are rebuilt from it in full — and waits the lease, under an
      * incarnation above every one seen, so that a superseded nexus still running is fenced.
      */

@@ -583,12 +583,13 @@ final class Rebuild {
                 finishRun(IoStatus.ABORTED, "another nexus took the volume over");
                 return;
             }
-            if (nexus.copyMustWait()) {
-                // the nexus stood still, or its trust in its record ran out: another may have taken the volume
-                // over and written the child since this read; read again once a look says it is still ours
+            if (nexus.ownershipStale()) {
+                // as the application's I/O: the nexus stood still, or its trust in its record ran out, and another
+                // may have taken the volume over and written the child since this read (a copy that did not wait
+                // wrote over that after a thaw: a review finding). Read again once a look says it is still ours
                 // (forgotten before the step is handed on, which may run at once on the task's home)
                 readFrom = -1;
-                nexus.afterLook(() -> home.execute(this::step));
+                nexus.deferForOwnership(() -> home.execute(this::step));
                 return;
             }
             if (readFrom >= 0 && pos < readTo) {

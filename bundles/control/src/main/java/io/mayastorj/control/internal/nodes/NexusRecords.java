@@ -116,7 +116,9 @@ public final class NexusRecords {
         Properties p = new Properties();
         p.load(new StringReader(new String(text, StandardCharsets.UTF_8)));
         Set<String> inSync = new TreeSet<>();
+        int incarnation;
         try {
+            incarnation = Integer.parseInt(p.getProperty("incarnation", "0"));
             int n = Integer.parseInt(p.getProperty("children", "0"));
             for (int i = 0; i < n; i++) {
                 if (Boolean.parseBoolean(p.getProperty("child." + i + ".healthy"))) {
@@ -124,12 +126,6 @@ public final class NexusRecords {
                     inSync.add(replica != null ? replica : replicaOf(p.getProperty("child." + i + ".uri", "")));
                 }
             }
-        } catch (NumberFormatException e) {
-            throw new IOException("a damaged nexus record: " + e.getMessage(), e);
-        }
-        int incarnation;
-        try {
-            incarnation = Integer.parseInt(p.getProperty("incarnation", "0"));
         } catch (NumberFormatException e) {
             throw new IOException("a damaged nexus record: " + e.getMessage(), e);
         }
