@@ -1,6 +1,8 @@
 package io.mayastorj.csi.internal.node;
 
 import io.mayastorj.core.error.MayastorException;
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -13,6 +15,7 @@ final class Filesystems {
 
     /** What a volume may be formatted with; the first is the default. */
     static final List<String> SUPPORTED = List.of("ext4", "xfs");
+    private static final Logger LOG = System.getLogger("mayastor.csi");
     private static final Duration TIMEOUT = Duration.ofMinutes(5);
     private static final Set<String> MOUNT_FLAG_FORBIDDEN = Set.of("bind", "rbind", "remount");
 
@@ -52,6 +55,12 @@ final class Filesystems {
                 partitions = line.substring("PTTYPE=".length()).strip();
             }
         }
+        if ("xfs".equals(type) && xfsUnfinished(device)) {
+            // an mkfs.xfs killed midway (past its deadline, the plugin restarted) leaves its superblock
+            // marked in progress: blkid names it, and the kernel refuses to mount it, for good
+            LOG.log(Level.WARNING, "{0} holds an XFS file system whose making never finished: it is made again", device);
+            return Optional.empty();
+        }
         if (type != null && !type.isEmpty()) {
             return Optional.of(type);
         }
@@ -73,6 +82,25 @@ final class Filesystems {
     }
 
     private static final int PROBED_BYTES = 1 << 20;
+    private static final int XFS_SB_INPROGRESS = 126; // the byte mkfs.xfs sets first and clears last
+
+    /** Whether the XFS superblock at the device's head is still marked as being made. */
+    private static boolean xfsUnfinished(Path device) {
+        java.nio.ByteBuffer head = java.nio.ByteBuffer.allocateDirect(2 * 4096).alignedSlice(4096).limit(4096);
+        try (java.nio.channels.FileChannel channel = java.nio.channels.FileChannel.open(device, readOptions(device))) {
+            readAt(channel, head, 0);
+        } catch (java.io.IOException e) {
+            throw MayastorException.unavailable("cannot read %s's XFS superblock: %s", device, e.getMessage());
+        }
+        return head.position() > XFS_SB_INPROGRESS && head.getInt(0) == 0x58465342 /* "XFSB" */
+                && head.get(XFS_SB_INPROGRESS) != 0;
+    }
+
+    private static java.util.Set<java.nio.file.OpenOption> readOptions(Path device) {
+        return java.nio.file.Files.isRegularFile(device)
+                ? java.util.Set.of(java.nio.file.StandardOpenOption.READ)
+                : java.util.Set.of(java.nio.file.StandardOpenOption.READ, com.sun.nio.file.ExtendedOpenOption.DIRECT);
+    }
 
     /**
      * Reads the device's first MiB (where ext4's and XFS's superblocks are) and its last (where RAID
@@ -81,12 +109,8 @@ final class Filesystems {
      * error is UNAVAILABLE.
      */
     private static void readable(Path device) {
-        boolean direct = !java.nio.file.Files.isRegularFile(device);
-        java.util.Set<java.nio.file.OpenOption> options = direct
-                ? java.util.Set.of(java.nio.file.StandardOpenOption.READ, com.sun.nio.file.ExtendedOpenOption.DIRECT)
-                : java.util.Set.of(java.nio.file.StandardOpenOption.READ);
         java.nio.ByteBuffer buffer = java.nio.ByteBuffer.allocateDirect(PROBED_BYTES + 4096).alignedSlice(4096);
-        try (java.nio.channels.FileChannel channel = java.nio.channels.FileChannel.open(device, options)) {
+        try (java.nio.channels.FileChannel channel = java.nio.channels.FileChannel.open(device, readOptions(device))) {
             long size = bytes(channel, device);
             readAt(channel, buffer, 0);
             if (size > PROBED_BYTES) {
@@ -124,11 +148,12 @@ final class Filesystems {
     /**
      * Without a discard of the whole device first (both tools' default): a new volume reads zeros
      * already, and the discard of a large one outlasted {@link #TIMEOUT}, so mkfs was killed and the
-     * next NodeStage began it again, for ever.
+     * next NodeStage began it again, for ever. Forced, as {@link #probe} found nothing to keep: what
+     * mkfs.xfs would still refuse is an XFS whose making never finished.
      */
     void make(Path device, String fsType) {
         Commands.Result r = fsType.equals("xfs")
-                ? commands.run(TIMEOUT, "mkfs.xfs", "-q", "-K", device.toString())
+                ? commands.run(TIMEOUT, "mkfs.xfs", "-q", "-f", "-K", device.toString())
                 : commands.run(TIMEOUT, "mkfs." + fsType, "-q", "-F", "-E", "nodiscard", device.toString());
         if (!r.ok()) {
             throw MayastorException.internal("cannot make %s on %s: %s", fsType, device, r.describe());

@@ -1021,7 +1021,7 @@ class NodeServiceTest {
     void theStorageClassesFsTypeComesBeforeTheProvisionersDefault() {
         call(service::nodeStageVolume, stage("v1", URI, mount("ext4")).toBuilder().putVolumeContext("fsType", "xfs").build());
         Path device = node.root.resolve("dev/nvme0n1");
-        assertTrue(node.ran.contains("mkfs.xfs -q -K " + device), node.ran.toString());
+        assertTrue(node.ran.contains("mkfs.xfs -q -f -K " + device), node.ran.toString());
         assertTrue(node.ran.contains("mount -t xfs " + device + " " + staging), node.ran.toString());
         call(service::nodePublishVolume, publish("v1", mount("ext4"), false).toBuilder().putVolumeContext("fsType", "xfs").build());
     }
@@ -1068,7 +1068,7 @@ class NodeServiceTest {
                 "iscsiadm -m node -T " + iqn + " -p 10.0.2.2:3260 -I mayastor --login",
                 "blkid -p -s TYPE -s PTTYPE -o export " + device,
                 "blkid -p -s TYPE -s PTTYPE -o export " + device,
-                "mkfs.xfs -q -K " + device,
+                "mkfs.xfs -q -f -K " + device,
                 "mount -t xfs " + device + " " + staging), node.ran);
         node.ran.clear();
         call(service::nodeUnstageVolume, NodeUnstageVolumeRequest.newBuilder().setVolumeId("v1")
