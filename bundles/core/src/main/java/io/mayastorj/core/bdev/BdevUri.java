@@ -74,6 +74,12 @@ public final class BdevUri {
             throw MayastorException.invalidArgument(
                     "'%s' is not a device URI: expected %s://[host]/path", trimmed, uri.getScheme());
         }
+        if (uri.getRawAuthority() != null && uri.getHost() == null) {
+            // java.net.URI falls back to a registry authority for a name it cannot take as a host ("node_2"):
+            // no host, so aio://node_2/dev/sda passed as a local device's URI and opened this node's /dev/sda
+            throw MayastorException.invalidArgument("'%s': '%s' is not a host name or address (letters, digits, '-' "
+                    + "and '.'; an IPv6 address in [])", trimmed, uri.getRawAuthority());
+        }
         Map<String, String> params = new LinkedHashMap<>();
         String query = uri.getQuery();
         if (query != null && !query.isEmpty()) {

@@ -59,6 +59,19 @@ class BdevUriTest {
         assertEquals("/srv/pools/a#1.img", BdevUri.parse("/srv/pools/a%231.img").path());
     }
 
+    /**
+     * Review finding: java.net.URI takes "node_2" for a registry authority, with no host, so a
+     * local device's scheme let it pass and aio://node_2/dev/sda opened this node's /dev/sda.
+     */
+    @Test
+    void anAuthorityThatIsNoHostIsRejected() {
+        assertEquals("'aio://node_2/dev/sda': 'node_2' is not a host name or address (letters, digits, '-' and '.'; "
+                + "an IPv6 address in [])", invalid("aio://node_2/dev/sda").getMessage());
+        invalid("nvmf://node_2:8420/nqn.2019-05.io.openebs:r1");
+        assertEquals("node-2", BdevUri.parse("nvmf://node-2:8420/nqn.2019-05.io.openebs:r1").host());
+        assertEquals("[::1]", BdevUri.parse("nvmf://[::1]:8420/nqn.2019-05.io.openebs:r1").host());
+    }
+
     @Test
     void emptyUriIsRejected() {
         assertEquals("a device URI is required, e.g. malloc:///m0?size_mb=64", invalid("  ").getMessage());

@@ -100,6 +100,9 @@ final class UringThreadRing extends ThreadQueue implements IoUring.CompletionHan
         for (long userData : failed) {
             completed(userData, rc);
         }
+        // their slots are free now, and requests may wait for them: the reaper, asleep in the kernel with
+        // nothing in flight, would never hand those on, and every later request queues behind them
+        submitWaiting();
     }
 
     @Override

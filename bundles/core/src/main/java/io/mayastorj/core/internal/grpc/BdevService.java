@@ -236,18 +236,29 @@ public final class BdevService extends BdevRpcGrpc.BdevRpcImplBase {
     }
 
     private static void check(IoStatus status, String what, BlockDevice device, long offset, int length) {
-        switch (status) {
-            case SUCCESS -> {
-            }
-            case LBA_OUT_OF_RANGE -> throw MayastorException.invalidArgument(
-                    "%s at offset %d, %d bytes: beyond the end of bdev %s", what, offset, length, device.name());
-            case DEVICE_CLOSED -> throw MayastorException.unavailable("bdev %s is closing", device.name());
-            case NO_SPACE -> throw MayastorException.resourceExhausted("%s on bdev %s: no space left", what, device.name());
-            case TIMED_OUT -> throw MayastorException.unavailable("%s on bdev %s timed out", what, device.name());
-            case UNSUPPORTED -> throw new MayastorException(io.mayastorj.core.error.ErrorKind.UNIMPLEMENTED,
-                    "bdev " + device.name() + " does not support " + what);
-            default -> throw MayastorException.internal("%s on bdev %s failed: %s", what, device.name(), status);
+        if (!status.isSuccess()) {
+            throw failure(status, what, device.name(), offset, length);
         }
+    }
+
+    /**
+     * What a failed I/O is to a caller: a device out of reach or an I/O cut short is worth trying
+     * again (UNAVAILABLE, ABORTED), a device that failed it is not (INTERNAL).
+     */
+    static MayastorException failure(IoStatus status, String what, String bdev, long offset, int length) {
+        return switch (status) {
+            case LBA_OUT_OF_RANGE -> MayastorException.invalidArgument(
+                    "%s at offset %d, %d bytes: beyond the end of bdev %s", what, offset, length, bdev);
+            case DEVICE_CLOSED -> MayastorException.unavailable("bdev %s is closing", bdev);
+            case UNAVAILABLE -> MayastorException.unavailable("%s on bdev %s: the device cannot be reached now; try again",
+                    what, bdev);
+            case NO_SPACE -> MayastorException.resourceExhausted("%s on bdev %s: no space left", what, bdev);
+            case TIMED_OUT -> MayastorException.deadlineExceeded("%s on bdev %s timed out", what, bdev);
+            case ABORTED -> MayastorException.aborted("%s on bdev %s was cancelled; try again", what, bdev);
+            case UNSUPPORTED -> new MayastorException(io.mayastorj.core.error.ErrorKind.UNIMPLEMENTED,
+                    "bdev " + bdev + " does not support " + what);
+            default -> MayastorException.internal("%s on bdev %s failed: %s", what, bdev, status);
+        };
     }
 
     private Bdev toProto(BdevInfo info) {

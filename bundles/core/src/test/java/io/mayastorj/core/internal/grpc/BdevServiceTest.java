@@ -229,4 +229,23 @@ class BdevServiceTest {
                 () -> bdevs.read(ReadBdevRequest.newBuilder().setName("m9").setLength(512).build()));
         assertEquals(1, bdevs.list(ListBdevOptions.getDefaultInstance()).getBdevsCount());
     }
+
+    /**
+     * Review finding: a device out of reach (an nvmf bdev reconnecting) or an I/O cancelled was
+     * INTERNAL, which callers take for a failure not worth trying again; a timeout was UNAVAILABLE.
+     */
+    @Test
+    void howAFailedIoIsToldToTheCaller() {
+        java.util.Map<io.mayastorj.core.bdev.IoStatus, io.mayastorj.core.error.ErrorKind> expected = java.util.Map.of(
+                io.mayastorj.core.bdev.IoStatus.UNAVAILABLE, io.mayastorj.core.error.ErrorKind.UNAVAILABLE,
+                io.mayastorj.core.bdev.IoStatus.DEVICE_CLOSED, io.mayastorj.core.error.ErrorKind.UNAVAILABLE,
+                io.mayastorj.core.bdev.IoStatus.ABORTED, io.mayastorj.core.error.ErrorKind.ABORTED,
+                io.mayastorj.core.bdev.IoStatus.TIMED_OUT, io.mayastorj.core.error.ErrorKind.DEADLINE_EXCEEDED,
+                io.mayastorj.core.bdev.IoStatus.NO_SPACE, io.mayastorj.core.error.ErrorKind.RESOURCE_EXHAUSTED,
+                io.mayastorj.core.bdev.IoStatus.MEDIA_ERROR, io.mayastorj.core.error.ErrorKind.INTERNAL);
+        expected.forEach((status, kind) -> assertEquals(kind, BdevService.failure(status, "read", "n1", 0, 512).kind(),
+                status.name()));
+        assertEquals("read on bdev n1: the device cannot be reached now; try again",
+                BdevService.failure(io.mayastorj.core.bdev.IoStatus.UNAVAILABLE, "read", "n1", 0, 512).getMessage());
+    }
 }
