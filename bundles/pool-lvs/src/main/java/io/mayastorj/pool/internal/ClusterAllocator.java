@@ -36,6 +36,8 @@ final class ClusterAllocator {
     private static final Logger LOG = System.getLogger("mayastor.pool");
     /** {@link #allocate} result: no reserved cluster now; retry through {@link #afterReserve}. */
     static final int WAIT = -1;
+    /** {@link #allocate} result: the replica is closing, or its pool is faulted. */
+    static final int REFUSED = -2;
 
     private final LvStore pool;
     private final MetadataPageTable pages;
@@ -120,7 +122,7 @@ final class ClusterAllocator {
     /**
      * The data cluster + 1 for a replica cluster written for the first time; 0 when there is no space;
      * {@link #WAIT} when no reserved cluster is at hand (a reservation is on its way: retry through
-     * {@link #afterReserve}).
+     * {@link #afterReserve}); {@link #REFUSED} when nothing may be allocated for the replica now.
      */
     int allocate(Replica replica, long cluster) {
         synchronized (pool.lock) {
@@ -128,8 +130,11 @@ final class ClusterAllocator {
             if (existing != 0) {
                 return existing; // another writer got here first
             }
-            if (pool.state != PoolState.ONLINE || replica.isClosed()) {
-                return 0;
+            if (pool.state == PoolState.FAULTED || replica.isClosed()) {
+                return REFUSED; // not "no space": a host would take the pool for full (ENOSPC), and its operator too
+            }
+            if (pool.state != PoolState.ONLINE) {
+                return 0; // degraded: no cluster can be handed out until the damaged replicas' are known again
             }
             boolean needsMapPage = replica.mapPageNumbers[(int) (cluster / Replica.ENTRIES)] < 0;
             int free = reserved.nextSetBit(0);

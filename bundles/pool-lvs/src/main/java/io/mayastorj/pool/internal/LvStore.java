@@ -536,28 +536,69 @@ public final class LvStore {
      * The last one's are zeroed before the commit that forgets it: once no committed metadata names
      * a damaged replica, a plain import takes every unmapped cluster for free and zeroed, so a crash
      * (or a failed zeroing) between that commit and the zeroing handed its data to the next replica.
+     * That zeroing (every cluster no replica maps: the pool's free space) runs on the caller's thread,
+     * as a replica destroy's does: on the pool thread it held every commit — flushes, shares, the
+     * switch-over's fence — for as long as zeroing a large disk took.
      */
     void destroyDamaged(int descriptorPage) {
-        call(() -> {
-            boolean last;
+        boolean last = call(() -> {
             synchronized (lock) {
                 if (!damaged.containsKey(descriptorPage)) {
                     throw MayastorException.notFound("pool %s has no damaged replica at page %d", name, descriptorPage);
                 }
-                last = damaged.size() == 1 && state == PoolState.DEGRADED;
-            }
-            List<Integer> zeroed = last ? zeroUnreferenced() : List.of();
-            synchronized (lock) {
+                boolean lastOne = damaged.size() == 1 && state == PoolState.DEGRADED;
+                if (lastOne && forgettingLast) {
+                    throw MayastorException.unavailable("pool %s: its last damaged replica is being forgotten already", name);
+                }
+                if (lastOne) {
+                    forgettingLast = true;
+                    destroysZeroing++; // an export waits for it
+                    return true;
+                }
                 damaged.remove(descriptorPage);
                 pages.markSuperblockDirty();
             }
             committer.commitNow();
-            if (last) {
-                onlineAgain(zeroed);
-            }
-            return null;
+            return false;
         });
+        if (!last) {
+            return;
+        }
+        try {
+            List<Integer> held = call(this::holdUnreferenced);
+            try {
+                deviceIo.zeroClusters(layout, held, () -> {
+                    synchronized (lock) {
+                        return exporting || closed;
+                    }
+                });
+            } catch (IOException e) {
+                throw MayastorException.unavailable("pool %s: zeroing what no replica maps did not finish: %s", name,
+                        e.getMessage());
+            }
+            call(() -> {
+                synchronized (lock) {
+                    if (state == PoolState.FAULTED) { // a commit failed while this zeroed: it is not online again
+                        throw MayastorException.failedPrecondition("pool %s is faulted: %s", name, reason);
+                    }
+                    damaged.remove(descriptorPage);
+                    pages.markSuperblockDirty();
+                }
+                committer.commitNow();
+                onlineAgain(held);
+                return null;
+            });
+        } finally {
+            synchronized (lock) {
+                forgettingLast = false;
+                destroysZeroing--;
+                lock.notifyAll();
+            }
+        }
     }
+
+    /** The last damaged replica's destroy is zeroing (one at a time: which one is the last is decided once). */
+    private boolean forgettingLast;
 
     /**
      * Once no damaged replica is left, the pool knows every cluster's owner again: the unreferenced
@@ -569,6 +610,13 @@ public final class LvStore {
 
     /** Holds the clusters no replica maps (not allocatable) and zeroes them. */
     private List<Integer> zeroUnreferenced() throws IOException {
+        List<Integer> unknown = holdUnreferenced();
+        deviceIo.zeroClusters(layout, unknown);
+        return unknown;
+    }
+
+    /** Holds the clusters no replica maps: not allocatable until they are zeroed and freed. */
+    private List<Integer> holdUnreferenced() {
         List<Integer> unknown;
         synchronized (lock) {
             BitSet referenced = new BitSet(layout.clusterCount());
@@ -584,7 +632,6 @@ public final class LvStore {
             unknown = allocator.holdUnreferenced(referenced);
             pages.rebuildUsed(replicas.values());
         }
-        deviceIo.zeroClusters(layout, unknown);
         return unknown;
     }
 

@@ -15,6 +15,7 @@ import io.mayastorj.pool.internal.format.Layout;
 import io.mayastorj.pool.internal.format.ReplicaRecord;
 import io.mayastorj.pool.internal.format.Superblock;
 import java.io.IOException;
+import java.nio.file.Path;
 import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
 import java.util.ArrayList;
@@ -178,7 +179,8 @@ public final class PoolManager {
             return false;
         }
         synchronized (this) {
-            if (pools.values().stream().anyMatch(e -> e.disk.equals(entry.disk) && e.uuid != null && !e.uuid.equals(entry.uuid))) {
+            if (pools.values().stream().anyMatch(e -> sameDevice(e.disk, entry.disk) && e.uuid != null
+                    && !e.uuid.equals(entry.uuid))) {
                 return true; // another remembered pool was found there (two disks whose names swapped)
             }
         }
@@ -196,6 +198,29 @@ public final class PoolManager {
     }
 
     /**
+     * Whether two names of disks are one device: the list may name a disk by the kernel's name and the
+     * patterns by a stable one (/dev/sdc, /dev/disk/by-id/ata-Y), so names are compared by what they
+     * resolve to. Two disks whose kernel names swapped left one of their pools faulted: its own name
+     * was open under the other pool's stable name, and "in use" is no sign that a pool has moved.
+     */
+    private static boolean sameDevice(String a, String b) {
+        if (a.equals(b)) {
+            return true;
+        }
+        Optional<Path> device = devicePath(a);
+        return device.isPresent() && device.equals(devicePath(b));
+    }
+
+    private static Optional<Path> devicePath(String disk) {
+        try {
+            String path = disk.startsWith("/") ? disk : BdevUri.parse(disk).path();
+            return path.isEmpty() ? Optional.empty() : Optional.of(Path.of(path).toRealPath());
+        } catch (IOException | RuntimeException e) {
+            return Optional.empty(); // not a path (malloc:///m0), or nothing there now
+        }
+    }
+
+    /**
      * A remembered pool that is not on its device any more (a disk that came back under another
      * name after a reboot, a file renamed): looks for it, by its uuid, on the devices the node's
      * {@code pool.devices} patterns name, and imports it from there. Null when it is not found,
@@ -207,7 +232,7 @@ public final class PoolManager {
         }
         List<String> found = new ArrayList<>();
         for (String candidate : devices.expand()) {
-            if (candidate.equals(entry.disk) || pools.values().stream().anyMatch(e -> e.disk.equals(candidate))) {
+            if (sameDevice(candidate, entry.disk) || pools.values().stream().anyMatch(e -> sameDevice(e.disk, candidate))) {
                 continue;
             }
             Entry probe = new Entry(entry.name, candidate);
@@ -732,13 +757,19 @@ public final class PoolManager {
         Replica replica = replica(uuid);
         refuseWhileCreating(uuid); // and once found: its create may have begun meanwhile
         checkNoHosts(replica, force, "destroy");
-        shares.unshareIfShared(replica.name());
-        String user = claimedBy(replica);
+        // every refusal before the unshare: a refused destroy left the replica unshared, its metadata saying
+        // shared, and its nexus's reconnects failed until the node restarted. A share's claim is no user
+        String user = shares.status(replica.name()).isPresent() ? null : claimedBy(replica);
         if (user != null) {
             throw MayastorException.failedPrecondition("replica %s is in use by %s", uuid, user);
         }
         if (replica.pool.state() == PoolState.FAULTED) {
             throw MayastorException.failedPrecondition("pool %s is faulted: %s", replica.pool.name(), replica.pool.reason());
+        }
+        shares.unshareIfShared(replica.name());
+        user = claimedBy(replica); // a user that came between
+        if (user != null) {
+            throw MayastorException.failedPrecondition("replica %s is in use by %s", uuid, user);
         }
         registry.unregister(replica);
         // its I/O drains here, not on the pool's thread, where the destroy runs: a flush waiting for a

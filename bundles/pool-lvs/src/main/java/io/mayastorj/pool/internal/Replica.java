@@ -335,6 +335,8 @@ final class Replica extends BlockDeviceBase {
             pool.allocator.afterReserve(() -> writePiece(io, buffer, offset, cluster, inCluster, n));
         } else if (physical == 0) {
             pieceDone(io, IoStatus.NO_SPACE);
+        } else if (physical == ClusterAllocator.REFUSED) {
+            pieceDone(io, isClosed() ? IoStatus.DEVICE_CLOSED : IoStatus.MEDIA_ERROR); // a faulted pool
         } else {
             device.write(buffer, offset, dataLba(physical, inCluster), n, PIECE_DONE, io);
         }

@@ -114,6 +114,27 @@ class LvStoreTest {
     }
 
     /**
+     * Review finding: a write to a cluster never written, on a pool that can no longer allocate, was
+     * answered "no space": hosts saw ENOSPC (NVMe CAPACITY EXCEEDED) for a faulted pool with room.
+     */
+    @Test
+    void aFaultedPoolIsNotAFullOne() {
+        pool = create(MIB);
+        Replica thin = pool.createReplica(R1, "thin", 4 * MIB, true, "");
+        long bpc = MIB / 512;
+        DmaBuffer b = fx.buffers.allocate(512);
+        try {
+            assertEquals(IoStatus.SUCCESS, BlockingIo.write(thin, b, 0, 0, 1, T));
+            synchronized (pool.lock) {
+                pool.fault("the disk failed (a test)");
+            }
+            assertEquals(IoStatus.MEDIA_ERROR, BlockingIo.write(thin, b, 0, 2 * bpc, 1, T), "a cluster never written");
+        } finally {
+            b.release();
+        }
+    }
+
+    /**
      * A full pool answered "no space" to a write right after an unmap gave clusters back, until a
      * flush happened to commit the unmap and zero them: a filesystem that discards and then writes
      * saw ENOSPC on a pool with room. The write waits for a given-back cluster now.
@@ -1093,6 +1114,56 @@ class LvStoreTest {
         assertEquals(PoolState.ONLINE, pool.state());
         Replica c = pool.createReplica(R3, "c", 2L * MIB, false, "");
         assertEquals(-1, fx.readStamp(c, 0, 2), "the damaged replica's data is zeros to the next");
+    }
+
+    /**
+     * Review finding: forgetting the last damaged replica zeroed every cluster no replica maps — the
+     * pool's free space — on the pool thread, and every commit waited behind it: flushes after an
+     * unmap, shares, the switch-over's fence, for as long as zeroing a large disk took. It zeroes on
+     * the caller's thread now; an export still waits for it, and stops it.
+     */
+    @Test
+    void forgettingTheLastDamagedReplicaHoldsNoCommit() throws Exception {
+        pool = create(MIB);
+        Replica a = pool.createReplica(R1, "a", 4L * MIB, true, "");
+        Replica b = pool.createReplica(R2, "b", 2L * MIB, true, "");
+        fx.writeStamped(a, 0, 8, 1, 11);
+        fx.writeStamped(b, 0, 1, 2, 22);
+        assertEquals(IoStatus.SUCCESS, BlockingIo.flush(b, T));
+        int descriptor = damageDescriptor(b).descriptor();
+        GatedDevice gated = new GatedDevice(fx.device);
+        pool = LvStore.open(gated, fx.buffers, true);
+        assertEquals(PoolState.DEGRADED, pool.state());
+        Replica mine = replica(R1);
+        var threads = java.util.concurrent.Executors.newCachedThreadPool();
+        try {
+            gated.holdZeroes();
+            LvStore p = pool;
+            var forgotten = threads.submit(() -> {
+                p.destroyDamaged(descriptor);
+                return null;
+            });
+            assertTrue(gated.awaitZeroesHeld(10), "the destroy is zeroing");
+            var flushed = threads.submit(() -> {
+                assertEquals(IoStatus.SUCCESS, BlockingIo.unmap(mine, 0, MIB / 512, T)); // a whole cluster back
+                return BlockingIo.flush(mine, T); // the unmap's commit, on the pool thread
+            });
+            assertEquals(IoStatus.SUCCESS, flushed.get(5, java.util.concurrent.TimeUnit.SECONDS),
+                    "a commit went on while the destroy zeroed");
+            assertEquals(ErrorKind.UNAVAILABLE, assertThrows(MayastorException.class, () -> p.destroyDamaged(descriptor))
+                    .kind(), "one forgets the last at a time");
+            gated.releaseZeroes();
+            forgotten.get(30, java.util.concurrent.TimeUnit.SECONDS);
+        } finally {
+            gated.releaseZeroes();
+            threads.shutdownNow();
+        }
+        assertEquals(PoolState.ONLINE, pool.state());
+        assertEquals(List.of(), pool.damagedReplicas());
+        Replica c = pool.createReplica(R3, "c", 2L * MIB, false, "");
+        assertEquals(-1, fx.readStamp(c, 0, 2), "the damaged replica's data is zeros to the next");
+        reimport();
+        assertEquals(PoolState.ONLINE, pool.state());
     }
 
     /**

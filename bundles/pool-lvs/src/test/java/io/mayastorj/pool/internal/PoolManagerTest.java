@@ -636,6 +636,27 @@ class PoolManagerTest {
         assertEquals("replica " + R1 + " not found", refused(ErrorKind.NOT_FOUND, () -> pools.destroyReplica(R1)).getMessage());
     }
 
+    /**
+     * Review finding: the replica was unshared before the destroy's refusals were looked at, so a
+     * destroy refused for a faulted pool left it unshared, its metadata saying shared, and its
+     * nexus's reconnects failed until the node restarted.
+     */
+    @Test
+    void aRefusedDestroyLeavesTheShareAsItWas() {
+        RecordingTransport nvmf = new RecordingTransport();
+        shares.addTransport(nvmf);
+        pools.create("p0", null, disk.toString(), MIB);
+        pools.createReplica("p0", R1, "r1", MIB, true);
+        pools.shareReplica(R1, "nvmf", List.of());
+        LvStore store = pools.find("p0").store().orElseThrow();
+        synchronized (store.lock) {
+            store.fault("the disk failed (a test)");
+        }
+        assertEquals("pool p0 is faulted: the disk failed (a test)",
+                refused(ErrorKind.FAILED_PRECONDITION, () -> pools.destroyReplica(R1)).getMessage());
+        assertEquals(List.of(R1.toString()), nvmf.shared, "still shared");
+    }
+
     @Test
     void aSharedReplicaIsSharedAgainAfterARestart() throws IOException {
         pools.create("p0", null, disk.toString(), MIB);
@@ -819,6 +840,37 @@ class PoolManagerTest {
         assertEquals(PoolState.ONLINE, pools.find("p1").state(), String.valueOf(pools.find("p1").reason()));
         assertEquals(b.toString(), pools.find("p0").disk());
         assertEquals(a.toString(), pools.find("p1").disk());
+    }
+
+    /**
+     * Review finding: ... and when the list names the kernel's names and the patterns stable ones
+     * (/dev/sdb, /dev/disk/by-id/*), the pool handled second found its own name open under the first
+     * pool's stable name: "in use", which was taken for a disk that holds it, and it stayed faulted.
+     */
+    @Test
+    void twoPoolsWhoseDisksSwappedKernelNamesAreFoundByTheirStableNames() throws IOException {
+        Path disks = Files.createDirectories(dir.resolve("disks"));
+        Path a = disks.resolve("sdb");
+        Path b = disks.resolve("sdc");
+        Files.move(disk, a);
+        try (RandomAccessFile f = new RandomAccessFile(b.toFile(), "rw")) {
+            f.setLength(64L * MIB);
+        }
+        pools.create("p0", null, a.toString(), MIB);
+        pools.create("p1", null, b.toString(), MIB);
+        pools.stop();
+        Path swap = disks.resolve("swap.tmp");
+        Files.move(a, swap);
+        Files.move(b, a);
+        Files.move(swap, b);
+        Path byId = Files.createDirectories(dir.resolve("by-id"));
+        Files.createSymbolicLink(byId.resolve("ata-X"), b); // what udev names by the disk, not by its slot
+        Files.createSymbolicLink(byId.resolve("ata-Y"), a);
+        restart(byId + "/*");
+        assertEquals(PoolState.ONLINE, pools.find("p0").state(), String.valueOf(pools.find("p0").reason()));
+        assertEquals(PoolState.ONLINE, pools.find("p1").state(), String.valueOf(pools.find("p1").reason()));
+        assertEquals(byId.resolve("ata-X").toString(), pools.find("p0").disk());
+        assertEquals(byId.resolve("ata-Y").toString(), pools.find("p1").disk());
     }
 
     @Test
