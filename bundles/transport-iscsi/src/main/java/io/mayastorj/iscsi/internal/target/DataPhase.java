@@ -121,7 +121,8 @@ final class DataPhase {
     /** A write that has waited longer than {@code limitNanos} for data it holds a buffer for, or null. */
     Task starved(long now, long limitNanos) {
         for (Task t : tasks.tasks()) {
-            if (t.write && t.buffer != null && !t.submitted && !t.aborted && t.received < t.transfer
+            // what moves is the CDB's to say (dataOut): a write sent without the W bit is asked for its data too
+            if ((t.write || t.dataOut) && t.buffer != null && !t.submitted && !t.aborted && t.received < t.transfer
                     && now - t.arrivedNanos > limitNanos) {
                 return t;
             }

@@ -98,6 +98,12 @@ final class LoginPhase {
                 loginResponse(req, 0x02, 0x07, Map.of(), false, csg, nsg); // missing parameter
                 return;
             }
+            String badName = badName(session.initiatorName);
+            if (badName != null) {
+                connection.logOnce("initiator-name", "login from " + connection.peer() + " refused: " + badName);
+                loginResponse(req, 0x02, 0x00, Map.of(), false, csg, nsg); // initiator error
+                return;
+            }
             session.discovery = "Discovery".equals(keys.getOrDefault("SessionType", "Normal"));
             if (!session.discovery) {
                 String name = keys.get("TargetName");
@@ -238,5 +244,26 @@ final class LoginPhase {
             sender.closeAfterFlush();
         }
         sender.postFlush();
+    }
+
+    private static final int NAME_BYTES = 223; // RFC 7143 §4.2.7.1
+
+    /**
+     * Why an initiator name cannot be taken, else null. It names the I_T nexus in the persistent
+     * reservations' file, a line per key: a space or a line break in it wrote lines of its own there,
+     * and the restarted target dropped every registration, a fence included. No more is asked than
+     * that: initiators in the field send names outside the RFC's grammar (capitals, underscores).
+     */
+    static String badName(String name) {
+        if (name.getBytes(java.nio.charset.StandardCharsets.UTF_8).length > NAME_BYTES) {
+            return "its InitiatorName is longer than " + NAME_BYTES + " bytes";
+        }
+        for (int i = 0; i < name.length(); i++) {
+            char ch = name.charAt(i);
+            if (ch <= ' ' || ch == 0x7F || Character.isWhitespace(ch) || Character.isISOControl(ch)) {
+                return String.format("its InitiatorName holds a space or control character (U+%04X at %d)", (int) ch, i);
+            }
+        }
+        return null;
     }
 }
