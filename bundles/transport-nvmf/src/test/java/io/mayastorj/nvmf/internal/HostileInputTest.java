@@ -270,6 +270,33 @@ class HostileInputTest {
         }
     }
 
+    /**
+     * Review finding: the head each response reported was one entry behind: the Connect, the queue's
+     * first entry, was not counted (nvmet's Connect response says 1). A host that keeps SQ flow
+     * control would see a free entry fewer than it has.
+     */
+    @Test
+    void everyResponseSaysTheHeadIsPastItsCommand() throws Exception {
+        RawClient admin = new RawClient(fx.port());
+        adminQueues.add(admin);
+        admin.initialize(false, false);
+        RawClient.Received connected = admin.connect(nqn, HOST, 0, 31, 0xFFFF, 0);
+        assertEquals(1, connected.sqhd(), "past the Connect");
+        assertEquals(2, admin.enable().sqhd());
+        try (RawClient io = new RawClient(fx.port())) {
+            io.initialize(false, false);
+            assertEquals(1, io.connect(nqn, HOST, 1, 3, connected.dw0() & 0xFFFF, 0).sqhd(), "4 entries: past the Connect");
+            for (int cid = 1, head = 2; cid <= 5; cid++, head = (head + 1) % 4) {
+                ByteBuffer flush = RawClient.sqe(Sqe.IO_FLUSH, cid);
+                flush.putInt(Sqe.NSID, 1);
+                io.send(io.capsule(flush, null));
+                RawClient.Received r = io.receive();
+                assertEquals(Status.SUCCESS, r.cqeStatus());
+                assertEquals(head, r.sqhd(), "command " + cid);
+            }
+        }
+    }
+
     @Test
     void badIoCommandsGetTheirStatus() throws Exception {
         try (RawClient io = ioQueue(31, false, false)) {

@@ -42,6 +42,11 @@ final class RawClient implements AutoCloseable {
         int dw0() {
             return header.getInt(Pdu.CQE_OFFSET);
         }
+
+        /** The submission queue head the response reports. */
+        int sqhd() {
+            return header.getShort(Pdu.CQE_OFFSET + 8) & 0xFFFF;
+        }
     }
 
     RawClient(int port) throws IOException {

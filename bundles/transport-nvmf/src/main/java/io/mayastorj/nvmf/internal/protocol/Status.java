@@ -99,7 +99,9 @@ public final class Status {
     /** Whether the host should not retry: errors that a retry of the same command cannot fix. */
     public static boolean permanent(int status) {
         return switch (status) {
-            case ABORT_REQUESTED, NAMESPACE_NOT_READY, COMMAND_INTERRUPTED, TRANSIENT_TRANSPORT_ERROR,
+            // a command aborted as its queue goes (the controller reset or ended) never ran: the host sends it again
+            // on its next association; with DNR, Linux fails it to the application (EIO) instead
+            case ABORT_REQUESTED, ABORT_SQ_DELETION, NAMESPACE_NOT_READY, COMMAND_INTERRUPTED, TRANSIENT_TRANSPORT_ERROR,
                     INTERNAL_PATH_ERROR, ANA_PERSISTENT_LOSS, ANA_INACCESSIBLE, ANA_TRANSITION, CONNECT_CONTROLLER_BUSY -> false;
             default -> true;
         };
@@ -115,7 +117,7 @@ public final class Status {
             case INVALID_OPCODE -> IoStatus.UNSUPPORTED;
             case INVALID_FIELD -> IoStatus.INVALID_LENGTH;
             case ABORT_REQUESTED -> IoStatus.ABORTED;
-            case NAMESPACE_NOT_READY, INTERNAL_PATH_ERROR, TRANSIENT_TRANSPORT_ERROR, COMMAND_INTERRUPTED,
+            case NAMESPACE_NOT_READY, INTERNAL_PATH_ERROR, TRANSIENT_TRANSPORT_ERROR, COMMAND_INTERRUPTED, ABORT_SQ_DELETION,
                     ANA_PERSISTENT_LOSS, ANA_INACCESSIBLE, ANA_TRANSITION ->
                     IoStatus.UNAVAILABLE;
             default -> IoStatus.FAILED;

@@ -230,6 +230,9 @@ final class Controller {
             return Attach.NOT_READY;
         }
         ioQueues[qid] = queue;
+        // the closed ones with nothing at the bdev go first: a host that connected and closed I/O queues
+        // over and over under one admin queue kept every one of them (about 72 KiB each) until it ended
+        everyIoQueue.removeIf(q -> q.phase() == TargetQueue.Phase.CLOSED && q.atBdev() == 0);
         everyIoQueue.add(queue);
         return Attach.OK;
     }

@@ -445,7 +445,7 @@ final class TargetQueue extends PduChannel {
         qid = queueId;
         depth = entries;
         sqFlowControl = flowControl;
-        sqhd = 0;
+        sqhd = 1 % entries; // the Connect was the queue's first entry: its response says the head is past it
         phase = Phase.LIVE;
         if (connecting.getAndSet(false)) {
             target.connectingEnded(peerAddress);

@@ -24,4 +24,17 @@ class StatusTest {
         assertEquals(IoStatus.UNAVAILABLE, Status.toIo(Status.of(IoStatus.UNAVAILABLE, false)));
         assertEquals(IoStatus.NO_SPACE, Status.toIo(Status.of(IoStatus.NO_SPACE, true)));
     }
+
+    /**
+     * Review finding: a command the target aborts because its controller is being reset or ended
+     * (a keep-alive timeout) went back with Do Not Retry, and Linux fails such a command to the
+     * application (EIO) instead of sending it again on the next association. Our own host took it
+     * for the replica's failure.
+     */
+    @Test
+    void aCommandAbortedAsItsQueueGoesIsTriedAgain() {
+        org.junit.jupiter.api.Assertions.assertFalse(Status.permanent(Status.ABORT_SQ_DELETION));
+        assertEquals(IoStatus.UNAVAILABLE, Status.toIo(Status.ABORT_SQ_DELETION));
+        org.junit.jupiter.api.Assertions.assertTrue(Status.permanent(Status.INVALID_FIELD), "a bad request stays final");
+    }
 }
