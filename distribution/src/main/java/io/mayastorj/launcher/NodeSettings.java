@@ -40,6 +40,8 @@ public final class NodeSettings extends Settings implements RuntimeSettings {
                 "how long a faulted child's write log is kept so that its return rebuilds only what changed (default 600)");
         KEYS.put("nats.url", "NATS server (with JetStream), e.g. nats://10.0.0.1:4222: the node registers there (subject "
                 + "v0/registry) and keeps its nexus records there (default: none)");
+        KEYS.put("nats.replicas", "how many servers of a NATS cluster keep the nexus records, 1 to 5 (default 1: one "
+                + "server; 3 in the deployment's cluster of three, so a node that dies takes no record with it)");
         KEYS.put("control.endpoint", "ip:port of the control plane's gRPC API: the node registers there (default: none)");
         KEYS.put("registration.interval.seconds", "seconds between the node's heartbeats to the control plane (default 5)");
         KEYS.put("nexus.nats.url", "the NATS server for the nexus records only (an older name; default: nats.url, else "
@@ -65,6 +67,7 @@ public final class NodeSettings extends Settings implements RuntimeSettings {
         values.put("nexus.rebuild.segment.kib", "64");
         values.put("nexus.rebuild.tasks", "16");
         values.put("nexus.partial.rebuild.window.seconds", "600");
+        values.put("nats.replicas", "1");
         values.put("registration.interval.seconds", "5");
     }
 
@@ -107,6 +110,7 @@ public final class NodeSettings extends Settings implements RuntimeSettings {
         endpoint("control.endpoint", "control.endpoint", false);
         natsUrl("nats.url");
         natsUrl("nexus.nats.url");
+        intSetting("nats.replicas", 1, 5);
         String grpc = values.get("grpc.endpoint");
         String host = grpc.substring(0, grpc.lastIndexOf(':')).replace("[", "").replace("]", "");
         boolean registers = !values.getOrDefault("nats.url", "").isBlank() || !values.getOrDefault("control.endpoint", "").isBlank();
@@ -173,6 +177,7 @@ public final class NodeSettings extends Settings implements RuntimeSettings {
             config.put(key, Integer.parseInt(values.get(key)));
         }
         config.put("nexus.nats.url", values.getOrDefault("nexus.nats.url", values.getOrDefault("nats.url", "")));
+        config.put("nexus.nats.replicas", Integer.parseInt(values.get("nats.replicas")));
         config.put("nexus.publish.address", values.getOrDefault("publish.address", ""));
         return config;
     }

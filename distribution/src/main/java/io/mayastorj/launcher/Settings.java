@@ -107,11 +107,14 @@ abstract class Settings {
         }
     }
 
-    /** A NATS URL, when set. */
+    /** A NATS URL, when set; or several, separated by commas: the servers of a cluster. */
     protected final void natsUrl(String key) {
-        String url = values.getOrDefault(key, "");
-        if (!url.isEmpty() && !url.matches("(nats|tls)://[^/]+")) {
-            throw new IllegalArgumentException(key + " '" + url + "' is not a NATS URL (e.g. nats://127.0.0.1:4222)");
+        String urls = values.getOrDefault(key, "");
+        for (String url : urls.isEmpty() ? new String[0] : urls.split(",", -1)) {
+            if (!url.strip().matches("(nats|tls)://[^/,]+")) {
+                throw new IllegalArgumentException(key + " '" + urls + "' is not a NATS URL (e.g. nats://127.0.0.1:4222, "
+                        + "or several separated by commas)");
+            }
         }
     }
 

@@ -74,7 +74,7 @@ class NodeSettingsTest {
         Path config = dir.resolve("node.conf");
         Files.writeString(config, "node.id = n\nreactor = 2\n");
         assertEquals("unknown setting 'reactor' in " + config + " (known: buffers.mb, control.endpoint, "
-                + "csi.device.timeout.seconds, csi.endpoint, csi.io.timeout.seconds, grpc.endpoint, http.endpoint, hugepages, iscsi.address, iscsi.port, log.level, nats.url, nexus.nats.url, nexus.partial.rebuild.window.seconds, "
+                + "csi.device.timeout.seconds, csi.endpoint, csi.io.timeout.seconds, grpc.endpoint, http.endpoint, hugepages, iscsi.address, iscsi.port, log.level, nats.replicas, nats.url, nexus.nats.url, nexus.partial.rebuild.window.seconds, "
                 + "nexus.rebuild.segment.kib, nexus.rebuild.tasks, node.id, nvmf.address, nvmf.io.timeout, nvmf.port, plugins.dir, "
                 + "pool.devices, publish.address, reactors, registration.interval.seconds, state.dir)", refused(config, Map.of()));
     }
@@ -113,6 +113,20 @@ class NodeSettingsTest {
         NodeSettings.load(null, Map.of("node-id", "n1", "state-dir", dir.toString(), "iscsi-address", "0.0.0.0",
                 "publish-address", "10.0.0.9", "nats-url", "nats://10.0.0.1:4222"));
         NodeSettings.load(null, Map.of("node-id", "n1", "state-dir", dir.toString(), "nvmf-address", "0.0.0.0")); // registers nowhere
+    }
+
+    /** The servers of a NATS cluster, and how many of them keep the nexus records. */
+    @Test
+    void aNatsClusterIsGivenAsSeveralUrls() {
+        var nexus = NodeSettings.load(null, Map.of("node-id", "n1", "state-dir", dir.toString(),
+                "nats-url", "nats://10.0.0.1:4222,nats://10.0.0.2:4222", "nats-replicas", "3")).nexusConfiguration();
+        assertEquals("nats://10.0.0.1:4222,nats://10.0.0.2:4222", nexus.get("nexus.nats.url"));
+        assertEquals(3, nexus.get("nexus.nats.replicas"));
+        assertEquals("nats.url 'nats://10.0.0.1:4222,10.0.0.2' is not a NATS URL (e.g. nats://127.0.0.1:4222, or several "
+                + "separated by commas)", refused(null, Map.of("node-id", "n1", "state-dir", dir.toString(),
+                        "nats-url", "nats://10.0.0.1:4222,10.0.0.2")));
+        assertEquals("nats.replicas=7: expected a whole number in 1..5", refused(null, Map.of("node-id", "n1",
+                "state-dir", dir.toString(), "nats-replicas", "7")));
     }
 
     /** Review finding: an empty state.dir was taken as the working directory: the lock and Felix's cache went there. */

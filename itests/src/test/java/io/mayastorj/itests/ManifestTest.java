@@ -25,6 +25,7 @@ import io.fabric8.kubernetes.api.model.VolumeMount;
 import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinition;
 import io.fabric8.kubernetes.api.model.apps.DaemonSet;
 import io.fabric8.kubernetes.api.model.apps.Deployment;
+import io.fabric8.kubernetes.api.model.apps.StatefulSet;
 import io.fabric8.kubernetes.api.model.rbac.ClusterRole;
 import io.fabric8.kubernetes.api.model.rbac.ClusterRoleBinding;
 import io.fabric8.kubernetes.api.model.storage.CSIDriver;
@@ -262,6 +263,11 @@ class ManifestTest {
                     d.getSpec().getSelector().getMatchLabels()), d.getMetadata().getName());
             templates.add(d.getSpec().getTemplate());
         }
+        for (StatefulSet d : all(StatefulSet.class)) {
+            assertEquals(d.getSpec().getSelector().getMatchLabels(), subset(d.getSpec().getTemplate().getMetadata().getLabels(),
+                    d.getSpec().getSelector().getMatchLabels()), d.getMetadata().getName());
+            templates.add(d.getSpec().getTemplate());
+        }
         for (Service s : all(Service.class)) {
             PodTemplateSpec target = templates.stream().filter(t -> s.getSpec().getSelector().equals(
                     subset(t.getMetadata().getLabels(), s.getSpec().getSelector()))).findFirst()
@@ -299,6 +305,11 @@ class ManifestTest {
                     if (c.getPorts().stream().anyMatch(p -> p.getName().equals("grpc"))) {
                         assertEquals(port(grpc), named(c, new IntOrString("grpc")).getContainerPort(), c.getName());
                     }
+                    // review finding: the API listens on the pod IP only, and `mayastor ctl` in the pod asked loopback
+                    String cli = c.getArgs().get(0).equals("control") ? "MAYASTOR_CONTROL" : "MAYASTOR_NODE";
+                    String told = c.getEnv().stream().filter(e -> e.getName().equals(cli)).map(e -> expand(c, e.getValue()))
+                            .findFirst().orElseThrow(() -> new AssertionError(c.getName() + ": no " + cli + " for ctl"));
+                    assertEquals(grpc, told, c.getName());
                 });
             }
         }
@@ -307,12 +318,28 @@ class ManifestTest {
         Service nats = one("nats-deployment.yaml", Service.class, "nats");
         Service moac = one("moac-deployment.yaml", Service.class, "moac");
         // JetStream recovers its store before /healthz answers: a liveness probe alone restarted a large one in a loop
-        Container natsServer = one("nats-deployment.yaml", Deployment.class, "nats").getSpec().getTemplate().getSpec()
-                .getContainers().get(0);
+        StatefulSet natsSet = one("nats-deployment.yaml", StatefulSet.class, "nats");
+        Container natsServer = natsSet.getSpec().getTemplate().getSpec().getContainers().get(0);
         Probe startup = natsServer.getStartupProbe();
         assertNotNull(startup, "nats has a startup probe before its liveness probe");
-        assertEquals("/healthz", startup.getHttpGet().getPath());
+        assertTrue(startup.getHttpGet().getPath().startsWith("/healthz"), startup.getHttpGet().getPath());
         assertTrue(startup.getPeriodSeconds() * startup.getFailureThreshold() >= 120, "nats gets minutes to recover its store");
+        // review finding: one NATS server on an emptyDir took every nexus record with the node it died with, and
+        // the volumes whose nexus died there too could not switch over. Three, each route naming all three
+        // pods through the headless Service, and the nodes keep the bucket on as many
+        int servers = natsSet.getSpec().getReplicas();
+        assertEquals(3, servers);
+        assertEquals("Parallel", natsSet.getSpec().getPodManagementPolicy(), "the first does not wait for the others to be ready");
+        Service routes = one("nats-deployment.yaml", Service.class, natsSet.getSpec().getServiceName());
+        assertEquals("None", routes.getSpec().getClusterIP(), "headless: a name per pod");
+        assertTrue(routes.getSpec().getPublishNotReadyAddresses(), "routes resolve before the servers are ready");
+        String routeList = natsServer.getArgs().get(natsServer.getArgs().indexOf("--routes") + 1);
+        for (int i = 0; i < servers; i++) {
+            assertTrue(routeList.contains("nats://nats-" + i + "." + routes.getMetadata().getName() + ".mayastor.svc:"
+                    + routes.getSpec().getPorts().get(0).getPort()), routeList);
+        }
+        assertTrue(config("mayastor-daemonset.yaml", "mayastor-config", "node.properties")
+                .contains("nats.replicas=" + servers + "\n"));
         assertTrue(config("mayastor-daemonset.yaml", "mayastor-config", "node.properties")
                 .contains("nats.url=nats://nats.mayastor.svc:" + nats.getSpec().getPorts().get(0).getPort() + "\n"));
         assertTrue(config("moac-deployment.yaml", "moac-config", "control.properties")

@@ -51,6 +51,8 @@ class SwitchOverTest {
     private ControlCluster cluster;
     private Process nats;
     private String natsUrl;
+    /** The NATS cluster of {@link #startOnANatsCluster}, each server its own process. */
+    private final java.util.List<io.mayastorj.nats.testing.NatsServerProcess> natsServers = new java.util.ArrayList<>();
     private ReactorGroupImpl reactors;
     private DmaBufferPool buffers;
     private final java.util.List<BdevRegistryImpl> hosts = new java.util.ArrayList<>();
@@ -69,6 +71,9 @@ class SwitchOverTest {
         }
         if (nats != null) {
             nats.destroy();
+        }
+        for (io.mayastorj.nats.testing.NatsServerProcess n : natsServers) {
+            n.close();
         }
         if (reactors != null) {
             reactors.stop();
@@ -128,7 +133,23 @@ class SwitchOverTest {
         nats = new ProcessBuilder("nats-server", "-js", "-a", "127.0.0.1", "-p", String.valueOf(natsPort),
                 "-sd", cluster.work.resolve("nats").toString()).redirectErrorStream(true)
                 .redirectOutput(cluster.work.resolve("nats.log").toFile()).start();
-        natsUrl = "nats://127.0.0.1:" + natsPort;
+        startOn("nats://127.0.0.1:" + natsPort, first, ids, new String[0], settings);
+    }
+
+    /** As {@link #start}, on a cluster of three NATS servers that keep the nexus records on all three (the deployment's). */
+    private void startOnANatsCluster(String name, int first, String[] ids, String... settings) throws Exception {
+        assumeTrue(io.mayastorj.nats.testing.NatsServerProcess.installed(), "nats-server is not installed");
+        cluster = new ControlCluster(name);
+        natsServers.addAll(io.mayastorj.nats.testing.NatsServerProcess.cluster(cluster.work.resolve("nats"), 3));
+        for (io.mayastorj.nats.testing.NatsServerProcess n : natsServers) {
+            n.start();
+        }
+        startOn(String.join(",", natsServers.stream().map(io.mayastorj.nats.testing.NatsServerProcess::url).toList()), first,
+                ids, new String[] {"--nats-replicas", "3"}, settings);
+    }
+
+    private void startOn(String natsUrl, int first, String[] ids, String[] nodeSettings, String... settings) throws Exception {
+        this.natsUrl = natsUrl;
         java.util.List<String> args = new java.util.ArrayList<>(java.util.List.of("--nats", natsUrl,
                 "--registration-interval-seconds", "1",
                 // a 3 s grace is raised to 5 s (1 s heartbeat, the 3 s a nexus trusts its last look, 1 s): see
@@ -139,7 +160,7 @@ class SwitchOverTest {
         cluster.registerOverNats(natsUrl);
         StringBuilder pools = new StringBuilder();
         for (int i = 0; i < ids.length; i++) {
-            cluster.node(ids[i], "127.0.0." + (first + i));
+            cluster.node(ids[i], "127.0.0." + (first + i), nodeSettings);
             pools.append(cluster.poolManifest(ids[i])).append("---\n");
         }
         cluster.resources().apply(ApplyRequest.newBuilder().setManifest(pools.toString()).build());
@@ -269,5 +290,51 @@ class SwitchOverTest {
         }
         log("every replica holds B; the old node said: " + oldLog.lines().filter(l -> l.contains("fenced") || l.contains("destroyed"))
                 .findFirst().orElse("?"));
+    }
+
+    /**
+     * Review finding (deploy/): NATS ran as one server on an emptyDir, on one of the storage nodes
+     * where the cluster has no other, and a node that died with it took every nexus record along: a
+     * volume whose nexus died there too could not move ("no nexus record says which replicas are in
+     * sync"). The deployment now runs three NATS servers and the nodes keep the records on all three.
+     * Here the nexus's node and the NATS server leading the records' bucket are killed (-9) together,
+     * and the volume moves all the same, its data with it.
+     */
+    @Test
+    void aNexusNodeThatDiesWithTheNatsServerLeadingTheRecordsStillMoves() throws Exception {
+        String[] ids = {"c1", "c2", "c3"};
+        startOnANatsCluster("mayastor-switchover-nats", 51, ids, "--sync-period-seconds", "2");
+        cluster.volumes().createVolume(CreateVolumeRequest.newBuilder().setName("dbn").setSize(SIZE).setReplicaCount(3)
+                .setThin(true).build());
+        cluster.awaitVolume("dbn", x -> x.getState().equals("healthy"), 30, "three replicas");
+        Volume v = cluster.volumes().publishVolume(PublishVolumeRequest.newBuilder().setName("dbn").setNode("app").build());
+        String dead = v.getTargetNode();
+        assertEquals(IoStatus.SUCCESS, write(open(v.getDeviceUri()), (byte) 'A'));
+
+        String leader = null;
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        try (io.nats.client.Connection c = io.nats.client.Nats.connect(natsUrl)) {
+            while (leader == null) {
+                io.nats.client.api.ClusterInfo info = c.jetStreamManagement().getStreamInfo("KV_mayastor-nexus").getClusterInfo();
+                if (info.getReplicas() != null && info.getReplicas().size() == 2
+                        && info.getReplicas().stream().allMatch(p -> p.isCurrent() && !p.isOffline())) {
+                    leader = info.getLeader();
+                }
+                assertTrue(leader != null || System.nanoTime() < deadline, "the records on three servers: " + info);
+                Thread.sleep(200);
+            }
+        }
+        io.mayastorj.nats.testing.NatsServerProcess natsLeader = natsServers.get(Integer.parseInt(leader.substring("nats-".length())));
+        natsLeader.kill();
+        cluster.killNode(dead);
+        long killed = System.nanoTime();
+        log("killed " + dead + " (the nexus) and " + leader + " (leading the nexus records)");
+
+        Volume moved = cluster.awaitVolume("dbn", x -> !x.getTargetNode().equals(dead) && !x.getDeviceUri().isEmpty(), 60,
+                "the nexus made again on another node from the records the other two NATS servers keep");
+        log(String.format("%.1f s later the nexus is on %s", (System.nanoTime() - killed) / 1e9, moved.getTargetNode()));
+        BlockDevice newPath = open(moved.getDeviceUri());
+        assertArrayEquals(filled((byte) 'A'), read(newPath), "what was acknowledged before the deaths is there");
+        assertEquals(IoStatus.SUCCESS, write(newPath, (byte) 'B'), "and the new nexus writes its record through the two left");
     }
 }

@@ -17,13 +17,37 @@ public final class NatsServerProcess implements AutoCloseable {
 
     private final Path dir;
     private final int port;
+    private final java.util.List<String> clusterArgs = new java.util.ArrayList<>();
     private Process server;
 
     public NatsServerProcess(Path dir) throws IOException {
         this.dir = dir;
+        this.port = freePort();
+    }
+
+    private static int freePort() throws IOException {
         try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            this.port = s.getLocalPort();
+            return s.getLocalPort();
         }
+    }
+
+    /**
+     * {@code n} servers routed to each other as one cluster with clustered JetStream (each its own
+     * store under {@code dir}), not started: as the deployment's three, on loopback.
+     */
+    public static java.util.List<NatsServerProcess> cluster(Path dir, int n) throws IOException {
+        java.util.List<NatsServerProcess> servers = new java.util.ArrayList<>();
+        java.util.List<Integer> routes = new java.util.ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            servers.add(new NatsServerProcess(Files.createDirectories(dir.resolve("nats-" + i))));
+            routes.add(freePort());
+        }
+        String all = String.join(",", routes.stream().map(p -> "nats://127.0.0.1:" + p).toList());
+        for (int i = 0; i < n; i++) {
+            servers.get(i).clusterArgs.addAll(java.util.List.of("-n", "nats-" + i, "--cluster_name", "mayastor",
+                    "--cluster", "nats://127.0.0.1:" + routes.get(i), "--routes", all));
+        }
+        return servers;
     }
 
     /** True when nats-server is on the PATH (CI installs it; tests assume it). */
@@ -47,8 +71,10 @@ public final class NatsServerProcess implements AutoCloseable {
     /** Starts it and waits until it accepts connections. */
     public NatsServerProcess start() throws IOException, InterruptedException {
         Path log = dir.resolve("nats.log");
-        server = new ProcessBuilder("nats-server", "-js", "-a", "127.0.0.1", "-p", String.valueOf(port),
-                "-sd", dir.resolve("jetstream").toString()).redirectErrorStream(true)
+        java.util.List<String> command = new java.util.ArrayList<>(java.util.List.of("nats-server", "-js", "-a", "127.0.0.1",
+                "-p", String.valueOf(port), "-sd", dir.resolve("jetstream").toString()));
+        command.addAll(clusterArgs);
+        server = new ProcessBuilder(command).redirectErrorStream(true)
                 .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
         while (true) {
@@ -60,6 +86,15 @@ public final class NatsServerProcess implements AutoCloseable {
                 }
                 Thread.sleep(50);
             }
+        }
+    }
+
+    /** Kills it (SIGKILL), as the death of its node would. */
+    public void kill() throws InterruptedException {
+        if (server != null) {
+            server.destroyForcibly();
+            server.waitFor(20, TimeUnit.SECONDS);
+            server = null;
         }
     }
 

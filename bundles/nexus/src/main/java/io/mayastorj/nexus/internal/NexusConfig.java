@@ -23,6 +23,10 @@ public @interface NexusConfig {
             description = "NATS server (with JetStream) for the nexus records, e.g. nats://127.0.0.1:4222; empty: files in the state directory")
     String nexus_nats_url() default "";
 
+    @AttributeDefinition(name = "nexus.nats.replicas",
+            description = "How many servers of a NATS cluster keep the nexus records (JetStream replicas, 1 to 5)")
+    int nexus_nats_replicas() default 1;
+
     @AttributeDefinition(name = "nexus.publish.address",
             description = "The address in a published nexus's URI, when application hosts reach the node at another than its targets listen on")
     String nexus_publish_address() default "";

@@ -93,7 +93,7 @@ public final class NexusManager {
     private static NexusStore store(NexusConfig config, Node node) throws IOException {
         settings(config);
         return config.nexus_nats_url().isBlank() ? new FileNexusStore(node.stateDir().resolve("nexus"))
-                : new NatsNexusStore(config.nexus_nats_url());
+                : new NatsNexusStore(config.nexus_nats_url(), config.nexus_nats_replicas());
     }
 
     public NexusManager(BdevRegistry registry, BufferPool buffers, ShareManager shares, NexusStore store, NexusSettings settings) {

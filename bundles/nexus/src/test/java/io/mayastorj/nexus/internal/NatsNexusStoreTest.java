@@ -84,6 +84,90 @@ class NatsNexusStoreTest {
         assertEquals("NATS bucket mayastor-nexus at " + server.url(), store.describe());
     }
 
+    /**
+     * Review finding: the bucket was kept by one server, and the deployment ran NATS as one pod: a
+     * node that died with it took every nexus record along, and each volume whose nexus died there
+     * too could not switch over. Kept by three servers of a cluster, the records outlive any one of
+     * them (killed): read, and written, through the two left. A bucket made on one is raised.
+     */
+    @Test
+    void recordsKeptByThreeServersOutliveTheDeathOfAny() throws Exception {
+        List<NatsServerProcess> cluster = NatsServerProcess.cluster(dir.resolve("cluster"), 3);
+        for (NatsServerProcess s : cluster) {
+            closing.add(s);
+            s.start();
+        }
+        String urls = String.join(",", cluster.stream().map(NatsServerProcess::url).toList());
+        NexusRecord r = new NexusRecord(ID, "vol", 1 << 20, false, 0, List.of(
+                new NexusRecord.ChildRecord("bdev:///a", "a", true, 5), new NexusRecord.ChildRecord("bdev:///b", "b", true, 6)));
+        NatsNexusStore one = clusterStore(urls, 1); // as a node of an earlier release made it
+        assertEquals(1, one.save(r, 0));
+        NatsNexusStore three = clusterStore(urls, 3);
+        try (io.nats.client.Connection raw = io.nats.client.Nats.connect(urls)) {
+            assertEquals(3, raw.keyValueManagement().getStatus(NatsNexusStore.BUCKET).getReplicas(), "raised to three");
+        }
+        assertEquals(r, three.load(ID).orElseThrow().record());
+        for (int dead = 0; dead < cluster.size(); dead++) { // whichever server held the bucket's stream when it had one
+            awaitEveryCopyCurrent(urls); // the two others hold the records: a raise, a restart catch up in the background
+            cluster.get(dead).kill();
+            NatsNexusStore other = clusterStore(urls, 3); // another node, after the death (the dead one refuses it)
+            NexusStore.Stored loaded = awaitLoaded(other);
+            assertEquals(r, loaded.record(), "server " + dead + " dead");
+            long revision = other.save(r, loaded.revision());
+            assertTrue(revision > loaded.revision(), "written through the two left");
+            cluster.get(dead).start(); // back, on its store: it catches up before the next is killed
+            awaitLoaded(clusterStore(cluster.get(dead).url(), 3));
+        }
+    }
+
+    /** Waits until the bucket's stream has a leader and two followers, both caught up. */
+    private static void awaitEveryCopyCurrent(String urls) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        String last = "";
+        while (System.nanoTime() < deadline) {
+            try (io.nats.client.Connection raw = io.nats.client.Nats.connect(urls)) {
+                io.nats.client.api.ClusterInfo info = raw.jetStreamManagement().getStreamInfo("KV_" + NatsNexusStore.BUCKET)
+                        .getClusterInfo();
+                last = String.valueOf(info);
+                if (info.getLeader() != null && info.getReplicas() != null && info.getReplicas().size() == 2
+                        && info.getReplicas().stream().allMatch(p -> p.isCurrent() && !p.isOffline())) {
+                    return;
+                }
+            } catch (IOException | io.nats.client.JetStreamApiException notYet) {
+                last = notYet.getMessage();
+            }
+            Thread.sleep(250);
+        }
+        throw new AssertionError("the bucket's copies did not catch up: " + last);
+    }
+
+    /** A store on a cluster still choosing its JetStream leader: asked again until it answers (as a node's retries would). */
+    private NatsNexusStore clusterStore(String urls, int replicas) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (true) {
+            try {
+                NatsNexusStore s = new NatsNexusStore(urls, replicas);
+                closing.add(s);
+                return s;
+            } catch (IOException notYet) {
+                assertTrue(System.nanoTime() < deadline, "the cluster's JetStream did not answer: " + notYet.getMessage());
+                Thread.sleep(250);
+            }
+        }
+    }
+
+    private static NexusStore.Stored awaitLoaded(NatsNexusStore store) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (true) {
+            try {
+                return store.load(ID).orElseThrow();
+            } catch (IOException notYet) { // a stream electing its new leader
+                assertTrue(System.nanoTime() < deadline, "the record could not be read: " + notYet.getMessage());
+                Thread.sleep(250);
+            }
+        }
+    }
+
     @Test
     void whileNatsIsDownAWriteThatFaultedAChildWaitsForTheRecord() throws Exception {
         BdevRegistryImpl registry = new BdevRegistryImpl();

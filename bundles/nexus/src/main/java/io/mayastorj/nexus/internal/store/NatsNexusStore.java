@@ -28,6 +28,8 @@ public final class NatsNexusStore implements NexusStore, AutoCloseable {
     private static final int WRONG_LAST_SEQUENCE = 10071;
 
     private final String url;
+    /** How many NATS servers keep the bucket (JetStream's replicas): 1 for one server, 3 for a cluster of three. */
+    private final int replicas;
     private final Options options;
     private volatile Connection connection;
     private volatile KeyValue bucket;
@@ -42,7 +44,20 @@ public final class NatsNexusStore implements NexusStore, AutoCloseable {
      * @throws IOException the server answers but has no usable JetStream
      */
     public NatsNexusStore(String url) throws IOException {
+        this(url, 1);
+    }
+
+    /**
+     * ... the bucket kept by {@code replicas} servers of a NATS cluster: with one, the server's node
+     * took every nexus record with it when it died — and with them the switch-over of each volume
+     * whose nexus died there too.
+     */
+    public NatsNexusStore(String url, int replicas) throws IOException {
+        if (replicas < 1 || replicas > 5) {
+            throw new IllegalArgumentException("nexus records' replicas " + replicas + ": JetStream keeps 1 to 5");
+        }
         this.url = url;
+        this.replicas = replicas;
         this.options = new Options.Builder().server(url).connectionTimeout(Duration.ofSeconds(5))
                 .maxReconnects(-1).reconnectWait(Duration.ofMillis(500)).connectionName("mayastor-nexus")
                 // a server gone without a reset is left after two unanswered pings (10-15 s), not minutes
@@ -141,9 +156,17 @@ public final class NatsNexusStore implements NexusStore, AutoCloseable {
         }
         KeyValueManagement kvm = c.keyValueManagement();
         if (kvm.getBucketNames().contains(BUCKET)) {
+            KeyValueConfiguration had = kvm.getStatus(BUCKET).getConfiguration();
+            if (had.getReplicas() < replicas) {
+                // a bucket made on one server, the cluster grown since: kept by as many as asked from now on
+                kvm.update(KeyValueConfiguration.builder(had).replicas(replicas).build());
+                System.getLogger("mayastor.nexus").log(System.Logger.Level.INFO,
+                        "NATS at {0}: bucket {1} is kept by {2} servers now (was {3})", url, BUCKET, replicas, had.getReplicas());
+            }
             return false;
         }
         kvm.create(KeyValueConfiguration.builder().name(BUCKET).maxHistoryPerKey(1).storageType(StorageType.File)
+                .replicas(replicas)
                 .description("Mayastor-J: which children of each nexus hold every acknowledged write").build());
         return true;
     }
