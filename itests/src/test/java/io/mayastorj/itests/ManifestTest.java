@@ -340,6 +340,14 @@ class ManifestTest {
         }
         assertTrue(config("mayastor-daemonset.yaml", "mayastor-config", "node.properties")
                 .contains("nats.replicas=" + servers + "\n"));
+        // review finding on the above: two servers that came back empty one right after the other lost the bucket.
+        // Ready means caught up (a rollout waits for it), one down at a time, and the store on the node's disk
+        assertEquals("/healthz", natsServer.getReadinessProbe().getHttpGet().getPath(), "ready once JetStream is current");
+        io.fabric8.kubernetes.api.model.policy.v1.PodDisruptionBudget pdb = one("nats-deployment.yaml",
+                io.fabric8.kubernetes.api.model.policy.v1.PodDisruptionBudget.class, "nats");
+        assertEquals(1, pdb.getSpec().getMaxUnavailable().getIntVal());
+        assertEquals(natsSet.getSpec().getSelector().getMatchLabels(), pdb.getSpec().getSelector().getMatchLabels());
+        assertNotNull(volume(natsSet.getSpec().getTemplate().getSpec(), "data").getHostPath(), "kept across restarts");
         assertTrue(config("mayastor-daemonset.yaml", "mayastor-config", "node.properties")
                 .contains("nats.url=nats://nats.mayastor.svc:" + nats.getSpec().getPorts().get(0).getPort() + "\n"));
         assertTrue(config("moac-deployment.yaml", "moac-config", "control.properties")

@@ -315,12 +315,19 @@ class SwitchOverTest {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
         try (io.nats.client.Connection c = io.nats.client.Nats.connect(natsUrl)) {
             while (leader == null) {
-                io.nats.client.api.ClusterInfo info = c.jetStreamManagement().getStreamInfo("KV_mayastor-nexus").getClusterInfo();
-                if (info.getReplicas() != null && info.getReplicas().size() == 2
-                        && info.getReplicas().stream().allMatch(p -> p.isCurrent() && !p.isOffline())) {
-                    leader = info.getLeader();
+                String seen;
+                try {
+                    io.nats.client.api.ClusterInfo info = c.jetStreamManagement().getStreamInfo("KV_mayastor-nexus")
+                            .getClusterInfo();
+                    seen = String.valueOf(info);
+                    if (info.getReplicas() != null && info.getReplicas().size() == 2
+                            && info.getReplicas().stream().allMatch(p -> p.isCurrent() && !p.isOffline())) {
+                        leader = info.getLeader();
+                    }
+                } catch (java.io.IOException | io.nats.client.JetStreamApiException notYet) { // a leader being elected
+                    seen = notYet.getMessage();
                 }
-                assertTrue(leader != null || System.nanoTime() < deadline, "the records on three servers: " + info);
+                assertTrue(leader != null || System.nanoTime() < deadline, "the records on three servers: " + seen);
                 Thread.sleep(200);
             }
         }

@@ -546,13 +546,7 @@ public final class LvStore {
                 if (!damaged.containsKey(descriptorPage)) {
                     throw MayastorException.notFound("pool %s has no damaged replica at page %d", name, descriptorPage);
                 }
-                boolean lastOne = damaged.size() == 1 && state == PoolState.DEGRADED;
-                if (lastOne && forgettingLast) {
-                    throw MayastorException.unavailable("pool %s: its last damaged replica is being forgotten already", name);
-                }
-                if (lastOne) {
-                    forgettingLast = true;
-                    destroysZeroing++; // an export waits for it
+                if (damaged.size() == 1 && state == PoolState.DEGRADED) {
                     return true;
                 }
                 damaged.remove(descriptorPage);
@@ -563,6 +557,21 @@ public final class LvStore {
         });
         if (!last) {
             return;
+        }
+        synchronized (lock) { // here, not on the pool thread: a caller interrupted there would leave the marks set
+            if (forgettingLast) {
+                throw MayastorException.unavailable("pool %s: its last damaged replica is being forgotten already", name);
+            }
+            if (exporting || closed) {
+                throw MayastorException.unavailable("pool %s is being exported or destroyed", name);
+            }
+            if (!damaged.containsKey(descriptorPage) || damaged.size() != 1 || state != PoolState.DEGRADED) {
+                // another destroy forgot it meanwhile: holding "what no replica maps" now would take an online pool's
+                // reservation from under its writes
+                throw MayastorException.notFound("pool %s has no damaged replica at page %d", name, descriptorPage);
+            }
+            forgettingLast = true;
+            destroysZeroing++; // an export waits for it
         }
         try {
             List<Integer> held = call(this::holdUnreferenced);

@@ -26,6 +26,11 @@ abstract class ThreadQueue {
     final ArrayDeque<Slots.Waiting> waiting = new ArrayDeque<>();
     private final Thread reaper;
     private volatile boolean running = true;
+
+    /** False once closing: the ring or context may be freed (read under the queue's lock, which its freeing takes). */
+    final boolean running() {
+        return running;
+    }
     private volatile boolean closeOnExit;
     long errorLogs;
 

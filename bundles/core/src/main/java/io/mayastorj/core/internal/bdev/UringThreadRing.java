@@ -51,7 +51,10 @@ final class UringThreadRing extends ThreadQueue implements IoUring.CompletionHan
             rc = submitLocked();
             failed = rc < 0 ? takeBackUnsubmitted() : null;
         }
-        failAfterwards(failed, rc);
+        if (failed != null) {
+            failAfterwards(failed, rc);
+            submitWaiting(); // what queued meanwhile: the slots just freed are its
+        }
     }
 
     /** Under the lock: takes a free slot for the request and fills its submission entry. */
@@ -100,9 +103,6 @@ final class UringThreadRing extends ThreadQueue implements IoUring.CompletionHan
         for (long userData : failed) {
             completed(userData, rc);
         }
-        // their slots are free now, and requests may wait for them: the reaper, asleep in the kernel with
-        // nothing in flight, would never hand those on, and every later request queues behind them
-        submitWaiting();
     }
 
     @Override
@@ -130,22 +130,36 @@ final class UringThreadRing extends ThreadQueue implements IoUring.CompletionHan
         return rc;
     }
 
+    /**
+     * Hands on what waits for a slot. A failed submission frees the slots it took, and what waits is
+     * handed on in the next round: the reaper, asleep in the kernel with nothing in flight, would
+     * never do it, and every later request queued behind those. Not once the ring is closing (a
+     * failed request's callback may close its device, and the ring with it).
+     */
     @Override
     void submitWaiting() {
-        long[] failed = null;
-        int rc = 0;
-        synchronized (this) {
-            while (!waiting.isEmpty() && slots.anyFree() && !ring.submissionQueueFull()) {
-                Slots.Waiting d = waiting.poll();
-                issueLocked((byte) d.opcode(), d.type(), d.address(), (int) d.length(), d.offset(), d.opFlags(), d.done(),
-                        d.context());
+        while (true) {
+            long[] failed = null;
+            int rc = 0;
+            synchronized (this) {
+                if (!running()) {
+                    return;
+                }
+                while (!waiting.isEmpty() && slots.anyFree() && !ring.submissionQueueFull()) {
+                    Slots.Waiting d = waiting.poll();
+                    issueLocked((byte) d.opcode(), d.type(), d.address(), (int) d.length(), d.offset(), d.opFlags(), d.done(),
+                            d.context());
+                }
+                if (ring.unsubmitted() > 0) {
+                    rc = submitLocked();
+                    failed = rc < 0 ? takeBackUnsubmitted() : null;
+                }
             }
-            if (ring.unsubmitted() > 0) {
-                rc = submitLocked();
-                failed = rc < 0 ? takeBackUnsubmitted() : null;
+            if (failed == null) {
+                return;
             }
+            failAfterwards(failed, rc);
         }
-        failAfterwards(failed, rc);
     }
 
     @Override
@@ -158,6 +172,8 @@ final class UringThreadRing extends ThreadQueue implements IoUring.CompletionHan
 
     @Override
     void closeBackend() {
-        ring.close();
+        synchronized (this) { // not while a caller's thread hands on what waits (submitWaiting looks at running under it)
+            ring.close();
+        }
     }
 }

@@ -67,6 +67,10 @@ final class Attacher {
                         "-I", ISCSI_IFACE);
                 commands.run(COMMAND_TIMEOUT, "iscsiadm", "-m", "node", "-T", uri.target(), "-p", uri.portal(), "-I", ISCSI_IFACE,
                         "-o", "update", "-n", "node.session.timeo.replacement_timeout", "-v", String.valueOf(ioTimeoutSeconds));
+                // logged in by this plugin only: where iscsid.conf says automatic (RHEL's default), the host logged in to
+                // every volume it ever staged at its next boot, those since published elsewhere too
+                commands.run(COMMAND_TIMEOUT, "iscsiadm", "-m", "node", "-T", uri.target(), "-p", uri.portal(), "-I", ISCSI_IFACE,
+                        "-o", "update", "-n", "node.startup", "-v", "manual");
                 Commands.Result r = commands.run(COMMAND_TIMEOUT, "iscsiadm", "-m", "node", "-T", uri.target(), "-p",
                         uri.portal(), "-I", ISCSI_IFACE, "--login");
                 if (!r.ok() && session(uri.target()).isEmpty()) {

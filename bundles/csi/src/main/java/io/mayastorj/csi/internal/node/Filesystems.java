@@ -57,7 +57,8 @@ final class Filesystems {
         }
         if ("xfs".equals(type) && xfsUnfinished(device)) {
             // an mkfs.xfs killed midway (past its deadline, the plugin restarted) leaves its superblock
-            // marked in progress: blkid names it, and the kernel refuses to mount it, for good
+            // marked in progress: blkid names it, and the kernel refuses to mount it, for good. (xfs_copy
+            // marks its target so too; one cut short onto a volume is no file system the kernel mounts either)
             LOG.log(Level.WARNING, "{0} holds an XFS file system whose making never finished: it is made again", device);
             return Optional.empty();
         }
@@ -86,7 +87,7 @@ final class Filesystems {
 
     /** Whether the XFS superblock at the device's head is still marked as being made. */
     private static boolean xfsUnfinished(Path device) {
-        java.nio.ByteBuffer head = java.nio.ByteBuffer.allocateDirect(2 * 4096).alignedSlice(4096).limit(4096);
+        java.nio.ByteBuffer head = java.nio.ByteBuffer.allocateDirect(2 * 4096).alignedSlice(4096);
         try (java.nio.channels.FileChannel channel = java.nio.channels.FileChannel.open(device, readOptions(device))) {
             readAt(channel, head, 0);
         } catch (java.io.IOException e) {

@@ -1065,6 +1065,7 @@ class NodeServiceTest {
                 "iscsiadm -m iface -I mayastor -o update -n iface.initiatorname -v iqn.2019-05.io.openebs:node-name:app1",
                 "iscsiadm -m node -o new -T " + iqn + " -p 10.0.2.2:3260 -I mayastor",
                 "iscsiadm -m node -T " + iqn + " -p 10.0.2.2:3260 -I mayastor -o update -n node.session.timeo.replacement_timeout -v 15",
+                "iscsiadm -m node -T " + iqn + " -p 10.0.2.2:3260 -I mayastor -o update -n node.startup -v manual",
                 "iscsiadm -m node -T " + iqn + " -p 10.0.2.2:3260 -I mayastor --login",
                 "blkid -p -s TYPE -s PTTYPE -o export " + device,
                 "blkid -p -s TYPE -s PTTYPE -o export " + device,

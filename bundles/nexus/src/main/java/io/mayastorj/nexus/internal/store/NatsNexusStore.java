@@ -75,11 +75,17 @@ public final class NatsNexusStore implements NexusStore, AutoCloseable {
             Thread.currentThread().interrupt();
             throw new IOException("interrupted while connecting to NATS at " + url, e);
         }
+        if (!connection.getServerInfo().isJetStreamAvailable()) {
+            close(); // a server without JetStream is a settings error: said at start
+            throw new IOException("NATS at " + url + " has no JetStream (start nats-server with --jetstream)");
+        }
         try {
-            bucket(); // a server without JetStream is a settings error: said at start
+            bucket();
         } catch (IOException e) {
-            close();
-            throw e;
+            // a cluster whose JetStream has no quorum yet (its servers starting, one of three away and the
+            // metadata leader with it): the bucket is made, or found, at the first save; the node starts
+            System.getLogger("mayastor.nexus").log(System.Logger.Level.WARNING,
+                    "NATS at {0}: JetStream does not answer yet ({1}); nexus records wait for it", url, e.getMessage());
         }
     }
 
@@ -140,8 +146,7 @@ public final class NatsNexusStore implements NexusStore, AutoCloseable {
                     ensureBucket();
                     bucket = c.keyValue(BUCKET);
                 } catch (JetStreamApiException e) {
-                    throw new IOException("NATS at " + url + " has no usable JetStream (start nats-server with -js): "
-                            + e.getMessage(), e);
+                    throw new IOException("NATS at " + url + ": JetStream refused the bucket: " + e.getMessage(), e);
                 }
             }
             return bucket;
@@ -155,20 +160,48 @@ public final class NatsNexusStore implements NexusStore, AutoCloseable {
             throw new IOException("not connected to NATS at " + url + " yet");
         }
         KeyValueManagement kvm = c.keyValueManagement();
+        int copies = copies(c);
+        boolean made = false;
         if (kvm.getBucketNames().contains(BUCKET)) {
             KeyValueConfiguration had = kvm.getStatus(BUCKET).getConfiguration();
-            if (had.getReplicas() < replicas) {
+            if (had.getReplicas() < copies) {
                 // a bucket made on one server, the cluster grown since: kept by as many as asked from now on
-                kvm.update(KeyValueConfiguration.builder(had).replicas(replicas).build());
+                kvm.update(KeyValueConfiguration.builder(had).replicas(copies).build());
                 System.getLogger("mayastor.nexus").log(System.Logger.Level.INFO,
-                        "NATS at {0}: bucket {1} is kept by {2} servers now (was {3})", url, BUCKET, replicas, had.getReplicas());
+                        "NATS at {0}: bucket {1} is kept by {2} servers now (was {3})", url, BUCKET, copies, had.getReplicas());
             }
-            return false;
+        } else {
+            kvm.create(KeyValueConfiguration.builder().name(BUCKET).maxHistoryPerKey(1).storageType(StorageType.File)
+                    .replicas(copies)
+                    .description("Mayastor-J: which children of each nexus hold every acknowledged write").build());
+            made = true;
         }
-        kvm.create(KeyValueConfiguration.builder().name(BUCKET).maxHistoryPerKey(1).storageType(StorageType.File)
-                .replicas(replicas)
-                .description("Mayastor-J: which children of each nexus hold every acknowledged write").build());
-        return true;
+        // reads from the stream's leader: a direct get (jnats' default for a bucket) may be answered by a
+        // follower still behind, and a record read stale says a faulted child is in sync
+        io.nats.client.JetStreamManagement jsm = c.jetStreamManagement();
+        io.nats.client.api.StreamConfiguration stream = jsm.getStreamInfo("KV_" + BUCKET).getConfiguration();
+        if (stream.getAllowDirect()) {
+            jsm.updateStream(io.nats.client.api.StreamConfiguration.builder(stream).allowDirect(false).build());
+        }
+        return made;
+    }
+
+    private volatile boolean toldSingle;
+
+    /**
+     * How many servers keep the bucket: as many as asked of a cluster; one of a server on its own,
+     * which keeps it alone whatever is asked (said once: a setting of 3 meets a test's single server).
+     */
+    private int copies(Connection c) {
+        if (replicas > 1 && c.getServerInfo().getCluster() == null) {
+            if (!toldSingle) {
+                toldSingle = true;
+                System.getLogger("mayastor.nexus").log(System.Logger.Level.WARNING, "NATS at {0} is one server, not a "
+                        + "cluster: it alone keeps the nexus records, not {1} servers (nats.replicas)", url, replicas);
+            }
+            return 1;
+        }
+        return replicas;
     }
 
     private interface BucketCall<T> {
