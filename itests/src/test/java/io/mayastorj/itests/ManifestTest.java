@@ -347,7 +347,9 @@ class ManifestTest {
                 io.fabric8.kubernetes.api.model.policy.v1.PodDisruptionBudget.class, "nats");
         assertEquals(1, pdb.getSpec().getMaxUnavailable().getIntVal());
         assertEquals(natsSet.getSpec().getSelector().getMatchLabels(), pdb.getSpec().getSelector().getMatchLabels());
-        assertNotNull(volume(natsSet.getSpec().getTemplate().getSpec(), "data").getHostPath(), "kept across restarts");
+        assertNotNull(volume(natsSet.getSpec().getTemplate().getSpec(), "data").getEmptyDir(),
+                "the pod's own: a server made again never finds an older copy of its store");
+        assertTrue(nats.getSpec().getPublishNotReadyAddresses(), "a server without JetStream's quorum still takes registrations");
         assertTrue(config("mayastor-daemonset.yaml", "mayastor-config", "node.properties")
                 .contains("nats.url=nats://nats.mayastor.svc:" + nats.getSpec().getPorts().get(0).getPort() + "\n"));
         assertTrue(config("moac-deployment.yaml", "moac-config", "control.properties")

@@ -565,6 +565,9 @@ public final class LvStore {
             if (exporting || closed) {
                 throw MayastorException.unavailable("pool %s is being exported or destroyed", name);
             }
+            if (state == PoolState.FAULTED) {
+                throw MayastorException.failedPrecondition("pool %s is faulted: %s", name, reason);
+            }
             if (!damaged.containsKey(descriptorPage) || damaged.size() != 1 || state != PoolState.DEGRADED) {
                 // another destroy forgot it meanwhile: holding "what no replica maps" now would take an online pool's
                 // reservation from under its writes

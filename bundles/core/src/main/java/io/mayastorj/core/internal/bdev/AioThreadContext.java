@@ -93,23 +93,33 @@ final class AioThreadContext extends ThreadQueue implements LinuxAio.CompletionH
         return aio.await(REAP_TIMEOUT_NANOS, this); // the callbacks run without the lock: they may submit again
     }
 
+    /**
+     * Hands on what waits for a slot; after a request the kernel refused, the rest in the next round.
+     * Not once the context is closing (a refused request's callback may close its device, and the
+     * context with it).
+     */
     @Override
     void submitWaiting() {
-        int refused = -1;
-        int rc = 0;
-        synchronized (this) {
-            while (!waiting.isEmpty() && slots.anyFree()) {
-                Slots.Waiting d = waiting.poll();
-                issueLocked((short) d.opcode(), d.type(), d.address(), d.length(), d.offset(), d.done(), d.context());
+        while (true) {
+            int refused = -1;
+            int rc = 0;
+            synchronized (this) {
+                if (!running()) {
+                    return;
+                }
+                while (!waiting.isEmpty() && slots.anyFree()) {
+                    Slots.Waiting d = waiting.poll();
+                    issueLocked((short) d.opcode(), d.type(), d.address(), d.length(), d.offset(), d.done(), d.context());
+                }
+                if (aio.queued() > 0) {
+                    rc = submitLocked();
+                    refused = rc < 0 ? aio.dropFirst() : -1;
+                }
             }
-            if (aio.queued() > 0) {
-                rc = submitLocked();
-                refused = rc < 0 ? aio.dropFirst() : -1;
+            if (refused < 0) {
+                return;
             }
-        }
-        if (refused >= 0) {
-            failRefused(refused, rc);
-            submitWaiting(); // what was queued behind it
+            failRefused(refused, rc); // then what was queued behind it
         }
     }
 
@@ -121,6 +131,8 @@ final class AioThreadContext extends ThreadQueue implements LinuxAio.CompletionH
 
     @Override
     void closeBackend() {
-        aio.close();
+        synchronized (this) { // not while a caller's thread hands on what waits (submitWaiting looks at running under it)
+            aio.close();
+        }
     }
 }

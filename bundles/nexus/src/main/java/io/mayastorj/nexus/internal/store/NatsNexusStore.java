@@ -162,26 +162,24 @@ public final class NatsNexusStore implements NexusStore, AutoCloseable {
         KeyValueManagement kvm = c.keyValueManagement();
         int copies = copies(c);
         boolean made = false;
-        if (kvm.getBucketNames().contains(BUCKET)) {
-            KeyValueConfiguration had = kvm.getStatus(BUCKET).getConfiguration();
-            if (had.getReplicas() < copies) {
-                // a bucket made on one server, the cluster grown since: kept by as many as asked from now on
-                kvm.update(KeyValueConfiguration.builder(had).replicas(copies).build());
-                System.getLogger("mayastor.nexus").log(System.Logger.Level.INFO,
-                        "NATS at {0}: bucket {1} is kept by {2} servers now (was {3})", url, BUCKET, copies, had.getReplicas());
-            }
-        } else {
+        if (!kvm.getBucketNames().contains(BUCKET)) {
             kvm.create(KeyValueConfiguration.builder().name(BUCKET).maxHistoryPerKey(1).storageType(StorageType.File)
                     .replicas(copies)
                     .description("Mayastor-J: which children of each nexus hold every acknowledged write").build());
             made = true;
         }
         // reads from the stream's leader: a direct get (jnats' default for a bucket) may be answered by a
-        // follower still behind, and a record read stale says a faulted child is in sync
+        // follower still behind, and a record read stale says a faulted child is in sync. One update with the
+        // raise of a bucket made on one server (jnats' own update of a bucket turns direct gets back on)
         io.nats.client.JetStreamManagement jsm = c.jetStreamManagement();
         io.nats.client.api.StreamConfiguration stream = jsm.getStreamInfo("KV_" + BUCKET).getConfiguration();
-        if (stream.getAllowDirect()) {
-            jsm.updateStream(io.nats.client.api.StreamConfiguration.builder(stream).allowDirect(false).build());
+        if (stream.getAllowDirect() || stream.getReplicas() < copies) {
+            jsm.updateStream(io.nats.client.api.StreamConfiguration.builder(stream).allowDirect(false)
+                    .replicas(Math.max(copies, stream.getReplicas())).build());
+            if (stream.getReplicas() < copies) {
+                System.getLogger("mayastor.nexus").log(System.Logger.Level.INFO,
+                        "NATS at {0}: bucket {1} is kept by {2} servers now (was {3})", url, BUCKET, copies, stream.getReplicas());
+            }
         }
         return made;
     }
@@ -222,11 +220,12 @@ public final class NatsNexusStore implements NexusStore, AutoCloseable {
     }
 
     private <T> T onBucketOnce(BucketCall<T> call) throws IOException, JetStreamApiException {
+        boolean found = bucket != null; // else the call's own bucket() asked the server already, and failed
         try {
             return call.run();
         } catch (IOException | JetStreamApiException e) {
             Connection c = connection;
-            if (!noStream(e) || c == null || c.getStatus() != Connection.Status.CONNECTED) {
+            if (!found || !noStream(e) || c == null || c.getStatus() != Connection.Status.CONNECTED) {
                 // a conflict; or the link is down (reconnecting): the server cannot be asked, and asking
                 // would wait out a second timeout — on the control thread every nexus of the node shares
                 throw e;
