@@ -1116,6 +1116,27 @@ class LvStoreTest {
         assertEquals(-1, fx.readStamp(c, 0, 2), "the damaged replica's data is zeros to the next");
     }
 
+    private record Degraded(int descriptor, GatedDevice gated) {
+    }
+
+    /**
+     * A pool with a thin R1 (its first cluster written) and an R2 whose descriptor is damaged, opened
+     * again through a gate: degraded. R2's descriptor page, and the gate.
+     */
+    private Degraded degradedThroughAGate() throws IOException {
+        pool = create(MIB);
+        Replica thin = pool.createReplica(R1, "thin", 4L * MIB, true, "");
+        Replica b = pool.createReplica(R2, "b", 2L * MIB, true, "");
+        fx.writeStamped(thin, 0, 8, 1, 1);
+        fx.writeStamped(b, 0, 1, 2, 22);
+        assertEquals(IoStatus.SUCCESS, BlockingIo.flush(b, T));
+        int descriptor = damageDescriptor(b).descriptor();
+        GatedDevice gated = new GatedDevice(fx.device);
+        pool = LvStore.open(gated, fx.buffers, true);
+        assertEquals(PoolState.DEGRADED, pool.state());
+        return new Degraded(descriptor, gated);
+    }
+
     /**
      * Review finding: forgetting the last damaged replica zeroed every cluster no replica maps — the
      * pool's free space — on the pool thread, and every commit waited behind it: flushes after an
@@ -1124,16 +1145,9 @@ class LvStoreTest {
      */
     @Test
     void forgettingTheLastDamagedReplicaHoldsNoCommit() throws Exception {
-        pool = create(MIB);
-        Replica a = pool.createReplica(R1, "a", 4L * MIB, true, "");
-        Replica b = pool.createReplica(R2, "b", 2L * MIB, true, "");
-        fx.writeStamped(a, 0, 8, 1, 11);
-        fx.writeStamped(b, 0, 1, 2, 22);
-        assertEquals(IoStatus.SUCCESS, BlockingIo.flush(b, T));
-        int descriptor = damageDescriptor(b).descriptor();
-        GatedDevice gated = new GatedDevice(fx.device);
-        pool = LvStore.open(gated, fx.buffers, true);
-        assertEquals(PoolState.DEGRADED, pool.state());
+        Degraded degraded = degradedThroughAGate();
+        GatedDevice gated = degraded.gated();
+        int descriptor = degraded.descriptor();
         Replica mine = replica(R1);
         var threads = java.util.concurrent.Executors.newCachedThreadPool();
         try {
@@ -1173,17 +1187,10 @@ class LvStoreTest {
      */
     @Test
     void aClusterGivenBackWhileTheDamagedReplicaIsDestroyedIsFreedOnce() throws Exception {
-        pool = create(MIB);
-        Replica thin = pool.createReplica(R1, "thin", 4L * MIB, true, "");
-        Replica b = pool.createReplica(R2, "b", 2L * MIB, true, "");
         long bpc = MIB / 512;
-        fx.writeStamped(thin, 0, 8, 1, 1);
-        fx.writeStamped(b, 0, 1, 2, 22);
-        assertEquals(IoStatus.SUCCESS, BlockingIo.flush(b, T));
-        int descriptor = damageDescriptor(b).descriptor();
-        GatedDevice gated = new GatedDevice(fx.device);
-        pool = LvStore.open(gated, fx.buffers, true);
-        assertEquals(PoolState.DEGRADED, pool.state());
+        Degraded degraded = degradedThroughAGate();
+        GatedDevice gated = degraded.gated();
+        int descriptor = degraded.descriptor();
         Replica mine = replica(R1);
         var threads = java.util.concurrent.Executors.newCachedThreadPool();
         try {

@@ -824,17 +824,7 @@ class PoolManagerTest {
         Path disks = Files.createDirectories(dir.resolve("disks"));
         Path a = disks.resolve("a.img");
         Path b = disks.resolve("b.img");
-        Files.move(disk, a);
-        try (RandomAccessFile f = new RandomAccessFile(b.toFile(), "rw")) {
-            f.setLength(64L * MIB);
-        }
-        pools.create("p0", null, a.toString(), MIB);
-        pools.create("p1", null, b.toString(), MIB);
-        pools.stop();
-        Path swap = disks.resolve("swap.tmp");
-        Files.move(a, swap);
-        Files.move(b, a);
-        Files.move(swap, b);
+        poolsOnSwappedDisks(a, b);
         restart(disks + "/*.img");
         assertEquals(PoolState.ONLINE, pools.find("p0").state(), String.valueOf(pools.find("p0").reason()));
         assertEquals(PoolState.ONLINE, pools.find("p1").state(), String.valueOf(pools.find("p1").reason()));
@@ -852,17 +842,7 @@ class PoolManagerTest {
         Path disks = Files.createDirectories(dir.resolve("disks"));
         Path a = disks.resolve("sdb");
         Path b = disks.resolve("sdc");
-        Files.move(disk, a);
-        try (RandomAccessFile f = new RandomAccessFile(b.toFile(), "rw")) {
-            f.setLength(64L * MIB);
-        }
-        pools.create("p0", null, a.toString(), MIB);
-        pools.create("p1", null, b.toString(), MIB);
-        pools.stop();
-        Path swap = disks.resolve("swap.tmp");
-        Files.move(a, swap);
-        Files.move(b, a);
-        Files.move(swap, b);
+        poolsOnSwappedDisks(a, b);
         Path byId = Files.createDirectories(dir.resolve("by-id"));
         Files.createSymbolicLink(byId.resolve("ata-X"), b); // what udev names by the disk, not by its slot
         Files.createSymbolicLink(byId.resolve("ata-Y"), a);
@@ -871,6 +851,21 @@ class PoolManagerTest {
         assertEquals(PoolState.ONLINE, pools.find("p1").state(), String.valueOf(pools.find("p1").reason()));
         assertEquals(byId.resolve("ata-X").toString(), pools.find("p0").disk());
         assertEquals(byId.resolve("ata-Y").toString(), pools.find("p1").disk());
+    }
+
+    /** p0 made on {@code a}, p1 on {@code b}, the node stopped, and the two files' names swapped (a reboot). */
+    private void poolsOnSwappedDisks(Path a, Path b) throws IOException {
+        Files.move(disk, a);
+        try (RandomAccessFile f = new RandomAccessFile(b.toFile(), "rw")) {
+            f.setLength(64L * MIB);
+        }
+        pools.create("p0", null, a.toString(), MIB);
+        pools.create("p1", null, b.toString(), MIB);
+        pools.stop();
+        Path swap = a.resolveSibling("swap.tmp");
+        Files.move(a, swap);
+        Files.move(b, a);
+        Files.move(swap, b);
     }
 
     @Test
