@@ -26,8 +26,6 @@ import io.mayastorj.core.internal.buffer.DmaBufferPool;
 import io.mayastorj.core.internal.buffer.HugepageMode;
 import io.mayastorj.core.internal.reactor.ReactorGroupImpl;
 import io.mayastorj.nvmf.internal.host.NvmfBdevFactory;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.concurrent.TimeUnit;
@@ -49,9 +47,8 @@ class SwitchOverTest {
 
     private static final long SIZE = 64L << 20;
     private ControlCluster cluster;
-    private Process nats;
     private String natsUrl;
-    /** The NATS cluster of {@link #startOnANatsCluster}, each server its own process. */
+    /** The NATS server of {@link #start}, or the cluster of {@link #startOnANatsCluster}, each server its own process. */
     private final java.util.List<io.mayastorj.nats.testing.NatsServerProcess> natsServers = new java.util.ArrayList<>();
     private ReactorGroupImpl reactors;
     private DmaBufferPool buffers;
@@ -68,9 +65,6 @@ class SwitchOverTest {
         }
         if (cluster != null) {
             cluster.close(); // thaws a frozen node first
-        }
-        if (nats != null) {
-            nats.destroy();
         }
         for (io.mayastorj.nats.testing.NatsServerProcess n : natsServers) {
             n.close();
@@ -126,14 +120,11 @@ class SwitchOverTest {
      * ones (a 1 s heartbeat, 2 s node calls, a 3 s switch-over grace).
      */
     private void start(String name, int first, String[] ids, String... settings) throws Exception {
-        assumeTrue(Files.isExecutable(Path.of("/usr/sbin/nats-server")) || Files.isExecutable(Path.of("/usr/bin/nats-server")),
-                "nats-server is not installed");
+        assumeTrue(io.mayastorj.nats.testing.NatsServerProcess.installed(), "nats-server is not installed");
         cluster = new ControlCluster(name);
-        int natsPort = DistributionTest.freePort("127.0.0.1");
-        nats = new ProcessBuilder("nats-server", "-js", "-a", "127.0.0.1", "-p", String.valueOf(natsPort),
-                "-sd", cluster.work.resolve("nats").toString()).redirectErrorStream(true)
-                .redirectOutput(cluster.work.resolve("nats.log").toFile()).start();
-        startOn("nats://127.0.0.1:" + natsPort, first, ids, new String[0], settings);
+        io.mayastorj.nats.testing.NatsServerProcess nats = new io.mayastorj.nats.testing.NatsServerProcess(cluster.work);
+        natsServers.add(nats);
+        startOn(nats.start().url(), first, ids, new String[0], settings);
     }
 
     /** As {@link #start}, on a cluster of three NATS servers that keep the nexus records on all three (the deployment's). */

@@ -95,9 +95,6 @@ final class UringThreadRing extends ThreadQueue implements IoUring.CompletionHan
 
     /** Outside the lock: fails what {@link #takeBackUnsubmitted} took back. */
     private void failAfterwards(long[] failed, int rc) {
-        if (failed == null) {
-            return;
-        }
         LOG.log(Level.ERROR, "bdev {0}: io_uring_enter failed: {1}; {2} requests fail", bdev.name(),
                 LibC.describe(-rc), failed.length);
         for (long userData : failed) {
