@@ -1313,6 +1313,7 @@ public final class Nexus extends BlockDeviceBase {
     void remove(Child c) {
         boolean inSync = c.state == Child.State.ONLINE;
         if (inSync) {
+            distrustReattachedBesides(c);
             int others = 0;
             for (Child o : children) {
                 if (o != c && o.state == Child.State.ONLINE) {
@@ -1344,9 +1345,24 @@ public final class Nexus extends BlockDeviceBase {
         LOG.log(Level.INFO, "nexus {0}: child {1} removed", name(), c.uri);
     }
 
+    /**
+     * Before an in-sync child is taken out by request: the others whose device reconnected since it was
+     * opened are faulted first. That is noticed at their next answer, which an idle nexus never asks
+     * for, and counted as in sync, one could be left the only copy and trusted again without the writes
+     * its node lost. Control thread.
+     */
+    private void distrustReattachedBesides(Child c) {
+        for (Child o : List.copyOf(children)) {
+            if (o != c && o.state == Child.State.ONLINE && reattached(o)) {
+                fault(o, Child.Reason.UNREACHABLE, "reconnected since it was opened: not trusted", 0, 0);
+            }
+        }
+    }
+
     /** By hand, for maintenance: refused for the last in-sync child. Control thread. */
     void faultByClient(Child c) {
         if (c.state == Child.State.ONLINE) {
+            distrustReattachedBesides(c);
             for (Child o : children) {
                 if (o != c && o.state == Child.State.ONLINE) {
                     fault(c, Child.Reason.BY_CLIENT, "faulted by request", null);

@@ -254,7 +254,11 @@ final class Rebuild {
             return false;
         }
         if (map != null) {
+            long before = map.count();
             map.mark(lba, blocks);
+            if (state != State.WAITING) { // (a waiting one counts its map when it starts)
+                total += map.count() - before; // segments more to copy: the progress and the ETA count them
+            }
         }
         return true;
     }

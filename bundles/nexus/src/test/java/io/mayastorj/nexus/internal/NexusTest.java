@@ -299,6 +299,28 @@ class NexusTest {
         theOneThatReconnectedIsFaultedAndTheWriteIsServed();
     }
 
+    /**
+     * Review finding: removing or faulting by request the child that stayed attached counted the one that
+     * had reconnected, unnoticed while the nexus was idle, as another in-sync child; left alone it was
+     * trusted again and served data without the write its node lost. It is faulted first, and the
+     * request refused as for the last in-sync child.
+     */
+    @Test
+    void removingTheChildThatStayedDoesNotLeaveTheReconnectedOneAlone() throws Exception {
+        reconnected(aLostAnAcknowledgedWrite());
+        MayastorException e = assertThrows(MayastorException.class, () -> manager.removeChild("vol", "bdev:///b"));
+        assertEquals(ErrorKind.FAILED_PRECONDITION, e.kind(), e.getMessage());
+        theOneThatReconnectedIsFaultedAndTheWriteIsServed();
+    }
+
+    @Test
+    void faultingTheChildThatStayedDoesNotLeaveTheReconnectedOneAlone() throws Exception {
+        reconnected(aLostAnAcknowledgedWrite());
+        MayastorException e = assertThrows(MayastorException.class, () -> manager.faultChild("vol", "bdev:///b"));
+        assertEquals(ErrorKind.FAILED_PRECONDITION, e.kind(), e.getMessage());
+        theOneThatReconnectedIsFaultedAndTheWriteIsServed();
+    }
+
     /** The same on the write path: both fail it alike, and the one that stayed attached is kept. */
     @Test
     void aWriteBothFailKeepsTheChildThatStayedNotTheOneThatReconnected() throws Exception {
@@ -1377,6 +1399,38 @@ class NexusTest {
         NexusView.RebuildView r = view("bdev:///b").rebuild();
         assertTrue(r.partial());
         assertEquals(5, r.total(), "only the segments written while it was away");
+        assertSameData(a, b);
+    }
+
+    /**
+     * Review finding: a segment a partial rebuild was given to copy after it started (a write only the
+     * child being rebuilt took) was copied and counted done, but not counted in the total: more done
+     * than in all, progress at 100% and no time left while copies still ran.
+     */
+    @Test
+    void segmentsAPartialRebuildIsGivenOnTheWayCountInItsTotal() throws Exception {
+        FaultyDevice a = child("a");
+        FaultyDevice b = child("b");
+        manager().create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
+        manager.faultChild("vol", "bdev:///b");
+        for (int i = 0; i < 5; i++) {
+            assertEquals(IoStatus.SUCCESS, write(nexus(), i * 1024L + 3, 2, 2));
+        }
+        b.delayMicros = 20_000;
+        manager.addChild("vol", "bdev:///b");
+        await(() -> view("bdev:///b").rebuild().done() > 0, "the first segment copied");
+        manager.rebuild("vol", "bdev:///b", NexusManager.RebuildAction.PAUSE);
+        assertEquals(5, view("bdev:///b").rebuild().total());
+        a.failWrites = IoStatus.NO_SPACE;
+        assertEquals(IoStatus.NO_SPACE, write(nexus(), BLOCKS - 8, 8, 98), "only b, being rebuilt, took it");
+        a.failWrites = null;
+        assertEquals(6, view("bdev:///b").rebuild().total(), "the segment it must copy again");
+        b.delayMicros = 0;
+        manager.rebuild("vol", "bdev:///b", NexusManager.RebuildAction.RESUME);
+        await(() -> view("bdev:///b").state().equals("online"), "b back");
+        NexusView.RebuildView r = view("bdev:///b").rebuild();
+        assertEquals(6, r.total());
+        assertEquals(6, r.done());
         assertSameData(a, b);
     }
 
