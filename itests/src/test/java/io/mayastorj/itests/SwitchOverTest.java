@@ -3,6 +3,8 @@ package io.mayastorj.itests;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -11,6 +13,7 @@ import io.mayastorj.api.v1.BdevRpcGrpc;
 import io.mayastorj.api.v1.CreateVolumeRequest;
 import io.mayastorj.api.v1.ListNexusOptions;
 import io.mayastorj.api.v1.ListReplicaOptions;
+import io.mayastorj.api.v1.ListVolumesRequest;
 import io.mayastorj.api.v1.PublishVolumeRequest;
 import io.mayastorj.api.v1.ReadBdevRequest;
 import io.mayastorj.api.v1.RegisterRequest;
@@ -76,8 +79,13 @@ class SwitchOverTest {
 
     /** The application's host, as node "app" (its host NQN), opening one path. */
     private BlockDevice open(String uri) {
+        return open(uri, "app");
+    }
+
+    /** A host with node NODE's host NQN opening one path. */
+    private BlockDevice open(String uri, String node) {
         BdevRegistryImpl registry = new BdevRegistryImpl();
-        registry.addFactory(new NvmfBdevFactory(reactors.reactors(), buffers, NvmfBdevFactory.hostNqn("app"),
+        registry.addFactory(new NvmfBdevFactory(reactors.reactors(), buffers, NvmfBdevFactory.hostNqn(node),
                 TimeUnit.SECONDS.toNanos(5)));
         hosts.add(registry);
         return registry.create(uri);
@@ -281,6 +289,40 @@ class SwitchOverTest {
         }
         log("every replica holds B; the old node said: " + oldLog.lines().filter(l -> l.contains("fenced") || l.contains("destroyed"))
                 .findFirst().orElse("?"));
+    }
+
+    /**
+     * Review finding: a control plane that had just started (or taken over) knew the application's node
+     * only from its next heartbeat — an application-only node has no msn to recall it by — and a nexus
+     * it made again meanwhile was shared to no host in particular, which NVMe-oF takes for any host: a
+     * second writer could connect. It is shared once the application's node registers, to it only.
+     */
+    @Test
+    void aNexusMadeAgainBeforeTheApplicationsNodeRegistersIsSharedToItOnly() throws Exception {
+        String[] ids = {"r1", "r2"};
+        start("mayastor-switchover-unknown-app", 56, ids, "--sync-period-seconds", "2");
+        cluster.volumes().createVolume(CreateVolumeRequest.newBuilder().setName("dbu").setSize(SIZE).setReplicaCount(2)
+                .setThin(true).build());
+        cluster.awaitVolume("dbu", x -> x.getState().equals("healthy"), 30, "two replicas");
+        Volume v = cluster.volumes().publishVolume(PublishVolumeRequest.newBuilder().setName("dbu").setNode("app").build());
+        String dead = v.getTargetNode();
+        assertEquals(IoStatus.SUCCESS, write(open(v.getDeviceUri()), (byte) 'A'));
+
+        cluster.killControl();
+        cluster.killNode(dead);
+        cluster.restartControl(); // it has not heard from "app": the test plays its CSI node, and holds its heartbeat back
+        assertNotNull(cluster.controlProcess().await(l -> l.contains("volume dbu: the nexus on ")
+                && l.contains(" is shared once node app, where it is published, registers"), 60), cluster.controlProcess().output());
+        Volume waiting = cluster.volumes().listVolumes(ListVolumesRequest.newBuilder().setName("dbu").build()).getVolumes(0);
+        assertTrue(waiting.getDeviceUri().startsWith("bdev:///"), "not shared while the application's node is unknown: " + waiting);
+
+        RegistrationGrpc.newBlockingStub(cluster.channel(cluster.control)).withDeadlineAfter(30, TimeUnit.SECONDS)
+                .register(RegisterRequest.newBuilder().setId("app").setGrpcEndpoint("127.0.0.49:10124").setApplicationOnly(true)
+                        .build());
+        Volume moved = cluster.awaitVolume("dbu", x -> !x.getTargetNode().equals(dead) && x.getDeviceUri().startsWith("nvmf://"), 30,
+                "shared once the application's node registered");
+        assertThrows(RuntimeException.class, () -> open(moved.getDeviceUri(), "intruder"), "another host is refused");
+        assertArrayEquals(filled((byte) 'A'), read(open(moved.getDeviceUri())), "the application's host reads what it wrote");
     }
 
     /**

@@ -1447,10 +1447,17 @@ public final class VolumeOperator {
                 }
             }
             String protocol = spec.getProtocol() == null ? "nvmf" : spec.getProtocol();
-            if (!protocol.equals("none") && nexus.getDeviceUri().isEmpty()) {
+            NodeRegistry.NodeState app = spec.getAppNode() == null ? null : world.nodes.get(spec.getAppNode());
+            if (!protocol.equals("none") && nexus.getDeviceUri().isEmpty() && spec.getAppNode() != null && app == null) {
+                // the application's node has not registered with this control plane yet (it started or took
+                // over since, and an application-only node has no msn to recall it by): a share without its
+                // host would take any host, a second writer. Shared once the node's first heartbeat names it
+                LOG.log(Level.INFO, "volume {0}: the nexus on {1} is shared once node {2}, where it is published, registers",
+                        msv.getMetadata().getName(), target, spec.getAppNode());
+                later.accept(msv.getMetadata().getName(), Duration.ofSeconds(5));
+            } else if (!protocol.equals("none") && nexus.getDeviceUri().isEmpty()) {
                 PublishNexusRequest.Builder publish = PublishNexusRequest.newBuilder().setNexus(uuid)
                         .setShare(protocol.equals("iscsi") ? ShareProtocol.ISCSI : ShareProtocol.NVMF);
-                NodeRegistry.NodeState app = spec.getAppNode() == null ? null : world.nodes.get(spec.getAppNode());
                 if (app != null) { // the application's node only
                     publish.addAllowedHosts(protocol.equals("iscsi") ? app.hostIqn() : app.hostNqn());
                 }
