@@ -463,7 +463,19 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
         locked(request.getVolumeId(), () -> {
             Optional<StagedVolumes.Staged> s = staged.get(request.getVolumeId());
             if (s.isEmpty()) {
-                return null; // not staged here (or unstaged already)
+                // not staged here (or unstaged already) — unless a file system is still mounted at the staging
+                // path without a record (the state directory moved or wiped): OK alone would have the kubelet drop
+                // the volume and the nexus go from under that mount with its dirty pages. It is unmounted (which
+                // writes them back); its device connection, which no record names, stays until its target goes
+                Optional<MountTable.Mount> there = mounts.at(staging);
+                for (int i = 0; i < 16 && there.isPresent(); i++) {
+                    LOG.log(Level.WARNING, "volume {0}: no record of staging it, but {1} is mounted at {2}: unmounted; "
+                            + "its device is not disconnected (the state directory was moved or wiped?)", request.getVolumeId(),
+                            there.get().source(), staging);
+                    filesystems.unmount(staging);
+                    there = mounts.at(staging);
+                }
+                return null;
             }
             if (!s.get().stagingPath().equals(staging.toString())) {
                 throw MayastorException.invalidArgument("volume %s is staged at %s, not at %s", request.getVolumeId(),
@@ -497,6 +509,12 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
                         throw MayastorException.failedPrecondition("volume %s: its file system is still mounted at %s: it is "
                                 + "not disconnected", request.getVolumeId(), m.point());
                     }
+                }
+                if (there.isPresent()) {
+                    // a mount of another device over it (a loop mount through the StorageClass's mountOptions):
+                    // it may read through this device, so the device stays until that mount is gone
+                    throw MayastorException.failedPrecondition("volume %s: %s is still mounted at %s: it is not disconnected",
+                            request.getVolumeId(), there.get().source(), staging);
                 }
             }
             attacher.detach(uri);

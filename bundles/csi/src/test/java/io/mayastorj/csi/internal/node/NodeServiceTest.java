@@ -315,6 +315,40 @@ class NodeServiceTest {
         assertTrue(node.ran.contains("nvme disconnect -n " + NQN), node.ran.toString());
     }
 
+    /**
+     * Review finding: an unstage with no record of the volume (the state directory moved or wiped)
+     * answered OK and left its file system mounted at the staging path; the kubelet then let the
+     * volume go and the nexus went from under that mount with its dirty pages. It is unmounted.
+     */
+    @Test
+    void anUnstageWithoutARecordStillUnmountsTheStagingPath() {
+        call(service::nodeStageVolume, stage("v1", URI, mount("")));
+        service = new NodeService("app1", node, node.root, dir.resolve("other-state"), HOST, Duration.ofMillis(500), 30, () -> null, true);
+        node.ran.clear();
+        call(service::nodeUnstageVolume, NodeUnstageVolumeRequest.newBuilder().setVolumeId("v1")
+                .setStagingTargetPath(staging.toString()).build());
+        assertFalse(node.mountPoints().contains(staging.toString()), "unmounted: " + node.ran);
+        assertFalse(node.ran.stream().anyMatch(c -> c.startsWith("nvme disconnect")), "no record names its device: " + node.ran);
+    }
+
+    /**
+     * Review finding: an unstage unmounted only the staging path's mounts of the volume's own device and
+     * then disconnected it, also from under another mount there: a loop mount (through the StorageClass's
+     * mountOptions) names the loop device, which reads through the volume's.
+     */
+    @Test
+    void anUnstageLeavesTheDeviceConnectedUnderAnotherMountAtTheStagingPath() {
+        call(service::nodeStageVolume, stage("v1", URI, mount("")));
+        node.run(Duration.ofSeconds(1), List.of("umount", staging.toString())); // mounted as "-o loop" makes it
+        node.mountedElsewhere("7:0", staging, "/dev/loop0");
+        node.ran.clear();
+        MayastorException e = refused(() -> call(service::nodeUnstageVolume, NodeUnstageVolumeRequest.newBuilder()
+                .setVolumeId("v1").setStagingTargetPath(staging.toString()).build()));
+        assertEquals(ErrorKind.FAILED_PRECONDITION, e.kind(), e.getMessage());
+        assertEquals("volume v1: /dev/loop0 is still mounted at " + staging + ": it is not disconnected", e.getMessage());
+        assertFalse(node.ran.stream().anyMatch(c -> c.startsWith("nvme disconnect")), node.ran.toString());
+    }
+
     /** What a process killed in the middle of a step leaves: nothing after the step ran. */
     private static final class Killed extends Error {
     }
