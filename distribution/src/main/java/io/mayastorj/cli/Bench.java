@@ -156,7 +156,8 @@ final class Bench {
             }
             long region = Math.min(size, device.sizeBytes()) / bs;
             if (region < 1) {
-                throw new UsageException("the device (" + device.sizeBytes() + " bytes) is smaller than one I/O");
+                throw new UsageException(size < device.sizeBytes() ? "--size " + size + " is smaller than one I/O (--bs " + bs + ")"
+                        : "the device (" + device.sizeBytes() + " bytes) is smaller than one I/O (--bs " + bs + ")");
             }
             Run run = new Run(device, w, (int) bs, region, (int) qd, buffers, args.flag("hop"));
             // SIGTERM or Ctrl-C ends the measurement early, and what was measured is still reported (as fio does)

@@ -209,7 +209,13 @@ final class Ctl {
     int run(List<String> argv) {
         List<String> words = new java.util.ArrayList<>();
         boolean options = true; // until "--": after it every word is a name, as Args takes it
+        boolean value = false; // the word after a valued option given without "=": its value, "-1" too
         for (String a : argv) { // kubectl's short forms: -o json, -ojson, -o=json, -f FILE, -f=FILE
+            if (options && value) {
+                value = false;
+                words.add(a);
+                continue;
+            }
             // -o=VALUE takes any value (bdev read's file too); -oVALUE only a format, else -offset was --output=ffset
             String output = a.startsWith("-o=") ? a.substring(3) : a.startsWith("-o") && OUTPUT_FORMATS.contains(a.substring(2))
                     ? a.substring(2) : null;
@@ -220,6 +226,7 @@ final class Ctl {
                 words.add(a);
             } else if (a.equals("-f") || a.equals("-o")) {
                 words.add(a.equals("-f") ? "--filename" : "--output");
+                value = true;
             } else if (a.startsWith("-f=")) {
                 words.add("--filename=" + a.substring(3));
             } else if (output != null) {
@@ -228,6 +235,7 @@ final class Ctl {
                 // taken as a name, -x went to the node ("bdev -x not found"): a mistyped option is said to be one
                 throw new UsageException("unknown option " + a + "; see mayastor ctl --help");
             } else {
+                value = a.startsWith("--") && VALUED.contains(a.substring(2));
                 words.add(a);
             }
         }

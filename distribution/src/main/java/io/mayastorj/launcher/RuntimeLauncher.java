@@ -169,7 +169,7 @@ public final class RuntimeLauncher {
                 try {
                     bundle.start();
                 } catch (BundleException e) {
-                    out.println("error: bundle " + bundle.getSymbolicName() + " cannot start: " + e.getMessage());
+                    System.err.println("error: bundle " + bundle.getSymbolicName() + " cannot start: " + e.getMessage()); // as every fatal error
                     return false;
                 }
             }

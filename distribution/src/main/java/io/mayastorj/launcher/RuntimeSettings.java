@@ -32,8 +32,14 @@ public interface RuntimeSettings {
     /** The directory watched for plugin bundles, or null when this runtime takes none. */
     Path pluginDir(Path home);
 
-    /** The PIDs only the runtime's own settings may configure (a plugin's .cfg may not). */
+    /**
+     * The PIDs only the runtime's own settings may configure (a plugin's .cfg may not): those they set,
+     * and those they leave unset on purpose (a .cfg naming the CSI service's would start a CSI node
+     * the settings never asked for, unchecked).
+     */
     default Set<String> ownPids() {
-        return configurations().keySet();
+        Set<String> own = new java.util.TreeSet<>(configurations().keySet());
+        own.addAll(unusedPids());
+        return own;
     }
 }

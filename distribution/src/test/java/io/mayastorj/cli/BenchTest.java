@@ -36,6 +36,14 @@ class BenchTest {
         assertThrows(UsageException.class, () -> bench.run(List.of("--uri", "malloc:///m0?size_mb=16", "--bs", "0")));
     }
 
+    /** Review finding: a --size below --bs was reported as the device being too small. */
+    @Test
+    void aSizeBelowOneIoSaysSo() {
+        UsageException e = assertThrows(UsageException.class, () -> bench.run(List.of("--uri", "malloc:///m0?size_mb=64",
+                "--bs", "64k", "--size", "4k", "--time", "100ms", "--ramp", "0s")));
+        assertEquals("--size 4096 is smaller than one I/O (--bs 65536)", e.getMessage());
+    }
+
     /** Review finding: --io-timeout was taken and not in the help. Every option parsed is in it now. */
     @Test
     void everyOptionTakenIsInTheHelp() throws Exception {

@@ -66,6 +66,10 @@ class CtlOptionsTest {
         refused(ctl("--node", "127.0.0.1:1", "bdev", "list", "-x"), "unknown option -x");
         refused(ctl("--control", "127.0.0.1:1", "volume", "list", "-ojson"), "--output does not apply to 'volume list'");
         refused(ctl("--node", "127.0.0.1:1", "bdev", "read", "b0", "-offset", "0"), "unknown option -offset");
+        // a negative value was taken for an unknown option, not given the option's own message
+        refused(ctl("--node", "127.0.0.1:1", "bdev", "write", "m0", "--offset", "0", "--pattern", "-1", "--length", "512"),
+                "--pattern takes a byte value, 0..255");
+        refused(ctl("--timeout", "-5", "--node", "127.0.0.1:1", "node", "info"), "--timeout");
         // after "--" every word is a name: refused by the node (nothing listens), not as an option
         assertEquals(3, ctl("--node", "127.0.0.1:1", "bdev", "destroy", "--", "-odd").exit());
     }

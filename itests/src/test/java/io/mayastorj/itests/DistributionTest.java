@@ -379,6 +379,30 @@ class DistributionTest {
         }
     }
 
+    /**
+     * Review finding: the launcher looked for a collector anywhere between "-XX:+Use" and "GC " in the
+     * options, so -XX:+UseStringDeduplication ... -XX:+DisableExplicitGC named none and the node lost its
+     * G1; and bench always added G1, so MAYASTOR_BENCH_OPTS naming another made the JVM refuse to start.
+     */
+    @Test
+    void optionsThatNameNoCollectorKeepTheDefaultAndBenchTakesItsOwn() throws Exception {
+        ProcessBuilder node = new ProcessBuilder(Mayastor.BIN.toString(), "node", "--help").redirectErrorStream(true);
+        node.environment().put("MAYASTOR_NODE_OPTS", "-XX:+UseStringDeduplication -XX:+DisableExplicitGC -XX:+PrintCommandLineFlags");
+        Process p = node.start();
+        String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS));
+        assertEquals(0, p.exitValue(), out);
+        assertTrue(out.lines().findFirst().orElse("").contains("-XX:+UseG1GC"), "the node's G1: " + out);
+
+        ProcessBuilder bench = new ProcessBuilder(Mayastor.BIN.toString(), "bench", "--help").redirectErrorStream(true);
+        bench.environment().put("MAYASTOR_BENCH_OPTS", "-XX:+UseSerialGC");
+        p = bench.start();
+        out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS));
+        assertEquals(0, p.exitValue(), out);
+        assertTrue(out.startsWith("usage: mayastor bench"), out);
+    }
+
     /** A bench stopped by SIGTERM (a script's kill, or Ctrl-C) still reports what it measured, as fio does. */
     @Test
     void aBenchEndedBySigtermReportsWhatItMeasured() throws Exception {

@@ -2,6 +2,7 @@ package io.mayastorj.core.transport.tcp;
 
 import io.mayastorj.core.bdev.BlockDevice;
 import io.mayastorj.core.error.MayastorException;
+import io.mayastorj.core.reactor.Listener;
 import io.mayastorj.core.transport.ShareOptions;
 import java.io.IOException;
 import java.lang.System.Logger;
@@ -12,6 +13,7 @@ import java.net.StandardSocketOptions;
 import java.net.UnknownHostException;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
+import java.nio.channels.UnresolvedAddressException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -125,10 +127,11 @@ public final class TcpServer<C extends TcpConnection> implements AutoCloseable {
         try {
             channel.setOption(StandardSocketOptions.SO_REUSEADDR, true);
             channel.bind(address, 64);
-        } catch (IOException e) {
+        } catch (IOException | UnresolvedAddressException e) {
+            // (an address whose name did not resolve is no IOException, and has no message of its own)
             channel.close();
             throw new IOException("the " + protocol + " server cannot listen on " + address.getHostString() + ":" + address.getPort()
-                    + ": " + e.getMessage(), e);
+                    + ": " + (e instanceof UnresolvedAddressException ? "the name does not resolve" : e.getMessage()), e);
         }
         TcpServer<C> server = new TcpServer<>(protocol, channel, factory);
         server.acceptor.start();
@@ -202,9 +205,13 @@ public final class TcpServer<C extends TcpConnection> implements AutoCloseable {
         return bound;
     }
 
-    /** {@code PROTOCOL://HOST:PORT/NAME}: how a share is named to users. */
+    /**
+     * {@code PROTOCOL://HOST:PORT/NAME}: how a share is named to users; an IPv6 host in brackets, and
+     * loopback for a wildcard bind, as the node's own transports give theirs out.
+     */
     public String uri(String name) {
-        return protocol + "://" + bound.getHostString() + ":" + bound.getPort() + "/" + name;
+        InetAddress host = bound.getAddress().isAnyLocalAddress() ? InetAddress.getLoopbackAddress() : bound.getAddress();
+        return protocol + "://" + Listener.hostPort(new InetSocketAddress(host, bound.getPort())) + "/" + name;
     }
 
     // ------------------------------------------------------------------ exports

@@ -192,6 +192,45 @@ class TcpServerTest {
         }
     }
 
+    /**
+     * Review finding: a plugin's bind address that did not resolve threw an exception with no message
+     * ("failed to start: java.nio.channels.UnresolvedAddressException") and left the socket open, one
+     * more at each edit of the plugin's .cfg.
+     */
+    @Test
+    void anAddressThatDoesNotResolveIsOneClearMessageAndLeavesNoSocket() throws IOException {
+        long before = openFiles();
+        for (int i = 0; i < 20; i++) {
+            IOException e = assertThrows(IOException.class,
+                    () -> TcpServer.open("line", InetSocketAddress.createUnresolved("no-such-host.invalid", 10809), LineConnection::new));
+            assertEquals("the line server cannot listen on no-such-host.invalid:10809: the name does not resolve", e.getMessage());
+        }
+        assertTrue(openFiles() < before + 20, "no socket left open per attempt: " + before + " -> " + openFiles());
+    }
+
+    private static long openFiles() throws IOException {
+        try (var fds = java.nio.file.Files.list(java.nio.file.Path.of("/proc/self/fd"))) {
+            return fds.count();
+        }
+    }
+
+    /**
+     * Review finding: share URIs were the bound address as Java spells it: an IPv6 host without
+     * brackets (nbd://0:0:0:0:0:0:0:1:10809/m0, which no client parses), and 0.0.0.0 for a wildcard bind.
+     */
+    @Test
+    void shareUrisPutIpv6InBracketsAndNeverGiveOutAWildcard() throws IOException {
+        TcpServer<LineConnection> v6 = TcpServer.open("line", new InetSocketAddress("::1", 0), LineConnection::new);
+        TcpServer<LineConnection> any = TcpServer.open("line", new InetSocketAddress("0.0.0.0", 0), LineConnection::new);
+        try {
+            assertEquals("line://[0:0:0:0:0:0:0:1]:" + v6.address().getPort() + "/m0", v6.uri("m0"));
+            assertEquals("line://127.0.0.1:" + any.address().getPort() + "/m0", any.uri("m0"));
+        } finally {
+            v6.close();
+            any.close();
+        }
+    }
+
     @Test
     void exportsAreNamedByUriAndRefuseWhatTheyCannotHonour() {
         assertEquals("line://127.0.0.1:" + server.address().getPort() + "/m0", server.export(m0, ShareOptions.DEFAULT));
