@@ -208,6 +208,13 @@ public final class PoolOperator {
                 LOG.log(Level.INFO, "pool {0} made on node {1} ({2})", name, node.id(), msp.getSpec().getDisks().get(0));
             } catch (StatusRuntimeException e) {
                 MayastorException me = NodeClients.translate(node.id(), e);
+                if (e.getStatus().getCode() == io.grpc.Status.Code.DEADLINE_EXCEEDED || me.getMessage().contains(" is being created")) {
+                    // the node answered the list a moment ago: it is writing the new pool's disk (zeroing a large
+                    // one without a fast write-zeroes outlasts the call), not away. Offline, the pool looked down
+                    // for the whole format; the next passes find it listed once it is made
+                    writeStatus(msp, MayastorPool.PENDING, "being made on node " + node.id() + " (its disk is prepared)", null);
+                    return;
+                }
                 writeStatus(msp, me.kind() == ErrorKind.UNAVAILABLE ? MayastorPool.OFFLINE : MayastorPool.PENDING,
                         "cannot make the pool: " + me.getMessage(), null);
                 return;

@@ -124,6 +124,52 @@ class PoolOperatorTest {
     }
 
     /**
+     * Review finding: a create that outlasted the node call (the node zeroing a large disk without a fast
+     * write-zeroes), and the creates after it that the node refused as "being created by another call",
+     * wrote the pool offline, Ready unknown, with a Warning event, for the whole format. It is pending.
+     * The node is played by a gRPC server of the test's that lists no pool and is still making it.
+     */
+    @Test
+    void aPoolStillBeingMadeOnItsNodeIsPendingNotOffline() throws Exception {
+        java.util.concurrent.atomic.AtomicInteger creates = new java.util.concurrent.atomic.AtomicInteger();
+        io.grpc.Server node = io.grpc.ServerBuilder.forPort(0).addService(new io.mayastorj.api.v1.PoolRpcGrpc.PoolRpcImplBase() {
+            @Override
+            public void listPools(io.mayastorj.api.v1.ListPoolOptions request,
+                                  io.grpc.stub.StreamObserver<io.mayastorj.api.v1.ListPoolsResponse> response) {
+                response.onNext(io.mayastorj.api.v1.ListPoolsResponse.getDefaultInstance());
+                response.onCompleted();
+            }
+
+            @Override
+            public void createPool(io.mayastorj.api.v1.CreatePoolRequest request,
+                                   io.grpc.stub.StreamObserver<io.mayastorj.api.v1.Pool> response) {
+                if (creates.incrementAndGet() > 1) {
+                    response.onError(io.grpc.Status.UNAVAILABLE.withDescription("pool " + request.getName()
+                            + " is being created by another call; ask again once it is").asRuntimeException());
+                } // the first: still zeroing when the control plane's deadline passes
+            }
+        }).build().start();
+        try {
+            registry.register("n2", "127.0.0.1:" + node.getPort(), "nqn.2019-05.io.openebs:n2");
+            pool("p1", "/dev/sdb");
+            store.change(MayastorPool.class, "p1", p -> {
+                p.getSpec().setNode("n2");
+                return true;
+            });
+            for (int pass = 0; pass < 2; pass++) {
+                operator.reconcile("p1");
+                MayastorPool.Status s = store.get(MayastorPool.class, "p1").orElseThrow().getStatus();
+                assertEquals(MayastorPool.PENDING, s.getState(), "pass " + pass + ": " + s.getReason());
+                assertEquals("being made on node n2 (its disk is prepared)", s.getReason());
+            }
+            assertEquals(2, creates.get());
+            assertTrue(events.stream().noneMatch(e -> e.contains("offline")), events.toString());
+        } finally {
+            node.shutdownNow();
+        }
+    }
+
+    /**
      * Review finding: a pool made on its node whose spec was then edited into one the operator calls
      * invalid (two disks) was let go on deletion, "nothing was made for it", and the pool with its
      * replicas stayed on the node with nothing left to say so. It is destroyed there by name instead:
