@@ -164,7 +164,9 @@ final class Filesystems {
     void mount(Path device, Path point, String fsType, List<String> flags, boolean readOnly) {
         for (String f : flags) {
             for (String one : f.split(",")) { // a flag of "rw,remount" is two to mount
-                if (MOUNT_FLAG_FORBIDDEN.contains(one.strip())) {
+                // loop: the staging mount would name a loop device, not the volume's, and no check that the
+                // device is unused before its disconnect would see it
+                if (MOUNT_FLAG_FORBIDDEN.contains(one.strip()) || one.strip().equals("loop") || one.strip().startsWith("loop=")) {
                     throw MayastorException.invalidArgument("mount flag '%s' is not allowed", one.strip());
                 }
             }

@@ -463,17 +463,15 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
         locked(request.getVolumeId(), () -> {
             Optional<StagedVolumes.Staged> s = staged.get(request.getVolumeId());
             if (s.isEmpty()) {
-                // not staged here (or unstaged already) — unless a file system is still mounted at the staging
-                // path without a record (the state directory moved or wiped): OK alone would have the kubelet drop
-                // the volume and the nexus go from under that mount with its dirty pages. It is unmounted (which
-                // writes them back); its device connection, which no record names, stays until its target goes
+                // not staged here (or unstaged already) — unless something is mounted at the staging path with no
+                // record of it (the state directory moved or wiped): OK would have the kubelet let the volume go and
+                // the nexus go from under that mount with its dirty pages. Nothing says the mount is this volume's,
+                // so it is left alone, as an unpublish without a record leaves a mount
                 Optional<MountTable.Mount> there = mounts.at(staging);
-                for (int i = 0; i < 16 && there.isPresent(); i++) {
-                    LOG.log(Level.WARNING, "volume {0}: no record of staging it, but {1} is mounted at {2}: unmounted; "
-                            + "its device is not disconnected (the state directory was moved or wiped?)", request.getVolumeId(),
-                            there.get().source(), staging);
-                    filesystems.unmount(staging);
-                    there = mounts.at(staging);
+                if (there.isPresent()) {
+                    throw MayastorException.failedPrecondition("volume %s: %s is mounted at %s, and this node has no record "
+                            + "of staging the volume there (its state directory moved or wiped?): left alone; unmount it, "
+                            + "then this call goes on", request.getVolumeId(), there.get().source(), staging);
                 }
                 return null;
             }
@@ -780,7 +778,15 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
             if (now.isEmpty() || now.get().equals(s.uri())) {
                 continue;
             }
-            VolumeUri next = VolumeUri.parse(now.get());
+            VolumeUri next;
+            try {
+                next = VolumeUri.parse(now.get());
+            } catch (RuntimeException e) {
+                // not shared yet (bdev:///…: its nexus made again, waiting for its share): looked at again later.
+                // Thrown, it ended the pass for every other volume staged here
+                LOG.log(Level.DEBUG, "volume {0}: served as {1} now: not followed yet", s.volumeId(), now.get());
+                continue;
+            }
             if (!next.nvmf() || !next.target().equals(was.target())) {
                 LOG.log(Level.WARNING, "volume {0} is served as {1} now, not under {2}: it cannot be followed; restart its pod",
                         s.volumeId(), now.get(), was.target());
