@@ -387,7 +387,9 @@ class DistributionTest {
     @Test
     void optionsThatNameNoCollectorKeepTheDefaultAndBenchTakesItsOwn() throws Exception {
         ProcessBuilder node = new ProcessBuilder(Mayastor.BIN.toString(), "node", "--help").redirectErrorStream(true);
-        node.environment().put("MAYASTOR_NODE_OPTS", "-XX:+UseStringDeduplication -XX:+DisableExplicitGC -XX:+PrintCommandLineFlags");
+        // one CPU: the JVM left to itself would pick the serial collector, so G1 in the flags is the launcher's
+        node.environment().put("MAYASTOR_NODE_OPTS",
+                "-XX:ActiveProcessorCount=1 -XX:+UseStringDeduplication -XX:+DisableExplicitGC -XX:+PrintCommandLineFlags");
         Process p = node.start();
         String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
         assertTrue(p.waitFor(60, TimeUnit.SECONDS));

@@ -7,6 +7,7 @@ import java.net.InetSocketAddress;
 import java.net.StandardSocketOptions;
 import java.nio.channels.SelectionKey;
 import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.UnresolvedAddressException;
 import java.nio.channels.SocketChannel;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -54,9 +55,10 @@ public final class Listener implements AutoCloseable {
         try {
             channel.setOption(StandardSocketOptions.SO_REUSEADDR, true);
             channel.bind(address, 128);
-        } catch (IOException e) {
+        } catch (IOException | UnresolvedAddressException e) {
             channel.close();
-            throw new IOException(what + " cannot listen on " + hostPort(address) + ": " + e.getMessage(), e);
+            throw new IOException(what + " cannot listen on " + hostPort(address) + ": "
+                    + (e instanceof UnresolvedAddressException ? "the name does not resolve" : e.getMessage()), e);
         }
         Listener listener = new Listener(what, channel, reactors.reactors().get(0));
         CompletableFuture<Void> registered = new CompletableFuture<>();
@@ -139,6 +141,9 @@ public final class Listener implements AutoCloseable {
 
     /** {@code host:port}, with IPv6 addresses in brackets. */
     public static String hostPort(InetSocketAddress address) {
+        if (address.isUnresolved()) {
+            return address.getHostString() + ":" + address.getPort();
+        }
         String host = address.getAddress() instanceof Inet6Address ? "[" + address.getAddress().getHostAddress() + "]"
                 : address.getAddress().getHostAddress();
         return host + ":" + address.getPort();

@@ -114,6 +114,8 @@ public final class VolumeOperator {
     private NexusRecords records;
     private Duration switchoverGrace = Duration.ofSeconds(10);
     private java.util.function.BiConsumer<String, Duration> later = (name, delay) -> { };
+    /** Volumes whose nexus waits for its application's node to register before it is shared (said once each). */
+    private final Set<String> awaitingAppNode = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
     /** This control plane acts from now on (it took the lease): silences are counted from here, not from its start. */
     public void startedActing() {
@@ -1448,18 +1450,24 @@ public final class VolumeOperator {
             }
             String protocol = spec.getProtocol() == null ? "nvmf" : spec.getProtocol();
             NodeRegistry.NodeState app = spec.getAppNode() == null ? null : world.nodes.get(spec.getAppNode());
-            if (!protocol.equals("none") && nexus.getDeviceUri().isEmpty() && spec.getAppNode() != null && app == null) {
+            // the host the share is for: an iSCSI initiator's name follows from its node's name alone
+            String host = app != null ? (protocol.equals("iscsi") ? app.hostIqn() : app.hostNqn())
+                    : spec.getAppNode() != null && protocol.equals("iscsi") ? NodeRegistry.hostIqn(spec.getAppNode()) : null;
+            String volume = msv.getMetadata().getName();
+            if (!protocol.equals("none") && nexus.getDeviceUri().isEmpty() && spec.getAppNode() != null && host == null) {
                 // the application's node has not registered with this control plane yet (it started or took
                 // over since, and an application-only node has no msn to recall it by): a share without its
-                // host would take any host, a second writer. Shared once the node's first heartbeat names it
-                LOG.log(Level.INFO, "volume {0}: the nexus on {1} is shared once node {2}, where it is published, registers",
-                        msv.getMetadata().getName(), target, spec.getAppNode());
-                later.accept(msv.getMetadata().getName(), Duration.ofSeconds(5));
+                // host NQN would take any host, a second writer. Shared once the node's first heartbeat names it
+                LOG.log(awaitingAppNode.add(volume) ? Level.INFO : Level.DEBUG,
+                        "volume {0}: the nexus on {1} is shared once node {2}, where it is published, registers", volume,
+                        target, spec.getAppNode());
+                later.accept(volume, Duration.ofSeconds(5));
             } else if (!protocol.equals("none") && nexus.getDeviceUri().isEmpty()) {
+                awaitingAppNode.remove(volume);
                 PublishNexusRequest.Builder publish = PublishNexusRequest.newBuilder().setNexus(uuid)
                         .setShare(protocol.equals("iscsi") ? ShareProtocol.ISCSI : ShareProtocol.NVMF);
-                if (app != null) { // the application's node only
-                    publish.addAllowedHosts(protocol.equals("iscsi") ? app.hostIqn() : app.hostNqn());
+                if (host != null) { // the application's node only
+                    publish.addAllowedHosts(host);
                 }
                 nexus = nexusApi.publishNexus(publish.build());
                 LOG.log(Level.INFO, "volume {0}: published on {1}: {2}", msv.getMetadata().getName(), target,

@@ -35,8 +35,13 @@ public final class NodeRegistry implements AutoCloseable {
          * its own carries it): an iSCSI nexus is shared to this one only.
          */
         public String hostIqn() {
-            return "iqn.2019-05.io.openebs:node-name:" + id.toLowerCase(java.util.Locale.ROOT);
+            return NodeRegistry.hostIqn(id);
         }
+    }
+
+    /** Node {@code id}'s iSCSI initiator name (see {@link NodeState#hostIqn()}), known or not. */
+    public static String hostIqn(String id) {
+        return "iqn.2019-05.io.openebs:node-name:" + id.toLowerCase(java.util.Locale.ROOT);
     }
 
     @FunctionalInterface
