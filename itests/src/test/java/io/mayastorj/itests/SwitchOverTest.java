@@ -319,6 +319,9 @@ class SwitchOverTest {
         RegistrationGrpc.newBlockingStub(cluster.channel(cluster.control)).withDeadlineAfter(30, TimeUnit.SECONDS)
                 .register(RegisterRequest.newBuilder().setId("app").setGrpcEndpoint("127.0.0.49:10124").setApplicationOnly(true)
                         .build());
+        // the CO's retried publish, right after the registration: an address a host connects to, not the waiting bdev:///
+        Volume published = cluster.volumes().publishVolume(PublishVolumeRequest.newBuilder().setName("dbu").setNode("app").build());
+        assertTrue(published.getDeviceUri().startsWith("nvmf://"), "published: " + published);
         Volume moved = cluster.awaitVolume("dbu", x -> !x.getTargetNode().equals(dead) && x.getDeviceUri().startsWith("nvmf://"), 30,
                 "shared once the application's node registered");
         assertThrows(RuntimeException.class, () -> open(moved.getDeviceUri(), "intruder"), "another host is refused");

@@ -208,8 +208,17 @@ public final class Volumes {
         });
         String target = msv.getSpec().getTargetNode();
         return await(name, v -> v.getStatus() != null && answers(v, msv) && v.getStatus().getNexus() != null
-                && v.getStatus().getNexus().getDeviceUri() != null && target.equals(v.getStatus().getNexus().getNode()),
+                && shared(v) && target.equals(v.getStatus().getNexus().getNode()),
                 "published on " + target);
+    }
+
+    /**
+     * The nexus's address is one a host can connect to: not its local bdev:///UUID, which a nexus made
+     * again waiting for its application's node to register shows (a volume of protocol none has no other).
+     */
+    private static boolean shared(MayastorVolume v) {
+        String uri = v.getStatus().getNexus().getDeviceUri();
+        return uri != null && ("none".equals(v.getSpec().getProtocol()) || !uri.startsWith("bdev:"));
     }
 
     /** Where the nexus goes: the application's node for a local volume or one with a replica there, else a replica's node. */
@@ -272,7 +281,7 @@ public final class Volumes {
             return true;
         });
         return await(name, v -> v.getStatus() != null && answers(v, moved) && v.getStatus().getNexus() != null
-                && v.getStatus().getNexus().getDeviceUri() != null && node.equals(v.getStatus().getNexus().getNode()),
+                && shared(v) && node.equals(v.getStatus().getNexus().getNode()),
                 "moved to " + node);
     }
 

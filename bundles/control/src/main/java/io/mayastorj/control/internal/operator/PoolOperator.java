@@ -52,6 +52,9 @@ public final class PoolOperator {
      */
     static final long USED_REFRESH_NANOS = TimeUnit.SECONDS.toNanos(5);
     private final Map<String, Long> statusWrittenAt = new ConcurrentHashMap<>();
+    /** Pools a create is (or was last seen) making on their node, and since when. */
+    private final Map<String, String> making = new ConcurrentHashMap<>();
+    private static final String MAKING = "being made on node ";
     LongSupplier clock = System::nanoTime;
     /** Monotonic; reset when this control plane starts leading (silences are counted from there). */
     private volatile long startedNanos = System.nanoTime();
@@ -103,6 +106,7 @@ public final class PoolOperator {
         Optional<MayastorPool> found = store.get(MayastorPool.class, name);
         if (found.isEmpty()) {
             statusWrittenAt.remove(name);
+            making.remove(name);
             return;
         }
         MayastorPool msp = found.get();
@@ -208,11 +212,28 @@ public final class PoolOperator {
                 LOG.log(Level.INFO, "pool {0} made on node {1} ({2})", name, node.id(), msp.getSpec().getDisks().get(0));
             } catch (StatusRuntimeException e) {
                 MayastorException me = NodeClients.translate(node.id(), e);
-                if (e.getStatus().getCode() == io.grpc.Status.Code.DEADLINE_EXCEEDED || me.getMessage().contains(" is being created")) {
+                boolean timedOut = e.getStatus().getCode() == io.grpc.Status.Code.DEADLINE_EXCEEDED;
+                if (timedOut || me.kind() == ErrorKind.UNAVAILABLE && me.getMessage().contains(" is being created")) {
                     // the node answered the list a moment ago: it is writing the new pool's disk (zeroing a large
-                    // one without a fast write-zeroes outlasts the call), not away. Offline, the pool looked down
-                    // for the whole format; the next passes find it listed once it is made
-                    writeStatus(msp, MayastorPool.PENDING, "being made on node " + node.id() + " (its disk is prepared)", null);
+                    // one without a fast write-zeroes outlasts the call; the create goes on), not away. Offline,
+                    // the pool looked down for the whole format; the next passes find it listed once it is made.
+                    // A create still running is "being created" at once: another call that outlasts its deadline
+                    // began a new one, so the one before ended without a pool. Since when says a hung disk
+                    String since = making.get(name);
+                    String reason;
+                    if (since == null || timedOut && msp.getStatus() != null && msp.getStatus().getReason() != null
+                            && msp.getStatus().getReason().startsWith(MAKING)) {
+                        String then = since;
+                        since = java.time.Instant.now().truncatedTo(java.time.temporal.ChronoUnit.SECONDS).toString();
+                        making.put(name, since);
+                        reason = MAKING + node.id() + " since " + since + (then == null ? ""
+                                : "; the create begun " + then + " ended without a pool (the node's log says why)");
+                    } else {
+                        reason = msp.getStatus() != null && msp.getStatus().getReason() != null
+                                && msp.getStatus().getReason().startsWith(MAKING) ? msp.getStatus().getReason()
+                                : MAKING + node.id() + " since " + since;
+                    }
+                    writeStatus(msp, MayastorPool.PENDING, reason, null);
                     return;
                 }
                 writeStatus(msp, me.kind() == ErrorKind.UNAVAILABLE ? MayastorPool.OFFLINE : MayastorPool.PENDING,
@@ -220,6 +241,7 @@ public final class PoolOperator {
                 return;
             }
         }
+        making.remove(name);
         Pool p = pool.get();
         writeStatus(msp, stateOf(p), p.getReason().isEmpty() ? null : p.getReason(), p);
     }

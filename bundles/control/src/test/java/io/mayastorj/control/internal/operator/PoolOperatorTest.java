@@ -143,10 +143,10 @@ class PoolOperatorTest {
             @Override
             public void createPool(io.mayastorj.api.v1.CreatePoolRequest request,
                                    io.grpc.stub.StreamObserver<io.mayastorj.api.v1.Pool> response) {
-                if (creates.incrementAndGet() > 1) {
+                if (creates.incrementAndGet() == 2) {
                     response.onError(io.grpc.Status.UNAVAILABLE.withDescription("pool " + request.getName()
                             + " is being created by another call; ask again once it is").asRuntimeException());
-                } // the first: still zeroing when the control plane's deadline passes
+                } // the first and third: still zeroing when the control plane's deadline passes
             }
         }).build().start();
         try {
@@ -156,13 +156,22 @@ class PoolOperatorTest {
                 p.getSpec().setNode("n2");
                 return true;
             });
+            String first = null;
             for (int pass = 0; pass < 2; pass++) {
                 operator.reconcile("p1");
                 MayastorPool.Status s = store.get(MayastorPool.class, "p1").orElseThrow().getStatus();
                 assertEquals(MayastorPool.PENDING, s.getState(), "pass " + pass + ": " + s.getReason());
-                assertEquals("being made on node n2 (its disk is prepared)", s.getReason());
+                assertTrue(s.getReason().matches("being made on node n2 since \\S+Z"), s.getReason());
+                assertTrue(first == null || first.equals(s.getReason()), "the same create: " + first + " / " + s.getReason());
+                first = s.getReason();
             }
             assertEquals(2, creates.get());
+            // a create that outlasts its deadline again began anew: the one before ended without a pool, and it says so
+            operator.reconcile("p1");
+            MayastorPool.Status again = store.get(MayastorPool.class, "p1").orElseThrow().getStatus();
+            assertEquals(MayastorPool.PENDING, again.getState());
+            assertTrue(again.getReason().contains("; the create begun " + first.substring(first.indexOf(" since ") + 7)
+                    + " ended without a pool (the node's log says why)"), again.getReason());
             assertTrue(events.stream().noneMatch(e -> e.contains("offline")), events.toString());
         } finally {
             node.shutdownNow();
