@@ -831,4 +831,43 @@ class ControlPlaneTest {
         assertNotNull(cluster.controlProcess().await(l -> l.contains("belonged to a volume deleted while the node was away: "
                 + "destroyed"), 5), cluster.controlProcess().output());
     }
+
+    /**
+     * Review finding: the sweep forgot the name of a replica of a volume deleted while its node was
+     * away as soon as the node answered without it, also when the replica's pool was not online there
+     * (its disk not back yet): once the pool was back, the replica outlived its volume, for good on a
+     * store with no volume left. The name is kept until the node serves every pool online.
+     */
+    @Test
+    void aReplicaOfAVolumeDeletedWhileItsNodeWasAwayGoesOnceItsPoolIsBack() throws Exception {
+        start("mayastor-control-sweep-pool", 46, List.of("cp1"), "--registration-interval-seconds", "1",
+                "--sync-period-seconds", "1", "--repair-grace-seconds", "3");
+        cluster.volumes().createVolume(CreateVolumeRequest.newBuilder().setName("late").setSize(SIZE).setReplicaCount(1)
+                .setThin(true).build());
+        cluster.awaitVolume("late", x -> x.getState().equals("healthy"), 30, "its replica");
+        assertEquals(1, cluster.replicas("cp1").listReplicas(ListReplicaOptions.getDefaultInstance()).getReplicasCount());
+
+        cluster.killNode("cp1");
+        cluster.awaitTable("msn", t -> t.contains("offline"), 30, "cp1 offline");
+        cluster.volumes().destroyVolume(DestroyVolumeRequest.newBuilder().setName("late").build());
+        for (int i = 0; i < 300 && cluster.volumes().listVolumes(ListVolumesRequest.getDefaultInstance()).getVolumesCount() > 0; i++) {
+            Thread.sleep(100);
+        }
+        assertEquals(0, cluster.volumes().listVolumes(ListVolumesRequest.getDefaultInstance()).getVolumesCount());
+
+        java.nio.file.Path disk = cluster.work.resolve("disk-cp1.img");
+        java.nio.file.Path away = cluster.work.resolve("disk-cp1.away");
+        Files.move(disk, away); // back without its pool's disk: the pool is not online, its replica not listed
+        cluster.node("cp1", null);
+        cluster.awaitTable("msn", t -> ControlCluster.countLines(t, " online ") == 1, 30, "cp1 back");
+        Thread.sleep(4000); // sweeps, one a second, with cp1 answering
+        cluster.killNode("cp1");
+        Files.move(away, disk);
+        cluster.node("cp1", null); // its pool imported again, with the replica
+        for (int i = 0; i < 300 && cluster.replicas("cp1").listReplicas(ListReplicaOptions.getDefaultInstance()).getReplicasCount() > 0; i++) {
+            Thread.sleep(100);
+        }
+        assertEquals(List.of(), cluster.replicas("cp1").listReplicas(ListReplicaOptions.getDefaultInstance()).getReplicasList(),
+                "the deleted volume's replica destroyed once its pool is back:\n" + cluster.controlProcess().output());
+    }
 }

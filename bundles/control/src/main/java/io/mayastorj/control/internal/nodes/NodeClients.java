@@ -67,6 +67,11 @@ public final class NodeClients implements AutoCloseable {
         this.deadline = deadline;
     }
 
+    /** Every call's deadline, unless a caller gives its stub another. */
+    public Duration deadline() {
+        return deadline;
+    }
+
     /**
      * From now on a call that may change a node starts only while {@code acting} says so: a leader
      * paused past its lease, or reconciling past its leadership, would otherwise make, share or

@@ -94,6 +94,15 @@ public final class VolumeOperator {
 
     /** How long passes may share a view of the nodes that nothing of ours has changed since. */
     private static final long WORLD_MAX_AGE_NANOS = TimeUnit.SECONDS.toNanos(1);
+    /**
+     * A node whose listing outlasted the whole call deadline is asked with this one for a while after:
+     * one whose gRPC port is cut off while its heartbeats still come (a firewall, a wedged server) made
+     * every pass — every volume's, the sweep's, a placement's under its lock — wait out the full deadline.
+     */
+    private static final long QUICK_ASK_MILLIS = 2000;
+    private static final long QUICK_ASK_FOR_NANOS = TimeUnit.MINUTES.toNanos(2);
+    /** Nodes asked with {@link #QUICK_ASK_MILLIS}, and since when (their last listing that outlasted the whole deadline). */
+    private final Map<String, Long> quickAsk = new java.util.concurrent.ConcurrentHashMap<>();
     private volatile World shared;
     /** Held while replicas are placed and made (see where). */
     private final Object placing = new Object();
@@ -137,7 +146,7 @@ public final class VolumeOperator {
      * change a node has started or ended since it was taken, else a new one. Without this, each of
      * a hundred volumes' passes would ask every node for everything.
      */
-    private World world() {
+    World world() {
         World w = shared;
         if (w != null && w.changes == clients.changes() && System.nanoTime() - w.takenNanos < WORLD_MAX_AGE_NANOS
                 && w.noneHeardSinceUnreachable()) {
@@ -194,7 +203,7 @@ public final class VolumeOperator {
      * all nodes at once. Passes share one while it is young and no call may have changed a node
      * since it was taken (see {@link #world()}).
      */
-    private final class World {
+    final class World {
         final Map<String, NodeRegistry.NodeState> nodes = new LinkedHashMap<>();
         final Map<String, List<Replica>> replicas = new LinkedHashMap<>();
         final Map<String, List<Pool>> pools = new LinkedHashMap<>();
@@ -223,25 +232,43 @@ public final class VolumeOperator {
                     lettingGo.add(msn.getMetadata().getName() + "/" + pool);
                 }
             }
+            Set<String> quick = new HashSet<>();
             for (NodeRegistry.NodeState n : registry.nodes()) {
                 nodes.put(n.id(), n);
                 if (n.online() && n.storage()) {
-                    asked.add(new Asked(n, clients.replicasAsync(n.endpoint()).listReplicas(ListReplicaOptions.getDefaultInstance()),
-                            clients.poolsAsync(n.endpoint()).listPools(ListPoolOptions.getDefaultInstance()),
-                            clients.nexusAsync(n.endpoint()).listNexus(ListNexusOptions.getDefaultInstance())));
+                    Long since = quickAsk.get(n.id());
+                    if (since != null && System.nanoTime() - since < QUICK_ASK_FOR_NANOS) {
+                        quick.add(n.id());
+                    }
+                    long millis = quick.contains(n.id()) ? Math.min(QUICK_ASK_MILLIS, clients.deadline().toMillis())
+                            : clients.deadline().toMillis();
+                    asked.add(new Asked(n, clients.replicasAsync(n.endpoint()).withDeadlineAfter(millis, TimeUnit.MILLISECONDS)
+                            .listReplicas(ListReplicaOptions.getDefaultInstance()),
+                            clients.poolsAsync(n.endpoint()).withDeadlineAfter(millis, TimeUnit.MILLISECONDS)
+                                    .listPools(ListPoolOptions.getDefaultInstance()),
+                            clients.nexusAsync(n.endpoint()).withDeadlineAfter(millis, TimeUnit.MILLISECONDS)
+                                    .listNexus(ListNexusOptions.getDefaultInstance())));
                 }
             }
             for (Asked a : asked) {
+                String id = a.node().id();
                 try {
                     List<Replica> r = NodeClients.await(a.replicas()).getReplicasList();
                     List<Pool> p = NodeClients.await(a.pools()).getPoolsList();
                     List<Nexus> x = NodeClients.await(a.nexuses()).getNexusListList();
-                    replicas.put(a.node().id(), r);
-                    pools.put(a.node().id(), p);
-                    nexuses.put(a.node().id(), x);
+                    replicas.put(id, r);
+                    pools.put(id, p);
+                    nexuses.put(id, x);
+                    quickAsk.remove(id);
                 } catch (StatusRuntimeException e) {
-                    unreachable.add(a.node().id()); // counts as offline for this pass
-                    LOG.log(Level.INFO, "node {0} did not answer a listing: {1}", a.node().id(), e.getStatus());
+                    unreachable.add(id); // counts as offline for this pass
+                    boolean timedOut = e.getStatus().getCode() == io.grpc.Status.Code.DEADLINE_EXCEEDED;
+                    if (timedOut && !quick.contains(id)) {
+                        quickAsk.put(id, System.nanoTime()); // the whole deadline again once this while is over
+                    }
+                    LOG.log(Level.INFO, "node {0} did not answer a listing{1}: {2}", id,
+                            quick.contains(id) ? " (asked with " + QUICK_ASK_MILLIS + " ms: its last listing timed out)" : "",
+                            e.getStatus());
                 }
             }
             if (LOG.isLoggable(Level.DEBUG)) {
@@ -1454,7 +1481,12 @@ public final class VolumeOperator {
             String host = app != null ? (protocol.equals("iscsi") ? app.hostIqn() : app.hostNqn())
                     : spec.getAppNode() != null && protocol.equals("iscsi") ? NodeRegistry.hostIqn(spec.getAppNode()) : null;
             String volume = msv.getMetadata().getName();
-            if (!protocol.equals("none") && nexus.getDeviceUri().isEmpty() && spec.getAppNode() != null && host == null) {
+            boolean awaitsAppNode = !protocol.equals("none") && nexus.getDeviceUri().isEmpty() && spec.getAppNode() != null
+                    && host == null;
+            if (!awaitsAppNode) {
+                awaitingAppNode.remove(volume);
+            }
+            if (awaitsAppNode) {
                 // the application's node has not registered with this control plane yet (it started or took
                 // over since, and an application-only node has no msn to recall it by): a share without its
                 // host NQN would take any host, a second writer. Shared once the node's first heartbeat names it
@@ -1463,7 +1495,6 @@ public final class VolumeOperator {
                         target, spec.getAppNode());
                 later.accept(volume, Duration.ofSeconds(5));
             } else if (!protocol.equals("none") && nexus.getDeviceUri().isEmpty()) {
-                awaitingAppNode.remove(volume);
                 PublishNexusRequest.Builder publish = PublishNexusRequest.newBuilder().setNexus(uuid)
                         .setShare(protocol.equals("iscsi") ? ShareProtocol.ISCSI : ShareProtocol.NVMF);
                 if (host != null) { // the application's node only
@@ -1627,15 +1658,25 @@ public final class VolumeOperator {
      * Replicas of volumes that no longer exist, on nodes that were away when their volume was
      * deleted (or left by a crash): destroyed. Only names this operator gives are touched.
      */
+    /** Every pool the node lists is online, and so is every pool a MayastorPool puts there. */
+    private boolean everyPoolOnline(World world, String node) {
+        return world.pools.getOrDefault(node, List.of()).stream().allMatch(p -> p.getState() == PoolState.POOL_ONLINE)
+                && store.list(MayastorPool.class).stream().filter(p -> p.getSpec() != null && node.equals(p.getSpec().getNode()))
+                .allMatch(p -> world.poolOnline(node, p.getMetadata().getName()));
+    }
+
     public void sweep() {
         dropPurgeMarkers();
         // the nodes first, then the volumes: a replica seen on a node was made for a volume that was in
         // the store before it, so it is in the list below unless that volume is gone
         World world = world();
         Set<String> volumes = new HashSet<>();
+        Set<String> volumeNames = new HashSet<>();
         for (MayastorVolume v : store.list(MayastorVolume.class)) {
             volumes.add(REPLICA_PREFIX + v.getMetadata().getUid());
+            volumeNames.add(v.getMetadata().getName());
         }
+        awaitingAppNode.retainAll(volumeNames); // (deleted while their nexus waited)
         // replicas a deleted volume left on nodes that were away: this store named them, so they go even
         // when it has no volume left; each name is forgotten once its node is seen without the replica
         Set<String> gone = new HashSet<>();
@@ -1662,11 +1703,13 @@ public final class VolumeOperator {
                     }
                 }
             }
+            Set<String> destroyed = new HashSet<>();
             for (Replica r : world.replicas.get(node)) {
                 if (deleted.contains(r.getName())) {
                     try {
                         destroyReplica(world, node, r.getUuid());
                         gone.add(r.getUuid());
+                        destroyed.add(r.getName());
                         LOG.log(Level.INFO, "replica {0} on {1} belonged to a volume deleted while the node was away ({2}): "
                                 + "destroyed", r.getUuid(), node, r.getName());
                     } catch (RuntimeException e) {
@@ -1678,6 +1721,11 @@ public final class VolumeOperator {
             }
             Set<String> forget = new HashSet<>(deleted);
             forget.removeAll(kept);
+            if (!everyPoolOnline(world, node)) {
+                // a replica in a pool the node does not serve online (importing, its disk moved or damaged) is
+                // not listed: not seen is not gone. Forgotten, it outlived its volume once the pool was back
+                forget.retainAll(destroyed);
+            }
             store.change(MayastorNode.class, node, n -> n != null && editDeleted(n, names -> names.removeAll(forget)));
         }
         if (volumes.isEmpty()) {
