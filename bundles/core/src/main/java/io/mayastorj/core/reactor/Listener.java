@@ -55,10 +55,9 @@ public final class Listener implements AutoCloseable {
         try {
             channel.setOption(StandardSocketOptions.SO_REUSEADDR, true);
             channel.bind(address, 128);
-        } catch (IOException | UnresolvedAddressException e) {
+        } catch (IOException | RuntimeException e) {
             channel.close();
-            throw new IOException(what + " cannot listen on " + hostPort(address) + ": "
-                    + (e instanceof UnresolvedAddressException ? "the name does not resolve" : e.getMessage()), e);
+            throw new IOException(what + " cannot listen on " + hostPort(address) + ": " + reason(e), e);
         }
         Listener listener = new Listener(what, channel, reactors.reactors().get(0));
         CompletableFuture<Void> registered = new CompletableFuture<>();
@@ -137,6 +136,14 @@ public final class Listener implements AutoCloseable {
 
     public long connectionsAccepted() {
         return accepted.get();
+    }
+
+    /** Why a bind failed, in words: an unresolved name and an unsupported address type carry no message. */
+    private static String reason(Exception e) {
+        if (e instanceof UnresolvedAddressException) {
+            return "the name does not resolve";
+        }
+        return e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName();
     }
 
     /** {@code host:port}, with IPv6 addresses in brackets. */

@@ -13,7 +13,6 @@ import java.net.StandardSocketOptions;
 import java.net.UnknownHostException;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
-import java.nio.channels.UnresolvedAddressException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -127,11 +126,12 @@ public final class TcpServer<C extends TcpConnection> implements AutoCloseable {
         try {
             channel.setOption(StandardSocketOptions.SO_REUSEADDR, true);
             channel.bind(address, 64);
-        } catch (IOException | UnresolvedAddressException e) {
-            // (an address whose name did not resolve is no IOException, and has no message of its own)
+        } catch (IOException | RuntimeException e) {
+            // (an address whose name did not resolve, or of a kind the channel cannot take, is no IOException)
             channel.close();
-            throw new IOException("the " + protocol + " server cannot listen on " + address.getHostString() + ":" + address.getPort()
-                    + ": " + (e instanceof UnresolvedAddressException ? "the name does not resolve" : e.getMessage()), e);
+            throw new IOException("the " + protocol + " server cannot listen on " + Listener.hostPort(address) + ": "
+                    + (e instanceof java.nio.channels.UnresolvedAddressException ? "the name does not resolve"
+                    : e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName()), e);
         }
         TcpServer<C> server = new TcpServer<>(protocol, channel, factory);
         server.acceptor.start();

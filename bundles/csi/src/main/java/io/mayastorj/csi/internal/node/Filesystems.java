@@ -17,7 +17,7 @@ final class Filesystems {
     static final List<String> SUPPORTED = List.of("ext4", "xfs");
     private static final Logger LOG = System.getLogger("mayastor.csi");
     private static final Duration TIMEOUT = Duration.ofMinutes(5);
-    private static final Set<String> MOUNT_FLAG_FORBIDDEN = Set.of("bind", "rbind", "remount");
+    private static final Set<String> MOUNT_FLAG_FORBIDDEN = Set.of("bind", "rbind", "remount", "loop", "offset", "sizelimit");
 
     private final Commands commands;
 
@@ -161,16 +161,23 @@ final class Filesystems {
         }
     }
 
-    void mount(Path device, Path point, String fsType, List<String> flags, boolean readOnly) {
+    /** Refuses the mount flags a volume's mount may not take (INVALID_ARGUMENT, naming the flag). */
+    static void checkFlags(List<String> flags) {
         for (String f : flags) {
             for (String one : f.split(",")) { // a flag of "rw,remount" is two to mount
-                // loop: the staging mount would name a loop device, not the volume's, and no check that the
-                // device is unused before its disconnect would see it
-                if (MOUNT_FLAG_FORBIDDEN.contains(one.strip()) || one.strip().equals("loop") || one.strip().startsWith("loop=")) {
-                    throw MayastorException.invalidArgument("mount flag '%s' is not allowed", one.strip());
+                String flag = one.strip();
+                int eq = flag.indexOf('=');
+                // loop, and offset or sizelimit, which make mount set up a loop device too: the staging mount
+                // would name a loop device, not the volume's, and no check before its disconnect would see it
+                if (MOUNT_FLAG_FORBIDDEN.contains(eq < 0 ? flag : flag.substring(0, eq))) {
+                    throw MayastorException.invalidArgument("mount flag '%s' is not allowed", flag);
                 }
             }
         }
+    }
+
+    void mount(Path device, Path point, String fsType, List<String> flags, boolean readOnly) {
+        checkFlags(flags);
         List<String> options = new ArrayList<>(flags);
         if (readOnly) {
             options.add("ro");

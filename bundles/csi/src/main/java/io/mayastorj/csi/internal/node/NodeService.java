@@ -275,6 +275,9 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
         }
         VolumeCapability capability = request.getVolumeCapability();
         checkAccessMode(capability);
+        if (capability.hasMount()) {
+            Filesystems.checkFlags(capability.getMount().getMountFlagsList()); // before a connect and a mkfs, not after
+        }
         String fsType = fsTypeOf(capability, request.getVolumeContextMap());
         boolean byClass = namedByClass(capability, request.getVolumeContextMap());
         VolumeUri uri = servedNow(request.getVolumeId(), VolumeUri.parse(request.getPublishContextMap().get("uri")));
@@ -535,6 +538,9 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
         require(request.getStagingTargetPath(), "staging_target_path");
         VolumeCapability capability = request.getVolumeCapability();
         checkAccessMode(capability);
+        if (capability.hasMount()) {
+            Filesystems.checkFlags(capability.getMount().getMountFlagsList()); // before a connect and a mkfs, not after
+        }
         String fsType = fsTypeOf(capability, request.getVolumeContextMap());
         boolean byClass = namedByClass(capability, request.getVolumeContextMap());
         Path target = Path.of(request.getTargetPath());

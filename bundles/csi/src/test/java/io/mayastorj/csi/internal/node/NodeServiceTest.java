@@ -444,7 +444,13 @@ class NodeServiceTest {
         assertEquals("mount flag 'remount' is not allowed", e.getMessage());
         VolumeCapability loop = mount("ext4").toBuilder().setMount(VolumeCapability.MountVolume.newBuilder().setFsType("ext4")
                 .addMountFlags("loop")).build();
+        node.ran.clear();
         assertEquals("mount flag 'loop' is not allowed", refused(() -> call(service::nodeStageVolume, stage("v2", URI, loop))).getMessage());
+        VolumeCapability offset = mount("ext4").toBuilder().setMount(VolumeCapability.MountVolume.newBuilder().setFsType("ext4")
+                .addMountFlags("noatime,offset=4096")).build();
+        assertEquals("mount flag 'offset=4096' is not allowed",
+                refused(() -> call(service::nodeStageVolume, stage("v3", URI, offset))).getMessage());
+        assertEquals(List.of(), node.ran, "refused before anything was connected or made");
         assertTrue(node.ran.stream().noneMatch(c -> c.startsWith("mount ")), node.ran.toString());
     }
 
