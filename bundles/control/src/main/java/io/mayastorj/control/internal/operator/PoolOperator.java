@@ -220,6 +220,13 @@ public final class PoolOperator {
                     // A create still running is "being created" at once: another call that outlasts its deadline
                     // began a new one, so the one before ended without a pool. Since when says a hung disk
                     String since = making.get(name);
+                    String said = msp.getStatus() == null ? null : msp.getStatus().getReason();
+                    if (since == null && said != null && said.startsWith(MAKING + node.id() + " since ")) {
+                        // a create another leader saw begin (this one just took over): since then, not since now
+                        String rest = said.substring((MAKING + node.id() + " since ").length());
+                        since = rest.split("[ ;]", 2)[0];
+                        making.put(name, since);
+                    }
                     String reason;
                     if (since == null || timedOut && msp.getStatus() != null && msp.getStatus().getReason() != null
                             && msp.getStatus().getReason().startsWith(MAKING)) {
@@ -379,6 +386,9 @@ public final class PoolOperator {
         Long writtenAt = statusWrittenAt.get(name);
         if (writtenAt != null && old != null && now - writtenAt < USED_REFRESH_NANOS && onlyUsedDiffers(old, s)) {
             return;
+        }
+        if (reason == null || !reason.startsWith(MAKING)) {
+            making.remove(name); // a create seen begin is over (made, failed, or its node away): the next one is new
         }
         boolean changed = old == null || !Objects.equals(old.getState(), state) || !Objects.equals(old.getReason(), reason);
         // an event for a change of state: a reason that varies (a node's error text) made one at every pass

@@ -100,7 +100,8 @@ public final class VolumeOperator {
      * every pass — every volume's, the sweep's, a placement's under its lock — wait out the full deadline.
      */
     private static final long QUICK_ASK_MILLIS = 2000;
-    private static final long QUICK_ASK_FOR_NANOS = TimeUnit.MINUTES.toNanos(2);
+    /** ... for this long: then the whole deadline once more (a node thawed or unloaded answers in it again). */
+    private static final long QUICK_ASK_FOR_NANOS = TimeUnit.SECONDS.toNanos(30);
     /** Nodes asked with {@link #QUICK_ASK_MILLIS}, and since when (their last listing that outlasted the whole deadline). */
     private final Map<String, Long> quickAsk = new java.util.concurrent.ConcurrentHashMap<>();
     private volatile World shared;
@@ -1658,10 +1659,12 @@ public final class VolumeOperator {
      * Replicas of volumes that no longer exist, on nodes that were away when their volume was
      * deleted (or left by a crash): destroyed. Only names this operator gives are touched.
      */
-    /** Every pool the node lists is online, and so is every pool a MayastorPool puts there. */
+    /** Every pool the node lists is online, and so is every pool a MayastorPool made there and keeps. */
     private boolean everyPoolOnline(World world, String node) {
         return world.pools.getOrDefault(node, List.of()).stream().allMatch(p -> p.getState() == PoolState.POOL_ONLINE)
-                && store.list(MayastorPool.class).stream().filter(p -> p.getSpec() != null && node.equals(p.getSpec().getNode()))
+                && store.list(MayastorPool.class).stream().filter(p -> p.getSpec() != null && node.equals(p.getSpec().getNode())
+                        && p.getMetadata().getFinalizers().contains(Kinds.FINALIZER) // made there (not a spec that never was)
+                        && p.getMetadata().getDeletionTimestamp() == null)
                 .allMatch(p -> world.poolOnline(node, p.getMetadata().getName()));
     }
 

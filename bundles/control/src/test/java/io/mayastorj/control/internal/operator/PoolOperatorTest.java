@@ -172,6 +172,11 @@ class PoolOperatorTest {
             assertEquals(MayastorPool.PENDING, again.getState());
             assertTrue(again.getReason().contains("; the create begun " + first.substring(first.indexOf(" since ") + 7)
                     + " ended without a pool (the node's log says why)"), again.getReason());
+            // a new leader reads since when from the status, and says the same of the create it did not see begin
+            String second = again.getReason().substring(again.getReason().indexOf(" since ") + 7).split(";")[0];
+            new PoolOperator(new Eventful(store), registry, clients, Duration.ofMinutes(10)).reconcile("p1");
+            String third = store.get(MayastorPool.class, "p1").orElseThrow().getStatus().getReason();
+            assertTrue(third.contains("; the create begun " + second + " ended without a pool"), third);
             assertTrue(events.stream().noneMatch(e -> e.contains("offline")), events.toString());
         } finally {
             node.shutdownNow();
