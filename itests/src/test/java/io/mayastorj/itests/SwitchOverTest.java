@@ -13,7 +13,6 @@ import io.mayastorj.api.v1.BdevRpcGrpc;
 import io.mayastorj.api.v1.CreateVolumeRequest;
 import io.mayastorj.api.v1.ListNexusOptions;
 import io.mayastorj.api.v1.ListReplicaOptions;
-import io.mayastorj.api.v1.ListVolumesRequest;
 import io.mayastorj.api.v1.PublishVolumeRequest;
 import io.mayastorj.api.v1.ReadBdevRequest;
 import io.mayastorj.api.v1.RegisterRequest;
@@ -313,8 +312,9 @@ class SwitchOverTest {
         cluster.restartControl(); // it has not heard from "app": the test plays its CSI node, and holds its heartbeat back
         assertNotNull(cluster.controlProcess().await(l -> l.contains("volume dbu: the nexus on ")
                 && l.contains(" is shared once node app, where it is published, registers"), 60), cluster.controlProcess().output());
-        Volume waiting = cluster.volumes().listVolumes(ListVolumesRequest.newBuilder().setName("dbu").build()).getVolumes(0);
-        assertTrue(waiting.getDeviceUri().startsWith("bdev:///"), "not shared while the application's node is unknown: " + waiting);
+        // (the status is written after the line: awaited, not read once)
+        cluster.awaitVolume("dbu", x -> !x.getTargetNode().equals(dead) && x.getDeviceUri().startsWith("bdev:///"), 10,
+                "the nexus made on the other node, not shared while the application's node is unknown");
 
         RegistrationGrpc.newBlockingStub(cluster.channel(cluster.control)).withDeadlineAfter(30, TimeUnit.SECONDS)
                 .register(RegisterRequest.newBuilder().setId("app").setGrpcEndpoint("127.0.0.49:10124").setApplicationOnly(true)

@@ -1416,7 +1416,7 @@ class NexusTest {
         for (int i = 0; i < 5; i++) {
             assertEquals(IoStatus.SUCCESS, write(nexus(), i * 1024L + 3, 2, 2));
         }
-        b.delayMicros = 20_000;
+        b.delayMicros = 300_000; // slow copies: the pause comes well before the last is handed out
         manager.addChild("vol", "bdev:///b");
         await(() -> view("bdev:///b").rebuild().done() > 0, "the first segment copied");
         manager.rebuild("vol", "bdev:///b", NexusManager.RebuildAction.PAUSE);

@@ -62,7 +62,7 @@ class SlowNodeTest {
                 }).build().start();
         NodeRegistry registry = new NodeRegistry(Duration.ofSeconds(60), 3);
         registry.register("n1", "127.0.0.1:" + node.getPort(), "nqn.2019-05.io.openebs:n1");
-        NodeClients clients = new NodeClients(Duration.ofSeconds(3));
+        NodeClients clients = new NodeClients(Duration.ofSeconds(5)); // (the first listing's also pays the connect)
         FileStore store = new FileStore(dir);
         try {
             VolumeOperator operator = new VolumeOperator(store, registry, clients, Duration.ofMinutes(5));
