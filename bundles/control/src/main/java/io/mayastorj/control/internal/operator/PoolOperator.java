@@ -52,8 +52,6 @@ public final class PoolOperator {
      */
     static final long USED_REFRESH_NANOS = TimeUnit.SECONDS.toNanos(5);
     private final Map<String, Long> statusWrittenAt = new ConcurrentHashMap<>();
-    /** Pools a create is (or was last seen) making on their node, and since when. */
-    private final Map<String, String> making = new ConcurrentHashMap<>();
     private static final String MAKING = "being made on node ";
     LongSupplier clock = System::nanoTime;
     /** Monotonic; reset when this control plane starts leading (silences are counted from there). */
@@ -106,7 +104,6 @@ public final class PoolOperator {
         Optional<MayastorPool> found = store.get(MayastorPool.class, name);
         if (found.isEmpty()) {
             statusWrittenAt.remove(name);
-            making.remove(name);
             return;
         }
         MayastorPool msp = found.get();
@@ -219,26 +216,15 @@ public final class PoolOperator {
                     // the pool looked down for the whole format; the next passes find it listed once it is made.
                     // A create still running is "being created" at once: another call that outlasts its deadline
                     // began a new one, so the one before ended without a pool. Since when says a hung disk
-                    String since = making.get(name);
+                    // (since when is the status's own word: it outlives a change of leader, and a status written
+                    // since for anything else says the create it saw is over)
                     String said = msp.getStatus() == null ? null : msp.getStatus().getReason();
-                    if (since == null && said != null && said.startsWith(MAKING + node.id() + " since ")) {
-                        // a create another leader saw begin (this one just took over): since then, not since now
-                        String rest = said.substring((MAKING + node.id() + " since ").length());
-                        since = rest.split("[ ;]", 2)[0];
-                        making.put(name, since);
-                    }
-                    String reason;
-                    if (since == null || timedOut && msp.getStatus() != null && msp.getStatus().getReason() != null
-                            && msp.getStatus().getReason().startsWith(MAKING)) {
-                        String then = since;
-                        since = java.time.Instant.now().truncatedTo(java.time.temporal.ChronoUnit.SECONDS).toString();
-                        making.put(name, since);
-                        reason = MAKING + node.id() + " since " + since + (then == null ? ""
-                                : "; the create begun " + then + " ended without a pool (the node's log says why)");
-                    } else {
-                        reason = msp.getStatus() != null && msp.getStatus().getReason() != null
-                                && msp.getStatus().getReason().startsWith(MAKING) ? msp.getStatus().getReason()
-                                : MAKING + node.id() + " since " + since;
+                    String making = MAKING + node.id() + " since ";
+                    String since = said != null && said.startsWith(making) ? said.substring(making.length()).split("[ ;]", 2)[0] : null;
+                    String reason = said;
+                    if (since == null || timedOut) {
+                        reason = making + java.time.Instant.now().truncatedTo(java.time.temporal.ChronoUnit.SECONDS)
+                                + (since == null ? "" : "; the create begun " + since + " ended without a pool (the node's log says why)");
                     }
                     writeStatus(msp, MayastorPool.PENDING, reason, null);
                     return;
@@ -248,7 +234,6 @@ public final class PoolOperator {
                 return;
             }
         }
-        making.remove(name);
         Pool p = pool.get();
         writeStatus(msp, stateOf(p), p.getReason().isEmpty() ? null : p.getReason(), p);
     }
@@ -386,9 +371,6 @@ public final class PoolOperator {
         Long writtenAt = statusWrittenAt.get(name);
         if (writtenAt != null && old != null && now - writtenAt < USED_REFRESH_NANOS && onlyUsedDiffers(old, s)) {
             return;
-        }
-        if (reason == null || !reason.startsWith(MAKING)) {
-            making.remove(name); // a create seen begin is over (made, failed, or its node away): the next one is new
         }
         boolean changed = old == null || !Objects.equals(old.getState(), state) || !Objects.equals(old.getReason(), reason);
         // an event for a change of state: a reason that varies (a node's error text) made one at every pass
