@@ -359,6 +359,16 @@ class CsiGuestTest {
                 .setVolumeCapability(ext4).build());
         assertEquals(160 * MIB, grown.getCapacityBytes());
         assertTrue(grown.getNodeExpansionRequired());
+        // the target noticed the change to the kernel host (a namespace attribute notice): its disk grew before
+        // NodeExpandVolume asked it to rescan
+        String disk = guest.ok("findmnt -n -o SOURCE " + staging, 30).strip();
+        String sectors = "cat /sys/class/block/" + disk.substring(disk.lastIndexOf('/') + 1) + "/size";
+        long noticed = System.nanoTime();
+        while (Long.parseLong(guest.ok(sectors, 30).strip()) * 512 < 160 * MIB && System.nanoTime() - noticed < 20_000_000_000L) {
+            Thread.sleep(200);
+        }
+        assertEquals(160 * MIB, Long.parseLong(guest.ok(sectors, 30).strip()) * 512, disk + " grew without a rescan");
+        log(String.format("pvc-grow: the guest's %s grew %.1f s after the expand answered", disk, (System.nanoTime() - noticed) / 1e9));
         long size = node().nodeExpandVolume(NodeExpandVolumeRequest.newBuilder().setVolumeId("pvc-grow").setVolumePath(target)
                 .setStagingTargetPath(staging).setCapacityRange(CapacityRange.newBuilder().setRequiredBytes(160 * MIB))
                 .setVolumeCapability(ext4).build()).getCapacityBytes();

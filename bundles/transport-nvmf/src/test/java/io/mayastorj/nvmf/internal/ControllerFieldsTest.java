@@ -12,6 +12,7 @@ import io.mayastorj.core.bdev.BlockingIo;
 import io.mayastorj.core.buffer.DmaBuffer;
 import io.mayastorj.core.transport.ShareOptions;
 import io.mayastorj.nvmf.internal.protocol.Ana;
+import io.mayastorj.nvmf.internal.protocol.ChangedNamespaces;
 import io.mayastorj.nvmf.internal.protocol.Pdu;
 import io.mayastorj.nvmf.internal.protocol.Sqe;
 import io.mayastorj.nvmf.internal.protocol.Status;
@@ -364,7 +365,7 @@ class ControllerFieldsTest {
             ByteBuffer ctrl = dataOf(admin, id, 4096);
             assertEquals(0x0B, ctrl.get(76), "CMIC: multi-port, multi-controller, ANA reporting");
             assertEquals(100, ctrl.getShort(78), "CNTLID: the first of the share's range");
-            assertEquals(1 << 11, ctrl.getInt(92), "OAES: ANA change notices");
+            assertEquals(1 << 11 | 1 << 8, ctrl.getInt(92), "OAES: ANA change and namespace attribute notices");
             assertEquals(30, ctrl.get(342), "ANATT");
             assertEquals(0x5F, ctrl.get(343) & 0xFF, "ANACAP: all five states, group ID fixed");
             assertEquals(1, ctrl.getInt(344), "ANAGRPMAX");
@@ -437,6 +438,63 @@ class ControllerFieldsTest {
             assertEquals(Ana.CHANGE_EVENT, notice.dw0(), "ANA change, log page 0Ch");
             assertTrue(System.nanoTime() - changed < 1_000_000_000L, "within a second");
         }
+    }
+
+    /**
+     * A volume that grew is noticed to a host that asked for namespace attribute notices: the Linux
+     * host then reads the Changed Namespace List and identifies the namespace again, and its disk
+     * grows without a rescan. Before, nothing told it; only NodeExpandVolume's rescan did.
+     */
+    @Test
+    void aNamespaceThatGrewIsNoticedOnceUntilTheHostReadsTheChangedNamespaceList() throws Exception {
+        MovingDevice growing = new MovingDevice("growing");
+        fx.target.share(growing, ShareOptions.DEFAULT);
+        try (RawClient admin = admin("nqn.2019-05.io.openebs:growing")) {
+            ByteBuffer id = RawClient.sqe(Sqe.ADMIN_IDENTIFY, 10);
+            id.putInt(Sqe.CDW10, 0x01);
+            assertEquals(ChangedNamespaces.NOTICE_ENABLE, dataOf(admin, id, 4096).getInt(92) & ChangedNamespaces.NOTICE_ENABLE,
+                    "OAES offers namespace attribute notices");
+            ByteBuffer enable = RawClient.sqe(Sqe.ADMIN_SET_FEATURES, 20);
+            enable.putInt(Sqe.CDW10, 0x0B);
+            enable.putInt(Sqe.CDW11, Ana.NOTICE_ENABLE | ChangedNamespaces.NOTICE_ENABLE);
+            admin.send(admin.capsule(enable, null));
+            assertEquals(Status.SUCCESS, admin.receive().cqeStatus());
+            assertEquals(0, changedNamespaces(admin, 21, false).getInt(0), "nothing changed yet");
+            admin.send(admin.capsule(RawClient.sqe(Sqe.ADMIN_ASYNC_EVENT, 22), null));
+            admin.send(admin.capsule(RawClient.sqe(Sqe.ADMIN_ASYNC_EVENT, 23), null));
+            Thread.sleep(300);
+
+            growing.growTo(4096);
+            RawClient.Received notice = admin.receive();
+            assertEquals(22, notice.cid());
+            assertEquals(Status.SUCCESS, notice.cqeStatus());
+            assertEquals(0x00040002, notice.dw0(), "notice, namespace attribute changed, log page 04h");
+
+            // a second change before the host read the log: masked, the other request stays held
+            growing.growTo(6144);
+            Thread.sleep(600);
+            admin.send(admin.capsule(RawClient.sqe(Sqe.ADMIN_KEEP_ALIVE, 24), null));
+            assertEquals(24, admin.receive().cid(), "no second notice while the first's log is unread");
+
+            assertEquals(1, changedNamespaces(admin, 25, true).getInt(0), "namespace 1 changed; retained");
+            assertEquals(1, changedNamespaces(admin, 26, false).getInt(0), "still listed: the last read retained it");
+            assertEquals(0, changedNamespaces(admin, 27, false).getInt(0), "cleared by the read before");
+            ByteBuffer ns = RawClient.sqe(Sqe.ADMIN_IDENTIFY, 28);
+            ns.putInt(Sqe.NSID, 1);
+            assertEquals(6144, dataOf(admin, ns, 4096).getLong(0), "NSZE: the new size");
+
+            growing.growTo(8192); // read, so unmasked: the held request carries it
+            RawClient.Received again = admin.receive();
+            assertEquals(23, again.cid());
+            assertEquals(0x00040002, again.dw0());
+        }
+    }
+
+    private static ByteBuffer changedNamespaces(RawClient admin, int cid, boolean retain) throws Exception {
+        ByteBuffer get = RawClient.sqe(Sqe.ADMIN_GET_LOG_PAGE, cid);
+        get.putInt(Sqe.NSID, -1);
+        get.putInt(Sqe.CDW10, ChangedNamespaces.LOG_PAGE | (retain ? ChangedNamespaces.RAE : 0) | ((4096 / 4 - 1) << 16));
+        return dataOf(admin, get, 4096);
     }
 
     /** Review finding: a Disconnect on an admin queue holding an Asynchronous Event Request never closed it. */

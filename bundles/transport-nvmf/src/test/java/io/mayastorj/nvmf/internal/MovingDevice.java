@@ -22,6 +22,11 @@ final class MovingDevice extends BlockDeviceBase {
         super(name, UUID.randomUUID(), 512, 2048);
     }
 
+    /** The volume grew behind the target, as a nexus does when its replicas were resized. */
+    void growTo(long blocks) {
+        grow(blocks);
+    }
+
     @Override
     public AccessState accessState() {
         return state;

@@ -53,7 +53,8 @@ public final class Identify {
         page.put(77, (byte) (discovery ? 0 : MDTS));      // MDTS
         page.putShort(78, (short) cntlid);                // CNTLID, as returned by Connect
         page.putInt(80, 0x00010300);                      // VER 1.3
-        page.putInt(92, discovery ? 0 : Ana.NOTICE_ENABLE); // OAES: ANA change notices
+        // OAES: ANA change and namespace attribute (size) notices
+        page.putInt(92, discovery ? 0 : Ana.NOTICE_ENABLE | ChangedNamespaces.NOTICE_ENABLE);
         page.putInt(96, 0);                               // CTRATT
         page.put(111, (byte) (discovery ? 2 : 1));        // CNTRLTYPE
         page.putShort(256, (short) 0);                    // OACS

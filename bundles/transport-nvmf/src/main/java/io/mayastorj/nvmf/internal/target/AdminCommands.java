@@ -7,6 +7,7 @@ import io.mayastorj.core.bdev.BlockDevice;
 import io.mayastorj.core.bdev.IoType;
 import io.mayastorj.core.buffer.BufferPool;
 import io.mayastorj.nvmf.internal.protocol.Ana;
+import io.mayastorj.nvmf.internal.protocol.ChangedNamespaces;
 import io.mayastorj.nvmf.internal.protocol.Discovery;
 import io.mayastorj.nvmf.internal.protocol.Identify;
 import io.mayastorj.nvmf.internal.protocol.LbaStatus;
@@ -280,7 +281,12 @@ final class AdminCommands {
                 log.put(0, (byte) 1);
                 log.put(8, "0.1".getBytes(StandardCharsets.US_ASCII));
             }
-            case 0x04 -> log = Pdu.allocate(4096);         // changed namespaces: none
+            case ChangedNamespaces.LOG_PAGE -> {
+                log = Pdu.allocate(ChangedNamespaces.SIZE);
+                if (!discovery) {
+                    ChangedNamespaces.log(log, controller.sizeChangedForLog((cdw10 & ChangedNamespaces.RAE) != 0));
+                }
+            }
             case Ana.LOG_PAGE -> {
                 if (discovery) {
                     return null;

@@ -4,6 +4,7 @@ import io.mayastorj.core.bdev.BlockDevice;
 import io.mayastorj.core.bdev.IoType;
 import io.mayastorj.core.reactor.Reactor;
 import io.mayastorj.nvmf.internal.protocol.Ana;
+import io.mayastorj.nvmf.internal.protocol.ChangedNamespaces;
 import io.mayastorj.nvmf.internal.protocol.ControllerRegisters;
 import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
@@ -46,8 +47,14 @@ final class Controller {
     private long lastKeepAlive = System.nanoTime();
     /** The ANA change count this controller's host has seen (log page read or notice sent). */
     private long anaSeen;
+    /**
+     * The namespace size change count as of the host's last read of the Changed Namespace List, and
+     * whether a notice of a later one is out: further notices wait until the host reads the log (§5.2.1).
+     */
+    private long sizeSeen;
+    private boolean sizeNoticeOut;
     private Reactor.Timer keepAliveTimer;
-    /** Looks for ANA changes to notice (the bdev has a state, no event), keep-alive or not. */
+    /** Looks for ANA and size changes to notice (the bdev has a state, no event), keep-alive or not. */
     private Reactor.Timer anaTimer;
     /** How often: a moving volume's old path is noticed well within the host's ANATT. */
     private static final long ANA_LOOK_MILLIS = 200;
@@ -59,6 +66,7 @@ final class Controller {
         this.hostId = hostId;
         this.katoMillis = katoMillis;
         this.admin = admin;
+        this.sizeSeen = subsystem.sizeChangeCount(); // a change before it connected is in what it identifies
         if (katoMillis > 0) {
             scheduleKeepAliveCheck();
         }
@@ -73,6 +81,7 @@ final class Controller {
                 }
             }
             noticeAnaChange();
+            noticeSizeChange();
             scheduleAnaLook();
         });
     }
@@ -300,6 +309,30 @@ final class Controller {
         if (changes != anaSeen && admin.adminCommands().completeAsyncEvent(Ana.CHANGE_EVENT)) {
             anaSeen = changes;
         }
+    }
+
+    /** A namespace that grew becomes a notice, if the host asked for them, holds a request and read the last one's log. */
+    private void noticeSizeChange() {
+        if ((asyncEventConfig & ChangedNamespaces.NOTICE_ENABLE) == 0 || heldEvents == 0 || sizeNoticeOut) {
+            return;
+        }
+        if (subsystem.sizeChangeCount() != sizeSeen && admin.adminCommands().completeAsyncEvent(ChangedNamespaces.CHANGE_EVENT)) {
+            sizeNoticeOut = true;
+        }
+    }
+
+    /**
+     * The Changed Namespace List for a read of it: whether the namespace changed since the host last
+     * read it. Unless the host retains the event, the read clears the list and unmasks the notice.
+     */
+    boolean sizeChangedForLog(boolean retain) {
+        long changes = subsystem.sizeChangeCount();
+        boolean changed = changes != sizeSeen;
+        if (!retain) {
+            sizeSeen = changes;
+            sizeNoticeOut = false;
+        }
+        return changed;
     }
 
     private void scheduleKeepAliveCheck() {

@@ -40,6 +40,9 @@ final class Subsystem {
     /** The ANA state hosts were last told of, and how often it changed (the ANA log's CHGCNT). */
     private AccessState reportedAccess = AccessState.OPTIMIZED;
     private long anaChanges;
+    /** The namespace's size hosts were last told of, and how often it changed (a volume that grew). */
+    private long reportedBlocks;
+    private long sizeChanges;
     private boolean shutDown;
     /** Commands of this subsystem at the bdev, so unshare can wait for them. */
     final AtomicInteger inFlight = new AtomicInteger();
@@ -63,6 +66,7 @@ final class Subsystem {
         this.nqn = nqn;
         this.device = device;
         this.allowedHosts = List.copyOf(allowedHosts);
+        this.reportedBlocks = device == null ? 0 : device.blockCount();
         // the serial number is what a host shows for the disk: stable, from the bdev's UUID
         this.serial = device == null ? "discovery"
                 : device.uuid().toString().replace("-", "").substring(0, 20).toUpperCase(Locale.ROOT);
@@ -117,6 +121,20 @@ final class Subsystem {
     synchronized long anaChangeCount() {
         access();
         return anaChanges;
+    }
+
+    /**
+     * How often the namespace's size changed since it was shared: counted here, where hosts learn of
+     * it, since the bdev grows without an event. Admin path.
+     */
+    synchronized long sizeChangeCount() {
+        long now = device == null ? 0 : device.blockCount();
+        if (now != reportedBlocks) {
+            LOG.log(Level.INFO, "{0}: namespace 1 is {1} blocks (was {2})", nqn, now, reportedBlocks);
+            reportedBlocks = now;
+            sizeChanges++;
+        }
+        return sizeChanges;
     }
 
     synchronized AccessState access() {
