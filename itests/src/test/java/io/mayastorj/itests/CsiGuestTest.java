@@ -324,6 +324,21 @@ class CsiGuestTest {
         stage("pvc-iscsi-xfs", uri, staging, xfs);
         publish("pvc-iscsi-xfs", staging, target, xfs);
         guest.ok("cd " + target + " && sha256sum -c /tmp/xsums", 60);
+
+        // it grows online: the target tells the kernel with a unit attention, NodeExpandVolume rescans, xfs grows
+        String heard = "dmesg | grep -c 'Capacity data has changed' || true";
+        long before = Long.parseLong(guest.ok(heard, 30).strip());
+        assertEquals(480 * MIB, controller().controllerExpandVolume(ControllerExpandVolumeRequest.newBuilder()
+                .setVolumeId("pvc-iscsi-xfs").setCapacityRange(CapacityRange.newBuilder().setRequiredBytes(480 * MIB))
+                .setVolumeCapability(xfs).build()).getCapacityBytes());
+        guest.ok("cd " + target + " && sha256sum -c /tmp/xsums", 60); // reads after the growth: the attention comes
+        assertEquals(480 * MIB, node().nodeExpandVolume(NodeExpandVolumeRequest.newBuilder().setVolumeId("pvc-iscsi-xfs")
+                .setVolumePath(target).setStagingTargetPath(staging).setCapacityRange(CapacityRange.newBuilder()
+                        .setRequiredBytes(480 * MIB)).setVolumeCapability(xfs).build()).getCapacityBytes());
+        assertTrue(Long.parseLong(guest.ok(heard, 30).strip()) > before, "the kernel logged the unit attention:\n"
+                + guest.exec("dmesg | tail -20", 30).output());
+        long size = Long.parseLong(guest.ok("df -B1 --output=size " + target + " | tail -1", 30).strip());
+        assertTrue(size > 400 * MIB, "xfs grew: " + size);
         unpublishAndUnstage("pvc-iscsi-xfs", staging, target);
         delete("pvc-iscsi-xfs");
     }

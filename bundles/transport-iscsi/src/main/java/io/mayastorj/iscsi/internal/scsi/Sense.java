@@ -41,6 +41,7 @@ public final class Sense {
     public static final int RESERVATIONS_PREEMPTED = 0x2A03;
     public static final int RESERVATIONS_RELEASED = 0x2A04;
     public static final int REGISTRATIONS_PREEMPTED = 0x2A05;
+    public static final int CAPACITY_DATA_HAS_CHANGED = 0x2A09;
     public static final int INVALID_RELEASE_OF_PERSISTENT_RESERVATION = 0x2604;
     public static final int INTERNAL_TARGET_FAILURE = 0x4400;
     public static final int SPACE_ALLOCATION_FAILED = 0x2707;

@@ -26,6 +26,11 @@ final class ControlledDisk extends BlockDeviceBase {
         this.ram = ram;
     }
 
+    /** The volume grew behind the target, as a nexus does when its replicas were resized. */
+    void growTo(long blocks) {
+        grow(blocks);
+    }
+
     /** Lets the held writes go (each once) and holds no more. */
     void release() {
         hold = false;

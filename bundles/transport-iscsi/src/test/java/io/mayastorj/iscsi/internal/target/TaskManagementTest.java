@@ -243,6 +243,42 @@ class TaskManagementTest {
     }
 
     /**
+     * Unit attentions queue (SAM-5 §5.14), each told once: a LUN reset and then a volume that grew
+     * are both reported, oldest first. Before, the target kept one (the latest) and told no host of a
+     * capacity change, so the Linux host never logged "Capacity data has changed".
+     */
+    @Test
+    void aResetAndAGrowthAreBothToldOnceOldestFirst() throws Exception {
+        try (ScsiSession s = new ScsiSession(fx.target.address().getPort(), fx.iqn, "iqn.2026-12.io.mayastorj.test:attentive")) {
+            assertEquals(0, s.command(ScsiSession.read16(0, 1), null, 512).status());
+            s.lunReset();
+            assertEquals(Bhs.TASK_MANAGEMENT_RESPONSE, s.receive(5000).opcode());
+            s.lunReset(); // the same condition again: told once
+            assertEquals(Bhs.TASK_MANAGEMENT_RESPONSE, s.receive(5000).opcode());
+            Thread.sleep(300); // the attentions reach the connection on its reactor
+            disk.growTo(disk.blockCount() * 2);
+
+            ScsiSession.Result first = s.command(ScsiSession.read16(0, 1), null, 512);
+            assertEquals(Sense.UNIT_ATTENTION, first.senseKey(), first.toString());
+            assertEquals(Sense.LUN_RESET_OCCURRED, first.ascq(), first.toString());
+            ScsiSession.Result second = s.command(readCapacity16(), null, 32);
+            assertEquals(Sense.UNIT_ATTENTION, second.senseKey(), second.toString());
+            assertEquals(Sense.CAPACITY_DATA_HAS_CHANGED, second.ascq(), second.toString());
+            ScsiSession.Result capacity = s.command(readCapacity16(), null, 32);
+            assertEquals(0, capacity.status(), capacity.toString());
+            assertEquals(disk.blockCount() - 1, java.nio.ByteBuffer.wrap(capacity.data()).getLong(0), "the new last LBA");
+        }
+    }
+
+    private static byte[] readCapacity16() {
+        byte[] cdb = new byte[16];
+        cdb[0] = (byte) 0x9E;
+        cdb[1] = 0x10; // service action READ CAPACITY (16)
+        cdb[13] = 32;  // allocation length
+        return cdb;
+    }
+
+    /**
      * Review finding: a WRITE SAME takes one block of data and a megabyte of pattern, and only the
      * block counted against the connection's buffer budget: one initiator with WRITE SAMEs at a slow
      * disk held the node's whole pool, and every other volume was answered BUSY. The pattern (and a
