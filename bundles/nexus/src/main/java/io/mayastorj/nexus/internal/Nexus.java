@@ -68,6 +68,8 @@ public final class Nexus extends BlockDeviceBase {
 
     /** What the I/O path reads. */
     private volatile Topology topology = Topology.EMPTY;
+    /** Held while a child that reconnected, with no in-sync child that stayed, is trusted again: one at a time. */
+    private final Object trustLock = new Object();
 
     // ------------------------------------------------------------ control-thread state
     private final List<Child> children = new ArrayList<>();
@@ -521,11 +523,23 @@ public final class Nexus extends BlockDeviceBase {
     }
 
     private void readDone(NexusIo io, Child c, IoStatus status) {
-        if (status.isSuccess() || !isChildFault(status)) {
+        if (status.isSuccess()) {
             finish(io, status);
             return;
         }
         Child next = pick(topology.readable(), io.tried);
+        if (!isChildFault(status)) {
+            // a request error from one child, for a range the nexus checked itself: it may be that child's alone (a
+            // transfer limit it learned anew on a reconnect), so the next is asked; not faulted, as every child
+            // would say it of a request that was wrong, and all but one would go
+            if (next == null) {
+                finish(io, status);
+            } else {
+                io.tried |= next.bit();
+                readFrom(io, next);
+            }
+            return;
+        }
         if (next == null) {
             if (changedSinceOpen(c)) {
                 // refused as reconnected, the others having failed it: faulted unless none stayed attached (a
@@ -548,9 +562,12 @@ public final class Nexus extends BlockDeviceBase {
      * The child's device reattached since it was opened (a remote replica reconnected, perhaps to a
      * restarted node that lost the writes it had not flushed — while the nexus was idle, so no I/O
      * failed): its answers are not trusted while another in-sync child's device has not reattached.
-     * When every in-sync child's has (the nexus's own node lost the network a moment), there is no
-     * better copy: this one is trusted again, said once. Any thread; the check beyond the first
-     * volatile read runs only on a change.
+     * When every in-sync child's has (the nexus's own node lost the network a moment, or every
+     * replica's node restarted), there is no better copy: the first to answer is trusted again, said
+     * once, and the others' answers are refused from then on — trusted too, each could have lost
+     * different unflushed writes, and reads would alternate between their versions for good. They are
+     * faulted, and a partial rebuild copies from the trusted one what was written since the last
+     * flush. Any thread; the check beyond the first volatile read runs only on a change.
      */
     boolean reattached(Child c) {
         BlockDevice d = c.device;
@@ -567,21 +584,17 @@ public final class Nexus extends BlockDeviceBase {
             // restart and was called in sync at the rebuild's end. Faulted, its rebuild starts over
             return true;
         }
-        for (Child o : readable) {
-            if (o != c && !changedSinceOpen(o)) {
-                return true; // a copy that stayed attached is there: this one is faulted and brought back in sync
+        synchronized (trustLock) { // two answering at once: one is trusted, not both
+            for (Child o : readable) {
+                if (o != c && !changedSinceOpen(o)) {
+                    return true; // a copy that stayed attached (or was trusted first) is there: this one is brought back in sync
+                }
             }
+            c.attachedAs = now;
         }
-        for (Child o : readable) { // all of them at once: one trusted first would make the others look worse
-            BlockDevice od = o.device;
-            if (od != null) {
-                o.attachedAs = od.reattachments();
-            }
-        }
-        c.attachedAs = now;
         long trusted = trustGeneration.incrementAndGet();
-        LOG.log(Level.WARNING, "nexus {0}: child {1} reconnected, and no in-sync child stayed connected: they are trusted "
-                + "(writes they had not flushed may be lost)", name(), c.uri);
+        LOG.log(Level.WARNING, "nexus {0}: child {1} reconnected, and no in-sync child stayed connected: it is trusted "
+                + "(writes it had not flushed may be lost); the others that reconnected are rebuilt from it", name(), c.uri);
         // a rebuild's destination holds what the sources held before: the segments it copied may keep writes
         // they lost, and its rebuild would call it in sync with them. Faulted, with no log: added back, it is
         // rebuilt in full (one whose end is already posted is refused by rebuilt(), which sees the generation)
@@ -755,10 +768,8 @@ public final class Nexus extends BlockDeviceBase {
             // every in-sync child failed it: the application gets the error; keep the child that failed least badly
             Child keep = null;
             for (Child c : bad) {
-                if (c.state == Child.State.ONLINE && (keep == null || severity(io.statuses[c.slot]) < severity(io.statuses[keep.slot])
-                        || severity(io.statuses[c.slot]) == severity(io.statuses[keep.slot]) && changedSinceOpen(keep)
-                        && !changedSinceOpen(c))) {
-                    keep = c; // on a tie, one that stayed attached: one that reconnected may have lost writes
+                if (c.state == Child.State.ONLINE && (keep == null || keptBefore(c, keep, io))) {
+                    keep = c;
                 }
             }
             bad.remove(keep);
@@ -784,6 +795,18 @@ public final class Nexus extends BlockDeviceBase {
         }
         io.mustPersist = healthGeneration;
         writeSucceeded(io);
+    }
+
+    /**
+     * Which of two in-sync children that both failed a write is the better copy to keep: one that
+     * stayed attached before one that reconnected (which may have lost acknowledged writes, whatever
+     * its error says now), then the one that failed less badly.
+     */
+    private boolean keptBefore(Child c, Child keep, NexusIo io) {
+        if (changedSinceOpen(c) != changedSinceOpen(keep)) {
+            return !changedSinceOpen(c);
+        }
+        return severity(io.statuses[c.slot]) < severity(io.statuses[keep.slot]);
     }
 
     private static int severity(IoStatus s) {
