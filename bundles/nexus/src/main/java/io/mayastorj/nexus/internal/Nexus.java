@@ -302,7 +302,9 @@ public final class Nexus extends BlockDeviceBase {
     public boolean supports(IoType type) {
         Child[] w = topology.writable();
         if (w.length == 0) {
-            return type == IoType.READ || type == IoType.WRITE || type == IoType.FLUSH;
+            // what the children could do when there were some (fenced, shutting down): an iSCSI host told that
+            // UNMAP went away (ILLEGAL REQUEST) turns discard off for the disk for good, and the I/O fails anyway
+            return (lastSupported & 1 << type.ordinal()) != 0;
         }
         for (Child c : w) {
             if (!c.device.supports(type)) {
@@ -310,6 +312,25 @@ public final class Nexus extends BlockDeviceBase {
             }
         }
         return true;
+    }
+
+    /** The I/O types every writable child supported at the last topology that had one (a bit per {@link IoType}). */
+    private volatile int lastSupported = 1 << IoType.READ.ordinal() | 1 << IoType.WRITE.ordinal() | 1 << IoType.FLUSH.ordinal();
+
+    private void rememberSupported(Child[] writable) {
+        if (writable.length == 0) {
+            return;
+        }
+        int mask = 0;
+        for (IoType type : IoType.values()) {
+            boolean all = true;
+            for (Child c : writable) {
+                BlockDevice d = c.device;
+                all &= d != null && d.supports(type);
+            }
+            mask |= all ? 1 << type.ordinal() : 0;
+        }
+        lastSupported = mask;
     }
 
     NexusSettings settings() {
@@ -931,8 +952,10 @@ public final class Nexus extends BlockDeviceBase {
             rangeLocks = null; // writes still tracked by the old one end on it (NexusIo.locks)
         }
         Topology old = topology;
-        topology = new Topology(readable.toArray(Child[]::new), writable.toArray(Child[]::new),
-                logs.toArray(SegmentMap[]::new), rangeLocks, mustPersist, new AtomicLong());
+        Child[] w = writable.toArray(Child[]::new);
+        rememberSupported(w);
+        topology = new Topology(readable.toArray(Child[]::new), w, logs.toArray(SegmentMap[]::new), rangeLocks, mustPersist,
+                new AtomicLong());
         retired.add(old);
         retired.removeIf(t -> t.writesInFlight().get() == 0);
     }

@@ -13,6 +13,7 @@ import io.mayastorj.core.bdev.BdevUri;
 import io.mayastorj.core.bdev.BlockDevice;
 import io.mayastorj.core.bdev.BlockingIo;
 import io.mayastorj.core.bdev.IoStatus;
+import io.mayastorj.core.bdev.IoType;
 import io.mayastorj.core.buffer.DmaBuffer;
 import io.mayastorj.core.error.ErrorKind;
 import io.mayastorj.core.error.MayastorException;
@@ -1156,6 +1157,27 @@ class NexusTest {
         } finally {
             buf.release();
         }
+    }
+
+    /**
+     * Review finding: a nexus with no writable child (fenced, shutting down) said it could not unmap;
+     * the iSCSI target then answered UNMAP with ILLEGAL REQUEST and READ CAPACITY with LBPME 0, and
+     * Linux turns discard off for such a disk for good. It keeps saying what its children could do.
+     */
+    @Test
+    void aFencedNexusStillSaysItCanUnmap() throws Exception {
+        child("a");
+        manager().create("vol", ID, 0, List.of("bdev:///a"));
+        Nexus n = (Nexus) nexus();
+        assertTrue(n.supports(IoType.UNMAP), "its child unmaps");
+        CompletableFuture<Void> fenced = new CompletableFuture<>();
+        n.controlExecutor().execute(() -> {
+            n.fence("a later incarnation wrote the record (test)");
+            fenced.complete(null);
+        });
+        fenced.get(10, TimeUnit.SECONDS);
+        assertTrue(n.supports(IoType.UNMAP), "still, with no writable child");
+        assertTrue(n.supports(IoType.WRITE_ZEROES));
     }
 
     /**
