@@ -164,7 +164,8 @@ public final class ScsiLun {
         };
     }
 
-    private byte[] standardInquiry() {
+    /** The standard INQUIRY data (a fresh array: the caller may change it). */
+    public byte[] standardInquiry() {
         byte[] data = new byte[74];
         data[0] = 0x00;                 // peripheral qualifier 0, direct-access block device
         data[2] = 0x06;                 // SPC-4

@@ -213,8 +213,18 @@ final class ScsiCommands {
             dataPhase.respond(task, Sense.CHECK_CONDITION, Sense.fixed(Sense.ILLEGAL_REQUEST, Sense.LOGICAL_UNIT_NOT_SUPPORTED), 0);
             return;
         }
-        if (Bhs.lun(req) != 0) {
-            dataPhase.respond(task, Sense.CHECK_CONDITION, Sense.fixed(Sense.ILLEGAL_REQUEST, Sense.LOGICAL_UNIT_NOT_SUPPORTED), 0);
+        if (Bhs.lun(req) != 0 && task.opcode != ScsiLun.REPORT_LUNS) { // any LUN may be asked which LUNs there are
+            if (task.opcode == ScsiLun.INQUIRY && task.cdb[1] == 0 && task.cdb[2] == 0) {
+                // SPC-4 §6.6.2: a LUN with no logical unit answers a standard INQUIRY, saying so (peripheral qualifier
+                // 011b, type 1Fh); a host that scans LUN by LUN reads "none here", not an error
+                byte[] data = truncate(session.lun.standardInquiry(), Cdb.u16(task.cdb, 3));
+                if (data.length > 0) {
+                    data[0] = 0x7F;
+                }
+                dataPhase.dataIn(task, ByteBuffer.wrap(data), data.length, data.length);
+            } else {
+                dataPhase.respond(task, Sense.CHECK_CONDITION, Sense.fixed(Sense.ILLEGAL_REQUEST, Sense.LOGICAL_UNIT_NOT_SUPPORTED), 0);
+            }
             return;
         }
         if (session.reservations.conflicts(session.nexus, task.cdb)) {

@@ -57,6 +57,30 @@ class OptionalCommandsTest {
     }
 
     /** Review finding: WRITE AND VERIFY was acknowledged from the volatile cache (WCE is on): it writes to the medium. */
+    /**
+     * Review finding: an INQUIRY to a LUN with no logical unit was answered CHECK CONDITION; SPC-4
+     * §6.6.2 says standard INQUIRY data with peripheral qualifier 011b and type 1Fh ("none here"),
+     * which hosts scanning LUN by LUN expect. REPORT LUNS may be sent to any LUN; other commands
+     * there still fail as LOGICAL UNIT NOT SUPPORTED.
+     */
+    @Test
+    void aLunWithNoLogicalUnitAnswersInquiryAndReportLuns() throws Exception {
+        try (ScsiSession s = session(fx.iqn)) {
+            ScsiSession.Result none = s.command(1, new byte[] {0x12, 0, 0, 0, 96, 0}, null, 96);
+            assertEquals(0, none.status(), none.toString());
+            assertEquals(0x7F, none.data()[0] & 0xFF, "peripheral qualifier 011b, device type 1Fh");
+            byte[] luns = new byte[12];
+            luns[0] = (byte) 0xA0;
+            luns[9] = 16; // allocation length
+            ScsiSession.Result report = s.command(1, luns, null, 16);
+            assertEquals(0, report.status(), report.toString());
+            assertEquals(8, java.nio.ByteBuffer.wrap(report.data()).getInt(0), "one LUN listed: 0");
+            ScsiSession.Result read = s.command(1, ScsiSession.read16(0, 1), null, 512);
+            assertEquals(io.mayastorj.iscsi.internal.scsi.Sense.ILLEGAL_REQUEST, read.senseKey(), read.toString());
+            assertEquals(io.mayastorj.iscsi.internal.scsi.Sense.LOGICAL_UNIT_NOT_SUPPORTED, read.ascq(), read.toString());
+        }
+    }
+
     @Test
     void writeAndVerifyIsDurableBeforeItsStatus() throws Exception {
         try (ScsiSession s = session(fx.iqn)) {

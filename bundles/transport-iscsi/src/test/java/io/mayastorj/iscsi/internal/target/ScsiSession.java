@@ -64,8 +64,14 @@ final class ScsiSession implements AutoCloseable {
 
     /** A command that sends {@code out} (or null) and expects up to {@code in} bytes back. */
     Result command(byte[] cdb, byte[] out, int in) throws IOException {
+        return command(0, cdb, out, in);
+    }
+
+    /** ... addressed to {@code lun} (peripheral addressing). */
+    Result command(int lun, byte[] cdb, byte[] out, int in) throws IOException {
         int itt = raw.itt++;
         ByteBuffer cmd = RawInitiator.bhs(Bhs.SCSI_COMMAND, Bhs.FINAL | (out != null ? Bhs.WRITE : 0) | (in > 0 ? Bhs.READ : 0));
+        cmd.put(Bhs.LUN + 1, (byte) lun);
         cmd.putInt(Bhs.ITT, itt);
         cmd.putInt(Bhs.CMD_SN, raw.cmdSn++);
         cmd.putInt(Bhs.EXPECTED_LENGTH, out != null ? out.length : in);
