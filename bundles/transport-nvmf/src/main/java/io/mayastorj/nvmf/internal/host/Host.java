@@ -34,4 +34,9 @@ interface Host {
      */
     default void fence(Session.Target target, long untilNanos) {
     }
+
+    /** How long {@code target} stays fenced (see {@link #fence}), in ns; 0 when it is not. */
+    default long fenceLeftNanos(Session.Target target) {
+        return 0;
+    }
 }

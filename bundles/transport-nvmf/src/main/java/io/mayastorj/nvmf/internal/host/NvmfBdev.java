@@ -480,6 +480,13 @@ final class NvmfBdev extends BlockDeviceBase implements HostQueue.IoSink {
         if (leaving() || session != null) {
             return;
         }
+        long fenced = host.fenceLeftNanos(target);
+        if (fenced > 0) {
+            // the target was fenced after this session's loss was judged: a write sent on another of its queues
+            // meanwhile, or another bdev's unanswered write to it. Connected again now, it could land after a rebuild
+            schedule(TimeUnit.NANOSECONDS.toMillis(fenced) + 1);
+            return;
+        }
         int attempt;
         synchronized (this) {
             attempt = ++attempts;

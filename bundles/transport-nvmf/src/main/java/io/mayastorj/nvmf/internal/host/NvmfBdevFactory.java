@@ -160,6 +160,12 @@ public final class NvmfBdevFactory implements BdevFactory, Host {
         fencedUntil.merge(fenceKey(target), untilNanos, Math::max);
     }
 
+    @Override
+    public long fenceLeftNanos(Session.Target target) {
+        Long until = fencedUntil.get(fenceKey(target));
+        return until == null ? 0 : Math.max(0, until - System.nanoTime());
+    }
+
     private BlockDevice open(String name, Session.Target target, UUID expected) {
         Long until = fencedUntil.get(fenceKey(target));
         if (until != null) {

@@ -94,6 +94,19 @@ class SessionFailureTest {
         @Override
         public void closed(NvmfBdev bdev) {
         }
+
+        /** The one target's fence, as the factory keeps one per target. */
+        private volatile long fencedUntil = System.nanoTime();
+
+        @Override
+        public void fence(Session.Target target, long untilNanos) {
+            fencedUntil = Math.max(fencedUntil, untilNanos);
+        }
+
+        @Override
+        public long fenceLeftNanos(Session.Target target) {
+            return Math.max(0, fencedUntil - System.nanoTime());
+        }
     }
 
     @BeforeEach
@@ -206,6 +219,43 @@ class SessionFailureTest {
             assertEquals(1, bdev[0].view().reconnects(), "reconnected: " + bdev[0].view());
             assertTrue(took >= 5_000, "the first reconnect waited for the old controller's end, not " + took + " ms");
             assertEquals(IoStatus.SUCCESS, BlockingIo.write(bdev[0], b, 0, 0, 8, Duration.ofSeconds(10)), "and it serves");
+        } finally {
+            b.release();
+            bdev[0].close();
+        }
+    }
+
+    /**
+     * Review finding: a reconnect was judged once, when the session was lost; a fence set after that (a
+     * write sent on another of its queues before they closed, whose close fences the target, or another
+     * bdev's unanswered write to it) did not hold it back, and the old write could land after a rebuild.
+     */
+    @Test
+    void aReconnectWaitsForAFenceSetAfterItsSessionWasLost() throws Exception {
+        TestHost host = new TestHost(TimeUnit.SECONDS.toNanos(1), 10_000);
+        NvmfBdev[] bdev = new NvmfBdev[1];
+        bdev[0] = new NvmfBdev("n0", host, Session.connect(host, target, sinkOf(bdev)));
+        DmaBuffer b = hostBuffers.allocate(4096);
+        try {
+            stallTarget(3_000);
+            // a read times out: nothing to fence for
+            java.util.concurrent.CompletableFuture<IoStatus> read = java.util.concurrent.CompletableFuture.supplyAsync(
+                    () -> BlockingIo.read(bdev[0], b, 0, 0, 8, Duration.ofSeconds(20)));
+            long started = System.nanoTime();
+            while (bdev[0].view().connected() && System.nanoTime() - started < TimeUnit.SECONDS.toNanos(10)) {
+                Thread.sleep(5);
+            }
+            assertFalse(bdev[0].view().connected(), "the session was lost");
+            long fenced = System.nanoTime();
+            host.fence(target, fenced + TimeUnit.SECONDS.toNanos(4));
+            while (bdev[0].view().reconnects() == 0 && System.nanoTime() - fenced < TimeUnit.SECONDS.toNanos(20)) {
+                Thread.sleep(50);
+            }
+            long took = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - fenced);
+            assertEquals(1, bdev[0].view().reconnects(), "reconnected: " + bdev[0].view());
+            assertTrue(took >= 3_900, "the reconnect waited for the fence, not " + took + " ms");
+            assertEquals(IoStatus.TIMED_OUT, read.get(20, TimeUnit.SECONDS));
+            assertEquals(IoStatus.SUCCESS, BlockingIo.read(bdev[0], b, 0, 0, 8, Duration.ofSeconds(10)), "and it serves");
         } finally {
             b.release();
             bdev[0].close();
