@@ -75,7 +75,14 @@ final class RawClient implements AutoCloseable {
 
     /** ICReq, and the ICResp checked. */
     void initialize(boolean header, boolean data) throws IOException {
-        send(icReq((header ? 1 : 0) | (data ? 2 : 0)));
+        initialize(header, data, 0);
+    }
+
+    /** ... asking the target to align the data of its PDUs to (hpda + 1) × 4 bytes. */
+    void initialize(boolean header, boolean data, int hpda) throws IOException {
+        ByteBuffer icreq = icReq((header ? 1 : 0) | (data ? 2 : 0));
+        icreq.put(Pdu.IC_HPDA_CPDA, (byte) hpda);
+        send(icreq);
         Received r = receive();
         if (r.type() != Pdu.IC_RESP) {
             throw new IOException("expected ICResp, got type " + r.type());
@@ -200,6 +207,9 @@ final class RawClient implements AutoCloseable {
         return (int) crc.getValue();
     }
 
+    /** The PDO of the last C2HData PDU received. */
+    int lastDataPdo;
+
     /** The next PDU; EOFException when the target closed the connection. */
     Received receive() throws IOException {
         ByteBuffer common = readFully(8);
@@ -207,6 +217,9 @@ final class RawClient implements AutoCloseable {
         int flags = common.get(1) & 0xFF;
         int hlen = common.get(2) & 0xFF;
         int pdo = common.get(3) & 0xFF;
+        if (type == Pdu.C2H_DATA) {
+            lastDataPdo = pdo;
+        }
         int plen = common.getInt(4);
         boolean digested = (flags & Pdu.FLAG_HDGST) != 0;
         ByteBuffer rest = readFully(plen - 8);

@@ -70,6 +70,10 @@ final class TargetQueue extends PduChannel {
     private final CommandLog commandLog = new CommandLog(this);
 
     private volatile Phase phase = Phase.AWAIT_ICREQ;
+    /** Bytes the host's data in C2HData PDUs is aligned to, from its ICReq's HPDA (4: none). */
+    private int hostDataAlignment = 4;
+    /** Pad bytes, for a host that asked for its data aligned. */
+    private static final ByteBuffer ZEROES = Pdu.allocate(128);
     private volatile Subsystem subsystem;
     private Controller controller;
     private volatile int qid = -1;
@@ -225,6 +229,7 @@ final class TargetQueue extends PduChannel {
         // the ICResp itself goes without digests; every later PDU carries them
         headerDigest = (digests & Pdu.DGST_HEADER) != 0;
         dataDigest = (digests & Pdu.DGST_DATA) != 0;
+        hostDataAlignment = (hpda + 1) * 4;
         phase = Phase.AWAIT_CONNECT;
     }
 
@@ -558,12 +563,15 @@ final class TargetQueue extends PduChannel {
     private void sendData(Command c) {
         int hd = headerDigest ? Pdu.DIGEST : 0;
         int dd = dataDigest ? Pdu.DIGEST : 0;
+        // the host's HPDA: its data starts at a multiple of the alignment it asked for (Linux asks for none)
+        int pad = (Pdu.DATA_HLEN + hd + hostDataAlignment - 1) / hostDataAlignment * hostDataAlignment - Pdu.DATA_HLEN - hd;
         ByteBuffer data = c.buffer.bytes();
         data.limit(c.length).position(0);
         ByteBuffer header = c.dataHeader;
         header.clear();
         int flags = Pdu.FLAG_LAST_PDU | (hd > 0 ? Pdu.FLAG_HDGST : 0) | (dd > 0 ? Pdu.FLAG_DDGST : 0);
-        Pdu.header(header, Pdu.C2H_DATA, flags, Pdu.DATA_HLEN, Pdu.DATA_HLEN + hd, Pdu.DATA_HLEN + hd + c.length + dd);
+        Pdu.header(header, Pdu.C2H_DATA, flags, Pdu.DATA_HLEN, Pdu.DATA_HLEN + hd + pad,
+                Pdu.DATA_HLEN + hd + pad + c.length + dd);
         header.putShort(Pdu.DATA_CCCID, (short) c.cid);
         header.putShort(Pdu.DATA_TTAG, (short) 0);
         header.putInt(Pdu.DATA_OFFSET, 0);
@@ -573,6 +581,9 @@ final class TargetQueue extends PduChannel {
         }
         header.limit(Pdu.DATA_HLEN + hd).position(0);
         send(header, null);
+        if (pad > 0) {
+            send(ZEROES.duplicate().limit(pad), null);
+        }
         send(data, null);
         if (dd > 0) {
             c.dataDigest.putInt(0, digest(data, 0, c.length));
