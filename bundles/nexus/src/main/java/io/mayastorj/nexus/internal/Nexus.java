@@ -654,14 +654,24 @@ public final class Nexus extends BlockDeviceBase {
         IoStatus requestError = null;
         boolean unwell = false;
         boolean tookIt = false;
+        boolean allUnsupported = true;
         for (Child c : io.topology.writable()) {
             if ((failed & c.bit()) == 0) {
                 tookIt = true;
             } else if (isChildFault(io.statuses[c.slot])) {
                 unwell = true;
+                allUnsupported &= io.statuses[c.slot] == IoStatus.UNSUPPORTED;
             } else {
                 requestError = io.statuses[c.slot];
+                allUnsupported = false;
             }
+        }
+        if (!tookIt && unwell && allUnsupported) {
+            // none of them does it (an unmap sent while a child without it joined): nothing landed anywhere, and
+            // faulting all but one for it would leave the volume on one copy
+            endWrite(io);
+            finish(io, IoStatus.UNSUPPORTED);
+            return;
         }
         if (requestError != null && !unwell && !tookIt) { // every child called the request wrong
             endWrite(io);

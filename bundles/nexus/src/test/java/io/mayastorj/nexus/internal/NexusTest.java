@@ -1160,6 +1160,26 @@ class NexusTest {
     }
 
     /**
+     * Review finding: a write every child refused as UNSUPPORTED (an unmap sent as a child without it
+     * joined) faulted all of them but one, as if they had failed: the volume was left on one copy for
+     * a request that landed nowhere. It fails, and every child stays.
+     */
+    @Test
+    void aWriteEveryChildRefusesAsUnsupportedFaultsNone() throws Exception {
+        FaultyDevice a = child("a");
+        FaultyDevice b = child("b");
+        manager().create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
+        a.failWrites = IoStatus.UNSUPPORTED;
+        b.failWrites = IoStatus.UNSUPPORTED;
+        assertEquals(IoStatus.UNSUPPORTED, write(nexus(), 0, 8, 1));
+        a.failWrites = null;
+        b.failWrites = null;
+        Thread.sleep(200); // a fault would be on the control thread
+        assertEquals("online", view("bdev:///a").state());
+        assertEquals("online", view("bdev:///b").state());
+    }
+
+    /**
      * Review finding: a nexus with no writable child (fenced, shutting down) said it could not unmap;
      * the iSCSI target then answered UNMAP with ILLEGAL REQUEST and READ CAPACITY with LBPME 0, and
      * Linux turns discard off for such a disk for good. It keeps saying what its children could do.
