@@ -693,6 +693,15 @@ public final class PoolManager {
     public record Made(Replica replica, boolean made) {
     }
 
+    /** Refuses, UNAVAILABLE, a share over a protocol no transport of this node serves now. */
+    public void checkTransport(String protocol) {
+        List<String> now = shares.protocols();
+        if (!now.contains(protocol)) {
+            throw MayastorException.unavailable("no %s transport on this node (available: %s)", protocol,
+                    now.isEmpty() ? "none" : String.join(", ", new java.util.TreeSet<>(now)));
+        }
+    }
+
     /** {@link #createReplica}, saying whether the replica is new: only a new one may be undone by its caller. */
     public Made makeReplica(String poolName, UUID uuid, String name, long size, boolean thin) {
         LvStore store;

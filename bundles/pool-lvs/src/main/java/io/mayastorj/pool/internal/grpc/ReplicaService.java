@@ -43,10 +43,16 @@ public final class ReplicaService extends ReplicaRpcGrpc.ReplicaRpcImplBase {
             throw MayastorException.invalidArgument("replica %s: the size must be greater than zero", uuid);
         }
         String name = request.getName().isEmpty() ? uuid.toString() : request.getName();
+        // a share the node cannot make is refused before the replica is: made first, a thick one was given all its
+        // clusters and then zeroed whole on this thread to undo it, past the caller's deadline
+        String protocol = request.getShare() == ShareProtocol.NONE ? null : protocol(request.getShare());
+        if (protocol != null) {
+            pools.checkTransport(protocol);
+        }
         PoolManager.Made made = pools.makeReplica(request.getPool(), uuid, name, request.getSize(), request.getThin());
-        if (request.getShare() != ShareProtocol.NONE) {
+        if (protocol != null) {
             try {
-                pools.shareReplica(uuid, protocol(request.getShare()), request.getAllowedHostsList());
+                pools.shareReplica(uuid, protocol, request.getAllowedHostsList());
             } catch (MayastorException e) {
                 if (made.made()) {
                     pools.destroyReplica(uuid, true); // all or nothing
@@ -115,6 +121,18 @@ public final class ReplicaService extends ReplicaRpcGrpc.ReplicaRpcImplBase {
         };
     }
 
+    /**
+     * The API's name of a replica's recorded share; an unknown one (written by another version or tool)
+     * is shown as none, rather than failing the listing of every replica of the node.
+     */
+    static ShareProtocol shareOf(String recorded) {
+        return switch (recorded.toLowerCase(Locale.ROOT)) {
+            case "nvmf" -> ShareProtocol.NVMF;
+            case "iscsi" -> ShareProtocol.ISCSI;
+            default -> ShareProtocol.NONE;
+        };
+    }
+
     static Replica toProto(ReplicaView r) {
         Replica.Builder replica = Replica.newBuilder()
                 .setPool(r.pool())
@@ -140,7 +158,7 @@ public final class ReplicaService extends ReplicaRpcGrpc.ReplicaRpcImplBase {
                             .setClustersAllocated(r.clustersAllocated()))
                     .addAllAllowedHosts(r.allowedHosts());
             if (r.shareProtocol() != null) {
-                replica.setShare(ShareProtocol.valueOf(r.shareProtocol().toUpperCase(Locale.ROOT)));
+                replica.setShare(shareOf(r.shareProtocol()));
             }
         }
         return replica.build();
