@@ -590,7 +590,7 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase i
             if (p.getStatus() == null || !"online".equals(p.getStatus().getState()) || p.getStatus().getCapacity() == null) {
                 continue;
             }
-            if (node != null && !node.equals(p.getSpec().getNode())) {
+            if (node != null && (p.getSpec() == null || !node.equals(p.getSpec().getNode()))) {
                 continue;
             }
             long f = Math.max(0, p.getStatus().getCapacity() - (p.getStatus().getUsed() == null ? 0 : p.getStatus().getUsed()));

@@ -83,11 +83,17 @@ public final class ResourceService extends ResourceRpcGrpc.ResourceRpcImplBase {
         if (generic.getMetadata() == null || generic.getMetadata().getName() == null) {
             throw MayastorException.invalidArgument("%s without metadata.name", generic.getKind());
         }
+        CustomResource<?, ?> resource;
         try {
-            return serialization.unmarshal(doc, kind.type());
+            resource = serialization.unmarshal(doc, kind.type());
         } catch (RuntimeException e) {
             throw MayastorException.invalidArgument("%s %s: %s", kind.singular(), generic.getMetadata().getName(), e.getMessage());
         }
+        if (resource.getSpec() == null && !(resource instanceof io.mayastorj.control.internal.model.MayastorNode)) {
+            // stored so, every listing of its kind stumbled on it
+            throw MayastorException.invalidArgument("%s %s has no spec", kind.singular(), generic.getMetadata().getName());
+        }
+        return resource;
     }
 
     @SuppressWarnings({"unchecked", "rawtypes"})
@@ -225,7 +231,7 @@ public final class ResourceService extends ResourceRpcGrpc.ResourceRpcImplBase {
                 row.add(age);
             } else if (item instanceof io.mayastorj.control.internal.model.MayastorPool p) {
                 var s = p.getStatus();
-                row.add(p.getSpec().getNode());
+                row.add(p.getSpec() == null ? null : p.getSpec().getNode()); // one made with kubectl may have none
                 row.add(s == null ? null : s.getState());
                 row.add(age);
                 if (wide) {

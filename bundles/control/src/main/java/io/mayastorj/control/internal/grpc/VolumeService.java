@@ -78,7 +78,8 @@ public final class VolumeService extends VolumeRpcGrpc.VolumeRpcImplBase {
     }
 
     static Volume toProto(MayastorVolume v) {
-        MayastorVolume.Spec spec = v.getSpec();
+        // one made with kubectl may have no spec: shown as such, not an INTERNAL error for the whole listing
+        MayastorVolume.Spec spec = v.getSpec() == null ? new MayastorVolume.Spec() : v.getSpec();
         MayastorVolume.Status status = v.getStatus();
         Volume.Builder b = Volume.newBuilder().setName(v.getMetadata().getName())
                 .setUuid(Objects.toString(v.getMetadata().getUid(), ""))

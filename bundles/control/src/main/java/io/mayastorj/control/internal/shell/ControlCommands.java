@@ -42,7 +42,8 @@ public final class ControlCommands {
         Table t = new Table("POOL", "NODE", "DISK", "STATE", "CAPACITY", "USED", "REASON").alignRight("CAPACITY", "USED");
         for (MayastorPool p : control.store().list(MayastorPool.class)) {
             var s = p.getStatus();
-            t.row(p.getMetadata().getName(), p.getSpec().getNode(), String.join(",", p.getSpec().getDisks()),
+            var spec = p.getSpec() == null ? new MayastorPool.Spec() : p.getSpec(); // made with kubectl, it may have none
+            t.row(p.getMetadata().getName(), spec.getNode(), spec.getDisks() == null ? null : String.join(",", spec.getDisks()),
                     s == null ? null : s.getState(), s == null || s.getCapacity() == null ? null : Sizes.human(s.getCapacity()),
                     s == null || s.getUsed() == null ? null : Sizes.human(s.getUsed()), s == null ? null : s.getReason());
         }
@@ -54,10 +55,11 @@ public final class ControlCommands {
         Table t = new Table("VOLUME", "SIZE", "REPLICAS", "STATE", "TARGET", "URI", "REASON").alignRight("SIZE", "REPLICAS");
         for (MayastorVolume v : control.store().list(MayastorVolume.class)) {
             var s = v.getStatus();
+            var spec = v.getSpec() == null ? new MayastorVolume.Spec() : v.getSpec();
             long live = s == null || s.getReplicas() == null ? 0
                     : s.getReplicas().stream().filter(r -> !Boolean.TRUE.equals(r.getOffline())).count();
-            t.row(v.getMetadata().getName(), Sizes.human(v.getSpec().getRequiredBytes() == null ? 0 : v.getSpec().getRequiredBytes()),
-                    live + "/" + v.getSpec().getReplicaCount(), s == null ? null : s.getState(), v.getSpec().getTargetNode(),
+            t.row(v.getMetadata().getName(), Sizes.human(spec.getRequiredBytes() == null ? 0 : spec.getRequiredBytes()),
+                    live + "/" + spec.getReplicaCount(), s == null ? null : s.getState(), spec.getTargetNode(),
                     s == null || s.getNexus() == null ? null : s.getNexus().getDeviceUri(), s == null ? null : s.getReason());
         }
         return t.toString();

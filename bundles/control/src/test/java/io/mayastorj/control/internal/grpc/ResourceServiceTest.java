@@ -70,6 +70,31 @@ class ResourceServiceTest {
         return results;
     }
 
+    /**
+     * Review finding: a MayastorVolume applied with an empty spec was stored so, and every listing of
+     * volumes (ListVolumes, the shell's table) failed on it with INTERNAL. It is refused; one made
+     * otherwise (kubectl) is listed with what it has.
+     */
+    @Test
+    void aResourceWithNoSpecIsRefusedAndOneStoredSoIsStillListed() {
+        io.mayastorj.core.error.MayastorException e = org.junit.jupiter.api.Assertions.assertThrows(
+                io.mayastorj.core.error.MayastorException.class, () -> apply("""
+                        apiVersion: openebs.io/v1alpha1
+                        kind: MayastorVolume
+                        metadata:
+                          name: v2
+                        spec:
+                        """));
+        assertEquals(io.mayastorj.core.error.ErrorKind.INVALID_ARGUMENT, e.kind());
+        org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().endsWith("v2 has no spec"), e.getMessage());
+        assertEquals(java.util.Optional.empty(), store.get(MayastorVolume.class, "v2"));
+
+        MayastorVolume bare = new MayastorVolume();
+        bare.getMetadata().setName("v3");
+        bare.setSpec(null);
+        assertEquals("v3", VolumeService.toProto(bare).getName());
+    }
+
     private void publishedBy(String target, String app) {
         store.change(MayastorVolume.class, "v1", v -> {
             v.getSpec().setTargetNode(target);
