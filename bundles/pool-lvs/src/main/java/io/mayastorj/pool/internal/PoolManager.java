@@ -296,6 +296,12 @@ public final class PoolManager {
             if (creatingPools.contains(name)) {
                 throw MayastorException.unavailable("pool %s is being created by another call; ask again once it is", name);
             }
+            for (Entry other : pools.values()) {
+                if (uuid != null && uuid.equals(other.uuid)) {
+                    // two pools with one UUID: a damaged replica's ID, made of the pool's UUID, would name either
+                    throw MayastorException.alreadyExists("pool %s cannot take uuid %s: it is pool %s's", name, uuid, other.name);
+                }
+            }
             entry = new Entry(name, disk);
             device = claimDevice(entry); // the disk is ours from here: no other pool or import takes it meanwhile
             creatingPools.add(name);

@@ -159,6 +159,19 @@ class PoolManagerTest {
         assertTrue(Files.readString(dir.resolve("state/pools.list")).contains("p0\t" + disk));
     }
 
+    /** Review finding: a second pool could take the first's UUID, of which damaged replicas' IDs are made. */
+    @Test
+    void aPoolCannotTakeAnotherPoolsUuid() throws IOException {
+        PoolManager.Entry first = pools.create("p0", null, disk.toString(), MIB);
+        Path other = dir.resolve("other.img");
+        try (RandomAccessFile f = new RandomAccessFile(other.toFile(), "rw")) {
+            f.setLength(64L * MIB);
+        }
+        assertEquals("pool p1 cannot take uuid " + first.uuid + ": it is pool p0's",
+                refused(ErrorKind.ALREADY_EXISTS, () -> pools.create("p1", first.uuid, other.toString(), MIB)).getMessage());
+        assertEquals(List.of("p0"), pools.pools().stream().map(PoolManager.Entry::name).toList());
+    }
+
     @Test
     void creatingTwiceIsIdempotentButANameOnAnotherDiskIsRefused() throws IOException {
         PoolManager.Entry first = pools.create("p0", null, disk.toString(), MIB);
