@@ -719,6 +719,22 @@ public final class PoolManager {
                         && r.thin == thin) {
                     return new Made(r, false); // Mayastor's create is idempotent: a retry after a timeout gets the replica it made
                 }
+                if (there.get() instanceof Replica r) { // what differs, so that the caller sees which of its calls is wrong
+                    List<String> differs = new ArrayList<>();
+                    if (r.pool != store) {
+                        differs.add("in pool " + r.pool.name() + ", not " + poolName);
+                    }
+                    if (!r.replicaName.equals(name)) {
+                        differs.add("named " + r.replicaName + ", not " + name);
+                    }
+                    if (r.sizeBytes != size) {
+                        differs.add("of " + r.sizeBytes + " bytes, not " + size);
+                    }
+                    if (r.thin != thin) {
+                        differs.add(r.thin ? "thin, not thick" : "thick, not thin");
+                    }
+                    throw MayastorException.alreadyExists("replica %s exists already, %s", uuid, String.join(", ", differs));
+                }
                 throw MayastorException.alreadyExists("a bdev named %s exists already", uuid);
             }
             if (!creatingReplicas.add(uuid)) { // made on disk outside the lock (a commit): one at a time per uuid

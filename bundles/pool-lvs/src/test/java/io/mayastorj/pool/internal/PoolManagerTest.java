@@ -635,10 +635,13 @@ class PoolManagerTest {
         pools.create("p0", null, disk.toString(), MIB);
         Replica made = pools.createReplica("p0", R1, "r1", MIB, true);
         assertSame(made, pools.createReplica("p0", R1, "r1", MIB, true), "the same create again: the same replica (Mayastor's)");
-        assertEquals("a bdev named " + R1 + " exists already",
+        // what differs is named (review finding: it said only that a bdev of that name existed)
+        assertEquals("replica " + R1 + " exists already, named r1, not again",
                 refused(ErrorKind.ALREADY_EXISTS, () -> pools.createReplica("p0", R1, "again", MIB, true)).getMessage());
-        refused(ErrorKind.ALREADY_EXISTS, () -> pools.createReplica("p0", R1, "r1", 2 * MIB, true));
-        refused(ErrorKind.ALREADY_EXISTS, () -> pools.createReplica("p0", R1, "r1", MIB, false));
+        assertEquals("replica " + R1 + " exists already, of 1048576 bytes, not 2097152",
+                refused(ErrorKind.ALREADY_EXISTS, () -> pools.createReplica("p0", R1, "r1", 2 * MIB, true)).getMessage());
+        assertEquals("replica " + R1 + " exists already, thin, not thick",
+                refused(ErrorKind.ALREADY_EXISTS, () -> pools.createReplica("p0", R1, "r1", MIB, false)).getMessage());
         var claim = registry.claim(R1.toString(), "nexus n1");
         assertEquals("replica " + R1 + " is in use by nexus n1",
                 refused(ErrorKind.FAILED_PRECONDITION, () -> pools.destroyReplica(R1)).getMessage());
