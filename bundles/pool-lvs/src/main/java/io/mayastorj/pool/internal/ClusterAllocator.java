@@ -104,7 +104,7 @@ final class ClusterAllocator {
          */
         boolean drained() {
             long now = replica.epochGeneration;
-            return now >= generation + 2 || (now == generation + 1 && replica.epochInFlight[epoch].sum() == 0);
+            return now >= generation + 2 || (now == generation + 1 && replica.epochDrained(epoch));
         }
     }
 

@@ -56,7 +56,14 @@ final class Replica extends BlockDeviceBase {
 
     // I/O epochs: a cluster freed by unmap is reused only after the I/O that may still address it ended
     private volatile int epoch;
-    final LongAdder[] epochInFlight = {new LongAdder(), new LongAdder()};
+    /**
+     * I/O begun and ended per epoch: two counters that only grow, not one that goes up and down — a
+     * LongAdder's sum is no snapshot, and one I/O's increment and decrement read in different cells
+     * could sum to 0 while an older I/O was still in flight (its cluster then zeroed and given to
+     * another replica under its write).
+     */
+    private final LongAdder[] epochBegun = {new LongAdder(), new LongAdder()};
+    private final LongAdder[] epochEnded = {new LongAdder(), new LongAdder()};
     long epochGeneration;
 
     /** I/O contexts, made as the queue depth first needs them and reused from then on. */
@@ -207,10 +214,19 @@ final class Replica extends BlockDeviceBase {
         return epoch;
     }
 
+    /**
+     * Whether every I/O counted in epoch {@code e} has ended: the ended count read first, and both only
+     * grow, so equal counts mean that none was in flight at the moment the first read ended.
+     */
+    boolean epochDrained(int e) {
+        long ended = epochEnded[e].sum();
+        return epochBegun[e].sum() == ended;
+    }
+
     /** Moves new I/O to the other epoch counter if the I/O counted there has ended. */
     boolean tryFlipEpoch() {
         int other = 1 - epoch;
-        if (epochInFlight[other].sum() != 0) {
+        if (!epochDrained(other)) {
             return false;
         }
         epoch = other;
@@ -230,7 +246,7 @@ final class Replica extends BlockDeviceBase {
             }
         }
         int e = epoch;
-        epochInFlight[e].increment();
+        epochBegun[e].increment();
         io.epoch = e;
         io.replica = this;
         io.type = type;
@@ -252,7 +268,7 @@ final class Replica extends BlockDeviceBase {
             IoCompletion<Object> done = io.done;
             Object context = io.context;
             IoStatus result = io.failure == null ? IoStatus.SUCCESS : io.failure;
-            epochInFlight[io.epoch].decrement();
+            epochEnded[io.epoch].increment();
             io.done = null;
             io.context = null;
             if (io.index >= 0) {
