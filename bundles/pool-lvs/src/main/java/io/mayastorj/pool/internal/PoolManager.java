@@ -612,6 +612,11 @@ public final class PoolManager {
         BlockDevice device;
         if (existing.isPresent()) {
             device = existing.get();
+            if (device instanceof Replica || "Nexus".equals(device.productName())) {
+                // a volume's data: a pool made there would zero it (a typo of a disk's name)
+                throw MayastorException.invalidArgument("%s is a %s, not a disk: a pool is made on a disk", entry.disk,
+                        device instanceof Replica ? "replica" : "volume's nexus");
+            }
         } else {
             device = registry.create(entry.disk);
             entry.ownsBdev = true;

@@ -159,6 +159,20 @@ class PoolManagerTest {
         assertTrue(Files.readString(dir.resolve("state/pools.list")).contains("p0\t" + disk));
     }
 
+    /** Review finding: a pool could be made on a replica (or a volume's nexus) named as bdev:///, zeroing its data. */
+    @Test
+    void aPoolIsNotMadeOnAReplica() throws IOException {
+        pools.create("p0", null, disk.toString(), MIB);
+        Replica r = pools.createReplica("p0", R1, "r1", 4L * MIB, true);
+        try (PoolFixture fx = new PoolFixture(dir.resolve("unused.img"), MIB)) {
+            fx.writeStamped(r, 0, 8, 1, 42);
+            assertEquals("bdev:///" + R1 + " is a replica, not a disk: a pool is made on a disk",
+                    refused(ErrorKind.INVALID_ARGUMENT, () -> pools.create("p1", null, "bdev:///" + R1, MIB)).getMessage());
+            assertEquals(42, fx.readStamp(r, 7, 1), "its data is there");
+        }
+        assertEquals(List.of("p0"), pools.pools().stream().map(PoolManager.Entry::name).toList());
+    }
+
     /** Review finding: a second pool could take the first's UUID, of which damaged replicas' IDs are made. */
     @Test
     void aPoolCannotTakeAnotherPoolsUuid() throws IOException {
