@@ -599,21 +599,22 @@ public final class Nexus extends BlockDeviceBase {
         if (now == c.attachedAs) {
             return false;
         }
-        Child[] readable = topology.readable();
-        if (!java.util.Arrays.asList(readable).contains(c)) {
-            // a rebuild's destination: trusted again with the others, it lost copies (in no dirty map) with a
-            // restart and was called in sync at the rebuild's end. Faulted, its rebuild starts over
-            return true;
-        }
+        long trusted;
         synchronized (trustLock) { // two answering at once: one is trusted, not both
+            Child[] readable = topology.readable();
+            if (!java.util.Arrays.asList(readable).contains(c)) {
+                // a rebuild's destination: trusted again with the others, it lost copies (in no dirty map) with a
+                // restart and was called in sync at the rebuild's end. Faulted, its rebuild starts over
+                return true;
+            }
             for (Child o : readable) {
                 if (o != c && !changedSinceOpen(o)) {
                     return true; // a copy that stayed attached (or was trusted first) is there: this one is brought back in sync
                 }
             }
             c.attachedAs = now;
+            trusted = trustGeneration.incrementAndGet(); // before the lock is let go: rebuilt() sees it with the trust
         }
-        long trusted = trustGeneration.incrementAndGet();
         LOG.log(Level.WARNING, "nexus {0}: child {1} reconnected, and no in-sync child stayed connected: it is trusted "
                 + "(writes it had not flushed may be lost); the others that reconnected are rebuilt from it", name(), c.uri);
         // a rebuild's destination holds what the sources held before: the segments it copied may keep writes
@@ -1529,7 +1530,11 @@ public final class Nexus extends BlockDeviceBase {
             unclean = "stopped within its take-over lease";
         }
         boolean distrusted = false;
-        for (Child c : children) {
+        // those whose last flush failed asked last: when every one reconnected, the first asked is trusted, and it must
+        // not be one that may have lost writes the others flushed
+        List<Child> asked = new ArrayList<>(children);
+        asked.sort(java.util.Comparator.comparing(flushFailed::contains));
+        for (Child c : asked) {
             // a child whose device reconnected since it was opened (its node restarted while the nexus was idle,
             // losing writes it had not flushed) is noticed at its next answer; at shutdown there is none, and the
             // clean record called it healthy — the next nexus trusted it. Out of the record, it is rebuilt
