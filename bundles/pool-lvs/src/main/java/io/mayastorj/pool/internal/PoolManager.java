@@ -60,6 +60,8 @@ public final class PoolManager {
     private final Map<String, Entry> pools = new TreeMap<>();
     /** Pools whose create writes their disk, outside the lock (guarded by this). */
     private final java.util.Set<String> creatingPools = new java.util.HashSet<>();
+    /** The UUIDs asked for by the creates in progress: two at once must not take one. */
+    private final java.util.Set<UUID> creatingUuids = new java.util.HashSet<>();
     private boolean stopped; // guarded by this
     /** Replicas being made on disk (guarded by this). */
     private final java.util.Set<UUID> creatingReplicas = new java.util.HashSet<>();
@@ -302,9 +304,15 @@ public final class PoolManager {
                     throw MayastorException.alreadyExists("pool %s cannot take uuid %s: it is pool %s's", name, uuid, other.name);
                 }
             }
+            if (uuid != null && creatingUuids.contains(uuid)) {
+                throw MayastorException.alreadyExists("pool %s cannot take uuid %s: a pool being created has it", name, uuid);
+            }
             entry = new Entry(name, disk);
             device = claimDevice(entry); // the disk is ours from here: no other pool or import takes it meanwhile
             creatingPools.add(name);
+            if (uuid != null) {
+                creatingUuids.add(uuid);
+            }
         }
         // outside the lock: a new pool zeroes its data area, which on a disk without a fast write-zeroes
         // takes as long as writing it; held, every pool and replica call of the node waited that long
@@ -329,12 +337,18 @@ public final class PoolManager {
         } catch (RuntimeException | Error e) {
             synchronized (this) {
                 creatingPools.remove(name);
+                if (uuid != null) {
+                    creatingUuids.remove(uuid);
+                }
                 releaseDevice(entry);
             }
             throw e;
         }
         synchronized (this) {
             creatingPools.remove(name);
+            if (uuid != null) {
+                creatingUuids.remove(uuid);
+            }
             if (pools.containsKey(name)) { // an import of another disk's pool of that name came first (it refuses while this runs)
                 close(entry, false);
                 throw MayastorException.alreadyExists("pool %s exists already on %s", name, pools.get(name).disk);
