@@ -466,7 +466,7 @@ class ControllerFieldsTest {
 
             growing.growTo(4096);
             RawClient.Received notice = admin.receive();
-            assertEquals(22, notice.cid());
+            assertTrue(notice.cid() == 22 || notice.cid() == 23, "one of the held requests: " + notice.cid());
             assertEquals(Status.SUCCESS, notice.cqeStatus());
             assertEquals(0x00040002, notice.dw0(), "notice, namespace attribute changed, log page 04h");
 
@@ -485,7 +485,7 @@ class ControllerFieldsTest {
 
             growing.growTo(8192); // read, so unmasked: the held request carries it
             RawClient.Received again = admin.receive();
-            assertEquals(23, again.cid());
+            assertEquals(45 - notice.cid(), again.cid(), "the other held request");
             assertEquals(0x00040002, again.dw0());
         }
     }

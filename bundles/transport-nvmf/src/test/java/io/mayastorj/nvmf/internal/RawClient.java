@@ -228,6 +228,18 @@ final class RawClient implements AutoCloseable {
         header.put(8, rest, 0, hlen - 8);
         int dataStart = pdo > 0 ? pdo - 8 : hlen - 8 + (digested ? 4 : 0);
         int dataEnd = plen - 8 - ((flags & Pdu.FLAG_DDGST) != 0 ? 4 : 0);
+        // the target's digests are checked, as a host would: one over the wrong bytes (a pad) fails the test
+        if (digested && type != Pdu.IC_RESP) {
+            ByteBuffer whole = buffer(hlen);
+            whole.put(0, common, 0, 8);
+            whole.put(8, rest, 0, hlen - 8);
+            if (crc(whole, 0, hlen) != rest.getInt(hlen - 8)) {
+                throw new IOException("header digest of a PDU of type " + type + " is wrong");
+            }
+        }
+        if ((flags & Pdu.FLAG_DDGST) != 0 && dataEnd > dataStart && crc(rest, dataStart, dataEnd - dataStart) != rest.getInt(dataEnd)) {
+            throw new IOException("data digest of a PDU of type " + type + " is wrong");
+        }
         ByteBuffer data = dataEnd > dataStart ? rest.slice(dataStart, dataEnd - dataStart) : buffer(0);
         return new Received(type, flags, header, data);
     }

@@ -59,6 +59,9 @@ final class AdminCommands {
         return Status.SUCCESS;
     }
 
+    /** The namespace size change count the Changed Namespace List being answered was built from. */
+    private long sizeChangesInLog;
+
     void execute(Command c) {
         if (c.inCapsule > 0 && c.opcode != Sqe.ADMIN_SET_FEATURES) {
             c.status = commandLog.logged(Status.INVALID_FIELD, "admin opcode " + hex(c.opcode) + " with in-capsule data");
@@ -254,6 +257,9 @@ final class AdminCommands {
         for (int i = available; i < bytes; i++) {
             out.put(i, (byte) 0);
         }
+        if (lid == ChangedNamespaces.LOG_PAGE && !subsystem.isDiscovery() && (c.cdw10 & ChangedNamespaces.RAE) == 0) {
+            controller.sizeLogRead(sizeChangesInLog); // read without retaining the event: cleared, the notice unmasked
+        }
         queue.respond(c);
     }
 
@@ -284,7 +290,10 @@ final class AdminCommands {
             case ChangedNamespaces.LOG_PAGE -> {
                 log = Pdu.allocate(ChangedNamespaces.SIZE);
                 if (!discovery) {
-                    ChangedNamespaces.log(log, controller.sizeChangedForLog((cdw10 & ChangedNamespaces.RAE) != 0));
+                    // only looked at here: the read clears the list once it is answered (a read parked for a buffer is
+                    // built again, and one refused clears nothing)
+                    sizeChangesInLog = controller.sizeChanges();
+                    ChangedNamespaces.log(log, controller.sizeChangedSince(sizeChangesInLog));
                 }
             }
             case Ana.LOG_PAGE -> {

@@ -321,18 +321,20 @@ final class Controller {
         }
     }
 
-    /**
-     * The Changed Namespace List for a read of it: whether the namespace changed since the host last
-     * read it. Unless the host retains the event, the read clears the list and unmasks the notice.
-     */
-    boolean sizeChangedForLog(boolean retain) {
-        long changes = subsystem.sizeChangeCount();
-        boolean changed = changes != sizeSeen;
-        if (!retain) {
-            sizeSeen = changes;
-            sizeNoticeOut = false;
-        }
-        return changed;
+    /** The namespace's size change count now. */
+    long sizeChanges() {
+        return subsystem.sizeChangeCount();
+    }
+
+    /** Whether the namespace changed, as of {@code changes}, since the host last read the Changed Namespace List. */
+    boolean sizeChangedSince(long changes) {
+        return changes != sizeSeen;
+    }
+
+    /** The host read the list built as of {@code changes}, not retaining the event: cleared, the notice unmasked. */
+    void sizeLogRead(long changes) {
+        sizeSeen = changes;
+        sizeNoticeOut = false;
     }
 
     private void scheduleKeepAliveCheck() {

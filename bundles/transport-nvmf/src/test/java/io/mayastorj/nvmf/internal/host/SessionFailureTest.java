@@ -209,7 +209,7 @@ class SessionFailureTest {
         bdev[0] = new NvmfBdev("n0", host, Session.connect(host, target, sinkOf(bdev)));
         DmaBuffer b = hostBuffers.allocate(4096);
         try {
-            stallTarget(2_000); // the write gets no answer within the I/O timeout
+            stallTarget(3_000); // the write gets no answer within the I/O timeout (the watchdog looks once a second)
             assertEquals(IoStatus.TIMED_OUT, BlockingIo.write(bdev[0], b, 0, 0, 8, Duration.ofSeconds(10)));
             long lost = System.nanoTime();
             while (bdev[0].view().reconnects() == 0 && System.nanoTime() - lost < TimeUnit.SECONDS.toNanos(20)) {
@@ -275,7 +275,7 @@ class SessionFailureTest {
         io.mayastorj.core.bdev.BlockDevice first = factory.create(io.mayastorj.core.bdev.BdevUri.parse(uri));
         DmaBuffer b = hostBuffers.allocate(4096);
         try {
-            stallTarget(2_500);
+            stallTarget(3_500); // past the 1 s timeout and the watchdog's next look
             assertEquals(IoStatus.TIMED_OUT, BlockingIo.write(first, b, 0, 0, 8, Duration.ofSeconds(10)));
         } finally {
             b.release();
