@@ -222,6 +222,10 @@ final class ScsiCommands {
                     data[0] = 0x7F;
                 }
                 dataPhase.dataIn(task, ByteBuffer.wrap(data), data.length, data.length);
+            } else if (task.opcode == ScsiLun.REQUEST_SENSE) {
+                // SPC-4 §6.39: GOOD, the sense data saying there is no logical unit there as its parameter data
+                byte[] data = truncate(Sense.fixed(Sense.ILLEGAL_REQUEST, Sense.LOGICAL_UNIT_NOT_SUPPORTED), Cdb.u8(task.cdb, 4));
+                dataPhase.dataIn(task, ByteBuffer.wrap(data), data.length, data.length);
             } else {
                 dataPhase.respond(task, Sense.CHECK_CONDITION, Sense.fixed(Sense.ILLEGAL_REQUEST, Sense.LOGICAL_UNIT_NOT_SUPPORTED), 0);
             }

@@ -56,12 +56,11 @@ class OptionalCommandsTest {
         return new ScsiSession(fx.target.address().getPort(), iqn);
     }
 
-    /** Review finding: WRITE AND VERIFY was acknowledged from the volatile cache (WCE is on): it writes to the medium. */
     /**
      * Review finding: an INQUIRY to a LUN with no logical unit was answered CHECK CONDITION; SPC-4
      * §6.6.2 says standard INQUIRY data with peripheral qualifier 011b and type 1Fh ("none here"),
-     * which hosts scanning LUN by LUN expect. REPORT LUNS may be sent to any LUN; other commands
-     * there still fail as LOGICAL UNIT NOT SUPPORTED.
+     * which hosts scanning LUN by LUN expect. REPORT LUNS may be sent to any LUN, REQUEST SENSE there
+     * answers GOOD with the sense data as its data; other commands fail as LOGICAL UNIT NOT SUPPORTED.
      */
     @Test
     void aLunWithNoLogicalUnitAnswersInquiryAndReportLuns() throws Exception {
@@ -75,12 +74,17 @@ class OptionalCommandsTest {
             ScsiSession.Result report = s.command(1, luns, null, 16);
             assertEquals(0, report.status(), report.toString());
             assertEquals(8, java.nio.ByteBuffer.wrap(report.data()).getInt(0), "one LUN listed: 0");
+            ScsiSession.Result sense = s.command(1, new byte[] {0x03, 0, 0, 0, 18, 0}, null, 18);
+            assertEquals(0, sense.status(), "REQUEST SENSE there: GOOD, " + sense);
+            assertEquals(0x05, sense.data()[2] & 0x0F, "its data: ILLEGAL REQUEST");
+            assertEquals(0x25, sense.data()[12] & 0xFF, "LOGICAL UNIT NOT SUPPORTED");
             ScsiSession.Result read = s.command(1, ScsiSession.read16(0, 1), null, 512);
             assertEquals(io.mayastorj.iscsi.internal.scsi.Sense.ILLEGAL_REQUEST, read.senseKey(), read.toString());
             assertEquals(io.mayastorj.iscsi.internal.scsi.Sense.LOGICAL_UNIT_NOT_SUPPORTED, read.ascq(), read.toString());
         }
     }
 
+    /** Review finding: WRITE AND VERIFY was acknowledged from the volatile cache (WCE is on): it writes to the medium. */
     @Test
     void writeAndVerifyIsDurableBeforeItsStatus() throws Exception {
         try (ScsiSession s = session(fx.iqn)) {
