@@ -261,6 +261,7 @@ final class HostQueue extends PduChannel {
         }
         capsule.limit(headerEnd).position(0);
         send(capsule, null);
+        r.sendMark = sendMark(); // no answer before the capsule is written: its buffer is the slot's, reused once it ends
         if (inCapsule && r.busy) { // (not busy: the send queue overflowed and the close completed it)
             sendData(r, r.view.bytes, r.bufferOffset, r.length, pad, r.dataDigest);
             r.received = r.length;
@@ -435,6 +436,11 @@ final class HostQueue extends PduChannel {
     private void c2hData(int flags, ByteBuffer header, int dataLength) {
         HostRequest r = busy(header.getShort(Pdu.DATA_CCCID) & 0xFFFF, Pdu.DATA_CCCID, "C2HData");
         if (r == null) {
+            return;
+        }
+        if (!sentUpTo(r.sendMark)) {
+            // data for a command whose capsule is still to be written: a target that guessed its CID (as for a response)
+            close("the target sent data for command " + r.cid + " before it took the command");
             return;
         }
         int offset = header.getInt(Pdu.DATA_OFFSET);
