@@ -8,8 +8,8 @@ import io.mayastorj.core.text.Sizes;
 import io.mayastorj.pool.internal.format.Layout;
 import io.mayastorj.pool.internal.format.ReplicaRecord;
 import io.mayastorj.pool.internal.format.Superblock;
-import io.mayastorj.pool.internal.format.Tombstone;
 import io.mayastorj.pool.internal.format.SuperblockChoice;
+import io.mayastorj.pool.internal.format.Tombstone;
 import java.io.IOException;
 import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
@@ -110,7 +110,7 @@ public final class LvStore {
          * @param findings superblock blocks that failed their checks or lag their other copy (torn by
          *                 a crash, or damaged), which the import rewrites
          */
-        record Valid(Superblock superblock, List<String> findings) implements Probe {
+        record Valid(Superblock superblock, List<String> findings, List<SuperblockChoice.Heal> heals) implements Probe {
         }
     }
 

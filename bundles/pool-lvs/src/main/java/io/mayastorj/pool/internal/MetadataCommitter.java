@@ -325,6 +325,15 @@ final class MetadataCommitter {
         }
     }
 
+    /**
+     * Rewrites a slot's bad superblock copy from its valid one, before the import's first commit
+     * (see {@link io.mayastorj.pool.internal.format.SuperblockChoice.Heal}). Import thread.
+     */
+    void heal(io.mayastorj.pool.internal.format.SuperblockChoice.Heal heal) throws IOException {
+        writeSuperblock(heal.from(), heal.copy(), heal.offset());
+        deviceIo.flush();
+    }
+
     private void writeSuperblock(Superblock superblock, int copy, long offset) throws IOException {
         takeBuffers();
         ByteBuffer image = superblockPage.bytes().duplicate();

@@ -82,7 +82,7 @@ final class MetadataReader {
             return switch (SuperblockChoice.choose(blocks)) {
                 case SuperblockChoice.Result.Empty e -> new LvStore.Probe.Empty();
                 case SuperblockChoice.Result.Undecided u -> new LvStore.Probe.Damaged(u.reason(), u.fallback());
-                case SuperblockChoice.Result.Chosen c -> new LvStore.Probe.Valid(c.superblock(), c.findings());
+                case SuperblockChoice.Result.Chosen c -> new LvStore.Probe.Valid(c.superblock(), c.findings(), c.heals());
             };
         } catch (IOException e) {
             return new LvStore.Probe.Damaged("cannot read the superblock: " + e.getMessage(), null);

@@ -44,6 +44,8 @@ final class PoolImport {
     private final List<Integer> repairPages = new ArrayList<>();
     private final List<String> repairs = new ArrayList<>();
     private boolean superRepair;
+    /** Bad superblock copies whose slot's other copy is its only valid block: rewritten before the first commit. */
+    private List<io.mayastorj.pool.internal.format.SuperblockChoice.Heal> heals = List.of();
 
     private PoolImport(LvStore pool) {
         this.pool = pool;
@@ -61,6 +63,7 @@ final class PoolImport {
         }
         Superblock sb;
         List<String> findings = List.of();
+        List<io.mayastorj.pool.internal.format.SuperblockChoice.Heal> heals = List.of();
         boolean rolledBack = false;
         if (probe instanceof LvStore.Probe.Damaged damaged) {
             if (!forceRollback || damaged.fallback() == null) {
@@ -77,6 +80,7 @@ final class PoolImport {
             LvStore.Probe.Valid valid = (LvStore.Probe.Valid) probe;
             sb = valid.superblock();
             findings = valid.findings();
+            heals = valid.heals();
         }
         Layout layout = sb.layout();
         if (layout.blockSize() != device.blockSize()) {
@@ -91,7 +95,9 @@ final class PoolImport {
         LvStore pool = new LvStore(sb.name(), sb.poolUuid(), device, layout, sb.createdMillis(), buffers);
         try {
             pool.committer.takeBuffers(); // now, while the node has them: a commit under load must not need the shared pool
-            new PoolImport(pool).load(sb, forceRollback, rolledBack, findings);
+            PoolImport loader = new PoolImport(pool);
+            loader.heals = heals;
+            loader.load(sb, forceRollback, rolledBack, findings);
         } catch (IOException e) {
             pool.thread.shutdownNow();
             pool.committer.releaseBuffers();
@@ -247,6 +253,13 @@ final class PoolImport {
             for (Replica replica : resumeDestroy) {
                 LOG.log(Level.INFO, "pool {0}: finishing the destroy of replica {1}", pool.name, replica.uuid());
                 pool.finishDestroy(replica);
+            }
+        }
+        if (pool.state != PoolState.FAULTED) {
+            for (var heal : heals) {
+                // before any commit: the next one to that slot writes its first copy first, and over the slot's only
+                // valid block a crash tearing it would leave the slot with none — the pool refused at every import
+                pool.committer.heal(heal);
             }
         }
         if (pool.state == PoolState.ONLINE) {

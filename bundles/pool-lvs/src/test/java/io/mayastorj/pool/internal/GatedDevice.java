@@ -57,6 +57,8 @@ final class GatedDevice implements BlockDevice {
     }
 
     private volatile boolean holdAll;
+    /** The byte offset whose next write is torn (noise written, MEDIA_ERROR answered), or -1. */
+    volatile long tearAt = -1;
 
     void releaseWrites() {
         heldLba = -1;
@@ -76,6 +78,15 @@ final class GatedDevice implements BlockDevice {
             return;
         }
         long offset = lba * blockSize();
+        if (offset == tearAt) { // a crash in the middle of this write: noise lands, the write fails
+            tearAt = -1;
+            byte[] noise = new byte[blocks * blockSize()];
+            new java.util.Random(7).nextBytes(noise);
+            buffer.bytes().put(bufferOffset, noise);
+            IoCompletion<C> torn = (status, ctx) -> done.ioDone(io.mayastorj.core.bdev.IoStatus.MEDIA_ERROR, ctx);
+            device.write(buffer, bufferOffset, lba, blocks, torn, context);
+            return;
+        }
         if (lba == heldLba || holdAll) {
             dataHeld.countDown();
             Thread.ofPlatform().daemon().start(() -> {

@@ -811,6 +811,42 @@ class LvStoreTest {
         return pool.layout.mirrorSuperblockOffset(slot);
     }
 
+    /**
+     * Review finding: a slot whose second copy a crash had torn kept its first copy as its only valid
+     * block; the next commit to that slot writes its first copy first, and a second crash tearing that
+     * write left the slot with no valid block — the pool refused at every import ("a newer commit may
+     * have been lost") though nothing acknowledged was. The import rewrites the torn copy first.
+     */
+    @Test
+    void aCrashTearingTheOnlyValidCopyOfASlotAfterAnImportLeavesThePoolImportable() throws IOException {
+        pool = create(MIB);
+        pool.createReplica(R1, "a", MIB, false, "");
+        pool.createReplica(R2, "b", MIB, false, "");
+        int b = (int) (pool.committedSequence() & 1);
+        long secondOfB = secondSuperblock(b);
+        pool.export();
+        pool = null;
+        fx.reopenAfter(f -> { // the crash's first tear: slot b's second copy
+            byte[] noise = new byte[Layout.PAGE];
+            new java.util.Random(3).nextBytes(noise);
+            f.seek(secondOfB);
+            f.write(noise);
+        });
+        GatedDevice tearing = new GatedDevice(fx.device);
+        tearing.tearAt = Layout.superblockOffset(b); // the second crash: the next write of slot b's first copy
+        try { // the import's own repair commits, or the ones after it, reach slot b
+            pool = LvStore.open(tearing, fx.buffers);
+            pool.createReplica(R3, "c", MIB, true, "");
+            pool.createReplica(UUID.randomUUID(), "d", MIB, true, "");
+        } catch (MayastorException expected) {
+            // the torn commit failed the import or faulted the pool
+        }
+        assertEquals(-1, tearing.tearAt, "slot b's first copy was written, and torn");
+        pool = null;
+        LvStore.Probe probe = LvStore.probe(fx.device, fx.buffers);
+        assertTrue(probe instanceof LvStore.Probe.Valid, "importable: " + probe);
+    }
+
     /** The issue's case: dd of random bytes over the device's first 4 KiB after kill -9. */
     @Test
     void aSuperblockOverwrittenWithRandomBytesIsReadFromItsSecondCopyAndRewritten() throws IOException {

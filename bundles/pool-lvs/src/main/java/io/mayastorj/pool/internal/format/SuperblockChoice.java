@@ -67,8 +67,21 @@ public final class SuperblockChoice {
          * @param findings   blocks that failed their checks or hold an older commit than their slot's
          *                   other copy: a crash's torn write, or damage; the import rewrites them
          */
-        record Chosen(Superblock superblock, List<String> findings) implements Result {
+        record Chosen(Superblock superblock, List<String> findings, List<Heal> heals) implements Result {
         }
+    }
+
+    /**
+     * A superblock block to rewrite before the import commits: the bad copy of a slot whose other
+     * copy is its only valid block. A commit writes a slot's first copy first; over the only valid
+     * block of a slot, a crash tearing that write would leave the slot with none, and the pool
+     * refused (a newer commit may have been lost) though nothing acknowledged was.
+     *
+     * @param copy   the copy to write ({@link Superblock#FIRST_COPY} or {@link Superblock#SECOND_COPY})
+     * @param offset its byte offset
+     * @param from   what its slot's valid copy holds, written there again
+     */
+    public record Heal(int copy, long offset, Superblock from) {
     }
 
     private SuperblockChoice() {
@@ -103,8 +116,9 @@ public final class SuperblockChoice {
         Superblock best = valid.stream().map(Block::superblock).reduce((a, c) -> c.sequence() > a.sequence() ? c : a)
                 .orElseThrow();
         if (!best.layout().mirrored()) {
-            return new Result.Chosen(best, findings); // one copy: the newest valid slot, as version 1 always did
+            return new Result.Chosen(best, findings, List.of()); // one copy: the newest valid slot, as version 1 always did
         }
+        List<Heal> heals = new ArrayList<>();
         for (int slot = 0; slot < 2; slot++) {
             int s = slot;
             List<Block> slotBlocks = valid.stream().filter(b -> b.slot() == s).toList();
@@ -119,6 +133,13 @@ public final class SuperblockChoice {
                         + ", the newest readable, may have been acknowledged and lost";
                 return new Result.Undecided(reason, best);
             }
+            if (slotBlocks.size() == 1) {
+                for (Block b : blocks) {
+                    if (b.slot() == s && b.copy() != slotBlocks.get(0).copy() && !b.ok()) {
+                        heals.add(new Heal(b.copy(), b.offset(), slotBlocks.get(0).superblock()));
+                    }
+                }
+            }
             long newest = slotBlocks.stream().mapToLong(b -> b.superblock().sequence()).max().orElse(-1);
             for (Block b : slotBlocks) {
                 if (b.superblock().sequence() != newest) {
@@ -127,7 +148,7 @@ public final class SuperblockChoice {
                 }
             }
         }
-        return new Result.Chosen(best, findings);
+        return new Result.Chosen(best, findings, heals);
     }
 
     /** The pool the blocks describe: the newest valid first copy, else the newest valid second copy. */
