@@ -42,6 +42,7 @@ class SuperblockChoiceTest {
     void aCleanPoolTakesTheNewestCommitWithNothingToRepair() {
         Result r = SuperblockChoice.choose(List.of(ok(0, 0, 8), ok(1, 0, 9), ok(0, 1, 8), ok(1, 1, 9)));
         assertEquals(List.of(), chosen(r, 9).findings());
+        assertEquals(List.of(), chosen(r, 9).heals());
     }
 
     @Test
@@ -49,6 +50,12 @@ class SuperblockChoiceTest {
         // commit 10 (slot 0) died while writing its first copy: never acknowledged
         Result r = SuperblockChoice.choose(List.of(bad(0, 0, "checksum mismatch"), ok(1, 0, 9), ok(0, 1, 8), ok(1, 1, 9)));
         assertEquals(List.of("superblock slot 0, first copy (byte 0): checksum mismatch"), chosen(r, 9).findings());
+        // the torn block is rewritten from its slot's valid copy (commit 8) before the import commits
+        List<SuperblockChoice.Heal> heals = chosen(r, 9).heals();
+        assertEquals(1, heals.size());
+        assertEquals(0, heals.get(0).copy());
+        assertEquals(Layout.superblockOffset(0), heals.get(0).offset());
+        assertEquals(8, heals.get(0).from().sequence());
     }
 
     @Test
