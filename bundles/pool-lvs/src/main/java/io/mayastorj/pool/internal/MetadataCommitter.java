@@ -329,7 +329,11 @@ final class MetadataCommitter {
      * Rewrites a slot's bad superblock copy from its valid one, before the import's first commit
      * (see {@link io.mayastorj.pool.internal.format.SuperblockChoice.Heal}). Import thread.
      */
-    void heal(io.mayastorj.pool.internal.format.SuperblockChoice.Heal heal) throws IOException {
+    void heal(io.mayastorj.pool.internal.format.SuperblockChoice.Heal heal, long importedSeq) throws IOException {
+        if (committedSequence() != importedSeq) {
+            throw new IllegalStateException("a superblock heal after commit " + committedSequence() + " (imported "
+                    + importedSeq + "): it would write an older state over a completed commit");
+        }
         writeSuperblock(heal.from(), heal.copy(), heal.offset());
         deviceIo.flush();
     }

@@ -210,6 +210,12 @@ final class PoolImport {
                         String.join("; ", superFindings), String.valueOf(importedSeq));
             }
         }
+        for (var heal : heals) {
+            // before any commit (a destroy finished below commits): the next one to that slot writes its first copy
+            // first, and over the slot's only valid block a crash tearing it would leave the slot with none — the
+            // pool refused at every import. After one, the heal would write an older state over a completed commit
+            pool.committer.heal(heal, importedSeq);
+        }
         // A version-1 commit that died before its superblock left newer versions of some pages in
         // their spare slots. Left there, they would pass for committed as soon as the sequence grew
         // past theirs: erase them. (Version 2 reads only the slots the parents name.)
@@ -253,13 +259,6 @@ final class PoolImport {
             for (Replica replica : resumeDestroy) {
                 LOG.log(Level.INFO, "pool {0}: finishing the destroy of replica {1}", pool.name, replica.uuid());
                 pool.finishDestroy(replica);
-            }
-        }
-        if (pool.state != PoolState.FAULTED) {
-            for (var heal : heals) {
-                // before any commit: the next one to that slot writes its first copy first, and over the slot's only
-                // valid block a crash tearing it would leave the slot with none — the pool refused at every import
-                pool.committer.heal(heal);
             }
         }
         if (pool.state == PoolState.ONLINE) {

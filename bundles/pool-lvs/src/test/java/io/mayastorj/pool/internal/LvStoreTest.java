@@ -845,6 +845,8 @@ class LvStoreTest {
         pool = null;
         LvStore.Probe probe = LvStore.probe(fx.device, fx.buffers);
         assertTrue(probe instanceof LvStore.Probe.Valid, "importable: " + probe);
+        pool = LvStore.open(fx.device, fx.buffers);
+        assertTrue(pool.replicas().stream().map(Replica::uuid).toList().containsAll(List.of(R1, R2)), "with its replicas");
     }
 
     /** The case: dd of random bytes over the device's first 4 KiB after kill -9. */

@@ -135,7 +135,8 @@ public final class SuperblockChoice {
             }
             if (slotBlocks.size() == 1) {
                 for (Block b : blocks) {
-                    if (b.slot() == s && b.copy() != slotBlocks.get(0).copy() && !b.ok()) {
+                    // failed its checks, or another pool's or geometry's: at this pool's own offset either way
+                    if (b.slot() == s && b.copy() != slotBlocks.get(0).copy() && !valid.contains(b)) {
                         heals.add(new Heal(b.copy(), b.offset(), slotBlocks.get(0).superblock()));
                     }
                 }
