@@ -373,7 +373,9 @@ class SwitchOverTest {
         long killed = System.nanoTime();
         log("killed " + dead + " (the nexus) and " + leader + " (leading the nexus records)");
 
-        Volume moved = cluster.awaitVolume("dbn", x -> !x.getTargetNode().equals(dead) && !x.getDeviceUri().isEmpty(), 60,
+        // the new URI too: the target node changes first, and the old nexus's URI stays until the new one is shared
+        Volume moved = cluster.awaitVolume("dbn", x -> !x.getTargetNode().equals(dead) && !x.getDeviceUri().isEmpty()
+                        && !x.getDeviceUri().equals(v.getDeviceUri()), 60,
                 "the nexus made again on another node from the records the other two NATS servers keep");
         log(String.format("%.1f s later the nexus is on %s", (System.nanoTime() - killed) / 1e9, moved.getTargetNode()));
         BlockDevice newPath = open(moved.getDeviceUri());
