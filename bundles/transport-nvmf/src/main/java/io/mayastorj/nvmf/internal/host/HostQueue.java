@@ -30,7 +30,6 @@ final class HostQueue extends PduChannel {
     private static final Logger LOG = System.getLogger("mayastor.nvmf");
     private static final int SLOT_BYTES = 128;
     private static final int PSDT_SGL = 0x40;
-    private static final ByteBuffer ZEROES = Pdu.allocate(128);
     /** Tries again of an I/O command the target answered with a passing status (see {@link #retried}). */
     static final int RETRIES = 4;
     private static final long RETRY_MILLIS = 50;
@@ -270,7 +269,7 @@ final class HostQueue extends PduChannel {
 
     private void sendData(HostRequest r, ByteBuffer data, int offset, int length, int pad, ByteBuffer digestOut) {
         if (pad > 0) {
-            send(ZEROES.duplicate().limit(pad), null);
+            send(Pdu.padding(pad), null);
         }
         if (dataDigest) {
             digestOut.putInt(0, digest(data, offset, length));

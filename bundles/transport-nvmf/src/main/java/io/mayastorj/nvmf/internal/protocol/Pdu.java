@@ -99,6 +99,16 @@ public final class Pdu {
         pdu.putInt(OFF_PLEN, plen);
     }
 
+    /**
+     * Pad bytes between a data PDU's header and its data, for the peer's data alignment (CPDA, HPDA:
+     * at most 31, so under 128 bytes). Never written: sent through a duplicate limited to the pad.
+     */
+    public static ByteBuffer padding(int bytes) {
+        return PAD.duplicate().limit(bytes);
+    }
+
+    private static final ByteBuffer PAD = ByteBuffer.allocateDirect(128);
+
     public static ByteBuffer allocate(int capacity) {
         return ByteBuffer.allocateDirect(capacity).order(ByteOrder.LITTLE_ENDIAN);
     }

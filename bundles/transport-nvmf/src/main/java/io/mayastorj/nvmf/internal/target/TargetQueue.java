@@ -72,8 +72,6 @@ final class TargetQueue extends PduChannel {
     private volatile Phase phase = Phase.AWAIT_ICREQ;
     /** Bytes the host's data in C2HData PDUs is aligned to, from its ICReq's HPDA (4: none). */
     private int hostDataAlignment = 4;
-    /** Pad bytes, for a host that asked for its data aligned. */
-    private static final ByteBuffer ZEROES = Pdu.allocate(128);
     private volatile Subsystem subsystem;
     private Controller controller;
     private volatile int qid = -1;
@@ -582,7 +580,7 @@ final class TargetQueue extends PduChannel {
         header.limit(Pdu.DATA_HLEN + hd).position(0);
         send(header, null);
         if (pad > 0) {
-            send(ZEROES.duplicate().limit(pad), null);
+            send(Pdu.padding(pad), null);
         }
         send(data, null);
         if (dd > 0) {
