@@ -250,9 +250,13 @@ final class IscsiConnection {
         return session.nexus;
     }
 
-    /** On this connection's reactor: a unit attention for its next command. */
+    /** On this connection's reactor: a unit attention for its next command (or its I_T nexus's next session). */
     void unitAttention(int ascq) {
-        scsi.unitAttention(ascq);
+        if (phase == Phase.CLOSED) {
+            target.leftUnitAttention(this, ascq); // posted before the close, run after it
+        } else {
+            scsi.unitAttention(ascq);
+        }
     }
 
     /** Where the bdev's completions of this connection's tasks go (and COMPARE AND WRITE, once it holds its LUN). */
@@ -519,6 +523,10 @@ final class IscsiConnection {
         headerDigest = session.params.headerDigest();
         dataDigest = session.params.dataDigest();
         sender.digests(headerDigest, dataDigest);
+        UnitAttentions left = target.takeUnitAttentions(this);
+        if (left != null) {
+            scsi.takeOver(left);
+        }
     }
 
     // ================================================================== other PDUs
@@ -784,6 +792,9 @@ final class IscsiConnection {
             livenessTimer.cancel();
         }
         endsReservation = session.reservations != null && !reinstated;
+        if (wasLoggedIn) { // not a logout: the I_T nexus goes on, and its next session is told what this one was not
+            target.leaveUnitAttentions(this, scsi.leave());
+        }
         if (key != null) {
             key.cancel();
         }

@@ -604,6 +604,12 @@ public final class IscsiTarget implements Transport {
                 c.reactor().execute(() -> c.unitAttention(ascq));
             }
         }
+        synchronized (leftUnitAttentions) {
+            UnitAttentions left = leftUnitAttentions.get(device + " " + nexus);
+            if (left != null) {
+                left.add(ascq);
+            }
+        }
     }
 
     /** Posts a unit attention to every session of {@code device}, on each session's reactor. */
@@ -612,6 +618,66 @@ public final class IscsiTarget implements Transport {
             if (c.serves(device)) {
                 c.reactor().execute(() -> c.unitAttention(ascq));
             }
+        }
+        String prefix = device.uuid() + " ";
+        synchronized (leftUnitAttentions) {
+            leftUnitAttentions.forEach((key, left) -> {
+                if (key.startsWith(prefix)) {
+                    left.add(ascq);
+                }
+            });
+        }
+    }
+
+    /**
+     * What sessions that closed other than by logout had not told their I_T nexus, by LUN (bdev
+     * uuid) and nexus, until the nexus logs in to that LUN again; the most recent ones only.
+     */
+    private final Map<String, UnitAttentions> leftUnitAttentions = new java.util.LinkedHashMap<>(16, 0.75f, true) {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<String, UnitAttentions> eldest) {
+            return size() > MAX_LEFT_UNIT_ATTENTIONS;
+        }
+    };
+    private static final int MAX_LEFT_UNIT_ATTENTIONS = 256;
+
+    private static String nexusKey(IscsiConnection connection) {
+        return connection.session().lunTarget.device().uuid() + " " + connection.nexus();
+    }
+
+    /** From a closing connection of a normal session: what its I_T nexus was not told. */
+    void leaveUnitAttentions(IscsiConnection connection, UnitAttentions left) {
+        if (connection.nexus() == null || connection.session().lunTarget == null) {
+            return;
+        }
+        synchronized (leftUnitAttentions) {
+            UnitAttentions older = leftUnitAttentions.put(nexusKey(connection), left);
+            if (older != null) { // left by a session before it, whose next login failed: told first
+                left.takeOver(older);
+            }
+        }
+    }
+
+    /** A unit attention that reached a connection after its close: its I_T nexus's next session has it. */
+    void leftUnitAttention(IscsiConnection connection, int ascq) {
+        if (connection.nexus() == null || connection.session().lunTarget == null) {
+            return;
+        }
+        synchronized (leftUnitAttentions) {
+            UnitAttentions left = leftUnitAttentions.get(nexusKey(connection));
+            if (left != null) {
+                left.add(ascq);
+            }
+        }
+    }
+
+    /** At a login of a normal session: what an earlier session of its I_T nexus to its LUN left untold, or null. */
+    UnitAttentions takeUnitAttentions(IscsiConnection connection) {
+        if (connection.nexus() == null || connection.session().lunTarget == null) {
+            return null;
+        }
+        synchronized (leftUnitAttentions) {
+            return leftUnitAttentions.remove(nexusKey(connection));
         }
     }
 

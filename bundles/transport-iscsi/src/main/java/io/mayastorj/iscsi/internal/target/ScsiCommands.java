@@ -44,15 +44,8 @@ final class ScsiCommands {
     private final MediaCommands media;
     private final TaskTable tasks;
     private final BufferPool buffers;
-    /**
-     * Unit attentions waiting for this I_T nexus (ASC/ASCQ), oldest first, each reported once
-     * (SAM-5 §5.14): a preempted reservation stays to be told after a LUN reset that came later.
-     */
-    private final int[] unitAttentions = new int[MAX_UNIT_ATTENTIONS];
-    private int unitAttentionCount;
-    private static final int MAX_UNIT_ATTENTIONS = 8;
-    /** The LU's size this I_T nexus knows, or -1 before its first command: a change is a unit attention. */
-    private long knownBlocks = -1;
+    /** This I_T nexus's unit attentions and known capacity; another session of it may have left them. */
+    private UnitAttentions attentions = new UnitAttentions();
 
     ScsiCommands(IscsiConnection connection, IscsiTarget target, Session session, SequenceNumbers sequence,
                  DataPhase dataPhase, MediaCommands media, TaskTable tasks, BufferPool buffers) {
@@ -68,22 +61,19 @@ final class ScsiCommands {
 
     /** On this connection's reactor: a unit attention for its next command. */
     void unitAttention(int ascq) {
-        for (int i = 0; i < unitAttentionCount; i++) {
-            if (unitAttentions[i] == ascq) {
-                return; // still to be told
-            }
-        }
-        if (unitAttentionCount == MAX_UNIT_ATTENTIONS) { // the oldest goes: what came later says more of the state now
-            System.arraycopy(unitAttentions, 1, unitAttentions, 0, --unitAttentionCount);
-        }
-        unitAttentions[unitAttentionCount++] = ascq;
+        attentions.add(ascq);
     }
 
-    /** The oldest unit attention, taken from the queue: it is reported now. */
-    private int takeUnitAttention() {
-        int ascq = unitAttentions[0];
-        System.arraycopy(unitAttentions, 1, unitAttentions, 0, --unitAttentionCount);
-        return ascq;
+    /** On this connection's reactor, at its login: what an earlier session of its I_T nexus left untold. */
+    void takeOver(UnitAttentions left) {
+        attentions.takeOver(left);
+    }
+
+    /** On this connection's reactor, at its close: what it has not told yet, which this connection touches no more. */
+    UnitAttentions leave() {
+        UnitAttentions left = attentions;
+        attentions = new UnitAttentions();
+        return left;
     }
 
     /**
@@ -236,14 +226,14 @@ final class ScsiCommands {
             return;
         }
         long blocks = session.lun.device().blockCount();
-        if (blocks != knownBlocks) { // the volume grew: the initiator reads its capacity again (SBC-4 §4.10)
-            if (knownBlocks >= 0) {
-                unitAttention(Sense.CAPACITY_DATA_HAS_CHANGED);
+        if (blocks != attentions.knownBlocks) { // the volume grew: the initiator reads its capacity again (SBC-4 §4.10)
+            if (attentions.knownBlocks >= 0) {
+                attentions.add(Sense.CAPACITY_DATA_HAS_CHANGED);
             }
-            knownBlocks = blocks;
+            attentions.knownBlocks = blocks;
         }
-        if (unitAttentionCount > 0 && task.opcode != ScsiLun.INQUIRY && task.opcode != ScsiLun.REPORT_LUNS) {
-            byte[] ua = Sense.fixed(Sense.UNIT_ATTENTION, takeUnitAttention());
+        if (!attentions.isEmpty() && task.opcode != ScsiLun.INQUIRY && task.opcode != ScsiLun.REPORT_LUNS) {
+            byte[] ua = Sense.fixed(Sense.UNIT_ATTENTION, attentions.take());
             if (task.opcode == ScsiLun.REQUEST_SENSE) { // reports the attention and clears it
                 dataPhase.dataIn(task, ByteBuffer.wrap(truncate(ua, Cdb.u8(task.cdb, 4))), Math.min(ua.length, Cdb.u8(task.cdb, 4)),
                         Math.min(ua.length, Cdb.u8(task.cdb, 4)));

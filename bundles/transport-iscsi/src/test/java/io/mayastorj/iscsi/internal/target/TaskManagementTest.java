@@ -270,6 +270,56 @@ class TaskManagementTest {
         }
     }
 
+    /**
+     * Review finding: unit attentions and the size told were the connection's, not the I_T nexus's.
+     * An initiator whose connection dropped logs in again with its ISID (open-iscsi's session
+     * recovery); a reset or a growth before or during that was never told to it, and Linux kept the
+     * old size. The new session of the nexus is told now; a logout ends what is left.
+     */
+    @org.junit.jupiter.params.ParameterizedTest(name = "old connection closed first: {0}")
+    @org.junit.jupiter.params.provider.ValueSource(booleans = {false, true})
+    void aReinstatedSessionIsToldWhatTheOldOneWasNot(boolean closeFirst) throws Exception {
+        int port = fx.target.address().getPort();
+        String initiator = "iqn.2026-12.io.mayastorj.test:blip";
+        ScsiSession old = new ScsiSession(port, fx.iqn, initiator, 0x4545);
+        try {
+            assertEquals(0, old.command(ScsiSession.read16(0, 1), null, 512).status(), "the size it knows");
+            try (ScsiSession other = new ScsiSession(port, fx.iqn, "iqn.2026-12.io.mayastorj.test:resetter")) {
+                other.lunReset();
+                assertEquals(Bhs.TASK_MANAGEMENT_RESPONSE, other.receive(5000).opcode());
+            }
+            Thread.sleep(300); // the attention reaches the old connection on its reactor
+            if (closeFirst) { // the target noticed the dead connection before the initiator came back
+                old.close();
+                for (int i = 0; i < 500 && !fx.target.connections().isEmpty(); i++) {
+                    Thread.sleep(10);
+                }
+                assertEquals(0, fx.target.connections().size(), "the old connection is closed");
+            }
+            disk.growTo(disk.blockCount() * 2); // while the initiator is away
+
+            try (ScsiSession again = new ScsiSession(port, fx.iqn, initiator, 0x4545)) {
+                ScsiSession.Result first = again.command(ScsiSession.read16(0, 1), null, 512);
+                assertEquals(Sense.UNIT_ATTENTION, first.senseKey(), first.toString());
+                assertEquals(Sense.LUN_RESET_OCCURRED, first.ascq(), first.toString());
+                ScsiSession.Result second = again.command(readCapacity16(), null, 32);
+                assertEquals(Sense.UNIT_ATTENTION, second.senseKey(), second.toString());
+                assertEquals(Sense.CAPACITY_DATA_HAS_CHANGED, second.ascq(), second.toString());
+                assertEquals(0, again.command(readCapacity16(), null, 32).status());
+                again.lunReset(); // left untold at the logout: a logout ends the I_T nexus
+                assertEquals(Bhs.TASK_MANAGEMENT_RESPONSE, again.receive(5000).opcode());
+                again.logout();
+                again.receive(5000);
+            }
+            try (ScsiSession later = new ScsiSession(port, fx.iqn, initiator, 0x4545)) {
+                ScsiSession.Result fresh = later.command(ScsiSession.read16(0, 1), null, 512);
+                assertEquals(0, fresh.status(), "nothing left from a session that logged out: " + fresh);
+            }
+        } finally {
+            old.close();
+        }
+    }
+
     private static byte[] readCapacity16() {
         byte[] cdb = new byte[16];
         cdb[0] = (byte) 0x9E;
