@@ -647,10 +647,25 @@ final class IscsiConnection {
      * landed after the logout, when another host may already own the volume.
      */
     private void logout(ByteBuffer req) {
-        if (!Bhs.immediate(req)) {
-            sequence.acceptCmdSn(req);
+        if (!sequence.acceptCmdSn(req)) {
+            return; // a stale or repeated Logout: dropped without a word, as any command (§4.2.2.1)
         }
         int itt = req.getInt(Bhs.ITT);
+        int reason = req.get(1) & 0x7F;
+        int cid = req.getShort(Bhs.CID) & 0xFFFF;
+        if (reason == 2 || reason == 1 && cid != session.cid) {
+            // §11.15.1: at ErrorRecoveryLevel 0 no connection is kept for recovery ("connection recovery is not
+            // supported"), and closing a connection this session does not have is "CID not found"; the session goes on
+            ByteBuffer rsp = sender.newHeader(Bhs.LOGOUT_RESPONSE, 0);
+            rsp.put(1, (byte) Bhs.FINAL);
+            rsp.put(2, (byte) (reason == 2 ? 2 : 1));
+            rsp.putInt(Bhs.ITT, itt);
+            rsp.putInt(Bhs.STAT_SN, sequence.nextStatSn());
+            sequence.window(rsp);
+            sender.send(rsp, null);
+            sender.postFlush();
+            return;
+        }
         phase = Phase.LOGGED_OUT; // nothing after it is acted on
         answerPending = true;
         taskManagement.abortAll().whenComplete((done, failed) -> {

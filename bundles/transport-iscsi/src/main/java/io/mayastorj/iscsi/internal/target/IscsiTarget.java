@@ -404,6 +404,17 @@ public final class IscsiTarget implements Transport {
         return targets.values().stream().sorted(Comparator.comparing(Target::iqn)).toList();
     }
 
+    /** A session of this initiator port (name and ISID) with this TSIH is logged in. */
+    boolean hasSession(String initiatorName, long isid, int tsih) {
+        for (IscsiConnection c : connections) {
+            Session s = c.session();
+            if (s.tsih == tsih && s.isid == isid && initiatorName.equals(s.initiatorName)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     int newTsih() {
         int t;
         do {

@@ -36,6 +36,8 @@ final class LoginPhase {
     private final ByteBuffer loginText = ByteBuffer.allocate(MAX_TEXT);
     private long isid;
     private int tsih;
+    /** The TSIH the first Login PDU named: not 0 adds a connection to, or reinstates one in, that session. */
+    private int requestedTsih;
     private int cid;
 
     LoginPhase(IscsiConnection connection, IscsiTarget target, Session session, SequenceNumbers sequence, PduSender sender) {
@@ -66,6 +68,7 @@ final class LoginPhase {
         if (negotiation == null) { // the first Login PDU of the connection
             isid = Bhs.isid(req);
             cid = req.getShort(Bhs.CID) & 0xFFFF;
+            requestedTsih = req.getShort(Bhs.TSIH) & 0xFFFF;
             sequence.expect(req.getInt(Bhs.CMD_SN));
             if ((req.get(3) & 0xFF) > 0) { // VersionMin above 0: we speak version 0 only
                 loginResponse(req, 0x02, 0x05, Map.of(), false, csg, nsg);
@@ -102,6 +105,18 @@ final class LoginPhase {
             if (badName != null) {
                 connection.logOnce("initiator-name", "login from " + connection.peer() + " refused: " + badName);
                 loginResponse(req, 0x02, 0x00, Map.of(), false, csg, nsg); // initiator error
+                return;
+            }
+            if (requestedTsih != 0) {
+                // RFC 7143 §6.3.4, §11.12.6: a connection for an existing session (MC/S, or connection
+                // reinstatement). One connection per session here (MaxConnections=1): too many for a session
+                // that exists, "session does not exist" for one that does not. Answered with a new session
+                // instead, the initiator's own session was reinstated under it and torn down
+                boolean exists = target.hasSession(session.initiatorName, isid, requestedTsih);
+                LOG.log(Level.WARNING, "login from {0} ({1}) refused: a connection for session TSIH {2}, {3}",
+                        session.initiatorName, connection.peer(), requestedTsih,
+                        exists ? "which has its one connection already" : "which does not exist");
+                loginResponse(req, 0x02, exists ? 0x06 : 0x0A, Map.of(), false, csg, nsg);
                 return;
             }
             session.discovery = "Discovery".equals(keys.getOrDefault("SessionType", "Normal"));
@@ -170,6 +185,9 @@ final class LoginPhase {
         if (toFullFeature) {
             session.params = negotiation.outcome();
             tsih = target.newTsih();
+            session.tsih = tsih;
+            session.isid = isid;
+            session.cid = cid;
         }
         if (!toFullFeature || session.discovery) {
             loginResponse(req, 0, 0, answers, transit, csg, nsg);

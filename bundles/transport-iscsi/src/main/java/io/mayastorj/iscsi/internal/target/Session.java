@@ -15,6 +15,11 @@ import io.mayastorj.iscsi.internal.scsi.ScsiLun;
 final class Session {
 
     String initiatorName;
+    /** The initiator's ISID and the TSIH the target gave the session at its login (0 before). */
+    long isid;
+    int tsih;
+    /** The connection's CID, from its first Login PDU. */
+    int cid;
     boolean discovery;
     /** The target a normal session logged in to (its LUN 0 is the bdev); null in a discovery session. */
     IscsiTarget.Target lunTarget;

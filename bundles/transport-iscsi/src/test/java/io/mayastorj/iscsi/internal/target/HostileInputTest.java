@@ -661,6 +661,38 @@ class HostileInputTest {
 
 
     /**
+     * Review finding (RFC 7143 §11.15.1, §4.2.2.1): a Logout's reason, CID and CmdSN were not read. A
+     * stale non-immediate Logout (a CmdSN already taken), one asking to keep the connection for
+     * recovery (ERL 0 has none), and one closing a connection the session does not have each ended
+     * the session. The stale one is dropped without a word; the other two are answered "connection
+     * recovery is not supported" and "CID not found"; the session goes on.
+     */
+    @Test
+    void aLogoutTheSessionCannotTakeLeavesItAsItWas() throws Exception {
+        try (RawInitiator c = connect()) {
+            assertEquals(0, status(c.loginTo(fx.iqn)));
+            ByteBuffer stale = RawInitiator.bhs(Bhs.LOGOUT_REQUEST, Bhs.FINAL); // not immediate, an old CmdSN
+            stale.putInt(Bhs.ITT, 400);
+            stale.putInt(Bhs.CMD_SN, c.cmdSn - 1);
+            c.send(stale, null);
+            int[][] cases = {{2, 0, 2}, {1, 7, 1}}; // reason, CID, response
+            for (int[] k : cases) {
+                ByteBuffer logout = RawInitiator.bhs(Bhs.LOGOUT_REQUEST | Bhs.IMMEDIATE, Bhs.FINAL | k[0]);
+                logout.putInt(Bhs.ITT, 401 + k[0]);
+                logout.putShort(Bhs.CID, (short) k[1]);
+                logout.putInt(Bhs.CMD_SN, c.cmdSn);
+                c.send(logout, null);
+                RawInitiator.Pdu answer = c.receive();
+                assertEquals(Bhs.LOGOUT_RESPONSE, answer.opcode(), "the stale one had no answer");
+                assertEquals(401 + k[0], answer.bhs().getInt(Bhs.ITT));
+                assertEquals(k[2], answer.bhs().get(2), "reason " + k[0]);
+            }
+            c.send(c.nopOut(0), null);
+            assertEquals(Bhs.NOP_IN, c.receive().opcode(), "the session goes on");
+        }
+    }
+
+    /**
      * Review finding: a connection that had logged out (or was ending after an error) with its last
      * responses queued behind data its peer never read was timed out by nothing — no pings in that
      * phase — and held its buffers until TCP gave up, a quarter of an hour later.

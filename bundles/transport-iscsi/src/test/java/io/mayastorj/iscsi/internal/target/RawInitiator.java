@@ -30,6 +30,8 @@ final class RawInitiator implements AutoCloseable {
      * reinstates (closes) the first. A test of reinstatement sets it.
      */
     int isid = NEXT_ISID.getAndIncrement() & 0xFFFF;
+    /** The TSIH a login names: 0 for a new session (or a reinstated one), an existing session's to add a connection. */
+    int tsih;
     private static final java.util.concurrent.atomic.AtomicInteger NEXT_ISID = new java.util.concurrent.atomic.AtomicInteger(1);
 
     record Pdu(ByteBuffer bhs, byte[] data) {
@@ -72,6 +74,7 @@ final class RawInitiator implements AutoCloseable {
     ByteBuffer login(byte[] text) {
         ByteBuffer b = bhs(Bhs.LOGIN_REQUEST | Bhs.IMMEDIATE, Bhs.TRANSIT | (1 << 2) | 3);
         b.put(Bhs.ISID, (byte) 0x80).putShort(Bhs.ISID + 4, (short) isid);
+        b.putShort(Bhs.TSIH, (short) tsih);
         b.putInt(Bhs.ITT, itt++);
         b.putInt(Bhs.CMD_SN, cmdSn);
         Bhs.dataSegmentLength(b, text.length);

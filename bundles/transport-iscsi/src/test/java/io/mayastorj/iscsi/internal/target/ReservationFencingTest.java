@@ -2,7 +2,9 @@ package io.mayastorj.iscsi.internal.target;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 
+import io.mayastorj.iscsi.internal.protocol.Bhs;
 import io.mayastorj.iscsi.internal.scsi.Sense;
 import java.nio.ByteBuffer;
 import java.util.Arrays;
@@ -70,6 +72,34 @@ class ReservationFencingTest {
             assertEquals(2, fx.target.connections().size(), "the old session is gone");
             assertEquals(Sense.RESERVATION_CONFLICT, other.command(reserve6).status(), "node-a still holds the LUN");
             assertEquals(Sense.GOOD, again.command(ScsiSession.write16(0, 1), new byte[512], 0).status());
+        }
+    }
+
+    /**
+     * Review finding: the TSIH of a Login Request was not read. A login naming an existing session (a
+     * second connection of it, MC/S, or connection reinstatement) was answered as a new session with
+     * another TSIH, and the session it named was reinstated under it: closed, its tasks with it. It is
+     * refused now — too many connections for a session that exists (one per session here), "session
+     * does not exist" for one that does not — and the session goes on.
+     */
+    @Test
+    void aLoginForAnExistingSessionIsRefusedAndTheSessionGoesOn() throws Exception {
+        int port = fx.target.address().getPort();
+        String initiator = "iqn.2026-12.test:mcs";
+        try (ScsiSession session = new ScsiSession(port, fx.iqn, initiator, 0x4646)) {
+            assertNotEquals(0, session.tsih);
+            int[][] cases = {{session.tsih, 0x06}, {session.tsih ^ 0x4000, 0x0A}};
+            for (int[] c : cases) {
+                try (RawInitiator connection = new RawInitiator(port)) {
+                    connection.isid = 0x4646;
+                    connection.tsih = c[0];
+                    RawInitiator.Pdu answer = connection.loginTo(fx.iqn, "InitiatorName", initiator);
+                    assertEquals(2, answer.bhs().get(Bhs.STATUS_CLASS), "refused, initiator error");
+                    assertEquals(c[1], answer.bhs().get(Bhs.STATUS_DETAIL), "TSIH " + c[0]);
+                    assertEquals(0, answer.bhs().getShort(Bhs.TSIH), "no session given");
+                }
+            }
+            assertEquals(Sense.GOOD, session.command(ScsiSession.read16(0, 1), null, 512).status(), "the session goes on");
         }
     }
 

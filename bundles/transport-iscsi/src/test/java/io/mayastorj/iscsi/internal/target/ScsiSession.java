@@ -55,7 +55,11 @@ final class ScsiSession implements AutoCloseable {
         if ((login.bhs().get(Bhs.STATUS_CLASS) & 0xFF) != 0) {
             throw new IOException("login to " + iqn + " refused: class " + login.bhs().get(Bhs.STATUS_CLASS));
         }
+        tsih = login.bhs().getShort(Bhs.TSIH) & 0xFFFF;
     }
+
+    /** The TSIH the target gave this session. */
+    final int tsih;
 
     /** A command with no data either way. */
     Result command(byte[] cdb) throws IOException {
