@@ -126,6 +126,15 @@ final class Bench {
         if (targetPid != null && !Files.isReadable(Path.of("/proc", targetPid, "stat"))) {
             throw new UsageException("--target-pid " + targetPid + ": no such process");
         }
+        try { // before the reactors and the buffers: a bad URI is said alone, not after their log lines
+            String scheme = io.mayastorj.core.bdev.BdevUri.parse(uri).scheme();
+            if (!Set.of("malloc", "null", "aio", "uring", "nvmf").contains(scheme)) {
+                throw new UsageException("--uri " + uri + ": bench opens malloc://, null://, aio://, uring:// and nvmf://"
+                        + " devices, not " + scheme + "://");
+            }
+        } catch (MayastorException e) {
+            throw new UsageException("--uri: " + e.getMessage());
+        }
 
         ReactorGroupImpl reactors = new ReactorGroupImpl((int) reactorCount);
         DmaBufferPool buffers = new DmaBufferPool(Math.max(buffersMb << 20, qd * bs * 2 + (8 << 20)), HugepageMode.AUTO);

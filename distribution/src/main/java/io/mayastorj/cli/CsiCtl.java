@@ -92,8 +92,18 @@ final class CsiCtl {
             out.println(Output.json(JsonFormat.printer().print(reply)));
             return 0;
         } catch (StatusRuntimeException failed) {
+            if (NodeClient.unreachable(failed)) {
+                err.println("error: cannot reach the CSI endpoint " + endpoint + ": nothing answers there (is the CSI plugin"
+                        + " running, and is that its socket? --endpoint)");
+                return Ctl.EXIT_UNREACHABLE;
+            }
+            if (NodeClient.wrongServer(failed)) {
+                err.println("error: " + endpoint + " is not a CSI endpoint, or not one that serves " + method + ": "
+                        + failed.getStatus().getCode() + " " + failed.getStatus().getDescription());
+                return Ctl.EXIT_USAGE;
+            }
             err.println("error: " + failed.getStatus().getCode() + ": " + failed.getStatus().getDescription());
-            return NodeClient.unreachable(failed) ? Ctl.EXIT_UNREACHABLE : Ctl.EXIT_REFUSED;
+            return Ctl.EXIT_REFUSED;
         } catch (InvalidProtocolBufferException cannot) {
             err.println("error: cannot print the answer: " + cannot.getMessage());
             return Ctl.EXIT_REFUSED;

@@ -62,7 +62,7 @@ final class Ctl {
               --node HOST:PORT    the node to talk to (default: $MAYASTOR_NODE, else 127.0.0.1:10124)
               --control HOST:PORT the control plane, for volume, apply, get and delete
                                   (default: $MAYASTOR_CONTROL, else 127.0.0.1:50051)
-              --json              print the node's answer as JSON (for scripts)
+              --json, -o json     print the node's answer as JSON (for scripts)
               --timeout SECONDS   give up on a call after this long (default 30)
 
             exit codes: 0 done, 1 the node refused (its message is printed), 2 bad usage,
@@ -73,6 +73,8 @@ final class Ctl {
 
     /** Commands for the control plane rather than a node. */
     private static final Set<String> CONTROL_RESOURCES = Set.of("volume", "apply", "get", "delete");
+    /** Commands for a node. */
+    private static final Set<String> NODE_RESOURCES = Set.of("node", "bdev", "pool", "replica", "nexus");
 
     static final Set<String> FLAGS = Set.of("json", "flush", "help", "thin", "local", "watch", "force", "force-rollback");
     static final Set<String> VALUED = Set.of("node", "timeout", "offset", "length", "output", "input", "pattern",
@@ -137,10 +139,22 @@ final class Ctl {
         if (own == null) {
             return;
         }
+        String output = args.option("output", null);
+        if (command.equals("bdev read") && output != null && OUTPUT_FORMATS.contains(output)) {
+            // -o json here wrote the data to a file named json
+            throw new UsageException("bdev read writes the data to --output FILE, and '" + output + "' is an output format:"
+                    + " give a path (--output ./" + output + "), or --json for the reply as JSON");
+        }
         for (String name : args.names()) {
             if (name.equals("help") || name.equals("json") || name.equals("timeout") || own.contains(name)
                     || name.equals(control ? "control" : "node")) {
                 continue;
+            }
+            if (name.equals("output")) { // kubectl's -o json, on a command that prints a table or JSON
+                if (output.equals("json") || output.equals("table")) {
+                    continue;
+                }
+                throw new UsageException("-o " + output + ": '" + command + "' prints a table, or JSON with -o json (--json)");
             }
             if (name.equals("control")) {
                 throw new UsageException("--control is for volume, apply, get and delete; '" + command
@@ -233,7 +247,8 @@ final class Ctl {
                 words.add("--output=" + output);
             } else if (a.length() > 1 && a.charAt(0) == '-' && a.charAt(1) != '-' && !a.equals("-h")) {
                 // taken as a name, -x went to the node ("bdev -x not found"): a mistyped option is said to be one
-                throw new UsageException("unknown option " + a + "; see mayastor ctl --help");
+                throw new UsageException(a.matches("-[0-9].*") ? "'" + a + "': a negative number is not accepted here"
+                        : "unknown option " + a + "; see mayastor ctl --help");
             } else {
                 value = a.startsWith("--") && VALUED.contains(a.substring(2));
                 words.add(a);
@@ -259,18 +274,26 @@ final class Ctl {
                 return dispatch(node, args);
             } catch (StatusRuntimeException e) {
                 err.println("error: " + node.describe(e));
-                return NodeClient.unreachable(e) ? EXIT_UNREACHABLE : EXIT_REFUSED;
+                return NodeClient.unreachable(e) ? EXIT_UNREACHABLE : NodeClient.wrongServer(e) ? EXIT_USAGE : EXIT_REFUSED;
             }
         }
     }
 
     private int dispatch(NodeClient node, Args args) {
         String resource = args.positional(0, "the resource (node, bdev, pool, replica, nexus, volume) or apply, get, delete");
-        boolean json = args.flag("json");
+        String command = args.positional().size() > 1 && !CONTROL_RESOURCES.contains(resource)
+                ? resource + " " + args.positional().get(1) : resource;
+        // -o json as --json, where -o is not the command's own (get's format, bdev read's file)
+        boolean json = args.flag("json") || "json".equals(args.option("output", null))
+                && !OPTIONS.getOrDefault(command, Set.of()).contains("output");
         Output output = new Output(out, err, json);
         if (resource.equals("apply")) {
             VolumeCtl.run(resource, "", args, node, output);
             return 0;
+        }
+        if (!NODE_RESOURCES.contains(resource) && !CONTROL_RESOURCES.contains(resource)) {
+            throw new UsageException("unknown resource '" + resource + "': node, bdev, pool, replica, nexus or volume;"
+                    + " or apply, get, delete (see mayastor ctl --help)");
         }
         String verb = args.positional(1, resource.equals("get") || resource.equals("delete") ? "the kind (msn, msp or msv)"
                 : "the verb for " + resource);
@@ -356,8 +379,11 @@ final class Ctl {
         String name = args.positional(2, "the bdev name");
         long offset = bytesOption(args, "offset", 0);
         long length = bytesOption(args, "length", -1);
-        if (length <= 0 || length > MAX_TRANSFER) {
+        if (length <= 0) {
             throw new UsageException("--length BYTES is required (1 byte to 1 MiB)");
+        }
+        if (length > MAX_TRANSFER) {
+            throw new UsageException("--length " + length + ": at most 1 MiB is read at a time (--offset for the next)");
         }
         ReadBdevResponse reply = node.bdev().read(ReadBdevRequest.newBuilder()
                 .setName(name).setOffset(offset).setLength((int) length).build());

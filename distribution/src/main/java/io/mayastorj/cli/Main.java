@@ -106,6 +106,10 @@ public final class Main {
                 case "demo" -> new Demo(out, err).run(rest);
                 case "bench" -> new Bench(out, err).run(rest);
                 case "version", "--version" -> {
+                    if (argv.size() == 2 && (argv.get(1).equals("--help") || argv.get(1).equals("-h"))) {
+                        out.println("usage: mayastor version     prints the version of this distribution");
+                        yield 0;
+                    }
                     if (argv.size() > 1) {
                         throw new UsageException("version takes no arguments, not '" + String.join(" ", argv.subList(1, argv.size()))
                                 + "'");
@@ -125,26 +129,58 @@ public final class Main {
         }
     }
 
+    /** The widest key column of a runtime's --help; a longer key has its text on the next line. */
+    private static final int MAX_KEY_WIDTH = 32;
+    /** --help's lines are wrapped at this column. */
+    private static final int HELP_WIDTH = 110;
+
+    /** {@code text} broken at blanks into lines of at most {@code width} columns after {@code indent}, which starts each next line. */
+    static String wrap(String text, String indent, int width) {
+        StringBuilder out = new StringBuilder();
+        int column = indent.length();
+        for (String word : text.split(" ")) {
+            if (column > indent.length() && column + 1 + word.length() > width) {
+                out.append('\n').append(indent);
+                column = indent.length();
+            } else if (column > indent.length()) {
+                out.append(' ');
+                column++;
+            }
+            out.append(word);
+            column += word.length();
+        }
+        return out.toString();
+    }
+
     /** A runtime's command: its settings' keys, usage, how they load, and how its failure is told. */
-    private record Runtime(Map<String, String> keys, String usage, int keyWidth, Set<String> flags,
+    private record Runtime(Map<String, String> keys, String usage, Set<String> flags,
                            BiFunction<Path, Map<String, String>, RuntimeSettings> load, String what) {
     }
 
-    private static final Runtime NODE = new Runtime(NodeSettings.KEYS, NODE_USAGE, 16, Set.of("console", "help"),
+    private static final Runtime NODE = new Runtime(NodeSettings.KEYS, NODE_USAGE, Set.of("console", "help"),
             NodeSettings::load, "the node");
-    private static final Runtime CONTROL = new Runtime(ControlSettings.KEYS, CONTROL_USAGE, 30, Set.of("help"),
+    private static final Runtime CONTROL = new Runtime(ControlSettings.KEYS, CONTROL_USAGE, Set.of("help"),
             ControlSettings::load, "the control plane");
-    private static final Runtime CSI_NODE = new Runtime(CsiNodeSettings.KEYS, CSI_NODE_USAGE, 30, Set.of("help"),
+    private static final Runtime CSI_NODE = new Runtime(CsiNodeSettings.KEYS, CSI_NODE_USAGE, Set.of("help"),
             CsiNodeSettings::load, "the CSI node");
 
     /** Runs a runtime (node, control, csi-node) until Ctrl-C or SIGTERM. */
     private static int runtime(Runtime r, List<String> argv, PrintStream out, PrintStream err) {
         Set<String> valued = new java.util.HashSet<>(Set.of("config"));
         r.keys().keySet().forEach(key -> valued.add(key.replace('.', '-')));
-        Args args = Args.parse(argv, r.flags(), valued).atMost(0, r.usage().lines().findFirst().orElse(""));
+        Args args = Args.parse(argv, r.flags(), valued).atMost(0, r.usage().lines().findFirst().orElse("")
+                .replaceFirst("^usage: ", ""));
         if (args.flag("help")) {
             StringBuilder keys = new StringBuilder();
-            r.keys().forEach((key, doc) -> keys.append(String.format("  --%-" + r.keyWidth() + "s %s%n", key.replace('.', '-'), doc)));
+            // one column for the keys, as wide as the longest up to a limit; a longer key has its text on the next line
+            int width = Math.min(MAX_KEY_WIDTH, r.keys().keySet().stream().mapToInt(String::length).max().orElse(0));
+            String indent = " ".repeat(width + 5);
+            r.keys().forEach((key, doc) -> {
+                String option = key.replace('.', '-');
+                String text = wrap(doc, indent, HELP_WIDTH);
+                keys.append(option.length() <= width ? String.format("  --%-" + width + "s %s%n", option, text)
+                        : String.format("  --%s%n%s%s%n", option, indent, text));
+            });
             out.print(r.usage().formatted(keys.toString().stripTrailing()));
             return 0;
         }

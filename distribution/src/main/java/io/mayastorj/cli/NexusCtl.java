@@ -58,7 +58,7 @@ final class NexusCtl {
                 }
                 Nexus n = node.nexus().createNexus(CreateNexusRequest.newBuilder().setName(name)
                         .setUuid(args.option("uuid", UUID.randomUUID().toString()))
-                        .setSize(args.option("size", null) == null ? 0 : SizeArg.parse(args.option("size", null), "size")).addAllChildren(children).build());
+                        .setSize(args.option("size", null) == null ? 0 : SizeArg.parse(args.option("size", null), "--size")).addAllChildren(children).build());
                 out.print(n, () -> out.out.print(describe(n)));
             }
             case "destroy" -> {

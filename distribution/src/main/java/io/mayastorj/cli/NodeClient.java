@@ -139,6 +139,19 @@ final class NodeClient implements AutoCloseable {
         return description != null && description.startsWith("io exception");
     }
 
+    /**
+     * True when something answered that is not the server asked for: another gRPC server (a node's
+     * port given as the control plane's, or the other way round: "Method not found"), or no gRPC at
+     * all (the metrics port's HTTP/1: an HTTP/2 protocol error). A wrong address: usage, not a refusal.
+     */
+    static boolean wrongServer(StatusRuntimeException e) {
+        String description = e.getStatus().getDescription();
+        return description != null && (e.getStatus().getCode() == Status.Code.UNIMPLEMENTED
+                && description.startsWith("Method not found")
+                || e.getStatus().getCode() == Status.Code.INTERNAL && description.toLowerCase(java.util.Locale.ROOT)
+                .contains("http2 exception"));
+    }
+
     /** A deadline that passed before a connection was made (gRPC says the call was still waiting for one). */
     private static boolean connectTimedOut(StatusRuntimeException e) {
         String description = e.getStatus().getDescription();
@@ -171,6 +184,12 @@ final class NodeClient implements AutoCloseable {
                 why = "no answer (timed out)";
             }
             return "cannot reach " + address + ": " + why;
+        }
+        if (wrongServer(e)) {
+            return address + " is not " + (flag.equals("--control")
+                    ? "a control plane's gRPC port (mayastor control listens on 50051; a node's is 10124)"
+                    : "a node's gRPC port (mayastor node listens on 10124; the control plane's is 50051, given with --control)")
+                    + ": " + e.getStatus().getCode() + " " + e.getStatus().getDescription();
         }
         Status status = e.getStatus();
         return status.getCode() + ": " + (status.getDescription() == null ? "(no message)" : status.getDescription());

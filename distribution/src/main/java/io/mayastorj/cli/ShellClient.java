@@ -29,6 +29,8 @@ final class ShellClient {
             Without a command it reads commands from standard input, one per line ('exit' ends).
             Node commands: mayastor:node, mayastor:bdevs, mayastor:stats, mayastor:buffers,
                            mayastor:reactors, mayastor:shares ('help' lists all)
+            The control plane's, with --node 127.0.0.1:50051 (its gRPC port):
+                           mayastor:nodes, mayastor:pools, mayastor:volumes
 
             options:
               --node HOST:PORT    the node (default: $MAYASTOR_NODE, else 127.0.0.1:10124)
@@ -99,7 +101,7 @@ final class ShellClient {
             reply = node.shell().execute(ShellRequest.newBuilder().setCommand(command).build());
         } catch (StatusRuntimeException e) {
             err.println("error: " + node.describe(e));
-            return NodeClient.unreachable(e) ? Ctl.EXIT_UNREACHABLE : Ctl.EXIT_REFUSED;
+            return NodeClient.unreachable(e) ? Ctl.EXIT_UNREACHABLE : NodeClient.wrongServer(e) ? Ctl.EXIT_USAGE : Ctl.EXIT_REFUSED;
         }
         out.print(reply.getOutput());
         out.flush();

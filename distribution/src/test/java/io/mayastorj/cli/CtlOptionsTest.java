@@ -64,7 +64,7 @@ class CtlOptionsTest {
         refused(ctl("csi", "GetPluginInfo", "{}", "{}", "--endpoint", "127.0.0.1:1"), "mayastor ctl csi METHOD");
         // a single-dash word was a name sent to the node
         refused(ctl("--node", "127.0.0.1:1", "bdev", "list", "-x"), "unknown option -x");
-        refused(ctl("--control", "127.0.0.1:1", "volume", "list", "-ojson"), "--output does not apply to 'volume list'");
+        refused(ctl("--control", "127.0.0.1:1", "volume", "list", "-oyaml"), "-o yaml: 'volume list' prints a table, or JSON");
         refused(ctl("--node", "127.0.0.1:1", "bdev", "read", "b0", "-offset", "0"), "unknown option -offset");
         // a negative value was taken for an unknown option, not given the option's own message
         refused(ctl("--node", "127.0.0.1:1", "bdev", "write", "m0", "--offset", "0", "--pattern", "-1", "--length", "512"),
@@ -72,6 +72,60 @@ class CtlOptionsTest {
         refused(ctl("--timeout", "-5", "--node", "127.0.0.1:1", "node", "info"), "--timeout");
         // after "--" every word is a name: refused by the node (nothing listens), not as an option
         assertEquals(3, ctl("--node", "127.0.0.1:1", "bdev", "destroy", "--", "-odd").exit());
+    }
+
+    /**
+     * Review findings (CLI): -o json on bdev read wrote the data to a file named "json", and on every
+     * other node command said "--output does not apply"; kubectl's -o json now means --json wherever
+     * -o is not the command's own. A typo of a resource said "the verb for pools is missing"; a
+     * negative number was "an unknown option"; a length too large said it was missing.
+     */
+    @Test
+    void kubectlHabitsAndTyposGetWhatTheyMean() {
+        refused(ctl("--node", "127.0.0.1:1", "bdev", "read", "m0", "--length", "4096", "-o", "json"),
+                "bdev read writes the data to --output FILE, and 'json' is an output format");
+        assertEquals(false, Files.exists(Path.of("json")), "no file written");
+        assertEquals(3, ctl("--node", "127.0.0.1:1", "bdev", "list", "-o", "json").exit(), "on to the (absent) node");
+        assertEquals(3, ctl("--node", "127.0.0.1:1", "pool", "list", "-ojson").exit(), "on to the (absent) node");
+        assertEquals(3, ctl("--control", "127.0.0.1:1", "volume", "list", "-o", "json").exit(), "on to the (absent) control plane");
+        refused(ctl("--node", "127.0.0.1:1", "pools"), "unknown resource 'pools'");
+        refused(ctl("--node", "127.0.0.1:1", "replica", "create", "p0", "-1"), "'-1': a negative number is not accepted here");
+        refused(ctl("--node", "127.0.0.1:1", "bdev", "read", "m0", "--length", "2MiB"), "--length 2097152: at most 1 MiB");
+        refused(ctl("--node", "127.0.0.1:1", "nexus", "create", "n", "--child", "malloc:///x?size_mb=8", "--size", "10Gx"),
+                "--size '10Gx' is not a size");
+    }
+
+    /**
+     * Review finding (CLI): ctl pointed at the wrong kind of port (the metrics port's HTTP, or the
+     * control plane's gRPC for a node's command) printed "INTERNAL: http2 exception" or
+     * "UNIMPLEMENTED: Method not found" and exit 1, "the node refused". It says which port it is not
+     * now, with exit 2 (a wrong address is bad usage).
+     */
+    @Test
+    void theWrongKindOfPortIsSaid() throws Exception {
+        com.sun.net.httpserver.HttpServer http = com.sun.net.httpserver.HttpServer.create(
+                new java.net.InetSocketAddress("127.0.0.1", 0), 0);
+        http.createContext("/", exchange -> {
+            exchange.sendResponseHeaders(200, 2);
+            exchange.getResponseBody().write("ok".getBytes(StandardCharsets.US_ASCII));
+            exchange.close();
+        });
+        http.start();
+        try {
+            String address = "127.0.0.1:" + http.getAddress().getPort();
+            refused(ctl("--node", address, "bdev", "list"), address + " is not a node's gRPC port");
+            refused(ctl("--control", address, "volume", "list"), address + " is not a control plane's gRPC port");
+        } finally {
+            http.stop(0);
+        }
+        io.grpc.Server other = io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder.forAddress(new java.net.InetSocketAddress("127.0.0.1", 0))
+                .build().start(); // serves none of the calls: a gRPC server of another kind
+        try {
+            String address = "127.0.0.1:" + other.getPort();
+            refused(ctl("--node", address, "pool", "list"), address + " is not a node's gRPC port");
+        } finally {
+            other.shutdownNow();
+        }
     }
 
     @Test

@@ -8,6 +8,7 @@ import io.mayastorj.core.text.Sizes;
 import io.mayastorj.core.text.Table;
 import java.time.Duration;
 import java.time.Instant;
+import org.apache.felix.service.command.Descriptor;
 import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.Reference;
@@ -28,6 +29,7 @@ public final class ControlCommands {
     }
 
     /** The registered nodes: endpoint, online or not, last heartbeat. */
+    @Descriptor("the registered nodes: state, gRPC endpoint, last heartbeat")
     public String nodes() {
         Table t = new Table("NODE", "STATE", "ENDPOINT", "LAST SEEN");
         for (NodeRegistry.NodeState n : control.registry().nodes()) {
@@ -38,6 +40,7 @@ public final class ControlCommands {
     }
 
     /** The pools the control plane manages, as their nodes last reported them. */
+    @Descriptor("the MayastorPools: node, disks, state, capacity, used, why")
     public String pools() {
         Table t = new Table("POOL", "NODE", "DISK", "STATE", "CAPACITY", "USED", "REASON").alignRight("CAPACITY", "USED");
         for (MayastorPool p : control.store().list(MayastorPool.class)) {
@@ -51,6 +54,7 @@ public final class ControlCommands {
     }
 
     /** The volumes: size, replicas, state, target and why. */
+    @Descriptor("the MayastorVolumes: size, replicas, state, target node, URI, why")
     public String volumes() {
         Table t = new Table("VOLUME", "SIZE", "REPLICAS", "STATE", "TARGET", "URI", "REASON").alignRight("SIZE", "REPLICAS");
         for (MayastorVolume v : control.store().list(MayastorVolume.class)) {
