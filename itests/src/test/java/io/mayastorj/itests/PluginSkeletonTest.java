@@ -73,7 +73,7 @@ class PluginSkeletonTest {
         assertEquals(0, p.exitValue(), "mvn -o package in a copy of plugins/skeleton:\n" + Files.readString(project.resolve("build.log")));
         Path report = project.resolve("target/surefire-reports/TEST-com.example.mayastor.http.HttpTransportTest.xml");
         String xml = Files.readString(report);
-        assertTrue(xml.contains("tests=\"2\"") && xml.contains("failures=\"0\"") && xml.contains("errors=\"0\""), "its unit test ran:\n" + xml);
+        assertTrue(xml.contains("tests=\"3\"") && xml.contains("failures=\"0\"") && xml.contains("errors=\"0\""), "its unit test ran:\n" + xml);
         return project.resolve("target/transport-skeleton-1.0.0-SNAPSHOT.jar");
     }
 

@@ -30,6 +30,12 @@ final class HttpConnection extends TcpConnection {
 
     private final BufferPool buffers;
     private final ByteBuffer in = ByteBuffer.allocate(HEAD_BYTES);
+    /**
+     * When the write under way began (System.nanoTime, 0 when none): a client that reads nothing
+     * blocks it for ever, holding this thread and a DMA buffer of the node's pool, so the
+     * transport's watchdog closes a connection whose write outlasts the patience ({@link #watch}).
+     */
+    private volatile long writingSince;
 
     HttpConnection(TcpServer<?> server, SocketChannel channel, BufferPool buffers) throws IOException {
         super(server, channel);
@@ -131,10 +137,7 @@ final class HttpConnection extends TcpConnection {
                 return false;
             }
             int n = (int) Math.min((long) blocks * bs - skip, end - at);
-            ByteBuffer out = buffer.bytes().limit(skip + n).position(skip); // no device works on it now: ours to move
-            while (out.hasRemaining()) {
-                channel.write(out);
-            }
+            writeFully(buffer.bytes().limit(skip + n).position(skip)); // no device works on it now: ours to move
             at += n;
         }
         return true;
@@ -143,9 +146,25 @@ final class HttpConnection extends TcpConnection {
     private void respond(int code, String reason, String headers, long length) throws IOException {
         String head = "HTTP/1.1 " + code + " " + reason + "\r\n" + headers
                 + (length >= 0 ? "Content-Length: " + length + "\r\n" : "Connection: close\r\n") + "\r\n";
-        ByteBuffer out = ByteBuffer.wrap(head.getBytes(StandardCharsets.US_ASCII));
-        while (out.hasRemaining()) {
-            channel.write(out);
+        writeFully(ByteBuffer.wrap(head.getBytes(StandardCharsets.US_ASCII)));
+    }
+
+    private void writeFully(ByteBuffer out) throws IOException {
+        writingSince = System.nanoTime() | 1;
+        try {
+            while (out.hasRemaining()) {
+                channel.write(out);
+            }
+        } finally {
+            writingSince = 0;
+        }
+    }
+
+    /** The watchdog's look: a write the client has not taken for {@code patienceNanos} ends the connection. */
+    void watch(long now, long patienceNanos) {
+        long since = writingSince;
+        if (since != 0 && now - since > patienceNanos) {
+            close("the client read nothing for " + java.util.concurrent.TimeUnit.NANOSECONDS.toSeconds(patienceNanos) + " s");
         }
     }
 

@@ -8,7 +8,11 @@ import io.mayastorj.core.transport.Transport;
 import io.mayastorj.core.transport.tcp.TcpServer;
 import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.ConfigurationPolicy;
@@ -48,6 +52,10 @@ public final class HttpTransport implements Transport {
     }
 
     private final TcpServer<HttpConnection> server;
+    /** Closes connections whose client stopped reading (see {@link HttpConnection#watch}); one thread per transport. */
+    private final ScheduledExecutorService watchdog;
+    /** How long a write may wait for the client to read before the connection ends. */
+    static final Duration PATIENCE = Duration.ofSeconds(60);
 
     /** Throwing here (the port is taken) shows on this protocol's shares as FAILED, with the message. */
     @Activate
@@ -58,7 +66,24 @@ public final class HttpTransport implements Transport {
 
     /** Without OSGi, for tests. */
     HttpTransport(BufferPool buffers, InetSocketAddress address) throws IOException {
+        this(buffers, address, PATIENCE);
+    }
+
+    HttpTransport(BufferPool buffers, InetSocketAddress address, Duration patience) throws IOException {
         server = TcpServer.open(PROTOCOL, address, (s, channel) -> new HttpConnection(s, channel, buffers));
+        watchdog = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "http-watchdog");
+            t.setDaemon(true);
+            return t;
+        });
+        long patienceNanos = patience.toNanos();
+        long every = Math.max(1, patience.toMillis() / 10);
+        watchdog.scheduleWithFixedDelay(() -> {
+            long now = System.nanoTime();
+            for (HttpConnection c : server.connections()) {
+                c.watch(now, patienceNanos);
+            }
+        }, every, every, TimeUnit.MILLISECONDS);
     }
 
     @Override
@@ -89,5 +114,6 @@ public final class HttpTransport implements Transport {
     @Deactivate
     public void close() {
         server.close();
+        watchdog.shutdownNow();
     }
 }

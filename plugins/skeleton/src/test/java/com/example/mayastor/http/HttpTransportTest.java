@@ -88,4 +88,38 @@ class HttpTransportTest {
         http.unshare(m0);
         assertEquals(404, get("/m0", null).statusCode(), "no longer shared");
     }
+
+    /**
+     * Review finding: a client that stopped reading held its connection's thread and a DMA buffer of
+     * the node's pool for ever (a blocking write has no deadline); a few such clients could drain the
+     * pool NVMe-oF and iSCSI share. A write the client has not taken within the patience ends it.
+     */
+    @Test
+    void aClientThatReadsNothingIsEndedAndItsBufferGoesBack() throws Exception {
+        http.close();
+        http = new HttpTransport(buffers, new InetSocketAddress("127.0.0.1", 0), Duration.ofSeconds(1));
+        BlockDevice big = new MallocBdevFactory().create(BdevUri.parse("malloc:///big?size_mb=64")); // more than the socket buffers
+        http.share(big, ShareOptions.DEFAULT);
+        try (java.net.Socket socket = new java.net.Socket()) {
+            socket.setReceiveBufferSize(4096);
+            socket.connect(new InetSocketAddress("127.0.0.1", http.address().getPort()));
+            socket.getOutputStream().write("GET /big HTTP/1.1\r\nHost: x\r\n\r\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            long inUse = 0;
+            for (int i = 0; i < 100 && (inUse = inUse()) == 0; i++) {
+                Thread.sleep(10);
+            }
+            assertEquals(128 * 1024, inUse, "the body's buffer, while the client reads nothing");
+            for (int i = 0; i < 500 && (inUse = inUse()) != 0; i++) {
+                Thread.sleep(10);
+            }
+            assertEquals(0, inUse, "given back once the write outlasted the patience: the connection is closed");
+        } finally {
+            http.close();
+            big.close();
+        }
+    }
+
+    private long inUse() {
+        return buffers.stats().classes().stream().mapToLong(c -> (long) c.inUse() * c.bufferSize()).sum();
+    }
 }

@@ -334,7 +334,7 @@ final class NbdConnection extends TcpConnection {
             reply(hand(r), Nbd.EINVAL);
             return;
         }
-        int error = check(device, type, r.offset, length, bs);
+        int error = (r.flags & ~allowedFlags(type)) != 0 ? Nbd.EINVAL : check(device, type, r.offset, length, bs);
         if (error != 0) {
             if (type == Nbd.CMD_WRITE) {
                 skip(length);
@@ -465,6 +465,20 @@ final class NbdConnection extends TcpConnection {
     }
 
     /** 0, or the errno a request gets before it reaches the bdev. */
+    /**
+     * The command flags a request of {@code type} may carry: FUA where it is advertised for, NO_HOLE
+     * on a write of zeros. Any other (DF, FAST_ZERO, REQ_ONE — none advertised or negotiated — or an
+     * unknown bit) is EINVAL: ignored, a client asking for FAST_ZERO would wait for a slow zeroing it
+     * asked to fail fast.
+     */
+    private static int allowedFlags(int type) {
+        return switch (type) {
+            case Nbd.CMD_WRITE, Nbd.CMD_TRIM -> Nbd.CMD_FLAG_FUA;
+            case Nbd.CMD_WRITE_ZEROES -> Nbd.CMD_FLAG_FUA | Nbd.CMD_FLAG_NO_HOLE;
+            default -> 0;
+        };
+    }
+
     private static int check(BlockDevice d, int type, long offset, long length, int bs) {
         switch (type) {
             case Nbd.CMD_READ, Nbd.CMD_WRITE, Nbd.CMD_TRIM, Nbd.CMD_WRITE_ZEROES -> {
@@ -706,6 +720,12 @@ final class NbdConnection extends TcpConnection {
 
         @Override
         public void ioDone(IoStatus status, BlockDevice device) {
+            if (zeroLeft > 0 && status.isSuccess() && isClosed()) {
+                // a write of zeros in pieces whose connection was cut: no more pieces land after the unshare
+                zeroLeft = 0;
+                reply(this, Nbd.ESHUTDOWN);
+                return;
+            }
             if (zeroLeft > 0 && status.isSuccess()) {
                 if (piecesDue.getAndIncrement() == 0) {
                     do {

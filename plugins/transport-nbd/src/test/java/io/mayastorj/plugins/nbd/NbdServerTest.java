@@ -317,6 +317,13 @@ class NbdServerTest {
             assertEquals(Nbd.EINVAL, c.simpleReply(10, null), "a trim past the end (review finding: was ENOSPC)");
             c.request(Nbd.CMD_WRITE_ZEROES, 0, 11, 8L << 20, 4096, null);
             assertEquals(Nbd.ENOSPC, c.simpleReply(11, null), "write zeroes past the end is a write");
+            // review finding: flags were not checked (FAST_ZERO got a slow zeroing, DF was ignored)
+            c.request(Nbd.CMD_WRITE_ZEROES, 0x10, 12, 0, 4096, null);
+            assertEquals(Nbd.EINVAL, c.simpleReply(12, null), "FAST_ZERO was not negotiated");
+            c.request(Nbd.CMD_READ, 0x04, 13, 0, 512, null);
+            assertEquals(Nbd.EINVAL, c.simpleReply(13, null), "DF was not negotiated");
+            c.request(Nbd.CMD_WRITE, 0x80, 14, 0, 512, new byte[512]);
+            assertEquals(Nbd.EINVAL, c.simpleReply(14, null), "an unknown flag, the write's data read and dropped");
             c.request(Nbd.CMD_FLUSH, 0, 9, 0, 0, null);
             assertEquals(0, c.simpleReply(9, null), "and the connection goes on");
         }
@@ -608,6 +615,39 @@ class NbdServerTest {
             for (long h : handles) {
                 assertArrayEquals(blocks[(int) (h - 1000)], c.data.get(h), "block " + (h - 1000));
             }
+        }
+    }
+
+    /**
+     * Review finding: an unshare, or the transport stopping (a plugin update), closed the socket at
+     * once, so the reply of a write the device completed a moment later never went out; the Linux
+     * client takes a request without a reply for an I/O error. The server now stops reading, answers
+     * what is in flight, then disconnects (the spec: it SHOULD wait for inflight requests first).
+     */
+    @org.junit.jupiter.params.ParameterizedTest(name = "the transport stops: {0}")
+    @org.junit.jupiter.params.provider.ValueSource(booleans = {false, true})
+    void anUnshareOrAStopAnswersTheWritesInFlightBeforeItDisconnects(boolean stop) throws Exception {
+        SlowWrites slow = new SlowWrites(new MallocBdevFactory().create(BdevUri.parse("malloc:///slow0?size_mb=8")), 500);
+        try {
+            nbd.share(slow, ShareOptions.DEFAULT);
+            try (NbdClient c = goTo("slow0", false)) {
+                byte[] block = new byte[4096];
+                java.util.Arrays.fill(block, (byte) 7);
+                c.request(Nbd.CMD_WRITE, 0, 42, 0, 4096, block);
+                for (int i = 0; i < 500 && slow.writes.get() == 0; i++) {
+                    Thread.sleep(10);
+                }
+                assertEquals(1, slow.writes.get(), "the write is at the device");
+                if (stop) {
+                    nbd.close();
+                } else {
+                    nbd.unshare(slow);
+                }
+                assertEquals(java.util.Set.of(42L), c.simpleReplies(1, h -> 0), "the write in flight is answered");
+                assertTrue(c.closedByServer(), "then the server disconnects");
+            }
+        } finally {
+            slow.close();
         }
     }
 

@@ -33,6 +33,8 @@ public abstract class TcpConnection implements Runnable {
     private final String peer;
     private volatile TcpServer.Export export;
     private volatile boolean closed;
+    /** Why the server asked this connection to stop taking requests ({@link #stop}), or null. */
+    private volatile String stopping;
 
     protected TcpConnection(TcpServer<?> server, SocketChannel channel) throws IOException {
         this.server = server;
@@ -67,15 +69,15 @@ public abstract class TcpConnection implements Runnable {
         try {
             serve();
         } catch (EOFException e) {
-            why = null; // the client went away
+            why = stopping; // the client went away, or the server shut the connection's reading side (stop)
         } catch (IOException e) {
-            why = closed ? null : e.getMessage();
+            why = closed ? null : stopping != null ? stopping : e.getMessage();
         } catch (RuntimeException e) {
             why = "an internal error: " + e; // this connection ends; the node and its other clients go on
             LOG.log(Level.ERROR, server.protocol() + " client " + peer, e);
         } finally {
             try {
-                ending(why == null && !closed);
+                ending((why == null || why == stopping) && !closed);
             } finally {
                 close(why);
                 try {
@@ -118,6 +120,25 @@ public abstract class TcpConnection implements Runnable {
     public final boolean serves(BlockDevice device) {
         TcpServer.Export e = export;
         return e != null && e.device() == device;
+    }
+
+    /**
+     * Stops taking requests, and lets what is in flight be answered: the socket's reading side is
+     * shut, so the protocol sees the client's end at its next read and {@link #ending} runs as for a
+     * clean end — the replies of I/O in flight still go out, then the socket closes. An unshare and a
+     * server stopping do this first (NBD: the server "SHOULD wait for inflight requests to be serviced
+     * prior to initiating a hard disconnect"); {@link #close} after a grace. Idempotent.
+     */
+    final void stop(String why) {
+        if (closed || stopping != null) {
+            return;
+        }
+        stopping = why;
+        try {
+            channel.shutdownInput();
+        } catch (IOException e) {
+            close(why);
+        }
     }
 
     /** Ends the connection: the socket is closed, so the thread's blocked read or write fails. Idempotent. */

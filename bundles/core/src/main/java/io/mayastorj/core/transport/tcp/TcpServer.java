@@ -86,6 +86,12 @@ public final class TcpServer<C extends TcpConnection> implements AutoCloseable {
      * and a bundle update went on — while completions would still run the old revision's code.
      */
     private static final long DRAIN_NANOS = TimeUnit.SECONDS.toNanos(35);
+    /**
+     * How long an unshare or a stop lets a connection answer what it has in flight ({@link
+     * TcpConnection#stop}) before it cuts the connection: long enough for a disk's slow write, short
+     * enough that a client reading nothing does not hold an unshare for the whole drain.
+     */
+    private static final long GRACE_NANOS = TimeUnit.SECONDS.toNanos(10);
     private static final Logger LOG = System.getLogger("mayastor.transport");
 
     private final String protocol;
@@ -254,14 +260,22 @@ public final class TcpServer<C extends TcpConnection> implements AutoCloseable {
         if (exports.remove(device.name()) == null) {
             return;
         }
-        long deadline = System.nanoTime() + DRAIN_NANOS;
+        long start = System.nanoTime();
+        long deadline = start + DRAIN_NANOS;
         boolean any = true;
         while (any && System.nanoTime() < deadline) {
             any = false;
+            boolean graceOver = System.nanoTime() - start > GRACE_NANOS;
             for (C c : connections) {
                 if (c.serves(device)) {
                     any = true;
-                    c.close("the export " + device.name() + " is no longer shared");
+                    // the replies of what is in flight go out first; a connection still there after the grace is cut
+                    String why = "the export " + device.name() + " is no longer shared";
+                    if (graceOver) {
+                        c.close(why);
+                    } else {
+                        c.stop(why);
+                    }
                 }
             }
             if (any) {
@@ -322,11 +336,19 @@ public final class TcpServer<C extends TcpConnection> implements AutoCloseable {
         } catch (IOException ignored) {
             // closing anyway
         }
+        long start = System.nanoTime();
+        long deadline = start + DRAIN_NANOS;
+        boolean cut = false;
         for (C c : connections) {
-            c.close("the " + protocol + " server is stopping");
+            c.stop("the " + protocol + " server is stopping"); // what is in flight is answered first
         }
-        long deadline = System.nanoTime() + DRAIN_NANOS;
         while (!connections.isEmpty() && System.nanoTime() < deadline) {
+            if (!cut && System.nanoTime() - start > GRACE_NANOS) {
+                cut = true;
+                for (C c : connections) {
+                    c.close("the " + protocol + " server is stopping");
+                }
+            }
             LockSupport.parkNanos(1_000_000);
         }
         if (!connections.isEmpty()) {

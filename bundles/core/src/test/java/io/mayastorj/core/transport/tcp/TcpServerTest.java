@@ -273,7 +273,9 @@ class TcpServerTest {
             assertEquals(List.of(), server.connectedHosts(m0));
             assertEquals(null, server.export("m0"));
         }
-        assertEquals(List.of("ending torn", "ended", "ending torn", "ended"), List.copyOf(fates));
+        // the unshare stops the connection's reading: it ends as a client's own end would, so what it has in flight
+        // is answered before the socket closes
+        assertEquals(List.of("ending torn", "ended", "ending clean", "ended"), List.copyOf(fates));
     }
 
     @Test
