@@ -1631,4 +1631,9 @@ public final class Nexus extends BlockDeviceBase {
     Executor controlExecutor() {
         return control;
     }
+
+    /** Runs {@code task} on the control thread after {@code millis} (a pause before a retry). */
+    void later(long millis, Runnable task) {
+        control.schedule(task, millis, java.util.concurrent.TimeUnit.MILLISECONDS);
+    }
 }

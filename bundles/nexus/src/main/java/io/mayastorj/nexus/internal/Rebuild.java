@@ -688,7 +688,14 @@ final class Rebuild {
                         long blocks = blocks(pos, pieceEnd);
                         nexus.controlExecutor().execute(() -> nexus.faultSource(bad, read, lba, blocks));
                         if (++attempts < Child.MAX) {
-                            home.execute(this::step); // another in-sync child, if there is one
+                            if (read == IoStatus.UNAVAILABLE && nexus.source(failedSources) == bad) {
+                                // the only source lost its connection, and may be making it again: its tries,
+                                // spent in microseconds, failed the rebuild (and threw a partial one's log away)
+                                // on a blip. Waited out with a growing pause: about 12 s in all
+                                nexus.later(Math.min(1000, 50L << Math.min(attempts, 5)), () -> home.execute(this::step));
+                            } else {
+                                home.execute(this::step); // another in-sync child, if there is one
+                            }
                         } else {
                             finishRun(read, "reading segment " + pos + " failed: " + read);
                         }

@@ -2012,6 +2012,33 @@ class NexusTest {
     }
 
     /**
+     * Review finding: the only source's reads failing for a moment (its connection lost and made
+     * again) spent a copy's sixteen tries in microseconds, and the rebuild failed: the child was
+     * rebuilt in full when added back, a partial rebuild's log thrown away. The tries now wait a
+     * little longer each time when the source that failed is the last one.
+     */
+    @Test
+    void aRebuildWaitsOutAMomentaryLossOfItsOnlySource() throws Exception {
+        int mb = 64;
+        FaultyDevice s = child("s", mb);
+        FaultyDevice d = child("d", mb);
+        manager().create("vol", ID, 0, List.of("bdev:///s"));
+        for (long lba = 0; lba < mb * 2048L; lba += 2048) {
+            assertEquals(IoStatus.SUCCESS, write(nexus(), lba, 2048, 0));
+        }
+        s.delayMicros = 100_000; // a rebuild that lasts a while
+        manager.addChild("vol", "bdev:///d");
+        await(() -> !d.copied.isEmpty(), "the rebuild running");
+        s.failReads = IoStatus.UNAVAILABLE; // its connection lost
+        Thread.sleep(500);
+        s.failReads = null; // and made again
+        await(() -> !view("bdev:///d").state().equals("rebuilding"), "the rebuild over");
+        assertEquals("online", view("bdev:///d").state(), view("bdev:///d").cause());
+        assertEquals("online", view("bdev:///s").state());
+        assertSameData(s, d);
+    }
+
+    /**
      * A write that failed on the last in-sync child (the application gets the error) but landed on
      * a child faulted while it was in flight: that child's return rebuilds the range, so the two
      * do not answer it differently afterwards.
