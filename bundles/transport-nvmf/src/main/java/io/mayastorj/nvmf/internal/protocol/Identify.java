@@ -61,7 +61,7 @@ public final class Identify {
         page.put(258, (byte) 3);                          // ACL (0-based)
         page.put(259, (byte) 3);                          // AERL (0-based)
         page.put(260, (byte) 0x3);                        // FRMW: slot 1 read-only, one slot
-        page.put(261, (byte) 0);                          // LPA
+        page.put(261, (byte) 0x04);                       // LPA: EDLP, log pages read at an offset (SPDK reads the discovery log so)
         page.put(262, (byte) 0);                          // ELPE: one error log entry (0-based)
         page.putShort(320, (short) 10);                   // KAS: keep-alive granularity 10 × 100 ms
         if (!discovery) {

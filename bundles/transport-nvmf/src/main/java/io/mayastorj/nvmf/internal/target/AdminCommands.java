@@ -61,6 +61,8 @@ final class AdminCommands {
 
     /** The namespace size change count the Changed Namespace List being answered was built from. */
     private long sizeChangesInLog;
+    /** The ANA change count the ANA log being answered was built as of. */
+    private long anaChangesInLog;
 
     void execute(Command c) {
         if (c.inCapsule > 0 && c.opcode != Sqe.ADMIN_SET_FEATURES) {
@@ -260,6 +262,9 @@ final class AdminCommands {
         if (lid == ChangedNamespaces.LOG_PAGE && !subsystem.isDiscovery() && (c.cdw10 & ChangedNamespaces.RAE) == 0) {
             controller.sizeLogRead(sizeChangesInLog); // read without retaining the event: cleared, the notice unmasked
         }
+        if (lid == Ana.LOG_PAGE && (c.cdw10 & ChangedNamespaces.RAE) == 0) { // RAE: CDW10 bit 15, for any log page
+            controller.anaLogRead(anaChangesInLog);
+        }
         queue.respond(c);
     }
 
@@ -302,9 +307,8 @@ final class AdminCommands {
                 }
                 boolean groupsOnly = (cdw10 & Ana.RGO) != 0;
                 log = Pdu.allocate(Ana.size(groupsOnly));
-                long changes = subsystem.anaChangeCount();
-                Ana.log(log, changes, subsystem.access(), groupsOnly);
-                controller.anaReported(changes);
+                anaChangesInLog = subsystem.anaChangeCount(); // the read unmasks notices once answered, without RAE
+                Ana.log(log, anaChangesInLog, subsystem.access(), groupsOnly);
             }
             case Discovery.LOG_PAGE -> {
                 if (!discovery) {

@@ -45,8 +45,13 @@ final class Controller {
     private int asyncEventConfig;
     int heldEvents;
     private long lastKeepAlive = System.nanoTime();
-    /** The ANA change count this controller's host has seen (log page read or notice sent). */
+    /**
+     * The ANA change count as of the host's last read of the ANA log without RAE, and whether a notice
+     * of a later change is out: further notices wait until the host reads the log so (§5.2.1; a read
+     * with RAE, as `nvme ana-log` makes, leaves the event pending).
+     */
     private long anaSeen;
+    private boolean anaNoticeOut;
     /**
      * The namespace size change count as of the host's last read of the Changed Namespace List, and
      * whether a notice of a later one is out: further notices wait until the host reads the log (§5.2.1).
@@ -296,18 +301,19 @@ final class Controller {
         lastKeepAlive = System.nanoTime();
     }
 
-    void anaReported(long changeCount) {
+    /** The host read the ANA log built as of {@code changeCount}, not retaining the event: the notice unmasked. */
+    void anaLogRead(long changeCount) {
         anaSeen = Math.max(anaSeen, changeCount);
+        anaNoticeOut = false;
     }
 
     /** An ANA change the host has not heard of becomes a notice, if it asked for them and holds a request. */
     private void noticeAnaChange() {
-        if ((asyncEventConfig & Ana.NOTICE_ENABLE) == 0 || heldEvents == 0) {
+        if ((asyncEventConfig & Ana.NOTICE_ENABLE) == 0 || heldEvents == 0 || anaNoticeOut) {
             return;
         }
-        long changes = subsystem.anaChangeCount();
-        if (changes != anaSeen && admin.adminCommands().completeAsyncEvent(Ana.CHANGE_EVENT)) {
-            anaSeen = changes;
+        if (subsystem.anaChangeCount() != anaSeen && admin.adminCommands().completeAsyncEvent(Ana.CHANGE_EVENT)) {
+            anaNoticeOut = true;
         }
     }
 
