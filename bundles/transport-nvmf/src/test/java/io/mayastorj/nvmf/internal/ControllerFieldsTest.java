@@ -477,6 +477,53 @@ class ControllerFieldsTest {
     }
 
     /**
+     * Review finding: a controller reset (CC.EN 1 to 0) only closed the I/O queues. The held event
+     * requests stayed, so the re-enabled controller refused the host's new ones past the limit, and
+     * Number of Queues kept its old grant. They are aborted now and the features put back (§3.7.2);
+     * a request for 65536 queues is an invalid field (§5.27.1.11).
+     */
+    @Test
+    void aControllerResetAbortsHeldEventRequestsAndPutsTheFeaturesBack() throws Exception {
+        fx.target.share(new MovingDevice("reset"), ShareOptions.DEFAULT);
+        try (RawClient admin = admin("nqn.2019-05.io.openebs:reset")) {
+            ByteBuffer queues = RawClient.sqe(Sqe.ADMIN_SET_FEATURES, 10);
+            queues.putInt(Sqe.CDW10, 0x07);
+            queues.putInt(Sqe.CDW11, 0x00000000); // one queue
+            admin.send(admin.capsule(queues, null));
+            assertEquals(0, admin.receive().dw0(), "one I/O queue granted");
+            for (int cid = 20; cid < 24; cid++) {
+                admin.send(admin.capsule(RawClient.sqe(Sqe.ADMIN_ASYNC_EVENT, cid), null));
+            }
+            Thread.sleep(100);
+            ByteBuffer reset = RawClient.sqe(Sqe.FABRICS_OPCODE, 201);
+            reset.put(Sqe.FCTYPE, (byte) Sqe.FCTYPE_PROPERTY_SET);
+            reset.putInt(Sqe.PROPERTY_OFFSET, 0x14);
+            reset.putInt(Sqe.PROPERTY_VALUE, 0x00460000); // CC.EN 0
+            reset.put(Sqe.SGL_IDENTIFIER, (byte) 0);
+            admin.send(admin.capsule(reset, null));
+            java.util.Map<Integer, Integer> answers = new java.util.HashMap<>();
+            for (int i = 0; i < 5; i++) {
+                RawClient.Received r = admin.receive();
+                answers.put(r.cid(), r.cqeStatus());
+            }
+            assertEquals(java.util.Map.of(20, Status.ABORT_SQ_DELETION, 21, Status.ABORT_SQ_DELETION, 22, Status.ABORT_SQ_DELETION,
+                    23, Status.ABORT_SQ_DELETION, 201, Status.SUCCESS), answers, "the held requests aborted, the reset done");
+            assertEquals(Status.SUCCESS, admin.enable().cqeStatus());
+            for (int cid = 30; cid < 34; cid++) { // as many again: held, none refused
+                admin.send(admin.capsule(RawClient.sqe(Sqe.ADMIN_ASYNC_EVENT, cid), null));
+            }
+            queues.putShort(Sqe.CID, (short) 11).putInt(Sqe.CDW11, 0xFFFFFFFF);
+            admin.send(admin.capsule(queues, null));
+            RawClient.Received invalid = admin.receive();
+            assertEquals(11, invalid.cid(), "no event request refused before it");
+            assertEquals(Status.INVALID_FIELD, invalid.cqeStatus(), "65536 queues");
+            queues.putShort(Sqe.CID, (short) 12).putInt(Sqe.CDW11, 0x00010001);
+            admin.send(admin.capsule(queues, null));
+            assertEquals(0x00010001, admin.receive().dw0(), "two queues: a new grant after the reset");
+        }
+    }
+
+    /**
      * A volume that grew is noticed to a host that asked for namespace attribute notices: the Linux
      * host then reads the Changed Namespace List and identifies the namespace again, and its disk
      * grows without a rescan. Before, nothing told it; only NodeExpandVolume's rescan did.

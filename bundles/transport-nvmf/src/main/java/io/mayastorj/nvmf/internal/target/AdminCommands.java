@@ -123,6 +123,16 @@ final class AdminCommands {
         return true;
     }
 
+    /** A controller reset: the held Asynchronous Event Requests are aborted (§3.7.2), answered so. Admin queue reactor. */
+    void abortHeldEvents() {
+        Command c;
+        while ((c = queue.firstHeld()) != null) {
+            controller.heldEvents--;
+            c.status = Status.ABORT_SQ_DELETION;
+            queue.respond(c);
+        }
+    }
+
     private void identify(Command c) {
         if (c.sglType != Sqe.SGL_TRANSPORT_DATA_BLOCK || c.sglLength != Identify.SIZE) {
             c.status = commandLog.logged(Status.DATA_SGL_LENGTH_INVALID, "Identify with an SGL of " + c.sglLength + " bytes");
@@ -334,6 +344,8 @@ final class AdminCommands {
             case 0x07 -> {                                  // number of queues
                 if (subsystem.isDiscovery()) {
                     c.status = commandLog.logged(Status.INVALID_FIELD, "number of queues on a discovery controller");
+                } else if ((c.cdw11 & 0xFFFF) == 0xFFFF || c.cdw11 >>> 16 == 0xFFFF) { // 65536 queues: invalid (§5.27.1.11)
+                    c.status = commandLog.logged(Status.INVALID_FIELD, "number of queues of 65536");
                 } else if (controller.hasIoQueues()) {
                     c.status = commandLog.logged(Status.COMMAND_SEQUENCE_ERROR, "number of queues after I/O queues exist");
                 } else {

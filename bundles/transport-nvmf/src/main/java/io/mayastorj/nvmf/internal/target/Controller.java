@@ -141,9 +141,15 @@ final class Controller {
         if (enabled && !wasEnabled) {
             csts |= ControllerRegisters.CSTS_RDY;
         } else if (!enabled && wasEnabled) {
-            // a controller reset deletes the I/O queues
-            csts &= ~ControllerRegisters.CSTS_RDY;
+            // a controller reset (§3.7.2) deletes the I/O queues, aborts the held event requests and puts the
+            // features back: a re-enabled controller would refuse the host's new AERs past the limit, and
+            // answer a new Number of Queues with the old grant
+            csts &= ~(ControllerRegisters.CSTS_RDY | 3 << 2);
             closeIoQueues("controller " + cntlid + " was reset by the host");
+            admin.adminCommands().abortHeldEvents();
+            queuesNegotiated = false;
+            grantedIoQueues = MAX_IO_QUEUES;
+            asyncEventConfig = 0;
         }
         int shn = (cc >> ControllerRegisters.CC_SHN_SHIFT) & 3;
         int oldShn = (old >> ControllerRegisters.CC_SHN_SHIFT) & 3;
