@@ -500,8 +500,16 @@ final class IscsiConnection {
         }
     }
 
+    /** Closed by a TARGET COLD RESET (its own or another session's): what its nexus is told next is the reset alone. */
+    private volatile boolean coldReset;
+
+    void coldReset() {
+        coldReset = true;
+    }
+
     /** A TARGET COLD RESET of its own: no PDU after it is acted on; the connection closes once the reset's response is out. */
     void ending() {
+        coldReset = true;
         if (phase == Phase.FULL_FEATURE) {
             phase = Phase.ENDING;
             answerPending = true;
@@ -795,6 +803,7 @@ final class IscsiConnection {
         }
         boolean wasLoggedIn = phase == Phase.FULL_FEATURE;
         boolean loggedOut = phase == Phase.LOGGED_OUT;
+        boolean inSession = wasLoggedIn || phase == Phase.ENDING; // ending after an error or a cold reset: not a logout
         phase = Phase.CLOSED;
         loginEnded();
         String initiatorName = session.initiatorName;
@@ -807,8 +816,8 @@ final class IscsiConnection {
             livenessTimer.cancel();
         }
         endsReservation = session.reservations != null && !reinstated;
-        if (wasLoggedIn) { // not a logout: the I_T nexus goes on, and its next session is told what this one was not
-            target.leaveUnitAttentions(this, scsi.leave());
+        if (inSession) { // not a logout: the I_T nexus goes on, and its next session is told what this one was not
+            target.leaveUnitAttentions(this, coldReset ? UnitAttentions.afterReset() : scsi.leave());
         }
         if (key != null) {
             key.cancel();

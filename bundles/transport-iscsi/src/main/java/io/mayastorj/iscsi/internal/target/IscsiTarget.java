@@ -404,15 +404,15 @@ public final class IscsiTarget implements Transport {
         return targets.values().stream().sorted(Comparator.comparing(Target::iqn)).toList();
     }
 
-    /** A session of this initiator port (name and ISID) with this TSIH is logged in. */
-    boolean hasSession(String initiatorName, long isid, int tsih) {
+    /** The CID of the logged-in session of this initiator port (name and ISID) with this TSIH, or -1. */
+    int sessionCid(String initiatorName, long isid, int tsih) {
         for (IscsiConnection c : connections) {
             Session s = c.session();
             if (s.tsih == tsih && s.isid == isid && initiatorName.equals(s.initiatorName)) {
-                return true;
+                return s.cid;
             }
         }
-        return false;
+        return -1;
     }
 
     int newTsih() {
@@ -585,11 +585,16 @@ public final class IscsiTarget implements Transport {
      */
     CompletableFuture<Void> coldReset(BlockDevice device, IscsiConnection requester) {
         reservations(device).resetSpc2();
+        String prefix = device.uuid() + " ";
+        synchronized (leftUnitAttentions) { // a hard reset: the nexuses away are told of it, and nothing from before
+            leftUnitAttentions.replaceAll((key, left) -> key.startsWith(prefix) ? UnitAttentions.afterReset() : left);
+        }
         List<CompletableFuture<Void>> ends = new ArrayList<>();
         for (IscsiConnection c : connections) {
             if (c != requester && c.serves(device)) {
                 // closed at once (aborted and left open, it ran a write that came meanwhile, after the answer);
                 // its tasks at the bdev are waited for
+                c.coldReset();
                 c.reactor().execute(() -> c.close("target cold reset"));
                 ends.add(c.drained());
             } else if (c != requester && c.copiesRunning.get() > 0) {
@@ -662,9 +667,12 @@ public final class IscsiTarget implements Transport {
             return;
         }
         synchronized (leftUnitAttentions) {
-            UnitAttentions older = leftUnitAttentions.put(nexusKey(connection), left);
+            UnitAttentions older = leftUnitAttentions.remove(nexusKey(connection));
             if (older != null) { // left by a session before it, whose next login failed: told first
                 left.takeOver(older);
+            }
+            if (!left.blank()) { // a session that never ran a command leaves nothing to keep
+                leftUnitAttentions.put(nexusKey(connection), left);
             }
         }
     }
@@ -702,7 +710,7 @@ public final class IscsiTarget implements Transport {
      * write of the old one (the initiator gave it up, and sends it again on the new session, then
      * newer ones) would land late over the newer data. LIO waits for them as well.
      */
-    CompletableFuture<Void> reinstate(IscsiConnection connection) {
+    CompletableFuture<Void> reinstate(IscsiConnection connection, boolean sameSession) {
         String nexus = connection.nexus();
         if (nexus == null) {
             return CompletableFuture.completedFuture(null); // a discovery session
@@ -724,7 +732,8 @@ public final class IscsiTarget implements Transport {
         CompletableFuture<Void> all = CompletableFuture.allOf(older.toArray(CompletableFuture[]::new));
         // the old session's SPC-2 reservation ends once its writes have (another host must not reserve and
         // write before they land), and before the new session is answered (which may reserve again)
-        return reinstates ? all.whenComplete((done, failed) -> connection.session().reservations.endSpc2(nexus)) : all;
+        // (a connection reinstated in its session keeps the session's reservation: the I_T nexus goes on)
+        return reinstates && !sameSession ? all.whenComplete((done, failed) -> connection.session().reservations.endSpc2(nexus)) : all;
     }
 
     /**

@@ -107,18 +107,6 @@ final class LoginPhase {
                 loginResponse(req, 0x02, 0x00, Map.of(), false, csg, nsg); // initiator error
                 return;
             }
-            if (requestedTsih != 0) {
-                // RFC 7143 §6.3.4, §11.12.6: a connection for an existing session (MC/S, or connection
-                // reinstatement). One connection per session here (MaxConnections=1): too many for a session
-                // that exists, "session does not exist" for one that does not. Answered with a new session
-                // instead, the initiator's own session was reinstated under it and torn down
-                boolean exists = target.hasSession(session.initiatorName, isid, requestedTsih);
-                LOG.log(Level.WARNING, "login from {0} ({1}) refused: a connection for session TSIH {2}, {3}",
-                        session.initiatorName, connection.peer(), requestedTsih,
-                        exists ? "which has its one connection already" : "which does not exist");
-                loginResponse(req, 0x02, exists ? 0x06 : 0x0A, Map.of(), false, csg, nsg);
-                return;
-            }
             session.discovery = "Discovery".equals(keys.getOrDefault("SessionType", "Normal"));
             if (!session.discovery) {
                 String name = keys.get("TargetName");
@@ -140,6 +128,22 @@ final class LoginPhase {
                     return;
                 }
                 answers.put("TargetPortalGroupTag", "1");
+            }
+            if (requestedTsih != 0) {
+                // RFC 7143 §6.3.4, §11.12.6: a connection for an existing session, checked once the target and
+                // its ACL passed (before, a stranger could probe which sessions exist). The same CID reinstates
+                // that connection (the session, its reservation and attentions go on, under its TSIH); another
+                // CID would be a second connection, and a session here has one (MaxConnections=1); no such
+                // session is "session does not exist". Answered with a new session instead, the login
+                // reinstated the very session it named, and the initiator dropped both
+                int existingCid = target.sessionCid(session.initiatorName, isid, requestedTsih);
+                if (existingCid != cid) {
+                    connection.logOnce("tsih", "login from " + session.initiatorName + " (" + connection.peer()
+                            + ") refused: a connection for session TSIH " + requestedTsih + ", " + (existingCid < 0
+                            ? "which does not exist" : "which has its one connection already (CID " + existingCid + ")"));
+                    loginResponse(req, 0x02, existingCid < 0 ? 0x0A : 0x06, Map.of(), false, csg, nsg);
+                    return;
+                }
             }
             negotiation = new Negotiation(session.discovery);
         }
@@ -184,7 +188,7 @@ final class LoginPhase {
         }
         if (toFullFeature) {
             session.params = negotiation.outcome();
-            tsih = target.newTsih();
+            tsih = requestedTsih != 0 ? requestedTsih : target.newTsih(); // a reinstated connection keeps its session's
             session.tsih = tsih;
             session.isid = isid;
             session.cid = cid;
@@ -201,7 +205,7 @@ final class LoginPhase {
         // RFC 7143 §4.4.2, SPC-4 TransportID format 01
         session.nexus = String.format("%s,i,0x%012x", session.initiatorName, isid);
         // an older session of this nexus goes first, and the writes it still has at the bdev end
-        CompletableFuture<Void> older = target.reinstate(connection);
+        CompletableFuture<Void> older = target.reinstate(connection, requestedTsih != 0);
         if (older.isDone() && !older.isCompletedExceptionally()) {
             loginResponse(req, 0, 0, answers, transit, csg, nsg);
             loggedIn();

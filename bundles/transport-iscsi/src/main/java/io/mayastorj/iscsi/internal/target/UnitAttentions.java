@@ -16,6 +16,18 @@ final class UnitAttentions {
     /** The LU's size this I_T nexus knows, or -1 before its first command. */
     long knownBlocks = -1;
 
+    /** What an I_T nexus is told after a hard reset (TARGET COLD RESET): that, and nothing from before (SAM-5). */
+    static UnitAttentions afterReset() {
+        UnitAttentions reset = new UnitAttentions();
+        reset.add(io.mayastorj.iscsi.internal.scsi.Sense.POWER_ON_OR_RESET);
+        return reset;
+    }
+
+    /** Nothing to tell, and no size told: worth keeping for no one. */
+    boolean blank() {
+        return count == 0 && knownBlocks < 0;
+    }
+
     void add(int ascq) {
         for (int i = 0; i < count; i++) {
             if (queue[i] == ascq) {

@@ -689,6 +689,13 @@ class HostileInputTest {
             }
             c.send(c.nopOut(0), null);
             assertEquals(Bhs.NOP_IN, c.receive().opcode(), "the session goes on");
+            ByteBuffer own = RawInitiator.bhs(Bhs.LOGOUT_REQUEST | Bhs.IMMEDIATE, Bhs.FINAL | 1); // close its own connection
+            own.putInt(Bhs.ITT, 410);
+            own.putInt(Bhs.CMD_SN, c.cmdSn);
+            c.send(own, null);
+            RawInitiator.Pdu answer = c.receive();
+            assertEquals(Bhs.LOGOUT_RESPONSE, answer.opcode());
+            assertEquals(0, answer.bhs().get(2), "its own CID: the connection closes");
         }
     }
 

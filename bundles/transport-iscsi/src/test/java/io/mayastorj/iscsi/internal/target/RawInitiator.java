@@ -32,6 +32,8 @@ final class RawInitiator implements AutoCloseable {
     int isid = NEXT_ISID.getAndIncrement() & 0xFFFF;
     /** The TSIH a login names: 0 for a new session (or a reinstated one), an existing session's to add a connection. */
     int tsih;
+    /** The connection's CID in its login. */
+    int cid;
     private static final java.util.concurrent.atomic.AtomicInteger NEXT_ISID = new java.util.concurrent.atomic.AtomicInteger(1);
 
     record Pdu(ByteBuffer bhs, byte[] data) {
@@ -75,6 +77,7 @@ final class RawInitiator implements AutoCloseable {
         ByteBuffer b = bhs(Bhs.LOGIN_REQUEST | Bhs.IMMEDIATE, Bhs.TRANSIT | (1 << 2) | 3);
         b.put(Bhs.ISID, (byte) 0x80).putShort(Bhs.ISID + 4, (short) isid);
         b.putShort(Bhs.TSIH, (short) tsih);
+        b.putShort(Bhs.CID, (short) cid);
         b.putInt(Bhs.ITT, itt++);
         b.putInt(Bhs.CMD_SN, cmdSn);
         Bhs.dataSegmentLength(b, text.length);

@@ -78,28 +78,48 @@ class ReservationFencingTest {
     /**
      * Review finding: the TSIH of a Login Request was not read. A login naming an existing session (a
      * second connection of it, MC/S, or connection reinstatement) was answered as a new session with
-     * another TSIH, and the session it named was reinstated under it: closed, its tasks with it. It is
-     * refused now — too many connections for a session that exists (one per session here), "session
-     * does not exist" for one that does not — and the session goes on.
+     * another TSIH, and the session it named was reinstated under it: closed, its tasks with it. A
+     * second connection is refused now (one per session here), as is a session that does not
+     * exist; the same CID reinstates the connection in its session, under its TSIH, keeping its
+     * reservation.
      */
     @Test
-    void aLoginForAnExistingSessionIsRefusedAndTheSessionGoesOn() throws Exception {
+    void aLoginForAnExistingSessionIsRefusedOrReinstatesItsConnection() throws Exception {
+        byte[] reserve6 = {0x16, 0, 0, 0, 0, 0};
         int port = fx.target.address().getPort();
         String initiator = "iqn.2026-12.test:mcs";
-        try (ScsiSession session = new ScsiSession(port, fx.iqn, initiator, 0x4646)) {
+        ScsiSession session = new ScsiSession(port, fx.iqn, initiator, 0x4646);
+        try {
             assertNotEquals(0, session.tsih);
-            int[][] cases = {{session.tsih, 0x06}, {session.tsih ^ 0x4000, 0x0A}};
+            assertEquals(Sense.GOOD, session.command(reserve6).status());
+            int[][] cases = {{session.tsih, 1, 0x06}, {session.tsih ^ 0x4000, 0, 0x0A}}; // TSIH, CID, detail
             for (int[] c : cases) {
                 try (RawInitiator connection = new RawInitiator(port)) {
                     connection.isid = 0x4646;
                     connection.tsih = c[0];
+                    connection.cid = c[1];
                     RawInitiator.Pdu answer = connection.loginTo(fx.iqn, "InitiatorName", initiator);
                     assertEquals(2, answer.bhs().get(Bhs.STATUS_CLASS), "refused, initiator error");
-                    assertEquals(c[1], answer.bhs().get(Bhs.STATUS_DETAIL), "TSIH " + c[0]);
+                    assertEquals(c[2], answer.bhs().get(Bhs.STATUS_DETAIL), "TSIH " + c[0] + ", CID " + c[1]);
                     assertEquals(0, answer.bhs().getShort(Bhs.TSIH), "no session given");
                 }
             }
             assertEquals(Sense.GOOD, session.command(ScsiSession.read16(0, 1), null, 512).status(), "the session goes on");
+
+            try (RawInitiator again = new RawInitiator(port); ScsiSession other = session("iqn.2026-12.test:other")) {
+                again.isid = 0x4646;
+                again.tsih = session.tsih; // its connection reinstated: the same session, the same CID
+                RawInitiator.Pdu answer = again.loginTo(fx.iqn, "InitiatorName", initiator);
+                assertEquals(0, answer.bhs().get(Bhs.STATUS_CLASS), "accepted");
+                assertEquals(session.tsih, answer.bhs().getShort(Bhs.TSIH) & 0xFFFF, "in its session, under its TSIH");
+                for (int i = 0; i < 300 && fx.target.connections().size() > 2; i++) {
+                    Thread.sleep(10);
+                }
+                assertEquals(2, fx.target.connections().size(), "the old connection is closed");
+                assertEquals(Sense.RESERVATION_CONFLICT, other.command(reserve6).status(), "the session keeps its reservation");
+            }
+        } finally {
+            session.close();
         }
     }
 

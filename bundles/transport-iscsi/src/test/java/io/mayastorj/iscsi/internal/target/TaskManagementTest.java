@@ -284,11 +284,6 @@ class TaskManagementTest {
         ScsiSession old = new ScsiSession(port, fx.iqn, initiator, 0x4545);
         try {
             assertEquals(0, old.command(ScsiSession.read16(0, 1), null, 512).status(), "the size it knows");
-            try (ScsiSession other = new ScsiSession(port, fx.iqn, "iqn.2026-12.io.mayastorj.test:resetter")) {
-                other.lunReset();
-                assertEquals(Bhs.TASK_MANAGEMENT_RESPONSE, other.receive(5000).opcode());
-            }
-            Thread.sleep(300); // the attention reaches the old connection on its reactor
             if (closeFirst) { // the target noticed the dead connection before the initiator came back
                 old.close();
                 for (int i = 0; i < 500 && !fx.target.connections().isEmpty(); i++) {
@@ -296,6 +291,11 @@ class TaskManagementTest {
                 }
                 assertEquals(0, fx.target.connections().size(), "the old connection is closed");
             }
+            try (ScsiSession other = new ScsiSession(port, fx.iqn, "iqn.2026-12.io.mayastorj.test:resetter")) {
+                other.lunReset(); // closeFirst: while the nexus has no session, into what its old one left
+                assertEquals(Bhs.TASK_MANAGEMENT_RESPONSE, other.receive(5000).opcode());
+            }
+            Thread.sleep(300); // the attention reaches the old connection on its reactor
             disk.growTo(disk.blockCount() * 2); // while the initiator is away
 
             try (ScsiSession again = new ScsiSession(port, fx.iqn, initiator, 0x4545)) {
@@ -317,6 +317,38 @@ class TaskManagementTest {
             }
         } finally {
             old.close();
+        }
+    }
+
+    /**
+     * Review finding: sessions closed by a TARGET COLD RESET, and nexuses away at the time, kept what
+     * they had not been told from before it. A hard reset clears that (SAM-5): the next session of
+     * each nexus is told POWER ON OR RESET, and nothing older.
+     */
+    @Test
+    void aColdResetLeavesEveryNexusTheResetAlone() throws Exception {
+        int port = fx.target.address().getPort();
+        String away = "iqn.2026-12.io.mayastorj.test:away";
+        ScsiSession gone = new ScsiSession(port, fx.iqn, away, 0x4747);
+        assertEquals(0, gone.command(ScsiSession.read16(0, 1), null, 512).status());
+        try (ScsiSession resetter = new ScsiSession(port, fx.iqn, "iqn.2026-12.io.mayastorj.test:resetter")) {
+            resetter.lunReset(); // told to the nexus about to go away
+            assertEquals(Bhs.TASK_MANAGEMENT_RESPONSE, resetter.receive(5000).opcode());
+            Thread.sleep(300);
+            gone.close();
+            for (int i = 0; i < 500 && fx.target.connections().size() > 1; i++) {
+                Thread.sleep(10);
+            }
+            resetter.taskManagement(7); // TARGET COLD RESET
+            assertEquals(Bhs.TASK_MANAGEMENT_RESPONSE, resetter.receive(5000).opcode());
+        }
+        try (ScsiSession back = new ScsiSession(port, fx.iqn, away, 0x4747)) {
+            ScsiSession.Result first = back.command(ScsiSession.read16(0, 1), null, 512);
+            assertEquals(Sense.UNIT_ATTENTION, first.senseKey(), first.toString());
+            assertEquals(Sense.POWER_ON_OR_RESET, first.ascq(), "the hard reset, not the LUN reset before it: " + first);
+            assertEquals(0, back.command(ScsiSession.read16(0, 1), null, 512).status(), "nothing older");
+        } finally {
+            gone.close();
         }
     }
 
