@@ -469,6 +469,8 @@ class ControllerFieldsTest {
             admin.send(admin.capsule(RawClient.sqe(Sqe.ADMIN_ASYNC_EVENT, 23), null));
             Thread.sleep(600);
             assertEquals(0x0F, anaLog(admin, 24, false).get(32), "no notice meanwhile: the log's answer comes first");
+            Thread.sleep(600); // that read heard the change: no notice of it now
+            assertEquals(25, feature(admin, 25, 0x0B, 0).cid(), "nothing came before this answer");
             moving.state = AccessState.INACCESSIBLE; // unmasked by that read: the next change is told
             RawClient.Received next = admin.receive();
             assertEquals(23, next.cid());
@@ -491,6 +493,11 @@ class ControllerFieldsTest {
             queues.putInt(Sqe.CDW11, 0x00000000); // one queue
             admin.send(admin.capsule(queues, null));
             assertEquals(0, admin.receive().dw0(), "one I/O queue granted");
+            ByteBuffer events = RawClient.sqe(Sqe.ADMIN_SET_FEATURES, 9);
+            events.putInt(Sqe.CDW10, 0x0B);
+            events.putInt(Sqe.CDW11, Ana.NOTICE_ENABLE);
+            admin.send(admin.capsule(events, null));
+            assertEquals(Status.SUCCESS, admin.receive().cqeStatus());
             for (int cid = 20; cid < 24; cid++) {
                 admin.send(admin.capsule(RawClient.sqe(Sqe.ADMIN_ASYNC_EVENT, cid), null));
             }
@@ -509,6 +516,7 @@ class ControllerFieldsTest {
             assertEquals(java.util.Map.of(20, Status.ABORT_SQ_DELETION, 21, Status.ABORT_SQ_DELETION, 22, Status.ABORT_SQ_DELETION,
                     23, Status.ABORT_SQ_DELETION, 201, Status.SUCCESS), answers, "the held requests aborted, the reset done");
             assertEquals(Status.SUCCESS, admin.enable().cqeStatus());
+            assertEquals(0, feature(admin, 29, 0x0B, 0).dw0(), "the event configuration back to none");
             for (int cid = 30; cid < 34; cid++) { // as many again: held, none refused
                 admin.send(admin.capsule(RawClient.sqe(Sqe.ADMIN_ASYNC_EVENT, cid), null));
             }
@@ -521,6 +529,43 @@ class ControllerFieldsTest {
             admin.send(admin.capsule(queues, null));
             assertEquals(0x00010001, admin.receive().dw0(), "two queues: a new grant after the reset");
         }
+    }
+
+    /**
+     * Review findings: Set Features Keep Alive Timer was refused (NVMe/TCP requires keep-alive, and
+     * the feature is changeable), a Connect's KATO was not rounded up to the granularity KAS says, and
+     * Get Features ignored SEL, so `nvme get-feature -s 3` read "saveable, per namespace, changeable"
+     * in the number of queues.
+     */
+    @Test
+    void theKeepAliveTimerIsSettableAndGetFeaturesHonoursSel() throws Exception {
+        String nqn = "nqn.2019-05.io.openebs:features";
+        fx.target.share(new MovingDevice("features"), ShareOptions.DEFAULT);
+        try (RawClient admin = new RawClient(fx.port())) {
+            admin.initialize(false, false);
+            assertEquals(Status.SUCCESS, admin.connect(nqn, HOST, 0, 31, 0xFFFF, 1500).cqeStatus());
+            assertEquals(Status.SUCCESS, admin.enable().cqeStatus());
+            assertEquals(2000, feature(admin, 10, 0x0F, 0).dw0(), "KATO 1500 ms, rounded up to KAS (1 s)");
+            ByteBuffer set = RawClient.sqe(Sqe.ADMIN_SET_FEATURES, 11);
+            set.putInt(Sqe.CDW10, 0x0F);
+            set.putInt(Sqe.CDW11, 10_000);
+            admin.send(admin.capsule(set, null));
+            assertEquals(Status.SUCCESS, admin.receive().cqeStatus());
+            assertEquals(10_000, feature(admin, 12, 0x0F, 0).dw0(), "current");
+            assertEquals(2000, feature(admin, 13, 0x0F, 1).dw0(), "default: the Connect's");
+            assertEquals(0x4, feature(admin, 14, 0x07, 3).dw0(), "capabilities: changeable, not saveable, not per namespace");
+            assertEquals(15 | 15 << 16, feature(admin, 15, 0x07, 1).dw0(), "default: 16 queues");
+            assertEquals(Status.INVALID_FIELD, feature(admin, 16, 0x07, 4).cqeStatus(), "SEL 100b is reserved");
+            Thread.sleep(2500); // past the Connect's KATO: the new one counts
+            assertEquals(Status.SUCCESS, feature(admin, 17, 0x0B, 0).cqeStatus(), "still connected");
+        }
+    }
+
+    private static RawClient.Received feature(RawClient admin, int cid, int fid, int sel) throws Exception {
+        ByteBuffer get = RawClient.sqe(Sqe.ADMIN_GET_FEATURES, cid);
+        get.putInt(Sqe.CDW10, fid | sel << 8);
+        admin.send(admin.capsule(get, null));
+        return admin.receive();
     }
 
     /**

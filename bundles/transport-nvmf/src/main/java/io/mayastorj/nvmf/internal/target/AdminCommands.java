@@ -354,12 +354,37 @@ final class AdminCommands {
             }
             case 0x0B -> controller.asyncEventConfig(c.cdw11); // asynchronous event configuration
             case 0x0E -> { }                                     // timestamp: no clock to set
+            case 0x0F -> controller.katoMillis(c.cdw11);         // keep alive timer (TCP requires keep-alive)
             default -> c.status = commandLog.unsupported(Status.INVALID_FIELD, "Set Features " + hex(fid));
         }
     }
 
     private void getFeatures(Command c) {
         int fid = c.cdw10 & 0xFF;
+        int sel = (c.cdw10 >>> 8) & 7;
+        if (sel > 3) {
+            c.status = commandLog.logged(Status.INVALID_FIELD, "Get Features " + hex(fid) + " with SEL " + sel);
+            return;
+        }
+        if (sel == 3) { // supported capabilities: nothing saveable or per namespace; which the host may change
+            switch (fid) {
+                case 0x01, 0x02, 0x06, 0x08 -> c.dw0 = 0;
+                case 0x07 -> c.dw0 = subsystem.isDiscovery() ? 0 : 0x4;
+                case 0x0B, 0x0F -> c.dw0 = 0x4;
+                default -> c.status = commandLog.unsupported(Status.INVALID_FIELD, "Get Features " + hex(fid));
+            }
+            return;
+        }
+        if (sel != 0) { // default, or saved: none is saveable, so the saved value is the default
+            switch (fid) {
+                case 0x01, 0x02, 0x08, 0x0B -> c.dw0 = 0;
+                case 0x06 -> c.dw0 = !subsystem.isDiscovery() && device.supports(IoType.FLUSH) ? 1 : 0;
+                case 0x07 -> c.dw0 = (Controller.MAX_IO_QUEUES - 1) | (Controller.MAX_IO_QUEUES - 1) << 16;
+                case 0x0F -> c.dw0 = controller.connectKatoMillis();
+                default -> c.status = commandLog.unsupported(Status.INVALID_FIELD, "Get Features " + hex(fid));
+            }
+            return;
+        }
         switch (fid) {
             case 0x01, 0x02, 0x08 -> c.dw0 = 0;                 // arbitration, power management, coalescing
             case 0x06 -> c.dw0 = !subsystem.isDiscovery() && device.supports(IoType.FLUSH) ? 1 : 0;

@@ -32,7 +32,10 @@ final class Controller {
     private final int cntlid;
     private final String hostNqn;
     private final String hostId;
-    private final int katoMillis;
+    /** Keep Alive Timeout, rounded up to whole KAS units (1 s); 0: none. Admin reactor. */
+    private int katoMillis;
+    /** The one the Connect asked for (rounded): the feature's default. */
+    private final int connectKatoMillis;
     private final TargetQueue admin;
     private final TargetQueue[] ioQueues = new TargetQueue[MAX_IO_QUEUES + 1];
     private volatile boolean destroyed; // read by its I/O queues' reactors before each command
@@ -69,7 +72,8 @@ final class Controller {
         this.cntlid = cntlid;
         this.hostNqn = hostNqn;
         this.hostId = hostId;
-        this.katoMillis = katoMillis;
+        this.katoMillis = roundedKato(katoMillis);
+        this.connectKatoMillis = this.katoMillis;
         this.admin = admin;
         this.sizeSeen = subsystem.sizeChangeCount(); // a change before it connected is in what it identifies
         if (katoMillis > 0) {
@@ -117,6 +121,10 @@ final class Controller {
         return katoMillis;
     }
 
+    int connectKatoMillis() {
+        return connectKatoMillis;
+    }
+
     // ---------------------------------------------------------------- registers
 
     long property(int offset) {
@@ -150,6 +158,8 @@ final class Controller {
             queuesNegotiated = false;
             grantedIoQueues = MAX_IO_QUEUES;
             asyncEventConfig = 0;
+            anaNoticeOut = false; // the notices aborted with their requests: the next ones may go
+            sizeNoticeOut = false;
         }
         int shn = (cc >> ControllerRegisters.CC_SHN_SHIFT) & 3;
         int oldShn = (old >> ControllerRegisters.CC_SHN_SHIFT) & 3;
@@ -347,6 +357,24 @@ final class Controller {
     void sizeLogRead(long changes) {
         sizeSeen = changes;
         sizeNoticeOut = false;
+    }
+
+    /** A KATO as the controller keeps it: rounded up to the keep-alive granularity KAS, 1 s (§5.27.1.12). */
+    static int roundedKato(int millis) {
+        return millis <= 0 ? 0 : (int) Math.min(Integer.MAX_VALUE, (millis + 999L) / 1000 * 1000);
+    }
+
+    /** Set Features Keep Alive Timer: the new timeout counts from now; 0 stops the check. Admin reactor. */
+    void katoMillis(int millis) {
+        katoMillis = roundedKato(millis);
+        lastKeepAlive = System.nanoTime();
+        if (keepAliveTimer != null) {
+            keepAliveTimer.cancel();
+            keepAliveTimer = null;
+        }
+        if (katoMillis > 0) {
+            scheduleKeepAliveCheck();
+        }
     }
 
     private void scheduleKeepAliveCheck() {
