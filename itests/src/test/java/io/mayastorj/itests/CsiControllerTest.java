@@ -25,6 +25,7 @@ import io.mayastorj.csi.v1.CreateVolumeRequest;
 import io.mayastorj.csi.v1.CreateVolumeResponse;
 import io.mayastorj.csi.v1.DeleteVolumeRequest;
 import io.mayastorj.csi.v1.GetCapacityRequest;
+import io.mayastorj.csi.v1.GetCapacityResponse;
 import io.mayastorj.csi.v1.GetPluginInfoRequest;
 import io.mayastorj.csi.v1.GetPluginInfoResponse;
 import io.mayastorj.csi.v1.IdentityGrpc;
@@ -384,29 +385,52 @@ class CsiControllerTest {
         }
     }
 
+    /**
+     * What the provisioner's capacity tracking asks: per StorageClass (its parameters) and topology
+     * segment. Review finding: the parameters were ignored and a segment counted only its node's
+     * pools — a network volume, reachable from every node, showed none on an application node, and
+     * a three-replica volume was offered the largest single pool. A segment confines only a local
+     * volume; the replicas divide the free space, and the largest volume is the third largest
+     * node's room.
+     */
     @Test
-    void capacityIsWhatTheOnlinePoolsHaveFreeOverallAndPerNode() throws InterruptedException {
+    void capacityIsWhatVolumesOfTheClassCanTakeWhereTheyCanBeUsed() throws InterruptedException {
         // pool statuses follow the pools (a volume of another test just deleted frees its replicas a
         // moment later): the figures are asked again until they settle, as the provisioner asks again
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
         while (true) {
-            long all = controller().getCapacity(GetCapacityRequest.getDefaultInstance()).getAvailableCapacity();
-            long s1 = controller().getCapacity(GetCapacityRequest.newBuilder().setAccessibleTopology(Topology.newBuilder()
-                    .putSegments("openebs.io/nodename", "s1")).build()).getAvailableCapacity();
-            long app1 = controller().getCapacity(GetCapacityRequest.newBuilder().setAccessibleTopology(Topology.newBuilder()
-                    .putSegments("openebs.io/nodename", "app1")).build()).getAvailableCapacity();
-            assertEquals(0, app1, "an application node holds no storage");
-            long oldKey = controller().getCapacity(GetCapacityRequest.newBuilder().setAccessibleTopology(Topology.newBuilder()
-                    .putSegments("kubernetes.io/hostname", "app1")).build()).getAvailableCapacity();
-            assertEquals(0, oldKey, "the key before openebs.io/nodename names the node too (not the whole cluster)");
-            boolean settled = s1 > 200 * MIB && s1 <= 256 * MIB && all >= 3 * s1 - 3 * 16 * MIB && all <= 3 * 256 * MIB;
+            GetCapacityResponse all = controller().getCapacity(GetCapacityRequest.getDefaultInstance());
+            long s1 = capacity(Map.of("local", "true"), "openebs.io/nodename", "s1").getAvailableCapacity();
+            assertEquals(0, capacity(Map.of("local", "true"), "openebs.io/nodename", "app1").getAvailableCapacity(),
+                    "a local volume on an application node: it holds no storage");
+            assertEquals(0, capacity(Map.of("local", "true"), "kubernetes.io/hostname", "app1").getAvailableCapacity(),
+                    "the key before openebs.io/nodename names the node too (not the whole cluster)");
+            GetCapacityResponse network = capacity(Map.of(), "openebs.io/nodename", "app1");
+            GetCapacityResponse three = capacity(Map.of("repl", "3"), null, null);
+            GetCapacityResponse four = capacity(Map.of("repl", "4"), null, null);
+            long free = all.getAvailableCapacity();
+            boolean settled = s1 > 200 * MIB && s1 <= 256 * MIB && free >= 3 * s1 - 3 * 16 * MIB && free <= 3 * 256 * MIB
+                    && network.getAvailableCapacity() == free && three.getAvailableCapacity() == free / 3;
             if (settled || System.nanoTime() > deadline) {
                 assertTrue(s1 > 200 * MIB && s1 <= 256 * MIB, "s1: " + s1);
-                assertTrue(all >= 3 * s1 - 3 * 16 * MIB && all <= 3 * 256 * MIB, "all: " + all + ", s1: " + s1);
+                assertTrue(free >= 3 * s1 - 3 * 16 * MIB && free <= 3 * 256 * MIB, "all: " + free + ", s1: " + s1);
+                assertEquals(free, network.getAvailableCapacity(), "a network volume on an application node: every pool");
+                assertEquals(free / 3, three.getAvailableCapacity(), "three copies of each byte");
+                assertTrue(three.getMaximumVolumeSize().getValue() > 200 * MIB
+                        && three.getMaximumVolumeSize().getValue() <= all.getMaximumVolumeSize().getValue(), three.toString());
+                assertEquals(0, four.getMaximumVolumeSize().getValue(), "four replicas on three storage nodes: none fits");
                 return;
             }
             Thread.sleep(500);
         }
+    }
+
+    private GetCapacityResponse capacity(Map<String, String> parameters, String key, String node) {
+        GetCapacityRequest.Builder b = GetCapacityRequest.newBuilder().putAllParameters(parameters);
+        if (key != null) {
+            b.setAccessibleTopology(Topology.newBuilder().putSegments(key, node));
+        }
+        return controller().getCapacity(b.build());
     }
 
     @Test

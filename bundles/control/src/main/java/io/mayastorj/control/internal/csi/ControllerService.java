@@ -520,6 +520,15 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase i
         return VolumeCondition.newBuilder().setAbnormal(abnormal).setMessage(state + reason).build();
     }
 
+    /**
+     * Whether ListVolumes shows a volume: not one being deleted, unless it is still published (its
+     * deletion waits for the unpublish, and it is served meanwhile). Hidden, the attacher's reconcile
+     * took its attachment for gone and published it again each period, refused as being deleted.
+     */
+    static boolean listed(MayastorVolume msv) {
+        return msv.getMetadata().getDeletionTimestamp() == null || msv.getSpec() != null && !publishedTo(msv).isEmpty();
+    }
+
     private static List<String> publishedTo(MayastorVolume msv) {
         String node = msv.getSpec().getAppNode() != null ? msv.getSpec().getAppNode() : msv.getSpec().getTargetNode();
         return node == null ? List.of() : List.of(node);
@@ -537,7 +546,7 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase i
         }
         String after = request.getStartingToken().isEmpty() ? null : afterToken(request.getStartingToken());
         List<MayastorVolume> all = new ArrayList<>(volumes.list().stream()
-                .filter(v -> v.getMetadata().getDeletionTimestamp() == null)
+                .filter(ControllerService::listed)
                 .filter(v -> after == null || v.getMetadata().getName().compareTo(after) > 0).toList());
         all.sort(Comparator.comparing(v -> v.getMetadata().getName()));
         int to = request.getMaxEntries() == 0 ? all.size() : Math.min(all.size(), request.getMaxEntries());
@@ -583,22 +592,36 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase i
     /** Free bytes of the online pools (of the topology's node, when one is named); the largest pool's free space caps a volume. */
     @Override
     public void getCapacity(GetCapacityRequest request, StreamObserver<GetCapacityResponse> response) {
-        String node = request.hasAccessibleTopology() ? node(request.getAccessibleTopology()) : null;
+        Parameters params = Parameters.of(request.getParametersMap());
+        // a segment confines a local volume's replicas to its node; any other volume is reached from every node
+        String node = request.hasAccessibleTopology() && params.local() ? node(request.getAccessibleTopology()) : null;
+        Map<String, Long> largestPerNode = new java.util.HashMap<>();
         long free = 0;
-        long largest = 0;
         for (io.mayastorj.control.internal.model.MayastorPool p : store.list(io.mayastorj.control.internal.model.MayastorPool.class)) {
-            if (p.getStatus() == null || !"online".equals(p.getStatus().getState()) || p.getStatus().getCapacity() == null) {
+            if (p.getStatus() == null || !"online".equals(p.getStatus().getState()) || p.getStatus().getCapacity() == null
+                    || p.getSpec() == null || p.getSpec().getNode() == null) {
                 continue;
             }
-            if (node != null && (p.getSpec() == null || !node.equals(p.getSpec().getNode()))) {
+            if (node != null && !node.equals(p.getSpec().getNode())) {
                 continue;
             }
             long f = Math.max(0, p.getStatus().getCapacity() - (p.getStatus().getUsed() == null ? 0 : p.getStatus().getUsed()));
             free += f;
-            largest = Math.max(largest, f);
+            largestPerNode.merge(p.getSpec().getNode(), f, Math::max);
         }
-        reply(response, GetCapacityResponse.newBuilder().setAvailableCapacity(free)
-                .setMaximumVolumeSize(com.google.protobuf.Int64Value.of(largest)).build());
+        reply(response, capacity(free, largestPerNode, node != null ? 1 : params.replicas()));
+    }
+
+    /**
+     * What volumes of {@code replicas} copies, one per node, can take: the free space over the copies
+     * (each byte is kept that many times), and the largest volume — the {@code replicas}-th largest
+     * free pool among distinct nodes (0 with fewer nodes), as placement needs.
+     */
+    static GetCapacityResponse capacity(long free, Map<String, Long> largestPerNode, int replicas) {
+        List<Long> largest = largestPerNode.values().stream().sorted(Comparator.reverseOrder()).toList();
+        long maximum = largest.size() < replicas ? 0 : largest.get(replicas - 1);
+        return GetCapacityResponse.newBuilder().setAvailableCapacity(free / replicas)
+                .setMaximumVolumeSize(com.google.protobuf.Int64Value.of(maximum)).build();
     }
 
     // ---- expansion ----

@@ -62,8 +62,9 @@ public final class ControlCommands {
             var spec = v.getSpec() == null ? new MayastorVolume.Spec() : v.getSpec();
             long live = s == null || s.getReplicas() == null ? 0
                     : s.getReplicas().stream().filter(r -> !Boolean.TRUE.equals(r.getOffline())).count();
-            t.row(v.getMetadata().getName(), Sizes.human(spec.getRequiredBytes() == null ? 0 : spec.getRequiredBytes()),
-                    live + "/" + spec.getReplicaCount(), s == null ? null : s.getState(), spec.getTargetNode(),
+            t.row(v.getMetadata().getName(), spec.getRequiredBytes() == null ? null : Sizes.human(spec.getRequiredBytes()),
+                    spec.getReplicaCount() == null ? null : live + "/" + spec.getReplicaCount(), s == null ? null : s.getState(),
+                    s != null && s.getNexus() != null && s.getNexus().getNode() != null ? s.getNexus().getNode() : spec.getTargetNode(),
                     s == null || s.getNexus() == null ? null : s.getNexus().getDeviceUri(), s == null ? null : s.getReason());
         }
         return t.toString();

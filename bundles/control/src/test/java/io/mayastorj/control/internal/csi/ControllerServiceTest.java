@@ -41,6 +41,33 @@ class ControllerServiceTest {
         assertEquals(Map.of("protocol", "iscsi", "ioTimeout", "45", "fsType", "xfs"), p.context());
     }
 
+    /**
+     * Review finding: ListVolumes hid every volume being deleted, also one still published (its
+     * deletion waits for the unpublish): the attacher's reconcile took its attachment for gone and
+     * published it again each period, refused as being deleted.
+     */
+    @Test
+    void aVolumeBeingDeletedIsListedWhileItIsPublished() {
+        io.mayastorj.control.internal.model.MayastorVolume v = new io.mayastorj.control.internal.model.MayastorVolume();
+        v.setMetadata(new io.fabric8.kubernetes.api.model.ObjectMetaBuilder().withName("pvc-1").build());
+        v.setSpec(new io.mayastorj.control.internal.model.MayastorVolume.Spec());
+        assertEquals(true, ControllerService.listed(v));
+        v.getMetadata().setDeletionTimestamp("2026-12-07T12:00:00Z");
+        assertEquals(false, ControllerService.listed(v), "being deleted, published nowhere");
+        v.getSpec().setTargetNode("node-1");
+        assertEquals(true, ControllerService.listed(v), "being deleted, still published: its deletion waits");
+    }
+
+    /** Review finding: GetCapacity offered a three-replica volume the largest single pool (100 GiB where 50 fit). */
+    @Test
+    void theLargestVolumeOfACopiesIsTheRoomOfTheNthNode() {
+        Map<String, Long> nodes = Map.of("a", 100L, "b", 50L, "c", 60L);
+        assertEquals(100L, ControllerService.capacity(210, nodes, 1).getMaximumVolumeSize().getValue());
+        assertEquals(50L, ControllerService.capacity(210, nodes, 3).getMaximumVolumeSize().getValue());
+        assertEquals(70L, ControllerService.capacity(210, nodes, 3).getAvailableCapacity(), "each byte kept three times");
+        assertEquals(0L, ControllerService.capacity(210, nodes, 4).getMaximumVolumeSize().getValue(), "three nodes for four copies");
+    }
+
     @Test
     void aWrongParameterIsRefusedNamingIt() {
         assertEquals("parameter repl '0' is not a positive number", refused(() -> Parameters.of(Map.of("repl", "0"))).getMessage());
