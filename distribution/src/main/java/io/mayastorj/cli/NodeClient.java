@@ -140,16 +140,24 @@ final class NodeClient implements AutoCloseable {
     }
 
     /**
-     * True when something answered that is not the server asked for: another gRPC server (a node's
-     * port given as the control plane's, or the other way round: "Method not found"), or no gRPC at
-     * all (the metrics port's HTTP/1: an HTTP/2 protocol error). A wrong address: usage, not a refusal.
+     * True when something answered that speaks no gRPC at all (the metrics port's HTTP/1: an HTTP/2
+     * protocol error): a wrong address, bad usage.
      */
     static boolean wrongServer(StatusRuntimeException e) {
         String description = e.getStatus().getDescription();
-        return description != null && (e.getStatus().getCode() == Status.Code.UNIMPLEMENTED
-                && description.startsWith("Method not found")
-                || e.getStatus().getCode() == Status.Code.INTERNAL && description.toLowerCase(java.util.Locale.ROOT)
-                .contains("http2 exception"));
+        return description != null && e.getStatus().getCode() == Status.Code.INTERNAL
+                && description.toLowerCase(java.util.Locale.ROOT).contains("http2 exception");
+    }
+
+    /**
+     * A gRPC server that has no such call: the other side's port (a node's given as the control
+     * plane's, or the other way round), or a node whose bundle serving it is not started (being
+     * updated, or failed) — which a retry may see end, so it is not called bad usage.
+     */
+    private static boolean methodNotFound(StatusRuntimeException e) {
+        String description = e.getStatus().getDescription();
+        return e.getStatus().getCode() == Status.Code.UNIMPLEMENTED && description != null
+                && description.startsWith("Method not found");
     }
 
     /** A deadline that passed before a connection was made (gRPC says the call was still waiting for one). */
@@ -189,7 +197,14 @@ final class NodeClient implements AutoCloseable {
             return address + " is not " + (flag.equals("--control")
                     ? "a control plane's gRPC port (mayastor control listens on 50051; a node's is 10124)"
                     : "a node's gRPC port (mayastor node listens on 10124; the control plane's is 50051, given with --control)")
-                    + ": " + e.getStatus().getCode() + " " + e.getStatus().getDescription();
+                    + ": it does not speak gRPC (" + e.getStatus().getDescription() + ")";
+        }
+        if (methodNotFound(e)) {
+            return address + " does not serve this call: " + (flag.equals("--control")
+                    ? "it is not a control plane's gRPC port (mayastor control listens on 50051; a node's is 10124)"
+                    : "it is not a node's gRPC port (mayastor node listens on 10124; the control plane's is 50051, given with"
+                    + " --control), or the node's bundle that serves it is not started (mayastor shell 'lb')")
+                    + " (" + e.getStatus().getDescription() + ")";
         }
         Status status = e.getStatus();
         return status.getCode() + ": " + (status.getDescription() == null ? "(no message)" : status.getDescription());

@@ -37,7 +37,9 @@ public final class Table {
         }
         String[] row = new String[cells.length];
         for (int i = 0; i < cells.length; i++) {
-            row[i] = cells[i] == null ? "-" : cells[i].toString();
+            // one line per row: a multi-line reason or error would break the columns
+            String cell = cells[i] == null ? "-" : cells[i].toString();
+            row[i] = cell.indexOf('\n') < 0 && cell.indexOf('\r') < 0 ? cell : cell.replaceAll("\\s*\\R\\s*", " ").strip();
         }
         rows.add(row);
         return this;

@@ -19,6 +19,13 @@ class TableTest {
                 """, table);
     }
 
+    /** Review finding: a multi-line reason (a log's cause, a stack's first lines) broke every column after it. */
+    @Test
+    void aCellWithLineBreaksStaysOnItsRow() {
+        assertEquals("NAME  REASON\nm0    it failed: timed out\n",
+                new Table("NAME", "REASON").row("m0", "it failed:\n  timed out\r\n").toString());
+    }
+
     @Test
     void sizesReadLikePeopleWriteThem() {
         assertEquals("512 B", Sizes.human(512));

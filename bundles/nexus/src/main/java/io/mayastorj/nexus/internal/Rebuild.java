@@ -572,6 +572,16 @@ final class Rebuild {
         }
 
         /** Places the next piece of the run, or finishes it. */
+        /** A retry after a pause for the last source: not for a rebuild cancelled or failed meanwhile (its lock held for nothing). */
+        private void stepAfterPause() {
+            State s = state();
+            if (s != State.RUNNING && s != State.PAUSED) {
+                finishRun(IoStatus.ABORTED, "the rebuild ended while it waited for its source");
+                return;
+            }
+            step();
+        }
+
         private void step() {
             if (pos >= runEnd) {
                 finishRun(IoStatus.SUCCESS, null);
@@ -692,7 +702,7 @@ final class Rebuild {
                                 // the only source lost its connection, and may be making it again: its tries,
                                 // spent in microseconds, failed the rebuild (and threw a partial one's log away)
                                 // on a blip. Waited out with a growing pause: about 12 s in all
-                                nexus.later(Math.min(1000, 50L << Math.min(attempts, 5)), () -> home.execute(this::step));
+                                nexus.later(Math.min(1000, 50L << Math.min(attempts, 5)), () -> home.execute(this::stepAfterPause));
                             } else {
                                 home.execute(this::step); // another in-sync child, if there is one
                             }

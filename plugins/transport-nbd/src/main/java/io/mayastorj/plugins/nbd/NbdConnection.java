@@ -464,7 +464,6 @@ final class NbdConnection extends TcpConnection {
         }
     }
 
-    /** 0, or the errno a request gets before it reaches the bdev. */
     /**
      * The command flags a request of {@code type} may carry: FUA where it is advertised for, NO_HOLE
      * on a write of zeros. Any other (DF, FAST_ZERO, REQ_ONE — none advertised or negotiated — or an
@@ -479,6 +478,7 @@ final class NbdConnection extends TcpConnection {
         };
     }
 
+    /** 0, or the errno a request gets before it reaches the bdev. */
     private static int check(BlockDevice d, int type, long offset, long length, int bs) {
         switch (type) {
             case Nbd.CMD_READ, Nbd.CMD_WRITE, Nbd.CMD_TRIM, Nbd.CMD_WRITE_ZEROES -> {

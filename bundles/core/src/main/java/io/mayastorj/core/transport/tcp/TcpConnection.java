@@ -35,6 +35,8 @@ public abstract class TcpConnection implements Runnable {
     private volatile boolean closed;
     /** Why the server asked this connection to stop taking requests ({@link #stop}), or null. */
     private volatile String stopping;
+    /** After a stop's last replies, how long the socket stays before it closes (see {@link #run}). */
+    private static final long STOP_LINGER_NANOS = java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(200);
 
     protected TcpConnection(TcpServer<?> server, SocketChannel channel) throws IOException {
         this.server = server;
@@ -66,18 +68,31 @@ public abstract class TcpConnection implements Runnable {
     @Override
     public final void run() {
         String why = null;
+        boolean stopped = false; // the protocol saw the end of input that stop() made
         try {
             serve();
         } catch (EOFException e) {
+            stopped = stopping != null;
             why = stopping; // the client went away, or the server shut the connection's reading side (stop)
         } catch (IOException e) {
-            why = closed ? null : stopping != null ? stopping : e.getMessage();
+            why = closed ? null : e.getMessage();
         } catch (RuntimeException e) {
             why = "an internal error: " + e; // this connection ends; the node and its other clients go on
             LOG.log(Level.ERROR, server.protocol() + " client " + peer, e);
         } finally {
             try {
-                ending((why == null || why == stopping) && !closed);
+                ending((why == null || stopped) && !closed);
+                if (stopped && !closed) {
+                    // input the client sent after the stop is unread, and a close with unread input is a reset,
+                    // which drops what is still in the send queue: the replies ending() just wrote. The FIN goes
+                    // after them; a moment lets them leave before the reset
+                    try {
+                        channel.shutdownOutput();
+                        java.util.concurrent.locks.LockSupport.parkNanos(STOP_LINGER_NANOS);
+                    } catch (IOException ignored) {
+                        // closing anyway
+                    }
+                }
             } finally {
                 close(why);
                 try {
@@ -130,10 +145,12 @@ public abstract class TcpConnection implements Runnable {
      * prior to initiating a hard disconnect"); {@link #close} after a grace. Idempotent.
      */
     final void stop(String why) {
-        if (closed || stopping != null) {
-            return;
+        synchronized (this) { // an unshare and a server stop at once: one reason
+            if (closed || stopping != null) {
+                return;
+            }
+            stopping = why;
         }
-        stopping = why;
         try {
             channel.shutdownInput();
         } catch (IOException e) {

@@ -88,10 +88,12 @@ public final class TcpServer<C extends TcpConnection> implements AutoCloseable {
     private static final long DRAIN_NANOS = TimeUnit.SECONDS.toNanos(35);
     /**
      * How long an unshare or a stop lets a connection answer what it has in flight ({@link
-     * TcpConnection#stop}) before it cuts the connection: long enough for a disk's slow write, short
-     * enough that a client reading nothing does not hold an unshare for the whole drain.
+     * TcpConnection#stop}) before it cuts the connection: long enough for a disk's slow write, and
+     * with a connection's own wait for its I/O after the cut (NBD: 30 s) still within {@link
+     * #DRAIN_NANOS} — a stuck connection (its reader blocked on a full slot table, not in a read)
+     * ends only at the cut.
      */
-    private static final long GRACE_NANOS = TimeUnit.SECONDS.toNanos(10);
+    private static final long GRACE_NANOS = TimeUnit.SECONDS.toNanos(4);
     private static final Logger LOG = System.getLogger("mayastor.transport");
 
     private final String protocol;
