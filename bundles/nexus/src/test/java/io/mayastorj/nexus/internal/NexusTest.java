@@ -1232,6 +1232,10 @@ class NexusTest {
         fenced.get(10, TimeUnit.SECONDS);
         assertTrue(n.supports(IoType.UNMAP), "still, with no writable child");
         assertTrue(n.supports(IoType.WRITE_ZEROES));
+        // review finding (shell): an unpublished fenced nexus showed "online" and nothing else
+        String shown = new io.mayastorj.nexus.internal.shell.NexusCommands(manager).nexus();
+        assertTrue(shown.contains("ANA inaccessible"), shown);
+        assertTrue(shown.matches("(?s).*bdev:///a +online +[0-9]+ s ago.*"), "each child's state and since when: " + shown);
     }
 
     /**

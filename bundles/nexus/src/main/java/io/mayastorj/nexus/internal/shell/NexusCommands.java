@@ -27,17 +27,28 @@ public final class NexusCommands {
     public String nexus() {
         StringBuilder out = new StringBuilder();
         for (NexusView n : nexuses.list()) {
-            out.append(String.format(Locale.ROOT, "nexus %s  %s  %s  %s%s%n", n.name(), n.uuid(), n.state(), Sizes.human(n.sizeBytes()),
-                    n.deviceUri().isEmpty() ? "" : "  " + n.deviceUri() + "  ANA " + n.access().name().toLowerCase(Locale.ROOT)
-                            .replace('_', '-')));
-            Table children = new Table("  CHILD", "STATE", "REASON", "REBUILD");
+            // ANA whenever it is not optimized, published or not: a fenced nexus (another one serves the volume) is
+            // inaccessible, and "online" alone hid that
+            boolean ana = !n.deviceUri().isEmpty() || n.access() != io.mayastorj.core.bdev.AccessState.OPTIMIZED;
+            out.append(String.format(Locale.ROOT, "nexus %s  %s  %s  %s  incarnation %d%s%s%n", n.name(), n.uuid(), n.state(),
+                    Sizes.human(n.sizeBytes()), n.incarnation(), n.deviceUri().isEmpty() ? "" : "  " + n.deviceUri(),
+                    ana ? "  ANA " + n.access().name().toLowerCase(Locale.ROOT).replace('_', '-') : ""));
+            Table children = new Table("  CHILD", "STATE", "SINCE", "REASON", "REBUILD");
+            long now = System.currentTimeMillis();
             for (NexusView.ChildView c : n.children()) {
-                children.row("  " + c.uri(), c.state(), c.cause().isEmpty() ? (c.reason().equals("NONE") ? "" : c.reason())
-                        : c.reason() + ": " + c.cause(), rebuild(c.rebuild()));
+                children.row("  " + c.uri(), c.state(), c.sinceMillis() <= 0 ? null : ago(now - c.sinceMillis()),
+                        c.cause().isEmpty() ? (c.reason().equals("NONE") ? "" : c.reason()) : c.reason() + ": " + c.cause(),
+                        rebuild(c.rebuild()));
             }
             out.append(children).append('\n');
         }
         return out.isEmpty() ? "no nexuses\n" : out.toString();
+    }
+
+    /** A time ago as people read it: "40 s ago", "12 min ago", "3 h ago", "2 d ago". */
+    static String ago(long millis) {
+        long s = Math.max(0, millis / 1000);
+        return (s < 120 ? s + " s" : s < 7200 ? s / 60 + " min" : s < 172_800 ? s / 3600 + " h" : s / 86_400 + " d") + " ago";
     }
 
     /** "running 42% (partial), 310 MiB/s, 3 s left" */
