@@ -166,6 +166,8 @@ public final class RegistrationAgent {
     }
 
     private volatile boolean beatFailing;
+    /** The agent stops: no new beat begins; the one under way ends before the goodbye. */
+    private volatile boolean stopping;
 
     private void beat() {
         if (!ready.getAsBoolean()) {
@@ -190,6 +192,9 @@ public final class RegistrationAgent {
             LOG.log(Level.INFO, "node {0}: its data plane serves again: heartbeats resume", node.id());
         }
         for (int i = 0; i < announcers.size(); i++) {
+            if (stopping) {
+                return; // the goodbye follows: no beat after it begins
+            }
             Announcer a = announcers.get(i);
             try {
                 a.announce();
@@ -221,10 +226,17 @@ public final class RegistrationAgent {
         if (timer == null) {
             return;
         }
-        timer.shutdownNow();
+        // the beat under way ends first, answered: interrupted, its call was cancelled on this side only, and
+        // the control plane could take it after the goodbye and call the node online again after it left
+        stopping = true;
+        timer.shutdown();
         try {
-            timer.awaitTermination(5, TimeUnit.SECONDS);
+            if (!timer.awaitTermination(CALL_TIMEOUT.toMillis() * 2 + 1000, TimeUnit.MILLISECONDS)) {
+                timer.shutdownNow();
+                timer.awaitTermination(1, TimeUnit.SECONDS);
+            }
         } catch (InterruptedException e) {
+            timer.shutdownNow();
             Thread.currentThread().interrupt();
         }
         for (Announcer a : announcers) {
@@ -293,10 +305,12 @@ public final class RegistrationAgent {
         public void withdraw() throws Exception {
             closed = true; // first: a beat still running does not announce the node after this
             Connection c = connection;
-            if (c != null && c.getStatus() == Connection.Status.CONNECTED) {
-                c.publish(RegistryMessage.SUBJECT, RegistryMessage.deregister(node.id()));
-                c.flush(CALL_TIMEOUT);
+            if (c == null || c.getStatus() != Connection.Status.CONNECTED) {
+                // said, not logged as done: the control plane sees the node go only by its missed beats
+                throw new IllegalStateException("not connected to NATS: the control plane hears of it by the missed beats");
             }
+            c.publish(RegistryMessage.SUBJECT, RegistryMessage.deregister(node.id()));
+            c.flush(CALL_TIMEOUT);
         }
 
         @Override

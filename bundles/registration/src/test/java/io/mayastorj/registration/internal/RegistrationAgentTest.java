@@ -22,6 +22,7 @@ import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
@@ -223,6 +224,60 @@ class RegistrationAgentTest {
             server.shutdownNow();
         }
         assertTrue(server.awaitTermination(5, TimeUnit.SECONDS));
+    }
+
+    /**
+     * Review finding: the stop interrupted a beat under way, which cancels its call on the node's side
+     * only: the control plane could take the beat after the goodbye and call the node online for
+     * three beats after it left. The beat under way ends first now, then the goodbye goes.
+     */
+    @Test
+    void aBeatUnderWayAtTheStopEndsBeforeTheGoodbye() throws Exception {
+        BlockingQueue<String> calls = new LinkedBlockingQueue<>();
+        java.util.concurrent.CountDownLatch held = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.atomic.AtomicInteger beats = new java.util.concurrent.atomic.AtomicInteger();
+        Server server = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
+                .addService(new RegistrationGrpc.RegistrationImplBase() {
+                    @Override
+                    public void register(RegisterRequest request, StreamObserver<Empty> response) {
+                        if (beats.incrementAndGet() == 2) { // the second beat is slow to be taken
+                            held.countDown();
+                            try {
+                                release.await(10, TimeUnit.SECONDS);
+                            } catch (InterruptedException e) {
+                                Thread.currentThread().interrupt();
+                            }
+                        }
+                        calls.add("register");
+                        response.onNext(Empty.getDefaultInstance());
+                        response.onCompleted();
+                    }
+
+                    @Override
+                    public void deregister(DeregisterRequest request, StreamObserver<Empty> response) {
+                        calls.add("deregister");
+                        response.onNext(Empty.getDefaultInstance());
+                        response.onCompleted();
+                    }
+                }).build().start();
+        try {
+            RegistrationAgent agent = new RegistrationAgent(node(), "", "127.0.0.1:" + server.getPort(), Duration.ofMillis(200));
+            assertTrue(held.await(10, TimeUnit.SECONDS), "a beat under way");
+            Thread stopper = new Thread(agent::stop);
+            stopper.start();
+            Thread.sleep(300);
+            release.countDown(); // the control plane takes the beat now
+            stopper.join(10_000);
+            List<String> order = new java.util.ArrayList<>();
+            for (String c = calls.poll(1, TimeUnit.SECONDS); c != null; c = calls.poll(300, TimeUnit.MILLISECONDS)) {
+                order.add(c);
+            }
+            assertEquals(List.of("register", "register", "deregister"), order, "the goodbye is the last word");
+        } finally {
+            release.countDown();
+            server.shutdownNow();
+        }
     }
 
     /** A Registration service that notes each call in CALLS. */
