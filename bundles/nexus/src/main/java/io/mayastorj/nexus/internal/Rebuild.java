@@ -571,7 +571,6 @@ final class Rebuild {
             return (int) (Math.min(lba(to), nexus.blockCount()) - lba(from));
         }
 
-        /** Places the next piece of the run, or finishes it. */
         /** A retry after a pause for the last source: not for a rebuild cancelled or failed meanwhile (its lock held for nothing). */
         private void stepAfterPause() {
             State s = state();
@@ -582,6 +581,7 @@ final class Rebuild {
             step();
         }
 
+        /** Places the next piece of the run, or finishes it. */
         private void step() {
             if (pos >= runEnd) {
                 finishRun(IoStatus.SUCCESS, null);

@@ -35,6 +35,7 @@ public abstract class TcpConnection implements Runnable {
     private volatile boolean closed;
     /** Why the server asked this connection to stop taking requests ({@link #stop}), or null. */
     private volatile String stopping;
+    private final Object stopLock = new Object();
     /** After a stop's last replies, how long the socket stays before it closes (see {@link #run}). */
     private static final long STOP_LINGER_NANOS = java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(200);
 
@@ -145,7 +146,7 @@ public abstract class TcpConnection implements Runnable {
      * prior to initiating a hard disconnect"); {@link #close} after a grace. Idempotent.
      */
     final void stop(String why) {
-        synchronized (this) { // an unshare and a server stop at once: one reason
+        synchronized (stopLock) { // an unshare and a server stop at once: one reason (not this: subclasses may lock it)
             if (closed || stopping != null) {
                 return;
             }

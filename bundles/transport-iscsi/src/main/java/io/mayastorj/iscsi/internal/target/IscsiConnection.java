@@ -815,7 +815,9 @@ final class IscsiConnection {
         if (livenessTimer != null) {
             livenessTimer.cancel();
         }
-        endsReservation = session.reservations != null && !reinstated;
+        // a login that did not end (refused, or cut while it waited for the session it reinstates) ends no
+        // reservation: the nexus's is the older connection's to end, whose writes may still be at the bdev
+        endsReservation = session.reservations != null && !reinstated && (inSession || loggedOut);
         if (inSession) { // not a logout: the I_T nexus goes on, and its next session is told what this one was not
             target.leaveUnitAttentions(this, coldReset ? UnitAttentions.afterReset() : scsi.leave());
         }

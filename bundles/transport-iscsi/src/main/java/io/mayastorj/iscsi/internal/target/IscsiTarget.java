@@ -404,11 +404,14 @@ public final class IscsiTarget implements Transport {
         return targets.values().stream().sorted(Comparator.comparing(Target::iqn)).toList();
     }
 
-    /** The CID of the logged-in session of this initiator port (name and ISID) with this TSIH, or -1. */
-    int sessionCid(String initiatorName, long isid, int tsih) {
+    /**
+     * The CID of the logged-in normal session of this initiator port (name and ISID) on {@code lun}
+     * with this TSIH, or -1. Read from other reactors: TSIH is written last, volatile, at the login.
+     */
+    int sessionCid(String initiatorName, long isid, int tsih, Target lun) {
         for (IscsiConnection c : connections) {
             Session s = c.session();
-            if (s.tsih == tsih && s.isid == isid && initiatorName.equals(s.initiatorName)) {
+            if (s.tsih == tsih && !s.discovery && s.lunTarget == lun && s.isid == isid && initiatorName.equals(s.initiatorName)) {
                 return s.cid;
             }
         }
@@ -667,12 +670,9 @@ public final class IscsiTarget implements Transport {
             return;
         }
         synchronized (leftUnitAttentions) {
-            UnitAttentions older = leftUnitAttentions.remove(nexusKey(connection));
-            if (older != null) { // left by a session before it, whose next login failed: told first
+            UnitAttentions older = leftUnitAttentions.put(nexusKey(connection), left); // kept blank too: attentions
+            if (older != null) { // posted while the nexus is away land in it. Left by a session before, told first
                 left.takeOver(older);
-            }
-            if (!left.blank()) { // a session that never ran a command leaves nothing to keep
-                leftUnitAttentions.put(nexusKey(connection), left);
             }
         }
     }

@@ -136,7 +136,7 @@ final class LoginPhase {
                 // CID would be a second connection, and a session here has one (MaxConnections=1); no such
                 // session is "session does not exist". Answered with a new session instead, the login
                 // reinstated the very session it named, and the initiator dropped both
-                int existingCid = target.sessionCid(session.initiatorName, isid, requestedTsih);
+                int existingCid = session.discovery ? -1 : target.sessionCid(session.initiatorName, isid, requestedTsih, session.lunTarget);
                 if (existingCid != cid) {
                     connection.logOnce("tsih", "login from " + session.initiatorName + " (" + connection.peer()
                             + ") refused: a connection for session TSIH " + requestedTsih + ", " + (existingCid < 0
@@ -189,9 +189,9 @@ final class LoginPhase {
         if (toFullFeature) {
             session.params = negotiation.outcome();
             tsih = requestedTsih != 0 ? requestedTsih : target.newTsih(); // a reinstated connection keeps its session's
-            session.tsih = tsih;
             session.isid = isid;
             session.cid = cid;
+            session.tsih = tsih; // last: others read it first (IscsiTarget.sessionCid)
         }
         if (!toFullFeature || session.discovery) {
             loginResponse(req, 0, 0, answers, transit, csg, nsg);

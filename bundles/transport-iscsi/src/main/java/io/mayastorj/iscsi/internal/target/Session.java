@@ -17,7 +17,8 @@ final class Session {
     String initiatorName;
     /** The initiator's ISID and the TSIH the target gave the session at its login (0 before). */
     long isid;
-    int tsih;
+    /** Written last at the login (after ISID and CID): other reactors read it first. */
+    volatile int tsih;
     /** The connection's CID, from its first Login PDU. */
     int cid;
     boolean discovery;

@@ -23,11 +23,6 @@ final class UnitAttentions {
         return reset;
     }
 
-    /** Nothing to tell, and no size told: worth keeping for no one. */
-    boolean blank() {
-        return count == 0 && knownBlocks < 0;
-    }
-
     void add(int ascq) {
         for (int i = 0; i < count; i++) {
             if (queue[i] == ascq) {

@@ -172,6 +172,47 @@ class ReservationFencingTest {
     }
 
     /**
+     * Review finding: a login that reinstates a session, cut while it waits for the old session's
+     * writes, ended the nexus's SPC-2 reservation at its own close — the old connection, marked
+     * reinstated, ends none — while the old write was still at the bdev: another host could reserve
+     * and write, and the old write land over it. A login that did not end ends no reservation.
+     */
+    @Test
+    void aReinstatingLoginCutWhileItWaitsEndsNoReservation() throws Exception {
+        byte[] reserve6 = {0x16, 0, 0, 0, 0, 0};
+        ControlledDisk disk = new ControlledDisk(new io.mayastorj.core.internal.bdev.MallocBdevFactory()
+                .create(io.mayastorj.core.bdev.BdevUri.parse("malloc:///cut?size_mb=8&blk_size=512")));
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newCachedThreadPool();
+        try (IscsiFixture held = new IscsiFixture("cut", disk)) {
+            int port = held.target.address().getPort();
+            ScsiSession old = new ScsiSession(port, held.iqn, "iqn.2026-12.test:node-a", 0x4848);
+            assertEquals(Sense.GOOD, old.command(reserve6).status());
+            disk.hold = true;
+            pool.submit(() -> old.command(ScsiSession.write16(0, 1), new byte[512], 0)); // at the bdev, unanswered
+            for (int i = 0; i < 500 && disk.held.isEmpty(); i++) {
+                Thread.sleep(10);
+            }
+            assertEquals(1, disk.held.size(), "the old session's write is at the bdev");
+            RawInitiator again = new RawInitiator(port);
+            again.isid = 0x4848;
+            byte[] text = io.mayastorj.iscsi.internal.protocol.TextParameters.encode(RawInitiator.keys("InitiatorName",
+                    "iqn.2026-12.test:node-a", "SessionType", "Normal", "TargetName", held.iqn));
+            again.send(again.login(text), text); // waits for the old write: no answer yet
+            Thread.sleep(300);
+            again.close(); // the initiator gives up on this login
+            Thread.sleep(300);
+            try (ScsiSession other = new ScsiSession(port, held.iqn, "iqn.2026-12.test:node-b")) {
+                assertEquals(Sense.RESERVATION_CONFLICT, other.command(reserve6).status(),
+                        "node-a's reservation stands while its write may still land");
+            }
+            disk.release();
+            old.close();
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    /**
      * Review finding: a lost connection ended its SPC-2 reservation at once, while a write of it was
      * still at the bdev: another host reserved, wrote, and the late write landed over its data. The
      * reservation ends once the closed session's writes have.

@@ -379,7 +379,13 @@ final class AdminCommands {
             switch (fid) {
                 case 0x01, 0x02, 0x08, 0x0B -> c.dw0 = 0;
                 case 0x06 -> c.dw0 = !subsystem.isDiscovery() && device.supports(IoType.FLUSH) ? 1 : 0;
-                case 0x07 -> c.dw0 = (Controller.MAX_IO_QUEUES - 1) | (Controller.MAX_IO_QUEUES - 1) << 16;
+                case 0x07 -> {
+                    if (subsystem.isDiscovery()) {
+                        c.status = commandLog.logged(Status.INVALID_FIELD, "number of queues on a discovery controller");
+                    } else {
+                        c.dw0 = (Controller.MAX_IO_QUEUES - 1) | (Controller.MAX_IO_QUEUES - 1) << 16;
+                    }
+                }
                 case 0x0F -> c.dw0 = controller.connectKatoMillis();
                 default -> c.status = commandLog.unsupported(Status.INVALID_FIELD, "Get Features " + hex(fid));
             }

@@ -160,6 +160,7 @@ final class Controller {
             asyncEventConfig = 0;
             anaNoticeOut = false; // the notices aborted with their requests: the next ones may go
             sizeNoticeOut = false;
+            katoMillis(connectKatoMillis);
         }
         int shn = (cc >> ControllerRegisters.CC_SHN_SHIFT) & 3;
         int oldShn = (old >> ControllerRegisters.CC_SHN_SHIFT) & 3;
@@ -361,7 +362,8 @@ final class Controller {
 
     /** A KATO as the controller keeps it: rounded up to the keep-alive granularity KAS, 1 s (§5.27.1.12). */
     static int roundedKato(int millis) {
-        return millis <= 0 ? 0 : (int) Math.min(Integer.MAX_VALUE, (millis + 999L) / 1000 * 1000);
+        long unsigned = Integer.toUnsignedLong(millis); // a 32-bit field: 2^31 ms and more is a long timeout, not none
+        return unsigned == 0 ? 0 : (int) Math.min(Integer.MAX_VALUE / 1000 * 1000, (unsigned + 999) / 1000 * 1000);
     }
 
     /** Set Features Keep Alive Timer: the new timeout counts from now; 0 stops the check. Admin reactor. */
