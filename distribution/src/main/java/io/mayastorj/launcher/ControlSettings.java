@@ -24,7 +24,7 @@ public final class ControlSettings extends Settings implements RuntimeSettings {
         KEYS.put("kube.namespace", "their namespace in Kubernetes (default mayastor)");
         KEYS.put("nats", "NATS server: hear node registrations on subject v0/registry (default: over gRPC only)");
         KEYS.put("registration.interval.seconds", "the nodes' heartbeat interval (default 5)");
-        KEYS.put("registration.missed", "heartbeats a node may miss before it is offline (default 3)");
+        KEYS.put("registration.missed", "heartbeats a node may miss before it is offline, 2 to 100 (default 3)");
         KEYS.put("sync.period.seconds", "every resource is reconciled at least this often (default 10)");
         KEYS.put("repair.grace.seconds", "how long a volume waits for a replica's node to return before it replaces the "
                 + "replica on another node (default 300)");
@@ -67,7 +67,7 @@ public final class ControlSettings extends Settings implements RuntimeSettings {
         endpoint("http.endpoint", "http endpoint", false);
         natsUrl("nats");
         intSetting("registration.interval.seconds", 1, 3600);
-        intSetting("registration.missed", 1, 100);
+        intSetting("registration.missed", 2, 100); // one: a beat a moment late (a slow call, a GC) is offline
         intSetting("sync.period.seconds", 1, 3600);
         intSetting("repair.grace.seconds", 0, 7 * 24 * 3600);
         intSetting("orphan.grace.seconds", 0, 30 * 24 * 3600);

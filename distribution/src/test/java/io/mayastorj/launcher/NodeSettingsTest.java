@@ -20,6 +20,20 @@ class NodeSettingsTest {
         return assertThrows(IllegalArgumentException.class, () -> NodeSettings.load(config, flags)).getMessage();
     }
 
+    /**
+     * Review finding: registration.missed 1 was taken, and a node whose beat came a moment late (a
+     * slow call, a NATS connect, a GC) went offline and back every few beats, a status write and a
+     * Warning event each time.
+     */
+    @Test
+    void aControlPlaneCountsAtLeastTwoMissedBeats() {
+        String refused = assertThrows(IllegalArgumentException.class, () -> ControlSettings.load(null,
+                Map.of("registration-missed", "1", "state-dir", dir.toString()))).getMessage();
+        assertTrue(refused.contains("registration.missed"), refused);
+        assertEquals("2", ControlSettings.load(null, Map.of("registration-missed", "2", "state-dir", dir.toString()))
+                .get("registration.missed"));
+    }
+
     @Test
     void flagsOverrideTheFileWhichOverridesDefaults() throws IOException {
         Path config = dir.resolve("node.conf");

@@ -419,6 +419,8 @@ class CsiControllerTest {
                 assertTrue(three.getMaximumVolumeSize().getValue() > 200 * MIB
                         && three.getMaximumVolumeSize().getValue() <= all.getMaximumVolumeSize().getValue(), three.toString());
                 assertEquals(0, four.getMaximumVolumeSize().getValue(), "four replicas on three storage nodes: none fits");
+                assertTrue(!capacity(Map.of("thin", "true"), null, null).hasMaximumVolumeSize(),
+                        "a thin volume goes wherever a pool has room left: no largest size");
                 return;
             }
             Thread.sleep(500);

@@ -609,7 +609,9 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase i
             free += f;
             largestPerNode.merge(p.getSpec().getNode(), f, Math::max);
         }
-        reply(response, capacity(free, largestPerNode, node != null ? 1 : params.replicas()));
+        GetCapacityResponse answer = capacity(free, largestPerNode, node != null ? 1 : params.replicas());
+        // a thin volume is placed on any pool with room left (Placement): no largest size to promise
+        reply(response, params.thin() ? answer.toBuilder().clearMaximumVolumeSize().build() : answer);
     }
 
     /**
