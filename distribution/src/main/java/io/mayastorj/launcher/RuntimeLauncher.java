@@ -138,8 +138,10 @@ public final class RuntimeLauncher {
         try (configurations; PluginWatcher plugins = pluginDir == null ? null
                 : new PluginWatcher(context, configurations, pluginDir, settings.ownPids())) {
             if (plugins != null) {
-                plugins.start();
-                watcher = plugins;
+                watcher = plugins; // first: a stop from now closes it, and a stop begun already is seen below
+                if (!announced.get()) {
+                    plugins.start(); // (a SIGTERM right after "ready" deployed plugins into a stopping framework)
+                }
             }
             FrameworkEvent event = framework.waitForStop(0);
             if (!announced.get()) { // stopped from within: the console's exit or Ctrl-D
@@ -284,6 +286,7 @@ public final class RuntimeLauncher {
         } catch (IllegalStateException e) {
             // the framework is stopping already
         }
+        long begun = System.nanoTime();
         List<Thread> stoppers = new java.util.ArrayList<>();
         for (String name : List.of("io.mayastorj.nexus", "io.mayastorj.registration")) {
             for (Bundle b : framework.getBundleContext().getBundles()) {
@@ -307,15 +310,17 @@ public final class RuntimeLauncher {
                         return;
                     }
                     if (stopper.isAlive()) {
-                        LOG.warning(name + " has not stopped after " + FIRST_STOP_WAIT.toSeconds() + " s: the node says goodbye "
-                                + "meanwhile");
+                        LOG.warning(name + " has not stopped after " + FIRST_STOP_WAIT.toSeconds() + " s: "
+                                + (name.equals("io.mayastorj.registration") ? "the rest of the node stops meanwhile"
+                                : "the node says goodbye meanwhile"));
                     }
                 }
             }
         }
         // the rest (pools, targets) stops only once the nexuses have, or the time is nearly out: torn down under a
         // nexus still draining, its children would fault and its record end unclean
-        long until = System.nanoTime() + (STOP_TIMEOUT.toNanos() - FIRST_STOP_WAIT.toNanos()) / 2;
+        // counted from the stop's start (it was from here, after up to two waits, leaving the rest a second)
+        long until = begun + FIRST_STOP_WAIT.toNanos() + (STOP_TIMEOUT.toNanos() - FIRST_STOP_WAIT.toNanos()) / 2;
         for (Thread t : stoppers) {
             try {
                 t.join(Math.max(1, TimeUnit.NANOSECONDS.toMillis(until - System.nanoTime())));
