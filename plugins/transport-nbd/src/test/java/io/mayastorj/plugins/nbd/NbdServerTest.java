@@ -629,7 +629,7 @@ class NbdServerTest {
     void anUnshareOrAStopAnswersTheWritesInFlightBeforeItDisconnects(boolean stop) throws Exception {
         SlowWrites slow = new SlowWrites(new MallocBdevFactory().create(BdevUri.parse("malloc:///slow0?size_mb=8")), 500);
         try {
-            nbd.share(slow, ShareOptions.DEFAULT);
+            nbd.share(slow.device, ShareOptions.DEFAULT);
             try (NbdClient c = goTo("slow0", false)) {
                 byte[] block = new byte[4096];
                 java.util.Arrays.fill(block, (byte) 7);
@@ -641,13 +641,13 @@ class NbdServerTest {
                 if (stop) {
                     nbd.close();
                 } else {
-                    nbd.unshare(slow);
+                    nbd.unshare(slow.device);
                 }
                 assertEquals(java.util.Set.of(42L), c.simpleReplies(1, h -> 0), "the write in flight is answered");
                 assertTrue(c.closedByServer(), "then the server disconnects");
             }
         } finally {
-            slow.close();
+            slow.device.close();
         }
     }
 
