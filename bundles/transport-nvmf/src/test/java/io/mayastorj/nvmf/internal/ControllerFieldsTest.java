@@ -425,11 +425,7 @@ class ControllerFieldsTest {
         MovingDevice moving = new MovingDevice("noticed");
         fx.target.share(moving, ShareOptions.DEFAULT);
         try (RawClient admin = admin("nqn.2019-05.io.openebs:noticed")) { // KATO 0
-            ByteBuffer enable = RawClient.sqe(Sqe.ADMIN_SET_FEATURES, 20);
-            enable.putInt(Sqe.CDW10, 0x0B);
-            enable.putInt(Sqe.CDW11, Ana.NOTICE_ENABLE);
-            admin.send(admin.capsule(enable, null));
-            assertEquals(Status.SUCCESS, admin.receive().cqeStatus());
+            askForNotices(admin, 20, Ana.NOTICE_ENABLE);
             admin.send(admin.capsule(RawClient.sqe(Sqe.ADMIN_ASYNC_EVENT, 21), null));
             Thread.sleep(100);
             long changed = System.nanoTime();
@@ -453,11 +449,7 @@ class ControllerFieldsTest {
         MovingDevice moving = new MovingDevice("retained");
         fx.target.share(moving, ShareOptions.DEFAULT);
         try (RawClient admin = admin("nqn.2019-05.io.openebs:retained")) {
-            ByteBuffer enable = RawClient.sqe(Sqe.ADMIN_SET_FEATURES, 20);
-            enable.putInt(Sqe.CDW10, 0x0B);
-            enable.putInt(Sqe.CDW11, Ana.NOTICE_ENABLE);
-            admin.send(admin.capsule(enable, null));
-            assertEquals(Status.SUCCESS, admin.receive().cqeStatus());
+            askForNotices(admin, 20, Ana.NOTICE_ENABLE);
             moving.state = AccessState.INACCESSIBLE;
             assertEquals(0x03, anaLog(admin, 21, true).get(32), "an operator's nvme ana-log sees the change first");
             admin.send(admin.capsule(RawClient.sqe(Sqe.ADMIN_ASYNC_EVENT, 22), null));
@@ -493,11 +485,7 @@ class ControllerFieldsTest {
             queues.putInt(Sqe.CDW11, 0x00000000); // one queue
             admin.send(admin.capsule(queues, null));
             assertEquals(0, admin.receive().dw0(), "one I/O queue granted");
-            ByteBuffer events = RawClient.sqe(Sqe.ADMIN_SET_FEATURES, 9);
-            events.putInt(Sqe.CDW10, 0x0B);
-            events.putInt(Sqe.CDW11, Ana.NOTICE_ENABLE);
-            admin.send(admin.capsule(events, null));
-            assertEquals(Status.SUCCESS, admin.receive().cqeStatus());
+            askForNotices(admin, 9, Ana.NOTICE_ENABLE);
             for (int cid = 20; cid < 24; cid++) {
                 admin.send(admin.capsule(RawClient.sqe(Sqe.ADMIN_ASYNC_EVENT, cid), null));
             }
@@ -561,6 +549,15 @@ class ControllerFieldsTest {
         }
     }
 
+    /** Set Features Asynchronous Event Configuration (0Bh): the notices the host asks for. */
+    private static void askForNotices(RawClient admin, int cid, int notices) throws Exception {
+        ByteBuffer set = RawClient.sqe(Sqe.ADMIN_SET_FEATURES, cid);
+        set.putInt(Sqe.CDW10, 0x0B);
+        set.putInt(Sqe.CDW11, notices);
+        admin.send(admin.capsule(set, null));
+        assertEquals(Status.SUCCESS, admin.receive().cqeStatus());
+    }
+
     private static RawClient.Received feature(RawClient admin, int cid, int fid, int sel) throws Exception {
         ByteBuffer get = RawClient.sqe(Sqe.ADMIN_GET_FEATURES, cid);
         get.putInt(Sqe.CDW10, fid | sel << 8);
@@ -582,11 +579,7 @@ class ControllerFieldsTest {
             id.putInt(Sqe.CDW10, 0x01);
             assertEquals(ChangedNamespaces.NOTICE_ENABLE, dataOf(admin, id, 4096).getInt(92) & ChangedNamespaces.NOTICE_ENABLE,
                     "OAES offers namespace attribute notices");
-            ByteBuffer enable = RawClient.sqe(Sqe.ADMIN_SET_FEATURES, 20);
-            enable.putInt(Sqe.CDW10, 0x0B);
-            enable.putInt(Sqe.CDW11, Ana.NOTICE_ENABLE | ChangedNamespaces.NOTICE_ENABLE);
-            admin.send(admin.capsule(enable, null));
-            assertEquals(Status.SUCCESS, admin.receive().cqeStatus());
+            askForNotices(admin, 20, Ana.NOTICE_ENABLE | ChangedNamespaces.NOTICE_ENABLE);
             assertEquals(0, changedNamespaces(admin, 21, false).getInt(0), "nothing changed yet");
             admin.send(admin.capsule(RawClient.sqe(Sqe.ADMIN_ASYNC_EVENT, 22), null));
             admin.send(admin.capsule(RawClient.sqe(Sqe.ADMIN_ASYNC_EVENT, 23), null));
