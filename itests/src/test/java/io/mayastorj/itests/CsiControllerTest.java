@@ -219,6 +219,13 @@ class CsiControllerTest {
         assertTrue(controller().validateVolumeCapabilities(ValidateVolumeCapabilitiesRequest.newBuilder().setVolumeId("pvc-params")
                 .addVolumeCapabilities(mount("xfs")).putVolumeContext("fsType", "ext4").build()).getMessage()
                 .contains("was made with fsType xfs, not ext4"));
+        // review finding: the capability's own fsType was not compared with the one the volume was made with
+        ValidateVolumeCapabilitiesResponse otherFs = controller().validateVolumeCapabilities(ValidateVolumeCapabilitiesRequest
+                .newBuilder().setVolumeId("pvc-params").addVolumeCapabilities(mount("ext4")).build());
+        assertFalse(otherFs.hasConfirmed());
+        assertEquals("volume pvc-params was made with fsType xfs, not ext4", otherFs.getMessage());
+        assertTrue(controller().validateVolumeCapabilities(ValidateVolumeCapabilitiesRequest.newBuilder().setVolumeId("pvc-params")
+                .addVolumeCapabilities(mount("xfs")).addVolumeCapabilities(mount("")).build()).hasConfirmed());
         // review of that: a volume made before they were kept (no such annotation) is not judged by them
         cluster.volumes().createVolume(io.mayastorj.api.v1.CreateVolumeRequest.newBuilder().setName("pvc-legacy")
                 .setSize(8 * MIB).setReplicaCount(1).setProtocol("nvmf").build());
@@ -332,6 +339,18 @@ class CsiControllerTest {
                                 .setAccessMode(VolumeCapability.AccessMode.newBuilder()
                                         .setMode(VolumeCapability.AccessMode.Mode.MULTI_NODE_MULTI_WRITER))).build())));
         publish("pvc-e2", "app1", mount("ext4"));
+        // review finding: a publish to the same node with another capability was taken as the same one (CSI: ALREADY_EXISTS)
+        VolumeCapability block = VolumeCapability.newBuilder().setBlock(VolumeCapability.BlockVolume.getDefaultInstance())
+                .setAccessMode(mount("ext4").getAccessMode()).build();
+        assertEquals("volume pvc-e2 is published to node app1 as mount/ext4 SINGLE_NODE_WRITER, not block SINGLE_NODE_WRITER",
+                refused(Status.Code.ALREADY_EXISTS, () -> controller().controllerPublishVolume(ControllerPublishVolumeRequest
+                        .newBuilder().setVolumeId("pvc-e2").setNodeId("app1").setVolumeCapability(block).build())));
+        assertEquals("volume pvc-e2 is published to node app1 as mount/ext4 SINGLE_NODE_WRITER, not mount/ext4 SINGLE_NODE_WRITER "
+                + "read-only", refused(Status.Code.ALREADY_EXISTS, () -> controller().controllerPublishVolume(
+                        ControllerPublishVolumeRequest.newBuilder().setVolumeId("pvc-e2").setNodeId("app1")
+                                .setVolumeCapability(mount("ext4")).setReadonly(true).build())));
+        assertTrue(controller().controllerPublishVolume(ControllerPublishVolumeRequest.newBuilder().setVolumeId("pvc-e2")
+                .setNodeId("app1").setVolumeCapability(mount("ext4")).build()).containsPublishContext("uri"), "the same: OK");
         assertEquals("volume pvc-e2 is published to node app1 already; unpublish it first", refused(Status.Code.FAILED_PRECONDITION,
                 () -> controller().controllerPublishVolume(ControllerPublishVolumeRequest.newBuilder().setVolumeId("pvc-e2")
                         .setNodeId("s1").setVolumeCapability(mount("ext4")).build())));
@@ -347,6 +366,11 @@ class CsiControllerTest {
                 .setCapacityRange(CapacityRange.newBuilder().setRequiredBytes(8 * MIB)).setVolumeCapability(VolumeCapability
                         .newBuilder().setBlock(VolumeCapability.BlockVolume.getDefaultInstance()).setAccessMode(mount("ext4")
                                 .getAccessMode())).build()).getNodeExpansionRequired(), "the host rescans a raw block device too");
+        // review finding: a limit below the volume's size answered OK with the larger size
+        assertEquals("volume pvc-e2 is 8388608 bytes, more than limit_bytes 4194304; a volume cannot shrink",
+                refused(Status.Code.OUT_OF_RANGE, () -> controller().controllerExpandVolume(ControllerExpandVolumeRequest.newBuilder()
+                        .setVolumeId("pvc-e2").setCapacityRange(CapacityRange.newBuilder().setRequiredBytes(2 * MIB)
+                                .setLimitBytes(4 * MIB)).build())));
         // no size to grow to: it once grew to the create's default, 1 GiB
         assertEquals("capacity_range.required_bytes is required: the size to grow to", refused(Status.Code.INVALID_ARGUMENT,
                 () -> controller().controllerExpandVolume(ControllerExpandVolumeRequest.newBuilder().setVolumeId("pvc-e2")
@@ -360,6 +384,8 @@ class CsiControllerTest {
                         .nodeStageVolume(NodeStageVolumeRequest.newBuilder().setVolumeId("pvc-e2")
                                 .setStagingTargetPath(cluster.work.resolve("staging").toString()).setVolumeCapability(mount("ext4"))
                                 .putPublishContext("devicePath", "/dev/sdz").build())));
+        controller().controllerUnpublishVolume(ControllerUnpublishVolumeRequest.newBuilder().setVolumeId("pvc-e2").setNodeId("app1").build());
+        publish("pvc-e2", "app1", block); // unpublished, the capability it had is forgotten
         controller().controllerUnpublishVolume(ControllerUnpublishVolumeRequest.newBuilder().setVolumeId("pvc-e2").setNodeId("app1").build());
         controller().deleteVolume(DeleteVolumeRequest.newBuilder().setVolumeId("pvc-e2").build());
         controller().controllerUnpublishVolume(ControllerUnpublishVolumeRequest.newBuilder().setVolumeId("pvc-e2").setNodeId("app1")

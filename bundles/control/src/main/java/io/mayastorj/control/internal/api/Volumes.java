@@ -25,6 +25,9 @@ public final class Volumes {
 
     private static final long WAIT_MILLIS = 60_000;
 
+    /** The CSI capability a volume is published with (access type, mode, read-only), kept while it is. */
+    static final String PUBLISHED_AS = "openebs.io/csi-published-as";
+
     private final ResourceStore store;
     private final VolumeOperator operator;
     private final NodeRegistry registry;
@@ -173,6 +176,15 @@ public final class Volumes {
      * when it is published to another node, or has no replica yet.
      */
     public MayastorVolume publish(String name, String appNode) {
+        return publish(name, appNode, null);
+    }
+
+    /**
+     * As {@link #publish(String, String)}, kept {@code as} a CSI capability (its access type, mode and
+     * read-only flag, as the caller writes them): again to the same node as another is ALREADY_EXISTS,
+     * as the CSI spec asks. A publish that kept none (gRPC's, or one before they were kept) is not judged.
+     */
+    public MayastorVolume publish(String name, String appNode, String as) {
         NodeRegistry.NodeState node = registry.node(appNode == null ? "" : appNode).orElse(null);
         MayastorVolume msv = change(name, v -> {
             if (v.getMetadata().getDeletionTimestamp() != null) {
@@ -196,6 +208,11 @@ public final class Volumes {
                         name, publishedTo);
             }
             if (spec.getTargetNode() != null) {
+                String kept = annotations(v).get(PUBLISHED_AS);
+                if (as != null && kept != null && !kept.equals(as)) {
+                    throw MayastorException.alreadyExists("volume %s is published to node %s as %s, not %s", name,
+                            publishedTo, kept, as);
+                }
                 return false;
             }
             if (Boolean.TRUE.equals(spec.getLocal()) && !node.storage()) {
@@ -204,6 +221,9 @@ public final class Volumes {
             }
             spec.setTargetNode(targetFor(v, appNode));
             spec.setAppNode(appNode);
+            if (as != null) {
+                annotations(v).put(PUBLISHED_AS, as);
+            }
             return true;
         });
         String target = msv.getSpec().getTargetNode();
@@ -299,6 +319,7 @@ public final class Volumes {
             }
             spec.setTargetNode(null);
             spec.setAppNode(null);
+            annotations(v).remove(PUBLISHED_AS);
             return changed[0] = true;
         });
         if (!changed[0] && msv.getSpec().getTargetNode() != null) {
@@ -416,6 +437,14 @@ public final class Volumes {
     }
 
     /** {@link ResourceStore#change}, NOT_FOUND when there is no such volume (an unpublish came back ABORTED once in CI). */
+    /** The volume's annotations, to read or change (a volume read from the API server may have none). */
+    private static Map<String, String> annotations(MayastorVolume v) {
+        if (v.getMetadata().getAnnotations() == null) {
+            v.getMetadata().setAnnotations(new java.util.LinkedHashMap<>());
+        }
+        return v.getMetadata().getAnnotations();
+    }
+
     private MayastorVolume change(String name, Predicate<MayastorVolume> edit) {
         return store.change(MayastorVolume.class, name, v -> {
             if (v == null) {

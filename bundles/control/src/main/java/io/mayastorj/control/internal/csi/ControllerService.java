@@ -406,10 +406,17 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase i
         if (registry.node(request.getNodeId()).isEmpty()) {
             throw MayastorException.notFound("node %s is not registered with the control plane", request.getNodeId());
         }
-        MayastorVolume msv = volumes.publish(request.getVolumeId(), request.getNodeId());
+        MayastorVolume msv = volumes.publish(request.getVolumeId(), request.getNodeId(),
+                publishedAs(request.getVolumeCapability(), request.getReadonly()));
         String uri = msv.getStatus().getNexus().getDeviceUri();
         LOG.log(Level.INFO, "CSI: volume {0} published to node {1}: {2}", request.getVolumeId(), request.getNodeId(), uri);
         reply(response, ControllerPublishVolumeResponse.newBuilder().putPublishContext("uri", uri).build());
+    }
+
+    /** How a publish is kept, to tell a repeated one (OK) from one asking for another capability (ALREADY_EXISTS). */
+    static String publishedAs(VolumeCapability c, boolean readonly) {
+        String type = c.hasBlock() ? "block" : c.getMount().getFsType().isEmpty() ? "mount" : "mount/" + c.getMount().getFsType();
+        return type + " " + c.getAccessMode().getMode() + (readonly ? " read-only" : "");
     }
 
     @Override
@@ -450,6 +457,9 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase i
         // what is confirmed is checked first: the parameters and context echoed back unread once
         // confirmed a StorageClass asking for three replicas of a one-replica volume
         String mismatch = mismatch(msv, request.getParametersMap(), request.getVolumeContextMap());
+        if (mismatch == null) {
+            mismatch = otherFileSystem(msv, request.getVolumeCapabilitiesList());
+        }
         if (mismatch != null) {
             reply(response, ValidateVolumeCapabilitiesResponse.newBuilder().setMessage(mismatch).build());
             return;
@@ -506,6 +516,19 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase i
                 String key = e.getKey().equals(IO_TIMEOUT) ? "ioTimeout" : "fsType";
                 return "volume " + name + " was made with " + key + " " + (there.isEmpty() ? "unset" : there) + ", not "
                         + (e.getValue().isEmpty() ? "unset" : e.getValue());
+            }
+        }
+        return null;
+    }
+
+    /** A mount capability asking for a file system other than the one the volume was made with, or null. */
+    private static String otherFileSystem(MayastorVolume msv, List<VolumeCapability> capabilities) {
+        Map<String, String> kept = msv.getMetadata().getAnnotations() == null ? Map.of() : msv.getMetadata().getAnnotations();
+        String made = kept.getOrDefault(FS_TYPE, "");
+        for (VolumeCapability c : capabilities) {
+            String asked = c.hasMount() ? c.getMount().getFsType() : "";
+            if (!made.isEmpty() && !asked.isEmpty() && !asked.equals(made)) {
+                return "volume " + msv.getMetadata().getName() + " was made with fsType " + made + ", not " + asked;
             }
         }
         return null;
@@ -639,6 +662,13 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase i
             throw MayastorException.invalidArgument("capacity_range.required_bytes is required: the size to grow to");
         }
         long wanted = size(request.getCapacityRange().getRequiredBytes(), request.getCapacityRange().getLimitBytes());
+        long limit = request.getCapacityRange().getLimitBytes();
+        Long has = volumes.find(request.getVolumeId()).getSpec().getRequiredBytes();
+        if (limit > 0 && has != null && has > limit) {
+            // a volume never shrinks (its file system may fill it): no size it can have is within the range
+            throw MayastorException.outOfRange("volume %s is %d bytes, more than limit_bytes %d; a volume cannot shrink",
+                    request.getVolumeId(), has, limit);
+        }
         MayastorVolume grown;
         try {
             // also when the spec is that large already: an earlier call may have run out of time
