@@ -309,7 +309,7 @@ public final class RegistrationAgent {
                 // said, not logged as done: the control plane sees the node go only by its missed beats
                 throw new IllegalStateException("not connected to NATS: the control plane hears of it by the missed beats");
             }
-            c.publish(RegistryMessage.SUBJECT, RegistryMessage.deregister(node.id()));
+            c.publish(RegistryMessage.SUBJECT, RegistryMessage.deregister(node.id(), node.grpcEndpoint()));
             c.flush(CALL_TIMEOUT);
         }
 
@@ -367,7 +367,8 @@ public final class RegistrationAgent {
         @Override
         public void withdraw() {
             stub.withDeadlineAfter(CALL_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)
-                    .deregister(DeregisterRequest.newBuilder().setId(node.id()).setApplicationOnly(applicationOnly).build());
+                    .deregister(DeregisterRequest.newBuilder().setId(node.id()).setApplicationOnly(applicationOnly)
+                            .setGrpcEndpoint(node.grpcEndpoint()).build());
         }
 
         @Override

@@ -5,7 +5,8 @@ import java.nio.charset.StandardCharsets;
 /**
  * The messages of NATS subject {@value #SUBJECT}, MOAC's format, byte for byte:
  * {@code {"id":"v0/register","data":{"id":"<node>","grpcEndpoint":"ip:port"}}} as a heartbeat and
- * {@code {"id":"v0/deregister","data":{"id":"<node>"}}} when a node stops.
+ * {@code {"id":"v0/deregister","data":{"id":"<node>"}}} when a node stops (ours add the endpoint, which
+ * MOAC's readers ignore).
  */
 public final class RegistryMessage {
 
@@ -27,8 +28,10 @@ public final class RegistryMessage {
                 + "}}").getBytes(StandardCharsets.UTF_8);
     }
 
-    public static byte[] deregister(String node) {
-        return ("{\"id\":\"v0/deregister\",\"data\":{\"id\":\"" + json(node) + "\"}}").getBytes(StandardCharsets.UTF_8);
+    /** With the endpoint the node beat with, which MOAC's readers ignore: a goodbye of another host is not the node's. */
+    public static byte[] deregister(String node, String grpcEndpoint) {
+        return ("{\"id\":\"v0/deregister\",\"data\":{\"id\":\"" + json(node) + "\",\"grpcEndpoint\":\"" + json(grpcEndpoint)
+                + "\"}}").getBytes(StandardCharsets.UTF_8);
     }
 
     /** Node ids and endpoints are plain words; escaped all the same, so a message is always JSON. */

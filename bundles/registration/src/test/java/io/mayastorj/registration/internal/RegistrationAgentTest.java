@@ -58,7 +58,9 @@ class RegistrationAgentTest {
             for (var m = registry.nextMessage(Duration.ofSeconds(2)); m != null; m = registry.nextMessage(Duration.ofMillis(300))) {
                 last = new String(m.getData(), StandardCharsets.UTF_8);
             }
-            assertEquals("{\"id\":\"v0/deregister\",\"data\":{\"id\":\"node-7\"}}", last, "the last word is goodbye");
+            // with the endpoint it beat with: a goodbye of a second host given the same id is not the node's
+            assertEquals("{\"id\":\"v0/deregister\",\"data\":{\"id\":\"node-7\",\"grpcEndpoint\":\"127.0.0.7:10124\"}}", last,
+                    "the last word is goodbye");
         }
     }
 
@@ -219,7 +221,7 @@ class RegistrationAgentTest {
             for (String c = calls.poll(1, TimeUnit.SECONDS); c != null; c = calls.poll(300, TimeUnit.MILLISECONDS)) {
                 last = c;
             }
-            assertEquals("deregister node-7", last);
+            assertEquals("deregister node-7 127.0.0.7:10124", last);
         } finally {
             server.shutdownNow();
         }
@@ -293,7 +295,7 @@ class RegistrationAgentTest {
 
                     @Override
                     public void deregister(DeregisterRequest request, StreamObserver<Empty> response) {
-                        calls.add("deregister " + request.getId());
+                        calls.add("deregister " + request.getId() + " " + request.getGrpcEndpoint());
                         response.onNext(Empty.getDefaultInstance());
                         response.onCompleted();
                     }

@@ -113,7 +113,7 @@ public final class NatsRegistry implements AutoCloseable {
             switch (id) {
                 case "v0/register" -> registry.registerOverNats(node, data.path("grpcEndpoint").asString(""),
                         data.path("heartbeatSeconds").asLong(MOAC_HEARTBEAT_SECONDS)); // MOAC's message: every 5 s
-                case "v0/deregister" -> registry.deregister(node);
+                case "v0/deregister" -> registry.deregister(node, true, data.path("grpcEndpoint").asString(""));
                 default -> LOG.log(Level.DEBUG, "ignored registry message {0}", id);
             }
         } catch (io.mayastorj.core.error.MayastorException e) {

@@ -285,9 +285,25 @@ public final class NodeRegistry implements AutoCloseable {
 
     /** A node that stops cleanly; {@code storage} false from one that attaches volumes only. */
     public void deregister(String id, boolean storage) {
+        deregister(id, storage, "");
+    }
+
+    /**
+     * As {@link #deregister(String, boolean)}, said by the node at {@code endpoint} (empty: not said, as
+     * MOAC's nodes do). A goodbye from another address than the node's is another host's that was given the
+     * same id, whose beats were refused: taken, it called the node that uses the id offline until its next
+     * beat, and its volumes' nexuses were moved away.
+     */
+    public void deregister(String id, boolean storage, String endpoint) {
         NodeState changed = null;
         synchronized (this) {
             Entry e = nodes.get(id);
+            if (e != null && e.online && (storage || !e.storage) && endpoint != null && !endpoint.isEmpty()
+                    && e.endpoint != null && !endpoint.equals(e.endpoint)) {
+                LOG.log(Level.WARNING, "node {0}: a goodbye from {1} ignored, the node at {2} uses that id", id, endpoint,
+                        e.endpoint);
+                return;
+            }
             if (e != null && e.online && (storage || !e.storage)) {
                 e.online = false;
                 e.deregistered = true;

@@ -25,7 +25,7 @@ public final class RegistrationService extends RegistrationGrpc.RegistrationImpl
 
     @Override
     public void deregister(DeregisterRequest request, StreamObserver<Empty> response) {
-        registry.deregister(request.getId(), !request.getApplicationOnly());
+        registry.deregister(request.getId(), !request.getApplicationOnly(), request.getGrpcEndpoint());
         response.onNext(Empty.getDefaultInstance());
         response.onCompleted();
     }

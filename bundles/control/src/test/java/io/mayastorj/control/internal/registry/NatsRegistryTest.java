@@ -1,6 +1,7 @@
 package io.mayastorj.control.internal.registry;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -147,6 +148,11 @@ class NatsRegistryTest {
                 subscriber.handle("{\"id\":\"v0/register\",\"data\":{\"id\":\"n2\",\"grpcEndpoint\":\"10.1.1.2:10124\"}}");
                 assertEquals(1, registry.nodes().size());
                 assertEquals("10.1.1.2:10124", registry.node("n2").orElseThrow().endpoint());
+                // a goodbye naming another address is another host's (given the same id); MOAC's names none
+                subscriber.handle("{\"id\":\"v0/deregister\",\"data\":{\"id\":\"n2\",\"grpcEndpoint\":\"10.1.1.9:10124\"}}");
+                assertTrue(registry.node("n2").orElseThrow().online());
+                subscriber.handle("{\"id\":\"v0/deregister\",\"data\":{\"id\":\"n2\"}}");
+                assertFalse(registry.node("n2").orElseThrow().online());
                 // a node's own interval, as its beats say it (a field MOAC's readers ignore)
                 java.util.concurrent.atomic.AtomicLong now = new java.util.concurrent.atomic.AtomicLong();
                 NodeRegistry timed = new NodeRegistry(Duration.ofSeconds(1), 3, now::get, false);

@@ -133,7 +133,7 @@ class NodeRegistryTest {
     @Test
     void aDeregisteredNodeIsOfflineAtOnceAndAMovedOneIsReported() {
         registry.register("n1", "10.0.0.1:10124", null);
-        registry.deregister("n1");
+        registry.deregister("n1", true, "10.0.0.1:10124");
         registry.register("n1", "10.0.0.9:10124", null);
         assertEquals(List.of("n1 online 10.0.0.1:10124", "n1 offline 10.0.0.1:10124", "n1 online 10.0.0.9:10124"), events);
     }
@@ -151,6 +151,11 @@ class NodeRegistryTest {
         assertEquals("node id n1 is in use by the node at 10.0.0.1:10124, which beat 1000 ms ago; give each node its own "
                 + "id (a node that moved is taken once the old address stops beating)", e.getMessage());
         assertEquals("10.0.0.1:10124", registry.node("n1").orElseThrow().endpoint());
+        // review finding: the refused host's goodbye, when it stopped, took the node that uses the id offline
+        registry.deregister("n1", true, "10.0.0.2:10124");
+        assertTrue(registry.node("n1").orElseThrow().online(), "another host's goodbye is not the node's");
+        registry.deregister("n1", false, "10.0.0.1:10124");
+        assertTrue(registry.node("n1").orElseThrow().online(), "nor an attaching-only plugin's");
         advanceSeconds(5); // a beat late by a second (a busy node): still the node at the old address
         assertThrows(MayastorException.class, () -> registry.register("n1", "10.0.0.2:10124", null));
         advanceSeconds(5); // the old address is quiet for two whole intervals: a move
