@@ -184,6 +184,9 @@ public final class Nexus extends BlockDeviceBase {
             if (stored.isPresent() && stored.get().record().incarnation() > incarnation) {
                 throw e;
             }
+            if (stored.map(s -> s.record().incarnation() != incarnation).orElse(true) && trustLapsed(System.nanoTime())) {
+                throw lostWhileStale();
+            }
             LOG.log(stored.isPresent() && stored.get().record().incarnation() == incarnation ? Level.INFO : Level.WARNING,
                     "nexus {0}: {1}; written again", name(), stored.isEmpty() ? "its record is gone from " + store.describe()
                             + " (restarted without its data?)" : stored.get().record().incarnation() == incarnation
@@ -196,6 +199,23 @@ public final class Nexus extends BlockDeviceBase {
     /** The record is not known to be ours lately (a shared store, and no look for 3 s): the I/O waits for a look. */
     boolean ownershipStale() {
         return checksOwnership && !fenced && (refuseUnowned || !destroyed && (awaitingLease || staleSince(System.nanoTime())));
+    }
+
+    /**
+     * The record lost by the store (a NATS server back without its data) or below this incarnation, seen
+     * after this nexus's trust had lapsed (it stood still): the nexus that took the volume over meanwhile
+     * may have written the newer record that was lost. Written again, this one owned the record until the
+     * newer nexus's next look, and its writes reached only its own, stale replica. It fences itself; a
+     * nexus that never stood still writes the record again (the control plane makes a fenced one anew).
+     */
+    private boolean trustLapsed(long now) {
+        return checksOwnership && pauses.pausedSince(ownershipSeenNanos, now);
+    }
+
+    private NexusStore.Superseded lostWhileStale() {
+        return new NexusStore.Superseded("its record is gone from " + store.describe() + " or older than incarnation "
+                + incarnation + ", and this process stood still since it last saw it: another nexus may have taken the "
+                + "volume over and its record been lost");
     }
 
     private boolean staleSince(long now) {
@@ -257,6 +277,8 @@ public final class Nexus extends BlockDeviceBase {
             if (stored.isPresent() && stored.get().record().incarnation() > incarnation) {
                 fence("incarnation " + stored.get().record().incarnation() + " wrote its record (revision " + stored.get().revision()
                         + "; this is incarnation " + incarnation + ")");
+            } else if (stored.map(s -> s.record().incarnation() < incarnation).orElse(true) && trustLapsed(issued)) {
+                fence(lostWhileStale().getMessage());
             } else if (stored.isEmpty() || stored.get().revision() != revision) {
                 persist(); // lost by the store, or a save of ours landed late: written again (saveOwned says which)
             }

@@ -1026,6 +1026,42 @@ class NexusTest {
     }
 
     /**
+     * Review finding: a nexus that stood still, and then found its record gone (NATS back without its
+     * data, with the newer record of the nexus that took the volume over meanwhile), wrote its own
+     * again and served: its writes reached only its own stale replica until the newer nexus's next look
+     * took the record back. After a pause, a record lost or below its incarnation fences it; one that
+     * never stood still writes its record again, as before (aRecordTheStoreLostIsWrittenAgainNotTakenForATakeOver, in the
+     * NATS store's tests).
+     */
+    @Test
+    void afterAPauseARecordTheStoreLostIsNotWrittenAgain() throws Exception {
+        SlowlyFailingLooks looks = new SlowlyFailingLooks(new FileNexusStore(dir.resolve("nexus")));
+        looks.failAfterMillis = 200;
+        store = looks;
+        manager = new NexusManager(registry, buffers, shares, looks, NexusSettings.DEFAULT);
+        child("a");
+        child("b");
+        manager.create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
+        looks.failing = true;
+        Thread.sleep(TimeUnit.NANOSECONDS.toMillis(Nexus.OWNERSHIP_STALE_NANOS) + 500);
+        looks.inner.delete(ID); // the newer nexus's record, lost with the store's data, while this process stands still
+        manager.pauses().pausedNow(); // ... and it thaws
+        looks.failing = false;
+        AtomicReference<IoStatus> result = new AtomicReference<>();
+        CountDownLatch done = new CountDownLatch(1);
+        DmaBuffer buf = buffers.allocate(512);
+        nexus().write(buf, 0, 0, 1, (status, ctx) -> {
+            result.set(status);
+            done.countDown();
+        }, null);
+        assertTrue(done.await(10, TimeUnit.SECONDS));
+        assertEquals(IoStatus.UNAVAILABLE, result.get(), "fenced, not written to its own replica");
+        assertEquals(Optional.empty(), looks.inner.load(ID), "its record is not written again");
+        assertEquals(io.mayastorj.core.bdev.AccessState.INACCESSIBLE, nexus().accessState(), "fenced");
+        buf.release();
+    }
+
+    /**
      * Review finding: a rebuild's copies did not wait for a look after a pause as the application's
      * I/O does: a copy whose read spanned a freeze wrote, after the thaw, over what a nexus that had
      * taken the volume over wrote to the child meanwhile. They wait; what they read before is read
