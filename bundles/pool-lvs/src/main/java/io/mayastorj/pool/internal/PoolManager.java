@@ -853,7 +853,24 @@ public final class PoolManager {
         return replica;
     }
 
+    /**
+     * A share or unshare changes the live share and then records it; two at once on one replica,
+     * interleaved, left one recorded and the other live — an unshare (a switch-over's fence) recorded
+     * as shared came undone at the next import. Each holds its replica's stripe through both steps.
+     */
+    private final Object[] shareLocks = java.util.stream.IntStream.range(0, 64).mapToObj(i -> new Object()).toArray();
+
+    private Object shareLock(UUID uuid) {
+        return shareLocks[Math.floorMod(uuid.hashCode(), shareLocks.length)];
+    }
+
     public String shareReplica(UUID uuid, String protocol, List<String> allowedHosts) {
+        synchronized (shareLock(uuid)) {
+            return shareLocked(uuid, protocol, allowedHosts);
+        }
+    }
+
+    private String shareLocked(UUID uuid, String protocol, List<String> allowedHosts) {
         Replica replica = replica(uuid);
         String properties = new ReplicaShare(protocol, allowedHosts).format();
         LvStore.checkFits("the share settings of replica " + uuid + " (" + allowedHosts.size() + " allowed hosts)", properties,
@@ -877,10 +894,12 @@ public final class PoolManager {
 
     /** Stops sharing a replica; refused while hosts are connected unless {@code force}. */
     public void unshareReplica(UUID uuid, boolean force) {
-        Replica replica = replica(uuid);
-        checkNoHosts(replica, force, "unshare");
-        shares.unshareIfShared(replica.name()); // first: a fence stops the host now, even if recording it fails
-        replica.pool.setProperties(uuid, ReplicaShare.NONE.format());
+        synchronized (shareLock(uuid)) {
+            Replica replica = replica(uuid);
+            checkNoHosts(replica, force, "unshare");
+            shares.unshareIfShared(replica.name()); // first: a fence stops the host now, even if recording it fails
+            replica.pool.setProperties(uuid, ReplicaShare.NONE.format());
+        }
     }
 
     public Replica replica(UUID uuid) {

@@ -286,6 +286,42 @@ class PoolManagerTest {
                 shares.status(R1.toString()).orElseThrow().options().allowedHosts());
     }
 
+    /**
+     * Review finding: a share and an unshare of one replica at once (a late ShareReplica racing a
+     * switch-over's fence) each changed the live share and then recorded it, interleaved: the replica
+     * ended unshared but recorded shared (shared again at the next import: the fence undone), or the
+     * other way round. Each now changes and records as one step.
+     */
+    @Test
+    void aShareAndAnUnshareAtOnceLeaveRecordedWhatIsLive() throws Exception {
+        shares.addTransport(new RecordingTransport());
+        pools.create("p0", null, disk.toString(), MIB);
+        Replica r = pools.createReplica("p0", R1, "a", 2L * MIB, false);
+        java.util.concurrent.ExecutorService two = java.util.concurrent.Executors.newFixedThreadPool(2);
+        try {
+            for (int round = 0; round < 40; round++) {
+                java.util.concurrent.CountDownLatch go = new java.util.concurrent.CountDownLatch(1);
+                var share = two.submit(() -> {
+                    go.await();
+                    return pools.shareReplica(R1, "nvmf", List.of());
+                });
+                var unshare = two.submit(() -> {
+                    go.await();
+                    pools.unshareReplica(R1, true);
+                    return null;
+                });
+                go.countDown();
+                share.get();
+                unshare.get();
+                boolean live = shares.status(R1.toString()).isPresent();
+                boolean recorded = ReplicaShare.parse(r.properties) != ReplicaShare.NONE;
+                assertEquals(live, recorded, "round " + round + ": shared now, and recorded so");
+            }
+        } finally {
+            two.shutdownNow();
+        }
+    }
+
     /** A RAM disk whose writes wait, while {@code hold} is set, until the test lets them go. */
     private static final class HeldDisk extends io.mayastorj.core.bdev.BlockDeviceBase {
         final BlockDevice ram = new MallocBdevFactory().create(io.mayastorj.core.bdev.BdevUri.parse(
