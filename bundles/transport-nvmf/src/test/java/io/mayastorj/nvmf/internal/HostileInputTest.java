@@ -319,6 +319,12 @@ class HostileInputTest {
             io.send(io.capsule(RawClient.rw(Sqe.IO_READ, 5, 0, 1024, 512 << 10, false), null));
             assertEquals(Status.INVALID_FIELD, io.receive().cqeStatus(), "beyond MDTS");
 
+            // review finding: an in-capsule SGL at an offset other than 0 (ICDOFF is 0) was "SGL length invalid"
+            ByteBuffer offset = RawClient.rw(Sqe.IO_WRITE, 6, 0, 8, 4096, true);
+            offset.putLong(Sqe.SGL_ADDRESS, 512);
+            io.send(io.capsule(offset, new byte[4096]));
+            assertEquals(Status.SGL_OFFSET_INVALID, io.receive().cqeStatus());
+
             // review finding: FUSE was never read, so the Write half of a fused Compare and Write ran alone
             byte[] block = new byte[4096];
             java.util.Arrays.fill(block, (byte) 0x5A);
@@ -406,6 +412,14 @@ class HostileInputTest {
             RawClient.Received r2t = io.receive();
             io.send(io.h2cData(1, r2t.header().getShort(Pdu.DATA_TTAG), 3584, new byte[1024], true));
             assertTerminated(io, Pdu.FES_DATA_OUT_OF_RANGE);
+        }
+        // review finding: the last PDU of a transfer that has more to come left the command awaiting data, its
+        // buffer and slot held, until the data watch closed the connection 40 s later
+        try (RawClient io = ioQueue(31, false, false)) {
+            io.send(io.capsule(RawClient.rw(Sqe.IO_WRITE, 1, 0, 8, 4096, false), null));
+            RawClient.Received r2t = io.receive();
+            io.send(io.h2cData(1, r2t.header().getShort(Pdu.DATA_TTAG), 0, new byte[1024], true));
+            assertTerminated(io, Pdu.FES_PDU_SEQUENCE_ERROR);
         }
         othersUnaffected();
     }

@@ -33,6 +33,15 @@ public abstract class TcpConnection implements Runnable {
     private final String peer;
     private volatile TcpServer.Export export;
     private volatile boolean closed;
+    private static final java.lang.invoke.VarHandle CLOSED;
+
+    static {
+        try {
+            CLOSED = java.lang.invoke.MethodHandles.lookup().findVarHandle(TcpConnection.class, "closed", boolean.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
     /** Why the server asked this connection to stop taking requests ({@link #stop}), or null. */
     private volatile String stopping;
     private final Object stopLock = new Object();
@@ -161,10 +170,9 @@ public abstract class TcpConnection implements Runnable {
 
     /** Ends the connection: the socket is closed, so the thread's blocked read or write fails. Idempotent. */
     public final void close(String why) {
-        if (closed) {
-            return;
+        if (closed || !CLOSED.compareAndSet(this, false, true)) {
+            return; // closed by the server's stop and the connection's own end at once: logged and closed once
         }
-        closed = true;
         TcpServer.Export e = export;
         if (why != null) {
             LOG.log(Level.WARNING, "{0} client {1}: {2}; closing the connection", server.protocol(), peer, why);

@@ -410,6 +410,7 @@ public abstract class PduChannel implements Reactor.ReadyHandler {
         term.putInt(Pdu.TERM_FEI, fei);
         term.put(Pdu.TERM_HLEN, header, 0, offending);
         closing = true;
+        termination = term;
         send(term, () -> close(null));
         flushQuietly();
         if (!closed) { // a peer that does not read gets the socket closed rather than held open for good
@@ -422,10 +423,14 @@ public abstract class PduChannel implements Reactor.ReadyHandler {
 
     /** Queues {@code buffer} (from its position to its limit); {@code sent} runs once it is written. */
     private long queuedSends;
+    /** The termination request sent, once one is: the last PDU of the connection. */
+    private ByteBuffer termination;
     private long retiredSends;
 
     protected final void send(ByteBuffer buffer, Sent sent) {
-        if (closed) {
+        if (closed || termination != null && buffer != termination) {
+            // nothing may follow a termination request (a response of a command the bdev ended meanwhile):
+            // dropped, its listener run as if written, so its command's slot is freed
             if (sent != null) {
                 sent.sent();
             }

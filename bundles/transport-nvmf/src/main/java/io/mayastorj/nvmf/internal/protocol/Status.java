@@ -21,6 +21,7 @@ public final class Status {
     public static final int COMMAND_SEQUENCE_ERROR = 0x00C;
     public static final int DATA_SGL_LENGTH_INVALID = 0x00F;
     public static final int SGL_DESCRIPTOR_TYPE_INVALID = 0x011;
+    public static final int SGL_OFFSET_INVALID = 0x016;
     public static final int COMMAND_INTERRUPTED = 0x021;
     public static final int TRANSIENT_TRANSPORT_ERROR = 0x022;
     public static final int LBA_OUT_OF_RANGE = 0x080;

@@ -198,7 +198,7 @@ final class TargetQueue extends PduChannel {
         switch (type) {
             case Pdu.IC_REQ -> initialize(header);
             case Pdu.CAPSULE_CMD -> capsule(header, dataLength);
-            case Pdu.H2C_DATA -> h2cData(header, dataLength);
+            case Pdu.H2C_DATA -> h2cData(header, flags, dataLength);
             case Pdu.H2C_TERM_REQ -> LOG.log(Level.WARNING, "{0}: the host ended the connection: fatal error status {1}",
                     peer(), header.getShort(Pdu.TERM_FES) & 0xFFFF);
             default -> throw new IllegalStateException("unexpected PDU type " + type);
@@ -308,7 +308,7 @@ final class TargetQueue extends PduChannel {
         }
     }
 
-    private void h2cData(ByteBuffer header, int dataLength) {
+    private void h2cData(ByteBuffer header, int flags, int dataLength) {
         int cccid = header.getShort(Pdu.DATA_CCCID) & 0xFFFF;
         int ttag = header.getShort(Pdu.DATA_TTAG) & 0xFFFF;
         int offset = header.getInt(Pdu.DATA_OFFSET);
@@ -327,6 +327,13 @@ final class TargetQueue extends PduChannel {
         if (length == 0 || offset != command.received || offset + (long) length > command.length) {
             terminate(Pdu.FES_DATA_OUT_OF_RANGE, Pdu.DATA_OFFSET, "H2CData of " + length + " bytes at offset " + offset
                     + " for command " + cccid + ", which has " + command.received + " of " + command.length);
+            return;
+        }
+        if ((flags & Pdu.FLAG_LAST_PDU) != 0 && offset + length != command.length) {
+            // the R2T asked for all of the command's data: its last PDU ends there. Taken, the command would
+            // wait, its buffer and slot held, for data the host says it will not send
+            terminate(Pdu.FES_PDU_SEQUENCE_ERROR, 1, "H2CData marked last ends at " + (offset + length) + " of the "
+                    + command.length + " bytes command " + cccid + " moves");
             return;
         }
         dataInto(command.buffer.bytes(), offset);
@@ -396,7 +403,10 @@ final class TargetQueue extends PduChannel {
         if (c.sglType != Sqe.SGL_DATA_BLOCK_OFFSET) {
             return commandLog.logged(Status.SGL_DESCRIPTOR_TYPE_INVALID, "in-capsule data with SGL type " + hex(c.sglType));
         }
-        if (c.sglAddress != 0 || c.sglLength != c.inCapsule || c.sglLength != c.length) {
+        if (c.sglAddress != 0) { // the data starts at the capsule's ICDOFF, 0: there is no other place for it
+            return commandLog.logged(Status.SGL_OFFSET_INVALID, "in-capsule data at offset " + c.sglAddress);
+        }
+        if (c.sglLength != c.inCapsule || c.sglLength != c.length) {
             return commandLog.logged(Status.DATA_SGL_LENGTH_INVALID, "in-capsule data of " + c.inCapsule + " bytes for an SGL of "
                     + c.sglLength + " at offset " + c.sglAddress + " and a command of " + c.length);
         }

@@ -140,4 +140,53 @@ class PduChannelSendTest {
             reactors.stop();
         }
     }
+
+    /**
+     * Review finding: responses of commands that ended at the bdev after a termination request, while
+     * it still waited for a peer that did not read, went out behind it: nothing may follow a
+     * C2HTermReq. They are dropped now, and their listeners run, so their slots are freed as if written.
+     */
+    @Test
+    void nothingFollowsATerminationRequest() throws Exception {
+        ReactorGroupImpl reactors = new ReactorGroupImpl(1);
+        try (ServerSocketChannel server = ServerSocketChannel.open()) {
+            server.setOption(java.net.StandardSocketOptions.SO_RCVBUF, 64 << 10);
+            server.bind(new InetSocketAddress("127.0.0.1", 0));
+            try (SocketChannel client = SocketChannel.open(server.getLocalAddress()); SocketChannel peer = server.accept()) {
+                client.setOption(java.net.StandardSocketOptions.SO_SNDBUF, 64 << 10);
+                Reactor reactor = reactors.reactors().get(0);
+                Sender sender = new Sender(client, reactor);
+                int fillers = 200;
+                CompletableFuture<Boolean> after = new CompletableFuture<>();
+                reactor.execute(() -> {
+                    try {
+                        sender.start();
+                        for (int i = 0; i < fillers; i++) { // more than the socket takes: the peer does not read yet
+                            sender.send(ByteBuffer.allocateDirect(64 << 10), null);
+                        }
+                        sender.flushQuietly();
+                        sender.terminate(Pdu.FES_INVALID_HEADER_FIELD, 2, "a test");
+                        boolean[] sent = new boolean[1];
+                        ByteBuffer late = ByteBuffer.allocateDirect(24);
+                        late.put(0, (byte) 0x55);
+                        sender.send(late, () -> sent[0] = true); // a read the bdev completed just after
+                        after.complete(sent[0]);
+                    } catch (IOException | RuntimeException e) {
+                        after.completeExceptionally(e);
+                    }
+                });
+                assertEquals(true, after.get(10, TimeUnit.SECONDS), "the dropped response's listener ran");
+                ByteBuffer received = ByteBuffer.allocate(fillers * (64 << 10) + 4096).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+                peer.socket().setSoTimeout(10_000);
+                while (peer.read(received) >= 0) {
+                    // to the end of the stream: the channel closes once the termination request is written
+                }
+                int term = fillers * (64 << 10);
+                assertEquals(Pdu.C2H_TERM_REQ, received.get(term));
+                assertEquals(term + received.getInt(term + 4), received.position(), "the termination request, and nothing after it");
+            }
+        } finally {
+            reactors.stop();
+        }
+    }
 }
