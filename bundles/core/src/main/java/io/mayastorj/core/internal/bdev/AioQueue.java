@@ -126,6 +126,11 @@ final class AioQueue extends ReactorQueue implements LinuxAio.CompletionHandler 
         clearEventFd();
         wakeKey.interestOps(SelectionKey.OP_READ);
         armed = true;
+        if (!aio.readsRing()) {
+            // only io_getevents sees completions here: one posted since the last reap lost its signal with
+            // the clear, and would wait out the sleep's cap
+            return aio.reap(this) > 0 ? -1 : SLEEP_CAP_MILLIS;
+        }
         return aio.hasCompletions() ? -1 : SLEEP_CAP_MILLIS;
     }
 

@@ -123,12 +123,14 @@ abstract class FileBdev extends BlockDeviceBase {
                 moved += n;
             }
         } while (n > 0 && moved < length);
-        complete(type, length, statusOf(type, length, n < 0 ? -LibC.errno() : moved), done, context);
+        complete(type, length, statusOf(type, length, n < 0 ? -LibC.errno() : moved, blockDevice), done, context);
     }
 
     static IoStatus statusOf(int errno) {
         return switch (errno) {
-            case Errno.EIO -> IoStatus.MEDIA_ERROR;
+            // the block layer's medium error (BLK_STS_MEDIUM) and protection error come as ENODATA and EILSEQ
+            case Errno.EIO, Errno.ENODATA, Errno.EILSEQ -> IoStatus.MEDIA_ERROR;
+            case Errno.ETIMEDOUT -> IoStatus.TIMED_OUT; // BLK_STS_TIMEOUT
             case Errno.ENOSPC, 122 /* EDQUOT */ -> IoStatus.NO_SPACE;
             case Errno.ECANCELED -> IoStatus.ABORTED;
             case Errno.EOPNOTSUPP -> IoStatus.UNSUPPORTED;
@@ -137,16 +139,17 @@ abstract class FileBdev extends BlockDeviceBase {
     }
 
     /** The status of a read, write or flush that the kernel answered with {@code result}. */
-    static IoStatus statusOf(IoType type, long bytes, long result) {
+    static IoStatus statusOf(IoType type, long bytes, long result, boolean blockDevice) {
         if (result < 0) {
             return statusOf((int) -result);
         }
         if (type == IoType.FLUSH || result == bytes) {
             return IoStatus.SUCCESS;
         }
-        // a short transfer on a range the base class checked: a write that stopped short ran out of
-        // room (ENOSPC, a quota, the size limit, said only to the next call); a read, the device failed
-        return type == IoType.WRITE ? IoStatus.NO_SPACE : IoStatus.MEDIA_ERROR;
+        // a short transfer on a range the base class checked: a write to a file that stopped short ran out
+        // of room (ENOSPC, a quota, the size limit, said only to the next call); a read, or a write to a
+        // block device (which has no room to run out of), the device failed part-way
+        return type == IoType.WRITE && !blockDevice ? IoStatus.NO_SPACE : IoStatus.MEDIA_ERROR;
     }
 
     /** Whether a flush may go through the ring or aio context (else {@link #syncOnHelper}). */
@@ -167,7 +170,7 @@ abstract class FileBdev extends BlockDeviceBase {
             syncOnHelper(done, context);
             return;
         }
-        IoStatus status = statusOf(type, length, result);
+        IoStatus status = statusOf(type, length, result, blockDevice);
         complete(type, length, type == IoType.FLUSH ? flushed(status) : status, done, context);
     }
 

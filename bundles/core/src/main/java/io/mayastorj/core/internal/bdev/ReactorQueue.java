@@ -143,7 +143,8 @@ abstract class ReactorQueue implements ReactorThread.Poller {
                     slots.inFlight(), getClass().getSimpleName());
         }
         for (Slots.Waiting w; (w = waiting.poll()) != null; ) {
-            w.bdev().finish(w.type(), w.length(), -Errno.ECANCELED, w.done(), w.context());
+            // one whose callback throws must not stop the close: the rest would never end, nor the ring close
+            Slots.finish(w.bdev(), w.type(), w.length(), -Errno.ECANCELED, w.done(), w.context());
         }
         reactor.removePoller(this);
         closeBackend(slots.inFlight() == 0);

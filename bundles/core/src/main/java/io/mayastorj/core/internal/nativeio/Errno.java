@@ -19,7 +19,10 @@ public final class Errno {
     public static final int ENOSPC = 28;
     public static final int EROFS = 30;
     public static final int ENOSYS = 38;
+    public static final int ENODATA = 61;
+    public static final int EILSEQ = 84;
     public static final int EOPNOTSUPP = 95;
+    public static final int ETIMEDOUT = 110;
     public static final int ECANCELED = 125;
 
     private Errno() {

@@ -34,6 +34,8 @@ public final class IoUring implements AutoCloseable {
     private static final int SETUP_CLAMP = 1 << 4;
     private static final int FEAT_SINGLE_MMAP = 1;
     private static final int FEAT_NODROP = 1 << 1;
+    /** 5.6, the kernel that brought IORING_OP_READ and OP_WRITE, which every request here is. */
+    private static final int FEAT_RW_CUR_POS = 1 << 3;
     private static final int CQ_EVENTFD_DISABLED = 1;
     private static final long OFF_SQ_RING = 0;
     private static final long OFF_CQ_RING = 0x8000000L;
@@ -112,7 +114,12 @@ public final class IoUring implements AutoCloseable {
             int features = p.getInt(P_FEATURES);
             if ((features & FEAT_NODROP) == 0) {
                 LibC.close(ringFd);
-                throw new IOException("the kernel's io_uring may drop completions (no IORING_FEAT_NODROP; 5.5 or later needed)");
+                throw new IOException("the kernel's io_uring may drop completions (no IORING_FEAT_NODROP; 5.6 or later needed)");
+            }
+            if ((features & FEAT_RW_CUR_POS) == 0) {
+                // 5.5 has NODROP but not the read and write operations: every request would fail, with no fallback
+                LibC.close(ringFd);
+                throw new IOException("the kernel's io_uring has no IORING_OP_READ/WRITE (5.6 or later needed)");
             }
             sqEntries = p.getInt(P_SQ_ENTRIES);
             this.cqEntries = p.getInt(P_CQ_ENTRIES);

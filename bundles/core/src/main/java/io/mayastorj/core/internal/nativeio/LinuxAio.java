@@ -210,6 +210,11 @@ public final class LinuxAio implements AutoCloseable {
         return ring != null;
     }
 
+    /** Whether completions are read from the ring the kernel shares (else with io_getevents only). */
+    public boolean readsRing() {
+        return ring != null;
+    }
+
     /** True when completions wait in the ring (always false where the ring is not read directly). */
     public boolean hasCompletions() {
         return ring != null && ring.getInt(RING_HEAD) != (int) INT.getAcquire(ring, RING_TAIL);
