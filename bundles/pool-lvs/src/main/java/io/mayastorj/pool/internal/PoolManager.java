@@ -468,6 +468,15 @@ public final class PoolManager {
     private void open(Entry entry, boolean persist) {
         BlockDevice device = claimDevice(entry);
         try {
+            // looked at before the open, which writes (as an import's): disk names swapped at a reboot must not have
+            // this node repair and commit on a pool nobody asked for
+            LvStore.Probe probe = LvStore.probe(device, buffers);
+            Superblock found = probe instanceof LvStore.Probe.Valid v ? v.superblock()
+                    : probe instanceof LvStore.Probe.Damaged d ? d.fallback() : null;
+            if (found != null && (!found.name().equals(entry.name) || entry.uuid != null && !found.poolUuid().equals(entry.uuid))) {
+                throw MayastorException.failedPrecondition("%s now holds pool %s (uuid %s), not %s%s; nothing was written",
+                        entry.disk, found.name(), found.poolUuid(), entry.name, entry.uuid == null ? "" : " (uuid " + entry.uuid + ")");
+            }
             LvStore store = LvStore.open(device, buffers);
             if (!store.name().equals(entry.name) || (entry.uuid != null && !store.uuid().equals(entry.uuid))) {
                 store.export();

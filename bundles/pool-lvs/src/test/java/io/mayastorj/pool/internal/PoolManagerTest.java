@@ -919,6 +919,33 @@ class PoolManagerTest {
         assertEquals(byId.resolve("ata-Y").toString(), pools.find("p1").disk());
     }
 
+    /**
+     * Review finding: at a node's start a remembered pool's disk was opened (which writes: repairs,
+     * commits) before the pool on it was compared with the one remembered; a disk that now held another
+     * node's pool (names swapped at a reboot) was written by this node, then let go.
+     */
+    @Test
+    void aRememberedDiskHoldingAnotherPoolIsNotWrittenAtStart() throws Exception {
+        Path other = dir.resolve("other.img");
+        try (RandomAccessFile f = new RandomAccessFile(other.toFile(), "rw")) {
+            f.setLength(64L * MIB);
+        }
+        pools.create("p9", null, other.toString(), MIB);
+        pools.createReplica("p9", R2, "r", 2L * MIB, true);
+        UUID p9 = pools.find("p9").uuid;
+        pools.export("p9"); // another node's pool: not remembered here
+        pools.create("p0", null, disk.toString(), MIB);
+        UUID p0 = pools.find("p0").uuid;
+        pools.stop();
+        Files.move(other, disk, java.nio.file.StandardCopyOption.REPLACE_EXISTING); // p0's disk name now leads to p9
+        byte[] before = Files.readAllBytes(disk);
+        restart();
+        assertTrue(java.util.Arrays.equals(before, Files.readAllBytes(disk)), "p9's disk untouched");
+        assertEquals(PoolState.FAULTED, pools.find("p0").state());
+        assertEquals(disk + " now holds pool p9 (uuid " + p9 + "), not p0 (uuid " + p0 + "); nothing was written",
+                pools.find("p0").reason());
+    }
+
     /** p0 made on {@code a}, p1 on {@code b}, the node stopped, and the two files' names swapped (a reboot). */
     private void poolsOnSwappedDisks(Path a, Path b) throws IOException {
         Files.move(disk, a);
