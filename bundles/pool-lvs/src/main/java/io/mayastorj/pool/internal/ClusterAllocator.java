@@ -487,26 +487,23 @@ final class ClusterAllocator {
      * zeroed are not among them: those are freed by their own zeroing alone ({@link #freeDrained}),
      * and freed twice one would be handed out twice.
      */
-    List<Integer> holdUnreferenced(BitSet referenced) {
-        BitSet pending = (BitSet) releasing.clone();
-        List<Integer> unknown = new ArrayList<>();
-        for (int c = 0; c < clusterCount; c++) {
-            if (!referenced.get(c) && !pending.get(c)) {
-                unknown.add(c);
-            }
-        }
+    BitSet holdUnreferenced(BitSet referenced) {
+        BitSet unknown = new BitSet(clusterCount);
+        unknown.set(0, clusterCount);
+        unknown.andNot(referenced);
+        unknown.andNot(releasing);
         reserved.clear();
         reserving.clear();
         usedClusters.clear();
-        usedClusters.or(referenced);
-        usedClusters.or(pending);
-        for (int c : unknown) {
-            usedClusters.set(c); // not allocatable until zeroed
-        }
+        usedClusters.set(0, clusterCount); // mapped, pending, and the unknown ones: not allocatable until zeroed
         return unknown;
     }
 
     /** Clusters zeroed that no committed metadata points at any more: free. */
+    void freeZeroed(BitSet clusters) {
+        usedClusters.andNot(clusters);
+    }
+
     void freeZeroed(List<Integer> clusters) {
         for (int cluster : clusters) {
             usedClusters.clear(cluster);

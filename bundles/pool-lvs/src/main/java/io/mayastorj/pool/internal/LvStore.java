@@ -577,7 +577,7 @@ public final class LvStore {
             destroysZeroing++; // an export waits for it
         }
         try {
-            List<Integer> held = call(this::holdUnreferenced);
+            BitSet held = call(this::holdUnreferenced);
             try {
                 deviceIo.zeroClusters(layout, held, () -> {
                     synchronized (lock) {
@@ -621,15 +621,15 @@ public final class LvStore {
     }
 
     /** Holds the clusters no replica maps (not allocatable) and zeroes them. */
-    private List<Integer> zeroUnreferenced() throws IOException {
-        List<Integer> unknown = holdUnreferenced();
-        deviceIo.zeroClusters(layout, unknown);
+    private BitSet zeroUnreferenced() throws IOException {
+        BitSet unknown = holdUnreferenced();
+        deviceIo.zeroClusters(layout, unknown, () -> false);
         return unknown;
     }
 
     /** Holds the clusters no replica maps: not allocatable until they are zeroed and freed. */
-    private List<Integer> holdUnreferenced() {
-        List<Integer> unknown;
+    private BitSet holdUnreferenced() {
+        BitSet unknown;
         synchronized (lock) {
             BitSet referenced = new BitSet(layout.clusterCount());
             for (Replica r : replicas.values()) {
@@ -647,7 +647,7 @@ public final class LvStore {
         return unknown;
     }
 
-    private void onlineAgain(List<Integer> zeroed) throws IOException {
+    private void onlineAgain(BitSet zeroed) throws IOException {
         synchronized (lock) {
             allocator.freeZeroed(zeroed);
             state = PoolState.ONLINE;

@@ -215,17 +215,20 @@ final class PoolDevice {
 
     /** ... looking at {@code stop} between steps. */
     void zeroClusters(Layout layout, List<Integer> clusters, java.util.function.BooleanSupplier stop) throws IOException {
-        List<Integer> sorted = new ArrayList<>(clusters);
-        sorted.sort(null);
-        int i = 0;
-        while (i < sorted.size()) {
-            int start = sorted.get(i);
-            int end = start;
-            while (i + 1 < sorted.size() && sorted.get(i + 1) == end + 1) {
-                end = sorted.get(++i);
-            }
-            i++;
-            zero(layout.clusterOffset(start), (long) (end - start + 1) * layout.clusterSize(), stop);
+        java.util.BitSet set = new java.util.BitSet();
+        clusters.forEach(set::set);
+        zeroClusters(layout, set, stop);
+    }
+
+    /**
+     * ... the clusters set in {@code clusters}: a bit each, not a boxed number — a repair of a large,
+     * mostly free pool zeroes tens of millions of them.
+     */
+    void zeroClusters(Layout layout, java.util.BitSet clusters, java.util.function.BooleanSupplier stop) throws IOException {
+        for (int start = clusters.nextSetBit(0); start >= 0; ) {
+            int end = clusters.nextClearBit(start); // exclusive
+            zero(layout.clusterOffset(start), (long) (end - start) * layout.clusterSize(), stop);
+            start = end < 0 ? -1 : clusters.nextSetBit(end);
         }
     }
 }
