@@ -48,6 +48,8 @@ import org.junit.jupiter.api.io.TempDir;
 class CrashTortureTest {
 
     private static final int CYCLES = Integer.getInteger("torture.cycles", 150);
+    private int acknowledgedFlushes;
+    private int verifiedImports;
     private static final long SEED = Long.getLong("torture.seed", System.nanoTime());
     private static final int BLOCK = TortureWorker.BLOCK;
     private static final long NONE = Long.MIN_VALUE;
@@ -150,8 +152,14 @@ class CrashTortureTest {
                 throw new AssertionError(e.getMessage() + " (the worker's log of this cycle: " + saved.toAbsolutePath() + ")", e);
             }
         }
-        System.out.printf("crash torture on %s: %d kills (%d before the pool was imported), %d logged operations, seed %d%n",
-                scheme, cycles, killedBeforeReady, operations, SEED);
+        System.out.printf("crash torture on %s: %d kills (%d before the pool was imported), %d logged operations, "
+                + "%d flushes acknowledged, %d pools imported and checked, seed %d%n", scheme, cycles, killedBeforeReady,
+                operations, acknowledgedFlushes, verifiedImports, SEED);
+        // review finding: nothing said the torture tortured; a worker that regressed to doing little (no flush
+        // acknowledged, killed before its pool was ready) skipped every durability check and passed
+        assertTrue(killedBeforeReady < cycles / 2, "most kills land on a pool in use");
+        assertTrue(verifiedImports > cycles / 2, "most kills leave a pool that is imported and checked");
+        assertTrue(acknowledgedFlushes >= cycles, "flushes acknowledged before the kills: " + acknowledgedFlushes);
     }
 
     /** The command of a worker JVM: one JVM option, then the worker's arguments. */
@@ -280,6 +288,7 @@ class CrashTortureTest {
                     pendingFlush.put(uuid, snapshot);
                 }
                 case "F!" -> {
+                    acknowledgedFlushes++;
                     UUID uuid = UUID.fromString(f[1]);
                     ReplicaModel r = replicas.get(uuid);
                     pendingFlush.remove(uuid).forEach((lba, seq) -> {
@@ -304,6 +313,7 @@ class CrashTortureTest {
                 return; // killed while the very first pool was being created
             }
             LvStore pool = LvStore.open(device, buffers);
+            verifiedImports++;
             try {
                 assertEquals(PoolState.ONLINE, pool.state(), context + ": " + pool.reason());
                 assertEquals(List.of(), pool.damagedReplicas(), context);
