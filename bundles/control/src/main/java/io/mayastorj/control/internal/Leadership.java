@@ -219,7 +219,9 @@ final class Leadership implements HealthCheck, AutoCloseable {
         act(() -> {
             try {
                 lead.run();
-                leading = !ended; // only now are its calls served: the nodes' silences were counted afresh first
+                synchronized (Leadership.this) { // an end between the read and the write would be undone
+                    leading = !ended; // only now are its calls served: the nodes' silences were counted afresh first
+                }
             } catch (RuntimeException e) {
                 LOG.log(Level.ERROR, "control plane {0} could not start leading: {1}", identity, e.toString());
                 end("it could not start leading: " + e.getMessage());

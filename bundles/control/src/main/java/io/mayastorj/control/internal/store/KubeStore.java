@@ -104,6 +104,12 @@ public final class KubeStore implements ResourceStore {
     private static MayastorException translate(KubernetesClientException e) {
         String message = e.getStatus() != null && e.getStatus().getMessage() != null ? e.getStatus().getMessage()
                 : e.getMessage();
+        if (e.getCode() <= 0) {
+            // no answer: fabric8 says -1 (0 in older versions) for a refused connection or a request timed out
+            Throwable cause = e.getCause();
+            return MayastorException.unavailable("the Kubernetes API cannot be reached: %s%s", message,
+                    cause == null || cause.getMessage() == null ? "" : " (" + cause.getMessage() + ")");
+        }
         return switch (e.getCode()) {
             case HttpURLConnection.HTTP_NOT_FOUND -> MayastorException.notFound("%s", message);
             case HttpURLConnection.HTTP_CONFLICT -> message != null && message.contains("already exists")
@@ -111,7 +117,6 @@ public final class KubeStore implements ResourceStore {
             case 422, HttpURLConnection.HTTP_BAD_REQUEST -> MayastorException.invalidArgument("%s", message);
             case HttpURLConnection.HTTP_FORBIDDEN, HttpURLConnection.HTTP_UNAUTHORIZED ->
                     new MayastorException(io.mayastorj.core.error.ErrorKind.PERMISSION_DENIED, message);
-            case 0 -> MayastorException.unavailable("the Kubernetes API cannot be reached: %s", message);
             // throttled (priority and fairness) or failing for now: UNAVAILABLE, which CSI sidecars retry; as
             // INTERNAL the provisioner took a CreateVolume for failed for good, and a volume it had made leaked
             case 429, 500, 502, 503, 504 -> MayastorException.unavailable("the Kubernetes API answered %d: %s", e.getCode(),

@@ -152,11 +152,19 @@ class KubeStoreTest {
                     () -> s.get(MayastorVolume.class, "throttled")).kind());
             assertEquals(ErrorKind.UNAVAILABLE, assertThrows(MayastorException.class,
                     () -> s.get(MayastorVolume.class, "failing")).kind());
+            // review finding: an API server that cannot be reached (fabric8 says code -1, not 0) was INTERNAL too
+            busy.destroy();
+            busy = null;
+            MayastorException away = assertThrows(MayastorException.class, () -> s.get(MayastorVolume.class, "v1"));
+            assertEquals(ErrorKind.UNAVAILABLE, away.kind(), away.getMessage());
+            assertTrue(away.getMessage().startsWith("the Kubernetes API cannot be reached: "), away.getMessage());
         } finally {
             if (throttled != null) {
                 throttled.close();
             }
-            busy.destroy();
+            if (busy != null) {
+                busy.destroy();
+            }
         }
     }
 
