@@ -31,7 +31,9 @@ public final class MountTable {
     public List<Mount> read() {
         List<String> lines;
         try {
-            lines = Files.readAllLines(mountinfo);
+            // decoded leniently: one mount point that is not UTF-8 (a stray USB stick's label) made every
+            // read throw, and every stage, publish and unpublish on the node fail
+            lines = new String(Files.readAllBytes(mountinfo), java.nio.charset.StandardCharsets.UTF_8).lines().toList();
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }

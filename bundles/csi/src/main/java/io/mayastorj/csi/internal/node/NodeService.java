@@ -316,8 +316,7 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
                 return published;
             }
             VolumeUri current = VolumeUri.parse(now.get());
-            if (current.nvmf() != published.nvmf() || !current.target().equals(published.target()) || current.lun() != published.lun()
-                    || !java.util.Objects.equals(current.uuid(), published.uuid())) {
+            if (!sameVolume(current, published)) {
                 // only the address may differ: another target, LUN or namespace is not where this URI points
                 return published; // the publish context is the caller's word
             }
@@ -329,6 +328,12 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
                     volumeId, e.getMessage());
             return published;
         }
+    }
+
+    /** The same target, LUN and namespace: at most the address differs. */
+    private static boolean sameVolume(VolumeUri a, VolumeUri b) {
+        return a.nvmf() == b.nvmf() && a.target().equals(b.target()) && a.lun() == b.lun()
+                && java.util.Objects.equals(a.uuid(), b.uuid());
     }
 
     private void stage(String volumeId, VolumeUri uri, Path staging, String fsType, boolean byClass, VolumeCapability capability,
@@ -346,6 +351,13 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
         if (before.isPresent() && !before.get().fsType().equals(fsType)) {
             throw MayastorException.alreadyExists("volume %s is staged as %s already, not as %s", volumeId,
                     before.get().block() ? "a block volume" : before.get().fsType(), fsType.isEmpty() ? "a block volume" : fsType);
+        }
+        if (before.isPresent() && !sameVolume(VolumeUri.parse(before.get().uri()), uri)) {
+            // another target, LUN or namespace (only the address may change: the nexus moved). Taken, the record
+            // was rewritten before anything was checked, and the failed stage's undo dropped it: the volume's mounts
+            // and old connection were left with no record, and its pods could never be unpublished
+            throw MayastorException.alreadyExists("volume %s is staged from %s already, not from %s", volumeId,
+                    before.get().uri(), uri.text());
         }
         if (Files.exists(staging) && !Files.isDirectory(staging)) {
             throw MayastorException.failedPrecondition("staging path %s is not a directory", staging);

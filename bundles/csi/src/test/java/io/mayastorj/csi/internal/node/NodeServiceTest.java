@@ -269,6 +269,31 @@ class NodeServiceTest {
     }
 
     /**
+     * Review finding: a stage again whose publish context names another target (or namespace) rewrote the
+     * record before anything was checked, attached that target, failed on the staging mount of the old
+     * device, and its undo disconnected the new target and dropped the record: the volume's mounts and
+     * old connection were left with no record, and its pod could never be unpublished. Refused first.
+     */
+    @Test
+    void aStageAgainFromAnotherTargetIsRefusedAndTouchesNothing() {
+        call(service::nodeStageVolume, stage("v1", URI, mount("")));
+        call(service::nodePublishVolume, publish("v1", mount(""), false));
+        node.ran.clear();
+        for (String other : List.of(URI.replace("000000000001", "000000000009"),
+                URI.replaceFirst("uuid=.*$", "uuid=00000000-0000-4000-8000-0000000000ff"))) {
+            MayastorException e = refused(() -> call(service::nodeStageVolume, stage("v1", other, mount(""))));
+            assertEquals(io.mayastorj.core.error.ErrorKind.ALREADY_EXISTS, e.kind());
+            assertEquals("volume v1 is staged from " + URI + " already, not from " + other, e.getMessage());
+        }
+        assertEquals(List.of(), node.ran, "nothing attached, nothing undone");
+        call(service::nodeUnpublishVolume, NodeUnpublishVolumeRequest.newBuilder().setVolumeId("v1")
+                .setTargetPath(target.toString()).build());
+        call(service::nodeUnstageVolume, NodeUnstageVolumeRequest.newBuilder().setVolumeId("v1")
+                .setStagingTargetPath(staging.toString()).build());
+        assertEquals("nvme disconnect -n " + NQN, node.ran.get(node.ran.size() - 1), "its own target let go");
+    }
+
+    /**
      * Review finding: blkid exits 2, and says nothing, also when a read fails part-way through its
      * probing (libblkid gives up and reports nothing found), and the device's first MiB then read
      * back from the page cache: a file system was formatted over. A silent 2 is looked at again, once
