@@ -388,7 +388,7 @@ final class IscsiConnection {
                         crc.update(data);
                         int pad = tail.limit() - 4;
                         for (int i = 0; i < pad; i++) {
-                            crc.update(0);
+                            crc.update(tail.get(i)); // the padding as sent: RFC 7143 covers it, zeros or not
                         }
                         digestOk = (int) crc.getValue() == Integer.reverseBytes(tail.getInt(pad));
                     }
@@ -522,7 +522,15 @@ final class IscsiConnection {
     /** The last answer is queued: from now on the connection ends once it is read. */
     void answered() {
         answerPending = false;
+        answeredNanos = System.nanoTime();
     }
+
+    /**
+     * When the last answer was queued: the peer's time to read it counts from then, not from the last
+     * PDU heard. Counted from that, an answer that had waited longer than the NOP timeout for a slow
+     * write was closed under, unsent, by the next liveness check.
+     */
+    private long answeredNanos = System.nanoTime();
 
     /** From LoginPhase, its last Login Response queued (without digests): the full feature phase begins. */
     void enterFullFeature() {
@@ -678,7 +686,7 @@ final class IscsiConnection {
         answerPending = true;
         taskManagement.abortAll().whenComplete((done, failed) -> {
             Runnable respond = () -> {
-                answerPending = false;
+                answered();
                 if (isClosed()) {
                     return;
                 }
@@ -743,7 +751,9 @@ final class IscsiConnection {
             return;
         }
         long now = System.nanoTime();
-        if (pingTtt != -1 && now - pingSent > target.nopTimeoutMillis() * 1_000_000L) {
+        // a ping only in the full feature phase: after a Logout (or a cold reset) the initiator's answer to a ping
+        // that crossed it is not looked at, and the connection stays while its last answer waits (below)
+        if (phase == Phase.FULL_FEATURE && pingTtt != -1 && now - pingSent > target.nopTimeoutMillis() * 1_000_000L) {
             close("no answer to a NOP-In ping in " + target.nopTimeoutMillis() / 1000.0 + " s: the initiator is gone");
             return;
         }
@@ -773,8 +783,8 @@ final class IscsiConnection {
             // sending one every few seconds held its connection, unauthenticated, for ever
             close("not logged in after " + loginDeadlineNanos() / 1_000_000_000.0 + " s");
             return;
-        } else if ((phase == Phase.ENDING || phase == Phase.LOGGED_OUT)
-                && now - lastHeard > (answerPending ? target.dataTimeoutMillis() : target.nopTimeoutMillis()) * 1_000_000L) {
+        } else if ((phase == Phase.ENDING || phase == Phase.LOGGED_OUT) && now - (answerPending || answeredNanos - lastHeard < 0
+                ? lastHeard : answeredNanos) > (answerPending ? target.dataTimeoutMillis() : target.nopTimeoutMillis()) * 1_000_000L) {
             // (while its answer still waits for writes at the bdev, as long as a write may wait for its data:
             // closed at the NOP timeout, a slow write's logout ended without its answer)
             // its last PDUs (a Logout Response, a Reject) wait for a peer that reads nothing: the connection,

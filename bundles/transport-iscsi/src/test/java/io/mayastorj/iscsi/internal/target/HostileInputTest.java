@@ -483,6 +483,21 @@ class HostileInputTest {
     }
 
     /**
+     * Review finding: the data digest of a segment was checked over zeros in place of its pad bytes;
+     * RFC 7143 covers the padding as sent, which need not be zeros (a SHOULD): such an initiator's
+     * PDUs were rejected as digest errors and its connections closed.
+     */
+    @Test
+    void aDataDigestCoversThePadBytesAsSent() throws Exception {
+        try (RawInitiator c = connect()) {
+            assertEquals(0, status(c.loginTo(fx.iqn, "DataDigest", "CRC32C")));
+            c.padByte = 0x5A;
+            c.send(c.nopOut(5), new byte[] {1, 2, 3, 4, 5}, false, false);
+            assertEquals(Bhs.NOP_IN, c.receive().opcode(), "taken, its digest good");
+        }
+    }
+
+    /**
      * Review finding: a Data-Out's data digest was computed from the start of the task's buffer, not
      * from its own buffer offset, so with DataDigest=CRC32C every write of more than one PDU was
      * rejected and its connection closed (libiscsi's suite cannot negotiate data digests).

@@ -139,6 +139,9 @@ final class RawInitiator implements AutoCloseable {
         socket.getOutputStream().write(all.toByteArray());
     }
 
+    /** What a data segment is padded with: zeros, as RFC 7143 says it should; a test may send others. */
+    byte padByte;
+
     private ByteBuffer encode(ByteBuffer bhs, byte[] data, boolean badHeader, boolean badData) {
         ByteBuffer out = ByteBuffer.allocate(Bhs.LENGTH + 4 + (data == null ? 0 : Bhs.padded(data.length)) + 4);
         out.put(bhs.array(), 0, Bhs.LENGTH);
@@ -147,6 +150,7 @@ final class RawInitiator implements AutoCloseable {
         }
         if (data != null && data.length > 0) {
             byte[] padded = java.util.Arrays.copyOf(data, Bhs.padded(data.length));
+            java.util.Arrays.fill(padded, data.length, padded.length, padByte);
             out.put(padded);
             if (dataDigest) {
                 out.putInt(Integer.reverseBytes(crc(padded, padded.length) ^ (badData ? 1 : 0)));

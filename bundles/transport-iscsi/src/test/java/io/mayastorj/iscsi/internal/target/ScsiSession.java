@@ -182,6 +182,15 @@ final class ScsiSession implements AutoCloseable {
         raw.send(logout, null);
     }
 
+    /** The answer to the target's NOP-In ping {@code ping}: a NOP-Out with its TTT, immediate. */
+    void answerPing(RawInitiator.Pdu ping) throws IOException {
+        ByteBuffer nop = RawInitiator.bhs(Bhs.NOP_OUT | Bhs.IMMEDIATE, Bhs.FINAL);
+        nop.putInt(Bhs.ITT, Bhs.RESERVED_TAG);
+        nop.putInt(Bhs.TTT, ping.bhs().getInt(Bhs.TTT));
+        nop.putInt(Bhs.CMD_SN, raw.cmdSn);
+        raw.send(nop, null);
+    }
+
     /** LOGICAL UNIT RESET; its response comes with {@link #receive}. */
     void lunReset() throws IOException {
         taskManagement(5);

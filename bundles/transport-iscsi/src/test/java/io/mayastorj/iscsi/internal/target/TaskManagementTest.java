@@ -452,6 +452,35 @@ class TaskManagementTest {
         }
     }
 
+    /**
+     * Review finding: a Logout that crossed the target's NOP-In ping on the wire, its answer waiting
+     * for a slow write: the initiator's answer to the ping, coming after the Logout, was not looked at,
+     * and the connection was closed for an unanswered ping before the Logout Response went out.
+     */
+    @Test
+    void aLogoutThatCrossedAPingIsStillAnswered() throws Exception {
+        try (ScsiSession s = new ScsiSession(fx.target.address().getPort(), fx.iqn)) {
+            s.command(new byte[6]); // TEST UNIT READY: the session's first unit attention
+            disk.hold = true;
+            ScsiSession.Held held = s.writeUntilR2t(ScsiSession.write16(0, 1), 512);
+            s.sendHeldData(held, blockOf('P'));
+            awaitHeld(1, "the write is at the bdev");
+            fx.target.nopTimes(1000, 1500); // set now: no ping goes unanswered before the one this is about
+            RawInitiator.Pdu ping = s.receive(10_000);
+            assertNotNull(ping, "a ping while idle");
+            assertEquals(Bhs.NOP_IN, ping.opcode());
+            s.logout();
+            s.answerPing(ping); // behind the Logout
+            assertNull(s.receive(2500), "no Logout Response while the write may still land, and the connection stays");
+            disk.release();
+            RawInitiator.Pdu answer = s.receive(5000);
+            assertNotNull(answer, "answered once the write is done");
+            assertEquals(Bhs.LOGOUT_RESPONSE, answer.opcode());
+        } finally {
+            fx.target.nopTimes(10_000, 15_000);
+        }
+    }
+
     private static byte[] blockOf(char fill) {
         byte[] block = new byte[512];
         Arrays.fill(block, (byte) fill);
