@@ -228,7 +228,7 @@ final class PoolDevice {
         for (int start = clusters.nextSetBit(0); start >= 0; ) {
             int end = clusters.nextClearBit(start); // exclusive
             zero(layout.clusterOffset(start), (long) (end - start) * layout.clusterSize(), stop);
-            start = end < 0 ? -1 : clusters.nextSetBit(end);
+            start = clusters.nextSetBit(end);
         }
     }
 }

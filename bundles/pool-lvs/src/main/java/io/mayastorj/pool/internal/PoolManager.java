@@ -843,6 +843,7 @@ public final class PoolManager {
                     + "once they end (try again)", uuid, stuck);
         }
         replica.pool.destroyReplica(uuid);
+        shareLocks.remove(uuid);
     }
 
     /**
@@ -865,12 +866,13 @@ public final class PoolManager {
     /**
      * A share or unshare changes the live share and then records it; two at once on one replica,
      * interleaved, left one recorded and the other live — an unshare (a switch-over's fence) recorded
-     * as shared came undone at the next import. Each holds its replica's stripe through both steps.
+     * as shared came undone at the next import. Each holds its replica's lock through both steps (its own:
+     * a fence must not wait behind a share of another replica whose pool is slow to commit).
      */
-    private final Object[] shareLocks = java.util.stream.IntStream.range(0, 64).mapToObj(i -> new Object()).toArray();
+    private final java.util.concurrent.ConcurrentHashMap<UUID, Object> shareLocks = new java.util.concurrent.ConcurrentHashMap<>();
 
     private Object shareLock(UUID uuid) {
-        return shareLocks[Math.floorMod(uuid.hashCode(), shareLocks.length)];
+        return shareLocks.computeIfAbsent(uuid, u -> new Object());
     }
 
     public String shareReplica(UUID uuid, String protocol, List<String> allowedHosts) {

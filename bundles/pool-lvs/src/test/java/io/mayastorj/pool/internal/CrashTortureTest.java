@@ -157,8 +157,8 @@ class CrashTortureTest {
                 operations, acknowledgedFlushes, verifiedImports, SEED);
         // review finding: nothing said the torture tortured; a worker that regressed to doing little (no flush
         // acknowledged, killed before its pool was ready) skipped every durability check and passed
-        assertTrue(killedBeforeReady < cycles / 2, "most kills land on a pool in use");
-        assertTrue(verifiedImports > cycles / 2, "most kills leave a pool that is imported and checked");
+        assertTrue(cycles == 0 || 2 * killedBeforeReady < cycles, "most kills land on a pool in use");
+        assertTrue(cycles == 0 || 2 * verifiedImports > cycles, "most kills leave a pool that is imported and checked");
         assertTrue(acknowledgedFlushes >= cycles, "flushes acknowledged before the kills: " + acknowledgedFlushes);
     }
 

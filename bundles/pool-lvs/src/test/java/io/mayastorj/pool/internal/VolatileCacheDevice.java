@@ -19,11 +19,14 @@ import java.util.UUID;
 
 /**
  * A disk with a volatile write-back cache over a file: a write is answered once it is in the cache,
- * and only a flush puts the cache on the file. At a {@link #powerCut}, each block written since the
- * last flush independently lands or is lost, as a real disk's cache leaves them: in no order, a
- * later write perhaps without an earlier one. A pool that leaves out a flush its metadata order
- * needs (pages before the superblock that names them, data before the commit that maps it) is
- * caught here; killing a process never is, as the kernel keeps what it was given.
+ * and only a flush puts the cache on the file. At a {@link #powerCut} (at a chosen write or flush,
+ * {@link #cutAt}, or when the test says), each block written since the last flush independently
+ * lands or is lost, as a real disk's cache leaves them: in no order, a later write perhaps without
+ * an earlier one, a write of several blocks torn. A pool that answers a flush, or a commit, before
+ * what it covers is flushed is caught here (checked by leaving out the replica flush, and the flushes
+ * after the superblock's copies); killing a process never is, as the kernel keeps what it was given.
+ * The flushes between the pages and the superblock, and between its two copies, are not what any
+ * answer waits for: a torn commit is one no flush answered, and the import falls back past it.
  */
 final class VolatileCacheDevice implements BlockDevice {
 
@@ -48,6 +51,9 @@ final class VolatileCacheDevice implements BlockDevice {
      * answers every later request as done and keeps nothing of it.
      */
     synchronized void powerCut(Random random) throws IOException {
+        if (cut) {
+            return;
+        }
         for (Map.Entry<Long, byte[]> block : cache.entrySet()) {
             if (random.nextBoolean()) {
                 file.write(ByteBuffer.wrap(block.getValue()), block.getKey() * blockSize);
@@ -63,9 +69,34 @@ final class VolatileCacheDevice implements BlockDevice {
         return flushes;
     }
 
+    /** The power goes at the {@code ios}-th write, zeroing or flush from now, before it is done (whoever sends it). */
+    synchronized void cutAt(int ios, Random random) {
+        cutAt = ios;
+        cutRandom = random;
+    }
+
+    synchronized boolean isCut() {
+        return cut;
+    }
+
+    private int cutAt = -1;
+    private Random cutRandom;
+
+    /** Counts one write, zeroing or flush toward {@link #cutAt}; under the lock. */
+    private void counted() {
+        if (!cut && cutAt > 0 && --cutAt == 0) {
+            try {
+                powerCut(cutRandom);
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }
+    }
+
     @Override
     public <C> void write(DmaBuffer buffer, int bufferOffset, long lba, int blocks, IoCompletion<? super C> done, C context) {
         synchronized (this) {
+            counted();
             if (!cut) {
                 ByteBuffer bytes = buffer.bytes();
                 for (int i = 0; i < blocks; i++) {
@@ -81,6 +112,7 @@ final class VolatileCacheDevice implements BlockDevice {
     @Override
     public <C> void writeZeroes(long lba, long blocks, IoCompletion<? super C> done, C context) {
         synchronized (this) {
+            counted();
             if (!cut) {
                 for (long i = 0; i < blocks; i++) {
                     cache.put(lba + i, zeros);
@@ -124,6 +156,7 @@ final class VolatileCacheDevice implements BlockDevice {
     @Override
     public <C> void flush(IoCompletion<? super C> done, C context) {
         synchronized (this) {
+            counted();
             if (!cut) {
                 try {
                     for (Map.Entry<Long, byte[]> block : cache.entrySet()) {
