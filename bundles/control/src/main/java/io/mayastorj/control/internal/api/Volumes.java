@@ -436,7 +436,6 @@ public final class Volumes {
         return reason != null && reason.contains("cannot grow") ? reason : null;
     }
 
-    /** {@link ResourceStore#change}, NOT_FOUND when there is no such volume (an unpublish came back ABORTED once in CI). */
     /** The volume's annotations, to read or change (a volume read from the API server may have none). */
     private static Map<String, String> annotations(MayastorVolume v) {
         if (v.getMetadata().getAnnotations() == null) {
@@ -444,6 +443,8 @@ public final class Volumes {
         }
         return v.getMetadata().getAnnotations();
     }
+
+    /** {@link ResourceStore#change}, NOT_FOUND when there is no such volume (an unpublish came back ABORTED once in CI). */
 
     private MayastorVolume change(String name, Predicate<MayastorVolume> edit) {
         return store.change(MayastorVolume.class, name, v -> {

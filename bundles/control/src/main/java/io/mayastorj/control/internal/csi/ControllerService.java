@@ -663,7 +663,10 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase i
         }
         long wanted = size(request.getCapacityRange().getRequiredBytes(), request.getCapacityRange().getLimitBytes());
         long limit = request.getCapacityRange().getLimitBytes();
-        Long has = volumes.find(request.getVolumeId()).getSpec().getRequiredBytes();
+        MayastorVolume before = volumes.find(request.getVolumeId());
+        // what it has (its status), not what its spec asks: a larger grow refused may still be asked there
+        Long has = before.getStatus() != null && before.getStatus().getSize() != null ? before.getStatus().getSize()
+                : before.getSpec().getRequiredBytes();
         if (limit > 0 && has != null && has > limit) {
             // a volume never shrinks (its file system may fill it): no size it can have is within the range
             throw MayastorException.outOfRange("volume %s is %d bytes, more than limit_bytes %d; a volume cannot shrink",

@@ -101,14 +101,27 @@ public final class KubeStore implements ResourceStore {
         }
     }
 
+    /** The I/O failure or timeout that kept a request from an answer, or null (a failure on this side). */
+    private static Throwable unreached(Throwable e) {
+        for (Throwable t = e.getCause(); t != null; t = t.getCause()) {
+            if (t.getClass().getName().startsWith("com.fasterxml.jackson.")) {
+                return null; // an IOException too, but of an answer that came
+            }
+            if (t instanceof java.io.IOException || t instanceof java.util.concurrent.TimeoutException) {
+                return t;
+            }
+        }
+        return null;
+    }
+
     private static MayastorException translate(KubernetesClientException e) {
         String message = e.getStatus() != null && e.getStatus().getMessage() != null ? e.getStatus().getMessage()
                 : e.getMessage();
-        if (e.getCode() <= 0) {
-            // no answer: fabric8 says -1 (0 in older versions) for a refused connection or a request timed out
-            Throwable cause = e.getCause();
-            return MayastorException.unavailable("the Kubernetes API cannot be reached: %s%s", message,
-                    cause == null || cause.getMessage() == null ? "" : " (" + cause.getMessage() + ")");
+        Throwable unreached = e.getCode() <= 0 ? unreached(e) : null;
+        if (unreached != null) {
+            // no answer: fabric8 says -1 (0 in older versions) for a refused connection or a request timed out, and
+            // also for what failed on this side (an answer it could not read), which stays INTERNAL below
+            return MayastorException.unavailable("the Kubernetes API cannot be reached: %s (%s)", message, unreached);
         }
         return switch (e.getCode()) {
             case HttpURLConnection.HTTP_NOT_FOUND -> MayastorException.notFound("%s", message);
