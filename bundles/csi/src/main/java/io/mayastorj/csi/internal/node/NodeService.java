@@ -628,6 +628,11 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
             filesystems.bind(device, target, readOnly);
         } else {
             Path staging = Path.of(s.stagingPath());
+            if (!s.device().isEmpty() && deviceNow(s).isEmpty()) {
+                // its staging mount is of a device the kernel removed: bound, the pod would start on a dead file system
+                throw MayastorException.failedPrecondition("volume %s: its device %s is gone (its controller was lost): "
+                        + "unpublish it and stage it again", s.volumeId(), s.device());
+            }
             if (mounts.at(staging).filter(m -> ours(s, m)).isEmpty()) {
                 // binding the bare directory would put the pod's writes on this node's own disk
                 throw MayastorException.failedPrecondition("volume %s is not mounted at its staging path %s: stage it again",

@@ -580,6 +580,15 @@ class NodeServiceTest {
         call(service::nodeStageVolume, stage("v1", URI, mount("")));
         call(service::nodePublishVolume, publish("v1", mount(""), false));
         kernelRemovesTheDevice();
+        // review finding: a second pod's publish bound the dead file system (it got EIO); refused now
+        Path first = target;
+        target = dir.resolve("pods/second");
+        MayastorException dead = refused(() -> call(service::nodePublishVolume, publish("v1", mount(""), false)));
+        assertEquals(ErrorKind.FAILED_PRECONDITION, dead.kind());
+        assertEquals("volume v1: its device " + node.root.resolve("dev/nvme0n1") + " is gone (its controller was lost): "
+                + "unpublish it and stage it again", dead.getMessage());
+        assertFalse(node.mountPoints().contains(target.toString()));
+        target = first;
         NodeGetVolumeStatsResponse stats = call(service::nodeGetVolumeStats, NodeGetVolumeStatsRequest.newBuilder()
                 .setVolumeId("v1").setVolumePath(target.toString()).build());
         assertTrue(stats.getVolumeCondition().getAbnormal());
