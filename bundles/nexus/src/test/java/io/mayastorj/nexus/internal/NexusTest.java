@@ -985,14 +985,8 @@ class NexusTest {
         assertEquals(512, read(nexus(), 0, 1).length, "and it serves once the store is back");
     }
 
-    /**
-     * Review finding (of the fix above): a look in flight while the process stood still fails after the
-     * thaw (it timed out meanwhile), and the store "could not be reached" let the I/O go on at once — a
-     * thawed nexus served its stale replica although another had taken the volume over. Right after a
-     * pause a failed look proves nothing: the I/O waits for a look that succeeds, and that one fences.
-     */
-    @Test
-    void afterAPauseAFailedLookDoesNotLetTheIoGoOn() throws Exception {
+    /** A nexus over children a and b whose store has failed every look (each after 200 ms) for longer than its trust. */
+    private SlowlyFailingLooks storeAwayPastItsTrust() throws Exception {
         SlowlyFailingLooks looks = new SlowlyFailingLooks(new FileNexusStore(dir.resolve("nexus")));
         looks.failAfterMillis = 200;
         store = looks;
@@ -1002,6 +996,18 @@ class NexusTest {
         manager.create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
         looks.failing = true;
         Thread.sleep(TimeUnit.NANOSECONDS.toMillis(Nexus.OWNERSHIP_STALE_NANOS) + 500);
+        return looks;
+    }
+
+    /**
+     * Review finding (of the fix above): a look in flight while the process stood still fails after the
+     * thaw (it timed out meanwhile), and the store "could not be reached" let the I/O go on at once — a
+     * thawed nexus served its stale replica although another had taken the volume over. Right after a
+     * pause a failed look proves nothing: the I/O waits for a look that succeeds, and that one fences.
+     */
+    @Test
+    void afterAPauseAFailedLookDoesNotLetTheIoGoOn() throws Exception {
+        SlowlyFailingLooks looks = storeAwayPastItsTrust();
         assertEquals(512, read(nexus(), 0, 1).length, "the store away: the nexus goes on");
         NexusStore.Stored mine = looks.inner.load(ID).orElseThrow();
         NexusRecord r = mine.record();
@@ -1030,20 +1036,12 @@ class NexusTest {
      * data, with the newer record of the nexus that took the volume over meanwhile), wrote its own
      * again and served: its writes reached only its own stale replica until the newer nexus's next look
      * took the record back. After a pause, a record lost or below its incarnation fences it; one that
-     * never stood still writes its record again, as before (aRecordTheStoreLostIsWrittenAgainNotTakenForATakeOver, in the
-     * NATS store's tests).
+     * never stood still writes its record again, as before (NatsNexusStoreTest's
+     * aRecordTheStoreLostIsWrittenAgainNotTakenForATakeOver).
      */
     @Test
     void afterAPauseARecordTheStoreLostIsNotWrittenAgain() throws Exception {
-        SlowlyFailingLooks looks = new SlowlyFailingLooks(new FileNexusStore(dir.resolve("nexus")));
-        looks.failAfterMillis = 200;
-        store = looks;
-        manager = new NexusManager(registry, buffers, shares, looks, NexusSettings.DEFAULT);
-        child("a");
-        child("b");
-        manager.create("vol", ID, 0, List.of("bdev:///a", "bdev:///b"));
-        looks.failing = true;
-        Thread.sleep(TimeUnit.NANOSECONDS.toMillis(Nexus.OWNERSHIP_STALE_NANOS) + 500);
+        SlowlyFailingLooks looks = storeAwayPastItsTrust();
         looks.inner.delete(ID); // the newer nexus's record, lost with the store's data, while this process stands still
         manager.pauses().pausedNow(); // ... and it thaws
         looks.failing = false;

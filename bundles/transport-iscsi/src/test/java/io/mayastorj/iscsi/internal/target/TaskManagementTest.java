@@ -419,14 +419,20 @@ class TaskManagementTest {
         logoutWithAWriteAtTheBdev(300);
     }
 
+    /** A session whose one write (a block of {@code fill}) the disk holds. */
+    private ScsiSession sessionWithAWriteAtTheBdev(char fill) throws Exception {
+        ScsiSession s = new ScsiSession(fx.target.address().getPort(), fx.iqn);
+        s.command(new byte[6]); // TEST UNIT READY: the session's first unit attention
+        disk.hold = true;
+        ScsiSession.Held held = s.writeUntilR2t(ScsiSession.write16(0, 1), 512);
+        s.sendHeldData(held, blockOf(fill));
+        awaitHeld(1, "the write is at the bdev");
+        return s;
+    }
+
     /** A session logs out with its write held at the bdev: no answer for {@code silentMillis}, then the Logout Response. */
     private void logoutWithAWriteAtTheBdev(int silentMillis) throws Exception {
-        try (ScsiSession s = new ScsiSession(fx.target.address().getPort(), fx.iqn)) {
-            s.command(new byte[6]); // TEST UNIT READY: the session's first unit attention
-            disk.hold = true;
-            ScsiSession.Held held = s.writeUntilR2t(ScsiSession.write16(0, 1), 512);
-            s.sendHeldData(held, blockOf('L'));
-            awaitHeld(1, "the write is at the bdev");
+        try (ScsiSession s = sessionWithAWriteAtTheBdev('L')) {
             s.logout();
             assertNull(s.receive(silentMillis), "no Logout Response while the write may still land");
             disk.release();
@@ -459,12 +465,7 @@ class TaskManagementTest {
      */
     @Test
     void aLogoutThatCrossedAPingIsStillAnswered() throws Exception {
-        try (ScsiSession s = new ScsiSession(fx.target.address().getPort(), fx.iqn)) {
-            s.command(new byte[6]); // TEST UNIT READY: the session's first unit attention
-            disk.hold = true;
-            ScsiSession.Held held = s.writeUntilR2t(ScsiSession.write16(0, 1), 512);
-            s.sendHeldData(held, blockOf('P'));
-            awaitHeld(1, "the write is at the bdev");
+        try (ScsiSession s = sessionWithAWriteAtTheBdev('P')) {
             fx.target.nopTimes(1000, 1500); // set now: no ping goes unanswered before the one this is about
             RawInitiator.Pdu ping = s.receive(10_000);
             assertNotNull(ping, "a ping while idle");
