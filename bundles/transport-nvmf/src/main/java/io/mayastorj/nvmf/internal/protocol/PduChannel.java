@@ -332,9 +332,7 @@ public abstract class PduChannel implements Reactor.ReadyHandler {
         header.limit(headerBytes);
         rx.position(at + headerBytes);
         if (digested) {
-            crc.reset();
-            crc.update(header.duplicate().position(0).limit(hlen));
-            if ((int) crc.getValue() != header.getInt(hlen)) {
+            if (digest(header, 0, hlen) != header.getInt(hlen)) { // no view made per PDU
                 copyOffendingHeader(-1);
                 terminate(Pdu.FES_HEADER_DIGEST_ERROR, 0, "header digest mismatch on PDU type " + type);
                 return false;
