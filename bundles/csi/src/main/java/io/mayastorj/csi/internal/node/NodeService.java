@@ -340,8 +340,16 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
                        int ioTimeout) {
         Optional<StagedVolumes.Staged> before = staged.get(volumeId);
         if (before.isPresent() && !before.get().stagingPath().equals(staging.toString())) {
-            throw MayastorException.alreadyExists("volume %s is staged at %s already, not at %s", volumeId,
-                    before.get().stagingPath(), staging);
+            if (!unused(volumeId) || attacher.attachedAnywhere(VolumeUri.parse(before.get().uri()))) {
+                throw MayastorException.alreadyExists("volume %s is staged at %s already, not at %s", volumeId,
+                        before.get().stagingPath(), staging);
+            }
+            // a record of nothing: neither mounted nor attached (a reboot the kubelet never unstaged after, its
+            // directory moved). Kept, it refused the volume this node for good
+            LOG.log(Level.WARNING, "volume {0}: its record names staging path {1}, where nothing of it is mounted or attached: "
+                    + "replaced by {2}", volumeId, before.get().stagingPath(), staging);
+            staged.remove(volumeId);
+            before = Optional.empty();
         }
         if (before.isPresent() && byClass && !before.get().block() && !before.get().fsType().equals(fsType)) {
             LOG.log(Level.WARNING, "volume {0} is staged as {1}; its StorageClass names {2}: kept as it is", volumeId,

@@ -715,6 +715,27 @@ class NodeServiceTest {
     }
 
     /**
+     * Review finding: a record left by a stage the kubelet never undid (a reboot: nothing of the volume
+     * mounted or attached any more) refused every stage of the volume at another staging path (a moved
+     * kubelet directory) as ALREADY_EXISTS, for good. A record of nothing is replaced; one whose volume
+     * is still mounted or attached is not.
+     */
+    @Test
+    void aRecordOfNothingAtAnotherStagingPathIsReplaced() throws Exception {
+        call(service::nodeStageVolume, stage("v1", URI, mount("ext4")));
+        Path old = staging;
+        staging = dir.resolve("moved-staging");
+        MayastorException inUse = refused(() -> call(service::nodeStageVolume, stage("v1", URI, mount("ext4"))));
+        assertEquals(ErrorKind.ALREADY_EXISTS, inUse.kind());
+        assertEquals("volume v1 is staged at " + old + " already, not at " + staging, inUse.getMessage());
+        node.reboot();
+        call(service::nodeStageVolume, stage("v1", URI, mount("ext4")));
+        assertTrue(node.mountPoints().contains(staging.toString()), "staged at its new path");
+        call(service::nodeUnstageVolume, NodeUnstageVolumeRequest.newBuilder().setVolumeId("v1")
+                .setStagingTargetPath(staging.toString()).build());
+    }
+
+    /**
      * Review finding (of the fix above): a block volume attached again under a new name (the follower
      * reconnected after the kernel removed the old head) had its record moved to the new name by a
      * second pod's publish while the first pod still held the old, removed one: that pod's bind was
