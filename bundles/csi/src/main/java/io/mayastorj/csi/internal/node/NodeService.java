@@ -829,6 +829,11 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
                     if (still.isEmpty() || !still.get().uri().equals(s.uri())) {
                         return false; // unstaged or followed meanwhile
                     }
+                    if (!attacher.attachedAnywhere(was) && unused(s.volumeId())) {
+                        // a record of nothing (a reboot the kubelet never unstaged after): followed, this node connected
+                        // every second to a volume published elsewhere, and took its namespace if the target let it
+                        return false;
+                    }
                     // the volume's own timeout (its StorageClass's ioTimeout), not the node's default
                     if (!attacher.follow(next, still.get().ioTimeout() > 0 ? still.get().ioTimeout() : defaultIoTimeout)) {
                         return false; // the next look tries again

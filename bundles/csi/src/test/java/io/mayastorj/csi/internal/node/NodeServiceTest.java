@@ -729,6 +729,10 @@ class NodeServiceTest {
         assertEquals(ErrorKind.ALREADY_EXISTS, inUse.kind());
         assertEquals("volume v1 is staged at " + old + " already, not at " + staging, inUse.getMessage());
         node.reboot();
+        // nor does the follower connect such a volume (published elsewhere now, perhaps) when its nexus moves
+        node.ran.clear();
+        assertEquals(0, service.followMoves(v -> java.util.Optional.of(URI.replace("10.0.2.2:8420", "10.0.2.3:8420"))));
+        assertEquals(List.of(), node.ran, "nothing connected for a record of nothing");
         call(service::nodeStageVolume, stage("v1", URI, mount("ext4")));
         assertTrue(node.mountPoints().contains(staging.toString()), "staged at its new path");
         call(service::nodeUnstageVolume, NodeUnstageVolumeRequest.newBuilder().setVolumeId("v1")
