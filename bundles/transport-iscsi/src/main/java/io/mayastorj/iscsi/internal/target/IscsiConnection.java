@@ -669,6 +669,11 @@ final class IscsiConnection {
         int itt = req.getInt(Bhs.ITT);
         int reason = req.get(1) & 0x7F;
         int cid = req.getShort(Bhs.CID) & 0xFFFF;
+        if (reason > 2) {
+            // §11.14.1: 0, 1 and 2 are the reasons; the rest are reserved. Taken as a close, they ended the session
+            reject(0x09, req);
+            return;
+        }
         if (reason == 2 || reason == 1 && cid != session.cid) {
             // §11.15.1: at ErrorRecoveryLevel 0 no connection is kept for recovery ("connection recovery is not
             // supported"), and closing a connection this session does not have is "CID not found"; the session goes on

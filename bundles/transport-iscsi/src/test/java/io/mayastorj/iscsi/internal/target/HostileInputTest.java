@@ -680,7 +680,8 @@ class HostileInputTest {
      * stale non-immediate Logout (a CmdSN already taken), one asking to keep the connection for
      * recovery (ERL 0 has none), and one closing a connection the session does not have each ended
      * the session. The stale one is dropped without a word; the other two are answered "connection
-     * recovery is not supported" and "CID not found"; the session goes on.
+     * recovery is not supported" and "CID not found"; one with a reserved reason is rejected; the
+     * session goes on.
      */
     @Test
     void aLogoutTheSessionCannotTakeLeavesItAsItWas() throws Exception {
@@ -702,6 +703,14 @@ class HostileInputTest {
                 assertEquals(401 + k[0], answer.bhs().getInt(Bhs.ITT));
                 assertEquals(k[2], answer.bhs().get(2), "reason " + k[0]);
             }
+            // review finding: a reserved reason ended the session; it is an invalid PDU field
+            ByteBuffer reserved = RawInitiator.bhs(Bhs.LOGOUT_REQUEST | Bhs.IMMEDIATE, Bhs.FINAL | 5);
+            reserved.putInt(Bhs.ITT, 405);
+            reserved.putInt(Bhs.CMD_SN, c.cmdSn);
+            c.send(reserved, null);
+            RawInitiator.Pdu reject = c.receive();
+            assertEquals(Bhs.REJECT, reject.opcode());
+            assertEquals(0x09, reject.bhs().get(2), "invalid PDU field");
             c.send(c.nopOut(0), null);
             assertEquals(Bhs.NOP_IN, c.receive().opcode(), "the session goes on");
             ByteBuffer own = RawInitiator.bhs(Bhs.LOGOUT_REQUEST | Bhs.IMMEDIATE, Bhs.FINAL | 1); // close its own connection
