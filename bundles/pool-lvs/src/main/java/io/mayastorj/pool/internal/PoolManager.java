@@ -797,6 +797,14 @@ public final class PoolManager {
      * lose a child by a plain call on another node.
      */
     public void destroyReplica(UUID uuid, boolean force) {
+        Object lock = shareLock(uuid);
+        synchronized (lock) { // no share between its unshare and its end (it would serve a replica being destroyed)
+            destroyLocked(uuid, force);
+            shareLocks.remove(uuid, lock); // gone: a call waiting for the lock finds no replica; a refused destroy keeps it
+        }
+    }
+
+    private void destroyLocked(UUID uuid, boolean force) {
         refuseWhileCreating(uuid); // before the pools' locks, which its create's commit holds
         for (Entry entry : pools()) {
             if (entry.store == null) {
@@ -843,7 +851,6 @@ public final class PoolManager {
                     + "once they end (try again)", uuid, stuck);
         }
         replica.pool.destroyReplica(uuid);
-        shareLocks.remove(uuid);
     }
 
     /**
@@ -876,6 +883,7 @@ public final class PoolManager {
     }
 
     public String shareReplica(UUID uuid, String protocol, List<String> allowedHosts) {
+        replica(uuid); // NOT_FOUND before a lock is kept for it
         synchronized (shareLock(uuid)) {
             return shareLocked(uuid, protocol, allowedHosts);
         }
@@ -905,6 +913,7 @@ public final class PoolManager {
 
     /** Stops sharing a replica; refused while hosts are connected unless {@code force}. */
     public void unshareReplica(UUID uuid, boolean force) {
+        replica(uuid); // NOT_FOUND before a lock is kept for it
         synchronized (shareLock(uuid)) {
             Replica replica = replica(uuid);
             checkNoHosts(replica, force, "unshare");

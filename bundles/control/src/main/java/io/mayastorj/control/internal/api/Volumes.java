@@ -445,7 +445,6 @@ public final class Volumes {
     }
 
     /** {@link ResourceStore#change}, NOT_FOUND when there is no such volume (an unpublish came back ABORTED once in CI). */
-
     private MayastorVolume change(String name, Predicate<MayastorVolume> edit) {
         return store.change(MayastorVolume.class, name, v -> {
             if (v == null) {

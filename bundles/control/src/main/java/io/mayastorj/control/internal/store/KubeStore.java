@@ -104,8 +104,8 @@ public final class KubeStore implements ResourceStore {
     /** The I/O failure or timeout that kept a request from an answer, or null (a failure on this side). */
     private static Throwable unreached(Throwable e) {
         for (Throwable t = e.getCause(); t != null; t = t.getCause()) {
-            if (t.getClass().getName().startsWith("com.fasterxml.jackson.")) {
-                return null; // an IOException too, but of an answer that came
+            if (t.getClass().getName().startsWith("tools.jackson.") || t.getClass().getName().startsWith("com.fasterxml.jackson.")) {
+                return null; // an answer that came and could not be read (Jackson 2's exceptions are IOExceptions too)
             }
             if (t instanceof java.io.IOException || t instanceof java.util.concurrent.TimeoutException) {
                 return t;
@@ -122,6 +122,9 @@ public final class KubeStore implements ResourceStore {
             // no answer: fabric8 says -1 (0 in older versions) for a refused connection or a request timed out, and
             // also for what failed on this side (an answer it could not read), which stays INTERNAL below
             return MayastorException.unavailable("the Kubernetes API cannot be reached: %s (%s)", message, unreached);
+        }
+        if (e.getCode() <= 0) {
+            return MayastorException.internal("the Kubernetes client failed: %s", message);
         }
         return switch (e.getCode()) {
             case HttpURLConnection.HTTP_NOT_FOUND -> MayastorException.notFound("%s", message);

@@ -829,9 +829,11 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
                     if (still.isEmpty() || !still.get().uri().equals(s.uri())) {
                         return false; // unstaged or followed meanwhile
                     }
-                    if (!attacher.attachedAnywhere(was) && unused(s.volumeId())) {
-                        // a record of nothing (a reboot the kubelet never unstaged after): followed, this node connected
-                        // every second to a volume published elsewhere, and took its namespace if the target let it
+                    if (!still.get().block() && !attacher.attachedAnywhere(was) && unused(s.volumeId())) {
+                        // a file-system volume neither mounted nor attached: a record of nothing (a reboot the kubelet
+                        // never unstaged after). Followed, this node connected every second to a volume published
+                        // elsewhere, and took its namespace if the target let it. (A raw block volume staged and not
+                        // yet published has no mount either, and its lost controller is made again here: followed)
                         return false;
                     }
                     // the volume's own timeout (its StorageClass's ioTimeout), not the node's default

@@ -422,12 +422,17 @@ class TaskManagementTest {
     /** A session whose one write (a block of {@code fill}) the disk holds. */
     private ScsiSession sessionWithAWriteAtTheBdev(char fill) throws Exception {
         ScsiSession s = new ScsiSession(fx.target.address().getPort(), fx.iqn);
-        s.command(new byte[6]); // TEST UNIT READY: the session's first unit attention
-        disk.hold = true;
-        ScsiSession.Held held = s.writeUntilR2t(ScsiSession.write16(0, 1), 512);
-        s.sendHeldData(held, blockOf(fill));
-        awaitHeld(1, "the write is at the bdev");
-        return s;
+        try {
+            s.command(new byte[6]); // TEST UNIT READY: the session's first unit attention
+            disk.hold = true;
+            ScsiSession.Held held = s.writeUntilR2t(ScsiSession.write16(0, 1), 512);
+            s.sendHeldData(held, blockOf(fill));
+            awaitHeld(1, "the write is at the bdev");
+            return s;
+        } catch (Exception | AssertionError e) {
+            s.close();
+            throw e;
+        }
     }
 
     /** A session logs out with its write held at the bdev: no answer for {@code silentMillis}, then the Logout Response. */
