@@ -185,7 +185,7 @@ public final class Nexus extends BlockDeviceBase {
                 throw e;
             }
             if (stored.map(s -> s.record().incarnation() != incarnation).orElse(true) && trustLapsed(System.nanoTime())) {
-                throw lostWhileStale();
+                throw new NexusStore.Superseded(lostWhileStale());
             }
             LOG.log(stored.isPresent() && stored.get().record().incarnation() == incarnation ? Level.INFO : Level.WARNING,
                     "nexus {0}: {1}; written again", name(), stored.isEmpty() ? "its record is gone from " + store.describe()
@@ -212,10 +212,10 @@ public final class Nexus extends BlockDeviceBase {
         return checksOwnership && pauses.pausedSince(ownershipSeenNanos, now);
     }
 
-    private NexusStore.Superseded lostWhileStale() {
-        return new NexusStore.Superseded("its record is gone from " + store.describe() + " or older than incarnation "
-                + incarnation + ", and this process stood still since it last saw it: another nexus may have taken the "
-                + "volume over and its record been lost");
+    private String lostWhileStale() {
+        return "its record is gone from " + store.describe() + " or older than incarnation " + incarnation
+                + ", and this process stood still since it last saw it: another nexus may have taken the volume over and "
+                + "its record been lost";
     }
 
     private boolean staleSince(long now) {
@@ -278,7 +278,7 @@ public final class Nexus extends BlockDeviceBase {
                 fence("incarnation " + stored.get().record().incarnation() + " wrote its record (revision " + stored.get().revision()
                         + "; this is incarnation " + incarnation + ")");
             } else if (stored.map(s -> s.record().incarnation() < incarnation).orElse(true) && trustLapsed(issued)) {
-                fence(lostWhileStale().getMessage());
+                fence(lostWhileStale());
             } else if (stored.isEmpty() || stored.get().revision() != revision) {
                 persist(); // lost by the store, or a save of ours landed late: written again (saveOwned says which)
             }

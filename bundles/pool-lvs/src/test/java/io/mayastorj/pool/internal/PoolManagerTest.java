@@ -83,12 +83,18 @@ class PoolManagerTest {
 
     @BeforeEach
     void node() throws IOException {
-        disk = dir.resolve("disk.img");
-        try (RandomAccessFile f = new RandomAccessFile(disk.toFile(), "rw")) {
-            f.setLength(64L * MIB);
-        }
+        disk = image("disk.img");
         buffers = new DmaBufferPool(32L * MIB, HugepageMode.OFF);
         start();
+    }
+
+    /** A 64 MiB image file in the test's directory (sparse). */
+    private Path image(String name) throws IOException {
+        Path file = dir.resolve(name);
+        try (RandomAccessFile f = new RandomAccessFile(file.toFile(), "rw")) {
+            f.setLength(64L * MIB);
+        }
+        return file;
     }
 
     /** (Re)starts the node's pool side, as a node process does. */
@@ -177,10 +183,7 @@ class PoolManagerTest {
     @Test
     void aPoolCannotTakeAnotherPoolsUuid() throws IOException {
         PoolManager.Entry first = pools.create("p0", null, disk.toString(), MIB);
-        Path other = dir.resolve("other.img");
-        try (RandomAccessFile f = new RandomAccessFile(other.toFile(), "rw")) {
-            f.setLength(64L * MIB);
-        }
+        Path other = image("other.img");
         assertEquals("pool p1 cannot take uuid " + first.uuid + ": it is pool p0's",
                 refused(ErrorKind.ALREADY_EXISTS, () -> pools.create("p1", first.uuid, other.toString(), MIB)).getMessage());
         assertEquals(List.of("p0"), pools.pools().stream().map(PoolManager.Entry::name).toList());
@@ -190,10 +193,7 @@ class PoolManagerTest {
     void creatingTwiceIsIdempotentButANameOnAnotherDiskIsRefused() throws IOException {
         PoolManager.Entry first = pools.create("p0", null, disk.toString(), MIB);
         assertEquals(first, pools.create("p0", null, disk.toString(), MIB));
-        Path other = dir.resolve("other.img");
-        try (RandomAccessFile f = new RandomAccessFile(other.toFile(), "rw")) {
-            f.setLength(64L * MIB);
-        }
+        Path other = image("other.img");
         assertEquals("pool p0 exists already (on " + disk + ", not " + other + ")",
                 refused(ErrorKind.ALREADY_EXISTS, () -> pools.create("p0", null, other.toString(), MIB)).getMessage());
         assertEquals("bdev " + disk + " is in use by pool p0",
@@ -636,10 +636,7 @@ class PoolManagerTest {
      */
     @Test
     void anImportWhoseReplicaClashesIsRefusedWhole() throws IOException {
-        Path other = dir.resolve("other.img");
-        try (RandomAccessFile f = new RandomAccessFile(other.toFile(), "rw")) {
-            f.setLength(64L * MIB);
-        }
+        Path other = image("other.img");
         pools.create("p0", null, disk.toString(), MIB);
         pools.createReplica("p0", R1, "r1", MIB, false);
         pools.createReplica("p0", R2, "r2", MIB, false);
@@ -926,10 +923,7 @@ class PoolManagerTest {
      */
     @Test
     void aRememberedDiskHoldingAnotherPoolIsNotWrittenAtStart() throws Exception {
-        Path other = dir.resolve("other.img");
-        try (RandomAccessFile f = new RandomAccessFile(other.toFile(), "rw")) {
-            f.setLength(64L * MIB);
-        }
+        Path other = image("other.img");
         pools.create("p9", null, other.toString(), MIB);
         pools.createReplica("p9", R2, "r", 2L * MIB, true);
         UUID p9 = pools.find("p9").uuid;

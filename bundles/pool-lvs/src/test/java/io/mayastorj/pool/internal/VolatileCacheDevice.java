@@ -37,7 +37,6 @@ final class VolatileCacheDevice implements BlockDevice {
     /** Blocks written since the last flush: their latest content (the one array of zeros for zeroed ones). */
     private final TreeMap<Long, byte[]> cache = new TreeMap<>();
     private boolean cut;
-    private int flushes;
 
     VolatileCacheDevice(Path path, int blockSize) throws IOException {
         this.file = FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE);
@@ -63,10 +62,6 @@ final class VolatileCacheDevice implements BlockDevice {
         file.force(false);
         file.close();
         cut = true;
-    }
-
-    synchronized int flushes() {
-        return flushes;
     }
 
     /** The power goes at the {@code ios}-th write, zeroing or flush from now, before it is done (whoever sends it). */
@@ -167,7 +162,6 @@ final class VolatileCacheDevice implements BlockDevice {
                     throw new UncheckedIOException(e);
                 }
                 cache.clear();
-                flushes++;
             }
         }
         done.ioDone(IoStatus.SUCCESS, context);

@@ -683,6 +683,15 @@ class HostileInputTest {
      * recovery is not supported" and "CID not found"; one with a reserved reason is rejected; the
      * session goes on.
      */
+    /** An immediate Logout of {@code reason} naming connection {@code cid}, at the initiator's CmdSN. */
+    private static ByteBuffer immediateLogout(RawInitiator c, int reason, int cid, int itt) {
+        ByteBuffer logout = RawInitiator.bhs(Bhs.LOGOUT_REQUEST | Bhs.IMMEDIATE, Bhs.FINAL | reason);
+        logout.putInt(Bhs.ITT, itt);
+        logout.putShort(Bhs.CID, (short) cid);
+        logout.putInt(Bhs.CMD_SN, c.cmdSn);
+        return logout;
+    }
+
     @Test
     void aLogoutTheSessionCannotTakeLeavesItAsItWas() throws Exception {
         try (RawInitiator c = connect()) {
@@ -693,30 +702,20 @@ class HostileInputTest {
             c.send(stale, null);
             int[][] cases = {{2, 0, 2}, {1, 7, 1}}; // reason, CID, response
             for (int[] k : cases) {
-                ByteBuffer logout = RawInitiator.bhs(Bhs.LOGOUT_REQUEST | Bhs.IMMEDIATE, Bhs.FINAL | k[0]);
-                logout.putInt(Bhs.ITT, 401 + k[0]);
-                logout.putShort(Bhs.CID, (short) k[1]);
-                logout.putInt(Bhs.CMD_SN, c.cmdSn);
-                c.send(logout, null);
+                c.send(immediateLogout(c, k[0], k[1], 401 + k[0]), null);
                 RawInitiator.Pdu answer = c.receive();
                 assertEquals(Bhs.LOGOUT_RESPONSE, answer.opcode(), "the stale one had no answer");
                 assertEquals(401 + k[0], answer.bhs().getInt(Bhs.ITT));
                 assertEquals(k[2], answer.bhs().get(2), "reason " + k[0]);
             }
             // review finding: a reserved reason ended the session; it is an invalid PDU field
-            ByteBuffer reserved = RawInitiator.bhs(Bhs.LOGOUT_REQUEST | Bhs.IMMEDIATE, Bhs.FINAL | 5);
-            reserved.putInt(Bhs.ITT, 405);
-            reserved.putInt(Bhs.CMD_SN, c.cmdSn);
-            c.send(reserved, null);
+            c.send(immediateLogout(c, 5, 0, 405), null);
             RawInitiator.Pdu reject = c.receive();
             assertEquals(Bhs.REJECT, reject.opcode());
             assertEquals(0x09, reject.bhs().get(2), "invalid PDU field");
             c.send(c.nopOut(0), null);
             assertEquals(Bhs.NOP_IN, c.receive().opcode(), "the session goes on");
-            ByteBuffer own = RawInitiator.bhs(Bhs.LOGOUT_REQUEST | Bhs.IMMEDIATE, Bhs.FINAL | 1); // close its own connection
-            own.putInt(Bhs.ITT, 410);
-            own.putInt(Bhs.CMD_SN, c.cmdSn);
-            c.send(own, null);
+            c.send(immediateLogout(c, 1, 0, 410), null); // close its own connection
             RawInitiator.Pdu answer = c.receive();
             assertEquals(Bhs.LOGOUT_RESPONSE, answer.opcode());
             assertEquals(0, answer.bhs().get(2), "its own CID: the connection closes");
