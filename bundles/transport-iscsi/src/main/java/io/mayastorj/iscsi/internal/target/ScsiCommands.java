@@ -198,6 +198,17 @@ final class ScsiCommands {
             task.release();
             return;
         }
+        if (dataLength > 0 && (!session.params.immediateData() || dataLength > session.params.firstBurst())) {
+            // RFC 7143 §13.11, §13.14: immediate data the session did not agree to is a broken initiator's;
+            // the command is not run on it (LIO rejects it as a protocol error too)
+            connection.logOnce("immediate-data", "a command with " + dataLength + " bytes of immediate data where "
+                    + (session.params.immediateData() ? "FirstBurstLength is " + session.params.firstBurst()
+                            : "ImmediateData=No") + ": rejected");
+            connection.reject(0x04, req);
+            tasks.remove(task.itt);
+            task.release();
+            return;
+        }
         dataPhase.immediateData(task, dataLength);
         if (session.lun == null) {
             dataPhase.respond(task, Sense.CHECK_CONDITION, Sense.fixed(Sense.ILLEGAL_REQUEST, Sense.LOGICAL_UNIT_NOT_SUPPORTED), 0);

@@ -7,6 +7,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.mayastorj.core.bdev.BdevUri;
 import io.mayastorj.core.bdev.BlockDevice;
+import io.mayastorj.core.bdev.BlockingIo;
+import io.mayastorj.core.bdev.IoStatus;
+import io.mayastorj.core.buffer.DmaBuffer;
 import io.mayastorj.core.internal.bdev.MallocBdevFactory;
 import io.mayastorj.core.transport.ShareOptions;
 import io.mayastorj.iscsi.internal.protocol.Bhs;
@@ -14,6 +17,7 @@ import io.mayastorj.iscsi.internal.protocol.TextParameters;
 import java.net.SocketTimeoutException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -590,6 +594,42 @@ class HostileInputTest {
             assertEquals(77, ByteBuffer.wrap(reject.data()).getInt(Bhs.ITT), "the rejected header comes back");
         }
         // tearDown checks that the first write's buffer went back to the pool when the initiator left
+    }
+
+    /**
+     * Review finding: immediate data was taken (and written) where the login said ImmediateData=No or
+     * beyond the FirstBurstLength agreed. RFC 7143 §13.11, §13.14: a protocol error, rejected (0x04),
+     * the command not run.
+     */
+    @Test
+    void immediateDataTheLoginDidNotAllowIsRejectedAndNotWritten() throws Exception {
+        for (String[] keys : new String[][] {{"ImmediateData", "No"}, {"FirstBurstLength", "4096"}}) {
+            try (RawInitiator c = connect()) {
+                assertEquals(0, status(c.loginTo(fx.iqn, keys)), String.join("=", keys));
+                ByteBuffer write = RawInitiator.bhs(Bhs.SCSI_COMMAND, Bhs.WRITE | Bhs.FINAL);
+                write.putInt(Bhs.ITT, 5);
+                write.putInt(Bhs.CMD_SN, c.cmdSn);
+                write.putInt(Bhs.EXPECTED_LENGTH, 8192);
+                write.put(Bhs.CDB, (byte) 0x2A).putShort(Bhs.CDB + 7, (short) 16);
+                Bhs.dataSegmentLength(write, 8192);
+                byte[] data = new byte[8192];
+                java.util.Arrays.fill(data, (byte) 0x5A);
+                c.send(write, data);
+                RawInitiator.Pdu reject = c.receive();
+                assertEquals(Bhs.REJECT, reject.opcode(), String.join("=", keys));
+                assertEquals(0x04, reject.bhs().get(2), "reason: protocol error");
+                assertEquals(5, ByteBuffer.wrap(reject.data()).getInt(Bhs.ITT), "the rejected header comes back");
+            }
+            DmaBuffer read = fx.buffers.allocate(8192);
+            try {
+                assertEquals(IoStatus.SUCCESS, BlockingIo.read(fx.disk, read, 0, 0, 16, Duration.ofSeconds(5)));
+                for (int i = 0; i < 8192; i++) {
+                    assertEquals(0, read.bytes().get(i), "byte " + i + " was written (" + String.join("=", keys) + ")");
+                }
+            } finally {
+                read.release();
+            }
+        }
     }
 
     /** Found by the fuzz test: an allocation length of 2^31 or more was cast to a negative int. */
