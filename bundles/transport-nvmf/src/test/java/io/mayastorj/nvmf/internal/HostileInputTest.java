@@ -340,6 +340,20 @@ class HostileInputTest {
             assertEquals(Status.SUCCESS, io.receive().cqeStatus());
             assertTrue(!java.util.Arrays.equals(block, head), "the fused write wrote nothing");
 
+            // review finding: PSDT was never read; a write that says PRPs (00b) or a reserved value ran
+            for (int psdt : new int[] {0x00, 0x80, 0xC0}) {
+                ByteBuffer prp = RawClient.rw(Sqe.IO_WRITE, 10, 0, 8, 4096, true);
+                prp.put(Sqe.FLAGS, (byte) psdt);
+                io.send(io.capsule(prp, block));
+                RawClient.Received refusedPrp = io.receive();
+                assertEquals(Status.INVALID_FIELD, refusedPrp.cqeStatus(), "PSDT " + (psdt >> 6));
+                assertTrue(refusedPrp.dnr());
+            }
+            io.send(io.capsule(RawClient.rw(Sqe.IO_READ, 11, 0, 8, 4096, false), null));
+            io.receive().data().get(head);
+            assertEquals(Status.SUCCESS, io.receive().cqeStatus());
+            assertTrue(!java.util.Arrays.equals(block, head), "the PRP writes wrote nothing");
+
             // a good read still works after all that
             io.send(io.capsule(RawClient.rw(Sqe.IO_READ, 6, 0, 8, 4096, false), null));
             RawClient.Received data = io.receive();

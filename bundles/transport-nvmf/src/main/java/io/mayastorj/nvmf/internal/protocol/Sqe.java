@@ -11,6 +11,9 @@ public final class Sqe {
     public static final int FLAGS = 1;
     /** FUSE, in {@link #FLAGS}: 01b first and 10b second command of a fused operation. */
     public static final int FUSE_MASK = 0x03;
+    /** PSDT, in {@link #FLAGS}: NVMe over Fabrics takes only 01b, SGLs for the data (a contiguous metadata buffer). */
+    public static final int PSDT_MASK = 0xC0;
+    public static final int PSDT_SGL = 0x40;
     public static final int CID = 2;
     public static final int NSID = 4;
     public static final int SGL_ADDRESS = 24;

@@ -386,6 +386,12 @@ final class TargetQueue extends PduChannel {
             // would be a blind overwrite where the host asked for a test-and-set
             return commandLog.logged(Status.INVALID_FIELD, "a fused command (FUSE " + (c.flags & Sqe.FUSE_MASK) + ")");
         }
+        if ((c.flags & Sqe.PSDT_MASK) != Sqe.PSDT_SGL) {
+            // PRPs (00b) name host memory a fabric cannot reach; the SGL is read as one all the same, so a
+            // host that meant otherwise is told (NVMe over Fabrics 1.1 §2.1; Linux's target refuses it too)
+            return commandLog.logged(Status.INVALID_FIELD, "PSDT " + ((c.flags & Sqe.PSDT_MASK) >> 6)
+                    + " (NVMe over Fabrics takes SGLs, 01b)");
+        }
         if (c.opcode == Sqe.FABRICS_OPCODE) {
             return fabrics.prepare(c);
         }
