@@ -218,7 +218,18 @@ public final class DmaBufferPool implements BufferPool {
 
     @Deactivate
     public void close() {
-        // Every component that could hold buffers depends on the pool and is gone by now.
+        // Every component that could hold buffers depends on the pool and is gone by now, but not every request they
+        // made: one a device never answered (its queue's drain gave up) holds its buffer, and the kernel may yet
+        // write into it. Unmapped, that write would land in whatever is mapped there next (a new pool after a refresh)
+        long held = 0;
+        for (SizeClass sizeClass : classes) {
+            held += sizeClass.inUse.sum();
+        }
+        if (held > 0) {
+            LOG.log(Level.WARNING, "{0} DMA buffers are still in use as the pool closes: its {1} MiB stay mapped until the "
+                    + "process ends", held, length >> 20);
+            return;
+        }
         NativeMemory.unmap(base, length);
         LOG.log(Level.DEBUG, "DMA buffer pool unmapped");
     }

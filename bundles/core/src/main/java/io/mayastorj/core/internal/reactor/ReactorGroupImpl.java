@@ -10,6 +10,7 @@ import java.lang.System.Logger.Level;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
@@ -23,6 +24,8 @@ public final class ReactorGroupImpl implements ReactorGroup {
 
     private static final Logger LOG = System.getLogger("mayastor.reactor");
     private static final int MAX_REACTORS = 64;
+    /** How long a stop waits for the reactors: their I/O queues' drain (10 s) and a margin. */
+    private static final long STOP_NANOS = TimeUnit.SECONDS.toNanos(12);
 
     private final List<ReactorThread> reactors;
     private final AtomicInteger turn = new AtomicInteger();
@@ -37,10 +40,15 @@ public final class ReactorGroupImpl implements ReactorGroup {
             throw MayastorException.invalidArgument("reactors=%d: expected 1..%d", count, MAX_REACTORS);
         }
         List<ReactorThread> threads = new ArrayList<>(count);
-        for (int i = 0; i < count; i++) {
-            ReactorThread thread = new ReactorThread(this, i);
-            threads.add(thread);
-            thread.start();
+        try {
+            for (int i = 0; i < count; i++) {
+                ReactorThread thread = new ReactorThread(this, i);
+                threads.add(thread);
+                thread.start();
+            }
+        } catch (RuntimeException | Error e) { // a selector refused (no file descriptors left): the ones started stop
+            threads.forEach(ReactorThread::shutdown);
+            throw e;
         }
         this.reactors = List.copyOf(threads);
         LOG.log(Level.INFO, "{0} reactors started", count);
@@ -77,15 +85,18 @@ public final class ReactorGroupImpl implements ReactorGroup {
         for (ReactorThread thread : reactors) {
             thread.shutdown();
         }
+        // a stopping reactor closes its I/O queues, each letting what is in flight finish for up to 10 s
+        // (ReactorQueue): waited for, so that what stops after the reactors (the buffer pool) outlives that I/O
+        long deadline = System.nanoTime() + STOP_NANOS;
         for (ReactorThread thread : reactors) {
             try {
-                thread.join(2000);
+                thread.join(Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime())));
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 return;
             }
             if (thread.isAlive()) {
-                LOG.log(Level.WARNING, "{0} did not stop within 2 s", thread.getName());
+                LOG.log(Level.WARNING, "{0} did not stop within {1} s", thread.getName(), TimeUnit.NANOSECONDS.toSeconds(STOP_NANOS));
             }
         }
     }

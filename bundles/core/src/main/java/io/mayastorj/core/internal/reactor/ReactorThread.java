@@ -176,7 +176,9 @@ public final class ReactorThread extends Thread implements Reactor {
 
     @Override
     public Timer schedule(long delay, TimeUnit unit, Runnable task) {
-        TimerTask timer = new TimerTask(System.nanoTime() + unit.toNanos(delay), task);
+        // at most ~73 years: a longer delay ("never") would wrap the deadline negative, sort it first and
+        // hold every timer behind it
+        TimerTask timer = new TimerTask(System.nanoTime() + Math.min(unit.toNanos(delay), Long.MAX_VALUE >> 2), task);
         if (inReactor()) {
             timers.add(timer);
         } else {
@@ -220,17 +222,18 @@ public final class ReactorThread extends Thread implements Reactor {
         for (Poller poller : pollers) {
             try {
                 poller.close();
-            } catch (RuntimeException e) {
-                LOG.log(Level.WARNING, getName() + ": a poller failed to close", e);
+            } catch (Throwable t) { // an Error too: it would skip 'finished', and every task posted later wait for ever
+                LOG.log(Level.WARNING, getName() + ": a poller failed to close", t);
             }
         }
         try {
             runTasks(); // still the queue's only consumer
             selector.close();
+        } catch (Throwable t) {
+            LOG.log(Level.WARNING, getName() + ": error while stopping", t);
+        } finally {
             finished = true; // from now on execute() drains, one drainer at a time
             drainAfterStop(); // what came meanwhile
-        } catch (IOException | RuntimeException e) {
-            LOG.log(Level.WARNING, getName() + ": error while stopping", e);
         }
     }
 
@@ -396,7 +399,11 @@ public final class ReactorThread extends Thread implements Reactor {
     }
 
     int channels() {
-        return selector.isOpen() ? selector.keys().size() : 0;
+        try {
+            return selector.keys().size();
+        } catch (java.nio.channels.ClosedSelectorException e) { // closed as the reactor stops (the shell asks from its thread)
+            return 0;
+        }
     }
 
     long tasksRun() {

@@ -45,6 +45,21 @@ class DmaBufferPoolTest {
     }
 
     /**
+     * Review finding: the pool unmapped its memory as it closed, buffers in use or not. A request a
+     * device never answered (its queue gave up draining) still holds its buffer, and the kernel may yet
+     * write it: into the next pool mapped there after a refresh. With buffers out the memory stays mapped.
+     */
+    @Test
+    void aPoolClosedWithBuffersOutLeavesThemMapped() {
+        DmaBufferPool pool = new DmaBufferPool(4 * MIB, HugepageMode.OFF);
+        DmaBuffer held = pool.allocate(4096);
+        pool.close();
+        held.bytes().put(0, (byte) 0x5A); // unmapped, this is a SIGSEGV (the test JVM dies)
+        assertEquals(0x5A, held.bytes().get(0));
+        held.release();
+    }
+
+    /**
      * Review finding: two racing releases of one buffer (a caller's bug) could both pass the owner
      * check and push it twice: the pool's free list then handed that one buffer to every caller.
      * Exactly one release takes it back; the others throw.

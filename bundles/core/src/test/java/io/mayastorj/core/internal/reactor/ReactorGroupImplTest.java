@@ -276,6 +276,77 @@ class ReactorGroupImplTest {
         removed.get(5, TimeUnit.SECONDS);
     }
 
+    /** A poller that takes {@code closeMillis} to close, then throws {@code thrown} (if any). */
+    private static ReactorThread.Poller slowToClose(long closeMillis, Error thrown) {
+        return new ReactorThread.Poller() {
+            @Override
+            public boolean poll() {
+                return false;
+            }
+
+            @Override
+            public long prepareToSleep() {
+                return 0;
+            }
+
+            @Override
+            public void close() {
+                try {
+                    Thread.sleep(closeMillis);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                if (thrown != null) {
+                    throw thrown;
+                }
+            }
+        };
+    }
+
+    private static Thread addPoller(Reactor reactor, ReactorThread.Poller poller) throws Exception {
+        CompletableFuture<Thread> added = new CompletableFuture<>();
+        reactor.execute(() -> {
+            ((ReactorThread) reactor).addPoller(poller);
+            added.complete(Thread.currentThread());
+        });
+        return added.get(5, TimeUnit.SECONDS);
+    }
+
+    /**
+     * Review finding: stop waited 2 s per reactor, while a reactor's I/O queues let what is in flight
+     * finish for up to 10 s as they close; the buffer pool, stopped next, unmapped memory those requests
+     * still held. Stop waits for the reactors' queues.
+     */
+    @Test
+    void stopWaitsForAReactorStillClosingItsQueues() throws Exception {
+        ReactorGroupImpl slow = new ReactorGroupImpl(1);
+        Thread thread = addPoller(slow.reactors().get(0), slowToClose(3000, null));
+        slow.stop();
+        assertFalse(thread.isAlive(), "the reactor was still closing its queues when stop returned");
+    }
+
+    /** Review finding: an Error from a poller's close ended the reactor without its post-stop hand-over: later tasks never ran. */
+    @Test
+    void aPollerThrowingAnErrorAsItClosesLeavesTasksRunnable() throws Exception {
+        ReactorGroupImpl broken = new ReactorGroupImpl(1);
+        Reactor reactor = broken.reactors().get(0);
+        addPoller(reactor, slowToClose(0, new AssertionError("expected by the test")));
+        broken.stop();
+        CountDownLatch ran = new CountDownLatch(1);
+        reactor.execute(ran::countDown);
+        assertTrue(ran.await(1, TimeUnit.SECONDS), "a task posted after the stop never ran");
+    }
+
+    /** Review finding: a delay of "never" wrapped its deadline negative and held every timer behind it. */
+    @Test
+    void aTimerForNeverDoesNotHoldTheOthers() throws Exception {
+        Reactor reactor = group.reactors().get(0);
+        reactor.schedule(Long.MAX_VALUE, TimeUnit.NANOSECONDS, () -> { });
+        CountDownLatch fired = new CountDownLatch(1);
+        reactor.schedule(1, TimeUnit.MILLISECONDS, fired::countDown);
+        assertTrue(fired.await(2, TimeUnit.SECONDS), "the 1 ms timer never fired");
+    }
+
     @Test
     void aBadReactorCountIsRefused() {
         assertEquals("reactors=0: expected 1..64",
