@@ -465,17 +465,14 @@ final class NbdConnection extends TcpConnection {
     }
 
     /**
-     * The command flags a request of {@code type} may carry: FUA where it is advertised for, NO_HOLE
-     * on a write of zeros. Any other (DF, FAST_ZERO, REQ_ONE — none advertised or negotiated — or an
-     * unknown bit) is EINVAL: ignored, a client asking for FAST_ZERO would wait for a slow zeroing it
-     * asked to fail fast.
+     * The command flags a request of {@code type} may carry: FUA on any (the protocol: a server that
+     * advertises it MUST take it on every command, even by ignoring it — QEMU sets it on flushes; it
+     * acts on writes, trims and writes of zeros), NO_HOLE on a write of zeros. Any other (DF,
+     * FAST_ZERO, REQ_ONE — none advertised or negotiated — or an unknown bit) is EINVAL: ignored, a
+     * client asking for FAST_ZERO would wait for a slow zeroing it asked to fail fast.
      */
     private static int allowedFlags(int type) {
-        return switch (type) {
-            case Nbd.CMD_WRITE, Nbd.CMD_TRIM -> Nbd.CMD_FLAG_FUA;
-            case Nbd.CMD_WRITE_ZEROES -> Nbd.CMD_FLAG_FUA | Nbd.CMD_FLAG_NO_HOLE;
-            default -> 0;
-        };
+        return type == Nbd.CMD_WRITE_ZEROES ? Nbd.CMD_FLAG_FUA | Nbd.CMD_FLAG_NO_HOLE : Nbd.CMD_FLAG_FUA;
     }
 
     /** 0, or the errno a request gets before it reaches the bdev. */
@@ -739,6 +736,10 @@ final class NbdConnection extends TcpConnection {
                 return;
             }
             zeroLeft = 0;
+            if (type == Nbd.CMD_WRITE_ZEROES && status == IoStatus.UNSUPPORTED && buffer == null && !isClosed()
+                    && writeZerosInstead(device)) {
+                return;
+            }
             boolean fua = (flags & Nbd.CMD_FLAG_FUA) != 0 && (type == Nbd.CMD_WRITE || type == Nbd.CMD_WRITE_ZEROES || type == Nbd.CMD_TRIM);
             if (status.isSuccess() && fua && !flushing) {
                 flushing = true; // forced unit access: durable before the reply
@@ -747,6 +748,28 @@ final class NbdConnection extends TcpConnection {
             }
             // a trim is a hint: one the device refuses (it found it cannot unmap) is no error (NBD: SHOULD NOT be ENOTSUP)
             reply(this, type == Nbd.CMD_TRIM && status == IoStatus.UNSUPPORTED ? 0 : errno(status));
+        }
+
+        /**
+         * A write of zeros the device refused after saying it takes them (a nexus gained a child without
+         * write-zeroes meanwhile) is written as zeros, as one it said no to up front: NBD SHOULD NOT fail it
+         * with ENOTSUP (no FAST_ZERO). On the completing thread, so no waiting for a buffer: none free, EIO.
+         */
+        private boolean writeZerosInstead(BlockDevice device) {
+            long bytes = Integer.toUnsignedLong(length);
+            DmaBuffer b = buffers.allocate((int) Math.max(Math.min(bytes, Nbd.MAX_PAYLOAD), BufferPool.MIN_BUFFER_SIZE));
+            if (b == null) {
+                reply(this, Nbd.EIO);
+                return true;
+            }
+            buffered.addAndGet(b.capacity());
+            buffer = b;
+            zero(b);
+            int bs = device.blockSize();
+            zeroLba = offset / bs;
+            zeroLeft = bytes / bs;
+            ioDone(IoStatus.SUCCESS, device); // writes the first piece
+            return true;
         }
 
         /** Puts the reply (header, and read data when there is some) into {@code into} from {@code at}; the next free index. */

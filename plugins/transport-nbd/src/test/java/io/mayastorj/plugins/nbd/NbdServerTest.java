@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.mayastorj.core.bdev.BdevUri;
 import io.mayastorj.core.bdev.BlockDevice;
+import io.mayastorj.core.bdev.IoStatus;
 import io.mayastorj.core.internal.bdev.AioBdevFactory;
 import io.mayastorj.core.internal.bdev.MallocBdevFactory;
 import io.mayastorj.core.internal.buffer.DmaBufferPool;
@@ -212,6 +213,62 @@ class NbdServerTest {
         }
     }
 
+    /**
+     * Review finding: a device that says it takes write-zeroes may still refuse one (a nexus that gained
+     * a child without it between the look and the call): the client got ENOTSUP, which NBD says it
+     * SHOULD NOT (no FAST_ZERO) — an I/O error in the guest. Zeros are written instead.
+     */
+    @Test
+    void aWriteZeroesTheDeviceRefusesAfterAllIsWrittenAsZeros() throws Exception {
+        List<String> calls = java.util.Collections.synchronizedList(new java.util.ArrayList<>());
+        BlockDevice inner = recording(calls, new java.util.concurrent.atomic.AtomicBoolean(true));
+        BlockDevice refusing = (BlockDevice) java.lang.reflect.Proxy.newProxyInstance(BlockDevice.class.getClassLoader(),
+                new Class<?>[] {BlockDevice.class}, (proxy, method, args) -> {
+                    if (method.getName().equals("writeZeroes")) {
+                        calls.add("writeZeroes refused");
+                        @SuppressWarnings("unchecked")
+                        io.mayastorj.core.bdev.IoCompletion<Object> done = (io.mayastorj.core.bdev.IoCompletion<Object>) args[2];
+                        done.ioDone(IoStatus.UNSUPPORTED, args[3]);
+                        return null;
+                    }
+                    try {
+                        return method.invoke(inner, args);
+                    } catch (java.lang.reflect.InvocationTargetException e) {
+                        throw e.getCause();
+                    }
+                });
+        nbd.share(refusing, ShareOptions.DEFAULT);
+        try (NbdClient c = goTo("rec0", false)) {
+            byte[] ones = new byte[3 << 20];
+            java.util.Arrays.fill(ones, (byte) 1);
+            c.request(Nbd.CMD_WRITE, 0, 1, 0, Nbd.MAX_PAYLOAD, java.util.Arrays.copyOf(ones, Nbd.MAX_PAYLOAD));
+            assertEquals(0, c.simpleReply(1, null));
+            c.request(Nbd.CMD_WRITE, 0, 2, Nbd.MAX_PAYLOAD, 1 << 20, java.util.Arrays.copyOf(ones, 1 << 20));
+            assertEquals(0, c.simpleReply(2, null));
+            calls.clear();
+            // more than one buffer's worth: two pieces
+            c.request(Nbd.CMD_WRITE_ZEROES, Nbd.CMD_FLAG_FUA, 3, 4096, Nbd.MAX_PAYLOAD + 8192, null);
+            assertEquals(0, c.simpleReply(3, null), "answered as done, not ENOTSUP");
+            assertEquals(List.of("writeZeroes refused", "write", "write", "flush"), calls);
+            byte[] back = new byte[Nbd.MAX_PAYLOAD];
+            for (long at = 0; at < (3L << 20); at += Nbd.MAX_PAYLOAD) {
+                c.request(Nbd.CMD_READ, 0, 4, at, Nbd.MAX_PAYLOAD / 2, null);
+                byte[] half = new byte[Nbd.MAX_PAYLOAD / 2];
+                assertEquals(0, c.simpleReply(4, half));
+                for (int i = 0; i < half.length; i++) {
+                    long offset = at + i;
+                    boolean zeroed = offset >= 4096 && offset < 4096 + Nbd.MAX_PAYLOAD + 8192;
+                    if (half[i] != (zeroed ? 0 : 1)) {
+                        throw new AssertionError("byte " + offset + " is " + half[i]);
+                    }
+                }
+            }
+        } finally {
+            nbd.unshare(refusing);
+            refusing.close();
+        }
+    }
+
     @Test
     void aWriteZeroesThatMayLeaveNoHoleIsWrittenAndATrimTheDeviceCannotTakeIsNoError() throws Exception {
         List<String> calls = java.util.Collections.synchronizedList(new java.util.ArrayList<>());
@@ -322,6 +379,12 @@ class NbdServerTest {
             assertEquals(Nbd.EINVAL, c.simpleReply(12, null), "FAST_ZERO was not negotiated");
             c.request(Nbd.CMD_READ, 0x04, 13, 0, 512, null);
             assertEquals(Nbd.EINVAL, c.simpleReply(13, null), "DF was not negotiated");
+            // review finding: FUA was EINVAL on a read or a flush; the protocol says a server that offers it MUST take it
+            // on any command (QEMU's client sets it on flushes)
+            c.request(Nbd.CMD_FLUSH, Nbd.CMD_FLAG_FUA, 15, 0, 0, null);
+            assertEquals(0, c.simpleReply(15, null), "a flush with FUA");
+            c.request(Nbd.CMD_READ, Nbd.CMD_FLAG_FUA, 16, 0, 512, null);
+            assertEquals(0, c.simpleReply(16, new byte[512]), "a read with FUA");
             c.request(Nbd.CMD_WRITE, 0x80, 14, 0, 512, new byte[512]);
             assertEquals(Nbd.EINVAL, c.simpleReply(14, null), "an unknown flag, the write's data read and dropped");
             c.request(Nbd.CMD_FLUSH, 0, 9, 0, 0, null);
