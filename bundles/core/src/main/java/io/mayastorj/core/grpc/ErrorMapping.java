@@ -38,7 +38,7 @@ public final class ErrorMapping implements ServerInterceptor {
             public void onMessage(Q message) {
                 try {
                     super.onMessage(message);
-                } catch (RuntimeException e) {
+                } catch (RuntimeException | Error e) {
                     fail(call, e);
                 }
             }
@@ -47,14 +47,18 @@ public final class ErrorMapping implements ServerInterceptor {
             public void onHalfClose() {
                 try {
                     super.onHalfClose();
-                } catch (RuntimeException e) {
+                } catch (RuntimeException | Error e) {
                     fail(call, e);
                 }
             }
         };
     }
 
-    private static void fail(ServerCall<?, ?> call, RuntimeException e) {
+    /**
+     * An Error too (a native library that cannot bind: UnsatisfiedLinkError): uncaught, gRPC closed the call
+     * UNKNOWN "Application error processing RPC", and what failed was said nowhere the caller could see.
+     */
+    private static void fail(ServerCall<?, ?> call, Throwable e) {
         String method = call.getMethodDescriptor().getFullMethodName();
         if (e instanceof MayastorException || e instanceof io.grpc.StatusRuntimeException || call.isCancelled()) {
             LOG.log(Level.DEBUG, "{0}: {1}", method, e); // not a bug: a refusal, a status passed on, or a caller gone
@@ -62,5 +66,8 @@ public final class ErrorMapping implements ServerInterceptor {
             LOG.log(Level.ERROR, method + " failed", e);
         }
         call.close(statusOf(e), new Metadata());
+        if (e instanceof VirtualMachineError vm) {
+            throw vm; // out of memory, a stack overflow: the caller is told, and the JVM still learns of it
+        }
     }
 }

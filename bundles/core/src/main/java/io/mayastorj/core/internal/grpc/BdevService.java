@@ -142,6 +142,15 @@ public final class BdevService extends BdevRpcGrpc.BdevRpcImplBase {
             throw MayastorException.failedPrecondition("bdev %s is in use by %s: write through it, not to the bdev",
                     request.getName(), owner);
         }
+        if (owner != null && !"Nexus".equals(device.productName())) {
+            // shared, and a host is connected: a replica a nexus on another node mirrors (its share is the
+            // only claim here), whose other children would not have the write. A nexus is written through
+            List<String> hosts = shares.connectedHosts(device.name());
+            if (!hosts.isEmpty()) {
+                throw MayastorException.failedPrecondition("bdev %s is shared and in use by %s: write through what uses it, "
+                        + "not to the bdev", request.getName(), String.join(", ", hosts));
+            }
+        }
         int length = request.getData().size();
         long lba = checkTransfer(device, request.getOffset(), length);
         DmaBuffer buffer = allocate(length);

@@ -209,9 +209,72 @@ class BdevServiceTest {
                     () -> bdevs.write(write));
         }
         try (var shared = registry.claim("m0", "share nvmf")) {
-            assertEquals(512, bdevs.write(write).getBytesWritten(), "a shared bdev is written as its host would");
+            assertEquals(512, bdevs.write(write).getBytesWritten(), "a shared bdev nobody uses is written as its host would");
         }
         assertEquals(512, bdevs.write(write).getBytesWritten());
+    }
+
+    /**
+     * Review finding: a replica shared to a nexus on another node is claimed here only by its share,
+     * so a write to it was taken: the nexus's other children never got it, and it still counted them
+     * in sync. A shared bdev with a host connected is refused (a nexus is written through).
+     */
+    @Test
+    void aWriteToASharedBdevAHostUsesIsRefused() {
+        java.util.List<String> connected = new java.util.ArrayList<>();
+        shares.addTransport(new io.mayastorj.core.transport.Transport() {
+            @Override
+            public String protocol() {
+                return "nvmf";
+            }
+
+            @Override
+            public String share(io.mayastorj.core.bdev.BlockDevice device, io.mayastorj.core.transport.ShareOptions options) {
+                return "nvmf://127.0.0.1:8420/nqn.x:" + device.name();
+            }
+
+            @Override
+            public void unshare(io.mayastorj.core.bdev.BlockDevice device) {
+            }
+
+            @Override
+            public java.util.List<String> connectedHosts(io.mayastorj.core.bdev.BlockDevice device) {
+                return java.util.List.copyOf(connected);
+            }
+        });
+        create("malloc:///m0?size_mb=1");
+        shares.share("m0", "nvmf", io.mayastorj.core.transport.ShareOptions.DEFAULT);
+        WriteBdevRequest write = WriteBdevRequest.newBuilder().setName("m0").setData(ByteString.copyFrom(new byte[512])).build();
+        assertEquals(512, bdevs.write(write).getBytesWritten(), "shared, nobody connected: seeding a replica is allowed");
+        connected.add("nqn.2019-05.io.openebs:node-name:n1");
+        assertStatus(Status.Code.FAILED_PRECONDITION, "bdev m0 is shared and in use by nqn.2019-05.io.openebs:node-name:n1: "
+                + "write through what uses it, not to the bdev", () -> bdevs.write(write));
+        shares.unshare("m0");
+    }
+
+    /** Review finding: an Error in a call (a native library that cannot bind) reached the caller as UNKNOWN, unexplained. */
+    @Test
+    void anErrorInACallIsInternalAndSaysWhat() {
+        registry.addFactory(new io.mayastorj.core.bdev.BdevFactory() {
+            @Override
+            public java.util.Set<String> schemes() {
+                return java.util.Set.of("broken");
+            }
+
+            @Override
+            public String nameOf(io.mayastorj.core.bdev.BdevUri uri) {
+                return uri.path();
+            }
+
+            @Override
+            public io.mayastorj.core.bdev.BlockDevice create(io.mayastorj.core.bdev.BdevUri uri) {
+                throw new UnsatisfiedLinkError("libbroken.so: cannot open shared object file (expected by the test)");
+            }
+        });
+        StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> create("broken:///b0"));
+        assertEquals(Status.Code.INTERNAL, e.getStatus().getCode(), e.getStatus().getDescription());
+        assertTrue(e.getStatus().getDescription().contains("libbroken.so: cannot open shared object file"),
+                e.getStatus().getDescription());
     }
 
     @Test
