@@ -64,7 +64,8 @@ public final class PoolManager {
     private final java.util.Set<UUID> creatingUuids = new java.util.HashSet<>();
     private boolean stopped; // guarded by this
     /** Replicas being made on disk (guarded by this). */
-    private final java.util.Set<UUID> creatingReplicas = new java.util.HashSet<>();
+    /** Replicas being made on disk outside the lock, with what was asked (pool, name, size, thin). */
+    private final java.util.Map<UUID, List<Object>> creatingReplicas = new java.util.HashMap<>();
 
     /** A pool the node knows: open, or faulted with the reason it could not be imported. */
     public static final class Entry {
@@ -765,8 +766,14 @@ public final class PoolManager {
                 }
                 throw MayastorException.alreadyExists("a bdev named %s exists already", uuid);
             }
-            if (!creatingReplicas.add(uuid)) { // made on disk outside the lock (a commit): one at a time per uuid
-                throw MayastorException.alreadyExists("replica %s is being created by another call", uuid);
+            List<Object> asked = List.of(store, name, size, thin);
+            List<Object> underway = creatingReplicas.putIfAbsent(uuid, asked); // made on disk outside the lock: one at a time
+            if (underway != null) {
+                if (underway.equals(asked)) { // a retry after the caller's deadline: the answer is coming, not a conflict
+                    throw MayastorException.unavailable("replica %s is being created by another call; ask again once it is",
+                            uuid);
+                }
+                throw MayastorException.alreadyExists("replica %s is being created by another call, not as asked here", uuid);
             }
         }
         try {
@@ -859,7 +866,7 @@ public final class PoolManager {
      * failed, retries NOT_FOUND) until a restart.
      */
     private synchronized void refuseWhileCreating(UUID uuid) {
-        if (creatingReplicas.contains(uuid)) {
+        if (creatingReplicas.containsKey(uuid)) {
             throw MayastorException.unavailable("replica %s is being created: destroy it once its create has answered", uuid);
         }
     }

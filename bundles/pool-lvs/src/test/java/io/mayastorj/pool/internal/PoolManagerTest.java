@@ -473,7 +473,12 @@ class PoolManagerTest {
             assertTrue(System.nanoTime() < deadline, "the first create's commit never came");
             Thread.sleep(5);
         }
-        refused(ErrorKind.ALREADY_EXISTS, () -> pools.createReplica("p1", R1, "r1", MIB, false));
+        assertEquals("replica " + R1 + " is being created by another call, not as asked here",
+                refused(ErrorKind.ALREADY_EXISTS, () -> pools.createReplica("p1", R1, "r1", MIB, false)).getMessage());
+        // review finding: the same call again (a retry after the caller's deadline) was ALREADY_EXISTS too, which the
+        // control plane takes for a conflict; it is worth asking again
+        assertEquals("replica " + R1 + " is being created by another call; ask again once it is",
+                refused(ErrorKind.UNAVAILABLE, () -> pools.createReplica("p0", R1, "r1", MIB, false)).getMessage());
         held.hold = false;
         held.held.forEach(Runnable::run);
         assertEquals(R1, first.get(10, java.util.concurrent.TimeUnit.SECONDS).uuid());
