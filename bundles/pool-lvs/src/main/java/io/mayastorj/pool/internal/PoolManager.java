@@ -66,6 +66,8 @@ public final class PoolManager {
     /** Replicas being made on disk (guarded by this). */
     /** Replicas being made on disk outside the lock, with what was asked (pool, name, size, thin). */
     private final java.util.Map<UUID, List<Object>> creatingReplicas = new java.util.HashMap<>();
+    /** Disks an import holds while it opens their pool outside the lock. */
+    private final java.util.Set<String> importing = new java.util.HashSet<>();
 
     /** A pool the node knows: open, or faulted with the reason it could not be imported. */
     public static final class Entry {
@@ -366,7 +368,7 @@ public final class PoolManager {
         return entry;
     }
 
-    public synchronized Entry importPool(String name, UUID uuid, String disk) {
+    public Entry importPool(String name, UUID uuid, String disk) {
         return importPool(name, uuid, disk, false);
     }
 
@@ -389,19 +391,40 @@ public final class PoolManager {
      * Imports the pool a device holds. A faulted entry of the same pool (same disk, or same uuid: the
      * disk moved) is replaced by it. {@code forceRollback}: see {@link LvStore#open(BlockDevice, BufferPool, boolean)}.
      */
-    public synchronized Entry importPool(String name, UUID uuid, String disk, boolean forceRollback) {
-        if (stopped) { // a call that waited for the lock while the node stopped: its pool would hold the disk past the stop
-            throw MayastorException.unavailable("the node is stopping; pool %s is not imported", name);
+    public Entry importPool(String name, UUID uuid, String disk, boolean forceRollback) {
+        Entry entry = new Entry(name, disk);
+        BlockDevice device;
+        synchronized (this) {
+            if (stopped) { // a call that waited for the lock while the node stopped: its pool would hold the disk past the stop
+                throw MayastorException.unavailable("the node is stopping; pool %s is not imported", name);
+            }
+            for (Entry e : pools.values()) {
+                if (e.disk.equals(disk) && e.store != null) {
+                    throw MayastorException.alreadyExists("%s holds pool %s, which is imported already", disk, e.name);
+                }
+            }
+            if (importing.contains(disk)) {
+                throw MayastorException.unavailable("%s is being imported by another call; ask again once it is", disk);
+            }
+            device = claimDevice(entry); // the disk is ours from here: no other pool or import takes it meanwhile
+            importing.add(disk);
         }
-        for (Entry e : pools.values()) {
-            if (e.disk.equals(disk) && e.store != null) {
-                throw MayastorException.alreadyExists("%s holds pool %s, which is imported already", disk, e.name);
+        try {
+            return importClaimed(entry, device, name, uuid, disk, forceRollback);
+        } finally {
+            synchronized (this) {
+                importing.remove(disk);
             }
         }
-        Entry entry = new Entry(name, disk);
-        BlockDevice device = claimDevice(entry);
+    }
+
+    /**
+     * The import's work on a disk it holds. Outside the lock: the open writes (a dead commit's pages
+     * erased, a destroy finished, a forced rollback's zeroing of every free cluster), which held it kept
+     * every pool and replica call of the node waiting, as a create's zeroing did.
+     */
+    private Entry importClaimed(Entry entry, BlockDevice device, String name, UUID uuid, String disk, boolean forceRollback) {
         LvStore store;
-        Entry replaced = null;
         try {
             // which pool the disk holds is looked at before the import, which writes (it erases a dead
             // commit's pages, zeroes clusters, finishes destroys; a forced rollback zeroes every free one)
@@ -425,6 +448,25 @@ public final class PoolManager {
                 store.export();
                 throw MayastorException.failedPrecondition("%s holds pool %s with uuid %s, not %s", disk, store.name(),
                         store.uuid(), uuid);
+            }
+        } catch (RuntimeException | Error e) {
+            synchronized (this) {
+                releaseDevice(entry);
+            }
+            throw e;
+        }
+        synchronized (this) {
+            return register(entry, store, disk);
+        }
+    }
+
+    /** An opened pool into the map (its faulted entry replaced), unless the node stopped or the name is taken meanwhile. */
+    private Entry register(Entry entry, LvStore store, String disk) {
+        Entry replaced = null;
+        try {
+            if (stopped) { // the node stopped during the open: the pool stays on its disk, imported at the next start if listed
+                store.export();
+                throw MayastorException.unavailable("the node stopped while pool %s was imported; it is not", store.name());
             }
             if (creatingPools.contains(store.name())) {
                 store.export();

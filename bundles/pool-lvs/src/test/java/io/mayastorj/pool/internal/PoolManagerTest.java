@@ -324,14 +324,29 @@ class PoolManagerTest {
 
     /** A RAM disk whose writes wait, while {@code hold} is set, until the test lets them go. */
     private static final class HeldDisk extends io.mayastorj.core.bdev.BlockDeviceBase {
-        final BlockDevice ram = new MallocBdevFactory().create(io.mayastorj.core.bdev.BdevUri.parse(
-                "malloc:///heldram?size_mb=64&blk_size=512"));
+        final BlockDevice ram;
+        /** The first opening of this disk: every later one (after an export closed it) obeys its flags. */
+        final HeldDisk first;
         volatile boolean hold;
         volatile boolean failWrites; // every write ends in an I/O error
+        volatile boolean holdZeroes; // writes of zeros wait too
+        volatile boolean keepRam; // closed, the disk keeps its contents, to be opened again (closed by the test)
         final List<Runnable> held = new java.util.concurrent.CopyOnWriteArrayList<>();
 
         HeldDisk() {
+            this(new MallocBdevFactory().create(io.mayastorj.core.bdev.BdevUri.parse("malloc:///heldram?size_mb=64&blk_size=512")),
+                    null);
+        }
+
+        private HeldDisk(BlockDevice ram, HeldDisk first) {
             super("held", UUID.randomUUID(), 512, 64L * MIB / 512);
+            this.ram = ram;
+            this.first = first == null ? this : first;
+        }
+
+        /** The same disk opened again (a pool's export closed it). */
+        HeldDisk reopened() {
+            return new HeldDisk(ram, first);
         }
 
         @Override
@@ -361,10 +376,10 @@ class PoolManagerTest {
                                    io.mayastorj.core.bdev.IoCompletion<? super C> done, C context) {
             Runnable write = () -> ram.write(b, off, lba, blocks, (st, c) -> complete(io.mayastorj.core.bdev.IoType.WRITE,
                     blocks * 512L, st, done, context), null);
-            if (failWrites) {
+            if (first.failWrites) {
                 complete(io.mayastorj.core.bdev.IoType.WRITE, 0, io.mayastorj.core.bdev.IoStatus.MEDIA_ERROR, done, context);
-            } else if (hold) {
-                held.add(write);
+            } else if (first.hold) {
+                first.held.add(write);
             } else {
                 write.run();
             }
@@ -372,8 +387,13 @@ class PoolManagerTest {
 
         @Override
         protected <C> void doWriteZeroes(long lba, long blocks, io.mayastorj.core.bdev.IoCompletion<? super C> done, C context) {
-            ram.writeZeroes(lba, blocks, (st, c) -> complete(io.mayastorj.core.bdev.IoType.WRITE_ZEROES, blocks * 512L, st, done,
-                    context), null);
+            Runnable zero = () -> ram.writeZeroes(lba, blocks, (st, c) -> complete(io.mayastorj.core.bdev.IoType.WRITE_ZEROES,
+                    blocks * 512L, st, done, context), null);
+            if (first.holdZeroes) {
+                first.held.add(zero);
+            } else {
+                zero.run();
+            }
         }
 
         @Override
@@ -383,14 +403,12 @@ class PoolManagerTest {
 
         @Override
         protected void doClose() {
-            ram.close();
+            if (!first.keepRam) {
+                ram.close();
+            }
         }
     }
 
-    /**
-     * A replica whose write its pool's device still has after the close's wait is not destroyed: its
-     * clusters would be zeroed and freed, maybe handed to another replica, before the write lands.
-     */
     /** Pool {@code name} on a {@link HeldDisk}, whose writes wait while it is told to hold them. */
     private HeldDisk heldPool(String name) {
         HeldDisk disk = heldDisk();
@@ -412,9 +430,14 @@ class PoolManagerTest {
                 return "held";
             }
 
+            private HeldDisk current = disk;
+
             @Override
-            public BlockDevice create(io.mayastorj.core.bdev.BdevUri uri) {
-                return disk;
+            public synchronized BlockDevice create(io.mayastorj.core.bdev.BdevUri uri) {
+                if (current.isClosed() && disk.keepRam) {
+                    current = current.reopened();
+                }
+                return current;
             }
         });
         return disk;
@@ -454,6 +477,49 @@ class PoolManagerTest {
         }
         assertEquals("p0", create.get(10, java.util.concurrent.TimeUnit.SECONDS).name);
         assertEquals(List.of("p0"), pools.pools().stream().map(e -> e.name).toList());
+    }
+
+    /**
+     * Review finding: an import held the manager's lock while it opened the pool, and the open writes
+     * (a forced rollback zeroes every free cluster, a destroy left half done is finished): every pool and
+     * replica call of the node waited, as a create's zeroing once made them. They are answered at once;
+     * the same import again is UNAVAILABLE.
+     */
+    @Test
+    void otherCallsAreAnsweredWhileAPoolIsBeingImported() throws Exception {
+        HeldDisk disk = heldPool("p0");
+        pools.createReplica("p0", R1, "r1", MIB, false); // a second commit, for the forced rollback to roll back
+        pools.create("p1", null, this.disk.toString(), MIB);
+        disk.keepRam = true;
+        pools.export("p0");
+        disk.hold = true;
+        disk.holdZeroes = true; // a forced rollback zeroes the free clusters
+        java.util.concurrent.CompletableFuture<PoolManager.Entry> imported = java.util.concurrent.CompletableFuture.supplyAsync(
+                () -> pools.importPool("p0", null, "held:///held", true), r -> new Thread(r).start());
+        try {
+            long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(10);
+            while (disk.held.isEmpty()) {
+                assertTrue(!imported.isDone(), () -> "the import ended without writing: " + imported.handle((v, t) -> v + " " + t).join());
+                assertTrue(System.nanoTime() < deadline, "the import never wrote");
+                Thread.sleep(5);
+            }
+            java.util.concurrent.CompletableFuture<List<String>> list = java.util.concurrent.CompletableFuture.supplyAsync(
+                    () -> pools.pools().stream().map(e -> e.name).toList(), r -> new Thread(r).start());
+            assertEquals(List.of("p1"), list.get(5, java.util.concurrent.TimeUnit.SECONDS), "listed at once, without the pool");
+            java.util.concurrent.CompletableFuture<PoolManager.Entry> again = java.util.concurrent.CompletableFuture.supplyAsync(
+                    () -> pools.importPool("p0", null, "held:///held"), r -> new Thread(r).start());
+            java.util.concurrent.ExecutionException e = assertThrows(java.util.concurrent.ExecutionException.class,
+                    () -> again.get(5, java.util.concurrent.TimeUnit.SECONDS));
+            assertEquals("held:///held is being imported by another call; ask again once it is", e.getCause().getMessage());
+        } finally {
+            disk.hold = false;
+            disk.holdZeroes = false;
+            disk.held.forEach(Runnable::run);
+        }
+        assertEquals("p0", imported.get(10, java.util.concurrent.TimeUnit.SECONDS).name);
+        assertEquals(List.of("p0", "p1"), pools.pools().stream().map(e -> e.name).sorted().toList());
+        pools.export("p0");
+        disk.ram.close();
     }
 
     /**
