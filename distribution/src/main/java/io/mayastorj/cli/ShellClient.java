@@ -28,7 +28,9 @@ final class ShellClient {
               mayastor shell 'inspect cap service 0'
             Without a command it reads commands from standard input, one per line ('exit' ends).
             Node commands: mayastor:node, mayastor:bdevs, mayastor:stats, mayastor:buffers,
-                           mayastor:reactors, mayastor:shares ('help' lists all)
+                           mayastor:reactors, mayastor:shares, mayastor:pools, mayastor:replicas,
+                           mayastor:nexus, mayastor:nvmf, mayastor:iscsi ('help' lists all,
+                           'help mayastor:pools' says what one shows; they take no arguments)
             The control plane's, with --node 127.0.0.1:50051 (its gRPC port):
                            mayastor:nodes, mayastor:pools, mayastor:volumes
 
