@@ -784,7 +784,9 @@ public final class Nexus extends BlockDeviceBase {
             tookIt |= (failed & c.bit()) == 0;
         }
         IoStatus refused = null;
-        List<Child> rebuildingTookIt = new ArrayList<>(0);
+        // being rebuilt, and took it or refused it as a wrong request: out of step with the children in sync if
+        // those all failed it as a child's fault (it may have landed on them, or not)
+        List<Child> rebuildingOutOfStep = new ArrayList<>(0);
         for (Child c : io.topology.writable()) {
             if ((failed & c.bit()) != 0) {
                 IoStatus s = io.statuses[c.slot];
@@ -794,6 +796,9 @@ public final class Nexus extends BlockDeviceBase {
                     // refused disagrees with it, and the one that refused is faulted below)
                     refused = s;
                     survivor |= c.state == Child.State.ONLINE;
+                    if (c.state == Child.State.REBUILDING) {
+                        rebuildingOutOfStep.add(c);
+                    }
                 } else if (c.state != Child.State.FAULTED) {
                     bad.add(c);
                 } else if (c.log != null) {
@@ -802,20 +807,24 @@ public final class Nexus extends BlockDeviceBase {
             } else if (c.state == Child.State.ONLINE) {
                 survivor = true;
             } else if (c.state == Child.State.REBUILDING) {
-                rebuildingTookIt.add(c);
+                rebuildingOutOfStep.add(c);
             }
         }
         IoStatus worst = null;
-        if (!survivor && refused == null) {
-            // every child in sync failed it, one being rebuilt took it: a copy still to come makes it right;
-            // past that range already, the child would differ from them for good: it is rebuilt again
-            for (Child c : rebuildingTookIt) {
+        if (!survivor) {
+            // every child in sync failed it, one being rebuilt took it — or refused it while they failed it as a
+            // child's fault (a timeout: it may have landed there): a copy still to come makes it right; past that
+            // range already, the child would differ from the one kept for good: it is rebuilt again
+            for (Child c : rebuildingOutOfStep) {
                 Rebuild r = c.rebuild;
                 if (io.type == IoType.FLUSH || r != null && r.willCopy(io.lba, io.blocks)) {
                     continue;
                 }
-                fault(c, Child.Reason.IO_FAILURE, io.type.name().toLowerCase().replace('_', ' ')
-                        + " failed on every child in sync but reached this one, being rebuilt", io);
+                String what = io.type.name().toLowerCase().replace('_', ' ');
+                fault(c, Child.Reason.IO_FAILURE, (failed & c.bit()) == 0
+                        ? what + " failed on every child in sync but reached this one, being rebuilt"
+                        : what + " failed on every child in sync (it may have landed there) and this one, being rebuilt, "
+                                + "refused it (" + io.statuses[c.slot] + ")", io);
             }
         }
         if (!survivor) {

@@ -23,6 +23,8 @@ final class FaultyDevice implements BlockDevice {
     volatile IoStatus failWrites;
     /** Writes reach nothing and fail with this, {@link #delayMicros} later (a connection that died with them in flight). */
     volatile IoStatus failWritesLate;
+    /** Writes land, then fail with this (a timeout whose write reached the disk all the same). */
+    volatile IoStatus failWritesLanded;
     /** Track written 64 KiB ranges and answer holdsData from them. */
     volatile boolean thin;
     private final ConcurrentHashMap.KeySetView<Long, Boolean> written = ConcurrentHashMap.newKeySet();
@@ -158,6 +160,12 @@ final class FaultyDevice implements BlockDevice {
                     done.ioDone(status, ctx);
                 };
                 inner.write(buffer, bufferOffset, lba, blocks, later(counted), context); // in flight until the delayed completion
+                return;
+            }
+            IoStatus landed = failWritesLanded;
+            if (landed != null) {
+                IoCompletion<C> failAfter = (status, ctx) -> done.ioDone(landed, ctx);
+                inner.write(buffer, bufferOffset, lba, blocks, later(failAfter), context);
                 return;
             }
             inner.write(buffer, bufferOffset, lba, blocks, later(done), context);

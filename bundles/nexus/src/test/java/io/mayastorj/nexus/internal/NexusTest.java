@@ -1662,6 +1662,33 @@ class NexusTest {
     }
 
     /**
+     * Review finding: a write the child in sync failed as a child's fault (a timeout: it landed all the
+     * same) and the child being rebuilt refused as a wrong request left the rebuilt child as it was, its
+     * copies past that range: once in sync, the two answered that range differently. It is rebuilt again.
+     */
+    @Test
+    void aWriteTheChildBeingRebuiltRefusedWhileTheOneInSyncTimedOutFaultsIt() throws Exception {
+        FaultyDevice a = child("a");
+        FaultyDevice b = child("b");
+        manager(new NexusSettings(4096, 1, Duration.ofMinutes(10))).create("vol", ID, 0, List.of("bdev:///a"));
+        for (long lba = 0; lba < BLOCKS; lba += 2048) {
+            assertEquals(IoStatus.SUCCESS, write(nexus(), lba, 2048, lba));
+        }
+        b.delayMicros = 20_000;
+        manager.addChild("vol", "bdev:///b");
+        await(() -> view("bdev:///b").rebuild().done() > 0, "the first segment copied");
+        manager.rebuild("vol", "bdev:///b", NexusManager.RebuildAction.PAUSE);
+        a.failWritesLanded = IoStatus.TIMED_OUT;
+        b.failWrites = IoStatus.MISALIGNED_BUFFER;
+        assertEquals(IoStatus.TIMED_OUT, write(nexus(), 0, 8, 99), "a, the only child in sync, timed out");
+        a.failWritesLanded = null;
+        b.failWrites = null;
+        assertEquals(99, ByteBuffer.wrap(read(a, 0, 1)).getLong(8), "it landed on a");
+        assertEquals("online", view("bdev:///a").state(), "a kept");
+        await(() -> view("bdev:///b").state().equals("faulted"), "behind the copies, b refused what a has: it differs from a there");
+    }
+
+    /**
      * Review finding: a write that a child took, then the child faulted and came back while the write
      * was still in flight on a slower child: its new life's partial rebuild (its earlier life's log)
      * missed that write, marked only in the logs of the topology of then. Had the child lost it (its
