@@ -123,6 +123,9 @@ final class Bench {
         if (buffersMb < 2 || buffersMb > (1L << 20)) {
             throw new UsageException("--buffers-mb must be between 2 and 1048576 (1 TiB), not " + buffersMb);
         }
+        if (targetPid != null && !targetPid.matches("[1-9][0-9]{0,9}")) { // '' would name /proc/stat
+            throw new UsageException("--target-pid '" + targetPid + "': not a process id");
+        }
         if (targetPid != null && !Files.isReadable(Path.of("/proc", targetPid, "stat"))) {
             throw new UsageException("--target-pid " + targetPid + ": no such process");
         }
@@ -408,7 +411,7 @@ final class Bench {
             boolean stoppedInRamp = stop.await(rampNanos, TimeUnit.NANOSECONDS); // (also with no ramp: stopped already)
             var os = (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
             long cpu0 = os.getProcessCpuTime();
-            long target0 = targetPid == null ? 0 : ProcessCpu.nanos(targetPid);
+            long target0 = targetPid == null ? -1 : ProcessCpu.nanosIfAlive(targetPid);
             long t0 = System.nanoTime();
             if (!stoppedInRamp) {
                 phase = MEASURE;
@@ -417,7 +420,11 @@ final class Bench {
             phase = STOP;
             long elapsed = System.nanoTime() - t0;
             long cpu = os.getProcessCpuTime() - cpu0;
-            long target = targetPid == null ? -1 : ProcessCpu.nanos(targetPid) - target0;
+            long target1 = targetPid == null ? -1 : ProcessCpu.nanosIfAlive(targetPid);
+            long target = target0 < 0 || target1 < 0 ? -1 : target1 - target0; // a target gone: the rest is still reported
+            if (targetPid != null && target < 0) {
+                System.err.println("bench: process " + targetPid + " ended during the run: its CPU is not reported");
+            }
             long deadline = System.nanoTime() + ioTimeout + TimeUnit.SECONDS.toNanos(5);
             while (live.get() > 0 && System.nanoTime() < deadline) {
                 Thread.sleep(1);
@@ -444,6 +451,15 @@ final class Bench {
     /** CPU time of another process from /proc/PID/stat (utime + stime, in clock ticks). */
     static final class ProcessCpu {
         private static final long TICK_NANOS = 1_000_000_000L / clockTicks();
+
+        /** {@link #nanos}, or -1 once the process is gone. */
+        static long nanosIfAlive(String pid) {
+            try {
+                return nanos(pid);
+            } catch (IOException e) {
+                return -1;
+            }
+        }
 
         static long nanos(String pid) throws IOException {
             String stat = Files.readString(Path.of("/proc", pid, "stat"));

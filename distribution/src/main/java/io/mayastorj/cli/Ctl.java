@@ -35,6 +35,7 @@ final class Ctl {
     static final int EXIT_REFUSED = 1;
     static final int EXIT_USAGE = 2;
     static final int EXIT_UNREACHABLE = 3;
+    static final int EXIT_TIMED_OUT = 4;
 
     static final String USAGE = """
             usage: mayastor ctl [--node HOST:PORT | --control HOST:PORT] [--json] [--timeout SECONDS] <resource> <verb> [args]
@@ -66,7 +67,7 @@ final class Ctl {
               --timeout SECONDS   give up on a call after this long (default 30)
 
             exit codes: 0 done, 1 the node refused (its message is printed), 2 bad usage,
-                        3 the node could not be reached
+                        3 the node could not be reached, 4 no answer in time (it may still be done)
             """.formatted(PoolCtl.USAGE, ReplicaCtl.USAGE, NexusCtl.USAGE, VolumeCtl.USAGE, CsiCtl.USAGE);
     /** What {@code -oFORMAT} may name (kubectl's short form; any other -o word is an unknown option). */
     private static final Set<String> OUTPUT_FORMATS = Set.of("json", "yaml", "wide", "name", "table");
@@ -274,7 +275,8 @@ final class Ctl {
                 return dispatch(node, args);
             } catch (StatusRuntimeException e) {
                 err.println("error: " + node.describe(e));
-                return NodeClient.unreachable(e) ? EXIT_UNREACHABLE : NodeClient.wrongServer(e) ? EXIT_USAGE : EXIT_REFUSED;
+                return NodeClient.unreachable(e) ? EXIT_UNREACHABLE : NodeClient.wrongServer(e) ? EXIT_USAGE
+                        : NodeClient.answerTimedOut(e) ? EXIT_TIMED_OUT : EXIT_REFUSED;
             }
         }
     }

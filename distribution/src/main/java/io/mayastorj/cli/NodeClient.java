@@ -167,10 +167,20 @@ final class NodeClient implements AutoCloseable {
                 && (description.contains("waiting_for_connection") || description.contains("was_still_waiting"));
     }
 
+    /** A call that reached the node and got no answer in time: it may still be done there. */
+    static boolean answerTimedOut(StatusRuntimeException e) {
+        return e.getStatus().getCode() == Status.Code.DEADLINE_EXCEEDED && !connectTimedOut(e);
+    }
+
     /** The line printed for a failed call. */
     String describe(StatusRuntimeException e) {
         if (connectTimedOut(e)) {
             return "cannot reach " + address + ": no answer within the timeout (--timeout; is the address right?)";
+        }
+        if (answerTimedOut(e)) {
+            // not a refusal: a thick replica's zeroing, a pool's import, a slow disk can take longer than the deadline
+            return "no answer from " + address + " within " + timeoutSeconds + " s (--timeout): it may still be done there; "
+                    + "look (list) before asking again, or give it longer";
         }
         if (unreachable(e)) {
             Throwable root = e;

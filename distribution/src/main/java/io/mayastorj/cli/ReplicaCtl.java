@@ -70,7 +70,9 @@ final class ReplicaCtl {
                     // replica's bdev (named by its UUID) is shared as any bdev is
                     var reply = node.bdev().share(io.mayastorj.api.v1.ShareBdevRequest.newBuilder().setName(uuid)
                             .setProtocolName(protocol).addAllAllowedHosts(args.all("allowed-host")).build());
-                    out.print(reply, () -> out.out.println(reply.getUri()));
+                    out.print(reply, () -> out.out.println(reply.getUri().isEmpty()
+                            ? "replica " + uuid + " is to be shared over " + protocol + ", which is not serving on the node yet; "
+                            + "its URI comes once it is (mayastor ctl bdev list)" : reply.getUri()));
                     return;
                 }
                 Replica r = node.replica().shareReplica(ShareReplicaRequest.newBuilder().setUuid(uuid)

@@ -89,8 +89,24 @@ final class ShellClient {
         }
     }
 
+    /**
+     * A terminal on both ends. JDK 22-24's System.console() is not null with the streams redirected (a
+     * pipe's output would get the prompts); Console.isTerminal (JDK 22+) says what is meant.
+     */
+    private static boolean interactive() {
+        java.io.Console console = System.console();
+        if (console == null) {
+            return false;
+        }
+        try {
+            return (Boolean) java.io.Console.class.getMethod("isTerminal").invoke(console);
+        } catch (ReflectiveOperationException e) {
+            return true; // JDK 21: a console at all means a terminal
+        }
+    }
+
     private boolean prompt(NodeClient node) {
-        if (System.console() != null) {
+        if (interactive()) {
             out.print(node.address() + "> ");
             out.flush();
         }

@@ -113,7 +113,7 @@ final class VolumeCtl {
                 }
                 Volume v = control.volume().createVolume(CreateVolumeRequest.newBuilder().setName(name)
                         .setSize(SizeArg.parse(size, "--size")).setReplicaCount(replicas(args))
-                        .setProtocol(args.option("protocol", "nvmf")).setThin(args.flag("thin")).setLocal(args.flag("local"))
+                        .setProtocol(args.option("protocol", "nvmf").toLowerCase(java.util.Locale.ROOT)).setThin(args.flag("thin")).setLocal(args.flag("local"))
                         .addAllPreferredNodes(args.all("preferred-node")).addAllRequiredNodes(args.all("required-node"))
                         .build());
                 out.print(v, () -> out.out.print(table(List.of(v))));

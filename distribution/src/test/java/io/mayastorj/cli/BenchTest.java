@@ -36,6 +36,16 @@ class BenchTest {
         assertThrows(UsageException.class, () -> bench.run(List.of("--uri", "malloc:///m0?size_mb=16", "--bs", "0")));
     }
 
+    /** Review finding: an empty --target-pid named /proc/stat, read as a process's, and the run failed on a number format. */
+    @Test
+    void aTargetPidThatIsNoNumberIsAUsageError() {
+        for (String pid : List.of("", "self", "-1")) {
+            UsageException e = assertThrows(UsageException.class, () -> bench.run(List.of("--uri", "malloc:///m0?size_mb=16",
+                    "--time", "100ms", "--ramp", "0s", "--target-pid", pid)));
+            assertEquals("--target-pid '" + pid + "': not a process id", e.getMessage());
+        }
+    }
+
     /** Review finding: a --size below --bs was reported as the device being too small. */
     @Test
     void aSizeBelowOneIoSaysSo() {

@@ -131,6 +131,57 @@ class CtlOptionsTest {
         }
     }
 
+    /**
+     * Review finding: a call the node took and did not answer in time (a thick replica's zeroing) was
+     * "DEADLINE_EXCEEDED: deadline exceeded after ..." and exit 1, "the node refused", while the node
+     * could still do it. It says so, and exits 4.
+     */
+    @Test
+    void aCallNotAnsweredInTimeIsNotARefusal() throws Exception {
+        io.grpc.Server silent = io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder.forAddress(
+                new java.net.InetSocketAddress("127.0.0.1", 0)).addService(new io.mayastorj.api.v1.HostRpcGrpc.HostRpcImplBase() {
+                    @Override
+                    public void getNodeInfo(com.google.protobuf.Empty request,
+                                            io.grpc.stub.StreamObserver<io.mayastorj.api.v1.NodeInfo> response) {
+                        // never answers
+                    }
+                }).build().start();
+        try {
+            String address = "127.0.0.1:" + silent.getPort();
+            Run run = ctl("--node", address, "node", "info");
+            assertEquals(4, run.exit(), run.err());
+            assertEquals("error: no answer from " + address + " within 1 s (--timeout): it may still be done there; look (list) "
+                    + "before asking again, or give it longer\n", run.err());
+        } finally {
+            silent.shutdownNow();
+        }
+    }
+
+    /** Review finding: a replica's share over a transport not serving yet printed an empty line, and exit 0. */
+    @Test
+    void aShareThatWaitsForItsTransportSaysSo() throws Exception {
+        io.grpc.Server node = io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder.forAddress(
+                new java.net.InetSocketAddress("127.0.0.1", 0)).addService(new io.mayastorj.api.v1.BdevRpcGrpc.BdevRpcImplBase() {
+                    @Override
+                    public void share(io.mayastorj.api.v1.ShareBdevRequest request,
+                                      io.grpc.stub.StreamObserver<io.mayastorj.api.v1.ShareBdevResponse> response) {
+                        response.onNext(io.mayastorj.api.v1.ShareBdevResponse.newBuilder().setUri("").build()); // it waits
+                        response.onCompleted();
+                    }
+                }).build().start();
+        try {
+            String uuid = "7f1a0000-0000-4000-8000-000000000001";
+            ByteArrayOutputStream out = new ByteArrayOutputStream();
+            int exit = Main.run(List.of("ctl", "--node", "127.0.0.1:" + node.getPort(), "replica", "share", uuid, "--protocol", "nbd"),
+                    new PrintStream(out, true, StandardCharsets.UTF_8), new PrintStream(new ByteArrayOutputStream()));
+            assertEquals(0, exit);
+            assertEquals("replica " + uuid + " is to be shared over nbd, which is not serving on the node yet; its URI comes once "
+                    + "it is (mayastor ctl bdev list)\n", out.toString(StandardCharsets.UTF_8));
+        } finally {
+            node.shutdownNow();
+        }
+    }
+
     @Test
     void anOptionOfAnotherVerbIsRefused() {
         refused(ctl("--control", "127.0.0.1:1", "volume", "create", "db", "--size", "1GiB", "--share", "iscsi"),

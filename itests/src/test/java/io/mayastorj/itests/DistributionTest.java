@@ -362,6 +362,36 @@ class DistributionTest {
     }
 
     /**
+     * Review finding: with the installation under a path with a space, the AOT cache's option was split
+     * in two (JVM_OPTS is expanded as words) and every client command failed: "Could not find or load
+     * main class". The command is run from such a path (its own scripts, the rest linked).
+     */
+    @Test
+    void theCommandRunsFromAPathWithASpace() throws Exception {
+        Path home = work.resolve("with space/mayastor");
+        Files.createDirectories(home.resolve("bin"));
+        try (var scripts = Files.list(Mayastor.BIN.getParent())) {
+            for (Path script : scripts.toList()) {
+                Files.copy(script, home.resolve("bin").resolve(script.getFileName().toString()),
+                        java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.COPY_ATTRIBUTES);
+            }
+        }
+        try (var entries = Files.list(Mayastor.DIST)) {
+            for (Path entry : entries.toList()) {
+                Path there = home.resolve(entry.getFileName().toString());
+                if (!entry.getFileName().toString().equals("bin") && !Files.exists(there, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+                    Files.createSymbolicLink(there, entry.toAbsolutePath());
+                }
+            }
+        }
+        Process p = new ProcessBuilder(home.resolve("bin/mayastor").toString(), "version").redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS));
+        assertEquals(0, p.exitValue(), out);
+        assertTrue(out.startsWith("mayastor-j "), out);
+    }
+
+    /**
      * Review finding: csi-node got the serial collector beside MAYASTOR_NODE_OPTS, which the nodes'
      * users fill for all three runtimes: one naming G1 made two collectors, and the JVM refused to
      * start (a DaemonSet in a crash loop). A collector named there replaces the default.
