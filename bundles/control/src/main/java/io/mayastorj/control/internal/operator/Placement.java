@@ -14,8 +14,17 @@ import java.util.TreeSet;
  */
 public final class Placement {
 
-    /** A pool as its node reports it now. */
-    public record Candidate(String node, String pool, boolean nodeOnline, boolean poolOnline, long capacity, long used) {
+    /**
+     * A pool as its node reports it now; {@code refusedLately}: it refused a replica a little while ago
+     * (its replica limit, its metadata room, a size its clusters round past its free space — what its
+     * capacity does not show), so it is chosen after every other.
+     */
+    public record Candidate(String node, String pool, boolean nodeOnline, boolean poolOnline, long capacity, long used,
+                            boolean refusedLately) {
+        public Candidate(String node, String pool, boolean nodeOnline, boolean poolOnline, long capacity, long used) {
+            this(node, pool, nodeOnline, poolOnline, capacity, used, false);
+        }
+
         long free() {
             return Math.max(0, capacity - used);
         }
@@ -66,9 +75,11 @@ public final class Placement {
                 problems.add("required node " + required + " has no pool");
             }
         }
-        // preferred nodes first, in the order given (the node Kubernetes' scheduler chose comes first
-        // in a CSI request's preferred topology), then the most free space; one pool per node
-        usable.sort(Comparator.comparingInt((Candidate c) -> {
+        // pools that refused lately last (chosen again at every pass, one that keeps refusing held every
+        // volume placed on it short for good); then preferred nodes, in the order given (the node Kubernetes'
+        // scheduler chose comes first in a CSI request's preferred topology), then the most free space; one
+        // pool per node
+        usable.sort(Comparator.comparing(Candidate::refusedLately).thenComparingInt((Candidate c) -> {
                     int rank = request.preferredNodes().indexOf(c.node());
                     return rank < 0 ? Integer.MAX_VALUE : rank;
                 })

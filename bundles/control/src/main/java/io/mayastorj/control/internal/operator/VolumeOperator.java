@@ -591,7 +591,7 @@ public final class VolumeOperator {
                 world.replicasOf(replicaName, true).forEach(r -> excluded.add(r.node()));
                 Placement.Request request = new Placement.Request(wanted, bytes, yes(spec.getThin()),
                         nonNull(spec.getRequiredNodes()), nonNull(spec.getPreferredNodes()));
-                Placement.Result placed = Placement.place(request, wanted - have, candidates(world), excluded);
+                Placement.Result placed = Placement.place(request, wanted - have, candidates(world, refusedLately()), excluded);
                 // a node the registry has online that this view did not reach (it just came back: not asked,
                 // or its channel still reconnecting) is asked again, a few times, before a new volume is refused
                 // — seen in CsiGuestTest as "s2 is offline" for a CreateVolume right after s2 was listed online
@@ -607,7 +607,7 @@ public final class VolumeOperator {
                     }
                     world = new World();
                     shared = world;
-                    placed = Placement.place(request, wanted - have, candidates(world), excluded);
+                    placed = Placement.place(request, wanted - have, candidates(world, refusedLately()), excluded);
                 }
                 if (!placed.satisfied() && live.isEmpty() && away.isEmpty()) {
                     // all or nothing for a new volume: never a half-made one on the nodes
@@ -1129,8 +1129,20 @@ public final class VolumeOperator {
         return false;
     }
 
+    /** How long a pool that refused a replica is chosen last. */
+    private static final long REFUSED_NANOS = TimeUnit.MINUTES.toNanos(2);
+    /** node/pool → when it last refused a replica's create. */
+    private final Map<String, Long> refusedAt = new java.util.concurrent.ConcurrentHashMap<>();
+
+    /** The pools that refused a replica within {@link #REFUSED_NANOS}, as node/pool. */
+    private Set<String> refusedLately() {
+        long now = System.nanoTime();
+        refusedAt.values().removeIf(at -> now - at > REFUSED_NANOS);
+        return Set.copyOf(refusedAt.keySet());
+    }
+
     /** Pools of every reachable node, as placement sees them. */
-    private static List<Placement.Candidate> candidates(World world) {
+    private static List<Placement.Candidate> candidates(World world, Set<String> refusedLately) {
         List<Placement.Candidate> list = new ArrayList<>();
         world.nodes.forEach((id, n) -> {
             if (!n.storage()) {
@@ -1144,19 +1156,20 @@ public final class VolumeOperator {
             for (Pool p : pools) {
                 list.add(new Placement.Candidate(id, p.getName(), true,
                         p.getState() == PoolState.POOL_ONLINE && !world.draining.contains(p.getName())
-                                && !world.lettingGo.contains(id + "/" + p.getName()), p.getCapacity(), p.getUsed()));
+                                && !world.lettingGo.contains(id + "/" + p.getName()), p.getCapacity(), p.getUsed(),
+                        refusedLately.contains(id + "/" + p.getName())));
             }
         });
         return list;
     }
 
     /** As many pools as there are for a volume that is short of nodes (it runs degraded meanwhile). */
-    private static List<Placement.Candidate> partial(World world, MayastorVolume.Spec spec, long bytes, int missing,
+    private List<Placement.Candidate> partial(World world, MayastorVolume.Spec spec, long bytes, int missing,
                                                      Set<String> excluded) {
         for (int n = missing - 1; n > 0; n--) {
             Placement.Result r = Placement.place(new Placement.Request(spec.getReplicaCount(), bytes,
                     yes(spec.getThin()), nonNull(spec.getRequiredNodes()), nonNull(spec.getPreferredNodes())), n,
-                    candidates(world), excluded);
+                    candidates(world, refusedLately()), excluded);
             if (r.satisfied()) {
                 return r.chosen();
             }
@@ -1206,8 +1219,16 @@ public final class VolumeOperator {
                 madeOn.add(c.node());
                 LOG.log(Level.INFO, "{0}: replica {1} made on {2}/{3}", replicaName, uuids.get(i), c.node(), c.pool());
             } catch (StatusRuntimeException e) {
+                MayastorException translated = NodeClients.translate(c.node(), e);
                 if (failure == null) {
-                    failure = NodeClients.translate(c.node(), e);
+                    failure = translated;
+                }
+                if (translated.kind() != io.mayastorj.core.error.ErrorKind.UNAVAILABLE
+                        && translated.kind() != io.mayastorj.core.error.ErrorKind.DEADLINE_EXCEEDED) {
+                    // the pool's refusal, not its node's silence: the next placement tries the others first
+                    refusedAt.put(c.node() + "/" + c.pool(), System.nanoTime());
+                    LOG.log(Level.INFO, "{0}: pool {1}/{2} refused a replica ({3}): chosen after the others for {4} min",
+                            replicaName, c.node(), c.pool(), translated.getMessage(), TimeUnit.NANOSECONDS.toMinutes(REFUSED_NANOS));
                 }
             }
         }
