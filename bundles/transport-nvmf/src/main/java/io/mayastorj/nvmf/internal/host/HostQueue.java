@@ -337,7 +337,7 @@ final class HostQueue extends PduChannel {
                 r.digestFailed = true;
                 LOG.log(Level.WARNING, "{0}: data digest mismatch in C2HData for command {1}", peer(), r.cid);
             }
-            if (receivingSuccess) {
+            if (receivingSuccess && !(r.digestFailed && retried(r, Status.TRANSIENT_TRANSPORT_ERROR, (short) 0))) {
                 complete(r, Status.SUCCESS, 0, 0, null);
             }
         } else if (type == Pdu.C2H_TERM_REQ) {
@@ -395,16 +395,16 @@ final class HostQueue extends PduChannel {
         }
         short field = header.getShort(cqe + 14);
         int status = Status.fromCqe(field);
-        if (retried(r, status, field)) {
-            return;
+        if (retried(r, status == Status.SUCCESS && r.digestFailed ? Status.TRANSIENT_TRANSPORT_ERROR : status, field)) {
+            return; // a read whose data failed its digest goes again too: corrupted in transit, not by the replica
         }
         complete(r, status, header.getInt(cqe), header.getInt(cqe + 4), null);
     }
 
     /**
      * An I/O command the target answered with a status that passes (Command Interrupted — a target short
-     * of buffers —, Namespace Not Ready, ANA Transition, a transport error on its side) and without Do Not
-     * Retry goes again, a few times with back-off, as the Linux host does: failed at once, the nexus faulted
+     * of buffers —, Namespace Not Ready, ANA Transition, a transport error on its side, or a read whose data
+     * failed its digest on the way) and without Do Not Retry goes again, a few times with back-off, as the Linux host does: failed at once, the nexus faulted
      * a healthy replica for a moment's shortage, and rebuilt it, which added to the shortage. The target has
      * answered, so nothing of the first try is still in flight; the slot stays the command's meanwhile.
      */

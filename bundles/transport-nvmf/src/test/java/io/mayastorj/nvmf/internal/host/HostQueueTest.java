@@ -119,11 +119,15 @@ class HostQueueTest {
     }
 
     private Scripted scripted(boolean dataDigest, int maxH2cData) throws Exception {
+        return scripted(dataDigest, maxH2cData, 0);
+    }
+
+    private Scripted scripted(boolean dataDigest, int maxH2cData, int qid) throws Exception {
         var opener = java.util.concurrent.Executors.newSingleThreadExecutor();
         try {
             CompletableFuture<HostQueue> opened = CompletableFuture.supplyAsync(() -> {
                 try {
-                    return HostQueue.open(address(), reactors.reactors().get(0), 0, 4, NO_IO, TimeUnit.SECONDS.toNanos(30),
+                    return HostQueue.open(address(), reactors.reactors().get(0), qid, 4, NO_IO, TimeUnit.SECONDS.toNanos(30),
                             false, dataDigest, 5000, (q, why) -> { });
                 } catch (IOException e) {
                     throw new java.io.UncheckedIOException(e);
@@ -420,6 +424,56 @@ class HostQueueTest {
             assertNotEquals(Status.SUCCESS, statuses[0], "A: its data failed its digest");
             data[0].release();
             data[1].release();
+        }
+    }
+    /**
+     * Review finding: a read on an I/O queue whose data failed its digest (corrupted on the way) was
+     * failed as a transport error, which the nexus takes for the replica's fault: one bad packet faulted
+     * a healthy replica and rebuilt it. It is read again, as Linux does; the second try's data stands.
+     */
+    @Test
+    void aReadWhoseDataFailedItsDigestIsReadAgain() throws Exception {
+        try (Scripted s = scripted(true, 131072, 1)) {
+            SocketChannel peer = s.peer();
+            peer.socket().setSoTimeout(5000);
+            CompletableFuture<Integer> status = new CompletableFuture<>();
+            DmaBuffer b = buffers.allocate(512);
+            HostRequest r = s.queue().take();
+            r.opcode = 0x02; // Read
+            r.data = HostRequest.Data.TO_HOST;
+            r.buffer = b;
+            r.bufferOffset = 0;
+            r.length = 512;
+            r.admin = (st, dw0, dw1) -> status.complete(st);
+            s.queue().reactor().execute(() -> s.queue().post(r));
+            byte[] payload = new byte[512];
+            java.util.Arrays.fill(payload, (byte) 0x5A);
+            CRC32C crc = new CRC32C();
+            crc.update(payload);
+            for (int attempt = 0; attempt < 2; attempt++) {
+                ByteBuffer capsule = readFully(s.in(), Pdu.CAPSULE_CMD_HLEN);
+                int cid = capsule.order(ByteOrder.LITTLE_ENDIAN).getShort(Pdu.SQE_OFFSET + 2) & 0xFFFF;
+                ByteBuffer c2h = ByteBuffer.allocate(Pdu.DATA_HLEN + 512 + Pdu.DIGEST).order(ByteOrder.LITTLE_ENDIAN);
+                Pdu.header(c2h, Pdu.C2H_DATA, Pdu.FLAG_DDGST | Pdu.FLAG_LAST_PDU, Pdu.DATA_HLEN, Pdu.DATA_HLEN, c2h.capacity());
+                c2h.putShort(Pdu.DATA_CCCID, (short) cid);
+                c2h.putInt(Pdu.DATA_LENGTH, 512);
+                c2h.put(Pdu.DATA_HLEN, payload);
+                c2h.putInt(Pdu.DATA_HLEN + 512, attempt == 0 ? ~(int) crc.getValue() : (int) crc.getValue()); // wrong, then right
+                peer.write(c2h.clear());
+                succeed(peer, cid);
+                if (attempt == 0) {
+                    Integer early = null;
+                    try {
+                        early = status.get(1, TimeUnit.SECONDS);
+                    } catch (java.util.concurrent.TimeoutException e) {
+                        // not answered: read again, as it should be
+                    }
+                    assertEquals(null, early, "answered after one try");
+                }
+            }
+            assertEquals(Status.SUCCESS, status.get(5, TimeUnit.SECONDS));
+            assertEquals(0x5A, b.bytes().get(511));
+            b.release();
         }
     }
 }
