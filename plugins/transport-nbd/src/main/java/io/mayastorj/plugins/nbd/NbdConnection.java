@@ -312,7 +312,7 @@ final class NbdConnection extends TcpConnection {
                 return; // ending() waits for what is in flight, then the socket closes
             }
             Request r = takeSlot();
-            r.set(type, flags, handle, offset, (int) Math.min(length, Integer.MAX_VALUE));
+            r.set(type, flags, handle, offset, length);
             try {
                 submit(r, device, bs, length);
             } catch (IOException | RuntimeException e) {
@@ -508,12 +508,36 @@ final class NbdConnection extends TcpConnection {
             if (isClosed()) {
                 throw new IOException("closed");
             }
-            if (slots.isEmpty()) {
-                LockSupport.parkNanos(20_000);
-            }
+            awaitProgress(slots::isEmpty);
         }
         inFlight.incrementAndGet();
         return r;
+    }
+
+    /** The reader waits for a slot or buffer: a reply queued or a slot given back wakes it. */
+    private volatile boolean readerWaiting;
+
+    /**
+     * Waits while {@code blocked} until a reply is queued (the reader sends it: that frees its slot and
+     * buffer) or a request gives its slot and buffer back, at most 1 ms (the pool's buffers other
+     * connections give back wake nobody). It polled every 20-50 us: with every slot held by a slow disk,
+     * ~20 000 wake-ups a second per connection.
+     */
+    private void awaitProgress(java.util.function.BooleanSupplier blocked) {
+        readerWaiting = true; // before the looks below; the other side changes what they look at, then reads this
+        try {
+            if (replies.isEmpty() && blocked.getAsBoolean()) {
+                LockSupport.parkNanos(1_000_000);
+            }
+        } finally {
+            readerWaiting = false;
+        }
+    }
+
+    private void wakeReader() {
+        if (readerWaiting) {
+            LockSupport.unpark(reader);
+        }
     }
 
     /**
@@ -526,7 +550,7 @@ final class NbdConnection extends TcpConnection {
             if (isClosed()) {
                 throw new IOException("closed");
             }
-            LockSupport.parkNanos(50_000);
+            awaitProgress(() -> buffered.get() > 0 && buffered.get() + bytes > BUFFER_BUDGET);
         }
         DmaBuffer b = buffers.allocate(Math.max(bytes, BufferPool.MIN_BUFFER_SIZE));
         while (b == null) {
@@ -534,7 +558,7 @@ final class NbdConnection extends TcpConnection {
             if (isClosed()) {
                 throw new IOException("closed");
             }
-            LockSupport.parkNanos(50_000);
+            awaitProgress(() -> true); // the pool's: another connection's give-back wakes nobody, 1 ms
             b = buffers.allocate(Math.max(bytes, BufferPool.MIN_BUFFER_SIZE));
         }
         buffered.addAndGet(b.capacity());
@@ -562,6 +586,7 @@ final class NbdConnection extends TcpConnection {
     private void reply(Request r, int error) {
         r.error = error;
         replies.offer(r); // never full: a slot is queued at most once
+        wakeReader(); // one waiting for a slot sends it
         if (!processing) {
             if (Thread.currentThread() == reader || isClosed()) {
                 // the connection's own thread; or closed, when a reply is dropped, not written (the writer
@@ -689,6 +714,8 @@ final class NbdConnection extends TcpConnection {
         long handle;
         long offset;
         int length;
+        /** The length the client asked for (a write of zeros may ask up to 4 GiB). */
+        long requested;
         int error;
         DmaBuffer buffer;
         boolean flushing;
@@ -704,12 +731,13 @@ final class NbdConnection extends TcpConnection {
             this.header = replyHeaders.slice(index * REPLY_HEADER_BYTES, REPLY_HEADER_BYTES);
         }
 
-        void set(int type, int flags, long handle, long offset, int length) {
+        void set(int type, int flags, long handle, long offset, long length) {
             this.type = type;
             this.flags = flags;
             this.handle = handle;
             this.offset = offset;
-            this.length = length;
+            this.requested = length;
+            this.length = (int) Math.min(length, Integer.MAX_VALUE); // a read or write is at most MAX_PAYLOAD
             this.flushing = false;
             this.handed = false;
             this.zeroLeft = 0;
@@ -756,7 +784,7 @@ final class NbdConnection extends TcpConnection {
          * with ENOTSUP (no FAST_ZERO). On the completing thread, so no waiting for a buffer: none free, EIO.
          */
         private boolean writeZerosInstead(BlockDevice device) {
-            long bytes = Integer.toUnsignedLong(length);
+            long bytes = requested;
             DmaBuffer b = buffers.allocate((int) Math.max(Math.min(bytes, Nbd.MAX_PAYLOAD), BufferPool.MIN_BUFFER_SIZE));
             if (b == null) {
                 reply(this, Nbd.EIO);
@@ -805,6 +833,7 @@ final class NbdConnection extends TcpConnection {
                 buffer = null;
             }
             slots.push(index);
+            wakeReader();
             inFlight.decrementAndGet();
         }
     }

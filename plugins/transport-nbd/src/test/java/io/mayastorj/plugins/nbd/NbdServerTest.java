@@ -269,6 +269,40 @@ class NbdServerTest {
         }
     }
 
+    /** Review finding (of the fallback above): a write of zeros of 2 GiB or more was cut to 2 GiB less a block. */
+    @Test
+    void aWriteZeroesOfMoreThanTwoGibTheDeviceRefusesIsWrittenWhole() throws Exception {
+        BlockDevice inner = new io.mayastorj.core.internal.bdev.NullBdevFactory().create(BdevUri.parse("null:///big0?size_mb=4096"));
+        java.util.concurrent.atomic.AtomicLong written = new java.util.concurrent.atomic.AtomicLong();
+        BlockDevice refusing = (BlockDevice) java.lang.reflect.Proxy.newProxyInstance(BlockDevice.class.getClassLoader(),
+                new Class<?>[] {BlockDevice.class}, (proxy, method, args) -> {
+                    if (method.getName().equals("writeZeroes")) {
+                        @SuppressWarnings("unchecked")
+                        io.mayastorj.core.bdev.IoCompletion<Object> done = (io.mayastorj.core.bdev.IoCompletion<Object>) args[2];
+                        done.ioDone(IoStatus.UNSUPPORTED, args[3]);
+                        return null;
+                    }
+                    if (method.getName().equals("write")) {
+                        written.addAndGet((long) (int) args[3] * inner.blockSize());
+                    }
+                    try {
+                        return method.invoke(inner, args);
+                    } catch (java.lang.reflect.InvocationTargetException e) {
+                        throw e.getCause();
+                    }
+                });
+        nbd.share(refusing, ShareOptions.DEFAULT);
+        try (NbdClient c = goTo("big0", 4L << 30, false)) {
+            long length = 3L << 30;
+            c.request(Nbd.CMD_WRITE_ZEROES, 0, 1, 0, (int) length, null);
+            assertEquals(0, c.simpleReply(1, null));
+            assertEquals(length, written.get(), "every byte asked for was written as zeros");
+        } finally {
+            nbd.unshare(refusing);
+            refusing.close();
+        }
+    }
+
     @Test
     void aWriteZeroesThatMayLeaveNoHoleIsWrittenAndATrimTheDeviceCannotTakeIsNoError() throws Exception {
         List<String> calls = java.util.Collections.synchronizedList(new java.util.ArrayList<>());
