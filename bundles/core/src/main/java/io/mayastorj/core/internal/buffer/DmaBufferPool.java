@@ -219,8 +219,9 @@ public final class DmaBufferPool implements BufferPool {
     @Deactivate
     public void close() {
         // Every component that could hold buffers depends on the pool and is gone by now, but not every request they
-        // made: one a device never answered (its queue's drain gave up) holds its buffer, and the kernel may yet
-        // write into it. Unmapped, that write would land in whatever is mapped there next (a new pool after a refresh)
+        // made: one a device never answered (its queue's drain gave up) holds its buffer. Its late completion's
+        // callback reads or writes that buffer (unmapped: the JVM crashes), and a buffered read the kernel finishes
+        // late copies into whatever is mapped at that address then
         long held = 0;
         for (SizeClass sizeClass : classes) {
             held += sizeClass.inUse.sum();

@@ -24,8 +24,8 @@ public final class ReactorGroupImpl implements ReactorGroup {
 
     private static final Logger LOG = System.getLogger("mayastor.reactor");
     private static final int MAX_REACTORS = 64;
-    /** How long a stop waits for the reactors: their I/O queues' drain (10 s) and a margin. */
-    private static final long STOP_NANOS = TimeUnit.SECONDS.toNanos(12);
+    /** How long a stop waits for the reactors: two I/O queues' drains (uring and aio, 10 s each) and a margin. */
+    private static final long STOP_NANOS = TimeUnit.SECONDS.toNanos(22);
 
     private final List<ReactorThread> reactors;
     private final AtomicInteger turn = new AtomicInteger();
@@ -85,8 +85,9 @@ public final class ReactorGroupImpl implements ReactorGroup {
         for (ReactorThread thread : reactors) {
             thread.shutdown();
         }
-        // a stopping reactor closes its I/O queues, each letting what is in flight finish for up to 10 s
-        // (ReactorQueue): waited for, so that what stops after the reactors (the buffer pool) outlives that I/O
+        // a stopping reactor closes its I/O queues one after another, each letting what is in flight finish for up
+        // to 10 s (ReactorQueue): waited for, so that the I/O has ended when the stop returns (nothing orders the
+        // buffer pool's stop after this one; it keeps its memory mapped while buffers are out, whatever the order)
         long deadline = System.nanoTime() + STOP_NANOS;
         for (ReactorThread thread : reactors) {
             try {
