@@ -24,6 +24,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.TreeMap;
 import java.util.UUID;
+import java.util.concurrent.TimeUnit;
 import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.ConfigurationPolicy;
@@ -63,7 +64,6 @@ public final class PoolManager {
     /** The UUIDs asked for by the creates in progress: two at once must not take one. */
     private final java.util.Set<UUID> creatingUuids = new java.util.HashSet<>();
     private boolean stopped; // guarded by this
-    /** Replicas being made on disk (guarded by this). */
     /** Replicas being made on disk outside the lock, with what was asked (pool, name, size, thin). */
     private final java.util.Map<UUID, List<Object>> creatingReplicas = new java.util.HashMap<>();
     /** Disks an import holds while it opens their pool outside the lock. */
@@ -340,6 +340,7 @@ public final class PoolManager {
         } catch (RuntimeException | Error e) {
             synchronized (this) {
                 creatingPools.remove(name);
+                notifyAll(); // a stop waits for the creates and imports in progress
                 if (uuid != null) {
                     creatingUuids.remove(uuid);
                 }
@@ -349,6 +350,7 @@ public final class PoolManager {
         }
         synchronized (this) {
             creatingPools.remove(name);
+            notifyAll();
             if (uuid != null) {
                 creatingUuids.remove(uuid);
             }
@@ -414,6 +416,7 @@ public final class PoolManager {
         } finally {
             synchronized (this) {
                 importing.remove(disk);
+                notifyAll();
             }
         }
     }
@@ -495,7 +498,7 @@ public final class PoolManager {
         named.ownsBdev = entry.ownsBdev;
         try {
             attach(named, store);
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | Error e) {
             releaseDevice(entry);
             if (replaced != null) {
                 pools.put(replaced.name, replaced); // the faulted entry stays, as before the import
@@ -1015,6 +1018,21 @@ public final class PoolManager {
     @Deactivate
     public synchronized void stop() {
         stopped = true;
+        // creates and imports write their disk outside the lock: closed under them (the registry goes next), a
+        // forced rollback's zeroing would stop half done. Each ends soon after it sees the stop; waited for, bounded
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (!(creatingPools.isEmpty() && importing.isEmpty()) && System.nanoTime() - deadline < 0) {
+            try {
+                wait(Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime())));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+        }
+        if (!(creatingPools.isEmpty() && importing.isEmpty())) {
+            LOG.log(Level.WARNING, "stopping with pools still being made ({0}) or imported ({1}): their disks are closed "
+                    + "under them", String.join(", ", creatingPools), String.join(", ", importing));
+        }
         for (Entry entry : pools.values()) {
             try {
                 if (entry.store != null) {

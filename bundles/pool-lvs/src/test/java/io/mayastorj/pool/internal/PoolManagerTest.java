@@ -2,6 +2,7 @@ package io.mayastorj.pool.internal;
 
 import static io.mayastorj.pool.internal.PoolFixture.T;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -519,6 +520,44 @@ class PoolManagerTest {
         assertEquals("p0", imported.get(10, java.util.concurrent.TimeUnit.SECONDS).name);
         assertEquals(List.of("p0", "p1"), pools.pools().stream().map(e -> e.name).sorted().toList());
         pools.export("p0");
+        disk.ram.close();
+    }
+
+    /**
+     * Review finding (of the import outside the lock): a stop no longer waited for an import in
+     * progress, and the registry closed its disk under the open (a forced rollback's zeroing cut
+     * short). The stop waits for it; the import, seeing the stop, leaves the pool on its disk.
+     */
+    @Test
+    void aStopWaitsForAnImportInProgress() throws Exception {
+        HeldDisk disk = heldPool("p0");
+        pools.createReplica("p0", R1, "r1", MIB, false); // a second commit, for the forced rollback to roll back
+        disk.keepRam = true;
+        pools.export("p0");
+        disk.hold = true;
+        disk.holdZeroes = true;
+        java.util.concurrent.CompletableFuture<PoolManager.Entry> imported = java.util.concurrent.CompletableFuture.supplyAsync(
+                () -> pools.importPool("p0", null, "held:///held", true), r -> new Thread(r).start());
+        java.util.concurrent.CompletableFuture<Void> stop;
+        try {
+            long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(10);
+            while (disk.held.isEmpty()) {
+                assertTrue(System.nanoTime() < deadline, "the import never wrote");
+                Thread.sleep(5);
+            }
+            stop = java.util.concurrent.CompletableFuture.runAsync(() -> pools.stop(), r -> new Thread(r).start());
+            Thread.sleep(300);
+            assertFalse(stop.isDone(), "the stop returned with the import still writing");
+        } finally {
+            disk.hold = false;
+            disk.holdZeroes = false;
+            disk.held.forEach(Runnable::run);
+        }
+        stop.get(10, java.util.concurrent.TimeUnit.SECONDS);
+        java.util.concurrent.ExecutionException e = assertThrows(java.util.concurrent.ExecutionException.class,
+                () -> imported.get(10, java.util.concurrent.TimeUnit.SECONDS));
+        assertEquals("the node stopped while pool p0 was imported; it is not", e.getCause().getMessage());
+        assertEquals(List.of(), pools.pools());
         disk.ram.close();
     }
 
