@@ -577,7 +577,11 @@ public final class VolumeOperator {
 
         int wanted = spec.getReplicaCount();
         String shortfall = null;
-        int have = live.size() + away.size();
+        // nodes, not replicas: two on one node (a pool given up and replaced on its node's other pool, then back)
+        // are one node's loss from going together, and the volume counted itself whole for good
+        Set<String> haveNodes = new HashSet<>(liveNodes);
+        away.forEach(a -> haveNodes.add(a.getNode()));
+        int have = haveNodes.size();
         if (have < wanted) {
             // one placement at a time: two volumes placed from the same view would both count on
             // the same free space, and the one that loses on some node would be left short
@@ -1223,9 +1227,10 @@ public final class VolumeOperator {
                 if (failure == null) {
                     failure = translated;
                 }
-                if (translated.kind() != io.mayastorj.core.error.ErrorKind.UNAVAILABLE
-                        && translated.kind() != io.mayastorj.core.error.ErrorKind.DEADLINE_EXCEEDED) {
-                    // the pool's refusal, not its node's silence: the next placement tries the others first
+                if (translated.kind() == io.mayastorj.core.error.ErrorKind.RESOURCE_EXHAUSTED
+                        || translated.kind() == io.mayastorj.core.error.ErrorKind.FAILED_PRECONDITION) {
+                    // the pool's refusal (full, its replica limit, not online there), not its node's silence or a
+                    // request of this volume's: the next placement tries the others first
                     refusedAt.put(c.node() + "/" + c.pool(), System.nanoTime());
                     LOG.log(Level.INFO, "{0}: pool {1}/{2} refused a replica ({3}): chosen after the others for {4} min",
                             replicaName, c.node(), c.pool(), translated.getMessage(), TimeUnit.NANOSECONDS.toMinutes(REFUSED_NANOS));
@@ -1261,7 +1266,22 @@ public final class VolumeOperator {
         List<Live> ordered = new ArrayList<>(live);
         ordered.sort(Comparator.comparing((Live r) -> behind.contains(r.uuid()))
                 .thenComparing(r -> recorded.stream().noneMatch(x -> holds(x, r.uuid()))));
-        List<Live> keep = new ArrayList<>(ordered.subList(0, wanted));
+        // one per node first (a second on a node goes before one behind on a node of its own: that one was made to
+        // spread the volume), then in that order
+        List<Live> keep = new ArrayList<>();
+        Set<String> keptNodes = new HashSet<>();
+        for (Live r : ordered) {
+            if (keep.size() < wanted && keptNodes.add(r.node())) {
+                keep.add(r);
+            }
+        }
+        for (Live r : ordered) {
+            if (keep.size() < wanted && !keep.contains(r)) {
+                keep.add(r);
+            }
+        }
+        ordered.removeAll(keep);
+        ordered.addAll(0, keep); // the kept first: what follows them is dropped
         if (keep.stream().allMatch(r -> behind.contains(r.uuid()))) {
             if (keptAll.add(volume)) {
                 LOG.log(Level.WARNING, "volume {0}: {1} replicas for {2}, none known to be in sync: none is destroyed",

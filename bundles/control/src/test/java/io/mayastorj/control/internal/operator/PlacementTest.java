@@ -32,6 +32,24 @@ class PlacementTest {
         assertEquals(List.of("n2", "n3", "n1"), nodes(r));
     }
 
+    /**
+     * A pool that refused lately goes after the others with room, but not after a preferred node's (a local
+     * volume's replica must be on the node its pod was scheduled to), and it is still taken when nothing
+     * else is left.
+     */
+    @Test
+    void aPoolThatRefusedLatelyComesLastButAfterThePreferredOnes() {
+        List<Candidate> refusedN2 = List.of(new Candidate("n1", "p1", true, true, 10 * GIB, 8 * GIB, false),
+                new Candidate("n2", "p2", true, true, 10 * GIB, 1 * GIB, true),
+                new Candidate("n3", "p3", true, true, 10 * GIB, 5 * GIB, false));
+        assertEquals(List.of("n3", "n1", "n2"), nodes(Placement.place(new Request(3, GIB, false, List.of(), List.of()), 3,
+                refusedN2, Set.of())));
+        assertEquals(List.of("n2", "n3"), nodes(Placement.place(new Request(2, GIB, false, List.of(), List.of("n2")), 2,
+                refusedN2, Set.of())), "the preferred node first, refused or not");
+        assertEquals(List.of("n2"), nodes(Placement.place(new Request(1, GIB, false, List.of("n2"), List.of()), 1,
+                refusedN2, Set.of())), "the only required node, refused or not");
+    }
+
     @Test
     void preferredNodesComeFirstAndRequiredNodesAreTheOnlyOnes() {
         assertEquals(List.of("n1", "n2"), nodes(Placement.place(new Request(2, GIB, false, List.of(), List.of("n1")), 2,
