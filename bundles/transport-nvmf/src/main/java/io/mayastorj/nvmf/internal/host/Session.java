@@ -243,7 +243,10 @@ final class Session implements HostQueue.CloseListener {
             int oncs = p.getShort(520) & 0xFFFF;
             boolean vwc = (p.get(525) & 1) != 0;
             int ioccsz = p.getInt(1792);
-            int inCapsule = ioccsz >= 4 ? ioccsz * 16 - 64 : 0;
+            int icdoff = p.getShort(1800) & 0xFFFF;
+            // in-capsule data goes right after the command (SGL offset 0): a target that wants it ICDOFF units
+            // further on would read other bytes, so such a target gets none (its data by R2T; Linux refuses it)
+            int inCapsule = ioccsz >= 4 && icdoff == 0 ? ioccsz * 16 - 64 : 0;
             String subnqn = Identify.readAscii(p, 768, 256);
             if (!subnqn.isEmpty() && !subnqn.equals(target.subnqn())) {
                 throw new IOException("the controller belongs to " + subnqn + ", not " + target.subnqn());

@@ -446,33 +446,40 @@ class HostQueueTest {
             r.length = 512;
             r.admin = (st, dw0, dw1) -> status.complete(st);
             s.queue().reactor().execute(() -> s.queue().post(r));
-            byte[] payload = new byte[512];
-            java.util.Arrays.fill(payload, (byte) 0x5A);
-            CRC32C crc = new CRC32C();
-            crc.update(payload);
-            for (int attempt = 0; attempt < 2; attempt++) {
+            // first a response after data that failed its digest, then data that failed it with the SUCCESS flag (no
+            // response follows), then good data: each try's bytes differ, so what stands is the last try's
+            for (int attempt = 0; attempt < 3; attempt++) {
+                byte[] payload = new byte[512];
+                java.util.Arrays.fill(payload, (byte) (0x10 + attempt));
+                CRC32C crc = new CRC32C();
+                crc.update(payload);
                 ByteBuffer capsule = readFully(s.in(), Pdu.CAPSULE_CMD_HLEN);
                 int cid = capsule.order(ByteOrder.LITTLE_ENDIAN).getShort(Pdu.SQE_OFFSET + 2) & 0xFFFF;
+                boolean successFlag = attempt == 1;
                 ByteBuffer c2h = ByteBuffer.allocate(Pdu.DATA_HLEN + 512 + Pdu.DIGEST).order(ByteOrder.LITTLE_ENDIAN);
-                Pdu.header(c2h, Pdu.C2H_DATA, Pdu.FLAG_DDGST | Pdu.FLAG_LAST_PDU, Pdu.DATA_HLEN, Pdu.DATA_HLEN, c2h.capacity());
+                Pdu.header(c2h, Pdu.C2H_DATA, Pdu.FLAG_DDGST | Pdu.FLAG_LAST_PDU | (successFlag ? Pdu.FLAG_SUCCESS : 0),
+                        Pdu.DATA_HLEN, Pdu.DATA_HLEN, c2h.capacity());
                 c2h.putShort(Pdu.DATA_CCCID, (short) cid);
                 c2h.putInt(Pdu.DATA_LENGTH, 512);
                 c2h.put(Pdu.DATA_HLEN, payload);
-                c2h.putInt(Pdu.DATA_HLEN + 512, attempt == 0 ? ~(int) crc.getValue() : (int) crc.getValue()); // wrong, then right
+                c2h.putInt(Pdu.DATA_HLEN + 512, attempt < 2 ? ~(int) crc.getValue() : (int) crc.getValue()); // wrong twice
                 peer.write(c2h.clear());
-                succeed(peer, cid);
-                if (attempt == 0) {
+                if (!successFlag) {
+                    succeed(peer, cid);
+                }
+                if (attempt < 2) {
                     Integer early = null;
                     try {
                         early = status.get(1, TimeUnit.SECONDS);
                     } catch (java.util.concurrent.TimeoutException e) {
                         // not answered: read again, as it should be
                     }
-                    assertEquals(null, early, "answered after one try");
+                    assertEquals(null, early, "answered after try " + (attempt + 1));
                 }
             }
             assertEquals(Status.SUCCESS, status.get(5, TimeUnit.SECONDS));
-            assertEquals(0x5A, b.bytes().get(511));
+            assertEquals(0x12, b.bytes().get(0), "the third try's data");
+            assertEquals(0x12, b.bytes().get(511));
             b.release();
         }
     }
