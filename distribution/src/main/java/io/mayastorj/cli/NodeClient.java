@@ -169,7 +169,10 @@ final class NodeClient implements AutoCloseable {
 
     /** A call that reached the node and got no answer in time: it may still be done there. */
     static boolean answerTimedOut(StatusRuntimeException e) {
-        return e.getStatus().getCode() == Status.Code.DEADLINE_EXCEEDED && !connectTimedOut(e);
+        // the client's deadline (gRPC's words), not a node's own DEADLINE_EXCEEDED ("read on bdev m0 timed out")
+        String description = e.getStatus().getDescription();
+        return e.getStatus().getCode() == Status.Code.DEADLINE_EXCEEDED && !connectTimedOut(e) && description != null
+                && (description.startsWith("deadline exceeded after") || description.contains("CallOptions deadline"));
     }
 
     /** The line printed for a failed call. */

@@ -155,6 +155,23 @@ class CtlOptionsTest {
         } finally {
             silent.shutdownNow();
         }
+        // the node's own DEADLINE_EXCEEDED (an I/O of its that timed out) is its answer: said as it is, exit 1
+        io.grpc.Server timedOut = io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder.forAddress(
+                new java.net.InetSocketAddress("127.0.0.1", 0)).addService(new io.mayastorj.api.v1.HostRpcGrpc.HostRpcImplBase() {
+                    @Override
+                    public void getNodeInfo(com.google.protobuf.Empty request,
+                                            io.grpc.stub.StreamObserver<io.mayastorj.api.v1.NodeInfo> response) {
+                        response.onError(io.grpc.Status.DEADLINE_EXCEEDED.withDescription("read on bdev m0 timed out")
+                                .asRuntimeException());
+                    }
+                }).build().start();
+        try {
+            Run run = ctl("--node", "127.0.0.1:" + timedOut.getPort(), "node", "info");
+            assertEquals(1, run.exit(), run.err());
+            assertEquals("error: DEADLINE_EXCEEDED: read on bdev m0 timed out\n", run.err());
+        } finally {
+            timedOut.shutdownNow();
+        }
     }
 
     /** Review finding: a replica's share over a transport not serving yet printed an empty line, and exit 0. */

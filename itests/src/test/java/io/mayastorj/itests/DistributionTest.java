@@ -392,6 +392,24 @@ class DistributionTest {
     }
 
     /**
+     * Review finding (of the fix above): the launcher never set AOT_CACHE, so one in the environment was
+     * passed to the JVM as -XX:AOTCache=..., also with MAYASTOR_AOT=0 and to the node (a JDK before 25 refuses
+     * the option and the node never starts). It is the launcher's own now.
+     */
+    @Test
+    void anAotCacheInTheEnvironmentIsNotTaken() throws Exception {
+        ProcessBuilder pb = new ProcessBuilder(Mayastor.BIN.toString(), "version");
+        pb.environment().put("AOT_CACHE", "/nonexistent/cli.aot");
+        pb.environment().put("MAYASTOR_AOT", "0");
+        pb.redirectErrorStream(true);
+        Process p = pb.start();
+        String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS));
+        assertEquals(0, p.exitValue(), out);
+        assertTrue(out.startsWith("mayastor-j ") && !out.contains("AOT cache"), out);
+    }
+
+    /**
      * Review finding: csi-node got the serial collector beside MAYASTOR_NODE_OPTS, which the nodes'
      * users fill for all three runtimes: one naming G1 made two collectors, and the JVM refused to
      * start (a DaemonSet in a crash loop). A collector named there replaces the default.
