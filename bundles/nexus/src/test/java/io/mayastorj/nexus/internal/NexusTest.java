@@ -1633,13 +1633,8 @@ class NexusTest {
         assertEquals(BLOCKS / 128, view("bdev:///b").rebuild().total());
     }
 
-    /**
-     * Review finding: a write that failed on every child in sync but reached the child being rebuilt,
-     * past that range already, left the two different for good once the rebuild ended (the write was
-     * answered with the error, the range never copied again). That child is rebuilt again.
-     */
-    @Test
-    void aWriteOnlyTheChildBeingRebuiltTookFaultsIt() throws Exception {
+    /** A nexus over a (written whole) with b added and its rebuild paused once the first segment is copied: {a, b}. */
+    private FaultyDevice[] rebuildOfBPausedPastItsFirstSegment() throws Exception {
         FaultyDevice a = child("a");
         FaultyDevice b = child("b");
         manager(new NexusSettings(4096, 1, Duration.ofMinutes(10))).create("vol", ID, 0, List.of("bdev:///a"));
@@ -1650,6 +1645,18 @@ class NexusTest {
         manager.addChild("vol", "bdev:///b");
         await(() -> view("bdev:///b").rebuild().done() > 0, "the first segment copied");
         manager.rebuild("vol", "bdev:///b", NexusManager.RebuildAction.PAUSE);
+        return new FaultyDevice[] {a, b};
+    }
+
+    /**
+     * Review finding: a write that failed on every child in sync but reached the child being rebuilt,
+     * past that range already, left the two different for good once the rebuild ended (the write was
+     * answered with the error, the range never copied again). That child is rebuilt again.
+     */
+    @Test
+    void aWriteOnlyTheChildBeingRebuiltTookFaultsIt() throws Exception {
+        FaultyDevice[] ab = rebuildOfBPausedPastItsFirstSegment();
+        FaultyDevice a = ab[0];
         a.failWrites = IoStatus.NO_SPACE;
         // ahead of the copies: the copy to come makes b right there, and its rebuild goes on (faulted for
         // every such write, it was rebuilt from scratch again and again while the application retried)
@@ -1668,16 +1675,9 @@ class NexusTest {
      */
     @Test
     void aWriteTheChildBeingRebuiltRefusedWhileTheOneInSyncTimedOutFaultsIt() throws Exception {
-        FaultyDevice a = child("a");
-        FaultyDevice b = child("b");
-        manager(new NexusSettings(4096, 1, Duration.ofMinutes(10))).create("vol", ID, 0, List.of("bdev:///a"));
-        for (long lba = 0; lba < BLOCKS; lba += 2048) {
-            assertEquals(IoStatus.SUCCESS, write(nexus(), lba, 2048, lba));
-        }
-        b.delayMicros = 20_000;
-        manager.addChild("vol", "bdev:///b");
-        await(() -> view("bdev:///b").rebuild().done() > 0, "the first segment copied");
-        manager.rebuild("vol", "bdev:///b", NexusManager.RebuildAction.PAUSE);
+        FaultyDevice[] ab = rebuildOfBPausedPastItsFirstSegment();
+        FaultyDevice a = ab[0];
+        FaultyDevice b = ab[1];
         a.failWritesLanded = IoStatus.TIMED_OUT;
         b.failWrites = IoStatus.MISALIGNED_BUFFER;
         assertEquals(IoStatus.TIMED_OUT, write(nexus(), 0, 8, 99), "a, the only child in sync, timed out");

@@ -42,47 +42,6 @@ class PlacementRetryTest {
     @TempDir
     Path dir;
 
-    /** A node with one pool; {@code refuse}: every CreateReplica is RESOURCE_EXHAUSTED. */
-    private static Server node(String pool, long free, boolean refuse, List<CreateReplicaRequest> made) throws Exception {
-        return ServerBuilder.forPort(0)
-                .addService(new PoolRpcGrpc.PoolRpcImplBase() {
-                    @Override
-                    public void listPools(ListPoolOptions request, StreamObserver<ListPoolsResponse> response) {
-                        response.onNext(ListPoolsResponse.newBuilder().addPools(Pool.newBuilder().setName(pool)
-                                .setState(PoolState.POOL_ONLINE).setCapacity(free).setUsed(0).addDisks("/dev/sdb")).build());
-                        response.onCompleted();
-                    }
-                })
-                .addService(new ReplicaRpcGrpc.ReplicaRpcImplBase() {
-                    @Override
-                    public void listReplicas(ListReplicaOptions request, StreamObserver<ListReplicasResponse> response) {
-                        ListReplicasResponse.Builder list = ListReplicasResponse.newBuilder();
-                        made.forEach(r -> list.addReplicas(replica(r)));
-                        response.onNext(list.build());
-                        response.onCompleted();
-                    }
-
-                    @Override
-                    public void createReplica(CreateReplicaRequest request, StreamObserver<Replica> response) {
-                        if (refuse) {
-                            response.onError(Status.RESOURCE_EXHAUSTED.withDescription("pool " + pool
-                                    + " holds its maximum of 512 replicas").asRuntimeException());
-                            return;
-                        }
-                        made.add(request);
-                        response.onNext(replica(request));
-                        response.onCompleted();
-                    }
-                })
-                .addService(new NexusRpcGrpc.NexusRpcImplBase() {
-                    @Override
-                    public void listNexus(ListNexusOptions request, StreamObserver<ListNexusResponse> response) {
-                        response.onNext(ListNexusResponse.getDefaultInstance());
-                        response.onCompleted();
-                    }
-                }).build().start();
-    }
-
     private static Replica replica(CreateReplicaRequest r) {
         return Replica.newBuilder().setUuid(r.getUuid()).setName(r.getName()).setPool(r.getPool()).setSize(r.getSize())
                 .setThin(r.getThin()).setUri("bdev:///" + r.getUuid() + "?uuid=" + r.getUuid())
@@ -98,44 +57,48 @@ class PlacementRetryTest {
      */
     @Test
     void aPoolThatRefusedIsChosenAfterTheOthers() throws Exception {
-        List<CreateReplicaRequest> onN1 = new CopyOnWriteArrayList<>();
-        List<CreateReplicaRequest> onN2 = new CopyOnWriteArrayList<>();
-        Server n1 = node("p1", 10L << 30, true, onN1);
-        Server n2 = node("p2", 5L << 30, false, onN2);
         NodeRegistry registry = new NodeRegistry(Duration.ofSeconds(60), 3);
-        registry.register("n1", "127.0.0.1:" + n1.getPort(), "nqn.2019-05.io.openebs:n1");
-        registry.register("n2", "127.0.0.1:" + n2.getPort(), "nqn.2019-05.io.openebs:n2");
         NodeClients clients = new NodeClients(Duration.ofSeconds(5));
         FileStore store = new FileStore(dir);
-        try {
-            MayastorVolume v = new MayastorVolume();
-            v.setMetadata(new ObjectMetaBuilder().withName("db").withUid("7f1a0000-0000-4000-8000-0000000000d1").build());
-            MayastorVolume.Spec spec = new MayastorVolume.Spec();
-            spec.setReplicaCount(1);
-            spec.setRequiredBytes(1L << 30);
-            spec.setProtocol("nvmf");
-            v.setSpec(spec);
-            store.create(v);
+        try (Node n1 = new Node(java.util.Map.of("p1", 10L << 30), true);
+             Node n2 = new Node(java.util.Map.of("p2", 5L << 30))) {
+            registry.register("n1", "127.0.0.1:" + n1.server.getPort(), "nqn.2019-05.io.openebs:n1");
+            registry.register("n2", "127.0.0.1:" + n2.server.getPort(), "nqn.2019-05.io.openebs:n2");
+            volume(store, 1);
             VolumeOperator operator = new VolumeOperator(store, registry, clients, Duration.ofMinutes(5));
             List<String> failures = new ArrayList<>();
-            for (int pass = 0; pass < 3 && onN2.isEmpty(); pass++) {
+            for (int pass = 0; pass < 3 && n2.created.isEmpty(); pass++) {
                 try {
                     operator.reconcile("db");
                 } catch (MayastorException e) {
                     failures.add(e.getMessage());
                 }
             }
-            assertEquals(1, onN2.size(), "the replica was made on n2 (failures: " + failures + ")");
-            assertEquals(List.of(), onN1, "n1 made none");
+            assertEquals(List.of("p2"), n2.created, "the replica was made on n2 (failures: " + failures + ")");
+            assertEquals(List.of(), n1.created, "n1 made none");
         } finally {
-            n1.shutdownNow();
-            n2.shutdownNow();
             clients.close();
             registry.close();
             store.close();
         }
     }
-    /** A node with pools (name → free bytes) and the replicas made in them; CreateReplica and DestroyReplica work. */
+
+    /** Volume "db" of 1 GiB with {@code replicas} replicas, as a user makes it. */
+    private static MayastorVolume volume(FileStore store, int replicas) {
+        MayastorVolume v = new MayastorVolume();
+        v.setMetadata(new ObjectMetaBuilder().withName("db").build());
+        MayastorVolume.Spec spec = new MayastorVolume.Spec();
+        spec.setReplicaCount(replicas);
+        spec.setRequiredBytes(1L << 30);
+        spec.setProtocol("nvmf");
+        v.setSpec(spec);
+        return store.create(v);
+    }
+
+    /**
+     * A node with pools (name → free bytes) and the replicas made in them; CreateReplica and DestroyReplica
+     * work, unless {@code refuse}: every CreateReplica is RESOURCE_EXHAUSTED (a pool at its replica limit).
+     */
     private static final class Node implements AutoCloseable {
         final java.util.Map<String, Replica> replicas = new java.util.concurrent.ConcurrentHashMap<>();
         final List<String> created = new CopyOnWriteArrayList<>();
@@ -143,6 +106,10 @@ class PlacementRetryTest {
         final Server server;
 
         Node(java.util.Map<String, Long> pools) throws Exception {
+            this(pools, false);
+        }
+
+        Node(java.util.Map<String, Long> pools, boolean refuse) throws Exception {
             server = ServerBuilder.forPort(0)
                     .addService(new PoolRpcGrpc.PoolRpcImplBase() {
                         @Override
@@ -163,6 +130,11 @@ class PlacementRetryTest {
 
                         @Override
                         public void createReplica(CreateReplicaRequest request, StreamObserver<Replica> response) {
+                            if (refuse) {
+                                response.onError(Status.RESOURCE_EXHAUSTED.withDescription("pool " + request.getPool()
+                                        + " holds its maximum of 512 replicas").asRuntimeException());
+                                return;
+                            }
                             Replica r = replica(request);
                             replicas.put(r.getUuid(), r);
                             created.add(request.getPool());
@@ -225,14 +197,7 @@ class PlacementRetryTest {
             registry.register("n1", "127.0.0.1:" + n1.server.getPort(), "nqn.2019-05.io.openebs:n1");
             registry.register("n2", "127.0.0.1:" + n2.server.getPort(), "nqn.2019-05.io.openebs:n2");
             registry.register("n3", "127.0.0.1:" + n3.server.getPort(), "nqn.2019-05.io.openebs:n3");
-            MayastorVolume v = new MayastorVolume();
-            v.setMetadata(new ObjectMetaBuilder().withName("db").build());
-            MayastorVolume.Spec spec = new MayastorVolume.Spec();
-            spec.setReplicaCount(3);
-            spec.setRequiredBytes(1L << 30);
-            spec.setProtocol("nvmf");
-            v.setSpec(spec);
-            MayastorVolume made = store.create(v);
+            MayastorVolume made = volume(store, 3);
             String replicaName = VolumeOperator.REPLICA_PREFIX + made.getMetadata().getUid();
             MayastorVolume.Status status = new MayastorVolume.Status();
             status.setState(MayastorVolume.HEALTHY);

@@ -94,11 +94,9 @@ class BdevServiceTest {
         assertEquals(0, bdevs.list(ListBdevOptions.getDefaultInstance()).getBdevsCount());
     }
 
-    /** A forced destroy of a bdev a subsystem manages (a replica's) is refused before its share is cut. */
-    @Test
-    void aForcedDestroyOfAManagedBdevKeepsItsShare() {
-        java.util.List<String> shared = new java.util.ArrayList<>();
-        shares.addTransport(new io.mayastorj.core.transport.Transport() {
+    /** An nvmf transport that serves nothing: it keeps what it shares in {@code shared}, and says {@code connected} are. */
+    private static io.mayastorj.core.transport.Transport nvmf(java.util.List<String> shared, java.util.List<String> connected) {
+        return new io.mayastorj.core.transport.Transport() {
             @Override
             public String protocol() {
                 return "nvmf";
@@ -114,7 +112,19 @@ class BdevServiceTest {
             public void unshare(io.mayastorj.core.bdev.BlockDevice device) {
                 shared.remove(device.name());
             }
-        });
+
+            @Override
+            public java.util.List<String> connectedHosts(io.mayastorj.core.bdev.BlockDevice device) {
+                return java.util.List.copyOf(connected);
+            }
+        };
+    }
+
+    /** A forced destroy of a bdev a subsystem manages (a replica's) is refused before its share is cut. */
+    @Test
+    void aForcedDestroyOfAManagedBdevKeepsItsShare() {
+        java.util.List<String> shared = new java.util.ArrayList<>();
+        shares.addTransport(nvmf(shared, java.util.List.of()));
         var replica = new MallocBdevFactory().create(io.mayastorj.core.bdev.BdevUri.parse("malloc:///r0?size_mb=2"));
         registry.register(replica); // as a pool registers a replica: no URI, no factory
         shares.share("r0", "nvmf", io.mayastorj.core.transport.ShareOptions.DEFAULT);
@@ -222,26 +232,7 @@ class BdevServiceTest {
     @Test
     void aWriteToASharedBdevAHostUsesIsRefused() {
         java.util.List<String> connected = new java.util.ArrayList<>();
-        shares.addTransport(new io.mayastorj.core.transport.Transport() {
-            @Override
-            public String protocol() {
-                return "nvmf";
-            }
-
-            @Override
-            public String share(io.mayastorj.core.bdev.BlockDevice device, io.mayastorj.core.transport.ShareOptions options) {
-                return "nvmf://127.0.0.1:8420/nqn.x:" + device.name();
-            }
-
-            @Override
-            public void unshare(io.mayastorj.core.bdev.BlockDevice device) {
-            }
-
-            @Override
-            public java.util.List<String> connectedHosts(io.mayastorj.core.bdev.BlockDevice device) {
-                return java.util.List.copyOf(connected);
-            }
-        });
+        shares.addTransport(nvmf(new java.util.ArrayList<>(), connected));
         create("malloc:///m0?size_mb=1");
         shares.share("m0", "nvmf", io.mayastorj.core.transport.ShareOptions.DEFAULT);
         WriteBdevRequest write = WriteBdevRequest.newBuilder().setName("m0").setData(ByteString.copyFrom(new byte[512])).build();
