@@ -526,7 +526,9 @@ final class NbdConnection extends TcpConnection {
     private void awaitProgress(java.util.function.BooleanSupplier blocked) {
         readerWaiting = true; // before the looks below; the other side changes what they look at, then reads this
         try {
-            if (replies.isEmpty() && blocked.getAsBoolean()) {
+            // replies queued while the writer holds 'sending' are its to send (it sends all that come meanwhile, then
+            // gives back their slots, which wakes this one): spinning on them would take a core for the whole write
+            if ((replies.isEmpty() || sending.get()) && blocked.getAsBoolean()) {
                 LockSupport.parkNanos(1_000_000);
             }
         } finally {
