@@ -75,15 +75,17 @@ public final class Placement {
                 problems.add("required node " + required + " has no pool");
             }
         }
-        // preferred nodes first, in the order given (the node Kubernetes' scheduler chose comes first in a
-        // CSI request's preferred topology: a local volume must be there); then pools that refused lately
-        // last (chosen again at every pass, one that keeps refusing held every volume placed on it short for
-        // good), then the most free space; one pool per node
-        usable.sort(Comparator.comparingInt((Candidate c) -> {
+        // the first preferred node first (the node Kubernetes' scheduler chose comes first in a CSI request's
+        // preferred topology: a local volume must be there); then pools that refused lately last (chosen again
+        // at every pass, one that keeps refusing held every volume placed on it short for good); then the other
+        // preferred nodes in the order given (a local volume's list names every node), then the most free
+        // space; one pool per node
+        usable.sort(Comparator.comparing((Candidate c) -> request.preferredNodes().indexOf(c.node()) != 0)
+                .thenComparing(Candidate::refusedLately)
+                .thenComparingInt((Candidate c) -> {
                     int rank = request.preferredNodes().indexOf(c.node());
                     return rank < 0 ? Integer.MAX_VALUE : rank;
                 })
-                .thenComparing(Candidate::refusedLately)
                 .thenComparing(Comparator.comparingLong(Candidate::free).reversed())
                 .thenComparing(Candidate::node).thenComparing(Candidate::pool));
         List<Candidate> chosen = new ArrayList<>();

@@ -1257,9 +1257,11 @@ public final class VolumeOperator {
     }
 
     /**
-     * Keeps {@code wanted} replicas: drops those behind first, then those the status does not record,
-     * then those last in the list. Drops none unless a replica in sync is kept. A dropped one leaves
-     * the nexus on {@code target} first; a nexus on another node is destroyed later in the pass.
+     * Keeps {@code wanted} replicas, one per node first: then drops those behind first, then those the
+     * status does not record, then those last in the list. Drops none unless a replica in sync is kept,
+     * and no second copy in sync on a node while a kept one is behind (it is a copy more until that one
+     * is rebuilt). A dropped one leaves the nexus on {@code target} first; a nexus on another node is
+     * destroyed later in the pass.
      */
     private List<Live> dropExcess(World world, List<Live> live, int wanted, Set<String> behind,
                                   List<MayastorVolume.Replica> recorded, String volume, String target) {
@@ -1281,6 +1283,15 @@ public final class VolumeOperator {
             }
         }
         ordered.removeAll(keep);
+        if (keep.stream().anyMatch(r -> behind.contains(r.uuid()))) {
+            // a second copy in sync on a node goes only once the replica made to spread the volume is rebuilt: until
+            // then it is what survives the loss of its node's other disk
+            List<Live> later = ordered.stream().filter(r -> !behind.contains(r.uuid()) && keptNodes.contains(r.node())).toList();
+            if (!later.isEmpty()) {
+                ordered.removeAll(later);
+                keep.addAll(later);
+            }
+        }
         ordered.addAll(0, keep); // the kept first: what follows them is dropped
         if (keep.stream().allMatch(r -> behind.contains(r.uuid()))) {
             if (keptAll.add(volume)) {
@@ -1290,7 +1301,7 @@ public final class VolumeOperator {
             return live;
         }
         keptAll.remove(volume);
-        for (Live extra : ordered.subList(wanted, ordered.size())) {
+        for (Live extra : ordered.subList(keep.size(), ordered.size())) {
             for (Map.Entry<String, List<Nexus>> e : world.nexuses.entrySet()) {
                 if (target != null && !e.getKey().equals(target)) {
                     // a stale nexus where the volume was (partitioned, taken over): the dropped replica may be its

@@ -210,6 +210,11 @@ class PlacementRetryTest {
             operator.reconcile("db");
             assertEquals(List.of("p3"), n3.created, "n3, the node without one, gets a replica");
             operator.reconcile("db");
+            assertEquals(List.of(), n2.destroyed, "n2's second copy in sync stays while n3's is not rebuilt");
+            MayastorVolume rebuilt = store.get(MayastorVolume.class, "db").orElseThrow();
+            rebuilt.getStatus().getReplicas().forEach(r -> r.setOutOfSync(false)); // as a nexus's rebuild leaves it
+            store.updateStatus(rebuilt);
+            operator.reconcile("db");
             assertEquals(1, n2.destroyed.size(), "one of n2's two goes: " + n2.destroyed);
             assertEquals(List.of(), n1.destroyed);
             assertEquals(List.of(), n3.destroyed, "not the new one, made to spread the volume");

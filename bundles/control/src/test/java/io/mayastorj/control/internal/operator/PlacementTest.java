@@ -45,7 +45,10 @@ class PlacementTest {
         assertEquals(List.of("n3", "n1", "n2"), nodes(Placement.place(new Request(3, GIB, false, List.of(), List.of()), 3,
                 refusedN2, Set.of())));
         assertEquals(List.of("n2", "n3"), nodes(Placement.place(new Request(2, GIB, false, List.of(), List.of("n2")), 2,
-                refusedN2, Set.of())), "the preferred node first, refused or not");
+                refusedN2, Set.of())), "the first preferred node first, refused or not");
+        // a local volume's preferred list names every node after its pod's: a refused one there still goes last
+        assertEquals(List.of("n1", "n3", "n2"), nodes(Placement.place(new Request(3, GIB, false, List.of(),
+                List.of("n1", "n2", "n3")), 3, refusedN2, Set.of())));
         assertEquals(List.of("n2"), nodes(Placement.place(new Request(1, GIB, false, List.of("n2"), List.of()), 1,
                 refusedN2, Set.of())), "the only required node, refused or not");
     }
