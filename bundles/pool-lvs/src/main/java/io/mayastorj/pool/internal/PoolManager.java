@@ -285,6 +285,9 @@ public final class PoolManager {
         Entry entry;
         BlockDevice device;
         synchronized (this) {
+            if (stopped) { // one that came while a stop waits for the creates in progress (it lets calls in meanwhile)
+                throw MayastorException.unavailable("the node is stopping; pool %s is not made", name);
+            }
             Entry existing = pools.get(name);
             if (existing != null) {
                 if (!existing.disk.equals(disk)) {
@@ -786,6 +789,9 @@ public final class PoolManager {
     public Made makeReplica(String poolName, UUID uuid, String name, long size, boolean thin) {
         LvStore store;
         synchronized (this) {
+            if (stopped) {
+                throw MayastorException.unavailable("the node is stopping; replica %s is not made", uuid);
+            }
             store = online(poolName);
             Optional<BlockDevice> there = registry.lookup(uuid.toString());
             if (there.isPresent()) {

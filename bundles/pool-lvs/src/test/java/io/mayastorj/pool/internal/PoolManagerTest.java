@@ -548,6 +548,9 @@ class PoolManagerTest {
             stop = java.util.concurrent.CompletableFuture.runAsync(() -> pools.stop(), r -> new Thread(r).start());
             Thread.sleep(300);
             assertFalse(stop.isDone(), "the stop returned with the import still writing");
+            // the stop lets calls in while it waits: a new pool is not begun meanwhile (its disk would be closed under it)
+            assertEquals("the node is stopping; pool p9 is not made", refused(ErrorKind.UNAVAILABLE,
+                    () -> pools.create("p9", null, this.disk.toString(), MIB)).getMessage());
         } finally {
             disk.hold = false;
             disk.holdZeroes = false;
