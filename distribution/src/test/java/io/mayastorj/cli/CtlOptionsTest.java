@@ -138,14 +138,7 @@ class CtlOptionsTest {
      */
     @Test
     void aCallNotAnsweredInTimeIsNotARefusal() throws Exception {
-        io.grpc.Server silent = io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder.forAddress(
-                new java.net.InetSocketAddress("127.0.0.1", 0)).addService(new io.mayastorj.api.v1.HostRpcGrpc.HostRpcImplBase() {
-                    @Override
-                    public void getNodeInfo(com.google.protobuf.Empty request,
-                                            io.grpc.stub.StreamObserver<io.mayastorj.api.v1.NodeInfo> response) {
-                        // never answers
-                    }
-                }).build().start();
+        io.grpc.Server silent = nodeInfo(response -> { }); // never answers
         try {
             String address = "127.0.0.1:" + silent.getPort();
             Run run = ctl("--node", address, "node", "info");
@@ -156,15 +149,8 @@ class CtlOptionsTest {
             silent.shutdownNow();
         }
         // the node's own DEADLINE_EXCEEDED (an I/O of its that timed out) is its answer: said as it is, exit 1
-        io.grpc.Server timedOut = io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder.forAddress(
-                new java.net.InetSocketAddress("127.0.0.1", 0)).addService(new io.mayastorj.api.v1.HostRpcGrpc.HostRpcImplBase() {
-                    @Override
-                    public void getNodeInfo(com.google.protobuf.Empty request,
-                                            io.grpc.stub.StreamObserver<io.mayastorj.api.v1.NodeInfo> response) {
-                        response.onError(io.grpc.Status.DEADLINE_EXCEEDED.withDescription("read on bdev m0 timed out")
-                                .asRuntimeException());
-                    }
-                }).build().start();
+        io.grpc.Server timedOut = nodeInfo(response -> response.onError(io.grpc.Status.DEADLINE_EXCEEDED
+                .withDescription("read on bdev m0 timed out").asRuntimeException()));
         try {
             Run run = ctl("--node", "127.0.0.1:" + timedOut.getPort(), "node", "info");
             assertEquals(1, run.exit(), run.err());
@@ -172,6 +158,19 @@ class CtlOptionsTest {
         } finally {
             timedOut.shutdownNow();
         }
+    }
+
+    /** A node on loopback that serves GetNodeInfo alone, answering (or not) as {@code answer} does. */
+    private static io.grpc.Server nodeInfo(java.util.function.Consumer<io.grpc.stub.StreamObserver<io.mayastorj.api.v1.NodeInfo>> answer)
+            throws java.io.IOException {
+        return io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder.forAddress(new java.net.InetSocketAddress("127.0.0.1", 0))
+                .addService(new io.mayastorj.api.v1.HostRpcGrpc.HostRpcImplBase() {
+                    @Override
+                    public void getNodeInfo(com.google.protobuf.Empty request,
+                                            io.grpc.stub.StreamObserver<io.mayastorj.api.v1.NodeInfo> response) {
+                        answer.accept(response);
+                    }
+                }).build().start();
     }
 
     /** Review finding: a replica's share over a transport not serving yet printed an empty line, and exit 0. */

@@ -147,15 +147,22 @@ class HostQueueTest {
         }
     }
 
-    /** A write of {@code length} bytes of {@code b}, posted on the queue's reactor; its status completes {@code status}. */
-    private static HostRequest postWrite(Scripted s, DmaBuffer b, int length, CompletableFuture<Integer> status) {
-        HostRequest r = s.queue().take();
-        r.opcode = 0x01; // Write
-        r.data = HostRequest.Data.TO_TARGET;
+    /** A command of {@code length} bytes of {@code b} in a slot of {@code queue}, not posted yet; {@code done} takes its status. */
+    private static HostRequest request(HostQueue queue, int opcode, HostRequest.Data data, DmaBuffer b, int length,
+                                       HostRequest.AdminDone done) {
+        HostRequest r = queue.take();
+        r.opcode = opcode;
+        r.data = data;
         r.buffer = b;
         r.bufferOffset = 0;
         r.length = length;
-        r.admin = (st, dw0, dw1) -> status.complete(st);
+        r.admin = done;
+        return r;
+    }
+
+    /** A write of {@code length} bytes of {@code b}, posted on the queue's reactor; its status completes {@code status}. */
+    private static HostRequest postWrite(Scripted s, DmaBuffer b, int length, CompletableFuture<Integer> status) {
+        HostRequest r = request(s.queue(), 0x01, HostRequest.Data.TO_TARGET, b, length, (st, dw0, dw1) -> status.complete(st));
         s.queue().reactor().execute(() -> s.queue().post(r));
         return r;
     }
@@ -174,13 +181,7 @@ class HostQueueTest {
         try (Scripted s = scripted(false)) {
             int[] status = {-1};
             DmaBuffer data = buffers.allocate(8192);
-            HostRequest r = s.queue().take();
-            r.opcode = 0x01; // Write
-            r.data = HostRequest.Data.TO_TARGET;
-            r.buffer = data;
-            r.bufferOffset = 0;
-            r.length = 8192;
-            r.admin = (st, dw0, dw1) -> status[0] = st;
+            HostRequest r = request(s.queue(), 0x01, HostRequest.Data.TO_TARGET, data, 8192, (st, dw0, dw1) -> status[0] = st);
             s.queue().post(r);
             readFully(s.in(), Pdu.CAPSULE_CMD_HLEN); // no data in the capsule: it waits for an R2T
             ByteBuffer r2t = ByteBuffer.allocate(Pdu.R2T_HLEN).order(ByteOrder.LITTLE_ENDIAN);
@@ -346,19 +347,12 @@ class HostQueueTest {
             DmaBuffer[] data = {buffers.allocate(512), buffers.allocate(512)};
             for (int i = 0; i < 2; i++) {
                 int which = i;
-                HostRequest r = s.queue().take();
-                r.opcode = 0x06; // Identify
-                r.data = HostRequest.Data.TO_HOST;
-                r.buffer = data[i];
-                r.bufferOffset = 0;
-                r.length = 512;
-                r.admin = (st, dw0, dw1) -> {
+                s.queue().post(request(s.queue(), 0x06, HostRequest.Data.TO_HOST, data[i], 512, (st, dw0, dw1) -> { // Identify
                     if (which == 1) { // taken second, its slot is the lower: the close reaches it first
                         throw new IllegalStateException("a caller's bug");
                     }
                     second.complete(st);
-                };
-                s.queue().post(r);
+                }));
             }
             readFully(s.in(), Pdu.CAPSULE_CMD_HLEN);
             readFully(s.in(), Pdu.CAPSULE_CMD_HLEN);
@@ -381,14 +375,9 @@ class HostQueueTest {
             int[] cids = new int[2];
             for (int i = 0; i < 2; i++) {
                 int which = i;
-                HostRequest r = queue.take();
+                // Identify, as the admin queue would send it
+                HostRequest r = request(queue, 0x06, HostRequest.Data.TO_HOST, data[i], 512, (status, dw0, dw1) -> statuses[which] = status);
                 cids[i] = r.cid;
-                r.opcode = 0x06; // Identify, as the admin queue would send it
-                r.data = HostRequest.Data.TO_HOST;
-                r.buffer = data[i];
-                r.bufferOffset = 0;
-                r.length = 512;
-                r.admin = (status, dw0, dw1) -> statuses[which] = status;
                 queue.post(r);
             }
             readFully(in, Pdu.CAPSULE_CMD_HLEN);
@@ -438,13 +427,7 @@ class HostQueueTest {
             peer.socket().setSoTimeout(5000);
             CompletableFuture<Integer> status = new CompletableFuture<>();
             DmaBuffer b = buffers.allocate(512);
-            HostRequest r = s.queue().take();
-            r.opcode = 0x02; // Read
-            r.data = HostRequest.Data.TO_HOST;
-            r.buffer = b;
-            r.bufferOffset = 0;
-            r.length = 512;
-            r.admin = (st, dw0, dw1) -> status.complete(st);
+            HostRequest r = request(s.queue(), 0x02, HostRequest.Data.TO_HOST, b, 512, (st, dw0, dw1) -> status.complete(st)); // Read
             s.queue().reactor().execute(() -> s.queue().post(r));
             // first a response after data that failed its digest, then data that failed it with the SUCCESS flag (no
             // response follows), then good data: each try's bytes differ, so what stands is the last try's
