@@ -64,10 +64,12 @@ public final class PoolManager {
     /** The UUIDs asked for by the creates in progress: two at once must not take one. */
     private final java.util.Set<UUID> creatingUuids = new java.util.HashSet<>();
     private boolean stopped; // guarded by this
+    /** The stop has stopped waiting for the calls in progress: one that ends later must not register what it made. */
+    private boolean stopWaitOver; // guarded by this
     /** Replicas being made on disk outside the lock, with what was asked (pool, name, size, thin). */
     private final java.util.Map<UUID, List<Object>> creatingReplicas = new java.util.HashMap<>();
-    /** Disks an import holds while it opens their pool outside the lock. */
-    private final java.util.Set<String> importing = new java.util.HashSet<>();
+    /** Disks an import holds while it opens their pool outside the lock, with the pool's name asked for ("" for any). */
+    private final java.util.Map<String, String> importing = new java.util.HashMap<>();
 
     /** A pool the node knows: open, or faulted with the reason it could not be imported. */
     public static final class Entry {
@@ -408,11 +410,11 @@ public final class PoolManager {
                     throw MayastorException.alreadyExists("%s holds pool %s, which is imported already", disk, e.name);
                 }
             }
-            if (importing.contains(disk)) {
+            if (importing.containsKey(disk)) {
                 throw MayastorException.unavailable("%s is being imported by another call; ask again once it is", disk);
             }
             device = claimDevice(entry); // the disk is ours from here: no other pool or import takes it meanwhile
-            importing.add(disk);
+            importing.put(disk, name == null ? "" : name);
         }
         try {
             return importClaimed(entry, device, name, uuid, disk, forceRollback);
@@ -477,6 +479,19 @@ public final class PoolManager {
             if (creatingPools.contains(store.name())) {
                 store.export();
                 throw MayastorException.unavailable("a pool named %s is being created; ask again once it is", store.name());
+            }
+            if (creatingUuids.contains(store.uuid())) {
+                store.export();
+                throw MayastorException.unavailable("pool %s has uuid %s, which a pool being created takes; ask again once "
+                        + "it is", store.name(), store.uuid());
+            }
+            for (Entry other : pools.values()) {
+                // two pools with one uuid: a damaged replica's ID, made of the pool's uuid, would name either
+                if (!other.name.equals(store.name()) && store.uuid().equals(other.uuid)) {
+                    store.export();
+                    throw MayastorException.alreadyExists("pool %s has uuid %s, which is pool %s's already", store.name(),
+                            store.uuid(), other.name);
+                }
             }
             Entry clash = pools.get(store.name());
             if (clash != null) {
@@ -752,6 +767,9 @@ public final class PoolManager {
             // not NOT_FOUND: a destroy taking that as "gone" left the pool the create then made
             throw MayastorException.unavailable("pool %s is being created; ask again once it is", name);
         }
+        if (entry == null && importing.containsValue(name)) { // as for a create: the import registers it soon
+            throw MayastorException.unavailable("pool %s is being imported; ask again once it is", name);
+        }
         if (entry == null) {
             throw MayastorException.notFound("pool %s not found", name);
         }
@@ -831,6 +849,10 @@ public final class PoolManager {
             Replica replica = store.createReplica(uuid, name, size, thin, "");
             synchronized (this) {
                 Entry entry = pools.get(poolName);
+                if (stopWaitOver) { // the stop waited for this create no longer: its pool is exported, the replica on it
+                    throw MayastorException.unavailable("the node stopped while replica %s was made; it is in pool %s, "
+                            + "imported at the next start", uuid, poolName);
+                }
                 if (entry == null || entry.store != store) {
                     throw MayastorException.failedPrecondition("pool %s was exported or destroyed while replica %s was made "
                             + "in it (an import of the pool brings the replica back)", poolName, uuid);
@@ -841,6 +863,7 @@ public final class PoolManager {
         } finally {
             synchronized (this) {
                 creatingReplicas.remove(uuid);
+                notifyAll(); // a stop waits for the creates in progress
             }
         }
     }
@@ -1024,10 +1047,12 @@ public final class PoolManager {
     @Deactivate
     public synchronized void stop() {
         stopped = true;
-        // creates and imports write their disk outside the lock: closed under them (the registry goes next), a
-        // forced rollback's zeroing would stop half done. Each ends soon after it sees the stop; waited for, bounded
+        // creates (of pools and replicas) and imports write their disk outside the lock: closed under them (the
+        // registry goes next), a forced rollback's zeroing would stop half done, a replica registered after its pool's
+        // export would be a dead bdev. Each ends soon after it sees the stop; waited for, bounded
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        while (!(creatingPools.isEmpty() && importing.isEmpty()) && System.nanoTime() - deadline < 0) {
+        while (!(creatingPools.isEmpty() && importing.isEmpty() && creatingReplicas.isEmpty())
+                && System.nanoTime() - deadline < 0) {
             try {
                 wait(Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime())));
             } catch (InterruptedException e) {
@@ -1035,9 +1060,11 @@ public final class PoolManager {
                 break;
             }
         }
-        if (!(creatingPools.isEmpty() && importing.isEmpty())) {
-            LOG.log(Level.WARNING, "stopping with pools still being made ({0}) or imported ({1}): their disks are closed "
-                    + "under them", String.join(", ", creatingPools), String.join(", ", importing));
+        stopWaitOver = true;
+        if (!(creatingPools.isEmpty() && importing.isEmpty() && creatingReplicas.isEmpty())) {
+            LOG.log(Level.WARNING, "stopping with pools still being made ({0}) or imported ({1}), or replicas made ({2}): "
+                    + "their disks are closed under them", String.join(", ", creatingPools),
+                    String.join(", ", importing.keySet()), creatingReplicas.keySet());
         }
         for (Entry entry : pools.values()) {
             try {

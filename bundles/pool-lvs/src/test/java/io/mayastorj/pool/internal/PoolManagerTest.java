@@ -190,6 +190,25 @@ class PoolManagerTest {
         assertEquals(List.of("p0"), pools.pools().stream().map(PoolManager.Entry::name).toList());
     }
 
+    /**
+     * Review finding: the uuid was checked at a pool's create but not at an import: a disk whose pool
+     * has the uuid of one here (exported meanwhile, and the uuid given to a new pool) was imported,
+     * and two pools had one uuid. It is refused, and the disk let go.
+     */
+    @Test
+    void anImportOfAPoolWithAnotherPoolsUuidIsRefused() throws IOException {
+        PoolManager.Entry first = pools.create("p0", null, disk.toString(), MIB);
+        UUID uuid = first.uuid;
+        pools.export("p0");
+        Path other = image("other.img");
+        pools.create("p1", uuid, other.toString(), MIB);
+        assertEquals("pool p0 has uuid " + uuid + ", which is pool p1's already",
+                refused(ErrorKind.ALREADY_EXISTS, () -> pools.importPool(null, null, disk.toString())).getMessage());
+        assertEquals(List.of("p1"), pools.pools().stream().map(PoolManager.Entry::name).toList());
+        pools.destroy("p1");
+        assertEquals("p0", pools.importPool(null, null, disk.toString()).name(), "the disk was let go: importable once alone");
+    }
+
     @Test
     void creatingTwiceIsIdempotentButANameOnAnotherDiskIsRefused() throws IOException {
         PoolManager.Entry first = pools.create("p0", null, disk.toString(), MIB);
@@ -512,6 +531,11 @@ class PoolManagerTest {
             java.util.concurrent.ExecutionException e = assertThrows(java.util.concurrent.ExecutionException.class,
                     () -> again.get(5, java.util.concurrent.TimeUnit.SECONDS));
             assertEquals("held:///held is being imported by another call; ask again once it is", e.getCause().getMessage());
+            // review finding: a destroy or export meanwhile was NOT_FOUND, which a caller takes for "gone"; the pool then came
+            assertEquals("pool p0 is being imported; ask again once it is",
+                    refused(ErrorKind.UNAVAILABLE, () -> pools.destroy("p0")).getMessage());
+            assertEquals("pool p0 is being imported; ask again once it is",
+                    refused(ErrorKind.UNAVAILABLE, () -> pools.export("p0")).getMessage());
         } finally {
             disk.hold = false;
             disk.holdZeroes = false;
@@ -562,6 +586,44 @@ class PoolManagerTest {
         assertEquals("the node stopped while pool p0 was imported; it is not", e.getCause().getMessage());
         assertEquals(List.of(), pools.pools());
         disk.ram.close();
+    }
+
+    /**
+     * Review finding: a stop waited for pools being made or imported, not for replicas: one whose
+     * commit was still on its way registered after its pool's export, a bdev of an exported pool left
+     * in the registry. The stop waits for it; the replica is answered made and is on its pool's disk.
+     */
+    @Test
+    void aStopWaitsForAReplicaBeingCreated() throws Exception {
+        HeldDisk held = heldPool("p0");
+        held.keepRam = true;
+        held.hold = true;
+        java.util.concurrent.CompletableFuture<Replica> create = java.util.concurrent.CompletableFuture.supplyAsync(
+                () -> pools.createReplica("p0", R1, "r1", MIB, false), r -> new Thread(r).start());
+        java.util.concurrent.CompletableFuture<Void> stop;
+        try {
+            long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(10);
+            while (held.held.isEmpty()) {
+                assertTrue(System.nanoTime() < deadline, "the create's commit never came");
+                Thread.sleep(5);
+            }
+            stop = java.util.concurrent.CompletableFuture.runAsync(() -> pools.stop(), r -> new Thread(r).start());
+            Thread.sleep(300);
+            assertFalse(stop.isDone(), "the stop returned with the replica's commit still out");
+        } finally {
+            held.hold = false;
+            held.held.forEach(Runnable::run);
+        }
+        stop.get(10, java.util.concurrent.TimeUnit.SECONDS);
+        assertEquals(R1, create.get(10, java.util.concurrent.TimeUnit.SECONDS).uuid());
+        assertTrue(registry.lookup(R1.toString()).isEmpty(), "no bdev of the exported pool left registered");
+        LvStore again = LvStore.open(held.reopened(), buffers);
+        try {
+            assertEquals(List.of(R1), again.replicas().stream().map(Replica::uuid).toList(), "the replica is on its pool's disk");
+        } finally {
+            again.export();
+            held.ram.close();
+        }
     }
 
     /**
