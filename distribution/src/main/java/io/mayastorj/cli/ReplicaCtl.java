@@ -23,7 +23,8 @@ final class ReplicaCtl {
               replica destroy UUID [--force]      refused while a host is connected to its share, unless --force
               replica resize UUID SIZE            grow a replica
               replica share UUID --protocol nvmf|iscsi|PLUGIN [--allowed-host NQN]...
-                                                  share a replica; a plugin's protocol (e.g. nbd) too
+                                                  share a replica; a plugin's protocol (e.g. nbd) too;
+                                                  recorded in its pool: shared again after a restart
               replica unshare UUID [--force]      the same
               replica list [--pool POOL]
             """;
@@ -59,20 +60,21 @@ final class ReplicaCtl {
                 out.print(r, () -> out.out.print(table(List.of(r))));
             }
             case "share" -> {
-                args.atMost(3, "mayastor ctl replica share UUID --protocol nvmf|iscsi");
+                args.atMost(3, "mayastor ctl replica share UUID --protocol nvmf|iscsi|PLUGIN");
                 String uuid = args.positional(2, "the replica UUID");
                 String protocol = args.option("protocol", null);
                 if (protocol == null) {
                     throw new UsageException("--protocol nvmf|iscsi is required");
                 }
                 if (!MAYASTOR_PROTOCOLS.contains(protocol.toLowerCase(Locale.ROOT))) {
-                    // a plugin's transport: Mayastor's replica API names only nvmf and iscsi, so the
-                    // replica's bdev (named by its UUID) is shared as any bdev is
-                    var reply = node.bdev().share(io.mayastorj.api.v1.ShareBdevRequest.newBuilder().setName(uuid)
+                    // a plugin's transport: Mayastor's replica API numbers only nvmf and iscsi; named, the
+                    // share is recorded with the replica as theirs are (shared as a bare bdev, it was gone
+                    // after a restart)
+                    Replica r = node.replica().shareReplica(ShareReplicaRequest.newBuilder().setUuid(uuid)
                             .setProtocolName(protocol).addAllAllowedHosts(args.all("allowed-host")).build());
-                    out.print(reply, () -> out.out.println(reply.getUri().isEmpty()
+                    out.print(r, () -> out.out.println(r.getUri().startsWith("bdev:")
                             ? "replica " + uuid + " is to be shared over " + protocol + ", which is not serving on the node yet; "
-                            + "its URI comes once it is (mayastor ctl bdev list)" : reply.getUri()));
+                            + "its URI comes once it is (mayastor ctl replica list)" : r.getUri()));
                     return;
                 }
                 Replica r = node.replica().shareReplica(ShareReplicaRequest.newBuilder().setUuid(uuid)

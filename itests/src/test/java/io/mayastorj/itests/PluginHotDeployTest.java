@@ -144,7 +144,8 @@ class PluginHotDeployTest {
             Mayastor.Result replicaShared = Mayastor.run("ctl", "--node", endpoint, "replica", "share", replica, "--protocol", "nbd");
             assertEquals(0, replicaShared.exit(), replicaShared.err());
             assertEquals("nbd://127.0.0.1:" + port + "/" + replica + "\n", replicaShared.out());
-            assertEquals(0, Mayastor.run("ctl", "--node", endpoint, "bdev", "unshare", replica).exit());
+            // unshared as it was shared: by the replica call, which records it in the pool (a bdev unshare would not)
+            assertEquals(0, Mayastor.run("ctl", "--node", endpoint, "replica", "unshare", replica).exit());
             run("qemu-io", "-f", "raw", "-c", "write -P 0x5a 1M 2M", "-c", "flush", uri);
 
             // remove, with a client connected

@@ -87,7 +87,9 @@ public final class ReplicaService extends ReplicaRpcGrpc.ReplicaRpcImplBase {
     @Override
     public void shareReplica(ShareReplicaRequest request, StreamObserver<Replica> response) {
         UUID uuid = Uuids.parse(request.getUuid());
-        if (request.getShare() == ShareProtocol.NONE) {
+        if (!request.getProtocolName().isEmpty()) { // a plugin's transport: recorded with the replica, as nvmf and iscsi are
+            pools.shareReplica(uuid, request.getProtocolName().toLowerCase(Locale.ROOT), request.getAllowedHostsList());
+        } else if (request.getShare() == ShareProtocol.NONE) {
             pools.unshareReplica(uuid, false);
         } else {
             pools.shareReplica(uuid, protocol(request.getShare()), request.getAllowedHostsList());

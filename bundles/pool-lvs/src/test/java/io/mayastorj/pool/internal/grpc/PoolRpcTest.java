@@ -14,6 +14,8 @@ import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.mayastorj.api.v1.CreatePoolRequest;
 import io.mayastorj.api.v1.CreateReplicaRequest;
 import io.mayastorj.api.v1.DestroyReplicaRequest;
+import io.mayastorj.api.v1.ExportPoolRequest;
+import io.mayastorj.api.v1.ImportPoolRequest;
 import io.mayastorj.api.v1.ListPoolOptions;
 import io.mayastorj.api.v1.ListReplicaOptions;
 import io.mayastorj.api.v1.Pool;
@@ -24,6 +26,7 @@ import io.mayastorj.api.v1.ReplicaRpcGrpc;
 import io.mayastorj.api.v1.ResizeReplicaRequest;
 import io.mayastorj.api.v1.ShareProtocol;
 import io.mayastorj.api.v1.ShareReplicaRequest;
+import io.mayastorj.api.v1.UnshareReplicaRequest;
 import io.mayastorj.core.internal.bdev.AioBdevFactory;
 import io.mayastorj.core.internal.bdev.BdevRegistryImpl;
 import io.mayastorj.core.internal.bdev.UringBdevFactory;
@@ -37,6 +40,7 @@ import io.mayastorj.pool.internal.PoolManager;
 import java.io.RandomAccessFile;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
@@ -125,6 +129,46 @@ class PoolRpcTest {
                         .setThin(false).setShareValue(7).build()));
         assertEquals(writes, base.stats().writeOps(), "nothing made, nothing undone");
         assertEquals(0, replicaRpc.listReplicas(ListReplicaOptions.getDefaultInstance()).getReplicasCount());
+    }
+
+    /**
+     * Review finding: a replica shared over a plugin's transport (nbd, which the API numbers not) went
+     * through BdevRpc.Share as a bare bdev: not recorded in the replica's metadata, gone after a
+     * restart. ShareReplica takes it by name and records it as nvmf and iscsi shares are.
+     */
+    @Test
+    void aReplicaSharedOverAPluginsTransportIsRecordedWithIt() {
+        io.mayastorj.core.transport.Transport nbd = new io.mayastorj.core.transport.Transport() {
+            @Override
+            public String protocol() {
+                return "nbd";
+            }
+
+            @Override
+            public String share(io.mayastorj.core.bdev.BlockDevice device, io.mayastorj.core.transport.ShareOptions options) {
+                return "nbd://127.0.0.1:10809/" + device.name();
+            }
+
+            @Override
+            public void unshare(io.mayastorj.core.bdev.BlockDevice device) {
+            }
+        };
+        shares.addTransport(nbd);
+        createPool();
+        replicaRpc.createReplica(CreateReplicaRequest.newBuilder().setUuid(R1).setPool("p0").setSize(8L * MIB).setThin(true).build());
+        Replica shared = replicaRpc.shareReplica(ShareReplicaRequest.newBuilder().setUuid(R1).setProtocolName("NBD")
+                .addAllowedHosts("client-a").build());
+        assertEquals("nbd://127.0.0.1:10809/" + R1, shared.getUri());
+        assertEquals(List.of("client-a"), shared.getAllowedHostsList());
+        assertEquals(ShareProtocol.NONE, shared.getShare(), "the API has no number for nbd");
+        poolRpc.exportPool(ExportPoolRequest.newBuilder().setName("p0").build());
+        assertTrue(shares.status(R1).isEmpty(), "unshared with its pool");
+        poolRpc.importPool(ImportPoolRequest.newBuilder().setName("p0").addDisks(disk).build());
+        assertEquals("nbd://127.0.0.1:10809/" + R1, shares.status(R1).orElseThrow().uri(), "shared again from its record");
+        replicaRpc.unshareReplica(UnshareReplicaRequest.newBuilder().setUuid(R1).build());
+        poolRpc.exportPool(ExportPoolRequest.newBuilder().setName("p0").build());
+        poolRpc.importPool(ImportPoolRequest.newBuilder().setName("p0").addDisks(disk).build());
+        assertTrue(shares.status(R1).isEmpty(), "the unshare was recorded too");
     }
 
     /** Review finding: one replica with a share recorded by another version failed the listing of every replica. */
