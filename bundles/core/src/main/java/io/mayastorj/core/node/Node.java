@@ -23,4 +23,14 @@ public interface Node {
     String version();
 
     Instant startedAt();
+
+    /**
+     * Tells the node's start that a long step of a component's activation moves (an import zeroing
+     * a destroyed replica's clusters): the start is failed when nothing moves for a while
+     * ({@code mayastor.startup.timeout.seconds}), and a component busy in its constructor shows none.
+     *
+     * @since 1.2
+     */
+    default void startupProgress(String what) {
+    }
 }

@@ -2,7 +2,7 @@
  * The node's identity and settings as other bundles see them.
  */
 @Export
-@Version("1.1.0")
+@Version("1.2.0")
 package io.mayastorj.core.node;
 
 import org.osgi.annotation.bundle.Export;

@@ -209,7 +209,12 @@ public final class LvStore {
      * metadata cannot be read are listed as damaged. A person's choice, logged.
      */
     public static LvStore open(BlockDevice device, BufferPool buffers, boolean forceRollback) {
-        return PoolImport.open(device, buffers, forceRollback);
+        return open(device, buffers, forceRollback, () -> { });
+    }
+
+    /** ... telling {@code progress} at each step of a long zeroing (a destroy finished), on the caller's thread. */
+    public static LvStore open(BlockDevice device, BufferPool buffers, boolean forceRollback, Runnable progress) {
+        return PoolImport.open(device, buffers, forceRollback, progress);
     }
 
     // ------------------------------------------------------------------ replicas

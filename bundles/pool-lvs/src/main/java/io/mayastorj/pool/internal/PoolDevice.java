@@ -49,6 +49,16 @@ final class PoolDevice {
         return abandonedZeroes.get();
     }
 
+    /**
+     * Told at each step of a zeroing: an import at the node's start (a destroy finished) may zero for
+     * minutes on a slow device, and the start is failed as stalled after 45 s without word of progress.
+     */
+    private volatile Runnable progress = () -> { };
+
+    void progress(Runnable progress) {
+        this.progress = progress;
+    }
+
     PoolDevice(BlockDevice device, BufferPool buffers) {
         this.device = device;
         this.buffers = buffers;
@@ -202,10 +212,11 @@ final class PoolDevice {
         }
     }
 
-    private static void stopped(java.util.function.BooleanSupplier stop) throws IOException {
+    private void stopped(java.util.function.BooleanSupplier stop) throws IOException {
         if (stop.getAsBoolean()) {
             throw new IOException("the zeroing stopped: the pool is being exported or destroyed");
         }
+        progress.run();
     }
 
     /** Zeroes data clusters of {@code layout}, merging neighbours into one request. */

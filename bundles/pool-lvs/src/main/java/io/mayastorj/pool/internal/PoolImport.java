@@ -56,7 +56,7 @@ final class PoolImport {
     }
 
     /** {@link LvStore#open(BlockDevice, BufferPool, boolean)}: the checks before anything is read, then the load. */
-    static LvStore open(BlockDevice device, BufferPool buffers, boolean forceRollback) {
+    static LvStore open(BlockDevice device, BufferPool buffers, boolean forceRollback, Runnable progress) {
         LvStore.Probe probe = LvStore.probe(device, buffers);
         if (probe instanceof LvStore.Probe.Empty) {
             throw MayastorException.notFound("%s holds no pool", device.name());
@@ -93,6 +93,7 @@ final class PoolImport {
                     sb.name(), Sizes.human(needed), device.name(), Sizes.human(device.sizeBytes()));
         }
         LvStore pool = new LvStore(sb.name(), sb.poolUuid(), device, layout, sb.createdMillis(), buffers);
+        pool.deviceIo.progress(progress);
         try {
             pool.committer.takeBuffers(); // now, while the node has them: a commit under load must not need the shared pool
             PoolImport loader = new PoolImport(pool);
@@ -111,6 +112,8 @@ final class PoolImport {
             pool.thread.shutdownNow();
             pool.committer.releaseBuffers();
             throw MayastorException.internal("importing pool %s failed: %s", sb.name(), e);
+        } finally {
+            pool.deviceIo.progress(() -> { }); // told of the import's steps only
         }
         return pool;
     }

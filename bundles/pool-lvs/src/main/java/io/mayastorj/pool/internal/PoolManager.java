@@ -58,6 +58,7 @@ public final class PoolManager {
     private final ShareManager shares;
     private final PoolList list;
     private final DevicePatterns devices;
+    private final Node node;
     private final Map<String, Entry> pools = new TreeMap<>();
     /** Pools whose create writes their disk, outside the lock (guarded by this). */
     private final java.util.Set<String> creatingPools = new java.util.HashSet<>();
@@ -135,6 +136,7 @@ public final class PoolManager {
         this.buffers = buffers;
         this.shares = shares;
         this.devices = devices;
+        this.node = node;
         this.list = new PoolList(node.stateDir());
         List<PoolList.Known> known;
         try {
@@ -541,7 +543,9 @@ public final class PoolManager {
                 throw MayastorException.failedPrecondition("%s now holds pool %s (uuid %s), not %s%s; nothing was written",
                         entry.disk, found.name(), found.poolUuid(), entry.name, entry.uuid == null ? "" : " (uuid " + entry.uuid + ")");
             }
-            LvStore store = LvStore.open(device, buffers);
+            // a destroy finished here zeroes its clusters, minutes on a slow device: the node's start is told it moves
+            LvStore store = LvStore.open(device, buffers, false,
+                    () -> node.startupProgress("pool " + entry.name + " is being imported (zeroing)"));
             if (!store.name().equals(entry.name) || (entry.uuid != null && !store.uuid().equals(entry.uuid))) {
                 store.export();
                 throw MayastorException.failedPrecondition("%s now holds pool %s (uuid %s), not %s%s", entry.disk,

@@ -288,6 +288,32 @@ class LvStoreTest {
         assertEquals(0, pool.usedBytes());
     }
 
+    /**
+     * Review finding: a destroy finished at the node's start zeroed for minutes on a slow device, and
+     * the start, hearing nothing, failed the node (and the restart began again). The import tells its
+     * caller at each step.
+     */
+    @Test
+    void anImportThatFinishesADestroyTellsOfEachZeroingStep() throws IOException {
+        fx.close();
+        fx = new PoolFixture(dir.resolve("big.img"), 3L << 30); // sparse
+        GatedDevice gated = new GatedDevice(fx.device);
+        pool = LvStore.create("p0", POOL, gated, 4 * MIB, fx.buffers);
+        pool.createReplica(R1, "thick", 2L << 30, false, "");
+        gated.failZeroes = IoStatus.MEDIA_ERROR; // the destroy's first commit lands, its zeroing fails: resumed at import
+        assertThrows(MayastorException.class, () -> pool.destroyReplica(R1));
+        gated.failZeroes = null;
+        pool.export();
+        java.util.concurrent.atomic.AtomicInteger told = new java.util.concurrent.atomic.AtomicInteger();
+        pool = LvStore.open(gated, fx.buffers, false, told::incrementAndGet);
+        assertEquals(0, pool.usedBytes(), "the destroy was finished");
+        assertTrue(told.get() >= 2, "2 GiB zeroed in steps of 1 GiB, each told: " + told.get());
+        int after = told.get();
+        pool.createReplica(R2, "again", 2L << 30, false, "");
+        pool.destroyReplica(R2);
+        assertEquals(after, told.get(), "told of the import's steps only");
+    }
+
     @Test
     void badReplicaRequestsAreRefused() {
         pool = create(MIB);

@@ -44,6 +44,11 @@ public final class NodeImpl implements Node {
     }
 
     @Override
+    public void startupProgress(String what) {
+        StartupMonitor.progressed(what);
+    }
+
+    @Override
     public String id() {
         return id;
     }

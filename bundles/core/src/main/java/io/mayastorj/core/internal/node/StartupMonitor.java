@@ -34,7 +34,8 @@ public final class StartupMonitor {
      * How long the start may make no progress (the same component still not active) before it is
      * a failure: counted from the last progress, not from the start, so a slow machine (a JVM under
      * emulation loads its classes at a tenth of the speed) is not failed while it still moves — a
-     * wait for something not awaited before is progress — and never more than ten times this.
+     * wait for something not awaited before is progress — and never more than ten times this, unless
+     * a component says it moves ({@link io.mayastorj.core.node.Node#startupProgress}).
      * {@code -Dmayastor.startup.timeout.seconds} sets it (45 s by default).
      */
     private static final long WATCH_NANOS = TimeUnit.SECONDS.toNanos(Math.max(1, Long.getLong("mayastor.startup.timeout.seconds", 45)));
@@ -77,9 +78,50 @@ public final class StartupMonitor {
         watcher.start();
     }
 
+    /** Progress a component reported during its activation ({@link io.mayastorj.core.node.Node#startupProgress}). */
+    private static final java.util.concurrent.atomic.AtomicLong PROGRESS = new java.util.concurrent.atomic.AtomicLong();
+    private static volatile String progressWhat = "";
+
+    static void progressed(String what) {
+        progressWhat = what;
+        PROGRESS.incrementAndGet();
+    }
+
+    /**
+     * How long the start may still take: {@link #WATCH_NANOS} from the last progress, and at most ten
+     * times that in all, since something new awaited may be SCR flickering as it retries; progress a
+     * component reports (a pool's import zeroing for minutes) is real, and moves the cap as well.
+     */
+    static final class Patience {
+        private final long window;
+        private long deadline;
+        private long cap;
+
+        Patience(long window, long now) {
+            this.window = window;
+            this.deadline = now + window;
+            this.cap = now + 10 * window;
+        }
+
+        /** Something new is awaited. */
+        void moved(long now) {
+            deadline = now + window;
+        }
+
+        /** A component said it moves. */
+        void reported(long now) {
+            deadline = now + window;
+            cap = Math.max(cap, deadline);
+        }
+
+        boolean runOut(long now) {
+            return now - deadline > 0 || now - cap > 0;
+        }
+    }
+
     private void watch() {
-        long deadline = System.nanoTime() + WATCH_NANOS;
-        long cap = System.nanoTime() + 10 * WATCH_NANOS; // progress or not
+        Patience patience = new Patience(WATCH_NANOS, System.nanoTime());
+        long reported = PROGRESS.get();
         java.util.Set<String> awaited = new java.util.HashSet<>();
         String lastAwaited = "components settling";
         long settledSince = 0;
@@ -91,11 +133,17 @@ public final class StartupMonitor {
                 if (pendingNow != null) {
                     lastAwaited = pendingNow;
                     if (awaited.add(pendingNow)) {
-                        deadline = System.nanoTime() + WATCH_NANOS; // progress: something new is awaited now
+                        patience.moved(System.nanoTime()); // progress: something new is awaited now
                     }
                 }
+                long said = PROGRESS.get();
+                if (said != reported) {
+                    reported = said;
+                    patience.reported(System.nanoTime());
+                    lastAwaited = progressWhat;
+                }
                 long time = System.nanoTime();
-                if (failure == null && (time > deadline || time > cap)) {
+                if (failure == null && patience.runOut(time)) {
                     failure = "not ready: " + lastAwaited + " (no progress for " + TimeUnit.NANOSECONDS.toSeconds(WATCH_NANOS) + " s)";
                 }
                 if (failure == null && pendingNow == null) {
