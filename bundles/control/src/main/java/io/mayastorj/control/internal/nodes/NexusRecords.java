@@ -114,19 +114,24 @@ public final class NexusRecords {
 
     static Record parse(byte[] text, long revision) throws IOException {
         Properties p = new Properties();
-        p.load(new StringReader(new String(text, StandardCharsets.UTF_8)));
         Set<String> inSync = new TreeSet<>();
         int incarnation;
         try {
+            // inside: a malformed unicode escape is an IllegalArgumentException, which callers did not catch (the volume's
+            // every pass failed on it)
+            p.load(new StringReader(new String(text, StandardCharsets.UTF_8)));
             incarnation = Integer.parseInt(p.getProperty("incarnation", "0"));
             int n = Integer.parseInt(p.getProperty("children", "0"));
+            if (n < 0 || n > p.size()) { // each child has keys of its own: a count past them is damage (2^31 lookups a pass)
+                throw new IllegalArgumentException("children=" + n + " with " + p.size() + " keys in all");
+            }
             for (int i = 0; i < n; i++) {
                 if (Boolean.parseBoolean(p.getProperty("child." + i + ".healthy"))) {
                     String replica = p.getProperty("child." + i + ".replica");
                     inSync.add(replica != null ? replica : replicaOf(p.getProperty("child." + i + ".uri", "")));
                 }
             }
-        } catch (NumberFormatException e) {
+        } catch (IllegalArgumentException e) {
             throw new IOException("a damaged nexus record: " + e.getMessage(), e);
         }
         return new Record(inSync, Boolean.parseBoolean(p.getProperty("clean_shutdown")), revision, incarnation);

@@ -42,9 +42,12 @@ final class RecordFormat {
     /** @param where for the message when the record is damaged */
     static NexusRecord decode(byte[] bytes, String where) throws IOException {
         Properties p = new Properties();
-        p.load(new StringReader(new String(bytes, StandardCharsets.UTF_8)));
         try {
+            p.load(new StringReader(new String(bytes, StandardCharsets.UTF_8))); // a malformed unicode escape: IllegalArgumentException
             int n = Integer.parseInt(p.getProperty("children", "0"));
+            if (n < 0 || n > p.size()) {
+                throw new IllegalArgumentException("children=" + n + " with " + p.size() + " keys in all");
+            }
             List<NexusRecord.ChildRecord> children = new ArrayList<>();
             for (int i = 0; i < n; i++) {
                 String uri = required(p, "child." + i + ".uri");
@@ -63,10 +66,10 @@ final class RecordFormat {
     /** The {@code revision} a file store appends to the record's text; 0 when there is none. */
     static long revision(byte[] bytes) throws IOException {
         Properties p = new Properties();
-        p.load(new StringReader(new String(bytes, StandardCharsets.UTF_8)));
         try {
+            p.load(new StringReader(new String(bytes, StandardCharsets.UTF_8)));
             return Long.parseLong(p.getProperty("revision", "0"));
-        } catch (NumberFormatException e) {
+        } catch (IllegalArgumentException e) {
             throw new IOException("the nexus record's revision is damaged: " + e.getMessage(), e);
         }
     }
