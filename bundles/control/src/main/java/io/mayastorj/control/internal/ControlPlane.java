@@ -186,7 +186,8 @@ public final class ControlPlane {
             throw e;
         }
         LOG.log(Level.INFO, "control plane {0}: resources in {1}; nodes register {2}", node.id(), store.describe(),
-                nats == null ? "over gRPC" : "over gRPC and NATS (" + config.nats_url() + ")");
+                nats == null ? "over gRPC" : "over gRPC and NATS ("
+                        + io.mayastorj.core.text.Redaction.withoutCredentials(config.nats_url()) + ")");
     }
 
     /**

@@ -2,7 +2,7 @@
  * Plain-text tables and sizes for shell and CLI output.
  */
 @Export
-@Version("1.1.0")
+@Version("1.2.0")
 package io.mayastorj.core.text;
 
 import org.osgi.annotation.bundle.Export;

@@ -254,6 +254,8 @@ public final class RegistrationAgent {
     /** MOAC's registry: JSON on NATS subject v0/registry. */
     private final class NatsAnnouncer implements Announcer {
         private final String url;
+        /** {@link #url} as logged: without its credentials. */
+        private final String shown;
         private final Duration ping;
         private volatile Connection connection;
         /**
@@ -265,6 +267,7 @@ public final class RegistrationAgent {
 
         NatsAnnouncer(String url, Duration interval) {
             this.url = url;
+            this.shown = io.mayastorj.core.text.Redaction.withoutCredentials(url);
             // a server gone without a reset (power lost, a partition) is noticed after two unanswered pings,
             // within the beats the control plane allows, not the client's default of minutes: until then
             // each beat goes into a dead socket and the node is offline to the control plane
@@ -293,7 +296,7 @@ public final class RegistrationAgent {
         public void announce() throws Exception {
             Connection c = connection();
             if (c.getStatus() != Connection.Status.CONNECTED) {
-                throw new IllegalStateException("the connection to " + url + " is " + c.getStatus().name().toLowerCase());
+                throw new IllegalStateException("the connection to " + shown + " is " + c.getStatus().name().toLowerCase());
             }
             if (closed) {
                 return; // stopped meanwhile: no beat after the goodbye
@@ -315,7 +318,7 @@ public final class RegistrationAgent {
 
         @Override
         public String describe() {
-            return "over NATS at " + url;
+            return "over NATS at " + shown;
         }
 
         @Override

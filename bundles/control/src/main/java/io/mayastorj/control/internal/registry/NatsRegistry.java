@@ -26,6 +26,8 @@ public final class NatsRegistry implements AutoCloseable {
     private final JsonMapper json = JsonMapper.builder().build();
     private final NodeRegistry registry;
     private final String url;
+    /** {@link #url} as logged: without its credentials. */
+    private final String shown;
     private final Options options;
     private volatile Connection connection;
     private NatsConnector connector; // guarded by this
@@ -37,6 +39,7 @@ public final class NatsRegistry implements AutoCloseable {
     public NatsRegistry(String url, NodeRegistry registry) {
         this.registry = registry;
         this.url = url;
+        this.shown = io.mayastorj.core.text.Redaction.withoutCredentials(url);
         this.options = new Options.Builder().server(url).connectionName("mayastor-control").maxReconnects(-1)
                 .reconnectWait(Duration.ofSeconds(1)).connectionTimeout(Duration.ofSeconds(3))
                 .pingInterval(Duration.ofSeconds(2)).maxPingsOut(2) // a server gone without a reset: left in 4-6 s,
@@ -54,7 +57,7 @@ public final class NatsRegistry implements AutoCloseable {
      */
     private void startConnector() {
         connector = new NatsConnector("nats-connect mayastor-control", options, RETRY,
-                e -> LOG.log(Level.WARNING, "cannot connect to NATS at {0} ({1}): trying again every {2} s", url,
+                e -> LOG.log(Level.WARNING, "cannot connect to NATS at {0} ({1}): trying again every {2} s", shown,
                         e.getMessage(), RETRY.toSeconds()),
                 this::connected);
     }
@@ -71,7 +74,7 @@ public final class NatsRegistry implements AutoCloseable {
             connector = null;
         }
         registry.beatsHeardAgain(); // a replaced connection: the time without one was not the nodes'
-        LOG.log(Level.INFO, "listening for node registrations on NATS subject {0} at {1}", SUBJECT, url);
+        LOG.log(Level.INFO, "listening for node registrations on NATS subject {0} at {1}", SUBJECT, shown);
         return true;
     }
 
@@ -81,7 +84,7 @@ public final class NatsRegistry implements AutoCloseable {
      * on reconnect) is replaced — kept, it heard no beat again until a restart of the control plane.
      */
     private void event(Connection c, ConnectionListener.Events event) {
-        LOG.log(Level.INFO, "NATS at {0}: {1}", url, event);
+        LOG.log(Level.INFO, "NATS at {0}: {1}", shown, event);
         switch (event) {
             case DISCONNECTED -> registry.beatsUnheard();
             case RECONNECTED -> registry.beatsHeardAgain();
@@ -92,7 +95,7 @@ public final class NatsRegistry implements AutoCloseable {
                     }
                     registry.beatsUnheard();
                     connection = null;
-                    LOG.log(Level.WARNING, "NATS at {0} closed the connection for good: connecting anew", url);
+                    LOG.log(Level.WARNING, "NATS at {0} closed the connection for good: connecting anew", shown);
                     startConnector();
                 }
             }

@@ -28,6 +28,8 @@ public final class NatsNexusStore implements NexusStore, AutoCloseable {
     private static final int WRONG_LAST_SEQUENCE = 10071;
 
     private final String url;
+    /** {@link #url} as logged: without its credentials. */
+    private final String shown;
     /** How many NATS servers keep the bucket (JetStream's replicas): 1 for one server, 3 for a cluster of three. */
     private final int replicas;
     private final Options options;
@@ -57,6 +59,7 @@ public final class NatsNexusStore implements NexusStore, AutoCloseable {
             throw new IllegalArgumentException("nexus records' replicas " + replicas + ": JetStream keeps 1 to 5");
         }
         this.url = url;
+        this.shown = io.mayastorj.core.text.Redaction.withoutCredentials(url);
         this.replicas = replicas;
         this.options = new Options.Builder().server(url).connectionTimeout(Duration.ofSeconds(5))
                 .maxReconnects(-1).reconnectWait(Duration.ofMillis(500)).connectionName("mayastor-nexus")
@@ -66,18 +69,18 @@ public final class NatsNexusStore implements NexusStore, AutoCloseable {
             connection = Nats.connect(options);
         } catch (IOException e) {
             System.getLogger("mayastor.nexus").log(System.Logger.Level.WARNING,
-                    "NATS at {0} does not answer ({1}): connecting in the background; nexus records wait for it", url, e.getMessage());
+                    "NATS at {0} does not answer ({1}): connecting in the background; nexus records wait for it", shown, e.getMessage());
             synchronized (this) {
                 startConnector();
             }
             return;
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            throw new IOException("interrupted while connecting to NATS at " + url, e);
+            throw new IOException("interrupted while connecting to NATS at " + shown, e);
         }
         if (!connection.getServerInfo().isJetStreamAvailable()) {
             close(); // a server without JetStream is a settings error: said at start
-            throw new IOException("NATS at " + url + " has no JetStream (start nats-server with --jetstream)");
+            throw new IOException("NATS at " + shown + " has no JetStream (start nats-server with --jetstream)");
         }
         try {
             bucket();
@@ -85,7 +88,7 @@ public final class NatsNexusStore implements NexusStore, AutoCloseable {
             // a cluster whose JetStream has no quorum yet (its servers starting, one of three away and the
             // metadata leader with it): the bucket is made, or found, at the first save; the node starts
             System.getLogger("mayastor.nexus").log(System.Logger.Level.WARNING,
-                    "NATS at {0}: JetStream does not answer yet ({1}); nexus records wait for it", url, e.getMessage());
+                    "NATS at {0}: JetStream does not answer yet ({1}); nexus records wait for it", shown, e.getMessage());
         }
     }
 
@@ -105,7 +108,7 @@ public final class NatsNexusStore implements NexusStore, AutoCloseable {
             bucket = null;
             connector = null;
         }
-        System.getLogger("mayastor.nexus").log(System.Logger.Level.INFO, "NATS at {0} answers: nexus records go there", url);
+        System.getLogger("mayastor.nexus").log(System.Logger.Level.INFO, "NATS at {0} answers: nexus records go there", shown);
         return true;
     }
 
@@ -125,7 +128,7 @@ public final class NatsNexusStore implements NexusStore, AutoCloseable {
             connection = null;
             bucket = null;
             System.getLogger("mayastor.nexus").log(System.Logger.Level.WARNING,
-                    "NATS at {0} closed the connection for good: connecting anew; nexus records wait for it", url);
+                    "NATS at {0} closed the connection for good: connecting anew; nexus records wait for it", shown);
             startConnector();
         }
     }
@@ -138,7 +141,7 @@ public final class NatsNexusStore implements NexusStore, AutoCloseable {
         }
         Connection c = connection;
         if (c == null) {
-            throw new IOException("not connected to NATS at " + url + " yet");
+            throw new IOException("not connected to NATS at " + shown + " yet");
         }
         synchronized (this) {
             if (bucket == null) {
@@ -146,7 +149,7 @@ public final class NatsNexusStore implements NexusStore, AutoCloseable {
                     ensureBucket();
                     bucket = c.keyValue(BUCKET);
                 } catch (JetStreamApiException e) {
-                    throw new IOException("NATS at " + url + ": JetStream refused the bucket: " + e.getMessage(), e);
+                    throw new IOException("NATS at " + shown + ": JetStream refused the bucket: " + e.getMessage(), e);
                 }
             }
             return bucket;
@@ -157,7 +160,7 @@ public final class NatsNexusStore implements NexusStore, AutoCloseable {
     private boolean ensureBucket() throws IOException, JetStreamApiException {
         Connection c = connection;
         if (c == null) {
-            throw new IOException("not connected to NATS at " + url + " yet");
+            throw new IOException("not connected to NATS at " + shown + " yet");
         }
         KeyValueManagement kvm = c.keyValueManagement();
         int copies = copies(c);
@@ -178,7 +181,7 @@ public final class NatsNexusStore implements NexusStore, AutoCloseable {
                     .replicas(Math.max(copies, stream.getReplicas())).build());
             if (stream.getReplicas() < copies) {
                 System.getLogger("mayastor.nexus").log(System.Logger.Level.INFO,
-                        "NATS at {0}: bucket {1} is kept by {2} servers now (was {3})", url, BUCKET, copies, stream.getReplicas());
+                        "NATS at {0}: bucket {1} is kept by {2} servers now (was {3})", shown, BUCKET, copies, stream.getReplicas());
             }
         }
         return made;
@@ -195,7 +198,7 @@ public final class NatsNexusStore implements NexusStore, AutoCloseable {
             if (!toldSingle) {
                 toldSingle = true;
                 System.getLogger("mayastor.nexus").log(System.Logger.Level.WARNING, "NATS at {0} is one server, not a "
-                        + "cluster: it alone keeps the nexus records, not {1} servers (nats.replicas)", url, replicas);
+                        + "cluster: it alone keeps the nexus records, not {1} servers (nats.replicas)", shown, replicas);
             }
             return 1;
         }
@@ -215,7 +218,7 @@ public final class NatsNexusStore implements NexusStore, AutoCloseable {
         try {
             return onBucketOnce(call);
         } catch (IllegalStateException e) { // jnats on a connection closed meanwhile: the store's contract is IOException
-            throw new IOException("NATS at " + url + ": " + e.getMessage(), e);
+            throw new IOException("NATS at " + shown + ": " + e.getMessage(), e);
         }
     }
 
@@ -241,7 +244,7 @@ public final class NatsNexusStore implements NexusStore, AutoCloseable {
                 throw e;
             }
             System.getLogger("mayastor.nexus").log(System.Logger.Level.WARNING,
-                    "NATS at {0} had no bucket {1} (restarted without its data?): made it again", url, BUCKET);
+                    "NATS at {0} had no bucket {1} (restarted without its data?): made it again", shown, BUCKET);
             return call.run();
         }
     }
@@ -308,7 +311,7 @@ public final class NatsNexusStore implements NexusStore, AutoCloseable {
 
     @Override
     public String describe() {
-        return "NATS bucket " + BUCKET + " at " + url;
+        return "NATS bucket " + BUCKET + " at " + shown;
     }
 
     @Override
