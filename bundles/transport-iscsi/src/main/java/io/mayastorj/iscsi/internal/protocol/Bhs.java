@@ -124,10 +124,18 @@ public final class Bhs {
 
     /**
      * The LUN of an 8-byte LUN field in the peripheral or flat addressing methods (SAM-5): Linux puts
-     * a LUN below 256 in byte 1, libiscsi writes 14 bits over bytes 0–1.
+     * a LUN below 256 in byte 1, libiscsi writes 14 bits over bytes 0–1. -1 for a field that names a
+     * logical unit some other way (the other address methods, a second level in bytes 2–7): never
+     * this target's LUN 0, where a write meant for it would land.
      */
     public static int lun(ByteBuffer bhs) {
-        return (bhs.get(LUN) & 0x3F) << 8 | bhs.get(LUN + 1) & 0xFF;
+        int method = (bhs.get(LUN) & 0xC0) >>> 6;
+        for (int i = 2; i < 8; i++) {
+            if (bhs.get(LUN + i) != 0) {
+                return -1;
+            }
+        }
+        return method > 1 ? -1 : (bhs.get(LUN) & 0x3F) << 8 | bhs.get(LUN + 1) & 0xFF;
     }
 
     /** The 6-byte ISID as a number, for keying sessions. */

@@ -584,10 +584,10 @@ public final class IscsiTarget implements Transport {
 
     /**
      * TARGET COLD RESET: every other session of the LUN goes at once; completes once none of their
-     * tasks is at the bdev (the reset is answered then, and its own session goes after).
+     * tasks is at the bdev (the reset is answered then, its SPC-2 reservation ended just before, and
+     * its own session goes after).
      */
     CompletableFuture<Void> coldReset(BlockDevice device, IscsiConnection requester) {
-        reservations(device).resetSpc2();
         String prefix = device.uuid() + " ";
         synchronized (leftUnitAttentions) { // a hard reset: the nexuses away are told of it, and nothing from before
             leftUnitAttentions.replaceAll((key, left) -> key.startsWith(prefix) ? UnitAttentions.afterReset() : left);

@@ -36,15 +36,7 @@ final class TaskManagement {
 
     /** The request's LUN field names LUN 0 (peripheral or flat addressing). */
     private static boolean lunZero(ByteBuffer req) {
-        if ((req.get(Bhs.LUN) & 0x3F) != 0) {
-            return false;
-        }
-        for (int i = 1; i < 8; i++) {
-            if (req.get(Bhs.LUN + i) != 0) {
-                return false;
-            }
-        }
-        return true;
+        return Bhs.lun(req) == 0;
     }
 
     void request(ByteBuffer req) {
@@ -55,6 +47,7 @@ final class TaskManagement {
         int response;
         List<Task> atBdev = new ArrayList<>(); // tasks aborted while the bdev has them
         CompletableFuture<Void> others = null; // a reset's aborts of the other sessions' tasks
+        boolean releasesSpc2 = false; // a reset: the SPC-2 reservation ends, once the writes are done (below)
         // ABORT TASK SET and LOGICAL UNIT RESET name a LUN, which must be ours (a target serves LUN 0 only):
         // one addressed elsewhere aborted every session's tasks on LUN 0, and told them all of a reset
         int addressed = (function == 2 || function == 5) && !lunZero(req) ? -1 : function;
@@ -86,7 +79,7 @@ final class TaskManagement {
                     // the other sessions' tasks too: one of their writes landing after the reset was answered
                     // would land over what the resetting host writes next (clusters break a reservation so)
                     others = target.abortOthersOn(session.lunTarget.device(), connection);
-                    target.reservations(session.lunTarget.device()).resetSpc2();
+                    releasesSpc2 = true;
                     target.unitAttention(session.lunTarget.device(),
                             function == 5 ? Sense.LUN_RESET_OCCURRED : Sense.POWER_ON_OR_RESET);
                 }
@@ -98,6 +91,7 @@ final class TaskManagement {
                 }
                 if (session.lunTarget != null) {
                     others = target.coldReset(session.lunTarget.device(), connection);
+                    releasesSpc2 = true;
                 }
                 connection.ending(); // nothing after it is acted on; it closes once its response is out
                 response = 0;
@@ -106,7 +100,7 @@ final class TaskManagement {
         }
         int itt = req.getInt(Bhs.ITT);
         int answer = response;
-        Runnable respond = () -> {
+        Runnable answerNow = () -> {
             if (connection.isClosed()) {
                 return;
             }
@@ -121,6 +115,16 @@ final class TaskManagement {
                 sender.closeAfterFlush();
             }
             sender.postFlush();
+        };
+        // A reset ends the SPC-2 reservation only once the aborted writes, and any admitted meanwhile, are done
+        // with the bdev: released at once, another host reserved and wrote, and a late write of the holder's
+        // landed over it (as the close of a session waits for its writes before it releases)
+        Runnable respond = !releasesSpc2 ? answerNow : () -> {
+            io.mayastorj.core.bdev.BlockDevice device = session.lunTarget.device();
+            target.writesQuiet(device).whenComplete((quiet, failed) -> {
+                target.reservations(device).resetSpc2();
+                connection.reactor().execute(answerNow);
+            });
         };
         // "function complete" only once the aborted tasks can no longer change the medium: a write the
         // bdev still has could otherwise land after the initiator's retry, or after its next write there

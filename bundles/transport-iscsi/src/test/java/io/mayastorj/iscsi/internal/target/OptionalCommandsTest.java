@@ -84,6 +84,33 @@ class OptionalCommandsTest {
         }
     }
 
+    /**
+     * Review finding: only bytes 0-1 of the LUN field were read, and the address method's bits dropped:
+     * a second-level LUN (bytes 2-3), or a LUN in the logical unit or extended addressing methods, was
+     * served as LUN 0 — a write meant for another logical unit landed on this volume.
+     */
+    @Test
+    void aLunFieldNamingAnotherLogicalUnitAnywhereInItsEightBytesIsNotLunZero() throws Exception {
+        try (ScsiSession s = session(fx.iqn)) {
+            long writes = fx.disk.stats().writeOps();
+            byte[][] others = {
+                    {0, 0, 0, 1, 0, 0, 0, 0}, // LUN 0, then second level LUN 1
+                    {0, 0, 0, 0, 0, 0, 0, 1},
+                    {(byte) 0x80, 0, 0, 0, 0, 0, 0, 0}, // logical unit addressing
+                    {(byte) 0xC0, 0, 0, 0, 0, 0, 0, 0}, // extended addressing
+            };
+            byte[] write = {0x2A, 0, 0, 0, 0, 0, 0, 0, 1, 0}; // WRITE(10), LBA 0, one block
+            for (byte[] lun : others) {
+                ScsiSession.Result r = s.command(lun, write, new byte[BLOCK], 0);
+                assertEquals(io.mayastorj.iscsi.internal.scsi.Sense.ILLEGAL_REQUEST, r.senseKey(), java.util.Arrays.toString(lun));
+                assertEquals(io.mayastorj.iscsi.internal.scsi.Sense.LOGICAL_UNIT_NOT_SUPPORTED, r.ascq(), r.toString());
+            }
+            assertEquals(writes, fx.disk.stats().writeOps(), "nothing written");
+            assertEquals(0, s.command(new byte[] {0x40, 0, 0, 0, 0, 0, 0, 0}, write, new byte[BLOCK], 0).status(),
+                    "LUN 0 in flat addressing is LUN 0");
+        }
+    }
+
     /** Review finding: WRITE AND VERIFY was acknowledged from the volatile cache (WCE is on): it writes to the medium. */
     @Test
     void writeAndVerifyIsDurableBeforeItsStatus() throws Exception {

@@ -73,9 +73,16 @@ final class ScsiSession implements AutoCloseable {
 
     /** ... addressed to {@code lun} (peripheral addressing). */
     Result command(int lun, byte[] cdb, byte[] out, int in) throws IOException {
+        byte[] field = new byte[8];
+        field[1] = (byte) lun;
+        return command(field, cdb, out, in);
+    }
+
+    /** ... with {@code lunField} as the PDU's 8-byte LUN field. */
+    Result command(byte[] lunField, byte[] cdb, byte[] out, int in) throws IOException {
         int itt = raw.itt++;
         ByteBuffer cmd = RawInitiator.bhs(Bhs.SCSI_COMMAND, Bhs.FINAL | (out != null ? Bhs.WRITE : 0) | (in > 0 ? Bhs.READ : 0));
-        cmd.put(Bhs.LUN + 1, (byte) lun);
+        cmd.put(Bhs.LUN, lunField);
         cmd.putInt(Bhs.ITT, itt);
         cmd.putInt(Bhs.CMD_SN, raw.cmdSn++);
         cmd.putInt(Bhs.EXPECTED_LENGTH, out != null ? out.length : in);

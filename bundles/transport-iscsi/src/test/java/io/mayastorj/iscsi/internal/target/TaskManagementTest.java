@@ -669,6 +669,43 @@ class TaskManagementTest {
     }
 
     /**
+     * Review finding: a LOGICAL UNIT RESET ended the SPC-2 reservation at once, while the holder's
+     * aborted write was still at the bdev: a third host reserved and wrote, and the holder's write
+     * landed over it (the close of a session waits for its writes before it releases). The
+     * reservation ends once the writes are done, just before the reset is answered.
+     */
+    @Test
+    void aResetEndsTheReservationOnlyOnceTheHoldersWritesAreDone() throws Exception {
+        int port = fx.target.address().getPort();
+        try (ScsiSession a = new ScsiSession(port, fx.iqn, "iqn.2026-12.test:node-a");
+             ScsiSession b = new ScsiSession(port, fx.iqn, "iqn.2026-12.test:node-b");
+             ScsiSession c = new ScsiSession(port, fx.iqn, "iqn.2026-12.test:node-c")) {
+            byte[] reserve = {0x16, 0, 0, 0, 0, 0};
+            assertEquals(Sense.GOOD, a.command(reserve).status(), "A reserves");
+            disk.hold = true;
+            ScsiSession.Held write = a.writeUntilR2t(ScsiSession.write16(0, 8), 4096);
+            a.sendHeldData(write, new byte[4096]);
+            awaitHeld(1, "A's write is at the bdev");
+            c.lunReset();
+            assertNull(c.receive(300), "no answer while A's write may still land");
+            assertEquals(0x18, reserveAfterAnyUnitAttention(b).status(),
+                    "A's reservation holds while its write may land: B may not reserve");
+            disk.release();
+            RawInitiator.Pdu answer = c.receive(5000);
+            assertNotNull(answer, "answered once A's write is done");
+            assertEquals(0, answer.bhs().get(2), "function complete");
+            assertEquals(Sense.GOOD, reserveAfterAnyUnitAttention(b).status(), "the reset ended A's reservation");
+        }
+    }
+
+    /** RESERVE(6), sent again when the first answer is the reset's unit attention. */
+    private static ScsiSession.Result reserveAfterAnyUnitAttention(ScsiSession s) throws java.io.IOException {
+        byte[] reserve = {0x16, 0, 0, 0, 0, 0};
+        ScsiSession.Result r = s.command(reserve);
+        return r.status() == Sense.CHECK_CONDITION && r.senseKey() == Sense.UNIT_ATTENTION ? s.command(reserve) : r;
+    }
+
+    /**
      * Review finding: a task management request sent without the I bit took no CmdSN, so every
      * command after it (with the next CmdSN) was dropped as out of order and the session hung. It
      * takes one now, as RFC 7143 has it.
