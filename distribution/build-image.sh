@@ -88,7 +88,7 @@ buildah copy --quiet "$CONTAINER" "$WORK/rootfs" / >/dev/null
 buildah config --env JAVA_HOME=/usr/lib/jvm/mayastor-jre \
     --env PATH=/opt/mayastor/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     --entrypoint '["/opt/mayastor/bin/mayastor"]' --cmd '["--help"]' --workingdir /opt/mayastor \
-    --port 10124 --port 8420 --port 3260 --port 9502 \
+    --port 10124 --port 8420 --port 4421 --port 3260 --port 9502 \
     --label org.opencontainers.image.title=mayastor-j \
     --label org.opencontainers.image.version="$VERSION" \
     --label org.opencontainers.image.description="Mayastor-J: the node, control plane and CSI runtimes" \

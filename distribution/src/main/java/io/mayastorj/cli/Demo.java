@@ -137,7 +137,8 @@ final class Demo {
                 "--node-id", id, "--grpc-endpoint", endpoint,
                 "--state-dir", work.resolve("state-" + id).toString(), "--buffers-mb", "64",
                 "--nvmf-address", address, "--nvmf-port", String.valueOf(nvmf), "--iscsi-address", address,
-                "--iscsi-port", String.valueOf(iscsi), "--nvmf-io-timeout", "5"));
+                "--iscsi-port", String.valueOf(iscsi), "--nvmf-io-timeout", "5",
+                "--nvmf-nexus-port", String.valueOf(freePortOn(address, 4421))));
         command.addAll(List.of(extra));
         return startProcess(id, command, line -> line.startsWith("mayastor node " + id + " ready"));
     }

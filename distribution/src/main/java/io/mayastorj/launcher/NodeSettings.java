@@ -25,6 +25,7 @@ public final class NodeSettings extends Settings implements RuntimeSettings {
         KEYS.put("log.level", "error | warn | info | debug | trace (default info)");
         KEYS.put("nvmf.address", "address the NVMe-oF/TCP target listens on (default: that of grpc.endpoint)");
         KEYS.put("nvmf.port", "port of the NVMe-oF/TCP target (default 8420)");
+        KEYS.put("nvmf.nexus.port", "port the target offers nexus frontends (volumes) on (default 4421; nvmf.port: one port)");
         KEYS.put("nvmf.io.timeout", "seconds an nvmf:// bdev waits for a command before it reconnects (default 30)");
         KEYS.put("iscsi.address", "address the iSCSI target listens on (default: that of grpc.endpoint)");
         KEYS.put("iscsi.port", "port of the iSCSI target (default 3260)");
@@ -62,6 +63,7 @@ public final class NodeSettings extends Settings implements RuntimeSettings {
         values.put("csi.io.timeout.seconds", "30");
         values.put("csi.device.timeout.seconds", "60");
         values.put("nvmf.port", "8420");
+        values.put("nvmf.nexus.port", "4421");
         values.put("nvmf.io.timeout", "30");
         values.put("iscsi.port", "3260");
         values.put("nexus.rebuild.segment.kib", "64");
@@ -97,6 +99,7 @@ public final class NodeSettings extends Settings implements RuntimeSettings {
         }
         intSetting("reactors", 1, 64);
         intSetting("nvmf.port", 1, 65535);
+        intSetting("nvmf.nexus.port", 1, 65535);
         intSetting("nvmf.io.timeout", 1, 3600);
         intSetting("iscsi.port", 1, 65535);
         String segment = values.get("nexus.rebuild.segment.kib");
@@ -158,6 +161,7 @@ public final class NodeSettings extends Settings implements RuntimeSettings {
         Hashtable<String, Object> config = new Hashtable<>();
         config.put("nvmf.address", values.getOrDefault("nvmf.address", ""));
         config.put("nvmf.port", Integer.parseInt(values.get("nvmf.port")));
+        config.put("nvmf.nexus.port", Integer.parseInt(values.get("nvmf.nexus.port")));
         config.put("nvmf.io.timeout", Integer.parseInt(values.get("nvmf.io.timeout")));
         return config;
     }

@@ -89,7 +89,7 @@ class NodeSettingsTest {
         Files.writeString(config, "node.id = n\nreactor = 2\n");
         assertEquals("unknown setting 'reactor' in " + config + " (known: buffers.mb, control.endpoint, "
                 + "csi.device.timeout.seconds, csi.endpoint, csi.io.timeout.seconds, grpc.endpoint, http.endpoint, hugepages, iscsi.address, iscsi.port, log.level, nats.replicas, nats.url, nexus.nats.url, nexus.partial.rebuild.window.seconds, "
-                + "nexus.rebuild.segment.kib, nexus.rebuild.tasks, node.id, nvmf.address, nvmf.io.timeout, nvmf.port, plugins.dir, "
+                + "nexus.rebuild.segment.kib, nexus.rebuild.tasks, node.id, nvmf.address, nvmf.io.timeout, nvmf.nexus.port, nvmf.port, plugins.dir, "
                 + "pool.devices, publish.address, reactors, registration.interval.seconds, state.dir)", refused(config, Map.of()));
     }
 

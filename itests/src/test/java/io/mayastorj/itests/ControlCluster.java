@@ -107,10 +107,11 @@ final class ControlCluster implements AutoCloseable {
         extras.put(id, extra);
         String endpoint = endpoints.computeIfAbsent(id, k -> address + ":" + freePort(address));
         String host = endpoint.substring(0, endpoint.lastIndexOf(':'));
-        int[] port = ports.computeIfAbsent(id, k -> new int[] {freePort(host), freePort(host)}); // the same after a restart
+        int[] port = ports.computeIfAbsent(id, k -> new int[] {freePort(host), freePort(host), freePort(host)}); // the same after a restart
         List<String> args = new ArrayList<>(List.of("--node-id", id, "--grpc-endpoint", endpoint,
                 "--state-dir", work.resolve("state-" + id).toString(), "--buffers-mb", "64",
                 "--nvmf-port", String.valueOf(port[0]), "--iscsi-port", String.valueOf(port[1]),
+                "--nvmf-nexus-port", String.valueOf(port[2]),
                 "--registration-interval-seconds", "1"));
         args.addAll(natsUrl == null ? List.of("--control-endpoint", control) : List.of("--nats-url", natsUrl));
         args.addAll(List.of(extra));

@@ -47,6 +47,7 @@ class IscsiReservationTest {
         String[] node = {"--node-id", "fence", "--grpc-endpoint", endpoint,
             "--iscsi-address", "127.0.0.1", "--iscsi-port", String.valueOf(iscsiPort),
             "--nvmf-address", "127.0.0.1", "--nvmf-port", String.valueOf(DistributionTest.freePort("127.0.0.1")),
+            "--nvmf-nexus-port", String.valueOf(DistributionTest.freePort("127.0.0.1")),
             "--state-dir", work.resolve("state").toString(), "--buffers-mb", "64"};
         Map<String, String> guest = Map.of("VM_HOSTROOT", "1", "GUEST_PORT", String.valueOf(iscsiPort),
                 "GUEST_IQN1", IQN + FIRST, "GUEST_IQN2", IQN + SECOND, "GUEST_KEY", "0xabc123");

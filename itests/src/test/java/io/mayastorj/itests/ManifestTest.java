@@ -385,6 +385,13 @@ class ManifestTest {
         assertEquals("1Gi", node.getResources().getLimits().get("hugepages-2Mi").toString());
         // review finding: the buffer pool (hugepages' only user) took 512 MiB of the 1 GiB reserved, the rest pinned idle
         assertTrue(config("mayastor-daemonset.yaml", "mayastor-config", "node.properties").contains("\nbuffers.mb=1024\n"));
+        // the design's ports: replicas on 8420, the volumes (nexus frontends) hosts connect to on 4421
+        String settings = config("mayastor-daemonset.yaml", "mayastor-config", "node.properties");
+        assertTrue(settings.contains("\nnvmf.port=8420\n") && settings.contains("\nnvmf.nexus.port=4421\n"), settings);
+        assertEquals(java.util.Map.of("nvmf", 8420, "nvmf-nexus", 4421), node.getPorts().stream()
+                .filter(p -> p.getName().startsWith("nvmf")).collect(java.util.stream.Collectors.toMap(
+                        io.fabric8.kubernetes.api.model.ContainerPort::getName,
+                        io.fabric8.kubernetes.api.model.ContainerPort::getContainerPort)));
         assertTrue(node.getSecurityContext().getPrivileged());
         assertTrue(pod.getHostNetwork());
         assertEquals("/dev", volume(pod, "device").getHostPath().getPath());

@@ -100,6 +100,7 @@ class NexusFaultTest {
             process = new Mayastor.NodeProcess(prefix, "--node-id", id, "--grpc-endpoint", address + ":" + grpcPort,
                     "--state-dir", work.resolve("state-" + id).toString(), "--buffers-mb", "64",
                     "--nvmf-address", address, "--nvmf-port", String.valueOf(nvmfPort), "--nvmf-io-timeout", "5",
+                    "--nvmf-nexus-port", String.valueOf(freePort()),
                     "--iscsi-address", address, "--iscsi-port", String.valueOf(iscsiPort));
             assertNotNull(process.await(l -> l.startsWith("mayastor node " + id + " ready"), 60), process.output());
             if (channel == null) {

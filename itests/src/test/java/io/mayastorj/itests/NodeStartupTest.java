@@ -44,6 +44,7 @@ class NodeStartupTest {
             String endpoint = "127.0.0.3:" + DistributionTest.freePort("127.0.0.3");
             try (Mayastor.NodeProcess node = new Mayastor.NodeProcess("--node-id", "clash2", "--grpc-endpoint", endpoint,
                     "--nvmf-address", "127.0.0.3", "--nvmf-port", String.valueOf(taken.getLocalPort()),
+                    "--nvmf-nexus-port", String.valueOf(DistributionTest.freePort("127.0.0.3")),
                     "--state-dir", state.toString(), "--buffers-mb", "8")) {
                 assertTrue(node.process.waitFor(60, TimeUnit.SECONDS), () -> "the process ends:\n" + node.output()
                         + "\nits threads:\n" + node.threads());
@@ -64,6 +65,7 @@ class NodeStartupTest {
     private static Mayastor.NodeProcess on127003(String id, Path state, String endpoint, String... extra) throws Exception {
         java.util.List<String> args = new java.util.ArrayList<>(java.util.List.of("--node-id", id, "--grpc-endpoint", endpoint,
                 "--nvmf-address", "127.0.0.3", "--nvmf-port", String.valueOf(DistributionTest.freePort("127.0.0.3")),
+                "--nvmf-nexus-port", String.valueOf(DistributionTest.freePort("127.0.0.3")),
                 "--iscsi-address", "127.0.0.3", "--iscsi-port", String.valueOf(DistributionTest.freePort("127.0.0.3")),
                 "--state-dir", state.toString(), "--buffers-mb", "8"));
         args.addAll(java.util.List.of(extra));

@@ -41,6 +41,7 @@ class NvmeKernelInteropTest {
         String seed = "interop-" + Long.toHexString(System.nanoTime());
         try (Mayastor.NodeProcess node = new Mayastor.NodeProcess("--node-id", "interop", "--grpc-endpoint", endpoint,
                 "--nvmf-address", "127.0.0.1", "--nvmf-port", String.valueOf(nvmfPort),
+                "--nvmf-nexus-port", String.valueOf(DistributionTest.freePort("127.0.0.1")),
                 "--state-dir", work.resolve("state").toString(), "--buffers-mb", "64")) {
             assertNotNull(node.await(l -> l.startsWith("mayastor node interop ready"), 60), node.output());
             PoolDurabilityTest.ok(PoolDurabilityTest.ctl(endpoint, "pool", "create", "p0", disk.toString()));

@@ -110,7 +110,8 @@ class PluginHotDeployTest {
         String endpoint = "127.0.0.1:" + freePort();
         try (Mayastor.NodeProcess node = new Mayastor.NodeProcess("--node-id", "hot", "--grpc-endpoint", endpoint,
                 "--state-dir", work.resolve("state").toString(), "--buffers-mb", "64", "--plugins-dir", plugins.toString(),
-                "--nvmf-port", String.valueOf(freePort()), "--iscsi-port", String.valueOf(freePort()))) {
+                "--nvmf-port", String.valueOf(freePort()), "--iscsi-port", String.valueOf(freePort()),
+                "--nvmf-nexus-port", String.valueOf(freePort()))) {
             assertNotNull(node.await(l -> l.startsWith("mayastor node hot ready"), 60), node.output());
             assertEquals(0, Mayastor.run("ctl", "--node", endpoint, "bdev", "create", "malloc:///m0?size_mb=16").exit());
             Mayastor.Result before = Mayastor.run("ctl", "--node", endpoint, "bdev", "share", "m0", "--protocol", "nbd");
@@ -233,7 +234,8 @@ class PluginHotDeployTest {
         String endpoint = "127.0.0.1:" + freePort();
         try (Mayastor.NodeProcess node = new Mayastor.NodeProcess("--node-id", "swap", "--grpc-endpoint", endpoint,
                 "--state-dir", work.resolve("state").toString(), "--buffers-mb", "64", "--plugins-dir", work.resolve("p").toString(),
-                "--nvmf-port", String.valueOf(freePort()), "--iscsi-port", String.valueOf(freePort()))) {
+                "--nvmf-port", String.valueOf(freePort()), "--iscsi-port", String.valueOf(freePort()),
+                "--nvmf-nexus-port", String.valueOf(freePort()))) {
             assertNotNull(node.await(l -> l.startsWith("mayastor node swap ready"), 60), node.output());
             assertEquals(0, Mayastor.run("ctl", "--node", endpoint, "bdev", "create", "malloc:///m0?size_mb=16").exit());
             Mayastor.Result shared = Mayastor.run("ctl", "--node", endpoint, "bdev", "share", "m0", "--protocol", "iscsi");
@@ -286,7 +288,8 @@ class PluginHotDeployTest {
         String endpoint = "127.0.0.1:" + freePort();
         try (Mayastor.NodeProcess node = new Mayastor.NodeProcess("--node-id", "deps", "--grpc-endpoint", endpoint,
                 "--state-dir", work.resolve("state").toString(), "--buffers-mb", "64", "--plugins-dir", plugins.toString(),
-                "--nvmf-port", String.valueOf(freePort()), "--iscsi-port", String.valueOf(freePort()))) {
+                "--nvmf-port", String.valueOf(freePort()), "--iscsi-port", String.valueOf(freePort()),
+                "--nvmf-nexus-port", String.valueOf(freePort()))) {
             assertNotNull(node.await(l -> l.startsWith("mayastor node deps ready"), 60), node.output());
             manifestOnly(work.resolve("a-uses-lib.jar"), "example.user", "Import-Package", "example.lib");
             manifestOnly(work.resolve("b-lib.jar"), "example.lib", "Export-Package", "example.lib");

@@ -96,7 +96,8 @@ class PluginSkeletonTest {
         int port = freePort();
         try (Mayastor.NodeProcess node = new Mayastor.NodeProcess("--node-id", "kit", "--grpc-endpoint", endpoint,
                 "--state-dir", work.resolve("state").toString(), "--buffers-mb", "64", "--plugins-dir", plugins.toString(),
-                "--nvmf-port", String.valueOf(freePort()), "--iscsi-port", String.valueOf(freePort()))) {
+                "--nvmf-port", String.valueOf(freePort()), "--iscsi-port", String.valueOf(freePort()),
+                "--nvmf-nexus-port", String.valueOf(freePort()))) {
             assertNotNull(node.await(l -> l.startsWith("mayastor node kit ready"), 60), node.output());
             Files.writeString(plugins.resolve("com.example.mayastor.http.cfg"), "http.port = " + port + "\n");
             Files.copy(jar, plugins.resolve("my-transport.jar"));

@@ -40,6 +40,7 @@ class ProbeTest {
         try (Mayastor.NodeProcess node = new Mayastor.NodeProcess("--node-id", "probed", "--grpc-endpoint", endpoint("127.0.0.1"),
                 "--http-endpoint", http, "--state-dir", state.resolve("node").toString(), "--buffers-mb", "8",
                 "--nvmf-port", String.valueOf(DistributionTest.freePort("127.0.0.1")),
+                "--nvmf-nexus-port", String.valueOf(DistributionTest.freePort("127.0.0.1")),
                 "--iscsi-port", String.valueOf(DistributionTest.freePort("127.0.0.1")))) {
             assertNotNull(node.await(l -> l.startsWith("mayastor node probed ready"), 60), node.output());
             HttpResponse<String> live = get(http, "/healthz");
@@ -77,6 +78,7 @@ class ProbeTest {
             try (Mayastor.NodeProcess node = new Mayastor.NodeProcess("--node-id", "clash", "--grpc-endpoint", endpoint("127.0.0.1"),
                     "--http-endpoint", http, "--state-dir", state.toString(), "--buffers-mb", "8",
                     "--nvmf-port", String.valueOf(DistributionTest.freePort("127.0.0.1")),
+                    "--nvmf-nexus-port", String.valueOf(DistributionTest.freePort("127.0.0.1")),
                     "--iscsi-port", String.valueOf(DistributionTest.freePort("127.0.0.1")))) {
                 String error = node.await(l -> l.startsWith("error:"), 60);
                 assertNotNull(error, node.output());

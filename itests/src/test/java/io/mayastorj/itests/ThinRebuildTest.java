@@ -78,6 +78,7 @@ class ThinRebuildTest {
             process = new Mayastor.NodeProcess("--node-id", id, "--grpc-endpoint", address + ":" + grpcPort,
                     "--state-dir", work.resolve("state-" + id).toString(), "--buffers-mb", "64",
                     "--nvmf-address", address, "--nvmf-port", String.valueOf(nvmfPort),
+                    "--nvmf-nexus-port", String.valueOf(DistributionTest.freePort(address)),
                     "--iscsi-address", address, "--iscsi-port", String.valueOf(DistributionTest.freePort(address)));
             assertNotNull(process.await(l -> l.startsWith("mayastor node " + id + " ready"), 60), process.output());
             channel = NettyChannelBuilder.forAddress(address, grpcPort).usePlaintext().build();

@@ -16,6 +16,7 @@ import io.mayastorj.nvmf.internal.protocol.ChangedNamespaces;
 import io.mayastorj.nvmf.internal.protocol.Pdu;
 import io.mayastorj.nvmf.internal.protocol.Sqe;
 import io.mayastorj.nvmf.internal.protocol.Status;
+import io.mayastorj.nvmf.internal.target.NvmfTarget;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
@@ -50,7 +51,11 @@ class ControllerFieldsTest {
     }
 
     private RawClient admin(String subnqn) throws Exception {
-        RawClient admin = new RawClient(fx.port());
+        return admin(fx.port(), subnqn);
+    }
+
+    private static RawClient admin(int port, String subnqn) throws Exception {
+        RawClient admin = new RawClient(port);
         admin.initialize(false, false);
         assertEquals(Status.SUCCESS, admin.connect(subnqn, HOST, 0, 31, 0xFFFF, 0).cqeStatus());
         assertEquals(Status.SUCCESS, admin.enable().cqeStatus());
@@ -137,6 +142,62 @@ class ControllerFieldsTest {
             assertEquals(String.valueOf(fx.port()), text(page, entry + 32, 32), "TRSVCID");
             assertEquals(NQN, text(page, entry + 256, 256), "SUBNQN");
             assertEquals("127.0.0.1", text(page, entry + 512, 256), "TRADDR");
+        }
+    }
+
+    /** The discovery log page's entries, by subsystem NQN: their TRSVCID. */
+    private static java.util.Map<String, String> discoveredPorts(int port) throws Exception {
+        try (RawClient discovery = admin(port, "nqn.2014-08.org.nvmexpress.discovery")) {
+            ByteBuffer get = RawClient.sqe(Sqe.ADMIN_GET_LOG_PAGE, 3);
+            get.putInt(Sqe.CDW10, 0x70 | ((4096 / 4 - 1) << 16));
+            ByteBuffer page = dataOf(discovery, get, 4096);
+            java.util.Map<String, String> ports = new java.util.TreeMap<>();
+            for (int i = 0; i < page.getLong(8); i++) {
+                int entry = 1024 * (i + 1);
+                ports.put(text(page, entry + 256, 256), text(page, entry + 32, 32));
+            }
+            return ports;
+        }
+    }
+
+    /**
+     * Review finding: the design's contract (and Mayastor) serves replicas on 8420 and nexus frontends
+     * on 4421; there was one port for both. A nexus is offered on the nexus port (its URI and its
+     * discovery entry), anything else on the main one; both ports serve every subsystem and discovery.
+     */
+    @Test
+    void aNexusIsOfferedOnTheNexusPortAndEverythingElseOnTheMainOne() throws Exception {
+        try (java.net.ServerSocket taken = new java.net.ServerSocket(0, 1, java.net.InetAddress.getByName("127.0.0.1"))) {
+            java.net.InetSocketAddress free = new java.net.InetSocketAddress("127.0.0.1", 0);
+            java.io.IOException refused = org.junit.jupiter.api.Assertions.assertThrows(java.io.IOException.class,
+                    () -> new NvmfTarget(fx.reactors, fx.buffers, free, new java.net.InetSocketAddress("127.0.0.1",
+                            taken.getLocalPort())));
+            assertTrue(refused.getMessage().contains("nexus frontends"), refused.getMessage());
+        }
+        NvmfTarget target = new NvmfTarget(fx.reactors, fx.buffers, new java.net.InetSocketAddress("127.0.0.1", 0),
+                new java.net.InetSocketAddress("127.0.0.1", 0));
+        try {
+            int main = target.address().getPort();
+            int nexusPort = target.nexusAddress().getPort();
+            assertNotEquals(main, nexusPort);
+            MovingDevice volume = new MovingDevice("vol");
+            volume.product = "Nexus";
+            String replicaUri = target.share(disk, ShareOptions.DEFAULT);
+            String volumeUri = target.share(volume, ShareOptions.DEFAULT);
+            assertTrue(replicaUri.startsWith("nvmf://127.0.0.1:" + main + "/" + NQN), replicaUri);
+            assertTrue(volumeUri.startsWith("nvmf://127.0.0.1:" + nexusPort + "/nqn.2019-05.io.openebs:vol"), volumeUri);
+            java.util.Map<String, String> expected = java.util.Map.of(NQN, String.valueOf(main),
+                    "nqn.2019-05.io.openebs:vol", String.valueOf(nexusPort));
+            assertEquals(expected, discoveredPorts(main), "discovery on the main port: each at its own port");
+            assertEquals(expected, discoveredPorts(nexusPort), "and on the nexus port");
+            for (int port : new int[] {main, nexusPort}) { // either port serves either (a host given the other before)
+                admin(port, NQN).close();
+                admin(port, "nqn.2019-05.io.openebs:vol").close();
+            }
+            target.unshare(volume);
+            volume.close();
+        } finally {
+            target.close();
         }
     }
 

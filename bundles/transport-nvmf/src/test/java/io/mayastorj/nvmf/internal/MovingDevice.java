@@ -12,6 +12,8 @@ import java.util.UUID;
 final class MovingDevice extends BlockDeviceBase {
 
     volatile AccessState state = AccessState.OPTIMIZED;
+    /** What it says it is: "Nexus" for one the target offers as a nexus frontend. */
+    volatile String product = "Moving disk";
     final java.util.concurrent.atomic.AtomicInteger flushes = new java.util.concurrent.atomic.AtomicInteger();
     /** While set, flushes (and writes) wait in {@link #held} until the test runs them. */
     volatile boolean holdFlushes;
@@ -34,7 +36,7 @@ final class MovingDevice extends BlockDeviceBase {
 
     @Override
     public String productName() {
-        return "Moving disk";
+        return product;
     }
 
     @Override

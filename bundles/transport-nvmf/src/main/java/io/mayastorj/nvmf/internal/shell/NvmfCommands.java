@@ -30,7 +30,11 @@ public final class NvmfCommands {
     public String nvmf() {
         StringBuilder out = new StringBuilder();
         out.append("target ").append(target.address().getAddress().getHostAddress()).append(':')
-                .append(target.address().getPort()).append(", ").append(target.connectionsAccepted())
+                .append(target.address().getPort());
+        if (!target.nexusAddress().equals(target.address())) {
+            out.append(" (nexus frontends on port ").append(target.nexusAddress().getPort()).append(')');
+        }
+        out.append(", ").append(target.connectionsAccepted())
                 .append(" connection(s) accepted\n\n");
         Table subsystems = new Table("SUBSYSTEM", "BDEV", "ALLOWED HOSTS", "CONTROLLERS", "AT BDEV")
                 .alignRight("AT BDEV");

@@ -16,6 +16,10 @@ public @interface NvmfConfig {
     @AttributeDefinition(name = "nvmf.port", description = "TCP port (Mayastor serves replicas on 8420)")
     int nvmf_port() default 8420;
 
+    @AttributeDefinition(name = "nvmf.nexus.port",
+            description = "TCP port of the nexus frontends, the volumes hosts connect to (Mayastor's 4421); nvmf.port: one port")
+    int nvmf_nexus_port() default 4421;
+
     @AttributeDefinition(name = "nvmf.io.timeout",
             description = "Seconds an nvmf:// bdev waits for a command before it drops the connection and reconnects")
     int nvmf_io_timeout() default 30;

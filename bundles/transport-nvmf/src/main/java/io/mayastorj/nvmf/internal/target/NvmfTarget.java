@@ -46,6 +46,8 @@ public final class NvmfTarget implements Transport {
     public static final String PROTOCOL = "nvmf";
     public static final String NQN_PREFIX = "nqn.2019-05.io.openebs:";
     public static final int DEFAULT_PORT = 8420;
+    /** Mayastor's port for nexus frontends: a volume's host connects here, replicas' nexuses to {@link #DEFAULT_PORT}. */
+    public static final int DEFAULT_NEXUS_PORT = 4421;
 
     private static final Logger LOG = System.getLogger("mayastor.nvmf");
 
@@ -53,6 +55,9 @@ public final class NvmfTarget implements Transport {
     private final BufferPool buffers;
     private final Listener listener;
     private final InetSocketAddress bound;
+    /** The nexus frontends' listener (Mayastor's 4421), or null when nexuses share {@link #listener}. */
+    private final Listener nexusListener;
+    private final InetSocketAddress nexusBound;
     private final String advertisedHost;
     private final Map<String, Subsystem> subsystems = new ConcurrentHashMap<>();
     private final Subsystem discovery;
@@ -68,11 +73,23 @@ public final class NvmfTarget implements Transport {
     @Activate
     public NvmfTarget(@Reference ReactorGroup reactors, @Reference BufferPool buffers, @Reference Node node,
                       NvmfConfig config) throws IOException {
-        this(reactors, buffers, listenAddress(node, config));
+        this(reactors, buffers, listenAddress(node, config, config.nvmf_port(), "nvmf.port"),
+                config.nvmf_nexus_port() == config.nvmf_port() ? null
+                        : listenAddress(node, config, config.nvmf_nexus_port(), "nvmf.nexus.port"));
     }
 
-    /** A target listening on {@code listen} (port 0: any free port). */
+    /** A target listening on {@code listen} (port 0: any free port), nexuses included. */
     public NvmfTarget(ReactorGroup reactors, BufferPool buffers, InetSocketAddress listen) throws IOException {
+        this(reactors, buffers, listen, null);
+    }
+
+    /**
+     * A target listening on {@code listen}, and for nexus frontends on {@code nexusListen} (null: on
+     * {@code listen} too). Both serve every subsystem and the discovery service; the URI of a share,
+     * and its discovery entry, name the port its kind is served on.
+     */
+    public NvmfTarget(ReactorGroup reactors, BufferPool buffers, InetSocketAddress listen, InetSocketAddress nexusListen)
+            throws IOException {
         this.reactors = reactors;
         this.buffers = buffers;
         this.discovery = new Subsystem(this, Discovery.NQN, null, List.of());
@@ -82,17 +99,29 @@ public final class NvmfTarget implements Transport {
             LOG.log(Level.ERROR, e.getMessage());
             throw e;
         }
+        Listener nexuses = null;
+        if (nexusListen != null) {
+            try {
+                nexuses = Listener.open(reactors, nexusListen, "the nvmf target's nexus frontends", this::startQueue);
+            } catch (IOException | RuntimeException e) {
+                listener.close(); // not left bound by a target that did not start
+                LOG.log(Level.ERROR, e.getMessage());
+                throw e;
+            }
+        }
+        this.nexusListener = nexuses;
         this.bound = listener.address();
+        this.nexusBound = nexuses == null ? null : nexuses.address();
         this.advertisedHost = listener.advertisedHost();
-        LOG.log(Level.INFO, "nvmf target listening on {0}", Listener.hostPort(bound));
+        LOG.log(Level.INFO, "nvmf target listening on {0}{1}", Listener.hostPort(bound),
+                nexusBound == null ? "" : " (nexus frontends on " + Listener.hostPort(nexusBound) + ")");
     }
 
-    private static InetSocketAddress listenAddress(Node node, NvmfConfig config) throws IOException {
+    private static InetSocketAddress listenAddress(Node node, NvmfConfig config, int port, String key) throws IOException {
         String address = config.nvmf_address();
         InetAddress host = address == null || address.isBlank() ? node.address() : InetAddress.getByName(address.strip());
-        int port = config.nvmf_port();
         if (port < 0 || port > 65535) {
-            throw new IOException("nvmf.port=" + port + " is not a TCP port");
+            throw new IOException(key + "=" + port + " is not a TCP port");
         }
         return new InetSocketAddress(host, port);
     }
@@ -253,8 +282,19 @@ public final class NvmfTarget implements Transport {
     }
 
     private String uri(Subsystem subsystem) {
-        return "nvmf://" + advertisedHost + ":" + bound.getPort() + "/" + subsystem.nqn()
+        return "nvmf://" + advertisedHost + ":" + portOf(subsystem) + "/" + subsystem.nqn()
                 + "?uuid=" + subsystem.device().uuid();
+    }
+
+    /**
+     * The port a subsystem is offered on: a nexus's on the nexus frontends' (Mayastor's 4421, apart
+     * from the replicas' so that a node's volumes and the replicas it serves to other nexuses can be
+     * told apart by firewalls and hosts). Either port serves it: a host given the other one before
+     * (an upgrade) still connects.
+     */
+    private int portOf(Subsystem subsystem) {
+        return nexusBound != null && subsystem.device() != null && "Nexus".equals(subsystem.device().productName())
+                ? nexusBound.getPort() : bound.getPort();
     }
 
     // ---------------------------------------------------------------- for queues
@@ -279,7 +319,7 @@ public final class NvmfTarget implements Transport {
         boolean ipv6 = dialled != null && dialled.getAddress() instanceof Inet6Address;
         for (Subsystem subsystem : subsystems.values()) {
             if (subsystem.allows(hostNqn)) {
-                entries.add(new Discovery.Entry(subsystem.nqn(), address, ipv6, bound.getPort()));
+                entries.add(new Discovery.Entry(subsystem.nqn(), address, ipv6, portOf(subsystem)));
             }
         }
         entries.sort(Comparator.comparing(Discovery.Entry::subnqn));
@@ -296,8 +336,13 @@ public final class NvmfTarget implements Transport {
         return bound;
     }
 
+    /** Where nexus frontends are served: {@link #address} when they have no port of their own. */
+    public InetSocketAddress nexusAddress() {
+        return nexusBound == null ? bound : nexusBound;
+    }
+
     public long connectionsAccepted() {
-        return listener.connectionsAccepted();
+        return listener.connectionsAccepted() + (nexusListener == null ? 0 : nexusListener.connectionsAccepted());
     }
 
     /** The shared subsystems, by NQN (the discovery subsystem first). */
@@ -324,6 +369,9 @@ public final class NvmfTarget implements Transport {
     @Deactivate
     public void close() {
         listener.close();
+        if (nexusListener != null) {
+            nexusListener.close();
+        }
         for (Subsystem subsystem : subsystems.values()) {
             subsystem.shutdown("the nvmf target is stopping");
         }
