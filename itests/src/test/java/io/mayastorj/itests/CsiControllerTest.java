@@ -191,9 +191,13 @@ class CsiControllerTest {
     @Test
     void aStorageClassesParametersShapeTheVolume() throws Exception {
         Map<String, String> sc = Map.of("repl", "2", "protocol", "iscsi", "thin", "true", "ioTimeout", "33", "fsType", "xfs");
+        // review finding: an xfs volume under 300 MiB was made, and every NodeStage then failed in mkfs.xfs: raised to it
         CreateVolumeResponse made = controller().createVolume(create("pvc-params", 40 * MIB, sc).build());
         assertEquals("pvc-params", made.getVolume().getVolumeId());
-        assertEquals(40 * MIB, made.getVolume().getCapacityBytes());
+        assertEquals(300 * MIB, made.getVolume().getCapacityBytes(), "mkfs.xfs's smallest");
+        assertEquals("xfs needs a volume of at least 314572800 bytes (300 MiB); limit_bytes is " + (200 * MIB),
+                refused(Status.Code.OUT_OF_RANGE, () -> controller().createVolume(create("pvc-small-xfs", 40 * MIB, sc)
+                        .setCapacityRange(CapacityRange.newBuilder().setRequiredBytes(40 * MIB).setLimitBytes(200 * MIB)).build())));
         assertEquals(Map.of("protocol", "iscsi", "ioTimeout", "33", "fsType", "xfs"), made.getVolume().getVolumeContextMap());
         Volume v = volume("pvc-params");
         assertEquals(2, v.getReplicaCount());
@@ -205,8 +209,8 @@ class CsiControllerTest {
         // the provisioner's retry: the same answer, nothing more made; another size is another volume
         assertEquals(made, controller().createVolume(create("pvc-params", 40 * MIB, sc).build()));
         assertEquals(replicas, held(v.getUuid()));
-        assertEquals("volume pvc-params exists already with 41943040 bytes and 2 replicas",
-                refused(Status.Code.ALREADY_EXISTS, () -> controller().createVolume(create("pvc-params", 48 * MIB, sc).build())));
+        assertEquals("volume pvc-params exists already with 314572800 bytes and 2 replicas",
+                refused(Status.Code.ALREADY_EXISTS, () -> controller().createVolume(create("pvc-params", 320 * MIB, sc).build())));
         // review finding: ioTimeout and fsType were not kept: a retry asking for others got OK and the other context,
         // and a get or list said protocol only
         Map<String, String> other = new java.util.HashMap<>(sc);

@@ -93,17 +93,27 @@ public final class Volumes {
      * (ALREADY_EXISTS otherwise) — unless it has no such annotation at all (made before they were kept).
      */
     public MayastorVolume create(String name, MayastorVolume.Spec spec, Map<String, String> annotations) {
+        return create(name, spec, annotations, spec.getRequiredBytes() == null ? 0 : spec.getRequiredBytes());
+    }
+
+    /**
+     * ... where a volume found fits when it holds at least {@code atLeast} bytes (the caller's own
+     * floor, before its rounding) and no more than the spec's limit: a CSI retry whose range rounds
+     * otherwise (required 1000 with a limit of 2000 made 1024 bytes; without the limit it rounds to
+     * 4096) asks for the volume it was given.
+     */
+    public MayastorVolume create(String name, MayastorVolume.Spec spec, Map<String, String> annotations, long atLeast) {
         String refused = refusal(spec);
         if (refused != null) {
             throw MayastorException.invalidArgument("volume %s: %s", name, refused);
         }
-        makeOrFind(name, spec, annotations);
+        makeOrFind(name, spec, annotations, atLeast);
         // once the replicas are made, or with the reason they cannot be (pending)
         return await(name, v -> v.getStatus() != null && v.getStatus().getState() != null, "made");
     }
 
     /** Makes the volume, or finds it made as asked; refuses one made otherwise. */
-    private void makeOrFind(String name, MayastorVolume.Spec spec, Map<String, String> annotations) {
+    private void makeOrFind(String name, MayastorVolume.Spec spec, Map<String, String> annotations, long atLeast) {
         for (int attempt = 1; ; attempt++) {
             Optional<MayastorVolume> existing = get(name);
             if (existing.isPresent()) {
@@ -111,7 +121,7 @@ public final class Volumes {
                     // the CSI spec's code for an operation pending on the volume: the provisioner tries again
                     throw MayastorException.aborted("volume %s is being deleted; create it again once it is gone", name);
                 }
-                String differs = incompatible(existing.get().getSpec(), spec);
+                String differs = incompatible(existing.get().getSpec(), spec, atLeast);
                 Map<String, String> has = existing.get().getMetadata().getAnnotations();
                 for (Map.Entry<String, String> a : new java.util.TreeMap<>(annotations).entrySet()) {
                     String there = has == null ? null : has.get(a.getKey());
@@ -147,11 +157,11 @@ public final class Volumes {
      * (a CreateVolume retried: the same answer). One grown since by an expansion still answers a
      * retry of its create, within the request's limit.
      */
-    private static String incompatible(MayastorVolume.Spec have, MayastorVolume.Spec want) {
+    private static String incompatible(MayastorVolume.Spec have, MayastorVolume.Spec want, long atLeast) {
         long haveBytes = have.getRequiredBytes() == null ? 0 : have.getRequiredBytes();
         long wantBytes = want.getRequiredBytes() == null ? 0 : want.getRequiredBytes();
-        boolean sizeFits = haveBytes == wantBytes
-                || (haveBytes > wantBytes && (want.getLimitBytes() == null || haveBytes <= want.getLimitBytes()));
+        boolean sizeFits = haveBytes == wantBytes || (haveBytes >= Math.min(atLeast, wantBytes)
+                && (want.getLimitBytes() == null || haveBytes <= want.getLimitBytes()));
         if (!sizeFits || !Objects.equals(have.getReplicaCount(), want.getReplicaCount())) {
             return String.format("with %d bytes and %d replicas", haveBytes, have.getReplicaCount());
         }

@@ -238,6 +238,42 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase i
         }
     }
 
+    /** The smallest volume each file system's mkfs makes: mkfs.xfs refuses below 300 MiB. */
+    static final Map<String, Long> FILESYSTEM_MINIMUM = Map.of("xfs", 300L << 20, "ext4", 1L << 20);
+
+    /**
+     * The file system the node will make on the volume, as it decides (the class's {@code fsType},
+     * else a mount capability's, else ext4), or "" when every capability is a block device.
+     */
+    static String filesystemOf(Parameters p, List<VolumeCapability> capabilities) {
+        if (!p.fsType().isEmpty()) {
+            return p.fsType();
+        }
+        for (VolumeCapability c : capabilities) {
+            if (c.hasMount()) {
+                return c.getMount().getFsType().isEmpty() ? "ext4" : c.getMount().getFsType();
+            }
+        }
+        return "";
+    }
+
+    /**
+     * {@code size} raised to the file system's smallest where the limit allows; past it, OUT_OF_RANGE.
+     * Made smaller, the volume was created and every NodeStage then failed in mkfs: the pod waited for
+     * good, the reason only in its events.
+     */
+    static long atLeastFilesystemMinimum(long size, long limit, String filesystem) {
+        long minimum = FILESYSTEM_MINIMUM.getOrDefault(filesystem, 0L);
+        if (size >= minimum) {
+            return size;
+        }
+        if (limit > 0 && limit < minimum) {
+            throw MayastorException.outOfRange("%s needs a volume of at least %d bytes (%s); limit_bytes is %d", filesystem,
+                    minimum, io.mayastorj.core.text.Sizes.human(minimum), limit);
+        }
+        return minimum;
+    }
+
     /** The size to make: the required bytes (a default when none), whole 4 KiB (or 512-byte blocks), within the limit. */
     static long size(long required, long limit) {
         if (required < 0 || limit < 0) {
@@ -280,7 +316,9 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase i
             throw MayastorException.invalidArgument("volumes from snapshots or other volumes are not supported");
         }
         Parameters p = Parameters.of(request.getParametersMap());
-        long size = size(request.getCapacityRange().getRequiredBytes(), request.getCapacityRange().getLimitBytes());
+        long size = atLeastFilesystemMinimum(size(request.getCapacityRange().getRequiredBytes(),
+                request.getCapacityRange().getLimitBytes()), request.getCapacityRange().getLimitBytes(),
+                filesystemOf(p, request.getVolumeCapabilitiesList()));
         String id = volumeId(request.getName());
         MayastorVolume.Spec spec = new MayastorVolume.Spec();
         spec.setReplicaCount(p.replicas());
@@ -311,7 +349,8 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase i
                     .allMatch(n -> required.contains(n.id()));
             spec.setRequiredNodes(required.isEmpty() || everyStorageNode ? null : required.stream().distinct().toList());
         }
-        MayastorVolume msv = volumes.create(id, spec, p.annotations());
+        // a volume found fits from the bytes asked for, not the size they round to (a retry's range may round otherwise)
+        MayastorVolume msv = volumes.create(id, spec, p.annotations(), request.getCapacityRange().getRequiredBytes());
         if (MayastorVolume.PENDING.equals(msv.getStatus().getState())) {
             // nothing was made on any node: do not keep a volume Kubernetes will not know it asked for.
             // Also when an earlier call (one that timed out) left it: kept, it was made once room came,

@@ -10,6 +10,7 @@ import io.mayastorj.core.error.MayastorException;
 import io.mayastorj.csi.v1.VolumeCapability;
 import io.mayastorj.csi.v1.VolumeCapability.AccessMode;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
@@ -119,6 +120,28 @@ class ControllerServiceTest {
         assertEquals("required_bytes " + (Long.MAX_VALUE - 100) + " is beyond what a volume can be", huge.getMessage());
         assertEquals(512, ControllerService.size(0, 1000), "the whole blocks under a limit given alone");
         assertEquals(ErrorKind.OUT_OF_RANGE, assertThrows(MayastorException.class, () -> ControllerService.size(0, 100)).kind());
+    }
+
+    /** Review finding: an xfs volume under 300 MiB was made, and every NodeStage then failed in mkfs.xfs. */
+    @Test
+    void aVolumeIsAtLeastWhatItsFileSystemsMkfsMakes() {
+        long mib = 1L << 20;
+        assertEquals(300 * mib, ControllerService.atLeastFilesystemMinimum(40 * mib, 0, "xfs"));
+        assertEquals(300 * mib, ControllerService.atLeastFilesystemMinimum(40 * mib, 300 * mib, "xfs"), "the limit allows it");
+        assertEquals(40 * mib, ControllerService.atLeastFilesystemMinimum(40 * mib, 0, ""), "a block volume: as asked");
+        assertEquals(mib, ControllerService.atLeastFilesystemMinimum(4096, 0, "ext4"));
+        MayastorException e = assertThrows(MayastorException.class,
+                () -> ControllerService.atLeastFilesystemMinimum(40 * mib, 200 * mib, "xfs"));
+        assertEquals(ErrorKind.OUT_OF_RANGE, e.kind());
+        VolumeCapability block = VolumeCapability.newBuilder()
+                .setBlock(VolumeCapability.BlockVolume.getDefaultInstance()).build();
+        VolumeCapability mount = VolumeCapability.newBuilder()
+                .setMount(VolumeCapability.MountVolume.getDefaultInstance()).build();
+        Parameters none = Parameters.of(Map.of());
+        assertEquals("", ControllerService.filesystemOf(none, List.of(block)));
+        assertEquals("ext4", ControllerService.filesystemOf(none, List.of(block, mount)), "the node's default");
+        assertEquals("xfs", ControllerService.filesystemOf(Parameters.of(Map.of("fsType", "xfs")), List.of(mount)),
+                "the class's comes first, as on the node");
     }
 
     @Test
