@@ -220,7 +220,7 @@ public final class Nexus extends BlockDeviceBase {
 
     private boolean staleSince(long now) {
         return now - ownershipSeenNanos > OWNERSHIP_STALE_NANOS
-                && (!storeUnreachable || pauses.pausedSince(ownershipSeenNanos, now));
+                && (!storeUnreachable || pauses.pausedSince(ownershipSeenNanos, now) || pauses.unheard());
     }
 
     /**
@@ -267,6 +267,12 @@ public final class Nexus extends BlockDeviceBase {
                             + "serving, and looks again every second", name(), failure.getMessage());
                 }
                 storeUnreachable = true;
+                if (ownershipStale() && !refuseUnowned) {
+                    // the I/O waiting would only wait again (the process stood still, or the control plane does not
+                    // hear the node): looked at again shortly, not at once — a store that fails at once spun a core
+                    lookAgainSoon();
+                    return;
+                }
                 runAwaitingLook();
                 return; // trust is not renewed: it runs from the first look that succeeds again
             }
@@ -285,6 +291,18 @@ public final class Nexus extends BlockDeviceBase {
             ownershipSeenNanos = issued;
         }
         runAwaitingLook();
+    }
+
+    private boolean lookAgainScheduled; // control thread
+
+    private void lookAgainSoon() {
+        if (!lookAgainScheduled && !awaitingLook.isEmpty()) {
+            lookAgainScheduled = true;
+            control.schedule(() -> {
+                lookAgainScheduled = false;
+                lookAtRecord();
+            }, 200, TimeUnit.MILLISECONDS);
+        }
     }
 
     private void runAwaitingLook() {

@@ -6,6 +6,7 @@ import io.mayastorj.core.bdev.BdevUri;
 import io.mayastorj.core.bdev.BlockDevice;
 import io.mayastorj.core.buffer.BufferPool;
 import io.mayastorj.core.error.MayastorException;
+import io.mayastorj.core.node.Heartbeat;
 import io.mayastorj.core.node.Node;
 import io.mayastorj.core.reactor.ReactorGroup;
 import io.mayastorj.core.transport.ShareManager;
@@ -42,6 +43,9 @@ import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.ConfigurationPolicy;
 import org.osgi.service.component.annotations.Deactivate;
 import org.osgi.service.component.annotations.Reference;
+import org.osgi.service.component.annotations.ReferenceCardinality;
+import org.osgi.service.component.annotations.ReferencePolicy;
+import org.osgi.service.component.annotations.ReferencePolicyOption;
 import org.osgi.service.metatype.annotations.Designate;
 
 /**
@@ -104,8 +108,25 @@ public final class NexusManager {
         this.settings = settings;
         this.control = Executors.newSingleThreadScheduledExecutor(r -> thread(r, "nexus-control"));
         this.background = Executors.newCachedThreadPool(r -> thread(r, "nexus-io"));
+        pauses.hearing(() -> {
+            Heartbeat beats = heartbeat.get();
+            return beats == null || beats.heard();
+        });
         LOG.log(Level.INFO, "nexus: rebuild in {0} KiB segments, {1} at once; faulted children rebuilt partially within {2} s; records in {3}",
                 settings.segmentBytes() / 1024, settings.rebuildTasks(), settings.partialRebuildWindow().toSeconds(), store.describe());
+    }
+
+    /** The node's registration, when it runs here: whether the control plane hears the node. */
+    private final java.util.concurrent.atomic.AtomicReference<Heartbeat> heartbeat = new java.util.concurrent.atomic.AtomicReference<>();
+
+    @Reference(cardinality = ReferenceCardinality.OPTIONAL, policy = ReferencePolicy.DYNAMIC,
+            policyOption = ReferencePolicyOption.GREEDY)
+    void bindHeartbeat(Heartbeat beats) {
+        heartbeat.set(beats);
+    }
+
+    void unbindHeartbeat(Heartbeat beats) {
+        heartbeat.compareAndSet(beats, null); // a replacement is bound before the old one goes
     }
 
     /** Tests: the clock that tells whether the process stood still lately. */

@@ -23,6 +23,8 @@ final class PauseClock implements AutoCloseable {
     private static final long TICK_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
 
     private volatile long lastTick = System.nanoTime();
+    /** Whether the control plane hears the node's beats ({@link io.mayastorj.core.node.Heartbeat}); yes when unknown. */
+    private volatile java.util.function.BooleanSupplier heard = () -> true;
     private volatile long lastPauseEnd = System.nanoTime() - TimeUnit.DAYS.toNanos(1);
     private volatile boolean stopped;
     private final Thread thread;
@@ -52,6 +54,21 @@ final class PauseClock implements AutoCloseable {
      */
     boolean pausedSince(long since, long now) {
         return now - lastTick > PAUSE_NANOS || lastPauseEnd - since > 0;
+    }
+
+    /** Where to learn whether the control plane hears the node; null: it does not say (taken as heard). */
+    void hearing(java.util.function.BooleanSupplier heard) {
+        this.heard = heard == null ? () -> true : heard;
+    }
+
+    /**
+     * The control plane may be taking the node for lost: its beats do not reach it. A nexus that
+     * cannot read its record then cannot tell whether another took the volume over (the node cut off
+     * from NATS and the control plane, its volume's host still reaching it); it stops serving until
+     * a look succeeds or the beats are heard again, before the other may start.
+     */
+    boolean unheard() {
+        return !heard.getAsBoolean();
     }
 
     /** Tests: as if the clock found a pause just now. */

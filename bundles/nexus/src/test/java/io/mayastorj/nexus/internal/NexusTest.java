@@ -1032,6 +1032,43 @@ class NexusTest {
     }
 
     /**
+     * Review finding: a nexus that could not read its record went on serving for as long as the store
+     * stayed away. Cut off from NATS and the control plane, its volume's host still reaching it, it
+     * served reads from its own replica after the control plane had made the volume's nexus elsewhere
+     * and that one had written past it. While the control plane does not hear the node (its beats do
+     * not arrive), the I/O waits for a look that succeeds, or for the beats to be heard again.
+     */
+    @Test
+    void aNexusWhoseNodeIsNotHeardStopsServingWhileItCannotReadItsRecord() throws Exception {
+        SlowlyFailingLooks looks = storeAwayPastItsTrust();
+        assertEquals(512, read(nexus(), 0, 1).length, "the store away, the node heard: the nexus goes on");
+        java.util.concurrent.atomic.AtomicBoolean heard = new java.util.concurrent.atomic.AtomicBoolean(false);
+        manager.pauses().hearing(heard::get);
+        DmaBuffer buf = buffers.allocate(512);
+        try {
+            CountDownLatch done = new CountDownLatch(1);
+            AtomicReference<IoStatus> result = new AtomicReference<>();
+            nexus().read(buf, 0, 0, 1, (status, ctx) -> {
+                result.set(status);
+                done.countDown();
+            }, null);
+            assertFalse(done.await(1500, TimeUnit.MILLISECONDS), "unheard, and no record to say it is still its own: the read waits");
+            heard.set(true);
+            assertTrue(done.await(5, TimeUnit.SECONDS), "heard again: it goes on");
+            assertEquals(IoStatus.SUCCESS, result.get());
+
+            heard.set(false);
+            CountDownLatch again = new CountDownLatch(1);
+            nexus().read(buf, 0, 0, 1, (status, ctx) -> again.countDown(), null);
+            assertFalse(again.await(1000, TimeUnit.MILLISECONDS));
+            looks.failing = false;
+            assertTrue(again.await(5, TimeUnit.SECONDS), "a look that succeeds lets it go too");
+        } finally {
+            buf.release();
+        }
+    }
+
+    /**
      * Review finding: a nexus that stood still, and then found its record gone (NATS back without its
      * data, with the newer record of the nexus that took the volume over meanwhile), wrote its own
      * again and served: its writes reached only its own stale replica until the newer nexus's next look

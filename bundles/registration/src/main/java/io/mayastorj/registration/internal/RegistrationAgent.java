@@ -6,6 +6,7 @@ import io.mayastorj.api.v1.DeregisterRequest;
 import io.mayastorj.api.v1.RegisterRequest;
 import io.mayastorj.api.v1.RegistrationGrpc;
 import io.mayastorj.core.node.HealthCheck;
+import io.mayastorj.core.node.Heartbeat;
 import io.mayastorj.core.node.Node;
 import io.nats.client.Connection;
 import io.nats.client.Nats;
@@ -35,9 +36,10 @@ import org.osgi.service.metatype.annotations.Designate;
  * cleanly. A control plane or NATS server that is away is tried again at the next beat; the first
  * failure of an outage and the recovery are logged, not every beat.
  */
-@Component(immediate = true, configurationPid = RegistrationConfig.PID, configurationPolicy = ConfigurationPolicy.OPTIONAL)
+@Component(service = Heartbeat.class, immediate = true, configurationPid = RegistrationConfig.PID,
+        configurationPolicy = ConfigurationPolicy.OPTIONAL)
 @Designate(ocd = RegistrationConfig.class)
-public final class RegistrationAgent {
+public final class RegistrationAgent implements Heartbeat {
 
     private static final Logger LOG = System.getLogger("mayastor.registration");
     private static final Duration CALL_TIMEOUT = Duration.ofSeconds(3);
@@ -94,6 +96,7 @@ public final class RegistrationAgent {
         this.ready = ready;
         this.notLive = notLive;
         this.heartbeatSeconds = interval.toSeconds(); // 0 below a second (tests): not said, nothing waits longer for it
+        this.heardWithinNanos = Math.max(100, interval.toMillis()) * 1_000_000L + HEARD_MARGIN_NANOS;
         this.applicationOnly = applicationOnly;
         if (natsUrl != null && !natsUrl.isBlank()) {
             announcers.add(new NatsAnnouncer(natsUrl.strip(), interval));
@@ -165,6 +168,21 @@ public final class RegistrationAgent {
         }
     }
 
+    /**
+     * Past the beat interval, how long a beat may be late before the node counts itself unheard: less
+     * than the control plane allows past the interval before it moves the node's volumes (4 s at
+     * least), so that a nexus here that cannot read its record stops serving before another may start.
+     */
+    static final long HEARD_MARGIN_NANOS = TimeUnit.SECONDS.toNanos(2);
+    private final long heardWithinNanos;
+    /** When a beat last reached the control plane; from the start, when none was due yet. */
+    private volatile long lastHeard = System.nanoTime();
+
+    @Override
+    public boolean heard() {
+        return timer == null || System.nanoTime() - lastHeard < heardWithinNanos;
+    }
+
     private volatile boolean beatFailing;
     /** The agent stops: no new beat begins; the one under way ends before the goodbye. */
     private volatile boolean stopping;
@@ -198,6 +216,7 @@ public final class RegistrationAgent {
             Announcer a = announcers.get(i);
             try {
                 a.announce();
+                lastHeard = System.nanoTime();
                 if (failing[i]) {
                     failing[i] = false;
                     LOG.log(Level.INFO, "node {0} is registered {1} again", node.id(), a.describe());
@@ -274,15 +293,54 @@ public final class RegistrationAgent {
             this.ping = interval.compareTo(Duration.ofSeconds(1)) < 0 ? Duration.ofSeconds(1) : interval;
         }
 
+        /** The connect under way, on its own thread. */
+        private volatile java.util.concurrent.CompletableFuture<Connection> connecting;
+
+        /**
+         * The connection, once made. The connect runs on its own thread and the beat that begins it waits
+         * for it half a second at most: made on the beat's thread, a server that did not answer (or a slow DNS) held
+         * every beat for the connect's timeout, the gRPC one after it too, which the deployment runs so
+         * that beats go on while NATS moves; past the control plane's grace, the node went offline.
+         */
         private Connection connection() throws Exception {
             if (connection != null && connection.getStatus() == Connection.Status.CLOSED) {
                 connection = null; // the client gave up on it (an authentication refused twice): a new one
             }
             if (connection == null) {
-                // once connected, the client reconnects by itself for ever
-                Connection c = Nats.connect(new Options.Builder().server(url).connectionName("mayastor-node-" + node.id())
-                        .connectionTimeout(CALL_TIMEOUT).maxReconnects(-1).reconnectWait(Duration.ofSeconds(1))
-                        .pingInterval(ping).maxPingsOut(2).build());
+                boolean begun = connecting == null;
+                if (begun) {
+                    connecting = new java.util.concurrent.CompletableFuture<>();
+                    java.util.concurrent.CompletableFuture<Connection> made = connecting;
+                    Thread t = new Thread(() -> {
+                        try {
+                            // once connected, the client reconnects by itself for ever
+                            made.complete(Nats.connect(new Options.Builder().server(url)
+                                    .connectionName("mayastor-node-" + node.id()).connectionTimeout(CALL_TIMEOUT)
+                                    .maxReconnects(-1).reconnectWait(Duration.ofSeconds(1)).pingInterval(ping).maxPingsOut(2)
+                                    .build()));
+                        } catch (Throwable e) {
+                            made.completeExceptionally(e);
+                        }
+                    }, "registration-nats-connect");
+                    t.setDaemon(true);
+                    t.start();
+                }
+                Connection c;
+                try {
+                    // half a second for the connect this beat began (a reachable server answers in far less:
+                    // its first beat is not a failure); the beats after it only look
+                    c = begun ? connecting.get(500, TimeUnit.MILLISECONDS)
+                            : connecting.isDone() ? connecting.get() : null;
+                    if (c == null) {
+                        throw new java.util.concurrent.TimeoutException();
+                    }
+                } catch (java.util.concurrent.TimeoutException e) {
+                    throw new IllegalStateException("still connecting to " + shown);
+                } catch (java.util.concurrent.ExecutionException e) {
+                    connecting = null; // the next beat tries again
+                    throw e.getCause() instanceof Exception cause ? cause : e;
+                }
+                connecting = null;
                 connection = c; // first, then the look: a close in between closes it, or this does (twice is harmless)
                 if (closed) {
                     c.close();
@@ -324,6 +382,16 @@ public final class RegistrationAgent {
         @Override
         public void close() {
             closed = true;
+            java.util.concurrent.CompletableFuture<Connection> pending = connecting;
+            if (pending != null) { // a connect that ends after the stop: its connection would reconnect for ever
+                pending.thenAccept(late -> {
+                    try {
+                        late.close();
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                });
+            }
             Connection c = connection;
             if (c != null) {
                 try {

@@ -140,6 +140,79 @@ class RegistrationAgentTest {
         }
     }
 
+    /**
+     * Review finding: the NATS connect ran on the beat's thread, before the gRPC beat: a NATS server
+     * that took the connection and never answered (or a slow DNS) held every beat for the connect's
+     * timeout, and the gRPC beats, which the deployment runs so that the node stays heard while NATS
+     * moves, came every 3 s and more instead of every beat (past the control plane's grace, the node
+     * went offline). The connect runs on its own thread.
+     */
+    @Test
+    void aNatsServerThatDoesNotAnswerDoesNotHoldTheGrpcBeats() throws Exception {
+        BlockingQueue<String> calls = new LinkedBlockingQueue<>();
+        Server server = registrationServer(calls);
+        try (java.net.ServerSocket silent = new java.net.ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress())) {
+            List<java.net.Socket> accepted = new java.util.concurrent.CopyOnWriteArrayList<>();
+            Thread accept = new Thread(() -> {
+                while (!silent.isClosed()) {
+                    try {
+                        accepted.add(silent.accept()); // held open, never a word: no INFO from this "server"
+                    } catch (java.io.IOException e) {
+                        return;
+                    }
+                }
+            });
+            accept.setDaemon(true);
+            accept.start();
+            RegistrationAgent agent = new RegistrationAgent(node(), "nats://127.0.0.1:" + silent.getLocalPort(),
+                    "127.0.0.1:" + server.getPort(), Duration.ofMillis(200));
+            try {
+                assertNotNull(calls.poll(5, TimeUnit.SECONDS), "the first gRPC beat");
+                long start = System.nanoTime();
+                for (int beat = 0; beat < 5; beat++) {
+                    assertNotNull(calls.poll(5, TimeUnit.SECONDS), "beat " + beat);
+                }
+                long took = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+                assertTrue(took < 2900, "five gRPC beats of 200 ms took " + took + " ms: held by the NATS connect (3 s each)");
+            } finally {
+                agent.stop();
+                for (java.net.Socket s : accepted) {
+                    s.close();
+                }
+            }
+        } finally {
+            server.shutdownNow();
+        }
+    }
+
+    /**
+     * The node says whether the control plane hears it (a nexus that cannot read its record stops
+     * serving when it does not): heard while beats arrive, unheard within the interval and 2 s of the
+     * last; a node that registers nowhere is always heard.
+     */
+    @Test
+    void theNodeKnowsWhetherTheControlPlaneHearsIt() throws Exception {
+        BlockingQueue<String> calls = new LinkedBlockingQueue<>();
+        Server server = registrationServer(calls);
+        RegistrationAgent agent = new RegistrationAgent(node(), "", "127.0.0.1:" + server.getPort(), Duration.ofMillis(200));
+        try {
+            assertNotNull(calls.poll(5, TimeUnit.SECONDS));
+            assertTrue(agent.heard());
+            server.shutdownNow();
+            long gone = System.nanoTime();
+            while (agent.heard()) {
+                assertTrue(System.nanoTime() - gone < TimeUnit.SECONDS.toNanos(6), "still heard 6 s after the control plane went");
+                Thread.sleep(50);
+            }
+            assertTrue(System.nanoTime() - gone > TimeUnit.MILLISECONDS.toNanos(1500), "not before the interval and its margin");
+        } finally {
+            agent.stop();
+        }
+        RegistrationAgent nowhere = new RegistrationAgent(node(), "", "", Duration.ofMillis(200));
+        assertTrue(nowhere.heard(), "no control plane to move its volumes");
+        nowhere.stop();
+    }
+
     /** A beat that throws (here the ready check) does not end the heartbeat: the next beats come. */
     @Test
     void aBeatThatThrowsDoesNotStopTheHeartbeat() throws Exception {
