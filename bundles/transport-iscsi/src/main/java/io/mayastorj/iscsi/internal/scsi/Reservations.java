@@ -218,6 +218,22 @@ public final class Reservations {
         }
     }
 
+    /** The reservations as they are now, for {@link #resetSpc2(Object)}: any change (a RESERVE again too) is another. */
+    public synchronized Object mark() {
+        return state;
+    }
+
+    /**
+     * A reset's end of the SPC-2 reservation, once its aborted writes are done: only when nothing
+     * changed since {@code mark}. Ended whatever came meanwhile, it dropped a reservation the holder
+     * took again after hearing of the reset (or one another host took after a release), unsaid.
+     */
+    public synchronized void resetSpc2(Object mark) {
+        if (state == mark) {
+            resetSpc2();
+        }
+    }
+
     // ------------------------------------------------------------------ PERSISTENT RESERVE IN
 
     /** PERSISTENT RESERVE IN (5Eh): the whole answer; the caller truncates it to the allocation length. */

@@ -47,7 +47,7 @@ final class TaskManagement {
         int response;
         List<Task> atBdev = new ArrayList<>(); // tasks aborted while the bdev has them
         CompletableFuture<Void> others = null; // a reset's aborts of the other sessions' tasks
-        boolean releasesSpc2 = false; // a reset: the SPC-2 reservation ends, once the writes are done (below)
+        Object reservedAtReset = null; // a reset: the SPC-2 reservation as it was, ended once the writes are done (below)
         // ABORT TASK SET and LOGICAL UNIT RESET name a LUN, which must be ours (a target serves LUN 0 only):
         // one addressed elsewhere aborted every session's tasks on LUN 0, and told them all of a reset
         int addressed = (function == 2 || function == 5) && !lunZero(req) ? -1 : function;
@@ -79,7 +79,7 @@ final class TaskManagement {
                     // the other sessions' tasks too: one of their writes landing after the reset was answered
                     // would land over what the resetting host writes next (clusters break a reservation so)
                     others = target.abortOthersOn(session.lunTarget.device(), connection);
-                    releasesSpc2 = true;
+                    reservedAtReset = target.reservations(session.lunTarget.device()).mark();
                     target.unitAttention(session.lunTarget.device(),
                             function == 5 ? Sense.LUN_RESET_OCCURRED : Sense.POWER_ON_OR_RESET);
                 }
@@ -91,7 +91,7 @@ final class TaskManagement {
                 }
                 if (session.lunTarget != null) {
                     others = target.coldReset(session.lunTarget.device(), connection);
-                    releasesSpc2 = true;
+                    reservedAtReset = target.reservations(session.lunTarget.device()).mark();
                 }
                 connection.ending(); // nothing after it is acted on; it closes once its response is out
                 response = 0;
@@ -116,13 +116,16 @@ final class TaskManagement {
             }
             sender.postFlush();
         };
-        // A reset ends the SPC-2 reservation only once the aborted writes, and any admitted meanwhile, are done
-        // with the bdev: released at once, another host reserved and wrote, and a late write of the holder's
-        // landed over it (as the close of a session waits for its writes before it releases)
-        Runnable respond = !releasesSpc2 ? answerNow : () -> {
+        // A reset ends the SPC-2 reservation only once the aborted writes, and those at the bdev when they are, are
+        // done: released at once, another host reserved and wrote, and a late write of the holder's landed over it (as
+        // the close of a session waits for its writes before it releases). The holder's connection stays open, so a
+        // write it sends after that look can still be at the bdev when another host reserves: a narrower window.
+        // Ended only if nothing changed meanwhile: a RESERVE again by the holder, told of the reset, stays
+        Object mark = reservedAtReset;
+        Runnable respond = mark == null ? answerNow : () -> {
             io.mayastorj.core.bdev.BlockDevice device = session.lunTarget.device();
             target.writesQuiet(device).whenComplete((quiet, failed) -> {
-                target.reservations(device).resetSpc2();
+                target.reservations(device).resetSpc2(mark);
                 connection.reactor().execute(answerNow);
             });
         };

@@ -698,6 +698,33 @@ class TaskManagementTest {
         }
     }
 
+    /**
+     * Review finding (of the fix above): the reset ended whatever SPC-2 reservation there was once the
+     * writes were done, also one the holder took again after hearing of the reset (a cluster defends
+     * its disk so): dropped unsaid, another host reserved and wrote while the holder believed it held
+     * the disk. A reservation taken after the reset stays.
+     */
+    @Test
+    void aReservationTakenAgainAfterTheResetStays() throws Exception {
+        int port = fx.target.address().getPort();
+        try (ScsiSession a = new ScsiSession(port, fx.iqn, "iqn.2026-12.test:node-a");
+             ScsiSession b = new ScsiSession(port, fx.iqn, "iqn.2026-12.test:node-b");
+             ScsiSession c = new ScsiSession(port, fx.iqn, "iqn.2026-12.test:node-c")) {
+            assertEquals(Sense.GOOD, reserveAfterAnyUnitAttention(a).status(), "A reserves");
+            disk.hold = true;
+            ScsiSession.Held write = a.writeUntilR2t(ScsiSession.write16(64, 8), 4096); // the reset waits for it
+            a.sendHeldData(write, new byte[4096]);
+            awaitHeld(1, "A's write is at the bdev");
+            c.lunReset();
+            assertNull(c.receive(300), "no answer while A's write may still land");
+            assertEquals(Sense.GOOD, reserveAfterAnyUnitAttention(a).status(), "A, told of the reset, reserves again");
+            disk.release();
+            RawInitiator.Pdu answer = c.receive(5000);
+            assertNotNull(answer, "answered once A's write is done");
+            assertEquals(0x18, reserveAfterAnyUnitAttention(b).status(), "A's new reservation stands");
+        }
+    }
+
     /** RESERVE(6), sent again when the first answer is the reset's unit attention. */
     private static ScsiSession.Result reserveAfterAnyUnitAttention(ScsiSession s) throws java.io.IOException {
         byte[] reserve = {0x16, 0, 0, 0, 0, 0};
