@@ -246,12 +246,9 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase i
      * else a mount capability's, else ext4), or "" when every capability is a block device.
      */
     static String filesystemOf(Parameters p, List<VolumeCapability> capabilities) {
-        if (!p.fsType().isEmpty()) {
-            return p.fsType();
-        }
         for (VolumeCapability c : capabilities) {
-            if (c.hasMount()) {
-                return c.getMount().getFsType().isEmpty() ? "ext4" : c.getMount().getFsType();
+            if (c.hasMount()) { // a block volume gets none, whatever the class says (the node's fsTypeOf)
+                return !p.fsType().isEmpty() ? p.fsType() : c.getMount().getFsType().isEmpty() ? "ext4" : c.getMount().getFsType();
             }
         }
         return "";

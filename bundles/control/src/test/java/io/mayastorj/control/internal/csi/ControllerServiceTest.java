@@ -142,6 +142,8 @@ class ControllerServiceTest {
         assertEquals("ext4", ControllerService.filesystemOf(none, List.of(block, mount)), "the node's default");
         assertEquals("xfs", ControllerService.filesystemOf(Parameters.of(Map.of("fsType", "xfs")), List.of(mount)),
                 "the class's comes first, as on the node");
+        assertEquals("", ControllerService.filesystemOf(Parameters.of(Map.of("fsType", "xfs")), List.of(block)),
+                "a block volume gets no file system, whatever the class says");
     }
 
     @Test
