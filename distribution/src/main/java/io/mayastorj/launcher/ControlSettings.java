@@ -132,7 +132,7 @@ public final class ControlSettings extends Settings implements RuntimeSettings {
                 + (values.getOrDefault("kubeconfig", "").isEmpty()
                 ? values.getOrDefault("store", stateDir().resolve("resources").toString())
                 : "Kubernetes (" + values.get("kubeconfig") + ")")
-                + (values.getOrDefault("nats", "").isEmpty() ? "" : ", registry on NATS " + values.get("nats"))
+                + (values.getOrDefault("nats", "").isEmpty() ? "" : ", registry on NATS " + withoutCredentials(values.get("nats")))
                 + (hasCsi() ? ", CSI controller on " + values.get("csi.endpoint") : "");
     }
 

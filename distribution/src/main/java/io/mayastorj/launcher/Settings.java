@@ -112,10 +112,18 @@ abstract class Settings {
         String urls = values.getOrDefault(key, "");
         for (String url : urls.isEmpty() ? new String[0] : urls.split(",", -1)) {
             if (!url.strip().matches("(nats|tls)://[^/,]+")) {
-                throw new IllegalArgumentException(key + " '" + urls + "' is not a NATS URL (e.g. nats://127.0.0.1:4222, "
-                        + "or several separated by commas)");
+                throw new IllegalArgumentException(key + " '" + withoutCredentials(urls) + "' is not a NATS URL (e.g. "
+                        + "nats://127.0.0.1:4222, or several separated by commas)");
             }
         }
+    }
+
+    /**
+     * URLs as shown in messages and the ready line: their user info (NATS takes a user, password or
+     * token there) as ***. The launcher runs outside the framework, without core's Redaction.
+     */
+    static String withoutCredentials(String urls) {
+        return urls.replaceAll("(://)[^@/,\\s]*@", "$1***@");
     }
 
     /** CSI endpoints, when set: unix:///absolute/path.sock or tcp://host:port, several separated by commas. */

@@ -141,6 +141,11 @@ class NodeSettingsTest {
                         "nats-url", "nats://10.0.0.1:4222,10.0.0.2")));
         assertEquals("nats.replicas=7: expected a whole number in 1..5", refused(null, Map.of("node-id", "n1",
                 "state-dir", dir.toString(), "nats-replicas", "7")));
+        // review finding: the refusal (and the control plane's ready line) showed the URL whole, its credentials too
+        assertEquals("nats.url 'nats://***@10.0.0.1:4222,10.0.0.2' is not a NATS URL (e.g. nats://127.0.0.1:4222, or several "
+                + "separated by commas)", refused(null, Map.of("node-id", "n1", "state-dir", dir.toString(),
+                        "nats-url", "nats://user:s3cret@10.0.0.1:4222,10.0.0.2")));
+        assertEquals("nats://***@a:4222,tls://b", Settings.withoutCredentials("nats://t0ken@a:4222,tls://b"));
     }
 
     /** Review finding: an empty state.dir was taken as the working directory: the lock and Felix's cache went there. */

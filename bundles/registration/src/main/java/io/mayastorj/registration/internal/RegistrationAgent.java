@@ -236,7 +236,8 @@ public final class RegistrationAgent implements Heartbeat {
         while (root.getCause() != null && root.getCause() != root) {
             root = root.getCause();
         }
-        return root.getMessage() == null ? root.toString() : root.getMessage();
+        // jnats names the servers it could not reach by their URLs, credentials included
+        return io.mayastorj.core.text.Redaction.withoutCredentials(root.getMessage() == null ? root.toString() : root.getMessage());
     }
 
     /** A clean stop: the control plane hears that the node goes, instead of waiting for missed beats. */

@@ -61,9 +61,9 @@ public final class NexusRecords {
             }
             return Optional.of(parse(e.getValue(), e.getRevision()));
         } catch (io.nats.client.JetStreamApiException e) {
-            throw new IOException("NATS JetStream: " + e.getMessage(), e);
+            throw new IOException("NATS JetStream: " + io.mayastorj.core.text.Redaction.withoutCredentials(e.getMessage()), e);
         } catch (IllegalStateException e) {
-            throw new IOException(e.getMessage(), e);
+            throw new IOException(io.mayastorj.core.text.Redaction.withoutCredentials(e.getMessage()), e);
         }
     }
 
@@ -82,9 +82,9 @@ public final class NexusRecords {
                 connection.keyValue(BUCKET).purge(uuid); // its history too: a deleted volume's uid never comes back
             }
         } catch (io.nats.client.JetStreamApiException e) {
-            throw new IOException("NATS JetStream: " + e.getMessage(), e);
+            throw new IOException("NATS JetStream: " + io.mayastorj.core.text.Redaction.withoutCredentials(e.getMessage()), e);
         } catch (IllegalStateException e) {
-            throw new IOException(e.getMessage(), e);
+            throw new IOException(io.mayastorj.core.text.Redaction.withoutCredentials(e.getMessage()), e);
         }
     }
 
@@ -106,9 +106,9 @@ public final class NexusRecords {
             if (e instanceof InterruptedException) {
                 Thread.currentThread().interrupt();
             }
-            throw new IOException("NATS JetStream: " + e.getMessage(), e);
+            throw new IOException("NATS JetStream: " + io.mayastorj.core.text.Redaction.withoutCredentials(e.getMessage()), e);
         } catch (IllegalStateException e) {
-            throw new IOException(e.getMessage(), e);
+            throw new IOException(io.mayastorj.core.text.Redaction.withoutCredentials(e.getMessage()), e);
         }
     }
 
@@ -132,7 +132,7 @@ public final class NexusRecords {
                 }
             }
         } catch (IllegalArgumentException e) {
-            throw new IOException("a damaged nexus record: " + e.getMessage(), e);
+            throw new IOException("a damaged nexus record: " + io.mayastorj.core.text.Redaction.withoutCredentials(e.getMessage()), e);
         }
         return new Record(inSync, Boolean.parseBoolean(p.getProperty("clean_shutdown")), revision, incarnation);
     }

@@ -58,7 +58,7 @@ public final class NatsRegistry implements AutoCloseable {
     private void startConnector() {
         connector = new NatsConnector("nats-connect mayastor-control", options, RETRY,
                 e -> LOG.log(Level.WARNING, "cannot connect to NATS at {0} ({1}): trying again every {2} s", shown,
-                        e.getMessage(), RETRY.toSeconds()),
+                        io.mayastorj.core.text.Redaction.withoutCredentials(e.getMessage()), RETRY.toSeconds()),
                 this::connected);
     }
 

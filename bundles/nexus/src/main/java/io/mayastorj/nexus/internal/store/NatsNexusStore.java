@@ -69,7 +69,7 @@ public final class NatsNexusStore implements NexusStore, AutoCloseable {
             connection = Nats.connect(options);
         } catch (IOException e) {
             System.getLogger("mayastor.nexus").log(System.Logger.Level.WARNING,
-                    "NATS at {0} does not answer ({1}): connecting in the background; nexus records wait for it", shown, e.getMessage());
+                    "NATS at {0} does not answer ({1}): connecting in the background; nexus records wait for it", shown, io.mayastorj.core.text.Redaction.withoutCredentials(e.getMessage()));
             synchronized (this) {
                 startConnector();
             }
@@ -88,7 +88,7 @@ public final class NatsNexusStore implements NexusStore, AutoCloseable {
             // a cluster whose JetStream has no quorum yet (its servers starting, one of three away and the
             // metadata leader with it): the bucket is made, or found, at the first save; the node starts
             System.getLogger("mayastor.nexus").log(System.Logger.Level.WARNING,
-                    "NATS at {0}: JetStream does not answer yet ({1}); nexus records wait for it", shown, e.getMessage());
+                    "NATS at {0}: JetStream does not answer yet ({1}); nexus records wait for it", shown, io.mayastorj.core.text.Redaction.withoutCredentials(e.getMessage()));
         }
     }
 
@@ -149,7 +149,7 @@ public final class NatsNexusStore implements NexusStore, AutoCloseable {
                     ensureBucket();
                     bucket = c.keyValue(BUCKET);
                 } catch (JetStreamApiException e) {
-                    throw new IOException("NATS at " + shown + ": JetStream refused the bucket: " + e.getMessage(), e);
+                    throw new IOException("NATS at " + shown + ": JetStream refused the bucket: " + io.mayastorj.core.text.Redaction.withoutCredentials(e.getMessage()), e);
                 }
             }
             return bucket;
@@ -218,7 +218,7 @@ public final class NatsNexusStore implements NexusStore, AutoCloseable {
         try {
             return onBucketOnce(call);
         } catch (IllegalStateException e) { // jnats on a connection closed meanwhile: the store's contract is IOException
-            throw new IOException("NATS at " + shown + ": " + e.getMessage(), e);
+            throw new IOException("NATS at " + shown + ": " + io.mayastorj.core.text.Redaction.withoutCredentials(e.getMessage()), e);
         }
     }
 
@@ -272,9 +272,9 @@ public final class NatsNexusStore implements NexusStore, AutoCloseable {
         } catch (JetStreamApiException e) {
             if (e.getApiErrorCode() == WRONG_LAST_SEQUENCE) {
                 throw new Superseded("the record of nexus " + key + " in NATS is no longer at revision " + expectedRevision
-                        + ": another nexus wrote it (" + e.getMessage() + ")");
+                        + ": another nexus wrote it (" + io.mayastorj.core.text.Redaction.withoutCredentials(e.getMessage()) + ")");
             }
-            throw new IOException("NATS refused the record: " + e.getMessage(), e);
+            throw new IOException("NATS refused the record: " + io.mayastorj.core.text.Redaction.withoutCredentials(e.getMessage()), e);
         }
     }
 
@@ -288,7 +288,7 @@ public final class NatsNexusStore implements NexusStore, AutoCloseable {
             return Optional.of(new Stored(RecordFormat.decode(e.getValue(), "for " + uuid + " in NATS bucket " + BUCKET),
                     e.getRevision()));
         } catch (JetStreamApiException e) {
-            throw new IOException("NATS: " + e.getMessage(), e);
+            throw new IOException("NATS: " + io.mayastorj.core.text.Redaction.withoutCredentials(e.getMessage()), e);
         }
     }
 
@@ -300,7 +300,7 @@ public final class NatsNexusStore implements NexusStore, AutoCloseable {
                 return null;
             });
         } catch (JetStreamApiException e) {
-            throw new IOException("NATS: " + e.getMessage(), e);
+            throw new IOException("NATS: " + io.mayastorj.core.text.Redaction.withoutCredentials(e.getMessage()), e);
         }
     }
 

@@ -15,7 +15,8 @@ class RecordFormatTest {
     /**
      * Review finding: a malformed unicode escape made Properties throw an IllegalArgumentException
      * outside the decoder's try: the nexus took its record for unreachable (and stopped checking it
-     * is still its own); a count of children past the record's keys looped 2^31 times.
+     * is still its own). A count of children past the record's keys is refused before any child is
+     * read (the control plane's reading looped 2^31 times on one; here the first missing child failed).
      */
     @Test
     void aMalformedEscapeOrAnImpossibleChildCountIsADamagedRecord() {
