@@ -64,13 +64,14 @@ final class ReplicaCtl {
                 String uuid = args.positional(2, "the replica UUID");
                 String protocol = args.option("protocol", null);
                 if (protocol == null) {
-                    throw new UsageException("--protocol nvmf|iscsi is required");
+                    throw new UsageException("--protocol nvmf|iscsi|PLUGIN is required");
                 }
                 if (!MAYASTOR_PROTOCOLS.contains(protocol.toLowerCase(Locale.ROOT))) {
                     // a plugin's transport: Mayastor's replica API numbers only nvmf and iscsi; named, the
                     // share is recorded with the replica as theirs are (shared as a bare bdev, it was gone
                     // after a restart)
-                    Replica r = node.replica().shareReplica(ShareReplicaRequest.newBuilder().setUuid(uuid)
+                    // share: a number none has, so that a node older than protocol_name refuses (NONE would unshare)
+                    Replica r = node.replica().shareReplica(ShareReplicaRequest.newBuilder().setUuid(uuid).setShareValue(-1)
                             .setProtocolName(protocol).addAllAllowedHosts(args.all("allowed-host")).build());
                     out.print(r, () -> out.out.println(r.getUri().startsWith("bdev:")
                             ? "replica " + uuid + " is to be shared over " + protocol + ", which is not serving on the node yet; "

@@ -88,7 +88,7 @@ public final class ReplicaService extends ReplicaRpcGrpc.ReplicaRpcImplBase {
     public void shareReplica(ShareReplicaRequest request, StreamObserver<Replica> response) {
         UUID uuid = Uuids.parse(request.getUuid());
         if (!request.getProtocolName().isEmpty()) { // a plugin's transport: recorded with the replica, as nvmf and iscsi are
-            pools.shareReplica(uuid, request.getProtocolName().toLowerCase(Locale.ROOT), request.getAllowedHostsList());
+            pools.shareReplica(uuid, request.getProtocolName(), request.getAllowedHostsList());
         } else if (request.getShare() == ShareProtocol.NONE) {
             pools.unshareReplica(uuid, false);
         } else {

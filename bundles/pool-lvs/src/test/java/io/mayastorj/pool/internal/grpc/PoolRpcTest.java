@@ -156,8 +156,11 @@ class PoolRpcTest {
         shares.addTransport(nbd);
         createPool();
         replicaRpc.createReplica(CreateReplicaRequest.newBuilder().setUuid(R1).setPool("p0").setSize(8L * MIB).setThin(true).build());
-        Replica shared = replicaRpc.shareReplica(ShareReplicaRequest.newBuilder().setUuid(R1).setProtocolName("NBD")
-                .addAllowedHosts("client-a").build());
+        // share -1 as the CLI sends it: a node that knows no protocol_name refuses instead of unsharing
+        assertStatus(Status.Code.INVALID_ARGUMENT, "share protocol UNRECOGNIZED is not supported",
+                () -> replicaRpc.shareReplica(ShareReplicaRequest.newBuilder().setUuid(R1).setShareValue(-1).build()));
+        Replica shared = replicaRpc.shareReplica(ShareReplicaRequest.newBuilder().setUuid(R1).setShareValue(-1)
+                .setProtocolName("nbd").addAllowedHosts("client-a").build());
         assertEquals("nbd://127.0.0.1:10809/" + R1, shared.getUri());
         assertEquals(List.of("client-a"), shared.getAllowedHostsList());
         assertEquals(ShareProtocol.NONE, shared.getShare(), "the API has no number for nbd");
