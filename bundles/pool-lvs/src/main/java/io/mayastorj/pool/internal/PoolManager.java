@@ -449,6 +449,12 @@ public final class PoolManager {
                 throw MayastorException.failedPrecondition("%s holds pool %s with uuid %s, not %s; nothing was written",
                         disk, found.name(), found.poolUuid(), uuid);
             }
+            if (found != null) {
+                synchronized (this) {
+                    importing.put(disk, found.name()); // a destroy or export of it meanwhile: UNAVAILABLE (asked by disk only too)
+                    uuidFree(found.name(), found.poolUuid()); // before the open writes (a rollback's zeroing, a destroy finished)
+                }
+            }
             store = LvStore.open(device, buffers, forceRollback);
             if (name != null && !name.isEmpty() && !store.name().equals(name)) {
                 store.export();
@@ -470,6 +476,22 @@ public final class PoolManager {
         }
     }
 
+    /**
+     * Refuses pool {@code name}'s import when another pool here has its uuid, or a create takes it:
+     * two pools with one uuid, and a damaged replica's ID (made of the pool's uuid) would name either.
+     */
+    private void uuidFree(String name, UUID uuid) {
+        if (creatingUuids.contains(uuid)) {
+            throw MayastorException.unavailable("pool %s has uuid %s, which a pool being created takes; ask again once it is",
+                    name, uuid);
+        }
+        for (Entry other : pools.values()) {
+            if (!other.name.equals(name) && uuid.equals(other.uuid)) {
+                throw MayastorException.alreadyExists("pool %s has uuid %s, which is pool %s's already", name, uuid, other.name);
+            }
+        }
+    }
+
     /** An opened pool into the map (its faulted entry replaced), unless the node stopped or the name is taken meanwhile. */
     private Entry register(Entry entry, LvStore store, String disk) {
         Entry replaced = null;
@@ -482,18 +504,11 @@ public final class PoolManager {
                 store.export();
                 throw MayastorException.unavailable("a pool named %s is being created; ask again once it is", store.name());
             }
-            if (creatingUuids.contains(store.uuid())) {
+            try {
+                uuidFree(store.name(), store.uuid()); // again: a create may have begun with it during the open
+            } catch (MayastorException e) {
                 store.export();
-                throw MayastorException.unavailable("pool %s has uuid %s, which a pool being created takes; ask again once "
-                        + "it is", store.name(), store.uuid());
-            }
-            for (Entry other : pools.values()) {
-                // two pools with one uuid: a damaged replica's ID, made of the pool's uuid, would name either
-                if (!other.name.equals(store.name()) && store.uuid().equals(other.uuid)) {
-                    store.export();
-                    throw MayastorException.alreadyExists("pool %s has uuid %s, which is pool %s's already", store.name(),
-                            store.uuid(), other.name);
-                }
+                throw e;
             }
             Entry clash = pools.get(store.name());
             if (clash != null) {
