@@ -50,10 +50,13 @@ final class PoolDevice {
     }
 
     /**
-     * Told at each step of a zeroing: an import at the node's start (a destroy finished) may zero for
-     * minutes on a slow device, and the start is failed as stalled after 45 s without word of progress.
+     * Told at each step of a zeroing, and every 5 s while a step is at the device: an import at the
+     * node's start (a destroy finished) may zero for minutes on a slow device, and the start is failed
+     * as stalled after 45 s without word of progress.
      */
     private volatile Runnable progress = () -> { };
+    /** How often a zeroing request that the device still has tells {@link #progress}. */
+    private static final long PROGRESS_SLICE_NANOS = java.util.concurrent.TimeUnit.SECONDS.toNanos(5);
 
     void progress(Runnable progress) {
         this.progress = progress;
@@ -193,7 +196,20 @@ final class PoolDevice {
             done.complete(status);
         });
         try {
-            return done.get(timeout.toNanos(), java.util.concurrent.TimeUnit.NANOSECONDS);
+            // waited in slices, telling progress between: one step of a device that writes its zeros itself can take
+            // minutes, and the node's start is failed after 45 s without word
+            long deadline = System.nanoTime() + timeout.toNanos();
+            while (true) {
+                long left = deadline - System.nanoTime();
+                try {
+                    return done.get(Math.max(0, Math.min(left, PROGRESS_SLICE_NANOS)), java.util.concurrent.TimeUnit.NANOSECONDS);
+                } catch (java.util.concurrent.TimeoutException slice) {
+                    if (left <= PROGRESS_SLICE_NANOS) {
+                        throw slice;
+                    }
+                    progress.run();
+                }
+            }
         } catch (java.util.concurrent.TimeoutException | InterruptedException e) {
             if (e instanceof InterruptedException) {
                 Thread.currentThread().interrupt();

@@ -38,7 +38,8 @@ public final class StartupMonitor {
      * a component says it moves ({@link io.mayastorj.core.node.Node#startupProgress}).
      * {@code -Dmayastor.startup.timeout.seconds} sets it (45 s by default).
      */
-    private static final long WATCH_NANOS = TimeUnit.SECONDS.toNanos(Math.max(1, Long.getLong("mayastor.startup.timeout.seconds", 45)));
+    private static final long WATCH_NANOS = TimeUnit.SECONDS.toNanos(Math.min(Long.MAX_VALUE / 4_000_000_000L,
+            Math.max(1, Long.getLong("mayastor.startup.timeout.seconds", 45))));
     /**
      * How long every component must have looked started before the node says so. SCR's states
      * flicker while it works: a component whose activation failed is retried when a consumer asks
@@ -100,7 +101,12 @@ public final class StartupMonitor {
         Patience(long window, long now) {
             this.window = window;
             this.deadline = now + window;
-            this.cap = now + 10 * window;
+            this.cap = now + capOf(window);
+        }
+
+        /** Ten windows, or as long as a long holds for one set to mean "never". */
+        private static long capOf(long window) {
+            return window > Long.MAX_VALUE / 20 ? Long.MAX_VALUE / 2 : 10 * window;
         }
 
         /** Something new is awaited. */
@@ -108,10 +114,13 @@ public final class StartupMonitor {
             deadline = now + window;
         }
 
-        /** A component said it moves. */
+        /** A component said it moves: what follows its long step gets the patience a start gets. */
         void reported(long now) {
             deadline = now + window;
-            cap = Math.max(cap, deadline);
+            long capFromNow = now + capOf(window);
+            if (capFromNow - cap > 0) {
+                cap = capFromNow;
+            }
         }
 
         boolean runOut(long now) {

@@ -27,6 +27,16 @@ class StartupMonitorTest {
         }
         assertTrue(patience.runOut(2046), "silent again");
 
+        // review finding: what followed a long reported step got 45 s in all, though it still moved
+        StartupMonitor.Patience after = new StartupMonitor.Patience(window, 0);
+        after.reported(600);
+        for (long t = 640; t <= 1000; t += 40) {
+            after.moved(t);
+            assertFalse(after.runOut(t + 1), "moving again after the long step, at " + t);
+        }
+        StartupMonitor.Patience never = new StartupMonitor.Patience(Long.MAX_VALUE / 8, 0);
+        assertFalse(never.runOut(1_000_000_000_000L), "a window meant as \"never\" does not wrap into the past");
+
         StartupMonitor.Patience flicker = new StartupMonitor.Patience(window, 0);
         for (long t = 40; t < 450; t += 40) {
             flicker.moved(t);
