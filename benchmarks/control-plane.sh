@@ -35,7 +35,7 @@ NODES=""
 for n in 1 2 3 4; do
     a=127.0.0.5$n
     "$M" node --node-id "bench-$n" --grpc-endpoint "$a:10301" --state-dir "$DIR/state-$n" --buffers-mb 64 \
-        --nvmf-address "$a" --nvmf-port 8460 --iscsi-address "$a" --iscsi-port 3290 \
+        --nvmf-address "$a" --nvmf-port 8460 --nvmf-nexus-port 9460 --iscsi-address "$a" --iscsi-port 3290 \
         --control-endpoint "$CONTROL" >"$DIR/node-$n.log" 2>&1 &
     PIDS="$PIDS $!"
     NODES="$NODES${NODES:+,}bench-$n=$a:10301"

@@ -22,7 +22,7 @@ trap cleanup EXIT INT TERM
 echo "# $(date -u +%FT%TZ) $(uname -r), $(nproc) cores, $("$M" version)"
 truncate -s 2G "$DIR/pool.img"
 "$M" node --node-id idle-node --grpc-endpoint "$NODE" --state-dir "$DIR/state" \
-    --nvmf-address 127.0.0.1 --nvmf-port "${BENCH_NVMF_PORT:-8431}" --buffers-mb 128 >"$DIR/node.log" 2>&1 &
+    --nvmf-address 127.0.0.1 --nvmf-port "${BENCH_NVMF_PORT:-8431}" --nvmf-nexus-port "$(( ${BENCH_NVMF_PORT:-8431} + 1000 ))" --buffers-mb 128 >"$DIR/node.log" 2>&1 &
 NODE_PID=$!
 for _ in $(seq 100); do grep -q "ready" "$DIR/node.log" 2>/dev/null && break; sleep 0.2; done
 grep -q "ready" "$DIR/node.log" || { cat "$DIR/node.log"; echo "the node did not start" >&2; exit 1; }

@@ -35,7 +35,7 @@ tgtadm -C 1 --lld iscsi --op bind --mode target --tid 1 -I ALL
 TGT_URL="iscsi://127.0.0.1:$TGT_PORT/iqn.2026-11.bench:tgt/1"
 
 "$M" node --node-id iscsi-bench --grpc-endpoint "$NODE" --state-dir "$DIR/state" --iscsi-port "$OURS_PORT" \
-    --nvmf-port "${BENCH_NVMF_PORT:-8433}" --buffers-mb 256 >"$DIR/node.log" 2>&1 &
+    --nvmf-port "${BENCH_NVMF_PORT:-8433}" --nvmf-nexus-port "$(( ${BENCH_NVMF_PORT:-8433} + 1000 ))" --buffers-mb 256 >"$DIR/node.log" 2>&1 &
 NODE_PID=$!
 for _ in $(seq 100); do grep -q "ready" "$DIR/node.log" 2>/dev/null && break; sleep 0.2; done
 "$M" ctl --node "$NODE" bdev create "aio://$DIR/ours.img" >/dev/null 2>&1

@@ -18,7 +18,7 @@ trap 'exit 130' INT TERM
 mkdir -p "$D/plugins"; cp "$JAR" "$D/plugins/"
 [ -f "$IMG" ] || dd if=/dev/urandom of="$IMG" bs=1M count=1024 status=none
 "$M" node --node-id nbd-disk --grpc-endpoint 127.0.0.1:10195 --state-dir "$D/state" --plugins-dir "$D/plugins" \
-    --nvmf-port 8435 --iscsi-port 3265 --buffers-mb 256 >"$D/node.log" 2>&1 &
+    --nvmf-port 8435 --nvmf-nexus-port 9435 --iscsi-port 3265 --buffers-mb 256 >"$D/node.log" 2>&1 &
 P=$!
 for _ in $(seq 150); do grep -q "plugin io.mayastorj.plugins.nbd" "$D/node.log" 2>/dev/null && break; sleep 0.2; done
 B=$("$M" ctl --node 127.0.0.1:10195 bdev create "aio://$IMG" | awk 'NR==2 {print $1}')

@@ -33,7 +33,7 @@ KIT_PID=$!
 mkdir -p "$DIR/plugins"
 cp "$DIST"/extras/transport-nbd-*.jar "$DIR/plugins/"
 "$M" node --node-id nbd-bench --grpc-endpoint "$NODE" --state-dir "$DIR/state" \
-    --plugins-dir "$DIR/plugins" --nvmf-port "${BENCH_NVMF_PORT:-8434}" --iscsi-port "${BENCH_ISCSI_PORT:-3264}" \
+    --plugins-dir "$DIR/plugins" --nvmf-port "${BENCH_NVMF_PORT:-8434}" --nvmf-nexus-port "$(( ${BENCH_NVMF_PORT:-8434} + 1000 ))" --iscsi-port "${BENCH_ISCSI_PORT:-3264}" \
     --buffers-mb 256 >"$DIR/node.log" 2>&1 &
 NODE_PID=$!
 for _ in $(seq 100); do grep -q "plugin io.mayastorj.plugins.nbd" "$DIR/node.log" 2>/dev/null && break; sleep 0.2; done

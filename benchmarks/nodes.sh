@@ -17,7 +17,7 @@ trap cleanup EXIT INT TERM
 start_node() {
     n=$1; id=$2; grpc=$3; nvmf=$4; iscsi=$5; shift 5
     "$M" node --node-id "$id" --grpc-endpoint "127.0.0.$n:$grpc" --state-dir "$DIR/state-$n" \
-        --nvmf-address "127.0.0.$n" --nvmf-port "$nvmf" --iscsi-address "127.0.0.$n" --iscsi-port "$iscsi" "$@" \
+        --nvmf-address "127.0.0.$n" --nvmf-port "$nvmf" --nvmf-nexus-port "$((nvmf + 1000))" --iscsi-address "127.0.0.$n" --iscsi-port "$iscsi" "$@" \
         >"$DIR/node-$n.log" 2>&1 &
     eval "PID_$n=$!"
     PIDS="$PIDS $!"

@@ -15,7 +15,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 dd if=/dev/urandom of="$FILE" bs=1M count=1024 status=none
 "$M" node --node-id depths-target --grpc-endpoint "$NODE" --state-dir "$DIR/state" \
-    --nvmf-address 127.0.0.1 --nvmf-port "${BENCH_NVMF_PORT:-8432}" >"$DIR/node.log" 2>&1 &
+    --nvmf-address 127.0.0.1 --nvmf-port "${BENCH_NVMF_PORT:-8432}" --nvmf-nexus-port "$(( ${BENCH_NVMF_PORT:-8432} + 1000 ))" >"$DIR/node.log" 2>&1 &
 NODE_PID=$!
 for _ in $(seq 100); do grep -q "ready" "$DIR/node.log" 2>/dev/null && break; sleep 0.2; done
 "$M" ctl --node "$NODE" bdev create 'malloc:///ram?size_mb=1024' >/dev/null

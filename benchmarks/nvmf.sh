@@ -48,7 +48,7 @@ if [ "$TARGET" = replica ]; then cp "$FILE" "$RAW"; else RAW=$FILE; fi
 sync
 
 "$M" node --node-id bench-target --grpc-endpoint "$NODE" --state-dir "$DIR/state" \
-    --nvmf-address 127.0.0.1 --nvmf-port "$NVMF_PORT" --buffers-mb 256 >"$DIR/node.log" 2>&1 &
+    --nvmf-address 127.0.0.1 --nvmf-port "$NVMF_PORT" --nvmf-nexus-port "$((NVMF_PORT + 1000))" --buffers-mb 256 >"$DIR/node.log" 2>&1 &
 NODE_PID=$!
 for _ in $(seq 100); do grep -q "ready" "$DIR/node.log" 2>/dev/null && break; sleep 0.2; done
 grep -q "ready" "$DIR/node.log" || { cat "$DIR/node.log"; echo "the target node did not start" >&2; exit 1; }
