@@ -72,7 +72,7 @@ final class ReplicaCtl {
                     // after a restart)
                     // share: a number none has, so that a node older than protocol_name refuses (NONE would unshare)
                     Replica r = node.replica().shareReplica(ShareReplicaRequest.newBuilder().setUuid(uuid).setShareValue(-1)
-                            .setProtocolName(protocol).addAllAllowedHosts(args.all("allowed-host")).build());
+                            .setProtocolName(protocol.toLowerCase(Locale.ROOT)).addAllAllowedHosts(args.all("allowed-host")).build());
                     out.print(r, () -> out.out.println(r.getUri().startsWith("bdev:")
                             ? "replica " + uuid + " is to be shared over " + protocol + ", which is not serving on the node yet; "
                             + "its URI comes once it is (mayastor ctl replica list)" : r.getUri()));

@@ -123,7 +123,7 @@ abstract class Settings {
      * token there) as ***. The launcher runs outside the framework, without core's Redaction.
      */
     static String withoutCredentials(String urls) {
-        return urls.replaceAll("(://)[^@/,\\s]*@", "$1***@");
+        return urls.replaceAll("(://)(?:(?!://)[^@\\s])*@", "$1***@"); // a token may hold / and ,: up to the @
     }
 
     /** CSI endpoints, when set: unix:///absolute/path.sock or tcp://host:port, several separated by commas. */

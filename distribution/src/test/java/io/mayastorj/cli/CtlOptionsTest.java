@@ -176,23 +176,31 @@ class CtlOptionsTest {
     /** Review finding: a replica's share over a transport not serving yet printed an empty line, and exit 0. */
     @Test
     void aShareThatWaitsForItsTransportSaysSo() throws Exception {
+        String uuid = "7f1a0000-0000-4000-8000-000000000001";
+        java.util.concurrent.atomic.AtomicReference<io.mayastorj.api.v1.ShareReplicaRequest> asked =
+                new java.util.concurrent.atomic.AtomicReference<>();
         io.grpc.Server node = io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder.forAddress(
-                new java.net.InetSocketAddress("127.0.0.1", 0)).addService(new io.mayastorj.api.v1.BdevRpcGrpc.BdevRpcImplBase() {
+                new java.net.InetSocketAddress("127.0.0.1", 0)).addService(new io.mayastorj.api.v1.ReplicaRpcGrpc.ReplicaRpcImplBase() {
                     @Override
-                    public void share(io.mayastorj.api.v1.ShareBdevRequest request,
-                                      io.grpc.stub.StreamObserver<io.mayastorj.api.v1.ShareBdevResponse> response) {
-                        response.onNext(io.mayastorj.api.v1.ShareBdevResponse.newBuilder().setUri("").build()); // it waits
+                    public void shareReplica(io.mayastorj.api.v1.ShareReplicaRequest request,
+                                             io.grpc.stub.StreamObserver<io.mayastorj.api.v1.Replica> response) {
+                        asked.set(request);
+                        response.onNext(io.mayastorj.api.v1.Replica.newBuilder().setUuid(uuid) // it waits: not shared yet
+                                .setUri("bdev:///" + uuid + "?uuid=" + uuid).build());
                         response.onCompleted();
                     }
                 }).build().start();
         try {
-            String uuid = "7f1a0000-0000-4000-8000-000000000001";
             ByteArrayOutputStream out = new ByteArrayOutputStream();
-            int exit = Main.run(List.of("ctl", "--node", "127.0.0.1:" + node.getPort(), "replica", "share", uuid, "--protocol", "nbd"),
+            int exit = Main.run(List.of("ctl", "--node", "127.0.0.1:" + node.getPort(), "replica", "share", uuid, "--protocol", "NBD"),
                     new PrintStream(out, true, StandardCharsets.UTF_8), new PrintStream(new ByteArrayOutputStream()));
             assertEquals(0, exit);
-            assertEquals("replica " + uuid + " is to be shared over nbd, which is not serving on the node yet; its URI comes once "
-                    + "it is (mayastor ctl bdev list)\n", out.toString(StandardCharsets.UTF_8));
+            assertEquals("replica " + uuid + " is to be shared over NBD, which is not serving on the node yet; its URI comes once "
+                    + "it is (mayastor ctl replica list)\n", out.toString(StandardCharsets.UTF_8));
+            // the replica call, recorded with the replica (a bare bdev share was gone after a restart); share -1, so that
+            // a node older than protocol_name refuses rather than unshares
+            assertEquals("nbd", asked.get().getProtocolName());
+            assertEquals(-1, asked.get().getShareValue());
         } finally {
             node.shutdownNow();
         }

@@ -6,7 +6,8 @@ import java.util.regex.Pattern;
 public final class Redaction {
 
     /** The user-info part of each URL of a list ({@code nats://user:secret@host:4222}, {@code nats://token@host}). */
-    private static final Pattern USER_INFO = Pattern.compile("(://)[^@/,\\s]*@");
+    /** Up to the @, whatever a token holds (/ and , too), but not into the next URL of a list. */
+    private static final Pattern USER_INFO = Pattern.compile("(://)(?:(?!://)[^@\\s])*@");
 
     private Redaction() {
     }

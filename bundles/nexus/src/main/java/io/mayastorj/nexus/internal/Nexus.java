@@ -300,7 +300,11 @@ public final class Nexus extends BlockDeviceBase {
             lookAgainScheduled = true;
             control.schedule(() -> {
                 lookAgainScheduled = false;
-                lookAtRecord();
+                if (!ownershipStale()) {
+                    runAwaitingLook(); // heard again meanwhile: at once, not after a look that may take the store's timeout
+                } else {
+                    lookAtRecord();
+                }
             }, 200, TimeUnit.MILLISECONDS);
         }
     }

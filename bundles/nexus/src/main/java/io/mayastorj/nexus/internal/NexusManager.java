@@ -126,7 +126,7 @@ public final class NexusManager {
     }
 
     void unbindHeartbeat(Heartbeat beats) {
-        heartbeat.compareAndSet(beats, null); // a replacement is bound before the old one goes
+        heartbeat.compareAndSet(beats, null); // a replacement bound before the old one goes is kept
     }
 
     /** Tests: the clock that tells whether the process stood still lately. */

@@ -13,7 +13,8 @@ import org.osgi.service.component.annotations.Reference;
 @Component(service = MetricsSource.class)
 public final class NexusMetrics implements MetricsSource {
 
-    private static final String[] STATES = {"online", "degraded", "faulted"};
+    /** Every state a nexus reports: one destroyed while listed (shutdown) had none of the three at 1. */
+    private static final String[] STATES = {"online", "degraded", "faulted", "shutdown"};
     private final NexusManager nexuses;
 
     @Activate
@@ -26,7 +27,7 @@ public final class NexusMetrics implements MetricsSource {
         for (NexusView n : nexuses.list()) {
             String uuid = n.uuid().toString();
             for (String state : STATES) {
-                sink.gauge("mayastor_nexus_state", "1 for the nexus's state (online, degraded, faulted), 0 for the others",
+                sink.gauge("mayastor_nexus_state", "1 for the nexus's state (online, degraded, faulted, shutdown), 0 for the others",
                         state.equalsIgnoreCase(n.state()) ? 1 : 0, "nexus", uuid, "state", state);
             }
             sink.gauge("mayastor_nexus_size_bytes", "Size of the nexus", n.sizeBytes(), "nexus", uuid);

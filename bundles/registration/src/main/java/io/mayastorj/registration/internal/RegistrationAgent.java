@@ -46,7 +46,8 @@ public final class RegistrationAgent implements Heartbeat {
 
     /** One way of announcing the node. */
     interface Announcer extends AutoCloseable {
-        void announce() throws Exception;
+        /** Announces the node; true when the beat is known to have arrived (see {@link #heard}). */
+        boolean announce() throws Exception;
 
         void withdraw() throws Exception;
 
@@ -98,11 +99,18 @@ public final class RegistrationAgent implements Heartbeat {
         this.heartbeatSeconds = interval.toSeconds(); // 0 below a second (tests): not said, nothing waits longer for it
         this.heardWithinNanos = Math.max(100, interval.toMillis()) * 1_000_000L + HEARD_MARGIN_NANOS;
         this.applicationOnly = applicationOnly;
+        NatsAnnouncer nats = null;
         if (natsUrl != null && !natsUrl.isBlank()) {
-            announcers.add(new NatsAnnouncer(natsUrl.strip(), interval));
+            nats = new NatsAnnouncer(natsUrl.strip(), interval);
+            announcers.add(nats);
         }
         if (controlEndpoint != null && !controlEndpoint.isBlank()) {
             announcers.add(new GrpcAnnouncer(controlEndpoint.strip()));
+        }
+        if (nats != null) {
+            // a publish goes into the client's buffer: it says the beat arrived only when NATS is all there is, and then
+            // after a flush the server answered (on a connection cut without a reset, publishes "succeed" for 15 s)
+            nats.confirms = announcers.size() == 1;
         }
         this.failing = new boolean[announcers.size()];
         if (announcers.isEmpty()) {
@@ -178,6 +186,13 @@ public final class RegistrationAgent implements Heartbeat {
     /** When a beat last reached the control plane; from the start, when none was due yet. */
     private volatile long lastHeard = System.nanoTime();
 
+    private volatile long heardBeats; // written by the registration thread only
+
+    /** Tests: the beats known to have arrived. */
+    long heardBeats() {
+        return heardBeats;
+    }
+
     @Override
     public boolean heard() {
         return timer == null || System.nanoTime() - lastHeard < heardWithinNanos;
@@ -215,13 +230,18 @@ public final class RegistrationAgent implements Heartbeat {
             }
             Announcer a = announcers.get(i);
             try {
-                a.announce();
-                lastHeard = System.nanoTime();
+                if (a.announce()) {
+                    lastHeard = System.nanoTime();
+                    heardBeats++;
+                }
                 if (failing[i]) {
                     failing[i] = false;
                     LOG.log(Level.INFO, "node {0} is registered {1} again", node.id(), a.describe());
                 }
             } catch (Exception e) {
+                if (e instanceof InterruptedException) {
+                    Thread.currentThread().interrupt(); // the stop's: its wait ends, and so does this beat
+                }
                 if (!failing[i]) {
                     failing[i] = true;
                     LOG.log(Level.WARNING, "node {0} cannot register {1}: {2}; trying again every beat", node.id(),
@@ -351,16 +371,23 @@ public final class RegistrationAgent implements Heartbeat {
             return connection;
         }
 
+        /** Whether a beat here says the control plane heard the node: only when NATS is its only way (then flushed). */
+        volatile boolean confirms;
+
         @Override
-        public void announce() throws Exception {
+        public boolean announce() throws Exception {
             Connection c = connection();
             if (c.getStatus() != Connection.Status.CONNECTED) {
                 throw new IllegalStateException("the connection to " + shown + " is " + c.getStatus().name().toLowerCase());
             }
             if (closed) {
-                return; // stopped meanwhile: no beat after the goodbye
+                return false; // stopped meanwhile: no beat after the goodbye
             }
             c.publish(RegistryMessage.SUBJECT, RegistryMessage.register(node.id(), node.grpcEndpoint(), heartbeatSeconds));
+            if (confirms) {
+                c.flush(CALL_TIMEOUT); // the server has it: it reached NATS, which the control plane listens to
+            }
+            return confirms;
         }
 
         @Override
@@ -417,12 +444,13 @@ public final class RegistrationAgent implements Heartbeat {
         }
 
         @Override
-        public void announce() {
+        public boolean announce() {
             try {
                 stub.withDeadlineAfter(CALL_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS).register(RegisterRequest.newBuilder()
                         .setId(node.id()).setGrpcEndpoint(node.grpcEndpoint()).setApplicationOnly(applicationOnly)
                         .setHostNqn("nqn.2019-05.io.openebs:node-name:" + node.id()).setHeartbeatSeconds((int) heartbeatSeconds)
                         .build());
+                return true; // the control plane answered: it heard the node
             } catch (io.grpc.StatusRuntimeException e) {
                 // the heartbeat is the retry: the next one tries the connection at once, rather than after
                 // grpc's growing backoff (up to 2 min), which kept a node offline that long after an outage

@@ -1,6 +1,7 @@
 package io.mayastorj.registration.internal;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
@@ -112,6 +113,37 @@ class RegistrationAgentTest {
                     }
                     assertNotNull(registry.nextMessage(Duration.ofSeconds(15)),
                             "registered again over a new connection once the stalled one was given up");
+                } finally {
+                    agent.stop();
+                }
+            }
+        }
+    }
+
+    /**
+     * Review finding (of the node's "heard"): a NATS publish counted as heard, and on a connection cut
+     * without a reset publishes go into the client's buffer without a word for two pings (10-15 s at a
+     * 5 s interval): the node called itself heard past the control plane's grace, and its nexuses went
+     * on serving. With NATS its only way, a beat counts once the server answered a flush after it.
+     */
+    @Test
+    void aBeatIntoAStalledNatsConnectionIsNotHeard() throws Exception {
+        assumeTrue(NatsServerProcess.installed(), "nats-server is not installed");
+        try (NatsServerProcess nats = new NatsServerProcess(dir)) {
+            nats.start();
+            URI url = URI.create(nats.url());
+            try (StallingProxy proxy = new StallingProxy(new InetSocketAddress(url.getHost(), url.getPort()))) {
+                RegistrationAgent agent = new RegistrationAgent(node(), "nats://127.0.0.1:" + proxy.port(), "",
+                        Duration.ofSeconds(5)); // pings every 5 s: the client leaves a dead connection after 10-15 s
+                try {
+                    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+                    while (agent.heardBeats() == 0) {
+                        assertTrue(System.nanoTime() < deadline, "never heard");
+                        Thread.sleep(50);
+                    }
+                    proxy.stallAll();
+                    Thread.sleep(8500); // a beat came meanwhile, into the stalled connection
+                    assertFalse(agent.heard(), "beats into a dead connection are not heard (7 s after the last that was)");
                 } finally {
                     agent.stop();
                 }

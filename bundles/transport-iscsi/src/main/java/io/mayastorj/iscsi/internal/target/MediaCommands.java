@@ -599,7 +599,7 @@ final class MediaCommands {
             task.fua = false;
             task.cawStage = 3;
             task.submitted = true;
-            session.lun.device().flush(task, task);
+            flush(session.lun.device(), task);
             return;
         }
         dataPhase.respond(task, Sense.GOOD, null, task.received);
@@ -625,6 +625,19 @@ final class MediaCommands {
     // ================================================================== completions
 
     /** From the bdev, on this reactor. */
+    /**
+     * A flush that comes back to {@link #bdevDone}; on a device without one (nothing volatile to
+     * write back) done at once, as the NVMe target does: sent, its UNSUPPORTED failed a SYNCHRONIZE
+     * CACHE, and a FUA write whose data had landed.
+     */
+    static void flush(BlockDevice device, Task task) {
+        if (device.supports(IoType.FLUSH)) {
+            device.flush(task, task);
+        } else {
+            task.ioDone(IoStatus.SUCCESS, task);
+        }
+    }
+
     void bdevDone(Task task) {
         boolean held = task.writeHeld;
         task.writeHeld = false; // a step completing inline inside this one leaves the count to this call
@@ -705,7 +718,7 @@ final class MediaCommands {
         if (task.fua) { // FUA: durable before the status; the flush comes back here
             task.fua = false;
             task.submitted = true;
-            session.lun.device().flush(task, task);
+            flush(session.lun.device(), task);
             return;
         }
         dataPhase.respond(task, Sense.GOOD, null, task.ioBytes);

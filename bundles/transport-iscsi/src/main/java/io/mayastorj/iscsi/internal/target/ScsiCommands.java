@@ -364,7 +364,7 @@ final class ScsiCommands {
                 case ScsiLun.SYNCHRONIZE_CACHE_10, ScsiLun.SYNCHRONIZE_CACHE_16 -> {
                     lun.checkSyncCacheRange(task.cdb);
                     task.submitted = true;
-                    lun.device().flush(task, task); // comes back in MediaCommands.bdevDone
+                    MediaCommands.flush(lun.device(), task); // comes back in MediaCommands.bdevDone
                     yield new byte[0];
                 }
                 default -> throw new IllegalStateException("in the table, not dispatched: opcode 0x" + Integer.toHexString(task.opcode));

@@ -19,6 +19,8 @@ final class ControlledDisk extends BlockDeviceBase {
     private final BlockDevice ram;
     volatile boolean hold;
     volatile IoStatus failure;
+    /** A device without a volatile cache, which has no flush (a plugin's, say). */
+    volatile boolean noFlush;
     final List<Runnable> held = new CopyOnWriteArrayList<>();
 
     ControlledDisk(BlockDevice ram) {
@@ -52,7 +54,7 @@ final class ControlledDisk extends BlockDeviceBase {
 
     @Override
     public boolean supports(IoType type) {
-        return type == IoType.READ || type == IoType.WRITE || type == IoType.FLUSH;
+        return type == IoType.READ || type == IoType.WRITE || type == IoType.FLUSH && !noFlush;
     }
 
     @Override

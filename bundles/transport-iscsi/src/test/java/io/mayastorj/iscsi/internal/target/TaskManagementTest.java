@@ -725,6 +725,23 @@ class TaskManagementTest {
         }
     }
 
+    /**
+     * Review finding: on a device without a flush (nothing volatile to write back: a plugin's), a
+     * SYNCHRONIZE CACHE failed with its UNSUPPORTED, and a FUA write too, after its data had landed;
+     * the NVMe target answers both as done. So does this one now.
+     */
+    @Test
+    void aDeviceWithoutAFlushIsSynchronizedAlready() throws Exception {
+        disk.noFlush = true;
+        try (ScsiSession s = new ScsiSession(fx.target.address().getPort(), fx.iqn)) {
+            ScsiSession.Result sync = s.command(new byte[] {0x35, 0, 0, 0, 0, 0, 0, 0, 0, 0});
+            assertEquals(Sense.GOOD, sync.status(), sync.toString());
+            byte[] fua = {0x2A, 0x08, 0, 0, 0, 0, 0, 0, 1, 0}; // WRITE(10), FUA, LBA 0, one block
+            ScsiSession.Result written = s.command(fua, new byte[512], 0);
+            assertEquals(Sense.GOOD, written.status(), written.toString());
+        }
+    }
+
     /** RESERVE(6), sent again when the first answer is the reset's unit attention. */
     private static ScsiSession.Result reserveAfterAnyUnitAttention(ScsiSession s) throws java.io.IOException {
         byte[] reserve = {0x16, 0, 0, 0, 0, 0};
