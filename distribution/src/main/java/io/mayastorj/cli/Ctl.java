@@ -54,7 +54,8 @@ final class Ctl {
                          [--chap-user U --chap-secret-file F [--chap-mutual-user U --chap-mutual-secret-file F]]
                          [--property KEY=VALUE]...  a transport's own share settings (a plugin's)
                                                   share a bdev; prints the URI hosts connect to
-                                                  (nvmf://ADDRESS:8420/nqn.2019-05.io.openebs:NAME); the
+                                                  (nvmf://ADDRESS:8420/nqn.2019-05.io.openebs:NAME, a nexus
+                                                  on its port, 4421); the
                                                   same share again just prints it (a different one is refused)
               bdev unshare NAME [--force]         stop sharing (a bdev not shared is left as it is); refused
                                                   while hosts are connected, unless --force (they are dropped)

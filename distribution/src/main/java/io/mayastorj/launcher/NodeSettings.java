@@ -40,7 +40,8 @@ public final class NodeSettings extends Settings implements RuntimeSettings {
         KEYS.put("nexus.partial.rebuild.window.seconds",
                 "how long a faulted child's write log is kept so that its return rebuilds only what changed (default 600)");
         KEYS.put("nats.url", "NATS server (with JetStream), e.g. nats://10.0.0.1:4222: the node registers there (subject "
-                + "v0/registry) and keeps its nexus records there (default: none)");
+                + "v0/registry) and keeps its nexus records there (default: none); alone, without control.endpoint, an "
+                + "outage of it stops the volumes' I/O");
         KEYS.put("nats.replicas", "how many servers of a NATS cluster keep the nexus records, 1 to 5 (default 1: one "
                 + "server; 3 in the deployment's cluster of three, so a node that dies takes no record with it)");
         KEYS.put("control.endpoint", "ip:port of the control plane's gRPC API: the node registers there (default: none)");

@@ -267,6 +267,16 @@ class LvStoreTest {
         assertEquals(List.of(R2), pool.replicas().stream().map(Replica::uuid).toList());
     }
 
+    /** A pool on a 3 GiB sparse image behind a {@link GatedDevice}, with thick replica R1 of 2 GiB. */
+    private GatedDevice bigPoolWithAThickReplica() throws IOException {
+        fx.close();
+        fx = new PoolFixture(dir.resolve("big.img"), 3L << 30); // sparse
+        GatedDevice gated = new GatedDevice(fx.device);
+        pool = LvStore.create("p0", POOL, gated, 4 * MIB, fx.buffers);
+        pool.createReplica(R1, "thick", 2L << 30, false, "");
+        return gated;
+    }
+
     /**
      * Review finding: a pool's data area (and a thick replica's clusters, at destroy) was zeroed in one
      * write-zeroes under a fixed 10-minute deadline: on a device that writes the zeros itself, a large
@@ -275,11 +285,7 @@ class LvStoreTest {
      */
     @Test
     void zeroingGoesInStepsOfAtMostOneGibibyte() throws IOException {
-        fx.close();
-        fx = new PoolFixture(dir.resolve("big.img"), 3L << 30); // sparse
-        GatedDevice gated = new GatedDevice(fx.device);
-        pool = LvStore.create("p0", POOL, gated, 4 * MIB, fx.buffers);
-        pool.createReplica(R1, "thick", 2L << 30, false, "");
+        GatedDevice gated = bigPoolWithAThickReplica();
         pool.destroyReplica(R1);
         long steps = gated.largestZeroes.get() * fx.device.blockSize();
         assertTrue(steps <= PoolDevice.ZERO_STEP, "a write-zeroes of " + steps + " bytes");
@@ -295,11 +301,7 @@ class LvStoreTest {
      */
     @Test
     void anImportThatFinishesADestroyTellsOfEachZeroingStep() throws Exception {
-        fx.close();
-        fx = new PoolFixture(dir.resolve("big.img"), 3L << 30); // sparse
-        GatedDevice gated = new GatedDevice(fx.device);
-        pool = LvStore.create("p0", POOL, gated, 4 * MIB, fx.buffers);
-        pool.createReplica(R1, "thick", 2L << 30, false, "");
+        GatedDevice gated = bigPoolWithAThickReplica();
         gated.failZeroes = IoStatus.MEDIA_ERROR; // the destroy's first commit lands, its zeroing fails: resumed at import
         assertThrows(MayastorException.class, () -> pool.destroyReplica(R1));
         gated.failZeroes = null;

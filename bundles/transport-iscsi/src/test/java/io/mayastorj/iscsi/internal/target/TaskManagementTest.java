@@ -680,14 +680,7 @@ class TaskManagementTest {
         try (ScsiSession a = new ScsiSession(port, fx.iqn, "iqn.2026-12.test:node-a");
              ScsiSession b = new ScsiSession(port, fx.iqn, "iqn.2026-12.test:node-b");
              ScsiSession c = new ScsiSession(port, fx.iqn, "iqn.2026-12.test:node-c")) {
-            byte[] reserve = {0x16, 0, 0, 0, 0, 0};
-            assertEquals(Sense.GOOD, a.command(reserve).status(), "A reserves");
-            disk.hold = true;
-            ScsiSession.Held write = a.writeUntilR2t(ScsiSession.write16(0, 8), 4096);
-            a.sendHeldData(write, new byte[4096]);
-            awaitHeld(1, "A's write is at the bdev");
-            c.lunReset();
-            assertNull(c.receive(300), "no answer while A's write may still land");
+            heldWriteOfAReserverThenAReset(a, c);
             assertEquals(0x18, reserveAfterAnyUnitAttention(b).status(),
                     "A's reservation holds while its write may land: B may not reserve");
             disk.release();
@@ -710,13 +703,7 @@ class TaskManagementTest {
         try (ScsiSession a = new ScsiSession(port, fx.iqn, "iqn.2026-12.test:node-a");
              ScsiSession b = new ScsiSession(port, fx.iqn, "iqn.2026-12.test:node-b");
              ScsiSession c = new ScsiSession(port, fx.iqn, "iqn.2026-12.test:node-c")) {
-            assertEquals(Sense.GOOD, reserveAfterAnyUnitAttention(a).status(), "A reserves");
-            disk.hold = true;
-            ScsiSession.Held write = a.writeUntilR2t(ScsiSession.write16(64, 8), 4096); // the reset waits for it
-            a.sendHeldData(write, new byte[4096]);
-            awaitHeld(1, "A's write is at the bdev");
-            c.lunReset();
-            assertNull(c.receive(300), "no answer while A's write may still land");
+            heldWriteOfAReserverThenAReset(a, c);
             assertEquals(Sense.GOOD, reserveAfterAnyUnitAttention(a).status(), "A, told of the reset, reserves again");
             disk.release();
             RawInitiator.Pdu answer = c.receive(5000);
@@ -740,6 +727,17 @@ class TaskManagementTest {
             ScsiSession.Result written = s.command(fua, new byte[512], 0);
             assertEquals(Sense.GOOD, written.status(), written.toString());
         }
+    }
+
+    /** A reserves and has a write at the bdev (held); C sends a LOGICAL UNIT RESET, unanswered while it is. */
+    private void heldWriteOfAReserverThenAReset(ScsiSession a, ScsiSession c) throws Exception {
+        assertEquals(Sense.GOOD, reserveAfterAnyUnitAttention(a).status(), "A reserves");
+        disk.hold = true;
+        ScsiSession.Held write = a.writeUntilR2t(ScsiSession.write16(0, 8), 4096);
+        a.sendHeldData(write, new byte[4096]);
+        awaitHeld(1, "A's write is at the bdev");
+        c.lunReset();
+        assertNull(c.receive(300), "no answer while A's write may still land");
     }
 
     /** RESERVE(6), sent again when the first answer is the reset's unit attention. */
