@@ -170,11 +170,11 @@ class ControllerFieldsTest {
         try (java.net.ServerSocket taken = new java.net.ServerSocket(0, 1, java.net.InetAddress.getByName("127.0.0.1"))) {
             java.net.InetSocketAddress free = new java.net.InetSocketAddress("127.0.0.1", 0);
             java.io.IOException refused = org.junit.jupiter.api.Assertions.assertThrows(java.io.IOException.class,
-                    () -> new NvmfTarget(fx.reactors, fx.buffers, free, new java.net.InetSocketAddress("127.0.0.1",
+                    () -> NvmfTarget.withNexusPort(fx.reactors, fx.buffers, free, new java.net.InetSocketAddress("127.0.0.1",
                             taken.getLocalPort())));
             assertTrue(refused.getMessage().contains("nexus frontends"), refused.getMessage());
         }
-        NvmfTarget target = new NvmfTarget(fx.reactors, fx.buffers, new java.net.InetSocketAddress("127.0.0.1", 0),
+        NvmfTarget target = NvmfTarget.withNexusPort(fx.reactors, fx.buffers, new java.net.InetSocketAddress("127.0.0.1", 0),
                 new java.net.InetSocketAddress("127.0.0.1", 0));
         try {
             int main = target.address().getPort();

@@ -73,14 +73,14 @@ public final class NvmfTarget implements Transport {
     @Activate
     public NvmfTarget(@Reference ReactorGroup reactors, @Reference BufferPool buffers, @Reference Node node,
                       NvmfConfig config) throws IOException {
-        this(reactors, buffers, listenAddress(node, config, config.nvmf_port(), "nvmf.port"),
+        this(reactors, buffers, new InetSocketAddress[] {listenAddress(node, config, config.nvmf_port(), "nvmf.port"),
                 config.nvmf_nexus_port() == config.nvmf_port() ? null
-                        : listenAddress(node, config, config.nvmf_nexus_port(), "nvmf.nexus.port"));
+                        : listenAddress(node, config, config.nvmf_nexus_port(), "nvmf.nexus.port")});
     }
 
     /** A target listening on {@code listen} (port 0: any free port), nexuses included. */
     public NvmfTarget(ReactorGroup reactors, BufferPool buffers, InetSocketAddress listen) throws IOException {
-        this(reactors, buffers, listen, null);
+        this(reactors, buffers, new InetSocketAddress[] {listen, null});
     }
 
     /**
@@ -88,8 +88,19 @@ public final class NvmfTarget implements Transport {
      * {@code listen} too). Both serve every subsystem and the discovery service; the URI of a share,
      * and its discovery entry, name the port its kind is served on.
      */
-    public NvmfTarget(ReactorGroup reactors, BufferPool buffers, InetSocketAddress listen, InetSocketAddress nexusListen)
-            throws IOException {
+    public static NvmfTarget withNexusPort(ReactorGroup reactors, BufferPool buffers, InetSocketAddress listen,
+                                           InetSocketAddress nexusListen) throws IOException {
+        return new NvmfTarget(reactors, buffers, new InetSocketAddress[] {listen, nexusListen});
+    }
+
+    /**
+     * {@code listens}: the main address and the nexus frontends' (or null). Not a public constructor of
+     * four arguments: SCR picks the activation constructor by its count, and took such a one first
+     * (an ERROR in every node's log, "unsupported type InetSocketAddress").
+     */
+    private NvmfTarget(ReactorGroup reactors, BufferPool buffers, InetSocketAddress[] listens) throws IOException {
+        InetSocketAddress listen = listens[0];
+        InetSocketAddress nexusListen = listens[1];
         this.reactors = reactors;
         this.buffers = buffers;
         this.discovery = new Subsystem(this, Discovery.NQN, null, List.of());
