@@ -142,7 +142,7 @@ final class Bench {
         ReactorGroupImpl reactors = new ReactorGroupImpl((int) reactorCount);
         DmaBufferPool buffers = new DmaBufferPool(Math.max(buffersMb << 20, qd * bs * 2 + (8 << 20)), HugepageMode.AUTO);
         BdevRegistryImpl registry = new BdevRegistryImpl();
-        NvmfBdevFactory nvmf = new NvmfBdevFactory(reactors.reactors(), buffers, NvmfBdevFactory.hostNqn("bench"), ioTimeout);
+        NvmfBdevFactory nvmf = NvmfBdevFactory.of(reactors.reactors(), buffers, NvmfBdevFactory.hostNqn("bench"), ioTimeout);
         registry.addFactory(new MallocBdevFactory());
         registry.addFactory(new NullBdevFactory());
         registry.addFactory(new AioBdevFactory(reactors));

@@ -32,7 +32,7 @@ final class DemoLoad implements AutoCloseable {
         out.println("   stamped with its number and a sequence number and checked against the last acknowledged write");
         this.reactors = new ReactorGroupImpl(1);
         this.buffers = new DmaBufferPool(32L << 20, HugepageMode.OFF);
-        NvmfBdevFactory host = new NvmfBdevFactory(reactors.reactors(), buffers, NvmfBdevFactory.hostNqn(hostNode),
+        NvmfBdevFactory host = NvmfBdevFactory.of(reactors.reactors(), buffers, NvmfBdevFactory.hostNqn(hostNode),
                 TimeUnit.SECONDS.toNanos(30));
         this.volume = host.create(BdevUri.parse(uri));
         this.load = new VerifyingLoad(volume, buffers, 16, 7);

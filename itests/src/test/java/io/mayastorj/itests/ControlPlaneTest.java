@@ -108,7 +108,7 @@ class ControlPlaneTest {
             reactors = new ReactorGroupImpl(1);
             buffers = new DmaBufferPool(64L << 20, HugepageMode.OFF);
             registry = new BdevRegistryImpl();
-            registry.addFactory(new NvmfBdevFactory(reactors.reactors(), buffers, NvmfBdevFactory.hostNqn(appNode),
+            registry.addFactory(NvmfBdevFactory.of(reactors.reactors(), buffers, NvmfBdevFactory.hostNqn(appNode),
                     TimeUnit.SECONDS.toNanos(30)));
         }
         return registry.create(uri);
@@ -332,7 +332,7 @@ class ControlPlaneTest {
         assertEquals(0, cluster.nexuses("cf1").listNexus(ListNexusOptions.getDefaultInstance()).getNexusListCount(),
                 "cf1's nexus destroyed");
         BdevRegistryImpl asCf2 = new BdevRegistryImpl(); // the nexus on cf2 admits cf2's host NQN only
-        asCf2.addFactory(new NvmfBdevFactory(reactors.reactors(), buffers, NvmfBdevFactory.hostNqn("cf2"),
+        asCf2.addFactory(NvmfBdevFactory.of(reactors.reactors(), buffers, NvmfBdevFactory.hostNqn("cf2"),
                 TimeUnit.SECONDS.toNanos(30)));
         BlockDevice moved = asCf2.create(v.getDeviceUri());
         DmaBuffer back = buffers.allocate(4096);

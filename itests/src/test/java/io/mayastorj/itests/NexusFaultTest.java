@@ -279,7 +279,7 @@ class NexusFaultTest {
         reactors = new ReactorGroupImpl(1);
         buffers = new DmaBufferPool(64L << 20, HugepageMode.OFF);
         registry = new BdevRegistryImpl();
-        registry.addFactory(new NvmfBdevFactory(reactors.reactors(), buffers, NvmfBdevFactory.hostNqn("itest-load"),
+        registry.addFactory(NvmfBdevFactory.of(reactors.reactors(), buffers, NvmfBdevFactory.hostNqn("itest-load"),
                 TimeUnit.SECONDS.toNanos(30)));
         BlockDevice volume = openVolume(published);
         VerifyingLoad load = new VerifyingLoad(volume, buffers, 16, 42);

@@ -84,7 +84,7 @@ class SwitchOverTest {
     /** A host with node NODE's host NQN opening one path. */
     private BlockDevice open(String uri, String node) {
         BdevRegistryImpl registry = new BdevRegistryImpl();
-        registry.addFactory(new NvmfBdevFactory(reactors.reactors(), buffers, NvmfBdevFactory.hostNqn(node),
+        registry.addFactory(NvmfBdevFactory.of(reactors.reactors(), buffers, NvmfBdevFactory.hostNqn(node),
                 TimeUnit.SECONDS.toNanos(5)));
         hosts.add(registry);
         return registry.create(uri);

@@ -230,8 +230,9 @@ public final class RegistrationAgent implements Heartbeat {
             }
             Announcer a = announcers.get(i);
             try {
+                long sent = System.nanoTime(); // heard as of the sending: the answer may come late (up to 3 s)
                 if (a.announce()) {
-                    lastHeard = System.nanoTime();
+                    lastHeard = sent;
                     heardBeats++;
                 }
                 if (failing[i]) {

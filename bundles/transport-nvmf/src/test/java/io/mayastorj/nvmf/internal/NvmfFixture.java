@@ -31,7 +31,7 @@ public final class NvmfFixture implements AutoCloseable {
 
     public NvmfFixture(long ioTimeoutNanos) throws IOException {
         target = new NvmfTarget(reactors, buffers, new InetSocketAddress("127.0.0.1", 0));
-        host = new NvmfBdevFactory(reactors.reactors(), buffers, HOST_NQN, ioTimeoutNanos);
+        host = NvmfBdevFactory.of(reactors.reactors(), buffers, HOST_NQN, ioTimeoutNanos);
     }
 
     public int port() {

@@ -624,7 +624,6 @@ final class MediaCommands {
 
     // ================================================================== completions
 
-    /** From the bdev, on this reactor. */
     /**
      * A flush that comes back to {@link #bdevDone}; on a device without one (nothing volatile to
      * write back) done at once, as the NVMe target does: sent, its UNSUPPORTED failed a SYNCHRONIZE
@@ -638,6 +637,7 @@ final class MediaCommands {
         }
     }
 
+    /** From the bdev, on this reactor. */
     void bdevDone(Task task) {
         boolean held = task.writeHeld;
         task.writeHeld = false; // a step completing inline inside this one leaves the count to this call

@@ -269,7 +269,7 @@ class SessionFailureTest {
      */
     @Test
     void aNewBdevOfATargetLostWithWritesUnansweredWaitsForTheFence() throws Exception {
-        NvmfBdevFactory factory = new NvmfBdevFactory(hostReactors.reactors(), hostBuffers, NvmfFixture.HOST_NQN,
+        NvmfBdevFactory factory = NvmfBdevFactory.of(hostReactors.reactors(), hostBuffers, NvmfFixture.HOST_NQN,
                 TimeUnit.SECONDS.toNanos(1)); // on the host's own reactors: the target's are stalled below
         String uri = "nvmf://127.0.0.1:" + fx.port() + "/" + target.subnqn();
         io.mayastorj.core.bdev.BlockDevice first = factory.create(io.mayastorj.core.bdev.BdevUri.parse(uri));
