@@ -145,7 +145,7 @@ class ControllerFieldsTest {
         }
     }
 
-    /** The discovery log page's entries, by subsystem NQN: their TRSVCID. */
+    /** The discovery log page's entries, by subsystem NQN: their TRSVCID and PORTID, as "TRSVCID/PORTID". */
     private static java.util.Map<String, String> discoveredPorts(int port) throws Exception {
         try (RawClient discovery = admin(port, "nqn.2014-08.org.nvmexpress.discovery")) {
             ByteBuffer get = RawClient.sqe(Sqe.ADMIN_GET_LOG_PAGE, 3);
@@ -154,7 +154,7 @@ class ControllerFieldsTest {
             java.util.Map<String, String> ports = new java.util.TreeMap<>();
             for (int i = 0; i < page.getLong(8); i++) {
                 int entry = 1024 * (i + 1);
-                ports.put(text(page, entry + 256, 256), text(page, entry + 32, 32));
+                ports.put(text(page, entry + 256, 256), text(page, entry + 32, 32) + "/" + page.getShort(entry + 4));
             }
             return ports;
         }
@@ -186,8 +186,9 @@ class ControllerFieldsTest {
             String volumeUri = target.share(volume, ShareOptions.DEFAULT);
             assertTrue(replicaUri.startsWith("nvmf://127.0.0.1:" + main + "/" + NQN), replicaUri);
             assertTrue(volumeUri.startsWith("nvmf://127.0.0.1:" + nexusPort + "/nqn.2019-05.io.openebs:vol"), volumeUri);
-            java.util.Map<String, String> expected = java.util.Map.of(NQN, String.valueOf(main),
-                    "nqn.2019-05.io.openebs:vol", String.valueOf(nexusPort));
+            // each port its own PORTID: a host tells the subsystem's two ports apart by it (NVMe Base 2.0, 5.16.1.23)
+            java.util.Map<String, String> expected = java.util.Map.of(NQN, main + "/1",
+                    "nqn.2019-05.io.openebs:vol", nexusPort + "/2");
             assertEquals(expected, discoveredPorts(main), "discovery on the main port: each at its own port");
             assertEquals(expected, discoveredPorts(nexusPort), "and on the nexus port");
             for (int port : new int[] {main, nexusPort}) { // either port serves either (a host given the other before)

@@ -11,8 +11,8 @@ public final class Discovery {
     public static final int HEADER = 1024;
     public static final int ENTRY = 1024;
 
-    /** One subsystem as a host may reach it. */
-    public record Entry(String subnqn, String address, boolean ipv6, int port) {
+    /** One subsystem as a host may reach it: at {@code port}, whose port ID in the log is {@code portId}. */
+    public record Entry(String subnqn, String address, boolean ipv6, int port, int portId) {
     }
 
     private Discovery() {
@@ -37,7 +37,7 @@ public final class Discovery {
             log.put(base + 1, (byte) (e.ipv6() ? 2 : 1));    // ADRFAM
             log.put(base + 2, (byte) 2);                     // SUBTYPE: NVM subsystem
             log.put(base + 3, (byte) 0);                     // TREQ: secure channel not specified
-            log.putShort(base + 4, (short) 1);               // PORTID
+            log.putShort(base + 4, (short) e.portId());      // PORTID
             log.putShort(base + 6, (short) 0xFFFF);          // CNTLID: dynamic
             log.putShort(base + 8, (short) 32);              // ASQSZ
             Identify.ascii(log, base + 32, 32, Integer.toString(e.port()));   // TRSVCID

@@ -304,8 +304,11 @@ public final class NvmfTarget implements Transport {
      * (an upgrade) still connects.
      */
     private int portOf(Subsystem subsystem) {
-        return nexusBound != null && subsystem.device() != null && "Nexus".equals(subsystem.device().productName())
-                ? nexusBound.getPort() : bound.getPort();
+        return onNexusPort(subsystem) ? nexusBound.getPort() : bound.getPort();
+    }
+
+    private boolean onNexusPort(Subsystem subsystem) {
+        return nexusBound != null && subsystem.device() != null && "Nexus".equals(subsystem.device().productName());
     }
 
     // ---------------------------------------------------------------- for queues
@@ -330,7 +333,8 @@ public final class NvmfTarget implements Transport {
         boolean ipv6 = dialled != null && dialled.getAddress() instanceof Inet6Address;
         for (Subsystem subsystem : subsystems.values()) {
             if (subsystem.allows(hostNqn)) {
-                entries.add(new Discovery.Entry(subsystem.nqn(), address, ipv6, portOf(subsystem)));
+                // the two ports are two ports of the subsystem: each its own ID (1 the main one, 2 the nexus frontends')
+                entries.add(new Discovery.Entry(subsystem.nqn(), address, ipv6, portOf(subsystem), onNexusPort(subsystem) ? 2 : 1));
             }
         }
         entries.sort(Comparator.comparing(Discovery.Entry::subnqn));
