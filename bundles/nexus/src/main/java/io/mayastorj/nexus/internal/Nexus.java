@@ -842,7 +842,7 @@ public final class Nexus extends BlockDeviceBase {
                 if (io.type == IoType.FLUSH || r != null && r.willCopy(io.lba, io.blocks)) {
                     continue;
                 }
-                String what = io.type.name().toLowerCase().replace('_', ' ');
+                String what = io.type.name().toLowerCase(java.util.Locale.ROOT).replace('_', ' ');
                 fault(c, Child.Reason.IO_FAILURE, (failed & c.bit()) == 0
                         ? what + " failed on every child in sync but reached this one, being rebuilt"
                         : what + " failed on every child in sync (it may have landed there) and this one, being rebuilt, "
@@ -862,7 +862,7 @@ public final class Nexus extends BlockDeviceBase {
         }
         for (Child c : bad) {
             IoStatus s = io.statuses[c.slot];
-            fault(c, Child.Reason.of(s), io.type.name().toLowerCase().replace('_', ' ') + " failed: " + s, io);
+            fault(c, Child.Reason.of(s), io.type.name().toLowerCase(java.util.Locale.ROOT).replace('_', ' ') + " failed: " + s, io);
         }
         endWrite(io); // the children that failed it are out of the topology now: no copy reads them
         if (refused != null && survivor) {
@@ -1665,10 +1665,10 @@ public final class Nexus extends BlockDeviceBase {
         List<NexusView.ChildView> list = new ArrayList<>();
         for (Child c : children) {
             Rebuild r = c.rebuild;
-            NexusView.RebuildView rv = r == null ? null : new NexusView.RebuildView(r.state().name().toLowerCase(), r.partial(),
+            NexusView.RebuildView rv = r == null ? null : new NexusView.RebuildView(r.state().name().toLowerCase(java.util.Locale.ROOT), r.partial(),
                     settings.segmentBytes(), r.total, r.done.get(), r.bytesCopied.get(), r.zeroed.get(), r.skipped.get(), r.progress(), r.rate(),
                     r.etaSeconds(), r.startMillis, r.error());
-            list.add(new NexusView.ChildView(c.uri, c.state.name().toLowerCase(), c.reason.name(), c.cause, c.sinceMillis, rv));
+            list.add(new NexusView.ChildView(c.uri, c.state.name().toLowerCase(java.util.Locale.ROOT), c.reason.name(), c.cause, c.sinceMillis, rv));
         }
         return new NexusView(name(), uuid(), sizeBytes(), state(), deviceUri, list, access, incarnation);
     }

@@ -433,7 +433,7 @@ public final class NexusManager {
             if (known != null) {
                 if (known.state != Child.State.FAULTED) {
                     throw MayastorException.alreadyExists("%s is a child of nexus %s already (%s)", uri, n.name(),
-                            known.state.name().toLowerCase());
+                            known.state.name().toLowerCase(java.util.Locale.ROOT));
                 }
                 // a new life in the same slot: I/O of the earlier one that ends late (a connection that died
                 // with it in flight) finds the earlier object, faulted, and cannot fault this one
@@ -501,7 +501,7 @@ public final class NexusManager {
             Rebuild r = c.rebuild;
             if (c.state != Child.State.REBUILDING || r == null) {
                 throw MayastorException.failedPrecondition("child %s of nexus %s is not rebuilding (%s)", uri, n.name(),
-                        c.state.name().toLowerCase());
+                        c.state.name().toLowerCase(java.util.Locale.ROOT));
             }
             switch (action) {
                 case PAUSE -> r.pause();

@@ -499,6 +499,24 @@ class NexusTest {
         assertSameData(a, c);
     }
 
+    /**
+     * Review finding: child and rebuild states were lower-cased in the default locale; in a Turkish one
+     * ONLINE read "onl\u0131ne", and the gRPC view (which maps anything else to faulted) reported every
+     * online child of the node as faulted to the control plane.
+     */
+    @Test
+    void statesReadTheSameInATurkishLocale() throws Exception {
+        java.util.Locale was = java.util.Locale.getDefault();
+        java.util.Locale.setDefault(java.util.Locale.forLanguageTag("tr-TR"));
+        try {
+            child("a");
+            manager().create("vol", ID, 0, List.of("bdev:///a"));
+            assertEquals("online", view("bdev:///a").state());
+        } finally {
+            java.util.Locale.setDefault(was);
+        }
+    }
+
     @Test
     void writesReachEveryChildAndReadsComeBack() throws Exception {
         FaultyDevice a = child("a");

@@ -379,7 +379,7 @@ public final class RegistrationAgent implements Heartbeat {
         public boolean announce() throws Exception {
             Connection c = connection();
             if (c.getStatus() != Connection.Status.CONNECTED) {
-                throw new IllegalStateException("the connection to " + shown + " is " + c.getStatus().name().toLowerCase());
+                throw new IllegalStateException("the connection to " + shown + " is " + c.getStatus().name().toLowerCase(java.util.Locale.ROOT));
             }
             if (closed) {
                 return false; // stopped meanwhile: no beat after the goodbye

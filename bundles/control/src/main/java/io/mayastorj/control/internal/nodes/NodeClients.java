@@ -206,7 +206,7 @@ public final class NodeClients implements AutoCloseable {
             // written to a status that differed on every pass was a new status and event each time
             message = "did not answer in time";
         } else if (message == null || message.isBlank()) {
-            message = e.getStatus().getCode().name().toLowerCase().replace('_', ' ');
+            message = e.getStatus().getCode().name().toLowerCase(java.util.Locale.ROOT).replace('_', ' ');
         }
         return new MayastorException(kind, "node " + node + ": " + message, e);
     }
