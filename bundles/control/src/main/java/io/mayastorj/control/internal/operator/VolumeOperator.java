@@ -720,8 +720,16 @@ public final class VolumeOperator {
                 destroyedOne = true;
             }
         }
+        // the record the destroyed nexus left, unread (NATS away a moment): its node stays the last writer in the
+        // status, so that the next pass reads the record (its node answers without the nexus) instead of trusting
+        // the status's marks — cleared, a child the nexus faulted at its shutdown stayed in sync for good
+        java.io.IOException recordUnread = null;
         if (destroyedOne) {
-            msv = markWhatTheRecordLeftOut(msv, live, behind);
+            try {
+                msv = markWhatTheRecordLeftOut(msv, live, behind);
+            } catch (java.io.IOException e) {
+                recordUnread = e;
+            }
         }
         String targetProblem = null;
         MayastorException nexusFailed = null;
@@ -732,6 +740,10 @@ public final class VolumeOperator {
                 targetProblem = "its target node " + target + " is offline" + (switchWait != null ? "; " + switchWait : "");
             } else if (live.isEmpty()) {
                 targetProblem = "no replica is reachable";
+                // a nexus that serves on children this pass cannot list stays in the status: cleared, its node
+                // was no longer the last writer, and a publish elsewhere skipped the wait for it and its record
+                String node = target;
+                nexusStatus = world.nexus(node, uuid).map(n -> describe(n, node, uuid)).orElse(null);
             } else if (lastAway != null && lastAway.node() == null) {
                 targetProblem = lastAway.why();
                 fenced = true;
@@ -809,7 +821,7 @@ public final class VolumeOperator {
         // sync — a copy that missed writes, later taken for a source, the one with them dropped
         MayastorVolume.Nexus shown = nexusStatus;
         MayastorVolume.Nexus had = old.getNexus();
-        if (shown == null && had != null && had.getNode() != null && !world.reachable(had.getNode())
+        if (shown == null && had != null && had.getNode() != null && (!world.reachable(had.getNode()) || recordUnread != null)
                 && world.nodes.containsKey(had.getNode())) {
             shown = new MayastorVolume.Nexus();
             shown.setNode(had.getNode());
@@ -819,6 +831,11 @@ public final class VolumeOperator {
         writeStatus(msv, state, reason, shown, replicas, size);
         if (nexusFailed != null) {
             throw nexusFailed;
+        }
+        if (recordUnread != null) {
+            // tried again after a backoff, until the record is read
+            throw MayastorException.unavailable("volume %s: the record of its nexus, destroyed on %s, cannot be read: %s",
+                    name, had == null ? "?" : had.getNode(), recordUnread.getMessage());
         }
         if (growLater != null) {
             throw growLater;
@@ -863,18 +880,12 @@ public final class VolumeOperator {
      * placement could keep it as the source and give up the replica that has the data. Never every
      * live copy (the record decides what a new nexus trusts), and nothing without NATS records.
      */
-    private MayastorVolume markWhatTheRecordLeftOut(MayastorVolume msv, List<Live> live, Set<String> behind) {
+    private MayastorVolume markWhatTheRecordLeftOut(MayastorVolume msv, List<Live> live, Set<String> behind)
+            throws java.io.IOException {
         if (records == null) {
             return msv;
         }
-        Optional<NexusRecords.Record> record;
-        try {
-            record = record(msv);
-        } catch (java.io.IOException e) {
-            LOG.log(Level.DEBUG, "volume {0}: the nexus record cannot be read after its nexus went: {1}",
-                    msv.getMetadata().getName(), e.getMessage());
-            return msv;
-        }
+        Optional<NexusRecords.Record> record = record(msv);
         if (record.isEmpty()) {
             return msv;
         }
@@ -1432,8 +1443,17 @@ public final class VolumeOperator {
         String endpoint = world.endpoint(target);
         var nexusApi = clients.nexus(endpoint);
         Map<String, String> wantedUris = new LinkedHashMap<>(); // replica uuid -> child URI
+        // replicas that cannot be made children this pass (their node refused the share): tried again shortly,
+        // and not taken out of a nexus that has them. One copy that cannot be reached must not keep a nexus
+        // with others in sync from being served (a switch-over's new nexus, say, beside a stale copy behind a
+        // broken storage network)
+        Map<String, MayastorException> notNow = new LinkedHashMap<>();
         for (Live r : live) {
-            wantedUris.put(r.uuid(), childUri(world, r, target));
+            try {
+                wantedUris.put(r.uuid(), childUri(world, r, target));
+            } catch (MayastorException e) {
+                notNow.put(r.uuid(), e);
+            }
         }
         Optional<Nexus> existing = world.nexus(target, uuid);
         if (existing.isPresent() && superseded(existing.get())) {
@@ -1468,6 +1488,9 @@ public final class VolumeOperator {
                         inSync.add(uri);
                     }
                 });
+                if (inSync.isEmpty() && notNow.keySet().stream().anyMatch(r -> !behind.contains(r))) {
+                    throw notNow.values().iterator().next(); // the copies in sync are the ones that could not be had
+                }
                 if (inSync.isEmpty()) {
                     throw MayastorException.failedPrecondition("volume %s: no replica is known to be in sync; it is not "
                             + "published until one is", msv.getMetadata().getName());
@@ -1500,11 +1523,26 @@ public final class VolumeOperator {
             }
             for (Map.Entry<String, String> w : wantedUris.entrySet()) {
                 if (!present.contains(w.getValue())) {
-                    nexus = nexusApi.addChildNexus(AddChildNexusRequest.newBuilder().setNexus(uuid).setUri(w.getValue()).build());
+                    try {
+                        nexus = nexusApi.addChildNexus(AddChildNexusRequest.newBuilder().setNexus(uuid).setUri(w.getValue())
+                                .build());
+                    } catch (StatusRuntimeException e) {
+                        // the nexus cannot open it now (the target cannot reach the replica's node): the rest goes on,
+                        // the nexus is served without it, and it is tried again shortly
+                        notNow.put(w.getKey(), NodeClients.translate(target, e));
+                    }
                 }
+            }
+            notNow.forEach((replica, why) -> LOG.log(Level.WARNING, "volume {0}: replica {1} cannot be a child of its nexus on "
+                    + "{2} now (tried again shortly): {3}", msv.getMetadata().getName(), replica, target, why.getMessage()));
+            if (!notNow.isEmpty()) {
+                later.accept(msv.getMetadata().getName(), Duration.ofSeconds(5));
             }
             for (Child c : nexus.getChildrenList()) {
                 String replica = replicaOf(c.getUri());
+                if (notNow.containsKey(replica)) {
+                    continue; // kept as it is (faulted, most likely) until it can be had again
+                }
                 if (!wantedUris.containsKey(replica)) {
                     if (away.stream().noneMatch(a -> a.getUri() != null && replicaOf(a.getUri()).equals(replica))) {
                         // given up (replaced) or gone: out of the nexus (never the last in-sync child: the node
@@ -1580,6 +1618,12 @@ public final class VolumeOperator {
                 // faulted (the nexus writes without it) or being rebuilt: not a copy to trust, also for a
                 // nexus made elsewhere later, whose node has no record of this one's
                 behind.add(replicaOf(c.getUri()));
+            }
+        }
+        for (String replica : notNow.keySet()) {
+            if (nexus.getChildrenList().stream().noneMatch(c -> c.getState() == ChildState.CHILD_ONLINE
+                    && replicaOf(c.getUri()).equals(replica))) {
+                behind.add(replica); // the nexus is written without it
             }
         }
         return status;
