@@ -135,6 +135,58 @@ class NexusChildrenTest {
         }
     }
 
+    /**
+     * Review finding: the record of a nexus destroyed by an unpublish was read once, and a NATS away at
+     * that moment left the status's marks as they were (a child the nexus faulted at its shutdown in
+     * sync) and the nexus out of the status; no later pass read the record again, and that stale copy
+     * could become the volume's source. Its node stays the last writer until the record is read.
+     */
+    @Test
+    void theRecordOfANexusDestroyedWhileNatsIsAwayIsReadAtTheNextPass() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(io.mayastorj.nats.testing.NatsServerProcess.installed(),
+                "nats-server is not installed");
+        try (Node n1 = new Node("n1"); Node n2 = new Node("n2");
+             io.mayastorj.nats.testing.NatsServerProcess nats = new io.mayastorj.nats.testing.NatsServerProcess(java.nio.file.Files.createDirectories(dir.resolve("nats")))
+                     .start();
+             io.nats.client.Connection connection = io.nats.client.Nats.connect(nats.url())) {
+            MayastorVolume msv = volume(2, "n1");
+            String r1 = n1.holds(msv);
+            String r2 = n2.holds(msv);
+            recorded(msv, Map.of("n1", r1, "n2", r2), Map.of());
+            java.util.concurrent.atomic.AtomicReference<io.nats.client.Connection> natsNow = new java.util.concurrent.atomic.AtomicReference<>();
+            VolumeOperator operator = new VolumeOperator(store, registry, clients, Duration.ofMinutes(5));
+            operator.switchOver(new io.mayastorj.control.internal.nodes.NexusRecords(natsNow::get), Duration.ofSeconds(10),
+                    (name, delay) -> { });
+            natsNow.set(connection); // (no record yet: the nexus is made from the status)
+            operator.reconcile("db");
+            assertEquals(Set.of(r1, r2), n1.children("db"));
+
+            // the nexus's last record, at its shutdown: r1 faulted (as a nexus does with a child that reconnected idle)
+            connection.keyValueManagement().create(io.nats.client.api.KeyValueConfiguration.builder()
+                    .name(io.mayastorj.control.internal.nodes.NexusRecords.BUCKET).build());
+            connection.keyValue(io.mayastorj.control.internal.nodes.NexusRecords.BUCKET).put(msv.getMetadata().getUid(),
+                    ("incarnation=1\nchildren=2\nchild.0.healthy=false\nchild.0.replica=" + r1 + "\nchild.1.healthy=true\n"
+                            + "child.1.replica=" + r2 + "\nclean_shutdown=true\n").getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            MayastorVolume unpublished = store.get(MayastorVolume.class, "db").orElseThrow();
+            unpublished.getSpec().setTargetNode(null);
+            store.update(unpublished);
+            natsNow.set(null); // NATS away for the pass that destroys the nexus
+            MayastorException away = org.junit.jupiter.api.Assertions.assertThrows(MayastorException.class,
+                    () -> operator.reconcile("db"));
+            assertTrue(away.getMessage().contains("cannot be read"), away.getMessage());
+            assertEquals(Map.of(), n1.nexuses, "destroyed");
+            MayastorVolume between = store.get(MayastorVolume.class, "db").orElseThrow();
+            assertEquals("n1", between.getStatus().getNexus().getNode(), "still the last writer");
+
+            natsNow.set(connection); // back: the next pass reads the record
+            operator.reconcile("db");
+            MayastorVolume after = store.get(MayastorVolume.class, "db").orElseThrow();
+            assertEquals(Boolean.TRUE, replica(after, r1).getOutOfSync(), "the child the nexus faulted at its shutdown");
+            assertEquals(null, replica(after, r2).getOutOfSync());
+            assertEquals(null, after.getStatus().getNexus(), "nothing left to wait for");
+        }
+    }
+
     private static MayastorVolume.Replica replica(MayastorVolume msv, String uuid) {
         return msv.getStatus().getReplicas().stream().filter(r -> r.getUri().contains(uuid)).findFirst().orElseThrow();
     }
@@ -292,6 +344,14 @@ class NexusChildrenTest {
                     Nexus n = nexuses.get(request.getNexus()).toBuilder().addChildren(child(request.getUri())).build();
                     nexuses.put(request.getNexus(), n);
                     response.onNext(n);
+                    response.onCompleted();
+                }
+
+                @Override
+                public void destroyNexus(io.mayastorj.api.v1.DestroyNexusRequest request,
+                                         StreamObserver<io.mayastorj.api.v1.DestroyNexusResponse> response) {
+                    nexuses.remove(request.getNexus());
+                    response.onNext(io.mayastorj.api.v1.DestroyNexusResponse.getDefaultInstance());
                     response.onCompleted();
                 }
 
