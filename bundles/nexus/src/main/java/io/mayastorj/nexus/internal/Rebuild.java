@@ -616,6 +616,14 @@ final class Rebuild {
                 finishRun(IoStatus.UNAVAILABLE, "no in-sync child to copy from");
                 return;
             }
+            if (nexus.reattached(source)) {
+                // a source that reconnected may have lost writes: where it holds no data is not taken from it either
+                // (zeroed without a read, the read's own check of it never came; trusted again here, the trust's new
+                // generation fails this rebuild at its end)
+                pieceEnd = pos + 1;
+                sourceFailed(IoStatus.UNAVAILABLE);
+                return;
+            }
             boolean data = source.device.holdsData(lba(pos), blocks(pos, pos + 1));
             long end = pos + 1;
             while (end < runEnd && source.device.holdsData(lba(end), blocks(end, end + 1)) == data) {
@@ -692,23 +700,7 @@ final class Rebuild {
                     // a source that reconnected may have lost writes the others have: what it read is not copied
                     IoStatus read = status.isSuccess() && nexus.reattached(source) ? IoStatus.UNAVAILABLE : status;
                     if (!read.isSuccess()) {
-                        Child bad = source;
-                        failedSources |= bad.bit();
-                        long lba = lba(pos);
-                        long blocks = blocks(pos, pieceEnd);
-                        nexus.controlExecutor().execute(() -> nexus.faultSource(bad, read, lba, blocks));
-                        if (++attempts < Child.MAX) {
-                            if (read == IoStatus.UNAVAILABLE && nexus.source(failedSources) == bad) {
-                                // the only source lost its connection, and may be making it again: its tries,
-                                // spent in microseconds, failed the rebuild (and threw a partial one's log away)
-                                // on a blip. Waited out with a growing pause: about 12 s in all
-                                nexus.later(Math.min(1000, 50L << Math.min(attempts, 5)), () -> home.execute(this::stepAfterPause));
-                            } else {
-                                home.execute(this::step); // another in-sync child, if there is one
-                            }
-                        } else {
-                            finishRun(read, "reading segment " + pos + " failed: " + read);
-                        }
+                        sourceFailed(read);
                         return;
                     }
                     readFrom = pos;
@@ -732,6 +724,27 @@ final class Rebuild {
                     pos = pieceEnd;
                     step();
                 }
+            }
+        }
+
+        /** Reading from the source failed, or what it holds is not to be taken: another source, a pause, or the run's end. */
+        private void sourceFailed(IoStatus read) {
+            Child bad = source;
+            failedSources |= bad.bit();
+            long lba = lba(pos);
+            long blocks = blocks(pos, pieceEnd);
+            nexus.controlExecutor().execute(() -> nexus.faultSource(bad, read, lba, blocks));
+            if (++attempts < Child.MAX) {
+                if (read == IoStatus.UNAVAILABLE && nexus.source(failedSources) == bad) {
+                    // the only source lost its connection, and may be making it again: its tries,
+                    // spent in microseconds, failed the rebuild (and threw a partial one's log away)
+                    // on a blip. Waited out with a growing pause: about 12 s in all
+                    nexus.later(Math.min(1000, 50L << Math.min(attempts, 5)), () -> home.execute(this::stepAfterPause));
+                } else {
+                    home.execute(this::step); // another in-sync child, if there is one
+                }
+            } else {
+                finishRun(read, "reading segment " + pos + " failed: " + read);
             }
         }
 

@@ -500,6 +500,35 @@ class NexusTest {
     }
 
     /**
+     * Review finding: the same, where the source is thin: the segments it says hold no data are zeroed
+     * on the destination without a read, and only a read's answer looked at the source's reconnection.
+     * The resumed rebuild read nothing more, called the destination in sync, and it kept the lost write.
+     */
+    @Test
+    void aRebuildWhoseOnlyThinSourceReconnectedAndHoldsNothingMoreStartsOverToo() throws Exception {
+        FaultyDevice a = child("a");
+        FaultyDevice c = child("c");
+        a.thin = true;
+        manager(new NexusSettings(64 * 1024, 1, Duration.ofMinutes(10))).create("vol", ID, 0, List.of("bdev:///a"));
+        assertEquals(IoStatus.SUCCESS, write(nexus(), 0, 8, 2)); // the only data a holds; not flushed
+        c.delayMicros = 100_000;
+        manager.addChild("vol", "bdev:///c");
+        await(() -> c.copied.contains(0L), "the rebuild copied the first segment");
+        manager.rebuild("vol", "bdev:///c", NexusManager.RebuildAction.PAUSE);
+        assertEquals(IoStatus.SUCCESS, write(a, 0, 8, 1)); // a's node restarted: its unflushed write at 0 is lost
+        a.reattached++;
+        c.delayMicros = 0;
+        manager.rebuild("vol", "bdev:///c", NexusManager.RebuildAction.RESUME);
+        await(() -> !view("bdev:///c").state().equals("rebuilding"), "the rebuild ended");
+        if (view("bdev:///c").state().equals("faulted")) {
+            manager.addChild("vol", "bdev:///c"); // as the control plane does: rebuilt again
+            await(() -> !view("bdev:///c").state().equals("rebuilding"), "the second rebuild ended");
+        }
+        assertEquals("online", view("bdev:///c").state(), view("bdev:///c").toString());
+        assertSameData(a, c);
+    }
+
+    /**
      * Review finding: child and rebuild states were lower-cased in the default locale; in a Turkish one
      * ONLINE read "onl\u0131ne", and the gRPC view (which maps anything else to faulted) reported every
      * online child of the node as faulted to the control plane.
