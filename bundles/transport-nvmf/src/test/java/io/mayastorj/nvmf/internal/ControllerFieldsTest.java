@@ -371,6 +371,42 @@ class ControllerFieldsTest {
     }
 
     /**
+     * Review finding: a queue the target closed (a controller's reset or end, a data watchdog) dropped
+     * its socket at once, with a write still at the bdev. A host takes its peer's close for the end of
+     * what it sent — ours reconnects within 250 ms and a rebuild copies the replica — and the late write
+     * landed over the copy. The socket now stays until the bdev has answered.
+     */
+    @Test
+    void aQueueTheTargetClosesKeepsItsSocketUntilItsWriteAtTheBdevEnded() throws Exception {
+        MovingDevice device = new MovingDevice("late");
+        Association a = associate(device, "nqn.2019-05.io.openebs:late");
+        try {
+            device.holdWrites = true;
+            a.io().send(a.io().capsule(RawClient.rw(Sqe.IO_WRITE, 1, 0, 1, 512, true), new byte[512]));
+            for (int i = 0; i < 100 && device.held.isEmpty(); i++) {
+                Thread.sleep(10);
+            }
+            assertEquals(1, device.held.size(), "the write is at the bdev");
+            assertEquals(Status.SUCCESS, a.admin().setProperty(0x14, 0x00460000).cqeStatus()); // the target ends the association
+            java.util.concurrent.CompletableFuture<RawClient.Received> ended = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+                try {
+                    return a.io().receiveUntilClosed();
+                } catch (java.io.IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
+            Thread.sleep(500);
+            assertFalse(ended.isDone(), "the host does not hear of the close while its write is at the bdev");
+            device.holdWrites = false;
+            device.held.forEach(Runnable::run);
+            ended.get(4, java.util.concurrent.TimeUnit.SECONDS); // and does once it ended
+        } finally {
+            a.io().close();
+            a.admin().close();
+        }
+    }
+
+    /**
      * Review finding: the Connect gate counted only what the earlier controller had at the bdev. A reset
      * (CC.EN 0) left capsules the host had sent unread in an I/O queue's socket while its reactor was
      * busy; the new association was let in at once, and the old write, parsed then, went to the bdev

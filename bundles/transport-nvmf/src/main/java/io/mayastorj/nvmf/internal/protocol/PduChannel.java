@@ -54,6 +54,8 @@ public abstract class PduChannel implements Reactor.ReadyHandler {
     private boolean held;
     private boolean closing;
     private boolean closed;
+    /** The socket kept open past the close (see {@link #socketOutlivesClose}). */
+    private boolean socketHeld;
     private String closedBecause;
     private volatile boolean byPeer;
     private String peer;
@@ -554,7 +556,13 @@ public abstract class PduChannel implements Reactor.ReadyHandler {
             key.cancel();
         }
         try {
-            channel.close();
+            if (socketOutlivesClose()) {
+                // nothing more is read or sent, but the peer hears of the close only with releaseSocket()
+                channel.shutdownInput();
+                socketHeld = true;
+            } else {
+                channel.close();
+            }
         } catch (IOException ignored) {
             // closing anyway
         }
@@ -563,6 +571,27 @@ public abstract class PduChannel implements Reactor.ReadyHandler {
             retireHead();
         }
         onClosed();
+    }
+
+    /**
+     * Whether the socket stays open past {@link #close} until {@link #releaseSocket}: a target whose
+     * commands are still at its device. A host takes a close by its peer for the end of everything it
+     * sent (it reconnects at once, and its rebuild copies over what a late write would land on).
+     */
+    protected boolean socketOutlivesClose() {
+        return false;
+    }
+
+    /** Ends a socket {@link #socketOutlivesClose} kept open; on the channel's reactor. Idempotent. */
+    protected final void releaseSocket() {
+        if (socketHeld) {
+            socketHeld = false;
+            try {
+                channel.close();
+            } catch (IOException ignored) {
+                // closed anyway
+            }
+        }
     }
 
     /** Why the connection closed (or is closing), when it was not closed without a reason. */

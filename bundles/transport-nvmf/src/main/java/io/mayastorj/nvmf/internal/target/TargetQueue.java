@@ -143,6 +143,19 @@ final class TargetQueue extends PduChannel {
     /** The bdev answered one; on its reactor. */
     void leftBdev() {
         AT_BDEV.setRelease(this, atBdev - 1);
+        if (atBdev == 0 && phase == Phase.CLOSED) {
+            releaseSocket(); // the last of a closed queue's commands at the bdev ended: the host may hear of the close
+        }
+    }
+
+    /**
+     * A queue closed (by this side: a controller's end, a data watchdog) with commands at the bdev
+     * keeps its socket until they end: the host takes the close for the end of its writes, reconnects
+     * and rebuilds, and a write landing after that would put old data over the rebuild's copy.
+     */
+    @Override
+    protected boolean socketOutlivesClose() {
+        return atBdev() > 0;
     }
 
     /** Its commands at the bdev now, also once it closed; any thread. */
