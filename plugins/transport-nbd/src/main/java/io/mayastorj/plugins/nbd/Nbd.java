@@ -74,6 +74,15 @@ final class Nbd {
     static final int ENOTSUP = 95;
     static final int ESHUTDOWN = 108;
 
-    /** Requests larger than this are refused (EINVAL); clients learn it from NBD_INFO_BLOCK_SIZE. */
+    /**
+     * The largest read or write the bdev is given in one piece, and the maximum block size clients
+     * learn from NBD_INFO_BLOCK_SIZE.
+     */
     static final int MAX_PAYLOAD = 2 << 20;
+    /**
+     * The largest read or write taken (in pieces of {@link #MAX_PAYLOAD}); larger ones are refused
+     * (EINVAL). The protocol's limit for clients that learnt no block sizes: the kernel's client cannot
+     * (nbd-client has no way to pass a maximum to it), and since Linux 6.8 it sends 4 MiB writes.
+     */
+    static final int MAX_REQUEST = 32 << 20;
 }

@@ -42,6 +42,8 @@ final class NbdConnection extends TcpConnection {
     private static final int REPLY_HEADER_BYTES = 32;
     /** Replies per gathering write. */
     private static final int GATHER = 32;
+    /** Buffers a reply's data may span (a read larger than a piece), and its header. */
+    private static final int MAX_PARTS = 1 + Nbd.MAX_REQUEST / Nbd.MAX_PAYLOAD;
 
     private final BufferPool buffers;
     /** Requests as the socket gave them; direct, so a read needs no copy on the JDK's side. */
@@ -329,7 +331,7 @@ final class NbdConnection extends TcpConnection {
     /** Hands a request to the bdev, or its error to the reply queue; throws only before either. */
     private void submit(Request r, BlockDevice device, int bs, long length) throws IOException {
         int type = r.type;
-        if (type == Nbd.CMD_WRITE && length > Nbd.MAX_PAYLOAD) {
+        if (type == Nbd.CMD_WRITE && length > Nbd.MAX_REQUEST) {
             skip(length);
             reply(hand(r), Nbd.EINVAL);
             return;
@@ -348,6 +350,10 @@ final class NbdConnection extends TcpConnection {
             case Nbd.CMD_READ, Nbd.CMD_WRITE -> {
                 if (length == 0) {
                     reply(hand(r), 0);
+                    return;
+                }
+                if (length > Nbd.MAX_PAYLOAD) {
+                    submitInPieces(r, device, lba, (int) length);
                     return;
                 }
                 r.buffer = allocate((int) length);
@@ -383,6 +389,37 @@ final class NbdConnection extends TcpConnection {
                 }
             }
             default -> reply(hand(r), Nbd.EINVAL); // CACHE, BLOCK_STATUS (not negotiated), anything newer
+        }
+    }
+
+    /**
+     * A read or write larger than the bdev takes in one piece (a client that learnt no maximum): its
+     * pieces go to the bdev at once, each in a buffer of its own, and it is answered once all ended.
+     */
+    private void submitInPieces(Request r, BlockDevice device, long lba, int length) throws IOException {
+        int bs = device.blockSize();
+        int n = (length + Nbd.MAX_PAYLOAD - 1) / Nbd.MAX_PAYLOAD;
+        awaitBudget(length); // all of it at once (a read's reply needs every piece): alone, past the budget if need be
+        for (int i = 0; i < n; i++) {
+            r.pieces[i] = poolAllocate(Math.min(Nbd.MAX_PAYLOAD, length - i * Nbd.MAX_PAYLOAD));
+            r.pieceCount = i + 1;
+        }
+        if (r.type == Nbd.CMD_WRITE) {
+            for (int i = 0; i < n; i++) {
+                receivePayload(r.pieces[i].bytes(), Math.min(Nbd.MAX_PAYLOAD, length - i * Nbd.MAX_PAYLOAD));
+            }
+        }
+        r.piecesOut.set(n);
+        r.pieceFailure = null;
+        hand(r);
+        for (int i = 0; i < n; i++) {
+            int bytes = Math.min(Nbd.MAX_PAYLOAD, length - i * Nbd.MAX_PAYLOAD);
+            long at = lba + (long) i * (Nbd.MAX_PAYLOAD / bs);
+            if (r.type == Nbd.CMD_WRITE) {
+                device.write(r.pieces[i], 0, at, bytes / bs, r.pieceDone, device);
+            } else {
+                device.read(r.pieces[i], 0, at, bytes / bs, r.pieceDone, device);
+            }
         }
     }
 
@@ -479,7 +516,7 @@ final class NbdConnection extends TcpConnection {
     private static int check(BlockDevice d, int type, long offset, long length, int bs) {
         switch (type) {
             case Nbd.CMD_READ, Nbd.CMD_WRITE, Nbd.CMD_TRIM, Nbd.CMD_WRITE_ZEROES -> {
-                if (type == Nbd.CMD_READ && length > Nbd.MAX_PAYLOAD) {
+                if (type == Nbd.CMD_READ && length > Nbd.MAX_REQUEST) {
                     return Nbd.EINVAL;
                 }
                 if (offset % bs != 0 || length % bs != 0) {
@@ -547,6 +584,12 @@ final class NbdConnection extends TcpConnection {
      * (backpressure, not growth).
      */
     private DmaBuffer allocate(int bytes) throws IOException {
+        awaitBudget(bytes);
+        return poolAllocate(bytes);
+    }
+
+    /** Waits until {@code bytes} more fit in the connection's budget, or it holds nothing. */
+    private void awaitBudget(long bytes) throws IOException {
         while (buffered.get() > 0 && buffered.get() + bytes > BUFFER_BUDGET) {
             sendReplies(); // their buffers go back
             if (isClosed()) {
@@ -554,6 +597,9 @@ final class NbdConnection extends TcpConnection {
             }
             awaitProgress(() -> buffered.get() > 0 && buffered.get() + bytes > BUFFER_BUDGET);
         }
+    }
+
+    private DmaBuffer poolAllocate(int bytes) throws IOException {
         DmaBuffer b = buffers.allocate(Math.max(bytes, BufferPool.MIN_BUFFER_SIZE));
         while (b == null) {
             sendReplies(); // their buffers go back to the pool
@@ -642,7 +688,7 @@ final class NbdConnection extends TcpConnection {
                     do {
                         batch[n++] = r;
                         parts = r.encode(gather, parts);
-                    } while (n < batch.length && (r = replies.poll()) != null);
+                    } while (n < batch.length && parts + MAX_PARTS <= gather.length && (r = replies.poll()) != null);
                     write(parts);
                     for (int i = 0; i < n; i++) {
                         batch[i].release();
@@ -727,6 +773,22 @@ final class NbdConnection extends TcpConnection {
         long zeroLeft;
         /** Pieces due: one piece is in flight at a time, and one that completes inline does not recurse. */
         private final AtomicInteger piecesDue = new AtomicInteger();
+        /** A read or write larger than {@link Nbd#MAX_PAYLOAD}: its buffers, in order (see {@link #submitInPieces}). */
+        final DmaBuffer[] pieces = new DmaBuffer[MAX_PARTS - 1];
+        int pieceCount;
+        /** Its pieces at the bdev, and the first failure among them. */
+        final AtomicInteger piecesOut = new AtomicInteger();
+        volatile IoStatus pieceFailure;
+        /** A piece's end: the last one ends the request. */
+        final IoCompletion<BlockDevice> pieceDone = (status, device) -> {
+            if (!status.isSuccess() && pieceFailure == null) {
+                pieceFailure = status;
+            }
+            if (piecesOut.decrementAndGet() == 0) {
+                IoStatus failed = pieceFailure;
+                ioDone(failed == null ? IoStatus.SUCCESS : failed, device);
+            }
+        };
 
         Request(int index) {
             this.index = index;
@@ -739,7 +801,7 @@ final class NbdConnection extends TcpConnection {
             this.handle = handle;
             this.offset = offset;
             this.requested = length;
-            this.length = (int) Math.min(length, Integer.MAX_VALUE); // a read or write is at most MAX_PAYLOAD
+            this.length = (int) Math.min(length, Integer.MAX_VALUE); // a read or write is at most MAX_REQUEST
             this.flushing = false;
             this.handed = false;
             this.zeroLeft = 0;
@@ -822,7 +884,11 @@ final class NbdConnection extends TcpConnection {
                 h.putInt(Nbd.SIMPLE_REPLY_MAGIC).putInt(error).putLong(handle);
             }
             into[at++] = h.flip();
-            if (data) {
+            if (data && pieceCount > 0) {
+                for (int i = 0; i < pieceCount; i++) {
+                    into[at++] = pieces[i].bytes().limit(Math.min(Nbd.MAX_PAYLOAD, length - i * Nbd.MAX_PAYLOAD)).position(0);
+                }
+            } else if (data) {
                 into[at++] = buffer.bytes().limit(length).position(0);
             }
             return at;
@@ -834,6 +900,12 @@ final class NbdConnection extends TcpConnection {
                 buffer.release();
                 buffer = null;
             }
+            for (int i = 0; i < pieceCount; i++) {
+                buffered.addAndGet(-pieces[i].capacity());
+                pieces[i].release();
+                pieces[i] = null;
+            }
+            pieceCount = 0;
             slots.push(index);
             wakeReader();
             inFlight.decrementAndGet();
