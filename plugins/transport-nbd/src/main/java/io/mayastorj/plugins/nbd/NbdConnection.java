@@ -366,7 +366,13 @@ final class NbdConnection extends TcpConnection {
                     device.read(r.buffer, 0, lba, blocks, r, device);
                 }
             }
-            case Nbd.CMD_FLUSH -> device.flush(hand(r), device);
+            case Nbd.CMD_FLUSH -> {
+                if (device.supports(IoType.FLUSH)) {
+                    device.flush(hand(r), device);
+                } else {
+                    reply(hand(r), 0); // nothing volatile (a plugin's bdev without a cache): done, as NVMe and iSCSI answer
+                }
+            }
             case Nbd.CMD_TRIM -> {
                 if (device.supports(IoType.UNMAP)) {
                     device.unmap(lba, blocks, hand(r), device);
@@ -833,7 +839,7 @@ final class NbdConnection extends TcpConnection {
                 return;
             }
             boolean fua = (flags & Nbd.CMD_FLAG_FUA) != 0 && (type == Nbd.CMD_WRITE || type == Nbd.CMD_WRITE_ZEROES || type == Nbd.CMD_TRIM);
-            if (status.isSuccess() && fua && !flushing) {
+            if (status.isSuccess() && fua && !flushing && device.supports(IoType.FLUSH)) {
                 flushing = true; // forced unit access: durable before the reply
                 device.flush(this, device);
                 return;
