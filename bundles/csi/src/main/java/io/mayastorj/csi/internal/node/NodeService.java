@@ -456,7 +456,9 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
             }
             return; // mounted by an earlier call: the same device
         }
+        String number = majorMinor(device);
         Optional<String> found = filesystems.probe(device);
+        stillTheVolumes(volumeId, uri, device, number, "formatted or mounted");
         if (found.isEmpty() && readOnlyMode(capability)) {
             // as Kubernetes' own mounter: a volume asked for read-only is never written, a file system included
             throw MayastorException.failedPrecondition("volume %s holds no file system and is staged read-only: it is not "
@@ -475,7 +477,27 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
                     volumeId, found.get(), fsType);
         }
         filesystems.mount(device, staging, fsType, capability.getMount().getMountFlagsList(), readOnlyMode(capability));
+        if (mounts.at(staging).filter(m -> m.device().equals(number)).isEmpty()) {
+            // the name went to another disk between the look above and the mount: not this volume's file system
+            filesystems.unmount(staging);
+            throw MayastorException.unavailable("volume %s: its device %s changed while it was mounted (the kernel removed "
+                    + "it and gave its name to another disk): unmounted; the stage is tried again", volumeId, device);
+        }
         LOG.log(Level.INFO, "volume {0} staged: {1} ({2}) mounted at {3}", volumeId, device, fsType, staging);
+    }
+
+    /**
+     * The device found at the attach is still the volume's, by its controller or session, and the same
+     * disk (the kernel reuses a removed disk's name for the next one attached: another volume's,
+     * perhaps, staged at the same time). Looked at after the probe, which may wait on a lost path.
+     */
+    private void stillTheVolumes(String volumeId, VolumeUri uri, Path device, String number, String what) {
+        boolean same = !"?".equals(number) && attacher.device(uri).filter(d -> d.getFileName().equals(device.getFileName()))
+                .isPresent() && number.equals(majorMinor(device));
+        if (!same) {
+            throw MayastorException.unavailable("volume %s: its device %s is no longer the one attached (%s; the kernel "
+                    + "removed it, its connection lost?): not %s; the stage is tried again", volumeId, device, number, what);
+        }
     }
 
     @Override

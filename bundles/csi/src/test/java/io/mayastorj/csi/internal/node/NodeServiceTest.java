@@ -825,6 +825,49 @@ class NodeServiceTest {
     }
 
     /**
+     * Review finding: the device was found once, at the attach, then named by path at each step: when
+     * the kernel removed it (its controller lost) while blkid looked, and gave the name to another
+     * volume's disk attached meanwhile, that disk was formatted, or mounted, as this volume's. The
+     * device must still be the volume's, and the same one, before the format and after the mount.
+     */
+    @Test
+    void aDiskThatTookTheDevicesNameWhileItWasProbedIsNeitherFormattedNorMounted() throws Exception {
+        node.on("blkid", c -> {
+            node.forget("blkid");
+            try {
+                kernelRemovesTheDevice();
+                anotherVolumeTakesTheName();
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+            return FakeNode.failed(c, 2, "");
+        });
+        MayastorException e = refused(() -> call(service::nodeStageVolume, stage("v1", URI, mount(""))));
+        assertEquals(ErrorKind.UNAVAILABLE, e.kind(), e.getMessage());
+        assertTrue(node.ran.stream().noneMatch(c -> c.startsWith("mkfs")), node.ran.toString());
+        assertFalse(node.mountPoints().contains(staging.toString()), node.ran.toString());
+    }
+
+    /** The same, where the name moved while mkfs ran (on the old disk, by the descriptor it had opened). */
+    @Test
+    void aDiskThatTookTheDevicesNameWhileItWasFormattedIsNotLeftMounted() throws Exception {
+        node.on("mkfs.ext4", c -> {
+            node.forget("mkfs.ext4");
+            try {
+                kernelRemovesTheDevice();
+                anotherVolumeTakesTheName();
+                node.formatted(node.root.resolve("dev/nvme0n1"), "ext4"); // the other volume's file system
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+            return FakeNode.ok(c, "");
+        });
+        MayastorException e = refused(() -> call(service::nodeStageVolume, stage("v1", URI, mount(""))));
+        assertEquals(ErrorKind.UNAVAILABLE, e.kind(), e.getMessage());
+        assertFalse(node.mountPoints().contains(staging.toString()), node.ran.toString());
+    }
+
+    /**
      * Review finding: an expand grew the recorded device by name; once the kernel removed the volume's
      * disk and gave the name to another volume's, that one's file system was grown and OK answered.
      */
