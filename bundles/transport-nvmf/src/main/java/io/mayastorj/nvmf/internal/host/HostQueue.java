@@ -442,6 +442,11 @@ final class HostQueue extends PduChannel {
             close("the target sent data for command " + r.cid + " before it took the command");
             return;
         }
+        if ((flags & Pdu.FLAG_SUCCESS) != 0 && (flags & Pdu.FLAG_LAST_PDU) == 0) {
+            // the transport forbids it: the target takes the command for done and sends no response
+            terminate(Pdu.FES_INVALID_HEADER_FIELD, 1, "C2HData for command " + r.cid + " with SUCCESS but not LAST_PDU");
+            return;
+        }
         int offset = header.getInt(Pdu.DATA_OFFSET);
         int length = header.getInt(Pdu.DATA_LENGTH);
         if (r.data != HostRequest.Data.TO_HOST || length != dataLength || offset != r.received
@@ -453,7 +458,7 @@ final class HostQueue extends PduChannel {
         dataInto(r.view.bytes, r.bufferOffset + offset);
         receiving = r;
         receivingLength = length;
-        receivingSuccess = (flags & Pdu.FLAG_SUCCESS) != 0 && (flags & Pdu.FLAG_LAST_PDU) != 0;
+        receivingSuccess = (flags & Pdu.FLAG_SUCCESS) != 0;
     }
 
     private void r2t(ByteBuffer header) {

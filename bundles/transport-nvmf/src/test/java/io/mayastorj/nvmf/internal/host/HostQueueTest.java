@@ -416,6 +416,30 @@ class HostQueueTest {
         }
     }
     /**
+     * Review finding: data with the SUCCESS flag but not LAST_PDU (the transport forbids it) was taken
+     * for data alone; the target, done with the command, sent no response, and the read waited for the
+     * I/O timeout — and then its whole queue was closed. A protocol error, at once.
+     */
+    @Test
+    void dataSaidSuccessfulButNotLastIsAProtocolError() throws Exception {
+        try (Scripted s = scripted(false, 131072, 1)) {
+            CompletableFuture<Integer> status = new CompletableFuture<>();
+            DmaBuffer b = buffers.allocate(512);
+            HostRequest r = request(s.queue(), 0x02, HostRequest.Data.TO_HOST, b, 512, (st, dw0, dw1) -> status.complete(st));
+            s.queue().reactor().execute(() -> s.queue().post(r));
+            ByteBuffer capsule = readFully(s.in(), Pdu.CAPSULE_CMD_HLEN);
+            int cid = capsule.order(ByteOrder.LITTLE_ENDIAN).getShort(Pdu.SQE_OFFSET + 2) & 0xFFFF;
+            ByteBuffer c2h = ByteBuffer.allocate(Pdu.DATA_HLEN + 512).order(ByteOrder.LITTLE_ENDIAN);
+            Pdu.header(c2h, Pdu.C2H_DATA, Pdu.FLAG_SUCCESS, Pdu.DATA_HLEN, Pdu.DATA_HLEN, c2h.capacity());
+            c2h.putShort(Pdu.DATA_CCCID, (short) cid);
+            c2h.putInt(Pdu.DATA_LENGTH, 512);
+            s.peer().write(c2h.clear());
+            assertNotEquals(Status.SUCCESS, status.get(3, TimeUnit.SECONDS), "failed at once, not after the I/O timeout");
+            b.release();
+        }
+    }
+
+    /**
      * Review finding: a read on an I/O queue whose data failed its digest (corrupted on the way) was
      * failed as a transport error, which the nexus takes for the replica's fault: one bad packet faulted
      * a healthy replica and rebuilt it. It is read again, as Linux does; the second try's data stands.
