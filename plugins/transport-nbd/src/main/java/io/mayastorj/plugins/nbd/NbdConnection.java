@@ -406,9 +406,13 @@ final class NbdConnection extends TcpConnection {
         int bs = device.blockSize();
         int n = (length + Nbd.MAX_PAYLOAD - 1) / Nbd.MAX_PAYLOAD;
         awaitBudget(length); // all of it at once (a read's reply needs every piece): alone, past the budget if need be
-        for (int i = 0; i < n; i++) {
-            r.pieces[i] = poolAllocate(Math.min(Nbd.MAX_PAYLOAD, length - i * Nbd.MAX_PAYLOAD));
-            r.pieceCount = i + 1;
+        if (!allPieces(r, n, length)) {
+            // the pool never had them all free together (its buffers are with other sizes or transports)
+            if (r.type == Nbd.CMD_WRITE) {
+                skip(length);
+            }
+            reply(hand(r), Nbd.ENOMEM);
+            return;
         }
         if (r.type == Nbd.CMD_WRITE) {
             for (int i = 0; i < n; i++) {
@@ -426,6 +430,40 @@ final class NbdConnection extends TcpConnection {
             } else {
                 device.read(r.pieces[i], 0, at, bytes / bs, r.pieceDone, device);
             }
+        }
+    }
+
+    /**
+     * Takes every piece's buffer, or none: pieces held while waiting for the rest kept them from every
+     * other user of the pool — another connection's large request doing the same waited for ever on
+     * this one's. Waits for a moment when all are free, for the patience at most; false then.
+     */
+    private boolean allPieces(Request r, int n, int length) throws IOException {
+        long deadline = System.nanoTime() + patienceNanos;
+        while (true) {
+            for (int i = 0; i < n; i++) {
+                DmaBuffer b = buffers.allocate(Math.min(Nbd.MAX_PAYLOAD, length - i * Nbd.MAX_PAYLOAD));
+                if (b == null) {
+                    break;
+                }
+                buffered.addAndGet(b.capacity());
+                r.pieces[i] = b;
+                r.pieceCount = i + 1;
+            }
+            if (r.pieceCount == n) {
+                return true;
+            }
+            r.releasePieces();
+            sendReplies(); // their buffers go back to the pool
+            if (isClosed()) {
+                throw new IOException("closed");
+            }
+            if (System.nanoTime() - deadline > 0) {
+                LOG.log(Level.WARNING, "{0}: no {1} MiB of buffers free together for a request within {2} s: ENOMEM", peer(),
+                        length >> 20, TimeUnit.NANOSECONDS.toSeconds(patienceNanos));
+                return false;
+            }
+            awaitProgress(() -> true); // the pool's: another connection's give-back wakes nobody, 1 ms
         }
     }
 
@@ -900,18 +938,22 @@ final class NbdConnection extends TcpConnection {
             return at;
         }
 
-        void release() {
-            if (buffer != null) {
-                buffered.addAndGet(-buffer.capacity());
-                buffer.release();
-                buffer = null;
-            }
+        void releasePieces() {
             for (int i = 0; i < pieceCount; i++) {
                 buffered.addAndGet(-pieces[i].capacity());
                 pieces[i].release();
                 pieces[i] = null;
             }
             pieceCount = 0;
+        }
+
+        void release() {
+            if (buffer != null) {
+                buffered.addAndGet(-buffer.capacity());
+                buffer.release();
+                buffer = null;
+            }
+            releasePieces();
             slots.push(index);
             wakeReader();
             inFlight.decrementAndGet();

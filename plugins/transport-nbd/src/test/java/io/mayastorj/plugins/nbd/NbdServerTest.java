@@ -458,6 +458,37 @@ class NbdServerTest {
         }
     }
 
+    /**
+     * Review finding (of the fix above): a large request took its pieces' buffers one by one and waited,
+     * holding them, for the rest: two connections each holding half of what the pool had waited on each
+     * other for good, and so did every other user of the pool. All are taken at once or none; a pool
+     * that never has them free together answers ENOMEM after the patience, and the connection goes on.
+     */
+    @Test
+    void aRequestLargerThanThePoolCanGiveAtOnceIsENOMEMAndTheConnectionGoesOn() throws Exception {
+        DmaBufferPool small = new DmaBufferPool(8L << 20, HugepageMode.OFF);
+        BlockDevice big = new MallocBdevFactory().create(BdevUri.parse("malloc:///big?size_mb=16"));
+        NbdTransport t = new NbdTransport(small, new InetSocketAddress("127.0.0.1", 0), java.time.Duration.ofSeconds(1));
+        t.share(big, ShareOptions.DEFAULT);
+        try (NbdClient c = new NbdClient(t.address().getPort())) {
+            c.greet();
+            c.option(Nbd.OPT_EXPORT_NAME, "big".getBytes(StandardCharsets.UTF_8));
+            assertEquals(16L << 20, c.in.readLong());
+            c.in.readUnsignedShort();
+            c.request(Nbd.CMD_READ, 0, 1, 0, 12 << 20, null);
+            assertEquals(Nbd.ENOMEM, c.simpleReply(1, null), "12 MiB from a pool of 8");
+            c.request(Nbd.CMD_WRITE, 0, 2, 0, 12 << 20, new byte[12 << 20]);
+            assertEquals(Nbd.ENOMEM, c.simpleReply(2, null), "its data read and dropped");
+            byte[] back = new byte[4 << 20];
+            c.request(Nbd.CMD_READ, 0, 3, 0, back.length, null);
+            assertEquals(0, c.simpleReply(3, back), "one that fits");
+        } finally {
+            t.close();
+            big.close();
+            small.close();
+        }
+    }
+
     @Test
     void badRequestsGetTheProtocolsErrorsAndTheConnectionGoesOn() throws Exception {
         try (NbdClient c = goTo("disk0", false)) {
