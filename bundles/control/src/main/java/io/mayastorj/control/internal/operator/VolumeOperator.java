@@ -524,6 +524,10 @@ public final class VolumeOperator {
         // it faulted before is in the record only)
         boolean marksCurrent = lastWriter == null || world.reachable(lastWriter)
                 && (records == null || !lastChildren.isEmpty());
+        // the record of the last nexus, unread (NATS away a moment) while its node answers without it: that node
+        // stays the last writer in the status, and no nexus is made, until the record is read — cleared, a child
+        // the nexus faulted at its shutdown stayed in sync for good
+        java.io.IOException recordUnread = null;
         if (!marksCurrent && records != null) {
             try {
                 Optional<NexusRecords.Record> record = record(msv);
@@ -537,6 +541,9 @@ public final class VolumeOperator {
                 }
             } catch (java.io.IOException e) {
                 LOG.log(Level.DEBUG, "volume {0}: the nexus record cannot be read: {1}", name, e.getMessage());
+                if (world.reachable(lastWriter)) {
+                    recordUnread = e;
+                }
             }
         }
         boolean source = marksCurrent && live.stream().anyMatch(r -> !behind.contains(r.uuid()));
@@ -720,11 +727,7 @@ public final class VolumeOperator {
                 destroyedOne = true;
             }
         }
-        // the record the destroyed nexus left, unread (NATS away a moment): its node stays the last writer in the
-        // status, so that the next pass reads the record (its node answers without the nexus) instead of trusting
-        // the status's marks — cleared, a child the nexus faulted at its shutdown stayed in sync for good
-        java.io.IOException recordUnread = null;
-        if (destroyedOne) {
+        if (destroyedOne) { // (its record unread: as above)
             try {
                 msv = markWhatTheRecordLeftOut(msv, live, behind);
             } catch (java.io.IOException e) {
@@ -746,6 +749,10 @@ public final class VolumeOperator {
                 nexusStatus = world.nexus(node, uuid).map(n -> describe(n, node, uuid)).orElse(null);
             } else if (lastAway != null && lastAway.node() == null) {
                 targetProblem = lastAway.why();
+                fenced = true;
+            } else if (recordUnread != null) {
+                targetProblem = "the record of its last nexus, on " + lastWriter + ", cannot be read (" + recordUnread.getMessage()
+                        + "): a nexus is made once it can";
                 fenced = true;
             } else {
                 if (lastAway != null) {
@@ -834,8 +841,8 @@ public final class VolumeOperator {
         }
         if (recordUnread != null) {
             // tried again after a backoff, until the record is read
-            throw MayastorException.unavailable("volume %s: the record of its nexus, destroyed on %s, cannot be read: %s",
-                    name, had == null ? "?" : had.getNode(), recordUnread.getMessage());
+            throw MayastorException.unavailable("volume %s: the record of its last nexus, on %s, cannot be read: %s",
+                    name, lastWriter, recordUnread.getMessage());
         }
         if (growLater != null) {
             throw growLater;
@@ -1452,6 +1459,9 @@ public final class VolumeOperator {
             try {
                 wantedUris.put(r.uuid(), childUri(world, r, target));
             } catch (MayastorException e) {
+                if (e.kind() != io.mayastorj.core.error.ErrorKind.UNAVAILABLE) {
+                    throw e; // a refusal, not a passing trouble: the pass fails and says why
+                }
                 notNow.put(r.uuid(), e);
             }
         }
@@ -1488,8 +1498,9 @@ public final class VolumeOperator {
                         inSync.add(uri);
                     }
                 });
-                if (inSync.isEmpty() && notNow.keySet().stream().anyMatch(r -> !behind.contains(r))) {
-                    throw notNow.values().iterator().next(); // the copies in sync are the ones that could not be had
+                Optional<String> inSyncNotNow = notNow.keySet().stream().filter(r -> !behind.contains(r)).findFirst();
+                if (inSync.isEmpty() && inSyncNotNow.isPresent()) {
+                    throw notNow.get(inSyncNotNow.get()); // the copies in sync are the ones that could not be had
                 }
                 if (inSync.isEmpty()) {
                     throw MayastorException.failedPrecondition("volume %s: no replica is known to be in sync; it is not "
@@ -1527,9 +1538,13 @@ public final class VolumeOperator {
                         nexus = nexusApi.addChildNexus(AddChildNexusRequest.newBuilder().setNexus(uuid).setUri(w.getValue())
                                 .build());
                     } catch (StatusRuntimeException e) {
+                        MayastorException why = NodeClients.translate(target, e);
+                        if (why.kind() != io.mayastorj.core.error.ErrorKind.UNAVAILABLE) {
+                            throw e;
+                        }
                         // the nexus cannot open it now (the target cannot reach the replica's node): the rest goes on,
                         // the nexus is served without it, and it is tried again shortly
-                        notNow.put(w.getKey(), NodeClients.translate(target, e));
+                        notNow.put(w.getKey(), why);
                     }
                 }
             }

@@ -177,6 +177,20 @@ class NexusChildrenTest {
             assertEquals(Map.of(), n1.nexuses, "destroyed");
             MayastorVolume between = store.get(MayastorVolume.class, "db").orElseThrow();
             assertEquals("n1", between.getStatus().getNexus().getNode(), "still the last writer");
+            // a review finding of the first fix: a second pass with NATS still away cleared it
+            away = org.junit.jupiter.api.Assertions.assertThrows(MayastorException.class, () -> operator.reconcile("db"));
+            assertTrue(away.getMessage().contains("cannot be read"), away.getMessage());
+            between = store.get(MayastorVolume.class, "db").orElseThrow();
+            assertEquals("n1", between.getStatus().getNexus().getNode(), "still the last writer, a pass later");
+            // nor is a nexus made elsewhere meanwhile on the status's marks (r1, faulted at the shutdown, among them)
+            MayastorVolume moved = store.get(MayastorVolume.class, "db").orElseThrow();
+            moved.getSpec().setTargetNode("n2");
+            store.update(moved);
+            away = org.junit.jupiter.api.Assertions.assertThrows(MayastorException.class, () -> operator.reconcile("db"));
+            assertEquals(Map.of(), n2.nexuses, "no nexus made on n2 while the record is unread");
+            moved = store.get(MayastorVolume.class, "db").orElseThrow();
+            moved.getSpec().setTargetNode(null);
+            store.update(moved);
 
             natsNow.set(connection); // back: the next pass reads the record
             operator.reconcile("db");
