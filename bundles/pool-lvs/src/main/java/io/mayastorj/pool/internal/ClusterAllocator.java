@@ -453,6 +453,8 @@ final class ClusterAllocator {
             pages.assign(page, replica, mapIndex);
             pages.markDirty(replica.descriptorPage);
         }
+        // counted before the entry is visible: a write that finds it mapped sees the count (both volatile)
+        replica.lastMapping = pages.mapping();
         replica.setPhysical(cluster, free + 1);
         replica.allocatedClusters++;
         pages.markDirty(replica.mapPageNumbers[mapIndex]);

@@ -43,6 +43,8 @@ final class MetadataCommitter {
     // ---- guarded by the pool's lock
     private long committedSeq;
     private List<Replica.Io> waitingFlushes = new ArrayList<>();
+    /** The mappings (MetadataPageTable.mappings) the last completed commit made durable. */
+    private volatile long durableMappings;
     private List<Replica.Io> committingFlushes;
     /**
      * A commit (of any kind: group commit, reservation, create, resize, destroy) has taken its page
@@ -84,6 +86,11 @@ final class MetadataCommitter {
     // ------------------------------------------------------------------ flush (I/O path)
 
     /** A replica flush: a device flush, or a wait for the group commit that makes new clusters durable. */
+    /** How many cluster mappings a completed commit made durable; those counted after it are not yet. */
+    long durableMappings() {
+        return durableMappings;
+    }
+
     void flush(Replica.Io io) {
         synchronized (pool.lock) {
             if (pool.state == PoolState.FAULTED) {
@@ -162,6 +169,7 @@ final class MetadataCommitter {
         int[] slots;
         byte[][] images;
         Superblock superblock;
+        long covers = 0;
         List<Integer> drained = List.of();
         synchronized (pool.lock) {
             if (pool.state == PoolState.FAULTED) {
@@ -192,6 +200,7 @@ final class MetadataCommitter {
                     pool.fault("its metadata cannot be encoded: " + e.getMessage());
                     throw new IOException("pool " + pool.name + " is faulted: " + e.getMessage(), e);
                 }
+                covers = pages.mappings();
                 pages.clearChanges();
                 committing = true;
                 allocator.pendingFreesCommittedBy(seq);
@@ -222,6 +231,7 @@ final class MetadataCommitter {
         synchronized (pool.lock) {
             committing = false;
             committedSeq = seq;
+            durableMappings = Math.max(durableMappings, covers);
             for (int i = 0; i < changed.length; i++) {
                 pages.setCommittedSlot(changed[i], (byte) slots[i]);
             }

@@ -24,6 +24,11 @@ final class MetadataPageTable {
     private final int[] pageMapIndex;
     private final BitSet dirtyPages = new BitSet();
     private boolean superDirty;
+    /**
+     * Changes a write depends on (a cluster mapped), counted before each is made: a write acknowledged
+     * waits until a commit that began after them is done (see {@link MetadataCommitter#durableMappings}).
+     */
+    private volatile long mappings;
 
     MetadataPageTable(String poolName, int pageCount) {
         this.poolName = poolName;
@@ -116,6 +121,17 @@ final class MetadataPageTable {
 
     void markDirty(int page) {
         dirtyPages.set(page);
+    }
+
+    /** Under the pool's lock, before a cluster is mapped; the count after it. */
+    long mapping() {
+        long n = mappings + 1;
+        mappings = n;
+        return n;
+    }
+
+    long mappings() {
+        return mappings;
     }
 
     void markSuperblockDirty() {

@@ -47,6 +47,8 @@ final class Replica extends BlockDeviceBase {
     String properties;
     long sizeBytes;
     int allocatedClusters;
+    /** The mapping count (MetadataPageTable.mappings) of this replica's latest cluster mapped; 0 for none since the import. */
+    volatile long lastMapping;
     boolean destroying;
     /** A destroy is zeroing and removing it (under the pool's lock): a second one is refused meanwhile. */
     boolean finishing;
@@ -78,6 +80,8 @@ final class Replica extends BlockDeviceBase {
         IoCompletion<Object> done;
         Object context;
         int epoch;
+        /** A write that waited for the commit of the clusters it mapped (or found mapped, not yet committed). */
+        boolean awaitedCommit;
         final AtomicInteger pieces = new AtomicInteger();
         volatile IoStatus failure;
 
@@ -254,6 +258,7 @@ final class Replica extends BlockDeviceBase {
         io.done = (IoCompletion<Object>) done;
         io.context = context;
         io.failure = null;
+        io.awaitedCommit = false;
         io.pieces.set(pieces);
         return io;
     }
@@ -263,6 +268,16 @@ final class Replica extends BlockDeviceBase {
             io.failure = status;
         }
         if (io.pieces.decrementAndGet() == 0) {
+            if (io.type == IoType.WRITE && !io.awaitedCommit && io.failure == null && thin
+                    && lastMapping > pool.committer.durableMappings()) {
+                // a cluster of this replica mapped and not committed yet (this write's, perhaps): acknowledged
+                // now, the write was lost with the map by a kill -9 (the cluster read as zeros after the import).
+                // It waits for a commit, as a flush does — group-committed with the others
+                io.awaitedCommit = true;
+                io.pieces.set(1);
+                pool.committer.flush(io);
+                return;
+            }
             IoType type = io.type;
             long bytes = io.bytes;
             IoCompletion<Object> done = io.done;
