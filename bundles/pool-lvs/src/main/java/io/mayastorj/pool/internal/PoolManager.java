@@ -341,7 +341,7 @@ public final class PoolManager {
                 attach(entry, store);
             } else {
                 entry.store = LvStore.create(name, uuid == null ? UUID.randomUUID() : uuid, device,
-                        clusterSize == 0 ? Layout.DEFAULT_CLUSTER_SIZE : clusterSize, buffers);
+                        clusterSize == 0 ? Layout.defaultClusterSize(device.sizeBytes()) : clusterSize, buffers);
                 entry.uuid = entry.store.uuid();
             }
         } catch (RuntimeException | Error e) {

@@ -28,6 +28,22 @@ public record Layout(int version, int blockSize, int clusterSize, long deviceByt
     public static final int MAX_CLUSTER_SIZE = 1 << 30;
     public static final int MIN_REPLICAS = 16;
     public static final int MAX_REPLICAS = Superblock.MAX_REPLICAS;
+    /**
+     * The cluster size a pool on a device of {@code deviceBytes} gets when none is asked for: 4 MiB,
+     * or the smallest power-of-two multiple of it with which a replica as large as the device can be
+     * mapped (a replica maps at most {@link ReplicaRecord#MAX_MAP_PAGES} pages of
+     * {@link ClusterMapPage#ENTRIES} clusters: with 4 MiB clusters, 1.97 TiB — a 2 TiB volume on a
+     * larger disk was refused).
+     */
+    public static int defaultClusterSize(long deviceBytes) {
+        long mappable = (long) ReplicaRecord.MAX_MAP_PAGES * ClusterMapPage.ENTRIES;
+        long size = DEFAULT_CLUSTER_SIZE;
+        while (size < MAX_CLUSTER_SIZE && size * mappable < deviceBytes) {
+            size <<= 1;
+        }
+        return (int) size;
+    }
+
     /** The format new pools get. */
     public static final int CURRENT_VERSION = 2;
 
