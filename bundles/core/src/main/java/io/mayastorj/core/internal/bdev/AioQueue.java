@@ -50,14 +50,19 @@ final class AioQueue extends ReactorQueue implements LinuxAio.CompletionHandler 
             bdev.finish(type, bytes, -Errno.ECANCELED, (IoCompletion<Object>) done, context);
             return;
         }
-        if (!slots.anyFree() || !waiting.isEmpty()) {
-            waiting.add(new Slots.Waiting(bdev, opcode, type, address, bytes, offset, 0, (IoCompletion<Object>) done,
-                    context));
-            return;
-        }
-        issue(bdev, opcode, type, address, bytes, offset, done, context);
-        if (aio.queued() >= UringQueue.BATCH) {
-            submitQueued();
+        enter();
+        try {
+            if (!slots.anyFree() || !waiting.isEmpty()) {
+                waiting.add(new Slots.Waiting(bdev, opcode, type, address, bytes, offset, 0, (IoCompletion<Object>) done,
+                        context));
+                return;
+            }
+            issue(bdev, opcode, type, address, bytes, offset, done, context);
+            if (aio.queued() >= UringQueue.BATCH) {
+                submitQueued();
+            }
+        } finally {
+            leave();
         }
     }
 
@@ -104,13 +109,18 @@ final class AioQueue extends ReactorQueue implements LinuxAio.CompletionHandler 
             wakeKey.interestOps(0);
             armed = false;
         }
-        aio.reap(this);
-        while (!waiting.isEmpty() && slots.anyFree()) {
-            Slots.Waiting w = waiting.poll();
-            issue(w.bdev(), (short) w.opcode(), w.type(), w.address(), w.length(), w.offset(), w.done(), w.context());
+        enter();
+        try {
+            aio.reap(this);
+            while (!waiting.isEmpty() && slots.anyFree()) {
+                Slots.Waiting w = waiting.poll();
+                issue(w.bdev(), (short) w.opcode(), w.type(), w.address(), w.length(), w.offset(), w.done(), w.context());
+            }
+            submitQueued();
+            return aio.queued() > 0 || aio.hasCompletions() || (!waiting.isEmpty() && slots.anyFree());
+        } finally {
+            leave();
         }
-        submitQueued();
-        return aio.queued() > 0 || aio.hasCompletions() || (!waiting.isEmpty() && slots.anyFree());
     }
 
     @Override
@@ -129,7 +139,12 @@ final class AioQueue extends ReactorQueue implements LinuxAio.CompletionHandler 
         if (!aio.readsRing()) {
             // only io_getevents sees completions here: one posted since the last reap lost its signal with
             // the clear, and would wait out the sleep's cap
-            return aio.reap(this) > 0 ? -1 : SLEEP_CAP_MILLIS;
+            enter();
+            try {
+                return aio.reap(this) > 0 ? -1 : SLEEP_CAP_MILLIS;
+            } finally {
+                leave();
+            }
         }
         return aio.hasCompletions() ? -1 : SLEEP_CAP_MILLIS;
     }

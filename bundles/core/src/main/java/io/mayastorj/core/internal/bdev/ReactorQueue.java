@@ -110,6 +110,22 @@ abstract class ReactorQueue implements ReactorThread.Poller {
         LockSupport.parkNanos(50_000);
     }
 
+    /** Calls into the ring or context under way on the reactor's thread (they run completions, which may close). */
+    private int inside;
+    private boolean closeWhenOut;
+
+    /** A call that may run completions begins: a close they ask for waits until the outermost one ends. */
+    final void enter() {
+        inside++;
+    }
+
+    final void leave() {
+        if (--inside == 0 && closeWhenOut) {
+            closeWhenOut = false;
+            close();
+        }
+    }
+
     /** Releases what the constructor made, for a subclass whose own setup failed after it. */
     final void releaseWake() {
         wakeKey.cancel();
@@ -128,6 +144,12 @@ abstract class ReactorQueue implements ReactorThread.Poller {
     @Override
     public final void close() {
         if (closed) {
+            return;
+        }
+        if (inside > 0) {
+            // asked from a completion inside a reap or submit of this queue (a callback closing its device while
+            // the factory goes): freed now, the loop it returns to would read and write the unmapped ring
+            closeWhenOut = true;
             return;
         }
         closed = true;

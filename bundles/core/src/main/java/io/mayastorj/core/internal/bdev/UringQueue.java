@@ -91,14 +91,19 @@ final class UringQueue extends ReactorQueue implements IoUring.CompletionHandler
             bdev.finish(type, length, -Errno.ECANCELED, (IoCompletion<Object>) done, context);
             return;
         }
-        if (!slots.anyFree() || !waiting.isEmpty() || (ring.submissionQueueFull() && !flushFull())) {
-            waiting.add(new Slots.Waiting(bdev, opcode, type, address, length, offset, opFlags,
-                    (IoCompletion<Object>) done, context));
-            return;
-        }
-        issue(bdev, opcode, type, address, length, offset, opFlags, done, context);
-        if (ring.unsubmitted() >= BATCH) {
-            submitQueued();
+        enter();
+        try {
+            if (!slots.anyFree() || !waiting.isEmpty() || (ring.submissionQueueFull() && !flushFull())) {
+                waiting.add(new Slots.Waiting(bdev, opcode, type, address, length, offset, opFlags,
+                        (IoCompletion<Object>) done, context));
+                return;
+            }
+            issue(bdev, opcode, type, address, length, offset, opFlags, done, context);
+            if (ring.unsubmitted() >= BATCH) {
+                submitQueued();
+            }
+        } finally {
+            leave();
         }
     }
 
@@ -122,11 +127,16 @@ final class UringQueue extends ReactorQueue implements IoUring.CompletionHandler
             ring.eventFdPaused(true);
             armed = false;
         }
-        ring.reap(this);
-        submitDeferred();
-        submitQueued();
-        ring.reap(this); // what the submission completed at once (a read from the page cache)
-        return ring.unsubmitted() > 0 || ring.hasCompletions() || (!waiting.isEmpty() && slots.anyFree());
+        enter();
+        try {
+            ring.reap(this);
+            submitDeferred();
+            submitQueued();
+            ring.reap(this); // what the submission completed at once (a read from the page cache)
+            return ring.unsubmitted() > 0 || ring.hasCompletions() || (!waiting.isEmpty() && slots.anyFree());
+        } finally {
+            leave();
+        }
     }
 
     private void submitDeferred() {

@@ -335,6 +335,44 @@ abstract class ReactorQueueBdevTest extends FileBdevTest {
         b.release();
     }
 
+    /**
+     * Review finding: the same close, run from inside the queue's own reap — a completion's callback
+     * closes its device while the factory goes (a bundle update under I/O) — freed the ring (aio
+     * context), and the reap loop it returned to read and wrote the unmapped ring: a JVM crash. The
+     * close waits until the outermost call into the ring has returned.
+     */
+    @Test
+    void aQueueClosedFromACompletionInsideItsReapIsNotTouchedAfterwards() throws Exception {
+        FileBdev d = open(file("disk.img", 8 << 20), "");
+        DmaBuffer b = buffers.allocate(64 << 10);
+        Reactor reactor = REACTORS.reactors().get(0);
+        AtomicInteger completed = new AtomicInteger();
+        CountDownLatch closed = new CountDownLatch(1);
+        java.util.concurrent.atomic.AtomicBoolean first = new java.util.concurrent.atomic.AtomicBoolean(true);
+        reactor.execute(() -> {
+            for (int i = 0; i < 64; i++) {
+                d.write(b, 0, i * 128L, 128, (status, ctx) -> {
+                    completed.incrementAndGet();
+                    if (first.getAndSet(false)) {
+                        deactivate(factory); // each queue's close posted: this reactor's runs within the wait below
+                        d.close();
+                        closed.countDown();
+                    }
+                }, null);
+            }
+        });
+        assertTrue(closed.await(20, TimeUnit.SECONDS), "the close returned");
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (completed.get() < 64 && System.nanoTime() < deadline) {
+            Thread.sleep(10);
+        }
+        assertEquals(64, completed.get());
+        CountDownLatch alive = new CountDownLatch(1);
+        reactor.execute(alive::countDown);
+        assertTrue(alive.await(10, TimeUnit.SECONDS), "the reactor goes on");
+        b.release();
+    }
+
     @Test
     void anIdleNodeWithSuchDevicesSleeps() throws Exception {
         FileBdev d = open(file("disk.img", 1 << 20), "");
