@@ -140,6 +140,24 @@ class HostileInputTest {
         }
     }
 
+    /**
+     * Review finding: before its Connect a queue took capsules of up to 128 KiB, and a pool buffer of
+     * the size a capsule's header announced before anything was checked, held until the connect
+     * deadline: 512 connections that never connect (the per-address cap) held the node's whole pool.
+     * Before the Connect only a Connect's 1024 bytes are taken.
+     */
+    @Test
+    void aCapsuleLargerThanAConnectBeforeTheConnectExceedsTheDataTransferLimit() throws Exception {
+        try (RawClient c = new RawClient(fx.port())) {
+            c.initialize(false, false);
+            ByteBuffer header = ByteBuffer.allocate(Pdu.CAPSULE_CMD_HLEN).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            Pdu.header(header, Pdu.CAPSULE_CMD, 0, Pdu.CAPSULE_CMD_HLEN, Pdu.CAPSULE_CMD_HLEN, Pdu.CAPSULE_CMD_HLEN + 131072);
+            c.send(header.clear()); // no data follows: it would have held a 128 KiB buffer until the deadline
+            assertTerminated(c, Pdu.FES_DATA_TRANSFER_LIMIT_EXCEEDED);
+        }
+        othersUnaffected();
+    }
+
     @Test
     void aHeaderDigestMismatchEndsTheConnection() throws Exception {
         try (RawClient c = new RawClient(fx.port())) {

@@ -43,6 +43,8 @@ final class TargetQueue extends PduChannel {
     static final int MAX_IN_CAPSULE = Math.max(8192, Identify.IN_CAPSULE_DATA);
     private static final int SLOT_BYTES = 64;
     private static final int PAD_ALLOWANCE = 256;
+    /** A Connect's data: the only capsule before the queue is connected. */
+    private static final int CONNECT_DATA = 1024;
 
     enum Phase { AWAIT_ICREQ, AWAIT_CONNECT, LIVE, CLOSED }
 
@@ -191,6 +193,17 @@ final class TargetQueue extends PduChannel {
     protected int maxPduLength(int type) {
         if (phase == Phase.AWAIT_ICREQ) {
             return type == Pdu.IC_REQ ? Pdu.IC_LENGTH : 0;
+        }
+        if (phase == Phase.AWAIT_CONNECT) {
+            // only a Connect, whose data is 1024 bytes: a capsule announcing 128 KiB took a pool buffer that
+            // size before anything was checked, held until the connect deadline — by 512 connections that
+            // never connect, the node's whole pool
+            return switch (type) {
+                case Pdu.CAPSULE_CMD -> Pdu.CAPSULE_CMD_HLEN + 2 * Pdu.DIGEST + CONNECT_DATA + PAD_ALLOWANCE;
+                case Pdu.H2C_TERM_REQ -> Pdu.TERM_HLEN + Pdu.TERM_MAX_DATA;
+                case Pdu.H2C_DATA, Pdu.IC_REQ -> 0;
+                default -> -1;
+            };
         }
         return switch (type) {
             case Pdu.CAPSULE_CMD -> Pdu.CAPSULE_CMD_HLEN + 2 * Pdu.DIGEST + MAX_IN_CAPSULE + PAD_ALLOWANCE;
