@@ -647,6 +647,21 @@ class ControllerFieldsTest {
         }
     }
 
+    /**
+     * Review finding: a discovery controller connected with KATO 0 never expired, and the discovery
+     * subsystem takes any host: a client looping connect-and-keep held a socket and a timer per loop
+     * for good. It gets the Linux target's 2 minutes.
+     */
+    @Test
+    void aDiscoveryControllerWithoutAKeepAliveGetsTwoMinutes() throws Exception {
+        try (RawClient admin = new RawClient(fx.port())) {
+            admin.initialize(false, false);
+            assertEquals(Status.SUCCESS, admin.connect("nqn.2014-08.org.nvmexpress.discovery", HOST, 0, 31, 0xFFFF, 0)
+                    .cqeStatus());
+            assertEquals(120_000, feature(admin, 2, 0x0F, 0).dw0());
+        }
+    }
+
     /** Set Features Asynchronous Event Configuration (0Bh): the notices the host asks for. */
     private static void askForNotices(RawClient admin, int cid, int notices) throws Exception {
         ByteBuffer set = RawClient.sqe(Sqe.ADMIN_SET_FEATURES, cid);

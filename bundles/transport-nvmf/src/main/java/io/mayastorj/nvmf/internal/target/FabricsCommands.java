@@ -93,6 +93,9 @@ final class FabricsCommands {
     /** How long an admin Connect waits for the commands of the host's earlier controller at the bdev. */
     private static final long EARLIER_WAIT_NANOS = TimeUnit.SECONDS.toNanos(10);
 
+    /** The keep-alive timeout of a discovery controller connected without one (nvmet's NVMET_DISC_KATO_MS). */
+    static final int DISCOVERY_KATO_MILLIS = 120_000;
+
     private void connect(Command c) {
         ByteBuffer data = c.buffer.bytes();
         int recfmt = c.cdw10 & 0xFFFF;
@@ -136,7 +139,10 @@ final class FabricsCommands {
             if (heldForEarlier(c, sub, hostnqn)) {
                 return;
             }
-            joined = sub.newController(queue, hostnqn, hostid, kato);
+            // a discovery controller without a keep-alive gets Linux's target's 2 minutes: kept for good, a
+            // client looping connect-and-keep passed the cap on connections not yet connected, each one a socket
+            // and a timer (a host reading the log disconnects long before; a persistent one sends keep-alives)
+            joined = sub.newController(queue, hostnqn, hostid, kato == 0 && sub.isDiscovery() ? DISCOVERY_KATO_MILLIS : kato);
             if (joined == null) {
                 refuse(c, Status.CONNECT_CONTROLLER_BUSY, 0, "subsystem " + subnqn + " takes no new controllers");
                 return;
