@@ -454,7 +454,7 @@ final class ClusterAllocator {
             pages.markDirty(replica.descriptorPage);
         }
         // counted before the entry is visible: a write that finds it mapped sees the count (both volatile)
-        replica.lastMapping = pages.mapping();
+        replica.stampMapPage(mapIndex, pages.mapping());
         replica.setPhysical(cluster, free + 1);
         replica.allocatedClusters++;
         pages.markDirty(replica.mapPageNumbers[mapIndex]);

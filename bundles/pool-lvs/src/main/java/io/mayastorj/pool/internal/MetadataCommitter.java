@@ -85,34 +85,41 @@ final class MetadataCommitter {
 
     // ------------------------------------------------------------------ flush (I/O path)
 
-    /** A replica flush: a device flush, or a wait for the group commit that makes new clusters durable. */
     /** How many cluster mappings a completed commit made durable; those counted after it are not yet. */
     long durableMappings() {
         return durableMappings;
     }
 
+    /**
+     * A replica flush, or a write waiting for its mapping: a device flush, or a wait for the group
+     * commit that makes new clusters durable.
+     */
     void flush(Replica.Io io) {
+        boolean faulted;
         synchronized (pool.lock) {
-            if (pool.state == PoolState.FAULTED) {
-                io.replica.pieceDone(io, IoStatus.MEDIA_ERROR);
-                return;
-            }
-            // A commit in progress may not be durable yet, nor cover writes that ended after its own
-            // device flush: such a flush waits for the next commit, which flushes the device again.
-            if (allocator.hasPendingFrees() && !freeScheduled && !commitScheduled) {
-                // clusters an unmap gave back are zeroed and freed by a commit, with changes or not; this
-                // flush does not wait for it
-                freeScheduled = true;
-                pool.thread.execute(this::commitForFrees);
-            }
-            if (pages.hasChanges() || commitScheduled || committingFlushes != null || committing) {
-                waitingFlushes.add(io);
-                if (!commitScheduled) {
-                    commitScheduled = true;
-                    pool.thread.execute(this::groupCommit);
+            faulted = pool.state == PoolState.FAULTED;
+            if (!faulted) {
+                // A commit in progress may not be durable yet, nor cover writes that ended after its own
+                // device flush: such a flush waits for the next commit, which flushes the device again.
+                if (allocator.hasPendingFrees() && !freeScheduled && !commitScheduled) {
+                    // clusters an unmap gave back are zeroed and freed by a commit, with changes or not; this
+                    // flush does not wait for it
+                    freeScheduled = true;
+                    pool.thread.execute(this::commitForFrees);
                 }
-                return;
+                if (pages.hasChanges() || commitScheduled || committingFlushes != null || committing) {
+                    waitingFlushes.add(io);
+                    if (!commitScheduled) {
+                        commitScheduled = true;
+                        pool.thread.execute(this::groupCommit);
+                    }
+                    return;
+                }
             }
+        }
+        if (faulted) {
+            io.replica.pieceDone(io, IoStatus.MEDIA_ERROR); // not under the lock: the caller's completion runs here
+            return;
         }
         pool.device.flush(Replica.PIECE_DONE, io);
     }

@@ -27,6 +27,7 @@ final class Replica extends BlockDeviceBase {
     static final int ENTRIES = ClusterMapPage.ENTRIES;
     private static final VarHandle ENTRY = MethodHandles.arrayElementVarHandle(int[].class);
     private static final VarHandle MAP_PAGE = MethodHandles.arrayElementVarHandle(int[][].class);
+    private static final VarHandle STAMP = MethodHandles.arrayElementVarHandle(long[].class);
     private static final int CONTEXTS = 1024;
     /** Source of zeros for reads of clusters never written. */
     private static final ByteBuffer ZEROS = ByteBuffer.allocateDirect(64 * 1024);
@@ -44,11 +45,11 @@ final class Replica extends BlockDeviceBase {
     // metadata bookkeeping, guarded by the pool's lock
     int descriptorPage = -1;
     int[] mapPageNumbers;
+    /** Per map page: the count (MetadataPageTable.mappings) of its latest cluster mapped; written under the pool's lock. */
+    private volatile long[] mapStamps;
     String properties;
     long sizeBytes;
     int allocatedClusters;
-    /** The mapping count (MetadataPageTable.mappings) of this replica's latest cluster mapped; 0 for none since the import. */
-    volatile long lastMapping;
     boolean destroying;
     /** A destroy is zeroing and removing it (under the pool's lock): a second one is refused meanwhile. */
     boolean finishing;
@@ -82,6 +83,8 @@ final class Replica extends BlockDeviceBase {
         int epoch;
         /** A write that waited for the commit of the clusters it mapped (or found mapped, not yet committed). */
         boolean awaitedCommit;
+        /** The latest mapping (MetadataPageTable.mappings) among the map pages of the clusters a write reached. */
+        final java.util.concurrent.atomic.AtomicLong needs = new java.util.concurrent.atomic.AtomicLong();
         final AtomicInteger pieces = new AtomicInteger();
         volatile IoStatus failure;
 
@@ -107,6 +110,7 @@ final class Replica extends BlockDeviceBase {
         int pages = mapPagesFor(sizeBytes, pool.layout.clusterSize());
         this.map = new int[pages][];
         this.mapPageNumbers = new int[pages];
+        this.mapStamps = new long[pages];
         Arrays.fill(mapPageNumbers, -1);
     }
 
@@ -199,6 +203,7 @@ final class Replica extends BlockDeviceBase {
             int old = mapPageNumbers.length;
             mapPageNumbers = Arrays.copyOf(mapPageNumbers, pages);
             Arrays.fill(mapPageNumbers, old, pages, -1);
+            mapStamps = Arrays.copyOf(mapStamps, pages);
         }
         sizeBytes = newSizeBytes; // the descriptor's size, committed next; I/O sees it once that is durable (grownOnDisk)
     }
@@ -259,6 +264,7 @@ final class Replica extends BlockDeviceBase {
         io.context = context;
         io.failure = null;
         io.awaitedCommit = false;
+        io.needs.set(0);
         io.pieces.set(pieces);
         return io;
     }
@@ -269,10 +275,10 @@ final class Replica extends BlockDeviceBase {
         }
         if (io.pieces.decrementAndGet() == 0) {
             if (io.type == IoType.WRITE && !io.awaitedCommit && io.failure == null && thin
-                    && lastMapping > pool.committer.durableMappings()) {
-                // a cluster of this replica mapped and not committed yet (this write's, perhaps): acknowledged
-                // now, the write was lost with the map by a kill -9 (the cluster read as zeros after the import).
-                // It waits for a commit, as a flush does — group-committed with the others
+                    && io.needs.get() > pool.committer.durableMappings()) {
+                // a cluster it reached was mapped and not committed yet (by this write, perhaps): acknowledged now,
+                // the write was lost with the map by a kill -9 (the cluster read as zeros after the import). It
+                // waits for a commit, as a flush does — group-committed with the others
                 io.awaitedCommit = true;
                 io.pieces.set(1);
                 pool.committer.flush(io);
@@ -369,8 +375,26 @@ final class Replica extends BlockDeviceBase {
         } else if (physical == ClusterAllocator.REFUSED) {
             pieceDone(io, isClosed() ? IoStatus.DEVICE_CLOSED : IoStatus.MEDIA_ERROR); // a faulted pool
         } else {
+            if (thin) {
+                io.needs.accumulateAndGet(mapStamp(cluster), Math::max); // read after the entry: sees its mapping's count
+            }
             device.write(buffer, offset, dataLba(physical, inCluster), n, PIECE_DONE, io);
         }
+    }
+
+    /**
+     * Under the pool's lock, before a cluster of map page {@code index} is mapped: the mapping's count
+     * (set first: a write that finds the entry reads it after, and sees it).
+     */
+    void stampMapPage(int index, long mapping) {
+        STAMP.setVolatile(mapStamps, index, mapping);
+    }
+
+    /** The count of the latest mapping in the map page of {@code cluster} (0: none since the import). */
+    private long mapStamp(long cluster) {
+        long[] stamps = mapStamps;
+        int index = (int) (cluster / ENTRIES);
+        return index < stamps.length ? (long) STAMP.getVolatile(stamps, index) : 0;
     }
 
     @Override

@@ -1631,6 +1631,8 @@ class LvStoreTest {
             var next = threads.submit(() -> fx.writeStamped(thin, last * bpc, 8, 1, last));
             Thread.sleep(300);
             assertFalse(next.isDone(), "a write completed in a cluster whose reservation was not on disk");
+            // (every first write now waits for a commit, the held one too: what matters is that it got no cluster)
+            assertEquals(0, thin.physical(last), "a cluster was handed out before its reservation was on disk");
             gated.release();
             refilling.get(30, java.util.concurrent.TimeUnit.SECONDS);
             lastReserved.get(30, java.util.concurrent.TimeUnit.SECONDS);
