@@ -30,6 +30,13 @@ public final class NexusRecords {
     public record Record(Set<String> inSync, boolean cleanShutdown, long revision, int incarnation) {
     }
 
+    /** A record that was read and cannot be understood: no later read says more (unlike NATS being away). */
+    public static final class Damaged extends IOException {
+        Damaged(String message, Throwable cause) {
+            super(message, cause);
+        }
+    }
+
     private final java.util.function.Supplier<Connection> connection;
 
     /** @param connection the NATS connection, null while it is not made yet */
@@ -132,7 +139,7 @@ public final class NexusRecords {
                 }
             }
         } catch (IllegalArgumentException e) {
-            throw new IOException("a damaged nexus record: " + io.mayastorj.core.text.Redaction.withoutCredentials(e.getMessage()), e);
+            throw new Damaged("a damaged nexus record: " + io.mayastorj.core.text.Redaction.withoutCredentials(e.getMessage()), e);
         }
         return new Record(inSync, Boolean.parseBoolean(p.getProperty("clean_shutdown")), revision, incarnation);
     }

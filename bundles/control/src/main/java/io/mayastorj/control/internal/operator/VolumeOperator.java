@@ -540,9 +540,14 @@ public final class VolumeOperator {
                     marksCurrent = live.stream().anyMatch(r -> inSync.contains(r.uuid().toLowerCase(Locale.ROOT)));
                 }
             } catch (java.io.IOException e) {
-                LOG.log(Level.DEBUG, "volume {0}: the nexus record cannot be read: {1}", name, e.getMessage());
-                if (world.reachable(lastWriter)) {
-                    recordUnread = e;
+                if (e instanceof NexusRecords.Damaged) {
+                    // read, and not understood: no later read says more; the status's marks stand (as with none)
+                    LOG.log(Level.WARNING, "volume {0}: {1}", name, e.getMessage());
+                } else {
+                    LOG.log(Level.DEBUG, "volume {0}: the nexus record cannot be read: {1}", name, e.getMessage());
+                    if (world.reachable(lastWriter)) {
+                        recordUnread = e;
+                    }
                 }
             }
         }
@@ -730,6 +735,8 @@ public final class VolumeOperator {
         if (destroyedOne) { // (its record unread: as above)
             try {
                 msv = markWhatTheRecordLeftOut(msv, live, behind);
+            } catch (NexusRecords.Damaged e) {
+                LOG.log(Level.WARNING, "volume {0}: {1}", name, e.getMessage());
             } catch (java.io.IOException e) {
                 recordUnread = e;
             }
@@ -750,7 +757,8 @@ public final class VolumeOperator {
             } else if (lastAway != null && lastAway.node() == null) {
                 targetProblem = lastAway.why();
                 fenced = true;
-            } else if (recordUnread != null) {
+            } else if (recordUnread != null && world.nexus(target, uuid).isEmpty()) {
+                // (one serving there already — a status write lost — is kept up as it is)
                 targetProblem = "the record of its last nexus, on " + lastWriter + ", cannot be read (" + recordUnread.getMessage()
                         + "): a nexus is made once it can";
                 fenced = true;

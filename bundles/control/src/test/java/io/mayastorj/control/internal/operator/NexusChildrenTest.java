@@ -201,6 +201,42 @@ class NexusChildrenTest {
         }
     }
 
+    /**
+     * Review finding (of the fix above): a damaged record reads as an IOException too, and a volume
+     * whose target node restarted without its nexus waited for a record no read would ever make
+     * sense of — Offline for good. A damaged record is taken as none: the status's marks stand.
+     */
+    @Test
+    void aDamagedRecordDoesNotKeepTheNexusFromBeingMadeAgain() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(io.mayastorj.nats.testing.NatsServerProcess.installed(),
+                "nats-server is not installed");
+        try (Node n1 = new Node("n1");
+             io.mayastorj.nats.testing.NatsServerProcess nats = new io.mayastorj.nats.testing.NatsServerProcess(
+                     java.nio.file.Files.createDirectories(dir.resolve("nats"))).start();
+             io.nats.client.Connection connection = io.nats.client.Nats.connect(nats.url())) {
+            MayastorVolume msv = volume(1, "n1");
+            String r1 = n1.holds(msv);
+            recorded(msv, Map.of("n1", r1), Map.of());
+            MayastorVolume had = store.get(MayastorVolume.class, "db").orElseThrow();
+            MayastorVolume.Nexus last = new MayastorVolume.Nexus();
+            last.setNode("n1"); // the node restarted: it lists no nexus now
+            last.setState("online");
+            last.setChildren(List.of());
+            had.getStatus().setNexus(last);
+            store.updateStatus(had);
+            connection.keyValueManagement().create(io.nats.client.api.KeyValueConfiguration.builder()
+                    .name(io.mayastorj.control.internal.nodes.NexusRecords.BUCKET).build());
+            connection.keyValue(io.mayastorj.control.internal.nodes.NexusRecords.BUCKET).put(msv.getMetadata().getUid(),
+                    "incarnation=1\nchildren=2147483647\n".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            VolumeOperator operator = new VolumeOperator(store, registry, clients, Duration.ofMinutes(5));
+            operator.switchOver(new io.mayastorj.control.internal.nodes.NexusRecords(() -> connection), Duration.ofSeconds(10),
+                    (name, delay) -> { });
+            operator.reconcile("db");
+            assertEquals(Set.of(r1), n1.children("db"), "made again: " + store.get(MayastorVolume.class, "db").orElseThrow()
+                    .getStatus().getReason());
+        }
+    }
+
     private static MayastorVolume.Replica replica(MayastorVolume msv, String uuid) {
         return msv.getStatus().getReplicas().stream().filter(r -> r.getUri().contains(uuid)).findFirst().orElseThrow();
     }
