@@ -125,6 +125,9 @@ final class AioQueue extends ReactorQueue implements LinuxAio.CompletionHandler 
 
     @Override
     public long prepareToSleep() {
+        if (closed) {
+            return 0; // closed by a completion another queue's look before sleeping ran: its ring is unmapped
+        }
         if (aio.queued() > 0) {
             return -1; // the kernel was short of something: try again before sleeping
         }

@@ -106,6 +106,11 @@ abstract class ReactorQueue implements ReactorThread.Poller {
         reactor.runPostedTasks();
         if (!closed) { // a task just run may have closed this queue (the node stopping): its ring is unmapped now
             poll();
+        } else if (draining) {
+            // a device closed from a completion the close's own drain reaped: its I/O is reaped here, the ring
+            // still mapped (skipped, the reactor waited the device's 30 s, then the ring went with its I/O unreaped)
+            submitQueued();
+            reap();
         }
         LockSupport.parkNanos(50_000);
     }
@@ -113,6 +118,8 @@ abstract class ReactorQueue implements ReactorThread.Poller {
     /** Calls into the ring or context under way on the reactor's thread (they run completions, which may close). */
     private int inside;
     private boolean closeWhenOut;
+    /** The close's drain is under way: the ring is still mapped. */
+    private boolean draining;
 
     /** A call that may run completions begins: a close they ask for waits until the outermost one ends. */
     final void enter() {
@@ -154,10 +161,15 @@ abstract class ReactorQueue implements ReactorThread.Poller {
         }
         closed = true;
         long deadline = System.nanoTime() + DRAIN_NANOS;
-        while (slots.inFlight() > 0 && System.nanoTime() - deadline < 0) {
-            submitQueued();
-            reap();
-            LockSupport.parkNanos(100_000);
+        draining = true;
+        try {
+            while (slots.inFlight() > 0 && System.nanoTime() - deadline < 0) {
+                submitQueued();
+                reap();
+                LockSupport.parkNanos(100_000);
+            }
+        } finally {
+            draining = false;
         }
         if (slots.inFlight() > 0) {
             // Their buffers stay valid: the pool outlives the reactors.

@@ -198,6 +198,9 @@ final class UringQueue extends ReactorQueue implements IoUring.CompletionHandler
 
     @Override
     public long prepareToSleep() {
+        if (closed) {
+            return 0; // closed by a completion another queue's look before sleeping ran: its ring is unmapped
+        }
         if (ring.unsubmitted() > 0) {
             return -1; // the kernel was short of something: try again before sleeping
         }
