@@ -659,6 +659,12 @@ class ControllerFieldsTest {
             assertEquals(Status.SUCCESS, admin.connect("nqn.2014-08.org.nvmexpress.discovery", HOST, 0, 31, 0xFFFF, 0)
                     .cqeStatus());
             assertEquals(120_000, feature(admin, 2, 0x0F, 0).dw0());
+            ByteBuffer set = RawClient.sqe(Sqe.ADMIN_SET_FEATURES, 3); // nor turned off later (a review finding)
+            set.putInt(Sqe.CDW10, 0x0F);
+            set.putInt(Sqe.CDW11, 0);
+            admin.send(admin.capsule(set, null));
+            assertEquals(Status.SUCCESS, admin.receive().cqeStatus());
+            assertEquals(120_000, feature(admin, 4, 0x0F, 0).dw0());
         }
     }
 

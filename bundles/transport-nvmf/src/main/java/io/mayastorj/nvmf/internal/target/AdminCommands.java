@@ -354,7 +354,9 @@ final class AdminCommands {
             }
             case 0x0B -> controller.asyncEventConfig(c.cdw11); // asynchronous event configuration
             case 0x0E -> { }                                     // timestamp: no clock to set
-            case 0x0F -> controller.katoMillis(c.cdw11);         // keep alive timer (TCP requires keep-alive)
+            case 0x0F -> controller.katoMillis(c.cdw11 == 0 && controller.subsystem().isDiscovery()
+                    ? FabricsCommands.DISCOVERY_KATO_MILLIS : c.cdw11); // keep alive timer (TCP requires keep-alive);
+                                                                         // a discovery controller's never off (as at Connect)
             default -> c.status = commandLog.unsupported(Status.INVALID_FIELD, "Set Features " + hex(fid));
         }
     }
