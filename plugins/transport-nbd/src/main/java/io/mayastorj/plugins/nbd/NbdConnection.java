@@ -434,37 +434,59 @@ final class NbdConnection extends TcpConnection {
     }
 
     /**
-     * Takes every piece's buffer, or none: pieces held while waiting for the rest kept them from every
-     * other user of the pool — another connection's large request doing the same waited for ever on
-     * this one's. Waits for a moment when all are free, for the patience at most; false then.
+     * One connection at a time collects a large request's buffers, keeping what it took while it waits
+     * for the rest (from other transports' and requests' give-backs): two collecting at once, each with
+     * part of the pool, waited on each other for good; taking all at one look or none starved under
+     * load, as small requests took every buffer given back. The others wait for their turn.
+     */
+    private static final java.util.concurrent.Semaphore COLLECTING = new java.util.concurrent.Semaphore(1, true);
+
+    /**
+     * Takes every piece's buffer within the patience, or none (false: the pool never had them, ENOMEM).
      */
     private boolean allPieces(Request r, int n, int length) throws IOException {
         long deadline = System.nanoTime() + patienceNanos;
-        while (true) {
-            for (int i = 0; i < n; i++) {
-                DmaBuffer b = buffers.allocate(Math.min(Nbd.MAX_PAYLOAD, length - i * Nbd.MAX_PAYLOAD));
-                if (b == null) {
-                    break;
-                }
-                buffered.addAndGet(b.capacity());
-                r.pieces[i] = b;
-                r.pieceCount = i + 1;
+        try {
+            if (!COLLECTING.tryAcquire(patienceNanos, TimeUnit.NANOSECONDS)) {
+                return tooFew(length);
             }
-            if (r.pieceCount == n) {
-                return true;
-            }
-            r.releasePieces();
-            sendReplies(); // their buffers go back to the pool
-            if (isClosed()) {
-                throw new IOException("closed");
-            }
-            if (System.nanoTime() - deadline > 0) {
-                LOG.log(Level.WARNING, "{0}: no {1} MiB of buffers free together for a request within {2} s: ENOMEM", peer(),
-                        length >> 20, TimeUnit.NANOSECONDS.toSeconds(patienceNanos));
-                return false;
-            }
-            awaitProgress(() -> true); // the pool's: another connection's give-back wakes nobody, 1 ms
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted");
         }
+        try {
+            while (true) {
+                for (int i = r.pieceCount; i < n; i++) {
+                    DmaBuffer b = buffers.allocate(Math.min(Nbd.MAX_PAYLOAD, length - i * Nbd.MAX_PAYLOAD));
+                    if (b == null) {
+                        break;
+                    }
+                    buffered.addAndGet(b.capacity());
+                    r.pieces[i] = b;
+                    r.pieceCount = i + 1;
+                }
+                if (r.pieceCount == n) {
+                    return true;
+                }
+                sendReplies(); // their buffers go back to the pool
+                if (isClosed()) {
+                    throw new IOException("closed");
+                }
+                if (System.nanoTime() - deadline > 0) {
+                    r.releasePieces();
+                    return tooFew(length);
+                }
+                awaitProgress(() -> true); // the pool's: another connection's give-back wakes nobody, 1 ms
+            }
+        } finally {
+            COLLECTING.release();
+        }
+    }
+
+    private boolean tooFew(int length) {
+        LOG.log(Level.WARNING, "{0}: no {1} MiB of buffers for a request within {2} s: ENOMEM", peer(),
+                length >> 20, TimeUnit.NANOSECONDS.toSeconds(patienceNanos));
+        return false;
     }
 
     private static void zero(DmaBuffer b) {
