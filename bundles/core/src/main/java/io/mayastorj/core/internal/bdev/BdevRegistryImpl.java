@@ -103,22 +103,29 @@ public final class BdevRegistryImpl implements BdevRegistry {
                     uri, uri.scheme(), String.join(", ", new TreeSet<>(factories.keySet())));
         }
         String name = factory.nameOf(uri);
+        Entry placeholder = new Entry(null, uri.toString(), factory, null);
         synchronized (this) {
             if (bdevs.containsKey(name)) {
                 throw MayastorException.alreadyExists("bdev %s exists already", name);
             }
-            bdevs.put(name, new Entry(null, uri.toString(), factory, null));
+            bdevs.put(name, placeholder);
         }
         BlockDevice device = null;
         try {
             device = factory.create(uri);
             synchronized (this) {
+                if (bdevs.get(name) != placeholder || factories.get(uri.scheme()) != factory) {
+                    // its factory went away (its bundle stopped), or the registry closed, while it was made:
+                    // registered, it outlived them (queues closed under it, or its file's lock held for good)
+                    throw MayastorException.unavailable("bdev %s: the factory of '%s' went away while it was made",
+                            name, uri.scheme());
+                }
                 checkUnique(device);
                 bdevs.put(name, new Entry(device, uri.toString(), factory, null));
             }
         } catch (RuntimeException | Error e) { // an Error too (a native library that cannot bind): the name stays free
             synchronized (this) {
-                bdevs.remove(name);
+                bdevs.remove(name, placeholder);
             }
             if (device != null) {
                 device.close();

@@ -95,6 +95,51 @@ class BdevRegistryImplTest {
         assertEquals("bdev b0 not found", refused(ErrorKind.NOT_FOUND, () -> registry.destroy("b0")).getMessage());
     }
 
+    /**
+     * Review finding: a bdev whose factory went away (its bundle stopped) while the bdev was being made
+     * was registered all the same once made — a bdev of a gone factory (its queues closed, I/O failing),
+     * or never closed (its file's lock held: the factory back could not open the path again).
+     */
+    @Test
+    void aBdevMadeWhileItsFactoryWentAwayIsClosedNotRegistered() throws Exception {
+        java.util.concurrent.CountDownLatch making = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch go = new java.util.concurrent.CountDownLatch(1);
+        BlockDevice[] made = new BlockDevice[1];
+        io.mayastorj.core.bdev.BdevFactory slow = new io.mayastorj.core.bdev.BdevFactory() {
+            @Override
+            public java.util.Set<String> schemes() {
+                return java.util.Set.of("slow");
+            }
+
+            @Override
+            public String nameOf(io.mayastorj.core.bdev.BdevUri uri) {
+                return uri.pathName();
+            }
+
+            @Override
+            public BlockDevice create(io.mayastorj.core.bdev.BdevUri uri) {
+                making.countDown();
+                try {
+                    go.await();
+                } catch (InterruptedException e) {
+                    throw new IllegalStateException(e);
+                }
+                made[0] = malloc.create(io.mayastorj.core.bdev.BdevUri.parse("malloc:///" + uri.pathName() + "?size_mb=1"));
+                return made[0];
+            }
+        };
+        registry.addFactory(slow);
+        var creating = java.util.concurrent.CompletableFuture.supplyAsync(() -> registry.create("slow:///s0"));
+        assertTrue(making.await(5, java.util.concurrent.TimeUnit.SECONDS));
+        registry.removeFactory(slow); // its bundle stops while the bdev is made
+        go.countDown();
+        java.util.concurrent.ExecutionException e = assertThrows(java.util.concurrent.ExecutionException.class,
+                () -> creating.get(5, java.util.concurrent.TimeUnit.SECONDS));
+        assertEquals(ErrorKind.UNAVAILABLE, ((MayastorException) e.getCause()).kind(), e.getCause().getMessage());
+        assertTrue(registry.lookup("s0").isEmpty(), "not registered");
+        assertTrue(((io.mayastorj.core.bdev.BlockDeviceBase) made[0]).isClosed(), "closed");
+    }
+
     @Test
     void aTakenUuidIsRefused() {
         UUID uuid = UUID.randomUUID();
