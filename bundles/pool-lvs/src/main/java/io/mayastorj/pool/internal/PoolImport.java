@@ -299,6 +299,7 @@ final class PoolImport {
         }
         long clusters = Replica.clustersFor(record.sizeBytes(), layout.clusterSize());
         List<int[]> loaded = new ArrayList<>();
+        int[] slots = new int[maps.length];
         List<Integer> repaired = new ArrayList<>();
         List<String> repairNotes = new ArrayList<>();
         for (int i = 0; i < maps.length; i++) {
@@ -327,7 +328,7 @@ final class PoolImport {
                 repaired.add(mapPage);
                 repairNotes.add("cluster-map page " + mapPage + " of replica " + record.uuid() + ": " + map.problem());
             }
-            pages.setCommittedSlot(mapPage, (byte) map.slot());
+            slots[i] = map.slot(); // recorded once every claim is checked: a page another replica owns keeps its slot
             loaded.add(entries);
         }
         // every page and cluster checked against all claims (this replica's own among them) before
@@ -352,6 +353,13 @@ final class PoolImport {
                 if (entry != 0) {
                     mine.set(entry - 1);
                 }
+            }
+        }
+        for (int i = 0; i < maps.length; i++) {
+            if (loaded.get(i) != null) {
+                // (set before the checks, a damaged replica naming another's page moved that page's committed slot,
+                // and the owner's next commit of it wrote over its only committed copy)
+                pages.setCommittedSlot(maps[i], (byte) slots[i]);
             }
         }
         int allocated = 0;
