@@ -477,11 +477,17 @@ public final class NodeService extends NodeGrpc.NodeImplBase implements CsiReadi
                     volumeId, found.get(), fsType);
         }
         filesystems.mount(device, staging, fsType, capability.getMount().getMountFlagsList(), readOnlyMode(capability));
-        if (mounts.at(staging).filter(m -> m.device().equals(number)).isEmpty()) {
-            // the name went to another disk between the look above and the mount: not this volume's file system
-            filesystems.unmount(staging);
-            throw MayastorException.unavailable("volume %s: its device %s changed while it was mounted (the kernel removed "
-                    + "it and gave its name to another disk): unmounted; the stage is tried again", volumeId, device);
+        try {
+            // the name may have gone to another disk between the look above and the mount (a reused name often gets the
+            // freed number too: the controller or session decides)
+            stillTheVolumes(volumeId, uri, device, number, "left mounted");
+            if (mounts.at(staging).filter(m -> m.device().equals(number)).isEmpty()) {
+                throw MayastorException.unavailable("volume %s: its device %s changed while it was mounted (the kernel "
+                        + "removed it and gave its name to another disk); the stage is tried again", volumeId, device);
+            }
+        } catch (MayastorException e) {
+            filesystems.unmount(staging); // not this volume's file system
+            throw e;
         }
         LOG.log(Level.INFO, "volume {0} staged: {1} ({2}) mounted at {3}", volumeId, device, fsType, staging);
     }

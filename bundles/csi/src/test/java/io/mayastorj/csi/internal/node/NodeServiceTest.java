@@ -867,6 +867,28 @@ class NodeServiceTest {
         assertFalse(node.mountPoints().contains(staging.toString()), node.ran.toString());
     }
 
+    /** The same, where the disk that took the name got the freed number too (the kernel hands out the lowest free one). */
+    @Test
+    void aDiskThatTookTheDevicesNameAndNumberWhileItWasFormattedIsNotLeftMounted() throws Exception {
+        node.on("mkfs.ext4", c -> {
+            node.forget("mkfs.ext4");
+            try {
+                Path dev = node.root.resolve("sys/class/block/nvme0n1/dev");
+                String number = Files.readString(dev);
+                kernelRemovesTheDevice();
+                anotherVolumeTakesTheName();
+                Files.writeString(dev, number);
+                node.formatted(node.root.resolve("dev/nvme0n1"), "ext4");
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+            return FakeNode.ok(c, "");
+        });
+        MayastorException e = refused(() -> call(service::nodeStageVolume, stage("v1", URI, mount(""))));
+        assertEquals(ErrorKind.UNAVAILABLE, e.kind(), e.getMessage());
+        assertFalse(node.mountPoints().contains(staging.toString()), node.ran.toString());
+    }
+
     /**
      * Review finding: an expand grew the recorded device by name; once the kernel removed the volume's
      * disk and gave the name to another volume's, that one's file system was grown and OK answered.
