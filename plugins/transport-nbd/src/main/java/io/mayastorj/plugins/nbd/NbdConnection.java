@@ -446,14 +446,19 @@ final class NbdConnection extends TcpConnection {
      */
     private boolean allPieces(Request r, int n, int length) throws IOException {
         long deadline = System.nanoTime() + patienceNanos;
-        try {
-            if (!COLLECTING.tryAcquire(patienceNanos, TimeUnit.NANOSECONDS)) {
+        while (!COLLECTING.tryAcquire()) {
+            // its turn waited for in steps: the replies of its requests go out meanwhile (their buffers back to the
+            // pool, perhaps the ones the collecting connection waits for)
+            sendReplies();
+            if (isClosed()) {
+                throw new IOException("closed");
+            }
+            if (System.nanoTime() - deadline > 0) {
                 return tooFew(length);
             }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IOException("interrupted");
+            awaitProgress(() -> true);
         }
+        deadline = System.nanoTime() + patienceNanos; // its own collection gets the whole patience
         try {
             while (true) {
                 for (int i = r.pieceCount; i < n; i++) {

@@ -108,7 +108,9 @@ abstract class ReactorQueue implements ReactorThread.Poller {
             poll();
         } else if (draining) {
             // a device closed from a completion the close's own drain reaped: its I/O is reaped here, the ring
-            // still mapped (skipped, the reactor waited the device's 30 s, then the ring went with its I/O unreaped)
+            // still mapped (skipped, the reactor waited the device's 30 s, then the ring went with its I/O unreaped);
+            // what waits for a slot is cancelled now, as the close would after its drain
+            cancelWaiting();
             submitQueued();
             reap();
         }
@@ -130,6 +132,13 @@ abstract class ReactorQueue implements ReactorThread.Poller {
         if (--inside == 0 && closeWhenOut) {
             closeWhenOut = false;
             close();
+        }
+    }
+
+    private void cancelWaiting() {
+        for (Slots.Waiting w; (w = waiting.poll()) != null; ) {
+            // one whose callback throws must not stop the close: the rest would never end, nor the ring close
+            Slots.finish(w.bdev(), w.type(), w.length(), -Errno.ECANCELED, w.done(), w.context());
         }
     }
 
@@ -176,10 +185,7 @@ abstract class ReactorQueue implements ReactorThread.Poller {
             LOG.log(Level.WARNING, "reactor {0}: {1} requests still in flight at close ({2})", reactor.getName(),
                     slots.inFlight(), getClass().getSimpleName());
         }
-        for (Slots.Waiting w; (w = waiting.poll()) != null; ) {
-            // one whose callback throws must not stop the close: the rest would never end, nor the ring close
-            Slots.finish(w.bdev(), w.type(), w.length(), -Errno.ECANCELED, w.done(), w.context());
-        }
+        cancelWaiting();
         reactor.removePoller(this);
         closeBackend(slots.inFlight() == 0);
         releaseWake();
