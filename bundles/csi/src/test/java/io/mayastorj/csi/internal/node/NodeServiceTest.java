@@ -832,58 +832,51 @@ class NodeServiceTest {
      */
     @Test
     void aDiskThatTookTheDevicesNameWhileItWasProbedIsNeitherFormattedNorMounted() throws Exception {
-        node.on("blkid", c -> {
-            node.forget("blkid");
-            try {
-                kernelRemovesTheDevice();
-                anotherVolumeTakesTheName();
-            } catch (java.io.IOException e) {
-                throw new java.io.UncheckedIOException(e);
-            }
-            return FakeNode.failed(c, 2, "");
-        });
-        MayastorException e = refused(() -> call(service::nodeStageVolume, stage("v1", URI, mount(""))));
-        assertEquals(ErrorKind.UNAVAILABLE, e.kind(), e.getMessage());
+        anotherDiskTakesTheNameDuring("blkid", false, c -> FakeNode.failed(c, 2, ""));
+        stageIsRefusedAndLeavesNothingMounted();
         assertTrue(node.ran.stream().noneMatch(c -> c.startsWith("mkfs")), node.ran.toString());
-        assertFalse(node.mountPoints().contains(staging.toString()), node.ran.toString());
     }
 
     /** The same, where the name moved while mkfs ran (on the old disk, by the descriptor it had opened). */
     @Test
     void aDiskThatTookTheDevicesNameWhileItWasFormattedIsNotLeftMounted() throws Exception {
-        node.on("mkfs.ext4", c -> {
-            node.forget("mkfs.ext4");
-            try {
-                kernelRemovesTheDevice();
-                anotherVolumeTakesTheName();
-                node.formatted(node.root.resolve("dev/nvme0n1"), "ext4"); // the other volume's file system
-            } catch (java.io.IOException e) {
-                throw new java.io.UncheckedIOException(e);
-            }
-            return FakeNode.ok(c, "");
-        });
-        MayastorException e = refused(() -> call(service::nodeStageVolume, stage("v1", URI, mount(""))));
-        assertEquals(ErrorKind.UNAVAILABLE, e.kind(), e.getMessage());
-        assertFalse(node.mountPoints().contains(staging.toString()), node.ran.toString());
+        anotherDiskTakesTheNameDuring("mkfs.ext4", false, c -> FakeNode.ok(c, ""));
+        stageIsRefusedAndLeavesNothingMounted();
     }
 
     /** The same, where the disk that took the name got the freed number too (the kernel hands out the lowest free one). */
     @Test
     void aDiskThatTookTheDevicesNameAndNumberWhileItWasFormattedIsNotLeftMounted() throws Exception {
-        node.on("mkfs.ext4", c -> {
-            node.forget("mkfs.ext4");
+        anotherDiskTakesTheNameDuring("mkfs.ext4", true, c -> FakeNode.ok(c, ""));
+        stageIsRefusedAndLeavesNothingMounted();
+    }
+
+    /**
+     * The next run of {@code command} (which then answers {@code answer}) sees the kernel remove the
+     * volume's disk and give its name — and with {@code sameNumber} its major:minor — to another
+     * volume's disk, which holds an ext4 file system.
+     */
+    private void anotherDiskTakesTheNameDuring(String command, boolean sameNumber,
+                                               java.util.function.Function<List<String>, FakeNode.Result> answer) {
+        node.on(command, c -> {
+            node.forget(command);
             try {
                 Path dev = node.root.resolve("sys/class/block/nvme0n1/dev");
                 String number = Files.readString(dev);
                 kernelRemovesTheDevice();
                 anotherVolumeTakesTheName();
-                Files.writeString(dev, number);
+                if (sameNumber) {
+                    Files.writeString(dev, number);
+                }
                 node.formatted(node.root.resolve("dev/nvme0n1"), "ext4");
             } catch (java.io.IOException e) {
                 throw new java.io.UncheckedIOException(e);
             }
-            return FakeNode.ok(c, "");
+            return answer.apply(c);
         });
+    }
+
+    private void stageIsRefusedAndLeavesNothingMounted() {
         MayastorException e = refused(() -> call(service::nodeStageVolume, stage("v1", URI, mount(""))));
         assertEquals(ErrorKind.UNAVAILABLE, e.kind(), e.getMessage());
         assertFalse(node.mountPoints().contains(staging.toString()), node.ran.toString());
